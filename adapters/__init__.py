@@ -1,0 +1,1 @@
+"""Clients of other systems over the wire (storefronts, ERPs). No business rules."""

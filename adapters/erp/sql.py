@@ -1,0 +1,339 @@
+"""SQL staging tables: the classic way a legacy ERP takes web orders.
+
+We write customers, orders and order lines into tables the ERP imports from; the ERP writes stock
+and shipments into tables we read. The tables are the contract an ERP team implements (README,
+"ERP staging tables"); `create_tables()` builds them for a demo or a test. Works on any database
+SQLAlchemy reaches. Every write is one transaction, idempotent on `erp_orders.external_ref`.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    exc,
+    select,
+)
+from sqlalchemy.engine import Connection, Engine
+
+from adapters.sqlengine import make_engine
+from adapters.erp.base import OrderResult, PermanentErpError, RetryableErpError
+from mappings.canonical import Customer, Order
+
+AMOUNT = Numeric(18, 4)
+metadata = MetaData()
+
+erp_customers = Table(
+    "erp_customers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(255), index=True),  # lower-cased and trimmed
+    Column("name", String(255), nullable=False, default=""),
+    Column("phone", String(64), index=True),  # digits with an optional leading +
+    Column("external_ids", Text, nullable=False, default=""),  # space-separated store refs
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+erp_orders = Table(
+    "erp_orders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("external_ref", String(255), nullable=False, unique=True),
+    Column("source", String(20), nullable=False),
+    Column("store", String(64), nullable=False),
+    Column("number", String(64), nullable=False),
+    # new (ours, editable) -> imported (the ERP took it; we no longer edit it) | cancelled
+    Column("status", String(20), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("customer_id", Integer),
+    Column("customer_email", String(255)),
+    Column("subtotal", AMOUNT, nullable=False),
+    Column("discount_total", AMOUNT, nullable=False),
+    Column("shipping_total", AMOUNT, nullable=False),
+    Column("tax_total", AMOUNT, nullable=False),
+    Column("total", AMOUNT, nullable=False),
+    Column("taxes_included", Boolean, nullable=False),
+    Column("payment_status", String(32), nullable=False),
+    Column("payment_method", String(32), nullable=False),
+    Column("shipping_method", String(255), nullable=False, default=""),
+    Column("placed_at", DateTime(timezone=True), nullable=False),
+    Column("source_updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+erp_order_lines = Table(
+    "erp_order_lines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("external_ref", String(255), nullable=False, index=True),
+    Column("line_no", Integer, nullable=False),
+    Column("sku", String(128)),
+    Column("description", String(512), nullable=False),
+    Column("quantity", Numeric(18, 4), nullable=False),
+    Column("unit_price", AMOUNT, nullable=False),
+    Column("discount_total", AMOUNT, nullable=False),
+    Column("tax_total", AMOUNT, nullable=False),
+    Column("line_total", AMOUNT, nullable=False),
+    UniqueConstraint("external_ref", "line_no", name="uq_erp_order_line"),
+)
+
+erp_stock = Table(
+    "erp_stock",
+    metadata,
+    Column("sku", String(128), primary_key=True),
+    Column("warehouse", String(64), primary_key=True),
+    Column("on_hand", Numeric(18, 4), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+erp_shipments = Table(
+    "erp_shipments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("shipment_ref", String(128), nullable=False, unique=True),
+    Column("order_external_ref", String(255), nullable=False, index=True),
+    Column("warehouse", String(64)),
+    Column("carrier", String(128)),
+    Column("tracking_number", String(128)),
+    Column("tracking_url", String(1024)),
+    Column("shipped_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+erp_shipment_lines = Table(
+    "erp_shipment_lines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("shipment_ref", String(128), nullable=False, index=True),
+    Column("line_no", Integer, nullable=False),
+    Column("sku", String(128), nullable=False),
+    Column("quantity", Numeric(18, 4), nullable=False),
+    UniqueConstraint("shipment_ref", "line_no", name="uq_erp_shipment_line"),
+)
+
+EDITABLE = "new"
+
+
+def normalise_email(email: str | None) -> str | None:
+    email = (email or "").strip().lower()
+    return email or None
+
+
+def normalise_phone(phone: str | None) -> str | None:
+    if not phone:
+        return None
+    digits = re.sub(r"\D", "", phone)
+    if not digits:
+        return None
+    return ("+" + digits) if phone.strip().startswith(("+", "00")) and not digits.startswith("00") else digits
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc)
+
+
+def _as_aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+class SqlStagingErp:
+    kind = "sql"
+
+    def __init__(self, url: str | None = None, engine: Engine | None = None, lock_timeout: float = 10):
+        self.engine = engine if engine is not None else make_engine(url or "", sqlite_timeout=lock_timeout)
+
+    # ---- contract ---------------------------------------------------------------------------
+
+    def test_connection(self) -> str:
+        with self._errors("test the connection"), self.engine.connect() as conn:
+            conn.execute(select(erp_orders.c.id).limit(1))
+        return f"staging tables reachable on {self.engine.url.render_as_string(hide_password=True)}"
+
+    def upsert_customer(self, customer: Customer, external_ref: str) -> str:
+        with self._errors("upsert the customer"), self.engine.begin() as conn:
+            return str(self._upsert_customer(conn, customer, external_ref))
+
+    def push_order(self, order: Order) -> OrderResult:
+        try:
+            return self._push_order(order)
+        except exc.IntegrityError:
+            # Another worker inserted the same external_ref between our read and our insert:
+            # the order exists now, so the second pass takes the update path.
+            return self._push_order(order)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def create_tables(self) -> None:
+        metadata.create_all(self.engine)
+
+    # ---- internals --------------------------------------------------------------------------
+
+    def _push_order(self, order: Order) -> OrderResult:
+        with self._errors(f"write order {order.number}"), self.engine.begin() as conn:
+            existing = conn.execute(
+                select(erp_orders.c.id, erp_orders.c.status, erp_orders.c.source_updated_at)
+                .where(erp_orders.c.external_ref == order.external_ref)
+                .with_for_update()
+            ).first()
+            customer_id = self._upsert_customer(conn, order.customer, _customer_ref(order))
+            now = datetime.now(timezone.utc)
+            header = _header(order, customer_id, now)
+            if existing is None:
+                new_id = conn.execute(
+                    erp_orders.insert().values(**header, status=EDITABLE, created_at=now)
+                ).inserted_primary_key[0]
+                conn.execute(erp_order_lines.insert(), _lines(order))
+                return OrderResult(erp_ref=str(new_id), created=True)
+            erp_ref = str(existing.id)
+            if _as_aware(existing.source_updated_at) >= order.updated_at:
+                return OrderResult(erp_ref, created=False, note="the ERP already has this version")
+            if existing.status != EDITABLE:
+                return OrderResult(
+                    erp_ref,
+                    created=False,
+                    note=f"the ERP order is {existing.status}; the change was recorded, not applied",
+                )
+            conn.execute(erp_orders.update().where(erp_orders.c.id == existing.id).values(**header))
+            conn.execute(erp_order_lines.delete().where(erp_order_lines.c.external_ref == order.external_ref))
+            conn.execute(erp_order_lines.insert(), _lines(order))
+            return OrderResult(erp_ref, created=False, updated=True)
+
+    def _upsert_customer(self, conn: Connection, customer: Customer, external_ref: str) -> int:
+        email = normalise_email(customer.email)
+        phone = normalise_phone(customer.phone)
+        row = None
+        if email:
+            row = conn.execute(
+                select(erp_customers).where(erp_customers.c.email == email).order_by(erp_customers.c.id).limit(1)
+            ).first()
+        if row is None and phone:
+            row = conn.execute(
+                select(erp_customers).where(erp_customers.c.phone == phone).order_by(erp_customers.c.id).limit(1)
+            ).first()
+        now = datetime.now(timezone.utc)
+        if row is None:
+            if not (email or phone or customer.name):
+                raise PermanentErpError(
+                    "the order has no customer email, phone or name: the ERP needs at least one "
+                    "to book it; fix the order in the store, then retry"
+                )
+            return conn.execute(
+                erp_customers.insert().values(
+                    email=email,
+                    name=customer.name,
+                    phone=phone,
+                    external_ids=external_ref,
+                    created_at=now,
+                    updated_at=now,
+                )
+            ).inserted_primary_key[0]
+        refs = row.external_ids.split()
+        changes: dict[str, object] = {}
+        if external_ref not in refs:
+            changes["external_ids"] = " ".join([*refs, external_ref])
+        if customer.name and not row.name:
+            changes["name"] = customer.name
+        if phone and not row.phone:
+            changes["phone"] = phone
+        if email and not row.email:
+            changes["email"] = email
+        if changes:
+            conn.execute(
+                erp_customers.update().where(erp_customers.c.id == row.id).values(**changes, updated_at=now)
+            )
+        return row.id
+
+    def _errors(self, action: str) -> _ErrorTranslation:
+        return _ErrorTranslation(action)
+
+
+def _customer_ref(order: Order) -> str:
+    if order.customer.external_id:
+        return f"{order.source}:{order.store}:customer:{order.customer.external_id}"
+    return f"{order.source}:{order.store}:guest"
+
+
+def _header(order: Order, customer_id: int, now: datetime) -> dict:
+    t = order.totals
+    return {
+        "external_ref": order.external_ref,
+        "source": order.source,
+        "store": order.store,
+        "number": order.number,
+        "currency": order.currency,
+        "customer_id": customer_id,
+        "customer_email": normalise_email(order.customer.email),
+        "subtotal": t.subtotal.amount,
+        "discount_total": t.discount_total.amount,
+        "shipping_total": t.shipping_total.amount,
+        "tax_total": t.tax_total.amount,
+        "total": t.total.amount,
+        "taxes_included": order.taxes_included,
+        "payment_status": order.payment.status,
+        "payment_method": order.payment.method or "other",
+        "shipping_method": ", ".join(s.title for s in order.shipping_lines)[:255],
+        "placed_at": _utc(order.placed_at),
+        "source_updated_at": _utc(order.updated_at),
+        "updated_at": now,
+    }
+
+
+def _lines(order: Order) -> list[dict]:
+    return [
+        {
+            "external_ref": order.external_ref,
+            "line_no": line.line_no,
+            "sku": line.sku,
+            "description": (line.title + (f" - {line.variant_title}" if line.variant_title else ""))[:512],
+            "quantity": Decimal(line.quantity),
+            "unit_price": line.unit_price.amount,
+            "discount_total": line.discount_total.amount,
+            "tax_total": line.tax_total.amount,
+            "line_total": line.line_total.amount,
+        }
+        for line in order.lines
+    ]
+
+
+class _ErrorTranslation:
+    """Turns driver errors into the contract's retryable/permanent split, with a readable reason."""
+
+    def __init__(self, action: str):
+        self.action = action
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc_value, _tb) -> bool:  # type: ignore[no-untyped-def]
+        if exc_value is None or not isinstance(exc_value, exc.SQLAlchemyError):
+            return False
+        if isinstance(exc_value, exc.IntegrityError):
+            return False  # push_order retries once on the update path
+        detail = str(getattr(exc_value, "orig", exc_value)).strip().splitlines()[0][:300]
+        if "no such table" in detail or "does not exist" in detail:
+            raise PermanentErpError(
+                f"ERP staging table missing while trying to {self.action}: {detail} "
+                "(create the tables of the contract in the README, then retry)"
+            ) from exc_value
+        if isinstance(exc_value, (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)) or getattr(
+            exc_value, "connection_invalidated", False
+        ):
+            raise RetryableErpError(f"ERP database unavailable while trying to {self.action}: {detail}") from exc_value
+        raise PermanentErpError(
+            f"ERP database refused the write while trying to {self.action}: {detail} "
+            "(check the staging tables match the contract in the README)"
+        ) from exc_value

@@ -1,0 +1,1 @@
+"""The storefront ⇄ back-office connector."""

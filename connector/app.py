@@ -1,0 +1,71 @@
+"""The Flask app factory: nothing is built at import time."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from sqlalchemy import text
+
+from connector.runtime import Runtime, install
+from connector.settings import Settings
+from connector.stores import StoreDirectory
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    if runtime is None:
+        runtime = Runtime.from_settings(settings or Settings.from_env())
+    install(runtime)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=runtime.settings.secret_key,
+        # Werkzeug enforces it while reading a body without Content-Length (chunked uploads).
+        MAX_CONTENT_LENGTH=runtime.settings.webhook_max_bytes,
+    )
+    app.extensions["connector.runtime"] = runtime
+    app.extensions["connector.stores"] = StoreDirectory(runtime)
+
+    from connector.webhooks import bp as webhooks
+
+    app.register_blueprint(webhooks)
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz() -> tuple[Response, int]:
+        checks = {"database": _check_database(runtime), "queue": _check_queue(runtime)}
+        ok = all(v == "ok" for v in checks.values())
+        return jsonify(status="ok" if ok else "unavailable", checks=checks), 200 if ok else 503
+
+    @app.errorhandler(404)
+    def not_found(_e) -> tuple[Response, int]:  # type: ignore[no-untyped-def]
+        return jsonify(status=404, message="no such page"), 404
+
+    @app.errorhandler(405)
+    def not_allowed(_e) -> tuple[Response, int]:  # type: ignore[no-untyped-def]
+        return jsonify(status=405, message="method not allowed here"), 405
+
+    @app.errorhandler(500)
+    def crashed(_e) -> tuple[Response, int]:  # type: ignore[no-untyped-def]
+        return jsonify(status=500, message="internal error; it has been logged"), 500
+
+    return app
+
+
+def _check_database(rt: Runtime) -> str:
+    try:
+        with rt.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return "ok"
+    except Exception as exc:
+        return f"unreachable: {type(exc).__name__}"
+
+
+def _check_queue(rt: Runtime) -> str:
+    try:
+        return "ok" if rt.queue.ping() else "unreachable"
+    except Exception as exc:
+        return f"unreachable: {type(exc).__name__}"

@@ -1,0 +1,155 @@
+"""The `connector` command."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from connector.settings import Settings
+
+
+def _runtime(queue=None):  # type: ignore[no-untyped-def]
+    from connector.runtime import Runtime, install
+
+    return install(Runtime.from_settings(Settings.from_env(), queue=queue))
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+@click.option("--log-level", default="INFO", show_default=True)
+def main(log_level: str) -> None:
+    """Storefront ⇄ back-office connector."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply Alembic migrations to DATABASE_URL."""
+    from connector.migrate import upgrade
+
+    settings = Settings.from_env()
+    upgrade(settings.database_url, revision)
+    click.echo(f"database at {revision}: {settings.database_url.split('@')[-1]}")
+
+
+@main.group()
+def config() -> None:
+    """Stores, ERP connection and mappings as YAML."""
+
+
+@config.command("load")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def config_load(path: Path) -> None:
+    """Create or update stores and the ERP connection from a YAML file."""
+    from connector.config_io import ConfigError, load_config
+
+    try:
+        counts = load_config(_runtime(), path.read_text())
+    except ConfigError as exc:
+        _fail(f"{path}: {exc}")
+    click.echo(
+        f"loaded {path}: {counts['stores_created']} store(s) created, {counts['stores_updated']} updated, "
+        f"ERP {'configured' if counts['erp'] else 'unchanged'}"
+    )
+
+
+@config.command("dump")
+def config_dump() -> None:
+    """Print the configuration as YAML, secrets masked."""
+    from connector.config_io import dump_config
+
+    click.echo(dump_config(_runtime()), nl=False)
+
+
+@main.command()
+@click.argument("event_ids", nargs=-1, type=int)
+@click.option("--failed", is_flag=True, help="Retry every failed event.")
+def retry(event_ids: tuple[int, ...], failed: bool) -> None:
+    """Retry events by id, or every failed one."""
+    from connector.operations import retry_events
+
+    if not event_ids and not failed:
+        _fail("give event ids or --failed")
+    count = retry_events(_runtime(), event_ids or None, failed=failed)
+    click.echo(f"{count} event(s) queued for retry")
+
+
+@main.command()
+@click.option("--grace", type=float, default=None, help="Seconds an event may wait for its own wake-up.")
+def sweep(grace: float | None) -> None:
+    """Re-enqueue due events whose queue entry was lost (e.g. after Redis was flushed)."""
+    from connector.jobs import sweep as run_sweep
+
+    _runtime()
+    found = run_sweep(grace)
+    click.echo(f"re-enqueued drains for {len(found)} store(s), {sum(found.values())} event(s)")
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst: bool) -> None:
+    """Run an RQ worker (needs REDIS_URL)."""
+    from rq import SimpleWorker
+
+    rt = _runtime()
+    if rt.settings.embedded_queue:
+        _fail("the worker needs REDIS_URL; without it `connector run` processes jobs in-process")
+    # SimpleWorker: no fork per job. Jobs are batches that reuse the process's pools and ERP client.
+    w = SimpleWorker([rt.queue.queue], connection=rt.queue.redis)  # type: ignore[attr-defined]
+    w.work(burst=burst, with_scheduler=True)
+
+
+@main.command()
+@click.option("--sweep-every", type=int, default=60, show_default=True)
+def scheduler(sweep_every: int) -> None:
+    """Run the RQ cron scheduler: the inbox sweep (reconciliation arrives with later issues)."""
+    from rq.cron import CronScheduler
+
+    from connector.jobs import sweep as sweep_job
+
+    rt = _runtime()
+    if rt.settings.embedded_queue:
+        _fail("the scheduler needs REDIS_URL; `connector run` sweeps in-process")
+    cron = CronScheduler(connection=rt.queue.redis)  # type: ignore[attr-defined]
+    cron.register(sweep_job, rt.settings.queue_name, interval=sweep_every, name="sweep")
+    cron.start()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+def web(host: str, port: int) -> None:
+    """Serve the web app with gunicorn (webhooks, pages, API)."""
+    import os
+
+    os.execvp(
+        sys.executable,
+        [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2", "--threads", "8",
+         "connector.wsgi:app"],
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+def run(host: str, port: int) -> None:
+    """Web and worker in one process on the embedded defaults, with a demo store and ERP."""
+    from connector.demo import run_demo
+
+    run_demo(Settings.from_env(), host, port)
+
+
+if __name__ == "__main__":
+    main()

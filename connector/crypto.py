@@ -1,0 +1,77 @@
+"""Secrets at rest: Fernet (AES-128-CBC + HMAC) with key rotation through MultiFernet."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from connector.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class SecretsError(Exception):
+    pass
+
+
+def _fernet(key: str) -> Fernet:
+    try:
+        return Fernet(key.encode())
+    except ValueError:
+        # A passphrase rather than a generated key: derive a proper 32-byte key from it.
+        return Fernet(base64.urlsafe_b64encode(hashlib.sha256(key.encode()).digest()))
+
+
+class SecretBox:
+    """Encrypts and decrypts the secrets dict of a store or ERP connection.
+
+    CONNECTOR_ENCRYPTION_KEY may list several keys separated by commas: the first encrypts, all
+    decrypt, so a key can be rotated without downtime.
+    """
+
+    def __init__(self, keys: list[str]):
+        if not keys:
+            raise SecretsError("no encryption key")
+        self._box = MultiFernet([_fernet(k.strip()) for k in keys if k.strip()])
+
+    def seal(self, secrets: dict[str, str]) -> str:
+        return self._box.encrypt(json.dumps(secrets, sort_keys=True).encode()).decode()
+
+    def open(self, token: str | None) -> dict[str, str]:
+        if not token:
+            return {}
+        try:
+            return json.loads(self._box.decrypt(token.encode()))
+        except InvalidToken:
+            raise SecretsError(
+                "stored secrets cannot be decrypted: CONNECTOR_ENCRYPTION_KEY is not the key they "
+                "were sealed with (list the old key after the new one, comma-separated, to rotate)"
+            ) from None
+
+    def rotate(self, token: str) -> str:
+        return self._box.rotate(token.encode()).decode()
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    if settings.encryption_key:
+        return SecretBox(settings.encryption_key.split(","))
+    if not settings.database_url.startswith("sqlite"):
+        raise SecretsError("CONNECTOR_ENCRYPTION_KEY must be set when DATABASE_URL is not SQLite")
+    # Embedded defaults only: keep a generated key beside the SQLite file.
+    path = settings.instance_path / "encryption.key"
+    if not path.exists():
+        settings.instance_path.mkdir(parents=True, exist_ok=True)
+        path.write_text(Fernet.generate_key().decode())
+        path.chmod(0o600)
+        log.warning("generated an encryption key at %s; set CONNECTOR_ENCRYPTION_KEY in production", path)
+    return SecretBox([path.read_text().strip()])
+
+
+def mask(value: str | None) -> str:
+    """What a page or a dump may show of a secret: never more than its last four characters."""
+    if not value:
+        return ""
+    return "••••" + value[-4:] if len(value) >= 12 else "••••"

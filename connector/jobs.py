@@ -1,0 +1,136 @@
+"""Queued jobs. Each receives ids only and can run twice: the inbox row is the truth.
+
+- `drain(store_id)`: processes the store's due events in batches, oldest first, one job for many
+  events (the receiver schedules at most one drain per store at a time).
+- `retry_event(event_id)`: one event's later attempts, scheduled by RQ's Retry with the jittered
+  backoff the pipeline computed; the database's attempt count decides when to stop.
+- `sweep()`: re-enqueues what the inbox says is due, so a flushed Redis or a killed worker loses
+  nothing.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from datetime import timedelta
+
+from rq import Retry
+from sqlalchemy import and_, func, or_, select
+
+from connector.clock import utcnow
+from connector.models import InboxEvent
+from connector.pipeline import backoff, process_event
+from connector.runtime import Runtime, current
+
+log = logging.getLogger(__name__)
+
+DRAIN_FLAG = "connector:drain-scheduled:{}"
+DRAIN_FLAG_TTL = 120  # a lost drain job is re-kicked by the next webhook after this, or by the sweep
+DRAIN_SECONDS = 20  # a drain hands over to a fresh job after this long, so no job runs for ever
+
+
+class RetryLater(Exception):
+    """Raised so RQ's Retry schedules the next attempt; the reason is already on the event."""
+
+
+def kick(rt: Runtime, store_id: int) -> None:
+    """Make sure a drain of this store is queued; one Redis round trip when one already is."""
+    if rt.queue.claim_flag(DRAIN_FLAG.format(store_id), DRAIN_FLAG_TTL):
+        rt.queue.enqueue(drain, store_id)
+
+
+def drain(store_id: int) -> int:
+    rt = current()
+    # Clear first: an event committed after this point kicks a new drain; one before is seen below.
+    rt.queue.clear_flag(DRAIN_FLAG.format(store_id))
+    deadline = time.monotonic() + DRAIN_SECONDS
+    done = 0
+    while True:
+        ids = due_event_ids(rt, store_id, rt.settings.batch_size)
+        if not ids:
+            return done
+        for event_id in ids:
+            outcome = process_event(rt, event_id)
+            done += outcome.status != "not_claimed"
+            if outcome.status == "retry":
+                schedule_retry(rt, event_id, outcome.retry_in or 0)
+        if time.monotonic() > deadline:
+            kick(rt, store_id)
+            return done
+
+
+def retry_event(event_id: int) -> None:
+    rt = current()
+    outcome = process_event(rt, event_id)
+    if outcome.status == "retry":
+        raise RetryLater(outcome.error)
+
+
+def schedule_retry(rt: Runtime, event_id: int, first_delay: float) -> None:
+    with rt.sessions() as session:
+        event = session.get(InboxEvent, event_id)
+        attempts, spent = event.attempts, event.attempts - event.attempts_before_retry
+    remaining = rt.settings.max_attempts - spent
+    later = [math.ceil(backoff(rt.settings, n)) for n in range(spent + 1, rt.settings.max_attempts)]
+    rt.queue.enqueue(
+        retry_event,
+        event_id,
+        job_id=f"retry-event-{event_id}-{attempts}",
+        retry=Retry(max=remaining - 1, interval=later) if remaining > 1 else None,
+        delay=first_delay,
+    )
+
+
+def due_event_ids(rt: Runtime, store_id: int | None, limit: int, grace_seconds: float = 0) -> list[int]:
+    now = utcnow()
+    due_before = now - timedelta(seconds=grace_seconds)
+    query = (
+        select(InboxEvent.id)
+        .where(
+            or_(
+                and_(
+                    InboxEvent.status == "pending",
+                    or_(InboxEvent.next_attempt_at.is_(None), InboxEvent.next_attempt_at <= due_before),
+                ),
+                and_(InboxEvent.status == "processing", InboxEvent.locked_until < now),
+            )
+        )
+        .order_by(InboxEvent.id)
+        .limit(limit)
+    )
+    if store_id is not None:
+        query = query.where(InboxEvent.store_id == store_id)
+    with rt.sessions() as session:
+        return list(session.scalars(query))
+
+
+def sweep(grace_seconds: float | None = None) -> dict[int, int]:
+    """Queue a drain for every store with due events that no live job seems to hold.
+
+    An event is left alone for `grace_seconds` after it became due, the time its own wake-up
+    normally takes; after that its wake-up is presumed lost (a flushed Redis, a killed worker).
+    """
+    rt = current()
+    now = utcnow()
+    if grace_seconds is None:
+        grace_seconds = rt.settings.sweep_grace_seconds
+    grace = now - timedelta(seconds=grace_seconds)
+    stale = or_(
+        and_(
+            InboxEvent.status == "pending",
+            or_(
+                and_(InboxEvent.next_attempt_at.is_(None), InboxEvent.received_at <= grace),
+                InboxEvent.next_attempt_at <= grace,
+            ),
+        ),
+        and_(InboxEvent.status == "processing", InboxEvent.locked_until < now),
+    )
+    with rt.sessions() as session:
+        rows = session.execute(
+            select(InboxEvent.store_id, func.count()).where(stale).group_by(InboxEvent.store_id)
+        ).all()
+    for store_id, count in rows:
+        log.warning("sweep: %d due events of store %s were not queued; re-enqueuing", count, store_id)
+        rt.queue.clear_flag(DRAIN_FLAG.format(store_id))
+        kick(rt, store_id)
+    return {store_id: count for store_id, count in rows}

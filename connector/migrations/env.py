@@ -1,0 +1,33 @@
+"""Alembic environment: the URL comes from the Config the CLI builds (connector.migrate)."""
+from __future__ import annotations
+
+from alembic import context
+
+from connector.db import make_engine
+from connector.models import Base
+
+config = context.config
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    with engine.connect() as conn:
+        _run(conn)
+    engine.dispose()
+
+
+def _run(connection) -> None:  # type: ignore[no-untyped-def]
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copy
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run_migrations_online()

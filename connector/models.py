@@ -1,0 +1,145 @@
+"""The connector's own tables: stores, the ERP connection, the inbox, attempts and order links.
+
+The database is the source of truth for every event's state; Redis only carries wake-ups.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from connector.clock import utcnow
+
+# SQLite has no 64-bit autoincrement type of its own; INTEGER PRIMARY KEY is already 64-bit there.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores UTC, always hands back an aware datetime (SQLite would otherwise drop the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use connector.clock.utcnow()")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Store(Base):
+    __tablename__ = "stores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    platform: Mapped[str] = mapped_column(String(20))  # shopify | woocommerce
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)  # shop_domain, api_version, url, ...
+    secrets: Mapped[str | None] = mapped_column(Text)  # sealed by connector.crypto.SecretBox
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ErpConnection(Base):
+    __tablename__ = "erp_connections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, default="default")
+    kind: Mapped[str] = mapped_column(String(20))  # sql | rest | files | tryton
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    secrets: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class InboxEvent(Base):
+    """One delivery as received, kept byte for byte, and its processing state."""
+
+    __tablename__ = "inbox_events"
+    __table_args__ = (
+        UniqueConstraint("store_id", "dedupe_key", name="uq_inbox_store_dedupe"),
+        Index("ix_inbox_due", "status", "next_attempt_at"),
+        Index("ix_inbox_resource", "store_id", "resource_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
+    platform: Mapped[str] = mapped_column(String(20))
+    topic: Mapped[str] = mapped_column(String(64))
+    dedupe_key: Mapped[str] = mapped_column(String(255))
+    headers: Mapped[dict] = mapped_column(JSON, default=dict)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # pending -> processing -> succeeded | failed (parked) | skipped (by a person)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # attempts spent before the last manual retry: each manual retry gets a fresh budget
+    attempts_before_retry: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    resource_id: Mapped[str | None] = mapped_column(String(64))  # the order id, once parsed
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    result: Mapped[dict | None] = mapped_column(JSON)  # canonical order, ERP ref, notes
+
+    attempt_rows: Mapped[list[EventAttempt]] = relationship(
+        back_populates="event", order_by="EventAttempt.number", cascade="all, delete-orphan"
+    )
+
+
+class EventAttempt(Base):
+    __tablename__ = "event_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("inbox_events.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(16))  # succeeded | retry | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict | None] = mapped_column(JSON)
+
+    event: Mapped[InboxEvent] = relationship(back_populates="attempt_rows")
+
+
+class OrderLink(Base):
+    """The binding between a store's order and the ERP document it became."""
+
+    __tablename__ = "order_links"
+    __table_args__ = (UniqueConstraint("store_id", "external_id", name="uq_link_store_order"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
+    external_id: Mapped[str] = mapped_column(String(64))
+    external_ref: Mapped[str] = mapped_column(String(255))
+    erp_ref: Mapped[str] = mapped_column(String(255))
+    source_updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_event_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

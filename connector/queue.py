@@ -1,0 +1,162 @@
+"""The job queue: RQ on Redis when REDIS_URL is set, else a small in-process queue for trying out.
+
+Both carry only wake-ups and ids, never payloads: the database says what is pending, so losing
+the queue (a flushed Redis, a restarted process) loses no event; the sweep re-enqueues it.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, Protocol
+
+from redis import Redis
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError
+
+log = logging.getLogger(__name__)
+
+
+class JobQueue(Protocol):
+    def enqueue(
+        self,
+        func: Callable[..., Any],
+        *args: Any,
+        job_id: str | None = None,
+        retry: Retry | None = None,
+        delay: float = 0,
+    ) -> None: ...
+
+    def claim_flag(self, key: str, ttl_seconds: int) -> bool:
+        """Set `key` unless it is set; True when this caller set it (a cheap "already scheduled?")."""
+
+    def clear_flag(self, key: str) -> None: ...
+
+    def ping(self) -> bool: ...
+
+
+class RedisJobQueue:
+    def __init__(self, redis: Redis, name: str):
+        self.redis = redis
+        self.queue = Queue(name, connection=redis)
+
+    def enqueue(self, func, *args, job_id=None, retry=None, delay=0):  # type: ignore[no-untyped-def]
+        options: dict[str, Any] = {"retry": retry, "result_ttl": 60, "failure_ttl": 7 * 86400}
+        if job_id:
+            options.update(job_id=job_id, unique=True)
+        try:
+            if delay > 0:
+                self.queue.enqueue_in(timedelta(seconds=delay), func, *args, **options)
+            else:
+                self.queue.enqueue(func, *args, **options)
+        except DuplicateJobError:
+            pass  # the same wake-up is already queued
+
+    def claim_flag(self, key: str, ttl_seconds: int) -> bool:
+        return bool(self.redis.set(key, b"1", nx=True, ex=ttl_seconds))
+
+    def clear_flag(self, key: str) -> None:
+        self.redis.delete(key)
+
+    def ping(self) -> bool:
+        return bool(self.redis.ping())
+
+
+class EmbeddedJobQueue:
+    """One background thread running jobs in time order, with RQ's Retry semantics.
+
+    For the embedded defaults only (one process, nothing to install). `run_until_idle()` lets
+    tests and the demo drain it synchronously instead of starting the thread.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, str | None, Callable[..., Any], tuple, Retry | None, int]] = []
+        self._ids: set[str] = set()
+        self._flags: dict[str, float] = {}
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def enqueue(self, func, *args, job_id=None, retry=None, delay=0):  # type: ignore[no-untyped-def]
+        self._push(time.monotonic() + max(delay, 0), job_id, func, args, retry, 0)
+
+    def _push(self, at, job_id, func, args, retry, tries):  # type: ignore[no-untyped-def]
+        with self._cond:
+            if job_id is not None and job_id in self._ids:
+                return
+            if job_id is not None:
+                self._ids.add(job_id)
+            heapq.heappush(self._heap, (at, next(self._seq), job_id, func, args, retry, tries))
+            self._cond.notify()
+
+    def claim_flag(self, key: str, ttl_seconds: int) -> bool:
+        with self._cond:
+            now = time.monotonic()
+            if self._flags.get(key, 0) > now:
+                return False
+            self._flags[key] = now + ttl_seconds
+            return True
+
+    def clear_flag(self, key: str) -> None:
+        with self._cond:
+            self._flags.pop(key, None)
+
+    def ping(self) -> bool:
+        return True
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="embedded-queue", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def run_until_idle(self, include_delayed: bool = False) -> int:
+        """Run every due job (and, if asked, every delayed one now); return how many ran."""
+        ran = 0
+        while True:
+            with self._cond:
+                if not self._heap or (not include_delayed and self._heap[0][0] > time.monotonic()):
+                    return ran
+                item = heapq.heappop(self._heap)
+            self._run(item)
+            ran += 1
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._heap)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping and (not self._heap or self._heap[0][0] > time.monotonic()):
+                    timeout = self._heap[0][0] - time.monotonic() if self._heap else None
+                    self._cond.wait(timeout)
+                if self._stopping:
+                    return
+                item = heapq.heappop(self._heap)
+            self._run(item)
+
+    def _run(self, item: tuple) -> None:
+        _, _, job_id, func, args, retry, tries = item
+        with self._cond:
+            self._ids.discard(job_id)
+        try:
+            func(*args)
+        except Exception:
+            if retry is not None and tries < retry.max:
+                delay = Retry.get_interval(tries, retry.intervals)
+                log.info("job %s failed; retry %d/%d in %ss", func.__name__, tries + 1, retry.max, delay)
+                self._push(time.monotonic() + delay, job_id, func, args, retry, tries + 1)
+            else:
+                log.exception("job %s failed", func.__name__)

@@ -1,0 +1,96 @@
+"""The one place that wires settings to the database, the queue, secrets and the ERP adapter.
+
+The web app and the worker each build a Runtime at start-up and install it; RQ jobs (which only
+receive ids) look it up with `current()`.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from redis import Redis
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapters.erp import ErpAdapter, PermanentErpError, build_erp
+from connector.crypto import SecretBox, secret_box
+from connector.db import make_engine, make_sessionmaker
+from connector.models import ErpConnection, Store
+from connector.queue import EmbeddedJobQueue, JobQueue, RedisJobQueue
+from connector.settings import Settings
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """A store as the hot paths need it, secrets decrypted (kept in memory only)."""
+
+    id: int
+    slug: str
+    platform: str
+    active: bool
+    settings: dict
+    secrets: dict
+
+    @property
+    def webhook_secret(self) -> str:
+        return self.secrets.get("webhook_secret", "")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    box: SecretBox
+    queue: JobQueue
+    _erp: tuple[datetime, ErpAdapter] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, queue: JobQueue | None = None) -> Runtime:
+        engine = make_engine(settings.database_url)
+        if queue is None:
+            if settings.redis_url:
+                queue = RedisJobQueue(Redis.from_url(settings.redis_url), settings.queue_name)
+            else:
+                queue = EmbeddedJobQueue()
+        return cls(settings, engine, make_sessionmaker(engine), secret_box(settings), queue)
+
+    def store_info(self, store: Store) -> StoreInfo:
+        return StoreInfo(store.id, store.slug, store.platform, store.active, dict(store.settings), self.box.open(store.secrets))
+
+    def erp(self) -> ErpAdapter:
+        """The configured ERP adapter, rebuilt when its configuration changes."""
+        with self.sessions() as session:
+            conn = session.scalars(select(ErpConnection).where(ErpConnection.name == "default")).first()
+        if conn is None:
+            raise PermanentErpError("no ERP connection is configured: add one with `connector config load`")
+        with self._lock:
+            if self._erp is None or self._erp[0] != conn.updated_at:
+                if self._erp is not None:
+                    self._erp[1].close()
+                adapter = build_erp(conn.kind, dict(conn.settings), self.box.open(conn.secrets))
+                self._erp = (conn.updated_at, adapter)
+            return self._erp[1]
+
+    def close(self) -> None:
+        if self._erp is not None:
+            self._erp[1].close()
+        self.engine.dispose()
+
+
+_current: Runtime | None = None
+
+
+def install(runtime: Runtime) -> Runtime:
+    global _current
+    _current = runtime
+    return runtime
+
+
+def current() -> Runtime:
+    global _current
+    if _current is None:
+        _current = Runtime.from_settings(Settings.from_env())
+    return _current

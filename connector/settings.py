@@ -1,0 +1,63 @@
+"""One settings object, built from the environment once and passed in (never read deep inside)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance_path: Path
+    database_url: str
+    redis_url: str | None  # None: the embedded in-process queue
+    secret_key: str
+    encryption_key: str | None  # None: a key file under instance_path (embedded defaults only)
+    public_base_url: str = "http://127.0.0.1:5000"
+    sentry_dsn: str | None = None
+    webhook_max_bytes: int = 2 * 1024 * 1024
+    max_attempts: int = 8
+    retry_base_seconds: int = 30
+    retry_cap_seconds: int = 3600
+    batch_size: int = 50
+    lease_seconds: int = 300  # how long a worker may hold an event before the sweep reclaims it
+    sweep_grace_seconds: int = 60
+    queue_name: str = "connector"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        instance = Path(env.get("CONNECTOR_INSTANCE_PATH", "instance")).resolve()
+        return cls(
+            instance_path=instance,
+            database_url=env.get("DATABASE_URL") or f"sqlite:///{instance / 'connector.db'}",
+            redis_url=env.get("REDIS_URL") or None,
+            secret_key=env.get("SECRET_KEY") or "dev-only-secret-key-change-me",
+            encryption_key=env.get("CONNECTOR_ENCRYPTION_KEY") or None,
+            public_base_url=env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+            sentry_dsn=env.get("SENTRY_DSN") or None,
+            webhook_max_bytes=_int(env, "WEBHOOK_MAX_BYTES", 2 * 1024 * 1024),
+            max_attempts=_int(env, "CONNECTOR_MAX_ATTEMPTS", 8),
+            retry_base_seconds=_int(env, "CONNECTOR_RETRY_BASE_SECONDS", 30),
+            retry_cap_seconds=_int(env, "CONNECTOR_RETRY_CAP_SECONDS", 3600),
+            batch_size=_int(env, "CONNECTOR_BATCH_SIZE", 50),
+            queue_name=env.get("CONNECTOR_QUEUE", "connector"),
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def embedded_queue(self) -> bool:
+        return self.redis_url is None

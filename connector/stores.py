@@ -1,0 +1,34 @@
+"""Store lookup for the hot path: a short-lived in-process cache of decrypted store settings."""
+from __future__ import annotations
+
+import threading
+import time
+
+from sqlalchemy import select
+
+from connector.models import Store
+from connector.runtime import Runtime, StoreInfo
+
+TTL_SECONDS = 5.0  # a store added or edited on /config is seen by every web process within this
+
+
+class StoreDirectory:
+    def __init__(self, rt: Runtime, ttl: float = TTL_SECONDS):
+        self.rt = rt
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, StoreInfo | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, slug: str) -> StoreInfo | None:
+        now = time.monotonic()
+        hit = self._cache.get(slug)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        with self.rt.sessions() as session:
+            store = session.scalars(select(Store).where(Store.slug == slug)).first()
+            info = self.rt.store_info(store) if store is not None and store.active else None
+        with self._lock:
+            if len(self._cache) > 10_000:  # slugs are attacker-chosen: keep the cache bounded
+                self._cache.clear()
+            self._cache[slug] = (now + self.ttl, info)
+        return info

@@ -1,0 +1,370 @@
+"""The canonical order: one vocabulary for every storefront and every ERP.
+
+Plain frozen dataclasses so mappings and adapters share them without I/O, plus marshmallow
+schemas that round-trip them through JSON (the inbox keeps each event's canonical order for the
+console). Money is always a Decimal with its currency; times are timezone-aware UTC.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from marshmallow import Schema, ValidationError, fields, post_load, validates
+
+ZERO = Decimal("0")
+
+
+@dataclass(frozen=True)
+class Money:
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal):
+            raise TypeError(f"Money amount must be Decimal, got {type(self.amount).__name__}")
+        if len(self.currency) != 3:
+            raise ValueError(f"currency must be an ISO 4217 code, got {self.currency!r}")
+
+    def __add__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def __mul__(self, factor: int | Decimal) -> Money:
+        return Money(self.amount * factor, self.currency)
+
+    def _same_currency(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise ValueError(f"cannot mix {self.currency} and {other.currency}")
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(ZERO, currency)
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"
+
+
+def money_sum(items: list[Money], currency: str) -> Money:
+    total = Money.zero(currency)
+    for item in items:
+        total = total + item
+    return total
+
+
+@dataclass(frozen=True)
+class Address:
+    first_name: str = ""
+    last_name: str = ""
+    company: str = ""
+    line1: str = ""
+    line2: str = ""
+    city: str = ""
+    region: str = ""
+    postal_code: str = ""
+    country_code: str = ""
+    phone: str = ""
+
+
+@dataclass(frozen=True)
+class Customer:
+    email: str | None
+    first_name: str = ""
+    last_name: str = ""
+    phone: str | None = None
+    external_id: str | None = None  # None for a guest checkout
+    accepts_marketing: bool = False
+
+    @property
+    def name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+    @property
+    def is_guest(self) -> bool:
+        return self.external_id is None
+
+
+@dataclass(frozen=True)
+class TaxLine:
+    title: str
+    rate: Decimal
+    amount: Money
+
+
+@dataclass(frozen=True)
+class Discount:
+    code: str
+    kind: str  # fixed_amount | percentage | shipping | automatic | manual
+    amount: Money
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    line_no: int
+    external_id: str
+    sku: str | None
+    title: str
+    quantity: int
+    unit_price: Money
+    discount_total: Money  # every discount allocated to this line
+    tax_lines: tuple[TaxLine, ...] = ()
+    product_id: str | None = None
+    variant_id: str | None = None
+    variant_title: str = ""
+    requires_shipping: bool = True
+
+    @property
+    def gross(self) -> Money:
+        return self.unit_price * self.quantity
+
+    @property
+    def tax_total(self) -> Money:
+        return money_sum([t.amount for t in self.tax_lines], self.unit_price.currency)
+
+    @property
+    def line_total(self) -> Money:
+        """Quantity × unit price less this line's discounts (tax as the store priced it)."""
+        return self.gross - self.discount_total
+
+
+@dataclass(frozen=True)
+class ShippingLine:
+    code: str
+    title: str
+    price: Money
+    discount_total: Money
+    tax_lines: tuple[TaxLine, ...] = ()
+
+    @property
+    def net(self) -> Money:
+        return self.price - self.discount_total
+
+
+@dataclass(frozen=True)
+class Payment:
+    status: str  # pending | authorized | partially_paid | paid | partially_refunded | refunded | voided
+    gateway: str = ""
+    method: str = ""  # our vocabulary: card, cod, bank_transfer, manual, gift_card, other
+    transaction_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The store's own totals, in the order currency: what the ERP must reconcile to."""
+
+    subtotal: Money  # sum of line gross amounts, before any discount
+    discount_total: Money  # line discounts (incl. order-level ones spread over lines) + shipping discounts
+    shipping_total: Money  # shipping before its discounts
+    tax_total: Money
+    total: Money
+
+
+@dataclass(frozen=True)
+class Order:
+    source: str  # shopify | woocommerce
+    store: str  # the store's slug
+    external_id: str
+    number: str
+    status: str  # open | cancelled | closed
+    placed_at: datetime
+    updated_at: datetime
+    currency: str  # the shop currency: what the ERP books
+    taxes_included: bool
+    customer: Customer
+    lines: tuple[OrderLine, ...]
+    totals: Totals
+    payment: Payment
+    billing_address: Address | None = None
+    shipping_address: Address | None = None
+    shipping_lines: tuple[ShippingLine, ...] = ()
+    discounts: tuple[Discount, ...] = ()
+    tax_lines: tuple[TaxLine, ...] = ()
+    presentment_currency: str | None = None
+    presentment_total: Money | None = None
+    cancel_reason: str | None = None
+    note: str = ""
+    note_attributes: dict[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+    @property
+    def external_ref(self) -> str:
+        """The idempotency key every ERP write uses: unique across platforms and stores."""
+        return f"{self.source}:{self.store}:{self.external_id}"
+
+
+# ---- marshmallow schemas: canonical <-> JSON --------------------------------------------------
+
+
+class MoneySchema(Schema):
+    amount = fields.Decimal(required=True, as_string=True)
+    currency = fields.String(required=True)
+
+    @validates("currency")
+    def _currency(self, value: str, **_: object) -> None:
+        if len(value) != 3 or not value.isalpha():
+            raise ValidationError("must be a three-letter ISO 4217 code")
+
+    @post_load
+    def make(self, data: dict, **_: object) -> Money:
+        return Money(**data)
+
+
+class AwareDateTime(fields.DateTime):
+    """A datetime that is always timezone-aware UTC once loaded or dumped."""
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        if parsed.tzinfo is None:
+            raise ValidationError("timestamp has no timezone")
+        return parsed.astimezone(timezone.utc)
+
+
+class AddressSchema(Schema):
+    first_name = fields.String(load_default="")
+    last_name = fields.String(load_default="")
+    company = fields.String(load_default="")
+    line1 = fields.String(load_default="")
+    line2 = fields.String(load_default="")
+    city = fields.String(load_default="")
+    region = fields.String(load_default="")
+    postal_code = fields.String(load_default="")
+    country_code = fields.String(load_default="")
+    phone = fields.String(load_default="")
+
+    @post_load
+    def make(self, data: dict, **_: object) -> Address:
+        return Address(**data)
+
+
+class CustomerSchema(Schema):
+    email = fields.String(allow_none=True, required=True)
+    first_name = fields.String(load_default="")
+    last_name = fields.String(load_default="")
+    phone = fields.String(allow_none=True, load_default=None)
+    external_id = fields.String(allow_none=True, load_default=None)
+    accepts_marketing = fields.Boolean(load_default=False)
+
+    @post_load
+    def make(self, data: dict, **_: object) -> Customer:
+        return Customer(**data)
+
+
+class TaxLineSchema(Schema):
+    title = fields.String(required=True)
+    rate = fields.Decimal(required=True, as_string=True)
+    amount = fields.Nested(MoneySchema, required=True)
+
+    @post_load
+    def make(self, data: dict, **_: object) -> TaxLine:
+        return TaxLine(**data)
+
+
+class DiscountSchema(Schema):
+    code = fields.String(required=True)
+    kind = fields.String(required=True)
+    amount = fields.Nested(MoneySchema, required=True)
+
+    @post_load
+    def make(self, data: dict, **_: object) -> Discount:
+        return Discount(**data)
+
+
+class OrderLineSchema(Schema):
+    line_no = fields.Integer(required=True)
+    external_id = fields.String(required=True)
+    sku = fields.String(allow_none=True, required=True)
+    title = fields.String(required=True)
+    quantity = fields.Integer(required=True, strict=True)
+    unit_price = fields.Nested(MoneySchema, required=True)
+    discount_total = fields.Nested(MoneySchema, required=True)
+    tax_lines = fields.List(fields.Nested(TaxLineSchema), load_default=())
+    product_id = fields.String(allow_none=True, load_default=None)
+    variant_id = fields.String(allow_none=True, load_default=None)
+    variant_title = fields.String(load_default="")
+    requires_shipping = fields.Boolean(load_default=True)
+
+    @post_load
+    def make(self, data: dict, **_: object) -> OrderLine:
+        data["tax_lines"] = tuple(data["tax_lines"])
+        return OrderLine(**data)
+
+
+class ShippingLineSchema(Schema):
+    code = fields.String(required=True)
+    title = fields.String(required=True)
+    price = fields.Nested(MoneySchema, required=True)
+    discount_total = fields.Nested(MoneySchema, required=True)
+    tax_lines = fields.List(fields.Nested(TaxLineSchema), load_default=())
+
+    @post_load
+    def make(self, data: dict, **_: object) -> ShippingLine:
+        data["tax_lines"] = tuple(data["tax_lines"])
+        return ShippingLine(**data)
+
+
+class PaymentSchema(Schema):
+    status = fields.String(required=True)
+    gateway = fields.String(load_default="")
+    method = fields.String(load_default="")
+    transaction_ref = fields.String(allow_none=True, load_default=None)
+
+    @post_load
+    def make(self, data: dict, **_: object) -> Payment:
+        return Payment(**data)
+
+
+class TotalsSchema(Schema):
+    subtotal = fields.Nested(MoneySchema, required=True)
+    discount_total = fields.Nested(MoneySchema, required=True)
+    shipping_total = fields.Nested(MoneySchema, required=True)
+    tax_total = fields.Nested(MoneySchema, required=True)
+    total = fields.Nested(MoneySchema, required=True)
+
+    @post_load
+    def make(self, data: dict, **_: object) -> Totals:
+        return Totals(**data)
+
+
+class OrderSchema(Schema):
+    source = fields.String(required=True)
+    store = fields.String(required=True)
+    external_id = fields.String(required=True)
+    number = fields.String(required=True)
+    status = fields.String(required=True)
+    placed_at = AwareDateTime(required=True)
+    updated_at = AwareDateTime(required=True)
+    currency = fields.String(required=True)
+    taxes_included = fields.Boolean(required=True)
+    customer = fields.Nested(CustomerSchema, required=True)
+    lines = fields.List(fields.Nested(OrderLineSchema), required=True)
+    totals = fields.Nested(TotalsSchema, required=True)
+    payment = fields.Nested(PaymentSchema, required=True)
+    billing_address = fields.Nested(AddressSchema, allow_none=True, load_default=None)
+    shipping_address = fields.Nested(AddressSchema, allow_none=True, load_default=None)
+    shipping_lines = fields.List(fields.Nested(ShippingLineSchema), load_default=())
+    discounts = fields.List(fields.Nested(DiscountSchema), load_default=())
+    tax_lines = fields.List(fields.Nested(TaxLineSchema), load_default=())
+    presentment_currency = fields.String(allow_none=True, load_default=None)
+    presentment_total = fields.Nested(MoneySchema, allow_none=True, load_default=None)
+    cancel_reason = fields.String(allow_none=True, load_default=None)
+    note = fields.String(load_default="")
+    note_attributes = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    tags = fields.List(fields.String(), load_default=())
+
+    @post_load
+    def make(self, data: dict, **_: object) -> Order:
+        for name in ("lines", "shipping_lines", "discounts", "tax_lines", "tags"):
+            data[name] = tuple(data[name])
+        return Order(**data)
+
+
+def order_to_json(order: Order) -> dict:
+    return OrderSchema().dump(order)
+
+
+def order_from_json(data: dict) -> Order:
+    return OrderSchema().load(data)

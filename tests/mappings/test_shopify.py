@@ -1,0 +1,412 @@
+"""Shopify REST order JSON -> canonical Order (mappings.shopify.order_from_shopify)."""
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from mappings.canonical import Money, Order, TaxLine, order_from_json, order_to_json
+from mappings.errors import MappingError
+from mappings.shopify import order_from_shopify
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "shopify"
+ALL_FIXTURES = sorted(p.name for p in FIXTURES.glob("*.json"))
+STORE = "northwind"
+
+
+def load(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def shop(payload: dict, key: str) -> Decimal:
+    return Decimal(payload[key]["shop_money"]["amount"])
+
+
+def usd(amount: str) -> Money:
+    return Money(Decimal(amount), "USD")
+
+
+def error_of(payload: Any) -> str:
+    with pytest.raises(MappingError) as info:
+        order_from_shopify(payload, STORE)
+    return str(info.value)
+
+
+def test_fixture_set_is_complete() -> None:
+    assert ALL_FIXTURES == ["order_discount_multiline.json", "order_guest.json",
+                            "order_presentment_currency.json", "order_tax_included.json"]
+
+
+# ---- every fixture --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ALL_FIXTURES)
+def test_totals_equal_the_shop_money_totals_to_the_cent(name: str) -> None:
+    payload = load(name)
+    totals = order_from_shopify(payload, STORE).totals
+
+    assert totals.subtotal.amount == shop(payload, "total_line_items_price_set")
+    assert totals.discount_total.amount == shop(payload, "total_discounts_set")
+    assert totals.shipping_total.amount == shop(payload, "total_shipping_price_set")
+    assert totals.tax_total.amount == shop(payload, "total_tax_set")
+    assert totals.total.amount == shop(payload, "total_price_set") == Decimal(payload["total_price"])
+    currencies = {m.currency for m in (totals.subtotal, totals.discount_total, totals.shipping_total,
+                                       totals.tax_total, totals.total)}
+    assert currencies == {payload["currency"]}
+
+
+@pytest.mark.parametrize("name", ALL_FIXTURES)
+def test_lines_and_shipping_add_up_to_the_totals(name: str) -> None:
+    order = order_from_shopify(load(name), STORE)
+    cur = order.currency
+    gross = sum((line.gross for line in order.lines), Money.zero(cur))
+    discounts = sum((x.discount_total for x in (*order.lines, *order.shipping_lines)), Money.zero(cur))
+    shipping = sum((s.price for s in order.shipping_lines), Money.zero(cur))
+
+    assert gross == order.totals.subtotal
+    assert discounts == order.totals.discount_total
+    assert shipping == order.totals.shipping_total
+    tax = Money.zero(cur) if order.taxes_included else order.totals.tax_total
+    assert gross - discounts + shipping + tax == order.totals.total
+
+
+@pytest.mark.parametrize("name", ALL_FIXTURES)
+def test_round_trips_through_canonical_json(name: str) -> None:
+    order = order_from_shopify(load(name), STORE)
+    assert order_from_json(json.loads(json.dumps(order_to_json(order)))) == order
+
+
+@pytest.mark.parametrize("name", ALL_FIXTURES)
+def test_identity_and_source(name: str) -> None:
+    payload = load(name)
+    order = order_from_shopify(payload, STORE)
+    assert (order.source, order.store) == ("shopify", STORE)
+    assert order.external_id == str(payload["id"])
+    assert order.number == payload["name"]
+    assert order.external_ref == f"shopify:{STORE}:{payload['id']}"
+    assert order.status == "open"
+    assert order.placed_at.tzinfo == timezone.utc and order.updated_at.tzinfo == timezone.utc
+
+
+# ---- order_discount_multiline.json: USD, 10% code over 3 lines, tax on top ---------------------------
+
+
+def test_multiline_lines() -> None:
+    order = order_from_shopify(load("order_discount_multiline.json"), STORE)
+
+    assert [line.line_no for line in order.lines] == [1, 2, 3]
+    assert [line.external_id for line in order.lines] == ["14123456789001", "14123456789002", "14123456789003"]
+    assert [line.sku for line in order.lines] == ["SOCK-MER-M-CHA", "SHOE-TR2-42-SLT", None]
+    assert [line.quantity for line in order.lines] == [3, 1, 2]
+    assert [line.unit_price for line in order.lines] == [usd("12.50"), usd("129.00"), usd("18.75")]
+    assert [line.discount_total for line in order.lines] == [usd("3.75"), usd("12.90"), usd("3.75")]
+    assert [line.line_total for line in order.lines] == [usd("33.75"), usd("116.10"), usd("33.75")]
+    assert order.lines[0].tax_lines == (TaxLine("MA State Tax", Decimal("0.0625"), usd("2.11")),)
+    assert order.lines[1].title == "Trail Runner 2" and order.lines[1].variant_title == "42 / Slate"
+    assert (order.lines[0].product_id, order.lines[0].variant_id) == ("8012345678901", "44123456789001")
+    assert order.lines[2].variant_id is None and order.lines[2].variant_title == ""
+
+
+def test_multiline_order_level_fields() -> None:
+    order = order_from_shopify(load("order_discount_multiline.json"), STORE)
+
+    assert order.currency == "USD" and order.taxes_included is False
+    [discount] = order.discounts
+    assert (discount.code, discount.kind, discount.amount) == ("WELCOME10", "percentage", usd("20.40"))
+    [ship] = order.shipping_lines
+    assert (ship.code, ship.price, ship.discount_total) == ("STANDARD", usd("9.95"), usd("0.00"))
+    assert ship.tax_lines[0].amount == usd("0.62")
+    assert order.tax_lines == (TaxLine("MA State Tax", Decimal("0.0625"), usd("12.10")),)
+    assert order.customer.external_id == "7201234567890" and not order.customer.is_guest
+    assert order.customer.email == "Dana.Whitfield@Example.com"  # as given: the ERP side normalises
+    assert order.customer.phone == "+16175550142"
+    assert (order.payment.status, order.payment.gateway, order.payment.method) == ("paid", "shopify_payments", "card")
+    assert order.payment.transaction_ref is None
+    assert order.note == "Please leave with the front desk."
+    assert order.note_attributes == {"gift_wrap": "yes", "delivery_window": "weekday mornings"}
+    assert order.tags == ("vip", "wholesale", "first-order")
+    assert order.placed_at == datetime(2026, 11, 20, 15, 15, tzinfo=timezone.utc)
+    assert order.updated_at == datetime(2026, 11, 20, 15, 16, 12, tzinfo=timezone.utc)
+    address = order.shipping_address
+    assert address is not None
+    assert (address.line1, address.line2, address.city, address.region, address.postal_code,
+            address.country_code) == ("200 Clarendon St", "Apt 14B", "Boston", "MA", "02116", "US")
+    assert address.company == ""  # null in the payload
+
+
+# ---- the other fixtures ------------------------------------------------------------------------------
+
+
+def test_tax_included_order_does_not_add_tax_again() -> None:
+    order = order_from_shopify(load("order_tax_included.json"), STORE)
+    eur = lambda amount: Money(Decimal(amount), "EUR")  # noqa: E731
+
+    assert order.taxes_included is True and order.currency == "EUR"
+    assert order.totals.total == eur("107.80")  # 107.90 - 5.00 + 4.90, VAT 17.97 already inside
+    assert order.totals.tax_total == eur("17.97")
+    assert [line.discount_total for line in order.lines] == [eur("2.78"), eur("2.22")]
+    assert order.lines[1].tax_lines[0].rate == Decimal("0.2")
+    assert order.payment.method == "paypal"
+    assert order.billing_address is not None and order.billing_address.region == ""  # no province
+
+
+def test_presentment_currency_is_kept_apart_from_shop_money() -> None:
+    order = order_from_shopify(load("order_presentment_currency.json"), STORE)
+
+    assert order.currency == "USD"
+    assert order.presentment_currency == "EUR"
+    assert order.presentment_total == Money(Decimal("78.79"), "EUR")
+    assert order.totals.total == usd("85.95")
+    assert [line.unit_price for line in order.lines] == [usd("48.00"), usd("9.00")]
+    assert order.lines[1].discount_total == usd("4.05")  # shop money, not the EUR 3.71
+    assert order.shipping_lines[0].price == usd("15.00")
+    assert order.payment.status == "authorized"
+
+
+def test_guest_checkout() -> None:
+    payload = load("order_guest.json")
+    assert "customer" not in payload
+    order = order_from_shopify(payload, STORE)
+
+    assert order.customer.is_guest and order.customer.external_id is None
+    assert order.customer.email == "priya.r@example.in"
+    assert (order.customer.first_name, order.customer.last_name) == ("Priya", "Raghunathan")
+    assert order.customer.phone == "+91 98765 43210"  # kept as given
+    assert (order.payment.status, order.payment.method) == ("pending", "cod")
+    assert order.payment.gateway == "Cash on Delivery (COD)"
+    assert order.placed_at == datetime(2026, 11, 22, 8, 35, 33, tzinfo=timezone.utc)  # from +05:30
+    assert order.tags == () and order.note == "" and order.note_attributes == {}
+
+
+def test_guest_fallbacks_for_email_and_phone() -> None:
+    payload = load("order_guest.json")
+    payload["email"] = ""
+    payload["contact_email"] = "contact@example.in"
+    payload["billing_address"]["phone"] = ""
+    payload["shipping_address"] = dict(payload["shipping_address"], phone="+91 22 5555 0100")
+    customer = order_from_shopify(payload, STORE).customer
+    assert customer.email == "contact@example.in"
+    assert customer.phone == "+91 22 5555 0100"
+
+    payload["contact_email"] = None
+    payload["shipping_address"]["phone"] = None
+    payload["phone"] = None
+    customer = order_from_shopify(payload, STORE).customer
+    assert customer.email is None and customer.phone is None
+
+
+# ---- semantics ------------------------------------------------------------------------------------
+
+
+def test_shipping_discount_counts_in_discount_total_not_in_shipping_total() -> None:
+    payload = load("order_discount_multiline.json")
+    payload["shipping_lines"][0]["discount_allocations"] = [{
+        "amount": "9.95", "discount_application_index": 1,
+        "amount_set": {"shop_money": {"amount": "9.95", "currency_code": "USD"},
+                       "presentment_money": {"amount": "9.95", "currency_code": "USD"}}}]
+    for key, amount in (("total_discounts", "30.35"), ("total_price", "195.70")):
+        payload[key] = amount
+        payload[f"{key}_set"]["shop_money"]["amount"] = amount
+        payload[f"{key}_set"]["presentment_money"]["amount"] = amount
+    order = order_from_shopify(payload, STORE)
+
+    assert order.totals.shipping_total == usd("9.95")
+    assert order.totals.discount_total == usd("30.35")
+    assert order.shipping_lines[0].net == usd("0.00")
+
+
+def test_line_total_discount_is_the_fallback_without_allocations() -> None:
+    payload = load("order_discount_multiline.json")
+    for item in payload["line_items"]:
+        allocated = item["discount_allocations"][0]["amount"]
+        item["discount_allocations"] = []
+        item["total_discount"] = allocated
+        del item["total_discount_set"]
+    order = order_from_shopify(payload, STORE)
+    assert [line.discount_total for line in order.lines] == [usd("3.75"), usd("12.90"), usd("3.75")]
+
+
+@pytest.mark.parametrize(("fields", "status"), [
+    ({"cancelled_at": "2026-11-21T09:00:00-05:00", "cancel_reason": "customer"}, "cancelled"),
+    ({"closed_at": "2026-11-25T09:00:00-05:00"}, "closed"),
+])
+def test_status(fields: dict, status: str) -> None:
+    order = order_from_shopify({**load("order_discount_multiline.json"), **fields}, STORE)
+    assert order.status == status
+    assert order.cancel_reason == fields.get("cancel_reason")
+
+
+def test_number_falls_back_to_order_number() -> None:
+    payload = load("order_discount_multiline.json")
+    payload["name"] = None
+    assert order_from_shopify(payload, STORE).number == "1001"
+
+
+@pytest.mark.parametrize(("gateway", "method"), [
+    ("Cash on Delivery (COD)", "cod"), ("cash_on_delivery", "cod"), ("COD", "cod"),
+    ("shopify_payments", "card"), ("bogus", "card"), ("stripe", "card"), ("paypal", "paypal"),
+    ("PayPal Express Checkout", "paypal"), ("manual", "manual"), ("gift_card", "gift_card"),
+    ("Bank Deposit", "bank_transfer"), ("bank_transfer", "bank_transfer"), ("Klarna", "other"),
+    ("Barcode Pay", "other"),
+])
+def test_payment_method_vocabulary(gateway: str, method: str) -> None:
+    payload = load("order_guest.json")
+    payload["payment_gateway_names"] = [gateway]
+    assert order_from_shopify(payload, STORE).payment.method == method
+
+
+def test_gateway_field_is_used_when_gateway_names_are_absent() -> None:
+    payload = load("order_guest.json")
+    del payload["payment_gateway_names"]
+    payload["gateway"] = "manual"
+    payload["financial_status"] = None
+    payment = order_from_shopify(payload, STORE).payment
+    assert (payment.gateway, payment.method, payment.status) == ("manual", "manual", "pending")
+
+
+# ---- malformed payloads -----------------------------------------------------------------------------
+
+
+def test_missing_line_items() -> None:
+    payload = load("order_discount_multiline.json")
+    del payload["line_items"]
+    message = error_of(payload)
+    assert "#1001" in message and "line_items: Missing data for required field." in message
+
+
+def test_price_that_is_not_a_number() -> None:
+    payload = load("order_discount_multiline.json")
+    payload["line_items"][1]["price"] = "abc"
+    assert "line_items[1].price: Not a valid number." in error_of(payload)
+
+
+def test_shop_money_amount_that_is_not_a_number() -> None:
+    payload = load("order_discount_multiline.json")
+    payload["line_items"][2]["price_set"]["shop_money"]["amount"] = "12,50"
+    assert "line_items[2].price_set.shop_money.amount: Not a valid number." in error_of(payload)
+
+
+def test_total_off_by_one_cent_does_not_reconcile() -> None:
+    payload = load("order_discount_multiline.json")
+    payload["total_price"] = "205.66"
+    payload["total_price_set"]["shop_money"]["amount"] = "205.66"
+    message = error_of(payload)
+    assert "Shopify order #1001: totals do not reconcile" in message
+    assert "lines 204.00 − discounts 20.40 + shipping 9.95 + tax 12.10 = 205.65 USD" in message
+    assert "total_price_set.shop_money is 205.66 USD" in message
+
+
+def test_plain_amount_disagreeing_with_its_shop_money_twin() -> None:
+    payload = load("order_discount_multiline.json")
+    payload["total_price"] = "205.66"
+    assert "total_price is 205.66 but total_price_set.shop_money.amount is 205.65" in error_of(payload)
+
+
+def test_line_gross_not_matching_total_line_items_price() -> None:
+    payload = load("order_discount_multiline.json")
+    payload["line_items"][0]["quantity"] = 4
+    assert "quantity × price adds up to 216.50 USD" in error_of(payload)
+
+
+def test_allocations_not_matching_total_discounts() -> None:
+    payload = load("order_discount_multiline.json")
+    payload["line_items"][0]["discount_allocations"][0]["amount"] = "3.70"
+    payload["line_items"][0]["discount_allocations"][0]["amount_set"]["shop_money"]["amount"] = "3.70"
+    assert "discounts do not reconcile" in error_of(payload)
+
+
+def test_shipping_set_not_matching_shipping_lines() -> None:
+    payload = load("order_discount_multiline.json")
+    payload["total_shipping_price_set"]["shop_money"]["amount"] = "0.00"
+    assert "shipping_lines prices add up to 9.95 USD" in error_of(payload)
+
+
+def test_shop_money_in_another_currency() -> None:
+    payload = load("order_presentment_currency.json")
+    payload["line_items"][0]["price_set"]["shop_money"]["currency_code"] = "EUR"
+    assert "line_items[0].price_set.shop_money.currency_code is EUR" in error_of(payload)
+
+
+@pytest.mark.parametrize("key", ["created_at", "updated_at"])
+def test_timestamp_without_offset(key: str) -> None:
+    payload = load("order_discount_multiline.json")
+    payload[key] = "2026-11-20T10:15:00"
+    assert f"{key}: Timestamp has no UTC offset" in error_of(payload)
+
+
+def test_non_dict_line_item() -> None:
+    payload = load("order_discount_multiline.json")
+    payload["line_items"][0] = "SOCK-MER-M-CHA"
+    assert "line_items[0]: Invalid input type." in error_of(payload)
+
+
+@pytest.mark.parametrize("payload", [[], [{"id": 1}], "order", None, 42])
+def test_payload_that_is_not_an_object(payload: Any) -> None:
+    assert "expected a JSON object" in error_of(payload)
+
+
+def test_empty_object_names_the_missing_fields() -> None:
+    message = error_of({})
+    assert "(unidentified)" in message and "id: Missing data for required field." in message
+
+
+# ---- fuzz: any malformed value becomes a MappingError, never another exception ------------------------
+
+
+def _paths(node: Any, path: tuple = ()) -> Iterator[tuple]:
+    """Every key/index path in a JSON tree, parents before children."""
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in children:
+        yield (*path, key)
+        yield from _paths(child, (*path, key))
+
+
+def _replaced(payload: dict, path: tuple, value: Any) -> dict:
+    mutated = copy.deepcopy(payload)
+    parent = mutated
+    for key in path[:-1]:
+        parent = parent[key]
+    if value is _DELETE:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    return mutated
+
+
+_DELETE = object()
+_HOSTILE = [None, "x", [], {}, "", True, -1, 10**30, float("nan"), "1e400", _DELETE]
+
+
+def _survives(payload: dict) -> str | None:
+    try:
+        result = order_from_shopify(payload, STORE)
+    except MappingError as exc:
+        return None if str(exc) else "empty MappingError message"
+    except Exception as exc:  # noqa: BLE001 - the point of the test
+        return f"{type(exc).__name__}: {exc}"
+    return None if isinstance(result, Order) else f"returned {type(result).__name__}"
+
+
+@pytest.mark.parametrize("name", ALL_FIXTURES)
+def test_fuzz_top_level_and_line_level_values(name: str) -> None:
+    payload = load(name)
+    paths = [(key,) for key in payload] + [
+        ("line_items", i, key) for i, item in enumerate(payload["line_items"]) for key in item]
+    failures = [f"{path} <- {value!r}: {problem}"
+                for path in paths for value in (None, "x", [], {})
+                if (problem := _survives(_replaced(payload, path, value)))]
+    assert not failures, "\n".join(failures[:20])
+
+
+@pytest.mark.parametrize("name", ALL_FIXTURES)
+def test_fuzz_every_nested_value_with_hostile_input(name: str) -> None:
+    payload = load(name)
+    failures = [f"{path} <- {value!r}: {problem}"
+                for path in _paths(payload) for value in _HOSTILE
+                if (problem := _survives(_replaced(payload, path, value)))]
+    assert not failures, "\n".join(failures[:20])

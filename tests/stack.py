@@ -1,0 +1,190 @@
+"""A running connector for tests: app, runtime, queue driver, ERP reader and webhook sender."""
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from redis import Redis
+from rq import Queue, SimpleWorker
+from rq.job import Job
+from sqlalchemy import create_engine, select, text
+
+from adapters.erp.sql import erp_customers, erp_order_lines, erp_orders, metadata as erp_metadata
+from connector.app import create_app
+from connector.config_io import load_config
+from connector.migrate import upgrade
+from connector.models import Base, InboxEvent
+from connector.queue import EmbeddedJobQueue, RedisJobQueue
+from connector.runtime import Runtime, install
+from connector.settings import Settings
+from connector.signatures import sign
+
+SECRET = "shpss_test_webhook_secret_0123456789"
+STORE = "acme-us"
+
+
+@dataclass
+class Stack:
+    kind: str
+    rt: Runtime
+    erp_url: str
+    redis: Redis | None = None
+    pg_admin_url: str | None = None
+    _seq: int = 0
+    _engines: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.app = create_app(runtime=self.rt)
+        self.client = self.app.test_client()
+        self.erp_engine = create_engine(self.erp_url.replace("postgresql://", "postgresql+psycopg://"))
+
+    # ---- sending ------------------------------------------------------------------------------
+
+    def post_shopify(
+        self,
+        payload: dict | bytes,
+        *,
+        topic: str = "orders/create",
+        event_id: str | None = None,
+        webhook_id: str | None = None,
+        store: str = STORE,
+        secret: str = SECRET,
+        signature: str | None = None,
+        extra_headers: dict[str, str] | None = None,
+    ):  # type: ignore[no-untyped-def]
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self._seq += 1
+        headers = {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Hmac-Sha256": signature if signature is not None else sign(secret, body),
+            "X-Shopify-Shop-Domain": f"{store}.myshopify.com",
+            "X-Shopify-API-Version": "2026-01",
+            "X-Shopify-Webhook-Id": webhook_id or f"wh-{self._seq}",
+            "X-Shopify-Event-Id": event_id or f"ev-{self._seq}",
+            "X-Shopify-Triggered-At": "2026-11-20T15:00:00.000Z",
+            **(extra_headers or {}),
+        }
+        return self.client.post(f"/webhooks/shopify/{store}", data=body, headers=headers)
+
+    # ---- running jobs -------------------------------------------------------------------------
+
+    def run_jobs(self, include_delayed: bool = False) -> None:
+        """Run queued jobs to completion; with include_delayed, retries scheduled later run now."""
+        if isinstance(self.rt.queue, EmbeddedJobQueue):
+            self.rt.queue.run_until_idle(include_delayed=include_delayed)
+            return
+        queue: Queue = self.rt.queue.queue  # type: ignore[attr-defined]
+        for _ in range(50):
+            if include_delayed:
+                registry = queue.scheduled_job_registry
+                for job_id in registry.get_job_ids():
+                    job = Job.fetch(job_id, connection=self.redis)
+                    registry.remove(job)
+                    queue.enqueue_job(job)
+            if queue.count == 0:
+                return
+            SimpleWorker([queue], connection=self.redis).work(burst=True, with_scheduler=False)
+            if not include_delayed:
+                return
+
+    def lose_queue(self) -> None:
+        """Everything queued vanishes (Redis flushed, or the embedded queue's process restarted)."""
+        if self.redis is not None:
+            self.redis.flushdb()
+        else:
+            self.rt.queue = EmbeddedJobQueue()
+
+    # ---- reading ------------------------------------------------------------------------------
+
+    def erp_orders(self) -> list:
+        with self.erp_engine.connect() as conn:
+            return conn.execute(select(erp_orders).order_by(erp_orders.c.id)).all()
+
+    def erp_lines(self, external_ref: str) -> list:
+        with self.erp_engine.connect() as conn:
+            return conn.execute(
+                select(erp_order_lines).where(erp_order_lines.c.external_ref == external_ref)
+                .order_by(erp_order_lines.c.line_no)
+            ).all()
+
+    def erp_customers(self) -> list:
+        with self.erp_engine.connect() as conn:
+            return conn.execute(select(erp_customers).order_by(erp_customers.c.id)).all()
+
+    def events(self) -> list[InboxEvent]:
+        with self.rt.sessions() as session:
+            events = session.scalars(select(InboxEvent).order_by(InboxEvent.id)).all()
+            for e in events:
+                _ = e.attempt_rows  # load before the session closes
+            return list(events)
+
+    # ---- faults -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def erp_down(self) -> Iterator[None]:
+        """The ERP database refuses us for the duration of the block."""
+        if self.kind == "postgres":
+            name = self.erp_url.rsplit("/", 1)[1]
+            admin = create_engine(self.pg_admin_url, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+                conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            try:
+                yield
+            finally:
+                with admin.connect() as conn:
+                    conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+                admin.dispose()
+        else:
+            # Another program holds the SQLite ERP's write lock: our writes time out ("database is locked").
+            locker = create_engine(self.erp_url, isolation_level="AUTOCOMMIT")
+            with locker.connect() as conn:
+                conn.exec_driver_sql("BEGIN EXCLUSIVE")
+                try:
+                    yield
+                finally:
+                    conn.exec_driver_sql("ROLLBACK")
+            locker.dispose()
+
+    def close(self) -> None:
+        self.erp_engine.dispose()
+        self.rt.close()
+        if self.redis is not None:
+            self.redis.flushdb()
+
+
+def build_stack(kind: str, tmp_path: Path, db_url: str, erp_url: str, *, redis_url: str | None = None,
+                pg_admin_url: str | None = None, **overrides: object) -> Stack:
+    settings = Settings.from_env({"CONNECTOR_INSTANCE_PATH": str(tmp_path / "instance")}).with_(
+        database_url=db_url,
+        redis_url=redis_url,
+        encryption_key="test-encryption-key",
+        retry_base_seconds=1,
+        retry_cap_seconds=2,
+        max_attempts=4,
+        **overrides,
+    )
+    upgrade(db_url)
+    redis = Redis.from_url(redis_url) if redis_url else None
+    queue = RedisJobQueue(redis, settings.queue_name) if redis else EmbeddedJobQueue()
+    rt = install(Runtime.from_settings(settings, queue=queue))
+    with rt.engine.begin() as conn:  # an empty connector database for every test
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    erp = create_engine(erp_url.replace("postgresql://", "postgresql+psycopg://"))
+    erp_metadata.create_all(erp)
+    with erp.begin() as conn:
+        for table in reversed(erp_metadata.sorted_tables):
+            conn.execute(table.delete())
+    erp.dispose()
+    load_config(rt, json.dumps({
+        "erp": {"kind": "sql", "url": erp_url, "lock_timeout_seconds": 0.2},
+        "stores": [{"slug": STORE, "platform": "shopify", "shop_domain": f"{STORE}.myshopify.com",
+                    "webhook_secret": SECRET, "access_token": "shpat_test_token_abcdef123456",
+                    "api_version": "2026-01"}],
+    }))
+    return Stack(kind, rt, erp_url, redis=redis, pg_admin_url=pg_admin_url)
