@@ -26,6 +26,7 @@ def _fail(message: str) -> None:
 def main(log_level: str) -> None:
     """Storefront ⇄ back-office connector."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @main.group()
@@ -95,6 +96,60 @@ def sweep(grace: float | None) -> None:
     _runtime()
     found = run_sweep(grace)
     click.echo(f"re-enqueued drains for {len(found)} store(s), {sum(found.values())} event(s)")
+
+
+@main.command()
+@click.option("--status", default=None, help="pending, processing, succeeded, failed, ignored, skipped")
+@click.option("--limit", default=20, show_default=True)
+def events(status: str | None, limit: int) -> None:
+    """List the latest inbox events with their state and last error."""
+    from sqlalchemy import select
+
+    from connector.models import InboxEvent, Store
+
+    rt = _runtime()
+    query = select(InboxEvent, Store.slug).join(Store).order_by(InboxEvent.id.desc()).limit(limit)
+    if status:
+        query = query.where(InboxEvent.status == status)
+    with rt.sessions() as session:
+        for event, slug in session.execute(query):
+            click.echo(f"{event.id:>8}  {event.received_at:%Y-%m-%d %H:%M:%S}  {slug:<16} {event.topic:<20} "
+                       f"{event.status:<10} attempts={event.attempts}"
+                       + (f"  {event.last_error}" if event.last_error and event.status != "succeeded" else ""))
+
+
+@main.command("send-sample")
+@click.option("--url", default="http://127.0.0.1:5000", show_default=True)
+@click.option("--store", default="demo", show_default=True)
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="An order JSON file (default: a sample order).")
+def send_sample(url: str, store: str, path: Path | None) -> None:
+    """Post a signed Shopify orders/create webhook to a running connector."""
+    import uuid
+
+    import requests
+    from sqlalchemy import select
+
+    from connector.demo import SAMPLE_ORDER
+    from connector.models import Store
+    from connector.signatures import sign
+
+    rt = _runtime()
+    with rt.sessions() as session:
+        row = session.scalars(select(Store).where(Store.slug == store)).first()
+        if row is None:
+            _fail(f"no store {store!r} in {rt.settings.database_url}")
+        secret = rt.store_info(row).webhook_secret
+    body = (path or SAMPLE_ORDER).read_bytes()
+    response = requests.post(
+        f"{url.rstrip('/')}/webhooks/shopify/{store}",
+        data=body,
+        headers={"Content-Type": "application/json", "X-Shopify-Topic": "orders/create",
+                 "X-Shopify-Event-Id": str(uuid.uuid4()), "X-Shopify-Webhook-Id": str(uuid.uuid4()),
+                 "X-Shopify-Hmac-Sha256": sign(secret, body)},
+        timeout=10,
+    )
+    click.echo(f"{response.status_code} {response.text}")
 
 
 @main.command()

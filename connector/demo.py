@@ -80,7 +80,8 @@ def _print_instructions(rt: Runtime, host: str, port: int) -> None:
         click.echo(f"\n  Shopify store {info.slug!r}: POST {base}/webhooks/shopify/{info.slug}")
         click.echo(f"  Sign each body: X-Shopify-Hmac-Sha256 = base64(HMAC-SHA256(secret, raw body)), "
                    f"secret = {info.webhook_secret}")
-        click.echo("  Try it from another terminal:")
+        click.echo(f"  Try it from another terminal:  .venv/bin/connector send-sample --url {base} --store {info.slug}")
+        click.echo("  or by hand:")
         click.echo(f"    body={SAMPLE_ORDER}")
         click.echo(f"    curl -s {base}/webhooks/shopify/{info.slug} -H 'Content-Type: application/json' \\")
         click.echo("      -H 'X-Shopify-Topic: orders/create' -H 'X-Shopify-Event-Id: demo-1' \\")
@@ -88,4 +89,5 @@ def _print_instructions(rt: Runtime, host: str, port: int) -> None:
                    "-binary < $body | base64)\" --data-binary @$body")
     erp = rt.erp()
     click.echo(f"\n  ERP ({erp.kind}): {erp.test_connection()}")
-    click.echo("  Look at the result: sqlite3 instance/erp.db 'select number,total,currency from erp_orders'\n")
+    click.echo("  Then: .venv/bin/connector events   (and the ERP's tables: sqlite3 instance/erp.db "
+               "'select number, total, currency from erp_orders')\n")

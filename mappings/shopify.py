@@ -159,6 +159,7 @@ _ShopifyOrder = _Base.from_dict({
     "shipping_address": _opt(fields.Nested, nested=_Address),
     "note": _opt(), "tags": _opt(),
 }, name="_ShopifyOrder")
+_SCHEMA = _ShopifyOrder()  # built once: instantiating the nested schemas costs more than a load
 
 
 # ---- public entry point ---------------------------------------------------------------------------
@@ -171,7 +172,7 @@ def order_from_shopify(payload: dict, store: str) -> Order:
         if not isinstance(payload, dict):
             raise MappingError(f"payload: expected a JSON object (a Shopify order), got {type(payload).__name__}")
         try:
-            data = _ShopifyOrder().load(payload)
+            data = _SCHEMA.load(payload)
         except ValidationError as exc:
             problems = _flatten(exc.messages)
             more = f" (and {len(problems) - _MAX_ERRORS} more)" if len(problems) > _MAX_ERRORS else ""
