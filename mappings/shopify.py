@@ -1,20 +1,19 @@
 """Shopify REST Admin order JSON (orders/create, /updated, /paid, /cancelled webhooks) -> Order.
 
-Pure: no I/O. The payload is validated with marshmallow schemas that describe only the fields we
-read; anything malformed or inconsistent becomes a MappingError naming the field path, because a
-support person has to find the problem in the Shopify admin from that message alone.
+Pure, no I/O. Marshmallow schemas describe only the fields we read; anything malformed or
+inconsistent becomes a MappingError naming the field path, because a support person has to find
+the problem in the Shopify admin from that message alone.
 
-Shopify semantics this module relies on (see also PLATFORMS.md §3):
-- Every plain amount (`price`, `total_price`, ...) is in the shop currency; its `*_set.shop_money`
-  twin is the same value. We prefer the twin and insist the two agree.
-- `total_discounts` is every discount on the order: line discounts (order-level ones are allocated
-  to lines in `discount_allocations`) *plus* shipping discounts (allocated to `shipping_lines`).
-  That matches canonical Totals.discount_total, so we take it as is and cross-check it against the
-  allocations. Old orders without `discount_allocations` skip that cross-check.
-- `total_shipping_price_set` is shipping before its discounts (tax included when taxes_included),
-  i.e. the sum of `shipping_lines[].price`; we cross-check the two.
-- Hence total_price = total_line_items_price - total_discounts + shipping + total_tax, without
-  the tax term when taxes_included (prices and shipping already contain it).
+Shopify semantics relied on (PLATFORMS.md §3; the discount one is documented but not verified
+against a live shop with a shipping discount):
+- Plain amounts (`price`, `total_price`, ...) are shop currency and equal their `*_set.shop_money`
+  twin. We prefer the twin and insist that the two agree.
+- `total_discounts` is every discount: line discounts (order-level ones are allocated to lines in
+  `discount_allocations`) plus shipping discounts (allocated on `shipping_lines`). That is exactly
+  canonical Totals.discount_total, so we take it as is and cross-check it against the allocations.
+- `total_shipping_price_set` is shipping before its discounts, i.e. the sum of
+  `shipping_lines[].price`. Hence total_price = total_line_items_price - total_discounts +
+  shipping + total_tax, without the tax term when taxes_included (prices already contain it).
 """
 from __future__ import annotations
 
@@ -29,31 +28,29 @@ from mappings.canonical import (Address, Customer, Discount, Money, Order, Order
                                 ShippingLine, TaxLine, Totals, money_sum)
 from mappings.errors import MappingError
 
-_AMOUNT = re.compile(r"\d{1,13}(\.\d{1,8})?")
-_MAX_ID = 2**63 - 1  # Shopify ids are int64; also keeps str(id) cheap and safe
+_AMOUNT = re.compile(r"\d{1,13}(\.\d{1,8})?")  # Shopify writes "19.99"; no signs, exponents or "1_0"
+_MAX_ID = 2**63 - 1  # Shopify ids are int64; the bound also keeps str(id) safe
 _MAX_ERRORS = 5  # a support person needs the first few problems, not a wall of text
 
 
-# ---- fields --------------------------------------------------------------------------------------
+# ---- fields and schemas: only what we read ---------------------------------------------------------
 
 
 class _Amount(fields.Decimal):
-    """A non-negative decimal amount or rate: Shopify sends "19.99" (rates as JSON numbers)."""
+    """A non-negative amount or tax rate: a decimal string, or a JSON number (rates are)."""
 
     def _validated(self, value: Any) -> Decimal:
         if isinstance(value, str) and not _AMOUNT.fullmatch(value):
             raise self.make_error("invalid", input=value)
         number = super()._validated(value)
-        # Bounds keep later arithmetic from overflowing on absurd input such as 1e400.
-        if not number.is_finite() or number < 0 or number >= Decimal(10) ** 13:
+        # Bounded, so later arithmetic cannot overflow on absurd input such as 1e400.
+        if not Decimal(0) <= number < Decimal(10) ** 13 or number.as_tuple().exponent < -8:  # type: ignore[operator]
             raise ValidationError("Not a plausible non-negative amount.")
-        if number.as_tuple().exponent < -8:  # type: ignore[operator]
-            raise ValidationError("Too many decimal places.")
         return number
 
 
 class _Timestamp(fields.DateTime):
-    """ISO-8601 with a UTC offset, returned in UTC; a naive time is ambiguous, so rejected."""
+    """ISO-8601 with a UTC offset, returned in UTC: without an offset the instant is ambiguous."""
 
     def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
         parsed = super()._deserialize(value, attr, data, **kwargs)
@@ -61,19 +58,12 @@ class _Timestamp(fields.DateTime):
             raise ValidationError("Timestamp has no UTC offset (expected e.g. 2026-11-20T10:15:00-05:00).")
         try:
             return parsed.astimezone(timezone.utc)
-        except OverflowError as exc:
+        except OverflowError as exc:  # year 1 or 9999 shifted out of range
             raise ValidationError("Timestamp out of range.") from exc
 
 
-class _Text(fields.Field):
-    """A note attribute value: text, though apps sometimes store numbers or booleans."""
-
-    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, str) or (isinstance(value, (int, float)) and abs(value) < 1e18):
-            return str(value)
-        raise ValidationError("Not a text value.")
+def _opt(field_cls: type[fields.Field] = fields.String, **kw: Any) -> fields.Field:
+    return field_cls(allow_none=True, load_default=None, **kw)
 
 
 def _id(**kw: Any) -> fields.Integer:
@@ -84,15 +74,8 @@ def _currency(**kw: Any) -> fields.String:
     return fields.String(validate=validate.Regexp(r"[A-Z]{3}\Z", error="Not an ISO 4217 currency code."), **kw)
 
 
-def _opt(field_cls: type[fields.Field] = fields.String, **kw: Any) -> fields.Field:
-    return field_cls(allow_none=True, load_default=None, **kw)
-
-
 def _list(schema: type[Schema]) -> fields.List:
     return fields.List(fields.Nested(schema), allow_none=True, load_default=list)
-
-
-# ---- schemas: only the fields we read -------------------------------------------------------------
 
 
 class _Base(Schema):
@@ -100,19 +83,17 @@ class _Base(Schema):
         unknown = EXCLUDE
 
 
-class _MoneyBag(_Base):
-    amount = _Amount(required=True)
-    currency_code = _currency(required=True)
+_MoneyBag = _Base.from_dict({"amount": _Amount(required=True), "currency_code": _currency(required=True)},
+                            name="_MoneyBag")
+_ShopSet = _Base.from_dict({"shop_money": fields.Nested(_MoneyBag, required=True)}, name="_ShopSet")
+# Only the order total's presentment twin is read (Order.presentment_total).
+_PresentedSet = _ShopSet.from_dict({"presentment_money": _opt(fields.Nested, nested=_MoneyBag)},
+                                   name="_PresentedSet")
 
 
-class _MoneySet(_Base):
-    shop_money = fields.Nested(_MoneyBag, required=True)
-    presentment_money = _opt(fields.Nested, nested=_MoneyBag)
-
-
-def _priced(name: str) -> dict[str, fields.Field]:
-    """A plain shop-currency amount and its `*_set` twin; either may be absent (not both)."""
-    return {name: _opt(_Amount), f"{name}_set": _opt(fields.Nested, nested=_MoneySet)}
+def _priced(name: str, twin: type[Schema] = _ShopSet) -> dict[str, fields.Field]:
+    """A plain shop-currency amount and its `*_set` twin: either may be absent, not both."""
+    return {name: _opt(_Amount), f"{name}_set": _opt(fields.Nested, nested=twin)}
 
 
 _TaxLine = _Base.from_dict({"title": fields.String(required=True), "rate": _Amount(required=True),
@@ -132,7 +113,7 @@ _ShippingLine = _Base.from_dict({
 }, name="_ShippingLine")
 _DiscountCode = _Base.from_dict({"code": fields.String(required=True), "type": fields.String(required=True),
                                  "amount": _Amount(required=True)}, name="_DiscountCode")
-_NoteAttribute = _Base.from_dict({"name": fields.String(required=True), "value": _opt(_Text)},
+_NoteAttribute = _Base.from_dict({"name": fields.String(required=True), "value": _opt()},
                                  name="_NoteAttribute")
 _Address = _Base.from_dict({key: _opt() for key in (
     "first_name", "last_name", "company", "address1", "address2", "city", "province",
@@ -147,7 +128,7 @@ _ShopifyOrder = _Base.from_dict({
     "currency": _currency(required=True), "presentment_currency": _opt(_currency),
     "taxes_included": fields.Boolean(required=True),
     **_priced("total_line_items_price"), **_priced("total_discounts"), **_priced("total_tax"),
-    **_priced("total_price"), "total_shipping_price_set": _opt(fields.Nested, nested=_MoneySet),
+    **_priced("total_price", _PresentedSet), "total_shipping_price_set": _opt(fields.Nested, nested=_ShopSet),
     "line_items": fields.List(fields.Nested(_LineItem), required=True,
                               validate=validate.Length(min=1, error="An order needs at least one line item.")),
     "shipping_lines": _list(_ShippingLine), "discount_codes": _list(_DiscountCode),
@@ -162,12 +143,11 @@ _ShopifyOrder = _Base.from_dict({
 _SCHEMA = _ShopifyOrder()  # built once: instantiating the nested schemas costs more than a load
 
 
-# ---- public entry point ---------------------------------------------------------------------------
+# ---- mapping ---------------------------------------------------------------------------------------
 
 
 def order_from_shopify(payload: dict, store: str) -> Order:
     """Map one Shopify REST order to the canonical Order, or raise MappingError saying why not."""
-    ref = _order_ref(payload)
     try:
         if not isinstance(payload, dict):
             raise MappingError(f"payload: expected a JSON object (a Shopify order), got {type(payload).__name__}")
@@ -179,7 +159,7 @@ def order_from_shopify(payload: dict, store: str) -> Order:
             raise MappingError("; ".join(problems[:_MAX_ERRORS]) + more) from None
         return _order(data, store)
     except MappingError as exc:
-        raise MappingError(f"Shopify order {ref}: {exc}") from None
+        raise MappingError(f"Shopify order {_order_ref(payload)}: {exc}") from None
 
 
 def _order(data: dict, store: str) -> Order:
@@ -205,9 +185,6 @@ def _order(data: dict, store: str) -> Order:
     )
 
 
-# ---- money ----------------------------------------------------------------------------------------
-
-
 def _money(obj: dict, name: str, cur: str, path: str, required: bool = True) -> Money:
     """The shop-money amount of `name`, preferring its `*_set.shop_money` twin."""
     twin, plain = obj.get(f"{name}_set"), obj.get(name)
@@ -219,11 +196,9 @@ def _money(obj: dict, name: str, cur: str, path: str, required: bool = True) -> 
         if plain is not None and plain != shop["amount"]:
             raise MappingError(f"{path}{name} is {plain} but {name}_set.shop_money.amount is {shop['amount']}")
         return Money(shop["amount"], cur)
-    if plain is None:
-        if not required:
-            return Money.zero(cur)
+    if plain is None and required:
         raise MappingError(f"{path}{name}: missing (neither {name} nor {name}_set is present)")
-    return Money(plain, cur)
+    return Money(plain if plain is not None else Decimal(0), cur)
 
 
 def _source(obj: dict, name: str) -> str:
@@ -243,22 +218,21 @@ def _allocated(raws: list | None, cur: str, path: str) -> Money:
 def _line(index: int, raw: dict, cur: str) -> OrderLine:
     path = f"line_items[{index}]."
     unit_price = _money(raw, "price", cur, path)
-    # discount_allocations is the per-line truth; the older total_discount is usually "0.00" even
-    # when allocations exist, so it is only a fallback for payloads that carry no allocations.
+    gross = unit_price * raw["quantity"]
+    # discount_allocations are the per-line truth; the older total_discount is often "0.00" even
+    # when allocations exist, so it only stands in when a payload carries no allocations.
     if raw["discount_allocations"]:
         discount = _allocated(raw["discount_allocations"], cur, path)
     else:
         discount = _money(raw, "total_discount", cur, path, required=False)
-    if discount.amount > (unit_price * raw["quantity"]).amount:
-        raise MappingError(f"{path[:-1]}: discounts {discount} exceed quantity × price "
-                           f"{unit_price * raw['quantity']}")
+    if discount.amount > gross.amount:
+        raise MappingError(f"{path[:-1]}: discounts {discount} exceed quantity × price {gross}")
     return OrderLine(
         line_no=index + 1, external_id=str(raw["id"]), sku=raw["sku"] or None, title=raw["title"],
         quantity=raw["quantity"], unit_price=unit_price, discount_total=discount,
         tax_lines=_tax_lines(raw["tax_lines"], cur, path),
         product_id=_opt_id(raw["product_id"]), variant_id=_opt_id(raw["variant_id"]),
-        variant_title=raw["variant_title"] or "",
-        requires_shipping=raw["requires_shipping"] is not False,
+        variant_title=raw["variant_title"] or "", requires_shipping=raw["requires_shipping"] is not False,
     )
 
 
@@ -271,22 +245,23 @@ def _shipping_line(index: int, raw: dict, cur: str) -> ShippingLine:
 
 def _totals(data: dict, lines: tuple[OrderLine, ...], shipping: tuple[ShippingLine, ...]) -> Totals:
     cur = data["currency"]
-    subtotal = _money(data, "total_line_items_price", cur, "")
-    discounts = _money(data, "total_discounts", cur, "")
-    tax = _money(data, "total_tax", cur, "")
-    total = _money(data, "total_price", cur, "")
+    subtotal, discounts, tax, total = (_money(data, name, cur, "") for name in (
+        "total_line_items_price", "total_discounts", "total_tax", "total_price"))
     gross = money_sum([line.gross for line in lines], cur)
     if gross != subtotal:
         raise MappingError(f"line_items: quantity × price adds up to {gross}, "
                            f"but {_source(data, 'total_line_items_price')} is {subtotal}")
-    shipping_sum = money_sum([s.price for s in shipping], cur)
-    shipping_total = shipping_sum
+    shipping_total = money_sum([s.price for s in shipping], cur)
     if data["total_shipping_price_set"] is not None:
-        shipping_total = _money(data, "total_shipping_price", cur, "")
-        if shipping_total != shipping_sum:
-            raise MappingError(f"shipping_lines prices add up to {shipping_sum}, "
-                               f"but total_shipping_price_set.shop_money is {shipping_total}")
-    _check_allocations(data, lines, shipping, discounts)
+        declared = _money(data, "total_shipping_price", cur, "")
+        if declared != shipping_total:
+            raise MappingError(f"shipping_lines prices add up to {shipping_total}, "
+                               f"but total_shipping_price_set.shop_money is {declared}")
+    # Orders without any allocation (created before Shopify added them) cannot be cross-checked.
+    allocated = money_sum([x.discount_total for x in (*lines, *shipping)], cur)
+    if allocated.amount and allocated != discounts:
+        raise MappingError(f"discounts do not reconcile: allocated to lines and shipping {allocated}, "
+                           f"but {_source(data, 'total_discounts')} is {discounts}")
     tax_term = Money.zero(cur) if data["taxes_included"] else tax
     expected = subtotal - discounts + shipping_total + tax_term
     if expected != total:
@@ -298,24 +273,9 @@ def _totals(data: dict, lines: tuple[OrderLine, ...], shipping: tuple[ShippingLi
                   tax_total=tax, total=total)
 
 
-def _check_allocations(data: dict, lines: tuple[OrderLine, ...], shipping: tuple[ShippingLine, ...],
-                       discounts: Money) -> None:
-    """Allocated line + shipping discounts must add up to total_discounts (when allocations exist)."""
-    cur = data["currency"]
-    on_lines = money_sum([line.discount_total for line in lines], cur)
-    on_shipping = money_sum([s.discount_total for s in shipping], cur)
-    has_allocations = any(raw["discount_allocations"] for raw in data["line_items"]) or any(
-        raw["discount_allocations"] for raw in data["shipping_lines"] or [])
-    if (has_allocations or on_lines.amount) and on_lines + on_shipping != discounts:
-        raise MappingError(f"discounts do not reconcile: allocated to lines {on_lines.amount} + to shipping "
-                           f"{on_shipping.amount} = {on_lines + on_shipping}, but "
-                           f"{_source(data, 'total_discounts')} is {discounts}")
-
-
 def _presentment(data: dict) -> tuple[str | None, Money | None]:
-    declared = data["presentment_currency"]
-    twin = data["total_price_set"]
-    money = twin["presentment_money"] if twin else None
+    declared, twin = data["presentment_currency"], data["total_price_set"]
+    money = twin.get("presentment_money") if twin else None
     if money is None:
         return declared, None
     if declared and money["currency_code"] != declared:
@@ -324,7 +284,7 @@ def _presentment(data: dict) -> tuple[str | None, Money | None]:
     return money["currency_code"], Money(money["amount"], money["currency_code"])
 
 
-# ---- parties, payment, identity -------------------------------------------------------------------
+# ---- parties, payment, identity ------------------------------------------------------------------
 
 
 def _blank_to_none(value: str | None) -> str | None:
@@ -354,12 +314,10 @@ def _address(raw: dict | None) -> Address | None:
     if raw is None:
         return None
     text = {key: value or "" for key, value in raw.items()}
-    return Address(first_name=text.get("first_name", ""), last_name=text.get("last_name", ""),
-                   company=text.get("company", ""), line1=text.get("address1", ""),
-                   line2=text.get("address2", ""), city=text.get("city", ""),
-                   region=text.get("province_code") or text.get("province", ""),
-                   postal_code=text.get("zip", ""), country_code=text.get("country_code", ""),
-                   phone=text.get("phone", ""))
+    return Address(first_name=text["first_name"], last_name=text["last_name"], company=text["company"],
+                   line1=text["address1"], line2=text["address2"], city=text["city"],
+                   region=text["province_code"] or text["province"], postal_code=text["zip"],
+                   country_code=text["country_code"], phone=text["phone"])
 
 
 _CARD_GATEWAYS = {"shopify_payments", "bogus", "stripe", "braintree", "authorize_net", "adyen",
@@ -367,16 +325,14 @@ _CARD_GATEWAYS = {"shopify_payments", "bogus", "stripe", "braintree", "authorize
 
 
 def _payment_method(gateway: str) -> str:
-    """Our payment vocabulary from Shopify's free-text gateway name (e.g. "Cash on Delivery (COD)")."""
+    """Our payment vocabulary from Shopify's free-text gateway name, e.g. "Cash on Delivery (COD)"."""
     words = re.sub(r"[^a-z0-9]+", " ", gateway.lower()).strip()
-    if re.search(r"\bcod\b", words) or "cash on delivery" in words:
+    if re.search(r"\bcod\b", words) or "cash on delivery" in words:  # a word, not "barcode"
         return "cod"
     if "paypal" in words:
         return "paypal"
-    if words == "gift card":
-        return "gift_card"
-    if words == "manual":
-        return "manual"
+    if words in ("manual", "gift card"):
+        return words.replace(" ", "_")
     if re.search(r"\bbank\b", words):  # "Bank Deposit", "bank_transfer"
         return "bank_transfer"
     return "card" if words.replace(" ", "_") in _CARD_GATEWAYS else "other"
@@ -385,7 +341,7 @@ def _payment_method(gateway: str) -> str:
 def _payment(data: dict) -> Payment:
     names = [name for name in data["payment_gateway_names"] or [] if name]
     gateway = names[0] if names else data["gateway"] or ""
-    # The webhook carries no transaction, so there is no reference to record yet.
+    # An order webhook carries no transaction, so there is no reference to record yet.
     return Payment(status=data["financial_status"] or "pending", gateway=gateway,
                    method=_payment_method(gateway), transaction_ref=None)
 
@@ -399,18 +355,18 @@ def _number(data: dict) -> str:
 
 
 def _order_ref(payload: Any) -> str:
-    """How the error message names the order, from whatever the payload still offers."""
-    if isinstance(payload, dict):
-        name, ident = payload.get("name"), payload.get("id")
-        if isinstance(name, str) and name.strip():
-            return name.strip()[:40]
-        if isinstance(ident, int) and not isinstance(ident, bool) and 0 < ident <= _MAX_ID:
-            return f"id {ident}"
+    """How an error message names the order, from whatever the payload still offers."""
+    name = payload.get("name") if isinstance(payload, dict) else None
+    ident = payload.get("id") if isinstance(payload, dict) else None
+    if isinstance(name, str) and name.strip():
+        return name.strip()[:40]
+    if type(ident) is int and 0 < ident <= _MAX_ID:
+        return f"id {ident}"
     return "(unidentified)"
 
 
 def _flatten(messages: Any, path: str = "") -> list[str]:
-    """marshmallow's nested error dict -> ["line_items[1].price: Not a valid number.", ...]."""
+    """marshmallow's nested errors -> ["line_items[1].price: Not a valid number.", ...]."""
     if isinstance(messages, dict):
         return [msg for key, sub in messages.items() for msg in _flatten(sub, _join(path, key))]
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
@@ -423,6 +379,4 @@ def _flatten(messages: Any, path: str = "") -> list[str]:
 def _join(path: str, key: Any) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
-    if key == "_schema":
-        return path
-    return f"{path}.{key}" if path else str(key)
+    return path if key == "_schema" else f"{path}.{key}" if path else str(key)
