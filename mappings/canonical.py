@@ -148,7 +148,7 @@ class ShippingLine:
 class Payment:
     status: str  # pending | authorized | partially_paid | paid | partially_refunded | refunded | voided
     gateway: str = ""
-    method: str = ""  # our vocabulary: card, cod, bank_transfer, manual, gift_card, other
+    method: str = ""  # our vocabulary: card, paypal, cod, bank_transfer, manual, gift_card, other
     transaction_ref: str | None = None
 
 

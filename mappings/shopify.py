@@ -369,11 +369,8 @@ def _flatten(messages: Any, path: str = "") -> list[str]:
     """marshmallow's nested errors -> ["line_items[1].price: Not a valid number.", ...]."""
     if isinstance(messages, dict):
         return [msg for key, sub in messages.items() for msg in _flatten(sub, _join(path, key))]
-    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        return [f"{path or 'payload'}: {' '.join(messages)}"]
-    if isinstance(messages, list):
-        return [msg for sub in messages for msg in _flatten(sub, path)]
-    return [f"{path or 'payload'}: {messages}"]
+    text = " ".join(map(str, messages)) if isinstance(messages, list) else str(messages)
+    return [f"{path or 'payload'}: {text}"]
 
 
 def _join(path: str, key: Any) -> str:
