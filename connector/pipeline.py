@@ -10,7 +10,7 @@ import json
 import logging
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 
@@ -53,21 +53,25 @@ def process_event(rt: Runtime, event_id: int) -> Outcome:
     if not _claim(rt, event_id):
         return Outcome("not_claimed")
     started = utcnow()
+    # Read what the work needs, then let go of the session: no transaction stays open while the
+    # ERP is called.
     with rt.sessions() as session:
         event = session.get(InboxEvent, event_id)
         store = session.get(Store, event.store_id)
-        try:
-            status, result = _handle(rt, event, store)
-        except (MappingError, PayloadError) as exc:
-            return _finish(rt, session, event, started, "failed", str(exc), retryable=False)
-        except ErpError as exc:
-            return _finish(rt, session, event, started, "failed", str(exc), retryable=exc.retryable)
-        except Exception as exc:  # a bug or an unforeseen failure: retry, then park with its name
-            log.exception("event %s: unexpected error", event_id)
-            reason = f"internal error {type(exc).__name__}: {exc} (report it to the connector's developers)"
-            return _finish(rt, session, event, started, "failed", reason, retryable=True)
-        event.result = result
-        return _finish(rt, session, event, started, status, None, retryable=False)
+        session.expunge_all()
+    result = None
+    try:
+        status, result = _handle(rt, event, store)
+        error, retryable = None, False
+    except (MappingError, PayloadError) as exc:
+        status, error, retryable = "failed", str(exc), False
+    except ErpError as exc:
+        status, error, retryable = "failed", str(exc), exc.retryable
+    except Exception as exc:  # a bug or an unforeseen failure: retry, then park with its name
+        log.exception("event %s: unexpected error", event_id)
+        status, retryable = "failed", True
+        error = f"internal error {type(exc).__name__}: {exc} (report it to the connector's developers)"
+    return _finish(rt, event_id, started, status, error, retryable, result)
 
 
 def _claim(rt: Runtime, event_id: int) -> bool:
@@ -134,33 +138,28 @@ def _bind(rt: Runtime, store_id: int, order: Order, erp_ref: str, event_id: int)
             link.erp_ref, link.source_updated_at, link.last_event_id = erp_ref, order.updated_at, event_id
 
 
-def _finish(
-    rt: Runtime,
-    session,  # type: ignore[no-untyped-def]
-    event: InboxEvent,
-    started,  # type: ignore[no-untyped-def]
-    status: str,
-    error: str | None,
-    retryable: bool,
-) -> Outcome:
+def _finish(rt: Runtime, event_id: int, started: datetime, status: str, error: str | None,
+            retryable: bool, result: dict | None) -> Outcome:
     finished = utcnow()
     retry_in = None
-    spent = event.attempts - event.attempts_before_retry
-    if status == "failed" and retryable and spent < rt.settings.max_attempts:
-        status, retry_in = "retry", backoff(rt.settings, spent)
-    elif status == "failed" and retryable:
-        error = f"gave up after {spent} attempts: {error}. Fix the cause, then retry the event"
-    event.attempt_rows.append(
-        EventAttempt(number=event.attempts, started_at=started, finished_at=finished, outcome=status, error=error)
-    )
-    event.locked_until = None
-    event.last_error = error if status in ("retry", "failed") else event.last_error
-    if status == "retry":
-        event.status, event.next_attempt_at = "pending", finished + timedelta(seconds=retry_in)
-    else:
-        event.status, event.next_attempt_at, event.processed_at = status, None, finished
-    session.commit()
-    log.info("event %s %s attempt %s%s", event.id, status, event.attempts, f": {error}" if error else "")
+    with rt.sessions.begin() as session:
+        event = session.get(InboxEvent, event_id)
+        spent = event.attempts - event.attempts_before_retry
+        if status == "failed" and retryable and spent < rt.settings.max_attempts:
+            status, retry_in = "retry", backoff(rt.settings, spent)
+        elif status == "failed" and retryable:
+            error = f"gave up after {spent} attempts: {error}. Fix the cause, then retry the event"
+        session.add(EventAttempt(event_id=event_id, number=event.attempts, started_at=started,
+                                 finished_at=finished, outcome=status, error=error))
+        event.locked_until = None
+        if result is not None:
+            event.result = result
+        if status == "retry":
+            event.status, event.next_attempt_at, event.last_error = "pending", finished + timedelta(seconds=retry_in), error
+        else:
+            event.status, event.next_attempt_at, event.processed_at = status, None, finished
+            event.last_error = error  # None once it succeeded: the attempts keep the history
+    log.info("event %s %s (attempt %s)%s", event_id, status, event.attempts, f": {error}" if error else "")
     return Outcome(status, error, retry_in)
 
 
