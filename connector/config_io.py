@@ -13,6 +13,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, vali
 from sqlalchemy import select
 
 from connector.crypto import mask
+from connector.customers import POLICIES
 from connector.models import ErpConnection, Store
 from connector.runtime import Runtime
 
@@ -48,6 +49,8 @@ class StoreConfig(Schema):
         r"^[a-z0-9][a-z0-9-]{0,62}$", error="use lower-case letters, digits and dashes (at most 63)"))
     platform = fields.String(required=True, validate=validate.OneOf(tuple(PLATFORM_REQUIRED)))
     active = fields.Boolean(load_default=True)
+    customer_policy = fields.String(validate=validate.OneOf(POLICIES))
+    import_statuses = fields.List(fields.String(validate=validate.Length(min=1)))
 
     @validates_schema
     def _required_per_platform(self, data: dict, **_: object) -> None:

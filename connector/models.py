@@ -139,7 +139,39 @@ class OrderLink(Base):
     external_id: Mapped[str] = mapped_column(String(64))
     external_ref: Mapped[str] = mapped_column(String(255))
     erp_ref: Mapped[str] = mapped_column(String(255))
+    currency: Mapped[str | None] = mapped_column(String(3))
     source_updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_event_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ErpDocument(Base):
+    """Each ERP document made for a store order besides the order itself: payments, cancellations,
+    credit notes. Unique per (store, kind, key), so a replayed event finds what it already did."""
+
+    __tablename__ = "erp_documents"
+    __table_args__ = (UniqueConstraint("store_id", "kind", "key", name="uq_erp_document"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
+    order_external_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # payment | cancellation | credit_note
+    key: Mapped[str] = mapped_column(String(255))
+    erp_ref: Mapped[str] = mapped_column(String(255))
+    event_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CustomerLink(Base):
+    """Which ERP customer a person is: keyed by store account, normalised email or phone.
+
+    A row with no erp_customer_id yet is a claim: the worker that inserted it creates the
+    customer; others wait for it, so two first orders of one person never make two customers.
+    """
+
+    __tablename__ = "customer_links"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)  # email:…, phone:…, account:…, guest
+    erp_customer_id: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

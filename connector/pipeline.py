@@ -12,30 +12,26 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, update
 
-from adapters.erp import ErpError
+from adapters.erp import ErpError, RetryableErpError
+from adapters.storefront import StorefrontError
 from connector.clock import utcnow
-from connector.models import EventAttempt, InboxEvent, OrderLink, Store
-from connector.runtime import Runtime
-from mappings.canonical import Order, order_to_json
+from connector.lifecycle import apply_order, apply_refund, cancel_deleted, credited, order_currency, woo_client
+from connector.models import EventAttempt, InboxEvent, Store
+from connector.runtime import Runtime, StoreInfo
+from mappings.canonical import order_to_json, refund_to_json
 from mappings.errors import MappingError
 from mappings.shopify import order_from_shopify
+from mappings.shopify_refunds import refund_from_shopify
+from mappings.woocommerce import order_from_woocommerce, refund_from_woocommerce
 
 log = logging.getLogger(__name__)
 
-# Topics whose payload is the full order: each one upserts the ERP order.
-ORDER_TOPICS = {
-    "shopify": {
-        "orders/create",
-        "orders/updated",
-        "orders/paid",
-        "orders/cancelled",
-        "orders/fulfilled",
-        "orders/partially_fulfilled",
-    },
-}
-MAPPERS = {"shopify": order_from_shopify}
+# Topics whose payload is the whole order as it stands: each brings the ERP in line with it.
+SHOPIFY_ORDER_TOPICS = {"orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled",
+                        "orders/partially_fulfilled", "orders/edited"}
+WOO_ORDER_TOPICS = {"order.created", "order.updated", "order.restored"}
 
 
 class PayloadError(Exception):
@@ -57,7 +53,7 @@ def process_event(rt: Runtime, event_id: int) -> Outcome:
     # ERP is called.
     with rt.sessions() as session:
         event = session.get(InboxEvent, event_id)
-        store = session.get(Store, event.store_id)
+        store = rt.store_info(session.get(Store, event.store_id))
         session.expunge_all()
     result = None
     try:
@@ -65,7 +61,7 @@ def process_event(rt: Runtime, event_id: int) -> Outcome:
         error, retryable = None, False
     except (MappingError, PayloadError) as exc:
         status, error, retryable = "failed", str(exc), False
-    except ErpError as exc:
+    except (ErpError, StorefrontError) as exc:
         status, error, retryable = "failed", str(exc), exc.retryable
     except Exception as exc:  # a bug or an unforeseen failure: retry, then park with its name
         log.exception("event %s: unexpected error", event_id)
@@ -93,49 +89,60 @@ def _claim(rt: Runtime, event_id: int) -> bool:
         return claimed.rowcount == 1
 
 
-def _handle(rt: Runtime, event: InboxEvent, store: Store) -> tuple[str, dict]:
-    if event.topic not in ORDER_TOPICS.get(event.platform, ()):
+def _handle(rt: Runtime, event: InboxEvent, store: StoreInfo) -> tuple[str, dict]:
+    handler = _HANDLERS.get((event.platform, event.topic))
+    if handler is None:
         return "ignored", {"note": f"no action is defined for {event.platform} topic {event.topic}"}
     try:
         payload = json.loads(event.body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"the body is not valid JSON ({exc}); ask the store to resend the order") from None
-    order = MAPPERS[event.platform](payload, store.slug)
-    result: dict = {"order": order_to_json(order), "external_ref": order.external_ref}
-    with rt.sessions() as session:
-        link = session.scalars(
-            select(OrderLink).where(OrderLink.store_id == store.id, OrderLink.external_id == order.external_id)
-        ).first()
-    if link is not None and order.updated_at <= link.source_updated_at:
-        result.update(erp_ref=link.erp_ref, note="stale or repeated: the ERP already has this version or a newer one")
-        return "succeeded", result
-    written = rt.erp().push_order(order)
-    _bind(rt, store.id, order, written.erp_ref, event.id)
-    result.update(erp_ref=written.erp_ref, created=written.created, updated=written.updated, note=written.note)
-    return "succeeded", result
+    if not isinstance(payload, dict):
+        raise PayloadError(f"the body is JSON but not an object (got {type(payload).__name__})")
+    return "succeeded", handler(rt, store, payload, event.id)
 
 
-def _bind(rt: Runtime, store_id: int, order: Order, erp_ref: str, event_id: int) -> None:
-    """Record the store order ↔ ERP document link at once, so the ERP id is never lost."""
-    with rt.sessions.begin() as session:
-        link = session.scalars(
-            select(OrderLink)
-            .where(OrderLink.store_id == store_id, OrderLink.external_id == order.external_id)
-            .with_for_update()
-        ).first()
-        if link is None:
-            session.add(
-                OrderLink(
-                    store_id=store_id,
-                    external_id=order.external_id,
-                    external_ref=order.external_ref,
-                    erp_ref=erp_ref,
-                    source_updated_at=order.updated_at,
-                    last_event_id=event_id,
-                )
-            )
-        elif order.updated_at > link.source_updated_at:
-            link.erp_ref, link.source_updated_at, link.last_event_id = erp_ref, order.updated_at, event_id
+def _shopify_order(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
+    order = order_from_shopify(payload, store.slug)
+    return {"order": order_to_json(order), **apply_order(rt, store, order, str(payload.get("financial_status")),
+                                                         event_id)}
+
+
+def _shopify_refund(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
+    currency = order_currency(rt, store.id, str(payload.get("order_id")))
+    if currency is None:
+        raise RetryableErpError(f"refund of order {payload.get('order_id')} arrived before its order reached the "
+                                "ERP; waiting for the order")
+    refund = refund_from_shopify(payload, store.slug, currency)
+    return {"refund": refund_to_json(refund), **apply_refund(rt, store, refund, event_id)}
+
+
+def _woo_order(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
+    order = order_from_woocommerce(payload, store.slug)
+    result = {"order": order_to_json(order), **apply_order(rt, store, order, str(payload.get("status")), event_id)}
+    # WooCommerce tells of refunds only by id and total inside the order: fetch each new one.
+    refund_ids = [str(r.get("id")) for r in payload.get("refunds") or [] if isinstance(r, dict)]
+    if refund_ids and "erp_ref" in result:
+        client = None
+        for refund_id in refund_ids:
+            if credited(rt, store.id, order, refund_id):
+                continue
+            client = client or woo_client(store)
+            refund = refund_from_woocommerce(client.get_refund(order.external_id, refund_id), payload, store.slug)
+            result.setdefault("refunds", []).append(apply_refund(rt, store, refund, event_id))
+    return result
+
+
+def _woo_deleted(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
+    return cancel_deleted(rt, store, str(payload.get("id")), event_id)
+
+
+_HANDLERS = {
+    **{("shopify", topic): _shopify_order for topic in SHOPIFY_ORDER_TOPICS},
+    ("shopify", "refunds/create"): _shopify_refund,
+    **{("woocommerce", topic): _woo_order for topic in WOO_ORDER_TOPICS},
+    ("woocommerce", "order.deleted"): _woo_deleted,
+}
 
 
 def _finish(rt: Runtime, event_id: int, started: datetime, status: str, error: str | None,

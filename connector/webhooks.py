@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass
 
 from flask import Blueprint, Response, current_app, request
@@ -51,7 +52,7 @@ def _shopify_headers() -> dict[str, str]:
     return kept
 
 
-def _shopify_delivery(body: bytes) -> Delivery:
+def _shopify_delivery(body: bytes, _payload: object) -> Delivery:
     headers = _shopify_headers()
     topic = headers.get("X-Shopify-Topic", "")
     # Shopify's docs disagree on the idempotency key: event id first, webhook id as fallback.
@@ -64,12 +65,46 @@ def _shopify_delivery(body: bytes) -> Delivery:
     return Delivery(topic or "unknown", key, headers)
 
 
+WOO_HEADERS = ("Source", "Topic", "Resource", "Event", "Signature", "ID", "Delivery-ID")
+
+
+def _woo_delivery(body: bytes, payload: object) -> Delivery:
+    headers = {f"X-WC-Webhook-{n}": request.headers[f"X-WC-Webhook-{n}"] for n in WOO_HEADERS
+               if f"X-WC-Webhook-{n}" in request.headers}
+    for name in ("Content-Type", "User-Agent"):
+        if name in request.headers:
+            headers[name] = request.headers[name]
+    topic = headers.get("X-WC-Webhook-Topic", "")
+    resource = topic.split(".", 1)[0]
+    data = payload if isinstance(payload, dict) else {}
+    # The delivery id changes on every send and the payload is built at delivery time: the same
+    # state of a resource is what repeats, so that is the key (never the delivery id).
+    if "id" in data and data.get("date_modified_gmt"):
+        key = f"{resource}:{data['id']}:{data['date_modified_gmt']}"
+    elif "id" in data and topic.endswith(".deleted"):
+        key = f"{topic}:{data['id']}"
+    else:
+        key = f"{topic}|sha256:{hashlib.sha256(body).hexdigest()}"
+    return Delivery(topic or "unknown", key, headers)
+
+
 @bp.post("/webhooks/shopify/<slug>")
 def shopify(slug: str) -> Response:
     return receive("shopify", slug, "X-Shopify-Hmac-Sha256", _shopify_delivery)
 
 
-def receive(platform: str, slug: str, signature_header: str, identify) -> Response:  # type: ignore[no-untyped-def]
+@bp.post("/webhooks/woocommerce/<slug>")
+def woocommerce(slug: str) -> Response:
+    return receive("woocommerce", slug, "X-WC-Webhook-Signature", _woo_delivery, ping=_is_woo_ping)
+
+
+def _is_woo_ping(body: bytes) -> bool:
+    """WooCommerce's check when a webhook is saved: form-encoded webhook_id=N, no X-WC headers."""
+    return (not any(h.lower().startswith("x-wc-webhook-") for h in request.headers.keys())
+            and re.fullmatch(rb"webhook_id=\d{1,20}", body.strip()) is not None)
+
+
+def receive(platform: str, slug: str, signature_header: str, identify, ping=None) -> Response:  # type: ignore[no-untyped-def]
     rt: Runtime = current_app.extensions["connector.runtime"]
     directory: StoreDirectory = current_app.extensions["connector.stores"]
     store = directory.get(slug)
@@ -83,11 +118,13 @@ def receive(platform: str, slug: str, signature_header: str, identify) -> Respon
     except RequestEntityTooLarge:
         return _reply(413, f"body over {limit} bytes")
     signature = request.headers.get(signature_header) or request.headers.get(signature_header[2:])
+    if not signature and ping is not None and ping(body):
+        return _reply(200, "ping acknowledged")
     if not verify(store.webhook_secret, body, signature):
         log.warning("%s store %s: rejected a delivery with a bad or missing signature", platform, slug)
         return _reply(401, "bad or missing signature")
-    delivery = identify(body)
     payload, problem = _parse(body)
+    delivery = identify(body, payload)
     resource_id = str(payload.get("id"))[:64] if isinstance(payload, dict) and "id" in payload else None
     event_id = inbox.record(
         rt.engine,

@@ -98,7 +98,7 @@ class TaxLine:
 @dataclass(frozen=True)
 class Discount:
     code: str
-    kind: str  # fixed_amount | percentage | shipping | automatic | manual
+    kind: str  # fixed_amount | percentage | shipping | automatic | manual | coupon (WooCommerce)
     amount: Money
 
 
@@ -116,10 +116,13 @@ class OrderLine:
     variant_id: str | None = None
     variant_title: str = ""
     requires_shipping: bool = True
+    # The store's own quantity × price, when its unit price is a rounded figure (WooCommerce
+    # derives it by division); None means exactly unit_price × quantity.
+    subtotal: Money | None = None
 
     @property
     def gross(self) -> Money:
-        return self.unit_price * self.quantity
+        return self.subtotal if self.subtotal is not None else self.unit_price * self.quantity
 
     @property
     def tax_total(self) -> Money:
@@ -145,11 +148,21 @@ class ShippingLine:
 
 
 @dataclass(frozen=True)
+class FeeLine:
+    """A charge that is neither goods nor shipping (WooCommerce fee lines, Shopify tips or duties)."""
+
+    title: str
+    amount: Money  # before tax
+    tax_lines: tuple[TaxLine, ...] = ()
+
+
+@dataclass(frozen=True)
 class Payment:
     status: str  # pending | authorized | partially_paid | paid | partially_refunded | refunded | voided
     gateway: str = ""
     method: str = ""  # our vocabulary: card, paypal, cod, bank_transfer, manual, gift_card, other
     transaction_ref: str | None = None
+    paid_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -160,7 +173,12 @@ class Totals:
     discount_total: Money  # line discounts (incl. order-level ones spread over lines) + shipping discounts
     shipping_total: Money  # shipping before its discounts
     tax_total: Money
-    total: Money
+    total: Money  # = subtotal − discount_total + shipping_total + fee_total (+ tax_total unless included)
+    fee_total: Money | None = None  # fee lines; None when the order has none
+
+    @property
+    def fees(self) -> Money:
+        return self.fee_total if self.fee_total is not None else Money.zero(self.total.currency)
 
 
 @dataclass(frozen=True)
@@ -181,6 +199,7 @@ class Order:
     billing_address: Address | None = None
     shipping_address: Address | None = None
     shipping_lines: tuple[ShippingLine, ...] = ()
+    fee_lines: tuple[FeeLine, ...] = ()
     discounts: tuple[Discount, ...] = ()
     tax_lines: tuple[TaxLine, ...] = ()
     presentment_currency: str | None = None
@@ -194,6 +213,35 @@ class Order:
     def external_ref(self) -> str:
         """The idempotency key every ERP write uses: unique across platforms and stores."""
         return f"{self.source}:{self.store}:{self.external_id}"
+
+
+@dataclass(frozen=True)
+class RefundLine:
+    line_external_id: str  # the order line it refunds
+    sku: str | None
+    quantity: int  # units refunded (positive); 0 for an amount-only refund of a line
+    subtotal: Money  # refunded amount before tax
+    tax: Money
+    restock: bool  # the units go back into stock
+
+
+@dataclass(frozen=True)
+class Refund:
+    source: str
+    store: str
+    order_external_id: str
+    external_id: str  # the refund's own id: the credit note's idempotency key
+    created_at: datetime
+    currency: str
+    lines: tuple[RefundLine, ...]
+    shipping: Money  # refunded shipping (tax included when the store priced it so)
+    adjustment: Money  # any other amount refunded (positive) or withheld (negative)
+    total: Money  # what went back to the customer: lines + tax + shipping + adjustment
+    reason: str = ""
+
+    @property
+    def external_ref(self) -> str:
+        return f"{self.source}:{self.store}:{self.order_external_id}:refund:{self.external_id}"
 
 
 # ---- marshmallow schemas: canonical <-> JSON --------------------------------------------------
@@ -286,6 +334,7 @@ class OrderLineSchema(Schema):
     variant_id = fields.String(allow_none=True, load_default=None)
     variant_title = fields.String(load_default="")
     requires_shipping = fields.Boolean(load_default=True)
+    subtotal = fields.Nested(MoneySchema, allow_none=True, load_default=None)
 
     @post_load
     def make(self, data: dict, **_: object) -> OrderLine:
@@ -306,11 +355,23 @@ class ShippingLineSchema(Schema):
         return ShippingLine(**data)
 
 
+class FeeLineSchema(Schema):
+    title = fields.String(required=True)
+    amount = fields.Nested(MoneySchema, required=True)
+    tax_lines = fields.List(fields.Nested(TaxLineSchema), load_default=())
+
+    @post_load
+    def make(self, data: dict, **_: object) -> FeeLine:
+        data["tax_lines"] = tuple(data["tax_lines"])
+        return FeeLine(**data)
+
+
 class PaymentSchema(Schema):
     status = fields.String(required=True)
     gateway = fields.String(load_default="")
     method = fields.String(load_default="")
     transaction_ref = fields.String(allow_none=True, load_default=None)
+    paid_at = AwareDateTime(allow_none=True, load_default=None)
 
     @post_load
     def make(self, data: dict, **_: object) -> Payment:
@@ -323,6 +384,7 @@ class TotalsSchema(Schema):
     shipping_total = fields.Nested(MoneySchema, required=True)
     tax_total = fields.Nested(MoneySchema, required=True)
     total = fields.Nested(MoneySchema, required=True)
+    fee_total = fields.Nested(MoneySchema, allow_none=True, load_default=None)
 
     @post_load
     def make(self, data: dict, **_: object) -> Totals:
@@ -346,6 +408,7 @@ class OrderSchema(Schema):
     billing_address = fields.Nested(AddressSchema, allow_none=True, load_default=None)
     shipping_address = fields.Nested(AddressSchema, allow_none=True, load_default=None)
     shipping_lines = fields.List(fields.Nested(ShippingLineSchema), load_default=())
+    fee_lines = fields.List(fields.Nested(FeeLineSchema), load_default=())
     discounts = fields.List(fields.Nested(DiscountSchema), load_default=())
     tax_lines = fields.List(fields.Nested(TaxLineSchema), load_default=())
     presentment_currency = fields.String(allow_none=True, load_default=None)
@@ -357,7 +420,7 @@ class OrderSchema(Schema):
 
     @post_load
     def make(self, data: dict, **_: object) -> Order:
-        for name in ("lines", "shipping_lines", "discounts", "tax_lines", "tags"):
+        for name in ("lines", "shipping_lines", "fee_lines", "discounts", "tax_lines", "tags"):
             data[name] = tuple(data[name])
         return Order(**data)
 
@@ -368,3 +431,43 @@ def order_to_json(order: Order) -> dict:
 
 def order_from_json(data: dict) -> Order:
     return OrderSchema().load(data)
+
+
+class RefundLineSchema(Schema):
+    line_external_id = fields.String(required=True)
+    sku = fields.String(allow_none=True, required=True)
+    quantity = fields.Integer(required=True, strict=True)
+    subtotal = fields.Nested(MoneySchema, required=True)
+    tax = fields.Nested(MoneySchema, required=True)
+    restock = fields.Boolean(required=True)
+
+    @post_load
+    def make(self, data: dict, **_: object) -> RefundLine:
+        return RefundLine(**data)
+
+
+class RefundSchema(Schema):
+    source = fields.String(required=True)
+    store = fields.String(required=True)
+    order_external_id = fields.String(required=True)
+    external_id = fields.String(required=True)
+    created_at = AwareDateTime(required=True)
+    currency = fields.String(required=True)
+    lines = fields.List(fields.Nested(RefundLineSchema), required=True)
+    shipping = fields.Nested(MoneySchema, required=True)
+    adjustment = fields.Nested(MoneySchema, required=True)
+    total = fields.Nested(MoneySchema, required=True)
+    reason = fields.String(load_default="")
+
+    @post_load
+    def make(self, data: dict, **_: object) -> Refund:
+        data["lines"] = tuple(data["lines"])
+        return Refund(**data)
+
+
+def refund_to_json(refund: Refund) -> dict:
+    return RefundSchema().dump(refund)
+
+
+def refund_from_json(data: dict) -> Refund:
+    return RefundSchema().load(data)

@@ -18,69 +18,26 @@ against a live shop with a shipping discount):
 from __future__ import annotations
 
 import re
-from datetime import timezone
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
 from mappings.canonical import (Address, Customer, Discount, Money, Order, OrderLine, Payment,
                                 ShippingLine, TaxLine, Totals, money_sum)
 from mappings.errors import MappingError
+from mappings.fields import MAX_ID as _MAX_ID
+from mappings.fields import Amount as _Amount
+from mappings.fields import Base as _Base
+from mappings.fields import Timestamp as _Timestamp
+from mappings.fields import blank_to_none as _blank_to_none
+from mappings.fields import currency as _currency
+from mappings.fields import ident as _id
+from mappings.fields import list_of as _list
+from mappings.fields import load as _load
+from mappings.fields import opt as _opt
 
-_AMOUNT = re.compile(r"\d{1,13}(\.\d{1,8})?")  # Shopify writes "19.99"; no signs, exponents or "1_0"
-_MAX_ID = 2**63 - 1  # Shopify ids are int64; the bound also keeps str(id) safe
-_MAX_ERRORS = 5  # a support person needs the first few problems, not a wall of text
-
-
-# ---- fields and schemas: only what we read ---------------------------------------------------------
-
-
-class _Amount(fields.Decimal):
-    """A non-negative amount or tax rate: a decimal string, or a JSON number (rates are)."""
-
-    def _validated(self, value: Any) -> Decimal:
-        if isinstance(value, str) and not _AMOUNT.fullmatch(value):
-            raise self.make_error("invalid", input=value)
-        number = super()._validated(value)
-        # Bounded, so later arithmetic cannot overflow on absurd input such as 1e400.
-        if not Decimal(0) <= number < Decimal(10) ** 13 or number.as_tuple().exponent < -8:  # type: ignore[operator]
-            raise ValidationError("Not a plausible non-negative amount.")
-        return number
-
-
-class _Timestamp(fields.DateTime):
-    """ISO-8601 with a UTC offset, returned in UTC: without an offset the instant is ambiguous."""
-
-    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
-        parsed = super()._deserialize(value, attr, data, **kwargs)
-        if parsed.utcoffset() is None:
-            raise ValidationError("Timestamp has no UTC offset (expected e.g. 2026-11-20T10:15:00-05:00).")
-        try:
-            return parsed.astimezone(timezone.utc)
-        except OverflowError as exc:  # year 1 or 9999 shifted out of range
-            raise ValidationError("Timestamp out of range.") from exc
-
-
-def _opt(field_cls: type[fields.Field] = fields.String, **kw: Any) -> fields.Field:
-    return field_cls(allow_none=True, load_default=None, **kw)
-
-
-def _id(**kw: Any) -> fields.Integer:
-    return fields.Integer(strict=True, validate=validate.Range(min=1, max=_MAX_ID), **kw)
-
-
-def _currency(**kw: Any) -> fields.String:
-    return fields.String(validate=validate.Regexp(r"[A-Z]{3}\Z", error="Not an ISO 4217 currency code."), **kw)
-
-
-def _list(schema: type[Schema]) -> fields.List:
-    return fields.List(fields.Nested(schema), allow_none=True, load_default=list)
-
-
-class _Base(Schema):
-    class Meta:
-        unknown = EXCLUDE
+# ---- schemas: only what we read (fields shared with WooCommerce live in mappings.fields) ------------
 
 
 _MoneyBag = _Base.from_dict({"amount": _Amount(required=True), "currency_code": _currency(required=True)},
@@ -149,15 +106,7 @@ _SCHEMA = _ShopifyOrder()  # built once: instantiating the nested schemas costs 
 def order_from_shopify(payload: dict, store: str) -> Order:
     """Map one Shopify REST order to the canonical Order, or raise MappingError saying why not."""
     try:
-        if not isinstance(payload, dict):
-            raise MappingError(f"payload: expected a JSON object (a Shopify order), got {type(payload).__name__}")
-        try:
-            data = _SCHEMA.load(payload)
-        except ValidationError as exc:
-            problems = _flatten(exc.messages)
-            more = f" (and {len(problems) - _MAX_ERRORS} more)" if len(problems) > _MAX_ERRORS else ""
-            raise MappingError("; ".join(problems[:_MAX_ERRORS]) + more) from None
-        return _order(data, store)
+        return _order(_load(_SCHEMA, payload, "a Shopify order"), store)
     except MappingError as exc:
         raise MappingError(f"Shopify order {_order_ref(payload)}: {exc}") from None
 
@@ -287,10 +236,6 @@ def _presentment(data: dict) -> tuple[str | None, Money | None]:
 # ---- parties, payment, identity ------------------------------------------------------------------
 
 
-def _blank_to_none(value: str | None) -> str | None:
-    return value if value and value.strip() else None
-
-
 def _opt_id(value: int | None) -> str | None:
     return None if value is None else str(value)
 
@@ -364,16 +309,3 @@ def _order_ref(payload: Any) -> str:
         return f"id {ident}"
     return "(unidentified)"
 
-
-def _flatten(messages: Any, path: str = "") -> list[str]:
-    """marshmallow's nested errors -> ["line_items[1].price: Not a valid number.", ...]."""
-    if isinstance(messages, dict):
-        return [msg for key, sub in messages.items() for msg in _flatten(sub, _join(path, key))]
-    text = " ".join(map(str, messages)) if isinstance(messages, list) else str(messages)
-    return [f"{path or 'payload'}: {text}"]
-
-
-def _join(path: str, key: Any) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return path if key == "_schema" else f"{path}.{key}" if path else str(key)

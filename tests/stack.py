@@ -24,6 +24,9 @@ from connector.signatures import sign
 
 SECRET = "shpss_test_webhook_secret_0123456789"
 STORE = "acme-us"
+WOO_STORE = "acme-eu"
+WOO_SECRET = "woo_test_webhook_secret_9876543210"
+WOO_URL = "https://shop.acme.test"
 
 
 @dataclass
@@ -70,6 +73,31 @@ class Stack:
         }
         return self.client.post(f"/webhooks/shopify/{store}", data=body, headers=headers)
 
+    def post_woocommerce(
+        self,
+        payload: dict | bytes,
+        *,
+        topic: str = "order.updated",
+        store: str = WOO_STORE,
+        secret: str = WOO_SECRET,
+        signature: str | None = None,
+    ):  # type: ignore[no-untyped-def]
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self._seq += 1
+        resource, event = topic.split(".", 1)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "WooCommerce/9.4.0 Hookshot (WordPress/6.7)",
+            "X-WC-Webhook-Source": f"{WOO_URL}/",
+            "X-WC-Webhook-Topic": topic,
+            "X-WC-Webhook-Resource": resource,
+            "X-WC-Webhook-Event": event,
+            "X-WC-Webhook-Signature": signature if signature is not None else sign(secret, body),
+            "X-WC-Webhook-ID": "17",
+            "X-WC-Webhook-Delivery-ID": f"d{self._seq:08x}",  # changes on every send, as WooCommerce's does
+        }
+        return self.client.post(f"/webhooks/woocommerce/{store}", data=body, headers=headers)
+
     # ---- running jobs -------------------------------------------------------------------------
 
     def run_jobs(self, include_delayed: bool = False) -> None:
@@ -114,6 +142,10 @@ class Stack:
     def erp_customers(self) -> list:
         with self.erp_engine.connect() as conn:
             return conn.execute(select(erp_customers).order_by(erp_customers.c.id)).all()
+
+    def erp_rows(self, table) -> list:  # type: ignore[no-untyped-def]
+        with self.erp_engine.connect() as conn:
+            return conn.execute(select(table).order_by(table.c.id)).all()
 
     def events(self) -> list[InboxEvent]:
         with self.rt.sessions() as session:
@@ -185,6 +217,8 @@ def build_stack(kind: str, tmp_path: Path, db_url: str, erp_url: str, *, redis_u
         "erp": {"kind": "sql", "url": erp_url, "lock_timeout_seconds": 0.2},
         "stores": [{"slug": STORE, "platform": "shopify", "shop_domain": f"{STORE}.myshopify.com",
                     "webhook_secret": SECRET, "access_token": "shpat_test_token_abcdef123456",
-                    "api_version": "2026-01"}],
+                    "api_version": "2026-01"},
+                   {"slug": WOO_STORE, "platform": "woocommerce", "url": WOO_URL, "webhook_secret": WOO_SECRET,
+                    "consumer_key": "ck_test_0123456789", "consumer_secret": "cs_test_0123456789"}],
     }))
     return Stack(kind, rt, erp_url, redis=redis, pg_admin_url=pg_admin_url)

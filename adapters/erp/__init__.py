@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.erp.base import ErpAdapter, ErpError, OrderResult, PermanentErpError, RetryableErpError
+from adapters.erp.base import (ErpAdapter, ErpError, OrderResult, PaymentRecord, PermanentErpError,
+                               RetryableErpError)
 
 KINDS = ("sql",)
 
@@ -19,4 +20,5 @@ def build_erp(kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> E
     raise PermanentErpError(f"unknown ERP kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 
-__all__ = ["ErpAdapter", "ErpError", "OrderResult", "PermanentErpError", "RetryableErpError", "build_erp"]
+__all__ = ["ErpAdapter", "ErpError", "OrderResult", "PaymentRecord", "PermanentErpError", "RetryableErpError",
+           "build_erp"]

@@ -6,9 +6,10 @@ in configuration. Every write is idempotent on the order's external_ref.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-from mappings.canonical import Customer, Order
+from mappings.canonical import Customer, Money, Order, Refund
 
 
 class ErpError(Exception):
@@ -37,17 +38,42 @@ class OrderResult:
     note: str = ""  # what a person should know, e.g. "ERP already imported it; header not changed"
 
 
+@dataclass(frozen=True)
+class PaymentRecord:
+    key: str  # idempotency key: one payment per key
+    order_ref: str  # the order's external_ref
+    amount: Money
+    method: str  # card, paypal, cod, bank_transfer, manual, gift_card, other
+    gateway: str
+    transaction_ref: str | None
+    paid_at: datetime
+
+
 class ErpAdapter(Protocol):
+    """What every ERP back end does. Ids going in and out are strings; writes are idempotent."""
+
     kind: str
 
     def test_connection(self) -> str:
         """Reach the ERP; return a short description, raise ErpError when it cannot be reached."""
 
-    def upsert_customer(self, customer: Customer, external_ref: str) -> str:
-        """Find the customer (normalised email, then phone) or create it; return the ERP id."""
+    def find_customer(self, email: str | None, phone: str | None) -> str | None:
+        """The ERP id of the customer with this normalised email, else this normalised phone."""
 
-    def push_order(self, order: Order) -> OrderResult:
-        """Create the order, or update it when it already exists; idempotent on external_ref."""
+    def create_customer(self, customer: Customer, external_ref: str) -> str:
+        """Create a customer record (matching policy is the connector's business); return its id."""
+
+    def push_order(self, order: Order, customer_id: str) -> OrderResult:
+        """Create the order, or update it while the ERP still allows; idempotent on external_ref."""
+
+    def record_payment(self, payment: PaymentRecord) -> str:
+        """Book a payment against the order; idempotent on payment.key; marks the order paid."""
+
+    def cancel_order(self, order_ref: str, reason: str) -> bool:
+        """Cancel the order with the reason; False when it already was."""
+
+    def create_credit_note(self, refund: Refund, order_ref: str) -> str:
+        """A credit note / return with the refunded lines; idempotent on refund.external_ref."""
 
     def close(self) -> None:
         """Release connections."""

@@ -7,7 +7,6 @@ SQLAlchemy reaches. Every write is one transaction, idempotent on `erp_orders.ex
 """
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -23,13 +22,16 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     exc,
+    func,
     select,
 )
 from sqlalchemy.engine import Connection, Engine
 
 from adapters.sqlengine import make_engine
 from adapters.erp.base import OrderResult, PermanentErpError, RetryableErpError
-from mappings.canonical import Customer, Order
+from adapters.erp.base import PaymentRecord
+from mappings.canonical import Customer, Order, Refund
+from mappings.customers import normalise_email, normalise_phone
 
 AMOUNT = Numeric(18, 4)
 metadata = MetaData()
@@ -63,11 +65,14 @@ erp_orders = Table(
     Column("discount_total", AMOUNT, nullable=False),
     Column("shipping_total", AMOUNT, nullable=False),
     Column("tax_total", AMOUNT, nullable=False),
+    Column("fee_total", AMOUNT, nullable=False, default=0),
     Column("total", AMOUNT, nullable=False),
     Column("taxes_included", Boolean, nullable=False),
     Column("payment_status", String(32), nullable=False),
     Column("payment_method", String(32), nullable=False),
     Column("shipping_method", String(255), nullable=False, default=""),
+    Column("cancel_reason", String(255)),
+    Column("cancelled_at", DateTime(timezone=True)),
     Column("placed_at", DateTime(timezone=True), nullable=False),
     Column("source_updated_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -80,6 +85,7 @@ erp_order_lines = Table(
     Column("id", Integer, primary_key=True),
     Column("external_ref", String(255), nullable=False, index=True),
     Column("line_no", Integer, nullable=False),
+    Column("source_line_id", String(64)),  # the store's line id (refunds name lines by it)
     Column("sku", String(128)),
     Column("description", String(512), nullable=False),
     Column("quantity", Numeric(18, 4), nullable=False),
@@ -88,6 +94,53 @@ erp_order_lines = Table(
     Column("tax_total", AMOUNT, nullable=False),
     Column("line_total", AMOUNT, nullable=False),
     UniqueConstraint("external_ref", "line_no", name="uq_erp_order_line"),
+)
+
+erp_payments = Table(
+    "erp_payments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("payment_ref", String(255), nullable=False, unique=True),
+    Column("order_external_ref", String(255), nullable=False, index=True),
+    Column("amount", AMOUNT, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("gateway", String(128), nullable=False, default=""),
+    Column("transaction_ref", String(255)),
+    Column("paid_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+erp_credit_notes = Table(
+    "erp_credit_notes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("external_ref", String(255), nullable=False, unique=True),
+    Column("order_external_ref", String(255), nullable=False, index=True),
+    Column("currency", String(3), nullable=False),
+    Column("subtotal", AMOUNT, nullable=False),
+    Column("tax_total", AMOUNT, nullable=False),
+    Column("shipping_total", AMOUNT, nullable=False),
+    Column("adjustment", AMOUNT, nullable=False),
+    Column("total", AMOUNT, nullable=False),
+    Column("reason", String(255), nullable=False, default=""),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+erp_credit_note_lines = Table(
+    "erp_credit_note_lines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("credit_note_ref", String(255), nullable=False, index=True),
+    Column("line_no", Integer, nullable=False),
+    Column("order_line_no", Integer),
+    Column("sku", String(128)),
+    Column("quantity", Numeric(18, 4), nullable=False),
+    Column("subtotal", AMOUNT, nullable=False),
+    Column("tax_total", AMOUNT, nullable=False),
+    Column("restock", Boolean, nullable=False),
+    UniqueConstraint("credit_note_ref", "line_no", name="uq_erp_credit_note_line"),
 )
 
 erp_stock = Table(
@@ -127,20 +180,6 @@ erp_shipment_lines = Table(
 EDITABLE = "new"
 
 
-def normalise_email(email: str | None) -> str | None:
-    email = (email or "").strip().lower()
-    return email or None
-
-
-def normalise_phone(phone: str | None) -> str | None:
-    if not phone:
-        return None
-    digits = re.sub(r"\D", "", phone)
-    if not digits:
-        return None
-    return ("+" + digits) if phone.strip().startswith(("+", "00")) and not digits.startswith("00") else digits
-
-
 def _utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
@@ -162,17 +201,104 @@ class SqlStagingErp:
             conn.execute(select(erp_orders.c.id).limit(1))
         return f"staging tables reachable on {self.engine.url.render_as_string(hide_password=True)}"
 
-    def upsert_customer(self, customer: Customer, external_ref: str) -> str:
-        with self._errors("upsert the customer"), self.engine.begin() as conn:
-            return str(self._upsert_customer(conn, customer, external_ref))
+    def find_customer(self, email: str | None, phone: str | None) -> str | None:
+        with self._errors("look up the customer"), self.engine.connect() as conn:
+            for column, value in ((erp_customers.c.email, email), (erp_customers.c.phone, phone)):
+                if value:
+                    found = conn.execute(
+                        select(erp_customers.c.id).where(column == value).order_by(erp_customers.c.id).limit(1)
+                    ).scalar()
+                    if found is not None:
+                        return str(found)
+        return None
 
-    def push_order(self, order: Order) -> OrderResult:
+    def create_customer(self, customer: Customer, external_ref: str) -> str:
+        email, phone = normalise_email(customer.email), normalise_phone(customer.phone)
+        if not (email or phone or customer.name):
+            raise PermanentErpError(
+                "the order has no customer email, phone or name: the ERP needs at least one "
+                "to book it; fix the order in the store, then retry"
+            )
+        now = datetime.now(timezone.utc)
+        with self._errors("create the customer"), self.engine.begin() as conn:
+            return str(conn.execute(erp_customers.insert().values(
+                email=email, name=customer.name, phone=phone, external_ids=external_ref,
+                created_at=now, updated_at=now,
+            )).inserted_primary_key[0])
+
+    def push_order(self, order: Order, customer_id: str) -> OrderResult:
         try:
-            return self._push_order(order)
+            return self._push_order(order, int(customer_id))
         except exc.IntegrityError:
             # Another worker inserted the same external_ref between our read and our insert:
             # the order exists now, so the second pass takes the update path.
-            return self._push_order(order)
+            return self._push_order(order, int(customer_id))
+
+    def record_payment(self, payment: PaymentRecord) -> str:
+        now = datetime.now(timezone.utc)
+        with self._errors(f"record the payment of {payment.order_ref}"), self.engine.begin() as conn:
+            self._order_row(conn, payment.order_ref)
+            existing = conn.execute(
+                select(erp_payments.c.id).where(erp_payments.c.payment_ref == payment.key)
+            ).scalar()
+            if existing is not None:
+                return str(existing)
+            new_id = conn.execute(erp_payments.insert().values(
+                payment_ref=payment.key, order_external_ref=payment.order_ref, amount=payment.amount.amount,
+                currency=payment.amount.currency, method=payment.method, gateway=payment.gateway[:128],
+                transaction_ref=payment.transaction_ref, paid_at=_utc(payment.paid_at), created_at=now,
+            )).inserted_primary_key[0]
+            conn.execute(erp_orders.update().where(erp_orders.c.external_ref == payment.order_ref)
+                         .where(erp_orders.c.payment_status.notin_(("partially_refunded", "refunded")))
+                         .values(payment_status="paid", updated_at=now))
+            return str(new_id)
+
+    def cancel_order(self, order_ref: str, reason: str) -> bool:
+        now = datetime.now(timezone.utc)
+        with self._errors(f"cancel {order_ref}"), self.engine.begin() as conn:
+            row = self._order_row(conn, order_ref)
+            if row.status == "cancelled":
+                return False
+            conn.execute(erp_orders.update().where(erp_orders.c.id == row.id).values(
+                status="cancelled", cancel_reason=reason[:255], cancelled_at=now, updated_at=now))
+            return True
+
+    def create_credit_note(self, refund: Refund, order_ref: str) -> str:
+        now = datetime.now(timezone.utc)
+        with self._errors(f"create the credit note of {order_ref}"), self.engine.begin() as conn:
+            order = self._order_row(conn, order_ref)
+            existing = conn.execute(
+                select(erp_credit_notes.c.id).where(erp_credit_notes.c.external_ref == refund.external_ref)
+            ).scalar()
+            if existing is not None:
+                return str(existing)
+            line_nos = dict(conn.execute(
+                select(erp_order_lines.c.source_line_id, erp_order_lines.c.line_no)
+                .where(erp_order_lines.c.external_ref == order_ref)
+            ).all())
+            subtotal = sum((line.subtotal.amount for line in refund.lines), Decimal(0))
+            tax = sum((line.tax.amount for line in refund.lines), Decimal(0))
+            new_id = conn.execute(erp_credit_notes.insert().values(
+                external_ref=refund.external_ref, order_external_ref=order_ref, currency=refund.currency,
+                subtotal=subtotal, tax_total=tax, shipping_total=refund.shipping.amount,
+                adjustment=refund.adjustment.amount, total=refund.total.amount, reason=refund.reason[:255],
+                issued_at=_utc(refund.created_at), created_at=now,
+            )).inserted_primary_key[0]
+            if refund.lines:
+                conn.execute(erp_credit_note_lines.insert(), [
+                    {"credit_note_ref": refund.external_ref, "line_no": n, "order_line_no": line_nos.get(line.line_external_id),
+                     "sku": line.sku, "quantity": Decimal(line.quantity), "subtotal": line.subtotal.amount,
+                     "tax_total": line.tax.amount, "restock": line.restock}
+                    for n, line in enumerate(refund.lines, start=1)
+                ])
+            credited = conn.execute(
+                select(func.coalesce(func.sum(erp_credit_notes.c.total), 0))
+                .where(erp_credit_notes.c.order_external_ref == order_ref)
+            ).scalar()
+            status = "refunded" if Decimal(credited) >= Decimal(order.total) else "partially_refunded"
+            conn.execute(erp_orders.update().where(erp_orders.c.id == order.id)
+                         .values(payment_status=status, updated_at=now))
+            return str(new_id)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -182,14 +308,22 @@ class SqlStagingErp:
 
     # ---- internals --------------------------------------------------------------------------
 
-    def _push_order(self, order: Order) -> OrderResult:
+    def _order_row(self, conn: Connection, order_ref: str):  # type: ignore[no-untyped-def]
+        row = conn.execute(
+            select(erp_orders.c.id, erp_orders.c.status, erp_orders.c.total)
+            .where(erp_orders.c.external_ref == order_ref).with_for_update()
+        ).first()
+        if row is None:
+            raise PermanentErpError(f"the ERP has no order {order_ref}; import the order first, then retry")
+        return row
+
+    def _push_order(self, order: Order, customer_id: int) -> OrderResult:
         with self._errors(f"write order {order.number}"), self.engine.begin() as conn:
             existing = conn.execute(
                 select(erp_orders.c.id, erp_orders.c.status, erp_orders.c.source_updated_at)
                 .where(erp_orders.c.external_ref == order.external_ref)
                 .with_for_update()
             ).first()
-            customer_id = self._upsert_customer(conn, order.customer, _customer_ref(order))
             now = datetime.now(timezone.utc)
             header = _header(order, customer_id, now)
             if existing is None:
@@ -201,7 +335,7 @@ class SqlStagingErp:
             erp_ref = str(existing.id)
             if _as_aware(existing.source_updated_at) >= order.updated_at:
                 return OrderResult(erp_ref, created=False, note="the ERP already has this version")
-            if existing.status != EDITABLE:
+            if existing.status != EDITABLE:  # imported or cancelled: the ERP owns it now
                 return OrderResult(
                     erp_ref,
                     created=False,
@@ -212,59 +346,8 @@ class SqlStagingErp:
             conn.execute(erp_order_lines.insert(), _lines(order))
             return OrderResult(erp_ref, created=False, updated=True)
 
-    def _upsert_customer(self, conn: Connection, customer: Customer, external_ref: str) -> int:
-        email = normalise_email(customer.email)
-        phone = normalise_phone(customer.phone)
-        row = None
-        if email:
-            row = conn.execute(
-                select(erp_customers).where(erp_customers.c.email == email).order_by(erp_customers.c.id).limit(1)
-            ).first()
-        if row is None and phone:
-            row = conn.execute(
-                select(erp_customers).where(erp_customers.c.phone == phone).order_by(erp_customers.c.id).limit(1)
-            ).first()
-        now = datetime.now(timezone.utc)
-        if row is None:
-            if not (email or phone or customer.name):
-                raise PermanentErpError(
-                    "the order has no customer email, phone or name: the ERP needs at least one "
-                    "to book it; fix the order in the store, then retry"
-                )
-            return conn.execute(
-                erp_customers.insert().values(
-                    email=email,
-                    name=customer.name,
-                    phone=phone,
-                    external_ids=external_ref,
-                    created_at=now,
-                    updated_at=now,
-                )
-            ).inserted_primary_key[0]
-        refs = row.external_ids.split()
-        changes: dict[str, object] = {}
-        if external_ref not in refs:
-            changes["external_ids"] = " ".join([*refs, external_ref])
-        if customer.name and not row.name:
-            changes["name"] = customer.name
-        if phone and not row.phone:
-            changes["phone"] = phone
-        if email and not row.email:
-            changes["email"] = email
-        if changes:
-            conn.execute(
-                erp_customers.update().where(erp_customers.c.id == row.id).values(**changes, updated_at=now)
-            )
-        return row.id
-
     def _errors(self, action: str) -> _ErrorTranslation:
         return _ErrorTranslation(action)
-
-
-def _customer_ref(order: Order) -> str:
-    if order.customer.external_id:
-        return f"{order.source}:{order.store}:customer:{order.customer.external_id}"
-    return f"{order.source}:{order.store}:guest"
 
 
 def _header(order: Order, customer_id: int, now: datetime) -> dict:
@@ -281,6 +364,7 @@ def _header(order: Order, customer_id: int, now: datetime) -> dict:
         "discount_total": t.discount_total.amount,
         "shipping_total": t.shipping_total.amount,
         "tax_total": t.tax_total.amount,
+        "fee_total": t.fees.amount,
         "total": t.total.amount,
         "taxes_included": order.taxes_included,
         "payment_status": order.payment.status,
@@ -297,6 +381,7 @@ def _lines(order: Order) -> list[dict]:
         {
             "external_ref": order.external_ref,
             "line_no": line.line_no,
+            "source_line_id": line.external_id,
             "sku": line.sku,
             "description": (line.title + (f" - {line.variant_title}" if line.variant_title else ""))[:512],
             "quantity": Decimal(line.quantity),

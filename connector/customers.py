@@ -1,0 +1,105 @@
+"""Which ERP customer an order belongs to, by the store's policy.
+
+Policies (store setting `customer_policy`):
+- `match` (default): one ERP customer per person across guest and account checkouts and across
+  stores: the store account id, then the normalised email, then the normalised phone.
+- `always_new`: a new ERP customer for every order (an ERP that deduplicates on its own).
+- `guest_account`: account holders are matched as above; every guest checkout is booked on one
+  shared "web guest" customer (set `guest_customer_id` to use an existing ERP customer).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from adapters.erp import ErpAdapter, RetryableErpError
+from connector.clock import utcnow
+from connector.models import CustomerLink
+from connector.runtime import Runtime, StoreInfo
+from mappings.canonical import Customer, Order
+from mappings.customers import normalise_email, normalise_phone
+
+POLICIES = ("match", "always_new", "guest_account")
+CLAIM_SECONDS = 60  # a claim older than this belonged to a worker that died mid-way
+
+
+def customer_keys(order: Order) -> list[str]:
+    keys = []
+    if order.customer.external_id:
+        keys.append(f"account:{order.source}:{order.store}:{order.customer.external_id}")
+    if email := normalise_email(order.customer.email):
+        keys.append(f"email:{email}")
+    if phone := normalise_phone(order.customer.phone):
+        keys.append(f"phone:{phone}")
+    return keys
+
+
+def resolve_customer(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapter) -> str:
+    policy = store.settings.get("customer_policy", "match")
+    if policy == "always_new":
+        return erp.create_customer(order.customer, f"{order.external_ref}:customer")
+    if policy == "guest_account" and order.customer.is_guest:
+        if store.settings.get("guest_customer_id"):
+            return str(store.settings["guest_customer_id"])
+        guest = Customer(email=None, first_name="Web", last_name="guest")
+        return _linked(rt, ["guest"], lambda: erp.create_customer(guest, "guest"), lambda: None)
+    keys = customer_keys(order)
+    if not keys:  # nothing to recognise the buyer by: a customer of their own
+        return erp.create_customer(order.customer, f"{order.external_ref}:customer")
+    email, phone = normalise_email(order.customer.email), normalise_phone(order.customer.phone)
+    return _linked(
+        rt,
+        keys,
+        lambda: erp.create_customer(order.customer, keys[0]),
+        lambda: erp.find_customer(email, phone),
+    )
+
+
+def _linked(rt: Runtime, keys: list[str], create, find) -> str:  # type: ignore[no-untyped-def]
+    """The ERP customer linked to any of `keys`, else found in the ERP, else created once."""
+    with rt.sessions() as session:
+        links = session.scalars(select(CustomerLink).where(CustomerLink.key.in_(keys))).all()
+    known = next((link.erp_customer_id for link in links if link.erp_customer_id), None)
+    if known is not None:
+        _link(rt, keys, known)
+        return known
+    claim = keys[0]
+    if not _claim(rt, claim):
+        raise RetryableErpError(f"customer {claim} is being created by another worker; trying again shortly")
+    try:
+        customer_id = find() or create()
+    except Exception:
+        with rt.sessions.begin() as session:
+            session.execute(delete(CustomerLink).where(CustomerLink.key == claim,
+                                                       CustomerLink.erp_customer_id.is_(None)))
+        raise
+    _link(rt, keys, customer_id)
+    return customer_id
+
+
+def _claim(rt: Runtime, key: str) -> bool:
+    stale = utcnow() - timedelta(seconds=CLAIM_SECONDS)
+    with rt.sessions.begin() as session:
+        session.execute(delete(CustomerLink).where(
+            CustomerLink.key == key, CustomerLink.erp_customer_id.is_(None), CustomerLink.claimed_at < stale))
+    try:
+        with rt.sessions.begin() as session:
+            session.add(CustomerLink(key=key, erp_customer_id=None))
+        return True
+    except IntegrityError:
+        return False
+
+
+def _link(rt: Runtime, keys: list[str], customer_id: str) -> None:
+    for key in keys:
+        try:
+            with rt.sessions.begin() as session:
+                updated = session.execute(update(CustomerLink).where(
+                    CustomerLink.key == key, CustomerLink.erp_customer_id.is_(None)
+                ).values(erp_customer_id=customer_id)).rowcount
+                if not updated and session.get(CustomerLink, key) is None:
+                    session.add(CustomerLink(key=key, erp_customer_id=customer_id))
+        except IntegrityError:
+            pass  # linked meanwhile by another worker; the first link wins

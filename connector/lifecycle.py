@@ -1,0 +1,156 @@
+"""An order's life in the ERP: created, paid, edited, cancelled, refunded — applied in order, once.
+
+The storefront is the system of record for orders and payments, so every order event carries the
+order's whole current state; we compare it with what the ERP already has (the bindings in
+`order_links` and `erp_documents`) and make only the missing ERP writes. A payload older than the
+version already applied changes nothing. Each ERP write is idempotent on its own key, and its
+binding is committed at once, so a replay after a crash finds what was done.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from adapters.erp import PaymentRecord
+from adapters.woocommerce import WooClient
+from connector.customers import resolve_customer
+from connector.models import ErpDocument, OrderLink
+from connector.runtime import Runtime, StoreInfo
+from mappings.canonical import Order, Refund
+
+PAID = ("paid", "partially_refunded", "refunded")
+DEFAULT_IMPORT_STATUSES = {
+    # Shopify creates the order when checkout completes; every order is real.
+    "shopify": None,
+    # WooCommerce creates "pending" orders before payment (abandoned at the gateway) and
+    # "failed" ones: those become ERP orders only once they move on.
+    "woocommerce": ("processing", "on-hold", "completed"),
+}
+
+
+def apply_order(rt: Runtime, store: StoreInfo, order: Order, raw_status: str, event_id: int) -> dict:
+    """Bring the ERP in line with this version of the order; return what was done, for the console."""
+    link = _link(rt, store.id, order.external_id)
+    if link is not None and order.updated_at <= link.source_updated_at:
+        return {"erp_ref": link.erp_ref, "note": "stale or repeated: the ERP already has this version or a newer one"}
+    erp = rt.erp()
+    done: list[str] = []
+    if link is None:
+        allowed = store.settings.get("import_statuses", DEFAULT_IMPORT_STATUSES.get(store.platform))
+        if allowed is not None and raw_status not in allowed and order.status != "cancelled":
+            return {"note": f"not imported: status {raw_status} (this store imports {', '.join(allowed)})"}
+        if order.status == "cancelled":
+            return {"note": "cancelled before it reached the ERP: nothing to book"}
+    customer_id = resolve_customer(rt, store, order, erp)
+    written = erp.push_order(order, customer_id)
+    done.append("created" if written.created else "updated" if written.updated else "unchanged")
+    _bind_order(rt, store.id, order, written.erp_ref, event_id)
+    if order.payment.status in PAID:
+        if _once(rt, store, order, "payment", f"{order.external_ref}:payment", event_id,
+                 lambda key: erp.record_payment(_payment(order, key))):
+            done.append("payment recorded")
+    if order.status == "cancelled":
+        reason = order.cancel_reason or "cancelled in the store"
+        if _once(rt, store, order, "cancellation", f"{order.external_ref}:cancel", event_id,
+                 lambda _key: str(erp.cancel_order(order.external_ref, reason))):
+            done.append(f"cancelled ({reason})")
+    return {"erp_ref": written.erp_ref, "done": done, "note": written.note}
+
+
+def apply_refund(rt: Runtime, store: StoreInfo, refund: Refund, event_id: int) -> dict:
+    erp = rt.erp()
+    order_ref = refund.external_ref.split(":refund:")[0]
+    made = _once_keyed(rt, store, refund.order_external_id, "credit_note", refund.external_ref, event_id,
+                       lambda _key: erp.create_credit_note(refund, order_ref))
+    return {"credit_note": made[1], "done": ["credit note created"] if made[0] else [],
+            "note": "" if made[0] else "this refund was already credited"}
+
+
+def cancel_deleted(rt: Runtime, store: StoreInfo, external_id: str, event_id: int) -> dict:
+    """An order deleted (trashed) in the store is cancelled in the ERP, if it got there."""
+    link = _link(rt, store.id, external_id)
+    if link is None:
+        return {"note": "deleted before it reached the ERP: nothing to cancel"}
+    erp = rt.erp()
+    reason = f"deleted in {store.platform}"
+    made = _once_keyed(rt, store, external_id, "cancellation", f"{link.external_ref}:cancel", event_id,
+                       lambda _key: str(erp.cancel_order(link.external_ref, reason)))
+    return {"erp_ref": link.erp_ref, "done": [f"cancelled ({reason})"] if made[0] else []}
+
+
+def credited(rt: Runtime, store_id: int, order: Order, refund_id: str) -> bool:
+    key = f"{order.external_ref}:refund:{refund_id}"
+    with rt.sessions() as session:
+        found = session.scalars(select(ErpDocument.id).where(
+            ErpDocument.store_id == store_id, ErpDocument.kind == "credit_note", ErpDocument.key == key)).first()
+    return found is not None
+
+
+def woo_client(store: StoreInfo) -> WooClient:
+    return WooClient(store.settings["url"], store.secrets.get("consumer_key", ""),
+                     store.secrets.get("consumer_secret", ""))
+
+
+def order_currency(rt: Runtime, store_id: int, external_id: str) -> str | None:
+    link = _link(rt, store_id, external_id)
+    return link.currency if link is not None else None
+
+
+def _payment(order: Order, key: str) -> PaymentRecord:
+    return PaymentRecord(
+        key=key,
+        order_ref=order.external_ref,
+        amount=order.totals.total,
+        method=order.payment.method or "other",
+        gateway=order.payment.gateway,
+        transaction_ref=order.payment.transaction_ref,
+        paid_at=order.payment.paid_at or order.updated_at,
+    )
+
+
+def _link(rt: Runtime, store_id: int, external_id: str) -> OrderLink | None:
+    with rt.sessions() as session:
+        return session.scalars(
+            select(OrderLink).where(OrderLink.store_id == store_id, OrderLink.external_id == external_id)
+        ).first()
+
+
+def _bind_order(rt: Runtime, store_id: int, order: Order, erp_ref: str, event_id: int) -> None:
+    """Record the store order ↔ ERP document link at once, so the ERP id is never lost."""
+    with rt.sessions.begin() as session:
+        link = session.scalars(
+            select(OrderLink)
+            .where(OrderLink.store_id == store_id, OrderLink.external_id == order.external_id)
+            .with_for_update()
+        ).first()
+        if link is None:
+            session.add(OrderLink(store_id=store_id, external_id=order.external_id, external_ref=order.external_ref,
+                                  erp_ref=erp_ref, currency=order.currency, source_updated_at=order.updated_at,
+                                  last_event_id=event_id))
+        elif order.updated_at > link.source_updated_at:
+            link.erp_ref, link.source_updated_at, link.last_event_id = erp_ref, order.updated_at, event_id
+
+
+def _once(rt: Runtime, store: StoreInfo, order: Order, kind: str, key: str, event_id: int,
+          write: Callable[[str], str]) -> bool:
+    return _once_keyed(rt, store, order.external_id, kind, key, event_id, write)[0]
+
+
+def _once_keyed(rt: Runtime, store: StoreInfo, order_external_id: str, kind: str, key: str, event_id: int,
+                write: Callable[[str], str]) -> tuple[bool, str]:
+    """Make an ERP document unless its binding exists; the ERP write itself is idempotent on key."""
+    with rt.sessions() as session:
+        existing = session.scalars(select(ErpDocument).where(
+            ErpDocument.store_id == store.id, ErpDocument.kind == kind, ErpDocument.key == key)).first()
+    if existing is not None:
+        return False, existing.erp_ref
+    erp_ref = write(key)
+    try:
+        with rt.sessions.begin() as session:
+            session.add(ErpDocument(store_id=store.id, order_external_id=order_external_id, kind=kind, key=key,
+                                    erp_ref=erp_ref, event_id=event_id))
+    except IntegrityError:
+        return False, erp_ref  # bound meanwhile by a concurrent replay of the same write
+    return True, erp_ref

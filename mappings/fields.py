@@ -1,0 +1,117 @@
+"""Marshmallow fields and helpers the storefront mappings share (Shopify, WooCommerce).
+
+Every mapping describes only the fields it reads, turns marshmallow's nested errors into
+"line_items[1].price: Not a valid number." and raises nothing but MappingError.
+"""
+from __future__ import annotations
+
+import re
+from datetime import timezone
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from mappings.errors import MappingError
+
+MAX_ID = 2**63 - 1  # store ids are int64 at most; the bound also keeps str(id) safe
+MAX_ERRORS = 5  # a support person needs the first few problems, not a wall of text
+_UNSIGNED = re.compile(r"\d{1,13}(\.\d{1,8})?")  # "19.99"; no signs, exponents or "1_0"
+_SIGNED = re.compile(r"-?\d{1,13}(\.\d{1,8})?")
+
+
+class Amount(fields.Decimal):
+    """An amount or tax rate: a decimal string, or a JSON number (rates and Woo prices are).
+
+    Non-negative unless `signed`; `max_places` bounds the decimals a JSON number may carry (a PHP
+    float such as 25/3 serialises with 15 of them).
+    """
+
+    def __init__(self, *, signed: bool = False, max_places: int = 8, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.signed, self.max_places = signed, max_places
+
+    def _validated(self, value: Any) -> Decimal:
+        pattern = _SIGNED if self.signed else _UNSIGNED
+        if isinstance(value, str) and not pattern.fullmatch(value):
+            raise self.make_error("invalid", input=value)
+        number = super()._validated(value)
+        # Bounded, so later arithmetic cannot overflow on absurd input such as 1e400.
+        low = -Decimal(10) ** 13 if self.signed else Decimal(0)
+        too_fine = number.as_tuple().exponent < -self.max_places  # type: ignore[operator]
+        if not low <= number < Decimal(10) ** 13 or too_fine:
+            kind = "amount" if self.signed else "non-negative amount"
+            raise ValidationError(f"Not a plausible {kind}.")
+        return number
+
+
+class Timestamp(fields.DateTime):
+    """ISO-8601, returned in UTC. Without an offset the instant is ambiguous, unless the platform
+    documents the field as UTC (`naive_is_utc`, e.g. WooCommerce's *_gmt dates)."""
+
+    def __init__(self, *, naive_is_utc: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.naive_is_utc = naive_is_utc
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        if parsed.utcoffset() is None:
+            if not self.naive_is_utc:
+                raise ValidationError("Timestamp has no UTC offset (expected e.g. 2026-11-20T10:15:00-05:00).")
+            return parsed.replace(tzinfo=timezone.utc)
+        try:
+            return parsed.astimezone(timezone.utc)
+        except OverflowError as exc:  # year 1 or 9999 shifted out of range
+            raise ValidationError("Timestamp out of range.") from exc
+
+
+def opt(field_cls: type[fields.Field] = fields.String, **kw: Any) -> fields.Field:
+    return field_cls(allow_none=True, load_default=None, **kw)
+
+
+def ident(minimum: int = 1, **kw: Any) -> fields.Integer:
+    """An integer id; WooCommerce uses 0 for "none" (guest customer, no variation)."""
+    return fields.Integer(strict=True, validate=validate.Range(min=minimum, max=MAX_ID), **kw)
+
+
+def currency(**kw: Any) -> fields.String:
+    return fields.String(validate=validate.Regexp(r"[A-Z]{3}\Z", error="Not an ISO 4217 currency code."), **kw)
+
+
+def list_of(schema: type[Schema]) -> fields.List:
+    return fields.List(fields.Nested(schema), allow_none=True, load_default=list)
+
+
+class Base(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+def load(schema: Schema, payload: Any, what: str) -> dict:
+    """schema.load, with every problem flattened into one MappingError message."""
+    if not isinstance(payload, dict):
+        raise MappingError(f"payload: expected a JSON object ({what}), got {type(payload).__name__}")
+    try:
+        return schema.load(payload)
+    except ValidationError as exc:
+        problems = flatten(exc.messages)
+        more = f" (and {len(problems) - MAX_ERRORS} more)" if len(problems) > MAX_ERRORS else ""
+        raise MappingError("; ".join(problems[:MAX_ERRORS]) + more) from None
+
+
+def blank_to_none(value: str | None) -> str | None:
+    return value if value and value.strip() else None
+
+
+def flatten(messages: Any, path: str = "") -> list[str]:
+    """marshmallow's nested errors -> ["line_items[1].price: Not a valid number.", ...]."""
+    if isinstance(messages, dict):
+        return [msg for key, sub in messages.items() for msg in flatten(sub, _join(path, key))]
+    text = " ".join(map(str, messages)) if isinstance(messages, list) else str(messages)
+    return [f"{path or 'payload'}: {text}"]
+
+
+def _join(path: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return path if key == "_schema" else f"{path}.{key}" if path else str(key)

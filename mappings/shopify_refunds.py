@@ -1,0 +1,199 @@
+"""Shopify REST refund JSON (the refunds/create webhook body) -> canonical Refund.
+
+Pure, no I/O, in the style of mappings.shopify: marshmallow schemas describe only the fields we
+read, and anything malformed or inconsistent becomes a MappingError naming the field path. Money
+is shop money: every amount comes from its `*_set.shop_money` twin when present (which must be in
+the shop currency the caller passes), else from the plain field, and the two must agree.
+
+Shopify semantics relied on (PLATFORMS.md §2 and the REST Refund resource; the ones marked
+UNVERIFIED were not confirmed against a live shop):
+- `refund_line_items[].subtotal(_set)` is what is refunded for that line before tax, i.e. after
+  its share of discounts (Shopify's own example: price 199.00, allocation 3.33 -> subtotal 195.67);
+  `total_tax(_set)` is the tax refunded with it. Plain `subtotal`/`total_tax` are JSON numbers in
+  real payloads (195.67), the `_set` twins decimal strings. Prices are taken as tax-exclusive:
+  UNVERIFIED for shops with taxes_included, where `subtotal` may already contain the tax; such a
+  refund then fails the transaction cross-check below loudly rather than being booked wrongly.
+- `restock_type` is one of no_restock, cancel, return, legacy_restock; the last three put units
+  back into stock.
+- Order adjustments are signed from the order's point of view: a shipping refund of 5.00 is
+  `amount: "-5.00"`. A `refund_discrepancy` is negative when more was refunded than Shopify
+  calculated (an amount-only refund) and positive when less was (UNVERIFIED beyond the doc's
+  description "the difference between the calculated and the actual refund"). We negate both, so
+  Refund.shipping is positive and Refund.adjustment is positive when more money went back.
+  `tax_amount` counts in both (for a discrepancy it is normally 0.00).
+- Shipping appears in two shapes. Up to API 2024-07 it is an order adjustment of kind
+  `shipping_refund` (amount and tax_amount). From 2024-10 the refunds/create payload drops
+  `kind` and leaves shipping out of `order_adjustments` altogether; it is in
+  `refund_shipping_lines[].subtotal_amount_set` (plus `tax_amount_set`, which GraphQL's
+  RefundShippingLine has but the REST doc does not list: read when present, else 0 -- UNVERIFIED).
+  Shopify's own REST example carries BOTH shapes for one shipping refund (-5.00 adjustment and a
+  5.00 shipping line), so: when any `shipping_refund` adjustment exists it is the source (it states
+  the tax) and the shipping lines must agree with it before tax; otherwise the shipping lines are.
+  An adjustment without `kind` is therefore a discrepancy; an unknown kind is an error.
+- Transactions of kind `refund` and status `success` are the money that actually moved; pending
+  or failed ones and other kinds are ignored. Their `currency` is the presentment currency on
+  multi-currency orders, so they are compared with the shop-money total only when every counted
+  transaction is in the shop currency. Duties and additional fees (`refund_duties`,
+  `additional_fees`) have no place in the canonical Refund: a refund carrying them fails that
+  comparison instead of losing the money silently.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marshmallow import fields, validate
+
+from mappings.canonical import Money, Refund, RefundLine, money_sum
+from mappings.errors import MappingError
+from mappings.fields import currency as iso_currency
+from mappings.fields import MAX_ID, Amount, Base, Timestamp, blank_to_none, ident, list_of, load, opt
+from mappings.shopify import _money, _priced
+
+_RESTOCKING = frozenset({"return", "cancel", "legacy_restock"})
+_RESTOCK_TYPES = ("no_restock", *sorted(_RESTOCKING))
+_SHIPPING, _DISCREPANCY = "shipping_refund", "refund_discrepancy"
+
+
+_SignedMoneyBag = Base.from_dict({"amount": Amount(signed=True, required=True),
+                                  "currency_code": iso_currency(required=True)}, name="_SignedMoneyBag")
+_SignedShopSet = Base.from_dict({"shop_money": fields.Nested(_SignedMoneyBag, required=True)}, name="_SignedShopSet")
+
+
+def _signed(name: str) -> dict[str, fields.Field]:
+    """An order adjustment amount ("-5.00") and its `*_set` twin."""
+    return {name: opt(Amount, signed=True), f"{name}_set": opt(fields.Nested, nested=_SignedShopSet)}
+
+
+_RefundedItem = Base.from_dict({"id": opt(ident), "sku": opt()}, name="_RefundedItem")
+_RefundLineItem = Base.from_dict({
+    "id": opt(ident), "line_item_id": ident(required=True),
+    "quantity": fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10**6)),
+    "restock_type": fields.String(required=True, validate=validate.OneOf(_RESTOCK_TYPES)),
+    **_priced("subtotal"), **_priced("total_tax"),
+    "line_item": opt(fields.Nested, nested=_RefundedItem),
+}, name="_RefundLineItem")
+_OrderAdjustment = Base.from_dict({
+    "id": opt(ident), "kind": opt(validate=validate.OneOf((_SHIPPING, _DISCREPANCY))), "reason": opt(),
+    **_signed("amount"), **_signed("tax_amount"),
+}, name="_OrderAdjustment")
+_RefundShippingLine = Base.from_dict({
+    "id": opt(ident), "shipping_line_id": opt(ident),
+    **_priced("subtotal_amount"), **_priced("tax_amount"),
+}, name="_RefundShippingLine")
+_Transaction = Base.from_dict({
+    "id": opt(ident), "kind": opt(), "status": opt(), "amount": Amount(required=True),
+    "currency": opt(iso_currency), "gateway": opt(), "parent_id": opt(ident),
+}, name="_Transaction")
+_ShopifyRefund = Base.from_dict({
+    "id": ident(required=True), "order_id": ident(required=True),
+    "created_at": Timestamp(required=True), "processed_at": opt(Timestamp), "note": opt(),
+    "refund_line_items": list_of(_RefundLineItem), "transactions": list_of(_Transaction),
+    "order_adjustments": list_of(_OrderAdjustment), "refund_shipping_lines": list_of(_RefundShippingLine),
+}, name="_ShopifyRefund")
+_SCHEMA = _ShopifyRefund()  # built once, as in mappings.shopify
+
+
+# ---- mapping ---------------------------------------------------------------------------------------
+
+
+def refund_from_shopify(payload: dict, store: str, currency: str) -> Refund:
+    """Map one refunds/create body to the canonical Refund, or raise MappingError saying why not.
+
+    `currency` is the order's shop currency (from the stored order): the refund payload does not
+    state it, and every shop_money amount must be in it.
+    """
+    if not (isinstance(currency, str) and re.fullmatch(r"[A-Z]{3}", currency)):
+        raise ValueError(f"currency must be the order's ISO 4217 shop currency, got {currency!r}")
+    try:
+        return _refund(load(_SCHEMA, payload, "a Shopify refund"), store, currency)
+    except MappingError as exc:
+        raise MappingError(f"Shopify refund {_refund_ref(payload)}: {exc}") from None
+
+
+def _refund(data: dict, store: str, cur: str) -> Refund:
+    lines = tuple(_line(i, raw, cur) for i, raw in enumerate(data["refund_line_items"] or []))
+    adjustments = data["order_adjustments"] or []
+    shipping = _shipping(adjustments, data["refund_shipping_lines"] or [], cur)
+    adjustment = Money.zero(cur) - money_sum([_adjustment_total(i, raw, cur) for i, raw in enumerate(adjustments)
+                                              if raw["kind"] != _SHIPPING], cur)
+    subtotal = money_sum([line.subtotal for line in lines], cur)
+    tax = money_sum([line.tax for line in lines], cur)
+    total = subtotal + tax + shipping + adjustment
+    breakdown = (f"lines {subtotal.amount} + tax {tax.amount} + shipping {shipping.amount} "
+                 f"+ adjustment {adjustment.amount} = {total}")
+    if total.amount < 0:
+        raise MappingError(f"refund total is negative: {breakdown}")
+    _check_transactions(data["transactions"] or [], total, breakdown)
+    return Refund(
+        source="shopify", store=store, order_external_id=str(data["order_id"]), external_id=str(data["id"]),
+        created_at=data["processed_at"] or data["created_at"], currency=cur, lines=lines,
+        shipping=shipping, adjustment=adjustment, total=total, reason=data["note"] or "",
+    )
+
+
+def _line(index: int, raw: dict, cur: str) -> RefundLine:
+    path = f"refund_line_items[{index}]."
+    item = raw["line_item"] or {}
+    if item.get("id") is not None and item["id"] != raw["line_item_id"]:
+        raise MappingError(f"{path}line_item.id is {item['id']}, but line_item_id is {raw['line_item_id']}")
+    return RefundLine(
+        line_external_id=str(raw["line_item_id"]), sku=blank_to_none(item.get("sku")),
+        quantity=raw["quantity"], subtotal=_money(raw, "subtotal", cur, path),
+        tax=_money(raw, "total_tax", cur, path), restock=raw["restock_type"] in _RESTOCKING,
+    )
+
+
+def _adjustment_total(index: int, raw: dict, cur: str) -> Money:
+    """amount + tax_amount of one order adjustment, signed as Shopify writes it."""
+    path = f"order_adjustments[{index}]."
+    return _money(raw, "amount", cur, path) + _money(raw, "tax_amount", cur, path, required=False)
+
+
+def _shipping(adjustments: list[dict], shipping_lines: list[dict], cur: str) -> Money:
+    """Refunded shipping including its tax, positive; see the module docstring for the two shapes."""
+    from_lines = [(_money(raw, "subtotal_amount", cur, f"refund_shipping_lines[{i}]."),
+                   _money(raw, "tax_amount", cur, f"refund_shipping_lines[{i}].", required=False))
+                  for i, raw in enumerate(shipping_lines)]
+    if not any(raw["kind"] == _SHIPPING for raw in adjustments):
+        return money_sum([subtotal + tax for subtotal, tax in from_lines], cur)
+    before_tax, total = Money.zero(cur), Money.zero(cur)
+    for i, raw in enumerate(adjustments):
+        if raw["kind"] != _SHIPPING:
+            continue
+        path = f"order_adjustments[{i}]."
+        for name in ("amount", "tax_amount"):
+            value = _money(raw, name, cur, path, required=name == "amount")
+            if value.amount > 0:
+                raise MappingError(f"{path}{name} is {value.amount}, but a shipping_refund adjustment is "
+                                   f"negative (the shipping refunded, from the order's point of view)")
+        before_tax = before_tax - _money(raw, "amount", cur, path)
+        total = total - _adjustment_total(i, raw, cur)
+    if from_lines:
+        stated = money_sum([subtotal for subtotal, _ in from_lines], cur)
+        if stated != before_tax:
+            raise MappingError(f"shipping refund described twice and differently: refund_shipping_lines subtotals "
+                               f"add up to {stated}, shipping_refund adjustments to {before_tax} (before tax)")
+    return total
+
+
+def _check_transactions(transactions: list[dict], total: Money, breakdown: str) -> None:
+    """The refund must equal the money that moved, when the transactions say so in shop currency."""
+    moved = [t for t in transactions if t["kind"] == "refund" and t["status"] == "success"]
+    if not moved or any(t["currency"] != total.currency for t in moved):
+        return  # nothing moved (restock only, or still pending), or in another currency
+    paid = money_sum([Money(t["amount"], total.currency) for t in moved], total.currency)
+    if paid != total:
+        raise MappingError(f"refund does not reconcile: {breakdown}, but its successful refund "
+                           f"transactions add up to {paid}")
+
+
+def _refund_ref(payload: Any) -> str:
+    """How an error message names the refund, from whatever the payload still offers."""
+    def valid(value: Any) -> bool:
+        return type(value) is int and 0 < value <= MAX_ID
+
+    refund_id = payload.get("id") if isinstance(payload, dict) else None
+    order = payload.get("order_id") if isinstance(payload, dict) else None
+    name = f"id {refund_id}" if valid(refund_id) else "(unidentified)"
+    return f"{name} of order id {order}" if valid(order) else name
