@@ -1,0 +1,334 @@
+"""An order's whole life on both platforms: paid, refunded, cancelled, COD — the ERP to the cent at every step."""
+from __future__ import annotations
+
+import copy
+import json
+import re
+from decimal import Decimal
+
+import pytest
+import responses
+
+from adapters.erp.sql import erp_credit_note_lines, erp_credit_notes, erp_payments
+from tests.conftest import load_fixture
+from tests.stack import WOO_URL
+
+CENT = Decimal("0.01")
+
+
+def cents(value) -> Decimal:  # type: ignore[no-untyped-def]
+    return Decimal(value).quantize(CENT)
+
+
+def credited(stack) -> Decimal:  # type: ignore[no-untyped-def]
+    return cents(sum((n.total for n in stack.erp_rows(erp_credit_notes)), Decimal(0)))
+
+
+# ---- Shopify ---------------------------------------------------------------------------------------
+
+
+def shopify_version(payload: dict, updated_at: str, **changes) -> dict:  # type: ignore[no-untyped-def]
+    version = copy.deepcopy(payload)
+    version.update(updated_at=updated_at, **changes)
+    return version
+
+
+def test_shopify_create_paid_partially_refunded_refunded(stack):
+    order = load_fixture("shopify", "order_discount_multiline.json")
+    total = Decimal(order["total_price"])
+
+    stack.post_shopify(shopify_version(order, "2026-11-20T10:15:30-05:00", financial_status="authorized"))
+    stack.run_jobs()
+    (row,) = stack.erp_orders()
+    assert (row.payment_status, cents(row.total)) == ("authorized", total)
+    assert stack.erp_rows(erp_payments) == []
+
+    stack.post_shopify(shopify_version(order, "2026-11-20T10:20:00-05:00", financial_status="paid"), topic="orders/paid")
+    stack.run_jobs()
+    (row,) = stack.erp_orders()
+    (payment,) = stack.erp_rows(erp_payments)
+    assert row.payment_status == "paid" and cents(payment.amount) == total and payment.currency == "USD"
+
+    partial = load_fixture("shopify", "refunds", "refund_partial_line.json")
+    shipping = load_fixture("shopify", "refunds", "refund_with_shipping.json")
+    for refund in (partial, shipping, partial):  # the first one delivered twice
+        stack.post_shopify(refund, topic="refunds/create")
+    stack.run_jobs()
+    (row,) = stack.erp_orders()
+    assert row.payment_status == "partially_refunded"
+    assert cents(row.total) == total
+    assert credited(stack) == Decimal("11.95") + Decimal("133.93")
+    line_no = {item["id"]: n for n, item in enumerate(order["line_items"], start=1)}
+    expected = [(line_no[item["line_item_id"]], item["quantity"], item["restock_type"] == "return")
+                for refund in (partial, shipping) for item in refund["refund_line_items"]]
+    lines = stack.erp_rows(erp_credit_note_lines)
+    assert [(l.order_line_no, int(l.quantity), l.restock) for l in lines] == expected
+    assert {(True, 1), (False, 1)} == {(restock, qty) for _, qty, restock in expected}
+
+    rest = load_fixture("shopify", "refunds", "refund_amount_only.json")
+    remaining = total - credited(stack)
+    rest["id"] = 9101234567004
+    rest["transactions"][0]["amount"] = str(remaining)
+    adjustment = rest["order_adjustments"][0]
+    adjustment["amount"] = str(-remaining)
+    adjustment["amount_set"]["shop_money"]["amount"] = adjustment["amount_set"]["presentment_money"]["amount"] = str(-remaining)
+    stack.post_shopify(rest, topic="refunds/create")
+    stack.post_shopify(shopify_version(order, "2026-11-24T09:00:00-05:00", financial_status="refunded"),
+                       topic="orders/updated")
+    stack.run_jobs()
+    (row,) = stack.erp_orders()
+    assert row.payment_status == "refunded"
+    assert credited(stack) == total
+    assert len(stack.erp_rows(erp_payments)) == 1
+    assert {e.status for e in stack.events()} == {"succeeded"}
+
+
+def test_shopify_refund_before_its_order_waits_for_it(stack):
+    stack.post_shopify(load_fixture("shopify", "refunds", "refund_partial_line.json"), topic="refunds/create")
+    stack.run_jobs()
+    (event,) = stack.events()
+    assert event.status == "pending" and "before its order" in event.last_error
+    stack.post_shopify(load_fixture("shopify", "order_discount_multiline.json"))
+    stack.run_jobs(include_delayed=True)
+    assert credited(stack) == Decimal("11.95")
+
+
+def test_shopify_create_then_cancelled_cancels_with_the_reason(stack):
+    order = load_fixture("shopify", "order_discount_multiline.json")
+    stack.post_shopify(order)
+    stack.run_jobs()
+    cancelled = shopify_version(order, "2026-11-21T08:00:00-05:00", cancelled_at="2026-11-21T08:00:00-05:00",
+                                cancel_reason="customer")
+    stack.post_shopify(cancelled, topic="orders/cancelled")
+    stack.post_shopify(cancelled, topic="orders/updated")
+    stack.run_jobs()
+    (row,) = stack.erp_orders()
+    assert (row.status, row.cancel_reason) == ("cancelled", "customer")
+    assert cents(row.total) == Decimal(order["total_price"])
+
+
+def test_shopify_cash_on_delivery_enters_unpaid_then_is_confirmed(stack):
+    order = load_fixture("shopify", "order_guest.json")
+    stack.post_shopify(order)
+    stack.run_jobs()
+    (row,) = stack.erp_orders()
+    assert (row.payment_method, row.payment_status) == ("cod", "pending")
+    assert stack.erp_rows(erp_payments) == []
+    stack.post_shopify(shopify_version(order, "2026-11-25T10:00:00+05:30", financial_status="paid"), topic="orders/paid")
+    stack.run_jobs()
+    (row,) = stack.erp_orders()
+    (payment,) = stack.erp_rows(erp_payments)
+    assert row.payment_status == "paid"
+    assert (payment.method, cents(payment.amount), payment.currency) == ("cod", cents(order["total_price"]),
+                                                                        order["currency"])
+
+
+def test_shopify_edit_arriving_after_a_newer_update_is_ignored(stack):
+    order = load_fixture("shopify", "order_discount_multiline.json")
+    newer = shopify_version(order, "2026-11-22T00:00:00-05:00", financial_status="paid", note="newer")
+    stale_edit = shopify_version(order, "2026-11-21T00:00:00-05:00", financial_status="pending")
+    stale_edit["line_items"] = stale_edit["line_items"][:1]
+    stack.post_shopify(newer, topic="orders/updated")
+    stack.run_jobs()
+    stack.post_shopify(stale_edit, topic="orders/edited")
+    stack.run_jobs()
+    (row,) = stack.erp_orders()
+    assert row.payment_status == "paid"
+    assert len(stack.erp_lines(row.external_ref)) == len(order["line_items"])
+
+
+# ---- WooCommerce -----------------------------------------------------------------------------------
+
+
+def woo_version(payload: dict, modified: str, **changes) -> dict:  # type: ignore[no-untyped-def]
+    version = copy.deepcopy(payload)
+    version.update(date_modified=modified, date_modified_gmt=modified, **changes)
+    return version
+
+
+@pytest.fixture
+def woo_api():  # type: ignore[no-untyped-def]
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def serve_refund(mock, order_id: int, refund: dict) -> None:  # type: ignore[no-untyped-def]
+    mock.get(re.compile(rf"{re.escape(WOO_URL)}/wp-json/wc/v3/orders/{order_id}/refunds/{refund['id']}(\?.*)?$"),
+             json=refund)
+
+
+def test_woocommerce_create_paid_partially_refunded_refunded(stack, woo_api):
+    paid = load_fixture("woocommerce", "order_refunded_partial.json")
+    total = Decimal(paid["total"])
+    unpaid = woo_version(paid, "2026-11-21T02:00:00", status="on-hold", date_paid=None, date_paid_gmt=None,
+                         refunds=[])
+    stack.post_woocommerce(unpaid, topic="order.created")
+    stack.run_jobs()
+    (row,) = stack.erp_orders()
+    assert (row.payment_status, cents(row.total), row.currency) == ("pending", total, "AUD")
+
+    stack.post_woocommerce(woo_version(paid, "2026-11-21T03:03:10", status="processing", refunds=[]))
+    stack.run_jobs()
+    assert stack.erp_orders()[0].payment_status == "paid"
+    assert [cents(p.amount) for p in stack.erp_rows(erp_payments)] == [total]
+
+    refund_901 = load_fixture("woocommerce", "refund_901.json")
+    serve_refund(woo_api, paid["id"], refund_901)
+    stack.post_woocommerce(paid)  # the fixture: refunds [901]
+    stack.post_woocommerce(paid)  # the same state sent again: deduped
+    stack.run_jobs()
+    assert stack.erp_orders()[0].payment_status == "partially_refunded"
+    assert credited(stack) == Decimal("12.10")
+
+    refund_902 = {**copy.deepcopy(refund_901), "id": 902, "amount": str(total - Decimal("12.10")),
+                  "reason": "order returned", "line_items": [], "shipping_lines": [], "fee_lines": []}
+    serve_refund(woo_api, paid["id"], refund_902)
+    done = woo_version(paid, "2026-11-24T10:00:00", status="refunded",
+                       refunds=[{"id": 902, "reason": "order returned", "total": f"-{refund_902['amount']}"},
+                                *paid["refunds"]])
+    stack.post_woocommerce(done)
+    stack.run_jobs()
+    (row,) = stack.erp_orders()
+    assert row.payment_status == "refunded"
+    assert cents(row.total) == total
+    assert credited(stack) == total
+    # Refund 901 was fetched once only, though two later order payloads named it.
+    fetched = [c.request.url for c in woo_api.calls if "/refunds/901" in c.request.url]
+    assert len(fetched) == 1
+
+
+def test_woocommerce_create_then_cancelled(stack):
+    order = load_fixture("woocommerce", "order_processing_coupon.json")
+    stack.post_woocommerce(order, topic="order.created")
+    stack.run_jobs()
+    stack.post_woocommerce(woo_version(order, "2026-11-21T09:00:00", status="cancelled"))
+    stack.run_jobs()
+    (row,) = stack.erp_orders()
+    assert row.status == "cancelled" and "WooCommerce" in row.cancel_reason
+    assert cents(row.total) == Decimal(order["total"])
+
+
+def test_woocommerce_deleted_order_is_cancelled(stack):
+    order = load_fixture("woocommerce", "order_processing_coupon.json")
+    stack.post_woocommerce(order, topic="order.created")
+    stack.run_jobs()
+    stack.post_woocommerce({"id": order["id"]}, topic="order.deleted")
+    stack.run_jobs()
+    assert stack.erp_orders()[0].status == "cancelled"
+
+
+def test_woocommerce_cash_on_delivery_enters_unpaid_then_is_confirmed(stack):
+    order = load_fixture("woocommerce", "order_cod_guest.json")
+    stack.post_woocommerce(order, topic="order.created")
+    stack.run_jobs()
+    (row,) = stack.erp_orders()
+    assert (row.payment_method, row.payment_status) == ("cod", "pending")
+    delivered = woo_version(order, "2026-11-25T16:00:00", status="completed", date_paid="2026-11-25T16:00:00",
+                            date_paid_gmt="2026-11-25T16:00:00", date_completed_gmt="2026-11-25T16:00:00")
+    stack.post_woocommerce(delivered)
+    stack.run_jobs()
+    (row,) = stack.erp_orders()
+    (payment,) = stack.erp_rows(erp_payments)
+    assert row.payment_status == "paid"
+    assert (payment.method, cents(payment.amount)) == ("cod", cents(order["total"]))
+
+
+def test_woocommerce_pending_orders_wait_until_they_move_on(stack):
+    order = load_fixture("woocommerce", "order_processing_coupon.json")
+    stack.post_woocommerce(woo_version(order, "2026-11-20T15:00:00", status="pending", date_paid_gmt=None),
+                           topic="order.created")
+    stack.run_jobs()
+    assert stack.erp_orders() == []
+    assert "not imported" in stack.events()[0].result["note"]
+    stack.post_woocommerce(order)
+    stack.run_jobs()
+    assert len(stack.erp_orders()) == 1
+
+
+def test_woocommerce_coalesced_updates_out_of_order_keep_the_newest(stack):
+    order = load_fixture("woocommerce", "order_processing_coupon.json")
+    newer = woo_version(order, "2026-11-22T12:00:00", status="completed", customer_note="newest")
+    older = woo_version(order, "2026-11-21T12:00:00", customer_note="older")
+    for payload in (newer, older, newer):
+        assert stack.post_woocommerce(payload).status_code == 200
+    stack.run_jobs()
+    assert len(stack.events()) == 2
+    assert len(stack.erp_orders()) == 1
+    assert "stale" in stack.events()[1].result["note"]
+
+
+def test_woocommerce_ping_and_forged_signature(stack):
+    ping = stack.client.post("/webhooks/woocommerce/acme-eu", data=b"webhook_id=17",
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert ping.status_code == 200
+    forged = stack.post_woocommerce(load_fixture("woocommerce", "order_cancelled.json"), secret="wrong")
+    assert forged.status_code == 401
+    unsigned = stack.client.post("/webhooks/woocommerce/acme-eu", data=b'{"id": 1}',
+                                 headers={"Content-Type": "application/json"})
+    assert unsigned.status_code == 401
+    assert stack.client.post("/webhooks/woocommerce/nobody", data=b"webhook_id=17").status_code == 404
+    assert stack.events() == []
+
+
+def test_a_malformed_payload_with_a_valid_signature_is_parked_with_a_reason(stack):
+    order = load_fixture("woocommerce", "order_processing_coupon.json")
+    order["line_items"][0]["subtotal"] = "twelve"
+    response = stack.post_woocommerce(order)
+    assert response.status_code == 200
+    stack.run_jobs(include_delayed=True)
+    (event,) = stack.events()
+    assert event.status == "failed" and event.attempts == 1
+    assert "line_items[0].subtotal" in event.last_error
+    assert stack.erp_orders() == []
+
+
+# ---- customers -------------------------------------------------------------------------------------
+
+
+def test_a_repeat_guest_with_other_casing_and_spaced_phone_is_one_customer(stack):
+    first = load_fixture("woocommerce", "order_cod_guest.json")
+    second = woo_version(first, "2026-11-26T08:00:00", id=first["id"] + 1, number=str(first["id"] + 1))
+    second["billing"] = {**first["billing"], "email": first["billing"]["email"].upper(),
+                         "phone": first["billing"]["phone"].replace(" ", "")}
+    third = copy.deepcopy(second)
+    third.update(id=first["id"] + 2, number=str(first["id"] + 2))
+    third["billing"] = {**second["billing"], "email": "", "phone": " 06 1234 5678 "}
+    for payload in (first, second, third):
+        stack.post_woocommerce(payload, topic="order.created")
+    stack.run_jobs()
+    assert len(stack.erp_orders()) == 3
+    (customer,) = stack.erp_customers()
+    assert customer.email == first["billing"]["email"].lower()
+    assert {o.customer_id for o in stack.erp_orders()} == {customer.id}
+
+
+def test_the_same_person_on_shopify_and_woocommerce_is_one_customer(stack):
+    woo = load_fixture("woocommerce", "order_cod_guest.json")
+    shop = load_fixture("shopify", "order_guest.json")
+    shop["email"] = shop["contact_email"] = f"  {woo['billing']['email'].swapcase()} "
+    stack.post_woocommerce(woo, topic="order.created")
+    stack.post_shopify(shop)
+    stack.run_jobs()
+    assert len(stack.erp_orders()) == 2
+    assert len(stack.erp_customers()) == 1
+
+
+@pytest.mark.parametrize("policy, expected", [("always_new", 2), ("guest_account", 1)])
+def test_customer_policy_is_the_merchants_choice(stack, policy, expected):
+    from connector.config_io import dump_config, load_config
+
+    import yaml
+
+    doc = yaml.safe_load(dump_config(stack.rt))
+    for store in doc["stores"]:
+        store["customer_policy"] = policy
+    load_config(stack.rt, json.dumps({"stores": doc["stores"]}))
+    stack.app.extensions["connector.stores"]._cache.clear()
+    first = load_fixture("woocommerce", "order_cod_guest.json")
+    other = woo_version(first, "2026-11-26T08:00:00", id=first["id"] + 1)
+    other["billing"] = {**first["billing"], "email": "someone.else@example.org", "phone": "+33 7 00 00 00 01"}
+    for payload in (first, other):
+        stack.post_woocommerce(payload, topic="order.created")
+    stack.run_jobs()
+    assert len(stack.erp_orders()) == 2
+    assert len(stack.erp_customers()) == expected
