@@ -244,6 +244,36 @@ class Refund:
         return f"{self.source}:{self.store}:{self.order_external_id}:refund:{self.external_id}"
 
 
+@dataclass(frozen=True)
+class StockLevel:
+    """What the back office says it holds of a SKU in a warehouse (the ERP is the source of truth)."""
+
+    sku: str
+    warehouse: str
+    on_hand: Decimal
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ShipmentLine:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Shipment:
+    """A parcel the back office sent for a store order (the canonical Fulfillment)."""
+
+    ref: str  # the ERP's shipment id: the fulfillment's idempotency key
+    order_ref: str  # the order's external_ref
+    lines: tuple[ShipmentLine, ...]
+    shipped_at: datetime
+    carrier: str = ""
+    tracking_number: str = ""
+    tracking_url: str = ""
+    warehouse: str = ""
+
+
 # ---- marshmallow schemas: canonical <-> JSON --------------------------------------------------
 
 

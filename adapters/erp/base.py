@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from mappings.canonical import Customer, Money, Order, Refund
+from decimal import Decimal
+
+from mappings.canonical import Customer, Money, Order, Refund, Shipment, StockLevel
 
 
 class ErpError(Exception):
@@ -49,6 +51,30 @@ class PaymentRecord:
     paid_at: datetime
 
 
+@dataclass(frozen=True)
+class ErpOrderLineView:
+    sku: str | None
+    quantity: Decimal
+    unit_price: Decimal
+    line_total: Decimal
+
+
+@dataclass(frozen=True)
+class ErpOrderView:
+    """The ERP's side of an order, read back (for the console and the contract tests)."""
+
+    erp_ref: str
+    external_ref: str
+    status: str  # new | imported | confirmed | cancelled (back ends map their own states onto these)
+    currency: str
+    total: Decimal
+    payment_status: str
+    customer_id: str
+    lines: tuple[ErpOrderLineView, ...]
+    credited_total: Decimal  # sum of its credit notes
+    paid_total: Decimal  # sum of its recorded payments
+
+
 class ErpAdapter(Protocol):
     """What every ERP back end does. Ids going in and out are strings; writes are idempotent."""
 
@@ -74,6 +100,16 @@ class ErpAdapter(Protocol):
 
     def create_credit_note(self, refund: Refund, order_ref: str) -> str:
         """A credit note / return with the refunded lines; idempotent on refund.external_ref."""
+
+    def get_order(self, order_ref: str) -> ErpOrderView | None:
+        """What the ERP holds for this order, or None."""
+
+    def stock_changes(self, cursor: str | None, limit: int = 1000) -> tuple[list[StockLevel], str | None]:
+        """Stock levels changed after `cursor` (None: from the start), oldest first, and the cursor to
+        pass next time (unchanged when nothing changed). Cursors are opaque strings."""
+
+    def shipments(self, cursor: str | None, limit: int = 500) -> tuple[list[Shipment], str | None]:
+        """Shipments created or changed after `cursor`, oldest first, with the next cursor."""
 
     def close(self) -> None:
         """Release connections."""

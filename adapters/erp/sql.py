@@ -23,14 +23,16 @@ from sqlalchemy import (
     UniqueConstraint,
     exc,
     func,
+    literal,
     select,
+    tuple_,
 )
 from sqlalchemy.engine import Connection, Engine
 
 from adapters.sqlengine import make_engine
 from adapters.erp.base import OrderResult, PermanentErpError, RetryableErpError
-from adapters.erp.base import PaymentRecord
-from mappings.canonical import Customer, Order, Refund
+from adapters.erp.base import ErpOrderLineView, ErpOrderView, PaymentRecord
+from mappings.canonical import Customer, Order, Refund, Shipment, ShipmentLine, StockLevel
 from mappings.customers import normalise_email, normalise_phone
 
 AMOUNT = Numeric(18, 4)
@@ -180,6 +182,24 @@ erp_shipment_lines = Table(
 EDITABLE = "new"
 
 
+def _join_cursor(*parts: str) -> str:
+    return "|".join(parts)
+
+
+def _split_cursor(cursor: str, parts: int) -> list[str]:
+    values = cursor.split("|")
+    if len(values) != parts:
+        raise PermanentErpError(f"cursor {cursor!r} was not made by this ERP back end; reset the sync cursor")
+    return values
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise PermanentErpError(f"cursor time {value!r} is not a timestamp; reset the sync cursor") from None
+
+
 def _utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
@@ -299,6 +319,63 @@ class SqlStagingErp:
             conn.execute(erp_orders.update().where(erp_orders.c.id == order.id)
                          .values(payment_status=status, updated_at=now))
             return str(new_id)
+
+    def get_order(self, order_ref: str) -> ErpOrderView | None:
+        with self._errors(f"read {order_ref}"), self.engine.connect() as conn:
+            row = conn.execute(select(erp_orders).where(erp_orders.c.external_ref == order_ref)).first()
+            if row is None:
+                return None
+            lines = conn.execute(select(erp_order_lines).where(erp_order_lines.c.external_ref == order_ref)
+                                 .order_by(erp_order_lines.c.line_no)).all()
+            credited = conn.execute(select(func.coalesce(func.sum(erp_credit_notes.c.total), 0))
+                                    .where(erp_credit_notes.c.order_external_ref == order_ref)).scalar()
+            paid = conn.execute(select(func.coalesce(func.sum(erp_payments.c.amount), 0))
+                                .where(erp_payments.c.order_external_ref == order_ref)).scalar()
+        return ErpOrderView(
+            erp_ref=str(row.id), external_ref=order_ref, status=row.status, currency=row.currency,
+            total=Decimal(row.total), payment_status=row.payment_status, customer_id=str(row.customer_id),
+            lines=tuple(ErpOrderLineView(l.sku, Decimal(l.quantity), Decimal(l.unit_price), Decimal(l.line_total))
+                        for l in lines),
+            credited_total=Decimal(credited), paid_total=Decimal(paid),
+        )
+
+    def stock_changes(self, cursor: str | None, limit: int = 1000) -> tuple[list[StockLevel], str | None]:
+        key = (erp_stock.c.updated_at, erp_stock.c.sku, erp_stock.c.warehouse)
+        query = select(erp_stock).order_by(*key).limit(limit)
+        if cursor:
+            at, sku, warehouse = _split_cursor(cursor, 3)
+            query = query.where(tuple_(*key) > tuple_(literal(_parse_time(at)), literal(sku), literal(warehouse)))
+        with self._errors("read stock changes"), self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        levels = [StockLevel(r.sku, r.warehouse, Decimal(r.on_hand), _as_aware(r.updated_at)) for r in rows]
+        if not rows:
+            return levels, cursor
+        last = rows[-1]
+        return levels, _join_cursor(_as_aware(last.updated_at).isoformat(), last.sku, last.warehouse)
+
+    def shipments(self, cursor: str | None, limit: int = 500) -> tuple[list[Shipment], str | None]:
+        key = (erp_shipments.c.updated_at, erp_shipments.c.id)
+        query = select(erp_shipments).order_by(*key).limit(limit)
+        if cursor:
+            at, last_id = _split_cursor(cursor, 2)
+            query = query.where(tuple_(*key) > tuple_(literal(_parse_time(at)), literal(int(last_id))))
+        with self._errors("read shipments"), self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            refs = [r.shipment_ref for r in rows]
+            lines: dict[str, list[ShipmentLine]] = {}
+            if refs:
+                for l in conn.execute(select(erp_shipment_lines).where(erp_shipment_lines.c.shipment_ref.in_(refs))
+                                      .order_by(erp_shipment_lines.c.shipment_ref, erp_shipment_lines.c.line_no)):
+                    lines.setdefault(l.shipment_ref, []).append(ShipmentLine(l.sku, int(l.quantity)))
+        found = [
+            Shipment(ref=r.shipment_ref, order_ref=r.order_external_ref, lines=tuple(lines.get(r.shipment_ref, ())),
+                     shipped_at=_as_aware(r.shipped_at), carrier=r.carrier or "", tracking_number=r.tracking_number or "",
+                     tracking_url=r.tracking_url or "", warehouse=r.warehouse or "")
+            for r in rows
+        ]
+        if not rows:
+            return found, cursor
+        return found, _join_cursor(_as_aware(rows[-1].updated_at).isoformat(), str(rows[-1].id))
 
     def close(self) -> None:
         self.engine.dispose()
