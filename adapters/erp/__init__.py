@@ -6,7 +6,7 @@ from typing import Any
 from adapters.erp.base import (ErpAdapter, ErpError, OrderResult, PaymentRecord, PermanentErpError,
                                RetryableErpError)
 
-KINDS = ("sql",)
+KINDS = ("sql", "rest", "files")
 
 
 def build_erp(kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> ErpAdapter:
@@ -17,6 +17,46 @@ def build_erp(kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> E
         if not url:
             raise PermanentErpError("the sql ERP connection has no url: set erp.url in the configuration")
         return SqlStagingErp(url=url, lock_timeout=float(settings.get("lock_timeout_seconds", 10)))
+    if kind == "files":
+        from adapters.erp.files import FileDropErp
+
+        missing = [key for key in ("outbound", "inbound") if not settings.get(key)]
+        if missing:
+            raise PermanentErpError(f"the files ERP has no {' or '.join(missing)} folder: set "
+                                    f"{', '.join('erp.' + key for key in missing)} in the configuration")
+        return FileDropErp(outbound=settings["outbound"], inbound=settings["inbound"], state=settings.get("state"),
+                           delimiter=settings.get("delimiter", ","), encoding=settings.get("encoding", "utf-8"))
+    if kind == "rest":
+        from adapters.erp.rest import RestErp
+
+        auth = settings.get("auth") or {}
+        if isinstance(auth, str):  # `auth: bearer` for short
+            auth = {"type": auth}
+        if not isinstance(auth, dict):
+            raise PermanentErpError("erp.auth must be a mapping such as {type: bearer}; fix it on /config")
+
+        def secret(name: str) -> str | None:  # a secret, or (username) a plain setting
+            return secrets.get(name) or settings.get(name) or None
+
+        try:
+            limits = {"timeout_seconds": float(settings.get("timeout_seconds", 10)),
+                      "max_tries": int(settings.get("max_tries", 3)),
+                      "retry_base_seconds": float(settings.get("retry_base_seconds", 0.25)),
+                      "max_wait_seconds": float(settings.get("max_wait_seconds", 30))}
+        except (TypeError, ValueError) as exc:
+            raise PermanentErpError(
+                f"an ERP timeout or retry setting is not a number ({exc}); fix it on /config") from None
+        return RestErp(
+            str(settings.get("base_url") or secrets.get("base_url") or ""),
+            paths=settings.get("paths") or None,
+            auth_type=str(auth.get("type") or settings.get("auth_type") or "bearer"),
+            auth_header=auth.get("header") or settings.get("auth_header"),
+            token=secret("token"),
+            username=secret("username"),
+            password=secret("password"),
+            api_key=secret("api_key"),
+            **limits,
+        )
     raise PermanentErpError(f"unknown ERP kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 

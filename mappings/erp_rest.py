@@ -1,0 +1,259 @@
+"""Canonical model <-> the JSON documents of the REST ERP contract (README, "ERP over REST/JSON").
+
+Pure, no I/O. The wire rules an ERP team implements:
+- every amount and quantity is a decimal STRING ("204.00", "3"), never a JSON number, so nothing
+  passes through a binary float;
+- every time is ISO-8601 in UTC with a `Z` ("2026-11-20T15:16:12Z");
+- ids the ERP hands back are strings; our references (`external_ref`, `order_ref`) are the
+  connector's idempotency keys, `shopify:<store>:<order id>` and the like.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from mappings.canonical import Address, Customer, Money, Order, Refund, Shipment, ShipmentLine, StockLevel
+from mappings.customers import normalise_email, normalise_phone
+
+if TYPE_CHECKING:  # the adapter layer's record; only its attributes are read here
+    from adapters.erp.base import PaymentRecord
+
+
+class DocumentError(ValueError):
+    """A document the ERP sent does not follow the contract (the message names the field)."""
+
+
+# ---- canonical -> wire -----------------------------------------------------------------------
+
+
+def decimal_text(value: Decimal | int) -> str:
+    """A decimal as plain text: no exponent ("1E+1" -> "10"), the store's own places kept."""
+    return format(Decimal(value), "f")
+
+
+def utc_text(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("a naive datetime cannot be sent: canonical times are timezone-aware")
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _money(value: Money) -> str:
+    return decimal_text(value.amount)
+
+
+def _address(address: Address | None) -> dict[str, str] | None:
+    if address is None:
+        return None
+    return {
+        "name": " ".join(p for p in (address.first_name, address.last_name) if p),
+        "company": address.company, "line1": address.line1, "line2": address.line2, "city": address.city,
+        "region": address.region, "postal_code": address.postal_code, "country_code": address.country_code,
+        "phone": address.phone,
+    }
+
+
+def customer_document(customer: Customer, external_ref: str) -> dict[str, Any]:
+    """POST /customers. `external_ref` is the connector's key for this person (`email:…`, `guest`, …)."""
+    return {
+        "external_ref": external_ref,
+        "name": customer.name,
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "email": normalise_email(customer.email),
+        "phone": normalise_phone(customer.phone),
+        "accepts_marketing": customer.accepts_marketing,
+    }
+
+
+def order_document(order: Order, customer_id: str) -> dict[str, Any]:
+    """POST /orders (create) and PUT /orders/{ref} (replace while the ERP still allows)."""
+    t = order.totals
+    return {
+        "external_ref": order.external_ref,
+        "source": order.source,
+        "store": order.store,
+        "number": order.number,
+        "customer_id": str(customer_id),
+        "customer_email": normalise_email(order.customer.email),
+        "currency": order.currency,
+        "taxes_included": order.taxes_included,
+        "placed_at": utc_text(order.placed_at),
+        "source_updated_at": utc_text(order.updated_at),
+        "payment_status": order.payment.status,
+        "payment_method": order.payment.method or "other",
+        "payment_gateway": order.payment.gateway,
+        "shipping_method": ", ".join(s.title for s in order.shipping_lines),
+        "note": order.note,
+        "totals": {
+            "subtotal": _money(t.subtotal),
+            "discount_total": _money(t.discount_total),
+            "shipping_total": _money(t.shipping_total),
+            "tax_total": _money(t.tax_total),
+            "fee_total": _money(t.fees),
+            "total": _money(t.total),
+        },
+        "lines": [
+            {
+                "line_no": line.line_no,
+                "source_line_id": line.external_id,
+                "sku": line.sku,
+                "description": line.title + (f" - {line.variant_title}" if line.variant_title else ""),
+                "quantity": decimal_text(line.quantity),
+                "unit_price": _money(line.unit_price),
+                "discount_total": _money(line.discount_total),
+                "tax_total": _money(line.tax_total),
+                "line_total": _money(line.line_total),
+            }
+            for line in order.lines
+        ],
+        "shipping_lines": [
+            {"code": s.code, "title": s.title, "price": _money(s.price), "discount_total": _money(s.discount_total),
+             "tax_total": decimal_text(sum((tl.amount.amount for tl in s.tax_lines), Decimal(0)))}
+            for s in order.shipping_lines
+        ],
+        "fee_lines": [
+            {"title": f.title, "amount": _money(f.amount),
+             "tax_total": decimal_text(sum((tl.amount.amount for tl in f.tax_lines), Decimal(0)))}
+            for f in order.fee_lines
+        ],
+        "billing_address": _address(order.billing_address),
+        "shipping_address": _address(order.shipping_address),
+    }
+
+
+def payment_document(payment: PaymentRecord) -> dict[str, Any]:
+    """POST /orders/{ref}/payments; `key` is the payment's idempotency key."""
+    return {
+        "key": payment.key,
+        "order_ref": payment.order_ref,
+        "amount": _money(payment.amount),
+        "currency": payment.amount.currency,
+        "method": payment.method,
+        "gateway": payment.gateway,
+        "transaction_ref": payment.transaction_ref,
+        "paid_at": utc_text(payment.paid_at),
+    }
+
+
+def cancel_document(reason: str) -> dict[str, Any]:
+    """POST /orders/{ref}/cancel."""
+    return {"reason": reason}
+
+
+def credit_note_document(refund: Refund, order_ref: str) -> dict[str, Any]:
+    """POST /orders/{ref}/credit-notes; `external_ref` is the refund's idempotency key."""
+    subtotal = sum((line.subtotal.amount for line in refund.lines), Decimal(0))
+    tax = sum((line.tax.amount for line in refund.lines), Decimal(0))
+    return {
+        "external_ref": refund.external_ref,
+        "order_ref": order_ref,
+        "currency": refund.currency,
+        "subtotal": decimal_text(subtotal),
+        "tax_total": decimal_text(tax),
+        "shipping_total": _money(refund.shipping),
+        "adjustment": _money(refund.adjustment),
+        "total": _money(refund.total),
+        "reason": refund.reason,
+        "issued_at": utc_text(refund.created_at),
+        "lines": [
+            {
+                "line_no": n,
+                "source_line_id": line.line_external_id,
+                "sku": line.sku,
+                "quantity": decimal_text(line.quantity),
+                "subtotal": _money(line.subtotal),
+                "tax_total": _money(line.tax),
+                "restock": line.restock,
+            }
+            for n, line in enumerate(refund.lines, start=1)
+        ],
+    }
+
+
+# ---- wire -> canonical -----------------------------------------------------------------------
+
+
+def field(doc: Any, name: str, where: str) -> Any:
+    if not isinstance(doc, dict) or name not in doc or doc[name] is None:
+        raise DocumentError(f"{where}.{name} is missing")
+    return doc[name]
+
+
+def parse_decimal(value: Any, where: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise DocumentError(f"{where} is not a decimal: {value!r}")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise DocumentError(f"{where} is not a decimal: {value!r}") from None
+    if not number.is_finite():
+        raise DocumentError(f"{where} is not a finite decimal: {value!r}")
+    return number
+
+
+def parse_time(value: Any, where: str) -> datetime:
+    if not isinstance(value, str):
+        raise DocumentError(f"{where} is not an ISO-8601 time: {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise DocumentError(f"{where} is not an ISO-8601 time: {value!r}") from None
+    if parsed.tzinfo is None:
+        raise DocumentError(f"{where} has no time zone: {value!r}")
+    return parsed.astimezone(timezone.utc)
+
+
+def _text(doc: dict, name: str) -> str:
+    value = doc.get(name)
+    return "" if value is None else str(value)
+
+
+def stock_level_from_document(doc: Any, where: str = "stock item") -> StockLevel:
+    return StockLevel(
+        sku=str(field(doc, "sku", where)),
+        warehouse=str(field(doc, "warehouse", where)),
+        on_hand=parse_decimal(field(doc, "on_hand", where), f"{where}.on_hand"),
+        updated_at=parse_time(field(doc, "updated_at", where), f"{where}.updated_at"),
+    )
+
+
+def shipment_from_document(doc: Any, where: str = "shipment") -> Shipment:
+    lines = field(doc, "lines", where)
+    if not isinstance(lines, list):
+        raise DocumentError(f"{where}.lines is not a list")
+    parsed_lines = []
+    for n, line in enumerate(lines):
+        at = f"{where}.lines[{n}]"
+        quantity = parse_decimal(field(line, "quantity", at), f"{at}.quantity")
+        if quantity != quantity.to_integral_value():
+            raise DocumentError(f"{at}.quantity is not a whole number: {quantity}")
+        parsed_lines.append(ShipmentLine(str(field(line, "sku", at)), int(quantity)))
+    return Shipment(
+        ref=str(field(doc, "ref", where)),
+        order_ref=str(field(doc, "order_ref", where)),
+        lines=tuple(parsed_lines),
+        shipped_at=parse_time(field(doc, "shipped_at", where), f"{where}.shipped_at"),
+        carrier=_text(doc, "carrier"),
+        tracking_number=_text(doc, "tracking_number"),
+        tracking_url=_text(doc, "tracking_url"),
+        warehouse=_text(doc, "warehouse"),
+    )
+
+
+# ---- the ERP side (the test fake, and a reference for ERP teams) ----------------------------
+
+
+def stock_level_document(level: StockLevel) -> dict[str, Any]:
+    return {"sku": level.sku, "warehouse": level.warehouse, "on_hand": decimal_text(level.on_hand),
+            "updated_at": utc_text(level.updated_at)}
+
+
+def shipment_document(shipment: Shipment, updated_at: datetime) -> dict[str, Any]:
+    return {
+        "ref": shipment.ref, "order_ref": shipment.order_ref, "warehouse": shipment.warehouse,
+        "carrier": shipment.carrier, "tracking_number": shipment.tracking_number,
+        "tracking_url": shipment.tracking_url, "shipped_at": utc_text(shipment.shipped_at),
+        "updated_at": utc_text(updated_at),
+        "lines": [{"sku": line.sku, "quantity": decimal_text(line.quantity)} for line in shipment.lines],
+    }

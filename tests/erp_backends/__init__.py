@@ -1,0 +1,38 @@
+"""Each ERP back end as the contract tests drive it: a clean ERP, its adapter, and the ERP's own side.
+
+A harness module per back end (sql.py, rest.py, files.py, tryton.py) defines a class with this
+shape; `tests/test_erp_contract.py` runs one suite over all of them, so each behaves the same.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Protocol
+
+from adapters.erp.base import ErpAdapter
+from mappings.canonical import Shipment, StockLevel
+
+
+class ErpHarness(Protocol):
+    kind: str  # sql | rest | files | tryton
+    validates_skus: bool  # the ERP refuses an order line whose SKU it does not know
+
+    def adapter(self) -> ErpAdapter:
+        """An adapter connected to this (clean) ERP."""
+
+    def config(self) -> dict:
+        """The `erp:` section of the connector's configuration that reaches this ERP."""
+
+    def add_products(self, skus: list[str]) -> None:
+        """Make these SKUs known to the ERP (a no-op for ERPs that take any SKU)."""
+
+    def seed_stock(self, levels: list[StockLevel]) -> None:
+        """The ERP side: record these stock levels as changed now."""
+
+    def seed_shipment(self, shipment: Shipment) -> None:
+        """The ERP side: record a shipment of an order the connector pushed."""
+
+    def down(self) -> contextlib.AbstractContextManager[None]:
+        """The ERP is unreachable (or refuses writes) for the duration of the block."""
+
+    def close(self) -> None:
+        """Stop whatever the harness started."""

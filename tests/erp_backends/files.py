@@ -1,0 +1,84 @@
+"""The file-drop back end on temporary folders; the harness plays the ERP's side by writing CSVs."""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+from adapters.erp.files import SHIPMENT_COLUMNS, STOCK_COLUMNS, FileDropErp
+from mappings.canonical import Shipment, StockLevel
+
+
+class FilesHarness:
+    kind = "files"
+    validates_skus = False
+
+    def __init__(self, tmp_path: Path, delimiter: str = ",", encoding: str = "utf-8"):
+        self.root = tmp_path / "erp-files"
+        self.outbound = self.root / "outbound"
+        self.inbound = self.root / "inbound"
+        self.state = self.root / ".connector-state"  # the default place, spelled out for the tests
+        for folder in (self.outbound, self.inbound):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.delimiter, self.encoding = delimiter, encoding
+        self._adapter = FileDropErp(self.outbound, self.inbound, delimiter=delimiter, encoding=encoding,
+                                    lock_timeout=2)
+        self._sequence = 0
+
+    def adapter(self) -> FileDropErp:
+        return self._adapter
+
+    def config(self) -> dict:
+        return {"kind": "files", "outbound": str(self.outbound), "inbound": str(self.inbound),
+                "state": str(self.state), "delimiter": self.delimiter, "encoding": self.encoding}
+
+    def add_products(self, skus: list[str]) -> None:
+        return None
+
+    def seed_stock(self, levels: list[StockLevel]) -> None:
+        now = datetime.now(timezone.utc).isoformat()
+        self.drop_inbound("stock", [STOCK_COLUMNS] + [
+            (level.sku, level.warehouse, format(level.on_hand, "f"), now) for level in levels])
+
+    def seed_shipment(self, shipment: Shipment) -> None:
+        head = (shipment.ref, shipment.order_ref, shipment.carrier, shipment.tracking_number, shipment.tracking_url,
+                shipment.shipped_at.isoformat(), shipment.warehouse)
+        self.drop_inbound("shipment", [SHIPMENT_COLUMNS] + [
+            (*head, str(n), line.sku, str(line.quantity)) for n, line in enumerate(shipment.lines, start=1)])
+
+    def drop_inbound(self, prefix: str, rows: list[tuple], name: str | None = None) -> str:
+        """Write a CSV the way the ERP must: a dot-prefixed temporary name, then a rename; names sort by time."""
+        if name is None:
+            self._sequence += 1
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+            name = f"{prefix}-{stamp}-{self._sequence:06d}.csv"
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter=self.delimiter, lineterminator="\r\n").writerows(rows)
+        temp = self.inbound / f".{name}.part"
+        with open(temp, "wb") as f:
+            f.write(buffer.getvalue().encode(self.encoding))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, self.inbound / name)
+        return name
+
+    @contextlib.contextmanager
+    def down(self) -> Iterator[None]:
+        # Tests run as root, so taking permissions away stops nothing: the folder is replaced by a file.
+        away = self.root / "outbound.away"
+        os.replace(self.outbound, away)
+        self.outbound.write_text("not a folder: the share is unmounted\n")
+        try:
+            yield
+        finally:
+            self.outbound.unlink()
+            os.replace(away, self.outbound)
+
+    def close(self) -> None:
+        self._adapter.close()
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,60 @@
+"""The REST/JSON back end against the fake REST ERP (tests/fakes/rest_erp.py) over real HTTP."""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from adapters.erp import build_erp
+from adapters.erp.rest import RestErp
+from mappings.canonical import Shipment, StockLevel
+from tests.fakes.rest_erp import FakeRestErp
+
+TOKEN = "erp-harness-token"
+
+
+class RestHarness:
+    kind = "rest"
+    validates_skus = True
+
+    def __init__(self, tmp_path: Path | None = None):
+        # strict: an ERP that validates SKUs knows none until add_products() names them
+        self.fake = FakeRestErp(token=TOKEN, strict_skus=True)
+        self._adapter: RestErp | None = None
+
+    def adapter(self) -> RestErp:
+        if self._adapter is None:
+            cfg = self.config()
+            settings = {k: v for k, v in cfg.items() if k not in ("kind", "token")}
+            self._adapter = build_erp("rest", settings, {"token": cfg["token"]})  # type: ignore[assignment]
+        return self._adapter  # type: ignore[return-value]
+
+    def config(self) -> dict:
+        return {"kind": "rest", "base_url": self.fake.url, "auth": {"type": "bearer"}, "token": TOKEN,
+                "timeout_seconds": 2, "max_tries": 2, "retry_base_seconds": 0.05, "max_wait_seconds": 0.5}
+
+    def add_products(self, skus: list[str]) -> None:
+        self.fake.add_products(skus)
+
+    def seed_stock(self, levels: list[StockLevel]) -> None:
+        self.fake.seed_stock(levels)
+
+    def seed_shipment(self, shipment: Shipment) -> None:
+        self.fake.add_shipment(shipment)
+
+    def mark_imported(self, order_ref: str) -> None:
+        """The ERP side takes the order: from now on the connector may no longer edit it."""
+        self.fake.set_status(order_ref, "imported")
+
+    @contextlib.contextmanager
+    def down(self) -> Iterator[None]:
+        self.fake.down = True
+        try:
+            yield
+        finally:
+            self.fake.down = False
+
+    def close(self) -> None:
+        if self._adapter is not None:
+            self._adapter.close()
+        self.fake.stop()

@@ -1,0 +1,65 @@
+"""The SQL staging back end on a SQLite file (the PostgreSQL flavour runs in the integration tests)."""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import create_engine
+
+from adapters.erp.sql import SqlStagingErp, erp_shipment_lines, erp_shipments, erp_stock
+from mappings.canonical import Shipment, StockLevel
+
+
+class SqlHarness:
+    kind = "sql"
+    validates_skus = False
+
+    def __init__(self, tmp_path: Path):
+        self.url = f"sqlite:///{tmp_path / 'erp-staging.db'}"
+        self._adapter = SqlStagingErp(self.url, lock_timeout=0.2)
+        self._adapter.create_tables()
+
+    def adapter(self) -> SqlStagingErp:
+        return self._adapter
+
+    def config(self) -> dict:
+        return {"kind": "sql", "url": self.url, "lock_timeout_seconds": 0.2}
+
+    def add_products(self, skus: list[str]) -> None:
+        return None
+
+    def seed_stock(self, levels: list[StockLevel]) -> None:
+        now = datetime.now(timezone.utc)
+        with self._adapter.engine.begin() as conn:
+            for level in levels:
+                conn.execute(erp_stock.delete().where(erp_stock.c.sku == level.sku,
+                                                      erp_stock.c.warehouse == level.warehouse))
+                conn.execute(erp_stock.insert().values(sku=level.sku, warehouse=level.warehouse,
+                                                       on_hand=level.on_hand, updated_at=now))
+
+    def seed_shipment(self, shipment: Shipment) -> None:
+        now = datetime.now(timezone.utc)
+        with self._adapter.engine.begin() as conn:
+            conn.execute(erp_shipments.insert().values(
+                shipment_ref=shipment.ref, order_external_ref=shipment.order_ref, warehouse=shipment.warehouse,
+                carrier=shipment.carrier, tracking_number=shipment.tracking_number,
+                tracking_url=shipment.tracking_url, shipped_at=shipment.shipped_at, updated_at=now))
+            conn.execute(erp_shipment_lines.insert(), [
+                {"shipment_ref": shipment.ref, "line_no": n, "sku": line.sku, "quantity": line.quantity}
+                for n, line in enumerate(shipment.lines, start=1)])
+
+    @contextlib.contextmanager
+    def down(self) -> Iterator[None]:
+        locker = create_engine(self.url, isolation_level="AUTOCOMMIT")
+        with locker.connect() as conn:
+            conn.exec_driver_sql("BEGIN EXCLUSIVE")
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql("ROLLBACK")
+        locker.dispose()
+
+    def close(self) -> None:
+        self._adapter.close()
