@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify
+from datetime import timedelta
+
+from flask import Flask, Response, jsonify, redirect
 from sqlalchemy import text
 
 from connector.runtime import Runtime, install
@@ -20,15 +22,29 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=runtime.settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=runtime.settings.public_base_url.startswith("https://"),
+        SESSION_COOKIE_NAME="connector_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         # Werkzeug enforces it while reading a body without Content-Length (chunked uploads).
         MAX_CONTENT_LENGTH=runtime.settings.webhook_max_bytes,
     )
     app.extensions["connector.runtime"] = runtime
     app.extensions["connector.stores"] = StoreDirectory(runtime)
 
+    from connector import auth
     from connector.webhooks import bp as webhooks
 
     app.register_blueprint(webhooks)
+    app.register_blueprint(auth.bp)
+    app.before_request(auth.guard)
+    app.jinja_env.globals.update(csrf_token=auth.csrf_token, current_user=auth.current_user)
+
+    @app.get("/")
+    def home() -> Response:
+        user = auth.current_user()
+        return redirect("/config" if user is not None and user.role == "admin" else "/console")
 
     @app.get("/healthz")
     def healthz() -> Response:

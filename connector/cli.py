@@ -74,6 +74,37 @@ def config_dump() -> None:
     click.echo(dump_config(_runtime()), nl=False)
 
 
+@main.group()
+def user() -> None:
+    """People who sign in to /config and /console."""
+
+
+@user.command("add")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["admin", "support"]), default="support", show_default=True)
+@click.option("--password", envvar="CONNECTOR_NEW_PASSWORD", default=None,
+              help="Taken from CONNECTOR_NEW_PASSWORD, else asked for (never echoed).")
+def user_add(email: str, role: str, password: str | None) -> None:
+    """Add a user, or reset an existing user's password and role (signs out their sessions)."""
+    from connector.auth import AccountError, add_user, audit
+
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    rt = _runtime()
+    try:
+        add_user(rt, email, password, role)
+    except AccountError as exc:
+        _fail(str(exc))
+    audit(rt, _cli_actor(), "user.add", email.strip().lower(), {"role": role})
+    click.echo(f"{email.strip().lower()} can sign in as {role}")
+
+
+def _cli_actor() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
 @main.command()
 @click.argument("event_ids", nargs=-1, type=int)
 @click.option("--failed", is_flag=True, help="Retry every failed event.")

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from adapters.erp import PaymentRecord
 from adapters.woocommerce import WooClient
 from connector.customers import resolve_customer
-from connector.models import ErpDocument, OrderLink
+from connector.models import ErpDocument, MappingEntry, OrderLink
 from connector.runtime import Runtime, StoreInfo
 from mappings.canonical import Order, Refund
+from mappings.merchant import MerchantTables
 
 PAID = ("paid", "partially_refunded", "refunded")
 DEFAULT_IMPORT_STATUSES = {
@@ -91,6 +92,17 @@ def credited(rt: Runtime, store_id: int, order: Order, refund_id: str) -> bool:
 def woo_client(store: StoreInfo) -> WooClient:
     return WooClient(store.settings["url"], store.secrets.get("consumer_key", ""),
                      store.secrets.get("consumer_secret", ""))
+
+
+def merchant_tables(rt: Runtime, store_id: int) -> MerchantTables:
+    """The mapping tables for a store: entries for every store first, then the store's own."""
+    with rt.sessions() as session:
+        rows = session.execute(
+            select(MappingEntry.kind, MappingEntry.source, MappingEntry.target, MappingEntry.store_id)
+            .where(or_(MappingEntry.store_id.is_(None), MappingEntry.store_id == store_id))
+        ).all()
+    rows = sorted(rows, key=lambda r: r.store_id is not None)
+    return MerchantTables.from_rows([(r.kind, r.source, r.target) for r in rows])
 
 
 def order_currency(rt: Runtime, store_id: int, external_id: str) -> str | None:

@@ -105,6 +105,7 @@ class InboxEvent(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     resource_id: Mapped[str | None] = mapped_column(String(64))  # the order id, once parsed
+    order_number: Mapped[str | None] = mapped_column(String(64), index=True)  # "#1001", once mapped
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     result: Mapped[dict | None] = mapped_column(JSON)  # canonical order, ERP ref, notes
 
@@ -175,3 +176,57 @@ class CustomerLink(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)  # email:…, phone:…, account:…, guest
     erp_customer_id: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class User(Base):
+    """A person who signs in: admins configure, support staff use the console."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True)  # lower-cased
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # admin | support
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # bumped on password change or deactivation: every session made before stops working
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginFailure(Base):
+    """Failed sign-ins per key (email or client address) in the current window, for throttling."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who did what, when: every state-changing action of a person (retry, skip, config change)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(255))  # the user's email, or "cli:<os user>"
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(255), default="")
+    detail: Mapped[dict | None] = mapped_column(JSON)
+
+
+class MappingEntry(Base):
+    """A row of a merchant mapping table: SKU overrides, payment and shipping methods, tax codes,
+    store location ↔ ERP warehouse. `store_id` None means every store."""
+
+    __tablename__ = "mapping_entries"
+    __table_args__ = (UniqueConstraint("kind", "store_id", "source", name="uq_mapping_entry"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # sku | payment_method | shipping_method | tax | location
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(255))  # the store's value
+    target: Mapped[str] = mapped_column(String(255))  # the ERP's value
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -17,11 +17,13 @@ from sqlalchemy import and_, or_, update
 from adapters.erp import ErpError, RetryableErpError
 from adapters.storefront import StorefrontError
 from connector.clock import utcnow
-from connector.lifecycle import apply_order, apply_refund, cancel_deleted, credited, order_currency, woo_client
+from connector.lifecycle import (apply_order, apply_refund, cancel_deleted, credited, merchant_tables, order_currency,
+                                 woo_client)
 from connector.models import EventAttempt, InboxEvent, Store
 from connector.runtime import Runtime, StoreInfo
 from mappings.canonical import order_to_json, refund_to_json
 from mappings.errors import MappingError
+from mappings.merchant import apply_tables
 from mappings.shopify import order_from_shopify
 from mappings.shopify_refunds import refund_from_shopify
 from mappings.woocommerce import order_from_woocommerce, refund_from_woocommerce
@@ -103,7 +105,7 @@ def _handle(rt: Runtime, event: InboxEvent, store: StoreInfo) -> tuple[str, dict
 
 
 def _shopify_order(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
-    order = order_from_shopify(payload, store.slug)
+    order = apply_tables(order_from_shopify(payload, store.slug), merchant_tables(rt, store.id))
     return {"order": order_to_json(order), **apply_order(rt, store, order, str(payload.get("financial_status")),
                                                          event_id)}
 
@@ -118,7 +120,7 @@ def _shopify_refund(rt: Runtime, store: StoreInfo, payload: dict, event_id: int)
 
 
 def _woo_order(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
-    order = order_from_woocommerce(payload, store.slug)
+    order = apply_tables(order_from_woocommerce(payload, store.slug), merchant_tables(rt, store.id))
     result = {"order": order_to_json(order), **apply_order(rt, store, order, str(payload.get("status")), event_id)}
     # WooCommerce tells of refunds only by id and total inside the order: fetch each new one.
     refund_ids = [str(r.get("id")) for r in payload.get("refunds") or [] if isinstance(r, dict)]
@@ -161,6 +163,8 @@ def _finish(rt: Runtime, event_id: int, started: datetime, status: str, error: s
         event.locked_until = None
         if result is not None:
             event.result = result
+            if isinstance(result.get("order"), dict):
+                event.order_number = str(result["order"].get("number"))[:64]
         if status == "retry":
             event.status, event.next_attempt_at, event.last_error = "pending", finished + timedelta(seconds=retry_in), error
         else:

@@ -93,6 +93,7 @@ class TaxLine:
     title: str
     rate: Decimal
     amount: Money
+    code: str | None = None  # the ERP's tax code, from the merchant's tax table
 
 
 @dataclass(frozen=True)
@@ -335,6 +336,7 @@ class TaxLineSchema(Schema):
     title = fields.String(required=True)
     rate = fields.Decimal(required=True, as_string=True)
     amount = fields.Nested(MoneySchema, required=True)
+    code = fields.String(allow_none=True, load_default=None)
 
     @post_load
     def make(self, data: dict, **_: object) -> TaxLine:

@@ -145,6 +145,13 @@ erp_credit_note_lines = Table(
     UniqueConstraint("credit_note_ref", "line_no", name="uq_erp_credit_note_line"),
 )
 
+erp_products = Table(  # optional item master: when it has rows, order lines must use its SKUs
+    "erp_products",
+    metadata,
+    Column("sku", String(128), primary_key=True),
+    Column("description", String(512), nullable=False, default=""),
+)
+
 erp_stock = Table(
     "erp_stock",
     metadata,
@@ -401,6 +408,7 @@ class SqlStagingErp:
                 .where(erp_orders.c.external_ref == order.external_ref)
                 .with_for_update()
             ).first()
+            _check_skus(conn, order)
             now = datetime.now(timezone.utc)
             header = _header(order, customer_id, now)
             if existing is None:
@@ -425,6 +433,19 @@ class SqlStagingErp:
 
     def _errors(self, action: str) -> _ErrorTranslation:
         return _ErrorTranslation(action)
+
+
+def _check_skus(conn: Connection, order: Order) -> None:
+    skus = {line.sku for line in order.lines if line.sku}
+    if not skus or conn.execute(select(erp_products.c.sku).limit(1)).first() is None:
+        return
+    known = set(conn.execute(select(erp_products.c.sku).where(erp_products.c.sku.in_(skus))).scalars())
+    unknown = sorted(skus - known)
+    if unknown:
+        raise PermanentErpError(
+            f"unknown SKU {', '.join(unknown)}: the ERP's item master (erp_products) has no such item; "
+            "map it to an ERP item on /config#skus (or add it to the ERP), then retry"
+        )
 
 
 def _header(order: Order, customer_id: int, now: datetime) -> dict:
