@@ -38,6 +38,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app.register_blueprint(webhooks)
     app.register_blueprint(auth.bp)
+    from connector.api import init_api
+
+    init_api(app)
     app.before_request(auth.guard)
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, current_user=auth.current_user)
 

@@ -114,7 +114,7 @@ def retry(event_ids: tuple[int, ...], failed: bool) -> None:
 
     if not event_ids and not failed:
         _fail("give event ids or --failed")
-    count = retry_events(_runtime(), event_ids or None, failed=failed)
+    count = retry_events(_runtime(), event_ids or None, failed=failed, actor=_cli_actor())
     click.echo(f"{count} event(s) queued for retry")
 
 

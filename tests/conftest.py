@@ -45,16 +45,30 @@ def pg_databases() -> Iterator[tuple[str, str]]:
     admin.dispose()
 
 
+def _sqlite(tmp_path) -> Stack:  # type: ignore[no-untyped-def]
+    return build_stack("sqlite", tmp_path, f"sqlite:///{tmp_path / 'connector.db'}", f"sqlite:///{tmp_path / 'erp.db'}")
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def stack(request, tmp_path) -> Iterator[Stack]:  # type: ignore[no-untyped-def]
+    """The product on both stacks: every test using it runs twice."""
     if request.param == "postgres":
         db_url, erp_url = request.getfixturevalue("pg_databases")
         redis = Redis.from_url(REDIS_URL)
         redis.flushdb()
         s = build_stack("postgres", tmp_path, db_url, erp_url, redis_url=REDIS_URL, pg_admin_url=PG_ADMIN_URL)
     else:
-        s = build_stack("sqlite", tmp_path, f"sqlite:///{tmp_path / 'connector.db'}",
-                        f"sqlite:///{tmp_path / 'erp.db'}")
+        s = _sqlite(tmp_path)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def sqlite_stack(tmp_path) -> Iterator[Stack]:  # type: ignore[no-untyped-def]
+    """For behaviour that does not depend on the database or queue (pages, the guard)."""
+    s = _sqlite(tmp_path)
     try:
         yield s
     finally:

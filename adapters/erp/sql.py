@@ -327,6 +327,11 @@ class SqlStagingErp:
                          .values(payment_status=status, updated_at=now))
             return str(new_id)
 
+    def preview_order(self, order: Order) -> dict:
+        """The rows push_order would write (amounts as strings), without touching the database."""
+        header = _header(order, 0, datetime.now(timezone.utc))
+        return {"erp_orders": _printable(header), "erp_order_lines": [_printable(line) for line in _lines(order)]}
+
     def get_order(self, order_ref: str) -> ErpOrderView | None:
         with self._errors(f"read {order_ref}"), self.engine.connect() as conn:
             row = conn.execute(select(erp_orders).where(erp_orders.c.external_ref == order_ref)).first()
@@ -433,6 +438,10 @@ class SqlStagingErp:
 
     def _errors(self, action: str) -> _ErrorTranslation:
         return _ErrorTranslation(action)
+
+
+def _printable(row: dict) -> dict:
+    return {k: (str(v) if isinstance(v, (Decimal, datetime)) else v) for k, v in row.items()}
 
 
 def _check_skus(conn: Connection, order: Order) -> None:

@@ -1,0 +1,321 @@
+"""The JSON API under /api/v1 (flask-smorest): the console's and config page's operations for
+machines, described by the OpenAPI document at /api/v1/openapi.json. Sign-in and CSRF are the
+same as for the pages (connector.auth); support may use the event routes, admins everything.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Api, Blueprint, abort
+from marshmallow import Schema, ValidationError, fields, validate
+from sqlalchemy import select
+
+from connector import operations
+from connector.auth import actor, audit, requires
+from connector.config_io import ConfigError, dump_config, load_config
+from connector.models import AuditEntry, MappingEntry, Store
+from connector.runtime import Runtime
+from mappings.merchant import KINDS as MAPPING_KINDS
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1", description="Connector operations")
+
+
+def rt() -> Runtime:
+    return current_app.extensions["connector.runtime"]
+
+
+# ---- schemas ----------------------------------------------------------------------------------
+
+
+class EventQuery(Schema):
+    store = fields.String()
+    topic = fields.String()
+    status = fields.String(validate=validate.OneOf(operations.STATUSES))
+    order = fields.String(metadata={"description": "order number (#1001) or the store's order id"})
+    since = fields.AwareDateTime()
+    until = fields.AwareDateTime()
+
+
+class PageQuery(EventQuery):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class EventSummary(Schema):
+    id = fields.Integer()
+    store = fields.String()
+    topic = fields.String()
+    status = fields.String()
+    attempts = fields.Integer()
+    order_number = fields.String(allow_none=True)
+    resource_id = fields.String(allow_none=True)
+    received_at = fields.DateTime()
+    processed_at = fields.DateTime(allow_none=True)
+    next_attempt_at = fields.DateTime(allow_none=True)
+    last_error = fields.String(allow_none=True)
+
+
+class EventPage(Schema):
+    items = fields.List(fields.Nested(EventSummary))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+class Attempt(Schema):
+    number = fields.Integer()
+    started_at = fields.DateTime()
+    finished_at = fields.DateTime()
+    outcome = fields.String()
+    error = fields.String(allow_none=True)
+
+
+class EventDetail(EventSummary):
+    headers = fields.Dict()
+    payload = fields.String(metadata={"description": "the body as received (text)"})
+    result = fields.Dict(allow_none=True, metadata={"description": "canonical order and what the ERP got"})
+    attempt_rows = fields.List(fields.Nested(Attempt), data_key="attempts_detail")
+    timeline = fields.List(fields.Dict())
+
+
+class SkipBody(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class BulkRetryBody(EventQuery):
+    expected_count = fields.Integer(required=True, metadata={
+        "description": "the count the person confirmed; refused if the filter now matches another number"})
+
+
+class Count(Schema):
+    count = fields.Integer()
+
+
+class ConfigText(Schema):
+    yaml = fields.String(required=True, metadata={"description": "config as code, secrets masked on the way out"})
+
+
+class MappingRow(Schema):
+    store = fields.String(allow_none=True, load_default=None, metadata={"description": "slug; null: every store"})
+    source = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    target = fields.String(required=True, validate=validate.Length(min=1, max=255))
+
+
+class MappingTable(Schema):
+    rows = fields.List(fields.Nested(MappingRow), required=True)
+
+
+class PreviewBody(Schema):
+    store = fields.String(required=True)
+    payload = fields.Raw(required=True, metadata={"description": "an order payload (object or JSON text)"})
+
+
+def _summary(event, slug: str) -> dict:  # type: ignore[no-untyped-def]
+    return {**{k: getattr(event, k) for k in EventSummary().fields if k != "store"}, "store": slug}
+
+
+def _filter(args: dict) -> operations.EventFilter:
+    return operations.EventFilter(**{k: args.get(k) for k in ("store", "topic", "status", "order", "since", "until")})
+
+
+@bp.route("/session")
+def session_info() -> dict:
+    """Who is signed in, and the CSRF token to send as X-CSRF-Token on state-changing calls."""
+    from connector.auth import csrf_token, current_user
+
+    user = current_user()
+    return {"email": user.email, "role": user.role, "csrf_token": csrf_token()}
+
+
+# ---- events (support) -------------------------------------------------------------------------
+
+
+@bp.route("/events")
+class Events(MethodView):
+    decorators = [requires("support")]
+
+    @bp.arguments(PageQuery, location="query")
+    @bp.response(200, EventPage)
+    def get(self, args: dict) -> dict:
+        """Events, newest first, filtered and paged."""
+        rows, total = operations.list_events(rt(), _filter(args), args["page"], args["per_page"])
+        return {"items": [_summary(e, s) for e, s in rows], "total": total, "page": args["page"],
+                "per_page": args["per_page"]}
+
+
+@bp.route("/events/<int:event_id>")
+class EventResource(MethodView):
+    decorators = [requires("support")]
+
+    @bp.response(200, EventDetail)
+    def get(self, event_id: int) -> dict:
+        """One event: raw payload, canonical order, attempts and the order's timeline."""
+        detail = operations.event_detail(rt(), event_id)
+        if detail is None:
+            abort(404, message=f"no event {event_id}")
+        event = detail["event"]
+        return {**_summary(event, detail["store"]), "headers": event.headers,
+                "payload": event.body.decode("utf-8", "replace"), "result": event.result,
+                "attempt_rows": detail["attempts"],
+                "timeline": [{"id": t.id, "topic": t.topic, "status": t.status,
+                              "received_at": t.received_at.isoformat(), "error": t.last_error}
+                             for t in detail["timeline"]]}
+
+
+@bp.route("/events/<int:event_id>/retry", methods=["POST"])
+@requires("support")
+@bp.response(200, Count)
+def retry_event(event_id: int) -> dict:
+    """Retry one failed, skipped or ignored event with a fresh attempt budget."""
+    return {"count": operations.retry_events(rt(), [event_id], actor=actor())}
+
+
+@bp.route("/events/<int:event_id>/skip", methods=["POST"])
+@requires("support")
+@bp.arguments(SkipBody)
+@bp.response(200, Count)
+def skip_event(body: dict, event_id: int) -> dict:
+    """Mark an event skipped, with the reason (kept for the audit)."""
+    return {"count": int(operations.skip_event(rt(), event_id, body["reason"], actor()))}
+
+
+@bp.route("/events/retry", methods=["POST"])
+@requires("support")
+@bp.arguments(BulkRetryBody)
+@bp.response(200, Count)
+def bulk_retry(body: dict) -> dict:
+    """Retry every failed/skipped/ignored event matching the filter, once its count is confirmed."""
+    flt = _filter(body)
+    matching = operations.count_events(rt(), flt)
+    if matching != body["expected_count"]:
+        abort(409, message=f"the filter now matches {matching} events, not {body['expected_count']}; "
+                           "look again and confirm the new count")
+    return {"count": operations.retry_events(rt(), flt=flt, actor=actor())}
+
+
+@bp.route("/dashboard")
+@requires("support")
+def dashboard_route() -> dict:
+    """Events by status, backlog, oldest pending age, processed and failed per hour (24 h)."""
+    return operations.dashboard(rt())
+
+
+@bp.route("/audit")
+@requires("support")
+def audit_log() -> dict:
+    """The latest audited actions."""
+    with rt().sessions() as session:
+        rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(200)).all()
+    return {"items": [{"at": r.at.isoformat(), "actor": r.actor, "action": r.action, "target": r.target,
+                       "detail": r.detail} for r in rows]}
+
+
+# ---- configuration (admin) --------------------------------------------------------------------
+
+
+@bp.route("/config")
+class ConfigResource(MethodView):
+    decorators = [requires("admin")]
+
+    @bp.response(200, ConfigText)
+    def get(self) -> dict:
+        """Stores and the ERP connection as YAML, secrets masked."""
+        return {"yaml": dump_config(rt())}
+
+    @bp.arguments(ConfigText)
+    @bp.response(200, Count)
+    def put(self, body: dict) -> dict:
+        """Create or update stores and the ERP from YAML (masked secrets keep their stored value)."""
+        try:
+            counts = load_config(rt(), body["yaml"])
+        except ConfigError as exc:
+            abort(400, message=str(exc), errors=exc.messages if isinstance(exc.messages, dict) else None)
+        audit(rt(), actor(), "config.load", "", counts)
+        return {"count": counts["stores_created"] + counts["stores_updated"] + counts["erp"]}
+
+
+@bp.route("/mappings/<kind>")
+class MappingResource(MethodView):
+    decorators = [requires("admin")]
+
+    @bp.response(200, MappingTable)
+    def get(self, kind: str) -> dict:
+        """One mapping table (sku, payment_method, shipping_method, tax, location)."""
+        _check_kind(kind)
+        with rt().sessions() as session:
+            rows = session.execute(select(MappingEntry, Store.slug).outerjoin(Store)
+                                   .where(MappingEntry.kind == kind).order_by(MappingEntry.source)).all()
+        return {"rows": [{"store": slug, "source": e.source, "target": e.target} for e, slug in rows]}
+
+    @bp.arguments(MappingTable)
+    @bp.response(200, Count)
+    def put(self, body: dict, kind: str) -> dict:
+        """Replace a mapping table."""
+        _check_kind(kind)
+        count = replace_mapping(rt(), kind, body["rows"])
+        audit(rt(), actor(), "mapping.replace", kind, {"rows": count})
+        return {"count": count}
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in MAPPING_KINDS:
+        abort(404, message=f"no mapping table {kind!r}; tables: {', '.join(MAPPING_KINDS)}")
+
+
+def replace_mapping(runtime: Runtime, kind: str, rows: list[dict]) -> int:
+    with runtime.sessions.begin() as session:
+        slugs = {s.slug: s.id for s in session.scalars(select(Store))}
+        unknown = sorted({r["store"] for r in rows if r.get("store") and r["store"] not in slugs})
+        if unknown:
+            raise ValidationError({"rows": [f"unknown store {', '.join(unknown)}"]})
+        seen = set()
+        for r in rows:
+            key = (r.get("store"), r["source"])
+            if key in seen:
+                raise ValidationError({"rows": [f"{r['source']} is mapped twice"]})
+            seen.add(key)
+        session.query(MappingEntry).filter(MappingEntry.kind == kind).delete()
+        for r in rows:
+            session.add(MappingEntry(kind=kind, store_id=slugs.get(r.get("store")) if r.get("store") else None,
+                                     source=r["source"].strip(), target=r["target"].strip()))
+    return len(rows)
+
+
+@bp.route("/preview", methods=["POST"])
+@requires("support")
+@bp.arguments(PreviewBody)
+def preview(body: dict) -> dict:
+    """The canonical order and ERP document a payload would produce; nothing is written."""
+    from connector.preview import preview_order
+
+    payload = body["payload"]
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload)
+        except ValueError as exc:
+            abort(400, message=f"payload is not valid JSON: {exc}")
+    result = preview_order(rt(), body["store"], payload)
+    if "error" in result and result.get("status") == 404:
+        abort(404, message=result["error"])
+    return result
+
+
+def init_api(app: Any) -> Api:
+    app.config.update(
+        API_TITLE="Storefront connector",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+    )
+    api = Api(app)
+    api.register_blueprint(bp)
+    return api
+
+
+@bp.errorhandler(ValidationError)
+def _validation(err: ValidationError) -> tuple[dict, int]:
+    return {"status": 400, "message": "invalid input", "errors": err.messages}, 400
