@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from adapters.erp import PaymentRecord
 from adapters.woocommerce import WooClient
 from connector.customers import resolve_customer
-from connector.models import ErpDocument, MappingEntry, OrderLink
+from connector.models import ErpDocument, MappingEntry, OrderLink, Reservation
 from connector.runtime import Runtime, StoreInfo
 from mappings.canonical import Order, Refund
 from mappings.merchant import MerchantTables
@@ -48,6 +48,7 @@ def apply_order(rt: Runtime, store: StoreInfo, order: Order, raw_status: str, ev
     written = erp.push_order(order, customer_id)
     done.append("created" if written.created else "updated" if written.updated else "unchanged")
     _bind_order(rt, store.id, order, written.erp_ref, event_id)
+    _reserve(rt, store.id, order)
     if order.payment.status in PAID:
         if _once(rt, store, order, "payment", f"{order.external_ref}:payment", event_id,
                  lambda key: erp.record_payment(_payment(order, key))):
@@ -76,6 +77,10 @@ def cancel_deleted(rt: Runtime, store: StoreInfo, external_id: str, event_id: in
         return {"note": "deleted before it reached the ERP: nothing to cancel"}
     erp = rt.erp()
     reason = f"deleted in {store.platform}"
+    with rt.sessions.begin() as session:
+        session.execute(update(Reservation).where(Reservation.store_id == store.id,
+                                                  Reservation.order_external_id == external_id)
+                        .values(released=True))
     made = _once_keyed(rt, store, external_id, "cancellation", f"{link.external_ref}:cancel", event_id,
                        lambda _key: str(erp.cancel_order(link.external_ref, reason)))
     return {"erp_ref": link.erp_ref, "done": [f"cancelled ({reason})"] if made[0] else []}
@@ -143,6 +148,27 @@ def _bind_order(rt: Runtime, store_id: int, order: Order, erp_ref: str, event_id
                                   last_event_id=event_id))
         elif order.updated_at > link.source_updated_at:
             link.erp_ref, link.source_updated_at, link.last_event_id = erp_ref, order.updated_at, event_id
+
+
+def _reserve(rt: Runtime, store_id: int, order: Order) -> None:
+    """Hold the order's units against stock until the ERP's own figure shows them (see inventory)."""
+    wanted: dict[str, int] = {}
+    for line in order.lines:
+        if line.sku:
+            wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
+    released = order.status == "cancelled"
+    with rt.sessions.begin() as session:
+        held = {r.sku: r for r in session.scalars(select(Reservation).where(
+            Reservation.store_id == store_id, Reservation.order_external_id == order.external_id))}
+        for sku, quantity in wanted.items():
+            row = held.pop(sku, None)
+            if row is None:
+                session.add(Reservation(store_id=store_id, order_external_id=order.external_id, sku=sku,
+                                        quantity=quantity, placed_at=order.placed_at, released=released))
+            else:
+                row.quantity, row.released = quantity, released
+        for row in held.values():  # a line edited away holds nothing any more
+            row.released = True
 
 
 def _once(rt: Runtime, store: StoreInfo, order: Order, kind: str, key: str, event_id: int,

@@ -5,6 +5,7 @@ The database is the source of truth for every event's state; Redis only carries 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal
 
 from sqlalchemy import (
     JSON,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Numeric,
     String,
     Text,
     TypeDecorator,
@@ -230,3 +232,82 @@ class MappingEntry(Base):
     source: Mapped[str] = mapped_column(String(255))  # the store's value
     target: Mapped[str] = mapped_column(String(255))  # the ERP's value
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SyncCursor(Base):
+    """Where a reader of the ERP (stock, shipments) or of a store (reconciliation) got to."""
+
+    __tablename__ = "sync_cursors"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)  # e.g. erp:stock, erp:shipments
+    cursor: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class StockMirror(Base):
+    """The ERP's latest stock figure per SKU and warehouse, as read through the adapter."""
+
+    __tablename__ = "stock_levels"
+
+    sku: Mapped[str] = mapped_column(String(128), primary_key=True)
+    warehouse: Mapped[str] = mapped_column(String(64), primary_key=True)
+    on_hand: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    erp_updated_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the ERP counted it
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)  # when we saw a change
+
+
+class StoreVariant(Base):
+    """Which storefront item a SKU is in a store (resolved by SKU, cached, overridable)."""
+
+    __tablename__ = "store_variants"
+
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(128), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(64))  # Shopify inventory item id; WooCommerce product id
+    variant_id: Mapped[str | None] = mapped_column(String(64))  # Shopify variant id; WooCommerce variation id
+    manage_stock: Mapped[bool] = mapped_column(Boolean, default=True)
+    resolved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PushedLevel(Base):
+    """The quantity we last set at a store location, and the one the store last reported."""
+
+    __tablename__ = "pushed_levels"
+
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(128), primary_key=True)
+    location: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pushed: Mapped[int | None] = mapped_column(Integer)
+    reported: Mapped[int | None] = mapped_column(Integer)
+    pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Reservation(Base):
+    """Units an order took at a store, held against stock until the ERP's figure includes them."""
+
+    __tablename__ = "reservations"
+
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True)
+    order_external_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    released: Mapped[bool] = mapped_column(Boolean, default=False)  # cancelled orders hold nothing
+
+
+class Fulfillment(Base):
+    """An ERP shipment told to a store: one per (store, shipment), so a replay changes nothing."""
+
+    __tablename__ = "fulfillments"
+    __table_args__ = (UniqueConstraint("store_id", "shipment_ref", name="uq_fulfillment"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    shipment_ref: Mapped[str] = mapped_column(String(128))
+    order_external_id: Mapped[str] = mapped_column(String(64), index=True)
+    remote_id: Mapped[str | None] = mapped_column(String(128))  # the store's fulfillment / note id
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
