@@ -8,6 +8,9 @@ from datetime import timedelta
 from flask import Flask, Response, jsonify, redirect
 from sqlalchemy import text
 
+from flask.sessions import SecureCookieSessionInterface
+
+from connector.inbox import InboxWriter
 from connector.runtime import Runtime, install
 from connector.settings import Settings
 from connector.stores import StoreDirectory
@@ -32,6 +35,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.extensions["connector.runtime"] = runtime
     app.extensions["connector.stores"] = StoreDirectory(runtime)
+    app.extensions["connector.inbox"] = InboxWriter(runtime.engine, lambda stores: _wake(runtime, stores))
+    app.session_interface = QuietSessionInterface()
 
     from connector import auth
     from connector.webhooks import bp as webhooks
@@ -41,6 +46,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from connector.api import init_api
 
     init_api(app)
+    from connector.views import register as register_pages
+
+    register_pages(app)
     app.before_request(auth.guard)
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, current_user=auth.current_user)
 
@@ -72,6 +80,23 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         return jsonify(status=500, message="internal error; it has been logged"), 500
 
     return app
+
+
+def _wake(rt: Runtime, store_ids: set[int]) -> None:
+    from connector.jobs import kick
+
+    for store_id in store_ids:
+        kick(rt, store_id)
+
+
+class QuietSessionInterface(SecureCookieSessionInterface):
+    """No session for the stores' webhooks and the health checks: they never sign in, and skipping
+    the signed cookie keeps the receiver's hot path short."""
+
+    def open_session(self, app: Flask, request):  # type: ignore[no-untyped-def, override]
+        if request.path.startswith(("/webhooks/", "/healthz", "/readyz")):
+            return self.null_session_class()
+        return super().open_session(app, request)
 
 
 def _check_database(rt: Runtime) -> str:

@@ -222,7 +222,8 @@ def web(host: str, port: int) -> None:
 
     os.execvp(
         sys.executable,
-        [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2", "--threads", "8",
+        [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "4", "--worker-class", "gthread",
+         "--threads", "4",
          "connector.wsgi:app"],
     )
 

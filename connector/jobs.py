@@ -24,7 +24,7 @@ from connector.runtime import Runtime, current
 
 log = logging.getLogger(__name__)
 
-DRAIN_FLAG = "connector:drain-scheduled:{}"
+DRAIN_FLAG = "connector:{queue}:drain-scheduled:{store}"
 DRAIN_FLAG_TTL = 120  # a lost drain job is re-kicked by the next webhook after this, or by the sweep
 DRAIN_SECONDS = 20  # a drain hands over to a fresh job after this long, so no job runs for ever
 
@@ -33,16 +33,20 @@ class RetryLater(Exception):
     """Raised so RQ's Retry schedules the next attempt; the reason is already on the event."""
 
 
+def _flag(rt: Runtime, store_id: int) -> str:
+    return DRAIN_FLAG.format(queue=rt.settings.queue_name, store=store_id)
+
+
 def kick(rt: Runtime, store_id: int) -> None:
     """Make sure a drain of this store is queued; one Redis round trip when one already is."""
-    if rt.queue.claim_flag(DRAIN_FLAG.format(store_id), DRAIN_FLAG_TTL):
+    if rt.queue.claim_flag(_flag(rt, store_id), DRAIN_FLAG_TTL):
         rt.queue.enqueue(drain, store_id)
 
 
 def drain(store_id: int) -> int:
     rt = current()
     # Clear first: an event committed after this point kicks a new drain; one before is seen below.
-    rt.queue.clear_flag(DRAIN_FLAG.format(store_id))
+    rt.queue.clear_flag(_flag(rt, store_id))
     deadline = time.monotonic() + DRAIN_SECONDS
     done = 0
     while True:
@@ -131,6 +135,6 @@ def sweep(grace_seconds: float | None = None) -> dict[int, int]:
         ).all()
     for store_id, count in rows:
         log.warning("sweep: %d due events of store %s were not queued; re-enqueuing", count, store_id)
-        rt.queue.clear_flag(DRAIN_FLAG.format(store_id))
+        rt.queue.clear_flag(_flag(rt, store_id))
         kick(rt, store_id)
     return {store_id: count for store_id, count in rows}

@@ -65,6 +65,14 @@ def count_events(rt: Runtime, flt: EventFilter) -> int:
     return list_events(rt, flt, 1, 1)[1]
 
 
+def count_retryable(rt: Runtime, flt: EventFilter) -> int:
+    """How many events matching the filter a bulk retry would take (failed, skipped or ignored ones)."""
+    query = flt.apply(select(InboxEvent.id).join(Store, Store.id == InboxEvent.store_id)
+                      .where(InboxEvent.status.in_(RETRYABLE_STATES)))
+    with rt.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
 def event_detail(rt: Runtime, event_id: int) -> dict | None:
     with rt.sessions() as session:
         row = session.execute(select(InboxEvent, Store.slug).join(Store).where(InboxEvent.id == event_id)).first()

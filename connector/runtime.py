@@ -52,7 +52,9 @@ class Runtime:
         engine = make_engine(settings.database_url)
         if queue is None:
             if settings.redis_url:
-                queue = RedisJobQueue(Redis.from_url(settings.redis_url), settings.queue_name)
+                # Short timeouts: a slow Redis must not hold a webhook's answer for long (the sweep catches up).
+                queue = RedisJobQueue(Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=1),
+                                      settings.queue_name)
             else:
                 queue = EmbeddedJobQueue()
         return cls(settings, engine, make_sessionmaker(engine), secret_box(settings), queue)

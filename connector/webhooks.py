@@ -16,8 +16,7 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from connector import inbox
-from connector.jobs import kick
-from connector.runtime import Runtime, StoreInfo
+from connector.runtime import Runtime
 from connector.signatures import verify
 from connector.stores import StoreDirectory
 
@@ -126,23 +125,26 @@ def receive(platform: str, slug: str, signature_header: str, identify, ping=None
     payload, problem = _parse(body)
     delivery = identify(body, payload)
     resource_id = str(payload.get("id"))[:64] if isinstance(payload, dict) and "id" in payload else None
-    event_id = inbox.record(
-        rt.engine,
-        store_id=store.id,
-        platform=platform,
-        topic=delivery.topic,
-        dedupe_key=delivery.dedupe_key,
-        headers=delivery.headers,
-        body=body,
-        resource_id=resource_id,
-        status="failed" if problem else "pending",
-        error=problem,
-    )
+    writer: inbox.InboxWriter = current_app.extensions["connector.inbox"]
+    try:
+        event_id = writer.record(inbox.row(
+            store_id=store.id,
+            platform=platform,
+            topic=delivery.topic,
+            dedupe_key=delivery.dedupe_key,
+            headers=delivery.headers,
+            body=body,
+            resource_id=resource_id,
+            status="failed" if problem else "pending",
+            error=problem,
+        ))
+    except inbox.InboxUnavailable:
+        # Not stored, so not acknowledged: the store will deliver it again.
+        return _reply(503, "storage unavailable; deliver again later")
     if event_id is None:
         return _reply(200, "duplicate delivery: already stored")
     if problem:
         return _reply(400, problem)
-    _wake(rt, store)
     return _reply(200, "stored")
 
 
@@ -154,10 +156,3 @@ def _parse(body: bytes) -> tuple[object, str | None]:
     if not isinstance(payload, dict):
         return None, f"the body is JSON but not an object (got {type(payload).__name__}); nothing was imported"
     return payload, None
-
-
-def _wake(rt: Runtime, store: StoreInfo) -> None:
-    try:
-        kick(rt, store.id)
-    except Exception:  # the row is committed; the sweep will queue it if Redis is away
-        log.exception("store %s: could not queue a drain; the sweep will pick the event up", store.slug)

@@ -31,7 +31,7 @@ def wait_for(url: str, seconds: float = 20) -> None:
         try:
             if requests.get(url, timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:
             pass
         time.sleep(0.2)
     raise AssertionError(f"{url} did not come up")
@@ -102,8 +102,8 @@ def test_gunicorn_and_an_rq_worker_on_postgres_and_redis(tmp_path, pg_databases)
     finally:
         web.terminate()
         web.wait(timeout=10)
-    connector(env, "worker", "--burst")
+    worked = connector(env, "worker", "--burst")
     with create_engine(erp_url).connect() as conn:
         rows = conn.execute(text("SELECT external_ref, currency FROM erp_orders")).all()
-    assert len(rows) == 1 and rows[0].currency == "USD"
+    assert len(rows) == 1 and rows[0].currency == "USD", worked.stderr[-3000:]
     assert "succeeded" in connector(env, "events").stdout

@@ -1,0 +1,232 @@
+"""What /config asks of a store: "test connection", "register webhooks" and the webhooks' health.
+
+Talks to the stores through adapters.shopify.ShopifyClient and adapters.woocommerce.WooClient;
+everything they raise is a StorefrontError whose message is shown to the admin as is. Methods the
+clients may not have yet are looked up defensively, so a missing one is a readable error, not a
+crash of the page.
+
+The subscriptions point at `settings.public_base_url + /webhooks/<platform>/<slug>`. Health per
+topic: is there a subscription for our address (and is it active), and when did we last receive a
+delivery of that topic (the latest inbox event).
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from adapters.storefront import StorefrontError
+from connector.crypto import mask
+from connector.models import InboxEvent
+from connector.runtime import Runtime, StoreInfo
+
+log = logging.getLogger(__name__)
+
+SHOPIFY_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "refunds/create")
+WOO_TOPICS = ("order.created", "order.updated", "order.deleted", "order.restored")
+TOPICS = {"shopify": SHOPIFY_TOPICS, "woocommerce": WOO_TOPICS}
+TIMEOUT = 10  # seconds per request: a person is waiting for the page
+
+
+def webhook_address(rt: Runtime, store: StoreInfo) -> str:
+    return f"{rt.settings.public_base_url.rstrip('/')}/webhooks/{store.platform}/{store.slug}"
+
+
+def _ours(store: StoreInfo, address: str | None) -> bool:
+    """A subscription that delivers to this store's receiver, whatever base URL it names."""
+    return bool(address) and str(address).rstrip("/").endswith(f"/webhooks/{store.platform}/{store.slug}")
+
+
+def _method(client: Any, name: str) -> Any:
+    method = getattr(client, name, None)
+    if not callable(method):
+        raise StorefrontError(f"the {type(client).__name__} in this build has no {name}(); the connector cannot "
+                              f"do this for the store yet", retryable=False)
+    return method
+
+
+# ---- clients ----------------------------------------------------------------------------------
+
+
+def client_for(store: StoreInfo) -> Any:
+    if store.platform == "shopify":
+        from adapters.shopify import DEFAULT_API_VERSION, ShopifyClient
+
+        token = store.secrets.get("access_token")
+        if not token:
+            raise StorefrontError("this store has no Admin API access token: add one on its settings page",
+                                  retryable=False)
+        return ShopifyClient(store.settings.get("shop_domain", ""), token,
+                             str(store.settings.get("api_version") or DEFAULT_API_VERSION), timeout=TIMEOUT,
+                             api_base_url=store.settings.get("api_base_url") or None, max_retries=1, retry_base=0.2)
+    if store.platform == "woocommerce":
+        from adapters.woocommerce import WooClient
+
+        key, secret = store.secrets.get("consumer_key"), store.secrets.get("consumer_secret")
+        if not key or not secret:
+            raise StorefrontError("this store has no REST API consumer key and secret: add them on its settings page",
+                                  retryable=False)
+        return WooClient(store.settings.get("url", ""), key, secret, timeout=TIMEOUT, max_retries=1, retry_base=0.2)
+    raise StorefrontError(f"unknown platform {store.platform!r}", retryable=False)
+
+
+def test_connection(rt: Runtime, store: StoreInfo) -> str:
+    """A cheap authenticated read; returns what a person should see, raises StorefrontError."""
+    client = client_for(store)
+    if store.platform == "shopify":
+        shop = getattr(client, "shop", None)
+        if callable(shop):
+            info = shop() or {}
+            return f"Connected to {info.get('name') or store.settings.get('shop_domain')}."
+        locations = _method(client, "locations")()
+        names = ", ".join(f"{loc.get('name')} ({_short_id(loc.get('id'))})" for loc in locations[:10])
+        more = f" and {len(locations) - 10} more" if len(locations) > 10 else ""
+        return (f"Connected to {store.settings.get('shop_domain')}: the token reads "
+                f"{len(locations)} location(s){': ' + names + more if names else ''}.")
+    _method(client, "get")("orders", per_page=1)
+    return f"Connected to {store.settings.get('url')}: the consumer key reads orders."
+
+
+def _short_id(value: Any) -> str:
+    text = str(value or "")
+    return text.rsplit("/", 1)[-1] if text.startswith("gid://") else text
+
+
+# ---- webhooks ---------------------------------------------------------------------------------
+
+
+def _hooks(client: Any) -> list[dict]:
+    """Every subscription on the store as {id, topic, address, status}; secrets never kept."""
+    found = []
+    for hook in _method(client, "webhooks")() or []:
+        found.append({"id": hook.get("id"), "topic": hook.get("topic"),
+                      "address": hook.get("address") or hook.get("delivery_url") or hook.get("uri")
+                      or hook.get("callbackUrl"),
+                      "status": str(hook.get("status") or "active").lower()})
+    return found
+
+
+def last_deliveries(rt: Runtime, store_id: int) -> dict[str, datetime]:
+    """The latest event we received, per topic, for a store."""
+    with rt.sessions() as session:
+        rows = session.execute(select(InboxEvent.topic, func.max(InboxEvent.received_at))
+                               .where(InboxEvent.store_id == store_id).group_by(InboxEvent.topic)).all()
+    return {topic: _aware(at) for topic, at in rows if at is not None}
+
+
+def _aware(at: datetime) -> datetime:
+    from datetime import timezone
+
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+@dataclass
+class TopicHealth:
+    topic: str
+    subscribed: bool = False
+    active: bool = False
+    hook_id: str | None = None
+    status: str | None = None
+    last_delivery: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.subscribed and self.active
+
+
+@dataclass
+class WebhookHealth:
+    address: str
+    topics: list[TopicHealth]
+    others: list[dict] = field(default_factory=list)  # subscriptions not pointing at us (or stale ones of ours)
+    error: str | None = None  # the store could not be asked: only our own side is known
+    checked: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.checked and all(t.ok for t in self.topics)
+
+
+def webhook_health(rt: Runtime, store: StoreInfo, ask_store: bool = True) -> WebhookHealth:
+    address = webhook_address(rt, store)
+    seen = last_deliveries(rt, store.id)
+    topics = [TopicHealth(topic, last_delivery=seen.get(topic)) for topic in TOPICS.get(store.platform, ())]
+    health = WebhookHealth(address, topics)
+    if not ask_store:
+        return health
+    try:
+        hooks = _hooks(client_for(store))
+    except StorefrontError as exc:
+        health.error = str(exc)
+        return health
+    health.checked = True
+    wanted = {t.topic: t for t in topics}
+    for hook in hooks:
+        entry = wanted.get(hook["topic"])
+        if entry is not None and hook["address"] == address:
+            if not entry.active:  # an active one wins over a disabled duplicate
+                entry.subscribed, entry.hook_id, entry.status = True, str(hook["id"]), hook["status"]
+                entry.active = hook["status"] == "active"
+        else:
+            health.others.append({**hook, "ours": _ours(store, hook["address"])})
+    return health
+
+
+def register_webhooks(rt: Runtime, store: StoreInfo) -> dict[str, list[str]]:
+    """Subscribe our address to every topic the connector handles; replace stale subscriptions of ours
+    (an old base URL, or a WooCommerce webhook that was disabled after failed deliveries)."""
+    client = client_for(store)
+    address = webhook_address(rt, store)
+    hooks = _hooks(client)
+    done: dict[str, list[str]] = {"created": [], "existing": [], "removed": []}
+    for topic in TOPICS[store.platform]:
+        mine = [h for h in hooks if h["topic"] == topic and h["address"] == address]
+        if any(h["status"] == "active" for h in mine):
+            done["existing"].append(topic)
+        else:
+            if store.platform == "shopify":
+                _method(client, "create_webhook")(topic, address)
+            else:
+                secret = store.secrets.get("webhook_secret")
+                if not secret:
+                    raise StorefrontError("the store has no webhook secret: set one first", retryable=False)
+                _method(client, "create_webhook")(topic, address, secret)
+            done["created"].append(topic)
+        stale = [h for h in hooks if h["topic"] == topic and _ours(store, h["address"])
+                 and (h["address"] != address or h["status"] != "active")]
+        for hook in stale:
+            try:
+                _method(client, "delete_webhook")(hook["id"])
+                done["removed"].append(f"{topic} → {hook['address']}")
+            except StorefrontError as exc:  # the new subscription is in place; an old one lingers
+                log.warning("store %s: could not remove a stale %s subscription: %s", store.slug, topic, exc)
+    return done
+
+
+# ---- keeping secrets out of logs --------------------------------------------------------------
+
+_QUERY_SECRETS = re.compile(r"((?:oauth_consumer_key|oauth_signature|consumer_key|consumer_secret)=)([^&\s\"']+)")
+
+
+class RedactQuerySecrets(logging.Filter):
+    """urllib3 logs each request line at DEBUG; over plain http the WooCommerce library puts the consumer
+    key (OAuth 1.0a) in the query string. Mask it before any handler sees the record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record is not ours to fix
+            return True
+        if _QUERY_SECRETS.search(message):
+            record.msg, record.args = _QUERY_SECRETS.sub(lambda m: m.group(1) + mask(m.group(2)), message), ()
+        return True
+
+
+def install_log_redaction() -> None:
+    target = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, RedactQuerySecrets) for f in target.filters):
+        target.addFilter(RedactQuerySecrets())

@@ -1,0 +1,21 @@
+"""The two pages people use: /config (admins: stores, ERP, mapping tables, sync rules, preview) and
+/console (support and admins: dashboard, events, retries, skips, audit). Server-rendered Flask and
+Jinja; the guard in connector.auth signs people in and checks CSRF before any of this runs.
+"""
+from __future__ import annotations
+
+from flask import Flask
+
+from connector.views import common
+
+
+def register(app: Flask) -> None:
+    from connector.store_admin import install_log_redaction
+    from connector.views.config import bp as config_bp
+    from connector.views.console import bp as console_bp
+
+    app.register_blueprint(config_bp)
+    app.register_blueprint(console_bp)
+    app.jinja_env.filters.update(when=common.when, ago=common.ago, duration=common.duration, money=common.money,
+                                 pretty=common.pretty_json)
+    install_log_redaction()

@@ -1,0 +1,127 @@
+"""Small helpers shared by the pages: the runtime, error pages, secret scrubbing, display filters."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Response, current_app, render_template
+from markupsafe import Markup
+from sqlalchemy import select
+
+from connector.clock import utcnow
+from connector.crypto import mask
+from connector.models import ErpConnection, Store
+from connector.runtime import Runtime
+
+MIN_SCRUB = 6  # shorter "secrets" would mangle ordinary words
+
+
+def rt() -> Runtime:
+    return current_app.extensions["connector.runtime"]
+
+
+def error_page(status: int, message: str) -> Response:
+    return Response(render_template("error.html", status=status, message=message), status)
+
+
+# ---- secrets ----------------------------------------------------------------------------------
+
+
+def secret_values(runtime: Runtime) -> list[str]:
+    """Every stored secret in clear (in memory only), longest first, to scrub text shown to people."""
+    values: set[str] = set()
+    with runtime.sessions() as session:
+        sealed = [s.secrets for s in session.scalars(select(Store))]
+        sealed += [c.secrets for c in session.scalars(select(ErpConnection))]
+    for token in sealed:
+        try:
+            opened = runtime.box.open(token)
+        except Exception:  # a key problem is reported elsewhere; nothing to scrub with
+            continue
+        values.update(str(v) for v in opened.values() if v and len(str(v)) >= MIN_SCRUB)
+    return sorted(values, key=len, reverse=True)
+
+
+def scrub(text: str | None, values: list[str]) -> str:
+    """Text from another system (an error, a connection test) with any known secret masked."""
+    if not text:
+        return text or ""
+    for value in values:
+        if value in text:
+            text = text.replace(value, mask(value))
+    return text
+
+
+# ---- display ----------------------------------------------------------------------------------
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def when(value: datetime | str | None) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return _aware(value).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def duration(seconds: float | int | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
+
+
+def ago(value: datetime | None) -> str:
+    if value is None:
+        return "never"
+    delta = (utcnow() - _aware(value)).total_seconds()
+    return "just now" if delta < 5 else f"{duration(delta)} ago"
+
+
+def money(value: Any) -> str:
+    if isinstance(value, dict) and "amount" in value:
+        return f"{value['amount']} {value.get('currency') or ''}".strip()
+    return "—" if value in (None, "") else str(value)
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=False, ensure_ascii=False, default=str)
+
+
+def pretty_body(body: bytes) -> tuple[str, bool]:
+    """The raw payload as text; pretty-printed when it parses as JSON."""
+    text = body.decode("utf-8", "replace")
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False), True
+    except ValueError:
+        return text, False
+
+
+def parse_time(raw: str | None) -> datetime | None:
+    """A datetime-local input (taken as UTC) or an ISO time with a zone; ValueError when neither."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def time_input(value: datetime | None) -> str:
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
+def status_badge(status: str) -> Markup:
+    return Markup('<span class="status {0}">{0}</span>').format(status)

@@ -1,0 +1,379 @@
+"""Form handling for /config: what a form posts → a config-as-code entry, with errors per field.
+
+Stores and the ERP are written through connector.config_io.load_config, so the page shares the
+YAML loader's validation (StoreConfig, ErpConfig) and its sealing of secrets. The checks here add
+what a form needs on top: numbers, URLs, choices, the sync rules, and write-only secrets (an empty
+secret field keeps the stored value; a stored secret is never sent back to the browser).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+from werkzeug.datastructures import MultiDict
+
+from connector.config_io import ConfigDocument, ConfigError, StoreConfig, load_config
+from connector.crypto import mask
+from connector.customers import POLICIES
+from connector.runtime import Runtime, StoreInfo
+from mappings.merchant import KINDS as MAPPING_KINDS
+
+PLATFORMS = ("shopify", "woocommerce")
+PLATFORM_LABELS = {"shopify": "Shopify", "woocommerce": "WooCommerce"}
+# What apply_order compares import_statuses with: Shopify's financial_status, WooCommerce's status.
+IMPORT_STATUSES = {
+    "shopify": ("pending", "authorized", "partially_paid", "paid", "partially_refunded", "refunded", "voided"),
+    "woocommerce": ("pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed"),
+}
+DEFAULT_IMPORT = {"shopify": "every order", "woocommerce": "processing, on-hold, completed"}
+PLATFORM_FIELDS = {
+    "shopify": ("shop_domain", "api_version", "api_base_url"),
+    "woocommerce": ("url",),
+}
+SECRET_FIELDS = {
+    "shopify": ("access_token", "webhook_secret"),
+    "woocommerce": ("consumer_key", "consumer_secret", "webhook_secret"),
+}
+RULE_FIELDS = ("inventory_interval_minutes", "safety_stock", "allocation_share", "customer_policy",
+               "guest_customer_id", "import_statuses")
+POLICY_LABELS = {
+    "match": "match — one ERP customer per person (account id, then email, then phone)",
+    "always_new": "always_new — a new ERP customer for every order",
+    "guest_account": "guest_account — guests booked on one shared customer",
+}
+
+
+def _http_url(required: bool = False) -> fields.Url:
+    return fields.Url(schemes={"http", "https"}, require_tld=False, required=required,
+                      error_messages={"invalid": "a web address starting with http:// or https://"})
+
+
+class StoreForm(Schema):
+    """The page's own checks of a store's fields (StoreConfig's run as well)."""
+
+    shop_domain = fields.String(validate=validate.Regexp(
+        r"^[a-z0-9][a-z0-9.-]*\.[a-z0-9-]{2,}$", error="a host name such as acme-us.myshopify.com (no https://)"))
+    api_version = fields.String(validate=validate.Regexp(
+        r"^(\d{4}-(01|04|07|10)|unstable)$", error="a Shopify API version such as 2026-01"))
+    api_base_url = _http_url()
+    url = _http_url()
+    inventory_interval_minutes = fields.Integer(strict=False, validate=validate.Range(
+        min=1, max=1440, error="between 1 and 1440 minutes"), error_messages={"invalid": "a whole number of minutes"})
+    safety_stock = fields.Integer(validate=validate.Range(min=0, max=1_000_000, error="0 or more units"),
+                                  error_messages={"invalid": "a whole number of units"})
+    allocation_share = fields.Float(validate=validate.Range(min=0, max=1, error="between 0 and 1 (0.5 = half)"),
+                                    error_messages={"invalid": "a number between 0 and 1, such as 0.5"})
+    customer_policy = fields.String(validate=validate.OneOf(POLICIES))
+    guest_customer_id = fields.String(validate=validate.Length(max=64))
+
+
+@dataclass
+class FormResult:
+    errors: dict[str, str]
+    entry: dict[str, Any] | None = None
+    changed_secrets: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _first(messages: Any) -> str:
+    if isinstance(messages, dict):
+        return _first(next(iter(messages.values()), ""))
+    if isinstance(messages, list):
+        return _first(messages[0]) if messages else ""
+    return str(messages)
+
+
+def _field_errors(messages: Any) -> dict[str, str]:
+    if not isinstance(messages, dict):
+        return {"_form": _first(messages)}
+    return {str(k): _first(v) for k, v in messages.items()}
+
+
+def store_values(store: StoreInfo | None) -> dict[str, Any]:
+    """What the form shows for a stored store (never a secret)."""
+    if store is None:
+        return {"platform": "shopify", "active": True, "api_version": "2026-01", "customer_policy": "match"}
+    values = {"slug": store.slug, "platform": store.platform, "active": store.active,
+              "customer_policy": "match", **store.settings}
+    return values
+
+
+def _value(form: MultiDict, name: str, platform: str) -> str:
+    """A field of the chosen platform: `<platform>-<name>` when the page names it so, else `<name>`."""
+    for key in (f"{platform}-{name}", name):
+        for value in form.getlist(key):
+            if value.strip():
+                return value.strip()
+    return ""
+
+
+def parse_store(form: MultiDict, existing: StoreInfo | None, existing_slugs: set[str]) -> FormResult:
+    """A store's form → a config entry (validated; nothing written)."""
+    errors: dict[str, str] = {}
+    if existing is None:
+        slug = (form.get("slug") or "").strip().lower()
+        platform = form.get("platform") or ""
+        if slug in existing_slugs:
+            errors["slug"] = "a store with this slug exists already; edit it instead"
+    else:
+        slug, platform = existing.slug, existing.platform
+    if platform not in PLATFORMS:
+        errors["platform"] = "choose Shopify or WooCommerce"
+        platform = "shopify"
+
+    raw = {name: _value(form, name, platform) for name in (*PLATFORM_FIELDS[platform], *RULE_FIELDS[:-1])}
+    if "shop_domain" in raw:
+        raw["shop_domain"] = raw["shop_domain"].lower()
+    given = {k: v for k, v in raw.items() if v}
+    try:
+        typed = StoreForm().load(given)
+    except ValidationError as exc:
+        errors.update(_field_errors(exc.messages))
+        typed = {}
+    statuses = [s for s in form.getlist(f"import_statuses-{platform}") or form.getlist("import_statuses") if s]
+    unknown = [s for s in statuses if s not in IMPORT_STATUSES[platform]]
+    if unknown:
+        errors["import_statuses"] = f"not a {PLATFORM_LABELS[platform]} status: {', '.join(unknown)}"
+    if typed.get("customer_policy") != "guest_account" and "guest_customer_id" in typed:
+        typed.pop("guest_customer_id")
+
+    settings = dict(existing.settings) if existing is not None else {}
+    for name in (*PLATFORM_FIELDS[platform], *RULE_FIELDS):
+        settings.pop(name, None)
+    settings.update(typed)
+    if statuses:
+        settings["import_statuses"] = statuses
+
+    secrets: dict[str, str] = {}
+    changed = []
+    for name in SECRET_FIELDS[platform]:
+        value = _value(form, name, platform)
+        if value:
+            secrets[name] = value
+            changed.append(name)
+        elif existing is not None and existing.secrets.get(name):
+            secrets[name] = mask(existing.secrets[name]) or "••••"  # masked: load_config keeps the stored one
+    entry = {"slug": slug, "platform": platform, "active": form.get("active") in ("on", "true", "1", "yes"),
+             **settings, **secrets}
+    schema_errors = StoreConfig().validate(entry)
+    for name, message in _field_errors(schema_errors).items():
+        errors.setdefault(name, message)
+    return FormResult(errors, entry, tuple(changed))
+
+
+def save_store(rt: Runtime, result: FormResult) -> dict[str, int]:
+    """Write a validated entry through the config loader (which validates again and seals the secrets)."""
+    try:
+        return load_config(rt, json.dumps({"stores": [result.entry]}))
+    except ConfigError as exc:  # a rule of the loader the form did not know: show it by field
+        messages = exc.messages
+        if isinstance(messages, dict) and isinstance(messages.get("stores"), dict):
+            result.errors.update(_field_errors(messages["stores"].get(0) or messages["stores"]))
+        else:
+            result.errors["_form"] = str(exc)
+        return {}
+
+
+# ---- the ERP connection -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErpField:
+    name: str
+    label: str
+    secret: bool = False
+    required: bool = False
+    number: type | None = None
+    choices: tuple[str, ...] = ()
+    hint: str = ""
+
+
+ERP_KIND_LABELS = {"sql": "SQL staging tables", "rest": "REST/JSON API", "files": "File drop (CSV)",
+                   "tryton": "Tryton"}
+ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
+    "sql": (
+        ErpField("url", "Database URL", secret=True, required=True,
+                 hint="postgresql://user:password@host/database, or sqlite:////path/erp.db"),
+        ErpField("lock_timeout_seconds", "Lock timeout (seconds)", number=float, hint="SQLite ERPs: how long to wait "
+                                                                                     "for the ERP's write lock"),
+    ),
+    "rest": (
+        ErpField("base_url", "Base URL", required=True, hint="the API paths are appended to it"),
+        ErpField("auth_type", "Authentication", choices=("bearer", "basic", "api_key", "none")),
+        ErpField("auth_header", "API key header", hint="api_key only; X-API-Key when empty"),
+        ErpField("username", "Username", hint="basic only"),
+        ErpField("token", "Bearer token", secret=True),
+        ErpField("password", "Password", secret=True, hint="basic only"),
+        ErpField("api_key", "API key", secret=True),
+        ErpField("timeout_seconds", "Timeout per request (seconds)", number=float),
+        ErpField("max_tries", "Tries per call", number=int),
+    ),
+    "files": (
+        ErpField("outbound", "Outbound folder (we write)", required=True),
+        ErpField("inbound", "Inbound folder (the ERP writes)", required=True),
+        ErpField("state", "State folder", hint="optional"),
+        ErpField("delimiter", "Delimiter", hint="a comma when empty"),
+        ErpField("encoding", "Encoding", hint="utf-8 when empty"),
+    ),
+    "tryton": (
+        ErpField("url", "Server URL", secret=True, required=True),
+        ErpField("database", "Database", required=True),
+        ErpField("username", "Username", required=True),
+        ErpField("password", "Password", secret=True, required=True),
+        ErpField("warehouse", "Warehouse", hint="optional: the default warehouse's code"),
+        ErpField("shipping_product", "Shipping product code", hint="SHIPPING when empty"),
+        ErpField("tax_product", "Tax product code", hint="TAX when empty"),
+        ErpField("payment_term", "Payment term", hint="optional"),
+    ),
+}
+REST_AUTH_SECRETS = {"bearer": ("token",), "basic": ("username", "password"), "api_key": ("api_key",), "none": ()}
+
+
+def erp_values(kind: str | None, settings: dict) -> dict[str, Any]:
+    values = dict(settings)
+    auth = settings.get("auth")
+    if isinstance(auth, dict):
+        values["auth_type"] = auth.get("type") or "bearer"
+        if auth.get("header"):
+            values["auth_header"] = auth["header"]
+    elif isinstance(auth, str):
+        values["auth_type"] = auth
+    return values
+
+
+def parse_erp(form: MultiDict, current_kind: str | None, current_settings: dict, current_secrets: dict) -> FormResult:
+    errors: dict[str, str] = {}
+    kind = form.get("kind") or ""
+    if kind not in ERP_FIELDS:
+        return FormResult({"kind": f"choose one of {', '.join(ERP_FIELDS)}"})
+    same_kind = kind == current_kind
+    settings: dict[str, Any] = dict(current_settings) if same_kind else {}
+    secrets: dict[str, str] = {}
+    changed = []
+    for f in ERP_FIELDS[kind]:
+        value = (form.get(f"{kind}-{f.name}") or "").strip()
+        settings.pop(f.name, None)
+        if f.secret:
+            if value:
+                secrets[f.name] = value
+                changed.append(f.name)
+            elif same_kind and current_secrets.get(f.name):  # another kind's secret is not this one's
+                secrets[f.name] = mask(current_secrets[f.name]) or "••••"
+            elif f.required:
+                errors[f.name] = "required"
+            continue
+        if not value:
+            if f.required:
+                errors[f.name] = "required"
+            continue
+        if f.number is not None:
+            try:
+                number = f.number(value)
+            except ValueError:
+                errors[f.name] = "a whole number" if f.number is int else "a number"
+                continue
+            if number <= 0:
+                errors[f.name] = "more than 0"
+                continue
+            settings[f.name] = number
+        elif f.choices and value not in f.choices:
+            errors[f.name] = f"one of {', '.join(f.choices)}"
+        else:
+            settings[f.name] = value
+    if kind == "rest":
+        auth_type = settings.pop("auth_type", None) or "bearer"
+        header = settings.pop("auth_header", None)
+        settings.pop("auth", None)
+        settings["auth"] = {"type": auth_type, **({"header": header} if header else {})}
+        base = settings.get("base_url", "")
+        if base and not str(base).startswith(("http://", "https://")):
+            errors["base_url"] = "a web address starting with http:// or https://"
+        for name in REST_AUTH_SECRETS.get(auth_type, ()):
+            if not (secrets.get(name) or settings.get(name)):
+                errors.setdefault(name, f"required for {auth_type} authentication")
+    if kind == "sql" and secrets.get("url") and not secrets["url"].startswith("••••") and \
+            "://" not in secrets["url"]:
+        errors["url"] = "a database URL such as postgresql://user:password@host/database"
+    entry = {"kind": kind, **settings, **secrets}
+    schema_errors = ConfigDocument().validate({"erp": entry})
+    if schema_errors.get("erp"):
+        for name, message in _field_errors(schema_errors["erp"]).items():
+            errors.setdefault(name, message)
+    return FormResult(errors, entry, tuple(changed))
+
+
+def save_erp(rt: Runtime, result: FormResult) -> dict[str, int]:
+    try:
+        return load_config(rt, json.dumps({"erp": result.entry}))
+    except ConfigError as exc:
+        result.errors["_form"] = str(exc)
+        return {}
+
+
+# ---- mapping tables ---------------------------------------------------------------------------
+
+MAPPING_INFO = {
+    "sku": {"anchor": "skus", "title": "SKU overrides", "source": "Store SKU", "target": "ERP SKU (item code)",
+            "hint": "A store SKU the ERP knows under another code. Unlisted SKUs go to the ERP as they are."},
+    "location": {"anchor": "locations", "title": "Locations ↔ warehouses", "source": "Store location id",
+                 "target": "ERP warehouse(s), comma-separated",
+                 "hint": "Which ERP warehouse's stock a store location shows, and where its shipments come from."},
+    "payment_method": {"anchor": "payment-methods", "title": "Payment methods", "source": "Method or gateway",
+                       "target": "ERP payment method",
+                       "hint": "Our method (card, paypal, cod, bank_transfer, manual, gift_card, other) or the "
+                               "store's gateway name. Cash on delivery is cod: it enters the ERP unpaid."},
+    "shipping_method": {"anchor": "shipping-methods", "title": "Shipping methods", "source": "Shipping code or title",
+                        "target": "ERP carrier / service item",
+                        "hint": "The store's shipping line code (or its title) → the ERP's carrier or service item."},
+    "tax": {"anchor": "taxes", "title": "Tax codes", "source": "Tax title", "target": "ERP tax code",
+            "hint": "The tax line's title as the store names it (e.g. MA State Tax) → the ERP's tax code."},
+}
+assert set(MAPPING_INFO) == set(MAPPING_KINDS)
+PAYMENT_METHODS = ("card", "paypal", "cod", "bank_transfer", "manual", "gift_card", "other")
+
+
+def parse_mapping(form: MultiDict, slugs: set[str]) -> tuple[list[dict], list[dict], dict[int, dict[str, str]]]:
+    """The posted rows (for re-display), the rows to save, and errors by row index and field."""
+    stores, sources, targets = form.getlist("store"), form.getlist("source"), form.getlist("target")
+    removed = set(form.getlist("remove"))
+    shown: list[dict] = []
+    rows: list[dict] = []
+    errors: dict[int, dict[str, str]] = {}
+    seen: dict[tuple, int] = {}
+    for i in range(max(len(sources), len(targets))):
+        store = (stores[i] if i < len(stores) else "").strip() or None
+        source = (sources[i] if i < len(sources) else "").strip()
+        target = (targets[i] if i < len(targets) else "").strip()
+        if not source and not target:
+            continue
+        row = {"store": store, "source": source, "target": target}
+        shown.append(row)
+        index = len(shown) - 1
+        if str(i) in removed:
+            row["removed"] = True
+            continue
+        problems: dict[str, str] = {}
+        if store is not None and store not in slugs:
+            problems["store"] = "no such store"
+        if not source:
+            problems["source"] = "required"
+        elif len(source) > 255:
+            problems["source"] = "at most 255 characters"
+        if not target:
+            problems["target"] = "required"
+        elif len(target) > 255:
+            problems["target"] = "at most 255 characters"
+        key = (store, source)
+        if source and key in seen:
+            problems["source"] = "mapped twice" + (f" for {store}" if store else "")
+        seen.setdefault(key, index)
+        if problems:
+            errors[index] = problems
+        else:
+            rows.append(row)
+    return shown, rows, errors
