@@ -2,9 +2,21 @@
 
 The library returns raw responses and retries nothing; this wrapper turns them into data or a
 StorefrontError that says whether trying again can help.
+
+`get`/`get_refund` keep their original one-shot behaviour (the job queue retries them). The other
+methods (PLATFORMS.md §10) honour a 429's Retry-After and retry 5xx / connection errors a few times
+with jittered backoff when repeating the request is harmless; they page with `page`/`per_page=100`
+until X-WP-TotalPages, and write stock with products/batch and variations/batch in chunks of at most
+100 (halved on a 413 woocommerce_rest_request_entity_too_large, in case a host lowered the limit).
 """
 from __future__ import annotations
 
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import requests
@@ -12,13 +24,44 @@ from woocommerce import API
 
 from adapters.storefront import StorefrontError
 
+BATCH_LIMIT = 100  # create + update + delete in one batch request (woocommerce_rest_batch_items_limit)
+PER_PAGE = 100  # WordPress caps per_page at 100
+PRODUCT_FIELDS = "id,sku,type,manage_stock,stock_quantity,variations"
+VARIATION_FIELDS = "id,sku,manage_stock,stock_quantity"
+
+
+@dataclass
+class WooStats:
+    requests: int = 0  # HTTP requests sent, retries included
+    calls: Counter[str] = field(default_factory=Counter)  # per endpoint ("POST products/batch", ...)
+    throttled: int = 0  # 429 answers
+    waited: float = 0.0  # seconds slept on Retry-After
+    backoff: float = 0.0  # seconds slept after 5xx / connection errors
+    retries: int = 0
+    too_large: int = 0  # 413 answers to a batch
+
+
+@dataclass
+class StockResult:
+    updated: list[int] = field(default_factory=list)  # product or variation ids written
+    errors: list[dict] = field(default_factory=list)  # {id, parent_id, code, message} per refused item
+    batches: int = 0
+
 
 class WooClient:
-    def __init__(self, url: str, consumer_key: str, consumer_secret: str, timeout: float = 15):
+    def __init__(self, url: str, consumer_key: str, consumer_secret: str, timeout: float = 15, *,
+                 max_retries: int = 3, retry_base: float = 0.5, max_throttle_waits: int = 5,
+                 max_retry_after: float = 120, sleep: Callable[[float], None] = time.sleep):
         # Over https the library uses Basic auth; over plain http (a test double) it signs OAuth 1.0a.
         self.api = API(url=url, consumer_key=consumer_key, consumer_secret=consumer_secret, version="wc/v3",
                        timeout=timeout)
         self.url = url
+        self.max_retries, self.retry_base = max_retries, retry_base
+        self.max_throttle_waits, self.max_retry_after = max_throttle_waits, max_retry_after
+        self.batch_size = BATCH_LIMIT  # lowered for good when the store answers 413
+        self.duplicate_skus: set[str] = set()
+        self.stats = WooStats()
+        self._sleep = sleep
 
     def get(self, endpoint: str, **params: Any) -> Any:
         try:
@@ -30,6 +73,193 @@ class WooClient:
 
     def get_refund(self, order_id: str, refund_id: str) -> dict:
         return self.get(f"orders/{order_id}/refunds/{refund_id}")
+
+    # ---- reading ------------------------------------------------------------------------------
+
+    def pages(self, endpoint: str, **params: Any) -> Iterator[dict]:
+        """Every item of a list endpoint, page by page until X-WP-TotalPages."""
+        page = 1
+        while True:
+            response = self._call("GET", endpoint, params={**params, "page": page, "per_page": PER_PAGE},
+                                  name=f"GET {_route(endpoint)}")
+            items = _body(response, f"GET {endpoint}")
+            yield from items
+            total_pages = response.headers.get("X-WP-TotalPages")
+            if not items or (page >= int(total_pages) if total_pages else len(items) < PER_PAGE):
+                return  # (a proxy that strips the X-WP headers leaves us only a short page as the end)
+            page += 1
+
+    def products_by_sku(self) -> dict[str, tuple[int, int | None, bool | str, int | None]]:
+        """{sku: (product_id, variation_id or None, manage_stock, stock_quantity)} for simple products and
+        the variations of variable products (a variable parent is not sold itself). manage_stock may be
+        "parent" for a variation whose stock its parent keeps. The first of duplicated SKUs wins."""
+        found: dict[str, tuple[int, int | None, bool | str, int | None]] = {}
+
+        def keep(sku: str, entry: tuple[int, int | None, bool | str, int | None]) -> None:
+            if not sku:
+                return
+            if sku in found:
+                self.duplicate_skus.add(sku)
+            else:
+                found[sku] = entry
+
+        for product in self.pages("products", _fields=PRODUCT_FIELDS, orderby="id", order="asc"):
+            if product.get("type") == "variable":
+                if product.get("variations"):
+                    for variation in self.pages(f"products/{product['id']}/variations", _fields=VARIATION_FIELDS,
+                                                orderby="id", order="asc"):
+                        keep(variation.get("sku") or "", (product["id"], variation["id"], variation["manage_stock"],
+                                                          variation.get("stock_quantity")))
+                continue
+            keep(product.get("sku") or "", (product["id"], None, product["manage_stock"],
+                                            product.get("stock_quantity")))
+        return found
+
+    def order(self, order_id: int | str) -> dict:
+        return self._json("GET", f"orders/{order_id}")
+
+    def orders_modified_after(self, ts: datetime, status: str = "any") -> Iterator[dict]:
+        """Orders modified after `ts`, by id so that an order edited while we page doesn't jump pages."""
+        if ts.tzinfo is None:
+            raise ValueError("orders_modified_after needs a timezone-aware time")
+        gmt = ts.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")
+        yield from self.pages("orders", modified_after=gmt, dates_are_gmt="true", status=status, orderby="id",
+                              order="asc")
+
+    def webhooks(self) -> list[dict]:
+        return list(self.pages("webhooks"))
+
+    # ---- writing ------------------------------------------------------------------------------
+
+    def set_stock(self, items: Sequence[tuple[int, int | None, int]]) -> StockResult:
+        """Set (product_id, variation_id or None, quantity), managing stock: simple products through
+        products/batch, variations through their parent's variations/batch, at most `batch_size` each.
+        Items the store refuses are reported in `errors`, not raised; the rest are written."""
+        result = StockResult()
+        simple = [(pid, qty) for pid, vid, qty in items if vid is None]
+        by_parent: dict[int, list[tuple[int, int]]] = {}
+        for pid, vid, qty in items:
+            if vid is not None:
+                by_parent.setdefault(pid, []).append((vid, qty))
+        self._write_stock("products/batch", simple, None, result)
+        for parent, rows in by_parent.items():
+            self._write_stock(f"products/{parent}/variations/batch", rows, parent, result)
+        return result
+
+    def complete_order(self, order_id: int | str) -> dict:
+        """Status completed (WooCommerce emails the customer on the change; repeating it changes nothing)."""
+        return self._json("PUT", f"orders/{order_id}", data={"status": "completed"})
+
+    def add_note(self, order_id: int | str, text: str, customer_note: bool = True, dedupe: bool = True) -> dict:
+        """An order note (a customer note is emailed). Unless dedupe=False an identical note already on the
+        order is returned instead, so a retried shipment doesn't email twice; the POST itself is never
+        re-sent after a lost answer for the same reason."""
+        if dedupe:
+            for note in self._json("GET", f"orders/{order_id}/notes", params={"type": "any"}):
+                if note.get("note") == text and bool(note.get("customer_note")) == customer_note:
+                    return note
+        return self._json("POST", f"orders/{order_id}/notes", data={"note": text, "customer_note": customer_note},
+                          safe_to_repeat=False)
+
+    def create_webhook(self, topic: str, delivery_url: str, secret: str, name: str | None = None) -> dict:
+        """An active webhook; an existing active one for the same topic and URL is returned instead."""
+        for hook in self.webhooks():
+            if hook["topic"] == topic and hook["delivery_url"] == delivery_url and hook["status"] == "active":
+                return hook
+        return self._json("POST", "webhooks", data={"name": name or f"connector {topic}", "topic": topic,
+                                                    "delivery_url": delivery_url, "secret": secret,
+                                                    "status": "active"}, safe_to_repeat=False)
+
+    def delete_webhook(self, webhook_id: int | str) -> dict:
+        return self._json("DELETE", f"webhooks/{webhook_id}", params={"force": "true"})
+
+    # ---- plumbing -----------------------------------------------------------------------------
+
+    def _write_stock(self, endpoint: str, rows: list[tuple[int, int]], parent: int | None,
+                     result: StockResult) -> None:
+        i = 0
+        while i < len(rows):
+            chunk = rows[i:i + self.batch_size]
+            update = [{"id": ident, "manage_stock": True, "stock_quantity": int(qty)} for ident, qty in chunk]
+            response = self._call("POST", endpoint, data={"update": update}, name=f"POST {_route(endpoint)}")
+            if response.status_code == 413 and len(chunk) > 1:
+                self.stats.too_large += 1
+                self.batch_size = max(1, len(chunk) // 2)  # the host's limit is lower than WooCommerce's
+                continue
+            body = _body(response, f"POST {endpoint}")
+            result.batches += 1
+            for entry in body.get("update") or []:
+                if "error" in entry:
+                    error = entry["error"] or {}
+                    result.errors.append({"id": entry.get("id"), "parent_id": parent, "code": error.get("code"),
+                                          "message": error.get("message")})
+                else:
+                    result.updated.append(entry["id"])
+            i += len(chunk)
+
+    def _json(self, method: str, endpoint: str, data: Any = None, params: dict | None = None,
+              safe_to_repeat: bool = True) -> Any:
+        response = self._call(method, endpoint, data=data, params=params, name=f"{method} {_route(endpoint)}",
+                              safe_to_repeat=safe_to_repeat)
+        return _body(response, f"{method} {endpoint}")
+
+    def _call(self, method: str, endpoint: str, data: Any = None, params: dict | None = None, name: str = "",
+              safe_to_repeat: bool = True) -> requests.Response:
+        """One request; 429s wait their Retry-After, 5xx and connection errors back off (when repeating is
+        harmless). Whatever is left is returned for `_body` to map."""
+        throttles = failures = 0
+        while True:
+            self.stats.calls[name] += 1
+            self.stats.requests += 1
+            try:
+                kwargs: dict[str, Any] = {"params": dict(params) if params else None}
+                if method in ("POST", "PUT"):
+                    response = getattr(self.api, method.lower())(endpoint, data, **kwargs)
+                else:
+                    response = getattr(self.api, method.lower())(endpoint, **kwargs)
+            except requests.RequestException as exc:
+                failures += 1
+                if not safe_to_repeat or failures > self.max_retries:
+                    raise StorefrontError(f"WooCommerce at {self.url} unreachable for {name}: {type(exc).__name__}",
+                                          retryable=True) from exc
+                self._backoff(failures)
+                continue
+            if response.status_code == 429:
+                self.stats.throttled += 1
+                throttles += 1
+                wait = _retry_after(response)
+                if throttles > self.max_throttle_waits or wait is None or wait > self.max_retry_after:
+                    return response  # `_body` makes it a retryable StorefrontError for the job queue
+                self.stats.waited += wait
+                self._sleep(wait)
+                continue
+            if response.status_code >= 500 and safe_to_repeat and failures < self.max_retries:
+                failures += 1
+                self._backoff(failures)
+                continue
+            return response
+
+    def _backoff(self, failures: int) -> None:
+        self.stats.retries += 1
+        delay = min(10.0, self.retry_base * 2 ** (failures - 1) * random.uniform(0.5, 1.5))
+        self.stats.backoff += delay
+        self._sleep(delay)
+
+
+def _route(endpoint: str) -> str:
+    """products/123/variations/batch -> products/<id>/variations/batch, for per-endpoint counters."""
+    return "/".join("<id>" if part.isdigit() else part for part in endpoint.split("/"))
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Retry-After in seconds; hosts and WAFs, not WooCommerce itself, send 429 (PLATFORMS.md §10)."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: leave the wait to the job queue
 
 
 def _body(response: requests.Response, what: str) -> Any:

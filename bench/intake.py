@@ -1,6 +1,6 @@
 """Webhook intake benchmark: the connector vs a naive "verify, enqueue to RQ" receiver vs bare Flask.
 
-    .venv/bin/python bench/intake.py [--seconds 10] [--connections 16] [--workers 2] [--threads 8]
+    .venv/bin/python bench/intake.py [--seconds 10] [--connections 16] [--workers 4] [--threads 4] [--rounds 1]
 
 One run: a throw-away PostgreSQL database (migrated, one Shopify store loaded), three gunicorn
 servers with identical settings, a warm-up and a timed wrk run against each, a check that the
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -19,10 +20,12 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -39,8 +42,8 @@ REDIS_URL = "redis://127.0.0.1:6379/12"
 STORE, SECRET = "bench-store", "shpss_bench_webhook_secret_0123456789"
 BODY = FIXTURE.read_bytes()
 SIGNATURE = base64.b64encode(hmac.new(SECRET.encode(), BODY, hashlib.sha256).digest()).decode()
-# Table order; the runs go bare -> naive -> connector so that PostgreSQL's after-effects of the
-# connector's inserts (autovacuum, checkpoints) cannot slow down the other two servers.
+# Table order. Round 1 runs bare -> naive -> connector, so PostgreSQL's after-effects of the
+# connector's inserts (autovacuum, checkpoints) cannot slow the other two; later rounds rotate.
 SERVERS = {"connector": "connector.wsgi:app", "naive": "naive_app:app", "bare": "bare_app:app"}
 RUN_ORDER = ("bare", "naive", "connector")
 TARGETS = {"naive": 1.5, "bare": 0.5}  # connector req/s must be at least this times theirs
@@ -106,6 +109,8 @@ def wait_ready(name: str, proc: subprocess.Popen, url: str, log: Path) -> None:
         try:
             if post(url, f"probe-{name}-{time.monotonic_ns()}") == 200:
                 return
+        except urllib.error.HTTPError as exc:  # up, but refusing: waiting longer will not help
+            raise RuntimeError(f"{name} answered {exc.code} to a signed probe: {exc.read()[:300]!r}") from None
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"{name} server did not come up; its log:\n{log.read_text()[-3000:]}")
@@ -124,7 +129,7 @@ def stop_server(proc: subprocess.Popen) -> None:
 def run_wrk(url: str, label: str, seconds: int, connections: int) -> dict:
     # -t == -c (one connection per wrk thread) is what makes the row count exact; see intake.lua.
     # wrk's own -d is one second longer than the script's per-thread deadline: only a safety net.
-    cmd = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{seconds + 1}s", "--timeout", "5s", "--latency",
+    cmd = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{seconds + 1}s", "--timeout", "5s",
            "-s", str(LUA), url, "--", label, str(seconds), str(FIXTURE), SIGNATURE]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     line = next((line for line in out.splitlines() if line.startswith("BENCH_JSON ")), None)
@@ -135,10 +140,22 @@ def run_wrk(url: str, label: str, seconds: int, connections: int) -> dict:
     return result
 
 
+def combine(runs: list[dict]) -> dict:
+    """Several rounds as one: req/s over all of them, the median of their p50s and p99s, summed counts."""
+    total = {k: sum(r[k] for r in runs) for k in ("responses", "ok", "non_2xx", "in_flight", "socket_errors")}
+    total["rps"] = total["responses"] / sum(r["seconds"] for r in runs)
+    total.update({k: statistics.median(r[k] for r in runs) for k in ("p50_us", "p99_us")})
+    return total
+
+
 def report(args: argparse.Namespace, gunicorn_args: list[str], results: dict[str, dict], rows: int) -> None:
     print(f"\ngunicorn (same for all three): {' '.join(gunicorn_args)}")
+    if (args.workers, args.threads) == (4, 4):
+        print("  (default: best or equal-best for all three of 2x8, 4x4, 3x6, 3x4, 2x4, 4x2 workers x threads on 2 cores;"
+              " one thread per connection)")
     print(f"load: wrk, {args.connections} keep-alive connections (one per wrk thread), {args.warmup} s warm-up "
-          f"then {args.seconds} s per server; body {len(BODY)} bytes ({FIXTURE.name}), unique event ids")
+          f"then {args.rounds} x {args.seconds} s per server; body {len(BODY)} bytes ({FIXTURE.name}), unique event ids"
+          + ("; req/s over all rounds, p50/p99 the median of the rounds'" if args.rounds > 1 else ""))
     print(f"\n{'server':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'200s':>8} {'non-2xx':>8} "
           f"{'sock err':>8} {'in flight':>9}")
     for name in SERVERS:
@@ -146,7 +163,7 @@ def report(args: argparse.Namespace, gunicorn_args: list[str], results: dict[str
         print(f"{name:<10} {r['rps']:>9.0f} {r['p50_us'] / 1000:>8.1f} {r['p99_us'] / 1000:>8.1f} {r['ok']:>8} "
               f"{r['non_2xx']:>8} {r['socket_errors']:>8} {r['in_flight']:>9}")
     ok = results["connector"]["ok"]
-    print(f"\nconnector inbox rows written during its run: {rows}; 200 responses: {ok} -> "
+    print(f"\nconnector inbox rows written during its timed runs: {rows}; 200 responses: {ok} -> "
           f"{'OK' if rows == ok else 'MISMATCH'}")
     clean = all(r["non_2xx"] == 0 and r["socket_errors"] == 0 and r["in_flight"] == 0 for r in results.values())
     print(f"non-2xx / socket errors / cut-off requests, all servers: {'none (OK)' if clean else 'SOME (see table)'}")
@@ -160,48 +177,63 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="timed load per server")
     parser.add_argument("--warmup", type=int, default=2, help="untimed load per server first")
     parser.add_argument("--connections", type=int, default=16)
-    # 2 workers x 8 threads won on 2 cores (see bench/README or the report): one process per core,
-    # and enough threads to keep a core busy while others wait on PostgreSQL's commit or Redis.
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat the three timed runs, rotating their order; evens out a noisy machine")
+    # gthread 4 workers x 4 threads was the best or equal-best setting for all three apps on 2 cores
+    # (tried 2x8, 4x4, 3x6, 3x4, 2x4, 4x2): one thread per connection (fewer threads than connections
+    # gave bare p99 spikes of 200-300 ms), and four processes share the GIL less than two. It also
+    # keeps each connector process within SQLAlchemy's default pool of 5; with 2x8 the pool
+    # overflows and reopens PostgreSQL connections all the time (~10% more CPU per request).
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: run `apt-get update && apt-get install -y wrk`, then retry")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` cleans up on SIGTERM too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the clean-up below also runs on SIGTERM
     gunicorn_args = ["--workers", str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads),
                      "--keep-alive", "5", "--log-level", "warning"]
     redis = Redis.from_url(REDIS_URL)
     redis.flushdb()
-    db, servers, tmp = create_database(), {}, Path(tempfile.mkdtemp(prefix="bench-intake-"))
-    try:
+    # ExitStack: every clean-up step runs, in reverse order, even if an earlier one fails.
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(redis.flushdb)
+        tmp = Path(tempfile.mkdtemp(prefix="bench-intake-"))
+        cleanup.callback(shutil.rmtree, tmp, ignore_errors=True)
+        db = create_database()
+        cleanup.callback(drop_database, db)
         db_url = f"postgresql://postgres@127.0.0.1:5432/{db}"
         env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": REDIS_URL, "WEBHOOK_SECRET": SECRET,
                "CONNECTOR_ENCRYPTION_KEY": "bench-encryption-key", "SECRET_KEY": "bench-secret-key",
                "CONNECTOR_INSTANCE_PATH": str(tmp / "instance")}
         print(f"database {db}: migrating and loading store {STORE!r}")
         configure_connector(env, tmp)
+        servers = {}
         for name in SERVERS:
             servers[name] = start_server(name, gunicorn_args, env, tmp / f"{name}.log")
+            cleanup.callback(stop_server, servers[name][0])
         for name, (proc, url) in servers.items():
             wait_ready(name, proc, url, tmp / f"{name}.log")
-        results, nonce = {}, secrets.token_hex(3)
-        for name in RUN_ORDER:
-            url = servers[name][1]
-            redis.flushdb()  # each run starts from an empty Redis (the naive run leaves its jobs there)
-            run_wrk(url, f"warm-{nonce}", args.warmup, args.connections)
-            before = inbox_rows(db_url)
-            results[name] = run_wrk(url, f"{name}-{nonce}", args.seconds, args.connections)
-            rows = inbox_rows(db_url) - before if name == "connector" else 0
-            r = results[name]
-            print(f"  {name:<10} {r['rps']:8.0f} req/s  p50 {r['p50_us'] / 1000:.1f} ms  p99 {r['p99_us'] / 1000:.1f} ms")
+        runs: dict[str, list[dict]] = {name: [] for name in SERVERS}
+        rows, nonce = 0, secrets.token_hex(3)
+        for round_no in range(args.rounds):
+            for name in RUN_ORDER[round_no % 3:] + RUN_ORDER[:round_no % 3]:
+                url = servers[name][1]
+                redis.flushdb()  # each run starts from an empty Redis (the naive run leaves its jobs there)
+                if round_no == 0:
+                    run_wrk(url, f"warm-{nonce}", args.warmup, args.connections)
+                before = inbox_rows(db_url)
+                r = run_wrk(url, f"{name}-{round_no}-{nonce}", args.seconds, args.connections)
+                if name == "connector":
+                    rows += inbox_rows(db_url) - before  # every 200 was committed before it was sent
+                runs[name].append(r)
+                print(f"  round {round_no + 1}  {name:<10} {r['rps']:6.0f} req/s  p50 {r['p50_us'] / 1000:5.1f} ms  "
+                      f"p99 {r['p99_us'] / 1000:6.1f} ms")
+        results = {name: combine(rs) for name, rs in runs.items()}
         report(args, gunicorn_args, results, rows)
-    finally:
-        for proc, _ in servers.values():
-            stop_server(proc)
-        redis.flushdb()
-        drop_database(db)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("interrupted: servers stopped, database dropped, Redis db flushed")

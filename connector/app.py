@@ -10,7 +10,8 @@ from sqlalchemy import text
 
 from flask.sessions import SecureCookieSessionInterface
 
-from connector.inbox import InboxWriter
+from connector.inbox import Inbox
+from connector.waker import Waker
 from connector.runtime import Runtime, install
 from connector.settings import Settings
 from connector.stores import StoreDirectory
@@ -35,7 +36,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.extensions["connector.runtime"] = runtime
     app.extensions["connector.stores"] = StoreDirectory(runtime)
-    app.extensions["connector.inbox"] = InboxWriter(runtime.engine, lambda stores: _wake(runtime, stores))
+    waker = Waker(lambda store_id: _wake(runtime, store_id))
+    app.extensions["connector.waker"] = waker
+    app.extensions["connector.inbox"] = Inbox(runtime.engine, waker.mark)
     app.session_interface = QuietSessionInterface()
 
     from connector import auth
@@ -82,11 +85,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     return app
 
 
-def _wake(rt: Runtime, store_ids: set[int]) -> None:
+def _wake(rt: Runtime, store_id: int) -> None:
     from connector.jobs import kick
 
-    for store_id in store_ids:
-        kick(rt, store_id)
+    kick(rt, store_id)
 
 
 class QuietSessionInterface(SecureCookieSessionInterface):

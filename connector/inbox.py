@@ -1,17 +1,13 @@
 """The durable inbox: every delivery we accept is a committed row before we answer 200.
 
-Deliveries are written by a group commit: each web process has one writer thread with its own
-connection; request threads hand it their row and wait until the transaction holding it has
-committed. Under load one INSERT … ON CONFLICT DO NOTHING and one COMMIT carry many deliveries,
-so the receiver's cost per delivery stays low while the rule "ack only after the durable write"
-holds for every single one. A duplicate (same store and dedupe key) is one row that changes
-nothing; the request learns it was a duplicate.
+One INSERT … ON CONFLICT DO NOTHING on (store, dedupe key) per delivery: a duplicate is one
+round trip that changes nothing, and the request learns it was a duplicate.
 """
 from __future__ import annotations
 
 import functools
+import json
 import logging
-import queue
 import threading
 from collections.abc import Callable
 
@@ -24,8 +20,6 @@ from connector.models import InboxEvent
 
 log = logging.getLogger(__name__)
 _INBOX = InboxEvent.__table__
-MAX_BATCH = 128
-WAIT_SECONDS = 10.0  # a request gives up (503) if its row is not committed by then
 
 
 class InboxUnavailable(Exception):
@@ -63,8 +57,28 @@ def row(*, store_id: int, platform: str, topic: str, dedupe_key: str, headers: d
     }
 
 
+_COLUMNS = ("store_id", "platform", "topic", "dedupe_key", "headers", "body", "received_at", "status", "attempts",
+            "attempts_before_retry", "last_error", "resource_id", "processed_at")
+
+
+@functools.cache
+def _pg_sql(count: int) -> str:
+    values = ", ".join(["(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"] * count)
+    return (f"INSERT INTO inbox_events ({', '.join(_COLUMNS)}) VALUES {values} "
+            "ON CONFLICT (store_id, dedupe_key) DO NOTHING RETURNING id, store_id, dedupe_key")
+
+
 def insert_rows(conn: Connection, rows: list[dict]) -> dict[tuple[int, str], int]:
     """Insert in one statement; return the new ids by (store_id, dedupe_key) — duplicates are absent."""
+    if conn.dialect.name == "postgresql":
+        # The receiver's hot path: straight to psycopg, one multi-row statement per batch.
+        params: list = []
+        for r in rows:
+            params.extend(json.dumps(r[c]) if c == "headers" else r[c] for c in _COLUMNS)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor:
+            cursor.execute(_pg_sql(len(rows)), params, prepare=len(rows) <= 4)
+            return {(store_id, key): event_id for event_id, store_id, key in cursor.fetchall()}
     result = conn.execute(_statement(conn.dialect.name), rows)
     return {(r.store_id, r.dedupe_key): r.id for r in result}
 
@@ -76,90 +90,52 @@ def record(engine: Engine, **fields: object) -> int | None:
         return insert_rows(conn, [new_row]).get((new_row["store_id"], new_row["dedupe_key"]))
 
 
-class _Pending:
-    __slots__ = ("row", "done", "event_id", "error")
+class Inbox:
+    """The receiver's writer: one INSERT per delivery, committed before the request answers.
 
-    def __init__(self, new_row: dict):
-        self.row = new_row
-        self.done = threading.Event()
-        self.event_id: int | None = None
-        self.error: Exception | None = None
+    On PostgreSQL each request thread keeps its own connection in autocommit mode, so a delivery
+    is one round trip that returns only once the row is durable; PostgreSQL already flushes the
+    WAL of concurrent commits together, so there is nothing to gain from batching here.
+    """
 
-
-class InboxWriter:
-    """One per process: commits the rows handed to it in batches, oldest first."""
-
-    def __init__(self, engine: Engine, on_stored: Callable[[set[int]], None]):
+    def __init__(self, engine: Engine, on_stored: Callable[[int], None]):
         self.engine = engine
-        self.on_stored = on_stored  # called after each commit with the stores that got new events
-        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
-        self._conn: Connection | None = None
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self.on_stored = on_stored  # told each store that got a new pending event (after commit)
+        self._local = threading.local()
 
     def record(self, new_row: dict) -> int | None:
-        """Block until the row is committed; its id, or None for a duplicate."""
-        self._ensure_thread()
-        pending = _Pending(new_row)
-        self._queue.put(pending)
-        if not pending.done.wait(WAIT_SECONDS):
-            raise InboxUnavailable("the inbox did not commit in time")
-        if pending.error is not None:
-            raise InboxUnavailable(str(pending.error)) from pending.error
-        return pending.event_id
-
-    def _ensure_thread(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            with self._lock:  # started lazily: after gunicorn forks, in the process that serves
-                if self._thread is None or not self._thread.is_alive():
-                    self._thread = threading.Thread(target=self._loop, name="inbox-writer", daemon=True)
-                    self._thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            batch = [self._queue.get()]
-            while len(batch) < MAX_BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._commit(batch)
-
-    def _commit(self, batch: list[_Pending]) -> None:
+        """Commit the row; its id, or None for a duplicate. InboxUnavailable when it cannot."""
         try:
-            if self._conn is None:
-                self._conn = self.engine.connect()
-            with self._conn.begin():
-                ids = insert_rows(self._conn, [p.row for p in batch])
+            event_id = self._insert(new_row)
         except Exception as exc:
-            log.exception("inbox: could not commit %d deliveries; they are refused (503) for redelivery", len(batch))
-            self._reset()
-            for pending in batch:
-                pending.error = exc
-                pending.done.set()
-            return
-        stores = set()
-        for pending in batch:
-            # Within one batch a repeated key is inserted once: the first request gets the id.
-            key = (pending.row["store_id"], pending.row["dedupe_key"])
-            pending.event_id = ids.pop(key, None)
-            if pending.event_id is not None and pending.row["status"] == "pending":
-                stores.add(pending.row["store_id"])
-        if stores:
-            # Before answering: when a store gets its 200, the worker has been told (one Redis
-            # round trip per batch and store, not per delivery).
-            try:
-                self.on_stored(stores)
-            except Exception:  # the rows are committed; the sweep queues them if Redis is away
-                log.exception("inbox: could not wake the workers; the sweep will")
-        for pending in batch:
-            pending.done.set()
+            log.exception("inbox: could not store a delivery; refusing it (503) so the store sends it again")
+            self._drop_connection()
+            raise InboxUnavailable(str(exc)) from exc
+        if event_id is not None and new_row["status"] == "pending":
+            self.on_stored(new_row["store_id"])
+        return event_id
 
-    def _reset(self) -> None:
-        if self._conn is not None:
+    def _insert(self, new_row: dict) -> int | None:
+        key = (new_row["store_id"], new_row["dedupe_key"])
+        if self.engine.dialect.name != "postgresql":
+            with self.engine.begin() as conn:
+                return insert_rows(conn, [new_row]).get(key)
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self.engine.raw_connection()
+            conn.driver_connection.autocommit = True  # type: ignore[union-attr]
+        with conn.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(_pg_sql(1), [json.dumps(v) if c == "headers" else v
+                                        for c, v in zip(_COLUMNS, (new_row[c] for c in _COLUMNS))],
+                           prepare=True)
+            found = cursor.fetchone()
+        return found[0] if found else None
+
+    def _drop_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
             try:
-                self._conn.invalidate()
-                self._conn.close()
+                conn.invalidate()
             except Exception:
                 pass
-        self._conn = None

@@ -71,7 +71,7 @@ class Stack:
             "X-Shopify-Triggered-At": "2026-11-20T15:00:00.000Z",
             **(extra_headers or {}),
         }
-        return self.client.post(f"/webhooks/shopify/{store}", data=body, headers=headers)
+        return self._sent(self.client.post(f"/webhooks/shopify/{store}", data=body, headers=headers))
 
     def post_woocommerce(
         self,
@@ -96,7 +96,11 @@ class Stack:
             "X-WC-Webhook-ID": "17",
             "X-WC-Webhook-Delivery-ID": f"d{self._seq:08x}",  # changes on every send, as WooCommerce's does
         }
-        return self.client.post(f"/webhooks/woocommerce/{store}", data=body, headers=headers)
+        return self._sent(self.client.post(f"/webhooks/woocommerce/{store}", data=body, headers=headers))
+
+    def _sent(self, response):  # type: ignore[no-untyped-def]
+        self.app.extensions["connector.waker"].flush()  # the wake-up follows the 200 within milliseconds
+        return response
 
     # ---- running jobs -------------------------------------------------------------------------
 

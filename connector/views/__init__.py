@@ -17,5 +17,5 @@ def register(app: Flask) -> None:
     app.register_blueprint(config_bp)
     app.register_blueprint(console_bp)
     app.jinja_env.filters.update(when=common.when, ago=common.ago, duration=common.duration, money=common.money,
-                                 pretty=common.pretty_json)
+                                 pretty=common.pretty_json, config_links=common.config_links)
     install_log_redaction()

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT = 760, 200
+WIDTH, HEIGHT = 1140, 230
 LEFT, RIGHT, TOP, BOTTOM = 38, 8, 12, 26
 
 

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from typing import Any
 
 from flask import Response, current_app, render_template
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from connector.clock import utcnow
@@ -121,6 +122,17 @@ def parse_time(raw: str | None) -> datetime | None:
 
 def time_input(value: datetime | None) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
+_CONFIG_LINK = re.compile(r"/config#([a-z-]+)")
+
+
+def config_links(text: str | None, linked: bool = True) -> Markup:
+    """Error text (escaped) whose "/config#skus"-style hints become links, for those who may open /config."""
+    escaped = escape(text or "")
+    if not linked:
+        return Markup(escaped)
+    return Markup(_CONFIG_LINK.sub(lambda m: f'<a href="/config#{m.group(1)}">/config#{m.group(1)}</a>', str(escaped)))
 
 
 def status_badge(status: str) -> Markup:

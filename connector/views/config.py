@@ -23,7 +23,7 @@ from connector.views.common import error_page, pretty_body, rt, scrub, secret_va
 from mappings.merchant import KINDS as MAPPING_KINDS
 
 bp = Blueprint("config", __name__, url_prefix="/config")
-BLANK_MAPPING_ROWS = 2
+BLANK_MAPPING_ROWS = 1
 
 
 @bp.before_request
@@ -286,7 +286,8 @@ def save_mapping(kind: str) -> Any:
         try:
             replace_mapping(rt(), kind, rows)
         except ValidationError as exc:
-            errors = {-1: {"_table": "; ".join(str(m) for m in exc.messages.get("rows", [exc.messages]))}}  # type: ignore[union-attr]
+            messages = exc.messages.get("rows", [exc.messages]) if isinstance(exc.messages, dict) else exc.messages
+            errors = {-1: {"_table": "; ".join(str(m) for m in messages)}}
     if errors:
         flash(f"{forms.MAPPING_INFO[kind]['title']}: nothing saved, see the marked rows.", "error")
         return _overview(400, kind, shown, errors)

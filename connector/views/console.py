@@ -176,7 +176,8 @@ def _event_page(event_id: int, errors: dict | None = None, reason: str = "", sta
     if canonical is None:
         canonical, canonical_note = _canonical_now(event, detail["store"])
         if canonical is not None:
-            canonical_note = "not recorded (the event has not succeeded); this is what the payload maps to now"
+            canonical_note = ("Not recorded: the event has not succeeded. This is what the payload maps to now, "
+                              "with today's mapping tables.")
     hidden = secret_values(rt())
     return render_template(
         "console/event.html", event=event, store=detail["store"], attempts=detail["attempts"],

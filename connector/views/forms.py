@@ -14,7 +14,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 from werkzeug.datastructures import MultiDict
 
-from connector.config_io import ConfigDocument, ConfigError, StoreConfig, load_config
+from connector.config_io import PLATFORM_REQUIRED, ConfigDocument, ConfigError, StoreConfig, load_config
 from connector.crypto import mask
 from connector.customers import POLICIES
 from connector.runtime import Runtime, StoreInfo
@@ -160,6 +160,9 @@ def parse_store(form: MultiDict, existing: StoreInfo | None, existing_slugs: set
             secrets[name] = mask(existing.secrets[name]) or "••••"  # masked: load_config keeps the stored one
     entry = {"slug": slug, "platform": platform, "active": form.get("active") in ("on", "true", "1", "yes"),
              **settings, **secrets}
+    for name in PLATFORM_REQUIRED[platform]:  # StoreConfig checks this only once its fields are valid
+        if not entry.get(name):
+            errors.setdefault(name, f"required for a {PLATFORM_LABELS[platform]} store")
     schema_errors = StoreConfig().validate(entry)
     for name, message in _field_errors(schema_errors).items():
         errors.setdefault(name, message)
@@ -318,20 +321,27 @@ def save_erp(rt: Runtime, result: FormResult) -> dict[str, int]:
 # ---- mapping tables ---------------------------------------------------------------------------
 
 MAPPING_INFO = {
-    "sku": {"anchor": "skus", "title": "SKU overrides", "source": "Store SKU", "target": "ERP SKU (item code)",
-            "hint": "A store SKU the ERP knows under another code. Unlisted SKUs go to the ERP as they are."},
-    "location": {"anchor": "locations", "title": "Locations ↔ warehouses", "source": "Store location id",
-                 "target": "ERP warehouse(s), comma-separated",
-                 "hint": "Which ERP warehouse's stock a store location shows, and where its shipments come from."},
-    "payment_method": {"anchor": "payment-methods", "title": "Payment methods", "source": "Method or gateway",
-                       "target": "ERP payment method",
-                       "hint": "Our method (card, paypal, cod, bank_transfer, manual, gift_card, other) or the "
-                               "store's gateway name. Cash on delivery is cod: it enters the ERP unpaid."},
-    "shipping_method": {"anchor": "shipping-methods", "title": "Shipping methods", "source": "Shipping code or title",
-                        "target": "ERP carrier / service item",
-                        "hint": "The store's shipping line code (or its title) → the ERP's carrier or service item."},
-    "tax": {"anchor": "taxes", "title": "Tax codes", "source": "Tax title", "target": "ERP tax code",
-            "hint": "The tax line's title as the store names it (e.g. MA State Tax) → the ERP's tax code."},
+    "sku": {
+        "anchor": "skus", "title": "SKU overrides", "save": "Save SKU overrides",
+        "source": "Store SKU", "target": "ERP SKU (item code)",
+        "hint": "A store SKU the ERP knows under another code. Unlisted SKUs go to the ERP as they are."},
+    "location": {
+        "anchor": "locations", "title": "Locations ↔ warehouses", "save": "Save locations",
+        "source": "Store location id", "target": "ERP warehouse(s), comma-separated",
+        "hint": "Which ERP warehouse's stock a store location shows, and where its shipments come from."},
+    "payment_method": {
+        "anchor": "payment-methods", "title": "Payment methods", "save": "Save payment methods",
+        "source": "Method or gateway", "target": "ERP payment method",
+        "hint": "Our method (card, paypal, cod, bank_transfer, manual, gift_card, other) or the store's gateway "
+                "name. Cash on delivery is cod: it enters the ERP unpaid."},
+    "shipping_method": {
+        "anchor": "shipping-methods", "title": "Shipping methods", "save": "Save shipping methods",
+        "source": "Shipping code or title", "target": "ERP carrier / service item",
+        "hint": "The store's shipping line code (or its title) → the ERP's carrier or service item."},
+    "tax": {
+        "anchor": "taxes", "title": "Tax codes", "save": "Save tax codes", "source": "Tax title",
+        "target": "ERP tax code",
+        "hint": "The tax line's title as the store names it (e.g. MA State Tax) → the ERP's tax code."},
 }
 assert set(MAPPING_INFO) == set(MAPPING_KINDS)
 PAYMENT_METHODS = ("card", "paypal", "cod", "bank_transfer", "manual", "gift_card", "other")

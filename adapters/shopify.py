@@ -1,0 +1,633 @@
+"""Shopify Admin API client: GraphQL for variants, stock, fulfilment and webhooks; REST for the order list.
+
+Rate limits are read from the shop's own signals, never guessed with fixed sleeps (PLATFORMS.md §4):
+- GraphQL: every answer carries `extensions.cost.throttleStatus {maximumAvailable, currentlyAvailable,
+  restoreRate}`. Before a call we predict what is available now (last value + restoreRate x elapsed)
+  and, if that is less than the call's expected cost, sleep exactly the difference / restoreRate. A
+  THROTTLED answer (HTTP 200 or 429) updates that picture and the same loop waits and retries. Page and
+  batch sizes shrink to fit `maximumAvailable` when the bucket is smaller than a full page.
+- REST: `X-Shopify-Shop-Api-Call-Limit: used/size` is tracked; we wait only when the bucket is full
+  (it leaks size/20 per second: 40 -> 2/s, 80 -> 4/s, 400 -> 20/s, as the published plans do) and a 429
+  is answered by sleeping its `Retry-After`.
+- 5xx and connection errors are retried a few times with jittered exponential backoff, then raised as
+  StorefrontError(retryable=True); other 4xx and GraphQL errors/userErrors as retryable=False.
+  Mutations that are not idempotent (fulfillmentCreate) are never re-sent blindly: a lost answer is
+  raised as retryable and the next attempt's duplicate check decides.
+
+Expected costs follow the model in tests/fakes/graphql_lite.py (connection = 2 + first x node,
+object = 1, mutation = 10 + 1 per input item); the cost Shopify reports for a call shape is
+remembered and preferred next time, so a real shop's cheaper mutations are not over-waited.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from adapters.storefront import StorefrontError
+
+DEFAULT_API_VERSION = "2026-01"
+MAX_INPUT_ARRAY = 250  # Shopify's limit on any input array and on a page
+STALE_CODES = {"CHANGE_FROM_QUANTITY_STALE", "COMPARE_QUANTITY_STALE"}
+_KEY_NAMESPACE = uuid.UUID("2f1c7c9e-6a7d-4f0e-9c41-0d7d4a1f5e11")
+
+VARIANTS_QUERY = """query Variants($first: Int!, $after: String, $query: String) {
+  productVariants(first: $first, after: $after, query: $query) {
+    nodes { id sku inventoryItem { id } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+LOCATIONS_QUERY = """query Locations($first: Int!, $after: String) {
+  locations(first: $first, after: $after) {
+    nodes { id name isActive }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+SET_QUANTITIES = """mutation SetAvailable($input: InventorySetQuantitiesInput!%s) {
+  inventorySetQuantities(input: $input)%s {
+    inventoryAdjustmentGroup { id changes { name delta quantityAfterChange } }
+    userErrors { field message code }
+  }
+}"""
+FO_PAGE, FO_LINES_PAGE = 5, 50  # 1 + 2 + 5 x (3 + 2 + 50 x 2) = 528 points, under the 1000 single-query cap
+FULFILLMENT_ORDERS_QUERY = """query FulfillmentOrders($id: ID!, $after: String) {
+  order(id: $id) {
+    fulfillmentOrders(first: %d, after: $after) {
+      nodes {
+        id status
+        assignedLocation { location { id } }
+        lineItems(first: %d) {
+          nodes { id remainingQuantity totalQuantity lineItem { id sku } }
+          pageInfo { hasNextPage endCursor }
+        }
+      }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}""" % (FO_PAGE, FO_LINES_PAGE)
+FO_LINES_QUERY = """query FulfillmentOrderLines($id: ID!, $after: String) {
+  fulfillmentOrder(id: $id) {
+    lineItems(first: 250, after: $after) {
+      nodes { id remainingQuantity totalQuantity lineItem { id sku } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}"""
+EXISTING_FULFILLMENTS_QUERY = """query OrderFulfillments($id: ID!) {
+  fulfillmentOrder(id: $id) {
+    order { id fulfillments { id name status trackingInfo { company number url } } }
+  }
+}"""
+CREATE_FULFILLMENT = """mutation CreateFulfillment($fulfillment: FulfillmentInput!, $message: String) {
+  fulfillmentCreate(fulfillment: $fulfillment, message: $message) {
+    fulfillment { id name status trackingInfo { company number url } }
+    userErrors { field message }
+  }
+}"""
+WEBHOOKS_QUERY = """query Webhooks($first: Int!, $after: String) {
+  webhookSubscriptions(first: $first, after: $after) {
+    nodes { id topic %s }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+CREATE_WEBHOOK = """mutation CreateWebhook($topic: WebhookSubscriptionTopic!, $sub: WebhookSubscriptionInput!) {
+  webhookSubscriptionCreate(topic: $topic, webhookSubscription: $sub) {
+    webhookSubscription { id topic %s }
+    userErrors { field message }
+  }
+}"""
+DELETE_WEBHOOK = """mutation DeleteWebhook($id: ID!) {
+  webhookSubscriptionDelete(id: $id) {
+    deletedWebhookSubscriptionId
+    userErrors { field message }
+  }
+}"""
+
+
+class QuantityStaleError(StorefrontError):
+    """inventorySetQuantities refused a batch because a `changeFromQuantity` no longer matches: the
+    shop sold or restocked meanwhile. Re-read and send new values under a new idempotency key (the same
+    call would replay this refusal). `completed` holds the results of the batches that went through."""
+
+    def __init__(self, message: str, errors: list[dict], completed: list[dict]):
+        super().__init__(message, retryable=False)
+        self.errors, self.completed = errors, completed
+
+
+class QueryTooExpensive(StorefrontError):
+    """A call asks for more points than the shop's bucket can ever hold."""
+
+    def __init__(self, message: str, maximum: float | None):
+        super().__init__(message, retryable=False)
+        self.maximum = maximum
+
+
+@dataclass
+class ClientStats:
+    requests: int = 0  # HTTP requests sent, retries included
+    calls: Counter[str] = field(default_factory=Counter)  # per operation (GraphQL root / REST path)
+    throttled: int = 0  # THROTTLED or 429 answers received
+    waited: float = 0.0  # seconds slept for rate limits (bucket predictions and Retry-After)
+    backoff: float = 0.0  # seconds slept after 5xx / connection errors
+    retries: int = 0
+    cost: float = 0.0  # GraphQL actualQueryCost, summed
+
+
+@dataclass
+class _Budget:
+    maximum: float | None = None
+    available: float = 0.0
+    rate: float = 0.0
+    at: float = 0.0
+
+
+def to_gid(kind: str, value: int | str) -> str:
+    text = str(value)
+    return text if text.startswith("gid://") else f"gid://shopify/{kind}/{int(text)}"
+
+
+def numeric_id(value: int | str) -> int:
+    """The number at the end of a gid (or the id itself)."""
+    return int(re.sub(r"\?.*$", "", str(value)).rsplit("/", 1)[-1])
+
+
+# Topic resources whose names contain an underscore, so ORDERS_PARTIALLY_FULFILLED splits after the first
+# word but INVENTORY_LEVELS_UPDATE after the second.
+_TWO_WORD_RESOURCES = ("inventory_levels", "inventory_items", "order_transactions", "bulk_operations",
+                       "draft_orders", "fulfillment_orders", "fulfillment_events", "tender_transactions",
+                       "selling_plan_groups", "product_listings", "collection_listings", "payment_terms",
+                       "subscription_contracts", "customer_groups", "company_locations", "company_contacts")
+
+
+def topic_name(enum: str) -> str:
+    """ORDERS_CREATE -> orders/create, INVENTORY_LEVELS_UPDATE -> inventory_levels/update."""
+    text = enum.lower()
+    if "/" in text:
+        return text
+    for resource in _TWO_WORD_RESOURCES:
+        if text.startswith(resource + "_"):
+            return f"{resource}/{text[len(resource) + 1:]}"
+    resource, _, action = text.partition("_")
+    return f"{resource}/{action}"
+
+
+def _sku_term(sku: str) -> str:
+    return 'sku:"' + sku.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class ShopifyClient:
+    def __init__(self, shop_domain: str, access_token: str, api_version: str = DEFAULT_API_VERSION,
+                 timeout: float = 15, *, api_base_url: str | None = None, max_retries: int = 3,
+                 retry_base: float = 0.25, max_throttle_waits: int = 20, rest_leak_rate: float | None = None,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
+        if api_base_url is None:
+            api_base_url = shop_domain if shop_domain.startswith(("http://", "https://")) else f"https://{shop_domain}"
+        self.base = f"{api_base_url.rstrip('/')}/admin/api/{api_version}"
+        self.api_version, self.timeout = api_version, timeout
+        self.max_retries, self.retry_base, self.max_throttle_waits = max_retries, retry_base, max_throttle_waits
+        self.rest_leak_rate = rest_leak_rate
+        self._sleep, self._clock = sleep, clock
+        self.session = requests.Session()
+        self.session.headers.update({"X-Shopify-Access-Token": access_token, "Accept": "application/json",
+                                     "Content-Type": "application/json"})
+        self.stats = ClientStats()
+        self.duplicate_skus: set[str] = set()  # SKUs carried by more than one variant (the first one wins)
+        self._budget = _Budget()
+        self._rest_limit: tuple[float, float, float] | None = None  # used, size, when
+        self._learned: dict[tuple[str, int], int] = {}  # (operation, size) -> requestedQueryCost seen
+        self._lock = threading.Lock()
+        self._new_style_inventory = api_version >= "2026-01"  # changeFromQuantity + @idempotent
+
+    # ---- public methods -----------------------------------------------------------------------
+
+    def variants_by_sku(self, skus: Sequence[str] | None = None) -> dict[str, tuple[str, str]]:
+        """{sku: (variant gid, inventory item gid)}: every variant with a SKU, or only `skus` (searched 50
+        to a query, then matched exactly since Shopify's search is not an equality test)."""
+        wanted = None if skus is None else set(skus)
+        searches: list[str | None] = [None]
+        if wanted is not None:
+            ordered = sorted(wanted)
+            searches = [" OR ".join(_sku_term(s) for s in ordered[i:i + 50]) for i in range(0, len(ordered), 50)]
+        found: dict[str, tuple[str, str]] = {}
+        for search in searches:
+            for node in self._paged("productVariants", VARIANTS_QUERY, {"query": search}, per_node=2):
+                sku = node.get("sku") or ""
+                if not sku or (wanted is not None and sku not in wanted):
+                    continue
+                if sku in found:
+                    self.duplicate_skus.add(sku)
+                    continue
+                found[sku] = (node["id"], node["inventoryItem"]["id"])
+        return found
+
+    def locations(self) -> list[dict]:
+        return [{"id": n["id"], "name": n["name"], "active": n["isActive"]}
+                for n in self._paged("locations", LOCATIONS_QUERY, {}, per_node=1, page_limit=50)]
+
+    def set_available(self, quantities: Sequence[tuple[int | str, int | str, int, int | None]],
+                      idempotency_key: str, reason: str = "correction",
+                      reference_uri: str | None = None) -> list[dict]:
+        """Set `available` for (inventory item, location, quantity, change_from or None) in batches of at
+        most 250. Each batch's idempotency key is derived from `idempotency_key` and the batch's content,
+        so re-running the same call replays instead of re-applying. Returns one result per batch."""
+        rows = [(to_gid("InventoryItem", item), to_gid("Location", loc), int(qty), change_from)
+                for item, loc, qty, change_from in quantities]
+        groups: list[tuple[list, bool]] = [(rows, False)]
+        if not self._new_style_inventory:  # before 2026-01 "skip the check" is one flag for the whole call
+            groups = [(g, ignore) for g, ignore in (([r for r in rows if r[3] is not None], False),
+                                                    ([r for r in rows if r[3] is None], True)) if g]
+        results: list[dict] = []
+        for group, ignore_compare in groups:
+            i = 0
+            while i < len(group):
+                size = self._fit(MAX_INPUT_ARRAY, per_item=1, fixed=10)
+                batch = group[i:i + size]
+                try:
+                    results.append(self._set_batch(batch, ignore_compare, idempotency_key, reason, reference_uri,
+                                                   results))
+                except QueryTooExpensive:
+                    if self._fit(MAX_INPUT_ARRAY, per_item=1, fixed=10) >= size:
+                        raise
+                    continue  # now that the bucket's size is known, cut smaller batches
+                i += len(batch)
+        return results
+
+    def fulfillment_orders(self, order_id: int | str) -> list[dict]:
+        """The order's fulfillment orders: [{id, status, location_id, line_items: [{id, line_item_id, sku,
+        remaining, total}]}]; `id`s are what create_fulfillment takes."""
+        out = []
+        after = None
+        while True:
+            data = self._graphql("order.fulfillmentOrders", FULFILLMENT_ORDERS_QUERY,
+                                 {"id": to_gid("Order", order_id), "after": after},
+                                 3 + FO_PAGE * (5 + FO_LINES_PAGE * 2))
+            order = data.get("order")
+            if order is None:
+                raise StorefrontError(f"Shopify has no order {order_id}", retryable=False)
+            page = order["fulfillmentOrders"]
+            for node in page["nodes"]:
+                lines = list(node["lineItems"]["nodes"])
+                if node["lineItems"]["pageInfo"]["hasNextPage"]:
+                    lines += self._more_fo_lines(node["id"], node["lineItems"]["pageInfo"]["endCursor"])
+                out.append({"id": node["id"], "status": node["status"],
+                            "location_id": (node.get("assignedLocation") or {}).get("location", {}).get("id"),
+                            "line_items": [{"id": li["id"], "line_item_id": li["lineItem"]["id"],
+                                            "sku": li["lineItem"].get("sku"), "remaining": li["remainingQuantity"],
+                                            "total": li["totalQuantity"]} for li in lines]})
+            if not page["pageInfo"]["hasNextPage"]:
+                return out
+            after = page["pageInfo"]["endCursor"]
+
+    def create_fulfillment(self, fulfillment_order_lines: Sequence[tuple[int | str, Sequence[tuple[int | str, int]]]],
+                           tracking: tuple[str | None, str | None, str | None] | None = None,
+                           notify_customer: bool = False, ref: str | None = None) -> dict:
+        """One fulfillment of (fulfillment order id, [(fulfillment order line item id, quantity)]) with at most
+        one tracking number (company, number, url). fulfillmentCreate has no idempotency key, so before
+        creating we look for a fulfillment of the same order with the same tracking number and return it
+        (`created: False`) instead of shipping twice. Our shipment `ref` goes in `message`."""
+        if not fulfillment_order_lines:
+            raise ValueError("create_fulfillment needs at least one fulfillment order")
+        company, number, url = tracking or (None, None, None)
+        first_fo = to_gid("FulfillmentOrder", fulfillment_order_lines[0][0])
+        if number:
+            existing = self._fulfillment_with_tracking(first_fo, number)
+            if existing is not None:
+                return {**existing, "created": False}
+        payload: dict[str, Any] = {
+            "notifyCustomer": notify_customer,
+            "lineItemsByFulfillmentOrder": [
+                {"fulfillmentOrderId": to_gid("FulfillmentOrder", fo_id),
+                 "fulfillmentOrderLineItems": [{"id": to_gid("FulfillmentOrderLineItem", li), "quantity": int(q)}
+                                               for li, q in lines]}
+                for fo_id, lines in fulfillment_order_lines],
+        }
+        if company or number or url:
+            payload["trackingInfo"] = {k: v for k, v in (("company", company), ("number", number), ("url", url))
+                                       if v}
+        items = sum(max(1, len(lines)) for _, lines in fulfillment_order_lines)
+        data = self._graphql("fulfillmentCreate", CREATE_FULFILLMENT,
+                             {"fulfillment": payload, "message": f"shipment {ref}" if ref else None},
+                             10 + items, units=items, safe_to_repeat=False)
+        result = data["fulfillmentCreate"]
+        self._raise_user_errors("fulfillmentCreate", result["userErrors"])
+        made = result["fulfillment"]
+        return {"id": made["id"], "name": made["name"], "status": made["status"],
+                "tracking": made.get("trackingInfo") or [], "created": True}
+
+    def orders_updated_since(self, ts: datetime, status: str = "any", limit: int = 250) -> Iterator[dict]:
+        """Orders (REST JSON) updated at or after `ts`, oldest change first, following Link pages. Shopify
+        lists only open orders unless told otherwise, hence status=any."""
+        if ts.tzinfo is None:
+            raise ValueError("orders_updated_since needs a timezone-aware time")
+        url: str | None = f"{self.base}/orders.json"
+        params: dict[str, Any] | None = {"updated_at_min": ts.isoformat(), "status": status, "limit": limit,
+                                         "order": "updated_at asc"}
+        while url:
+            response = self._rest("GET", url, params=params, op="GET orders")
+            yield from response.json()["orders"]
+            url = response.links.get("next", {}).get("url")
+            params = None  # the next link carries page_info and limit, and nothing else may be sent with them
+
+    def webhooks(self) -> list[dict]:
+        """[{id, topic ('orders/create'), address}]"""
+        query = WEBHOOKS_QUERY % self._uri_field
+        return [{"id": n["id"], "topic": topic_name(n["topic"]), "topic_enum": n["topic"],
+                 "address": n.get(self._uri_field)}
+                for n in self._paged("webhookSubscriptions", query, {}, per_node=1, page_limit=100)]
+
+    def create_webhook(self, topic: str, address: str) -> dict:
+        """Subscribe `address` to `topic` ('orders/create' or ORDERS_CREATE); an existing identical
+        subscription is returned as is (Shopify refuses duplicates)."""
+        enum = topic.upper().replace("/", "_")
+        data = self._graphql("webhookSubscriptionCreate", CREATE_WEBHOOK % self._uri_field,
+                             {"topic": enum, "sub": {self._uri_field: address, "format": "JSON"}}, 10)
+        result = data["webhookSubscriptionCreate"]
+        if result["userErrors"]:
+            if any("already been taken" in (e.get("message") or "") for e in result["userErrors"]):
+                for hook in self.webhooks():
+                    if hook["topic_enum"] == enum and hook["address"] == address:
+                        return hook
+            self._raise_user_errors("webhookSubscriptionCreate", result["userErrors"])
+        sub = result["webhookSubscription"]
+        return {"id": sub["id"], "topic": topic_name(sub["topic"]), "topic_enum": sub["topic"],
+                "address": sub.get(self._uri_field)}
+
+    def delete_webhook(self, webhook_id: int | str) -> bool:
+        """False when there was no such subscription (already deleted: the goal is met)."""
+        data = self._graphql("webhookSubscriptionDelete", DELETE_WEBHOOK,
+                             {"id": to_gid("WebhookSubscription", webhook_id)}, 10)
+        result = data["webhookSubscriptionDelete"]
+        if result["userErrors"]:
+            if any("does not exist" in (e.get("message") or "") for e in result["userErrors"]):
+                return False
+            self._raise_user_errors("webhookSubscriptionDelete", result["userErrors"])
+        return True
+
+    # ---- GraphQL helpers ----------------------------------------------------------------------
+
+    @property
+    def _uri_field(self) -> str:
+        # WebhookSubscription.uri replaced callbackUrl in 2025-04 (a guess at the exact version).
+        return "uri" if self.api_version >= "2025-04" else "callbackUrl"
+
+    def _fit(self, limit: int, per_item: int, fixed: int) -> int:
+        """How many items fit in one call when the bucket is smaller than a full page or batch."""
+        maximum = self._budget.maximum
+        if maximum is None:
+            return limit
+        size = min(limit, int((maximum - fixed) // per_item))
+        if size < 1:
+            raise QueryTooExpensive(f"Shopify's query budget ({maximum:g} points) is too small for even one item",
+                                    maximum)
+        return size
+
+    def _paged(self, op: str, query: str, variables: dict, per_node: int, page_limit: int = MAX_INPUT_ARRAY
+               ) -> Iterator[dict]:
+        after = None
+        while True:
+            first = self._fit(page_limit, per_item=per_node, fixed=2)
+            try:
+                data = self._graphql(op, query, {**variables, "first": first, "after": after},
+                                     2 + first * per_node, units=first)
+            except QueryTooExpensive:
+                if self._fit(page_limit, per_item=per_node, fixed=2) >= first:
+                    raise
+                continue
+            page = data[op]
+            yield from page["nodes"]
+            if not page["pageInfo"]["hasNextPage"]:
+                return
+            after = page["pageInfo"]["endCursor"]
+
+    def _set_batch(self, batch: list[tuple[str, str, int, int | None]], ignore_compare: bool, key: str,
+                   reason: str, reference_uri: str | None, done: list[dict]) -> dict:
+        quantities = []
+        for item, loc, qty, change_from in batch:
+            entry: dict[str, Any] = {"inventoryItemId": item, "locationId": loc, "quantity": qty}
+            if self._new_style_inventory:
+                entry["changeFromQuantity"] = change_from  # mandatory key from 2026-01; null skips the check
+            elif not ignore_compare:
+                entry["compareQuantity"] = change_from
+            quantities.append(entry)
+        data_input: dict[str, Any] = {"name": "available", "reason": reason, "quantities": quantities}
+        if reference_uri:
+            data_input["referenceDocumentUri"] = reference_uri
+        if not self._new_style_inventory:
+            data_input["ignoreCompareQuantity"] = ignore_compare
+        variables: dict[str, Any] = {"input": data_input}
+        batch_key = None
+        if self._new_style_inventory:
+            batch_key = str(uuid.uuid5(_KEY_NAMESPACE, f"{key}|{json.dumps(data_input, sort_keys=True)}"))
+            variables["key"] = batch_key
+            query = SET_QUANTITIES % (", $key: String!", " @idempotent(key: $key)")
+        else:
+            query = SET_QUANTITIES % ("", "")
+        data = self._graphql("inventorySetQuantities", query, variables, 10 + len(batch), units=len(batch),
+                             safe_to_repeat=batch_key is not None)
+        result = data["inventorySetQuantities"]
+        errors = result["userErrors"]
+        if errors:
+            text = "; ".join(f"{e.get('code')}: {e.get('message')} at {'.'.join(map(str, e.get('field') or []))}"
+                             for e in errors[:5])
+            if any(e.get("code") in STALE_CODES for e in errors):
+                raise QuantityStaleError(f"inventorySetQuantities refused a stale quantity: {text}", errors, done)
+            raise StorefrontError(f"Shopify refused inventorySetQuantities: {text}", retryable=False)
+        group = result["inventoryAdjustmentGroup"] or {}
+        return {"key": batch_key, "count": len(batch), "group_id": group.get("id"),
+                "changes": [c for c in group.get("changes") or [] if c.get("name") == "available"]}
+
+    def _more_fo_lines(self, fo_id: str, after: str | None) -> list[dict]:
+        lines: list[dict] = []
+        while after:
+            data = self._graphql("fulfillmentOrder.lineItems", FO_LINES_QUERY, {"id": fo_id, "after": after},
+                                 3 + 250 * 2)
+            page = data["fulfillmentOrder"]["lineItems"]
+            lines += page["nodes"]
+            after = page["pageInfo"]["endCursor"] if page["pageInfo"]["hasNextPage"] else None
+        return lines
+
+    def _fulfillment_with_tracking(self, fo_id: str, number: str) -> dict | None:
+        data = self._graphql("fulfillmentOrder.order.fulfillments", EXISTING_FULFILLMENTS_QUERY, {"id": fo_id}, 5)
+        fo = data.get("fulfillmentOrder")
+        if fo is None:
+            raise StorefrontError(f"Shopify has no fulfillment order {fo_id}", retryable=False)
+        for made in fo["order"]["fulfillments"]:
+            tracking = made.get("trackingInfo") or []
+            if made["status"] in ("SUCCESS", "OPEN", "PENDING") and any(t.get("number") == number for t in tracking):
+                return {"id": made["id"], "name": made["name"], "status": made["status"], "tracking": tracking}
+        return None
+
+    @staticmethod
+    def _raise_user_errors(op: str, errors: list[dict]) -> None:
+        if errors:
+            text = "; ".join(f"{e.get('message')} ({'.'.join(map(str, e.get('field') or []))})" for e in errors[:5])
+            raise StorefrontError(f"Shopify refused {op}: {text}", retryable=False)
+
+    def _points_wait(self, cost: float) -> float:
+        with self._lock:
+            b = self._budget
+            if b.maximum is None or b.rate <= 0:
+                return 0.0
+            now_available = min(b.maximum, b.available + b.rate * (self._clock() - b.at))
+            return max(0.0, (cost - now_available) / b.rate)
+
+    def _note_cost(self, op: str, units: int, cost: dict) -> None:
+        status = cost.get("throttleStatus") or {}
+        with self._lock:
+            if "currentlyAvailable" in status:
+                self._budget = _Budget(float(status["maximumAvailable"]), float(status["currentlyAvailable"]),
+                                       float(status["restoreRate"]), self._clock())
+            if cost.get("requestedQueryCost") is not None:
+                self._learned[(op, units)] = int(cost["requestedQueryCost"])
+            if cost.get("actualQueryCost") is not None:
+                self.stats.cost += float(cost["actualQueryCost"])
+
+    def _graphql(self, op: str, query: str, variables: dict, expected_cost: int, units: int = 0,
+                 safe_to_repeat: bool = True) -> dict:
+        """POST one GraphQL operation; returns `data`. `expected_cost` (our estimate) is replaced by the
+        cost Shopify reported for the same call shape when we have seen one."""
+        url = f"{self.base}/graphql.json"
+        body = {"query": query, "variables": variables}
+        cost = self._learned.get((op, units), expected_cost)
+        maximum = self._budget.maximum
+        if maximum is not None and cost > maximum:
+            raise QueryTooExpensive(f"{op} costs {cost} points; the shop's bucket holds {maximum:g}", maximum)
+        throttles = failures = 0
+        while True:
+            self._wait(self._points_wait(cost))
+            self.stats.calls[op] += 1
+            try:
+                response = self._post(url, body)
+            except requests.RequestException as exc:
+                failures = self._failed(op, f"{type(exc).__name__}", failures, safe_to_repeat)
+                continue
+            if response.status_code >= 500:
+                failures = self._failed(op, f"HTTP {response.status_code}", failures, safe_to_repeat)
+                continue
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = {}
+            extensions_cost = (payload.get("extensions") or {}).get("cost") or {}
+            if extensions_cost:
+                self._note_cost(op, units, extensions_cost)
+            errors = payload.get("errors") or []
+            codes = {((e.get("extensions") or {}).get("code")) for e in errors if isinstance(e, dict)}
+            if response.status_code == 429 or "THROTTLED" in codes:
+                self.stats.throttled += 1
+                throttles += 1
+                if throttles > self.max_throttle_waits:
+                    raise StorefrontError(f"Shopify kept throttling {op}", retryable=True)
+                requested = extensions_cost.get("requestedQueryCost") or cost
+                maximum = self._budget.maximum
+                if maximum is not None and requested > maximum:
+                    raise QueryTooExpensive(f"{op} costs {requested} points; the shop's bucket holds {maximum:g}",
+                                            maximum)
+                cost = requested
+                if not extensions_cost:  # a bare 429: only the header tells how long
+                    self._wait(_retry_after(response, 1.0))
+                continue
+            if response.status_code >= 400:
+                raise _http_error(response, f"GraphQL {op}")
+            if "MAX_COST_EXCEEDED" in codes:
+                raise QueryTooExpensive(f"{op}: {errors[0].get('message')}", self._budget.maximum)
+            if errors:
+                text = "; ".join(str(e.get("message") if isinstance(e, dict) else e) for e in errors[:3])
+                if codes & {"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE"}:
+                    failures = self._failed(op, text, failures, safe_to_repeat)
+                    continue
+                raise StorefrontError(f"Shopify GraphQL {op} failed: {text}", retryable=False)
+            return payload.get("data") or {}
+
+    def _post(self, url: str, body: dict) -> requests.Response:
+        self.stats.requests += 1
+        return self.session.post(url, data=json.dumps(body), timeout=self.timeout)
+
+    def _failed(self, op: str, what: str, failures: int, safe_to_repeat: bool) -> int:
+        """Count a transport failure; back off and return the new count, or raise when out of tries."""
+        failures += 1
+        if not safe_to_repeat:
+            raise StorefrontError(f"Shopify {op}: {what}; the outcome is unknown, not re-sent", retryable=True)
+        if failures > self.max_retries:
+            raise StorefrontError(f"Shopify {op}: {what} after {failures} tries", retryable=True)
+        self.stats.retries += 1
+        delay = min(10.0, self.retry_base * 2 ** (failures - 1) * random.uniform(0.5, 1.5))
+        self.stats.backoff += delay
+        self._sleep(delay)
+        return failures
+
+    def _wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self.stats.waited += seconds
+            self._sleep(seconds)
+
+    # ---- REST ---------------------------------------------------------------------------------
+
+    def _rest_wait(self) -> float:
+        with self._lock:
+            if self._rest_limit is None:
+                return 0.0
+            used, size, at = self._rest_limit
+            leak = self.rest_leak_rate or size / 20
+            level = max(0.0, used - leak * (self._clock() - at))
+            return max(0.0, (level + 1 - size) / leak)
+
+    def _rest(self, method: str, url: str, params: dict | None = None, json_body: Any = None,
+              op: str = "") -> requests.Response:
+        throttles = failures = 0
+        while True:
+            self._wait(self._rest_wait())
+            self.stats.calls[op or f"{method} {url}"] += 1
+            self.stats.requests += 1
+            try:
+                response = self.session.request(method, url, params=params, timeout=self.timeout,
+                                                data=None if json_body is None else json.dumps(json_body))
+            except requests.RequestException as exc:
+                failures = self._failed(op, type(exc).__name__, failures, method in ("GET", "DELETE"))
+                continue
+            limit = response.headers.get("X-Shopify-Shop-Api-Call-Limit")
+            if limit and "/" in limit:
+                used, size = limit.split("/", 1)
+                with self._lock:
+                    self._rest_limit = (float(used), float(size), self._clock())
+            if response.status_code == 429:
+                self.stats.throttled += 1
+                throttles += 1
+                if throttles > self.max_throttle_waits:
+                    raise StorefrontError(f"Shopify kept answering 429 to {op}", retryable=True)
+                self._wait(_retry_after(response, 2.0))  # Shopify's usual value when the header is missing
+                continue
+            if response.status_code >= 500:
+                failures = self._failed(op, f"HTTP {response.status_code}", failures, method in ("GET", "DELETE"))
+                continue
+            if response.status_code >= 400:
+                raise _http_error(response, op)
+            return response
+
+
+def _retry_after(response: requests.Response, default: float) -> float:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return default
+
+
+def _http_error(response: requests.Response, what: str) -> StorefrontError:
+    try:
+        errors = response.json().get("errors")
+    except ValueError:
+        errors = response.text[:200]
+    if response.status_code in (401, 403):
+        return StorefrontError(f"Shopify refused our access token ({response.status_code}) for {what}: {errors}; "
+                               "check the store's token and scopes on /config", retryable=False)
+    return StorefrontError(f"Shopify answered {response.status_code} to {what}: {errors}", retryable=False)
