@@ -38,7 +38,8 @@ def _statement(dialect_name: str):  # type: ignore[no-untyped-def]
 
 
 def row(*, store_id: int, platform: str, topic: str, dedupe_key: str, headers: dict[str, str], body: bytes,
-        resource_id: str | None = None, status: str = "pending", error: str | None = None) -> dict:
+        resource_id: str | None = None, order_number: str | None = None, status: str = "pending",
+        error: str | None = None) -> dict:
     now = utcnow()
     return {
         "store_id": store_id,
@@ -53,12 +54,13 @@ def row(*, store_id: int, platform: str, topic: str, dedupe_key: str, headers: d
         "attempts_before_retry": 0,
         "last_error": error,
         "resource_id": resource_id,
+        "order_number": order_number,
         "processed_at": now if status != "pending" else None,
     }
 
 
 _COLUMNS = ("store_id", "platform", "topic", "dedupe_key", "headers", "body", "received_at", "status", "attempts",
-            "attempts_before_retry", "last_error", "resource_id", "processed_at")
+            "attempts_before_retry", "last_error", "resource_id", "order_number", "processed_at")
 
 
 @functools.cache

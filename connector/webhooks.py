@@ -127,7 +127,11 @@ def receive(platform: str, slug: str, signature_header: str, identify, ping=None
         return _reply(401, "bad or missing signature")
     payload, problem = _parse(body)
     delivery = identify(body, payload)
-    resource_id = str(payload.get("id"))[:64] if isinstance(payload, dict) and "id" in payload else None
+    data = payload if isinstance(payload, dict) else {}
+    resource_id = str(data["id"])[:64] if "id" in data else None
+    # Known before processing, so support can find an order's events even when they failed.
+    number = data.get("name") if platform == "shopify" else data.get("number")
+    order_number = str(number)[:64] if isinstance(number, (str, int)) and delivery.topic.startswith("order") else None
     writer: inbox.Inbox = current_app.extensions["connector.inbox"]
     try:
         event_id = writer.record(inbox.row(
@@ -138,6 +142,7 @@ def receive(platform: str, slug: str, signature_header: str, identify, ping=None
             headers=delivery.headers,
             body=body,
             resource_id=resource_id,
+            order_number=order_number,
             status="failed" if problem else "pending",
             error=problem,
         ))

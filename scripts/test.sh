@@ -20,8 +20,20 @@ ensure_redis() {
   echo "Redis did not come up on 127.0.0.1:6379" >&2; exit 1
 }
 
+# The browser test drives Debian's Chromium through Playwright (never `playwright install`: it downloads a
+# browser of its own, which cannot work here).
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ]; then return; fi
+  echo "installing Debian's chromium for the browser test"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null; }; then
+    echo "could not install chromium: tests/test_browser.py will say why it skips" >&2
+  fi
+}
+
 ensure_postgres
 ensure_redis
+ensure_chromium
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
 exec .venv/bin/pytest "$@"

@@ -95,6 +95,7 @@ def test_support_retries_a_failed_event_and_it_is_audited(stack):
     client = sign_in(stack, SUPPORT, "support")
     page = client.get("/api/v1/events?status=failed").json
     assert page["total"] == 1
+    assert client.get("/api/v1/events?order=%231001").json["total"] == 1  # found by its number, though failed
     event_id = page["items"][0]["id"]
     detail = client.get(f"/api/v1/events/{event_id}").json
     assert "gave up" in detail["last_error"] and len(detail["attempts_detail"]) == stack.rt.settings.max_attempts

@@ -6,7 +6,7 @@ from typing import Any
 from adapters.erp.base import (ErpAdapter, ErpError, OrderResult, PaymentRecord, PermanentErpError,
                                RetryableErpError)
 
-KINDS = ("sql", "rest", "files")
+KINDS = ("sql", "rest", "files", "tryton")
 
 
 def build_erp(kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> ErpAdapter:
@@ -17,6 +17,27 @@ def build_erp(kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> E
         if not url:
             raise PermanentErpError("the sql ERP connection has no url: set erp.url in the configuration")
         return SqlStagingErp(url=url, lock_timeout=float(settings.get("lock_timeout_seconds", 10)))
+    if kind == "tryton":
+        from adapters.erp.tryton import TrytonErp
+
+        # `url` counts as a secret in the configuration loader (it may carry credentials): read both.
+        url = secrets.get("url") or settings.get("url")
+        missing = [name for name, value in (("url", url), ("database", settings.get("database")),
+                                            ("username", settings.get("username")),
+                                            ("password", secrets.get("password"))) if not value]
+        if missing:
+            raise PermanentErpError(f"the tryton ERP connection has no {', '.join(missing)}: set erp."
+                                    f"{', erp.'.join(missing)} in the configuration (password is a secret)")
+        return TrytonErp(
+            url=str(url), database=str(settings["database"]), username=str(settings["username"]),
+            password=secrets["password"], warehouse=settings.get("warehouse"),
+            warehouse_names=settings.get("warehouse_names"),
+            shipping_product=settings.get("shipping_product", "SHIPPING"),
+            tax_product=settings.get("tax_product", "TAX"), payment_term=settings.get("payment_term"),
+            confirm=bool(settings.get("confirm", True)),
+            connect_timeout=float(settings.get("connect_timeout_seconds", 5)),
+            read_timeout=float(settings.get("read_timeout_seconds", 60)),
+        )
     if kind == "files":
         from adapters.erp.files import FileDropErp
 

@@ -1,0 +1,826 @@
+"""Tryton (trytond 8.2, modules sale + stock) as the ERP, over JSON-RPC (adapters.erp.tryton_rpc).
+
+How the contract maps onto Tryton, and the choices made where Tryton has no direct equivalent:
+
+- Customer = `party.party` with email and phone contact mechanisms (normalised values) and the
+  connector's external ref as a `party.identifier` without a type (visible on the party, searchable).
+  create_customer is idempotent on that ref. Addresses come from the order (billing -> invoice address,
+  shipping -> shipment address) in push_order; an address equal to one the party has is reused.
+  A region without a matching `country.subdivision` is appended to the city, so it is not lost.
+- Order = `sale.sale` with `reference` = the order's external_ref (searched before any create), then
+  quoted and confirmed (confirm creates the draft invoice and the customer shipment). Lines:
+  * each order line: product by code = SKU (an unknown SKU is a PermanentErpError naming it), the
+    quantity, and the NET unit price (line_total / quantity, 4 decimals): discounts are inside the
+    unit price, so revenue per line is what the customer paid. A line without SKU becomes a line
+    without product (description only, booked on the default revenue account).
+  * shipping: one line per store shipping line (net of shipping discounts) on the service product
+    `shipping_product` (default SHIPPING); fees: lines without product.
+  * taxes: NOT computed by Tryton. The store's tax_total is one line on the service product
+    `tax_product` (default TAX) when prices exclude tax; with tax-inclusive prices it is already in the
+    line prices. So sale.total_amount is the store's total to the cent, whatever tax rules the Tryton
+    database has (it books the store's tax as revenue on the TAX product's account: map that product's
+    category to your tax-payable account if you want it there).
+  * if rounding the unit prices leaves a difference to the store's total, one line without product
+    "Rounding difference" carries it.
+- Versions, payments and history are `ir.note` entries on the sale (the notes tab in Tryton): a
+  sentence for people plus one machine line `[storefront-connector] {json}`.
+- Payments: a sale has no payment record of its own. Tryton can pay a *posted* invoice (the Pay wizard
+  of account_invoice) or take payments through account_statement, but posting needs a fiscal year,
+  invoice sequences and a payment journal, and it is the merchant's accounting, not ours. So
+  record_payment only writes a payment note (idempotent on the payment key), get_order sums those
+  notes into paid_total, and nothing is booked in Tryton's accounting: the invoice stays as Tryton
+  made it. Two workers recording the same payment at the very same moment could both write a note
+  (there is no unique constraint on notes); the connector's own bindings make that unlikely.
+- Updates: while the sale is draft/quotation it is rewritten and quoted (and confirmed) again. Once
+  confirmed, Tryton locks lines and header and only the comment may change: a newer version whose
+  lines, party and currency are unchanged replaces the store's note inside the comment (what people
+  wrote there in Tryton stays) and records the version (updated=True); any other change is not applied
+  and the result says so (like the SQL back end for orders the ERP has imported).
+- Concurrency: the connector claims events, not orders, so orders/create and orders/paid can push one
+  order at once. After creating a sale we search its reference again: the lowest id wins and the other
+  worker deletes its draft and gets a RetryableErpError. A sale without a version note younger than
+  IMPORT_GRACE_SECONDS is an import in progress: RetryableErpError too (unless a `failed` note says the
+  import gave up, then the next attempt takes the draft over at once).
+- cancel_order: draft/quotation -> cancelled; confirmed -> draft -> cancelled; processing: the open
+  customer shipments and draft invoices are cancelled and the resulting exceptions handled as "ignore"
+  (Tryton's own wizards), which leaves the sale `done` with nothing shipped or invoiced: get_order
+  reports that as cancelled. A done shipment or a posted invoice makes cancel a PermanentErpError
+  (a person must return or credit it in Tryton). The reason goes into the sale's comment.
+- create_credit_note: a return sale (negative quantities) with `origin` = the original sale and
+  `reference` = the refund's external_ref, quoted and confirmed: Tryton makes the credit note invoice
+  and, for restocked goods, the return shipment. Lines not restocked carry no product (no return
+  shipment for goods that do not come back). credited_total = minus the total of the confirmed sales
+  whose origin is the order's sale (returns made in Tryton count too).
+- stock_changes: products whose stock moves or product record were created/written after the cursor
+  (Tryton's own write_date/create_date timestamps), quantity (`quantity`, on hand) per warehouse with
+  context {"locations": [warehouse]}. Cursor = "<timestamp>|<product id>". A first call (no cursor) reads
+  every move once. On PostgreSQL-backed Tryton a transaction still open while we read can commit
+  moves with an earlier timestamp than the cursor; on SQLite writers are serialised.
+- shipments: done `stock.shipment.out` of sales with a reference, after the cursor "<write_date>|<id>".
+  The shipment's `reference` field holds the tracking: "CARRIER:TRACKING" or just "TRACKING" (Tryton
+  8.2 has no carrier field without the carrier modules). ref = the shipment number.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from adapters.erp.base import (ErpOrderLineView, ErpOrderView, OrderResult, PaymentRecord, PermanentErpError,
+                               RetryableErpError)
+from adapters.erp.tryton_rpc import TrytonRpc, TrytonUserError
+from mappings.canonical import Address, Customer, Order, Refund, Shipment, ShipmentLine, StockLevel
+from mappings.customers import normalise_email, normalise_phone
+
+TAG = "[storefront-connector]"
+PRICE = Decimal("0.0001")  # sale.line unit_price digits (Tryton's default price_decimal)
+SALE_FIELDS = ["id", "number", "state", "reference", "party", "currency.code", "total_amount", "comment",
+               "invoice_address", "shipment_address", "payment_term", "warehouse", "shipments", "invoices",
+               "create_date"]
+# A sale without a version note younger than this is still being imported by another worker (Shopify
+# sends orders/create and orders/paid within a second, and the connector claims events, not orders).
+IMPORT_GRACE_SECONDS = 60
+OPEN_STATES = ("draft", "quotation")
+CONFIRMED_STATES = ("confirmed", "processing", "done")
+
+
+@dataclass(frozen=True)
+class _Line:
+    product: int | None
+    unit: int
+    quantity: Decimal
+    unit_price: Decimal
+    description: str
+
+    def values(self) -> dict:
+        return {"type": "line", "product": self.product, "unit": self.unit, "quantity": float(self.quantity),
+                "unit_price": self.unit_price, "description": self.description, "taxes": []}
+
+    def key(self) -> tuple:
+        return (self.product or 0, self.quantity.normalize(), self.unit_price.quantize(PRICE), self.description)
+
+
+def _utc(value: datetime) -> datetime:
+    """Tryton timestamps are naive UTC."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _dec(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value or 0))
+
+
+def _ref_id(value: Any) -> int | None:
+    """A Many2One read as an id, or a Reference "model,id"."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and "," in value:
+        tail = value.rsplit(",", 1)[1]
+        return int(tail) if tail.lstrip("-").isdigit() else None
+    return None
+
+
+def _split_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        at, last_id = cursor.split("|")
+        return _utc(datetime.fromisoformat(at)), int(last_id)
+    except ValueError:
+        raise PermanentErpError(f"cursor {cursor!r} was not made by the tryton ERP back end; "
+                                "reset the sync cursor") from None
+
+
+def _cursor(at: datetime, last_id: int) -> str:
+    return f"{_utc(at).isoformat()}|{last_id}"
+
+
+def parse_tracking(reference: str | None) -> tuple[str, str]:
+    """The shipment's reference as (carrier, tracking number): "UPS:1Z99" or just "1Z99"."""
+    text = (reference or "").strip()
+    match = re.match(r"^([^:/]{1,60}):(?!//)\s*(\S.*)$", text)
+    if match:
+        return match.group(1).strip(), match.group(2).strip()
+    return "", text
+
+
+class TrytonErp:
+    kind = "tryton"
+
+    def __init__(self, url: str, database: str, username: str, password: str, *,
+                 warehouse: str | None = None, warehouse_names: dict[str, str] | None = None,
+                 shipping_product: str = "SHIPPING", tax_product: str = "TAX", payment_term: str | None = None,
+                 confirm: bool = True, connect_timeout: float = 5, read_timeout: float = 60):
+        """Settings (erp.* in the configuration): url, database, username, password (a secret);
+        warehouse: the Tryton warehouse code sales ship from (default: Tryton's default warehouse);
+        warehouse_names: {Tryton warehouse code: the name the connector reports}, which also limits
+        stock_changes to those warehouses (default: every warehouse, by its code);
+        shipping_product / tax_product: codes of the service products of those lines;
+        payment_term: a payment term name for parties without their own (default "Upon Receipt");
+        confirm: false leaves new sales as quotations for a person to confirm; timeouts in seconds."""
+        self.rpc = TrytonRpc(url, database, username, password, connect_timeout, read_timeout)
+        self.warehouse_code = warehouse or None
+        self.warehouse_names = dict(warehouse_names or {})
+        self.shipping_code = shipping_product or "SHIPPING"
+        self.tax_code = tax_product or "TAX"
+        self.payment_term_name = payment_term
+        self.confirm = confirm
+        self._cache: dict[str, Any] = {}
+
+    # ---- contract: connection and customers ---------------------------------------------------
+
+    def test_connection(self) -> str:
+        version = self.rpc.server_version()
+        context = self.rpc.context
+        if not context.get("company"):
+            raise PermanentErpError(f"Tryton user {self.rpc.username!r} has no company: set the user's "
+                                    "current company in Tryton (User > Preferences), then retry")
+        return (f"Tryton {version} at {self.rpc.url}, database {self.rpc.database}, company "
+                f"{context.get('company.rec_name', context['company'])}, user {self.rpc.username}")
+
+    def find_customer(self, email: str | None, phone: str | None) -> str | None:
+        if email:
+            email = email.strip().lower()
+            found = self._search_read("party.contact_mechanism", [
+                ("type", "=", "email"), ("value", "ilike", email), ("party.active", "=", True)],
+                ["party", "value"], order=[("party", "ASC")])
+            for row in found:
+                if (row["value"] or "").strip().lower() == email:
+                    return str(row["party"])
+        digits = re.sub(r"\D", "", phone or "")
+        if len(digits) >= 6:
+            found = self._search_read("party.contact_mechanism", [
+                ("type", "in", ["phone", "mobile"]), ("value_compact", "ilike", f"%{digits[-6:]}"),
+                ("party.active", "=", True)], ["party", "value_compact", "value"], order=[("party", "ASC")])
+            candidates = [(re.sub(r"\D", "", row["value_compact"] or row["value"] or ""), row["party"])
+                          for row in found]
+            for other, party in candidates:
+                if other == digits:
+                    return str(party)
+            for other, party in candidates:  # national vs international writing of one number
+                shorter, longer = sorted((other, digits), key=len)
+                if len(shorter) >= 9 and longer.endswith(shorter):
+                    return str(party)
+        return None
+
+    def create_customer(self, customer: Customer, external_ref: str) -> str:
+        email, phone = normalise_email(customer.email), normalise_phone(customer.phone)
+        if not (email or phone or customer.name):
+            raise PermanentErpError("the order has no customer email, phone or name: Tryton needs a party name "
+                                    "to book it; fix the order in the store, then retry")
+        known = self._search_read("party.identifier", [("code", "=", external_ref), ("type", "=", None)],
+                                  ["party"], limit=1)
+        if known:  # a retry of a create whose answer was lost
+            return str(known[0]["party"])
+        mechanisms = [{"type": "email", "value": email}] if email else []
+        if phone:
+            mechanisms.append({"type": "phone", "value": phone})
+        values = {"name": customer.name or email or phone,
+                  "contact_mechanisms": [["create", mechanisms]] if mechanisms else [],
+                  "identifiers": [["create", [{"code": external_ref}]]]}
+        (party_id,) = self.rpc.call("party.party", "create", [values], action=f"create the customer {values['name']}")
+        return str(party_id)
+
+    # ---- contract: orders ---------------------------------------------------------------------
+
+    def push_order(self, order: Order, customer_id: str) -> OrderResult:
+        party = self._party_id(customer_id)
+        sale = self._find_sale(order.external_ref)
+        if sale is None:
+            header, lines = self._sale_values(order, party)
+            header["lines"] = [["create", [line.values() for line in lines]]]
+            (sale_id,) = self.rpc.call("sale.sale", "create", [header],
+                                       action=f"create the sale of order {order.number}")
+            same = self.rpc.call("sale.sale", "search", [("reference", "=", order.external_ref)], 0, None,
+                                 [("id", "ASC")], action="check the sale is the only one")
+            if same and same[0] != sale_id:  # another worker created it at the same moment: it wins
+                self.rpc.call("sale.sale", "delete", [sale_id], action="remove a duplicate sale")
+                raise RetryableErpError(f"another worker is creating the Tryton sale of order {order.number} "
+                                        f"(sale {same[0]}); trying again shortly")
+            note = self._finish(sale_id, f"order {order.number}")
+            self._order_note(sale_id, order, "Imported")
+            return OrderResult(erp_ref=str(sale_id), created=True, note=note)
+
+        erp_ref, state, label = str(sale["id"]), sale["state"], f"Tryton sale {sale['number'] or sale['id']}"
+        meta = self._meta(sale["id"])
+        version = meta["version"]
+        if version is not None and version >= order.updated_at:
+            return OrderResult(erp_ref, created=False, note="the ERP already has this version")
+        age = (datetime.now(timezone.utc) - _utc(sale["create_date"])).total_seconds()
+        if version is None and not meta["failed"] and age < IMPORT_GRACE_SECONDS:
+            raise RetryableErpError(f"another worker is importing order {order.number} into Tryton ({label}, "
+                                    f"created {age:.0f}s ago); trying again shortly")
+        if self._is_cancelled(sale):
+            return OrderResult(erp_ref, created=False, note=f"{label} is cancelled; the change was not applied")
+        header, lines = self._sale_values(order, party)
+        if state in OPEN_STATES:
+            if state == "quotation":
+                self.rpc.call("sale.sale", "draft", [sale["id"]], action=f"reopen {label}")
+            old = self.rpc.call("sale.line", "search", [("sale", "=", sale["id"])], 0, None, None)
+            header["lines"] = [["delete", old], ["create", [line.values() for line in lines]]]
+            self.rpc.call("sale.sale", "write", [sale["id"]], header, action=f"update {label}")
+            note = self._finish(sale["id"], f"order {order.number}")
+            self._order_note(sale["id"], order, "Updated")
+            return OrderResult(erp_ref, created=False, updated=True, note=note)
+        current = self._search_read("sale.line", [("sale", "=", sale["id"]), ("type", "=", "line")],
+                                    ["product", "unit", "quantity", "unit_price", "description"],
+                                    order=[("sequence", "ASC"), ("id", "ASC")])
+        current_keys = sorted(_Line(r["product"], r["unit"], _dec(r["quantity"]), _dec(r["unit_price"]),
+                                    r["description"] or "").key() for r in current)
+        unchanged = (sorted(line.key() for line in lines) == current_keys and header["party"] == sale["party"]
+                     and header["currency"] == self._currency(sale["currency."]["code"])[0])
+        if not unchanged:
+            return OrderResult(erp_ref, created=False, note=(
+                f"{label} is {state}: Tryton no longer lets its lines, customer or currency change, so the change "
+                "was not applied; change the sale in Tryton if it still matters"))
+        # Only the store's note is replaced in the comment: what people wrote there in Tryton stays.
+        old_note, comment = meta["note"] or "", sale["comment"] or ""
+        if order.note != old_note:
+            if old_note and old_note in comment:
+                comment = comment.replace(old_note, order.note, 1)
+            else:
+                comment = f"{comment}\n{order.note}" if comment and order.note else comment or order.note
+            self.rpc.call("sale.sale", "write", [sale["id"]], {"comment": comment},
+                          action=f"update the comment of {label}")
+        self._order_note(sale["id"], order, "Updated")
+        return OrderResult(erp_ref, created=False, updated=True,
+                           note=f"{label} is {state}: only its comment (the store's note) could change")
+
+    def record_payment(self, payment: PaymentRecord) -> str:
+        sale = self._require_sale(payment.order_ref)
+        for note_id, data in self._notes(sale["id"]):
+            if data.get("payment") == payment.key:
+                return str(note_id)
+        amount = payment.amount
+        via = f" via {payment.gateway}" if payment.gateway else ""
+        tx = f" (transaction {payment.transaction_ref})" if payment.transaction_ref else ""
+        text = (f"Payment of {amount.amount} {amount.currency} by {payment.method}{via}{tx} on "
+                f"{_utc(payment.paid_at):%Y-%m-%d %H:%M} UTC, recorded by the store (not booked in accounting).")
+        return str(self._note(sale["id"], text, {
+            "payment": payment.key, "amount": str(amount.amount), "currency": amount.currency,
+            "method": payment.method, "gateway": payment.gateway, "transaction": payment.transaction_ref,
+            "paid_at": _utc(payment.paid_at).isoformat()}))
+
+    def cancel_order(self, order_ref: str, reason: str) -> bool:
+        sale = self._require_sale(order_ref)
+        if self._is_cancelled(sale):
+            return False
+        sale_id, state = sale["id"], sale["state"]
+        label = f"Tryton sale {sale['number'] or sale_id}"
+        if state == "confirmed":
+            self.rpc.call("sale.sale", "draft", [sale_id], action=f"reopen {label} to cancel it")
+            state = "draft"
+        if state in OPEN_STATES:
+            self.rpc.call("sale.sale", "cancel", [sale_id], action=f"cancel {label}")
+        else:
+            self._cancel_processing(sale, label)
+        stamp = (f"Cancelled from the store on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: "
+                 f"{reason or 'no reason given'}")
+        comment = f"{sale['comment']}\n{stamp}" if sale["comment"] else stamp
+        self.rpc.call("sale.sale", "write", [sale_id], {"comment": comment}, action=f"note the cancellation of {label}")
+        self._note(sale_id, stamp + ".", {"cancelled": reason})
+        return True
+
+    def create_credit_note(self, refund: Refund, order_ref: str) -> str:
+        sale = self._require_sale(order_ref)
+        existing = self._find_sale(refund.external_ref)
+        if existing is not None:
+            return str(existing["id"])
+        unit = self._unit()
+        names = {r["product"]: r["description"] for r in self._search_read(
+            "sale.line", [("sale", "=", sale["id"]), ("product", "!=", None)], ["product", "description"])}
+        skus = [line.sku for line in refund.lines if line.sku and line.restock and line.quantity > 0]
+        products = self._products(skus, strict=False)
+        lines: list[_Line] = []
+        for line in refund.lines:
+            product = products.get(line.sku or "") if line.restock and line.quantity > 0 else None
+            if line.quantity > 0:
+                text = names.get(product["id"]) if product else None
+                text = text or f"{line.sku or 'item'}{'' if line.restock else ' (not returned to stock)'}"
+                lines.append(_Line(product["id"] if product else None, product["sale_uom"] if product else unit,
+                                   Decimal(-line.quantity), (line.subtotal.amount / line.quantity).quantize(PRICE),
+                                   f"Refund: {text}"))
+            elif line.subtotal.amount:
+                lines.append(_Line(None, unit, Decimal(-1), line.subtotal.amount,
+                                   f"Refund: {line.sku or 'line'} (amount only)"))
+        tax = sum((line.tax.amount for line in refund.lines), Decimal(0))
+        if tax:
+            lines.append(_Line(self._service(self.tax_code), unit, Decimal(-1), tax, "Refund: tax"))
+        if refund.shipping.amount:
+            lines.append(_Line(self._service(self.shipping_code), unit, Decimal(-1), refund.shipping.amount,
+                               "Refund: shipping"))
+        if refund.adjustment.amount or not lines:
+            lines.append(_Line(None, unit, Decimal(-1), refund.adjustment.amount, "Refund: adjustment"))
+        digits = self._currency(refund.currency)[1]
+        lines += self._rounding(lines, -refund.total.amount, digits, unit)
+        header = {
+            "party": sale["party"], "invoice_address": sale["invoice_address"],
+            "shipment_address": sale["shipment_address"], "currency": self._currency(refund.currency)[0],
+            "payment_term": sale["payment_term"], "reference": refund.external_ref,
+            "origin": f"sale.sale,{sale['id']}", "description": f"Refund of sale {sale['number'] or sale['id']}",
+            "comment": refund.reason or None, "sale_date": _utc(refund.created_at).date(),
+            "lines": [["create", [line.values() for line in lines]]],
+        }
+        if sale["warehouse"]:
+            header["warehouse"] = sale["warehouse"]
+        (return_id,) = self.rpc.call("sale.sale", "create", [header], action=f"create the return of {order_ref}")
+        same = self.rpc.call("sale.sale", "search", [("reference", "=", refund.external_ref)], 0, None, [("id", "ASC")])
+        if same and same[0] != return_id:  # another worker created it at the same moment: it wins
+            self.rpc.call("sale.sale", "delete", [return_id], action="remove a duplicate return")
+            raise RetryableErpError(f"another worker is creating the Tryton return of {refund.external_ref} "
+                                    f"(sale {same[0]}); trying again shortly")
+        self._finish(return_id, f"the refund {refund.external_id}")
+        return str(return_id)
+
+    def get_order(self, order_ref: str) -> ErpOrderView | None:
+        sale = self._find_sale(order_ref)
+        if sale is None:
+            return None
+        rows = self._search_read("sale.line", [("sale", "=", sale["id"]), ("type", "=", "line")],
+                                 ["product.code", "quantity", "unit_price", "amount"],
+                                 order=[("sequence", "ASC"), ("id", "ASC")])
+        lines = tuple(ErpOrderLineView((r.get("product.") or {}).get("code"), _dec(r["quantity"]),
+                                       _dec(r["unit_price"]), _dec(r["amount"])) for r in rows)
+        returns = self._search_read("sale.sale", [("origin", "=", f"sale.sale,{sale['id']}"),
+                                                  ("state", "in", list(CONFIRMED_STATES))], ["total_amount"])
+        credited = -sum((_dec(r["total_amount"]) for r in returns), Decimal(0))
+        meta = self._meta(sale["id"])
+        total = _dec(sale["total_amount"])
+        if credited > 0:
+            payment_status = "refunded" if credited >= total else "partially_refunded"
+        elif meta["paid"] > 0:
+            payment_status = "paid" if meta["paid"] >= total else "partially_paid"
+        else:
+            payment_status = meta["payment_status"] or "pending"
+        if self._is_cancelled(sale):
+            status = "cancelled"
+        else:
+            status = "new" if sale["state"] in OPEN_STATES else "confirmed"
+        return ErpOrderView(erp_ref=str(sale["id"]), external_ref=order_ref, status=status,
+                            currency=sale["currency."]["code"], total=total, payment_status=payment_status,
+                            customer_id=str(sale["party"]), lines=lines, credited_total=credited,
+                            paid_total=meta["paid"])
+
+    # ---- contract: stock and shipments --------------------------------------------------------
+
+    def stock_changes(self, cursor: str | None, limit: int = 1000) -> tuple[list[StockLevel], str | None]:
+        after = _split_cursor(cursor) if cursor else None
+        since = [("create_date", ">=", after[0]), ("write_date", ">=", after[0])] if after else None
+        changed: dict[int, datetime] = {}
+        moves = self._search_read("stock.move", ["OR", *since] if since else [],
+                                  ["product", "create_date", "write_date"])
+        products = self._search_read("product.product", ["OR", *since] if since else [], ["create_date", "write_date"])
+        for row in (*moves, *products):
+            key = row["product"] if "product" in row else row["id"]
+            stamp = max(d for d in (row["create_date"], row["write_date"]) if d is not None)
+            if key not in changed or stamp > changed[key]:
+                changed[key] = stamp
+        order = sorted((_utc(stamp), pid) for pid, stamp in changed.items())
+        if after:
+            order = [item for item in order if item > after]
+        codes = {r["id"]: r["code"] for r in self._read("product.product", [pid for _, pid in order], ["code", "type"])
+                 if r["code"] and r["type"] in ("goods", "assets")}  # services and kits hold no stock
+        order = [item for item in order if item[1] in codes]
+        if not order:
+            return [], cursor
+        warehouses = self._warehouses()
+        batch = order[:max(1, limit // max(1, len(warehouses)))]
+        levels: list[StockLevel] = []
+        for warehouse_id, name in warehouses:
+            rows = self._read("product.product", [pid for _, pid in batch], ["quantity"],
+                              context={"locations": [warehouse_id]})
+            quantities = {r["id"]: _dec(r["quantity"]) for r in rows}
+            levels += [StockLevel(codes[pid], name, quantities.get(pid, Decimal(0)), stamp) for stamp, pid in batch]
+        levels.sort(key=lambda level: (level.updated_at, level.sku, level.warehouse))
+        return levels, _cursor(*batch[-1])
+
+    def shipments(self, cursor: str | None, limit: int = 500) -> tuple[list[Shipment], str | None]:
+        after = _split_cursor(cursor) if cursor else None
+        domain: list = [("state", "=", "done")]
+        if after:
+            domain.append(("write_date", ">=", after[0]))
+        rows = self._search_read("stock.shipment.out", domain,
+                                 ["number", "reference", "write_date", "effective_date", "warehouse", "outgoing_moves"],
+                                 order=[("write_date", "ASC"), ("id", "ASC")])
+        rows = [r for r in rows if not after or (_utc(r["write_date"]), r["id"]) > after][:limit]
+        if not rows:
+            return [], cursor
+        move_ids = [m for r in rows for m in r["outgoing_moves"]]
+        moves = {m["id"]: m for m in self._read("stock.move", move_ids,
+                                                ["product.code", "quantity", "origin", "state"])}
+        line_ids = {_ref_id(m["origin"]) for m in moves.values() if (m["origin"] or "").startswith("sale.line,")}
+        sale_of_line = {r["id"]: r["sale"] for r in self._read("sale.line", sorted(i for i in line_ids if i), ["sale"])}
+        refs = {r["id"]: r["reference"]
+                for r in self._read("sale.sale", sorted(set(sale_of_line.values())), ["reference"])}
+        names = dict(self._warehouses(all_warehouses=True))
+        found: list[Shipment] = []
+        for row in rows:
+            qty: dict[str, Decimal] = {}
+            order_ref = None
+            for move_id in row["outgoing_moves"]:
+                move = moves.get(move_id)
+                if not move or move["state"] != "done":
+                    continue
+                line_id = _ref_id(move["origin"]) if (move["origin"] or "").startswith("sale.line,") else None
+                order_ref = order_ref or refs.get(sale_of_line.get(line_id or 0) or 0)
+                code = (move.get("product.") or {}).get("code")
+                if code:
+                    qty[code] = qty.get(code, Decimal(0)) + _dec(move["quantity"])
+            if not order_ref or ":refund:" in order_ref:
+                continue  # a shipment of a sale the connector did not push
+            carrier, tracking = parse_tracking(row["reference"])
+            found.append(Shipment(
+                ref=row["number"] or str(row["id"]), order_ref=order_ref,
+                lines=tuple(ShipmentLine(sku, int(q)) for sku, q in qty.items()),
+                shipped_at=self._shipped_at(row), carrier=carrier, tracking_number=tracking,
+                warehouse=names.get(row["warehouse"], "")))
+        return found, _cursor(rows[-1]["write_date"], rows[-1]["id"])
+
+    def close(self) -> None:
+        self.rpc.close()
+
+    # ---- sales --------------------------------------------------------------------------------
+
+    def _find_sale(self, reference: str) -> dict | None:
+        rows = self._search_read("sale.sale", [("reference", "=", reference)], SALE_FIELDS, order=[("id", "ASC")],
+                                 limit=1)
+        return rows[0] if rows else None
+
+    def _require_sale(self, order_ref: str) -> dict:
+        sale = self._find_sale(order_ref)
+        if sale is None:
+            raise PermanentErpError(f"Tryton has no sale with reference {order_ref}; import the order first, "
+                                    "then retry")
+        return sale
+
+    def _sale_values(self, order: Order, party: int) -> tuple[dict, list[_Line]]:
+        currency_id, digits = self._currency(order.currency)
+        products = self._products([line.sku for line in order.lines if line.sku and line.quantity], order=order)
+        unit = self._unit()
+        lines: list[_Line] = []
+        for line in order.lines:
+            if not line.quantity:
+                continue
+            qty = Decimal(line.quantity)
+            description = (line.title + (f" - {line.variant_title}" if line.variant_title else ""))[:512]
+            product = products.get(line.sku) if line.sku else None
+            lines.append(_Line(product["id"] if product else None, product["sale_uom"] if product else unit, qty,
+                               (line.line_total.amount / qty).quantize(PRICE), description))
+        shipping = [(s.title or "Shipping", s.net.amount) for s in order.shipping_lines if s.net.amount]
+        if not order.shipping_lines and order.totals.shipping_total.amount:
+            shipping = [("Shipping", order.totals.shipping_total.amount)]
+        for title, amount in shipping:
+            lines.append(_Line(self._service(self.shipping_code), unit, Decimal(1), amount, title))
+        for fee in order.fee_lines:
+            lines.append(_Line(None, unit, Decimal(1), fee.amount.amount, f"Fee: {fee.title}"))
+        if not order.taxes_included and order.totals.tax_total.amount:
+            titles = ", ".join(dict.fromkeys(f"{t.title} {t.rate * 100:g}%" for t in order.tax_lines)) or "Tax"
+            lines.append(_Line(self._service(self.tax_code), unit, Decimal(1), order.totals.tax_total.amount,
+                               f"Tax collected by the store: {titles}"))
+        lines += self._rounding(lines, order.totals.total.amount, digits, unit)
+        rows = self._search_read("party.party", [("id", "=", party)], ["name", "customer_payment_term"],
+                                 context={"active_test": False})
+        if not rows:
+            raise PermanentErpError(f"Tryton has no party {party} (the customer linked to order {order.number}): "
+                                    "it was deleted or merged in Tryton; relink the customer, then retry")
+        invoice_address, shipment_address = self._addresses(rows[0], order)
+        comment = order.note or ""
+        header: dict[str, Any] = {
+            "party": party, "invoice_address": invoice_address, "shipment_address": shipment_address,
+            "currency": currency_id, "reference": order.external_ref,
+            "description": f"{order.source} {order.store} order {order.number}"[:100],
+            "comment": comment or None, "sale_date": order.placed_at.astimezone(timezone.utc).date(),
+        }
+        term = rows[0]["customer_payment_term"] or self._payment_term()
+        if term:
+            header["payment_term"] = term
+        if self.warehouse_code:
+            header["warehouse"] = self._warehouse_id(self.warehouse_code)
+        return header, lines
+
+    def _rounding(self, lines: list[_Line], expected: Decimal, digits: int, unit: int) -> list[_Line]:
+        step = Decimal(1).scaleb(-digits)
+        actual = sum(((line.quantity * line.unit_price).quantize(step, ROUND_HALF_EVEN) for line in lines), Decimal(0))
+        diff = expected - actual
+        return [_Line(None, unit, Decimal(1), diff, "Rounding difference to the store's total")] if diff else []
+
+    def _finish(self, sale_id: int, what: str) -> str:
+        """Quote and confirm; a note when Tryton confirmed the sale but could not process it. When Tryton
+        refuses, a `failed` note tells the next attempt not to wait for an import in progress."""
+        try:
+            self.rpc.call("sale.sale", "quote", [sale_id], action=f"quote the sale of {what}")
+            if self.confirm:
+                self.rpc.call("sale.sale", "confirm", [sale_id], action=f"confirm the sale of {what}")
+        except PermanentErpError as exc:
+            try:
+                self._note(sale_id, f"The storefront connector could not finish this sale: {exc}",
+                           {"failed": str(exc)[:500]})
+            except RetryableErpError:
+                pass
+            raise
+        if not self.confirm:
+            return "left as a quotation in Tryton (confirm is off)"
+        (row,) = self._read("sale.sale", [sale_id], ["state", "number"])
+        if row["state"] in ("processing", "done"):
+            return ""
+        errors = self._search_read("ir.error", [("origin", "=", f"sale.sale,{sale_id}")], ["message", "description"],
+                                   order=[("id", "DESC")], limit=1)
+        detail = (errors[0]["message"] or errors[0]["description"] or "") if errors else "no error recorded"
+        if row["state"] == "confirmed":
+            return (f"Tryton confirmed sale {row['number']} but could not process it (invoice/shipment): "
+                    f"{' '.join(detail.split())[:300]}; fix that in Tryton, then click Process on the sale")
+        raise PermanentErpError(f"Tryton left the sale of {what} in state {row['state']}: {detail}")
+
+    def _is_cancelled(self, sale: dict) -> bool:
+        if sale["state"] == "cancelled":
+            return True
+        if sale["state"] != "done":
+            return False
+        moves = self.rpc.call("sale.sale", "read", [sale["id"]], ["moves"])[0]["moves"]
+        states = [m["state"] for m in self._read("stock.move", moves, ["state"])]
+        states += [i["state"] for i in self._read("account.invoice", sale["invoices"], ["state"])]
+        return bool(states) and all(state == "cancelled" for state in states)
+
+    def _cancel_processing(self, sale: dict, label: str) -> None:
+        sale_id = sale["id"]
+        shipments = self._read("stock.shipment.out", sale["shipments"], ["state", "number"])
+        invoices = self._read("account.invoice", sale["invoices"], ["state", "number"])
+        shipped = [s["number"] or str(s["id"]) for s in shipments if s["state"] == "done"]
+        if shipped:
+            raise PermanentErpError(f"{label} is already shipped (shipment {', '.join(shipped)} done): Tryton cannot "
+                                    "cancel it; make a return in Tryton or refund the order in the store")
+        booked = [i["number"] or str(i["id"]) for i in invoices if i["state"] in ("posted", "paid")]
+        if booked:
+            raise PermanentErpError(f"{label} has a posted invoice ({', '.join(booked)}): cancel or credit it in "
+                                    "Tryton, then retry the cancellation")
+        open_shipments = [s["id"] for s in shipments if s["state"] != "cancelled"]
+        if open_shipments:
+            self.rpc.call("stock.shipment.out", "cancel", open_shipments, action=f"cancel the shipments of {label}")
+        open_invoices = [i["id"] for i in invoices if i["state"] != "cancelled"]
+        if open_invoices:
+            self.rpc.call("account.invoice", "cancel", open_invoices, action=f"cancel the invoice of {label}")
+        self.rpc.call("sale.sale", "process", [sale_id], action=f"process {label}")
+        lines = self._search_read("sale.line", [("sale", "=", sale_id)], ["moves", "moves_ignored", "moves_recreated"])
+        handled = {m for line in lines for m in (*line["moves_ignored"], *line["moves_recreated"])}
+        move_ids = [m for line in lines for m in line["moves"] if m not in handled]
+        cancelled = [m["id"] for m in self._read("stock.move", move_ids, ["state"]) if m["state"] == "cancelled"]
+        if cancelled:
+            self.rpc.wizard("sale.handle.shipment.exception", "handle",
+                            {"ask": {"recreate_moves": [], "ignore_moves": cancelled, "domain_moves": cancelled}},
+                            "sale.sale", [sale_id], action=f"ignore the cancelled moves of {label}")
+        (row,) = self._read("sale.sale", [sale_id], ["invoices", "invoices_ignored", "invoices_recreated"])
+        skip = set(row["invoices_ignored"]) | set(row["invoices_recreated"])
+        dropped = [i["id"] for i in self._read("account.invoice", row["invoices"], ["state"])
+                   if i["state"] == "cancelled" and i["id"] not in skip]
+        if dropped:
+            self.rpc.wizard("sale.handle.invoice.exception", "handle",
+                            {"ask": {"recreate_invoices": [], "ignore_invoices": dropped, "domain_invoices": dropped}},
+                            "sale.sale", [sale_id], action=f"ignore the cancelled invoices of {label}")
+
+    # ---- notes: versions and payments ---------------------------------------------------------
+
+    def _note(self, sale_id: int, text: str, data: dict) -> int:
+        message = f"{text}\n{TAG} {json.dumps(data, sort_keys=True)}"
+        (note_id,) = self.rpc.call("ir.note", "create", [{"resource": f"sale.sale,{sale_id}", "message": message}],
+                                   action="write a note on the sale")
+        return note_id
+
+    def _notes(self, sale_id: int) -> list[tuple[int, dict]]:
+        found = []
+        for row in self._search_read("ir.note", [("resource", "=", f"sale.sale,{sale_id}")], ["message"],
+                                     order=[("id", "ASC")]):
+            for line in (row["message"] or "").splitlines():
+                if line.startswith(TAG):
+                    try:
+                        data = json.loads(line[len(TAG):])
+                    except ValueError:
+                        continue
+                    if isinstance(data, dict):
+                        found.append((row["id"], data))
+        return found
+
+    def _order_note(self, sale_id: int, order: Order, verb: str) -> None:
+        self._note(sale_id, f"{verb} from {order.source} store {order.store}, order {order.number} (payment "
+                            f"{order.payment.status}, store total {order.totals.total}).",
+                   {"version": _utc(order.updated_at).isoformat(), "payment_status": order.payment.status,
+                    "note": order.note})
+
+    def _meta(self, sale_id: int) -> dict:
+        version, status, note, paid, failed = None, None, None, Decimal(0), False
+        for _, data in self._notes(sale_id):
+            failed = failed or "failed" in data
+            if "version" in data:
+                stamp = _utc(datetime.fromisoformat(data["version"]))
+                if version is None or stamp >= version:
+                    version, status, note = stamp, data.get("payment_status"), data.get("note")
+            if "payment" in data:
+                paid += Decimal(data.get("amount") or 0)
+        return {"version": version, "payment_status": status, "note": note, "paid": paid, "failed": failed}
+
+    # ---- master data --------------------------------------------------------------------------
+
+    def _party_id(self, customer_id: str) -> int:
+        try:
+            return int(customer_id)
+        except (TypeError, ValueError):
+            raise PermanentErpError(f"customer id {customer_id!r} is not a Tryton party id; "
+                                    "relink the customer") from None
+
+    def _products(self, skus: list[str], order: Order | None = None, strict: bool = True) -> dict[str, dict]:
+        wanted = sorted(set(skus))
+        if not wanted:
+            return {}
+        rows = self._search_read("product.product", [("code", "in", wanted)], ["code", "sale_uom", "salable"])
+        found = {r["code"]: r for r in rows}
+        missing = [sku for sku in wanted if sku not in found]
+        if strict and missing:
+            where = f" (order {order.number})" if order else ""
+            raise PermanentErpError(
+                f"Tryton has no product with code {', '.join(missing)}{where}: create product code "
+                f"{', '.join(missing)} in Tryton or map the SKU on /config#skus, then retry")
+        unsalable = [sku for sku in wanted if sku in found and not found[sku]["salable"]]
+        if strict and unsalable:
+            raise PermanentErpError(f"Tryton product {', '.join(unsalable)} is not salable: tick Salable on the "
+                                    "product in Tryton, then retry")
+        return found
+
+    def _service(self, code: str) -> int:
+        key = f"service:{code}"
+        if key not in self._cache:
+            rows = self._search_read("product.product", [("code", "=", code)], ["id"], limit=1)
+            if not rows:
+                raise PermanentErpError(f"Tryton has no product with code {code}: create a salable service product "
+                                        f"with code {code} in Tryton (it carries shipping and tax lines), then retry")
+            self._cache[key] = rows[0]["id"]
+        return self._cache[key]
+
+    def _unit(self) -> int:
+        if "unit" not in self._cache:
+            rows = self._read("product.product", [self._service(self.shipping_code)], ["sale_uom"])
+            self._cache["unit"] = rows[0]["sale_uom"]
+        return self._cache["unit"]
+
+    def _currency(self, code: str) -> tuple[int, int]:
+        key = f"currency:{code}"
+        if key not in self._cache:
+            rows = self._search_read("currency.currency", [("code", "=", code)], ["digits"], limit=1)
+            if not rows:
+                raise PermanentErpError(f"Tryton has no currency {code}: add it (Currency > Currencies) with a rate, "
+                                        "then retry")
+            self._cache[key] = (rows[0]["id"], int(rows[0]["digits"] or 2))
+        return self._cache[key]
+
+    def _payment_term(self) -> int | None:
+        """erp.payment_term by name, else Tryton's "Upon Receipt", else the first one (a party's own wins)."""
+        if "term" not in self._cache:
+            name = self.payment_term_name or "Upon Receipt"
+            rows = self._search_read("account.invoice.payment_term", [("name", "=", name)], ["id"], limit=1)
+            if not rows and self.payment_term_name:
+                raise PermanentErpError(f"Tryton has no payment term {name!r}: create it or fix erp.payment_term")
+            rows = rows or self._search_read("account.invoice.payment_term", [], ["id"], limit=1)
+            self._cache["term"] = rows[0]["id"] if rows else None
+        return self._cache["term"]
+
+    def _warehouses(self, all_warehouses: bool = False) -> list[tuple[int, str]]:
+        if "warehouses" not in self._cache:
+            rows = self._search_read("stock.location", [("type", "=", "warehouse")], ["code", "name"],
+                                     order=[("id", "ASC")])
+            self._cache["warehouses"] = [(r["id"], r["code"] or r["name"]) for r in rows]
+        found = self._cache["warehouses"]
+        if self.warehouse_names and not all_warehouses:
+            found = [(wid, code) for wid, code in found if code in self.warehouse_names]
+        return [(wid, self.warehouse_names.get(code, code)) for wid, code in found]
+
+    def _warehouse_id(self, code: str) -> int:
+        for wid, name in self._warehouses(all_warehouses=True):
+            if name == code or self.warehouse_names.get(code) == name:
+                return wid
+        raise PermanentErpError(f"Tryton has no warehouse with code {code}: fix erp.warehouse")
+
+    def _country(self, code: str) -> int | None:
+        key = f"country:{code}"
+        if key not in self._cache:
+            rows = self._search_read("country.country", [("code", "=", code.upper())], ["id"], limit=1)
+            self._cache[key] = rows[0]["id"] if rows else None
+        return self._cache[key]
+
+    def _address_values(self, party_name: str, address: Address) -> dict:
+        country = self._country(address.country_code) if address.country_code else None
+        city, subdivision = address.city, None
+        if address.region and country:
+            region = address.region.strip()
+            key = f"subdivision:{country}:{region.upper()}"
+            if key not in self._cache:
+                rows = self._search_read("country.subdivision", [
+                    ("country", "=", country), ["OR", ("code", "=", f"{address.country_code.upper()}-{region.upper()}"),
+                                                ("name", "ilike", region)]], ["id"], limit=1)
+                self._cache[key] = rows[0]["id"] if rows else None
+            subdivision = self._cache[key]
+        if address.region and not subdivision:
+            city = f"{city} {address.region}".strip()
+        name = " ".join(p for p in (address.first_name, address.last_name) if p)
+        values = {"street_unstructured": "\n".join(p for p in (address.line1, address.line2) if p) or None,
+                  "postal_code": address.postal_code or None, "city": city or None, "country": country,
+                  "subdivision": subdivision, "party_name": None, "attn": None}
+        if address.company:
+            values["party_name"], values["attn"] = address.company, (name or None)
+        elif name and name.lower() != party_name.lower():
+            values["party_name"] = name
+        return values
+
+    def _addresses(self, row: dict, order: Order) -> tuple[int, int]:
+        """The invoice and shipment addresses for the order: the party's equal ones, else new ones."""
+        party = row["id"]
+        existing = self._search_read("party.address", [("party", "=", party)],
+                                     ["street_unstructured", "postal_code", "city", "country", "party_name"],
+                                     order=[("sequence", "ASC"), ("id", "ASC")])
+
+        def key(v: dict) -> tuple:
+            return tuple(" ".join(str(v.get(f) or "").lower().split())
+                         for f in ("street_unstructured", "postal_code", "city", "country", "party_name"))
+
+        def address_id(address: Address | None) -> int | None:
+            if address is None:
+                return None
+            values = self._address_values(row["name"], address)
+            for other in existing:
+                if key(other) == key(values):
+                    return other["id"]
+            (new_id,) = self.rpc.call("party.address", "create", [dict(values, party=party)],
+                                      action=f"add an address to party {row['name']}")
+            existing.append(dict(values, id=new_id))
+            return new_id
+
+        billing = address_id(order.billing_address)
+        shipping = address_id(order.shipping_address) or billing
+        billing = billing or shipping
+        if billing is None:
+            if not existing:
+                (new_id,) = self.rpc.call("party.address", "create", [{"party": party}],
+                                          action=f"add an address to party {row['name']}")
+                existing.append({"id": new_id})
+            billing = shipping = existing[0]["id"]
+        return billing, shipping or billing
+
+    @staticmethod
+    def _shipped_at(row: dict) -> datetime:
+        written = _utc(row["write_date"])
+        effective: date | None = row["effective_date"]
+        if effective is None or effective == written.date():
+            return written
+        return datetime.combine(effective, time(0), tzinfo=timezone.utc)
+
+    # ---- rpc helpers --------------------------------------------------------------------------
+
+    def _search_read(self, model: str, domain: list, fields: list[str], order: list | None = None,
+                     limit: int | None = None, context: dict | None = None) -> list[dict]:
+        return self.rpc.call(model, "search_read", domain, 0, limit, order, fields, context=context,
+                             action=f"read {model}")
+
+    def _read(self, model: str, ids: list[int], fields: list[str], context: dict | None = None) -> list[dict]:
+        if not ids:
+            return []
+        return self.rpc.call(model, "read", list(ids), fields, context=context, action=f"read {model}")
+
+
+__all__ = ["TrytonErp", "TrytonUserError", "RetryableErpError", "parse_tracking"]

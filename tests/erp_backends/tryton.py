@@ -1,0 +1,208 @@
+"""The Tryton back end against a real trytond 8.2 (scripts/tryton.py) over JSON-RPC.
+
+Once per test session: `scripts/tryton.py setup .tryton` (a venv and an initialised database, about a
+minute the first time, a second when .tryton/ exists) and a free port on 127.0.0.1. Each harness
+instance resets the database to the setup snapshot and starts trytond on it (about a second), so every
+test starts from the same clean ERP. The server is stopped when the session ends.
+
+The ERP side (products, stock, shipments) is done the way a Tryton user would: product templates,
+a stock inventory on the warehouse's storage location, and the sale's own customer shipment picked,
+packed and done with the tracking number in its `reference`.
+
+Set TRYTON_DIR to use another folder than .tryton/. Setup is skipped (the tests skip with the reason)
+only when Tryton cannot be installed from PyPI; any other setup failure fails the tests.
+"""
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from adapters.erp import build_erp
+from adapters.erp.tryton import TrytonErp
+from adapters.erp.tryton_rpc import TrytonRpc
+from mappings.canonical import Shipment, StockLevel
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "tryton.py"
+TRYTON_DIR = Path(os.environ.get("TRYTON_DIR") or ROOT / ".tryton")
+INSTALL_FAILED = 75  # scripts/tryton.py's exit status when PyPI cannot deliver Tryton
+DATABASE = "erp"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _script(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=900)
+
+
+class _Server:
+    """One trytond for the whole test session (module-level singleton)."""
+
+    instance: _Server | None = None
+
+    def __init__(self) -> None:
+        self.skip_reason: str | None = None
+        self.error: str | None = None
+        self.port = _free_port()
+        self.setup_output = ""
+        result = _script("setup", str(TRYTON_DIR))
+        self.setup_output = result.stdout + result.stderr
+        if result.returncode == INSTALL_FAILED:
+            self.skip_reason = ("Tryton could not be installed from PyPI (outside our control):\n"
+                                f"{self.setup_output[-2000:]}")
+        elif result.returncode != 0:
+            self.error = f"scripts/tryton.py setup {TRYTON_DIR} failed:\n{self.setup_output[-4000:]}"
+        else:
+            atexit.register(self.stop)
+        self.password = (TRYTON_DIR / "admin.pass").read_text().strip() if not (self.skip_reason or self.error) else ""
+
+    @classmethod
+    def get(cls) -> _Server:
+        if cls.instance is None:
+            cls.instance = cls()
+        server = cls.instance
+        if server.skip_reason:
+            pytest.skip(server.skip_reason)
+        if server.error:
+            raise RuntimeError(server.error)
+        return server
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def fresh(self) -> None:
+        self._run("reset", str(TRYTON_DIR))
+        self.start()
+
+    def start(self) -> None:
+        self._run("start", str(TRYTON_DIR), "--port", str(self.port))
+
+    def stop(self) -> None:
+        _script("stop", str(TRYTON_DIR))
+
+    def _run(self, *args: str) -> None:
+        result = _script(*args)
+        if result.returncode != 0:
+            raise RuntimeError(f"scripts/tryton.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+
+
+class TrytonHarness:
+    kind = "tryton"
+    validates_skus = True
+
+    def __init__(self, tmp_path: Path | None = None):
+        self.server = _Server.get()
+        self.server.fresh()
+        self.rpc = TrytonRpc(self.server.url, DATABASE, "admin", self.server.password)
+        self._adapter: TrytonErp | None = None
+
+    def adapter(self) -> TrytonErp:
+        if self._adapter is None:
+            cfg = self.config()
+            settings = {k: v for k, v in cfg.items() if k not in ("kind", "password")}
+            self._adapter = build_erp("tryton", settings, {"password": cfg["password"]})  # type: ignore[assignment]
+        return self._adapter  # type: ignore[return-value]
+
+    def config(self) -> dict:
+        return {"kind": "tryton", "url": self.server.url, "database": DATABASE, "username": "admin",
+                "password": self.server.password, "connect_timeout_seconds": 2, "read_timeout_seconds": 30}
+
+    # ---- the ERP side ---------------------------------------------------------------------------
+
+    def add_products(self, skus: list[str]) -> None:
+        wanted = sorted({sku for sku in skus if sku})
+        known = {r["code"] for r in self.rpc.call("product.product", "search_read", [("code", "in", wanted)], 0, None,
+                                                  None, ["code"])}
+        missing = [sku for sku in wanted if sku not in known]
+        if not missing:
+            return
+        (category,) = self.rpc.call("product.category", "search", [("name", "=", "Storefront goods")], 0, 1, None)
+        unit = self._unit()
+        self.rpc.call("product.template", "create", [
+            {"name": sku, "type": "goods", "salable": True, "default_uom": unit, "sale_uom": unit,
+             "list_price": Decimal("10"), "account_category": category,
+             "products": [["create", [{"suffix_code": sku}]]]} for sku in missing])
+
+    def seed_stock(self, levels: list[StockLevel]) -> None:
+        self.add_products([level.sku for level in levels])
+        codes = [level.sku for level in levels]
+        products = {r["code"]: r["id"] for r in self.rpc.call(
+            "product.product", "search_read", [("code", "in", codes)], 0, None, None, ["code"])}
+        by_location: dict[int, list[dict]] = {}
+        for level in levels:
+            location = self._storage(level.warehouse)
+            by_location.setdefault(location, []).append({"product": products[level.sku],
+                                                         "quantity": float(level.on_hand)})
+        for location, lines in by_location.items():
+            (inventory,) = self.rpc.call("stock.inventory", "create", [
+                {"location": location, "lines": [["create", lines]]}])
+            self.rpc.call("stock.inventory", "confirm", [inventory])
+
+    def seed_shipment(self, shipment: Shipment) -> None:
+        """Ship these lines of the order's sale: the sale's open customer shipment, picked for exactly
+        these quantities (the rest goes to a new shipment when Tryton processes the sale), then done."""
+        (sale,) = self.rpc.call("sale.sale", "search_read", [("reference", "=", shipment.order_ref)], 0, 1, None,
+                                ["shipments"])
+        rows = self.rpc.call("stock.shipment.out", "read", sale["shipments"], ["state"])
+        open_ = [r for r in rows if r["state"] in ("draft", "waiting", "assigned")]
+        assert open_, f"the sale of {shipment.order_ref} has no open shipment to send"
+        ship_id, state = open_[0]["id"], open_[0]["state"]
+        if state in ("draft", "assigned"):
+            self.rpc.call("stock.shipment.out", "wait", [ship_id])
+        (ship,) = self.rpc.call("stock.shipment.out", "read", [ship_id], ["inventory_moves", "outgoing_moves"])
+        move_ids = ship["inventory_moves"] or ship["outgoing_moves"]
+        wanted = Counter({line.sku: line.quantity for line in shipment.lines})
+        writes: list = []
+        for move in self.rpc.call("stock.move", "read", move_ids, ["product.code", "quantity"]):
+            code = (move.get("product.") or {}).get("code")
+            take = min(wanted[code], int(move["quantity"]))
+            wanted[code] -= take
+            writes += [[move["id"]], {"quantity": float(take)}]
+        self.rpc.call("stock.move", "write", *writes)
+        reference = f"{shipment.carrier}:{shipment.tracking_number}" if shipment.carrier else shipment.tracking_number
+        shipped_on: date = shipment.shipped_at.date()
+        self.rpc.call("stock.shipment.out", "write", [ship_id], {"reference": reference, "effective_date": shipped_on})
+        for step in ("assign_force", "pick", "pack", "do"):
+            self.rpc.call("stock.shipment.out", step, [ship_id])
+        self.rpc.call("sale.sale", "process", [sale["id"]])
+
+    @contextlib.contextmanager
+    def down(self) -> Iterator[None]:
+        self.server.stop()
+        try:
+            yield
+        finally:
+            self.server.start()
+
+    def close(self) -> None:
+        if self._adapter is not None:
+            self._adapter.close()
+        self.rpc.close()
+
+    # ---- helpers ----------------------------------------------------------------------------------
+
+    def _unit(self) -> int:
+        (unit,) = self.rpc.call("product.uom", "search", [("symbol", "=", "u")], 0, 1, None)
+        return unit
+
+    def _storage(self, warehouse: str) -> int:
+        domain: list = [("type", "=", "warehouse")] + ([("code", "=", warehouse)] if warehouse else [])
+        rows = self.rpc.call("stock.location", "search_read", domain, 0, 1, [("id", "ASC")], ["storage_location"])
+        assert rows, f"Tryton has no warehouse {warehouse!r}"
+        return rows[0]["storage_location"]

@@ -1,0 +1,154 @@
+"""A person in a real browser: an admin adds a store, an order fails on an unknown SKU, the admin maps the
+SKU on /config, retries from /console and sees it succeed and audited; a support user cannot open /config.
+
+Debian's Chromium under Playwright, the real app on a real port with the embedded queue thread running,
+over SQLite with a SQL staging ERP whose item master (erp_products) refuses unknown SKUs.
+Screenshots go to test-artifacts/.
+"""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import requests
+from sqlalchemy import insert
+
+from adapters.erp.sql import erp_products
+from connector.auth import add_user
+from connector.signatures import sign
+from tests.browser.helpers import chromium_page, ensure_chromium, live_app, screenshot
+from tests.conftest import FIXTURES
+from tests.test_api import ADMIN, SUPPORT
+
+pytestmark = pytest.mark.slow
+
+SLUG = "browser-shop"
+WEBHOOK_SECRET = "whsec_browser_test_5e6f7a8b9c"
+ACCESS_TOKEN = "shpat_browser_test_0a1b2c3d4e"
+UNKNOWN_SKU = "SOCK-MER-M-CHA"  # the fixture's first line
+ERP_SKU = "ERP-SOCK-MERINO-M"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path, why = ensure_chromium()
+    if path is None:
+        pytest.skip(why)
+    return path
+
+
+def sign_in(page, base: str, who: tuple[str, str]) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{base}/login")
+    page.get_by_label("Email").fill(who[0])
+    page.get_by_label("Password").fill(who[1])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+
+
+def nav(page, name: str):  # type: ignore[no-untyped-def]
+    return page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True)
+
+
+def wait_for_status(page, url: str, status: str, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]
+    """Reload the event page until its heading shows `status` (the queue thread works in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        page.goto(url)
+        if page.locator("h1 .status").inner_text().strip() == status:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} still {page.locator('h1 .status').inner_text()!r}, not {status!r}")
+        time.sleep(0.2)
+
+
+def test_admin_fixes_a_failed_order_from_the_browser(sqlite_stack, chromium, tmp_path):
+    stack = sqlite_stack
+    add_user(stack.rt, *ADMIN, "admin")
+    add_user(stack.rt, *SUPPORT, "support")
+    with stack.erp_engine.begin() as conn:  # the ERP's item master: the fixture's first SKU is not in it
+        conn.execute(insert(erp_products), [{"sku": "SHOE-TR2-42-SLT", "description": "Trail Runner 2"},
+                                            {"sku": ERP_SKU, "description": "Merino crew sock M charcoal"}])
+    body = (FIXTURES / "shopify" / "order_discount_multiline.json").read_bytes()
+
+    with live_app(stack) as base, chromium_page(tmp_path / "chromium-profile", chromium) as page:
+        # The admin signs in and lands on /config, then adds a Shopify store.
+        sign_in(page, base, ADMIN)
+        assert page.url == f"{base}/config"
+        assert page.title() == "Configuration · Storefront connector"
+        page.get_by_role("link", name="Add a store").click()
+        page.get_by_label("Slug").fill(SLUG)
+        page.get_by_label("Platform").select_option("shopify")
+        page.get_by_label("Shop domain").fill(f"{SLUG}.myshopify.com")
+        page.get_by_label("Admin API access token").fill(ACCESS_TOKEN)
+        page.get_by_label("Webhook signing secret").fill(WEBHOOK_SECRET)
+        page.get_by_label("Safety stock (units)").fill("3")
+        page.get_by_role("button", name="Add store").click()
+        assert f"Store {SLUG} added" in page.locator(".flash.success").inner_text()
+        assert ACCESS_TOKEN not in page.content() and WEBHOOK_SECRET not in page.content()
+        assert "••••" + WEBHOOK_SECRET[-4:] in page.content()
+
+        # Shopify delivers a signed orders/create for that store.
+        delivered = requests.post(f"{base}/webhooks/shopify/{SLUG}", data=body, timeout=10, headers={
+            "Content-Type": "application/json", "X-Shopify-Topic": "orders/create",
+            "X-Shopify-Hmac-Sha256": sign(WEBHOOK_SECRET, body), "X-Shopify-Shop-Domain": f"{SLUG}.myshopify.com",
+            "X-Shopify-Event-Id": "browser-ev-1", "X-Shopify-Webhook-Id": "browser-wh-1",
+            "X-Shopify-API-Version": "2026-01"})
+        assert delivered.status_code == 200, delivered.text
+
+        # The console shows it failed, naming the SKU.
+        nav(page, "Events").click()
+        page.get_by_label("Store").select_option(SLUG)
+        page.get_by_role("button", name="Filter").click()
+        link = page.get_by_role("link", name=re.compile(r"^#\d+$")).first
+        event_url = base + link.get_attribute("href")
+        wait_for_status(page, event_url, "failed")
+        problem = page.locator(".card.problem").inner_text()
+        assert f"unknown SKU {UNKNOWN_SKU}" in problem
+        assert page.title().startswith("Event #")
+        screenshot(page, "console-event-failed")
+
+        # The admin maps the store SKU to the ERP's item on /config.
+        nav(page, "Config").click()
+        skus = page.locator("#skus")
+        skus.get_by_label("Store SKU, row 1").fill(UNKNOWN_SKU)
+        skus.get_by_label("ERP SKU (item code), row 1").fill(ERP_SKU)
+        skus.get_by_role("button", name="Save SKU overrides").click()
+        assert "SKU overrides saved (1 row)" in page.locator(".flash.success").inner_text()
+        assert page.locator("#skus").get_by_label("ERP SKU (item code), row 1").input_value() == ERP_SKU
+        screenshot(page, "config")
+
+        # It retries from the console and sees the order reach the ERP.
+        page.goto(event_url)
+        page.get_by_role("button", name="Retry now").click()
+        assert "back in the queue" in page.locator(".flash.success").inner_text()
+        wait_for_status(page, event_url, "succeeded")
+        erp_side = page.locator("section", has=page.get_by_role("heading", name="ERP side")).inner_text()
+        assert "created" in erp_side
+        assert ERP_SKU in page.locator("table.lines").inner_text()  # the canonical order carries the mapped SKU
+        screenshot(page, "console-event-succeeded")
+        orders = stack.erp_orders()
+        assert [o.number for o in orders] == ["#1001"]
+        assert {line.sku for line in stack.erp_lines(orders[0].external_ref)} >= {ERP_SKU, "SHOE-TR2-42-SLT"}
+
+        # The retry is in the audit log, with who did it.
+        nav(page, "Audit log").click()
+        entries = page.locator("table.audit tbody tr")
+        retry = entries.filter(has_text="event.retry").first.inner_text()
+        assert ADMIN[0] in retry
+        assert entries.filter(has_text="mapping.replace").count() == 1
+        assert entries.filter(has_text="store.create").count() == 1
+        screenshot(page, "console-audit")
+        nav(page, "Dashboard").click()
+        assert page.locator("svg.chart").count() == 1
+        screenshot(page, "console")
+
+        # A support user cannot open /config.
+        page.get_by_role("button", name="Sign out").click()
+        sign_in(page, base, SUPPORT)
+        assert page.url == f"{base}/console"
+        assert nav(page, "Config").count() == 0
+        refused = page.goto(f"{base}/config")
+        assert refused is not None and refused.status == 403
+        assert "admin role" in page.locator("main").inner_text()
+        screenshot(page, "config-support-403")

@@ -1,0 +1,162 @@
+"""One contract, every back end: the same promises, checked the same way on each ERP."""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from adapters.erp.base import PaymentRecord, PermanentErpError, RetryableErpError
+from mappings.canonical import Money, Refund, RefundLine, Shipment, ShipmentLine, StockLevel
+from mappings.shopify import order_from_shopify
+from tests.conftest import load_fixture
+
+CENT = Decimal("0.01")
+HARNESSES = {
+    "sql": "tests.erp_backends.sql:SqlHarness",
+    "rest": "tests.erp_backends.rest:RestHarness",
+    "files": "tests.erp_backends.files:FilesHarness",
+    "tryton": "tests.erp_backends.tryton:TrytonHarness",
+}
+
+
+@pytest.fixture(params=list(HARNESSES))
+def harness(request, tmp_path):  # type: ignore[no-untyped-def]
+    module_name, class_name = HARNESSES[request.param].split(":")
+    if request.param == "tryton":
+        request.applymarker(pytest.mark.tryton)
+    harness = getattr(importlib.import_module(module_name), class_name)(tmp_path)
+    yield harness
+    harness.close()
+
+
+def an_order(**changes):  # type: ignore[no-untyped-def]
+    payload = load_fixture("shopify", "order_discount_multiline.json")
+    payload.update(changes)
+    return payload, order_from_shopify(payload, "acme-us")
+
+
+def push(harness, order):  # type: ignore[no-untyped-def]
+    harness.add_products([line.sku for line in order.lines if line.sku])
+    erp = harness.adapter()
+    customer_id = erp.find_customer("dana.whitfield@example.com", None) or erp.create_customer(
+        order.customer, "shopify:acme-us:customer:1")
+    return erp.push_order(order, customer_id)
+
+
+def test_an_order_is_created_once_with_its_totals(harness):
+    payload, order = an_order()
+    first, second = push(harness, order), push(harness, order)
+    assert first.created and not second.created and first.erp_ref == second.erp_ref
+    view = harness.adapter().get_order(order.external_ref)
+    assert view.currency == "USD"
+    assert view.total.quantize(CENT) == Decimal(payload["total_price"])
+    skus = [line.sku for line in view.lines if line.sku in {l.sku for l in order.lines}]
+    assert skus == [line.sku for line in order.lines]
+
+
+def test_a_newer_version_updates_and_an_older_one_changes_nothing(harness):
+    _, order = an_order()
+    push(harness, order)
+    newer = dataclasses.replace(order, updated_at=order.updated_at + timedelta(hours=1), note="leave at the door")
+    assert push(harness, newer).updated
+    older = dataclasses.replace(order, updated_at=order.updated_at - timedelta(hours=1))
+    result = push(harness, older)
+    assert not result.created and not result.updated
+
+
+def test_customers_are_found_by_email_then_phone(harness):
+    _, order = an_order()
+    erp = harness.adapter()
+    assert erp.find_customer("nobody@example.com", None) is None
+    created = erp.create_customer(order.customer, "shopify:acme-us:customer:1")
+    assert erp.find_customer("dana.whitfield@example.com", None) == created
+    phone = "".join(ch for ch in (order.customer.phone or "") if ch.isdigit() or ch == "+")
+    if phone:
+        assert erp.find_customer(None, phone) == created
+
+
+def test_payment_cancel_and_credit_note_are_idempotent(harness):
+    payload, order = an_order()
+    push(harness, order)
+    erp = harness.adapter()
+    payment = PaymentRecord(key=f"{order.external_ref}:payment", order_ref=order.external_ref,
+                            amount=order.totals.total, method="card", gateway="shopify_payments",
+                            transaction_ref="tx-1", paid_at=datetime(2026, 11, 20, 15, 20, tzinfo=timezone.utc))
+    assert erp.record_payment(payment) == erp.record_payment(payment)
+    view = erp.get_order(order.external_ref)
+    assert view.paid_total.quantize(CENT) == Decimal(payload["total_price"])
+    assert view.payment_status == "paid"
+
+    line = order.lines[0]
+    refund = Refund(source="shopify", store="acme-us", order_external_id=order.external_id, external_id="r1",
+                    created_at=datetime(2026, 11, 22, tzinfo=timezone.utc), currency="USD",
+                    lines=(RefundLine(line.external_id, line.sku, 1, Money(Decimal("10.00"), "USD"),
+                                      Money(Decimal("0.80"), "USD"), True),),
+                    shipping=Money(Decimal("0"), "USD"), adjustment=Money(Decimal("0"), "USD"),
+                    total=Money(Decimal("10.80"), "USD"), reason="damaged")
+    assert erp.create_credit_note(refund, order.external_ref) == erp.create_credit_note(refund, order.external_ref)
+    assert erp.get_order(order.external_ref).credited_total.quantize(CENT) == Decimal("10.80")
+
+    assert erp.cancel_order(order.external_ref, "customer") is True
+    assert erp.cancel_order(order.external_ref, "customer") is False
+    assert erp.get_order(order.external_ref).status == "cancelled"
+
+
+def test_stock_changes_come_once_each_and_the_cursor_holds_when_nothing_changed(harness):
+    harness.add_products(["SKU-A", "SKU-B", "SKU-C"])
+    now = datetime.now(timezone.utc)
+    harness.seed_stock([StockLevel("SKU-A", "", Decimal(5), now), StockLevel("SKU-B", "", Decimal(0), now),
+                        StockLevel("SKU-C", "", Decimal(12), now)])
+    erp = harness.adapter()
+    seen, cursor = {}, None
+    for _ in range(10):
+        levels, cursor_next = erp.stock_changes(cursor, limit=2)
+        if not levels:
+            assert cursor_next == cursor
+            break
+        seen.update({level.sku: level.on_hand for level in levels})
+        cursor = cursor_next
+    assert {k: v for k, v in seen.items() if k.startswith("SKU-")} == {"SKU-A": 5, "SKU-B": 0, "SKU-C": 12}
+    harness.seed_stock([StockLevel("SKU-B", "", Decimal(3), now)])
+    levels, _ = erp.stock_changes(cursor)
+    assert [(level.sku, level.on_hand) for level in levels] == [("SKU-B", 3)]
+
+
+def test_shipments_of_pushed_orders_are_read_with_tracking(harness):
+    _, order = an_order()
+    push(harness, order)
+    line = order.lines[0]
+    harness.seed_shipment(Shipment(ref="SHIP-1", order_ref=order.external_ref, lines=(ShipmentLine(line.sku, 1),),
+                                   shipped_at=datetime(2026, 11, 21, tzinfo=timezone.utc), carrier="UPS",
+                                   tracking_number="1Z999AA10123456784",
+                                   tracking_url="https://www.ups.com/track?tracknum=1Z999AA10123456784"))
+    erp = harness.adapter()
+    shipments, cursor = erp.shipments(None)
+    (shipment,) = [s for s in shipments if s.order_ref == order.external_ref]
+    assert shipment.tracking_number == "1Z999AA10123456784"
+    assert [(l.sku, l.quantity) for l in shipment.lines] == [(line.sku, 1)]
+    assert erp.shipments(cursor) == ([], cursor)
+
+
+def test_an_unknown_sku_is_a_permanent_error_that_names_it(harness):
+    if not harness.validates_skus:
+        pytest.skip(f"the {harness.kind} back end takes any SKU; the ERP checks on import")
+    _, order = an_order()
+    erp = harness.adapter()
+    harness.add_products([line.sku for line in order.lines[1:]])
+    customer_id = erp.create_customer(order.customer, "shopify:acme-us:customer:1")
+    with pytest.raises(PermanentErpError, match=order.lines[0].sku):
+        erp.push_order(order, customer_id)
+
+
+def test_an_erp_that_is_down_is_a_retryable_error_and_then_works(harness):
+    _, order = an_order()
+    harness.add_products([line.sku for line in order.lines])
+    erp = harness.adapter()
+    customer_id = erp.create_customer(order.customer, "shopify:acme-us:customer:1")
+    with harness.down(), pytest.raises(RetryableErpError):
+        erp.push_order(order, customer_id)
+    assert erp.push_order(order, customer_id).created
