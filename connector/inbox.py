@@ -63,9 +63,13 @@ _COLUMNS = ("store_id", "platform", "topic", "dedupe_key", "headers", "body", "r
             "attempts_before_retry", "last_error", "resource_id", "order_number", "processed_at")
 
 
+# The body goes as a binary parameter: no hex encoding of 15 kB on either side.
+_PLACEHOLDERS = "(" + ", ".join("%b" if c == "body" else "%s" for c in _COLUMNS) + ")"
+
+
 @functools.cache
 def _pg_sql(count: int) -> str:
-    values = ", ".join(["(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"] * count)
+    values = ", ".join([_PLACEHOLDERS] * count)
     return (f"INSERT INTO inbox_events ({', '.join(_COLUMNS)}) VALUES {values} "
             "ON CONFLICT (store_id, dedupe_key) DO NOTHING RETURNING id, store_id, dedupe_key")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -25,8 +26,10 @@ class Waker:
 
     def mark(self, store_id: int) -> None:
         with self._cond:
+            if store_id in self._marked:
+                return  # already due in this round: nothing to do on the hot path
             self._marked.add(store_id)
-            self._cond.notify()
+            self._cond.notify_all()
         if self._thread is None or not self._thread.is_alive():
             self._start()
 
@@ -54,5 +57,5 @@ class Waker:
             with self._cond:
                 self._busy = False
                 self._cond.notify_all()
-                # Debounce: marks arriving now are sent together on the next round.
-                self._cond.wait(self.interval)
+            # Debounce: marks arriving meanwhile are sent together on the next round.
+            time.sleep(self.interval)
