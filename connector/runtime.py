@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.erp import ErpAdapter, PermanentErpError, build_erp
 from connector.crypto import SecretBox, secret_box
 from connector.db import make_engine, make_sessionmaker
+from connector.logredact import install_log_redaction
 from connector.models import ErpConnection, Store
 from connector.queue import EmbeddedJobQueue, JobQueue, RedisJobQueue
 from connector.settings import Settings
@@ -49,6 +50,7 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings, queue: JobQueue | None = None) -> Runtime:
+        install_log_redaction()
         engine = make_engine(settings.database_url)
         if queue is None:
             if settings.redis_url:

@@ -12,7 +12,6 @@ delivery of that topic (the latest inbox event).
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,7 +19,6 @@ from typing import Any
 from sqlalchemy import func, select
 
 from adapters.storefront import StorefrontError
-from connector.crypto import mask
 from connector.models import InboxEvent
 from connector.runtime import Runtime, StoreInfo
 
@@ -205,28 +203,3 @@ def register_webhooks(rt: Runtime, store: StoreInfo) -> dict[str, list[str]]:
             except StorefrontError as exc:  # the new subscription is in place; an old one lingers
                 log.warning("store %s: could not remove a stale %s subscription: %s", store.slug, topic, exc)
     return done
-
-
-# ---- keeping secrets out of logs --------------------------------------------------------------
-
-_QUERY_SECRETS = re.compile(r"((?:oauth_consumer_key|oauth_signature|consumer_key|consumer_secret)=)([^&\s\"']+)")
-
-
-class RedactQuerySecrets(logging.Filter):
-    """urllib3 logs each request line at DEBUG; over plain http the WooCommerce library puts the consumer
-    key (OAuth 1.0a) in the query string. Mask it before any handler sees the record."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record is not ours to fix
-            return True
-        if _QUERY_SECRETS.search(message):
-            record.msg, record.args = _QUERY_SECRETS.sub(lambda m: m.group(1) + mask(m.group(2)), message), ()
-        return True
-
-
-def install_log_redaction() -> None:
-    target = logging.getLogger("urllib3.connectionpool")
-    if not any(isinstance(f, RedactQuerySecrets) for f in target.filters):
-        target.addFilter(RedactQuerySecrets())

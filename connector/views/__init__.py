@@ -10,7 +10,7 @@ from connector.views import common
 
 
 def register(app: Flask) -> None:
-    from connector.store_admin import install_log_redaction
+    from connector.logredact import install_log_redaction
     from connector.views.config import bp as config_bp
     from connector.views.console import bp as console_bp
 
