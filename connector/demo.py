@@ -23,6 +23,20 @@ from connector.settings import Settings
 
 SAMPLE_ORDER = Path(__file__).parent / "demo_order.json"
 SWEEP_EVERY = 60
+DEMO_ADMIN = "admin@demo.local"
+
+
+def ensure_demo_admin(rt: Runtime) -> str | None:
+    """A first admin to sign in with, when nobody can yet; its password is shown once, here."""
+    from connector.auth import add_user
+    from connector.models import User
+
+    with rt.sessions() as session:
+        if session.scalars(select(User).limit(1)).first() is not None:
+            return None
+    password = secrets.token_urlsafe(12)
+    add_user(rt, DEMO_ADMIN, password, "admin")
+    return password
 
 
 def ensure_demo_config(rt: Runtime) -> None:
@@ -54,10 +68,11 @@ def run_demo(settings: Settings, host: str, port: int) -> None:
     queue = EmbeddedJobQueue()
     rt = install(Runtime.from_settings(settings, queue=queue))
     ensure_demo_config(rt)
+    password = ensure_demo_admin(rt)
     queue.start()
     threading.Thread(target=_sweep_forever, args=(sweep,), daemon=True, name="sweep").start()
     app = create_app(runtime=rt)
-    _print_instructions(rt, host, port)
+    _print_instructions(rt, host, port, password)
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
@@ -70,12 +85,15 @@ def _sweep_forever(sweep) -> None:  # type: ignore[no-untyped-def]
             pass
 
 
-def _print_instructions(rt: Runtime, host: str, port: int) -> None:
+def _print_instructions(rt: Runtime, host: str, port: int, password: str | None) -> None:
     with rt.sessions() as session:
         stores = session.scalars(select(Store).where(Store.platform == "shopify")).all()
         infos = [rt.store_info(s) for s in stores]
     base = f"http://{host}:{port}"
     click.echo(f"\nThe connector is running at {base}  (database: {rt.settings.database_url})")
+    if password:
+        click.echo(f"\n  Sign in at {base}/login as {DEMO_ADMIN} with password {password} (shown only now;\n"
+                   "  `connector user add EMAIL --role admin` adds or resets users)")
     for info in infos:
         click.echo(f"\n  Shopify store {info.slug!r}: POST {base}/webhooks/shopify/{info.slug}")
         click.echo(f"  Sign each body: X-Shopify-Hmac-Sha256 = base64(HMAC-SHA256(secret, raw body)), "

@@ -66,6 +66,7 @@ def test_quickstart_run_takes_a_signed_order_into_the_demo_erp(tmp_path):
         server.terminate()
         output = server.communicate(timeout=10)[0]
     assert "/webhooks/shopify/demo" in output and "HMAC-SHA256" in output
+    assert "Sign in at" in output and "admin@demo.local" in output
 
 
 def test_gunicorn_and_an_rq_worker_on_postgres_and_redis(tmp_path, pg_databases):
