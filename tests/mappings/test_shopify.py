@@ -1,17 +1,17 @@
 """Shopify REST order JSON -> canonical Order (mappings.shopify.order_from_shopify)."""
 from __future__ import annotations
 
-import copy
 import json
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from mappings.canonical import Money, Order, TaxLine, order_from_json, order_to_json
 from mappings.errors import MappingError
+from tests.mappings.fuzz import HOSTILE, paths, replaced, survives
 from mappings.shopify import order_from_shopify
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "shopify"
@@ -381,39 +381,8 @@ _UNREAD = {"client_details", "discount_applications", "default_address", "email_
            "discounted_price_set", "refunds", "fulfillments", "returns", "duties", "properties"}
 
 
-def _paths(node: Any, path: tuple = ()) -> Iterator[tuple]:
-    """Every key/index path in a JSON tree, parents before children."""
-    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    for key, child in children:
-        yield (*path, key)
-        if key not in _UNREAD:
-            yield from _paths(child, (*path, key))
-
-
-def _replaced(payload: dict, path: tuple, value: Any) -> dict:
-    mutated = copy.deepcopy(payload)
-    parent = mutated
-    for key in path[:-1]:
-        parent = parent[key]
-    if value is _DELETE:
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = value
-    return mutated
-
-
-_DELETE = object()
-_HOSTILE = [None, "x", [], {}, "", True, -1, 10**30, float("nan"), "1e400", _DELETE]
-
-
 def _survives(payload: dict) -> str | None:
-    try:
-        result = order_from_shopify(payload, STORE)
-    except MappingError as exc:
-        return None if str(exc) else "empty MappingError message"
-    except Exception as exc:  # noqa: BLE001 - the point of the test
-        return f"{type(exc).__name__}: {exc}"
-    return None if isinstance(result, Order) else f"returned {type(result).__name__}"
+    return survives(lambda: order_from_shopify(payload, STORE), Order)
 
 
 @pytest.mark.parametrize("name", ALL_FIXTURES)
@@ -423,7 +392,7 @@ def test_fuzz_top_level_and_line_level_values(name: str) -> None:
         ("line_items", i, key) for i, item in enumerate(payload["line_items"]) for key in item]
     failures = [f"{path} <- {value!r}: {problem}"
                 for path in paths for value in (None, "x", [], {})
-                if (problem := _survives(_replaced(payload, path, value)))]
+                if (problem := _survives(replaced(payload, path, value)))]
     assert not failures, "\n".join(failures[:20])
 
 
@@ -432,6 +401,6 @@ def test_fuzz_top_level_and_line_level_values(name: str) -> None:
 def test_fuzz_every_nested_value_with_hostile_input(name: str) -> None:
     payload = load(name)
     failures = [f"{path} <- {value!r}: {problem}"
-                for path in _paths(payload) for value in _HOSTILE
-                if (problem := _survives(_replaced(payload, path, value)))]
+                for path in paths(payload, _UNREAD) for value in HOSTILE
+                if (problem := _survives(replaced(payload, path, value)))]
     assert not failures, "\n".join(failures[:20])

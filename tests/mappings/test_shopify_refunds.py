@@ -6,17 +6,17 @@ tests/fixtures/shopify/ as an order.
 """
 from __future__ import annotations
 
-import copy
 import json
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from mappings.canonical import Money, Refund, refund_from_json, refund_to_json
 from mappings.errors import MappingError
+from tests.mappings.fuzz import DELETE, paths, replaced, survives
 from mappings.shopify import order_from_shopify
 from mappings.shopify_refunds import refund_from_shopify
 
@@ -382,44 +382,15 @@ def test_shop_currency_argument_is_a_caller_bug(currency: Any) -> None:
 # ---- fuzz: any malformed value becomes a MappingError, never another exception ------------------------
 
 
-def _paths(node: Any, path: tuple = ()) -> Iterator[tuple]:
-    """Every key/index path in a JSON tree, parents before children."""
-    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    for key, child in children:
-        yield (*path, key)
-        yield from _paths(child, (*path, key))
-
-
-_DELETE = object()
-
-
-def _replaced(payload: dict, path: tuple, value: Any) -> dict:
-    mutated = copy.deepcopy(payload)
-    parent = mutated
-    for key in path[:-1]:
-        parent = parent[key]
-    if value is _DELETE:
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = value
-    return mutated
-
-
 def _survives(payload: dict) -> str | None:
-    try:
-        result = refund(payload)
-    except MappingError as exc:
-        return None if str(exc) else "empty MappingError message"
-    except Exception as exc:  # noqa: BLE001 - the point of the test
-        return f"{type(exc).__name__}: {exc}"
-    return None if isinstance(result, Refund) else f"returned {type(result).__name__}"
+    return survives(lambda: refund(payload), Refund)
 
 
 @pytest.mark.parametrize("name", ALL_FIXTURES)
 def test_fuzz_every_value(name: str) -> None:
     payload = load(name)
-    hostile = [None, "x", [], {}, "", True, -1, 10**30, float("nan"), "1e400", "-0.01", _DELETE]
+    hostile = [None, "x", [], {}, "", True, -1, 10**30, float("nan"), "1e400", "-0.01", DELETE]
     failures = [f"{path} <- {value!r}: {problem}"
-                for path in _paths(payload) for value in hostile
-                if (problem := _survives(_replaced(payload, path, value)))]
+                for path in paths(payload) for value in hostile
+                if (problem := _survives(replaced(payload, path, value)))]
     assert not failures, "\n".join(failures[:20])

@@ -1,18 +1,18 @@
 """WooCommerce wc/v3 order and refund JSON -> canonical (mappings.woocommerce)."""
 from __future__ import annotations
 
-import copy
 import json
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
 from mappings.canonical import (Money, Order, Refund, TaxLine, order_from_json, order_to_json, refund_from_json,
                                 refund_to_json)
 from mappings.errors import MappingError
+from tests.mappings.fuzz import DELETE, HOSTILE, paths, replaced, survives
 from mappings.woocommerce import order_from_woocommerce, refund_from_woocommerce
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "woocommerce"
@@ -482,7 +482,7 @@ def test_missing_line_items() -> None:
     (("currency",), "usd", "currency: Not an ISO 4217 currency code."),
 ])
 def test_wrong_types_name_the_field(path: tuple, value: Any, expected: str | None) -> None:
-    payload = _replaced(load("order_processing_coupon.json"), path, value)
+    payload = replaced(load("order_processing_coupon.json"), path, value)
     if expected is None:
         assert order_from_woocommerce(payload, STORE).totals.total == usd("127.27")
     else:
@@ -553,39 +553,7 @@ def test_empty_object_names_the_missing_fields() -> None:
 
 
 _UNREAD = {"_links", "image", "customer_user_agent", "payment_url"}  # walking in would only cost time
-_DELETE = object()
-_HOSTILE = [None, "x", [], {}, "", True, -1, 10**30, float("nan"), "1e400", "-0.001", _DELETE]
-
-
-def _paths(node: Any, path: tuple = ()) -> Iterator[tuple]:
-    """Every key/index path in a JSON tree, parents before children."""
-    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    for key, child in children:
-        yield (*path, key)
-        if key not in _UNREAD:
-            yield from _paths(child, (*path, key))
-
-
-def _replaced(payload: dict, path: tuple, value: Any) -> dict:
-    mutated = copy.deepcopy(payload)
-    parent = mutated
-    for key in path[:-1]:
-        parent = parent[key]
-    if value is _DELETE:
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = value
-    return mutated
-
-
-def _survives(call: Callable[[], Any], expected: type) -> str | None:
-    try:
-        result = call()
-    except MappingError as exc:
-        return None if str(exc) else "empty MappingError message"
-    except Exception as exc:  # noqa: BLE001 - the point of the test
-        return f"{type(exc).__name__}: {exc}"
-    return None if isinstance(result, expected) else f"returned {type(result).__name__}"
+_HOSTILE = [*HOSTILE[:-1], "-0.001", DELETE]
 
 
 @pytest.mark.parametrize("name", ORDERS)
@@ -596,7 +564,7 @@ def test_fuzz_top_level_and_line_level_values(name: str) -> None:
         for i, item in enumerate(payload[group]) for key in item]
     failures = [f"{path} <- {value!r}: {problem}"
                 for path in paths for value in (None, "x", [], {})
-                if (problem := _survives(lambda: order_from_woocommerce(_replaced(payload, path, value), STORE),
+                if (problem := survives(lambda: order_from_woocommerce(replaced(payload, path, value), STORE),
                                          Order))]
     assert not failures, "\n".join(failures[:20])
 
@@ -604,13 +572,13 @@ def test_fuzz_top_level_and_line_level_values(name: str) -> None:
 def test_fuzz_refund_values() -> None:
     refund, order = load("refund_901.json"), load("order_refunded_partial.json")
     failures = [f"refund{path} <- {value!r}: {problem}"
-                for path in _paths(refund) for value in _HOSTILE
-                if (problem := _survives(lambda: refund_from_woocommerce(_replaced(refund, path, value), order,
+                for path in paths(refund, _UNREAD) for value in _HOSTILE
+                if (problem := survives(lambda: refund_from_woocommerce(replaced(refund, path, value), order,
                                                                          STORE), Refund))]
     failures += [f"order{path} <- {value!r}: {problem}"
-                 for path in [("id",), ("currency",), ("line_items",), *_paths(order["line_items"], ("line_items",))]
+                 for path in [("id",), ("currency",), ("line_items",), *paths(order["line_items"], _UNREAD, ("line_items",))]
                  for value in _HOSTILE
-                 if (problem := _survives(lambda: refund_from_woocommerce(refund, _replaced(order, path, value),
+                 if (problem := survives(lambda: refund_from_woocommerce(refund, replaced(order, path, value),
                                                                           STORE), Refund))]
     assert not failures, "\n".join(failures[:20])
 
@@ -620,7 +588,7 @@ def test_fuzz_refund_values() -> None:
 def test_fuzz_every_nested_value_with_hostile_input(name: str) -> None:
     payload = load(name)
     failures = [f"{path} <- {value!r}: {problem}"
-                for path in _paths(payload) for value in _HOSTILE
-                if (problem := _survives(lambda: order_from_woocommerce(_replaced(payload, path, value), STORE),
+                for path in paths(payload, _UNREAD) for value in _HOSTILE
+                if (problem := survives(lambda: order_from_woocommerce(replaced(payload, path, value), STORE),
                                          Order))]
     assert not failures, "\n".join(failures[:20])
