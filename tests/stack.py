@@ -194,7 +194,9 @@ class Stack:
 
 
 def build_stack(kind: str, tmp_path: Path, db_url: str, erp_url: str, *, redis_url: str | None = None,
-                pg_admin_url: str | None = None, **overrides: object) -> Stack:
+                pg_admin_url: str | None = None, erp_config: dict | None = None, **overrides: object) -> Stack:
+    """A connector on these databases. `erp_config` replaces the `erp:` configuration section (for example a
+    Tryton harness's config()); by default the ERP is the SQL staging tables at erp_url."""
     settings = Settings.from_env({"CONNECTOR_INSTANCE_PATH": str(tmp_path / "instance")}).with_(
         database_url=db_url,
         redis_url=redis_url,
@@ -218,7 +220,7 @@ def build_stack(kind: str, tmp_path: Path, db_url: str, erp_url: str, *, redis_u
             conn.execute(table.delete())
     erp.dispose()
     load_config(rt, json.dumps({
-        "erp": {"kind": "sql", "url": erp_url, "lock_timeout_seconds": 0.2},
+        "erp": erp_config or {"kind": "sql", "url": erp_url, "lock_timeout_seconds": 0.2},
         "stores": [{"slug": STORE, "platform": "shopify", "shop_domain": f"{STORE}.myshopify.com",
                     "webhook_secret": SECRET, "access_token": "shpat_test_token_abcdef123456",
                     "api_version": "2026-01"},

@@ -7,6 +7,10 @@ How the contract maps onto Tryton, and the choices made where Tryton has no dire
   create_customer is idempotent on that ref. Addresses come from the order (billing -> invoice address,
   shipping -> shipment address) in push_order; an address equal to one the party has is reused.
   A region without a matching `country.subdivision` is appended to the city, so it is not lost.
+  Tryton on SQLite hands out party codes from a sequence read outside its write lock: parties created at
+  the same moment by several workers can draw the same code, and Tryton refuses all but one ("The code on
+  party must be unique."). Nothing is created then, so create_customer redoes the create at once (a few
+  times), then reports a RetryableErpError; PostgreSQL-backed Tryton uses real SQL sequences.
 - Order = `sale.sale` with `reference` = the order's external_ref (searched before any create), then
   quoted and confirmed (confirm creates the draft invoice and the customer shipment). Lines:
   * each order line: product by code = SKU (an unknown SKU is a PermanentErpError naming it), the
@@ -63,10 +67,12 @@ How the contract maps onto Tryton, and the choices made where Tryton has no dire
 from __future__ import annotations
 
 import json
+import random
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
+from time import sleep
 from typing import Any
 
 from adapters.erp.base import (ErpOrderLineView, ErpOrderView, OrderResult, PaymentRecord, PermanentErpError,
@@ -85,6 +91,10 @@ SALE_FIELDS = ["id", "number", "state", "reference", "party", "currency.code", "
 IMPORT_GRACE_SECONDS = 60
 OPEN_STATES = ("draft", "quotation")
 CONFIRMED_STATES = ("confirmed", "processing", "done")
+# Tryton on SQLite reads its party code sequence outside the write lock, so parties created at the same
+# moment can get the same code and all but one are refused ("The code on party must be unique."): nothing
+# was created, so create_customer tries again at once this many times before a RetryableErpError.
+PARTY_CODE_TRIES = 4
 
 
 @dataclass(frozen=True)
@@ -218,8 +228,21 @@ class TrytonErp:
         values = {"name": customer.name or email or phone,
                   "contact_mechanisms": [["create", mechanisms]] if mechanisms else [],
                   "identifiers": [["create", [{"code": external_ref}]]]}
-        (party_id,) = self.rpc.call("party.party", "create", [values], action=f"create the customer {values['name']}")
-        return str(party_id)
+        for attempt in range(1, PARTY_CODE_TRIES + 1):
+            try:
+                (party_id,) = self.rpc.call("party.party", "create", [values],
+                                            action=f"create the customer {values['name']}")
+                return str(party_id)
+            except TrytonUserError as exc:
+                message = exc.tryton_message.lower()
+                if not ("code" in message and "party" in message and "unique" in message):
+                    raise
+                if attempt == PARTY_CODE_TRIES:
+                    raise RetryableErpError(
+                        f"Tryton gave customer {values['name']} a party code that a customer created at the same "
+                        f"moment also got ({exc.tryton_message}), {attempt} times; trying again shortly") from exc
+                sleep(random.uniform(0.05, 0.2) * attempt)  # nothing was created: the whole create is redone
+        raise AssertionError("unreachable")
 
     # ---- contract: orders ---------------------------------------------------------------------
 

@@ -1,0 +1,281 @@
+"""End to end into a real Tryton: signed webhooks in, confirmed Tryton sales out, through the whole connector.
+
+The connector is the one the other integration tests use (tests/stack.py: the Flask app, the inbox,
+the queue, the pipeline), configured with `erp: kind: tryton` pointing at the harness's trytond
+(tests/erp_backends/tryton.py: reset to the setup snapshot for every test). Every test runs on
+SQLite + the embedded queue and on PostgreSQL + Redis + RQ workers. Nothing of Tryton is mocked: what
+is checked is read back from Tryton over JSON-RPC (the harness's own client) and through the
+adapter's get_order.
+
+Expected figures come from the store payloads themselves (shop money, discounts, shipping, tax),
+not from the connector's mapping, so a mapping mistake shows here too.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from redis import Redis
+
+from connector.jobs import drain
+from connector.operations import retry_events
+from tests.conftest import PG_ADMIN_URL, REDIS_URL, load_fixture
+from tests.erp_backends.tryton import TrytonHarness
+from tests.stack import STORE, WOO_STORE, Stack, build_stack
+
+pytestmark = pytest.mark.tryton
+CENT = Decimal("0.01")
+PRICE = Decimal("0.0001")  # Tryton's sale.line unit_price digits
+
+
+@pytest.fixture
+def tryton(tmp_path) -> Iterator[TrytonHarness]:  # type: ignore[no-untyped-def]
+    h = TrytonHarness(tmp_path)
+    yield h
+    h.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def stack(request, tmp_path, tryton) -> Iterator[Stack]:  # type: ignore[no-untyped-def]
+    """The connector on both stacks, its ERP the harness's Tryton."""
+    erp = tryton.config()
+    if request.param == "postgres":
+        db_url, erp_url = request.getfixturevalue("pg_databases")
+        Redis.from_url(REDIS_URL).flushdb()
+        s = build_stack("postgres", tmp_path, db_url, erp_url, redis_url=REDIS_URL, pg_admin_url=PG_ADMIN_URL,
+                        erp_config=erp)
+    else:
+        s = build_stack("sqlite", tmp_path, f"sqlite:///{tmp_path / 'connector.db'}",
+                        f"sqlite:///{tmp_path / 'erp.db'}", erp_config=erp)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+# ---- what the store says --------------------------------------------------------------------------
+
+
+def _money(value) -> Decimal:  # type: ignore[no-untyped-def]
+    return Decimal(str(value))
+
+
+def shopify_expected(payload: dict) -> dict:
+    """The Tryton sale a Shopify order must become: net unit prices (discounts inside), then one
+    SHIPPING line per shipping line (net of its discounts), then the store's tax on the TAX product."""
+    lines = []
+    for item in payload["line_items"]:
+        qty = int(item["quantity"])
+        gross = _money(item["price_set"]["shop_money"]["amount"]) * qty
+        discount = sum((_money(a["amount_set"]["shop_money"]["amount"]) for a in item["discount_allocations"]),
+                       Decimal(0))
+        lines.append((item["sku"] or None, Decimal(qty), ((gross - discount) / qty).quantize(PRICE), gross - discount))
+    for ship in payload["shipping_lines"]:
+        net = _money(ship["price_set"]["shop_money"]["amount"]) - sum(
+            (_money(a["amount_set"]["shop_money"]["amount"]) for a in ship["discount_allocations"]), Decimal(0))
+        lines.append(("SHIPPING", Decimal(1), net, net))
+    assert not payload["taxes_included"]
+    tax = _money(payload["total_tax_set"]["shop_money"]["amount"])
+    lines.append(("TAX", Decimal(1), tax, tax))
+    return {"ref": f"shopify:{STORE}:{payload['id']}", "email": payload["email"].strip().lower(),
+            "currency": payload["currency"], "total": _money(payload["total_price_set"]["shop_money"]["amount"]),
+            "lines": lines}
+
+
+def woocommerce_expected(payload: dict) -> dict:
+    """The same for WooCommerce: line totals are after coupons and before tax; fees are lines without
+    product; the tax (cart, shipping and fee tax) is one TAX line."""
+    assert not payload["prices_include_tax"]
+    lines = []
+    for item in payload["line_items"]:
+        qty, total = int(item["quantity"]), _money(item["total"])
+        lines.append((item["sku"] or None, Decimal(qty), (total / qty).quantize(PRICE), total))
+    for ship in payload["shipping_lines"]:
+        lines.append(("SHIPPING", Decimal(1), _money(ship["total"]), _money(ship["total"])))
+    for fee in payload["fee_lines"]:
+        lines.append((None, Decimal(1), _money(fee["total"]), _money(fee["total"])))
+    tax = _money(payload["total_tax"])
+    lines.append(("TAX", Decimal(1), tax, tax))
+    return {"ref": f"woocommerce:{WOO_STORE}:{payload['id']}", "email": payload["billing"]["email"].strip().lower(),
+            "currency": payload["currency"], "total": _money(payload["total"]), "lines": lines}
+
+
+def skus(payload: dict) -> list[str]:
+    return [item["sku"] for item in payload["line_items"] if item["sku"]]
+
+
+# ---- what Tryton has --------------------------------------------------------------------------------
+
+
+def sales_with_reference(tryton: TrytonHarness, ref: str) -> int:
+    return tryton.rpc.call("sale.sale", "search_count", [("reference", "=", ref)])
+
+
+def assert_confirmed_sale(tryton: TrytonHarness, expected: dict) -> dict:
+    """Exactly one sale with the order's reference, confirmed and processed, for the party with the
+    store's email, with the store's lines and total to the cent."""
+    rows = tryton.rpc.call("sale.sale", "search_read", [("reference", "=", expected["ref"])], 0, None, None,
+                           ["id", "state", "party", "currency.code", "total_amount", "shipments", "invoices"])
+    assert len(rows) == 1, f"{len(rows)} Tryton sales with reference {expected['ref']}"
+    (sale,) = rows
+    # confirmed, and processed by Tryton: its customer shipment and invoice exist
+    assert sale["state"] == "processing", sale
+    assert sale["shipments"] and sale["invoices"]
+    assert sale["currency."]["code"] == expected["currency"]
+    assert sale["total_amount"] == expected["total"]
+    assert sale["total_amount"].quantize(CENT) == sale["total_amount"]  # to the cent, no stray fractions
+
+    emails = tryton.rpc.call("party.contact_mechanism", "search_read",
+                             [("party", "=", sale["party"]), ("type", "=", "email")], 0, None, None, ["value"])
+    assert [e["value"] for e in emails] == [expected["email"]]
+    parties = tryton.rpc.call("party.contact_mechanism", "search_count",
+                              [("type", "=", "email"), ("value", "=", expected["email"])])
+    assert parties == 1  # one party for the person
+
+    lines = tryton.rpc.call("sale.line", "search_read", [("sale", "=", sale["id"]), ("type", "=", "line")], 0, None,
+                            [("sequence", "ASC"), ("id", "ASC")],
+                            ["product.code", "quantity", "unit_price", "amount", "taxes"])
+    got = [((line.get("product.") or {}).get("code"), Decimal(str(line["quantity"])), line["unit_price"],
+            line["amount"]) for line in lines]
+    want = [(sku, qty, unit, amount.quantize(CENT)) for sku, qty, unit, amount in expected["lines"]]
+    assert got == want
+    assert sum((amount for *_, amount in got), Decimal(0)) == expected["total"]
+    assert all(not line["taxes"] for line in lines)  # the store's tax is the TAX line, not Tryton taxes
+    return sale
+
+
+def assert_adapter_view(tryton: TrytonHarness, expected: dict, sale: dict) -> None:
+    view = tryton.adapter().get_order(expected["ref"])
+    assert view is not None
+    assert (view.erp_ref, view.status, view.currency, view.total) == (
+        str(sale["id"]), "confirmed", expected["currency"], expected["total"])
+    assert view.customer_id == str(sale["party"])
+    assert [(l.sku, l.quantity, l.unit_price) for l in view.lines] == [
+        (sku, qty, unit) for sku, qty, unit, _ in expected["lines"]]
+    # both orders were paid in the store: the connector recorded one payment of the whole total
+    assert (view.payment_status, view.paid_total) == ("paid", expected["total"])
+
+
+# ---- the tests ----------------------------------------------------------------------------------------
+
+
+def test_a_shopify_and_a_woocommerce_order_become_confirmed_tryton_sales(stack, tryton):
+    shopify = load_fixture("shopify", "order_discount_multiline.json")
+    woo = load_fixture("woocommerce", "order_processing_coupon.json")
+    tryton.add_products(skus(shopify) + skus(woo))
+
+    assert stack.post_shopify(shopify).status_code == 200
+    assert stack.post_woocommerce(woo, topic="order.created").status_code == 200
+    stack.run_jobs()
+
+    events = stack.events()
+    assert [(e.platform, e.status) for e in events] == [("shopify", "succeeded"), ("woocommerce", "succeeded")]
+    for event, expected in zip(events, (shopify_expected(shopify), woocommerce_expected(woo))):
+        sale = assert_confirmed_sale(tryton, expected)
+        assert event.result["erp_ref"] == str(sale["id"])
+        assert [a.outcome for a in event.attempt_rows] == ["succeeded"]
+        assert_adapter_view(tryton, expected, sale)
+
+    # a repeated delivery of the same Shopify event, and the same WooCommerce state again: nothing new
+    assert stack.post_shopify(shopify, event_id=events[0].headers["X-Shopify-Event-Id"]).status_code == 200
+    assert stack.post_woocommerce(woo, topic="order.updated").status_code == 200
+    stack.run_jobs(include_delayed=True)
+    assert len(stack.events()) == 2
+    assert sales_with_reference(tryton, shopify_expected(shopify)["ref"]) == 1
+    assert sales_with_reference(tryton, woocommerce_expected(woo)["ref"]) == 1
+
+
+def test_tryton_down_the_event_is_retried_and_lands_once_it_is_back(stack, tryton):
+    payload = load_fixture("shopify", "order_discount_multiline.json")
+    expected = shopify_expected(payload)
+    tryton.add_products(skus(payload))
+
+    with tryton.down():
+        assert stack.post_shopify(payload).status_code == 200  # the store is answered while the ERP is away
+        stack.run_jobs()
+        (event,) = stack.events()
+        assert (event.status, event.attempts) == ("pending", 1)
+        assert event.next_attempt_at is not None
+        assert "Tryton" in event.last_error and "unreachable" in event.last_error, event.last_error
+        (attempt,) = event.attempt_rows
+        assert attempt.outcome == "retry" and attempt.error == event.last_error
+
+    stack.run_jobs(include_delayed=True)
+    (event,) = stack.events()
+    assert event.status == "succeeded" and event.last_error is None
+    assert [a.outcome for a in event.attempt_rows] == ["retry", "succeeded"]
+    sale = assert_confirmed_sale(tryton, expected)
+    assert_adapter_view(tryton, expected, sale)
+
+    stack.run_jobs(include_delayed=True)  # nothing left to run: still one sale
+    assert sales_with_reference(tryton, expected["ref"]) == 1
+
+
+def test_an_unknown_sku_is_parked_after_one_attempt_naming_it_then_lands_once_after_a_retry(stack, tryton):
+    payload = load_fixture("shopify", "order_discount_multiline.json")
+    expected = shopify_expected(payload)
+    missing = "SOCK-MER-M-CHA"
+    tryton.add_products([sku for sku in skus(payload) if sku != missing])
+
+    assert stack.post_shopify(payload).status_code == 200
+    stack.run_jobs(include_delayed=True)  # even with every delayed job run: no retry of a permanent error
+    (event,) = stack.events()
+    assert (event.status, event.attempts) == ("failed", 1)
+    assert missing in event.last_error and "Tryton has no product" in event.last_error, event.last_error
+    assert [a.outcome for a in event.attempt_rows] == ["failed"]
+    assert sales_with_reference(tryton, expected["ref"]) == 0
+
+    tryton.add_products([missing])  # someone creates the product in Tryton, then retries the event
+    assert retry_events(stack.rt, [event.id]) == 1
+    stack.run_jobs(include_delayed=True)
+    (event,) = stack.events()
+    assert event.status == "succeeded" and event.last_error is None
+    assert [a.outcome for a in event.attempt_rows] == ["failed", "succeeded"]
+    sale = assert_confirmed_sale(tryton, expected)
+    assert_adapter_view(tryton, expected, sale)
+
+    assert retry_events(stack.rt, [event.id]) == 0  # a succeeded event is not retried again
+    stack.run_jobs(include_delayed=True)
+    assert sales_with_reference(tryton, expected["ref"]) == 1
+
+
+def test_first_orders_of_new_customers_drained_by_several_workers_at_once_all_land(stack, tryton):
+    """Three workers each creating a new Tryton party at the same moment: Tryton on SQLite draws party codes
+    outside its write lock, so some of those creates are refused as duplicate codes; none may park an
+    order (the adapter redoes the create, the connector retries what is left)."""
+    base = load_fixture("shopify", "order_discount_multiline.json")
+    tryton.add_products(skus(base))
+    payloads = []
+    for n in range(6):
+        payload = copy.deepcopy(base)
+        email = f"buyer{n}@example.com"
+        payload.update(id=base["id"] + n, name=f"#{2001 + n}", email=email, contact_email=email)
+        payload["customer"].update(id=base["customer"]["id"] + n, email=email, phone=f"+1617555{n:04d}")
+        payloads.append(payload)
+        assert stack.post_shopify(payload).status_code == 200
+    store_id = stack.events()[0].store_id
+
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            drain(store_id)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    stack.run_jobs(include_delayed=True)  # whatever was left to retry
+
+    events = stack.events()
+    assert [e.status for e in events] == ["succeeded"] * len(payloads), [e.last_error for e in events]
+    assert all(a.outcome != "failed" for e in events for a in e.attempt_rows)
+    for payload in payloads:
+        assert_confirmed_sale(tryton, shopify_expected(payload))
