@@ -47,6 +47,14 @@ VARIANTS_QUERY = """query Variants($first: Int!, $after: String, $query: String)
     pageInfo { hasNextPage endCursor }
   }
 }"""
+LEVELS_PER_VARIANT = 10  # inventory levels read per variant: a shop with more locations is read in part
+LEVELS_QUERY = """query Levels($first: Int!, $after: String, $query: String) {
+  productVariants(first: $first, after: $after, query: $query) {
+    nodes { sku inventoryItem { id inventoryLevels(first: %d) {
+      nodes { location { id } quantities(names: ["available"]) { name quantity } } } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}""" % LEVELS_PER_VARIANT
 LOCATIONS_QUERY = """query Locations($first: Int!, $after: String) {
   locations(first: $first, after: $after) {
     nodes { id name isActive }
@@ -230,6 +238,30 @@ class ShopifyClient:
                 found[sku] = (node["id"], node["inventoryItem"]["id"])
         return found
 
+    def available_by_sku(self, skus: Sequence[str]) -> dict[str, dict[str, int]]:
+        """{sku: {location gid: available}} for these SKUs, as the shop holds them now (used to re-read
+        levels after a CHANGE_FROM_QUANTITY_STALE refusal). 25 SKUs to a query: each variant asks for up
+        to LEVELS_PER_VARIANT levels, which keeps a query under the 1000-point single-query cap."""
+        wanted = sorted(set(skus))
+        per_node = 2 + 2 + LEVELS_PER_VARIANT * 3  # variant, item, levels connection, level+location+quantities
+        found: dict[str, dict[str, int]] = {}
+        for i in range(0, len(wanted), 25):
+            search = " OR ".join(_sku_term(s) for s in wanted[i:i + 25])
+            for node in self._paged("productVariants", LEVELS_QUERY, {"query": search}, per_node=per_node,
+                                    page_limit=25):
+                sku = node.get("sku") or ""
+                if sku not in wanted or sku in found:
+                    continue
+                levels = ((node.get("inventoryItem") or {}).get("inventoryLevels") or {}).get("nodes") or []
+                found[sku] = {level["location"]["id"]: int(q["quantity"]) for level in levels
+                              for q in level.get("quantities") or [] if q.get("name") == "available"}
+        return found
+
+    def existing_fulfillment(self, fulfillment_order_id: int | str, tracking_number: str) -> dict | None:
+        """A fulfillment of the fulfillment order's order that carries this tracking number, or None: how
+        a shipment whose answer was lost is recognised on the next attempt."""
+        return self._fulfillment_with_tracking(to_gid("FulfillmentOrder", fulfillment_order_id), tracking_number)
+
     def locations(self) -> list[dict]:
         return [{"id": n["id"], "name": n["name"], "active": n["isActive"]}
                 for n in self._paged("locations", LOCATIONS_QUERY, {}, per_node=1, page_limit=50)]
@@ -261,6 +293,11 @@ class ShopifyClient:
                     continue  # now that the bucket's size is known, cut smaller batches
                 i += len(batch)
         return results
+
+    def set_batch_size(self) -> int:
+        """How many quantities one inventorySetQuantities call carries now: 250, or fewer once the shop's
+        bucket is known to be smaller than a full call (so a caller's batches match the calls made)."""
+        return self._fit(MAX_INPUT_ARRAY, per_item=1, fixed=10)
 
     def fulfillment_orders(self, order_id: int | str) -> list[dict]:
         """The order's fulfillment orders: [{id, status, location_id, line_items: [{id, line_item_id, sku,

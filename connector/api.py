@@ -5,6 +5,7 @@ same as for the pages (connector.auth); support may use the event routes, admins
 from __future__ import annotations
 
 import json
+from datetime import timezone
 from typing import Any
 
 from flask import current_app
@@ -113,6 +114,27 @@ class PreviewBody(Schema):
     payload = fields.Raw(required=True, metadata={"description": "an order payload (object or JSON text)"})
 
 
+class PushedStockLevel(Schema):
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    warehouse = fields.String(load_default="", validate=validate.Length(max=64),
+                              metadata={"description": "empty when the ERP has one warehouse"})
+    on_hand = fields.Decimal(required=True, metadata={"description": "a number; negative when back-ordered"})
+    updated_at = fields.AwareDateTime(required=True, default_timezone=timezone.utc,
+                                      metadata={"description": "when the ERP counted it (ISO-8601; no zone: UTC)"})
+
+
+class StockPushBody(Schema):
+    levels = fields.List(fields.Nested(PushedStockLevel), required=True,
+                         validate=validate.Length(min=1, max=10_000))
+
+
+class StockPushResult(Schema):
+    levels = fields.Integer(metadata={"description": "levels received"})
+    changed = fields.Integer(metadata={"description": "of which new or different from what we held"})
+    queued = fields.List(fields.String(), metadata={"description": "stores whose sync was queued now (one "
+                                                                    "already queued is not queued twice)"})
+
+
 def _summary(event, slug: str) -> dict:  # type: ignore[no-untyped-def]
     return {**{k: getattr(event, k) for k in EventSummary().fields if k != "store"}, "store": slug}
 
@@ -211,6 +233,32 @@ def audit_log() -> dict:
         rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(200)).all()
     return {"items": [{"at": r.at.isoformat(), "actor": r.actor, "action": r.action, "target": r.target,
                        "detail": r.detail} for r in rows]}
+
+
+# ---- stock pushed by the ERP (bearer token, see connector.auth.TOKEN_ENDPOINTS) ----------------
+
+
+@bp.route("/stock", methods=["POST"])
+@bp.arguments(StockPushBody)
+@bp.response(200, StockPushResult)
+def push_stock(body: dict) -> dict:
+    """For an ERP that pushes its stock: levels into the mirror, then a sync of every active store.
+
+    Authenticated with `Authorization: Bearer <push_token>` (the ERP connection's secret `push_token`),
+    not a session. A level older than the one held is ignored."""
+    from connector.jobs import queue_inventory_sync
+    from connector.stock import upsert_levels
+    from mappings.canonical import StockLevel
+
+    levels = [StockLevel(x["sku"], x["warehouse"], x["on_hand"], x["updated_at"]) for x in body["levels"]]
+    changed = upsert_levels(rt(), levels)
+    queued = []
+    with rt().sessions() as session:
+        stores = session.execute(select(Store.id, Store.slug).where(Store.active.is_(True)).order_by(Store.id)).all()
+    for store_id, slug in stores:
+        if queue_inventory_sync(rt(), store_id):
+            queued.append(slug)
+    return {"levels": len(levels), "changed": changed, "queued": queued}
 
 
 # ---- configuration (admin) --------------------------------------------------------------------

@@ -31,6 +31,10 @@ bp = Blueprint("auth", __name__)
 ROLES = ("admin", "support")
 PUBLIC_ENDPOINTS = {"auth.login", "healthz", "readyz", "static"}
 PUBLIC_PREFIXES = ("webhooks.",)
+# Machine endpoints authenticated by a bearer token instead of a session (no cookie, no CSRF): the
+# endpoint -> the ERP connection secret that holds its token. A signed-in person without the token
+# is refused too.
+TOKEN_ENDPOINTS = {"api.push_stock": "push_token"}
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 FAILURE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES = {"email": 5, "ip": 20}
@@ -115,6 +119,8 @@ def _wants_json() -> bool:
 def guard() -> Response | None:
     """Runs before every request: default deny."""
     endpoint = request.endpoint or ""
+    if endpoint in TOKEN_ENDPOINTS:
+        return _bearer(TOKEN_ENDPOINTS[endpoint])
     if endpoint in PUBLIC_ENDPOINTS and endpoint != "auth.login" or endpoint.startswith(PUBLIC_PREFIXES):
         return None
     if request.method in UNSAFE_METHODS and not _csrf_ok():
@@ -126,6 +132,25 @@ def guard() -> Response | None:
             return _refuse(401, "sign in first")
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     return None
+
+
+def _bearer(secret_name: str) -> Response | None:
+    """401 unless `Authorization: Bearer <token>` matches the ERP connection's secret (constant time)."""
+    from connector.models import ErpConnection
+
+    rt: Runtime = current_app.extensions["connector.runtime"]
+    with rt.sessions() as s:
+        conn = s.scalars(select(ErpConnection).where(ErpConnection.name == "default")).first()
+        expected = rt.box.open(conn.secrets).get(secret_name, "") if conn is not None else ""
+    scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
+    if not expected:
+        response = _refuse(401, f"no {secret_name} is configured for the ERP connection; set erp.{secret_name}")
+    elif scheme.lower() != "bearer" or not hmac.compare_digest(expected.encode(), given.strip().encode()):
+        response = _refuse(401, "missing or wrong bearer token")
+    else:
+        return None
+    response.headers["WWW-Authenticate"] = 'Bearer realm="connector"'
+    return response
 
 
 def _refuse(status: int, message: str) -> Response:

@@ -200,17 +200,71 @@ def worker(burst: bool) -> None:
 @main.command()
 @click.option("--sweep-every", type=int, default=60, show_default=True)
 def scheduler(sweep_every: int) -> None:
-    """Run the RQ cron scheduler: the inbox sweep (reconciliation arrives with later issues)."""
+    """Run the RQ cron scheduler: the inbox sweep, each store's inventory sync, the shipments sync.
+
+    Schedules are read at start: restart the scheduler after adding a store or changing an interval."""
     from rq.cron import CronScheduler
 
-    from connector.jobs import sweep as sweep_job
+    from connector.jobs import schedules
 
     rt = _runtime()
     if rt.settings.embedded_queue:
         _fail("the scheduler needs REDIS_URL; `connector run` sweeps in-process")
     cron = CronScheduler(connection=rt.queue.redis)  # type: ignore[attr-defined]
-    cron.register(sweep_job, rt.settings.queue_name, interval=sweep_every, name="sweep")
+    for name, job, args, interval in schedules(rt, sweep_every):
+        cron.register(job, rt.settings.queue_name, args=args or None, interval=interval, name=name)
+        click.echo(f"scheduled {name} every {interval} s")
     cron.start()
+
+
+@main.command("sync-inventory")
+@click.argument("store")
+@click.option("--full", is_flag=True, help="Recompute every SKU, not only those whose stock or orders changed.")
+@click.option("--no-erp-read", is_flag=True, help="Use the stock mirror as it is; do not read the ERP first.")
+def sync_inventory_command(store: str, full: bool, no_erp_read: bool) -> None:
+    """Read the ERP's stock changes and write what STORE (a slug) may sell; prints the report."""
+    from sqlalchemy import select
+
+    from adapters.erp import ErpError
+    from adapters.storefront import StorefrontError
+    from connector.inventory import sync_inventory
+    from connector.models import Store
+    from connector.stock import read_erp_stock
+
+    rt = _runtime()
+    with rt.sessions() as session:
+        row = session.scalars(select(Store).where(Store.slug == store)).first()
+    if row is None:
+        _fail(f"no store {store!r}")
+    if not no_erp_read:
+        try:
+            click.echo(f"ERP: {read_erp_stock(rt)}")
+        except ErpError as exc:
+            click.echo(f"ERP stock not read ({exc}); using the mirror as it is", err=True)
+    try:
+        report = sync_inventory(rt, row.id, full=full)
+    except StorefrontError as exc:
+        _fail(str(exc))
+    click.echo(report.summary())
+    if not report.complete:
+        sys.exit(1)
+
+
+@main.command("sync-shipments")
+@click.option("--retry-failed", is_flag=True, help="Give failed fulfillments a fresh start first.")
+def sync_shipments_command(retry_failed: bool) -> None:
+    """Read new ERP shipments and tell the stores (fulfillments, notes, completion); prints the report."""
+    from adapters.erp import ErpError
+    from connector.fulfillment import retry_failed as reset_failed, sync_shipments
+
+    rt = _runtime()
+    if retry_failed:
+        click.echo(f"{reset_failed(rt)} failed fulfillment(s) will be tried again")
+    try:
+        report = sync_shipments(rt)
+    except ErpError as exc:
+        _fail(f"could not read shipments from the ERP: {exc}")
+    click.echo(report.summary())
 
 
 @main.command()

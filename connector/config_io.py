@@ -18,7 +18,7 @@ from connector.models import ErpConnection, Store
 from connector.runtime import Runtime
 
 SECRET_KEYS = {"access_token", "webhook_secret", "consumer_key", "consumer_secret", "url", "password",
-               "token", "api_key"}
+               "token", "api_key", "push_token"}  # push_token: the ERP's bearer token for POST /api/v1/stock
 STORE_SECRET_KEYS = SECRET_KEYS - {"url"}  # a WooCommerce store's url is not a secret
 ERP_KINDS = ("sql", "rest", "files", "tryton")
 PLATFORM_REQUIRED = {

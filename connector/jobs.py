@@ -6,6 +6,8 @@
   backoff the pipeline computed; the database's attempt count decides when to stop.
 - `sweep()`: re-enqueues what the inbox says is due, so a flushed Redis or a killed worker loses
   nothing.
+- `sync_inventory_job(store_id)`: ERP stock changes into the mirror, then the store's figures
+  (connector.inventory); `sync_shipments_job()`: ERP shipments to the stores (connector.fulfillment).
 """
 from __future__ import annotations
 
@@ -138,3 +140,83 @@ def sweep(grace_seconds: float | None = None) -> dict[int, int]:
         rt.queue.clear_flag(_flag(rt, store_id))
         kick(rt, store_id)
     return {store_id: count for store_id, count in rows}
+
+
+# ---- stock and shipments --------------------------------------------------------------------------
+
+INVENTORY_FLAG = "connector:{queue}:inventory-scheduled:{store}"
+INVENTORY_FLAG_TTL = 600  # a lost sync job is re-queued by the next push or schedule after this
+DEFAULT_INVENTORY_MINUTES = 15
+DEFAULT_SHIPMENTS_MINUTES = 5
+
+
+def _inventory_flag(rt: Runtime, store_id: int) -> str:
+    return INVENTORY_FLAG.format(queue=rt.settings.queue_name, store=store_id)
+
+
+def queue_inventory_sync(rt: Runtime, store_id: int) -> bool:
+    """Queue a sync of this store unless one is queued already (an ERP pushing stock every few seconds
+    makes one job per store, not one per push). True when this call queued it."""
+    if rt.queue.claim_flag(_inventory_flag(rt, store_id), INVENTORY_FLAG_TTL):
+        rt.queue.enqueue(sync_inventory_job, store_id)
+        return True
+    return False
+
+
+def sync_inventory_job(store_id: int, full: bool = False) -> dict:
+    """Read the ERP's stock changes into the mirror, then bring this store in line with it."""
+    from adapters.erp import ErpError
+    from connector.inventory import sync_inventory
+    from connector.stock import read_erp_stock
+
+    rt = current()
+    # Cleared first: a push after this point queues another run, one before is seen by this one.
+    rt.queue.clear_flag(_inventory_flag(rt, store_id))
+    notes = []
+    try:
+        notes.append(str(read_erp_stock(rt)))
+    except ErpError as exc:  # an ERP that only pushes, or is down: sync from the mirror as it is
+        log.warning("stock read from the ERP failed (%s); syncing store %s from the mirror", exc, store_id)
+        notes.append(f"ERP stock not read: {exc}")
+    report = sync_inventory(rt, store_id, full=full)
+    return {**report.as_dict(), "erp": notes}
+
+
+def sync_shipments_job() -> dict:
+    from connector.fulfillment import sync_shipments
+
+    report = sync_shipments(current())
+    return {"read": report.read, "recorded": report.recorded, "outcomes": dict(report.outcomes),
+            "errors": report.errors[:20]}
+
+
+def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, object, tuple, int]]:
+    """What `connector scheduler` registers with RQ's CronScheduler: (name, job, args, interval seconds).
+    Each active store's inventory every `inventory_interval_minutes` (default 15; 0 turns it off), the
+    shipments every ERP setting `shipments_interval_minutes` (default 5), the inbox sweep."""
+    from connector.models import ErpConnection, Store
+
+    with rt.sessions() as session:
+        stores = [rt.store_info(s) for s in session.scalars(select(Store).where(Store.active.is_(True))
+                                                            .order_by(Store.id))]
+        erp = session.scalars(select(ErpConnection).where(ErpConnection.name == "default")).first()
+    found: list[tuple[str, object, tuple, int]] = [("sweep", sweep, (), sweep_every)]
+    for store in stores:
+        minutes = _minutes(store.settings.get("inventory_interval_minutes"), DEFAULT_INVENTORY_MINUTES)
+        if minutes > 0:
+            found.append((f"inventory:{store.slug}", sync_inventory_job, (store.id,), max(60, round(minutes * 60))))
+    if erp is not None:
+        minutes = _minutes((erp.settings or {}).get("shipments_interval_minutes"), DEFAULT_SHIPMENTS_MINUTES)
+        if minutes > 0:
+            found.append(("shipments", sync_shipments_job, (), max(60, round(minutes * 60))))
+    return found
+
+
+def _minutes(value: object, default: float) -> float:
+    if value in (None, ""):
+        return default
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        log.warning("interval %r is not a number of minutes; using %s", value, default)
+        return default

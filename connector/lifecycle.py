@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from adapters.erp import PaymentRecord
 from adapters.woocommerce import WooClient
+from connector.clock import utcnow
 from connector.customers import resolve_customer
 from connector.models import ErpDocument, MappingEntry, OrderLink, Reservation
 from connector.runtime import Runtime, StoreInfo
@@ -79,8 +80,9 @@ def cancel_deleted(rt: Runtime, store: StoreInfo, external_id: str, event_id: in
     reason = f"deleted in {store.platform}"
     with rt.sessions.begin() as session:
         session.execute(update(Reservation).where(Reservation.store_id == store.id,
-                                                  Reservation.order_external_id == external_id)
-                        .values(released=True))
+                                                  Reservation.order_external_id == external_id,
+                                                  Reservation.released.is_(False))
+                        .values(released=True, changed_at=utcnow()))
     made = _once_keyed(rt, store, external_id, "cancellation", f"{link.external_ref}:cancel", event_id,
                        lambda _key: str(erp.cancel_order(link.external_ref, reason)))
     return {"erp_ref": link.erp_ref, "done": [f"cancelled ({reason})"] if made[0] else []}
@@ -157,6 +159,7 @@ def _reserve(rt: Runtime, store_id: int, order: Order) -> None:
         if line.sku:
             wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
     released = order.status == "cancelled"
+    now = utcnow()  # changed_at tells the inventory sync which SKUs to recompute
     with rt.sessions.begin() as session:
         held = {r.sku: r for r in session.scalars(select(Reservation).where(
             Reservation.store_id == store_id, Reservation.order_external_id == order.external_id))}
@@ -164,11 +167,13 @@ def _reserve(rt: Runtime, store_id: int, order: Order) -> None:
             row = held.pop(sku, None)
             if row is None:
                 session.add(Reservation(store_id=store_id, order_external_id=order.external_id, sku=sku,
-                                        quantity=quantity, placed_at=order.placed_at, released=released))
-            else:
-                row.quantity, row.released = quantity, released
+                                        quantity=quantity, placed_at=order.placed_at, released=released,
+                                        changed_at=now))
+            elif (row.quantity, row.released) != (quantity, released):
+                row.quantity, row.released, row.changed_at = quantity, released, now
         for row in held.values():  # a line edited away holds nothing any more
-            row.released = True
+            if not row.released:
+                row.released, row.changed_at = True, now
 
 
 def _once(rt: Runtime, store: StoreInfo, order: Order, kind: str, key: str, event_id: int,

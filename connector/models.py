@@ -293,13 +293,16 @@ class Reservation(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     released: Mapped[bool] = mapped_column(Boolean, default=False)  # cancelled orders hold nothing
+    # set whenever quantity or released changes: the inventory sync recomputes those SKUs
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class Fulfillment(Base):
     """An ERP shipment told to a store: one per (store, shipment), so a replay changes nothing."""
 
     __tablename__ = "fulfillments"
-    __table_args__ = (UniqueConstraint("store_id", "shipment_ref", name="uq_fulfillment"),)
+    __table_args__ = (UniqueConstraint("store_id", "shipment_ref", name="uq_fulfillment"),
+                      Index("ix_fulfillments_status", "status"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
@@ -311,3 +314,6 @@ class Fulfillment(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the shipment as the ERP gave it (lines, carrier, tracking): a retry needs it after the ERP
+    # cursor has moved on
+    shipment: Mapped[dict | None] = mapped_column(JSON)

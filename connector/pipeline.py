@@ -20,6 +20,7 @@ from connector.clock import utcnow
 from connector.lifecycle import (apply_order, apply_refund, cancel_deleted, credited, merchant_tables, order_currency,
                                  woo_client)
 from connector.models import EventAttempt, InboxEvent, Store
+from connector.reported import shopify_inventory_level, woo_product_updated
 from connector.runtime import Runtime, StoreInfo
 from mappings.canonical import order_to_json, refund_to_json
 from mappings.errors import MappingError
@@ -101,7 +102,10 @@ def _handle(rt: Runtime, event: InboxEvent, store: StoreInfo) -> tuple[str, dict
         raise PayloadError(f"the body is not valid JSON ({exc}); ask the store to resend the order") from None
     if not isinstance(payload, dict):
         raise PayloadError(f"the body is JSON but not an object (got {type(payload).__name__})")
-    return "succeeded", handler(rt, store, payload, event.id)
+    result = handler(rt, store, payload, event.id)
+    if result.pop("ignored", False):  # e.g. the echo of our own stock write
+        return "ignored", result
+    return "succeeded", result
 
 
 def _shopify_order(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
@@ -142,8 +146,10 @@ def _woo_deleted(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) ->
 _HANDLERS = {
     **{("shopify", topic): _shopify_order for topic in SHOPIFY_ORDER_TOPICS},
     ("shopify", "refunds/create"): _shopify_refund,
+    ("shopify", "inventory_levels/update"): shopify_inventory_level,
     **{("woocommerce", topic): _woo_order for topic in WOO_ORDER_TOPICS},
     ("woocommerce", "order.deleted"): _woo_deleted,
+    ("woocommerce", "product.updated"): woo_product_updated,
 }
 
 

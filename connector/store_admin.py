@@ -24,8 +24,9 @@ from connector.runtime import Runtime, StoreInfo
 
 log = logging.getLogger(__name__)
 
-SHOPIFY_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "refunds/create")
-WOO_TOPICS = ("order.created", "order.updated", "order.deleted", "order.restored")
+SHOPIFY_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "refunds/create",
+                  "inventory_levels/update")  # the store's own stock changes: see connector.reported
+WOO_TOPICS = ("order.created", "order.updated", "order.deleted", "order.restored", "product.updated")
 TOPICS = {"shopify": SHOPIFY_TOPICS, "woocommerce": WOO_TOPICS}
 TIMEOUT = 10  # seconds per request: a person is waiting for the page
 

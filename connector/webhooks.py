@@ -84,6 +84,8 @@ def _woo_delivery(body: bytes, payload: object) -> Delivery:
     # state of a resource is what repeats, so that is the key (never the delivery id).
     if "id" in data and data.get("date_modified_gmt"):
         key = f"{resource}:{data['id']}:{data['date_modified_gmt']}"
+        if resource == "product":  # our stock write and a sale within one second are two states
+            key += f":{data.get('stock_quantity')}"
     elif "id" in data and topic.endswith(".deleted"):
         key = f"{topic}:{data['id']}"
     else:

@@ -10,6 +10,9 @@ the stock: the last unit goes to nobody rather than to two buyers.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 
@@ -18,3 +21,45 @@ def sellable(on_hand: Decimal, reserved: Decimal, safety_stock: Decimal, share: 
     if free <= 0 or share <= 0:
         return 0
     return max(0, math.floor(free * min(share, Decimal(1))))
+
+
+@dataclass(frozen=True)
+class StockRow:
+    """One mirrored ERP figure: what a warehouse holds of a SKU and when the ERP counted it."""
+
+    warehouse: str
+    on_hand: Decimal
+    updated_at: datetime
+
+
+def location_target(rows: Sequence[StockRow], warehouses: frozenset[str] | None,
+                    reservations: Sequence[tuple[int, datetime]], safety_stock: Decimal,
+                    share: Decimal) -> int | None:
+    """What a store location may sell of one SKU, from the ERP rows of its warehouses (None: all).
+
+    `reservations` are (quantity, placed_at) of every unreleased order line of the SKU, in any store;
+    only those placed after the ERP last counted the SKU in these warehouses are subtracted — older
+    ones are already in the ERP's figure. None when the ERP has no row for these warehouses: then we
+    have nothing to say about the SKU there, which is not the same as zero.
+    """
+    picked = [r for r in rows if warehouses is None or r.warehouse in warehouses]
+    if not picked:
+        return None
+    newest = max(r.updated_at for r in picked)
+    reserved = sum((q for q, placed_at in reservations if placed_at > newest), 0)
+    return sellable(sum((r.on_hand for r in picked), Decimal(0)), Decimal(reserved), safety_stock, share)
+
+
+def store_skus(erp_sku: str, sku_map: Mapping[str, str]) -> list[str]:
+    """The store SKUs that sell this ERP SKU: those the merchant's table maps to it (store SKU → ERP SKU),
+    and the ERP SKU itself unless the table maps that store SKU elsewhere."""
+    found = sorted(s for s, target in sku_map.items() if target == erp_sku and s != erp_sku)
+    if sku_map.get(erp_sku, erp_sku) == erp_sku:
+        found.insert(0, erp_sku)
+    return found
+
+
+def parse_warehouses(target: str) -> frozenset[str] | None:
+    """A location mapping's target: warehouses separated by commas; "*" (or nothing) means all of them."""
+    names = frozenset(w.strip() for w in target.split(",") if w.strip())
+    return None if not names or "*" in names else names

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 
 from connector.auth import add_user
 from tests.conftest import load_fixture

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import func, insert, select, text
 from werkzeug.datastructures import MultiDict
 
-from adapters.erp.sql import erp_orders, erp_products
+from adapters.erp.sql import erp_products
 from connector import store_admin
 from connector.config_io import load_config
-from connector.models import AuditEntry, InboxEvent, MappingEntry, Store
+from connector.models import AuditEntry, MappingEntry, Store
 from tests.conftest import load_fixture
-from tests.stack import SECRET, STORE, WOO_STORE, build_stack
-from tests.test_api import ADMIN, SUPPORT, sign_in
+from tests.stack import STORE, WOO_STORE, build_stack
+from tests.test_api import SUPPORT, sign_in
 
 ORDER = load_fixture("shopify", "order_discount_multiline.json")
 

@@ -1,0 +1,337 @@
+"""ERP shipments told to the stores, once each: Shopify fulfillments, WooCommerce notes and completion.
+
+A run reads the shipments the ERP made or changed after the cursor "erp:shipments" and records one
+`fulfillments` row per (store, shipment ref) — pending, with a copy of the shipment — before any
+store is called. The insert does nothing when the row exists, so reading a shipment again (a replay,
+a reset cursor, the ERP touching it) changes nothing. Then every pending row is delivered:
+
+- Shopify: the order's fulfillment orders are read and the shipment's lines (SKU, quantity) are
+  placed on their open line items, preferring the fulfillment orders whose location sells from the
+  shipment's warehouse (the `location` mapping) and keeping to one location, as one fulfillment must.
+  One `fulfillmentCreate` per shipment, with its tracking (company, number, url) and `notifyCustomer`
+  from the store setting `notify_customer` (default true). fulfillmentCreate has no idempotency key;
+  an attempt whose answer was lost is recognised next time by the tracking number.
+- WooCommerce: a customer note "Shipped N item(s) via CARRIER, tracking NUMBER: URL" for every
+  shipment (an identical note already on the order is not added twice), and status `completed` once
+  the order's shipments together cover every line's quantity.
+
+A failure is kept on the row (error, attempts). A retryable one (the store unreachable, 5xx, a
+throttle that did not clear) is tried again on the next run, up to CONNECTOR_MAX_ATTEMPTS; a
+permanent one (no such order, nothing left to fulfil for a SKU) is `failed` with a reason a person can
+act on, and `connector sync-shipments --retry-failed` gives failed rows a fresh start.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+
+from adapters.storefront import StorefrontError
+from connector.clients import sync_client
+from connector.clock import utcnow
+from connector.lifecycle import merchant_tables
+from connector.locations import LocationMap, store_locations
+from connector.models import Fulfillment, OrderLink, Store
+from connector.runtime import Runtime, StoreInfo
+from connector.stock import load_cursor, save_cursor
+from connector.upsert import chunked, custom_plans, upsert
+from mappings.canonical import Shipment
+from mappings.inventory import store_skus
+
+log = logging.getLogger(__name__)
+
+SHIPMENT_CURSOR = "erp:shipments"
+PAGE = 500
+MAX_PAGES = 10_000
+OPEN_FO = {"OPEN", "IN_PROGRESS"}
+FINAL_WOO_STATUSES = {"completed", "cancelled", "refunded", "failed", "trash"}
+
+
+class ShipmentProblem(Exception):
+    """What the store cannot take as it is: a person must act (the message says what)."""
+
+
+@dataclass
+class ShipmentReport:
+    read: int = 0  # shipments the ERP gave
+    recorded: int = 0  # new fulfillment rows
+    known: int = 0  # shipments already recorded (a replay)
+    unlinked: list[str] = field(default_factory=list)  # shipments of orders the connector did not make
+    outcomes: Counter[str] = field(default_factory=Counter)  # done | retry | failed
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        lines = [f"shipments: {self.read} read, {self.recorded} new, {self.known} already known; delivered "
+                 f"{self.outcomes['done']}, to retry {self.outcomes['retry']}, failed {self.outcomes['failed']}; "
+                 f"{self.seconds:.2f} s"]
+        if self.unlinked:
+            lines.append(f"  not store orders of this connector: {', '.join(self.unlinked[:10])}"
+                         + (" …" if len(self.unlinked) > 10 else ""))
+        lines += [f"  error: {e}" for e in self.errors]
+        return "\n".join(lines)
+
+
+def sync_shipments(rt: Runtime) -> ShipmentReport:
+    began = time.monotonic()
+    report = ShipmentReport()
+    read_shipments(rt, report)
+    deliver_pending(rt, report)
+    report.seconds = time.monotonic() - began
+    return report
+
+
+# ---- reading --------------------------------------------------------------------------------------
+
+
+def read_shipments(rt: Runtime, report: ShipmentReport) -> None:
+    erp = rt.erp()
+    cursor = load_cursor(rt, SHIPMENT_CURSOR)
+    for _ in range(MAX_PAGES):
+        found, following = erp.shipments(cursor, limit=PAGE)
+        if found:
+            _record(rt, found, report)
+        if following is not None and following != cursor:
+            save_cursor(rt, SHIPMENT_CURSOR, following)  # the rows are committed: never ahead of them
+        if not found or following is None or following == cursor:
+            return
+        cursor = following
+
+
+def shipment_json(s: Shipment) -> dict:
+    return {"ref": s.ref, "order_ref": s.order_ref, "warehouse": s.warehouse, "carrier": s.carrier,
+            "tracking_number": s.tracking_number, "tracking_url": s.tracking_url,
+            "shipped_at": s.shipped_at.isoformat(), "lines": [{"sku": l.sku, "quantity": int(l.quantity)}
+                                                              for l in s.lines]}
+
+
+def _record(rt: Runtime, shipments: list[Shipment], report: ShipmentReport) -> None:
+    report.read += len(shipments)
+    refs = sorted({s.order_ref for s in shipments})
+    links: dict[str, tuple[int, str]] = {}
+    with rt.sessions.begin() as session:
+        custom_plans(session)
+        for part in chunked(refs):
+            for link in session.scalars(select(OrderLink).where(OrderLink.external_ref.in_(list(part)))):
+                links[link.external_ref] = (link.store_id, link.external_id)
+        keys = [(links[s.order_ref][0], s.ref) for s in shipments if s.order_ref in links]
+        existing = set()
+        for part in chunked(sorted(set(keys))):
+            existing |= {(r.store_id, r.shipment_ref) for r in session.execute(
+                select(Fulfillment.store_id, Fulfillment.shipment_ref).where(
+                    Fulfillment.store_id.in_({k[0] for k in part}), Fulfillment.shipment_ref.in_([k[1] for k in part])))}
+        rows, now = [], utcnow()
+        for s in shipments:
+            if s.order_ref not in links:
+                report.unlinked.append(f"{s.ref} ({s.order_ref})")
+                continue
+            store_id, external_id = links[s.order_ref]
+            if (store_id, s.ref) in existing:
+                report.known += 1
+                continue
+            existing.add((store_id, s.ref))
+            rows.append({"store_id": store_id, "shipment_ref": s.ref, "order_external_id": external_id,
+                         "status": "pending", "attempts": 0, "created_at": now, "shipment": shipment_json(s)})
+        # ON CONFLICT DO NOTHING: a concurrent run recording the same shipment leaves one row.
+        upsert(session, Fulfillment.__table__, rows, ("store_id", "shipment_ref"), ())
+    report.recorded += len(rows)
+
+
+# ---- delivering -----------------------------------------------------------------------------------
+
+
+def deliver_pending(rt: Runtime, report: ShipmentReport) -> None:
+    with rt.sessions() as session:
+        ids = list(session.scalars(select(Fulfillment.id).where(Fulfillment.status == "pending")
+                                   .order_by(Fulfillment.id)))
+    context: dict[int, dict[str, Any]] = {}  # per store: client, tables, locations (read once per run)
+    for fulfillment_id in ids:
+        outcome = deliver(rt, fulfillment_id, context, report)
+        if outcome:
+            report.outcomes[outcome] += 1
+
+
+def _claim(rt: Runtime, fulfillment_id: int) -> Fulfillment | None:
+    """Take the row for this attempt (attempts + 1, only if nobody else did meanwhile)."""
+    with rt.sessions.begin() as session:
+        row = session.get(Fulfillment, fulfillment_id)
+        if row is None or row.status != "pending":
+            return None
+        taken = session.execute(update(Fulfillment).where(Fulfillment.id == fulfillment_id,
+                                                          Fulfillment.status == "pending",
+                                                          Fulfillment.attempts == row.attempts)
+                                .values(attempts=row.attempts + 1))
+        if taken.rowcount != 1:
+            return None
+        session.refresh(row)
+        session.expunge(row)
+        return row
+
+
+def deliver(rt: Runtime, fulfillment_id: int, context: dict[int, dict[str, Any]],
+            report: ShipmentReport | None = None) -> str | None:
+    row = _claim(rt, fulfillment_id)
+    if row is None:
+        return None
+    shipment = row.shipment or {}
+    status, remote, error = "done", None, None
+    try:
+        store = _context(rt, row.store_id, context)
+        if store["info"].platform == "shopify":
+            remote = _to_shopify(store, row, shipment)
+        else:
+            remote = _to_woo(rt, store, row, shipment)
+    except ShipmentProblem as exc:
+        status, error = "failed", str(exc)
+    except StorefrontError as exc:
+        status, error = ("retry" if exc.retryable else "failed"), str(exc)
+    except Exception as exc:  # a bug or an unforeseen failure: retried, then parked with its name
+        log.exception("shipment %s: unexpected error", row.shipment_ref)
+        status, error = "retry", f"internal error {type(exc).__name__}: {exc} (report it to the connector's developers)"
+    if status == "retry" and row.attempts >= rt.settings.max_attempts:
+        status, error = "failed", (f"gave up after {row.attempts} attempts: {error}. Fix the cause, then run "
+                                   "`connector sync-shipments --retry-failed`")
+    with rt.sessions.begin() as session:
+        saved = session.get(Fulfillment, fulfillment_id)
+        saved.error = error
+        if status == "done":
+            saved.status, saved.remote_id, saved.done_at = "done", remote, utcnow()
+        elif status == "failed":
+            saved.status = "failed"
+        # "retry": stays pending, tried again on the next run
+    if error and report is not None:
+        report.errors.append(f"{row.shipment_ref}: {error}")
+    log.info("shipment %s to store %s: %s%s", row.shipment_ref, row.store_id, status, f" ({error})" if error else "")
+    return status
+
+
+def _context(rt: Runtime, store_id: int, context: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    if store_id not in context:
+        with rt.sessions() as session:
+            info = rt.store_info(session.get(Store, store_id))
+        context[store_id] = {"info": info, "client": sync_client(info), "sku_map": merchant_tables(rt, store_id).sku,
+                             "rt": rt}
+    return context[store_id]
+
+
+def _wanted(shipment: dict) -> dict[str, int]:
+    wanted: dict[str, int] = {}
+    for line in shipment.get("lines") or []:
+        wanted[line["sku"]] = wanted.get(line["sku"], 0) + int(line["quantity"])
+    return {sku: q for sku, q in wanted.items() if q > 0}
+
+
+def _number(value: str) -> str:
+    return str(value).rsplit("/", 1)[-1]
+
+
+def _to_shopify(store: dict[str, Any], row: Fulfillment, shipment: dict) -> str:
+    client, info = store["client"], store["info"]
+    wanted = _wanted(shipment)
+    if not wanted:
+        raise ShipmentProblem(f"shipment {row.shipment_ref} has no lines: nothing to fulfil")
+    candidates = {sku: set(store_skus(sku, store["sku_map"])) for sku in wanted}
+    every_fo = client.fulfillment_orders(row.order_external_id)
+    fos = [fo for fo in every_fo if fo["status"] in OPEN_FO]
+    at: dict[str, list[dict]] = {}
+    for fo in fos:
+        at.setdefault(_number(fo["location_id"] or ""), []).append(fo)
+    preferred: list[str] = []
+    if shipment.get("warehouse") and len(at) > 1:  # only worth asking the store when there is a choice
+        if "locations" not in store:
+            store["locations"] = store_locations(store["rt"], info, client)
+        locations: LocationMap = store["locations"]
+        preferred = [loc for loc in locations.for_warehouse(shipment["warehouse"]) if loc in at]
+    for loc in preferred + [loc for loc in at if loc not in preferred]:
+        picks = _allocate(at[loc], wanted, candidates)
+        if picks is not None:
+            tracking = (shipment.get("carrier") or None, shipment.get("tracking_number") or None,
+                        shipment.get("tracking_url") or None)
+            made = client.create_fulfillment(picks, tracking, notify_customer=_notify(info), ref=row.shipment_ref)
+            return str(made["id"])
+    number = shipment.get("tracking_number")
+    if number and every_fo:  # a previous attempt whose answer was lost may have made it
+        existing = client.existing_fulfillment(every_fo[0]["id"], number)
+        if existing is not None:
+            return str(existing["id"])
+    open_lines = {li["sku"]: li["remaining"] for fo in fos for li in fo["line_items"] if li["remaining"]}
+    raise ShipmentProblem(
+        f"shipment {row.shipment_ref}: Shopify order {row.order_external_id} has no open fulfillment order at one "
+        f"location holding {', '.join(f'{q} x {s}' for s, q in wanted.items())} (still to fulfil: "
+        f"{', '.join(f'{q} x {s}' for s, q in open_lines.items()) or 'nothing'}). Check the SKU mapping, whether "
+        "the order was fulfilled by hand, or move its fulfillment orders to one location; then run "
+        "`connector sync-shipments --retry-failed`")
+
+
+def _allocate(fos: list[dict], wanted: dict[str, int], candidates: dict[str, set[str]]
+              ) -> list[tuple[str, list[tuple[str, int]]]] | None:
+    """Place every shipment line on these fulfillment orders' open line items, or None if they cannot
+    hold it all."""
+    used: Counter[str] = Counter()
+    picks: dict[str, list[tuple[str, int]]] = {}
+    for sku, quantity in wanted.items():
+        need = quantity
+        for fo in fos:
+            for li in fo["line_items"]:
+                free = li["remaining"] - used[li["id"]]
+                if need and free > 0 and (li.get("sku") or "") in candidates[sku]:
+                    take = min(need, free)
+                    used[li["id"]] += take
+                    picks.setdefault(fo["id"], []).append((li["id"], take))
+                    need -= take
+        if need:
+            return None
+    return list(picks.items())
+
+
+def _notify(info: StoreInfo) -> bool:
+    value = info.settings.get("notify_customer", True)
+    return value.strip().lower() not in ("false", "0", "no", "off") if isinstance(value, str) else bool(value)
+
+
+def note_text(shipment: dict) -> str:
+    count = sum(int(line["quantity"]) for line in shipment.get("lines") or [])
+    text = f"Shipped {count} item(s)"
+    if shipment.get("carrier"):
+        text += f" via {shipment['carrier']}"
+    if shipment.get("tracking_number"):
+        text += f", tracking {shipment['tracking_number']}"
+    if shipment.get("tracking_url"):
+        text += f": {shipment['tracking_url']}"
+    return text + ("" if shipment.get("tracking_url") else ".")
+
+
+def _to_woo(rt: Runtime, store: dict[str, Any], row: Fulfillment, shipment: dict) -> str:
+    client = store["client"]
+    order = client.order(row.order_external_id)  # a deleted order fails here, before any note
+    note = client.add_note(row.order_external_id, note_text(shipment), customer_note=True)
+    if order.get("status") not in FINAL_WOO_STATUSES and _all_shipped(rt, row, order, store["sku_map"]):
+        client.complete_order(row.order_external_id)
+    return str(note.get("id"))
+
+
+def _all_shipped(rt: Runtime, row: Fulfillment, order: dict, sku_map: dict[str, str]) -> bool:
+    """Every order line's quantity is covered by this order's shipments together (in ERP SKUs; lines
+    without a SKU, such as a gift wrap fee entered as a product, do not hold completion back)."""
+    ordered: Counter[str] = Counter()
+    for line in order.get("line_items") or []:
+        if line.get("sku"):
+            ordered[sku_map.get(line["sku"], line["sku"])] += int(line.get("quantity") or 0)
+    shipped: Counter[str] = Counter()
+    with rt.sessions() as session:
+        for shipment in session.scalars(select(Fulfillment.shipment).where(
+                Fulfillment.store_id == row.store_id, Fulfillment.order_external_id == row.order_external_id)):
+            for line in (shipment or {}).get("lines") or []:
+                shipped[line["sku"]] += int(line["quantity"])
+    return bool(ordered) and all(shipped[sku] >= quantity for sku, quantity in ordered.items())
+
+
+def retry_failed(rt: Runtime) -> int:
+    """Failed fulfillments get a fresh start on the next run."""
+    with rt.sessions.begin() as session:
+        return session.execute(update(Fulfillment).where(Fulfillment.status == "failed")
+                               .values(status="pending", attempts=0)).rowcount

@@ -1,0 +1,441 @@
+"""What each store may sell, pushed to the store: only what changed, only what differs.
+
+For one store, a run:
+1. picks the ERP SKUs whose inputs changed since the store's last run (a mirrored stock row's
+   `changed_at`, or any store's reservation of the SKU changing) — every SKU on a full run, or when the
+   store's safety stock, share or mapping tables changed since the last run;
+2. finds each SKU's storefront items (connector.variants: the cache, or the store's API) and the
+   store's locations with their warehouses (connector.locations);
+3. computes per (store SKU, location) the target
+       sellable(Σ on hand in the location's warehouses, reserved, safety_stock, allocation_share)
+   (mappings.inventory), where `reserved` is every store's unreleased order units of the SKU placed
+   after the ERP last counted it there — the ERP's figure does not include them yet;
+4. writes only the targets that differ from what the store shows: its last reported figure (a
+   webhook, a catalogue read, our own confirmed write) or, when none is known, what we last pushed;
+5. records each written figure (before the call as pending, after it as confirmed), and moves the
+   store's cursor only when the run finished without a retryable error, so a failed run is redone.
+
+Shopify: `inventorySetQuantities` (name "available") in calls of at most 250 quantities, each with
+`changeFromQuantity` = the store's figure when we know it (compare-and-swap; null skips the check)
+and an idempotency key per (store, run, batch). A CHANGE_FROM_QUANTITY_STALE refusal (the store sold
+or was restocked meanwhile) re-reads those levels and retries once. WooCommerce: products/batch and
+variations/batch of at most 100, for items whose stock the store manages.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import select
+
+from adapters.shopify import QuantityStaleError, to_gid
+from adapters.storefront import StorefrontError
+from connector import variants as variant_cache
+from connector.clients import sync_client
+from connector.clock import utcnow
+from connector.lifecycle import merchant_tables
+from connector.locations import LocationMap, location_entries, store_locations
+from connector.models import PushedLevel, Reservation, StockMirror, Store
+from connector.runtime import Runtime, StoreInfo
+from connector.stock import load_json_cursor, save_cursor
+from connector.upsert import chunked, custom_plans, upsert
+from connector.variants import VariantRef
+from mappings.inventory import StockRow, location_target, store_skus
+
+log = logging.getLogger(__name__)
+
+CURSOR = "store:{id}:inventory"
+# Rows committed just before a run started can be invisible to it; looking back this far again
+# recomputes them next time (cheap: unchanged figures are not written).
+OVERLAP = timedelta(seconds=30)
+MAX_SPLITS = 32  # per run: halvings spent finding refused items (one item in 250 takes about 16)
+LOCATIONS_TTL = timedelta(hours=1)  # a store's locations, once resolved, are asked again after this
+WRITE_OPS = {"shopify": "inventorySetQuantities", "woocommerce": "POST products/batch"}
+
+
+class LocationsChanged(StorefrontError):
+    def __init__(self, message: str):
+        super().__init__(message, retryable=True)
+
+
+@dataclass(frozen=True)
+class Planned:
+    sku: str  # the store's SKU
+    location: str  # Shopify location id; WooCommerce "default"
+    variant: VariantRef
+    target: int
+    reported: int | None  # the store's figure, when known: Shopify's changeFromQuantity
+
+
+@dataclass
+class SyncReport:
+    store: str
+    platform: str
+    full: bool = False
+    skus: int = 0  # ERP SKUs recomputed
+    levels: int = 0  # (store SKU, location) figures computed
+    changes: int = 0  # figures written to the store
+    unchanged: int = 0  # already what the store shows
+    skipped: Counter[str] = field(default_factory=Counter)  # why figures were not written, per reason
+    examples: dict[str, list[str]] = field(default_factory=dict)  # a few SKUs per skip reason
+    calls: Counter[str] = field(default_factory=Counter)  # store API requests made by this run, per operation
+    write_calls: int = 0  # stock-writing requests (inventorySetQuantities, stock batches)
+    stale_retries: int = 0
+    throttled: int = 0
+    waited: float = 0.0  # seconds the client slept for the store's rate limit
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    complete: bool = True  # False: a retryable failure; the next run redoes this one's SKUs
+    splits: int = 0  # calls spent isolating items the store refused
+
+    def skip(self, reason: str, sku: str, n: int = 1) -> None:
+        self.skipped[reason] += n
+        examples = self.examples.setdefault(reason, [])
+        if len(examples) < 5 and sku not in examples:
+            examples.append(sku)
+
+    def summary(self) -> str:
+        calls = ", ".join(f"{op} {n}" for op, n in sorted(self.calls.items())) or "none"
+        lines = [f"{self.store} ({self.platform}{', full' if self.full else ''}): {self.changes} change(s) written "
+                 f"in {self.write_calls} call(s); {self.unchanged} unchanged; {self.skus} SKU(s) recomputed, "
+                 f"{self.levels} figure(s); {self.seconds:.2f} s",
+                 f"  store API calls: {calls}; throttled {self.throttled}; waited {self.waited:.2f} s"]
+        for reason, n in sorted(self.skipped.items()):
+            lines.append(f"  skipped {n}: {reason} (e.g. {', '.join(self.examples.get(reason, []))})")
+        lines += [f"  note: {n}" for n in self.notes] + [f"  error: {e}" for e in self.errors]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        return {"store": self.store, "platform": self.platform, "full": self.full, "skus": self.skus,
+                "levels": self.levels, "changes": self.changes, "unchanged": self.unchanged,
+                "skipped": dict(self.skipped), "calls": dict(self.calls), "write_calls": self.write_calls,
+                "stale_retries": self.stale_retries, "errors": self.errors, "notes": self.notes,
+                "seconds": round(self.seconds, 3), "complete": self.complete}
+
+
+def sync_inventory(rt: Runtime, store_id: int, full: bool = False, client: Any = None) -> SyncReport:
+    began = time.monotonic()
+    store = _store(rt, store_id)
+    report = SyncReport(store.slug, store.platform)
+    if not store.active:
+        report.notes.append("store inactive: nothing written")
+        return report
+    started = utcnow()  # the next run looks for changes after this (less OVERLAP)
+    sku_map = merchant_tables(rt, store.id).sku
+    entries = location_entries(rt, store.id)
+    safety = _decimal(store.settings.get("safety_stock"), Decimal(0), "safety_stock", report)
+    share = _decimal(store.settings.get("allocation_share"), Decimal(1), "allocation_share", report)
+    fingerprint = _fingerprint(safety, share, sku_map, entries)
+    state = load_json_cursor(rt, CURSOR.format(id=store.id))
+    since = _since(state)
+    report.full = full or since is None or state.get("fingerprint") != fingerprint
+    erp_skus = _dirty_skus(rt, None if report.full else since)
+    report.skus = len(erp_skus)
+    if erp_skus:
+        client = client or sync_client(store)
+        stats = client.stats
+        calls_before, throttled_before, waited_before = Counter(stats.calls), stats.throttled, stats.waited
+        try:
+            locations, location_state = _locations(rt, store, client, entries, state, fingerprint, report.full)
+            if locations.note:
+                report.notes.append(locations.note)
+            plan = _plan(rt, store, client, erp_skus, sku_map, locations, safety, share, report)
+            if plan:
+                _record(rt, store.id, plan, confirmed=False)
+                (_push_shopify if store.platform == "shopify" else _push_woo)(rt, store, client, plan, report)
+        except StorefrontError as exc:
+            report.errors.append(str(exc))
+            report.complete = False
+            if isinstance(exc, LocationsChanged):  # keep the cursor, forget the resolved locations
+                save_cursor(rt, CURSOR.format(id=store.id), json.dumps({k: v for k, v in state.items()
+                                                                        if k != "locations"}))
+        finally:
+            report.calls = Counter(stats.calls) - calls_before
+            report.throttled = stats.throttled - throttled_before
+            report.waited = stats.waited - waited_before
+            report.write_calls = report.write_calls or report.calls.get(WRITE_OPS[store.platform], 0)
+    if report.complete:
+        saved = {"at": started.isoformat(), "fingerprint": fingerprint}
+        if erp_skus:
+            saved["locations"] = location_state
+        elif "locations" in state and state.get("fingerprint") == fingerprint:  # still valid: keep it
+            saved["locations"] = state["locations"]
+        save_cursor(rt, CURSOR.format(id=store.id), json.dumps(saved))
+    report.seconds = time.monotonic() - began
+    log.info("inventory %s: %d change(s), %d unchanged, %d call(s)%s", store.slug, report.changes, report.unchanged,
+             sum(report.calls.values()), f", errors: {report.errors}" if report.errors else "")
+    return report
+
+
+# ---- inputs ---------------------------------------------------------------------------------------
+
+
+def _store(rt: Runtime, store_id: int) -> StoreInfo:
+    with rt.sessions() as session:
+        row = session.get(Store, store_id)
+        if row is None:
+            raise StorefrontError(f"no store with id {store_id}", retryable=False)
+        return rt.store_info(row)
+
+
+def _decimal(value: Any, default: Decimal, name: str, report: SyncReport) -> Decimal:
+    if value in (None, ""):
+        return default
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        report.notes.append(f"store setting {name}={value!r} is not a number; using {default}")
+        return default
+
+
+def _fingerprint(safety: Decimal, share: Decimal, sku_map: dict[str, str],
+                 entries: tuple[dict[str, str], dict[str, str]]) -> str:
+    """What every figure depends on besides stock and orders: a change of it recomputes every SKU."""
+    text = json.dumps([str(safety), str(share), sorted(sku_map.items()), sorted(entries[0].items()),
+                       sorted(entries[1].items())])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _since(state: dict) -> datetime | None:
+    try:
+        return datetime.fromisoformat(state["at"]) - OVERLAP
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _locations(rt: Runtime, store: StoreInfo, client: Any, entries: tuple[dict[str, str], dict[str, str]],
+               state: dict, fingerprint: str, full: bool) -> tuple[LocationMap, dict]:
+    """The store's locations and their warehouses, as resolved by a recent run (kept LOCATIONS_TTL with
+    the cursor, so a run with little to do asks the store nothing), else asked afresh."""
+    kept = state.get("locations")
+    if not full and isinstance(kept, dict) and state.get("fingerprint") == fingerprint:
+        try:
+            fresh = utcnow() - datetime.fromisoformat(kept["at"]) < LOCATIONS_TTL
+            if fresh:
+                return LocationMap({loc: None if whs is None else frozenset(whs)
+                                    for loc, whs in kept["warehouses"].items()}, kept.get("names") or {},
+                                   kept.get("note") or ""), kept
+        except (KeyError, TypeError, ValueError, AttributeError):
+            pass
+    found = store_locations(rt, store, client, entries)
+    return found, {"at": utcnow().isoformat(),
+                   "warehouses": {loc: None if whs is None else sorted(whs) for loc, whs in found.warehouses.items()},
+                   "names": found.names, "note": found.note}
+
+
+def _dirty_skus(rt: Runtime, since: datetime | None) -> set[str]:
+    """ERP SKUs whose stock or reservations changed after `since` (None: every SKU the ERP has)."""
+    with rt.sessions() as session:
+        if since is None:
+            return set(session.scalars(select(StockMirror.sku).distinct()))
+        skus = set(session.scalars(select(StockMirror.sku).where(StockMirror.changed_at > since).distinct()))
+        skus |= set(session.scalars(select(Reservation.sku).where(Reservation.changed_at > since).distinct()))
+    return skus
+
+
+def _stock(rt: Runtime, skus: Sequence[str]) -> dict[str, list[StockRow]]:
+    found: dict[str, list[StockRow]] = {}
+    with rt.sessions() as session:
+        custom_plans(session)
+        for part in chunked(skus):
+            for r in session.execute(select(StockMirror.sku, StockMirror.warehouse, StockMirror.on_hand,
+                                            StockMirror.erp_updated_at).where(StockMirror.sku.in_(list(part)))):
+                found.setdefault(r.sku, []).append(StockRow(r.warehouse, Decimal(r.on_hand), r.erp_updated_at))
+    return found
+
+
+def _reservations(rt: Runtime, skus: Sequence[str]) -> dict[str, list[tuple[int, datetime]]]:
+    """Every store's held units per SKU: a sale in one store lowers what the others may sell."""
+    found: dict[str, list[tuple[int, datetime]]] = {}
+    with rt.sessions() as session:
+        custom_plans(session)
+        for part in chunked(skus):
+            for r in session.execute(select(Reservation.sku, Reservation.quantity, Reservation.placed_at)
+                                     .where(Reservation.sku.in_(list(part)), Reservation.released.is_(False))):
+                found.setdefault(r.sku, []).append((int(r.quantity), r.placed_at))
+    return found
+
+
+def _levels(rt: Runtime, store_id: int, skus: Sequence[str]) -> dict[tuple[str, str], PushedLevel]:
+    found: dict[tuple[str, str], PushedLevel] = {}
+    with rt.sessions() as session:
+        custom_plans(session)
+        for part in chunked(skus):
+            for row in session.scalars(select(PushedLevel).where(PushedLevel.store_id == store_id,
+                                                                 PushedLevel.sku.in_(list(part)))):
+                found[(row.sku, row.location)] = row
+        session.expunge_all()
+    return found
+
+
+def store_figure(level: PushedLevel | None) -> int | None:
+    """What the store shows, as far as we know: its last report, else our last confirmed write."""
+    if level is None:
+        return None
+    if level.reported is not None:
+        return level.reported
+    return level.pushed if level.pushed_at is not None else None
+
+
+def _plan(rt: Runtime, store: StoreInfo, client: Any, erp_skus: set[str], sku_map: dict[str, str],
+          locations: LocationMap, safety: Decimal, share: Decimal, report: SyncReport) -> list[Planned]:
+    ordered = sorted(erp_skus)
+    selling = {erp: store_skus(erp, sku_map) for erp in ordered}
+    wanted = sorted({s for skus in selling.values() for s in skus})
+    found = variant_cache.resolve(rt, store, client, wanted, full=report.full)
+    stock = _stock(rt, ordered)
+    held = _reservations(rt, ordered)
+    levels = _levels(rt, store.id, wanted)
+    plan: list[Planned] = []
+    for erp in ordered:
+        rows, reservations = stock.get(erp, []), held.get(erp, [])
+        targets = {loc: location_target(rows, whs, reservations, safety, share)
+                   for loc, whs in locations.warehouses.items()}
+        for sku in selling[erp]:
+            variant = found.get(sku)
+            if variant is None or not variant.exists:
+                report.skip("not in the store", sku)
+                continue
+            if not variant.manage_stock:
+                report.skip("the store does not manage this item's stock (or its parent product does)", sku)
+                continue
+            for loc, target in targets.items():
+                if target is None:
+                    report.skip("the ERP has no stock row in the location's warehouses", sku)
+                    continue
+                report.levels += 1
+                level = levels.get((sku, loc))
+                if store_figure(level) == target:
+                    report.unchanged += 1
+                    continue
+                plan.append(Planned(sku, loc, variant, target, level.reported if level is not None else None))
+    return plan
+
+
+# ---- writing --------------------------------------------------------------------------------------
+
+
+def _record(rt: Runtime, store_id: int, done: Sequence[Planned], confirmed: bool) -> None:
+    """Before a call: the figure we are about to write (pending: `pushed_at` empty), so the store's echo
+    of it is recognised even if it arrives before the call returns. After: confirmed, and it is what
+    the store shows now."""
+    if not done:
+        return
+    now = utcnow()
+    rows = [{"store_id": store_id, "sku": p.sku, "location": p.location, "pushed": p.target,
+             "reported": p.target if confirmed else p.reported, "pushed_at": now if confirmed else None}
+            for p in done]
+    with rt.sessions.begin() as session:
+        upsert(session, PushedLevel.__table__, rows, ("store_id", "sku", "location"),
+               ("pushed", "reported", "pushed_at") if confirmed else ("pushed", "pushed_at"))
+
+
+def _record_reported(rt: Runtime, store_id: int, figures: dict[tuple[str, str], int]) -> None:
+    rows = [{"store_id": store_id, "sku": sku, "location": loc, "reported": qty}
+            for (sku, loc), qty in figures.items()]
+    with rt.sessions.begin() as session:
+        upsert(session, PushedLevel.__table__, rows, ("store_id", "sku", "location"), ("reported",))
+
+
+def _push_shopify(rt: Runtime, store: StoreInfo, client: Any, plan: list[Planned], report: SyncReport) -> None:
+    run = uuid.uuid4().hex[:12]
+    # Compare-and-swap rows first: an API version before 2026-01 sends them as a group of their own,
+    # and keeping our order equal to the client's lets a partial failure be mapped back to rows.
+    plan = sorted(plan, key=lambda p: p.reported is None)
+    start = n = 0
+    while start < len(plan):
+        # As many as one call can carry: 250, or what the shop's bucket holds once the client knows it.
+        size = client.set_batch_size()
+        _shopify_batch(rt, store, client, plan[start:start + size], f"stock:{store.id}:{run}:{n}", report,
+                       stale_retry=True)
+        start, n = start + size, n + 1
+
+
+def _quantities(batch: Sequence[Planned]) -> list[tuple[str, str, int, int | None]]:
+    return [(p.variant.item_id, p.location, p.target, p.reported) for p in batch]
+
+
+def _shopify_batch(rt: Runtime, store: StoreInfo, client: Any, batch: list[Planned], key: str,
+                   report: SyncReport, stale_retry: bool) -> None:
+    try:
+        client.set_available(_quantities(batch), idempotency_key=key, reason="correction",
+                             reference_uri=f"connector://stock-sync/{store.slug}")
+    except QuantityStaleError as exc:
+        done = sum(r["count"] for r in exc.completed)
+        _confirmed(rt, store.id, batch[:done], report)
+        if stale_retry:
+            _after_stale(rt, store, client, batch[done:], key, report)
+        else:
+            report.errors.append(f"{len(batch) - done} level(s) kept changing in the store while we wrote them; "
+                                 "the next run tries again")
+            report.complete = False
+        return
+    except StorefrontError as exc:
+        if exc.retryable:
+            raise
+        if "INVALID_LOCATION" in str(exc):  # a location was removed since we read them: read them again
+            raise LocationsChanged(f"{exc}; the store's locations are read again on the next run") from exc
+        if len(batch) > 1 and report.splits < MAX_SPLITS:  # one refused item fails the whole call: halve
+            report.splits += 1
+            middle = len(batch) // 2
+            _shopify_batch(rt, store, client, batch[:middle], key + "a", report, stale_retry)
+            _shopify_batch(rt, store, client, batch[middle:], key + "b", report, stale_retry)
+            return
+        for p in batch:  # (past MAX_SPLITS a refused batch is reported whole rather than searched)
+            report.skip(f"refused by the store: {exc}", p.sku)
+        return
+    _confirmed(rt, store.id, batch, report)
+
+
+def _after_stale(rt: Runtime, store: StoreInfo, client: Any, batch: list[Planned], key: str,
+                 report: SyncReport) -> None:
+    """The store's figures moved since we learned them: read them, write again what still differs."""
+    report.stale_retries += 1
+    now = client.available_by_sku(sorted({p.sku for p in batch}))
+    figures: dict[tuple[str, str], int] = {}
+    retry: list[Planned] = []
+    already: list[Planned] = []
+    for p in batch:
+        current = now.get(p.sku, {}).get(to_gid("Location", p.location))
+        if current is not None:
+            figures[(p.sku, p.location)] = current
+        if current == p.target:
+            already.append(p)  # the store shows our figure already: nothing to write
+        else:
+            retry.append(replace(p, reported=current))
+    _record_reported(rt, store.id, figures)
+    _confirmed(rt, store.id, already, report, written=False)
+    if retry:
+        retry.sort(key=lambda p: p.reported is None)
+        _shopify_batch(rt, store, client, retry, key + ":reread", report, stale_retry=False)
+
+
+def _confirmed(rt: Runtime, store_id: int, done: Sequence[Planned], report: SyncReport,
+               written: bool = True) -> None:
+    _record(rt, store_id, done, confirmed=True)
+    if written:
+        report.changes += len(done)
+    else:
+        report.unchanged += len(done)
+
+
+def _push_woo(rt: Runtime, store: StoreInfo, client: Any, plan: list[Planned], report: SyncReport) -> None:
+    by_id = {int(p.variant.variant_id or p.variant.item_id): p for p in plan}  # WordPress post ids are unique
+    result = client.set_stock([(int(p.variant.item_id), int(p.variant.variant_id) if p.variant.variant_id else None,
+                                p.target) for p in plan])
+    report.write_calls = result.batches
+    _confirmed(rt, store.id, [by_id[i] for i in result.updated if i in by_id], report)
+    for error in result.errors:
+        planned = by_id.get(int(error.get("id") or 0))
+        report.skip(f"refused by the store: {error.get('code')}: {error.get('message')}",
+                    planned.sku if planned else str(error.get("id")))

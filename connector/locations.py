@@ -1,0 +1,96 @@
+"""Store location ↔ ERP warehouses, from the merchant's `location` mapping table.
+
+An entry maps a store location (Shopify: its id, gid or name; WooCommerce: `default`, the store's only
+stock figure) to one or several ERP warehouses, comma-separated (`*`: all of them). Entries made for
+the store win over entries for every store. Without any entry that applies, the store's first active
+location sells from all warehouses (WooCommerce: its one figure does) — the common single-warehouse,
+single-location case needs no setup.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from adapters.storefront import StorefrontError
+from connector.models import MappingEntry
+from connector.runtime import Runtime, StoreInfo
+from connector.variants import WOO_LOCATION
+from mappings.inventory import parse_warehouses
+
+
+@dataclass
+class LocationMap:
+    """{store location id: warehouses (None: all)}; Shopify ids are the number of the Location gid."""
+
+    warehouses: dict[str, frozenset[str] | None]
+    names: dict[str, str] = field(default_factory=dict)  # location id -> name, when the store was asked
+    note: str = ""  # what a person should know (a default was used)
+
+    def for_warehouse(self, warehouse: str) -> list[str]:
+        """The locations that sell from this warehouse (a shipment's origin), mapped ones first."""
+        exact = [loc for loc, whs in self.warehouses.items() if whs is not None and warehouse in whs]
+        return exact + [loc for loc, whs in self.warehouses.items() if whs is None]
+
+
+def _entries(rt: Runtime, store_id: int) -> tuple[dict[str, str], dict[str, str]]:
+    """(the store's own entries, entries for every store)."""
+    own: dict[str, str] = {}
+    shared: dict[str, str] = {}
+    with rt.sessions() as session:
+        for row in session.scalars(select(MappingEntry).where(MappingEntry.kind == "location")):
+            if row.store_id == store_id:
+                own[row.source.strip()] = row.target
+            elif row.store_id is None:
+                shared[row.source.strip()] = row.target
+    return own, shared
+
+
+def location_entries(rt: Runtime, store_id: int) -> tuple[dict[str, str], dict[str, str]]:
+    return _entries(rt, store_id)
+
+
+def _numeric(value: str) -> str | None:
+    text = value.rsplit("/", 1)[-1]
+    return text if text.isdigit() else None
+
+
+def store_locations(rt: Runtime, store: StoreInfo, client: Any,
+                    entries: tuple[dict[str, str], dict[str, str]] | None = None) -> LocationMap:
+    own, shared = entries if entries is not None else _entries(rt, store.id)
+    if store.platform != "shopify":
+        target = own.get(WOO_LOCATION, shared.get(WOO_LOCATION))
+        return LocationMap({WOO_LOCATION: parse_warehouses(target) if target is not None else None})
+    # Asked once per run: a mapping may name a location by name, or one that was since deactivated
+    # (writing to it would fail the whole batch).
+    active = [loc for loc in client.locations() if loc.get("active", True)]
+    names = {_numeric(str(loc["id"])) or str(loc["id"]): str(loc.get("name") or "") for loc in active}
+    by_name = {name.strip().lower(): ident for ident, name in names.items() if name}
+
+    def resolve(source: str) -> str | None:
+        ident = _numeric(source)
+        if ident is not None:
+            return ident if ident in names else None
+        return by_name.get(source.strip().lower())
+
+    for table in (own, shared):  # the store's own entries, else the shared ones
+        mapped, unknown = {}, []
+        for source, target in table.items():
+            ident = resolve(source)
+            if ident is not None:
+                mapped[ident] = parse_warehouses(target)
+            else:
+                unknown.append(source)
+        if mapped:
+            note = (f"location mapping names {', '.join(sorted(unknown))}, not an active location of this store: "
+                    "ignored" if unknown and table is own else "")
+            return LocationMap(mapped, names, note)
+    if not names:
+        raise StorefrontError(f"store {store.slug} has no active location to hold stock", retryable=False)
+    first = next(iter(names))
+    note = ""
+    if len(names) > 1:
+        note = (f"no location mapping: location {names[first] or first} sells from every warehouse and the "
+                f"store's {len(names) - 1} other location(s) get nothing; map them on /config (table location)")
+    return LocationMap({first: None}, names, note)

@@ -1,0 +1,77 @@
+"""Stock figures the stores report by webhook: the store's side of `pushed_levels`.
+
+WooCommerce sends `product.updated` for every stock write, ours included; Shopify sends
+`inventory_levels/update`. A figure equal to what we last pushed for that item and location is the
+echo of our own write: it is recorded as ignored ("our own write") and changes nothing. Any other
+figure is a change made in the store (a sale, a merchant's correction) and becomes the store's
+reported figure: the next sync compares its target with it, and Shopify's compare-and-swap sends it
+as `changeFromQuantity`. A figure that arrives late or out of order is corrected by the next write
+(Shopify refuses a stale `changeFromQuantity`, and we re-read).
+"""
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+
+from connector.models import PushedLevel, StoreVariant
+from connector.runtime import Runtime, StoreInfo
+from connector.upsert import upsert
+from connector.variants import WOO_LOCATION
+
+
+def _level(rt: Runtime, store_id: int, sku: str, location: str) -> PushedLevel | None:
+    with rt.sessions() as session:
+        row = session.get(PushedLevel, (store_id, sku, location))
+        if row is not None:
+            session.expunge(row)
+        return row
+
+
+def _report(rt: Runtime, store_id: int, sku: str, location: str, quantity: int, event_id: int) -> dict:
+    level = _level(rt, store_id, sku, location)
+    if level is not None and level.pushed is not None and quantity == level.pushed:
+        return {"ignored": True, "note": f"our own write: {sku} at {location} is {quantity}, what we pushed"}
+    with rt.sessions.begin() as session:
+        upsert(session, PushedLevel.__table__, [{"store_id": store_id, "sku": sku, "location": location,
+                                                 "reported": quantity}], ("store_id", "sku", "location"),
+               ("reported",))
+    before = level.reported if level is not None else None
+    return {"note": f"the store reports {quantity} of {sku} at {location} (was {before}, we pushed "
+                    f"{level.pushed if level is not None else None})", "reported": quantity, "sku": sku}
+
+
+def woo_product_updated(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
+    ident = str(payload.get("id") or "")
+    sku = str(payload.get("sku") or "")
+    with rt.sessions.begin() as session:
+        row = None
+        if sku:
+            row = session.get(StoreVariant, (store.id, sku))
+        if row is None and ident:  # the SKU was edited in the store: find the item by its id
+            row = session.scalars(select(StoreVariant).where(
+                StoreVariant.store_id == store.id,
+                or_(StoreVariant.variant_id == ident, (StoreVariant.item_id == ident) & StoreVariant.variant_id.is_(None))
+            )).first()
+        if row is None or not row.item_id:
+            return {"ignored": True, "note": f"product {ident} ({sku or 'no SKU'}) is not an item the stock sync writes"}
+        managed = payload.get("manage_stock") is True
+        row.manage_stock = managed  # a merchant may switch stock management on or off
+        sku = row.sku
+    if not managed:
+        return {"ignored": True, "note": f"the store does not manage the stock of {sku}: it is not written"}
+    quantity = payload.get("stock_quantity")
+    if not isinstance(quantity, int | float) or isinstance(quantity, bool):
+        return {"ignored": True, "note": f"no stock quantity for {sku} in the payload"}
+    return _report(rt, store.id, sku, WOO_LOCATION, int(quantity), event_id)
+
+
+def shopify_inventory_level(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
+    item, location = payload.get("inventory_item_id"), payload.get("location_id")
+    quantity = payload.get("available")
+    if item is None or location is None or not isinstance(quantity, int) or isinstance(quantity, bool):
+        return {"ignored": True, "note": "not an inventory level with an available quantity"}
+    with rt.sessions() as session:
+        sku = session.scalars(select(StoreVariant.sku).where(StoreVariant.store_id == store.id,
+                                                             StoreVariant.item_id == str(item))).first()
+    if sku is None:
+        return {"ignored": True, "note": f"inventory item {item} is not an item the stock sync writes"}
+    return _report(rt, store.id, sku, str(location), quantity, event_id)
