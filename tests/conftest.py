@@ -73,3 +73,27 @@ def sqlite_stack(tmp_path) -> Iterator[Stack]:  # type: ignore[no-untyped-def]
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture
+def shop() -> Iterator:
+    """A fake Shopify store over real HTTP (tests/fakes/shopify.py)."""
+    from tests.fakes.shopify import FakeShopify
+
+    fake = FakeShopify()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def woo() -> Iterator:
+    """A fake WooCommerce store over real HTTP (tests/fakes/woocommerce.py)."""
+    from tests.storefronts import fake_woo
+
+    fake = fake_woo()
+    try:
+        yield fake
+    finally:
+        fake.stop()

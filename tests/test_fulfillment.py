@@ -2,10 +2,8 @@
 completion — over real HTTP against the fake stores, on both stacks."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from sqlalchemy import delete, select
 
 from connector.clients import sync_client
@@ -16,27 +14,9 @@ from tests.conftest import load_fixture
 from tests.fakes.shopify import FakeShopify
 from tests.fakes.woocommerce import FakeWooCommerce
 from tests.stack import STORE, WOO_STORE, Stack
-from tests.storefronts import add_shipment, configure, fake_woo, map_locations
+from tests.storefronts import add_shipment, configure, map_locations
 
 SHIPPED = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def shop() -> Iterator[FakeShopify]:
-    fake = FakeShopify()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-
-
-@pytest.fixture
-def woo() -> Iterator[FakeWooCommerce]:
-    fake = fake_woo()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 def shopify_order(stack: Stack, shop: FakeShopify, lines: list[tuple[str, int]],

@@ -6,7 +6,6 @@ evidence; the stack-based tests run on SQLite + the embedded queue and on Postgr
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -31,24 +30,6 @@ from tests.storefronts import Served, configure, fake_woo, map_locations, set_er
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)  # when the ERP counted: before the fixture orders
 SET = "graphql:inventorySetQuantities"
-
-
-@pytest.fixture
-def shop() -> Iterator[FakeShopify]:
-    fake = FakeShopify()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-
-
-@pytest.fixture
-def woo() -> Iterator[FakeWooCommerce]:
-    fake = fake_woo()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 def info(rt: Runtime, sid: int):  # type: ignore[no-untyped-def]
