@@ -23,10 +23,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from mappings.canonical import Shipment, StockLevel
 from mappings.erp_rest import shipment_document, utc_text
+from tests.fakes.server import Served
 
 PAID_LOCKED = ("partially_refunded", "refunded")
 
@@ -51,10 +51,6 @@ class _Failure:
     retry_after: str | None
     after_processing: bool
 
-
-class _QuietHandler(WSGIRequestHandler):
-    def log(self, type: str, message: str, *args: Any) -> None:
-        return None
 
 
 def _now() -> datetime:
@@ -126,18 +122,13 @@ class FakeRestErp:
         self._ids: Counter[str] = Counter()
         self._lock = threading.RLock()
         self.app = self._build_app()
-        self._server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_QuietHandler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-rest-erp",
-                                        daemon=True)
-        self._thread.start()
+        self._served = Served(self.app, "fake-rest-erp")
+        self.url = self._served.url
 
     # ---- test controls ----------------------------------------------------------------------
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._served.stop()
 
     def fail_next(self, n: int, status: int = 503, retry_after: int | str | None = None,
                   after_processing: bool = False) -> None:

@@ -40,9 +40,9 @@ from typing import Any
 
 import requests
 from flask import Flask, Response, request
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.fakes.graphql_lite import LeakyBucket, gid
+from tests.fakes.server import Failure, Served
 from tests.fakes.shopify_graphql import SUPPORTED_TOPICS, ShopifyGraphQL, WebhookRejected
 from tests.fakes.shopify_rest import RestError, ShopifyRest
 
@@ -90,15 +90,6 @@ class FulfillmentOrder:
         return "OPEN"
 
 
-@dataclass
-class _Failure:
-    status: int
-    retry_after: str | None
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log(self, type: str, message: str, *args: Any) -> None:
-        return None
 
 
 class FakeShopify:
@@ -129,24 +120,19 @@ class FakeShopify:
         self.rest_throttled = 0
         self.cost_used = 0.0
         self.idempotent_replays = 0
-        self._failures: deque[_Failure] = deque()
+        self._failures: deque[Failure] = deque()
         self._seq: Counter[str] = Counter()
         self._lock = threading.RLock()
         self.graphql = ShopifyGraphQL(self)
         self.rest = ShopifyRest(self)
         self.app = self._build_app()
-        self._server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_QuietHandler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-shopify",
-                                        daemon=True)
-        self._thread.start()
+        self._served = Served(self.app, "fake-shopify")
+        self.url = self._served.url
 
     # ---- test controls ----------------------------------------------------------------------
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._served.stop()
 
     def set_budget(self, maximum: float, restore_rate: float) -> None:
         """A new, full GraphQL bucket."""
@@ -164,7 +150,7 @@ class FakeShopify:
 
     def fail_next(self, n: int, status: int = 503, retry_after: float | str | None = None) -> None:
         with self._lock:
-            self._failures.extend(_Failure(status, None if retry_after is None else str(retry_after))
+            self._failures.extend(Failure(status, None if retry_after is None else str(retry_after))
                                   for _ in range(n))
 
     def next_id(self, kind: str) -> int:

@@ -32,13 +32,12 @@ import hashlib
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import Flask, Response, request
-from werkzeug.serving import WSGIRequestHandler, make_server
 
+from tests.fakes.server import Failure, Served
 from tests.fakes.woocommerce_http import WooError, answer, as_int, authenticate, only_fields, paged
 from tests.fakes.woocommerce_webhooks import WebhookDispatcher
 
@@ -50,15 +49,6 @@ TOPIC_RESOURCES = {"coupon", "customer", "order", "product"}
 TOPIC_EVENTS = {"created", "updated", "deleted", "restored"}
 
 
-@dataclass
-class _Failure:
-    status: int
-    retry_after: str | None
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log(self, type: str, message: str, *args: Any) -> None:
-        return None
 
 
 class FakeWooCommerce:
@@ -77,15 +67,12 @@ class FakeWooCommerce:
         self.refunds: dict[int, list[dict]] = {}
         self.webhooks: dict[int, dict] = {}
         self.hits: Counter[str] = Counter()
-        self._failures: deque[_Failure] = deque()
+        self._failures: deque[Failure] = deque()
         self._next_id = 100
         self._lock = threading.RLock()
         self.app = self._build_app()
-        self._server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_QuietHandler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-woo",
-                                        daemon=True)
-        self._thread.start()
+        self._served = Served(self.app, "fake-woocommerce")
+        self.url = self._served.url
         self.dispatcher = WebhookDispatcher(self.webhooks, self._resource, self._lock, self.url, webhook_delay)
         self.deliveries, self.pings = self.dispatcher.deliveries, self.dispatcher.pings
         if webhook_url:
@@ -96,13 +83,11 @@ class FakeWooCommerce:
 
     def stop(self) -> None:
         self.dispatcher.stop()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._served.stop()
 
     def fail_next(self, n: int, status: int = 429, retry_after: float | str | None = None) -> None:
         with self._lock:
-            self._failures.extend(_Failure(status, None if retry_after is None else str(retry_after))
+            self._failures.extend(Failure(status, None if retry_after is None else str(retry_after))
                                   for _ in range(n))
 
     def _id(self) -> int:
