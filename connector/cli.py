@@ -27,6 +27,12 @@ def main(log_level: str) -> None:
     """Storefront ⇄ back-office connector."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    import os
+
+    if os.environ.get("LOG_FORMAT") == "json":
+        from connector.observability import use_json_logs
+
+        use_json_logs()
 
 
 @main.group()

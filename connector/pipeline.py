@@ -176,7 +176,8 @@ def _finish(rt: Runtime, event_id: int, started: datetime, status: str, error: s
         else:
             event.status, event.next_attempt_at, event.processed_at = status, None, finished
             event.last_error = error  # None once it succeeded: the attempts keep the history
-    log.info("event %s %s (attempt %s)%s", event_id, status, event.attempts, f": {error}" if error else "")
+    log.info("event %s %s (attempt %s)%s", event_id, status, event.attempts, f": {error}" if error else "",
+             extra={"event": event_id, "store": event.store_id, "topic": event.topic, "order": event.order_number})
     return Outcome(status, error, retry_in)
 
 

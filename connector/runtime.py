@@ -17,6 +17,7 @@ from adapters.erp import ErpAdapter, PermanentErpError, build_erp
 from connector.crypto import SecretBox, secret_box
 from connector.db import make_engine, make_sessionmaker
 from connector.logredact import install_log_redaction
+from connector.observability import setup_sentry
 from connector.models import ErpConnection, Store
 from connector.queue import EmbeddedJobQueue, JobQueue, RedisJobQueue
 from connector.settings import Settings
@@ -59,7 +60,18 @@ class Runtime:
                                       settings.queue_name)
             else:
                 queue = EmbeddedJobQueue()
-        return cls(settings, engine, make_sessionmaker(engine), secret_box(settings), queue)
+        runtime = cls(settings, engine, make_sessionmaker(engine), secret_box(settings), queue)
+        setup_sentry(settings.sentry_dsn, runtime.known_secrets)
+        return runtime
+
+    def known_secrets(self) -> list[str]:
+        """Every secret we hold, decrypted: what error reports and logs must never show."""
+        found = [self.settings.secret_key, self.settings.encryption_key or ""]
+        with self.sessions() as session:
+            for sealed in session.scalars(select(Store.secrets)).all() + session.scalars(
+                    select(ErpConnection.secrets)).all():
+                found.extend(str(v) for v in self.box.open(sealed).values())
+        return [s for s in found if s]
 
     def store_info(self, store: Store) -> StoreInfo:
         return StoreInfo(store.id, store.slug, store.platform, store.active, dict(store.settings), self.box.open(store.secrets))

@@ -1,0 +1,98 @@
+"""Error reports (Sentry) and structured logs, with secrets and personal data kept out of both.
+
+The runtime calls `setup_sentry` once per process. With SENTRY_DSN set, sentry-sdk starts with its
+Flask and RQ integrations (collecting no personal data by default) and every event passes through
+`scrub`, which masks our stored secrets wherever they appear and drops request bodies, cookies and
+customer fields. LOG_FORMAT=json switches the log lines to one
+JSON object each, carrying `store`, `event` and `order` when the code logs them as `extra`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from connector.crypto import mask
+
+PII_KEYS = re.compile(r"(email|phone|address|first_name|last_name|name|zip|postcode|password|token|secret|key|"
+                      r"authorization|cookie|signature|hmac)", re.IGNORECASE)
+CONTEXT_FIELDS = ("store", "event", "order", "topic")
+
+
+def scrub(event: dict, secrets: Iterable[str]) -> dict:
+    """Mask known secret values anywhere in a Sentry event; blank personal and credential fields."""
+    values = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+
+    def clean(node: Any, key: str = "") -> Any:
+        if isinstance(node, dict):
+            return {k: clean(v, str(k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [clean(v, key) for v in node]
+        if isinstance(node, str):
+            if key and PII_KEYS.search(key):
+                return "[scrubbed]"
+            for value in values:
+                if value in node:
+                    node = node.replace(value, mask(value))
+            return node
+        return node
+
+    event = clean(event)
+    request = event.get("request")
+    if isinstance(request, dict):
+        for field in ("data", "cookies", "query_string"):
+            request.pop(field, None)
+    return event
+
+
+def setup_sentry(dsn: str | None, secrets: Callable[[], Iterable[str]], environment: str = "production",
+                 **options: Any) -> bool:
+    """`secrets` is asked at each report, so a store added since start-up is scrubbed too."""
+    if not dsn:
+        return False
+    import sentry_sdk
+    from sentry_sdk.integrations.flask import FlaskIntegration
+    from sentry_sdk.integrations.rq import RqIntegration
+
+    def before_send(event: dict, _hint: object) -> dict:
+        try:
+            known = list(secrets())
+        except Exception:  # the database is away: still scrub the fields, mask what we can
+            known = []
+        return scrub(event, known)
+
+    sentry_sdk.init(
+        dsn=dsn,
+        environment=environment,
+        max_request_body_size="never",
+        integrations=[FlaskIntegration(), RqIntegration()],
+        before_send=before_send,
+        before_send_transaction=before_send,
+        **options,
+    )
+    return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, and the ids the code attached."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in CONTEXT_FIELDS:
+            if hasattr(record, name):
+                line[name] = getattr(record, name)
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def use_json_logs() -> None:
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(JsonFormatter())
