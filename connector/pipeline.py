@@ -16,6 +16,7 @@ from sqlalchemy import and_, or_, update
 
 from adapters.erp import ErpError, RetryableErpError
 from adapters.storefront import StorefrontError
+from connector import compliance
 from connector.clock import utcnow
 from connector.lifecycle import (apply_order, apply_refund, cancel_deleted, credited, merchant_tables, order_currency,
                                  woo_client)
@@ -149,6 +150,9 @@ _HANDLERS = {
     ("shopify", "inventory_levels/update"): shopify_inventory_level,
     **{("woocommerce", topic): _woo_order for topic in WOO_ORDER_TOPICS},
     ("woocommerce", "order.deleted"): _woo_deleted,
+    ("shopify", "customers/data_request"): compliance.data_request,
+    ("shopify", "customers/redact"): compliance.customers_redact,
+    ("shopify", "shop/redact"): compliance.shop_redact,
     ("woocommerce", "product.updated"): woo_product_updated,
 }
 

@@ -1,0 +1,65 @@
+"""Shopify's privacy webhooks: we export or erase what we hold about a customer or a shop."""
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from connector.models import CustomerLink, Store
+from tests.conftest import load_fixture
+
+
+def _setup(stack):  # type: ignore[no-untyped-def]
+    guest = load_fixture("shopify", "order_guest.json")
+    other = load_fixture("shopify", "order_discount_multiline.json")
+    stack.post_shopify(guest)
+    stack.post_shopify(other)
+    stack.run_jobs()
+    return guest, other
+
+
+def test_a_data_request_exports_what_we_hold_about_the_customer(sqlite_stack):
+    guest, _ = _setup(sqlite_stack)
+    request = {"shop_id": 1, "shop_domain": "acme-us.myshopify.com", "orders_requested": [guest["id"]],
+               "customer": {"id": 9, "email": guest["email"], "phone": None}, "data_request": {"id": 77}}
+    sqlite_stack.post_shopify(request, topic="customers/data_request")
+    sqlite_stack.run_jobs()
+    event = sqlite_stack.events()[-1]
+    assert event.status == "succeeded"
+    exported = event.result["export"]
+    assert [e["order"] for e in exported["events"]] == [guest["name"]]
+    assert guest["email"] in exported["events"][0]["payload"]
+    assert any(link["key"] == f"email:{guest['email'].lower()}" for link in exported["customer_links"])
+
+
+def test_a_customer_redaction_erases_their_payloads_and_links_only(sqlite_stack):
+    guest, other = _setup(sqlite_stack)
+    redact = {"shop_id": 1, "shop_domain": "acme-us.myshopify.com", "orders_to_redact": [guest["id"]],
+              "customer": {"id": 9, "email": guest["email"], "phone": guest["billing_address"]["phone"]}}
+    sqlite_stack.post_shopify(redact, topic="customers/redact")
+    sqlite_stack.run_jobs()
+    events = {e.resource_id: e for e in sqlite_stack.events()}
+    erased = events[str(guest["id"])]
+    assert guest["email"].encode() not in erased.body and b"redacted" in erased.body
+    assert "order" not in (erased.result or {})
+    assert other["email"].encode().lower() in events[str(other["id"])].body.lower()
+    with sqlite_stack.rt.sessions() as session:
+        keys = set(session.scalars(select(CustomerLink.key)))
+    assert not any(guest["email"].lower() in key for key in keys)
+    assert any(other["email"].lower() in key for key in keys)
+    assert json.loads(sqlite_stack.events()[-1].body)["customer"]["email"]  # the request itself is kept
+
+
+def test_a_shop_redaction_empties_every_payload_and_deactivates_the_store(sqlite_stack):
+    guest, other = _setup(sqlite_stack)
+    sqlite_stack.post_shopify({"shop_id": 1, "shop_domain": "acme-us.myshopify.com"}, topic="shop/redact")
+    sqlite_stack.run_jobs()
+    for event in sqlite_stack.events()[:2]:
+        assert b"@" not in event.body
+    with sqlite_stack.rt.sessions() as session:
+        assert session.scalars(select(Store.active).where(Store.slug == "acme-us")).one() is False
+
+
+def test_a_compliance_webhook_with_a_bad_signature_gets_401(sqlite_stack):
+    response = sqlite_stack.post_shopify({"shop_id": 1}, topic="shop/redact", secret="wrong")
+    assert response.status_code == 401
