@@ -8,7 +8,7 @@ import json
 from datetime import timezone
 from typing import Any
 
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Api, Blueprint, abort
 from marshmallow import Schema, ValidationError, fields, validate
@@ -40,8 +40,11 @@ class EventQuery(Schema):
     until = fields.AwareDateTime()
 
 
+MAX_ID = 2**63 - 1  # the largest id the databases store (a BIGINT); larger ones are refused, never a 500
+
+
 class PageQuery(EventQuery):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
@@ -141,6 +144,14 @@ def _summary(event, slug: str) -> dict:  # type: ignore[no-untyped-def]
 
 def _filter(args: dict) -> operations.EventFilter:
     return operations.EventFilter(**{k: args.get(k) for k in ("store", "topic", "status", "order", "since", "until")})
+
+
+@bp.before_request  # after the app's sign-in guard: a stranger still gets 401
+def _ids_in_range() -> None:
+    """An id no database can hold is an id that does not exist: 404, not an overflow in the driver."""
+    event_id = (request.view_args or {}).get("event_id")
+    if isinstance(event_id, int) and not 0 < event_id <= MAX_ID:
+        abort(404, message=f"no event {event_id}")
 
 
 @bp.route("/session")

@@ -57,7 +57,7 @@ def _shopify_headers() -> dict[str, str]:
 
 def _shopify_delivery(body: bytes, _payload: object) -> Delivery:
     headers = _shopify_headers()
-    topic = headers.get("X-Shopify-Topic", "")
+    topic = headers.get("X-Shopify-Topic", "")[:64]  # the column's width; real topics are short
     # Shopify's docs disagree on the idempotency key: event id first, webhook id as fallback.
     if headers.get("X-Shopify-Event-Id"):
         key = f"{topic}|event:{headers['X-Shopify-Event-Id']}"
@@ -77,7 +77,7 @@ def _woo_delivery(body: bytes, payload: object) -> Delivery:
     for name in ("Content-Type", "User-Agent"):
         if name in request.headers:
             headers[name] = request.headers[name]
-    topic = headers.get("X-WC-Webhook-Topic", "")
+    topic = headers.get("X-WC-Webhook-Topic", "")[:64]
     resource = topic.split(".", 1)[0]
     data = payload if isinstance(payload, dict) else {}
     # The delivery id changes on every send and the payload is built at delivery time: the same

@@ -251,3 +251,10 @@ def test_topics_without_an_action_are_kept_and_marked_ignored(stack):
     (event,) = stack.events()
     assert event.status == "ignored"
     assert json.loads(event.body) == {"id": 1, "title": "Hat"}
+
+
+def test_an_absurdly_long_topic_is_stored_cut_to_its_column(stack):
+    response = stack.post_shopify({"id": 1}, topic="orders/" + "x" * 300)
+    assert response.status_code == 200
+    (event,) = stack.events()
+    assert len(event.topic) == 64
