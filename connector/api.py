@@ -212,7 +212,10 @@ def retry_event(event_id: int) -> dict:
 @bp.response(200, Count)
 def skip_event(body: dict, event_id: int) -> dict:
     """Mark an event skipped, with the reason (kept for the audit)."""
-    return {"count": int(operations.skip_event(rt(), event_id, body["reason"], actor()))}
+    try:
+        return {"count": int(operations.skip_event(rt(), event_id, body["reason"], actor()))}
+    except ValueError as exc:  # a blank reason
+        abort(422, message=str(exc))
 
 
 @bp.route("/events/retry", methods=["POST"])

@@ -8,6 +8,8 @@
   nothing.
 - `sync_inventory_job(store_id)`: ERP stock changes into the mirror, then the store's figures
   (connector.inventory); `sync_shipments_job()`: ERP shipments to the stores (connector.fulfillment).
+- `reconcile_job(store_id)`, `subscriptions_job(store_id)`, `prune_job()`: missed orders, missing
+  webhook subscriptions and old finished events (connector.reconcile).
 """
 from __future__ import annotations
 
@@ -190,10 +192,36 @@ def sync_shipments_job() -> dict:
             "errors": report.errors[:20]}
 
 
+# ---- reconciliation and housekeeping (connector.reconcile) ---------------------------------------
+
+RECONCILE_SECONDS = 600
+SUBSCRIPTIONS_SECONDS = 3600
+PRUNE_SECONDS = 86400
+
+
+def reconcile_job(store_id: int) -> dict:
+    from connector.reconcile import reconcile_orders
+
+    return reconcile_orders(current(), store_id)
+
+
+def subscriptions_job(store_id: int) -> dict:
+    from connector.reconcile import check_subscriptions
+
+    return check_subscriptions(current(), store_id)
+
+
+def prune_job(days: int | None = None) -> int:
+    from connector.reconcile import prune
+
+    return prune(current(), days)
+
+
 def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, object, tuple, int]]:
     """What `connector scheduler` registers with RQ's CronScheduler: (name, job, args, interval seconds).
     Each active store's inventory every `inventory_interval_minutes` (default 15; 0 turns it off), the
-    shipments every ERP setting `shipments_interval_minutes` (default 5), the inbox sweep."""
+    shipments every ERP setting `shipments_interval_minutes` (default 5), the inbox sweep; and each active
+    store's order reconciliation (10 min) and webhook subscription check (hourly), the daily prune."""
     from connector.models import ErpConnection, Store
 
     with rt.sessions() as session:
@@ -205,10 +233,13 @@ def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, object, tup
         minutes = _minutes(store.settings.get("inventory_interval_minutes"), DEFAULT_INVENTORY_MINUTES)
         if minutes > 0:
             found.append((f"inventory:{store.slug}", sync_inventory_job, (store.id,), max(60, round(minutes * 60))))
+        found.append((f"reconcile:{store.slug}", reconcile_job, (store.id,), RECONCILE_SECONDS))
+        found.append((f"subscriptions:{store.slug}", subscriptions_job, (store.id,), SUBSCRIPTIONS_SECONDS))
     if erp is not None:
         minutes = _minutes((erp.settings or {}).get("shipments_interval_minutes"), DEFAULT_SHIPMENTS_MINUTES)
         if minutes > 0:
             found.append(("shipments", sync_shipments_job, (), max(60, round(minutes * 60))))
+    found.append(("prune", prune_job, (), PRUNE_SECONDS))
     return found
 
 

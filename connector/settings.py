@@ -33,6 +33,7 @@ class Settings:
     lease_seconds: int = 300  # how long a worker may hold an event before the sweep reclaims it
     sweep_grace_seconds: int = 60
     queue_name: str = "connector"
+    retention_days: int = 30  # finished inbox events older than this are pruned
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -53,6 +54,7 @@ class Settings:
             retry_cap_seconds=_int(env, "CONNECTOR_RETRY_CAP_SECONDS", 3600),
             batch_size=_int(env, "CONNECTOR_BATCH_SIZE", 50),
             queue_name=env.get("CONNECTOR_QUEUE", "connector"),
+            retention_days=_int(env, "CONNECTOR_RETENTION_DAYS", 30),
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -119,6 +119,8 @@ def test_skip_needs_a_reason_and_is_audited(sqlite_stack):
     event_id = client.get("/api/v1/events").json["items"][0]["id"]
     refused = client.post(f"/api/v1/events/{event_id}/skip", json={}, headers={"X-CSRF-Token": client.csrf})
     assert refused.status_code == 422
+    blank = client.post(f"/api/v1/events/{event_id}/skip", json={"reason": "   "}, headers={"X-CSRF-Token": client.csrf})
+    assert blank.status_code == 422 and "reason" in blank.json["message"]
     skipped = client.post(f"/api/v1/events/{event_id}/skip", json={"reason": "test order"},
                           headers={"X-CSRF-Token": client.csrf})
     assert skipped.json == {"count": 1}
