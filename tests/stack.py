@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, select, text
 
 from adapters.erp.sql import erp_customers, erp_order_lines, erp_orders, metadata as erp_metadata
 from connector.app import create_app
+from tests.erp_backends.sql import sqlite_locked
 from connector.config_io import load_config
 from connector.migrate import upgrade
 from connector.models import Base, InboxEvent
@@ -176,15 +177,8 @@ class Stack:
                     conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
                 admin.dispose()
         else:
-            # Another program holds the SQLite ERP's write lock: our writes time out ("database is locked").
-            locker = create_engine(self.erp_url, isolation_level="AUTOCOMMIT")
-            with locker.connect() as conn:
-                conn.exec_driver_sql("BEGIN EXCLUSIVE")
-                try:
-                    yield
-                finally:
-                    conn.exec_driver_sql("ROLLBACK")
-            locker.dispose()
+            with sqlite_locked(self.erp_url):
+                yield
 
     def close(self) -> None:
         self.erp_engine.dispose()

@@ -12,6 +12,19 @@ from adapters.erp.sql import SqlStagingErp, erp_shipment_lines, erp_shipments, e
 from mappings.canonical import Shipment, StockLevel
 
 
+@contextlib.contextmanager
+def sqlite_locked(url: str) -> Iterator[None]:
+    """Another program holds the SQLite ERP's write lock: writes time out ("database is locked")."""
+    locker = create_engine(url, isolation_level="AUTOCOMMIT")
+    with locker.connect() as conn:
+        conn.exec_driver_sql("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql("ROLLBACK")
+    locker.dispose()
+
+
 class SqlHarness:
     kind = "sql"
     validates_skus = False
@@ -50,16 +63,8 @@ class SqlHarness:
                 {"shipment_ref": shipment.ref, "line_no": n, "sku": line.sku, "quantity": line.quantity}
                 for n, line in enumerate(shipment.lines, start=1)])
 
-    @contextlib.contextmanager
-    def down(self) -> Iterator[None]:
-        locker = create_engine(self.url, isolation_level="AUTOCOMMIT")
-        with locker.connect() as conn:
-            conn.exec_driver_sql("BEGIN EXCLUSIVE")
-            try:
-                yield
-            finally:
-                conn.exec_driver_sql("ROLLBACK")
-        locker.dispose()
+    def down(self) -> contextlib.AbstractContextManager[None]:
+        return sqlite_locked(self.url)
 
     def close(self) -> None:
         self._adapter.close()
