@@ -1,0 +1,144 @@
+"""Orders/s from the inbox to the ERP staging tables: batch drains in one worker process, against one
+forking RQ job per event (RQ's default Worker), in the same run, on PostgreSQL + Redis.
+
+    .venv/bin/python bench/pipeline.py [--events 400] [--forking-events 100]
+
+Both legs process the same kind of stored Shopify orders (distinct ids) into SQL staging tables on
+PostgreSQL; each leg gets a fresh connector database, ERP database and Redis queue. Everything runs
+on 127.0.0.1 and is removed at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from redis import Redis
+from sqlalchemy import create_engine, func, select, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from connector import inbox  # noqa: E402
+from connector.models import InboxEvent  # noqa: E402
+
+ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/10"
+BIN = Path(sys.executable).parent
+ORDER = json.loads((ROOT / "tests/fixtures/shopify/order_discount_multiline.json").read_text())
+
+
+def connector(env: dict, *args: str) -> None:
+    subprocess.run([str(BIN / "connector"), *args], env=env, check=True, capture_output=True, text=True)
+
+
+def prepare(env: dict, events: int) -> int:
+    """A fresh store with `events` pending orders/create events; returns the store id."""
+    connector(env, "db", "upgrade")
+    config = Path(env["CONNECTOR_INSTANCE_PATH"]) / "bench.yaml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(json.dumps({
+        "erp": {"kind": "sql", "url": env["ERP_URL"]},
+        "stores": [{"slug": "bench", "platform": "shopify", "shop_domain": "bench.myshopify.com",
+                    "webhook_secret": "bench-secret"}],
+    }))
+    connector(env, "config", "load", str(config))
+    from adapters.erp.sql import SqlStagingErp
+
+    SqlStagingErp(env["ERP_URL"]).create_tables()
+    engine = create_engine(env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        store_id = conn.execute(text("SELECT id FROM stores WHERE slug = 'bench'")).scalar()
+    for n in range(events):
+        order = copy.deepcopy(ORDER)
+        order["id"] = 7_000_000 + n
+        order["name"] = f"#B{n}"
+        order["email"] = order["contact_email"] = f"buyer{n}@example.com"
+        inbox.record(engine, store_id=store_id, platform="shopify", topic="orders/create",
+                     dedupe_key=f"bench-{n}", headers={}, body=json.dumps(order).encode(), resource_id=str(order["id"]))
+    engine.dispose()
+    return store_id
+
+
+def done_count(env: dict) -> int:
+    engine = create_engine(env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        count = conn.execute(select(func.count()).select_from(InboxEvent).where(InboxEvent.status == "succeeded")).scalar()
+    engine.dispose()
+    return int(count or 0)
+
+
+def leg(name: str, events: int, enqueue, worker_cmd) -> float:  # type: ignore[no-untyped-def]
+    suffix = uuid.uuid4().hex[:8]
+    dbs = (f"bench_pipe_{suffix}", f"bench_pipe_erp_{suffix}")
+    admin = create_engine(ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for db in dbs:
+            conn.execute(text(f'CREATE DATABASE "{db}"'))
+    env = {**os.environ, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{dbs[0]}",
+           "ERP_URL": f"postgresql://postgres@127.0.0.1:5432/{dbs[1]}", "REDIS_URL": REDIS_URL,
+           "CONNECTOR_ENCRYPTION_KEY": "bench-key", "CONNECTOR_QUEUE": f"bench-{suffix}",
+           "CONNECTOR_INSTANCE_PATH": f"/tmp/bench-pipeline-{suffix}"}
+    redis = Redis.from_url(REDIS_URL)
+    redis.flushdb()
+    try:
+        store_id = prepare(env, events)
+        enqueue(env, store_id, events)
+        started = time.perf_counter()
+        subprocess.run(worker_cmd(env), env=env, check=True, capture_output=True, text=True, timeout=900)
+        seconds = time.perf_counter() - started
+        finished = done_count(env)
+        if finished != events:
+            raise SystemExit(f"{name}: {finished} of {events} events succeeded")
+        rate = events / seconds
+        print(f"{name:<34} {events:>6} events {seconds:8.2f} s {rate:9.1f} orders/s")
+        return rate
+    finally:
+        redis.flushdb()
+        with admin.connect() as conn:
+            for db in dbs:
+                conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"))
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{db}"'))
+        admin.dispose()
+
+
+def enqueue_drain(env: dict, store_id: int, _events: int) -> None:
+    from rq import Queue
+
+    Queue(env["CONNECTOR_QUEUE"], connection=Redis.from_url(REDIS_URL)).enqueue("connector.jobs.drain", store_id)
+
+
+def enqueue_per_event(env: dict, _store_id: int, events: int) -> None:
+    from rq import Queue
+
+    queue = Queue(env["CONNECTOR_QUEUE"], connection=Redis.from_url(REDIS_URL))
+    engine = create_engine(env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(text("SELECT id FROM inbox_events ORDER BY id"))]
+    engine.dispose()
+    for event_id in ids[:events]:
+        queue.enqueue("connector.jobs.retry_event", event_id)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=400)
+    parser.add_argument("--forking-events", type=int, default=100)
+    args = parser.parse_args()
+    print("leg                                 events    seconds     rate")
+    batch = leg("batch drains, 1 worker (no fork)", args.events, enqueue_drain,
+                lambda env: [str(BIN / "connector"), "worker", "--burst"])
+    fork = leg("1 forking RQ job per event", args.forking_events, enqueue_per_event,
+               lambda env: [str(BIN / "rq"), "worker", "--burst", "--url", REDIS_URL, env["CONNECTOR_QUEUE"]])
+    ratio = batch / fork
+    print(f"\nbatch / forking = {ratio:.1f}x   target >= 20x   {'PASS' if ratio >= 20 else 'MISS'}")
+
+
+if __name__ == "__main__":
+    main()
