@@ -93,13 +93,16 @@ def _claim(rt: Runtime, key: str) -> bool:
 
 
 def _link(rt: Runtime, keys: list[str], customer_id: str) -> None:
-    for key in keys:
-        try:
-            with rt.sessions.begin() as session:
-                updated = session.execute(update(CustomerLink).where(
-                    CustomerLink.key == key, CustomerLink.erp_customer_id.is_(None)
-                ).values(erp_customer_id=customer_id)).rowcount
-                if not updated and session.get(CustomerLink, key) is None:
-                    session.add(CustomerLink(key=key, erp_customer_id=customer_id))
-        except IntegrityError:
-            pass  # linked meanwhile by another worker; the first link wins
+    # One transaction, a savepoint per key: a key linked meanwhile by another worker keeps its link.
+    with rt.sessions.begin() as session:
+        for key in keys:
+            try:
+                with session.begin_nested():
+                    updated = session.execute(update(CustomerLink).where(
+                        CustomerLink.key == key, CustomerLink.erp_customer_id.is_(None)
+                    ).values(erp_customer_id=customer_id)).rowcount
+                    if not updated and session.get(CustomerLink, key) is None:
+                        session.add(CustomerLink(key=key, erp_customer_id=customer_id))
+                        session.flush()
+            except IntegrityError:
+                pass  # linked meanwhile by another worker; the first link wins

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from adapters.erp import PaymentRecord
 from adapters.woocommerce import WooClient
@@ -48,8 +49,9 @@ def apply_order(rt: Runtime, store: StoreInfo, order: Order, raw_status: str, ev
     customer_id = resolve_customer(rt, store, order, erp)
     written = erp.push_order(order, customer_id)
     done.append("created" if written.created else "updated" if written.updated else "unchanged")
-    _bind_order(rt, store.id, order, written.erp_ref, event_id)
-    _reserve(rt, store.id, order)
+    with rt.sessions.begin() as session:  # the binding and the stock it holds, in one commit
+        _bind_order(session, store.id, order, written.erp_ref, event_id)
+        _reserve(session, store.id, order)
     if order.payment.status in PAID:
         if _once(rt, store, order, "payment", f"{order.external_ref}:payment", event_id,
                  lambda key: erp.record_payment(_payment(order, key))):
@@ -136,23 +138,22 @@ def _link(rt: Runtime, store_id: int, external_id: str) -> OrderLink | None:
         ).first()
 
 
-def _bind_order(rt: Runtime, store_id: int, order: Order, erp_ref: str, event_id: int) -> None:
+def _bind_order(session: Session, store_id: int, order: Order, erp_ref: str, event_id: int) -> None:
     """Record the store order ↔ ERP document link at once, so the ERP id is never lost."""
-    with rt.sessions.begin() as session:
-        link = session.scalars(
-            select(OrderLink)
-            .where(OrderLink.store_id == store_id, OrderLink.external_id == order.external_id)
-            .with_for_update()
-        ).first()
-        if link is None:
-            session.add(OrderLink(store_id=store_id, external_id=order.external_id, external_ref=order.external_ref,
-                                  erp_ref=erp_ref, currency=order.currency, source_updated_at=order.updated_at,
-                                  last_event_id=event_id))
-        elif order.updated_at > link.source_updated_at:
-            link.erp_ref, link.source_updated_at, link.last_event_id = erp_ref, order.updated_at, event_id
+    link = session.scalars(
+        select(OrderLink)
+        .where(OrderLink.store_id == store_id, OrderLink.external_id == order.external_id)
+        .with_for_update()
+    ).first()
+    if link is None:
+        session.add(OrderLink(store_id=store_id, external_id=order.external_id, external_ref=order.external_ref,
+                              erp_ref=erp_ref, currency=order.currency, source_updated_at=order.updated_at,
+                              last_event_id=event_id))
+    elif order.updated_at > link.source_updated_at:
+        link.erp_ref, link.source_updated_at, link.last_event_id = erp_ref, order.updated_at, event_id
 
 
-def _reserve(rt: Runtime, store_id: int, order: Order) -> None:
+def _reserve(session: Session, store_id: int, order: Order) -> None:
     """Hold the order's units against stock until the ERP's own figure shows them (see inventory)."""
     wanted: dict[str, int] = {}
     for line in order.lines:
@@ -160,21 +161,19 @@ def _reserve(rt: Runtime, store_id: int, order: Order) -> None:
             wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
     released = order.status == "cancelled"
     now = utcnow()  # changed_at tells the inventory sync which SKUs to recompute
-    with rt.sessions.begin() as session:
-        held = {r.sku: r for r in session.scalars(select(Reservation).where(
-            Reservation.store_id == store_id, Reservation.order_external_id == order.external_id))}
-        for sku, quantity in wanted.items():
-            row = held.pop(sku, None)
-            if row is None:
-                session.add(Reservation(store_id=store_id, order_external_id=order.external_id, sku=sku,
-                                        quantity=quantity, placed_at=order.placed_at, released=released,
-                                        changed_at=now))
-            elif (row.quantity, row.released) != (quantity, released):
-                row.quantity, row.released, row.changed_at = quantity, released, now
-        for row in held.values():  # a line edited away holds nothing any more
-            if not row.released:
-                row.released, row.changed_at = True, now
-
+    held = {r.sku: r for r in session.scalars(select(Reservation).where(
+        Reservation.store_id == store_id, Reservation.order_external_id == order.external_id))}
+    for sku, quantity in wanted.items():
+        row = held.pop(sku, None)
+        if row is None:
+            session.add(Reservation(store_id=store_id, order_external_id=order.external_id, sku=sku,
+                                    quantity=quantity, placed_at=order.placed_at, released=released,
+                                    changed_at=now))
+        elif (row.quantity, row.released) != (quantity, released):
+            row.quantity, row.released, row.changed_at = quantity, released, now
+    for row in held.values():  # a line edited away holds nothing any more
+        if not row.released:
+            row.released, row.changed_at = True, now
 
 def _once(rt: Runtime, store: StoreInfo, order: Order, kind: str, key: str, event_id: int,
           write: Callable[[str], str]) -> bool:
