@@ -74,16 +74,17 @@ def _pg_sql(count: int) -> str:
             "ON CONFLICT (store_id, dedupe_key) DO NOTHING RETURNING id, store_id, dedupe_key")
 
 
+def _pg_params(rows: list[dict]) -> list:
+    return [json.dumps(r[c]) if c == "headers" else r[c] for r in rows for c in _COLUMNS]
+
+
 def insert_rows(conn: Connection, rows: list[dict]) -> dict[tuple[int, str], int]:
     """Insert in one statement; return the new ids by (store_id, dedupe_key) — duplicates are absent."""
     if conn.dialect.name == "postgresql":
         # The receiver's hot path: straight to psycopg, one multi-row statement per batch.
-        params: list = []
-        for r in rows:
-            params.extend(json.dumps(r[c]) if c == "headers" else r[c] for c in _COLUMNS)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with cursor:
-            cursor.execute(_pg_sql(len(rows)), params, prepare=len(rows) <= 4)
+            cursor.execute(_pg_sql(len(rows)), _pg_params(rows), prepare=len(rows) <= 4)
             return {(store_id, key): event_id for event_id, store_id, key in cursor.fetchall()}
     result = conn.execute(_statement(conn.dialect.name), rows)
     return {(r.store_id, r.dedupe_key): r.id for r in result}
@@ -131,9 +132,7 @@ class Inbox:
             conn = self._local.conn = self.engine.raw_connection()
             conn.driver_connection.autocommit = True  # type: ignore[union-attr]
         with conn.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
-            cursor.execute(_pg_sql(1), [json.dumps(v) if c == "headers" else v
-                                        for c, v in zip(_COLUMNS, (new_row[c] for c in _COLUMNS))],
-                           prepare=True)
+            cursor.execute(_pg_sql(1), _pg_params([new_row]), prepare=True)
             found = cursor.fetchone()
         return found[0] if found else None
 

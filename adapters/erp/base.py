@@ -11,6 +11,7 @@ from typing import Protocol
 
 from decimal import Decimal
 
+from mappings.customers import normalise_email, normalise_phone
 from mappings.canonical import Customer, Money, Order, Refund, Shipment, StockLevel
 
 
@@ -30,6 +31,17 @@ class PermanentErpError(ErpError):
     """Validation failures (unknown SKU, missing customer data): a person must change something."""
 
     retryable = False
+
+
+def customer_identity(customer: Customer) -> tuple[str | None, str | None]:
+    """The customer's normalised email and phone; a permanent error when nothing identifies them."""
+    email, phone = normalise_email(customer.email), normalise_phone(customer.phone)
+    if not (email or phone or customer.name):
+        raise PermanentErpError(
+            "the order has no customer email, phone or name: the ERP needs at least one "
+            "to book it; fix the order in the store, then retry"
+        )
+    return email, phone
 
 
 @dataclass(frozen=True)

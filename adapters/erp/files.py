@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.erp.base import (ErpOrderLineView, ErpOrderView, OrderResult, PaymentRecord, PermanentErpError,
-                               RetryableErpError)
+                               RetryableErpError, customer_identity)
 from mappings.canonical import Customer, Order, Refund, Shipment, ShipmentLine, StockLevel
 from mappings.customers import normalise_email, normalise_phone
 
@@ -177,12 +177,7 @@ class FileDropErp:
         return None
 
     def create_customer(self, customer: Customer, external_ref: str) -> str:
-        email, phone = normalise_email(customer.email), normalise_phone(customer.phone)
-        if not (email or phone or customer.name):
-            raise PermanentErpError(
-                "the order has no customer email, phone or name: the ERP needs at least one "
-                "to book it; fix the order in the store, then retry"
-            )
+        email, phone = customer_identity(customer)
         with self._locked():
             self._require_dir("outbound", self.outbound, "write the customer")  # no id is used up while it is down
             sequence = self._read_json(self.state / "sequence.json", "number the customer") or {}

@@ -23,6 +23,7 @@ from urllib.parse import quote
 import requests
 
 from adapters.erp.base import (
+    customer_identity,
     ErpOrderLineView,
     ErpOrderView,
     OrderResult,
@@ -141,12 +142,8 @@ class RestErp:
         return None
 
     def create_customer(self, customer: Customer, external_ref: str) -> str:
+        customer_identity(customer)
         doc = customer_document(customer, external_ref)
-        if not (doc["email"] or doc["phone"] or doc["name"]):
-            raise PermanentErpError(
-                "the order has no customer email, phone or name: the ERP needs at least one "
-                "to book it; fix the order in the store, then retry"
-            )
         action = "create the customer"
         reply = self._send("POST", "customers", action, body=doc, key=f"customer:{external_ref}")
         return self._id(reply, action)

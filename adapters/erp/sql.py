@@ -30,10 +30,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 
 from adapters.sqlengine import make_engine
-from adapters.erp.base import OrderResult, PermanentErpError, RetryableErpError
+from adapters.erp.base import OrderResult, PermanentErpError, RetryableErpError, customer_identity
 from adapters.erp.base import ErpOrderLineView, ErpOrderView, PaymentRecord
 from mappings.canonical import Customer, Order, Refund, Shipment, ShipmentLine, StockLevel
-from mappings.customers import normalise_email, normalise_phone
+from mappings.customers import normalise_email
 
 AMOUNT = Numeric(18, 4)
 metadata = MetaData()
@@ -240,12 +240,7 @@ class SqlStagingErp:
         return None
 
     def create_customer(self, customer: Customer, external_ref: str) -> str:
-        email, phone = normalise_email(customer.email), normalise_phone(customer.phone)
-        if not (email or phone or customer.name):
-            raise PermanentErpError(
-                "the order has no customer email, phone or name: the ERP needs at least one "
-                "to book it; fix the order in the store, then retry"
-            )
+        email, phone = customer_identity(customer)
         now = datetime.now(timezone.utc)
         with self._errors("create the customer"), self.engine.begin() as conn:
             return str(conn.execute(erp_customers.insert().values(
