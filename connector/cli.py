@@ -199,7 +199,9 @@ def worker(burst: bool) -> None:
     if rt.settings.embedded_queue:
         _fail("the worker needs REDIS_URL; without it `connector run` processes jobs in-process")
     # SimpleWorker: no fork per job. Jobs are batches that reuse the process's pools and ERP client.
-    w = SimpleWorker([rt.queue.queue], connection=rt.queue.redis)  # type: ignore[attr-defined]
+    # Maintenance every minute (RQ's default is ten): it is what hands back the concurrency slot of a job
+    # whose worker was killed.
+    w = SimpleWorker([rt.queue.queue], connection=rt.queue.redis, maintenance_interval=60)  # type: ignore[attr-defined]
     w.work(burst=burst, with_scheduler=True)
 
 
@@ -346,15 +348,18 @@ def sync_shipments_command(retry_failed: bool) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
-def web(host: str, port: int) -> None:
+@click.option("--workers", type=click.IntRange(1), envvar="WEB_CONCURRENCY", default=4, show_default=True,
+              help="gunicorn worker processes (env WEB_CONCURRENCY).")
+@click.option("--threads", type=click.IntRange(1), envvar="WEB_THREADS", default=4, show_default=True,
+              help="Threads per worker process (env WEB_THREADS).")
+def web(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the web app with gunicorn (webhooks, pages, API)."""
     import os
 
     os.execvp(
         sys.executable,
-        [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "4", "--worker-class", "gthread",
-         "--threads", "4",
-         "connector.wsgi:app"],
+        [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+         "--worker-class", "gthread", "--threads", str(threads), "connector.wsgi:app"],
     )
 
 

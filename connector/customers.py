@@ -61,9 +61,12 @@ def _linked(rt: Runtime, keys: list[str], create, find) -> str:  # type: ignore[
     """The ERP customer linked to any of `keys`, else found in the ERP, else created once."""
     with rt.sessions() as session:
         links = session.scalars(select(CustomerLink).where(CustomerLink.key.in_(keys))).all()
-    known = next((link.erp_customer_id for link in links if link.erp_customer_id), None)
-    if known is not None:
-        _link(rt, keys, known)
+    linked = {link.key: link.erp_customer_id for link in links if link.erp_customer_id}
+    # A key linked already keeps its link (the first link wins): only the others need writing.
+    unlinked = [key for key in keys if key not in linked]
+    if linked:
+        known = next(linked[key] for key in keys if key in linked)
+        _link(rt, unlinked, known)
         return known
     claim = keys[0]
     if not _claim(rt, claim):
@@ -75,7 +78,7 @@ def _linked(rt: Runtime, keys: list[str], create, find) -> str:  # type: ignore[
             session.execute(delete(CustomerLink).where(CustomerLink.key == claim,
                                                        CustomerLink.erp_customer_id.is_(None)))
         raise
-    _link(rt, keys, customer_id)
+    _link(rt, unlinked, customer_id)
     return customer_id
 
 
@@ -93,6 +96,8 @@ def _claim(rt: Runtime, key: str) -> bool:
 
 
 def _link(rt: Runtime, keys: list[str], customer_id: str) -> None:
+    if not keys:
+        return
     # One transaction, a savepoint per key: a key linked meanwhile by another worker keeps its link.
     with rt.sessions.begin() as session:
         for key in keys:

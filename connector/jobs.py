@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 DRAIN_FLAG = "connector:{queue}:drain-scheduled:{store}"
 DRAIN_FLAG_TTL = 120  # a lost drain job is re-kicked by the next webhook after this, or by the sweep
 DRAIN_SECONDS = 20  # a drain hands over to a fresh job after this long, so no job runs for ever
+# A drain's last event may start just before DRAIN_SECONDS and wait on a slow ERP. Kept short because RQ
+# frees the concurrency slot of a job whose worker was killed only when this (plus 60 s) has passed.
+JOB_TIMEOUT = 120
 
 
 class RetryLater(Exception):
@@ -41,10 +44,16 @@ def _flag(rt: Runtime, store_id: int) -> str:
     return DRAIN_FLAG.format(queue=rt.settings.queue_name, store=store_id)
 
 
+def store_limit(rt: Runtime, store_id: int) -> tuple[str, int]:
+    """The concurrency limit every job of a store shares, across all workers on all machines: what the
+    store's API and the ERP see of one store is at most this many jobs at once."""
+    return f"{rt.settings.queue_name}:store:{store_id}", rt.settings.store_concurrency
+
+
 def kick(rt: Runtime, store_id: int) -> None:
     """Make sure a drain of this store is queued; one Redis round trip when one already is."""
     if rt.queue.claim_flag(_flag(rt, store_id), DRAIN_FLAG_TTL):
-        rt.queue.enqueue(drain, store_id)
+        rt.queue.enqueue(drain, store_id, limit=store_limit(rt, store_id), timeout=JOB_TIMEOUT)
 
 
 def drain(store_id: int) -> int:
@@ -57,11 +66,12 @@ def drain(store_id: int) -> int:
         ids = due_event_ids(rt, store_id, rt.settings.batch_size)
         if not ids:
             return done
-        for event_id in ids:
-            outcome = process_event(rt, event_id)
-            done += outcome.status != "not_claimed"
-            if outcome.status == "retry":
-                schedule_retry(rt, event_id, outcome.retry_in or 0)
+        with rt.batch():  # the store, its mapping tables and the ERP adapter: read once per batch
+            for event_id in ids:
+                outcome = process_event(rt, event_id)
+                done += outcome.status != "not_claimed"
+                if outcome.status == "retry":
+                    schedule_retry(rt, event_id, outcome.retry_in or 0)
         if time.monotonic() > deadline:
             kick(rt, store_id)
             return done
@@ -78,6 +88,7 @@ def schedule_retry(rt: Runtime, event_id: int, first_delay: float) -> None:
     with rt.sessions() as session:
         event = session.get(InboxEvent, event_id)
         attempts, spent = event.attempts, event.attempts - event.attempts_before_retry
+        store_id = event.store_id
     remaining = rt.settings.max_attempts - spent
     later = [math.ceil(backoff(rt.settings, n)) for n in range(spent + 1, rt.settings.max_attempts)]
     rt.queue.enqueue(
@@ -86,6 +97,8 @@ def schedule_retry(rt: Runtime, event_id: int, first_delay: float) -> None:
         job_id=f"retry-event-{event_id}-{attempts}",
         retry=Retry(max=remaining - 1, interval=later) if remaining > 1 else None,
         delay=first_delay,
+        limit=store_limit(rt, store_id),
+        timeout=JOB_TIMEOUT,
     )
 
 
@@ -160,7 +173,7 @@ def queue_inventory_sync(rt: Runtime, store_id: int) -> bool:
     """Queue a sync of this store unless one is queued already (an ERP pushing stock every few seconds
     makes one job per store, not one per push). True when this call queued it."""
     if rt.queue.claim_flag(_inventory_flag(rt, store_id), INVENTORY_FLAG_TTL):
-        rt.queue.enqueue(sync_inventory_job, store_id)
+        rt.queue.enqueue(sync_inventory_job, store_id, limit=store_limit(rt, store_id))
         return True
     return False
 

@@ -36,10 +36,18 @@ DEFAULT_IMPORT_STATUSES = {
 def apply_order(rt: Runtime, store: StoreInfo, order: Order, raw_status: str, event_id: int) -> dict:
     """Bring the ERP in line with this version of the order; return what was done, for the console."""
     link = _link(rt, store.id, order.external_id)
-    if link is not None and order.updated_at <= link.source_updated_at:
-        return {"erp_ref": link.erp_ref, "note": "stale or repeated: the ERP already has this version or a newer one"}
+    if link is not None and order.updated_at < link.source_updated_at:
+        return {"erp_ref": link.erp_ref, "note": "stale: the ERP already has a newer version"}
     erp = rt.erp()
     done: list[str] = []
+    if link is not None and order.updated_at == link.source_updated_at:
+        # This version's order was written, but an attempt may have failed before its payment or
+        # cancellation was: make what it still lacks (nothing, for a plain repeat).
+        with rt.sessions() as session:
+            pay, cancel = _missing_documents(session, store.id, order)
+        _documents(rt, store, order, erp, event_id, pay, cancel, done)
+        return {"erp_ref": link.erp_ref, "done": done,
+                "note": "repeated: the ERP already has this version" if not done else ""}
     if link is None:
         allowed = store.settings.get("import_statuses", DEFAULT_IMPORT_STATUSES.get(store.platform))
         if allowed is not None and raw_status not in allowed and order.status != "cancelled":
@@ -52,16 +60,29 @@ def apply_order(rt: Runtime, store: StoreInfo, order: Order, raw_status: str, ev
     with rt.sessions.begin() as session:  # the binding and the stock it holds, in one commit
         _bind_order(session, store.id, order, written.erp_ref, event_id)
         _reserve(session, store.id, order)
-    if order.payment.status in PAID:
-        if _once(rt, store, order, "payment", f"{order.external_ref}:payment", event_id,
-                 lambda key: erp.record_payment(_payment(order, key))):
-            done.append("payment recorded")
-    if order.status == "cancelled":
-        reason = order.cancel_reason or "cancelled in the store"
-        if _once(rt, store, order, "cancellation", f"{order.external_ref}:cancel", event_id,
-                 lambda _key: str(erp.cancel_order(order.external_ref, reason))):
-            done.append(f"cancelled ({reason})")
+        pay, cancel = _missing_documents(session, store.id, order)  # read here, not in a session of their own
+    _documents(rt, store, order, erp, event_id, pay, cancel, done)
     return {"erp_ref": written.erp_ref, "done": done, "note": written.note}
+
+
+def _missing_documents(session: Session, store_id: int, order: Order) -> tuple[bool, bool]:
+    """Whether this version of the order still needs its payment, and its cancellation, in the ERP."""
+    pay = order.payment.status in PAID and _bound(session, store_id, "payment", f"{order.external_ref}:payment") is None
+    cancel = order.status == "cancelled" and _bound(session, store_id, "cancellation",
+                                                   f"{order.external_ref}:cancel") is None
+    return pay, cancel
+
+
+def _documents(rt: Runtime, store: StoreInfo, order: Order, erp, event_id: int, pay: bool,  # type: ignore[no-untyped-def]
+               cancel: bool, done: list[str]) -> None:
+    if pay and _make_bound(rt, store, order.external_id, "payment", f"{order.external_ref}:payment", event_id,
+                           lambda key: erp.record_payment(_payment(order, key)))[0]:
+        done.append("payment recorded")
+    if cancel:
+        reason = order.cancel_reason or "cancelled in the store"
+        if _make_bound(rt, store, order.external_id, "cancellation", f"{order.external_ref}:cancel", event_id,
+                       lambda _key: str(erp.cancel_order(order.external_ref, reason)))[0]:
+            done.append(f"cancelled ({reason})")
 
 
 def apply_refund(rt: Runtime, store: StoreInfo, refund: Refund, event_id: int) -> dict:
@@ -91,11 +112,8 @@ def cancel_deleted(rt: Runtime, store: StoreInfo, external_id: str, event_id: in
 
 
 def credited(rt: Runtime, store_id: int, order: Order, refund_id: str) -> bool:
-    key = f"{order.external_ref}:refund:{refund_id}"
     with rt.sessions() as session:
-        found = session.scalars(select(ErpDocument.id).where(
-            ErpDocument.store_id == store_id, ErpDocument.kind == "credit_note", ErpDocument.key == key)).first()
-    return found is not None
+        return _bound(session, store_id, "credit_note", f"{order.external_ref}:refund:{refund_id}") is not None
 
 
 def woo_client(store: StoreInfo) -> WooClient:
@@ -104,7 +122,12 @@ def woo_client(store: StoreInfo) -> WooClient:
 
 
 def merchant_tables(rt: Runtime, store_id: int) -> MerchantTables:
-    """The mapping tables for a store: entries for every store first, then the store's own."""
+    """The mapping tables for a store: entries for every store first, then the store's own (read once
+    per batch of a drain, see Runtime.batch)."""
+    return rt.per_batch(("merchant_tables", store_id), lambda: _read_tables(rt, store_id))
+
+
+def _read_tables(rt: Runtime, store_id: int) -> MerchantTables:
     with rt.sessions() as session:
         rows = session.execute(
             select(MappingEntry.kind, MappingEntry.source, MappingEntry.target, MappingEntry.store_id)
@@ -175,19 +198,25 @@ def _reserve(session: Session, store_id: int, order: Order) -> None:
         if not row.released:
             row.released, row.changed_at = True, now
 
-def _once(rt: Runtime, store: StoreInfo, order: Order, kind: str, key: str, event_id: int,
-          write: Callable[[str], str]) -> bool:
-    return _once_keyed(rt, store, order.external_id, kind, key, event_id, write)[0]
+def _bound(session: Session, store_id: int, kind: str, key: str) -> str | None:
+    """The ERP ref of the document bound to this key, if one is."""
+    return session.scalars(select(ErpDocument.erp_ref).where(
+        ErpDocument.store_id == store_id, ErpDocument.kind == kind, ErpDocument.key == key)).first()
 
 
 def _once_keyed(rt: Runtime, store: StoreInfo, order_external_id: str, kind: str, key: str, event_id: int,
                 write: Callable[[str], str]) -> tuple[bool, str]:
     """Make an ERP document unless its binding exists; the ERP write itself is idempotent on key."""
     with rt.sessions() as session:
-        existing = session.scalars(select(ErpDocument).where(
-            ErpDocument.store_id == store.id, ErpDocument.kind == kind, ErpDocument.key == key)).first()
+        existing = _bound(session, store.id, kind, key)
     if existing is not None:
-        return False, existing.erp_ref
+        return False, existing
+    return _make_bound(rt, store, order_external_id, kind, key, event_id, write)
+
+
+def _make_bound(rt: Runtime, store: StoreInfo, order_external_id: str, kind: str, key: str, event_id: int,
+                write: Callable[[str], str]) -> tuple[bool, str]:
+    """Make the ERP document and commit its binding at once; False when a concurrent replay bound it first."""
     erp_ref = write(key)
     try:
         with rt.sessions.begin() as session:

@@ -50,15 +50,11 @@ class Outcome:
 
 
 def process_event(rt: Runtime, event_id: int) -> Outcome:
-    if not _claim(rt, event_id):
+    claimed = _claim(rt, event_id)
+    if claimed is None:
         return Outcome("not_claimed")
+    event, store = claimed
     started = utcnow()
-    # Read what the work needs, then let go of the session: no transaction stays open while the
-    # ERP is called.
-    with rt.sessions() as session:
-        event = session.get(InboxEvent, event_id)
-        store = rt.store_info(session.get(Store, event.store_id))
-        session.expunge_all()
     result = None
     try:
         status, result = _handle(rt, event, store)
@@ -71,17 +67,19 @@ def process_event(rt: Runtime, event_id: int) -> Outcome:
         log.exception("event %s: unexpected error", event_id)
         status, retryable = "failed", True
         error = f"internal error {type(exc).__name__}: {exc} (report it to the connector's developers)"
-    return _finish(rt, event_id, started, status, error, retryable, result)
+    return _finish(rt, event, started, status, error, retryable, result)
 
 
-def _claim(rt: Runtime, event_id: int) -> bool:
+def _claim(rt: Runtime, event_id: int) -> tuple[InboxEvent, StoreInfo] | None:
+    """The event and its store when this worker got the event, else None. The session is let go of
+    before the work starts: no transaction stays open while the ERP is called."""
     now = utcnow()
     claimable = or_(
         InboxEvent.status == "pending",
         and_(InboxEvent.status == "processing", InboxEvent.locked_until < now),  # its worker died
     )
     with rt.sessions.begin() as session:
-        claimed = session.execute(
+        event = session.scalars(
             update(InboxEvent)
             .where(InboxEvent.id == event_id, claimable)
             .values(
@@ -89,8 +87,12 @@ def _claim(rt: Runtime, event_id: int) -> bool:
                 locked_until=now + timedelta(seconds=rt.settings.lease_seconds),
                 attempts=InboxEvent.attempts + 1,
             )
-        )
-        return claimed.rowcount == 1
+            .returning(InboxEvent)
+        ).first()
+        if event is None:
+            return None
+        store = rt.per_batch(("store", event.store_id), lambda: rt.store_info(session.get(Store, event.store_id)))
+    return event, store
 
 
 def _handle(rt: Runtime, event: InboxEvent, store: StoreInfo) -> tuple[str, dict]:
@@ -157,12 +159,14 @@ _HANDLERS = {
 }
 
 
-def _finish(rt: Runtime, event_id: int, started: datetime, status: str, error: str | None,
+def _finish(rt: Runtime, event: InboxEvent, started: datetime, status: str, error: str | None,
             retryable: bool, result: dict | None) -> Outcome:
     finished = utcnow()
     retry_in = None
+    event_id = event.id
     with rt.sessions.begin() as session:
-        event = session.get(InboxEvent, event_id)
+        # The row as claimed: while our lease holds, nobody else changes its attempts.
+        session.add(event)
         spent = event.attempts - event.attempts_before_retry
         if status == "failed" and retryable and spent < rt.settings.max_attempts:
             status, retry_in = "retry", backoff(rt.settings, spent)

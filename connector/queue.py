@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from redis import Redis
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
+from rq.rate_limit import RateLimit
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,11 @@ class JobQueue(Protocol):
         job_id: str | None = None,
         retry: Retry | None = None,
         delay: float = 0,
-    ) -> None: ...
+        limit: tuple[str, int] | None = None,
+        timeout: int | None = None,
+    ) -> None:
+        """Queue `func(*args)`. `limit` = (key, n): at most n jobs with that key queued or running at once,
+        across every worker (RQ's RateLimit); `timeout`: seconds the job may run."""
 
     def claim_flag(self, key: str, ttl_seconds: int) -> bool:
         """Set `key` unless it is set; True when this caller set it (a cheap "already scheduled?")."""
@@ -44,9 +49,14 @@ class RedisJobQueue:
         self.redis = redis
         self.queue = Queue(name, connection=redis)
 
-    def enqueue(self, func, *args, job_id=None, retry=None, delay=0):  # type: ignore[no-untyped-def]
+    def enqueue(self, func, *args, job_id=None, retry=None, delay=0, limit=None, timeout=None):  # type: ignore[no-untyped-def]
         options: dict[str, Any] = {"retry": retry, "result_ttl": 60, "failure_ttl": 7 * 86400}
-        if job_id:
+        if timeout is not None:
+            options["job_timeout"] = timeout
+        if limit is not None:
+            # RQ refuses `unique` on rate-limited jobs; a second copy is harmless (the event claim decides).
+            options["rate_limit"] = RateLimit(*limit)
+        elif job_id:
             options.update(job_id=job_id, unique=True)
         try:
             if delay > 0:
@@ -82,7 +92,8 @@ class EmbeddedJobQueue:
         self._thread: threading.Thread | None = None
         self._stopping = False
 
-    def enqueue(self, func, *args, job_id=None, retry=None, delay=0):  # type: ignore[no-untyped-def]
+    def enqueue(self, func, *args, job_id=None, retry=None, delay=0, limit=None, timeout=None):  # type: ignore[no-untyped-def]
+        # One thread runs every job here: the concurrency limit and the timeout have nothing to do.
         self._push(time.monotonic() + max(delay, 0), job_id, func, args, retry, 0)
 
     def _push(self, at, job_id, func, args, retry, tries):  # type: ignore[no-untyped-def]

@@ -6,8 +6,12 @@ receive ids) look it up with `current()`.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from redis import Redis
 from sqlalchemy import Engine, select
@@ -21,6 +25,10 @@ from connector.observability import setup_sentry
 from connector.models import ErpConnection, Store
 from connector.queue import EmbeddedJobQueue, JobQueue, RedisJobQueue
 from connector.settings import Settings
+
+T = TypeVar("T")
+# The open batch of this thread or task, if any: its runtime and what it has read so far.
+_batch: ContextVar[tuple[Runtime, dict] | None] = ContextVar("connector_batch", default=None)
 
 
 @dataclass(frozen=True)
@@ -76,8 +84,32 @@ class Runtime:
     def store_info(self, store: Store) -> StoreInfo:
         return StoreInfo(store.id, store.slug, store.platform, store.active, dict(store.settings), self.box.open(store.secrets))
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Inside this block, data read with `per_batch` (store info, mapping tables, the ERP connection)
+        is read once, then forgotten when the block ends: a drain opens one per batch of events, so an
+        edit on /config reaches the events of the next batch."""
+        token = _batch.set((self, {}))
+        try:
+            yield
+        finally:
+            _batch.reset(token)
+
+    def per_batch(self, key: Hashable, load: Callable[[], T]) -> T:
+        """`load()`, or what it returned earlier in the open batch of this runtime."""
+        scope = _batch.get()
+        if scope is None or scope[0] is not self:
+            return load()
+        cache = scope[1]
+        if key not in cache:
+            cache[key] = load()
+        return cache[key]
+
     def erp(self) -> ErpAdapter:
-        """The configured ERP adapter, rebuilt when its configuration changes."""
+        """The configured ERP adapter, rebuilt when its configuration changes (looked up once per batch)."""
+        return self.per_batch("erp", self._erp_adapter)
+
+    def _erp_adapter(self) -> ErpAdapter:
         with self.sessions() as session:
             conn = session.scalars(select(ErpConnection).where(ErpConnection.name == "default")).first()
         if conn is None:

@@ -33,6 +33,7 @@ class Settings:
     lease_seconds: int = 300  # how long a worker may hold an event before the sweep reclaims it
     sweep_grace_seconds: int = 60
     queue_name: str = "connector"
+    store_concurrency: int = 2  # at most this many jobs of one store queued or running at once
     retention_days: int = 30  # finished inbox events older than this are pruned
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -53,7 +54,10 @@ class Settings:
             retry_base_seconds=_int(env, "CONNECTOR_RETRY_BASE_SECONDS", 30),
             retry_cap_seconds=_int(env, "CONNECTOR_RETRY_CAP_SECONDS", 3600),
             batch_size=_int(env, "CONNECTOR_BATCH_SIZE", 50),
+            lease_seconds=_int(env, "CONNECTOR_LEASE_SECONDS", 300),
+            sweep_grace_seconds=_int(env, "CONNECTOR_SWEEP_GRACE_SECONDS", 60),
             queue_name=env.get("CONNECTOR_QUEUE", "connector"),
+            store_concurrency=max(1, _int(env, "CONNECTOR_STORE_CONCURRENCY", 2)),
             retention_days=_int(env, "CONNECTOR_RETENTION_DAYS", 30),
         )
 

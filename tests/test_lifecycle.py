@@ -107,6 +107,43 @@ def test_shopify_create_then_cancelled_cancels_with_the_reason(stack):
     assert cents(row.total) == Decimal(order["total_price"])
 
 
+@pytest.mark.parametrize("document", ["payment", "cancellation"])
+def test_a_document_that_failed_after_its_order_was_written_is_made_on_the_retry(stack, monkeypatch, document):
+    """Found by the chaos test: the order landed, the payment call failed, and the retry saw "this version
+    is already there" and stopped, so the payment never reached the ERP."""
+    from adapters.erp import RetryableErpError
+    from adapters.erp.sql import SqlStagingErp
+
+    method = {"payment": "record_payment", "cancellation": "cancel_order"}[document]
+    real, calls = getattr(SqlStagingErp, method), []
+
+    def down_once(self, *args):  # type: ignore[no-untyped-def]
+        calls.append(args)
+        if len(calls) == 1:
+            raise RetryableErpError(f"the ERP's {document} service is down")
+        return real(self, *args)
+
+    monkeypatch.setattr(SqlStagingErp, method, down_once)
+    order = load_fixture("shopify", "order_discount_multiline.json")
+    if document == "cancellation":
+        stack.post_shopify(shopify_version(order, "2026-11-20T10:15:30-05:00", financial_status="pending"))
+        stack.run_jobs()
+        order = shopify_version(order, "2026-11-21T08:00:00-05:00", financial_status="pending", cancel_reason="fraud",
+                                cancelled_at="2026-11-21T08:00:00-05:00")
+    stack.post_shopify(order, topic="orders/updated")
+    stack.run_jobs()
+    assert stack.events()[-1].status == "pending" and len(stack.erp_orders()) == 1
+    stack.run_jobs(include_delayed=True)
+    event = stack.events()[-1]
+    (row,) = stack.erp_orders()
+    assert event.status == "succeeded" and len(calls) == 2
+    if document == "payment":
+        (payment,) = stack.erp_rows(erp_payments)
+        assert row.payment_status == "paid" and cents(payment.amount) == cents(order["total_price"])
+    else:
+        assert (row.status, row.cancel_reason) == ("cancelled", "fraud")
+
+
 def test_shopify_cash_on_delivery_enters_unpaid_then_is_confirmed(stack):
     order = load_fixture("shopify", "order_guest.json")
     stack.post_shopify(order)

@@ -6,13 +6,16 @@ accepts any SKU unless `strict_skus`), orders (`new` until the test marks them `
 payments, credit notes, stock rows and shipments; it checks the bearer token, replays the stored
 answer of a successful write whose `Idempotency-Key` it has seen (with `Idempotent-Replayed: true`),
 answers 422 `{"message": "unknown SKU X"}` for an unknown SKU and 400 for an amount sent as a JSON
-number. Test controls: `fail_next(n, status, retry_after, after_processing)`, `down` (503 for
+number. Test controls: `fail_next(n, status, retry_after, after_processing)`, `fail_randomly(rate)`
+(that share of requests fail with 503, half of them after being carried out), `down` (503 for
 everything, with `down_retry_after`), `delay`, `set_status`, `set_stock`, `add_shipment`; and what
-it saw: `hits` (requests by path) and `log` (method, path, Idempotency-Key, Authorization).
+it saw: `hits` (requests by path), `log` (method, path, Idempotency-Key, Authorization),
+`injected` (failures answered) and `max_in_flight` (most requests handled at once).
 """
 from __future__ import annotations
 
 import functools
+import random
 import threading
 import time
 from collections import Counter, deque
@@ -118,6 +121,10 @@ class FakeRestErp:
         self.down_retry_after: str | None = "1"
         self.delay = 0.0  # seconds every request waits before it is handled (timeouts)
         self._failures: deque[_Failure] = deque()
+        self.failure_rate = 0.0
+        self._random = random.Random(0)
+        self.injected = 0
+        self.in_flight = self.max_in_flight = 0
         self._seq = 0
         self._ids: Counter[str] = Counter()
         self._lock = threading.RLock()
@@ -138,6 +145,12 @@ class FakeRestErp:
             for _ in range(n):
                 self._failures.append(_Failure(status, None if retry_after is None else str(retry_after),
                                                after_processing))
+
+    def fail_randomly(self, rate: float, seed: int = 0) -> None:
+        """From now on each request fails with 503 with probability `rate`; half of those failures are
+        carried out first and lose only their answer (the hard case for exactly-once)."""
+        with self._lock:
+            self.failure_rate, self._random = rate, random.Random(seed)
 
     def add_products(self, skus: Iterable[str]) -> None:
         with self._lock:
@@ -180,11 +193,25 @@ class FakeRestErp:
 
         @functools.wraps(view)
         def wrapper(**kwargs: Any) -> Response:
+            with self._lock:
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                response = handle(**kwargs)
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
+            return response
+
+        def handle(**kwargs: Any) -> Response:
             key = request.headers.get("Idempotency-Key")
             with self._lock:
                 self.hits[request.path] += 1
                 self.log.append(Logged(request.method, request.path, key, request.headers.get("Authorization")))
                 failure = self._failures.popleft() if self._failures else None
+                if failure is None and self.failure_rate and self._random.random() < self.failure_rate:
+                    failure = _Failure(503, "1", after_processing=self._random.random() < 0.5)
+                self.injected += failure is not None
                 down, down_retry_after = self.down, self.down_retry_after
                 delay = self.delay
             if down:

@@ -1,0 +1,526 @@
+"""Chaos: the product as it runs in production, under faults, and the proof afterwards.
+
+Real processes (gunicorn, RQ workers, the RQ cron scheduler) on PostgreSQL and a Redis of its own;
+two fake Shopify stores and a fake WooCommerce store; a fake REST ERP. While the webhooks flow (some
+sent twice, some out of order, some never sent), the ERP fails a share of its calls (half of them
+after carrying them out) and goes down for a while, Redis is restarted empty, and workers are killed
+with SIGKILL (a supervisor starts new ones, as a process manager would). Then the faults stop, each
+store is reconciled once, and the harness waits until the ERP holds every order exactly once with
+the right totals and payments: `converge_seconds` is how long that took.
+
+`run(Plan(...))` is used by tests/test_chaos.py (a reduced run in CI) and bench/chaos.py (the full
+run, with figures).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import requests
+from sqlalchemy import create_engine, text
+
+from connector.signatures import sign
+from tests.fakes.rest_erp import FakeRestErp
+from tests.fakes.shopify import FakeShopify
+from tests.storefronts import WOO_KEY, WOO_KEY_SECRET, fake_woo
+from tests.test_processes import BIN, free_port, wait_for
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+ERP_TOKEN = "chaos-erp-token"
+SHOPIFY_TEMPLATES = ("order_discount_multiline.json", "order_tax_included.json", "order_presentment_currency.json")
+
+
+@dataclass(frozen=True)
+class Plan:
+    orders_per_store: int = 40
+    customers: int = 25  # orders share customers (within and across stores): one ERP customer each
+    update_share: float = 0.5  # orders whose payment is captured later (a second webhook)
+    duplicate_share: float = 0.2  # deliveries sent again later
+    reorder_share: float = 0.1  # orders whose update arrives before their creation
+    undelivered_share: float = 0.05  # orders never delivered at all: left for reconciliation
+    erp_failure_rate: float = 0.2
+    outage_seconds: float = 3.0
+    worker_kills: int = 3
+    redis_restarts: int = 1
+    workers: int = 2
+    senders: int = 6
+    send_seconds: float = 15.0  # the deliveries are spread over this long; the faults happen meanwhile
+    converge_timeout: float = 240.0
+    lease_seconds: int = 15  # how soon an event held by a killed worker is reclaimed
+    seed: int = 1
+
+
+@dataclass
+class Report:
+    plan: Plan
+    orders: int = 0
+    deliveries: int = 0
+    duplicates: int = 0
+    reordered: int = 0
+    undelivered: int = 0
+    answers: Counter = field(default_factory=Counter)
+    erp_requests: int = 0
+    erp_injected_failures: int = 0
+    erp_max_in_flight: int = 0
+    worker_kills: int = 0
+    redis_restarts: int = 0
+    process_restarts: Counter = field(default_factory=Counter)
+    send_seconds: float = 0.0
+    converge_seconds: float | None = None
+    reconciled_new: int = 0
+    events: Counter = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        p = self.plan
+        return [
+            f"orders {self.orders} over 3 stores; deliveries {self.deliveries} "
+            f"({self.duplicates} duplicates, {self.reordered} orders out of order, {self.undelivered} never sent)",
+            f"answers {dict(self.answers)}; sending took {self.send_seconds:.1f} s",
+            f"ERP: {self.erp_requests} requests, {self.erp_injected_failures} failed on purpose "
+            f"({p.erp_failure_rate:.0%} + an outage of {p.outage_seconds:g} s), at most {self.erp_max_in_flight} at once",
+            f"faults: {self.worker_kills} workers killed (SIGKILL), Redis restarted {self.redis_restarts}x; "
+            f"processes restarted by the supervisor {dict(self.process_restarts)}",
+            f"reconciliation fed {self.reconciled_new} new event(s); inbox {dict(self.events)}",
+            "converged in " + (f"{self.converge_seconds:.1f} s after the faults stopped"
+                               if self.converge_seconds is not None else "NOT converged"),
+            *(f"PROBLEM: {problem}" for problem in self.problems[:20]),
+        ]
+
+
+@dataclass
+class Expected:
+    ref: str
+    total: Decimal
+    tax: Decimal
+    paid: bool
+    email: str
+
+
+@dataclass
+class Delivery:
+    store: str
+    topic: str
+    body: bytes
+    event_id: str  # Shopify's X-Shopify-Event-Id (the same on a re-delivery); unused for WooCommerce
+
+
+def _fixture(*parts: str) -> dict:
+    return json.loads(FIXTURES.joinpath(*parts).read_text())
+
+
+class PrivateRedis:
+    """A redis-server of the run's own, so restarting it disturbs nothing else on the machine."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("the private redis-server did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self) -> None:
+        self.kill()
+        time.sleep(0.5)
+        self.start()
+
+
+class Supervisor:
+    """Starts the product's processes and starts a new one whenever one dies, as a process manager would."""
+
+    def __init__(self, env: dict[str, str], logs: Path):
+        self.env, self.logs = env, logs
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.commands: dict[str, list[str]] = {}
+        self.restarts: Counter = Counter()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
+
+    def add(self, name: str, *args: str) -> None:
+        self.commands[name] = [str(BIN / "connector"), *args]
+        self._spawn(name)
+
+    def _spawn(self, name: str) -> None:
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it
+        self.procs[name] = subprocess.Popen(self.commands[name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def kill(self, name: str) -> None:
+        with self._lock:
+            proc = self.procs[name]
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.3):
+            with self._lock:
+                for name, proc in self.procs.items():
+                    if proc.poll() is not None:
+                        self.restarts[name.rstrip("0123456789")] += 1
+                        self._spawn(name)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+class Chaos:
+    def __init__(self, plan: Plan, workdir: Path):
+        self.plan, self.workdir = plan, workdir
+        self.rng = random.Random(plan.seed)
+        self.report = Report(plan)
+        self.expected: dict[str, Expected] = {}
+        self.deliveries: list[Delivery] = []
+        self.stores = {"chaos-a": FakeShopify(shop_domain="chaos-a.myshopify.com"),
+                       "chaos-b": FakeShopify(shop_domain="chaos-b.myshopify.com", shop_utc_offset_hours=9),
+                       "chaos-w": fake_woo()}
+        self.secrets = {slug: f"whsec-{slug}-0123456789" for slug in self.stores}
+        self.erp = FakeRestErp(token=ERP_TOKEN)
+
+    # ---- the orders and their deliveries --------------------------------------------------------
+
+    def _customer(self, k: int) -> tuple[str, str]:
+        return f"buyer{k}@chaos.example", f"+1555{k:07d}"
+
+    def _shopify_orders(self, slug: str, shop: FakeShopify, start: datetime) -> list[list[Delivery]]:
+        per_order = []
+        for n in range(self.plan.orders_per_store):
+            order = _fixture("shopify", SHOPIFY_TEMPLATES[n % len(SHOPIFY_TEMPLATES)])
+            k = self.rng.randrange(self.plan.customers)
+            email, phone = self._customer(k)
+            order_id = shop.next_id("order")
+            placed = start + timedelta(seconds=n)
+            order.update(id=order_id, admin_graphql_api_id=f"gid://shopify/Order/{order_id}", name=f"#{slug}-{n}",
+                         order_number=10_000 + n, email=email, contact_email=email, phone=None,
+                         created_at=shop.stamp(placed), processed_at=shop.stamp(placed))
+            order["customer"] = {**(order.get("customer") or {}), "id": 9_100_000 + k, "email": email, "phone": phone}
+            for address in ("billing_address", "shipping_address"):
+                if order.get(address):
+                    order[address]["phone"] = phone
+            final = copy.deepcopy(order)
+            final["updated_at"] = shop.stamp(placed + timedelta(minutes=5))
+            shop.orders[order_id] = final  # what the store's API shows: the latest state
+            self.expected[f"shopify:{slug}:{order_id}"] = Expected(
+                f"shopify:{slug}:{order_id}", Decimal(final["total_price"]), Decimal(final["total_tax"]),
+                final["financial_status"] == "paid", email)
+            sends = []
+            if self.rng.random() < self.plan.update_share:  # created unpaid, paid five minutes later
+                first = {**copy.deepcopy(order), "financial_status": "pending", "updated_at": shop.stamp(placed)}
+                sends.append(self._shopify(slug, "orders/create", first))
+                sends.append(self._shopify(slug, "orders/updated", final))
+            else:
+                sends.append(self._shopify(slug, "orders/create", final))
+            per_order.append(sends)
+        return per_order
+
+    def _shopify(self, slug: str, topic: str, payload: dict) -> Delivery:
+        return Delivery(slug, topic, json.dumps(payload).encode(), str(uuid.uuid4()))
+
+    def _woo_orders(self, slug: str, start: datetime) -> list[list[Delivery]]:
+        woo = self.stores[slug]
+        per_order = []
+        for n in range(self.plan.orders_per_store):
+            doc = _fixture("woocommerce", "order_processing_coupon.json")
+            k = self.rng.randrange(self.plan.customers)
+            email, phone = self._customer(k)
+            doc.pop("id")
+            doc.update(customer_id=5_000 + k, refunds=[])
+            doc["billing"].update(email=email, phone=phone)
+            placed = start + timedelta(seconds=n)
+            order_id = woo.add_order(doc=doc, modified=placed + timedelta(minutes=5))
+            final = woo.orders[order_id]
+            final.update(number=str(order_id), **woo._stamps("date_created", placed), **woo._stamps("date_paid", placed))
+            self.expected[f"woocommerce:{slug}:{order_id}"] = Expected(
+                f"woocommerce:{slug}:{order_id}", Decimal(final["total"]), Decimal(final["total_tax"]), True, email)
+            sends = []
+            if self.rng.random() < self.plan.update_share:  # awaiting payment, then paid
+                first = {**copy.deepcopy(final), "status": "pending", **woo._stamps("date_modified", placed),
+                         "date_paid": None, "date_paid_gmt": None}
+                sends.append(Delivery(slug, "order.created", json.dumps(first).encode(), ""))
+                sends.append(Delivery(slug, "order.updated", json.dumps(final).encode(), ""))
+            else:
+                sends.append(Delivery(slug, "order.created", json.dumps(final).encode(), ""))
+            per_order.append(sends)
+        return per_order
+
+    def plan_deliveries(self) -> None:
+        """Every order's deliveries in a stream: near each other, some swapped, some repeated, some left out."""
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+        per_order: list[list[Delivery]] = []
+        for slug, store in self.stores.items():
+            if isinstance(store, FakeShopify):
+                per_order += self._shopify_orders(slug, store, start)
+            else:
+                per_order += self._woo_orders(slug, start)
+        self.rng.shuffle(per_order)
+        keyed: list[tuple[float, Delivery]] = []
+        for n, sends in enumerate(per_order):
+            if self.rng.random() < self.plan.undelivered_share:
+                self.report.undelivered += 1
+                continue
+            if len(sends) == 2 and self.rng.random() < self.plan.reorder_share / self.plan.update_share:
+                sends = [sends[1], sends[0]]
+                self.report.reordered += 1
+            for m, delivery in enumerate(sends):
+                at = n + m * self.rng.uniform(1, 15)
+                keyed.append((at, delivery))
+                if self.rng.random() < self.plan.duplicate_share:  # a re-delivery, a little later
+                    keyed.append((at + self.rng.uniform(1, 40), delivery))
+                    self.report.duplicates += 1
+        keyed.sort(key=lambda pair: pair[0])
+        self.deliveries = [delivery for _, delivery in keyed]
+        self.report.orders, self.report.deliveries = len(self.expected), len(self.deliveries)
+
+    # ---- sending ----------------------------------------------------------------------------------
+
+    def _post(self, base: str, delivery: Delivery) -> int:
+        secret = self.secrets[delivery.store]
+        if delivery.topic.startswith(("order.", "product.")):
+            resource, event = delivery.topic.split(".", 1)
+            url = f"{base}/webhooks/woocommerce/{delivery.store}"
+            headers = {"X-WC-Webhook-Source": f"{self.stores[delivery.store].url}/", "X-WC-Webhook-Topic": delivery.topic,
+                       "X-WC-Webhook-Resource": resource, "X-WC-Webhook-Event": event, "X-WC-Webhook-ID": "31",
+                       "X-WC-Webhook-Delivery-ID": uuid.uuid4().hex}
+        else:
+            url = f"{base}/webhooks/shopify/{delivery.store}"
+            headers = {"X-Shopify-Topic": delivery.topic, "X-Shopify-API-Version": "2026-01",
+                       "X-Shopify-Shop-Domain": f"{delivery.store}.myshopify.com",
+                       "X-Shopify-Webhook-Id": str(uuid.uuid4()), "X-Shopify-Event-Id": delivery.event_id,
+                       "X-Shopify-Triggered-At": datetime.now(UTC).isoformat(timespec="milliseconds")}
+            headers["X-Shopify-Hmac-Sha256"] = sign(secret, delivery.body)
+        if "X-WC-Webhook-Topic" in headers:
+            headers["X-WC-Webhook-Signature"] = sign(secret, delivery.body)
+        headers["Content-Type"] = "application/json"
+        # Shopify re-sends what was not answered 2xx (a few times here); WooCommerce never does.
+        tries = 4 if "X-Shopify-Topic" in headers else 1
+        status = 0
+        for _ in range(tries):
+            try:
+                status = requests.post(url, data=delivery.body, headers=headers, timeout=10).status_code
+            except requests.RequestException:
+                status = 0
+            if 200 <= status < 300:
+                break
+            time.sleep(0.5)
+        return status
+
+    def send_all(self, base: str) -> None:
+        started = time.monotonic()
+        pace = self.plan.send_seconds / max(len(self.deliveries), 1)
+        lock = threading.Lock()
+
+        def send(n: int) -> None:
+            delay = started + n * pace - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            status = self._post(base, self.deliveries[n])
+            with lock:
+                self.report.answers[status] += 1
+
+        with ThreadPoolExecutor(self.plan.senders) as pool:
+            list(pool.map(send, range(len(self.deliveries))))
+        self.report.send_seconds = time.monotonic() - started
+
+    # ---- faults -----------------------------------------------------------------------------------
+
+    def faults(self, supervisor: Supervisor, redis: PrivateRedis) -> None:
+        """The fault timeline over the sending time: kills spread out, the outage, the Redis restarts."""
+        p = self.plan
+        actions: list[tuple[float, str]] = [((k + 1) / (p.worker_kills + 1) * 0.9, "kill") for k in range(p.worker_kills)]
+        actions.append((0.3, "outage"))
+        actions += [((k + 1) / (p.redis_restarts + 1) * 0.8 + 0.1, "redis") for k in range(p.redis_restarts)]
+        started = time.monotonic()
+        for share, action in sorted(actions):
+            delay = started + share * p.send_seconds - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            if action == "kill":
+                supervisor.kill(f"worker{self.rng.randrange(p.workers)}")
+                self.report.worker_kills += 1
+            elif action == "outage":
+                self.erp.down = True
+                time.sleep(p.outage_seconds)
+                self.erp.down = False
+            else:
+                redis.restart()
+                self.report.redis_restarts += 1
+
+    # ---- the proof --------------------------------------------------------------------------------
+
+    def differences(self) -> list[str]:
+        """What the ERP holds that it should not, or lacks; empty when every order is there exactly once."""
+        with self.erp._lock:
+            orders = {ref: copy.deepcopy(doc) for ref, doc in self.erp.orders.items()}
+            payments = [dict(p) for p in self.erp.payments.values()]
+            customers = [dict(c) for c in self.erp.customers.values()]
+        problems = [f"{ref} is missing" for ref in self.expected if ref not in orders]
+        problems += [f"{ref} is in the ERP but was never placed" for ref in orders if ref not in self.expected]
+        paid: dict[str, list[Decimal]] = {}
+        for payment in payments:
+            paid.setdefault(payment["order_ref"], []).append(Decimal(payment["amount"]))
+        for ref, want in self.expected.items():
+            doc = orders.get(ref)
+            if doc is None:
+                continue
+            total, tax = Decimal(doc["totals"]["total"]), Decimal(doc["totals"]["tax_total"])
+            if (total, tax) != (want.total, want.tax):
+                problems.append(f"{ref}: total {total} tax {tax}, expected {want.total} and {want.tax}")
+            got = paid.get(ref, [])
+            if want.paid and got != [want.total]:
+                problems.append(f"{ref}: payments {got}, expected one of {want.total}")
+            if not want.paid and got:
+                problems.append(f"{ref}: payments {got} on an order not paid")
+        emails = Counter((c.get("email") or "").lower() for c in customers)
+        problems += [f"customer {email} exists {n} times" for email, n in emails.items() if n > 1]
+        return problems
+
+    def inbox(self, engine) -> Counter:  # type: ignore[no-untyped-def]
+        with engine.connect() as conn:
+            return Counter(dict(conn.execute(text("SELECT status, count(*) FROM inbox_events GROUP BY status")).all()))
+
+    def converge(self, env: dict[str, str], engine) -> None:  # type: ignore[no-untyped-def]
+        stopped = time.monotonic()
+        for slug in self.stores:  # the scheduler's next reconciliation run, now
+            out = subprocess.run([str(BIN / "connector"), "reconcile", slug], env=env, capture_output=True,
+                                 text=True, timeout=120)
+            if out.returncode != 0:
+                self.report.problems.append(f"reconcile {slug} failed: {out.stdout}{out.stderr}")
+            else:
+                self.report.reconciled_new += int(out.stdout.split(" order(s) seen, ")[1].split(" ")[0])
+        deadline = stopped + self.plan.converge_timeout
+        while time.monotonic() < deadline:
+            events = self.inbox(engine)
+            if not events["pending"] and not events["processing"] and not self.differences():
+                self.report.converge_seconds = time.monotonic() - stopped
+                break
+            if events["failed"] and not events["pending"] and not events["processing"]:
+                break  # parked events will not move by themselves
+            time.sleep(0.5)
+        self.report.events = self.inbox(engine)
+        self.report.problems += self.differences()
+        if self.report.events["failed"]:
+            with engine.connect() as conn:
+                reasons = conn.execute(text("SELECT id, topic, last_error FROM inbox_events WHERE status = 'failed' "
+                                            "ORDER BY id LIMIT 10")).all()
+            self.report.problems += [f"event {r.id} ({r.topic}) parked: {r.last_error}" for r in reasons]
+
+    # ---- the whole run ----------------------------------------------------------------------------
+
+    def run(self) -> Report:
+        p = self.plan
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        db = f"chaos_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{db}"'))
+        db_url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{db}"
+        redis = PrivateRedis()
+        logs = self.workdir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        env = {**os.environ, "DATABASE_URL": db_url.replace("+psycopg", ""), "REDIS_URL": redis.url,
+               "CONNECTOR_ENCRYPTION_KEY": "chaos-key", "CONNECTOR_QUEUE": "chaos",
+               "CONNECTOR_INSTANCE_PATH": str(self.workdir / "instance"), "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+               "CONNECTOR_MAX_ATTEMPTS": "30", "CONNECTOR_RETRY_BASE_SECONDS": "1", "CONNECTOR_RETRY_CAP_SECONDS": "4",
+               "CONNECTOR_LEASE_SECONDS": str(p.lease_seconds), "CONNECTOR_SWEEP_GRACE_SECONDS": "3",
+               "WEB_CONCURRENCY": "2"}
+        supervisor = Supervisor(env, logs)
+        engine = create_engine(db_url)
+        try:
+            self._configure(env)
+            supervisor.add("web", "web", "--port", str(port))
+            for n in range(p.workers):
+                supervisor.add(f"worker{n}", "worker")
+            supervisor.add("scheduler", "scheduler", "--sweep-every", "2")
+            supervisor.start()
+            wait_for(f"http://127.0.0.1:{port}/healthz", 30)
+            self.plan_deliveries()
+            self.erp.fail_randomly(p.erp_failure_rate, seed=p.seed)
+            faults = threading.Thread(target=self.faults, args=(supervisor, redis), name="faults")
+            faults.start()
+            self.send_all(f"http://127.0.0.1:{port}")
+            faults.join()
+            self.erp.fail_randomly(0)
+            self.converge(env, engine)
+        finally:
+            supervisor.stop()
+            self.report.process_restarts = supervisor.restarts
+            self.report.erp_requests = sum(self.erp.hits.values())
+            self.report.erp_injected_failures, self.report.erp_max_in_flight = self.erp.injected, self.erp.max_in_flight
+            engine.dispose()
+            redis.kill()
+            for store in self.stores.values():
+                store.stop()
+            self.erp.stop()
+            with admin.connect() as conn:
+                conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"))
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{db}"'))
+            admin.dispose()
+        return self.report
+
+    def _configure(self, env: dict[str, str]) -> None:
+        stores = []
+        for slug, store in self.stores.items():
+            if isinstance(store, FakeShopify):
+                stores.append({"slug": slug, "platform": "shopify", "shop_domain": store.shop_domain,
+                               "webhook_secret": self.secrets[slug], "access_token": store.token,
+                               "api_version": "2026-01", "api_base_url": store.url})
+            else:
+                stores.append({"slug": slug, "platform": "woocommerce", "url": store.url,
+                               "webhook_secret": self.secrets[slug], "consumer_key": WOO_KEY,
+                               "consumer_secret": WOO_KEY_SECRET})
+        config = self.workdir / "chaos.yaml"
+        config.write_text(json.dumps({
+            "erp": {"kind": "rest", "base_url": self.erp.url, "auth": {"type": "bearer"}, "token": ERP_TOKEN,
+                    "timeout_seconds": 3, "max_tries": 3, "retry_base_seconds": 0.05, "max_wait_seconds": 1},
+            "stores": stores}))
+        for args in (("db", "upgrade"), ("config", "load", str(config))):
+            subprocess.run([str(BIN / "connector"), *args], env=env, check=True, capture_output=True, timeout=120)
+
+
+def run(plan: Plan, workdir: Path) -> Report:
+    return Chaos(plan, workdir).run()
