@@ -12,6 +12,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from connector.inbox import Inbox
 from connector.waker import Waker
+from connector.webhooks import WebhookReceiver
 from connector.runtime import Runtime, install
 from connector.settings import Settings
 from connector.stores import StoreDirectory
@@ -35,16 +36,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         MAX_CONTENT_LENGTH=runtime.settings.webhook_max_bytes,
     )
     app.extensions["connector.runtime"] = runtime
-    app.extensions["connector.stores"] = StoreDirectory(runtime)
+    directory = app.extensions["connector.stores"] = StoreDirectory(runtime)
     waker = Waker(lambda store_id: _wake(runtime, store_id))
     app.extensions["connector.waker"] = waker
-    app.extensions["connector.inbox"] = Inbox(runtime.engine, waker.mark)
+    writer = app.extensions["connector.inbox"] = Inbox(runtime.engine, waker.mark)
+    app.wsgi_app = WebhookReceiver(app.wsgi_app, runtime, directory, writer)  # type: ignore[method-assign]
     app.session_interface = QuietSessionInterface()
 
     from connector import auth
-    from connector.webhooks import bp as webhooks
 
-    app.register_blueprint(webhooks)
     app.register_blueprint(auth.bp)
     from connector.api import init_api
 
@@ -92,11 +92,10 @@ def _wake(rt: Runtime, store_id: int) -> None:
 
 
 class QuietSessionInterface(SecureCookieSessionInterface):
-    """No session for the stores' webhooks and the health checks: they never sign in, and skipping
-    the signed cookie keeps the receiver's hot path short."""
+    """No session for the health checks: they never sign in (the webhooks never reach Flask)."""
 
     def open_session(self, app: Flask, request):  # type: ignore[no-untyped-def, override]
-        if request.path.startswith(("/webhooks/", "/healthz", "/readyz")):
+        if request.path.startswith(("/healthz", "/readyz")):
             return self.null_session_class()
         return super().open_session(app, request)
 

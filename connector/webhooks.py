@@ -2,7 +2,11 @@
 
 Status codes (the product's contract): 200 accepted or duplicate, 401 bad or missing signature,
 404 unknown store, 413 body over WEBHOOK_MAX_BYTES, 400 unreadable (still stored for the console
-when the signature is good).
+when the signature is good), 405 for anything but POST, 503 when the delivery cannot be stored.
+
+This is the hottest path of the product (every order, every stock change of every store), so it is
+served straight from the WSGI environ, in front of Flask: no request context, routing or session
+for a request that needs none of them. Everything else goes on to the Flask app.
 """
 from __future__ import annotations
 
@@ -10,11 +14,10 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import orjson
-from flask import Blueprint, Response, current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from connector import inbox
 from connector.runtime import Runtime
@@ -22,7 +25,9 @@ from connector.signatures import verify
 from connector.stores import StoreDirectory
 
 log = logging.getLogger(__name__)
-bp = Blueprint("webhooks", __name__)
+
+PREFIX = "/webhooks/"
+SIGNATURE_HEADERS = {"shopify": "X-Shopify-Hmac-Sha256", "woocommerce": "X-WC-Webhook-Signature"}
 
 # Every header Shopify documents, in both delivery styles (the newer one drops the "X-").
 SHOPIFY_HEADERS = ("Topic", "Hmac-Sha256", "Shop-Domain", "API-Version", "Webhook-Id", "Event-Id",
@@ -36,27 +41,23 @@ class Delivery:
     headers: dict[str, str]
 
 
-def _reply(status: int, message: str) -> Response:
-    return Response(json.dumps({"status": status, "message": message}), status, mimetype="application/json")
-
-
 _SHOPIFY_ENVIRON = {f"HTTP_{prefix}SHOPIFY_{name.upper().replace('-', '_')}": f"X-Shopify-{name}"
                     for name in SHOPIFY_HEADERS for prefix in ("", "X_")}
 _KEPT_ENVIRON = {"CONTENT_TYPE": "Content-Type", "HTTP_USER_AGENT": "User-Agent"}
 
 
-def _shopify_headers() -> dict[str, str]:
-    # Read straight from the WSGI environ: one pass, no case-insensitive lookups per name.
+def _shopify_headers(environ: dict) -> dict[str, str]:
+    # One pass over the environ, no case-insensitive lookups per name.
     kept = {}
-    for key, value in request.environ.items():
+    for key, value in environ.items():
         name = _SHOPIFY_ENVIRON.get(key) or _KEPT_ENVIRON.get(key)
         if name is not None and (name not in kept or key.startswith("HTTP_X_")):
             kept[name] = value
     return kept
 
 
-def _shopify_delivery(body: bytes, _payload: object) -> Delivery:
-    headers = _shopify_headers()
+def _shopify_delivery(environ: dict, body: bytes, _payload: object) -> Delivery:
+    headers = _shopify_headers(environ)
     topic = headers.get("X-Shopify-Topic", "")[:64]  # the column's width; real topics are short
     # Shopify's docs disagree on the idempotency key: event id first, webhook id as fallback.
     if headers.get("X-Shopify-Event-Id"):
@@ -71,12 +72,16 @@ def _shopify_delivery(body: bytes, _payload: object) -> Delivery:
 WOO_HEADERS = ("Source", "Topic", "Resource", "Event", "Signature", "ID", "Delivery-ID")
 
 
-def _woo_delivery(body: bytes, payload: object) -> Delivery:
-    headers = {f"X-WC-Webhook-{n}": request.headers[f"X-WC-Webhook-{n}"] for n in WOO_HEADERS
-               if f"X-WC-Webhook-{n}" in request.headers}
-    for name in ("Content-Type", "User-Agent"):
-        if name in request.headers:
-            headers[name] = request.headers[name]
+def _environ_key(header: str) -> str:
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+
+_WOO_ENVIRON = {_environ_key(f"X-WC-Webhook-{name}"): f"X-WC-Webhook-{name}" for name in WOO_HEADERS}
+
+
+def _woo_delivery(environ: dict, body: bytes, payload: object) -> Delivery:
+    headers = {name: environ[key] for key, name in (*_WOO_ENVIRON.items(), *_KEPT_ENVIRON.items()) if key in environ}
     topic = headers.get("X-WC-Webhook-Topic", "")[:64]
     resource = topic.split(".", 1)[0]
     data = payload if isinstance(payload, dict) else {}
@@ -93,70 +98,111 @@ def _woo_delivery(body: bytes, payload: object) -> Delivery:
     return Delivery(topic or "unknown", key, headers)
 
 
-@bp.post("/webhooks/shopify/<slug>")
-def shopify(slug: str) -> Response:
-    return receive("shopify", slug, "X-Shopify-Hmac-Sha256", _shopify_delivery)
-
-
-@bp.post("/webhooks/woocommerce/<slug>")
-def woocommerce(slug: str) -> Response:
-    return receive("woocommerce", slug, "X-WC-Webhook-Signature", _woo_delivery, ping=_is_woo_ping)
-
-
-def _is_woo_ping(body: bytes) -> bool:
+def _is_woo_ping(environ: dict, body: bytes) -> bool:
     """WooCommerce's check when a webhook is saved: form-encoded webhook_id=N, no X-WC headers."""
-    return (not any(h.lower().startswith("x-wc-webhook-") for h in request.headers.keys())
+    return (not any(key.startswith("HTTP_X_WC_WEBHOOK_") for key in environ)
             and re.fullmatch(rb"webhook_id=\d{1,20}", body.strip()) is not None)
 
 
-def receive(platform: str, slug: str, signature_header: str, identify, ping=None) -> Response:  # type: ignore[no-untyped-def]
-    rt: Runtime = current_app.extensions["connector.runtime"]
-    directory: StoreDirectory = current_app.extensions["connector.stores"]
-    store = directory.get(slug)
-    if store is None or store.platform != platform:
-        return _reply(404, f"no active {platform} store {slug!r}")
-    limit = rt.settings.webhook_max_bytes
-    if request.content_length is not None and request.content_length > limit:
-        return _reply(413, f"body over {limit} bytes")
+_IDENTIFY: dict[str, Callable[[dict, bytes, object], Delivery]] = {
+    "shopify": _shopify_delivery, "woocommerce": _woo_delivery}
+StartResponse = Callable[..., object]
+
+
+class WebhookReceiver:
+    """WSGI middleware: POST /webhooks/<shopify|woocommerce>/<store> here, every other request to `app`."""
+
+    def __init__(self, app: Callable, runtime: Runtime, directory: StoreDirectory, writer: inbox.Inbox):
+        self.app, self.rt, self.directory, self.writer = app, runtime, directory, writer
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(PREFIX):
+            return self.app(environ, start_response)
+        try:
+            status, message = self.receive(environ, path[len(PREFIX):])
+        except Exception:  # a bug: answer like the Flask app would, and let the store send it again
+            log.exception("webhook receiver: unexpected error on %s", path)
+            status, message = 500, "internal error; it has been logged"
+        body = json.dumps({"status": status, "message": message}).encode()
+        start_response(f"{status} {_REASONS[status]}", [("Content-Type", "application/json"),
+                                                         ("Content-Length", str(len(body)))])
+        return [body]
+
+    def receive(self, environ: dict, rest: str) -> tuple[int, str]:
+        platform, _, slug = rest.partition("/")
+        if platform not in SIGNATURE_HEADERS or not slug or "/" in slug:
+            return 404, "no such page"
+        if environ.get("REQUEST_METHOD") != "POST":
+            return 405, "method not allowed here"
+        store = self.directory.get(slug)
+        if store is None or store.platform != platform:
+            return 404, f"no active {platform} store {slug!r}"
+        limit = self.rt.settings.webhook_max_bytes
+        body = _read_body(environ, limit)
+        if body is None:
+            return 413, f"body over {limit} bytes"
+        header = SIGNATURE_HEADERS[platform]
+        signature = environ.get(_environ_key(header)) or environ.get(_environ_key(header[2:]))
+        if not signature and platform == "woocommerce" and _is_woo_ping(environ, body):
+            return 200, "ping acknowledged"
+        if not verify(store.webhook_secret, body, signature):
+            log.warning("%s store %s: rejected a delivery with a bad or missing signature", platform, slug)
+            return 401, "bad or missing signature"
+        payload, problem = _parse(body)
+        delivery = _IDENTIFY[platform](environ, body, payload)
+        data = payload if isinstance(payload, dict) else {}
+        resource_id = str(data["id"])[:64] if "id" in data else None
+        # Known before processing, so support can find an order's events even when they failed.
+        number = data.get("name") if platform == "shopify" else data.get("number")
+        order_number = (str(number)[:64] if isinstance(number, (str, int)) and delivery.topic.startswith("order")
+                        else None)
+        try:
+            event_id = self.writer.record(inbox.row(
+                store_id=store.id,
+                platform=platform,
+                topic=delivery.topic,
+                dedupe_key=delivery.dedupe_key,
+                headers=delivery.headers,
+                body=body,
+                resource_id=resource_id,
+                order_number=order_number,
+                status="failed" if problem else "pending",
+                error=problem,
+            ))
+        except inbox.InboxUnavailable:
+            # Not stored, so not acknowledged: the store will deliver it again.
+            return 503, "storage unavailable; deliver again later"
+        if event_id is None:
+            return 200, "duplicate delivery: already stored"
+        if problem:
+            return 400, problem
+        return 200, "stored"
+
+
+def _read_body(environ: dict, limit: int) -> bytes | None:
+    """The body, or None when it is over `limit`: refused at once on its Content-Length, or as soon as a
+    chunked body (the server then sets wsgi.input_terminated) passes it."""
+    stream = environ["wsgi.input"]
     try:
-        body = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        return _reply(413, f"body over {limit} bytes")
-    signature = request.headers.get(signature_header) or request.headers.get(signature_header[2:])
-    if not signature and ping is not None and ping(body):
-        return _reply(200, "ping acknowledged")
-    if not verify(store.webhook_secret, body, signature):
-        log.warning("%s store %s: rejected a delivery with a bad or missing signature", platform, slug)
-        return _reply(401, "bad or missing signature")
-    payload, problem = _parse(body)
-    delivery = identify(body, payload)
-    data = payload if isinstance(payload, dict) else {}
-    resource_id = str(data["id"])[:64] if "id" in data else None
-    # Known before processing, so support can find an order's events even when they failed.
-    number = data.get("name") if platform == "shopify" else data.get("number")
-    order_number = str(number)[:64] if isinstance(number, (str, int)) and delivery.topic.startswith("order") else None
-    writer: inbox.Inbox = current_app.extensions["connector.inbox"]
-    try:
-        event_id = writer.record(inbox.row(
-            store_id=store.id,
-            platform=platform,
-            topic=delivery.topic,
-            dedupe_key=delivery.dedupe_key,
-            headers=delivery.headers,
-            body=body,
-            resource_id=resource_id,
-            order_number=order_number,
-            status="failed" if problem else "pending",
-            error=problem,
-        ))
-    except inbox.InboxUnavailable:
-        # Not stored, so not acknowledged: the store will deliver it again.
-        return _reply(503, "storage unavailable; deliver again later")
-    if event_id is None:
-        return _reply(200, "duplicate delivery: already stored")
-    if problem:
-        return _reply(400, problem)
-    return _reply(200, "stored")
+        length = int(environ.get("CONTENT_LENGTH") or -1)
+    except ValueError:
+        length = -1
+    if length >= 0:
+        return None if length > limit else stream.read(length)
+    if not environ.get("wsgi.input_terminated"):
+        return b""  # neither a length nor a terminated stream: reading could hang
+    parts, size = [], 0
+    while chunk := stream.read(65536):
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+_REASONS = {200: "OK", 400: "BAD REQUEST", 401: "UNAUTHORIZED", 404: "NOT FOUND", 405: "METHOD NOT ALLOWED",
+            413: "REQUEST ENTITY TOO LARGE", 500: "INTERNAL SERVER ERROR", 503: "SERVICE UNAVAILABLE"}
 
 
 def _parse(body: bytes) -> tuple[object, str | None]:

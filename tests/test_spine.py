@@ -5,13 +5,15 @@ Every test runs twice: SQLite + the embedded queue, and PostgreSQL + Redis + rea
 from __future__ import annotations
 
 import copy
+import io
 import json
 from decimal import Decimal
 
 import pytest
 
 from tests.conftest import load_fixture
-from tests.stack import STORE
+from connector.signatures import sign
+from tests.stack import SECRET, STORE
 
 FIXTURES = ["order_discount_multiline", "order_tax_included", "order_presentment_currency", "order_guest"]
 CENT = Decimal("0.01")
@@ -165,6 +167,29 @@ def test_rejected_deliveries_never_reach_the_erp(stack, case, expected):
         assert event.headers["X-Shopify-Topic"] == "orders/create"
     else:
         assert events == []
+
+
+def test_the_receiver_answers_other_methods_paths_and_chunked_bodies_with_json(sqlite_stack):
+    client = sqlite_stack.client
+    got = client.get(f"/webhooks/shopify/{STORE}")
+    assert (got.status_code, got.json["status"]) == (405, 405)
+    for path in ("/webhooks/magento/acme", "/webhooks/shopify/", f"/webhooks/shopify/{STORE}/extra"):
+        answer = client.post(path, data=b"{}")
+        assert answer.status_code == 404 and answer.is_json, path
+    # No Content-Length: the body streams in chunks (gunicorn then sets wsgi.input_terminated) and is
+    # cut off once it passes the limit.
+    chunked = {"environ_overrides": {"wsgi.input_terminated": True}}
+    limit = sqlite_stack.rt.settings.webhook_max_bytes
+    answer = client.post(f"/webhooks/shopify/{STORE}", input_stream=io.BytesIO(b"{" + b" " * (limit + 10)),
+                         headers={"Transfer-Encoding": "chunked"}, **chunked)
+    assert answer.status_code == 413 and "over" in answer.json["message"]
+    payload = load_fixture("shopify", "order_guest.json")
+    body = json.dumps(payload).encode()
+    answer = client.post(f"/webhooks/shopify/{STORE}", input_stream=io.BytesIO(body),
+                         headers={"Transfer-Encoding": "chunked", "X-Shopify-Topic": "orders/create",
+                                  "X-Shopify-Hmac-Sha256": sign(SECRET, body), "X-Shopify-Event-Id": "chunked-1"},
+                         **chunked)
+    assert answer.status_code == 200 and sqlite_stack.events()[0].body == body
 
 
 def test_every_shopify_header_is_kept(stack):

@@ -1,0 +1,97 @@
+"""The receiver's group commit on PostgreSQL: every row committed before its thread answers, each
+thread told whether its row was new or a duplicate, one bad row never costing the others theirs."""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from connector import inbox
+from connector.migrate import upgrade
+from connector.models import InboxEvent
+
+
+@pytest.fixture
+def engine(pg_databases):  # type: ignore[no-untyped-def]
+    db_url, _ = pg_databases
+    upgrade(db_url)
+    engine = create_engine(db_url)
+    with engine.begin() as conn:  # a store of its own: the session's database holds other tests' rows
+        global STORE_ID
+        STORE_ID = conn.execute(text(
+            "INSERT INTO stores (slug, platform, active, settings, created_at, updated_at) "
+            "VALUES (:slug, 'shopify', true, '{}', now(), now()) RETURNING id"), {"slug": f"grp-{uuid.uuid4().hex[:8]}"}
+        ).scalar()
+    yield engine
+    engine.dispose()
+
+
+STORE_ID = 0
+
+
+def _row(key: str) -> dict:
+    return inbox.row(store_id=STORE_ID, platform="shopify", topic="orders/create", dedupe_key=key, headers={},
+                     body=b'{"id": 1}')
+
+
+def _stored(engine) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return dict(conn.execute(select(InboxEvent.dedupe_key, InboxEvent.id)
+                                 .where(InboxEvent.store_id == STORE_ID)).all())
+
+
+def test_concurrent_deliveries_and_duplicates_are_each_answered_right(engine) -> None:
+    writer = inbox.Inbox(engine, lambda _store: None)
+    keys = [f"k{n}" for n in range(120)]
+    results: dict[str, list[int | None]] = {key: [] for key in keys}
+    lock = threading.Lock()
+
+    def deliver(mine: list[str]) -> None:
+        for key in mine:
+            event_id = writer.record(_row(key))
+            with lock:
+                results[key].append(event_id)
+
+    # Every key is delivered by two threads at about the same time (a store's retry racing the original).
+    threads = [threading.Thread(target=deliver, args=(keys[n::8],)) for n in range(8)]
+    threads += [threading.Thread(target=deliver, args=(keys[n::8][::-1],)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = _stored(engine)
+    assert sorted(stored) == sorted(keys)
+    for key, answers in results.items():
+        assert sorted(answers, key=lambda a: a is None) == [stored[key], None], key  # one new, one duplicate
+
+
+def test_a_row_the_database_refuses_fails_alone(engine) -> None:
+    writer = inbox.Inbox(engine, lambda _store: None)
+    outcomes: dict[str, object] = {}
+
+    def deliver(key: str) -> None:
+        try:
+            outcomes[key] = writer.record(_row(key))
+        except inbox.InboxUnavailable as exc:
+            outcomes[key] = exc
+
+    blocker = engine.connect()
+    blocker.execute(text("LOCK TABLE inbox_events IN SHARE MODE"))  # inserts wait: the others queue up
+    first = threading.Thread(target=deliver, args=("first",))
+    first.start()
+    time.sleep(0.3)
+    # PostgreSQL refuses a NUL character in text: this row cannot be stored, the others can.
+    rest = [threading.Thread(target=deliver, args=(key,)) for key in ("a", "bad\x00key", "b", "c")]
+    for thread in rest:
+        thread.start()
+    time.sleep(0.3)
+    blocker.rollback()
+    blocker.close()
+    for thread in [first, *rest]:
+        thread.join()
+    assert isinstance(outcomes.pop("bad\x00key"), inbox.InboxUnavailable)
+    assert all(isinstance(v, int) for v in outcomes.values()), outcomes
+    assert sorted(_stored(engine)) == ["a", "b", "c", "first"]
