@@ -10,6 +10,7 @@ for a request that needs none of them. Everything else goes on to the Flask app.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -41,19 +42,14 @@ class Delivery:
     headers: dict[str, str]
 
 
-_SHOPIFY_ENVIRON = {f"HTTP_{prefix}SHOPIFY_{name.upper().replace('-', '_')}": f"X-Shopify-{name}"
-                    for name in SHOPIFY_HEADERS for prefix in ("", "X_")}
+# (environ key, header): the newer unprefixed style first, so the X- one wins when a delivery has both.
+_SHOPIFY_ENVIRON = [(f"HTTP_{prefix}SHOPIFY_{name.upper().replace('-', '_')}", f"X-Shopify-{name}")
+                    for name in SHOPIFY_HEADERS for prefix in ("", "X_")]
 _KEPT_ENVIRON = {"CONTENT_TYPE": "Content-Type", "HTTP_USER_AGENT": "User-Agent"}
 
 
 def _shopify_headers(environ: dict) -> dict[str, str]:
-    # One pass over the environ, no case-insensitive lookups per name.
-    kept = {}
-    for key, value in environ.items():
-        name = _SHOPIFY_ENVIRON.get(key) or _KEPT_ENVIRON.get(key)
-        if name is not None and (name not in kept or key.startswith("HTTP_X_")):
-            kept[name] = value
-    return kept
+    return {name: environ[key] for key, name in (*_SHOPIFY_ENVIRON, *_KEPT_ENVIRON.items()) if key in environ}
 
 
 def _shopify_delivery(environ: dict, body: bytes, _payload: object) -> Delivery:
@@ -124,7 +120,7 @@ class WebhookReceiver:
         except Exception:  # a bug: answer like the Flask app would, and let the store send it again
             log.exception("webhook receiver: unexpected error on %s", path)
             status, message = 500, "internal error; it has been logged"
-        body = json.dumps({"status": status, "message": message}).encode()
+        body = _reply_body(status, message)
         start_response(f"{status} {_REASONS[status]}", [("Content-Type", "application/json"),
                                                          ("Content-Length", str(len(body)))])
         return [body]
@@ -178,6 +174,11 @@ class WebhookReceiver:
         if problem:
             return 400, problem
         return 200, "stored"
+
+
+@functools.lru_cache(maxsize=256)  # the hot answers ("stored", "duplicate ...") are the same every time
+def _reply_body(status: int, message: str) -> bytes:
+    return json.dumps({"status": status, "message": message}).encode()
 
 
 def _read_body(environ: dict, limit: int) -> bytes | None:
