@@ -86,7 +86,7 @@ class Runtime:
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """Inside this block, data read with `per_batch` (store info, mapping tables, the ERP connection)
+        """Inside this block, data read with `per_batch` (store info, mapping tables, the ERP adapter)
         is read once, then forgotten when the block ends: a drain opens one per batch of events, so an
         edit on /config reaches the events of the next batch."""
         token = _batch.set((self, {}))

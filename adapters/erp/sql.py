@@ -265,7 +265,7 @@ class SqlStagingErp:
             ).scalar()
             if existing is not None:
                 return str(existing)
-            new_id = conn.execute(erp_payments.insert().values(
+            new_id = conn.execute(erp_payments.insert(), dict(
                 payment_ref=payment.key, order_external_ref=payment.order_ref, amount=payment.amount.amount,
                 currency=payment.amount.currency, method=payment.method, gateway=payment.gateway[:128],
                 transaction_ref=payment.transaction_ref, paid_at=_utc(payment.paid_at), created_at=now,
@@ -412,8 +412,9 @@ class SqlStagingErp:
             now = datetime.now(timezone.utc)
             header = _header(order, customer_id, now)
             if existing is None:
+                # Values as execute parameters, not .values(): no statement rebuilt and re-keyed per order.
                 new_id = conn.execute(
-                    erp_orders.insert().values(**header, status=EDITABLE, created_at=now)
+                    erp_orders.insert(), {**header, "status": EDITABLE, "created_at": now}
                 ).inserted_primary_key[0]
                 conn.execute(erp_order_lines.insert(), _lines(order))
                 return OrderResult(erp_ref=str(new_id), created=True)
@@ -426,7 +427,7 @@ class SqlStagingErp:
                     created=False,
                     note=f"the ERP order is {existing.status}; the change was recorded, not applied",
                 )
-            conn.execute(erp_orders.update().where(erp_orders.c.id == existing.id).values(**header))
+            conn.execute(erp_orders.update().where(erp_orders.c.id == existing.id), header)
             conn.execute(erp_order_lines.delete().where(erp_order_lines.c.external_ref == order.external_ref))
             conn.execute(erp_order_lines.insert(), _lines(order))
             return OrderResult(erp_ref, created=False, updated=True)
