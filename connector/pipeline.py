@@ -163,27 +163,36 @@ def _finish(rt: Runtime, event: InboxEvent, started: datetime, status: str, erro
             retryable: bool, result: dict | None) -> Outcome:
     finished = utcnow()
     retry_in = None
-    event_id = event.id
+    event_id, lease = event.id, event.locked_until  # the lease our claim set
+    spent = event.attempts - event.attempts_before_retry
+    if status == "failed" and retryable and spent < rt.settings.max_attempts:
+        status, retry_in = "retry", backoff(rt.settings, spent)
+    elif status == "failed" and retryable:
+        error = f"gave up after {spent} attempts: {error}. Fix the cause, then retry the event"
+    changes: dict = {"locked_until": None, "last_error": error}  # None once it succeeded: attempts keep the history
+    if result is not None:
+        changes["result"] = result
+        if isinstance(result.get("order"), dict):
+            changes["order_number"] = str(result["order"].get("number"))[:64]
+    if status == "retry":
+        changes.update(status="pending", next_attempt_at=finished + timedelta(seconds=retry_in))
+    else:
+        changes.update(status=status, next_attempt_at=None, processed_at=finished)
     with rt.sessions.begin() as session:
-        # The row as claimed: while our lease holds, nobody else changes its attempts.
-        session.add(event)
-        spent = event.attempts - event.attempts_before_retry
-        if status == "failed" and retryable and spent < rt.settings.max_attempts:
-            status, retry_in = "retry", backoff(rt.settings, spent)
-        elif status == "failed" and retryable:
-            error = f"gave up after {spent} attempts: {error}. Fix the cause, then retry the event"
-        session.add(EventAttempt(event_id=event_id, number=event.attempts, started_at=started,
-                                 finished_at=finished, outcome=status, error=error))
-        event.locked_until = None
-        if result is not None:
-            event.result = result
-            if isinstance(result.get("order"), dict):
-                event.order_number = str(result["order"].get("number"))[:64]
-        if status == "retry":
-            event.status, event.next_attempt_at, event.last_error = "pending", finished + timedelta(seconds=retry_in), error
-        else:
-            event.status, event.next_attempt_at, event.processed_at = status, None, finished
-            event.last_error = error  # None once it succeeded: the attempts keep the history
+        # Only while our lease holds: past it, another worker may have claimed the event, and its
+        # outcome is the one that counts (the ERP writes of both were idempotent).
+        kept = session.execute(update(InboxEvent).where(InboxEvent.id == event_id, InboxEvent.locked_until == lease)
+                               .values(**changes)).rowcount == 1
+        if kept:
+            session.add(EventAttempt(event_id=event_id, number=event.attempts, started_at=started,
+                                     finished_at=finished, outcome=status, error=error))
+    if not kept:
+        log.warning("event %s: its lease ran out during this attempt and another worker took it over; "
+                    "this attempt's outcome (%s) is not recorded", event_id, status,
+                    extra={"event": event_id, "store": event.store_id, "topic": event.topic})
+        return Outcome("not_claimed")
+    for name, value in changes.items():  # for the log line below
+        setattr(event, name, value)
     log.info("event %s %s (attempt %s)%s", event_id, status, event.attempts, f": {error}" if error else "",
              extra={"event": event_id, "store": event.store_id, "topic": event.topic, "order": event.order_number})
     return Outcome(status, error, retry_in)

@@ -283,3 +283,34 @@ def test_an_absurdly_long_topic_is_stored_cut_to_its_column(stack):
     assert response.status_code == 200
     (event,) = stack.events()
     assert len(event.topic) == 64
+
+
+def test_an_attempt_that_outlived_its_lease_does_not_overwrite_the_worker_that_took_over(stack, monkeypatch):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from connector import pipeline
+    from connector.clock import utcnow
+    from connector.models import EventAttempt, InboxEvent
+
+    stack.post_shopify(load_fixture("shopify", "order_guest.json"))
+    (event,) = stack.events()
+    real_handle = pipeline._handle
+    their_lease = utcnow() + timedelta(minutes=5)
+
+    def slow_handle(rt, claimed, store):  # type: ignore[no-untyped-def]
+        outcome = real_handle(rt, claimed, store)
+        # Meanwhile our lease ran out and another worker claimed the event.
+        with rt.sessions.begin() as session:
+            session.execute(update(InboxEvent).where(InboxEvent.id == claimed.id)
+                            .values(locked_until=their_lease, attempts=InboxEvent.attempts + 1))
+        return outcome
+
+    monkeypatch.setattr(pipeline, "_handle", slow_handle)
+    assert pipeline.process_event(stack.rt, event.id).status == "not_claimed"
+    (event,) = stack.events()
+    assert (event.status, event.attempts) == ("processing", 2)  # still the other worker's
+    with stack.rt.sessions() as session:
+        assert session.query(EventAttempt).filter_by(event_id=event.id).count() == 0
+    assert len(stack.erp_orders()) == 1  # our ERP write happened, once; the other worker's will be a no-op
