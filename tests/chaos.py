@@ -76,6 +76,7 @@ class Report:
     undelivered: int = 0
     answers: Counter = field(default_factory=Counter)
     erp_requests: int = 0
+    erp_requests_while_faulty: int = 0
     erp_injected_failures: int = 0
     erp_max_in_flight: int = 0
     worker_kills: int = 0
@@ -93,8 +94,9 @@ class Report:
             f"orders {self.orders} over 3 stores; deliveries {self.deliveries} "
             f"({self.duplicates} duplicates, {self.reordered} orders out of order, {self.undelivered} never sent)",
             f"answers {dict(self.answers)}; sending took {self.send_seconds:.1f} s",
-            f"ERP: {self.erp_requests} requests, {self.erp_injected_failures} failed on purpose "
-            f"({p.erp_failure_rate:.0%} + an outage of {p.outage_seconds:g} s), at most {self.erp_max_in_flight} at once",
+            f"ERP: {self.erp_requests} requests, {self.erp_requests_while_faulty} of them while faulty, of which "
+            f"{self.erp_injected_failures} failed on purpose ({p.erp_failure_rate:.0%}) besides an outage of "
+            f"{p.outage_seconds:g} s; at most {self.erp_max_in_flight} at once",
             f"faults: {self.worker_kills} workers killed (SIGKILL), Redis restarted {self.redis_restarts}x; "
             f"processes restarted by the supervisor {dict(self.process_restarts)}",
             f"reconciliation fed {self.reconciled_new} new event(s); inbox {dict(self.events)}",
@@ -485,12 +487,14 @@ class Chaos:
             self.send_all(f"http://127.0.0.1:{port}")
             faults.join()
             self.erp.fail_randomly(0)
+            self.report.erp_requests_while_faulty = sum(self.erp.hits.values())
+            self.report.erp_injected_failures = self.erp.injected
             self.converge(env, engine)
         finally:
             supervisor.stop()
             self.report.process_restarts = supervisor.restarts
             self.report.erp_requests = sum(self.erp.hits.values())
-            self.report.erp_injected_failures, self.report.erp_max_in_flight = self.erp.injected, self.erp.max_in_flight
+            self.report.erp_max_in_flight = self.erp.max_in_flight
             engine.dispose()
             redis.kill()
             for store in self.stores.values():
