@@ -230,6 +230,17 @@ def prune_job(days: int | None = None) -> int:
     return prune(current(), days)
 
 
+def store_job(kind: str, store_id: int) -> None:
+    """What the cron scheduler runs for a store's periodic work: it queues the real job under the store's
+    concurrency limit (RQ's cron cannot give a job a RateLimit), so scheduled work and the store's
+    order processing share one limit on what the store's API and the ERP see."""
+    rt = current()
+    if kind == "inventory":
+        queue_inventory_sync(rt, store_id)  # at most one queued per store, however often it is asked
+    else:
+        rt.queue.enqueue(_STORE_JOBS[kind], store_id, limit=store_limit(rt, store_id))
+
+
 def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, object, tuple, int]]:
     """What `connector scheduler` registers with RQ's CronScheduler: (name, job, args, interval seconds).
     Each active store's inventory every `inventory_interval_minutes` (default 15; 0 turns it off), the
@@ -245,15 +256,18 @@ def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, object, tup
     for store in stores:
         minutes = _minutes(store.settings.get("inventory_interval_minutes"), DEFAULT_INVENTORY_MINUTES)
         if minutes > 0:
-            found.append((f"inventory:{store.slug}", sync_inventory_job, (store.id,), max(60, round(minutes * 60))))
-        found.append((f"reconcile:{store.slug}", reconcile_job, (store.id,), RECONCILE_SECONDS))
-        found.append((f"subscriptions:{store.slug}", subscriptions_job, (store.id,), SUBSCRIPTIONS_SECONDS))
+            found.append((f"inventory:{store.slug}", store_job, ("inventory", store.id), max(60, round(minutes * 60))))
+        found.append((f"reconcile:{store.slug}", store_job, ("reconcile", store.id), RECONCILE_SECONDS))
+        found.append((f"subscriptions:{store.slug}", store_job, ("subscriptions", store.id), SUBSCRIPTIONS_SECONDS))
     if erp is not None:
         minutes = _minutes((erp.settings or {}).get("shipments_interval_minutes"), DEFAULT_SHIPMENTS_MINUTES)
         if minutes > 0:
             found.append(("shipments", sync_shipments_job, (), max(60, round(minutes * 60))))
     found.append(("prune", prune_job, (), PRUNE_SECONDS))
     return found
+
+
+_STORE_JOBS = {"reconcile": reconcile_job, "subscriptions": subscriptions_job}
 
 
 def _minutes(value: object, default: float) -> float:

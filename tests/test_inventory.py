@@ -17,7 +17,7 @@ from adapters.shopify import numeric_id
 from connector import variants
 from connector.clients import sync_client
 from connector.inventory import sync_inventory
-from connector.jobs import queue_inventory_sync, schedules, sync_inventory_job, sync_shipments_job
+from connector.jobs import queue_inventory_sync, schedules, store_job, sync_inventory_job, sync_shipments_job
 from connector.models import InboxEvent, PushedLevel, StockMirror, Store, SyncCursor
 from connector.runtime import Runtime
 from connector.stock import read_erp_stock
@@ -401,7 +401,7 @@ def test_the_scheduler_registers_each_store_and_the_shipments(sqlite_stack: Stac
     configure(sqlite_stack, shop=shop, woo=woo, shopify_settings={"inventory_interval_minutes": 5},
               woo_settings={"inventory_interval_minutes": 0}, erp={"shipments_interval_minutes": 2})
     found = {name: (job, args, interval) for name, job, args, interval in schedules(sqlite_stack.rt, 60)}
-    assert found[f"inventory:{STORE}"] == (sync_inventory_job, (store_id(sqlite_stack, STORE),), 300)
+    assert found[f"inventory:{STORE}"] == (store_job, ("inventory", store_id(sqlite_stack, STORE)), 300)
     assert f"inventory:{WOO_STORE}" not in found  # 0 turns a store's schedule off
     assert found["shipments"] == (sync_shipments_job, (), 120) and found["sweep"][2] == 60
 

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from connector import reconcile
 from connector.clock import utcnow
-from connector.jobs import prune_job, reconcile_job, schedules, subscriptions_job
+from connector.jobs import prune_job, schedules, store_job
 from connector.models import EventAttempt, InboxEvent, SyncCursor
 from connector.reconcile import backfill, check_subscriptions, prune, reconcile_orders
 from tests.conftest import load_fixture
@@ -63,11 +63,11 @@ def test_a_woocommerce_order_never_delivered_reaches_the_erp(stack: Stack, woo: 
     # The webhook that finally arrives for the reconciled state is deduped at the door too.
     assert "duplicate" in stack.post_woocommerce(woo.orders[missed]).get_json()["message"]
 
-    # Through the queue, as the scheduler runs it.
+    # Through the queue, as the scheduler runs it (under the store's concurrency limit).
     woo.orders[missed].update(woo._stamps("date_modified"))  # the order changes again
     woo.orders[missed]["date_modified_gmt"] = (datetime.fromisoformat(woo.orders[missed]["date_modified_gmt"])
                                                + timedelta(seconds=5)).isoformat()
-    stack.rt.queue.enqueue(reconcile_job, sid)
+    stack.rt.queue.enqueue(store_job, "reconcile", sid)
     stack.run_jobs()
     stack.run_jobs()
     assert len(stack.events()) == 3 and len(stack.erp_orders()) == 2
@@ -112,7 +112,7 @@ def test_a_deleted_shopify_subscription_is_registered_again(stack: Stack, shop: 
 
     (hook_id,) = [i for i, h in shop.webhooks.items() if h["topic"] == "orders/updated"]
     del shop.webhooks[hook_id]  # Shopify removed it after failed deliveries
-    stack.rt.queue.enqueue(subscriptions_job, sid)
+    stack.rt.queue.enqueue(store_job, "subscriptions", sid)
     stack.run_jobs()
     assert sorted(h["topic"] for h in shop.webhooks.values()) == sorted(
         ["orders/create", "orders/updated", "orders/paid", "orders/cancelled", "refunds/create",
@@ -245,6 +245,6 @@ def test_the_commands_and_the_schedules(sqlite_stack: Stack, shop: FakeShopify, 
 
     found = {name: (job, args, interval) for name, job, args, interval in schedules(stack.rt, 60)}
     sid = store_id(stack, STORE)
-    assert found[f"reconcile:{STORE}"] == (reconcile_job, (sid,), 600)
-    assert found[f"subscriptions:{STORE}"] == (subscriptions_job, (sid,), 3600)
+    assert found[f"reconcile:{STORE}"] == (store_job, ("reconcile", sid), 600)
+    assert found[f"subscriptions:{STORE}"] == (store_job, ("subscriptions", sid), 3600)
     assert found["prune"] == (prune_job, (), 86400) and found["sweep"][2] == 60
