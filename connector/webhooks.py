@@ -42,9 +42,13 @@ class Delivery:
     headers: dict[str, str]
 
 
+def _environ_key(header: str) -> str:
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
 # (environ key, header): the newer unprefixed style first, so the X- one wins when a delivery has both.
-_SHOPIFY_ENVIRON = [(f"HTTP_{prefix}SHOPIFY_{name.upper().replace('-', '_')}", f"X-Shopify-{name}")
-                    for name in SHOPIFY_HEADERS for prefix in ("", "X_")]
+_SHOPIFY_ENVIRON = [(_environ_key(f"{prefix}Shopify-{name}"), f"X-Shopify-{name}")
+                    for name in SHOPIFY_HEADERS for prefix in ("", "X-")]
 _KEPT_ENVIRON = {"CONTENT_TYPE": "Content-Type", "HTTP_USER_AGENT": "User-Agent"}
 
 
@@ -66,13 +70,6 @@ def _shopify_delivery(environ: dict, body: bytes, _payload: object) -> Delivery:
 
 
 WOO_HEADERS = ("Source", "Topic", "Resource", "Event", "Signature", "ID", "Delivery-ID")
-
-
-def _environ_key(header: str) -> str:
-    return "HTTP_" + header.upper().replace("-", "_")
-
-
-
 _WOO_ENVIRON = {_environ_key(f"X-WC-Webhook-{name}"): f"X-WC-Webhook-{name}" for name in WOO_HEADERS}
 
 

@@ -192,6 +192,19 @@ def test_the_receiver_answers_other_methods_paths_and_chunked_bodies_with_json(s
     assert answer.status_code == 200 and sqlite_stack.events()[0].body == body
 
 
+def test_the_newer_unprefixed_shopify_headers_are_read_too(sqlite_stack):
+    """Newer deliveries name their headers without the X- (PLATFORMS.md); both styles verify and dedupe."""
+    body = json.dumps(load_fixture("shopify", "order_guest.json")).encode()
+    headers = {"Shopify-Topic": "orders/create", "Shopify-Hmac-Sha256": sign(SECRET, body),
+               "Shopify-Event-Id": "new-style-1", "Shopify-Webhook-Id": "wh-new-1"}
+    for _ in range(2):
+        answer = sqlite_stack.client.post(f"/webhooks/shopify/{STORE}", data=body, headers=headers)
+        assert answer.status_code == 200
+    (event,) = sqlite_stack.events()
+    assert event.topic == "orders/create" and event.dedupe_key == "orders/create|event:new-style-1"
+    assert event.headers["X-Shopify-Webhook-Id"] == "wh-new-1"
+
+
 def test_every_shopify_header_is_kept(stack):
     payload = load_fixture("shopify", "order_guest.json")
     stack.post_shopify(payload, event_id="ev-h", webhook_id="wh-h",
