@@ -22,7 +22,7 @@ def test_every_order_reaches_the_erp_exactly_once_through_the_faults(tmp_path) -
     print("\n".join(report.lines()))  # shown with -s, and on failure
     assert report.worker_kills == 3 and report.redis_restarts == 1 and report.erp_injected_failures > 0
     assert report.undelivered > 0 and report.duplicates > 0 and report.reordered > 0
-    assert 0 not in report.answers and not any(status >= 500 for status in report.answers), report.answers
+    assert set(report.answers) == {200}, report.answers  # every delivery taken at once, through every fault
     assert report.problems == []
     assert report.converge_seconds is not None
     assert report.events["failed"] == 0 and set(report.events) <= {"succeeded", "ignored"}
