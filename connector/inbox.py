@@ -192,9 +192,14 @@ class Inbox:
         with self._lock:
             self._queue.append(me)
             me.lead, self._leading = not self._leading, True
-        if not me.lead:
-            if not me.done.wait(self.WAIT_SECONDS):
-                raise InboxUnavailable(f"the row was not committed within {self.WAIT_SECONDS:g}s")
+        if not me.lead and not me.done.wait(self.WAIT_SECONDS):
+            with self._lock:
+                if not me.lead and me in self._queue:  # nobody took it: withdraw it (the store sends it again)
+                    self._queue.remove(me)
+                    raise InboxUnavailable(f"the row was not committed within {self.WAIT_SECONDS:g}s")
+            # Handed the lead just now, or in a batch being committed (bounded by the statement timeout).
+            if not me.lead and not me.done.wait(self.WAIT_SECONDS):
+                raise InboxUnavailable(f"the row was not committed within {2 * self.WAIT_SECONDS:g}s")
         if me.lead:  # first, or handed the lead while waiting: its row is at the head of the queue
             self._lead()
         if me.error is not None:
@@ -202,21 +207,23 @@ class Inbox:
         return me.event_id
 
     def _lead(self) -> None:
-        for _ in range(self.ROUNDS):
+        try:
+            for _ in range(self.ROUNDS):
+                with self._lock:
+                    batch, self._queue = self._queue[:self.MAX_BATCH], self._queue[self.MAX_BATCH:]
+                if not batch:
+                    break
+                self._commit_each_once(batch)
+                for waiting in batch:
+                    if not waiting.lead:
+                        waiting.done.set()
+        finally:  # whatever happened, the next waiting thread leads, or nobody is leading
             with self._lock:
-                batch, self._queue = self._queue[:self.MAX_BATCH], self._queue[self.MAX_BATCH:]
-            if not batch:
-                break
-            self._commit_each_once(batch)
-            for waiting in batch:
-                if not waiting.lead:
-                    waiting.done.set()
-        with self._lock:
-            if self._queue:
-                self._queue[0].lead = True
-                self._queue[0].done.set()
-            else:
-                self._leading = False
+                if self._queue:
+                    self._queue[0].lead = True
+                    self._queue[0].done.set()
+                else:
+                    self._leading = False
 
     def _commit_each_once(self, batch: list[_Waiting]) -> None:
         try:
@@ -236,6 +243,8 @@ class Inbox:
         if self._conn is None:
             self._conn = self.engine.raw_connection()
             self._conn.driver_connection.autocommit = True  # type: ignore[union-attr]
+            # A stuck insert must not hold every request thread of the process: fail it (503) instead.
+            self._conn.driver_connection.execute(f"SET statement_timeout = {int(self.WAIT_SECONDS * 1000)}")  # type: ignore[union-attr]
             self._prepared = set()
         pgconn = self._conn.driver_connection.pgconn  # type: ignore[union-attr]
         size = len(batch)

@@ -95,3 +95,36 @@ def test_a_row_the_database_refuses_fails_alone(engine) -> None:
     assert isinstance(outcomes.pop("bad\x00key"), inbox.InboxUnavailable)
     assert all(isinstance(v, int) for v in outcomes.values()), outcomes
     assert sorted(_stored(engine)) == ["a", "b", "c", "first"]
+
+
+def test_deliveries_stuck_behind_a_locked_table_are_refused_and_the_next_ones_go_through(engine) -> None:
+    writer = inbox.Inbox(engine, lambda _store: None)
+    writer.WAIT_SECONDS = 0.3  # also the statement timeout of its connection
+    outcomes: dict[str, object] = {}
+
+    def deliver(key: str) -> None:
+        try:
+            outcomes[key] = writer.record(_row(key))
+        except inbox.InboxUnavailable as exc:
+            outcomes[key] = exc
+
+    blocker = engine.connect()
+    blocker.execute(text("LOCK TABLE inbox_events IN SHARE MODE"))
+    # Spread out, so some wait in the queue longer than they may while the lead is busy elsewhere.
+    stuck = [threading.Thread(target=deliver, args=(f"stuck-{n}",)) for n in range(12)]
+    for thread in stuck:
+        thread.start()
+        time.sleep(0.1)
+    for thread in stuck:
+        thread.join(timeout=10)
+    blocker.rollback()
+    blocker.close()
+    assert all(isinstance(outcomes[f"stuck-{n}"], inbox.InboxUnavailable) for n in range(12)), outcomes
+    # Nobody is left holding the lead: the next deliveries are stored at once.
+    after = [threading.Thread(target=deliver, args=(f"after-{n}",)) for n in range(4)]
+    for thread in after:
+        thread.start()
+    for thread in after:
+        thread.join(timeout=10)
+    assert all(isinstance(outcomes[f"after-{n}"], int) for n in range(4)), outcomes
+    assert sorted(_stored(engine)) == [f"after-{n}" for n in range(4)]
