@@ -176,9 +176,9 @@ class Supervisor:
         self._spawn(name)
 
     def _spawn(self, name: str) -> None:
-        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it
-        self.procs[name] = subprocess.Popen(self.commands[name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+        with open(self.logs / f"{name}.log", "ab") as log:  # the child keeps its own copy
+            self.procs[name] = subprocess.Popen(self.commands[name], env=self.env, stdout=log,
+                                                stderr=subprocess.STDOUT, start_new_session=True)
 
     def start(self) -> None:
         self._thread.start()
