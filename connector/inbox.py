@@ -71,19 +71,22 @@ _COLUMNS = ("store_id", "platform", "topic", "dedupe_key", "headers", "body", "r
 _PLACEHOLDERS = "(" + ", ".join("%b" if c == "body" else "%s" for c in _COLUMNS) + ")"
 
 
+_INSERT = (f"INSERT INTO inbox_events ({', '.join(_COLUMNS)}) VALUES {{values}} "
+           "ON CONFLICT (store_id, dedupe_key) DO NOTHING RETURNING id, store_id, dedupe_key")
+
+
 @functools.cache
 def _pg_sql(count: int) -> str:
-    values = ", ".join([_PLACEHOLDERS] * count)
-    return (f"INSERT INTO inbox_events ({', '.join(_COLUMNS)}) VALUES {values} "
-            "ON CONFLICT (store_id, dedupe_key) DO NOTHING RETURNING id, store_id, dedupe_key")
+    """psycopg's placeholders (SQLAlchemy connections: `record`, tools)."""
+    return _INSERT.format(values=", ".join([_PLACEHOLDERS] * count))
 
 
 @functools.cache
 def _numbered_sql(count: int) -> bytes:
+    """libpq's numbered placeholders (the receiver's group commit)."""
     per_row = len(_COLUMNS)
     values = ", ".join("(" + ", ".join(f"${n * per_row + c + 1}" for c in range(per_row)) + ")" for n in range(count))
-    return (f"INSERT INTO inbox_events ({', '.join(_COLUMNS)}) VALUES {values} "
-            "ON CONFLICT (store_id, dedupe_key) DO NOTHING RETURNING id, store_id, dedupe_key").encode()
+    return _INSERT.format(values=values).encode()
 
 
 _FORMATS = [1 if c == "body" else 0 for c in _COLUMNS]  # the body as binary, the rest as text

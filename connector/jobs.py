@@ -230,6 +230,9 @@ def prune_job(days: int | None = None) -> int:
     return prune(current(), days)
 
 
+_STORE_JOBS = {"reconcile": reconcile_job, "subscriptions": subscriptions_job}
+
+
 def store_job(kind: str, store_id: int) -> None:
     """What the cron scheduler runs for a store's periodic work: it queues the real job under the store's
     concurrency limit (RQ's cron cannot give a job a RateLimit), so scheduled work and the store's
@@ -265,9 +268,6 @@ def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, object, tup
             found.append(("shipments", sync_shipments_job, (), max(60, round(minutes * 60))))
     found.append(("prune", prune_job, (), PRUNE_SECONDS))
     return found
-
-
-_STORE_JOBS = {"reconcile": reconcile_job, "subscriptions": subscriptions_job}
 
 
 def _minutes(value: object, default: float) -> float:

@@ -14,7 +14,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from adapters.erp import PaymentRecord
+from adapters.erp import ErpAdapter, PaymentRecord
 from adapters.woocommerce import WooClient
 from connector.clock import utcnow
 from connector.customers import resolve_customer
@@ -73,7 +73,7 @@ def _missing_documents(session: Session, store_id: int, order: Order) -> tuple[b
     return pay, cancel
 
 
-def _documents(rt: Runtime, store: StoreInfo, order: Order, erp, event_id: int, pay: bool,  # type: ignore[no-untyped-def]
+def _documents(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapter, event_id: int, pay: bool,
                cancel: bool, done: list[str]) -> None:
     if pay and _make_bound(rt, store, order.external_id, "payment", f"{order.external_ref}:payment", event_id,
                            lambda key: erp.record_payment(_payment(order, key)))[0]:

@@ -191,10 +191,9 @@ def _finish(rt: Runtime, event: InboxEvent, started: datetime, status: str, erro
                     "this attempt's outcome (%s) is not recorded", event_id, status,
                     extra={"event": event_id, "store": event.store_id, "topic": event.topic})
         return Outcome("not_claimed")
-    for name, value in changes.items():  # for the log line below
-        setattr(event, name, value)
     log.info("event %s %s (attempt %s)%s", event_id, status, event.attempts, f": {error}" if error else "",
-             extra={"event": event_id, "store": event.store_id, "topic": event.topic, "order": event.order_number})
+             extra={"event": event_id, "store": event.store_id, "topic": event.topic,
+                    "order": changes.get("order_number", event.order_number)})
     return Outcome(status, error, retry_in)
 
 

@@ -70,6 +70,9 @@ def _shopify_delivery(environ: dict, body: bytes, _payload: object) -> Delivery:
 
 
 WOO_HEADERS = ("Source", "Topic", "Resource", "Event", "Signature", "ID", "Delivery-ID")
+# Both delivery styles of each platform's signature header, as environ keys.
+_SIGNATURE_ENVIRON = {platform: (_environ_key(header), _environ_key(header[2:]))
+                      for platform, header in SIGNATURE_HEADERS.items()}
 _WOO_ENVIRON = {_environ_key(f"X-WC-Webhook-{name}"): f"X-WC-Webhook-{name}" for name in WOO_HEADERS}
 
 
@@ -135,8 +138,8 @@ class WebhookReceiver:
         body = _read_body(environ, limit)
         if body is None:
             return 413, f"body over {limit} bytes"
-        header = SIGNATURE_HEADERS[platform]
-        signature = environ.get(_environ_key(header)) or environ.get(_environ_key(header[2:]))
+        with_x, without_x = _SIGNATURE_ENVIRON[platform]
+        signature = environ.get(with_x) or environ.get(without_x)
         if not signature and platform == "woocommerce" and _is_woo_ping(environ, body):
             return 200, "ping acknowledged"
         if not verify(store.webhook_secret, body, signature):

@@ -37,6 +37,16 @@ def _row(key: str) -> dict:
                      body=b'{"id": 1}')
 
 
+def _recorder(writer: inbox.Inbox, outcomes: dict[str, object]):  # type: ignore[no-untyped-def]
+    """deliver(key): records a row, noting its id (None: duplicate) or the InboxUnavailable refusing it."""
+    def deliver(key: str) -> None:
+        try:
+            outcomes[key] = writer.record(_row(key))
+        except inbox.InboxUnavailable as exc:
+            outcomes[key] = exc
+    return deliver
+
+
 def _stored(engine) -> dict[str, int]:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
         return dict(conn.execute(select(InboxEvent.dedupe_key, InboxEvent.id)
@@ -71,12 +81,7 @@ def test_concurrent_deliveries_and_duplicates_are_each_answered_right(engine) ->
 def test_a_row_the_database_refuses_fails_alone(engine) -> None:
     writer = inbox.Inbox(engine, lambda _store: None)
     outcomes: dict[str, object] = {}
-
-    def deliver(key: str) -> None:
-        try:
-            outcomes[key] = writer.record(_row(key))
-        except inbox.InboxUnavailable as exc:
-            outcomes[key] = exc
+    deliver = _recorder(writer, outcomes)
 
     blocker = engine.connect()
     blocker.execute(text("LOCK TABLE inbox_events IN SHARE MODE"))  # inserts wait: the others queue up
@@ -101,12 +106,7 @@ def test_deliveries_stuck_behind_a_locked_table_are_refused_and_the_next_ones_go
     writer = inbox.Inbox(engine, lambda _store: None)
     writer.WAIT_SECONDS = 0.3  # also the statement timeout of its connection
     outcomes: dict[str, object] = {}
-
-    def deliver(key: str) -> None:
-        try:
-            outcomes[key] = writer.record(_row(key))
-        except inbox.InboxUnavailable as exc:
-            outcomes[key] = exc
+    deliver = _recorder(writer, outcomes)
 
     blocker = engine.connect()
     blocker.execute(text("LOCK TABLE inbox_events IN SHARE MODE"))
