@@ -44,7 +44,7 @@ BODY = FIXTURE.read_bytes()
 SIGNATURE = base64.b64encode(hmac.new(SECRET.encode(), BODY, hashlib.sha256).digest()).decode()
 # Table order. Round 1 runs bare -> naive -> connector, so PostgreSQL's after-effects of the
 # connector's inserts (autovacuum, checkpoints) cannot slow the other two; later rounds rotate.
-SERVERS = {"connector": "connector.wsgi:app", "naive": "naive_app:app", "bare": "bare_app:app"}
+SERVERS = {"connector": "connector.asgi:create_asgi_app()", "naive": "naive_app:app", "bare": "bare_app:app"}
 RUN_ORDER = ("bare", "naive", "connector")
 TARGETS = {"naive": 1.5, "bare": 0.5}  # connector req/s must be at least this times theirs
 
@@ -148,11 +148,10 @@ def combine(runs: list[dict]) -> dict:
     return total
 
 
-def report(args: argparse.Namespace, gunicorn_args: list[str], results: dict[str, dict], rows: int) -> None:
-    print(f"\ngunicorn (same for all three): {' '.join(gunicorn_args)}")
-    if (args.workers, args.threads) == (4, 4):
-        print("  (default: best or equal-best for all three of 2x8, 4x4, 3x6, 3x4, 2x4, 4x2 workers x threads on 2 cores;"
-              " one thread per connection)")
+def report(args: argparse.Namespace, server_args: dict[str, list[str]], results: dict[str, dict], rows: int) -> None:
+    print()
+    for name, gunicorn_args in server_args.items():
+        print(f"gunicorn for {name:<9}: {' '.join(gunicorn_args)} {SERVERS[name]}")
     print(f"load: wrk, {args.connections} keep-alive connections (one per wrk thread), {args.warmup} s warm-up "
           f"then {args.rounds} x {args.seconds} s per server; body {len(BODY)} bytes ({FIXTURE.name}), unique event ids"
           + ("; req/s over all rounds, p50/p99 the median of the rounds'" if args.rounds > 1 else ""))
@@ -186,12 +185,16 @@ def main() -> None:
     # overflows and reopens PostgreSQL connections all the time (~10% more CPU per request).
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--connector-workers", type=int, default=4)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: run `apt-get update && apt-get install -y wrk`, then retry")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the clean-up below also runs on SIGTERM
-    gunicorn_args = ["--workers", str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads),
-                     "--keep-alive", "5", "--log-level", "warning"]
+    common = ["--keep-alive", "5", "--log-level", "warning"]
+    flask_args = ["--workers", str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads), *common]
+    server_args = {"connector": ["--workers", str(args.connector_workers), "--worker-class", "uvicorn_worker.UvicornWorker",
+                                 *common],
+                   "naive": flask_args, "bare": flask_args}
     redis = Redis.from_url(REDIS_URL)
     redis.flushdb()
     # ExitStack: every clean-up step runs, in reverse order, even if an earlier one fails.
@@ -209,7 +212,7 @@ def main() -> None:
         configure_connector(env, tmp)
         servers = {}
         for name in SERVERS:
-            servers[name] = start_server(name, gunicorn_args, env, tmp / f"{name}.log")
+            servers[name] = start_server(name, server_args[name], env, tmp / f"{name}.log")
             cleanup.callback(stop_server, servers[name][0])
         for name, (proc, url) in servers.items():
             wait_ready(name, proc, url, tmp / f"{name}.log")
@@ -229,7 +232,7 @@ def main() -> None:
                 print(f"  round {round_no + 1}  {name:<10} {r['rps']:6.0f} req/s  p50 {r['p50_us'] / 1000:5.1f} ms  "
                       f"p99 {r['p99_us'] / 1000:6.1f} ms")
         results = {name: combine(rs) for name, rs in runs.items()}
-        report(args, gunicorn_args, results, rows)
+        report(args, server_args, results, rows)
 
 
 if __name__ == "__main__":

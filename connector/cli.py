@@ -351,16 +351,20 @@ def sync_shipments_command(retry_failed: bool) -> None:
 @click.option("--workers", type=click.IntRange(1), envvar="WEB_CONCURRENCY", default=4, show_default=True,
               help="gunicorn worker processes (env WEB_CONCURRENCY).")
 @click.option("--threads", type=click.IntRange(1), envvar="WEB_THREADS", default=4, show_default=True,
-              help="Threads per worker process (env WEB_THREADS).")
+              help="Threads per worker process for pages and the API; webhooks run on its event loop "
+                   "(env WEB_THREADS).")
 def web(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the web app with gunicorn (webhooks, pages, API)."""
     import os
 
-    os.execvp(
-        sys.executable,
-        [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-         "--worker-class", "gthread", "--threads", str(threads), "connector.wsgi:app"],
-    )
+    os.environ["WEB_THREADS"] = str(threads)  # read by connector.asgi in each worker
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", *gunicorn_args(host, port, workers)])
+
+
+def gunicorn_args(host: str, port: int, workers: int) -> list[str]:
+    """The web server as `connector web` and the Procfile run it (the bench uses it too)."""
+    return ["--bind", f"{host}:{port}", "--workers", str(workers), "--worker-class", "uvicorn_worker.UvicornWorker",
+            "connector.asgi:create_asgi_app()"]
 
 
 @main.command()

@@ -5,6 +5,7 @@ request learns it was a duplicate.
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -13,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from psycopg import pq
+import psycopg
+from psycopg import generators, pq
 
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
@@ -116,6 +118,24 @@ def _check(result: pq.PGresult, wanted: pq.ExecStatus) -> pq.PGresult:
     if result.status != wanted:
         raise InboxUnavailable((result.error_message or b"no answer from PostgreSQL").decode(errors="replace").strip())
     return result
+
+
+def _batch_values(rows: list[dict]) -> list[bytes | None]:
+    values: list[bytes | None] = []
+    for new_row in rows:
+        values += _encoded(new_row)
+    return values
+
+
+def _new_ids(result: pq.PGresult, rows: list[dict]) -> list[int | None]:
+    """Each row's new id, None for a duplicate (the same delivery twice in one batch: the first is new)."""
+    new = {(int(result.get_value(n, 1)), result.get_value(n, 2).decode()): int(result.get_value(n, 0))
+           for n in range(result.ntuples)}
+    return [new.pop((r["store_id"], r["dedupe_key"]), None) for r in rows]
+
+
+def _statement_name(size: int) -> bytes:
+    return b"inbox_insert_%d" % size
 
 
 def _pg_params(rows: list[dict]) -> list:
@@ -250,24 +270,129 @@ class Inbox:
             self._conn.driver_connection.execute(f"SET statement_timeout = {int(self.WAIT_SECONDS * 1000)}")  # type: ignore[union-attr]
             self._prepared = set()
         pgconn = self._conn.driver_connection.pgconn  # type: ignore[union-attr]
-        size = len(batch)
-        name = b"inbox_insert_%d" % size
-        if size not in self._prepared:
-            _check(pgconn.prepare(name, _numbered_sql(size)), pq.ExecStatus.COMMAND_OK)
-            self._prepared.add(size)
-        values: list[bytes | None] = []
-        for waiting in batch:
-            values += _encoded(waiting.row)
-        result = _check(pgconn.exec_prepared(name, values, _FORMATS * size), pq.ExecStatus.TUPLES_OK)
-        new = {(int(result.get_value(n, 1)), result.get_value(n, 2).decode()): int(result.get_value(n, 0))
-               for n in range(result.ntuples)}
-        for waiting in batch:  # the same delivery twice in one batch: the first is new, the second a duplicate
-            waiting.event_id = new.pop((waiting.row["store_id"], waiting.row["dedupe_key"]), None)
+        rows = [waiting.row for waiting in batch]
+        name = _statement_name(len(rows))
+        if len(rows) not in self._prepared:
+            _check(pgconn.prepare(name, _numbered_sql(len(rows))), pq.ExecStatus.COMMAND_OK)
+            self._prepared.add(len(rows))
+        result = _check(pgconn.exec_prepared(name, _batch_values(rows), _FORMATS * len(rows)),
+                        pq.ExecStatus.TUPLES_OK)
+        for waiting, event_id in zip(batch, _new_ids(result, rows)):
+            waiting.event_id = event_id
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
                 conn.invalidate()
+            except Exception:
+                pass
+
+
+_Pending = tuple[dict, "asyncio.Future[int | None]"]
+
+
+class AsyncInbox:
+    """The ASGI receiver's writer (connector.asgi): the same group commit, on one event loop.
+
+    Deliveries that arrive while a batch is being committed wait for the next one, which goes as
+    soon as the first is durable: one multi-row INSERT per batch on the process's own connection.
+    The loop stays free meanwhile (psycopg's non-blocking calls). Each request still answers only
+    after its own row is durable. On SQLite (the embedded defaults) rows go one at a time through
+    the thread-based Inbox.
+    """
+
+    MAX_BATCH = Inbox.MAX_BATCH
+    WAIT_SECONDS = Inbox.WAIT_SECONDS
+
+    def __init__(self, engine: Engine, on_stored: Callable[[int], None]):
+        self.engine = engine
+        self.on_stored = on_stored
+        self._queue: list[_Pending] = []
+        self._writing = False  # a task is committing; while False, the queue is empty
+        self._conn: psycopg.AsyncConnection | None = None
+        self._prepared: set[int] = set()
+        self._threaded = Inbox(engine, on_stored) if engine.dialect.name != "postgresql" else None
+
+    async def record(self, new_row: dict) -> int | None:
+        """Commit the row; its id, or None for a duplicate. InboxUnavailable when it cannot."""
+        if self._threaded is not None:
+            return await asyncio.to_thread(self._threaded.record, new_row)
+        loop = asyncio.get_running_loop()
+        item: _Pending = (new_row, loop.create_future())
+        self._queue.append(item)
+        if not self._writing:
+            self._writing = True
+            loop.create_task(self._write())
+        done, _ = await asyncio.wait([item[1]], timeout=self.WAIT_SECONDS)
+        if not done:
+            if item in self._queue:  # nobody took it: withdraw it (the store sends it again)
+                self._queue.remove(item)
+                raise InboxUnavailable(f"the row was not committed within {self.WAIT_SECONDS:g}s")
+            # In the batch being committed: bounded by the statement timeout.
+            done, _ = await asyncio.wait([item[1]], timeout=self.WAIT_SECONDS)
+            if not done:
+                raise InboxUnavailable(f"the row was not committed within {2 * self.WAIT_SECONDS:g}s")
+        event_id = item[1].result()
+        if event_id is not None and new_row["status"] == "pending":
+            self.on_stored(new_row["store_id"])
+        return event_id
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+    async def _write(self) -> None:
+        batch: list[_Pending] = []
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[:self.MAX_BATCH], self._queue[self.MAX_BATCH:]
+                await self._commit_each_once(batch)
+        finally:  # even when cancelled (shutdown): no request waits on a batch nobody commits
+            self._writing = False
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(InboxUnavailable("the web process is stopping"))
+
+    async def _commit_each_once(self, batch: list[_Pending]) -> None:
+        try:
+            ids = await self._commit([new_row for new_row, _ in batch])
+        except Exception as exc:
+            await self._drop_connection()
+            if len(batch) == 1:
+                log.exception("inbox: could not store a delivery; refusing it (503) so the store sends it again")
+                if not batch[0][1].done():
+                    batch[0][1].set_exception(InboxUnavailable(str(exc)))
+                return
+            for item in batch:  # one bad row must not cost the others theirs: each alone
+                await self._commit_each_once([item])
+            return
+        for (_, future), event_id in zip(batch, ids):
+            if not future.done():
+                future.set_result(event_id)
+
+    async def _commit(self, rows: list[dict]) -> list[int | None]:
+        if self._conn is None:
+            _, params = self.engine.dialect.create_connect_args(self.engine.url)
+            self._conn = await psycopg.AsyncConnection.connect(**params, autocommit=True)
+            # A stuck insert must not hold the process's deliveries: fail them (503) instead.
+            await self._conn.execute(f"SET statement_timeout = {int(self.WAIT_SECONDS * 1000)}")
+            self._prepared = set()
+        conn, pgconn = self._conn, self._conn.pgconn
+        name = _statement_name(len(rows))
+        if len(rows) not in self._prepared:
+            pgconn.send_prepare(name, _numbered_sql(len(rows)))
+            _check((await conn.wait(generators.execute(pgconn)))[-1], pq.ExecStatus.COMMAND_OK)
+            self._prepared.add(len(rows))
+        pgconn.send_query_prepared(name, _batch_values(rows), _FORMATS * len(rows))
+        result = _check((await conn.wait(generators.execute(pgconn)))[-1], pq.ExecStatus.TUPLES_OK)
+        return _new_ids(result, rows)
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close()
             except Exception:
                 pass

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from connector.models import Store
 from connector.runtime import Runtime, StoreInfo
 
+MISS = object()
 TTL_SECONDS = 5.0  # a store added or edited on /config is seen by every web process within this
 
 
@@ -18,6 +19,11 @@ class StoreDirectory:
         self.ttl = ttl
         self._cache: dict[str, tuple[float, StoreInfo | None]] = {}
         self._lock = threading.Lock()
+
+    def cached(self, slug: str) -> StoreInfo | None | object:
+        """The store if the cache knows it (None: known not to exist), else MISS: no database call."""
+        hit = self._cache.get(slug)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else MISS
 
     def get(self, slug: str) -> StoreInfo | None:
         now = time.monotonic()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import orjson
 
 from connector import inbox
-from connector.runtime import Runtime
+from connector.runtime import Runtime, StoreInfo
 from connector.signatures import verify
 from connector.stores import StoreDirectory
 
@@ -105,45 +105,48 @@ _IDENTIFY: dict[str, Callable[[dict, bytes, object], Delivery]] = {
 StartResponse = Callable[..., object]
 
 
-class WebhookReceiver:
-    """WSGI middleware: POST /webhooks/<shopify|woocommerce>/<store> here, every other request to `app`."""
+Reply = tuple[int, str]
 
-    def __init__(self, app: Callable, runtime: Runtime, directory: StoreDirectory, writer: inbox.Inbox):
-        self.app, self.rt, self.directory, self.writer = app, runtime, directory, writer
 
-    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
-        if not path.startswith(PREFIX):
-            return self.app(environ, start_response)
-        try:
-            status, message = self.receive(environ, path[len(PREFIX):])
-        except Exception:  # a bug: answer like the Flask app would, and let the store send it again
-            log.exception("webhook receiver: unexpected error on %s", path)
-            status, message = 500, "internal error; it has been logged"
-        body = _reply_body(status, message)
-        start_response(f"{status} {_REASONS[status]}", [("Content-Type", "application/json"),
-                                                         ("Content-Length", str(len(body)))])
-        return [body]
+class Intake:
+    """The receiver's decisions, shared by both front doors (WSGI here, ASGI in connector.asgi): which
+    store, whether to read the body, whether it is signed, and the inbox row it becomes."""
 
-    def receive(self, environ: dict, rest: str) -> tuple[int, str]:
+    def __init__(self, runtime: Runtime, directory: StoreDirectory):
+        self.rt, self.directory = runtime, directory
+
+    @staticmethod
+    def target(rest: str, method: str) -> tuple[str, str] | Reply:
+        """(platform, slug) from the path after /webhooks/, or the refusal."""
         platform, _, slug = rest.partition("/")
         if platform not in SIGNATURE_HEADERS or not slug or "/" in slug:
             return 404, "no such page"
-        if environ.get("REQUEST_METHOD") != "POST":
+        if method != "POST":
             return 405, "method not allowed here"
-        store = self.directory.get(slug)
+        return platform, slug
+
+    @staticmethod
+    def store_refusal(store: StoreInfo | None, platform: str, slug: str) -> Reply | None:
         if store is None or store.platform != platform:
             return 404, f"no active {platform} store {slug!r}"
-        limit = self.rt.settings.webhook_max_bytes
-        body = _read_body(environ, limit)
-        if body is None:
-            return 413, f"body over {limit} bytes"
+        return None
+
+    @property
+    def max_bytes(self) -> int:
+        return self.rt.settings.webhook_max_bytes
+
+    def too_large(self) -> Reply:
+        return 413, f"body over {self.max_bytes} bytes"
+
+    def row(self, platform: str, store: StoreInfo, environ: dict, body: bytes) -> dict | Reply:
+        """The inbox row for a signed delivery, or the answer for one that must not be stored.
+        `environ` holds the request headers the WSGI way (HTTP_X_SHOPIFY_TOPIC, CONTENT_TYPE)."""
         with_x, without_x = _SIGNATURE_ENVIRON[platform]
         signature = environ.get(with_x) or environ.get(without_x)
         if not signature and platform == "woocommerce" and _is_woo_ping(environ, body):
             return 200, "ping acknowledged"
         if not verify(store.webhook_secret, body, signature):
-            log.warning("%s store %s: rejected a delivery with a bad or missing signature", platform, slug)
+            log.warning("%s store %s: rejected a delivery with a bad or missing signature", platform, store.slug)
             return 401, "bad or missing signature"
         payload, problem = _parse(body)
         delivery = _IDENTIFY[platform](environ, body, payload)
@@ -153,31 +156,77 @@ class WebhookReceiver:
         number = data.get("name") if platform == "shopify" else data.get("number")
         order_number = (str(number)[:64] if isinstance(number, (str, int)) and delivery.topic.startswith("order")
                         else None)
-        try:
-            event_id = self.writer.record(inbox.row(
-                store_id=store.id,
-                platform=platform,
-                topic=delivery.topic,
-                dedupe_key=delivery.dedupe_key,
-                headers=delivery.headers,
-                body=body,
-                resource_id=resource_id,
-                order_number=order_number,
-                status="failed" if problem else "pending",
-                error=problem,
-            ))
-        except inbox.InboxUnavailable:
-            # Not stored, so not acknowledged: the store will deliver it again.
-            return 503, "storage unavailable; deliver again later"
+        return inbox.row(
+            store_id=store.id,
+            platform=platform,
+            topic=delivery.topic,
+            dedupe_key=delivery.dedupe_key,
+            headers=delivery.headers,
+            body=body,
+            resource_id=resource_id,
+            order_number=order_number,
+            status="failed" if problem else "pending",
+            error=problem,
+        )
+
+    @staticmethod
+    def stored(new_row: dict, event_id: int | None) -> Reply:
         if event_id is None:
             return 200, "duplicate delivery: already stored"
-        if problem:
-            return 400, problem
+        if new_row["status"] == "failed":
+            return 400, new_row["last_error"]
         return 200, "stored"
 
 
+UNAVAILABLE: Reply = (503, "storage unavailable; deliver again later")  # not stored: the store sends it again
+BROKEN: Reply = (500, "internal error; it has been logged")  # a bug: the store sends it again
+
+
+class WebhookReceiver:
+    """WSGI middleware: POST /webhooks/<shopify|woocommerce>/<store> here, every other request to `app`."""
+
+    def __init__(self, app: Callable, runtime: Runtime, directory: StoreDirectory, writer: inbox.Inbox):
+        self.app, self.writer = app, writer
+        self.intake = Intake(runtime, directory)
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(PREFIX):
+            return self.app(environ, start_response)
+        try:
+            status, message = self.receive(environ, path[len(PREFIX):])
+        except Exception:
+            log.exception("webhook receiver: unexpected error on %s", path)
+            status, message = BROKEN
+        body = reply_body(status, message)
+        start_response(f"{status} {REASONS[status]}", [("Content-Type", "application/json"),
+                                                        ("Content-Length", str(len(body)))])
+        return [body]
+
+    def receive(self, environ: dict, rest: str) -> Reply:
+        target = self.intake.target(rest, environ.get("REQUEST_METHOD", ""))
+        if isinstance(target[0], int):
+            return target  # type: ignore[return-value]
+        platform, slug = target
+        store = self.intake.directory.get(slug)
+        refusal = self.intake.store_refusal(store, platform, slug)
+        if refusal is not None:
+            return refusal
+        body = _read_body(environ, self.intake.max_bytes)
+        if body is None:
+            return self.intake.too_large()
+        new_row = self.intake.row(platform, store, environ, body)  # type: ignore[arg-type]
+        if isinstance(new_row, tuple):
+            return new_row
+        try:
+            event_id = self.writer.record(new_row)
+        except inbox.InboxUnavailable:
+            return UNAVAILABLE
+        return self.intake.stored(new_row, event_id)
+
+
 @functools.lru_cache(maxsize=256)  # the hot answers ("stored", "duplicate ...") are the same every time
-def _reply_body(status: int, message: str) -> bytes:
+def reply_body(status: int, message: str) -> bytes:
     return json.dumps({"status": status, "message": message}).encode()
 
 
@@ -202,7 +251,7 @@ def _read_body(environ: dict, limit: int) -> bytes | None:
     return b"".join(parts)
 
 
-_REASONS = {200: "OK", 400: "BAD REQUEST", 401: "UNAUTHORIZED", 404: "NOT FOUND", 405: "METHOD NOT ALLOWED",
+REASONS = {200: "OK", 400: "BAD REQUEST", 401: "UNAUTHORIZED", 404: "NOT FOUND", 405: "METHOD NOT ALLOWED",
             413: "REQUEST ENTITY TOO LARGE", 500: "INTERNAL SERVER ERROR", 503: "SERVICE UNAVAILABLE"}
 
 
