@@ -332,6 +332,7 @@ class AsyncInbox:
             # In the batch being committed: bounded by the statement timeout.
             done, _ = await asyncio.wait([item[1]], timeout=self.WAIT_SECONDS)
             if not done:
+                item[1].cancel()  # nobody waits for it any more: not retried alone if the batch fails
                 raise InboxUnavailable(f"the row was not committed within {2 * self.WAIT_SECONDS:g}s")
         event_id = item[1].result()
         if event_id is not None and new_row["status"] == "pending":
@@ -366,7 +367,8 @@ class AsyncInbox:
                     batch[0][1].set_exception(InboxUnavailable(str(exc)))
                 return
             for item in batch:  # one bad row must not cost the others theirs: each alone
-                await self._commit_each_once([item])
+                if not item[1].done():
+                    await self._commit_each_once([item])
             return
         for (_, future), event_id in zip(batch, ids):
             if not future.done():

@@ -14,6 +14,8 @@ from sqlalchemy import create_engine, select, text
 
 from adapters.erp.sql import erp_customers, erp_order_lines, erp_orders, metadata as erp_metadata
 from connector.app import create_app
+from connector.asgi import Connector
+from tests.asgi_client import AsgiClient
 from tests.erp_backends.sql import sqlite_locked
 from connector.config_io import load_config
 from connector.migrate import upgrade
@@ -43,6 +45,10 @@ class Stack:
     def __post_init__(self) -> None:
         self.app = create_app(runtime=self.rt)
         self.client = self.app.test_client()
+        # Deliveries go in as in production: on PostgreSQL through the ASGI front door that
+        # `connector web` serves; on SQLite through the WSGI one that `connector run` serves.
+        self.asgi = AsgiClient(Connector(self.app)) if self.kind == "postgres" else None
+        self.webhooks = self.asgi or self.client
         self.erp_engine = create_engine(self.erp_url.replace("postgresql://", "postgresql+psycopg://"))
 
     # ---- sending ------------------------------------------------------------------------------
@@ -72,7 +78,7 @@ class Stack:
             "X-Shopify-Triggered-At": "2026-11-20T15:00:00.000Z",
             **(extra_headers or {}),
         }
-        return self._sent(self.client.post(f"/webhooks/shopify/{store}", data=body, headers=headers))
+        return self._sent(self.webhooks.post(f"/webhooks/shopify/{store}", data=body, headers=headers))
 
     def post_woocommerce(
         self,
@@ -97,7 +103,7 @@ class Stack:
             "X-WC-Webhook-ID": "17",
             "X-WC-Webhook-Delivery-ID": f"d{self._seq:08x}",  # changes on every send, as WooCommerce's does
         }
-        return self._sent(self.client.post(f"/webhooks/woocommerce/{store}", data=body, headers=headers))
+        return self._sent(self.webhooks.post(f"/webhooks/woocommerce/{store}", data=body, headers=headers))
 
     def _sent(self, response):  # type: ignore[no-untyped-def]
         self.app.extensions["connector.waker"].flush()  # the wake-up follows the 200 within milliseconds
@@ -181,6 +187,8 @@ class Stack:
                 yield
 
     def close(self) -> None:
+        if self.asgi is not None:
+            self.asgi.close()
         self.erp_engine.dispose()
         self.rt.close()
         if self.redis is not None:
