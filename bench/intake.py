@@ -1,11 +1,16 @@
 """Webhook intake benchmark: the connector vs a naive "verify, enqueue to RQ" receiver vs bare Flask.
 
-    .venv/bin/python bench/intake.py [--seconds 10] [--connections 16] [--workers 4] [--threads 4] [--rounds 1]
+    .venv/bin/python bench/intake.py [--seconds 10] [--connections 16] [--rounds 1]
+                                     [--connector-workers CORES] [--workers 4] [--threads 4]
 
 One run: a throw-away PostgreSQL database (migrated, one Shopify store loaded), three gunicorn
-servers with identical settings, a warm-up and a timed wrk run against each, a check that the
-connector wrote exactly one inbox row per 200 it answered, and a results table. Needs `wrk`
-(apt-get install -y wrk). Everything talks to 127.0.0.1 only.
+servers, a warm-up and a timed wrk run against each, a check that the connector wrote exactly one
+inbox row per 200 it answered, and a results table. Needs `wrk` (apt-get install -y wrk).
+Everything talks to 127.0.0.1 only.
+
+Each server runs as it would be deployed: the connector as `connector web` runs it (gunicorn's
+uvicorn worker, one process per core); the two Flask apps under gunicorn's gthread worker, 4
+processes x 4 threads, their best setting on 2 cores.
 """
 from __future__ import annotations
 
@@ -32,6 +37,8 @@ from pathlib import Path
 import psycopg
 from redis import Redis
 
+from connector.cli import WEB_APP, WEB_WORKER_CLASS, cores
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 BIN = Path(sys.executable).parent  # the venv's gunicorn and connector scripts
@@ -44,7 +51,7 @@ BODY = FIXTURE.read_bytes()
 SIGNATURE = base64.b64encode(hmac.new(SECRET.encode(), BODY, hashlib.sha256).digest()).decode()
 # Table order. Round 1 runs bare -> naive -> connector, so PostgreSQL's after-effects of the
 # connector's inserts (autovacuum, checkpoints) cannot slow the other two; later rounds rotate.
-SERVERS = {"connector": "connector.asgi:create_asgi_app()", "naive": "naive_app:app", "bare": "bare_app:app"}
+SERVERS = {"connector": WEB_APP, "naive": "naive_app:app", "bare": "bare_app:app"}
 RUN_ORDER = ("bare", "naive", "connector")
 TARGETS = {"naive": 1.5, "bare": 0.5}  # connector req/s must be at least this times theirs
 
@@ -178,22 +185,20 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat the three timed runs, rotating their order; evens out a noisy machine")
-    # gthread 4 workers x 4 threads was the best or equal-best setting for all three apps on 2 cores
+    # For the Flask apps, gthread 4 workers x 4 threads was the best or equal-best setting on 2 cores
     # (tried 2x8, 4x4, 3x6, 3x4, 2x4, 4x2): one thread per connection (fewer threads than connections
-    # gave bare p99 spikes of 200-300 ms), and four processes share the GIL less than two. It also
-    # keeps each connector process within SQLAlchemy's default pool of 5; with 2x8 the pool
-    # overflows and reopens PostgreSQL connections all the time (~10% more CPU per request).
+    # gave bare p99 spikes of 200-300 ms), and four processes share the GIL less than two.
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--connector-workers", type=int, default=4)
+    parser.add_argument("--connector-workers", type=int, default=cores(),
+                        help="as `connector web` runs it: one per core (default here: %(default)s)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: run `apt-get update && apt-get install -y wrk`, then retry")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the clean-up below also runs on SIGTERM
     common = ["--keep-alive", "5", "--log-level", "warning"]
     flask_args = ["--workers", str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads), *common]
-    server_args = {"connector": ["--workers", str(args.connector_workers), "--worker-class", "uvicorn_worker.UvicornWorker",
-                                 *common],
+    server_args = {"connector": ["--workers", str(args.connector_workers), "--worker-class", WEB_WORKER_CLASS, *common],
                    "naive": flask_args, "bare": flask_args}
     redis = Redis.from_url(REDIS_URL)
     redis.flushdb()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -348,23 +349,30 @@ def sync_shipments_command(retry_failed: bool) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
-@click.option("--workers", type=click.IntRange(1), envvar="WEB_CONCURRENCY", default=4, show_default=True,
-              help="gunicorn worker processes (env WEB_CONCURRENCY).")
+@click.option("--workers", type=click.IntRange(1), envvar="WEB_CONCURRENCY", default=lambda: cores(),
+              show_default="one per core", help="gunicorn worker processes (env WEB_CONCURRENCY).")
 @click.option("--threads", type=click.IntRange(1), envvar="WEB_THREADS", default=4, show_default=True,
               help="Threads per worker process for pages and the API; webhooks run on its event loop "
                    "(env WEB_THREADS).")
 def web(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the web app with gunicorn (webhooks, pages, API)."""
-    import os
-
     os.environ["WEB_THREADS"] = str(threads)  # read by connector.asgi in each worker
-    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", *gunicorn_args(host, port, workers)])
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+                               "--worker-class", WEB_WORKER_CLASS, WEB_APP])
 
 
-def gunicorn_args(host: str, port: int, workers: int) -> list[str]:
-    """The web server as `connector web` and the Procfile run it (the bench uses it too)."""
-    return ["--bind", f"{host}:{port}", "--workers", str(workers), "--worker-class", "uvicorn_worker.UvicornWorker",
-            "connector.asgi:create_asgi_app()"]
+# The web server as `connector web` runs it (bench/intake.py measures the same).
+WEB_WORKER_CLASS = "uvicorn_worker.UvicornWorker"
+WEB_APP = "connector.asgi:create_asgi_app()"
+
+
+def cores() -> int:
+    """The cores this process may run on. An event loop keeps one core busy on its own: more
+    processes than cores only adds switching, and splits the deliveries into smaller commits."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 @main.command()
