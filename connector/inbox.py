@@ -134,6 +134,10 @@ def _new_ids(result: pq.PGresult, rows: list[dict]) -> list[int | None]:
     return [new.pop((r["store_id"], r["dedupe_key"]), None) for r in rows]
 
 
+def _dead(pgconn: pq.PGconn) -> bool:
+    return pgconn.status == pq.ConnStatus.BAD
+
+
 def _statement_name(size: int) -> bytes:
     return b"inbox_insert_%d" % size
 
@@ -261,6 +265,17 @@ class Inbox:
                 self._commit_each_once([waiting])
 
     def _commit(self, batch: list[_Waiting]) -> None:
+        reused = self._conn is not None
+        try:
+            self._commit_on_connection(batch)
+        except Exception:
+            if not (reused and _dead(self._conn.driver_connection.pgconn)):  # type: ignore[union-attr]
+                raise
+            # It died since its last use (a PostgreSQL restart, a failover): once more on a new one.
+            self._drop_connection()
+            self._commit_on_connection(batch)
+
+    def _commit_on_connection(self, batch: list[_Waiting]) -> None:
         # Straight to libpq (psycopg.pq): a prepared statement per batch size, the parameters encoded
         # here. psycopg's cursor layer cost more Python than the rest of the delivery's path.
         if self._conn is None:
@@ -375,6 +390,17 @@ class AsyncInbox:
                 future.set_result(event_id)
 
     async def _commit(self, rows: list[dict]) -> list[int | None]:
+        reused = self._conn is not None
+        try:
+            return await self._commit_on_connection(rows)
+        except Exception:
+            if not (reused and self._conn is not None and _dead(self._conn.pgconn)):
+                raise
+            # It died since its last use (a PostgreSQL restart, a failover): once more on a new one.
+            await self._drop_connection()
+            return await self._commit_on_connection(rows)
+
+    async def _commit_on_connection(self, rows: list[dict]) -> list[int | None]:
         if self._conn is None:
             _, params = self.engine.dialect.create_connect_args(self.engine.url)
             self._conn = await psycopg.AsyncConnection.connect(**params, autocommit=True)

@@ -203,3 +203,13 @@ def test_lifespan_startup_and_shutdown_complete(sqlite_stack) -> None:  # type: 
 
     asyncio.run(door({"type": "lifespan"}, receive, send))
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+@pytest.mark.parametrize("stack", ["postgres"], indirect=True)
+def test_a_connection_that_died_since_its_last_use_is_replaced_without_refusing_anyone(stack, writer) -> None:  # type: ignore[no-untyped-def]
+    assert stack.asgi.post(PATH, BODY, _signed(BODY, "r-1")).status_code == 200
+    with stack.rt.engine.connect() as admin:  # what a PostgreSQL restart or failover does to it
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": writer._conn.info.backend_pid})
+    answer = stack.asgi.post(PATH, BODY, _signed(BODY, "r-2"))
+    assert (answer.status_code, answer.json["message"]) == (200, "stored")
+    assert len(stack.events()) == 2

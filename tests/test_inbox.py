@@ -128,3 +128,12 @@ def test_deliveries_stuck_behind_a_locked_table_are_refused_and_the_next_ones_go
         thread.join(timeout=10)
     assert all(isinstance(outcomes[f"after-{n}"], int) for n in range(4)), outcomes
     assert sorted(_stored(engine)) == [f"after-{n}" for n in range(4)]
+
+
+def test_a_connection_that_died_since_its_last_use_is_replaced_without_refusing_anyone(engine) -> None:
+    writer = inbox.Inbox(engine, lambda _store: None)
+    assert isinstance(writer.record(_row("before")), int)
+    with engine.connect() as admin:  # what a PostgreSQL restart or failover does to it
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": writer._conn.driver_connection.info.backend_pid})
+    assert isinstance(writer.record(_row("after")), int)
+    assert sorted(_stored(engine)) == ["after", "before"]
