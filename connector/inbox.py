@@ -325,6 +325,7 @@ class AsyncInbox:
         self.on_stored = on_stored
         self._queue: list[_Pending] = []
         self._writing = False  # a task is committing; while False, the queue is empty
+        self._task: asyncio.Task | None = None
         self._conn: psycopg.AsyncConnection | None = None
         self._prepared: set[int] = set()
         self._threaded = Inbox(engine, on_stored) if engine.dialect.name != "postgresql" else None
@@ -338,7 +339,7 @@ class AsyncInbox:
         self._queue.append(item)
         if not self._writing:
             self._writing = True
-            loop.create_task(self._write())
+            self._task = loop.create_task(self._write())  # held: the loop keeps only weak references
         done, _ = await asyncio.wait([item[1]], timeout=self.WAIT_SECONDS)
         if not done:
             if item in self._queue:  # nobody took it: withdraw it (the store sends it again)
@@ -403,6 +404,7 @@ class AsyncInbox:
     async def _commit_on_connection(self, rows: list[dict]) -> list[int | None]:
         if self._conn is None:
             _, params = self.engine.dialect.create_connect_args(self.engine.url)
+            params.setdefault("connect_timeout", max(1, int(self.WAIT_SECONDS)))  # an unreachable host
             self._conn = await psycopg.AsyncConnection.connect(**params, autocommit=True)
             # A stuck insert must not hold the process's deliveries: fail them (503) instead.
             await self._conn.execute(f"SET statement_timeout = {int(self.WAIT_SECONDS * 1000)}")
