@@ -5,8 +5,10 @@ Status codes (the product's contract): 200 accepted or duplicate, 401 bad or mis
 when the signature is good), 405 for anything but POST, 503 when the delivery cannot be stored.
 
 This is the hottest path of the product (every order, every stock change of every store), so it is
-served straight from the WSGI environ, in front of Flask: no request context, routing or session
-for a request that needs none of them. Everything else goes on to the Flask app.
+served in front of Flask: no request context, routing or session for a request that needs none of
+them. `Intake` holds the decisions; two front doors use them: `connector.asgi` (what `connector web`
+serves, on an event loop) and `WebhookReceiver` here, WSGI middleware (`connector run`, tests and
+`connector.wsgi:app`). Everything else goes on to the Flask app.
 """
 from __future__ import annotations
 
@@ -199,7 +201,7 @@ class WebhookReceiver:
             log.exception("webhook receiver: unexpected error on %s", path)
             status, message = BROKEN
         body = reply_body(status, message)
-        start_response(f"{status} {REASONS[status]}", [("Content-Type", "application/json"),
+        start_response(f"{status} {_REASONS[status]}", [("Content-Type", "application/json"),
                                                         ("Content-Length", str(len(body)))])
         return [body]
 
@@ -251,7 +253,7 @@ def _read_body(environ: dict, limit: int) -> bytes | None:
     return b"".join(parts)
 
 
-REASONS = {200: "OK", 400: "BAD REQUEST", 401: "UNAUTHORIZED", 404: "NOT FOUND", 405: "METHOD NOT ALLOWED",
+_REASONS = {200: "OK", 400: "BAD REQUEST", 401: "UNAUTHORIZED", 404: "NOT FOUND", 405: "METHOD NOT ALLOWED",
             413: "REQUEST ENTITY TOO LARGE", 500: "INTERNAL SERVER ERROR", 503: "SERVICE UNAVAILABLE"}
 
 
