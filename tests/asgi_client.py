@@ -1,14 +1,15 @@
-"""A synchronous client for the ASGI app (connector.asgi), as tests want one: one event loop for the
-client's life, in a thread of its own, as in a served process; answers shaped like Flask's test
-client's (status_code, json, is_json)."""
+"""A synchronous client for the ASGI app (connector.asgi), as tests want one: httpx's ASGI transport
+on one event loop for the client's life, in a thread of its own, as in a served process; answers
+shaped like Flask's test client's (status_code, json, is_json)."""
 from __future__ import annotations
 
 import asyncio
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+
+import httpx
 
 
 @dataclass
@@ -35,6 +36,7 @@ class AsgiClient:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="asgi-client", daemon=True)
         self._thread.start()
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://connector.test")
 
     def run(self, coroutine):  # type: ignore[no-untyped-def]
         """Run a coroutine on the client's loop and wait for its result."""
@@ -54,44 +56,21 @@ class AsgiClient:
 
     async def arequest(self, method: str, path: str, data: bytes = b"", headers: dict[str, str] | None = None,
                        chunks: Iterable[bytes] | None = None) -> AsgiResponse:
-        url = urlsplit(path)
-        raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
-        if chunks is None:
-            pieces = [data]
-            raw_headers.append((b"content-length", str(len(data)).encode()))
-        else:
-            pieces = list(chunks) or [b""]
-        messages = [{"type": "http.request", "body": piece, "more_body": n < len(pieces) - 1}
-                    for n, piece in enumerate(pieces)]
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-                 "scheme": "http", "path": url.path, "raw_path": url.path.encode(), "root_path": "",
-                 "query_string": url.query.encode(), "headers": raw_headers,
-                 "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 5000)}
-        response = AsgiResponse(0)
-        parts: list[bytes] = []
-
-        async def receive() -> dict:
-            if messages:
-                return messages.pop(0)
-            await asyncio.Event().wait()  # nothing more to send: as a client that keeps waiting
-            raise AssertionError("unreachable")
-
-        async def send(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                response.status_code = message["status"]
-                response.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in message["headers"]}
-            elif message["type"] == "http.response.body":
-                parts.append(message.get("body", b""))
-
-        await self.app(scope, receive, send)
-        response.data = b"".join(parts)
-        return response
+        content = data if chunks is None else _pieces(list(chunks))  # a stream: chunked, no Content-Length
+        reply = await self.http.request(method, path, content=content, headers=headers)
+        return AsgiResponse(reply.status_code, dict(reply.headers), reply.content)
 
     def close(self) -> None:
         """Close the app's inbox connection on its loop, then stop the loop."""
+        self.run(self.http.aclose())
         writer = getattr(self.app, "writer", None)
         if writer is not None:
             self.run(writer.close())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         self.loop.close()
+
+
+async def _pieces(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
