@@ -1,5 +1,5 @@
-"""ASGI entry point, what `connector web` and the Procfile serve:
-`gunicorn --worker-class uvicorn_worker.UvicornWorker connector.asgi:app`.
+"""The web app as `connector web` (and so the Procfile) serves it:
+`gunicorn --worker-class uvicorn_worker.UvicornWorker 'connector.asgi:create_asgi_app()'`.
 
 Webhook deliveries are served on the event loop: no thread per request, and the inbox's group
 commit waits on PostgreSQL without holding anything else up (connector.inbox.AsyncInbox). The
