@@ -150,6 +150,19 @@ def test_prune_deletes_only_old_finished_events(stack: Stack) -> None:
 # ---- backfill ----------------------------------------------------------------------------------------
 
 
+def feed_failing_after(count: int, fed: list[int]):  # type: ignore[no-untyped-def]
+    """reconcile.feed that feeds `count` orders, noting their ids in `fed`, then dies as a killed worker would."""
+    real_feed = reconcile.feed
+
+    def failing_feed(rt, store, order):  # type: ignore[no-untyped-def]
+        if len(fed) == count:
+            raise RuntimeError("worker killed")
+        fed.append(order["id"])
+        return real_feed(rt, store, order)
+
+    return failing_feed
+
+
 def test_backfill_resumes_after_an_interruption(stack: Stack, shop: FakeShopify,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     configure(stack, shop=shop)
@@ -158,22 +171,15 @@ def test_backfill_resumes_after_an_interruption(stack: Stack, shop: FakeShopify,
     ids = [shopify_order(shop, updated_at=start + timedelta(days=1, hours=n)) for n in range(5)]
     shopify_order(shop, updated_at=start - timedelta(days=1))  # before the backfill's date
 
-    real_feed, fed = reconcile.feed, []
-
-    def failing_feed(rt, store, order):  # type: ignore[no-untyped-def]
-        if len(fed) == 3:
-            raise RuntimeError("worker killed")
-        fed.append(order["id"])
-        return real_feed(rt, store, order)
-
-    monkeypatch.setattr(reconcile, "feed", failing_feed)
-    with pytest.raises(RuntimeError):
-        backfill(stack.rt, sid, start, page_size=2)
+    fed: list[int] = []
+    with monkeypatch.context() as interrupted:
+        interrupted.setattr(reconcile, "feed", feed_failing_after(3, fed))
+        with pytest.raises(RuntimeError):
+            backfill(stack.rt, sid, start, page_size=2)
     assert fed == ids[:3]
     state = json.loads(stack.rt.sessions().get(SyncCursor, f"store:{sid}:backfill").cursor)
     assert datetime.fromisoformat(state["from"]) == datetime.fromisoformat(shop.orders[ids[2]]["updated_at"])
 
-    monkeypatch.setattr(reconcile, "feed", real_feed)
     second = backfill(stack.rt, sid, start, page_size=2)
     assert (second["seen"], second["new"], second["resumed"]) == (3, 2, True)  # the 3rd again, deduped
     stack.run_jobs()
@@ -193,19 +199,10 @@ def test_backfill_resumes_woocommerce_by_id(sqlite_stack: Stack, woo: FakeWooCom
     start = datetime.now(UTC) - timedelta(days=5)
     ids = [woo.add_order(doc={**load_fixture("woocommerce", "order_cod_guest.json"), "id": 500 + n},
                          modified=start + timedelta(hours=n + 1)) for n in range(4)]
-    real_feed = reconcile.feed
-    calls = []
-
-    def failing_feed(rt, store, order):  # type: ignore[no-untyped-def]
-        if len(calls) == 2:
-            raise RuntimeError("interrupted")
-        calls.append(order["id"])
-        return real_feed(rt, store, order)
-
-    monkeypatch.setattr(reconcile, "feed", failing_feed)
-    with pytest.raises(RuntimeError):
-        backfill(stack.rt, sid, start)
-    monkeypatch.setattr(reconcile, "feed", real_feed)
+    with monkeypatch.context() as interrupted:
+        interrupted.setattr(reconcile, "feed", feed_failing_after(2, []))
+        with pytest.raises(RuntimeError):
+            backfill(stack.rt, sid, start)
     second = backfill(stack.rt, sid, start)
     assert (second["seen"], second["new"], second["skipped"]) == (2, 2, 2)
     stack.run_jobs()
