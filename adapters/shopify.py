@@ -34,7 +34,7 @@ from typing import Any
 
 import requests
 
-from adapters.storefront import StorefrontError
+from adapters.storefront import AccessRevoked, StorefrontError
 
 DEFAULT_API_VERSION = "2026-01"
 MAX_INPUT_ARRAY = 250  # Shopify's limit on any input array and on a page
@@ -114,6 +114,7 @@ CREATE_WEBHOOK = """mutation CreateWebhook($topic: WebhookSubscriptionTopic!, $s
     userErrors { field message }
   }
 }"""
+SHOP_QUERY = "query Shop { shop { myshopifyDomain } }"
 DELETE_WEBHOOK = """mutation DeleteWebhook($id: ID!) {
   webhookSubscriptionDelete(id: $id) {
     deletedWebhookSubscriptionId
@@ -374,6 +375,15 @@ class ShopifyClient:
             yield from response.json()["orders"]
             url = response.links.get("next", {}).get("url")
             params = None  # the next link carries page_info and limit, and nothing else may be sent with them
+
+    def installed(self) -> bool:
+        """Whether our token still opens the shop's Admin API. After an uninstall every call gets 401
+        (PLATFORMS.md), so False means the app is gone; any other failure is raised, never guessed."""
+        try:
+            self._graphql("shop", SHOP_QUERY, {}, expected_cost=1)
+        except AccessRevoked:
+            return False
+        return True
 
     def webhooks(self) -> list[dict]:
         """[{id, topic ('orders/create'), address}]"""
@@ -664,7 +674,10 @@ def _http_error(response: requests.Response, what: str) -> StorefrontError:
         errors = response.json().get("errors")
     except ValueError:
         errors = response.text[:200]
-    if response.status_code in (401, 403):
+    if response.status_code == 401:
+        return AccessRevoked(f"Shopify refused our access token (401) for {what}: {errors}; the app was "
+                             "uninstalled or the token revoked: check the store's credentials on /config")
+    if response.status_code == 403:
         return StorefrontError(f"Shopify refused our access token ({response.status_code}) for {what}: {errors}; "
                                "check the store's token and scopes on /config", retryable=False)
     return StorefrontError(f"Shopify answered {response.status_code} to {what}: {errors}", retryable=False)

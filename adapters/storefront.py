@@ -8,3 +8,10 @@ class StorefrontError(Exception):
     def __init__(self, message: str, retryable: bool):
         super().__init__(message)
         self.retryable = retryable
+
+
+class AccessRevoked(StorefrontError):
+    """The store refused our credentials outright (401): the app was uninstalled or the key revoked."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=False)

@@ -190,7 +190,7 @@ class EventResource(MethodView):
         if detail is None:
             abort(404, message=f"no event {event_id}")
         event = detail["event"]
-        return {**_summary(event, detail["store"]), "headers": event.headers,
+        return {**_summary(event, detail["store"]), "headers": operations.shown_headers(event.headers),
                 "payload": event.body.decode("utf-8", "replace"), "result": event.result,
                 "attempt_rows": detail["attempts"],
                 "timeline": [{"id": t.id, "topic": t.topic, "status": t.status,
@@ -204,6 +204,16 @@ class EventResource(MethodView):
 def retry_event(event_id: int) -> dict:
     """Retry one failed, skipped or ignored event with a fresh attempt budget."""
     return {"count": operations.retry_events(rt(), [event_id], actor=actor())}
+
+
+@bp.route("/events/<int:event_id>/confirm", methods=["POST"])
+@requires("admin")
+@bp.response(200, Count)
+def confirm_event(event_id: int) -> dict:
+    """Confirm a parked destructive request (shop/redact) the store's API could not confirm: it runs now."""
+    if not operations.confirm_event(rt(), event_id, actor()):
+        abort(409, message=f"event {event_id} is not a parked shop/redact request")
+    return {"count": 1}
 
 
 @bp.route("/events/<int:event_id>/skip", methods=["POST"])

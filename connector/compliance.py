@@ -1,61 +1,133 @@
-"""Shopify's mandatory privacy webhooks: export or redact what we hold about a customer or a shop.
+"""Privacy requests: export or erase what we hold about a customer, erase a shop.
+
+Shopify's mandatory webhooks (`customers/data_request`, `customers/redact`, `shop/redact`) and, for
+any store, `erase_customer` (the `connector customer erase` command and its API call): WooCommerce has
+no privacy webhooks, so its merchants erase from here, as its own personal data eraser does.
 
 What we hold about a person: the order webhooks we stored (raw payloads with names, emails,
-addresses), the canonical orders kept on those events, and the customer links (normalised email,
-phone, store account id → ERP customer id). The ERP's own records are the merchant's system of
-record and are not ours to erase; the README says so.
+addresses), the canonical orders kept on those events, the customer links (normalised email, phone,
+store account id → ERP customer id) and, with the file-drop ERP, our ledger of the customers we wrote.
+The ERP's own records are the merchant's system of record and are not ours to erase.
+
+A person is found by the structured fields that hold people (the order's customer id, its emails and
+phones, normalised) and by order id, never by searching the raw body: ann@ must not match joann@.
+`shop/redact` erases a whole store, so it runs only once the store's Admin API confirms the app is
+uninstalled (Shopify sends it 48 h after an uninstall), or once an admin confirms it on the console.
 """
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
 
+import orjson
 from sqlalchemy import delete, select
 
+from connector.auth import audit
+from connector.clock import utcnow
 from connector.models import CustomerLink, InboxEvent, Store
 from connector.runtime import Runtime, StoreInfo
 from mappings.customers import normalise_email, normalise_phone
+from mappings.topics import SHOPIFY_ORDER_TOPICS, WOO_ORDER_TOPICS
 
 BATCH = 500
-REDACTED_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
+REQUEST_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
+WEBHOOK_ACTOR = "Shopify webhook (event {event_id})"
+KEPT_HEADERS = ("X-Shopify-Topic", "X-WC-Webhook-Topic")  # what a redacted event keeps of its headers
 
 
-def _person(payload: dict) -> tuple[set[str], list[bytes], list[str]]:
-    customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
-    orders = {str(o) for key in ("orders_requested", "orders_to_redact") for o in payload.get(key) or []}
-    needles = [v.encode() for v in (customer.get("email"), customer.get("phone")) if isinstance(v, str) and v]
-    keys = []
-    if email := normalise_email(customer.get("email")):
-        keys.append(f"email:{email}")
-    if phone := normalise_phone(customer.get("phone")):
-        keys.append(f"phone:{phone}")
-    return orders, needles, keys
+class NeedsConfirmation(Exception):
+    """A destructive request that may be a replay: parked until an admin confirms it."""
 
 
-def _events(rt: Runtime, store_id: int) -> Iterator[InboxEvent]:
+@dataclass
+class Person:
+    """The identities a request or a stored payload names, normalised."""
+
+    accounts: set[str] = field(default_factory=set)  # the store's customer ids
+    emails: set[str] = field(default_factory=set)
+    phones: set[str] = field(default_factory=set)
+    orders: set[str] = field(default_factory=set)  # the store's order ids
+
+    def add(self, *, account: object = None, emails: Iterable[object] = (), phones: Iterable[object] = (),
+            orders: Iterable[object] = ()) -> Person:
+        if isinstance(account, int | str) and not isinstance(account, bool) and str(account) not in ("", "0"):
+            self.accounts.add(str(account))
+        self.emails |= {e for e in (normalise_email(v) for v in emails if isinstance(v, str)) if e}
+        self.phones |= {p for p in (normalise_phone(v) for v in phones if isinstance(v, str)) if p}
+        self.orders |= {str(o) for o in orders if isinstance(o, int | str) and not isinstance(o, bool)}
+        return self
+
+    def shares(self, other: Person) -> bool:
+        return bool(self.accounts & other.accounts or self.emails & other.emails or self.phones & other.phones
+                    or self.orders & other.orders)
+
+    def link_keys(self, platform: str, slug: str) -> list[str]:
+        return ([f"email:{e}" for e in sorted(self.emails)] + [f"phone:{p}" for p in sorted(self.phones)]
+                + [f"account:{platform}:{slug}:{a}" for a in sorted(self.accounts)])
+
+
+def _dict(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def requested(payload: dict, orders_key: str) -> Person:
+    """The person a Shopify privacy request names."""
+    customer = _dict(payload.get("customer"))
+    return Person().add(account=customer.get("id"), emails=[customer.get("email")], phones=[customer.get("phone")],
+                        orders=payload.get(orders_key) or [])
+
+
+def named_in(platform: str, topic: str, payload: dict) -> Person:
+    """Who a stored payload names, read from the fields that hold people (PLATFORMS.md §3 and §9)."""
+    if platform == "shopify" and topic in SHOPIFY_ORDER_TOPICS:
+        customer = _dict(payload.get("customer"))
+        return Person().add(
+            account=customer.get("id"), orders=[payload.get("id")],
+            emails=[payload.get("email"), payload.get("contact_email"), customer.get("email")],
+            phones=[payload.get("phone"), customer.get("phone"), _dict(payload.get("billing_address")).get("phone"),
+                    _dict(payload.get("shipping_address")).get("phone")])
+    if platform == "shopify" and topic == "refunds/create":
+        return Person().add(orders=[payload.get("order_id")])
+    if platform == "woocommerce" and topic in WOO_ORDER_TOPICS:
+        billing = _dict(payload.get("billing"))
+        return Person().add(account=payload.get("customer_id"), orders=[payload.get("id")],
+                            emails=[billing.get("email")],
+                            phones=[billing.get("phone"), _dict(payload.get("shipping")).get("phone")])
+    if platform == "woocommerce" and topic == "order.deleted":
+        return Person().add(orders=[payload.get("id")])
+    return Person()
+
+
+def _events(rt: Runtime, store_id: int, skip_requests: bool = True) -> Iterator[tuple[InboxEvent, Person]]:
+    """Each stored event of the store with the people its payload names."""
     last = 0
     while True:
+        query = select(InboxEvent).where(InboxEvent.store_id == store_id, InboxEvent.id > last)
+        if skip_requests:
+            query = query.where(InboxEvent.topic.notin_(REQUEST_TOPICS))
         with rt.sessions() as session:
-            batch = session.scalars(select(InboxEvent).where(
-                InboxEvent.store_id == store_id, InboxEvent.id > last,
-                InboxEvent.topic.notin_(REDACTED_TOPICS)).order_by(InboxEvent.id).limit(BATCH)).all()
+            batch = session.scalars(query.order_by(InboxEvent.id).limit(BATCH)).all()
         if not batch:
             return
-        yield from batch
+        for event in batch:
+            try:
+                payload = orjson.loads(event.body)
+            except orjson.JSONDecodeError:
+                payload = None
+            yield event, named_in(event.platform, event.topic, payload) if isinstance(payload, dict) else Person()
         last = batch[-1].id
 
 
-def _concerns(event: InboxEvent, orders: set[str], needles: list[bytes]) -> bool:
-    lowered = event.body.lower()
-    return event.resource_id in orders or any(n.lower() in lowered for n in needles)
-
-
-def data_request(rt: Runtime, store: StoreInfo, payload: dict, _event_id: int) -> dict:
-    """Everything we hold about the customer, kept on this event for the merchant to hand over."""
-    orders, needles, keys = _person(payload)
-    found = [e for e in _events(rt, store.id) if _concerns(e, orders, needles)]
+def data_request(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
+    """Everything we hold about the customer, kept on this event for the merchant to hand over (until the
+    daily prune erases exports older than EXPORT_DAYS)."""
+    person = requested(payload, "orders_requested")
+    found = [event for event, named in _events(rt, store.id) if person.shares(named)]
+    keys = person.link_keys(store.platform, store.slug)
     with rt.sessions() as session:
-        links = session.scalars(select(CustomerLink).where(CustomerLink.key.in_(keys))).all() if keys else []
+        links = session.scalars(select(CustomerLink).where(CustomerLink.key.in_(keys))).all()
+    _minimise_request(rt, event_id, payload)
     return {
         "export": {
             "events": [{"id": e.id, "topic": e.topic, "received_at": e.received_at.isoformat(),
@@ -66,26 +138,110 @@ def data_request(rt: Runtime, store: StoreInfo, payload: dict, _event_id: int) -
     }
 
 
-def customers_redact(rt: Runtime, store: StoreInfo, payload: dict, _event_id: int) -> dict:
-    orders, needles, keys = _person(payload)
-    redacted = _redact(rt, [e.id for e in _events(rt, store.id) if _concerns(e, orders, needles)])
-    customer_id = (payload.get("customer") or {}).get("id") if isinstance(payload.get("customer"), dict) else None
-    if customer_id is not None:
-        keys.append(f"account:shopify:{store.slug}:{customer_id}")
-    with rt.sessions.begin() as session:
-        unlinked = session.execute(delete(CustomerLink).where(CustomerLink.key.in_(keys))).rowcount if keys else 0
-    return {"note": f"redacted {redacted} stored event(s), removed {unlinked} customer link(s)"}
+def customers_redact(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
+    result = _erase(rt, store, requested(payload, "orders_to_redact"), WEBHOOK_ACTOR.format(event_id=event_id))
+    _minimise_request(rt, event_id, payload)
+    return result
 
 
-def shop_redact(rt: Runtime, store: StoreInfo, _payload: dict, _event_id: int) -> dict:
+def erase_customer(rt: Runtime, store: StoreInfo, *, email: str | None = None, phone: str | None = None,
+                   account: str | None = None, actor: str) -> dict:
+    """Erase what we hold about one customer of this store (any platform). At least one identity."""
+    person = Person().add(account=account, emails=[email], phones=[phone])
+    if not (person.accounts or person.emails or person.phones):
+        raise ValueError("name the customer: a valid email, a phone of 6 digits or more, or the store's customer id")
+    return _erase(rt, store, person, actor)
+
+
+def _erase(rt: Runtime, store: StoreInfo, person: Person, actor: str) -> dict:
+    matched = [(event.id, named) for event, named in _events(rt, store.id) if person.shares(named)]
+    redacted = _redact(rt, [event_id for event_id, _ in matched])
+    # What the matched orders name besides the request (a second email, a phone) is the same person's too.
+    for _, named in matched:
+        person.emails |= named.emails
+        person.phones |= named.phones
+    unlinked = _unlink(rt, person.link_keys(store.platform, store.slug))
+    ledger = _forget_in_erp(rt, person)
+    note = f"redacted {redacted} stored event(s), removed {unlinked} customer link(s)" + (
+        f", erased {ledger} customer(s) from the file-drop ledger" if ledger else "")
+    audit(rt, actor, "privacy.erase_customer", store.slug, {"events": redacted, "links": unlinked, "ledger": ledger})
+    return {"note": note}
+
+
+def shop_redact(rt: Runtime, store: StoreInfo, _payload: dict, event_id: int) -> dict:
     """48 h after the app was uninstalled: nothing personal of the shop's stays with us."""
-    redacted = _redact(rt, [e.id for e in _events(rt, store.id)])
+    actor = _confirmed_by(rt, event_id)
+    if actor is None and _uninstalled(store):
+        actor = WEBHOOK_ACTOR.format(event_id=event_id)
+    if actor is None:
+        raise NeedsConfirmation(
+            "shop/redact would erase every stored event of this store and deactivate it, but the store's Admin "
+            "API still accepts our token, so the app is installed, and Shopify only sends shop/redact 48 h after "
+            "an uninstall: this delivery may be a replay. Nothing was erased. If the merchant did uninstall, "
+            "an admin can confirm it on this event's page")
+    everyone = Person()
+    ids = []
+    for event, named in _events(rt, store.id, skip_requests=False):
+        if event.id != event_id:
+            ids.append(event.id)
+            everyone.emails |= named.emails
+            everyone.phones |= named.phones
+    redacted = _redact(rt, ids)
     with rt.sessions.begin() as session:
         unlinked = session.execute(delete(CustomerLink).where(
-            CustomerLink.key.like(f"account:shopify:{store.slug}:%"))).rowcount
+            CustomerLink.key.like(f"account:{store.platform}:{store.slug}:%"))).rowcount
         session.get(Store, store.id).active = False
-    return {"note": f"shop redacted: {redacted} stored event(s) emptied, {unlinked} account link(s) removed, "
-                    "store deactivated"}
+    unlinked += _unlink(rt, everyone.link_keys(store.platform, store.slug))
+    ledger = _forget_in_erp(rt, everyone)
+    detail = {"events": redacted, "links": unlinked, "ledger": ledger}
+    audit(rt, actor, "privacy.shop_redact", store.slug, detail)
+    return {"note": f"shop redacted by {actor}: {redacted} stored event(s) emptied, {unlinked} customer link(s) "
+                    f"removed, store deactivated", **detail}
+
+
+def _uninstalled(store: StoreInfo) -> bool:
+    """True when the Admin API refuses our token (the app is gone); False when it answers or we have no
+    token to ask with. Network trouble is raised (retryable): we never guess on a destructive request."""
+    from connector.clients import sync_client
+
+    if store.platform != "shopify" or not store.secrets.get("access_token"):
+        return False
+    return not sync_client(store).installed()
+
+
+def _confirmed_by(rt: Runtime, event_id: int) -> str | None:
+    with rt.sessions() as session:
+        event = session.get(InboxEvent, event_id)
+        confirmed = (event.result or {}).get("confirmed_by") if event is not None else None
+    return f"{confirmed} (confirmed event {event_id})" if confirmed else None
+
+
+def _unlink(rt: Runtime, keys: list[str]) -> int:
+    removed = 0
+    for start in range(0, len(keys), BATCH):
+        with rt.sessions.begin() as session:
+            removed += session.execute(delete(CustomerLink).where(CustomerLink.key.in_(keys[start:start + BATCH]))
+                                       ).rowcount
+    return removed
+
+
+def _forget_in_erp(rt: Runtime, person: Person) -> int:
+    """Back ends that keep a ledger of people of their own (the file drop) erase them there too."""
+    if not (person.emails or person.phones):
+        return 0
+    forget = getattr(rt.erp(), "forget_customers", None)
+    return int(forget(sorted(person.emails), sorted(person.phones))) if forget else 0
+
+
+def _minimise_request(rt: Runtime, event_id: int, payload: dict) -> None:
+    """A request keeps what identifies it (ids), not the email and phone it carried."""
+    kept = {key: payload[key] for key in ("shop_id", "shop_domain", "orders_requested", "orders_to_redact",
+                                          "data_request") if key in payload}
+    kept["customer"] = {"id": _dict(payload.get("customer")).get("id"), "email": None, "phone": None}
+    with rt.sessions.begin() as session:
+        event = session.get(InboxEvent, event_id)
+        if event is not None:
+            event.body = orjson.dumps(kept)
 
 
 def _redact(rt: Runtime, event_ids: list[int]) -> int:
@@ -93,8 +249,25 @@ def _redact(rt: Runtime, event_ids: list[int]) -> int:
     for start in range(0, len(event_ids), BATCH):
         with rt.sessions.begin() as session:
             for event in session.scalars(select(InboxEvent).where(InboxEvent.id.in_(event_ids[start:start + BATCH]))):
-                event.body = json.dumps({"redacted": True, "id": event.resource_id}).encode()
-                event.headers = {k: v for k, v in (event.headers or {}).items() if k in ("X-Shopify-Topic",)}
+                event.body = orjson.dumps({"redacted": True, "id": event.resource_id})
+                event.headers = {k: v for k, v in (event.headers or {}).items() if k in KEPT_HEADERS}
                 if event.result:
                     event.result = {k: v for k, v in event.result.items() if k in ("erp_ref", "done", "note")}
     return len(event_ids)
+
+
+EXPORT_DAYS = 14  # Shopify gives the merchant 30 days from the request; they hand it over sooner
+
+
+def expire_exports(rt: Runtime) -> int:
+    """Erase data-request exports older than EXPORT_DAYS (the daily prune calls this)."""
+    cutoff = utcnow() - timedelta(days=EXPORT_DAYS)
+    with rt.sessions.begin() as session:
+        events = session.scalars(select(InboxEvent).where(InboxEvent.topic == "customers/data_request",
+                                                          InboxEvent.processed_at < cutoff)).all()
+        expired = 0
+        for event in events:
+            if isinstance(event.result, dict) and "export" in event.result:
+                event.result = {"note": f"export erased after {EXPORT_DAYS} days: {event.result.get('note', '')}"}
+                expired += 1
+    return expired

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from connector.clock import utcnow
 from connector.models import InboxEvent
+from mappings.payloads import printable
 
 log = logging.getLogger(__name__)
 _INBOX = InboxEvent.__table__
@@ -46,21 +47,23 @@ def _statement(dialect_name: str):  # type: ignore[no-untyped-def]
 def row(*, store_id: int, platform: str, topic: str, dedupe_key: str, headers: dict[str, str], body: bytes,
         resource_id: str | None = None, order_number: str | None = None, status: str = "pending",
         error: str | None = None) -> dict:
+    """The row for one delivery. Text taken from a signed body may hold NUL, which PostgreSQL text cannot:
+    it is shown as U+FFFD here so the delivery is stored (the body keeps the bytes) and never refused."""
     now = utcnow()
     return {
         "store_id": store_id,
         "platform": platform,
-        "topic": topic,
-        "dedupe_key": dedupe_key[:255],
+        "topic": printable(topic),
+        "dedupe_key": printable(dedupe_key[:255]),
         "headers": headers,
         "body": body,
         "received_at": now,
         "status": status,
         "attempts": 0,
         "attempts_before_retry": 0,
-        "last_error": error,
-        "resource_id": resource_id,
-        "order_number": order_number,
+        "last_error": error and printable(error),
+        "resource_id": resource_id and printable(resource_id),
+        "order_number": order_number and printable(order_number),
         "processed_at": now if status != "pending" else None,
     }
 

@@ -12,6 +12,7 @@ from sqlalchemy import Select, func, select, update
 
 from connector.auth import audit
 from connector.clock import utcnow
+from connector.crypto import mask
 from connector.jobs import kick
 from connector.models import ErpDocument, EventAttempt, InboxEvent, OrderLink, Store
 from connector.runtime import Runtime
@@ -97,6 +98,34 @@ def event_detail(rt: Runtime, event_id: int) -> dict | None:
                 .order_by(ErpDocument.id)).all()
     return {"event": event, "store": slug, "attempts": attempts, "timeline": timeline, "link": link,
             "documents": documents or []}
+
+
+CONFIRMABLE_TOPICS = ("shop/redact",)  # destructive requests that wait for a person when the store cannot confirm
+SIGNATURE_HEADERS = ("X-Shopify-Hmac-Sha256", "X-WC-Webhook-Signature")
+
+
+def confirmable(event: InboxEvent) -> bool:
+    return event.topic in CONFIRMABLE_TOPICS and event.status == "failed"
+
+
+def confirm_event(rt: Runtime, event_id: int, actor: str) -> bool:
+    """An admin's go-ahead for a parked destructive request (shop/redact): it runs on its next attempt, and the
+    audit log names the admin. A body that is not such a request still fails its shape check."""
+    with rt.sessions.begin() as session:
+        event = session.get(InboxEvent, event_id)
+        if event is None or not confirmable(event):
+            return False
+        event.result = {**(event.result or {}), "confirmed_by": actor, "confirmed_at": utcnow().isoformat()}
+        topic = event.topic
+    audit(rt, actor, "event.confirm", str(event_id), {"topic": topic})
+    retry_events(rt, [event_id], actor=actor)
+    return True
+
+
+def shown_headers(headers: dict | None) -> dict:
+    """A delivery's headers as pages and the API show them: a signature and the body it signs are all a
+    replay needs, so the signature is masked for everyone."""
+    return {k: (mask(v) if k in SIGNATURE_HEADERS else v) for k, v in (headers or {}).items()}
 
 
 def retry_events(rt: Runtime, event_ids: Iterable[int] | None = None, *, failed: bool = False,

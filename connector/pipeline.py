@@ -6,7 +6,6 @@ write is idempotent on the order's external ref, so a replay after a crash chang
 """
 from __future__ import annotations
 
-import json
 import logging
 import random
 from dataclasses import dataclass
@@ -24,18 +23,16 @@ from connector.models import EventAttempt, InboxEvent, Store
 from connector.reported import shopify_inventory_level, woo_product_updated
 from connector.runtime import Runtime, StoreInfo
 from mappings.canonical import order_to_json, refund_to_json
+from mappings import payloads, topics
 from mappings.errors import MappingError
 from mappings.merchant import apply_tables
 from mappings.shopify import order_from_shopify
 from mappings.shopify_refunds import refund_from_shopify
+from mappings.topics import SHOPIFY_ORDER_TOPICS, WOO_ORDER_TOPICS
 from mappings.woocommerce import order_from_woocommerce, refund_from_woocommerce
 
 log = logging.getLogger(__name__)
 
-# Topics whose payload is the whole order as it stands: each brings the ERP in line with it.
-SHOPIFY_ORDER_TOPICS = {"orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled",
-                        "orders/partially_fulfilled", "orders/edited"}
-WOO_ORDER_TOPICS = {"order.created", "order.updated", "order.restored"}
 
 
 class PayloadError(Exception):
@@ -59,7 +56,7 @@ def process_event(rt: Runtime, event_id: int) -> Outcome:
     try:
         status, result = _handle(rt, event, store)
         error, retryable = None, False
-    except (MappingError, PayloadError) as exc:
+    except (MappingError, PayloadError, compliance.NeedsConfirmation) as exc:
         status, error, retryable = "failed", str(exc), False
     except (ErpError, StorefrontError) as exc:
         status, error, retryable = "failed", str(exc), exc.retryable
@@ -100,11 +97,11 @@ def _handle(rt: Runtime, event: InboxEvent, store: StoreInfo) -> tuple[str, dict
     if handler is None:
         return "ignored", {"note": f"no action is defined for {event.platform} topic {event.topic}"}
     try:
-        payload = json.loads(event.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"the body is not valid JSON ({exc}); ask the store to resend the order") from None
-    if not isinstance(payload, dict):
-        raise PayloadError(f"the body is JSON but not an object (got {type(payload).__name__})")
+        payload = payloads.read(event.body)
+    except payloads.UnreadablePayload as exc:
+        raise PayloadError(str(exc)) from None
+    # Only the body is signed: a body valid for another topic is refused here, before anything acts on it.
+    topics.check(event.platform, event.topic, payload, store.settings.get("shop_domain"))
     result = handler(rt, store, payload, event.id)
     if result.pop("ignored", False):  # e.g. the echo of our own stock write
         return "ignored", result
@@ -169,6 +166,8 @@ def _finish(rt: Runtime, event: InboxEvent, started: datetime, status: str, erro
         status, retry_in = "retry", backoff(rt.settings, spent)
     elif status == "failed" and retryable:
         error = f"gave up after {spent} attempts: {error}. Fix the cause, then retry the event"
+    if error is not None:  # a message may quote the payload: PostgreSQL text cannot hold its NULs
+        error = payloads.printable(error)
     changes: dict = {"locked_until": None, "last_error": error}  # None once it succeeded: attempts keep the history
     if result is not None:
         changes["result"] = result

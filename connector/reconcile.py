@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, select
 
 from connector import inbox
 from connector.clock import utcnow
+from connector.compliance import EXPORT_DAYS, expire_exports
 from connector.models import EventAttempt, InboxEvent, Store
 from connector.runtime import Runtime, StoreInfo
 from connector.stock import load_cursor, load_json_cursor, save_cursor
@@ -195,4 +196,6 @@ def prune(rt: Runtime, days: int | None = None, chunk: int = 500) -> int:
         total += len(ids)
     if total:
         log.info("pruned %d finished event(s) older than %d day(s)", total, days)
+    if expired := expire_exports(rt):
+        log.info("erased %d privacy export(s) older than %d day(s)", expired, EXPORT_DAYS)
     return total

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from connector.models import CustomerLink, Store
 from tests.conftest import load_fixture
+from tests.storefronts import configure
 
 
 def _setup(stack):  # type: ignore[no-untyped-def]
@@ -47,12 +48,16 @@ def test_a_customer_redaction_erases_their_payloads_and_links_only(sqlite_stack)
         keys = set(session.scalars(select(CustomerLink.key)))
     assert not any(guest["email"].lower() in key for key in keys)
     assert any(other["email"].lower() in key for key in keys)
-    assert json.loads(sqlite_stack.events()[-1].body)["customer"]["email"]  # the request itself is kept
+    request = json.loads(sqlite_stack.events()[-1].body)  # the request keeps its ids, not the person's data
+    assert request["customer"] == {"id": 9, "email": None, "phone": None}
+    assert request["orders_to_redact"] == [guest["id"]]
 
 
-def test_a_shop_redaction_empties_every_payload_and_deactivates_the_store(sqlite_stack):
+def test_a_shop_redaction_empties_every_payload_and_deactivates_the_store(sqlite_stack, shop):
+    configure(sqlite_stack, shop)
     guest, other = _setup(sqlite_stack)
-    sqlite_stack.post_shopify({"shop_id": 1, "shop_domain": "acme-us.myshopify.com"}, topic="shop/redact")
+    shop.token = "revoked"  # the app was uninstalled: the Admin API refuses our token
+    sqlite_stack.post_shopify({"shop_id": 1, "shop_domain": shop.shop_domain}, topic="shop/redact")
     sqlite_stack.run_jobs()
     for event in sqlite_stack.events()[:2]:
         assert b"@" not in event.body

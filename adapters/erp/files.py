@@ -34,7 +34,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -199,6 +199,29 @@ class FileDropErp:
                 if value and self._read_json(self._customer_index(kind, value), "index the customer") is None:
                     self._write_json(self._customer_index(kind, value), {kind: value, "customer_id": customer_id})
             return customer_id
+
+    def forget_customers(self, emails: Iterable[str], phones: Iterable[str]) -> int:
+        """Erase these people from our ledger (a privacy request): their index entries go, and each customer
+        file keeps only its id and the CSV's name. The CSV the ERP imported is the merchant's record, not
+        ours. Returns how many customer files were erased."""
+        erased = 0
+        with self._locked():
+            found: set[str] = set()
+            for kind, values in (("email", emails), ("phone", phones)):
+                for value in values:
+                    index = self._customer_index(kind, value)
+                    entry = self._read_json(index, "look up the customer to erase")
+                    if entry is not None:
+                        found.add(str(entry.get("customer_id")))
+                        with self._io("state", self.state, "erase the customer's index entry"):
+                            index.unlink(missing_ok=True)
+            for customer_id in sorted(found):
+                path = self.state / "customers" / f"{safe_name(customer_id)}.json"
+                ledger = self._read_json(path, "erase the customer")
+                if ledger is not None:
+                    self._write_json(path, {"customer_id": customer_id, "file": ledger.get("file"), "erased": _now()})
+                    erased += 1
+        return erased
 
     def push_order(self, order: Order, customer_id: str) -> OrderResult:
         ref = order.external_ref

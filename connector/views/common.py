@@ -6,6 +6,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
+
 from flask import Response, current_app, render_template
 from markupsafe import Markup, escape
 from sqlalchemy import select
@@ -14,6 +16,7 @@ from connector.clock import utcnow
 from connector.crypto import mask
 from connector.models import ErpConnection, Store
 from connector.runtime import Runtime
+from mappings import payloads
 
 MIN_SCRUB = 6  # shorter "secrets" would mangle ordinary words
 
@@ -103,12 +106,16 @@ def pretty_json(value: Any) -> str:
 
 
 def pretty_body(body: bytes) -> tuple[str, bool]:
-    """The raw payload as text; pretty-printed when it parses as JSON."""
+    """The raw payload as text; pretty-printed when it parses as JSON a handler could take (not nested
+    deeper than any order: printing that would recurse as deep)."""
     text = body.decode("utf-8", "replace")
     try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False), True
-    except ValueError:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
         return text, False
+    if payloads.problem(payload):
+        return text, False
+    return json.dumps(payload, indent=2, ensure_ascii=False), True
 
 
 def parse_time(raw: str | None) -> datetime | None:

@@ -1,7 +1,6 @@
 """/console — support and admins: dashboard, events, an event's story, retry / bulk retry / skip, audit log."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -15,6 +14,7 @@ from connector.pipeline import SHOPIFY_ORDER_TOPICS, WOO_ORDER_TOPICS
 from connector.preview import MAPPERS
 from connector.views.charts import hourly_bars
 from connector.views.common import error_page, parse_time, pretty_body, rt, scrub, secret_values, time_input
+from mappings import payloads
 from mappings.errors import MappingError
 from mappings.merchant import apply_tables
 
@@ -152,9 +152,9 @@ def _canonical_now(event: InboxEvent, slug: str) -> tuple[dict | None, str | Non
             {("woocommerce", t) for t in WOO_ORDER_TOPICS}:
         return None, None
     try:
-        payload = json.loads(event.body)
-    except (ValueError, UnicodeDecodeError):
-        return None, "the body is not JSON"
+        payload = payloads.read(event.body)
+    except payloads.UnreadablePayload as exc:
+        return None, str(exc)
     from mappings.canonical import order_to_json
 
     try:
@@ -186,7 +186,7 @@ def _event_page(event_id: int, errors: dict | None = None, reason: str = "", sta
         last_error=scrub(event.last_error, hidden), scrub=lambda text: scrub(text, hidden),
         retryable=event.status in operations.RETRYABLE_STATES,
         skippable=event.status in ("pending", "failed", "ignored"), errors=errors or {}, reason=reason,
-        headers=event.headers or {},
+        headers=operations.shown_headers(event.headers), confirmable=operations.confirmable(event),
     ), status
 
 
@@ -202,6 +202,16 @@ def retry_one(event_id: int) -> Any:
         flash(f"Event {event_id} is back in the queue with a fresh attempt budget.", "success")
     else:
         flash(f"Event {event_id} was not retried: only failed, skipped or ignored events can be.", "error")
+    return redirect(url_for("console.event_page", event_id=event_id))
+
+
+@bp.post("/events/<int:event_id>/confirm")
+@requires("admin")
+def confirm_one(event_id: int) -> Any:
+    if operations.confirm_event(rt(), event_id, actor()):
+        flash(f"Event {event_id} confirmed by you: it runs now, and the audit log names you.", "success")
+    else:
+        flash(f"Event {event_id} was not confirmed: only a parked shop/redact request can be.", "error")
     return redirect(url_for("console.event_page", event_id=event_id))
 
 
