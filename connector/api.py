@@ -14,7 +14,7 @@ from flask_smorest import Api, Blueprint, abort
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
-from connector import operations
+from connector import compliance, operations
 from connector.auth import actor, audit, requires
 from connector.config_io import ConfigError, dump_config, load_config
 from connector.models import AuditEntry, MappingEntry, Store
@@ -307,6 +307,32 @@ class ConfigResource(MethodView):
             abort(400, message=str(exc), errors=exc.messages if isinstance(exc.messages, dict) else None)
         audit(rt(), actor(), "config.load", "", counts)
         return {"count": counts["stores_created"] + counts["stores_updated"] + counts["erp"]}
+
+
+class ErasureBody(Schema):
+    email = fields.String(load_default=None, validate=validate.Length(max=255))
+    phone = fields.String(load_default=None, validate=validate.Length(max=64))
+    account = fields.String(load_default=None, validate=validate.Length(max=64),
+                            metadata={"description": "the store's customer id"})
+
+
+class Note(Schema):
+    note = fields.String()
+
+
+@bp.route("/stores/<slug>/erasures", methods=["POST"])
+@requires("admin")
+@bp.arguments(ErasureBody)
+@bp.response(200, Note)
+def erase_customer(body: dict, slug: str) -> dict:
+    """Erase what the connector holds about one customer of a store (WooCommerce's privacy eraser, for any
+    store): stored webhooks redacted, customer links removed. The ERP's own records stay."""
+    try:
+        return compliance.erase_customer(rt(), slug, actor=actor(), **body)
+    except LookupError as exc:
+        abort(404, message=str(exc))
+    except ValueError as exc:
+        abort(422, message=str(exc))
 
 
 @bp.route("/mappings/<kind>")

@@ -106,6 +106,28 @@ def user_add(email: str, role: str, password: str | None) -> None:
     click.echo(f"{email.strip().lower()} can sign in as {role}")
 
 
+@main.group()
+def customer() -> None:
+    """Privacy requests for a store's customer (WooCommerce has no privacy webhooks)."""
+
+
+@customer.command("erase")
+@click.argument("store")
+@click.option("--email", default=None, help="The customer's email (matched exactly, case and spaces ignored).")
+@click.option("--phone", default=None, help="The customer's phone (matched on its digits).")
+@click.option("--account", default=None, help="The store's customer id.")
+def customer_erase(store: str, email: str | None, phone: str | None, account: str | None) -> None:
+    """Erase what the connector holds about one customer of STORE: their stored webhooks are redacted,
+    their customer links removed, the file-drop ledger forgets them. The ERP's records stay (the merchant's)."""
+    from connector.compliance import erase_customer
+
+    try:
+        result = erase_customer(_runtime(), store, email=email, phone=phone, account=account, actor=_cli_actor())
+    except (ValueError, LookupError) as exc:
+        _fail(str(exc))
+    click.echo(f"{store}: {result['note']}")
+
+
 def _cli_actor() -> str:
     import getpass
 

@@ -144,12 +144,18 @@ def customers_redact(rt: Runtime, store: StoreInfo, payload: dict, event_id: int
     return result
 
 
-def erase_customer(rt: Runtime, store: StoreInfo, *, email: str | None = None, phone: str | None = None,
+def erase_customer(rt: Runtime, slug: str, *, email: str | None = None, phone: str | None = None,
                    account: str | None = None, actor: str) -> dict:
-    """Erase what we hold about one customer of this store (any platform). At least one identity."""
+    """Erase what we hold about one customer of the store `slug` (any platform): ValueError when no valid
+    identity is given, LookupError for an unknown store."""
     person = Person().add(account=account, emails=[email], phones=[phone])
     if not (person.accounts or person.emails or person.phones):
         raise ValueError("name the customer: a valid email, a phone of 6 digits or more, or the store's customer id")
+    with rt.sessions() as session:
+        row = session.scalars(select(Store).where(Store.slug == slug)).first()
+        if row is None:
+            raise LookupError(f"no store {slug!r}")
+        store = rt.store_info(row)
     return _erase(rt, store, person, actor)
 
 

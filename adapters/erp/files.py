@@ -216,7 +216,7 @@ class FileDropErp:
                         with self._io("state", self.state, "erase the customer's index entry"):
                             index.unlink(missing_ok=True)
             for customer_id in sorted(found):
-                path = self.state / "customers" / f"{safe_name(customer_id)}.json"
+                path = self.state / "customers" / f"{customer_id}.json"
                 ledger = self._read_json(path, "erase the customer")
                 if ledger is not None:
                     self._write_json(path, {"customer_id": customer_id, "file": ledger.get("file"), "erased": _now()})

@@ -245,3 +245,91 @@ def test_a_redaction_for_ann_leaves_joann_and_mariann_alone(stack):
     assert b"joann@example.com" in bodies["102"] and b"mariann@example.com" in bodies["103"]
     assert {"email:joann@example.com", "email:mariann@example.com"} <= _links(stack)
     assert "email:ann@example.com" not in _links(stack)
+
+
+# ---- 12. what privacy requests leave behind -----------------------------------------------------
+
+
+def test_a_customer_redaction_empties_the_file_drop_ledger_too(tmp_path):
+    from tests.conftest import _sqlite  # noqa: F401  (the same stack, with the file-drop ERP)
+    from tests.erp_backends.files import FilesHarness
+    from tests.stack import build_stack
+
+    harness = FilesHarness(tmp_path)
+    stack = build_stack("sqlite", tmp_path, f"sqlite:///{tmp_path / 'c.db'}", f"sqlite:///{tmp_path / 'e.db'}",
+                        erp_config=harness.config())
+    try:
+        order = load_fixture("shopify", "order_guest.json")
+        stack.post_shopify(order)
+        stack.run_jobs()
+        email = order["email"].lower().encode()
+        ledger = harness.state / "customers"
+        assert any(email in p.read_bytes() for p in ledger.glob("*.json"))
+        redact = {"shop_id": 1, "shop_domain": "acme-us.myshopify.com", "orders_to_redact": [order["id"]],
+                  "customer": {"id": None, "email": order["email"], "phone": None}}
+        stack.post_shopify(redact, topic="customers/redact")
+        stack.run_jobs()
+        assert stack.events()[-1].status == "succeeded"
+        assert "file-drop ledger" in stack.events()[-1].result["note"]
+        assert not any(email in p.read_bytes() for p in ledger.rglob("*.json"))
+        assert not list((ledger / "by-email").glob("*.json"))
+    finally:
+        stack.close()
+        harness.close()
+
+
+def test_a_woocommerce_customer_is_erased_by_api_and_by_command(stack):
+    from click.testing import CliRunner
+
+    from connector.cli import main
+
+    first = load_fixture("woocommerce", "order_processing_coupon.json")
+    second = load_fixture("woocommerce", "order_cod_guest.json")
+    for order in (first, second):
+        stack.post_woocommerce(order, topic="order.created")
+    stack.run_jobs()
+    email = first["billing"]["email"]
+    admin = sign_in(stack)
+    support = sign_in(stack, SUPPORT, "support")
+    url = "/api/v1/stores/acme-eu/erasures"
+    assert support.post(url, json={"email": email}, headers={"X-CSRF-Token": support.csrf}).status_code == 403
+    assert admin.post(url, json={}, headers={"X-CSRF-Token": admin.csrf}).status_code == 422
+    assert admin.post("/api/v1/stores/nope/erasures", json={"email": email},
+                      headers={"X-CSRF-Token": admin.csrf}).status_code == 404
+    answer = admin.post(url, json={"email": email.upper()}, headers={"X-CSRF-Token": admin.csrf})
+    assert answer.status_code == 200 and "redacted 1 stored event" in answer.json["note"]
+    bodies = {e.resource_id: e.body for e in stack.events()}
+    assert email.encode() not in bodies[str(first["id"])]
+    assert second["billing"]["email"].encode() in bodies[str(second["id"])]
+    assert f"email:{email.lower()}" not in _links(stack)
+    with stack.rt.sessions() as session:
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "privacy.erase_customer")).one()
+    assert entry.actor == "admin@example.com" and entry.target == "acme-eu"
+
+    env = {"DATABASE_URL": str(stack.rt.settings.database_url), "CONNECTOR_ENCRYPTION_KEY": "test-encryption-key"}
+    result = CliRunner().invoke(main, ["customer", "erase", "acme-eu", "--phone", second["billing"]["phone"]], env=env)
+    assert result.exit_code == 0, result.output
+    assert "redacted 1 stored event" in result.output
+    assert second["billing"]["email"].encode() not in {e.resource_id: e.body for e in stack.events()}[str(second["id"])]
+    assert CliRunner().invoke(main, ["customer", "erase", "acme-eu"], env=env).exit_code == 2
+
+
+def test_privacy_exports_are_erased_after_their_days(sqlite_stack):
+    from datetime import timedelta
+
+    from connector.clock import utcnow
+    from connector.compliance import EXPORT_DAYS
+    from connector.models import InboxEvent
+
+    order = load_fixture("shopify", "order_guest.json")
+    sqlite_stack.post_shopify(order)
+    request = {"shop_id": 1, "shop_domain": "acme-us.myshopify.com", "orders_requested": [order["id"]],
+               "customer": {"id": 5, "email": order["email"], "phone": None}, "data_request": {"id": 9}}
+    sqlite_stack.post_shopify(request, topic="customers/data_request")
+    sqlite_stack.run_jobs()
+    exported = sqlite_stack.events()[-1]
+    assert exported.result["export"]["events"] and order["email"].encode() not in exported.body
+    with sqlite_stack.rt.sessions.begin() as session:
+        session.get(InboxEvent, exported.id).processed_at = utcnow() - timedelta(days=EXPORT_DAYS + 1)
+    prune(sqlite_stack.rt, days=365)
+    assert "export" not in sqlite_stack.events()[-1].result
