@@ -128,6 +128,8 @@ def data_request(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) ->
     with rt.sessions() as session:
         links = session.scalars(select(CustomerLink).where(CustomerLink.key.in_(keys))).all()
     _minimise_request(rt, event_id, payload)
+    audit(rt, WEBHOOK_ACTOR.format(event_id=event_id), "privacy.data_request", store.slug,
+          {"events": len(found), "links": len(links)})
     return {
         "export": {
             "events": [{"id": e.id, "topic": e.topic, "received_at": e.received_at.isoformat(),

@@ -29,6 +29,9 @@ class AsgiResponse:
     def get_json(self) -> dict:
         return self.json
 
+    def get_data(self, as_text: bool = False) -> bytes | str:  # as Flask's test response has it
+        return self.data.decode("utf-8", "replace") if as_text else self.data
+
 
 class AsgiClient:
     def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
@@ -57,7 +60,9 @@ class AsgiClient:
     async def arequest(self, method: str, path: str, data: bytes = b"", headers: dict[str, str] | None = None,
                        chunks: Iterable[bytes] | None = None) -> AsgiResponse:
         content = data if chunks is None else _pieces(list(chunks))  # a stream: chunked, no Content-Length
-        reply = await self.http.request(method, path, content=content, headers=headers)
+        # Header values as bytes: HTTP carries latin-1 (obs-text), which httpx refuses in a str.
+        raw = {k: v.encode("latin-1") for k, v in (headers or {}).items()}
+        reply = await self.http.request(method, path, content=content, headers=raw)
         return AsgiResponse(reply.status_code, dict(reply.headers), reply.content)
 
     def close(self) -> None:
