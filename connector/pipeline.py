@@ -22,8 +22,8 @@ from connector.lifecycle import (apply_order, apply_refund, cancel_deleted, cred
 from connector.models import EventAttempt, InboxEvent, Store
 from connector.reported import shopify_inventory_level, woo_product_updated
 from connector.runtime import Runtime, StoreInfo
-from mappings.canonical import order_to_json, refund_to_json
 from mappings import payloads, topics
+from mappings.canonical import order_to_json, refund_to_json
 from mappings.errors import MappingError
 from mappings.merchant import apply_tables
 from mappings.shopify import order_from_shopify
@@ -32,7 +32,6 @@ from mappings.topics import SHOPIFY_ORDER_TOPICS, WOO_ORDER_TOPICS
 from mappings.woocommerce import order_from_woocommerce, refund_from_woocommerce
 
 log = logging.getLogger(__name__)
-
 
 
 class PayloadError(Exception):
