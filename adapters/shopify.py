@@ -29,11 +29,12 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, Protocol
 
 import requests
 
+from adapters.shopify_auth import Grant
 from adapters.storefront import AccessRevoked, StorefrontError
 
 DEFAULT_API_VERSION = "2026-01"
@@ -141,6 +142,14 @@ class QueryTooExpensive(StorefrontError):
         self.maximum = maximum
 
 
+class TokenSource(Protocol):
+    """connector.tokens.StoreTokens: the token to use now, and a new one after a 401."""
+
+    def current(self) -> tuple[str, Grant | None]: ...
+
+    def renew(self, refused: str) -> tuple[str, Grant | None]: ...
+
+
 @dataclass
 class ClientStats:
     requests: int = 0  # HTTP requests sent, retries included
@@ -198,7 +207,10 @@ class ShopifyClient:
     def __init__(self, shop_domain: str, access_token: str, api_version: str = DEFAULT_API_VERSION,
                  timeout: float = 15, *, api_base_url: str | None = None, max_retries: int = 3,
                  retry_base: float = 0.25, max_throttle_waits: int = 20, rest_leak_rate: float | None = None,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 tokens: TokenSource | None = None):
+        """`tokens`: where a store on app credentials gets its expiring token (connector.tokens); without it,
+        `access_token` is a legacy token used as it is."""
         if api_base_url is None:
             api_base_url = shop_domain if shop_domain.startswith(("http://", "https://")) else f"https://{shop_domain}"
         self.base = f"{api_base_url.rstrip('/')}/admin/api/{api_version}"
@@ -216,6 +228,7 @@ class ShopifyClient:
         self._learned: dict[tuple[str, int], int] = {}  # (operation, size) -> requestedQueryCost seen
         self._lock = threading.Lock()
         self._new_style_inventory = api_version >= "2026-01"  # changeFromQuantity + @idempotent
+        self.tokens, self._token, self._grant = tokens, access_token, None
 
     # ---- public methods -----------------------------------------------------------------------
 
@@ -550,6 +563,7 @@ class ShopifyClient:
         if maximum is not None and cost > maximum:
             raise QueryTooExpensive(f"{op} costs {cost} points; the shop's bucket holds {maximum:g}", maximum)
         throttles = failures = 0
+        renewed = False
         while True:
             self._wait(self._points_wait(cost))
             self.stats.calls[op] += 1
@@ -557,6 +571,9 @@ class ShopifyClient:
                 response = self._post(url, body)
             except requests.RequestException as exc:
                 failures = self._failed(op, f"{type(exc).__name__}", failures, safe_to_repeat)
+                continue
+            if self._token_refused(response, renewed):
+                renewed = True  # Shopify refused the request before doing anything: safe to send again
                 continue
             if response.status_code >= 500:
                 failures = self._failed(op, f"HTTP {response.status_code}", failures, safe_to_repeat)
@@ -597,6 +614,7 @@ class ShopifyClient:
             return payload.get("data") or {}
 
     def _post(self, url: str, body: dict) -> requests.Response:
+        self._fresh_token()
         self.stats.requests += 1
         return self.session.post(url, data=json.dumps(body), timeout=self.timeout)
 
@@ -612,6 +630,25 @@ class ShopifyClient:
         self.stats.backoff += delay
         self._sleep(delay)
         return failures
+
+    # ---- tokens (stores on app credentials) ----------------------------------------------------
+
+    def _fresh_token(self) -> None:
+        """Before a call: a store on app credentials renews a token about to expire."""
+        if self.tokens is not None and (not self._token or (
+                self._grant is not None and not self._grant.fresh(datetime.now(timezone.utc)))):
+            self._use(*self.tokens.current())
+
+    def _token_refused(self, response: requests.Response, renewed: bool) -> bool:
+        """After a 401: True when a new token is in place for one more try (once per call)."""
+        if response.status_code != 401 or self.tokens is None or renewed:
+            return False
+        self._use(*self.tokens.renew(self._token))
+        return True
+
+    def _use(self, token: str, grant: Grant | None) -> None:
+        self._token, self._grant = token, grant
+        self.session.headers["X-Shopify-Access-Token"] = token
 
     def _wait(self, seconds: float) -> None:
         if seconds > 0:
@@ -632,15 +669,20 @@ class ShopifyClient:
     def _rest(self, method: str, url: str, params: dict | None = None, json_body: Any = None,
               op: str = "") -> requests.Response:
         throttles = failures = 0
+        renewed = False
         while True:
             self._wait(self._rest_wait())
             self.stats.calls[op or f"{method} {url}"] += 1
             self.stats.requests += 1
+            self._fresh_token()
             try:
                 response = self.session.request(method, url, params=params, timeout=self.timeout,
                                                 data=None if json_body is None else json.dumps(json_body))
             except requests.RequestException as exc:
                 failures = self._failed(op, type(exc).__name__, failures, method in ("GET", "DELETE"))
+                continue
+            if self._token_refused(response, renewed):
+                renewed = True
                 continue
             limit = response.headers.get("X-Shopify-Shop-Api-Call-Limit")
             if limit and "/" in limit:

@@ -14,7 +14,9 @@ import threading
 from typing import Any
 
 from adapters.storefront import StorefrontError
-from connector.runtime import StoreInfo
+from adapters.shopify_auth import ISSUED_KEYS
+from connector.runtime import StoreInfo, current
+from connector.tokens import StoreTokens, uses_app_credentials
 
 _CLIENTS: dict[int, tuple[str, Any]] = {}
 _LOCK = threading.Lock()
@@ -22,7 +24,9 @@ _LOCK = threading.Lock()
 
 def _fingerprint(store: StoreInfo) -> str:
     relevant = {k: store.settings.get(k) for k in ("shop_domain", "api_version", "api_base_url", "url")}
-    text = json.dumps([store.platform, relevant, sorted(store.secrets.items())], sort_keys=True, default=str)
+    # A renewed token is not a new connection: the client keeps what it learned of the shop's limits.
+    secrets = sorted((k, v) for k, v in store.secrets.items() if k not in ISSUED_KEYS)
+    text = json.dumps([store.platform, relevant, secrets], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -52,13 +56,14 @@ def _build(store: StoreInfo) -> Any:
     if store.platform == "shopify":
         from adapters.shopify import DEFAULT_API_VERSION, ShopifyClient
 
-        token = store.secrets.get("access_token")
-        if not token:
-            raise StorefrontError(f"store {store.slug} has no Admin API access token: add one on /config",
-                                  retryable=False)
-        return ShopifyClient(store.settings.get("shop_domain", ""), token,
+        token = store.secrets.get("access_token", "")
+        tokens = StoreTokens(current(), store.id) if uses_app_credentials(store.settings, store.secrets) else None
+        if not token and tokens is None:
+            raise StorefrontError(f"store {store.slug} has no Admin API access token nor app client ID and secret: "
+                                  "add them on /config", retryable=False)
+        return ShopifyClient(store.settings.get("shop_domain", ""), "" if tokens else token,
                              str(store.settings.get("api_version") or DEFAULT_API_VERSION), timeout=30,
-                             api_base_url=store.settings.get("api_base_url") or None)
+                             api_base_url=store.settings.get("api_base_url") or None, tokens=tokens)
     if store.platform == "woocommerce":
         from adapters.woocommerce import WooClient
 

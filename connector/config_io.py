@@ -17,8 +17,9 @@ from connector.customers import POLICIES
 from connector.models import ErpConnection, Store
 from connector.runtime import Runtime
 
+# push_token: the ERP's bearer token for POST /api/v1/stock; client_secret: a Shopify app's (Dev Dashboard)
 SECRET_KEYS = {"access_token", "webhook_secret", "consumer_key", "consumer_secret", "url", "password",
-               "token", "api_key", "push_token"}  # push_token: the ERP's bearer token for POST /api/v1/stock
+               "token", "api_key", "push_token", "client_secret"}
 STORE_SECRET_KEYS = SECRET_KEYS - {"url"}  # a WooCommerce store's url is not a secret
 ERP_KINDS = ("sql", "rest", "files", "tryton")
 PLATFORM_REQUIRED = {
@@ -54,7 +55,8 @@ class StoreConfig(Schema):
 
     @validates_schema
     def _required_per_platform(self, data: dict, **_: object) -> None:
-        missing = [k for k in PLATFORM_REQUIRED.get(data.get("platform", ""), ()) if not data.get(k)]
+        missing = [k for k in PLATFORM_REQUIRED.get(data.get("platform", ""), ()) if not data.get(k)
+                   and not (k == "webhook_secret" and data.get("client_secret"))]  # an app signs with its secret
         if missing:
             raise ValidationError({k: [f"required for a {data['platform']} store"] for k in missing})
 

@@ -44,7 +44,9 @@ class StoreInfo:
 
     @property
     def webhook_secret(self) -> str:
-        return self.secrets.get("webhook_secret", "")
+        """What deliveries are signed with: the webhook secret, or for a store on app credentials the app's
+        client secret (Shopify signs an app's webhooks with it)."""
+        return self.secrets.get("webhook_secret") or self.secrets.get("client_secret", "")
 
 
 @dataclass

@@ -44,6 +44,7 @@ from flask import Flask, Response, request
 from tests.fakes.graphql_lite import LeakyBucket, gid
 from tests.fakes.server import Failure, Served
 from tests.fakes.shopify_graphql import SUPPORTED_TOPICS, ShopifyGraphQL, WebhookRejected
+from tests.fakes.shopify_oauth import TokenEndpoint
 from tests.fakes.shopify_rest import RestError, ShopifyRest
 
 _VERSION = re.compile(r"\d{4}-(01|04|07|10)|unstable")
@@ -116,6 +117,7 @@ class FakeShopify:
         self.webhooks: dict[int, dict] = {}
         self.idempotent: dict[str, dict] = {}
         self.calls: Counter[str] = Counter()
+        self.answered: Counter[str] = Counter()  # requests answered with data (not refused, throttled or failed)
         self.throttled = 0
         self.rest_throttled = 0
         self.cost_used = 0.0
@@ -123,6 +125,7 @@ class FakeShopify:
         self._failures: deque[Failure] = deque()
         self._seq: Counter[str] = Counter()
         self._lock = threading.RLock()
+        self.oauth = TokenEndpoint()  # apps on client credentials: tokens that expire
         self.graphql = ShopifyGraphQL(self)
         self.rest = ShopifyRest(self)
         self.app = self._build_app()
@@ -317,6 +320,7 @@ class FakeShopify:
         for path, method, view, name in routes:
             app.add_url_rule(base + path, endpoint=name, view_func=self._rest(view, name), methods=[method])
         app.add_url_rule(base + "/graphql.json", endpoint="graphql", view_func=self._graphql_view, methods=["POST"])
+        app.add_url_rule("/admin/oauth/access_token", endpoint="token", view_func=self.oauth.view, methods=["POST"])
         return app
 
     def _gate(self, version: str) -> Response | None:
@@ -330,7 +334,10 @@ class FakeShopify:
             return response
         if not _VERSION.fullmatch(version):
             return _json(404, {"errors": "Not Found"})
-        if request.headers.get("X-Shopify-Access-Token") != self.token:
+        given = request.headers.get("X-Shopify-Access-Token")
+        if given != self.token and not self.oauth.valid(given):
+            with self._lock:
+                self.calls["401"] += 1
             return _json(401, {"errors": "[API] Invalid API key or access token (unrecognized login or wrong "
                                          "password)"})
         return None
@@ -361,6 +368,9 @@ class FakeShopify:
                 response.headers["X-Shopify-Shop-Api-Call-Limit"] = \
                     f"{math.ceil(bucket.level() - 1e-9)}/{int(bucket.capacity)}"
             response.headers["X-Shopify-API-Version"] = version
+            if response.status_code < 300:
+                with self._lock:
+                    self.answered[name] += 1
             return response
 
         return wrapper
@@ -374,6 +384,8 @@ class FakeShopify:
             return early
         with self._lock:
             status, payload = self.graphql.execute(version, body.get("query") or "", body.get("variables") or {})
+            if status == 200 and payload.get("data") is not None:
+                self.answered["graphql"] += 1
         response = _json(status, payload)
         response.headers["X-Shopify-API-Version"] = version
         return response
