@@ -5,12 +5,13 @@ same as for the pages (connector.auth); support may use the event routes, admins
 from __future__ import annotations
 
 import json
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Api, Blueprint, abort
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
@@ -19,6 +20,7 @@ from connector.auth import actor, audit, requires
 from connector.config_io import ConfigError, dump_config, load_config
 from connector.models import AuditEntry, MappingEntry, Store
 from connector.runtime import Runtime
+from connector.web_input import loads_bounded, to_utc
 from mappings.merchant import KINDS as MAPPING_KINDS
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1", description="Connector operations")
@@ -28,19 +30,43 @@ def rt() -> Runtime:
     return current_app.extensions["connector.runtime"]
 
 
+# ---- fields: what PostgreSQL can store, said in the OpenAPI document too ------------------------
+
+
+NO_NUL = validate.Regexp(r"^[^\x00]*$", error="may not contain a NUL character (\\u0000)")
+
+
+class Text(fields.String):
+    """A string without NUL, which PostgreSQL text cannot hold (documented as a pattern)."""
+
+    def __init__(self, *, validate: Any = None, **kwargs: Any) -> None:
+        extra = [validate] if callable(validate) else list(validate or [])
+        super().__init__(validate=[NO_NUL, *extra], **kwargs)
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO-8601 time with a zone, kept in UTC; refused when UTC would fall outside the years 1-9999."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        try:
+            return to_utc(super()._deserialize(value, attr, data, **kwargs))
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+STOCK_LIMIT = 10**14 - 1  # stock_levels.on_hand is NUMERIC(18, 4): 14 whole digits, 4 decimals
+
+
 # ---- schemas ----------------------------------------------------------------------------------
 
 
 class EventQuery(Schema):
-    store = fields.String()
-    topic = fields.String()
+    store = Text()
+    topic = Text()
     status = fields.String(validate=validate.OneOf(operations.STATUSES))
-    order = fields.String(metadata={"description": "order number (#1001) or the store's order id"})
-    since = fields.AwareDateTime()
-    until = fields.AwareDateTime()
-
-
-MAX_ID = 2**63 - 1  # the largest id the databases store (a BIGINT); larger ones are refused, never a 500
+    order = Text(metadata={"description": "order number (#1001) or the store's order id"})
+    since = UtcDateTime()
+    until = UtcDateTime()
 
 
 class PageQuery(EventQuery):
@@ -86,7 +112,7 @@ class EventDetail(EventSummary):
 
 
 class SkipBody(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    reason = Text(required=True, validate=validate.Length(min=1, max=500))
 
 
 class BulkRetryBody(EventQuery):
@@ -99,13 +125,13 @@ class Count(Schema):
 
 
 class ConfigText(Schema):
-    yaml = fields.String(required=True, metadata={"description": "config as code, secrets masked on the way out"})
+    yaml = Text(required=True, metadata={"description": "config as code, secrets masked on the way out"})
 
 
 class MappingRow(Schema):
-    store = fields.String(allow_none=True, load_default=None, metadata={"description": "slug; null: every store"})
-    source = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    target = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    store = Text(allow_none=True, load_default=None, metadata={"description": "slug; null: every store"})
+    source = Text(required=True, validate=validate.Length(min=1, max=255))
+    target = Text(required=True, validate=validate.Length(min=1, max=255))
 
 
 class MappingTable(Schema):
@@ -113,16 +139,20 @@ class MappingTable(Schema):
 
 
 class PreviewBody(Schema):
-    store = fields.String(required=True)
+    store = Text(required=True)
     payload = fields.Raw(required=True, metadata={"description": "an order payload (object or JSON text)"})
 
 
 class PushedStockLevel(Schema):
-    sku = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    warehouse = fields.String(load_default="", validate=validate.Length(max=64),
-                              metadata={"description": "empty when the ERP has one warehouse"})
-    on_hand = fields.Decimal(required=True, metadata={"description": "a number; negative when back-ordered"})
-    updated_at = fields.AwareDateTime(required=True, default_timezone=timezone.utc,
+    sku = Text(required=True, validate=validate.Length(min=1, max=128))
+    warehouse = Text(load_default="", validate=validate.Length(max=64),
+                     metadata={"description": "empty when the ERP has one warehouse"})
+    # An ERP's float noise (0.30000000000000004) means 0.3: rounded here to the column's 4 decimals, openly.
+    on_hand = fields.Decimal(required=True, places=4, validate=validate.Range(min=-STOCK_LIMIT, max=STOCK_LIMIT),
+                             metadata={"description": "a number; negative when back-ordered; kept to 4 decimals",
+                                       # documented as numbers (apispec would write Decimal bounds as text)
+                                       "minimum": -STOCK_LIMIT, "maximum": STOCK_LIMIT})
+    updated_at = UtcDateTime(required=True, default_timezone=timezone.utc,
                                       metadata={"description": "when the ERP counted it (ISO-8601; no zone: UTC)"})
 
 
@@ -138,6 +168,46 @@ class StockPushResult(Schema):
                                                                     "already queued is not queued twice)"})
 
 
+class Session(Schema):
+    email = fields.String()
+    role = fields.String()
+    csrf_token = fields.String(metadata={"description": "send it as X-CSRF-Token on state-changing calls"})
+
+
+class HourBar(Schema):
+    hour = fields.String(metadata={"description": "the hour's start, ISO-8601 UTC"})
+    succeeded = fields.Integer()
+    failed = fields.Integer()
+
+
+class Dashboard(Schema):
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                         metadata={"description": "events by status"})
+    backlog = fields.Integer()
+    oldest_pending_seconds = fields.Integer(allow_none=True)
+    hourly = fields.List(fields.Nested(HourBar))
+
+
+class AuditRow(Schema):
+    at = fields.String(metadata={"description": "ISO-8601"})
+    actor = fields.String()
+    action = fields.String()
+    target = fields.String()
+    detail = fields.Dict(allow_none=True)
+
+
+class AuditPage(Schema):
+    items = fields.List(fields.Nested(AuditRow))
+
+
+class Error(Schema):
+    """Every error the API answers (also the sign-in guard's 401 and 403)."""
+
+    status = fields.Integer(required=True, metadata={"description": "the HTTP status code"})
+    message = fields.String(required=True)
+    errors = fields.Dict(metadata={"description": "by location and field, when the input was invalid"})
+
+
 def _summary(event, slug: str) -> dict:  # type: ignore[no-untyped-def]
     return {**{k: getattr(event, k) for k in EventSummary().fields if k != "store"}, "store": slug}
 
@@ -146,15 +216,8 @@ def _filter(args: dict) -> operations.EventFilter:
     return operations.EventFilter(**{k: args.get(k) for k in ("store", "topic", "status", "order", "since", "until")})
 
 
-@bp.before_request  # after the app's sign-in guard: a stranger still gets 401
-def _ids_in_range() -> None:
-    """An id no database can hold is an id that does not exist: 404, not an overflow in the driver."""
-    event_id = (request.view_args or {}).get("event_id")
-    if isinstance(event_id, int) and not 0 < event_id <= MAX_ID:
-        abort(404, message=f"no event {event_id}")
-
-
 @bp.route("/session")
+@bp.response(200, Session)
 def session_info() -> dict:
     """Who is signed in, and the CSRF token to send as X-CSRF-Token on state-changing calls."""
     from connector.auth import csrf_token, current_user
@@ -234,6 +297,7 @@ def bulk_retry(body: dict) -> dict:
 
 @bp.route("/dashboard")
 @requires("support")
+@bp.response(200, Dashboard)
 def dashboard_route() -> dict:
     """Events by status, backlog, oldest pending age, processed and failed per hour (24 h)."""
     return operations.dashboard(rt())
@@ -241,6 +305,7 @@ def dashboard_route() -> dict:
 
 @bp.route("/audit")
 @requires("support")
+@bp.response(200, AuditPage)
 def audit_log() -> dict:
     """The latest audited actions."""
     with rt().sessions() as session:
@@ -356,7 +421,7 @@ def preview(body: dict) -> dict:
     payload = body["payload"]
     if isinstance(payload, str):
         try:
-            payload = json.loads(payload)
+            payload = loads_bounded(payload)
         except ValueError as exc:
             abort(400, message=f"payload is not valid JSON: {exc}")
     result = preview_order(rt(), body["store"], payload)
@@ -373,11 +438,34 @@ def init_api(app: Any) -> Api:
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
     )
-    api = Api(app)
+    api = ConnectorApi(app)
     api.register_blueprint(bp)
     return api
 
 
+class ConnectorApi(Api):
+    """flask-smorest, with one error shape for every HTTP error the app answers (pages' 404s too)."""
+
+    ERROR_SCHEMA = Error
+    MESSAGES = {404: "no such page", 405: "method not allowed here", 422: "invalid input; see errors",
+                500: "internal error; it has been logged"}
+
+    def handle_http_exception(self, error: HTTPException) -> tuple[dict, int, dict]:  # type: ignore[override]
+        data = getattr(error, "data", None) or {}
+        code = error.code or 500
+        message = data.get("message") or (error.description if error.description != type(error).description
+                                          else self.MESSAGES.get(code, error.name))
+        payload: dict[str, Any] = {"status": code, "message": str(message)}
+        errors = data.get("errors", data.get("messages"))
+        if isinstance(errors, dict) and errors:
+            payload["errors"] = errors
+        headers = dict(data.get("headers") or {})
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            headers["Allow"] = ", ".join(error.valid_methods)
+        return payload, code, headers
+
+
 @bp.errorhandler(ValidationError)
 def _validation(err: ValidationError) -> tuple[dict, int]:
-    return {"status": 400, "message": "invalid input", "errors": err.messages}, 400
+    messages = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
+    return {"status": 400, "message": "invalid input", "errors": messages}, 400
