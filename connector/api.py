@@ -138,9 +138,23 @@ class MappingTable(Schema):
     rows = fields.List(fields.Nested(MappingRow), required=True)
 
 
+def _object_or_text(value: Any) -> None:
+    if not isinstance(value, (dict, str)):
+        raise ValidationError("an order payload: a JSON object, or its JSON text")
+
+
 class PreviewBody(Schema):
     store = Text(required=True)
-    payload = fields.Raw(required=True, metadata={"description": "an order payload (object or JSON text)"})
+    payload = fields.Raw(required=True, validate=_object_or_text, metadata={
+        "description": "an order payload (object or JSON text)", "oneOf": [{"type": "object"}, {"type": "string"}]})
+
+
+class PreviewResult(Schema):
+    canonical = fields.Dict(metadata={"description": "the canonical order"})
+    erp_kind = fields.String()
+    erp_document = fields.Dict(allow_none=True, metadata={"description": "what the ERP would be sent"})
+    erp_error = fields.String(metadata={"description": "why the ERP document could not be built"})
+    error = fields.String(metadata={"description": "why the payload does not map"})
 
 
 class PushedStockLevel(Schema):
@@ -414,6 +428,7 @@ def replace_mapping(runtime: Runtime, kind: str, rows: list[dict]) -> int:
 @bp.route("/preview", methods=["POST"])
 @requires("support")
 @bp.arguments(PreviewBody)
+@bp.response(200, PreviewResult)
 def preview(body: dict) -> dict:
     """The canonical order and ERP document a payload would produce; nothing is written."""
     from connector.preview import preview_order
@@ -424,6 +439,8 @@ def preview(body: dict) -> dict:
             payload = loads_bounded(payload)
         except ValueError as exc:
             abort(400, message=f"payload is not valid JSON: {exc}")
+        if not isinstance(payload, dict):
+            abort(400, message="payload: a JSON object is expected (the order itself)")
     result = preview_order(rt(), body["store"], payload)
     if "error" in result and result.get("status") == 404:
         abort(404, message=result["error"])
