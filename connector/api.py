@@ -20,7 +20,7 @@ from connector.auth import actor, audit, requires
 from connector.config_io import ConfigError, dump_config, load_config
 from connector.models import AuditEntry, MappingEntry, Store
 from connector.runtime import Runtime
-from connector.web_input import loads_bounded, to_utc
+from connector.web_input import MAX_PAGE, loads_bounded, to_utc
 from mappings.merchant import KINDS as MAPPING_KINDS
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1", description="Connector operations")
@@ -70,7 +70,7 @@ class EventQuery(Schema):
 
 
 class PageQuery(EventQuery):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
@@ -116,7 +116,7 @@ class SkipBody(Schema):
 
 
 class BulkRetryBody(EventQuery):
-    expected_count = fields.Integer(required=True, metadata={
+    expected_count = fields.Integer(required=True, strict=True, metadata={  # strict: 1e-19 is not 0
         "description": "the count the person confirmed; refused if the filter now matches another number"})
 
 
