@@ -34,14 +34,17 @@ def rt() -> Runtime:
 
 
 NO_NUL = validate.Regexp(r"^[^\x00]*$", error="may not contain a NUL character (\\u0000)")
+NOT_BLANK = validate.Regexp(r"^[^\x00]*[^\s\x00][^\x00]*$",
+                            error="may not be blank or contain a NUL character (\\u0000)")
 
 
 class Text(fields.String):
-    """A string without NUL, which PostgreSQL text cannot hold (documented as a pattern)."""
+    """A string without NUL, which PostgreSQL text cannot hold; with blank=False, also not only spaces
+    (the view strips them). Documented as one pattern, since OpenAPI has one per string."""
 
-    def __init__(self, *, validate: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *, validate: Any = None, blank: bool = True, **kwargs: Any) -> None:
         extra = [validate] if callable(validate) else list(validate or [])
-        super().__init__(validate=[NO_NUL, *extra], **kwargs)
+        super().__init__(validate=[NO_NUL if blank else NOT_BLANK, *extra], **kwargs)
 
 
 class UtcDateTime(fields.AwareDateTime):
@@ -112,7 +115,7 @@ class EventDetail(EventSummary):
 
 
 class SkipBody(Schema):
-    reason = Text(required=True, validate=validate.Length(min=1, max=500))
+    reason = Text(required=True, blank=False, validate=validate.Length(min=1, max=500))
 
 
 class BulkRetryBody(EventQuery):
@@ -130,8 +133,8 @@ class ConfigText(Schema):
 
 class MappingRow(Schema):
     store = Text(allow_none=True, load_default=None, metadata={"description": "slug; null: every store"})
-    source = Text(required=True, validate=validate.Length(min=1, max=255))
-    target = Text(required=True, validate=validate.Length(min=1, max=255))
+    source = Text(required=True, blank=False, validate=validate.Length(min=1, max=255))
+    target = Text(required=True, blank=False, validate=validate.Length(min=1, max=255))
 
 
 class MappingTable(Schema):
@@ -464,22 +467,45 @@ class ConnectorApi(Api):
     """flask-smorest, with one error shape for every HTTP error the app answers (pages' 404s too)."""
 
     ERROR_SCHEMA = Error
-    MESSAGES = {404: "no such page", 405: "method not allowed here", 422: "invalid input; see errors",
-                500: "internal error; it has been logged"}
+    MESSAGES = {404: "no such page", 405: "method not allowed here", 500: "internal error; it has been logged"}
 
     def handle_http_exception(self, error: HTTPException) -> tuple[dict, int, dict]:  # type: ignore[override]
         data = getattr(error, "data", None) or {}
         code = error.code or 500
         message = data.get("message") or (error.description if error.description != type(error).description
                                           else self.MESSAGES.get(code, error.name))
-        payload: dict[str, Any] = {"status": code, "message": str(message)}
         errors = data.get("errors", data.get("messages"))
+        if isinstance(errors, dict) and errors and "message" not in data:
+            message = f"invalid input: {_first_problem(errors)}"
+        payload: dict[str, Any] = {"status": code, "message": str(message)}
         if isinstance(errors, dict) and errors:
             payload["errors"] = errors
         headers = dict(data.get("headers") or {})
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             headers["Allow"] = ", ".join(error.valid_methods)
         return payload, code, headers
+
+
+def _first_problem(errors: dict) -> str:
+    """"levels.0.on_hand: Must be …" from webargs' {"json": {"levels": {0: {"on_hand": [...]}}}}."""
+    path: list[str] = []
+    node: Any = errors
+    while isinstance(node, dict) and node:
+        key, node = next(iter(node.items()))
+        if not path and key in ("json", "query", "form", "path", "headers", "cookies"):
+            continue  # where, not what
+        path.append(str(key))
+    problem = node[0] if isinstance(node, list) and node else node
+    more = " (and more, see errors)" if sum(1 for _ in _leaves(errors)) > 1 else ""
+    return f"{'.'.join(path)}: {problem}{more}"
+
+
+def _leaves(node: Any) -> Any:
+    if isinstance(node, dict):
+        for child in node.values():
+            yield from _leaves(child)
+    else:
+        yield node
 
 
 @bp.errorhandler(ValidationError)

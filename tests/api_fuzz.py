@@ -19,14 +19,16 @@ from tests.test_api import sign_in
 
 PUSH_TOKEN = "erp-push-token-schemathesis-0123"
 ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429"]  # schemathesis's default for valid input, less 5xx
-# Bodies that carry a language of their own, which no JSON schema describes: config as YAML text and a
-# storefront's order payload. Well-formed JSON of the documented shape may still be a 400 that says what is
-# wrong inside (a line of YAML, an unknown store key, a payload that is not JSON).
-OWN_LANGUAGE = {"PUT /api/v1/config", "POST /api/v1/preview"}
+REFUSED = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]  # and too large
+# Where a body of the documented shape may still be refused with a 400 saying what is wrong inside it: a
+# language no JSON schema describes (config as YAML text, a storefront's order payload), or rows naming
+# stores by slug (one that does not exist, or a source mapped twice).
+CHECKED_INSIDE = {"PUT /api/v1/config", "POST /api/v1/preview", "PUT /api/v1/mappings/{kind}"}
 CONFIG = {
-    "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED}},
+    "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED},
+               "negative_data_rejection": {"expected-statuses": REFUSED}},
     "operations": [{"include-name": name, "checks": {"positive_data_acceptance": {
-        "expected-statuses": [*ACCEPTED, "400"]}}} for name in sorted(OWN_LANGUAGE)],
+        "expected-statuses": [*ACCEPTED, "400"]}}} for name in sorted(CHECKED_INSIDE)],
 }
 
 

@@ -14,8 +14,8 @@ from connector.models import AuditEntry, InboxEvent, Store
 from connector.pipeline import SHOPIFY_ORDER_TOPICS, WOO_ORDER_TOPICS
 from connector.preview import MAPPERS
 from connector.views.charts import hourly_bars
-from connector.web_input import OutOfRange, page_number
 from connector.views.common import error_page, parse_time, pretty_body, rt, scrub, secret_values, time_input
+from connector.web_input import OutOfRange, page_number
 from mappings.errors import MappingError
 from mappings.merchant import apply_tables
 

@@ -5,6 +5,7 @@ refuses what SQLite stores (NUL in text, numbers past int8, years past 9999).
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -63,6 +64,17 @@ def test_nul_in_a_json_string_is_refused_naming_the_field(admin):
     _refused(admin.put("/api/v1/mappings/sku", json={"rows": [{"source": "A", "target": NUL}]}, headers=headers),
              "target")
     _refused(admin.post("/api/v1/preview", json={"store": NUL, "payload": {}}, headers=headers), "store")
+
+
+def test_a_blank_skip_reason_or_mapping_cell_is_refused_as_the_document_says(admin):
+    """Found by schemathesis: "  " passed the documented minLength 1, then was refused (reason) or stored
+    empty once stripped (mapping source). The document now says so and the schema refuses it."""
+    _refused(admin.post("/api/v1/events/1/skip", json={"reason": "   "}, headers=admin.headers), "reason")
+    _refused(admin.put("/api/v1/mappings/sku", json={"rows": [{"source": " ", "target": "B"}]},
+                       headers=admin.headers), "source")
+    assert admin.get("/api/v1/mappings/sku").json["rows"] == []
+    spec = admin.get("/api/v1/openapi.json").json["components"]["schemas"]
+    assert not re.search(spec["SkipBody"]["properties"]["reason"]["pattern"], "   ")
 
 
 def test_a_payload_with_nul_can_still_be_previewed(admin):
