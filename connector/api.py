@@ -34,7 +34,9 @@ def rt() -> Runtime:
 
 
 NO_NUL = validate.Regexp(r"^[^\x00]*$", error="may not contain a NUL character (\\u0000)")
-NOT_BLANK = validate.Regexp(r"^[^\x00]*[^\s\x00][^\x00]*$",
+# What str.strip() removes, spelled out: "\s" differs between Python and the ECMA regexes clients use.
+_SPACES = "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x3001)) if c.isspace())
+NOT_BLANK = validate.Regexp(f"^[^\\x00]*[^\\x00{_SPACES}][^\\x00]*$",
                             error="may not be blank or contain a NUL character (\\u0000)")
 
 
