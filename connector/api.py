@@ -5,12 +5,13 @@ same as for the pages (connector.auth); support may use the event routes, admins
 from __future__ import annotations
 
 import json
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Api, Blueprint, abort
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
@@ -19,6 +20,7 @@ from connector.auth import actor, audit, requires
 from connector.config_io import ConfigError, dump_config, load_config
 from connector.models import AuditEntry, MappingEntry, Store
 from connector.runtime import Runtime
+from connector.web_input import MAX_PAGE, loads_bounded, to_utc
 from mappings.merchant import KINDS as MAPPING_KINDS
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1", description="Connector operations")
@@ -28,23 +30,52 @@ def rt() -> Runtime:
     return current_app.extensions["connector.runtime"]
 
 
+# ---- fields: what PostgreSQL can store, said in the OpenAPI document too ------------------------
+
+
+NO_NUL = validate.Regexp(r"^[^\x00]*$", error="may not contain a NUL character (\\u0000)")
+# What str.strip() removes, spelled out: "\s" differs between Python and the ECMA regexes clients use.
+_SPACES = "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x3001)) if c.isspace())
+NOT_BLANK = validate.Regexp(f"^[^\\x00]*[^\\x00{_SPACES}][^\\x00]*$",
+                            error="may not be blank or contain a NUL character (\\u0000)")
+
+
+class Text(fields.String):
+    """A string without NUL, which PostgreSQL text cannot hold; with blank=False, also not only spaces
+    (the view strips them). Documented as one pattern, since OpenAPI has one per string."""
+
+    def __init__(self, *, validate: Any = None, blank: bool = True, **kwargs: Any) -> None:
+        extra = [validate] if callable(validate) else list(validate or [])
+        super().__init__(validate=[NO_NUL if blank else NOT_BLANK, *extra], **kwargs)
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO-8601 time with a zone, kept in UTC; refused when UTC would fall outside the years 1-9999."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        try:
+            return to_utc(super()._deserialize(value, attr, data, **kwargs))
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+STOCK_LIMIT = 10**14 - 1  # stock_levels.on_hand is NUMERIC(18, 4): 14 whole digits, 4 decimals
+
+
 # ---- schemas ----------------------------------------------------------------------------------
 
 
 class EventQuery(Schema):
-    store = fields.String()
-    topic = fields.String()
+    store = Text()
+    topic = Text()
     status = fields.String(validate=validate.OneOf(operations.STATUSES))
-    order = fields.String(metadata={"description": "order number (#1001) or the store's order id"})
-    since = fields.AwareDateTime()
-    until = fields.AwareDateTime()
-
-
-MAX_ID = 2**63 - 1  # the largest id the databases store (a BIGINT); larger ones are refused, never a 500
+    order = Text(metadata={"description": "order number (#1001) or the store's order id"})
+    since = UtcDateTime()
+    until = UtcDateTime()
 
 
 class PageQuery(EventQuery):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
@@ -86,11 +117,11 @@ class EventDetail(EventSummary):
 
 
 class SkipBody(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    reason = Text(required=True, blank=False, validate=validate.Length(min=1, max=500))
 
 
 class BulkRetryBody(EventQuery):
-    expected_count = fields.Integer(required=True, metadata={
+    expected_count = fields.Integer(required=True, strict=True, metadata={  # strict: 1e-19 is not 0
         "description": "the count the person confirmed; refused if the filter now matches another number"})
 
 
@@ -99,30 +130,48 @@ class Count(Schema):
 
 
 class ConfigText(Schema):
-    yaml = fields.String(required=True, metadata={"description": "config as code, secrets masked on the way out"})
+    yaml = Text(required=True, metadata={"description": "config as code, secrets masked on the way out"})
 
 
 class MappingRow(Schema):
-    store = fields.String(allow_none=True, load_default=None, metadata={"description": "slug; null: every store"})
-    source = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    target = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    store = Text(allow_none=True, load_default=None, metadata={"description": "slug; null: every store"})
+    source = Text(required=True, blank=False, validate=validate.Length(min=1, max=255))
+    target = Text(required=True, blank=False, validate=validate.Length(min=1, max=255))
 
 
 class MappingTable(Schema):
     rows = fields.List(fields.Nested(MappingRow), required=True)
 
 
+def _object_or_text(value: Any) -> None:
+    if not isinstance(value, (dict, str)):
+        raise ValidationError("an order payload: a JSON object, or its JSON text")
+
+
 class PreviewBody(Schema):
-    store = fields.String(required=True)
-    payload = fields.Raw(required=True, metadata={"description": "an order payload (object or JSON text)"})
+    store = Text(required=True)
+    payload = fields.Raw(required=True, validate=_object_or_text, metadata={
+        "description": "an order payload (object or JSON text)", "oneOf": [{"type": "object"}, {"type": "string"}]})
+
+
+class PreviewResult(Schema):
+    canonical = fields.Dict(metadata={"description": "the canonical order"})
+    erp_kind = fields.String()
+    erp_document = fields.Dict(allow_none=True, metadata={"description": "what the ERP would be sent"})
+    erp_error = fields.String(metadata={"description": "why the ERP document could not be built"})
+    error = fields.String(metadata={"description": "why the payload does not map"})
 
 
 class PushedStockLevel(Schema):
-    sku = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    warehouse = fields.String(load_default="", validate=validate.Length(max=64),
-                              metadata={"description": "empty when the ERP has one warehouse"})
-    on_hand = fields.Decimal(required=True, metadata={"description": "a number; negative when back-ordered"})
-    updated_at = fields.AwareDateTime(required=True, default_timezone=timezone.utc,
+    sku = Text(required=True, validate=validate.Length(min=1, max=128))
+    warehouse = Text(load_default="", validate=validate.Length(max=64),
+                     metadata={"description": "empty when the ERP has one warehouse"})
+    # An ERP's float noise (0.30000000000000004) means 0.3: rounded here to the column's 4 decimals, openly.
+    on_hand = fields.Decimal(required=True, places=4, validate=validate.Range(min=-STOCK_LIMIT, max=STOCK_LIMIT),
+                             metadata={"description": "a number; negative when back-ordered; kept to 4 decimals",
+                                       # documented as numbers (apispec would write Decimal bounds as text)
+                                       "minimum": -STOCK_LIMIT, "maximum": STOCK_LIMIT})
+    updated_at = UtcDateTime(required=True, default_timezone=timezone.utc,
                                       metadata={"description": "when the ERP counted it (ISO-8601; no zone: UTC)"})
 
 
@@ -138,6 +187,46 @@ class StockPushResult(Schema):
                                                                     "already queued is not queued twice)"})
 
 
+class Session(Schema):
+    email = fields.String()
+    role = fields.String()
+    csrf_token = fields.String(metadata={"description": "send it as X-CSRF-Token on state-changing calls"})
+
+
+class HourBar(Schema):
+    hour = fields.String(metadata={"description": "the hour's start, ISO-8601 UTC"})
+    succeeded = fields.Integer()
+    failed = fields.Integer()
+
+
+class Dashboard(Schema):
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                         metadata={"description": "events by status"})
+    backlog = fields.Integer()
+    oldest_pending_seconds = fields.Integer(allow_none=True)
+    hourly = fields.List(fields.Nested(HourBar))
+
+
+class AuditRow(Schema):
+    at = fields.String(metadata={"description": "ISO-8601"})
+    actor = fields.String()
+    action = fields.String()
+    target = fields.String()
+    detail = fields.Dict(allow_none=True)
+
+
+class AuditPage(Schema):
+    items = fields.List(fields.Nested(AuditRow))
+
+
+class Error(Schema):
+    """Every error the API answers (also the sign-in guard's 401 and 403)."""
+
+    status = fields.Integer(required=True, metadata={"description": "the HTTP status code"})
+    message = fields.String(required=True)
+    errors = fields.Dict(metadata={"description": "by location and field, when the input was invalid"})
+
+
 def _summary(event, slug: str) -> dict:  # type: ignore[no-untyped-def]
     return {**{k: getattr(event, k) for k in EventSummary().fields if k != "store"}, "store": slug}
 
@@ -146,15 +235,8 @@ def _filter(args: dict) -> operations.EventFilter:
     return operations.EventFilter(**{k: args.get(k) for k in ("store", "topic", "status", "order", "since", "until")})
 
 
-@bp.before_request  # after the app's sign-in guard: a stranger still gets 401
-def _ids_in_range() -> None:
-    """An id no database can hold is an id that does not exist: 404, not an overflow in the driver."""
-    event_id = (request.view_args or {}).get("event_id")
-    if isinstance(event_id, int) and not 0 < event_id <= MAX_ID:
-        abort(404, message=f"no event {event_id}")
-
-
 @bp.route("/session")
+@bp.response(200, Session)
 def session_info() -> dict:
     """Who is signed in, and the CSRF token to send as X-CSRF-Token on state-changing calls."""
     from connector.auth import csrf_token, current_user
@@ -244,6 +326,7 @@ def bulk_retry(body: dict) -> dict:
 
 @bp.route("/dashboard")
 @requires("support")
+@bp.response(200, Dashboard)
 def dashboard_route() -> dict:
     """Events by status, backlog, oldest pending age, processed and failed per hour (24 h)."""
     return operations.dashboard(rt())
@@ -251,6 +334,7 @@ def dashboard_route() -> dict:
 
 @bp.route("/audit")
 @requires("support")
+@bp.response(200, AuditPage)
 def audit_log() -> dict:
     """The latest audited actions."""
     with rt().sessions() as session:
@@ -385,6 +469,7 @@ def replace_mapping(runtime: Runtime, kind: str, rows: list[dict]) -> int:
 @bp.route("/preview", methods=["POST"])
 @requires("support")
 @bp.arguments(PreviewBody)
+@bp.response(200, PreviewResult)
 def preview(body: dict) -> dict:
     """The canonical order and ERP document a payload would produce; nothing is written."""
     from connector.preview import preview_order
@@ -392,9 +477,11 @@ def preview(body: dict) -> dict:
     payload = body["payload"]
     if isinstance(payload, str):
         try:
-            payload = json.loads(payload)
+            payload = loads_bounded(payload)
         except ValueError as exc:
             abort(400, message=f"payload is not valid JSON: {exc}")
+        if not isinstance(payload, dict):
+            abort(400, message="payload: a JSON object is expected (the order itself)")
     result = preview_order(rt(), body["store"], payload)
     if "error" in result and result.get("status") == 404:
         abort(404, message=result["error"])
@@ -409,11 +496,57 @@ def init_api(app: Any) -> Api:
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
     )
-    api = Api(app)
+    api = ConnectorApi(app)
     api.register_blueprint(bp)
     return api
 
 
+class ConnectorApi(Api):
+    """flask-smorest, with one error shape for every HTTP error the app answers (pages' 404s too)."""
+
+    ERROR_SCHEMA = Error
+    MESSAGES = {404: "no such page", 405: "method not allowed here", 500: "internal error; it has been logged"}
+
+    def handle_http_exception(self, error: HTTPException) -> tuple[dict, int, dict]:  # type: ignore[override]
+        data = getattr(error, "data", None) or {}
+        code = error.code or 500
+        message = data.get("message") or (error.description if error.description != type(error).description
+                                          else self.MESSAGES.get(code, error.name))
+        errors = data.get("errors", data.get("messages"))
+        if isinstance(errors, dict) and errors and "message" not in data:
+            message = f"invalid input: {_first_problem(errors)}"
+        payload: dict[str, Any] = {"status": code, "message": str(message)}
+        if isinstance(errors, dict) and errors:
+            payload["errors"] = errors
+        headers = dict(data.get("headers") or {})
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            headers["Allow"] = ", ".join(error.valid_methods)
+        return payload, code, headers
+
+
+def _first_problem(errors: dict) -> str:
+    """"levels.0.on_hand: Must be …" from webargs' {"json": {"levels": {0: {"on_hand": [...]}}}}."""
+    path: list[str] = []
+    node: Any = errors
+    while isinstance(node, dict) and node:
+        key, node = next(iter(node.items()))
+        if not path and key in ("json", "query", "form", "path", "headers", "cookies"):
+            continue  # where, not what
+        path.append(str(key))
+    problem = node[0] if isinstance(node, list) and node else node
+    more = " (and more, see errors)" if sum(1 for _ in _leaves(errors)) > 1 else ""
+    return f"{'.'.join(path)}: {problem}{more}"
+
+
+def _leaves(node: Any) -> Any:
+    if isinstance(node, dict):
+        for child in node.values():
+            yield from _leaves(child)
+    else:
+        yield node
+
+
 @bp.errorhandler(ValidationError)
 def _validation(err: ValidationError) -> tuple[dict, int]:
-    return {"status": 400, "message": "invalid input", "errors": err.messages}, 400
+    messages = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
+    return {"status": 400, "message": "invalid input", "errors": messages}, 400

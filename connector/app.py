@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from flask.sessions import SecureCookieSessionInterface
 
+from connector import web_input
 from connector.inbox import Inbox
 from connector.waker import Waker
 from connector.webhooks import WebhookReceiver
@@ -53,6 +54,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     register_pages(app)
     app.before_request(auth.guard)
+    app.before_request(web_input.check_request)  # after the sign-in guard: a stranger still gets 401
+    app.register_error_handler(web_input.BadInput, web_input.refusal)
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, current_user=auth.current_user)
 
     @app.get("/")
@@ -69,18 +72,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         checks = {"database": _check_database(runtime), "queue": _check_queue(runtime)}
         ok = all(v == "ok" for v in checks.values())
         return jsonify(status="ok" if ok else "unavailable", checks=checks), 200 if ok else 503
-
-    @app.errorhandler(404)
-    def not_found(_e) -> tuple[Response, int]:  # type: ignore[no-untyped-def]
-        return jsonify(status=404, message="no such page"), 404
-
-    @app.errorhandler(405)
-    def not_allowed(_e) -> tuple[Response, int]:  # type: ignore[no-untyped-def]
-        return jsonify(status=405, message="method not allowed here"), 405
-
-    @app.errorhandler(500)
-    def crashed(_e) -> tuple[Response, int]:  # type: ignore[no-untyped-def]
-        return jsonify(status=500, message="internal error; it has been logged"), 500
 
     return app
 

@@ -1,11 +1,9 @@
 """Fuzzing: no input yields a 5xx or an unhandled exception (issue 7).
 
-Two parts, each with a bounded number of cases so the file runs in about a minute:
-- hypothesis sends correctly signed webhook deliveries with arbitrary bodies and headers to both
-  receivers, then runs the queued jobs: every reply is below 500 and every stored event ends
-  succeeded, ignored or failed with a reason that is not an "internal error".
-- schemathesis generates calls from the app's own OpenAPI document (/api/v1/openapi.json), in process
-  over WSGI, signed in as an admin: no call gets a 5xx.
+hypothesis sends correctly signed webhook deliveries with arbitrary bodies and headers to both
+receivers, then runs the queued jobs: every reply is below 500 and every stored event ends succeeded,
+ignored or failed with a reason that is not an "internal error". Bounded so the file runs in about a
+minute. The JSON API is fuzzed by schemathesis, with every check, in tests/attacks/test_schemathesis.py.
 
 How many cases ran is written to test-artifacts/fuzz-summary.txt (and printed at the end of the module).
 """
@@ -21,17 +19,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import select
 
-from connector.config_io import load_config
 from connector.models import InboxEvent
 from tests.conftest import load_fixture
 from tests.stack import SECRET, STORE, WOO_SECRET, WOO_STORE
 from tests.test_api import sign_in
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
-API_EXAMPLES = int(os.environ.get("FUZZ_API_EXAMPLES", "25"))
 SUMMARY = Path(__file__).resolve().parent.parent / "test-artifacts" / "fuzz-summary.txt"
 COUNTS: Counter[str] = Counter()
-PUSH_TOKEN = "erp-push-token-0123456789"
 
 # CI replays the same cases (derandomized) so a run is reproducible; FUZZ_RANDOM=1 explores new ones.
 RANDOM = bool(os.environ.get("FUZZ_RANDOM"))
@@ -240,50 +235,7 @@ def test_oversized_and_unsigned_deliveries_are_refused_not_crashed(sqlite_stack)
     assert stack.post_woocommerce({"id": 1}, store=STORE).status_code == 404
 
 
-# ---- schemathesis: the JSON API from its own OpenAPI document ----------------------------------
-
-
-def test_api_from_its_openapi_document_never_answers_5xx(sqlite_stack):
-    import schemathesis
-    from schemathesis.checks import not_a_server_error
-
-    stack = sqlite_stack
-    load_config(stack.rt, json.dumps({"erp": {"kind": "sql", "url": stack.erp_url, "lock_timeout_seconds": 0.2,
-                                              "push_token": PUSH_TOKEN}}))
-    client = sign_in(stack)
-    raw = client.get("/api/v1/openapi.json")
-    assert raw.status_code == 200
-    schema = schemathesis.openapi.from_dict(raw.json)
-    schema.app = stack.app  # in process, over WSGI
-    cookie = stack.app.config.get("SESSION_COOKIE_NAME", "session")
-    cookies = {cookie: client.get_cookie(cookie).value}
-    headers = {"X-CSRF-Token": client.csrf, "Authorization": f"Bearer {PUSH_TOKEN}"}  # the token for /stock
-    # something to find: a failed event and a succeeded one
-    stack.post_shopify(b"not json")
-    stack.post_shopify(SHOPIFY_ORDERS[0])
-    stack.run_jobs(include_delayed=True)
-
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 10, [op.label for op in operations]
-    failures = []
-    for operation in operations:
-        label = operation.label
-
-        @settings(max_examples=API_EXAMPLES, deadline=None, database=None, derandomize=not RANDOM,
-                  suppress_health_check=list(HealthCheck))
-        @given(case=operation.as_strategy())
-        def run(case) -> None:  # type: ignore[no-untyped-def]
-            COUNTS["api calls (schemathesis)"] += 1
-            COUNTS[f"  api {label}"] += 1
-            response = case.call(headers=headers, cookies=cookies)
-            COUNTS[f"  api answers {response.status_code}"] += 1
-            case.validate_response(response, checks=[not_a_server_error])
-
-        try:
-            run()
-        except Exception as exc:  # collect every operation's failure, then report them all
-            failures.append(f"{label}: {exc}")
-    assert not failures, "\n\n".join(failures)
+# ---- the JSON API: schemathesis runs it with every check in tests/attacks/test_schemathesis.py ---
 
 
 def test_ids_and_pages_beyond_what_a_database_holds_are_refused_not_a_500(sqlite_stack):

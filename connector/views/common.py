@@ -16,6 +16,7 @@ from connector.clock import utcnow
 from connector.crypto import mask
 from connector.models import ErpConnection, Store
 from connector.runtime import Runtime
+from connector.web_input import to_utc
 from mappings import payloads
 
 MIN_SCRUB = 6  # shorter "secrets" would mangle ordinary words
@@ -119,12 +120,12 @@ def pretty_body(body: bytes) -> tuple[str, bool]:
 
 
 def parse_time(raw: str | None) -> datetime | None:
-    """A datetime-local input (taken as UTC) or an ISO time with a zone; ValueError when neither."""
+    """A datetime-local input (taken as UTC) or an ISO time with a zone, in UTC; ValueError when neither,
+    or when UTC would fall outside the years 1 to 9999."""
     raw = (raw or "").strip()
     if not raw:
         return None
-    value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return to_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")))
 
 
 def time_input(value: datetime | None) -> str:

@@ -20,6 +20,7 @@ from connector.preview import preview_order
 from connector.runtime import StoreInfo
 from connector.views import forms
 from connector.views.common import error_page, pretty_body, rt, scrub, secret_values
+from connector.web_input import loads_bounded, row_id
 from mappings.merchant import KINDS as MAPPING_KINDS
 
 bp = Blueprint("config", __name__, url_prefix="/config")
@@ -320,10 +321,7 @@ def preview() -> Any:
     source = None
     event_id = values["event"].strip()
     if event_id and (request.method == "GET" or not values["payload"].strip()):
-        try:
-            number = int(event_id)
-        except ValueError:
-            number = -1
+        number = row_id(event_id) or -1
         with rt().sessions() as session:
             row = session.execute(select(InboxEvent, Store.slug).join(Store, Store.id == InboxEvent.store_id)
                                   .where(InboxEvent.id == number)).first()
@@ -342,7 +340,7 @@ def preview() -> Any:
             errors.setdefault("payload", "paste an order payload (JSON) or pick a stored event")
         else:
             try:
-                payload = json.loads(values["payload"])
+                payload = loads_bounded(values["payload"])
             except ValueError as exc:
                 errors["payload"] = f"not valid JSON: {exc}"
             else:
@@ -354,7 +352,7 @@ def preview() -> Any:
             for key in ("error", "erp_error"):
                 if result.get(key):
                     result[key] = scrub(result[key], hidden)
-        else:
-            status = 400
+    if errors:
+        status = 400
     return render_template("config/preview.html", stores=stores, values=values, errors=errors, result=result,
                            source=source, events=_recent_events()), status

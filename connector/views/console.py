@@ -14,6 +14,7 @@ from connector.pipeline import SHOPIFY_ORDER_TOPICS, WOO_ORDER_TOPICS
 from connector.preview import MAPPERS
 from connector.views.charts import hourly_bars
 from connector.views.common import error_page, parse_time, pretty_body, rt, scrub, secret_values, time_input
+from connector.web_input import OutOfRange, page_number
 from mappings import payloads
 from mappings.errors import MappingError
 from mappings.merchant import apply_tables
@@ -44,6 +45,9 @@ def _filter_from(args: Any) -> tuple[operations.EventFilter, dict[str, str], dic
     for key in ("since", "until"):
         try:
             times[key] = parse_time(raw[key])
+        except OutOfRange as exc:
+            errors[key] = str(exc)
+            times[key] = None
         except ValueError:
             errors[key] = "a date and time such as 2026-11-20T15:00 (UTC)"
             times[key] = None
@@ -88,10 +92,7 @@ def dashboard() -> Any:
 @bp.get("/events")
 def events() -> Any:
     flt, raw, errors = _filter_from(request.args)
-    try:
-        page = max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        page = 1
+    page = page_number(request.args.get("page"))
     try:
         per_page = int(request.args.get("per_page", 50))
     except ValueError:
@@ -235,10 +236,7 @@ def skip_one(event_id: int) -> Any:
 @bp.get("/audit")
 def audit_log() -> Any:
     per_page = 50
-    try:
-        page = max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        page = 1
+    page = page_number(request.args.get("page"))
     action = (request.args.get("action") or "").strip()
     who = (request.args.get("actor") or "").strip()
     query = select(AuditEntry)
