@@ -54,6 +54,7 @@ def apply_order(rt: Runtime, store: StoreInfo, order: Order, raw_status: str, ev
             return {"note": f"not imported: status {raw_status} (this store imports {', '.join(allowed)})"}
         if order.status == "cancelled":
             return {"note": "cancelled before it reached the ERP: nothing to book"}
+    erp.check_order(order)  # before any write: a refused order leaves no customer behind
     customer_id = resolve_customer(rt, store, order, erp)
     written = erp.push_order(order, customer_id)
     done.append("created" if written.created else "updated" if written.updated else "unchanged")

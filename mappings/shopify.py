@@ -25,6 +25,7 @@ from marshmallow import Schema, fields, validate
 
 from mappings.canonical import (Address, Customer, Discount, Money, Order, OrderLine, Payment,
                                 ShippingLine, TaxLine, Totals, money_sum)
+from mappings.currencies import check_minor_units
 from mappings.errors import MappingError
 from mappings.fields import MAX_ID as _MAX_ID
 from mappings.fields import Amount as _Amount
@@ -106,7 +107,9 @@ _SCHEMA = _ShopifyOrder()  # built once: instantiating the nested schemas costs 
 def order_from_shopify(payload: dict, store: str) -> Order:
     """Map one Shopify REST order to the canonical Order, or raise MappingError saying why not."""
     try:
-        return _order(_load(_SCHEMA, payload, "a Shopify order"), store)
+        order = _order(_load(_SCHEMA, payload, "a Shopify order"), store)
+        check_minor_units(order)
+        return order
     except MappingError as exc:
         raise MappingError(f"Shopify order {_order_ref(payload)}: {exc}") from None
 

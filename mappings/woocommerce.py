@@ -32,6 +32,7 @@ from marshmallow import fields, validate
 
 from mappings.canonical import (Address, Customer, Discount, FeeLine, Money, Order, OrderLine, Payment,
                                 Refund, RefundLine, ShippingLine, TaxLine, Totals, money_sum)
+from mappings.currencies import check_minor_units
 from mappings.errors import MappingError
 from mappings.fields import MAX_ID, Amount, Base, Timestamp, blank_to_none, currency, ident, list_of, load, opt
 
@@ -105,7 +106,9 @@ _SCHEMA = _WooOrder()
 def order_from_woocommerce(payload: dict, store: str) -> Order:
     """Map one wc/v3 order to the canonical Order, or raise MappingError saying why not."""
     try:
-        return _order(load(_SCHEMA, payload, "a WooCommerce order"), store)
+        order = _order(load(_SCHEMA, payload, "a WooCommerce order"), store)
+        check_minor_units(order)
+        return order
     except MappingError as exc:
         raise MappingError(f"WooCommerce order {_order_ref(payload)}: {exc}") from None
 

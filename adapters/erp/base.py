@@ -95,6 +95,10 @@ class ErpAdapter(Protocol):
     def test_connection(self) -> str:
         """Reach the ERP; return a short description, raise ErpError when it cannot be reached."""
 
+    def check_order(self, order: Order) -> None:
+        """Raise PermanentErpError naming the first field of the order (customer and payment included)
+        that this back end cannot keep as it is. Called before any write, so a refused order writes nothing."""
+
     def find_customer(self, email: str | None, phone: str | None) -> str | None:
         """The ERP id of the customer with this normalised email, else this normalised phone."""
 

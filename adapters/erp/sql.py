@@ -33,7 +33,7 @@ from adapters.sqlengine import make_engine
 from adapters.erp.base import OrderResult, PermanentErpError, RetryableErpError, customer_identity
 from adapters.erp.base import ErpOrderLineView, ErpOrderView, PaymentRecord
 from mappings.canonical import Customer, Order, Refund, Shipment, ShipmentLine, StockLevel
-from mappings.customers import normalise_email
+from mappings.customers import normalise_email, normalise_phone
 
 AMOUNT = Numeric(18, 4)
 metadata = MetaData()
@@ -228,6 +228,15 @@ class SqlStagingErp:
             conn.execute(select(erp_orders.c.id).limit(1))
         return f"staging tables reachable on {self.engine.url.render_as_string(hide_password=True)}"
 
+    def check_order(self, order: Order) -> None:
+        now = datetime.now(timezone.utc)
+        rows = [(erp_customers, "customer", _customer_row(order.customer, order.external_ref, now)),
+                (erp_orders, "order", _header(order, 0, now)),
+                *((erp_order_lines, f"line {line['line_no']}", line) for line in _lines(order)),
+                (erp_payments, "payment", _payment_row(order))]
+        for table, what, row in rows:
+            _check_lengths(table, what, row)
+
     def find_customer(self, email: str | None, phone: str | None) -> str | None:
         with self._errors("look up the customer"), self.engine.connect() as conn:
             for column, value in ((erp_customers.c.email, email), (erp_customers.c.phone, phone)):
@@ -240,13 +249,10 @@ class SqlStagingErp:
         return None
 
     def create_customer(self, customer: Customer, external_ref: str) -> str:
-        email, phone = customer_identity(customer)
-        now = datetime.now(timezone.utc)
+        customer_identity(customer)
+        row = _customer_row(customer, external_ref, datetime.now(timezone.utc))
         with self._errors("create the customer"), self.engine.begin() as conn:
-            return str(conn.execute(erp_customers.insert().values(
-                email=email, name=customer.name, phone=phone, external_ids=external_ref,
-                created_at=now, updated_at=now,
-            )).inserted_primary_key[0])
+            return str(conn.execute(erp_customers.insert().values(**row)).inserted_primary_key[0])
 
     def push_order(self, order: Order, customer_id: str) -> OrderResult:
         try:
@@ -434,6 +440,40 @@ class SqlStagingErp:
 
     def _errors(self, action: str) -> _ErrorTranslation:
         return _ErrorTranslation(action)
+
+
+# What a person calls a column, where its name alone would not say (the rest: its name in words).
+_FIELD_NAMES = {"number": "order number (Shopify name)", "sku": "SKU", "source_line_id": "store line id",
+                "external_ref": "order reference", "transaction_ref": "transaction reference"}
+# Values a person may see in full in the reason; personal data (email, phone, name) is only measured.
+_SHOWN = {"number", "sku", "source_line_id", "external_ref", "transaction_ref", "currency", "method",
+          "payment_method", "payment_status", "store", "source"}
+
+
+def _check_lengths(table: Table, what: str, row: dict) -> None:
+    """Refuse a value longer than its staging column: PostgreSQL would refuse it mid-write, SQLite keep it."""
+    for column in table.columns:
+        limit, value = getattr(column.type, "length", None), row.get(column.name)
+        if limit is None or not isinstance(value, str) or len(value) <= limit:
+            continue
+        name = f"{what} {_FIELD_NAMES.get(column.name, column.name.replace('_', ' '))}"
+        shown = f" {value[:24]!r}…" if column.name in _SHOWN else ""
+        raise PermanentErpError(
+            f"{name}{shown} is {len(value)} characters, but the ERP staging column {table.name}.{column.name} "
+            f"holds at most {limit}: shorten it in the store (or map the SKU on /config#skus), then retry; "
+            "nothing was written to the ERP")
+
+
+def _customer_row(customer: Customer, external_ref: str, now: datetime) -> dict:
+    return {"email": normalise_email(customer.email), "name": customer.name, "phone": normalise_phone(customer.phone),
+            "external_ids": external_ref, "created_at": now, "updated_at": now}
+
+
+def _payment_row(order: Order) -> dict:
+    """The erp_payments columns record_payment fills from the order (for the length check)."""
+    return {"payment_ref": f"{order.external_ref}:payment", "order_external_ref": order.external_ref,
+            "currency": order.currency, "method": order.payment.method or "other",
+            "transaction_ref": order.payment.transaction_ref}
 
 
 def _printable(row: dict) -> dict:
