@@ -39,8 +39,9 @@ def ensure_demo_admin(rt: Runtime) -> str | None:
     return password
 
 
-def ensure_demo_config(rt: Runtime) -> None:
-    """Add a demo store and a demo ERP unless the merchant configured their own."""
+def ensure_demo_config(rt: Runtime) -> str | None:
+    """Add a demo store and a demo ERP unless the merchant configured their own. Returns the slug of the
+    store made in this run, the only one whose webhook secret may be printed."""
     with rt.sessions() as session:
         has_store = session.scalars(select(Store).limit(1)).first() is not None
         has_erp = session.scalars(select(ErpConnection).limit(1)).first() is not None
@@ -56,6 +57,7 @@ def ensure_demo_config(rt: Runtime) -> None:
     erp = rt.erp()
     if erp.kind == "sql" and str(getattr(erp, "engine").url).startswith("sqlite"):
         erp.create_tables()  # type: ignore[attr-defined]
+    return None if has_store else "demo"
 
 
 def run_demo(settings: Settings, host: str, port: int) -> None:
@@ -67,12 +69,12 @@ def run_demo(settings: Settings, host: str, port: int) -> None:
     upgrade(settings.database_url)
     queue = EmbeddedJobQueue()
     rt = install(Runtime.from_settings(settings, queue=queue))
-    ensure_demo_config(rt)
+    created = ensure_demo_config(rt)
     password = ensure_demo_admin(rt)
     queue.start()
     threading.Thread(target=_sweep_forever, args=(sweep,), daemon=True, name="sweep").start()
     app = create_app(runtime=rt)
-    _print_instructions(rt, host, port, password)
+    _print_instructions(rt, host, port, password, created)
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
@@ -85,7 +87,9 @@ def _sweep_forever(sweep) -> None:  # type: ignore[no-untyped-def]
             pass
 
 
-def _print_instructions(rt: Runtime, host: str, port: int, password: str | None) -> None:
+def _print_instructions(rt: Runtime, host: str, port: int, password: str | None, created: str | None) -> None:
+    """How to try it. A webhook secret is printed only for the demo store made in this very run: a secret
+    set on /config or by `config load` is write-only and never shown again."""
     with rt.sessions() as session:
         stores = session.scalars(select(Store).where(Store.platform == "shopify")).all()
         infos = [rt.store_info(s) for s in stores]
@@ -96,8 +100,11 @@ def _print_instructions(rt: Runtime, host: str, port: int, password: str | None)
                    "  `connector user add EMAIL --role admin` adds or resets users)")
     for info in infos:
         click.echo(f"\n  Shopify store {info.slug!r}: POST {base}/webhooks/shopify/{info.slug}")
+        if info.slug != created:
+            click.echo("  Signed with the webhook secret set on /config (write-only: not shown)")
+            continue
         click.echo(f"  Sign each body: X-Shopify-Hmac-Sha256 = base64(HMAC-SHA256(secret, raw body)), "
-                   f"secret = {info.webhook_secret}")
+                   f"secret = {info.webhook_secret}  (made now; not shown again)")
         click.echo(f"  Try it from another terminal:  .venv/bin/connector send-sample --url {base} --store {info.slug}")
         click.echo("  or by hand:")
         click.echo(f"    body={SAMPLE_ORDER}")
