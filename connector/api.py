@@ -415,8 +415,8 @@ def erase_customer(body: dict, slug: str) -> dict:
         return compliance.erase_customer(rt(), slug, actor=actor(), **body)
     except LookupError as exc:
         abort(404, message=str(exc))
-    except ValueError as exc:
-        abort(422, message=str(exc))
+    except ValueError as exc:  # no field names anyone: a rule across fields the document cannot state
+        abort(400, message=str(exc))
 
 
 @bp.route("/mappings/<kind>")

@@ -69,7 +69,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @app.get("/readyz")
     def readyz() -> tuple[Response, int]:
-        checks = {"database": _check_database(runtime), "queue": _check_queue(runtime)}
+        checks = {"database": _check_database(runtime), "queue": _check_queue(runtime),
+                  "secrets": _check_secrets(runtime)}
         ok = all(v == "ok" for v in checks.values())
         return jsonify(status="ok" if ok else "unavailable", checks=checks), 200 if ok else 503
 
@@ -98,6 +99,13 @@ def _check_database(rt: Runtime) -> str:
         return "ok"
     except Exception as exc:
         return f"unreachable: {type(exc).__name__}"
+
+
+def _check_secrets(rt: Runtime) -> str:
+    try:
+        return rt.key_problem() or "ok"
+    except Exception as exc:  # the database check names that failure
+        return f"not checked: {type(exc).__name__}"
 
 
 def _check_queue(rt: Runtime) -> str:

@@ -17,6 +17,21 @@ def _runtime(queue=None):  # type: ignore[no-untyped-def]
     return install(Runtime.from_settings(Settings.from_env(), queue=queue))
 
 
+def _serving_runtime():  # type: ignore[no-untyped-def]
+    """The runtime of a long-running process (web, worker, scheduler): it refuses to start on a key that
+    cannot open the stored secrets, instead of failing every webhook and page later."""
+    from connector.crypto import SecretsError
+
+    try:
+        rt = _runtime()
+        problem = rt.key_problem()
+    except SecretsError as exc:
+        problem = str(exc)
+    if problem:
+        _fail(f"not starting: {problem}")
+    return rt
+
+
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(2)
@@ -218,7 +233,7 @@ def worker(burst: bool) -> None:
     """Run an RQ worker (needs REDIS_URL)."""
     from rq import SimpleWorker
 
-    rt = _runtime()
+    rt = _serving_runtime()
     if rt.settings.embedded_queue:
         _fail("the worker needs REDIS_URL; without it `connector run` processes jobs in-process")
     # SimpleWorker: no fork per job. Jobs are batches that reuse the process's pools and ERP client.
@@ -239,7 +254,7 @@ def scheduler(sweep_every: int) -> None:
 
     from connector.jobs import schedules
 
-    rt = _runtime()
+    rt = _serving_runtime()
     if rt.settings.embedded_queue:
         _fail("the scheduler needs REDIS_URL; `connector run` sweeps in-process")
     cron = CronScheduler(connection=rt.queue.redis)  # type: ignore[attr-defined]
@@ -378,6 +393,7 @@ def sync_shipments_command(retry_failed: bool) -> None:
                    "(env WEB_THREADS).")
 def web(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the web app with gunicorn (webhooks, pages, API)."""
+    _serving_runtime().close()  # checked once here, before gunicorn forks its workers
     os.environ["WEB_THREADS"] = str(threads)  # read by connector.asgi in each worker
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
                                "--worker-class", WEB_WORKER_CLASS, WEB_APP])

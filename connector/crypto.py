@@ -75,3 +75,19 @@ def mask(value: str | None) -> str:
     if not value:
         return ""
     return "••••" + value[-4:] if len(value) >= 12 else "••••"
+
+
+def unreadable_secrets(box: SecretBox, sealed: list[tuple[str, str | None]]) -> str | None:
+    """Why the stored secrets cannot be opened with this key, naming what (None when they all open): a
+    wrong CONNECTOR_ENCRYPTION_KEY must stop a process at start, not fail every webhook later."""
+    refused = []
+    for name, token in sealed:
+        try:
+            box.open(token)
+        except SecretsError:
+            refused.append(name)
+    if not refused:
+        return None
+    shown = ", ".join(refused[:5]) + (f" and {len(refused) - 5} more" if len(refused) > 5 else "")
+    return (f"CONNECTOR_ENCRYPTION_KEY does not open the stored secrets of {shown}: set the key they were sealed "
+            "with (to rotate, list the new key first and the old one after it, comma-separated)")

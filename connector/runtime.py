@@ -107,6 +107,16 @@ class Runtime:
             cache[key] = load()
         return cache[key]
 
+    def key_problem(self) -> str | None:
+        """Whether this process's encryption key opens every stored secret (None when it does)."""
+        from connector.crypto import unreadable_secrets
+
+        with self.sessions() as session:
+            sealed = [(f"store {slug}", token) for slug, token in session.execute(select(Store.slug, Store.secrets))]
+            sealed += [(f"ERP connection {name}", token)
+                       for name, token in session.execute(select(ErpConnection.name, ErpConnection.secrets))]
+        return unreadable_secrets(self.box, sealed)
+
     def erp(self) -> ErpAdapter:
         """The configured ERP adapter, rebuilt when its configuration changes (looked up once per batch)."""
         return self.per_batch("erp", self._erp_adapter)

@@ -23,7 +23,8 @@ REFUSED = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422",
 # Where a body of the documented shape may still be refused with a 400 saying what is wrong inside it: a
 # language no JSON schema describes (config as YAML text, a storefront's order payload), or rows naming
 # stores by slug (one that does not exist, or a source mapped twice).
-CHECKED_INSIDE = {"PUT /api/v1/config", "POST /api/v1/preview", "PUT /api/v1/mappings/{kind}"}
+CHECKED_INSIDE = {"PUT /api/v1/config", "POST /api/v1/preview", "PUT /api/v1/mappings/{kind}",
+                  "POST /api/v1/stores/{slug}/erasures"}  # at least one of email, phone, account must name someone
 CONFIG = {
     "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED},
                "negative_data_rejection": {"expected-statuses": REFUSED}},
