@@ -11,6 +11,7 @@ from sqlalchemy import text
 from flask.sessions import SecureCookieSessionInterface
 
 from connector import web_input
+from connector.headers import install_headers
 from connector.inbox import Inbox
 from connector.waker import Waker
 from connector.webhooks import WebhookReceiver
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.before_request(web_input.check_request)  # after the sign-in guard: a stranger still gets 401
     app.register_error_handler(web_input.BadInput, web_input.refusal)
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, current_user=auth.current_user)
+    install_headers(app)
 
     @app.get("/")
     def home() -> Response:

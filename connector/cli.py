@@ -121,6 +121,14 @@ def user_add(email: str, role: str, password: str | None) -> None:
     click.echo(f"{email.strip().lower()} can sign in as {role}")
 
 
+@main.command()
+def keygen() -> None:
+    """Print a new random key for CONNECTOR_ENCRYPTION_KEY (better than a passphrase)."""
+    from cryptography.fernet import Fernet
+
+    click.echo(Fernet.generate_key().decode())
+
+
 @main.group()
 def customer() -> None:
     """Privacy requests for a store's customer (WooCommerce has no privacy webhooks)."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -17,12 +18,24 @@ class SecretsError(Exception):
     pass
 
 
-def _fernet(key: str) -> Fernet:
+KDF_SALT = b"storefront-connector/secrets/v1"  # fixed: the same passphrase must give the same key on every host
+
+
+def _fernets(key: str) -> list[Fernet]:
+    """A generated key (`Fernet.generate_key()`, what `connector keygen` prints) as it is. A passphrase is
+    stretched with scrypt, memory-hard, so a stolen database cannot be tried against guesses cheaply; the
+    single SHA-256 of earlier versions still decrypts (never encrypts), so secrets sealed with it open and
+    are sealed anew on their next write."""
     try:
-        return Fernet(key.encode())
+        return [Fernet(key.encode())]
     except ValueError:
-        # A passphrase rather than a generated key: derive a proper 32-byte key from it.
-        return Fernet(base64.urlsafe_b64encode(hashlib.sha256(key.encode()).digest()))
+        return [Fernet(_stretched(key)), Fernet(base64.urlsafe_b64encode(hashlib.sha256(key.encode()).digest()))]
+
+
+@functools.lru_cache(maxsize=8)
+def _stretched(passphrase: str) -> bytes:
+    return base64.urlsafe_b64encode(hashlib.scrypt(passphrase.encode(), salt=KDF_SALT, n=2**14, r=8, p=1,
+                                                   dklen=32))
 
 
 class SecretBox:
@@ -35,7 +48,7 @@ class SecretBox:
     def __init__(self, keys: list[str]):
         if not keys:
             raise SecretsError("no encryption key")
-        self._box = MultiFernet([_fernet(k.strip()) for k in keys if k.strip()])
+        self._box = MultiFernet([f for k in keys if k.strip() for f in _fernets(k.strip())])
 
     def seal(self, secrets: dict[str, str]) -> str:
         return self._box.encrypt(json.dumps(secrets, sort_keys=True).encode()).decode()

@@ -33,3 +33,50 @@ def test_readyz_reports_a_key_that_cannot_open_the_secrets(sqlite_stack):
         wrong.close()
     assert answer.status_code == 503
     assert "CONNECTOR_ENCRYPTION_KEY does not open" in answer.json["checks"]["secrets"]
+
+
+def test_pages_and_api_carry_security_headers_and_inline_scripts_their_nonce(sqlite_stack):
+    import re
+
+    from tests.test_api import sign_in
+
+    admin = sign_in(sqlite_stack)
+    for path in ("/login", "/config", "/console", "/api/v1/session"):
+        answer = admin.get(path)
+        policy = answer.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in policy and "'unsafe-inline'" not in policy, path
+        assert answer.headers["X-Frame-Options"] == "DENY" and answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert answer.headers["Referrer-Policy"] == "same-origin"
+    page = admin.get("/config")
+    nonces = set(re.findall(r'<script nonce="([^"]+)"', page.get_data(as_text=True)))
+    assert len(nonces) == 1 and f"'nonce-{nonces.pop()}'" in page.headers["Content-Security-Policy"]
+    assert "<script>" not in page.get_data(as_text=True)
+
+
+def test_a_passphrase_key_is_stretched_and_old_seals_still_open():
+    import base64
+    import hashlib
+
+    from cryptography.fernet import Fernet
+
+    from connector.crypto import SecretBox
+
+    passphrase = "correct horse battery staple"
+    legacy = Fernet(base64.urlsafe_b64encode(hashlib.sha256(passphrase.encode()).digest()))
+    old_seal = legacy.encrypt(b'{"access_token": "shpat_old"}').decode()
+    box = SecretBox([passphrase])
+    assert box.open(old_seal) == {"access_token": "shpat_old"}  # sealed by an earlier version: still opens
+    new_seal = box.seal({"access_token": "shpat_new"})
+    try:
+        legacy.decrypt(new_seal.encode())
+        raise AssertionError("a new seal must not be made with the unsalted one-round SHA-256 key")
+    except Exception as exc:  # InvalidToken
+        assert type(exc).__name__ == "InvalidToken"
+    assert box.open(new_seal) == {"access_token": "shpat_new"}
+
+
+def test_keygen_prints_a_key_the_connector_takes_as_it_is():
+    from connector.crypto import SecretBox
+
+    key = CliRunner().invoke(main, ["keygen"]).output.strip()
+    assert SecretBox([key]).open(SecretBox([key]).seal({"a": "b"})) == {"a": "b"} and len(key) == 44
