@@ -41,6 +41,9 @@ def _fail(message: str) -> None:
 @click.option("--log-level", default="INFO", show_default=True)
 def main(log_level: str) -> None:
     """Storefront ⇄ back-office connector."""
+    from connector.logredact import install_log_redaction
+
+    install_log_redaction()  # before anything logs: every logger, every handler, every format
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     import os

@@ -88,8 +88,8 @@ class JsonFormatter(logging.Formatter):
         for name in CONTEXT_FIELDS:
             if hasattr(record, name):
                 line[name] = getattr(record, name)
-        if record.exc_info:
-            line["error"] = self.formatException(record.exc_info)
+        if record.exc_info:  # exc_text: formatted and redacted when the record was made (connector.logredact)
+            line["error"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(line, default=str)
 
 

@@ -39,3 +39,47 @@ def _stores(rt):  # type: ignore[no-untyped-def]
 
     with rt.sessions() as session:
         return session.scalars(select(Store)).all()
+
+
+def _logged_failure(formatter) -> str:  # type: ignore[no-untyped-def]
+    """What a handler on the root logger writes when an RQ job fails on an http WooCommerce store's call."""
+    import io
+    import logging
+
+    import requests
+
+    from connector.logredact import install_log_redaction
+
+    install_log_redaction()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    url = ("http://shop.example/wp-json/wc/v3/orders/1?oauth_consumer_key=ck_0123456789abcdef0123&"
+           "oauth_signature=c2lnbmF0dXJlLXNlY3JldA%3D%3D&oauth_nonce=abc")
+    try:
+        try:
+            raise requests.ConnectionError(f"Max retries exceeded with url: {url}")
+        except requests.ConnectionError:
+            logging.getLogger("rq.worker").exception("job failed")  # RQ's own logger, its own traceback
+        logging.getLogger("some.library").warning("GET %s", url)  # any logger, args formatted later
+    finally:
+        root.removeHandler(handler)
+    return stream.getvalue()
+
+
+def test_woocommerce_oauth_secrets_never_reach_a_log_line_in_any_format():
+    import logging
+
+    from connector.observability import JsonFormatter
+
+    import json
+
+    text = _logged_failure(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    lines = [json.loads(line) for line in _logged_failure(JsonFormatter()).splitlines()]
+    as_json = "\n".join(f"{line['message']}\n{line.get('error', '')}" for line in lines)
+    for out in (text, as_json):
+        assert "job failed" in out and "Traceback" in out
+        assert "ck_0123456789abcdef0123" not in out and "c2lnbmF0dXJlLXNlY3JldA" not in out, out
+        assert "oauth_consumer_key=••••" in out and "oauth_signature=••••" in out
