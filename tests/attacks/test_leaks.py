@@ -83,3 +83,35 @@ def test_woocommerce_oauth_secrets_never_reach_a_log_line_in_any_format():
         assert "job failed" in out and "Traceback" in out
         assert "ck_0123456789abcdef0123" not in out and "c2lnbmF0dXJlLXNlY3JldA" not in out, out
         assert "oauth_consumer_key=••••" in out and "oauth_signature=••••" in out
+
+
+def test_a_sentry_event_as_sent_carries_no_personal_data():
+    import sentry_sdk
+
+    from connector.observability import setup_sentry
+    from tests.test_observability import Capture
+
+    # Built at run time: Sentry sends the source lines around each frame, and this file's must not match.
+    secret = "shpss_sentry_" + "secret_value_987654"
+    email, phone = "ann.lee@" + "example.com", "+44 7700 " + "900123"
+    name, street = "Ann " + "Leewood", "12 Quay" + "side"
+    transport = Capture()
+
+    def map_order(payload: dict, body: bytes) -> None:  # locals: a customer's whole order
+        raise ValueError(f"cannot book the order of {payload['email']} ({payload['phone']})")
+
+    try:
+        assert setup_sentry("https://public@127.0.0.1/1", lambda: [secret], transport=transport)
+        sentry_sdk.add_breadcrumb(message=f"looked up customer {email}, {phone}")
+        payload = {"email": email, "phone": phone, "name": name, "address1": street, "token": secret}
+        try:
+            map_order(payload, json.dumps(payload).encode())
+        except ValueError:
+            sentry_sdk.capture_exception()
+        sentry_sdk.flush()
+    finally:
+        sentry_sdk.init(dsn=None)
+    report = "\n".join(transport.sent)
+    assert "ValueError" in report and "map_order" in report
+    for personal in (email, "7700 900123", name, street, secret):
+        assert personal not in report, personal
