@@ -88,8 +88,15 @@ def test_a_row_the_database_refuses_fails_alone(engine) -> None:
     first = threading.Thread(target=deliver, args=("first",))
     first.start()
     time.sleep(0.3)
-    # PostgreSQL refuses a NUL character in text: this row cannot be stored, the others can.
-    rest = [threading.Thread(target=deliver, args=(key,)) for key in ("a", "bad\x00key", "b", "c")]
+    # A row of a store that does not exist breaks the foreign key: it cannot be stored, the others can.
+    def deliver_bad() -> None:
+        try:
+            outcomes["bad"] = writer.record({**_row("bad"), "store_id": 987654})
+        except inbox.InboxUnavailable as exc:
+            outcomes["bad"] = exc
+
+    rest = [threading.Thread(target=deliver, args=(key,)) for key in ("a", "b", "c")]
+    rest.insert(1, threading.Thread(target=deliver_bad))
     for thread in rest:
         thread.start()
     time.sleep(0.3)
@@ -97,7 +104,7 @@ def test_a_row_the_database_refuses_fails_alone(engine) -> None:
     blocker.close()
     for thread in [first, *rest]:
         thread.join()
-    assert isinstance(outcomes.pop("bad\x00key"), inbox.InboxUnavailable)
+    assert isinstance(outcomes.pop("bad"), inbox.InboxUnavailable)
     assert all(isinstance(v, int) for v in outcomes.values()), outcomes
     assert sorted(_stored(engine)) == ["a", "b", "c", "first"]
 
