@@ -115,6 +115,10 @@ def test_expiring_tokens_under_load_renew_once_per_expiry_across_processes(stack
         pytest.skip("several processes share one store row: PostgreSQL's row lock is what serialises them")
     ttl, seconds, workers = 2, 6.0, 4  # Shopify gives expires_in in whole seconds
     shop.oauth.ttl = ttl
+    # Rate limits are not under test here: four processes sharing one shop's buckets would otherwise
+    # give up on throttling (each process predicts the bucket for itself), whatever their tokens.
+    shop.set_budget(1_000_000, 1_000_000)
+    shop.set_rest_bucket(1_000_000, 1_000_000)
     sid = _connect(stack, shop)
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
