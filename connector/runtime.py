@@ -77,11 +77,16 @@ class Runtime:
     def known_secrets(self) -> list[str]:
         """Every secret we hold, decrypted: what error reports and logs must never show."""
         found = [self.settings.secret_key, self.settings.encryption_key or ""]
-        with self.sessions() as session:
-            for sealed in session.scalars(select(Store.secrets)).all() + session.scalars(
-                    select(ErpConnection.secrets)).all():
-                found.extend(str(v) for v in self.box.open(sealed).values())
+        for _, sealed in self._sealed():
+            found.extend(str(v) for v in self.box.open(sealed).values())
         return [s for s in found if s]
+
+    def _sealed(self) -> list[tuple[str, str | None]]:
+        """Every sealed secrets blob we hold, with what it belongs to."""
+        with self.sessions() as session:
+            return ([(f"store {slug}", token) for slug, token in session.execute(select(Store.slug, Store.secrets))]
+                    + [(f"ERP connection {name}", token)
+                       for name, token in session.execute(select(ErpConnection.name, ErpConnection.secrets))])
 
     def store_info(self, store: Store) -> StoreInfo:
         return StoreInfo(store.id, store.slug, store.platform, store.active, dict(store.settings), self.box.open(store.secrets))
@@ -111,11 +116,7 @@ class Runtime:
         """Whether this process's encryption key opens every stored secret (None when it does)."""
         from connector.crypto import unreadable_secrets
 
-        with self.sessions() as session:
-            sealed = [(f"store {slug}", token) for slug, token in session.execute(select(Store.slug, Store.secrets))]
-            sealed += [(f"ERP connection {name}", token)
-                       for name, token in session.execute(select(ErpConnection.name, ErpConnection.secrets))]
-        return unreadable_secrets(self.box, sealed)
+        return unreadable_secrets(self.box, self._sealed())
 
     def erp(self) -> ErpAdapter:
         """The configured ERP adapter, rebuilt when its configuration changes (looked up once per batch)."""

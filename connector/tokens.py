@@ -37,7 +37,6 @@ class StoreTokens:
 
     def __init__(self, rt: Runtime, store_id: int):
         self.rt, self.store_id = rt, store_id
-        self.renewals = 0  # how many tokens this process asked Shopify for (tests and logs)
 
     def current(self) -> tuple[str, Grant | None]:
         """The token to send now (renewed first when it is about to expire) and the grant it came from
@@ -66,7 +65,6 @@ class StoreTokens:
                 return held.access_token, held  # another process renewed it while we waited for the lock
             grant = self._ask(store, secrets, held)
             store.secrets = self.rt.box.seal({**secrets, **grant.as_secrets()})
-            self.renewals += 1
         log.info("store %s: new Admin API token, valid until %s", store.slug, grant.expires_at or "revoked")
         return grant.access_token, grant
 
