@@ -101,7 +101,8 @@ def _print_instructions(rt: Runtime, host: str, port: int, password: str | None,
     for info in infos:
         click.echo(f"\n  Shopify store {info.slug!r}: POST {base}/webhooks/shopify/{info.slug}")
         if info.slug != created:
-            click.echo("  Signed with the webhook secret set on /config (write-only: not shown)")
+            click.echo("  Signed with its stored webhook secret (write-only: not shown again); "
+                       f"`.venv/bin/connector send-sample --url {base} --store {info.slug}` signs for you")
             continue
         click.echo(f"  Sign each body: X-Shopify-Hmac-Sha256 = base64(HMAC-SHA256(secret, raw body)), "
                    f"secret = {info.webhook_secret}  (made now; not shown again)")
