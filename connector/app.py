@@ -6,11 +6,9 @@ import logging
 from datetime import timedelta
 
 from flask import Flask, Response, jsonify, redirect
-from sqlalchemy import text
-
 from flask.sessions import SecureCookieSessionInterface
 
-from connector import web_input
+from connector import health, web_input
 from connector.headers import install_headers
 from connector.inbox import Inbox
 from connector.waker import Waker
@@ -67,14 +65,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @app.get("/healthz")
     def healthz() -> Response:
-        return jsonify(status="ok")
+        return jsonify(health.LIVE)
 
     @app.get("/readyz")
     def readyz() -> tuple[Response, int]:
-        checks = {"database": _check_database(runtime), "queue": _check_queue(runtime),
-                  "secrets": _check_secrets(runtime)}
-        ok = all(v == "ok" for v in checks.values())
-        return jsonify(status="ok" if ok else "unavailable", checks=checks), 200 if ok else 503
+        document, status = health.readiness(runtime)
+        return jsonify(document), status
 
     return app
 
@@ -92,26 +88,3 @@ class QuietSessionInterface(SecureCookieSessionInterface):
         if request.path.startswith(("/healthz", "/readyz")):
             return self.null_session_class()
         return super().open_session(app, request)
-
-
-def _check_database(rt: Runtime) -> str:
-    try:
-        with rt.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return "ok"
-    except Exception as exc:
-        return f"unreachable: {type(exc).__name__}"
-
-
-def _check_secrets(rt: Runtime) -> str:
-    try:
-        return rt.key_problem() or "ok"
-    except Exception as exc:  # the database check names that failure
-        return f"not checked: {type(exc).__name__}"
-
-
-def _check_queue(rt: Runtime) -> str:
-    try:
-        return "ok" if rt.queue.ping() else "unreachable"
-    except Exception as exc:
-        return f"unreachable: {type(exc).__name__}"

@@ -4,19 +4,26 @@
 Webhook deliveries are served on the event loop: no thread per request, and the inbox's group
 commit waits on PostgreSQL without holding anything else up (connector.inbox.AsyncInbox). The
 decisions are the WSGI receiver's own (connector.webhooks.Intake), so both answer alike. Every
-other request (pages, API, health checks) goes to the Flask app, run in a pool of threads.
+other request (pages, API) goes to the Flask app, run in a pool of threads.
+
+Nothing a client does slowly holds one of those threads: a request's body is read here, on the loop,
+within WEB_BODY_TIMEOUT seconds (408 after it, 413 over the size limit), and only a whole request is
+handed to Flask. The health checks never queue behind pages: /healthz is answered on the loop and
+/readyz on threads of its own.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from a2wsgi import WSGIMiddleware
 from flask import Flask
 
-from connector import inbox
+from connector import health, inbox
 from connector.stores import MISS
 from connector.webhooks import BROKEN, PREFIX, UNAVAILABLE, Intake, Reply, reply_body
 
@@ -31,21 +38,31 @@ class ClientGone(Exception):
     """The client hung up before its body arrived: there is nobody to answer."""
 
 
+SLOW_BODY: Reply = (408, "the request body did not arrive in time")
+BODYLESS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+
+
 class Connector:
-    """The ASGI app: webhooks here, everything else to Flask."""
+    """The ASGI app: webhooks and health checks here, pages and API to Flask."""
 
     def __init__(self, flask_app: Flask, threads: int = 4):
         self.pages = WSGIMiddleware(flask_app, workers=threads)
         self.intake = Intake(flask_app.extensions["connector.runtime"], flask_app.extensions["connector.stores"])
         self.writer = inbox.AsyncInbox(self.intake.rt.engine, flask_app.extensions["connector.waker"].mark)
+        self.body_timeout = self.intake.rt.settings.body_timeout_seconds
+        self.checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="readyz")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
-        elif scope["type"] != "http" or not scope["path"].startswith(PREFIX):
+        elif scope["type"] != "http":
             await self.pages(scope, receive, send)
-        else:
+        elif scope["path"].startswith(PREFIX):
             await self._webhook(scope, receive, send)
+        elif scope["path"] in ("/healthz", "/readyz") and scope["method"] in ("GET", "HEAD"):
+            await self._health(scope, send)
+        else:
+            await self._page(scope, receive, send)
 
     async def _webhook(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -55,10 +72,39 @@ class Connector:
         except Exception:
             log.exception("webhook receiver: unexpected error on %s", scope["path"])
             status, message = BROKEN
-        body = reply_body(status, message)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]})
-        await send({"type": "http.response.body", "body": body})
+        await answer(send, status, reply_body(status, message))
+
+    async def _health(self, scope: Scope, send: Send) -> None:
+        if scope["path"] == "/healthz":
+            document, status = health.LIVE, 200
+        else:
+            document, status = await asyncio.get_running_loop().run_in_executor(
+                self.checks, health.readiness, self.intake.rt)
+        await answer(send, status, json.dumps(document).encode(), head=scope["method"] == "HEAD")
+
+    async def _page(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The page or API request, handed to Flask's threads only once its whole body is here."""
+        if scope["method"] in BODYLESS and not _announces_body(scope["headers"]):
+            await self.pages(scope, receive, send)
+            return
+        environ = headers_environ(scope["headers"])
+        try:
+            body = await self.read_body(environ, receive)
+        except ClientGone:
+            return
+        if isinstance(body, tuple):
+            status, message = body
+            await answer(send, status, reply_body(status, message), close=True)
+            return
+        await self.pages(scope, replay(body, receive), send)
+
+    async def read_body(self, environ: dict[str, str], receive: Receive) -> bytes | Reply:
+        """The body within the time and size limits, or the answer that refuses it."""
+        try:
+            body = await asyncio.wait_for(read_body(environ, receive, self.intake.max_bytes), self.body_timeout)
+        except asyncio.TimeoutError:
+            return SLOW_BODY
+        return self.intake.too_large() if body is None else body
 
     async def receive(self, scope: Scope, receive: Receive) -> Reply:
         target = self.intake.target(scope["path"][len(PREFIX):], scope["method"])
@@ -72,9 +118,9 @@ class Connector:
         if refusal is not None:
             return refusal
         environ = headers_environ(scope["headers"])
-        body = await read_body(environ, receive, self.intake.max_bytes)
-        if body is None:
-            return self.intake.too_large()
+        body = await self.read_body(environ, receive)
+        if isinstance(body, tuple):
+            return body
         new_row = self.intake.row(platform, store, environ, body)  # type: ignore[arg-type]
         if isinstance(new_row, tuple):
             return new_row
@@ -91,8 +137,40 @@ class Connector:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.writer.close()
+                self.checks.shutdown(wait=False)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def answer(send: Send, status: int, body: bytes, head: bool = False, close: bool = False) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
+               (b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
+    if close:  # the rest of an unread body may still come: the connection cannot be reused
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+def _announces_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"", b"0")):
+            return True
+    return False
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A receive() that hands over the body already read, then passes on what the server says next
+    (a disconnect)."""
+    sent = False
+
+    async def again() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return again
 
 
 def headers_environ(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:

@@ -16,6 +16,19 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1
+    if not 0 < value <= 3600:
+        raise SystemExit(f"{name} must be a number of seconds between 0 and 3600, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     instance_path: Path
@@ -35,6 +48,12 @@ class Settings:
     queue_name: str = "connector"
     store_concurrency: int = 2  # at most this many jobs of one store queued or running at once
     retention_days: int = 30  # finished inbox events older than this are pruned
+    # A page request's body must arrive within this (a client that announces 100 kB and sends 7 bytes
+    # would otherwise hold a page thread): 408 after it.
+    body_timeout_seconds: float = 15.0
+    # Every ERP back end: how long to wait for a connection, and for an answer to one call.
+    erp_connect_timeout_seconds: float = 5.0
+    erp_timeout_seconds: float = 30.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -59,6 +78,9 @@ class Settings:
             queue_name=env.get("CONNECTOR_QUEUE", "connector"),
             store_concurrency=max(1, _int(env, "CONNECTOR_STORE_CONCURRENCY", 2)),
             retention_days=_int(env, "CONNECTOR_RETENTION_DAYS", 30),
+            body_timeout_seconds=_seconds(env, "WEB_BODY_TIMEOUT", 15.0),
+            erp_connect_timeout_seconds=_seconds(env, "ERP_CONNECT_TIMEOUT", 5.0),
+            erp_timeout_seconds=_seconds(env, "ERP_TIMEOUT", 30.0),
         )
 
     def with_(self, **changes: object) -> Settings:

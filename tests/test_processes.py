@@ -75,8 +75,8 @@ def test_gunicorn_and_an_rq_worker_on_postgres_and_redis(tmp_path, pg_databases)
            "CONNECTOR_ENCRYPTION_KEY": "process-test-key", "CONNECTOR_QUEUE": f"proc-{uuid.uuid4().hex[:6]}"}
     connector(env, "db", "upgrade")
     with create_engine(db_url).begin() as conn:  # the session's database may hold other tests' rows
-        conn.execute(text("DELETE FROM event_attempts; DELETE FROM order_links; DELETE FROM inbox_events; "
-                          "DELETE FROM stores; DELETE FROM erp_connections"))
+        # CASCADE: whatever else other tests left referring to their stores goes with them
+        conn.execute(text("TRUNCATE event_attempts, order_links, inbox_events, stores, erp_connections CASCADE"))
     config = tmp_path / "connector.yaml"
     config.write_text(json.dumps({
         "erp": {"kind": "sql", "url": erp_url},
