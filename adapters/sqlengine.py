@@ -1,12 +1,16 @@
 """How we open a SQLAlchemy engine on SQLite or PostgreSQL (shared by our store and SQL ERPs)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 
 
-def make_engine(url: str, sqlite_timeout: float = 30, **kwargs: object) -> Engine:
+def make_engine(url: str, sqlite_timeout: float = 30, *, connect_timeout: float | None = None,
+                statement_timeout: float | None = None, **kwargs: object) -> Engine:
+    """The engine for `url`. connect_timeout and statement_timeout (seconds) bound how long a server
+    that accepts a connection and then says nothing can hold a caller (PostgreSQL and MySQL drivers)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -26,4 +30,24 @@ def make_engine(url: str, sqlite_timeout: float = 30, **kwargs: object) -> Engin
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    connect_args = _timeouts(url, connect_timeout, statement_timeout)
+    if connect_args:
+        kwargs["connect_args"] = connect_args
+        kwargs.setdefault("pool_timeout", connect_timeout or statement_timeout)
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _timeouts(url: str, connect: float | None, statement: float | None) -> dict[str, object]:
+    args: dict[str, object] = {}
+    if url.startswith("postgresql"):
+        if connect is not None:
+            args["connect_timeout"] = max(2, math.ceil(connect))  # libpq's own floor is 2 s
+        if statement is not None:
+            # server-side: a statement (or a lock wait) longer than this is cancelled and reported
+            args["options"] = f"-c statement_timeout={int(statement * 1000)}"
+    elif url.startswith("mysql"):  # PyMySQL and mysqlclient: whole seconds, read and write on the socket
+        if connect is not None:
+            args["connect_timeout"] = max(1, math.ceil(connect))
+        if statement is not None:
+            args["read_timeout"] = args["write_timeout"] = max(1, math.ceil(statement))
+    return args

@@ -199,12 +199,20 @@ class HourBar(Schema):
     failed = fields.Integer()
 
 
+class ErpSilence(Schema):
+    since = fields.String(metadata={"description": "ISO-8601: the first call that got no answer"})
+    last = fields.String(metadata={"description": "ISO-8601: the latest"})
+    reason = fields.String()
+
+
 class Dashboard(Schema):
     counts = fields.Dict(keys=fields.String(), values=fields.Integer(),
                          metadata={"description": "events by status"})
     backlog = fields.Integer()
     oldest_pending_seconds = fields.Integer(allow_none=True)
     hourly = fields.List(fields.Nested(HourBar))
+    erp_unreachable = fields.Nested(ErpSilence, allow_none=True, metadata={
+        "description": "set while the ERP does not answer (timeouts, refused connections); null when it does"})
 
 
 class AuditRow(Schema):

@@ -5,16 +5,28 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from connector import erp_health
 from connector.runtime import Runtime
 
 LIVE = {"status": "ok"}
 
 
 def readiness(rt: Runtime) -> tuple[dict, int]:
-    """The readiness document and its status: 200 when every check is ok, else 503."""
+    """The readiness document and its status: 200 when every check is ok, else 503.
+
+    The ERP's state is reported beside the checks and never makes it 503: a load balancer would take
+    the webhook door out of service, and deliveries are exactly what must go on while the ERP is
+    down (they wait in the inbox)."""
     checks = {"database": _check_database(rt), "queue": _check_queue(rt), "secrets": _check_secrets(rt)}
     ok = all(v == "ok" for v in checks.values())
-    return {"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503
+    return {"status": "ok" if ok else "unavailable", "checks": checks, "erp": _erp(rt)}, 200 if ok else 503
+
+
+def _erp(rt: Runtime) -> str:
+    try:
+        return erp_health.describe(rt)
+    except Exception as exc:  # the database check names that failure
+        return f"not checked: {type(exc).__name__}"
 
 
 def _check_database(rt: Runtime) -> str:

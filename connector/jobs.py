@@ -19,7 +19,7 @@ import time
 from datetime import timedelta
 
 from rq import Retry
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 
 from connector.clock import utcnow
 from connector.models import InboxEvent
@@ -67,14 +67,29 @@ def drain(store_id: int) -> int:
         if not ids:
             return done
         with rt.batch():  # the store, its mapping tables and the ERP adapter: read once per batch
-            for event_id in ids:
+            for position, event_id in enumerate(ids):
                 outcome = process_event(rt, event_id)
                 done += outcome.status != "not_claimed"
                 if outcome.status == "retry":
                     schedule_retry(rt, event_id, outcome.retry_in or 0)
+                if outcome.erp_silent:
+                    # Each next event would wait out the same timeout: the batch stops here, and the
+                    # rest wait as long as this one (the sweep wakes them), using up no attempt.
+                    defer(rt, ids[position + 1:], outcome.retry_in or rt.settings.retry_base_seconds)
+                    return done
         if time.monotonic() > deadline:
             kick(rt, store_id)
             return done
+
+
+def defer(rt: Runtime, event_ids: list[int], seconds: float) -> None:
+    """Make pending events due `seconds` from now, leaving their attempts as they are."""
+    if not event_ids:
+        return
+    with rt.sessions.begin() as session:
+        session.execute(update(InboxEvent).where(InboxEvent.id.in_(event_ids), InboxEvent.status == "pending")
+                        .values(next_attempt_at=utcnow() + timedelta(seconds=seconds)))
+    log.info("ERP not answering: %s more event(s) wait %ss", len(event_ids), seconds)
 
 
 def retry_event(event_id: int) -> None:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Select, func, select, update
 
+from connector import erp_health
 from connector.auth import audit
 from connector.clock import utcnow
 from connector.crypto import mask
@@ -200,4 +201,5 @@ def dashboard(rt: Runtime) -> dict:
         "backlog": int(counts.get("pending", 0) + counts.get("processing", 0)),
         "oldest_pending_seconds": int((now - oldest).total_seconds()) if oldest else None,
         "hourly": [{"hour": hour.isoformat(), **values} for hour, values in per_hour.items()],
+        "erp_unreachable": erp_health.status(rt),
     }

@@ -6,16 +6,16 @@ write is idempotent on the order's external ref, so a replay after a crash chang
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, update
 
-from adapters.erp import ErpError, RetryableErpError
+from adapters.erp import ErpError, ErpUnreachable, RetryableErpError
 from adapters.storefront import StorefrontError
-from connector import compliance
+from connector import compliance, erp_health
 from connector.clock import utcnow
 from connector.lifecycle import (apply_order, apply_refund, cancel_deleted, credited, merchant_tables, order_currency,
                                  woo_client)
@@ -38,11 +38,12 @@ class PayloadError(Exception):
     """The stored body cannot be read at all (permanent)."""
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Outcome:
     status: str  # succeeded | ignored | retry | failed | not_claimed
     error: str | None = None
     retry_in: float | None = None
+    erp_silent: bool = False  # the ERP did not answer: the next events would wait for it just the same
 
 
 def process_event(rt: Runtime, event_id: int) -> Outcome:
@@ -51,7 +52,7 @@ def process_event(rt: Runtime, event_id: int) -> Outcome:
         return Outcome("not_claimed")
     event, store = claimed
     started = utcnow()
-    result = None
+    result, silent = None, False
     try:
         status, result = _handle(rt, event, store)
         error, retryable = None, False
@@ -59,11 +60,18 @@ def process_event(rt: Runtime, event_id: int) -> Outcome:
         status, error, retryable = "failed", str(exc), False
     except (ErpError, StorefrontError) as exc:
         status, error, retryable = "failed", str(exc), exc.retryable
+        silent = isinstance(exc, ErpUnreachable)
     except Exception as exc:  # a bug or an unforeseen failure: retry, then park with its name
         log.exception("event %s: unexpected error", event_id)
         status, retryable = "failed", True
         error = f"internal error {type(exc).__name__}: {exc} (report it to the connector's developers)"
-    return _finish(rt, event, started, status, error, retryable, result)
+    outcome = _finish(rt, event, started, status, error, retryable, result)
+    if silent:
+        erp_health.silent(rt, str(error))
+        return dataclasses.replace(outcome, erp_silent=True)
+    if outcome.status == "succeeded":
+        erp_health.answered(rt)
+    return outcome
 
 
 def _claim(rt: Runtime, event_id: int) -> tuple[InboxEvent, StoreInfo] | None:

@@ -112,6 +112,12 @@ class Runtime:
             cache[key] = load()
         return cache[key]
 
+    def per_batch_forget(self, key: Hashable) -> None:
+        """Drop what `per_batch` kept under `key`, so the next call reads it again."""
+        scope = _batch.get()
+        if scope is not None and scope[0] is self:
+            scope[1].pop(key, None)
+
     def key_problem(self) -> str | None:
         """Whether this process's encryption key opens every stored secret (None when it does)."""
         from connector.crypto import unreadable_secrets

@@ -51,9 +51,6 @@ class Settings:
     # A page request's body must arrive within this (a client that announces 100 kB and sends 7 bytes
     # would otherwise hold a page thread): 408 after it.
     body_timeout_seconds: float = 15.0
-    # Every ERP back end: how long to wait for a connection, and for an answer to one call.
-    erp_connect_timeout_seconds: float = 5.0
-    erp_timeout_seconds: float = 30.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -79,8 +76,6 @@ class Settings:
             store_concurrency=max(1, _int(env, "CONNECTOR_STORE_CONCURRENCY", 2)),
             retention_days=_int(env, "CONNECTOR_RETENTION_DAYS", 30),
             body_timeout_seconds=_seconds(env, "WEB_BODY_TIMEOUT", 15.0),
-            erp_connect_timeout_seconds=_seconds(env, "ERP_CONNECT_TIMEOUT", 5.0),
-            erp_timeout_seconds=_seconds(env, "ERP_TIMEOUT", 30.0),
         )
 
     def with_(self, **changes: object) -> Settings:

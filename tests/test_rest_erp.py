@@ -19,7 +19,7 @@ import pytest
 import responses
 
 from adapters.erp import build_erp
-from adapters.erp.base import PaymentRecord, PermanentErpError, RetryableErpError
+from adapters.erp.base import ErpUnreachable, PaymentRecord, PermanentErpError, RetryableErpError
 from adapters.erp.rest import RestErp, _retry_after
 from mappings.canonical import Money, Order, Shipment, ShipmentLine, StockLevel
 from mappings.erp_rest import credit_note_document, order_document, payment_document
@@ -286,13 +286,14 @@ def test_backoff_without_retry_after_is_short(fake: FakeRestErp, make) -> None: 
     assert time.monotonic() - started < 1 and fake.hits["/health"] == 4  # ≤ 0.35 s of backoff
 
 
-def test_timeouts_are_retryable(fake: FakeRestErp, make) -> None:  # type: ignore[no-untyped-def]
-    erp = make(timeout_seconds=0.2, max_tries=2)
+def test_a_timeout_ends_the_call_at_once_as_unreachable(fake: FakeRestErp, make) -> None:  # type: ignore[no-untyped-def]
+    erp = make(timeout_seconds=0.2, max_tries=3)
     fake.delay = 1.0
     started = time.monotonic()
-    with pytest.raises(RetryableErpError, match=r"did not answer within 0.2s .*2 tries"):
+    with pytest.raises(ErpUnreachable, match=r"did not answer within 0.2s while trying to read"):
         erp.get_order("shopify:acme-us:1")
-    assert time.monotonic() - started < 1.5  # not the 1 s the ERP would have taken, twice
+    assert time.monotonic() - started < 0.9  # one wait of 0.2 s: not tried again inside the call
+    assert sum(fake.hits.values()) == 1
 
 
 def test_a_refused_connection_is_retryable(make) -> None:  # type: ignore[no-untyped-def]
@@ -300,7 +301,7 @@ def test_a_refused_connection_is_retryable(make) -> None:  # type: ignore[no-unt
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     erp = make(base_url=f"http://127.0.0.1:{port}", max_tries=2)
-    with pytest.raises(RetryableErpError, match=f"cannot reach the ERP at http://127.0.0.1:{port}"):
+    with pytest.raises(ErpUnreachable, match=f"cannot reach the ERP at http://127.0.0.1:{port}"):
         erp.test_connection()
 
 

@@ -3,10 +3,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.erp.base import (ErpAdapter, ErpError, OrderResult, PaymentRecord, PermanentErpError,
-                               RetryableErpError)
+from adapters.erp.base import (ErpAdapter, ErpError, ErpUnreachable, OrderResult, PaymentRecord,
+                               PermanentErpError, RetryableErpError)
 
 KINDS = ("sql", "rest", "files", "tryton")
+# Every back end's defaults, in seconds (erp.connect_timeout_seconds, erp.timeout_seconds): a server
+# that accepts a connection and then says nothing holds an event this long, not a job's whole life.
+CONNECT_TIMEOUT = 5.0
+CALL_TIMEOUT = 30.0
+
+
+def _seconds(settings: dict[str, Any], name: str, default: float) -> float:
+    raw = settings.get(name, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = -1.0
+    if not 0 < value <= 600:
+        raise PermanentErpError(f"erp.{name} must be a number of seconds between 0 and 600, got {raw!r}; "
+                                "fix it on /config")
+    return value
 
 
 def build_erp(kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> ErpAdapter:
@@ -16,7 +32,9 @@ def build_erp(kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> E
         url = secrets.get("url") or settings.get("url")
         if not url:
             raise PermanentErpError("the sql ERP connection has no url: set erp.url in the configuration")
-        return SqlStagingErp(url=url, lock_timeout=float(settings.get("lock_timeout_seconds", 10)))
+        return SqlStagingErp(url=url, lock_timeout=_seconds(settings, "lock_timeout_seconds", 10),
+                             connect_timeout=_seconds(settings, "connect_timeout_seconds", CONNECT_TIMEOUT),
+                             statement_timeout=_seconds(settings, "timeout_seconds", CALL_TIMEOUT))
     if kind == "tryton":
         from adapters.erp.tryton import TrytonErp
 
@@ -35,8 +53,8 @@ def build_erp(kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> E
             shipping_product=settings.get("shipping_product", "SHIPPING"),
             tax_product=settings.get("tax_product", "TAX"), payment_term=settings.get("payment_term"),
             confirm=bool(settings.get("confirm", True)),
-            connect_timeout=float(settings.get("connect_timeout_seconds", 5)),
-            read_timeout=float(settings.get("read_timeout_seconds", 60)),
+            connect_timeout=_seconds(settings, "connect_timeout_seconds", CONNECT_TIMEOUT),
+            read_timeout=_seconds(settings, "read_timeout_seconds", CALL_TIMEOUT),
         )
     if kind == "files":
         from adapters.erp.files import FileDropErp
@@ -60,7 +78,8 @@ def build_erp(kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> E
             return secrets.get(name) or settings.get(name) or None
 
         try:
-            limits = {"timeout_seconds": float(settings.get("timeout_seconds", 10)),
+            limits = {"timeout_seconds": _seconds(settings, "timeout_seconds", 10),
+                      "connect_timeout_seconds": _seconds(settings, "connect_timeout_seconds", CONNECT_TIMEOUT),
                       "max_tries": int(settings.get("max_tries", 3)),
                       "retry_base_seconds": float(settings.get("retry_base_seconds", 0.25)),
                       "max_wait_seconds": float(settings.get("max_wait_seconds", 30))}
@@ -81,5 +100,5 @@ def build_erp(kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> E
     raise PermanentErpError(f"unknown ERP kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 
-__all__ = ["ErpAdapter", "ErpError", "OrderResult", "PaymentRecord", "PermanentErpError", "RetryableErpError",
+__all__ = ["ErpAdapter", "ErpError", "ErpUnreachable", "OrderResult", "PaymentRecord", "PermanentErpError", "RetryableErpError",
            "build_erp"]

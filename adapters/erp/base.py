@@ -27,6 +27,11 @@ class RetryableErpError(ErpError):
     retryable = True
 
 
+class ErpUnreachable(RetryableErpError):
+    """The ERP did not answer (connect or call timed out, connection refused). Unlike a lock wait on one
+    record, it says every call now would wait the same: a drain stops its batch at the first one."""
+
+
 class PermanentErpError(ErpError):
     """Validation failures (unknown SKU, missing customer data): a person must change something."""
 

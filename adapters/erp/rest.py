@@ -3,10 +3,12 @@
 
 Every write carries an `Idempotency-Key` header (the order's external_ref, the payment key, the
 refund ref, `<ref>:cancel`, `<ref>:v<source updated_at>` for an update, `customer:<ref>`), so the
-retries below — on 429, 5xx, timeouts and refused connections, inside one call — can never book a
+retries below — on 429, 5xx and answers cut off midway, inside one call — can never book a
 document twice. Whatever still fails after `max_tries` (or after ~30 s of waiting) becomes a
 RetryableErpError for the pipeline's own, longer backoff; a 4xx is a PermanentErpError carrying the
-ERP's message, because a person has to change something before it can succeed.
+ERP's message, because a person has to change something before it can succeed. An ERP that does not
+answer (connect or read timeout, connection refused) is not tried again inside the call: that is
+ErpUnreachable at once, which stops the drain's batch instead of making every event wait its turn.
 """
 from __future__ import annotations
 
@@ -21,10 +23,12 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
+import urllib3
 
 from adapters.erp.base import (
     customer_identity,
     ErpOrderLineView,
+    ErpUnreachable,
     ErpOrderView,
     OrderResult,
     PaymentRecord,
@@ -90,6 +94,7 @@ class RestErp:
         password: str | None = None,
         api_key: str | None = None,
         timeout_seconds: float = 10,
+        connect_timeout_seconds: float = 5,
         max_tries: int = 3,
         retry_base_seconds: float = 0.25,
         max_wait_seconds: float = 30,
@@ -107,6 +112,7 @@ class RestErp:
                 raise PermanentErpError(f"erp.paths.{name} must contain {{ref}} (the order's reference): {template!r}")
             self.paths[name] = template if template.startswith("/") else "/" + template
         self.timeout = float(timeout_seconds)
+        self.connect_timeout = float(connect_timeout_seconds)
         self.max_tries = max(1, int(max_tries))
         self.retry_base = float(retry_base_seconds)
         self.max_wait = float(max_wait_seconds)
@@ -236,11 +242,16 @@ class RestErp:
             retry_after: float | None = None
             try:
                 resp = self.session.request(method, url, params=params, json=body, headers=headers,
-                                            timeout=self.timeout, allow_redirects=False)
-            except requests.Timeout:
-                problem = f"the ERP at {self.base_url} did not answer within {self.timeout:g}s"
+                                            timeout=(self.connect_timeout, self.timeout), allow_redirects=False)
+            except requests.ConnectTimeout as exc:
+                raise self._silent(f"did not accept a connection within {self.connect_timeout:g}s", action) from exc
+            except requests.Timeout as exc:
+                raise self._silent(f"did not answer within {self.timeout:g}s", action) from exc
             except requests.ConnectionError as exc:
-                problem = f"cannot reach the ERP at {self.base_url}: {_short(exc)}"
+                if not _cut_mid_answer(exc):
+                    raise ErpUnreachable(f"cannot reach the ERP at {self.base_url}: {_short(exc)} while trying to "
+                                         f"{action}; the connector will try again later") from exc
+                problem = f"the ERP's answer from {self.base_url} broke off: {_short(exc)}"
             except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                     requests.exceptions.InvalidSchema, requests.exceptions.InvalidHeader) as exc:
                 raise PermanentErpError(f"cannot call the ERP to {action}: {_short(exc)}; "
@@ -266,6 +277,12 @@ class RestErp:
             waited += delay
         raise RetryableErpError(f"{problem} while trying to {action} ({attempt} "
                                 f"{'try' if attempt == 1 else 'tries'}); the connector will try again later")
+
+    def _silent(self, what: str, action: str) -> ErpUnreachable:
+        # Not tried again inside the call: an ERP that is down or swamped would hold the event (and
+        # the store's other events behind it) for every try; the pipeline's backoff waits instead.
+        return ErpUnreachable(f"the ERP at {self.base_url} {what} while trying to {action}; "
+                              "the connector will try again later")
 
     def _backoff(self, attempt: int) -> float:
         step = self.retry_base * 2 ** (attempt - 1)
@@ -437,6 +454,13 @@ def _retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _cut_mid_answer(exc: requests.ConnectionError) -> bool:
+    """Whether the connection was made and then broke (the ERP may have the request), rather than
+    never made (refused, no such host)."""
+    reason = exc.args[0] if exc.args else None
+    return not isinstance(getattr(reason, "reason", reason), urllib3.exceptions.NewConnectionError)
 
 
 def _short(exc: Exception) -> str:

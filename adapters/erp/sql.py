@@ -27,10 +27,11 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 
 from adapters.sqlengine import make_engine
-from adapters.erp.base import OrderResult, PermanentErpError, RetryableErpError, customer_identity
+from adapters.erp.base import (ErpUnreachable, OrderResult, PermanentErpError, RetryableErpError,
+                               customer_identity)
 from adapters.erp.base import ErpOrderLineView, ErpOrderView, PaymentRecord
 from mappings.canonical import Customer, Order, Refund, Shipment, ShipmentLine, StockLevel
 from mappings.customers import normalise_email, normalise_phone
@@ -218,8 +219,12 @@ def _as_aware(value: datetime) -> datetime:
 class SqlStagingErp:
     kind = "sql"
 
-    def __init__(self, url: str | None = None, engine: Engine | None = None, lock_timeout: float = 10):
-        self.engine = engine if engine is not None else make_engine(url or "", sqlite_timeout=lock_timeout)
+    def __init__(self, url: str | None = None, engine: Engine | None = None, lock_timeout: float = 10,
+                 connect_timeout: float = 5, statement_timeout: float = 30):
+        self.engine = engine if engine is not None else make_engine(
+            url or "", sqlite_timeout=lock_timeout, connect_timeout=connect_timeout,
+            statement_timeout=statement_timeout)
+        self.timeouts = (connect_timeout, statement_timeout)
 
     # ---- contract ---------------------------------------------------------------------------
 
@@ -439,7 +444,7 @@ class SqlStagingErp:
             return OrderResult(erp_ref, created=False, updated=True)
 
     def _errors(self, action: str) -> _ErrorTranslation:
-        return _ErrorTranslation(action)
+        return _ErrorTranslation(action, self.engine.url, self.timeouts)
 
 
 # What a person calls a column, where its name alone would not say (the rest: its name in words).
@@ -537,11 +542,25 @@ def _lines(order: Order) -> list[dict]:
     ]
 
 
+def _silence(detail: str, timeouts: tuple[float, float]) -> str | None:
+    """How a driver's message says the ERP's server did not answer, in words, or None."""
+    lowered = detail.lower()
+    if "statement timeout" in lowered or "read operation timed out" in lowered:
+        return f"did not answer within {timeouts[1]:g}s"
+    if "timeout expired" in lowered or "timed out" in lowered or "can't connect" in lowered:
+        return f"did not answer a connection within {timeouts[0]:g}s"
+    if "connection refused" in lowered:
+        return "refused the connection"
+    return None
+
+
 class _ErrorTranslation:
     """Turns driver errors into the contract's retryable/permanent split, with a readable reason."""
 
-    def __init__(self, action: str):
+    def __init__(self, action: str, url: URL | None = None, timeouts: tuple[float, float] = (5, 30)):
         self.action = action
+        self.where = f"{url.host}:{url.port or 'default port'}" if url is not None and url.host else "its database"
+        self.timeouts = timeouts
 
     def __enter__(self) -> None:
         return None
@@ -557,6 +576,10 @@ class _ErrorTranslation:
                 f"ERP staging table missing while trying to {self.action}: {detail} "
                 "(create the tables of the contract in the README, then retry)"
             ) from exc_value
+        silence = _silence(detail, self.timeouts)
+        if silence is not None:
+            raise ErpUnreachable(f"the ERP database at {self.where} {silence} while trying to {self.action}; "
+                                 "the connector will try again later") from exc_value
         if isinstance(exc_value, (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)) or getattr(
             exc_value, "connection_invalidated", False
         ):

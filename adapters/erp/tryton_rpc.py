@@ -24,7 +24,7 @@ from typing import Any
 
 import requests
 
-from adapters.erp.base import PermanentErpError, RetryableErpError
+from adapters.erp.base import ErpUnreachable, PermanentErpError, RetryableErpError
 
 _TRANSIENT_WORDS = ("database is locked", "locked", "timeout", "timed out", "could not serialize",
                     "deadlock", "operationalerror")
@@ -169,12 +169,15 @@ class TrytonRpc:
         where = f"{self.url}{path or f'/{self.database}/rpc/'}"
         try:
             response = self._http.post(where, data=body.encode(), headers=headers, timeout=self.timeout)
+        except requests.ConnectTimeout as exc:
+            raise ErpUnreachable(f"Tryton at {self.url} did not accept a connection within {self.timeout[0]:g}s "
+                                 f"while trying to {action}; the connector will try again later") from exc
         except requests.Timeout as exc:
-            raise RetryableErpError(f"Tryton at {self.url} did not answer in time while trying to {action}: "
-                                    f"{exc.__class__.__name__}") from exc
+            raise ErpUnreachable(f"Tryton at {self.url} did not answer within {self.timeout[1]:g}s while trying to "
+                                 f"{action}; the connector will try again later") from exc
         except requests.RequestException as exc:
-            raise RetryableErpError(f"Tryton at {self.url} is unreachable while trying to {action}: "
-                                    f"{_short(exc)}") from exc
+            raise ErpUnreachable(f"Tryton at {self.url} is unreachable while trying to {action}: "
+                                 f"{_short(exc)}") from exc
         status = response.status_code
         if status == 401:
             if auth and method != "common.db.login":

@@ -196,6 +196,7 @@ class ErpField:
     hint: str = ""
 
 
+CONNECT_FIELD = ErpField("connect_timeout_seconds", "Connect timeout (seconds)", number=float, hint="5 when empty")
 ERP_KIND_LABELS = {"sql": "SQL staging tables", "rest": "REST/JSON API", "files": "File drop (CSV)",
                    "tryton": "Tryton"}
 ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
@@ -204,6 +205,8 @@ ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
                  hint="postgresql://user:password@host/database, or sqlite:////path/erp.db"),
         ErpField("lock_timeout_seconds", "Lock timeout (seconds)", number=float, hint="SQLite ERPs: how long to wait "
                                                                                      "for the ERP's write lock"),
+        CONNECT_FIELD,
+        ErpField("timeout_seconds", "Statement timeout (seconds)", number=float, hint="30 when empty"),
     ),
     "rest": (
         ErpField("base_url", "Base URL", required=True, hint="the API paths are appended to it"),
@@ -214,6 +217,7 @@ ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
         ErpField("password", "Password", secret=True, hint="basic only"),
         ErpField("api_key", "API key", secret=True),
         ErpField("timeout_seconds", "Timeout per request (seconds)", number=float),
+        CONNECT_FIELD,
         ErpField("max_tries", "Tries per call", number=int),
     ),
     "files": (
@@ -232,6 +236,8 @@ ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
         ErpField("shipping_product", "Shipping product code", hint="SHIPPING when empty"),
         ErpField("tax_product", "Tax product code", hint="TAX when empty"),
         ErpField("payment_term", "Payment term", hint="optional"),
+        CONNECT_FIELD,
+        ErpField("read_timeout_seconds", "Timeout per call (seconds)", number=float, hint="30 when empty"),
     ),
 }
 REST_AUTH_SECRETS = {"bearer": ("token",), "basic": ("username", "password"), "api_key": ("api_key",), "none": ()}

@@ -67,3 +67,86 @@ def test_an_over_long_value_names_its_field_and_writes_nothing(stack, overrides,
     assert "+1555" not in reason  # a personal value is measured, not repeated
     # Checked before any write: no ERP customer is left behind by the refused order.
     assert stack.erp_customers() == [] and stack.erp_orders() == []
+
+
+# ---- an ERP that accepts a connection and never answers ------------------------------------------------
+
+
+@pytest.fixture
+def tarpit():  # type: ignore[no-untyped-def]
+    """A TCP port that accepts every connection and never says a word."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+
+    def hold() -> None:
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=hold, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+    for conn in held:
+        conn.close()
+
+
+def _erp_section(stack, url: str, **timeouts: float) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from connector.config_io import load_config
+    from connector.models import ErpConnection
+    from sqlalchemy import select
+
+    with stack.rt.sessions() as session:
+        kind = session.scalars(select(ErpConnection)).one().kind
+    load_config(stack.rt, json.dumps({"erp": {"kind": kind, "url": url, **timeouts}}))
+
+
+@pytest.mark.parametrize("stack", ["postgres"], indirect=True)
+def test_an_erp_that_never_answers_holds_one_event_for_its_timeout_then_the_batch_waits(stack, tarpit) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from sqlalchemy import update
+
+    from connector.jobs import kick
+    from connector.models import InboxEvent
+    from tests.test_api import sign_in
+
+    _erp_section(stack, f"postgresql://erp:s3cret-pw@127.0.0.1:{tarpit}/erp", connect_timeout_seconds=2,
+                 timeout_seconds=2)
+    for n in range(5):
+        stack.post_shopify(_order(name=f"#{2001 + n}") | {"id": 9100 + n})
+    started = time.monotonic()
+    stack.run_jobs()
+    assert time.monotonic() - started < 8  # one 2 s wait, not five (nor the job's 120 s timeout)
+
+    first, *rest = stack.events()
+    assert (first.status, first.attempts) == ("pending", 1)
+    assert f"the ERP database at 127.0.0.1:{tarpit} did not answer a connection within 2s" in first.last_error
+    assert "s3cret-pw" not in first.last_error and "internal error" not in first.last_error
+    assert all((e.status, e.attempts, e.last_error) == ("pending", 0, None) for e in rest)
+    assert all(e.next_attempt_at is not None for e in rest)  # waiting, not hammering the ERP
+
+    ready = stack.client.get("/readyz")
+    assert ready.status_code == 200  # the webhook door stays in service: deliveries keep being stored
+    assert ready.json["erp"].startswith("not answering since") and f"127.0.0.1:{tarpit}" in ready.json["erp"]
+    admin = sign_in(stack)
+    assert "did not answer" in admin.get("/api/v1/dashboard").json["erp_unreachable"]["reason"]
+    assert "The ERP is not answering" in admin.get("/console").get_data(as_text=True)
+
+    _erp_section(stack, stack.erp_url)  # the ERP is back
+    with stack.rt.sessions.begin() as session:
+        session.execute(update(InboxEvent).values(next_attempt_at=None))
+    kick(stack.rt, first.store_id)
+    stack.run_jobs(include_delayed=True)
+    assert sorted(o.external_ref for o in stack.erp_orders()) == sorted(
+        f"shopify:acme-us:{9100 + n}" for n in range(5))
+    assert stack.client.get("/readyz").json["erp"] == "ok"
+    assert admin.get("/api/v1/dashboard").json["erp_unreachable"] is None
