@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import logging
 
-from datetime import timedelta
-
 from flask import Flask, Response, jsonify, redirect
 from flask.sessions import SecureCookieSessionInterface
 
-from connector import health, web_input
+from connector import auth, health, web_input
 from connector.headers import install_headers
 from connector.inbox import Inbox
 from connector.waker import Waker
@@ -31,7 +29,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=runtime.settings.public_base_url.startswith("https://"),
         SESSION_COOKIE_NAME="connector_session",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        PERMANENT_SESSION_LIFETIME=auth.SESSION_LIFETIME,
         # Werkzeug enforces it while reading a body without Content-Length (chunked uploads).
         MAX_CONTENT_LENGTH=runtime.settings.webhook_max_bytes,
     )
@@ -42,8 +40,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     writer = app.extensions["connector.inbox"] = Inbox(runtime.engine, waker.mark)
     app.wsgi_app = WebhookReceiver(app.wsgi_app, runtime, directory, writer)  # type: ignore[method-assign]
     app.session_interface = QuietSessionInterface()
-
-    from connector import auth
 
     app.register_blueprint(auth.bp)
     from connector.api import init_api

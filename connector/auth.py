@@ -2,14 +2,25 @@
 webhooks (signed by the stores) and the health checks.
 
 Roles: `admin` does everything; `support` uses the console only. Passwords are hashed with scrypt
-(werkzeug). Sign-in is throttled per email and per client address. Sessions are Flask's signed
-cookies (HttpOnly, SameSite=Lax, Secure behind https) carrying the user id and a session version
-that a password change bumps. Every state-changing request carries the session's CSRF token, in a
+(werkzeug); an unknown email costs the same hash check, so timing does not tell which accounts exist.
+
+Sign-in is throttled, never locked: attempts are counted per account *and client address* (5 in 15
+minutes), per address (20) and per account from browsers that have never signed in to it (30). The
+owner's own browser carries a signed device cookie, so a stranger hammering the account from many
+addresses slows only strangers. Each attempt is counted before its password is checked, in one
+atomic statement, so concurrent tries cannot slip past the limit; a success takes its count back.
+The client address is the TCP peer: X-Forwarded-For counts only from proxies named in
+FORWARDED_ALLOW_IPS (see `connector web`).
+
+Sessions are Flask's signed cookies (HttpOnly, SameSite=Lax, Secure behind https) naming a row of
+user_sessions: signing out deletes it, and a password change deletes all of the user's, so a copied
+cookie dies with its session. Every state-changing request carries the session's CSRF token, in a
 form field or the X-CSRF-Token header.
 """
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
@@ -19,11 +30,13 @@ from urllib.parse import urlparse
 
 from flask import (Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request,
                    session, url_for)
-from sqlalchemy import select
+from itsdangerous import BadData, URLSafeTimedSerializer
+from sqlalchemy import case, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from connector.clock import utcnow
-from connector.models import AuditEntry, LoginFailure, User
+from connector.models import AuditEntry, LoginFailure, User, UserSession
 from connector.runtime import Runtime
 
 bp = Blueprint("auth", __name__)
@@ -37,8 +50,11 @@ PUBLIC_ENDPOINTS = {"auth.login", "healthz", "readyz", "static"}
 TOKEN_ENDPOINTS = {"api.push_stock": "push_token"}
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 FAILURE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES = {"email": 5, "ip": 20}
+MAX_ATTEMPTS = {"pair": 5, "ip": 20, "account": 30}
 MIN_PASSWORD = 10
+SESSION_LIFETIME = timedelta(hours=12)
+DEVICE_COOKIE = "connector_device"
+DEVICE_LIFETIME = timedelta(days=180)
 
 
 class AccountError(ValueError):
@@ -66,6 +82,7 @@ def add_user(rt: Runtime, email: str, password: str, role: str) -> User:
         else:
             user.role, user.active = role, True
             user.session_version = (user.session_version or 1) + 1  # sign out its old sessions
+            s.execute(delete(UserSession).where(UserSession.user_id == user.id))
         user.password_hash = generate_password_hash(password, method="scrypt")
     return user
 
@@ -79,14 +96,41 @@ def current_user() -> User | None:
     if "user" in g:
         return g.user
     g.user = None
-    uid, version = session.get("uid"), session.get("ver")
-    if uid is not None:
+    uid, version, sid = session.get("uid"), session.get("ver"), session.get("sid")
+    if uid is not None and isinstance(sid, str):
         rt: Runtime = current_app.extensions["connector.runtime"]
         with rt.sessions() as s:
-            user = s.get(User, uid)
+            user = s.scalars(select(User).join(UserSession, UserSession.user_id == User.id)
+                             .where(User.id == uid, UserSession.id == _digest(sid),
+                                    UserSession.expires_at > utcnow())).first()
         if user is not None and user.active and user.session_version == version:
             g.user = user
     return g.user
+
+
+def _digest(token: str) -> str:
+    # the table holds digests: a copy of it names no cookie that would work
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _start_session(rt: Runtime, user: User) -> None:
+    sid = secrets.token_urlsafe(32)
+    now = utcnow()
+    with rt.sessions.begin() as s:
+        s.get(User, user.id).last_login_at = now
+        s.execute(delete(UserSession).where(UserSession.expires_at <= now))  # the expired ones go as others come
+        s.add(UserSession(id=_digest(sid), user_id=user.id, created_at=now, expires_at=now + SESSION_LIFETIME))
+    session.clear()
+    session.permanent = True
+    session.update(uid=user.id, ver=user.session_version, sid=sid, csrf=secrets.token_urlsafe(32))
+
+
+def _end_session(rt: Runtime) -> None:
+    sid = session.get("sid")
+    if isinstance(sid, str):
+        with rt.sessions.begin() as s:
+            s.execute(delete(UserSession).where(UserSession.id == _digest(sid)))
+    session.clear()
 
 
 def actor() -> str:
@@ -182,28 +226,69 @@ def requires(role: str) -> Callable:
 # ---- sign-in and out --------------------------------------------------------------------------
 
 
-def _throttled(rt: Runtime, keys: dict[str, str]) -> int:
-    """Minutes to wait when any key has too many recent failures, else 0."""
+def _take_attempt(rt: Runtime, keys: dict[str, str]) -> int:
+    """Count this attempt under each key (atomically: concurrent tries each see their own count) and
+    return the minutes to wait when any key is over its limit, else 0."""
     now = utcnow()
-    with rt.sessions() as s:
-        for kind, key in keys.items():
-            row = s.get(LoginFailure, key)
-            if row and row.window_start > now - FAILURE_WINDOW and row.count >= MAX_FAILURES[kind]:
-                return int((row.window_start + FAILURE_WINDOW - now).total_seconds() // 60) + 1
-    return 0
-
-
-def _record_failure(rt: Runtime, keys: dict[str, str]) -> None:
-    now = utcnow()
+    fresh = LoginFailure.window_start <= now - FAILURE_WINDOW  # the stored window is over: start anew
+    wait = 0
     with rt.sessions.begin() as s:
-        for key in keys.values():
-            row = s.get(LoginFailure, key)
-            if row is None:
-                s.add(LoginFailure(key=key, count=1, window_start=now))
-            elif row.window_start <= now - FAILURE_WINDOW:
-                row.count, row.window_start = 1, now
-            else:
-                row.count += 1
+        dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
+        for kind, key in keys.items():
+            stmt = dialect.insert(LoginFailure).values(key=key, count=1, window_start=now)
+            stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={
+                "count": case((fresh, 1), else_=LoginFailure.count + 1),
+                "window_start": case((fresh, now), else_=LoginFailure.window_start),
+            }).returning(LoginFailure.count, LoginFailure.window_start)
+            count, started = s.execute(stmt).one()
+            if count > MAX_ATTEMPTS[kind]:
+                wait = max(wait, int((started + FAILURE_WINDOW - now).total_seconds() // 60) + 1)
+    return wait
+
+
+def _give_back(rt: Runtime, keys: dict[str, str]) -> None:
+    """A successful sign-in was no failure: its attempt is taken back (and the account's own count
+    from this address is cleared)."""
+    with rt.sessions.begin() as s:
+        s.execute(delete(LoginFailure).where(LoginFailure.key == keys["pair"]))
+        s.execute(update(LoginFailure).where(LoginFailure.key.in_([k for n, k in keys.items() if n != "pair"]),
+                                             LoginFailure.count > 0).values(count=LoginFailure.count - 1))
+
+
+@functools.cache
+def _decoy_hash() -> str:
+    """A hash to check unknown emails against: the same scrypt work as for a real account."""
+    return generate_password_hash(secrets.token_urlsafe(16), method="scrypt")
+
+
+def _device_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="connector-device")  # type: ignore[arg-type]
+
+
+def _known_device(email: str) -> bool:
+    """Whether this browser has signed in to `email` before (its signed device cookie says so)."""
+    cookie = request.cookies.get(DEVICE_COOKIE)
+    if not cookie:
+        return False
+    try:
+        emails = _device_signer().loads(cookie, max_age=int(DEVICE_LIFETIME.total_seconds()))
+    except BadData:
+        return False
+    return isinstance(emails, list) and email in emails
+
+
+def _remember_device(response: Response, email: str) -> Response:
+    emails: list[str] = []
+    try:
+        old = _device_signer().loads(request.cookies.get(DEVICE_COOKIE, ""),
+                                     max_age=int(DEVICE_LIFETIME.total_seconds()))
+        emails = [e for e in old if isinstance(e, str) and e != email][-4:] if isinstance(old, list) else []
+    except BadData:
+        pass
+    response.set_cookie(DEVICE_COOKIE, _device_signer().dumps([*emails, email]),
+                        max_age=int(DEVICE_LIFETIME.total_seconds()), httponly=True, samesite="Lax",
+                        secure=current_app.config["SESSION_COOKIE_SECURE"], path="/login")
+    return response
 
 
 def _safe_next(target: str | None) -> str:
@@ -217,32 +302,31 @@ def login() -> Any:
     rt: Runtime = current_app.extensions["connector.runtime"]
     if request.method == "GET":
         return render_template("login.html", next=_safe_next(request.args.get("next")), error=None)
-    email = (request.form.get("email") or "").strip().lower()
-    keys = {"email": f"email:{email}", "ip": f"ip:{request.remote_addr}"}
-    wait = _throttled(rt, keys)
+    email = (request.form.get("email") or "").strip().lower()[:255]
+    address = request.remote_addr or "unknown"
+    keys = {"pair": f"pair:{email}|{address}", "ip": f"ip:{address}"}
+    if not _known_device(email):
+        keys["account"] = f"account:{email}"
+    wait = _take_attempt(rt, keys)
     if wait:
         return render_template("login.html", next=_safe_next(request.form.get("next")),
-                               error=f"Too many failed sign-ins. Try again in {wait} minute(s)."), 429
+                               error=f"Too many sign-in attempts. Try again in {wait} minute(s)."), 429
     with rt.sessions() as s:
         user = s.scalars(select(User).where(User.email == email)).first()
     password = request.form.get("password") or ""
-    if user is None or not user.active or not check_password_hash(user.password_hash, password):
-        _record_failure(rt, keys)
+    matches = check_password_hash(user.password_hash if user is not None else _decoy_hash(), password)
+    if user is None or not user.active or not matches:
         return render_template("login.html", next=_safe_next(request.form.get("next")),
                                error="Wrong email or password."), 401
-    with rt.sessions.begin() as s:
-        s.get(User, user.id).last_login_at = utcnow()
-        s.query(LoginFailure).filter(LoginFailure.key == keys["email"]).delete()
-    session.clear()
-    session.permanent = True
-    session.update(uid=user.id, ver=user.session_version, csrf=secrets.token_urlsafe(32))
+    _give_back(rt, keys)
+    _start_session(rt, user)
     audit(rt, user.email, "login")
     default = "/config" if user.role == "admin" else "/console"
     target = _safe_next(request.form.get("next"))
-    return redirect(default if target == "/" else target)
+    return _remember_device(redirect(default if target == "/" else target), user.email)
 
 
 @bp.post("/logout")
 def logout() -> Response:
-    session.clear()
+    _end_session(current_app.extensions["connector.runtime"])
     return redirect(url_for("auth.login"))

@@ -402,12 +402,18 @@ def sync_shipments_command(retry_failed: bool) -> None:
 @click.option("--threads", type=click.IntRange(1), envvar="WEB_THREADS", default=4, show_default=True,
               help="Threads per worker process for pages and the API; webhooks run on its event loop "
                    "(env WEB_THREADS).")
-def web(host: str, port: int, workers: int, threads: int) -> None:
+@click.option("--forwarded-allow-ips", envvar="FORWARDED_ALLOW_IPS", default="", show_default="none",
+              help="Comma-separated addresses of your reverse proxies (or *): only from these are "
+                   "X-Forwarded-For/-Proto believed (env FORWARDED_ALLOW_IPS).")
+def web(host: str, port: int, workers: int, threads: int, forwarded_allow_ips: str) -> None:
     """Serve the web app with gunicorn (webhooks, pages, API)."""
     _serving_runtime().close()  # checked once here, before gunicorn forks its workers
     os.environ["WEB_THREADS"] = str(threads)  # read by connector.asgi in each worker
+    # gunicorn's own default believes 127.0.0.1: a proxy-less server would then take any local
+    # process's (or a same-host proxy's client's) X-Forwarded-For as the client's address.
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-                               "--worker-class", WEB_WORKER_CLASS, WEB_APP])
+                               "--worker-class", WEB_WORKER_CLASS,
+                               "--forwarded-allow-ips", forwarded_allow_ips or "", WEB_APP])
 
 
 # The web server as `connector web` runs it (bench/intake.py measures the same).

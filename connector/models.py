@@ -196,8 +196,21 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class UserSession(Base):
+    """A signed-in browser. The cookie carries its id; signing out deletes the row, so a copied cookie
+    stops working at once rather than when it would have expired."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the id the cookie carries
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class LoginFailure(Base):
-    """Failed sign-ins per key (email or client address) in the current window, for throttling."""
+    """Sign-in attempts per key (an account from an address, an address, an account) in the current
+    window, for throttling; an attempt that succeeds is taken back."""
 
     __tablename__ = "login_failures"
 

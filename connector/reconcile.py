@@ -198,4 +198,16 @@ def prune(rt: Runtime, days: int | None = None, chunk: int = 500) -> int:
         log.info("pruned %d finished event(s) older than %d day(s)", total, days)
     if expired := expire_exports(rt):
         log.info("erased %d privacy export(s) older than %d day(s)", expired, EXPORT_DAYS)
+    forget_sign_ins(rt)
     return total
+
+
+def forget_sign_ins(rt: Runtime) -> None:
+    """Sessions past their end and sign-in counts of windows long over (they name addresses)."""
+    from connector.auth import FAILURE_WINDOW
+    from connector.models import LoginFailure, UserSession
+
+    now = utcnow()
+    with rt.sessions.begin() as session:
+        session.execute(delete(UserSession).where(UserSession.expires_at <= now))
+        session.execute(delete(LoginFailure).where(LoginFailure.window_start <= now - FAILURE_WINDOW))

@@ -2,51 +2,18 @@
 the health checks answer whatever the page pool is doing."""
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
 import time
-import uuid
-from collections.abc import Iterator
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
 
-from tests.conftest import PG_ADMIN_URL, REDIS_URL
-from tests.test_processes import BIN, connector, free_port, wait_for
-
-BODY_TIMEOUT = 3
+from tests.attacks.conftest import BODY_TIMEOUT
 
 
-@pytest.fixture
-def served() -> Iterator[str]:
-    """`connector web` with one worker process and two page threads, on a PostgreSQL database of its own."""
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"slow_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    env = {**os.environ, "DATABASE_URL": f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}".replace("+psycopg", ""),
-           "REDIS_URL": REDIS_URL, "CONNECTOR_ENCRYPTION_KEY": "slow-clients-key",
-           "WEB_BODY_TIMEOUT": str(BODY_TIMEOUT)}
-    connector(env, "db", "upgrade")
-    port = free_port()
-    web = subprocess.Popen([str(BIN / "connector"), "web", "--port", str(port), "--workers", "1", "--threads", "2"],
-                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(f"http://127.0.0.1:{port}/readyz")
-        yield f"127.0.0.1:{port}"
-    finally:
-        web.terminate()
-        web.wait(timeout=10)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def _stalled_login(address: str) -> socket.socket:
+def _stalled_login(served) -> socket.socket:  # type: ignore[no-untyped-def]
     """A POST /login that announces 100,000 bytes and sends 7."""
-    host, port = address.split(":")
+    host, port = served.address.split(":")
     sock = socket.create_connection((host, int(port)))
     sock.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                  b"Content-Length: 100000\r\n\r\nemail=a")
@@ -59,7 +26,7 @@ def test_stalled_bodies_hold_no_page_thread_and_are_refused_in_time(served):
         time.sleep(0.5)  # every one of them has sent its headers and its 7 bytes
         for path, wanted in (("/healthz", 200), ("/readyz", 200), ("/api/v1/session", 401), ("/login", 200)):
             started = time.monotonic()
-            reply = requests.get(f"http://{served}{path}", timeout=BODY_TIMEOUT)
+            reply = requests.get(served.url(path), timeout=BODY_TIMEOUT)
             assert reply.status_code == wanted, (path, reply.text)
             assert time.monotonic() - started < 1.5, path
         deadline = time.monotonic() + BODY_TIMEOUT + 5
@@ -74,13 +41,13 @@ def test_stalled_bodies_hold_no_page_thread_and_are_refused_in_time(served):
 
 
 def test_a_page_body_over_the_limit_is_refused_before_it_is_read(served):
-    reply = requests.post(f"http://{served}/login", data=b"x" * (3 * 1024 * 1024),
+    reply = requests.post(served.url("/login"), data=b"x" * (3 * 1024 * 1024),
                           headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=10)
     assert reply.status_code == 413
 
 
 def test_a_whole_body_still_reaches_the_page(served):
-    reply = requests.post(f"http://{served}/login", data={"email": "nobody@example.com", "password": "x"},
+    reply = requests.post(served.url("/login"), data={"email": "nobody@example.com", "password": "x"},
                           timeout=10)
     assert reply.status_code in (200, 400, 401, 403), reply.status_code  # the page answered, not the door
     assert "did not arrive" not in reply.text
