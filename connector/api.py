@@ -17,10 +17,10 @@ from sqlalchemy import select
 
 from connector import compliance, operations
 from connector.auth import actor, audit, requires
-from connector.config_io import ConfigError, dump_config, load_config
+from connector.config_io import ConfigError, dump_config, load_config, write_mapping
 from connector.models import AuditEntry, MappingEntry, Store
 from connector.runtime import Runtime
-from connector.web_input import MAX_PAGE, loads_bounded, to_utc
+from connector.web_input import MAX_PAGE, Text, loads_bounded, to_utc
 from mappings.merchant import KINDS as MAPPING_KINDS
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1", description="Connector operations")
@@ -28,25 +28,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1", description="Connector ope
 
 def rt() -> Runtime:
     return current_app.extensions["connector.runtime"]
-
-
-# ---- fields: what PostgreSQL can store, said in the OpenAPI document too ------------------------
-
-
-NO_NUL = validate.Regexp(r"^[^\x00]*$", error="may not contain a NUL character (\\u0000)")
-# What str.strip() removes, spelled out: "\s" differs between Python and the ECMA regexes clients use.
-_SPACES = "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x3001)) if c.isspace())
-NOT_BLANK = validate.Regexp(f"^[^\\x00]*[^\\x00{_SPACES}][^\\x00]*$",
-                            error="may not be blank or contain a NUL character (\\u0000)")
-
-
-class Text(fields.String):
-    """A string without NUL, which PostgreSQL text cannot hold; with blank=False, also not only spaces
-    (the view strips them). Documented as one pattern, since OpenAPI has one per string."""
-
-    def __init__(self, *, validate: Any = None, blank: bool = True, **kwargs: Any) -> None:
-        extra = [validate] if callable(validate) else list(validate or [])
-        super().__init__(validate=[NO_NUL if blank else NOT_BLANK, *extra], **kwargs)
 
 
 class UtcDateTime(fields.AwareDateTime):
@@ -117,7 +98,7 @@ class EventDetail(EventSummary):
 
 
 class SkipBody(Schema):
-    reason = Text(required=True, blank=False, validate=validate.Length(min=1, max=500))
+    reason = Text(required=True, blank=False, validate=validate.Length(min=1, max=operations.MAX_SKIP_REASON))
 
 
 class BulkRetryBody(EventQuery):
@@ -314,7 +295,7 @@ def skip_event(body: dict, event_id: int) -> dict:
     """Mark an event skipped, with the reason (kept for the audit)."""
     try:
         return {"count": int(operations.skip_event(rt(), event_id, body["reason"], actor()))}
-    except ValueError as exc:  # a blank reason
+    except ValueError as exc:  # a blank or over-long reason
         abort(422, message=str(exc))
 
 
@@ -392,13 +373,14 @@ class ConfigResource(MethodView):
     @bp.arguments(ConfigText)
     @bp.response(200, Count)
     def put(self, body: dict) -> dict:
-        """Create or update stores and the ERP from YAML (masked secrets keep their stored value)."""
+        """Create or update stores, the ERP and mapping tables from YAML (masked secrets keep their stored value;
+        a mapping kind in the document replaces that table)."""
         try:
             counts = load_config(rt(), body["yaml"])
         except ConfigError as exc:
             abort(400, message=str(exc), errors=exc.messages if isinstance(exc.messages, dict) else None)
         audit(rt(), actor(), "config.load", "", counts)
-        return {"count": counts["stores_created"] + counts["stores_updated"] + counts["erp"]}
+        return {"count": counts["stores_created"] + counts["stores_updated"] + counts["erp"] + counts["mappings"]}
 
 
 class ErasureBody(Schema):
@@ -463,15 +445,11 @@ def replace_mapping(runtime: Runtime, kind: str, rows: list[dict]) -> int:
             raise ValidationError({"rows": [f"unknown store {', '.join(unknown)}"]})
         seen = set()
         for r in rows:
-            key = (r.get("store"), r["source"])
+            key = (r.get("store"), r["source"].strip())  # stripped as stored: the unique key sees it so
             if key in seen:
                 raise ValidationError({"rows": [f"{r['source']} is mapped twice"]})
             seen.add(key)
-        session.query(MappingEntry).filter(MappingEntry.kind == kind).delete()
-        for r in rows:
-            session.add(MappingEntry(kind=kind, store_id=slugs.get(r.get("store")) if r.get("store") else None,
-                                     source=r["source"].strip(), target=r["target"].strip()))
-    return len(rows)
+        return write_mapping(session, kind, rows, slugs)
 
 
 @bp.route("/preview", methods=["POST"])

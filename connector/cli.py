@@ -78,22 +78,29 @@ def config() -> None:
 @config.command("load")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def config_load(path: Path) -> None:
-    """Create or update stores and the ERP connection from a YAML file."""
+    """Create or update stores, the ERP connection and mapping tables from a YAML file.
+
+    A mapping kind listed under `mappings:` replaces that kind's rows (an empty list clears it); kinds
+    not listed are left as they are. Nothing is written when anything in the file is wrong.
+    """
+    from connector.auth import audit
     from connector.config_io import ConfigError, load_config
 
+    rt = _runtime()
     try:
-        counts = load_config(_runtime(), path.read_text())
+        counts = load_config(rt, path.read_text())
     except ConfigError as exc:
         _fail(f"{path}: {exc}")
+    audit(rt, _cli_actor(), "config.load", str(path), counts)
     click.echo(
         f"loaded {path}: {counts['stores_created']} store(s) created, {counts['stores_updated']} updated, "
-        f"ERP {'configured' if counts['erp'] else 'unchanged'}"
+        f"ERP {'configured' if counts['erp'] else 'unchanged'}, {counts['mappings']} mapping row(s)"
     )
 
 
 @config.command("dump")
 def config_dump() -> None:
-    """Print the configuration as YAML, secrets masked."""
+    """Print the configuration (stores, ERP, every mapping table) as YAML, secrets masked."""
     from connector.config_io import dump_config
 
     click.echo(dump_config(_runtime()), nl=False)

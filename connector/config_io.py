@@ -1,31 +1,50 @@
 """Configuration as code: `connector config load FILE.yaml` and `connector config dump`.
 
-Stores and the ERP connection live in the database; this module validates a YAML document with
-marshmallow (every problem reported by field), seals the secrets, and writes it back out with the
-secrets masked. Loading a dump keeps the stored secrets, since masked values are never written.
+Stores, the ERP connection and the merchant mapping tables live in the database; this module
+validates a YAML document with marshmallow (every problem reported by its path, such as
+`stores.0.allocation_share`), seals the secrets, and writes it back out with the secrets masked.
+Loading a dump keeps the stored secrets, since masked values are never written.
+
+Every setting is declared with its type and limits, per platform and per ERP kind: an unknown key, a
+NUL character or an over-long value is refused, since a misspelt key would otherwise be kept and
+silently leave a guard such as allocation_share at its default. The /config page validates a store
+with the same StoreSettings fields.
+
+`mappings:` holds one list per table kind (mappings.merchant.KINDS) of {source, target, store}, where
+`store` is a store slug (in the database or in the same document) and no store means every store. A
+kind listed in the document replaces that kind's rows entirely (an empty list clears it); kinds the
+document does not list are left as they are. A dump lists every kind.
+
+A document is written in one transaction: when anything in it is wrong, nothing is written.
 """
 from __future__ import annotations
 
+import codecs
 from typing import Any
 
 import yaml
-from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from adapters.erp.rest import AUTH_TYPES, DEFAULT_PATHS
+from adapters.shopify_auth import ISSUED_KEYS
 from connector.crypto import mask
 from connector.customers import POLICIES
-from connector.models import ErpConnection, Store
+from connector.models import ErpConnection, MappingEntry, Store
 from connector.runtime import Runtime
+from connector.web_input import NO_NUL, Text
+from mappings.merchant import KINDS as MAPPING_KINDS
 
-# push_token: the ERP's bearer token for POST /api/v1/stock; client_secret: a Shopify app's (Dev Dashboard)
-SECRET_KEYS = {"access_token", "webhook_secret", "consumer_key", "consumer_secret", "url", "password",
-               "token", "api_key", "push_token", "client_secret"}
-STORE_SECRET_KEYS = SECRET_KEYS - {"url"}  # a WooCommerce store's url is not a secret
 ERP_KINDS = ("sql", "rest", "files", "tryton")
 PLATFORM_REQUIRED = {
     "shopify": ("shop_domain", "webhook_secret"),
     "woocommerce": ("url", "webhook_secret"),
 }
+# Lengths: a host name's (RFC 1035), a URL browsers and proxies accept, ids as the stores issue them.
+HOST_MAX, URL_MAX, ID_MAX, NAME_MAX, PATH_MAX, SECRET_MAX = 255, 2048, 64, 255, 4096, 4096
+MAPPING_MAX = 255  # mapping_entries.source/target are String(255)
+MASK = "••••"  # what mask() puts before a secret's last characters
 
 
 class ConfigError(Exception):
@@ -42,16 +61,103 @@ def _flatten(messages: Any, prefix: str = "") -> str:
     return f"{prefix.rstrip('.')}: {messages}"
 
 
-class StoreConfig(Schema):
-    class Meta:
-        unknown = INCLUDE  # platform-specific keys (api_base_url, notify_customer, ...) are kept
+# ---- field kinds ------------------------------------------------------------------------------
 
+
+class Setting(Text):
+    """A text setting without NUL. A bare YAML number (an id such as 12345) counts as its text, since
+    people do not quote ids."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Whole(fields.Integer):
+    """A whole number, or its digits as text (a form posts text); 2.5 is refused rather than cut to 2."""
+
+    def _validated(self, value: Any) -> Any:
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+def _at_most(length: int) -> validate.Length:
+    return validate.Length(max=length, error=f"at most {length} characters")
+
+
+def text(length: int, *rules: Any, **kwargs: Any) -> Setting:
+    return Setting(validate=[_at_most(length), *rules], **kwargs)
+
+
+def secret() -> Setting:
+    """A sealed value: written only when given unmasked, never shown again."""
+    return text(SECRET_MAX, metadata={"secret": True})
+
+
+def http_url() -> fields.Url:
+    return fields.Url(schemes={"http", "https"}, require_tld=False, validate=[_at_most(URL_MAX), NO_NUL],
+                      error_messages={"invalid": "a web address starting with http:// or https://"})
+
+
+def minutes() -> Whole:
+    return Whole(validate=validate.Range(min=0, max=1440, error="0 (off) or up to 1440 minutes"),
+                 error_messages={"invalid": "a whole number of minutes"})
+
+
+def seconds(most: float) -> fields.Float:
+    return fields.Float(validate=validate.Range(min=0, min_inclusive=False, max=most,
+                                                error=f"more than 0 and at most {most:g} seconds"),
+                        error_messages={"invalid": "a number of seconds"})
+
+
+def _known_encoding(name: str) -> None:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise ValidationError("an encoding such as utf-8") from None
+
+
+# ---- stores -----------------------------------------------------------------------------------
+
+
+class StoreSettings(Schema):
+    """A store's settings: every key the connector reads, with its limits (the YAML and /config)."""
+
+    class Meta:
+        unknown = RAISE
+
+    shop_domain = text(HOST_MAX, validate.Regexp(
+        r"^[a-z0-9][a-z0-9.-]*\.[a-z0-9-]{2,}$", error="a host name such as acme-us.myshopify.com (no https://)"))
+    api_version = text(16, validate.Regexp(
+        r"^(\d{4}-(01|04|07|10)|unstable)$", error="a Shopify API version such as 2026-01"))
+    api_base_url = http_url()  # where the Admin API lives, when not at the shop's domain
+    url = http_url()  # a WooCommerce store's address
+    client_id = text(ID_MAX)  # a Dev Dashboard app's; its client_secret is a secret
+    inventory_interval_minutes = minutes()
+    safety_stock = Whole(validate=validate.Range(min=0, max=1_000_000, error="0 or more units (at most 1000000)"),
+                         error_messages={"invalid": "a whole number of units"})
+    # 0 would hide every unit from the store: refused rather than read as "unset"
+    allocation_share = fields.Float(validate=validate.Range(min=0, min_inclusive=False, max=1,
+                                                            error="more than 0 and at most 1 (0.5 = half)"),
+                                    error_messages={"invalid": "a number between 0 and 1, such as 0.5"})
+    customer_policy = fields.String(validate=validate.OneOf(POLICIES))
+    guest_customer_id = text(ID_MAX)
+    import_statuses = fields.List(text(64, validate.Length(min=1)), validate=validate.Length(max=32))
+    notify_customer = fields.Boolean()
+
+
+class StoreConfig(StoreSettings):
     slug = fields.String(required=True, validate=validate.Regexp(
         r"^[a-z0-9][a-z0-9-]{0,62}$", error="use lower-case letters, digits and dashes (at most 63)"))
     platform = fields.String(required=True, validate=validate.OneOf(tuple(PLATFORM_REQUIRED)))
     active = fields.Boolean(load_default=True)
-    customer_policy = fields.String(validate=validate.OneOf(POLICIES))
-    import_statuses = fields.List(fields.String(validate=validate.Length(min=1)))
+    access_token = secret()
+    webhook_secret = secret()
+    consumer_key = secret()
+    consumer_secret = secret()
+    client_secret = secret()  # a Shopify app's (Dev Dashboard); it signs the app's webhooks too
 
     @validates_schema
     def _required_per_platform(self, data: dict, **_: object) -> None:
@@ -61,16 +167,123 @@ class StoreConfig(Schema):
             raise ValidationError({k: [f"required for a {data['platform']} store"] for k in missing})
 
 
+# ---- the ERP connection: one schema per kind, each with what its adapter reads (adapters/erp) ---
+
+
 class ErpConfig(Schema):
     class Meta:
-        unknown = INCLUDE
+        unknown = RAISE
 
     kind = fields.String(required=True, validate=validate.OneOf(ERP_KINDS))
+    shipments_interval_minutes = minutes()
+    push_token = secret()  # the ERP's bearer token for POST /api/v1/stock
+
+
+class SqlErpConfig(ErpConfig):
+    url = secret()  # a database URL carries its password
+    lock_timeout_seconds = seconds(3600)
+
+
+class RestAuth(fields.Field):
+    """`auth: bearer` for short, or a mapping such as {type: api_key, header: X-Key}."""
+
+    class Mapping(Schema):
+        type = fields.String(validate=validate.OneOf(AUTH_TYPES))
+        header = text(NAME_MAX)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, dict):
+            return self.Mapping().load(value)
+        if value not in AUTH_TYPES:
+            raise ValidationError(f"one of {', '.join(AUTH_TYPES)}, or a mapping such as {{type: bearer}}")
+        return value
+
+
+class RestErpConfig(ErpConfig):
+    base_url = http_url()
+    paths = fields.Dict(keys=fields.String(validate=validate.OneOf(DEFAULT_PATHS)), values=text(URL_MAX))
+    auth = RestAuth()
+    auth_type = fields.String(validate=validate.OneOf(AUTH_TYPES))  # what `auth` says, spelt flat
+    auth_header = text(NAME_MAX)
+    username = text(NAME_MAX)
+    token = secret()
+    password = secret()
+    api_key = secret()
+    timeout_seconds = seconds(600)
+    max_tries = Whole(validate=validate.Range(min=1, max=20, error="between 1 and 20 tries"))
+    retry_base_seconds = seconds(60)
+    max_wait_seconds = seconds(3600)
+
+
+class FilesErpConfig(ErpConfig):
+    outbound = text(PATH_MAX)
+    inbound = text(PATH_MAX)
+    state = text(PATH_MAX)
+    delimiter = text(1, validate.Length(min=1, error="one character"))
+    encoding = text(64, _known_encoding)
+
+
+class TrytonErpConfig(ErpConfig):
+    url = secret()  # may carry credentials
+    database = text(NAME_MAX)
+    username = text(NAME_MAX)
+    password = secret()
+    warehouse = text(ID_MAX)
+    warehouse_names = fields.Dict(keys=text(ID_MAX), values=text(NAME_MAX))
+    shipping_product = text(ID_MAX)
+    tax_product = text(ID_MAX)
+    payment_term = text(NAME_MAX)
+    confirm = fields.Boolean()
+    connect_timeout_seconds = seconds(600)
+    read_timeout_seconds = seconds(3600)
+
+
+ERP_SCHEMAS: dict[str, type[ErpConfig]] = {"sql": SqlErpConfig, "rest": RestErpConfig, "files": FilesErpConfig,
+                                           "tryton": TrytonErpConfig}
+
+
+class ErpSection(fields.Field):
+    """The `erp:` section, checked by its kind's schema."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValidationError("a mapping such as {kind: sql, url: ...}")
+        schema = ERP_SCHEMAS.get(value.get("kind"))  # type: ignore[arg-type]
+        if schema is None:
+            raise ValidationError({"kind": [f"one of {', '.join(ERP_KINDS)}"]})
+        return schema().load(value)
+
+
+# ---- mapping tables ---------------------------------------------------------------------------
+
+
+class MappingRowConfig(Schema):
+    source = Setting(required=True, blank=False, validate=_at_most(MAPPING_MAX))
+    target = Setting(required=True, blank=False, validate=_at_most(MAPPING_MAX))
+    store = Setting(load_default=None, allow_none=True, validate=_at_most(HOST_MAX))  # a slug; none: every store
+
+
+class MappingsConfig(Schema.from_dict({kind: fields.List(fields.Nested(MappingRowConfig))
+                                       for kind in MAPPING_KINDS})):  # type: ignore[misc]
+    @validates_schema
+    def _each_source_once(self, data: dict, **_: object) -> None:
+        errors: dict = {}
+        for kind, rows in data.items():
+            seen: set[tuple] = set()
+            for index, row in enumerate(rows):
+                key = (row["store"], row["source"].strip())
+                if key in seen:
+                    errors.setdefault(kind, {})[index] = {"source": ["mapped twice" + (
+                        f" for {row['store']}" if row["store"] else "")]}
+                seen.add(key)
+        if errors:
+            raise ValidationError(errors)
 
 
 class ConfigDocument(Schema):
-    erp = fields.Nested(ErpConfig, allow_none=True, load_default=None)
+    erp = ErpSection(allow_none=True, load_default=None)
     stores = fields.List(fields.Nested(StoreConfig), load_default=list)
+    mappings = fields.Nested(MappingsConfig, load_default=dict)
 
     @validates_schema
     def _unique_slugs(self, data: dict, **_: object) -> None:
@@ -80,51 +293,109 @@ class ConfigDocument(Schema):
             raise ValidationError(f"store slugs must be unique: {', '.join(dupes)}", "stores")
 
 
-def _split(values: dict, secret_keys: set[str], fixed: tuple[str, ...]) -> tuple[dict, dict]:
+# ---- loading ----------------------------------------------------------------------------------
+
+
+def _split(values: dict, schema: Schema, fixed: tuple[str, ...]) -> tuple[dict, dict]:
+    """A validated entry → (settings, secrets to write); masked secrets keep the stored value."""
     settings, secrets = {}, {}
     for key, value in values.items():
         if key in fixed:
             continue
-        if key in secret_keys:
-            if value is not None and not str(value).startswith("••••"):
-                secrets[key] = str(value)
+        if schema.fields[key].metadata.get("secret"):
+            if value is not None and not value.startswith(MASK):
+                secrets[key] = value
         else:
-            settings[key] = str(value) if key == "api_version" else value
+            settings[key] = value
     return settings, secrets
 
 
-def load_config(rt: Runtime, text: str) -> dict[str, int]:
+def parse(text: str) -> dict:
+    """A YAML document → the validated configuration (ConfigError naming each wrong field)."""
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {exc}") from None
     try:
-        doc = ConfigDocument().load(raw if isinstance(raw, dict) else {"_": raw})
+        return ConfigDocument().load(raw if isinstance(raw, dict) else {"_": raw})
     except ValidationError as exc:
         raise ConfigError(exc.messages) from None
-    counts = {"stores_created": 0, "stores_updated": 0, "erp": 0}
+
+
+def load_config(rt: Runtime, text: str) -> dict[str, int]:
+    doc = parse(text)
+    counts = {"stores_created": 0, "stores_updated": 0, "erp": 0, "mappings": 0}
     with rt.sessions.begin() as session:
         for entry in doc["stores"]:
-            settings, secrets = _split(entry, STORE_SECRET_KEYS, ("slug", "platform", "active"))
-            store = session.scalars(select(Store).where(Store.slug == entry["slug"])).first()
-            if store is None:
-                store = Store(slug=entry["slug"], platform=entry["platform"], secrets=None)
-                session.add(store)
-                counts["stores_created"] += 1
-            else:
-                counts["stores_updated"] += 1
-            store.platform, store.active, store.settings = entry["platform"], entry["active"], settings
-            store.secrets = rt.box.seal({**rt.box.open(store.secrets), **secrets})
+            counts["stores_created" if _write_store(rt, session, entry) else "stores_updated"] += 1
         if doc["erp"]:
-            settings, secrets = _split(doc["erp"], SECRET_KEYS, ("kind",))
-            conn = session.scalars(select(ErpConnection).where(ErpConnection.name == "default")).first()
-            if conn is None:
-                conn = ErpConnection(name="default", kind=doc["erp"]["kind"], secrets=None)
-                session.add(conn)
-            conn.kind, conn.settings = doc["erp"]["kind"], settings
-            conn.secrets = rt.box.seal({**rt.box.open(conn.secrets), **secrets})
+            _write_erp(rt, session, doc["erp"])
             counts["erp"] = 1
+        if doc["mappings"]:
+            counts["mappings"] = _write_mappings(session, doc["mappings"])
     return counts
+
+
+def _write_store(rt: Runtime, session: Session, entry: dict) -> bool:
+    """Create or update one store; True when it is new."""
+    settings, secrets = _split(entry, StoreConfig(), ("slug", "platform", "active"))
+    store = session.scalars(select(Store).where(Store.slug == entry["slug"])).first()
+    created = store is None
+    if store is None:
+        store = Store(slug=entry["slug"], platform=entry["platform"], secrets=None)
+        session.add(store)
+    store.platform, store.active, store.settings = entry["platform"], entry["active"], settings
+    store.secrets = rt.box.seal({**rt.box.open(store.secrets), **secrets})
+    return created
+
+
+def _write_erp(rt: Runtime, session: Session, entry: dict) -> None:
+    settings, secrets = _split(entry, ERP_SCHEMAS[entry["kind"]](), ("kind",))
+    conn = session.scalars(select(ErpConnection).where(ErpConnection.name == "default")).first()
+    if conn is None:
+        conn = ErpConnection(name="default", kind=entry["kind"], secrets=None)
+        session.add(conn)
+    conn.kind, conn.settings = entry["kind"], settings
+    conn.secrets = rt.box.seal({**rt.box.open(conn.secrets), **secrets})
+
+
+def _write_mappings(session: Session, tables: dict[str, list[dict]]) -> int:
+    session.flush()  # the document's new stores get their ids
+    store_ids = {slug: id_ for slug, id_ in session.execute(select(Store.slug, Store.id))}
+    unknown = {kind: {i: {"store": [f"no store {row['store']!r}"]} for i, row in enumerate(rows)
+                      if row["store"] is not None and row["store"] not in store_ids}
+               for kind, rows in tables.items()}
+    unknown = {kind: rows for kind, rows in unknown.items() if rows}
+    if unknown:
+        raise ConfigError({"mappings": unknown})  # raised inside the transaction: nothing is written
+    return sum(write_mapping(session, kind, rows, store_ids) for kind, rows in tables.items())
+
+
+def write_mapping(session: Session, kind: str, rows: list[dict], store_ids: dict[str, int]) -> int:
+    """Replace one mapping table with validated rows (their stores known), in the caller's transaction."""
+    session.query(MappingEntry).filter(MappingEntry.kind == kind).delete()
+    session.add_all(MappingEntry(kind=kind, store_id=store_ids[r["store"]] if r.get("store") else None,
+                                 source=r["source"].strip(), target=r["target"].strip()) for r in rows)
+    return len(rows)
+
+
+# ---- dumping ----------------------------------------------------------------------------------
+
+
+def _masked(sealed: str | None, rt: Runtime) -> dict[str, str]:
+    # The issued_* tokens are the connector's own (renewed by connector.tokens), not configuration.
+    return {k: mask(v) for k, v in rt.box.open(sealed).items() if k not in ISSUED_KEYS}
+
+
+def _dump_mappings(session: Session) -> dict[str, list[dict]]:
+    tables: dict[str, list[dict]] = {kind: [] for kind in MAPPING_KINDS}
+    query = (select(MappingEntry.kind, Store.slug, MappingEntry.source, MappingEntry.target)
+             .outerjoin(Store, Store.id == MappingEntry.store_id).where(MappingEntry.kind.in_(MAPPING_KINDS)))
+    for kind, slug, source, target in session.execute(query):
+        tables[kind].append({"source": source, "target": target, **({"store": slug} if slug else {})})
+    for rows in tables.values():  # sorted here: the databases order NULL stores differently
+        rows.sort(key=lambda r: (r.get("store", ""), r["source"]))
+    return tables
 
 
 def dump_config(rt: Runtime) -> str:
@@ -133,11 +404,8 @@ def dump_config(rt: Runtime) -> str:
         conn = session.scalars(select(ErpConnection).where(ErpConnection.name == "default")).first()
         doc: dict[str, Any] = {}
         if conn is not None:
-            doc["erp"] = {"kind": conn.kind, **conn.settings,
-                          **{k: mask(v) for k, v in rt.box.open(conn.secrets).items()}}
-        doc["stores"] = [
-            {"slug": s.slug, "platform": s.platform, "active": s.active, **s.settings,
-             **{k: mask(v) for k, v in rt.box.open(s.secrets).items()}}
-            for s in stores
-        ]
+            doc["erp"] = {"kind": conn.kind, **conn.settings, **_masked(conn.secrets, rt)}
+        doc["stores"] = [{"slug": s.slug, "platform": s.platform, "active": s.active, **s.settings,
+                          **_masked(s.secrets, rt)} for s in stores]
+        doc["mappings"] = _dump_mappings(session)
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)

@@ -20,6 +20,7 @@ from connector.runtime import Runtime
 
 RETRYABLE_STATES = ("failed", "skipped", "ignored")
 STATUSES = ("pending", "processing", "succeeded", "failed", "ignored", "skipped")
+MAX_SKIP_REASON = 500  # a note for the audit log, not a document
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,8 @@ def skip_event(rt: Runtime, event_id: int, reason: str, actor: str) -> bool:
     reason = reason.strip()
     if not reason:
         raise ValueError("reason: say why the event is skipped")
+    if len(reason) > MAX_SKIP_REASON:
+        raise ValueError(f"reason: at most {MAX_SKIP_REASON} characters")
     with rt.sessions.begin() as session:
         changed = session.execute(
             update(InboxEvent).where(InboxEvent.id == event_id,

@@ -1,13 +1,17 @@
 """Configuration as code: stores and the ERP as data, secrets sealed at rest and masked on the way out."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from connector.config_io import ConfigError, dump_config, load_config
 from connector.crypto import SecretBox, SecretsError
+from connector.models import AuditEntry, ErpConnection, MappingEntry, Store
 from connector.runtime import Runtime
+from mappings.merchant import KINDS as MAPPING_KINDS
 from tests.stack import SECRET
 
 CONFIG = """
@@ -98,9 +102,194 @@ def test_the_key_can_be_rotated_and_a_wrong_key_says_so():
 
 
 def _store_secret(rt: Runtime, slug: str) -> str:
-    from sqlalchemy import select
-
-    from connector.models import Store
-
     with rt.sessions() as session:
         return rt.store_info(session.scalars(select(Store).where(Store.slug == slug)).one()).webhook_secret
+
+
+# ---- every setting declared: type, limits, no unknown keys ----------------------------------------
+
+SHOP = "stores:\n  - {slug: acme-us, platform: shopify, shop_domain: acme-us.myshopify.com, webhook_secret: s3cret-0001%s}\n"
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (", allocation_share: 5", "stores.0.allocation_share: more than 0 and at most 1 (0.5 = half)"),
+        (", allocation_share: 0", "stores.0.allocation_share: more than 0 and at most 1 (0.5 = half)"),
+        (", safety_stock: -3", "stores.0.safety_stock: 0 or more units"),
+        (", safety_stock: 2.5", "stores.0.safety_stock: a whole number of units"),
+        (", inventory_interval_minutes: 1441", "stores.0.inventory_interval_minutes: 0 (off) or up to 1440"),
+        (", allocaton_share: 0.5", "stores.0.allocaton_share: Unknown field."),
+        (', guest_customer_id: "a\\0b"', "stores.0.guest_customer_id: may not contain a NUL character"),
+        (f", guest_customer_id: {'9' * 65}", "stores.0.guest_customer_id: at most 64 characters"),
+        (f", api_base_url: http://x.test/{'p' * 2100}", "stores.0.api_base_url: at most 2048 characters"),
+        (f", access_token: {'t' * 4097}", "stores.0.access_token: at most 4096 characters"),
+        (", notify_customer: maybe", "stores.0.notify_customer"),
+    ],
+)
+def test_store_settings_out_of_range_or_unknown_are_refused_by_path_and_nothing_is_written(stack, extra, message):
+    with pytest.raises(ConfigError) as raised:
+        load_config(stack.rt, SHOP % extra + "mappings:\n  sku: [{source: A, target: B}]\n")
+    assert message in str(raised.value)
+    assert _mapping_rows(stack.rt) == []  # the whole document refused, not only the store
+
+
+def test_every_store_setting_the_connector_reads_loads_and_comes_back(stack):
+    load_config(stack.rt, SHOP % (
+        ", api_version: 2026-01, api_base_url: 'http://127.0.0.1:9001', client_id: 1234567890abcdef,"
+        " client_secret: shpss_0123456789abcdef, inventory_interval_minutes: 0, safety_stock: 2,"
+        " allocation_share: 0.6, customer_policy: guest_account, guest_customer_id: 4711,"
+        " notify_customer: false, import_statuses: [paid]"))
+    settings = _store_settings(stack.rt, "acme-us")
+    assert settings == {"shop_domain": "acme-us.myshopify.com", "api_version": "2026-01",
+                        "api_base_url": "http://127.0.0.1:9001", "client_id": "1234567890abcdef",
+                        "inventory_interval_minutes": 0, "safety_stock": 2, "allocation_share": 0.6,
+                        "customer_policy": "guest_account", "guest_customer_id": "4711", "notify_customer": False,
+                        "import_statuses": ["paid"]}
+    assert "client_secret" not in settings
+
+
+@pytest.mark.parametrize(
+    "erp, message",
+    [
+        ({"kind": "sql", "url": "sqlite://", "base_url": "http://erp.test"}, "erp.base_url: Unknown field."),
+        ({"kind": "sql", "url": "sqlite://", "lock_timeout_seconds": 0}, "erp.lock_timeout_seconds: more than 0"),
+        ({"kind": "rest", "base_url": "ftp://erp.test"}, "erp.base_url: a web address"),
+        ({"kind": "rest", "base_url": "http://erp.test", "auth": "oauth"}, "erp.auth: one of bearer"),
+        ({"kind": "rest", "base_url": "http://erp.test", "max_tries": 0}, "erp.max_tries: between 1 and 20"),
+        ({"kind": "rest", "base_url": "http://erp.test", "paths": {"odrer": "/o/{ref}"}}, "erp.paths.odrer"),
+        ({"kind": "files", "outbound": "/o", "inbound": "/i", "delimiter": ";;"}, "erp.delimiter: at most 1"),
+        ({"kind": "files", "outbound": "/o", "inbound": "/i", "encoding": "utf-99"}, "erp.encoding: an encoding"),
+        ({"kind": "tryton", "url": "http://t.test", "database": "d", "username": "u", "password": "p",
+          "confirm": "perhaps"}, "erp.confirm"),
+        ({"kind": "sql", "url": "sqlite://", "push_token": "x" * 200_000}, "erp.push_token: at most 4096 characters"),
+    ],
+)
+def test_erp_settings_are_checked_per_kind(stack, erp, message):
+    with pytest.raises(ConfigError) as raised:
+        load_config(stack.rt, json.dumps({"erp": erp}))
+    assert message in str(raised.value)
+    with stack.rt.sessions() as session:  # the stack's own sql connection is untouched
+        assert session.scalars(select(ErpConnection.kind)).one() == "sql"
+
+
+def test_each_erp_kind_loads_with_the_settings_its_adapter_reads(stack):
+    kinds = [
+        {"kind": "rest", "base_url": "https://erp.test/api", "auth": {"type": "api_key", "header": "X-Key"},
+         "api_key": "k" * 32, "timeout_seconds": 2, "max_tries": 3, "retry_base_seconds": 0.05,
+         "max_wait_seconds": 1, "paths": {"order": "/v2/orders/{ref}"}, "shipments_interval_minutes": 2},
+        {"kind": "files", "outbound": "/srv/out", "inbound": "/srv/in", "state": "/srv/state", "delimiter": ";",
+         "encoding": "latin-1"},
+        {"kind": "tryton", "url": "http://tryton.test", "database": "erp", "username": "admin", "password": "pw",
+         "warehouse": "WH", "warehouse_names": {"WH": "boston"}, "shipping_product": "SHIP", "tax_product": "TAX",
+         "payment_term": "Net 30", "confirm": False, "connect_timeout_seconds": 2, "read_timeout_seconds": 30},
+        {"kind": "sql", "url": "sqlite://", "lock_timeout_seconds": 0.2, "push_token": "push-token-0123456789"},
+    ]
+    for erp in kinds:
+        load_config(stack.rt, json.dumps({"erp": erp}))
+        with stack.rt.sessions() as session:
+            conn = session.scalars(select(ErpConnection)).one()
+            secrets = stack.rt.box.open(conn.secrets)
+        declared = {k for k in erp if k not in conn.settings and k != "kind"}
+        assert declared <= set(secrets), erp["kind"]  # what is not a setting was sealed
+    assert conn.settings == {"lock_timeout_seconds": 0.2}
+
+
+def test_the_erp_kind_is_named_when_unknown():
+    from connector.config_io import parse
+
+    with pytest.raises(ConfigError, match=r"^erp\.kind: one of sql, rest, files, tryton$"):
+        parse("erp: {kind: oracle, url: x}\n")
+
+
+# ---- mappings ----------------------------------------------------------------------------------
+
+MAPPINGS = """
+mappings:
+  sku: [{source: A-1, target: ERP-A1}, {source: B, target: X, store: acme-ca}]
+  payment_method: [{source: cod, target: CASH}]
+"""
+
+
+def test_mappings_are_loaded_with_the_stores_of_the_same_document(stack):
+    counts = load_config(stack.rt, CONFIG + MAPPINGS)
+    assert counts["mappings"] == 3
+    assert _mapping_rows(stack.rt) == [("payment_method", None, "cod", "CASH"), ("sku", None, "A-1", "ERP-A1"),
+                                       ("sku", "acme-ca", "B", "X")]
+
+
+def test_a_kind_in_the_document_replaces_its_rows_and_absent_kinds_stay(stack):
+    load_config(stack.rt, CONFIG + MAPPINGS)
+    load_config(stack.rt, "mappings:\n  sku: [{source: C, target: Z}]\n  tax: []\n")
+    assert _mapping_rows(stack.rt) == [("payment_method", None, "cod", "CASH"), ("sku", None, "C", "Z")]
+
+
+@pytest.mark.parametrize(
+    "document, message",
+    [
+        ("mappings:\n  sku: [{source: A, target: B, store: nowhere}]\n", "mappings.sku.0.store: no store 'nowhere'"),
+        ("mappings:\n  sku: [{source: A, target: B}, {source: A, target: C}]\n", "mappings.sku.1.source: mapped twice"),
+        ("mappings:\n  skus: [{source: A, target: B}]\n", "mappings.skus: Unknown field."),
+        (f"mappings:\n  tax: [{{source: {'s' * 256}, target: B}}]\n", "mappings.tax.0.source: at most 255 characters"),
+        ("mappings:\n  tax: [{source: '  ', target: B}]\n", "mappings.tax.0.source: may not be blank"),
+        ("mappings:\n  tax: [{source: A}]\n", "mappings.tax.0.target: Missing data"),
+    ],
+)
+def test_bad_mapping_rows_are_refused_by_path_and_nothing_is_written(stack, document, message):
+    load_config(stack.rt, CONFIG + MAPPINGS)
+    with pytest.raises(ConfigError) as raised:
+        load_config(stack.rt, SHOP % ", safety_stock: 7" + document)
+    assert message in str(raised.value)
+    assert len(_mapping_rows(stack.rt)) == 3
+    assert "safety_stock" not in _store_settings(stack.rt, "acme-us")  # nor the store of the refused document
+
+
+def test_mappings_dump_and_load_back_identically(stack):
+    load_config(stack.rt, CONFIG + MAPPINGS)
+    dumped = dump_config(stack.rt)
+    doc = yaml.safe_load(dumped)
+    assert set(doc["mappings"]) == set(MAPPING_KINDS)
+    assert doc["mappings"]["sku"] == [{"source": "A-1", "target": "ERP-A1"},
+                                      {"source": "B", "target": "X", "store": "acme-ca"}]
+    load_config(stack.rt, "mappings:\n  sku: []\n  payment_method: []\n")
+    load_config(stack.rt, dumped)
+    assert dump_config(stack.rt) == dumped
+
+
+def test_the_issued_shopify_token_is_not_dumped_so_a_dump_loads_back(stack):
+    load_config(stack.rt, CONFIG)
+    with stack.rt.sessions.begin() as session:
+        store = session.scalars(select(Store).where(Store.slug == "acme-ca")).one()
+        store.secrets = stack.rt.box.seal({**stack.rt.box.open(store.secrets), "issued_token": "shpat_issued_0001"})
+    dumped = dump_config(stack.rt)
+    assert "issued_token" not in dumped
+    load_config(stack.rt, dumped)
+
+
+def test_the_cli_loads_mappings_and_audits_the_load(stack, tmp_path):
+    from click.testing import CliRunner
+
+    from connector.cli import main
+
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG + MAPPINGS)
+    env = {"DATABASE_URL": str(stack.rt.settings.database_url), "CONNECTOR_ENCRYPTION_KEY": "test-encryption-key"}
+    result = CliRunner().invoke(main, ["config", "load", str(path)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "3 mapping row(s)" in result.output
+    with stack.rt.sessions() as session:
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "config.load")).one()
+    assert entry.actor.startswith("cli:") and entry.detail["mappings"] == 3
+    assert "mappings" in CliRunner().invoke(main, ["config", "load", "--help"], env=env).output
+
+
+def _mapping_rows(rt: Runtime) -> list[tuple]:
+    with rt.sessions() as session:
+        rows = session.execute(select(MappingEntry.kind, Store.slug, MappingEntry.source, MappingEntry.target)
+                               .outerjoin(Store, Store.id == MappingEntry.store_id)).all()
+    return sorted((tuple(r) for r in rows), key=lambda r: (r[0], r[1] or "", r[2]))
+
+
+def _store_settings(rt: Runtime, slug: str) -> dict:
+    with rt.sessions() as session:
+        return session.scalars(select(Store.settings).where(Store.slug == slug)).one()

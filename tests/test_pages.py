@@ -138,7 +138,7 @@ def test_adding_a_store_with_bad_input_shows_field_errors_and_writes_nothing(sql
                  "safety_stock", "allocation_share"):
         assert field_error(page, name), name
     assert "lower-case letters" in field_error(page, "slug")
-    assert "between 0 and 1" in field_error(page, "allocation_share")
+    assert "more than 0 and at most 1" in field_error(page, "allocation_share")
     assert "required" in field_error(page, "shopify-webhook_secret")
     assert "shpat_typed_but_refused_0001" not in page  # a secret is never sent back, even one just typed
     assert 'value="Bad Slug!"' in page  # the rest of the form comes back as typed
@@ -491,7 +491,7 @@ def test_no_secret_leaks_into_pages_api_or_logs(canary_stack, caplog):
     woo = FakeWooCommerce(CANARIES["woo_key"], CANARIES["woo_secret"])
     try:
         load_config(stack.rt, json.dumps({
-            "erp": {"kind": "sql", "url": stack.erp_url, "password": CANARIES["erp_password"],
+            "erp": {"kind": "sql", "url": stack.erp_url, "push_token": CANARIES["erp_password"],
                     "lock_timeout_seconds": 0.2},
             "stores": [
                 {"slug": STORE, "platform": "shopify", "shop_domain": f"{STORE}.myshopify.com",

@@ -221,8 +221,8 @@ def skip_one(event_id: int) -> Any:
     reason = (request.form.get("reason") or "").strip()
     if not reason:
         return _event_page(event_id, {"reason": "say why the event is skipped (kept in the audit log)"}, status=400)
-    if len(reason) > 500:
-        return _event_page(event_id, {"reason": "at most 500 characters"}, reason, 400)
+    if len(reason) > operations.MAX_SKIP_REASON:
+        return _event_page(event_id, {"reason": f"at most {operations.MAX_SKIP_REASON} characters"}, reason, 400)
     if operations.skip_event(rt(), event_id, reason, actor()):
         flash(f"Event {event_id} skipped.", "success")
     else:

@@ -1,9 +1,10 @@
 """Form handling for /config: what a form posts → a config-as-code entry, with errors per field.
 
 Stores and the ERP are written through connector.config_io.load_config, so the page shares the
-YAML loader's validation (StoreConfig, ErpConfig) and its sealing of secrets. The checks here add
-what a form needs on top: numbers, URLs, choices, the sync rules, and write-only secrets (an empty
-secret field keeps the stored value; a stored secret is never sent back to the browser).
+YAML loader's validation (StoreConfig and its StoreSettings fields, the ERP kind's schema) and its
+sealing of secrets. The checks here add what a form needs on top: which fields a platform shows, the
+import statuses it knows, and write-only secrets (an empty secret field keeps the stored value; a
+stored secret is never sent back to the browser).
 """
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import ValidationError
 from werkzeug.datastructures import MultiDict
 
-from connector.config_io import PLATFORM_REQUIRED, ConfigDocument, ConfigError, StoreConfig, load_config
+from adapters.erp.rest import AUTH_TYPES
+from connector.config_io import (PLATFORM_REQUIRED, ConfigDocument, ConfigError, StoreConfig, StoreSettings,
+                                 load_config)
 from connector.crypto import mask
-from connector.customers import POLICIES
 from connector.runtime import Runtime, StoreInfo
 from mappings.merchant import KINDS as MAPPING_KINDS
 
@@ -43,30 +45,6 @@ POLICY_LABELS = {
     "always_new": "always_new — a new ERP customer for every order",
     "guest_account": "guest_account — guests booked on one shared customer",
 }
-
-
-def _http_url(required: bool = False) -> fields.Url:
-    return fields.Url(schemes={"http", "https"}, require_tld=False, required=required,
-                      error_messages={"invalid": "a web address starting with http:// or https://"})
-
-
-class StoreForm(Schema):
-    """The page's own checks of a store's fields (StoreConfig's run as well)."""
-
-    shop_domain = fields.String(validate=validate.Regexp(
-        r"^[a-z0-9][a-z0-9.-]*\.[a-z0-9-]{2,}$", error="a host name such as acme-us.myshopify.com (no https://)"))
-    api_version = fields.String(validate=validate.Regexp(
-        r"^(\d{4}-(01|04|07|10)|unstable)$", error="a Shopify API version such as 2026-01"))
-    api_base_url = _http_url()
-    url = _http_url()
-    inventory_interval_minutes = fields.Integer(strict=False, validate=validate.Range(
-        min=1, max=1440, error="between 1 and 1440 minutes"), error_messages={"invalid": "a whole number of minutes"})
-    safety_stock = fields.Integer(validate=validate.Range(min=0, max=1_000_000, error="0 or more units"),
-                                  error_messages={"invalid": "a whole number of units"})
-    allocation_share = fields.Float(validate=validate.Range(min=0, max=1, error="between 0 and 1 (0.5 = half)"),
-                                    error_messages={"invalid": "a number between 0 and 1, such as 0.5"})
-    customer_policy = fields.String(validate=validate.OneOf(POLICIES))
-    guest_customer_id = fields.String(validate=validate.Length(max=64))
 
 
 @dataclass
@@ -131,7 +109,7 @@ def parse_store(form: MultiDict, existing: StoreInfo | None, existing_slugs: set
         raw["shop_domain"] = raw["shop_domain"].lower()
     given = {k: v for k, v in raw.items() if v}
     try:
-        typed = StoreForm().load(given)
+        typed = StoreSettings().load(given)
     except ValidationError as exc:
         errors.update(_field_errors(exc.messages))
         typed = {}
@@ -210,7 +188,7 @@ ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
     ),
     "rest": (
         ErpField("base_url", "Base URL", required=True, hint="the API paths are appended to it"),
-        ErpField("auth_type", "Authentication", choices=("bearer", "basic", "api_key", "none")),
+        ErpField("auth_type", "Authentication", choices=AUTH_TYPES),
         ErpField("auth_header", "API key header", hint="api_key only; X-API-Key when empty"),
         ErpField("username", "Username", hint="basic only"),
         ErpField("token", "Bearer token", secret=True),
