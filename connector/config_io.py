@@ -182,6 +182,8 @@ class ErpConfig(Schema):
 class SqlErpConfig(ErpConfig):
     url = secret()  # a database URL carries its password
     lock_timeout_seconds = seconds(3600)
+    connect_timeout_seconds = seconds(600)
+    timeout_seconds = seconds(600)  # the statement timeout
 
 
 class RestAuth(fields.Field):
@@ -210,6 +212,7 @@ class RestErpConfig(ErpConfig):
     password = secret()
     api_key = secret()
     timeout_seconds = seconds(600)
+    connect_timeout_seconds = seconds(600)
     max_tries = Whole(validate=validate.Range(min=1, max=20, error="between 1 and 20 tries"))
     retry_base_seconds = seconds(60)
     max_wait_seconds = seconds(3600)
@@ -235,7 +238,7 @@ class TrytonErpConfig(ErpConfig):
     payment_term = text(NAME_MAX)
     confirm = fields.Boolean()
     connect_timeout_seconds = seconds(600)
-    read_timeout_seconds = seconds(3600)
+    read_timeout_seconds = seconds(600)
 
 
 ERP_SCHEMAS: dict[str, type[ErpConfig]] = {"sql": SqlErpConfig, "rest": RestErpConfig, "files": FilesErpConfig,
