@@ -208,6 +208,24 @@ class UserSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
+class PendingConnection(Base):
+    """A store connection an admin started and the platform has not finished yet: the one-time id that
+    the Shopify `state` or the WooCommerce `user_id`/callback carries. Used once, then kept (with
+    `used_at`) so a replayed callback is recognised and refused."""
+
+    __tablename__ = "pending_connections"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the one-time id sent out
+    platform: Mapped[str] = mapped_column(String(32))
+    store_slug: Mapped[str] = mapped_column(String(64))  # the store it creates or reconnects
+    target: Mapped[str] = mapped_column(String(2048))  # the shop domain or the WooCommerce site URL
+    created_by: Mapped[str] = mapped_column(String(255))  # who started it (audit)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    detail: Mapped[dict | None] = mapped_column(JSON)  # what the flow needs back (scopes asked for, …)
+
+
 class LoginFailure(Base):
     """Sign-in attempts per key (an account from an address, an address, an account) in the current
     window, for throttling; an attempt that succeeds is taken back."""

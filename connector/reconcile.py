@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
 
-from connector import inbox
+from connector import connections, inbox
 from connector.clock import utcnow
 from connector.compliance import EXPORT_DAYS, expire_exports
 from connector.models import EventAttempt, InboxEvent, Store
@@ -199,6 +199,7 @@ def prune(rt: Runtime, days: int | None = None, chunk: int = 500) -> int:
     if expired := expire_exports(rt):
         log.info("erased %d privacy export(s) older than %d day(s)", expired, EXPORT_DAYS)
     forget_sign_ins(rt)
+    connections.forget_old(rt)
     return total
 
 
