@@ -51,17 +51,20 @@ def _method(client: Any, name: str) -> Any:
 # ---- clients ----------------------------------------------------------------------------------
 
 
-def client_for(store: StoreInfo) -> Any:
+def client_for(rt: Runtime, store: StoreInfo) -> Any:
     if store.platform == "shopify":
         from adapters.shopify import DEFAULT_API_VERSION, ShopifyClient
+        from connector.tokens import StoreTokens, uses_app_credentials
 
         token = store.secrets.get("access_token")
-        if not token:
-            raise StorefrontError("this store has no Admin API access token: add one on its settings page",
-                                  retryable=False)
-        return ShopifyClient(store.settings.get("shop_domain", ""), token,
+        tokens = StoreTokens(rt, store.id) if uses_app_credentials(store.settings, store.secrets) else None
+        if not token and tokens is None:
+            raise StorefrontError("this store has no Admin API access token nor app client ID and secret: add them "
+                                  "on its settings page, or connect it with “Connect a Shopify store”", retryable=False)
+        return ShopifyClient(store.settings.get("shop_domain", ""), "" if tokens else str(token),
                              str(store.settings.get("api_version") or DEFAULT_API_VERSION), timeout=TIMEOUT,
-                             api_base_url=store.settings.get("api_base_url") or None, max_retries=1, retry_base=0.2)
+                             api_base_url=store.settings.get("api_base_url") or None, max_retries=1, retry_base=0.2,
+                             tokens=tokens)
     if store.platform == "woocommerce":
         from adapters.woocommerce import WooClient
 
@@ -75,7 +78,7 @@ def client_for(store: StoreInfo) -> Any:
 
 def test_connection(rt: Runtime, store: StoreInfo) -> str:
     """A cheap authenticated read; returns what a person should see, raises StorefrontError."""
-    client = client_for(store)
+    client = client_for(rt, store)
     if store.platform == "shopify":
         shop = getattr(client, "shop", None)
         if callable(shop):
@@ -158,7 +161,7 @@ def webhook_health(rt: Runtime, store: StoreInfo, ask_store: bool = True) -> Web
     if not ask_store:
         return health
     try:
-        hooks = _hooks(client_for(store))
+        hooks = _hooks(client_for(rt, store))
     except StorefrontError as exc:
         health.error = str(exc)
         return health
@@ -178,7 +181,7 @@ def webhook_health(rt: Runtime, store: StoreInfo, ask_store: bool = True) -> Web
 def register_webhooks(rt: Runtime, store: StoreInfo) -> dict[str, list[str]]:
     """Subscribe our address to every topic the connector handles; replace stale subscriptions of ours
     (an old base URL, or a WooCommerce webhook that was disabled after failed deliveries)."""
-    client = client_for(store)
+    client = client_for(rt, store)
     address = webhook_address(rt, store)
     hooks = _hooks(client)
     done: dict[str, list[str]] = {"created": [], "existing": [], "removed": []}

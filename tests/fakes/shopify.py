@@ -321,6 +321,8 @@ class FakeShopify:
             app.add_url_rule(base + path, endpoint=name, view_func=self._rest(view, name), methods=[method])
         app.add_url_rule(base + "/graphql.json", endpoint="graphql", view_func=self._graphql_view, methods=["POST"])
         app.add_url_rule("/admin/oauth/access_token", endpoint="token", view_func=self.oauth.view, methods=["POST"])
+        app.add_url_rule("/admin/oauth/authorize", endpoint="authorize", methods=["GET", "POST"],
+                         view_func=lambda: self.oauth.authorize(self.shop_domain))
         return app
 
     def _gate(self, version: str) -> Response | None:

@@ -5,16 +5,25 @@
 - Authorization code exchange: `client_id`, `client_secret`, `code` (each code once) → an offline token,
   expiring with a `refresh_token` when asked for (`expiring=1`); `grant_type=refresh_token` renews it.
 - A wrong client ID or secret, an unknown or reused code or refresh token: 400/401 with an error, never a token.
+- The install link, `GET /admin/oauth/authorize?client_id&scope&redirect_uri&state`: an approval page
+  listing the scopes (an unknown client ID gets an error page); "Install" sends the browser to
+  `redirect_uri` with `code, hmac, host, shop, state, timestamp`, the hmac a hex HMAC-SHA256 with the
+  client secret over the sorted query without it (as Shopify documents); a code is good once.
 Every token issued is recorded with when it was issued, so a test can count renewals per expiry.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import html
 import secrets
 import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify, redirect, request
 
 
 @dataclass
@@ -46,6 +55,27 @@ class TokenEndpoint:
         with self._lock:
             self.codes.add(code)
         return code
+
+    def signed_query(self, params: dict[str, str]) -> dict[str, str]:
+        """`params` with the hmac Shopify adds to the install callback."""
+        message = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+        return {**params, "hmac": hmac.new(self.client_secret.encode(), message.encode(), hashlib.sha256).hexdigest()}
+
+    def authorize(self, shop_domain: str) -> Response:
+        """The install link's approval page (GET) and the merchant's "Install" (POST)."""
+        args = request.values
+        if args.get("client_id") != self.client_id:
+            return Response("<h1>Oauth error invalid_request: The client ID is not valid</h1>", 400)
+        if request.method == "GET":
+            scopes = "".join(f"<li>{html.escape(s)}</li>" for s in (args.get("scope") or "").split(",") if s)
+            hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                             for k, v in args.items())
+            return Response(f"<!doctype html><title>Install app</title><h1>Install app on {shop_domain}</h1>"
+                            f"<ul id='scopes'>{scopes}</ul><form method='post'>{hidden}"
+                            "<button type='submit' name='decision' value='install'>Install</button></form>")
+        query = {"code": self.new_code(), "host": base64.b64encode(f"{shop_domain}/admin".encode()).decode(),
+                 "shop": shop_domain, "state": args.get("state", ""), "timestamp": str(int(time.time()))}
+        return redirect(f"{args['redirect_uri']}?{urlencode(self.signed_query(query))}")
 
     def view(self) -> Response:
         form = request.form

@@ -1,0 +1,119 @@
+"""Connecting a Shopify store by installing its app from a link: the authorization code grant.
+
+An admin names the store (slug, `*.myshopify.com` host) and the app (its client ID and secret from the
+Dev Dashboard). `begin` records a pending connection (connector.connections; the secret sealed in it)
+and returns Shopify's authorize URL with a one-time `state`. Shopify sends the admin's browser back to
+`/config/connect/shopify/callback` with `code, hmac, host, shop, state, timestamp`; `complete` checks,
+in this order, that the state is one we issued and never used, that the query's HMAC is the app's,
+that the request is fresh, that `shop` is a myshopify.com host and the one the admin named; only then is
+the code exchanged for an offline token (expiring, with a refresh token, unless the admin said
+otherwise), and the store saved with the token sealed beside the app's credentials.
+
+From the ShopifyAPI package: the authorize URL (`Session.create_permission_url`) and the callback's
+HMAC and age check (`Session.validate_params`, Shopify's own encoding of the sorted query). Ours: the
+code exchange and refreshes (adapters.shopify_auth), since ShopifyAPI's `request_token` has no timeout,
+only https, no expiring tokens and keeps the app's secret in class attributes shared by the process.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import shopify
+from sqlalchemy import select
+
+from adapters import shopify_auth
+from connector import connections, store_admin
+from connector.clock import utcnow
+from connector.config_io import ConfigError, load_config
+from connector.connections import ConnectionRefused
+from connector.models import Store
+from connector.runtime import Runtime
+
+SHOP_HOST = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*\.myshopify\.com$")
+# What the connector asks a store for, by what uses it (the README lists them with reasons).
+SCOPES: dict[str, tuple[str, ...]] = {
+    "orders": ("read_orders", "read_customers"),
+    "inventory": ("read_products", "read_inventory", "write_inventory", "read_locations"),
+    "fulfillment": ("read_merchant_managed_fulfillment_orders", "write_merchant_managed_fulfillment_orders"),
+}
+ALL_SCOPES = tuple(dict.fromkeys(scope for scopes in SCOPES.values() for scope in scopes))
+CALLBACK_PATH = "/config/connect/shopify/callback"
+API_VERSION = "2026-01"  # ShopifyAPI wants one to build a session; the authorize URL does not carry it
+
+
+class CallbackRefused(Exception):
+    """A callback that must not connect anything; the message says why (for the admin and the audit)."""
+
+
+def _app(client_id: str, client_secret: str) -> type[shopify.Session]:
+    # A class per app: ShopifyAPI keeps the key and secret on the class, shared by the whole process.
+    return type("AppSession", (shopify.Session,), {"api_key": client_id, "secret": client_secret})
+
+
+def begin(rt: Runtime, slug: str, shop: str, client_id: str, client_secret: str, actor: str, *,
+          expiring: bool = True, api_base_url: str | None = None) -> str:
+    """Shopify's authorize URL for this store and app; the admin's browser goes there."""
+    shop = shop.strip().lower()
+    if not SHOP_HOST.match(shop):
+        raise ValueError("shop: the store's myshopify.com host, such as acme-us.myshopify.com")
+    if not client_id.strip() or not client_secret.strip():
+        raise ValueError("client_id: the app's client ID and secret, from the Dev Dashboard")
+    state = connections.start(rt, "shopify", slug, shop, actor, {
+        "client_id": client_id.strip(), "sealed": rt.box.seal({"client_secret": client_secret.strip()}),
+        "expiring": expiring, "api_base_url": api_base_url or None})
+    redirect_uri = rt.settings.public_base_url.rstrip("/") + CALLBACK_PATH
+    address = _app(client_id, "")(shop, API_VERSION).create_permission_url(list(ALL_SCOPES), redirect_uri, state)
+    if api_base_url:  # a test or development shop: the same path and query, at its address
+        address = api_base_url.rstrip("/") + address[len(f"https://{shop}"):]
+    return address
+
+
+def complete(rt: Runtime, params: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """Check the callback, exchange its code and save the store; (slug, what happened) or CallbackRefused."""
+    try:
+        pending = connections.claim(rt, "shopify", params.get("state"))
+    except ConnectionRefused as exc:
+        raise CallbackRefused(str(exc)) from None
+    detail = pending.detail
+    client_id, secret = detail["client_id"], rt.box.open(detail["sealed"])["client_secret"]
+    if not _app(client_id, secret).validate_params(dict(params)):
+        raise CallbackRefused("the hmac does not match the app secret, or the callback is over a day old")
+    shop = params.get("shop", "")
+    if not SHOP_HOST.match(shop):
+        raise CallbackRefused(f"shop {shop[:100]!r} is not a myshopify.com store")
+    if shop != pending.target:
+        raise CallbackRefused(f"the callback names {shop}, not {pending.target}, the store this connection is for")
+    grant = shopify_auth.exchange_code(shop, client_id, secret, params.get("code", ""), now=utcnow(),
+                                       expiring=bool(detail.get("expiring")), base_url=detail.get("api_base_url"))
+    entry: dict[str, Any] = {"slug": pending.store_slug, "platform": "shopify", "shop_domain": shop,
+                             "client_id": client_id, "client_secret": secret}
+    if detail.get("api_base_url"):
+        entry["api_base_url"] = detail["api_base_url"]
+    try:
+        load_config(rt, json.dumps({"stores": [entry]}))
+    except ConfigError as exc:
+        raise CallbackRefused(f"the store could not be saved: {exc}") from None
+    _keep_grant(rt, pending.store_slug, grant)
+    outcome: dict[str, Any] = {"started_by": pending.created_by, "scopes": grant.scope,
+                               "missing_scopes": sorted(set(ALL_SCOPES) - set(grant.scope.split(",")))}
+    outcome["webhooks"] = _register(rt, pending.store_slug)
+    return pending.store_slug, outcome
+
+
+def _keep_grant(rt: Runtime, slug: str, grant: shopify_auth.Grant) -> None:
+    with rt.sessions.begin() as session:
+        store = session.scalars(select(Store).where(Store.slug == slug).with_for_update()).one()
+        store.secrets = rt.box.seal({**rt.box.open(store.secrets), **grant.as_secrets()})
+
+
+def _register(rt: Runtime, slug: str) -> dict[str, Any]:
+    """The webhooks, registered now; a failure is reported, not raised: the store is connected anyway."""
+    with rt.sessions() as session:
+        info = rt.store_info(session.scalars(select(Store).where(Store.slug == slug)).one())
+    try:
+        return {"registered": store_admin.register_webhooks(rt, info)}
+    except Exception as exc:  # shown on the page; /config can register them again
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+

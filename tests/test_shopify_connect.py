@@ -1,0 +1,150 @@
+"""Connecting a Shopify store by installing its app from a link (the authorization code grant), against
+the fake shop's install page and token endpoint: the whole round trip, and the callbacks that must not
+connect anything."""
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from connector.models import AuditEntry, Store
+from connector.shopify_connect import ALL_SCOPES
+from tests.fakes.shopify_oauth import TokenEndpoint
+from tests.test_api import ADMIN, sign_in
+
+SLUG = "new-shop"
+
+
+def _start(stack, shop, admin=None, **form):  # type: ignore[no-untyped-def]
+    """The admin's form on /config; the address Shopify's install page is at."""
+    stack.rt.settings = stack.rt.settings.with_(public_base_url="https://connector.example")  # Shopify wants https
+    admin = admin or sign_in(stack)
+    shop.oauth.scope = ",".join(ALL_SCOPES)
+    answer = admin.post("/config/connect/shopify", data={
+        "csrf_token": admin.csrf, "slug": SLUG, "shop": shop.shop_domain, "client_id": shop.oauth.client_id,
+        "client_secret": shop.oauth.client_secret, "api_base_url": shop.url, **form})
+    assert answer.status_code == 302, answer.get_data(as_text=True)[:500]
+    return admin, answer.headers["Location"]
+
+
+def _approve(install_url: str) -> str:
+    """The merchant on Shopify's page: sees the scopes, clicks Install; where Shopify sends the browser."""
+    page = requests.get(install_url, timeout=5)
+    assert page.status_code == 200 and "read_orders" in page.text
+    form = dict(parse_qsl(urlsplit(install_url).query))
+    back = requests.post(install_url.split("?")[0], data={**form, "decision": "install"}, allow_redirects=False,
+                         timeout=5)
+    assert back.status_code == 302
+    return back.headers["Location"]
+
+
+def _local(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+def _audit(stack, action: str) -> list[AuditEntry]:  # type: ignore[no-untyped-def]
+    with stack.rt.sessions() as session:
+        return list(session.scalars(select(AuditEntry).where(AuditEntry.action == action)))
+
+
+def _store(stack) -> Store | None:  # type: ignore[no-untyped-def]
+    with stack.rt.sessions() as session:
+        return session.scalars(select(Store).where(Store.slug == SLUG)).first()
+
+
+@pytest.mark.parametrize("stack", ["sqlite", "postgres"], indirect=True)
+def test_install_link_round_trip_connects_the_store_and_its_orders_flow(stack, shop):
+    admin, install_url = _start(stack, shop)
+    query = dict(parse_qsl(urlsplit(install_url).query))
+    assert install_url.startswith(f"{shop.url}/admin/oauth/authorize?")
+    assert query["client_id"] == shop.oauth.client_id and query["scope"] == ",".join(ALL_SCOPES)
+    assert query["redirect_uri"] == stack.rt.settings.public_base_url + "/config/connect/shopify/callback"
+    assert shop.oauth.client_secret not in install_url
+
+    callback = _approve(install_url)
+    page = admin.get(_local(callback))
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and f"Store {SLUG} connected" in text, text[:800]
+    assert "Missing</dt><dd>none" in text and "Webhooks</dt><dd>registered" in text
+
+    store = _store(stack)
+    secrets = stack.rt.box.open(store.secrets)
+    (issued,) = shop.oauth.issued
+    assert issued.grant == "authorization_code" and issued.expires is not None  # an expiring offline token
+    assert secrets["issued_token"] == issued.token and secrets["issued_refresh_token"].startswith("shprt_")
+    assert store.settings["client_id"] == shop.oauth.client_id and store.platform == "shopify"
+    assert {h["topic"] for h in shop.webhooks.values()} >= {"orders/create", "orders/updated"}
+    (done,) = _audit(stack, "store.connect")
+    assert done.actor == f"{ADMIN[0]} (Shopify install)" and done.target == SLUG
+
+    shown = text + admin.get("/config").get_data(as_text=True) + json.dumps(admin.get("/api/v1/config").json)
+    shown += json.dumps([a.detail for a in _audit(stack, "store.connect") + _audit(stack, "store.connect_started")])
+    for secret in (shop.oauth.client_secret, issued.token, secrets["issued_refresh_token"]):
+        assert secret not in shown
+
+    order = {"id": 4401, "name": "#4401", "currency": "USD", "line_items": []}
+    assert stack.post_shopify(order, store=SLUG, secret=shop.oauth.client_secret).status_code == 200
+
+
+def test_a_replayed_callback_connects_nothing_more_and_is_audited(sqlite_stack, shop):
+    admin, install_url = _start(sqlite_stack, shop)
+    callback = _approve(install_url)
+    assert admin.get(_local(callback)).status_code == 200
+    again = admin.get(_local(callback))
+    assert again.status_code == 400 and "used already" in again.get_data(as_text=True)
+    (refused,) = _audit(sqlite_stack, "store.connect_refused")
+    assert "used already" in refused.detail["reason"] and refused.actor == ADMIN[0]
+    assert len(shop.oauth.issued) == 1  # the code was not exchanged twice
+
+
+def _forged(callback: str, **changes: str) -> str:
+    query = dict(parse_qsl(urlsplit(callback).query))
+    return f"{urlsplit(callback).path}?{urlencode({**query, **changes})}"
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"code": "attacker-code"}, "hmac does not match"),
+    ({"hmac": "0" * 64}, "hmac does not match"),
+    ({"state": "a-state-we-never-issued"}, "unknown"),
+    ({"timestamp": "1500000000"}, "over a day old"),
+])
+def test_a_forged_callback_is_refused_audited_and_connects_nothing(sqlite_stack, shop, change, reason):
+    admin, install_url = _start(sqlite_stack, shop)
+    callback = _approve(install_url)
+    answer = admin.get(_forged(callback, **change))
+    assert answer.status_code == 400 and reason in answer.get_data(as_text=True)
+    assert _store(sqlite_stack) is None and shop.oauth.issued == []
+    (refused,) = _audit(sqlite_stack, "store.connect_refused")
+    assert reason in refused.detail["reason"] and refused.detail["address"]
+
+
+@pytest.mark.parametrize("shop_host, reason", [("evil.example.com", "is not a myshopify.com store"),
+                                               ("other-shop.myshopify.com", "not fake-shop.myshopify.com")])
+def test_a_callback_for_another_shop_is_refused_even_when_signed(sqlite_stack, shop, shop_host, reason):
+    admin, install_url = _start(sqlite_stack, shop)
+    query = dict(parse_qsl(urlsplit(_approve(install_url)).query))
+    query.pop("hmac")
+    signed = TokenEndpoint(shop.oauth.client_id, shop.oauth.client_secret).signed_query({**query, "shop": shop_host})
+    answer = admin.get(f"/config/connect/shopify/callback?{urlencode(signed)}")
+    assert answer.status_code == 400 and reason in answer.get_data(as_text=True)
+    assert _store(sqlite_stack) is None
+
+
+def test_a_callback_without_the_admins_session_connects_nothing(sqlite_stack, shop):
+    _admin, install_url = _start(sqlite_stack, shop)
+    callback = _approve(install_url)
+    stranger = sqlite_stack.app.test_client()
+    answer = stranger.get(_local(callback))
+    assert answer.status_code == 302 and "/login" in answer.headers["Location"]
+    assert _store(sqlite_stack) is None
+
+
+def test_the_form_refuses_a_host_that_is_not_a_shopify_store(sqlite_stack, shop):
+    admin = sign_in(sqlite_stack)
+    answer = admin.post("/config/connect/shopify", data={
+        "csrf_token": admin.csrf, "slug": SLUG, "shop": "shop.example.com", "client_id": "x", "client_secret": "y"})
+    assert answer.status_code == 400 and "myshopify.com host" in answer.get_data(as_text=True)
