@@ -281,9 +281,10 @@ def retry_event(event_id: int) -> dict:
 @requires("admin")
 @bp.response(200, Count)
 def confirm_event(event_id: int) -> dict:
-    """Confirm a parked destructive request (shop/redact) the store's API could not confirm: it runs now."""
+    """Confirm a parked destructive request (shop/redact, app/uninstalled) the store's API could not confirm: it
+    runs now."""
     if not operations.confirm_event(rt(), event_id, actor()):
-        abort(409, message=f"event {event_id} is not a parked shop/redact request")
+        abort(409, message=f"event {event_id} is not a parked shop/redact or app/uninstalled request")
     return {"count": 1}
 
 

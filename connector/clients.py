@@ -53,6 +53,9 @@ def forget(store_id: int | None = None) -> None:
 
 
 def _build(store: StoreInfo) -> Any:
+    from connector.store_admin import refuse_disconnected
+
+    refuse_disconnected(store)
     if store.platform == "shopify":
         from adapters.shopify import DEFAULT_API_VERSION, ShopifyClient
 

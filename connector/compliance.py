@@ -178,8 +178,8 @@ def _erase(rt: Runtime, store: StoreInfo, person: Person, actor: str) -> dict:
 
 def shop_redact(rt: Runtime, store: StoreInfo, _payload: dict, event_id: int) -> dict:
     """48 h after the app was uninstalled: nothing personal of the shop's stays with us."""
-    actor = _confirmed_by(rt, event_id)
-    if actor is None and _uninstalled(store):
+    actor = confirmed_by(rt, event_id)
+    if actor is None and uninstalled(store):
         actor = WEBHOOK_ACTOR.format(event_id=event_id)
     if actor is None:
         raise NeedsConfirmation(
@@ -207,17 +207,23 @@ def shop_redact(rt: Runtime, store: StoreInfo, _payload: dict, event_id: int) ->
                     f"removed, store deactivated", **detail}
 
 
-def _uninstalled(store: StoreInfo) -> bool:
-    """True when the Admin API refuses our token (the app is gone); False when it answers or we have no
-    token to ask with. Network trouble is raised (retryable): we never guess on a destructive request."""
+def uninstalled(store: StoreInfo) -> bool:
+    """True when the Admin API refuses our token (the app is gone) or the store was disconnected by an
+    uninstall already; False when it answers or we have no credentials to ask with. Network trouble is
+    raised (retryable): we never guess on a destructive request."""
     from connector.clients import sync_client
+    from connector.tokens import uses_app_credentials
 
-    if store.platform != "shopify" or not store.secrets.get("access_token"):
+    if store.platform != "shopify":
+        return False
+    if store.disconnected_at is not None:
+        return True
+    if not (store.secrets.get("access_token") or uses_app_credentials(store.settings, store.secrets)):
         return False
     return not sync_client(store).installed()
 
 
-def _confirmed_by(rt: Runtime, event_id: int) -> str | None:
+def confirmed_by(rt: Runtime, event_id: int) -> str | None:
     with rt.sessions() as session:
         event = session.get(InboxEvent, event_id)
         confirmed = (event.result or {}).get("confirmed_by") if event is not None else None

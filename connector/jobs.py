@@ -22,7 +22,7 @@ from rq import Retry
 from sqlalchemy import and_, func, or_, select, update
 
 from connector.clock import utcnow
-from connector.models import InboxEvent
+from connector.models import InboxEvent, Store
 from connector.pipeline import backoff, process_event
 from connector.runtime import Runtime, current
 
@@ -253,6 +253,11 @@ def store_job(kind: str, store_id: int) -> None:
     concurrency limit (RQ's cron cannot give a job a RateLimit), so scheduled work and the store's
     order processing share one limit on what the store's API and the ERP see."""
     rt = current()
+    with rt.sessions() as session:
+        gone = session.scalar(select(Store.disconnected_at).where(Store.id == store_id))
+    if gone is not None:  # its app was uninstalled: nothing to ask the store until it is connected again
+        log.info("store %s is disconnected since %s: its %s job is skipped", store_id, gone, kind)
+        return
     if kind == "inventory":
         queue_inventory_sync(rt, store_id)  # at most one queued per store, however often it is asked
     else:
@@ -264,7 +269,7 @@ def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, object, tup
     Each active store's inventory every `inventory_interval_minutes` (default 15; 0 turns it off), the
     shipments every ERP setting `shipments_interval_minutes` (default 5), the inbox sweep; and each active
     store's order reconciliation (10 min) and webhook subscription check (hourly), the daily prune."""
-    from connector.models import ErpConnection, Store
+    from connector.models import ErpConnection
 
     with rt.sessions() as session:
         stores = [rt.store_info(s) for s in session.scalars(select(Store).where(Store.active.is_(True))

@@ -65,6 +65,9 @@ class Store(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     settings: Mapped[dict] = mapped_column(JSON, default=dict)  # shop_domain, api_version, url, ...
     secrets: Mapped[str | None] = mapped_column(Text)  # sealed by connector.crypto.SecretBox
+    # Set when the store's app was uninstalled: its tokens are gone and nothing calls the store until it
+    # is connected again. Its webhooks are still taken (shop/redact comes 48 h after an uninstall).
+    disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

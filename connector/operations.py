@@ -102,7 +102,7 @@ def event_detail(rt: Runtime, event_id: int) -> dict | None:
             "documents": documents or []}
 
 
-CONFIRMABLE_TOPICS = ("shop/redact",)  # destructive requests that wait for a person when the store cannot confirm
+CONFIRMABLE_TOPICS = ("shop/redact", "app/uninstalled")  # destructive: the store's API could not confirm them
 SIGNATURE_HEADERS = ("X-Shopify-Hmac-Sha256", "X-WC-Webhook-Signature")
 
 
@@ -111,7 +111,7 @@ def confirmable(event: InboxEvent) -> bool:
 
 
 def confirm_event(rt: Runtime, event_id: int, actor: str) -> bool:
-    """An admin's go-ahead for a parked destructive request (shop/redact): it runs on its next attempt, and the
+    """An admin's go-ahead for a parked destructive request (shop/redact, app/uninstalled): it runs on its next attempt, and the
     audit log names the admin. A body that is not such a request still fails its shape check."""
     with rt.sessions.begin() as session:
         event = session.get(InboxEvent, event_id)

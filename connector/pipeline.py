@@ -15,7 +15,7 @@ from sqlalchemy import and_, or_, update
 
 from adapters.erp import ErpError, ErpUnreachable, RetryableErpError
 from adapters.storefront import StorefrontError
-from connector import compliance, erp_health
+from connector import compliance, disconnect, erp_health
 from connector.clock import utcnow
 from connector.lifecycle import (apply_order, apply_refund, cancel_deleted, credited, merchant_tables, order_currency,
                                  woo_client)
@@ -159,6 +159,7 @@ _HANDLERS = {
     ("shopify", "customers/data_request"): compliance.data_request,
     ("shopify", "customers/redact"): compliance.customers_redact,
     ("shopify", "shop/redact"): compliance.shop_redact,
+    ("shopify", "app/uninstalled"): disconnect.app_uninstalled,
     ("woocommerce", "product.updated"): woo_product_updated,
 }
 

@@ -41,6 +41,7 @@ class StoreInfo:
     active: bool
     settings: dict
     secrets: dict
+    disconnected_at: datetime | None = None  # the app was uninstalled: no calls until it is connected again
 
     @property
     def webhook_secret(self) -> str:
@@ -89,7 +90,8 @@ class Runtime:
                        for name, token in session.execute(select(ErpConnection.name, ErpConnection.secrets))])
 
     def store_info(self, store: Store) -> StoreInfo:
-        return StoreInfo(store.id, store.slug, store.platform, store.active, dict(store.settings), self.box.open(store.secrets))
+        return StoreInfo(store.id, store.slug, store.platform, store.active, dict(store.settings),
+                         self.box.open(store.secrets), store.disconnected_at)
 
     @contextmanager
     def batch(self) -> Iterator[None]:

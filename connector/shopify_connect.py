@@ -24,7 +24,7 @@ import shopify
 from sqlalchemy import select
 
 from adapters import shopify_auth
-from connector import connections, store_admin
+from connector import connections, disconnect, store_admin
 from connector.clock import utcnow
 from connector.config_io import ConfigError, load_config
 from connector.connections import ConnectionRefused
@@ -87,7 +87,10 @@ def complete(rt: Runtime, params: dict[str, str]) -> tuple[str, dict[str, Any]]:
         raise CallbackRefused(f"the callback names {shop}, not {pending.target}, the store this connection is for")
     grant = shopify_auth.exchange_code(shop, client_id, secret, params.get("code", ""), now=utcnow(),
                                        expiring=bool(detail.get("expiring")), base_url=detail.get("api_base_url"))
-    entry: dict[str, Any] = {"slug": pending.store_slug, "platform": "shopify", "shop_domain": shop,
+    with rt.sessions() as session:  # reconnecting keeps the store's rules; only the connection changes
+        kept = session.scalars(select(Store.settings).where(Store.slug == pending.store_slug,
+                                                            Store.platform == "shopify")).first() or {}
+    entry: dict[str, Any] = {**kept, "slug": pending.store_slug, "platform": "shopify", "shop_domain": shop,
                              "client_id": client_id, "client_secret": secret}
     if detail.get("api_base_url"):
         entry["api_base_url"] = detail["api_base_url"]
@@ -95,17 +98,19 @@ def complete(rt: Runtime, params: dict[str, str]) -> tuple[str, dict[str, Any]]:
         load_config(rt, json.dumps({"stores": [entry]}))
     except ConfigError as exc:
         raise CallbackRefused(f"the store could not be saved: {exc}") from None
-    _keep_grant(rt, pending.store_slug, grant)
+    store_id = _keep_grant(rt, pending.store_slug, grant)
+    disconnect.reconnected(rt, store_id)
     outcome: dict[str, Any] = {"started_by": pending.created_by, "scopes": grant.scope,
                                "missing_scopes": sorted(set(ALL_SCOPES) - set(grant.scope.split(",")))}
     outcome["webhooks"] = _register(rt, pending.store_slug)
     return pending.store_slug, outcome
 
 
-def _keep_grant(rt: Runtime, slug: str, grant: shopify_auth.Grant) -> None:
+def _keep_grant(rt: Runtime, slug: str, grant: shopify_auth.Grant) -> int:
     with rt.sessions.begin() as session:
         store = session.scalars(select(Store).where(Store.slug == slug).with_for_update()).one()
         store.secrets = rt.box.seal({**rt.box.open(store.secrets), **grant.as_secrets()})
+        return store.id
 
 
 def _register(rt: Runtime, slug: str) -> dict[str, Any]:

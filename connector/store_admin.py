@@ -25,7 +25,8 @@ from connector.runtime import Runtime, StoreInfo
 log = logging.getLogger(__name__)
 
 SHOPIFY_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "refunds/create",
-                  "inventory_levels/update")  # the store's own stock changes: see connector.reported
+                  "inventory_levels/update",  # the store's own stock changes: see connector.reported
+                  "app/uninstalled")  # the store disconnects: connector.disconnect
 WOO_TOPICS = ("order.created", "order.updated", "order.deleted", "order.restored", "product.updated")
 TOPICS = {"shopify": SHOPIFY_TOPICS, "woocommerce": WOO_TOPICS}
 TIMEOUT = 10  # seconds per request: a person is waiting for the page
@@ -52,6 +53,7 @@ def _method(client: Any, name: str) -> Any:
 
 
 def client_for(rt: Runtime, store: StoreInfo) -> Any:
+    refuse_disconnected(store)
     if store.platform == "shopify":
         from adapters.shopify import DEFAULT_API_VERSION, ShopifyClient
         from connector.tokens import StoreTokens, uses_app_credentials
@@ -74,6 +76,13 @@ def client_for(rt: Runtime, store: StoreInfo) -> Any:
                                   retryable=False)
         return WooClient(store.settings.get("url", ""), key, secret, timeout=TIMEOUT, max_retries=1, retry_base=0.2)
     raise StorefrontError(f"unknown platform {store.platform!r}", retryable=False)
+
+
+def refuse_disconnected(store: StoreInfo) -> None:
+    if store.disconnected_at is not None:
+        raise StorefrontError(f"store {store.slug} is disconnected: its app was uninstalled on "
+                              f"{store.disconnected_at:%Y-%m-%d %H:%M} UTC. Install the app again and connect it "
+                              "on /config (Connect a Shopify store)", retryable=False)
 
 
 def test_connection(rt: Runtime, store: StoreInfo) -> str:

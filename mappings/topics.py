@@ -78,6 +78,11 @@ class ShopifyShopRedact(_Closed):
     shop_domain = fields.String(required=True)
 
 
+class ShopifyShop(_Open):  # app/uninstalled sends the Shop object
+    id = _id()
+    myshopify_domain = fields.String(required=True)
+
+
 class WooDeleted(_Closed):
     id = _id()
 
@@ -100,11 +105,14 @@ SCHEMAS: dict[tuple[str, str], Schema] = {
     ("shopify", "customers/data_request"): ShopifyDataRequest(),
     ("shopify", "customers/redact"): ShopifyCustomerRedact(),
     ("shopify", "shop/redact"): ShopifyShopRedact(),
+    ("shopify", "app/uninstalled"): ShopifyShop(),
     **{("woocommerce", topic): Order() for topic in WOO_ORDER_TOPICS},
     ("woocommerce", "order.deleted"): WooDeleted(),
     ("woocommerce", "product.updated"): WooProduct(),
 }
 COMPLIANCE_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
+# Topics that must name the store they were delivered to, and the field that names it.
+SHOP_NAMED_BY = {**{topic: "shop_domain" for topic in COMPLIANCE_TOPICS}, "app/uninstalled": "myshopify_domain"}
 
 
 def check(platform: str, topic: str, payload: dict, shop_domain: str | None = None) -> None:
@@ -119,8 +127,8 @@ def check(platform: str, topic: str, payload: dict, shop_domain: str | None = No
         raise MappingError(f"this body is not a {platform} {topic} payload ({_fields(exc.messages)}); nothing "
                            "was done. Only the body is signed, not the topic: a body sent under another topic "
                            "than its own may be a replay. Skip the event unless the store confirms it") from None
-    if platform == "shopify" and topic in COMPLIANCE_TOPICS:
-        named = str(payload.get("shop_domain") or "").strip().lower()
+    if platform == "shopify" and topic in SHOP_NAMED_BY:
+        named = str(payload.get(SHOP_NAMED_BY[topic]) or "").strip().lower()
         if not shop_domain or named != shop_domain.strip().lower():
             raise MappingError(f"this {topic} request names the shop {named[:100]!r}, not this store's "
                                f"{shop_domain or '(no shop domain configured)'}; nothing was done")

@@ -212,7 +212,7 @@ def confirm_one(event_id: int) -> Any:
     if operations.confirm_event(rt(), event_id, actor()):
         flash(f"Event {event_id} confirmed by you: it runs now, and the audit log names you.", "success")
     else:
-        flash(f"Event {event_id} was not confirmed: only a parked shop/redact request can be.", "error")
+        flash(f"Event {event_id} was not confirmed: only a parked shop/redact or app/uninstalled request can be.", "error")
     return redirect(url_for("console.event_page", event_id=event_id))
 
 

@@ -1,0 +1,61 @@
+"""A Shopify store whose app was uninstalled (`app/uninstalled`): disconnected, never silently broken.
+
+Only the body is signed, and a Shop object is the body of other topics too (`shop/update`): a replayed
+one must not cut a working store off. So the store is disconnected only once the Admin API refuses our
+token (or an admin confirms the event on the console); until then the event is parked with that reason.
+Disconnecting drops the store's tokens (the app's client ID and secret stay, for reconnecting), marks
+the store, stops every call to it (clients refuse, scheduled work skips it) and keeps taking its
+webhooks: shop/redact arrives 48 h after an uninstall. Connecting again clears the mark and runs the
+order reconciliation from its cursor, so what happened in between is read back.
+"""
+from __future__ import annotations
+
+from adapters.shopify_auth import ISSUED_KEYS
+from connector.auth import audit
+from connector.clock import utcnow
+from connector.compliance import NeedsConfirmation, confirmed_by, uninstalled
+from connector.models import Store
+from connector.runtime import Runtime, StoreInfo
+
+TOKEN_KEYS = ("access_token", *ISSUED_KEYS)
+
+
+def app_uninstalled(rt: Runtime, store: StoreInfo, _payload: dict, event_id: int) -> dict:
+    actor = confirmed_by(rt, event_id)
+    if actor is None and uninstalled(store):
+        actor = f"Shopify webhook (event {event_id})"
+    if actor is None:
+        raise NeedsConfirmation(
+            "app/uninstalled would disconnect this store, but its Admin API still accepts our token, so the app "
+            "is installed: this delivery may be a replay. Nothing was changed. If the merchant did uninstall "
+            "the app, an admin can confirm it on this event's page")
+    disconnect(rt, store.id, actor)
+    return {"note": f"store disconnected by {actor}: its tokens were dropped; reconnect it on /config"}
+
+
+def disconnect(rt: Runtime, store_id: int, actor: str) -> None:
+    with rt.sessions.begin() as session:
+        row = session.get(Store, store_id, with_for_update=True)
+        secrets = rt.box.open(row.secrets)
+        row.secrets = rt.box.seal({k: v for k, v in secrets.items() if k not in TOKEN_KEYS})
+        row.disconnected_at = utcnow()
+        slug = row.slug
+    from connector.clients import forget
+
+    forget(store_id)  # a cached client would still hold the old token
+    audit(rt, actor, "store.disconnected", slug, {"reason": "app/uninstalled"})
+
+
+def reconnected(rt: Runtime, store_id: int) -> None:
+    """The store is connected again: calls may resume, and the orders of the gap are read back."""
+    with rt.sessions.begin() as session:
+        row = session.get(Store, store_id)
+        was = row.disconnected_at
+        row.disconnected_at = None
+    from connector.clients import forget
+
+    forget(store_id)
+    if was is not None:
+        from connector.jobs import reconcile_job, store_limit
+
+        rt.queue.enqueue(reconcile_job, store_id, limit=store_limit(rt, store_id))
