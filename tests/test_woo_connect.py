@@ -5,6 +5,7 @@ refused (400, audited), and the consumer secret is never shown or logged."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -25,10 +26,11 @@ from tests.storefronts import Served, fake_woo
 from tests.test_api import ADMIN, sign_in
 
 SLUG = "acme-woo"
+Live = tuple[Stack, Served, FakeWooCommerce]
 
 
 @pytest.fixture
-def live(stack: Stack) -> Iterator[tuple[Stack, Served, FakeWooCommerce]]:
+def live(stack: Stack) -> Iterator[Live]:
     """The connector on a real port (the store's server calls it back) and a fake WooCommerce store."""
     served = Served(stack)
     stack.rt.settings = stack.rt.settings.with_(public_base_url=served.url)
@@ -89,7 +91,8 @@ def _keys(user_id: str, **changes: object) -> dict:
 # ---- the whole flow, on both stacks -----------------------------------------------------------------
 
 
-def test_an_admin_connects_a_store_and_its_orders_flow(live) -> None:  # type: ignore[no-untyped-def]
+def test_an_admin_connects_a_store_and_its_orders_flow(live: Live, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     stack, served, woo = live
     admin = sign_in(stack)
     approval = _start(admin, woo.url)
@@ -141,15 +144,16 @@ def test_an_admin_connects_a_store_and_its_orders_flow(live) -> None:  # type: i
     assert event.status == "succeeded"
     assert len(stack.erp_orders()) == 1
 
-    # Nothing shows the consumer secret: audit log, pages, the API.
-    for text in (json.dumps([a.detail for a in _audit(stack, "store.connect")]), html,
+    # Nothing shows the consumer secret: logs, audit log, pages, the API.
+    assert "/wc-auth/v1" in caplog.text or "wp-json" in caplog.text  # the logs did see the exchange
+    for text in (caplog.text, json.dumps([a.detail for a in _audit(stack, "store.connect")]), html,
                  admin.get("/config").get_data(as_text=True), admin.get("/api/v1/config").get_data(as_text=True),
                  admin.get(f"/config/stores/{SLUG}").get_data(as_text=True),
                  admin.get("/api/v1/audit").get_data(as_text=True)):
         assert secret not in text and issued not in text
 
 
-def test_the_merchant_denies_and_nothing_is_connected(live) -> None:  # type: ignore[no-untyped-def]
+def test_the_merchant_denies_and_nothing_is_connected(live: Live) -> None:
     stack, served, woo = live
     admin = sign_in(stack)
     denied = _press(_start(admin, woo.url), "access_denied")
@@ -159,10 +163,9 @@ def test_the_merchant_denies_and_nothing_is_connected(live) -> None:  # type: ig
     assert SLUG not in _stores(stack) and woo.approval.callbacks == [] and list(woo.keys) == [woo.consumer_key]
 
 
-def test_an_approval_for_a_forged_id_is_refused_and_the_store_drops_the_key(live) -> None:  # type: ignore[no-untyped-def]
+def test_an_approval_for_a_forged_id_is_refused_and_the_store_drops_the_key(live: Live) -> None:
     stack, served, woo = live
-    sign_in(stack)
-    approval = _start(sign_in(stack, ("other@example.com", "another long password")), woo.url)
+    approval = _start(sign_in(stack), woo.url)
     forged = approval.replace(parse_qs(urlsplit(approval).query)["user_id"][0], "forged-by-someone-else-000000")
     answer = _press(forged, "access_granted")
     assert answer.status_code == 401 and "unable to send the consumer data" in answer.text
