@@ -42,8 +42,9 @@ from connector.runtime import Runtime
 bp = Blueprint("auth", __name__)
 
 ROLES = ("admin", "support")
-# The stores' webhooks never reach this guard: connector.webhooks serves them in front of Flask.
-PUBLIC_ENDPOINTS = {"auth.login", "healthz", "readyz", "static"}
+# The stores' webhooks never reach this guard: connector.webhooks serves them in front of Flask. The
+# WooCommerce key callback does: the store's server calls it, and its one-time id is its check.
+PUBLIC_ENDPOINTS = {"auth.login", "healthz", "readyz", "static", "connect.woo_callback"}
 # Machine endpoints authenticated by a bearer token instead of a session (no cookie, no CSRF): the
 # endpoint -> the ERP connection secret that holds its token. A signed-in person without the token
 # is refused too.

@@ -167,6 +167,28 @@ def _cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
+@main.group()
+def store() -> None:
+    """Connecting stores."""
+
+
+@store.command("connect-woocommerce")
+@click.argument("slug")
+@click.argument("url")
+def store_connect_woocommerce(slug: str, url: str) -> None:
+    """Print the link that connects the WooCommerce store at URL as SLUG (a new store, or new keys for one):
+    open it in a browser signed in to the store's WordPress and approve. It works once, for 30 minutes."""
+    from connector.woo_connect import ConnectError, begin
+
+    try:
+        link = begin(_runtime(), slug, url, _cli_actor())
+    except ConnectError as exc:
+        _fail(str(exc))
+    click.echo("Open this link in a browser signed in to the store's WordPress and approve (valid once, for 30 "
+               "minutes):")
+    click.echo(link)
+
+
 @main.command()
 @click.argument("event_ids", nargs=-1, type=int)
 @click.option("--failed", is_flag=True, help="Retry every failed event.")

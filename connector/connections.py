@@ -83,3 +83,25 @@ def forget_old(rt: Runtime) -> None:
     now = utcnow()
     with rt.sessions.begin() as session:
         session.execute(delete(PendingConnection).where(PendingConnection.expires_at <= now - KEEP_USED))
+
+
+def record_outcome(rt: Runtime, token: str, outcome: dict) -> None:
+    """Keep what the callback did with a claimed id, for the page the merchant's browser returns to."""
+    with rt.sessions.begin() as session:
+        row = session.get(PendingConnection, _digest(token))
+        if row is not None:
+            row.detail = {**(row.detail or {}), "outcome": outcome}
+
+
+def outcome_of(rt: Runtime, platform: str, token: str | None) -> dict | None:
+    """What became of the connection `token` names: {"used": bool, "store_slug", "outcome"?}; None when
+    no connection of `platform` has that id (unknown, forged, or forgotten by prune)."""
+    if not token or len(token) > 200:
+        return None
+    with rt.sessions() as session:
+        row = session.get(PendingConnection, _digest(token))
+        if row is None or row.platform != platform:
+            return None
+        return {"used": row.used_at is not None, "store_slug": row.store_slug, "target": row.target,
+                "expired": row.expires_at <= utcnow(), **({"outcome": row.detail["outcome"]}
+                                                          if (row.detail or {}).get("outcome") else {})}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 
-from connector.auth import add_user
+from connector.auth import PUBLIC_ENDPOINTS, add_user
 from tests.conftest import load_fixture
 
 ADMIN = ("admin@example.com", "correct horse battery")
@@ -29,8 +29,7 @@ def sign_in(stack, who=ADMIN, role="admin"):  # type: ignore[no-untyped-def]
 def routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
     found = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static" or rule.endpoint.startswith("webhooks.") or rule.endpoint in (
-                "healthz", "readyz", "auth.login"):
+        if rule.endpoint.startswith("webhooks.") or rule.endpoint in PUBLIC_ENDPOINTS:
             continue
         path = re.sub(r"<(?:int:)?[^>]+>", "1", rule.rule)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):

@@ -13,11 +13,13 @@ def register(app: Flask) -> None:
     from connector.logredact import install_log_redaction
     from connector.views.config import bp as config_bp
     from connector.views.connect_shopify import bp as connect_shopify_bp
+    from connector.views.connect import bp as connect_bp
     from connector.views.console import bp as console_bp
 
     app.register_blueprint(config_bp)
     app.register_blueprint(connect_shopify_bp)
     app.register_blueprint(console_bp)
+    app.register_blueprint(connect_bp)  # its body limit runs before the guard: registered before it
     app.jinja_env.filters.update(when=common.when, ago=common.ago, duration=common.duration, money=common.money,
                                  pretty=common.pretty_json, config_links=common.config_links)
     install_log_redaction()

@@ -19,6 +19,10 @@
   / `order.updated` for every active webhook of that topic; sending (coalescing, payload built at send
   time, signature, headers, ping, disabling) is tests/fakes/woocommerce_webhooks.py.
   `webhook_url`/`webhook_secret` in the constructor register a `product.updated` webhook up front.
+- Key approval (tests/fakes/woocommerce_auth.py): GET /wc-auth/v1/authorize shows Approve/Deny; an
+  approval issues a new key pair (`keys`, `approval.callbacks`), POSTs it to callback_url and, on 200,
+  redirects to return_url. The REST API accepts every issued key as well as the constructor's; a `read`
+  key cannot write.
 - Test controls: `fail_next(n, status, retry_after)`, `batch_limit`, `add_product`, `add_products`,
   `add_variable`, `add_order`, `add_refund`, `deliver_now`, `wait_for_deliveries`; counters `hits`
   ("POST products/batch", ...), `deliveries`, `pings`.
@@ -38,6 +42,7 @@ from typing import Any
 from flask import Flask, Response, request
 
 from tests.fakes.server import Failure, Served
+from tests.fakes.woocommerce_auth import KeyApproval
 from tests.fakes.woocommerce_http import WooError, answer, as_int, authenticate, only_fields, paged
 from tests.fakes.woocommerce_webhooks import WebhookDispatcher
 
@@ -70,7 +75,10 @@ class FakeWooCommerce:
         self._failures: deque[Failure] = deque()
         self._next_id = 100
         self._lock = threading.RLock()
+        self.keys = {consumer_key: consumer_secret}  # consumer key -> secret: the REST API's valid keys
+        self.key_permissions: dict[str, str] = {}  # issued keys' scope; the constructor's may do anything
         self.app = self._build_app()
+        self.approval = KeyApproval(self.app, self.keys, self.key_permissions, self._lock)
         self._served = Served(self.app, "fake-woocommerce")
         self.url = self._served.url
         self.dispatcher = WebhookDispatcher(self.webhooks, self._resource, self._lock, self.url, webhook_delay)
@@ -222,7 +230,10 @@ class FakeWooCommerce:
                 return response
             touched: set[tuple[str, int]] = set()
             try:
-                authenticate(self.consumer_key, self.consumer_secret, self.verify_oauth_signature)
+                key = authenticate(self.keys, self.verify_oauth_signature)
+                if request.method != "GET" and self.key_permissions.get(key) == "read":
+                    raise WooError(401, "woocommerce_rest_authentication_error",
+                                   "The API key provided does not have write permissions.")
                 body = None
                 if request.method in ("POST", "PUT"):
                     body = request.get_json(silent=True)

@@ -12,6 +12,7 @@ import hmac
 import json
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -36,8 +37,9 @@ def as_int(value: Any, name: str) -> int:
     return int(value)
 
 
-def authenticate(consumer_key: str, consumer_secret: str, verify_signature: bool) -> None:
-    """Basic auth, keys in the query string, or one-legged OAuth 1.0a in the query string (plain http)."""
+def authenticate(keys: Mapping[str, str], verify_signature: bool) -> str:
+    """Basic auth, keys in the query string, or one-legged OAuth 1.0a in the query string (plain http);
+    `keys` maps each valid consumer key to its secret. Returns the consumer key used."""
     auth = request.authorization
     args = request.args
     if auth is not None and auth.type == "basic":
@@ -45,19 +47,20 @@ def authenticate(consumer_key: str, consumer_secret: str, verify_signature: bool
     elif "consumer_key" in args:
         key, secret = args.get("consumer_key"), args.get("consumer_secret")
     elif "oauth_consumer_key" in args:
-        _check_oauth(consumer_key, consumer_secret, verify_signature)
-        return
+        return _check_oauth(keys, verify_signature)
     else:
         raise WooError(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
-    if key != consumer_key:
+    if key not in keys:
         raise WooError(401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")
-    if secret != consumer_secret:
+    if secret != keys[key]:
         raise WooError(401, "woocommerce_rest_authentication_error", "Consumer secret is invalid.")
+    return key
 
 
-def _check_oauth(consumer_key: str, consumer_secret: str, verify_signature: bool) -> None:
+def _check_oauth(keys: Mapping[str, str], verify_signature: bool) -> str:
     args = request.args  # wc-api-python puts its params in the URL twice; the first of each counts
-    if args.get("oauth_consumer_key") != consumer_key:
+    consumer_key = args.get("oauth_consumer_key") or ""
+    if consumer_key not in keys:
         raise WooError(401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")
     for name in ("oauth_timestamp", "oauth_nonce", "oauth_signature", "oauth_signature_method"):
         if not args.get(name):
@@ -68,13 +71,14 @@ def _check_oauth(consumer_key: str, consumer_secret: str, verify_signature: bool
         raise WooError(401, "woocommerce_rest_authentication_error", "Invalid timestamp.")
     if verify_signature:
         params = OrderedDict((k, v) for k, v in args.items() if k != "oauth_signature")
-        signer = OAuth(request.base_url, consumer_key, consumer_secret, version="wc/v3",
+        signer = OAuth(request.base_url, consumer_key, keys[consumer_key], version="wc/v3",
                        method=request.method)
         expected = signer.generate_oauth_signature(params, request.base_url)
         if args["oauth_signature_method"] != "HMAC-SHA256" or not hmac.compare_digest(expected,
                                                                                       args["oauth_signature"]):
             raise WooError(401, "woocommerce_rest_authentication_error",
                            "Invalid signature - provided signature does not match.")
+    return consumer_key
 
 
 def paged(items: list[dict]) -> tuple[int, list[dict], dict]:
