@@ -189,6 +189,49 @@ def store_connect_woocommerce(slug: str, url: str) -> None:
     click.echo(link)
 
 
+@store.command("connect-shopify")
+@click.argument("slug")
+@click.argument("shop")
+@click.option("--client-id", required=True, help="The app's client ID (Dev Dashboard → the app → Settings).")
+@click.option("--client-secret", envvar="SHOPIFY_CLIENT_SECRET", prompt=True, hide_input=True,
+              help="The app's client secret; asked for when not given (env SHOPIFY_CLIENT_SECRET).")
+@click.option("--install-link", is_flag=True,
+              help="Print the install link instead, for an app of another organisation than the store's.")
+@click.option("--api-base-url", hidden=True, help="Where the shop's API is, when not at SHOP (a test shop).")
+def store_connect_shopify(slug: str, shop: str, client_id: str, client_secret: str, install_link: bool,
+                          api_base_url: str | None) -> None:
+    """Connect the Shopify store SHOP (its myshopify.com host) as SLUG with its app's client ID and secret.
+
+    Without --install-link: the client credentials grant (the merchant's own app): the store is saved, a
+    first token is asked for, the webhooks are registered. With it: the link an admin opens in a browser
+    signed in to /config (the callback is an admin page), valid once, for 30 minutes."""
+    from adapters.storefront import StorefrontError
+    from connector import shopify_connect
+
+    rt = _runtime()
+    try:
+        if install_link:
+            link = shopify_connect.begin(rt, slug, shop, client_id, client_secret, _cli_actor(),
+                                         api_base_url=api_base_url)
+            click.echo("Open this link in a browser signed in to /config as an admin, then click Install "
+                       "(valid once, for 30 minutes):")
+            click.echo(link)
+            return
+        outcome = shopify_connect.connect_own_app(rt, slug, shop, client_id, client_secret, api_base_url)
+    except (ValueError, StorefrontError) as exc:
+        _fail(str(exc))
+    from connector.auth import audit
+
+    audit(rt, _cli_actor(), "store.connect", slug, {"platform": "shopify", "scopes": outcome["scopes"]})
+    hooks = outcome["webhooks"]
+    click.echo(f"connected {slug} ({shop}); granted: {outcome['scopes'] or '?'}")
+    if outcome["missing_scopes"]:
+        click.echo(f"missing scopes: {', '.join(outcome['missing_scopes'])} (add them to the app, then run again)")
+    click.echo(f"webhooks: {hooks['error']}" if "error" in hooks else
+               f"webhooks: {len(hooks['registered']['created'])} created, {len(hooks['registered']['existing'])} "
+               "already there")
+
+
 @main.command()
 @click.argument("event_ids", nargs=-1, type=int)
 @click.option("--failed", is_flag=True, help="Retry every failed event.")

@@ -87,31 +87,55 @@ def complete(rt: Runtime, params: dict[str, str]) -> tuple[str, dict[str, Any]]:
         raise CallbackRefused(f"the callback names {shop}, not {pending.target}, the store this connection is for")
     grant = shopify_auth.exchange_code(shop, client_id, secret, params.get("code", ""), now=utcnow(),
                                        expiring=bool(detail.get("expiring")), base_url=detail.get("api_base_url"))
-    with rt.sessions() as session:  # reconnecting keeps the store's rules; only the connection changes
-        kept = session.scalars(select(Store.settings).where(Store.slug == pending.store_slug,
-                                                            Store.platform == "shopify")).first() or {}
-    entry: dict[str, Any] = {**kept, "slug": pending.store_slug, "platform": "shopify", "shop_domain": shop,
-                             "client_id": client_id, "client_secret": secret}
-    if detail.get("api_base_url"):
-        entry["api_base_url"] = detail["api_base_url"]
     try:
-        load_config(rt, json.dumps({"stores": [entry]}))
-    except ConfigError as exc:
-        raise CallbackRefused(f"the store could not be saved: {exc}") from None
-    store_id = _keep_grant(rt, pending.store_slug, grant)
-    disconnect.reconnected(rt, store_id)
-    outcome: dict[str, Any] = {"started_by": pending.created_by, "scopes": grant.scope,
-                               "missing_scopes": sorted(set(ALL_SCOPES) - set(grant.scope.split(",")))}
+        store_id = _save(rt, pending.store_slug, shop, client_id, secret, detail.get("api_base_url"), grant)
+    except ValueError as exc:
+        raise CallbackRefused(str(exc)) from None
+    outcome: dict[str, Any] = {"started_by": pending.created_by, **_scopes(grant.scope)}
     outcome["webhooks"] = _register(rt, pending.store_slug)
+    disconnect.reconnected(rt, store_id)
     return pending.store_slug, outcome
 
 
-def _keep_grant(rt: Runtime, slug: str, grant: shopify_auth.Grant) -> int:
+def connect_own_app(rt: Runtime, slug: str, shop: str, client_id: str, client_secret: str,
+                    api_base_url: str | None = None) -> dict[str, Any]:
+    """The client credentials grant, for the merchant's own app (`connector store connect-shopify`): a
+    first token (which proves the ID and secret: nothing is saved when Shopify refuses them), then the
+    store saved with it, then the webhooks."""
+    shop, client_id, client_secret = shop.strip().lower(), client_id.strip(), client_secret.strip()
+    if not SHOP_HOST.match(shop):
+        raise ValueError("shop: the store's myshopify.com host, such as acme-us.myshopify.com")
+    grant = shopify_auth.client_credentials(shop, client_id, client_secret, now=utcnow(), base_url=api_base_url)
+    store_id = _save(rt, slug, shop, client_id, client_secret, api_base_url, grant)
+    outcome: dict[str, Any] = {**_scopes(grant.scope), "webhooks": _register(rt, slug)}
+    disconnect.reconnected(rt, store_id)
+    return outcome
+
+
+def _scopes(granted: str) -> dict[str, Any]:
+    return {"scopes": granted, "missing_scopes": sorted(set(ALL_SCOPES) - set(granted.split(",")))}
+
+
+def _save(rt: Runtime, slug: str, shop: str, client_id: str, secret: str, api_base_url: str | None,
+          grant: shopify_auth.Grant | None) -> int:
+    """Create or update the store on its app's credentials (and the grant the install gave); its id.
+    Reconnecting keeps the store's rules: only the connection changes."""
+    with rt.sessions() as session:
+        kept = session.scalars(select(Store.settings).where(Store.slug == slug, Store.platform == "shopify")
+                               ).first() or {}
+    entry: dict[str, Any] = {**kept, "slug": slug, "platform": "shopify", "shop_domain": shop,
+                             "client_id": client_id, "client_secret": secret}
+    if api_base_url:
+        entry["api_base_url"] = api_base_url
+    try:
+        load_config(rt, json.dumps({"stores": [entry]}))
+    except ConfigError as exc:
+        raise ValueError(f"the store could not be saved: {exc}") from None
     with rt.sessions.begin() as session:
         store = session.scalars(select(Store).where(Store.slug == slug).with_for_update()).one()
-        store.secrets = rt.box.seal({**rt.box.open(store.secrets), **grant.as_secrets()})
+        secrets = {k: v for k, v in rt.box.open(store.secrets).items() if k not in disconnect.TOKEN_KEYS}
+        store.secrets = rt.box.seal({**secrets, **(grant.as_secrets() if grant else {})})
         return store.id
-
 
 def _register(rt: Runtime, slug: str) -> dict[str, Any]:
     """The webhooks, registered now; a failure is reported, not raised: the store is connected anyway."""

@@ -148,3 +148,49 @@ def test_the_form_refuses_a_host_that_is_not_a_shopify_store(sqlite_stack, shop)
     answer = admin.post("/config/connect/shopify", data={
         "csrf_token": admin.csrf, "slug": SLUG, "shop": "shop.example.com", "client_id": "x", "client_secret": "y"})
     assert answer.status_code == 400 and "myshopify.com host" in answer.get_data(as_text=True)
+
+
+# ---- the operator's way: `connector store connect-shopify` ----------------------------------------
+
+
+def _cli(stack, *args: str, secret: str):  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from connector.cli import main
+
+    env = {"DATABASE_URL": str(stack.rt.settings.database_url), "CONNECTOR_ENCRYPTION_KEY": "test-encryption-key",
+           "PUBLIC_BASE_URL": "https://connector.example", "SHOPIFY_CLIENT_SECRET": secret}
+    return CliRunner().invoke(main, ["store", *args], env=env)
+
+
+def test_the_cli_connects_an_own_app_store_with_client_credentials(sqlite_stack, shop):
+    shop.oauth.scope = ",".join(ALL_SCOPES)
+    result = _cli(sqlite_stack, "connect-shopify", "cli-shop", shop.shop_domain, "--client-id", shop.oauth.client_id,
+                  "--api-base-url", shop.url, secret=shop.oauth.client_secret)
+    assert result.exit_code == 0, result.output
+    assert "connected cli-shop" in result.output and "webhooks: 7 created" in result.output
+    with sqlite_stack.rt.sessions() as session:
+        store = session.scalars(select(Store).where(Store.slug == "cli-shop")).one()
+    (issued,) = shop.oauth.issued
+    assert issued.grant == "client_credentials"
+    assert sqlite_stack.rt.box.open(store.secrets)["issued_token"] == issued.token
+    assert shop.oauth.client_secret not in result.output and issued.token not in result.output
+
+
+def test_the_cli_says_a_wrong_client_secret_is_refused_without_showing_it(sqlite_stack, shop):
+    result = _cli(sqlite_stack, "connect-shopify", "cli-shop", shop.shop_domain, "--client-id", shop.oauth.client_id,
+                  "--api-base-url", shop.url, secret="shpss_not_the_secret_0000")
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "refused" in result.output.lower() and "shpss_not_the_secret_0000" not in result.output
+    with sqlite_stack.rt.sessions() as session:  # nothing half-connected is left behind
+        assert session.scalars(select(Store).where(Store.slug == "cli-shop")).first() is None
+
+
+def test_the_cli_prints_an_install_link_for_an_admin_to_open(sqlite_stack, shop):
+    result = _cli(sqlite_stack, "connect-shopify", "cli-shop", shop.shop_domain, "--client-id", shop.oauth.client_id,
+                  "--install-link", secret=shop.oauth.client_secret)
+    assert result.exit_code == 0, result.output
+    link = result.output.strip().splitlines()[-1]
+    query = dict(parse_qsl(urlsplit(link).query))
+    assert link.startswith(f"https://{shop.shop_domain}/admin/oauth/authorize?") and query["state"]
+    assert query["redirect_uri"] == "https://connector.example/config/connect/shopify/callback"
