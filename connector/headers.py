@@ -18,12 +18,24 @@ def csp_nonce() -> str:
     return str(g.csp_nonce)
 
 
+# Where the "connect a store" forms send the admin: the store's own approval page, on any https host
+# (and a store on this machine, for development). Chromium applies form-action to the redirect a form's
+# answer makes, so these pages, and only these, name more than 'self'.
+STORE_APPROVAL_TARGETS = "'self' https: http://127.0.0.1:* http://localhost:*"
+
+
+def send_forms_to_stores() -> None:
+    """For this response: its forms may lead to a store's approval page (see STORE_APPROVAL_TARGETS)."""
+    g.csp_form_action = STORE_APPROVAL_TARGETS
+
+
 def _secure(response: Response) -> Response:
     script = f"'self' 'nonce-{g.csp_nonce}'" if "csp_nonce" in g else "'self'"
+    form_action = g.get("csp_form_action", "'self'")
     response.headers.setdefault(
         "Content-Security-Policy",
         f"default-src 'self'; script-src {script}; style-src 'self'; img-src 'self' data:; object-src 'none'; "
-        "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+        f"base-uri 'self'; form-action {form_action}; frame-ancestors 'none'")
     response.headers.setdefault("X-Frame-Options", "DENY")  # for browsers older than frame-ancestors
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")

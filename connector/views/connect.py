@@ -9,6 +9,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from connector import connections, woo_connect
 from connector.auth import actor, requires
+from connector.headers import send_forms_to_stores
 from connector.views.common import rt
 from connector.web_input import TooDeep, loads_bounded
 
@@ -59,6 +60,7 @@ def woo_callback() -> Response:
 
 
 def _form(values: dict, errors: dict, status: int = 200) -> tuple[str, int]:
+    send_forms_to_stores()  # the form's answer sends the browser to the store's approval page
     return render_template("config/connect.html", values=values, errors=errors, result=None,
                            callback=woo_connect.callback_url(rt()), scope=woo_connect.SCOPE), status
 
@@ -94,6 +96,7 @@ def woo_return() -> Any:
         status, state = 200, "connected"
     else:  # WooCommerce redirects only after our callback answered 200: it never arrived
         status, state = 200, "missing"
+    send_forms_to_stores()  # the page's form starts a connection again
     return render_template("config/connect.html", values={}, errors={}, result={"state": state, **(found or {})},
                            callback=woo_connect.callback_url(rt()), scope=woo_connect.SCOPE,
                            store_url=url_for("config.store_page", slug=found["store_slug"]) if found else None), status

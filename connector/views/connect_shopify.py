@@ -13,6 +13,7 @@ from flask import Blueprint, redirect, render_template, request
 from adapters.storefront import StorefrontError
 from connector import shopify_connect
 from connector.auth import actor, audit, requires
+from connector.headers import send_forms_to_stores
 from connector.shopify_connect import CallbackRefused
 from connector.views.common import rt
 
@@ -23,6 +24,7 @@ FIELDS = ("slug", "shop", "client_id", "api_base_url")
 @bp.before_request
 @requires("admin")
 def _admins_only() -> None:
+    send_forms_to_stores()
     return None
 
 
