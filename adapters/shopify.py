@@ -116,6 +116,7 @@ CREATE_WEBHOOK = """mutation CreateWebhook($topic: WebhookSubscriptionTopic!, $s
   }
 }"""
 SHOP_QUERY = "query Shop { shop { myshopifyDomain } }"
+SCOPES_QUERY = "query Scopes { currentAppInstallation { accessScopes { handle } } }"
 DELETE_WEBHOOK = """mutation DeleteWebhook($id: ID!) {
   webhookSubscriptionDelete(id: $id) {
     deletedWebhookSubscriptionId
@@ -397,6 +398,11 @@ class ShopifyClient:
         except AccessRevoked:
             return False
         return True
+
+    def granted_scopes(self) -> list[str]:
+        """The access scopes the store granted our app (or the legacy app whose token we hold)."""
+        data = self._graphql("currentAppInstallation", SCOPES_QUERY, {}, expected_cost=2)
+        return [s["handle"] for s in (data.get("currentAppInstallation") or {}).get("accessScopes") or []]
 
     def webhooks(self) -> list[dict]:
         """[{id, topic ('orders/create'), address}]"""

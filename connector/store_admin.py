@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from adapters.storefront import StorefrontError
-from connector.models import InboxEvent
+from connector.models import ErpConnection, InboxEvent
 from connector.runtime import Runtime, StoreInfo
 
 log = logging.getLogger(__name__)
@@ -97,9 +97,35 @@ def test_connection(rt: Runtime, store: StoreInfo) -> str:
         names = ", ".join(f"{loc.get('name')} ({_short_id(loc.get('id'))})" for loc in locations[:10])
         more = f" and {len(locations) - 10} more" if len(locations) > 10 else ""
         return (f"Connected to {store.settings.get('shop_domain')}: the token reads "
-                f"{len(locations)} location(s){': ' + names + more if names else ''}.")
+                f"{len(locations)} location(s){': ' + names + more if names else ''}."
+                + scope_report(rt, store, _method(client, "granted_scopes")()))
     _method(client, "get")("orders", per_page=1)
     return f"Connected to {store.settings.get('url')}: the consumer key reads orders."
+
+
+def needed_scopes(rt: Runtime, store: StoreInfo) -> dict[str, tuple[str, ...]]:
+    """The Shopify scopes of the features switched on for this store, by feature."""
+    from connector.shopify_connect import SCOPES
+
+    wanted = {"orders": SCOPES["orders"]}
+    if str(store.settings.get("inventory_interval_minutes", "")).strip() not in ("0", "0.0"):
+        wanted["inventory"] = SCOPES["inventory"]
+    with rt.sessions() as session:
+        erp = session.scalars(select(ErpConnection).where(ErpConnection.name == "default")).first()
+    if erp is not None and str((erp.settings or {}).get("shipments_interval_minutes", "")).strip() not in ("0", "0.0"):
+        wanted["fulfillment"] = SCOPES["fulfillment"]
+    return wanted
+
+
+def scope_report(rt: Runtime, store: StoreInfo, granted: list[str]) -> str:
+    """What the store granted, and what the switched-on features still lack (named, per feature)."""
+    have = set(granted)
+    missing = {feature: [s for s in scopes if s not in have] for feature, scopes in needed_scopes(rt, store).items()}
+    gaps = "; ".join(f"{feature}: {', '.join(names)}" for feature, names in missing.items() if names)
+    if not gaps:
+        return f" Every scope the switched-on features need is granted ({len(have)} granted)."
+    return (f" Missing scopes — {gaps}. Add them to the app (Dev Dashboard) and connect it again; until then "
+            "those features fail.")
 
 
 def _short_id(value: Any) -> str:

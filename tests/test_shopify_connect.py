@@ -194,3 +194,30 @@ def test_the_cli_prints_an_install_link_for_an_admin_to_open(sqlite_stack, shop)
     query = dict(parse_qsl(urlsplit(link).query))
     assert link.startswith(f"https://{shop.shop_domain}/admin/oauth/authorize?") and query["state"]
     assert query["redirect_uri"] == "https://connector.example/config/connect/shopify/callback"
+
+
+# ---- what the store granted, on /config ---------------------------------------------------------
+
+
+def test_test_connection_names_the_scopes_a_switched_on_feature_lacks(sqlite_stack, shop):
+    admin, install_url = _start(sqlite_stack, shop)
+    shop.oauth.scope = "read_orders,read_customers,read_products,read_inventory,read_locations"  # no write_inventory
+    assert admin.get(_local(_approve(install_url))).status_code == 200
+    tested = admin.post(f"/config/stores/{SLUG}/test", data={"csrf_token": admin.csrf}, follow_redirects=True)
+    text = tested.get_data(as_text=True)
+    assert "Missing scopes — inventory: write_inventory; fulfillment: read_merchant_managed_fulfillment_orders" in text
+
+    with sqlite_stack.rt.sessions.begin() as session:  # stock sync switched off: its scopes are not asked for
+        store = session.scalars(select(Store).where(Store.slug == SLUG)).one()
+        store.settings = {**store.settings, "inventory_interval_minutes": 0}
+    shop.oauth.scope += ",read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders"
+    shop.oauth.issued.clear()
+    from connector.clients import forget
+    from connector.tokens import StoreTokens
+
+    forget()
+    with sqlite_stack.rt.sessions() as session:
+        sid = session.scalars(select(Store.id).where(Store.slug == SLUG)).one()
+    StoreTokens(sqlite_stack.rt, sid).renew(refused=sqlite_stack.rt.box.open(store.secrets)["issued_token"])
+    tested = admin.post(f"/config/stores/{SLUG}/test", data={"csrf_token": admin.csrf}, follow_redirects=True)
+    assert "Every scope the switched-on features need is granted" in tested.get_data(as_text=True)

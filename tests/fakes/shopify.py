@@ -128,6 +128,9 @@ class FakeShopify:
         self.oauth = TokenEndpoint()  # apps on client credentials: tokens that expire
         # Shopify takes https addresses only; a browser test's connector on a loopback port has no certificate.
         self.loopback_http = False
+        # What the legacy token's custom app was granted (currentAppInstallation.accessScopes).
+        self.legacy_scope = ("read_orders,read_customers,read_products,read_inventory,write_inventory,read_locations,"
+                             "read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders")
         self.graphql = ShopifyGraphQL(self)
         self.rest = ShopifyRest(self)
         self.app = self._build_app()

@@ -146,6 +146,12 @@ class ShopifyGraphQL:
             return Conn(hooks, self._webhook_view)
         if root.name == "shop":
             return {"name": "Fake Shop", "myshopifyDomain": shop.shop_domain}
+        if root.name == "currentAppInstallation":  # the scopes of the app whose token asks
+            from flask import request
+
+            issued = shop.oauth.valid(request.headers.get("X-Shopify-Access-Token"))
+            scopes = shop.oauth.scope if issued else shop.legacy_scope
+            return {"accessScopes": [{"handle": handle} for handle in scopes.split(",") if handle]}
         raise GraphQLError(f"Field '{root.name}' doesn't exist on type 'QueryRoot'", "undefinedField")
 
     def _variant_ids(self, query: str | None) -> list[int]:
