@@ -4,6 +4,7 @@ connect anything."""
 from __future__ import annotations
 
 import json
+import logging
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
@@ -57,7 +58,8 @@ def _store(stack) -> Store | None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("stack", ["sqlite", "postgres"], indirect=True)
-def test_install_link_round_trip_connects_the_store_and_its_orders_flow(stack, shop):
+def test_install_link_round_trip_connects_the_store_and_its_orders_flow(stack, shop, caplog):
+    caplog.set_level(logging.DEBUG)
     admin, install_url = _start(stack, shop)
     query = dict(parse_qsl(urlsplit(install_url).query))
     assert install_url.startswith(f"{shop.url}/admin/oauth/authorize?")
@@ -83,6 +85,8 @@ def test_install_link_round_trip_connects_the_store_and_its_orders_flow(stack, s
 
     shown = text + admin.get("/config").get_data(as_text=True) + json.dumps(admin.get("/api/v1/config").json)
     shown += json.dumps([a.detail for a in _audit(stack, "store.connect") + _audit(stack, "store.connect_started")])
+    shown += caplog.text  # every log line of the exchange
+    assert caplog.records  # the exchange was logged: the check below reads real lines
     for secret in (shop.oauth.client_secret, issued.token, secrets["issued_refresh_token"]):
         assert secret not in shown
 
