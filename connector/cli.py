@@ -227,9 +227,8 @@ def store_connect_shopify(slug: str, shop: str, client_id: str, client_secret: s
     click.echo(f"connected {slug} ({shop}); granted: {outcome['scopes'] or '?'}")
     if outcome["missing_scopes"]:
         click.echo(f"missing scopes: {', '.join(outcome['missing_scopes'])} (add them to the app, then run again)")
-    click.echo(f"webhooks: {hooks['error']}" if "error" in hooks else
-               f"webhooks: {len(hooks['registered']['created'])} created, {len(hooks['registered']['existing'])} "
-               "already there")
+    click.echo(f"webhooks: {outcome['webhook_error']}" if outcome["webhook_error"] else
+               f"webhooks: {len(hooks['created'])} created, {len(hooks['existing'])} already there")
 
 
 @main.command()

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from adapters import shopify_auth
 from connector import connections, disconnect, store_admin
 from connector.clock import utcnow
-from connector.config_io import ConfigError, load_config
+from connector.config_io import ConfigError, StoreConfig, load_config
 from connector.connections import ConnectionRefused
 from connector.models import Store
 from connector.runtime import Runtime
@@ -55,19 +55,31 @@ def _app(client_id: str, client_secret: str) -> type[shopify.Session]:
 def begin(rt: Runtime, slug: str, shop: str, client_id: str, client_secret: str, actor: str, *,
           expiring: bool = True, api_base_url: str | None = None) -> str:
     """Shopify's authorize URL for this store and app; the admin's browser goes there."""
-    shop = shop.strip().lower()
-    if not SHOP_HOST.match(shop):
-        raise ValueError("shop: the store's myshopify.com host, such as acme-us.myshopify.com")
-    if not client_id.strip() or not client_secret.strip():
+    shop, client_id, client_secret = shop.strip().lower(), client_id.strip(), client_secret.strip()
+    _check(rt, slug, shop)
+    if not client_id or not client_secret:
         raise ValueError("client_id: the app's client ID and secret, from the Dev Dashboard")
     state = connections.start(rt, "shopify", slug, shop, actor, {
-        "client_id": client_id.strip(), "sealed": rt.box.seal({"client_secret": client_secret.strip()}),
+        "client_id": client_id, "sealed": rt.box.seal({"client_secret": client_secret}),
         "expiring": expiring, "api_base_url": api_base_url or None})
     redirect_uri = rt.settings.public_base_url.rstrip("/") + CALLBACK_PATH
     address = _app(client_id, "")(shop, API_VERSION).create_permission_url(list(ALL_SCOPES), redirect_uri, state)
     if api_base_url:  # a test or development shop: the same path and query, at its address
         address = api_base_url.rstrip("/") + address[len(f"https://{shop}"):]
     return address
+
+
+def _check(rt: Runtime, slug: str, shop: str) -> None:
+    """Refuse, before anyone goes to Shopify, what the store form would refuse at the end."""
+    if not SHOP_HOST.match(shop):
+        raise ValueError("shop: the store's myshopify.com host, such as acme-us.myshopify.com")
+    problems = StoreConfig().validate({"slug": slug, "platform": "shopify", "shop_domain": shop,
+                                       "webhook_secret": "-"})
+    if "slug" in problems:
+        raise ValueError(f"slug: {problems['slug'][0]}")
+    existing = store_admin.store_by_slug(rt, slug)
+    if existing is not None and existing.platform != "shopify":
+        raise ValueError(f"slug: a {existing.platform} store has this slug; choose another")
 
 
 def complete(rt: Runtime, params: dict[str, str]) -> tuple[str, dict[str, Any]]:
@@ -91,8 +103,8 @@ def complete(rt: Runtime, params: dict[str, str]) -> tuple[str, dict[str, Any]]:
         store_id = _save(rt, pending.store_slug, shop, client_id, secret, detail.get("api_base_url"), grant)
     except ValueError as exc:
         raise CallbackRefused(str(exc)) from None
-    outcome: dict[str, Any] = {"started_by": pending.created_by, **_scopes(grant.scope)}
-    outcome["webhooks"] = _register(rt, pending.store_slug)
+    outcome: dict[str, Any] = {"started_by": pending.created_by, **_scopes(grant.scope),
+                               **_register(rt, pending.store_slug)}
     disconnect.reconnected(rt, store_id)
     return pending.store_slug, outcome
 
@@ -103,11 +115,10 @@ def connect_own_app(rt: Runtime, slug: str, shop: str, client_id: str, client_se
     first token (which proves the ID and secret: nothing is saved when Shopify refuses them), then the
     store saved with it, then the webhooks."""
     shop, client_id, client_secret = shop.strip().lower(), client_id.strip(), client_secret.strip()
-    if not SHOP_HOST.match(shop):
-        raise ValueError("shop: the store's myshopify.com host, such as acme-us.myshopify.com")
+    _check(rt, slug, shop)
     grant = shopify_auth.client_credentials(shop, client_id, client_secret, now=utcnow(), base_url=api_base_url)
     store_id = _save(rt, slug, shop, client_id, client_secret, api_base_url, grant)
-    outcome: dict[str, Any] = {**_scopes(grant.scope), "webhooks": _register(rt, slug)}
+    outcome: dict[str, Any] = {**_scopes(grant.scope), **_register(rt, slug)}
     disconnect.reconnected(rt, store_id)
     return outcome
 
@@ -117,13 +128,14 @@ def _scopes(granted: str) -> dict[str, Any]:
 
 
 def _save(rt: Runtime, slug: str, shop: str, client_id: str, secret: str, api_base_url: str | None,
-          grant: shopify_auth.Grant | None) -> int:
-    """Create or update the store on its app's credentials (and the grant the install gave); its id.
-    Reconnecting keeps the store's rules: only the connection changes."""
-    with rt.sessions() as session:
-        kept = session.scalars(select(Store.settings).where(Store.slug == slug, Store.platform == "shopify")
-                               ).first() or {}
-    entry: dict[str, Any] = {**kept, "slug": slug, "platform": "shopify", "shop_domain": shop,
+          grant: shopify_auth.Grant) -> int:
+    """Create or update the store on its app's credentials and the token they gave; its id.
+    Reconnecting keeps the store's rules and whether it is active: only the connection changes."""
+    existing = store_admin.store_by_slug(rt, slug)
+    if existing is not None and existing.platform != "shopify":  # made on /config while the admin was away
+        raise ValueError(f"a {existing.platform} store took the slug {slug!r} meanwhile")
+    entry: dict[str, Any] = {**(existing.settings if existing else {}), "slug": slug, "platform": "shopify",
+                             "active": existing.active if existing else True, "shop_domain": shop,
                              "client_id": client_id, "client_secret": secret}
     if api_base_url:
         entry["api_base_url"] = api_base_url
@@ -133,16 +145,11 @@ def _save(rt: Runtime, slug: str, shop: str, client_id: str, secret: str, api_ba
         raise ValueError(f"the store could not be saved: {exc}") from None
     with rt.sessions.begin() as session:
         store = session.scalars(select(Store).where(Store.slug == slug).with_for_update()).one()
-        secrets = {k: v for k, v in rt.box.open(store.secrets).items() if k not in disconnect.TOKEN_KEYS}
-        store.secrets = rt.box.seal({**secrets, **(grant.as_secrets() if grant else {})})
+        kept = {k: v for k, v in rt.box.open(store.secrets).items() if k not in disconnect.TOKEN_KEYS}
+        store.secrets = rt.box.seal({**kept, **grant.as_secrets()})
         return store.id
 
-def _register(rt: Runtime, slug: str) -> dict[str, Any]:
-    """The webhooks, registered now; a failure is reported, not raised: the store is connected anyway."""
-    with rt.sessions() as session:
-        info = rt.store_info(session.scalars(select(Store).where(Store.slug == slug)).one())
-    try:
-        return {"registered": store_admin.register_webhooks(rt, info)}
-    except Exception as exc:  # shown on the page; /config can register them again
-        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
 
+def _register(rt: Runtime, slug: str) -> dict[str, Any]:
+    webhooks, error = store_admin.register_connected(rt, slug)
+    return {"webhooks": webhooks, "webhook_error": error}

@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from adapters.storefront import StorefrontError
-from connector.models import ErpConnection, InboxEvent
+from connector.logredact import redact
+from connector.models import ErpConnection, InboxEvent, Store
 from connector.runtime import Runtime, StoreInfo
 
 log = logging.getLogger(__name__)
@@ -211,6 +212,23 @@ def webhook_health(rt: Runtime, store: StoreInfo, ask_store: bool = True) -> Web
         else:
             health.others.append({**hook, "ours": _ours(store, hook["address"])})
     return health
+
+
+def store_by_slug(rt: Runtime, slug: str) -> StoreInfo | None:
+    with rt.sessions() as session:
+        store = session.scalars(select(Store).where(Store.slug == slug)).first()
+        return rt.store_info(store) if store is not None else None
+
+
+def register_connected(rt: Runtime, slug: str) -> tuple[dict[str, list[str]], str | None]:
+    """A just-connected store's webhooks: (what was done, None), or ({}, why not). The store stays
+    connected either way; its webhooks page registers them again."""
+    try:
+        return register_webhooks(rt, store_by_slug(rt, slug)), None  # type: ignore[arg-type]
+    except Exception as exc:
+        error = redact(str(exc)) or type(exc).__name__
+        log.warning("store %s connected, but registering its webhooks failed: %s", slug, error)
+        return {}, error
 
 
 def register_webhooks(rt: Runtime, store: StoreInfo) -> dict[str, list[str]]:

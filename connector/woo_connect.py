@@ -22,15 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import select
-
 from connector import connections, store_admin
 from connector.auth import audit
 from connector.config_io import ConfigError, StoreConfig, load_config
 from connector.crypto import mask
 from connector.logredact import redact
-from connector.models import Store
-from connector.runtime import Runtime, StoreInfo
+from connector.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +89,6 @@ def plaintext_allowed(url: str) -> bool:
         return False
 
 
-def _existing(rt: Runtime, slug: str) -> StoreInfo | None:
-    with rt.sessions() as session:
-        store = session.scalars(select(Store).where(Store.slug == slug)).first()
-        return rt.store_info(store) if store is not None else None
-
-
 def _check_start(rt: Runtime, slug: str, url: str) -> dict[str, str]:
     # The store form's own rules (StoreConfig): the same slug and address a typed-in store must have.
     problems = StoreConfig().validate({"slug": slug, "platform": PLATFORM, "url": url, "webhook_secret": "-"})
@@ -108,7 +99,7 @@ def _check_start(rt: Runtime, slug: str, url: str) -> dict[str, str]:
         errors["url"] = "required: the store's address, e.g. https://shop.example.com"
     elif "url" not in errors and urlsplit(url).query:
         errors["url"] = "the store's address only, without ?query"
-    existing = _existing(rt, slug) if "slug" not in errors else None
+    existing = store_admin.store_by_slug(rt, slug) if "slug" not in errors else None
     if existing is not None and existing.platform != PLATFORM:
         errors["slug"] = f"a {existing.platform} store has this slug; choose another"
     callback = callback_url(rt)
@@ -184,7 +175,7 @@ def refused(rt: Runtime, reason: str, remote: str, slug: str = "") -> None:
 
 
 def _save(rt: Runtime, pending: connections.Pending, given: dict[str, str]) -> Connected:
-    existing = _existing(rt, pending.store_slug)
+    existing = store_admin.store_by_slug(rt, pending.store_slug)
     if existing is not None and existing.platform != PLATFORM:  # made on /config while the merchant approved
         raise connections.ConnectionRefused(f"a {existing.platform} store took the slug {pending.store_slug!r} "
                                             "meanwhile")
@@ -202,10 +193,4 @@ def _save(rt: Runtime, pending: connections.Pending, given: dict[str, str]) -> C
 
 
 def _register(rt: Runtime, connected: Connected) -> None:
-    store = _existing(rt, connected.slug)
-    try:
-        connected.webhooks = store_admin.register_webhooks(rt, store)  # type: ignore[arg-type]
-    except Exception as exc:  # the store is saved; the admin registers again from its webhooks page
-        connected.webhook_error = redact(str(exc)) or type(exc).__name__
-        log.warning("store %s connected, but registering its webhooks failed: %s", connected.slug,
-                    connected.webhook_error)
+    connected.webhooks, connected.webhook_error = store_admin.register_connected(rt, connected.slug)

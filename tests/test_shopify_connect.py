@@ -225,3 +225,14 @@ def test_test_connection_names_the_scopes_a_switched_on_feature_lacks(sqlite_sta
     StoreTokens(sqlite_stack.rt, sid).renew(refused=sqlite_stack.rt.box.open(store.secrets)["issued_token"])
     tested = admin.post(f"/config/stores/{SLUG}/test", data={"csrf_token": admin.csrf}, follow_redirects=True)
     assert "Every scope the switched-on features need is granted" in tested.get_data(as_text=True)
+
+
+def test_a_slug_that_is_bad_or_another_platforms_is_refused_before_going_to_shopify(sqlite_stack, shop):
+    admin = sign_in(sqlite_stack)
+    for slug, reason in (("Not A Slug!", "lower-case letters"), ("acme-us", "woocommerce store has this slug")):
+        if slug == "acme-us":
+            with sqlite_stack.rt.sessions.begin() as session:
+                session.scalars(select(Store).where(Store.slug == slug)).one().platform = "woocommerce"
+        answer = admin.post("/config/connect/shopify", data={
+            "csrf_token": admin.csrf, "slug": slug, "shop": shop.shop_domain, "client_id": "x", "client_secret": "y"})
+        assert answer.status_code == 400 and reason in answer.get_data(as_text=True)
