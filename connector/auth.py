@@ -32,12 +32,12 @@ from flask import (Blueprint, Response, abort, current_app, g, jsonify, redirect
                    session, url_for)
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import case, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from connector.clock import utcnow
 from connector.models import AuditEntry, LoginFailure, User, UserSession
 from connector.runtime import Runtime
+from connector.upsert import dialect_insert
 
 bp = Blueprint("auth", __name__)
 
@@ -234,9 +234,8 @@ def _take_attempt(rt: Runtime, keys: dict[str, str]) -> int:
     fresh = LoginFailure.window_start <= now - FAILURE_WINDOW  # the stored window is over: start anew
     wait = 0
     with rt.sessions.begin() as s:
-        dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
         for kind, key in keys.items():
-            stmt = dialect.insert(LoginFailure).values(key=key, count=1, window_start=now)
+            stmt = dialect_insert(s, LoginFailure.__table__).values(key=key, count=1, window_start=now)
             stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={
                 "count": case((fresh, 1), else_=LoginFailure.count + 1),
                 "window_start": case((fresh, now), else_=LoginFailure.window_start),
@@ -266,26 +265,22 @@ def _device_signer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key, salt="connector-device")  # type: ignore[arg-type]
 
 
-def _known_device(email: str) -> bool:
-    """Whether this browser has signed in to `email` before (its signed device cookie says so)."""
-    cookie = request.cookies.get(DEVICE_COOKIE)
-    if not cookie:
-        return False
+def _device_emails() -> list[str]:
+    """The accounts this browser has signed in to (its signed device cookie), newest last."""
     try:
-        emails = _device_signer().loads(cookie, max_age=int(DEVICE_LIFETIME.total_seconds()))
+        emails = _device_signer().loads(request.cookies.get(DEVICE_COOKIE, ""),
+                                        max_age=int(DEVICE_LIFETIME.total_seconds()))
     except BadData:
-        return False
-    return isinstance(emails, list) and email in emails
+        return []
+    return [e for e in emails if isinstance(e, str)] if isinstance(emails, list) else []
+
+
+def _known_device(email: str) -> bool:
+    return email in _device_emails()
 
 
 def _remember_device(response: Response, email: str) -> Response:
-    emails: list[str] = []
-    try:
-        old = _device_signer().loads(request.cookies.get(DEVICE_COOKIE, ""),
-                                     max_age=int(DEVICE_LIFETIME.total_seconds()))
-        emails = [e for e in old if isinstance(e, str) and e != email][-4:] if isinstance(old, list) else []
-    except BadData:
-        pass
+    emails = [e for e in _device_emails() if e != email][-4:]
     response.set_cookie(DEVICE_COOKIE, _device_signer().dumps([*emails, email]),
                         max_age=int(DEVICE_LIFETIME.total_seconds()), httponly=True, samesite="Lax",
                         secure=current_app.config["SESSION_COOKIE_SECURE"], path="/login")

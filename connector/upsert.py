@@ -15,17 +15,22 @@ from sqlalchemy.orm import Session
 CHUNK = 500  # rows per statement: well under SQLite's bound-parameter limit for our widest table
 
 
+def dialect_insert(session: Session, table: Table) -> Any:
+    """An INSERT that knows ON CONFLICT, for the session's database (PostgreSQL or SQLite)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
 def upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]], keys: Iterable[str],
            update: Iterable[str], where: Any = None) -> None:
     """Insert `rows`; on a key conflict set the `update` columns from the new row (only where `where`,
     an expression over the table and `excluded`, holds, when given as a callable(table, excluded))."""
     if not rows:
         return
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     keys, update = list(keys), list(update)
     # One statement executed for many rows: compiled once (SQLAlchemy caches it), sent as batched
     # multi-row INSERTs ("insertmanyvalues") on PostgreSQL and as executemany on SQLite.
-    stmt = dialect.insert(table)
+    stmt = dialect_insert(session, table)
     condition = where(table, stmt.excluded) if callable(where) else None
     if update:
         stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update},
