@@ -56,9 +56,9 @@ def begin(rt: Runtime, slug: str, shop: str, client_id: str, client_secret: str,
           expiring: bool = True, api_base_url: str | None = None) -> str:
     """Shopify's authorize URL for this store and app; the admin's browser goes there."""
     shop, client_id, client_secret = shop.strip().lower(), client_id.strip(), client_secret.strip()
-    _check(rt, slug, shop)
     if not client_id or not client_secret:
         raise ValueError("client_id: the app's client ID and secret, from the Dev Dashboard")
+    _check(rt, slug, shop, client_id, client_secret)
     state = connections.start(rt, "shopify", slug, shop, actor, {
         "client_id": client_id, "sealed": rt.box.seal({"client_secret": client_secret}),
         "expiring": expiring, "api_base_url": api_base_url or None})
@@ -69,14 +69,15 @@ def begin(rt: Runtime, slug: str, shop: str, client_id: str, client_secret: str,
     return address
 
 
-def _check(rt: Runtime, slug: str, shop: str) -> None:
-    """Refuse, before anyone goes to Shopify, what the store form would refuse at the end."""
+def _check(rt: Runtime, slug: str, shop: str, client_id: str, client_secret: str) -> None:
+    """Refuse, before anyone goes to Shopify, what saving the store would refuse at the end."""
     if not SHOP_HOST.match(shop):
         raise ValueError("shop: the store's myshopify.com host, such as acme-us.myshopify.com")
     problems = StoreConfig().validate({"slug": slug, "platform": "shopify", "shop_domain": shop,
-                                       "webhook_secret": "-"})
-    if "slug" in problems:
-        raise ValueError(f"slug: {problems['slug'][0]}")
+                                       "client_id": client_id, "client_secret": client_secret})
+    for name in ("slug", "client_id", "client_secret"):
+        if name in problems:
+            raise ValueError(f"{name}: {problems[name][0]}")
     existing = store_admin.store_by_slug(rt, slug)
     if existing is not None and existing.platform != "shopify":
         raise ValueError(f"slug: a {existing.platform} store has this slug; choose another")
@@ -115,7 +116,7 @@ def connect_own_app(rt: Runtime, slug: str, shop: str, client_id: str, client_se
     first token (which proves the ID and secret: nothing is saved when Shopify refuses them), then the
     store saved with it, then the webhooks."""
     shop, client_id, client_secret = shop.strip().lower(), client_id.strip(), client_secret.strip()
-    _check(rt, slug, shop)
+    _check(rt, slug, shop, client_id, client_secret)
     grant = shopify_auth.client_credentials(shop, client_id, client_secret, now=utcnow(), base_url=api_base_url)
     store_id = _save(rt, slug, shop, client_id, client_secret, api_base_url, grant)
     outcome: dict[str, Any] = {**_scopes(grant.scope), **_register(rt, slug)}

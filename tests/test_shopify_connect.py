@@ -236,3 +236,16 @@ def test_a_slug_that_is_bad_or_another_platforms_is_refused_before_going_to_shop
         answer = admin.post("/config/connect/shopify", data={
             "csrf_token": admin.csrf, "slug": slug, "shop": shop.shop_domain, "client_id": "x", "client_secret": "y"})
         assert answer.status_code == 400 and reason in answer.get_data(as_text=True)
+
+
+def test_a_client_secret_one_past_its_limit_is_refused_before_going_to_shopify(sqlite_stack, shop):
+    from connector.config_io import SECRET_MAX
+
+    admin = sign_in(sqlite_stack)
+    for secret, status in (("s" * (SECRET_MAX + 1), 400), ("s" * SECRET_MAX, 302)):
+        answer = admin.post("/config/connect/shopify", data={
+            "csrf_token": admin.csrf, "slug": SLUG, "shop": shop.shop_domain, "client_id": "x", "client_secret": secret})
+        assert answer.status_code == status
+    assert "client_secret: at most" in admin.post("/config/connect/shopify", data={
+        "csrf_token": admin.csrf, "slug": SLUG, "shop": shop.shop_domain, "client_id": "x",
+        "client_secret": "s" * (SECRET_MAX + 1)}).get_data(as_text=True)
