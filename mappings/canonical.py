@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from marshmallow import Schema, ValidationError, fields, post_load, validates
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
 
 ZERO = Decimal("0")
 
@@ -150,13 +150,24 @@ class ShippingLine:
         return self.price - self.discount_total
 
 
+FEE_KINDS = ("fee", "tip", "duty", "additional_fee")
+
+
 @dataclass(frozen=True)
 class FeeLine:
-    """A charge that is neither goods nor shipping (WooCommerce fee lines, Shopify tips or duties)."""
+    """A charge that is neither goods nor shipping: a store fee (WooCommerce fee lines, COD fees), a tip,
+    an import duty, or one of Shopify's additional fees (e.g. a retail delivery fee). Finance books
+    each kind apart: a tip is owed to staff, a duty to customs, neither is revenue."""
 
     title: str
     amount: Money  # before tax
     tax_lines: tuple[TaxLine, ...] = ()
+    kind: str = "fee"  # one of FEE_KINDS
+    source_line_id: str | None = None  # a duty's order line (the store's line id)
+
+    def __post_init__(self) -> None:
+        if self.kind not in FEE_KINDS:
+            raise ValueError(f"fee kind must be one of {', '.join(FEE_KINDS)}, got {self.kind!r}")
 
 
 @dataclass(frozen=True)
@@ -177,7 +188,7 @@ class Totals:
     shipping_total: Money  # shipping before its discounts
     tax_total: Money
     total: Money  # = subtotal − discount_total + shipping_total + fee_total (+ tax_total unless included)
-    fee_total: Money | None = None  # fee lines; None when the order has none
+    fee_total: Money | None = None  # every fee line, tips and duties included; None when the order has none
 
     @property
     def fees(self) -> Money:
@@ -216,6 +227,10 @@ class Order:
     def external_ref(self) -> str:
         """The idempotency key every ERP write uses: unique across platforms and stores."""
         return f"{self.source}:{self.store}:{self.external_id}"
+
+    def fees_of(self, kind: str) -> Money:
+        """The part of the fee total that is of this kind (before tax), e.g. the tips."""
+        return money_sum([f.amount for f in self.fee_lines if f.kind == kind], self.currency)
 
 
 @dataclass(frozen=True)
@@ -393,6 +408,8 @@ class FeeLineSchema(Schema):
     title = fields.String(required=True)
     amount = fields.Nested(MoneySchema, required=True)
     tax_lines = fields.List(fields.Nested(TaxLineSchema), load_default=())
+    kind = fields.String(load_default="fee", validate=validate.OneOf(FEE_KINDS))
+    source_line_id = fields.String(allow_none=True, load_default=None)
 
     @post_load
     def make(self, data: dict, **_: object) -> FeeLine:
