@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from mappings.canonical import Order
+from mappings.canonical import Order, TaxLine
 
 KINDS = ("sku", "payment_method", "shipping_method", "tax", "location")
 
@@ -32,16 +32,17 @@ class MerchantTables:
 def apply_tables(order: Order, tables: MerchantTables) -> Order:
     if not any((tables.sku, tables.payment_method, tables.shipping_method, tables.tax)):
         return order
+    def coded(taxes: tuple[TaxLine, ...]) -> tuple[TaxLine, ...]:
+        return tuple(dataclasses.replace(t, code=tables.tax.get(t.title, t.code)) for t in taxes)
+
     lines = tuple(
-        dataclasses.replace(
-            line,
-            sku=tables.sku.get(line.sku, line.sku) if line.sku else line.sku,
-            tax_lines=tuple(dataclasses.replace(t, code=tables.tax.get(t.title, t.code)) for t in line.tax_lines),
-        )
+        dataclasses.replace(line, sku=tables.sku.get(line.sku, line.sku) if line.sku else line.sku,
+                            tax_lines=coded(line.tax_lines))
         for line in order.lines
     )
     shipping = tuple(
-        dataclasses.replace(s, code=tables.shipping_method.get(s.code) or tables.shipping_method.get(s.title) or s.code)
+        dataclasses.replace(s, code=tables.shipping_method.get(s.code) or tables.shipping_method.get(s.title) or s.code,
+                            tax_lines=coded(s.tax_lines))
         for s in order.shipping_lines
     )
     method = (tables.payment_method.get(order.payment.gateway) or tables.payment_method.get(order.payment.method)
@@ -50,6 +51,7 @@ def apply_tables(order: Order, tables: MerchantTables) -> Order:
         order,
         lines=lines,
         shipping_lines=shipping,
+        fee_lines=tuple(dataclasses.replace(f, tax_lines=coded(f.tax_lines)) for f in order.fee_lines),
         payment=dataclasses.replace(order.payment, method=method),
-        tax_lines=tuple(dataclasses.replace(t, code=tables.tax.get(t.title, t.code)) for t in order.tax_lines),
+        tax_lines=coded(order.tax_lines),
     )
