@@ -13,7 +13,17 @@ against a live shop with a shipping discount):
   canonical Totals.discount_total, so we take it as is and cross-check it against the allocations.
 - `total_shipping_price_set` is shipping before its discounts, i.e. the sum of
   `shipping_lines[].price`. Hence total_price = total_line_items_price - total_discounts +
-  shipping + total_tax, without the tax term when taxes_included (prices already contain it).
+  shipping + total_tax, without the tax term when taxes_included (prices already contain it),
+  + tips + duties + additional fees (below).
+- A tip is a line item that carries `tip_payment_gateway`/`tip_payment_method` ("present only on
+  tips"); `total_tip_received` is their sum. It becomes a fee line of kind tip, never goods. Shopify
+  documents `total_line_items_price` as the sum of all line items, so we accept it with or without
+  the tip lines (either way the canonical subtotal is the goods alone).
+- Import duties are `line_items[].duties[]` (shop money in `price_set.shop_money`, or `shop_money`
+  in older payloads), adding up to `original_total_duties_set`; each becomes a fee line of kind duty
+  naming its line. With `duties_included` they are inside the prices already and are not added.
+- `original_total_additional_fees_set` (API 2023-04+) is what Shopify charges beyond duties and taxes,
+  e.g. Colorado's retail delivery fee: one fee line of kind additional_fee (REST gives only the total).
 """
 from __future__ import annotations
 
@@ -23,7 +33,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from mappings.canonical import (Address, Customer, Discount, Money, Order, OrderLine, Payment,
+from mappings.canonical import (Address, Customer, Discount, FeeLine, Money, Order, OrderLine, Payment,
                                 ShippingLine, TaxLine, Totals, money_sum)
 from mappings.currencies import check_minor_units
 from mappings.errors import MappingError
@@ -57,6 +67,10 @@ def _priced(name: str, twin: type[Schema] = _ShopSet) -> dict[str, fields.Field]
 _TaxLine = _Base.from_dict({"title": fields.String(required=True), "rate": _Amount(required=True),
                             **_priced("price")}, name="_TaxLine")
 _Allocation = _Base.from_dict(_priced("amount"), name="_Allocation")
+_Duty = _Base.from_dict({
+    **_priced("price"), "shop_money": _opt(fields.Nested, nested=_MoneyBag),
+    "harmonized_system_code": _opt(), "country_code_of_origin": _opt(), "tax_lines": _list(_TaxLine),
+}, name="_Duty")
 _LineItem = _Base.from_dict({
     "id": _id(required=True), "product_id": _opt(_id), "variant_id": _opt(_id),
     "sku": _opt(), "title": fields.String(required=True), "variant_title": _opt(),
@@ -64,6 +78,7 @@ _LineItem = _Base.from_dict({
     **_priced("price"), **_priced("total_discount"),
     "discount_allocations": _list(_Allocation), "tax_lines": _list(_TaxLine),
     "requires_shipping": _opt(fields.Boolean),
+    "tip_payment_gateway": _opt(), "tip_payment_method": _opt(), "duties": _list(_Duty),
 }, name="_LineItem")
 _ShippingLine = _Base.from_dict({
     "code": _opt(), "title": fields.String(required=True), **_priced("price"),
@@ -84,7 +99,9 @@ _ShopifyOrder = _Base.from_dict({
     "created_at": _Timestamp(required=True), "updated_at": _Timestamp(required=True),
     "cancelled_at": _opt(_Timestamp), "closed_at": _opt(_Timestamp), "cancel_reason": _opt(),
     "currency": _currency(required=True), "presentment_currency": _opt(_currency),
-    "taxes_included": fields.Boolean(required=True),
+    "taxes_included": fields.Boolean(required=True), "duties_included": _opt(fields.Boolean),
+    "total_tip_received": _opt(_Amount), "original_total_duties_set": _opt(fields.Nested, nested=_ShopSet),
+    "original_total_additional_fees_set": _opt(fields.Nested, nested=_ShopSet),
     **_priced("total_line_items_price"), **_priced("total_discounts"), **_priced("total_tax"),
     **_priced("total_price", _PresentedSet), "total_shipping_price_set": _opt(fields.Nested, nested=_ShopSet),
     "line_items": fields.List(fields.Nested(_LineItem), required=True,
@@ -116,17 +133,19 @@ def order_from_shopify(payload: dict, store: str) -> Order:
 
 def _order(data: dict, store: str) -> Order:
     cur = data["currency"]
-    lines = tuple(_line(i, raw, cur) for i, raw in enumerate(data["line_items"]))
+    goods = [(i, raw) for i, raw in enumerate(data["line_items"]) if not _is_tip(raw)]
+    lines = tuple(_line(n, i, raw, cur) for n, (i, raw) in enumerate(goods, start=1))
     shipping = tuple(_shipping_line(i, raw, cur) for i, raw in enumerate(data["shipping_lines"] or []))
+    fees = (*_tips(data, cur), *_duties(data, cur), *_additional_fees(data, cur))
     status = "cancelled" if data["cancelled_at"] else "closed" if data["closed_at"] else "open"
     presentment_currency, presentment_total = _presentment(data)
     return Order(
         source="shopify", store=store, external_id=str(data["id"]), number=_number(data),
         status=status, placed_at=data["created_at"], updated_at=data["updated_at"], currency=cur,
         taxes_included=data["taxes_included"], customer=_customer(data), lines=lines,
-        totals=_totals(data, lines, shipping), payment=_payment(data),
+        totals=_totals(data, lines, shipping, fees), payment=_payment(data),
         billing_address=_address(data["billing_address"]),
-        shipping_address=_address(data["shipping_address"]), shipping_lines=shipping,
+        shipping_address=_address(data["shipping_address"]), shipping_lines=shipping, fee_lines=fees,
         discounts=tuple(Discount(d["code"], d["type"], Money(d["amount"], cur))
                         for d in data["discount_codes"] or []),
         tax_lines=_tax_lines(data["tax_lines"], cur, ""),
@@ -167,7 +186,7 @@ def _allocated(raws: list | None, cur: str, path: str) -> Money:
                       for i, a in enumerate(raws or [])], cur)
 
 
-def _line(index: int, raw: dict, cur: str) -> OrderLine:
+def _line(line_no: int, index: int, raw: dict, cur: str) -> OrderLine:
     path = f"line_items[{index}]."
     unit_price = _money(raw, "price", cur, path)
     gross = unit_price * raw["quantity"]
@@ -180,7 +199,7 @@ def _line(index: int, raw: dict, cur: str) -> OrderLine:
     if discount.amount > gross.amount:
         raise MappingError(f"{path[:-1]}: discounts {discount} exceed quantity × price {gross}")
     return OrderLine(
-        line_no=index + 1, external_id=str(raw["id"]), sku=raw["sku"] or None, title=raw["title"],
+        line_no=line_no, external_id=str(raw["id"]), sku=raw["sku"] or None, title=raw["title"],
         quantity=raw["quantity"], unit_price=unit_price, discount_total=discount,
         tax_lines=_tax_lines(raw["tax_lines"], cur, path),
         product_id=_opt_id(raw["product_id"]), variant_id=_opt_id(raw["variant_id"]),
@@ -195,13 +214,78 @@ def _shipping_line(index: int, raw: dict, cur: str) -> ShippingLine:
                         tax_lines=_tax_lines(raw["tax_lines"], cur, path))
 
 
-def _totals(data: dict, lines: tuple[OrderLine, ...], shipping: tuple[ShippingLine, ...]) -> Totals:
+def _is_tip(raw: dict) -> bool:
+    return bool(raw["tip_payment_gateway"] or raw["tip_payment_method"])
+
+
+def _tips(data: dict, cur: str) -> tuple[FeeLine, ...]:
+    tips = tuple(FeeLine(title=raw["title"], amount=_money(raw, "price", cur, f"line_items[{i}].") * raw["quantity"],
+                         kind="tip", source_line_id=str(raw["id"]))
+                 for i, raw in enumerate(data["line_items"]) if _is_tip(raw))
+    received = data["total_tip_received"]
+    if received is None or (not tips and not received):
+        return tips
+    if not tips:  # a tip known only from the order's total: still money the customer paid
+        return (FeeLine(title="Tip", amount=Money(received, cur), kind="tip"),)
+    lines_total = money_sum([t.amount for t in tips], cur)
+    if lines_total.amount != received:
+        raise MappingError(f"tips do not reconcile: the tip line items add up to {lines_total}, "
+                           f"but total_tip_received is {received}")
+    return tips
+
+
+def _duties(data: dict, cur: str) -> tuple[FeeLine, ...]:
+    if data["duties_included"]:
+        return ()  # the buyer paid them inside the prices: nothing to add
+    duties: list[FeeLine] = []
+    for i, raw in enumerate(data["line_items"]):
+        for j, duty in enumerate(raw["duties"] or []):
+            path = f"line_items[{i}].duties[{j}]."
+            amount = _duty_amount(duty, cur, path)
+            if amount.amount:
+                origin = ", ".join(f"{label} {value}" for label, value in (
+                    ("HS", duty["harmonized_system_code"]), ("origin", duty["country_code_of_origin"])) if value)
+                duties.append(FeeLine(title=f"Duty: {raw['title']}" + (f" ({origin})" if origin else ""),
+                                      amount=amount, tax_lines=_tax_lines(duty["tax_lines"], cur, path),
+                                      kind="duty", source_line_id=str(raw["id"])))
+    if data["original_total_duties_set"] is None:
+        return tuple(duties)
+    declared = _money(data, "original_total_duties", cur, "")
+    if not duties and declared.amount:  # only the order's total came: one line for all of it
+        return (FeeLine(title="Duties", amount=declared, kind="duty"),)
+    itemised = money_sum([d.amount for d in duties], cur)
+    if itemised != declared:
+        raise MappingError(f"duties do not reconcile: line_items[].duties add up to {itemised}, "
+                           f"but original_total_duties_set.shop_money is {declared}")
+    return tuple(duties)
+
+
+def _duty_amount(duty: dict, cur: str, path: str) -> Money:
+    shop = duty["shop_money"]  # older payloads put the money on the duty itself
+    if shop is None:
+        return _money(duty, "price", cur, path)
+    if shop["currency_code"] != cur:
+        raise MappingError(f"{path}shop_money.currency_code is {shop['currency_code']}, but the shop currency is {cur}")
+    return Money(shop["amount"], cur)
+
+
+def _additional_fees(data: dict, cur: str) -> tuple[FeeLine, ...]:
+    if data["original_total_additional_fees_set"] is None:
+        return ()
+    amount = _money(data, "original_total_additional_fees", cur, "")
+    return (FeeLine(title="Additional fees", amount=amount, kind="additional_fee"),) if amount.amount else ()
+
+
+def _totals(data: dict, lines: tuple[OrderLine, ...], shipping: tuple[ShippingLine, ...],
+            fees: tuple[FeeLine, ...]) -> Totals:
     cur = data["currency"]
     subtotal, discounts, tax, total = (_money(data, name, cur, "") for name in (
         "total_line_items_price", "total_discounts", "total_tax", "total_price"))
     gross = money_sum([line.gross for line in lines], cur)
-    if gross != subtotal:
-        raise MappingError(f"line_items: quantity × price adds up to {gross}, "
+    tip_lines = money_sum([f.amount for f in fees if f.kind == "tip" and f.source_line_id], cur)
+    if subtotal not in (gross, gross + tip_lines):
+        with_tips = f" (tip lines {tip_lines.amount} aside)" if tip_lines.amount else ""
+        raise MappingError(f"line_items: quantity × price adds up to {gross}{with_tips}, "
                            f"but {_source(data, 'total_line_items_price')} is {subtotal}")
     shipping_total = money_sum([s.price for s in shipping], cur)
     if data["total_shipping_price_set"] is not None:
@@ -215,14 +299,19 @@ def _totals(data: dict, lines: tuple[OrderLine, ...], shipping: tuple[ShippingLi
         raise MappingError(f"discounts do not reconcile: allocated to lines and shipping {allocated}, "
                            f"but {_source(data, 'total_discounts')} is {discounts}")
     tax_term = Money.zero(cur) if data["taxes_included"] else tax
-    expected = subtotal - discounts + shipping_total + tax_term
+    fee_total = money_sum([f.amount for f in fees], cur)
+    expected = gross - discounts + shipping_total + tax_term + fee_total
     if expected != total:
         tax_text = f"tax {tax.amount} (included in prices)" if data["taxes_included"] else f"tax {tax.amount}"
+        fee_text = "".join(f" + {label} {money_sum([f.amount for f in fees if f.kind == kind], cur).amount}"
+                           for kind, label in (("tip", "tips"), ("duty", "duties"), ("additional_fee", "additional fees"))
+                           if any(f.kind == kind for f in fees))
         raise MappingError(
-            f"totals do not reconcile: lines {subtotal.amount} − discounts {discounts.amount} + shipping "
-            f"{shipping_total.amount} + {tax_text} = {expected}, Shopify {_source(data, 'total_price')} is {total}")
-    return Totals(subtotal=subtotal, discount_total=discounts, shipping_total=shipping_total,
-                  tax_total=tax, total=total)
+            f"totals do not reconcile: lines {gross.amount} − discounts {discounts.amount} + shipping "
+            f"{shipping_total.amount} + {tax_text}{fee_text} = {expected}, "
+            f"Shopify {_source(data, 'total_price')} is {total} (a difference of {(total - expected).amount})")
+    return Totals(subtotal=gross, discount_total=discounts, shipping_total=shipping_total,
+                  tax_total=tax, total=total, fee_total=fee_total if fees else None)
 
 
 def _presentment(data: dict) -> tuple[str | None, Money | None]:

@@ -38,8 +38,9 @@ def error_of(payload: Any) -> str:
 
 
 def test_fixture_set_is_complete() -> None:
-    assert ALL_FIXTURES == ["order_discount_multiline.json", "order_guest.json",
-                            "order_presentment_currency.json", "order_tax_included.json"]
+    assert ALL_FIXTURES == ["order_additional_fees.json", "order_discount_multiline.json", "order_duties.json",
+                            "order_guest.json", "order_jpy.json", "order_kwd.json", "order_presentment_currency.json",
+                            "order_tax_included.json", "order_tip.json"]
 
 
 # ---- every fixture --------------------------------------------------------------------------------
@@ -50,7 +51,9 @@ def test_totals_equal_the_shop_money_totals_to_the_cent(name: str) -> None:
     payload = load(name)
     totals = order_from_shopify(payload, STORE).totals
 
-    assert totals.subtotal.amount == shop(payload, "total_line_items_price_set")
+    tip_lines = sum((Decimal(li["price"]) * li["quantity"] for li in payload["line_items"]
+                     if li.get("tip_payment_gateway")), Decimal(0))
+    assert totals.subtotal.amount == shop(payload, "total_line_items_price_set") - tip_lines
     assert totals.discount_total.amount == shop(payload, "total_discounts_set")
     assert totals.shipping_total.amount == shop(payload, "total_shipping_price_set")
     assert totals.tax_total.amount == shop(payload, "total_tax_set")
@@ -71,8 +74,10 @@ def test_lines_and_shipping_add_up_to_the_totals(name: str) -> None:
     assert gross == order.totals.subtotal
     assert discounts == order.totals.discount_total
     assert shipping == order.totals.shipping_total
+    fees = sum((f.amount for f in order.fee_lines), Money.zero(cur))
+    assert fees == order.totals.fees
     tax = Money.zero(cur) if order.taxes_included else order.totals.tax_total
-    assert gross - discounts + shipping + tax == order.totals.total
+    assert gross - discounts + shipping + tax + fees == order.totals.total
 
 
 @pytest.mark.parametrize("name", ALL_FIXTURES)
@@ -404,3 +409,142 @@ def test_fuzz_every_nested_value_with_hostile_input(name: str) -> None:
                 for path in paths(payload, _UNREAD) for value in HOSTILE
                 if (problem := _survives(replaced(payload, path, value)))]
     assert not failures, "\n".join(failures[:20])
+
+
+# ---- tips, duties, additional fees: money that is neither goods nor shipping ------------------------
+
+
+def test_tip_is_a_fee_line_of_its_own_not_goods() -> None:
+    # 2 × 24.50 beanies = 49.00, NY tax 8.875% = 4.35, shipping 6.00, a 15% tip of 7.35
+    order = order_from_shopify(load("order_tip.json"), STORE)
+
+    assert [(line.line_no, line.sku) for line in order.lines] == [(1, "BEANIE-MER-CHR")]
+    assert [(f.kind, f.title, f.amount, f.source_line_id) for f in order.fee_lines] == [
+        ("tip", "Tip", usd("7.35"), "15334455667790")]
+    t = order.totals
+    assert (t.subtotal, t.shipping_total, t.tax_total, t.fees, t.total) == (
+        usd("49.00"), usd("6.00"), usd("4.35"), usd("7.35"), usd("66.70"))
+    assert order.fees_of("tip") == usd("7.35") and order.fees_of("duty") == usd("0")
+    assert usd("49.00") + usd("6.00") + usd("4.35") + usd("7.35") == t.total
+
+
+def test_tip_lines_may_be_left_out_of_total_line_items_price() -> None:
+    payload = load("order_tip.json")
+    payload["total_line_items_price"] = "49.00"
+    payload["total_line_items_price_set"]["shop_money"]["amount"] = "49.00"
+    assert order_from_shopify(payload, STORE) == order_from_shopify(load("order_tip.json"), STORE)
+
+
+def test_a_tip_known_only_from_total_tip_received_is_still_booked() -> None:
+    payload = load("order_tip.json")
+    payload["line_items"] = payload["line_items"][:1]
+    payload["total_line_items_price"] = "49.00"
+    payload["total_line_items_price_set"]["shop_money"]["amount"] = "49.00"
+    order = order_from_shopify(payload, STORE)
+    assert [(f.kind, f.amount, f.source_line_id) for f in order.fee_lines] == [("tip", usd("7.35"), None)]
+    assert order.totals.total == usd("66.70")
+
+
+def test_tip_lines_disagreeing_with_total_tip_received_are_parked() -> None:
+    payload = load("order_tip.json")
+    payload["total_tip_received"] = "7.00"
+    assert "tips do not reconcile: the tip line items add up to 7.35 USD, but total_tip_received is 7.00" in \
+        error_of(payload)
+
+
+def test_an_order_that_still_does_not_add_up_names_every_part_and_the_difference() -> None:
+    payload = load("order_tip.json")
+    payload["total_price"] = "66.75"
+    payload["total_price_set"]["shop_money"]["amount"] = "66.75"
+    message = error_of(payload)
+    assert ("totals do not reconcile: lines 49.00 − discounts 0.00 + shipping 6.00 + tax 4.35 + tips 7.35 = "
+            "66.70 USD, Shopify total_price_set.shop_money is 66.75 USD (a difference of 0.05)") in message
+
+
+def _gbp(amount: str) -> Money:
+    return Money(Decimal(amount), "GBP")
+
+
+def test_duties_are_fee_lines_naming_their_line_and_tariff_code() -> None:
+    # GBP shop, buyer in Canada: scarf 60.00 + gloves 45.00, duties 10.80 + 7.65, GST 5% on goods,
+    # duties and shipping (3.00 + 2.25 + 0.54 + 0.38 + 0.60 = 6.77), shipping 12.00
+    order = order_from_shopify(load("order_duties.json"), STORE)
+
+    assert [(f.kind, f.title, f.amount, f.source_line_id, [t.amount for t in f.tax_lines])
+            for f in order.fee_lines] == [
+        ("duty", "Duty: Lambswool Scarf (HS 611710, origin GB)", _gbp("10.80"), "15334455667791", [_gbp("0.54")]),
+        ("duty", "Duty: Leather Gloves (HS 420329, origin GB)", _gbp("7.65"), "15334455667792", [_gbp("0.38")]),
+    ]
+    t = order.totals
+    assert (t.subtotal, t.shipping_total, t.tax_total, t.fees, t.total) == (
+        _gbp("105.00"), _gbp("12.00"), _gbp("6.77"), _gbp("18.45"), _gbp("142.22"))
+    assert _gbp("105.00") + _gbp("12.00") + _gbp("6.77") + _gbp("18.45") == t.total
+    assert (order.presentment_currency, order.presentment_total) == ("CAD", Money(Decimal("248.89"), "CAD"))
+
+
+def test_duty_money_on_the_duty_itself_as_older_payloads_send_it() -> None:
+    payload = load("order_duties.json")
+    for line in payload["line_items"]:
+        for duty in line["duties"]:
+            duty["shop_money"] = duty.pop("price_set")["shop_money"]
+    assert order_from_shopify(payload, STORE) == order_from_shopify(load("order_duties.json"), STORE)
+
+
+def test_duties_known_only_from_the_order_total_make_one_line() -> None:
+    payload = load("order_duties.json")
+    for line in payload["line_items"]:
+        line["duties"] = []
+    assert [(f.kind, f.title, f.amount) for f in order_from_shopify(payload, STORE).fee_lines] == [
+        ("duty", "Duties", _gbp("18.45"))]
+
+
+def test_duties_included_in_the_prices_are_not_added_again() -> None:
+    payload = load("order_duties.json")
+    payload["duties_included"] = True
+    payload["total_price"] = "123.77"  # 142.22 − 18.45
+    payload["total_price_set"]["shop_money"]["amount"] = "123.77"
+    order = order_from_shopify(payload, STORE)
+    assert order.fee_lines == () and order.totals.total == _gbp("123.77")
+
+
+def test_line_duties_disagreeing_with_the_order_total_are_parked() -> None:
+    payload = load("order_duties.json")
+    payload["original_total_duties_set"]["shop_money"]["amount"] = "18.40"
+    assert ("duties do not reconcile: line_items[].duties add up to 18.45 GBP, "
+            "but original_total_duties_set.shop_money is 18.40 GBP") in error_of(payload)
+
+
+def test_additional_fees_such_as_a_retail_delivery_fee() -> None:
+    # Colorado: 3 × 14.00 socks, state 2.9% 1.22 + Denver 4.81% 2.02, shipping 5.00, delivery fee 0.28
+    order = order_from_shopify(load("order_additional_fees.json"), STORE)
+    assert [(f.kind, f.amount) for f in order.fee_lines] == [("additional_fee", usd("0.28"))]
+    assert order.totals.total == usd("42.00") + usd("5.00") + usd("3.24") + usd("0.28") == usd("50.52")
+
+
+# ---- currencies with 0 and 3 decimals ------------------------------------------------------------
+
+
+def test_yen_has_no_decimals() -> None:
+    # 2 × ¥1650 with 10% consumption tax included (300), shipping ¥550 (tax 50)
+    order = order_from_shopify(load("order_jpy.json"), STORE)
+    yen = lambda amount: Money(Decimal(amount), "JPY")  # noqa: E731
+    t = order.totals
+    assert (t.subtotal, t.shipping_total, t.tax_total, t.total) == (yen("3300"), yen("550"), yen("350"), yen("3850"))
+    assert order.lines[0].line_total == yen("3300")
+
+
+def test_dinar_keeps_three_decimals() -> None:
+    # 12.750 KWD less 10% (1.275) = 11.475, shipping 1.500, no VAT: 12.975
+    order = order_from_shopify(load("order_kwd.json"), STORE)
+    kwd = lambda amount: Money(Decimal(amount), "KWD")  # noqa: E731
+    assert order.lines[0].line_total == kwd("11.475")
+    assert order.totals.total == kwd("12.975") and order.totals.discount_total == kwd("1.275")
+
+
+def test_yen_with_decimals_is_parked() -> None:
+    payload = load("order_jpy.json")  # every sum still adds up: only the yen's exponent is wrong
+    line = payload["line_items"][0]
+    line["price"] = line["price_set"]["shop_money"]["amount"] = "1650.5"
+    for key, amount in (("total_line_items_price", "3301"), ("total_price", "3851")):
+        payload[key] = payload[f"{key}_set"]["shop_money"]["amount"] = amount
+    assert "line 1 unit price 1650.5 JPY has more decimals than JPY's 0" in error_of(payload)
