@@ -24,9 +24,13 @@ def minor_unit(currency: str) -> int:
     return _EXCEPTIONS.get(currency, 2)
 
 
+def one_unit(currency: str) -> Decimal:
+    """The currency's smallest amount: 0.01 USD, 1 JPY, 0.001 KWD."""
+    return Decimal(1).scaleb(-minor_unit(currency))
+
+
 def _fits(money: Money) -> bool:
-    step = Decimal(1).scaleb(-minor_unit(money.currency))
-    return money.amount == money.amount.quantize(step)
+    return money.amount == money.amount.quantize(one_unit(money.currency))
 
 
 def check_minor_units(order: Order) -> None:

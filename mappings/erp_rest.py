@@ -91,8 +91,14 @@ def order_document(order: Order, customer_id: str) -> dict[str, Any]:
             "shipping_total": _money(t.shipping_total),
             "tax_total": _money(t.tax_total),
             "fee_total": _money(t.fees),
+            "tip_total": _money(order.fees_of("tip")),
+            "duty_total": _money(order.fees_of("duty")),
+            "additional_fee_total": _money(order.fees_of("additional_fee")),
             "total": _money(t.total),
         },
+        # What the buyer paid in their own currency, for matching an invoice or the processor's payout.
+        "presentment": ({"currency": order.presentment_total.currency, "total": _money(order.presentment_total)}
+                        if order.presentment_total else None),
         "lines": [
             {
                 "line_no": line.line_no,
@@ -113,7 +119,7 @@ def order_document(order: Order, customer_id: str) -> dict[str, Any]:
             for s in order.shipping_lines
         ],
         "fee_lines": [
-            {"title": f.title, "amount": _money(f.amount),
+            {"kind": f.kind, "title": f.title, "amount": _money(f.amount), "source_line_id": f.source_line_id,
              "tax_total": decimal_text(sum((tl.amount.amount for tl in f.tax_lines), Decimal(0)))}
             for f in order.fee_lines
         ],

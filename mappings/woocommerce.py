@@ -32,12 +32,11 @@ from marshmallow import fields, validate
 
 from mappings.canonical import (Address, Customer, Discount, FeeLine, Money, Order, OrderLine, Payment,
                                 Refund, RefundLine, ShippingLine, TaxLine, Totals, money_sum)
-from mappings.currencies import check_minor_units
+from mappings.currencies import check_minor_units, one_unit
 from mappings.errors import MappingError
 from mappings.fields import MAX_ID, Amount, Base, Timestamp, blank_to_none, currency, ident, list_of, load, opt
 
 _FOUR_DP = Decimal("0.0001")  # the finest unit price we book; the exact figure stays in `subtotal`
-_CENT = Decimal("0.01")  # rounding slack where WooCommerce itself rounds pieces separately
 
 
 class _TaxEntry(Amount):
@@ -155,7 +154,8 @@ def _line(index: int, raw: dict, cur: str, rates: dict) -> OrderLine:
     if total > subtotal:
         raise MappingError(f"{path}: total {total} (after coupons) exceeds subtotal {subtotal}")
     # `price` is total / quantity as a PHP float: it may only differ from the string total by rounding.
-    if raw["price"] is not None and abs(raw["price"] * quantity - total) > _CENT:
+    # One minor unit of slack (a cent, a yen, a fils): where WooCommerce rounds pieces separately.
+    if raw["price"] is not None and abs(raw["price"] * quantity - total) > one_unit(cur):
         raise MappingError(f"{path}: price {raw['price']} × quantity {quantity} does not match total {total}")
     exact = subtotal / quantity
     unit = exact.quantize(_FOUR_DP, rounding=ROUND_HALF_EVEN)
@@ -180,10 +180,11 @@ def _taxes(raw: dict, path: str, cur: str, rates: dict) -> tuple[TaxLine, ...]:
             raise MappingError(f"{path}: total_tax is {declared} but taxes names no rate")
         return ()
     # Entries are raw (unrounded); the single-rate case, by far the commonest, needs no arithmetic.
-    step = Decimal(1).scaleb(min(declared.as_tuple().exponent, -2))  # type: ignore[arg-type]
+    # Round each rate to the currency's minor unit (or the finer places the store itself writes).
+    step = min(Decimal(1).scaleb(declared.as_tuple().exponent), one_unit(cur))  # type: ignore[arg-type]
     amounts = [declared] if len(entries) == 1 else [t["total"].quantize(step) for t in entries]
     slack = declared - sum(amounts, Decimal(0))
-    if abs(slack) > _CENT * len(entries):
+    if abs(slack) > one_unit(cur) * len(entries):
         raise MappingError(f"{path}: taxes add up to {sum(t['total'] for t in entries)}, total_tax is {declared}")
     amounts[-1] += slack
     return tuple(TaxLine(*rates[t["id"]], Money(amount, cur)) for t, amount in zip(entries, amounts))
@@ -336,7 +337,7 @@ def _refund(data: dict, order: dict, store: str) -> Refund:
     fees = Money(-sum((f["total"] + f["total_tax"] for f in data["fee_lines"] or []), Decimal(0)), cur)
     total = Money(data["amount"], cur)
     itemised = money_sum([x.subtotal + x.tax for x in lines], cur) + shipping
-    if (total - itemised - fees).amount < -_CENT:
+    if (total - itemised - fees).amount < -one_unit(cur):
         raise MappingError(f"refunded lines, shipping and fees add up to {itemised + fees}, "
                            f"more than the refund amount {total}")
     return Refund(source="woocommerce", store=store, order_external_id=str(order["id"]),

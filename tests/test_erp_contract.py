@@ -12,6 +12,7 @@ from adapters.erp.base import PaymentRecord, PermanentErpError, RetryableErpErro
 from mappings.canonical import Money, Refund, RefundLine, Shipment, ShipmentLine, StockLevel
 from mappings.shopify import order_from_shopify
 from tests.conftest import load_fixture
+from tests.money_cases import MONEY_CASES, expected_money
 
 CENT = Decimal("0.01")
 HARNESSES = {
@@ -55,6 +56,15 @@ def test_an_order_is_created_once_with_its_totals(harness):
     assert view.total.quantize(CENT) == Decimal(payload["total_price"])
     skus = [line.sku for line in view.lines if line.sku in {l.sku for l in order.lines}]
     assert skus == [line.sku for line in order.lines]
+
+
+@pytest.mark.parametrize("fixture", list(MONEY_CASES))
+def test_every_part_of_the_money_is_booked_as_its_own_amount(harness, fixture):
+    if not hasattr(harness, "booked"):
+        pytest.skip(f"the {harness.kind} harness cannot read its booked amounts yet")
+    order = order_from_shopify(load_fixture("shopify", f"{fixture}.json"), "acme-us")
+    push(harness, order)
+    assert harness.booked(order.external_ref) == expected_money(fixture)
 
 
 def test_a_newer_version_updates_and_an_older_one_changes_nothing(harness):

@@ -424,6 +424,19 @@ def test_the_event_page_tells_the_whole_story(sqlite_stack):
     assert sqlite_stack.erp_orders()[0].number == "#1001"
 
 
+def test_the_event_page_shows_tips_duties_and_the_buyers_currency_apart(sqlite_stack):
+    sqlite_stack.post_shopify(load_fixture("shopify", "order_duties.json"))
+    sqlite_stack.post_shopify(load_fixture("shopify", "order_tip.json"))
+    sqlite_stack.run_jobs()
+    duties, tip = event_ids(sqlite_stack)
+    support = sign_in(sqlite_stack, SUPPORT, "support")
+    page = html(support.get(f"/console/events/{duties}"))
+    assert "Duty: Lambswool Scarf (HS 611710, origin GB)" in page and "10.80 GBP" in page
+    assert "Paid by the buyer in CAD" in page and "248.89 CAD" in page
+    page = html(support.get(f"/console/events/{tip}"))
+    assert ">Tip</th>" in page and "7.35 USD" in page and "Paid by the buyer in" not in page
+
+
 def test_skip_needs_a_reason(sqlite_stack):
     sqlite_stack.post_shopify(b"not json")
     event_id = event_ids(sqlite_stack)[0]

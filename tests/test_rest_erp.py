@@ -94,7 +94,9 @@ def test_documents_carry_decimals_as_strings_and_utc_times() -> None:
 
     walk(doc)
     assert doc["totals"] == {"subtotal": "204.00", "discount_total": "20.40", "shipping_total": "9.95",
-                             "tax_total": "12.10", "fee_total": "0", "total": "205.65"}
+                             "tax_total": "12.10", "fee_total": "0", "tip_total": "0", "duty_total": "0",
+                             "additional_fee_total": "0", "total": "205.65"}
+    assert doc["presentment"] == {"currency": "USD", "total": "205.65"}
     assert doc["customer_id"] == "C7" and doc["external_ref"] == "shopify:acme-us:5987654321012"
     assert doc["source_updated_at"] == "2026-11-20T15:16:12Z" and doc["placed_at"].endswith("Z")
     assert [(ln["sku"], ln["quantity"], ln["unit_price"], ln["line_total"]) for ln in doc["lines"]] == [

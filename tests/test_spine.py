@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import load_fixture
 from connector.signatures import sign
+from tests.money_cases import MONEY_CASES, MONEY_KEYS, expected_money
 from tests.stack import SECRET, STORE
 
 FIXTURES = ["order_discount_multiline", "order_tax_included", "order_presentment_currency", "order_guest"]
@@ -70,6 +71,24 @@ def test_presentment_currency_is_not_booked(stack):
     assert order.currency == payload["currency"]
     assert cents(order.total) == Decimal(payload["total_price_set"]["shop_money"]["amount"])
     assert cents(order.total) != Decimal(payload["total_price_set"]["presentment_money"]["amount"])
+    # ... but kept beside it, so finance can match the buyer's invoice and the processor's payout
+    assert (order.presentment_currency, cents(order.presentment_total)) == ("EUR", Decimal("78.79"))
+
+
+@pytest.mark.parametrize("fixture", list(MONEY_CASES))
+def test_tips_duties_fees_and_odd_minor_units_reach_the_erp_each_as_its_own_amount(stack, fixture):
+    payload = load_fixture("shopify", f"{fixture}.json")
+    assert stack.post_shopify(payload).status_code == 200
+    stack.run_jobs()
+
+    assert [e.status for e in stack.events()] == ["succeeded"]
+    (order,) = stack.erp_orders()
+    assert {key: getattr(order, key) for key in MONEY_KEYS} == expected_money(fixture)
+    tax_in_total = 0 if payload["taxes_included"] else order.tax_total
+    assert order.subtotal - order.discount_total + order.shipping_total + order.fee_total + tax_in_total == order.total
+    # a tip is not goods: the ERP's lines are the products alone
+    assert [l.sku for l in stack.erp_lines(order.external_ref)] == [
+        li["sku"] for li in payload["line_items"] if not li.get("tip_payment_gateway")]
 
 
 def test_guest_checkout_books_a_customer_by_email(stack):

@@ -64,6 +64,8 @@ ORDER_COLUMNS = (
     "ship_to_postal_code", "ship_to_country", "ship_to_phone", "note",
     "line_count", "line_no", "source_line_id", "sku", "description", "quantity", "unit_price",
     "line_discount", "line_tax", "line_total",
+    # Added later, so last: a reader that takes columns by position keeps working.
+    "tip_total", "duty_total", "additional_fee_total", "presentment_currency", "presentment_total",
 )
 PAYMENT_COLUMNS = ("payment_key", "order_ref", "amount", "currency", "method", "gateway", "transaction_ref",
                    "paid_at")
@@ -370,6 +372,10 @@ class FileDropErp:
             "ship_to_region": ship.region if ship else "", "ship_to_postal_code": ship.postal_code if ship else "",
             "ship_to_country": ship.country_code if ship else "", "ship_to_phone": ship.phone if ship else "",
             "note": order.note, "line_count": str(len(order.lines)),
+            "tip_total": _dec(order.fees_of("tip").amount), "duty_total": _dec(order.fees_of("duty").amount),
+            "additional_fee_total": _dec(order.fees_of("additional_fee").amount),
+            "presentment_currency": order.presentment_total.currency if order.presentment_total else "",
+            "presentment_total": _dec(order.presentment_total.amount) if order.presentment_total else "",
         }
         rows = [{
             **head, "line_no": str(line.line_no), "source_line_id": line.external_id, "sku": line.sku or "",

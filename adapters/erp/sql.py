@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     exc,
     func,
+    inspect,
     literal,
     select,
     tuple_,
@@ -68,7 +69,7 @@ erp_orders = Table(
     Column("discount_total", AMOUNT, nullable=False),
     Column("shipping_total", AMOUNT, nullable=False),
     Column("tax_total", AMOUNT, nullable=False),
-    Column("fee_total", AMOUNT, nullable=False, default=0),
+    Column("fee_total", AMOUNT, nullable=False, default=0),  # every fee line, tips and duties included
     Column("total", AMOUNT, nullable=False),
     Column("taxes_included", Boolean, nullable=False),
     Column("payment_status", String(32), nullable=False),
@@ -80,7 +81,15 @@ erp_orders = Table(
     Column("source_updated_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Added to the contract later, so optional: written when the ERP's table has them (OPTIONAL_ORDER_COLUMNS).
+    Column("tip_total", AMOUNT, nullable=False, server_default="0"),  # the part of fee_total that is tips
+    Column("duty_total", AMOUNT, nullable=False, server_default="0"),  # ... import duties
+    Column("additional_fee_total", AMOUNT, nullable=False, server_default="0"),  # ... other charges, e.g. delivery fees
+    Column("presentment_currency", String(3)),  # the currency the buyer paid in (may be the shop's own)
+    Column("presentment_total", AMOUNT),
 )
+OPTIONAL_ORDER_COLUMNS = ("tip_total", "duty_total", "additional_fee_total", "presentment_currency",
+                          "presentment_total")
 
 erp_order_lines = Table(
     "erp_order_lines",
@@ -225,6 +234,7 @@ class SqlStagingErp:
             url or "", sqlite_timeout=lock_timeout, connect_timeout=connect_timeout,
             statement_timeout=statement_timeout)
         self.timeouts = (connect_timeout, statement_timeout)
+        self._absent: frozenset[str] | None = None  # optional erp_orders columns this ERP's table lacks
 
     # ---- contract ---------------------------------------------------------------------------
 
@@ -421,7 +431,7 @@ class SqlStagingErp:
             ).first()
             _check_skus(conn, order)
             now = datetime.now(timezone.utc)
-            header = _header(order, customer_id, now)
+            header = self._fitted(conn, _header(order, customer_id, now))
             if existing is None:
                 # Values as execute parameters, not .values(): no statement rebuilt and re-keyed per order.
                 new_id = conn.execute(
@@ -442,6 +452,14 @@ class SqlStagingErp:
             conn.execute(erp_order_lines.delete().where(erp_order_lines.c.external_ref == order.external_ref))
             conn.execute(erp_order_lines.insert(), _lines(order))
             return OrderResult(erp_ref, created=False, updated=True)
+
+    def _fitted(self, conn: Connection, header: dict) -> dict:
+        """The header without the optional columns this ERP's erp_orders lacks (looked up once): an ERP that
+        implemented an earlier contract keeps taking orders, fee_total still holding every fee."""
+        if self._absent is None:
+            present = {c["name"] for c in inspect(conn).get_columns(erp_orders.name)}
+            self._absent = frozenset(OPTIONAL_ORDER_COLUMNS) - present
+        return {k: v for k, v in header.items() if k not in self._absent} if self._absent else header
 
     def _errors(self, action: str) -> _ErrorTranslation:
         return _ErrorTranslation(action, self.engine.url, self.timeouts)
@@ -513,6 +531,9 @@ def _header(order: Order, customer_id: int, now: datetime) -> dict:
         "shipping_total": t.shipping_total.amount,
         "tax_total": t.tax_total.amount,
         "fee_total": t.fees.amount,
+        "tip_total": order.fees_of("tip").amount,
+        "duty_total": order.fees_of("duty").amount,
+        "additional_fee_total": order.fees_of("additional_fee").amount,
         "total": t.total.amount,
         "taxes_included": order.taxes_included,
         "payment_status": order.payment.status,
@@ -521,6 +542,8 @@ def _header(order: Order, customer_id: int, now: datetime) -> dict:
         "placed_at": _utc(order.placed_at),
         "source_updated_at": _utc(order.updated_at),
         "updated_at": now,
+        "presentment_currency": order.presentment_total.currency if order.presentment_total else None,
+        "presentment_total": order.presentment_total.amount if order.presentment_total else None,
     }
 
 

@@ -8,10 +8,12 @@ import os
 import shutil
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 
-from adapters.erp.files import SHIPMENT_COLUMNS, STOCK_COLUMNS, FileDropErp
+from adapters.erp.files import SHIPMENT_COLUMNS, STOCK_COLUMNS, FileDropErp, safe_name
 from mappings.canonical import Shipment, StockLevel
+from tests.money_cases import MONEY_KEYS as BOOKED
 
 
 class FilesHarness:
@@ -50,6 +52,13 @@ class FilesHarness:
                 shipment.shipped_at.isoformat(), shipment.warehouse)
         self.drop_inbound("shipment", [SHIPMENT_COLUMNS] + [
             (*head, str(n), line.sku, str(line.quantity)) for n, line in enumerate(shipment.lines, start=1)])
+
+    def booked(self, order_ref: str) -> dict:
+        """The order's money as this ERP holds it (what its import reads), amounts as Decimals."""
+        with open(self.outbound / f"order-{safe_name(order_ref)}.csv", encoding=self.encoding, newline="") as f:
+            head = next(csv.DictReader(f, delimiter=self.delimiter))
+        return {key: head[key] if key == "presentment_currency" else Decimal(head[key]) if head[key] else None
+                for key in BOOKED}
 
     def drop_inbound(self, prefix: str, rows: list[tuple], name: str | None = None) -> str:
         """Write a CSV the way the ERP must: a dot-prefixed temporary name, then a rename; names sort by time."""

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 from adapters.erp import build_erp
 from adapters.erp.rest import RestErp
 from mappings.canonical import Shipment, StockLevel
+from tests.money_cases import MONEY_KEYS as BOOKED
 from tests.fakes.rest_erp import FakeRestErp
 
 TOKEN = "erp-harness-token"
@@ -45,6 +47,14 @@ class RestHarness:
     def mark_imported(self, order_ref: str) -> None:
         """The ERP side takes the order: from now on the connector may no longer edit it."""
         self.fake.set_status(order_ref, "imported")
+
+    def booked(self, order_ref: str) -> dict:
+        """The order's money as this ERP holds it (what its import reads), amounts as Decimals."""
+        doc = self.fake.orders[order_ref]
+        presentment = doc["presentment"] or {"currency": None, "total": None}
+        return {**{key: Decimal(doc["totals"][key]) for key in BOOKED if key in doc["totals"]},
+                "presentment_currency": presentment["currency"],
+                "presentment_total": presentment["total"] and Decimal(presentment["total"])}
 
     @contextlib.contextmanager
     def down(self) -> Iterator[None]:

@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 
-from adapters.erp.sql import SqlStagingErp, erp_shipment_lines, erp_shipments, erp_stock
+from adapters.erp.sql import SqlStagingErp, erp_orders, erp_shipment_lines, erp_shipments, erp_stock
 from mappings.canonical import Shipment, StockLevel
+from tests.money_cases import MONEY_KEYS as BOOKED
 
 
 @contextlib.contextmanager
@@ -62,6 +63,12 @@ class SqlHarness:
             conn.execute(erp_shipment_lines.insert(), [
                 {"shipment_ref": shipment.ref, "line_no": n, "sku": line.sku, "quantity": line.quantity}
                 for n, line in enumerate(shipment.lines, start=1)])
+
+    def booked(self, order_ref: str) -> dict:
+        """The order's money as this ERP holds it (what its import reads), amounts as Decimals."""
+        with self._adapter.engine.connect() as conn:
+            row = conn.execute(select(erp_orders).where(erp_orders.c.external_ref == order_ref)).one()._mapping
+        return {key: row[key] for key in BOOKED}
 
     def down(self) -> contextlib.AbstractContextManager[None]:
         return sqlite_locked(self.url)

@@ -592,3 +592,35 @@ def test_fuzz_every_nested_value_with_hostile_input(name: str) -> None:
                 if (problem := survives(lambda: order_from_woocommerce(replaced(payload, path, value), STORE),
                                          Order))]
     assert not failures, "\n".join(failures[:20])
+
+
+def test_yen_taxes_split_over_two_rates_round_to_whole_yen() -> None:
+    # A JPY store (0 decimals): 2980 yen at two stacked rates, 8% = 238.4 and 2% = 59.6, total tax 298.
+    # Rounded to cents, as before, each rate would carry fractions of a yen and the order would be parked.
+    payload = load("order_cancelled.json")
+    payload.update(currency="JPY", status="processing", cart_tax="298", total_tax="298", total="3278")
+    payload["line_items"][0].update(subtotal="2980", total="2980", price=2980, total_tax="298", subtotal_tax="298",
+                                    taxes=[{"id": 1, "total": "238.4", "subtotal": "238.4"},
+                                           {"id": 2, "total": "59.6", "subtotal": "59.6"}])
+    payload["tax_lines"] = [
+        {"id": 1, "rate_code": "JP-CT-1", "rate_id": 1, "label": "Consumption tax", "compound": False,
+         "tax_total": "238", "shipping_tax_total": "0", "rate_percent": 8},
+        {"id": 2, "rate_code": "JP-LOCAL-2", "rate_id": 2, "label": "Local tax", "compound": False,
+         "tax_total": "60", "shipping_tax_total": "0", "rate_percent": 2}]
+    order = order_from_woocommerce(payload, STORE)
+    yen = money("JPY")
+    assert [t.amount for t in order.lines[0].tax_lines] == [yen("238"), yen("60")]
+    assert order.totals.total == yen("2980") + yen("298") == yen("3278")
+
+
+def test_dinar_amounts_keep_their_three_decimals() -> None:
+    # A KWD store: 12.750 less a 1.275 coupon = 11.475, shipping 1.500, no VAT: 12.975
+    payload = load("order_cancelled.json")
+    payload.update(currency="KWD", status="processing", discount_total="1.275", shipping_total="1.500",
+                   total="12.975", cart_tax="0.000", total_tax="0.000", shipping_tax="0.000")
+    payload["line_items"][0].update(subtotal="12.750", total="11.475", price=11.475)
+    payload["shipping_lines"] = [{"id": 1, "method_title": "Aramex", "method_id": "flat_rate", "instance_id": "1",
+                                  "total": "1.500", "total_tax": "0.000", "taxes": [], "meta_data": []}]
+    order = order_from_woocommerce(payload, STORE)
+    kwd = money("KWD")
+    assert order.lines[0].line_total == kwd("11.475") and order.totals.total == kwd("12.975")
