@@ -31,6 +31,7 @@ from adapters.erp.rest import AUTH_TYPES, DEFAULT_PATHS
 from adapters.shopify_auth import ISSUED_KEYS
 from connector.crypto import mask
 from connector.customers import POLICIES
+from mappings.woocommerce import RESTOCK_RULES
 from connector.models import ErpConnection, MappingEntry, Store
 from connector.runtime import Runtime
 from connector.web_input import NO_NUL, Text
@@ -146,6 +147,8 @@ class StoreSettings(Schema):
     guest_customer_id = text(ID_MAX)
     import_statuses = fields.List(text(64, validate.Length(min=1)), validate=validate.Length(max=32))
     notify_customer = fields.Boolean()
+    # WooCommerce's refund says nothing of restocking: the merchant's rule for the ERP credit note.
+    restock_refunds = fields.String(validate=validate.OneOf(RESTOCK_RULES))
 
 
 class StoreConfig(StoreSettings):
@@ -165,6 +168,9 @@ class StoreConfig(StoreSettings):
                    and not (k == "webhook_secret" and data.get("client_secret"))]  # an app signs with its secret
         if missing:
             raise ValidationError({k: [f"required for a {data['platform']} store"] for k in missing})
+        if data.get("restock_refunds") and data.get("platform") != "woocommerce":
+            raise ValidationError({"restock_refunds": ["a WooCommerce rule: a Shopify refund says itself which "
+                                                       "items went back into stock"]})
 
 
 # ---- the ERP connection: one schema per kind, each with what its adapter reads (adapters/erp) ---

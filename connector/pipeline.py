@@ -141,7 +141,8 @@ def _woo_order(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> d
             if credited(rt, store.id, order, refund_id):
                 continue
             client = client or woo_client(store)
-            refund = refund_from_woocommerce(client.get_refund(order.external_id, refund_id), payload, store.slug)
+            refund = refund_from_woocommerce(client.get_refund(order.external_id, refund_id), payload, store.slug,
+                                             restock=store.settings.get("restock_refunds") == "always")
             result.setdefault("refunds", []).append(apply_refund(rt, store, refund, event_id))
     return result
 

@@ -314,23 +314,29 @@ _RefundedOrder = Base.from_dict({"id": ident(required=True), "currency": currenc
 _REFUND_SCHEMA, _REFUNDED_ORDER_SCHEMA = _WooRefund(), _RefundedOrder()
 
 
-def refund_from_woocommerce(refund: dict, order: dict, store: str) -> Refund:
-    """Map one wc/v3 refund (GET /orders/<id>/refunds/<rid>) of `order` to the canonical Refund."""
+# What a store's `restock_refunds` may say: the refund carries no restock flag of its own (WooCommerce
+# restocks its own shelf when the admin ticks "Restock refunded items", but does not tell the API).
+RESTOCK_RULES = ("never", "always")
+
+
+def refund_from_woocommerce(refund: dict, order: dict, store: str, restock: bool = False) -> Refund:
+    """Map one wc/v3 refund (GET /orders/<id>/refunds/<rid>) of `order` to the canonical Refund; `restock`
+    (the store's `restock_refunds` rule) says whether refunded units go back into the ERP's stock."""
     try:
         parent = load(_REFUNDED_ORDER_SCHEMA, order, "a WooCommerce order")
     except MappingError as exc:
         raise MappingError(f"WooCommerce refund {_ref(refund)} of order {_order_ref(order)}: order {exc}") from None
     try:
-        return _refund(load(_REFUND_SCHEMA, refund, "a WooCommerce refund"), parent, store)
+        return _refund(load(_REFUND_SCHEMA, refund, "a WooCommerce refund"), parent, store, restock)
     except MappingError as exc:
         raise MappingError(f"WooCommerce refund {_ref(refund)} of order {_order_ref(order)}: {exc}") from None
 
 
-def _refund(data: dict, order: dict, store: str) -> Refund:
+def _refund(data: dict, order: dict, store: str, restock: bool) -> Refund:
     cur = order["currency"]
     lines = tuple(RefundLine(line_external_id=_refunded_line_id(i, raw, order), sku=blank_to_none(raw["sku"]),
                              quantity=-raw["quantity"], subtotal=Money(-raw["total"], cur),
-                             tax=Money(-raw["total_tax"], cur), restock=False)
+                             tax=Money(-raw["total_tax"], cur), restock=restock and raw["quantity"] != 0)
                   for i, raw in enumerate(data["line_items"] or []))
     shipping = Money(-sum((s["total"] + s["total_tax"] for s in data["shipping_lines"] or []), Decimal(0)), cur)
     # Canonical Refund has no fee slot: refunded fees (negative in WooCommerce) land in the adjustment.

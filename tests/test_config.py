@@ -125,6 +125,7 @@ SHOP = "stores:\n  - {slug: acme-us, platform: shopify, shop_domain: acme-us.mys
         (f", api_base_url: http://x.test/{'p' * 2100}", "stores.0.api_base_url: at most 2048 characters"),
         (f", access_token: {'t' * 4097}", "stores.0.access_token: at most 4096 characters"),
         (", notify_customer: maybe", "stores.0.notify_customer"),
+        (", restock_refunds: always", "stores.0.restock_refunds: a WooCommerce rule"),
     ],
 )
 def test_store_settings_out_of_range_or_unknown_are_refused_by_path_and_nothing_is_written(stack, extra, message):

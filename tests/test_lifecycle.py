@@ -9,9 +9,12 @@ from decimal import Decimal
 import pytest
 import responses
 
+from sqlalchemy import select
+
 from adapters.erp.sql import erp_credit_note_lines, erp_credit_notes, erp_payments
+from connector.models import Store
 from tests.conftest import load_fixture
-from tests.stack import WOO_URL
+from tests.stack import WOO_STORE, WOO_URL
 
 CENT = Decimal("0.01")
 
@@ -232,6 +235,20 @@ def test_woocommerce_create_paid_partially_refunded_refunded(stack, woo_api):
     # Refund 901 was fetched once only, though two later order payloads named it.
     fetched = [c.request.url for c in woo_api.calls if "/refunds/901" in c.request.url]
     assert len(fetched) == 1
+
+
+@pytest.mark.parametrize("rule, restocked", [(None, False), ("never", False), ("always", True)])
+def test_woocommerce_refunded_units_go_back_into_stock_by_the_stores_rule(stack, woo_api, rule, restocked):
+    if rule is not None:
+        with stack.rt.sessions.begin() as session:
+            store = session.scalars(select(Store).where(Store.slug == WOO_STORE)).one()
+            store.settings = {**store.settings, "restock_refunds": rule}
+    paid = load_fixture("woocommerce", "order_refunded_partial.json")
+    serve_refund(woo_api, paid["id"], load_fixture("woocommerce", "refund_901.json"))
+    stack.post_woocommerce(paid)  # refund 901: one candle
+    stack.run_jobs()
+    assert [(l.sku, int(l.quantity), l.restock) for l in stack.erp_rows(erp_credit_note_lines)] == [
+        ("CNDL-BW-200", 1, restocked)]
 
 
 def test_woocommerce_create_then_cancelled(stack):

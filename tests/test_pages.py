@@ -210,17 +210,22 @@ def test_sync_rules_of_a_woocommerce_store(sqlite_stack):
     response = form_post(admin, f"/config/stores/{WOO_STORE}", [
         ("active", "on"), ("url", "https://shop.acme.test"), ("inventory_interval_minutes", "30"),
         ("allocation_share", "1"), ("import_statuses-woocommerce", "processing"),
-        ("import_statuses-woocommerce", "completed"), ("customer_policy", "always_new")])
+        ("import_statuses-woocommerce", "completed"), ("customer_policy", "always_new"),
+        ("woocommerce-restock_refunds", "always")])
     assert response.status_code == 302
     with sqlite_stack.rt.sessions() as s:
         store = s.scalars(select(Store).where(Store.slug == WOO_STORE)).one()
         secrets = sqlite_stack.rt.box.open(store.secrets)
     assert store.settings == {"url": "https://shop.acme.test", "inventory_interval_minutes": 30,
                               "allocation_share": 1.0, "import_statuses": ["processing", "completed"],
-                              "customer_policy": "always_new"}
+                              "customer_policy": "always_new", "restock_refunds": "always"}
     assert set(secrets) == {"consumer_key", "consumer_secret", "webhook_secret"}  # all kept
     overview = html(admin.get("/config"))
     assert "processing, completed" in overview and "always_new" in overview and "100%" in overview
+    assert "Refunds restock" in overview
+    refused = form_post(admin, f"/config/stores/{WOO_STORE}", [
+        ("active", "on"), ("url", "https://shop.acme.test"), ("woocommerce-restock_refunds", "sometimes")])
+    assert refused.status_code == 400 and field_error(html(refused), "woocommerce-restock_refunds")
 
 
 def test_the_erp_connection_is_edited_and_tested(sqlite_stack):

@@ -101,6 +101,7 @@ def _rules(store: StoreInfo) -> list[tuple[str, str]]:
     return [
         ("Imports", ", ".join(statuses) if statuses else "every order"),
         ("Customers", s.get("customer_policy", "match")),
+        *((("Refunds restock", s.get("restock_refunds", "never")),) if store.platform == "woocommerce" else ()),
         ("Inventory every", f"{s['inventory_interval_minutes']} min" if s.get("inventory_interval_minutes") else "—"),
         ("Safety stock", str(s.get("safety_stock", "—"))),
         ("Allocation share", f"{float(s['allocation_share']):.0%}" if s.get("allocation_share") is not None else "—"),
@@ -120,7 +121,7 @@ def _store_form(store: StoreInfo | None, values: dict, errors: dict, status: int
         "config/store.html", store=store, values=values, errors=errors,
         masked=_masked(store.secrets) if store else {}, platforms=forms.PLATFORMS,
         platform_labels=forms.PLATFORM_LABELS, statuses=forms.IMPORT_STATUSES, default_import=forms.DEFAULT_IMPORT,
-        policies=forms.POLICY_LABELS, secret_fields=forms.SECRET_FIELDS,
+        policies=forms.POLICY_LABELS, restock_rules=forms.RESTOCK_LABELS, secret_fields=forms.SECRET_FIELDS,
         address=store_admin.webhook_address(rt(), store) if store else None,
     ), status
 

@@ -32,7 +32,7 @@ IMPORT_STATUSES = {
 DEFAULT_IMPORT = {"shopify": "every order", "woocommerce": "processing, on-hold, completed"}
 PLATFORM_FIELDS = {
     "shopify": ("shop_domain", "api_version", "api_base_url"),
-    "woocommerce": ("url",),
+    "woocommerce": ("url", "restock_refunds"),
 }
 SECRET_FIELDS = {
     "shopify": ("access_token", "webhook_secret"),
@@ -40,6 +40,10 @@ SECRET_FIELDS = {
 }
 RULE_FIELDS = ("inventory_interval_minutes", "safety_stock", "allocation_share", "customer_policy",
                "guest_customer_id", "import_statuses")
+RESTOCK_LABELS = {
+    "never": "never — a person checks returned goods in the ERP (default)",
+    "always": "always — refunded units go back into the ERP's stock",
+}
 POLICY_LABELS = {
     "match": "match — one ERP customer per person (account id, then email, then phone)",
     "always_new": "always_new — a new ERP customer for every order",
