@@ -163,7 +163,7 @@ class FeeLine:
     amount: Money  # before tax
     tax_lines: tuple[TaxLine, ...] = ()
     kind: str = "fee"  # one of FEE_KINDS
-    source_line_id: str | None = None  # a duty's order line (the store's line id)
+    source_line_id: str | None = None  # the store's line id: a tip's own line, or the line a duty is levied on
 
     def __post_init__(self) -> None:
         if self.kind not in FEE_KINDS:
