@@ -860,7 +860,8 @@ class TrytonErp:
                 f"{what}: Tryton has no percentage tax named {line.code!r} (the store's tax {line.title!r} is mapped "
                 "to it on /config#mappings): create it in Tryton or fix the mapping, then retry")
         raise PermanentErpError(
-            f"{what}: Tryton has no percentage tax named {line.title!r} at {line.rate * 100:g}% (the store's tax "
+            f"{what}: Tryton has no percentage tax named {line.title!r} at {(line.rate * 100).normalize():f}% (the "
+            "store's tax "
             f"{line.title!r}, rate {line.rate}): map the tax title to a Tryton tax on /config#mappings, or create "
             "that tax in Tryton, then retry")
 
