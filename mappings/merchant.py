@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from mappings.canonical import Order
+from mappings.canonical import Order, TaxLine
 
 KINDS = ("sku", "payment_method", "shipping_method", "tax", "location")
 
@@ -32,24 +32,29 @@ class MerchantTables:
 def apply_tables(order: Order, tables: MerchantTables) -> Order:
     if not any((tables.sku, tables.payment_method, tables.shipping_method, tables.tax)):
         return order
+
+    def taxes(lines: tuple[TaxLine, ...]) -> tuple[TaxLine, ...]:
+        return tuple(dataclasses.replace(t, code=tables.tax.get(t.title, t.code)) for t in lines)
+
     lines = tuple(
-        dataclasses.replace(
-            line,
-            sku=tables.sku.get(line.sku, line.sku) if line.sku else line.sku,
-            tax_lines=tuple(dataclasses.replace(t, code=tables.tax.get(t.title, t.code)) for t in line.tax_lines),
-        )
+        dataclasses.replace(line, sku=tables.sku.get(line.sku, line.sku) if line.sku else line.sku,
+                            tax_lines=taxes(line.tax_lines))
         for line in order.lines
     )
+    # Shipping and fees carry tax too: an ERP booking taxes per line needs their codes as well.
     shipping = tuple(
-        dataclasses.replace(s, code=tables.shipping_method.get(s.code) or tables.shipping_method.get(s.title) or s.code)
+        dataclasses.replace(s, code=tables.shipping_method.get(s.code) or tables.shipping_method.get(s.title) or s.code,
+                            tax_lines=taxes(s.tax_lines))
         for s in order.shipping_lines
     )
+    fees = tuple(dataclasses.replace(f, tax_lines=taxes(f.tax_lines)) for f in order.fee_lines)
     method = (tables.payment_method.get(order.payment.gateway) or tables.payment_method.get(order.payment.method)
               or order.payment.method)
     return dataclasses.replace(
         order,
         lines=lines,
         shipping_lines=shipping,
+        fee_lines=fees,
         payment=dataclasses.replace(order.payment, method=method),
-        tax_lines=tuple(dataclasses.replace(t, code=tables.tax.get(t.title, t.code)) for t in order.tax_lines),
+        tax_lines=taxes(order.tax_lines),
     )

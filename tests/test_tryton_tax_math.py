@@ -57,3 +57,15 @@ def test_a_zero_rate_cannot_carry_tax():
     zero = {9: TrytonTax(9, "Exempt", D(0))}
     with pytest.raises(ValueError, match="rate 0"):
         tax_corrections([TaxableLine(D("10"), D(1), (9,))], zero, {9: D("1.00")}, "document", CENT)
+
+
+def test_the_tax_table_names_the_erp_tax_on_goods_shipping_and_fees():
+    from mappings.merchant import MerchantTables, apply_tables
+    from mappings.woocommerce import order_from_woocommerce
+    from tests.conftest import load_fixture
+
+    order = order_from_woocommerce(load_fixture("woocommerce", "order_processing_coupon.json"), "acme")
+    mapped = apply_tables(order, MerchantTables(tax={"Sales tax": "NY Sales Tax"}))
+    charged = [t for part in (*mapped.lines, *mapped.shipping_lines, *mapped.fee_lines) for t in part.tax_lines]
+    assert charged and {t.code for t in charged} == {"NY Sales Tax"}
+    assert {t.code for t in mapped.tax_lines} == {"NY Sales Tax"}

@@ -188,3 +188,16 @@ def test_customer_without_email_pushes_without_touching_contact_mechanisms(harne
     assert erp.push_order(order, party).created
     assert harness.rpc.call("party.contact_mechanism", "search_count",
                             [("party", "=", int(party)), ("type", "=", "email")]) == 0
+
+
+def test_fee_products_come_from_the_settings_and_default_to_tip_duty_additional_fee():
+    from adapters.erp import build_erp
+
+    base = {"url": "http://127.0.0.1:1", "database": "erp", "username": "connector"}
+    defaults = build_erp("tryton", base, {"password": "pw"})
+    assert defaults.fee_codes == {"fee": None, "tip": "TIP", "duty": "DUTY",  # type: ignore[attr-defined]
+                                  "additional_fee": "ADDITIONAL_FEE"}
+    chosen = build_erp("tryton", base | {"tip_product": "GRAT", "duty_product": "CUSTOMS",
+                                         "additional_fee_product": "XFEE", "fee_product": "FEE"}, {"password": "pw"})
+    assert chosen.fee_codes == {"fee": "FEE", "tip": "GRAT", "duty": "CUSTOMS",  # type: ignore[attr-defined]
+                                "additional_fee": "XFEE"}
