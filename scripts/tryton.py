@@ -12,13 +12,16 @@ Standard library only, Python >= 3.11. Layout of DIR:
     trytond.conf        sqlite in DIR/db; [web] listen is NOT in the file: `start` passes it in
                         TRYTOND_WEB__LISTEN (a file value would override the environment)
     admin.pass          the admin password (generated once; the tests read it)
+    connector.pass      the password of CONNECTOR_LOGIN, the connector's own non-admin Tryton user
     db/erp.sqlite       the live database
     snapshot/erp.sqlite the database right after setup: `reset` copies it back
     trytond.pid, trytond.port, trytond.log   the running server
 
 `setup` is idempotent: an existing venv with the same requirements and an existing snapshot are
-reused, so a second run takes a second or two. The master data (company, chart of accounts,
-currencies, countries, payment term, SHIPPING and TAX service products) is created in-process with
+reused, so a second run takes a second or two. The master data (company, chart of accounts, fiscal
+year, currencies with rates (JPY with 0 decimals, KWD with 3), countries, payment term, the taxes of the
+test and demo tax titles, the SHIPPING, TIP, DUTY, ADDITIONAL_FEE and TAX service products, tips and
+duties on accounts of their own, and the non-admin user `connector`) is created in-process with
 Tryton's own test helpers (trytond.modules.*.tests.tools over proteus); they are not public API,
 which is why every Tryton package is pinned to 8.2.
 """
@@ -41,6 +44,7 @@ from pathlib import Path
 
 DATABASE = "erp"
 ADMIN_EMAIL = "admin@example.com"
+CONNECTOR_LOGIN = "connector"
 REQUIREMENTS = [
     "trytond==8.2.*",
     "trytond-sale==8.2.*",
@@ -51,7 +55,7 @@ REQUIREMENTS = [
     "proteus==8.2.*",
 ]
 MODULES = ["sale", "stock"]  # with --activate-dependencies: account, account_invoice, company, ...
-DATA_VERSION = "1"  # bump when the master data below changes: the next setup rebuilds the database
+DATA_VERSION = "3"  # bump when the master data below changes: the next setup rebuilds the database
 # Exit status when Tryton cannot be installed (PyPI unreachable, no ensurepip...): outside our control,
 # so the test harness skips on it; any other failure is a bug to fix and fails the tests.
 INSTALL_FAILED = 75
@@ -59,15 +63,23 @@ INSTALL_FAILED = 75
 # Runs inside DIR/venv with the server stopped: the master data a sale needs to be confirmed.
 INIT_DATA = r'''
 import datetime
+import os
 import sys
 from decimal import Decimal
 
 from proteus import Model, config as pconfig
-from trytond.modules.account.tests.tools import create_chart, get_accounts
-from trytond.modules.account_invoice.tests.tools import create_payment_term
-from trytond.modules.company.tests.tools import create_company
+from trytond.modules.account.tests.tools import create_chart, create_fiscalyear, get_accounts
+from trytond.modules.account_invoice.tests.tools import create_payment_term, set_fiscalyear_invoice_sequences
+from trytond.modules.company.tests.tools import create_company, get_company
 
-conf_file, database = sys.argv[1:3]
+conf_file, database, connector_login = sys.argv[1:4]
+connector_password = os.environ["TRYTON_CONNECTOR_PASSWORD"]  # not on the command line, where `ps` shows it
+# What the connector's Tryton user needs (README, "ERP: Tryton"): sales (create, quote, confirm), the
+# sales administrator's Process button and exception wizards (cancelling a processing sale), stock (cancel
+# its shipments), accounting (read taxes and the tax rounding, cancel a draft invoice). By the groups'
+# names (ir.model.data cannot be searched over proteus): sale.group_sale, sale.group_sale_admin,
+# stock.group_stock, account.group_account.
+CONNECTOR_GROUPS = ["Sales", "Sales Administrator", "Stock", "Accounting"]
 config = pconfig.set_trytond(database=database, config_file=conf_file)
 
 Country = Model.get("country.country")
@@ -88,15 +100,17 @@ Country.save([c for c in countries.values() if not c.id or c.id < 0])
 
 Currency = Model.get("currency.currency")
 Rate = Model.get("currency.currency.rate")
-CURRENCIES = {  # code: (name, symbol, units of the currency per USD)
-    "USD": ("U.S. Dollar", "$", "1"), "EUR": ("Euro", "\u20ac", "0.92"), "GBP": ("Pound Sterling", "\u00a3", "0.79"),
-    "AUD": ("Australian Dollar", "A$", "1.52"), "CAD": ("Canadian Dollar", "C$", "1.37"),
-    "INR": ("Indian Rupee", "\u20b9", "83.20"),
+CURRENCIES = {  # code: (name, symbol, units of the currency per USD, minor unit digits)
+    "USD": ("U.S. Dollar", "$", "1", 2), "EUR": ("Euro", "\u20ac", "0.92", 2),
+    "GBP": ("Pound Sterling", "\u00a3", "0.79", 2), "AUD": ("Australian Dollar", "A$", "1.52", 2),
+    "CAD": ("Canadian Dollar", "C$", "1.37", 2), "INR": ("Indian Rupee", "\u20b9", "83.20", 2),
+    "JPY": ("Japanese Yen", "\u00a5", "151", 0), "KWD": ("Kuwaiti Dinar", "KD", "0.307", 3),
 }
 currencies = {}
-for code, (name, symbol, rate) in CURRENCIES.items():
+for code, (name, symbol, rate, digits) in CURRENCIES.items():
     found = Currency.find([("code", "=", code)])
-    currency = found[0] if found else Currency(name=name, symbol=symbol, code=code, rounding=Decimal("0.01"), digits=2)
+    currency = found[0] if found else Currency(name=name, symbol=symbol, code=code, digits=digits,
+                                               rounding=Decimal(1).scaleb(-digits))
     if not found:
         currency.save()
         Rate(currency=currency, date=datetime.date(2000, 1, 1), rate=Decimal(rate)).save()
@@ -129,24 +143,75 @@ if not PaymentTerm.find([]):
     term.name = "Due on receipt"
     term.save()
 
-# Service products for the shipping and tax lines of every sale (adapters/erp/tryton.py).
+company = get_company()
+FiscalYear = Model.get("account.fiscalyear")
+if not FiscalYear.find([]):  # posting invoices needs one; today's, so the tests' sales fall in it
+    fiscalyear = set_fiscalyear_invoice_sequences(create_fiscalyear(company))
+    fiscalyear.click("create_period")
+
+# The store's tax titles of the test fixtures and the demo, as Tryton taxes of the same name and rate
+# (the connector finds a tax by title and rate when the merchant mapped no code).
+Tax = Model.get("account.tax")
+TAXES = {"MA State Tax": "0.0625", "FR TVA": "0.20", "TVA 20%": "0.20", "Sales tax": "0.10", "GST": "0.10",
+         "IGST": "0.18"}
+for title, rate in TAXES.items():
+    if not Tax.find([("name", "=", title)]):
+        Tax(name=title, description=title, type="percentage", rate=Decimal(rate), invoice_account=accounts["tax"],
+            credit_note_account=accounts["tax"]).save()
+
+# Tips, duties and additional fees post to accounts of their own: a tip is owed to staff, a duty to
+# customs (Tryton's revenue-type accounts, as a product category needs; finance reclassifies them).
+Account = Model.get("account.account")
+
+
+def own_category(name, account_name, code):
+    found = Category.find([("name", "=", name)])
+    if found:
+        return found[0]
+    revenue = accounts["revenue"]
+    account = Account(name=account_name, code=code, type=revenue.type, parent=revenue.parent)
+    account.save()
+    own = Category(name=name, accounting=True, account_revenue=account, account_expense=accounts["expense"])
+    own.save()
+    return own
+
+
+# Service products for the shipping, fee and (older sales' refunded) tax lines (adapters/erp/tryton.py).
 Uom = Model.get("product.uom")
 unit, = Uom.find([("name", "=", "Unit")])
 Template = Model.get("product.template")
 Product = Model.get("product.product")
-for code, name in (("SHIPPING", "Shipping"), ("TAX", "Sales tax collected by the store")):
+SERVICES = [("SHIPPING", "Shipping", category), ("TAX", "Sales tax collected by the store", category),
+            ("TIP", "Tips", own_category("Tips", "Tips owed to staff", "TIPS")),
+            ("DUTY", "Duties and import taxes", own_category("Duties", "Duties collected for customs", "DUTIES")),
+            ("ADDITIONAL_FEE", "Additional fees", own_category("Additional fees", "Additional fees", "FEES"))]
+for code, name, its_category in SERVICES:
     if Product.find([("code", "=", code)]):
         continue
     template = Template(name=name, type="service", salable=True, default_uom=unit, sale_uom=unit,
-                        list_price=Decimal(0), account_category=category)
+                        list_price=Decimal(0), account_category=its_category)
     product = template.products[0] if template.products else template.products.new()
     product.suffix_code = code
     template.save()
 
+# The connector's own login: sales, parties, stock and invoices of the company, nothing of the
+# administration (no users, no modules, no chart of accounts).
+User = Model.get("res.user")
+Group = Model.get("res.group")
+if not User.find([("login", "=", connector_login)]):
+    user = User(name="Storefront connector", login=connector_login, password=connector_password)
+    for group_name in CONNECTOR_GROUPS:
+        group, = Group.find([("name", "=", group_name)])
+        user.groups.append(group)
+    user.companies.append(Company(company.id))
+    user.company = Company(company.id)
+    user.save()
+
 Location = Model.get("stock.location")
 warehouse, = Location.find([("type", "=", "warehouse")], limit=1)
-print(f"master data: company, chart, {len(countries)} countries, {len(currencies)} currencies, "
-      f"warehouse {warehouse.code}, products SHIPPING and TAX")
+print(f"master data: company, chart, fiscal year, {len(countries)} countries, {len(currencies)} currencies, "
+      f"{len(TAXES)} taxes, warehouse {warehouse.code}, products {', '.join(code for code, *_ in SERVICES)}, "
+      f"user {connector_login}")
 '''
 
 
@@ -175,7 +240,7 @@ def paths(directory: Path) -> dict[str, Path]:
     return {
         "dir": d, "venv": d / "venv", "python": d / "venv" / "bin" / "python",
         "trytond": d / "venv" / "bin" / "trytond", "admin": d / "venv" / "bin" / "trytond-admin",
-        "conf": d / "trytond.conf", "pass": d / "admin.pass", "db_dir": d / "db",
+        "conf": d / "trytond.conf", "pass": d / "admin.pass", "connector_pass": d / "connector.pass", "db_dir": d / "db",
         "db": d / "db" / f"{DATABASE}.sqlite", "snapshot": d / "snapshot" / f"{DATABASE}.sqlite",
         "stamp": d / "snapshot" / "setup.json", "pid": d / "trytond.pid", "port": d / "trytond.port",
         "log": d / "trytond.log", "req": d / "venv" / "connector-requirements.txt",
@@ -207,9 +272,10 @@ def setup(directory: Path) -> None:
     timer.mark("venv")
 
     write_config(p)
-    if not p["pass"].exists():
-        p["pass"].write_text(secrets.token_hex(12) + "\n")
-        p["pass"].chmod(0o600)
+    for secret in ("pass", "connector_pass"):
+        if not p[secret].exists():
+            p[secret].write_text(secrets.token_hex(12) + "\n")
+            p[secret].chmod(0o600)
 
     stamp = read_stamp(p)
     if p["snapshot"].exists() and stamp.get("data_version") == DATA_VERSION and stamp.get("requirements") == wanted:
@@ -235,7 +301,8 @@ def setup(directory: Path) -> None:
 
     script = p["dir"] / "init_data.py"
     script.write_text(INIT_DATA)
-    run([str(p["python"]), str(script), str(p["conf"]), DATABASE])
+    run([str(p["python"]), str(script), str(p["conf"]), DATABASE, CONNECTOR_LOGIN],
+        env=dict(os.environ, TRYTON_CONNECTOR_PASSWORD=p["connector_pass"].read_text().strip()))
     timer.mark("master data")
 
     checkpoint(p["db"])

@@ -183,6 +183,7 @@ def test_each_erp_kind_loads_with_the_settings_its_adapter_reads(stack):
          "encoding": "latin-1"},
         {"kind": "tryton", "url": "http://tryton.test", "database": "erp", "username": "admin", "password": "pw",
          "warehouse": "WH", "warehouse_names": {"WH": "boston"}, "shipping_product": "SHIP", "tax_product": "TAX",
+         "tip_product": "TIP", "duty_product": "DUTY", "additional_fee_product": "XFEE", "fee_product": "FEE",
          "payment_term": "Net 30", "confirm": False, "connect_timeout_seconds": 2, "read_timeout_seconds": 30},
         {"kind": "sql", "url": "sqlite://", "lock_timeout_seconds": 0.2, "push_token": "push-token-0123456789"},
     ]

@@ -63,6 +63,11 @@ def sale_lines(harness: TrytonHarness, sale_id: int) -> list[dict]:
                             ["product.code", "quantity", "unit_price", "amount", "description", "taxes"])
 
 
+def tax_id(harness: TrytonHarness, name: str) -> int:
+    (found,) = harness.rpc.call("account.tax", "search", [("name", "=", name)], 0, None, None)
+    return found
+
+
 def test_an_order_becomes_a_confirmed_sale_with_the_stores_total(harness):
     order = shopify_order()
     harness.add_products([line.sku for line in order.lines if line.sku])
@@ -82,7 +87,8 @@ def test_an_order_becomes_a_confirmed_sale_with_the_stores_total(harness):
     assert str(sale["party"]) == customer
     assert sale["currency."]["code"] == "USD"
     assert sale["total_amount"] == order.totals.total.amount == Decimal("205.65")
-    assert sale["tax_amount"] == 0  # the store's tax travels as the TAX line, not as Tryton taxes
+    # the store's tax as Tryton's own tax: MA State Tax 6.25% on 193.55 of goods and shipping
+    assert (sale["untaxed_amount"], sale["tax_amount"]) == (Decimal("193.55"), Decimal("12.10"))
     assert sale["comment"] == order.note
     assert sale["sale_date"] == order.placed_at.date()
 
@@ -94,10 +100,9 @@ def test_an_order_becomes_a_confirmed_sale_with_the_stores_total(harness):
         ("SHOE-TR2-42-SLT", 1, Decimal("116.10"), Decimal("116.10")),
         (None, 2, Decimal("16.875"), Decimal("33.75")),  # no SKU: a line without product
         ("SHIPPING", 1, Decimal("9.95"), Decimal("9.95")),
-        ("TAX", 1, Decimal("12.10"), Decimal("12.10")),
     ]
     assert lines[0]["description"] == "Merino Crew Sock - M / Charcoal"
-    assert all(not l["taxes"] for l in lines)
+    assert [l["taxes"] for l in lines] == [[tax_id(harness, "MA State Tax")]] * 4
 
     (address,) = harness.rpc.call("party.address", "read", [sale["shipment_address"]],
                                   ["street_unstructured", "postal_code", "city", "country.code"])
@@ -130,7 +135,7 @@ def test_totals_match_the_store_to_the_cent(harness, platform, fixture):
 def test_a_net_unit_price_that_does_not_divide_evenly_gets_a_rounding_line(harness):
     base = shopify_order()
     line = dataclasses.replace(base.lines[0], quantity=3, unit_price=Money(Decimal("3.34"), "USD"),
-                               discount_total=Money(Decimal("0.01"), "USD"))  # 10.01 for 3 units
+                               discount_total=Money(Decimal("0.01"), "USD"), tax_lines=())  # 10.01 for 3 units
     total = Money(Decimal("10.01"), "USD")
     zero = Money(Decimal("0"), "USD")
     order = dataclasses.replace(base, lines=(line,), shipping_lines=(), tax_lines=(), external_id="rounding-1",
@@ -300,16 +305,19 @@ def test_a_credit_note_is_a_confirmed_return_sale(harness):
     credit = erp.create_credit_note(refund, order.external_ref)
     print(f"\ncreate_credit_note (return sale create, quote, confirm): {(time.monotonic() - started) * 1000:.0f} ms")
     assert erp.create_credit_note(refund, order.external_ref) == credit
-    (ret,) = harness.rpc.call("sale.sale", "read", [int(credit)], ["state", "origin", "total_amount", "comment",
-                                                                   "invoices", "shipment_returns"])
+    (ret,) = harness.rpc.call("sale.sale", "read", [int(credit)], ["state", "origin", "total_amount", "tax_amount",
+                                                                   "comment", "invoices", "shipment_returns"])
     assert (ret["state"], ret["total_amount"]) == ("processing", Decimal("-145.26"))
+    # the refunded tax reverses Tryton's MA State Tax: (-11.25 - 116.10) x 6.25% = -7.959375 -> -7.96
+    assert ret["tax_amount"] == Decimal("-7.96")
     assert ret["origin"] == f"sale.sale,{erp_ref}"
     assert ret["comment"] == "damaged in transit"
     assert ret["invoices"] and len(ret["shipment_returns"]) == 1  # only the restocked sock comes back
-    lines = [((l.get("product.") or {}).get("code"), Decimal(str(l["quantity"])), l["amount"])
+    ma = tax_id(harness, "MA State Tax")
+    lines = [((l.get("product.") or {}).get("code"), Decimal(str(l["quantity"])), l["amount"], l["taxes"])
              for l in sale_lines(harness, int(credit))]
-    assert lines == [("SOCK-MER-M-CHA", -1, Decimal("-11.25")), (None, -1, Decimal("-116.10")),
-                     ("TAX", -1, Decimal("-7.96")), ("SHIPPING", -1, Decimal("-9.95"))]
+    assert lines == [("SOCK-MER-M-CHA", -1, Decimal("-11.25"), [ma]), (None, -1, Decimal("-116.10"), [ma]),
+                     ("SHIPPING", -1, Decimal("-9.95"), [])]
     view = erp.get_order(order.external_ref)
     assert (view.credited_total, view.payment_status) == (Decimal("145.26"), "partially_refunded")
     with pytest.raises(PermanentErpError, match="no sale with reference"):

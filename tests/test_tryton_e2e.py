@@ -65,42 +65,54 @@ def _money(value) -> Decimal:  # type: ignore[no-untyped-def]
 
 def shopify_expected(payload: dict) -> dict:
     """The Tryton sale a Shopify order must become: net unit prices (discounts inside), then one
-    SHIPPING line per shipping line (net of its discounts), then the store's tax on the TAX product."""
+    SHIPPING line per shipping line (net of its discounts), each with the Tryton tax named as the store's
+    tax title; Tryton's tax is the store's total tax."""
     lines = []
     for item in payload["line_items"]:
         qty = int(item["quantity"])
         gross = _money(item["price_set"]["shop_money"]["amount"]) * qty
         discount = sum((_money(a["amount_set"]["shop_money"]["amount"]) for a in item["discount_allocations"]),
                        Decimal(0))
-        lines.append((item["sku"] or None, Decimal(qty), ((gross - discount) / qty).quantize(PRICE), gross - discount))
+        lines.append((item["sku"] or None, Decimal(qty), ((gross - discount) / qty).quantize(PRICE), gross - discount,
+                      _titles(item["tax_lines"])))
     for ship in payload["shipping_lines"]:
         net = _money(ship["price_set"]["shop_money"]["amount"]) - sum(
             (_money(a["amount_set"]["shop_money"]["amount"]) for a in ship["discount_allocations"]), Decimal(0))
-        lines.append(("SHIPPING", Decimal(1), net, net))
+        lines.append(("SHIPPING", Decimal(1), net, net, _titles(ship["tax_lines"])))
     assert not payload["taxes_included"]
-    tax = _money(payload["total_tax_set"]["shop_money"]["amount"])
-    lines.append(("TAX", Decimal(1), tax, tax))
     return {"ref": f"shopify:{STORE}:{payload['id']}", "email": payload["email"].strip().lower(),
             "currency": payload["currency"], "total": _money(payload["total_price_set"]["shop_money"]["amount"]),
-            "lines": lines}
+            "tax": _money(payload["total_tax_set"]["shop_money"]["amount"]), "lines": lines}
+
+
+def _titles(tax_lines: list[dict]) -> list[str]:
+    """A Shopify line's charged tax titles (= the Tryton taxes' names)."""
+    return sorted(t["title"] for t in tax_lines if _money(t["price"]))
+
+
+def _woo_titles(taxes: list[dict], labels: dict[int, str]) -> list[str]:
+    """A WooCommerce line's charged taxes, by their rate's label (= the Tryton taxes' names)."""
+    return sorted(labels[t["id"]] for t in taxes if _money(t["total"] or 0))
 
 
 def woocommerce_expected(payload: dict) -> dict:
-    """The same for WooCommerce: line totals are after coupons and before tax; fees are lines without
-    product; the tax (cart, shipping and fee tax) is one TAX line."""
+    """The same for WooCommerce: line totals are after coupons and before tax; plain fees are lines without
+    product; cart, shipping and fee tax are Tryton taxes on those lines."""
     assert not payload["prices_include_tax"]
+    labels = {t["rate_id"]: t["label"] for t in payload["tax_lines"]}
     lines = []
     for item in payload["line_items"]:
         qty, total = int(item["quantity"]), _money(item["total"])
-        lines.append((item["sku"] or None, Decimal(qty), (total / qty).quantize(PRICE), total))
+        lines.append((item["sku"] or None, Decimal(qty), (total / qty).quantize(PRICE), total,
+                      _woo_titles(item["taxes"], labels)))
     for ship in payload["shipping_lines"]:
-        lines.append(("SHIPPING", Decimal(1), _money(ship["total"]), _money(ship["total"])))
+        lines.append(("SHIPPING", Decimal(1), _money(ship["total"]), _money(ship["total"]),
+                      _woo_titles(ship["taxes"], labels)))
     for fee in payload["fee_lines"]:
-        lines.append((None, Decimal(1), _money(fee["total"]), _money(fee["total"])))
-    tax = _money(payload["total_tax"])
-    lines.append(("TAX", Decimal(1), tax, tax))
+        lines.append((None, Decimal(1), _money(fee["total"]), _money(fee["total"]), _woo_titles(fee["taxes"], labels)))
     return {"ref": f"woocommerce:{WOO_STORE}:{payload['id']}", "email": payload["billing"]["email"].strip().lower(),
-            "currency": payload["currency"], "total": _money(payload["total"]), "lines": lines}
+            "currency": payload["currency"], "total": _money(payload["total"]), "tax": _money(payload["total_tax"]),
+            "lines": lines}
 
 
 def skus(payload: dict) -> list[str]:
@@ -118,14 +130,15 @@ def assert_confirmed_sale(tryton: TrytonHarness, expected: dict) -> dict:
     """Exactly one sale with the order's reference, confirmed and processed, for the party with the
     store's email, with the store's lines and total to the cent."""
     rows = tryton.rpc.call("sale.sale", "search_read", [("reference", "=", expected["ref"])], 0, None, None,
-                           ["id", "state", "party", "currency.code", "total_amount", "shipments", "invoices"])
+                           ["id", "state", "party", "currency.code", "total_amount", "tax_amount", "shipments",
+                            "invoices"])
     assert len(rows) == 1, f"{len(rows)} Tryton sales with reference {expected['ref']}"
     (sale,) = rows
     # confirmed, and processed by Tryton: its customer shipment and invoice exist
     assert sale["state"] == "processing", sale
     assert sale["shipments"] and sale["invoices"]
     assert sale["currency."]["code"] == expected["currency"]
-    assert sale["total_amount"] == expected["total"]
+    assert (sale["total_amount"], sale["tax_amount"]) == (expected["total"], expected["tax"])
     assert sale["total_amount"].quantize(CENT) == sale["total_amount"]  # to the cent, no stray fractions
 
     emails = tryton.rpc.call("party.contact_mechanism", "search_read",
@@ -137,13 +150,12 @@ def assert_confirmed_sale(tryton: TrytonHarness, expected: dict) -> dict:
 
     lines = tryton.rpc.call("sale.line", "search_read", [("sale", "=", sale["id"]), ("type", "=", "line")], 0, None,
                             [("sequence", "ASC"), ("id", "ASC")],
-                            ["product.code", "quantity", "unit_price", "amount", "taxes"])
+                            ["product.code", "quantity", "unit_price", "amount", "taxes.name"])
     got = [((line.get("product.") or {}).get("code"), Decimal(str(line["quantity"])), line["unit_price"],
-            line["amount"]) for line in lines]
-    want = [(sku, qty, unit, amount.quantize(CENT)) for sku, qty, unit, amount in expected["lines"]]
+            line["amount"], sorted(t["name"] for t in line["taxes."])) for line in lines]
+    want = [(sku, qty, unit, amount.quantize(CENT), taxes) for sku, qty, unit, amount, taxes in expected["lines"]]
     assert got == want
-    assert sum((amount for *_, amount in got), Decimal(0)) == expected["total"]
-    assert all(not line["taxes"] for line in lines)  # the store's tax is the TAX line, not Tryton taxes
+    assert sum((line[3] for line in got), Decimal(0)) == expected["total"] - expected["tax"]
     return sale
 
 
@@ -154,7 +166,7 @@ def assert_adapter_view(tryton: TrytonHarness, expected: dict, sale: dict) -> No
         str(sale["id"]), "confirmed", expected["currency"], expected["total"])
     assert view.customer_id == str(sale["party"])
     assert [(l.sku, l.quantity, l.unit_price) for l in view.lines] == [
-        (sku, qty, unit) for sku, qty, unit, _ in expected["lines"]]
+        (sku, qty, unit) for sku, qty, unit, *_ in expected["lines"]]
     # both orders were paid in the store: the connector recorded one payment of the whole total
     assert (view.payment_status, view.paid_total) == ("paid", expected["total"])
 

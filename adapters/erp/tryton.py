@@ -18,14 +18,26 @@ How the contract maps onto Tryton, and the choices made where Tryton has no dire
     unit price, so revenue per line is what the customer paid. A line without SKU becomes a line
     without product (description only, booked on the default revenue account).
   * shipping: one line per store shipping line (net of shipping discounts) on the service product
-    `shipping_product` (default SHIPPING); fees: lines without product.
-  * taxes: NOT computed by Tryton. The store's tax_total is one line on the service product
-    `tax_product` (default TAX) when prices exclude tax; with tax-inclusive prices it is already in the
-    line prices. So sale.total_amount is the store's total to the cent, whatever tax rules the Tryton
-    database has (it books the store's tax as revenue on the TAX product's account: map that product's
-    category to your tax-payable account if you want it there).
-  * if rounding the unit prices leaves a difference to the store's total, one line without product
-    "Rounding difference" carries it.
+    `shipping_product` (default SHIPPING). Fees: tips, duties and additional fees each on their own
+    service product (`tip_product` TIP, `duty_product` DUTY, `additional_fee_product` ADDITIONAL_FEE),
+    so each posts to its category's account; plain fees on `fee_product`, by default a line without
+    product as before.
+  * taxes: the store's tax lines are Tryton taxes (`account.tax`) on the sale lines, so Tryton's
+    tax_amount is the store's tax and posts to the tax's accounts. A tax line's `code` (the merchant's
+    tax table on /config) is the Tryton tax's name (or description); without a code, the tax whose
+    name or description is the store's title and whose rate is the store's rate. None found is a
+    PermanentErpError naming title and rate. Only top-level percentage taxes are used: their
+    arithmetic is mirrored (adapters.erp.tryton_tax) to see before booking whether Tryton's rounding
+    (per document or per line) gives a cent more or less than the store's per tax; then a one-unit line
+    with only that tax and an untaxed line of the opposite amount ("Tax rounding to the store's ...")
+    make them equal without changing what the goods earn. Tax-inclusive prices are booked net (the
+    store's line total less its tax), so net + Tryton's tax = the store's gross. The draft's tax and
+    total are checked against the store's before it is quoted.
+  * if rounding the unit prices leaves a difference to the store's total, one untaxed line without
+    product "Rounding difference" carries it. Amounts round to the currency's own step (JPY 1, KWD 0.001).
+  * the description (copied to the invoice) names the store order and, when the buyer paid in another
+    currency, what they paid in it ("buyer paid 78.79 EUR"); the version note keeps it too.
+  * the party gets the buyer's email as a contact mechanism when it lacks it (a party found by phone).
 - Versions, payments and history are `ir.note` entries on the sale (the notes tab in Tryton): a
   sentence for people plus one machine line `[storefront-connector] {json}`.
 - Payments: a sale has no payment record of its own. Tryton can pay a *posted* invoice (the Pay wizard
@@ -53,7 +65,11 @@ How the contract maps onto Tryton, and the choices made where Tryton has no dire
 - create_credit_note: a return sale (negative quantities) with `origin` = the original sale and
   `reference` = the refund's external_ref, quoted and confirmed: Tryton makes the credit note invoice
   and, for restocked goods, the return shipment. Lines not restocked carry no product (no return
-  shipment for goods that do not come back). credited_total = minus the total of the confirmed sales
+  shipment for goods that do not come back). Each refunded line carries the Tryton taxes its order line
+  was booked with (the version note keeps them per store line) and the store's refunded tax is the
+  target, balanced as for sales, so the refund's tax reverses the sale's. Refunded shipping is booked
+  untaxed (the canonical refund has no shipping tax); refunded tax of a sale booked before taxes were
+  Tryton taxes goes on the `tax_product` line as before. credited_total = minus the total of the confirmed sales
   whose origin is the order's sale (returns made in Tryton count too).
 - stock_changes: products whose stock moves or product record were created/written after the cursor
   (Tryton's own write_date/create_date timestamps), quantity (`quantity`, on hand) per warehouse with
@@ -71,24 +87,30 @@ import random
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from time import sleep
 from typing import Any
 
 from adapters.erp.base import (ErpOrderLineView, ErpOrderView, OrderResult, PaymentRecord, PermanentErpError,
                                RetryableErpError)
+from adapters.erp.tryton_lines import ONE, PRICE, Booking, SaleLine, balance, split_tax
 from adapters.erp.tryton_rpc import TrytonRpc, TrytonUserError
-from mappings.canonical import Address, Customer, Order, Refund, Shipment, ShipmentLine, StockLevel
+from adapters.erp.tryton_tax import TrytonTax
+from mappings.canonical import (Address, Customer, FeeLine, Order, Refund, Shipment, ShipmentLine, StockLevel,
+                                TaxLine)
 from mappings.customers import normalise_email, normalise_phone
 
 TAG = "[storefront-connector]"
-PRICE = Decimal("0.0001")  # sale.line unit_price digits (Tryton's default price_decimal)
+FEE_LABELS = {"fee": "Fee", "tip": "Tip", "duty": "Duty", "additional_fee": "Additional fee"}
 SALE_FIELDS = ["id", "number", "state", "reference", "party", "currency.code", "total_amount", "comment",
                "invoice_address", "shipment_address", "payment_term", "warehouse", "shipments", "invoices",
                "create_date"]
 # A sale without a version note younger than this is still being imported by another worker (Shopify
 # sends orders/create and orders/paid within a second, and the connector claims events, not orders).
 IMPORT_GRACE_SECONDS = 60
+# A store's tax rate and a Tryton tax's rate are the same rate within this (WooCommerce sends 4 decimals
+# of a percentage, Tryton keeps 10 of a fraction).
+RATE_TOLERANCE = Decimal("0.000001")
 OPEN_STATES = ("draft", "quotation")
 CONFIRMED_STATES = ("confirmed", "processing", "done")
 # Tryton on SQLite reads its party code sequence outside the write lock, so parties created at the same
@@ -97,20 +119,20 @@ CONFIRMED_STATES = ("confirmed", "processing", "done")
 PARTY_CODE_TRIES = 4
 
 
-@dataclass(frozen=True)
-class _Line:
-    product: int | None
-    unit: int
-    quantity: Decimal
-    unit_price: Decimal
-    description: str
+def _description(order: Order) -> str:
+    """The sale's description (copied to its invoice): the store order, and what the buyer paid in their own
+    currency when the store charged them in another one, so finance can match the buyer's invoice."""
+    text = f"{order.source} {order.store} order {order.number}"
+    shown = order.presentment_total
+    if shown is not None and (shown.currency != order.currency or shown.amount != order.totals.total.amount):
+        text += f"; buyer paid {shown.amount} {shown.currency}"
+    return text
 
-    def values(self) -> dict:
-        return {"type": "line", "product": self.product, "unit": self.unit, "quantity": float(self.quantity),
-                "unit_price": self.unit_price, "description": self.description, "taxes": []}
 
-    def key(self) -> tuple:
-        return (self.product or 0, self.quantity.normalize(), self.unit_price.quantize(PRICE), self.description)
+def _fee_description(fee: FeeLine, skus: dict[str, str | None]) -> str:
+    label = FEE_LABELS.get(fee.kind, "Fee")
+    sku = skus.get(fee.source_line_id or "")
+    return f"{label}: {fee.title}" + (f" ({sku})" if sku else "")
 
 
 def _utc(value: datetime) -> datetime:
@@ -159,13 +181,18 @@ class TrytonErp:
 
     def __init__(self, url: str, database: str, username: str, password: str, *,
                  warehouse: str | None = None, warehouse_names: dict[str, str] | None = None,
-                 shipping_product: str = "SHIPPING", tax_product: str = "TAX", payment_term: str | None = None,
+                 shipping_product: str = "SHIPPING", tax_product: str = "TAX", tip_product: str = "TIP",
+                 duty_product: str = "DUTY", additional_fee_product: str = "ADDITIONAL_FEE",
+                 fee_product: str | None = None, payment_term: str | None = None,
                  confirm: bool = True, connect_timeout: float = 5, read_timeout: float = 60):
         """Settings (erp.* in the configuration): url, database, username, password (a secret);
         warehouse: the Tryton warehouse code sales ship from (default: Tryton's default warehouse);
         warehouse_names: {Tryton warehouse code: the name the connector reports}, which also limits
         stock_changes to those warehouses (default: every warehouse, by its code);
-        shipping_product / tax_product: codes of the service products of those lines;
+        shipping_product: code of the service product of shipping lines; tip_product, duty_product,
+        additional_fee_product: codes of the service products of those fee kinds (so each posts to its own
+        account), fee_product: of plain fees (default none: a line without product, on the default revenue
+        account); tax_product: only for refunded tax of sales booked before taxes were Tryton taxes;
         payment_term: a payment term name for parties without their own (default "Upon Receipt");
         confirm: false leaves new sales as quotations for a person to confirm; timeouts in seconds."""
         self.rpc = TrytonRpc(url, database, username, password, connect_timeout, read_timeout)
@@ -173,6 +200,8 @@ class TrytonErp:
         self.warehouse_names = dict(warehouse_names or {})
         self.shipping_code = shipping_product or "SHIPPING"
         self.tax_code = tax_product or "TAX"
+        self.fee_codes = {"fee": fee_product or None, "tip": tip_product or "TIP", "duty": duty_product or "DUTY",
+                          "additional_fee": additional_fee_product or "ADDITIONAL_FEE"}
         self.payment_term_name = payment_term
         self.confirm = confirm
         self._cache: dict[str, Any] = {}
@@ -254,8 +283,8 @@ class TrytonErp:
         party = self._party_id(customer_id)
         sale = self._find_sale(order.external_ref)
         if sale is None:
-            header, lines = self._sale_values(order, party)
-            header["lines"] = [["create", [line.values() for line in lines]]]
+            header, booking = self._sale_values(order, party)
+            header["lines"] = [["create", [line.values() for line in booking.lines]]]
             (sale_id,) = self.rpc.call("sale.sale", "create", [header],
                                        action=f"create the sale of order {order.number}")
             same = self.rpc.call("sale.sale", "search", [("reference", "=", order.external_ref)], 0, None,
@@ -264,8 +293,8 @@ class TrytonErp:
                 self.rpc.call("sale.sale", "delete", [sale_id], action="remove a duplicate sale")
                 raise RetryableErpError(f"another worker is creating the Tryton sale of order {order.number} "
                                         f"(sale {same[0]}); trying again shortly")
-            note = self._finish(sale_id, f"order {order.number}")
-            self._order_note(sale_id, order, "Imported")
+            note = self._finish(sale_id, f"order {order.number}", (booking.tax_total, order.totals.total.amount))
+            self._order_note(sale_id, order, "Imported", booking)
             return OrderResult(erp_ref=str(sale_id), created=True, note=note)
 
         erp_ref, state, label = str(sale["id"]), sale["state"], f"Tryton sale {sale['number'] or sale['id']}"
@@ -279,21 +308,22 @@ class TrytonErp:
                                     f"created {age:.0f}s ago); trying again shortly")
         if self._is_cancelled(sale):
             return OrderResult(erp_ref, created=False, note=f"{label} is cancelled; the change was not applied")
-        header, lines = self._sale_values(order, party)
+        header, booking = self._sale_values(order, party)
+        lines = booking.lines
         if state in OPEN_STATES:
             if state == "quotation":
                 self.rpc.call("sale.sale", "draft", [sale["id"]], action=f"reopen {label}")
             old = self.rpc.call("sale.line", "search", [("sale", "=", sale["id"])], 0, None, None)
             header["lines"] = [["delete", old], ["create", [line.values() for line in lines]]]
             self.rpc.call("sale.sale", "write", [sale["id"]], header, action=f"update {label}")
-            note = self._finish(sale["id"], f"order {order.number}")
-            self._order_note(sale["id"], order, "Updated")
+            note = self._finish(sale["id"], f"order {order.number}", (booking.tax_total, order.totals.total.amount))
+            self._order_note(sale["id"], order, "Updated", booking)
             return OrderResult(erp_ref, created=False, updated=True, note=note)
         current = self._search_read("sale.line", [("sale", "=", sale["id"]), ("type", "=", "line")],
-                                    ["product", "unit", "quantity", "unit_price", "description"],
+                                    ["product", "unit", "quantity", "unit_price", "description", "taxes"],
                                     order=[("sequence", "ASC"), ("id", "ASC")])
-        current_keys = sorted(_Line(r["product"], r["unit"], _dec(r["quantity"]), _dec(r["unit_price"]),
-                                    r["description"] or "").key() for r in current)
+        current_keys = sorted(SaleLine(r["product"], r["unit"], _dec(r["quantity"]), _dec(r["unit_price"]),
+                                       r["description"] or "", tuple(r["taxes"])).key() for r in current)
         unchanged = (sorted(line.key() for line in lines) == current_keys and header["party"] == sale["party"]
                      and header["currency"] == self._currency(sale["currency."]["code"])[0])
         if not unchanged:
@@ -309,7 +339,7 @@ class TrytonErp:
                 comment = f"{comment}\n{order.note}" if comment and order.note else comment or order.note
             self.rpc.call("sale.sale", "write", [sale["id"]], {"comment": comment},
                           action=f"update the comment of {label}")
-        self._order_note(sale["id"], order, "Updated")
+        self._order_note(sale["id"], order, "Updated", booking)
         return OrderResult(erp_ref, created=False, updated=True,
                            note=f"{label} is {state}: only its comment (the store's note) could change")
 
@@ -353,33 +383,11 @@ class TrytonErp:
         existing = self._find_sale(refund.external_ref)
         if existing is not None:
             return str(existing["id"])
-        unit = self._unit()
-        names = {r["product"]: r["description"] for r in self._search_read(
-            "sale.line", [("sale", "=", sale["id"]), ("product", "!=", None)], ["product", "description"])}
-        skus = [line.sku for line in refund.lines if line.sku and line.restock and line.quantity > 0]
-        products = self._products(skus, strict=False)
-        lines: list[_Line] = []
-        for line in refund.lines:
-            product = products.get(line.sku or "") if line.restock and line.quantity > 0 else None
-            if line.quantity > 0:
-                text = names.get(product["id"]) if product else None
-                text = text or f"{line.sku or 'item'}{'' if line.restock else ' (not returned to stock)'}"
-                lines.append(_Line(product["id"] if product else None, product["sale_uom"] if product else unit,
-                                   Decimal(-line.quantity), (line.subtotal.amount / line.quantity).quantize(PRICE),
-                                   f"Refund: {text}"))
-            elif line.subtotal.amount:
-                lines.append(_Line(None, unit, Decimal(-1), line.subtotal.amount,
-                                   f"Refund: {line.sku or 'line'} (amount only)"))
-        tax = sum((line.tax.amount for line in refund.lines), Decimal(0))
-        if tax:
-            lines.append(_Line(self._service(self.tax_code), unit, Decimal(-1), tax, "Refund: tax"))
-        if refund.shipping.amount:
-            lines.append(_Line(self._service(self.shipping_code), unit, Decimal(-1), refund.shipping.amount,
-                               "Refund: shipping"))
-        if refund.adjustment.amount or not lines:
-            lines.append(_Line(None, unit, Decimal(-1), refund.adjustment.amount, "Refund: adjustment"))
-        digits = self._currency(refund.currency)[1]
-        lines += self._rounding(lines, -refund.total.amount, digits, unit)
+        booking = self._refund_booking(refund, sale)
+        _, step = self._currency(refund.currency)
+        booking.lines += self._balanced(booking, -refund.total.amount, self._taxes(), self._tax_rounding(), step,
+                                        f"refund {refund.external_id}")
+        lines = booking.lines
         header = {
             "party": sale["party"], "invoice_address": sale["invoice_address"],
             "shipment_address": sale["shipment_address"], "currency": self._currency(refund.currency)[0],
@@ -396,8 +404,54 @@ class TrytonErp:
             self.rpc.call("sale.sale", "delete", [return_id], action="remove a duplicate return")
             raise RetryableErpError(f"another worker is creating the Tryton return of {refund.external_ref} "
                                     f"(sale {same[0]}); trying again shortly")
-        self._finish(return_id, f"the refund {refund.external_id}")
+        self._finish(return_id, f"the refund {refund.external_id}", (booking.tax_total, -refund.total.amount))
         return str(return_id)
+
+    def _refund_booking(self, refund: Refund, sale: dict) -> Booking:
+        """Negative lines reversing the sale's: each refunded line with the Tryton taxes its order line was
+        booked with (kept in the sale's note) and the store's refunded tax as their target. Lines not
+        restocked carry no product (no return shipment for goods that do not come back)."""
+        unit, booking = self._unit(), Booking()
+        names = {r["product"]: r["description"] for r in self._search_read(
+            "sale.line", [("sale", "=", sale["id"]), ("product", "!=", None)], ["product", "description"])}
+        line_taxes = self._line_taxes(sale["id"])
+        known, step = self._taxes(), self._currency(refund.currency)[1]
+        skus = [line.sku for line in refund.lines if line.sku and line.restock and line.quantity > 0]
+        products = self._products(skus, strict=False)
+        untaxed = Decimal(0)
+        for line in refund.lines:
+            taxes = tuple(t for t in line_taxes.get(line.line_external_id, []) if t in known)
+            product = products.get(line.sku or "") if line.restock and line.quantity > 0 else None
+            if line.quantity > 0:
+                text = names.get(product["id"]) if product else None
+                text = text or f"{line.sku or 'item'}{'' if line.restock else ' (not returned to stock)'}"
+                booking.lines.append(SaleLine(
+                    product["id"] if product else None, product["sale_uom"] if product else unit,
+                    Decimal(-line.quantity), (line.subtotal.amount / line.quantity).quantize(PRICE),
+                    f"Refund: {text}", taxes))
+            elif line.subtotal.amount or line.tax.amount:
+                booking.lines.append(SaleLine(None, unit, -ONE, line.subtotal.amount,
+                                              f"Refund: {line.sku or 'line'} (amount only)", taxes))
+            if taxes and line.tax.amount:
+                booking.add_tax(taxes, split_tax(-line.tax.amount, taxes, known, step))
+            else:
+                untaxed += line.tax.amount  # a sale booked before its taxes were Tryton taxes
+        if untaxed:
+            booking.lines.append(SaleLine(self._service(self.tax_code), unit, -ONE, untaxed, "Refund: tax"))
+        if refund.shipping.amount:
+            booking.lines.append(SaleLine(self._service(self.shipping_code), unit, -ONE, refund.shipping.amount,
+                                          "Refund: shipping"))
+        if refund.adjustment.amount or not booking.lines:
+            booking.lines.append(SaleLine(None, unit, -ONE, refund.adjustment.amount, "Refund: adjustment"))
+        return booking
+
+    def _line_taxes(self, sale_id: int) -> dict[str, list[int]]:
+        """The Tryton taxes each store line of the sale was booked with (the latest version note's)."""
+        found: dict[str, list[int]] = {}
+        for _, data in self._notes(sale_id):
+            if isinstance(data.get("line_taxes"), dict):
+                found = data["line_taxes"]
+        return found
 
     def get_order(self, order_ref: str) -> ErpOrderView | None:
         sale = self._find_sale(order_ref)
@@ -520,42 +574,23 @@ class TrytonErp:
                                     "then retry")
         return sale
 
-    def _sale_values(self, order: Order, party: int) -> tuple[dict, list[_Line]]:
-        currency_id, digits = self._currency(order.currency)
-        products = self._products([line.sku for line in order.lines if line.sku and line.quantity], order=order)
-        unit = self._unit()
-        lines: list[_Line] = []
-        for line in order.lines:
-            if not line.quantity:
-                continue
-            qty = Decimal(line.quantity)
-            description = (line.title + (f" - {line.variant_title}" if line.variant_title else ""))[:512]
-            product = products.get(line.sku) if line.sku else None
-            lines.append(_Line(product["id"] if product else None, product["sale_uom"] if product else unit, qty,
-                               (line.line_total.amount / qty).quantize(PRICE), description))
-        shipping = [(s.title or "Shipping", s.net.amount) for s in order.shipping_lines if s.net.amount]
-        if not order.shipping_lines and order.totals.shipping_total.amount:
-            shipping = [("Shipping", order.totals.shipping_total.amount)]
-        for title, amount in shipping:
-            lines.append(_Line(self._service(self.shipping_code), unit, Decimal(1), amount, title))
-        for fee in order.fee_lines:
-            lines.append(_Line(None, unit, Decimal(1), fee.amount.amount, f"Fee: {fee.title}"))
-        if not order.taxes_included and order.totals.tax_total.amount:
-            titles = ", ".join(dict.fromkeys(f"{t.title} {t.rate * 100:g}%" for t in order.tax_lines)) or "Tax"
-            lines.append(_Line(self._service(self.tax_code), unit, Decimal(1), order.totals.tax_total.amount,
-                               f"Tax collected by the store: {titles}"))
-        lines += self._rounding(lines, order.totals.total.amount, digits, unit)
+    def _sale_values(self, order: Order, party: int) -> tuple[dict, Booking]:
+        currency_id, step = self._currency(order.currency)
+        booking = self._order_booking(order)
+        self._check_store_tax(order, booking)
+        known, rounding = self._taxes(), self._tax_rounding()
+        booking.lines += self._balanced(booking, order.totals.total.amount, known, rounding, step, order.number)
         rows = self._search_read("party.party", [("id", "=", party)], ["name", "customer_payment_term"],
                                  context={"active_test": False})
         if not rows:
             raise PermanentErpError(f"Tryton has no party {party} (the customer linked to order {order.number}): "
                                     "it was deleted or merged in Tryton; relink the customer, then retry")
+        self._add_email(rows[0], order.customer.email)
         invoice_address, shipment_address = self._addresses(rows[0], order)
         comment = order.note or ""
         header: dict[str, Any] = {
             "party": party, "invoice_address": invoice_address, "shipment_address": shipment_address,
-            "currency": currency_id, "reference": order.external_ref,
-            "description": f"{order.source} {order.store} order {order.number}"[:100],
+            "currency": currency_id, "reference": order.external_ref, "description": _description(order),
             "comment": comment or None, "sale_date": order.placed_at.astimezone(timezone.utc).date(),
         }
         term = rows[0]["customer_payment_term"] or self._payment_term()
@@ -563,18 +598,63 @@ class TrytonErp:
             header["payment_term"] = term
         if self.warehouse_code:
             header["warehouse"] = self._warehouse_id(self.warehouse_code)
-        return header, lines
+        return header, booking
 
-    def _rounding(self, lines: list[_Line], expected: Decimal, digits: int, unit: int) -> list[_Line]:
-        step = Decimal(1).scaleb(-digits)
-        actual = sum(((line.quantity * line.unit_price).quantize(step, ROUND_HALF_EVEN) for line in lines), Decimal(0))
-        diff = expected - actual
-        return [_Line(None, unit, Decimal(1), diff, "Rounding difference to the store's total")] if diff else []
+    def _order_booking(self, order: Order) -> Booking:
+        """Goods at their net unit price, shipping and fee kinds on their service products, each with the
+        Tryton taxes of its store tax lines."""
+        products = self._products([line.sku for line in order.lines if line.sku and line.quantity], order=order)
+        unit, booking = self._unit(), Booking()
 
-    def _finish(self, sale_id: int, what: str) -> str:
-        """Quote and confirm; a note when Tryton confirmed the sale but could not process it. When Tryton
-        refuses, a `failed` note tells the next attempt not to wait for an import in progress."""
+        def resolve(tax_lines: tuple[TaxLine, ...]) -> tuple[int, ...]:
+            return tuple(self._tax_id(t, order.number) for t in tax_lines)
+
+        included = order.taxes_included
+        for line in order.lines:
+            if not line.quantity:
+                continue
+            description = (line.title + (f" - {line.variant_title}" if line.variant_title else ""))[:512]
+            product = products.get(line.sku) if line.sku else None
+            taxes = booking.charge(product["id"] if product else None, product["sale_uom"] if product else unit,
+                                   Decimal(line.quantity), line.line_total.amount, description, line.tax_lines,
+                                   resolve, included)
+            booking.line_taxes[line.external_id] = list(taxes)
+        shipping = self._service(self.shipping_code)
+        for ship in order.shipping_lines:
+            if ship.net.amount:
+                taxes = booking.charge(shipping, unit, ONE, ship.net.amount, ship.title or "Shipping",
+                                       ship.tax_lines, resolve, included)
+                booking.line_taxes.setdefault("shipping", list(taxes))
+        if not order.shipping_lines and order.totals.shipping_total.amount:
+            booking.charge(shipping, unit, ONE, order.totals.shipping_total.amount, "Shipping", (), resolve, included)
+        skus = {line.external_id: line.sku for line in order.lines}
+        for fee in order.fee_lines:  # a fee's amount is before tax, whatever the prices
+            code = self.fee_codes.get(fee.kind)
+            booking.charge(self._service(code) if code else None, unit, ONE, fee.amount.amount,
+                           _fee_description(fee, skus), fee.tax_lines, resolve, False)
+        return booking
+
+    def _check_store_tax(self, order: Order, booking: Booking) -> None:
+        """The store's tax lines must add up to its tax total, or Tryton's tax cannot equal it."""
+        if booking.tax_total != order.totals.tax_total.amount:
+            raise PermanentErpError(
+                f"order {order.number}: the store's tax lines add up to {booking.tax_total} {order.currency} but its "
+                f"tax total is {order.totals.tax_total.amount}; Tryton cannot book taxes that do not add up")
+
+    def _balanced(self, booking: Booking, total: Decimal, known: dict[int, TrytonTax], rounding: str,
+                  step: Decimal, what: str) -> list[SaleLine]:
         try:
+            return balance(booking, total, known, rounding, step, self._unit())
+        except ValueError as exc:
+            raise PermanentErpError(f"{what}: the store's tax cannot be booked in Tryton ({exc}); check the "
+                                    "tax mapping on /config#mappings, then retry") from None
+
+    def _finish(self, sale_id: int, what: str, expect: tuple[Decimal, Decimal]) -> str:
+        """Check Tryton's (tax, total) is the store's, quote and confirm; a note when Tryton confirmed the
+        sale but could not process it. When Tryton refuses, a `failed` note tells the next attempt not to
+        wait for an import in progress."""
+        try:
+            self._check_amounts(sale_id, what, expect)
             self.rpc.call("sale.sale", "quote", [sale_id], action=f"quote the sale of {what}")
             if self.confirm:
                 self.rpc.call("sale.sale", "confirm", [sale_id], action=f"confirm the sale of {what}")
@@ -597,6 +677,17 @@ class TrytonErp:
             return (f"Tryton confirmed sale {row['number']} but could not process it (invoice/shipment): "
                     f"{' '.join(detail.split())[:300]}; fix that in Tryton, then click Process on the sale")
         raise PermanentErpError(f"Tryton left the sale of {what} in state {row['state']}: {detail}")
+
+    def _check_amounts(self, sale_id: int, what: str, expect: tuple[Decimal, Decimal]) -> None:
+        """The draft's tax and total against the store's, before anything is confirmed: a tax Tryton computes
+        otherwise than mirrored (a child tax, a tax rule on the party) shows here, not in the books."""
+        (row,) = self._read("sale.sale", [sale_id], ["tax_amount", "total_amount"])
+        got = (_dec(row["tax_amount"]), _dec(row["total_amount"]))
+        if got != expect:
+            raise PermanentErpError(
+                f"Tryton computes tax {got[0]} and total {got[1]} for the sale of {what} but the store charged tax "
+                f"{expect[0]} and total {expect[1]}: check the Tryton taxes the store's tax titles map to (plain "
+                "percentage taxes, no tax rules on the party), then retry")
 
     def _is_cancelled(self, sale: dict) -> bool:
         if sale["state"] == "cancelled":
@@ -666,11 +757,14 @@ class TrytonErp:
                         found.append((row["id"], data))
         return found
 
-    def _order_note(self, sale_id: int, order: Order, verb: str) -> None:
+    def _order_note(self, sale_id: int, order: Order, verb: str, booking: Booking) -> None:
+        paid = order.presentment_total
+        shown = f", buyer paid {paid}" if paid is not None and paid.currency != order.currency else ""
         self._note(sale_id, f"{verb} from {order.source} store {order.store}, order {order.number} (payment "
-                            f"{order.payment.status}, store total {order.totals.total}).",
+                            f"{order.payment.status}, store total {order.totals.total}{shown}).",
                    {"version": _utc(order.updated_at).isoformat(), "payment_status": order.payment.status,
-                    "note": order.note})
+                    "note": order.note, "line_taxes": booking.line_taxes, "taxes_included": order.taxes_included,
+                    "presentment": {"currency": paid.currency, "total": str(paid.amount)} if paid else None})
 
     def _meta(self, sale_id: int) -> dict:
         version, status, note, paid, failed = None, None, None, Decimal(0), False
@@ -727,15 +821,67 @@ class TrytonErp:
             self._cache["unit"] = rows[0]["sale_uom"]
         return self._cache["unit"]
 
-    def _currency(self, code: str) -> tuple[int, int]:
+    def _currency(self, code: str) -> tuple[int, Decimal]:
+        """The currency's id and its rounding step (0.01, 1 for JPY, 0.001 for KWD): Tryton rounds amounts
+        to the step, so the connector computes with it too."""
         key = f"currency:{code}"
         if key not in self._cache:
-            rows = self._search_read("currency.currency", [("code", "=", code)], ["digits"], limit=1)
+            rows = self._search_read("currency.currency", [("code", "=", code)], ["rounding"], limit=1)
             if not rows:
                 raise PermanentErpError(f"Tryton has no currency {code}: add it (Currency > Currencies) with a rate, "
                                         "then retry")
-            self._cache[key] = (rows[0]["id"], int(rows[0]["digits"] or 2))
+            self._cache[key] = (rows[0]["id"], _dec(rows[0]["rounding"]) or Decimal("0.01"))
         return self._cache[key]
+
+    def _taxes(self, reload: bool = False) -> dict[int, TrytonTax]:
+        """The company's top-level percentage taxes (what a store tax can be booked as)."""
+        if reload or "taxes" not in self._cache:
+            rows = self._search_read("account.tax", [("parent", "=", None), ("type", "=", "percentage")],
+                                     ["name", "description", "rate", "sequence"], order=[("id", "ASC")])
+            self._cache["taxes"] = {r["id"]: TrytonTax(r["id"], r["name"], _dec(r["rate"]), r["sequence"])
+                                    for r in rows}
+            self._cache["tax_names"] = {r["id"]: {(r["name"] or "").strip().casefold(),
+                                                  (r["description"] or "").strip().casefold()} - {""} for r in rows}
+        return self._cache["taxes"]
+
+    def _tax_id(self, line: TaxLine, what: str) -> int:
+        """The Tryton tax of a store tax line. With a mapped code (/config tax table): the tax whose name
+        (or description) is that code. Without: the tax whose name or description is the store's title
+        and whose rate is the store's. The lowest id wins a tie; a miss reloads the taxes once (a person
+        may just have created it)."""
+        for reload in (False, True):
+            taxes, names = self._taxes(reload), self._cache["tax_names"]
+            wanted = (line.code or line.title).strip().casefold()
+            for tax_id, tax in taxes.items():
+                if wanted in names[tax_id] and (line.code or abs(tax.rate - line.rate) < RATE_TOLERANCE):
+                    return tax_id
+        if line.code:
+            raise PermanentErpError(
+                f"{what}: Tryton has no percentage tax named {line.code!r} (the store's tax {line.title!r} is mapped "
+                "to it on /config#mappings): create it in Tryton or fix the mapping, then retry")
+        raise PermanentErpError(
+            f"{what}: Tryton has no percentage tax named {line.title!r} at {(line.rate * 100).normalize():f}% (the "
+            "store's tax "
+            f"{line.title!r}, rate {line.rate}): map the tax title to a Tryton tax on /config#mappings, or create "
+            "that tax in Tryton, then retry")
+
+    def _tax_rounding(self) -> str:
+        """Tryton's tax rounding (account configuration): "document" or "line"."""
+        if "tax_rounding" not in self._cache:
+            rows = self._read("account.configuration", [1], ["tax_rounding"])
+            self._cache["tax_rounding"] = (rows[0]["tax_rounding"] if rows else None) or "document"
+        return self._cache["tax_rounding"]
+
+    def _add_email(self, party: dict, email: str | None) -> None:
+        """A party found by phone learns the buyer's email, so the next order finds it by email."""
+        email = normalise_email(email)
+        if not email:
+            return
+        known = self._search_read("party.contact_mechanism", [("party", "=", party["id"]), ("type", "=", "email")],
+                                  ["value"])
+        if all((row["value"] or "").strip().lower() != email for row in known):
+            self.rpc.call("party.contact_mechanism", "create", [{"party": party["id"], "type": "email", "value": email}],
+                          action=f"add the email of party {party['name']}")
 
     def _payment_term(self) -> int | None:
         """erp.payment_term by name, else Tryton's "Upon Receipt", else the first one (a party's own wins)."""

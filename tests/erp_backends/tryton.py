@@ -5,6 +5,9 @@ minute the first time, a second when .tryton/ exists) and a free port on 127.0.0
 instance resets the database to the setup snapshot and starts trytond on it (about a second), so every
 test starts from the same clean ERP. The server is stopped when the session ends.
 
+The adapter logs in as `connector`, the non-admin user setup makes with only the groups the connector
+needs; the harness's own client (`rpc`) is the admin, playing the merchant's staff.
+
 The ERP side (products, stock, shipments) is done the way a Tryton user would: product templates,
 a stock inventory on the warehouse's storage location, and the sale's own customer shipment picked,
 packed and done with the tracking number in its `reference`.
@@ -38,6 +41,7 @@ SCRIPT = ROOT / "scripts" / "tryton.py"
 TRYTON_DIR = Path(os.environ.get("TRYTON_DIR") or ROOT / ".tryton")
 INSTALL_FAILED = 75  # scripts/tryton.py's exit status when PyPI cannot deliver Tryton
 DATABASE = "erp"
+CONNECTOR_LOGIN = "connector"  # scripts/tryton.py's user with only the connector's groups
 
 
 def _free_port() -> int:
@@ -69,7 +73,10 @@ class _Server:
             self.error = f"scripts/tryton.py setup {TRYTON_DIR} failed:\n{self.setup_output[-4000:]}"
         else:
             atexit.register(self.stop)
-        self.password = (TRYTON_DIR / "admin.pass").read_text().strip() if not (self.skip_reason or self.error) else ""
+        ready = not (self.skip_reason or self.error)
+        self.password = (TRYTON_DIR / "admin.pass").read_text().strip() if ready else ""
+        # the connector logs in as the non-admin user scripts/tryton.py made for it
+        self.connector_password = (TRYTON_DIR / "connector.pass").read_text().strip() if ready else ""
 
     @classmethod
     def get(cls) -> _Server:
@@ -120,8 +127,8 @@ class TrytonHarness:
         return self._adapter  # type: ignore[return-value]
 
     def config(self) -> dict:
-        return {"kind": "tryton", "url": self.server.url, "database": DATABASE, "username": "admin",
-                "password": self.server.password, "connect_timeout_seconds": 2, "read_timeout_seconds": 30}
+        return {"kind": "tryton", "url": self.server.url, "database": DATABASE, "username": CONNECTOR_LOGIN,
+                "password": self.server.connector_password, "connect_timeout_seconds": 2, "read_timeout_seconds": 30}
 
     # ---- the ERP side ---------------------------------------------------------------------------
 
