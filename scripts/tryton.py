@@ -55,7 +55,7 @@ REQUIREMENTS = [
     "proteus==8.2.*",
 ]
 MODULES = ["sale", "stock"]  # with --activate-dependencies: account, account_invoice, company, ...
-DATA_VERSION = "3"  # bump when the master data below changes: the next setup rebuilds the database
+DATA_VERSION = "4"  # bump when the master data below changes: the next setup rebuilds the database
 # Exit status when Tryton cannot be installed (PyPI unreachable, no ensurepip...): outside our control,
 # so the test harness skips on it; any other failure is a bug to fix and fails the tests.
 INSTALL_FAILED = 75
@@ -152,10 +152,12 @@ if not FiscalYear.find([]):  # posting invoices needs one; today's, so the tests
 # The store's tax titles of the test fixtures and the demo, as Tryton taxes of the same name and rate
 # (the connector finds a tax by title and rate when the merchant mapped no code).
 Tax = Model.get("account.tax")
-TAXES = {"MA State Tax": "0.0625", "FR TVA": "0.20", "TVA 20%": "0.20", "Sales tax": "0.10", "GST": "0.10",
-         "IGST": "0.18"}
-for title, rate in TAXES.items():
-    if not Tax.find([("name", "=", title)]):
+# One title may stand for several rates (GST: 10% in Australia, 5% in Canada): a tax per title and rate.
+TAXES = [("MA State Tax", "0.0625"), ("FR TVA", "0.20"), ("TVA 20%", "0.20"), ("Sales tax", "0.10"), ("GST", "0.10"),
+         ("GST", "0.05"), ("IGST", "0.18"), ("NY State Tax", "0.08875"), ("Colorado State Tax", "0.029"),
+         ("Denver City Tax", "0.0481"), ("Consumption Tax", "0.10")]
+for title, rate in TAXES:
+    if not Tax.find([("name", "=", title), ("rate", "=", Decimal(rate))]):
         Tax(name=title, description=title, type="percentage", rate=Decimal(rate), invoice_account=accounts["tax"],
             credit_note_account=accounts["tax"]).save()
 

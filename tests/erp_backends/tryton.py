@@ -146,6 +146,21 @@ class TrytonHarness:
              "list_price": Decimal("10"), "account_category": category,
              "products": [["create", [{"suffix_code": sku}]]]} for sku in missing])
 
+    def booked(self, order_ref: str) -> dict:
+        """The sale's money as Tryton holds it: its total and tax, and each fee kind's lines by their product
+        (Tryton has no fee total; the buyer's currency is named in the description only when it differs)."""
+        (sale,) = self.rpc.call("sale.sale", "search_read", [("reference", "=", order_ref)], 0, 1, None,
+                                ["total_amount", "tax_amount", "lines", "description"])
+        lines = self.rpc.call("sale.line", "read", sale["lines"], ["product.code", "quantity", "unit_price"])
+        kinds = {"TIP": "tip_total", "DUTY": "duty_total", "ADDITIONAL_FEE": "additional_fee_total"}
+        booked = {"total": Decimal(sale["total_amount"]), "tax_total": Decimal(sale["tax_amount"]),
+                  **dict.fromkeys(kinds.values(), Decimal(0))}
+        for line in lines:
+            kind = kinds.get((line.get("product.") or {}).get("code"))
+            if kind:
+                booked[kind] += Decimal(str(line["quantity"])) * Decimal(line["unit_price"])
+        return booked
+
     def seed_stock(self, levels: list[StockLevel]) -> None:
         self.add_products([level.sku for level in levels])
         codes = [level.sku for level in levels]
