@@ -390,6 +390,13 @@ class ShopifyClient:
             url = response.links.get("next", {}).get("url")
             params = None  # the next link carries page_info and limit, and nothing else may be sent with them
 
+    def order_transactions(self, order_id: int | str) -> dict:
+        """The body of GET orders/{id}/transactions.json, amounts in the shop currency. Multi-currency
+        orders answer in the presentment currency unless asked for in_shop_currency=true; an order has
+        at most 100 transactions, all in one answer."""
+        url = f"{self.base}/orders/{numeric_id(order_id)}/transactions.json"
+        return self._rest("GET", url, params={"in_shop_currency": "true"}, op="GET transactions").json()
+
     def installed(self) -> bool:
         """Whether our token still opens the shop's Admin API. After an uninstall every call gets 401
         (PLATFORMS.md), so False means the app is gone; any other failure is raised, never guessed."""

@@ -5,9 +5,17 @@ order's whole current state; we compare it with what the ERP already has (the bi
 `order_links` and `erp_documents`) and make only the missing ERP writes. A payload older than the
 version already applied changes nothing. Each ERP write is idempotent on its own key, and its
 binding is committed at once, so a replay after a crash finds what was done.
+
+Payments: one ERP payment per transaction that brought money in (a gift card and a card are two),
+keyed `{external_ref}:payment:{transaction id}`, once the order is paid. When the store tells no
+transactions (WooCommerce; a Shopify store without Admin API credentials) the order gets one payment
+of its total, keyed `{external_ref}:payment`, as before. An order that already has that single
+payment never gets transaction payments for the same money; once every transaction payment is
+booked, a `payments` binding says so, so later events of the order ask the store nothing.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from sqlalchemy import or_, select, update
@@ -20,7 +28,7 @@ from connector.clock import utcnow
 from connector.customers import resolve_customer
 from connector.models import ErpDocument, MappingEntry, OrderLink, Reservation
 from connector.runtime import Runtime, StoreInfo
-from mappings.canonical import Order, Refund
+from mappings.canonical import Order, Refund, Transaction, money_sum
 from mappings.merchant import MerchantTables
 
 PAID = ("paid", "partially_refunded", "refunded")
@@ -31,10 +39,14 @@ DEFAULT_IMPORT_STATUSES = {
     # "failed" ones: those become ERP orders only once they move on.
     "woocommerce": ("processing", "on-hold", "completed"),
 }
+# Reads the order's transactions from the store when its payments are due (None: the store tells none).
+TransactionSource = Callable[[], tuple[Transaction, ...]]
 
 
-def apply_order(rt: Runtime, store: StoreInfo, order: Order, raw_status: str, event_id: int) -> dict:
-    """Bring the ERP in line with this version of the order; return what was done, for the console."""
+def apply_order(rt: Runtime, store: StoreInfo, order: Order, raw_status: str, event_id: int,
+                transactions: TransactionSource | None = None) -> dict:
+    """Bring the ERP in line with this version of the order; return what was done, for the console.
+    `transactions` is called only when the order's payments are due and not yet all in the ERP."""
     link = _link(rt, store.id, order.external_id)
     if link is not None and order.updated_at < link.source_updated_at:
         return {"erp_ref": link.erp_ref, "note": "stale: the ERP already has a newer version"}
@@ -45,7 +57,7 @@ def apply_order(rt: Runtime, store: StoreInfo, order: Order, raw_status: str, ev
         # cancellation was: make what it still lacks (nothing, for a plain repeat).
         with rt.sessions() as session:
             pay, cancel = _missing_documents(session, store.id, order)
-        _documents(rt, store, order, erp, event_id, pay, cancel, done)
+        _documents(rt, store, order, erp, event_id, pay, cancel, done, transactions)
         return {"erp_ref": link.erp_ref, "done": done,
                 "note": "repeated: the ERP already has this version" if not done else ""}
     if link is None:
@@ -62,28 +74,58 @@ def apply_order(rt: Runtime, store: StoreInfo, order: Order, raw_status: str, ev
         _bind_order(session, store.id, order, written.erp_ref, event_id)
         _reserve(session, store.id, order)
         pay, cancel = _missing_documents(session, store.id, order)  # read here, not in a session of their own
-    _documents(rt, store, order, erp, event_id, pay, cancel, done)
+    _documents(rt, store, order, erp, event_id, pay, cancel, done, transactions)
     return {"erp_ref": written.erp_ref, "done": done, "note": written.note}
 
 
 def _missing_documents(session: Session, store_id: int, order: Order) -> tuple[bool, bool]:
     """Whether this version of the order still needs its payment, and its cancellation, in the ERP."""
-    pay = order.payment.status in PAID and _bound(session, store_id, "payment", f"{order.external_ref}:payment") is None
+    pay = (order.payment.status in PAID
+           and _bound(session, store_id, "payment", f"{order.external_ref}:payment") is None
+           and _bound(session, store_id, "payments", f"{order.external_ref}:payments") is None)
     cancel = order.status == "cancelled" and _bound(session, store_id, "cancellation",
                                                    f"{order.external_ref}:cancel") is None
     return pay, cancel
 
 
 def _documents(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapter, event_id: int, pay: bool,
-               cancel: bool, done: list[str]) -> None:
-    if pay and _make_bound(rt, store, order.external_id, "payment", f"{order.external_ref}:payment", event_id,
-                           lambda key: erp.record_payment(_payment(order, key)))[0]:
-        done.append("payment recorded")
+               cancel: bool, done: list[str], transactions: TransactionSource | None = None) -> None:
+    if pay:
+        if transactions is not None and not order.transactions:
+            order = dataclasses.replace(order, transactions=transactions())
+        _payments(rt, store, order, erp, event_id, done)
     if cancel:
         reason = order.cancel_reason or "cancelled in the store"
         if _make_bound(rt, store, order.external_id, "cancellation", f"{order.external_ref}:cancel", event_id,
                        lambda _key: str(erp.cancel_order(order.external_ref, reason)))[0]:
             done.append(f"cancelled ({reason})")
+
+
+def _payments(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapter, event_id: int, done: list[str]) -> None:
+    """One ERP payment per transaction received, or one for the order total when there are none."""
+    ref = order.external_ref
+    received = order.received
+    if not received:
+        with rt.sessions() as session:
+            # A payment per transaction already booked (the store has since lost them?): never add a lump.
+            split = session.scalars(select(ErpDocument.key).where(
+                ErpDocument.store_id == store.id, ErpDocument.kind == "payment",
+                ErpDocument.key.startswith(f"{ref}:payment:", autoescape=True))).first()
+        if split is None and _once_keyed(rt, store, order.external_id, "payment", f"{ref}:payment", event_id,
+                                         lambda key: erp.record_payment(_payment(order, key)))[0]:
+            done.append("payment recorded")
+        return
+    for tx in received:
+        if _once_keyed(rt, store, order.external_id, "payment", f"{ref}:payment:{tx.external_id}", event_id,
+                       lambda key, tx=tx: erp.record_payment(_transaction_payment(order, tx, key)))[0]:
+            done.append(f"payment recorded: {tx.amount} by {tx.method} via {tx.gateway or 'unknown gateway'}")
+    total = money_sum([tx.amount for tx in received], order.currency)
+    if total != order.totals.total:
+        # Booked as received all the same: the ERP must show the money that moved, and a person the gap.
+        done.append(f"note: the payments received add up to {total}, the order total is {order.totals.total}")
+    # Every transaction payment is in: later events of this order need not read the store again.
+    _once_keyed(rt, store, order.external_id, "payments", f"{ref}:payments", event_id,
+                lambda _key: f"{len(received)} payments")
 
 
 def apply_refund(rt: Runtime, store: StoreInfo, refund: Refund, event_id: int) -> dict:
@@ -152,6 +194,18 @@ def _payment(order: Order, key: str) -> PaymentRecord:
         gateway=order.payment.gateway,
         transaction_ref=order.payment.transaction_ref,
         paid_at=order.payment.paid_at or order.updated_at,
+    )
+
+
+def _transaction_payment(order: Order, tx: Transaction, key: str) -> PaymentRecord:
+    return PaymentRecord(
+        key=key,
+        order_ref=order.external_ref,
+        amount=tx.amount,
+        method=tx.method or "other",
+        gateway=tx.gateway,
+        transaction_ref=tx.reference,
+        paid_at=tx.processed_at or order.payment.paid_at or order.updated_at,
     )
 
 

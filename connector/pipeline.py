@@ -16,18 +16,21 @@ from sqlalchemy import and_, or_, update
 from adapters.erp import ErpError, ErpUnreachable, RetryableErpError
 from adapters.storefront import StorefrontError
 from connector import compliance, disconnect, erp_health
+from connector.clients import sync_client
 from connector.clock import utcnow
-from connector.lifecycle import (apply_order, apply_refund, cancel_deleted, credited, merchant_tables, order_currency,
-                                 woo_client)
+from connector.lifecycle import (TransactionSource, apply_order, apply_refund, cancel_deleted, credited,
+                                 merchant_tables, order_currency, woo_client)
 from connector.models import EventAttempt, InboxEvent, Store
 from connector.reported import shopify_inventory_level, woo_product_updated
 from connector.runtime import Runtime, StoreInfo
+from connector.tokens import uses_app_credentials
 from mappings import payloads, topics
-from mappings.canonical import order_to_json, refund_to_json
+from mappings.canonical import Order, Transaction, order_to_json, refund_to_json
 from mappings.errors import MappingError
 from mappings.merchant import apply_tables
 from mappings.shopify import order_from_shopify
 from mappings.shopify_refunds import refund_from_shopify
+from mappings.shopify_transactions import transactions_from_shopify
 from mappings.topics import SHOPIFY_ORDER_TOPICS, WOO_ORDER_TOPICS
 from mappings.woocommerce import order_from_woocommerce, refund_from_woocommerce
 
@@ -118,7 +121,25 @@ def _handle(rt: Runtime, event: InboxEvent, store: StoreInfo) -> tuple[str, dict
 def _shopify_order(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
     order = apply_tables(order_from_shopify(payload, store.slug), merchant_tables(rt, store.id))
     return {"order": order_to_json(order), **apply_order(rt, store, order, str(payload.get("financial_status")),
-                                                         event_id)}
+                                                         event_id, shopify_transactions(store, order))}
+
+
+def shopify_transactions(store: StoreInfo, order: Order) -> TransactionSource | None:
+    """How to read the order's transactions (its webhook carries none); None for a store without Admin
+    API credentials, whose orders keep one payment for their total."""
+    if not (store.secrets.get("access_token") or uses_app_credentials(store.settings, store.secrets)):
+        return None
+
+    def read() -> tuple[Transaction, ...]:
+        try:
+            body = sync_client(store).order_transactions(order.external_id)
+        except StorefrontError as exc:
+            raise StorefrontError(
+                f"could not read the transactions of order {order.number} from Shopify to book its payments "
+                f"({exc}); the order is in the ERP, its payments follow once Shopify answers", exc.retryable) from None
+        return transactions_from_shopify(body, order.currency, order.number)
+
+    return read
 
 
 def _shopify_refund(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:

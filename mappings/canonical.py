@@ -179,6 +179,29 @@ class Payment:
     paid_at: datetime | None = None
 
 
+RECEIVED_KINDS = ("sale", "capture")  # the kinds that move money to the merchant (an authorization only holds it)
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """One money movement of an order as the store recorded it (Shopify's order transactions). Refunds
+    travel as Refund documents; what an ERP books as payments is `Order.received`."""
+
+    external_id: str  # the store's transaction id: the ERP payment's idempotency key
+    kind: str  # sale | capture | authorization | void | refund (the store's own word, kept as it is)
+    status: str  # success | pending | failure | error
+    gateway: str
+    method: str  # our vocabulary, as Payment.method
+    amount: Money  # in the shop currency, like every amount of the order
+    reference: str | None = None  # what the payment processor calls it (Shopify `authorization`)
+    processed_at: datetime | None = None
+    parent_id: str | None = None  # the authorization a capture takes, the transaction a void cancels
+
+    @property
+    def received(self) -> bool:
+        return self.status == "success" and self.kind in RECEIVED_KINDS
+
+
 @dataclass(frozen=True)
 class Totals:
     """The store's own totals, in the order currency: what the ERP must reconcile to."""
@@ -222,11 +245,20 @@ class Order:
     note: str = ""
     note_attributes: dict[str, str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    # Empty when the store told us none (WooCommerce; a Shopify order as its webhook carries it).
+    transactions: tuple[Transaction, ...] = ()
 
     @property
     def external_ref(self) -> str:
         """The idempotency key every ERP write uses: unique across platforms and stores."""
         return f"{self.source}:{self.store}:{self.external_id}"
+
+    @property
+    def received(self) -> tuple[Transaction, ...]:
+        """The transactions that brought money in: successful sales and captures, less any capture a
+        successful void cancelled."""
+        voided = {t.parent_id for t in self.transactions if t.kind == "void" and t.status == "success"}
+        return tuple(t for t in self.transactions if t.received and t.external_id not in voided)
 
     def fees_of(self, kind: str) -> Money:
         """The part of the fee total that is of this kind (before tax), e.g. the tips."""
@@ -429,6 +461,22 @@ class PaymentSchema(Schema):
         return Payment(**data)
 
 
+class TransactionSchema(Schema):
+    external_id = fields.String(required=True)
+    kind = fields.String(required=True)
+    status = fields.String(required=True)
+    gateway = fields.String(load_default="")
+    method = fields.String(load_default="")
+    amount = fields.Nested(MoneySchema, required=True)
+    reference = fields.String(allow_none=True, load_default=None)
+    processed_at = AwareDateTime(allow_none=True, load_default=None)
+    parent_id = fields.String(allow_none=True, load_default=None)
+
+    @post_load
+    def make(self, data: dict, **_: object) -> Transaction:
+        return Transaction(**data)
+
+
 class TotalsSchema(Schema):
     subtotal = fields.Nested(MoneySchema, required=True)
     discount_total = fields.Nested(MoneySchema, required=True)
@@ -468,10 +516,11 @@ class OrderSchema(Schema):
     note = fields.String(load_default="")
     note_attributes = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
     tags = fields.List(fields.String(), load_default=())
+    transactions = fields.List(fields.Nested(TransactionSchema), load_default=())  # absent in older inbox JSON
 
     @post_load
     def make(self, data: dict, **_: object) -> Order:
-        for name in ("lines", "shipping_lines", "fee_lines", "discounts", "tax_lines", "tags"):
+        for name in ("lines", "shipping_lines", "fee_lines", "discounts", "tax_lines", "tags", "transactions"):
             data[name] = tuple(data[name])
         return Order(**data)
 

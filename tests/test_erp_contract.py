@@ -115,6 +115,28 @@ def test_payment_cancel_and_credit_note_are_idempotent(harness):
     assert erp.get_order(order.external_ref).status == "cancelled"
 
 
+def test_a_split_tender_is_several_payments_and_the_order_is_paid_once_they_cover_it(harness):
+    payload, order = an_order()  # total 205.65 USD
+    push(harness, order)
+    erp = harness.adapter()
+    at = datetime(2026, 11, 20, 15, 15, 58, tzinfo=timezone.utc)
+    gift = PaymentRecord(key=f"{order.external_ref}:payment:1068278501", order_ref=order.external_ref,
+                         amount=Money(Decimal("50.00"), "USD"), method="gift_card", gateway="gift_card",
+                         transaction_ref=None, paid_at=at)
+    card = PaymentRecord(key=f"{order.external_ref}:payment:1068278504", order_ref=order.external_ref,
+                         amount=Money(Decimal("155.65"), "USD"), method="card", gateway="shopify_payments",
+                         transaction_ref="ch_3QhZk2LTUR9LBPfg", paid_at=at)
+    first = erp.record_payment(gift)
+    view = erp.get_order(order.external_ref)
+    assert (view.paid_total.quantize(CENT), view.payment_status) == (Decimal("50.00"), "partially_paid")
+    second = erp.record_payment(card)
+    assert first != second and erp.record_payment(gift) == first and erp.record_payment(card) == second
+    view = erp.get_order(order.external_ref)
+    # 50.00 + 155.65 = 205.65, the order total.
+    assert view.paid_total.quantize(CENT) == Decimal("205.65") == Decimal(payload["total_price"])
+    assert view.payment_status == "paid"
+
+
 def test_stock_changes_come_once_each_and_the_cursor_holds_when_nothing_changed(harness):
     harness.add_products(["SKU-A", "SKU-B", "SKU-C"])
     now = datetime.now(timezone.utc)

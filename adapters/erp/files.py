@@ -276,7 +276,9 @@ class FileDropErp:
             ledger["payments"][payment.key] = {"erp_ref": name, "amount": _dec(payment.amount.amount),
                                                "currency": payment.amount.currency, "at": _now()}
             if ledger["payment_status"] not in ("partially_refunded", "refunded"):
-                ledger["payment_status"] = "paid"
+                # A split tender arrives as several payments: the order is paid once they cover its total.
+                paid = sum((Decimal(p["amount"]) for p in ledger["payments"].values()), Decimal(0))
+                ledger["payment_status"] = "paid" if paid >= Decimal(ledger["total"]) else "partially_paid"
             self._write_order(ledger, action)
             return name
 

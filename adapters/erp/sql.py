@@ -280,7 +280,7 @@ class SqlStagingErp:
     def record_payment(self, payment: PaymentRecord) -> str:
         now = datetime.now(timezone.utc)
         with self._errors(f"record the payment of {payment.order_ref}"), self.engine.begin() as conn:
-            self._order_row(conn, payment.order_ref)
+            order = self._order_row(conn, payment.order_ref)
             existing = conn.execute(
                 select(erp_payments.c.id).where(erp_payments.c.payment_ref == payment.key)
             ).scalar()
@@ -291,9 +291,13 @@ class SqlStagingErp:
                 currency=payment.amount.currency, method=payment.method, gateway=payment.gateway[:128],
                 transaction_ref=payment.transaction_ref, paid_at=_utc(payment.paid_at), created_at=now,
             )).inserted_primary_key[0]
+            # A split tender arrives as several payments: the order is paid once they cover its total.
+            paid = conn.execute(select(func.coalesce(func.sum(erp_payments.c.amount), 0))
+                                .where(erp_payments.c.order_external_ref == payment.order_ref)).scalar()
+            status = "paid" if Decimal(paid) >= Decimal(order.total) else "partially_paid"
             conn.execute(erp_orders.update().where(erp_orders.c.external_ref == payment.order_ref)
                          .where(erp_orders.c.payment_status.notin_(("partially_refunded", "refunded")))
-                         .values(payment_status="paid", updated_at=now))
+                         .values(payment_status=status, updated_at=now))
             return str(new_id)
 
     def cancel_order(self, order_ref: str, reason: str) -> bool:

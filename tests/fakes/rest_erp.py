@@ -369,8 +369,9 @@ class FakeRestErp:
             return 200, {"id": existing["id"]}
         payment = {**body, "order_ref": ref, "id": self._next_id("PAY")}
         self.payments[body["key"]] = payment
-        if order["payment_status"] not in PAID_LOCKED:
-            order["payment_status"] = "paid"
+        if order["payment_status"] not in PAID_LOCKED:  # paid once the payments cover the total
+            paid = sum((Decimal(p["amount"]) for p in self.payments.values() if p["order_ref"] == ref), Decimal(0))
+            order["payment_status"] = "paid" if paid >= Decimal(order["totals"]["total"]) else "partially_paid"
         return 201, {"id": payment["id"]}
 
     def _cancel(self, ref: str, body: dict) -> tuple[int, Any]:

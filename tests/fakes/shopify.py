@@ -11,13 +11,14 @@ background thread (`url`, `stop()`), like tests/fakes/rest_erp.py. Every path ca
 - REST (handlers in tests/fakes/shopify_rest.py; leaky bucket of 40 leaking 2/s,
   `X-Shopify-Shop-Api-Call-Limit`, 429 + `Retry-After`): orders.json (status=open by default,
   Link/page_info keyset pagination), orders/<id>.json, orders/<id>/fulfillment_orders.json,
+  orders/<id>/transactions.json (presentment currency unless in_shop_currency=true),
   inventory_levels/set.json, locations.json, webhooks.json.
 - State: products and variants (sku, inventory item), locations, inventory levels (item, location) ->
   available, orders with line items and fulfillment orders (per location, remaining quantities),
   fulfillments with tracking, webhook subscriptions (one store for REST and GraphQL).
 - Test controls: `set_budget`, `set_rest_bucket`, `fill_rest_bucket`, `fail_next`, `throttle_status`
   (200 or 429 for THROTTLED), `add_location`, `add_variants` (10,000 in well under a second),
-  `add_order`, `level`/`set_level`, `fulfillments_of`, `fulfillment_orders_of`; counters `calls`
+  `add_order`, `add_transaction`, `level`/`set_level`, `fulfillments_of`, `fulfillment_orders_of`; counters `calls`
   (per operation), `throttled`, `rest_throttled`, `cost_used`, `idempotent_replays`.
 - `deliver(url, topic, payload, secret)`: a signed webhook with all seven X-Shopify-* headers.
 """
@@ -115,6 +116,7 @@ class FakeShopify:
         self.order_fos: dict[int, list[int]] = {}
         self.fulfillments: dict[int, dict] = {}
         self.webhooks: dict[int, dict] = {}
+        self.transactions: dict[int, list[dict]] = {}  # order id -> set by add_transaction (else derived)
         self.idempotent: dict[str, dict] = {}
         self.calls: Counter[str] = Counter()
         self.answered: Counter[str] = Counter()  # requests answered with data (not refused, throttled or failed)
@@ -166,7 +168,8 @@ class FakeShopify:
         bases = {"product": 7_000_000_000, "variant": 4_000_000_000, "item": 4_500_000_000,
                  "location": 60_000_000, "order": 5_500_000_000, "line": 13_000_000_000,
                  "fo": 6_100_000_000, "foline": 6_200_000_000, "fulfillment": 4_100_000_000,
-                 "webhook": 1_100_000_000, "adjustment": 9_000_000, "fulfillment_line": 8_800_000_000}
+                 "webhook": 1_100_000_000, "adjustment": 9_000_000, "fulfillment_line": 8_800_000_000,
+                 "transaction": 1_068_000_000}
         self._seq[kind] += 1
         return bases.get(kind, 1) + self._seq[kind]
 
@@ -211,6 +214,43 @@ class FakeShopify:
     def set_level(self, inventory_item_id: int, location_id: int, available: int) -> None:
         with self._lock:
             self.levels[(inventory_item_id, location_id)] = available
+
+    def add_transaction(self, order_id: int, kind: str, gateway: str, amount: str, *, status: str = "success",
+                        authorization: str | None = None, presentment: tuple[str, str] | None = None,
+                        parent_id: int | None = None, processed_at: datetime | None = None) -> dict:
+        """A transaction of a known order, in shop money; `presentment` = (amount, currency) the buyer paid
+        in, which GET transactions.json shows unless asked in_shop_currency=true (as Shopify does)."""
+        with self._lock:
+            order = self.orders[order_id]
+            when = self.stamp(processed_at or datetime.now(timezone.utc))
+            tx = {"id": self.next_id("transaction"), "order_id": order_id, "kind": kind, "gateway": gateway,
+                  "status": status, "message": None, "created_at": when, "processed_at": when, "test": False,
+                  "authorization": authorization, "location_id": None, "user_id": None, "parent_id": parent_id,
+                  "device_id": None, "error_code": None, "source_name": "web", "receipt": {},
+                  "currency_exchange_adjustment": None, "amount": amount, "currency": order["currency"],
+                  "payment_id": f"{order.get('name', order_id)}.{len(self.transactions.get(order_id, [])) + 1}",
+                  "manual_payment_gateway": False, "amount_rounding": None,
+                  "_presentment": presentment or (amount, order.get("presentment_currency") or order["currency"])}
+            tx["admin_graphql_api_id"] = f"gid://shopify/OrderTransaction/{tx['id']}"
+            self.transactions.setdefault(order_id, []).append(tx)
+            return tx
+
+    def transactions_of(self, order_id: int) -> list[dict]:
+        """What Shopify lists for the order: those added, else one sale of the total by its first gateway
+        when it is paid, one authorization when only authorized (a plain single-tender checkout)."""
+        if order_id in self.transactions:
+            return self.transactions[order_id]
+        order = self.orders[order_id]
+        kind = {"paid": "sale", "partially_refunded": "sale", "refunded": "sale",
+                "authorized": "authorization"}.get(order.get("financial_status") or "")
+        if kind is None:
+            return []
+        gateway = next(iter(order.get("payment_gateway_names") or []), None) or order.get("gateway") or "bogus"
+        shown = ((order.get("total_price_set") or {}).get("presentment_money") or {})
+        presentment = (shown["amount"], shown["currency_code"]) if shown else None
+        tx = self.add_transaction(order_id, kind, gateway, order["total_price"], authorization=f"ch_{order_id}",
+                                  presentment=presentment)
+        return [tx]
 
     def add_order(self, lines: Sequence[tuple[str, int]], locations: Sequence[int] | None = None,
                   updated_at: datetime | None = None, created_at: datetime | None = None,
@@ -316,6 +356,7 @@ class FakeShopify:
             ("/orders/<int:order_id>.json", "GET", self.rest.order, "GET order"),
             ("/orders/<int:order_id>/fulfillment_orders.json", "GET", self.rest.fulfillment_orders,
              "GET fulfillment_orders"),
+            ("/orders/<int:order_id>/transactions.json", "GET", self.rest.transactions, "GET transactions"),
             ("/inventory_levels/set.json", "POST", self.rest.set_level, "POST inventory_levels/set"),
             ("/locations.json", "GET", self.rest.locations, "GET locations"),
             ("/webhooks.json", "GET", self.rest.webhooks, "GET webhooks"),

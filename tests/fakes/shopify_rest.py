@@ -7,7 +7,7 @@ Each runs under the shop's lock behind FakeShopify._rest (injected failures, ver
   created_at_min, since_id, financial_status, order ("updated_at asc"; default "id asc"), limit 1..250
   (a larger limit answers 400: a guess, Shopify may clamp), keyset `page_info` cursors in Link rel
   previous/next; with page_info only limit and fields may be sent (else 400).
-- GET orders/<id>.json, orders/<id>/fulfillment_orders.json, locations.json; POST inventory_levels/set.json;
+- GET orders/<id>.json, orders/<id>/fulfillment_orders.json, orders/<id>/transactions.json, locations.json; POST inventory_levels/set.json;
   GET/POST webhooks.json (422 for a duplicate topic+address or a non-https address), DELETE webhooks/<id>.json.
 """
 from __future__ import annotations
@@ -155,6 +155,20 @@ class ShopifyRest:
                 } for line in fo.lines],
             })
         return 200, {"fulfillment_orders": out}
+
+    def transactions(self, version: str, order_id: int) -> tuple[int, Any]:
+        """Shopify lists a multi-currency order's transactions in the presentment currency unless asked
+        in_shop_currency=true; a REST transaction has no *_set twin for its amount."""
+        if order_id not in self.shop.orders:
+            raise RestError(404, "Not Found")
+        in_shop = request.args.get("in_shop_currency", "false").lower() == "true"
+        out = []
+        for tx in self.shop.transactions_of(order_id):
+            shown = {k: v for k, v in tx.items() if not k.startswith("_")}
+            if not in_shop:
+                shown["amount"], shown["currency"] = tx["_presentment"]
+            out.append(shown)
+        return 200, {"transactions": out}
 
     def set_level(self, version: str) -> tuple[int, Any]:
         body = request.get_json(silent=True) or {}
