@@ -7,6 +7,7 @@ Screenshots go to test-artifacts/.
 """
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -62,7 +63,7 @@ def wait_for_status(page, url: str, status: str, timeout: float = 20) -> None:  
         time.sleep(0.2)
 
 
-def test_admin_fixes_a_failed_order_from_the_browser(sqlite_stack, chromium, tmp_path):
+def test_admin_fixes_a_failed_order_from_the_browser(sqlite_stack, chromium, tmp_path, shop):
     stack = sqlite_stack
     add_user(stack.rt, *ADMIN, "admin")
     add_user(stack.rt, *SUPPORT, "support")
@@ -70,6 +71,8 @@ def test_admin_fixes_a_failed_order_from_the_browser(sqlite_stack, chromium, tmp
         conn.execute(insert(erp_products), [{"sku": "SHOE-TR2-42-SLT", "description": "Trail Runner 2"},
                                             {"sku": ERP_SKU, "description": "Merino crew sock M charcoal"}])
     body = (FIXTURES / "shopify" / "order_discount_multiline.json").read_bytes()
+    shop.orders[json.loads(body)["id"]] = json.loads(body)  # its Admin API tells the paid order's transactions
+    shop.token = ACCESS_TOKEN
 
     with live_app(stack) as base, chromium_page(tmp_path / "chromium-profile", chromium) as page:
         # The admin signs in and lands on /config, then adds a Shopify store.
@@ -80,6 +83,7 @@ def test_admin_fixes_a_failed_order_from_the_browser(sqlite_stack, chromium, tmp
         page.get_by_label("Slug").fill(SLUG)
         page.get_by_label("Platform").select_option("shopify")
         page.get_by_label("Shop domain").fill(f"{SLUG}.myshopify.com")
+        page.get_by_label("Admin API address (optional)").fill(shop.url)
         page.get_by_label("Admin API access token").fill(ACCESS_TOKEN)
         page.get_by_label("Webhook signing secret").fill(WEBHOOK_SECRET)
         page.get_by_label("Safety stock (units)").fill("3")
