@@ -150,7 +150,9 @@ class ShippingLine:
         return self.price - self.discount_total
 
 
-FEE_KINDS = ("fee", "tip", "duty", "additional_fee")
+# Each fee kind and what a person calls it (the console, an ERP's line text).
+FEE_LABELS = {"fee": "Fee", "tip": "Tip", "duty": "Duty", "additional_fee": "Additional fee"}
+FEE_KINDS = tuple(FEE_LABELS)
 
 
 @dataclass(frozen=True)

@@ -96,12 +96,11 @@ from adapters.erp.base import (ErpOrderLineView, ErpOrderView, OrderResult, Paym
 from adapters.erp.tryton_lines import ONE, PRICE, Booking, SaleLine, balance, split_tax
 from adapters.erp.tryton_rpc import TrytonRpc, TrytonUserError
 from adapters.erp.tryton_tax import TrytonTax
-from mappings.canonical import (Address, Customer, FeeLine, Order, Refund, Shipment, ShipmentLine, StockLevel,
-                                TaxLine)
+from mappings.canonical import (FEE_LABELS, Address, Customer, FeeLine, Order, Refund, Shipment, ShipmentLine,
+                                StockLevel, TaxLine)
 from mappings.customers import normalise_email, normalise_phone
 
 TAG = "[storefront-connector]"
-FEE_LABELS = {"fee": "Fee", "tip": "Tip", "duty": "Duty", "additional_fee": "Additional fee"}
 SALE_FIELDS = ["id", "number", "state", "reference", "party", "currency.code", "total_amount", "comment",
                "invoice_address", "shipment_address", "payment_term", "warehouse", "shipments", "invoices",
                "create_date"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import Flask
 
 from connector.views import common
+from mappings.canonical import FEE_LABELS
 
 
 def register(app: Flask) -> None:
@@ -22,4 +23,5 @@ def register(app: Flask) -> None:
     app.register_blueprint(connect_bp)  # its body limit runs before the guard: registered before it
     app.jinja_env.filters.update(when=common.when, ago=common.ago, duration=common.duration, money=common.money,
                                  pretty=common.pretty_json, config_links=common.config_links)
+    app.jinja_env.globals["fee_labels"] = FEE_LABELS
     install_log_redaction()
