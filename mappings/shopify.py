@@ -361,7 +361,7 @@ _CARD_GATEWAYS = {"shopify_payments", "bogus", "stripe", "braintree", "authorize
                   "checkout_com", "worldpay", "square"}
 
 
-def _payment_method(gateway: str) -> str:
+def payment_method(gateway: str) -> str:
     """Our payment vocabulary from Shopify's free-text gateway name, e.g. "Cash on Delivery (COD)"."""
     words = re.sub(r"[^a-z0-9]+", " ", gateway.lower()).strip()
     if re.search(r"\bcod\b", words) or "cash on delivery" in words:  # a word, not "barcode"
@@ -380,7 +380,7 @@ def _payment(data: dict) -> Payment:
     gateway = names[0] if names else data["gateway"] or ""
     # An order webhook carries no transaction, so there is no reference to record yet.
     return Payment(status=data["financial_status"] or "pending", gateway=gateway,
-                   method=_payment_method(gateway), transaction_ref=None)
+                   method=payment_method(gateway), transaction_ref=None)
 
 
 def _number(data: dict) -> str:

@@ -32,7 +32,7 @@ from mappings.fields import currency as _currency
 from mappings.fields import ident as _id
 from mappings.fields import load as _load
 from mappings.fields import opt as _opt
-from mappings.shopify import _payment_method  # one gateway vocabulary for orders and transactions
+from mappings.shopify import payment_method  # one gateway vocabulary for orders and transactions
 
 _Transaction = _Base.from_dict({
     "id": _id(required=True), "kind": fields.String(required=True), "status": fields.String(required=True),
@@ -65,7 +65,7 @@ def _transaction(index: int, raw: dict, shop_currency: str, order_ref: str) -> T
     gateway = raw["gateway"] or ""
     return Transaction(
         external_id=str(raw["id"]), kind=raw["kind"], status=raw["status"], gateway=gateway,
-        method=_payment_method(gateway), amount=Money(raw["amount"], shop_currency),
+        method=payment_method(gateway), amount=Money(raw["amount"], shop_currency),
         reference=(raw["authorization"] or "").strip() or None,
         processed_at=raw["processed_at"] or raw["created_at"],
         parent_id=None if raw["parent_id"] is None else str(raw["parent_id"]),
