@@ -23,6 +23,7 @@ from typing import Any
 
 from marshmallow import fields
 
+from mappings import payloads
 from mappings.canonical import Money, Transaction
 from mappings.errors import MappingError
 from mappings.fields import Amount as _Amount
@@ -49,6 +50,10 @@ def transactions_from_shopify(payload: Any, shop_currency: str, order_ref: str) 
     """Map the body of GET orders/{id}/transactions.json (asked in shop currency), or raise MappingError.
 
     `order_ref` names the order in the message (e.g. "#1001"), since a person finds it by that."""
+    # Read from the Admin API, not a stored webhook: the same refusal of NULs and absurd depth as a body.
+    found = payloads.problem(payload)
+    if found:
+        raise MappingError(f"Shopify transactions of order {order_ref}: {found}")
     try:
         data = _load(_SCHEMA, payload, "Shopify order transactions")
     except MappingError as exc:

@@ -30,6 +30,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
+from mappings import payloads
 from mappings.canonical import (Address, Customer, Discount, FeeLine, Money, Order, OrderLine, Payment,
                                 Refund, RefundLine, ShippingLine, TaxLine, Totals, money_sum)
 from mappings.currencies import check_minor_units, one_unit
@@ -326,6 +327,9 @@ def refund_from_woocommerce(refund: dict, order: dict, store: str, restock: bool
         parent = load(_REFUNDED_ORDER_SCHEMA, order, "a WooCommerce order")
     except MappingError as exc:
         raise MappingError(f"WooCommerce refund {_ref(refund)} of order {_order_ref(order)}: order {exc}") from None
+    found = payloads.problem(refund)  # fetched from the REST API, not a checked webhook body
+    if found:
+        raise MappingError(f"WooCommerce refund {_ref(refund)} of order {_order_ref(order)}: {found}")
     try:
         return _refund(load(_REFUND_SCHEMA, refund, "a WooCommerce refund"), parent, store, restock)
     except MappingError as exc:

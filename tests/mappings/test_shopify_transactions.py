@@ -73,3 +73,11 @@ def test_transactions_round_trip_and_older_inbox_json_still_loads():
     older = order_to_json(order)
     del older["transactions"]  # JSON stored before orders had transactions
     assert order_from_json(older) == order
+
+
+def test_a_transaction_holding_a_nul_is_refused_naming_where() -> None:
+    # The Admin API's answer is not a checked webhook body: a NUL would otherwise reach the ERP's text columns.
+    body = {"transactions": [tx(1068278501, "sale", "gift_card", "50.00", authorization="gc\x00-4417")]}
+    with pytest.raises(MappingError) as info:
+        transactions_from_shopify(body, "USD", "#1001")
+    assert "Shopify transactions of order #1001: transactions[0].authorization holds a NUL character" in str(info.value)

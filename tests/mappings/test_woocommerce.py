@@ -624,3 +624,10 @@ def test_dinar_amounts_keep_their_three_decimals() -> None:
     order = order_from_woocommerce(payload, STORE)
     kwd = money("KWD")
     assert order.lines[0].line_total == kwd("11.475") and order.totals.total == kwd("12.975")
+
+
+def test_a_fetched_refund_holding_a_nul_is_refused_naming_where() -> None:
+    refund = load("refund_901.json")
+    refund["reason"] = "damaged\x00in transit"
+    assert "WooCommerce refund 901 of order" in refund_error_of(refund)
+    assert "reason holds a NUL character" in refund_error_of(refund)
