@@ -278,6 +278,25 @@ class RefundLine:
 
 
 @dataclass(frozen=True)
+class RefundFee:
+    """A fee, tip, duty or additional fee given back (the refund's counterpart of a FeeLine)."""
+
+    kind: str  # one of FEE_KINDS
+    title: str
+    amount: Money  # refunded before tax
+    tax: Money
+    source_line_id: str | None = None  # the store's line: the tip's own line, or the line the duty was levied on
+
+    def __post_init__(self) -> None:
+        if self.kind not in FEE_KINDS:
+            raise ValueError(f"fee kind must be one of {', '.join(FEE_KINDS)}, got {self.kind!r}")
+
+    @property
+    def total(self) -> Money:
+        return self.amount + self.tax
+
+
+@dataclass(frozen=True)
 class Refund:
     source: str
     store: str
@@ -288,12 +307,23 @@ class Refund:
     lines: tuple[RefundLine, ...]
     shipping: Money  # refunded shipping (tax included when the store priced it so)
     adjustment: Money  # any other amount refunded (positive) or withheld (negative)
-    total: Money  # what went back to the customer: lines + tax + shipping + adjustment
+    total: Money  # what went back to the customer: lines + tax + shipping + fees (with their tax) + adjustment
     reason: str = ""
+    # Fees, tips, duties and additional fees given back: each kind is booked apart, as on the order.
+    fees: tuple[RefundFee, ...] = ()
 
     @property
     def external_ref(self) -> str:
         return f"{self.source}:{self.store}:{self.order_external_id}:refund:{self.external_id}"
+
+    @property
+    def fee_total(self) -> Money:
+        """Every fee refunded, its tax included (as `shipping` is)."""
+        return self.fees_of(*FEE_KINDS)
+
+    def fees_of(self, *kinds: str) -> Money:
+        """The refunded fees of these kinds, tax included, e.g. the duties given back."""
+        return money_sum([f.total for f in self.fees if f.kind in kinds], self.currency)
 
 
 @dataclass(frozen=True)
@@ -555,6 +585,18 @@ class RefundLineSchema(Schema):
         return RefundLine(**data)
 
 
+class RefundFeeSchema(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(FEE_KINDS))
+    title = fields.String(required=True)
+    amount = fields.Nested(MoneySchema, required=True)
+    tax = fields.Nested(MoneySchema, required=True)
+    source_line_id = fields.String(allow_none=True, load_default=None)
+
+    @post_load
+    def make(self, data: dict, **_: object) -> RefundFee:
+        return RefundFee(**data)
+
+
 class RefundSchema(Schema):
     source = fields.String(required=True)
     store = fields.String(required=True)
@@ -567,10 +609,12 @@ class RefundSchema(Schema):
     adjustment = fields.Nested(MoneySchema, required=True)
     total = fields.Nested(MoneySchema, required=True)
     reason = fields.String(load_default="")
+    fees = fields.List(fields.Nested(RefundFeeSchema), load_default=())
 
     @post_load
     def make(self, data: dict, **_: object) -> Refund:
         data["lines"] = tuple(data["lines"])
+        data["fees"] = tuple(data["fees"])
         return Refund(**data)
 
 

@@ -44,11 +44,11 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from mappings.canonical import Money, Refund, RefundLine, money_sum
+from mappings.canonical import Money, Refund, RefundFee, RefundLine, money_sum
 from mappings.errors import MappingError
 from mappings.fields import currency as iso_currency
 from mappings.fields import MAX_ID, Amount, Base, Timestamp, blank_to_none, ident, list_of, load, opt
-from mappings.shopify import _money, _priced
+from mappings.shopify import _money, _priced, _ShopSet
 
 _RESTOCKING = frozenset({"return", "cancel", "legacy_restock"})
 _RESTOCK_TYPES = ("no_restock", *sorted(_RESTOCKING))
@@ -65,7 +65,11 @@ def _signed(name: str) -> dict[str, fields.Field]:
     return {name: opt(Amount, signed=True), f"{name}_set": opt(fields.Nested, nested=_SignedShopSet)}
 
 
-_RefundedItem = Base.from_dict({"id": opt(ident), "sku": opt()}, name="_RefundedItem")
+_RefundedItem = Base.from_dict({"id": opt(ident), "sku": opt(), "title": opt(), "tip_payment_gateway": opt(),
+                                "tip_payment_method": opt()}, name="_RefundedItem")
+# Shopify writes a duty's id as a number here and as a string on the order's line item.
+_RefundDuty = Base.from_dict({"duty_id": fields.Raw(load_default=None, allow_none=True), "amount_set": fields.Nested(_ShopSet, required=True)},
+                             name="_RefundDuty")
 _RefundLineItem = Base.from_dict({
     "id": opt(ident), "line_item_id": ident(required=True),
     "quantity": fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10**6)),
@@ -90,6 +94,8 @@ _ShopifyRefund = Base.from_dict({
     "created_at": Timestamp(required=True), "processed_at": opt(Timestamp), "note": opt(),
     "refund_line_items": list_of(_RefundLineItem), "transactions": list_of(_Transaction),
     "order_adjustments": list_of(_OrderAdjustment), "refund_shipping_lines": list_of(_RefundShippingLine),
+    "duties": list_of(_RefundDuty), "total_duties_set": opt(fields.Nested, nested=_ShopSet),
+    "total_additional_fees_set": opt(fields.Nested, nested=_ShopSet),
 }, name="_ShopifyRefund")
 _SCHEMA = _ShopifyRefund()  # built once, as in mappings.shopify
 
@@ -112,24 +118,75 @@ def refund_from_shopify(payload: dict, store: str, currency: str) -> Refund:
 
 
 def _refund(data: dict, store: str, cur: str) -> Refund:
-    lines = tuple(_line(i, raw, cur) for i, raw in enumerate(data["refund_line_items"] or []))
+    items = list(enumerate(data["refund_line_items"] or []))
+    lines = tuple(_line(i, raw, cur) for i, raw in items if not _is_tip(raw))
+    fees = (*(_tip(i, raw, cur) for i, raw in items if _is_tip(raw)), *_duties(data, cur),
+            *_additional_fees(data, cur))
     adjustments = data["order_adjustments"] or []
     shipping = _shipping(adjustments, data["refund_shipping_lines"] or [], cur)
     adjustment = Money.zero(cur) - money_sum([_adjustment_total(i, raw, cur) for i, raw in enumerate(adjustments)
                                               if raw["kind"] != _SHIPPING], cur)
     subtotal = money_sum([line.subtotal for line in lines], cur)
     tax = money_sum([line.tax for line in lines], cur)
-    total = subtotal + tax + shipping + adjustment
+    fee_parts = [(label, money_sum([f.total for f in fees if f.kind == kind], cur))
+                 for kind, label in (("tip", "tips"), ("duty", "duties"), ("additional_fee", "additional fees"))
+                 if any(f.kind == kind for f in fees)]
+    total = subtotal + tax + shipping + money_sum([f.total for f in fees], cur) + adjustment
     breakdown = (f"lines {subtotal.amount} + tax {tax.amount} + shipping {shipping.amount} "
-                 f"+ adjustment {adjustment.amount} = {total}")
+                 + "".join(f"+ {label} {amount.amount} " for label, amount in fee_parts)
+                 + f"+ adjustment {adjustment.amount} = {total}")
     if total.amount < 0:
         raise MappingError(f"refund total is negative: {breakdown}")
     _check_transactions(data["transactions"] or [], total, breakdown)
     return Refund(
         source="shopify", store=store, order_external_id=str(data["order_id"]), external_id=str(data["id"]),
         created_at=data["processed_at"] or data["created_at"], currency=cur, lines=lines,
-        shipping=shipping, adjustment=adjustment, total=total, reason=data["note"] or "",
+        shipping=shipping, adjustment=adjustment, total=total, reason=data["note"] or "", fees=fees,
     )
+
+
+def _additional_fees(data: dict, cur: str) -> tuple[RefundFee, ...]:
+    if data["total_additional_fees_set"] is None:
+        return ()
+    amount = _money(data, "total_additional_fees", cur, "")
+    return (RefundFee(kind="additional_fee", title="Additional fees refunded", amount=amount,
+                      tax=Money.zero(cur)),) if amount.amount else ()
+
+
+def _is_tip(raw: dict) -> bool:
+    item = raw["line_item"] or {}
+    return bool(item.get("tip_payment_gateway") or item.get("tip_payment_method"))
+
+
+def _tip(index: int, raw: dict, cur: str) -> RefundFee:
+    """A tip line given back: money owed to staff, not goods, so it never restocks anything."""
+    path = f"refund_line_items[{index}]."
+    return RefundFee(kind="tip", title=(raw["line_item"] or {}).get("title") or "Tip",
+                     amount=_money(raw, "subtotal", cur, path), tax=_money(raw, "total_tax", cur, path),
+                     source_line_id=str(raw["line_item_id"]))
+
+
+def _duties(data: dict, cur: str) -> tuple[RefundFee, ...]:
+    duties = []
+    for i, raw in enumerate(data["duties"] or []):
+        shop = raw["amount_set"]["shop_money"]
+        if shop["currency_code"] != cur:
+            raise MappingError(f"duties[{i}].amount_set.shop_money.currency_code is {shop['currency_code']}, "
+                               f"but the shop currency is {cur}")
+        if shop["amount"]:
+            duty_id = str(raw["duty_id"])[:40] if isinstance(raw["duty_id"], (int, str)) else ""
+            title = f"Duty refunded (duty {duty_id})" if duty_id else "Duty refunded"
+            duties.append(RefundFee(kind="duty", title=title, amount=Money(shop["amount"], cur), tax=Money.zero(cur)))
+    if data["total_duties_set"] is None:
+        return tuple(duties)
+    declared = _money(data, "total_duties", cur, "")
+    itemised = money_sum([d.amount for d in duties], cur)
+    if not duties and declared.amount:  # only the total came: one line for all of it
+        return (RefundFee(kind="duty", title="Duties refunded", amount=declared, tax=Money.zero(cur)),)
+    if itemised != declared:
+        raise MappingError(f"refunded duties do not reconcile: duties[] add up to {itemised}, "
+                           f"but total_duties_set.shop_money is {declared}")
+    return tuple(duties)
 
 
 def _line(index: int, raw: dict, cur: str) -> RefundLine:

@@ -32,7 +32,7 @@ from marshmallow import fields, validate
 
 from mappings import payloads
 from mappings.canonical import (Address, Customer, Discount, FeeLine, Money, Order, OrderLine, Payment,
-                                Refund, RefundLine, ShippingLine, TaxLine, Totals, money_sum)
+                                Refund, RefundFee, RefundLine, ShippingLine, TaxLine, Totals, money_sum)
 from mappings.currencies import check_minor_units, one_unit
 from mappings.errors import MappingError
 from mappings.fields import MAX_ID, Amount, Base, Timestamp, blank_to_none, currency, ident, list_of, load, opt
@@ -301,7 +301,8 @@ _RefundLineItem = Base.from_dict({
     "total": _refunded(), "total_tax": _refunded(), "meta_data": list_of(_Meta),
 }, name="_RefundLineItem")
 _RefundShipping = Base.from_dict({"total": _refunded(), "total_tax": _refunded()}, name="_RefundShipping")
-_RefundFee = Base.from_dict({"total": _signed(), "total_tax": _signed()}, name="_RefundFee")
+_RefundFee = Base.from_dict({"id": opt(ident), "name": opt(), "total": _signed(), "total_tax": _signed(),
+                             "meta_data": list_of(_Meta)}, name="_RefundFee")
 _WooRefund = Base.from_dict({
     "id": ident(required=True), "date_created_gmt": Timestamp(required=True, **_GMT),
     "amount": Amount(required=True), "reason": opt(), "line_items": list_of(_RefundLineItem),
@@ -343,16 +344,24 @@ def _refund(data: dict, order: dict, store: str, restock: bool) -> Refund:
                              tax=Money(-raw["total_tax"], cur), restock=restock and raw["quantity"] != 0)
                   for i, raw in enumerate(data["line_items"] or []))
     shipping = Money(-sum((s["total"] + s["total_tax"] for s in data["shipping_lines"] or []), Decimal(0)), cur)
-    # Canonical Refund has no fee slot: refunded fees (negative in WooCommerce) land in the adjustment.
-    fees = Money(-sum((f["total"] + f["total_tax"] for f in data["fee_lines"] or []), Decimal(0)), cur)
+    # Refunded fees are negative in WooCommerce, like everything else in a refund.
+    fees = tuple(RefundFee(kind="fee", title=raw["name"] or "Fee", amount=Money(-raw["total"], cur),
+                           tax=Money(-raw["total_tax"], cur), source_line_id=_meta_value(raw, "_refunded_item_id"))
+                 for raw in data["fee_lines"] or [] if raw["total"] or raw["total_tax"])
     total = Money(data["amount"], cur)
-    itemised = money_sum([x.subtotal + x.tax for x in lines], cur) + shipping
-    if (total - itemised - fees).amount < -one_unit(cur):
-        raise MappingError(f"refunded lines, shipping and fees add up to {itemised + fees}, "
+    itemised = money_sum([x.subtotal + x.tax for x in lines], cur) + shipping + money_sum([f.total for f in fees], cur)
+    if (total - itemised).amount < -one_unit(cur):
+        raise MappingError(f"refunded lines, shipping and fees add up to {itemised}, "
                            f"more than the refund amount {total}")
     return Refund(source="woocommerce", store=store, order_external_id=str(order["id"]),
                   external_id=str(data["id"]), created_at=data["date_created_gmt"], currency=cur, lines=lines,
-                  shipping=shipping, adjustment=total - itemised, total=total, reason=data["reason"] or "")
+                  shipping=shipping, adjustment=total - itemised, total=total, reason=data["reason"] or "",
+                  fees=fees)
+
+
+def _meta_value(raw: dict, key: str) -> str | None:
+    values = [str(m["value"]).strip() for m in raw["meta_data"] or [] if m["key"] == key]
+    return values[0][:40] if values and values[0] else None
 
 
 def _refunded_line_id(index: int, raw: dict, order: dict) -> str:

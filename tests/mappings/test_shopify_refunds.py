@@ -116,6 +116,69 @@ def test_refunds_lines_of_the_order_fixture(name: str) -> None:
 # ---- each fixture -----------------------------------------------------------------------------------
 
 
+# ---- fees, tips and duties given back (fee_refund_*.json refund order_tip and order_duties) ---------
+
+
+def fee_refund(name: str, currency: str) -> Refund:
+    return refund_from_shopify(json.loads((FIXTURES / name).read_text()), STORE, currency)
+
+
+def test_a_refunded_tip_is_a_tip_given_back_not_goods() -> None:
+    """One beanie back (24.50 + NY tax 24.50 × 8.875 % = 2.174375 → 2.17) and the 7.35 tip: 34.02."""
+    result = fee_refund("fee_refund_tip.json", "USD")
+    [beanie] = result.lines
+    assert (beanie.sku, beanie.quantity, beanie.subtotal, beanie.tax, beanie.restock) == (
+        "BEANIE-MER-CHR", 1, usd("24.50"), usd("2.17"), True)
+    [tip] = result.fees
+    assert (tip.kind, tip.amount, tip.tax, tip.source_line_id) == ("tip", usd("7.35"), usd("0"), "15334455667790")
+    assert result.fees_of("tip") == result.fee_total == usd("7.35")
+    assert result.total == usd("34.02") and result.adjustment == usd("0")
+    assert refund_from_json(json.loads(json.dumps(refund_to_json(result)))) == result
+
+
+def test_refunded_duties_are_their_own_part_in_shop_money() -> None:
+    """The scarf back with its duty, in GBP: 60.00 + GST 3.00 + duty 10.80 = 73.80 (129.15 CAD to the buyer)."""
+    result = fee_refund("fee_refund_duties.json", "GBP")
+    [duty] = result.fees
+    gbp = lambda amount: Money(Decimal(amount), "GBP")  # noqa: E731
+    assert (duty.kind, duty.amount, duty.title) == ("duty", gbp("10.80"), "Duty refunded (duty 9001)")
+    assert result.fees_of("duty") == gbp("10.80") and result.total == gbp("73.80")
+    assert [(line.sku, line.subtotal, line.tax) for line in result.lines] == [("SCARF-LMB-GRY", gbp("60.00"),
+                                                                                gbp("3.00"))]
+
+
+def test_refunded_duties_must_add_up_to_their_total() -> None:
+    payload = json.loads((FIXTURES / "fee_refund_duties.json").read_text())
+    payload["total_duties_set"] = bag("12.00", "GBP")
+    with pytest.raises(MappingError, match="duties\\[\\] add up to 10.80 GBP, but total_duties_set.shop_money is 12.00"):
+        refund_from_shopify(payload, STORE, "GBP")
+
+
+def test_a_duty_total_alone_is_one_refunded_duty() -> None:
+    payload = json.loads((FIXTURES / "fee_refund_duties.json").read_text())
+    payload["duties"] = []
+    [duty] = refund_from_shopify(payload, STORE, "GBP").fees
+    assert (duty.kind, duty.amount.amount) == ("duty", Decimal("10.80"))
+
+
+def test_refunded_additional_fees_come_from_their_total() -> None:
+    payload = load("refund_partial_line.json")
+    payload["total_additional_fees_set"] = bag("0.28")
+    set_transaction_total(payload, "12.23")
+    result = refund(payload)
+    assert [(f.kind, f.amount) for f in result.fees] == [("additional_fee", usd("0.28"))]
+    assert result.total == usd("12.23")
+
+
+def test_a_tip_given_back_that_the_transactions_do_not_cover_is_refused_naming_it() -> None:
+    payload = json.loads((FIXTURES / "fee_refund_tip.json").read_text())
+    payload["transactions"][0]["amount"] = "26.67"
+    with pytest.raises(MappingError, match="lines 24.50 \\+ tax 2.17 \\+ shipping 0 \\+ tips 7.35 "
+                                           "\\+ adjustment 0 = 34.02 USD, but its successful refund transactions "
+                                           "add up to 26.67"):
+        refund_from_shopify(payload, STORE, "USD")
+
+
 def test_partial_line_returns_one_sock_to_stock() -> None:
     result = refund(load("refund_partial_line.json"))
     [line] = result.lines

@@ -302,12 +302,23 @@ def test_money_only_refund_of_a_line_has_quantity_zero() -> None:
     assert (line.line_external_id, line.quantity, line.subtotal, line.tax) == ("7401", 0, aud("5.00"), aud("0.50"))
 
 
-def test_refunded_fee_lands_in_the_adjustment() -> None:
+def test_a_refunded_fee_is_its_own_part_with_its_tax_not_an_adjustment() -> None:
     payload = load("refund_901.json")
-    payload["fee_lines"] = [{"id": 7413, "name": "Gift wrap", "total": "-5.00", "total_tax": "-0.50"}]
+    payload["fee_lines"] = [{"id": 7413, "name": "Gift wrap", "total": "-5.00", "total_tax": "-0.50",
+                             "meta_data": [{"key": "_refunded_item_id", "value": "7410"}]}]
     payload["amount"] = "17.60"
     refund = refund_from_woocommerce(payload, load("order_refunded_partial.json"), STORE)
-    assert refund.adjustment == aud("5.50") and refund.total == aud("17.60")
+    [fee] = refund.fees
+    assert (fee.kind, fee.title, fee.amount, fee.tax, fee.source_line_id) == (
+        "fee", "Gift wrap", aud("5.00"), aud("0.50"), "7410")
+    assert refund.adjustment == aud("0.00") and refund.total == aud("17.60") and refund.fee_total == aud("5.50")
+
+
+def test_fees_cannot_make_the_refund_more_than_its_amount() -> None:
+    payload = load("refund_901.json")
+    payload["fee_lines"] = [{"id": 7413, "name": "Gift wrap", "total": "-5.00", "total_tax": "-0.50"}]
+    with pytest.raises(MappingError, match="more than the refund amount 12.10 AUD"):
+        refund_from_woocommerce(payload, load("order_refunded_partial.json"), STORE)
 
 
 def test_refund_line_without_meta_is_matched_by_product() -> None:
