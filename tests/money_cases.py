@@ -20,3 +20,17 @@ def expected_money(fixture: str) -> dict[str, object]:
     """The case as the ERP's columns: amounts as Decimals, the currency as text."""
     return {key: value if key == "presentment_currency" else Decimal(value)
             for key, value in zip(MONEY_KEYS, MONEY_CASES[fixture])}
+
+
+# Refunds that give fees back (tests/fixtures/shopify/refunds/fee_refund_*.json, worked by hand in
+# tests/mappings/test_shopify_refunds.py): the order they refund, its shop currency, then the credit note's
+# total, the goods' tax, and the tips, duties and additional fees given back (each tax included).
+REFUND_CASES = {
+    "fee_refund_tip": ("order_tip", "USD", "34.02", "2.17", "7.35", "0", "0"),
+    "fee_refund_duties": ("order_duties", "GBP", "73.80", "3.00", "0", "10.80", "0"),
+}
+CREDITED_KEYS = ("total", "tax_total", "tip_total", "duty_total", "additional_fee_total")
+
+
+def expected_credit(case: str) -> dict[str, Decimal]:
+    return {key: Decimal(value) for key, value in zip(CREDITED_KEYS, REFUND_CASES[case][2:])}

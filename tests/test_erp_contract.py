@@ -11,8 +11,9 @@ import pytest
 from adapters.erp.base import PaymentRecord, PermanentErpError, RetryableErpError
 from mappings.canonical import Money, Refund, RefundLine, Shipment, ShipmentLine, StockLevel
 from mappings.shopify import order_from_shopify
+from mappings.shopify_refunds import refund_from_shopify
 from tests.conftest import load_fixture
-from tests.money_cases import MONEY_CASES, expected_money
+from tests.money_cases import MONEY_CASES, REFUND_CASES, expected_credit, expected_money
 
 CENT = Decimal("0.01")
 HARNESSES = {
@@ -65,6 +66,21 @@ def test_every_part_of_the_money_is_booked_as_its_own_amount(harness, fixture):
     booked, expected = harness.booked(order.external_ref), expected_money(fixture)
     assert {"total", "tax_total", "tip_total", "duty_total"} <= set(booked)  # what every ERP must keep apart
     assert booked == {key: expected[key] for key in booked}
+
+
+@pytest.mark.parametrize("case", list(REFUND_CASES))
+def test_tips_and_duties_given_back_are_credited_as_their_own_amounts(harness, case):
+    fixture, currency = REFUND_CASES[case][:2]
+    order = order_from_shopify(load_fixture("shopify", f"{fixture}.json"), "acme-us")
+    push(harness, order)
+    refund = refund_from_shopify(load_fixture("shopify", f"refunds/{case}.json"), "acme-us", currency)
+    erp = harness.adapter()
+    assert erp.create_credit_note(refund, order.external_ref) == erp.create_credit_note(refund, order.external_ref)
+    expected = expected_credit(case)
+    assert erp.get_order(order.external_ref).credited_total == expected["total"]
+    credited = harness.credited(refund.external_ref)
+    assert {"total", "tax_total", "tip_total", "duty_total"} <= set(credited)  # what every ERP must keep apart
+    assert credited == {key: expected[key] for key in credited}
 
 
 def test_a_newer_version_updates_and_an_older_one_changes_nothing(harness):
