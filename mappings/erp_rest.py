@@ -158,6 +158,11 @@ def credit_note_document(refund: Refund, order_ref: str) -> dict[str, Any]:
         "subtotal": decimal_text(subtotal),
         "tax_total": decimal_text(tax),
         "shipping_total": _money(refund.shipping),
+        # Fees given back, each with its tax: all of them, then the kinds finance books apart.
+        "fee_total": _money(refund.fee_total),
+        "tip_total": _money(refund.fees_of("tip")),
+        "duty_total": _money(refund.fees_of("duty")),
+        "additional_fee_total": _money(refund.fees_of("additional_fee")),
         "adjustment": _money(refund.adjustment),
         "total": _money(refund.total),
         "reason": refund.reason,
@@ -173,6 +178,11 @@ def credit_note_document(refund: Refund, order_ref: str) -> dict[str, Any]:
                 "restock": line.restock,
             }
             for n, line in enumerate(refund.lines, start=1)
+        ],
+        "fee_lines": [
+            {"kind": f.kind, "title": f.title, "amount": _money(f.amount), "tax_total": _money(f.tax),
+             "source_line_id": f.source_line_id}
+            for f in refund.fees
         ],
     }
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 
-from adapters.erp.sql import OPTIONAL_ORDER_COLUMNS, SqlStagingErp, erp_orders
+from adapters.erp.sql import OPTIONAL_CREDIT_NOTE_COLUMNS, OPTIONAL_ORDER_COLUMNS, SqlStagingErp, erp_credit_notes, erp_orders
 from mappings.shopify import order_from_shopify
+from mappings.shopify_refunds import refund_from_shopify
 from tests.conftest import load_fixture
 
 
@@ -27,4 +28,25 @@ def test_an_erp_without_the_newer_columns_still_takes_orders_with_every_fee_in_f
     # 49.00 of goods + 6.00 shipping + 4.35 tax + the 7.35 tip, which the older contract knows as a fee
     assert (row.total, row.fee_total) == (Decimal("66.70"), Decimal("7.35"))
     assert row.subtotal + row.shipping_total + row.tax_total + row.fee_total == row.total
+    erp.close()
+
+
+def test_an_erp_without_the_credit_note_fee_columns_still_takes_a_refund_of_a_tip(tmp_path: Path) -> None:
+    erp = SqlStagingErp(f"sqlite:///{tmp_path / 'old-erp.db'}")
+    erp.create_tables()
+    with erp.engine.begin() as conn:
+        for column in OPTIONAL_CREDIT_NOTE_COLUMNS:
+            conn.execute(text(f"ALTER TABLE erp_credit_notes DROP COLUMN {column}"))
+    order = order_from_shopify(load_fixture("shopify", "order_tip.json"), "acme-us")
+    erp.push_order(order, erp.create_customer(order.customer, "shopify:acme-us:customer:1"))
+    refund = refund_from_shopify(load_fixture("shopify", "refunds/fee_refund_tip.json"), "acme-us", "USD")
+
+    erp.create_credit_note(refund, order.external_ref)
+
+    with erp.engine.connect() as conn:
+        row = conn.execute(select(erp_credit_notes.c.total, erp_credit_notes.c.subtotal, erp_credit_notes.c.tax_total,
+                                  erp_credit_notes.c.shipping_total, erp_credit_notes.c.adjustment)).one()
+    # The beanie's 24.50 + 2.17 tax, and the 7.35 tip: the older contract reads the tip as what the parts leave
+    assert row.total == Decimal("34.02")
+    assert row.total - (row.subtotal + row.tax_total + row.shipping_total + row.adjustment) == Decimal("7.35")
     erp.close()

@@ -74,6 +74,8 @@ CREDIT_NOTE_COLUMNS = (
     "credit_note_ref", "order_ref", "currency", "subtotal", "tax_total", "shipping_total", "adjustment", "total",
     "reason", "issued_at", "line_count", "line_no", "order_line_no", "sku", "quantity", "line_subtotal",
     "line_tax", "restock",
+    # Added later, so last: fees given back (tax included), all of them then the kinds finance books apart.
+    "fee_total", "tip_total", "duty_total", "additional_fee_total",
 )
 STOCK_COLUMNS = ("sku", "warehouse", "on_hand", "updated_at")
 SHIPMENT_COLUMNS = ("shipment_ref", "order_ref", "carrier", "tracking_number", "tracking_url", "shipped_at",
@@ -311,7 +313,9 @@ class FileDropErp:
                     "subtotal": _dec(subtotal), "tax_total": _dec(tax), "shipping_total": _dec(refund.shipping.amount),
                     "adjustment": _dec(refund.adjustment.amount), "total": _dec(refund.total.amount),
                     "reason": refund.reason, "issued_at": _utc_iso(refund.created_at),
-                    "line_count": str(len(refund.lines))}
+                    "line_count": str(len(refund.lines)), "fee_total": _dec(refund.fee_total.amount),
+                    "tip_total": _dec(refund.fees_of("tip").amount), "duty_total": _dec(refund.fees_of("duty").amount),
+                    "additional_fee_total": _dec(refund.fees_of("additional_fee").amount)}
             rows = [{**head, "line_no": str(n), "order_line_no": str(line_nos.get(line.line_external_id, "")),
                      "sku": line.sku or "", "quantity": str(line.quantity), "line_subtotal": _dec(line.subtotal.amount),
                      "line_tax": _dec(line.tax.amount), "restock": _bool(line.restock)}

@@ -138,7 +138,14 @@ erp_credit_notes = Table(
     Column("reason", String(255), nullable=False, default=""),
     Column("issued_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Added to the contract later, so optional (OPTIONAL_CREDIT_NOTE_COLUMNS): fees given back, tax included;
+    # without them an ERP still reads them as the difference between `total` and the other parts.
+    Column("fee_total", AMOUNT, nullable=False, server_default="0"),  # every fee given back, tips and duties included
+    Column("tip_total", AMOUNT, nullable=False, server_default="0"),  # the part of fee_total that is tips
+    Column("duty_total", AMOUNT, nullable=False, server_default="0"),  # ... import duties
+    Column("additional_fee_total", AMOUNT, nullable=False, server_default="0"),  # ... other charges
 )
+OPTIONAL_CREDIT_NOTE_COLUMNS = ("fee_total", "tip_total", "duty_total", "additional_fee_total")
 
 erp_credit_note_lines = Table(
     "erp_credit_note_lines",
@@ -234,7 +241,7 @@ class SqlStagingErp:
             url or "", sqlite_timeout=lock_timeout, connect_timeout=connect_timeout,
             statement_timeout=statement_timeout)
         self.timeouts = (connect_timeout, statement_timeout)
-        self._absent: frozenset[str] | None = None  # optional erp_orders columns this ERP's table lacks
+        self._absent: dict[str, frozenset[str]] = {}  # per table, the optional columns this ERP's table lacks
 
     # ---- contract ---------------------------------------------------------------------------
 
@@ -325,12 +332,14 @@ class SqlStagingErp:
             ).all())
             subtotal = sum((line.subtotal.amount for line in refund.lines), Decimal(0))
             tax = sum((line.tax.amount for line in refund.lines), Decimal(0))
-            new_id = conn.execute(erp_credit_notes.insert().values(
+            new_id = conn.execute(erp_credit_notes.insert().values(self._fitted(conn, erp_credit_notes, dict(
                 external_ref=refund.external_ref, order_external_ref=order_ref, currency=refund.currency,
                 subtotal=subtotal, tax_total=tax, shipping_total=refund.shipping.amount,
                 adjustment=refund.adjustment.amount, total=refund.total.amount, reason=refund.reason[:255],
-                issued_at=_utc(refund.created_at), created_at=now,
-            )).inserted_primary_key[0]
+                issued_at=_utc(refund.created_at), created_at=now, fee_total=refund.fee_total.amount,
+                tip_total=refund.fees_of("tip").amount, duty_total=refund.fees_of("duty").amount,
+                additional_fee_total=refund.fees_of("additional_fee").amount,
+            )))).inserted_primary_key[0]
             if refund.lines:
                 conn.execute(erp_credit_note_lines.insert(), [
                     {"credit_note_ref": refund.external_ref, "line_no": n, "order_line_no": line_nos.get(line.line_external_id),
@@ -435,7 +444,7 @@ class SqlStagingErp:
             ).first()
             _check_skus(conn, order)
             now = datetime.now(timezone.utc)
-            header = self._fitted(conn, _header(order, customer_id, now))
+            header = self._fitted(conn, erp_orders, _header(order, customer_id, now))
             if existing is None:
                 # Values as execute parameters, not .values(): no statement rebuilt and re-keyed per order.
                 new_id = conn.execute(
@@ -457,13 +466,15 @@ class SqlStagingErp:
             conn.execute(erp_order_lines.insert(), _lines(order))
             return OrderResult(erp_ref, created=False, updated=True)
 
-    def _fitted(self, conn: Connection, header: dict) -> dict:
-        """The header without the optional columns this ERP's erp_orders lacks (looked up once): an ERP that
-        implemented an earlier contract keeps taking orders, fee_total still holding every fee."""
-        if self._absent is None:
-            present = {c["name"] for c in inspect(conn).get_columns(erp_orders.name)}
-            self._absent = frozenset(OPTIONAL_ORDER_COLUMNS) - present
-        return {k: v for k, v in header.items() if k not in self._absent} if self._absent else header
+    def _fitted(self, conn: Connection, table: Table, row: dict) -> dict:
+        """The row without the optional columns this ERP's table lacks (looked up once per table): an ERP
+        that implemented an earlier contract keeps taking orders and credit notes."""
+        absent = self._absent.get(table.name)
+        if absent is None:
+            present = {c["name"] for c in inspect(conn).get_columns(table.name)}
+            optional = OPTIONAL_ORDER_COLUMNS if table is erp_orders else OPTIONAL_CREDIT_NOTE_COLUMNS
+            absent = self._absent[table.name] = frozenset(optional) - present
+        return {k: v for k, v in row.items() if k not in absent} if absent else row
 
     def _errors(self, action: str) -> _ErrorTranslation:
         return _ErrorTranslation(action, self.engine.url, self.timeouts)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from adapters.erp.files import SHIPMENT_COLUMNS, STOCK_COLUMNS, FileDropErp, safe_name
 from mappings.canonical import Shipment, StockLevel
+from tests.money_cases import CREDITED_KEYS
 from tests.money_cases import MONEY_KEYS as BOOKED
 
 
@@ -59,6 +60,12 @@ class FilesHarness:
             head = next(csv.DictReader(f, delimiter=self.delimiter))
         return {key: head[key] if key == "presentment_currency" else Decimal(head[key]) if head[key] else None
                 for key in BOOKED}
+
+    def credited(self, refund_ref: str) -> dict:
+        """The credit note's money as its CSV says (every row repeats the head), amounts as Decimals."""
+        with open(self.outbound / f"creditnote-{safe_name(refund_ref)}.csv", encoding=self.encoding, newline="") as f:
+            head = next(csv.DictReader(f, delimiter=self.delimiter))
+        return {key: Decimal(head[key]) for key in CREDITED_KEYS}
 
     def drop_inbound(self, prefix: str, rows: list[tuple], name: str | None = None) -> str:
         """Write a CSV the way the ERP must: a dot-prefixed temporary name, then a rename; names sort by time."""

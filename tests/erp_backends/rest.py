@@ -9,6 +9,7 @@ from pathlib import Path
 from adapters.erp import build_erp
 from adapters.erp.rest import RestErp
 from mappings.canonical import Shipment, StockLevel
+from tests.money_cases import CREDITED_KEYS
 from tests.money_cases import MONEY_KEYS as BOOKED
 from tests.fakes.rest_erp import FakeRestErp
 
@@ -55,6 +56,11 @@ class RestHarness:
         return {**{key: Decimal(doc["totals"][key]) for key in BOOKED if key in doc["totals"]},
                 "presentment_currency": presentment["currency"],
                 "presentment_total": presentment["total"] and Decimal(presentment["total"])}
+
+    def credited(self, refund_ref: str) -> dict:
+        """The credit note's money as this ERP holds it, amounts as Decimals."""
+        note = self.fake.credit_notes[refund_ref]
+        return {key: Decimal(note[key]) for key in CREDITED_KEYS}
 
     @contextlib.contextmanager
     def down(self) -> Iterator[None]:

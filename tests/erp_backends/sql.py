@@ -8,8 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, select
 
-from adapters.erp.sql import SqlStagingErp, erp_orders, erp_shipment_lines, erp_shipments, erp_stock
+from adapters.erp.sql import SqlStagingErp, erp_credit_notes, erp_orders, erp_shipment_lines, erp_shipments, erp_stock
 from mappings.canonical import Shipment, StockLevel
+from tests.money_cases import CREDITED_KEYS
 from tests.money_cases import MONEY_KEYS as BOOKED
 
 
@@ -69,6 +70,12 @@ class SqlHarness:
         with self._adapter.engine.connect() as conn:
             row = conn.execute(select(erp_orders).where(erp_orders.c.external_ref == order_ref)).one()._mapping
         return {key: row[key] for key in BOOKED}
+
+    def credited(self, refund_ref: str) -> dict:
+        """The credit note's money as this ERP holds it, amounts as Decimals."""
+        with self._adapter.engine.connect() as conn:
+            row = conn.execute(select(erp_credit_notes).where(erp_credit_notes.c.external_ref == refund_ref)).one()
+        return {key: row._mapping[key] for key in CREDITED_KEYS}
 
     def down(self) -> contextlib.AbstractContextManager[None]:
         return sqlite_locked(self.url)

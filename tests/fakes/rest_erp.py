@@ -384,8 +384,10 @@ class FakeRestErp:
     def _credit_note(self, ref: str, body: dict) -> tuple[int, Any]:
         order = self._order(ref)
         _required(body, ("external_ref", "currency", "total", "issued_at", "lines"), "credit_note")
-        for name in ("subtotal", "tax_total", "shipping_total", "adjustment", "total"):
-            _decimal(body.get(name), f"credit_note.{name}")
+        parts = [_decimal(body.get(name), f"credit_note.{name}")
+                 for name in ("subtotal", "tax_total", "shipping_total", "fee_total", "adjustment")]
+        if sum(parts, Decimal(0)) != _decimal(body.get("total"), "credit_note.total"):
+            raise _ApiError(422, "credit_note.total is not subtotal + tax_total + shipping_total + fee_total + adjustment")
         for n, line in enumerate(body["lines"]):
             for name in ("quantity", "subtotal", "tax_total"):
                 _decimal(line.get(name), f"credit_note.lines[{n}].{name}")
