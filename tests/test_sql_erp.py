@@ -12,12 +12,18 @@ from mappings.shopify_refunds import refund_from_shopify
 from tests.conftest import load_fixture
 
 
-def test_an_erp_without_the_newer_columns_still_takes_orders_with_every_fee_in_fee_total(tmp_path: Path) -> None:
+def an_erp_without(tmp_path: Path, table: str, columns: tuple[str, ...]) -> SqlStagingErp:
+    """An ERP that implemented the contract before these columns were added."""
     erp = SqlStagingErp(f"sqlite:///{tmp_path / 'old-erp.db'}")
     erp.create_tables()
     with erp.engine.begin() as conn:
-        for column in OPTIONAL_ORDER_COLUMNS:
-            conn.execute(text(f"ALTER TABLE erp_orders DROP COLUMN {column}"))
+        for column in columns:
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+    return erp
+
+
+def test_an_erp_without_the_newer_columns_still_takes_orders_with_every_fee_in_fee_total(tmp_path: Path) -> None:
+    erp = an_erp_without(tmp_path, "erp_orders", OPTIONAL_ORDER_COLUMNS)
     order = order_from_shopify(load_fixture("shopify", "order_tip.json"), "acme-us")
 
     erp.push_order(order, erp.create_customer(order.customer, "shopify:acme-us:customer:1"))
@@ -32,11 +38,7 @@ def test_an_erp_without_the_newer_columns_still_takes_orders_with_every_fee_in_f
 
 
 def test_an_erp_without_the_credit_note_fee_columns_still_takes_a_refund_of_a_tip(tmp_path: Path) -> None:
-    erp = SqlStagingErp(f"sqlite:///{tmp_path / 'old-erp.db'}")
-    erp.create_tables()
-    with erp.engine.begin() as conn:
-        for column in OPTIONAL_CREDIT_NOTE_COLUMNS:
-            conn.execute(text(f"ALTER TABLE erp_credit_notes DROP COLUMN {column}"))
+    erp = an_erp_without(tmp_path, "erp_credit_notes", OPTIONAL_CREDIT_NOTE_COLUMNS)
     order = order_from_shopify(load_fixture("shopify", "order_tip.json"), "acme-us")
     erp.push_order(order, erp.create_customer(order.customer, "shopify:acme-us:customer:1"))
     refund = refund_from_shopify(load_fixture("shopify", "refunds/fee_refund_tip.json"), "acme-us", "USD")
