@@ -51,6 +51,21 @@ def location_entries(rt: Runtime, store_id: int) -> tuple[dict[str, str], dict[s
     return _entries(rt, store_id)
 
 
+def restock_warehouse(rt: Runtime, store: StoreInfo, location_id: str | None) -> str | None:
+    """The one ERP warehouse a store location's returns go back into, from the location table by the
+    location's id; None (the ERP's own default) when unmapped, mapped to several warehouses, or named by
+    name only (resolving names asks the store, which a refund must not wait for)."""
+    if not location_id:
+        return None
+    own, shared = _entries(rt, store.id)
+    for table in (own, shared):
+        for source, target in table.items():
+            if _numeric(source) == location_id:
+                warehouses = parse_warehouses(target)
+                return next(iter(warehouses)) if warehouses is not None and len(warehouses) == 1 else None
+    return None
+
+
 def _numeric(value: str) -> str | None:
     text = value.rsplit("/", 1)[-1]
     return text if text.isdigit() else None

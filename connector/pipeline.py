@@ -18,6 +18,7 @@ from adapters.storefront import StorefrontError
 from connector import compliance, disconnect, erp_health
 from connector.clients import sync_client
 from connector.clock import utcnow
+from connector.locations import restock_warehouse
 from connector.lifecycle import (TransactionSource, apply_order, apply_refund, cancel_deleted, credited,
                                  merchant_tables, order_currency, woo_client)
 from connector.models import EventAttempt, InboxEvent, Store
@@ -148,6 +149,10 @@ def _shopify_refund(rt: Runtime, store: StoreInfo, payload: dict, event_id: int)
         raise RetryableErpError(f"refund of order {payload.get('order_id')} arrived before its order reached the "
                                 "ERP; waiting for the order")
     refund = refund_from_shopify(payload, store.slug, currency)
+    if any(line.location_id for line in refund.lines):  # the units go back to a store location: which warehouse?
+        refund = dataclasses.replace(refund, lines=tuple(
+            dataclasses.replace(line, warehouse=restock_warehouse(rt, store, line.location_id))
+            for line in refund.lines))
     return {"refund": refund_to_json(refund), **apply_refund(rt, store, refund, event_id)}
 
 

@@ -275,6 +275,8 @@ class RefundLine:
     subtotal: Money  # refunded amount before tax
     tax: Money
     restock: bool  # the units go back into stock
+    location_id: str | None = None  # the store location they go back to (Shopify says, WooCommerce does not)
+    warehouse: str | None = None  # the ERP warehouse that location maps to (None: the ERP's default)
 
 
 @dataclass(frozen=True)
@@ -579,6 +581,8 @@ class RefundLineSchema(Schema):
     subtotal = fields.Nested(MoneySchema, required=True)
     tax = fields.Nested(MoneySchema, required=True)
     restock = fields.Boolean(required=True)
+    location_id = fields.String(allow_none=True, load_default=None)
+    warehouse = fields.String(allow_none=True, load_default=None)
 
     @post_load
     def make(self, data: dict, **_: object) -> RefundLine:

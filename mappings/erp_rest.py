@@ -176,6 +176,7 @@ def credit_note_document(refund: Refund, order_ref: str) -> dict[str, Any]:
                 "subtotal": _money(line.subtotal),
                 "tax_total": _money(line.tax),
                 "restock": line.restock,
+                "warehouse": line.warehouse,  # where restocked units go back (null: the ERP's default)
             }
             for n, line in enumerate(refund.lines, start=1)
         ],

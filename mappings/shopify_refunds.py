@@ -14,7 +14,7 @@ UNVERIFIED were not confirmed against a live shop):
   UNVERIFIED for shops with taxes_included, where `subtotal` may already contain the tax; such a
   refund then fails the transaction cross-check below loudly rather than being booked wrongly.
 - `restock_type` is one of no_restock, cancel, return, legacy_restock; the last three put units
-  back into stock.
+  back into stock, at the line's `location_id` (a return's restock location).
 - Order adjustments are signed from the order's point of view: a shipping refund of 5.00 is
   `amount: "-5.00"`. A `refund_discrepancy` is negative when more was refunded than Shopify
   calculated (an amount-only refund) and positive when less was (UNVERIFIED beyond the doc's
@@ -74,6 +74,7 @@ _RefundLineItem = Base.from_dict({
     "id": opt(ident), "line_item_id": ident(required=True),
     "quantity": fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10**6)),
     "restock_type": fields.String(required=True, validate=validate.OneOf(_RESTOCK_TYPES)),
+    "location_id": opt(ident),
     **_priced("subtotal"), **_priced("total_tax"),
     "line_item": opt(fields.Nested, nested=_RefundedItem),
 }, name="_RefundLineItem")
@@ -198,6 +199,7 @@ def _line(index: int, raw: dict, cur: str) -> RefundLine:
         line_external_id=str(raw["line_item_id"]), sku=blank_to_none(item.get("sku")),
         quantity=raw["quantity"], subtotal=_money(raw, "subtotal", cur, path),
         tax=_money(raw, "total_tax", cur, path), restock=raw["restock_type"] in _RESTOCKING,
+        location_id=str(raw["location_id"]) if raw["restock_type"] in _RESTOCKING and raw["location_id"] else None,
     )
 
 

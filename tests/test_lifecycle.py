@@ -15,6 +15,7 @@ from adapters.erp.sql import erp_credit_note_lines, erp_credit_notes, erp_paymen
 from connector.models import Store
 from tests.conftest import load_fixture
 from tests.stack import WOO_STORE, WOO_URL
+from tests.storefronts import map_locations
 
 CENT = Decimal("0.01")
 
@@ -84,6 +85,27 @@ def test_shopify_create_paid_partially_refunded_refunded(stack):
     assert credited(stack) == total
     assert len(stack.erp_rows(erp_payments)) == 1
     assert {e.status for e in stack.events()} == {"succeeded"}
+
+
+def test_shopify_tips_and_duties_given_back_are_credited_and_returns_go_back_to_their_warehouse(stack):
+    """A scarf returned with its duty (to the location mapped to LON) and a beanie returned with the tip (to
+    an unmapped location: the ERP's default warehouse); figures worked in tests/money_cases.py."""
+    map_locations(stack, [(None, "gid://shopify/Location/71234567002", "LON")])
+    for order in ("order_duties", "order_tip"):
+        stack.post_shopify(load_fixture("shopify", f"{order}.json"))
+    stack.run_jobs()
+    for refund in ("fee_refund_duties", "fee_refund_tip"):
+        stack.post_shopify(load_fixture("shopify", "refunds", f"{refund}.json"), topic="refunds/create")
+    stack.run_jobs()
+    assert {e.status for e in stack.events()} == {"succeeded"}
+    notes = {n.external_ref.rsplit(":", 1)[-1]: n for n in stack.erp_rows(erp_credit_notes)}
+    duty, tip = notes["9101234567201"], notes["9101234567101"]
+    assert (cents(duty.total), cents(duty.duty_total), cents(duty.tip_total), duty.currency) == (
+        Decimal("73.80"), Decimal("10.80"), Decimal("0"), "GBP")
+    assert (cents(tip.total), cents(tip.tip_total), cents(tip.fee_total), cents(tip.tax_total)) == (
+        Decimal("34.02"), Decimal("7.35"), Decimal("7.35"), Decimal("2.17"))
+    lines = {(l.sku, l.restock, l.warehouse) for l in stack.erp_rows(erp_credit_note_lines)}
+    assert lines == {("SCARF-LMB-GRY", True, "LON"), ("BEANIE-MER-CHR", True, None)}  # the tip is no goods
 
 
 def test_shopify_refund_before_its_order_waits_for_it(stack):

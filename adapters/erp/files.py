@@ -75,7 +75,7 @@ CREDIT_NOTE_COLUMNS = (
     "reason", "issued_at", "line_count", "line_no", "order_line_no", "sku", "quantity", "line_subtotal",
     "line_tax", "restock",
     # Added later, so last: fees given back (tax included), all of them then the kinds finance books apart.
-    "fee_total", "tip_total", "duty_total", "additional_fee_total",
+    "fee_total", "tip_total", "duty_total", "additional_fee_total", "restock_warehouse",
 )
 STOCK_COLUMNS = ("sku", "warehouse", "on_hand", "updated_at")
 SHIPMENT_COLUMNS = ("shipment_ref", "order_ref", "carrier", "tracking_number", "tracking_url", "shipped_at",
@@ -318,7 +318,8 @@ class FileDropErp:
                     "additional_fee_total": _dec(refund.fees_of("additional_fee").amount)}
             rows = [{**head, "line_no": str(n), "order_line_no": str(line_nos.get(line.line_external_id, "")),
                      "sku": line.sku or "", "quantity": str(line.quantity), "line_subtotal": _dec(line.subtotal.amount),
-                     "line_tax": _dec(line.tax.amount), "restock": _bool(line.restock)}
+                     "line_tax": _dec(line.tax.amount), "restock": _bool(line.restock),
+                     "restock_warehouse": line.warehouse or ""}
                     for n, line in enumerate(refund.lines, start=1)] or [head]
             name = f"creditnote-{safe_name(refund.external_ref)}.csv"
             self._drop(name, self._csv(CREDIT_NOTE_COLUMNS, rows, f"credit note {refund.external_ref}"), action)

@@ -159,8 +159,12 @@ erp_credit_note_lines = Table(
     Column("subtotal", AMOUNT, nullable=False),
     Column("tax_total", AMOUNT, nullable=False),
     Column("restock", Boolean, nullable=False),
+    # Optional (added later): the warehouse restocked units go back into, from the store's restock
+    # location and the merchant's location table; NULL means the ERP's own default.
+    Column("warehouse", String(64)),
     UniqueConstraint("credit_note_ref", "line_no", name="uq_erp_credit_note_line"),
 )
+OPTIONAL_CREDIT_NOTE_LINE_COLUMNS = ("warehouse",)
 
 erp_products = Table(  # optional item master: when it has rows, order lines must use its SKUs
     "erp_products",
@@ -341,10 +345,10 @@ class SqlStagingErp:
                 additional_fee_total=refund.fees_of("additional_fee").amount,
             )))).inserted_primary_key[0]
             if refund.lines:
-                conn.execute(erp_credit_note_lines.insert(), [
-                    {"credit_note_ref": refund.external_ref, "line_no": n, "order_line_no": line_nos.get(line.line_external_id),
-                     "sku": line.sku, "quantity": Decimal(line.quantity), "subtotal": line.subtotal.amount,
-                     "tax_total": line.tax.amount, "restock": line.restock}
+                conn.execute(erp_credit_note_lines.insert(), [self._fitted(conn, erp_credit_note_lines, {
+                    "credit_note_ref": refund.external_ref, "line_no": n, "order_line_no": line_nos.get(line.line_external_id),
+                    "sku": line.sku, "quantity": Decimal(line.quantity), "subtotal": line.subtotal.amount,
+                    "tax_total": line.tax.amount, "restock": line.restock, "warehouse": line.warehouse})
                     for n, line in enumerate(refund.lines, start=1)
                 ])
             credited = conn.execute(
@@ -472,7 +476,8 @@ class SqlStagingErp:
         absent = self._absent.get(table.name)
         if absent is None:
             present = {c["name"] for c in inspect(conn).get_columns(table.name)}
-            optional = OPTIONAL_ORDER_COLUMNS if table is erp_orders else OPTIONAL_CREDIT_NOTE_COLUMNS
+            optional = {erp_orders.name: OPTIONAL_ORDER_COLUMNS, erp_credit_notes.name: OPTIONAL_CREDIT_NOTE_COLUMNS,
+                        erp_credit_note_lines.name: OPTIONAL_CREDIT_NOTE_LINE_COLUMNS}[table.name]
             absent = self._absent[table.name] = frozenset(optional) - present
         return {k: v for k, v in row.items() if k not in absent} if absent else row
 
