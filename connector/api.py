@@ -4,7 +4,6 @@ same as for the pages (connector.auth); support may use the event routes, admins
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import Any
 
