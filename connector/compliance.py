@@ -89,6 +89,8 @@ def named_in(platform: str, topic: str, payload: dict) -> Person:
                     _dict(payload.get("shipping_address")).get("phone")])
     if platform == "shopify" and topic == "refunds/create":
         return Person().add(orders=[payload.get("order_id")])
+    if platform == "shopify" and topic == "orders/edited":
+        return Person().add(orders=[_dict(payload.get("order_edit")).get("order_id")])
     if platform == "woocommerce" and topic in WOO_ORDER_TOPICS:
         billing = _dict(payload.get("billing"))
         return Person().add(account=payload.get("customer_id"), orders=[payload.get("id")],

@@ -75,7 +75,14 @@ def apply_order(rt: Runtime, store: StoreInfo, order: Order, raw_status: str, ev
         _reserve(session, store.id, order)
         pay, cancel = _missing_documents(session, store.id, order)  # read here, not in a session of their own
     _documents(rt, store, order, erp, event_id, pay, cancel, done, transactions)
-    return {"erp_ref": written.erp_ref, "done": done, "note": written.note}
+    result = {"erp_ref": written.erp_ref, "done": done, "note": written.note}
+    removed = [f"{line.removed} × {line.sku or line.title}" for line in order.lines if line.removed]
+    if removed:
+        # The ERP order keeps the units as placed (so its total stays the store's); the store refunds them,
+        # which reaches the ERP as a credit note. The stock held for the order no longer counts them.
+        result["edits"] = (f"taken off by an order edit: {', '.join(removed)}; no longer held in stock, "
+                           "credited when the store refunds them")
+    return result
 
 
 def _missing_documents(session: Session, store_id: int, order: Order) -> tuple[bool, bool]:
@@ -180,6 +187,11 @@ def _read_tables(rt: Runtime, store_id: int) -> MerchantTables:
     return MerchantTables.from_rows([(r.kind, r.source, r.target) for r in rows])
 
 
+def erp_ref_of(rt: Runtime, store_id: int, external_id: str) -> str | None:
+    link = _link(rt, store_id, external_id)
+    return link.erp_ref if link is not None else None
+
+
 def order_currency(rt: Runtime, store_id: int, external_id: str) -> str | None:
     link = _link(rt, store_id, external_id)
     return link.currency if link is not None else None
@@ -235,8 +247,8 @@ def _reserve(session: Session, store_id: int, order: Order) -> None:
     """Hold the order's units against stock until the ERP's own figure shows them (see inventory)."""
     wanted: dict[str, int] = {}
     for line in order.lines:
-        if line.sku:
-            wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
+        if line.sku and line.current_quantity:  # units an edit took off are not held
+            wanted[line.sku] = wanted.get(line.sku, 0) + line.current_quantity
     released = order.status == "cancelled"
     now = utcnow()  # changed_at tells the inventory sync which SKUs to recompute
     held = {r.sku: r for r in session.scalars(select(Reservation).where(

@@ -18,9 +18,9 @@ from adapters.storefront import StorefrontError
 from connector import compliance, disconnect, erp_health
 from connector.clients import sync_client
 from connector.clock import utcnow
-from connector.locations import restock_warehouse
 from connector.lifecycle import (TransactionSource, apply_order, apply_refund, cancel_deleted, credited,
-                                 merchant_tables, order_currency, woo_client)
+                                 erp_ref_of, merchant_tables, order_currency, woo_client)
+from connector.locations import restock_warehouse
 from connector.models import EventAttempt, InboxEvent, Store
 from connector.reported import shopify_inventory_level, woo_product_updated
 from connector.runtime import Runtime, StoreInfo
@@ -29,7 +29,7 @@ from mappings import payloads, topics
 from mappings.canonical import Order, Transaction, order_to_json, refund_to_json
 from mappings.errors import MappingError
 from mappings.merchant import apply_tables
-from mappings.shopify import order_from_shopify
+from mappings.shopify import order_edit_summary, order_from_shopify
 from mappings.shopify_refunds import refund_from_shopify
 from mappings.shopify_transactions import transactions_from_shopify
 from mappings.topics import SHOPIFY_ORDER_TOPICS, WOO_ORDER_TOPICS
@@ -156,6 +156,14 @@ def _shopify_refund(rt: Runtime, store: StoreInfo, payload: dict, event_id: int)
     return {"refund": refund_to_json(refund), **apply_refund(rt, store, refund, event_id)}
 
 
+def _shopify_order_edit(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
+    """Recorded for people to see: Shopify sends the edited order itself as orders/updated with every edit,
+    and that is what the ERP follows (or records, once the ERP has taken the order over)."""
+    order_id, changes = order_edit_summary(payload)
+    return {"erp_ref": erp_ref_of(rt, store.id, order_id), "edits": changes or "no line changes",
+            "note": f"order {order_id} was edited in the store; the ERP follows from the order's own update"}
+
+
 def _woo_order(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
     order = apply_tables(order_from_woocommerce(payload, store.slug), merchant_tables(rt, store.id))
     result = {"order": order_to_json(order), **apply_order(rt, store, order, str(payload.get("status")), event_id)}
@@ -180,6 +188,7 @@ def _woo_deleted(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) ->
 _HANDLERS = {
     **{("shopify", topic): _shopify_order for topic in SHOPIFY_ORDER_TOPICS},
     ("shopify", "refunds/create"): _shopify_refund,
+    ("shopify", "orders/edited"): _shopify_order_edit,
     ("shopify", "inventory_levels/update"): shopify_inventory_level,
     **{("woocommerce", topic): _woo_order for topic in WOO_ORDER_TOPICS},
     ("woocommerce", "order.deleted"): _woo_deleted,

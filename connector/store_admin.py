@@ -26,6 +26,7 @@ from connector.runtime import Runtime, StoreInfo
 log = logging.getLogger(__name__)
 
 SHOPIFY_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "refunds/create",
+                  "orders/edited",  # what an edit changed, for people to see (the order itself comes as an update)
                   "inventory_levels/update",  # the store's own stock changes: see connector.reported
                   "app/uninstalled")  # the store disconnects: connector.disconnect
 WOO_TOPICS = ("order.created", "order.updated", "order.deleted", "order.restored", "product.updated")

@@ -122,6 +122,14 @@ class OrderLine:
     # The store's own quantity × price, when its unit price is a rounded figure (WooCommerce
     # derives it by division); None means exactly unit_price × quantity.
     subtotal: Money | None = None
+    # Units an order edit took off after placement (Shopify: quantity − current_quantity). They stay in
+    # `quantity`, as in the store's totals; their money comes back as the store's refund of them.
+    removed: int = 0
+
+    @property
+    def current_quantity(self) -> int:
+        """The units the customer still gets: what stock is held for and the warehouse ships."""
+        return self.quantity - self.removed
 
     @property
     def gross(self) -> Money:
@@ -450,6 +458,7 @@ class OrderLineSchema(Schema):
     variant_title = fields.String(load_default="")
     requires_shipping = fields.Boolean(load_default=True)
     subtotal = fields.Nested(MoneySchema, allow_none=True, load_default=None)
+    removed = fields.Integer(strict=True, load_default=0)
 
     @post_load
     def make(self, data: dict, **_: object) -> OrderLine:

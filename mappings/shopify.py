@@ -75,6 +75,7 @@ _LineItem = _Base.from_dict({
     "id": _id(required=True), "product_id": _opt(_id), "variant_id": _opt(_id),
     "sku": _opt(), "title": fields.String(required=True), "variant_title": _opt(),
     "quantity": fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10**6)),
+    "current_quantity": _opt(fields.Integer, strict=True, validate=validate.Range(min=0, max=10**6)),
     **_priced("price"), **_priced("total_discount"),
     "discount_allocations": _list(_Allocation), "tax_lines": _list(_TaxLine),
     "requires_shipping": _opt(fields.Boolean),
@@ -198,12 +199,17 @@ def _line(line_no: int, index: int, raw: dict, cur: str) -> OrderLine:
         discount = _money(raw, "total_discount", cur, path, required=False)
     if discount.amount > gross.amount:
         raise MappingError(f"{path[:-1]}: discounts {discount} exceed quantity × price {gross}")
+    current = raw["current_quantity"]
+    if current is not None and current > raw["quantity"]:
+        raise MappingError(f"{path}current_quantity {current} is more than quantity {raw['quantity']}: an edit "
+                           "that adds units adds a line of its own")
     return OrderLine(
         line_no=line_no, external_id=str(raw["id"]), sku=raw["sku"] or None, title=raw["title"],
         quantity=raw["quantity"], unit_price=unit_price, discount_total=discount,
         tax_lines=_tax_lines(raw["tax_lines"], cur, path),
         product_id=_opt_id(raw["product_id"]), variant_id=_opt_id(raw["variant_id"]),
         variant_title=raw["variant_title"] or "", requires_shipping=raw["requires_shipping"] is not False,
+        removed=raw["quantity"] - current if current is not None else 0,
     )
 
 
@@ -400,4 +406,14 @@ def _order_ref(payload: Any) -> str:
     if type(ident) is int and 0 < ident <= _MAX_ID:
         return f"id {ident}"
     return "(unidentified)"
+
+
+def order_edit_summary(payload: dict) -> tuple[str, str]:
+    """(the order's id, what an orders/edited body says changed, in words). The body has passed
+    mappings.topics' check, so its shape holds."""
+    edit = payload["order_edit"]
+    changes = edit.get("line_items") or {}
+    parts = [f"{sign}{abs(int(change['delta']))} of line {change['id']}"
+             for key, sign in (("additions", "+"), ("removals", "−")) for change in changes.get(key) or []]
+    return str(edit["order_id"]), ", ".join(parts[:20]) + (f" and {len(parts) - 20} more" if len(parts) > 20 else "")
 

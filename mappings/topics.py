@@ -45,6 +45,26 @@ class ShopifyRefund(_Open):
     refund_line_items = _rows()
 
 
+class _LineDelta(_Open):
+    id = _id()
+    delta = fields.Integer(strict=True, required=True)
+
+
+class _LineChanges(_Open):
+    additions = fields.List(fields.Nested(_LineDelta), load_default=list)
+    removals = fields.List(fields.Nested(_LineDelta), load_default=list)
+
+
+class _OrderEditBody(_Open):
+    id = _id()
+    order_id = _id()
+    line_items = fields.Nested(_LineChanges, load_default=dict)
+
+
+class ShopifyOrderEdit(_Open):  # orders/edited sends what an edit changed, not the order
+    order_edit = fields.Nested(_OrderEditBody, required=True)
+
+
 class ShopifyInventoryLevel(_Open):
     inventory_item_id = _id()
     location_id = _id()
@@ -96,11 +116,12 @@ class WooProduct(_Open):  # a product or a variation (product.* fires for both)
 
 # Topics whose payload is the whole order as it stands.
 SHOPIFY_ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/paid", "orders/cancelled",
-                                  "orders/fulfilled", "orders/partially_fulfilled", "orders/edited"})
+                                  "orders/fulfilled", "orders/partially_fulfilled"})
 WOO_ORDER_TOPICS = frozenset({"order.created", "order.updated", "order.restored"})
 SCHEMAS: dict[tuple[str, str], Schema] = {
     **{("shopify", topic): Order() for topic in SHOPIFY_ORDER_TOPICS},
     ("shopify", "refunds/create"): ShopifyRefund(),
+    ("shopify", "orders/edited"): ShopifyOrderEdit(),
     ("shopify", "inventory_levels/update"): ShopifyInventoryLevel(),
     ("shopify", "customers/data_request"): ShopifyDataRequest(),
     ("shopify", "customers/redact"): ShopifyCustomerRedact(),

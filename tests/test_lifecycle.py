@@ -12,10 +12,11 @@ import responses
 from sqlalchemy import select
 
 from adapters.erp.sql import erp_credit_note_lines, erp_credit_notes, erp_payments
-from connector.models import Store
+from connector.models import Reservation, Store
 from tests.conftest import load_fixture
 from tests.stack import WOO_STORE, WOO_URL
 from tests.storefronts import map_locations
+from tests.test_api import SUPPORT, sign_in
 
 CENT = Decimal("0.01")
 
@@ -108,6 +109,29 @@ def test_shopify_tips_and_duties_given_back_are_credited_and_returns_go_back_to_
     assert lines == {("SCARF-LMB-GRY", True, "LON"), ("BEANIE-MER-CHR", True, None)}  # the tip is no goods
 
 
+def test_shopify_an_edit_that_takes_units_off_holds_no_stock_for_them_and_shows_it(stack):
+    order = load_fixture("shopify", "order_discount_multiline.json")
+    sock = order["line_items"][0]
+    stack.post_shopify(order)
+    stack.run_jobs()
+    edited = shopify_version(order, "2026-11-21T09:00:00-05:00")
+    edited["line_items"][0]["current_quantity"] = sock["quantity"] - 2  # two socks taken off by an edit
+    stack.post_shopify(edited, topic="orders/updated")
+    stack.run_jobs()
+    with stack.rt.sessions() as session:
+        held = {r.sku: r.quantity for r in session.scalars(select(Reservation)) if not r.released}
+    assert held[sock["sku"]] == sock["quantity"] - 2
+    (row,) = stack.erp_orders()
+    # The ERP order keeps the units as placed, so its total stays the store's total_price; the store's
+    # refund of the two socks is what credits them.
+    assert cents(row.total) == Decimal(order["total_price"])
+    assert [int(l.quantity) for l in stack.erp_lines(row.external_ref)][:1] == [sock["quantity"]]
+    latest = max(stack.events(), key=lambda e: e.id)
+    assert latest.status == "succeeded" and f"2 × {sock['sku']}" in latest.result["edits"]
+    page = sign_in(stack, SUPPORT, "support").get(f"/console/events/{latest.id}").get_data(as_text=True)
+    assert "Order edits" in page and f"2 × {sock['sku']}" in page
+
+
 def test_shopify_refund_before_its_order_waits_for_it(stack):
     stack.post_shopify(load_fixture("shopify", "refunds", "refund_partial_line.json"), topic="refunds/create")
     stack.run_jobs()
@@ -192,11 +216,35 @@ def test_shopify_edit_arriving_after_a_newer_update_is_ignored(stack):
     stale_edit["line_items"] = stale_edit["line_items"][:1]
     stack.post_shopify(newer, topic="orders/updated")
     stack.run_jobs()
-    stack.post_shopify(stale_edit, topic="orders/edited")
+    stack.post_shopify(stale_edit, topic="orders/updated")  # Shopify sends the edited order as an update
     stack.run_jobs()
     (row,) = stack.erp_orders()
     assert row.payment_status == "paid"
     assert len(stack.erp_lines(row.external_ref)) == len(order["line_items"])
+
+
+def test_shopify_orders_edited_is_recorded_with_what_changed_and_an_order_body_under_it_is_refused(stack):
+    order = load_fixture("shopify", "order_discount_multiline.json")
+    stack.post_shopify(order)
+    stack.run_jobs()
+    sock, shoe = (item["id"] for item in order["line_items"][:2])
+    # The body Shopify sends for orders/edited: what the edit changed, not the order (its REST webhook docs).
+    edit = {"order_edit": {"id": 78912345, "app_id": None, "created_at": "2026-11-21T09:00:00-05:00",
+                           "committed_at": "2026-11-21T09:01:00-05:00", "notify_customer": False,
+                           "order_id": order["id"], "staff_note": "", "user_id": 88123456789,
+                           "line_items": {"additions": [{"id": 15999999999001, "delta": 1}],
+                                          "removals": [{"id": sock, "delta": 2}, {"id": shoe, "delta": 1}]},
+                           "discounts": {"line_item": {"additions": [], "removals": []}},
+                           "shipping_lines": {"additions": [], "removals": []}}}
+    stack.post_shopify(edit, topic="orders/edited")
+    stack.post_shopify(shopify_version(order, "2026-11-21T09:02:00-05:00"), topic="orders/edited")
+    stack.run_jobs()
+    recorded, refused = sorted((e for e in stack.events() if e.topic == "orders/edited"), key=lambda e: e.id)
+    assert recorded.status == "succeeded"
+    assert recorded.result["edits"] == f"+1 of line 15999999999001, −2 of line {sock}, −1 of line {shoe}"
+    (row,) = stack.erp_orders()
+    assert recorded.result["erp_ref"] == str(row.id)
+    assert refused.status == "failed" and "not a shopify orders/edited payload" in refused.last_error
 
 
 # ---- WooCommerce -----------------------------------------------------------------------------------

@@ -107,7 +107,7 @@ def test_a_deleted_shopify_subscription_is_registered_again(stack: Stack, shop: 
     stack.rt.settings = stack.rt.settings.with_(public_base_url="https://connector.example")
     sid = store_id(stack, STORE)
     first = check_subscriptions(stack.rt, sid)
-    assert first["error"] is None and len(first["created"]) == 7
+    assert first["error"] is None and len(first["created"]) == 8
     assert check_subscriptions(stack.rt, sid)["created"] == []
 
     (hook_id,) = [i for i, h in shop.webhooks.items() if h["topic"] == "orders/updated"]
@@ -115,7 +115,7 @@ def test_a_deleted_shopify_subscription_is_registered_again(stack: Stack, shop: 
     stack.rt.queue.enqueue(store_job, "subscriptions", sid)
     stack.run_jobs()
     assert sorted(h["topic"] for h in shop.webhooks.values()) == sorted(
-        ["orders/create", "orders/updated", "orders/paid", "orders/cancelled", "refunds/create",
+        ["orders/create", "orders/updated", "orders/paid", "orders/cancelled", "refunds/create", "orders/edited",
          "inventory_levels/update", "app/uninstalled"])
     assert all(h["address"] == f"https://connector.example/webhooks/shopify/{STORE}" for h in shop.webhooks.values())
     assert check_subscriptions(stack.rt, sid) == {"missing": [], "created": [], "removed": [], "error": None}

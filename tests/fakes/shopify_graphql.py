@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 SUPPORTED_TOPICS = {
     "orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled",
-    "orders/partially_fulfilled", "refunds/create", "fulfillments/create", "fulfillments/update",
+    "orders/partially_fulfilled", "orders/edited", "refunds/create", "fulfillments/create", "fulfillments/update",
     "inventory_levels/update", "products/update", "products/create", "app/uninstalled",
 }
 TOPIC_ENUMS = {topic.upper().replace("/", "_"): topic for topic in SUPPORTED_TOPICS}

@@ -548,3 +548,30 @@ def test_yen_with_decimals_is_parked() -> None:
     for key, amount in (("total_line_items_price", "3301"), ("total_price", "3851")):
         payload[key] = payload[f"{key}_set"]["shop_money"]["amount"] = amount
     assert "line 1 unit price 1650.5 JPY has more decimals than JPY's 0" in error_of(payload)
+
+
+# ---- order edits ---------------------------------------------------------------------------------
+
+
+def test_units_an_edit_took_off_are_counted_apart_and_the_totals_still_reconcile() -> None:
+    payload = load("order_discount_multiline.json")
+    sock = payload["line_items"][0]
+    sock["current_quantity"] = sock["quantity"] - 2
+    order = order_from_shopify(payload, "northwind")
+    line = order.lines[0]
+    assert (line.quantity, line.removed, line.current_quantity) == (sock["quantity"], 2, sock["quantity"] - 2)
+    assert order.totals.total.amount == Decimal(payload["total_price"])
+    assert order_from_json(json.loads(json.dumps(order_to_json(order)))) == order
+
+
+def test_an_unedited_line_has_nothing_removed_with_or_without_current_quantity() -> None:
+    payload = load("order_discount_multiline.json")
+    payload["line_items"][1].pop("current_quantity", None)
+    order = order_from_shopify(payload, "northwind")
+    assert [line.removed for line in order.lines] == [0] * len(order.lines)
+
+
+def test_current_quantity_above_quantity_is_refused() -> None:
+    payload = load("order_discount_multiline.json")
+    payload["line_items"][0]["current_quantity"] = payload["line_items"][0]["quantity"] + 1
+    assert "current_quantity 4 is more than quantity 3" in error_of(payload)
