@@ -299,17 +299,19 @@ def test_a_credit_note_is_a_confirmed_return_sale(harness):
                                       Money(Decimal("0.70"), "USD"), True),
                            RefundLine(order.lines[1].external_id, order.lines[1].sku, 1,
                                       Money(Decimal("116.10"), "USD"), Money(Decimal("7.26"), "USD"), False)),
-                    shipping=Money(Decimal("9.95"), "USD"), adjustment=Money(Decimal("0"), "USD"),
-                    total=Money(Decimal("145.26"), "USD"), reason="damaged in transit")
+                    # the order's shipping with its MA State Tax, as a refund carries it: 9.95 + 0.62
+                    shipping=Money(Decimal("10.57"), "USD"), adjustment=Money(Decimal("0"), "USD"),
+                    total=Money(Decimal("145.88"), "USD"), reason="damaged in transit")
     started = time.monotonic()
     credit = erp.create_credit_note(refund, order.external_ref)
     print(f"\ncreate_credit_note (return sale create, quote, confirm): {(time.monotonic() - started) * 1000:.0f} ms")
     assert erp.create_credit_note(refund, order.external_ref) == credit
     (ret,) = harness.rpc.call("sale.sale", "read", [int(credit)], ["state", "origin", "total_amount", "tax_amount",
                                                                    "comment", "invoices", "shipment_returns"])
-    assert (ret["state"], ret["total_amount"]) == ("processing", Decimal("-145.26"))
-    # the refunded tax reverses Tryton's MA State Tax: (-11.25 - 116.10) x 6.25% = -7.959375 -> -7.96
-    assert ret["tax_amount"] == Decimal("-7.96")
+    assert (ret["state"], ret["total_amount"]) == ("processing", Decimal("-145.88"))
+    # the refunded tax reverses Tryton's MA State Tax on goods and shipping alike: 0.70 + 7.26 + 0.62 = 8.58 =
+    # (-11.25 - 116.10 - 9.95) x 6.25% = -8.58125 -> -8.58 (shipping booked untaxed at 10.57 would leave -7.96)
+    assert ret["tax_amount"] == Decimal("-8.58")
     assert ret["origin"] == f"sale.sale,{erp_ref}"
     assert ret["comment"] == "damaged in transit"
     assert ret["invoices"] and len(ret["shipment_returns"]) == 1  # only the restocked sock comes back
@@ -317,9 +319,9 @@ def test_a_credit_note_is_a_confirmed_return_sale(harness):
     lines = [((l.get("product.") or {}).get("code"), Decimal(str(l["quantity"])), l["amount"], l["taxes"])
              for l in sale_lines(harness, int(credit))]
     assert lines == [("SOCK-MER-M-CHA", -1, Decimal("-11.25"), [ma]), (None, -1, Decimal("-116.10"), [ma]),
-                     ("SHIPPING", -1, Decimal("-9.95"), [])]
+                     ("SHIPPING", -1, Decimal("-9.95"), [ma])]
     view = erp.get_order(order.external_ref)
-    assert (view.credited_total, view.payment_status) == (Decimal("145.26"), "partially_refunded")
+    assert (view.credited_total, view.payment_status) == (Decimal("145.88"), "partially_refunded")
     with pytest.raises(PermanentErpError, match="no sale with reference"):
         erp.create_credit_note(refund, "shopify:acme-us:404")
 

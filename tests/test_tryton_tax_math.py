@@ -1,11 +1,13 @@
-"""The mirror of Tryton's sale tax arithmetic (adapters.erp.tryton_tax), checked against figures worked
-out by hand with Tryton 8.2's rules (account.tax TaxableMixin): no Tryton needed."""
+"""The mirror of Tryton's sale tax arithmetic (adapters.erp.tryton_tax) and the tax inside refunded shipping
+(adapters.erp.tryton_lines), checked against figures worked out by hand with Tryton 8.2's rules
+(account.tax TaxableMixin): no Tryton needed."""
 from __future__ import annotations
 
 from decimal import Decimal as D
 
 import pytest
 
+from adapters.erp.tryton_lines import tax_inside
 from adapters.erp.tryton_tax import TaxableLine, TrytonTax, tax_corrections, tryton_tax_amounts
 
 CENT = D("0.01")
@@ -57,6 +59,14 @@ def test_a_zero_rate_cannot_carry_tax():
     zero = {9: TrytonTax(9, "Exempt", D(0))}
     with pytest.raises(ValueError, match="rate 0"):
         tax_corrections([TaxableLine(D("10"), D(1), (9,))], zero, {9: D("1.00")}, "document", CENT)
+
+
+def test_the_tax_inside_refunded_shipping_is_the_stores_tax_of_its_net():
+    # 9.95 + MA 6.25% 0.621875 -> 0.62 = 10.57; 10.57 / 1.0625 = 9.948... -> 9.95, so 0.62 again
+    assert tax_inside(D("10.57"), (1,), TAXES, CENT) == D("0.62")
+    # GST 5% + PST 7% on 10.00: 0.50 + 0.70 = 11.20 -> 1.20 for both (split by rate later)
+    assert tax_inside(D("11.20"), (2, 3), TAXES, CENT) == D("1.20")
+    assert tax_inside(D("10.57"), (), TAXES, CENT) == D(0)  # untaxed shipping stays whole
 
 
 def test_the_tax_table_names_the_erp_tax_on_goods_shipping_and_fees():

@@ -67,10 +67,11 @@ How the contract maps onto Tryton, and the choices made where Tryton has no dire
   and, for restocked goods, the return shipment. Lines not restocked carry no product (no return
   shipment for goods that do not come back). Each refunded line carries the Tryton taxes its order line
   was booked with (the version note keeps them per store line) and the store's refunded tax is the
-  target, balanced as for sales, so the refund's tax reverses the sale's. Refunded shipping is booked
-  untaxed (the canonical refund has no shipping tax); refunded tax of a sale booked before taxes were
-  Tryton taxes goes on the `tax_product` line as before. credited_total = minus the total of the confirmed sales
-  whose origin is the order's sale (returns made in Tryton count too).
+  target, balanced as for sales, so the refund's tax reverses the sale's. Refunded shipping includes its
+  tax with no figure of its own: it is booked net with the order's shipping taxes, the tax inside it at
+  their rates. Refunded tax of a sale booked before taxes were Tryton taxes goes on the `tax_product`
+  line as before. credited_total = minus the total of the confirmed sales whose origin is the order's
+  sale (returns made in Tryton count too).
 - stock_changes: products whose stock moves or product record were created/written after the cursor
   (Tryton's own write_date/create_date timestamps), quantity (`quantity`, on hand) per warehouse with
   context {"locations": [warehouse]}. Cursor = "<timestamp>|<product id>". A first call (no cursor) reads
@@ -93,7 +94,7 @@ from typing import Any
 
 from adapters.erp.base import (ErpOrderLineView, ErpOrderView, OrderResult, PaymentRecord, PermanentErpError,
                                RetryableErpError)
-from adapters.erp.tryton_lines import ONE, PRICE, Booking, SaleLine, balance, split_tax
+from adapters.erp.tryton_lines import ONE, PRICE, Booking, SaleLine, balance, tax_inside
 from adapters.erp.tryton_rpc import TrytonRpc, TrytonUserError
 from adapters.erp.tryton_tax import TrytonTax
 from mappings.canonical import (FEE_LABELS, Address, Customer, FeeLine, Order, Refund, Shipment, ShipmentLine,
@@ -407,9 +408,9 @@ class TrytonErp:
         return str(return_id)
 
     def _refund_booking(self, refund: Refund, sale: dict) -> Booking:
-        """Negative lines reversing the sale's: each refunded line with the Tryton taxes its order line was
-        booked with (kept in the sale's note) and the store's refunded tax as their target. Lines not
-        restocked carry no product (no return shipment for goods that do not come back)."""
+        """Negative lines reversing the sale's: each refunded line and the shipping with the Tryton taxes its
+        order line was booked with (kept in the sale's note) and the store's refunded tax as their target.
+        Lines not restocked carry no product (no return shipment for goods that do not come back)."""
         unit, booking = self._unit(), Booking()
         names = {r["product"]: r["description"] for r in self._search_read(
             "sale.line", [("sale", "=", sale["id"]), ("product", "!=", None)], ["product", "description"])}
@@ -431,15 +432,17 @@ class TrytonErp:
             elif line.subtotal.amount or line.tax.amount:
                 booking.lines.append(SaleLine(None, unit, -ONE, line.subtotal.amount,
                                               f"Refund: {line.sku or 'line'} (amount only)", taxes))
-            if taxes and line.tax.amount:
-                booking.add_tax(taxes, split_tax(-line.tax.amount, taxes, known, step))
-            else:
-                untaxed += line.tax.amount  # a sale booked before its taxes were Tryton taxes
+            untaxed += booking.refund_tax(taxes, line.tax.amount, known, step)  # left: booked before Tryton taxes
+        if refund.shipping.amount:
+            # The refund's shipping includes its tax, which has no figure of its own: the tax inside it at the
+            # rates of the order's shipping taxes reverses those taxes, as the goods' tax does theirs.
+            taxes = tuple(t for t in line_taxes.get("shipping", []) if t in known)
+            tax = tax_inside(refund.shipping.amount, taxes, known, step)
+            booking.lines.append(SaleLine(self._service(self.shipping_code), unit, -ONE, refund.shipping.amount - tax,
+                                          "Refund: shipping", taxes if tax else ()))
+            booking.refund_tax(taxes, tax, known, step)
         if untaxed:
             booking.lines.append(SaleLine(self._service(self.tax_code), unit, -ONE, untaxed, "Refund: tax"))
-        if refund.shipping.amount:
-            booking.lines.append(SaleLine(self._service(self.shipping_code), unit, -ONE, refund.shipping.amount,
-                                          "Refund: shipping"))
         if refund.adjustment.amount or not booking.lines:
             booking.lines.append(SaleLine(None, unit, -ONE, refund.adjustment.amount, "Refund: adjustment"))
         return booking

@@ -71,6 +71,16 @@ class Booking:
         for tax_id, amount in zip(taxes, amounts):
             self.tax[tax_id] = self.tax.get(tax_id, Decimal(0)) + amount
 
+    def refund_tax(self, taxes: tuple[int, ...], amount: Decimal, known: dict[int, TrytonTax],
+                   step: Decimal) -> Decimal:
+        """Make the store's refunded `amount` of tax the target of a refund line's Tryton taxes (spread by
+        rate). Returns what is left without a Tryton tax to reverse (all of it when the line has none), which
+        the caller books on the tax product."""
+        if not (taxes and amount):
+            return amount
+        self.add_tax(taxes, split_tax(-amount, taxes, known, step))
+        return Decimal(0)
+
 
 def split_tax(amount: Decimal, taxes: tuple[int, ...], known: dict[int, TrytonTax], step: Decimal) -> list[Decimal]:
     """One refunded tax amount spread over a line's taxes by rate (a refund line has one tax figure)."""
@@ -80,6 +90,16 @@ def split_tax(amount: Decimal, taxes: tuple[int, ...], known: dict[int, TrytonTa
     whole = sum(rates, Decimal(0)) or ONE
     parts = [round_to(amount * rate / whole, step) for rate in rates[:-1]]
     return parts + [amount - sum(parts, Decimal(0))]
+
+
+def tax_inside(gross: Decimal, taxes: tuple[int, ...], known: dict[int, TrytonTax], step: Decimal) -> Decimal:
+    """The tax inside an amount that includes these taxes (a refund's shipping comes so, without its tax
+    apart): the gross less the net at their combined rate. The store's own figure when it rounded the tax
+    of the net, as stores do; a cent from it at worst otherwise, which moves a cent between tax and net."""
+    if not taxes:
+        return Decimal(0)
+    rate = sum((known[t].rate for t in taxes), Decimal(0))
+    return gross - round_to(gross / (ONE + rate), step)
 
 
 def balance(booking: Booking, total: Decimal, known: dict[int, TrytonTax], rounding: str, step: Decimal,
