@@ -20,7 +20,8 @@ from adapters.erp.base import PaymentRecord, PermanentErpError, RetryableErpErro
 from adapters.erp.tryton import TrytonErp, parse_tracking
 from mappings.canonical import Money, Order, Refund, RefundLine, Shipment, ShipmentLine, StockLevel
 from mappings.shopify import order_from_shopify
-from mappings.woocommerce import order_from_woocommerce
+from mappings.shopify_refunds import refund_from_shopify
+from mappings.woocommerce import order_from_woocommerce, refund_from_woocommerce
 from tests.conftest import load_fixture
 from tests.erp_backends.tryton import TrytonHarness
 
@@ -299,17 +300,19 @@ def test_a_credit_note_is_a_confirmed_return_sale(harness):
                                       Money(Decimal("0.70"), "USD"), True),
                            RefundLine(order.lines[1].external_id, order.lines[1].sku, 1,
                                       Money(Decimal("116.10"), "USD"), Money(Decimal("7.26"), "USD"), False)),
-                    shipping=Money(Decimal("9.95"), "USD"), adjustment=Money(Decimal("0"), "USD"),
-                    total=Money(Decimal("145.26"), "USD"), reason="damaged in transit")
+                    # the order's shipping with its MA State Tax, as a refund carries it: 9.95 + 0.62
+                    shipping=Money(Decimal("10.57"), "USD"), adjustment=Money(Decimal("0"), "USD"),
+                    total=Money(Decimal("145.88"), "USD"), reason="damaged in transit")
     started = time.monotonic()
     credit = erp.create_credit_note(refund, order.external_ref)
     print(f"\ncreate_credit_note (return sale create, quote, confirm): {(time.monotonic() - started) * 1000:.0f} ms")
     assert erp.create_credit_note(refund, order.external_ref) == credit
     (ret,) = harness.rpc.call("sale.sale", "read", [int(credit)], ["state", "origin", "total_amount", "tax_amount",
                                                                    "comment", "invoices", "shipment_returns"])
-    assert (ret["state"], ret["total_amount"]) == ("processing", Decimal("-145.26"))
-    # the refunded tax reverses Tryton's MA State Tax: (-11.25 - 116.10) x 6.25% = -7.959375 -> -7.96
-    assert ret["tax_amount"] == Decimal("-7.96")
+    assert (ret["state"], ret["total_amount"]) == ("processing", Decimal("-145.88"))
+    # the refunded tax reverses Tryton's MA State Tax on goods and shipping alike: 0.70 + 7.26 + 0.62 = 8.58 =
+    # (-11.25 - 116.10 - 9.95) x 6.25% = -8.58125 -> -8.58 (shipping booked untaxed at 10.57 would leave -7.96)
+    assert ret["tax_amount"] == Decimal("-8.58")
     assert ret["origin"] == f"sale.sale,{erp_ref}"
     assert ret["comment"] == "damaged in transit"
     assert ret["invoices"] and len(ret["shipment_returns"]) == 1  # only the restocked sock comes back
@@ -317,11 +320,71 @@ def test_a_credit_note_is_a_confirmed_return_sale(harness):
     lines = [((l.get("product.") or {}).get("code"), Decimal(str(l["quantity"])), l["amount"], l["taxes"])
              for l in sale_lines(harness, int(credit))]
     assert lines == [("SOCK-MER-M-CHA", -1, Decimal("-11.25"), [ma]), (None, -1, Decimal("-116.10"), [ma]),
-                     ("SHIPPING", -1, Decimal("-9.95"), [])]
+                     ("SHIPPING", -1, Decimal("-9.95"), [ma])]
     view = erp.get_order(order.external_ref)
-    assert (view.credited_total, view.payment_status) == (Decimal("145.26"), "partially_refunded")
+    assert (view.credited_total, view.payment_status) == (Decimal("145.88"), "partially_refunded")
     with pytest.raises(PermanentErpError, match="no sale with reference"):
         erp.create_credit_note(refund, "shopify:acme-us:404")
+
+
+def credit_lines(harness: TrytonHarness, credit: str) -> list[tuple]:
+    return [((l.get("product.") or {}).get("code"), Decimal(str(l["quantity"])), l["amount"], l["taxes"],
+             l["description"]) for l in sale_lines(harness, int(credit))]
+
+
+def gift_wrap_refund(fee_name: str) -> dict:
+    """A WooCommerce refund of order_processing_coupon: the tote (31.50 + 3.15 tax), the shipping (7.50 + 0.75)
+    and a fee named `fee_name` (5.00 + 0.50), all at the store's 10% Sales tax: 48.40."""
+    return {"id": 902, "date_created_gmt": "2026-11-25T10:00:00", "amount": "48.40", "reason": "gift wrap torn",
+            "line_items": [{"id": 7420, "sku": "TOTE-CNV-NAT", "quantity": -1, "total": "-31.50", "total_tax": "-3.15",
+                            "meta_data": [{"key": "_refunded_item_id", "value": "7312"}]}],
+            "shipping_lines": [{"total": "-7.50", "total_tax": "-0.75"}],
+            "fee_lines": [{"id": 7421, "name": fee_name, "total": "-5.00", "total_tax": "-0.50",
+                           "meta_data": [{"key": "_refunded_item_id", "value": "7315"}]}]}
+
+
+def test_a_fee_given_back_with_its_tax_reverses_the_tax_the_orders_fee_was_booked_with(harness):
+    payload = load_fixture("woocommerce", "order_processing_coupon.json")  # Gift wrap 5.00 + 0.50 Sales tax
+    erp, order, _ = pushed(harness, order_from_woocommerce(payload, "acme"))
+    refund = refund_from_woocommerce(gift_wrap_refund("Gift wrap"), payload, "acme")
+    credit = erp.create_credit_note(refund, order.external_ref)
+    (ret,) = harness.rpc.call("sale.sale", "read", [int(credit)], ["state", "total_amount", "tax_amount"])
+    # (-31.50 - 7.50 - 5.00) x 10% = -4.40 = the store's 3.15 + 0.75 + 0.50: no correction lines needed
+    assert (ret["state"], ret["total_amount"], ret["tax_amount"]) == ("processing", Decimal("-48.40"),
+                                                                       Decimal("-4.40"))
+    sales = tax_id(harness, "Sales tax")
+    assert credit_lines(harness, credit) == [
+        (None, -1, Decimal("-31.50"), [sales], "Refund: TOTE-CNV-NAT (not returned to stock)"),
+        ("SHIPPING", -1, Decimal("-7.50"), [sales], "Refund: shipping"),
+        (None, -1, Decimal("-5.00"), [sales], "Refund: Fee: Gift wrap")]  # fee_product unset: no product
+    assert harness.credited(refund.external_ref)["tax_total"] == Decimal("4.40")
+
+
+def test_a_fee_given_back_that_the_order_did_not_have_puts_its_tax_on_the_tax_product(harness):
+    payload = load_fixture("woocommerce", "order_processing_coupon.json")
+    erp, order, _ = pushed(harness, order_from_woocommerce(payload, "acme"))
+    refund = refund_from_woocommerce(gift_wrap_refund("Rush handling"), payload, "acme")
+    credit = erp.create_credit_note(refund, order.external_ref)
+    (ret,) = harness.rpc.call("sale.sale", "read", [int(credit)], ["total_amount", "tax_amount"])
+    # no Tryton tax of the order's to reverse for 0.50 of it: the total is the store's, Tryton's tax 3.90
+    assert (ret["total_amount"], ret["tax_amount"]) == (Decimal("-48.40"), Decimal("-3.90"))
+    assert credit_lines(harness, credit)[2:] == [(None, -1, Decimal("-5.00"), [], "Refund: Fee: Rush handling"),
+                                                 ("TAX", -1, Decimal("-0.50"), [], "Refund: tax")]
+
+
+def test_a_duty_given_back_without_its_tax_carries_no_tryton_tax(harness):
+    # the order's scarf duty 10.80 was charged GST 0.54; Shopify gives the duty back without it
+    erp, order, _ = pushed(harness, shopify_order("order_duties"))
+    refund = refund_from_shopify(load_fixture("shopify", "refunds/fee_refund_duties.json"), "acme-us", "GBP")
+    credit = erp.create_credit_note(refund, order.external_ref)
+    (gst,) = harness.rpc.call("account.tax", "search", [("name", "=", "GST"), ("rate", "=", Decimal("0.05"))],
+                              0, None, None)
+    assert credit_lines(harness, credit) == [
+        ("SCARF-LMB-GRY", -1, Decimal("-60.00"), [gst], "Refund: Lambswool Scarf - Heather Grey"),
+        ("DUTY", -1, Decimal("-10.80"), [], "Refund: Duty: Duty refunded (duty 9001)")]
+    assert harness.credited(refund.external_ref) == {
+        "total": Decimal("73.80"), "tax_total": Decimal("3.00"), "tip_total": Decimal(0),
+        "duty_total": Decimal("10.80"), "additional_fee_total": Decimal(0)}
 
 
 def test_stock_changes_per_warehouse_since_the_cursor(harness):

@@ -1,12 +1,15 @@
-"""The mirror of Tryton's sale tax arithmetic (adapters.erp.tryton_tax), checked against figures worked
-out by hand with Tryton 8.2's rules (account.tax TaxableMixin): no Tryton needed."""
+"""The mirror of Tryton's sale tax arithmetic (adapters.erp.tryton_tax) and the pure tax choices of refund
+lines (adapters.erp.tryton_lines), checked against figures worked out by hand with Tryton 8.2's rules
+(account.tax TaxableMixin): no Tryton needed."""
 from __future__ import annotations
 
 from decimal import Decimal as D
 
 import pytest
 
+from adapters.erp.tryton_lines import booked_fee_taxes, tax_inside
 from adapters.erp.tryton_tax import TaxableLine, TrytonTax, tax_corrections, tryton_tax_amounts
+from mappings.canonical import Money, RefundFee
 
 CENT = D("0.01")
 MA = TrytonTax(1, "MA State Tax", D("0.0625"))
@@ -57,6 +60,30 @@ def test_a_zero_rate_cannot_carry_tax():
     zero = {9: TrytonTax(9, "Exempt", D(0))}
     with pytest.raises(ValueError, match="rate 0"):
         tax_corrections([TaxableLine(D("10"), D(1), (9,))], zero, {9: D("1.00")}, "document", CENT)
+
+
+def test_the_tax_inside_refunded_shipping_is_the_stores_tax_of_its_net():
+    # 9.95 + MA 6.25% 0.621875 -> 0.62 = 10.57; 10.57 / 1.0625 = 9.948... -> 9.95, so 0.62 again
+    assert tax_inside(D("10.57"), (1,), TAXES, CENT) == D("0.62")
+    # GST 5% + PST 7% on 10.00: 0.50 + 0.70 = 11.20 -> 1.20 for both (split by rate later)
+    assert tax_inside(D("11.20"), (2, 3), TAXES, CENT) == D("1.20")
+    assert tax_inside(D("10.57"), (), TAXES, CENT) == D(0)  # untaxed shipping stays whole
+
+
+def test_a_refunded_fee_finds_its_order_fee_by_store_line_then_by_kind_and_title():
+    booked = [{"kind": "tip", "line": "L9", "title": "Tip", "taxes": []},
+              {"kind": "duty", "line": "L1", "title": "Duty: Scarf", "taxes": [2]},
+              {"kind": "fee", "line": None, "title": "Gift wrap", "taxes": [1]}]
+
+    def fee(kind: str, title: str, line: str | None = None) -> RefundFee:
+        return RefundFee(kind, title, Money(D("5.00"), "USD"), Money(D("0.50"), "USD"), line)
+
+    assert booked_fee_taxes(booked, fee("duty", "Duty refunded", "L1")) == (2,)
+    assert booked_fee_taxes(booked, fee("fee", "Gift wrap", "7315")) == (1,)  # WooCommerce: no line on the order
+    assert booked_fee_taxes(booked, fee("tip", "Tip", "L9")) == ()
+    assert booked_fee_taxes(booked, fee("fee", "Rush handling")) is None
+    assert booked_fee_taxes(booked, fee("additional_fee", "Gift wrap")) is None  # another kind is another fee
+    assert booked_fee_taxes([], fee("fee", "Gift wrap")) is None  # a sale noted before fees' taxes were kept
 
 
 def test_the_tax_table_names_the_erp_tax_on_goods_shipping_and_fees():

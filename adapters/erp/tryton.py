@@ -66,11 +66,14 @@ How the contract maps onto Tryton, and the choices made where Tryton has no dire
   `reference` = the refund's external_ref, quoted and confirmed: Tryton makes the credit note invoice
   and, for restocked goods, the return shipment. Lines not restocked carry no product (no return
   shipment for goods that do not come back). Each refunded line carries the Tryton taxes its order line
-  was booked with (the version note keeps them per store line) and the store's refunded tax is the
-  target, balanced as for sales, so the refund's tax reverses the sale's. Refunded shipping is booked
-  untaxed (the canonical refund has no shipping tax); refunded tax of a sale booked before taxes were
-  Tryton taxes goes on the `tax_product` line as before. credited_total = minus the total of the confirmed sales
-  whose origin is the order's sale (returns made in Tryton count too).
+  was booked with (the version note keeps them per store line and per fee) and the store's refunded tax
+  is the target, balanced as for sales, so the refund's tax reverses the sale's. Refunded shipping
+  includes its tax with no figure of its own: it is booked net with the order's shipping taxes, the tax
+  inside it at their rates. Each fee, tip, duty or additional fee given back is a line on its kind's
+  product, like the order's; one given back without tax carries no Tryton tax even if the order's was
+  taxed. Refunded tax with no Tryton tax to reverse (a sale booked before taxes were Tryton taxes, a fee
+  not found on the order) goes on the `tax_product` line. credited_total = minus the total of the
+  confirmed sales whose origin is the order's sale (returns made in Tryton count too).
 - stock_changes: products whose stock moves or product record were created/written after the cursor
   (Tryton's own write_date/create_date timestamps), quantity (`quantity`, on hand) per warehouse with
   context {"locations": [warehouse]}. Cursor = "<timestamp>|<product id>". A first call (no cursor) reads
@@ -93,11 +96,11 @@ from typing import Any
 
 from adapters.erp.base import (ErpOrderLineView, ErpOrderView, OrderResult, PaymentRecord, PermanentErpError,
                                RetryableErpError)
-from adapters.erp.tryton_lines import ONE, PRICE, Booking, SaleLine, balance, split_tax
+from adapters.erp.tryton_lines import ONE, PRICE, Booking, SaleLine, balance, booked_fee_taxes, tax_inside
 from adapters.erp.tryton_rpc import TrytonRpc, TrytonUserError
 from adapters.erp.tryton_tax import TrytonTax
-from mappings.canonical import (FEE_LABELS, Address, Customer, FeeLine, Order, Refund, Shipment, ShipmentLine,
-                                StockLevel, TaxLine)
+from mappings.canonical import (FEE_LABELS, Address, Customer, FeeLine, Order, Refund, RefundFee, Shipment,
+                                ShipmentLine, StockLevel, TaxLine)
 from mappings.customers import normalise_email, normalise_phone
 
 TAG = "[storefront-connector]"
@@ -128,7 +131,7 @@ def _description(order: Order) -> str:
     return text
 
 
-def _fee_description(fee: FeeLine, skus: dict[str, str | None]) -> str:
+def _fee_description(fee: FeeLine | RefundFee, skus: dict[str, str | None]) -> str:
     label = FEE_LABELS.get(fee.kind, "Fee")
     sku = skus.get(fee.source_line_id or "")
     return f"{label}: {fee.title}" + (f" ({sku})" if sku else "")
@@ -407,13 +410,13 @@ class TrytonErp:
         return str(return_id)
 
     def _refund_booking(self, refund: Refund, sale: dict) -> Booking:
-        """Negative lines reversing the sale's: each refunded line with the Tryton taxes its order line was
-        booked with (kept in the sale's note) and the store's refunded tax as their target. Lines not
-        restocked carry no product (no return shipment for goods that do not come back)."""
+        """Negative lines reversing the sale's: each refunded line, the shipping and each fee with the Tryton
+        taxes its order line was booked with (kept in the sale's note) and the store's refunded tax as their
+        target. Lines not restocked carry no product (no return shipment for goods that do not come back)."""
         unit, booking = self._unit(), Booking()
         names = {r["product"]: r["description"] for r in self._search_read(
             "sale.line", [("sale", "=", sale["id"]), ("product", "!=", None)], ["product", "description"])}
-        line_taxes = self._line_taxes(sale["id"])
+        line_taxes, fee_taxes = self._booked_taxes(sale["id"])
         known, step = self._taxes(), self._currency(refund.currency)[1]
         skus = [line.sku for line in refund.lines if line.sku and line.restock and line.quantity > 0]
         products = self._products(skus, strict=False)
@@ -431,26 +434,50 @@ class TrytonErp:
             elif line.subtotal.amount or line.tax.amount:
                 booking.lines.append(SaleLine(None, unit, -ONE, line.subtotal.amount,
                                               f"Refund: {line.sku or 'line'} (amount only)", taxes))
-            if taxes and line.tax.amount:
-                booking.add_tax(taxes, split_tax(-line.tax.amount, taxes, known, step))
-            else:
-                untaxed += line.tax.amount  # a sale booked before its taxes were Tryton taxes
+            untaxed += booking.refund_tax(taxes, line.tax.amount, known, step)  # left: booked before Tryton taxes
+        if refund.shipping.amount:
+            # The refund's shipping includes its tax, which has no figure of its own: the tax inside it at the
+            # rates of the order's shipping taxes reverses those taxes, as the goods' tax does theirs.
+            taxes = tuple(t for t in line_taxes.get("shipping", []) if t in known)
+            tax = tax_inside(refund.shipping.amount, taxes, known, step)
+            booking.lines.append(SaleLine(self._service(self.shipping_code), unit, -ONE, refund.shipping.amount - tax,
+                                          "Refund: shipping", taxes if tax else ()))
+            booking.refund_tax(taxes, tax, known, step)
+        untaxed += self._refund_fees(refund, booking, fee_taxes)
         if untaxed:
             booking.lines.append(SaleLine(self._service(self.tax_code), unit, -ONE, untaxed, "Refund: tax"))
-        if refund.shipping.amount:
-            booking.lines.append(SaleLine(self._service(self.shipping_code), unit, -ONE, refund.shipping.amount,
-                                          "Refund: shipping"))
         if refund.adjustment.amount or not booking.lines:
             booking.lines.append(SaleLine(None, unit, -ONE, refund.adjustment.amount, "Refund: adjustment"))
         return booking
 
-    def _line_taxes(self, sale_id: int) -> dict[str, list[int]]:
-        """The Tryton taxes each store line of the sale was booked with (the latest version note's)."""
-        found: dict[str, list[int]] = {}
+    def _refund_fees(self, refund: Refund, booking: Booking, fee_taxes: list[dict]) -> Decimal:
+        """Each fee given back on its kind's product, as the order books it; returns the refunded tax that
+        found no Tryton tax to reverse."""
+        unit, known, step = self._unit(), self._taxes(), self._currency(refund.currency)[1]
+        skus = {line.line_external_id: line.sku for line in refund.lines}
+        untaxed = Decimal(0)
+        for fee in refund.fees:
+            # A fee given back without tax carries no Tryton tax even when the order's fee did (Shopify gives
+            # a duty back without its tax). With tax, the order fee's taxes, as for goods; when none is found
+            # the tax goes on the tax product, like the tax of goods booked before taxes were Tryton taxes: the
+            # credit note's total and tax stay the store's, but that tax reverses no Tryton tax's account.
+            found = booked_fee_taxes(fee_taxes, fee) if fee.tax.amount else None
+            taxes = tuple(t for t in (found or ()) if t in known)
+            code = self.fee_codes.get(fee.kind)
+            booking.lines.append(SaleLine(self._service(code) if code else None, unit, -ONE, fee.amount.amount,
+                                          f"Refund: {_fee_description(fee, skus)}", taxes))
+            untaxed += booking.refund_tax(taxes, fee.tax.amount, known, step)
+        return untaxed
+
+    def _booked_taxes(self, sale_id: int) -> tuple[dict[str, list[int]], list[dict]]:
+        """The Tryton taxes each store line and each fee of the sale was booked with (the latest version
+        note's; a sale noted before fees' taxes were kept has none for its fees)."""
+        lines: dict[str, list[int]] = {}
+        fees: list[dict] = []
         for _, data in self._notes(sale_id):
             if isinstance(data.get("line_taxes"), dict):
-                found = data["line_taxes"]
-        return found
+                lines, fees = data["line_taxes"], data.get("fee_taxes") or []
+        return lines, fees if isinstance(fees, list) else []
 
     def get_order(self, order_ref: str) -> ErpOrderView | None:
         sale = self._find_sale(order_ref)
@@ -629,8 +656,10 @@ class TrytonErp:
         skus = {line.external_id: line.sku for line in order.lines}
         for fee in order.fee_lines:  # a fee's amount is before tax, whatever the prices
             code = self.fee_codes.get(fee.kind)
-            booking.charge(self._service(code) if code else None, unit, ONE, fee.amount.amount,
-                           _fee_description(fee, skus), fee.tax_lines, resolve, False)
+            taxes = booking.charge(self._service(code) if code else None, unit, ONE, fee.amount.amount,
+                                   _fee_description(fee, skus), fee.tax_lines, resolve, False)
+            booking.fee_taxes.append({"kind": fee.kind, "line": fee.source_line_id, "title": fee.title,
+                                      "taxes": list(taxes)})
         return booking
 
     def _check_store_tax(self, order: Order, booking: Booking) -> None:
@@ -762,7 +791,8 @@ class TrytonErp:
         self._note(sale_id, f"{verb} from {order.source} store {order.store}, order {order.number} (payment "
                             f"{order.payment.status}, store total {order.totals.total}{shown}).",
                    {"version": _utc(order.updated_at).isoformat(), "payment_status": order.payment.status,
-                    "note": order.note, "line_taxes": booking.line_taxes, "taxes_included": order.taxes_included,
+                    "note": order.note, "line_taxes": booking.line_taxes, "fee_taxes": booking.fee_taxes,
+                    "taxes_included": order.taxes_included,
                     "presentment": {"currency": paid.currency, "total": str(paid.amount)} if paid else None})
 
     def _meta(self, sale_id: int) -> dict:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from adapters.erp.tryton_tax import TaxableLine, TrytonTax, round_to, tax_corrections, tryton_tax_amounts
-from mappings.canonical import TaxLine
+from mappings.canonical import RefundFee, TaxLine
 
 PRICE = Decimal("0.0001")  # sale.line unit_price digits (Tryton's default price_decimal)
 ONE = Decimal(1)
@@ -45,12 +45,15 @@ class SaleLine:
 
 @dataclass
 class Booking:
-    """A sale's lines, the store's tax per Tryton tax, and each store line's Tryton taxes (kept in the
-    sale's note so a refund of that line reverses the same taxes)."""
+    """A sale's lines, the store's tax per Tryton tax, and each store line's and fee's Tryton taxes (kept in
+    the sale's note so a refund of that line or fee reverses the same taxes)."""
 
     lines: list[SaleLine] = field(default_factory=list)
     tax: dict[int, Decimal] = field(default_factory=dict)
     line_taxes: dict[str, list[int]] = field(default_factory=dict)
+    # One entry per fee line: {"kind", "line" (the store's source line id or None), "title", "taxes"}. A
+    # list, not keyed by line: a duty's source line is the goods line it is levied on.
+    fee_taxes: list[dict] = field(default_factory=list)
 
     @property
     def tax_total(self) -> Decimal:
@@ -71,6 +74,16 @@ class Booking:
         for tax_id, amount in zip(taxes, amounts):
             self.tax[tax_id] = self.tax.get(tax_id, Decimal(0)) + amount
 
+    def refund_tax(self, taxes: tuple[int, ...], amount: Decimal, known: dict[int, TrytonTax],
+                   step: Decimal) -> Decimal:
+        """Make the store's refunded `amount` of tax the target of a refund line's Tryton taxes (spread by
+        rate). Returns what is left without a Tryton tax to reverse (all of it when the line has none), which
+        the caller books on the tax product."""
+        if not (taxes and amount):
+            return amount
+        self.add_tax(taxes, split_tax(-amount, taxes, known, step))
+        return Decimal(0)
+
 
 def split_tax(amount: Decimal, taxes: tuple[int, ...], known: dict[int, TrytonTax], step: Decimal) -> list[Decimal]:
     """One refunded tax amount spread over a line's taxes by rate (a refund line has one tax figure)."""
@@ -80,6 +93,28 @@ def split_tax(amount: Decimal, taxes: tuple[int, ...], known: dict[int, TrytonTa
     whole = sum(rates, Decimal(0)) or ONE
     parts = [round_to(amount * rate / whole, step) for rate in rates[:-1]]
     return parts + [amount - sum(parts, Decimal(0))]
+
+
+def tax_inside(gross: Decimal, taxes: tuple[int, ...], known: dict[int, TrytonTax], step: Decimal) -> Decimal:
+    """The tax inside an amount that includes these taxes (a refund's shipping comes so, without its tax
+    apart): the gross less the net at their combined rate. The store's own figure when it rounded the tax
+    of the net, as stores do; a cent from it at worst otherwise, which moves a cent between tax and net."""
+    if not taxes:
+        return Decimal(0)
+    rate = sum((known[t].rate for t in taxes), Decimal(0))
+    return gross - round_to(gross / (ONE + rate), step)
+
+
+def booked_fee_taxes(booked: list[dict], fee: RefundFee) -> tuple[int, ...] | None:
+    """The Tryton taxes the order's fee line that this refunded fee gives back was booked with: the fee of
+    its kind on the same store line (a Shopify tip), else of its kind and title (WooCommerce copies the fee's
+    name into the refund but its order fee lines carry no line id). None when no fee fits: a sale noted
+    before fees' taxes were kept, or a fee the order did not have."""
+    same_kind = [f for f in booked if isinstance(f, dict) and f.get("kind") == fee.kind]
+    by_line = [f for f in same_kind if fee.source_line_id and f.get("line") == fee.source_line_id]
+    by_title = [f for f in same_kind if f.get("title") == fee.title]
+    found = (by_line or by_title)[:1]
+    return tuple(found[0].get("taxes") or ()) if found else None
 
 
 def balance(booking: Booking, total: Decimal, known: dict[int, TrytonTax], rounding: str, step: Decimal,

@@ -149,17 +149,26 @@ class TrytonHarness:
     def booked(self, order_ref: str) -> dict:
         """The sale's money as Tryton holds it: its total and tax, and each fee kind's lines by their product
         (Tryton has no fee total; the buyer's currency is named in the description only when it differs)."""
-        (sale,) = self.rpc.call("sale.sale", "search_read", [("reference", "=", order_ref)], 0, 1, None,
-                                ["total_amount", "tax_amount", "lines", "description"])
+        return self._money(order_ref, Decimal(1))
+
+    def credited(self, refund_ref: str) -> dict:
+        """The credit note (the return sale whose reference is the refund's) as positive amounts: its total and
+        tax, and the tips, duties and additional fees given back by their lines' products."""
+        return self._money(refund_ref, Decimal(-1))
+
+    def _money(self, reference: str, sign: Decimal) -> dict:
+        """A sale's total, tax and fee kinds; `sign` -1 reads a return sale (negative lines) as positive."""
+        (sale,) = self.rpc.call("sale.sale", "search_read", [("reference", "=", reference)], 0, 1, None,
+                                ["total_amount", "tax_amount", "lines"])
         lines = self.rpc.call("sale.line", "read", sale["lines"], ["product.code", "quantity", "unit_price"])
         kinds = {"TIP": "tip_total", "DUTY": "duty_total", "ADDITIONAL_FEE": "additional_fee_total"}
-        booked = {"total": Decimal(sale["total_amount"]), "tax_total": Decimal(sale["tax_amount"]),
-                  **dict.fromkeys(kinds.values(), Decimal(0))}
+        money = {"total": sign * Decimal(sale["total_amount"]), "tax_total": sign * Decimal(sale["tax_amount"]),
+                 **dict.fromkeys(kinds.values(), Decimal(0))}
         for line in lines:
             kind = kinds.get((line.get("product.") or {}).get("code"))
             if kind:
-                booked[kind] += Decimal(str(line["quantity"])) * Decimal(line["unit_price"])
-        return booked
+                money[kind] += sign * Decimal(str(line["quantity"])) * Decimal(line["unit_price"])
+        return money
 
     def seed_stock(self, levels: list[StockLevel]) -> None:
         self.add_products([level.sku for level in levels])
