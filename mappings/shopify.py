@@ -28,6 +28,7 @@ against a live shop with a shipping discount):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -309,15 +310,24 @@ def _totals(data: dict, lines: tuple[OrderLine, ...], shipping: tuple[ShippingLi
     expected = gross - discounts + shipping_total + tax_term + fee_total
     if expected != total:
         tax_text = f"tax {tax.amount} (included in prices)" if data["taxes_included"] else f"tax {tax.amount}"
-        fee_text = "".join(f" + {label} {money_sum([f.amount for f in fees if f.kind == kind], cur).amount}"
-                           for kind, label in (("tip", "tips"), ("duty", "duties"), ("additional_fee", "additional fees"))
-                           if any(f.kind == kind for f in fees))
+        fee_text = "".join(f" + {label} {amount.amount}"
+                           for label, amount in fee_parts(fees, lambda f: f.amount, cur))
         raise MappingError(
             f"totals do not reconcile: lines {gross.amount} − discounts {discounts.amount} + shipping "
             f"{shipping_total.amount} + {tax_text}{fee_text} = {expected}, "
             f"Shopify {_source(data, 'total_price')} is {total} (a difference of {(total - expected).amount})")
     return Totals(subtotal=gross, discount_total=discounts, shipping_total=shipping_total,
                   tax_total=tax, total=total, fee_total=fee_total if fees else None)
+
+
+# How a reconciliation message names each kind of fee it adds (plain fees are never Shopify's).
+_FEE_PARTS = (("tip", "tips"), ("duty", "duties"), ("additional_fee", "additional fees"))
+
+
+def fee_parts(fees: Sequence[Any], amount_of: Callable[[Any], Money], cur: str) -> list[tuple[str, Money]]:
+    """(label, sum) of each kind of fee present, in a fixed order, for an order's or a refund's message."""
+    return [(label, money_sum([amount_of(f) for f in fees if f.kind == kind], cur))
+            for kind, label in _FEE_PARTS if any(f.kind == kind for f in fees)]
 
 
 def _presentment(data: dict) -> tuple[str | None, Money | None]:

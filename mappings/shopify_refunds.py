@@ -33,9 +33,13 @@ UNVERIFIED were not confirmed against a live shop):
 - Transactions of kind `refund` and status `success` are the money that actually moved; pending
   or failed ones and other kinds are ignored. Their `currency` is the presentment currency on
   multi-currency orders, so they are compared with the shop-money total only when every counted
-  transaction is in the shop currency. Duties and additional fees (`refund_duties`,
-  `additional_fees`) have no place in the canonical Refund: a refund carrying them fails that
-  comparison instead of losing the money silently.
+  transaction is in the shop currency; they include any fees given back.
+- Duties given back are `duties[]` (`{duty_id, amount_set}`), adding up to `total_duties_set`;
+  each becomes a refunded fee of kind `duty`. A refunded tip is a refund line item whose
+  `line_item` is a tip line (`tip_payment_gateway`/`tip_payment_method` set, as on the order):
+  it becomes a refunded fee of kind `tip`, never goods. Additional fees given back are read from
+  `total_additional_fees_set` as one refunded fee (the itemised `additional_fees[]` shape is
+  UNVERIFIED, so it is not read).
 """
 from __future__ import annotations
 
@@ -48,7 +52,7 @@ from mappings.canonical import Money, Refund, RefundFee, RefundLine, money_sum
 from mappings.errors import MappingError
 from mappings.fields import currency as iso_currency
 from mappings.fields import MAX_ID, Amount, Base, Timestamp, blank_to_none, ident, list_of, load, opt
-from mappings.shopify import _money, _priced, _ShopSet
+from mappings.shopify import _money, _priced, _ShopSet, fee_parts
 
 _RESTOCKING = frozenset({"return", "cancel", "legacy_restock"})
 _RESTOCK_TYPES = ("no_restock", *sorted(_RESTOCKING))
@@ -68,8 +72,8 @@ def _signed(name: str) -> dict[str, fields.Field]:
 _RefundedItem = Base.from_dict({"id": opt(ident), "sku": opt(), "title": opt(), "tip_payment_gateway": opt(),
                                 "tip_payment_method": opt()}, name="_RefundedItem")
 # Shopify writes a duty's id as a number here and as a string on the order's line item.
-_RefundDuty = Base.from_dict({"duty_id": fields.Raw(load_default=None, allow_none=True), "amount_set": fields.Nested(_ShopSet, required=True)},
-                             name="_RefundDuty")
+_RefundDuty = Base.from_dict({"duty_id": fields.Raw(load_default=None, allow_none=True),
+                              "amount_set": fields.Nested(_ShopSet, required=True)}, name="_RefundDuty")
 _RefundLineItem = Base.from_dict({
     "id": opt(ident), "line_item_id": ident(required=True),
     "quantity": fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10**6)),
@@ -129,12 +133,9 @@ def _refund(data: dict, store: str, cur: str) -> Refund:
                                               if raw["kind"] != _SHIPPING], cur)
     subtotal = money_sum([line.subtotal for line in lines], cur)
     tax = money_sum([line.tax for line in lines], cur)
-    fee_parts = [(label, money_sum([f.total for f in fees if f.kind == kind], cur))
-                 for kind, label in (("tip", "tips"), ("duty", "duties"), ("additional_fee", "additional fees"))
-                 if any(f.kind == kind for f in fees)]
     total = subtotal + tax + shipping + money_sum([f.total for f in fees], cur) + adjustment
     breakdown = (f"lines {subtotal.amount} + tax {tax.amount} + shipping {shipping.amount} "
-                 + "".join(f"+ {label} {amount.amount} " for label, amount in fee_parts)
+                 + "".join(f"+ {label} {amount.amount} " for label, amount in fee_parts(fees, lambda f: f.total, cur))
                  + f"+ adjustment {adjustment.amount} = {total}")
     if total.amount < 0:
         raise MappingError(f"refund total is negative: {breakdown}")
