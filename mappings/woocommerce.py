@@ -359,15 +359,20 @@ def _refund(data: dict, order: dict, store: str, restock: bool) -> Refund:
                   fees=fees)
 
 
+def _meta_values(raw: dict, key: str) -> list:
+    return [m["value"] for m in raw["meta_data"] or [] if m["key"] == key]
+
+
 def _meta_value(raw: dict, key: str) -> str | None:
-    values = [str(m["value"]).strip() for m in raw["meta_data"] or [] if m["key"] == key]
-    return values[0][:40] if values and values[0] else None
+    values = _meta_values(raw, key)
+    text = str(values[0]).strip() if values else ""
+    return text[:40] or None
 
 
 def _refunded_line_id(index: int, raw: dict, order: dict) -> str:
     path = f"line_items[{index}]"
     known = {line["id"] for line in order["line_items"] or []}
-    meta = [m["value"] for m in raw["meta_data"] or [] if m["key"] == "_refunded_item_id"]
+    meta = _meta_values(raw, "_refunded_item_id")
     if meta:
         value = str(meta[0]).strip()
         if not value.isdigit() or int(value) not in known:
