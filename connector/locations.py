@@ -8,6 +8,7 @@ single-location case needs no setup.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,19 +52,21 @@ def location_entries(rt: Runtime, store_id: int) -> tuple[dict[str, str], dict[s
     return _entries(rt, store_id)
 
 
-def restock_warehouse(rt: Runtime, store: StoreInfo, location_id: str | None) -> str | None:
-    """The one ERP warehouse a store location's returns go back into, from the location table by the
-    location's id; None (the ERP's own default) when unmapped, mapped to several warehouses, or named by
-    name only (resolving names asks the store, which a refund must not wait for)."""
-    if not location_id:
-        return None
+def restock_warehouses(rt: Runtime, store: StoreInfo, location_ids: Iterable[str]) -> dict[str, str | None]:
+    """For each store location, the one ERP warehouse its returns go back into, from the location table
+    (read once) by the location's id; None (the ERP's own default) when unmapped, mapped to several
+    warehouses, or named by name only (resolving names asks the store, which a refund must not wait for)."""
     own, shared = _entries(rt, store.id)
-    for table in (own, shared):
-        for source, target in table.items():
-            if _numeric(source) == location_id:
-                warehouses = parse_warehouses(target)
-                return next(iter(warehouses)) if warehouses is not None and len(warehouses) == 1 else None
-    return None
+
+    def one(location_id: str) -> str | None:
+        for table in (own, shared):
+            for source, target in table.items():
+                if _numeric(source) == location_id:
+                    warehouses = parse_warehouses(target)
+                    return next(iter(warehouses)) if warehouses is not None and len(warehouses) == 1 else None
+        return None
+
+    return {location_id: one(location_id) for location_id in location_ids}
 
 
 def _numeric(value: str) -> str | None:

@@ -20,7 +20,7 @@ from connector.clients import sync_client
 from connector.clock import utcnow
 from connector.lifecycle import (TransactionSource, apply_order, apply_refund, cancel_deleted, credited,
                                  erp_ref_of, merchant_tables, order_currency, woo_client)
-from connector.locations import restock_warehouse
+from connector.locations import restock_warehouses
 from connector.models import EventAttempt, InboxEvent, Store
 from connector.reported import shopify_inventory_level, woo_product_updated
 from connector.runtime import Runtime, StoreInfo
@@ -149,10 +149,11 @@ def _shopify_refund(rt: Runtime, store: StoreInfo, payload: dict, event_id: int)
         raise RetryableErpError(f"refund of order {payload.get('order_id')} arrived before its order reached the "
                                 "ERP; waiting for the order")
     refund = refund_from_shopify(payload, store.slug, currency)
-    if any(line.location_id for line in refund.lines):  # the units go back to a store location: which warehouse?
+    locations = {line.location_id for line in refund.lines if line.location_id}
+    if locations:  # the units go back to a store location: which warehouse?
+        warehouse = restock_warehouses(rt, store, locations)
         refund = dataclasses.replace(refund, lines=tuple(
-            dataclasses.replace(line, warehouse=restock_warehouse(rt, store, line.location_id))
-            for line in refund.lines))
+            dataclasses.replace(line, warehouse=warehouse.get(line.location_id or "")) for line in refund.lines))
     return {"refund": refund_to_json(refund), **apply_refund(rt, store, refund, event_id)}
 
 
