@@ -228,7 +228,8 @@ def store_connect_shopify(slug: str, shop: str, client_id: str, client_secret: s
     if outcome["missing_scopes"]:
         click.echo(f"missing scopes: {', '.join(outcome['missing_scopes'])} (add them to the app, then run again)")
     click.echo(f"webhooks: {outcome['webhook_error']}" if outcome["webhook_error"] else
-               f"webhooks: {len(hooks['created'])} created, {len(hooks['existing'])} already there")
+               f"webhooks: {len(hooks['created'])} created, {len(hooks['existing'])} already there"
+               + (f"; not subscribed: {', '.join(hooks['skipped'])}" if hooks.get("skipped") else ""))
 
 
 @main.command()

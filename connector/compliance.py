@@ -28,7 +28,7 @@ from connector.clock import utcnow
 from connector.models import CustomerLink, InboxEvent, Store
 from connector.runtime import Runtime, StoreInfo
 from mappings.customers import normalise_email, normalise_phone
-from mappings.topics import SHOPIFY_ORDER_TOPICS, WOO_ORDER_TOPICS
+from mappings.topics import SHOPIFY_ORDER_TOPICS, SHOPIFY_RETURN_TOPICS, WOO_ORDER_TOPICS
 
 BATCH = 500
 REQUEST_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
@@ -91,6 +91,8 @@ def named_in(platform: str, topic: str, payload: dict) -> Person:
         return Person().add(orders=[payload.get("order_id")])
     if platform == "shopify" and topic == "orders/edited":
         return Person().add(orders=[_dict(payload.get("order_edit")).get("order_id")])
+    if platform == "shopify" and topic in SHOPIFY_RETURN_TOPICS:  # the buyer's own words ride on the order
+        return Person().add(orders=[_dict(payload.get("order")).get("id"), payload.get("order_id")])
     if platform == "woocommerce" and topic in WOO_ORDER_TOPICS:
         billing = _dict(payload.get("billing"))
         return Person().add(account=payload.get("customer_id"), orders=[payload.get("id")],

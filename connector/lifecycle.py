@@ -26,7 +26,7 @@ from adapters.erp import ErpAdapter, PaymentRecord
 from adapters.woocommerce import WooClient
 from connector.clock import utcnow
 from connector.customers import resolve_customer
-from connector.models import ErpDocument, MappingEntry, OrderLink, Reservation
+from connector.models import ErpDocument, InboxEvent, MappingEntry, OrderLink, Reservation
 from connector.runtime import Runtime, StoreInfo
 from mappings.canonical import Order, Refund, Transaction, money_sum
 from mappings.merchant import MerchantTables
@@ -190,6 +190,18 @@ def _read_tables(rt: Runtime, store_id: int) -> MerchantTables:
 def erp_ref_of(rt: Runtime, store_id: int, external_id: str) -> str | None:
     link = _link(rt, store_id, external_id)
     return link.erp_ref if link is not None else None
+
+
+def order_as_taken(rt: Runtime, store_id: int, external_id: str) -> tuple[str | None, dict]:
+    """(the ERP ref, the canonical order as the ERP last took it, as JSON: {} when no event holds it)."""
+    with rt.sessions() as session:
+        link = session.scalars(select(OrderLink).where(OrderLink.store_id == store_id,
+                                                       OrderLink.external_id == external_id)).first()
+        if link is None:
+            return None, {}
+        result = session.scalar(select(InboxEvent.result).where(InboxEvent.id == link.last_event_id)) or {}
+        order = result.get("order") if isinstance(result, dict) else None
+        return link.erp_ref, order if isinstance(order, dict) else {}
 
 
 def order_currency(rt: Runtime, store_id: int, external_id: str) -> str | None:

@@ -19,7 +19,7 @@ from connector import compliance, disconnect, erp_health
 from connector.clients import sync_client
 from connector.clock import utcnow
 from connector.lifecycle import (TransactionSource, apply_order, apply_refund, cancel_deleted, credited,
-                                 erp_ref_of, merchant_tables, order_currency, woo_client)
+                                 erp_ref_of, merchant_tables, order_as_taken, order_currency, woo_client)
 from connector.locations import restock_warehouses
 from connector.models import EventAttempt, InboxEvent, Store
 from connector.reported import shopify_inventory_level, woo_product_updated
@@ -31,8 +31,9 @@ from mappings.errors import MappingError
 from mappings.merchant import apply_tables
 from mappings.shopify import order_edit_summary, order_from_shopify
 from mappings.shopify_refunds import refund_from_shopify
+from mappings.shopify_returns import return_from_shopify
 from mappings.shopify_transactions import transactions_from_shopify
-from mappings.topics import SHOPIFY_ORDER_TOPICS, WOO_ORDER_TOPICS
+from mappings.topics import SHOPIFY_ORDER_TOPICS, SHOPIFY_RETURN_TOPICS, WOO_ORDER_TOPICS
 from mappings.woocommerce import order_from_woocommerce, refund_from_woocommerce
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,21 @@ def _shopify_order_edit(rt: Runtime, store: StoreInfo, payload: dict, event_id: 
             "note": f"order {order_id} was edited in the store; the ERP follows from the order's own update"}
 
 
+def _shopify_return(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
+    """Recorded against its order for people to see: a return moves no money or stock until it is
+    processed, and that comes as a refund (its credit note, the units restocked where the store says)."""
+    notice = return_from_shopify(payload)
+    erp_ref, order = order_as_taken(rt, store.id, notice.order_id)
+    skus = {str(line.get("external_id")): str(line.get("sku") or line.get("title") or "")
+            for line in order.get("lines") or [] if isinstance(line, dict)}
+    after = {"requested": "the ERP is told nothing until the return is processed into a refund",
+             "open": "the goods are on their way back; the credit note follows from the refund",
+             "closed": "done in the store; a refund, if any, reached the ERP as a credit note",
+             "declined": "nothing comes back", "canceled": "nothing comes back"}[notice.status]
+    return {"erp_ref": erp_ref, "order_number": order.get("number") or None, "return": notice.describe(skus),
+            "note": f"order {notice.order_id}: return {notice.status}; {after}"}
+
+
 def _woo_order(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
     order = apply_tables(order_from_woocommerce(payload, store.slug), merchant_tables(rt, store.id))
     result = {"order": order_to_json(order), **apply_order(rt, store, order, str(payload.get("status")), event_id)}
@@ -190,6 +206,7 @@ _HANDLERS = {
     **{("shopify", topic): _shopify_order for topic in SHOPIFY_ORDER_TOPICS},
     ("shopify", "refunds/create"): _shopify_refund,
     ("shopify", "orders/edited"): _shopify_order_edit,
+    **{("shopify", topic): _shopify_return for topic in SHOPIFY_RETURN_TOPICS},
     ("shopify", "inventory_levels/update"): shopify_inventory_level,
     **{("woocommerce", topic): _woo_order for topic in WOO_ORDER_TOPICS},
     ("woocommerce", "order.deleted"): _woo_deleted,
@@ -218,6 +235,8 @@ def _finish(rt: Runtime, event: InboxEvent, started: datetime, status: str, erro
         changes["result"] = result
         if isinstance(result.get("order"), dict):
             changes["order_number"] = str(result["order"].get("number"))[:64]
+        elif result.get("order_number"):  # an event about an order that does not carry it (a return)
+            changes["order_number"] = str(result["order_number"])[:64]
     if status == "retry":
         changes.update(status="pending", next_attempt_at=finished + timedelta(seconds=retry_in))
     else:

@@ -163,7 +163,7 @@ def check_subscriptions(rt: Runtime, store_id: int) -> dict:
     if health.error:
         log.warning("store %s: webhook subscriptions not checked: %s", store.slug, health.error)
         return {"missing": [], "created": [], "removed": [], "error": health.error}
-    missing = [t.topic for t in health.topics if not t.ok]
+    missing = [t.topic for t in health.topics if not t.ok and not t.needs]  # a scope only the merchant can add
     if not missing:
         return {"missing": [], "created": [], "removed": [], "error": None}
     try:

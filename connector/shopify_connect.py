@@ -35,6 +35,7 @@ SHOP_HOST = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*\.myshopify\.com$")
 # What the connector asks a store for, by what uses it (the README lists them with reasons).
 SCOPES: dict[str, tuple[str, ...]] = {
     "orders": ("read_orders", "read_customers"),
+    "returns": ("read_returns",),  # returns/* webhooks: what is on its way back, and why
     "inventory": ("read_products", "read_inventory", "write_inventory", "read_locations"),
     "fulfillment": ("read_merchant_managed_fulfillment_orders", "write_merchant_managed_fulfillment_orders"),
 }

@@ -22,13 +22,17 @@ from adapters.storefront import StorefrontError
 from connector.logredact import redact
 from connector.models import ErpConnection, InboxEvent, Store
 from connector.runtime import Runtime, StoreInfo
+from mappings.topics import SHOPIFY_RETURN_TOPICS
 
 log = logging.getLogger(__name__)
 
 SHOPIFY_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "refunds/create",
                   "orders/edited",  # what an edit changed, for people to see (the order itself comes as an update)
+                  *SHOPIFY_RETURN_TOPICS,  # returns on their way back, for people to see (the money comes as a refund)
                   "inventory_levels/update",  # the store's own stock changes: see connector.reported
                   "app/uninstalled")  # the store disconnects: connector.disconnect
+# Topics Shopify lets an app subscribe to only with a scope beyond the orders' own.
+TOPIC_SCOPES = {topic: "read_returns" for topic in SHOPIFY_RETURN_TOPICS}
 WOO_TOPICS = ("order.created", "order.updated", "order.deleted", "order.restored", "product.updated")
 TOPICS = {"shopify": SHOPIFY_TOPICS, "woocommerce": WOO_TOPICS}
 TIMEOUT = 10  # seconds per request: a person is waiting for the page
@@ -105,11 +109,19 @@ def test_connection(rt: Runtime, store: StoreInfo) -> str:
     return f"Connected to {store.settings.get('url')}: the consumer key reads orders."
 
 
+def _ungranted(client: Any, store: StoreInfo) -> dict[str, str]:
+    """{topic: the scope it needs that the store has not granted}."""
+    if store.platform != "shopify":
+        return {}
+    granted = set(_method(client, "granted_scopes")())
+    return {topic: scope for topic, scope in TOPIC_SCOPES.items() if scope not in granted}
+
+
 def needed_scopes(rt: Runtime, store: StoreInfo) -> dict[str, tuple[str, ...]]:
     """The Shopify scopes of the features switched on for this store, by feature."""
     from connector.shopify_connect import SCOPES
 
-    wanted = {"orders": SCOPES["orders"]}
+    wanted = {"orders": SCOPES["orders"], "returns": SCOPES["returns"]}
     if str(store.settings.get("inventory_interval_minutes", "")).strip() not in ("0", "0.0"):
         wanted["inventory"] = SCOPES["inventory"]
     with rt.sessions() as session:
@@ -171,6 +183,7 @@ class TopicHealth:
     hook_id: str | None = None
     status: str | None = None
     last_delivery: datetime | None = None
+    needs: str | None = None  # the scope the store has not granted, without which Shopify refuses the topic
 
     @property
     def ok(self) -> bool:
@@ -198,12 +211,15 @@ def webhook_health(rt: Runtime, store: StoreInfo, ask_store: bool = True) -> Web
     if not ask_store:
         return health
     try:
-        hooks = _hooks(client_for(rt, store))
+        client = client_for(rt, store)
+        hooks, ungranted = _hooks(client), _ungranted(client, store)
     except StorefrontError as exc:
         health.error = str(exc)
         return health
     health.checked = True
     wanted = {t.topic: t for t in topics}
+    for topic, scope in ungranted.items():
+        wanted[topic].needs = scope
     for hook in hooks:
         entry = wanted.get(hook["topic"])
         if entry is not None and hook["address"] == address:
@@ -238,8 +254,12 @@ def register_webhooks(rt: Runtime, store: StoreInfo) -> dict[str, list[str]]:
     client = client_for(rt, store)
     address = webhook_address(rt, store)
     hooks = _hooks(client)
-    done: dict[str, list[str]] = {"created": [], "existing": [], "removed": []}
+    done: dict[str, list[str]] = {"created": [], "existing": [], "removed": [], "skipped": []}
+    ungranted = _ungranted(client, store)
     for topic in TOPICS[store.platform]:
+        if topic in ungranted:  # Shopify would refuse it; the webhooks page says which scope to add
+            done["skipped"].append(f"{topic} (needs the {ungranted[topic]} scope)")
+            continue
         mine = [h for h in hooks if h["topic"] == topic and h["address"] == address]
         if any(h["status"] == "active" for h in mine):
             done["existing"].append(topic)

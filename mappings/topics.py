@@ -10,9 +10,10 @@ WooCommerce's `{"id"}` for a deleted resource).
 """
 from __future__ import annotations
 
-from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validates_schema
 
 from mappings.errors import MappingError
+from mappings.shopify_returns import STATUSES as RETURN_STATUSES
 
 
 class _Open(Schema):
@@ -25,8 +26,8 @@ class _Closed(Schema):
         unknown = RAISE
 
 
-def _id(**kwargs: object) -> fields.Integer:
-    return fields.Integer(strict=True, required=True, **kwargs)  # type: ignore[arg-type]
+def _id(required: bool = True) -> fields.Integer:
+    return fields.Integer(strict=True, required=required)
 
 
 def _rows() -> fields.List:
@@ -63,6 +64,24 @@ class _OrderEditBody(_Open):
 
 class ShopifyOrderEdit(_Open):  # orders/edited sends what an edit changed, not the order
     order_edit = fields.Nested(_OrderEditBody, required=True)
+
+
+class _OrderNamed(_Open):
+    id = _id()
+
+
+class ShopifyReturn(_Open):  # returns/*: the return itself, naming its order one of two ways
+    id = _id()
+    status = fields.String(required=True)
+    order = fields.Nested(_OrderNamed)  # returns/request, approve, decline
+    order_id = _id(required=False)  # returns/cancel, close, reopen
+
+    @validates_schema
+    def _names_its_order(self, data: dict, **_: object) -> None:
+        if str(data.get("status", "")).lower() not in RETURN_STATUSES:
+            raise ValidationError(f"not one of {', '.join(RETURN_STATUSES)}", "status")
+        if "order" not in data and "order_id" not in data:
+            raise ValidationError("a return names its order (order.id or order_id)", "order")
 
 
 class ShopifyInventoryLevel(_Open):
@@ -114,6 +133,9 @@ class WooProduct(_Open):  # a product or a variation (product.* fires for both)
     stock_quantity = fields.Raw(required=True, allow_none=True)
 
 
+# Topics whose payload is a return (mappings.shopify_returns); they need the read_returns scope.
+SHOPIFY_RETURN_TOPICS = ("returns/request", "returns/approve", "returns/decline", "returns/cancel",
+                         "returns/close", "returns/reopen")
 # Topics whose payload is the whole order as it stands.
 SHOPIFY_ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/paid", "orders/cancelled",
                                   "orders/fulfilled", "orders/partially_fulfilled"})
@@ -122,6 +144,7 @@ SCHEMAS: dict[tuple[str, str], Schema] = {
     **{("shopify", topic): Order() for topic in SHOPIFY_ORDER_TOPICS},
     ("shopify", "refunds/create"): ShopifyRefund(),
     ("shopify", "orders/edited"): ShopifyOrderEdit(),
+    **{("shopify", topic): ShopifyReturn() for topic in SHOPIFY_RETURN_TOPICS},
     ("shopify", "inventory_levels/update"): ShopifyInventoryLevel(),
     ("shopify", "customers/data_request"): ShopifyDataRequest(),
     ("shopify", "customers/redact"): ShopifyCustomerRedact(),

@@ -68,3 +68,18 @@ def test_a_shop_redaction_empties_every_payload_and_deactivates_the_store(sqlite
 def test_a_compliance_webhook_with_a_bad_signature_gets_401(sqlite_stack):
     response = sqlite_stack.post_shopify({"shop_id": 1}, topic="shop/redact", secret="wrong")
     assert response.status_code == 401
+
+
+def test_a_customer_redaction_also_erases_their_returns_and_what_the_console_shows_of_them(sqlite_stack):
+    _, other = _setup(sqlite_stack)  # the return fixtures are of `other`'s order (#1001)
+    for topic, name in (("returns/request", "request"), ("returns/close", "close")):
+        sqlite_stack.post_shopify(load_fixture("shopify", f"returns/{name}.json"), topic=topic)
+    sqlite_stack.run_jobs()
+    redact = {"shop_id": 1, "shop_domain": "acme-us.myshopify.com", "orders_to_redact": [other["id"]],
+              "customer": {"id": 10, "email": other["email"], "phone": None}}
+    sqlite_stack.post_shopify(redact, topic="customers/redact")
+    sqlite_stack.run_jobs()
+    returns = [e for e in sqlite_stack.events() if e.topic.startswith("returns/")]
+    assert len(returns) == 2
+    for event in returns:  # the buyer's own words ("Runs a size small") go with the rest
+        assert b"Runs a size small" not in event.body and "return" not in (event.result or {})

@@ -247,6 +247,33 @@ def test_shopify_orders_edited_is_recorded_with_what_changed_and_an_order_body_u
     assert refused.status == "failed" and "not a shopify orders/edited payload" in refused.last_error
 
 
+def test_shopify_returns_are_recorded_on_their_order_and_shown_and_other_bodies_under_them_are_refused(stack):
+    order = load_fixture("shopify", "order_discount_multiline.json")  # the order the return fixtures name
+    stack.post_shopify(order)
+    stack.run_jobs()
+    for topic, name in (("returns/request", "request"), ("returns/approve", "approve"), ("returns/close", "close")):
+        stack.post_shopify(load_fixture("shopify", f"returns/{name}.json"), topic=topic)
+    stack.post_shopify(order, topic="returns/approve")  # a signed order body replayed under a returns topic
+    unknown = {**load_fixture("shopify", "returns/request.json"), "order": {"id": 1}, "id": 2}
+    stack.post_shopify(unknown, topic="returns/request")
+    stack.run_jobs()
+    requested, approved, closed, refused, orphan = sorted(
+        (e for e in stack.events() if e.topic.startswith("returns/")), key=lambda e: e.id)
+    (row,) = stack.erp_orders()
+    assert [e.status for e in (requested, approved, closed, orphan)] == ["succeeded"] * 4
+    assert requested.result["return"] == ("#1001-R1 requested: 2 × SOCK-MER-M-CHA (size too small, "
+                                          "'Runs a size small'), 1 × SHOE-TR2-42-SLT (defective, 'Sole came loose')")
+    assert approved.result["return"].startswith("#1001-R1 open: 2 × SOCK-MER-M-CHA")
+    assert closed.result["return"] == "return 3547267221 closed"
+    assert {e.result["erp_ref"] for e in (requested, approved, closed)} == {str(row.id)}
+    assert {e.order_number for e in (requested, approved, closed)} == {"#1001"}  # found by order search
+    assert orphan.result["erp_ref"] is None and "1 × line 14123456789002" in orphan.result["return"]
+    assert refused.status == "failed" and "not a shopify returns/approve payload" in refused.last_error
+    assert len(stack.erp_orders()) == 1 and stack.erp_rows(erp_credit_notes) == []  # a return alone books nothing
+    page = sign_in(stack, SUPPORT, "support").get(f"/console/events/{approved.id}").get_data(as_text=True)
+    assert "Return" in page and "2 × SOCK-MER-M-CHA (size too small" in page
+
+
 # ---- WooCommerce -----------------------------------------------------------------------------------
 
 

@@ -206,16 +206,23 @@ def test_the_cli_prints_an_install_link_for_an_admin_to_open(sqlite_stack, shop)
 
 def test_test_connection_names_the_scopes_a_switched_on_feature_lacks(sqlite_stack, shop):
     admin, install_url = _start(sqlite_stack, shop)
-    shop.oauth.scope = "read_orders,read_customers,read_products,read_inventory,read_locations"  # no write_inventory
+    # No write_inventory, no read_returns.
+    shop.oauth.scope = "read_orders,read_customers,read_products,read_inventory,read_locations"
     assert admin.get(_local(_approve(install_url))).status_code == 200
     tested = admin.post(f"/config/stores/{SLUG}/test", data={"csrf_token": admin.csrf}, follow_redirects=True)
     text = tested.get_data(as_text=True)
-    assert "Missing scopes — inventory: write_inventory; fulfillment: read_merchant_managed_fulfillment_orders" in text
+    assert ("Missing scopes — returns: read_returns; inventory: write_inventory; "
+            "fulfillment: read_merchant_managed_fulfillment_orders") in text
+    # Shopify refuses returns/* without read_returns: not subscribed, and the webhooks page says what to add.
+    assert not any(h["topic"].startswith("returns/") for h in shop.webhooks.values())
+    assert any(h["topic"] == "orders/create" for h in shop.webhooks.values())
+    page = admin.get(f"/config/stores/{SLUG}/webhooks").get_data(as_text=True)
+    assert page.count("needs the read_returns scope") == 6
 
     with sqlite_stack.rt.sessions.begin() as session:  # stock sync switched off: its scopes are not asked for
         store = session.scalars(select(Store).where(Store.slug == SLUG)).one()
         store.settings = {**store.settings, "inventory_interval_minutes": 0}
-    shop.oauth.scope += ",read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders"
+    shop.oauth.scope += ",read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders,read_returns"
     shop.oauth.issued.clear()
     from connector.clients import forget
     from connector.tokens import StoreTokens

@@ -227,6 +227,8 @@ def register_webhooks(slug: str) -> Any:
         parts.append(f"already there: {', '.join(done['existing'])}")
     if done["removed"]:
         parts.append(f"removed {len(done['removed'])} stale subscription(s)")
+    if done.get("skipped"):
+        parts.append(f"not subscribed: {', '.join(done['skipped'])}; add the scope to the app and connect again")
     flash(f"Webhooks for {slug}: {'; '.join(parts)}.", "success")
     audit(rt(), actor(), "store.webhooks", slug, done)
     return redirect(url_for("config.webhooks_page", slug=slug))

@@ -132,7 +132,7 @@ class FakeShopify:
         self.loopback_http = False
         # What the legacy token's custom app was granted (currentAppInstallation.accessScopes).
         self.legacy_scope = ("read_orders,read_customers,read_products,read_inventory,write_inventory,read_locations,"
-                             "read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders")
+                             "read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders,read_returns")
         self.graphql = ShopifyGraphQL(self)
         self.rest = ShopifyRest(self)
         self.app = self._build_app()

@@ -34,7 +34,10 @@ SUPPORTED_TOPICS = {
     "orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled",
     "orders/partially_fulfilled", "orders/edited", "refunds/create", "fulfillments/create", "fulfillments/update",
     "inventory_levels/update", "products/update", "products/create", "app/uninstalled",
+    "returns/request", "returns/approve", "returns/decline", "returns/cancel", "returns/close", "returns/reopen",
 }
+# Topics an app may subscribe to only with a scope (Shopify's webhook reference: returns need read_returns).
+TOPIC_SCOPES = {topic: "read_returns" for topic in SUPPORTED_TOPICS if topic.startswith("returns/")}
 TOPIC_ENUMS = {topic.upper().replace("/", "_"): topic for topic in SUPPORTED_TOPICS}
 INVENTORY_REASONS = {"correction", "cycle_count_available", "damaged", "movement_created", "movement_updated",
                      "movement_received", "movement_canceled", "other", "promotion", "quality_control", "received",
@@ -53,6 +56,14 @@ def _throttle_status(shop: FakeShopify) -> dict:
     bucket = shop.graphql_bucket
     return {"maximumAvailable": bucket.capacity, "currentlyAvailable": int(bucket.available()),
             "restoreRate": bucket.rate}
+
+
+def _granted(shop: FakeShopify) -> list[str]:
+    """The scopes of the app whose token asks: an issued (client-credentials) token's, else the legacy app's."""
+    from flask import request
+
+    issued = shop.oauth.valid(request.headers.get("X-Shopify-Access-Token"))
+    return [handle for handle in (shop.oauth.scope if issued else shop.legacy_scope).split(",") if handle]
 
 
 def _user_error(field: list, message: str, code: str | None = None) -> dict:
@@ -147,11 +158,7 @@ class ShopifyGraphQL:
         if root.name == "shop":
             return {"name": "Fake Shop", "myshopifyDomain": shop.shop_domain}
         if root.name == "currentAppInstallation":  # the scopes of the app whose token asks
-            from flask import request
-
-            issued = shop.oauth.valid(request.headers.get("X-Shopify-Access-Token"))
-            scopes = shop.oauth.scope if issued else shop.legacy_scope
-            return {"accessScopes": [{"handle": handle} for handle in scopes.split(",") if handle]}
+            return {"accessScopes": [{"handle": handle} for handle in _granted(shop)]}
         raise GraphQLError(f"Field '{root.name}' doesn't exist on type 'QueryRoot'", "undefinedField")
 
     def _variant_ids(self, query: str | None) -> list[int]:
@@ -444,6 +451,10 @@ class ShopifyGraphQL:
         if topic is None:
             return {"webhookSubscription": None,
                     "userErrors": [_user_error(["topic"], f"Invalid topic specified: {args.get('topic')}")]}
+        if topic in TOPIC_SCOPES and TOPIC_SCOPES[topic] not in _granted(self.shop):
+            # UNVERIFIED wording; that Shopify refuses a topic without its scope is documented.
+            return {"webhookSubscription": None, "userErrors": [_user_error(
+                ["topic"], f"Access denied: {topic} needs the {TOPIC_SCOPES[topic]} access scope")]}
         try:
             hook = self.shop.add_webhook(topic, address, version, str(sub.get("format") or "JSON").lower())
         except WebhookRejected as exc:

@@ -37,7 +37,7 @@ class Issued:
 class TokenEndpoint:
     def __init__(self, client_id: str = "client-id-fake", client_secret: str = "shpss_fake_client_secret",
                  ttl: float = 86399, scope: str = "read_orders,read_products,write_inventory,read_inventory,"
-                                                  "write_fulfillments,read_locations"):
+                                                  "write_fulfillments,read_locations,read_returns"):
         self.client_id, self.client_secret, self.ttl, self.scope = client_id, client_secret, ttl, scope
         self.issued: list[Issued] = []
         self.codes: set[str] = set()  # codes the approval page handed out, each good once
