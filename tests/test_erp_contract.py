@@ -83,6 +83,48 @@ def test_tips_and_duties_given_back_are_credited_as_their_own_amounts(harness, c
     assert credited == {key: expected[key] for key in credited}
 
 
+def a_restock(harness, *warehouses):  # type: ignore[no-untyped-def]
+    """The duties order pushed, and a refund restocking one line per warehouse given (None: it names none): the
+    scarf (fee_refund_duties' own line, 73.80 with its duty), then the gloves (45.00 + 2.25 GST, as ordered)."""
+    order = order_from_shopify(load_fixture("shopify", "order_duties.json"), "acme-us")
+    push(harness, order)
+    refund = refund_from_shopify(load_fixture("shopify", "refunds/fee_refund_duties.json"), "acme-us", "GBP")
+    (scarf,) = refund.lines
+    gloves = dataclasses.replace(scarf, line_external_id=order.lines[1].external_id, sku=order.lines[1].sku,
+                                 subtotal=Money(Decimal("45.00"), "GBP"), tax=Money(Decimal("2.25"), "GBP"))
+    lines = tuple(dataclasses.replace(line, warehouse=code) for line, code in zip((scarf, gloves), warehouses))
+    more = sum((line.subtotal.amount + line.tax.amount for line in lines[1:]), Decimal(0))
+    return harness.adapter(), order, dataclasses.replace(refund, lines=lines, total=Money(refund.total.amount + more,
+                                                                                          "GBP"))
+
+
+@pytest.mark.parametrize("warehouse", ["LON", None], ids=["named", "none"])
+def test_returned_units_go_back_into_the_warehouse_the_refund_names(harness, warehouse):
+    erp, order, refund = a_restock(harness, warehouse)
+    harness.add_warehouse("LON")  # so the ERP has more than one (a return naming none is not there by chance)
+    assert erp.create_credit_note(refund, order.external_ref) == erp.create_credit_note(refund, order.external_ref)
+    assert harness.returned_to(refund.external_ref) == {"SCARF-LMB-GRY": warehouse or harness.default_warehouse}
+
+
+@pytest.mark.parametrize("warehouses", [("NOWHERE",), ("LON", "PAR")], ids=["unknown", "several"])
+def test_a_return_the_erp_cannot_take_where_the_refund_says_is_credited_and_says_where_the_goods_are(
+        harness, warehouses):
+    erp, order, refund = a_restock(harness, *warehouses)
+    for code in ("LON", "PAR"):
+        harness.add_warehouse(code)
+    assert erp.create_credit_note(refund, order.external_ref) == erp.create_credit_note(refund, order.external_ref)
+    assert erp.get_order(order.external_ref).credited_total == refund.total.amount
+    named = {line.sku: line.warehouse for line in refund.lines}
+    if not harness.knows_warehouses:  # each line keeps the warehouse it names: the ERP's import resolves it
+        assert harness.returned_to(refund.external_ref) == named
+        return
+    # A return has one warehouse, and it must know it: the goods go back where they came from, and the
+    # credit note tells staff where the store restocked them (the money is never held up by a mapping typo).
+    assert harness.returned_to(refund.external_ref) == dict.fromkeys(named, harness.default_warehouse)
+    note = harness.staff_note(refund.external_ref)
+    assert all(f"{code} ({sku})" in note for sku, code in named.items()), note
+
+
 def test_a_newer_version_updates_and_an_older_one_changes_nothing(harness):
     _, order = an_order()
     push(harness, order)

@@ -561,3 +561,20 @@ def test_warehouse_settings_choose_the_warehouse_and_name_it(harness):
     with pytest.raises(PermanentErpError, match="no warehouse with code NOPE"):
         elsewhere.push_order(dataclasses.replace(order, external_id="2"), customer)
     elsewhere.close()
+
+
+def test_a_return_finds_its_warehouse_by_reported_name_even_one_made_after_the_adapter_read_them(harness):
+    cfg = harness.config()
+    settings = {k: v for k, v in cfg.items() if k not in ("kind", "password")}
+    erp = build_erp("tryton", settings | {"warehouse": "WH", "warehouse_names": {"WH": "boston", "LON": "london"}},
+                    {"password": cfg["password"]})
+    order = shopify_order("order_duties")
+    harness.add_products([line.sku for line in order.lines if line.sku])
+    erp.push_order(order, erp.create_customer(order.customer, "shopify:acme-us:customer:1"))  # reads the warehouses
+    harness.add_warehouse("LON")
+    refund = refund_from_shopify(load_fixture("shopify", "refunds/fee_refund_duties.json"), "acme-us", "GBP")
+    refund = dataclasses.replace(refund, lines=tuple(dataclasses.replace(l, warehouse="london") for l in refund.lines))
+    erp.create_credit_note(refund, order.external_ref)
+    assert harness.returned_to(refund.external_ref) == {"SCARF-LMB-GRY": "LON"}
+    assert harness.staff_note(refund.external_ref) == refund.reason  # nothing for staff to move
+    erp.close()

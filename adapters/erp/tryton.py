@@ -73,7 +73,9 @@ How the contract maps onto Tryton, and the choices made where Tryton has no dire
   product, like the order's; one given back without tax carries no Tryton tax even if the order's was
   taxed. Refunded tax with no Tryton tax to reverse (a sale booked before taxes were Tryton taxes, a fee
   not found on the order) goes on the `tax_product` line. credited_total = minus the total of the
-  confirmed sales whose origin is the order's sale (returns made in Tryton count too).
+  confirmed sales whose origin is the order's sale (returns made in Tryton count too). The return sale's
+  warehouse is the one its restocked lines name (RefundLine.warehouse, by code or reported name), else the
+  sale's; lines naming several, or one Tryton does not know, go to the sale's and its comment says so.
 - stock_changes: products whose stock moves or product record were created/written after the cursor
   (Tryton's own write_date/create_date timestamps), quantity (`quantity`, on hand) per warehouse with
   context {"locations": [warehouse]}. Cursor = "<timestamp>|<product id>". A first call (no cursor) reads
@@ -389,16 +391,17 @@ class TrytonErp:
         booking.lines += self._balanced(booking, -refund.total.amount, self._taxes(), self._tax_rounding(), step,
                                         f"refund {refund.external_id}")
         lines = booking.lines
+        warehouse, moved = self._return_warehouse(refund, sale)
         header = {
             "party": sale["party"], "invoice_address": sale["invoice_address"],
             "shipment_address": sale["shipment_address"], "currency": self._currency(refund.currency)[0],
             "payment_term": sale["payment_term"], "reference": refund.external_ref,
             "origin": f"sale.sale,{sale['id']}", "description": f"Refund of sale {sale['number'] or sale['id']}",
-            "comment": refund.reason or None, "sale_date": _utc(refund.created_at).date(),
-            "lines": [["create", [line.values() for line in lines]]],
+            "comment": "\n".join(filter(None, (refund.reason, moved))) or None,
+            "sale_date": _utc(refund.created_at).date(), "lines": [["create", [line.values() for line in lines]]],
         }
-        if sale["warehouse"]:
-            header["warehouse"] = sale["warehouse"]
+        if warehouse:
+            header["warehouse"] = warehouse
         (return_id,) = self.rpc.call("sale.sale", "create", [header], action=f"create the return of {order_ref}")
         same = self.rpc.call("sale.sale", "search", [("reference", "=", refund.external_ref)], 0, None, [("id", "ASC")])
         if same and same[0] != return_id:  # another worker created it at the same moment: it wins
@@ -407,6 +410,30 @@ class TrytonErp:
                                     f"(sale {same[0]}); trying again shortly")
         self._finish(return_id, f"the refund {refund.external_id}", (booking.tax_total, -refund.total.amount))
         return str(return_id)
+
+    def _return_warehouse(self, refund: Refund, sale: dict) -> tuple[int | None, str]:
+        """The warehouse the return sale takes the restocked goods back into: the one their lines name (lines
+        naming none leave it to the others), else the sale's; with a sentence for staff when the goods do not
+        go where the store restocked them. A Tryton sale has one warehouse, so lines naming several go to the
+        sale's. So does a warehouse Tryton does not know (a typo in the location table, one not created yet):
+        failing would keep the customer's money out of the books until someone fixes the mapping, while goods
+        in the wrong warehouse are one internal move away, and the comment says where they are."""
+        named: dict[str, list[str]] = {}
+        for line in refund.lines:
+            if line.restock and line.quantity > 0 and line.warehouse:
+                named.setdefault(line.warehouse, []).append(line.sku or line.line_external_id)
+        if not named:
+            return sale["warehouse"], ""
+        found = {code: self._find_warehouse(code) for code in named}  # two names may be one warehouse
+        ids = set(found.values())
+        if len(ids) == 1 and None not in ids:
+            return ids.pop(), ""
+        unknown = [code for code, wid in found.items() if wid is None]
+        why = (f"Tryton has no warehouse with code or name {', '.join(unknown)} (fix the location table on "
+               "/config#mappings)" if unknown else "a Tryton sale has one warehouse")
+        places = ", ".join(f"{code} ({', '.join(skus)})" for code, skus in named.items())
+        return sale["warehouse"], (f"The store restocked these goods at {places}, but {why}, so they come back into "
+                                   "this sale's warehouse: move them to where they are with an internal shipment.")
 
     def _refund_booking(self, refund: Refund, sale: dict) -> Booking:
         """Negative lines reversing the sale's: each refunded line, the shipping and each fee with the Tryton
@@ -922,8 +949,8 @@ class TrytonErp:
             self._cache["term"] = rows[0]["id"] if rows else None
         return self._cache["term"]
 
-    def _warehouses(self, all_warehouses: bool = False) -> list[tuple[int, str]]:
-        if "warehouses" not in self._cache:
+    def _warehouses(self, all_warehouses: bool = False, reload: bool = False) -> list[tuple[int, str]]:
+        if reload or "warehouses" not in self._cache:
             rows = self._search_read("stock.location", [("type", "=", "warehouse")], ["code", "name"],
                                      order=[("id", "ASC")])
             self._cache["warehouses"] = [(r["id"], r["code"] or r["name"]) for r in rows]
@@ -933,10 +960,19 @@ class TrytonErp:
         return [(wid, self.warehouse_names.get(code, code)) for wid, code in found]
 
     def _warehouse_id(self, code: str) -> int:
-        for wid, name in self._warehouses(all_warehouses=True):
-            if name == code or self.warehouse_names.get(code) == name:
-                return wid
-        raise PermanentErpError(f"Tryton has no warehouse with code {code}: fix erp.warehouse")
+        found = self._find_warehouse(code)
+        if found is None:
+            raise PermanentErpError(f"Tryton has no warehouse with code {code}: fix erp.warehouse")
+        return found
+
+    def _find_warehouse(self, code: str) -> int | None:
+        """The warehouse with this code or reported name; a miss reloads them once (a person may just have
+        created it: the adapter lives as long as its configuration)."""
+        for reload in (False, True):
+            for wid, name in self._warehouses(all_warehouses=True, reload=reload):
+                if name == code or self.warehouse_names.get(code) == name:
+                    return wid
+        return None
 
     def _country(self, code: str) -> int | None:
         key = f"country:{code}"

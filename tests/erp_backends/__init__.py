@@ -15,6 +15,10 @@ from mappings.canonical import Shipment, StockLevel
 class ErpHarness(Protocol):
     kind: str  # sql | rest | files | tryton
     validates_skus: bool  # the ERP refuses an order line whose SKU it does not know
+    # The ERP has its own list of warehouses and one per return (Tryton), rather than keeping whatever
+    # warehouse each credit-note line names for its import to resolve (sql, rest, files).
+    knows_warehouses: bool
+    default_warehouse: str | None  # where returned units go when the refund names no warehouse
 
     def adapter(self) -> ErpAdapter:
         """An adapter connected to this (clean) ERP."""
@@ -30,6 +34,15 @@ class ErpHarness(Protocol):
 
     def seed_shipment(self, shipment: Shipment) -> None:
         """The ERP side: record a shipment of an order the connector pushed."""
+
+    def add_warehouse(self, code: str) -> None:
+        """Make this warehouse known to the ERP (a no-op for ERPs that keep any warehouse name)."""
+
+    def returned_to(self, refund_ref: str) -> dict[str, str | None]:
+        """{SKU: the warehouse the ERP puts it back into} for the restocked units of the credit note."""
+
+    def staff_note(self, refund_ref: str) -> str:
+        """What the credit note tells the ERP's staff (ERPs that know their warehouses)."""
 
     def down(self) -> contextlib.AbstractContextManager[None]:
         """The ERP is unreachable (or refuses writes) for the duration of the block."""

@@ -20,6 +20,8 @@ from tests.money_cases import MONEY_KEYS as BOOKED
 class FilesHarness:
     kind = "files"
     validates_skus = False
+    knows_warehouses = False
+    default_warehouse = None
 
     def __init__(self, tmp_path: Path, delimiter: str = ",", encoding: str = "utf-8"):
         self.root = tmp_path / "erp-files"
@@ -66,6 +68,14 @@ class FilesHarness:
         with open(self.outbound / f"creditnote-{safe_name(refund_ref)}.csv", encoding=self.encoding, newline="") as f:
             head = next(csv.DictReader(f, delimiter=self.delimiter))
         return {key: Decimal(head[key]) for key in CREDITED_KEYS}
+
+    def add_warehouse(self, code: str) -> None:
+        return None
+
+    def returned_to(self, refund_ref: str) -> dict[str, str | None]:
+        with open(self.outbound / f"creditnote-{safe_name(refund_ref)}.csv", encoding=self.encoding, newline="") as f:
+            rows = list(csv.DictReader(f, delimiter=self.delimiter))
+        return {row["sku"]: row["restock_warehouse"] or None for row in rows if row["restock"] == "true"}
 
     def drop_inbound(self, prefix: str, rows: list[tuple], name: str | None = None) -> str:
         """Write a CSV the way the ERP must: a dot-prefixed temporary name, then a rename; names sort by time."""

@@ -19,6 +19,8 @@ TOKEN = "erp-harness-token"
 class RestHarness:
     kind = "rest"
     validates_skus = True
+    knows_warehouses = False
+    default_warehouse = None
 
     def __init__(self, tmp_path: Path | None = None):
         # strict: an ERP that validates SKUs knows none until add_products() names them
@@ -61,6 +63,13 @@ class RestHarness:
         """The credit note's money as this ERP holds it, amounts as Decimals."""
         note = self.fake.credit_notes[refund_ref]
         return {key: Decimal(note[key]) for key in CREDITED_KEYS}
+
+    def add_warehouse(self, code: str) -> None:
+        return None
+
+    def returned_to(self, refund_ref: str) -> dict[str, str | None]:
+        return {line["sku"]: line["warehouse"] for line in self.fake.credit_notes[refund_ref]["lines"]
+                if line["restock"]}
 
     @contextlib.contextmanager
     def down(self) -> Iterator[None]:

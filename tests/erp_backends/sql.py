@@ -8,7 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, select
 
-from adapters.erp.sql import SqlStagingErp, erp_credit_notes, erp_orders, erp_shipment_lines, erp_shipments, erp_stock
+from adapters.erp.sql import (SqlStagingErp, erp_credit_note_lines, erp_credit_notes, erp_orders, erp_shipment_lines,
+                              erp_shipments, erp_stock)
 from mappings.canonical import Shipment, StockLevel
 from tests.money_cases import CREDITED_KEYS
 from tests.money_cases import MONEY_KEYS as BOOKED
@@ -30,6 +31,8 @@ def sqlite_locked(url: str) -> Iterator[None]:
 class SqlHarness:
     kind = "sql"
     validates_skus = False
+    knows_warehouses = False
+    default_warehouse = None
 
     def __init__(self, tmp_path: Path):
         self.url = f"sqlite:///{tmp_path / 'erp-staging.db'}"
@@ -76,6 +79,16 @@ class SqlHarness:
         with self._adapter.engine.connect() as conn:
             row = conn.execute(select(erp_credit_notes).where(erp_credit_notes.c.external_ref == refund_ref)).one()
         return {key: row._mapping[key] for key in CREDITED_KEYS}
+
+    def add_warehouse(self, code: str) -> None:
+        return None
+
+    def returned_to(self, refund_ref: str) -> dict[str, str | None]:
+        lines = erp_credit_note_lines
+        with self._adapter.engine.connect() as conn:
+            rows = conn.execute(select(lines.c.sku, lines.c.warehouse)
+                                .where(lines.c.credit_note_ref == refund_ref, lines.c.restock.is_(True))).all()
+        return {row.sku: row.warehouse for row in rows}
 
     def down(self) -> contextlib.AbstractContextManager[None]:
         return sqlite_locked(self.url)

@@ -112,6 +112,8 @@ class _Server:
 class TrytonHarness:
     kind = "tryton"
     validates_skus = True
+    knows_warehouses = True
+    default_warehouse = "WH"  # the sale's: setup makes only WH, so Tryton gives it to every sale
 
     def __init__(self, tmp_path: Path | None = None):
         self.server = _Server.get()
@@ -169,6 +171,30 @@ class TrytonHarness:
             if kind:
                 money[kind] += sign * Decimal(str(line["quantity"])) * Decimal(line["unit_price"])
         return money
+
+    def add_warehouse(self, code: str) -> None:
+        """A second warehouse the way a Tryton user makes one: a copy of WH, which copies its input, output
+        and storage locations. Add it after pushing orders: with two warehouses Tryton no longer picks a
+        default one for a sale (the connector's erp.warehouse setting does then)."""
+        (warehouse,) = self.rpc.call("stock.location", "search", [("code", "=", "WH")], 0, 1, None)
+        self.rpc.call("stock.location", "copy", [warehouse], {"name": f"Warehouse {code}", "code": code})
+
+    def returned_to(self, refund_ref: str) -> dict[str, str | None]:
+        """{SKU: code of the warehouse whose return shipment takes it back}: the return sale's customer return
+        shipments, which Tryton makes for its restocked goods lines in the sale's warehouse."""
+        (sale,) = self.rpc.call("sale.sale", "search_read", [("reference", "=", refund_ref)], 0, 1, None,
+                                ["shipment_returns"])
+        returned: dict[str, str | None] = {}
+        for shipment in self.rpc.call("stock.shipment.out.return", "read", sale["shipment_returns"],
+                                      ["warehouse.code", "incoming_moves"]):
+            for move in self.rpc.call("stock.move", "read", shipment["incoming_moves"], ["product.code"]):
+                returned[move["product."]["code"]] = shipment["warehouse."]["code"]
+        return returned
+
+    def staff_note(self, refund_ref: str) -> str:
+        """The return sale's comment."""
+        (sale,) = self.rpc.call("sale.sale", "search_read", [("reference", "=", refund_ref)], 0, 1, None, ["comment"])
+        return sale["comment"] or ""
 
     def seed_stock(self, levels: list[StockLevel]) -> None:
         self.add_products([level.sku for level in levels])
