@@ -15,10 +15,12 @@ from typing import Any
 from sqlalchemy import select
 
 from adapters.storefront import StorefrontError
-from connector.models import MappingEntry
+from connector.models import MappingEntry, StockMirror
 from connector.runtime import Runtime, StoreInfo
 from connector.variants import WOO_LOCATION
 from mappings.inventory import parse_warehouses
+
+WAREHOUSE_MAX = StockMirror.__table__.c.warehouse.type.length
 
 
 @dataclass
@@ -63,7 +65,12 @@ def restock_warehouses(rt: Runtime, store: StoreInfo, location_ids: Iterable[str
             for source, target in table.items():
                 if _numeric(source) == location_id:
                     warehouses = parse_warehouses(target)
-                    return next(iter(warehouses)) if warehouses is not None and len(warehouses) == 1 else None
+                    if warehouses is None or len(warehouses) != 1:
+                        return None
+                    (name,) = warehouses
+                    # No warehouse the ERP reports is longer (StockMirror.warehouse): a longer name is a typo,
+                    # and the staging contract's column could not take it, failing the whole credit note.
+                    return name if len(name) <= WAREHOUSE_MAX else None
         return None
 
     return {location_id: one(location_id) for location_id in location_ids}

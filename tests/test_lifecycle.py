@@ -109,6 +109,20 @@ def test_shopify_tips_and_duties_given_back_are_credited_and_returns_go_back_to_
     assert lines == {("SCARF-LMB-GRY", True, "LON"), ("BEANIE-MER-CHR", True, None)}  # the tip is no goods
 
 
+def test_a_location_mapped_to_a_warehouse_name_no_erp_could_hold_still_gets_the_credit_note(stack):
+    """A typo in the location table (a name longer than any warehouse the connector keeps) must not fail
+    the customer's credit note on PostgreSQL's column width: the units go to the ERP's default."""
+    map_locations(stack, [(None, "gid://shopify/Location/71234567002", "L" * 65)])
+    stack.post_shopify(load_fixture("shopify", "order_duties.json"))
+    stack.run_jobs()
+    stack.post_shopify(load_fixture("shopify", "refunds", "fee_refund_duties.json"), topic="refunds/create")
+    stack.run_jobs()
+    assert {e.status for e in stack.events()} == {"succeeded"}
+    (note,) = stack.erp_rows(erp_credit_notes)
+    assert cents(note.total) == Decimal("73.80")
+    assert {(l.sku, l.warehouse) for l in stack.erp_rows(erp_credit_note_lines)} == {("SCARF-LMB-GRY", None)}
+
+
 def test_shopify_an_edit_that_takes_units_off_holds_no_stock_for_them_and_shows_it(stack):
     order = load_fixture("shopify", "order_discount_multiline.json")
     sock = order["line_items"][0]
