@@ -18,6 +18,7 @@ Expected costs follow the model in tests/fakes/graphql_lite.py (connection = 2 +
 object = 1, mutation = 10 + 1 per input item); the cost Shopify reports for a call shape is
 remembered and preferred next time, so a real shop's cheaper mutations are not over-waited.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import requests
@@ -49,13 +50,16 @@ VARIANTS_QUERY = """query Variants($first: Int!, $after: String, $query: String)
   }
 }"""
 LEVELS_PER_VARIANT = 10  # inventory levels read per variant: a shop with more locations is read in part
-LEVELS_QUERY = """query Levels($first: Int!, $after: String, $query: String) {
+LEVELS_QUERY = (
+    """query Levels($first: Int!, $after: String, $query: String) {
   productVariants(first: $first, after: $after, query: $query) {
     nodes { sku inventoryItem { id inventoryLevels(first: %d) {
       nodes { location { id } quantities(names: ["available"]) { name quantity } } } } }
     pageInfo { hasNextPage endCursor }
   }
-}""" % LEVELS_PER_VARIANT
+}"""
+    % LEVELS_PER_VARIANT
+)
 LOCATIONS_QUERY = """query Locations($first: Int!, $after: String) {
   locations(first: $first, after: $after) {
     nodes { id name isActive }
@@ -182,10 +186,24 @@ def numeric_id(value: int | str) -> int:
 
 # Topic resources whose names contain an underscore, so ORDERS_PARTIALLY_FULFILLED splits after the first
 # word but INVENTORY_LEVELS_UPDATE after the second.
-_TWO_WORD_RESOURCES = ("inventory_levels", "inventory_items", "order_transactions", "bulk_operations",
-                       "draft_orders", "fulfillment_orders", "fulfillment_events", "tender_transactions",
-                       "selling_plan_groups", "product_listings", "collection_listings", "payment_terms",
-                       "subscription_contracts", "customer_groups", "company_locations", "company_contacts")
+_TWO_WORD_RESOURCES = (
+    "inventory_levels",
+    "inventory_items",
+    "order_transactions",
+    "bulk_operations",
+    "draft_orders",
+    "fulfillment_orders",
+    "fulfillment_events",
+    "tender_transactions",
+    "selling_plan_groups",
+    "product_listings",
+    "collection_listings",
+    "payment_terms",
+    "subscription_contracts",
+    "customer_groups",
+    "company_locations",
+    "company_contacts",
+)
 
 
 def topic_name(enum: str) -> str:
@@ -195,7 +213,7 @@ def topic_name(enum: str) -> str:
         return text
     for resource in _TWO_WORD_RESOURCES:
         if text.startswith(resource + "_"):
-            return f"{resource}/{text[len(resource) + 1:]}"
+            return f"{resource}/{text[len(resource) + 1 :]}"
     resource, _, action = text.partition("_")
     return f"{resource}/{action}"
 
@@ -205,11 +223,22 @@ def _sku_term(sku: str) -> str:
 
 
 class ShopifyClient:
-    def __init__(self, shop_domain: str, access_token: str, api_version: str = DEFAULT_API_VERSION,
-                 timeout: float = 15, *, api_base_url: str | None = None, max_retries: int = 3,
-                 retry_base: float = 0.25, max_throttle_waits: int = 20, rest_leak_rate: float | None = None,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                 tokens: TokenSource | None = None):
+    def __init__(
+        self,
+        shop_domain: str,
+        access_token: str,
+        api_version: str = DEFAULT_API_VERSION,
+        timeout: float = 15,
+        *,
+        api_base_url: str | None = None,
+        max_retries: int = 3,
+        retry_base: float = 0.25,
+        max_throttle_waits: int = 20,
+        rest_leak_rate: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        tokens: TokenSource | None = None,
+    ):
         """`tokens`: where a store on app credentials gets its expiring token (connector.tokens); without it,
         `access_token` is a legacy token used as it is."""
         if api_base_url is None:
@@ -220,8 +249,9 @@ class ShopifyClient:
         self.rest_leak_rate = rest_leak_rate
         self._sleep, self._clock = sleep, clock
         self.session = requests.Session()
-        self.session.headers.update({"X-Shopify-Access-Token": access_token, "Accept": "application/json",
-                                     "Content-Type": "application/json"})
+        self.session.headers.update(
+            {"X-Shopify-Access-Token": access_token, "Accept": "application/json", "Content-Type": "application/json"}
+        )
         self.stats = ClientStats()
         self.duplicate_skus: set[str] = set()  # SKUs carried by more than one variant (the first one wins)
         self._budget = _Budget()
@@ -240,7 +270,7 @@ class ShopifyClient:
         searches: list[str | None] = [None]
         if wanted is not None:
             ordered = sorted(wanted)
-            searches = [" OR ".join(_sku_term(s) for s in ordered[i:i + 50]) for i in range(0, len(ordered), 50)]
+            searches = [" OR ".join(_sku_term(s) for s in ordered[i : i + 50]) for i in range(0, len(ordered), 50)]
         found: dict[str, tuple[str, str]] = {}
         for search in searches:
             for node in self._paged("productVariants", VARIANTS_QUERY, {"query": search}, per_node=2):
@@ -261,15 +291,20 @@ class ShopifyClient:
         per_node = 2 + 2 + LEVELS_PER_VARIANT * 3  # variant, item, levels connection, level+location+quantities
         found: dict[str, dict[str, int]] = {}
         for i in range(0, len(wanted), 25):
-            search = " OR ".join(_sku_term(s) for s in wanted[i:i + 25])
-            for node in self._paged("productVariants", LEVELS_QUERY, {"query": search}, per_node=per_node,
-                                    page_limit=25):
+            search = " OR ".join(_sku_term(s) for s in wanted[i : i + 25])
+            for node in self._paged(
+                "productVariants", LEVELS_QUERY, {"query": search}, per_node=per_node, page_limit=25
+            ):
                 sku = node.get("sku") or ""
                 if sku not in wanted or sku in found:
                     continue
                 levels = ((node.get("inventoryItem") or {}).get("inventoryLevels") or {}).get("nodes") or []
-                found[sku] = {level["location"]["id"]: int(q["quantity"]) for level in levels
-                              for q in level.get("quantities") or [] if q.get("name") == "available"}
+                found[sku] = {
+                    level["location"]["id"]: int(q["quantity"])
+                    for level in levels
+                    for q in level.get("quantities") or []
+                    if q.get("name") == "available"
+                }
         return found
 
     def existing_fulfillment(self, fulfillment_order_id: int | str, tracking_number: str) -> dict | None:
@@ -278,30 +313,45 @@ class ShopifyClient:
         return self._fulfillment_with_tracking(to_gid("FulfillmentOrder", fulfillment_order_id), tracking_number)
 
     def locations(self) -> list[dict]:
-        return [{"id": n["id"], "name": n["name"], "active": n["isActive"]}
-                for n in self._paged("locations", LOCATIONS_QUERY, {}, per_node=1, page_limit=50)]
+        return [
+            {"id": n["id"], "name": n["name"], "active": n["isActive"]}
+            for n in self._paged("locations", LOCATIONS_QUERY, {}, per_node=1, page_limit=50)
+        ]
 
-    def set_available(self, quantities: Sequence[tuple[int | str, int | str, int, int | None]],
-                      idempotency_key: str, reason: str = "correction",
-                      reference_uri: str | None = None) -> list[dict]:
+    def set_available(
+        self,
+        quantities: Sequence[tuple[int | str, int | str, int, int | None]],
+        idempotency_key: str,
+        reason: str = "correction",
+        reference_uri: str | None = None,
+    ) -> list[dict]:
         """Set `available` for (inventory item, location, quantity, change_from or None) in batches of at
         most 250. Each batch's idempotency key is derived from `idempotency_key` and the batch's content,
         so re-running the same call replays instead of re-applying. Returns one result per batch."""
-        rows = [(to_gid("InventoryItem", item), to_gid("Location", loc), int(qty), change_from)
-                for item, loc, qty, change_from in quantities]
+        rows = [
+            (to_gid("InventoryItem", item), to_gid("Location", loc), int(qty), change_from)
+            for item, loc, qty, change_from in quantities
+        ]
         groups: list[tuple[list, bool]] = [(rows, False)]
         if not self._new_style_inventory:  # before 2026-01 "skip the check" is one flag for the whole call
-            groups = [(g, ignore) for g, ignore in (([r for r in rows if r[3] is not None], False),
-                                                    ([r for r in rows if r[3] is None], True)) if g]
+            groups = [
+                (g, ignore)
+                for g, ignore in (
+                    ([r for r in rows if r[3] is not None], False),
+                    ([r for r in rows if r[3] is None], True),
+                )
+                if g
+            ]
         results: list[dict] = []
         for group, ignore_compare in groups:
             i = 0
             while i < len(group):
                 size = self._fit(MAX_INPUT_ARRAY, per_item=1, fixed=10)
-                batch = group[i:i + size]
+                batch = group[i : i + size]
                 try:
-                    results.append(self._set_batch(batch, ignore_compare, idempotency_key, reason, reference_uri,
-                                                   results))
+                    results.append(
+                        self._set_batch(batch, ignore_compare, idempotency_key, reason, reference_uri, results)
+                    )
                 except QueryTooExpensive:
                     if self._fit(MAX_INPUT_ARRAY, per_item=1, fixed=10) >= size:
                         raise
@@ -320,9 +370,12 @@ class ShopifyClient:
         out = []
         after = None
         while True:
-            data = self._graphql("order.fulfillmentOrders", FULFILLMENT_ORDERS_QUERY,
-                                 {"id": to_gid("Order", order_id), "after": after},
-                                 3 + FO_PAGE * (5 + FO_LINES_PAGE * 2))
+            data = self._graphql(
+                "order.fulfillmentOrders",
+                FULFILLMENT_ORDERS_QUERY,
+                {"id": to_gid("Order", order_id), "after": after},
+                3 + FO_PAGE * (5 + FO_LINES_PAGE * 2),
+            )
             order = data.get("order")
             if order is None:
                 raise StorefrontError(f"Shopify has no order {order_id}", retryable=False)
@@ -331,18 +384,34 @@ class ShopifyClient:
                 lines = list(node["lineItems"]["nodes"])
                 if node["lineItems"]["pageInfo"]["hasNextPage"]:
                     lines += self._more_fo_lines(node["id"], node["lineItems"]["pageInfo"]["endCursor"])
-                out.append({"id": node["id"], "status": node["status"],
-                            "location_id": (node.get("assignedLocation") or {}).get("location", {}).get("id"),
-                            "line_items": [{"id": li["id"], "line_item_id": li["lineItem"]["id"],
-                                            "sku": li["lineItem"].get("sku"), "remaining": li["remainingQuantity"],
-                                            "total": li["totalQuantity"]} for li in lines]})
+                out.append(
+                    {
+                        "id": node["id"],
+                        "status": node["status"],
+                        "location_id": (node.get("assignedLocation") or {}).get("location", {}).get("id"),
+                        "line_items": [
+                            {
+                                "id": li["id"],
+                                "line_item_id": li["lineItem"]["id"],
+                                "sku": li["lineItem"].get("sku"),
+                                "remaining": li["remainingQuantity"],
+                                "total": li["totalQuantity"],
+                            }
+                            for li in lines
+                        ],
+                    }
+                )
             if not page["pageInfo"]["hasNextPage"]:
                 return out
             after = page["pageInfo"]["endCursor"]
 
-    def create_fulfillment(self, fulfillment_order_lines: Sequence[tuple[int | str, Sequence[tuple[int | str, int]]]],
-                           tracking: tuple[str | None, str | None, str | None] | None = None,
-                           notify_customer: bool = False, ref: str | None = None) -> dict:
+    def create_fulfillment(
+        self,
+        fulfillment_order_lines: Sequence[tuple[int | str, Sequence[tuple[int | str, int]]]],
+        tracking: tuple[str | None, str | None, str | None] | None = None,
+        notify_customer: bool = False,
+        ref: str | None = None,
+    ) -> dict:
         """One fulfillment of (fulfillment order id, [(fulfillment order line item id, quantity)]) with at most
         one tracking number (company, number, url). fulfillmentCreate has no idempotency key, so before
         creating we look for a fulfillment of the same order with the same tracking number and return it
@@ -358,23 +427,36 @@ class ShopifyClient:
         payload: dict[str, Any] = {
             "notifyCustomer": notify_customer,
             "lineItemsByFulfillmentOrder": [
-                {"fulfillmentOrderId": to_gid("FulfillmentOrder", fo_id),
-                 "fulfillmentOrderLineItems": [{"id": to_gid("FulfillmentOrderLineItem", li), "quantity": int(q)}
-                                               for li, q in lines]}
-                for fo_id, lines in fulfillment_order_lines],
+                {
+                    "fulfillmentOrderId": to_gid("FulfillmentOrder", fo_id),
+                    "fulfillmentOrderLineItems": [
+                        {"id": to_gid("FulfillmentOrderLineItem", li), "quantity": int(q)} for li, q in lines
+                    ],
+                }
+                for fo_id, lines in fulfillment_order_lines
+            ],
         }
         if company or number or url:
-            payload["trackingInfo"] = {k: v for k, v in (("company", company), ("number", number), ("url", url))
-                                       if v}
+            payload["trackingInfo"] = {k: v for k, v in (("company", company), ("number", number), ("url", url)) if v}
         items = sum(max(1, len(lines)) for _, lines in fulfillment_order_lines)
-        data = self._graphql("fulfillmentCreate", CREATE_FULFILLMENT,
-                             {"fulfillment": payload, "message": f"shipment {ref}" if ref else None},
-                             10 + items, units=items, safe_to_repeat=False)
+        data = self._graphql(
+            "fulfillmentCreate",
+            CREATE_FULFILLMENT,
+            {"fulfillment": payload, "message": f"shipment {ref}" if ref else None},
+            10 + items,
+            units=items,
+            safe_to_repeat=False,
+        )
         result = data["fulfillmentCreate"]
         self._raise_user_errors("fulfillmentCreate", result["userErrors"])
         made = result["fulfillment"]
-        return {"id": made["id"], "name": made["name"], "status": made["status"],
-                "tracking": made.get("trackingInfo") or [], "created": True}
+        return {
+            "id": made["id"],
+            "name": made["name"],
+            "status": made["status"],
+            "tracking": made.get("trackingInfo") or [],
+            "created": True,
+        }
 
     def orders_updated_since(self, ts: datetime, status: str = "any", limit: int = 250) -> Iterator[dict]:
         """Orders (REST JSON) updated at or after `ts`, oldest change first, following Link pages. Shopify
@@ -382,8 +464,12 @@ class ShopifyClient:
         if ts.tzinfo is None:
             raise ValueError("orders_updated_since needs a timezone-aware time")
         url: str | None = f"{self.base}/orders.json"
-        params: dict[str, Any] | None = {"updated_at_min": ts.isoformat(), "status": status, "limit": limit,
-                                         "order": "updated_at asc"}
+        params: dict[str, Any] | None = {
+            "updated_at_min": ts.isoformat(),
+            "status": status,
+            "limit": limit,
+            "order": "updated_at asc",
+        }
         while url:
             response = self._rest("GET", url, params=params, op="GET orders")
             yield from response.json()["orders"]
@@ -414,16 +500,26 @@ class ShopifyClient:
     def webhooks(self) -> list[dict]:
         """[{id, topic ('orders/create'), address}]"""
         query = WEBHOOKS_QUERY % self._uri_field
-        return [{"id": n["id"], "topic": topic_name(n["topic"]), "topic_enum": n["topic"],
-                 "address": n.get(self._uri_field)}
-                for n in self._paged("webhookSubscriptions", query, {}, per_node=1, page_limit=100)]
+        return [
+            {
+                "id": n["id"],
+                "topic": topic_name(n["topic"]),
+                "topic_enum": n["topic"],
+                "address": n.get(self._uri_field),
+            }
+            for n in self._paged("webhookSubscriptions", query, {}, per_node=1, page_limit=100)
+        ]
 
     def create_webhook(self, topic: str, address: str) -> dict:
         """Subscribe `address` to `topic` ('orders/create' or ORDERS_CREATE); an existing identical
         subscription is returned as is (Shopify refuses duplicates)."""
         enum = topic.upper().replace("/", "_")
-        data = self._graphql("webhookSubscriptionCreate", CREATE_WEBHOOK % self._uri_field,
-                             {"topic": enum, "sub": {self._uri_field: address, "format": "JSON"}}, 10)
+        data = self._graphql(
+            "webhookSubscriptionCreate",
+            CREATE_WEBHOOK % self._uri_field,
+            {"topic": enum, "sub": {self._uri_field: address, "format": "JSON"}},
+            10,
+        )
         result = data["webhookSubscriptionCreate"]
         if result["userErrors"]:
             if any("already been taken" in (e.get("message") or "") for e in result["userErrors"]):
@@ -432,13 +528,18 @@ class ShopifyClient:
                         return hook
             self._raise_user_errors("webhookSubscriptionCreate", result["userErrors"])
         sub = result["webhookSubscription"]
-        return {"id": sub["id"], "topic": topic_name(sub["topic"]), "topic_enum": sub["topic"],
-                "address": sub.get(self._uri_field)}
+        return {
+            "id": sub["id"],
+            "topic": topic_name(sub["topic"]),
+            "topic_enum": sub["topic"],
+            "address": sub.get(self._uri_field),
+        }
 
     def delete_webhook(self, webhook_id: int | str) -> bool:
         """False when there was no such subscription (already deleted: the goal is met)."""
-        data = self._graphql("webhookSubscriptionDelete", DELETE_WEBHOOK,
-                             {"id": to_gid("WebhookSubscription", webhook_id)}, 10)
+        data = self._graphql(
+            "webhookSubscriptionDelete", DELETE_WEBHOOK, {"id": to_gid("WebhookSubscription", webhook_id)}, 10
+        )
         result = data["webhookSubscriptionDelete"]
         if result["userErrors"]:
             if any("does not exist" in (e.get("message") or "") for e in result["userErrors"]):
@@ -460,18 +561,21 @@ class ShopifyClient:
             return limit
         size = min(limit, int((maximum - fixed) // per_item))
         if size < 1:
-            raise QueryTooExpensive(f"Shopify's query budget ({maximum:g} points) is too small for even one item",
-                                    maximum)
+            raise QueryTooExpensive(
+                f"Shopify's query budget ({maximum:g} points) is too small for even one item", maximum
+            )
         return size
 
-    def _paged(self, op: str, query: str, variables: dict, per_node: int, page_limit: int = MAX_INPUT_ARRAY
-               ) -> Iterator[dict]:
+    def _paged(
+        self, op: str, query: str, variables: dict, per_node: int, page_limit: int = MAX_INPUT_ARRAY
+    ) -> Iterator[dict]:
         after = None
         while True:
             first = self._fit(page_limit, per_item=per_node, fixed=2)
             try:
-                data = self._graphql(op, query, {**variables, "first": first, "after": after},
-                                     2 + first * per_node, units=first)
+                data = self._graphql(
+                    op, query, {**variables, "first": first, "after": after}, 2 + first * per_node, units=first
+                )
             except QueryTooExpensive:
                 if self._fit(page_limit, per_item=per_node, fixed=2) >= first:
                     raise
@@ -482,8 +586,15 @@ class ShopifyClient:
                 return
             after = page["pageInfo"]["endCursor"]
 
-    def _set_batch(self, batch: list[tuple[str, str, int, int | None]], ignore_compare: bool, key: str,
-                   reason: str, reference_uri: str | None, done: list[dict]) -> dict:
+    def _set_batch(
+        self,
+        batch: list[tuple[str, str, int, int | None]],
+        ignore_compare: bool,
+        key: str,
+        reason: str,
+        reference_uri: str | None,
+        done: list[dict],
+    ) -> dict:
         quantities = []
         for item, loc, qty, change_from in batch:
             entry: dict[str, Any] = {"inventoryItemId": item, "locationId": loc, "quantity": qty}
@@ -505,25 +616,37 @@ class ShopifyClient:
             query = SET_QUANTITIES % (", $key: String!", " @idempotent(key: $key)")
         else:
             query = SET_QUANTITIES % ("", "")
-        data = self._graphql("inventorySetQuantities", query, variables, 10 + len(batch), units=len(batch),
-                             safe_to_repeat=batch_key is not None)
+        data = self._graphql(
+            "inventorySetQuantities",
+            query,
+            variables,
+            10 + len(batch),
+            units=len(batch),
+            safe_to_repeat=batch_key is not None,
+        )
         result = data["inventorySetQuantities"]
         errors = result["userErrors"]
         if errors:
-            text = "; ".join(f"{e.get('code')}: {e.get('message')} at {'.'.join(map(str, e.get('field') or []))}"
-                             for e in errors[:5])
+            text = "; ".join(
+                f"{e.get('code')}: {e.get('message')} at {'.'.join(map(str, e.get('field') or []))}" for e in errors[:5]
+            )
             if any(e.get("code") in STALE_CODES for e in errors):
                 raise QuantityStaleError(f"inventorySetQuantities refused a stale quantity: {text}", errors, done)
             raise StorefrontError(f"Shopify refused inventorySetQuantities: {text}", retryable=False)
         group = result["inventoryAdjustmentGroup"] or {}
-        return {"key": batch_key, "count": len(batch), "group_id": group.get("id"),
-                "changes": [c for c in group.get("changes") or [] if c.get("name") == "available"]}
+        return {
+            "key": batch_key,
+            "count": len(batch),
+            "group_id": group.get("id"),
+            "changes": [c for c in group.get("changes") or [] if c.get("name") == "available"],
+        }
 
     def _more_fo_lines(self, fo_id: str, after: str | None) -> list[dict]:
         lines: list[dict] = []
         while after:
-            data = self._graphql("fulfillmentOrder.lineItems", FO_LINES_QUERY, {"id": fo_id, "after": after},
-                                 3 + 250 * 2)
+            data = self._graphql(
+                "fulfillmentOrder.lineItems", FO_LINES_QUERY, {"id": fo_id, "after": after}, 3 + 250 * 2
+            )
             page = data["fulfillmentOrder"]["lineItems"]
             lines += page["nodes"]
             after = page["pageInfo"]["endCursor"] if page["pageInfo"]["hasNextPage"] else None
@@ -558,15 +681,20 @@ class ShopifyClient:
         status = cost.get("throttleStatus") or {}
         with self._lock:
             if "currentlyAvailable" in status:
-                self._budget = _Budget(float(status["maximumAvailable"]), float(status["currentlyAvailable"]),
-                                       float(status["restoreRate"]), self._clock())
+                self._budget = _Budget(
+                    float(status["maximumAvailable"]),
+                    float(status["currentlyAvailable"]),
+                    float(status["restoreRate"]),
+                    self._clock(),
+                )
             if cost.get("requestedQueryCost") is not None:
                 self._learned[(op, units)] = int(cost["requestedQueryCost"])
             if cost.get("actualQueryCost") is not None:
                 self.stats.cost += float(cost["actualQueryCost"])
 
-    def _graphql(self, op: str, query: str, variables: dict, expected_cost: int, units: int = 0,
-                 safe_to_repeat: bool = True) -> dict:
+    def _graphql(
+        self, op: str, query: str, variables: dict, expected_cost: int, units: int = 0, safe_to_repeat: bool = True
+    ) -> dict:
         """POST one GraphQL operation; returns `data`. `expected_cost` (our estimate) is replaced by the
         cost Shopify reported for the same call shape when we have seen one."""
         url = f"{self.base}/graphql.json"
@@ -608,8 +736,9 @@ class ShopifyClient:
                 requested = extensions_cost.get("requestedQueryCost") or cost
                 maximum = self._budget.maximum
                 if maximum is not None and requested > maximum:
-                    raise QueryTooExpensive(f"{op} costs {requested} points; the shop's bucket holds {maximum:g}",
-                                            maximum)
+                    raise QueryTooExpensive(
+                        f"{op} costs {requested} points; the shop's bucket holds {maximum:g}", maximum
+                    )
                 cost = requested
                 if not extensions_cost:  # a bare 429: only the header tells how long
                     self._wait(_retry_after(response, 1.0))
@@ -648,8 +777,9 @@ class ShopifyClient:
 
     def _fresh_token(self) -> None:
         """Before a call: a store on app credentials renews a token about to expire."""
-        if self.tokens is not None and (not self._token or (
-                self._grant is not None and not self._grant.fresh(datetime.now(timezone.utc)))):
+        if self.tokens is not None and (
+            not self._token or (self._grant is not None and not self._grant.fresh(datetime.now(UTC)))
+        ):
             self._use(*self.tokens.current())
 
     def _token_refused(self, response: requests.Response, renewed: bool) -> bool:
@@ -679,8 +809,9 @@ class ShopifyClient:
             level = max(0.0, used - leak * (self._clock() - at))
             return max(0.0, (level + 1 - size) / leak)
 
-    def _rest(self, method: str, url: str, params: dict | None = None, json_body: Any = None,
-              op: str = "") -> requests.Response:
+    def _rest(
+        self, method: str, url: str, params: dict | None = None, json_body: Any = None, op: str = ""
+    ) -> requests.Response:
         throttles = failures = 0
         renewed = False
         while True:
@@ -689,8 +820,13 @@ class ShopifyClient:
             self.stats.requests += 1
             self._fresh_token()
             try:
-                response = self.session.request(method, url, params=params, timeout=self.timeout,
-                                                data=None if json_body is None else json.dumps(json_body))
+                response = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    timeout=self.timeout,
+                    data=None if json_body is None else json.dumps(json_body),
+                )
             except requests.RequestException as exc:
                 failures = self._failed(op, type(exc).__name__, failures, method in ("GET", "DELETE"))
                 continue
@@ -730,9 +866,14 @@ def _http_error(response: requests.Response, what: str) -> StorefrontError:
     except ValueError:
         errors = response.text[:200]
     if response.status_code == 401:
-        return AccessRevoked(f"Shopify refused our access token (401) for {what}: {errors}; the app was "
-                             "uninstalled or the token revoked: check the store's credentials on /config")
+        return AccessRevoked(
+            f"Shopify refused our access token (401) for {what}: {errors}; the app was "
+            "uninstalled or the token revoked: check the store's credentials on /config"
+        )
     if response.status_code == 403:
-        return StorefrontError(f"Shopify refused our access token ({response.status_code}) for {what}: {errors}; "
-                               "check the store's token and scopes on /config", retryable=False)
+        return StorefrontError(
+            f"Shopify refused our access token ({response.status_code}) for {what}: {errors}; "
+            "check the store's token and scopes on /config",
+            retryable=False,
+        )
     return StorefrontError(f"Shopify answered {response.status_code} to {what}: {errors}", retryable=False)

@@ -10,6 +10,7 @@ Each answer becomes a `Grant` with absolute expiry times. A refused credential (
 `CredentialsRefused`, permanent: a person must fix the client ID or secret; anything else is a
 retryable StorefrontError. No token or secret ever goes into a message.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,24 +44,37 @@ class Grant:
 
     def as_secrets(self) -> dict[str, str]:
         """How a store keeps it (sealed with its other secrets)."""
-        return {"issued_token": self.access_token, "issued_scope": self.scope, "issued_at": self.issued_at.isoformat(),
-                "issued_expires_at": self.expires_at.isoformat() if self.expires_at else "",
-                "issued_refresh_token": self.refresh_token or "",
-                "issued_refresh_expires_at": self.refresh_expires_at.isoformat() if self.refresh_expires_at else ""}
+        return {
+            "issued_token": self.access_token,
+            "issued_scope": self.scope,
+            "issued_at": self.issued_at.isoformat(),
+            "issued_expires_at": self.expires_at.isoformat() if self.expires_at else "",
+            "issued_refresh_token": self.refresh_token or "",
+            "issued_refresh_expires_at": self.refresh_expires_at.isoformat() if self.refresh_expires_at else "",
+        }
 
     @classmethod
     def from_secrets(cls, secrets: dict[str, str]) -> Grant | None:
         if not secrets.get("issued_token"):
             return None
-        return cls(access_token=secrets["issued_token"], scope=secrets.get("issued_scope", ""),
-                   issued_at=datetime.fromisoformat(secrets["issued_at"]),
-                   expires_at=_when(secrets.get("issued_expires_at")),
-                   refresh_token=secrets.get("issued_refresh_token") or None,
-                   refresh_expires_at=_when(secrets.get("issued_refresh_expires_at")))
+        return cls(
+            access_token=secrets["issued_token"],
+            scope=secrets.get("issued_scope", ""),
+            issued_at=datetime.fromisoformat(secrets["issued_at"]),
+            expires_at=_when(secrets.get("issued_expires_at")),
+            refresh_token=secrets.get("issued_refresh_token") or None,
+            refresh_expires_at=_when(secrets.get("issued_refresh_expires_at")),
+        )
 
 
-ISSUED_KEYS = ("issued_token", "issued_scope", "issued_at", "issued_expires_at", "issued_refresh_token",
-               "issued_refresh_expires_at")
+ISSUED_KEYS = (
+    "issued_token",
+    "issued_scope",
+    "issued_at",
+    "issued_expires_at",
+    "issued_refresh_token",
+    "issued_refresh_expires_at",
+)
 
 
 def _when(text: str | None) -> datetime | None:
@@ -73,53 +87,102 @@ def token_url(shop_domain: str, base_url: str | None = None) -> str:
     return f"{base.rstrip('/')}/admin/oauth/access_token"
 
 
-def client_credentials(shop_domain: str, client_id: str, client_secret: str, *, now: datetime,
-                       base_url: str | None = None, timeout: float = 10,
-                       session: requests.Session | None = None) -> Grant:
-    return _request(token_url(shop_domain, base_url), {"grant_type": "client_credentials", "client_id": client_id,
-                                                       "client_secret": client_secret},
-                    "the client ID and secret", now, timeout, session)
+def client_credentials(
+    shop_domain: str,
+    client_id: str,
+    client_secret: str,
+    *,
+    now: datetime,
+    base_url: str | None = None,
+    timeout: float = 10,
+    session: requests.Session | None = None,
+) -> Grant:
+    return _request(
+        token_url(shop_domain, base_url),
+        {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret},
+        "the client ID and secret",
+        now,
+        timeout,
+        session,
+    )
 
 
-def exchange_code(shop_domain: str, client_id: str, client_secret: str, code: str, *, now: datetime,
-                  expiring: bool = False, base_url: str | None = None, timeout: float = 10,
-                  session: requests.Session | None = None) -> Grant:
+def exchange_code(
+    shop_domain: str,
+    client_id: str,
+    client_secret: str,
+    code: str,
+    *,
+    now: datetime,
+    expiring: bool = False,
+    base_url: str | None = None,
+    timeout: float = 10,
+    session: requests.Session | None = None,
+) -> Grant:
     form = {"client_id": client_id, "client_secret": client_secret, "code": code}
     if expiring:
         form["expiring"] = "1"
     return _request(token_url(shop_domain, base_url), form, "the authorization code", now, timeout, session)
 
 
-def refresh(shop_domain: str, client_id: str, client_secret: str, refresh_token: str, *, now: datetime,
-            base_url: str | None = None, timeout: float = 10, session: requests.Session | None = None) -> Grant:
-    return _request(token_url(shop_domain, base_url), {"grant_type": "refresh_token", "client_id": client_id,
-                                                       "client_secret": client_secret,
-                                                       "refresh_token": refresh_token},
-                    "the refresh token", now, timeout, session)
+def refresh(
+    shop_domain: str,
+    client_id: str,
+    client_secret: str,
+    refresh_token: str,
+    *,
+    now: datetime,
+    base_url: str | None = None,
+    timeout: float = 10,
+    session: requests.Session | None = None,
+) -> Grant:
+    return _request(
+        token_url(shop_domain, base_url),
+        {
+            "grant_type": "refresh_token",
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "refresh_token": refresh_token,
+        },
+        "the refresh token",
+        now,
+        timeout,
+        session,
+    )
 
 
-def _request(url: str, form: dict[str, str], what: str, now: datetime, timeout: float,
-             session: requests.Session | None) -> Grant:
+def _request(
+    url: str, form: dict[str, str], what: str, now: datetime, timeout: float, session: requests.Session | None
+) -> Grant:
     try:
-        response = (session or requests).post(url, data=form, timeout=timeout,
-                                              headers={"Accept": "application/json"})
+        response = (session or requests).post(url, data=form, timeout=timeout, headers={"Accept": "application/json"})
     except requests.RequestException as exc:
-        raise StorefrontError(f"Shopify's token endpoint did not answer ({type(exc).__name__}); trying again "
-                              "later", retryable=True) from None
+        raise StorefrontError(
+            f"Shopify's token endpoint did not answer ({type(exc).__name__}); trying again later", retryable=True
+        ) from None
     if response.status_code in (400, 401, 403):
-        raise CredentialsRefused(f"Shopify refused {what} ({response.status_code}): check the app's client ID and "
-                                 "secret on /config, and that the app is installed on this store")
+        raise CredentialsRefused(
+            f"Shopify refused {what} ({response.status_code}): check the app's client ID and "
+            "secret on /config, and that the app is installed on this store"
+        )
     if response.status_code >= 300:
-        raise StorefrontError(f"Shopify's token endpoint answered {response.status_code}; trying again later",
-                              retryable=response.status_code >= 500 or response.status_code == 429)
+        raise StorefrontError(
+            f"Shopify's token endpoint answered {response.status_code}; trying again later",
+            retryable=response.status_code >= 500 or response.status_code == 429,
+        )
     try:
         body = response.json()
         token = str(body["access_token"])
     except (ValueError, KeyError, TypeError):
         raise StorefrontError("Shopify's token endpoint answered without an access token", retryable=True) from None
-    return Grant(access_token=token, scope=str(body.get("scope") or ""), issued_at=now,
-                 expires_at=_after(now, body.get("expires_in")), refresh_token=body.get("refresh_token"),
-                 refresh_expires_at=_after(now, body.get("refresh_token_expires_in")))
+    return Grant(
+        access_token=token,
+        scope=str(body.get("scope") or ""),
+        issued_at=now,
+        expires_at=_after(now, body.get("expires_in")),
+        refresh_token=body.get("refresh_token"),
+        refresh_expires_at=_after(now, body.get("refresh_token_expires_in")),
+    )
 
 
 def _after(now: datetime, seconds: object) -> datetime | None:

@@ -1,4 +1,5 @@
 """How we open a SQLAlchemy engine on SQLite or PostgreSQL (shared by our store and SQL ERPs)."""
+
 from __future__ import annotations
 
 import math
@@ -7,8 +8,14 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 
 
-def make_engine(url: str, sqlite_timeout: float = 30, *, connect_timeout: float | None = None,
-                statement_timeout: float | None = None, **kwargs: object) -> Engine:
+def make_engine(
+    url: str,
+    sqlite_timeout: float = 30,
+    *,
+    connect_timeout: float | None = None,
+    statement_timeout: float | None = None,
+    **kwargs: object,
+) -> Engine:
     """The engine for `url`. connect_timeout and statement_timeout (seconds) bound how long a server
     that accepts a connection and then says nothing can hold a caller (PostgreSQL and MySQL drivers)."""
     if url.startswith("sqlite"):
@@ -29,7 +36,7 @@ def make_engine(url: str, sqlite_timeout: float = 30, *, connect_timeout: float 
 
         return engine
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     connect_args = _timeouts(url, connect_timeout, statement_timeout)
     if connect_args:
         kwargs["connect_args"] = connect_args

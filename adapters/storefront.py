@@ -1,4 +1,5 @@
 """What storefront clients raise."""
+
 from __future__ import annotations
 
 

@@ -9,6 +9,7 @@ with jittered backoff when repeating the request is harmless; they page with `pa
 until X-WP-TotalPages, and write stock with products/batch and variations/batch in chunks of at most
 100 (halved on a 413 woocommerce_rest_request_entity_too_large, in case a host lowered the limit).
 """
+
 from __future__ import annotations
 
 import random
@@ -16,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -49,12 +50,23 @@ class StockResult:
 
 
 class WooClient:
-    def __init__(self, url: str, consumer_key: str, consumer_secret: str, timeout: float = 15, *,
-                 max_retries: int = 3, retry_base: float = 0.5, max_throttle_waits: int = 5,
-                 max_retry_after: float = 120, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        url: str,
+        consumer_key: str,
+        consumer_secret: str,
+        timeout: float = 15,
+        *,
+        max_retries: int = 3,
+        retry_base: float = 0.5,
+        max_throttle_waits: int = 5,
+        max_retry_after: float = 120,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         # Over https the library uses Basic auth; over plain http (a test double) it signs OAuth 1.0a.
-        self.api = API(url=url, consumer_key=consumer_key, consumer_secret=consumer_secret, version="wc/v3",
-                       timeout=timeout)
+        self.api = API(
+            url=url, consumer_key=consumer_key, consumer_secret=consumer_secret, version="wc/v3", timeout=timeout
+        )
         self.url = url
         self.max_retries, self.retry_base = max_retries, retry_base
         self.max_throttle_waits, self.max_retry_after = max_throttle_waits, max_retry_after
@@ -67,8 +79,9 @@ class WooClient:
         try:
             response = self.api.get(endpoint, params=params or None)
         except requests.RequestException as exc:
-            raise StorefrontError(f"WooCommerce at {self.url} unreachable: {type(exc).__name__}",
-                                  retryable=True) from exc
+            raise StorefrontError(
+                f"WooCommerce at {self.url} unreachable: {type(exc).__name__}", retryable=True
+            ) from exc
         return _body(response, f"GET {endpoint}")
 
     def get_refund(self, order_id: str, refund_id: str) -> dict:
@@ -80,8 +93,9 @@ class WooClient:
         """Every item of a list endpoint, page by page until X-WP-TotalPages."""
         page = 1
         while True:
-            response = self._call("GET", endpoint, params={**params, "page": page, "per_page": PER_PAGE},
-                                  name=f"GET {_route(endpoint)}")
+            response = self._call(
+                "GET", endpoint, params={**params, "page": page, "per_page": PER_PAGE}, name=f"GET {_route(endpoint)}"
+            )
             items = _body(response, f"GET {endpoint}")
             yield from items
             total_pages = response.headers.get("X-WP-TotalPages")
@@ -106,13 +120,22 @@ class WooClient:
         for product in self.pages("products", _fields=PRODUCT_FIELDS, orderby="id", order="asc"):
             if product.get("type") == "variable":
                 if product.get("variations"):
-                    for variation in self.pages(f"products/{product['id']}/variations", _fields=VARIATION_FIELDS,
-                                                orderby="id", order="asc"):
-                        keep(variation.get("sku") or "", (product["id"], variation["id"], variation["manage_stock"],
-                                                          variation.get("stock_quantity")))
+                    for variation in self.pages(
+                        f"products/{product['id']}/variations", _fields=VARIATION_FIELDS, orderby="id", order="asc"
+                    ):
+                        keep(
+                            variation.get("sku") or "",
+                            (
+                                product["id"],
+                                variation["id"],
+                                variation["manage_stock"],
+                                variation.get("stock_quantity"),
+                            ),
+                        )
                 continue
-            keep(product.get("sku") or "", (product["id"], None, product["manage_stock"],
-                                            product.get("stock_quantity")))
+            keep(
+                product.get("sku") or "", (product["id"], None, product["manage_stock"], product.get("stock_quantity"))
+            )
         return found
 
     def order(self, order_id: int | str) -> dict:
@@ -122,9 +145,10 @@ class WooClient:
         """Orders modified after `ts`, by id so that an order edited while we page doesn't jump pages."""
         if ts.tzinfo is None:
             raise ValueError("orders_modified_after needs a timezone-aware time")
-        gmt = ts.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")
-        yield from self.pages("orders", modified_after=gmt, dates_are_gmt="true", status=status, orderby="id",
-                              order="asc")
+        gmt = ts.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+        yield from self.pages(
+            "orders", modified_after=gmt, dates_are_gmt="true", status=status, orderby="id", order="asc"
+        )
 
     def webhooks(self) -> list[dict]:
         return list(self.pages("webhooks"))
@@ -158,28 +182,40 @@ class WooClient:
             for note in self._json("GET", f"orders/{order_id}/notes", params={"type": "any"}):
                 if note.get("note") == text and bool(note.get("customer_note")) == customer_note:
                     return note
-        return self._json("POST", f"orders/{order_id}/notes", data={"note": text, "customer_note": customer_note},
-                          safe_to_repeat=False)
+        return self._json(
+            "POST",
+            f"orders/{order_id}/notes",
+            data={"note": text, "customer_note": customer_note},
+            safe_to_repeat=False,
+        )
 
     def create_webhook(self, topic: str, delivery_url: str, secret: str, name: str | None = None) -> dict:
         """An active webhook; an existing active one for the same topic and URL is returned instead."""
         for hook in self.webhooks():
             if hook["topic"] == topic and hook["delivery_url"] == delivery_url and hook["status"] == "active":
                 return hook
-        return self._json("POST", "webhooks", data={"name": name or f"connector {topic}", "topic": topic,
-                                                    "delivery_url": delivery_url, "secret": secret,
-                                                    "status": "active"}, safe_to_repeat=False)
+        return self._json(
+            "POST",
+            "webhooks",
+            data={
+                "name": name or f"connector {topic}",
+                "topic": topic,
+                "delivery_url": delivery_url,
+                "secret": secret,
+                "status": "active",
+            },
+            safe_to_repeat=False,
+        )
 
     def delete_webhook(self, webhook_id: int | str) -> dict:
         return self._json("DELETE", f"webhooks/{webhook_id}", params={"force": "true"})
 
     # ---- plumbing -----------------------------------------------------------------------------
 
-    def _write_stock(self, endpoint: str, rows: list[tuple[int, int]], parent: int | None,
-                     result: StockResult) -> None:
+    def _write_stock(self, endpoint: str, rows: list[tuple[int, int]], parent: int | None, result: StockResult) -> None:
         i = 0
         while i < len(rows):
-            chunk = rows[i:i + self.batch_size]
+            chunk = rows[i : i + self.batch_size]
             update = [{"id": ident, "manage_stock": True, "stock_quantity": int(qty)} for ident, qty in chunk]
             response = self._call("POST", endpoint, data={"update": update}, name=f"POST {_route(endpoint)}")
             if response.status_code == 413 and len(chunk) > 1:
@@ -191,20 +227,40 @@ class WooClient:
             for entry in body.get("update") or []:
                 if "error" in entry:
                     error = entry["error"] or {}
-                    result.errors.append({"id": entry.get("id"), "parent_id": parent, "code": error.get("code"),
-                                          "message": error.get("message")})
+                    result.errors.append(
+                        {
+                            "id": entry.get("id"),
+                            "parent_id": parent,
+                            "code": error.get("code"),
+                            "message": error.get("message"),
+                        }
+                    )
                 else:
                     result.updated.append(entry["id"])
             i += len(chunk)
 
-    def _json(self, method: str, endpoint: str, data: Any = None, params: dict | None = None,
-              safe_to_repeat: bool = True) -> Any:
-        response = self._call(method, endpoint, data=data, params=params, name=f"{method} {_route(endpoint)}",
-                              safe_to_repeat=safe_to_repeat)
+    def _json(
+        self, method: str, endpoint: str, data: Any = None, params: dict | None = None, safe_to_repeat: bool = True
+    ) -> Any:
+        response = self._call(
+            method,
+            endpoint,
+            data=data,
+            params=params,
+            name=f"{method} {_route(endpoint)}",
+            safe_to_repeat=safe_to_repeat,
+        )
         return _body(response, f"{method} {endpoint}")
 
-    def _call(self, method: str, endpoint: str, data: Any = None, params: dict | None = None, name: str = "",
-              safe_to_repeat: bool = True) -> requests.Response:
+    def _call(
+        self,
+        method: str,
+        endpoint: str,
+        data: Any = None,
+        params: dict | None = None,
+        name: str = "",
+        safe_to_repeat: bool = True,
+    ) -> requests.Response:
         """One request; 429s wait their Retry-After, 5xx and connection errors back off (when repeating is
         harmless). Whatever is left is returned for `_body` to map."""
         throttles = failures = 0
@@ -220,8 +276,9 @@ class WooClient:
             except requests.RequestException as exc:
                 failures += 1
                 if not safe_to_repeat or failures > self.max_retries:
-                    raise StorefrontError(f"WooCommerce at {self.url} unreachable for {name}: {type(exc).__name__}",
-                                          retryable=True) from exc
+                    raise StorefrontError(
+                        f"WooCommerce at {self.url} unreachable for {name}: {type(exc).__name__}", retryable=True
+                    ) from exc
                 self._backoff(failures)
                 continue
             if response.status_code == 429:
@@ -266,8 +323,11 @@ def _body(response: requests.Response, what: str) -> Any:
     if response.status_code == 429 or response.status_code >= 500:
         raise StorefrontError(f"WooCommerce answered {response.status_code} to {what}; will retry", retryable=True)
     if response.status_code in (401, 403):
-        raise StorefrontError(f"WooCommerce refused our API keys ({response.status_code}) for {what}: check the "
-                              "store's consumer key and secret on /config", retryable=False)
+        raise StorefrontError(
+            f"WooCommerce refused our API keys ({response.status_code}) for {what}: check the "
+            "store's consumer key and secret on /config",
+            retryable=False,
+        )
     if response.status_code >= 400:
         try:
             message = response.json().get("message", "")

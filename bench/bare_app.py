@@ -1,4 +1,5 @@
 """The floor: a Flask app that reads the webhook body and answers 200, doing nothing else."""
+
 from __future__ import annotations
 
 from flask import Flask, request

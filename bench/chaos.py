@@ -9,6 +9,7 @@ workers are killed with SIGKILL; some webhooks are sent twice, some out of order
 reconciliation). Prints what happened, whether the ERP holds every order exactly once with the right
 totals and payments, and how long the connector took to converge once the faults stopped.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.chaos import Plan, run  # noqa: E402
+from tests.chaos import Plan, run
 
 
 def main() -> None:
@@ -33,9 +34,17 @@ def main() -> None:
     parser.add_argument("--failure-rate", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    plan = Plan(orders_per_store=args.orders_per_store, send_seconds=args.send_seconds, worker_kills=args.kills,
-                redis_restarts=args.redis_restarts, outage_seconds=args.outage_seconds, workers=args.workers,
-                erp_failure_rate=args.failure_rate, seed=args.seed, converge_timeout=900)
+    plan = Plan(
+        orders_per_store=args.orders_per_store,
+        send_seconds=args.send_seconds,
+        worker_kills=args.kills,
+        redis_restarts=args.redis_restarts,
+        outage_seconds=args.outage_seconds,
+        workers=args.workers,
+        erp_failure_rate=args.failure_rate,
+        seed=args.seed,
+        converge_timeout=900,
+    )
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="chaos-") as workdir:
         report = run(plan, Path(workdir))

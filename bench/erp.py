@@ -28,6 +28,7 @@ Cleans up what it starts: trytond (stopped; its database left reset-able), the P
 Uses TRYTON_DIR (default .tryton/, shared with the tests: do not run while a Tryton test session uses it;
 pass --tryton-dir for another folder).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -118,8 +119,9 @@ def make_payloads(count: int, nonce: int) -> list[dict]:
         phone = f"+1617{nonce % 1000:03d}{i:04d}"
         p["email"] = p["contact_email"] = email
         p["phone"] = None
-        p["customer"].update(id=nonce * 100_000 + 50_000 + i, email=email, phone=phone,
-                             first_name="Bench", last_name=f"Buyer {i + 1}")
+        p["customer"].update(
+            id=nonce * 100_000 + 50_000 + i, email=email, phone=phone, first_name="Bench", last_name=f"Buyer {i + 1}"
+        )
         for key in ("billing_address", "shipping_address"):
             if p.get(key):
                 p[key].update(phone=phone, first_name="Bench", last_name=f"Buyer {i + 1}")
@@ -154,8 +156,13 @@ class Tryton:
         return f"http://127.0.0.1:{self.port}"
 
     def settings(self) -> dict:
-        return {"url": self.url, "database": DATABASE, "username": "admin", "connect_timeout_seconds": 5,
-                "read_timeout_seconds": 60}
+        return {
+            "url": self.url,
+            "database": DATABASE,
+            "username": "admin",
+            "connect_timeout_seconds": 5,
+            "read_timeout_seconds": 60,
+        }
 
     def fresh(self, skus: list[str]) -> None:
         """Snapshot back, server started, the orders' products created (before any clock starts)."""
@@ -166,10 +173,23 @@ class Tryton:
         try:
             (category,) = rpc.call("product.category", "search", [("name", "=", "Storefront goods")], 0, 1, None)
             (unit,) = rpc.call("product.uom", "search", [("symbol", "=", "u")], 0, 1, None)
-            rpc.call("product.template", "create", [
-                {"name": sku, "type": "goods", "salable": True, "default_uom": unit, "sale_uom": unit,
-                 "list_price": Decimal(10), "account_category": category,
-                 "products": [["create", [{"suffix_code": sku}]]]} for sku in sorted(set(skus))])
+            rpc.call(
+                "product.template",
+                "create",
+                [
+                    {
+                        "name": sku,
+                        "type": "goods",
+                        "salable": True,
+                        "default_uom": unit,
+                        "sale_uom": unit,
+                        "list_price": Decimal(10),
+                        "account_category": category,
+                        "products": [["create", [{"suffix_code": sku}]]],
+                    }
+                    for sku in sorted(set(skus))
+                ],
+            )
         finally:
             rpc.close()
 
@@ -181,8 +201,15 @@ class Tryton:
         """Every order is one confirmed (processing) sale with the store's total; else raise."""
         rpc = TrytonRpc(self.url, DATABASE, "admin", self.password)
         try:
-            rows = rpc.call("sale.sale", "search_read", [("reference", "like", f"shopify:{STORE}%")], 0, None, None,
-                            ["reference", "state", "total_amount", "party"])
+            rows = rpc.call(
+                "sale.sale",
+                "search_read",
+                [("reference", "like", f"shopify:{STORE}%")],
+                0,
+                None,
+                None,
+                ["reference", "state", "total_amount", "party"],
+            )
         finally:
             rpc.close()
         by_ref = {r["reference"]: r for r in rows}
@@ -226,8 +253,15 @@ class LegResult:
         return self.orders / self.seconds if self.seconds else 0.0
 
 
-def run_connector(tryton: Tryton, payloads: list[dict], concurrency: int, stores: int, redis_url: str,
-                  timeout: float, cleanup: contextlib.ExitStack) -> LegResult:
+def run_connector(
+    tryton: Tryton,
+    payloads: list[dict],
+    concurrency: int,
+    stores: int,
+    redis_url: str,
+    timeout: float,
+    cleanup: contextlib.ExitStack,
+) -> LegResult:
     tmp = Path(tempfile.mkdtemp(prefix="bench-erp-"))
     cleanup.callback(shutil.rmtree, tmp, ignore_errors=True)
     db = f"bench_erp_{secrets.token_hex(4)}"
@@ -235,43 +269,101 @@ def run_connector(tryton: Tryton, payloads: list[dict], concurrency: int, stores
         conn.execute(f'CREATE DATABASE "{db}"')
     cleanup.callback(drop_database, db)
     db_url = f"postgresql://postgres@127.0.0.1:5432/{db}"
-    env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url, "CONNECTOR_QUEUE": f"bench-erp-{db[-8:]}",
-           "CONNECTOR_ENCRYPTION_KEY": "bench-encryption-key", "SECRET_KEY": "bench-secret-key",
-           "CONNECTOR_INSTANCE_PATH": str(tmp / "instance"), "CONNECTOR_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
-           "CONNECTOR_RETRY_BASE_SECONDS": str(RETRY.retry_base_seconds),
-           "CONNECTOR_RETRY_CAP_SECONDS": str(RETRY.retry_cap_seconds)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "CONNECTOR_QUEUE": f"bench-erp-{db[-8:]}",
+        "CONNECTOR_ENCRYPTION_KEY": "bench-encryption-key",
+        "SECRET_KEY": "bench-secret-key",
+        "CONNECTOR_INSTANCE_PATH": str(tmp / "instance"),
+        "CONNECTOR_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
+        "CONNECTOR_RETRY_BASE_SECONDS": str(RETRY.retry_base_seconds),
+        "CONNECTOR_RETRY_CAP_SECONDS": str(RETRY.retry_cap_seconds),
+    }
     config = tmp / "connector.yaml"  # JSON is YAML
-    config.write_text(json.dumps({
-        "erp": {"kind": "tryton", **tryton.settings(), "password": tryton.password},
-        "stores": [{"slug": slug, "platform": "shopify", "shop_domain": f"{slug}.myshopify.com",
-                    "webhook_secret": SECRET} for slug in sorted({store_slug(n, stores) for n in range(stores)})]}))
+    config.write_text(
+        json.dumps(
+            {
+                "erp": {"kind": "tryton", **tryton.settings(), "password": tryton.password},
+                "stores": [
+                    {
+                        "slug": slug,
+                        "platform": "shopify",
+                        "shop_domain": f"{slug}.myshopify.com",
+                        "webhook_secret": SECRET,
+                    }
+                    for slug in sorted({store_slug(n, stores) for n in range(stores)})
+                ],
+            }
+        )
+    )
     for args in (["db", "upgrade"], ["config", "load", str(config)]):
-        done = subprocess.run([str(BIN / "connector"), "--log-level", "WARNING", *args], env=env, cwd=ROOT,
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [str(BIN / "connector"), "--log-level", "WARNING", *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode:
             raise RuntimeError(f"connector {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
     port = free_port()
-    web = start(["gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--worker-class", "gthread",
-                 "--threads", "4", "--log-level", "warning", "connector.wsgi:app"], env, tmp / "web.log", cleanup)
-    workers = [start(["connector", "--log-level", "WARNING", "worker"], env, tmp / f"worker{n}.log", cleanup)
-               for n in range(concurrency)]
+    web = start(
+        [
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+            "connector.wsgi:app",
+        ],
+        env,
+        tmp / "web.log",
+        cleanup,
+    )
+    workers = [
+        start(["connector", "--log-level", "WARNING", "worker"], env, tmp / f"worker{n}.log", cleanup)
+        for n in range(concurrency)
+    ]
     base_url = f"http://127.0.0.1:{port}/webhooks/shopify"
     redis = Redis.from_url(redis_url)
     wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), 30, "the connector's web server", tmp / "web.log")
     from rq import Queue, Worker
+
     rq_queue = Queue(env["CONNECTOR_QUEUE"], connection=redis)
-    wait_for(lambda: len(Worker.all(queue=rq_queue)) >= concurrency, 30, f"{concurrency} RQ workers",
-             tmp / "worker0.log", procs=workers)
+    wait_for(
+        lambda: len(Worker.all(queue=rq_queue)) >= concurrency,
+        30,
+        f"{concurrency} RQ workers",
+        tmp / "worker0.log",
+        procs=workers,
+    )
 
     bodies = [json.dumps(p).encode() for p in payloads]
     started = time.time()
     for n, body in enumerate(bodies):  # one POST after the other, as fast as they are answered
         slug = store_slug(n, stores)
-        request = urllib.request.Request(f"{base_url}/{slug}", body, {
-            "Content-Type": "application/json", "X-Shopify-Topic": "orders/create", "X-Shopify-Hmac-Sha256": sign(body),
-            "X-Shopify-Shop-Domain": f"{slug}.myshopify.com", "X-Shopify-Event-Id": f"bench-{n}",
-            "X-Shopify-Webhook-Id": f"bench-wh-{n}"})
+        request = urllib.request.Request(
+            f"{base_url}/{slug}",
+            body,
+            {
+                "Content-Type": "application/json",
+                "X-Shopify-Topic": "orders/create",
+                "X-Shopify-Hmac-Sha256": sign(body),
+                "X-Shopify-Shop-Domain": f"{slug}.myshopify.com",
+                "X-Shopify-Event-Id": f"bench-{n}",
+                "X-Shopify-Webhook-Id": f"bench-wh-{n}",
+            },
+        )
         with urllib.request.urlopen(request, timeout=10) as reply:
             if reply.status != 200:
                 raise RuntimeError(f"the connector answered {reply.status} to order {n}")
@@ -283,15 +375,19 @@ def run_connector(tryton: Tryton, payloads: list[dict], concurrency: int, stores
             peak = max(peak, rq_queue.started_job_registry.count)
             done, failed, last = conn.execute(
                 "SELECT count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'failed'), "
-                "max(processed_at) FROM inbox_events").fetchone()
+                "max(processed_at) FROM inbox_events"
+            ).fetchone()
             if done + failed >= len(payloads):
                 break
             if time.monotonic() > deadline:
-                raise RuntimeError(f"connector leg: only {done} of {len(payloads)} orders processed after "
-                                   f"{timeout:.0f} s (see {tmp}/*.log)")
+                raise RuntimeError(
+                    f"connector leg: only {done} of {len(payloads)} orders processed after "
+                    f"{timeout:.0f} s (see {tmp}/*.log)"
+                )
             time.sleep(0.05)
-        reasons = Counter(reason(r[0]) for r in conn.execute(
-            "SELECT error FROM event_attempts WHERE outcome = 'retry'"))
+        reasons = Counter(
+            reason(r[0]) for r in conn.execute("SELECT error FROM event_attempts WHERE outcome = 'retry'")
+        )
         errors = [r[0] for r in conn.execute("SELECT last_error FROM inbox_events WHERE status = 'failed' LIMIT 3")]
     if failed:
         raise RuntimeError(f"connector leg: {failed} orders failed: {errors}")
@@ -302,8 +398,14 @@ def run_connector(tryton: Tryton, payloads: list[dict], concurrency: int, stores
 
 
 def start(cmd: list[str], env: dict, log: Path, cleanup: contextlib.ExitStack) -> subprocess.Popen:
-    proc = subprocess.Popen([str(BIN / cmd[0]), *cmd[1:]], cwd=ROOT, env=env, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(BIN / cmd[0]), *cmd[1:]],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     cleanup.callback(stop, proc)
     return proc
 
@@ -347,10 +449,15 @@ def drop_database(name: str) -> None:
 
 def payment_of(order: Order) -> PaymentRecord:
     """The payment the connector records for a paid order (connector.lifecycle._payment)."""
-    return PaymentRecord(key=f"{order.external_ref}:payment", order_ref=order.external_ref, amount=order.totals.total,
-                         method=order.payment.method or "other", gateway=order.payment.gateway,
-                         transaction_ref=order.payment.transaction_ref,
-                         paid_at=order.payment.paid_at or order.updated_at)
+    return PaymentRecord(
+        key=f"{order.external_ref}:payment",
+        order_ref=order.external_ref,
+        amount=order.totals.total,
+        method=order.payment.method or "other",
+        gateway=order.payment.gateway,
+        transaction_ref=order.payment.transaction_ref,
+        paid_at=order.payment.paid_at or order.updated_at,
+    )
 
 
 def run_direct(tryton: Tryton, orders: list[Order], concurrency: int, timeout: float) -> LegResult:
@@ -361,8 +468,9 @@ def run_direct(tryton: Tryton, orders: list[Order], concurrency: int, timeout: f
     deadline = time.monotonic() + timeout
 
     def book(erp, order: Order) -> None:  # type: ignore[no-untyped-def]
-        customer = (erp.find_customer(normalise_email(order.customer.email), normalise_phone(order.customer.phone))
-                    or erp.create_customer(order.customer, customer_keys(order)[0]))
+        customer = erp.find_customer(
+            normalise_email(order.customer.email), normalise_phone(order.customer.phone)
+        ) or erp.create_customer(order.customer, customer_keys(order)[0])
         erp.push_order(order, customer)
         if order.payment.status in PAID:
             erp.record_payment(payment_of(order))
@@ -413,24 +521,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=4, help="RQ worker processes / adapter threads")
-    parser.add_argument("--stores", type=int, default=1,
-                        help="spread the orders over this many Shopify stores (the connector drains each store "
-                             "with one job at a time)")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="repeat the legs, alternating their order; orders/s over all rounds")
-    parser.add_argument("--serial-baseline", action="store_true",
-                        help="also time the direct leg with one thread (what concurrency buys on this trytond)")
+    parser.add_argument(
+        "--stores",
+        type=int,
+        default=1,
+        help="spread the orders over this many Shopify stores (the connector drains each store with one job at a time)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="repeat the legs, alternating their order; orders/s over all rounds"
+    )
+    parser.add_argument(
+        "--serial-baseline",
+        action="store_true",
+        help="also time the direct leg with one thread (what concurrency buys on this trytond)",
+    )
     parser.add_argument("--leg-timeout", type=float, default=600, help="seconds before a leg is given up")
-    parser.add_argument("--tryton-dir", type=Path,
-                        default=Path(os.environ.get("TRYTON_DIR") or ROOT / ".tryton"))
+    parser.add_argument("--tryton-dir", type=Path, default=Path(os.environ.get("TRYTON_DIR") or ROOT / ".tryton"))
     parser.add_argument("--redis-url", default=REDIS_URL, help="a Redis database of its own: must be empty")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the clean-up below also runs on SIGTERM
 
     redis = Redis.from_url(args.redis_url)
     if redis.dbsize():
-        sys.exit(f"{args.redis_url} is not empty ({redis.dbsize()} keys): give an empty Redis database "
-                 "with --redis-url (this bench flushes it when it is done)")
+        sys.exit(
+            f"{args.redis_url} is not empty ({redis.dbsize()} keys): give an empty Redis database "
+            "with --redis-url (this bench flushes it when it is done)"
+        )
     print(f"Tryton: scripts/tryton.py setup {args.tryton_dir}")
     with contextlib.redirect_stdout(None):
         tryton_script.setup(args.tryton_dir)
@@ -447,55 +563,72 @@ def main() -> None:
         results: dict[str, LegResult] = {}
         legs = ["connector", "direct"] + (["direct, 1 thread"] if args.serial_baseline else [])
         for round_no in range(args.rounds):
-            for leg in (legs if round_no % 2 == 0 else legs[::-1]):  # alternate the order: fair to both
+            for leg in legs if round_no % 2 == 0 else legs[::-1]:  # alternate the order: fair to both
                 prefix = f"round {round_no + 1}: " if args.rounds > 1 else ""
                 tryton.fresh(skus)
                 if leg == "connector":
-                    print(f"{prefix}connector leg: Tryton reset, products {', '.join(skus)}; {args.orders} signed "
-                          f"webhooks to {args.stores} store(s) -> gunicorn -> PostgreSQL inbox -> "
-                          f"{args.concurrency} RQ SimpleWorker processes -> Tryton")
-                    result = run_connector(tryton, payloads, args.concurrency, args.stores, args.redis_url,
-                                           args.leg_timeout, cleanup)
+                    print(
+                        f"{prefix}connector leg: Tryton reset, products {', '.join(skus)}; {args.orders} signed "
+                        f"webhooks to {args.stores} store(s) -> gunicorn -> PostgreSQL inbox -> "
+                        f"{args.concurrency} RQ SimpleWorker processes -> Tryton"
+                    )
+                    result = run_connector(
+                        tryton, payloads, args.concurrency, args.stores, args.redis_url, args.leg_timeout, cleanup
+                    )
                 else:
                     threads = 1 if leg == "direct, 1 thread" else args.concurrency
                     print(f"{prefix}direct leg: Tryton reset, same products; {threads} thread(s), one TrytonErp each")
                     result = run_direct(tryton, orders, threads, args.leg_timeout)
-                print(f"  {result.orders} orders in {result.seconds:.2f} s = {result.rate:.3f} orders/s; "
-                      f"{tryton.check(orders)}")
+                print(
+                    f"  {result.orders} orders in {result.seconds:.2f} s = {result.rate:.3f} orders/s; "
+                    f"{tryton.check(orders)}"
+                )
                 tryton.stop()
                 results[leg] = results[leg].plus(result) if leg in results else result
 
     a, b = results["connector"], results["direct"]
-    print(f"\n{args.orders} orders (3 goods lines + shipping + tax, paid; a new Tryton party each), concurrency "
-          f"{args.concurrency}, {args.rounds} round(s); Tryton {tryton_version(args.tryton_dir)}: one trytond process "
-          "on SQLite; "
-          f"whole run {time.monotonic() - started:.0f} s\n")
+    print(
+        f"\n{args.orders} orders (3 goods lines + shipping + tax, paid; a new Tryton party each), concurrency "
+        f"{args.concurrency}, {args.rounds} round(s); Tryton {tryton_version(args.tryton_dir)}: one trytond process "
+        "on SQLite; "
+        f"whole run {time.monotonic() - started:.0f} s\n"
+    )
     print(f"{'leg':<30} {'orders':>6} {'seconds':>8} {'orders/s':>9} {'retries':>8}")
     for name, r in results.items():
-        label = {"connector": f"connector ({args.concurrency} RQ workers)",
-                 "direct": f"direct ({args.concurrency} threads)"}.get(name, name)
+        label = {
+            "connector": f"connector ({args.concurrency} RQ workers)",
+            "direct": f"direct ({args.concurrency} threads)",
+        }.get(name, name)
         why = ", ".join(f"{k} x{v}" for k, v in r.detail.get("why", Counter()).most_common())
-        print(f"{label:<30} {r.orders:>6} {r.seconds:>8.2f} {r.rate:>9.3f} {r.retries:>8}" + (f"  ({why})" if why else ""))
+        print(
+            f"{label:<30} {r.orders:>6} {r.seconds:>8.2f} {r.rate:>9.3f} {r.retries:>8}" + (f"  ({why})" if why else "")
+        )
     ratio = a.rate / b.rate
     print(f"\nratio connector / direct = {ratio:.3f}   target >= 0.9   {'PASS' if ratio >= 0.9 else 'MISS'}")
-    print(f"connector: the {args.orders} webhooks were POSTed in at most {a.detail['posted']:.2f} s; at most "
-          f"{a.detail['peak_drains']} drain job(s) ran at once on the {args.concurrency} workers ({args.stores} "
-          "store(s): a store gets one queued drain at a time,\n           and another only for a webhook arriving "
-          "after the running one started)")
+    print(
+        f"connector: the {args.orders} webhooks were POSTed in at most {a.detail['posted']:.2f} s; at most "
+        f"{a.detail['peak_drains']} drain job(s) ran at once on the {args.concurrency} workers ({args.stores} "
+        "store(s): a store gets one queued drain at a time,\n           and another only for a webhook arriving "
+        "after the running one started)"
+    )
     if "direct, 1 thread" in results:
-        print(f"direct: {args.concurrency} threads vs 1 thread = "
-              f"{b.rate / results['direct, 1 thread'].rate:.2f}x the orders/s")
-    print("note: this Tryton is ONE trytond process (werkzeug threads under one GIL) on SQLite, which serialises "
-          "writes:\n      each sale's create/quote/confirm waits for the database's single write lock, so extra "
-          "concurrency\n      adds little or nothing in either leg, and the legs are compared at Tryton's serial "
-          "speed. It does\n      not help both ways alike on a Tryton that scales (PostgreSQL, several server "
-          "processes): there the\n      direct threads would gain while one store's burst still goes through one "
-          "drain job at a time.")
+        print(
+            f"direct: {args.concurrency} threads vs 1 thread = "
+            f"{b.rate / results['direct, 1 thread'].rate:.2f}x the orders/s"
+        )
+    print(
+        "note: this Tryton is ONE trytond process (werkzeug threads under one GIL) on SQLite, which serialises "
+        "writes:\n      each sale's create/quote/confirm waits for the database's single write lock, so extra "
+        "concurrency\n      adds little or nothing in either leg, and the legs are compared at Tryton's serial "
+        "speed. It does\n      not help both ways alike on a Tryton that scales (PostgreSQL, several server "
+        "processes): there the\n      direct threads would gain while one store's burst still goes through one "
+        "drain job at a time."
+    )
 
 
 def tryton_version(directory: Path) -> str:
     found = sorted((directory / "venv").glob("lib/python*/site-packages/trytond-*.dist-info"))
-    return found[-1].name[len("trytond-"):-len(".dist-info")] if found else "?"
+    return found[-1].name[len("trytond-") : -len(".dist-info")] if found else "?"
 
 
 if __name__ == "__main__":

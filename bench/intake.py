@@ -12,6 +12,7 @@ Each server runs as it would be deployed: the connector as `connector web` runs 
 uvicorn worker, one process per core); the two Flask apps under gunicorn's gthread worker, 4
 processes x 4 threads, their best setting on 2 cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,11 +72,14 @@ def drop_database(name: str) -> None:
 def configure_connector(env: dict[str, str], tmp: Path) -> None:
     """Migrate and load the store exactly the way an operator would, through the `connector` CLI."""
     config = tmp / "stores.yaml"
-    config.write_text(f"stores:\n  - slug: {STORE}\n    platform: shopify\n"
-                      f"    shop_domain: {STORE}.myshopify.com\n    webhook_secret: {SECRET}\n")
+    config.write_text(
+        f"stores:\n  - slug: {STORE}\n    platform: shopify\n"
+        f"    shop_domain: {STORE}.myshopify.com\n    webhook_secret: {SECRET}\n"
+    )
     for args in (["db", "upgrade"], ["config", "load", str(config)]):
-        done = subprocess.run([str(BIN / "connector"), "--log-level", "WARNING", *args], env=env,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [str(BIN / "connector"), "--log-level", "WARNING", *args], env=env, capture_output=True, text=True
+        )
         if done.returncode:
             raise RuntimeError(f"connector {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
@@ -92,8 +96,12 @@ def free_port() -> int:
 
 
 def post(url: str, event_id: str) -> int:
-    headers = {"Content-Type": "application/json", "X-Shopify-Topic": "orders/create",
-               "X-Shopify-Hmac-Sha256": SIGNATURE, "X-Shopify-Event-Id": event_id}
+    headers = {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": "orders/create",
+        "X-Shopify-Hmac-Sha256": SIGNATURE,
+        "X-Shopify-Event-Id": event_id,
+    }
     with urllib.request.urlopen(urllib.request.Request(url, BODY, headers), timeout=5) as reply:
         return reply.status
 
@@ -101,9 +109,22 @@ def post(url: str, event_id: str) -> int:
 def start_server(name: str, gunicorn_args: list[str], env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     # Own session: Ctrl-C reaches only this script, which then shuts the servers down in order.
-    proc = subprocess.Popen([str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--pythonpath", str(BENCH),
-                             *gunicorn_args, SERVERS[name]], cwd=ROOT, env=env, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            str(BIN / "gunicorn"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--pythonpath",
+            str(BENCH),
+            *gunicorn_args,
+            SERVERS[name],
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     return proc, f"http://127.0.0.1:{port}/webhooks/shopify/{STORE}"
 
 
@@ -136,8 +157,22 @@ def stop_server(proc: subprocess.Popen) -> None:
 def run_wrk(url: str, label: str, seconds: int, connections: int) -> dict:
     # -t == -c (one connection per wrk thread) is what makes the row count exact; see intake.lua.
     # wrk's own -d is one second longer than the script's per-thread deadline: only a safety net.
-    cmd = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{seconds + 1}s", "--timeout", "5s",
-           "-s", str(LUA), url, "--", label, str(seconds), str(FIXTURE), SIGNATURE]
+    cmd = [
+        "wrk",
+        f"-t{connections}",
+        f"-c{connections}",
+        f"-d{seconds + 1}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(LUA),
+        url,
+        "--",
+        label,
+        str(seconds),
+        str(FIXTURE),
+        SIGNATURE,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     line = next((line for line in out.splitlines() if line.startswith("BENCH_JSON ")), None)
     if line is None:
@@ -159,18 +194,26 @@ def report(args: argparse.Namespace, server_args: dict[str, list[str]], results:
     print()
     for name, gunicorn_args in server_args.items():
         print(f"gunicorn for {name:<9}: {' '.join(gunicorn_args)} {SERVERS[name]}")
-    print(f"load: wrk, {args.connections} keep-alive connections (one per wrk thread), {args.warmup} s warm-up "
-          f"then {args.rounds} x {args.seconds} s per server; body {len(BODY)} bytes ({FIXTURE.name}), unique event ids"
-          + ("; req/s over all rounds, p50/p99 the median of the rounds'" if args.rounds > 1 else ""))
-    print(f"\n{'server':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'200s':>8} {'non-2xx':>8} "
-          f"{'sock err':>8} {'in flight':>9}")
+    print(
+        f"load: wrk, {args.connections} keep-alive connections (one per wrk thread), {args.warmup} s warm-up "
+        f"then {args.rounds} x {args.seconds} s per server; body {len(BODY)} bytes ({FIXTURE.name}), unique event ids"
+        + ("; req/s over all rounds, p50/p99 the median of the rounds'" if args.rounds > 1 else "")
+    )
+    print(
+        f"\n{'server':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'200s':>8} {'non-2xx':>8} "
+        f"{'sock err':>8} {'in flight':>9}"
+    )
     for name in SERVERS:
         r = results[name]
-        print(f"{name:<10} {r['rps']:>9.0f} {r['p50_us'] / 1000:>8.1f} {r['p99_us'] / 1000:>8.1f} {r['ok']:>8} "
-              f"{r['non_2xx']:>8} {r['socket_errors']:>8} {r['in_flight']:>9}")
+        print(
+            f"{name:<10} {r['rps']:>9.0f} {r['p50_us'] / 1000:>8.1f} {r['p99_us'] / 1000:>8.1f} {r['ok']:>8} "
+            f"{r['non_2xx']:>8} {r['socket_errors']:>8} {r['in_flight']:>9}"
+        )
     ok = results["connector"]["ok"]
-    print(f"\nconnector inbox rows written during its timed runs: {rows}; 200 responses: {ok} -> "
-          f"{'OK' if rows == ok else 'MISMATCH'}")
+    print(
+        f"\nconnector inbox rows written during its timed runs: {rows}; 200 responses: {ok} -> "
+        f"{'OK' if rows == ok else 'MISMATCH'}"
+    )
     clean = all(r["non_2xx"] == 0 and r["socket_errors"] == 0 and r["in_flight"] == 0 for r in results.values())
     print(f"non-2xx / socket errors / cut-off requests, all servers: {'none (OK)' if clean else 'SOME (see table)'}")
     for other, target in TARGETS.items():
@@ -183,23 +226,34 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="timed load per server")
     parser.add_argument("--warmup", type=int, default=2, help="untimed load per server first")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="repeat the three timed runs, rotating their order; evens out a noisy machine")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="repeat the three timed runs, rotating their order; evens out a noisy machine",
+    )
     # For the Flask apps, gthread 4 workers x 4 threads was the best or equal-best setting on 2 cores
     # (tried 2x8, 4x4, 3x6, 3x4, 2x4, 4x2): one thread per connection (fewer threads than connections
     # gave bare p99 spikes of 200-300 ms), and four processes share the GIL less than two.
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--connector-workers", type=int, default=cores(),
-                        help="as `connector web` runs it: one per core (default here: %(default)s)")
+    parser.add_argument(
+        "--connector-workers",
+        type=int,
+        default=cores(),
+        help="as `connector web` runs it: one per core (default here: %(default)s)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: run `apt-get update && apt-get install -y wrk`, then retry")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the clean-up below also runs on SIGTERM
     common = ["--keep-alive", "5", "--log-level", "warning"]
     flask_args = ["--workers", str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads), *common]
-    server_args = {"connector": ["--workers", str(args.connector_workers), "--worker-class", WEB_WORKER_CLASS, *common],
-                   "naive": flask_args, "bare": flask_args}
+    server_args = {
+        "connector": ["--workers", str(args.connector_workers), "--worker-class", WEB_WORKER_CLASS, *common],
+        "naive": flask_args,
+        "bare": flask_args,
+    }
     redis = Redis.from_url(REDIS_URL)
     redis.flushdb()
     # ExitStack: every clean-up step runs, in reverse order, even if an earlier one fails.
@@ -210,9 +264,15 @@ def main() -> None:
         db = create_database()
         cleanup.callback(drop_database, db)
         db_url = f"postgresql://postgres@127.0.0.1:5432/{db}"
-        env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": REDIS_URL, "WEBHOOK_SECRET": SECRET,
-               "CONNECTOR_ENCRYPTION_KEY": "bench-encryption-key", "SECRET_KEY": "bench-secret-key",
-               "CONNECTOR_INSTANCE_PATH": str(tmp / "instance")}
+        env = {
+            **os.environ,
+            "DATABASE_URL": db_url,
+            "REDIS_URL": REDIS_URL,
+            "WEBHOOK_SECRET": SECRET,
+            "CONNECTOR_ENCRYPTION_KEY": "bench-encryption-key",
+            "SECRET_KEY": "bench-secret-key",
+            "CONNECTOR_INSTANCE_PATH": str(tmp / "instance"),
+        }
         print(f"database {db}: migrating and loading store {STORE!r}")
         configure_connector(env, tmp)
         servers = {}
@@ -224,7 +284,7 @@ def main() -> None:
         runs: dict[str, list[dict]] = {name: [] for name in SERVERS}
         rows, nonce = 0, secrets.token_hex(3)
         for round_no in range(args.rounds):
-            for name in RUN_ORDER[round_no % 3:] + RUN_ORDER[:round_no % 3]:
+            for name in RUN_ORDER[round_no % 3 :] + RUN_ORDER[: round_no % 3]:
                 url = servers[name][1]
                 redis.flushdb()  # each run starts from an empty Redis (the naive run leaves its jobs there)
                 if round_no == 0:
@@ -234,8 +294,10 @@ def main() -> None:
                 if name == "connector":
                     rows += inbox_rows(db_url) - before  # every 200 was committed before it was sent
                 runs[name].append(r)
-                print(f"  round {round_no + 1}  {name:<10} {r['rps']:6.0f} req/s  p50 {r['p50_us'] / 1000:5.1f} ms  "
-                      f"p99 {r['p99_us'] / 1000:6.1f} ms")
+                print(
+                    f"  round {round_no + 1}  {name:<10} {r['rps']:6.0f} req/s  p50 {r['p50_us'] / 1000:5.1f} ms  "
+                    f"p99 {r['p99_us'] / 1000:6.1f} ms"
+                )
         results = {name: combine(rs) for name, rs in runs.items()}
         report(args, server_args, results, rows)
 

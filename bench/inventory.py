@@ -17,26 +17,27 @@ real HTTP on 127.0.0.1:
 4. "budget allows": after the bucket has refilled, one change set that fits in it — the client must
    not sleep at all.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from connector import variants  # noqa: E402
-from connector.clients import forget, sync_client  # noqa: E402
-from connector.inventory import sync_inventory  # noqa: E402
-from connector.models import Store  # noqa: E402
-from connector.stock import read_erp_stock  # noqa: E402
-from tests.fakes.shopify import FakeShopify  # noqa: E402
-from tests.stack import STORE, build_stack  # noqa: E402
-from tests.storefronts import configure, set_erp_stock, store_id  # noqa: E402
+from connector import variants
+from connector.clients import forget, sync_client
+from connector.inventory import sync_inventory
+from connector.models import Store
+from connector.stock import read_erp_stock
+from tests.fakes.shopify import FakeShopify
+from tests.stack import STORE, build_stack
+from tests.storefronts import configure, set_erp_stock, store_id
 
 SET = "graphql:inventorySetQuantities"
 
@@ -72,7 +73,7 @@ def run(stack, shop: FakeShopify, args: argparse.Namespace) -> int:  # type: ign
     shop.add_variants(skus, available=0)
     configure(stack, shop=shop)
     sid = store_id(stack, STORE)
-    t0 = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    t0 = datetime(2026, 11, 20, tzinfo=UTC)
     set_erp_stock(stack, [(s, "MAIN", 10, t0) for s in skus])
     with rt.sessions() as session:
         store = rt.store_info(session.get(Store, sid))
@@ -81,9 +82,11 @@ def run(stack, shop: FakeShopify, args: argparse.Namespace) -> int:  # type: ign
     variants.refresh(rt, store, sync_client(store))
     read_erp_stock(rt)
     setup = sync_inventory(rt, sid)
-    print(f"setup (roomy bucket, not measured): {args.skus} SKUs, warm-up {shop.calls['graphql:productVariants']} "
-          f"productVariants reads, first full sync {setup.changes} levels in {setup.write_calls} calls, "
-          f"{time.monotonic() - started:.1f} s")
+    print(
+        f"setup (roomy bucket, not measured): {args.skus} SKUs, warm-up {shop.calls['graphql:productVariants']} "
+        f"productVariants reads, first full sync {setup.changes} levels in {setup.write_calls} calls, "
+        f"{time.monotonic() - started:.1f} s"
+    )
 
     shop.set_budget(args.maximum, args.rate)  # small and full
     forget()  # a cold client: it learns the bucket from the shop's answers
@@ -96,7 +99,7 @@ def run(stack, shop: FakeShopify, args: argparse.Namespace) -> int:  # type: ign
     def change(n: int) -> None:
         nonlocal next_sku
         clock[0] += timedelta(minutes=1)
-        set_erp_stock(stack, [(s, "MAIN", 20 + next_sku % 7, clock[0]) for s in skus[next_sku:next_sku + n]])
+        set_erp_stock(stack, [(s, "MAIN", 20 + next_sku % 7, clock[0]) for s in skus[next_sku : next_sku + n]])
         next_sku += n
 
     def measure(label: str, rounds: int, per_round: int) -> dict:
@@ -122,10 +125,18 @@ def run(stack, shop: FakeShopify, args: argparse.Namespace) -> int:  # type: ign
             changes += report.changes
         seconds = time.monotonic() - began
         client._post = original
-        result = {"first_throttled": shop.throttled - (after_first[0] if after_first else shop.throttled),"label": label, "changes": changes, "calls": shop.calls[SET] - calls, "seconds": seconds,
-                  "used": shop.cost_used - used, "available_start": available,
-                  "offered": available + args.rate * seconds, "throttled": shop.throttled - throttled,
-                  "waited": client.stats.waited - waited}
+        result = {
+            "first_throttled": shop.throttled - (after_first[0] if after_first else shop.throttled),
+            "label": label,
+            "changes": changes,
+            "calls": shop.calls[SET] - calls,
+            "seconds": seconds,
+            "used": shop.cost_used - used,
+            "available_start": available,
+            "offered": available + args.rate * seconds,
+            "throttled": shop.throttled - throttled,
+            "waited": client.stats.waited - waited,
+        }
         result["use"] = result["used"] / result["offered"]
         result["minimum_wait"] = max(0.0, (result["used"] - available) / args.rate)
         return result
@@ -134,13 +145,19 @@ def run(stack, shop: FakeShopify, args: argparse.Namespace) -> int:  # type: ign
     time.sleep(args.maximum / args.rate + 0.2)  # the bench (not the client) lets the bucket fill up again
     fits = measure("budget allows", 1, args.fits)
 
-    print(f"{'phase':<15}{'changes':>8}{'calls':>7}{'seconds':>9}{'points used':>13}{'offered':>9}{'use':>7}"
-          f"{'throttled':>11}{'waited s':>10}{'min wait s':>12}")
+    print(
+        f"{'phase':<15}{'changes':>8}{'calls':>7}{'seconds':>9}{'points used':>13}{'offered':>9}{'use':>7}"
+        f"{'throttled':>11}{'waited s':>10}{'min wait s':>12}"
+    )
     for r in (sustained, fits):
-        print(f"{r['label']:<15}{r['changes']:>8}{r['calls']:>7}{r['seconds']:>9.2f}{r['used']:>13.0f}"
-              f"{r['offered']:>9.0f}{r['use']:>7.1%}{r['throttled']:>11}{r['waited']:>10.2f}{r['minimum_wait']:>12.2f}")
-    print("\n'offered' = points in the bucket at the phase's start + restoreRate x seconds; 'min wait' = the least "
-          "time the budget forces, (points used - points at the start) / restoreRate.")
+        print(
+            f"{r['label']:<15}{r['changes']:>8}{r['calls']:>7}{r['seconds']:>9.2f}{r['used']:>13.0f}"
+            f"{r['offered']:>9.0f}{r['use']:>7.1%}{r['throttled']:>11}{r['waited']:>10.2f}{r['minimum_wait']:>12.2f}"
+        )
+    print(
+        "\n'offered' = points in the bucket at the phase's start + restoreRate x seconds; 'min wait' = the least "
+        "time the budget forces, (points used - points at the start) / restoreRate."
+    )
 
     fit = int(min(250, args.maximum - 10))  # a mutation costs 10 + 1 per quantity
     ideal = args.rounds * -(-args.changes // fit)
@@ -148,21 +165,34 @@ def run(stack, shop: FakeShopify, args: argparse.Namespace) -> int:  # type: ign
     if sustained["throttled"]:
         # The cold client's first request (250 quantities) is refused; it then sends what fits and the rest of
         # that 250 as a call of its own before settling into full batches of `fit`.
-        first_round = 1 + -(-250 // fit) + -(-(args.changes - 250) // fit) if args.changes > 250 else 1 + -(
-            -args.changes // fit)
+        first_round = (
+            1 + -(-250 // fit) + -(-(args.changes - 250) // fit) if args.changes > 250 else 1 + -(-args.changes // fit)
+        )
         expected_calls = first_round + (args.rounds - 1) * -(-args.changes // fit)
-        why += f" = {ideal}, + {expected_calls - ideal} for the cold start (the throttled request, and the rest " \
-               "of the 250-quantity batch it cut to size)"
+        why += (
+            f" = {ideal}, + {expected_calls - ideal} for the cold start (the throttled request, and the rest "
+            "of the 250-quantity batch it cut to size)"
+        )
     checks = [
         ("budget allows: no sleep", fits["waited"] == 0.0, f"waited {fits['waited']:.2f} s"),
         ("sustained: >= 90% of the budget used", sustained["use"] >= 0.9, f"{sustained['use']:.1%}"),
-        ("no throttled answer after the first", sustained["first_throttled"] + fits["throttled"] == 0,
-         f"{sustained['throttled']} throttled in all ({sustained['throttled'] - sustained['first_throttled']} on the "
-         f"cold client's first call, which learns the bucket; {sustained['first_throttled']} after it)"),
-        ("sleeps no longer than the budget forces", sustained["waited"] <= sustained["minimum_wait"] + 0.05,
-         f"{sustained['waited']:.2f} s <= {sustained['minimum_wait']:.2f} s"),
-        ("calls = ceil(changes / what one call may carry) per round, + the cold start",
-         sustained["calls"] == expected_calls, f"{sustained['calls']} requests, expected {expected_calls}: {why}"),
+        (
+            "no throttled answer after the first",
+            sustained["first_throttled"] + fits["throttled"] == 0,
+            f"{sustained['throttled']} throttled in all "
+            f"({sustained['throttled'] - sustained['first_throttled']} on the "
+            f"cold client's first call, which learns the bucket; {sustained['first_throttled']} after it)",
+        ),
+        (
+            "sleeps no longer than the budget forces",
+            sustained["waited"] <= sustained["minimum_wait"] + 0.05,
+            f"{sustained['waited']:.2f} s <= {sustained['minimum_wait']:.2f} s",
+        ),
+        (
+            "calls = ceil(changes / what one call may carry) per round, + the cold start",
+            sustained["calls"] == expected_calls,
+            f"{sustained['calls']} requests, expected {expected_calls}: {why}",
+        ),
     ]
     print()
     for name, ok, detail in checks:

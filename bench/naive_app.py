@@ -3,6 +3,7 @@
 No inbox table, no dedupe: the webhook payload itself travels through Redis to a worker.
 Env: REDIS_URL, WEBHOOK_SECRET.
 """
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,7 @@ Both legs process the same kind of stored Shopify orders (distinct ids) into SQL
 PostgreSQL; each leg gets a fresh connector database, ERP database and Redis queue. Everything runs
 on 127.0.0.1 and is removed at the end.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,8 @@ from sqlalchemy import create_engine, func, select, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from connector import inbox  # noqa: E402
-from connector.models import InboxEvent  # noqa: E402
+from connector import inbox
+from connector.models import InboxEvent
 
 ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/10"
@@ -43,11 +44,21 @@ def prepare(env: dict, events: int) -> int:
     connector(env, "db", "upgrade")
     config = Path(env["CONNECTOR_INSTANCE_PATH"]) / "bench.yaml"
     config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(json.dumps({
-        "erp": {"kind": "sql", "url": env["ERP_URL"]},
-        "stores": [{"slug": "bench", "platform": "shopify", "shop_domain": "bench.myshopify.com",
-                    "webhook_secret": "bench-secret"}],
-    }))
+    config.write_text(
+        json.dumps(
+            {
+                "erp": {"kind": "sql", "url": env["ERP_URL"]},
+                "stores": [
+                    {
+                        "slug": "bench",
+                        "platform": "shopify",
+                        "shop_domain": "bench.myshopify.com",
+                        "webhook_secret": "bench-secret",
+                    }
+                ],
+            }
+        )
+    )
     connector(env, "config", "load", str(config))
     from adapters.erp.sql import SqlStagingErp
 
@@ -60,8 +71,16 @@ def prepare(env: dict, events: int) -> int:
         order["id"] = 7_000_000 + n
         order["name"] = f"#B{n}"
         order["email"] = order["contact_email"] = f"buyer{n}@example.com"
-        inbox.record(engine, store_id=store_id, platform="shopify", topic="orders/create",
-                     dedupe_key=f"bench-{n}", headers={}, body=json.dumps(order).encode(), resource_id=str(order["id"]))
+        inbox.record(
+            engine,
+            store_id=store_id,
+            platform="shopify",
+            topic="orders/create",
+            dedupe_key=f"bench-{n}",
+            headers={},
+            body=json.dumps(order).encode(),
+            resource_id=str(order["id"]),
+        )
     engine.dispose()
     return store_id
 
@@ -69,7 +88,9 @@ def prepare(env: dict, events: int) -> int:
 def done_count(env: dict) -> int:
     engine = create_engine(env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as conn:
-        count = conn.execute(select(func.count()).select_from(InboxEvent).where(InboxEvent.status == "succeeded")).scalar()
+        count = conn.execute(
+            select(func.count()).select_from(InboxEvent).where(InboxEvent.status == "succeeded")
+        ).scalar()
     engine.dispose()
     return int(count or 0)
 
@@ -81,10 +102,15 @@ def leg(name: str, events: int, enqueue, worker_cmd) -> float:  # type: ignore[n
     with admin.connect() as conn:
         for db in dbs:
             conn.execute(text(f'CREATE DATABASE "{db}"'))
-    env = {**os.environ, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{dbs[0]}",
-           "ERP_URL": f"postgresql://postgres@127.0.0.1:5432/{dbs[1]}", "REDIS_URL": REDIS_URL,
-           "CONNECTOR_ENCRYPTION_KEY": "bench-key", "CONNECTOR_QUEUE": f"bench-{suffix}",
-           "CONNECTOR_INSTANCE_PATH": f"/tmp/bench-pipeline-{suffix}"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{dbs[0]}",
+        "ERP_URL": f"postgresql://postgres@127.0.0.1:5432/{dbs[1]}",
+        "REDIS_URL": REDIS_URL,
+        "CONNECTOR_ENCRYPTION_KEY": "bench-key",
+        "CONNECTOR_QUEUE": f"bench-{suffix}",
+        "CONNECTOR_INSTANCE_PATH": f"/tmp/bench-pipeline-{suffix}",
+    }
     redis = Redis.from_url(REDIS_URL)
     redis.flushdb()
     try:
@@ -132,10 +158,18 @@ def main() -> None:
     parser.add_argument("--forking-events", type=int, default=100)
     args = parser.parse_args()
     print("leg                                 events    seconds     rate")
-    batch = leg("batch drains, 1 worker (no fork)", args.events, enqueue_drain,
-                lambda env: [str(BIN / "connector"), "worker", "--burst"])
-    fork = leg("1 forking RQ job per event", args.forking_events, enqueue_per_event,
-               lambda env: [str(BIN / "rq"), "worker", "--burst", "--url", REDIS_URL, env["CONNECTOR_QUEUE"]])
+    batch = leg(
+        "batch drains, 1 worker (no fork)",
+        args.events,
+        enqueue_drain,
+        lambda env: [str(BIN / "connector"), "worker", "--burst"],
+    )
+    fork = leg(
+        "1 forking RQ job per event",
+        args.forking_events,
+        enqueue_per_event,
+        lambda env: [str(BIN / "rq"), "worker", "--burst", "--url", REDIS_URL, env["CONNECTOR_QUEUE"]],
+    )
     ratio = batch / fork
     print(f"\nbatch / forking = {ratio:.1f}x   target >= 20x   {'PASS' if ratio >= 20 else 'MISS'}")
 

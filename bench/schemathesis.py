@@ -8,6 +8,7 @@ printed in its smallest form with a curl command to reproduce it. Prints the cal
 status codes answered and every failure; exits non-zero when something was found. Replay a finding with
 the seed it printed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,14 +28,33 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(2**31)
-    env = {**os.environ, "SCHEMATHESIS_EXAMPLES": str(args.examples), "SCHEMATHESIS_SEED": str(seed),
-           "SCHEMATHESIS_SHRINK": "1"}
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_EXAMPLES": str(args.examples),
+        "SCHEMATHESIS_SEED": str(seed),
+        "SCHEMATHESIS_SHRINK": "1",
+    }
     print(f"schemathesis: {args.examples} examples per operation and mode, seed {seed}", flush=True)
     started = time.monotonic()
-    outcome = subprocess.run([sys.executable, "-m", "pytest", "tests/attacks/test_schemathesis.py", "-q", "-s",
-                              "-p", "no:cacheprovider", "--tb=line"], cwd=ROOT, env=env)
-    print(f"took {time.monotonic() - started:.0f} s; seed {seed}; "
-          f"{'nothing found' if outcome.returncode == 0 else 'FOUND something (above)'}")
+    outcome = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/attacks/test_schemathesis.py",
+            "-q",
+            "-s",
+            "-p",
+            "no:cacheprovider",
+            "--tb=line",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    print(
+        f"took {time.monotonic() - started:.0f} s; seed {seed}; "
+        f"{'nothing found' if outcome.returncode == 0 else 'FOUND something (above)'}"
+    )
     return outcome.returncode
 
 

@@ -2,17 +2,18 @@
 machines, described by the OpenAPI document at /api/v1/openapi.json. Sign-in and CSRF are the
 same as for the pages (connector.auth); support may use the event routes, admins everything.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Api, Blueprint, abort
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from connector import compliance, operations
 from connector.auth import actor, audit, requires
@@ -101,8 +102,13 @@ class SkipBody(Schema):
 
 
 class BulkRetryBody(EventQuery):
-    expected_count = fields.Integer(required=True, strict=True, metadata={  # strict: 1e-19 is not 0
-        "description": "the count the person confirmed; refused if the filter now matches another number"})
+    expected_count = fields.Integer(
+        required=True,
+        strict=True,
+        metadata={  # strict: 1e-19 is not 0
+            "description": "the count the person confirmed; refused if the filter now matches another number"
+        },
+    )
 
 
 class Count(Schema):
@@ -130,8 +136,14 @@ def _object_or_text(value: Any) -> None:
 
 class PreviewBody(Schema):
     store = Text(required=True)
-    payload = fields.Raw(required=True, validate=_object_or_text, metadata={
-        "description": "an order payload (object or JSON text)", "oneOf": [{"type": "object"}, {"type": "string"}]})
+    payload = fields.Raw(
+        required=True,
+        validate=_object_or_text,
+        metadata={
+            "description": "an order payload (object or JSON text)",
+            "oneOf": [{"type": "object"}, {"type": "string"}],
+        },
+    )
 
 
 class PreviewResult(Schema):
@@ -144,27 +156,41 @@ class PreviewResult(Schema):
 
 class PushedStockLevel(Schema):
     sku = Text(required=True, validate=validate.Length(min=1, max=128))
-    warehouse = Text(load_default="", validate=validate.Length(max=64),
-                     metadata={"description": "empty when the ERP has one warehouse"})
+    warehouse = Text(
+        load_default="",
+        validate=validate.Length(max=64),
+        metadata={"description": "empty when the ERP has one warehouse"},
+    )
     # An ERP's float noise (0.30000000000000004) means 0.3: rounded here to the column's 4 decimals, openly.
-    on_hand = fields.Decimal(required=True, places=4, validate=validate.Range(min=-STOCK_LIMIT, max=STOCK_LIMIT),
-                             metadata={"description": "a number; negative when back-ordered; kept to 4 decimals",
-                                       # documented as numbers (apispec would write Decimal bounds as text)
-                                       "minimum": -STOCK_LIMIT, "maximum": STOCK_LIMIT})
-    updated_at = UtcDateTime(required=True, default_timezone=timezone.utc,
-                                      metadata={"description": "when the ERP counted it (ISO-8601; no zone: UTC)"})
+    on_hand = fields.Decimal(
+        required=True,
+        places=4,
+        validate=validate.Range(min=-STOCK_LIMIT, max=STOCK_LIMIT),
+        metadata={
+            "description": "a number; negative when back-ordered; kept to 4 decimals",
+            # documented as numbers (apispec would write Decimal bounds as text)
+            "minimum": -STOCK_LIMIT,
+            "maximum": STOCK_LIMIT,
+        },
+    )
+    updated_at = UtcDateTime(
+        required=True,
+        default_timezone=UTC,
+        metadata={"description": "when the ERP counted it (ISO-8601; no zone: UTC)"},
+    )
 
 
 class StockPushBody(Schema):
-    levels = fields.List(fields.Nested(PushedStockLevel), required=True,
-                         validate=validate.Length(min=1, max=10_000))
+    levels = fields.List(fields.Nested(PushedStockLevel), required=True, validate=validate.Length(min=1, max=10_000))
 
 
 class StockPushResult(Schema):
     levels = fields.Integer(metadata={"description": "levels received"})
     changed = fields.Integer(metadata={"description": "of which new or different from what we held"})
-    queued = fields.List(fields.String(), metadata={"description": "stores whose sync was queued now (one "
-                                                                    "already queued is not queued twice)"})
+    queued = fields.List(
+        fields.String(),
+        metadata={"description": "stores whose sync was queued now (one already queued is not queued twice)"},
+    )
 
 
 class Session(Schema):
@@ -186,13 +212,17 @@ class ErpSilence(Schema):
 
 
 class Dashboard(Schema):
-    counts = fields.Dict(keys=fields.String(), values=fields.Integer(),
-                         metadata={"description": "events by status"})
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={"description": "events by status"})
     backlog = fields.Integer()
     oldest_pending_seconds = fields.Integer(allow_none=True)
     hourly = fields.List(fields.Nested(HourBar))
-    erp_unreachable = fields.Nested(ErpSilence, allow_none=True, metadata={
-        "description": "set while the ERP does not answer (timeouts, refused connections); null when it does"})
+    erp_unreachable = fields.Nested(
+        ErpSilence,
+        allow_none=True,
+        metadata={
+            "description": "set while the ERP does not answer (timeouts, refused connections); null when it does"
+        },
+    )
 
 
 class AuditRow(Schema):
@@ -245,8 +275,12 @@ class Events(MethodView):
     def get(self, args: dict) -> dict:
         """Events, newest first, filtered and paged."""
         rows, total = operations.list_events(rt(), _filter(args), args["page"], args["per_page"])
-        return {"items": [_summary(e, s) for e, s in rows], "total": total, "page": args["page"],
-                "per_page": args["per_page"]}
+        return {
+            "items": [_summary(e, s) for e, s in rows],
+            "total": total,
+            "page": args["page"],
+            "per_page": args["per_page"],
+        }
 
 
 @bp.route("/events/<int:event_id>")
@@ -260,12 +294,23 @@ class EventResource(MethodView):
         if detail is None:
             abort(404, message=f"no event {event_id}")
         event = detail["event"]
-        return {**_summary(event, detail["store"]), "headers": operations.shown_headers(event.headers),
-                "payload": event.body.decode("utf-8", "replace"), "result": event.result,
-                "attempt_rows": detail["attempts"],
-                "timeline": [{"id": t.id, "topic": t.topic, "status": t.status,
-                              "received_at": t.received_at.isoformat(), "error": t.last_error}
-                             for t in detail["timeline"]]}
+        return {
+            **_summary(event, detail["store"]),
+            "headers": operations.shown_headers(event.headers),
+            "payload": event.body.decode("utf-8", "replace"),
+            "result": event.result,
+            "attempt_rows": detail["attempts"],
+            "timeline": [
+                {
+                    "id": t.id,
+                    "topic": t.topic,
+                    "status": t.status,
+                    "received_at": t.received_at.isoformat(),
+                    "error": t.last_error,
+                }
+                for t in detail["timeline"]
+            ],
+        }
 
 
 @bp.route("/events/<int:event_id>/retry", methods=["POST"])
@@ -308,8 +353,11 @@ def bulk_retry(body: dict) -> dict:
     flt = _filter(body)
     matching = operations.count_events(rt(), flt)
     if matching != body["expected_count"]:
-        abort(409, message=f"the filter now matches {matching} events, not {body['expected_count']}; "
-                           "look again and confirm the new count")
+        abort(
+            409,
+            message=f"the filter now matches {matching} events, not {body['expected_count']}; "
+            "look again and confirm the new count",
+        )
     return {"count": operations.retry_events(rt(), flt=flt, actor=actor())}
 
 
@@ -328,8 +376,12 @@ def audit_log() -> dict:
     """The latest audited actions."""
     with rt().sessions() as session:
         rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(200)).all()
-    return {"items": [{"at": r.at.isoformat(), "actor": r.actor, "action": r.action, "target": r.target,
-                       "detail": r.detail} for r in rows]}
+    return {
+        "items": [
+            {"at": r.at.isoformat(), "actor": r.actor, "action": r.action, "target": r.target, "detail": r.detail}
+            for r in rows
+        ]
+    }
 
 
 # ---- stock pushed by the ERP (bearer token, see connector.auth.TOKEN_ENDPOINTS) ----------------
@@ -386,8 +438,9 @@ class ConfigResource(MethodView):
 class ErasureBody(Schema):
     email = fields.String(load_default=None, validate=validate.Length(max=255))
     phone = fields.String(load_default=None, validate=validate.Length(max=64))
-    account = fields.String(load_default=None, validate=validate.Length(max=64),
-                            metadata={"description": "the store's customer id"})
+    account = fields.String(
+        load_default=None, validate=validate.Length(max=64), metadata={"description": "the store's customer id"}
+    )
 
 
 class Note(Schema):
@@ -418,8 +471,12 @@ class MappingResource(MethodView):
         """One mapping table (sku, payment_method, shipping_method, tax, location)."""
         _check_kind(kind)
         with rt().sessions() as session:
-            rows = session.execute(select(MappingEntry, Store.slug).outerjoin(Store)
-                                   .where(MappingEntry.kind == kind).order_by(MappingEntry.source)).all()
+            rows = session.execute(
+                select(MappingEntry, Store.slug)
+                .outerjoin(Store)
+                .where(MappingEntry.kind == kind)
+                .order_by(MappingEntry.source)
+            ).all()
         return {"rows": [{"store": slug, "source": e.source, "target": e.target} for e, slug in rows]}
 
     @bp.arguments(MappingTable)
@@ -496,8 +553,9 @@ class ConnectorApi(Api):
     def handle_http_exception(self, error: HTTPException) -> tuple[dict, int, dict]:  # type: ignore[override]
         data = getattr(error, "data", None) or {}
         code = error.code or 500
-        message = data.get("message") or (error.description if error.description != type(error).description
-                                          else self.MESSAGES.get(code, error.name))
+        message = data.get("message") or (
+            error.description if error.description != type(error).description else self.MESSAGES.get(code, error.name)
+        )
         errors = data.get("errors", data.get("messages"))
         if isinstance(errors, dict) and errors and "message" not in data:
             message = f"invalid input: {_first_problem(errors)}"
@@ -511,7 +569,7 @@ class ConnectorApi(Api):
 
 
 def _first_problem(errors: dict) -> str:
-    """"levels.0.on_hand: Must be …" from webargs' {"json": {"levels": {0: {"on_hand": [...]}}}}."""
+    """ "levels.0.on_hand: Must be …" from webargs' {"json": {"levels": {0: {"on_hand": [...]}}}}."""
     path: list[str] = []
     node: Any = errors
     while isinstance(node, dict) and node:

@@ -1,4 +1,5 @@
 """The Flask app factory: nothing is built at import time."""
+
 from __future__ import annotations
 
 import logging
@@ -9,11 +10,11 @@ from flask.sessions import SecureCookieSessionInterface
 from connector import auth, health, web_input
 from connector.headers import install_headers
 from connector.inbox import Inbox
-from connector.waker import Waker
-from connector.webhooks import WebhookReceiver
 from connector.runtime import Runtime, install
 from connector.settings import Settings
 from connector.stores import StoreDirectory
+from connector.waker import Waker
+from connector.webhooks import WebhookReceiver
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ within WEB_BODY_TIMEOUT seconds (408 after it, 413 over the size limit), and onl
 handed to Flask. The health checks never queue behind pages: /healthz is answered on the loop and
 /readyz on threads of its own.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -79,7 +80,8 @@ class Connector:
             document, status = health.LIVE, 200
         else:
             document, status = await asyncio.get_running_loop().run_in_executor(
-                self.checks, health.readiness, self.intake.rt)
+                self.checks, health.readiness, self.intake.rt
+            )
         await answer(send, status, json.dumps(document).encode(), head=scope["method"] == "HEAD")
 
     async def _page(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -102,12 +104,12 @@ class Connector:
         """The body within the time and size limits, or the answer that refuses it."""
         try:
             body = await asyncio.wait_for(read_body(environ, receive, self.intake.max_bytes), self.body_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return SLOW_BODY
         return self.intake.too_large() if body is None else body
 
     async def receive(self, scope: Scope, receive: Receive) -> Reply:
-        target = self.intake.target(scope["path"][len(PREFIX):], scope["method"])
+        target = self.intake.target(scope["path"][len(PREFIX) :], scope["method"])
         if isinstance(target[0], int):
             return target  # type: ignore[return-value]
         platform, slug = target
@@ -143,8 +145,12 @@ class Connector:
 
 
 async def answer(send: Send, status: int, body: bytes, head: bool = False, close: bool = False) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
-               (b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+        (b"x-content-type-options", b"nosniff"),
+        (b"cache-control", b"no-store"),
+    ]
     if close:  # the rest of an unread body may still come: the connection cannot be reused
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -17,6 +17,7 @@ user_sessions: signing out deletes it, and a password change deletes all of the 
 cookie dies with its session. Every state-changing request carries the session's CSRF token, in a
 form field or the X-CSRF-Token header.
 """
+
 from __future__ import annotations
 
 import functools
@@ -28,8 +29,19 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
-from flask import (Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request,
-                   session, url_for)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import case, delete, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -101,9 +113,11 @@ def current_user() -> User | None:
     if uid is not None and isinstance(sid, str):
         rt: Runtime = current_app.extensions["connector.runtime"]
         with rt.sessions() as s:
-            user = s.scalars(select(User).join(UserSession, UserSession.user_id == User.id)
-                             .where(User.id == uid, UserSession.id == _digest(sid),
-                                    UserSession.expires_at > utcnow())).first()
+            user = s.scalars(
+                select(User)
+                .join(UserSession, UserSession.user_id == User.id)
+                .where(User.id == uid, UserSession.id == _digest(sid), UserSession.expires_at > utcnow())
+            ).first()
         if user is not None and user.active and user.session_version == version:
             g.user = user
     return g.user
@@ -236,10 +250,13 @@ def _take_attempt(rt: Runtime, keys: dict[str, str]) -> int:
     with rt.sessions.begin() as s:
         for kind, key in keys.items():
             stmt = dialect_insert(s, LoginFailure.__table__).values(key=key, count=1, window_start=now)
-            stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={
-                "count": case((fresh, 1), else_=LoginFailure.count + 1),
-                "window_start": case((fresh, now), else_=LoginFailure.window_start),
-            }).returning(LoginFailure.count, LoginFailure.window_start)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["key"],
+                set_={
+                    "count": case((fresh, 1), else_=LoginFailure.count + 1),
+                    "window_start": case((fresh, now), else_=LoginFailure.window_start),
+                },
+            ).returning(LoginFailure.count, LoginFailure.window_start)
             count, started = s.execute(stmt).one()
             if count > MAX_ATTEMPTS[kind]:
                 wait = max(wait, int((started + FAILURE_WINDOW - now).total_seconds() // 60) + 1)
@@ -251,8 +268,11 @@ def _give_back(rt: Runtime, keys: dict[str, str]) -> None:
     from this address is cleared)."""
     with rt.sessions.begin() as s:
         s.execute(delete(LoginFailure).where(LoginFailure.key == keys["pair"]))
-        s.execute(update(LoginFailure).where(LoginFailure.key.in_([k for n, k in keys.items() if n != "pair"]),
-                                             LoginFailure.count > 0).values(count=LoginFailure.count - 1))
+        s.execute(
+            update(LoginFailure)
+            .where(LoginFailure.key.in_([k for n, k in keys.items() if n != "pair"]), LoginFailure.count > 0)
+            .values(count=LoginFailure.count - 1)
+        )
 
 
 @functools.cache
@@ -268,8 +288,9 @@ def _device_signer() -> URLSafeTimedSerializer:
 def _device_emails() -> list[str]:
     """The accounts this browser has signed in to (its signed device cookie), newest last."""
     try:
-        emails = _device_signer().loads(request.cookies.get(DEVICE_COOKIE, ""),
-                                        max_age=int(DEVICE_LIFETIME.total_seconds()))
+        emails = _device_signer().loads(
+            request.cookies.get(DEVICE_COOKIE, ""), max_age=int(DEVICE_LIFETIME.total_seconds())
+        )
     except BadData:
         return []
     return [e for e in emails if isinstance(e, str)] if isinstance(emails, list) else []
@@ -281,9 +302,15 @@ def _known_device(email: str) -> bool:
 
 def _remember_device(response: Response, email: str) -> Response:
     emails = [e for e in _device_emails() if e != email][-4:]
-    response.set_cookie(DEVICE_COOKIE, _device_signer().dumps([*emails, email]),
-                        max_age=int(DEVICE_LIFETIME.total_seconds()), httponly=True, samesite="Lax",
-                        secure=current_app.config["SESSION_COOKIE_SECURE"], path="/login")
+    response.set_cookie(
+        DEVICE_COOKIE,
+        _device_signer().dumps([*emails, email]),
+        max_age=int(DEVICE_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+        path="/login",
+    )
     return response
 
 
@@ -305,15 +332,19 @@ def login() -> Any:
         keys["account"] = f"account:{email}"
     wait = _take_attempt(rt, keys)
     if wait:
-        return render_template("login.html", next=_safe_next(request.form.get("next")),
-                               error=f"Too many sign-in attempts. Try again in {wait} minute(s)."), 429
+        return render_template(
+            "login.html",
+            next=_safe_next(request.form.get("next")),
+            error=f"Too many sign-in attempts. Try again in {wait} minute(s).",
+        ), 429
     with rt.sessions() as s:
         user = s.scalars(select(User).where(User.email == email)).first()
     password = request.form.get("password") or ""
     matches = check_password_hash(user.password_hash if user is not None else _decoy_hash(), password)
     if user is None or not user.active or not matches:
-        return render_template("login.html", next=_safe_next(request.form.get("next")),
-                               error="Wrong email or password."), 401
+        return render_template(
+            "login.html", next=_safe_next(request.form.get("next")), error="Wrong email or password."
+        ), 401
     _give_back(rt, keys)
     _start_session(rt, user)
     audit(rt, user.email, "login")

@@ -1,4 +1,5 @@
 """The `connector` command."""
+
 from __future__ import annotations
 
 import logging
@@ -114,8 +115,12 @@ def user() -> None:
 @user.command("add")
 @click.argument("email")
 @click.option("--role", type=click.Choice(["admin", "support"]), default="support", show_default=True)
-@click.option("--password", envvar="CONNECTOR_NEW_PASSWORD", default=None,
-              help="Taken from CONNECTOR_NEW_PASSWORD, else asked for (never echoed).")
+@click.option(
+    "--password",
+    envvar="CONNECTOR_NEW_PASSWORD",
+    default=None,
+    help="Taken from CONNECTOR_NEW_PASSWORD, else asked for (never echoed).",
+)
 def user_add(email: str, role: str, password: str | None) -> None:
     """Add a user, or reset an existing user's password and role (signs out their sessions)."""
     from connector.auth import AccountError, add_user, audit
@@ -184,8 +189,9 @@ def store_connect_woocommerce(slug: str, url: str) -> None:
         link = begin(_runtime(), slug, url, _cli_actor())
     except ConnectError as exc:
         _fail(str(exc))
-    click.echo("Open this link in a browser signed in to the store's WordPress and approve (valid once, for 30 "
-               "minutes):")
+    click.echo(
+        "Open this link in a browser signed in to the store's WordPress and approve (valid once, for 30 minutes):"
+    )
     click.echo(link)
 
 
@@ -193,13 +199,22 @@ def store_connect_woocommerce(slug: str, url: str) -> None:
 @click.argument("slug")
 @click.argument("shop")
 @click.option("--client-id", required=True, help="The app's client ID (Dev Dashboard → the app → Settings).")
-@click.option("--client-secret", envvar="SHOPIFY_CLIENT_SECRET", prompt=True, hide_input=True,
-              help="The app's client secret; asked for when not given (env SHOPIFY_CLIENT_SECRET).")
-@click.option("--install-link", is_flag=True,
-              help="Print the install link instead, for an app of another organisation than the store's.")
+@click.option(
+    "--client-secret",
+    envvar="SHOPIFY_CLIENT_SECRET",
+    prompt=True,
+    hide_input=True,
+    help="The app's client secret; asked for when not given (env SHOPIFY_CLIENT_SECRET).",
+)
+@click.option(
+    "--install-link",
+    is_flag=True,
+    help="Print the install link instead, for an app of another organisation than the store's.",
+)
 @click.option("--api-base-url", hidden=True, help="Where the shop's API is, when not at SHOP (a test shop).")
-def store_connect_shopify(slug: str, shop: str, client_id: str, client_secret: str, install_link: bool,
-                          api_base_url: str | None) -> None:
+def store_connect_shopify(
+    slug: str, shop: str, client_id: str, client_secret: str, install_link: bool, api_base_url: str | None
+) -> None:
     """Connect the Shopify store SHOP (its myshopify.com host) as SLUG with its app's client ID and secret.
 
     Without --install-link: the client credentials grant (the merchant's own app): the store is saved, a
@@ -211,10 +226,13 @@ def store_connect_shopify(slug: str, shop: str, client_id: str, client_secret: s
     rt = _runtime()
     try:
         if install_link:
-            link = shopify_connect.begin(rt, slug, shop, client_id, client_secret, _cli_actor(),
-                                         api_base_url=api_base_url)
-            click.echo("Open this link in a browser signed in to /config as an admin, then click Install "
-                       "(valid once, for 30 minutes):")
+            link = shopify_connect.begin(
+                rt, slug, shop, client_id, client_secret, _cli_actor(), api_base_url=api_base_url
+            )
+            click.echo(
+                "Open this link in a browser signed in to /config as an admin, then click Install "
+                "(valid once, for 30 minutes):"
+            )
             click.echo(link)
             return
         outcome = shopify_connect.connect_own_app(rt, slug, shop, client_id, client_secret, api_base_url)
@@ -227,9 +245,12 @@ def store_connect_shopify(slug: str, shop: str, client_id: str, client_secret: s
     click.echo(f"connected {slug} ({shop}); granted: {outcome['scopes'] or '?'}")
     if outcome["missing_scopes"]:
         click.echo(f"missing scopes: {', '.join(outcome['missing_scopes'])} (add them to the app, then run again)")
-    click.echo(f"webhooks: {outcome['webhook_error']}" if outcome["webhook_error"] else
-               f"webhooks: {len(hooks['created'])} created, {len(hooks['existing'])} already there"
-               + (f"; not subscribed: {', '.join(hooks['skipped'])}" if hooks.get("skipped") else ""))
+    click.echo(
+        f"webhooks: {outcome['webhook_error']}"
+        if outcome["webhook_error"]
+        else f"webhooks: {len(hooks['created'])} created, {len(hooks['existing'])} already there"
+        + (f"; not subscribed: {', '.join(hooks['skipped'])}" if hooks.get("skipped") else "")
+    )
 
 
 @main.command()
@@ -271,16 +292,23 @@ def events(status: str | None, limit: int) -> None:
         query = query.where(InboxEvent.status == status)
     with rt.sessions() as session:
         for event, slug in session.execute(query):
-            click.echo(f"{event.id:>8}  {event.received_at:%Y-%m-%d %H:%M:%S}  {slug:<16} {event.topic:<20} "
-                       f"{event.status:<10} attempts={event.attempts}"
-                       + (f"  {event.last_error}" if event.last_error and event.status != "succeeded" else ""))
+            click.echo(
+                f"{event.id:>8}  {event.received_at:%Y-%m-%d %H:%M:%S}  {slug:<16} {event.topic:<20} "
+                f"{event.status:<10} attempts={event.attempts}"
+                + (f"  {event.last_error}" if event.last_error and event.status != "succeeded" else "")
+            )
 
 
 @main.command("send-sample")
 @click.option("--url", default="http://127.0.0.1:5000", show_default=True)
 @click.option("--store", default="demo", show_default=True)
-@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="An order JSON file (default: a sample order).")
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="An order JSON file (default: a sample order).",
+)
 def send_sample(url: str, store: str, path: Path | None) -> None:
     """Post a signed Shopify orders/create webhook to a running connector."""
     import uuid
@@ -302,9 +330,13 @@ def send_sample(url: str, store: str, path: Path | None) -> None:
     response = requests.post(
         f"{url.rstrip('/')}/webhooks/shopify/{store}",
         data=body,
-        headers={"Content-Type": "application/json", "X-Shopify-Topic": "orders/create",
-                 "X-Shopify-Event-Id": str(uuid.uuid4()), "X-Shopify-Webhook-Id": str(uuid.uuid4()),
-                 "X-Shopify-Hmac-Sha256": sign(secret, body)},
+        headers={
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": "orders/create",
+            "X-Shopify-Event-Id": str(uuid.uuid4()),
+            "X-Shopify-Webhook-Id": str(uuid.uuid4()),
+            "X-Shopify-Hmac-Sha256": sign(secret, body),
+        },
         timeout=10,
     )
     click.echo(f"{response.status_code} {response.text}")
@@ -376,8 +408,12 @@ def reconcile(store: str) -> None:
 
 @main.command()
 @click.argument("store")
-@click.option("--since", required=True, type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
-              help="Orders changed at or after this date (UTC).")
+@click.option(
+    "--since",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="Orders changed at or after this date (UTC).",
+)
 @click.option("--restart", is_flag=True, help="Start over instead of resuming an interrupted backfill.")
 @click.option("--page-size", type=click.IntRange(1, 250), default=None, help="Orders per store API page.")
 def backfill(store: str, since, restart: bool, page_size: int | None) -> None:  # type: ignore[no-untyped-def]
@@ -395,18 +431,20 @@ def backfill(store: str, since, restart: bool, page_size: int | None) -> None:  
             yield from shown
 
     try:
-        found = run_backfill(rt, sid, since.replace(tzinfo=UTC), restart=restart, page_size=page_size,
-                             progress=bar)
+        found = run_backfill(rt, sid, since.replace(tzinfo=UTC), restart=restart, page_size=page_size, progress=bar)
     except StorefrontError as exc:
         _fail(f"{exc} (run again to resume)")
-    click.echo(f"{store}: {found['seen']} order(s) read, {found['new']} new event(s)"
-               + (f", {found['skipped']} already done" if found["skipped"] else "")
-               + ("; resumed an earlier run" if found["resumed"] else ""))
+    click.echo(
+        f"{store}: {found['seen']} order(s) read, {found['new']} new event(s)"
+        + (f", {found['skipped']} already done" if found["skipped"] else "")
+        + ("; resumed an earlier run" if found["resumed"] else "")
+    )
 
 
 @main.command()
-@click.option("--days", type=click.IntRange(0), default=None,
-              help="Keep this many days (default CONNECTOR_RETENTION_DAYS, 30).")
+@click.option(
+    "--days", type=click.IntRange(0), default=None, help="Keep this many days (default CONNECTOR_RETENTION_DAYS, 30)."
+)
 def prune(days: int | None) -> None:
     """Delete succeeded, ignored and skipped inbox events older than the retention period."""
     from connector.reconcile import prune as run_prune
@@ -454,7 +492,8 @@ def sync_inventory_command(store: str, full: bool, no_erp_read: bool) -> None:
 def sync_shipments_command(retry_failed: bool) -> None:
     """Read new ERP shipments and tell the stores (fulfillments, notes, completion); prints the report."""
     from adapters.erp import ErpError
-    from connector.fulfillment import retry_failed as reset_failed, sync_shipments
+    from connector.fulfillment import retry_failed as reset_failed
+    from connector.fulfillment import sync_shipments
 
     rt = _runtime()
     if retry_failed:
@@ -469,23 +508,53 @@ def sync_shipments_command(retry_failed: bool) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
-@click.option("--workers", type=click.IntRange(1), envvar="WEB_CONCURRENCY", default=lambda: cores(),
-              show_default="one per core", help="gunicorn worker processes (env WEB_CONCURRENCY).")
-@click.option("--threads", type=click.IntRange(1), envvar="WEB_THREADS", default=4, show_default=True,
-              help="Threads per worker process for pages and the API; webhooks run on its event loop "
-                   "(env WEB_THREADS).")
-@click.option("--forwarded-allow-ips", envvar="FORWARDED_ALLOW_IPS", default="", show_default="none",
-              help="Comma-separated addresses of your reverse proxies (or *): only from these are "
-                   "X-Forwarded-For/-Proto believed (env FORWARDED_ALLOW_IPS).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    envvar="WEB_CONCURRENCY",
+    default=lambda: cores(),
+    show_default="one per core",
+    help="gunicorn worker processes (env WEB_CONCURRENCY).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1),
+    envvar="WEB_THREADS",
+    default=4,
+    show_default=True,
+    help="Threads per worker process for pages and the API; webhooks run on its event loop (env WEB_THREADS).",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    envvar="FORWARDED_ALLOW_IPS",
+    default="",
+    show_default="none",
+    help="Comma-separated addresses of your reverse proxies (or *): only from these are "
+    "X-Forwarded-For/-Proto believed (env FORWARDED_ALLOW_IPS).",
+)
 def web(host: str, port: int, workers: int, threads: int, forwarded_allow_ips: str) -> None:
     """Serve the web app with gunicorn (webhooks, pages, API)."""
     _serving_runtime().close()  # checked once here, before gunicorn forks its workers
     os.environ["WEB_THREADS"] = str(threads)  # read by connector.asgi in each worker
     # gunicorn's own default believes 127.0.0.1: a proxy-less server would then take any local
     # process's (or a same-host proxy's client's) X-Forwarded-For as the client's address.
-    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-                               "--worker-class", WEB_WORKER_CLASS,
-                               "--forwarded-allow-ips", forwarded_allow_ips or "", WEB_APP])
+    os.execvp(
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            WEB_WORKER_CLASS,
+            "--forwarded-allow-ips",
+            forwarded_allow_ips or "",
+            WEB_APP,
+        ],
+    )
 
 
 # The web server as `connector web` runs it (bench/intake.py measures the same).

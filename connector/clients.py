@@ -6,6 +6,7 @@ knowledge, so only the first call a worker ever makes can meet a throttle. A cli
 the store's connection settings or secrets change. /config's "test connection" uses its own short-
 timeout clients (connector.store_admin).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,8 +14,8 @@ import json
 import threading
 from typing import Any
 
-from adapters.storefront import StorefrontError
 from adapters.shopify_auth import ISSUED_KEYS
+from adapters.storefront import StorefrontError
 from connector.runtime import StoreInfo, current
 from connector.tokens import StoreTokens, uses_app_credentials
 
@@ -62,17 +63,25 @@ def _build(store: StoreInfo) -> Any:
         token = store.secrets.get("access_token", "")
         tokens = StoreTokens(current(), store.id) if uses_app_credentials(store.settings, store.secrets) else None
         if not token and tokens is None:
-            raise StorefrontError(f"store {store.slug} has no Admin API access token nor app client ID and secret: "
-                                  "add them on /config", retryable=False)
-        return ShopifyClient(store.settings.get("shop_domain", ""), "" if tokens else token,
-                             str(store.settings.get("api_version") or DEFAULT_API_VERSION), timeout=30,
-                             api_base_url=store.settings.get("api_base_url") or None, tokens=tokens)
+            raise StorefrontError(
+                f"store {store.slug} has no Admin API access token nor app client ID and secret: add them on /config",
+                retryable=False,
+            )
+        return ShopifyClient(
+            store.settings.get("shop_domain", ""),
+            "" if tokens else token,
+            str(store.settings.get("api_version") or DEFAULT_API_VERSION),
+            timeout=30,
+            api_base_url=store.settings.get("api_base_url") or None,
+            tokens=tokens,
+        )
     if store.platform == "woocommerce":
         from adapters.woocommerce import WooClient
 
         key, secret = store.secrets.get("consumer_key"), store.secrets.get("consumer_secret")
         if not key or not secret or not store.settings.get("url"):
-            raise StorefrontError(f"store {store.slug} has no url, consumer key or secret: add them on /config",
-                                  retryable=False)
+            raise StorefrontError(
+                f"store {store.slug} has no url, consumer key or secret: add them on /config", retryable=False
+            )
         return WooClient(store.settings["url"], key, secret, timeout=30)
     raise StorefrontError(f"unknown platform {store.platform!r}", retryable=False)

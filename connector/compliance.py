@@ -14,6 +14,7 @@ phones, normalised) and by order id, never by searching the raw body: ann@ must 
 `shop/redact` erases a whole store, so it runs only once the store's Admin API confirms the app is
 uninstalled (Shopify sends it 48 h after an uninstall), or once an admin confirms it on the console.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
@@ -49,8 +50,14 @@ class Person:
     phones: set[str] = field(default_factory=set)
     orders: set[str] = field(default_factory=set)  # the store's order ids
 
-    def add(self, *, account: object = None, emails: Iterable[object] = (), phones: Iterable[object] = (),
-            orders: Iterable[object] = ()) -> Person:
+    def add(
+        self,
+        *,
+        account: object = None,
+        emails: Iterable[object] = (),
+        phones: Iterable[object] = (),
+        orders: Iterable[object] = (),
+    ) -> Person:
         if isinstance(account, int | str) and not isinstance(account, bool) and str(account) not in ("", "0"):
             self.accounts.add(str(account))
         self.emails |= {e for e in (normalise_email(v) for v in emails if isinstance(v, str)) if e}
@@ -59,12 +66,19 @@ class Person:
         return self
 
     def shares(self, other: Person) -> bool:
-        return bool(self.accounts & other.accounts or self.emails & other.emails or self.phones & other.phones
-                    or self.orders & other.orders)
+        return bool(
+            self.accounts & other.accounts
+            or self.emails & other.emails
+            or self.phones & other.phones
+            or self.orders & other.orders
+        )
 
     def link_keys(self, platform: str, slug: str) -> list[str]:
-        return ([f"email:{e}" for e in sorted(self.emails)] + [f"phone:{p}" for p in sorted(self.phones)]
-                + [f"account:{platform}:{slug}:{a}" for a in sorted(self.accounts)])
+        return (
+            [f"email:{e}" for e in sorted(self.emails)]
+            + [f"phone:{p}" for p in sorted(self.phones)]
+            + [f"account:{platform}:{slug}:{a}" for a in sorted(self.accounts)]
+        )
 
 
 def _dict(value: object) -> dict:
@@ -74,8 +88,12 @@ def _dict(value: object) -> dict:
 def requested(payload: dict, orders_key: str) -> Person:
     """The person a Shopify privacy request names."""
     customer = _dict(payload.get("customer"))
-    return Person().add(account=customer.get("id"), emails=[customer.get("email")], phones=[customer.get("phone")],
-                        orders=payload.get(orders_key) or [])
+    return Person().add(
+        account=customer.get("id"),
+        emails=[customer.get("email")],
+        phones=[customer.get("phone")],
+        orders=payload.get(orders_key) or [],
+    )
 
 
 def named_in(platform: str, topic: str, payload: dict) -> Person:
@@ -83,10 +101,16 @@ def named_in(platform: str, topic: str, payload: dict) -> Person:
     if platform == "shopify" and topic in SHOPIFY_ORDER_TOPICS:
         customer = _dict(payload.get("customer"))
         return Person().add(
-            account=customer.get("id"), orders=[payload.get("id")],
+            account=customer.get("id"),
+            orders=[payload.get("id")],
             emails=[payload.get("email"), payload.get("contact_email"), customer.get("email")],
-            phones=[payload.get("phone"), customer.get("phone"), _dict(payload.get("billing_address")).get("phone"),
-                    _dict(payload.get("shipping_address")).get("phone")])
+            phones=[
+                payload.get("phone"),
+                customer.get("phone"),
+                _dict(payload.get("billing_address")).get("phone"),
+                _dict(payload.get("shipping_address")).get("phone"),
+            ],
+        )
     if platform == "shopify" and topic == "refunds/create":
         return Person().add(orders=[payload.get("order_id")])
     if platform == "shopify" and topic == "orders/edited":
@@ -95,9 +119,12 @@ def named_in(platform: str, topic: str, payload: dict) -> Person:
         return Person().add(orders=[_dict(payload.get("order")).get("id"), payload.get("order_id")])
     if platform == "woocommerce" and topic in WOO_ORDER_TOPICS:
         billing = _dict(payload.get("billing"))
-        return Person().add(account=payload.get("customer_id"), orders=[payload.get("id")],
-                            emails=[billing.get("email")],
-                            phones=[billing.get("phone"), _dict(payload.get("shipping")).get("phone")])
+        return Person().add(
+            account=payload.get("customer_id"),
+            orders=[payload.get("id")],
+            emails=[billing.get("email")],
+            phones=[billing.get("phone"), _dict(payload.get("shipping")).get("phone")],
+        )
     if platform == "woocommerce" and topic == "order.deleted":
         return Person().add(orders=[payload.get("id")])
     return Person()
@@ -132,12 +159,25 @@ def data_request(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) ->
     with rt.sessions() as session:
         links = session.scalars(select(CustomerLink).where(CustomerLink.key.in_(keys))).all()
     _minimise_request(rt, event_id, payload)
-    audit(rt, WEBHOOK_ACTOR.format(event_id=event_id), "privacy.data_request", store.slug,
-          {"events": len(found), "links": len(links)})
+    audit(
+        rt,
+        WEBHOOK_ACTOR.format(event_id=event_id),
+        "privacy.data_request",
+        store.slug,
+        {"events": len(found), "links": len(links)},
+    )
     return {
         "export": {
-            "events": [{"id": e.id, "topic": e.topic, "received_at": e.received_at.isoformat(),
-                        "order": e.order_number, "payload": e.body.decode("utf-8", "replace")} for e in found],
+            "events": [
+                {
+                    "id": e.id,
+                    "topic": e.topic,
+                    "received_at": e.received_at.isoformat(),
+                    "order": e.order_number,
+                    "payload": e.body.decode("utf-8", "replace"),
+                }
+                for e in found
+            ],
             "customer_links": [{"key": link.key, "erp_customer_id": link.erp_customer_id} for link in links],
         },
         "note": f"{len(found)} stored event(s) and {len(links)} customer link(s) about this customer",
@@ -150,8 +190,15 @@ def customers_redact(rt: Runtime, store: StoreInfo, payload: dict, event_id: int
     return result
 
 
-def erase_customer(rt: Runtime, slug: str, *, email: str | None = None, phone: str | None = None,
-                   account: str | None = None, actor: str) -> dict:
+def erase_customer(
+    rt: Runtime,
+    slug: str,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    account: str | None = None,
+    actor: str,
+) -> dict:
     """Erase what we hold about one customer of the store `slug` (any platform): ValueError when no valid
     identity is given, LookupError for an unknown store."""
     person = Person().add(account=account, emails=[email], phones=[phone])
@@ -175,7 +222,8 @@ def _erase(rt: Runtime, store: StoreInfo, person: Person, actor: str) -> dict:
     unlinked = _unlink(rt, person.link_keys(store.platform, store.slug))
     ledger = _forget_in_erp(rt, person)
     note = f"redacted {redacted} stored event(s), removed {unlinked} customer link(s)" + (
-        f", erased {ledger} customer(s) from the file-drop ledger" if ledger else "")
+        f", erased {ledger} customer(s) from the file-drop ledger" if ledger else ""
+    )
     audit(rt, actor, "privacy.erase_customer", store.slug, {"events": redacted, "links": unlinked, "ledger": ledger})
     return {"note": note}
 
@@ -190,7 +238,8 @@ def shop_redact(rt: Runtime, store: StoreInfo, _payload: dict, event_id: int) ->
             "shop/redact would erase every stored event of this store and deactivate it, but the store's Admin "
             "API still accepts our token, so the app is installed, and Shopify only sends shop/redact 48 h after "
             "an uninstall: this delivery may be a replay. Nothing was erased. If the merchant did uninstall, "
-            "an admin can confirm it on this event's page")
+            "an admin can confirm it on this event's page"
+        )
     everyone = Person()
     ids = []
     for event, named in _events(rt, store.id, skip_requests=False):
@@ -200,15 +249,19 @@ def shop_redact(rt: Runtime, store: StoreInfo, _payload: dict, event_id: int) ->
             everyone.phones |= named.phones
     redacted = _redact(rt, ids)
     with rt.sessions.begin() as session:
-        unlinked = session.execute(delete(CustomerLink).where(
-            CustomerLink.key.like(f"account:{store.platform}:{store.slug}:%"))).rowcount
+        unlinked = session.execute(
+            delete(CustomerLink).where(CustomerLink.key.like(f"account:{store.platform}:{store.slug}:%"))
+        ).rowcount
         session.get(Store, store.id).active = False
     unlinked += _unlink(rt, everyone.link_keys(store.platform, store.slug))
     ledger = _forget_in_erp(rt, everyone)
     detail = {"events": redacted, "links": unlinked, "ledger": ledger}
     audit(rt, actor, "privacy.shop_redact", store.slug, detail)
-    return {"note": f"shop redacted by {actor}: {redacted} stored event(s) emptied, {unlinked} customer link(s) "
-                    f"removed, store deactivated", **detail}
+    return {
+        "note": f"shop redacted by {actor}: {redacted} stored event(s) emptied, {unlinked} customer link(s) "
+        f"removed, store deactivated",
+        **detail,
+    }
 
 
 def uninstalled(store: StoreInfo) -> bool:
@@ -238,8 +291,9 @@ def _unlink(rt: Runtime, keys: list[str]) -> int:
     removed = 0
     for start in range(0, len(keys), BATCH):
         with rt.sessions.begin() as session:
-            removed += session.execute(delete(CustomerLink).where(CustomerLink.key.in_(keys[start:start + BATCH]))
-                                       ).rowcount
+            removed += session.execute(
+                delete(CustomerLink).where(CustomerLink.key.in_(keys[start : start + BATCH]))
+            ).rowcount
     return removed
 
 
@@ -253,8 +307,11 @@ def _forget_in_erp(rt: Runtime, person: Person) -> int:
 
 def _minimise_request(rt: Runtime, event_id: int, payload: dict) -> None:
     """A request keeps what identifies it (ids), not the email and phone it carried."""
-    kept = {key: payload[key] for key in ("shop_id", "shop_domain", "orders_requested", "orders_to_redact",
-                                          "data_request") if key in payload}
+    kept = {
+        key: payload[key]
+        for key in ("shop_id", "shop_domain", "orders_requested", "orders_to_redact", "data_request")
+        if key in payload
+    }
     kept["customer"] = {"id": _dict(payload.get("customer")).get("id"), "email": None, "phone": None}
     with rt.sessions.begin() as session:
         event = session.get(InboxEvent, event_id)
@@ -266,7 +323,7 @@ def _redact(rt: Runtime, event_ids: list[int]) -> int:
     """Keep each event's bookkeeping (ids, topic, status, times); drop every personal field."""
     for start in range(0, len(event_ids), BATCH):
         with rt.sessions.begin() as session:
-            for event in session.scalars(select(InboxEvent).where(InboxEvent.id.in_(event_ids[start:start + BATCH]))):
+            for event in session.scalars(select(InboxEvent).where(InboxEvent.id.in_(event_ids[start : start + BATCH]))):
                 event.body = orjson.dumps({"redacted": True, "id": event.resource_id})
                 event.headers = {k: v for k, v in (event.headers or {}).items() if k in KEPT_HEADERS}
                 if event.result:
@@ -281,8 +338,9 @@ def expire_exports(rt: Runtime) -> int:
     """Erase data-request exports older than EXPORT_DAYS (the daily prune calls this)."""
     cutoff = utcnow() - timedelta(days=EXPORT_DAYS)
     with rt.sessions.begin() as session:
-        events = session.scalars(select(InboxEvent).where(InboxEvent.topic == "customers/data_request",
-                                                          InboxEvent.processed_at < cutoff)).all()
+        events = session.scalars(
+            select(InboxEvent).where(InboxEvent.topic == "customers/data_request", InboxEvent.processed_at < cutoff)
+        ).all()
         expired = 0
         for event in events:
             if isinstance(event.result, dict) and "export" in event.result:

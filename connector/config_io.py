@@ -17,6 +17,7 @@ document does not list are left as they are. A dump lists every kind.
 
 A document is written in one transaction: when anything in it is wrong, nothing is written.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -31,11 +32,11 @@ from adapters.erp.rest import AUTH_TYPES, DEFAULT_PATHS
 from adapters.shopify_auth import ISSUED_KEYS
 from connector.crypto import mask
 from connector.customers import POLICIES
-from mappings.woocommerce import RESTOCK_RULES
 from connector.models import ErpConnection, MappingEntry, Store
 from connector.runtime import Runtime
 from connector.web_input import NO_NUL, Text
 from mappings.merchant import KINDS as MAPPING_KINDS
+from mappings.woocommerce import RESTOCK_RULES
 
 ERP_KINDS = ("sql", "rest", "files", "tryton")
 PLATFORM_REQUIRED = {
@@ -98,19 +99,28 @@ def secret() -> Setting:
 
 
 def http_url() -> fields.Url:
-    return fields.Url(schemes={"http", "https"}, require_tld=False, validate=[_at_most(URL_MAX), NO_NUL],
-                      error_messages={"invalid": "a web address starting with http:// or https://"})
+    return fields.Url(
+        schemes={"http", "https"},
+        require_tld=False,
+        validate=[_at_most(URL_MAX), NO_NUL],
+        error_messages={"invalid": "a web address starting with http:// or https://"},
+    )
 
 
 def minutes() -> Whole:
-    return Whole(validate=validate.Range(min=0, max=1440, error="0 (off) or up to 1440 minutes"),
-                 error_messages={"invalid": "a whole number of minutes"})
+    return Whole(
+        validate=validate.Range(min=0, max=1440, error="0 (off) or up to 1440 minutes"),
+        error_messages={"invalid": "a whole number of minutes"},
+    )
 
 
 def seconds(most: float) -> fields.Float:
-    return fields.Float(validate=validate.Range(min=0, min_inclusive=False, max=most,
-                                                error=f"more than 0 and at most {most:g} seconds"),
-                        error_messages={"invalid": "a number of seconds"})
+    return fields.Float(
+        validate=validate.Range(
+            min=0, min_inclusive=False, max=most, error=f"more than 0 and at most {most:g} seconds"
+        ),
+        error_messages={"invalid": "a number of seconds"},
+    )
 
 
 def _known_encoding(name: str) -> None:
@@ -129,20 +139,28 @@ class StoreSettings(Schema):
     class Meta:
         unknown = RAISE
 
-    shop_domain = text(HOST_MAX, validate.Regexp(
-        r"^[a-z0-9][a-z0-9.-]*\.[a-z0-9-]{2,}$", error="a host name such as acme-us.myshopify.com (no https://)"))
-    api_version = text(16, validate.Regexp(
-        r"^(\d{4}-(01|04|07|10)|unstable)$", error="a Shopify API version such as 2026-01"))
+    shop_domain = text(
+        HOST_MAX,
+        validate.Regexp(
+            r"^[a-z0-9][a-z0-9.-]*\.[a-z0-9-]{2,}$", error="a host name such as acme-us.myshopify.com (no https://)"
+        ),
+    )
+    api_version = text(
+        16, validate.Regexp(r"^(\d{4}-(01|04|07|10)|unstable)$", error="a Shopify API version such as 2026-01")
+    )
     api_base_url = http_url()  # where the Admin API lives, when not at the shop's domain
     url = http_url()  # a WooCommerce store's address
     client_id = text(ID_MAX)  # a Dev Dashboard app's; its client_secret is a secret
     inventory_interval_minutes = minutes()
-    safety_stock = Whole(validate=validate.Range(min=0, max=1_000_000, error="0 or more units (at most 1000000)"),
-                         error_messages={"invalid": "a whole number of units"})
+    safety_stock = Whole(
+        validate=validate.Range(min=0, max=1_000_000, error="0 or more units (at most 1000000)"),
+        error_messages={"invalid": "a whole number of units"},
+    )
     # 0 would hide every unit from the store: refused rather than read as "unset"
-    allocation_share = fields.Float(validate=validate.Range(min=0, min_inclusive=False, max=1,
-                                                            error="more than 0 and at most 1 (0.5 = half)"),
-                                    error_messages={"invalid": "a number between 0 and 1, such as 0.5"})
+    allocation_share = fields.Float(
+        validate=validate.Range(min=0, min_inclusive=False, max=1, error="more than 0 and at most 1 (0.5 = half)"),
+        error_messages={"invalid": "a number between 0 and 1, such as 0.5"},
+    )
     customer_policy = fields.String(validate=validate.OneOf(POLICIES))
     guest_customer_id = text(ID_MAX)
     import_statuses = fields.List(text(64, validate.Length(min=1)), validate=validate.Length(max=32))
@@ -152,8 +170,12 @@ class StoreSettings(Schema):
 
 
 class StoreConfig(StoreSettings):
-    slug = fields.String(required=True, validate=validate.Regexp(
-        r"^[a-z0-9][a-z0-9-]{0,62}$", error="use lower-case letters, digits and dashes (at most 63)"))
+    slug = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[a-z0-9][a-z0-9-]{0,62}$", error="use lower-case letters, digits and dashes (at most 63)"
+        ),
+    )
     platform = fields.String(required=True, validate=validate.OneOf(tuple(PLATFORM_REQUIRED)))
     active = fields.Boolean(load_default=True)
     access_token = secret()
@@ -164,13 +186,21 @@ class StoreConfig(StoreSettings):
 
     @validates_schema
     def _required_per_platform(self, data: dict, **_: object) -> None:
-        missing = [k for k in PLATFORM_REQUIRED.get(data.get("platform", ""), ()) if not data.get(k)
-                   and not (k == "webhook_secret" and data.get("client_secret"))]  # an app signs with its secret
+        missing = [
+            k
+            for k in PLATFORM_REQUIRED.get(data.get("platform", ""), ())
+            if not data.get(k) and not (k == "webhook_secret" and data.get("client_secret"))
+        ]  # an app signs with its secret
         if missing:
             raise ValidationError({k: [f"required for a {data['platform']} store"] for k in missing})
         if data.get("restock_refunds") and data.get("platform") != "woocommerce":
-            raise ValidationError({"restock_refunds": ["a WooCommerce rule: a Shopify refund says itself which "
-                                                       "items went back into stock"]})
+            raise ValidationError(
+                {
+                    "restock_refunds": [
+                        "a WooCommerce rule: a Shopify refund says itself which items went back into stock"
+                    ]
+                }
+            )
 
 
 # ---- the ERP connection: one schema per kind, each with what its adapter reads (adapters/erp) ---
@@ -251,8 +281,12 @@ class TrytonErpConfig(ErpConfig):
     read_timeout_seconds = seconds(600)
 
 
-ERP_SCHEMAS: dict[str, type[ErpConfig]] = {"sql": SqlErpConfig, "rest": RestErpConfig, "files": FilesErpConfig,
-                                           "tryton": TrytonErpConfig}
+ERP_SCHEMAS: dict[str, type[ErpConfig]] = {
+    "sql": SqlErpConfig,
+    "rest": RestErpConfig,
+    "files": FilesErpConfig,
+    "tryton": TrytonErpConfig,
+}
 
 
 class ErpSection(fields.Field):
@@ -276,8 +310,7 @@ class MappingRowConfig(Schema):
     store = Setting(load_default=None, allow_none=True, validate=_at_most(HOST_MAX))  # a slug; none: every store
 
 
-class MappingsConfig(Schema.from_dict({kind: fields.List(fields.Nested(MappingRowConfig))
-                                       for kind in MAPPING_KINDS})):  # type: ignore[misc]
+class MappingsConfig(Schema.from_dict({kind: fields.List(fields.Nested(MappingRowConfig)) for kind in MAPPING_KINDS})):  # type: ignore[misc]
     @validates_schema
     def _each_source_once(self, data: dict, **_: object) -> None:
         errors: dict = {}
@@ -286,8 +319,9 @@ class MappingsConfig(Schema.from_dict({kind: fields.List(fields.Nested(MappingRo
             for index, row in enumerate(rows):
                 key = (row["store"], row["source"].strip())
                 if key in seen:
-                    errors.setdefault(kind, {})[index] = {"source": ["mapped twice" + (
-                        f" for {row['store']}" if row["store"] else "")]}
+                    errors.setdefault(kind, {})[index] = {
+                        "source": ["mapped twice" + (f" for {row['store']}" if row["store"] else "")]
+                    }
                 seen.add(key)
         if errors:
             raise ValidationError(errors)
@@ -374,10 +408,15 @@ def _write_erp(rt: Runtime, session: Session, entry: dict) -> None:
 
 def _write_mappings(session: Session, tables: dict[str, list[dict]]) -> int:
     session.flush()  # the document's new stores get their ids
-    store_ids = {slug: id_ for slug, id_ in session.execute(select(Store.slug, Store.id))}
-    unknown = {kind: {i: {"store": [f"no store {row['store']!r}"]} for i, row in enumerate(rows)
-                      if row["store"] is not None and row["store"] not in store_ids}
-               for kind, rows in tables.items()}
+    store_ids = dict(session.execute(select(Store.slug, Store.id)))
+    unknown = {
+        kind: {
+            i: {"store": [f"no store {row['store']!r}"]}
+            for i, row in enumerate(rows)
+            if row["store"] is not None and row["store"] not in store_ids
+        }
+        for kind, rows in tables.items()
+    }
     unknown = {kind: rows for kind, rows in unknown.items() if rows}
     if unknown:
         raise ConfigError({"mappings": unknown})  # raised inside the transaction: nothing is written
@@ -387,8 +426,15 @@ def _write_mappings(session: Session, tables: dict[str, list[dict]]) -> int:
 def write_mapping(session: Session, kind: str, rows: list[dict], store_ids: dict[str, int]) -> int:
     """Replace one mapping table with validated rows (their stores known), in the caller's transaction."""
     session.query(MappingEntry).filter(MappingEntry.kind == kind).delete()
-    session.add_all(MappingEntry(kind=kind, store_id=store_ids[r["store"]] if r.get("store") else None,
-                                 source=r["source"].strip(), target=r["target"].strip()) for r in rows)
+    session.add_all(
+        MappingEntry(
+            kind=kind,
+            store_id=store_ids[r["store"]] if r.get("store") else None,
+            source=r["source"].strip(),
+            target=r["target"].strip(),
+        )
+        for r in rows
+    )
     return len(rows)
 
 
@@ -402,8 +448,11 @@ def _masked(sealed: str | None, rt: Runtime) -> dict[str, str]:
 
 def _dump_mappings(session: Session) -> dict[str, list[dict]]:
     tables: dict[str, list[dict]] = {kind: [] for kind in MAPPING_KINDS}
-    query = (select(MappingEntry.kind, Store.slug, MappingEntry.source, MappingEntry.target)
-             .outerjoin(Store, Store.id == MappingEntry.store_id).where(MappingEntry.kind.in_(MAPPING_KINDS)))
+    query = (
+        select(MappingEntry.kind, Store.slug, MappingEntry.source, MappingEntry.target)
+        .outerjoin(Store, Store.id == MappingEntry.store_id)
+        .where(MappingEntry.kind.in_(MAPPING_KINDS))
+    )
     for kind, slug, source, target in session.execute(query):
         tables[kind].append({"source": source, "target": target, **({"store": slug} if slug else {})})
     for rows in tables.values():  # sorted here: the databases order NULL stores differently
@@ -418,7 +467,9 @@ def dump_config(rt: Runtime) -> str:
         doc: dict[str, Any] = {}
         if conn is not None:
             doc["erp"] = {"kind": conn.kind, **conn.settings, **_masked(conn.secrets, rt)}
-        doc["stores"] = [{"slug": s.slug, "platform": s.platform, "active": s.active, **s.settings,
-                          **_masked(s.secrets, rt)} for s in stores]
+        doc["stores"] = [
+            {"slug": s.slug, "platform": s.platform, "active": s.active, **s.settings, **_masked(s.secrets, rt)}
+            for s in stores
+        ]
         doc["mappings"] = _dump_mappings(session)
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)

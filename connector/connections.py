@@ -5,6 +5,7 @@ The id goes out once and is kept only as its SHA-256. A callback claims it in on
 two callbacks racing with the same id exactly one wins; a replayed, expired, unknown or foreign id
 is refused with the reason, which the caller audits.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,15 +40,31 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def start(rt: Runtime, platform: str, store_slug: str, target: str, actor: str, detail: dict | None = None,
-          lifetime: timedelta = LIFETIME) -> str:
+def start(
+    rt: Runtime,
+    platform: str,
+    store_slug: str,
+    target: str,
+    actor: str,
+    detail: dict | None = None,
+    lifetime: timedelta = LIFETIME,
+) -> str:
     """Record a connection about to be approved on the platform; the one-time id to send along."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
     with rt.sessions.begin() as session:
-        session.add(PendingConnection(id=_digest(token), platform=platform, store_slug=store_slug, target=target,
-                                      created_by=actor, created_at=now, expires_at=now + lifetime,
-                                      detail=detail or {}))
+        session.add(
+            PendingConnection(
+                id=_digest(token),
+                platform=platform,
+                store_slug=store_slug,
+                target=target,
+                created_by=actor,
+                created_at=now,
+                expires_at=now + lifetime,
+                detail=detail or {},
+            )
+        )
     return token
 
 
@@ -60,11 +77,20 @@ def claim(rt: Runtime, platform: str, token: str | None) -> Pending:
     with rt.sessions.begin() as session:
         row = session.execute(
             update(PendingConnection)
-            .where(PendingConnection.id == key, PendingConnection.platform == platform,
-                   PendingConnection.used_at.is_(None), PendingConnection.expires_at > now)
+            .where(
+                PendingConnection.id == key,
+                PendingConnection.platform == platform,
+                PendingConnection.used_at.is_(None),
+                PendingConnection.expires_at > now,
+            )
             .values(used_at=now)
-            .returning(PendingConnection.platform, PendingConnection.store_slug, PendingConnection.target,
-                       PendingConnection.created_by, PendingConnection.detail)
+            .returning(
+                PendingConnection.platform,
+                PendingConnection.store_slug,
+                PendingConnection.target,
+                PendingConnection.created_by,
+                PendingConnection.detail,
+            )
         ).first()
         if row is not None:
             return Pending(row.platform, row.store_slug, row.target, row.created_by, dict(row.detail or {}))
@@ -102,6 +128,10 @@ def outcome_of(rt: Runtime, platform: str, token: str | None) -> dict | None:
         row = session.get(PendingConnection, _digest(token))
         if row is None or row.platform != platform:
             return None
-        return {"used": row.used_at is not None, "store_slug": row.store_slug, "target": row.target,
-                "expired": row.expires_at <= utcnow(), **({"outcome": row.detail["outcome"]}
-                                                          if (row.detail or {}).get("outcome") else {})}
+        return {
+            "used": row.used_at is not None,
+            "store_slug": row.store_slug,
+            "target": row.target,
+            "expired": row.expires_at <= utcnow(),
+            **({"outcome": row.detail["outcome"]} if (row.detail or {}).get("outcome") else {}),
+        }

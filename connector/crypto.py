@@ -1,4 +1,5 @@
 """Secrets at rest: Fernet (AES-128-CBC + HMAC) with key rotation through MultiFernet."""
+
 from __future__ import annotations
 
 import base64
@@ -34,8 +35,7 @@ def _fernets(key: str) -> list[Fernet]:
 
 @functools.lru_cache(maxsize=8)
 def _stretched(passphrase: str) -> bytes:
-    return base64.urlsafe_b64encode(hashlib.scrypt(passphrase.encode(), salt=KDF_SALT, n=2**14, r=8, p=1,
-                                                   dklen=32))
+    return base64.urlsafe_b64encode(hashlib.scrypt(passphrase.encode(), salt=KDF_SALT, n=2**14, r=8, p=1, dklen=32))
 
 
 class SecretBox:
@@ -102,5 +102,7 @@ def unreadable_secrets(box: SecretBox, sealed: list[tuple[str, str | None]]) -> 
     if not refused:
         return None
     shown = ", ".join(refused[:5]) + (f" and {len(refused) - 5} more" if len(refused) > 5 else "")
-    return (f"CONNECTOR_ENCRYPTION_KEY does not open the stored secrets of {shown}: set the key they were sealed "
-            "with (to rotate, list the new key first and the old one after it, comma-separated)")
+    return (
+        f"CONNECTOR_ENCRYPTION_KEY does not open the stored secrets of {shown}: set the key they were sealed "
+        "with (to rotate, list the new key first and the old one after it, comma-separated)"
+    )

@@ -7,6 +7,7 @@ Policies (store setting `customer_policy`):
 - `guest_account`: account holders are matched as above; every guest checkout is booked on one
   shared "web guest" customer (set `guest_customer_id` to use an existing ERP customer).
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -75,8 +76,9 @@ def _linked(rt: Runtime, keys: list[str], create, find) -> str:  # type: ignore[
         customer_id = find() or create()
     except Exception:
         with rt.sessions.begin() as session:
-            session.execute(delete(CustomerLink).where(CustomerLink.key == claim,
-                                                       CustomerLink.erp_customer_id.is_(None)))
+            session.execute(
+                delete(CustomerLink).where(CustomerLink.key == claim, CustomerLink.erp_customer_id.is_(None))
+            )
         raise
     _link(rt, unlinked, customer_id)
     return customer_id
@@ -85,8 +87,11 @@ def _linked(rt: Runtime, keys: list[str], create, find) -> str:  # type: ignore[
 def _claim(rt: Runtime, key: str) -> bool:
     stale = utcnow() - timedelta(seconds=CLAIM_SECONDS)
     with rt.sessions.begin() as session:
-        session.execute(delete(CustomerLink).where(
-            CustomerLink.key == key, CustomerLink.erp_customer_id.is_(None), CustomerLink.claimed_at < stale))
+        session.execute(
+            delete(CustomerLink).where(
+                CustomerLink.key == key, CustomerLink.erp_customer_id.is_(None), CustomerLink.claimed_at < stale
+            )
+        )
     try:
         with rt.sessions.begin() as session:
             session.add(CustomerLink(key=key, erp_customer_id=None))
@@ -103,9 +108,11 @@ def _link(rt: Runtime, keys: list[str], customer_id: str) -> None:
         for key in keys:
             try:
                 with session.begin_nested():
-                    updated = session.execute(update(CustomerLink).where(
-                        CustomerLink.key == key, CustomerLink.erp_customer_id.is_(None)
-                    ).values(erp_customer_id=customer_id)).rowcount
+                    updated = session.execute(
+                        update(CustomerLink)
+                        .where(CustomerLink.key == key, CustomerLink.erp_customer_id.is_(None))
+                        .values(erp_customer_id=customer_id)
+                    ).rowcount
                     if not updated and session.get(CustomerLink, key) is None:
                         session.add(CustomerLink(key=key, erp_customer_id=customer_id))
                         session.flush()

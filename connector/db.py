@@ -1,4 +1,5 @@
 """Engine and session factory, built from settings by the app factory or the worker."""
+
 from __future__ import annotations
 
 from sqlalchemy import Engine

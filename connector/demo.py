@@ -3,6 +3,7 @@
 SQLite for our tables, an in-process queue, a demo Shopify store and a demo ERP (SQL staging
 tables in another SQLite file). Prints where to post a webhook and how to sign it.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,14 +49,21 @@ def ensure_demo_config(rt: Runtime) -> str | None:
     erp_url = f"sqlite:///{rt.settings.instance_path / 'erp.db'}"
     doc: dict = {}
     if not has_store:
-        doc["stores"] = [{"slug": "demo", "platform": "shopify", "shop_domain": "demo.myshopify.com",
-                          "api_version": "2026-01", "webhook_secret": secrets.token_urlsafe(24)}]
+        doc["stores"] = [
+            {
+                "slug": "demo",
+                "platform": "shopify",
+                "shop_domain": "demo.myshopify.com",
+                "api_version": "2026-01",
+                "webhook_secret": secrets.token_urlsafe(24),
+            }
+        ]
     if not has_erp:
         doc["erp"] = {"kind": "sql", "url": erp_url}
     if doc:
         load_config(rt, json.dumps(doc))
     erp = rt.erp()
-    if erp.kind == "sql" and str(getattr(erp, "engine").url).startswith("sqlite"):
+    if erp.kind == "sql" and str(erp.engine.url).startswith("sqlite"):
         erp.create_tables()  # type: ignore[attr-defined]
     return None if has_store else "demo"
 
@@ -96,24 +104,34 @@ def _print_instructions(rt: Runtime, host: str, port: int, password: str | None,
     base = f"http://{host}:{port}"
     click.echo(f"\nThe connector is running at {base}  (database: {rt.settings.database_url})")
     if password:
-        click.echo(f"\n  Sign in at {base}/login as {DEMO_ADMIN} with password {password} (shown only now;\n"
-                   "  `connector user add EMAIL --role admin` adds or resets users)")
+        click.echo(
+            f"\n  Sign in at {base}/login as {DEMO_ADMIN} with password {password} (shown only now;\n"
+            "  `connector user add EMAIL --role admin` adds or resets users)"
+        )
     for info in infos:
         click.echo(f"\n  Shopify store {info.slug!r}: POST {base}/webhooks/shopify/{info.slug}")
         if info.slug != created:
-            click.echo("  Signed with its stored webhook secret (write-only: not shown again); "
-                       f"`.venv/bin/connector send-sample --url {base} --store {info.slug}` signs for you")
+            click.echo(
+                "  Signed with its stored webhook secret (write-only: not shown again); "
+                f"`.venv/bin/connector send-sample --url {base} --store {info.slug}` signs for you"
+            )
             continue
-        click.echo(f"  Sign each body: X-Shopify-Hmac-Sha256 = base64(HMAC-SHA256(secret, raw body)), "
-                   f"secret = {info.webhook_secret}  (made now; not shown again)")
+        click.echo(
+            f"  Sign each body: X-Shopify-Hmac-Sha256 = base64(HMAC-SHA256(secret, raw body)), "
+            f"secret = {info.webhook_secret}  (made now; not shown again)"
+        )
         click.echo(f"  Try it from another terminal:  .venv/bin/connector send-sample --url {base} --store {info.slug}")
         click.echo("  or by hand:")
         click.echo(f"    body={SAMPLE_ORDER}")
         click.echo(f"    curl -s {base}/webhooks/shopify/{info.slug} -H 'Content-Type: application/json' \\")
         click.echo("      -H 'X-Shopify-Topic: orders/create' -H 'X-Shopify-Event-Id: demo-1' \\")
-        click.echo(f"      -H \"X-Shopify-Hmac-Sha256: $(openssl dgst -sha256 -hmac '{info.webhook_secret}' "
-                   "-binary < $body | base64)\" --data-binary @$body")
+        click.echo(
+            f"      -H \"X-Shopify-Hmac-Sha256: $(openssl dgst -sha256 -hmac '{info.webhook_secret}' "
+            '-binary < $body | base64)" --data-binary @$body'
+        )
     erp = rt.erp()
     click.echo(f"\n  ERP ({erp.kind}): {erp.test_connection()}")
-    click.echo("  Then: .venv/bin/connector events   (and the ERP's tables: sqlite3 instance/erp.db "
-               "'select number, total, currency from erp_orders')\n")
+    click.echo(
+        "  Then: .venv/bin/connector events   (and the ERP's tables: sqlite3 instance/erp.db "
+        "'select number, total, currency from erp_orders')\n"
+    )

@@ -8,6 +8,7 @@ the store, stops every call to it (clients refuse, scheduled work skips it) and 
 webhooks: shop/redact arrives 48 h after an uninstall. Connecting again clears the mark and runs the
 order reconciliation from its cursor, so what happened in between is read back.
 """
+
 from __future__ import annotations
 
 from adapters.shopify_auth import ISSUED_KEYS
@@ -28,7 +29,8 @@ def app_uninstalled(rt: Runtime, store: StoreInfo, _payload: dict, event_id: int
         raise NeedsConfirmation(
             "app/uninstalled would disconnect this store, but its Admin API still accepts our token, so the app "
             "is installed: this delivery may be a replay. Nothing was changed. If the merchant did uninstall "
-            "the app, an admin can confirm it on this event's page")
+            "the app, an admin can confirm it on this event's page"
+        )
     disconnect(rt, store.id, actor)
     return {"note": f"store disconnected by {actor}: its tokens were dropped; reconnect it on /config"}
 

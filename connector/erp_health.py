@@ -1,6 +1,7 @@
 """Whether the ERP answers, as the workers last found it: set when a call gets no answer (a timeout
 or a refused connection, adapters.erp.ErpUnreachable), cleared by the next event that goes through.
 /readyz and the dashboard show it, so "orders are late" has its reason on the first screen."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,9 @@ def silent(rt: Runtime, reason: str) -> None:
     """The ERP did not answer: since when (kept from the first time) and why, in the last words."""
     known = status(rt)
     now = utcnow().isoformat()
-    save_cursor(rt, CURSOR, json.dumps({"since": known["since"] if known else now, "last": now,
-                                        "reason": reason[:500]}))
+    save_cursor(
+        rt, CURSOR, json.dumps({"since": known["since"] if known else now, "last": now, "reason": reason[:500]})
+    )
     rt.per_batch_forget(CURSOR)
 
 

@@ -20,6 +20,7 @@ throttle that did not clear) is tried again on the next run, up to CONNECTOR_MAX
 permanent one (no such order, nothing left to fulfil for a SKU) is `failed` with a reason a person can
 act on, and `connector sync-shipments --retry-failed` gives failed rows a fresh start.
 """
+
 from __future__ import annotations
 
 import logging
@@ -66,12 +67,16 @@ class ShipmentReport:
     seconds: float = 0.0
 
     def summary(self) -> str:
-        lines = [f"shipments: {self.read} read, {self.recorded} new, {self.known} already known; delivered "
-                 f"{self.outcomes['done']}, to retry {self.outcomes['retry']}, failed {self.outcomes['failed']}; "
-                 f"{self.seconds:.2f} s"]
+        lines = [
+            f"shipments: {self.read} read, {self.recorded} new, {self.known} already known; delivered "
+            f"{self.outcomes['done']}, to retry {self.outcomes['retry']}, failed {self.outcomes['failed']}; "
+            f"{self.seconds:.2f} s"
+        ]
         if self.unlinked:
-            lines.append(f"  not store orders of this connector: {', '.join(self.unlinked[:10])}"
-                         + (" …" if len(self.unlinked) > 10 else ""))
+            lines.append(
+                f"  not store orders of this connector: {', '.join(self.unlinked[:10])}"
+                + (" …" if len(self.unlinked) > 10 else "")
+            )
         lines += [f"  error: {e}" for e in self.errors]
         return "\n".join(lines)
 
@@ -103,10 +108,16 @@ def read_shipments(rt: Runtime, report: ShipmentReport) -> None:
 
 
 def shipment_json(s: Shipment) -> dict:
-    return {"ref": s.ref, "order_ref": s.order_ref, "warehouse": s.warehouse, "carrier": s.carrier,
-            "tracking_number": s.tracking_number, "tracking_url": s.tracking_url,
-            "shipped_at": s.shipped_at.isoformat(), "lines": [{"sku": l.sku, "quantity": int(l.quantity)}
-                                                              for l in s.lines]}
+    return {
+        "ref": s.ref,
+        "order_ref": s.order_ref,
+        "warehouse": s.warehouse,
+        "carrier": s.carrier,
+        "tracking_number": s.tracking_number,
+        "tracking_url": s.tracking_url,
+        "shipped_at": s.shipped_at.isoformat(),
+        "lines": [{"sku": ln.sku, "quantity": int(ln.quantity)} for ln in s.lines],
+    }
 
 
 def _record(rt: Runtime, shipments: list[Shipment], report: ShipmentReport) -> None:
@@ -121,9 +132,15 @@ def _record(rt: Runtime, shipments: list[Shipment], report: ShipmentReport) -> N
         keys = [(links[s.order_ref][0], s.ref) for s in shipments if s.order_ref in links]
         existing = set()
         for part in chunked(sorted(set(keys))):
-            existing |= {(r.store_id, r.shipment_ref) for r in session.execute(
-                select(Fulfillment.store_id, Fulfillment.shipment_ref).where(
-                    Fulfillment.store_id.in_({k[0] for k in part}), Fulfillment.shipment_ref.in_([k[1] for k in part])))}
+            existing |= {
+                (r.store_id, r.shipment_ref)
+                for r in session.execute(
+                    select(Fulfillment.store_id, Fulfillment.shipment_ref).where(
+                        Fulfillment.store_id.in_({k[0] for k in part}),
+                        Fulfillment.shipment_ref.in_([k[1] for k in part]),
+                    )
+                )
+            }
         rows, now = [], utcnow()
         for s in shipments:
             if s.order_ref not in links:
@@ -134,8 +151,17 @@ def _record(rt: Runtime, shipments: list[Shipment], report: ShipmentReport) -> N
                 report.known += 1
                 continue
             existing.add((store_id, s.ref))
-            rows.append({"store_id": store_id, "shipment_ref": s.ref, "order_external_id": external_id,
-                         "status": "pending", "attempts": 0, "created_at": now, "shipment": shipment_json(s)})
+            rows.append(
+                {
+                    "store_id": store_id,
+                    "shipment_ref": s.ref,
+                    "order_external_id": external_id,
+                    "status": "pending",
+                    "attempts": 0,
+                    "created_at": now,
+                    "shipment": shipment_json(s),
+                }
+            )
         # ON CONFLICT DO NOTHING: a concurrent run recording the same shipment leaves one row.
         upsert(session, Fulfillment.__table__, rows, ("store_id", "shipment_ref"), ())
     report.recorded += len(rows)
@@ -146,8 +172,9 @@ def _record(rt: Runtime, shipments: list[Shipment], report: ShipmentReport) -> N
 
 def deliver_pending(rt: Runtime, report: ShipmentReport) -> None:
     with rt.sessions() as session:
-        ids = list(session.scalars(select(Fulfillment.id).where(Fulfillment.status == "pending")
-                                   .order_by(Fulfillment.id)))
+        ids = list(
+            session.scalars(select(Fulfillment.id).where(Fulfillment.status == "pending").order_by(Fulfillment.id))
+        )
     context: dict[int, dict[str, Any]] = {}  # per store: client, tables, locations (read once per run)
     for fulfillment_id in ids:
         outcome = deliver(rt, fulfillment_id, context, report)
@@ -161,10 +188,13 @@ def _claim(rt: Runtime, fulfillment_id: int) -> Fulfillment | None:
         row = session.get(Fulfillment, fulfillment_id)
         if row is None or row.status != "pending":
             return None
-        taken = session.execute(update(Fulfillment).where(Fulfillment.id == fulfillment_id,
-                                                          Fulfillment.status == "pending",
-                                                          Fulfillment.attempts == row.attempts)
-                                .values(attempts=row.attempts + 1))
+        taken = session.execute(
+            update(Fulfillment)
+            .where(
+                Fulfillment.id == fulfillment_id, Fulfillment.status == "pending", Fulfillment.attempts == row.attempts
+            )
+            .values(attempts=row.attempts + 1)
+        )
         if taken.rowcount != 1:
             return None
         session.refresh(row)
@@ -172,8 +202,9 @@ def _claim(rt: Runtime, fulfillment_id: int) -> Fulfillment | None:
         return row
 
 
-def deliver(rt: Runtime, fulfillment_id: int, context: dict[int, dict[str, Any]],
-            report: ShipmentReport | None = None) -> str | None:
+def deliver(
+    rt: Runtime, fulfillment_id: int, context: dict[int, dict[str, Any]], report: ShipmentReport | None = None
+) -> str | None:
     row = _claim(rt, fulfillment_id)
     if row is None:
         return None
@@ -193,8 +224,13 @@ def deliver(rt: Runtime, fulfillment_id: int, context: dict[int, dict[str, Any]]
         log.exception("shipment %s: unexpected error", row.shipment_ref)
         status, error = "retry", f"internal error {type(exc).__name__}: {exc} (report it to the connector's developers)"
     if status == "retry" and row.attempts >= rt.settings.max_attempts:
-        status, error = "failed", (f"gave up after {row.attempts} attempts: {error}. Fix the cause, then run "
-                                   "`connector sync-shipments --retry-failed`")
+        status, error = (
+            "failed",
+            (
+                f"gave up after {row.attempts} attempts: {error}. Fix the cause, then run "
+                "`connector sync-shipments --retry-failed`"
+            ),
+        )
     with rt.sessions.begin() as session:
         saved = session.get(Fulfillment, fulfillment_id)
         saved.error = error
@@ -213,8 +249,12 @@ def _context(rt: Runtime, store_id: int, context: dict[int, dict[str, Any]]) -> 
     if store_id not in context:
         with rt.sessions() as session:
             info = rt.store_info(session.get(Store, store_id))
-        context[store_id] = {"info": info, "client": sync_client(info), "sku_map": merchant_tables(rt, store_id).sku,
-                             "rt": rt}
+        context[store_id] = {
+            "info": info,
+            "client": sync_client(info),
+            "sku_map": merchant_tables(rt, store_id).sku,
+            "rt": rt,
+        }
     return context[store_id]
 
 
@@ -249,8 +289,11 @@ def _to_shopify(store: dict[str, Any], row: Fulfillment, shipment: dict) -> str:
     for loc in preferred + [loc for loc in at if loc not in preferred]:
         picks = _allocate(at[loc], wanted, candidates)
         if picks is not None:
-            tracking = (shipment.get("carrier") or None, shipment.get("tracking_number") or None,
-                        shipment.get("tracking_url") or None)
+            tracking = (
+                shipment.get("carrier") or None,
+                shipment.get("tracking_number") or None,
+                shipment.get("tracking_url") or None,
+            )
             made = client.create_fulfillment(picks, tracking, notify_customer=_notify(info), ref=row.shipment_ref)
             return str(made["id"])
     number = shipment.get("tracking_number")
@@ -264,11 +307,13 @@ def _to_shopify(store: dict[str, Any], row: Fulfillment, shipment: dict) -> str:
         f"location holding {', '.join(f'{q} x {s}' for s, q in wanted.items())} (still to fulfil: "
         f"{', '.join(f'{q} x {s}' for s, q in open_lines.items()) or 'nothing'}). Check the SKU mapping, whether "
         "the order was fulfilled by hand, or move its fulfillment orders to one location; then run "
-        "`connector sync-shipments --retry-failed`")
+        "`connector sync-shipments --retry-failed`"
+    )
 
 
-def _allocate(fos: list[dict], wanted: dict[str, int], candidates: dict[str, set[str]]
-              ) -> list[tuple[str, list[tuple[str, int]]]] | None:
+def _allocate(
+    fos: list[dict], wanted: dict[str, int], candidates: dict[str, set[str]]
+) -> list[tuple[str, list[tuple[str, int]]]] | None:
     """Place every shipment line on these fulfillment orders' open line items, or None if they cannot
     hold it all."""
     used: Counter[str] = Counter()
@@ -323,8 +368,11 @@ def _all_shipped(rt: Runtime, row: Fulfillment, order: dict, sku_map: dict[str, 
             ordered[sku_map.get(line["sku"], line["sku"])] += int(line.get("quantity") or 0)
     shipped: Counter[str] = Counter()
     with rt.sessions() as session:
-        for shipment in session.scalars(select(Fulfillment.shipment).where(
-                Fulfillment.store_id == row.store_id, Fulfillment.order_external_id == row.order_external_id)):
+        for shipment in session.scalars(
+            select(Fulfillment.shipment).where(
+                Fulfillment.store_id == row.store_id, Fulfillment.order_external_id == row.order_external_id
+            )
+        ):
             for line in (shipment or {}).get("lines") or []:
                 shipped[line["sku"]] += int(line["quantity"])
     return bool(ordered) and all(shipped[sku] >= quantity for sku, quantity in ordered.items())
@@ -333,5 +381,6 @@ def _all_shipped(rt: Runtime, row: Fulfillment, order: dict, sku_map: dict[str, 
 def retry_failed(rt: Runtime) -> int:
     """Failed fulfillments get a fresh start on the next run."""
     with rt.sessions.begin() as session:
-        return session.execute(update(Fulfillment).where(Fulfillment.status == "failed")
-                               .values(status="pending", attempts=0)).rowcount
+        return session.execute(
+            update(Fulfillment).where(Fulfillment.status == "failed").values(status="pending", attempts=0)
+        ).rowcount

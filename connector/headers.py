@@ -4,6 +4,7 @@ A Content-Security-Policy that admits only our own files and, for the few inline
 a nonce made for each response; no framing by any other site (clickjacking); no MIME sniffing; no
 Referer carrying event ids or filters to other sites.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -35,7 +36,8 @@ def _secure(response: Response) -> Response:
     response.headers.setdefault(
         "Content-Security-Policy",
         f"default-src 'self'; script-src {script}; style-src 'self'; img-src 'self' data:; object-src 'none'; "
-        f"base-uri 'self'; form-action {form_action}; frame-ancestors 'none'")
+        f"base-uri 'self'; form-action {form_action}; frame-ancestors 'none'",
+    )
     response.headers.setdefault("X-Frame-Options", "DENY")  # for browsers older than frame-ancestors
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")

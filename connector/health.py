@@ -1,6 +1,7 @@
 """Liveness and readiness, as both doors answer them: `/healthz` (the process answers) and `/readyz`
 (it can do its work: database, queue, readable secrets). The ASGI door answers them itself, so a
 page pool full of slow clients never makes a healthy process look dead."""
+
 from __future__ import annotations
 
 from sqlalchemy import text

@@ -3,6 +3,7 @@
 INSERT … ON CONFLICT DO NOTHING on (store, dedupe key): a duplicate changes nothing, and the
 request learns it was a duplicate.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -16,7 +17,6 @@ from datetime import datetime
 
 import psycopg
 from psycopg import generators, pq
-
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -44,9 +44,19 @@ def _statement(dialect_name: str):  # type: ignore[no-untyped-def]
     )
 
 
-def row(*, store_id: int, platform: str, topic: str, dedupe_key: str, headers: dict[str, str], body: bytes,
-        resource_id: str | None = None, order_number: str | None = None, status: str = "pending",
-        error: str | None = None) -> dict:
+def row(
+    *,
+    store_id: int,
+    platform: str,
+    topic: str,
+    dedupe_key: str,
+    headers: dict[str, str],
+    body: bytes,
+    resource_id: str | None = None,
+    order_number: str | None = None,
+    status: str = "pending",
+    error: str | None = None,
+) -> dict:
     """The row for one delivery. Text taken from a signed body may hold NUL, which PostgreSQL text cannot:
     it is shown as U+FFFD here so the delivery is stored (the body keeps the bytes) and never refused."""
     now = utcnow()
@@ -68,16 +78,32 @@ def row(*, store_id: int, platform: str, topic: str, dedupe_key: str, headers: d
     }
 
 
-_COLUMNS = ("store_id", "platform", "topic", "dedupe_key", "headers", "body", "received_at", "status", "attempts",
-            "attempts_before_retry", "last_error", "resource_id", "order_number", "processed_at")
+_COLUMNS = (
+    "store_id",
+    "platform",
+    "topic",
+    "dedupe_key",
+    "headers",
+    "body",
+    "received_at",
+    "status",
+    "attempts",
+    "attempts_before_retry",
+    "last_error",
+    "resource_id",
+    "order_number",
+    "processed_at",
+)
 
 
 # The body goes as a binary parameter: no hex encoding of 15 kB on either side.
 _PLACEHOLDERS = "(" + ", ".join("%b" if c == "body" else "%s" for c in _COLUMNS) + ")"
 
 
-_INSERT = (f"INSERT INTO inbox_events ({', '.join(_COLUMNS)}) VALUES {{values}} "
-           "ON CONFLICT (store_id, dedupe_key) DO NOTHING RETURNING id, store_id, dedupe_key")
+_INSERT = (
+    f"INSERT INTO inbox_events ({', '.join(_COLUMNS)}) VALUES {{values}} "
+    "ON CONFLICT (store_id, dedupe_key) DO NOTHING RETURNING id, store_id, dedupe_key"
+)
 
 
 @functools.cache
@@ -132,8 +158,10 @@ def _batch_values(rows: list[dict]) -> list[bytes | None]:
 
 def _new_ids(result: pq.PGresult, rows: list[dict]) -> list[int | None]:
     """Each row's new id, None for a duplicate (the same delivery twice in one batch: the first is new)."""
-    new = {(int(result.get_value(n, 1)), result.get_value(n, 2).decode()): int(result.get_value(n, 0))
-           for n in range(result.ntuples)}
+    new = {
+        (int(result.get_value(n, 1)), result.get_value(n, 2).decode()): int(result.get_value(n, 0))
+        for n in range(result.ntuples)
+    }
     return [new.pop((r["store_id"], r["dedupe_key"]), None) for r in rows]
 
 
@@ -171,6 +199,7 @@ def record(engine: Engine, **fields: object) -> int | None:
 @dataclass(eq=False)
 class _Waiting:
     """A request thread's row, waiting to be committed (or to be told to commit the waiting rows itself)."""
+
     row: dict
     done: threading.Event = field(default_factory=threading.Event)
     lead: bool = False
@@ -240,7 +269,7 @@ class Inbox:
         try:
             for _ in range(self.ROUNDS):
                 with self._lock:
-                    batch, self._queue = self._queue[:self.MAX_BATCH], self._queue[self.MAX_BATCH:]
+                    batch, self._queue = self._queue[: self.MAX_BATCH], self._queue[self.MAX_BATCH :]
                 if not batch:
                     break
                 self._commit_each_once(batch)
@@ -293,9 +322,8 @@ class Inbox:
         if len(rows) not in self._prepared:
             _check(pgconn.prepare(name, _numbered_sql(len(rows))), pq.ExecStatus.COMMAND_OK)
             self._prepared.add(len(rows))
-        result = _check(pgconn.exec_prepared(name, _batch_values(rows), _FORMATS * len(rows)),
-                        pq.ExecStatus.TUPLES_OK)
-        for waiting, event_id in zip(batch, _new_ids(result, rows)):
+        result = _check(pgconn.exec_prepared(name, _batch_values(rows), _FORMATS * len(rows)), pq.ExecStatus.TUPLES_OK)
+        for waiting, event_id in zip(batch, _new_ids(result, rows), strict=False):
             waiting.event_id = event_id
 
     def _drop_connection(self) -> None:
@@ -367,7 +395,7 @@ class AsyncInbox:
         batch: list[_Pending] = []
         try:
             while self._queue:
-                batch, self._queue = self._queue[:self.MAX_BATCH], self._queue[self.MAX_BATCH:]
+                batch, self._queue = self._queue[: self.MAX_BATCH], self._queue[self.MAX_BATCH :]
                 await self._commit_each_once(batch)
         finally:  # even when cancelled (shutdown): no request waits on a batch nobody commits
             self._writing = False
@@ -389,7 +417,7 @@ class AsyncInbox:
                 if not item[1].done():
                     await self._commit_each_once([item])
             return
-        for (_, future), event_id in zip(batch, ids):
+        for (_, future), event_id in zip(batch, ids, strict=False):
             if not future.done():
                 future.set_result(event_id)
 

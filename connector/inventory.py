@@ -21,6 +21,7 @@ and an idempotency key per (store, run, batch). A CHANGE_FROM_QUANTITY_STALE ref
 or was restocked meanwhile) re-reads those levels and retries once. WooCommerce: products/batch and
 variations/batch of at most 100, for items whose stock the store manages.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -106,21 +107,35 @@ class SyncReport:
 
     def summary(self) -> str:
         calls = ", ".join(f"{op} {n}" for op, n in sorted(self.calls.items())) or "none"
-        lines = [f"{self.store} ({self.platform}{', full' if self.full else ''}): {self.changes} change(s) written "
-                 f"in {self.write_calls} call(s); {self.unchanged} unchanged; {self.skus} SKU(s) recomputed, "
-                 f"{self.levels} figure(s); {self.seconds:.2f} s",
-                 f"  store API calls: {calls}; throttled {self.throttled}; waited {self.waited:.2f} s"]
+        lines = [
+            f"{self.store} ({self.platform}{', full' if self.full else ''}): {self.changes} change(s) written "
+            f"in {self.write_calls} call(s); {self.unchanged} unchanged; {self.skus} SKU(s) recomputed, "
+            f"{self.levels} figure(s); {self.seconds:.2f} s",
+            f"  store API calls: {calls}; throttled {self.throttled}; waited {self.waited:.2f} s",
+        ]
         for reason, n in sorted(self.skipped.items()):
             lines.append(f"  skipped {n}: {reason} (e.g. {', '.join(self.examples.get(reason, []))})")
         lines += [f"  note: {n}" for n in self.notes] + [f"  error: {e}" for e in self.errors]
         return "\n".join(lines)
 
     def as_dict(self) -> dict:
-        return {"store": self.store, "platform": self.platform, "full": self.full, "skus": self.skus,
-                "levels": self.levels, "changes": self.changes, "unchanged": self.unchanged,
-                "skipped": dict(self.skipped), "calls": dict(self.calls), "write_calls": self.write_calls,
-                "stale_retries": self.stale_retries, "errors": self.errors, "notes": self.notes,
-                "seconds": round(self.seconds, 3), "complete": self.complete}
+        return {
+            "store": self.store,
+            "platform": self.platform,
+            "full": self.full,
+            "skus": self.skus,
+            "levels": self.levels,
+            "changes": self.changes,
+            "unchanged": self.unchanged,
+            "skipped": dict(self.skipped),
+            "calls": dict(self.calls),
+            "write_calls": self.write_calls,
+            "stale_retries": self.stale_retries,
+            "errors": self.errors,
+            "notes": self.notes,
+            "seconds": round(self.seconds, 3),
+            "complete": self.complete,
+        }
 
 
 def sync_inventory(rt: Runtime, store_id: int, full: bool = False, client: Any = None) -> SyncReport:
@@ -157,8 +172,9 @@ def sync_inventory(rt: Runtime, store_id: int, full: bool = False, client: Any =
             report.errors.append(str(exc))
             report.complete = False
             if isinstance(exc, LocationsChanged):  # keep the cursor, forget the resolved locations
-                save_cursor(rt, CURSOR.format(id=store.id), json.dumps({k: v for k, v in state.items()
-                                                                        if k != "locations"}))
+                save_cursor(
+                    rt, CURSOR.format(id=store.id), json.dumps({k: v for k, v in state.items() if k != "locations"})
+                )
         finally:
             report.calls = Counter(stats.calls) - calls_before
             report.throttled = stats.throttled - throttled_before
@@ -172,8 +188,14 @@ def sync_inventory(rt: Runtime, store_id: int, full: bool = False, client: Any =
             saved["locations"] = state["locations"]
         save_cursor(rt, CURSOR.format(id=store.id), json.dumps(saved))
     report.seconds = time.monotonic() - began
-    log.info("inventory %s: %d change(s), %d unchanged, %d call(s)%s", store.slug, report.changes, report.unchanged,
-             sum(report.calls.values()), f", errors: {report.errors}" if report.errors else "")
+    log.info(
+        "inventory %s: %d change(s), %d unchanged, %d call(s)%s",
+        store.slug,
+        report.changes,
+        report.unchanged,
+        sum(report.calls.values()),
+        f", errors: {report.errors}" if report.errors else "",
+    )
     return report
 
 
@@ -198,11 +220,13 @@ def _decimal(value: Any, default: Decimal, name: str, report: SyncReport) -> Dec
         return default
 
 
-def _fingerprint(safety: Decimal, share: Decimal, sku_map: dict[str, str],
-                 entries: tuple[dict[str, str], dict[str, str]]) -> str:
+def _fingerprint(
+    safety: Decimal, share: Decimal, sku_map: dict[str, str], entries: tuple[dict[str, str], dict[str, str]]
+) -> str:
     """What every figure depends on besides stock and orders: a change of it recomputes every SKU."""
-    text = json.dumps([str(safety), str(share), sorted(sku_map.items()), sorted(entries[0].items()),
-                       sorted(entries[1].items())])
+    text = json.dumps(
+        [str(safety), str(share), sorted(sku_map.items()), sorted(entries[0].items()), sorted(entries[1].items())]
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -213,8 +237,15 @@ def _since(state: dict) -> datetime | None:
         return None
 
 
-def _locations(rt: Runtime, store: StoreInfo, client: Any, entries: tuple[dict[str, str], dict[str, str]],
-               state: dict, fingerprint: str, full: bool) -> tuple[LocationMap, dict]:
+def _locations(
+    rt: Runtime,
+    store: StoreInfo,
+    client: Any,
+    entries: tuple[dict[str, str], dict[str, str]],
+    state: dict,
+    fingerprint: str,
+    full: bool,
+) -> tuple[LocationMap, dict]:
     """The store's locations and their warehouses, as resolved by a recent run (kept LOCATIONS_TTL with
     the cursor, so a run with little to do asks the store nothing), else asked afresh."""
     kept = state.get("locations")
@@ -222,15 +253,20 @@ def _locations(rt: Runtime, store: StoreInfo, client: Any, entries: tuple[dict[s
         try:
             fresh = utcnow() - datetime.fromisoformat(kept["at"]) < LOCATIONS_TTL
             if fresh:
-                return LocationMap({loc: None if whs is None else frozenset(whs)
-                                    for loc, whs in kept["warehouses"].items()}, kept.get("names") or {},
-                                   kept.get("note") or ""), kept
+                return LocationMap(
+                    {loc: None if whs is None else frozenset(whs) for loc, whs in kept["warehouses"].items()},
+                    kept.get("names") or {},
+                    kept.get("note") or "",
+                ), kept
         except (KeyError, TypeError, ValueError, AttributeError):
             pass
     found = store_locations(rt, store, client, entries)
-    return found, {"at": utcnow().isoformat(),
-                   "warehouses": {loc: None if whs is None else sorted(whs) for loc, whs in found.warehouses.items()},
-                   "names": found.names, "note": found.note}
+    return found, {
+        "at": utcnow().isoformat(),
+        "warehouses": {loc: None if whs is None else sorted(whs) for loc, whs in found.warehouses.items()},
+        "names": found.names,
+        "note": found.note,
+    }
 
 
 def _dirty_skus(rt: Runtime, since: datetime | None) -> set[str]:
@@ -248,8 +284,11 @@ def _stock(rt: Runtime, skus: Sequence[str]) -> dict[str, list[StockRow]]:
     with rt.sessions() as session:
         custom_plans(session)
         for part in chunked(skus):
-            for r in session.execute(select(StockMirror.sku, StockMirror.warehouse, StockMirror.on_hand,
-                                            StockMirror.erp_updated_at).where(StockMirror.sku.in_(list(part)))):
+            for r in session.execute(
+                select(StockMirror.sku, StockMirror.warehouse, StockMirror.on_hand, StockMirror.erp_updated_at).where(
+                    StockMirror.sku.in_(list(part))
+                )
+            ):
                 found.setdefault(r.sku, []).append(StockRow(r.warehouse, Decimal(r.on_hand), r.erp_updated_at))
     return found
 
@@ -260,8 +299,11 @@ def _reservations(rt: Runtime, skus: Sequence[str]) -> dict[str, list[tuple[int,
     with rt.sessions() as session:
         custom_plans(session)
         for part in chunked(skus):
-            for r in session.execute(select(Reservation.sku, Reservation.quantity, Reservation.placed_at)
-                                     .where(Reservation.sku.in_(list(part)), Reservation.released.is_(False))):
+            for r in session.execute(
+                select(Reservation.sku, Reservation.quantity, Reservation.placed_at).where(
+                    Reservation.sku.in_(list(part)), Reservation.released.is_(False)
+                )
+            ):
                 found.setdefault(r.sku, []).append((int(r.quantity), r.placed_at))
     return found
 
@@ -271,8 +313,9 @@ def _levels(rt: Runtime, store_id: int, skus: Sequence[str]) -> dict[tuple[str, 
     with rt.sessions() as session:
         custom_plans(session)
         for part in chunked(skus):
-            for row in session.scalars(select(PushedLevel).where(PushedLevel.store_id == store_id,
-                                                                 PushedLevel.sku.in_(list(part)))):
+            for row in session.scalars(
+                select(PushedLevel).where(PushedLevel.store_id == store_id, PushedLevel.sku.in_(list(part)))
+            ):
                 found[(row.sku, row.location)] = row
         session.expunge_all()
     return found
@@ -287,8 +330,17 @@ def store_figure(level: PushedLevel | None) -> int | None:
     return level.pushed if level.pushed_at is not None else None
 
 
-def _plan(rt: Runtime, store: StoreInfo, client: Any, erp_skus: set[str], sku_map: dict[str, str],
-          locations: LocationMap, safety: Decimal, share: Decimal, report: SyncReport) -> list[Planned]:
+def _plan(
+    rt: Runtime,
+    store: StoreInfo,
+    client: Any,
+    erp_skus: set[str],
+    sku_map: dict[str, str],
+    locations: LocationMap,
+    safety: Decimal,
+    share: Decimal,
+    report: SyncReport,
+) -> list[Planned]:
     ordered = sorted(erp_skus)
     selling = {erp: store_skus(erp, sku_map) for erp in ordered}
     wanted = sorted({s for skus in selling.values() for s in skus})
@@ -299,8 +351,9 @@ def _plan(rt: Runtime, store: StoreInfo, client: Any, erp_skus: set[str], sku_ma
     plan: list[Planned] = []
     for erp in ordered:
         rows, reservations = stock.get(erp, []), held.get(erp, [])
-        targets = {loc: location_target(rows, whs, reservations, safety, share)
-                   for loc, whs in locations.warehouses.items()}
+        targets = {
+            loc: location_target(rows, whs, reservations, safety, share) for loc, whs in locations.warehouses.items()
+        }
         for sku in selling[erp]:
             variant = found.get(sku)
             if variant is None or not variant.exists:
@@ -332,17 +385,29 @@ def _record(rt: Runtime, store_id: int, done: Sequence[Planned], confirmed: bool
     if not done:
         return
     now = utcnow()
-    rows = [{"store_id": store_id, "sku": p.sku, "location": p.location, "pushed": p.target,
-             "reported": p.target if confirmed else p.reported, "pushed_at": now if confirmed else None}
-            for p in done]
+    rows = [
+        {
+            "store_id": store_id,
+            "sku": p.sku,
+            "location": p.location,
+            "pushed": p.target,
+            "reported": p.target if confirmed else p.reported,
+            "pushed_at": now if confirmed else None,
+        }
+        for p in done
+    ]
     with rt.sessions.begin() as session:
-        upsert(session, PushedLevel.__table__, rows, ("store_id", "sku", "location"),
-               ("pushed", "reported", "pushed_at") if confirmed else ("pushed", "pushed_at"))
+        upsert(
+            session,
+            PushedLevel.__table__,
+            rows,
+            ("store_id", "sku", "location"),
+            ("pushed", "reported", "pushed_at") if confirmed else ("pushed", "pushed_at"),
+        )
 
 
 def _record_reported(rt: Runtime, store_id: int, figures: dict[tuple[str, str], int]) -> None:
-    rows = [{"store_id": store_id, "sku": sku, "location": loc, "reported": qty}
-            for (sku, loc), qty in figures.items()]
+    rows = [{"store_id": store_id, "sku": sku, "location": loc, "reported": qty} for (sku, loc), qty in figures.items()]
     with rt.sessions.begin() as session:
         upsert(session, PushedLevel.__table__, rows, ("store_id", "sku", "location"), ("reported",))
 
@@ -356,8 +421,9 @@ def _push_shopify(rt: Runtime, store: StoreInfo, client: Any, plan: list[Planned
     while start < len(plan):
         # As many as one call can carry: 250, or what the shop's bucket holds once the client knows it.
         size = client.set_batch_size()
-        _shopify_batch(rt, store, client, plan[start:start + size], f"stock:{store.id}:{run}:{n}", report,
-                       stale_retry=True)
+        _shopify_batch(
+            rt, store, client, plan[start : start + size], f"stock:{store.id}:{run}:{n}", report, stale_retry=True
+        )
         start, n = start + size, n + 1
 
 
@@ -365,19 +431,25 @@ def _quantities(batch: Sequence[Planned]) -> list[tuple[str, str, int, int | Non
     return [(p.variant.item_id, p.location, p.target, p.reported) for p in batch]
 
 
-def _shopify_batch(rt: Runtime, store: StoreInfo, client: Any, batch: list[Planned], key: str,
-                   report: SyncReport, stale_retry: bool) -> None:
+def _shopify_batch(
+    rt: Runtime, store: StoreInfo, client: Any, batch: list[Planned], key: str, report: SyncReport, stale_retry: bool
+) -> None:
     try:
-        client.set_available(_quantities(batch), idempotency_key=key, reason="correction",
-                             reference_uri=f"connector://stock-sync/{store.slug}")
+        client.set_available(
+            _quantities(batch),
+            idempotency_key=key,
+            reason="correction",
+            reference_uri=f"connector://stock-sync/{store.slug}",
+        )
     except QuantityStaleError as exc:
         done = sum(r["count"] for r in exc.completed)
         _confirmed(rt, store.id, batch[:done], report)
         if stale_retry:
             _after_stale(rt, store, client, batch[done:], key, report)
         else:
-            report.errors.append(f"{len(batch) - done} level(s) kept changing in the store while we wrote them; "
-                                 "the next run tries again")
+            report.errors.append(
+                f"{len(batch) - done} level(s) kept changing in the store while we wrote them; the next run tries again"
+            )
             report.complete = False
         return
     except StorefrontError as exc:
@@ -397,8 +469,9 @@ def _shopify_batch(rt: Runtime, store: StoreInfo, client: Any, batch: list[Plann
     _confirmed(rt, store.id, batch, report)
 
 
-def _after_stale(rt: Runtime, store: StoreInfo, client: Any, batch: list[Planned], key: str,
-                 report: SyncReport) -> None:
+def _after_stale(
+    rt: Runtime, store: StoreInfo, client: Any, batch: list[Planned], key: str, report: SyncReport
+) -> None:
     """The store's figures moved since we learned them: read them, write again what still differs."""
     report.stale_retries += 1
     now = client.available_by_sku(sorted({p.sku for p in batch}))
@@ -420,8 +493,7 @@ def _after_stale(rt: Runtime, store: StoreInfo, client: Any, batch: list[Planned
         _shopify_batch(rt, store, client, retry, key + ":reread", report, stale_retry=False)
 
 
-def _confirmed(rt: Runtime, store_id: int, done: Sequence[Planned], report: SyncReport,
-               written: bool = True) -> None:
+def _confirmed(rt: Runtime, store_id: int, done: Sequence[Planned], report: SyncReport, written: bool = True) -> None:
     _record(rt, store_id, done, confirmed=True)
     if written:
         report.changes += len(done)
@@ -431,11 +503,14 @@ def _confirmed(rt: Runtime, store_id: int, done: Sequence[Planned], report: Sync
 
 def _push_woo(rt: Runtime, store: StoreInfo, client: Any, plan: list[Planned], report: SyncReport) -> None:
     by_id = {int(p.variant.variant_id or p.variant.item_id): p for p in plan}  # WordPress post ids are unique
-    result = client.set_stock([(int(p.variant.item_id), int(p.variant.variant_id) if p.variant.variant_id else None,
-                                p.target) for p in plan])
+    result = client.set_stock(
+        [(int(p.variant.item_id), int(p.variant.variant_id) if p.variant.variant_id else None, p.target) for p in plan]
+    )
     report.write_calls = result.batches
     _confirmed(rt, store.id, [by_id[i] for i in result.updated if i in by_id], report)
     for error in result.errors:
         planned = by_id.get(int(error.get("id") or 0))
-        report.skip(f"refused by the store: {error.get('code')}: {error.get('message')}",
-                    planned.sku if planned else str(error.get("id")))
+        report.skip(
+            f"refused by the store: {error.get('code')}: {error.get('message')}",
+            planned.sku if planned else str(error.get("id")),
+        )

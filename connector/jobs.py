@@ -11,6 +11,7 @@
 - `reconcile_job(store_id)`, `subscriptions_job(store_id)`, `prune_job()`: missed orders, missing
   webhook subscriptions and old finished events (connector.reconcile).
 """
+
 from __future__ import annotations
 
 import logging
@@ -75,7 +76,7 @@ def drain(store_id: int) -> int:
                 if outcome.erp_silent:
                     # Each next event would wait out the same timeout: the batch stops here, and the
                     # rest wait as long as this one (the sweep wakes them), using up no attempt.
-                    defer(rt, ids[position + 1:], outcome.retry_in or rt.settings.retry_base_seconds)
+                    defer(rt, ids[position + 1 :], outcome.retry_in or rt.settings.retry_base_seconds)
                     return done
         if time.monotonic() > deadline:
             kick(rt, store_id)
@@ -87,8 +88,11 @@ def defer(rt: Runtime, event_ids: list[int], seconds: float) -> None:
     if not event_ids:
         return
     with rt.sessions.begin() as session:
-        session.execute(update(InboxEvent).where(InboxEvent.id.in_(event_ids), InboxEvent.status == "pending")
-                        .values(next_attempt_at=utcnow() + timedelta(seconds=seconds)))
+        session.execute(
+            update(InboxEvent)
+            .where(InboxEvent.id.in_(event_ids), InboxEvent.status == "pending")
+            .values(next_attempt_at=utcnow() + timedelta(seconds=seconds))
+        )
     log.info("ERP not answering: %s more event(s) wait %ss", len(event_ids), seconds)
 
 
@@ -169,7 +173,7 @@ def sweep(grace_seconds: float | None = None) -> dict[int, int]:
         log.warning("sweep: %d due events of store %s were not queued; re-enqueuing", count, store_id)
         rt.queue.clear_flag(_flag(rt, store_id))
         kick(rt, store_id)
-    return {store_id: count for store_id, count in rows}
+    return dict(rows)
 
 
 # ---- stock and shipments --------------------------------------------------------------------------
@@ -216,8 +220,12 @@ def sync_shipments_job() -> dict:
     from connector.fulfillment import sync_shipments
 
     report = sync_shipments(current())
-    return {"read": report.read, "recorded": report.recorded, "outcomes": dict(report.outcomes),
-            "errors": report.errors[:20]}
+    return {
+        "read": report.read,
+        "recorded": report.recorded,
+        "outcomes": dict(report.outcomes),
+        "errors": report.errors[:20],
+    }
 
 
 # ---- reconciliation and housekeeping (connector.reconcile) ---------------------------------------
@@ -272,8 +280,9 @@ def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, object, tup
     from connector.models import ErpConnection
 
     with rt.sessions() as session:
-        stores = [rt.store_info(s) for s in session.scalars(select(Store).where(Store.active.is_(True))
-                                                            .order_by(Store.id))]
+        stores = [
+            rt.store_info(s) for s in session.scalars(select(Store).where(Store.active.is_(True)).order_by(Store.id))
+        ]
         erp = session.scalars(select(ErpConnection).where(ErpConnection.name == "default")).first()
     found: list[tuple[str, object, tuple, int]] = [("sweep", sweep, (), sweep_every)]
     for store in stores:

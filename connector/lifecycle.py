@@ -13,6 +13,7 @@ of its total, keyed `{external_ref}:payment`, as before. An order that already h
 payment never gets transaction payments for the same money; once every transaction payment is
 booked, a `payments` binding says so, so later events of the order ask the store nothing.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,8 +44,14 @@ DEFAULT_IMPORT_STATUSES = {
 TransactionSource = Callable[[], tuple[Transaction, ...]]
 
 
-def apply_order(rt: Runtime, store: StoreInfo, order: Order, raw_status: str, event_id: int,
-                transactions: TransactionSource | None = None) -> dict:
+def apply_order(
+    rt: Runtime,
+    store: StoreInfo,
+    order: Order,
+    raw_status: str,
+    event_id: int,
+    transactions: TransactionSource | None = None,
+) -> dict:
     """Bring the ERP in line with this version of the order; return what was done, for the console.
     `transactions` is called only when the order's payments are due and not yet all in the ERP."""
     link = _link(rt, store.id, order.external_id)
@@ -58,8 +65,11 @@ def apply_order(rt: Runtime, store: StoreInfo, order: Order, raw_status: str, ev
         with rt.sessions() as session:
             pay, cancel = _missing_documents(session, store.id, order)
         _documents(rt, store, order, erp, event_id, pay, cancel, done, transactions)
-        return {"erp_ref": link.erp_ref, "done": done,
-                "note": "repeated: the ERP already has this version" if not done else ""}
+        return {
+            "erp_ref": link.erp_ref,
+            "done": done,
+            "note": "repeated: the ERP already has this version" if not done else "",
+        }
     if link is None:
         allowed = store.settings.get("import_statuses", DEFAULT_IMPORT_STATUSES.get(store.platform))
         if allowed is not None and raw_status not in allowed and order.status != "cancelled":
@@ -80,31 +90,53 @@ def apply_order(rt: Runtime, store: StoreInfo, order: Order, raw_status: str, ev
     if removed:
         # The ERP order keeps the units as placed (so its total stays the store's); the store refunds them,
         # which reaches the ERP as a credit note. The stock held for the order no longer counts them.
-        result["edits"] = (f"taken off by an order edit: {', '.join(removed)}; no longer held in stock, "
-                           "credited when the store refunds them")
+        result["edits"] = (
+            f"taken off by an order edit: {', '.join(removed)}; no longer held in stock, "
+            "credited when the store refunds them"
+        )
     return result
 
 
 def _missing_documents(session: Session, store_id: int, order: Order) -> tuple[bool, bool]:
     """Whether this version of the order still needs its payment, and its cancellation, in the ERP."""
-    pay = (order.payment.status in PAID
-           and _bound(session, store_id, "payment", f"{order.external_ref}:payment") is None
-           and _bound(session, store_id, "payments", f"{order.external_ref}:payments") is None)
-    cancel = order.status == "cancelled" and _bound(session, store_id, "cancellation",
-                                                   f"{order.external_ref}:cancel") is None
+    pay = (
+        order.payment.status in PAID
+        and _bound(session, store_id, "payment", f"{order.external_ref}:payment") is None
+        and _bound(session, store_id, "payments", f"{order.external_ref}:payments") is None
+    )
+    cancel = (
+        order.status == "cancelled"
+        and _bound(session, store_id, "cancellation", f"{order.external_ref}:cancel") is None
+    )
     return pay, cancel
 
 
-def _documents(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapter, event_id: int, pay: bool,
-               cancel: bool, done: list[str], transactions: TransactionSource | None = None) -> None:
+def _documents(
+    rt: Runtime,
+    store: StoreInfo,
+    order: Order,
+    erp: ErpAdapter,
+    event_id: int,
+    pay: bool,
+    cancel: bool,
+    done: list[str],
+    transactions: TransactionSource | None = None,
+) -> None:
     if pay:
         if transactions is not None and not order.transactions:
             order = dataclasses.replace(order, transactions=transactions())
         _payments(rt, store, order, erp, event_id, done)
     if cancel:
         reason = order.cancel_reason or "cancelled in the store"
-        if _make_bound(rt, store, order.external_id, "cancellation", f"{order.external_ref}:cancel", event_id,
-                       lambda _key: str(erp.cancel_order(order.external_ref, reason)))[0]:
+        if _make_bound(
+            rt,
+            store,
+            order.external_id,
+            "cancellation",
+            f"{order.external_ref}:cancel",
+            event_id,
+            lambda _key: str(erp.cancel_order(order.external_ref, reason)),
+        )[0]:
             done.append(f"cancelled ({reason})")
 
 
@@ -115,33 +147,65 @@ def _payments(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapter, even
     if not received:
         with rt.sessions() as session:
             # A payment per transaction already booked (the store has since lost them?): never add a lump.
-            split = session.scalars(select(ErpDocument.key).where(
-                ErpDocument.store_id == store.id, ErpDocument.kind == "payment",
-                ErpDocument.key.startswith(f"{ref}:payment:", autoescape=True))).first()
-        if split is None and _once_keyed(rt, store, order.external_id, "payment", f"{ref}:payment", event_id,
-                                         lambda key: erp.record_payment(_payment(order, key)))[0]:
+            split = session.scalars(
+                select(ErpDocument.key).where(
+                    ErpDocument.store_id == store.id,
+                    ErpDocument.kind == "payment",
+                    ErpDocument.key.startswith(f"{ref}:payment:", autoescape=True),
+                )
+            ).first()
+        if (
+            split is None
+            and _once_keyed(
+                rt,
+                store,
+                order.external_id,
+                "payment",
+                f"{ref}:payment",
+                event_id,
+                lambda key: erp.record_payment(_payment(order, key)),
+            )[0]
+        ):
             done.append("payment recorded")
         return
     for tx in received:
-        if _once_keyed(rt, store, order.external_id, "payment", f"{ref}:payment:{tx.external_id}", event_id,
-                       lambda key, tx=tx: erp.record_payment(_transaction_payment(order, tx, key)))[0]:
+        if _once_keyed(
+            rt,
+            store,
+            order.external_id,
+            "payment",
+            f"{ref}:payment:{tx.external_id}",
+            event_id,
+            lambda key, tx=tx: erp.record_payment(_transaction_payment(order, tx, key)),
+        )[0]:
             done.append(f"payment recorded: {tx.amount} by {tx.method} via {tx.gateway or 'unknown gateway'}")
     total = money_sum([tx.amount for tx in received], order.currency)
     if total != order.totals.total:
         # Booked as received all the same: the ERP must show the money that moved, and a person the gap.
         done.append(f"note: the payments received add up to {total}, the order total is {order.totals.total}")
     # Every transaction payment is in: later events of this order need not read the store again.
-    _once_keyed(rt, store, order.external_id, "payments", f"{ref}:payments", event_id,
-                lambda _key: f"{len(received)} payments")
+    _once_keyed(
+        rt, store, order.external_id, "payments", f"{ref}:payments", event_id, lambda _key: f"{len(received)} payments"
+    )
 
 
 def apply_refund(rt: Runtime, store: StoreInfo, refund: Refund, event_id: int) -> dict:
     erp = rt.erp()
     order_ref = refund.external_ref.split(":refund:")[0]
-    made = _once_keyed(rt, store, refund.order_external_id, "credit_note", refund.external_ref, event_id,
-                       lambda _key: erp.create_credit_note(refund, order_ref))
-    return {"credit_note": made[1], "done": ["credit note created"] if made[0] else [],
-            "note": "" if made[0] else "this refund was already credited"}
+    made = _once_keyed(
+        rt,
+        store,
+        refund.order_external_id,
+        "credit_note",
+        refund.external_ref,
+        event_id,
+        lambda _key: erp.create_credit_note(refund, order_ref),
+    )
+    return {
+        "credit_note": made[1],
+        "done": ["credit note created"] if made[0] else [],
+        "note": "" if made[0] else "this refund was already credited",
+    }
 
 
 def cancel_deleted(rt: Runtime, store: StoreInfo, external_id: str, event_id: int) -> dict:
@@ -152,12 +216,24 @@ def cancel_deleted(rt: Runtime, store: StoreInfo, external_id: str, event_id: in
     erp = rt.erp()
     reason = f"deleted in {store.platform}"
     with rt.sessions.begin() as session:
-        session.execute(update(Reservation).where(Reservation.store_id == store.id,
-                                                  Reservation.order_external_id == external_id,
-                                                  Reservation.released.is_(False))
-                        .values(released=True, changed_at=utcnow()))
-    made = _once_keyed(rt, store, external_id, "cancellation", f"{link.external_ref}:cancel", event_id,
-                       lambda _key: str(erp.cancel_order(link.external_ref, reason)))
+        session.execute(
+            update(Reservation)
+            .where(
+                Reservation.store_id == store.id,
+                Reservation.order_external_id == external_id,
+                Reservation.released.is_(False),
+            )
+            .values(released=True, changed_at=utcnow())
+        )
+    made = _once_keyed(
+        rt,
+        store,
+        external_id,
+        "cancellation",
+        f"{link.external_ref}:cancel",
+        event_id,
+        lambda _key: str(erp.cancel_order(link.external_ref, reason)),
+    )
     return {"erp_ref": link.erp_ref, "done": [f"cancelled ({reason})"] if made[0] else []}
 
 
@@ -167,8 +243,9 @@ def credited(rt: Runtime, store_id: int, order: Order, refund_id: str) -> bool:
 
 
 def woo_client(store: StoreInfo) -> WooClient:
-    return WooClient(store.settings["url"], store.secrets.get("consumer_key", ""),
-                     store.secrets.get("consumer_secret", ""))
+    return WooClient(
+        store.settings["url"], store.secrets.get("consumer_key", ""), store.secrets.get("consumer_secret", "")
+    )
 
 
 def merchant_tables(rt: Runtime, store_id: int) -> MerchantTables:
@@ -180,8 +257,9 @@ def merchant_tables(rt: Runtime, store_id: int) -> MerchantTables:
 def _read_tables(rt: Runtime, store_id: int) -> MerchantTables:
     with rt.sessions() as session:
         rows = session.execute(
-            select(MappingEntry.kind, MappingEntry.source, MappingEntry.target, MappingEntry.store_id)
-            .where(or_(MappingEntry.store_id.is_(None), MappingEntry.store_id == store_id))
+            select(MappingEntry.kind, MappingEntry.source, MappingEntry.target, MappingEntry.store_id).where(
+                or_(MappingEntry.store_id.is_(None), MappingEntry.store_id == store_id)
+            )
         ).all()
     rows = sorted(rows, key=lambda r: r.store_id is not None)
     return MerchantTables.from_rows([(r.kind, r.source, r.target) for r in rows])
@@ -195,8 +273,9 @@ def erp_ref_of(rt: Runtime, store_id: int, external_id: str) -> str | None:
 def order_as_taken(rt: Runtime, store_id: int, external_id: str) -> tuple[str | None, dict]:
     """(the ERP ref, the canonical order as the ERP last took it, as JSON: {} when no event holds it)."""
     with rt.sessions() as session:
-        link = session.scalars(select(OrderLink).where(OrderLink.store_id == store_id,
-                                                       OrderLink.external_id == external_id)).first()
+        link = session.scalars(
+            select(OrderLink).where(OrderLink.store_id == store_id, OrderLink.external_id == external_id)
+        ).first()
         if link is None:
             return None, {}
         result = session.scalar(select(InboxEvent.result).where(InboxEvent.id == link.last_event_id)) or {}
@@ -248,9 +327,17 @@ def _bind_order(session: Session, store_id: int, order: Order, erp_ref: str, eve
         .with_for_update()
     ).first()
     if link is None:
-        session.add(OrderLink(store_id=store_id, external_id=order.external_id, external_ref=order.external_ref,
-                              erp_ref=erp_ref, currency=order.currency, source_updated_at=order.updated_at,
-                              last_event_id=event_id))
+        session.add(
+            OrderLink(
+                store_id=store_id,
+                external_id=order.external_id,
+                external_ref=order.external_ref,
+                erp_ref=erp_ref,
+                currency=order.currency,
+                source_updated_at=order.updated_at,
+                last_event_id=event_id,
+            )
+        )
     elif order.updated_at > link.source_updated_at:
         link.erp_ref, link.source_updated_at, link.last_event_id = erp_ref, order.updated_at, event_id
 
@@ -263,28 +350,53 @@ def _reserve(session: Session, store_id: int, order: Order) -> None:
             wanted[line.sku] = wanted.get(line.sku, 0) + line.current_quantity
     released = order.status == "cancelled"
     now = utcnow()  # changed_at tells the inventory sync which SKUs to recompute
-    held = {r.sku: r for r in session.scalars(select(Reservation).where(
-        Reservation.store_id == store_id, Reservation.order_external_id == order.external_id))}
+    held = {
+        r.sku: r
+        for r in session.scalars(
+            select(Reservation).where(
+                Reservation.store_id == store_id, Reservation.order_external_id == order.external_id
+            )
+        )
+    }
     for sku, quantity in wanted.items():
         row = held.pop(sku, None)
         if row is None:
-            session.add(Reservation(store_id=store_id, order_external_id=order.external_id, sku=sku,
-                                    quantity=quantity, placed_at=order.placed_at, released=released,
-                                    changed_at=now))
+            session.add(
+                Reservation(
+                    store_id=store_id,
+                    order_external_id=order.external_id,
+                    sku=sku,
+                    quantity=quantity,
+                    placed_at=order.placed_at,
+                    released=released,
+                    changed_at=now,
+                )
+            )
         elif (row.quantity, row.released) != (quantity, released):
             row.quantity, row.released, row.changed_at = quantity, released, now
     for row in held.values():  # a line edited away holds nothing any more
         if not row.released:
             row.released, row.changed_at = True, now
 
+
 def _bound(session: Session, store_id: int, kind: str, key: str) -> str | None:
     """The ERP ref of the document bound to this key, if one is."""
-    return session.scalars(select(ErpDocument.erp_ref).where(
-        ErpDocument.store_id == store_id, ErpDocument.kind == kind, ErpDocument.key == key)).first()
+    return session.scalars(
+        select(ErpDocument.erp_ref).where(
+            ErpDocument.store_id == store_id, ErpDocument.kind == kind, ErpDocument.key == key
+        )
+    ).first()
 
 
-def _once_keyed(rt: Runtime, store: StoreInfo, order_external_id: str, kind: str, key: str, event_id: int,
-                write: Callable[[str], str]) -> tuple[bool, str]:
+def _once_keyed(
+    rt: Runtime,
+    store: StoreInfo,
+    order_external_id: str,
+    kind: str,
+    key: str,
+    event_id: int,
+    write: Callable[[str], str],
+) -> tuple[bool, str]:
     """Make an ERP document unless its binding exists; the ERP write itself is idempotent on key."""
     with rt.sessions() as session:
         existing = _bound(session, store.id, kind, key)
@@ -293,14 +405,29 @@ def _once_keyed(rt: Runtime, store: StoreInfo, order_external_id: str, kind: str
     return _make_bound(rt, store, order_external_id, kind, key, event_id, write)
 
 
-def _make_bound(rt: Runtime, store: StoreInfo, order_external_id: str, kind: str, key: str, event_id: int,
-                write: Callable[[str], str]) -> tuple[bool, str]:
+def _make_bound(
+    rt: Runtime,
+    store: StoreInfo,
+    order_external_id: str,
+    kind: str,
+    key: str,
+    event_id: int,
+    write: Callable[[str], str],
+) -> tuple[bool, str]:
     """Make the ERP document and commit its binding at once; False when a concurrent replay bound it first."""
     erp_ref = write(key)
     try:
         with rt.sessions.begin() as session:
-            session.add(ErpDocument(store_id=store.id, order_external_id=order_external_id, kind=kind, key=key,
-                                    erp_ref=erp_ref, event_id=event_id))
+            session.add(
+                ErpDocument(
+                    store_id=store.id,
+                    order_external_id=order_external_id,
+                    kind=kind,
+                    key=key,
+                    erp_ref=erp_ref,
+                    event_id=event_id,
+                )
+            )
     except IntegrityError:
         return False, erp_ref  # bound meanwhile by a concurrent replay of the same write
     return True, erp_ref

@@ -6,6 +6,7 @@ the store win over entries for every store. Without any entry that applies, the 
 location sells from all warehouses (WooCommerce: its one figure does) — the common single-warehouse,
 single-location case needs no setup.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -81,8 +82,9 @@ def _numeric(value: str) -> str | None:
     return text if text.isdigit() else None
 
 
-def store_locations(rt: Runtime, store: StoreInfo, client: Any,
-                    entries: tuple[dict[str, str], dict[str, str]] | None = None) -> LocationMap:
+def store_locations(
+    rt: Runtime, store: StoreInfo, client: Any, entries: tuple[dict[str, str], dict[str, str]] | None = None
+) -> LocationMap:
     own, shared = entries if entries is not None else _entries(rt, store.id)
     if store.platform != "shopify":
         target = own.get(WOO_LOCATION, shared.get(WOO_LOCATION))
@@ -108,14 +110,19 @@ def store_locations(rt: Runtime, store: StoreInfo, client: Any,
             else:
                 unknown.append(source)
         if mapped:
-            note = (f"location mapping names {', '.join(sorted(unknown))}, not an active location of this store: "
-                    "ignored" if unknown and table is own else "")
+            note = (
+                f"location mapping names {', '.join(sorted(unknown))}, not an active location of this store: ignored"
+                if unknown and table is own
+                else ""
+            )
             return LocationMap(mapped, names, note)
     if not names:
         raise StorefrontError(f"store {store.slug} has no active location to hold stock", retryable=False)
     first = next(iter(names))
     note = ""
     if len(names) > 1:
-        note = (f"no location mapping: location {names[first] or first} sells from every warehouse and the "
-                f"store's {len(names) - 1} other location(s) get nothing; map them on /config (table location)")
+        note = (
+            f"no location mapping: location {names[first] or first} sells from every warehouse and the "
+            f"store's {len(names) - 1} other location(s) get nothing; map them on /config (table location)"
+        )
     return LocationMap({first: None}, names, note)

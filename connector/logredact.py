@@ -6,6 +6,7 @@ a logger of its own, and a handler added later (RQ's, gunicorn's) would miss a f
 of today. So the message, the exception text and the stack are redacted once, before any handler or
 formatter (text or JSON) sees them.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,8 +16,10 @@ from connector.crypto import mask
 
 # Over plain http the WooCommerce library signs with OAuth 1.0a in the query string; tokens and secrets
 # may also travel as form or query values, and Shopify's tokens have recognisable prefixes.
-_QUERY_SECRETS = re.compile(r"((?:oauth_consumer_key|oauth_signature|oauth_nonce|consumer_key|consumer_secret|"
-                            r"client_secret|access_token|refresh_token)=)([^&\s\"',]+)")
+_QUERY_SECRETS = re.compile(
+    r"((?:oauth_consumer_key|oauth_signature|oauth_nonce|consumer_key|consumer_secret|"
+    r"client_secret|access_token|refresh_token)=)([^&\s\"',]+)"
+)
 _TOKENS = re.compile(r"\b(?:shpat|shpss|shprt|shpca|shppa|ck|cs)_[0-9A-Za-z]{8,}\b")
 _FORMATTER = logging.Formatter()
 

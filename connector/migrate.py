@@ -1,4 +1,5 @@
 """`connector db upgrade`: Alembic migrations, run programmatically against settings.database_url."""
+
 from __future__ import annotations
 
 from pathlib import Path

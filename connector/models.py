@@ -2,9 +2,10 @@
 
 The database is the source of truth for every event's state; Redis only carries wake-ups.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -41,15 +42,15 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given; use connector.clock.utcnow()")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect):  # type: ignore[no-untyped-def]
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -335,8 +336,10 @@ class Fulfillment(Base):
     """An ERP shipment told to a store: one per (store, shipment), so a replay changes nothing."""
 
     __tablename__ = "fulfillments"
-    __table_args__ = (UniqueConstraint("store_id", "shipment_ref", name="uq_fulfillment"),
-                      Index("ix_fulfillments_status", "status"))
+    __table_args__ = (
+        UniqueConstraint("store_id", "shipment_ref", name="uq_fulfillment"),
+        Index("ix_fulfillments_status", "status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))

@@ -6,6 +6,7 @@ Flask and RQ integrations (collecting no personal data by default) and every eve
 customer fields. LOG_FORMAT=json switches the log lines to one
 JSON object each, carrying `store`, `event` and `order` when the code logs them as `extra`.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,11 @@ from typing import Any
 
 from connector.crypto import mask
 
-PII_KEYS = re.compile(r"(email|phone|address|first_name|last_name|name|zip|postcode|password|token|secret|key|"
-                      r"authorization|cookie|signature|hmac)", re.IGNORECASE)
+PII_KEYS = re.compile(
+    r"(email|phone|address|first_name|last_name|name|zip|postcode|password|token|secret|key|"
+    r"authorization|cookie|signature|hmac)",
+    re.IGNORECASE,
+)
 CONTEXT_FIELDS = ("store", "event", "order", "topic")
 # Personal data inside free text (an exception message, a breadcrumb): emails, and phones written the
 # international way, as the stores send them. Names and addresses have no shape to find: they are kept
@@ -56,8 +60,9 @@ def scrub(event: dict, secrets: Iterable[str]) -> dict:
     return event
 
 
-def setup_sentry(dsn: str | None, secrets: Callable[[], Iterable[str]], environment: str = "production",
-                 **options: Any) -> bool:
+def setup_sentry(
+    dsn: str | None, secrets: Callable[[], Iterable[str]], environment: str = "production", **options: Any
+) -> bool:
     """`secrets` is asked at each report, so a store added since start-up is scrubbed too."""
     if not dsn:
         return False

@@ -2,6 +2,7 @@
 
 Every state-changing action is written to the audit log with who did it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -42,8 +43,9 @@ class EventFilter:
         if self.order:
             wanted = self.order.strip()
             bare = wanted.lstrip("#")
-            query = query.where(InboxEvent.order_number.in_((wanted, bare, f"#{bare}"))
-                                | (InboxEvent.resource_id == bare))
+            query = query.where(
+                InboxEvent.order_number.in_((wanted, bare, f"#{bare}")) | (InboxEvent.resource_id == bare)
+            )
         if self.since:
             query = query.where(InboxEvent.received_at >= self.since)
         if self.until:
@@ -59,7 +61,9 @@ def list_events(rt: Runtime, flt: EventFilter, page: int = 1, per_page: int = 50
         total = session.scalar(select(func.count()).select_from(base.subquery()))
         rows = session.execute(
             flt.apply(select(InboxEvent, Store.slug).join(Store, Store.id == InboxEvent.store_id))
-            .order_by(InboxEvent.id.desc()).offset((max(page, 1) - 1) * per_page).limit(per_page)
+            .order_by(InboxEvent.id.desc())
+            .offset((max(page, 1) - 1) * per_page)
+            .limit(per_page)
         ).all()
     return [(event, slug) for event, slug in rows], int(total or 0)
 
@@ -70,8 +74,11 @@ def count_events(rt: Runtime, flt: EventFilter) -> int:
 
 def count_retryable(rt: Runtime, flt: EventFilter) -> int:
     """How many events matching the filter a bulk retry would take (failed, skipped or ignored ones)."""
-    query = flt.apply(select(InboxEvent.id).join(Store, Store.id == InboxEvent.store_id)
-                      .where(InboxEvent.status.in_(RETRYABLE_STATES)))
+    query = flt.apply(
+        select(InboxEvent.id)
+        .join(Store, Store.id == InboxEvent.store_id)
+        .where(InboxEvent.status.in_(RETRYABLE_STATES))
+    )
     with rt.sessions() as session:
         return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
 
@@ -82,24 +89,37 @@ def event_detail(rt: Runtime, event_id: int) -> dict | None:
         if row is None:
             return None
         event, slug = row
-        attempts = session.scalars(select(EventAttempt).where(EventAttempt.event_id == event_id)
-                                   .order_by(EventAttempt.number)).all()
+        attempts = session.scalars(
+            select(EventAttempt).where(EventAttempt.event_id == event_id).order_by(EventAttempt.number)
+        ).all()
         timeline: list = []
         link = documents = None
         if event.resource_id:
             timeline = session.execute(
-                select(InboxEvent.id, InboxEvent.topic, InboxEvent.status, InboxEvent.received_at,
-                       InboxEvent.last_error)
+                select(
+                    InboxEvent.id, InboxEvent.topic, InboxEvent.status, InboxEvent.received_at, InboxEvent.last_error
+                )
                 .where(InboxEvent.store_id == event.store_id, InboxEvent.resource_id == event.resource_id)
                 .order_by(InboxEvent.id)
             ).all()
-            link = session.scalars(select(OrderLink).where(OrderLink.store_id == event.store_id,
-                                                           OrderLink.external_id == event.resource_id)).first()
-            documents = session.scalars(select(ErpDocument).where(
-                ErpDocument.store_id == event.store_id, ErpDocument.order_external_id == event.resource_id)
-                .order_by(ErpDocument.id)).all()
-    return {"event": event, "store": slug, "attempts": attempts, "timeline": timeline, "link": link,
-            "documents": documents or []}
+            link = session.scalars(
+                select(OrderLink).where(
+                    OrderLink.store_id == event.store_id, OrderLink.external_id == event.resource_id
+                )
+            ).first()
+            documents = session.scalars(
+                select(ErpDocument)
+                .where(ErpDocument.store_id == event.store_id, ErpDocument.order_external_id == event.resource_id)
+                .order_by(ErpDocument.id)
+            ).all()
+    return {
+        "event": event,
+        "store": slug,
+        "attempts": attempts,
+        "timeline": timeline,
+        "link": link,
+        "documents": documents or [],
+    }
 
 
 CONFIRMABLE_TOPICS = ("shop/redact", "app/uninstalled")  # destructive: the store's API could not confirm them
@@ -111,8 +131,8 @@ def confirmable(event: InboxEvent) -> bool:
 
 
 def confirm_event(rt: Runtime, event_id: int, actor: str) -> bool:
-    """An admin's go-ahead for a parked destructive request (shop/redact, app/uninstalled): it runs on its next attempt, and the
-    audit log names the admin. A body that is not such a request still fails its shape check."""
+    """An admin's go-ahead for a parked destructive request (shop/redact, app/uninstalled): it runs on its
+    next attempt, and the audit log names the admin. A body that is not such a request still fails its shape check."""
     with rt.sessions.begin() as session:
         event = session.get(InboxEvent, event_id)
         if event is None or not confirmable(event):
@@ -130,11 +150,20 @@ def shown_headers(headers: dict | None) -> dict:
     return {k: (mask(v) if k in SIGNATURE_HEADERS else v) for k, v in (headers or {}).items()}
 
 
-def retry_events(rt: Runtime, event_ids: Iterable[int] | None = None, *, failed: bool = False,
-                 flt: EventFilter | None = None, actor: str = "system") -> int:
+def retry_events(
+    rt: Runtime,
+    event_ids: Iterable[int] | None = None,
+    *,
+    failed: bool = False,
+    flt: EventFilter | None = None,
+    actor: str = "system",
+) -> int:
     """Put events back to pending with a fresh attempt budget and wake their stores' drains."""
-    query = select(InboxEvent.id, InboxEvent.store_id).join(Store, Store.id == InboxEvent.store_id) \
+    query = (
+        select(InboxEvent.id, InboxEvent.store_id)
+        .join(Store, Store.id == InboxEvent.store_id)
         .where(InboxEvent.status.in_(RETRYABLE_STATES))
+    )
     if event_ids is not None:
         query = query.where(InboxEvent.id.in_(list(event_ids)))
     elif flt is not None:
@@ -149,13 +178,15 @@ def retry_events(rt: Runtime, event_ids: Iterable[int] | None = None, *, failed:
             session.execute(
                 update(InboxEvent)
                 .where(InboxEvent.id.in_([r.id for r in rows]))
-                .values(status="pending", next_attempt_at=None, locked_until=None,
-                        attempts_before_retry=InboxEvent.attempts)
+                .values(
+                    status="pending", next_attempt_at=None, locked_until=None, attempts_before_retry=InboxEvent.attempts
+                )
             )
     if rows:
         ids = [r.id for r in rows]
-        audit(rt, actor, "event.retry", ",".join(map(str, ids[:50])) + ("…" if len(ids) > 50 else ""),
-              {"count": len(ids)})
+        audit(
+            rt, actor, "event.retry", ",".join(map(str, ids[:50])) + ("…" if len(ids) > 50 else ""), {"count": len(ids)}
+        )
     for store_id in sorted({r.store_id for r in rows}):
         kick(rt, store_id)
     return len(rows)
@@ -170,10 +201,14 @@ def skip_event(rt: Runtime, event_id: int, reason: str, actor: str) -> bool:
         raise ValueError(f"reason: at most {MAX_SKIP_REASON} characters")
     with rt.sessions.begin() as session:
         changed = session.execute(
-            update(InboxEvent).where(InboxEvent.id == event_id,
-                                     InboxEvent.status.in_(("pending", "failed", "ignored")))
-            .values(status="skipped", last_error=f"skipped by {actor}: {reason}", processed_at=utcnow(),
-                    next_attempt_at=None)
+            update(InboxEvent)
+            .where(InboxEvent.id == event_id, InboxEvent.status.in_(("pending", "failed", "ignored")))
+            .values(
+                status="skipped",
+                last_error=f"skipped by {actor}: {reason}",
+                processed_at=utcnow(),
+                next_attempt_at=None,
+            )
         ).rowcount
     if changed:
         audit(rt, actor, "event.skip", str(event_id), {"reason": reason})
@@ -185,11 +220,13 @@ def dashboard(rt: Runtime) -> dict:
     day_ago = now - timedelta(hours=24)
     with rt.sessions() as session:
         counts = dict(session.execute(select(InboxEvent.status, func.count()).group_by(InboxEvent.status)).all())
-        oldest = session.scalar(select(func.min(InboxEvent.received_at))
-                                .where(InboxEvent.status.in_(("pending", "processing"))))
+        oldest = session.scalar(
+            select(func.min(InboxEvent.received_at)).where(InboxEvent.status.in_(("pending", "processing")))
+        )
         finished = session.execute(
-            select(InboxEvent.processed_at, InboxEvent.status)
-            .where(InboxEvent.processed_at >= day_ago, InboxEvent.status.in_(("succeeded", "failed")))
+            select(InboxEvent.processed_at, InboxEvent.status).where(
+                InboxEvent.processed_at >= day_ago, InboxEvent.status.in_(("succeeded", "failed"))
+            )
         ).all()
     hours = [(day_ago + timedelta(hours=h + 1)).replace(minute=0, second=0, microsecond=0) for h in range(24)]
     per_hour = {hour: {"succeeded": 0, "failed": 0} for hour in hours}

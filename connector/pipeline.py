@@ -4,6 +4,7 @@ One function, `process_event`, safe to run any number of times and from any numb
 the claim is a conditional UPDATE, so an event is processed by one worker at a time, and the ERP
 write is idempotent on the order's external ref, so a replay after a crash changes nothing.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,8 +19,18 @@ from adapters.storefront import StorefrontError
 from connector import compliance, disconnect, erp_health
 from connector.clients import sync_client
 from connector.clock import utcnow
-from connector.lifecycle import (TransactionSource, apply_order, apply_refund, cancel_deleted, credited,
-                                 erp_ref_of, merchant_tables, order_as_taken, order_currency, woo_client)
+from connector.lifecycle import (
+    TransactionSource,
+    apply_order,
+    apply_refund,
+    cancel_deleted,
+    credited,
+    erp_ref_of,
+    merchant_tables,
+    order_as_taken,
+    order_currency,
+    woo_client,
+)
 from connector.locations import restock_warehouses
 from connector.models import EventAttempt, InboxEvent, Store
 from connector.reported import shopify_inventory_level, woo_product_updated
@@ -122,8 +133,12 @@ def _handle(rt: Runtime, event: InboxEvent, store: StoreInfo) -> tuple[str, dict
 
 def _shopify_order(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
     order = apply_tables(order_from_shopify(payload, store.slug), merchant_tables(rt, store.id))
-    return {"order": order_to_json(order), **apply_order(rt, store, order, str(payload.get("financial_status")),
-                                                         event_id, shopify_transactions(store, order))}
+    return {
+        "order": order_to_json(order),
+        **apply_order(
+            rt, store, order, str(payload.get("financial_status")), event_id, shopify_transactions(store, order)
+        ),
+    }
 
 
 def shopify_transactions(store: StoreInfo, order: Order) -> TransactionSource | None:
@@ -138,7 +153,9 @@ def shopify_transactions(store: StoreInfo, order: Order) -> TransactionSource | 
         except StorefrontError as exc:
             raise StorefrontError(
                 f"could not read the transactions of order {order.number} from Shopify to book its payments "
-                f"({exc}); the order is in the ERP, its payments follow once Shopify answers", exc.retryable) from None
+                f"({exc}); the order is in the ERP, its payments follow once Shopify answers",
+                exc.retryable,
+            ) from None
         return transactions_from_shopify(body, order.currency, order.number)
 
     return read
@@ -147,14 +164,19 @@ def shopify_transactions(store: StoreInfo, order: Order) -> TransactionSource | 
 def _shopify_refund(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
     currency = order_currency(rt, store.id, str(payload.get("order_id")))
     if currency is None:
-        raise RetryableErpError(f"refund of order {payload.get('order_id')} arrived before its order reached the "
-                                "ERP; waiting for the order")
+        raise RetryableErpError(
+            f"refund of order {payload.get('order_id')} arrived before its order reached the ERP; waiting for the order"
+        )
     refund = refund_from_shopify(payload, store.slug, currency)
     locations = {line.location_id for line in refund.lines if line.location_id}
     if locations:  # the units go back to a store location: which warehouse?
         warehouse = restock_warehouses(rt, store, locations)
-        refund = dataclasses.replace(refund, lines=tuple(
-            dataclasses.replace(line, warehouse=warehouse.get(line.location_id or "")) for line in refund.lines))
+        refund = dataclasses.replace(
+            refund,
+            lines=tuple(
+                dataclasses.replace(line, warehouse=warehouse.get(line.location_id or "")) for line in refund.lines
+            ),
+        )
     return {"refund": refund_to_json(refund), **apply_refund(rt, store, refund, event_id)}
 
 
@@ -162,8 +184,11 @@ def _shopify_order_edit(rt: Runtime, store: StoreInfo, payload: dict, event_id: 
     """Recorded for people to see: Shopify sends the edited order itself as orders/updated with every edit,
     and that is what the ERP follows (or records, once the ERP has taken the order over)."""
     order_id, changes = order_edit_summary(payload)
-    return {"erp_ref": erp_ref_of(rt, store.id, order_id), "edits": changes or "no line changes",
-            "note": f"order {order_id} was edited in the store; the ERP follows from the order's own update"}
+    return {
+        "erp_ref": erp_ref_of(rt, store.id, order_id),
+        "edits": changes or "no line changes",
+        "note": f"order {order_id} was edited in the store; the ERP follows from the order's own update",
+    }
 
 
 def _shopify_return(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
@@ -171,14 +196,24 @@ def _shopify_return(rt: Runtime, store: StoreInfo, payload: dict, event_id: int)
     processed, and that comes as a refund (its credit note, the units restocked where the store says)."""
     notice = return_from_shopify(payload)
     erp_ref, order = order_as_taken(rt, store.id, notice.order_id)
-    skus = {str(line.get("external_id")): str(line.get("sku") or line.get("title") or "")
-            for line in order.get("lines") or [] if isinstance(line, dict)}
-    after = {"requested": "the ERP is told nothing until the return is processed into a refund",
-             "open": "the goods are on their way back; the credit note follows from the refund",
-             "closed": "done in the store; a refund, if any, reached the ERP as a credit note",
-             "declined": "nothing comes back", "canceled": "nothing comes back"}[notice.status]
-    return {"erp_ref": erp_ref, "order_number": order.get("number") or None, "return": notice.describe(skus),
-            "note": f"order {notice.order_id}: return {notice.status}; {after}"}
+    skus = {
+        str(line.get("external_id")): str(line.get("sku") or line.get("title") or "")
+        for line in order.get("lines") or []
+        if isinstance(line, dict)
+    }
+    after = {
+        "requested": "the ERP is told nothing until the return is processed into a refund",
+        "open": "the goods are on their way back; the credit note follows from the refund",
+        "closed": "done in the store; a refund, if any, reached the ERP as a credit note",
+        "declined": "nothing comes back",
+        "canceled": "nothing comes back",
+    }[notice.status]
+    return {
+        "erp_ref": erp_ref,
+        "order_number": order.get("number") or None,
+        "return": notice.describe(skus),
+        "note": f"order {notice.order_id}: return {notice.status}; {after}",
+    }
 
 
 def _woo_order(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
@@ -192,8 +227,12 @@ def _woo_order(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> d
             if credited(rt, store.id, order, refund_id):
                 continue
             client = client or woo_client(store)
-            refund = refund_from_woocommerce(client.get_refund(order.external_id, refund_id), payload, store.slug,
-                                             restock=store.settings.get("restock_refunds") == "always")
+            refund = refund_from_woocommerce(
+                client.get_refund(order.external_id, refund_id),
+                payload,
+                store.slug,
+                restock=store.settings.get("restock_refunds") == "always",
+            )
             result.setdefault("refunds", []).append(apply_refund(rt, store, refund, event_id))
     return result
 
@@ -218,8 +257,15 @@ _HANDLERS = {
 }
 
 
-def _finish(rt: Runtime, event: InboxEvent, started: datetime, status: str, error: str | None,
-            retryable: bool, result: dict | None) -> Outcome:
+def _finish(
+    rt: Runtime,
+    event: InboxEvent,
+    started: datetime,
+    status: str,
+    error: str | None,
+    retryable: bool,
+    result: dict | None,
+) -> Outcome:
     finished = utcnow()
     retry_in = None
     event_id, lease = event.id, event.locked_until  # the lease our claim set
@@ -244,19 +290,45 @@ def _finish(rt: Runtime, event: InboxEvent, started: datetime, status: str, erro
     with rt.sessions.begin() as session:
         # Only while our lease holds: past it, another worker may have claimed the event, and its
         # outcome is the one that counts (the ERP writes of both were idempotent).
-        kept = session.execute(update(InboxEvent).where(InboxEvent.id == event_id, InboxEvent.locked_until == lease)
-                               .values(**changes)).rowcount == 1
+        kept = (
+            session.execute(
+                update(InboxEvent).where(InboxEvent.id == event_id, InboxEvent.locked_until == lease).values(**changes)
+            ).rowcount
+            == 1
+        )
         if kept:
-            session.add(EventAttempt(event_id=event_id, number=event.attempts, started_at=started,
-                                     finished_at=finished, outcome=status, error=error))
+            session.add(
+                EventAttempt(
+                    event_id=event_id,
+                    number=event.attempts,
+                    started_at=started,
+                    finished_at=finished,
+                    outcome=status,
+                    error=error,
+                )
+            )
     if not kept:
-        log.warning("event %s: its lease ran out during this attempt and another worker took it over; "
-                    "this attempt's outcome (%s) is not recorded", event_id, status,
-                    extra={"event": event_id, "store": event.store_id, "topic": event.topic})
+        log.warning(
+            "event %s: its lease ran out during this attempt and another worker took it over; "
+            "this attempt's outcome (%s) is not recorded",
+            event_id,
+            status,
+            extra={"event": event_id, "store": event.store_id, "topic": event.topic},
+        )
         return Outcome("not_claimed")
-    log.info("event %s %s (attempt %s)%s", event_id, status, event.attempts, f": {error}" if error else "",
-             extra={"event": event_id, "store": event.store_id, "topic": event.topic,
-                    "order": changes.get("order_number", event.order_number)})
+    log.info(
+        "event %s %s (attempt %s)%s",
+        event_id,
+        status,
+        event.attempts,
+        f": {error}" if error else "",
+        extra={
+            "event": event_id,
+            "store": event.store_id,
+            "topic": event.topic,
+            "order": changes.get("order_number", event.order_number),
+        },
+    )
     return Outcome(status, error, retry_in)
 
 

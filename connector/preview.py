@@ -1,4 +1,5 @@
 """Mapping preview: what a payload would become, canonical order and ERP document, writing nothing."""
+
 from __future__ import annotations
 
 from sqlalchemy import select

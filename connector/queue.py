@@ -3,6 +3,7 @@
 Both carry only wake-ups and ids, never payloads: the database says what is pending, so losing
 the queue (a flushed Redis, a restarted process) loses no event; the sweep re-enqueues it.
 """
+
 from __future__ import annotations
 
 import heapq

@@ -10,6 +10,7 @@ the pipeline treats as a no-op.
 - `check_subscriptions(rt, store_id)`: re-register missing webhook subscriptions.
 - `prune(rt, days)`: delete old succeeded/ignored/skipped events and their attempts.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,10 +71,16 @@ def feed(rt: Runtime, store: StoreInfo, order: dict) -> bool:
     """Store the order as a webhook would have; True when it was new to the inbox."""
     number = order.get("name") if store.platform == "shopify" else order.get("number")
     event_id = inbox.record(
-        rt.engine, store_id=store.id, platform=store.platform, topic=TOPIC[store.platform],
-        dedupe_key=dedupe_key(store, order), headers={"X-Connector-Source": "reconciliation"},
-        body=json.dumps(order).encode(), resource_id=str(order["id"])[:64],
-        order_number=str(number)[:64] if number is not None else None)
+        rt.engine,
+        store_id=store.id,
+        platform=store.platform,
+        topic=TOPIC[store.platform],
+        dedupe_key=dedupe_key(store, order),
+        headers={"X-Connector-Source": "reconciliation"},
+        body=json.dumps(order).encode(),
+        resource_id=str(order["id"])[:64],
+        order_number=str(number)[:64] if number is not None else None,
+    )
     return event_id is not None
 
 
@@ -109,13 +116,19 @@ def reconcile_orders(rt: Runtime, store_id: int) -> dict:
     if newest is not None:
         since = max(since, newest - OVERLAP)
     save_cursor(rt, orders_cursor(store_id), since.isoformat())
-    log.info("reconcile store %s: %d order(s) seen, %d new event(s)", store.slug, seen, new,
-             extra={"store": store_id})
+    log.info("reconcile store %s: %d order(s) seen, %d new event(s)", store.slug, seen, new, extra={"store": store_id})
     return {"seen": seen, "new": new, "cursor": since.isoformat()}
 
 
-def backfill(rt: Runtime, store_id: int, since: datetime, *, restart: bool = False, page_size: int | None = None,
-             progress: Callable[[Iterator[dict]], Iterator[dict]] | None = None) -> dict:
+def backfill(
+    rt: Runtime,
+    store_id: int,
+    since: datetime,
+    *,
+    restart: bool = False,
+    page_size: int | None = None,
+    progress: Callable[[Iterator[dict]], Iterator[dict]] | None = None,
+) -> dict:
     """Like reconcile_orders from `since`, checkpointed after each order in `store:<id>:backfill`, so an
     interrupted run resumes where it stopped. The checkpoint is (start, resume-from time, last id done):
     Shopify lists by updated_at, so the resume time advances; WooCommerce lists by id at a fixed time,
@@ -182,9 +195,12 @@ def prune(rt: Runtime, days: int | None = None, chunk: int = 500) -> int:
     """Delete finished (succeeded, ignored, skipped) events older than `days` with their attempts."""
     days = rt.settings.retention_days if days is None else days
     cutoff = utcnow() - timedelta(days=days)
-    old = (select(InboxEvent.id).where(InboxEvent.status.in_(FINISHED),
-                                       func.coalesce(InboxEvent.processed_at, InboxEvent.received_at) < cutoff)
-           .order_by(InboxEvent.id).limit(chunk))
+    old = (
+        select(InboxEvent.id)
+        .where(InboxEvent.status.in_(FINISHED), func.coalesce(InboxEvent.processed_at, InboxEvent.received_at) < cutoff)
+        .order_by(InboxEvent.id)
+        .limit(chunk)
+    )
     total = 0
     while True:
         with rt.sessions.begin() as session:

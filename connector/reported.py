@@ -8,6 +8,7 @@ reported figure: the next sync compares its target with it, and Shopify's compar
 as `changeFromQuantity`. A figure that arrives late or out of order is corrected by the next write
 (Shopify refuses a stale `changeFromQuantity`, and we re-read).
 """
+
 from __future__ import annotations
 
 from sqlalchemy import or_, select
@@ -31,12 +32,20 @@ def _report(rt: Runtime, store_id: int, sku: str, location: str, quantity: int, 
     if level is not None and level.pushed is not None and quantity == level.pushed:
         return {"ignored": True, "note": f"our own write: {sku} at {location} is {quantity}, what we pushed"}
     with rt.sessions.begin() as session:
-        upsert(session, PushedLevel.__table__, [{"store_id": store_id, "sku": sku, "location": location,
-                                                 "reported": quantity}], ("store_id", "sku", "location"),
-               ("reported",))
+        upsert(
+            session,
+            PushedLevel.__table__,
+            [{"store_id": store_id, "sku": sku, "location": location, "reported": quantity}],
+            ("store_id", "sku", "location"),
+            ("reported",),
+        )
     before = level.reported if level is not None else None
-    return {"note": f"the store reports {quantity} of {sku} at {location} (was {before}, we pushed "
-                    f"{level.pushed if level is not None else None})", "reported": quantity, "sku": sku}
+    return {
+        "note": f"the store reports {quantity} of {sku} at {location} (was {before}, we pushed "
+        f"{level.pushed if level is not None else None})",
+        "reported": quantity,
+        "sku": sku,
+    }
 
 
 def woo_product_updated(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
@@ -47,12 +56,20 @@ def woo_product_updated(rt: Runtime, store: StoreInfo, payload: dict, event_id: 
         if sku:
             row = session.get(StoreVariant, (store.id, sku))
         if row is None and ident:  # the SKU was edited in the store: find the item by its id
-            row = session.scalars(select(StoreVariant).where(
-                StoreVariant.store_id == store.id,
-                or_(StoreVariant.variant_id == ident, (StoreVariant.item_id == ident) & StoreVariant.variant_id.is_(None))
-            )).first()
+            row = session.scalars(
+                select(StoreVariant).where(
+                    StoreVariant.store_id == store.id,
+                    or_(
+                        StoreVariant.variant_id == ident,
+                        (StoreVariant.item_id == ident) & StoreVariant.variant_id.is_(None),
+                    ),
+                )
+            ).first()
         if row is None or not row.item_id:
-            return {"ignored": True, "note": f"product {ident} ({sku or 'no SKU'}) is not an item the stock sync writes"}
+            return {
+                "ignored": True,
+                "note": f"product {ident} ({sku or 'no SKU'}) is not an item the stock sync writes",
+            }
         managed = payload.get("manage_stock") is True
         row.manage_stock = managed  # a merchant may switch stock management on or off
         sku = row.sku
@@ -70,8 +87,9 @@ def shopify_inventory_level(rt: Runtime, store: StoreInfo, payload: dict, event_
     if item is None or location is None or not isinstance(quantity, int) or isinstance(quantity, bool):
         return {"ignored": True, "note": "not an inventory level with an available quantity"}
     with rt.sessions() as session:
-        sku = session.scalars(select(StoreVariant.sku).where(StoreVariant.store_id == store.id,
-                                                             StoreVariant.item_id == str(item))).first()
+        sku = session.scalars(
+            select(StoreVariant.sku).where(StoreVariant.store_id == store.id, StoreVariant.item_id == str(item))
+        ).first()
     if sku is None:
         return {"ignored": True, "note": f"inventory item {item} is not an item the stock sync writes"}
     return _report(rt, store.id, sku, str(location), quantity, event_id)

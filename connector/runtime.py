@@ -3,6 +3,7 @@
 The web app and the worker each build a Runtime at start-up and install it; RQ jobs (which only
 receive ids) look it up with `current()`.
 """
+
 from __future__ import annotations
 
 import threading
@@ -21,8 +22,8 @@ from adapters.erp import ErpAdapter, PermanentErpError, build_erp
 from connector.crypto import SecretBox, secret_box
 from connector.db import make_engine, make_sessionmaker
 from connector.logredact import install_log_redaction
-from connector.observability import setup_sentry
 from connector.models import ErpConnection, Store
+from connector.observability import setup_sentry
 from connector.queue import EmbeddedJobQueue, JobQueue, RedisJobQueue
 from connector.settings import Settings
 
@@ -67,8 +68,9 @@ class Runtime:
         if queue is None:
             if settings.redis_url:
                 # Short timeouts: a slow Redis must not hold a webhook's answer for long (the sweep catches up).
-                queue = RedisJobQueue(Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=1),
-                                      settings.queue_name)
+                queue = RedisJobQueue(
+                    Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=1), settings.queue_name
+                )
             else:
                 queue = EmbeddedJobQueue()
         runtime = cls(settings, engine, make_sessionmaker(engine), secret_box(settings), queue)
@@ -85,13 +87,21 @@ class Runtime:
     def _sealed(self) -> list[tuple[str, str | None]]:
         """Every sealed secrets blob we hold, with what it belongs to."""
         with self.sessions() as session:
-            return ([(f"store {slug}", token) for slug, token in session.execute(select(Store.slug, Store.secrets))]
-                    + [(f"ERP connection {name}", token)
-                       for name, token in session.execute(select(ErpConnection.name, ErpConnection.secrets))])
+            return [(f"store {slug}", token) for slug, token in session.execute(select(Store.slug, Store.secrets))] + [
+                (f"ERP connection {name}", token)
+                for name, token in session.execute(select(ErpConnection.name, ErpConnection.secrets))
+            ]
 
     def store_info(self, store: Store) -> StoreInfo:
-        return StoreInfo(store.id, store.slug, store.platform, store.active, dict(store.settings),
-                         self.box.open(store.secrets), store.disconnected_at)
+        return StoreInfo(
+            store.id,
+            store.slug,
+            store.platform,
+            store.active,
+            dict(store.settings),
+            self.box.open(store.secrets),
+            store.disconnected_at,
+        )
 
     @contextmanager
     def batch(self) -> Iterator[None]:

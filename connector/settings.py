@@ -1,4 +1,5 @@
 """One settings object, built from the environment once and passed in (never read deep inside)."""
+
 from __future__ import annotations
 
 import os

@@ -14,6 +14,7 @@ HMAC and age check (`Session.validate_params`, Shopify's own encoding of the sor
 code exchange and refreshes (adapters.shopify_auth), since ShopifyAPI's `request_token` has no timeout,
 only https, no expiring tokens and keeps the app's secret in class attributes shared by the process.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,20 +54,39 @@ def _app(client_id: str, client_secret: str) -> type[shopify.Session]:
     return type("AppSession", (shopify.Session,), {"api_key": client_id, "secret": client_secret})
 
 
-def begin(rt: Runtime, slug: str, shop: str, client_id: str, client_secret: str, actor: str, *,
-          expiring: bool = True, api_base_url: str | None = None) -> str:
+def begin(
+    rt: Runtime,
+    slug: str,
+    shop: str,
+    client_id: str,
+    client_secret: str,
+    actor: str,
+    *,
+    expiring: bool = True,
+    api_base_url: str | None = None,
+) -> str:
     """Shopify's authorize URL for this store and app; the admin's browser goes there."""
     shop, client_id, client_secret = shop.strip().lower(), client_id.strip(), client_secret.strip()
     if not client_id or not client_secret:
         raise ValueError("client_id: the app's client ID and secret, from the Dev Dashboard")
     _check(rt, slug, shop, client_id, client_secret)
-    state = connections.start(rt, "shopify", slug, shop, actor, {
-        "client_id": client_id, "sealed": rt.box.seal({"client_secret": client_secret}),
-        "expiring": expiring, "api_base_url": api_base_url or None})
+    state = connections.start(
+        rt,
+        "shopify",
+        slug,
+        shop,
+        actor,
+        {
+            "client_id": client_id,
+            "sealed": rt.box.seal({"client_secret": client_secret}),
+            "expiring": expiring,
+            "api_base_url": api_base_url or None,
+        },
+    )
     redirect_uri = rt.settings.public_base_url.rstrip("/") + CALLBACK_PATH
     address = _app(client_id, "")(shop, API_VERSION).create_permission_url(list(ALL_SCOPES), redirect_uri, state)
     if api_base_url:  # a test or development shop: the same path and query, at its address
-        address = api_base_url.rstrip("/") + address[len(f"https://{shop}"):]
+        address = api_base_url.rstrip("/") + address[len(f"https://{shop}") :]
     return address
 
 
@@ -74,8 +94,15 @@ def _check(rt: Runtime, slug: str, shop: str, client_id: str, client_secret: str
     """Refuse, before anyone goes to Shopify, what saving the store would refuse at the end."""
     if not SHOP_HOST.match(shop):
         raise ValueError("shop: the store's myshopify.com host, such as acme-us.myshopify.com")
-    problems = StoreConfig().validate({"slug": slug, "platform": "shopify", "shop_domain": shop,
-                                       "client_id": client_id, "client_secret": client_secret})
+    problems = StoreConfig().validate(
+        {
+            "slug": slug,
+            "platform": "shopify",
+            "shop_domain": shop,
+            "client_id": client_id,
+            "client_secret": client_secret,
+        }
+    )
     for name in ("slug", "client_id", "client_secret"):
         if name in problems:
             raise ValueError(f"{name}: {problems[name][0]}")
@@ -99,20 +126,31 @@ def complete(rt: Runtime, params: dict[str, str]) -> tuple[str, dict[str, Any]]:
         raise CallbackRefused(f"shop {shop[:100]!r} is not a myshopify.com store")
     if shop != pending.target:
         raise CallbackRefused(f"the callback names {shop}, not {pending.target}, the store this connection is for")
-    grant = shopify_auth.exchange_code(shop, client_id, secret, params.get("code", ""), now=utcnow(),
-                                       expiring=bool(detail.get("expiring")), base_url=detail.get("api_base_url"))
+    grant = shopify_auth.exchange_code(
+        shop,
+        client_id,
+        secret,
+        params.get("code", ""),
+        now=utcnow(),
+        expiring=bool(detail.get("expiring")),
+        base_url=detail.get("api_base_url"),
+    )
     try:
         store_id = _save(rt, pending.store_slug, shop, client_id, secret, detail.get("api_base_url"), grant)
     except ValueError as exc:
         raise CallbackRefused(str(exc)) from None
-    outcome: dict[str, Any] = {"started_by": pending.created_by, **_scopes(grant.scope),
-                               **_register(rt, pending.store_slug)}
+    outcome: dict[str, Any] = {
+        "started_by": pending.created_by,
+        **_scopes(grant.scope),
+        **_register(rt, pending.store_slug),
+    }
     disconnect.reconnected(rt, store_id)
     return pending.store_slug, outcome
 
 
-def connect_own_app(rt: Runtime, slug: str, shop: str, client_id: str, client_secret: str,
-                    api_base_url: str | None = None) -> dict[str, Any]:
+def connect_own_app(
+    rt: Runtime, slug: str, shop: str, client_id: str, client_secret: str, api_base_url: str | None = None
+) -> dict[str, Any]:
     """The client credentials grant, for the merchant's own app (`connector store connect-shopify`): a
     first token (which proves the ID and secret: nothing is saved when Shopify refuses them), then the
     store saved with it, then the webhooks."""
@@ -129,16 +167,23 @@ def _scopes(granted: str) -> dict[str, Any]:
     return {"scopes": granted, "missing_scopes": sorted(set(ALL_SCOPES) - set(granted.split(",")))}
 
 
-def _save(rt: Runtime, slug: str, shop: str, client_id: str, secret: str, api_base_url: str | None,
-          grant: shopify_auth.Grant) -> int:
+def _save(
+    rt: Runtime, slug: str, shop: str, client_id: str, secret: str, api_base_url: str | None, grant: shopify_auth.Grant
+) -> int:
     """Create or update the store on its app's credentials and the token they gave; its id.
     Reconnecting keeps the store's rules and whether it is active: only the connection changes."""
     existing = store_admin.store_by_slug(rt, slug)
     if existing is not None and existing.platform != "shopify":  # made on /config while the admin was away
         raise ValueError(f"a {existing.platform} store took the slug {slug!r} meanwhile")
-    entry: dict[str, Any] = {**(existing.settings if existing else {}), "slug": slug, "platform": "shopify",
-                             "active": existing.active if existing else True, "shop_domain": shop,
-                             "client_id": client_id, "client_secret": secret}
+    entry: dict[str, Any] = {
+        **(existing.settings if existing else {}),
+        "slug": slug,
+        "platform": "shopify",
+        "active": existing.active if existing else True,
+        "shop_domain": shop,
+        "client_id": client_id,
+        "client_secret": secret,
+    }
     if api_base_url:
         entry["api_base_url"] = api_base_url
     try:

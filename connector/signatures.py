@@ -1,4 +1,5 @@
 """Webhook signatures: base64 HMAC-SHA256 of the raw body (Shopify and WooCommerce alike)."""
+
 from __future__ import annotations
 
 import base64

@@ -7,6 +7,7 @@ store's incremental sync looks for). Rows are upserted on (sku, warehouse), so r
 page twice changes nothing; the cursor is saved only after the page's rows are committed, so a crash
 in between reads that page again instead of losing it.
 """
+
 from __future__ import annotations
 
 import json
@@ -75,22 +76,40 @@ def upsert_levels(rt: Runtime, levels: Sequence[StockLevel]) -> int:
         custom_plans(session)
         known: dict[tuple[str, str], tuple[Decimal, object]] = {}
         for part in chunked(sorted(latest)):
-            for r in session.execute(select(StockMirror.sku, StockMirror.warehouse, StockMirror.on_hand,
-                                            StockMirror.erp_updated_at)
-                                     .where(tuple_(StockMirror.sku, StockMirror.warehouse).in_(list(part)))):
+            for r in session.execute(
+                select(StockMirror.sku, StockMirror.warehouse, StockMirror.on_hand, StockMirror.erp_updated_at).where(
+                    tuple_(StockMirror.sku, StockMirror.warehouse).in_(list(part))
+                )
+            ):
                 known[(r.sku, r.warehouse)] = (Decimal(r.on_hand), r.erp_updated_at)
         for key, level in latest.items():
             before = known.get(key)
             on_hand = Decimal(level.on_hand)
-            if before is not None and (before[1] > level.updated_at
-                                       or (before[0] == on_hand and before[1] == level.updated_at)):
+            if before is not None and (
+                before[1] > level.updated_at or (before[0] == on_hand and before[1] == level.updated_at)
+            ):
                 continue
-            rows.append({"sku": key[0], "warehouse": key[1], "on_hand": on_hand,
-                         "erp_updated_at": level.updated_at, "changed_at": now})
+            rows.append(
+                {
+                    "sku": key[0],
+                    "warehouse": key[1],
+                    "on_hand": on_hand,
+                    "erp_updated_at": level.updated_at,
+                    "changed_at": now,
+                }
+            )
         table = StockMirror.__table__
-        upsert(session, table, rows, ("sku", "warehouse"), ("on_hand", "erp_updated_at", "changed_at"),
-               where=lambda t, new: and_(t.c.erp_updated_at <= new.erp_updated_at,
-                                         or_(t.c.on_hand != new.on_hand, t.c.erp_updated_at != new.erp_updated_at)))
+        upsert(
+            session,
+            table,
+            rows,
+            ("sku", "warehouse"),
+            ("on_hand", "erp_updated_at", "changed_at"),
+            where=lambda t, new: and_(
+                t.c.erp_updated_at <= new.erp_updated_at,
+                or_(t.c.on_hand != new.on_hand, t.c.erp_updated_at != new.erp_updated_at),
+            ),
+        )
     return len(rows)
 
 
@@ -102,8 +121,13 @@ def load_cursor(rt: Runtime, name: str) -> str | None:
 
 def save_cursor(rt: Runtime, name: str, value: str | None) -> None:
     with rt.sessions.begin() as session:
-        upsert(session, SyncCursor.__table__, [{"name": name, "cursor": value, "updated_at": utcnow()}],
-               ("name",), ("cursor", "updated_at"))
+        upsert(
+            session,
+            SyncCursor.__table__,
+            [{"name": name, "cursor": value, "updated_at": utcnow()}],
+            ("name",),
+            ("cursor", "updated_at"),
+        )
 
 
 def load_json_cursor(rt: Runtime, name: str) -> dict:

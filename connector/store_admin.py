@@ -9,11 +9,12 @@ The subscriptions point at `settings.public_base_url + /webhooks/<platform>/<slu
 topic: is there a subscription for our address (and is it active), and when did we last receive a
 delivery of that topic (the latest inbox event).
 """
+
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -26,13 +27,19 @@ from mappings.topics import SHOPIFY_RETURN_TOPICS
 
 log = logging.getLogger(__name__)
 
-SHOPIFY_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "refunds/create",
-                  "orders/edited",  # what an edit changed, for people to see (the order itself comes as an update)
-                  *SHOPIFY_RETURN_TOPICS,  # returns on their way back, for people to see (the money comes as a refund)
-                  "inventory_levels/update",  # the store's own stock changes: see connector.reported
-                  "app/uninstalled")  # the store disconnects: connector.disconnect
+SHOPIFY_TOPICS = (
+    "orders/create",
+    "orders/updated",
+    "orders/paid",
+    "orders/cancelled",
+    "refunds/create",
+    "orders/edited",  # what an edit changed, for people to see (the order itself comes as an update)
+    *SHOPIFY_RETURN_TOPICS,  # returns on their way back, for people to see (the money comes as a refund)
+    "inventory_levels/update",  # the store's own stock changes: see connector.reported
+    "app/uninstalled",
+)  # the store disconnects: connector.disconnect
 # Topics Shopify lets an app subscribe to only with a scope beyond the orders' own.
-TOPIC_SCOPES = {topic: "read_returns" for topic in SHOPIFY_RETURN_TOPICS}
+TOPIC_SCOPES = dict.fromkeys(SHOPIFY_RETURN_TOPICS, "read_returns")
 WOO_TOPICS = ("order.created", "order.updated", "order.deleted", "order.restored", "product.updated")
 TOPICS = {"shopify": SHOPIFY_TOPICS, "woocommerce": WOO_TOPICS}
 TIMEOUT = 10  # seconds per request: a person is waiting for the page
@@ -50,8 +57,11 @@ def _ours(store: StoreInfo, address: str | None) -> bool:
 def _method(client: Any, name: str) -> Any:
     method = getattr(client, name, None)
     if not callable(method):
-        raise StorefrontError(f"the {type(client).__name__} in this build has no {name}(); the connector cannot "
-                              f"do this for the store yet", retryable=False)
+        raise StorefrontError(
+            f"the {type(client).__name__} in this build has no {name}(); the connector cannot "
+            f"do this for the store yet",
+            retryable=False,
+        )
     return method
 
 
@@ -67,28 +77,41 @@ def client_for(rt: Runtime, store: StoreInfo) -> Any:
         token = store.secrets.get("access_token")
         tokens = StoreTokens(rt, store.id) if uses_app_credentials(store.settings, store.secrets) else None
         if not token and tokens is None:
-            raise StorefrontError("this store has no Admin API access token nor app client ID and secret: add them "
-                                  "on its settings page, or connect it with “Connect a Shopify store”", retryable=False)
-        return ShopifyClient(store.settings.get("shop_domain", ""), "" if tokens else str(token),
-                             str(store.settings.get("api_version") or DEFAULT_API_VERSION), timeout=TIMEOUT,
-                             api_base_url=store.settings.get("api_base_url") or None, max_retries=1, retry_base=0.2,
-                             tokens=tokens)
+            raise StorefrontError(
+                "this store has no Admin API access token nor app client ID and secret: add them "
+                "on its settings page, or connect it with “Connect a Shopify store”",
+                retryable=False,
+            )
+        return ShopifyClient(
+            store.settings.get("shop_domain", ""),
+            "" if tokens else str(token),
+            str(store.settings.get("api_version") or DEFAULT_API_VERSION),
+            timeout=TIMEOUT,
+            api_base_url=store.settings.get("api_base_url") or None,
+            max_retries=1,
+            retry_base=0.2,
+            tokens=tokens,
+        )
     if store.platform == "woocommerce":
         from adapters.woocommerce import WooClient
 
         key, secret = store.secrets.get("consumer_key"), store.secrets.get("consumer_secret")
         if not key or not secret:
-            raise StorefrontError("this store has no REST API consumer key and secret: add them on its settings page",
-                                  retryable=False)
+            raise StorefrontError(
+                "this store has no REST API consumer key and secret: add them on its settings page", retryable=False
+            )
         return WooClient(store.settings.get("url", ""), key, secret, timeout=TIMEOUT, max_retries=1, retry_base=0.2)
     raise StorefrontError(f"unknown platform {store.platform!r}", retryable=False)
 
 
 def refuse_disconnected(store: StoreInfo) -> None:
     if store.disconnected_at is not None:
-        raise StorefrontError(f"store {store.slug} is disconnected: its app was uninstalled on "
-                              f"{store.disconnected_at:%Y-%m-%d %H:%M} UTC. Install the app again and connect it "
-                              "on /config (Connect a Shopify store)", retryable=False)
+        raise StorefrontError(
+            f"store {store.slug} is disconnected: its app was uninstalled on "
+            f"{store.disconnected_at:%Y-%m-%d %H:%M} UTC. Install the app again and connect it "
+            "on /config (Connect a Shopify store)",
+            retryable=False,
+        )
 
 
 def test_connection(rt: Runtime, store: StoreInfo) -> str:
@@ -102,9 +125,11 @@ def test_connection(rt: Runtime, store: StoreInfo) -> str:
         locations = _method(client, "locations")()
         names = ", ".join(f"{loc.get('name')} ({_short_id(loc.get('id'))})" for loc in locations[:10])
         more = f" and {len(locations) - 10} more" if len(locations) > 10 else ""
-        return (f"Connected to {store.settings.get('shop_domain')}: the token reads "
-                f"{len(locations)} location(s){': ' + names + more if names else ''}."
-                + scope_report(rt, store, _method(client, "granted_scopes")()))
+        return (
+            f"Connected to {store.settings.get('shop_domain')}: the token reads "
+            f"{len(locations)} location(s){': ' + names + more if names else ''}."
+            + scope_report(rt, store, _method(client, "granted_scopes")())
+        )
     _method(client, "get")("orders", per_page=1)
     return f"Connected to {store.settings.get('url')}: the consumer key reads orders."
 
@@ -138,8 +163,10 @@ def scope_report(rt: Runtime, store: StoreInfo, granted: list[str]) -> str:
     gaps = "; ".join(f"{feature}: {', '.join(names)}" for feature, names in missing.items() if names)
     if not gaps:
         return f" Every scope the switched-on features need is granted ({len(have)} granted)."
-    return (f" Missing scopes — {gaps}. Add them to the app (Dev Dashboard) and connect it again; until then "
-            "those features fail.")
+    return (
+        f" Missing scopes — {gaps}. Add them to the app (Dev Dashboard) and connect it again; until then "
+        "those features fail."
+    )
 
 
 def _short_id(value: Any) -> str:
@@ -154,25 +181,34 @@ def _hooks(client: Any) -> list[dict]:
     """Every subscription on the store as {id, topic, address, status}; secrets never kept."""
     found = []
     for hook in _method(client, "webhooks")() or []:
-        found.append({"id": hook.get("id"), "topic": hook.get("topic"),
-                      "address": hook.get("address") or hook.get("delivery_url") or hook.get("uri")
-                      or hook.get("callbackUrl"),
-                      "status": str(hook.get("status") or "active").lower()})
+        found.append(
+            {
+                "id": hook.get("id"),
+                "topic": hook.get("topic"),
+                "address": hook.get("address")
+                or hook.get("delivery_url")
+                or hook.get("uri")
+                or hook.get("callbackUrl"),
+                "status": str(hook.get("status") or "active").lower(),
+            }
+        )
     return found
 
 
 def last_deliveries(rt: Runtime, store_id: int) -> dict[str, datetime]:
     """The latest event we received, per topic, for a store."""
     with rt.sessions() as session:
-        rows = session.execute(select(InboxEvent.topic, func.max(InboxEvent.received_at))
-                               .where(InboxEvent.store_id == store_id).group_by(InboxEvent.topic)).all()
+        rows = session.execute(
+            select(InboxEvent.topic, func.max(InboxEvent.received_at))
+            .where(InboxEvent.store_id == store_id)
+            .group_by(InboxEvent.topic)
+        ).all()
     return {topic: _aware(at) for topic, at in rows if at is not None}
 
 
 def _aware(at: datetime) -> datetime:
-    from datetime import timezone
 
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -272,8 +308,13 @@ def register_webhooks(rt: Runtime, store: StoreInfo) -> dict[str, list[str]]:
                     raise StorefrontError("the store has no webhook secret: set one first", retryable=False)
                 _method(client, "create_webhook")(topic, address, secret)
             done["created"].append(topic)
-        stale = [h for h in hooks if h["topic"] == topic and _ours(store, h["address"])
-                 and (h["address"] != address or h["status"] != "active")]
+        stale = [
+            h
+            for h in hooks
+            if h["topic"] == topic
+            and _ours(store, h["address"])
+            and (h["address"] != address or h["status"] != "active")
+        ]
         for hook in stale:
             try:
                 _method(client, "delete_webhook")(hook["id"])

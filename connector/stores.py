@@ -1,4 +1,5 @@
 """Store lookup for the hot path: a short-lived in-process cache of decrypted store settings."""
+
 from __future__ import annotations
 
 import threading

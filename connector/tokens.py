@@ -8,6 +8,7 @@ by one process at a time: the renewer holds the store row's lock (SELECT … FOR
 on SQLite a lock in this process, `connector run` being one process), and the others wait for it and
 then read the new token instead of asking for one of their own. Tokens are never logged.
 """
+
 from __future__ import annotations
 
 import logging
@@ -52,8 +53,11 @@ class StoreTokens:
     def renew(self, refused: str) -> tuple[str, Grant | None]:
         """After Shopify answered 401 to `refused`: a new token, unless another process renewed already."""
         if not uses_app_credentials(*self._store()):
-            raise StorefrontError("Shopify refused the store's access token (401): the app was uninstalled or the "
-                                  "token revoked; reconnect the store on /config", retryable=False)
+            raise StorefrontError(
+                "Shopify refused the store's access token (401): the app was uninstalled or the "
+                "token revoked; reconnect the store on /config",
+                retryable=False,
+            )
         return self._renew(lambda held: held is None or held.access_token == refused)
 
     def _renew(self, still_needed) -> tuple[str, Grant | None]:  # type: ignore[no-untyped-def]
@@ -72,15 +76,21 @@ class StoreTokens:
         settings = store.settings or {}
         domain, base = str(settings.get("shop_domain", "")), settings.get("api_base_url") or None
         now = utcnow()
-        if held is not None and held.refresh_token and (held.refresh_expires_at is None
-                                                         or now < held.refresh_expires_at):
-            return shopify_auth.refresh(domain, str(settings["client_id"]), secrets["client_secret"],
-                                        held.refresh_token, now=now, base_url=base)
-        return shopify_auth.client_credentials(domain, str(settings["client_id"]), secrets["client_secret"], now=now,
-                                               base_url=base)
+        if (
+            held is not None
+            and held.refresh_token
+            and (held.refresh_expires_at is None or now < held.refresh_expires_at)
+        ):
+            return shopify_auth.refresh(
+                domain, str(settings["client_id"]), secrets["client_secret"], held.refresh_token, now=now, base_url=base
+            )
+        return shopify_auth.client_credentials(
+            domain, str(settings["client_id"]), secrets["client_secret"], now=now, base_url=base
+        )
 
     def _store(self) -> tuple[dict, dict[str, str]]:
         with self.rt.sessions() as session:
-            settings, sealed = session.execute(select(Store.settings, Store.secrets)
-                                               .where(Store.id == self.store_id)).one()
+            settings, sealed = session.execute(
+                select(Store.settings, Store.secrets).where(Store.id == self.store_id)
+            ).one()
         return settings or {}, self.rt.box.open(sealed)

@@ -3,6 +3,7 @@
 The inventory sync writes thousands of rows per run (stock mirror, variant cache, pushed levels);
 one multi-row statement per chunk instead of a SELECT and an INSERT or UPDATE per row.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -21,8 +22,14 @@ def dialect_insert(session: Session, table: Table) -> Any:
     return dialect.insert(table)
 
 
-def upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]], keys: Iterable[str],
-           update: Iterable[str], where: Any = None) -> None:
+def upsert(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Iterable[str],
+    update: Iterable[str],
+    where: Any = None,
+) -> None:
     """Insert `rows`; on a key conflict set the `update` columns from the new row (only where `where`,
     an expression over the table and `excluded`, holds, when given as a callable(table, excluded))."""
     if not rows:
@@ -33,14 +40,15 @@ def upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]], keys:
     stmt = dialect_insert(session, table)
     condition = where(table, stmt.excluded) if callable(where) else None
     if update:
-        stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update},
-                                          where=condition)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys, set_={c: stmt.excluded[c] for c in update}, where=condition
+        )
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=keys)
     columns = set().union(*(row.keys() for row in rows))
     for start in range(0, len(rows), CHUNK):
         # executemany needs every row to name the same columns
-        session.execute(stmt, [{c: row.get(c) for c in columns} for row in rows[start:start + CHUNK]])
+        session.execute(stmt, [{c: row.get(c) for c in columns} for row in rows[start : start + CHUNK]])
 
 
 def custom_plans(session: Session) -> None:
@@ -54,4 +62,4 @@ def custom_plans(session: Session) -> None:
 def chunked(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
     """Slices for IN (…) lists that stay under the databases' parameter limits."""
     for start in range(0, len(values), size):
-        yield values[start:start + size]
+        yield values[start : start + size]

@@ -10,6 +10,7 @@ so it always reads the catalogue, which also gives each item's current stock: th
 figure). A SKU the store does not have is remembered as such (`item_id` "") for a day, so a SKU the
 ERP stocks but the store does not sell costs no lookup per run; a full sync looks again.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -48,20 +49,21 @@ def cached(rt: Runtime, store_id: int, skus: Sequence[str]) -> dict[str, tuple[V
     with rt.sessions() as session:
         custom_plans(session)
         for part in chunked(sorted(set(skus))):
-            for row in session.scalars(select(StoreVariant).where(StoreVariant.store_id == store_id,
-                                                                  StoreVariant.sku.in_(list(part)))):
+            for row in session.scalars(
+                select(StoreVariant).where(StoreVariant.store_id == store_id, StoreVariant.sku.in_(list(part)))
+            ):
                 found[row.sku] = (VariantRef(row.sku, row.item_id, row.variant_id, row.manage_stock), row.resolved_at)
     return found
 
 
-def resolve(rt: Runtime, store: StoreInfo, client: Any, skus: Sequence[str], full: bool = False
-            ) -> dict[str, VariantRef]:
+def resolve(
+    rt: Runtime, store: StoreInfo, client: Any, skus: Sequence[str], full: bool = False
+) -> dict[str, VariantRef]:
     """Every SKU's storefront item, looking up through the client those the cache lacks (or, on a full
     sync, those it remembers as absent)."""
     known = cached(rt, store.id, skus)
     stale_before = utcnow() - NOT_FOUND_TTL
-    missing = [s for s in skus if s not in known
-               or (not known[s][0].exists and (full or known[s][1] < stale_before))]
+    missing = [s for s in skus if s not in known or (not known[s][0].exists and (full or known[s][1] < stale_before))]
     if missing:
         refresh(rt, store, client, missing)
         known.update(cached(rt, store.id, missing))
@@ -78,25 +80,52 @@ def refresh(rt: Runtime, store: StoreInfo, client: Any, skus: Sequence[str] | No
     if store.platform == "shopify":
         found = client.variants_by_sku(None if whole else list(skus or ()))
         for sku, (variant_gid, item_gid) in found.items():
-            rows.append({"store_id": store.id, "sku": sku, "item_id": str(numeric_id(item_gid)),
-                         "variant_id": str(numeric_id(variant_gid)), "manage_stock": True, "resolved_at": now})
+            rows.append(
+                {
+                    "store_id": store.id,
+                    "sku": sku,
+                    "item_id": str(numeric_id(item_gid)),
+                    "variant_id": str(numeric_id(variant_gid)),
+                    "manage_stock": True,
+                    "resolved_at": now,
+                }
+            )
     else:
         products = client.products_by_sku()
         found = products
         for sku, (product_id, variation_id, manage, quantity) in products.items():
             managed = manage is True  # False, or "parent": the store keeps this item's stock elsewhere
-            rows.append({"store_id": store.id, "sku": sku, "item_id": str(product_id),
-                         "variant_id": None if variation_id is None else str(variation_id),
-                         "manage_stock": managed, "resolved_at": now})
+            rows.append(
+                {
+                    "store_id": store.id,
+                    "sku": sku,
+                    "item_id": str(product_id),
+                    "variant_id": None if variation_id is None else str(variation_id),
+                    "manage_stock": managed,
+                    "resolved_at": now,
+                }
+            )
             if managed and quantity is not None:  # what the store shows now: its reported figure
-                reported.append({"store_id": store.id, "sku": sku, "location": WOO_LOCATION,
-                                 "reported": int(quantity)})
+                reported.append({"store_id": store.id, "sku": sku, "location": WOO_LOCATION, "reported": int(quantity)})
     for sku in skus or ():
         if sku not in found:  # remembered as absent, looked for again after NOT_FOUND_TTL
-            rows.append({"store_id": store.id, "sku": sku, "item_id": "", "variant_id": None,
-                         "manage_stock": False, "resolved_at": now})
+            rows.append(
+                {
+                    "store_id": store.id,
+                    "sku": sku,
+                    "item_id": "",
+                    "variant_id": None,
+                    "manage_stock": False,
+                    "resolved_at": now,
+                }
+            )
     with rt.sessions.begin() as session:
-        upsert(session, StoreVariant.__table__, rows, ("store_id", "sku"),
-               ("item_id", "variant_id", "manage_stock", "resolved_at"))
+        upsert(
+            session,
+            StoreVariant.__table__,
+            rows,
+            ("store_id", "sku"),
+            ("item_id", "variant_id", "manage_stock", "resolved_at"),
+        )
         upsert(session, PushedLevel.__table__, reported, ("store_id", "sku", "location"), ("reported",))
     return len(found)

@@ -5,6 +5,7 @@ A request thread only marks its store (no I/O on the hot path); this thread send
 deliveries keep coming. A mark is always followed by a wake-up sent after it, so no committed
 event waits for the sweep.
 """
+
 from __future__ import annotations
 
 import logging

@@ -3,10 +3,11 @@ store (no NUL), ids and page numbers a BIGINT holds, times inside the years 1–
 nested no deeper than people's data ever is. Anything else is refused with a 400 naming the field,
 before it reaches a query that would fail with a 500 (the webhook doors never come here).
 """
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -25,8 +26,9 @@ NUL = "\x00"
 NO_NUL = validate.Regexp(r"^[^\x00]*$", error="may not contain a NUL character (\\u0000)")
 # What str.strip() removes, spelled out: "\s" differs between Python and the ECMA regexes clients use.
 _SPACES = "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x3001)) if c.isspace())
-NOT_BLANK = validate.Regexp(f"^[^\\x00]*[^\\x00{_SPACES}][^\\x00]*$",
-                            error="may not be blank or contain a NUL character (\\u0000)")
+NOT_BLANK = validate.Regexp(
+    f"^[^\\x00]*[^\\x00{_SPACES}][^\\x00]*$", error="may not be blank or contain a NUL character (\\u0000)"
+)
 
 
 class Text(fields.String):
@@ -143,8 +145,8 @@ def row_id(raw: str) -> int | None:
 def to_utc(value: datetime) -> datetime:
     """The time in UTC; ValueError when that falls outside the years 1–9999 (0001-01-01T00:00+14:00)."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     try:
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     except OverflowError:
         raise OutOfRange("outside the years 1 to 9999 once converted to UTC") from None

@@ -10,6 +10,7 @@ them. `Intake` holds the decisions; two front doors use them: `connector.asgi` (
 serves, on an event loop) and `WebhookReceiver` here, WSGI middleware (`connector run`, tests and
 `connector.wsgi:app`). Everything else goes on to the Flask app.
 """
+
 from __future__ import annotations
 
 import functools
@@ -33,8 +34,17 @@ PREFIX = "/webhooks/"
 SIGNATURE_HEADERS = {"shopify": "X-Shopify-Hmac-Sha256", "woocommerce": "X-WC-Webhook-Signature"}
 
 # Every header Shopify documents, in both delivery styles (the newer one drops the "X-").
-SHOPIFY_HEADERS = ("Topic", "Hmac-Sha256", "Shop-Domain", "API-Version", "Webhook-Id", "Event-Id",
-                   "Triggered-At", "Sub-Topic", "Name")
+SHOPIFY_HEADERS = (
+    "Topic",
+    "Hmac-Sha256",
+    "Shop-Domain",
+    "API-Version",
+    "Webhook-Id",
+    "Event-Id",
+    "Triggered-At",
+    "Sub-Topic",
+    "Name",
+)
 
 
 @dataclass(frozen=True)
@@ -49,8 +59,9 @@ def _environ_key(header: str) -> str:
 
 
 # (environ key, header): the newer unprefixed style first, so the X- one wins when a delivery has both.
-_SHOPIFY_ENVIRON = [(_environ_key(f"{prefix}Shopify-{name}"), f"X-Shopify-{name}")
-                    for name in SHOPIFY_HEADERS for prefix in ("", "X-")]
+_SHOPIFY_ENVIRON = [
+    (_environ_key(f"{prefix}Shopify-{name}"), f"X-Shopify-{name}") for name in SHOPIFY_HEADERS for prefix in ("", "X-")
+]
 _KEPT_ENVIRON = {"CONTENT_TYPE": "Content-Type", "HTTP_USER_AGENT": "User-Agent"}
 
 
@@ -73,8 +84,9 @@ def _shopify_delivery(environ: dict, body: bytes, _payload: object) -> Delivery:
 
 WOO_HEADERS = ("Source", "Topic", "Resource", "Event", "Signature", "ID", "Delivery-ID")
 # Both delivery styles of each platform's signature header, as environ keys.
-_SIGNATURE_ENVIRON = {platform: (_environ_key(header), _environ_key(header[2:]))
-                      for platform, header in SIGNATURE_HEADERS.items()}
+_SIGNATURE_ENVIRON = {
+    platform: (_environ_key(header), _environ_key(header[2:])) for platform, header in SIGNATURE_HEADERS.items()
+}
 _WOO_ENVIRON = {_environ_key(f"X-WC-Webhook-{name}"): f"X-WC-Webhook-{name}" for name in WOO_HEADERS}
 
 
@@ -98,12 +110,16 @@ def _woo_delivery(environ: dict, body: bytes, payload: object) -> Delivery:
 
 def _is_woo_ping(environ: dict, body: bytes) -> bool:
     """WooCommerce's check when a webhook is saved: form-encoded webhook_id=N, no X-WC headers."""
-    return (not any(key.startswith("HTTP_X_WC_WEBHOOK_") for key in environ)
-            and re.fullmatch(rb"webhook_id=\d{1,20}", body.strip()) is not None)
+    return (
+        not any(key.startswith("HTTP_X_WC_WEBHOOK_") for key in environ)
+        and re.fullmatch(rb"webhook_id=\d{1,20}", body.strip()) is not None
+    )
 
 
 _IDENTIFY: dict[str, Callable[[dict, bytes, object], Delivery]] = {
-    "shopify": _shopify_delivery, "woocommerce": _woo_delivery}
+    "shopify": _shopify_delivery,
+    "woocommerce": _woo_delivery,
+}
 StartResponse = Callable[..., object]
 
 
@@ -156,8 +172,9 @@ class Intake:
         resource_id = str(data["id"])[:64] if "id" in data else None
         # Known before processing, so support can find an order's events even when they failed.
         number = data.get("name") if platform == "shopify" else data.get("number")
-        order_number = (str(number)[:64] if isinstance(number, (str, int)) and delivery.topic.startswith("order")
-                        else None)
+        order_number = (
+            str(number)[:64] if isinstance(number, (str, int)) and delivery.topic.startswith("order") else None
+        )
         return inbox.row(
             store_id=store.id,
             platform=platform,
@@ -196,13 +213,14 @@ class WebhookReceiver:
         if not path.startswith(PREFIX):
             return self.app(environ, start_response)
         try:
-            status, message = self.receive(environ, path[len(PREFIX):])
+            status, message = self.receive(environ, path[len(PREFIX) :])
         except Exception:
             log.exception("webhook receiver: unexpected error on %s", path)
             status, message = BROKEN
         body = reply_body(status, message)
-        start_response(f"{status} {_REASONS[status]}", [("Content-Type", "application/json"),
-                                                        ("Content-Length", str(len(body)))])
+        start_response(
+            f"{status} {_REASONS[status]}", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
         return [body]
 
     def receive(self, environ: dict, rest: str) -> Reply:
@@ -253,8 +271,16 @@ def _read_body(environ: dict, limit: int) -> bytes | None:
     return b"".join(parts)
 
 
-_REASONS = {200: "OK", 400: "BAD REQUEST", 401: "UNAUTHORIZED", 404: "NOT FOUND", 405: "METHOD NOT ALLOWED",
-            413: "REQUEST ENTITY TOO LARGE", 500: "INTERNAL SERVER ERROR", 503: "SERVICE UNAVAILABLE"}
+_REASONS = {
+    200: "OK",
+    400: "BAD REQUEST",
+    401: "UNAUTHORIZED",
+    404: "NOT FOUND",
+    405: "METHOD NOT ALLOWED",
+    413: "REQUEST ENTITY TOO LARGE",
+    500: "INTERNAL SERVER ERROR",
+    503: "SERVICE UNAVAILABLE",
+}
 
 
 def _parse(body: bytes) -> tuple[object, str | None]:

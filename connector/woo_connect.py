@@ -11,6 +11,7 @@ The callback carries no signature: the one-time id is all that ties it to the ad
 connection, so it is claimed atomically (a replay or a forgery is refused and audited) and the store's
 address is the one recorded when the connection started, never anything the callback says.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -40,8 +41,10 @@ CALLBACK_PATH = "/connect/woocommerce/callback"
 MAX_CALLBACK_BYTES = 16 * 1024  # the store sends five short fields
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 # WooCommerce makes them 'ck_'/'cs_' + a 40-hex sha1; other lengths are tolerated, short or odd ones not.
-KEY_PATTERN = {"consumer_key": re.compile(r"^ck_[0-9A-Za-z]{20,100}$"),
-               "consumer_secret": re.compile(r"^cs_[0-9A-Za-z]{20,100}$")}
+KEY_PATTERN = {
+    "consumer_key": re.compile(r"^ck_[0-9A-Za-z]{20,100}$"),
+    "consumer_secret": re.compile(r"^cs_[0-9A-Za-z]{20,100}$"),
+}
 
 
 class ConnectError(ValueError):
@@ -62,8 +65,12 @@ class Connected:
     webhook_error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"slug": self.slug, "created": self.created, "webhooks": self.webhooks,
-                "webhook_error": self.webhook_error}
+        return {
+            "slug": self.slug,
+            "created": self.created,
+            "webhooks": self.webhooks,
+            "webhook_error": self.webhook_error,
+        }
 
 
 def _base(rt: Runtime) -> str:
@@ -104,8 +111,10 @@ def _check_start(rt: Runtime, slug: str, url: str) -> dict[str, str]:
         errors["slug"] = f"a {existing.platform} store has this slug; choose another"
     callback = callback_url(rt)
     if not callback.startswith("https://") and not plaintext_allowed(callback):
-        errors["_form"] = (f"WooCommerce sends the key only to an https address, and ours is {callback}: set "
-                           "PUBLIC_BASE_URL to the connector's public https address")
+        errors["_form"] = (
+            f"WooCommerce sends the key only to an https address, and ours is {callback}: set "
+            "PUBLIC_BASE_URL to the connector's public https address"
+        )
     return errors
 
 
@@ -118,8 +127,15 @@ def begin(rt: Runtime, slug: str, store_url: str, actor: str) -> str:
         raise ConnectError(errors)
     token = connections.start(rt, PLATFORM, slug, url, actor)
     audit(rt, actor, "store.connect_start", slug, {"platform": PLATFORM, "url": url})
-    query = urlencode({"app_name": APP_NAME, "scope": SCOPE, "user_id": token, "return_url": return_url(rt),
-                       "callback_url": callback_url(rt)})
+    query = urlencode(
+        {
+            "app_name": APP_NAME,
+            "scope": SCOPE,
+            "user_id": token,
+            "return_url": return_url(rt),
+            "callback_url": callback_url(rt),
+        }
+    )
     return f"{url}/wc-auth/v1/authorize?{query}"
 
 
@@ -136,13 +152,20 @@ def _checked_body(body: Any) -> dict[str, str]:
     for name, pattern in KEY_PATTERN.items():
         value = body.get(name)
         if not isinstance(value, str) or not pattern.match(value):
-            raise connections.ConnectionRefused(f"{name} is missing or not a WooCommerce key ({pattern.pattern[1:4]} "
-                                                "and 20 to 100 letters or digits)")
+            raise connections.ConnectionRefused(
+                f"{name} is missing or not a WooCommerce key ({pattern.pattern[1:4]} and 20 to 100 letters or digits)"
+            )
     if body.get("key_permissions") != SCOPE:
-        raise connections.ConnectionRefused(f"the key's permissions are {str(body.get('key_permissions'))[:20]!r}, "
-                                            f"not {SCOPE!r}: the connector writes stock and order statuses")
-    return {"user_id": token, "consumer_key": body["consumer_key"], "consumer_secret": body["consumer_secret"],
-            "key_id": str(body.get("key_id", ""))[:20]}
+        raise connections.ConnectionRefused(
+            f"the key's permissions are {str(body.get('key_permissions'))[:20]!r}, "
+            f"not {SCOPE!r}: the connector writes stock and order statuses"
+        )
+    return {
+        "user_id": token,
+        "consumer_key": body["consumer_key"],
+        "consumer_secret": body["consumer_secret"],
+        "key_id": str(body.get("key_id", ""))[:20],
+    }
 
 
 def complete(rt: Runtime, body: Any, remote: str = "") -> Connected:
@@ -160,31 +183,53 @@ def complete(rt: Runtime, body: Any, remote: str = "") -> Connected:
         refused(rt, str(exc), remote, pending.store_slug)
         raise
     _register(rt, connected)
-    audit(rt, f"{pending.created_by} (WooCommerce key approval)", "store.connect", connected.slug,
-          {"url": pending.target, "created": connected.created, "consumer_key": mask(fields_["consumer_key"]),
-           "key_id": fields_["key_id"], "remote": remote, "webhooks": connected.webhooks,
-           "webhook_error": connected.webhook_error})
+    audit(
+        rt,
+        f"{pending.created_by} (WooCommerce key approval)",
+        "store.connect",
+        connected.slug,
+        {
+            "url": pending.target,
+            "created": connected.created,
+            "consumer_key": mask(fields_["consumer_key"]),
+            "key_id": fields_["key_id"],
+            "remote": remote,
+            "webhooks": connected.webhooks,
+            "webhook_error": connected.webhook_error,
+        },
+    )
     connections.record_outcome(rt, fields_["user_id"], connected.as_dict())
     return connected
 
 
 def refused(rt: Runtime, reason: str, remote: str, slug: str = "") -> None:
     log.warning("WooCommerce connection callback from %s refused: %s", remote or "?", reason)
-    audit(rt, f"woocommerce callback from {remote or '?'}", "store.connect_refused", slug,
-          {"reason": reason, "remote": remote})
+    audit(
+        rt,
+        f"woocommerce callback from {remote or '?'}",
+        "store.connect_refused",
+        slug,
+        {"reason": reason, "remote": remote},
+    )
 
 
 def _save(rt: Runtime, pending: connections.Pending, given: dict[str, str]) -> Connected:
     existing = store_admin.store_by_slug(rt, pending.store_slug)
     if existing is not None and existing.platform != PLATFORM:  # made on /config while the merchant approved
-        raise connections.ConnectionRefused(f"a {existing.platform} store took the slug {pending.store_slug!r} "
-                                            "meanwhile")
-    entry = {**(existing.settings if existing else {}), "slug": pending.store_slug, "platform": PLATFORM,
-             "active": existing.active if existing else True, "url": pending.target,
-             "consumer_key": given["consumer_key"], "consumer_secret": given["consumer_secret"],
-             # A reconnected store keeps its secret: its subscriptions already sign with it.
-             "webhook_secret": (existing.secrets.get("webhook_secret") if existing else None)
-             or secrets.token_urlsafe(32)}
+        raise connections.ConnectionRefused(
+            f"a {existing.platform} store took the slug {pending.store_slug!r} meanwhile"
+        )
+    entry = {
+        **(existing.settings if existing else {}),
+        "slug": pending.store_slug,
+        "platform": PLATFORM,
+        "active": existing.active if existing else True,
+        "url": pending.target,
+        "consumer_key": given["consumer_key"],
+        "consumer_secret": given["consumer_secret"],
+        # A reconnected store keeps its secret: its subscriptions already sign with it.
+        "webhook_secret": (existing.secrets.get("webhook_secret") if existing else None) or secrets.token_urlsafe(32),
+    }
     try:
         load_config(rt, json.dumps({"stores": [entry]}))
     except ConfigError as exc:

@@ -4,12 +4,12 @@ Plain frozen dataclasses so mappings and adapters share them without I/O, plus m
 schemas that round-trip them through JSON (the inbox keeps each event's canonical order for the
 console). Money is always a Decimal with its currency; times are timezone-aware UTC.
 """
+
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
@@ -390,7 +390,7 @@ class AwareDateTime(fields.DateTime):
         parsed = super()._deserialize(value, attr, data, **kwargs)
         if parsed.tzinfo is None:
             raise ValidationError("timestamp has no timezone")
-        return parsed.astimezone(timezone.utc)
+        return parsed.astimezone(UTC)
 
 
 class AddressSchema(Schema):

@@ -4,6 +4,7 @@ A store that sends 0.33333333 USD would otherwise be rounded silently by whateve
 document keeps it. No dependency of ours carries ISO 4217 data, so the exceptions to "2 decimals"
 are listed here (ISO 4217, list one).
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -12,8 +13,28 @@ from mappings.canonical import Money, Order
 from mappings.errors import MappingError
 
 _EXCEPTIONS = {
-    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
-                     "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(
+        (
+            "BIF",
+            "CLP",
+            "DJF",
+            "GNF",
+            "ISK",
+            "JPY",
+            "KMF",
+            "KRW",
+            "PYG",
+            "RWF",
+            "UGX",
+            "UYI",
+            "VND",
+            "VUV",
+            "XAF",
+            "XOF",
+            "XPF",
+        ),
+        0,
+    ),
     **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
     **dict.fromkeys(("CLF", "UYW"), 4),
 }
@@ -38,8 +59,10 @@ def check_minor_units(order: Order) -> None:
     for label, money in _amounts(order):
         if money is not None and not _fits(money):
             places = minor_unit(money.currency)
-            raise MappingError(f"{label} {money.amount} {money.currency} has more decimals than "
-                               f"{money.currency}'s {places}: correct it in the store, then retry")
+            raise MappingError(
+                f"{label} {money.amount} {money.currency} has more decimals than "
+                f"{money.currency}'s {places}: correct it in the store, then retry"
+            )
 
 
 def _amounts(order: Order) -> list[tuple[str, Money | None]]:
@@ -47,8 +70,9 @@ def _amounts(order: Order) -> list[tuple[str, Money | None]]:
     for line in order.lines:
         n = f"line {line.line_no}"
         # A unit price derived by division (WooCommerce) is booked beside its exact subtotal.
-        found.append((f"{n} subtotal", line.subtotal) if line.subtotal is not None else (f"{n} unit price",
-                                                                                       line.unit_price))
+        found.append(
+            (f"{n} subtotal", line.subtotal) if line.subtotal is not None else (f"{n} unit price", line.unit_price)
+        )
         found.append((f"{n} discount", line.discount_total))
         found += [(f"{n} tax {t.title!r}", t.amount) for t in line.tax_lines]
     for i, ship in enumerate(order.shipping_lines, start=1):
@@ -59,8 +83,13 @@ def _amounts(order: Order) -> list[tuple[str, Money | None]]:
     found += [(f"discount {d.code!r}", d.amount) for d in order.discounts]
     found += [(f"order tax {t.title!r}", t.amount) for t in order.tax_lines]
     t = order.totals
-    found += [("order subtotal", t.subtotal), ("order discount total", t.discount_total),
-              ("order shipping total", t.shipping_total), ("order tax total", t.tax_total),
-              ("order total", t.total), ("order fee total", t.fee_total),
-              ("order total in the presentment currency", order.presentment_total)]
+    found += [
+        ("order subtotal", t.subtotal),
+        ("order discount total", t.discount_total),
+        ("order shipping total", t.shipping_total),
+        ("order tax total", t.tax_total),
+        ("order total", t.total),
+        ("order fee total", t.fee_total),
+        ("order total in the presentment currency", order.presentment_total),
+    ]
     return found

@@ -1,4 +1,5 @@
 """How customers are recognised across checkouts: normalised email and phone (pure functions)."""
+
 from __future__ import annotations
 
 import re

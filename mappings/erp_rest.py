@@ -7,9 +7,10 @@ Pure, no I/O. The wire rules an ERP team implements:
 - ids the ERP hands back are strings; our references (`external_ref`, `order_ref`) are the
   connector's idempotency keys, `shopify:<store>:<order id>` and the like.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,7 @@ def decimal_text(value: Decimal | int) -> str:
 def utc_text(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("a naive datetime cannot be sent: canonical times are timezone-aware")
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _money(value: Money) -> str:
@@ -47,8 +48,13 @@ def _address(address: Address | None) -> dict[str, str] | None:
         return None
     return {
         "name": " ".join(p for p in (address.first_name, address.last_name) if p),
-        "company": address.company, "line1": address.line1, "line2": address.line2, "city": address.city,
-        "region": address.region, "postal_code": address.postal_code, "country_code": address.country_code,
+        "company": address.company,
+        "line1": address.line1,
+        "line2": address.line2,
+        "city": address.city,
+        "region": address.region,
+        "postal_code": address.postal_code,
+        "country_code": address.country_code,
         "phone": address.phone,
     }
 
@@ -97,8 +103,11 @@ def order_document(order: Order, customer_id: str) -> dict[str, Any]:
             "total": _money(t.total),
         },
         # What the buyer paid in their own currency, for matching an invoice or the processor's payout.
-        "presentment": ({"currency": order.presentment_total.currency, "total": _money(order.presentment_total)}
-                        if order.presentment_total else None),
+        "presentment": (
+            {"currency": order.presentment_total.currency, "total": _money(order.presentment_total)}
+            if order.presentment_total
+            else None
+        ),
         "lines": [
             {
                 "line_no": line.line_no,
@@ -114,13 +123,23 @@ def order_document(order: Order, customer_id: str) -> dict[str, Any]:
             for line in order.lines
         ],
         "shipping_lines": [
-            {"code": s.code, "title": s.title, "price": _money(s.price), "discount_total": _money(s.discount_total),
-             "tax_total": decimal_text(sum((tl.amount.amount for tl in s.tax_lines), Decimal(0)))}
+            {
+                "code": s.code,
+                "title": s.title,
+                "price": _money(s.price),
+                "discount_total": _money(s.discount_total),
+                "tax_total": decimal_text(sum((tl.amount.amount for tl in s.tax_lines), Decimal(0))),
+            }
             for s in order.shipping_lines
         ],
         "fee_lines": [
-            {"kind": f.kind, "title": f.title, "amount": _money(f.amount), "source_line_id": f.source_line_id,
-             "tax_total": decimal_text(sum((tl.amount.amount for tl in f.tax_lines), Decimal(0)))}
+            {
+                "kind": f.kind,
+                "title": f.title,
+                "amount": _money(f.amount),
+                "source_line_id": f.source_line_id,
+                "tax_total": decimal_text(sum((tl.amount.amount for tl in f.tax_lines), Decimal(0))),
+            }
             for f in order.fee_lines
         ],
         "billing_address": _address(order.billing_address),
@@ -181,8 +200,13 @@ def credit_note_document(refund: Refund, order_ref: str) -> dict[str, Any]:
             for n, line in enumerate(refund.lines, start=1)
         ],
         "fee_lines": [
-            {"kind": f.kind, "title": f.title, "amount": _money(f.amount), "tax_total": _money(f.tax),
-             "source_line_id": f.source_line_id}
+            {
+                "kind": f.kind,
+                "title": f.title,
+                "amount": _money(f.amount),
+                "tax_total": _money(f.tax),
+                "source_line_id": f.source_line_id,
+            }
             for f in refund.fees
         ],
     }
@@ -218,7 +242,7 @@ def parse_time(value: Any, where: str) -> datetime:
         raise DocumentError(f"{where} is not an ISO-8601 time: {value!r}") from None
     if parsed.tzinfo is None:
         raise DocumentError(f"{where} has no time zone: {value!r}")
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def _text(doc: dict, name: str) -> str:
@@ -262,15 +286,23 @@ def shipment_from_document(doc: Any, where: str = "shipment") -> Shipment:
 
 
 def stock_level_document(level: StockLevel) -> dict[str, Any]:
-    return {"sku": level.sku, "warehouse": level.warehouse, "on_hand": decimal_text(level.on_hand),
-            "updated_at": utc_text(level.updated_at)}
+    return {
+        "sku": level.sku,
+        "warehouse": level.warehouse,
+        "on_hand": decimal_text(level.on_hand),
+        "updated_at": utc_text(level.updated_at),
+    }
 
 
 def shipment_document(shipment: Shipment, updated_at: datetime) -> dict[str, Any]:
     return {
-        "ref": shipment.ref, "order_ref": shipment.order_ref, "warehouse": shipment.warehouse,
-        "carrier": shipment.carrier, "tracking_number": shipment.tracking_number,
-        "tracking_url": shipment.tracking_url, "shipped_at": utc_text(shipment.shipped_at),
+        "ref": shipment.ref,
+        "order_ref": shipment.order_ref,
+        "warehouse": shipment.warehouse,
+        "carrier": shipment.carrier,
+        "tracking_number": shipment.tracking_number,
+        "tracking_url": shipment.tracking_url,
+        "shipped_at": utc_text(shipment.shipped_at),
         "updated_at": utc_text(updated_at),
         "lines": [{"sku": line.sku, "quantity": decimal_text(line.quantity)} for line in shipment.lines],
     }

@@ -1,4 +1,5 @@
 """Errors a mapping raises: always permanent (the same payload would fail the same way again)."""
+
 from __future__ import annotations
 
 

@@ -3,10 +3,11 @@
 Every mapping describes only the fields it reads, turns marshmallow's nested errors into
 "line_items[1].price: Not a valid number." and raises nothing but MappingError.
 """
+
 from __future__ import annotations
 
 import re
-from datetime import timezone
+from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
@@ -37,7 +38,7 @@ class Amount(fields.Decimal):
             raise self.make_error("invalid", input=value)
         number = super()._validated(value)
         # Bounded, so later arithmetic cannot overflow on absurd input such as 1e400.
-        low = -Decimal(10) ** 13 if self.signed else Decimal(0)
+        low = -(Decimal(10) ** 13) if self.signed else Decimal(0)
         too_fine = number.as_tuple().exponent < -self.max_places  # type: ignore[operator]
         if not low <= number < Decimal(10) ** 13 or too_fine:
             kind = "amount" if self.signed else "non-negative amount"
@@ -58,9 +59,9 @@ class Timestamp(fields.DateTime):
         if parsed.utcoffset() is None:
             if not self.naive_is_utc:
                 raise ValidationError("Timestamp has no UTC offset (expected e.g. 2026-11-20T10:15:00-05:00).")
-            return parsed.replace(tzinfo=timezone.utc)
+            return parsed.replace(tzinfo=UTC)
         try:
-            return parsed.astimezone(timezone.utc)
+            return parsed.astimezone(UTC)
         except OverflowError as exc:  # year 1 or 9999 shifted out of range
             raise ValidationError("Timestamp out of range.") from exc
 

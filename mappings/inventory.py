@@ -7,6 +7,7 @@ never below zero. `reserved` is what orders already took that the ERP's figure d
 warehouse that several stores sell from. Rounding down means the shares never add up to more than
 the stock: the last unit goes to nobody rather than to two buyers.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,9 +33,13 @@ class StockRow:
     updated_at: datetime
 
 
-def location_target(rows: Sequence[StockRow], warehouses: frozenset[str] | None,
-                    reservations: Sequence[tuple[int, datetime]], safety_stock: Decimal,
-                    share: Decimal) -> int | None:
+def location_target(
+    rows: Sequence[StockRow],
+    warehouses: frozenset[str] | None,
+    reservations: Sequence[tuple[int, datetime]],
+    safety_stock: Decimal,
+    share: Decimal,
+) -> int | None:
     """What a store location may sell of one SKU, from the ERP rows of its warehouses (None: all).
 
     `reservations` are (quantity, placed_at) of every unreleased order line of the SKU, in any store;

@@ -1,6 +1,7 @@
 """The merchant's mapping tables applied to a canonical order (pure): what the store calls a thing
 → what the ERP calls it. Edited on /config; a missing entry leaves the value as the store sent it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,21 +33,29 @@ class MerchantTables:
 def apply_tables(order: Order, tables: MerchantTables) -> Order:
     if not any((tables.sku, tables.payment_method, tables.shipping_method, tables.tax)):
         return order
+
     def coded(taxes: tuple[TaxLine, ...]) -> tuple[TaxLine, ...]:
         return tuple(dataclasses.replace(t, code=tables.tax.get(t.title, t.code)) for t in taxes)
 
     lines = tuple(
-        dataclasses.replace(line, sku=tables.sku.get(line.sku, line.sku) if line.sku else line.sku,
-                            tax_lines=coded(line.tax_lines))
+        dataclasses.replace(
+            line, sku=tables.sku.get(line.sku, line.sku) if line.sku else line.sku, tax_lines=coded(line.tax_lines)
+        )
         for line in order.lines
     )
     shipping = tuple(
-        dataclasses.replace(s, code=tables.shipping_method.get(s.code) or tables.shipping_method.get(s.title) or s.code,
-                            tax_lines=coded(s.tax_lines))
+        dataclasses.replace(
+            s,
+            code=tables.shipping_method.get(s.code) or tables.shipping_method.get(s.title) or s.code,
+            tax_lines=coded(s.tax_lines),
+        )
         for s in order.shipping_lines
     )
-    method = (tables.payment_method.get(order.payment.gateway) or tables.payment_method.get(order.payment.method)
-              or order.payment.method)
+    method = (
+        tables.payment_method.get(order.payment.gateway)
+        or tables.payment_method.get(order.payment.method)
+        or order.payment.method
+    )
     return dataclasses.replace(
         order,
         lines=lines,

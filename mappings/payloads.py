@@ -5,6 +5,7 @@ and the pages read it back. A body nested deeper than any real order, or holding
 (which PostgreSQL text and most ERPs cannot store), is refused here with a reason that names where,
 so the event is parked at once instead of failing deep inside a mapping or a database write.
 """
+
 from __future__ import annotations
 
 import orjson
@@ -23,8 +24,9 @@ def read(body: bytes) -> dict:
     except orjson.JSONDecodeError as exc:
         raise UnreadablePayload(f"the body is not valid JSON ({exc}); nothing was imported") from None
     if not isinstance(payload, dict):
-        raise UnreadablePayload(f"the body is JSON but not an object (got {type(payload).__name__}); "
-                                "nothing was imported")
+        raise UnreadablePayload(
+            f"the body is JSON but not an object (got {type(payload).__name__}); nothing was imported"
+        )
     found = problem(payload)
     if found:
         raise UnreadablePayload(found)
@@ -37,8 +39,10 @@ def problem(payload: object) -> str | None:
     while stack:
         value, path, depth = stack.pop()
         if depth > MAX_DEPTH:
-            return (f"the payload is nested more than {MAX_DEPTH} levels deep (at {_short(path) or 'the top'}); "
-                    "no order is: nothing was imported. Skip the event, or ask the store what sent it")
+            return (
+                f"the payload is nested more than {MAX_DEPTH} levels deep (at {_short(path) or 'the top'}); "
+                "no order is: nothing was imported. Skip the event, or ask the store what sent it"
+            )
         if isinstance(value, str):
             if "\x00" in value:
                 return _nul(path or "the body")
@@ -54,9 +58,11 @@ def problem(payload: object) -> str | None:
 
 
 def _nul(where: str) -> str:
-    return (f"{_short(where)} holds a NUL character (U+0000), which the database and the ERP "
-            "cannot store: nothing was imported. Correct the value in the store and save the order again "
-            "(it is sent anew), or skip this event")
+    return (
+        f"{_short(where)} holds a NUL character (U+0000), which the database and the ERP "
+        "cannot store: nothing was imported. Correct the value in the store and save the order again "
+        "(it is sent anew), or skip this event"
+    )
 
 
 def _short(path: str) -> str:

@@ -41,6 +41,7 @@ UNVERIFIED were not confirmed against a live shop):
   `total_additional_fees_set` as one refunded fee (the itemised `additional_fees[]` shape is
   UNVERIFIED, so it is not read).
 """
+
 from __future__ import annotations
 
 import re
@@ -50,8 +51,8 @@ from marshmallow import fields, validate
 
 from mappings.canonical import Money, Refund, RefundFee, RefundLine, money_sum
 from mappings.errors import MappingError
-from mappings.fields import currency as iso_currency
 from mappings.fields import MAX_ID, Amount, Base, Timestamp, blank_to_none, ident, list_of, load, opt
+from mappings.fields import currency as iso_currency
 from mappings.shopify import _money, _priced, _ShopSet, fee_parts
 
 _RESTOCKING = frozenset({"return", "cancel", "legacy_restock"})
@@ -59,8 +60,9 @@ _RESTOCK_TYPES = ("no_restock", *sorted(_RESTOCKING))
 _SHIPPING, _DISCREPANCY = "shipping_refund", "refund_discrepancy"
 
 
-_SignedMoneyBag = Base.from_dict({"amount": Amount(signed=True, required=True),
-                                  "currency_code": iso_currency(required=True)}, name="_SignedMoneyBag")
+_SignedMoneyBag = Base.from_dict(
+    {"amount": Amount(signed=True, required=True), "currency_code": iso_currency(required=True)}, name="_SignedMoneyBag"
+)
 _SignedShopSet = Base.from_dict({"shop_money": fields.Nested(_SignedMoneyBag, required=True)}, name="_SignedShopSet")
 
 
@@ -69,39 +71,76 @@ def _signed(name: str) -> dict[str, fields.Field]:
     return {name: opt(Amount, signed=True), f"{name}_set": opt(fields.Nested, nested=_SignedShopSet)}
 
 
-_RefundedItem = Base.from_dict({"id": opt(ident), "sku": opt(), "title": opt(), "tip_payment_gateway": opt(),
-                                "tip_payment_method": opt()}, name="_RefundedItem")
+_RefundedItem = Base.from_dict(
+    {"id": opt(ident), "sku": opt(), "title": opt(), "tip_payment_gateway": opt(), "tip_payment_method": opt()},
+    name="_RefundedItem",
+)
 # Shopify writes a duty's id as a number here and as a string on the order's line item.
-_RefundDuty = Base.from_dict({"duty_id": fields.Raw(load_default=None, allow_none=True),
-                              "amount_set": fields.Nested(_ShopSet, required=True)}, name="_RefundDuty")
-_RefundLineItem = Base.from_dict({
-    "id": opt(ident), "line_item_id": ident(required=True),
-    "quantity": fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10**6)),
-    "restock_type": fields.String(required=True, validate=validate.OneOf(_RESTOCK_TYPES)),
-    "location_id": opt(ident),
-    **_priced("subtotal"), **_priced("total_tax"),
-    "line_item": opt(fields.Nested, nested=_RefundedItem),
-}, name="_RefundLineItem")
-_OrderAdjustment = Base.from_dict({
-    "id": opt(ident), "kind": opt(validate=validate.OneOf((_SHIPPING, _DISCREPANCY))), "reason": opt(),
-    **_signed("amount"), **_signed("tax_amount"),
-}, name="_OrderAdjustment")
-_RefundShippingLine = Base.from_dict({
-    "id": opt(ident), "shipping_line_id": opt(ident),
-    **_priced("subtotal_amount"), **_priced("tax_amount"),
-}, name="_RefundShippingLine")
-_Transaction = Base.from_dict({
-    "id": opt(ident), "kind": opt(), "status": opt(), "amount": Amount(required=True),
-    "currency": opt(iso_currency), "gateway": opt(), "parent_id": opt(ident),
-}, name="_Transaction")
-_ShopifyRefund = Base.from_dict({
-    "id": ident(required=True), "order_id": ident(required=True),
-    "created_at": Timestamp(required=True), "processed_at": opt(Timestamp), "note": opt(),
-    "refund_line_items": list_of(_RefundLineItem), "transactions": list_of(_Transaction),
-    "order_adjustments": list_of(_OrderAdjustment), "refund_shipping_lines": list_of(_RefundShippingLine),
-    "duties": list_of(_RefundDuty), "total_duties_set": opt(fields.Nested, nested=_ShopSet),
-    "total_additional_fees_set": opt(fields.Nested, nested=_ShopSet),
-}, name="_ShopifyRefund")
+_RefundDuty = Base.from_dict(
+    {"duty_id": fields.Raw(load_default=None, allow_none=True), "amount_set": fields.Nested(_ShopSet, required=True)},
+    name="_RefundDuty",
+)
+_RefundLineItem = Base.from_dict(
+    {
+        "id": opt(ident),
+        "line_item_id": ident(required=True),
+        "quantity": fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10**6)),
+        "restock_type": fields.String(required=True, validate=validate.OneOf(_RESTOCK_TYPES)),
+        "location_id": opt(ident),
+        **_priced("subtotal"),
+        **_priced("total_tax"),
+        "line_item": opt(fields.Nested, nested=_RefundedItem),
+    },
+    name="_RefundLineItem",
+)
+_OrderAdjustment = Base.from_dict(
+    {
+        "id": opt(ident),
+        "kind": opt(validate=validate.OneOf((_SHIPPING, _DISCREPANCY))),
+        "reason": opt(),
+        **_signed("amount"),
+        **_signed("tax_amount"),
+    },
+    name="_OrderAdjustment",
+)
+_RefundShippingLine = Base.from_dict(
+    {
+        "id": opt(ident),
+        "shipping_line_id": opt(ident),
+        **_priced("subtotal_amount"),
+        **_priced("tax_amount"),
+    },
+    name="_RefundShippingLine",
+)
+_Transaction = Base.from_dict(
+    {
+        "id": opt(ident),
+        "kind": opt(),
+        "status": opt(),
+        "amount": Amount(required=True),
+        "currency": opt(iso_currency),
+        "gateway": opt(),
+        "parent_id": opt(ident),
+    },
+    name="_Transaction",
+)
+_ShopifyRefund = Base.from_dict(
+    {
+        "id": ident(required=True),
+        "order_id": ident(required=True),
+        "created_at": Timestamp(required=True),
+        "processed_at": opt(Timestamp),
+        "note": opt(),
+        "refund_line_items": list_of(_RefundLineItem),
+        "transactions": list_of(_Transaction),
+        "order_adjustments": list_of(_OrderAdjustment),
+        "refund_shipping_lines": list_of(_RefundShippingLine),
+        "duties": list_of(_RefundDuty),
+        "total_duties_set": opt(fields.Nested, nested=_ShopSet),
+        "total_additional_fees_set": opt(fields.Nested, nested=_ShopSet),
+    },
+    name="_ShopifyRefund",
+)
 _SCHEMA = _ShopifyRefund()  # built once, as in mappings.shopify
 
 
@@ -125,25 +164,36 @@ def refund_from_shopify(payload: dict, store: str, currency: str) -> Refund:
 def _refund(data: dict, store: str, cur: str) -> Refund:
     items = list(enumerate(data["refund_line_items"] or []))
     lines = tuple(_line(i, raw, cur) for i, raw in items if not _is_tip(raw))
-    fees = (*(_tip(i, raw, cur) for i, raw in items if _is_tip(raw)), *_duties(data, cur),
-            *_additional_fees(data, cur))
+    fees = (*(_tip(i, raw, cur) for i, raw in items if _is_tip(raw)), *_duties(data, cur), *_additional_fees(data, cur))
     adjustments = data["order_adjustments"] or []
     shipping = _shipping(adjustments, data["refund_shipping_lines"] or [], cur)
-    adjustment = Money.zero(cur) - money_sum([_adjustment_total(i, raw, cur) for i, raw in enumerate(adjustments)
-                                              if raw["kind"] != _SHIPPING], cur)
+    adjustment = Money.zero(cur) - money_sum(
+        [_adjustment_total(i, raw, cur) for i, raw in enumerate(adjustments) if raw["kind"] != _SHIPPING], cur
+    )
     subtotal = money_sum([line.subtotal for line in lines], cur)
     tax = money_sum([line.tax for line in lines], cur)
     total = subtotal + tax + shipping + money_sum([f.total for f in fees], cur) + adjustment
-    breakdown = (f"lines {subtotal.amount} + tax {tax.amount} + shipping {shipping.amount} "
-                 + "".join(f"+ {label} {amount.amount} " for label, amount in fee_parts(fees, lambda f: f.total, cur))
-                 + f"+ adjustment {adjustment.amount} = {total}")
+    breakdown = (
+        f"lines {subtotal.amount} + tax {tax.amount} + shipping {shipping.amount} "
+        + "".join(f"+ {label} {amount.amount} " for label, amount in fee_parts(fees, lambda f: f.total, cur))
+        + f"+ adjustment {adjustment.amount} = {total}"
+    )
     if total.amount < 0:
         raise MappingError(f"refund total is negative: {breakdown}")
     _check_transactions(data["transactions"] or [], total, breakdown)
     return Refund(
-        source="shopify", store=store, order_external_id=str(data["order_id"]), external_id=str(data["id"]),
-        created_at=data["processed_at"] or data["created_at"], currency=cur, lines=lines,
-        shipping=shipping, adjustment=adjustment, total=total, reason=data["note"] or "", fees=fees,
+        source="shopify",
+        store=store,
+        order_external_id=str(data["order_id"]),
+        external_id=str(data["id"]),
+        created_at=data["processed_at"] or data["created_at"],
+        currency=cur,
+        lines=lines,
+        shipping=shipping,
+        adjustment=adjustment,
+        total=total,
+        reason=data["note"] or "",
+        fees=fees,
     )
 
 
@@ -151,8 +201,11 @@ def _additional_fees(data: dict, cur: str) -> tuple[RefundFee, ...]:
     if data["total_additional_fees_set"] is None:
         return ()
     amount = _money(data, "total_additional_fees", cur, "")
-    return (RefundFee(kind="additional_fee", title="Additional fees refunded", amount=amount,
-                      tax=Money.zero(cur)),) if amount.amount else ()
+    return (
+        (RefundFee(kind="additional_fee", title="Additional fees refunded", amount=amount, tax=Money.zero(cur)),)
+        if amount.amount
+        else ()
+    )
 
 
 def _is_tip(raw: dict) -> bool:
@@ -163,9 +216,13 @@ def _is_tip(raw: dict) -> bool:
 def _tip(index: int, raw: dict, cur: str) -> RefundFee:
     """A tip line given back: money owed to staff, not goods, so it never restocks anything."""
     path = f"refund_line_items[{index}]."
-    return RefundFee(kind="tip", title=(raw["line_item"] or {}).get("title") or "Tip",
-                     amount=_money(raw, "subtotal", cur, path), tax=_money(raw, "total_tax", cur, path),
-                     source_line_id=str(raw["line_item_id"]))
+    return RefundFee(
+        kind="tip",
+        title=(raw["line_item"] or {}).get("title") or "Tip",
+        amount=_money(raw, "subtotal", cur, path),
+        tax=_money(raw, "total_tax", cur, path),
+        source_line_id=str(raw["line_item_id"]),
+    )
 
 
 def _duties(data: dict, cur: str) -> tuple[RefundFee, ...]:
@@ -173,8 +230,10 @@ def _duties(data: dict, cur: str) -> tuple[RefundFee, ...]:
     for i, raw in enumerate(data["duties"] or []):
         shop = raw["amount_set"]["shop_money"]
         if shop["currency_code"] != cur:
-            raise MappingError(f"duties[{i}].amount_set.shop_money.currency_code is {shop['currency_code']}, "
-                               f"but the shop currency is {cur}")
+            raise MappingError(
+                f"duties[{i}].amount_set.shop_money.currency_code is {shop['currency_code']}, "
+                f"but the shop currency is {cur}"
+            )
         if shop["amount"]:
             duty_id = str(raw["duty_id"])[:40] if isinstance(raw["duty_id"], (int, str)) else ""
             title = f"Duty refunded (duty {duty_id})" if duty_id else "Duty refunded"
@@ -186,8 +245,10 @@ def _duties(data: dict, cur: str) -> tuple[RefundFee, ...]:
     if not duties and declared.amount:  # only the total came: one line for all of it
         return (RefundFee(kind="duty", title="Duties refunded", amount=declared, tax=Money.zero(cur)),)
     if itemised != declared:
-        raise MappingError(f"refunded duties do not reconcile: duties[] add up to {itemised}, "
-                           f"but total_duties_set.shop_money is {declared}")
+        raise MappingError(
+            f"refunded duties do not reconcile: duties[] add up to {itemised}, "
+            f"but total_duties_set.shop_money is {declared}"
+        )
     return tuple(duties)
 
 
@@ -197,9 +258,12 @@ def _line(index: int, raw: dict, cur: str) -> RefundLine:
     if item.get("id") is not None and item["id"] != raw["line_item_id"]:
         raise MappingError(f"{path}line_item.id is {item['id']}, but line_item_id is {raw['line_item_id']}")
     return RefundLine(
-        line_external_id=str(raw["line_item_id"]), sku=blank_to_none(item.get("sku")),
-        quantity=raw["quantity"], subtotal=_money(raw, "subtotal", cur, path),
-        tax=_money(raw, "total_tax", cur, path), restock=raw["restock_type"] in _RESTOCKING,
+        line_external_id=str(raw["line_item_id"]),
+        sku=blank_to_none(item.get("sku")),
+        quantity=raw["quantity"],
+        subtotal=_money(raw, "subtotal", cur, path),
+        tax=_money(raw, "total_tax", cur, path),
+        restock=raw["restock_type"] in _RESTOCKING,
         location_id=str(raw["location_id"]) if raw["restock_type"] in _RESTOCKING and raw["location_id"] else None,
     )
 
@@ -212,9 +276,13 @@ def _adjustment_total(index: int, raw: dict, cur: str) -> Money:
 
 def _shipping(adjustments: list[dict], shipping_lines: list[dict], cur: str) -> Money:
     """Refunded shipping including its tax, positive; see the module docstring for the two shapes."""
-    from_lines = [(_money(raw, "subtotal_amount", cur, f"refund_shipping_lines[{i}]."),
-                   _money(raw, "tax_amount", cur, f"refund_shipping_lines[{i}].", required=False))
-                  for i, raw in enumerate(shipping_lines)]
+    from_lines = [
+        (
+            _money(raw, "subtotal_amount", cur, f"refund_shipping_lines[{i}]."),
+            _money(raw, "tax_amount", cur, f"refund_shipping_lines[{i}].", required=False),
+        )
+        for i, raw in enumerate(shipping_lines)
+    ]
     if not any(raw["kind"] == _SHIPPING for raw in adjustments):
         return money_sum([subtotal + tax for subtotal, tax in from_lines], cur)
     before_tax, total = Money.zero(cur), Money.zero(cur)
@@ -225,15 +293,19 @@ def _shipping(adjustments: list[dict], shipping_lines: list[dict], cur: str) -> 
         for name in ("amount", "tax_amount"):
             value = _money(raw, name, cur, path, required=name == "amount")
             if value.amount > 0:
-                raise MappingError(f"{path}{name} is {value.amount}, but a shipping_refund adjustment is "
-                                   f"negative (the shipping refunded, from the order's point of view)")
+                raise MappingError(
+                    f"{path}{name} is {value.amount}, but a shipping_refund adjustment is "
+                    f"negative (the shipping refunded, from the order's point of view)"
+                )
         before_tax = before_tax - _money(raw, "amount", cur, path)
         total = total - _adjustment_total(i, raw, cur)
     if from_lines:
         stated = money_sum([subtotal for subtotal, _ in from_lines], cur)
         if stated != before_tax:
-            raise MappingError(f"shipping refund described twice and differently: refund_shipping_lines subtotals "
-                               f"add up to {stated}, shipping_refund adjustments to {before_tax} (before tax)")
+            raise MappingError(
+                f"shipping refund described twice and differently: refund_shipping_lines subtotals "
+                f"add up to {stated}, shipping_refund adjustments to {before_tax} (before tax)"
+            )
     return total
 
 
@@ -244,12 +316,14 @@ def _check_transactions(transactions: list[dict], total: Money, breakdown: str) 
         return  # nothing moved (restock only, or still pending), or in another currency
     paid = money_sum([Money(t["amount"], total.currency) for t in moved], total.currency)
     if paid != total:
-        raise MappingError(f"refund does not reconcile: {breakdown}, but its successful refund "
-                           f"transactions add up to {paid}")
+        raise MappingError(
+            f"refund does not reconcile: {breakdown}, but its successful refund transactions add up to {paid}"
+        )
 
 
 def _refund_ref(payload: Any) -> str:
     """How an error message names the refund, from whatever the payload still offers."""
+
     def valid(value: Any) -> bool:
         return type(value) is int and 0 < value <= MAX_ID
 

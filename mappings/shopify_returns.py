@@ -14,6 +14,7 @@ Bodies, per Shopify's webhook reference (fields, 2026-01):
 - returns/decline: {id, admin_graphql_api_id, status, order: {...}, decline: {reason, note}}
 - returns/cancel, returns/close, returns/reopen: {id, admin_graphql_api_id, order_id, status}
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -49,8 +50,10 @@ class ReturnNotice:
         parts = []
         for line in self.lines[:MAX_LINES_SHOWN]:
             why = ", ".join(x for x in (line.reason.replace("_", " "), repr(line.note) if line.note else "") if x)
-            parts.append(f"{line.quantity} × {skus.get(line.line_item_id) or f'line {line.line_item_id}'}"
-                         + (f" ({why})" if why else ""))
+            parts.append(
+                f"{line.quantity} × {skus.get(line.line_item_id) or f'line {line.line_item_id}'}"
+                + (f" ({why})" if why else "")
+            )
         more = max(0, len(self.lines) - MAX_LINES_SHOWN) + self.more_lines
         if more > 0:
             parts.append(f"{more} more line(s)")
@@ -82,8 +85,9 @@ def return_from_shopify(payload: dict) -> ReturnNotice:
         lines=lines,
         more_lines=max(0, (total if type(total) is int else len(listed)) - len(lines)),
         exchanges=exchanges,
-        declined_because=", ".join(x for x in (_text(decline.get("reason")).replace("_", " "),
-                                               _text(decline.get("note"))) if x),
+        declined_because=", ".join(
+            x for x in (_text(decline.get("reason")).replace("_", " "), _text(decline.get("note"))) if x
+        ),
     )
 
 
@@ -94,8 +98,12 @@ def _line(raw: dict) -> ReturnedLine | None:
     if item.get("id") is None or type(quantity) is not int:
         return None  # nothing a person could act on: counted in more_lines instead
     notes = [_text(raw.get(key)) for key in ("return_reason_note", "customer_note")]
-    return ReturnedLine(line_item_id=str(item["id"]), quantity=quantity,
-                        reason=_text(raw.get("return_reason")).lower(), note=" / ".join(n for n in notes if n))
+    return ReturnedLine(
+        line_item_id=str(item["id"]),
+        quantity=quantity,
+        reason=_text(raw.get("return_reason")).lower(),
+        note=" / ".join(n for n in notes if n),
+    )
 
 
 def _rows(value: Any) -> list[dict]:

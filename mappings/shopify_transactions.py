@@ -17,6 +17,7 @@ Shopify semantics relied on (shopify.dev, REST Admin API, Transaction resource, 
   gateway `gift_card` (Shopify's own refund examples) and may have no authorization.
 - An order has at most 100 transactions, so one call returns them all (no pagination).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -35,14 +36,24 @@ from mappings.fields import load as _load
 from mappings.fields import opt as _opt
 from mappings.shopify import payment_method  # one gateway vocabulary for orders and transactions
 
-_Transaction = _Base.from_dict({
-    "id": _id(required=True), "kind": fields.String(required=True), "status": fields.String(required=True),
-    "gateway": _opt(), "amount": _Amount(required=True), "currency": _currency(required=True),
-    "authorization": _opt(), "parent_id": _opt(_id), "processed_at": _opt(_Timestamp),
-    "created_at": _opt(_Timestamp),
-}, name="_Transaction")
-_Transactions = _Base.from_dict({"transactions": fields.List(fields.Nested(_Transaction), required=True)},
-                                name="_Transactions")
+_Transaction = _Base.from_dict(
+    {
+        "id": _id(required=True),
+        "kind": fields.String(required=True),
+        "status": fields.String(required=True),
+        "gateway": _opt(),
+        "amount": _Amount(required=True),
+        "currency": _currency(required=True),
+        "authorization": _opt(),
+        "parent_id": _opt(_id),
+        "processed_at": _opt(_Timestamp),
+        "created_at": _opt(_Timestamp),
+    },
+    name="_Transaction",
+)
+_Transactions = _Base.from_dict(
+    {"transactions": fields.List(fields.Nested(_Transaction), required=True)}, name="_Transactions"
+)
 _SCHEMA = _Transactions()
 
 
@@ -66,11 +77,16 @@ def _transaction(index: int, raw: dict, shop_currency: str, order_ref: str) -> T
         raise MappingError(
             f"Shopify transaction {raw['id']} of order {order_ref} (transactions[{index}]) is in {raw['currency']}, "
             f"not the shop currency {shop_currency}, although it was asked for in shop currency: nothing was "
-            "booked; check the order's payments in the Shopify admin, then retry")
+            "booked; check the order's payments in the Shopify admin, then retry"
+        )
     gateway = raw["gateway"] or ""
     return Transaction(
-        external_id=str(raw["id"]), kind=raw["kind"], status=raw["status"], gateway=gateway,
-        method=payment_method(gateway), amount=Money(raw["amount"], shop_currency),
+        external_id=str(raw["id"]),
+        kind=raw["kind"],
+        status=raw["status"],
+        gateway=gateway,
+        method=payment_method(gateway),
+        amount=Money(raw["amount"], shop_currency),
         reference=(raw["authorization"] or "").strip() or None,
         processed_at=raw["processed_at"] or raw["created_at"],
         parent_id=None if raw["parent_id"] is None else str(raw["parent_id"]),

@@ -8,6 +8,7 @@ the platforms' documented ones (PLATFORMS.md §2 and §9); unknown fields are le
 platforms add fields over time, and refused where the shape is the whole point (`shop/redact`,
 WooCommerce's `{"id"}` for a deleted resource).
 """
+
 from __future__ import annotations
 
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validates_schema
@@ -134,11 +135,25 @@ class WooProduct(_Open):  # a product or a variation (product.* fires for both)
 
 
 # Topics whose payload is a return (mappings.shopify_returns); they need the read_returns scope.
-SHOPIFY_RETURN_TOPICS = ("returns/request", "returns/approve", "returns/decline", "returns/cancel",
-                         "returns/close", "returns/reopen")
+SHOPIFY_RETURN_TOPICS = (
+    "returns/request",
+    "returns/approve",
+    "returns/decline",
+    "returns/cancel",
+    "returns/close",
+    "returns/reopen",
+)
 # Topics whose payload is the whole order as it stands.
-SHOPIFY_ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/paid", "orders/cancelled",
-                                  "orders/fulfilled", "orders/partially_fulfilled"})
+SHOPIFY_ORDER_TOPICS = frozenset(
+    {
+        "orders/create",
+        "orders/updated",
+        "orders/paid",
+        "orders/cancelled",
+        "orders/fulfilled",
+        "orders/partially_fulfilled",
+    }
+)
 WOO_ORDER_TOPICS = frozenset({"order.created", "order.updated", "order.restored"})
 SCHEMAS: dict[tuple[str, str], Schema] = {
     **{("shopify", topic): Order() for topic in SHOPIFY_ORDER_TOPICS},
@@ -156,7 +171,7 @@ SCHEMAS: dict[tuple[str, str], Schema] = {
 }
 COMPLIANCE_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
 # Topics that must name the store they were delivered to, and the field that names it.
-SHOP_NAMED_BY = {**{topic: "shop_domain" for topic in COMPLIANCE_TOPICS}, "app/uninstalled": "myshopify_domain"}
+SHOP_NAMED_BY = {**dict.fromkeys(COMPLIANCE_TOPICS, "shop_domain"), "app/uninstalled": "myshopify_domain"}
 
 
 def check(platform: str, topic: str, payload: dict, shop_domain: str | None = None) -> None:
@@ -168,14 +183,18 @@ def check(platform: str, topic: str, payload: dict, shop_domain: str | None = No
     try:
         schema.load(payload)
     except ValidationError as exc:
-        raise MappingError(f"this body is not a {platform} {topic} payload ({_fields(exc.messages)}); nothing "
-                           "was done. Only the body is signed, not the topic: a body sent under another topic "
-                           "than its own may be a replay. Skip the event unless the store confirms it") from None
+        raise MappingError(
+            f"this body is not a {platform} {topic} payload ({_fields(exc.messages)}); nothing "
+            "was done. Only the body is signed, not the topic: a body sent under another topic "
+            "than its own may be a replay. Skip the event unless the store confirms it"
+        ) from None
     if platform == "shopify" and topic in SHOP_NAMED_BY:
         named = str(payload.get(SHOP_NAMED_BY[topic]) or "").strip().lower()
         if not shop_domain or named != shop_domain.strip().lower():
-            raise MappingError(f"this {topic} request names the shop {named[:100]!r}, not this store's "
-                               f"{shop_domain or '(no shop domain configured)'}; nothing was done")
+            raise MappingError(
+                f"this {topic} request names the shop {named[:100]!r}, not this store's "
+                f"{shop_domain or '(no shop domain configured)'}; nothing was done"
+            )
 
 
 def _fields(messages: object) -> str:

@@ -25,6 +25,7 @@ duties on accounts of their own, and the non-admin user `connector`) is created 
 Tryton's own test helpers (trytond.modules.*.tests.tools over proteus); they are not public API,
 which is why every Tryton package is pinned to 8.2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,7 +62,7 @@ DATA_VERSION = "4"  # bump when the master data below changes: the next setup re
 INSTALL_FAILED = 75
 
 # Runs inside DIR/venv with the server stopped: the master data a sale needs to be confirmed.
-INIT_DATA = r'''
+INIT_DATA = r"""
 import datetime
 import os
 import sys
@@ -214,7 +215,7 @@ warehouse, = Location.find([("type", "=", "warehouse")], limit=1)
 print(f"master data: company, chart, fiscal year, {len(countries)} countries, {len(currencies)} currencies, "
       f"{len(TAXES)} taxes, warehouse {warehouse.code}, products {', '.join(code for code, *_ in SERVICES)}, "
       f"user {connector_login}")
-'''
+"""
 
 
 def log(message: str) -> None:
@@ -240,12 +241,22 @@ class Timer:
 def paths(directory: Path) -> dict[str, Path]:
     d = directory.resolve()
     return {
-        "dir": d, "venv": d / "venv", "python": d / "venv" / "bin" / "python",
-        "trytond": d / "venv" / "bin" / "trytond", "admin": d / "venv" / "bin" / "trytond-admin",
-        "conf": d / "trytond.conf", "pass": d / "admin.pass", "connector_pass": d / "connector.pass", "db_dir": d / "db",
-        "db": d / "db" / f"{DATABASE}.sqlite", "snapshot": d / "snapshot" / f"{DATABASE}.sqlite",
-        "stamp": d / "snapshot" / "setup.json", "pid": d / "trytond.pid", "port": d / "trytond.port",
-        "log": d / "trytond.log", "req": d / "venv" / "connector-requirements.txt",
+        "dir": d,
+        "venv": d / "venv",
+        "python": d / "venv" / "bin" / "python",
+        "trytond": d / "venv" / "bin" / "trytond",
+        "admin": d / "venv" / "bin" / "trytond-admin",
+        "conf": d / "trytond.conf",
+        "pass": d / "admin.pass",
+        "connector_pass": d / "connector.pass",
+        "db_dir": d / "db",
+        "db": d / "db" / f"{DATABASE}.sqlite",
+        "snapshot": d / "snapshot" / f"{DATABASE}.sqlite",
+        "stamp": d / "snapshot" / "setup.json",
+        "pid": d / "trytond.pid",
+        "port": d / "trytond.port",
+        "log": d / "trytond.log",
+        "req": d / "venv" / "connector-requirements.txt",
     }
 
 
@@ -267,8 +278,10 @@ def setup(directory: Path) -> None:
         except (OSError, subprocess.CalledProcessError) as exc:
             print(f"[tryton] cannot create a virtualenv with pip: {exc}", file=sys.stderr)
             raise SystemExit(INSTALL_FAILED) from None
-        run([str(p["python"]), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *REQUIREMENTS],
-            fail_code=INSTALL_FAILED)
+        run(
+            [str(p["python"]), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *REQUIREMENTS],
+            fail_code=INSTALL_FAILED,
+        )
         p["req"].write_text(wanted)
         log("venv installed")
     timer.mark("venv")
@@ -297,14 +310,29 @@ def setup(directory: Path) -> None:
     p["db_dir"].mkdir(parents=True)
     p["db"].touch()
     env = dict(os.environ, TRYTONPASSFILE=str(p["pass"]))
-    run([str(p["admin"]), "-c", str(p["conf"]), "-d", DATABASE, "-u", *MODULES, "--activate-dependencies",
-         "--email", ADMIN_EMAIL], env=env)
+    run(
+        [
+            str(p["admin"]),
+            "-c",
+            str(p["conf"]),
+            "-d",
+            DATABASE,
+            "-u",
+            *MODULES,
+            "--activate-dependencies",
+            "--email",
+            ADMIN_EMAIL,
+        ],
+        env=env,
+    )
     timer.mark("trytond-admin init")
 
     script = p["dir"] / "init_data.py"
     script.write_text(INIT_DATA)
-    run([str(p["python"]), str(script), str(p["conf"]), DATABASE, CONNECTOR_LOGIN],
-        env=dict(os.environ, TRYTON_CONNECTOR_PASSWORD=p["connector_pass"].read_text().strip()))
+    run(
+        [str(p["python"]), str(script), str(p["conf"]), DATABASE, CONNECTOR_LOGIN],
+        env=dict(os.environ, TRYTON_CONNECTOR_PASSWORD=p["connector_pass"].read_text().strip()),
+    )
     timer.mark("master data")
 
     checkpoint(p["db"])
@@ -312,8 +340,12 @@ def setup(directory: Path) -> None:
     tmp = p["snapshot"].with_suffix(".tmp")
     shutil.copyfile(p["db"], tmp)
     tmp.replace(p["snapshot"])
-    p["stamp"].write_text(json.dumps({"data_version": DATA_VERSION, "requirements": wanted,
-                                      "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=2))
+    p["stamp"].write_text(
+        json.dumps(
+            {"data_version": DATA_VERSION, "requirements": wanted, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+            indent=2,
+        )
+    )
     timer.mark("snapshot")
     log(f"setup done, {timer.report()}")
 
@@ -396,8 +428,9 @@ def is_running(p: dict[str, Path]) -> bool:
 
 def rpc_answers(port: int, timeout: float = 2) -> bool:
     body = json.dumps({"id": 1, "method": "common.server.version", "params": []}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/rpc/", data=body,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/rpc/", data=body, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return "result" in json.loads(response.read())
@@ -420,9 +453,15 @@ def start(directory: Path, port: int, wait: float = 60) -> None:
     started = time.monotonic()
     env = dict(os.environ, TRYTOND_WEB__LISTEN=f"127.0.0.1:{port}")
     with open(p["log"], "ab") as logfile:
-        proc = subprocess.Popen([str(p["trytond"]), "-c", str(p["conf"]), "-d", DATABASE], env=env,
-                                stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=p["dir"])
+        proc = subprocess.Popen(
+            [str(p["trytond"]), "-c", str(p["conf"]), "-d", DATABASE],
+            env=env,
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=p["dir"],
+        )
     p["pid"].write_text(f"{proc.pid}\n")
     p["port"].write_text(f"{port}\n")
     deadline = time.monotonic() + wait

@@ -1,6 +1,7 @@
 """A synchronous client for the ASGI app (connector.asgi), as tests want one: httpx's ASGI transport
 on one event loop for the client's life, in a thread of its own, as in a served process; answers
 shaped like Flask's test client's (status_code, json, is_json)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -45,20 +46,33 @@ class AsgiClient:
         """Run a coroutine on the client's loop and wait for its result."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=60)
 
-    def request(self, method: str, path: str, data: bytes = b"", headers: dict[str, str] | None = None,
-                chunks: Iterable[bytes] | None = None) -> AsgiResponse:
+    def request(
+        self,
+        method: str,
+        path: str,
+        data: bytes = b"",
+        headers: dict[str, str] | None = None,
+        chunks: Iterable[bytes] | None = None,
+    ) -> AsgiResponse:
         """One HTTP request. `chunks`: the body in pieces and no Content-Length (chunked transfer)."""
         return self.run(self.arequest(method, path, data, headers, chunks))
 
-    def post(self, path: str, data: bytes = b"", headers: dict[str, str] | None = None,
-             chunks: Iterable[bytes] | None = None) -> AsgiResponse:
+    def post(
+        self, path: str, data: bytes = b"", headers: dict[str, str] | None = None, chunks: Iterable[bytes] | None = None
+    ) -> AsgiResponse:
         return self.request("POST", path, data, headers, chunks)
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> AsgiResponse:
         return self.request("GET", path, b"", headers)
 
-    async def arequest(self, method: str, path: str, data: bytes = b"", headers: dict[str, str] | None = None,
-                       chunks: Iterable[bytes] | None = None) -> AsgiResponse:
+    async def arequest(
+        self,
+        method: str,
+        path: str,
+        data: bytes = b"",
+        headers: dict[str, str] | None = None,
+        chunks: Iterable[bytes] | None = None,
+    ) -> AsgiResponse:
         content = data if chunks is None else _pieces(list(chunks))  # a stream: chunked, no Content-Length
         # Header values as bytes: HTTP carries latin-1 (obs-text), which httpx refuses in a str.
         raw = {k: v.encode("latin-1") for k, v in (headers or {}).items()}

@@ -11,6 +11,7 @@ the right totals and payments: `converge_seconds` is how long that took.
 `run(Plan(...))` is used by tests/test_chaos.py (a reduced run in CI) and bench/chaos.py (the full
 run, with figures).
 """
+
 from __future__ import annotations
 
 import copy
@@ -38,7 +39,6 @@ from tests.fakes.rest_erp import FakeRestErp
 from tests.fakes.shopify import FakeShopify
 from tests.storefronts import WOO_KEY, WOO_KEY_SECRET, fake_woo
 from tests.test_processes import BIN, free_port, wait_for
-
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -100,8 +100,12 @@ class Report:
             f"faults: {self.worker_kills} workers killed (SIGKILL), Redis restarted {self.redis_restarts}x; "
             f"processes restarted by the supervisor {dict(self.process_restarts)}",
             f"reconciliation fed {self.reconciled_new} new event(s); inbox {dict(self.events)}",
-            "converged in " + (f"{self.converge_seconds:.1f} s after the faults stopped"
-                               if self.converge_seconds is not None else "NOT converged"),
+            "converged in "
+            + (
+                f"{self.converge_seconds:.1f} s after the faults stopped"
+                if self.converge_seconds is not None
+                else "NOT converged"
+            ),
             *(f"PROBLEM: {problem}" for problem in self.problems[:20]),
         ]
 
@@ -137,8 +141,11 @@ class PrivateRedis:
         self.start()
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -177,8 +184,9 @@ class Supervisor:
 
     def _spawn(self, name: str) -> None:
         with open(self.logs / f"{name}.log", "ab") as log:  # the child keeps its own copy
-            self.procs[name] = subprocess.Popen(self.commands[name], env=self.env, stdout=log,
-                                                stderr=subprocess.STDOUT, start_new_session=True)
+            self.procs[name] = subprocess.Popen(
+                self.commands[name], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     def start(self) -> None:
         self._thread.start()
@@ -218,9 +226,11 @@ class Chaos:
         self.report = Report(plan)
         self.expected: dict[str, Expected] = {}
         self.deliveries: list[Delivery] = []
-        self.stores = {"chaos-a": FakeShopify(shop_domain="chaos-a.myshopify.com"),
-                       "chaos-b": FakeShopify(shop_domain="chaos-b.myshopify.com", shop_utc_offset_hours=9),
-                       "chaos-w": fake_woo()}
+        self.stores = {
+            "chaos-a": FakeShopify(shop_domain="chaos-a.myshopify.com"),
+            "chaos-b": FakeShopify(shop_domain="chaos-b.myshopify.com", shop_utc_offset_hours=9),
+            "chaos-w": fake_woo(),
+        }
         self.secrets = {slug: f"whsec-{slug}-0123456789" for slug in self.stores}
         self.erp = FakeRestErp(token=ERP_TOKEN)
 
@@ -237,9 +247,17 @@ class Chaos:
             email, phone = self._customer(k)
             order_id = shop.next_id("order")
             placed = start + timedelta(seconds=n)
-            order.update(id=order_id, admin_graphql_api_id=f"gid://shopify/Order/{order_id}", name=f"#{slug}-{n}",
-                         order_number=10_000 + n, email=email, contact_email=email, phone=None,
-                         created_at=shop.stamp(placed), processed_at=shop.stamp(placed))
+            order.update(
+                id=order_id,
+                admin_graphql_api_id=f"gid://shopify/Order/{order_id}",
+                name=f"#{slug}-{n}",
+                order_number=10_000 + n,
+                email=email,
+                contact_email=email,
+                phone=None,
+                created_at=shop.stamp(placed),
+                processed_at=shop.stamp(placed),
+            )
             order["customer"] = {**(order.get("customer") or {}), "id": 9_100_000 + k, "email": email, "phone": phone}
             for address in ("billing_address", "shipping_address"):
                 if order.get(address):
@@ -248,8 +266,12 @@ class Chaos:
             final["updated_at"] = shop.stamp(placed + timedelta(minutes=5))
             shop.orders[order_id] = final  # what the store's API shows: the latest state
             self.expected[f"shopify:{slug}:{order_id}"] = Expected(
-                f"shopify:{slug}:{order_id}", Decimal(final["total_price"]), Decimal(final["total_tax"]),
-                final["financial_status"] == "paid", email)
+                f"shopify:{slug}:{order_id}",
+                Decimal(final["total_price"]),
+                Decimal(final["total_tax"]),
+                final["financial_status"] == "paid",
+                email,
+            )
             sends = []
             if self.rng.random() < self.plan.update_share:  # created unpaid, paid five minutes later
                 first = {**copy.deepcopy(order), "financial_status": "pending", "updated_at": shop.stamp(placed)}
@@ -276,13 +298,21 @@ class Chaos:
             placed = start + timedelta(seconds=n)
             order_id = woo.add_order(doc=doc, modified=placed + timedelta(minutes=5))
             final = woo.orders[order_id]
-            final.update(number=str(order_id), **woo._stamps("date_created", placed), **woo._stamps("date_paid", placed))
+            final.update(
+                number=str(order_id), **woo._stamps("date_created", placed), **woo._stamps("date_paid", placed)
+            )
             self.expected[f"woocommerce:{slug}:{order_id}"] = Expected(
-                f"woocommerce:{slug}:{order_id}", Decimal(final["total"]), Decimal(final["total_tax"]), True, email)
+                f"woocommerce:{slug}:{order_id}", Decimal(final["total"]), Decimal(final["total_tax"]), True, email
+            )
             sends = []
             if self.rng.random() < self.plan.update_share:  # awaiting payment, then paid
-                first = {**copy.deepcopy(final), "status": "pending", **woo._stamps("date_modified", placed),
-                         "date_paid": None, "date_paid_gmt": None}
+                first = {
+                    **copy.deepcopy(final),
+                    "status": "pending",
+                    **woo._stamps("date_modified", placed),
+                    "date_paid": None,
+                    "date_paid_gmt": None,
+                }
                 sends.append(Delivery(slug, "order.created", json.dumps(first).encode(), ""))
                 sends.append(Delivery(slug, "order.updated", json.dumps(final).encode(), ""))
             else:
@@ -326,17 +356,27 @@ class Chaos:
         if delivery.topic.startswith(("order.", "product.")):
             resource, event = delivery.topic.split(".", 1)
             url = f"{base}/webhooks/woocommerce/{delivery.store}"
-            headers = {"X-WC-Webhook-Source": f"{self.stores[delivery.store].url}/", "X-WC-Webhook-Topic": delivery.topic,
-                       "X-WC-Webhook-Resource": resource, "X-WC-Webhook-Event": event, "X-WC-Webhook-ID": "31",
-                       "X-WC-Webhook-Delivery-ID": uuid.uuid4().hex, "X-WC-Webhook-Signature": signature}
+            headers = {
+                "X-WC-Webhook-Source": f"{self.stores[delivery.store].url}/",
+                "X-WC-Webhook-Topic": delivery.topic,
+                "X-WC-Webhook-Resource": resource,
+                "X-WC-Webhook-Event": event,
+                "X-WC-Webhook-ID": "31",
+                "X-WC-Webhook-Delivery-ID": uuid.uuid4().hex,
+                "X-WC-Webhook-Signature": signature,
+            }
             tries = 1  # WooCommerce never sends a delivery again
         else:
             url = f"{base}/webhooks/shopify/{delivery.store}"
-            headers = {"X-Shopify-Topic": delivery.topic, "X-Shopify-API-Version": "2026-01",
-                       "X-Shopify-Shop-Domain": f"{delivery.store}.myshopify.com",
-                       "X-Shopify-Webhook-Id": str(uuid.uuid4()), "X-Shopify-Event-Id": delivery.event_id,
-                       "X-Shopify-Triggered-At": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                       "X-Shopify-Hmac-Sha256": signature}
+            headers = {
+                "X-Shopify-Topic": delivery.topic,
+                "X-Shopify-API-Version": "2026-01",
+                "X-Shopify-Shop-Domain": f"{delivery.store}.myshopify.com",
+                "X-Shopify-Webhook-Id": str(uuid.uuid4()),
+                "X-Shopify-Event-Id": delivery.event_id,
+                "X-Shopify-Triggered-At": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "X-Shopify-Hmac-Sha256": signature,
+            }
             tries = 4  # Shopify sends again what was not answered 2xx (a few times, here)
         headers["Content-Type"] = "application/json"
         answers = []
@@ -372,7 +412,9 @@ class Chaos:
     def faults(self, supervisor: Supervisor, redis: PrivateRedis) -> None:
         """The fault timeline over the sending time: kills spread out, the outage, the Redis restarts."""
         p = self.plan
-        actions: list[tuple[float, str]] = [((k + 1) / (p.worker_kills + 1) * 0.9, "kill") for k in range(p.worker_kills)]
+        actions: list[tuple[float, str]] = [
+            ((k + 1) / (p.worker_kills + 1) * 0.9, "kill") for k in range(p.worker_kills)
+        ]
         actions.append((0.3, "outage"))
         actions += [((k + 1) / (p.redis_restarts + 1) * 0.8 + 0.1, "redis") for k in range(p.redis_restarts)]
         started = time.monotonic()
@@ -427,8 +469,9 @@ class Chaos:
     def converge(self, env: dict[str, str], engine) -> None:  # type: ignore[no-untyped-def]
         stopped = time.monotonic()
         for slug in self.stores:  # the scheduler's next reconciliation run, now
-            out = subprocess.run([str(BIN / "connector"), "reconcile", slug], env=env, capture_output=True,
-                                 text=True, timeout=120)
+            out = subprocess.run(
+                [str(BIN / "connector"), "reconcile", slug], env=env, capture_output=True, text=True, timeout=120
+            )
             if out.returncode != 0:
                 self.report.problems.append(f"reconcile {slug} failed: {out.stdout}{out.stderr}")
             else:
@@ -446,8 +489,9 @@ class Chaos:
         self.report.problems += self.differences()
         if self.report.events["failed"]:
             with engine.connect() as conn:
-                reasons = conn.execute(text("SELECT id, topic, last_error FROM inbox_events WHERE status = 'failed' "
-                                            "ORDER BY id LIMIT 10")).all()
+                reasons = conn.execute(
+                    text("SELECT id, topic, last_error FROM inbox_events WHERE status = 'failed' ORDER BY id LIMIT 10")
+                ).all()
             self.report.problems += [f"event {r.id} ({r.topic}) parked: {r.last_error}" for r in reasons]
 
     # ---- the whole run ----------------------------------------------------------------------------
@@ -463,12 +507,21 @@ class Chaos:
         logs = self.workdir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        env = {**os.environ, "DATABASE_URL": db_url.replace("+psycopg", ""), "REDIS_URL": redis.url,
-               "CONNECTOR_ENCRYPTION_KEY": "chaos-key", "CONNECTOR_QUEUE": "chaos",
-               "CONNECTOR_INSTANCE_PATH": str(self.workdir / "instance"), "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-               "CONNECTOR_MAX_ATTEMPTS": "30", "CONNECTOR_RETRY_BASE_SECONDS": "1", "CONNECTOR_RETRY_CAP_SECONDS": "4",
-               "CONNECTOR_LEASE_SECONDS": str(p.lease_seconds), "CONNECTOR_SWEEP_GRACE_SECONDS": "3",
-               "WEB_CONCURRENCY": "2"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": db_url.replace("+psycopg", ""),
+            "REDIS_URL": redis.url,
+            "CONNECTOR_ENCRYPTION_KEY": "chaos-key",
+            "CONNECTOR_QUEUE": "chaos",
+            "CONNECTOR_INSTANCE_PATH": str(self.workdir / "instance"),
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            "CONNECTOR_MAX_ATTEMPTS": "30",
+            "CONNECTOR_RETRY_BASE_SECONDS": "1",
+            "CONNECTOR_RETRY_CAP_SECONDS": "4",
+            "CONNECTOR_LEASE_SECONDS": str(p.lease_seconds),
+            "CONNECTOR_SWEEP_GRACE_SECONDS": "3",
+            "WEB_CONCURRENCY": "2",
+        }
         supervisor = Supervisor(env, logs)
         engine = create_engine(db_url)
         try:
@@ -509,18 +562,46 @@ class Chaos:
         stores = []
         for slug, store in self.stores.items():
             if isinstance(store, FakeShopify):
-                stores.append({"slug": slug, "platform": "shopify", "shop_domain": store.shop_domain,
-                               "webhook_secret": self.secrets[slug], "access_token": store.token,
-                               "api_version": "2026-01", "api_base_url": store.url})
+                stores.append(
+                    {
+                        "slug": slug,
+                        "platform": "shopify",
+                        "shop_domain": store.shop_domain,
+                        "webhook_secret": self.secrets[slug],
+                        "access_token": store.token,
+                        "api_version": "2026-01",
+                        "api_base_url": store.url,
+                    }
+                )
             else:
-                stores.append({"slug": slug, "platform": "woocommerce", "url": store.url,
-                               "webhook_secret": self.secrets[slug], "consumer_key": WOO_KEY,
-                               "consumer_secret": WOO_KEY_SECRET})
+                stores.append(
+                    {
+                        "slug": slug,
+                        "platform": "woocommerce",
+                        "url": store.url,
+                        "webhook_secret": self.secrets[slug],
+                        "consumer_key": WOO_KEY,
+                        "consumer_secret": WOO_KEY_SECRET,
+                    }
+                )
         config = self.workdir / "chaos.yaml"
-        config.write_text(json.dumps({
-            "erp": {"kind": "rest", "base_url": self.erp.url, "auth": {"type": "bearer"}, "token": ERP_TOKEN,
-                    "timeout_seconds": 3, "max_tries": 3, "retry_base_seconds": 0.05, "max_wait_seconds": 1},
-            "stores": stores}))
+        config.write_text(
+            json.dumps(
+                {
+                    "erp": {
+                        "kind": "rest",
+                        "base_url": self.erp.url,
+                        "auth": {"type": "bearer"},
+                        "token": ERP_TOKEN,
+                        "timeout_seconds": 3,
+                        "max_tries": 3,
+                        "retry_base_seconds": 0.05,
+                        "max_wait_seconds": 1,
+                    },
+                    "stores": stores,
+                }
+            )
+        )
         for args in (("db", "upgrade"), ("config", "load", str(config))):
             subprocess.run([str(BIN / "connector"), *args], env=env, check=True, capture_output=True, timeout=120)
 

@@ -3,6 +3,7 @@
 Nothing is mocked: the PostgreSQL stack creates its own databases on 127.0.0.1:5432 and uses a
 Redis database of its own; each test starts from empty tables and an empty queue.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """Orders whose money has more parts than goods, shipping and tax, with every figure worked by hand from
 its fixture (tests/fixtures/shopify; the arithmetic is in tests/mappings/test_shopify.py)."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -12,14 +13,24 @@ MONEY_CASES = {
     "order_jpy": ("3850", "350", "0", "0", "0", "0", "JPY", "3850"),
     "order_kwd": ("12.975", "0", "0", "0", "0", "0", "KWD", "12.975"),
 }
-MONEY_KEYS = ("total", "tax_total", "fee_total", "tip_total", "duty_total", "additional_fee_total",
-              "presentment_currency", "presentment_total")
+MONEY_KEYS = (
+    "total",
+    "tax_total",
+    "fee_total",
+    "tip_total",
+    "duty_total",
+    "additional_fee_total",
+    "presentment_currency",
+    "presentment_total",
+)
 
 
 def expected_money(fixture: str) -> dict[str, object]:
     """The case as the ERP's columns: amounts as Decimals, the currency as text."""
-    return {key: value if key == "presentment_currency" else Decimal(value)
-            for key, value in zip(MONEY_KEYS, MONEY_CASES[fixture])}
+    return {
+        key: value if key == "presentment_currency" else Decimal(value)
+        for key, value in zip(MONEY_KEYS, MONEY_CASES[fixture], strict=False)
+    }
 
 
 # Refunds that give fees back (tests/fixtures/shopify/refunds/fee_refund_*.json, worked by hand in
@@ -33,4 +44,4 @@ CREDITED_KEYS = ("total", "tax_total", "tip_total", "duty_total", "additional_fe
 
 
 def expected_credit(case: str) -> dict[str, Decimal]:
-    return {key: Decimal(value) for key, value in zip(CREDITED_KEYS, REFUND_CASES[case][2:])}
+    return {key: Decimal(value) for key, value in zip(CREDITED_KEYS, REFUND_CASES[case][2:], strict=False)}

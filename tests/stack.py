@@ -1,4 +1,5 @@
 """A running connector for tests: app, runtime, queue driver, ERP reader and webhook sender."""
+
 from __future__ import annotations
 
 import contextlib
@@ -12,11 +13,10 @@ from rq import Queue, SimpleWorker
 from rq.job import Job
 from sqlalchemy import create_engine, select, text
 
-from adapters.erp.sql import erp_customers, erp_order_lines, erp_orders, metadata as erp_metadata
+from adapters.erp.sql import erp_customers, erp_order_lines, erp_orders
+from adapters.erp.sql import metadata as erp_metadata
 from connector.app import create_app
 from connector.asgi import Connector
-from tests.asgi_client import AsgiClient
-from tests.erp_backends.sql import sqlite_locked
 from connector.config_io import load_config
 from connector.migrate import upgrade
 from connector.models import Base, InboxEvent
@@ -24,6 +24,8 @@ from connector.queue import EmbeddedJobQueue, RedisJobQueue
 from connector.runtime import Runtime, install
 from connector.settings import Settings
 from connector.signatures import sign
+from tests.asgi_client import AsgiClient
+from tests.erp_backends.sql import sqlite_locked
 
 SECRET = "shpss_test_webhook_secret_0123456789"
 STORE = "acme-us"
@@ -146,7 +148,8 @@ class Stack:
     def erp_lines(self, external_ref: str) -> list:
         with self.erp_engine.connect() as conn:
             return conn.execute(
-                select(erp_order_lines).where(erp_order_lines.c.external_ref == external_ref)
+                select(erp_order_lines)
+                .where(erp_order_lines.c.external_ref == external_ref)
                 .order_by(erp_order_lines.c.line_no)
             ).all()
 
@@ -195,8 +198,17 @@ class Stack:
             self.redis.flushdb()
 
 
-def build_stack(kind: str, tmp_path: Path, db_url: str, erp_url: str, *, redis_url: str | None = None,
-                pg_admin_url: str | None = None, erp_config: dict | None = None, **overrides: object) -> Stack:
+def build_stack(
+    kind: str,
+    tmp_path: Path,
+    db_url: str,
+    erp_url: str,
+    *,
+    redis_url: str | None = None,
+    pg_admin_url: str | None = None,
+    erp_config: dict | None = None,
+    **overrides: object,
+) -> Stack:
     """A connector on these databases. `erp_config` replaces the `erp:` configuration section (for example a
     Tryton harness's config()); by default the ERP is the SQL staging tables at erp_url."""
     settings = Settings.from_env({"CONNECTOR_INSTANCE_PATH": str(tmp_path / "instance")}).with_(
@@ -221,13 +233,31 @@ def build_stack(kind: str, tmp_path: Path, db_url: str, erp_url: str, *, redis_u
         for table in reversed(erp_metadata.sorted_tables):
             conn.execute(table.delete())
     erp.dispose()
-    load_config(rt, json.dumps({
-        "erp": erp_config or {"kind": "sql", "url": erp_url, "lock_timeout_seconds": 0.2},
-        # No Admin API token: nothing here answers for acme-us.myshopify.com, so its orders keep one payment
-        # for their total; tests that read the Admin API point the store at a fake (tests/storefronts.py).
-        "stores": [{"slug": STORE, "platform": "shopify", "shop_domain": f"{STORE}.myshopify.com",
-                    "webhook_secret": SECRET, "api_version": "2026-01"},
-                   {"slug": WOO_STORE, "platform": "woocommerce", "url": WOO_URL, "webhook_secret": WOO_SECRET,
-                    "consumer_key": "ck_test_0123456789", "consumer_secret": "cs_test_0123456789"}],
-    }))
+    load_config(
+        rt,
+        json.dumps(
+            {
+                "erp": erp_config or {"kind": "sql", "url": erp_url, "lock_timeout_seconds": 0.2},
+                # No Admin API token: nothing here answers for acme-us.myshopify.com, so its orders keep one payment
+                # for their total; tests that read the Admin API point the store at a fake (tests/storefronts.py).
+                "stores": [
+                    {
+                        "slug": STORE,
+                        "platform": "shopify",
+                        "shop_domain": f"{STORE}.myshopify.com",
+                        "webhook_secret": SECRET,
+                        "api_version": "2026-01",
+                    },
+                    {
+                        "slug": WOO_STORE,
+                        "platform": "woocommerce",
+                        "url": WOO_URL,
+                        "webhook_secret": WOO_SECRET,
+                        "consumer_key": "ck_test_0123456789",
+                        "consumer_secret": "cs_test_0123456789",
+                    },
+                ],
+            }
+        ),
+    )
     return Stack(kind, rt, erp_url, redis=redis, pg_admin_url=pg_admin_url)

@@ -1,5 +1,6 @@
 """Helpers for the stock and shipment tests: point a test stack's stores at the fake storefronts, and
 write what the ERP would write into its staging tables (erp_stock, erp_shipments)."""
+
 from __future__ import annotations
 
 import json
@@ -24,18 +25,41 @@ from tests.stack import SECRET, STORE, WOO_SECRET, WOO_STORE, Stack
 WOO_KEY, WOO_KEY_SECRET = "ck_test_0123456789", "cs_test_0123456789"  # what tests/stack.py configures
 
 
-def configure(stack: Stack, shop: FakeShopify | None = None, woo: FakeWooCommerce | None = None,
-              shopify_settings: dict | None = None, woo_settings: dict | None = None,
-              erp: dict | None = None) -> None:
+def configure(
+    stack: Stack,
+    shop: FakeShopify | None = None,
+    woo: FakeWooCommerce | None = None,
+    shopify_settings: dict | None = None,
+    woo_settings: dict | None = None,
+    erp: dict | None = None,
+) -> None:
     """Point the stack's stores at the fakes (replacing their settings) and, optionally, the ERP entry."""
     stores: list[dict] = []
     if shop is not None:
-        stores.append({"slug": STORE, "platform": "shopify", "shop_domain": shop.shop_domain,
-                       "webhook_secret": SECRET, "access_token": shop.token, "api_version": "2026-01",
-                       "api_base_url": shop.url, **(shopify_settings or {})})
+        stores.append(
+            {
+                "slug": STORE,
+                "platform": "shopify",
+                "shop_domain": shop.shop_domain,
+                "webhook_secret": SECRET,
+                "access_token": shop.token,
+                "api_version": "2026-01",
+                "api_base_url": shop.url,
+                **(shopify_settings or {}),
+            }
+        )
     if woo is not None:
-        stores.append({"slug": WOO_STORE, "platform": "woocommerce", "url": woo.url, "webhook_secret": WOO_SECRET,
-                       "consumer_key": WOO_KEY, "consumer_secret": WOO_KEY_SECRET, **(woo_settings or {})})
+        stores.append(
+            {
+                "slug": WOO_STORE,
+                "platform": "woocommerce",
+                "url": woo.url,
+                "webhook_secret": WOO_SECRET,
+                "consumer_key": WOO_KEY,
+                "consumer_secret": WOO_KEY_SECRET,
+                **(woo_settings or {}),
+            }
+        )
     doc: dict[str, Any] = {"stores": stores}
     if erp is not None:
         doc["erp"] = {"kind": "sql", "url": stack.erp_url, "lock_timeout_seconds": 0.2, **erp}
@@ -63,19 +87,45 @@ def set_erp_stock(stack: Stack, rows: Iterable[tuple[str, str, int, datetime]]) 
     with stack.erp_engine.begin() as conn:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         stmt = dialect.insert(erp_stock)
-        stmt = stmt.on_conflict_do_update(index_elements=["sku", "warehouse"],
-                                          set_={"on_hand": stmt.excluded.on_hand, "updated_at": stmt.excluded.updated_at})
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["sku", "warehouse"],
+            set_={"on_hand": stmt.excluded.on_hand, "updated_at": stmt.excluded.updated_at},
+        )
         conn.execute(stmt, rows)
 
 
-def add_shipment(stack: Stack, ref: str, order_ref: str, lines: Sequence[tuple[str, int]], *, carrier: str = "",
-                 number: str = "", url: str = "", warehouse: str = "", at: datetime) -> None:
+def add_shipment(
+    stack: Stack,
+    ref: str,
+    order_ref: str,
+    lines: Sequence[tuple[str, int]],
+    *,
+    carrier: str = "",
+    number: str = "",
+    url: str = "",
+    warehouse: str = "",
+    at: datetime,
+) -> None:
     with stack.erp_engine.begin() as conn:
-        conn.execute(erp_shipments.insert().values(shipment_ref=ref, order_external_ref=order_ref, warehouse=warehouse,
-                                                   carrier=carrier, tracking_number=number, tracking_url=url,
-                                                   shipped_at=at, updated_at=at))
-        conn.execute(erp_shipment_lines.insert(), [{"shipment_ref": ref, "line_no": n, "sku": sku, "quantity": q}
-                                                   for n, (sku, q) in enumerate(lines, start=1)])
+        conn.execute(
+            erp_shipments.insert().values(
+                shipment_ref=ref,
+                order_external_ref=order_ref,
+                warehouse=warehouse,
+                carrier=carrier,
+                tracking_number=number,
+                tracking_url=url,
+                shipped_at=at,
+                updated_at=at,
+            )
+        )
+        conn.execute(
+            erp_shipment_lines.insert(),
+            [
+                {"shipment_ref": ref, "line_no": n, "sku": sku, "quantity": q}
+                for n, (sku, q) in enumerate(lines, start=1)
+            ],
+        )
 
 
 class Served:

@@ -1,8 +1,8 @@
 """Accounts, the guard and the JSON API: nothing is served to a stranger, every action is audited."""
+
 from __future__ import annotations
 
 import re
-
 
 from connector.auth import PUBLIC_ENDPOINTS, add_user
 from tests.conftest import load_fixture
@@ -71,8 +71,10 @@ def test_sign_in_is_throttled_after_repeated_failures(sqlite_stack):
     add_user(sqlite_stack.rt, *ADMIN, "admin")
     client = sqlite_stack.app.test_client()
     token = csrf_of(client)
-    codes = [client.post("/login", data={"email": ADMIN[0], "password": "wrong password!",
-                                         "csrf_token": token}).status_code for _ in range(6)]
+    codes = [
+        client.post("/login", data={"email": ADMIN[0], "password": "wrong password!", "csrf_token": token}).status_code
+        for _ in range(6)
+    ]
     assert codes == [401] * 5 + [429]
     right = client.post("/login", data={"email": ADMIN[0], "password": ADMIN[1], "csrf_token": token})
     assert right.status_code == 429  # even the right password waits out the window
@@ -99,11 +101,13 @@ def test_support_retries_a_failed_event_and_it_is_audited(stack):
     assert "gave up" in detail["last_error"] and len(detail["attempts_detail"]) == stack.rt.settings.max_attempts
     assert '"line_items"' in detail["payload"]
 
-    stale = client.post("/api/v1/events/retry", json={"status": "failed", "expected_count": 2},
-                        headers={"X-CSRF-Token": client.csrf})
+    stale = client.post(
+        "/api/v1/events/retry", json={"status": "failed", "expected_count": 2}, headers={"X-CSRF-Token": client.csrf}
+    )
     assert stale.status_code == 409 and "matches 1" in stale.json["message"]
-    done = client.post("/api/v1/events/retry", json={"status": "failed", "expected_count": 1},
-                       headers={"X-CSRF-Token": client.csrf})
+    done = client.post(
+        "/api/v1/events/retry", json={"status": "failed", "expected_count": 1}, headers={"X-CSRF-Token": client.csrf}
+    )
     assert done.json == {"count": 1}
     stack.run_jobs(include_delayed=True)
     assert client.get(f"/api/v1/events/{event_id}").json["status"] == "succeeded"
@@ -118,10 +122,13 @@ def test_skip_needs_a_reason_and_is_audited(sqlite_stack):
     event_id = client.get("/api/v1/events").json["items"][0]["id"]
     refused = client.post(f"/api/v1/events/{event_id}/skip", json={}, headers={"X-CSRF-Token": client.csrf})
     assert refused.status_code == 422
-    blank = client.post(f"/api/v1/events/{event_id}/skip", json={"reason": "   "}, headers={"X-CSRF-Token": client.csrf})
+    blank = client.post(
+        f"/api/v1/events/{event_id}/skip", json={"reason": "   "}, headers={"X-CSRF-Token": client.csrf}
+    )
     assert blank.status_code == 422 and "reason" in blank.json["message"]
-    skipped = client.post(f"/api/v1/events/{event_id}/skip", json={"reason": "test order"},
-                          headers={"X-CSRF-Token": client.csrf})
+    skipped = client.post(
+        f"/api/v1/events/{event_id}/skip", json={"reason": "test order"}, headers={"X-CSRF-Token": client.csrf}
+    )
     assert skipped.json == {"count": 1}
     assert client.get(f"/api/v1/events/{event_id}").json["status"] == "skipped"
     assert client.get("/api/v1/audit").json["items"][0]["detail"] == {"reason": "test order"}
@@ -130,8 +137,14 @@ def test_skip_needs_a_reason_and_is_audited(sqlite_stack):
 def test_the_openapi_document_describes_the_api(sqlite_stack):
     client = sign_in(sqlite_stack)
     spec = client.get("/api/v1/openapi.json").json
-    assert {"/api/v1/events", "/api/v1/events/{event_id}", "/api/v1/events/retry", "/api/v1/config",
-            "/api/v1/mappings/{kind}", "/api/v1/preview"} <= set(spec["paths"])
+    assert {
+        "/api/v1/events",
+        "/api/v1/events/{event_id}",
+        "/api/v1/events/retry",
+        "/api/v1/config",
+        "/api/v1/mappings/{kind}",
+        "/api/v1/preview",
+    } <= set(spec["paths"])
 
 
 def test_bad_requests_get_a_4xx_with_a_message(sqlite_stack):
@@ -140,23 +153,31 @@ def test_bad_requests_get_a_4xx_with_a_message(sqlite_stack):
     assert client.get("/api/v1/events?status=lost").status_code == 422
     assert client.get("/api/v1/events/999999").status_code == 404
     assert client.put("/api/v1/mappings/colour", json={"rows": []}, headers=headers).status_code == 404
-    bad = client.put("/api/v1/config", json={"yaml": "stores: [{slug: 'Bad Slug', platform: shopify}]"},
-                     headers=headers)
+    bad = client.put(
+        "/api/v1/config", json={"yaml": "stores: [{slug: 'Bad Slug', platform: shopify}]"}, headers=headers
+    )
     assert bad.status_code == 400 and "slug" in bad.json["message"]
     assert client.post("/api/v1/preview", json={"store": "acme-us", "payload": "{"}, headers=headers).status_code == 400
-    assert client.put("/api/v1/mappings/sku", json={"rows": [{"store": "nope", "source": "a", "target": "b"}]},
-                      headers=headers).status_code == 400
+    assert (
+        client.put(
+            "/api/v1/mappings/sku", json={"rows": [{"store": "nope", "source": "a", "target": "b"}]}, headers=headers
+        ).status_code
+        == 400
+    )
 
 
 def test_preview_shows_the_canonical_order_and_the_erp_rows_without_writing(sqlite_stack):
     client = sign_in(sqlite_stack)
     headers = {"X-CSRF-Token": client.csrf}
-    client.put("/api/v1/mappings/sku", json={"rows": [{"store": None, "source": "SOCK-CREW-M-NVY",
-                                                        "target": "ERP-SOCK-1"}]}, headers=headers)
+    client.put(
+        "/api/v1/mappings/sku",
+        json={"rows": [{"store": None, "source": "SOCK-CREW-M-NVY", "target": "ERP-SOCK-1"}]},
+        headers=headers,
+    )
     payload = load_fixture("shopify", "order_discount_multiline.json")
     shown = client.post("/api/v1/preview", json={"store": "acme-us", "payload": payload}, headers=headers).json
     assert shown["canonical"]["totals"]["total"]["amount"] == payload["total_price"]
     assert shown["erp_document"]["erp_orders"]["total"] == payload["total_price"]
     skus = [line["sku"] for line in shown["erp_document"]["erp_order_lines"]]
-    assert "ERP-SOCK-1" in skus or "SOCK-CREW-M-NVY" not in [l["sku"] for l in payload["line_items"]]
+    assert "ERP-SOCK-1" in skus or "SOCK-CREW-M-NVY" not in [ln["sku"] for ln in payload["line_items"]]
     assert sqlite_stack.erp_orders() == []

@@ -1,6 +1,7 @@
 """The ASGI front door (`connector web`): the WSGI receiver's answers, and its own group commit on an
 event loop. The spine, lifecycle and other tests already send their PostgreSQL deliveries through it
 (tests/stack.py); these cover what only this door does."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,9 +19,15 @@ from tests.asgi_client import AsgiClient
 from tests.conftest import load_fixture
 from tests.stack import SECRET, STORE
 
+
 def _signed(body: bytes, event_id: str, **extra: str) -> dict[str, str]:
-    return {"Content-Type": "application/json", "X-Shopify-Topic": "orders/create", "X-Shopify-Event-Id": event_id,
-            "X-Shopify-Hmac-Sha256": sign(SECRET, body), **extra}
+    return {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": "orders/create",
+        "X-Shopify-Event-Id": event_id,
+        "X-Shopify-Hmac-Sha256": sign(SECRET, body),
+        **extra,
+    }
 
 
 BODY = json.dumps(load_fixture("shopify", "order_guest.json")).encode()
@@ -41,12 +48,16 @@ def test_every_answer_of_the_contract(stack) -> None:  # type: ignore[no-untyped
         "GET": client.get(PATH),
         "oversized": client.post(PATH, b"{" + b" " * limit + b"}", _signed(b"", "a-6")),
         # No Content-Length: refused as soon as the pieces pass the limit.
-        "oversized, chunked": client.post(PATH, headers=_signed(b"", "a-7"),
-                                          chunks=[b"{", b" " * (limit // 2), b" " * (limit // 2), b"}"]),
+        "oversized, chunked": client.post(
+            PATH, headers=_signed(b"", "a-7"), chunks=[b"{", b" " * (limit // 2), b" " * (limit // 2), b"}"]
+        ),
         "chunked": client.post(PATH, headers=_signed(BODY, "a-8"), chunks=[BODY[:100], BODY[100:]]),
         "not JSON": client.post(PATH, b"{oops", _signed(b"{oops", "a-9")),
-        "unprefixed headers": client.post(PATH, BODY, {"Shopify-Topic": "orders/create", "Shopify-Event-Id": "a-10",
-                                                       "Shopify-Hmac-Sha256": sign(SECRET, BODY)}),
+        "unprefixed headers": client.post(
+            PATH,
+            BODY,
+            {"Shopify-Topic": "orders/create", "Shopify-Event-Id": "a-10", "Shopify-Hmac-Sha256": sign(SECRET, BODY)},
+        ),
     }
     got = {case: (answer.status_code, answer.json["message"]) for case, answer in answers.items()}
     assert all(answer.is_json and answer.json["status"] == answer.status_code for answer in answers.values())
@@ -81,8 +92,9 @@ def test_concurrent_deliveries_share_commits_and_each_gets_its_own_answer(stack,
 
     async def everyone() -> list:
         # Every delivery twice at once: the store's retry racing the original.
-        return await asyncio.gather(*(client.arequest("POST", PATH, BODY, _signed(BODY, key))
-                                      for key in keys + keys[::-1]))
+        return await asyncio.gather(
+            *(client.arequest("POST", PATH, BODY, _signed(BODY, key)) for key in keys + keys[::-1])
+        )
 
     answers = client.run(everyone())
     assert all(answer.status_code == 200 for answer in answers)
@@ -100,8 +112,9 @@ def writer(stack):  # type: ignore[no-untyped-def]
 
 
 def _row(store_id: int, key: str) -> dict:
-    return inbox.row(store_id=store_id, platform="shopify", topic="orders/create", dedupe_key=key, headers={},
-                     body=b'{"id": 1}')
+    return inbox.row(
+        store_id=store_id, platform="shopify", topic="orders/create", dedupe_key=key, headers={}, body=b'{"id": 1}'
+    )
 
 
 def _store_id(stack) -> int:  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@ Debian's Chromium under Playwright, the real app on a real port with the embedde
 over SQLite with a SQL staging ERP whose item master (erp_products) refuses unknown SKUs.
 Screenshots go to test-artifacts/.
 """
+
 from __future__ import annotations
 
 import json
@@ -68,8 +69,13 @@ def test_admin_fixes_a_failed_order_from_the_browser(sqlite_stack, chromium, tmp
     add_user(stack.rt, *ADMIN, "admin")
     add_user(stack.rt, *SUPPORT, "support")
     with stack.erp_engine.begin() as conn:  # the ERP's item master: the fixture's first SKU is not in it
-        conn.execute(insert(erp_products), [{"sku": "SHOE-TR2-42-SLT", "description": "Trail Runner 2"},
-                                            {"sku": ERP_SKU, "description": "Merino crew sock M charcoal"}])
+        conn.execute(
+            insert(erp_products),
+            [
+                {"sku": "SHOE-TR2-42-SLT", "description": "Trail Runner 2"},
+                {"sku": ERP_SKU, "description": "Merino crew sock M charcoal"},
+            ],
+        )
     body = (FIXTURES / "shopify" / "order_discount_multiline.json").read_bytes()
     shop.orders[json.loads(body)["id"]] = json.loads(body)  # its Admin API tells the paid order's transactions
     shop.token = ACCESS_TOKEN
@@ -93,11 +99,20 @@ def test_admin_fixes_a_failed_order_from_the_browser(sqlite_stack, chromium, tmp
         assert "••••" + WEBHOOK_SECRET[-4:] in page.content()
 
         # Shopify delivers a signed orders/create for that store.
-        delivered = requests.post(f"{base}/webhooks/shopify/{SLUG}", data=body, timeout=10, headers={
-            "Content-Type": "application/json", "X-Shopify-Topic": "orders/create",
-            "X-Shopify-Hmac-Sha256": sign(WEBHOOK_SECRET, body), "X-Shopify-Shop-Domain": f"{SLUG}.myshopify.com",
-            "X-Shopify-Event-Id": "browser-ev-1", "X-Shopify-Webhook-Id": "browser-wh-1",
-            "X-Shopify-API-Version": "2026-01"})
+        delivered = requests.post(
+            f"{base}/webhooks/shopify/{SLUG}",
+            data=body,
+            timeout=10,
+            headers={
+                "Content-Type": "application/json",
+                "X-Shopify-Topic": "orders/create",
+                "X-Shopify-Hmac-Sha256": sign(WEBHOOK_SECRET, body),
+                "X-Shopify-Shop-Domain": f"{SLUG}.myshopify.com",
+                "X-Shopify-Event-Id": "browser-ev-1",
+                "X-Shopify-Webhook-Id": "browser-wh-1",
+                "X-Shopify-API-Version": "2026-01",
+            },
+        )
         assert delivered.status_code == 200, delivered.text
 
         # The console shows it failed, naming the SKU.

@@ -5,6 +5,7 @@ webhooks registered, and a signed order from the store is processed into the ERP
 Both stores are fakes on real ports (tests/fakes); the connector runs on a real port with its queue
 thread (tests/browser/helpers.live_app). Screenshots go to test-artifacts/.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,10 @@ def _wait_for_erp_orders(stack, count: int, timeout: float = 20) -> list:  # typ
     deadline = time.monotonic() + timeout
     while len(orders := stack.erp_orders()) < count:
         if time.monotonic() > deadline:
-            raise AssertionError(f"the ERP has {len(orders)} order(s), not {count}: "
-                                 f"{[(e.topic, e.status, e.last_error) for e in stack.events()]}")
+            raise AssertionError(
+                f"the ERP has {len(orders)} order(s), not {count}: "
+                f"{[(e.topic, e.status, e.last_error) for e in stack.events()]}"
+            )
         time.sleep(0.2)
     return orders
 
@@ -67,10 +70,18 @@ def test_admin_connects_a_shopify_store_from_its_install_link(sqlite_stack, shop
         assert shop.oauth.client_secret not in page.content()
 
         body = json.dumps(load_fixture("shopify", "order_discount_multiline.json")).encode()
-        delivered = requests.post(f"{base}/webhooks/shopify/browser-shopify", data=body, timeout=10, headers={
-            "Content-Type": "application/json", "X-Shopify-Topic": "orders/create", "X-Shopify-Event-Id": "b-1",
-            "X-Shopify-Hmac-Sha256": sign(shop.oauth.client_secret, body),
-            "X-Shopify-Shop-Domain": shop.shop_domain})
+        delivered = requests.post(
+            f"{base}/webhooks/shopify/browser-shopify",
+            data=body,
+            timeout=10,
+            headers={
+                "Content-Type": "application/json",
+                "X-Shopify-Topic": "orders/create",
+                "X-Shopify-Event-Id": "b-1",
+                "X-Shopify-Hmac-Sha256": sign(shop.oauth.client_secret, body),
+                "X-Shopify-Shop-Domain": shop.shop_domain,
+            },
+        )
         assert delivered.status_code == 200
         (order,) = _wait_for_erp_orders(stack, 1)
         assert order.external_ref.startswith("shopify:browser-shopify:")
@@ -105,8 +116,12 @@ def test_admin_connects_a_woocommerce_store_through_its_key_approval(sqlite_stac
         (issued,) = [k for k in woo.keys if k != woo.consumer_key]
         assert issued not in page.content() and woo.keys[issued] not in page.content()
         oid = woo.add_order(doc=load_fixture("woocommerce", "order_processing_coupon.json"))
-        changed = requests.put(f"{woo.url}/wp-json/wc/v3/orders/{oid}", json={"customer_note": "gift wrap"},
-                               auth=(issued, woo.keys[issued]), timeout=5)
+        changed = requests.put(
+            f"{woo.url}/wp-json/wc/v3/orders/{oid}",
+            json={"customer_note": "gift wrap"},
+            auth=(issued, woo.keys[issued]),
+            timeout=5,
+        )
         assert changed.status_code == 200
         woo.wait_for_deliveries()
         assert [d["status"] for d in woo.deliveries] == [200]  # signed with the secret the connector set

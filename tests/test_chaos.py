@@ -4,6 +4,7 @@ Real gunicorn, RQ workers and the RQ scheduler on PostgreSQL and a private Redis
 a fake REST ERP that fails a fifth of its calls and goes down for a while; Redis restarted empty and
 workers killed with SIGKILL while the webhooks flow (see tests/chaos.py).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -12,12 +13,15 @@ import pytest
 
 from tests.chaos import Plan, run
 
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server to run a private Redis")
+pytestmark = pytest.mark.skipif(
+    shutil.which("redis-server") is None, reason="needs redis-server to run a private Redis"
+)
 
 
 def test_every_order_reaches_the_erp_exactly_once_through_the_faults(tmp_path) -> None:
-    plan = Plan(orders_per_store=30, send_seconds=12, worker_kills=3, redis_restarts=1, outage_seconds=3,
-                converge_timeout=150)
+    plan = Plan(
+        orders_per_store=30, send_seconds=12, worker_kills=3, redis_restarts=1, outage_seconds=3, converge_timeout=150
+    )
     report = run(plan, tmp_path)
     print("\n".join(report.lines()))  # shown with -s, and on failure
     assert report.worker_kills == 3 and report.redis_restarts == 1 and report.erp_injected_failures > 0

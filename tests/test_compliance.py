@@ -1,4 +1,5 @@
 """Shopify's privacy webhooks: we export or erase what we hold about a customer or a shop."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,13 @@ def _setup(stack):  # type: ignore[no-untyped-def]
 
 def test_a_data_request_exports_what_we_hold_about_the_customer(sqlite_stack):
     guest, _ = _setup(sqlite_stack)
-    request = {"shop_id": 1, "shop_domain": "acme-us.myshopify.com", "orders_requested": [guest["id"]],
-               "customer": {"id": 9, "email": guest["email"], "phone": None}, "data_request": {"id": 77}}
+    request = {
+        "shop_id": 1,
+        "shop_domain": "acme-us.myshopify.com",
+        "orders_requested": [guest["id"]],
+        "customer": {"id": 9, "email": guest["email"], "phone": None},
+        "data_request": {"id": 77},
+    }
     sqlite_stack.post_shopify(request, topic="customers/data_request")
     sqlite_stack.run_jobs()
     event = sqlite_stack.events()[-1]
@@ -35,8 +41,12 @@ def test_a_data_request_exports_what_we_hold_about_the_customer(sqlite_stack):
 
 def test_a_customer_redaction_erases_their_payloads_and_links_only(sqlite_stack):
     guest, other = _setup(sqlite_stack)
-    redact = {"shop_id": 1, "shop_domain": "acme-us.myshopify.com", "orders_to_redact": [guest["id"]],
-              "customer": {"id": 9, "email": guest["email"], "phone": guest["billing_address"]["phone"]}}
+    redact = {
+        "shop_id": 1,
+        "shop_domain": "acme-us.myshopify.com",
+        "orders_to_redact": [guest["id"]],
+        "customer": {"id": 9, "email": guest["email"], "phone": guest["billing_address"]["phone"]},
+    }
     sqlite_stack.post_shopify(redact, topic="customers/redact")
     sqlite_stack.run_jobs()
     events = {e.resource_id: e for e in sqlite_stack.events()}
@@ -75,8 +85,12 @@ def test_a_customer_redaction_also_erases_their_returns_and_what_the_console_sho
     for topic, name in (("returns/request", "request"), ("returns/close", "close")):
         sqlite_stack.post_shopify(load_fixture("shopify", f"returns/{name}.json"), topic=topic)
     sqlite_stack.run_jobs()
-    redact = {"shop_id": 1, "shop_domain": "acme-us.myshopify.com", "orders_to_redact": [other["id"]],
-              "customer": {"id": 10, "email": other["email"], "phone": None}}
+    redact = {
+        "shop_id": 1,
+        "shop_domain": "acme-us.myshopify.com",
+        "orders_to_redact": [other["id"]],
+        "customer": {"id": 10, "email": other["email"], "phone": None},
+    }
     sqlite_stack.post_shopify(redact, topic="customers/redact")
     sqlite_stack.run_jobs()
     returns = [e for e in sqlite_stack.events() if e.topic.startswith("returns/")]

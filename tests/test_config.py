@@ -1,4 +1,5 @@
 """Configuration as code: stores and the ERP as data, secrets sealed at rest and masked on the way out."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,15 @@ stores:
     api_version: 2026-01
     api_base_url: http://127.0.0.1:9001
 """
-SECRETS = ["erp-db-password-123", "ck_0123456789abcdef", "cs_0123456789abcdef", "woo-webhook-secret-xyz",
-           "shpat_0123456789abcdef", "shopify-secret-abcdef", SECRET]
+SECRETS = [
+    "erp-db-password-123",
+    "ck_0123456789abcdef",
+    "cs_0123456789abcdef",
+    "woo-webhook-secret-xyz",
+    "shpat_0123456789abcdef",
+    "shopify-secret-abcdef",
+    SECRET,
+]
 
 
 def test_secrets_are_encrypted_at_rest_and_masked_in_the_dump(stack):
@@ -71,8 +79,10 @@ def test_a_reloaded_secret_replaces_the_old_one(stack):
 @pytest.mark.parametrize(
     "document, message",
     [
-        ("stores:\n  - slug: Bad Slug\n    platform: shopify\n    shop_domain: x\n    webhook_secret: y\n",
-         "stores.0.slug"),
+        (
+            "stores:\n  - slug: Bad Slug\n    platform: shopify\n    shop_domain: x\n    webhook_secret: y\n",
+            "stores.0.slug",
+        ),
         ("stores:\n  - slug: ok\n    platform: magento\n", "stores.0.platform"),
         ("stores:\n  - slug: ok\n    platform: shopify\n", "shop_domain: required for a shopify store"),
         ("erp:\n  kind: oracle\n", "erp.kind"),
@@ -87,7 +97,8 @@ def test_invalid_config_is_refused_field_by_field(stack, document, message):
 
 def test_duplicate_slugs_are_refused(stack):
     doc = "stores:\n" + "".join(
-        "  - {slug: twin, platform: shopify, shop_domain: t.myshopify.com, webhook_secret: s}\n" for _ in range(2))
+        "  - {slug: twin, platform: shopify, shop_domain: t.myshopify.com, webhook_secret: s}\n" for _ in range(2)
+    )
     with pytest.raises(ConfigError, match="unique: twin"):
         load_config(stack.rt, doc)
 
@@ -108,7 +119,10 @@ def _store_secret(rt: Runtime, slug: str) -> str:
 
 # ---- every setting declared: type, limits, no unknown keys ----------------------------------------
 
-SHOP = "stores:\n  - {slug: acme-us, platform: shopify, shop_domain: acme-us.myshopify.com, webhook_secret: s3cret-0001%s}\n"
+SHOP = (
+    "stores:\n"
+    "  - {slug: acme-us, platform: shopify, shop_domain: acme-us.myshopify.com, webhook_secret: s3cret-0001%s}\n"
+)
 
 
 @pytest.mark.parametrize(
@@ -136,17 +150,30 @@ def test_store_settings_out_of_range_or_unknown_are_refused_by_path_and_nothing_
 
 
 def test_every_store_setting_the_connector_reads_loads_and_comes_back(stack):
-    load_config(stack.rt, SHOP % (
-        ", api_version: 2026-01, api_base_url: 'http://127.0.0.1:9001', client_id: 1234567890abcdef,"
-        " client_secret: shpss_0123456789abcdef, inventory_interval_minutes: 0, safety_stock: 2,"
-        " allocation_share: 0.6, customer_policy: guest_account, guest_customer_id: 4711,"
-        " notify_customer: false, import_statuses: [paid]"))
+    load_config(
+        stack.rt,
+        SHOP
+        % (
+            ", api_version: 2026-01, api_base_url: 'http://127.0.0.1:9001', client_id: 1234567890abcdef,"
+            " client_secret: shpss_0123456789abcdef, inventory_interval_minutes: 0, safety_stock: 2,"
+            " allocation_share: 0.6, customer_policy: guest_account, guest_customer_id: 4711,"
+            " notify_customer: false, import_statuses: [paid]"
+        ),
+    )
     settings = _store_settings(stack.rt, "acme-us")
-    assert settings == {"shop_domain": "acme-us.myshopify.com", "api_version": "2026-01",
-                        "api_base_url": "http://127.0.0.1:9001", "client_id": "1234567890abcdef",
-                        "inventory_interval_minutes": 0, "safety_stock": 2, "allocation_share": 0.6,
-                        "customer_policy": "guest_account", "guest_customer_id": "4711", "notify_customer": False,
-                        "import_statuses": ["paid"]}
+    assert settings == {
+        "shop_domain": "acme-us.myshopify.com",
+        "api_version": "2026-01",
+        "api_base_url": "http://127.0.0.1:9001",
+        "client_id": "1234567890abcdef",
+        "inventory_interval_minutes": 0,
+        "safety_stock": 2,
+        "allocation_share": 0.6,
+        "customer_policy": "guest_account",
+        "guest_customer_id": "4711",
+        "notify_customer": False,
+        "import_statuses": ["paid"],
+    }
     assert "client_secret" not in settings
 
 
@@ -161,8 +188,17 @@ def test_every_store_setting_the_connector_reads_loads_and_comes_back(stack):
         ({"kind": "rest", "base_url": "http://erp.test", "paths": {"odrer": "/o/{ref}"}}, "erp.paths.odrer"),
         ({"kind": "files", "outbound": "/o", "inbound": "/i", "delimiter": ";;"}, "erp.delimiter: at most 1"),
         ({"kind": "files", "outbound": "/o", "inbound": "/i", "encoding": "utf-99"}, "erp.encoding: an encoding"),
-        ({"kind": "tryton", "url": "http://t.test", "database": "d", "username": "u", "password": "p",
-          "confirm": "perhaps"}, "erp.confirm"),
+        (
+            {
+                "kind": "tryton",
+                "url": "http://t.test",
+                "database": "d",
+                "username": "u",
+                "password": "p",
+                "confirm": "perhaps",
+            },
+            "erp.confirm",
+        ),
         ({"kind": "sql", "url": "sqlite://", "push_token": "x" * 200_000}, "erp.push_token: at most 4096 characters"),
     ],
 )
@@ -176,15 +212,45 @@ def test_erp_settings_are_checked_per_kind(stack, erp, message):
 
 def test_each_erp_kind_loads_with_the_settings_its_adapter_reads(stack):
     kinds = [
-        {"kind": "rest", "base_url": "https://erp.test/api", "auth": {"type": "api_key", "header": "X-Key"},
-         "api_key": "k" * 32, "timeout_seconds": 2, "max_tries": 3, "retry_base_seconds": 0.05,
-         "max_wait_seconds": 1, "paths": {"order": "/v2/orders/{ref}"}, "shipments_interval_minutes": 2},
-        {"kind": "files", "outbound": "/srv/out", "inbound": "/srv/in", "state": "/srv/state", "delimiter": ";",
-         "encoding": "latin-1"},
-        {"kind": "tryton", "url": "http://tryton.test", "database": "erp", "username": "admin", "password": "pw",
-         "warehouse": "WH", "warehouse_names": {"WH": "boston"}, "shipping_product": "SHIP", "tax_product": "TAX",
-         "tip_product": "TIP", "duty_product": "DUTY", "additional_fee_product": "XFEE", "fee_product": "FEE",
-         "payment_term": "Net 30", "confirm": False, "connect_timeout_seconds": 2, "read_timeout_seconds": 30},
+        {
+            "kind": "rest",
+            "base_url": "https://erp.test/api",
+            "auth": {"type": "api_key", "header": "X-Key"},
+            "api_key": "k" * 32,
+            "timeout_seconds": 2,
+            "max_tries": 3,
+            "retry_base_seconds": 0.05,
+            "max_wait_seconds": 1,
+            "paths": {"order": "/v2/orders/{ref}"},
+            "shipments_interval_minutes": 2,
+        },
+        {
+            "kind": "files",
+            "outbound": "/srv/out",
+            "inbound": "/srv/in",
+            "state": "/srv/state",
+            "delimiter": ";",
+            "encoding": "latin-1",
+        },
+        {
+            "kind": "tryton",
+            "url": "http://tryton.test",
+            "database": "erp",
+            "username": "admin",
+            "password": "pw",
+            "warehouse": "WH",
+            "warehouse_names": {"WH": "boston"},
+            "shipping_product": "SHIP",
+            "tax_product": "TAX",
+            "tip_product": "TIP",
+            "duty_product": "DUTY",
+            "additional_fee_product": "XFEE",
+            "fee_product": "FEE",
+            "payment_term": "Net 30",
+            "confirm": False,
+            "connect_timeout_seconds": 2,
+            "read_timeout_seconds": 30,
+        },
         {"kind": "sql", "url": "sqlite://", "lock_timeout_seconds": 0.2, "push_token": "push-token-0123456789"},
     ]
     for erp in kinds:
@@ -216,8 +282,11 @@ mappings:
 def test_mappings_are_loaded_with_the_stores_of_the_same_document(stack):
     counts = load_config(stack.rt, CONFIG + MAPPINGS)
     assert counts["mappings"] == 3
-    assert _mapping_rows(stack.rt) == [("payment_method", None, "cod", "CASH"), ("sku", None, "A-1", "ERP-A1"),
-                                       ("sku", "acme-ca", "B", "X")]
+    assert _mapping_rows(stack.rt) == [
+        ("payment_method", None, "cod", "CASH"),
+        ("sku", None, "A-1", "ERP-A1"),
+        ("sku", "acme-ca", "B", "X"),
+    ]
 
 
 def test_a_kind_in_the_document_replaces_its_rows_and_absent_kinds_stay(stack):
@@ -251,8 +320,10 @@ def test_mappings_dump_and_load_back_identically(stack):
     dumped = dump_config(stack.rt)
     doc = yaml.safe_load(dumped)
     assert set(doc["mappings"]) == set(MAPPING_KINDS)
-    assert doc["mappings"]["sku"] == [{"source": "A-1", "target": "ERP-A1"},
-                                      {"source": "B", "target": "X", "store": "acme-ca"}]
+    assert doc["mappings"]["sku"] == [
+        {"source": "A-1", "target": "ERP-A1"},
+        {"source": "B", "target": "X", "store": "acme-ca"},
+    ]
     load_config(stack.rt, "mappings:\n  sku: []\n  payment_method: []\n")
     load_config(stack.rt, dumped)
     assert dump_config(stack.rt) == dumped
@@ -287,8 +358,11 @@ def test_the_cli_loads_mappings_and_audits_the_load(stack, tmp_path):
 
 def _mapping_rows(rt: Runtime) -> list[tuple]:
     with rt.sessions() as session:
-        rows = session.execute(select(MappingEntry.kind, Store.slug, MappingEntry.source, MappingEntry.target)
-                               .outerjoin(Store, Store.id == MappingEntry.store_id)).all()
+        rows = session.execute(
+            select(MappingEntry.kind, Store.slug, MappingEntry.source, MappingEntry.target).outerjoin(
+                Store, Store.id == MappingEntry.store_id
+            )
+        ).all()
     return sorted((tuple(r) for r in rows), key=lambda r: (r[0], r[1] or "", r[2]))
 
 

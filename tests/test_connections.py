@@ -1,4 +1,5 @@
 """Pending store connections: one-time ids for the platforms' approval callbacks."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -11,20 +12,42 @@ from connector.connections import ConnectionRefused
 
 
 def test_an_id_is_claimed_once_and_names_its_connection(sqlite_stack):
-    token = connections.start(sqlite_stack.rt, "shopify", "new-shop", "new-shop.myshopify.com", "admin@example.com",
-                              {"scopes": ["read_orders"]})
+    token = connections.start(
+        sqlite_stack.rt,
+        "shopify",
+        "new-shop",
+        "new-shop.myshopify.com",
+        "admin@example.com",
+        {"scopes": ["read_orders"]},
+    )
     pending = connections.claim(sqlite_stack.rt, "shopify", token)
-    assert (pending.store_slug, pending.target, pending.detail) == ("new-shop", "new-shop.myshopify.com",
-                                                                     {"scopes": ["read_orders"]})
+    assert (pending.store_slug, pending.target, pending.detail) == (
+        "new-shop",
+        "new-shop.myshopify.com",
+        {"scopes": ["read_orders"]},
+    )
     with pytest.raises(ConnectionRefused, match="used already"):
         connections.claim(sqlite_stack.rt, "shopify", token)
 
 
-@pytest.mark.parametrize("case, reason", [("unknown", "unknown"), ("platform", "belongs to a shopify"),
-                                          ("expired", "more than 30 minutes ago"), ("empty", "no connection id")])
+@pytest.mark.parametrize(
+    "case, reason",
+    [
+        ("unknown", "unknown"),
+        ("platform", "belongs to a shopify"),
+        ("expired", "more than 30 minutes ago"),
+        ("empty", "no connection id"),
+    ],
+)
 def test_a_callback_without_its_pending_connection_is_refused_with_why(sqlite_stack, case, reason):
-    token = connections.start(sqlite_stack.rt, "shopify", "s", "s.myshopify.com", "admin@example.com",
-                              lifetime=timedelta(seconds=-1) if case == "expired" else connections.LIFETIME)
+    token = connections.start(
+        sqlite_stack.rt,
+        "shopify",
+        "s",
+        "s.myshopify.com",
+        "admin@example.com",
+        lifetime=timedelta(seconds=-1) if case == "expired" else connections.LIFETIME,
+    )
     given = {"unknown": "not-a-real-id", "empty": ""}.get(case, token)
     with pytest.raises(ConnectionRefused, match=reason):
         connections.claim(sqlite_stack.rt, "woocommerce" if case == "platform" else "shopify", given)

@@ -1,5 +1,6 @@
 """A Shopify store whose app is uninstalled: disconnected once Shopify confirms it, never on a replayed
 body alone; nothing calls it while disconnected; connecting again reads back what was missed."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -10,8 +11,14 @@ from tests.storefronts import store_id
 from tests.test_api import sign_in
 from tests.test_shopify_tokens import _connect
 
-SHOP_BODY = {"id": 548380009, "name": "Fake shop", "myshopify_domain": "fake-shop.myshopify.com",
-             "domain": "shop.example.com", "email": "owner@example.com", "plan_name": "basic"}
+SHOP_BODY = {
+    "id": 548380009,
+    "name": "Fake shop",
+    "myshopify_domain": "fake-shop.myshopify.com",
+    "domain": "shop.example.com",
+    "email": "owner@example.com",
+    "plan_name": "basic",
+}
 
 
 def _row(stack, sid: int) -> Store:  # type: ignore[no-untyped-def]
@@ -23,8 +30,10 @@ def test_an_uninstall_shopify_confirms_disconnects_the_store_and_stops_calls(sql
     sid = _connect(sqlite_stack, shop)
     shop.oauth.client_secret = "shpss_rotated_after_uninstall"  # the app is gone: no token is issued any more
     shop.oauth.issued.clear()
-    assert sqlite_stack.post_shopify(SHOP_BODY, topic="app/uninstalled",
-                                     secret="shpss_fake_client_secret").status_code == 200
+    assert (
+        sqlite_stack.post_shopify(SHOP_BODY, topic="app/uninstalled", secret="shpss_fake_client_secret").status_code
+        == 200
+    )
     sqlite_stack.run_jobs()
     (event,) = sqlite_stack.events()
     assert event.status == "succeeded", event.last_error
@@ -45,8 +54,10 @@ def test_an_uninstall_shopify_confirms_disconnects_the_store_and_stops_calls(sql
 
 def test_a_replayed_uninstall_of_a_working_store_changes_nothing_until_an_admin_confirms(sqlite_stack, shop):
     sid = _connect(sqlite_stack, shop)
-    assert sqlite_stack.post_shopify(SHOP_BODY, topic="app/uninstalled",
-                                     secret=shop.oauth.client_secret).status_code == 200
+    assert (
+        sqlite_stack.post_shopify(SHOP_BODY, topic="app/uninstalled", secret=shop.oauth.client_secret).status_code
+        == 200
+    )
     sqlite_stack.run_jobs()
     (event,) = sqlite_stack.events()
     assert event.status == "failed" and "may be a replay" in event.last_error

@@ -1,9 +1,10 @@
 """One contract, every back end: the same promises, checked the same way on each ERP."""
+
 from __future__ import annotations
 
 import dataclasses
 import importlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -44,7 +45,8 @@ def push(harness, order):  # type: ignore[no-untyped-def]
     harness.add_products([line.sku for line in order.lines if line.sku])
     erp = harness.adapter()
     customer_id = erp.find_customer("dana.whitfield@example.com", None) or erp.create_customer(
-        order.customer, "shopify:acme-us:customer:1")
+        order.customer, "shopify:acme-us:customer:1"
+    )
     return erp.push_order(order, customer_id)
 
 
@@ -55,7 +57,7 @@ def test_an_order_is_created_once_with_its_totals(harness):
     view = harness.adapter().get_order(order.external_ref)
     assert view.currency == "USD"
     assert view.total.quantize(CENT) == Decimal(payload["total_price"])
-    skus = [line.sku for line in view.lines if line.sku in {l.sku for l in order.lines}]
+    skus = [line.sku for line in view.lines if line.sku in {ln.sku for ln in order.lines}]
     assert skus == [line.sku for line in order.lines]
 
 
@@ -90,12 +92,21 @@ def a_restock(harness, *warehouses):  # type: ignore[no-untyped-def]
     push(harness, order)
     refund = refund_from_shopify(load_fixture("shopify", "refunds/fee_refund_duties.json"), "acme-us", "GBP")
     (scarf,) = refund.lines
-    gloves = dataclasses.replace(scarf, line_external_id=order.lines[1].external_id, sku=order.lines[1].sku,
-                                 subtotal=Money(Decimal("45.00"), "GBP"), tax=Money(Decimal("2.25"), "GBP"))
-    lines = tuple(dataclasses.replace(line, warehouse=code) for line, code in zip((scarf, gloves), warehouses))
+    gloves = dataclasses.replace(
+        scarf,
+        line_external_id=order.lines[1].external_id,
+        sku=order.lines[1].sku,
+        subtotal=Money(Decimal("45.00"), "GBP"),
+        tax=Money(Decimal("2.25"), "GBP"),
+    )
+    pairs = zip((scarf, gloves), warehouses, strict=False)
+    lines = tuple(dataclasses.replace(line, warehouse=code) for line, code in pairs)
     more = sum((line.subtotal.amount + line.tax.amount for line in lines[1:]), Decimal(0))
-    return harness.adapter(), order, dataclasses.replace(refund, lines=lines, total=Money(refund.total.amount + more,
-                                                                                          "GBP"))
+    return (
+        harness.adapter(),
+        order,
+        dataclasses.replace(refund, lines=lines, total=Money(refund.total.amount + more, "GBP")),
+    )
 
 
 @pytest.mark.parametrize("warehouse", ["LON", None], ids=["named", "none"])
@@ -108,7 +119,8 @@ def test_returned_units_go_back_into_the_warehouse_the_refund_names(harness, war
 
 @pytest.mark.parametrize("warehouses", [("NOWHERE",), ("LON", "PAR")], ids=["unknown", "several"])
 def test_a_return_the_erp_cannot_take_where_the_refund_says_is_credited_and_says_where_the_goods_are(
-        harness, warehouses):
+    harness, warehouses
+):
     erp, order, refund = a_restock(harness, *warehouses)
     for code in ("LON", "PAR"):
         harness.add_warehouse(code)
@@ -150,21 +162,38 @@ def test_payment_cancel_and_credit_note_are_idempotent(harness):
     payload, order = an_order()
     push(harness, order)
     erp = harness.adapter()
-    payment = PaymentRecord(key=f"{order.external_ref}:payment", order_ref=order.external_ref,
-                            amount=order.totals.total, method="card", gateway="shopify_payments",
-                            transaction_ref="tx-1", paid_at=datetime(2026, 11, 20, 15, 20, tzinfo=timezone.utc))
+    payment = PaymentRecord(
+        key=f"{order.external_ref}:payment",
+        order_ref=order.external_ref,
+        amount=order.totals.total,
+        method="card",
+        gateway="shopify_payments",
+        transaction_ref="tx-1",
+        paid_at=datetime(2026, 11, 20, 15, 20, tzinfo=UTC),
+    )
     assert erp.record_payment(payment) == erp.record_payment(payment)
     view = erp.get_order(order.external_ref)
     assert view.paid_total.quantize(CENT) == Decimal(payload["total_price"])
     assert view.payment_status == "paid"
 
     line = order.lines[0]
-    refund = Refund(source="shopify", store="acme-us", order_external_id=order.external_id, external_id="r1",
-                    created_at=datetime(2026, 11, 22, tzinfo=timezone.utc), currency="USD",
-                    lines=(RefundLine(line.external_id, line.sku, 1, Money(Decimal("10.00"), "USD"),
-                                      Money(Decimal("0.80"), "USD"), True),),
-                    shipping=Money(Decimal("0"), "USD"), adjustment=Money(Decimal("0"), "USD"),
-                    total=Money(Decimal("10.80"), "USD"), reason="damaged")
+    refund = Refund(
+        source="shopify",
+        store="acme-us",
+        order_external_id=order.external_id,
+        external_id="r1",
+        created_at=datetime(2026, 11, 22, tzinfo=UTC),
+        currency="USD",
+        lines=(
+            RefundLine(
+                line.external_id, line.sku, 1, Money(Decimal("10.00"), "USD"), Money(Decimal("0.80"), "USD"), True
+            ),
+        ),
+        shipping=Money(Decimal("0"), "USD"),
+        adjustment=Money(Decimal("0"), "USD"),
+        total=Money(Decimal("10.80"), "USD"),
+        reason="damaged",
+    )
     assert erp.create_credit_note(refund, order.external_ref) == erp.create_credit_note(refund, order.external_ref)
     assert erp.get_order(order.external_ref).credited_total.quantize(CENT) == Decimal("10.80")
 
@@ -177,13 +206,25 @@ def test_a_split_tender_is_several_payments_and_the_order_is_paid_once_they_cove
     payload, order = an_order()  # total 205.65 USD
     push(harness, order)
     erp = harness.adapter()
-    at = datetime(2026, 11, 20, 15, 15, 58, tzinfo=timezone.utc)
-    gift = PaymentRecord(key=f"{order.external_ref}:payment:1068278501", order_ref=order.external_ref,
-                         amount=Money(Decimal("50.00"), "USD"), method="gift_card", gateway="gift_card",
-                         transaction_ref=None, paid_at=at)
-    card = PaymentRecord(key=f"{order.external_ref}:payment:1068278504", order_ref=order.external_ref,
-                         amount=Money(Decimal("155.65"), "USD"), method="card", gateway="shopify_payments",
-                         transaction_ref="ch_3QhZk2LTUR9LBPfg", paid_at=at)
+    at = datetime(2026, 11, 20, 15, 15, 58, tzinfo=UTC)
+    gift = PaymentRecord(
+        key=f"{order.external_ref}:payment:1068278501",
+        order_ref=order.external_ref,
+        amount=Money(Decimal("50.00"), "USD"),
+        method="gift_card",
+        gateway="gift_card",
+        transaction_ref=None,
+        paid_at=at,
+    )
+    card = PaymentRecord(
+        key=f"{order.external_ref}:payment:1068278504",
+        order_ref=order.external_ref,
+        amount=Money(Decimal("155.65"), "USD"),
+        method="card",
+        gateway="shopify_payments",
+        transaction_ref="ch_3QhZk2LTUR9LBPfg",
+        paid_at=at,
+    )
     first = erp.record_payment(gift)
     view = erp.get_order(order.external_ref)
     assert (view.paid_total.quantize(CENT), view.payment_status) == (Decimal("50.00"), "partially_paid")
@@ -197,9 +238,14 @@ def test_a_split_tender_is_several_payments_and_the_order_is_paid_once_they_cove
 
 def test_stock_changes_come_once_each_and_the_cursor_holds_when_nothing_changed(harness):
     harness.add_products(["SKU-A", "SKU-B", "SKU-C"])
-    now = datetime.now(timezone.utc)
-    harness.seed_stock([StockLevel("SKU-A", "", Decimal(5), now), StockLevel("SKU-B", "", Decimal(0), now),
-                        StockLevel("SKU-C", "", Decimal(12), now)])
+    now = datetime.now(UTC)
+    harness.seed_stock(
+        [
+            StockLevel("SKU-A", "", Decimal(5), now),
+            StockLevel("SKU-B", "", Decimal(0), now),
+            StockLevel("SKU-C", "", Decimal(12), now),
+        ]
+    )
     erp = harness.adapter()
     seen, cursor = {}, None
     for _ in range(10):
@@ -219,15 +265,22 @@ def test_shipments_of_pushed_orders_are_read_with_tracking(harness):
     _, order = an_order()
     push(harness, order)
     line = order.lines[0]
-    harness.seed_shipment(Shipment(ref="SHIP-1", order_ref=order.external_ref, lines=(ShipmentLine(line.sku, 1),),
-                                   shipped_at=datetime(2026, 11, 21, tzinfo=timezone.utc), carrier="UPS",
-                                   tracking_number="1Z999AA10123456784",
-                                   tracking_url="https://www.ups.com/track?tracknum=1Z999AA10123456784"))
+    harness.seed_shipment(
+        Shipment(
+            ref="SHIP-1",
+            order_ref=order.external_ref,
+            lines=(ShipmentLine(line.sku, 1),),
+            shipped_at=datetime(2026, 11, 21, tzinfo=UTC),
+            carrier="UPS",
+            tracking_number="1Z999AA10123456784",
+            tracking_url="https://www.ups.com/track?tracknum=1Z999AA10123456784",
+        )
+    )
     erp = harness.adapter()
     shipments, cursor = erp.shipments(None)
     (shipment,) = [s for s in shipments if s.order_ref == order.external_ref]
     assert shipment.tracking_number == "1Z999AA10123456784"
-    assert [(l.sku, l.quantity) for l in shipment.lines] == [(line.sku, 1)]
+    assert [(ln.sku, ln.quantity) for ln in shipment.lines] == [(line.sku, 1)]
     assert erp.shipments(cursor) == ([], cursor)
 
 

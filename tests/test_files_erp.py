@@ -1,5 +1,6 @@
 """The file-drop (CSV) ERP back end: whole files only, idempotent writes, a ledger to read back, and
 inbound files read by cursor and archived only once the cursor has moved past them."""
+
 from __future__ import annotations
 
 import csv
@@ -10,7 +11,7 @@ import json
 import os
 import re
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -58,9 +59,15 @@ def pushed(harness: FilesHarness, order):  # type: ignore[no-untyped-def]
 
 
 def payment_of(order, key: str | None = None) -> PaymentRecord:  # type: ignore[no-untyped-def]
-    return PaymentRecord(key=key or f"{order.external_ref}:payment", order_ref=order.external_ref,
-                         amount=order.totals.total, method="card", gateway="shopify_payments",
-                         transaction_ref="tx-1", paid_at=datetime(2026, 11, 20, 15, 20, tzinfo=timezone.utc))
+    return PaymentRecord(
+        key=key or f"{order.external_ref}:payment",
+        order_ref=order.external_ref,
+        amount=order.totals.total,
+        method="card",
+        gateway="shopify_payments",
+        transaction_ref="tx-1",
+        paid_at=datetime(2026, 11, 20, 15, 20, tzinfo=UTC),
+    )
 
 
 # ---- orders out -------------------------------------------------------------------------------
@@ -75,24 +82,39 @@ def test_a_pushed_order_is_one_complete_csv_with_its_lines_and_totals(harness, o
     assert [r["line_no"] for r in rows] == ["1", "2", "3"] and {r["line_count"] for r in rows} == {"3"}
     assert [r["sku"] for r in rows] == ["SOCK-MER-M-CHA", "SHOE-TR2-42-SLT", ""]
     assert [(r["quantity"], r["unit_price"], r["line_discount"], r["line_tax"], r["line_total"]) for r in rows] == [
-        ("3", "12.50", "3.75", "2.11", "33.75"), ("1", "129.00", "12.90", "7.26", "116.10"),
-        ("2", "18.75", "3.75", "2.11", "33.75")]
+        ("3", "12.50", "3.75", "2.11", "33.75"),
+        ("1", "129.00", "12.90", "7.26", "116.10"),
+        ("2", "18.75", "3.75", "2.11", "33.75"),
+    ]
     head = rows[0]
     assert all({k: r[k] for k in ORDER_COLUMNS[:32]} == {k: head[k] for k in ORDER_COLUMNS[:32]} for r in rows)
     assert (head["external_ref"], head["order_number"], head["currency"], head["customer_id"]) == (
-        REF, "#1001", "USD", "C000001")
+        REF,
+        "#1001",
+        "USD",
+        "C000001",
+    )
     assert head["customer_email"] == "dana.whitfield@example.com" and head["ship_to_postal_code"] == "02116"
     amounts = {k: Decimal(head[k]) for k in ("subtotal", "discount_total", "shipping_total", "tax_total", "total")}
-    assert amounts == {"subtotal": Decimal("204.00"), "discount_total": Decimal("20.40"),
-                       "shipping_total": Decimal("9.95"), "tax_total": Decimal("12.10"), "total": Decimal("205.65")}
+    assert amounts == {
+        "subtotal": Decimal("204.00"),
+        "discount_total": Decimal("20.40"),
+        "shipping_total": Decimal("9.95"),
+        "tax_total": Decimal("12.10"),
+        "total": Decimal("205.65"),
+    }
     # the totals reconcile to the cent, from the file alone
     assert sum(Decimal(r["line_total"]) for r in rows) == Decimal("183.60")
-    assert (amounts["subtotal"] - amounts["discount_total"] + amounts["shipping_total"] + amounts["tax_total"]
-            == amounts["total"])
+    assert (
+        amounts["subtotal"] - amounts["discount_total"] + amounts["shipping_total"] + amounts["tax_total"]
+        == amounts["total"]
+    )
     assert head["version"] == "2026-11-20T15:16:12+00:00" and head["taxes_included"] == "false"
     for column in ("subtotal", "total", "unit_price", "line_total"):  # plain decimal strings, no exponent
-        assert all("E" not in r[column].upper() and Decimal(r[column]) == Decimal(r[column]).quantize(Decimal("0.01"))
-                   for r in rows)
+        assert all(
+            "E" not in r[column].upper() and Decimal(r[column]) == Decimal(r[column]).quantize(Decimal("0.01"))
+            for r in rows
+        )
 
 
 def test_pushing_twice_leaves_one_file_and_an_older_version_changes_nothing(harness, order):
@@ -109,8 +131,12 @@ def test_pushing_twice_leaves_one_file_and_an_older_version_changes_nothing(harn
 
 def test_an_update_before_pickup_rewrites_the_file(harness, order):
     pushed(harness, order)
-    newer = dataclasses.replace(order, updated_at=order.updated_at + timedelta(hours=1),
-                                lines=order.lines[:2], note="leave at the door\nring twice")
+    newer = dataclasses.replace(
+        order,
+        updated_at=order.updated_at + timedelta(hours=1),
+        lines=order.lines[:2],
+        note="leave at the door\nring twice",
+    )
     result = harness.adapter().push_order(newer, "C000001")
     assert result.updated and not result.created and result.erp_ref == ORDER_FILE
     rows = read_csv(harness.outbound / ORDER_FILE)
@@ -207,9 +233,16 @@ def test_a_payment_is_one_file_once_and_marks_the_order_paid(harness, order):
     first = erp.record_payment(payment_of(order))
     assert first == erp.record_payment(payment_of(order)) == "payment-shopify_acme-us_5987654321012_payment.csv"
     (row,) = read_csv(harness.outbound / first)
-    assert row == {"payment_key": f"{REF}:payment", "order_ref": REF, "amount": "205.65", "currency": "USD",
-                   "method": "card", "gateway": "shopify_payments", "transaction_ref": "tx-1",
-                   "paid_at": "2026-11-20T15:20:00+00:00"}
+    assert row == {
+        "payment_key": f"{REF}:payment",
+        "order_ref": REF,
+        "amount": "205.65",
+        "currency": "USD",
+        "method": "card",
+        "gateway": "shopify_payments",
+        "transaction_ref": "tx-1",
+        "paid_at": "2026-11-20T15:20:00+00:00",
+    }
     view = erp.get_order(REF)
     assert view.paid_total == Decimal("205.65") and view.payment_status == "paid"
     with pytest.raises(PermanentErpError, match="no order shopify:acme-us:404"):
@@ -236,22 +269,41 @@ def test_credit_notes_carry_their_lines_once_and_set_the_refund_status(harness, 
     erp = harness.adapter()
     partial = refund_from_shopify(load_fixture("shopify", "refunds", "refund_partial_line.json"), "acme-us", "USD")
     name = erp.create_credit_note(partial, REF)
-    assert name == erp.create_credit_note(partial, REF) == (
-        "creditnote-shopify_acme-us_5987654321012_refund_9101234567001.csv")
+    assert (
+        name
+        == erp.create_credit_note(partial, REF)
+        == ("creditnote-shopify_acme-us_5987654321012_refund_9101234567001.csv")
+    )
     assert len([n for n in os.listdir(harness.outbound) if n.startswith("creditnote-")]) == 1
     (row,) = read_csv(harness.outbound / name)
-    assert (row["order_ref"], row["total"], row["line_no"], row["order_line_no"], row["sku"], row["quantity"],
-            row["line_subtotal"], row["line_tax"], row["restock"]) == (
-        REF, "11.95", "1", "1", "SOCK-MER-M-CHA", "1", "11.25", "0.70", "true")
+    assert (
+        row["order_ref"],
+        row["total"],
+        row["line_no"],
+        row["order_line_no"],
+        row["sku"],
+        row["quantity"],
+        row["line_subtotal"],
+        row["line_tax"],
+        row["restock"],
+    ) == (REF, "11.95", "1", "1", "SOCK-MER-M-CHA", "1", "11.25", "0.70", "true")
     assert erp.get_order(REF).payment_status == "partially_refunded"
 
     amount_only = refund_from_shopify(load_fixture("shopify", "refunds", "refund_amount_only.json"), "acme-us", "USD")
     (row,) = read_csv(harness.outbound / erp.create_credit_note(amount_only, REF))
     assert (row["total"], row["line_count"], row["line_no"], row["sku"]) == ("15.00", "0", "", "")
-    rest = Refund(source="shopify", store="acme-us", order_external_id=order.external_id, external_id="rest",
-                  created_at=datetime(2026, 11, 25, tzinfo=timezone.utc), currency="USD", lines=(),
-                  shipping=Money(Decimal("0"), "USD"), adjustment=Money(Decimal("178.70"), "USD"),
-                  total=Money(Decimal("178.70"), "USD"))
+    rest = Refund(
+        source="shopify",
+        store="acme-us",
+        order_external_id=order.external_id,
+        external_id="rest",
+        created_at=datetime(2026, 11, 25, tzinfo=UTC),
+        currency="USD",
+        lines=(),
+        shipping=Money(Decimal("0"), "USD"),
+        adjustment=Money(Decimal("178.70"), "USD"),
+        total=Money(Decimal("178.70"), "USD"),
+    )
     erp.create_credit_note(rest, REF)
     view = erp.get_order(REF)
     assert view.credited_total == Decimal("205.65") and view.payment_status == "refunded"
@@ -261,15 +313,20 @@ def test_customers_get_our_ids_and_are_matched_by_email_then_phone(harness, orde
     erp = harness.adapter()
     assert erp.find_customer("dana.whitfield@example.com", None) is None
     dana = erp.create_customer(order.customer, "shopify:acme-us:customer:1")
-    other = erp.create_customer(Customer(email="sam@example.com", first_name="Sam", phone="+1 (617) 555-0142"),
-                                "shopify:acme-us:customer:2")
+    other = erp.create_customer(
+        Customer(email="sam@example.com", first_name="Sam", phone="+1 (617) 555-0142"), "shopify:acme-us:customer:2"
+    )
     assert (dana, other) == ("C000001", "C000002")
     assert erp.find_customer(" Dana.Whitfield@EXAMPLE.com ", None) == dana
     assert erp.find_customer("sam@example.com", "+16175550142") == other  # email first
     assert erp.find_customer("nobody@example.com", "+16175550142") == dana  # then phone: the first one holding it
     (row,) = read_csv(harness.outbound / "customer-C000001.csv")
     assert (row["email"], row["phone"], row["name"], row["external_ref"]) == (
-        "dana.whitfield@example.com", "+16175550142", "Dana Whitfield", "shopify:acme-us:customer:1")
+        "dana.whitfield@example.com",
+        "+16175550142",
+        "Dana Whitfield",
+        "shopify:acme-us:customer:1",
+    )
     with pytest.raises(PermanentErpError, match="no customer email, phone or name"):
         erp.create_customer(Customer(email=None), "x")
 
@@ -308,7 +365,7 @@ def test_another_delimiter_and_encoding(tmp_path, order):
     erp.push_order(accented, erp.create_customer(accented.customer, "k"))
     rows = read_csv(h.outbound / ORDER_FILE, delimiter=";", encoding="cp1252")
     assert rows[0]["customer_name"] == "Zoë Whitfield" and rows[0]["total"] == "205.65"
-    h.seed_stock([StockLevel("SKU-É", "main", Decimal("4.5"), datetime.now(timezone.utc))])
+    h.seed_stock([StockLevel("SKU-É", "main", Decimal("4.5"), datetime.now(UTC))])
     assert [(s.sku, s.on_hand) for s in erp.stock_changes(None)[0]] == [("SKU-É", Decimal("4.5"))]
     emoji = dataclasses.replace(order, external_id="2", customer=dataclasses.replace(order.customer, first_name="🙂"))
     with pytest.raises(PermanentErpError, match="cp1252"):
@@ -332,14 +389,17 @@ def test_build_erp_makes_the_files_back_end(harness):
 
 def test_stock_is_read_by_cursor_and_archived_only_once_the_cursor_moved_past(harness):
     erp = harness.adapter()
-    at = datetime(2026, 11, 21, 8, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 21, 8, tzinfo=UTC)
     harness.seed_stock([StockLevel("A", "main", Decimal(5), at), StockLevel("B", "main", Decimal(0), at)])
     harness.seed_stock([StockLevel("C", "east", Decimal("12.5"), at)])
     first, second = sorted(os.listdir(harness.inbound))
     levels, cursor = erp.stock_changes(None)
-    assert [(l.sku, l.warehouse, l.on_hand) for l in levels] == [
-        ("A", "main", Decimal(5)), ("B", "main", Decimal(0)), ("C", "east", Decimal("12.5"))]
-    assert all(l.updated_at.tzinfo is not None for l in levels)
+    assert [(ln.sku, ln.warehouse, ln.on_hand) for ln in levels] == [
+        ("A", "main", Decimal(5)),
+        ("B", "main", Decimal(0)),
+        ("C", "east", Decimal("12.5")),
+    ]
+    assert all(ln.updated_at.tzinfo is not None for ln in levels)
     assert cursor == second
     assert sorted(os.listdir(harness.inbound)) == [first, second]  # nothing archived yet
     # a consumer that crashed before saving its cursor reads the same again: nothing lost
@@ -350,71 +410,106 @@ def test_stock_is_read_by_cursor_and_archived_only_once_the_cursor_moved_past(ha
     assert sorted(os.listdir(harness.inbound / "archive")) == [first, second]
     harness.seed_stock([StockLevel("B", "main", Decimal(3), at)])
     levels, cursor2 = erp.stock_changes(cursor)
-    assert [(l.sku, l.on_hand) for l in levels] == [("B", Decimal(3))] and cursor2 > cursor
+    assert [(ln.sku, ln.on_hand) for ln in levels] == [("B", Decimal(3))] and cursor2 > cursor
 
 
 def test_the_limit_is_met_in_whole_files(harness):
     erp = harness.adapter()
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     for n in range(3):
         harness.seed_stock([StockLevel(f"S{n}-{i}", "", Decimal(i), at) for i in range(2)])
     levels, cursor = erp.stock_changes(None, limit=3)
-    assert [l.sku for l in levels] == ["S0-0", "S0-1"]  # a second file would pass the limit
+    assert [ln.sku for ln in levels] == ["S0-0", "S0-1"]  # a second file would pass the limit
     levels, cursor = erp.stock_changes(cursor, limit=1)
-    assert [l.sku for l in levels] == ["S1-0", "S1-1"]  # one file is never split, even past the limit
+    assert [ln.sku for ln in levels] == ["S1-0", "S1-1"]  # one file is never split, even past the limit
     levels, cursor = erp.stock_changes(cursor)
-    assert [l.sku for l in levels] == ["S2-0", "S2-1"]
+    assert [ln.sku for ln in levels] == ["S2-0", "S2-1"]
 
 
 def test_temporary_dot_and_other_files_are_ignored(harness):
     erp = harness.adapter()
     rows = [STOCK_COLUMNS, ("A", "", "1", "2026-11-21T08:00:00Z")]
     harness.drop_inbound("stock", rows, name="stock-20261121T080000Z.csv")
-    for other in (".stock-20261121T090000Z.csv", "stock-20261121T100000Z.csv.part", "stock-20261121T110000Z.txt",
-                  "readme.csv", "shipment-20261121T080000Z.csv"):
+    for other in (
+        ".stock-20261121T090000Z.csv",
+        "stock-20261121T100000Z.csv.part",
+        "stock-20261121T110000Z.txt",
+        "readme.csv",
+        "shipment-20261121T080000Z.csv",
+    ):
         (harness.inbound / other).write_text("half a fi")
     levels, cursor = erp.stock_changes(None)
-    assert [l.sku for l in levels] == ["A"] and cursor == "stock-20261121T080000Z.csv"
-    assert levels[0].updated_at == datetime(2026, 11, 21, 8, tzinfo=timezone.utc)
+    assert [ln.sku for ln in levels] == ["A"] and cursor == "stock-20261121T080000Z.csv"
+    assert levels[0].updated_at == datetime(2026, 11, 21, 8, tzinfo=UTC)
 
 
 def test_a_bom_header_case_extra_columns_and_blank_lines_are_fine(harness):
     name = "stock-20261121T080000Z-0001.csv"
     (harness.inbound / name).write_bytes(
-        "\ufeffSKU,Warehouse,On_Hand,Updated_At,Comment\r\nA,main,7,2026-11-21T08:00:00Z,ok\r\n\r\n".encode())
+        "\ufeffSKU,Warehouse,On_Hand,Updated_At,Comment\r\nA,main,7,2026-11-21T08:00:00Z,ok\r\n\r\n".encode()
+    )
     levels, cursor = harness.adapter().stock_changes(None)
-    assert [(l.sku, l.warehouse, l.on_hand) for l in levels] == [("A", "main", Decimal(7))] and cursor == name
+    assert [(ln.sku, ln.warehouse, ln.on_hand) for ln in levels] == [("A", "main", Decimal(7))] and cursor == name
 
 
 def test_shipments_are_grouped_by_ref_with_sorted_lines(harness, order):
     erp = harness.adapter()
-    rows = [SHIPMENT_COLUMNS,
-            ("SHIP-1", REF, "UPS", "1Z1", "https://ups.example/1Z1", "2026-11-21T10:00:00+01:00", "main", "2",
-             "SHOE-TR2-42-SLT", "1"),
-            ("SHIP-1", REF, "UPS", "1Z1", "https://ups.example/1Z1", "2026-11-21T10:00:00+01:00", "main", "1",
-             "SOCK-MER-M-CHA", "3"),
-            ("SHIP-2", REF, "", "", "", "2026-11-22T10:00:00", "", "1", "SOCK-MER-M-CHA", "2")]
+    rows = [
+        SHIPMENT_COLUMNS,
+        (
+            "SHIP-1",
+            REF,
+            "UPS",
+            "1Z1",
+            "https://ups.example/1Z1",
+            "2026-11-21T10:00:00+01:00",
+            "main",
+            "2",
+            "SHOE-TR2-42-SLT",
+            "1",
+        ),
+        (
+            "SHIP-1",
+            REF,
+            "UPS",
+            "1Z1",
+            "https://ups.example/1Z1",
+            "2026-11-21T10:00:00+01:00",
+            "main",
+            "1",
+            "SOCK-MER-M-CHA",
+            "3",
+        ),
+        ("SHIP-2", REF, "", "", "", "2026-11-22T10:00:00", "", "1", "SOCK-MER-M-CHA", "2"),
+    ]
     name = harness.drop_inbound("shipment", rows)
     shipments, cursor = erp.shipments(None)
     assert cursor == name
-    assert [(s.ref, [(l.sku, l.quantity) for l in s.lines]) for s in shipments] == [
-        ("SHIP-1", [("SOCK-MER-M-CHA", 3), ("SHOE-TR2-42-SLT", 1)]), ("SHIP-2", [("SOCK-MER-M-CHA", 2)])]
+    assert [(s.ref, [(ln.sku, ln.quantity) for ln in s.lines]) for s in shipments] == [
+        ("SHIP-1", [("SOCK-MER-M-CHA", 3), ("SHOE-TR2-42-SLT", 1)]),
+        ("SHIP-2", [("SOCK-MER-M-CHA", 2)]),
+    ]
     one = shipments[0]
     assert (one.order_ref, one.carrier, one.tracking_number, one.warehouse) == (REF, "UPS", "1Z1", "main")
-    assert one.shipped_at == datetime(2026, 11, 21, 9, tzinfo=timezone.utc)
-    assert shipments[1].shipped_at == datetime(2026, 11, 22, 10, tzinfo=timezone.utc)  # no zone: UTC
+    assert one.shipped_at == datetime(2026, 11, 21, 9, tzinfo=UTC)
+    assert shipments[1].shipped_at == datetime(2026, 11, 22, 10, tzinfo=UTC)  # no zone: UTC
     assert erp.shipments(cursor) == ([], cursor)
     assert os.listdir(harness.inbound / "archive") == [name]
 
 
-@pytest.mark.parametrize("rows, problem", [
-    ([STOCK_COLUMNS, ("A", "main", "five", "2026-11-21T08:00:00Z")], r"line 2: on_hand 'five' is not a number"),
-    ([STOCK_COLUMNS, ("A", "main", "5", "yesterday")], r"line 2: updated_at 'yesterday' is not an ISO-8601"),
-    ([STOCK_COLUMNS, ("A", "main", "5", "2026-11-21T08:00:00Z"), ("", "main", "5", "2026-11-21T08:00:00Z")],
-     r"line 3: sku is empty"),
-    ([STOCK_COLUMNS, ("A", "main", "5")], r"line 2: 3 fields where the header has 4"),
-    ([("sku", "qty")], r"line 1: missing column\(s\) warehouse, on_hand, updated_at"),
-])
+@pytest.mark.parametrize(
+    "rows, problem",
+    [
+        ([STOCK_COLUMNS, ("A", "main", "five", "2026-11-21T08:00:00Z")], r"line 2: on_hand 'five' is not a number"),
+        ([STOCK_COLUMNS, ("A", "main", "5", "yesterday")], r"line 2: updated_at 'yesterday' is not an ISO-8601"),
+        (
+            [STOCK_COLUMNS, ("A", "main", "5", "2026-11-21T08:00:00Z"), ("", "main", "5", "2026-11-21T08:00:00Z")],
+            r"line 3: sku is empty",
+        ),
+        ([STOCK_COLUMNS, ("A", "main", "5")], r"line 2: 3 fields where the header has 4"),
+        ([("sku", "qty")], r"line 1: missing column\(s\) warehouse, on_hand, updated_at"),
+    ],
+)
 def test_a_malformed_stock_file_is_a_permanent_error_naming_file_and_line(harness, rows, problem):
     name = harness.drop_inbound("stock", rows)
     with pytest.raises(PermanentErpError, match=rf"{name} {problem}"):
@@ -427,12 +522,12 @@ def test_good_files_before_a_malformed_one_still_come_through(harness):
     good = harness.drop_inbound("stock", [STOCK_COLUMNS, ("A", "", "1", "2026-11-21T08:00:00Z")])
     bad = harness.drop_inbound("stock", [STOCK_COLUMNS, ("B", "", "-", "2026-11-21T08:00:00Z")])
     levels, cursor = erp.stock_changes(None)
-    assert [l.sku for l in levels] == ["A"] and cursor == good
+    assert [ln.sku for ln in levels] == ["A"] and cursor == good
     with pytest.raises(PermanentErpError, match=bad):
         erp.stock_changes(cursor)
     (harness.inbound / bad).unlink()  # the ERP team fixes it: a corrected file under a new name
     harness.drop_inbound("stock", [STOCK_COLUMNS, ("B", "", "2", "2026-11-21T08:00:00Z")])
-    assert [l.sku for l in erp.stock_changes(cursor)[0]] == ["B"]
+    assert [ln.sku for ln in erp.stock_changes(cursor)[0]] == ["B"]
 
 
 def test_malformed_shipments_and_bad_bytes_are_permanent(harness):
@@ -442,8 +537,10 @@ def test_malformed_shipments_and_bad_bytes_are_permanent(harness):
     with pytest.raises(PermanentErpError, match=rf"{name} line 2: quantity '1.5' is not a whole number"):
         erp.shipments(None)
     (harness.inbound / name).unlink()
-    name = harness.drop_inbound("shipment", [SHIPMENT_COLUMNS, (*head, "1", "A", "1"),
-                                             ("SHIP-1", "shopify:acme-us:2", *head[2:], "2", "B", "1")])
+    name = harness.drop_inbound(
+        "shipment",
+        [SHIPMENT_COLUMNS, (*head, "1", "A", "1"), ("SHIP-1", "shopify:acme-us:2", *head[2:], "2", "B", "1")],
+    )
     with pytest.raises(PermanentErpError, match=rf"{name} line 3: shipment SHIP-1 has rows that disagree"):
         erp.shipments(None)
     (harness.inbound / name).unlink()
@@ -465,8 +562,15 @@ def test_a_foreign_cursor_is_refused_and_a_missing_inbound_is_retryable(harness)
 
 def test_the_harness_plays_the_erp(harness, order):
     pushed(harness, order)
-    harness.seed_shipment(Shipment(ref="S1", order_ref=REF, lines=(ShipmentLine("SOCK-MER-M-CHA", 3),),
-                                   shipped_at=datetime(2026, 11, 21, tzinfo=timezone.utc), carrier="UPS"))
+    harness.seed_shipment(
+        Shipment(
+            ref="S1",
+            order_ref=REF,
+            lines=(ShipmentLine("SOCK-MER-M-CHA", 3),),
+            shipped_at=datetime(2026, 11, 21, tzinfo=UTC),
+            carrier="UPS",
+        )
+    )
     erp = harness.adapter()
     (shipment,), cursor = erp.shipments(None)
     assert (shipment.ref, shipment.carrier, shipment.lines) == ("S1", "UPS", (ShipmentLine("SOCK-MER-M-CHA", 3),))

@@ -1,8 +1,9 @@
 """ERP shipments back to the stores, once each: Shopify fulfillments with tracking, WooCommerce notes and
 completion — over real HTTP against the fake stores, on both stacks."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 
@@ -16,11 +17,12 @@ from tests.fakes.woocommerce import FakeWooCommerce
 from tests.stack import STORE, WOO_STORE, Stack
 from tests.storefronts import add_shipment, configure, map_locations
 
-SHIPPED = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+SHIPPED = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
-def shopify_order(stack: Stack, shop: FakeShopify, lines: list[tuple[str, int]],
-                  locations: list[int] | None = None) -> tuple[int, str]:
+def shopify_order(
+    stack: Stack, shop: FakeShopify, lines: list[tuple[str, int]], locations: list[int] | None = None
+) -> tuple[int, str]:
     """An order in the fake shop, and its webhook through the pipeline (so the ERP has it, and the link)."""
     order_id = shop.add_order(lines, locations=locations)
     payload = load_fixture("shopify", "order_guest.json")  # KRT-COT-L-IND x 2, DUP-BLK-01 x 1
@@ -44,27 +46,52 @@ def test_shopify_partial_shipment_then_the_rest(stack: Stack, shop: FakeShopify)
     configure(stack, shop=shop)
     order_id, ref = shopify_order(stack, shop, [("KRT-COT-L-IND", 2), ("DUP-BLK-01", 1)])
 
-    add_shipment(stack, "SHIP-1", ref, [("KRT-COT-L-IND", 1)], carrier="UPS", number="1Z0001",
-                 url="https://ups.test/1Z0001", warehouse="MAIN", at=SHIPPED)
+    add_shipment(
+        stack,
+        "SHIP-1",
+        ref,
+        [("KRT-COT-L-IND", 1)],
+        carrier="UPS",
+        number="1Z0001",
+        url="https://ups.test/1Z0001",
+        warehouse="MAIN",
+        at=SHIPPED,
+    )
     first = sync_shipments(stack.rt)
     assert (first.read, first.recorded, first.outcomes["done"]) == (1, 1, 1)
     assert shop.orders[order_id]["fulfillment_status"] == "partial"
 
-    add_shipment(stack, "SHIP-2", ref, [("KRT-COT-L-IND", 1), ("DUP-BLK-01", 1)], carrier="DHL", number="JD0002",
-                 url="https://dhl.test/JD0002", warehouse="MAIN", at=SHIPPED + timedelta(hours=3))
+    add_shipment(
+        stack,
+        "SHIP-2",
+        ref,
+        [("KRT-COT-L-IND", 1), ("DUP-BLK-01", 1)],
+        carrier="DHL",
+        number="JD0002",
+        url="https://dhl.test/JD0002",
+        warehouse="MAIN",
+        at=SHIPPED + timedelta(hours=3),
+    )
     second = sync_shipments(stack.rt)
     assert (second.read, second.recorded, second.outcomes["done"]) == (1, 1, 1)
 
     made = shop.fulfillments_of(order_id)
-    assert [(f["tracking_company"], f["tracking_number"], f["tracking_url"], f["notify_customer"], f["message"])
-            for f in made] == [("UPS", "1Z0001", "https://ups.test/1Z0001", True, "shipment SHIP-1"),
-                               ("DHL", "JD0002", "https://dhl.test/JD0002", True, "shipment SHIP-2")]
+    assert [
+        (f["tracking_company"], f["tracking_number"], f["tracking_url"], f["notify_customer"], f["message"])
+        for f in made
+    ] == [
+        ("UPS", "1Z0001", "https://ups.test/1Z0001", True, "shipment SHIP-1"),
+        ("DHL", "JD0002", "https://dhl.test/JD0002", True, "shipment SHIP-2"),
+    ]
     assert [sorted((li["sku"], li["quantity"]) for li in f["line_items"]) for f in made] == [
-        [("KRT-COT-L-IND", 1)], [("DUP-BLK-01", 1), ("KRT-COT-L-IND", 1)]]
+        [("KRT-COT-L-IND", 1)],
+        [("DUP-BLK-01", 1), ("KRT-COT-L-IND", 1)],
+    ]
     assert shop.orders[order_id]["fulfillment_status"] == "fulfilled"
     assert [(r.shipment_ref, r.status, r.attempts, r.remote_id) for r in rows(stack)] == [
         ("SHIP-1", "done", 1, f"gid://shopify/Fulfillment/{made[0]['id']}"),
-        ("SHIP-2", "done", 1, f"gid://shopify/Fulfillment/{made[1]['id']}")]
+        ("SHIP-2", "done", 1, f"gid://shopify/Fulfillment/{made[1]['id']}"),
+    ]
 
     # Replays change nothing: the same run again, and the ERP cursor reset so every shipment is read again.
     calls = sum(shop.calls.values())
@@ -86,21 +113,38 @@ def test_woocommerce_notes_each_shipment_and_completes_on_the_last(stack: Stack,
     stack.run_jobs()
     ref = f"woocommerce:{WOO_STORE}:{order_id}"
 
-    add_shipment(stack, "P-1", ref, [("SAV-MRS-300", 2)], carrier="UPS", number="1Z0001",
-                 url="https://ups.test/1Z0001", at=SHIPPED)
+    add_shipment(
+        stack,
+        "P-1",
+        ref,
+        [("SAV-MRS-300", 2)],
+        carrier="UPS",
+        number="1Z0001",
+        url="https://ups.test/1Z0001",
+        at=SHIPPED,
+    )
     assert sync_shipments(stack.rt).outcomes["done"] == 1
-    assert [n["note"] for n in woo.notes[order_id]] == ["Shipped 2 item(s) via UPS, tracking 1Z0001: "
-                                                        "https://ups.test/1Z0001"]
+    assert [n["note"] for n in woo.notes[order_id]] == [
+        "Shipped 2 item(s) via UPS, tracking 1Z0001: https://ups.test/1Z0001"
+    ]
     assert woo.notes[order_id][0]["customer_note"] is True
     assert woo.orders[order_id]["status"] == "processing"  # 1 of 3 SAV and the HUI still to ship
 
-    add_shipment(stack, "P-2", ref, [("SAV-MRS-300", 1), ("HUI-OLV-500", 1)], carrier="DHL", number="JD0002",
-                 at=SHIPPED + timedelta(days=1))
+    add_shipment(
+        stack,
+        "P-2",
+        ref,
+        [("SAV-MRS-300", 1), ("HUI-OLV-500", 1)],
+        carrier="DHL",
+        number="JD0002",
+        at=SHIPPED + timedelta(days=1),
+    )
     stack.rt.queue.enqueue(sync_shipments_job)  # the scheduled job, through the queue (RQ on the PG stack)
     stack.run_jobs()
     assert [n["note"] for n in woo.notes[order_id]] == [
         "Shipped 2 item(s) via UPS, tracking 1Z0001: https://ups.test/1Z0001",
-        "Shipped 2 item(s) via DHL, tracking JD0002."]
+        "Shipped 2 item(s) via DHL, tracking JD0002.",
+    ]
     assert woo.orders[order_id]["status"] == "completed"
     assert woo.hits["PUT orders/<oid>"] == 1
 
@@ -121,11 +165,14 @@ def test_shopify_prefers_the_location_of_the_shipping_warehouse(sqlite_stack: St
     # One unit to ship from each location (Shopify split the order over them).
     order_id, ref = shopify_order(stack, shop, [("KRT-COT-L-IND", 1), ("KRT-COT-L-IND", 1)], locations=[east, west])
     add_shipment(stack, "W-1", ref, [("KRT-COT-L-IND", 1)], number="W1", warehouse="WH-W2", at=SHIPPED)
-    add_shipment(stack, "E-1", ref, [("KRT-COT-L-IND", 1)], number="E1", warehouse="WH-E",
-                 at=SHIPPED + timedelta(minutes=5))
+    add_shipment(
+        stack, "E-1", ref, [("KRT-COT-L-IND", 1)], number="E1", warehouse="WH-E", at=SHIPPED + timedelta(minutes=5)
+    )
     assert sync_shipments(stack.rt).outcomes["done"] == 2
-    assert [(f["tracking_number"], f["location_id"]) for f in shop.fulfillments_of(order_id)] == [("W1", west),
-                                                                                                  ("E1", east)]
+    assert [(f["tracking_number"], f["location_id"]) for f in shop.fulfillments_of(order_id)] == [
+        ("W1", west),
+        ("E1", east),
+    ]
 
 
 def test_failures_are_kept_retried_and_explained(sqlite_stack: Stack, shop: FakeShopify) -> None:
@@ -167,8 +214,7 @@ def test_a_lost_answer_is_recognised_by_its_tracking_number(sqlite_stack: Stack,
     shop.add_variants(["KRT-COT-L-IND", "DUP-BLK-01"])
     configure(stack, shop=shop)
     order_id, ref = shopify_order(stack, shop, [("KRT-COT-L-IND", 2), ("DUP-BLK-01", 1)])
-    add_shipment(stack, "S-1", ref, [("KRT-COT-L-IND", 2), ("DUP-BLK-01", 1)], carrier="UPS", number="1Z9",
-                 at=SHIPPED)
+    add_shipment(stack, "S-1", ref, [("KRT-COT-L-IND", 2), ("DUP-BLK-01", 1)], carrier="UPS", number="1Z9", at=SHIPPED)
     sync_shipments(stack.rt)
     # As if the store had made the fulfillment but its answer never reached us: the row is pending again.
     with stack.rt.sessions.begin() as session:
@@ -181,5 +227,9 @@ def test_a_lost_answer_is_recognised_by_its_tracking_number(sqlite_stack: Stack,
 
 def test_note_text_without_tracking() -> None:
     assert note_text({"lines": [{"sku": "A", "quantity": 2}], "carrier": "Own van"}) == "Shipped 2 item(s) via Own van."
-    assert note_text({"lines": [{"sku": "A", "quantity": 1}], "tracking_number": "X1",
-                      "tracking_url": "https://t.test/X1"}) == "Shipped 1 item(s), tracking X1: https://t.test/X1"
+    assert (
+        note_text(
+            {"lines": [{"sku": "A", "quantity": 1}], "tracking_number": "X1", "tracking_url": "https://t.test/X1"}
+        )
+        == "Shipped 1 item(s), tracking X1: https://t.test/X1"
+    )

@@ -7,6 +7,7 @@ minute. The JSON API is fuzzed by schemathesis, with every check, in tests/attac
 
 How many cases ran is written to test-artifacts/fuzz-summary.txt (and printed at the end of the module).
 """
+
 from __future__ import annotations
 
 import copy
@@ -16,7 +17,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from connector.models import InboxEvent
@@ -30,9 +32,18 @@ COUNTS: Counter[str] = Counter()
 
 # CI replays the same cases (derandomized) so a run is reproducible; FUZZ_RANDOM=1 explores new ones.
 RANDOM = bool(os.environ.get("FUZZ_RANDOM"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=not RANDOM, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                       HealthCheck.data_too_large, HealthCheck.filter_too_much])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=not RANDOM,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -47,11 +58,32 @@ def _summary():  # type: ignore[no-untyped-def]
 
 # ---- bodies ------------------------------------------------------------------------------------
 
-SHOPIFY_TOPICS = ["orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled",
-                  "orders/partially_fulfilled", "orders/edited", "refunds/create", "inventory_levels/update",
-                  "customers/data_request", "customers/redact", "shop/redact", "products/update", "app/uninstalled"]
-WOO_TOPICS = ["order.created", "order.updated", "order.restored", "order.deleted", "product.updated",
-              "product.created", "coupon.updated", "action.woocommerce_order_status_changed"]
+SHOPIFY_TOPICS = [
+    "orders/create",
+    "orders/updated",
+    "orders/paid",
+    "orders/cancelled",
+    "orders/fulfilled",
+    "orders/partially_fulfilled",
+    "orders/edited",
+    "refunds/create",
+    "inventory_levels/update",
+    "customers/data_request",
+    "customers/redact",
+    "shop/redact",
+    "products/update",
+    "app/uninstalled",
+]
+WOO_TOPICS = [
+    "order.created",
+    "order.updated",
+    "order.restored",
+    "order.deleted",
+    "product.updated",
+    "product.created",
+    "coupon.updated",
+    "action.woocommerce_order_status_changed",
+]
 
 # Header values travel as latin-1 text without line breaks.
 header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=80)
@@ -63,8 +95,13 @@ huge_numbers = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.sampled_from([1e308, -1e308, 5e-324, 0.1, -0.0, 10**30, -(10**30)]),
 )
-scalars = st.one_of(st.none(), st.booleans(), huge_numbers, st.text(max_size=40),
-                    st.sampled_from(["", "0", "-1", "NaN", "1e999", "2026-13-45T99:99:99Z", "#1001", "\x00", "💥"]))
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    huge_numbers,
+    st.text(max_size=40),
+    st.sampled_from(["", "0", "-1", "NaN", "1e999", "2026-13-45T99:99:99Z", "#1001", "\x00", "💥"]),
+)
 json_values = st.recursive(
     scalars,
     lambda inner: st.one_of(st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=12), inner, max_size=5)),
@@ -88,12 +125,24 @@ def deep_nesting(draw) -> bytes:  # type: ignore[no-untyped-def]
     return body.encode()
 
 
-SHOPIFY_ORDERS = [load_fixture("shopify", name) for name in
-                  ("order_discount_multiline.json", "order_guest.json", "order_presentment_currency.json",
-                   "order_tax_included.json")]
-WOO_ORDERS = [load_fixture("woocommerce", name) for name in
-              ("order_cancelled.json", "order_cod_guest.json", "order_processing_coupon.json",
-               "order_refunded_partial.json")]
+SHOPIFY_ORDERS = [
+    load_fixture("shopify", name)
+    for name in (
+        "order_discount_multiline.json",
+        "order_guest.json",
+        "order_presentment_currency.json",
+        "order_tax_included.json",
+    )
+]
+WOO_ORDERS = [
+    load_fixture("woocommerce", name)
+    for name in (
+        "order_cancelled.json",
+        "order_cod_guest.json",
+        "order_processing_coupon.json",
+        "order_refunded_partial.json",
+    )
+]
 
 
 def _paths(value: object, prefix: tuple = ()) -> list[tuple]:
@@ -183,17 +232,32 @@ def test_signed_shopify_deliveries_never_fail_badly(stack):
     state = {"last": 0}
 
     @FUZZ
-    @given(body=bodies(SHOPIFY_ORDERS), topic=st.one_of(st.sampled_from(SHOPIFY_TOPICS), header_text),
-           event_id=st.one_of(st.none(), header_text), extra=st.dictionaries(
-               st.sampled_from(["X-Shopify-Webhook-Id", "Shopify-Topic", "X-Shopify-Shop-Domain",
-                                "X-Shopify-API-Version", "X-Shopify-Triggered-At", "Content-Type",
-                                "X-Shopify-Sub-Topic", "X-Shopify-Name", "User-Agent"]),
-               header_text, max_size=4))
+    @given(
+        body=bodies(SHOPIFY_ORDERS),
+        topic=st.one_of(st.sampled_from(SHOPIFY_TOPICS), header_text),
+        event_id=st.one_of(st.none(), header_text),
+        extra=st.dictionaries(
+            st.sampled_from(
+                [
+                    "X-Shopify-Webhook-Id",
+                    "Shopify-Topic",
+                    "X-Shopify-Shop-Domain",
+                    "X-Shopify-API-Version",
+                    "X-Shopify-Triggered-At",
+                    "Content-Type",
+                    "X-Shopify-Sub-Topic",
+                    "X-Shopify-Name",
+                    "User-Agent",
+                ]
+            ),
+            header_text,
+            max_size=4,
+        ),
+    )
     def run(body: bytes, topic: str, event_id: str | None, extra: dict[str, str]) -> None:
         COUNTS["webhooks shopify (hypothesis)"] += 1
         stack._seq += 1
-        response = stack.post_shopify(body, topic=topic, event_id=event_id or f"fuzz-{stack._seq}",
-                                      extra_headers=extra)
+        response = stack.post_shopify(body, topic=topic, event_id=event_id or f"fuzz-{stack._seq}", extra_headers=extra)
         assert response.status_code < 500, (response.status_code, response.get_data(as_text=True))
         assert response.status_code in (200, 400, 413), response.get_data(as_text=True)
         stack.run_jobs(include_delayed=True)
@@ -208,9 +272,12 @@ def test_signed_woocommerce_deliveries_never_fail_badly(stack):
     state = {"last": 0}
 
     @FUZZ
-    @given(body=bodies(WOO_ORDERS), topic=st.one_of(
-        st.sampled_from(WOO_TOPICS),
-        st.tuples(header_text, header_text).map(lambda t: f"{t[0]}.{t[1]}")))
+    @given(
+        body=bodies(WOO_ORDERS),
+        topic=st.one_of(
+            st.sampled_from(WOO_TOPICS), st.tuples(header_text, header_text).map(lambda t: f"{t[0]}.{t[1]}")
+        ),
+    )
     def run(body: bytes, topic: str) -> None:
         COUNTS["webhooks woocommerce (hypothesis)"] += 1
         response = stack.post_woocommerce(body, topic=topic)

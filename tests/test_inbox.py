@@ -1,5 +1,6 @@
 """The receiver's group commit on PostgreSQL: every row committed before its thread answers, each
 thread told whether its row was new or a duplicate, one bad row never costing the others theirs."""
+
 from __future__ import annotations
 
 import threading
@@ -21,9 +22,12 @@ def engine(pg_databases):  # type: ignore[no-untyped-def]
     engine = create_engine(db_url)
     with engine.begin() as conn:  # a store of its own: the session's database holds other tests' rows
         global STORE_ID
-        STORE_ID = conn.execute(text(
-            "INSERT INTO stores (slug, platform, active, settings, created_at, updated_at) "
-            "VALUES (:slug, 'shopify', true, '{}', now(), now()) RETURNING id"), {"slug": f"grp-{uuid.uuid4().hex[:8]}"}
+        STORE_ID = conn.execute(
+            text(
+                "INSERT INTO stores (slug, platform, active, settings, created_at, updated_at) "
+                "VALUES (:slug, 'shopify', true, '{}', now(), now()) RETURNING id"
+            ),
+            {"slug": f"grp-{uuid.uuid4().hex[:8]}"},
         ).scalar()
     yield engine
     engine.dispose()
@@ -33,24 +37,28 @@ STORE_ID = 0
 
 
 def _row(key: str) -> dict:
-    return inbox.row(store_id=STORE_ID, platform="shopify", topic="orders/create", dedupe_key=key, headers={},
-                     body=b'{"id": 1}')
+    return inbox.row(
+        store_id=STORE_ID, platform="shopify", topic="orders/create", dedupe_key=key, headers={}, body=b'{"id": 1}'
+    )
 
 
 def _recorder(writer: inbox.Inbox, outcomes: dict[str, object]):  # type: ignore[no-untyped-def]
     """deliver(key): records a row, noting its id (None: duplicate) or the InboxUnavailable refusing it."""
+
     def deliver(key: str) -> None:
         try:
             outcomes[key] = writer.record(_row(key))
         except inbox.InboxUnavailable as exc:
             outcomes[key] = exc
+
     return deliver
 
 
 def _stored(engine) -> dict[str, int]:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
-        return dict(conn.execute(select(InboxEvent.dedupe_key, InboxEvent.id)
-                                 .where(InboxEvent.store_id == STORE_ID)).all())
+        return dict(
+            conn.execute(select(InboxEvent.dedupe_key, InboxEvent.id).where(InboxEvent.store_id == STORE_ID)).all()
+        )
 
 
 def test_concurrent_deliveries_and_duplicates_are_each_answered_right(engine) -> None:
@@ -88,6 +96,7 @@ def test_a_row_the_database_refuses_fails_alone(engine) -> None:
     first = threading.Thread(target=deliver, args=("first",))
     first.start()
     time.sleep(0.3)
+
     # A row of a store that does not exist breaks the foreign key: it cannot be stored, the others can.
     def deliver_bad() -> None:
         try:
@@ -141,6 +150,8 @@ def test_a_connection_that_died_since_its_last_use_is_replaced_without_refusing_
     writer = inbox.Inbox(engine, lambda _store: None)
     assert isinstance(writer.record(_row("before")), int)
     with engine.connect() as admin:  # what a PostgreSQL restart or failover does to it
-        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": writer._conn.driver_connection.info.backend_pid})
+        admin.execute(
+            text("SELECT pg_terminate_backend(:pid)"), {"pid": writer._conn.driver_connection.info.backend_pid}
+        )
     assert isinstance(writer.record(_row("after")), int)
     assert sorted(_stored(engine)) == ["after", "before"]

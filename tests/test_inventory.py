@@ -3,10 +3,11 @@
 Over real HTTP against the fake Shopify and WooCommerce (tests/fakes), whose counters are the
 evidence; the stack-based tests run on SQLite + the embedded queue and on PostgreSQL + Redis + RQ.
 """
+
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -28,7 +29,7 @@ from tests.fakes.woocommerce import FakeWooCommerce
 from tests.stack import STORE, WOO_SECRET, WOO_STORE, Stack
 from tests.storefronts import Served, configure, fake_woo, map_locations, set_erp_stock, store_id
 
-T0 = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)  # when the ERP counted: before the fixture orders
+T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)  # when the ERP counted: before the fixture orders
 SET = "graphql:inventorySetQuantities"
 
 
@@ -72,8 +73,9 @@ def test_sku_and_warehouse_tables_read_from_the_erp_side():
 # ---- batching: calls = ceil(changes / batch limit) ---------------------------------------------------
 
 
-def test_10000_skus_over_two_locations_3_percent_changed(stack: Stack, shop: FakeShopify,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_10000_skus_over_two_locations_3_percent_changed(
+    stack: Stack, shop: FakeShopify, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The sync looks 30 s further back than its last run (rows committed while it started); this test's
     # runs are seconds apart, so without this every SKU of the first run would be recomputed (and found
     # unchanged) — here we want to see the incremental selection itself.
@@ -119,9 +121,11 @@ def test_10000_skus_over_two_locations_3_percent_changed(stack: Stack, shop: Fak
     third = sync_inventory(rt, sid)
     assert (third.changes, sum(third.calls.values())) == (0, 0)
     assert sum(shop.calls.values()) == calls
-    print(f"\n10,000 SKUs x 2 locations: warm-up {warm_reads} productVariants reads; full sync "
-          f"{first.write_calls} calls for 20,000 levels; 600 changes -> {second.write_calls} calls; "
-          f"unchanged -> {sum(third.calls.values())} calls")
+    print(
+        f"\n10,000 SKUs x 2 locations: warm-up {warm_reads} productVariants reads; full sync "
+        f"{first.write_calls} calls for 20,000 levels; 600 changes -> {second.write_calls} calls; "
+        f"unchanged -> {sum(third.calls.values())} calls"
+    )
 
 
 def test_10000_woocommerce_products_3_percent_changed(sqlite_stack: Stack, woo: FakeWooCommerce) -> None:
@@ -175,15 +179,21 @@ def test_reading_erp_stock_again_changes_nothing(sqlite_stack: Stack) -> None:
 # ---- two stores share a warehouse ------------------------------------------------------------------
 
 
-def test_two_stores_share_a_warehouse_and_an_order_lowers_the_other(stack: Stack, shop: FakeShopify,
-                                                                    woo: FakeWooCommerce) -> None:
+def test_two_stores_share_a_warehouse_and_an_order_lowers_the_other(
+    stack: Stack, shop: FakeShopify, woo: FakeWooCommerce
+) -> None:
     order = load_fixture("shopify", "order_guest.json")  # KRT-COT-L-IND x 2, DUP-BLK-01 x 1, placed 2026-11-22
     shop.add_location("Main")
     shop.add_variants(["KRT-COT-L-IND", "DUP-BLK-01"], available=0)
     krt_woo = woo.add_product("KRT-COT-L-IND", stock=0)
     woo.add_product("DUP-BLK-01", stock=0)
-    configure(stack, shop=shop, woo=woo, shopify_settings={"safety_stock": 2, "allocation_share": 0.6},
-              woo_settings={"safety_stock": 2, "allocation_share": "0.4"})
+    configure(
+        stack,
+        shop=shop,
+        woo=woo,
+        shopify_settings={"safety_stock": 2, "allocation_share": 0.6},
+        woo_settings={"safety_stock": 2, "allocation_share": "0.4"},
+    )
     set_erp_stock(stack, [("KRT-COT-L-IND", "MAIN", 10, T0), ("DUP-BLK-01", "MAIN", 5, T0)])
     rt = stack.rt
     shopify_id, woo_id = store_id(stack, STORE), store_id(stack, WOO_STORE)
@@ -209,8 +219,12 @@ def test_two_stores_share_a_warehouse_and_an_order_lowers_the_other(stack: Stack
     assert sync_inventory(rt, shopify_id).changes == 1 and shop.level(krt_item, main) == 3  # 6 x 0.6
 
     # Cancelled before the ERP booked it: the units are free again.
-    cancel = {**order, "cancelled_at": "2026-11-22T15:00:00+05:30", "cancel_reason": "customer",
-              "updated_at": "2026-11-22T15:00:00+05:30"}
+    cancel = {
+        **order,
+        "cancelled_at": "2026-11-22T15:00:00+05:30",
+        "cancel_reason": "customer",
+        "updated_at": "2026-11-22T15:00:00+05:30",
+    }
     stack.post_shopify(cancel, topic="orders/cancelled")
     stack.run_jobs()
     assert sync_inventory(rt, woo_id).changes == 2 and woo.stock_of(krt_woo) == 3
@@ -221,8 +235,13 @@ def test_two_stores_share_a_warehouse_and_an_order_lowers_the_other(stack: Stack
     stack.post_shopify(second)
     stack.run_jobs()
     assert sync_inventory(rt, woo_id).changes == 2 and woo.stock_of(krt_woo) == 2
-    set_erp_stock(stack, [("KRT-COT-L-IND", "MAIN", 8, datetime(2026, 11, 23, tzinfo=timezone.utc)),
-                          ("DUP-BLK-01", "MAIN", 4, datetime(2026, 11, 23, tzinfo=timezone.utc))])
+    set_erp_stock(
+        stack,
+        [
+            ("KRT-COT-L-IND", "MAIN", 8, datetime(2026, 11, 23, tzinfo=UTC)),
+            ("DUP-BLK-01", "MAIN", 4, datetime(2026, 11, 23, tzinfo=UTC)),
+        ],
+    )
     result = sync_inventory_job(woo_id)  # reads the ERP's change, then syncs
     assert (result["changes"], result["unchanged"]) == (0, 2) and woo.stock_of(krt_woo) == 2
 
@@ -253,8 +272,12 @@ def test_woo_echo_of_our_write_is_ignored_and_a_merchant_change_is_recorded(sqli
         assert pushed(stack.rt, sid)[("CUP", "default")].reported == 7
 
         # The merchant corrects the stock in WooCommerce's admin (a REST write like any other).
-        answer = requests.put(f"{woo.url}/wp-json/wc/v3/products/{cup}", json={"stock_quantity": 5},
-                              auth=(woo.consumer_key, woo.consumer_secret), timeout=5)
+        answer = requests.put(
+            f"{woo.url}/wp-json/wc/v3/products/{cup}",
+            json={"stock_quantity": 5},
+            auth=(woo.consumer_key, woo.consumer_secret),
+            timeout=5,
+        )
         assert answer.status_code == 200
         echo, change = deliveries_processed()
         assert change.status == "succeeded" and change.result["reported"] == 5
@@ -276,8 +299,12 @@ def test_shopify_inventory_level_webhooks_update_the_reported_figure(sqlite_stac
     sid = store_id(stack, STORE)
     read_erp_stock(stack.rt)
     assert sync_inventory(stack.rt, sid).changes == 1
-    payload = {"inventory_item_id": variant.inventory_item_id, "location_id": loc, "available": 9,
-               "updated_at": "2026-11-20T10:00:00-05:00"}
+    payload = {
+        "inventory_item_id": variant.inventory_item_id,
+        "location_id": loc,
+        "available": 9,
+        "updated_at": "2026-11-20T10:00:00-05:00",
+    }
     stack.post_shopify(payload, topic="inventory_levels/update")
     stack.post_shopify({**payload, "available": 8}, topic="inventory_levels/update")  # a sale in the shop
     stack.run_jobs()
@@ -364,21 +391,32 @@ def test_the_erp_pushes_stock_with_a_bearer_token(stack: Stack, shop: FakeShopif
     woo_mug = woo.add_product("MUG", stock=0)
     configure(stack, shop=shop, woo=woo, erp={"push_token": "erp-push-token-0123456789"})
     client = stack.app.test_client()
-    body = {"levels": [{"sku": "MUG", "warehouse": "MAIN", "on_hand": 6, "updated_at": "2026-11-20T08:00:00Z"},
-                       {"sku": "PLATE", "on_hand": "2.0000", "updated_at": "2026-11-20T08:00:00"}]}
+    body = {
+        "levels": [
+            {"sku": "MUG", "warehouse": "MAIN", "on_hand": 6, "updated_at": "2026-11-20T08:00:00Z"},
+            {"sku": "PLATE", "on_hand": "2.0000", "updated_at": "2026-11-20T08:00:00"},
+        ]
+    }
 
     assert client.post("/api/v1/stock", json=body).status_code == 401
     for wrong in ("Bearer nope", "Bearer erp-push-token-012345678", "Basic ZXJwOnRva2Vu", "erp-push-token-0123456789"):
         answer = client.post("/api/v1/stock", json=body, headers={"Authorization": wrong})
         assert answer.status_code == 401 and answer.headers["WWW-Authenticate"].startswith("Bearer")
     auth = {"Authorization": "Bearer erp-push-token-0123456789"}
-    for bad in ({}, {"levels": []}, {"levels": [{"sku": "", "on_hand": 1, "updated_at": "2026-11-20T08:00:00Z"}]},
-                {"levels": [{"sku": "A", "on_hand": "many", "updated_at": "2026-11-20T08:00:00Z"}]},
-                {"levels": [{"sku": "A", "on_hand": 1, "updated_at": "yesterday"}]}, {"levels": "MUG"}):
+    for bad in (
+        {},
+        {"levels": []},
+        {"levels": [{"sku": "", "on_hand": 1, "updated_at": "2026-11-20T08:00:00Z"}]},
+        {"levels": [{"sku": "A", "on_hand": "many", "updated_at": "2026-11-20T08:00:00Z"}]},
+        {"levels": [{"sku": "A", "on_hand": 1, "updated_at": "yesterday"}]},
+        {"levels": "MUG"},
+    ):
         answer = client.post("/api/v1/stock", json=bad, headers=auth)
         assert answer.status_code == 422 and answer.json["errors"], bad
-    assert client.post("/api/v1/stock", data="not json", headers={**auth, "Content-Type": "application/json"}
-                       ).status_code == 400
+    assert (
+        client.post("/api/v1/stock", data="not json", headers={**auth, "Content-Type": "application/json"}).status_code
+        == 400
+    )
     with stack.rt.sessions() as session:
         assert session.scalars(select(StockMirror)).all() == []  # nothing written by a refused push
 
@@ -396,10 +434,17 @@ def test_the_erp_pushes_stock_with_a_bearer_token(stack: Stack, shop: FakeShopif
 # ---- scheduling ----------------------------------------------------------------------------------------
 
 
-def test_the_scheduler_registers_each_store_and_the_shipments(sqlite_stack: Stack, shop: FakeShopify,
-                                                              woo: FakeWooCommerce) -> None:
-    configure(sqlite_stack, shop=shop, woo=woo, shopify_settings={"inventory_interval_minutes": 5},
-              woo_settings={"inventory_interval_minutes": 0}, erp={"shipments_interval_minutes": 2})
+def test_the_scheduler_registers_each_store_and_the_shipments(
+    sqlite_stack: Stack, shop: FakeShopify, woo: FakeWooCommerce
+) -> None:
+    configure(
+        sqlite_stack,
+        shop=shop,
+        woo=woo,
+        shopify_settings={"inventory_interval_minutes": 5},
+        woo_settings={"inventory_interval_minutes": 0},
+        erp={"shipments_interval_minutes": 2},
+    )
     found = {name: (job, args, interval) for name, job, args, interval in schedules(sqlite_stack.rt, 60)}
     assert found[f"inventory:{STORE}"] == (store_job, ("inventory", store_id(sqlite_stack, STORE)), 300)
     assert f"inventory:{WOO_STORE}" not in found  # 0 turns a store's schedule off
@@ -416,8 +461,12 @@ def test_the_commands_print_their_reports(sqlite_stack: Stack, shop: FakeShopify
     (mug,) = shop.add_variants(["MUG"], available=0)
     configure(stack, shop=shop)
     set_erp_stock(stack, [("MUG", "MAIN", 4, T0)])
-    env = {"DATABASE_URL": str(stack.rt.settings.database_url), "CONNECTOR_ENCRYPTION_KEY": "test-encryption-key",
-           "CONNECTOR_INSTANCE_PATH": str(tmp_path / "instance"), "REDIS_URL": ""}
+    env = {
+        "DATABASE_URL": str(stack.rt.settings.database_url),
+        "CONNECTOR_ENCRYPTION_KEY": "test-encryption-key",
+        "CONNECTOR_INSTANCE_PATH": str(tmp_path / "instance"),
+        "REDIS_URL": "",
+    }
     try:
         result = CliRunner().invoke(main, ["sync-inventory", STORE, "--full"], env=env)
         assert result.exit_code == 0, result.output

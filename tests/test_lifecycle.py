@@ -1,4 +1,5 @@
 """An order's whole life on both platforms: paid, refunded, cancelled, COD — the ERP to the cent at every step."""
+
 from __future__ import annotations
 
 import copy
@@ -8,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 import responses
-
 from sqlalchemy import select
 
 from adapters.erp.sql import erp_credit_note_lines, erp_credit_notes, erp_payments
@@ -48,7 +48,9 @@ def test_shopify_create_paid_partially_refunded_refunded(stack):
     assert (row.payment_status, cents(row.total)) == ("authorized", total)
     assert stack.erp_rows(erp_payments) == []
 
-    stack.post_shopify(shopify_version(order, "2026-11-20T10:20:00-05:00", financial_status="paid"), topic="orders/paid")
+    stack.post_shopify(
+        shopify_version(order, "2026-11-20T10:20:00-05:00", financial_status="paid"), topic="orders/paid"
+    )
     stack.run_jobs()
     (row,) = stack.erp_orders()
     (payment,) = stack.erp_rows(erp_payments)
@@ -64,10 +66,13 @@ def test_shopify_create_paid_partially_refunded_refunded(stack):
     assert cents(row.total) == total
     assert credited(stack) == Decimal("11.95") + Decimal("133.93")
     line_no = {item["id"]: n for n, item in enumerate(order["line_items"], start=1)}
-    expected = [(line_no[item["line_item_id"]], item["quantity"], item["restock_type"] == "return")
-                for refund in (partial, shipping) for item in refund["refund_line_items"]]
+    expected = [
+        (line_no[item["line_item_id"]], item["quantity"], item["restock_type"] == "return")
+        for refund in (partial, shipping)
+        for item in refund["refund_line_items"]
+    ]
     lines = stack.erp_rows(erp_credit_note_lines)
-    assert [(l.order_line_no, int(l.quantity), l.restock) for l in lines] == expected
+    assert [(ln.order_line_no, int(ln.quantity), ln.restock) for ln in lines] == expected
     assert {(True, 1), (False, 1)} == {(restock, qty) for _, qty, restock in expected}
 
     rest = load_fixture("shopify", "refunds", "refund_amount_only.json")
@@ -76,10 +81,13 @@ def test_shopify_create_paid_partially_refunded_refunded(stack):
     rest["transactions"][0]["amount"] = str(remaining)
     adjustment = rest["order_adjustments"][0]
     adjustment["amount"] = str(-remaining)
-    adjustment["amount_set"]["shop_money"]["amount"] = adjustment["amount_set"]["presentment_money"]["amount"] = str(-remaining)
+    adjustment["amount_set"]["shop_money"]["amount"] = adjustment["amount_set"]["presentment_money"]["amount"] = str(
+        -remaining
+    )
     stack.post_shopify(rest, topic="refunds/create")
-    stack.post_shopify(shopify_version(order, "2026-11-24T09:00:00-05:00", financial_status="refunded"),
-                       topic="orders/updated")
+    stack.post_shopify(
+        shopify_version(order, "2026-11-24T09:00:00-05:00", financial_status="refunded"), topic="orders/updated"
+    )
     stack.run_jobs()
     (row,) = stack.erp_orders()
     assert row.payment_status == "refunded"
@@ -102,10 +110,18 @@ def test_shopify_tips_and_duties_given_back_are_credited_and_returns_go_back_to_
     notes = {n.external_ref.rsplit(":", 1)[-1]: n for n in stack.erp_rows(erp_credit_notes)}
     duty, tip = notes["9101234567201"], notes["9101234567101"]
     assert (cents(duty.total), cents(duty.duty_total), cents(duty.tip_total), duty.currency) == (
-        Decimal("73.80"), Decimal("10.80"), Decimal("0"), "GBP")
+        Decimal("73.80"),
+        Decimal("10.80"),
+        Decimal("0"),
+        "GBP",
+    )
     assert (cents(tip.total), cents(tip.tip_total), cents(tip.fee_total), cents(tip.tax_total)) == (
-        Decimal("34.02"), Decimal("7.35"), Decimal("7.35"), Decimal("2.17"))
-    lines = {(l.sku, l.restock, l.warehouse) for l in stack.erp_rows(erp_credit_note_lines)}
+        Decimal("34.02"),
+        Decimal("7.35"),
+        Decimal("7.35"),
+        Decimal("2.17"),
+    )
+    lines = {(ln.sku, ln.restock, ln.warehouse) for ln in stack.erp_rows(erp_credit_note_lines)}
     assert lines == {("SCARF-LMB-GRY", True, "LON"), ("BEANIE-MER-CHR", True, None)}  # the tip is no goods
 
 
@@ -120,7 +136,7 @@ def test_a_location_mapped_to_a_warehouse_name_no_erp_could_hold_still_gets_the_
     assert {e.status for e in stack.events()} == {"succeeded"}
     (note,) = stack.erp_rows(erp_credit_notes)
     assert cents(note.total) == Decimal("73.80")
-    assert {(l.sku, l.warehouse) for l in stack.erp_rows(erp_credit_note_lines)} == {("SCARF-LMB-GRY", None)}
+    assert {(ln.sku, ln.warehouse) for ln in stack.erp_rows(erp_credit_note_lines)} == {("SCARF-LMB-GRY", None)}
 
 
 def test_shopify_an_edit_that_takes_units_off_holds_no_stock_for_them_and_shows_it(stack):
@@ -139,7 +155,7 @@ def test_shopify_an_edit_that_takes_units_off_holds_no_stock_for_them_and_shows_
     # The ERP order keeps the units as placed, so its total stays the store's total_price; the store's
     # refund of the two socks is what credits them.
     assert cents(row.total) == Decimal(order["total_price"])
-    assert [int(l.quantity) for l in stack.erp_lines(row.external_ref)][:1] == [sock["quantity"]]
+    assert [int(ln.quantity) for ln in stack.erp_lines(row.external_ref)][:1] == [sock["quantity"]]
     latest = max(stack.events(), key=lambda e: e.id)
     assert latest.status == "succeeded" and f"2 × {sock['sku']}" in latest.result["edits"]
     page = sign_in(stack, SUPPORT, "support").get(f"/console/events/{latest.id}").get_data(as_text=True)
@@ -160,8 +176,9 @@ def test_shopify_create_then_cancelled_cancels_with_the_reason(stack):
     order = load_fixture("shopify", "order_discount_multiline.json")
     stack.post_shopify(order)
     stack.run_jobs()
-    cancelled = shopify_version(order, "2026-11-21T08:00:00-05:00", cancelled_at="2026-11-21T08:00:00-05:00",
-                                cancel_reason="customer")
+    cancelled = shopify_version(
+        order, "2026-11-21T08:00:00-05:00", cancelled_at="2026-11-21T08:00:00-05:00", cancel_reason="customer"
+    )
     stack.post_shopify(cancelled, topic="orders/cancelled")
     stack.post_shopify(cancelled, topic="orders/updated")
     stack.run_jobs()
@@ -191,8 +208,13 @@ def test_a_document_that_failed_after_its_order_was_written_is_made_on_the_retry
     if document == "cancellation":
         stack.post_shopify(shopify_version(order, "2026-11-20T10:15:30-05:00", financial_status="pending"))
         stack.run_jobs()
-        order = shopify_version(order, "2026-11-21T08:00:00-05:00", financial_status="pending", cancel_reason="fraud",
-                                cancelled_at="2026-11-21T08:00:00-05:00")
+        order = shopify_version(
+            order,
+            "2026-11-21T08:00:00-05:00",
+            financial_status="pending",
+            cancel_reason="fraud",
+            cancelled_at="2026-11-21T08:00:00-05:00",
+        )
     stack.post_shopify(order, topic="orders/updated")
     stack.run_jobs()
     assert stack.events()[-1].status == "pending" and len(stack.erp_orders()) == 1
@@ -214,13 +236,18 @@ def test_shopify_cash_on_delivery_enters_unpaid_then_is_confirmed(stack):
     (row,) = stack.erp_orders()
     assert (row.payment_method, row.payment_status) == ("cod", "pending")
     assert stack.erp_rows(erp_payments) == []
-    stack.post_shopify(shopify_version(order, "2026-11-25T10:00:00+05:30", financial_status="paid"), topic="orders/paid")
+    stack.post_shopify(
+        shopify_version(order, "2026-11-25T10:00:00+05:30", financial_status="paid"), topic="orders/paid"
+    )
     stack.run_jobs()
     (row,) = stack.erp_orders()
     (payment,) = stack.erp_rows(erp_payments)
     assert row.payment_status == "paid"
-    assert (payment.method, cents(payment.amount), payment.currency) == ("cod", cents(order["total_price"]),
-                                                                        order["currency"])
+    assert (payment.method, cents(payment.amount), payment.currency) == (
+        "cod",
+        cents(order["total_price"]),
+        order["currency"],
+    )
 
 
 def test_shopify_edit_arriving_after_a_newer_update_is_ignored(stack):
@@ -243,13 +270,24 @@ def test_shopify_orders_edited_is_recorded_with_what_changed_and_an_order_body_u
     stack.run_jobs()
     sock, shoe = (item["id"] for item in order["line_items"][:2])
     # The body Shopify sends for orders/edited: what the edit changed, not the order (its REST webhook docs).
-    edit = {"order_edit": {"id": 78912345, "app_id": None, "created_at": "2026-11-21T09:00:00-05:00",
-                           "committed_at": "2026-11-21T09:01:00-05:00", "notify_customer": False,
-                           "order_id": order["id"], "staff_note": "", "user_id": 88123456789,
-                           "line_items": {"additions": [{"id": 15999999999001, "delta": 1}],
-                                          "removals": [{"id": sock, "delta": 2}, {"id": shoe, "delta": 1}]},
-                           "discounts": {"line_item": {"additions": [], "removals": []}},
-                           "shipping_lines": {"additions": [], "removals": []}}}
+    edit = {
+        "order_edit": {
+            "id": 78912345,
+            "app_id": None,
+            "created_at": "2026-11-21T09:00:00-05:00",
+            "committed_at": "2026-11-21T09:01:00-05:00",
+            "notify_customer": False,
+            "order_id": order["id"],
+            "staff_note": "",
+            "user_id": 88123456789,
+            "line_items": {
+                "additions": [{"id": 15999999999001, "delta": 1}],
+                "removals": [{"id": sock, "delta": 2}, {"id": shoe, "delta": 1}],
+            },
+            "discounts": {"line_item": {"additions": [], "removals": []}},
+            "shipping_lines": {"additions": [], "removals": []},
+        }
+    }
     stack.post_shopify(edit, topic="orders/edited")
     stack.post_shopify(shopify_version(order, "2026-11-21T09:02:00-05:00"), topic="orders/edited")
     stack.run_jobs()
@@ -272,11 +310,14 @@ def test_shopify_returns_are_recorded_on_their_order_and_shown_and_other_bodies_
     stack.post_shopify(unknown, topic="returns/request")
     stack.run_jobs()
     requested, approved, closed, refused, orphan = sorted(
-        (e for e in stack.events() if e.topic.startswith("returns/")), key=lambda e: e.id)
+        (e for e in stack.events() if e.topic.startswith("returns/")), key=lambda e: e.id
+    )
     (row,) = stack.erp_orders()
     assert [e.status for e in (requested, approved, closed, orphan)] == ["succeeded"] * 4
-    assert requested.result["return"] == ("#1001-R1 requested: 2 × SOCK-MER-M-CHA (size too small, "
-                                          "'Runs a size small'), 1 × SHOE-TR2-42-SLT (defective, 'Sole came loose')")
+    assert requested.result["return"] == (
+        "#1001-R1 requested: 2 × SOCK-MER-M-CHA (size too small, "
+        "'Runs a size small'), 1 × SHOE-TR2-42-SLT (defective, 'Sole came loose')"
+    )
     assert approved.result["return"].startswith("#1001-R1 open: 2 × SOCK-MER-M-CHA")
     assert closed.result["return"] == "return 3547267221 closed"
     assert {e.result["erp_ref"] for e in (requested, approved, closed)} == {str(row.id)}
@@ -304,15 +345,15 @@ def woo_api():  # type: ignore[no-untyped-def]
 
 
 def serve_refund(mock, order_id: int, refund: dict) -> None:  # type: ignore[no-untyped-def]
-    mock.get(re.compile(rf"{re.escape(WOO_URL)}/wp-json/wc/v3/orders/{order_id}/refunds/{refund['id']}(\?.*)?$"),
-             json=refund)
+    mock.get(
+        re.compile(rf"{re.escape(WOO_URL)}/wp-json/wc/v3/orders/{order_id}/refunds/{refund['id']}(\?.*)?$"), json=refund
+    )
 
 
 def test_woocommerce_create_paid_partially_refunded_refunded(stack, woo_api):
     paid = load_fixture("woocommerce", "order_refunded_partial.json")
     total = Decimal(paid["total"])
-    unpaid = woo_version(paid, "2026-11-21T02:00:00", status="on-hold", date_paid=None, date_paid_gmt=None,
-                         refunds=[])
+    unpaid = woo_version(paid, "2026-11-21T02:00:00", status="on-hold", date_paid=None, date_paid_gmt=None, refunds=[])
     stack.post_woocommerce(unpaid, topic="order.created")
     stack.run_jobs()
     (row,) = stack.erp_orders()
@@ -331,12 +372,22 @@ def test_woocommerce_create_paid_partially_refunded_refunded(stack, woo_api):
     assert stack.erp_orders()[0].payment_status == "partially_refunded"
     assert credited(stack) == Decimal("12.10")
 
-    refund_902 = {**copy.deepcopy(refund_901), "id": 902, "amount": str(total - Decimal("12.10")),
-                  "reason": "order returned", "line_items": [], "shipping_lines": [], "fee_lines": []}
+    refund_902 = {
+        **copy.deepcopy(refund_901),
+        "id": 902,
+        "amount": str(total - Decimal("12.10")),
+        "reason": "order returned",
+        "line_items": [],
+        "shipping_lines": [],
+        "fee_lines": [],
+    }
     serve_refund(woo_api, paid["id"], refund_902)
-    done = woo_version(paid, "2026-11-24T10:00:00", status="refunded",
-                       refunds=[{"id": 902, "reason": "order returned", "total": f"-{refund_902['amount']}"},
-                                *paid["refunds"]])
+    done = woo_version(
+        paid,
+        "2026-11-24T10:00:00",
+        status="refunded",
+        refunds=[{"id": 902, "reason": "order returned", "total": f"-{refund_902['amount']}"}, *paid["refunds"]],
+    )
     stack.post_woocommerce(done)
     stack.run_jobs()
     (row,) = stack.erp_orders()
@@ -358,8 +409,9 @@ def test_woocommerce_refunded_units_go_back_into_stock_by_the_stores_rule(stack,
     serve_refund(woo_api, paid["id"], load_fixture("woocommerce", "refund_901.json"))
     stack.post_woocommerce(paid)  # refund 901: one candle
     stack.run_jobs()
-    assert [(l.sku, int(l.quantity), l.restock) for l in stack.erp_rows(erp_credit_note_lines)] == [
-        ("CNDL-BW-200", 1, restocked)]
+    assert [(ln.sku, int(ln.quantity), ln.restock) for ln in stack.erp_rows(erp_credit_note_lines)] == [
+        ("CNDL-BW-200", 1, restocked)
+    ]
 
 
 def test_woocommerce_create_then_cancelled(stack):
@@ -388,8 +440,14 @@ def test_woocommerce_cash_on_delivery_enters_unpaid_then_is_confirmed(stack):
     stack.run_jobs()
     (row,) = stack.erp_orders()
     assert (row.payment_method, row.payment_status) == ("cod", "pending")
-    delivered = woo_version(order, "2026-11-25T16:00:00", status="completed", date_paid="2026-11-25T16:00:00",
-                            date_paid_gmt="2026-11-25T16:00:00", date_completed_gmt="2026-11-25T16:00:00")
+    delivered = woo_version(
+        order,
+        "2026-11-25T16:00:00",
+        status="completed",
+        date_paid="2026-11-25T16:00:00",
+        date_paid_gmt="2026-11-25T16:00:00",
+        date_completed_gmt="2026-11-25T16:00:00",
+    )
     stack.post_woocommerce(delivered)
     stack.run_jobs()
     (row,) = stack.erp_orders()
@@ -400,8 +458,9 @@ def test_woocommerce_cash_on_delivery_enters_unpaid_then_is_confirmed(stack):
 
 def test_woocommerce_pending_orders_wait_until_they_move_on(stack):
     order = load_fixture("woocommerce", "order_processing_coupon.json")
-    stack.post_woocommerce(woo_version(order, "2026-11-20T15:00:00", status="pending", date_paid_gmt=None),
-                           topic="order.created")
+    stack.post_woocommerce(
+        woo_version(order, "2026-11-20T15:00:00", status="pending", date_paid_gmt=None), topic="order.created"
+    )
     stack.run_jobs()
     assert stack.erp_orders() == []
     assert "not imported" in stack.events()[0].result["note"]
@@ -423,13 +482,17 @@ def test_woocommerce_coalesced_updates_out_of_order_keep_the_newest(stack):
 
 
 def test_woocommerce_ping_and_forged_signature(stack):
-    ping = stack.client.post("/webhooks/woocommerce/acme-eu", data=b"webhook_id=17",
-                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    ping = stack.client.post(
+        "/webhooks/woocommerce/acme-eu",
+        data=b"webhook_id=17",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert ping.status_code == 200
     forged = stack.post_woocommerce(load_fixture("woocommerce", "order_cancelled.json"), secret="wrong")
     assert forged.status_code == 401
-    unsigned = stack.client.post("/webhooks/woocommerce/acme-eu", data=b'{"id": 1}',
-                                 headers={"Content-Type": "application/json"})
+    unsigned = stack.client.post(
+        "/webhooks/woocommerce/acme-eu", data=b'{"id": 1}', headers={"Content-Type": "application/json"}
+    )
     assert unsigned.status_code == 401
     assert stack.client.post("/webhooks/woocommerce/nobody", data=b"webhook_id=17").status_code == 404
     assert stack.events() == []
@@ -453,8 +516,11 @@ def test_a_malformed_payload_with_a_valid_signature_is_parked_with_a_reason(stac
 def test_a_repeat_guest_with_other_casing_and_spaced_phone_is_one_customer(stack):
     first = load_fixture("woocommerce", "order_cod_guest.json")
     second = woo_version(first, "2026-11-26T08:00:00", id=first["id"] + 1, number=str(first["id"] + 1))
-    second["billing"] = {**first["billing"], "email": first["billing"]["email"].upper(),
-                         "phone": first["billing"]["phone"].replace(" ", "")}
+    second["billing"] = {
+        **first["billing"],
+        "email": first["billing"]["email"].upper(),
+        "phone": first["billing"]["phone"].replace(" ", ""),
+    }
     third = copy.deepcopy(second)
     third.update(id=first["id"] + 2, number=str(first["id"] + 2))
     third["billing"] = {**second["billing"], "email": "", "phone": " 06 1234 5678 "}
@@ -480,9 +546,9 @@ def test_the_same_person_on_shopify_and_woocommerce_is_one_customer(stack):
 
 @pytest.mark.parametrize("policy, expected", [("always_new", 2), ("guest_account", 1)])
 def test_customer_policy_is_the_merchants_choice(stack, policy, expected):
-    from connector.config_io import dump_config, load_config
-
     import yaml
+
+    from connector.config_io import dump_config, load_config
 
     doc = yaml.safe_load(dump_config(stack.rt))
     for store in doc["stores"]:

@@ -1,4 +1,5 @@
 """Error reports and logs never carry a secret or a customer's personal data."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,12 @@ def test_scrub_masks_known_secrets_and_personal_fields():
     event = {
         "exception": {"values": [{"value": f"401 from the store with token {SECRET}"}]},
         "extra": {"customer_email": "ann@example.com", "phone": "+44 7700 900123", "order": "#1001"},
-        "request": {"url": "https://x/webhooks/shopify/acme", "data": '{"email": "ann@example.com"}',
-                    "cookies": {"connector_session": "abc"}, "headers": {"X-Shopify-Hmac-Sha256": "sig"}},
+        "request": {
+            "url": "https://x/webhooks/shopify/acme",
+            "data": '{"email": "ann@example.com"}',
+            "cookies": {"connector_session": "abc"},
+            "headers": {"X-Shopify-Hmac-Sha256": "sig"},
+        },
     }
     cleaned = json.dumps(scrub(event, [SECRET]), ensure_ascii=False)
     assert SECRET not in cleaned and "••••3456" in cleaned

@@ -1,10 +1,11 @@
 """The two pages people use: /config (admins) and /console (support and admins), through Flask's test client."""
+
 from __future__ import annotations
 
 import json
 import logging
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, insert, select, text
@@ -20,8 +21,14 @@ from tests.test_api import SUPPORT, sign_in
 
 ORDER = load_fixture("shopify", "order_discount_multiline.json")
 
-ADMIN_PAGES = ["/config", "/config/stores/new", f"/config/stores/{STORE}", f"/config/stores/{WOO_STORE}",
-               "/config/erp", "/config/preview"]
+ADMIN_PAGES = [
+    "/config",
+    "/config/stores/new",
+    f"/config/stores/{STORE}",
+    f"/config/stores/{WOO_STORE}",
+    "/config/erp",
+    "/config/preview",
+]
 CONSOLE_PAGES = ["/console", "/console/events", "/console/audit", "/console/events/retry?status=failed"]
 
 
@@ -104,13 +111,20 @@ def test_forms_without_the_csrf_token_are_refused(sqlite_stack):
     sqlite_stack.post_shopify(b"not json")
     event_id = event_ids(sqlite_stack)[0]
     admin = sign_in(sqlite_stack)
-    new_store = {"slug": "no-token", "platform": "shopify", "shop_domain": "no-token.myshopify.com",
-                 "shopify-webhook_secret": "whsec_no_token_123456"}
-    for path, data in [("/config/stores/new", new_store), ("/config/mappings/sku", {"source": "A", "target": "B"}),
-                       (f"/console/events/{event_id}/retry", {}), (f"/console/events/{event_id}/skip",
-                                                                   {"reason": "test"}),
-                       ("/console/events/retry", {"status": "failed", "expected_count": "1"}),
-                       ("/config/erp/test", {})]:
+    new_store = {
+        "slug": "no-token",
+        "platform": "shopify",
+        "shop_domain": "no-token.myshopify.com",
+        "shopify-webhook_secret": "whsec_no_token_123456",
+    }
+    for path, data in [
+        ("/config/stores/new", new_store),
+        ("/config/mappings/sku", {"source": "A", "target": "B"}),
+        (f"/console/events/{event_id}/retry", {}),
+        (f"/console/events/{event_id}/skip", {"reason": "test"}),
+        ("/console/events/retry", {"status": "failed", "expected_count": "1"}),
+        ("/config/erp/test", {}),
+    ]:
         for token in (None, "forged"):
             response = admin.post(path, data={**data, **({"csrf_token": token} if token else {})})
             assert response.status_code == 403, (path, token)
@@ -127,15 +141,33 @@ def test_forms_without_the_csrf_token_are_refused(sqlite_stack):
 def test_adding_a_store_with_bad_input_shows_field_errors_and_writes_nothing(sqlite_stack):
     admin = sign_in(sqlite_stack)
     before = audit_actions(sqlite_stack)
-    response = form_post(admin, "/config/stores/new", {
-        "slug": "Bad Slug!", "platform": "shopify", "shop_domain": "https://nope", "api_version": "latest",
-        "api_base_url": "ftp://x", "inventory_interval_minutes": "abc", "safety_stock": "-1",
-        "allocation_share": "1.5", "customer_policy": "match", "shopify-access_token": "shpat_typed_but_refused_0001",
-    })
+    response = form_post(
+        admin,
+        "/config/stores/new",
+        {
+            "slug": "Bad Slug!",
+            "platform": "shopify",
+            "shop_domain": "https://nope",
+            "api_version": "latest",
+            "api_base_url": "ftp://x",
+            "inventory_interval_minutes": "abc",
+            "safety_stock": "-1",
+            "allocation_share": "1.5",
+            "customer_policy": "match",
+            "shopify-access_token": "shpat_typed_but_refused_0001",
+        },
+    )
     page = html(response)
     assert response.status_code == 400
-    for name in ("slug", "shop_domain", "api_version", "api_base_url", "inventory_interval_minutes",
-                 "safety_stock", "allocation_share"):
+    for name in (
+        "slug",
+        "shop_domain",
+        "api_version",
+        "api_base_url",
+        "inventory_interval_minutes",
+        "safety_stock",
+        "allocation_share",
+    ):
         assert field_error(page, name), name
     assert "lower-case letters" in field_error(page, "slug")
     assert "more than 0 and at most 1" in field_error(page, "allocation_share")
@@ -145,17 +177,32 @@ def test_adding_a_store_with_bad_input_shows_field_errors_and_writes_nothing(sql
     assert store_count(sqlite_stack) == 2
     assert audit_actions(sqlite_stack) == before
 
-    woo = form_post(admin, "/config/stores/new", {"slug": "shop-eu", "platform": "woocommerce", "url": "shop.eu",
-                                                  "customer_policy": "sometimes",
-                                                  "import_statuses-woocommerce": ["processing", "shipped"]})
+    woo = form_post(
+        admin,
+        "/config/stores/new",
+        {
+            "slug": "shop-eu",
+            "platform": "woocommerce",
+            "url": "shop.eu",
+            "customer_policy": "sometimes",
+            "import_statuses-woocommerce": ["processing", "shipped"],
+        },
+    )
     page = html(woo)
     assert woo.status_code == 400
     assert "http://" in field_error(page, "url")
     assert field_error(page, "customer_policy")
     assert "shipped" in page and "not a WooCommerce status" in page
-    taken = form_post(admin, "/config/stores/new", {"slug": STORE, "platform": "shopify",
-                                                    "shop_domain": "x.myshopify.com",
-                                                    "shopify-webhook_secret": "whsec_0123456789abcdef"})
+    taken = form_post(
+        admin,
+        "/config/stores/new",
+        {
+            "slug": STORE,
+            "platform": "shopify",
+            "shop_domain": "x.myshopify.com",
+            "shopify-webhook_secret": "whsec_0123456789abcdef",
+        },
+    )
     assert taken.status_code == 400 and "exists already" in field_error(html(taken), "slug")
     assert store_count(sqlite_stack) == 2
 
@@ -163,13 +210,26 @@ def test_adding_a_store_with_bad_input_shows_field_errors_and_writes_nothing(sql
 def test_a_valid_store_is_added_with_its_secrets_sealed(sqlite_stack):
     admin = sign_in(sqlite_stack)
     token, webhook_secret = "shpat_pages_token_9f8e7d6c5b4a", "whsec_pages_secret_1a2b3c4d"
-    response = form_post(admin, "/config/stores/new", [
-        ("slug", "acme-ca"), ("platform", "shopify"), ("active", "on"), ("shop_domain", "acme-ca.myshopify.com"),
-        ("api_version", "2026-01"), ("shopify-access_token", token), ("shopify-webhook_secret", webhook_secret),
-        ("inventory_interval_minutes", "15"), ("safety_stock", "2"), ("allocation_share", "0.4"),
-        ("import_statuses-shopify", "paid"), ("import_statuses-shopify", "authorized"),
-        ("customer_policy", "guest_account"), ("guest_customer_id", "C000042"),
-    ])
+    response = form_post(
+        admin,
+        "/config/stores/new",
+        [
+            ("slug", "acme-ca"),
+            ("platform", "shopify"),
+            ("active", "on"),
+            ("shop_domain", "acme-ca.myshopify.com"),
+            ("api_version", "2026-01"),
+            ("shopify-access_token", token),
+            ("shopify-webhook_secret", webhook_secret),
+            ("inventory_interval_minutes", "15"),
+            ("safety_stock", "2"),
+            ("allocation_share", "0.4"),
+            ("import_statuses-shopify", "paid"),
+            ("import_statuses-shopify", "authorized"),
+            ("customer_policy", "guest_account"),
+            ("guest_customer_id", "C000042"),
+        ],
+    )
     assert response.status_code == 302 and response.headers["Location"].endswith("/config/stores/acme-ca")
     with sqlite_stack.rt.engine.connect() as conn:
         raw = conn.execute(text("SELECT settings, secrets FROM stores WHERE slug = 'acme-ca'")).one()
@@ -177,10 +237,16 @@ def test_a_valid_store_is_added_with_its_secrets_sealed(sqlite_stack):
     with sqlite_stack.rt.sessions() as s:
         info = sqlite_stack.rt.store_info(s.scalars(select(Store).where(Store.slug == "acme-ca")).one())
     assert info.secrets == {"access_token": token, "webhook_secret": webhook_secret}
-    assert info.settings == {"shop_domain": "acme-ca.myshopify.com", "api_version": "2026-01",
-                             "inventory_interval_minutes": 15, "safety_stock": 2, "allocation_share": 0.4,
-                             "import_statuses": ["paid", "authorized"], "customer_policy": "guest_account",
-                             "guest_customer_id": "C000042"}
+    assert info.settings == {
+        "shop_domain": "acme-ca.myshopify.com",
+        "api_version": "2026-01",
+        "inventory_interval_minutes": 15,
+        "safety_stock": 2,
+        "allocation_share": 0.4,
+        "import_statuses": ["paid", "authorized"],
+        "customer_policy": "guest_account",
+        "guest_customer_id": "C000042",
+    }
     assert "store.create" in audit_actions(sqlite_stack)
 
     pages = [admin.get(p) for p in ("/config", "/config/stores/acme-ca", "/api/v1/config", "/console/audit")]
@@ -194,9 +260,17 @@ def test_a_valid_store_is_added_with_its_secrets_sealed(sqlite_stack):
     assert sqlite_stack.events()[-1].status == "pending"
 
     # Editing without typing the secrets keeps them; typing one replaces it.
-    edit = form_post(admin, "/config/stores/acme-ca", {"shop_domain": "acme-ca.myshopify.com", "api_version": "2026-01",
-                                                       "safety_stock": "5", "customer_policy": "match",
-                                                       "shopify-access_token": "shpat_rotated_token_000111"})
+    edit = form_post(
+        admin,
+        "/config/stores/acme-ca",
+        {
+            "shop_domain": "acme-ca.myshopify.com",
+            "api_version": "2026-01",
+            "safety_stock": "5",
+            "customer_policy": "match",
+            "shopify-access_token": "shpat_rotated_token_000111",
+        },
+    )
     assert edit.status_code == 302
     with sqlite_stack.rt.sessions() as s:
         info = sqlite_stack.rt.store_info(s.scalars(select(Store).where(Store.slug == "acme-ca")).one())
@@ -207,32 +281,56 @@ def test_a_valid_store_is_added_with_its_secrets_sealed(sqlite_stack):
 
 def test_sync_rules_of_a_woocommerce_store(sqlite_stack):
     admin = sign_in(sqlite_stack)
-    response = form_post(admin, f"/config/stores/{WOO_STORE}", [
-        ("active", "on"), ("url", "https://shop.acme.test"), ("inventory_interval_minutes", "30"),
-        ("allocation_share", "1"), ("import_statuses-woocommerce", "processing"),
-        ("import_statuses-woocommerce", "completed"), ("customer_policy", "always_new"),
-        ("woocommerce-restock_refunds", "always")])
+    response = form_post(
+        admin,
+        f"/config/stores/{WOO_STORE}",
+        [
+            ("active", "on"),
+            ("url", "https://shop.acme.test"),
+            ("inventory_interval_minutes", "30"),
+            ("allocation_share", "1"),
+            ("import_statuses-woocommerce", "processing"),
+            ("import_statuses-woocommerce", "completed"),
+            ("customer_policy", "always_new"),
+            ("woocommerce-restock_refunds", "always"),
+        ],
+    )
     assert response.status_code == 302
     with sqlite_stack.rt.sessions() as s:
         store = s.scalars(select(Store).where(Store.slug == WOO_STORE)).one()
         secrets = sqlite_stack.rt.box.open(store.secrets)
-    assert store.settings == {"url": "https://shop.acme.test", "inventory_interval_minutes": 30,
-                              "allocation_share": 1.0, "import_statuses": ["processing", "completed"],
-                              "customer_policy": "always_new", "restock_refunds": "always"}
+    assert store.settings == {
+        "url": "https://shop.acme.test",
+        "inventory_interval_minutes": 30,
+        "allocation_share": 1.0,
+        "import_statuses": ["processing", "completed"],
+        "customer_policy": "always_new",
+        "restock_refunds": "always",
+    }
     assert set(secrets) == {"consumer_key", "consumer_secret", "webhook_secret"}  # all kept
     overview = html(admin.get("/config"))
     assert "processing, completed" in overview and "always_new" in overview and "100%" in overview
     assert "Refunds restock" in overview
-    refused = form_post(admin, f"/config/stores/{WOO_STORE}", [
-        ("active", "on"), ("url", "https://shop.acme.test"), ("woocommerce-restock_refunds", "sometimes")])
+    refused = form_post(
+        admin,
+        f"/config/stores/{WOO_STORE}",
+        [("active", "on"), ("url", "https://shop.acme.test"), ("woocommerce-restock_refunds", "sometimes")],
+    )
     assert refused.status_code == 400 and field_error(html(refused), "woocommerce-restock_refunds")
 
 
 def test_the_erp_connection_is_edited_and_tested(sqlite_stack):
     admin = sign_in(sqlite_stack)
-    bad = form_post(admin, "/config/erp", {"kind": "rest", "rest-base_url": "erp.example.com",
-                                           "rest-auth_type": "bearer",
-                                           "rest-timeout_seconds": "soon"})
+    bad = form_post(
+        admin,
+        "/config/erp",
+        {
+            "kind": "rest",
+            "rest-base_url": "erp.example.com",
+            "rest-auth_type": "bearer",
+            "rest-timeout_seconds": "soon",
+        },
+    )
     page = html(bad)
     assert bad.status_code == 400
     assert "http://" in field_error(page, "rest-base_url")
@@ -264,11 +362,32 @@ def test_test_connection_and_webhook_registration_against_the_stores(sqlite_stac
     shop = FakeShopify(token="shpat_fake_token_0123456789")
     woo = FakeWooCommerce("ck_fake_0123456789", "cs_fake_0123456789")
     try:
-        load_config(sqlite_stack.rt, json.dumps({"stores": [
-            {"slug": "fake-shop", "platform": "shopify", "shop_domain": shop.shop_domain, "api_base_url": shop.url,
-             "api_version": "2026-01", "access_token": shop.token, "webhook_secret": "whsec_fake_0123456789"},
-            {"slug": "fake-woo", "platform": "woocommerce", "url": woo.url, "consumer_key": woo.consumer_key,
-             "consumer_secret": woo.consumer_secret, "webhook_secret": "woo_fake_secret_0123456789"}]}))
+        load_config(
+            sqlite_stack.rt,
+            json.dumps(
+                {
+                    "stores": [
+                        {
+                            "slug": "fake-shop",
+                            "platform": "shopify",
+                            "shop_domain": shop.shop_domain,
+                            "api_base_url": shop.url,
+                            "api_version": "2026-01",
+                            "access_token": shop.token,
+                            "webhook_secret": "whsec_fake_0123456789",
+                        },
+                        {
+                            "slug": "fake-woo",
+                            "platform": "woocommerce",
+                            "url": woo.url,
+                            "consumer_key": woo.consumer_key,
+                            "consumer_secret": woo.consumer_secret,
+                            "webhook_secret": "woo_fake_secret_0123456789",
+                        },
+                    ]
+                }
+            ),
+        )
         admin = sign_in(sqlite_stack)
         for slug in ("fake-shop", "fake-woo"):
             done = admin.post(f"/config/stores/{slug}/test", data={"csrf_token": admin.csrf}, follow_redirects=True)
@@ -276,12 +395,14 @@ def test_test_connection_and_webhook_registration_against_the_stores(sqlite_stac
             before = html(admin.get(f"/config/stores/{slug}/webhooks"))
             platform = "shopify" if slug == "fake-shop" else "woocommerce"
             assert before.count(">missing<") == len(store_admin.TOPICS[platform])
-            registered = admin.post(f"/config/stores/{slug}/webhooks", data={"csrf_token": admin.csrf},
-                                    follow_redirects=True)
+            registered = admin.post(
+                f"/config/stores/{slug}/webhooks", data={"csrf_token": admin.csrf}, follow_redirects=True
+            )
             page = html(registered)
             assert "created" in page and ">missing<" not in page and "all subscribed" in page, page
-            again = admin.post(f"/config/stores/{slug}/webhooks", data={"csrf_token": admin.csrf},
-                               follow_redirects=True)
+            again = admin.post(
+                f"/config/stores/{slug}/webhooks", data={"csrf_token": admin.csrf}, follow_redirects=True
+            )
             assert "already there" in html(again)
         assert {h["address"] for h in shop.webhooks.values()} == {f"{BASE}/webhooks/shopify/fake-shop"}
         assert sorted(h["topic"] for h in shop.webhooks.values()) == sorted(store_admin.SHOPIFY_TOPICS)
@@ -295,11 +416,26 @@ def test_test_connection_and_webhook_registration_against_the_stores(sqlite_stac
         assert health.count("UTC") >= 1 and "never" in health  # orders/create seen, the others not yet
 
         # A refusal of the store is shown as its message.
-        load_config(sqlite_stack.rt, json.dumps({"stores": [
-            {"slug": "fake-shop", "platform": "shopify", "shop_domain": shop.shop_domain, "api_base_url": shop.url,
-             "access_token": "shpat_wrong_token_999999", "webhook_secret": "whsec_fake_0123456789"}]}))
-        refused = html(admin.post("/config/stores/fake-shop/test", data={"csrf_token": admin.csrf},
-                                  follow_redirects=True))
+        load_config(
+            sqlite_stack.rt,
+            json.dumps(
+                {
+                    "stores": [
+                        {
+                            "slug": "fake-shop",
+                            "platform": "shopify",
+                            "shop_domain": shop.shop_domain,
+                            "api_base_url": shop.url,
+                            "access_token": "shpat_wrong_token_999999",
+                            "webhook_secret": "whsec_fake_0123456789",
+                        }
+                    ]
+                }
+            ),
+        )
+        refused = html(
+            admin.post("/config/stores/fake-shop/test", data={"csrf_token": admin.csrf}, follow_redirects=True)
+        )
         assert "Connection test failed" in refused and "shpat_wrong_token_999999" not in refused
     finally:
         shop.stop()
@@ -311,28 +447,62 @@ def test_test_connection_and_webhook_registration_against_the_stores(sqlite_stac
 
 def test_mapping_tables_are_edited_row_by_row(sqlite_stack):
     admin = sign_in(sqlite_stack)
-    saved = form_post(admin, "/config/mappings/sku", [
-        ("store", ""), ("source", "SOCK-MER-M-CHA"), ("target", "ERP-SOCK-1"),
-        ("store", STORE), ("source", "SHOE-TR2-42-SLT"), ("target", "ERP-SHOE-42"),
-        ("store", ""), ("source", ""), ("target", "")])
+    saved = form_post(
+        admin,
+        "/config/mappings/sku",
+        [
+            ("store", ""),
+            ("source", "SOCK-MER-M-CHA"),
+            ("target", "ERP-SOCK-1"),
+            ("store", STORE),
+            ("source", "SHOE-TR2-42-SLT"),
+            ("target", "ERP-SHOE-42"),
+            ("store", ""),
+            ("source", ""),
+            ("target", ""),
+        ],
+    )
     assert saved.status_code == 302 and saved.headers["Location"].endswith("/config#skus")
     assert admin.get("/api/v1/mappings/sku").json["rows"] == [
         {"store": STORE, "source": "SHOE-TR2-42-SLT", "target": "ERP-SHOE-42"},
-        {"store": None, "source": "SOCK-MER-M-CHA", "target": "ERP-SOCK-1"}]
+        {"store": None, "source": "SOCK-MER-M-CHA", "target": "ERP-SOCK-1"},
+    ]
     page = html(admin.get("/config"))
     assert 'value="ERP-SOCK-1"' in page and 'id="skus"' in page
 
-    refused = form_post(admin, "/config/mappings/sku", [
-        ("store", ""), ("source", "SOCK-MER-M-CHA"), ("target", ""),
-        ("store", ""), ("source", "A"), ("target", "B"), ("store", ""), ("source", "A"), ("target", "C")])
+    refused = form_post(
+        admin,
+        "/config/mappings/sku",
+        [
+            ("store", ""),
+            ("source", "SOCK-MER-M-CHA"),
+            ("target", ""),
+            ("store", ""),
+            ("source", "A"),
+            ("target", "B"),
+            ("store", ""),
+            ("source", "A"),
+            ("target", "C"),
+        ],
+    )
     page = html(refused)
     assert refused.status_code == 400 and "nothing saved" in page
     assert ">required<" in page and "mapped twice" in page
     assert len(admin.get("/api/v1/mappings/sku").json["rows"]) == 2  # unchanged
 
-    removed = form_post(admin, "/config/mappings/sku", [
-        ("store", ""), ("source", "SOCK-MER-M-CHA"), ("target", "ERP-SOCK-1"), ("remove", "0"),
-        ("store", STORE), ("source", "SHOE-TR2-42-SLT"), ("target", "ERP-SHOE-42")])
+    removed = form_post(
+        admin,
+        "/config/mappings/sku",
+        [
+            ("store", ""),
+            ("source", "SOCK-MER-M-CHA"),
+            ("target", "ERP-SOCK-1"),
+            ("remove", "0"),
+            ("store", STORE),
+            ("source", "SHOE-TR2-42-SLT"),
+            ("target", "ERP-SHOE-42"),
+        ],
+    )
     assert removed.status_code == 302
     assert [r["source"] for r in admin.get("/api/v1/mappings/sku").json["rows"]] == ["SHOE-TR2-42-SLT"]
     cod = form_post(admin, "/config/mappings/payment_method", {"source": "cod", "target": "CASH-ON-DELIVERY"})
@@ -391,7 +561,7 @@ def test_console_filters_and_pages_the_events(sqlite_stack):
     assert "1 event " in by_order and "#2002" in by_order
     assert "1 event " in html(support.get(f"/console/events?store={WOO_STORE}"))
     assert "24 events" in html(support.get("/console/events?topic=orders/updated&status=failed"))
-    later = (datetime.now(timezone.utc) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
     assert "0 events" in html(support.get(f"/console/events?since={later}"))
     assert "28 events" in html(support.get(f"/console/events?until={later}"))
     bad = support.get("/console/events?since=yesterday")
@@ -508,15 +678,37 @@ def test_no_secret_leaks_into_pages_api_or_logs(canary_stack, caplog):
     stack = canary_stack
     woo = FakeWooCommerce(CANARIES["woo_key"], CANARIES["woo_secret"])
     try:
-        load_config(stack.rt, json.dumps({
-            "erp": {"kind": "sql", "url": stack.erp_url, "push_token": CANARIES["erp_password"],
-                    "lock_timeout_seconds": 0.2},
-            "stores": [
-                {"slug": STORE, "platform": "shopify", "shop_domain": f"{STORE}.myshopify.com",
-                 "api_base_url": "http://127.0.0.1:9", "access_token": CANARIES["shopify_token"],
-                 "webhook_secret": CANARIES["shopify_webhook"]},
-                {"slug": WOO_STORE, "platform": "woocommerce", "url": woo.url, "consumer_key": CANARIES["woo_key"],
-                 "consumer_secret": CANARIES["woo_secret"], "webhook_secret": CANARIES["woo_webhook"]}]}))
+        load_config(
+            stack.rt,
+            json.dumps(
+                {
+                    "erp": {
+                        "kind": "sql",
+                        "url": stack.erp_url,
+                        "push_token": CANARIES["erp_password"],
+                        "lock_timeout_seconds": 0.2,
+                    },
+                    "stores": [
+                        {
+                            "slug": STORE,
+                            "platform": "shopify",
+                            "shop_domain": f"{STORE}.myshopify.com",
+                            "api_base_url": "http://127.0.0.1:9",
+                            "access_token": CANARIES["shopify_token"],
+                            "webhook_secret": CANARIES["shopify_webhook"],
+                        },
+                        {
+                            "slug": WOO_STORE,
+                            "platform": "woocommerce",
+                            "url": woo.url,
+                            "consumer_key": CANARIES["woo_key"],
+                            "consumer_secret": CANARIES["woo_secret"],
+                            "webhook_secret": CANARIES["woo_webhook"],
+                        },
+                    ],
+                }
+            ),
+        )
         secrets = [*CANARIES.values(), stack.erp_url]
         with_item_master(stack, "SHOE-TR2-42-SLT")
         stack.post_shopify(ORDER, secret=CANARIES["shopify_webhook"])  # fails in the ERP: unknown SKU
@@ -530,16 +722,28 @@ def test_no_secret_leaks_into_pages_api_or_logs(canary_stack, caplog):
         support = sign_in(stack, SUPPORT, "support")
         event_id = failed[0].id
         # Actions that talk to the stores and the ERP, whose answers are shown.
-        for path in (f"/config/stores/{STORE}/test", f"/config/stores/{WOO_STORE}/test", "/config/erp/test",
-                     f"/config/stores/{WOO_STORE}/webhooks"):
+        for path in (
+            f"/config/stores/{STORE}/test",
+            f"/config/stores/{WOO_STORE}/test",
+            "/config/erp/test",
+            f"/config/stores/{WOO_STORE}/webhooks",
+        ):
             seen.append(html(admin.post(path, data={"csrf_token": admin.csrf}, follow_redirects=True)))
         seen.append(html(form_post(admin, "/config/preview", {"store": STORE, "payload": json.dumps(ORDER)})))
         seen.append(html(form_post(admin, "/config/stores/new", {"slug": "x", "platform": "shopify"})))
-        pages = [*ADMIN_PAGES, *CONSOLE_PAGES, f"/console/events/{event_id}", f"/config/preview?event={event_id}",
-                 f"/config/stores/{STORE}/webhooks", f"/config/stores/{WOO_STORE}/webhooks"]
-        api = [re.sub(r"<(?:int:)?event_id>", str(event_id), re.sub(r"<kind>", "sku", rule.rule))
-               for rule in stack.app.url_map.iter_rules()
-               if rule.rule.startswith("/api/") and "GET" in rule.methods]
+        pages = [
+            *ADMIN_PAGES,
+            *CONSOLE_PAGES,
+            f"/console/events/{event_id}",
+            f"/config/preview?event={event_id}",
+            f"/config/stores/{STORE}/webhooks",
+            f"/config/stores/{WOO_STORE}/webhooks",
+        ]
+        api = [
+            re.sub(r"<(?:int:)?event_id>", str(event_id), re.sub(r"<kind>", "sku", rule.rule))
+            for rule in stack.app.url_map.iter_rules()
+            if rule.rule.startswith("/api/") and "GET" in rule.methods
+        ]
         api += [f"/api/v1/mappings/{kind}" for kind in ("payment_method", "shipping_method", "tax", "location")]
         for client in (admin, support):
             for path in [*pages, *api]:

@@ -2,6 +2,7 @@
 
 Shopify's order webhook carries no transactions: the connector reads GET orders/{id}/transactions.json
 (in shop currency) from the store's fake when the order becomes paid. Figures are worked by hand."""
+
 from __future__ import annotations
 
 import copy
@@ -23,16 +24,19 @@ def split_order(shop: FakeShopify) -> dict:
     shop.orders[order["id"]] = order
     shop.add_transaction(order["id"], "sale", "gift_card", "50.00")
     shop.add_transaction(order["id"], "sale", "shopify_payments", "155.65", status="failure")  # declined first
-    auth = shop.add_transaction(order["id"], "authorization", "shopify_payments", "155.65",
-                                authorization="ch_3QhZk2LTUR9LBPfg")
-    shop.add_transaction(order["id"], "capture", "shopify_payments", "155.65", authorization="ch_3QhZk2LTUR9LBPfg",
-                         parent_id=auth["id"])
+    auth = shop.add_transaction(
+        order["id"], "authorization", "shopify_payments", "155.65", authorization="ch_3QhZk2LTUR9LBPfg"
+    )
+    shop.add_transaction(
+        order["id"], "capture", "shopify_payments", "155.65", authorization="ch_3QhZk2LTUR9LBPfg", parent_id=auth["id"]
+    )
     return order
 
 
 def payments(stack: Stack) -> list[tuple[str, str, Decimal, str | None]]:
-    return sorted((p.gateway, p.method, Decimal(p.amount).quantize(CENT), p.transaction_ref)
-                  for p in stack.erp_rows(erp_payments))
+    return sorted(
+        (p.gateway, p.method, Decimal(p.amount).quantize(CENT), p.transaction_ref) for p in stack.erp_rows(erp_payments)
+    )
 
 
 def test_a_gift_card_and_a_card_are_two_erp_payments_adding_up_to_the_total(stack: Stack, shop: FakeShopify) -> None:
@@ -41,14 +45,17 @@ def test_a_gift_card_and_a_card_are_two_erp_payments_adding_up_to_the_total(stac
     stack.post_shopify(order, topic="orders/paid")
     stack.run_jobs()
     assert [e.status for e in stack.events()] == ["succeeded"]
-    assert payments(stack) == [("gift_card", "gift_card", Decimal("50.00"), None),
-                               ("shopify_payments", "card", Decimal("155.65"), "ch_3QhZk2LTUR9LBPfg")]
+    assert payments(stack) == [
+        ("gift_card", "gift_card", Decimal("50.00"), None),
+        ("shopify_payments", "card", Decimal("155.65"), "ch_3QhZk2LTUR9LBPfg"),
+    ]
     assert sum(p[2] for p in payments(stack)) == Decimal("205.65") == Decimal(order["total_price"])
     (row,) = stack.erp_orders()
     assert row.payment_status == "paid"
     keys = sorted(p.payment_ref for p in stack.erp_rows(erp_payments))
-    tx_ids = [t["id"] for t in shop.transactions[order["id"]] if t["kind"] in ("sale", "capture")
-              and t["status"] == "success"]
+    tx_ids = [
+        t["id"] for t in shop.transactions[order["id"]] if t["kind"] in ("sale", "capture") and t["status"] == "success"
+    ]
     assert keys == sorted(f"shopify:acme-us:{order['id']}:payment:{t}" for t in tx_ids)
     assert shop.calls["GET transactions"] == 1
 
@@ -62,8 +69,9 @@ def test_a_gift_card_and_a_card_are_two_erp_payments_adding_up_to_the_total(stac
     assert shop.calls["GET transactions"] == 1
 
 
-def test_a_payment_that_failed_midway_books_only_the_missing_one_on_the_retry(stack: Stack, shop: FakeShopify,
-                                                                              monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_payment_that_failed_midway_books_only_the_missing_one_on_the_retry(
+    stack: Stack, shop: FakeShopify, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     from adapters.erp import RetryableErpError
     from adapters.erp.sql import SqlStagingErp
 
@@ -113,8 +121,9 @@ def test_a_multi_currency_order_is_booked_in_shop_money(stack: Stack, shop: Fake
     order["financial_status"] = "paid"
     configure(stack, shop=shop)
     shop.orders[order["id"]] = order
-    shop.add_transaction(order["id"], "sale", "shopify_payments", "85.95", authorization="ch_eur_1",
-                         presentment=("78.79", "EUR"))
+    shop.add_transaction(
+        order["id"], "sale", "shopify_payments", "85.95", authorization="ch_eur_1", presentment=("78.79", "EUR")
+    )
     stack.post_shopify(order, topic="orders/paid")
     stack.run_jobs()
     (payment,) = stack.erp_rows(erp_payments)
@@ -141,6 +150,9 @@ def test_a_woocommerce_transaction_id_is_the_erp_payments_reference(stack: Stack
     stack.run_jobs()
     (payment,) = stack.erp_rows(erp_payments)
     assert (payment.transaction_ref, payment.method, payment.gateway) == (
-        "ch_3QhZk2LTUR9LBPfg0a7Yx1Cd", "card", "Credit Card (Stripe)")
+        "ch_3QhZk2LTUR9LBPfg0a7Yx1Cd",
+        "card",
+        "Credit Card (Stripe)",
+    )
     assert Decimal(payment.amount).quantize(CENT) == Decimal("127.27")
     assert payment.payment_ref == f"woocommerce:acme-eu:{order['id']}:payment"

@@ -1,4 +1,5 @@
 """The product as it is run: the quickstart's `connector run`, and the Procfile's gunicorn + RQ worker."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,9 @@ def wait_for(url: str, seconds: float = 20) -> None:
 
 
 def connector(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "connector"), *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, check=True)
+    return subprocess.run(
+        [str(BIN / "connector"), *args], env=env, capture_output=True, text=True, timeout=timeout, check=True
+    )
 
 
 def test_quickstart_run_takes_a_signed_order_into_the_demo_erp(tmp_path):
@@ -47,8 +49,13 @@ def test_quickstart_run_takes_a_signed_order_into_the_demo_erp(tmp_path):
     for name in ("DATABASE_URL", "REDIS_URL", "CONNECTOR_ENCRYPTION_KEY"):
         env.pop(name, None)
     port = free_port()
-    server = subprocess.Popen([str(BIN / "connector"), "run", "--port", str(port)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [str(BIN / "connector"), "run", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz")
         sent = connector(env, "send-sample", "--url", f"http://127.0.0.1:{port}")
@@ -71,18 +78,33 @@ def test_quickstart_run_takes_a_signed_order_into_the_demo_erp(tmp_path):
 
 def test_gunicorn_and_an_rq_worker_on_postgres_and_redis(tmp_path, pg_databases):
     db_url, erp_url = pg_databases
-    env = {**os.environ, "DATABASE_URL": db_url.replace("+psycopg", ""), "REDIS_URL": REDIS_URL,
-           "CONNECTOR_ENCRYPTION_KEY": "process-test-key", "CONNECTOR_QUEUE": f"proc-{uuid.uuid4().hex[:6]}"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url.replace("+psycopg", ""),
+        "REDIS_URL": REDIS_URL,
+        "CONNECTOR_ENCRYPTION_KEY": "process-test-key",
+        "CONNECTOR_QUEUE": f"proc-{uuid.uuid4().hex[:6]}",
+    }
     connector(env, "db", "upgrade")
     with create_engine(db_url).begin() as conn:  # the session's database may hold other tests' rows
         # CASCADE: whatever else other tests left referring to their stores goes with them
         conn.execute(text("TRUNCATE event_attempts, order_links, inbox_events, stores, erp_connections CASCADE"))
     config = tmp_path / "connector.yaml"
-    config.write_text(json.dumps({
-        "erp": {"kind": "sql", "url": erp_url},
-        "stores": [{"slug": "proc", "platform": "shopify", "shop_domain": "proc.myshopify.com",
-                    "webhook_secret": "proc-secret"}],
-    }))
+    config.write_text(
+        json.dumps(
+            {
+                "erp": {"kind": "sql", "url": erp_url},
+                "stores": [
+                    {
+                        "slug": "proc",
+                        "platform": "shopify",
+                        "shop_domain": "proc.myshopify.com",
+                        "webhook_secret": "proc-secret",
+                    }
+                ],
+            }
+        )
+    )
     assert "1 store(s) created" in connector(env, "config", "load", str(config)).stdout
     with create_engine(erp_url).begin() as conn:
         from adapters.erp.sql import metadata
@@ -90,13 +112,21 @@ def test_gunicorn_and_an_rq_worker_on_postgres_and_redis(tmp_path, pg_databases)
         metadata.create_all(conn)
         conn.execute(text("DELETE FROM erp_order_lines; DELETE FROM erp_orders; DELETE FROM erp_customers"))
     port = free_port()
-    web = subprocess.Popen([str(BIN / "connector"), "web", "--port", str(port)], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    web = subprocess.Popen(
+        [str(BIN / "connector"), "web", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(f"http://127.0.0.1:{port}/readyz")
         body = json.dumps(load_fixture("shopify", "order_presentment_currency.json")).encode()
-        headers = {"X-Shopify-Topic": "orders/create", "X-Shopify-Event-Id": "p-1",
-                   "X-Shopify-Hmac-Sha256": sign("proc-secret", body), "Content-Type": "application/json"}
+        headers = {
+            "X-Shopify-Topic": "orders/create",
+            "X-Shopify-Event-Id": "p-1",
+            "X-Shopify-Hmac-Sha256": sign("proc-secret", body),
+            "Content-Type": "application/json",
+        }
         for _ in range(2):
             reply = requests.post(f"http://127.0.0.1:{port}/webhooks/shopify/proc", data=body, headers=headers)
             assert reply.status_code == 200

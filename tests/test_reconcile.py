@@ -3,6 +3,7 @@
 Over real HTTP against the fake Shopify and WooCommerce; the `stack` tests run on SQLite + the
 embedded queue and on PostgreSQL + Redis + RQ.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,10 @@ def shopify_order(shop: FakeShopify, updated_at: datetime | None = None) -> int:
     """An order in the fake shop that the connector can import: the fixture's content, the fake's ids."""
     order_id = shop.add_order([("KRT-COT-L-IND", 2)], updated_at=updated_at)
     fixture = load_fixture("shopify", "order_guest.json")
-    kept = {k: shop.orders[order_id][k] for k in ("id", "admin_graphql_api_id", "name", "order_number",
-                                                   "created_at", "updated_at")}
+    kept = {
+        k: shop.orders[order_id][k]
+        for k in ("id", "admin_graphql_api_id", "name", "order_number", "created_at", "updated_at")
+    }
     shop.orders[order_id] = {**fixture, **kept}
     return order_id
 
@@ -66,8 +69,9 @@ def test_a_woocommerce_order_never_delivered_reaches_the_erp(stack: Stack, woo: 
 
     # Through the queue, as the scheduler runs it (under the store's concurrency limit).
     woo.orders[missed].update(woo._stamps("date_modified"))  # the order changes again
-    woo.orders[missed]["date_modified_gmt"] = (datetime.fromisoformat(woo.orders[missed]["date_modified_gmt"])
-                                               + timedelta(seconds=5)).isoformat()
+    woo.orders[missed]["date_modified_gmt"] = (
+        datetime.fromisoformat(woo.orders[missed]["date_modified_gmt"]) + timedelta(seconds=5)
+    ).isoformat()
     stack.rt.queue.enqueue(store_job, "reconcile", sid)
     stack.run_jobs()
     stack.run_jobs()
@@ -142,8 +146,11 @@ def test_prune_deletes_only_old_finished_events(stack: Stack) -> None:
     with stack.rt.sessions.begin() as session:
         session.execute(update(InboxEvent).where(InboxEvent.id == ignored).values(status="ignored"))
         long_ago = utcnow() - timedelta(days=40)
-        session.execute(update(InboxEvent).where(InboxEvent.id.in_([old, ignored, failed]))
-                        .values(received_at=long_ago, processed_at=long_ago))
+        session.execute(
+            update(InboxEvent)
+            .where(InboxEvent.id.in_([old, ignored, failed]))
+            .values(received_at=long_ago, processed_at=long_ago)
+        )
     assert prune(stack.rt, days=60) == 0
     assert prune(stack.rt) == 2  # CONNECTOR_RETENTION_DAYS' default, 30
     with stack.rt.sessions() as session:
@@ -170,8 +177,9 @@ def feed_failing_after(count: int, fed: list[int]):  # type: ignore[no-untyped-d
     return failing_feed
 
 
-def test_backfill_resumes_after_an_interruption(stack: Stack, shop: FakeShopify,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backfill_resumes_after_an_interruption(
+    stack: Stack, shop: FakeShopify, monkeypatch: pytest.MonkeyPatch
+) -> None:
     configure(stack, shop=shop)
     sid = store_id(stack, STORE)
     start = datetime.now(UTC) - timedelta(days=10)
@@ -197,15 +205,21 @@ def test_backfill_resumes_after_an_interruption(stack: Stack, shop: FakeShopify,
     assert (restarted["seen"], restarted["new"]) == (5, 0)
 
 
-def test_backfill_resumes_woocommerce_by_id(sqlite_stack: Stack, woo: FakeWooCommerce,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backfill_resumes_woocommerce_by_id(
+    sqlite_stack: Stack, woo: FakeWooCommerce, monkeypatch: pytest.MonkeyPatch
+) -> None:
     stack = sqlite_stack
     configure(stack, woo=woo)
     sid = store_id(stack, WOO_STORE)
     monkeypatch.setattr("adapters.woocommerce.PER_PAGE", 2)
     start = datetime.now(UTC) - timedelta(days=5)
-    ids = [woo.add_order(doc={**load_fixture("woocommerce", "order_cod_guest.json"), "id": 500 + n},
-                         modified=start + timedelta(hours=n + 1)) for n in range(4)]
+    ids = [
+        woo.add_order(
+            doc={**load_fixture("woocommerce", "order_cod_guest.json"), "id": 500 + n},
+            modified=start + timedelta(hours=n + 1),
+        )
+        for n in range(4)
+    ]
     with monkeypatch.context() as interrupted:
         interrupted.setattr(reconcile, "feed", feed_failing_after(2, []))
         with pytest.raises(RuntimeError):
@@ -226,8 +240,12 @@ def test_the_commands_and_the_schedules(sqlite_stack: Stack, shop: FakeShopify, 
     start = datetime.now(UTC) - timedelta(days=3)
     for n in range(3):
         shopify_order(shop, updated_at=start + timedelta(hours=n))
-    env = {"DATABASE_URL": str(stack.rt.settings.database_url), "CONNECTOR_ENCRYPTION_KEY": "test-encryption-key",
-           "CONNECTOR_INSTANCE_PATH": str(tmp_path / "instance"), "REDIS_URL": ""}
+    env = {
+        "DATABASE_URL": str(stack.rt.settings.database_url),
+        "CONNECTOR_ENCRYPTION_KEY": "test-encryption-key",
+        "CONNECTOR_INSTANCE_PATH": str(tmp_path / "instance"),
+        "REDIS_URL": "",
+    }
     try:
         since = start.strftime("%Y-%m-%d")
         result = CliRunner().invoke(main, ["backfill", STORE, "--since", since, "--page-size", "2"], env=env)

@@ -2,6 +2,7 @@
 
 Header details of the other auth schemes and path overrides are checked with `responses`.
 """
+
 from __future__ import annotations
 
 import base64
@@ -10,7 +11,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
 from pathlib import Path
@@ -93,23 +94,35 @@ def test_documents_carry_decimals_as_strings_and_utc_times() -> None:
                 walk(v, f"{path}[{n}]")
 
     walk(doc)
-    assert doc["totals"] == {"subtotal": "204.00", "discount_total": "20.40", "shipping_total": "9.95",
-                             "tax_total": "12.10", "fee_total": "0", "tip_total": "0", "duty_total": "0",
-                             "additional_fee_total": "0", "total": "205.65"}
+    assert doc["totals"] == {
+        "subtotal": "204.00",
+        "discount_total": "20.40",
+        "shipping_total": "9.95",
+        "tax_total": "12.10",
+        "fee_total": "0",
+        "tip_total": "0",
+        "duty_total": "0",
+        "additional_fee_total": "0",
+        "total": "205.65",
+    }
     assert doc["presentment"] == {"currency": "USD", "total": "205.65"}
     assert doc["customer_id"] == "C7" and doc["external_ref"] == "shopify:acme-us:5987654321012"
     assert doc["source_updated_at"] == "2026-11-20T15:16:12Z" and doc["placed_at"].endswith("Z")
     assert [(ln["sku"], ln["quantity"], ln["unit_price"], ln["line_total"]) for ln in doc["lines"]] == [
-        ("SOCK-MER-M-CHA", "3", "12.50", "33.75"), ("SHOE-TR2-42-SLT", "1", "129.00", "116.10"),
-        (None, "2", "18.75", "33.75")]
+        ("SOCK-MER-M-CHA", "3", "12.50", "33.75"),
+        ("SHOE-TR2-42-SLT", "1", "129.00", "116.10"),
+        (None, "2", "18.75", "33.75"),
+    ]
     assert json.loads(json.dumps(doc)) == doc
 
-    payment = payment_document(PaymentRecord("k", order.external_ref, Money(Decimal("1E+1"), "USD"), "card",
-                                             "shopify", None, order.placed_at))
+    payment = payment_document(
+        PaymentRecord("k", order.external_ref, Money(Decimal("1E+1"), "USD"), "card", "shopify", None, order.placed_at)
+    )
     assert payment["amount"] == "10" and payment["paid_at"].endswith("Z")
 
-    refund = refund_from_shopify(json.loads((FIXTURES / "refunds" / "refund_partial_line.json").read_text()),
-                                 "acme-us", "USD")
+    refund = refund_from_shopify(
+        json.loads((FIXTURES / "refunds" / "refund_partial_line.json").read_text()), "acme-us", "USD"
+    )
     note = credit_note_document(refund, order.external_ref)
     walk(note)
     assert note["external_ref"] == refund.external_ref and note["issued_at"].endswith("Z")
@@ -150,8 +163,9 @@ def test_update_while_editable(fake: FakeRestErp, erp: RestErp) -> None:
     order, customer_id = pushed(fake, erp)
     erp.push_order(order, customer_id)
     line = dataclasses.replace(order.lines[0], quantity=5)
-    newer = dataclasses.replace(order, lines=(line, *order.lines[1:]),
-                                updated_at=order.updated_at + timedelta(minutes=5))
+    newer = dataclasses.replace(
+        order, lines=(line, *order.lines[1:]), updated_at=order.updated_at + timedelta(minutes=5)
+    )
 
     result = erp.push_order(newer, customer_id)
 
@@ -202,8 +216,9 @@ def test_payments_cancel_and_credit_notes(fake: FakeRestErp, erp: RestErp) -> No
     view = erp.get_order(ref)
     assert view is not None and view.payment_status == "paid" and view.paid_total == Decimal("205.65")
 
-    refund = refund_from_shopify(json.loads((FIXTURES / "refunds" / "refund_partial_line.json").read_text()),
-                                 "acme-us", "USD")
+    refund = refund_from_shopify(
+        json.loads((FIXTURES / "refunds" / "refund_partial_line.json").read_text()), "acme-us", "USD"
+    )
     note = erp.create_credit_note(refund, ref)
     assert erp.create_credit_note(refund, ref) == note and len(fake.credit_notes) == 1
     view = erp.get_order(ref)
@@ -258,7 +273,7 @@ def test_429_honours_retry_after(fake: FakeRestErp, erp: RestErp) -> None:
 
 
 def test_retry_after_as_http_date() -> None:
-    soon = datetime.now(timezone.utc) + timedelta(seconds=5)
+    soon = datetime.now(UTC) + timedelta(seconds=5)
     assert 3 <= (_retry_after(format_datetime(soon, usegmt=True)) or 0) <= 5
     assert _retry_after("7") == 7 and _retry_after("soon") is None and _retry_after(None) is None
 
@@ -343,8 +358,15 @@ def test_missing_credentials_are_reported_by_name() -> None:
 
 
 def test_path_overrides_and_encoded_refs() -> None:
-    erp = build_erp("rest", {"base_url": "http://erp.test/api", "paths": {"order": "/v2/sales-orders/{ref}"},
-                             "auth": {"type": "api_key", "header": "X-Key"}}, {"api_key": "k"})
+    erp = build_erp(
+        "rest",
+        {
+            "base_url": "http://erp.test/api",
+            "paths": {"order": "/v2/sales-orders/{ref}"},
+            "auth": {"type": "api_key", "header": "X-Key"},
+        },
+        {"api_key": "k"},
+    )
     with responses.RequestsMock() as rsps:
         rsps.get("http://erp.test/api/v2/sales-orders/shopify%3Aacme-us%3A1", status=404, json={"message": "no"})
         assert erp.get_order("shopify:acme-us:1") is None
@@ -375,14 +397,32 @@ def test_stock_changes_since_a_cursor(fake: FakeRestErp, erp: RestErp) -> None:
 
 
 def test_shipments_since_a_cursor(fake: FakeRestErp, erp: RestErp) -> None:
-    shipped = datetime(2026, 11, 21, 9, 30, tzinfo=timezone.utc)
-    fake.add_shipment(Shipment("SH-1", "shopify:acme-us:1", (ShipmentLine("SOCK-MER-M-CHA", 3),), shipped,
-                               carrier="UPS", tracking_number="1Z999", tracking_url="https://ups.test/1Z999",
-                               warehouse="main"))
+    shipped = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
+    fake.add_shipment(
+        Shipment(
+            "SH-1",
+            "shopify:acme-us:1",
+            (ShipmentLine("SOCK-MER-M-CHA", 3),),
+            shipped,
+            carrier="UPS",
+            tracking_number="1Z999",
+            tracking_url="https://ups.test/1Z999",
+            warehouse="main",
+        )
+    )
     found, cursor = erp.shipments(None)
-    assert found == [Shipment("SH-1", "shopify:acme-us:1", (ShipmentLine("SOCK-MER-M-CHA", 3),), shipped,
-                              carrier="UPS", tracking_number="1Z999", tracking_url="https://ups.test/1Z999",
-                              warehouse="main")]
+    assert found == [
+        Shipment(
+            "SH-1",
+            "shopify:acme-us:1",
+            (ShipmentLine("SOCK-MER-M-CHA", 3),),
+            shipped,
+            carrier="UPS",
+            tracking_number="1Z999",
+            tracking_url="https://ups.test/1Z999",
+            warehouse="main",
+        )
+    ]
     assert erp.shipments(cursor) == ([], cursor)
     fake.add_shipment(Shipment("SH-2", "shopify:acme-us:2", (ShipmentLine("CAP-01", 1),), shipped))
     later, _ = erp.shipments(cursor)
@@ -391,8 +431,13 @@ def test_shipments_since_a_cursor(fake: FakeRestErp, erp: RestErp) -> None:
 
 def test_a_malformed_answer_is_permanent(make) -> None:  # type: ignore[no-untyped-def]
     with responses.RequestsMock() as rsps:
-        rsps.get("http://erp.test/stock", json={"items": [{"sku": "A", "warehouse": "W", "on_hand": "x",
-                                                           "updated_at": "2026-11-21T09:30:00Z"}], "next": "1"})
+        rsps.get(
+            "http://erp.test/stock",
+            json={
+                "items": [{"sku": "A", "warehouse": "W", "on_hand": "x", "updated_at": "2026-11-21T09:30:00Z"}],
+                "next": "1",
+            },
+        )
         with pytest.raises(PermanentErpError, match=r"items\[0\].on_hand is not a decimal"):
             RestErp("http://erp.test", auth_type="none").stock_changes(None)
 
@@ -411,7 +456,7 @@ def test_harness_builds_from_its_config_and_goes_down() -> None:
             erp.push_order(order, customer_id)
         harness.add_products(skus(order))
         assert erp.push_order(order, customer_id).created
-        harness.seed_stock([StockLevel("CAP-01", "main", Decimal(3), datetime.now(timezone.utc))])
+        harness.seed_stock([StockLevel("CAP-01", "main", Decimal(3), datetime.now(UTC))])
         assert [s.sku for s in erp.stock_changes(None)[0]] == ["CAP-01"]
         started = time.monotonic()
         with harness.down(), pytest.raises(RetryableErpError, match="HTTP 503"):

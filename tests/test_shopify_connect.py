@@ -1,6 +1,7 @@
 """Connecting a Shopify store by installing its app from a link (the authorization code grant), against
 the fake shop's install page and token endpoint: the whole round trip, and the callbacks that must not
 connect anything."""
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,18 @@ def _start(stack, shop, admin=None, **form):  # type: ignore[no-untyped-def]
     stack.rt.settings = stack.rt.settings.with_(public_base_url="https://connector.example")  # Shopify wants https
     admin = admin or sign_in(stack)
     shop.oauth.scope = ",".join(ALL_SCOPES)
-    answer = admin.post("/config/connect/shopify", data={
-        "csrf_token": admin.csrf, "slug": SLUG, "shop": shop.shop_domain, "client_id": shop.oauth.client_id,
-        "client_secret": shop.oauth.client_secret, "api_base_url": shop.url, **form})
+    answer = admin.post(
+        "/config/connect/shopify",
+        data={
+            "csrf_token": admin.csrf,
+            "slug": SLUG,
+            "shop": shop.shop_domain,
+            "client_id": shop.oauth.client_id,
+            "client_secret": shop.oauth.client_secret,
+            "api_base_url": shop.url,
+            **form,
+        },
+    )
     assert answer.status_code == 302, answer.get_data(as_text=True)[:500]
     return admin, answer.headers["Location"]
 
@@ -37,8 +47,9 @@ def _approve(install_url: str) -> str:
     page = requests.get(install_url, timeout=5)
     assert page.status_code == 200 and "read_orders" in page.text
     form = dict(parse_qsl(urlsplit(install_url).query))
-    back = requests.post(install_url.split("?")[0], data={**form, "decision": "install"}, allow_redirects=False,
-                         timeout=5)
+    back = requests.post(
+        install_url.split("?")[0], data={**form, "decision": "install"}, allow_redirects=False, timeout=5
+    )
     assert back.status_code == 302
     return back.headers["Location"]
 
@@ -111,12 +122,15 @@ def _forged(callback: str, **changes: str) -> str:
     return f"{urlsplit(callback).path}?{urlencode({**query, **changes})}"
 
 
-@pytest.mark.parametrize("change, reason", [
-    ({"code": "attacker-code"}, "hmac does not match"),
-    ({"hmac": "0" * 64}, "hmac does not match"),
-    ({"state": "a-state-we-never-issued"}, "unknown"),
-    ({"timestamp": "1500000000"}, "over a day old"),
-])
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"code": "attacker-code"}, "hmac does not match"),
+        ({"hmac": "0" * 64}, "hmac does not match"),
+        ({"state": "a-state-we-never-issued"}, "unknown"),
+        ({"timestamp": "1500000000"}, "over a day old"),
+    ],
+)
 def test_a_forged_callback_is_refused_audited_and_connects_nothing(sqlite_stack, shop, change, reason):
     admin, install_url = _start(sqlite_stack, shop)
     callback = _approve(install_url)
@@ -127,8 +141,10 @@ def test_a_forged_callback_is_refused_audited_and_connects_nothing(sqlite_stack,
     assert reason in refused.detail["reason"] and refused.detail["address"]
 
 
-@pytest.mark.parametrize("shop_host, reason", [("evil.example.com", "is not a myshopify.com store"),
-                                               ("other-shop.myshopify.com", "not fake-shop.myshopify.com")])
+@pytest.mark.parametrize(
+    "shop_host, reason",
+    [("evil.example.com", "is not a myshopify.com store"), ("other-shop.myshopify.com", "not fake-shop.myshopify.com")],
+)
 def test_a_callback_for_another_shop_is_refused_even_when_signed(sqlite_stack, shop, shop_host, reason):
     admin, install_url = _start(sqlite_stack, shop)
     query = dict(parse_qsl(urlsplit(_approve(install_url)).query))
@@ -150,8 +166,16 @@ def test_a_callback_without_the_admins_session_connects_nothing(sqlite_stack, sh
 
 def test_the_form_refuses_a_host_that_is_not_a_shopify_store(sqlite_stack, shop):
     admin = sign_in(sqlite_stack)
-    answer = admin.post("/config/connect/shopify", data={
-        "csrf_token": admin.csrf, "slug": SLUG, "shop": "shop.example.com", "client_id": "x", "client_secret": "y"})
+    answer = admin.post(
+        "/config/connect/shopify",
+        data={
+            "csrf_token": admin.csrf,
+            "slug": SLUG,
+            "shop": "shop.example.com",
+            "client_id": "x",
+            "client_secret": "y",
+        },
+    )
     assert answer.status_code == 400 and "myshopify.com host" in answer.get_data(as_text=True)
 
 
@@ -163,15 +187,28 @@ def _cli(stack, *args: str, secret: str):  # type: ignore[no-untyped-def]
 
     from connector.cli import main
 
-    env = {"DATABASE_URL": str(stack.rt.settings.database_url), "CONNECTOR_ENCRYPTION_KEY": "test-encryption-key",
-           "PUBLIC_BASE_URL": "https://connector.example", "SHOPIFY_CLIENT_SECRET": secret}
+    env = {
+        "DATABASE_URL": str(stack.rt.settings.database_url),
+        "CONNECTOR_ENCRYPTION_KEY": "test-encryption-key",
+        "PUBLIC_BASE_URL": "https://connector.example",
+        "SHOPIFY_CLIENT_SECRET": secret,
+    }
     return CliRunner().invoke(main, ["store", *args], env=env)
 
 
 def test_the_cli_connects_an_own_app_store_with_client_credentials(sqlite_stack, shop):
     shop.oauth.scope = ",".join(ALL_SCOPES)
-    result = _cli(sqlite_stack, "connect-shopify", "cli-shop", shop.shop_domain, "--client-id", shop.oauth.client_id,
-                  "--api-base-url", shop.url, secret=shop.oauth.client_secret)
+    result = _cli(
+        sqlite_stack,
+        "connect-shopify",
+        "cli-shop",
+        shop.shop_domain,
+        "--client-id",
+        shop.oauth.client_id,
+        "--api-base-url",
+        shop.url,
+        secret=shop.oauth.client_secret,
+    )
     assert result.exit_code == 0, result.output
     assert "connected cli-shop" in result.output and f"webhooks: {len(SHOPIFY_TOPICS)} created" in result.output
     with sqlite_stack.rt.sessions() as session:
@@ -183,8 +220,17 @@ def test_the_cli_connects_an_own_app_store_with_client_credentials(sqlite_stack,
 
 
 def test_the_cli_says_a_wrong_client_secret_is_refused_without_showing_it(sqlite_stack, shop):
-    result = _cli(sqlite_stack, "connect-shopify", "cli-shop", shop.shop_domain, "--client-id", shop.oauth.client_id,
-                  "--api-base-url", shop.url, secret="shpss_not_the_secret_0000")
+    result = _cli(
+        sqlite_stack,
+        "connect-shopify",
+        "cli-shop",
+        shop.shop_domain,
+        "--client-id",
+        shop.oauth.client_id,
+        "--api-base-url",
+        shop.url,
+        secret="shpss_not_the_secret_0000",
+    )
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert "refused" in result.output.lower() and "shpss_not_the_secret_0000" not in result.output
     with sqlite_stack.rt.sessions() as session:  # nothing half-connected is left behind
@@ -192,8 +238,16 @@ def test_the_cli_says_a_wrong_client_secret_is_refused_without_showing_it(sqlite
 
 
 def test_the_cli_prints_an_install_link_for_an_admin_to_open(sqlite_stack, shop):
-    result = _cli(sqlite_stack, "connect-shopify", "cli-shop", shop.shop_domain, "--client-id", shop.oauth.client_id,
-                  "--install-link", secret=shop.oauth.client_secret)
+    result = _cli(
+        sqlite_stack,
+        "connect-shopify",
+        "cli-shop",
+        shop.shop_domain,
+        "--client-id",
+        shop.oauth.client_id,
+        "--install-link",
+        secret=shop.oauth.client_secret,
+    )
     assert result.exit_code == 0, result.output
     link = result.output.strip().splitlines()[-1]
     query = dict(parse_qsl(urlsplit(link).query))
@@ -211,8 +265,10 @@ def test_test_connection_names_the_scopes_a_switched_on_feature_lacks(sqlite_sta
     assert admin.get(_local(_approve(install_url))).status_code == 200
     tested = admin.post(f"/config/stores/{SLUG}/test", data={"csrf_token": admin.csrf}, follow_redirects=True)
     text = tested.get_data(as_text=True)
-    assert ("Missing scopes — returns: read_returns; inventory: write_inventory; "
-            "fulfillment: read_merchant_managed_fulfillment_orders") in text
+    assert (
+        "Missing scopes — returns: read_returns; inventory: write_inventory; "
+        "fulfillment: read_merchant_managed_fulfillment_orders"
+    ) in text
     # Shopify refuses returns/* without read_returns: not subscribed, and the webhooks page says what to add.
     assert not any(h["topic"].startswith("returns/") for h in shop.webhooks.values())
     assert any(h["topic"] == "orders/create" for h in shop.webhooks.values())
@@ -222,7 +278,9 @@ def test_test_connection_names_the_scopes_a_switched_on_feature_lacks(sqlite_sta
     with sqlite_stack.rt.sessions.begin() as session:  # stock sync switched off: its scopes are not asked for
         store = session.scalars(select(Store).where(Store.slug == SLUG)).one()
         store.settings = {**store.settings, "inventory_interval_minutes": 0}
-    shop.oauth.scope += ",read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders,read_returns"
+    shop.oauth.scope += (
+        ",read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders,read_returns"
+    )
     shop.oauth.issued.clear()
     from connector.clients import forget
     from connector.tokens import StoreTokens
@@ -241,8 +299,16 @@ def test_a_slug_that_is_bad_or_another_platforms_is_refused_before_going_to_shop
         if slug == "acme-us":
             with sqlite_stack.rt.sessions.begin() as session:
                 session.scalars(select(Store).where(Store.slug == slug)).one().platform = "woocommerce"
-        answer = admin.post("/config/connect/shopify", data={
-            "csrf_token": admin.csrf, "slug": slug, "shop": shop.shop_domain, "client_id": "x", "client_secret": "y"})
+        answer = admin.post(
+            "/config/connect/shopify",
+            data={
+                "csrf_token": admin.csrf,
+                "slug": slug,
+                "shop": shop.shop_domain,
+                "client_id": "x",
+                "client_secret": "y",
+            },
+        )
         assert answer.status_code == 400 and reason in answer.get_data(as_text=True)
 
 
@@ -251,9 +317,24 @@ def test_a_client_secret_one_past_its_limit_is_refused_before_going_to_shopify(s
 
     admin = sign_in(sqlite_stack)
     for secret, status in (("s" * (SECRET_MAX + 1), 400), ("s" * SECRET_MAX, 302)):
-        answer = admin.post("/config/connect/shopify", data={
-            "csrf_token": admin.csrf, "slug": SLUG, "shop": shop.shop_domain, "client_id": "x", "client_secret": secret})
+        answer = admin.post(
+            "/config/connect/shopify",
+            data={
+                "csrf_token": admin.csrf,
+                "slug": SLUG,
+                "shop": shop.shop_domain,
+                "client_id": "x",
+                "client_secret": secret,
+            },
+        )
         assert answer.status_code == status
-    assert "client_secret: at most" in admin.post("/config/connect/shopify", data={
-        "csrf_token": admin.csrf, "slug": SLUG, "shop": shop.shop_domain, "client_id": "x",
-        "client_secret": "s" * (SECRET_MAX + 1)}).get_data(as_text=True)
+    assert "client_secret: at most" in admin.post(
+        "/config/connect/shopify",
+        data={
+            "csrf_token": admin.csrf,
+            "slug": SLUG,
+            "shop": shop.shop_domain,
+            "client_id": "x",
+            "client_secret": "s" * (SECRET_MAX + 1),
+        },
+    ).get_data(as_text=True)

@@ -1,5 +1,6 @@
 """Stores on a Shopify app's client ID and secret (Dev Dashboard apps, 2026): tokens that expire, renewed
 once per expiry across every process, and never shown or logged."""
+
 from __future__ import annotations
 
 import json
@@ -22,14 +23,30 @@ from tests.storefronts import store_id
 
 def _connect(stack, shop, **extra) -> int:  # type: ignore[no-untyped-def]
     """The stack's Shopify store on the fake, connected with app credentials and no legacy token."""
-    load_config(stack.rt, json.dumps({"stores": [{
-        "slug": STORE, "platform": "shopify", "shop_domain": shop.shop_domain, "api_version": "2026-01",
-        "api_base_url": shop.url, "client_id": shop.oauth.client_id, "client_secret": shop.oauth.client_secret,
-        **extra}]}))
+    load_config(
+        stack.rt,
+        json.dumps(
+            {
+                "stores": [
+                    {
+                        "slug": STORE,
+                        "platform": "shopify",
+                        "shop_domain": shop.shop_domain,
+                        "api_version": "2026-01",
+                        "api_base_url": shop.url,
+                        "client_id": shop.oauth.client_id,
+                        "client_secret": shop.oauth.client_secret,
+                        **extra,
+                    }
+                ]
+            }
+        ),
+    )
     with stack.rt.sessions.begin() as session:  # drop the legacy token tests/stack.py configured
         store = session.scalars(select(Store).where(Store.slug == STORE)).one()
-        store.secrets = stack.rt.box.seal({k: v for k, v in stack.rt.box.open(store.secrets).items()
-                                           if k not in ("access_token", "webhook_secret")})
+        store.secrets = stack.rt.box.seal(
+            {k: v for k, v in stack.rt.box.open(store.secrets).items() if k not in ("access_token", "webhook_secret")}
+        )
     forget()
     return store_id(stack, STORE)
 
@@ -105,7 +122,7 @@ def _hammer(db_url: str, sid: int, base: str, domain: str, seconds: float, kind:
             else:
                 list(client.orders_updated_since(datetime.now(UTC) - timedelta(days=1)))
             calls += 1
-        except Exception as exc:  # noqa: BLE001 - counted and reported by the test
+        except Exception as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
     out.put((kind, calls, errors))
 
@@ -123,8 +140,12 @@ def test_expiring_tokens_under_load_renew_once_per_expiry_across_processes(stack
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     url = str(stack.rt.settings.database_url)
-    procs = [ctx.Process(target=_hammer, args=(url, sid, shop.url, shop.shop_domain, seconds,
-                                               "graphql" if n % 2 else "rest", out)) for n in range(workers)]
+    procs = [
+        ctx.Process(
+            target=_hammer, args=(url, sid, shop.url, shop.shop_domain, seconds, "graphql" if n % 2 else "rest", out)
+        )
+        for n in range(workers)
+    ]
     for proc in procs:
         proc.start()
     results = [out.get(timeout=60) for _ in procs]

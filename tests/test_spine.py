@@ -2,6 +2,7 @@
 
 Every test runs twice: SQLite + the embedded queue, and PostgreSQL + Redis + real RQ workers.
 """
+
 from __future__ import annotations
 
 import copy
@@ -11,8 +12,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import load_fixture
 from connector.signatures import sign
+from tests.conftest import load_fixture
 from tests.money_cases import MONEY_CASES, MONEY_KEYS, expected_money
 from tests.stack import SECRET, STORE
 
@@ -52,13 +53,13 @@ def test_signed_order_reaches_erp_once_with_totals_to_the_cent(stack, fixture):
     assert cents(order.subtotal - order.discount_total + order.shipping_total + tax_in_total) == cents(order.total)
 
     lines = stack.erp_lines(order.external_ref)
-    assert [(l.sku, int(l.quantity)) for l in lines] == [
+    assert [(ln.sku, int(ln.quantity)) for ln in lines] == [
         (li["sku"] or None, li["quantity"]) for li in payload["line_items"]
     ]
-    for line, item in zip(lines, payload["line_items"]):
+    for line, item in zip(lines, payload["line_items"], strict=False):
         assert cents(line.unit_price) == Decimal(item["price_set"]["shop_money"]["amount"])
         assert cents(line.line_total) == cents(line.unit_price * line.quantity - line.discount_total)
-    assert cents(sum(l.discount_total for l in lines)) <= cents(order.discount_total)
+    assert cents(sum(ln.discount_total for ln in lines)) <= cents(order.discount_total)
     assert [e.status for e in stack.events()] == ["succeeded"]
 
 
@@ -87,8 +88,9 @@ def test_tips_duties_fees_and_odd_minor_units_reach_the_erp_each_as_its_own_amou
     tax_in_total = 0 if payload["taxes_included"] else order.tax_total
     assert order.subtotal - order.discount_total + order.shipping_total + order.fee_total + tax_in_total == order.total
     # a tip is not goods: the ERP's lines are the products alone
-    assert [l.sku for l in stack.erp_lines(order.external_ref)] == [
-        li["sku"] for li in payload["line_items"] if not li.get("tip_payment_gateway")]
+    assert [ln.sku for ln in stack.erp_lines(order.external_ref)] == [
+        li["sku"] for li in payload["line_items"] if not li.get("tip_payment_gateway")
+    ]
 
 
 def test_guest_checkout_books_a_customer_by_email(stack):
@@ -199,23 +201,38 @@ def test_the_receiver_answers_other_methods_paths_and_chunked_bodies_with_json(s
     # cut off once it passes the limit.
     chunked = {"environ_overrides": {"wsgi.input_terminated": True}}
     limit = sqlite_stack.rt.settings.webhook_max_bytes
-    answer = client.post(f"/webhooks/shopify/{STORE}", input_stream=io.BytesIO(b"{" + b" " * (limit + 10)),
-                         headers={"Transfer-Encoding": "chunked"}, **chunked)
+    answer = client.post(
+        f"/webhooks/shopify/{STORE}",
+        input_stream=io.BytesIO(b"{" + b" " * (limit + 10)),
+        headers={"Transfer-Encoding": "chunked"},
+        **chunked,
+    )
     assert answer.status_code == 413 and "over" in answer.json["message"]
     payload = load_fixture("shopify", "order_guest.json")
     body = json.dumps(payload).encode()
-    answer = client.post(f"/webhooks/shopify/{STORE}", input_stream=io.BytesIO(body),
-                         headers={"Transfer-Encoding": "chunked", "X-Shopify-Topic": "orders/create",
-                                  "X-Shopify-Hmac-Sha256": sign(SECRET, body), "X-Shopify-Event-Id": "chunked-1"},
-                         **chunked)
+    answer = client.post(
+        f"/webhooks/shopify/{STORE}",
+        input_stream=io.BytesIO(body),
+        headers={
+            "Transfer-Encoding": "chunked",
+            "X-Shopify-Topic": "orders/create",
+            "X-Shopify-Hmac-Sha256": sign(SECRET, body),
+            "X-Shopify-Event-Id": "chunked-1",
+        },
+        **chunked,
+    )
     assert answer.status_code == 200 and sqlite_stack.events()[0].body == body
 
 
 def test_the_newer_unprefixed_shopify_headers_are_read_too(sqlite_stack):
     """Newer deliveries name their headers without the X- (PLATFORMS.md); both styles verify and dedupe."""
     body = json.dumps(load_fixture("shopify", "order_guest.json")).encode()
-    headers = {"Shopify-Topic": "orders/create", "Shopify-Hmac-Sha256": sign(SECRET, body),
-               "Shopify-Event-Id": "new-style-1", "Shopify-Webhook-Id": "wh-new-1"}
+    headers = {
+        "Shopify-Topic": "orders/create",
+        "Shopify-Hmac-Sha256": sign(SECRET, body),
+        "Shopify-Event-Id": "new-style-1",
+        "Shopify-Webhook-Id": "wh-new-1",
+    }
     for _ in range(2):
         answer = sqlite_stack.client.post(f"/webhooks/shopify/{STORE}", data=body, headers=headers)
         assert answer.status_code == 200
@@ -226,11 +243,21 @@ def test_the_newer_unprefixed_shopify_headers_are_read_too(sqlite_stack):
 
 def test_every_shopify_header_is_kept(stack):
     payload = load_fixture("shopify", "order_guest.json")
-    stack.post_shopify(payload, event_id="ev-h", webhook_id="wh-h",
-                       extra_headers={"X-Shopify-Sub-Topic": "x", "X-Shopify-Name": "n"})
+    stack.post_shopify(
+        payload, event_id="ev-h", webhook_id="wh-h", extra_headers={"X-Shopify-Sub-Topic": "x", "X-Shopify-Name": "n"}
+    )
     headers = stack.events()[0].headers
-    for name in ("Topic", "Hmac-Sha256", "Shop-Domain", "API-Version", "Webhook-Id", "Event-Id", "Triggered-At",
-                 "Sub-Topic", "Name"):
+    for name in (
+        "Topic",
+        "Hmac-Sha256",
+        "Shop-Domain",
+        "API-Version",
+        "Webhook-Id",
+        "Event-Id",
+        "Triggered-At",
+        "Sub-Topic",
+        "Name",
+    ):
         assert f"X-Shopify-{name}" in headers
     assert headers["X-Shopify-Event-Id"] == "ev-h"
 
@@ -335,8 +362,11 @@ def test_an_attempt_that_outlived_its_lease_does_not_overwrite_the_worker_that_t
         outcome = real_handle(rt, claimed, store)
         # Meanwhile our lease ran out and another worker claimed the event.
         with rt.sessions.begin() as session:
-            session.execute(update(InboxEvent).where(InboxEvent.id == claimed.id)
-                            .values(locked_until=their_lease, attempts=InboxEvent.attempts + 1))
+            session.execute(
+                update(InboxEvent)
+                .where(InboxEvent.id == claimed.id)
+                .values(locked_until=their_lease, attempts=InboxEvent.attempts + 1)
+            )
         return outcome
 
     monkeypatch.setattr(pipeline, "_handle", slow_handle)

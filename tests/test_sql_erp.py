@@ -1,4 +1,5 @@
 """The SQL staging contract grows without breaking an ERP that implemented an earlier version of it."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -6,7 +7,13 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 
-from adapters.erp.sql import OPTIONAL_CREDIT_NOTE_COLUMNS, OPTIONAL_ORDER_COLUMNS, SqlStagingErp, erp_credit_notes, erp_orders
+from adapters.erp.sql import (
+    OPTIONAL_CREDIT_NOTE_COLUMNS,
+    OPTIONAL_ORDER_COLUMNS,
+    SqlStagingErp,
+    erp_credit_notes,
+    erp_orders,
+)
 from mappings.shopify import order_from_shopify
 from mappings.shopify_refunds import refund_from_shopify
 from tests.conftest import load_fixture
@@ -29,8 +36,15 @@ def test_an_erp_without_the_newer_columns_still_takes_orders_with_every_fee_in_f
     erp.push_order(order, erp.create_customer(order.customer, "shopify:acme-us:customer:1"))
 
     with erp.engine.connect() as conn:
-        row = conn.execute(select(erp_orders.c.total, erp_orders.c.fee_total, erp_orders.c.subtotal,
-                                  erp_orders.c.shipping_total, erp_orders.c.tax_total)).one()
+        row = conn.execute(
+            select(
+                erp_orders.c.total,
+                erp_orders.c.fee_total,
+                erp_orders.c.subtotal,
+                erp_orders.c.shipping_total,
+                erp_orders.c.tax_total,
+            )
+        ).one()
     # 49.00 of goods + 6.00 shipping + 4.35 tax + the 7.35 tip, which the older contract knows as a fee
     assert (row.total, row.fee_total) == (Decimal("66.70"), Decimal("7.35"))
     assert row.subtotal + row.shipping_total + row.tax_total + row.fee_total == row.total
@@ -46,8 +60,15 @@ def test_an_erp_without_the_credit_note_fee_columns_still_takes_a_refund_of_a_ti
     erp.create_credit_note(refund, order.external_ref)
 
     with erp.engine.connect() as conn:
-        row = conn.execute(select(erp_credit_notes.c.total, erp_credit_notes.c.subtotal, erp_credit_notes.c.tax_total,
-                                  erp_credit_notes.c.shipping_total, erp_credit_notes.c.adjustment)).one()
+        row = conn.execute(
+            select(
+                erp_credit_notes.c.total,
+                erp_credit_notes.c.subtotal,
+                erp_credit_notes.c.tax_total,
+                erp_credit_notes.c.shipping_total,
+                erp_credit_notes.c.adjustment,
+            )
+        ).one()
     # The beanie's 24.50 + 2.17 tax, and the 7.35 tip: the older contract reads the tip as what the parts leave
     assert row.total == Decimal("34.02")
     assert row.total - (row.subtotal + row.tax_total + row.shipping_total + row.adjustment) == Decimal("7.35")

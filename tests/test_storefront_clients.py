@@ -1,4 +1,5 @@
 """The Shopify and WooCommerce clients against the fake storefronts, over real HTTP on 127.0.0.1."""
+
 from __future__ import annotations
 
 import base64
@@ -9,7 +10,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -87,8 +88,12 @@ def client(shop: FakeShopify, **options: Any) -> ShopifyClient:
 
 
 def graphql(shop: FakeShopify, query: str, variables: dict, version: str = "2026-01") -> requests.Response:
-    return requests.post(f"{shop.url}/admin/api/{version}/graphql.json", json={"query": query, "variables": variables},
-                         headers={"X-Shopify-Access-Token": TOKEN}, timeout=5)
+    return requests.post(
+        f"{shop.url}/admin/api/{version}/graphql.json",
+        json={"query": query, "variables": variables},
+        headers={"X-Shopify-Access-Token": TOKEN},
+        timeout=5,
+    )
 
 
 # ---- Shopify: variants and inventory --------------------------------------------------------------
@@ -105,8 +110,9 @@ def test_10000_variants_and_300_changes_take_two_inventory_calls(shop: FakeShopi
     assert c.stats.calls["productVariants"] == math.ceil(10_000 / 250)
     assert {loc["id"] for loc in c.locations()} == {f"gid://shopify/Location/{n}" for n in locations}
 
-    changes = [(variants[f"SKU-{n:05d}"][1], f"gid://shopify/Location/{locations[n % 2]}", 100 + n, 5)
-               for n in range(300)]
+    changes = [
+        (variants[f"SKU-{n:05d}"][1], f"gid://shopify/Location/{locations[n % 2]}", 100 + n, 5) for n in range(300)
+    ]
     results = c.set_available(changes, idempotency_key="stock-run-1")
     assert shop.calls["graphql:inventorySetQuantities"] == math.ceil(300 / 250) == 2
     assert [r["count"] for r in results] == [250, 50]
@@ -127,7 +133,8 @@ def test_sku_lookup_searches_only_the_wanted_skus(shop: FakeShopify) -> None:
     shop.add_location()
     shop.add_variants(["A-1", "A-10", 'Odd "quoted" sku', None, "B-2"])
     found = ShopifyClient(shop.shop_domain, TOKEN, api_base_url=shop.url).variants_by_sku(
-        ["A-1", 'Odd "quoted" sku', "missing"])
+        ["A-1", 'Odd "quoted" sku', "missing"]
+    )
     assert set(found) == {"A-1", 'Odd "quoted" sku'}
 
 
@@ -150,12 +157,24 @@ def test_change_from_quantity_is_mandatory_from_2026_01(shop: FakeShopify) -> No
     (v,) = shop.add_variants(["A"], available=3)
     mutation = """mutation S($input: InventorySetQuantitiesInput!) {
       inventorySetQuantities(input: $input) { userErrors { field message code } } }"""
-    quantity = {"inventoryItemId": f"gid://shopify/InventoryItem/{v.inventory_item_id}",
-                "locationId": f"gid://shopify/Location/{loc}", "quantity": 1}
+    quantity = {
+        "inventoryItemId": f"gid://shopify/InventoryItem/{v.inventory_item_id}",
+        "locationId": f"gid://shopify/Location/{loc}",
+        "quantity": 1,
+    }
     body = graphql(shop, mutation, {"input": {"name": "available", "reason": "correction", "quantities": [quantity]}})
     assert body.json()["data"] is None and "changeFromQuantity" in body.json()["errors"][0]["message"]
-    over = graphql(shop, mutation, {"input": {"name": "available", "reason": "correction",
-                                              "quantities": [{**quantity, "changeFromQuantity": None}] * 251}})
+    over = graphql(
+        shop,
+        mutation,
+        {
+            "input": {
+                "name": "available",
+                "reason": "correction",
+                "quantities": [{**quantity, "changeFromQuantity": None}] * 251,
+            }
+        },
+    )
     assert over.json()["errors"][0]["extensions"]["code"] == "MAX_INPUT_SIZE_EXCEEDED"
     # An older version speaks compareQuantity / ignoreCompareQuantity: the client follows the version.
     old = client(shop, api_version="2025-10")
@@ -198,7 +217,7 @@ def test_a_warm_client_is_never_throttled(shop: FakeShopify) -> None:
 
 
 def test_rest_429_retry_after_then_call_limit_header(shop: FakeShopify) -> None:
-    since = datetime.now(timezone.utc) - timedelta(hours=1)
+    since = datetime.now(UTC) - timedelta(hours=1)
     for _ in range(5):
         shop.add_order([("X", 1)])
     shop.fill_rest_bucket()  # other apps used the whole 40-call bucket
@@ -237,8 +256,12 @@ def test_fake_rest_endpoints_answer_like_shopify(shop: FakeShopify) -> None:
     (v,) = shop.add_variants(["A"], available=2)
     order_id = shop.add_order([("A", 2)])
     base, headers = f"{shop.url}/admin/api/2025-10", {"X-Shopify-Access-Token": TOKEN}
-    level = requests.post(f"{base}/inventory_levels/set.json", headers=headers, timeout=5,
-                          json={"location_id": loc, "inventory_item_id": v.inventory_item_id, "available": 9})
+    level = requests.post(
+        f"{base}/inventory_levels/set.json",
+        headers=headers,
+        timeout=5,
+        json={"location_id": loc, "inventory_item_id": v.inventory_item_id, "available": 9},
+    )
     assert level.json()["inventory_level"]["available"] == 9 and shop.level(v.inventory_item_id, loc) == 9
     assert level.headers["X-Shopify-Shop-Api-Call-Limit"] == "1/40"
     assert level.headers["X-Shopify-API-Version"] == "2025-10"
@@ -256,19 +279,28 @@ def test_fake_rest_endpoints_answer_like_shopify(shop: FakeShopify) -> None:
 
 
 def test_orders_updated_since_pages_by_link_and_includes_closed(shop: FakeShopify) -> None:
-    base = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+    base = datetime(2026, 3, 1, 12, tzinfo=UTC)
     old = shop.add_order([("X", 1)], updated_at=base - timedelta(days=1))
-    ids = [shop.add_order([("X", 1)], updated_at=base + timedelta(minutes=n),
-                          status=("open", "closed", "cancelled")[n % 3]) for n in range(7)]
+    ids = [
+        shop.add_order(
+            [("X", 1)], updated_at=base + timedelta(minutes=n), status=("open", "closed", "cancelled")[n % 3]
+        )
+        for n in range(7)
+    ]
     c = client(shop)
     got = [o["id"] for o in c.orders_updated_since(base, limit=3)]
     assert got == ids and old not in got
     assert shop.calls["GET orders"] == 3
-    first = requests.get(f"{shop.url}/admin/api/2026-01/orders.json", params={"limit": "3", "status": "any"},
-                         headers={"X-Shopify-Access-Token": TOKEN}, timeout=5)
+    first = requests.get(
+        f"{shop.url}/admin/api/2026-01/orders.json",
+        params={"limit": "3", "status": "any"},
+        headers={"X-Shopify-Access-Token": TOKEN},
+        timeout=5,
+    )
     assert 'rel="next"' in first.headers["Link"]
-    mixed = requests.get(first.links["next"]["url"] + "&status=any", headers={"X-Shopify-Access-Token": TOKEN},
-                         timeout=5)
+    mixed = requests.get(
+        first.links["next"]["url"] + "&status=any", headers={"X-Shopify-Access-Token": TOKEN}, timeout=5
+    )
     assert mixed.status_code == 400  # page_info goes with limit (and fields) only
     assert len(list(c.orders_updated_since(base, status="open"))) == 3
 
@@ -283,32 +315,52 @@ def test_fulfil_part_then_the_rest_with_tracking(shop: FakeShopify) -> None:
     east_fo = next(fo for fo in fos if fo["location_id"] == f"gid://shopify/Location/{east}")
     line_a, line_b = east_fo["line_items"]
 
-    first = c.create_fulfillment([(east_fo["id"], [(line_a["id"], 2)])], ("UPS", "1Z001", "https://ups.test/1Z001"),
-                                 notify_customer=True, ref="SHIP-1")
-    assert first["created"] and first["tracking"] == [{"company": "UPS", "number": "1Z001",
-                                                       "url": "https://ups.test/1Z001"}]
+    first = c.create_fulfillment(
+        [(east_fo["id"], [(line_a["id"], 2)])],
+        ("UPS", "1Z001", "https://ups.test/1Z001"),
+        notify_customer=True,
+        ref="SHIP-1",
+    )
+    assert first["created"] and first["tracking"] == [
+        {"company": "UPS", "number": "1Z001", "url": "https://ups.test/1Z001"}
+    ]
     # A retried shipment with the same tracking number finds the fulfillment instead of making another.
-    assert c.create_fulfillment([(east_fo["id"], [(line_a["id"], 2)])], ("UPS", "1Z001", None),
-                                ref="SHIP-1") == {**first, "created": False}
+    assert c.create_fulfillment([(east_fo["id"], [(line_a["id"], 2)])], ("UPS", "1Z001", None), ref="SHIP-1") == {
+        **first,
+        "created": False,
+    }
     with pytest.raises(StorefrontError) as caught:  # more than remains
         c.create_fulfillment([(east_fo["id"], [(line_a["id"], 2)])], ("UPS", "1Z999", None))
     assert not caught.value.retryable
 
-    rest = c.create_fulfillment([(east_fo["id"], [(line_a["id"], 1), (line_b["id"], 1)])],
-                                ("DHL", "JD002", "https://dhl.test/JD002"), notify_customer=False, ref="SHIP-2")
+    rest = c.create_fulfillment(
+        [(east_fo["id"], [(line_a["id"], 1), (line_b["id"], 1)])],
+        ("DHL", "JD002", "https://dhl.test/JD002"),
+        notify_customer=False,
+        ref="SHIP-2",
+    )
     assert rest["created"] and rest["name"] == "#1001.2"
     made = shop.fulfillments_of(order_id)
     assert [(f["tracking_number"], f["notify_customer"], f["message"]) for f in made] == [
-        ("1Z001", True, "shipment SHIP-1"), ("JD002", False, "shipment SHIP-2")]
+        ("1Z001", True, "shipment SHIP-1"),
+        ("JD002", False, "shipment SHIP-2"),
+    ]
     assert [sum(li["quantity"] for li in f["line_items"]) for f in made] == [2, 2]
     after = {fo["id"]: fo for fo in c.fulfillment_orders(order_id)}
     assert after[east_fo["id"]]["status"] == "CLOSED"
     assert shop.orders[order_id]["fulfillment_status"] == "partial"  # the West order is still open
 
-    two_numbers = graphql(shop, """mutation F($f: FulfillmentInput!) { fulfillmentCreate(fulfillment: $f) {
-        fulfillment { id } userErrors { field message } } }""", {"f": {
-        "lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": next(i for i in after if i != east_fo["id"])}],
-        "trackingInfo": {"company": "UPS", "numbers": ["1", "2"]}}}).json()
+    two_numbers = graphql(
+        shop,
+        """mutation F($f: FulfillmentInput!) { fulfillmentCreate(fulfillment: $f) {
+        fulfillment { id } userErrors { field message } } }""",
+        {
+            "f": {
+                "lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": next(i for i in after if i != east_fo["id"])}],
+                "trackingInfo": {"company": "UPS", "numbers": ["1", "2"]},
+            }
+        },
+    ).json()
     assert two_numbers["data"]["fulfillmentCreate"]["userErrors"]
 
 
@@ -318,8 +370,9 @@ def test_shopify_webhook_subscriptions(shop: FakeShopify) -> None:
     assert c.create_webhook("ORDERS_CREATE", "https://connector.test/webhooks/shopify") == made
     c.create_webhook("inventory_levels/update", "https://connector.test/webhooks/shopify")
     assert sorted(h["topic"] for h in c.webhooks()) == ["inventory_levels/update", "orders/create"]
-    rest = requests.get(f"{shop.url}/admin/api/2026-01/webhooks.json", headers={"X-Shopify-Access-Token": TOKEN},
-                        timeout=5).json()["webhooks"]
+    rest = requests.get(
+        f"{shop.url}/admin/api/2026-01/webhooks.json", headers={"X-Shopify-Access-Token": TOKEN}, timeout=5
+    ).json()["webhooks"]
     assert {h["topic"] for h in rest} == {"orders/create", "inventory_levels/update"}
     assert c.delete_webhook(made["id"]) is True
     assert c.delete_webhook(made["id"]) is False
@@ -365,13 +418,19 @@ def test_woo_variations_and_unknown_ids(woo: FakeWooCommerce) -> None:
     result = c.set_stock([(pid, vids[0], 7), (pid, 424242, 1), (simple, None, 3), (99999, None, 2)])
     assert sorted(result.updated) == sorted([vids[0], simple])
     assert {(e["id"], e["code"]) for e in result.errors} == {
-        (424242, "woocommerce_rest_product_variation_invalid_id"), (99999, "woocommerce_rest_product_invalid_id")}
+        (424242, "woocommerce_rest_product_variation_invalid_id"),
+        (99999, "woocommerce_rest_product_invalid_id"),
+    }
     assert woo.stock_of(vids[0]) == 7 and woo.products[simple]["manage_stock"] is True
 
 
 def test_woo_413_halves_the_batch(woo: FakeWooCommerce) -> None:
-    too_many = requests.post(f"{woo.url}/wp-json/wc/v3/products/batch", auth=("ck_test", "cs_test"),
-                             json={"update": [{"id": 1}] * 60, "delete": list(range(41))}, timeout=5)
+    too_many = requests.post(
+        f"{woo.url}/wp-json/wc/v3/products/batch",
+        auth=("ck_test", "cs_test"),
+        json={"update": [{"id": 1}] * 60, "delete": list(range(41))},
+        timeout=5,
+    )
     assert too_many.status_code == 413
     assert too_many.json()["code"] == "woocommerce_rest_request_entity_too_large"
     woo.batch_limit = 30  # a host lowered the limit
@@ -392,12 +451,14 @@ def test_woo_pages_products_and_variations(woo: FakeWooCommerce) -> None:
     assert skus["V-2"] == (pid, vids[1], True, 4) and skus["V-3"][2] == "parent"
     assert skus["P7"][1:] == (None, True, 2)
     assert woo.hits["GET products"] == 3 and woo.hits["GET products/<pid>/variations"] == 1
-    page = requests.get(f"{woo.url}/wp-json/wc/v3/products", params={"per_page": 100, "page": 2},
-                        auth=("ck_test", "cs_test"), timeout=5)
+    page = requests.get(
+        f"{woo.url}/wp-json/wc/v3/products", params={"per_page": 100, "page": 2}, auth=("ck_test", "cs_test"), timeout=5
+    )
     assert (page.headers["X-WP-Total"], page.headers["X-WP-TotalPages"]) == ("231", "3")
     assert set(page.links) == {"prev", "next"}
-    too_big = requests.get(f"{woo.url}/wp-json/wc/v3/products", params={"per_page": 101},
-                           auth=("ck_test", "cs_test"), timeout=5)
+    too_big = requests.get(
+        f"{woo.url}/wp-json/wc/v3/products", params={"per_page": 101}, auth=("ck_test", "cs_test"), timeout=5
+    )
     assert too_big.status_code == 400
 
 
@@ -419,7 +480,7 @@ def test_woo_429_retry_after_and_auth(woo: FakeWooCommerce) -> None:
 
 
 def test_woo_orders_complete_notes_and_modified_after(woo: FakeWooCommerce) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     old = woo.add_order(modified=now - timedelta(days=2))
     recent = [woo.add_order(modified=now - timedelta(minutes=n)) for n in (30, 10)]
     c = woo_client(woo)

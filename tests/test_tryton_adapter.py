@@ -5,12 +5,13 @@ time) and gives every test a database reset to the setup snapshot. The generic p
 keeps are in test_erp_contract.py; this module checks the Tryton side of them: the sale, its lines and
 totals, the party, the notes, the cancelled shipments, the return sale, stock and shipments.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -47,7 +48,8 @@ def pushed(harness: TrytonHarness, order: Order | None = None) -> tuple[TrytonEr
     harness.add_products([line.sku for line in order.lines if line.sku])
     erp = harness.adapter()
     customer = erp.find_customer((order.customer.email or "").lower() or None, None) or erp.create_customer(
-        order.customer, f"shopify:acme-us:customer:{order.customer.external_id}")
+        order.customer, f"shopify:acme-us:customer:{order.customer.external_id}"
+    )
     result = erp.push_order(order, customer)
     assert result.created, result
     return erp, order, result.erp_ref
@@ -59,9 +61,15 @@ def sale_of(harness: TrytonHarness, order_ref: str, fields: list[str]) -> dict:
 
 
 def sale_lines(harness: TrytonHarness, sale_id: int) -> list[dict]:
-    return harness.rpc.call("sale.line", "search_read", [("sale", "=", sale_id)], 0, None,
-                            [("sequence", "ASC"), ("id", "ASC")],
-                            ["product.code", "quantity", "unit_price", "amount", "description", "taxes"])
+    return harness.rpc.call(
+        "sale.line",
+        "search_read",
+        [("sale", "=", sale_id)],
+        0,
+        None,
+        [("sequence", "ASC"), ("id", "ASC")],
+        ["product.code", "quantity", "unit_price", "amount", "description", "taxes"],
+    )
 
 
 def tax_id(harness: TrytonHarness, name: str) -> int:
@@ -79,9 +87,25 @@ def test_an_order_becomes_a_confirmed_sale_with_the_stores_total(harness):
     elapsed = time.monotonic() - started
     print(f"\npush_order (addresses, create, quote, confirm, note): {elapsed * 1000:.0f} ms")
 
-    sale = sale_of(harness, order.external_ref, ["id", "state", "party", "total_amount", "untaxed_amount",
-                                                  "tax_amount", "currency.code", "comment", "invoice_address",
-                                                  "shipment_address", "shipments", "invoices", "sale_date"])
+    sale = sale_of(
+        harness,
+        order.external_ref,
+        [
+            "id",
+            "state",
+            "party",
+            "total_amount",
+            "untaxed_amount",
+            "tax_amount",
+            "currency.code",
+            "comment",
+            "invoice_address",
+            "shipment_address",
+            "shipments",
+            "invoices",
+            "sale_date",
+        ],
+    )
     assert result.erp_ref == str(sale["id"]) and result.note == ""
     assert sale["state"] == "processing"  # confirmed and processed: invoice and shipment exist
     assert sale["shipments"] and sale["invoices"]
@@ -94,8 +118,10 @@ def test_an_order_becomes_a_confirmed_sale_with_the_stores_total(harness):
     assert sale["sale_date"] == order.placed_at.date()
 
     lines = sale_lines(harness, sale["id"])
-    got = [((l.get("product.") or {}).get("code"), Decimal(str(l["quantity"])), l["unit_price"], l["amount"])
-           for l in lines]
+    got = [
+        ((ln.get("product.") or {}).get("code"), Decimal(str(ln["quantity"])), ln["unit_price"], ln["amount"])
+        for ln in lines
+    ]
     assert got == [
         ("SOCK-MER-M-CHA", 3, Decimal("11.25"), Decimal("33.75")),  # 3 x 12.50 less 3.75 discount
         ("SHOE-TR2-42-SLT", 1, Decimal("116.10"), Decimal("116.10")),
@@ -103,10 +129,14 @@ def test_an_order_becomes_a_confirmed_sale_with_the_stores_total(harness):
         ("SHIPPING", 1, Decimal("9.95"), Decimal("9.95")),
     ]
     assert lines[0]["description"] == "Merino Crew Sock - M / Charcoal"
-    assert [l["taxes"] for l in lines] == [[tax_id(harness, "MA State Tax")]] * 4
+    assert [ln["taxes"] for ln in lines] == [[tax_id(harness, "MA State Tax")]] * 4
 
-    (address,) = harness.rpc.call("party.address", "read", [sale["shipment_address"]],
-                                  ["street_unstructured", "postal_code", "city", "country.code"])
+    (address,) = harness.rpc.call(
+        "party.address",
+        "read",
+        [sale["shipment_address"]],
+        ["street_unstructured", "postal_code", "city", "country.code"],
+    )
     assert address["street_unstructured"] == "200 Clarendon St\nApt 14B"
     assert (address["postal_code"], address["country."]["code"]) == ("02116", "US")
     assert address["city"].startswith("Boston")
@@ -118,11 +148,17 @@ def test_an_order_becomes_a_confirmed_sale_with_the_stores_total(harness):
     assert view.payment_status == "paid"  # the store's status at import, until payments are recorded
 
 
-@pytest.mark.parametrize("platform,fixture", [
-    ("shopify", "order_tax_included"), ("shopify", "order_presentment_currency"), ("shopify", "order_guest"),
-    ("woocommerce", "order_processing_coupon"), ("woocommerce", "order_cod_guest"),
-    ("woocommerce", "order_refunded_partial"),
-])
+@pytest.mark.parametrize(
+    "platform,fixture",
+    [
+        ("shopify", "order_tax_included"),
+        ("shopify", "order_presentment_currency"),
+        ("shopify", "order_guest"),
+        ("woocommerce", "order_processing_coupon"),
+        ("woocommerce", "order_cod_guest"),
+        ("woocommerce", "order_refunded_partial"),
+    ],
+)
 def test_totals_match_the_store_to_the_cent(harness, platform, fixture):
     payload = load_fixture(platform, f"{fixture}.json")
     order = order_from_shopify(payload, "acme") if platform == "shopify" else order_from_woocommerce(payload, "acme")
@@ -135,17 +171,33 @@ def test_totals_match_the_store_to_the_cent(harness, platform, fixture):
 
 def test_a_net_unit_price_that_does_not_divide_evenly_gets_a_rounding_line(harness):
     base = shopify_order()
-    line = dataclasses.replace(base.lines[0], quantity=3, unit_price=Money(Decimal("3.34"), "USD"),
-                               discount_total=Money(Decimal("0.01"), "USD"), tax_lines=())  # 10.01 for 3 units
+    line = dataclasses.replace(
+        base.lines[0],
+        quantity=3,
+        unit_price=Money(Decimal("3.34"), "USD"),
+        discount_total=Money(Decimal("0.01"), "USD"),
+        tax_lines=(),
+    )  # 10.01 for 3 units
     total = Money(Decimal("10.01"), "USD")
     zero = Money(Decimal("0"), "USD")
-    order = dataclasses.replace(base, lines=(line,), shipping_lines=(), tax_lines=(), external_id="rounding-1",
-                                totals=dataclasses.replace(base.totals, subtotal=Money(Decimal("10.02"), "USD"),
-                                                           discount_total=Money(Decimal("0.01"), "USD"),
-                                                           shipping_total=zero, tax_total=zero, total=total))
+    order = dataclasses.replace(
+        base,
+        lines=(line,),
+        shipping_lines=(),
+        tax_lines=(),
+        external_id="rounding-1",
+        totals=dataclasses.replace(
+            base.totals,
+            subtotal=Money(Decimal("10.02"), "USD"),
+            discount_total=Money(Decimal("0.01"), "USD"),
+            shipping_total=zero,
+            tax_total=zero,
+            total=total,
+        ),
+    )
     erp, order, erp_ref = pushed(harness, order)
     lines = sale_lines(harness, int(erp_ref))
-    assert [(l["unit_price"], l["amount"]) for l in lines] == [(Decimal("3.3367"), Decimal("10.01"))]
+    assert [(ln["unit_price"], ln["amount"]) for ln in lines] == [(Decimal("3.3367"), Decimal("10.01"))]
     assert erp.get_order(order.external_ref).total == Decimal("10.01")
 
 
@@ -171,8 +223,11 @@ def test_a_confirmed_sale_takes_a_new_comment_but_not_new_lines(harness):
     # the store's note is replaced; what was written in Tryton stays
     assert sale_of(harness, order.external_ref, ["comment"])["comment"] == "Ring twice.\nChecked by Sam."
 
-    changed = dataclasses.replace(newer, updated_at=newer.updated_at + timedelta(hours=1),
-                                  lines=(dataclasses.replace(order.lines[0], quantity=5),) + order.lines[1:])
+    changed = dataclasses.replace(
+        newer,
+        updated_at=newer.updated_at + timedelta(hours=1),
+        lines=(dataclasses.replace(order.lines[0], quantity=5),) + order.lines[1:],
+    )
     result = erp.push_order(changed, customer)
     assert not result.updated and not result.created
     assert "not applied" in result.note and "processing" in result.note
@@ -183,8 +238,11 @@ def test_a_quotation_is_rewritten_by_a_newer_version(harness):
     order = shopify_order()
     harness.add_products([line.sku for line in order.lines if line.sku])
     cfg = harness.config()
-    erp = build_erp("tryton", {k: v for k, v in cfg.items() if k not in ("kind", "password")} | {"confirm": False},
-                    {"password": cfg["password"]})
+    erp = build_erp(
+        "tryton",
+        {k: v for k, v in cfg.items() if k not in ("kind", "password")} | {"confirm": False},
+        {"password": cfg["password"]},
+    )
     customer = erp.create_customer(order.customer, "shopify:acme-us:customer:1")
     first = erp.push_order(order, customer)
     assert "quotation" in first.note
@@ -193,8 +251,9 @@ def test_a_quotation_is_rewritten_by_a_newer_version(harness):
 
     more = dataclasses.replace(order.lines[0], quantity=4, discount_total=Money(Decimal("5.00"), "USD"))
     totals = dataclasses.replace(order.totals, total=Money(Decimal("216.90"), "USD"))  # 4 x 12.50 - 5.00 = 45.00
-    newer = dataclasses.replace(order, updated_at=order.updated_at + timedelta(hours=1),
-                                lines=(more,) + order.lines[1:], totals=totals)
+    newer = dataclasses.replace(
+        order, updated_at=order.updated_at + timedelta(hours=1), lines=(more,) + order.lines[1:], totals=totals
+    )
     result = erp.push_order(newer, customer)
     assert result.updated and result.erp_ref == first.erp_ref
     sale = sale_of(harness, order.external_ref, ["state", "total_amount"])
@@ -232,21 +291,30 @@ def test_customers_are_found_by_email_and_phone_and_created_once_per_ref(harness
     (party,) = harness.rpc.call("party.party", "read", [int(created)], ["name", "contact_mechanisms", "identifiers"])
     assert party["name"] == "Dana Whitfield"
     mechanisms = harness.rpc.call("party.contact_mechanism", "read", party["contact_mechanisms"], ["type", "value"])
-    assert sorted((m["type"], m["value"]) for m in mechanisms) == [("email", "dana.whitfield@example.com"),
-                                                                   ("phone", "+16175550142")]
+    assert sorted((m["type"], m["value"]) for m in mechanisms) == [
+        ("email", "dana.whitfield@example.com"),
+        ("phone", "+16175550142"),
+    ]
     (ident,) = harness.rpc.call("party.identifier", "read", party["identifiers"], ["code"])
     assert ident["code"] == "shopify:acme-us:customer:7201234567890"
     with pytest.raises(PermanentErpError, match="no customer email, phone or name"):
-        erp.create_customer(dataclasses.replace(order.customer, email=None, phone=None, first_name="", last_name=""),
-                            "x")
+        erp.create_customer(
+            dataclasses.replace(order.customer, email=None, phone=None, first_name="", last_name=""), "x"
+        )
 
 
 def test_a_payment_is_a_note_on_the_sale_once_per_key(harness):
     erp, order, erp_ref = pushed(harness, shopify_order(financial_status="pending"))
     assert erp.get_order(order.external_ref).payment_status == "pending"
-    payment = PaymentRecord(key=f"{order.external_ref}:payment:1", order_ref=order.external_ref,
-                            amount=Money(Decimal("100.00"), "USD"), method="card", gateway="shopify_payments",
-                            transaction_ref="tx-1", paid_at=datetime(2026, 11, 20, 15, 20, tzinfo=timezone.utc))
+    payment = PaymentRecord(
+        key=f"{order.external_ref}:payment:1",
+        order_ref=order.external_ref,
+        amount=Money(Decimal("100.00"), "USD"),
+        method="card",
+        gateway="shopify_payments",
+        transaction_ref="tx-1",
+        paid_at=datetime(2026, 11, 20, 15, 20, tzinfo=UTC),
+    )
     first = erp.record_payment(payment)
     assert erp.record_payment(payment) == first
     view = erp.get_order(order.external_ref)
@@ -255,8 +323,9 @@ def test_a_payment_is_a_note_on_the_sale_once_per_key(harness):
     assert erp.record_payment(rest) != first
     view = erp.get_order(order.external_ref)
     assert (view.paid_total, view.payment_status) == (Decimal("205.65"), "paid")
-    notes = harness.rpc.call("ir.note", "search_read", [("resource", "=", f"sale.sale,{erp_ref}")], 0, None,
-                             [("id", "ASC")], ["message"])
+    notes = harness.rpc.call(
+        "ir.note", "search_read", [("resource", "=", f"sale.sale,{erp_ref}")], 0, None, [("id", "ASC")], ["message"]
+    )
     payments = [n["message"] for n in notes if n["message"].startswith("Payment of")]
     assert len(payments) == 2 and "100.00 USD by card via shopify_payments (transaction tx-1)" in payments[0]
     with pytest.raises(PermanentErpError, match="no sale with reference"):
@@ -269,8 +338,9 @@ def test_cancelling_a_processing_sale_cancels_its_shipment_and_invoice(harness):
     assert erp.cancel_order(order.external_ref, "customer changed their mind") is True
     print(f"\ncancel_order of a processing sale: {(time.monotonic() - started) * 1000:.0f} ms")
     assert erp.cancel_order(order.external_ref, "customer changed their mind") is False
-    sale = sale_of(harness, order.external_ref, ["state", "comment", "shipments", "invoices", "shipment_state",
-                                                  "invoice_state"])
+    sale = sale_of(
+        harness, order.external_ref, ["state", "comment", "shipments", "invoices", "shipment_state", "invoice_state"]
+    )
     assert (sale["state"], sale["shipment_state"], sale["invoice_state"]) == ("done", "none", "none")
     assert sale["comment"].startswith(order.note) and "customer changed their mind" in sale["comment"]
     shipments = harness.rpc.call("stock.shipment.out", "read", sale["shipments"], ["state"])
@@ -284,8 +354,15 @@ def test_cancelling_a_processing_sale_cancels_its_shipment_and_invoice(harness):
 def test_a_shipped_sale_cannot_be_cancelled(harness):
     erp, order, _ = pushed(harness)
     line = order.lines[1]
-    harness.seed_shipment(Shipment(ref="", order_ref=order.external_ref, lines=(ShipmentLine(line.sku, 1),),
-                                   shipped_at=datetime.now(timezone.utc), tracking_number="TRACK-1"))
+    harness.seed_shipment(
+        Shipment(
+            ref="",
+            order_ref=order.external_ref,
+            lines=(ShipmentLine(line.sku, 1),),
+            shipped_at=datetime.now(UTC),
+            tracking_number="TRACK-1",
+        )
+    )
     with pytest.raises(PermanentErpError, match="already shipped"):
         erp.cancel_order(order.external_ref, "too late")
     assert erp.get_order(order.external_ref).status == "confirmed"
@@ -294,21 +371,42 @@ def test_a_shipped_sale_cannot_be_cancelled(harness):
 def test_a_credit_note_is_a_confirmed_return_sale(harness):
     erp, order, erp_ref = pushed(harness)
     line = order.lines[0]
-    refund = Refund(source="shopify", store="acme-us", order_external_id=order.external_id, external_id="r1",
-                    created_at=datetime(2026, 11, 22, tzinfo=timezone.utc), currency="USD",
-                    lines=(RefundLine(line.external_id, line.sku, 1, Money(Decimal("11.25"), "USD"),
-                                      Money(Decimal("0.70"), "USD"), True),
-                           RefundLine(order.lines[1].external_id, order.lines[1].sku, 1,
-                                      Money(Decimal("116.10"), "USD"), Money(Decimal("7.26"), "USD"), False)),
-                    # the order's shipping with its MA State Tax, as a refund carries it: 9.95 + 0.62
-                    shipping=Money(Decimal("10.57"), "USD"), adjustment=Money(Decimal("0"), "USD"),
-                    total=Money(Decimal("145.88"), "USD"), reason="damaged in transit")
+    refund = Refund(
+        source="shopify",
+        store="acme-us",
+        order_external_id=order.external_id,
+        external_id="r1",
+        created_at=datetime(2026, 11, 22, tzinfo=UTC),
+        currency="USD",
+        lines=(
+            RefundLine(
+                line.external_id, line.sku, 1, Money(Decimal("11.25"), "USD"), Money(Decimal("0.70"), "USD"), True
+            ),
+            RefundLine(
+                order.lines[1].external_id,
+                order.lines[1].sku,
+                1,
+                Money(Decimal("116.10"), "USD"),
+                Money(Decimal("7.26"), "USD"),
+                False,
+            ),
+        ),
+        # the order's shipping with its MA State Tax, as a refund carries it: 9.95 + 0.62
+        shipping=Money(Decimal("10.57"), "USD"),
+        adjustment=Money(Decimal("0"), "USD"),
+        total=Money(Decimal("145.88"), "USD"),
+        reason="damaged in transit",
+    )
     started = time.monotonic()
     credit = erp.create_credit_note(refund, order.external_ref)
     print(f"\ncreate_credit_note (return sale create, quote, confirm): {(time.monotonic() - started) * 1000:.0f} ms")
     assert erp.create_credit_note(refund, order.external_ref) == credit
-    (ret,) = harness.rpc.call("sale.sale", "read", [int(credit)], ["state", "origin", "total_amount", "tax_amount",
-                                                                   "comment", "invoices", "shipment_returns"])
+    (ret,) = harness.rpc.call(
+        "sale.sale",
+        "read",
+        [int(credit)],
+        ["state", "origin", "total_amount", "tax_amount", "comment", "invoices", "shipment_returns"],
+    )
     assert (ret["state"], ret["total_amount"]) == ("processing", Decimal("-145.88"))
     # the refunded tax reverses Tryton's MA State Tax on goods and shipping alike: 0.70 + 7.26 + 0.62 = 8.58 =
     # (-11.25 - 116.10 - 9.95) x 6.25% = -8.58125 -> -8.58 (shipping booked untaxed at 10.57 would leave -7.96)
@@ -317,30 +415,61 @@ def test_a_credit_note_is_a_confirmed_return_sale(harness):
     assert ret["comment"] == "damaged in transit"
     assert ret["invoices"] and len(ret["shipment_returns"]) == 1  # only the restocked sock comes back
     ma = tax_id(harness, "MA State Tax")
-    lines = [((l.get("product.") or {}).get("code"), Decimal(str(l["quantity"])), l["amount"], l["taxes"])
-             for l in sale_lines(harness, int(credit))]
-    assert lines == [("SOCK-MER-M-CHA", -1, Decimal("-11.25"), [ma]), (None, -1, Decimal("-116.10"), [ma]),
-                     ("SHIPPING", -1, Decimal("-9.95"), [ma])]
+    lines = [
+        ((ln.get("product.") or {}).get("code"), Decimal(str(ln["quantity"])), ln["amount"], ln["taxes"])
+        for ln in sale_lines(harness, int(credit))
+    ]
+    assert lines == [
+        ("SOCK-MER-M-CHA", -1, Decimal("-11.25"), [ma]),
+        (None, -1, Decimal("-116.10"), [ma]),
+        ("SHIPPING", -1, Decimal("-9.95"), [ma]),
+    ]
     view = erp.get_order(order.external_ref)
     assert (view.credited_total, view.payment_status) == (Decimal("145.88"), "partially_refunded")
     with pytest.raises(PermanentErpError, match="no sale with reference"):
         erp.create_credit_note(refund, "shopify:acme-us:404")
 
 
+def _code(line: dict) -> str | None:
+    return (line.get("product.") or {}).get("code")
+
+
 def credit_lines(harness: TrytonHarness, credit: str) -> list[tuple]:
-    return [((l.get("product.") or {}).get("code"), Decimal(str(l["quantity"])), l["amount"], l["taxes"],
-             l["description"]) for l in sale_lines(harness, int(credit))]
+    return [
+        (_code(ln), Decimal(str(ln["quantity"])), ln["amount"], ln["taxes"], ln["description"])
+        for ln in sale_lines(harness, int(credit))
+    ]
 
 
 def gift_wrap_refund(fee_name: str) -> dict:
     """A WooCommerce refund of order_processing_coupon: the tote (31.50 + 3.15 tax), the shipping (7.50 + 0.75)
     and a fee named `fee_name` (5.00 + 0.50), all at the store's 10% Sales tax: 48.40."""
-    return {"id": 902, "date_created_gmt": "2026-11-25T10:00:00", "amount": "48.40", "reason": "gift wrap torn",
-            "line_items": [{"id": 7420, "sku": "TOTE-CNV-NAT", "quantity": -1, "total": "-31.50", "total_tax": "-3.15",
-                            "meta_data": [{"key": "_refunded_item_id", "value": "7312"}]}],
-            "shipping_lines": [{"total": "-7.50", "total_tax": "-0.75"}],
-            "fee_lines": [{"id": 7421, "name": fee_name, "total": "-5.00", "total_tax": "-0.50",
-                           "meta_data": [{"key": "_refunded_item_id", "value": "7315"}]}]}
+    return {
+        "id": 902,
+        "date_created_gmt": "2026-11-25T10:00:00",
+        "amount": "48.40",
+        "reason": "gift wrap torn",
+        "line_items": [
+            {
+                "id": 7420,
+                "sku": "TOTE-CNV-NAT",
+                "quantity": -1,
+                "total": "-31.50",
+                "total_tax": "-3.15",
+                "meta_data": [{"key": "_refunded_item_id", "value": "7312"}],
+            }
+        ],
+        "shipping_lines": [{"total": "-7.50", "total_tax": "-0.75"}],
+        "fee_lines": [
+            {
+                "id": 7421,
+                "name": fee_name,
+                "total": "-5.00",
+                "total_tax": "-0.50",
+                "meta_data": [{"key": "_refunded_item_id", "value": "7315"}],
+            }
+        ],
+    }
 
 
 def test_a_fee_given_back_with_its_tax_reverses_the_tax_the_orders_fee_was_booked_with(harness):
@@ -350,13 +479,13 @@ def test_a_fee_given_back_with_its_tax_reverses_the_tax_the_orders_fee_was_booke
     credit = erp.create_credit_note(refund, order.external_ref)
     (ret,) = harness.rpc.call("sale.sale", "read", [int(credit)], ["state", "total_amount", "tax_amount"])
     # (-31.50 - 7.50 - 5.00) x 10% = -4.40 = the store's 3.15 + 0.75 + 0.50: no correction lines needed
-    assert (ret["state"], ret["total_amount"], ret["tax_amount"]) == ("processing", Decimal("-48.40"),
-                                                                       Decimal("-4.40"))
+    assert (ret["state"], ret["total_amount"], ret["tax_amount"]) == ("processing", Decimal("-48.40"), Decimal("-4.40"))
     sales = tax_id(harness, "Sales tax")
     assert credit_lines(harness, credit) == [
         (None, -1, Decimal("-31.50"), [sales], "Refund: TOTE-CNV-NAT (not returned to stock)"),
         ("SHIPPING", -1, Decimal("-7.50"), [sales], "Refund: shipping"),
-        (None, -1, Decimal("-5.00"), [sales], "Refund: Fee: Gift wrap")]  # fee_product unset: no product
+        (None, -1, Decimal("-5.00"), [sales], "Refund: Fee: Gift wrap"),
+    ]  # fee_product unset: no product
     assert harness.credited(refund.external_ref)["tax_total"] == Decimal("4.40")
 
 
@@ -368,8 +497,10 @@ def test_a_fee_given_back_that_the_order_did_not_have_puts_its_tax_on_the_tax_pr
     (ret,) = harness.rpc.call("sale.sale", "read", [int(credit)], ["total_amount", "tax_amount"])
     # no Tryton tax of the order's to reverse for 0.50 of it: the total is the store's, Tryton's tax 3.90
     assert (ret["total_amount"], ret["tax_amount"]) == (Decimal("-48.40"), Decimal("-3.90"))
-    assert credit_lines(harness, credit)[2:] == [(None, -1, Decimal("-5.00"), [], "Refund: Fee: Rush handling"),
-                                                 ("TAX", -1, Decimal("-0.50"), [], "Refund: tax")]
+    assert credit_lines(harness, credit)[2:] == [
+        (None, -1, Decimal("-5.00"), [], "Refund: Fee: Rush handling"),
+        ("TAX", -1, Decimal("-0.50"), [], "Refund: tax"),
+    ]
 
 
 def test_a_duty_given_back_without_its_tax_carries_no_tryton_tax(harness):
@@ -377,14 +508,20 @@ def test_a_duty_given_back_without_its_tax_carries_no_tryton_tax(harness):
     erp, order, _ = pushed(harness, shopify_order("order_duties"))
     refund = refund_from_shopify(load_fixture("shopify", "refunds/fee_refund_duties.json"), "acme-us", "GBP")
     credit = erp.create_credit_note(refund, order.external_ref)
-    (gst,) = harness.rpc.call("account.tax", "search", [("name", "=", "GST"), ("rate", "=", Decimal("0.05"))],
-                              0, None, None)
+    (gst,) = harness.rpc.call(
+        "account.tax", "search", [("name", "=", "GST"), ("rate", "=", Decimal("0.05"))], 0, None, None
+    )
     assert credit_lines(harness, credit) == [
         ("SCARF-LMB-GRY", -1, Decimal("-60.00"), [gst], "Refund: Lambswool Scarf - Heather Grey"),
-        ("DUTY", -1, Decimal("-10.80"), [], "Refund: Duty: Duty refunded (duty 9001)")]
+        ("DUTY", -1, Decimal("-10.80"), [], "Refund: Duty: Duty refunded (duty 9001)"),
+    ]
     assert harness.credited(refund.external_ref) == {
-        "total": Decimal("73.80"), "tax_total": Decimal("3.00"), "tip_total": Decimal(0),
-        "duty_total": Decimal("10.80"), "additional_fee_total": Decimal(0)}
+        "total": Decimal("73.80"),
+        "tax_total": Decimal("3.00"),
+        "tip_total": Decimal(0),
+        "duty_total": Decimal("10.80"),
+        "additional_fee_total": Decimal(0),
+    }
 
 
 def test_stock_changes_per_warehouse_since_the_cursor(harness):
@@ -392,18 +529,18 @@ def test_stock_changes_per_warehouse_since_the_cursor(harness):
     levels, cursor = erp.stock_changes(None)
     assert levels == [] and cursor is None  # the setup snapshot holds only service products
     harness.add_products(["SKU-A", "SKU-B"])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     harness.seed_stock([StockLevel("SKU-A", "", Decimal(7), now), StockLevel("SKU-B", "WH", Decimal(2), now)])
     levels, cursor = erp.stock_changes(None)
-    assert sorted((l.sku, l.warehouse, l.on_hand) for l in levels) == [("SKU-A", "WH", 7), ("SKU-B", "WH", 2)]
-    assert all(l.updated_at.tzinfo is not None for l in levels)
+    assert sorted((ln.sku, ln.warehouse, ln.on_hand) for ln in levels) == [("SKU-A", "WH", 7), ("SKU-B", "WH", 2)]
+    assert all(ln.updated_at.tzinfo is not None for ln in levels)
     assert erp.stock_changes(cursor) == ([], cursor)
 
     erp_, order, _ = pushed(harness, shopify_order())  # a sale reserves, it does not change on-hand stock
     harness.seed_stock([StockLevel("SKU-A", "", Decimal(4), now)])
     levels, cursor2 = erp.stock_changes(cursor)
-    assert ("SKU-A", Decimal(4)) in [(l.sku, l.on_hand) for l in levels]
-    assert "SKU-B" not in [l.sku for l in levels]
+    assert ("SKU-A", Decimal(4)) in [(ln.sku, ln.on_hand) for ln in levels]
+    assert "SKU-B" not in [ln.sku for ln in levels]
     with pytest.raises(PermanentErpError, match="reset the sync cursor"):
         erp.stock_changes("not-a-cursor")
 
@@ -412,24 +549,41 @@ def test_done_shipments_are_read_with_carrier_tracking_and_lines(harness):
     erp, order, _ = pushed(harness)
     assert erp.shipments(None) == ([], None)
     sock, shoe = order.lines[0], order.lines[1]
-    harness.seed_shipment(Shipment(ref="", order_ref=order.external_ref,
-                                   lines=(ShipmentLine(sock.sku, 2), ShipmentLine(shoe.sku, 1)),
-                                   shipped_at=datetime(2026, 11, 21, tzinfo=timezone.utc), carrier="UPS",
-                                   tracking_number="1Z999AA10123456784"))
+    harness.seed_shipment(
+        Shipment(
+            ref="",
+            order_ref=order.external_ref,
+            lines=(ShipmentLine(sock.sku, 2), ShipmentLine(shoe.sku, 1)),
+            shipped_at=datetime(2026, 11, 21, tzinfo=UTC),
+            carrier="UPS",
+            tracking_number="1Z999AA10123456784",
+        )
+    )
     found, cursor = erp.shipments(None)
     (shipment,) = found
-    assert (shipment.order_ref, shipment.carrier, shipment.tracking_number) == (order.external_ref, "UPS",
-                                                                                "1Z999AA10123456784")
-    assert sorted((l.sku, l.quantity) for l in shipment.lines) == [(shoe.sku, 1), (sock.sku, 2)]
+    assert (shipment.order_ref, shipment.carrier, shipment.tracking_number) == (
+        order.external_ref,
+        "UPS",
+        "1Z999AA10123456784",
+    )
+    assert sorted((ln.sku, ln.quantity) for ln in shipment.lines) == [(shoe.sku, 1), (sock.sku, 2)]
     assert shipment.warehouse == "WH" and shipment.shipped_at.date().isoformat() == "2026-11-21"
     assert erp.shipments(cursor) == ([], cursor)
 
     # the last sock went into a new shipment when Tryton processed the sale; ship it too
-    harness.seed_shipment(Shipment(ref="", order_ref=order.external_ref, lines=(ShipmentLine(sock.sku, 1),),
-                                   shipped_at=datetime.now(timezone.utc), tracking_number="94001"))
+    harness.seed_shipment(
+        Shipment(
+            ref="",
+            order_ref=order.external_ref,
+            lines=(ShipmentLine(sock.sku, 1),),
+            shipped_at=datetime.now(UTC),
+            tracking_number="94001",
+        )
+    )
     found, cursor2 = erp.shipments(cursor)
-    assert [(s.carrier, s.tracking_number, [(l.sku, l.quantity) for l in s.lines]) for s in found] == [
-        ("", "94001", [(sock.sku, 1)])]
+    assert [(s.carrier, s.tracking_number, [(ln.sku, ln.quantity) for ln in s.lines]) for s in found] == [
+        ("", "94001", [(sock.sku, 1)])
+    ]
     assert found[0].ref != shipment.ref and cursor2 != cursor
 
 
@@ -483,13 +637,17 @@ def test_an_import_in_progress_is_waited_for_and_a_failed_one_is_taken_over(harn
     customer = erp.create_customer(order.customer, "shopify:acme-us:customer:1")
     (usd,) = harness.rpc.call("currency.currency", "search", [("code", "=", "USD")], 0, 1, None)
     # another worker created the sale a moment ago and is quoting it
-    (sale_id,) = harness.rpc.call("sale.sale", "create", [{"party": int(customer), "currency": usd,
-                                                            "reference": order.external_ref}])
+    (sale_id,) = harness.rpc.call(
+        "sale.sale", "create", [{"party": int(customer), "currency": usd, "reference": order.external_ref}]
+    )
     with pytest.raises(RetryableErpError, match="another worker is importing"):
         erp.push_order(order, customer)
     # ...and failed: its note lets the next attempt take the sale over at once
-    harness.rpc.call("ir.note", "create", [{"resource": f"sale.sale,{sale_id}",
-                                           "message": 'failed\n[storefront-connector] {"failed": "boom"}'}])
+    harness.rpc.call(
+        "ir.note",
+        "create",
+        [{"resource": f"sale.sale,{sale_id}", "message": 'failed\n[storefront-connector] {"failed": "boom"}'}],
+    )
     result = erp.push_order(order, customer)
     assert (result.erp_ref, result.created, result.updated) == (str(sale_id), False, True)
     sale = sale_of(harness, order.external_ref, ["state", "total_amount"])
@@ -541,19 +699,27 @@ def test_an_expired_session_logs_in_again(harness, monkeypatch):
 def test_warehouse_settings_choose_the_warehouse_and_name_it(harness):
     cfg = harness.config()
     settings = {k: v for k, v in cfg.items() if k not in ("kind", "password")}
-    erp = build_erp("tryton", settings | {"warehouse": "WH", "warehouse_names": {"WH": "boston"}},
-                    {"password": cfg["password"]})
+    erp = build_erp(
+        "tryton", settings | {"warehouse": "WH", "warehouse_names": {"WH": "boston"}}, {"password": cfg["password"]}
+    )
     order = shopify_order()
     harness.add_products([line.sku for line in order.lines if line.sku])
     customer = erp.create_customer(order.customer, "shopify:acme-us:customer:1")
     erp.push_order(order, customer)
     (wh,) = harness.rpc.call("stock.location", "search", [("code", "=", "WH")], 0, 1, None)
     assert sale_of(harness, order.external_ref, ["warehouse"])["warehouse"] == wh
-    harness.seed_stock([StockLevel("SOCK-MER-M-CHA", "WH", Decimal(9), datetime.now(timezone.utc))])
+    harness.seed_stock([StockLevel("SOCK-MER-M-CHA", "WH", Decimal(9), datetime.now(UTC))])
     levels, _ = erp.stock_changes(None)
-    assert ("SOCK-MER-M-CHA", "boston", Decimal(9)) in [(l.sku, l.warehouse, l.on_hand) for l in levels]
-    harness.seed_shipment(Shipment(ref="", order_ref=order.external_ref, lines=(ShipmentLine("SOCK-MER-M-CHA", 3),),
-                                   shipped_at=datetime.now(timezone.utc), tracking_number="T-1"))
+    assert ("SOCK-MER-M-CHA", "boston", Decimal(9)) in [(ln.sku, ln.warehouse, ln.on_hand) for ln in levels]
+    harness.seed_shipment(
+        Shipment(
+            ref="",
+            order_ref=order.external_ref,
+            lines=(ShipmentLine("SOCK-MER-M-CHA", 3),),
+            shipped_at=datetime.now(UTC),
+            tracking_number="T-1",
+        )
+    )
     (shipment,), _ = erp.shipments(None)
     assert shipment.warehouse == "boston"
     erp.close()
@@ -566,14 +732,18 @@ def test_warehouse_settings_choose_the_warehouse_and_name_it(harness):
 def test_a_return_finds_its_warehouse_by_reported_name_even_one_made_after_the_adapter_read_them(harness):
     cfg = harness.config()
     settings = {k: v for k, v in cfg.items() if k not in ("kind", "password")}
-    erp = build_erp("tryton", settings | {"warehouse": "WH", "warehouse_names": {"WH": "boston", "LON": "london"}},
-                    {"password": cfg["password"]})
+    erp = build_erp(
+        "tryton",
+        settings | {"warehouse": "WH", "warehouse_names": {"WH": "boston", "LON": "london"}},
+        {"password": cfg["password"]},
+    )
     order = shopify_order("order_duties")
     harness.add_products([line.sku for line in order.lines if line.sku])
     erp.push_order(order, erp.create_customer(order.customer, "shopify:acme-us:customer:1"))  # reads the warehouses
     harness.add_warehouse("LON")
     refund = refund_from_shopify(load_fixture("shopify", "refunds/fee_refund_duties.json"), "acme-us", "GBP")
-    refund = dataclasses.replace(refund, lines=tuple(dataclasses.replace(l, warehouse="london") for l in refund.lines))
+    london = tuple(dataclasses.replace(ln, warehouse="london") for ln in refund.lines)
+    refund = dataclasses.replace(refund, lines=london)
     erp.create_credit_note(refund, order.external_ref)
     assert harness.returned_to(refund.external_ref) == {"SCARF-LMB-GRY": "LON"}
     assert harness.staff_note(refund.external_ref) == refund.reason  # nothing for staff to move

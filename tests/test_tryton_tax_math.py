@@ -1,6 +1,7 @@
 """The mirror of Tryton's sale tax arithmetic (adapters.erp.tryton_tax) and the pure tax choices of refund
 lines (adapters.erp.tryton_lines), checked against figures worked out by hand with Tryton 8.2's rules
 (account.tax TaxableMixin): no Tryton needed."""
+
 from __future__ import annotations
 
 from decimal import Decimal as D
@@ -35,10 +36,14 @@ def test_two_taxes_on_a_line_give_back_what_rounding_both_up_added():
     # 0.30 at 5% = 0.015 -> 0.02 (half-even), at 7% = 0.021 -> 0.02: rounded 0.04 for 0.036 -> the
     # remainder 0.004 rounds to 0.00, nothing to give back
     assert tryton_tax_amounts([TaxableLine(D("0.30"), D(1), (2, 3))], TAXES, "line", CENT) == {
-        2: D("0.02"), 3: D("0.02")}
+        2: D("0.02"),
+        3: D("0.02"),
+    }
     # 0.10 at 5% = 0.005 -> 0.00, at 7% = 0.007 -> 0.01: 0.01 for 0.012, remainder -0.002 -> 0.00
     assert tryton_tax_amounts([TaxableLine(D("0.10"), D(1), (2, 3))], TAXES, "line", CENT) == {
-        2: D("0.00"), 3: D("0.01")}
+        2: D("0.00"),
+        3: D("0.01"),
+    }
 
 
 def test_a_correction_line_brings_each_tax_to_the_target():
@@ -53,7 +58,8 @@ def test_a_correction_line_brings_each_tax_to_the_target():
 def test_yen_and_fils_steps():
     assert tryton_tax_amounts([TaxableLine(D("333.3333"), D(3), (1,))], TAXES, "document", D(1)) == {1: D("62")}
     assert tryton_tax_amounts([TaxableLine(D("7.777"), D(1), (1,))], TAXES, "document", D("0.001")) == {
-        1: D("0.486")}  # 0.4860625
+        1: D("0.486")
+    }  # 0.4860625
 
 
 def test_a_zero_rate_cannot_carry_tax():
@@ -71,9 +77,11 @@ def test_the_tax_inside_refunded_shipping_is_the_stores_tax_of_its_net():
 
 
 def test_a_refunded_fee_finds_its_order_fee_by_store_line_then_by_kind_and_title():
-    booked = [{"kind": "tip", "line": "L9", "title": "Tip", "taxes": []},
-              {"kind": "duty", "line": "L1", "title": "Duty: Scarf", "taxes": [2]},
-              {"kind": "fee", "line": None, "title": "Gift wrap", "taxes": [1]}]
+    booked = [
+        {"kind": "tip", "line": "L9", "title": "Tip", "taxes": []},
+        {"kind": "duty", "line": "L1", "title": "Duty: Scarf", "taxes": [2]},
+        {"kind": "fee", "line": None, "title": "Gift wrap", "taxes": [1]},
+    ]
 
     def fee(kind: str, title: str, line: str | None = None) -> RefundFee:
         return RefundFee(kind, title, Money(D("5.00"), "USD"), Money(D("0.50"), "USD"), line)

@@ -2,6 +2,7 @@
 /config, the merchant approves on the (fake) store, the store's server sends the key to our callback,
 and only then is the browser sent back. Replays, forgeries, expired and malformed callbacks are
 refused (400, audited), and the consumer secret is never shown or logged."""
+
 from __future__ import annotations
 
 import json
@@ -79,13 +80,20 @@ def _stores(stack: Stack) -> set[str]:
 
 def _callback(stack: Stack, body: dict | bytes, **headers: str):  # type: ignore[no-untyped-def]
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return stack.app.test_client().post(CALLBACK_PATH, data=data, headers={"Content-Type": "application/json",
-                                                                           **headers})
+    return stack.app.test_client().post(
+        CALLBACK_PATH, data=data, headers={"Content-Type": "application/json", **headers}
+    )
 
 
 def _keys(user_id: str, **changes: object) -> dict:
-    return {"key_id": 7, "user_id": user_id, "consumer_key": "ck_" + "a1" * 20, "consumer_secret": "cs_" + "b2" * 20,
-            "key_permissions": "read_write", **changes}
+    return {
+        "key_id": 7,
+        "user_id": user_id,
+        "consumer_key": "ck_" + "a1" * 20,
+        "consumer_secret": "cs_" + "b2" * 20,
+        "key_permissions": "read_write",
+        **changes,
+    }
 
 
 # ---- the whole flow, on both stacks -----------------------------------------------------------------
@@ -133,8 +141,9 @@ def test_an_admin_connects_a_store_and_its_orders_flow(live: Live, caplog: pytes
     # The merchant changes an order in WooCommerce: the store signs the delivery with our new secret.
     order = load_fixture("woocommerce", "order_processing_coupon.json")
     oid = woo.add_order(doc=order)
-    changed = requests.put(f"{woo.url}/wp-json/wc/v3/orders/{oid}", json={"customer_note": "gift wrap"},
-                           auth=(issued, secret), timeout=5)
+    changed = requests.put(
+        f"{woo.url}/wp-json/wc/v3/orders/{oid}", json={"customer_note": "gift wrap"}, auth=(issued, secret), timeout=5
+    )
     assert changed.status_code == 200
     woo.wait_for_deliveries()
     assert [d["status"] for d in woo.deliveries] == [200]
@@ -146,10 +155,15 @@ def test_an_admin_connects_a_store_and_its_orders_flow(live: Live, caplog: pytes
 
     # Nothing shows the consumer secret: logs, audit log, pages, the API.
     assert "/wc-auth/v1" in caplog.text or "wp-json" in caplog.text  # the logs did see the exchange
-    for text in (caplog.text, json.dumps([a.detail for a in _audit(stack, "store.connect")]), html,
-                 admin.get("/config").get_data(as_text=True), admin.get("/api/v1/config").get_data(as_text=True),
-                 admin.get(f"/config/stores/{SLUG}").get_data(as_text=True),
-                 admin.get("/api/v1/audit").get_data(as_text=True)):
+    for text in (
+        caplog.text,
+        json.dumps([a.detail for a in _audit(stack, "store.connect")]),
+        html,
+        admin.get("/config").get_data(as_text=True),
+        admin.get("/api/v1/config").get_data(as_text=True),
+        admin.get(f"/config/stores/{SLUG}").get_data(as_text=True),
+        admin.get("/api/v1/audit").get_data(as_text=True),
+    ):
         assert secret not in text and issued not in text
 
 
@@ -210,22 +224,27 @@ def test_a_forged_callback_is_refused_audited_and_creates_nothing(quiet: Stack) 
 
 def test_a_callback_for_an_expired_connection_is_refused(quiet: Stack) -> None:
     stack = quiet
-    token = connections.start(stack.rt, "woocommerce", SLUG, "https://shop.example", "admin@example.com",
-                              lifetime=timedelta(seconds=-1))
+    token = connections.start(
+        stack.rt, "woocommerce", SLUG, "https://shop.example", "admin@example.com", lifetime=timedelta(seconds=-1)
+    )
     answer = _callback(stack, _keys(token))
     assert answer.status_code == 400 and "30 minutes" in answer.json["message"]
     assert SLUG not in _stores(stack) and len(_audit(stack, "store.connect_refused")) == 1
 
 
-@pytest.mark.parametrize("change, why", [
-    ({"key_permissions": "read"}, "permissions"),
-    ({"consumer_key": "ck_short"}, "consumer_key"),
-    ({"consumer_key": "xx_" + "a1" * 20}, "consumer_key"),
-    ({"consumer_secret": None}, "consumer_secret"),
-    ({"user_id": 12}, "user_id"),
-])
-def test_a_callback_with_an_unusable_key_is_refused_without_spending_the_connection(quiet: Stack, change: dict,
-                                                                                       why: str) -> None:
+@pytest.mark.parametrize(
+    "change, why",
+    [
+        ({"key_permissions": "read"}, "permissions"),
+        ({"consumer_key": "ck_short"}, "consumer_key"),
+        ({"consumer_key": "xx_" + "a1" * 20}, "consumer_key"),
+        ({"consumer_secret": None}, "consumer_secret"),
+        ({"user_id": 12}, "user_id"),
+    ],
+)
+def test_a_callback_with_an_unusable_key_is_refused_without_spending_the_connection(
+    quiet: Stack, change: dict, why: str
+) -> None:
     stack = quiet
     user_id = parse_qs(urlsplit(begin(stack.rt, SLUG, "http://127.0.0.1:9", "admin@example.com")).query)["user_id"][0]
     answer = _callback(stack, {**_keys(user_id), **change})
@@ -234,10 +253,16 @@ def test_a_callback_with_an_unusable_key_is_refused_without_spending_the_connect
     assert _callback(stack, _keys(user_id)).status_code == 200  # the merchant's approval still works
 
 
-@pytest.mark.parametrize("body, status", [
-    (b"not json", 400), (b"[1, 2]", 400), (b"[" * 100 + b"]" * 100, 400), (b"", 400),
-    (b'{"user_id": "' + b"x" * 17000 + b'"}', 413),
-])
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        (b"not json", 400),
+        (b"[1, 2]", 400),
+        (b"[" * 100 + b"]" * 100, 400),
+        (b"", 400),
+        (b'{"user_id": "' + b"x" * 17000 + b'"}', 413),
+    ],
+)
 def test_a_malformed_or_oversized_callback_is_a_clean_refusal(quiet: Stack, body: bytes, status: int) -> None:
     answer = _callback(quiet, body)
     assert answer.status_code == status and answer.is_json and answer.json["message"]
@@ -258,13 +283,17 @@ def test_the_callback_needs_no_session_and_no_csrf_but_the_pages_do(quiet: Stack
 def test_the_form_refuses_bad_slugs_urls_and_an_http_callback_off_this_machine(quiet: Stack) -> None:
     admin = sign_in(quiet)
     assert "Connect a WooCommerce store" in admin.get("/config").get_data(as_text=True)
-    for slug, url, field in (("Bad Slug!", "https://s.example", "slug"), (SLUG, "ftp://s.example", "url"),
-                             ("acme-us", "https://s.example", "slug")):  # acme-us is a Shopify store
+    for slug, url, field in (
+        ("Bad Slug!", "https://s.example", "slug"),
+        (SLUG, "ftp://s.example", "url"),
+        ("acme-us", "https://s.example", "slug"),
+    ):  # acme-us is a Shopify store
         answer = admin.post("/config/connect/woocommerce", data={"slug": slug, "url": url, "csrf_token": admin.csrf})
         assert answer.status_code == 400 and 'aria-invalid="true"' in answer.get_data(as_text=True), field
     quiet.rt.settings = quiet.rt.settings.with_(public_base_url="http://connector.example")
-    answer = admin.post("/config/connect/woocommerce", data={"slug": SLUG, "url": "https://s.example",
-                                                             "csrf_token": admin.csrf})
+    answer = admin.post(
+        "/config/connect/woocommerce", data={"slug": SLUG, "url": "https://s.example", "csrf_token": admin.csrf}
+    )
     assert answer.status_code == 400 and "PUBLIC_BASE_URL" in answer.get_data(as_text=True)
 
 
@@ -279,8 +308,12 @@ def test_the_command_prints_the_approval_link(quiet: Stack, tmp_path) -> None:  
 
     from connector.cli import main
 
-    env = {"DATABASE_URL": str(quiet.rt.settings.database_url), "CONNECTOR_ENCRYPTION_KEY": "test-encryption-key",
-           "CONNECTOR_INSTANCE_PATH": str(tmp_path / "instance"), "PUBLIC_BASE_URL": "https://connector.example"}
+    env = {
+        "DATABASE_URL": str(quiet.rt.settings.database_url),
+        "CONNECTOR_ENCRYPTION_KEY": "test-encryption-key",
+        "CONNECTOR_INSTANCE_PATH": str(tmp_path / "instance"),
+        "PUBLIC_BASE_URL": "https://connector.example",
+    }
     result = CliRunner().invoke(main, ["store", "connect-woocommerce", SLUG, "https://shop.example.com/"], env=env)
     assert result.exit_code == 0, result.output
     (link,) = [line for line in result.output.splitlines() if line.startswith("https://")]

@@ -1,10 +1,18 @@
 """ERP back ends behind one contract (adapters.erp.base.ErpAdapter)."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from adapters.erp.base import (ErpAdapter, ErpError, ErpUnreachable, OrderResult, PaymentRecord,
-                               PermanentErpError, RetryableErpError)
+from adapters.erp.base import (
+    ErpAdapter,
+    ErpError,
+    ErpUnreachable,
+    OrderResult,
+    PaymentRecord,
+    PermanentErpError,
+    RetryableErpError,
+)
 
 KINDS = ("sql", "rest", "files", "tryton")
 # Every back end's defaults, in seconds (erp.connect_timeout_seconds, erp.timeout_seconds): a server
@@ -20,8 +28,9 @@ def _seconds(settings: dict[str, Any], name: str, default: float) -> float:
     except (TypeError, ValueError):
         value = -1.0
     if not 0 < value <= 600:
-        raise PermanentErpError(f"erp.{name} must be a number of seconds between 0 and 600, got {raw!r}; "
-                                "fix it on /config")
+        raise PermanentErpError(
+            f"erp.{name} must be a number of seconds between 0 and 600, got {raw!r}; fix it on /config"
+        )
     return value
 
 
@@ -32,29 +41,46 @@ def build_erp(kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> E
         url = secrets.get("url") or settings.get("url")
         if not url:
             raise PermanentErpError("the sql ERP connection has no url: set erp.url in the configuration")
-        return SqlStagingErp(url=url, lock_timeout=_seconds(settings, "lock_timeout_seconds", 10),
-                             connect_timeout=_seconds(settings, "connect_timeout_seconds", CONNECT_TIMEOUT),
-                             statement_timeout=_seconds(settings, "timeout_seconds", CALL_TIMEOUT))
+        return SqlStagingErp(
+            url=url,
+            lock_timeout=_seconds(settings, "lock_timeout_seconds", 10),
+            connect_timeout=_seconds(settings, "connect_timeout_seconds", CONNECT_TIMEOUT),
+            statement_timeout=_seconds(settings, "timeout_seconds", CALL_TIMEOUT),
+        )
     if kind == "tryton":
         from adapters.erp.tryton import TrytonErp
 
         # `url` counts as a secret in the configuration loader (it may carry credentials): read both.
         url = secrets.get("url") or settings.get("url")
-        missing = [name for name, value in (("url", url), ("database", settings.get("database")),
-                                            ("username", settings.get("username")),
-                                            ("password", secrets.get("password"))) if not value]
+        missing = [
+            name
+            for name, value in (
+                ("url", url),
+                ("database", settings.get("database")),
+                ("username", settings.get("username")),
+                ("password", secrets.get("password")),
+            )
+            if not value
+        ]
         if missing:
-            raise PermanentErpError(f"the tryton ERP connection has no {', '.join(missing)}: set erp."
-                                    f"{', erp.'.join(missing)} in the configuration (password is a secret)")
+            raise PermanentErpError(
+                f"the tryton ERP connection has no {', '.join(missing)}: set erp."
+                f"{', erp.'.join(missing)} in the configuration (password is a secret)"
+            )
         return TrytonErp(
-            url=str(url), database=str(settings["database"]), username=str(settings["username"]),
-            password=secrets["password"], warehouse=settings.get("warehouse"),
+            url=str(url),
+            database=str(settings["database"]),
+            username=str(settings["username"]),
+            password=secrets["password"],
+            warehouse=settings.get("warehouse"),
             warehouse_names=settings.get("warehouse_names"),
             shipping_product=settings.get("shipping_product", "SHIPPING"),
-            tax_product=settings.get("tax_product", "TAX"), tip_product=settings.get("tip_product", "TIP"),
+            tax_product=settings.get("tax_product", "TAX"),
+            tip_product=settings.get("tip_product", "TIP"),
             duty_product=settings.get("duty_product", "DUTY"),
             additional_fee_product=settings.get("additional_fee_product", "ADDITIONAL_FEE"),
-            fee_product=settings.get("fee_product"), payment_term=settings.get("payment_term"),
+            fee_product=settings.get("fee_product"),
+            payment_term=settings.get("payment_term"),
             confirm=bool(settings.get("confirm", True)),
             connect_timeout=_seconds(settings, "connect_timeout_seconds", CONNECT_TIMEOUT),
             read_timeout=_seconds(settings, "read_timeout_seconds", CALL_TIMEOUT),
@@ -64,10 +90,17 @@ def build_erp(kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> E
 
         missing = [key for key in ("outbound", "inbound") if not settings.get(key)]
         if missing:
-            raise PermanentErpError(f"the files ERP has no {' or '.join(missing)} folder: set "
-                                    f"{', '.join('erp.' + key for key in missing)} in the configuration")
-        return FileDropErp(outbound=settings["outbound"], inbound=settings["inbound"], state=settings.get("state"),
-                           delimiter=settings.get("delimiter", ","), encoding=settings.get("encoding", "utf-8"))
+            raise PermanentErpError(
+                f"the files ERP has no {' or '.join(missing)} folder: set "
+                f"{', '.join('erp.' + key for key in missing)} in the configuration"
+            )
+        return FileDropErp(
+            outbound=settings["outbound"],
+            inbound=settings["inbound"],
+            state=settings.get("state"),
+            delimiter=settings.get("delimiter", ","),
+            encoding=settings.get("encoding", "utf-8"),
+        )
     if kind == "rest":
         from adapters.erp.rest import RestErp
 
@@ -81,14 +114,17 @@ def build_erp(kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> E
             return secrets.get(name) or settings.get(name) or None
 
         try:
-            limits = {"timeout_seconds": _seconds(settings, "timeout_seconds", 10),
-                      "connect_timeout_seconds": _seconds(settings, "connect_timeout_seconds", CONNECT_TIMEOUT),
-                      "max_tries": int(settings.get("max_tries", 3)),
-                      "retry_base_seconds": float(settings.get("retry_base_seconds", 0.25)),
-                      "max_wait_seconds": float(settings.get("max_wait_seconds", 30))}
+            limits = {
+                "timeout_seconds": _seconds(settings, "timeout_seconds", 10),
+                "connect_timeout_seconds": _seconds(settings, "connect_timeout_seconds", CONNECT_TIMEOUT),
+                "max_tries": int(settings.get("max_tries", 3)),
+                "retry_base_seconds": float(settings.get("retry_base_seconds", 0.25)),
+                "max_wait_seconds": float(settings.get("max_wait_seconds", 30)),
+            }
         except (TypeError, ValueError) as exc:
             raise PermanentErpError(
-                f"an ERP timeout or retry setting is not a number ({exc}); fix it on /config") from None
+                f"an ERP timeout or retry setting is not a number ({exc}); fix it on /config"
+            ) from None
         return RestErp(
             str(settings.get("base_url") or secrets.get("base_url") or ""),
             paths=settings.get("paths") or None,
@@ -103,5 +139,13 @@ def build_erp(kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> E
     raise PermanentErpError(f"unknown ERP kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 
-__all__ = ["ErpAdapter", "ErpError", "ErpUnreachable", "OrderResult", "PaymentRecord", "PermanentErpError", "RetryableErpError",
-           "build_erp"]
+__all__ = [
+    "ErpAdapter",
+    "ErpError",
+    "ErpUnreachable",
+    "OrderResult",
+    "PaymentRecord",
+    "PermanentErpError",
+    "RetryableErpError",
+    "build_erp",
+]

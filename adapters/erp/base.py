@@ -3,16 +3,16 @@
 The rest of the connector speaks only this contract, so a merchant can swap one ERP for another
 in configuration. Every write is idempotent on the order's external_ref.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
-from decimal import Decimal
-
-from mappings.customers import normalise_email, normalise_phone
 from mappings.canonical import Customer, Money, Order, Refund, Shipment, StockLevel
+from mappings.customers import normalise_email, normalise_phone
 
 
 class ErpError(Exception):

@@ -19,6 +19,7 @@ Rules that make it safe:
   the write lands on the next try); data the ERP cannot take raises PermanentErpError.
 Writers are serialised by an flock on `<state>/.lock`, so several workers on one host may share it.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -35,13 +36,20 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from adapters.erp.base import (ErpOrderLineView, ErpOrderView, OrderResult, PaymentRecord, PermanentErpError,
-                               RetryableErpError, customer_identity)
+from adapters.erp.base import (
+    ErpOrderLineView,
+    ErpOrderView,
+    OrderResult,
+    PaymentRecord,
+    PermanentErpError,
+    RetryableErpError,
+    customer_identity,
+)
 from mappings.canonical import Customer, Order, Refund, Shipment, ShipmentLine, StockLevel
 from mappings.customers import normalise_email, normalise_phone
 
@@ -53,33 +61,107 @@ LOCK_TIMEOUT = 30.0  # seconds to wait for another worker's write
 TEMP_PREFIX = ".tmp-"
 STALE_TEMP_SECONDS = 3600  # a temporary file this old was left by a crash; test_connection removes it
 
-CUSTOMER_COLUMNS = ("customer_id", "name", "first_name", "last_name", "email", "phone", "external_ref",
-                    "accepts_marketing", "created_at")
-ORDER_COLUMNS = (
-    "external_ref", "order_number", "version", "source", "store", "placed_at", "currency",
-    "customer_id", "customer_email", "customer_name", "customer_phone", "taxes_included",
-    "subtotal", "discount_total", "shipping_total", "fee_total", "tax_total", "total",
-    "payment_status", "payment_method", "shipping_method",
-    "ship_to_name", "ship_to_company", "ship_to_line1", "ship_to_line2", "ship_to_city", "ship_to_region",
-    "ship_to_postal_code", "ship_to_country", "ship_to_phone", "note",
-    "line_count", "line_no", "source_line_id", "sku", "description", "quantity", "unit_price",
-    "line_discount", "line_tax", "line_total",
-    # Added later, so last: a reader that takes columns by position keeps working.
-    "tip_total", "duty_total", "additional_fee_total", "presentment_currency", "presentment_total",
+CUSTOMER_COLUMNS = (
+    "customer_id",
+    "name",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "external_ref",
+    "accepts_marketing",
+    "created_at",
 )
-PAYMENT_COLUMNS = ("payment_key", "order_ref", "amount", "currency", "method", "gateway", "transaction_ref",
-                   "paid_at")
+ORDER_COLUMNS = (
+    "external_ref",
+    "order_number",
+    "version",
+    "source",
+    "store",
+    "placed_at",
+    "currency",
+    "customer_id",
+    "customer_email",
+    "customer_name",
+    "customer_phone",
+    "taxes_included",
+    "subtotal",
+    "discount_total",
+    "shipping_total",
+    "fee_total",
+    "tax_total",
+    "total",
+    "payment_status",
+    "payment_method",
+    "shipping_method",
+    "ship_to_name",
+    "ship_to_company",
+    "ship_to_line1",
+    "ship_to_line2",
+    "ship_to_city",
+    "ship_to_region",
+    "ship_to_postal_code",
+    "ship_to_country",
+    "ship_to_phone",
+    "note",
+    "line_count",
+    "line_no",
+    "source_line_id",
+    "sku",
+    "description",
+    "quantity",
+    "unit_price",
+    "line_discount",
+    "line_tax",
+    "line_total",
+    # Added later, so last: a reader that takes columns by position keeps working.
+    "tip_total",
+    "duty_total",
+    "additional_fee_total",
+    "presentment_currency",
+    "presentment_total",
+)
+PAYMENT_COLUMNS = ("payment_key", "order_ref", "amount", "currency", "method", "gateway", "transaction_ref", "paid_at")
 CANCEL_COLUMNS = ("order_ref", "order_number", "reason", "cancelled_at")
 CREDIT_NOTE_COLUMNS = (
-    "credit_note_ref", "order_ref", "currency", "subtotal", "tax_total", "shipping_total", "adjustment", "total",
-    "reason", "issued_at", "line_count", "line_no", "order_line_no", "sku", "quantity", "line_subtotal",
-    "line_tax", "restock",
+    "credit_note_ref",
+    "order_ref",
+    "currency",
+    "subtotal",
+    "tax_total",
+    "shipping_total",
+    "adjustment",
+    "total",
+    "reason",
+    "issued_at",
+    "line_count",
+    "line_no",
+    "order_line_no",
+    "sku",
+    "quantity",
+    "line_subtotal",
+    "line_tax",
+    "restock",
     # Added later, so last: fees given back (tax included), all of them then the kinds finance books apart.
-    "fee_total", "tip_total", "duty_total", "additional_fee_total", "restock_warehouse",
+    "fee_total",
+    "tip_total",
+    "duty_total",
+    "additional_fee_total",
+    "restock_warehouse",
 )
 STOCK_COLUMNS = ("sku", "warehouse", "on_hand", "updated_at")
-SHIPMENT_COLUMNS = ("shipment_ref", "order_ref", "carrier", "tracking_number", "tracking_url", "shipped_at",
-                    "warehouse", "line_no", "sku", "quantity")
+SHIPMENT_COLUMNS = (
+    "shipment_ref",
+    "order_ref",
+    "carrier",
+    "tracking_number",
+    "tracking_url",
+    "shipped_at",
+    "warehouse",
+    "line_no",
+    "sku",
+    "quantity",
+)
 
 
 def safe_name(ref: str) -> str:
@@ -100,7 +182,7 @@ def safe_name(ref: str) -> str:
             out.append("".join(f"~{b:02x}" for b in ch.encode("utf-8")))
     name = "".join(out)
     if len(name) > MAX_SAFE_NAME:
-        name = name[:MAX_SAFE_NAME - 17] + "+" + hashlib.sha256(ref.encode("utf-8")).hexdigest()[:16]
+        name = name[: MAX_SAFE_NAME - 17] + "+" + hashlib.sha256(ref.encode("utf-8")).hexdigest()[:16]
     return name
 
 
@@ -109,12 +191,12 @@ def _dec(value: Decimal) -> str:
 
 
 def _utc_iso(value: datetime) -> str:
-    value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat()
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def _explain(which: str, folder: Path, action: str, error: OSError) -> str:
@@ -135,23 +217,35 @@ def _explain(which: str, folder: Path, action: str, error: OSError) -> str:
 class FileDropErp:
     kind = "files"
 
-    def __init__(self, outbound: str | os.PathLike, inbound: str | os.PathLike, state: str | os.PathLike | None = None,
-                 delimiter: str = ",", encoding: str = "utf-8", lock_timeout: float = LOCK_TIMEOUT):
+    def __init__(
+        self,
+        outbound: str | os.PathLike,
+        inbound: str | os.PathLike,
+        state: str | os.PathLike | None = None,
+        delimiter: str = ",",
+        encoding: str = "utf-8",
+        lock_timeout: float = LOCK_TIMEOUT,
+    ):
         if not outbound or not inbound:
-            raise PermanentErpError("the files ERP needs an outbound and an inbound folder: set erp.outbound "
-                                    "and erp.inbound in the configuration")
+            raise PermanentErpError(
+                "the files ERP needs an outbound and an inbound folder: set erp.outbound "
+                "and erp.inbound in the configuration"
+            )
         if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
-            raise PermanentErpError(f"erp.delimiter must be one character other than a quote or newline, "
-                                    f"got {delimiter!r}")
+            raise PermanentErpError(
+                f"erp.delimiter must be one character other than a quote or newline, got {delimiter!r}"
+            )
         try:
             codecs.lookup(encoding)
         except LookupError:
-            raise PermanentErpError(f"erp.encoding {encoding!r} is not a known text encoding "
-                                    "(use utf-8, utf-8-sig, cp1252, latin-1, ...)") from None
+            raise PermanentErpError(
+                f"erp.encoding {encoding!r} is not a known text encoding (use utf-8, utf-8-sig, cp1252, latin-1, ...)"
+            ) from None
         self.outbound = Path(os.path.abspath(os.path.expanduser(outbound)))
         self.inbound = Path(os.path.abspath(os.path.expanduser(inbound)))
-        self.state = (Path(os.path.abspath(os.path.expanduser(state))) if state
-                      else self.outbound.parent / ".connector-state")
+        self.state = (
+            Path(os.path.abspath(os.path.expanduser(state))) if state else self.outbound.parent / ".connector-state"
+        )
         self.delimiter = delimiter
         self.encoding = encoding
         self.lock_timeout = lock_timeout
@@ -194,15 +288,32 @@ class FileDropErp:
             self._write_json(self.state / "sequence.json", {**sequence, "customer": number})
             now = _now()
             name = f"customer-{customer_id}.csv"
-            row = {"customer_id": customer_id, "name": customer.name, "first_name": customer.first_name,
-                   "last_name": customer.last_name, "email": email or "", "phone": phone or "",
-                   "external_ref": external_ref, "accepts_marketing": _bool(customer.accepts_marketing),
-                   "created_at": now}
-            self._drop(name, self._csv(CUSTOMER_COLUMNS, [row], f"customer {customer_id}"),
-                       f"write customer {customer_id}")
-            self._write_json(self.state / "customers" / f"{customer_id}.json", {
-                "customer_id": customer_id, "file": name, "email": email, "phone": phone, "name": customer.name,
-                "external_refs": [external_ref], "created_at": now})
+            row = {
+                "customer_id": customer_id,
+                "name": customer.name,
+                "first_name": customer.first_name,
+                "last_name": customer.last_name,
+                "email": email or "",
+                "phone": phone or "",
+                "external_ref": external_ref,
+                "accepts_marketing": _bool(customer.accepts_marketing),
+                "created_at": now,
+            }
+            self._drop(
+                name, self._csv(CUSTOMER_COLUMNS, [row], f"customer {customer_id}"), f"write customer {customer_id}"
+            )
+            self._write_json(
+                self.state / "customers" / f"{customer_id}.json",
+                {
+                    "customer_id": customer_id,
+                    "file": name,
+                    "email": email,
+                    "phone": phone,
+                    "name": customer.name,
+                    "external_refs": [external_ref],
+                    "created_at": now,
+                },
+            )
             for kind, value in (("email", email), ("phone", phone)):
                 if value and self._read_json(self._customer_index(kind, value), "index the customer") is None:
                     self._write_json(self._customer_index(kind, value), {kind: value, "customer_id": customer_id})
@@ -240,8 +351,16 @@ class FileDropErp:
             if ledger is None:
                 self._drop(name, self._order_csv(order, customer_id), action)
                 now = _now()
-                ledger = {"erp_ref": name, "external_ref": ref, "file": name, "status": EDITABLE,
-                          "created_at": now, "payments": {}, "credit_notes": {}, "notes": []}
+                ledger = {
+                    "erp_ref": name,
+                    "external_ref": ref,
+                    "file": name,
+                    "status": EDITABLE,
+                    "created_at": now,
+                    "payments": {},
+                    "credit_notes": {},
+                    "notes": [],
+                }
                 self._write_order({**ledger, **_order_facts(order, customer_id), "updated_at": now}, action)
                 return OrderResult(erp_ref=name, created=True)
             erp_ref = ledger["erp_ref"]
@@ -250,13 +369,19 @@ class FileDropErp:
             status = self._refresh_status(ledger, action)
             if status != EDITABLE:
                 version = _utc_iso(order.updated_at)
-                state = (f"the ERP already picked up {ledger['file']} (status imported)" if status == "imported"
-                         else f"the ERP order is {status}")
-                note = (f"{state}; the change (version {version}) was recorded, not applied: "
-                        "change the order in the ERP by hand if it matters")
+                state = (
+                    f"the ERP already picked up {ledger['file']} (status imported)"
+                    if status == "imported"
+                    else f"the ERP order is {status}"
+                )
+                note = (
+                    f"{state}; the change (version {version}) was recorded, not applied: "
+                    "change the order in the ERP by hand if it matters"
+                )
                 if not any(n.get("version") == version for n in ledger["notes"]):
-                    ledger["notes"].append({"at": _now(), "version": version, "total": _dec(order.totals.total.amount),
-                                            "note": note})
+                    ledger["notes"].append(
+                        {"at": _now(), "version": version, "total": _dec(order.totals.total.amount), "note": note}
+                    )
                     self._write_order(ledger, action)
                 return OrderResult(erp_ref, created=False, note=note)
             self._drop(ledger["file"], self._order_csv(order, customer_id), action)
@@ -271,12 +396,23 @@ class FileDropErp:
             if existing is not None:
                 return existing["erp_ref"]
             name = f"payment-{safe_name(payment.key)}.csv"
-            row = {"payment_key": payment.key, "order_ref": payment.order_ref, "amount": _dec(payment.amount.amount),
-                   "currency": payment.amount.currency, "method": payment.method, "gateway": payment.gateway,
-                   "transaction_ref": payment.transaction_ref or "", "paid_at": _utc_iso(payment.paid_at)}
+            row = {
+                "payment_key": payment.key,
+                "order_ref": payment.order_ref,
+                "amount": _dec(payment.amount.amount),
+                "currency": payment.amount.currency,
+                "method": payment.method,
+                "gateway": payment.gateway,
+                "transaction_ref": payment.transaction_ref or "",
+                "paid_at": _utc_iso(payment.paid_at),
+            }
             self._drop(name, self._csv(PAYMENT_COLUMNS, [row], f"payment {payment.key}"), action)
-            ledger["payments"][payment.key] = {"erp_ref": name, "amount": _dec(payment.amount.amount),
-                                               "currency": payment.amount.currency, "at": _now()}
+            ledger["payments"][payment.key] = {
+                "erp_ref": name,
+                "amount": _dec(payment.amount.amount),
+                "currency": payment.amount.currency,
+                "at": _now(),
+            }
             if ledger["payment_status"] not in ("partially_refunded", "refunded"):
                 # A split tender arrives as several payments: the order is paid once they cover its total.
                 paid = sum((Decimal(p["amount"]) for p in ledger["payments"].values()), Decimal(0))
@@ -292,8 +428,12 @@ class FileDropErp:
                 return False
             now = _now()
             name = f"cancel-{safe_name(order_ref)}.csv"
-            row = {"order_ref": order_ref, "order_number": ledger.get("number", ""), "reason": reason,
-                   "cancelled_at": now}
+            row = {
+                "order_ref": order_ref,
+                "order_number": ledger.get("number", ""),
+                "reason": reason,
+                "cancelled_at": now,
+            }
             self._drop(name, self._csv(CANCEL_COLUMNS, [row], f"cancellation of {order_ref}"), action)
             ledger.update(status="cancelled", cancel_file=name, cancel_reason=reason, cancelled_at=now, updated_at=now)
             self._write_order(ledger, action)
@@ -309,22 +449,44 @@ class FileDropErp:
             line_nos = {line["source_line_id"]: line["line_no"] for line in ledger["lines"]}
             subtotal = sum((line.subtotal.amount for line in refund.lines), Decimal(0))
             tax = sum((line.tax.amount for line in refund.lines), Decimal(0))
-            head = {"credit_note_ref": refund.external_ref, "order_ref": order_ref, "currency": refund.currency,
-                    "subtotal": _dec(subtotal), "tax_total": _dec(tax), "shipping_total": _dec(refund.shipping.amount),
-                    "adjustment": _dec(refund.adjustment.amount), "total": _dec(refund.total.amount),
-                    "reason": refund.reason, "issued_at": _utc_iso(refund.created_at),
-                    "line_count": str(len(refund.lines)), "fee_total": _dec(refund.fee_total.amount),
-                    "tip_total": _dec(refund.fees_of("tip").amount), "duty_total": _dec(refund.fees_of("duty").amount),
-                    "additional_fee_total": _dec(refund.fees_of("additional_fee").amount)}
-            rows = [{**head, "line_no": str(n), "order_line_no": str(line_nos.get(line.line_external_id, "")),
-                     "sku": line.sku or "", "quantity": str(line.quantity), "line_subtotal": _dec(line.subtotal.amount),
-                     "line_tax": _dec(line.tax.amount), "restock": _bool(line.restock),
-                     "restock_warehouse": line.warehouse or ""}
-                    for n, line in enumerate(refund.lines, start=1)] or [head]
+            head = {
+                "credit_note_ref": refund.external_ref,
+                "order_ref": order_ref,
+                "currency": refund.currency,
+                "subtotal": _dec(subtotal),
+                "tax_total": _dec(tax),
+                "shipping_total": _dec(refund.shipping.amount),
+                "adjustment": _dec(refund.adjustment.amount),
+                "total": _dec(refund.total.amount),
+                "reason": refund.reason,
+                "issued_at": _utc_iso(refund.created_at),
+                "line_count": str(len(refund.lines)),
+                "fee_total": _dec(refund.fee_total.amount),
+                "tip_total": _dec(refund.fees_of("tip").amount),
+                "duty_total": _dec(refund.fees_of("duty").amount),
+                "additional_fee_total": _dec(refund.fees_of("additional_fee").amount),
+            }
+            rows = [
+                {
+                    **head,
+                    "line_no": str(n),
+                    "order_line_no": str(line_nos.get(line.line_external_id, "")),
+                    "sku": line.sku or "",
+                    "quantity": str(line.quantity),
+                    "line_subtotal": _dec(line.subtotal.amount),
+                    "line_tax": _dec(line.tax.amount),
+                    "restock": _bool(line.restock),
+                    "restock_warehouse": line.warehouse or "",
+                }
+                for n, line in enumerate(refund.lines, start=1)
+            ] or [head]
             name = f"creditnote-{safe_name(refund.external_ref)}.csv"
             self._drop(name, self._csv(CREDIT_NOTE_COLUMNS, rows, f"credit note {refund.external_ref}"), action)
-            ledger["credit_notes"][refund.external_ref] = {"erp_ref": name, "total": _dec(refund.total.amount),
-                                                           "at": _now()}
+            ledger["credit_notes"][refund.external_ref] = {
+                "erp_ref": name,
+                "total": _dec(refund.total.amount),
+                "at": _now(),
+            }
             credited = sum((Decimal(c["total"]) for c in ledger["credit_notes"].values()), Decimal(0))
             ledger["payment_status"] = "refunded" if credited >= Decimal(ledger["total"]) else "partially_refunded"
             self._write_order(ledger, action)
@@ -338,11 +500,19 @@ class FileDropErp:
         if status == EDITABLE and self.outbound.is_dir() and not (self.outbound / ledger["file"]).exists():
             status = "imported"
         return ErpOrderView(
-            erp_ref=ledger["erp_ref"], external_ref=order_ref, status=status, currency=ledger["currency"],
-            total=Decimal(ledger["total"]), payment_status=ledger["payment_status"],
+            erp_ref=ledger["erp_ref"],
+            external_ref=order_ref,
+            status=status,
+            currency=ledger["currency"],
+            total=Decimal(ledger["total"]),
+            payment_status=ledger["payment_status"],
             customer_id=str(ledger["customer_id"]),
-            lines=tuple(ErpOrderLineView(line["sku"], Decimal(line["quantity"]), Decimal(line["unit_price"]),
-                                         Decimal(line["line_total"])) for line in ledger["lines"]),
+            lines=tuple(
+                ErpOrderLineView(
+                    line["sku"], Decimal(line["quantity"]), Decimal(line["unit_price"]), Decimal(line["line_total"])
+                )
+                for line in ledger["lines"]
+            ),
             credited_total=sum((Decimal(c["total"]) for c in ledger["credit_notes"].values()), Decimal(0)),
             paid_total=sum((Decimal(p["amount"]) for p in ledger["payments"].values()), Decimal(0)),
         )
@@ -362,35 +532,59 @@ class FileDropErp:
         t = order.totals
         ship = order.shipping_address
         head = {
-            "external_ref": order.external_ref, "order_number": order.number, "version": _utc_iso(order.updated_at),
-            "source": order.source, "store": order.store, "placed_at": _utc_iso(order.placed_at),
-            "currency": order.currency, "customer_id": customer_id,
-            "customer_email": normalise_email(order.customer.email) or "", "customer_name": order.customer.name,
+            "external_ref": order.external_ref,
+            "order_number": order.number,
+            "version": _utc_iso(order.updated_at),
+            "source": order.source,
+            "store": order.store,
+            "placed_at": _utc_iso(order.placed_at),
+            "currency": order.currency,
+            "customer_id": customer_id,
+            "customer_email": normalise_email(order.customer.email) or "",
+            "customer_name": order.customer.name,
             "customer_phone": normalise_phone(order.customer.phone) or "",
             "taxes_included": _bool(order.taxes_included),
-            "subtotal": _dec(t.subtotal.amount), "discount_total": _dec(t.discount_total.amount),
-            "shipping_total": _dec(t.shipping_total.amount), "fee_total": _dec(t.fees.amount),
-            "tax_total": _dec(t.tax_total.amount), "total": _dec(t.total.amount),
-            "payment_status": order.payment.status, "payment_method": order.payment.method or "other",
+            "subtotal": _dec(t.subtotal.amount),
+            "discount_total": _dec(t.discount_total.amount),
+            "shipping_total": _dec(t.shipping_total.amount),
+            "fee_total": _dec(t.fees.amount),
+            "tax_total": _dec(t.tax_total.amount),
+            "total": _dec(t.total.amount),
+            "payment_status": order.payment.status,
+            "payment_method": order.payment.method or "other",
             "shipping_method": ", ".join(s.title for s in order.shipping_lines),
             "ship_to_name": " ".join(p for p in (ship.first_name, ship.last_name) if p) if ship else "",
-            "ship_to_company": ship.company if ship else "", "ship_to_line1": ship.line1 if ship else "",
-            "ship_to_line2": ship.line2 if ship else "", "ship_to_city": ship.city if ship else "",
-            "ship_to_region": ship.region if ship else "", "ship_to_postal_code": ship.postal_code if ship else "",
-            "ship_to_country": ship.country_code if ship else "", "ship_to_phone": ship.phone if ship else "",
-            "note": order.note, "line_count": str(len(order.lines)),
-            "tip_total": _dec(order.fees_of("tip").amount), "duty_total": _dec(order.fees_of("duty").amount),
+            "ship_to_company": ship.company if ship else "",
+            "ship_to_line1": ship.line1 if ship else "",
+            "ship_to_line2": ship.line2 if ship else "",
+            "ship_to_city": ship.city if ship else "",
+            "ship_to_region": ship.region if ship else "",
+            "ship_to_postal_code": ship.postal_code if ship else "",
+            "ship_to_country": ship.country_code if ship else "",
+            "ship_to_phone": ship.phone if ship else "",
+            "note": order.note,
+            "line_count": str(len(order.lines)),
+            "tip_total": _dec(order.fees_of("tip").amount),
+            "duty_total": _dec(order.fees_of("duty").amount),
             "additional_fee_total": _dec(order.fees_of("additional_fee").amount),
             "presentment_currency": order.presentment_total.currency if order.presentment_total else "",
             "presentment_total": _dec(order.presentment_total.amount) if order.presentment_total else "",
         }
-        rows = [{
-            **head, "line_no": str(line.line_no), "source_line_id": line.external_id, "sku": line.sku or "",
-            "description": line.title + (f" - {line.variant_title}" if line.variant_title else ""),
-            "quantity": str(line.quantity), "unit_price": _dec(line.unit_price.amount),
-            "line_discount": _dec(line.discount_total.amount), "line_tax": _dec(line.tax_total.amount),
-            "line_total": _dec(line.line_total.amount),
-        } for line in order.lines] or [head]
+        rows = [
+            {
+                **head,
+                "line_no": str(line.line_no),
+                "source_line_id": line.external_id,
+                "sku": line.sku or "",
+                "description": line.title + (f" - {line.variant_title}" if line.variant_title else ""),
+                "quantity": str(line.quantity),
+                "unit_price": _dec(line.unit_price.amount),
+                "line_discount": _dec(line.discount_total.amount),
+                "line_tax": _dec(line.tax_total.amount),
+                "line_total": _dec(line.line_total.amount),
+            }
+            for line in order.lines
+        ] or [head]
         return self._csv(ORDER_COLUMNS, rows, f"order {order.number}")
 
     def _csv(self, columns: tuple[str, ...], rows: list[dict[str, str]], what: str) -> bytes:
@@ -402,7 +596,7 @@ class FileDropErp:
         try:
             return buffer.getvalue().encode(self.encoding)
         except UnicodeEncodeError as e:
-            bad = e.object[e.start:e.end]
+            bad = e.object[e.start : e.end]
             raise PermanentErpError(
                 f"{what} contains {bad!r}, which the configured file encoding {self.encoding} cannot write: "
                 "set erp.encoding to utf-8 (or an encoding the ERP reads that has it), or fix the data in the store"
@@ -422,7 +616,7 @@ class FileDropErp:
             try:
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -468,7 +662,8 @@ class FileDropErp:
                     if time.monotonic() > deadline:
                         raise RetryableErpError(
                             f"another connector worker has held the lock {self.state / '.lock'} for over "
-                            f"{self.lock_timeout:g}s; trying again shortly") from None
+                            f"{self.lock_timeout:g}s; trying again shortly"
+                        ) from None
                     time.sleep(0.01)
             yield
         finally:
@@ -486,8 +681,10 @@ class FileDropErp:
         try:
             return json.loads(text)
         except ValueError:
-            raise PermanentErpError(f"the connector's ledger file {path} is not valid JSON (edited by hand?): "
-                                    "restore it from a backup, then retry") from None
+            raise PermanentErpError(
+                f"the connector's ledger file {path} is not valid JSON (edited by hand?): "
+                "restore it from a backup, then retry"
+            ) from None
 
     def _write_json(self, path: Path, data: dict) -> None:
         with self._io("state", self.state, "update the connector's ledger"):
@@ -523,16 +720,21 @@ class FileDropErp:
 
     # ---- reading what the ERP drops -----------------------------------------------------------
 
-    def _inbound_files(self, prefix: str, cursor: str | None, limit: int,
-                       parse: Callable[[Path], list]) -> tuple[list, str | None]:
+    def _inbound_files(
+        self, prefix: str, cursor: str | None, limit: int, parse: Callable[[Path], list]
+    ) -> tuple[list, str | None]:
         if cursor is not None and not re.fullmatch(rf"{prefix}-[^/\\]*\.csv", cursor):
-            raise PermanentErpError(f"cursor {cursor!r} was not made by the files ERP back end for {prefix} files; "
-                                    "reset the sync cursor")
+            raise PermanentErpError(
+                f"cursor {cursor!r} was not made by the files ERP back end for {prefix} files; reset the sync cursor"
+            )
         action = f"read {prefix} files"
         self._require_dir("inbound", self.inbound, action)
         with self._io("inbound", self.inbound, action):
-            names = sorted(e.name for e in os.scandir(self.inbound)
-                           if e.name.startswith(f"{prefix}-") and e.name.endswith(".csv") and e.is_file())
+            names = sorted(
+                e.name
+                for e in os.scandir(self.inbound)
+                if e.name.startswith(f"{prefix}-") and e.name.endswith(".csv") and e.is_file()
+            )
         if cursor is not None:
             self._archive([n for n in names if n <= cursor])
             names = [n for n in names if n > cursor]
@@ -572,39 +774,51 @@ class FileDropErp:
         try:
             text = raw.decode(self.encoding)
         except UnicodeDecodeError as e:
-            raise PermanentErpError(f"inbound file {name} is not valid {self.encoding} text (byte {e.start}): "
-                                    "have the ERP write it in the configured erp.encoding, or change erp.encoding"
-                                    ) from None
+            raise PermanentErpError(
+                f"inbound file {name} is not valid {self.encoding} text (byte {e.start}): "
+                "have the ERP write it in the configured erp.encoding, or change erp.encoding"
+            ) from None
         reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=self.delimiter, strict=True)
         try:
             header = next(reader, None)
             if header is None:
-                raise PermanentErpError(f"inbound file {name} is empty: it needs a header row "
-                                        f"({self.delimiter.join(required)}); remove or replace it")
+                raise PermanentErpError(
+                    f"inbound file {name} is empty: it needs a header row "
+                    f"({self.delimiter.join(required)}); remove or replace it"
+                )
             columns = [h.strip().lower() for h in header]
             missing = [c for c in required if c not in columns]
             if missing:
                 raise PermanentErpError(
                     f"inbound file {name} line 1: missing column(s) {', '.join(missing)}; the header row must "
-                    f"name {', '.join(required)} (separated by {self.delimiter!r}); fix or replace the file")
+                    f"name {', '.join(required)} (separated by {self.delimiter!r}); fix or replace the file"
+                )
             for values in reader:
                 if not values or all(not v.strip() for v in values):
                     continue
                 if len(values) != len(columns):
                     raise PermanentErpError(
                         f"inbound file {name} line {reader.line_num}: {len(values)} fields where the header has "
-                        f"{len(columns)}; fix or replace the file")
-                yield reader.line_num, dict(zip(columns, (v.strip() for v in values)))
+                        f"{len(columns)}; fix or replace the file"
+                    )
+                yield reader.line_num, dict(zip(columns, (v.strip() for v in values), strict=False))
         except csv.Error as e:
-            raise PermanentErpError(f"inbound file {name} line {reader.line_num}: not valid CSV ({e}); "
-                                    "fix or replace the file") from None
+            raise PermanentErpError(
+                f"inbound file {name} line {reader.line_num}: not valid CSV ({e}); fix or replace the file"
+            ) from None
 
     def _parse_stock(self, path: Path) -> list[StockLevel]:
         levels = []
         for line, row in self._rows(path, STOCK_COLUMNS):
             at = _Where(path.name, line)
-            levels.append(StockLevel(sku=at.text(row, "sku"), warehouse=row["warehouse"],  # empty: the only one
-                                     on_hand=at.decimal(row, "on_hand"), updated_at=at.time(row, "updated_at")))
+            levels.append(
+                StockLevel(
+                    sku=at.text(row, "sku"),
+                    warehouse=row["warehouse"],  # empty: the only one
+                    on_hand=at.decimal(row, "on_hand"),
+                    updated_at=at.time(row, "updated_at"),
+                )
+            )
         return levels
 
     def _parse_shipments(self, path: Path) -> list[Shipment]:
@@ -613,19 +827,36 @@ class FileDropErp:
         for line, row in self._rows(path, SHIPMENT_COLUMNS):
             at = _Where(path.name, line)
             ref = at.text(row, "shipment_ref")
-            head = (at.text(row, "order_ref"), row["carrier"], row["tracking_number"], row["tracking_url"],
-                    at.time(row, "shipped_at"), row["warehouse"])
+            head = (
+                at.text(row, "order_ref"),
+                row["carrier"],
+                row["tracking_number"],
+                row["tracking_url"],
+                at.time(row, "shipped_at"),
+                row["warehouse"],
+            )
             if heads.setdefault(ref, head) != head:
-                at.fail(f"shipment {ref} has rows that disagree on order_ref, carrier, tracking, shipped_at or "
-                        "warehouse; repeat the same values on every line of a shipment")
+                at.fail(
+                    f"shipment {ref} has rows that disagree on order_ref, carrier, tracking, shipped_at or "
+                    "warehouse; repeat the same values on every line of a shipment"
+                )
             line_no = at.integer(row, "line_no")
             if line_no in lines.setdefault(ref, {}):
                 at.fail(f"shipment {ref} has line_no {line_no} twice")
             lines[ref][line_no] = ShipmentLine(sku=at.text(row, "sku"), quantity=at.integer(row, "quantity"))
-        return [Shipment(ref=ref, order_ref=order_ref, lines=tuple(lines[ref][n] for n in sorted(lines[ref])),
-                         shipped_at=shipped_at, carrier=carrier, tracking_number=tracking, tracking_url=url,
-                         warehouse=warehouse)
-                for ref, (order_ref, carrier, tracking, url, shipped_at, warehouse) in heads.items()]
+        return [
+            Shipment(
+                ref=ref,
+                order_ref=order_ref,
+                lines=tuple(lines[ref][n] for n in sorted(lines[ref])),
+                shipped_at=shipped_at,
+                carrier=carrier,
+                tracking_number=tracking,
+                tracking_url=url,
+                warehouse=warehouse,
+            )
+            for ref, (order_ref, carrier, tracking, url, shipped_at, warehouse) in heads.items()
+        ]
 
     # ---- errors -----------------------------------------------------------------------------
 
@@ -677,7 +908,7 @@ class _Where:
             value = datetime.fromisoformat(self.text(row, column))
         except ValueError:
             self.fail(f"{column} {row[column]!r} is not an ISO-8601 time (like 2026-01-31T14:05:00Z)")
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _one_line(value: str) -> str:
@@ -692,10 +923,21 @@ def _bool(value: bool) -> str:
 def _order_facts(order: Order, customer_id: str) -> dict[str, Any]:
     """What the ledger keeps of an order version: enough for get_order and the credit notes."""
     return {
-        "number": order.number, "version": _utc_iso(order.updated_at), "currency": order.currency,
-        "total": _dec(order.totals.total.amount), "payment_status": order.payment.status,
+        "number": order.number,
+        "version": _utc_iso(order.updated_at),
+        "currency": order.currency,
+        "total": _dec(order.totals.total.amount),
+        "payment_status": order.payment.status,
         "customer_id": customer_id,
-        "lines": [{"line_no": line.line_no, "source_line_id": line.external_id, "sku": line.sku,
-                   "quantity": str(line.quantity), "unit_price": _dec(line.unit_price.amount),
-                   "line_total": _dec(line.line_total.amount)} for line in order.lines],
+        "lines": [
+            {
+                "line_no": line.line_no,
+                "source_line_id": line.external_id,
+                "sku": line.sku,
+                "quantity": str(line.quantity),
+                "unit_price": _dec(line.unit_price.amount),
+                "line_total": _dec(line.line_total.amount),
+            }
+            for line in order.lines
+        ],
     }

@@ -10,6 +10,7 @@ ERP's message, because a person has to change something before it can succeed. A
 answer (connect or read timeout, connection refused) is not tried again inside the call: that is
 ErpUnreachable at once, which stops the drain's batch instead of making every event wait its turn.
 """
+
 from __future__ import annotations
 
 import random
@@ -17,7 +18,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -26,14 +27,14 @@ import requests
 import urllib3
 
 from adapters.erp.base import (
-    customer_identity,
     ErpOrderLineView,
-    ErpUnreachable,
     ErpOrderView,
+    ErpUnreachable,
     OrderResult,
     PaymentRecord,
     PermanentErpError,
     RetryableErpError,
+    customer_identity,
 )
 from mappings.canonical import Customer, Order, Refund, Shipment, StockLevel
 from mappings.customers import normalise_email, normalise_phone
@@ -102,7 +103,8 @@ class RestErp:
     ):
         if not base_url or not re.match(r"^https?://", base_url):
             raise PermanentErpError(
-                f"the rest ERP connection's base_url {base_url!r} is not an http(s) URL: set erp.base_url on /config")
+                f"the rest ERP connection's base_url {base_url!r} is not an http(s) URL: set erp.base_url on /config"
+            )
         self.base_url = base_url.rstrip("/")
         self.paths = dict(DEFAULT_PATHS)
         for name, template in (paths or {}).items():
@@ -141,8 +143,10 @@ class RestErp:
         reply = self._send("GET", "customers", action, params=params)
         found = self._parse(action, lambda: field(reply.data, "customers", "response"))
         if not isinstance(found, list):
-            raise PermanentErpError(f"the ERP's answer to {action} does not follow the REST contract: "
-                                    "customers is not a list (see README, ERP over REST/JSON)")
+            raise PermanentErpError(
+                f"the ERP's answer to {action} does not follow the REST contract: "
+                "customers is not a list (see README, ERP over REST/JSON)"
+            )
         # Match on the field ourselves: an ERP that ignored the query must not hand us a stranger.
         for name, value, norm in (("email", email, normalise_email), ("phone", phone, normalise_phone)):
             if value:
@@ -169,26 +173,36 @@ class RestErp:
             if reply.status != 409:
                 return OrderResult(erp_ref=self._id(reply, action), created=not reply.replayed)
             # 409: another writer created it between our read and our create; read it again.
-        raise RetryableErpError(f"the ERP reported a conflict while trying to {action} ({_message(reply.data)}) "
-                                "but does not return the order; trying again later")
+        raise RetryableErpError(
+            f"the ERP reported a conflict while trying to {action} ({_message(reply.data)}) "
+            "but does not return the order; trying again later"
+        )
 
     def record_payment(self, payment: PaymentRecord) -> str:
         action = f"record the payment of {payment.order_ref}"
-        reply = self._send("POST", "payments", action, ref=payment.order_ref, body=payment_document(payment),
-                           key=payment.key)
+        reply = self._send(
+            "POST", "payments", action, ref=payment.order_ref, body=payment_document(payment), key=payment.key
+        )
         return self._id(reply, action)
 
     def cancel_order(self, order_ref: str, reason: str) -> bool:
         action = f"cancel {order_ref}"
-        reply = self._send("POST", "cancel", action, ref=order_ref, body=cancel_document(reason),
-                           key=f"{order_ref}:cancel")
+        reply = self._send(
+            "POST", "cancel", action, ref=order_ref, body=cancel_document(reason), key=f"{order_ref}:cancel"
+        )
         cancelled = self._parse(action, lambda: field(reply.data, "cancelled", "response"))
         return bool(cancelled) and not reply.replayed
 
     def create_credit_note(self, refund: Refund, order_ref: str) -> str:
         action = f"create the credit note of {order_ref}"
-        reply = self._send("POST", "credit_notes", action, ref=order_ref,
-                           body=credit_note_document(refund, order_ref), key=refund.external_ref)
+        reply = self._send(
+            "POST",
+            "credit_notes",
+            action,
+            ref=order_ref,
+            body=credit_note_document(refund, order_ref),
+            key=refund.external_ref,
+        )
         return self._id(reply, action)
 
     def get_order(self, order_ref: str) -> ErpOrderView | None:
@@ -207,18 +221,24 @@ class RestErp:
 
     # ---- internals --------------------------------------------------------------------------
 
-    def _authenticate(self, header: str | None, token: str | None, username: str | None, password: str | None,
-                      api_key: str | None) -> None:
+    def _authenticate(
+        self, header: str | None, token: str | None, username: str | None, password: str | None, api_key: str | None
+    ) -> None:
         kind = self.auth_type
         if kind not in AUTH_TYPES:
             raise PermanentErpError(f"unknown ERP auth type {kind!r}: use one of {', '.join(AUTH_TYPES)} on /config")
-        missing = {"bearer": [] if token else ["token"],
-                   "basic": [n for n, v in (("username", username), ("password", password)) if not v],
-                   "api_key": [] if api_key else ["api_key"], "none": []}[kind]
+        missing = {
+            "bearer": [] if token else ["token"],
+            "basic": [n for n, v in (("username", username), ("password", password)) if not v],
+            "api_key": [] if api_key else ["api_key"],
+            "none": [],
+        }[kind]
         if missing:
-            raise PermanentErpError(f"the rest ERP connection uses {kind} auth but has no "
-                                    f"{' or '.join(missing)}: set {' and '.join('erp.' + m for m in missing)} "
-                                    "on /config")
+            raise PermanentErpError(
+                f"the rest ERP connection uses {kind} auth but has no "
+                f"{' or '.join(missing)}: set {' and '.join('erp.' + m for m in missing)} "
+                "on /config"
+            )
         if kind == "bearer":
             self.session.headers["Authorization"] = f"Bearer {token}"
         elif kind == "basic":
@@ -232,8 +252,18 @@ class RestErp:
             path = path.replace("{ref}", quote(ref, safe=""))
         return self.base_url + path
 
-    def _send(self, method: str, name: str, action: str, *, ref: str | None = None, params: dict | None = None,
-              body: dict | None = None, key: str | None = None, accept: tuple[int, ...] = ()) -> Reply:
+    def _send(
+        self,
+        method: str,
+        name: str,
+        action: str,
+        *,
+        ref: str | None = None,
+        params: dict | None = None,
+        body: dict | None = None,
+        key: str | None = None,
+        accept: tuple[int, ...] = (),
+    ) -> Reply:
         """One call, retried on 429/5xx/timeouts/refused connections; raises the contract's errors."""
         url = self._url(name, ref)
         headers = {"Idempotency-Key": key} if key is not None else {}
@@ -241,21 +271,36 @@ class RestErp:
         for attempt in range(1, self.max_tries + 1):
             retry_after: float | None = None
             try:
-                resp = self.session.request(method, url, params=params, json=body, headers=headers,
-                                            timeout=(self.connect_timeout, self.timeout), allow_redirects=False)
+                resp = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=body,
+                    headers=headers,
+                    timeout=(self.connect_timeout, self.timeout),
+                    allow_redirects=False,
+                )
             except requests.ConnectTimeout as exc:
                 raise self._silent(f"did not accept a connection within {self.connect_timeout:g}s", action) from exc
             except requests.Timeout as exc:
                 raise self._silent(f"did not answer within {self.timeout:g}s", action) from exc
             except requests.ConnectionError as exc:
                 if not _cut_mid_answer(exc):
-                    raise ErpUnreachable(f"cannot reach the ERP at {self.base_url}: {_short(exc)} while trying to "
-                                         f"{action}; the connector will try again later") from exc
+                    raise ErpUnreachable(
+                        f"cannot reach the ERP at {self.base_url}: {_short(exc)} while trying to "
+                        f"{action}; the connector will try again later"
+                    ) from exc
                 problem = f"the ERP's answer from {self.base_url} broke off: {_short(exc)}"
-            except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                    requests.exceptions.InvalidSchema, requests.exceptions.InvalidHeader) as exc:
-                raise PermanentErpError(f"cannot call the ERP to {action}: {_short(exc)}; "
-                                        "check erp.base_url, erp.paths and the credentials on /config") from exc
+            except (
+                requests.exceptions.InvalidURL,
+                requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema,
+                requests.exceptions.InvalidHeader,
+            ) as exc:
+                raise PermanentErpError(
+                    f"cannot call the ERP to {action}: {_short(exc)}; "
+                    "check erp.base_url, erp.paths and the credentials on /config"
+                ) from exc
             except requests.RequestException as exc:  # a connection cut mid-answer and the like
                 problem = f"the ERP's answer from {self.base_url} broke off: {_short(exc)}"
             else:
@@ -275,43 +320,54 @@ class RestErp:
                 break
             time.sleep(delay)
             waited += delay
-        raise RetryableErpError(f"{problem} while trying to {action} ({attempt} "
-                                f"{'try' if attempt == 1 else 'tries'}); the connector will try again later")
+        raise RetryableErpError(
+            f"{problem} while trying to {action} ({attempt} "
+            f"{'try' if attempt == 1 else 'tries'}); the connector will try again later"
+        )
 
     def _silent(self, what: str, action: str) -> ErpUnreachable:
         # Not tried again inside the call: an ERP that is down or swamped would hold the event (and
         # the store's other events behind it) for every try; the pipeline's backoff waits instead.
-        return ErpUnreachable(f"the ERP at {self.base_url} {what} while trying to {action}; "
-                              "the connector will try again later")
+        return ErpUnreachable(
+            f"the ERP at {self.base_url} {what} while trying to {action}; the connector will try again later"
+        )
 
     def _backoff(self, attempt: int) -> float:
         step = self.retry_base * 2 ** (attempt - 1)
         return step / 2 + random.uniform(0, step / 2)
 
-    def _reply(self, method: str, url: str, action: str, resp: requests.Response, accept: tuple[int, ...],
-               replayed: bool) -> Reply:
+    def _reply(
+        self, method: str, url: str, action: str, resp: requests.Response, accept: tuple[int, ...], replayed: bool
+    ) -> Reply:
         status, data = resp.status_code, _json(resp)
         if 200 <= status < 300:
             if data is _NOT_JSON:
-                raise PermanentErpError(f"the ERP answered {action} with something that is not JSON "
-                                        f"({resp.headers.get('Content-Type', 'no content type')}); "
-                                        "check erp.base_url and erp.paths on /config")
+                raise PermanentErpError(
+                    f"the ERP answered {action} with something that is not JSON "
+                    f"({resp.headers.get('Content-Type', 'no content type')}); "
+                    "check erp.base_url and erp.paths on /config"
+                )
             return Reply(status, data, replayed)
         if status in accept:
             return Reply(status, data if data is not _NOT_JSON else {}, replayed)
         if status in (401, 403):
             raise PermanentErpError(
                 f"the ERP refused our credentials (HTTP {status}) while trying to {action}: check the ERP "
-                f"{self.auth_type} credentials on /config" + _detail(data))
+                f"{self.auth_type} credentials on /config" + _detail(data)
+            )
         if 300 <= status < 400:
             raise PermanentErpError(
                 f"the ERP redirected {method} {url} to {resp.headers.get('Location', '?')} (HTTP {status}) while "
-                f"trying to {action}: set erp.base_url on /config to the address it redirects to")
-        hint = {404: "check that the order reached the ERP, and erp.base_url / erp.paths on /config",
-                409: "the ERP's copy conflicts with this change; resolve it in the ERP, then retry"}.get(
-            status, "fix the data in the store or the ERP, then retry")
-        raise PermanentErpError(f"the ERP refused to {action}: {_message(data) or resp.reason} "
-                                f"(HTTP {status} on {method} {resp.request.path_url}); {hint}")
+                f"trying to {action}: set erp.base_url on /config to the address it redirects to"
+            )
+        hint = {
+            404: "check that the order reached the ERP, and erp.base_url / erp.paths on /config",
+            409: "the ERP's copy conflicts with this change; resolve it in the ERP, then retry",
+        }.get(status, "fix the data in the store or the ERP, then retry")
+        raise PermanentErpError(
+            f"the ERP refused to {action}: {_message(data) or resp.reason} "
+            f"(HTTP {status} on {method} {resp.request.path_url}); {hint}"
+        )
 
     def _id(self, reply: Reply, action: str) -> str:
         return str(self._parse(action, lambda: field(reply.data, "id", "response")))
@@ -320,30 +376,36 @@ class RestErp:
         try:
             return fn()
         except DocumentError as exc:
-            raise PermanentErpError(f"the ERP's answer to {action} does not follow the REST contract: {exc} "
-                                    "(see README, ERP over REST/JSON)") from None
+            raise PermanentErpError(
+                f"the ERP's answer to {action} does not follow the REST contract: {exc} "
+                "(see README, ERP over REST/JSON)"
+            ) from None
 
     def _get_order_doc(self, ref: str, action: str) -> dict | None:
         reply = self._send("GET", "order", action, ref=ref, accept=(404,))
         if reply.status == 404:
             return None
         if not isinstance(reply.data, dict):
-            raise PermanentErpError(f"the ERP's answer to {action} does not follow the REST contract: "
-                                    "the order is not a JSON object (see README, ERP over REST/JSON)")
+            raise PermanentErpError(
+                f"the ERP's answer to {action} does not follow the REST contract: "
+                "the order is not a JSON object (see README, ERP over REST/JSON)"
+            )
         return reply.data
 
     def _update_order(self, order: Order, doc: dict, existing: dict, action: str) -> OrderResult:
         ref = order.external_ref
         erp_ref = str(self._parse(action, lambda: field(existing, "id", "order")))
-        stored = self._parse(action, lambda: parse_time(field(existing, "source_updated_at", "order"),
-                                                        "order.source_updated_at"))
+        stored = self._parse(
+            action, lambda: parse_time(field(existing, "source_updated_at", "order"), "order.source_updated_at")
+        )
         status = str(existing.get("status") or "")
         if stored >= order.updated_at:
             return OrderResult(erp_ref, created=False, note="the ERP already has this version")
         if status != EDITABLE:
             return _not_applied(erp_ref, status)
-        reply = self._send("PUT", "order", action, ref=ref, body=doc, key=f"{ref}:v{utc_text(order.updated_at)}",
-                           accept=(409,))
+        reply = self._send(
+            "PUT", "order", action, ref=ref, body=doc, key=f"{ref}:v{utc_text(order.updated_at)}", accept=(409,)
+        )
         if reply.status == 409:
             data = reply.data if isinstance(reply.data, dict) else {}
             if data.get("code") == "stale":
@@ -353,8 +415,9 @@ class RestErp:
             return OrderResult(erp_ref, created=False, note="the ERP already has this version")
         return OrderResult(erp_ref, created=False, updated=True)
 
-    def _page(self, name: str, action: str, cursor: str | None, limit: int,
-              parse: Callable[[Any, str], T]) -> tuple[list[T], str | None]:
+    def _page(
+        self, name: str, action: str, cursor: str | None, limit: int, parse: Callable[[Any, str], T]
+    ) -> tuple[list[T], str | None]:
         params: dict[str, Any] = {"limit": int(limit)}
         if cursor:
             params["after"] = cursor
@@ -452,8 +515,8 @@ def _retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _cut_mid_answer(exc: requests.ConnectionError) -> bool:

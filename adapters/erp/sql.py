@@ -5,9 +5,10 @@ and shipments into tables we read. The tables are the contract an ERP team imple
 "ERP staging tables"); `create_tables()` builds them for a demo or a test. Works on any database
 SQLAlchemy reaches. Every write is one transaction, idempotent on `erp_orders.external_ref`.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -30,10 +31,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL, Connection, Engine
 
+from adapters.erp.base import (
+    ErpOrderLineView,
+    ErpOrderView,
+    ErpUnreachable,
+    OrderResult,
+    PaymentRecord,
+    PermanentErpError,
+    RetryableErpError,
+    customer_identity,
+)
 from adapters.sqlengine import make_engine
-from adapters.erp.base import (ErpUnreachable, OrderResult, PermanentErpError, RetryableErpError,
-                               customer_identity)
-from adapters.erp.base import ErpOrderLineView, ErpOrderView, PaymentRecord
 from mappings.canonical import Customer, Order, Refund, Shipment, ShipmentLine, StockLevel
 from mappings.customers import normalise_email, normalise_phone
 
@@ -88,8 +96,13 @@ erp_orders = Table(
     Column("presentment_currency", String(3)),  # the currency the buyer paid in (may be the shop's own)
     Column("presentment_total", AMOUNT),
 )
-OPTIONAL_ORDER_COLUMNS = ("tip_total", "duty_total", "additional_fee_total", "presentment_currency",
-                          "presentment_total")
+OPTIONAL_ORDER_COLUMNS = (
+    "tip_total",
+    "duty_total",
+    "additional_fee_total",
+    "presentment_currency",
+    "presentment_total",
+)
 
 erp_order_lines = Table(
     "erp_order_lines",
@@ -229,21 +242,34 @@ def _parse_time(value: str) -> datetime:
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def _as_aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class SqlStagingErp:
     kind = "sql"
 
-    def __init__(self, url: str | None = None, engine: Engine | None = None, lock_timeout: float = 10,
-                 connect_timeout: float = 5, statement_timeout: float = 30):
-        self.engine = engine if engine is not None else make_engine(
-            url or "", sqlite_timeout=lock_timeout, connect_timeout=connect_timeout,
-            statement_timeout=statement_timeout)
+    def __init__(
+        self,
+        url: str | None = None,
+        engine: Engine | None = None,
+        lock_timeout: float = 10,
+        connect_timeout: float = 5,
+        statement_timeout: float = 30,
+    ):
+        self.engine = (
+            engine
+            if engine is not None
+            else make_engine(
+                url or "",
+                sqlite_timeout=lock_timeout,
+                connect_timeout=connect_timeout,
+                statement_timeout=statement_timeout,
+            )
+        )
         self.timeouts = (connect_timeout, statement_timeout)
         self._absent: dict[str, frozenset[str]] = {}  # per table, the optional columns this ERP's table lacks
 
@@ -255,11 +281,13 @@ class SqlStagingErp:
         return f"staging tables reachable on {self.engine.url.render_as_string(hide_password=True)}"
 
     def check_order(self, order: Order) -> None:
-        now = datetime.now(timezone.utc)
-        rows = [(erp_customers, "customer", _customer_row(order.customer, order.external_ref, now)),
-                (erp_orders, "order", _header(order, 0, now)),
-                *((erp_order_lines, f"line {line['line_no']}", line) for line in _lines(order)),
-                (erp_payments, "payment", _payment_row(order))]
+        now = datetime.now(UTC)
+        rows = [
+            (erp_customers, "customer", _customer_row(order.customer, order.external_ref, now)),
+            (erp_orders, "order", _header(order, 0, now)),
+            *((erp_order_lines, f"line {line['line_no']}", line) for line in _lines(order)),
+            (erp_payments, "payment", _payment_row(order)),
+        ]
         for table, what, row in rows:
             _check_lengths(table, what, row)
 
@@ -276,7 +304,7 @@ class SqlStagingErp:
 
     def create_customer(self, customer: Customer, external_ref: str) -> str:
         customer_identity(customer)
-        row = _customer_row(customer, external_ref, datetime.now(timezone.utc))
+        row = _customer_row(customer, external_ref, datetime.now(UTC))
         with self._errors("create the customer"), self.engine.begin() as conn:
             return str(conn.execute(erp_customers.insert().values(**row)).inserted_primary_key[0])
 
@@ -289,40 +317,56 @@ class SqlStagingErp:
             return self._push_order(order, int(customer_id))
 
     def record_payment(self, payment: PaymentRecord) -> str:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with self._errors(f"record the payment of {payment.order_ref}"), self.engine.begin() as conn:
             order = self._order_row(conn, payment.order_ref)
-            existing = conn.execute(
-                select(erp_payments.c.id).where(erp_payments.c.payment_ref == payment.key)
-            ).scalar()
+            existing = conn.execute(select(erp_payments.c.id).where(erp_payments.c.payment_ref == payment.key)).scalar()
             if existing is not None:
                 return str(existing)
-            new_id = conn.execute(erp_payments.insert(), dict(
-                payment_ref=payment.key, order_external_ref=payment.order_ref, amount=payment.amount.amount,
-                currency=payment.amount.currency, method=payment.method, gateway=payment.gateway[:128],
-                transaction_ref=payment.transaction_ref, paid_at=_utc(payment.paid_at), created_at=now,
-            )).inserted_primary_key[0]
+            new_id = conn.execute(
+                erp_payments.insert(),
+                {
+                    "payment_ref": payment.key,
+                    "order_external_ref": payment.order_ref,
+                    "amount": payment.amount.amount,
+                    "currency": payment.amount.currency,
+                    "method": payment.method,
+                    "gateway": payment.gateway[:128],
+                    "transaction_ref": payment.transaction_ref,
+                    "paid_at": _utc(payment.paid_at),
+                    "created_at": now,
+                },
+            ).inserted_primary_key[0]
             # A split tender arrives as several payments: the order is paid once they cover its total.
-            paid = conn.execute(select(func.coalesce(func.sum(erp_payments.c.amount), 0))
-                                .where(erp_payments.c.order_external_ref == payment.order_ref)).scalar()
+            paid = conn.execute(
+                select(func.coalesce(func.sum(erp_payments.c.amount), 0)).where(
+                    erp_payments.c.order_external_ref == payment.order_ref
+                )
+            ).scalar()
             status = "paid" if Decimal(paid) >= Decimal(order.total) else "partially_paid"
-            conn.execute(erp_orders.update().where(erp_orders.c.external_ref == payment.order_ref)
-                         .where(erp_orders.c.payment_status.notin_(("partially_refunded", "refunded")))
-                         .values(payment_status=status, updated_at=now))
+            conn.execute(
+                erp_orders.update()
+                .where(erp_orders.c.external_ref == payment.order_ref)
+                .where(erp_orders.c.payment_status.notin_(("partially_refunded", "refunded")))
+                .values(payment_status=status, updated_at=now)
+            )
             return str(new_id)
 
     def cancel_order(self, order_ref: str, reason: str) -> bool:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with self._errors(f"cancel {order_ref}"), self.engine.begin() as conn:
             row = self._order_row(conn, order_ref)
             if row.status == "cancelled":
                 return False
-            conn.execute(erp_orders.update().where(erp_orders.c.id == row.id).values(
-                status="cancelled", cancel_reason=reason[:255], cancelled_at=now, updated_at=now))
+            conn.execute(
+                erp_orders.update()
+                .where(erp_orders.c.id == row.id)
+                .values(status="cancelled", cancel_reason=reason[:255], cancelled_at=now, updated_at=now)
+            )
             return True
 
     def create_credit_note(self, refund: Refund, order_ref: str) -> str:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with self._errors(f"create the credit note of {order_ref}"), self.engine.begin() as conn:
             order = self._order_row(conn, order_ref)
             existing = conn.execute(
@@ -330,39 +374,76 @@ class SqlStagingErp:
             ).scalar()
             if existing is not None:
                 return str(existing)
-            line_nos = dict(conn.execute(
-                select(erp_order_lines.c.source_line_id, erp_order_lines.c.line_no)
-                .where(erp_order_lines.c.external_ref == order_ref)
-            ).all())
+            line_nos = dict(
+                conn.execute(
+                    select(erp_order_lines.c.source_line_id, erp_order_lines.c.line_no).where(
+                        erp_order_lines.c.external_ref == order_ref
+                    )
+                ).all()
+            )
             subtotal = sum((line.subtotal.amount for line in refund.lines), Decimal(0))
             tax = sum((line.tax.amount for line in refund.lines), Decimal(0))
-            new_id = conn.execute(erp_credit_notes.insert().values(self._fitted(conn, erp_credit_notes, dict(
-                external_ref=refund.external_ref, order_external_ref=order_ref, currency=refund.currency,
-                subtotal=subtotal, tax_total=tax, shipping_total=refund.shipping.amount,
-                adjustment=refund.adjustment.amount, total=refund.total.amount, reason=refund.reason[:255],
-                issued_at=_utc(refund.created_at), created_at=now, fee_total=refund.fee_total.amount,
-                tip_total=refund.fees_of("tip").amount, duty_total=refund.fees_of("duty").amount,
-                additional_fee_total=refund.fees_of("additional_fee").amount,
-            )))).inserted_primary_key[0]
+            new_id = conn.execute(
+                erp_credit_notes.insert().values(
+                    self._fitted(
+                        conn,
+                        erp_credit_notes,
+                        {
+                            "external_ref": refund.external_ref,
+                            "order_external_ref": order_ref,
+                            "currency": refund.currency,
+                            "subtotal": subtotal,
+                            "tax_total": tax,
+                            "shipping_total": refund.shipping.amount,
+                            "adjustment": refund.adjustment.amount,
+                            "total": refund.total.amount,
+                            "reason": refund.reason[:255],
+                            "issued_at": _utc(refund.created_at),
+                            "created_at": now,
+                            "fee_total": refund.fee_total.amount,
+                            "tip_total": refund.fees_of("tip").amount,
+                            "duty_total": refund.fees_of("duty").amount,
+                            "additional_fee_total": refund.fees_of("additional_fee").amount,
+                        },
+                    )
+                )
+            ).inserted_primary_key[0]
             if refund.lines:
-                conn.execute(erp_credit_note_lines.insert(), [self._fitted(conn, erp_credit_note_lines, {
-                    "credit_note_ref": refund.external_ref, "line_no": n, "order_line_no": line_nos.get(line.line_external_id),
-                    "sku": line.sku, "quantity": Decimal(line.quantity), "subtotal": line.subtotal.amount,
-                    "tax_total": line.tax.amount, "restock": line.restock, "warehouse": line.warehouse})
-                    for n, line in enumerate(refund.lines, start=1)
-                ])
+                conn.execute(
+                    erp_credit_note_lines.insert(),
+                    [
+                        self._fitted(
+                            conn,
+                            erp_credit_note_lines,
+                            {
+                                "credit_note_ref": refund.external_ref,
+                                "line_no": n,
+                                "order_line_no": line_nos.get(line.line_external_id),
+                                "sku": line.sku,
+                                "quantity": Decimal(line.quantity),
+                                "subtotal": line.subtotal.amount,
+                                "tax_total": line.tax.amount,
+                                "restock": line.restock,
+                                "warehouse": line.warehouse,
+                            },
+                        )
+                        for n, line in enumerate(refund.lines, start=1)
+                    ],
+                )
             credited = conn.execute(
-                select(func.coalesce(func.sum(erp_credit_notes.c.total), 0))
-                .where(erp_credit_notes.c.order_external_ref == order_ref)
+                select(func.coalesce(func.sum(erp_credit_notes.c.total), 0)).where(
+                    erp_credit_notes.c.order_external_ref == order_ref
+                )
             ).scalar()
             status = "refunded" if Decimal(credited) >= Decimal(order.total) else "partially_refunded"
-            conn.execute(erp_orders.update().where(erp_orders.c.id == order.id)
-                         .values(payment_status=status, updated_at=now))
+            conn.execute(
+                erp_orders.update().where(erp_orders.c.id == order.id).values(payment_status=status, updated_at=now)
+            )
             return str(new_id)
 
     def preview_order(self, order: Order) -> dict:
         """The rows push_order would write (amounts as strings), without touching the database."""
-        header = _header(order, 0, datetime.now(timezone.utc))
+        header = _header(order, 0, datetime.now(UTC))
         return {"erp_orders": _printable(header), "erp_order_lines": [_printable(line) for line in _lines(order)]}
 
     def get_order(self, order_ref: str) -> ErpOrderView | None:
@@ -370,18 +451,35 @@ class SqlStagingErp:
             row = conn.execute(select(erp_orders).where(erp_orders.c.external_ref == order_ref)).first()
             if row is None:
                 return None
-            lines = conn.execute(select(erp_order_lines).where(erp_order_lines.c.external_ref == order_ref)
-                                 .order_by(erp_order_lines.c.line_no)).all()
-            credited = conn.execute(select(func.coalesce(func.sum(erp_credit_notes.c.total), 0))
-                                    .where(erp_credit_notes.c.order_external_ref == order_ref)).scalar()
-            paid = conn.execute(select(func.coalesce(func.sum(erp_payments.c.amount), 0))
-                                .where(erp_payments.c.order_external_ref == order_ref)).scalar()
+            lines = conn.execute(
+                select(erp_order_lines)
+                .where(erp_order_lines.c.external_ref == order_ref)
+                .order_by(erp_order_lines.c.line_no)
+            ).all()
+            credited = conn.execute(
+                select(func.coalesce(func.sum(erp_credit_notes.c.total), 0)).where(
+                    erp_credit_notes.c.order_external_ref == order_ref
+                )
+            ).scalar()
+            paid = conn.execute(
+                select(func.coalesce(func.sum(erp_payments.c.amount), 0)).where(
+                    erp_payments.c.order_external_ref == order_ref
+                )
+            ).scalar()
         return ErpOrderView(
-            erp_ref=str(row.id), external_ref=order_ref, status=row.status, currency=row.currency,
-            total=Decimal(row.total), payment_status=row.payment_status, customer_id=str(row.customer_id),
-            lines=tuple(ErpOrderLineView(l.sku, Decimal(l.quantity), Decimal(l.unit_price), Decimal(l.line_total))
-                        for l in lines),
-            credited_total=Decimal(credited), paid_total=Decimal(paid),
+            erp_ref=str(row.id),
+            external_ref=order_ref,
+            status=row.status,
+            currency=row.currency,
+            total=Decimal(row.total),
+            payment_status=row.payment_status,
+            customer_id=str(row.customer_id),
+            lines=tuple(
+                ErpOrderLineView(ln.sku, Decimal(ln.quantity), Decimal(ln.unit_price), Decimal(ln.line_total))
+                for ln in lines
+            ),
+            credited_total=Decimal(credited),
+            paid_total=Decimal(paid),
         )
 
     def stock_changes(self, cursor: str | None, limit: int = 1000) -> tuple[list[StockLevel], str | None]:
@@ -409,13 +507,23 @@ class SqlStagingErp:
             refs = [r.shipment_ref for r in rows]
             lines: dict[str, list[ShipmentLine]] = {}
             if refs:
-                for l in conn.execute(select(erp_shipment_lines).where(erp_shipment_lines.c.shipment_ref.in_(refs))
-                                      .order_by(erp_shipment_lines.c.shipment_ref, erp_shipment_lines.c.line_no)):
-                    lines.setdefault(l.shipment_ref, []).append(ShipmentLine(l.sku, int(l.quantity)))
+                for ln in conn.execute(
+                    select(erp_shipment_lines)
+                    .where(erp_shipment_lines.c.shipment_ref.in_(refs))
+                    .order_by(erp_shipment_lines.c.shipment_ref, erp_shipment_lines.c.line_no)
+                ):
+                    lines.setdefault(ln.shipment_ref, []).append(ShipmentLine(ln.sku, int(ln.quantity)))
         found = [
-            Shipment(ref=r.shipment_ref, order_ref=r.order_external_ref, lines=tuple(lines.get(r.shipment_ref, ())),
-                     shipped_at=_as_aware(r.shipped_at), carrier=r.carrier or "", tracking_number=r.tracking_number or "",
-                     tracking_url=r.tracking_url or "", warehouse=r.warehouse or "")
+            Shipment(
+                ref=r.shipment_ref,
+                order_ref=r.order_external_ref,
+                lines=tuple(lines.get(r.shipment_ref, ())),
+                shipped_at=_as_aware(r.shipped_at),
+                carrier=r.carrier or "",
+                tracking_number=r.tracking_number or "",
+                tracking_url=r.tracking_url or "",
+                warehouse=r.warehouse or "",
+            )
             for r in rows
         ]
         if not rows:
@@ -433,7 +541,8 @@ class SqlStagingErp:
     def _order_row(self, conn: Connection, order_ref: str):  # type: ignore[no-untyped-def]
         row = conn.execute(
             select(erp_orders.c.id, erp_orders.c.status, erp_orders.c.total)
-            .where(erp_orders.c.external_ref == order_ref).with_for_update()
+            .where(erp_orders.c.external_ref == order_ref)
+            .with_for_update()
         ).first()
         if row is None:
             raise PermanentErpError(f"the ERP has no order {order_ref}; import the order first, then retry")
@@ -447,7 +556,7 @@ class SqlStagingErp:
                 .with_for_update()
             ).first()
             _check_skus(conn, order)
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             header = self._fitted(conn, erp_orders, _header(order, customer_id, now))
             if existing is None:
                 # Values as execute parameters, not .values(): no statement rebuilt and re-keyed per order.
@@ -476,8 +585,11 @@ class SqlStagingErp:
         absent = self._absent.get(table.name)
         if absent is None:
             present = {c["name"] for c in inspect(conn).get_columns(table.name)}
-            optional = {erp_orders.name: OPTIONAL_ORDER_COLUMNS, erp_credit_notes.name: OPTIONAL_CREDIT_NOTE_COLUMNS,
-                        erp_credit_note_lines.name: OPTIONAL_CREDIT_NOTE_LINE_COLUMNS}[table.name]
+            optional = {
+                erp_orders.name: OPTIONAL_ORDER_COLUMNS,
+                erp_credit_notes.name: OPTIONAL_CREDIT_NOTE_COLUMNS,
+                erp_credit_note_lines.name: OPTIONAL_CREDIT_NOTE_LINE_COLUMNS,
+            }[table.name]
             absent = self._absent[table.name] = frozenset(optional) - present
         return {k: v for k, v in row.items() if k not in absent} if absent else row
 
@@ -486,11 +598,27 @@ class SqlStagingErp:
 
 
 # What a person calls a column, where its name alone would not say (the rest: its name in words).
-_FIELD_NAMES = {"number": "order number (Shopify name)", "sku": "SKU", "source_line_id": "store line id",
-                "external_ref": "order reference", "transaction_ref": "transaction reference"}
+_FIELD_NAMES = {
+    "number": "order number (Shopify name)",
+    "sku": "SKU",
+    "source_line_id": "store line id",
+    "external_ref": "order reference",
+    "transaction_ref": "transaction reference",
+}
 # Values a person may see in full in the reason; personal data (email, phone, name) is only measured.
-_SHOWN = {"number", "sku", "source_line_id", "external_ref", "transaction_ref", "currency", "method",
-          "payment_method", "payment_status", "store", "source"}
+_SHOWN = {
+    "number",
+    "sku",
+    "source_line_id",
+    "external_ref",
+    "transaction_ref",
+    "currency",
+    "method",
+    "payment_method",
+    "payment_status",
+    "store",
+    "source",
+}
 
 
 def _check_lengths(table: Table, what: str, row: dict) -> None:
@@ -504,19 +632,30 @@ def _check_lengths(table: Table, what: str, row: dict) -> None:
         raise PermanentErpError(
             f"{name}{shown} is {len(value)} characters, but the ERP staging column {table.name}.{column.name} "
             f"holds at most {limit}: shorten it in the store (or map the SKU on /config#skus), then retry; "
-            "nothing was written to the ERP")
+            "nothing was written to the ERP"
+        )
 
 
 def _customer_row(customer: Customer, external_ref: str, now: datetime) -> dict:
-    return {"email": normalise_email(customer.email), "name": customer.name, "phone": normalise_phone(customer.phone),
-            "external_ids": external_ref, "created_at": now, "updated_at": now}
+    return {
+        "email": normalise_email(customer.email),
+        "name": customer.name,
+        "phone": normalise_phone(customer.phone),
+        "external_ids": external_ref,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _payment_row(order: Order) -> dict:
     """The erp_payments columns record_payment fills from the order (for the length check)."""
-    return {"payment_ref": f"{order.external_ref}:payment", "order_external_ref": order.external_ref,
-            "currency": order.currency, "method": order.payment.method or "other",
-            "transaction_ref": order.payment.transaction_ref}
+    return {
+        "payment_ref": f"{order.external_ref}:payment",
+        "order_external_ref": order.external_ref,
+        "currency": order.currency,
+        "method": order.payment.method or "other",
+        "transaction_ref": order.payment.transaction_ref,
+    }
 
 
 def _printable(row: dict) -> dict:
@@ -621,8 +760,10 @@ class _ErrorTranslation:
             ) from exc_value
         silence = _silence(detail, self.timeouts)
         if silence is not None:
-            raise ErpUnreachable(f"the ERP database at {self.where} {silence} while trying to {self.action}; "
-                                 "the connector will try again later") from exc_value
+            raise ErpUnreachable(
+                f"the ERP database at {self.where} {silence} while trying to {self.action}; "
+                "the connector will try again later"
+            ) from exc_value
         if isinstance(exc_value, (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)) or getattr(
             exc_value, "connection_invalidated", False
         ):

@@ -85,29 +85,61 @@ How the contract maps onto Tryton, and the choices made where Tryton has no dire
   The shipment's `reference` field holds the tracking: "CARRIER:TRACKING" or just "TRACKING" (Tryton
   8.2 has no carrier field without the carrier modules). ref = the shipment number.
 """
+
 from __future__ import annotations
 
 import json
 import random
 import re
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from time import sleep
 from typing import Any
 
-from adapters.erp.base import (ErpOrderLineView, ErpOrderView, OrderResult, PaymentRecord, PermanentErpError,
-                               RetryableErpError)
+from adapters.erp.base import (
+    ErpOrderLineView,
+    ErpOrderView,
+    OrderResult,
+    PaymentRecord,
+    PermanentErpError,
+    RetryableErpError,
+)
 from adapters.erp.tryton_lines import ONE, PRICE, Booking, SaleLine, balance, booked_fee_taxes, tax_inside
 from adapters.erp.tryton_rpc import TrytonRpc, TrytonUserError
 from adapters.erp.tryton_tax import TrytonTax
-from mappings.canonical import (FEE_LABELS, Address, Customer, FeeLine, Order, Refund, RefundFee, Shipment,
-                                ShipmentLine, StockLevel, TaxLine)
+from mappings.canonical import (
+    FEE_LABELS,
+    Address,
+    Customer,
+    FeeLine,
+    Order,
+    Refund,
+    RefundFee,
+    Shipment,
+    ShipmentLine,
+    StockLevel,
+    TaxLine,
+)
 from mappings.customers import normalise_email, normalise_phone
 
 TAG = "[storefront-connector]"
-SALE_FIELDS = ["id", "number", "state", "reference", "party", "currency.code", "total_amount", "comment",
-               "invoice_address", "shipment_address", "payment_term", "warehouse", "shipments", "invoices",
-               "create_date"]
+SALE_FIELDS = [
+    "id",
+    "number",
+    "state",
+    "reference",
+    "party",
+    "currency.code",
+    "total_amount",
+    "comment",
+    "invoice_address",
+    "shipment_address",
+    "payment_term",
+    "warehouse",
+    "shipments",
+    "invoices",
+    "create_date",
+]
 # A sale without a version note younger than this is still being imported by another worker (Shopify
 # sends orders/create and orders/paid within a second, and the connector claims events, not orders).
 IMPORT_GRACE_SECONDS = 60
@@ -140,7 +172,7 @@ def _fee_description(fee: FeeLine | RefundFee, skus: dict[str, str | None]) -> s
 
 def _utc(value: datetime) -> datetime:
     """Tryton timestamps are naive UTC."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _dec(value: Any) -> Decimal:
@@ -162,8 +194,9 @@ def _split_cursor(cursor: str) -> tuple[datetime, int]:
         at, last_id = cursor.split("|")
         return _utc(datetime.fromisoformat(at)), int(last_id)
     except ValueError:
-        raise PermanentErpError(f"cursor {cursor!r} was not made by the tryton ERP back end; "
-                                "reset the sync cursor") from None
+        raise PermanentErpError(
+            f"cursor {cursor!r} was not made by the tryton ERP back end; reset the sync cursor"
+        ) from None
 
 
 def _cursor(at: datetime, last_id: int) -> str:
@@ -182,12 +215,26 @@ def parse_tracking(reference: str | None) -> tuple[str, str]:
 class TrytonErp:
     kind = "tryton"
 
-    def __init__(self, url: str, database: str, username: str, password: str, *,
-                 warehouse: str | None = None, warehouse_names: dict[str, str] | None = None,
-                 shipping_product: str = "SHIPPING", tax_product: str = "TAX", tip_product: str = "TIP",
-                 duty_product: str = "DUTY", additional_fee_product: str = "ADDITIONAL_FEE",
-                 fee_product: str | None = None, payment_term: str | None = None,
-                 confirm: bool = True, connect_timeout: float = 5, read_timeout: float = 60):
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        username: str,
+        password: str,
+        *,
+        warehouse: str | None = None,
+        warehouse_names: dict[str, str] | None = None,
+        shipping_product: str = "SHIPPING",
+        tax_product: str = "TAX",
+        tip_product: str = "TIP",
+        duty_product: str = "DUTY",
+        additional_fee_product: str = "ADDITIONAL_FEE",
+        fee_product: str | None = None,
+        payment_term: str | None = None,
+        confirm: bool = True,
+        connect_timeout: float = 5,
+        read_timeout: float = 60,
+    ):
         """Settings (erp.* in the configuration): url, database, username, password (a secret);
         warehouse: the Tryton warehouse code sales ship from (default: Tryton's default warehouse);
         warehouse_names: {Tryton warehouse code: the name the connector reports}, which also limits
@@ -203,8 +250,12 @@ class TrytonErp:
         self.warehouse_names = dict(warehouse_names or {})
         self.shipping_code = shipping_product or "SHIPPING"
         self.tax_code = tax_product or "TAX"
-        self.fee_codes = {"fee": fee_product or None, "tip": tip_product or "TIP", "duty": duty_product or "DUTY",
-                          "additional_fee": additional_fee_product or "ADDITIONAL_FEE"}
+        self.fee_codes = {
+            "fee": fee_product or None,
+            "tip": tip_product or "TIP",
+            "duty": duty_product or "DUTY",
+            "additional_fee": additional_fee_product or "ADDITIONAL_FEE",
+        }
         self.payment_term_name = payment_term
         self.confirm = confirm
         self._cache: dict[str, Any] = {}
@@ -215,10 +266,14 @@ class TrytonErp:
         version = self.rpc.server_version()
         context = self.rpc.context
         if not context.get("company"):
-            raise PermanentErpError(f"Tryton user {self.rpc.username!r} has no company: set the user's "
-                                    "current company in Tryton (User > Preferences), then retry")
-        return (f"Tryton {version} at {self.rpc.url}, database {self.rpc.database}, company "
-                f"{context.get('company.rec_name', context['company'])}, user {self.rpc.username}")
+            raise PermanentErpError(
+                f"Tryton user {self.rpc.username!r} has no company: set the user's "
+                "current company in Tryton (User > Preferences), then retry"
+            )
+        return (
+            f"Tryton {version} at {self.rpc.url}, database {self.rpc.database}, company "
+            f"{context.get('company.rec_name', context['company'])}, user {self.rpc.username}"
+        )
 
     def check_order(self, order: Order) -> None:
         """Tryton's Char fields have no length limit; amounts are checked against the currency by the mappings."""
@@ -227,19 +282,30 @@ class TrytonErp:
     def find_customer(self, email: str | None, phone: str | None) -> str | None:
         if email:
             email = email.strip().lower()
-            found = self._search_read("party.contact_mechanism", [
-                ("type", "=", "email"), ("value", "ilike", email), ("party.active", "=", True)],
-                ["party", "value"], order=[("party", "ASC")])
+            found = self._search_read(
+                "party.contact_mechanism",
+                [("type", "=", "email"), ("value", "ilike", email), ("party.active", "=", True)],
+                ["party", "value"],
+                order=[("party", "ASC")],
+            )
             for row in found:
                 if (row["value"] or "").strip().lower() == email:
                     return str(row["party"])
         digits = re.sub(r"\D", "", phone or "")
         if len(digits) >= 6:
-            found = self._search_read("party.contact_mechanism", [
-                ("type", "in", ["phone", "mobile"]), ("value_compact", "ilike", f"%{digits[-6:]}"),
-                ("party.active", "=", True)], ["party", "value_compact", "value"], order=[("party", "ASC")])
-            candidates = [(re.sub(r"\D", "", row["value_compact"] or row["value"] or ""), row["party"])
-                          for row in found]
+            found = self._search_read(
+                "party.contact_mechanism",
+                [
+                    ("type", "in", ["phone", "mobile"]),
+                    ("value_compact", "ilike", f"%{digits[-6:]}"),
+                    ("party.active", "=", True),
+                ],
+                ["party", "value_compact", "value"],
+                order=[("party", "ASC")],
+            )
+            candidates = [
+                (re.sub(r"\D", "", row["value_compact"] or row["value"] or ""), row["party"]) for row in found
+            ]
             for other, party in candidates:
                 if other == digits:
                     return str(party)
@@ -252,22 +318,28 @@ class TrytonErp:
     def create_customer(self, customer: Customer, external_ref: str) -> str:
         email, phone = normalise_email(customer.email), normalise_phone(customer.phone)
         if not (email or phone or customer.name):
-            raise PermanentErpError("the order has no customer email, phone or name: Tryton needs a party name "
-                                    "to book it; fix the order in the store, then retry")
-        known = self._search_read("party.identifier", [("code", "=", external_ref), ("type", "=", None)],
-                                  ["party"], limit=1)
+            raise PermanentErpError(
+                "the order has no customer email, phone or name: Tryton needs a party name "
+                "to book it; fix the order in the store, then retry"
+            )
+        known = self._search_read(
+            "party.identifier", [("code", "=", external_ref), ("type", "=", None)], ["party"], limit=1
+        )
         if known:  # a retry of a create whose answer was lost
             return str(known[0]["party"])
         mechanisms = [{"type": "email", "value": email}] if email else []
         if phone:
             mechanisms.append({"type": "phone", "value": phone})
-        values = {"name": customer.name or email or phone,
-                  "contact_mechanisms": [["create", mechanisms]] if mechanisms else [],
-                  "identifiers": [["create", [{"code": external_ref}]]]}
+        values = {
+            "name": customer.name or email or phone,
+            "contact_mechanisms": [["create", mechanisms]] if mechanisms else [],
+            "identifiers": [["create", [{"code": external_ref}]]],
+        }
         for attempt in range(1, PARTY_CODE_TRIES + 1):
             try:
-                (party_id,) = self.rpc.call("party.party", "create", [values],
-                                            action=f"create the customer {values['name']}")
+                (party_id,) = self.rpc.call(
+                    "party.party", "create", [values], action=f"create the customer {values['name']}"
+                )
                 return str(party_id)
             except TrytonUserError as exc:
                 message = exc.tryton_message.lower()
@@ -276,7 +348,8 @@ class TrytonErp:
                 if attempt == PARTY_CODE_TRIES:
                     raise RetryableErpError(
                         f"Tryton gave customer {values['name']} a party code that a customer created at the same "
-                        f"moment also got ({exc.tryton_message}), {attempt} times; trying again shortly") from exc
+                        f"moment also got ({exc.tryton_message}), {attempt} times; trying again shortly"
+                    ) from exc
                 sleep(random.uniform(0.05, 0.2) * attempt)  # nothing was created: the whole create is redone
         raise AssertionError("unreachable")
 
@@ -288,14 +361,24 @@ class TrytonErp:
         if sale is None:
             header, booking = self._sale_values(order, party)
             header["lines"] = [["create", [line.values() for line in booking.lines]]]
-            (sale_id,) = self.rpc.call("sale.sale", "create", [header],
-                                       action=f"create the sale of order {order.number}")
-            same = self.rpc.call("sale.sale", "search", [("reference", "=", order.external_ref)], 0, None,
-                                 [("id", "ASC")], action="check the sale is the only one")
+            (sale_id,) = self.rpc.call(
+                "sale.sale", "create", [header], action=f"create the sale of order {order.number}"
+            )
+            same = self.rpc.call(
+                "sale.sale",
+                "search",
+                [("reference", "=", order.external_ref)],
+                0,
+                None,
+                [("id", "ASC")],
+                action="check the sale is the only one",
+            )
             if same and same[0] != sale_id:  # another worker created it at the same moment: it wins
                 self.rpc.call("sale.sale", "delete", [sale_id], action="remove a duplicate sale")
-                raise RetryableErpError(f"another worker is creating the Tryton sale of order {order.number} "
-                                        f"(sale {same[0]}); trying again shortly")
+                raise RetryableErpError(
+                    f"another worker is creating the Tryton sale of order {order.number} "
+                    f"(sale {same[0]}); trying again shortly"
+                )
             note = self._finish(sale_id, f"order {order.number}", (booking.tax_total, order.totals.total.amount))
             self._order_note(sale_id, order, "Imported", booking)
             return OrderResult(erp_ref=str(sale_id), created=True, note=note)
@@ -305,10 +388,12 @@ class TrytonErp:
         version = meta["version"]
         if version is not None and version >= order.updated_at:
             return OrderResult(erp_ref, created=False, note="the ERP already has this version")
-        age = (datetime.now(timezone.utc) - _utc(sale["create_date"])).total_seconds()
+        age = (datetime.now(UTC) - _utc(sale["create_date"])).total_seconds()
         if version is None and not meta["failed"] and age < IMPORT_GRACE_SECONDS:
-            raise RetryableErpError(f"another worker is importing order {order.number} into Tryton ({label}, "
-                                    f"created {age:.0f}s ago); trying again shortly")
+            raise RetryableErpError(
+                f"another worker is importing order {order.number} into Tryton ({label}, "
+                f"created {age:.0f}s ago); trying again shortly"
+            )
         if self._is_cancelled(sale):
             return OrderResult(erp_ref, created=False, note=f"{label} is cancelled; the change was not applied")
         header, booking = self._sale_values(order, party)
@@ -322,17 +407,37 @@ class TrytonErp:
             note = self._finish(sale["id"], f"order {order.number}", (booking.tax_total, order.totals.total.amount))
             self._order_note(sale["id"], order, "Updated", booking)
             return OrderResult(erp_ref, created=False, updated=True, note=note)
-        current = self._search_read("sale.line", [("sale", "=", sale["id"]), ("type", "=", "line")],
-                                    ["product", "unit", "quantity", "unit_price", "description", "taxes"],
-                                    order=[("sequence", "ASC"), ("id", "ASC")])
-        current_keys = sorted(SaleLine(r["product"], r["unit"], _dec(r["quantity"]), _dec(r["unit_price"]),
-                                       r["description"] or "", tuple(r["taxes"])).key() for r in current)
-        unchanged = (sorted(line.key() for line in lines) == current_keys and header["party"] == sale["party"]
-                     and header["currency"] == self._currency(sale["currency."]["code"])[0])
+        current = self._search_read(
+            "sale.line",
+            [("sale", "=", sale["id"]), ("type", "=", "line")],
+            ["product", "unit", "quantity", "unit_price", "description", "taxes"],
+            order=[("sequence", "ASC"), ("id", "ASC")],
+        )
+        current_keys = sorted(
+            SaleLine(
+                r["product"],
+                r["unit"],
+                _dec(r["quantity"]),
+                _dec(r["unit_price"]),
+                r["description"] or "",
+                tuple(r["taxes"]),
+            ).key()
+            for r in current
+        )
+        unchanged = (
+            sorted(line.key() for line in lines) == current_keys
+            and header["party"] == sale["party"]
+            and header["currency"] == self._currency(sale["currency."]["code"])[0]
+        )
         if not unchanged:
-            return OrderResult(erp_ref, created=False, note=(
-                f"{label} is {state}: Tryton no longer lets its lines, customer or currency change, so the change "
-                "was not applied; change the sale in Tryton if it still matters"))
+            return OrderResult(
+                erp_ref,
+                created=False,
+                note=(
+                    f"{label} is {state}: Tryton no longer lets its lines, customer or currency change, so the change "
+                    "was not applied; change the sale in Tryton if it still matters"
+                ),
+            )
         # Only the store's note is replaced in the comment: what people wrote there in Tryton stays.
         old_note, comment = meta["note"] or "", sale["comment"] or ""
         if order.note != old_note:
@@ -340,11 +445,16 @@ class TrytonErp:
                 comment = comment.replace(old_note, order.note, 1)
             else:
                 comment = f"{comment}\n{order.note}" if comment and order.note else comment or order.note
-            self.rpc.call("sale.sale", "write", [sale["id"]], {"comment": comment},
-                          action=f"update the comment of {label}")
+            self.rpc.call(
+                "sale.sale", "write", [sale["id"]], {"comment": comment}, action=f"update the comment of {label}"
+            )
         self._order_note(sale["id"], order, "Updated", booking)
-        return OrderResult(erp_ref, created=False, updated=True,
-                           note=f"{label} is {state}: only its comment (the store's note) could change")
+        return OrderResult(
+            erp_ref,
+            created=False,
+            updated=True,
+            note=f"{label} is {state}: only its comment (the store's note) could change",
+        )
 
     def record_payment(self, payment: PaymentRecord) -> str:
         sale = self._require_sale(payment.order_ref)
@@ -354,12 +464,25 @@ class TrytonErp:
         amount = payment.amount
         via = f" via {payment.gateway}" if payment.gateway else ""
         tx = f" (transaction {payment.transaction_ref})" if payment.transaction_ref else ""
-        text = (f"Payment of {amount.amount} {amount.currency} by {payment.method}{via}{tx} on "
-                f"{_utc(payment.paid_at):%Y-%m-%d %H:%M} UTC, recorded by the store (not booked in accounting).")
-        return str(self._note(sale["id"], text, {
-            "payment": payment.key, "amount": str(amount.amount), "currency": amount.currency,
-            "method": payment.method, "gateway": payment.gateway, "transaction": payment.transaction_ref,
-            "paid_at": _utc(payment.paid_at).isoformat()}))
+        text = (
+            f"Payment of {amount.amount} {amount.currency} by {payment.method}{via}{tx} on "
+            f"{_utc(payment.paid_at):%Y-%m-%d %H:%M} UTC, recorded by the store (not booked in accounting)."
+        )
+        return str(
+            self._note(
+                sale["id"],
+                text,
+                {
+                    "payment": payment.key,
+                    "amount": str(amount.amount),
+                    "currency": amount.currency,
+                    "method": payment.method,
+                    "gateway": payment.gateway,
+                    "transaction": payment.transaction_ref,
+                    "paid_at": _utc(payment.paid_at).isoformat(),
+                },
+            )
+        )
 
     def cancel_order(self, order_ref: str, reason: str) -> bool:
         sale = self._require_sale(order_ref)
@@ -374,8 +497,7 @@ class TrytonErp:
             self.rpc.call("sale.sale", "cancel", [sale_id], action=f"cancel {label}")
         else:
             self._cancel_processing(sale, label)
-        stamp = (f"Cancelled from the store on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: "
-                 f"{reason or 'no reason given'}")
+        stamp = f"Cancelled from the store on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {reason or 'no reason given'}"
         comment = f"{sale['comment']}\n{stamp}" if sale["comment"] else stamp
         self.rpc.call("sale.sale", "write", [sale_id], {"comment": comment}, action=f"note the cancellation of {label}")
         self._note(sale_id, stamp + ".", {"cancelled": reason})
@@ -388,17 +510,23 @@ class TrytonErp:
             return str(existing["id"])
         booking = self._refund_booking(refund, sale)
         _, step = self._currency(refund.currency)
-        booking.lines += self._balanced(booking, -refund.total.amount, self._taxes(), self._tax_rounding(), step,
-                                        f"refund {refund.external_id}")
+        booking.lines += self._balanced(
+            booking, -refund.total.amount, self._taxes(), self._tax_rounding(), step, f"refund {refund.external_id}"
+        )
         lines = booking.lines
         warehouse, moved = self._return_warehouse(refund, sale)
         header = {
-            "party": sale["party"], "invoice_address": sale["invoice_address"],
-            "shipment_address": sale["shipment_address"], "currency": self._currency(refund.currency)[0],
-            "payment_term": sale["payment_term"], "reference": refund.external_ref,
-            "origin": f"sale.sale,{sale['id']}", "description": f"Refund of sale {sale['number'] or sale['id']}",
+            "party": sale["party"],
+            "invoice_address": sale["invoice_address"],
+            "shipment_address": sale["shipment_address"],
+            "currency": self._currency(refund.currency)[0],
+            "payment_term": sale["payment_term"],
+            "reference": refund.external_ref,
+            "origin": f"sale.sale,{sale['id']}",
+            "description": f"Refund of sale {sale['number'] or sale['id']}",
             "comment": "\n".join(filter(None, (refund.reason, moved))) or None,
-            "sale_date": _utc(refund.created_at).date(), "lines": [["create", [line.values() for line in lines]]],
+            "sale_date": _utc(refund.created_at).date(),
+            "lines": [["create", [line.values() for line in lines]]],
         }
         if warehouse:
             header["warehouse"] = warehouse
@@ -406,8 +534,10 @@ class TrytonErp:
         same = self.rpc.call("sale.sale", "search", [("reference", "=", refund.external_ref)], 0, None, [("id", "ASC")])
         if same and same[0] != return_id:  # another worker created it at the same moment: it wins
             self.rpc.call("sale.sale", "delete", [return_id], action="remove a duplicate return")
-            raise RetryableErpError(f"another worker is creating the Tryton return of {refund.external_ref} "
-                                    f"(sale {same[0]}); trying again shortly")
+            raise RetryableErpError(
+                f"another worker is creating the Tryton return of {refund.external_ref} "
+                f"(sale {same[0]}); trying again shortly"
+            )
         self._finish(return_id, f"the refund {refund.external_id}", (booking.tax_total, -refund.total.amount))
         return str(return_id)
 
@@ -429,19 +559,29 @@ class TrytonErp:
         if len(ids) == 1 and None not in ids:
             return ids.pop(), ""
         unknown = [code for code, wid in found.items() if wid is None]
-        why = (f"Tryton has no warehouse with code or name {', '.join(unknown)} (fix the location table on "
-               "/config#mappings)" if unknown else "a Tryton sale has one warehouse")
+        why = (
+            f"Tryton has no warehouse with code or name {', '.join(unknown)} (fix the location table on "
+            "/config#mappings)"
+            if unknown
+            else "a Tryton sale has one warehouse"
+        )
         places = ", ".join(f"{code} ({', '.join(skus)})" for code, skus in named.items())
-        return sale["warehouse"], (f"The store restocked these goods at {places}, but {why}, so they come back into "
-                                   "this sale's warehouse: move them to where they are with an internal shipment.")
+        return sale["warehouse"], (
+            f"The store restocked these goods at {places}, but {why}, so they come back into "
+            "this sale's warehouse: move them to where they are with an internal shipment."
+        )
 
     def _refund_booking(self, refund: Refund, sale: dict) -> Booking:
         """Negative lines reversing the sale's: each refunded line, the shipping and each fee with the Tryton
         taxes its order line was booked with (kept in the sale's note) and the store's refunded tax as their
         target. Lines not restocked carry no product (no return shipment for goods that do not come back)."""
         unit, booking = self._unit(), Booking()
-        names = {r["product"]: r["description"] for r in self._search_read(
-            "sale.line", [("sale", "=", sale["id"]), ("product", "!=", None)], ["product", "description"])}
+        names = {
+            r["product"]: r["description"]
+            for r in self._search_read(
+                "sale.line", [("sale", "=", sale["id"]), ("product", "!=", None)], ["product", "description"]
+            )
+        }
         line_taxes, fee_taxes = self._booked_taxes(sale["id"])
         known, step = self._taxes(), self._currency(refund.currency)[1]
         skus = [line.sku for line in refund.lines if line.sku and line.restock and line.quantity > 0]
@@ -453,21 +593,38 @@ class TrytonErp:
             if line.quantity > 0:
                 text = names.get(product["id"]) if product else None
                 text = text or f"{line.sku or 'item'}{'' if line.restock else ' (not returned to stock)'}"
-                booking.lines.append(SaleLine(
-                    product["id"] if product else None, product["sale_uom"] if product else unit,
-                    Decimal(-line.quantity), (line.subtotal.amount / line.quantity).quantize(PRICE),
-                    f"Refund: {text}", taxes))
+                booking.lines.append(
+                    SaleLine(
+                        product["id"] if product else None,
+                        product["sale_uom"] if product else unit,
+                        Decimal(-line.quantity),
+                        (line.subtotal.amount / line.quantity).quantize(PRICE),
+                        f"Refund: {text}",
+                        taxes,
+                    )
+                )
             elif line.subtotal.amount or line.tax.amount:
-                booking.lines.append(SaleLine(None, unit, -ONE, line.subtotal.amount,
-                                              f"Refund: {line.sku or 'line'} (amount only)", taxes))
+                booking.lines.append(
+                    SaleLine(
+                        None, unit, -ONE, line.subtotal.amount, f"Refund: {line.sku or 'line'} (amount only)", taxes
+                    )
+                )
             untaxed += booking.refund_tax(taxes, line.tax.amount, known, step)  # left: booked before Tryton taxes
         if refund.shipping.amount:
             # The refund's shipping includes its tax, which has no figure of its own: the tax inside it at the
             # rates of the order's shipping taxes reverses those taxes, as the goods' tax does theirs.
             taxes = tuple(t for t in line_taxes.get("shipping", []) if t in known)
             tax = tax_inside(refund.shipping.amount, taxes, known, step)
-            booking.lines.append(SaleLine(self._service(self.shipping_code), unit, -ONE, refund.shipping.amount - tax,
-                                          "Refund: shipping", taxes if tax else ()))
+            booking.lines.append(
+                SaleLine(
+                    self._service(self.shipping_code),
+                    unit,
+                    -ONE,
+                    refund.shipping.amount - tax,
+                    "Refund: shipping",
+                    taxes if tax else (),
+                )
+            )
             booking.refund_tax(taxes, tax, known, step)
         untaxed += self._refund_fees(refund, booking, fee_taxes)
         if untaxed:
@@ -490,8 +647,16 @@ class TrytonErp:
             found = booked_fee_taxes(fee_taxes, fee) if fee.tax.amount else None
             taxes = tuple(t for t in (found or ()) if t in known)
             code = self.fee_codes.get(fee.kind)
-            booking.lines.append(SaleLine(self._service(code) if code else None, unit, -ONE, fee.amount.amount,
-                                          f"Refund: {_fee_description(fee, skus)}", taxes))
+            booking.lines.append(
+                SaleLine(
+                    self._service(code) if code else None,
+                    unit,
+                    -ONE,
+                    fee.amount.amount,
+                    f"Refund: {_fee_description(fee, skus)}",
+                    taxes,
+                )
+            )
             untaxed += booking.refund_tax(taxes, fee.tax.amount, known, step)
         return untaxed
 
@@ -509,13 +674,23 @@ class TrytonErp:
         sale = self._find_sale(order_ref)
         if sale is None:
             return None
-        rows = self._search_read("sale.line", [("sale", "=", sale["id"]), ("type", "=", "line")],
-                                 ["product.code", "quantity", "unit_price", "amount"],
-                                 order=[("sequence", "ASC"), ("id", "ASC")])
-        lines = tuple(ErpOrderLineView((r.get("product.") or {}).get("code"), _dec(r["quantity"]),
-                                       _dec(r["unit_price"]), _dec(r["amount"])) for r in rows)
-        returns = self._search_read("sale.sale", [("origin", "=", f"sale.sale,{sale['id']}"),
-                                                  ("state", "in", list(CONFIRMED_STATES))], ["total_amount"])
+        rows = self._search_read(
+            "sale.line",
+            [("sale", "=", sale["id"]), ("type", "=", "line")],
+            ["product.code", "quantity", "unit_price", "amount"],
+            order=[("sequence", "ASC"), ("id", "ASC")],
+        )
+        lines = tuple(
+            ErpOrderLineView(
+                (r.get("product.") or {}).get("code"), _dec(r["quantity"]), _dec(r["unit_price"]), _dec(r["amount"])
+            )
+            for r in rows
+        )
+        returns = self._search_read(
+            "sale.sale",
+            [("origin", "=", f"sale.sale,{sale['id']}"), ("state", "in", list(CONFIRMED_STATES))],
+            ["total_amount"],
+        )
         credited = -sum((_dec(r["total_amount"]) for r in returns), Decimal(0))
         meta = self._meta(sale["id"])
         total = _dec(sale["total_amount"])
@@ -529,10 +704,18 @@ class TrytonErp:
             status = "cancelled"
         else:
             status = "new" if sale["state"] in OPEN_STATES else "confirmed"
-        return ErpOrderView(erp_ref=str(sale["id"]), external_ref=order_ref, status=status,
-                            currency=sale["currency."]["code"], total=total, payment_status=payment_status,
-                            customer_id=str(sale["party"]), lines=lines, credited_total=credited,
-                            paid_total=meta["paid"])
+        return ErpOrderView(
+            erp_ref=str(sale["id"]),
+            external_ref=order_ref,
+            status=status,
+            currency=sale["currency."]["code"],
+            total=total,
+            payment_status=payment_status,
+            customer_id=str(sale["party"]),
+            lines=lines,
+            credited_total=credited,
+            paid_total=meta["paid"],
+        )
 
     # ---- contract: stock and shipments --------------------------------------------------------
 
@@ -540,8 +723,9 @@ class TrytonErp:
         after = _split_cursor(cursor) if cursor else None
         since = [("create_date", ">=", after[0]), ("write_date", ">=", after[0])] if after else None
         changed: dict[int, datetime] = {}
-        moves = self._search_read("stock.move", ["OR", *since] if since else [],
-                                  ["product", "create_date", "write_date"])
+        moves = self._search_read(
+            "stock.move", ["OR", *since] if since else [], ["product", "create_date", "write_date"]
+        )
         products = self._search_read("product.product", ["OR", *since] if since else [], ["create_date", "write_date"])
         for row in (*moves, *products):
             key = row["product"] if "product" in row else row["id"]
@@ -551,17 +735,21 @@ class TrytonErp:
         order = sorted((_utc(stamp), pid) for pid, stamp in changed.items())
         if after:
             order = [item for item in order if item > after]
-        codes = {r["id"]: r["code"] for r in self._read("product.product", [pid for _, pid in order], ["code", "type"])
-                 if r["code"] and r["type"] in ("goods", "assets")}  # services and kits hold no stock
+        codes = {
+            r["id"]: r["code"]
+            for r in self._read("product.product", [pid for _, pid in order], ["code", "type"])
+            if r["code"] and r["type"] in ("goods", "assets")
+        }  # services and kits hold no stock
         order = [item for item in order if item[1] in codes]
         if not order:
             return [], cursor
         warehouses = self._warehouses()
-        batch = order[:max(1, limit // max(1, len(warehouses)))]
+        batch = order[: max(1, limit // max(1, len(warehouses)))]
         levels: list[StockLevel] = []
         for warehouse_id, name in warehouses:
-            rows = self._read("product.product", [pid for _, pid in batch], ["quantity"],
-                              context={"locations": [warehouse_id]})
+            rows = self._read(
+                "product.product", [pid for _, pid in batch], ["quantity"], context={"locations": [warehouse_id]}
+            )
             quantities = {r["id"]: _dec(r["quantity"]) for r in rows}
             levels += [StockLevel(codes[pid], name, quantities.get(pid, Decimal(0)), stamp) for stamp, pid in batch]
         levels.sort(key=lambda level: (level.updated_at, level.sku, level.warehouse))
@@ -572,19 +760,24 @@ class TrytonErp:
         domain: list = [("state", "=", "done")]
         if after:
             domain.append(("write_date", ">=", after[0]))
-        rows = self._search_read("stock.shipment.out", domain,
-                                 ["number", "reference", "write_date", "effective_date", "warehouse", "outgoing_moves"],
-                                 order=[("write_date", "ASC"), ("id", "ASC")])
+        rows = self._search_read(
+            "stock.shipment.out",
+            domain,
+            ["number", "reference", "write_date", "effective_date", "warehouse", "outgoing_moves"],
+            order=[("write_date", "ASC"), ("id", "ASC")],
+        )
         rows = [r for r in rows if not after or (_utc(r["write_date"]), r["id"]) > after][:limit]
         if not rows:
             return [], cursor
         move_ids = [m for r in rows for m in r["outgoing_moves"]]
-        moves = {m["id"]: m for m in self._read("stock.move", move_ids,
-                                                ["product.code", "quantity", "origin", "state"])}
+        moves = {
+            m["id"]: m for m in self._read("stock.move", move_ids, ["product.code", "quantity", "origin", "state"])
+        }
         line_ids = {_ref_id(m["origin"]) for m in moves.values() if (m["origin"] or "").startswith("sale.line,")}
         sale_of_line = {r["id"]: r["sale"] for r in self._read("sale.line", sorted(i for i in line_ids if i), ["sale"])}
-        refs = {r["id"]: r["reference"]
-                for r in self._read("sale.sale", sorted(set(sale_of_line.values())), ["reference"])}
+        refs = {
+            r["id"]: r["reference"] for r in self._read("sale.sale", sorted(set(sale_of_line.values())), ["reference"])
+        }
         names = dict(self._warehouses(all_warehouses=True))
         found: list[Shipment] = []
         for row in rows:
@@ -602,11 +795,17 @@ class TrytonErp:
             if not order_ref or ":refund:" in order_ref:
                 continue  # a shipment of a sale the connector did not push
             carrier, tracking = parse_tracking(row["reference"])
-            found.append(Shipment(
-                ref=row["number"] or str(row["id"]), order_ref=order_ref,
-                lines=tuple(ShipmentLine(sku, int(q)) for sku, q in qty.items()),
-                shipped_at=self._shipped_at(row), carrier=carrier, tracking_number=tracking,
-                warehouse=names.get(row["warehouse"], "")))
+            found.append(
+                Shipment(
+                    ref=row["number"] or str(row["id"]),
+                    order_ref=order_ref,
+                    lines=tuple(ShipmentLine(sku, int(q)) for sku, q in qty.items()),
+                    shipped_at=self._shipped_at(row),
+                    carrier=carrier,
+                    tracking_number=tracking,
+                    warehouse=names.get(row["warehouse"], ""),
+                )
+            )
         return found, _cursor(rows[-1]["write_date"], rows[-1]["id"])
 
     def close(self) -> None:
@@ -615,15 +814,17 @@ class TrytonErp:
     # ---- sales --------------------------------------------------------------------------------
 
     def _find_sale(self, reference: str) -> dict | None:
-        rows = self._search_read("sale.sale", [("reference", "=", reference)], SALE_FIELDS, order=[("id", "ASC")],
-                                 limit=1)
+        rows = self._search_read(
+            "sale.sale", [("reference", "=", reference)], SALE_FIELDS, order=[("id", "ASC")], limit=1
+        )
         return rows[0] if rows else None
 
     def _require_sale(self, order_ref: str) -> dict:
         sale = self._find_sale(order_ref)
         if sale is None:
-            raise PermanentErpError(f"Tryton has no sale with reference {order_ref}; import the order first, "
-                                    "then retry")
+            raise PermanentErpError(
+                f"Tryton has no sale with reference {order_ref}; import the order first, then retry"
+            )
         return sale
 
     def _sale_values(self, order: Order, party: int) -> tuple[dict, Booking]:
@@ -632,18 +833,26 @@ class TrytonErp:
         self._check_store_tax(order, booking)
         known, rounding = self._taxes(), self._tax_rounding()
         booking.lines += self._balanced(booking, order.totals.total.amount, known, rounding, step, order.number)
-        rows = self._search_read("party.party", [("id", "=", party)], ["name", "customer_payment_term"],
-                                 context={"active_test": False})
+        rows = self._search_read(
+            "party.party", [("id", "=", party)], ["name", "customer_payment_term"], context={"active_test": False}
+        )
         if not rows:
-            raise PermanentErpError(f"Tryton has no party {party} (the customer linked to order {order.number}): "
-                                    "it was deleted or merged in Tryton; relink the customer, then retry")
+            raise PermanentErpError(
+                f"Tryton has no party {party} (the customer linked to order {order.number}): "
+                "it was deleted or merged in Tryton; relink the customer, then retry"
+            )
         self._add_email(rows[0], order.customer.email)
         invoice_address, shipment_address = self._addresses(rows[0], order)
         comment = order.note or ""
         header: dict[str, Any] = {
-            "party": party, "invoice_address": invoice_address, "shipment_address": shipment_address,
-            "currency": currency_id, "reference": order.external_ref, "description": _description(order),
-            "comment": comment or None, "sale_date": order.placed_at.astimezone(timezone.utc).date(),
+            "party": party,
+            "invoice_address": invoice_address,
+            "shipment_address": shipment_address,
+            "currency": currency_id,
+            "reference": order.external_ref,
+            "description": _description(order),
+            "comment": comment or None,
+            "sale_date": order.placed_at.astimezone(UTC).date(),
         }
         term = rows[0]["customer_payment_term"] or self._payment_term()
         if term:
@@ -667,25 +876,42 @@ class TrytonErp:
                 continue
             description = (line.title + (f" - {line.variant_title}" if line.variant_title else ""))[:512]
             product = products.get(line.sku) if line.sku else None
-            taxes = booking.charge(product["id"] if product else None, product["sale_uom"] if product else unit,
-                                   Decimal(line.quantity), line.line_total.amount, description, line.tax_lines,
-                                   resolve, included)
+            taxes = booking.charge(
+                product["id"] if product else None,
+                product["sale_uom"] if product else unit,
+                Decimal(line.quantity),
+                line.line_total.amount,
+                description,
+                line.tax_lines,
+                resolve,
+                included,
+            )
             booking.line_taxes[line.external_id] = list(taxes)
         shipping = self._service(self.shipping_code)
         for ship in order.shipping_lines:
             if ship.net.amount:
-                taxes = booking.charge(shipping, unit, ONE, ship.net.amount, ship.title or "Shipping",
-                                       ship.tax_lines, resolve, included)
+                taxes = booking.charge(
+                    shipping, unit, ONE, ship.net.amount, ship.title or "Shipping", ship.tax_lines, resolve, included
+                )
                 booking.line_taxes.setdefault("shipping", list(taxes))
         if not order.shipping_lines and order.totals.shipping_total.amount:
             booking.charge(shipping, unit, ONE, order.totals.shipping_total.amount, "Shipping", (), resolve, included)
         skus = {line.external_id: line.sku for line in order.lines}
         for fee in order.fee_lines:  # a fee's amount is before tax, whatever the prices
             code = self.fee_codes.get(fee.kind)
-            taxes = booking.charge(self._service(code) if code else None, unit, ONE, fee.amount.amount,
-                                   _fee_description(fee, skus), fee.tax_lines, resolve, False)
-            booking.fee_taxes.append({"kind": fee.kind, "line": fee.source_line_id, "title": fee.title,
-                                      "taxes": list(taxes)})
+            taxes = booking.charge(
+                self._service(code) if code else None,
+                unit,
+                ONE,
+                fee.amount.amount,
+                _fee_description(fee, skus),
+                fee.tax_lines,
+                resolve,
+                False,
+            )
+            booking.fee_taxes.append(
+                {"kind": fee.kind, "line": fee.source_line_id, "title": fee.title, "taxes": list(taxes)}
+            )
         return booking
 
     def _check_store_tax(self, order: Order, booking: Booking) -> None:
@@ -693,15 +919,19 @@ class TrytonErp:
         if booking.tax_total != order.totals.tax_total.amount:
             raise PermanentErpError(
                 f"order {order.number}: the store's tax lines add up to {booking.tax_total} {order.currency} but its "
-                f"tax total is {order.totals.tax_total.amount}; Tryton cannot book taxes that do not add up")
+                f"tax total is {order.totals.tax_total.amount}; Tryton cannot book taxes that do not add up"
+            )
 
-    def _balanced(self, booking: Booking, total: Decimal, known: dict[int, TrytonTax], rounding: str,
-                  step: Decimal, what: str) -> list[SaleLine]:
+    def _balanced(
+        self, booking: Booking, total: Decimal, known: dict[int, TrytonTax], rounding: str, step: Decimal, what: str
+    ) -> list[SaleLine]:
         try:
             return balance(booking, total, known, rounding, step, self._unit())
         except ValueError as exc:
-            raise PermanentErpError(f"{what}: the store's tax cannot be booked in Tryton ({exc}); check the "
-                                    "tax mapping on /config#mappings, then retry") from None
+            raise PermanentErpError(
+                f"{what}: the store's tax cannot be booked in Tryton ({exc}); check the "
+                "tax mapping on /config#mappings, then retry"
+            ) from None
 
     def _finish(self, sale_id: int, what: str, expect: tuple[Decimal, Decimal]) -> str:
         """Check Tryton's (tax, total) is the store's, quote and confirm; a note when Tryton confirmed the
@@ -714,8 +944,9 @@ class TrytonErp:
                 self.rpc.call("sale.sale", "confirm", [sale_id], action=f"confirm the sale of {what}")
         except PermanentErpError as exc:
             try:
-                self._note(sale_id, f"The storefront connector could not finish this sale: {exc}",
-                           {"failed": str(exc)[:500]})
+                self._note(
+                    sale_id, f"The storefront connector could not finish this sale: {exc}", {"failed": str(exc)[:500]}
+                )
             except RetryableErpError:
                 pass
             raise
@@ -724,12 +955,19 @@ class TrytonErp:
         (row,) = self._read("sale.sale", [sale_id], ["state", "number"])
         if row["state"] in ("processing", "done"):
             return ""
-        errors = self._search_read("ir.error", [("origin", "=", f"sale.sale,{sale_id}")], ["message", "description"],
-                                   order=[("id", "DESC")], limit=1)
+        errors = self._search_read(
+            "ir.error",
+            [("origin", "=", f"sale.sale,{sale_id}")],
+            ["message", "description"],
+            order=[("id", "DESC")],
+            limit=1,
+        )
         detail = (errors[0]["message"] or errors[0]["description"] or "") if errors else "no error recorded"
         if row["state"] == "confirmed":
-            return (f"Tryton confirmed sale {row['number']} but could not process it (invoice/shipment): "
-                    f"{' '.join(detail.split())[:300]}; fix that in Tryton, then click Process on the sale")
+            return (
+                f"Tryton confirmed sale {row['number']} but could not process it (invoice/shipment): "
+                f"{' '.join(detail.split())[:300]}; fix that in Tryton, then click Process on the sale"
+            )
         raise PermanentErpError(f"Tryton left the sale of {what} in state {row['state']}: {detail}")
 
     def _check_amounts(self, sale_id: int, what: str, expect: tuple[Decimal, Decimal]) -> None:
@@ -741,7 +979,8 @@ class TrytonErp:
             raise PermanentErpError(
                 f"Tryton computes tax {got[0]} and total {got[1]} for the sale of {what} but the store charged tax "
                 f"{expect[0]} and total {expect[1]}: check the Tryton taxes the store's tax titles map to (plain "
-                "percentage taxes, no tax rules on the party), then retry")
+                "percentage taxes, no tax rules on the party), then retry"
+            )
 
     def _is_cancelled(self, sale: dict) -> bool:
         if sale["state"] == "cancelled":
@@ -759,12 +998,16 @@ class TrytonErp:
         invoices = self._read("account.invoice", sale["invoices"], ["state", "number"])
         shipped = [s["number"] or str(s["id"]) for s in shipments if s["state"] == "done"]
         if shipped:
-            raise PermanentErpError(f"{label} is already shipped (shipment {', '.join(shipped)} done): Tryton cannot "
-                                    "cancel it; make a return in Tryton or refund the order in the store")
+            raise PermanentErpError(
+                f"{label} is already shipped (shipment {', '.join(shipped)} done): Tryton cannot "
+                "cancel it; make a return in Tryton or refund the order in the store"
+            )
         booked = [i["number"] or str(i["id"]) for i in invoices if i["state"] in ("posted", "paid")]
         if booked:
-            raise PermanentErpError(f"{label} has a posted invoice ({', '.join(booked)}): cancel or credit it in "
-                                    "Tryton, then retry the cancellation")
+            raise PermanentErpError(
+                f"{label} has a posted invoice ({', '.join(booked)}): cancel or credit it in "
+                "Tryton, then retry the cancellation"
+            )
         open_shipments = [s["id"] for s in shipments if s["state"] != "cancelled"]
         if open_shipments:
             self.rpc.call("stock.shipment.out", "cancel", open_shipments, action=f"cancel the shipments of {label}")
@@ -777,34 +1020,52 @@ class TrytonErp:
         move_ids = [m for line in lines for m in line["moves"] if m not in handled]
         cancelled = [m["id"] for m in self._read("stock.move", move_ids, ["state"]) if m["state"] == "cancelled"]
         if cancelled:
-            self.rpc.wizard("sale.handle.shipment.exception", "handle",
-                            {"ask": {"recreate_moves": [], "ignore_moves": cancelled, "domain_moves": cancelled}},
-                            "sale.sale", [sale_id], action=f"ignore the cancelled moves of {label}")
+            self.rpc.wizard(
+                "sale.handle.shipment.exception",
+                "handle",
+                {"ask": {"recreate_moves": [], "ignore_moves": cancelled, "domain_moves": cancelled}},
+                "sale.sale",
+                [sale_id],
+                action=f"ignore the cancelled moves of {label}",
+            )
         (row,) = self._read("sale.sale", [sale_id], ["invoices", "invoices_ignored", "invoices_recreated"])
         skip = set(row["invoices_ignored"]) | set(row["invoices_recreated"])
-        dropped = [i["id"] for i in self._read("account.invoice", row["invoices"], ["state"])
-                   if i["state"] == "cancelled" and i["id"] not in skip]
+        dropped = [
+            i["id"]
+            for i in self._read("account.invoice", row["invoices"], ["state"])
+            if i["state"] == "cancelled" and i["id"] not in skip
+        ]
         if dropped:
-            self.rpc.wizard("sale.handle.invoice.exception", "handle",
-                            {"ask": {"recreate_invoices": [], "ignore_invoices": dropped, "domain_invoices": dropped}},
-                            "sale.sale", [sale_id], action=f"ignore the cancelled invoices of {label}")
+            self.rpc.wizard(
+                "sale.handle.invoice.exception",
+                "handle",
+                {"ask": {"recreate_invoices": [], "ignore_invoices": dropped, "domain_invoices": dropped}},
+                "sale.sale",
+                [sale_id],
+                action=f"ignore the cancelled invoices of {label}",
+            )
 
     # ---- notes: versions and payments ---------------------------------------------------------
 
     def _note(self, sale_id: int, text: str, data: dict) -> int:
         message = f"{text}\n{TAG} {json.dumps(data, sort_keys=True)}"
-        (note_id,) = self.rpc.call("ir.note", "create", [{"resource": f"sale.sale,{sale_id}", "message": message}],
-                                   action="write a note on the sale")
+        (note_id,) = self.rpc.call(
+            "ir.note",
+            "create",
+            [{"resource": f"sale.sale,{sale_id}", "message": message}],
+            action="write a note on the sale",
+        )
         return note_id
 
     def _notes(self, sale_id: int) -> list[tuple[int, dict]]:
         found = []
-        for row in self._search_read("ir.note", [("resource", "=", f"sale.sale,{sale_id}")], ["message"],
-                                     order=[("id", "ASC")]):
+        for row in self._search_read(
+            "ir.note", [("resource", "=", f"sale.sale,{sale_id}")], ["message"], order=[("id", "ASC")]
+        ):
             for line in (row["message"] or "").splitlines():
                 if line.startswith(TAG):
                     try:
-                        data = json.loads(line[len(TAG):])
+                        data = json.loads(line[len(TAG) :])
                     except ValueError:
                         continue
                     if isinstance(data, dict):
@@ -814,12 +1075,20 @@ class TrytonErp:
     def _order_note(self, sale_id: int, order: Order, verb: str, booking: Booking) -> None:
         paid = order.presentment_total
         shown = f", buyer paid {paid}" if paid is not None and paid.currency != order.currency else ""
-        self._note(sale_id, f"{verb} from {order.source} store {order.store}, order {order.number} (payment "
-                            f"{order.payment.status}, store total {order.totals.total}{shown}).",
-                   {"version": _utc(order.updated_at).isoformat(), "payment_status": order.payment.status,
-                    "note": order.note, "line_taxes": booking.line_taxes, "fee_taxes": booking.fee_taxes,
-                    "taxes_included": order.taxes_included,
-                    "presentment": {"currency": paid.currency, "total": str(paid.amount)} if paid else None})
+        self._note(
+            sale_id,
+            f"{verb} from {order.source} store {order.store}, order {order.number} (payment "
+            f"{order.payment.status}, store total {order.totals.total}{shown}).",
+            {
+                "version": _utc(order.updated_at).isoformat(),
+                "payment_status": order.payment.status,
+                "note": order.note,
+                "line_taxes": booking.line_taxes,
+                "fee_taxes": booking.fee_taxes,
+                "taxes_included": order.taxes_included,
+                "presentment": {"currency": paid.currency, "total": str(paid.amount)} if paid else None,
+            },
+        )
 
     def _meta(self, sale_id: int) -> dict:
         version, status, note, paid, failed = None, None, None, Decimal(0), False
@@ -839,8 +1108,9 @@ class TrytonErp:
         try:
             return int(customer_id)
         except (TypeError, ValueError):
-            raise PermanentErpError(f"customer id {customer_id!r} is not a Tryton party id; "
-                                    "relink the customer") from None
+            raise PermanentErpError(
+                f"customer id {customer_id!r} is not a Tryton party id; relink the customer"
+            ) from None
 
     def _products(self, skus: list[str], order: Order | None = None, strict: bool = True) -> dict[str, dict]:
         wanted = sorted(set(skus))
@@ -853,11 +1123,14 @@ class TrytonErp:
             where = f" (order {order.number})" if order else ""
             raise PermanentErpError(
                 f"Tryton has no product with code {', '.join(missing)}{where}: create product code "
-                f"{', '.join(missing)} in Tryton or map the SKU on /config#skus, then retry")
+                f"{', '.join(missing)} in Tryton or map the SKU on /config#skus, then retry"
+            )
         unsalable = [sku for sku in wanted if sku in found and not found[sku]["salable"]]
         if strict and unsalable:
-            raise PermanentErpError(f"Tryton product {', '.join(unsalable)} is not salable: tick Salable on the "
-                                    "product in Tryton, then retry")
+            raise PermanentErpError(
+                f"Tryton product {', '.join(unsalable)} is not salable: tick Salable on the "
+                "product in Tryton, then retry"
+            )
         return found
 
     def _service(self, code: str) -> int:
@@ -865,8 +1138,10 @@ class TrytonErp:
         if key not in self._cache:
             rows = self._search_read("product.product", [("code", "=", code)], ["id"], limit=1)
             if not rows:
-                raise PermanentErpError(f"Tryton has no product with code {code}: create a salable service product "
-                                        f"with code {code} in Tryton (it carries shipping and tax lines), then retry")
+                raise PermanentErpError(
+                    f"Tryton has no product with code {code}: create a salable service product "
+                    f"with code {code} in Tryton (it carries shipping and tax lines), then retry"
+                )
             self._cache[key] = rows[0]["id"]
         return self._cache[key]
 
@@ -883,20 +1158,28 @@ class TrytonErp:
         if key not in self._cache:
             rows = self._search_read("currency.currency", [("code", "=", code)], ["rounding"], limit=1)
             if not rows:
-                raise PermanentErpError(f"Tryton has no currency {code}: add it (Currency > Currencies) with a rate, "
-                                        "then retry")
+                raise PermanentErpError(
+                    f"Tryton has no currency {code}: add it (Currency > Currencies) with a rate, then retry"
+                )
             self._cache[key] = (rows[0]["id"], _dec(rows[0]["rounding"]) or Decimal("0.01"))
         return self._cache[key]
 
     def _taxes(self, reload: bool = False) -> dict[int, TrytonTax]:
         """The company's top-level percentage taxes (what a store tax can be booked as)."""
         if reload or "taxes" not in self._cache:
-            rows = self._search_read("account.tax", [("parent", "=", None), ("type", "=", "percentage")],
-                                     ["name", "description", "rate", "sequence"], order=[("id", "ASC")])
-            self._cache["taxes"] = {r["id"]: TrytonTax(r["id"], r["name"], _dec(r["rate"]), r["sequence"])
-                                    for r in rows}
-            self._cache["tax_names"] = {r["id"]: {(r["name"] or "").strip().casefold(),
-                                                  (r["description"] or "").strip().casefold()} - {""} for r in rows}
+            rows = self._search_read(
+                "account.tax",
+                [("parent", "=", None), ("type", "=", "percentage")],
+                ["name", "description", "rate", "sequence"],
+                order=[("id", "ASC")],
+            )
+            self._cache["taxes"] = {
+                r["id"]: TrytonTax(r["id"], r["name"], _dec(r["rate"]), r["sequence"]) for r in rows
+            }
+            self._cache["tax_names"] = {
+                r["id"]: {(r["name"] or "").strip().casefold(), (r["description"] or "").strip().casefold()} - {""}
+                for r in rows
+            }
         return self._cache["taxes"]
 
     def _tax_id(self, line: TaxLine, what: str) -> int:
@@ -913,12 +1196,14 @@ class TrytonErp:
         if line.code:
             raise PermanentErpError(
                 f"{what}: Tryton has no percentage tax named {line.code!r} (the store's tax {line.title!r} is mapped "
-                "to it on /config#mappings): create it in Tryton or fix the mapping, then retry")
+                "to it on /config#mappings): create it in Tryton or fix the mapping, then retry"
+            )
         raise PermanentErpError(
             f"{what}: Tryton has no percentage tax named {line.title!r} at {(line.rate * 100).normalize():f}% (the "
             "store's tax "
             f"{line.title!r}, rate {line.rate}): map the tax title to a Tryton tax on /config#mappings, or create "
-            "that tax in Tryton, then retry")
+            "that tax in Tryton, then retry"
+        )
 
     def _tax_rounding(self) -> str:
         """Tryton's tax rounding (account configuration): "document" or "line"."""
@@ -932,11 +1217,16 @@ class TrytonErp:
         email = normalise_email(email)
         if not email:
             return
-        known = self._search_read("party.contact_mechanism", [("party", "=", party["id"]), ("type", "=", "email")],
-                                  ["value"])
+        known = self._search_read(
+            "party.contact_mechanism", [("party", "=", party["id"]), ("type", "=", "email")], ["value"]
+        )
         if all((row["value"] or "").strip().lower() != email for row in known):
-            self.rpc.call("party.contact_mechanism", "create", [{"party": party["id"], "type": "email", "value": email}],
-                          action=f"add the email of party {party['name']}")
+            self.rpc.call(
+                "party.contact_mechanism",
+                "create",
+                [{"party": party["id"], "type": "email", "value": email}],
+                action=f"add the email of party {party['name']}",
+            )
 
     def _payment_term(self) -> int | None:
         """erp.payment_term by name, else Tryton's "Upon Receipt", else the first one (a party's own wins)."""
@@ -951,8 +1241,9 @@ class TrytonErp:
 
     def _warehouses(self, all_warehouses: bool = False, reload: bool = False) -> list[tuple[int, str]]:
         if reload or "warehouses" not in self._cache:
-            rows = self._search_read("stock.location", [("type", "=", "warehouse")], ["code", "name"],
-                                     order=[("id", "ASC")])
+            rows = self._search_read(
+                "stock.location", [("type", "=", "warehouse")], ["code", "name"], order=[("id", "ASC")]
+            )
             self._cache["warehouses"] = [(r["id"], r["code"] or r["name"]) for r in rows]
         found = self._cache["warehouses"]
         if self.warehouse_names and not all_warehouses:
@@ -988,17 +1279,33 @@ class TrytonErp:
             region = address.region.strip()
             key = f"subdivision:{country}:{region.upper()}"
             if key not in self._cache:
-                rows = self._search_read("country.subdivision", [
-                    ("country", "=", country), ["OR", ("code", "=", f"{address.country_code.upper()}-{region.upper()}"),
-                                                ("name", "ilike", region)]], ["id"], limit=1)
+                rows = self._search_read(
+                    "country.subdivision",
+                    [
+                        ("country", "=", country),
+                        [
+                            "OR",
+                            ("code", "=", f"{address.country_code.upper()}-{region.upper()}"),
+                            ("name", "ilike", region),
+                        ],
+                    ],
+                    ["id"],
+                    limit=1,
+                )
                 self._cache[key] = rows[0]["id"] if rows else None
             subdivision = self._cache[key]
         if address.region and not subdivision:
             city = f"{city} {address.region}".strip()
         name = " ".join(p for p in (address.first_name, address.last_name) if p)
-        values = {"street_unstructured": "\n".join(p for p in (address.line1, address.line2) if p) or None,
-                  "postal_code": address.postal_code or None, "city": city or None, "country": country,
-                  "subdivision": subdivision, "party_name": None, "attn": None}
+        values = {
+            "street_unstructured": "\n".join(p for p in (address.line1, address.line2) if p) or None,
+            "postal_code": address.postal_code or None,
+            "city": city or None,
+            "country": country,
+            "subdivision": subdivision,
+            "party_name": None,
+            "attn": None,
+        }
         if address.company:
             values["party_name"], values["attn"] = address.company, (name or None)
         elif name and name.lower() != party_name.lower():
@@ -1008,13 +1315,18 @@ class TrytonErp:
     def _addresses(self, row: dict, order: Order) -> tuple[int, int]:
         """The invoice and shipment addresses for the order: the party's equal ones, else new ones."""
         party = row["id"]
-        existing = self._search_read("party.address", [("party", "=", party)],
-                                     ["street_unstructured", "postal_code", "city", "country", "party_name"],
-                                     order=[("sequence", "ASC"), ("id", "ASC")])
+        existing = self._search_read(
+            "party.address",
+            [("party", "=", party)],
+            ["street_unstructured", "postal_code", "city", "country", "party_name"],
+            order=[("sequence", "ASC"), ("id", "ASC")],
+        )
 
         def key(v: dict) -> tuple:
-            return tuple(" ".join(str(v.get(f) or "").lower().split())
-                         for f in ("street_unstructured", "postal_code", "city", "country", "party_name"))
+            return tuple(
+                " ".join(str(v.get(f) or "").lower().split())
+                for f in ("street_unstructured", "postal_code", "city", "country", "party_name")
+            )
 
         def address_id(address: Address | None) -> int | None:
             if address is None:
@@ -1023,8 +1335,9 @@ class TrytonErp:
             for other in existing:
                 if key(other) == key(values):
                     return other["id"]
-            (new_id,) = self.rpc.call("party.address", "create", [dict(values, party=party)],
-                                      action=f"add an address to party {row['name']}")
+            (new_id,) = self.rpc.call(
+                "party.address", "create", [dict(values, party=party)], action=f"add an address to party {row['name']}"
+            )
             existing.append(dict(values, id=new_id))
             return new_id
 
@@ -1033,8 +1346,9 @@ class TrytonErp:
         billing = billing or shipping
         if billing is None:
             if not existing:
-                (new_id,) = self.rpc.call("party.address", "create", [{"party": party}],
-                                          action=f"add an address to party {row['name']}")
+                (new_id,) = self.rpc.call(
+                    "party.address", "create", [{"party": party}], action=f"add an address to party {row['name']}"
+                )
                 existing.append({"id": new_id})
             billing = shipping = existing[0]["id"]
         return billing, shipping or billing
@@ -1045,14 +1359,22 @@ class TrytonErp:
         effective: date | None = row["effective_date"]
         if effective is None or effective == written.date():
             return written
-        return datetime.combine(effective, time(0), tzinfo=timezone.utc)
+        return datetime.combine(effective, time(0), tzinfo=UTC)
 
     # ---- rpc helpers --------------------------------------------------------------------------
 
-    def _search_read(self, model: str, domain: list, fields: list[str], order: list | None = None,
-                     limit: int | None = None, context: dict | None = None) -> list[dict]:
-        return self.rpc.call(model, "search_read", domain, 0, limit, order, fields, context=context,
-                             action=f"read {model}")
+    def _search_read(
+        self,
+        model: str,
+        domain: list,
+        fields: list[str],
+        order: list | None = None,
+        limit: int | None = None,
+        context: dict | None = None,
+    ) -> list[dict]:
+        return self.rpc.call(
+            model, "search_read", domain, 0, limit, order, fields, context=context, action=f"read {model}"
+        )
 
     def _read(self, model: str, ids: list[int], fields: list[str], context: dict | None = None) -> list[dict]:
         if not ids:

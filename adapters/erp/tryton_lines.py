@@ -6,6 +6,7 @@ adds what Tryton's own arithmetic misses: per tax, a one-unit line with only tha
 line of the opposite amount (so Tryton's tax equals the store's and the untaxed total is unchanged),
 and one untaxed "Rounding difference" line for what 4-decimal unit prices leave of the store's total.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -31,13 +32,24 @@ class SaleLine:
     taxes: tuple[int, ...] = ()  # Tryton account.tax ids
 
     def values(self) -> dict:
-        return {"type": "line", "product": self.product, "unit": self.unit, "quantity": float(self.quantity),
-                "unit_price": self.unit_price, "description": self.description,
-                "taxes": [["add", list(self.taxes)]] if self.taxes else []}
+        return {
+            "type": "line",
+            "product": self.product,
+            "unit": self.unit,
+            "quantity": float(self.quantity),
+            "unit_price": self.unit_price,
+            "description": self.description,
+            "taxes": [["add", list(self.taxes)]] if self.taxes else [],
+        }
 
     def key(self) -> tuple:
-        return (self.product or 0, self.quantity.normalize(), self.unit_price.quantize(PRICE), self.description,
-                tuple(sorted(self.taxes)))
+        return (
+            self.product or 0,
+            self.quantity.normalize(),
+            self.unit_price.quantize(PRICE),
+            self.description,
+            tuple(sorted(self.taxes)),
+        )
 
     def taxable(self) -> TaxableLine:
         return TaxableLine(self.unit_price, self.quantity, self.taxes)
@@ -59,8 +71,17 @@ class Booking:
     def tax_total(self) -> Decimal:
         return sum(self.tax.values(), Decimal(0))
 
-    def charge(self, product: int | None, unit: int, quantity: Decimal, amount: Decimal, description: str,
-               tax_lines: tuple[TaxLine, ...], resolve: TaxResolver, included: bool) -> tuple[int, ...]:
+    def charge(
+        self,
+        product: int | None,
+        unit: int,
+        quantity: Decimal,
+        amount: Decimal,
+        description: str,
+        tax_lines: tuple[TaxLine, ...],
+        resolve: TaxResolver,
+        included: bool,
+    ) -> tuple[int, ...]:
         """Book a store charge of `amount` (tax inside it when `included`) for `quantity` units."""
         charged = tuple(t for t in tax_lines if t.amount.amount)
         taxes = resolve(charged) if charged else ()
@@ -71,11 +92,12 @@ class Booking:
         return taxes
 
     def add_tax(self, taxes: tuple[int, ...], amounts: list[Decimal]) -> None:
-        for tax_id, amount in zip(taxes, amounts):
+        for tax_id, amount in zip(taxes, amounts, strict=False):
             self.tax[tax_id] = self.tax.get(tax_id, Decimal(0)) + amount
 
-    def refund_tax(self, taxes: tuple[int, ...], amount: Decimal, known: dict[int, TrytonTax],
-                   step: Decimal) -> Decimal:
+    def refund_tax(
+        self, taxes: tuple[int, ...], amount: Decimal, known: dict[int, TrytonTax], step: Decimal
+    ) -> Decimal:
         """Make the store's refunded `amount` of tax the target of a refund line's Tryton taxes (spread by
         rate). Returns what is left without a Tryton tax to reverse (all of it when the line has none), which
         the caller books on the tax product."""
@@ -117,8 +139,9 @@ def booked_fee_taxes(booked: list[dict], fee: RefundFee) -> tuple[int, ...] | No
     return tuple(found[0].get("taxes") or ()) if found else None
 
 
-def balance(booking: Booking, total: Decimal, known: dict[int, TrytonTax], rounding: str, step: Decimal,
-            unit: int) -> list[SaleLine]:
+def balance(
+    booking: Booking, total: Decimal, known: dict[int, TrytonTax], rounding: str, step: Decimal, unit: int
+) -> list[SaleLine]:
     """The lines that bring Tryton's tax to the store's per tax and its total to `total`.
 
     Why a pair of lines and not a changed unit price: the goods keep the revenue the store booked for
@@ -127,8 +150,10 @@ def balance(booking: Booking, total: Decimal, known: dict[int, TrytonTax], round
     extra: list[SaleLine] = []
     for tax_id, amount in tax_corrections(taxable, known, booking.tax, rounding, step):
         name = known[tax_id].name
-        extra += [SaleLine(None, unit, ONE, amount, f"Tax rounding to the store's {name}", (tax_id,)),
-                  SaleLine(None, unit, ONE, -amount, f"Tax rounding to the store's {name} (untaxed offset)")]
+        extra += [
+            SaleLine(None, unit, ONE, amount, f"Tax rounding to the store's {name}", (tax_id,)),
+            SaleLine(None, unit, ONE, -amount, f"Tax rounding to the store's {name} (untaxed offset)"),
+        ]
     untaxed = sum((round_to(line.quantity * line.unit_price, step) for line in booking.lines + extra), Decimal(0))
     diff = total - booking.tax_total - untaxed
     if diff:

@@ -13,6 +13,7 @@ a locked database, Tryton's ConcurrencyException) is RetryableErpError; what a p
 (a UserError raised by Tryton's own validation, a refused login, a missing database) is
 PermanentErpError with Tryton's message.
 """
+
 from __future__ import annotations
 
 import base64
@@ -26,8 +27,15 @@ import requests
 
 from adapters.erp.base import ErpUnreachable, PermanentErpError, RetryableErpError
 
-_TRANSIENT_WORDS = ("database is locked", "locked", "timeout", "timed out", "could not serialize",
-                    "deadlock", "operationalerror")
+_TRANSIENT_WORDS = (
+    "database is locked",
+    "locked",
+    "timeout",
+    "timed out",
+    "could not serialize",
+    "deadlock",
+    "operationalerror",
+)
 
 
 def _encode(obj: Any) -> Any:
@@ -35,14 +43,27 @@ def _encode(obj: Any) -> Any:
         return {"__class__": "Decimal", "decimal": str(obj)}
     if isinstance(obj, dt.datetime):
         if obj.tzinfo is not None:  # Tryton stores naive UTC timestamps
-            obj = obj.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        return {"__class__": "datetime", "year": obj.year, "month": obj.month, "day": obj.day, "hour": obj.hour,
-                "minute": obj.minute, "second": obj.second, "microsecond": obj.microsecond}
+            obj = obj.astimezone(dt.UTC).replace(tzinfo=None)
+        return {
+            "__class__": "datetime",
+            "year": obj.year,
+            "month": obj.month,
+            "day": obj.day,
+            "hour": obj.hour,
+            "minute": obj.minute,
+            "second": obj.second,
+            "microsecond": obj.microsecond,
+        }
     if isinstance(obj, dt.date):
         return {"__class__": "date", "year": obj.year, "month": obj.month, "day": obj.day}
     if isinstance(obj, dt.time):
-        return {"__class__": "time", "hour": obj.hour, "minute": obj.minute, "second": obj.second,
-                "microsecond": obj.microsecond}
+        return {
+            "__class__": "time",
+            "hour": obj.hour,
+            "minute": obj.minute,
+            "second": obj.second,
+            "microsecond": obj.microsecond,
+        }
     if isinstance(obj, dt.timedelta):
         return {"__class__": "timedelta", "seconds": obj.total_seconds()}
     if isinstance(obj, (bytes, bytearray)):
@@ -57,8 +78,9 @@ def _decode(dct: dict) -> Any:
     if kind == "Decimal":
         return Decimal(dct["decimal"])
     if kind == "datetime":
-        return dt.datetime(dct["year"], dct["month"], dct["day"], dct["hour"], dct["minute"], dct["second"],
-                           dct["microsecond"])
+        return dt.datetime(
+            dct["year"], dct["month"], dct["day"], dct["hour"], dct["minute"], dct["second"], dct["microsecond"]
+        )
     if kind == "date":
         return dt.date(dct["year"], dct["month"], dct["day"])
     if kind == "time":
@@ -81,11 +103,20 @@ class TrytonUserError(PermanentErpError):
 class TrytonRpc:
     """One logged-in user on one database. Thread-safe enough: calls share a requests.Session."""
 
-    def __init__(self, url: str, database: str, username: str, password: str,
-                 connect_timeout: float = 5, read_timeout: float = 60):
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        username: str,
+        password: str,
+        connect_timeout: float = 5,
+        read_timeout: float = 60,
+    ):
         if not url or not database or not username or not password:
-            raise PermanentErpError("the tryton ERP connection needs url, database, username and password: "
-                                    "set erp.url, erp.database, erp.username and the erp.password secret")
+            raise PermanentErpError(
+                "the tryton ERP connection needs url, database, username and password: "
+                "set erp.url, erp.database, erp.username and the erp.password secret"
+            )
         self.url = url.rstrip("/")
         self.database = database
         self.username = username
@@ -107,11 +138,14 @@ class TrytonRpc:
         return self._context
 
     def login(self) -> None:
-        result = self._post("common.db.login", [self.username, {"password": self._password}], auth=False,
-                            action="log in")
+        result = self._post(
+            "common.db.login", [self.username, {"password": self._password}], auth=False, action="log in"
+        )
         if not isinstance(result, list) or len(result) < 2:
-            raise PermanentErpError(f"Tryton answered the login of {self.username!r} with {result!r}; "
-                                    "check the url points at a Tryton server")
+            raise PermanentErpError(
+                f"Tryton answered the login of {self.username!r} with {result!r}; "
+                "check the url points at a Tryton server"
+            )
         user_id, session = result[0], result[1]
         token = base64.b64encode(f"{self.username}:{user_id}:{session}".encode()).decode()
         with self._lock:
@@ -127,8 +161,9 @@ class TrytonRpc:
             ctx.update(context)
         return self._call(f"model.{model}.{method}", [*args, ctx], action or f"call {model}.{method}")
 
-    def wizard(self, name: str, state: str, data: dict, active_model: str, active_ids: list[int],
-               action: str = "") -> Any:
+    def wizard(
+        self, name: str, state: str, data: dict, active_model: str, active_ids: list[int], action: str = ""
+    ) -> Any:
         """Run one wizard transition the way the client does: create, execute(state), delete."""
         ctx = dict(self.context, active_model=active_model, active_id=active_ids[0], active_ids=active_ids)
         what = action or f"run the {name} wizard"
@@ -170,37 +205,47 @@ class TrytonRpc:
         try:
             response = self._http.post(where, data=body.encode(), headers=headers, timeout=self.timeout)
         except requests.ConnectTimeout as exc:
-            raise ErpUnreachable(f"Tryton at {self.url} did not accept a connection within {self.timeout[0]:g}s "
-                                 f"while trying to {action}; the connector will try again later") from exc
+            raise ErpUnreachable(
+                f"Tryton at {self.url} did not accept a connection within {self.timeout[0]:g}s "
+                f"while trying to {action}; the connector will try again later"
+            ) from exc
         except requests.Timeout as exc:
-            raise ErpUnreachable(f"Tryton at {self.url} did not answer within {self.timeout[1]:g}s while trying to "
-                                 f"{action}; the connector will try again later") from exc
+            raise ErpUnreachable(
+                f"Tryton at {self.url} did not answer within {self.timeout[1]:g}s while trying to "
+                f"{action}; the connector will try again later"
+            ) from exc
         except requests.RequestException as exc:
-            raise ErpUnreachable(f"Tryton at {self.url} is unreachable while trying to {action}: "
-                                 f"{_short(exc)}") from exc
+            raise ErpUnreachable(
+                f"Tryton at {self.url} is unreachable while trying to {action}: {_short(exc)}"
+            ) from exc
         status = response.status_code
         if status == 401:
             if auth and method != "common.db.login":
                 raise _SessionExpired()
-            raise PermanentErpError(f"Tryton refused the login of user {self.username!r} on database "
-                                    f"{self.database!r}: check erp.username and the erp.password secret")
+            raise PermanentErpError(
+                f"Tryton refused the login of user {self.username!r} on database "
+                f"{self.database!r}: check erp.username and the erp.password secret"
+            )
         if status == 403:
-            raise PermanentErpError(f"Tryton forbids user {self.username!r} to {action} ({method}): give the "
-                                    "user the access rights in Tryton (or fix the login), then retry")
+            raise PermanentErpError(
+                f"Tryton forbids user {self.username!r} to {action} ({method}): give the "
+                "user the access rights in Tryton (or fix the login), then retry"
+            )
         if status == 404:
-            raise PermanentErpError(f"Tryton at {self.url} has no database {self.database!r} (HTTP 404 while "
-                                    f"trying to {action}): check erp.url and erp.database")
+            raise PermanentErpError(
+                f"Tryton at {self.url} has no database {self.database!r} (HTTP 404 while "
+                f"trying to {action}): check erp.url and erp.database"
+            )
         if status in (409, 423, 429) or status >= 500:
-            raise RetryableErpError(f"Tryton answered HTTP {status} while trying to {action}: "
-                                    f"{_short(response.text)}")
+            raise RetryableErpError(f"Tryton answered HTTP {status} while trying to {action}: {_short(response.text)}")
         if status >= 400:
-            raise PermanentErpError(f"Tryton answered HTTP {status} while trying to {action}: "
-                                    f"{_short(response.text)}")
+            raise PermanentErpError(f"Tryton answered HTTP {status} while trying to {action}: {_short(response.text)}")
         try:
             payload = json.loads(response.text, object_hook=_decode)
         except ValueError as exc:
-            raise RetryableErpError(f"Tryton answered something that is not JSON while trying to {action}: "
-                                    f"{_short(response.text)}") from exc
+            raise RetryableErpError(
+                f"Tryton answered something that is not JSON while trying to {action}: {_short(response.text)}"
+            ) from exc
         if isinstance(payload, dict) and payload.get("error") is not None:
             raise _error(payload["error"], action)
         return payload.get("result") if isinstance(payload, dict) else payload
@@ -226,11 +271,14 @@ def _error(error: Any, action: str) -> Exception:
         if kind == "ConcurrencyException":
             return RetryableErpError(f"Tryton reports a concurrent change while trying to {action}: {_short(detail)}")
         if kind == "LoginException":
-            return PermanentErpError(f"Tryton asks for more login details while trying to {action} "
-                                     f"({_short(detail)}): use a user with a plain password")
+            return PermanentErpError(
+                f"Tryton asks for more login details while trying to {action} "
+                f"({_short(detail)}): use a user with a plain password"
+            )
         text = kind  # a server-side exception: (str(exc), traceback)
         if any(word in text.lower() for word in _TRANSIENT_WORDS):
             return RetryableErpError(f"Tryton could not {action} for now: {_short(text)}")
-        return PermanentErpError(f"Tryton failed while trying to {action}: {_short(text)} "
-                                 "(an error inside Tryton: see the trytond log)")
+        return PermanentErpError(
+            f"Tryton failed while trying to {action}: {_short(text)} (an error inside Tryton: see the trytond log)"
+        )
     return PermanentErpError(f"Tryton failed while trying to {action}: {_short(error)}")

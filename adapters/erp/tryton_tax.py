@@ -6,6 +6,7 @@ sign of the base), and rounds per line or per document (account configuration `t
 store may round otherwise, so the two can differ by a cent. Mirroring Tryton here lets the adapter
 see that difference before it creates the sale and add the smallest line that removes it.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -64,8 +65,9 @@ def _round_taxes(amounts: dict[int, Decimal], step: Decimal) -> None:
                     break
 
 
-def tryton_tax_amounts(lines: list[TaxableLine], taxes: dict[int, TrytonTax], rounding: str,
-                       step: Decimal) -> dict[int, Decimal]:
+def tryton_tax_amounts(
+    lines: list[TaxableLine], taxes: dict[int, TrytonTax], rounding: str, step: Decimal
+) -> dict[int, Decimal]:
     """The tax per Tryton tax id that Tryton will compute for these sale lines."""
     groups: dict[tuple, list[TaxableLine]] = defaultdict(list)
     for line in lines:
@@ -88,8 +90,9 @@ def tryton_tax_amounts(lines: list[TaxableLine], taxes: dict[int, TrytonTax], ro
     return dict(result)
 
 
-def tax_corrections(lines: list[TaxableLine], taxes: dict[int, TrytonTax], targets: dict[int, Decimal],
-                    rounding: str, step: Decimal) -> list[tuple[int, Decimal]]:
+def tax_corrections(
+    lines: list[TaxableLine], taxes: dict[int, TrytonTax], targets: dict[int, Decimal], rounding: str, step: Decimal
+) -> list[tuple[int, Decimal]]:
     """(tax id, net amount) of one-unit lines carrying only that tax that make Tryton's tax per tax
     equal `targets` (the store's). Each line changes the untaxed total by its amount: the caller
     offsets it with an untaxed line. A line with only one tax forms its own group in Tryton, so it

@@ -1,4 +1,5 @@
 """Alembic environment: the URL comes from the Config the CLI builds (connector.migrate)."""
+
 from __future__ import annotations
 
 from alembic import context

@@ -2,6 +2,7 @@
 /console (support and admins: dashboard, events, retries, skips, audit). Server-rendered Flask and
 Jinja; the guard in connector.auth signs people in and checks CSRF before any of this runs.
 """
+
 from __future__ import annotations
 
 from flask import Flask
@@ -13,15 +14,21 @@ from mappings.canonical import FEE_LABELS
 def register(app: Flask) -> None:
     from connector.logredact import install_log_redaction
     from connector.views.config import bp as config_bp
-    from connector.views.connect_shopify import bp as connect_shopify_bp
     from connector.views.connect import bp as connect_bp
+    from connector.views.connect_shopify import bp as connect_shopify_bp
     from connector.views.console import bp as console_bp
 
     app.register_blueprint(config_bp)
     app.register_blueprint(connect_shopify_bp)
     app.register_blueprint(console_bp)
     app.register_blueprint(connect_bp)  # its body limit runs before the guard: registered before it
-    app.jinja_env.filters.update(when=common.when, ago=common.ago, duration=common.duration, money=common.money,
-                                 pretty=common.pretty_json, config_links=common.config_links)
+    app.jinja_env.filters.update(
+        when=common.when,
+        ago=common.ago,
+        duration=common.duration,
+        money=common.money,
+        pretty=common.pretty_json,
+        config_links=common.config_links,
+    )
     app.jinja_env.globals["fee_labels"] = FEE_LABELS
     install_log_redaction()

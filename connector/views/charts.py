@@ -1,4 +1,5 @@
 """The dashboard's bar chart, drawn as inline SVG on the server (no JavaScript, no library)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -42,19 +43,22 @@ def hourly_bars(hourly: list[dict]) -> Markup:
         x = LEFT + i * slot + (slot - bar) / 2
         ok_h = plot_h * h["succeeded"] / top
         bad_h = plot_h * h["failed"] / top
-        label = escape(f"{hour:%H}:00–{(hour.hour + 1) % 24:02d}:00 UTC: {h['succeeded']} processed, "
-                       f"{h['failed']} failed")
+        label = escape(
+            f"{hour:%H}:00–{(hour.hour + 1) % 24:02d}:00 UTC: {h['succeeded']} processed, {h['failed']} failed"
+        )
         parts.append(f"<g><title>{label}</title>")
         base = TOP + plot_h
         parts.append(f'<rect class="hit" x="{LEFT + i * slot:.1f}" y="{TOP}" width="{slot:.1f}" height="{plot_h}"/>')
         if ok_h:
             parts.append(f'<rect class="ok" x="{x:.1f}" y="{base - ok_h:.1f}" width="{bar:.1f}" height="{ok_h:.1f}"/>')
         if bad_h:
-            parts.append(f'<rect class="bad" x="{x:.1f}" y="{base - ok_h - bad_h:.1f}" width="{bar:.1f}" '
-                         f'height="{bad_h:.1f}"/>')
+            parts.append(
+                f'<rect class="bad" x="{x:.1f}" y="{base - ok_h - bad_h:.1f}" width="{bar:.1f}" height="{bad_h:.1f}"/>'
+            )
         parts.append("</g>")
         if i % 3 == 0 or i == len(hourly) - 1:
-            parts.append(f'<text class="axis" x="{x + bar / 2:.1f}" y="{HEIGHT - 8}" text-anchor="middle">'
-                         f'{hour:%H}:00</text>')
+            parts.append(
+                f'<text class="axis" x="{x + bar / 2:.1f}" y="{HEIGHT - 8}" text-anchor="middle">{hour:%H}:00</text>'
+            )
     parts.append("</svg>")
     return Markup("".join(parts))

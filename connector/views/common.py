@@ -1,13 +1,13 @@
 """Small helpers shared by the pages: the runtime, error pages, secret scrubbing, display filters."""
+
 from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-
 from flask import Response, current_app, render_template
 from markupsafe import Markup, escape
 from sqlalchemy import select
@@ -62,7 +62,7 @@ def scrub(text: str | None, values: list[str]) -> str:
 
 
 def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def when(value: datetime | str | None) -> str:
@@ -73,7 +73,7 @@ def when(value: datetime | str | None) -> str:
             value = datetime.fromisoformat(value)
         except ValueError:
             return value
-    return _aware(value).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return _aware(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def duration(seconds: float | int | None) -> str:
@@ -129,7 +129,7 @@ def parse_time(raw: str | None) -> datetime | None:
 
 
 def time_input(value: datetime | None) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M") if value else ""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") if value else ""
 
 
 _CONFIG_LINK = re.compile(r"/config#([a-z-]+)")

@@ -1,4 +1,5 @@
 """/config — admins only: stores, the ERP connection, mapping tables, sync rules and the mapping preview."""
+
 from __future__ import annotations
 
 import json
@@ -58,8 +59,11 @@ def _erp() -> tuple[str | None, dict, dict]:
 def _mapping_rows() -> dict[str, list[dict]]:
     tables: dict[str, list[dict]] = {kind: [] for kind in MAPPING_KINDS}
     with rt().sessions() as session:
-        for entry, slug in session.execute(select(MappingEntry, Store.slug).outerjoin(Store)
-                                           .order_by(MappingEntry.kind, Store.slug, MappingEntry.source)):
+        for entry, slug in session.execute(
+            select(MappingEntry, Store.slug)
+            .outerjoin(Store)
+            .order_by(MappingEntry.kind, Store.slug, MappingEntry.source)
+        ):
             tables.setdefault(entry.kind, []).append({"store": slug, "source": entry.source, "target": entry.target})
     return tables
 
@@ -68,8 +72,12 @@ def _masked(secrets: dict) -> dict[str, str]:
     return {k: mask(v) or "••••" for k, v in secrets.items() if v}
 
 
-def _overview(status: int = 200, mapping_kind: str | None = None, mapping_rows: list[dict] | None = None,
-              mapping_errors: dict | None = None) -> Any:
+def _overview(
+    status: int = 200,
+    mapping_kind: str | None = None,
+    mapping_rows: list[dict] | None = None,
+    mapping_errors: dict | None = None,
+) -> Any:
     stores = _stores()
     latest = {s.slug: max(store_admin.last_deliveries(rt(), s.id).values(), default=None) for s in stores}
     kind, settings, secrets = _erp()
@@ -77,11 +85,23 @@ def _overview(status: int = 200, mapping_kind: str | None = None, mapping_rows: 
     if mapping_kind is not None:
         tables[mapping_kind] = mapping_rows or []
     html = render_template(
-        "config/index.html", stores=stores, latest=latest, masked={s.slug: _masked(s.secrets) for s in stores},
-        erp_kind=kind, erp_settings=_erp_display(kind, settings), erp_secrets=_masked(secrets), tables=tables,
-        mapping_kind=mapping_kind, mapping_errors=mapping_errors or {}, info=forms.MAPPING_INFO,
-        blank_rows=BLANK_MAPPING_ROWS, payment_methods=forms.PAYMENT_METHODS, kinds=MAPPING_KINDS,
-        kind_labels=forms.ERP_KIND_LABELS, platform_labels=forms.PLATFORM_LABELS, rules=_rules,
+        "config/index.html",
+        stores=stores,
+        latest=latest,
+        masked={s.slug: _masked(s.secrets) for s in stores},
+        erp_kind=kind,
+        erp_settings=_erp_display(kind, settings),
+        erp_secrets=_masked(secrets),
+        tables=tables,
+        mapping_kind=mapping_kind,
+        mapping_errors=mapping_errors or {},
+        info=forms.MAPPING_INFO,
+        blank_rows=BLANK_MAPPING_ROWS,
+        payment_methods=forms.PAYMENT_METHODS,
+        kinds=MAPPING_KINDS,
+        kind_labels=forms.ERP_KIND_LABELS,
+        platform_labels=forms.PLATFORM_LABELS,
+        rules=_rules,
     )
     return html, status
 
@@ -118,10 +138,18 @@ def index() -> Any:
 
 def _store_form(store: StoreInfo | None, values: dict, errors: dict, status: int = 200) -> Any:
     return render_template(
-        "config/store.html", store=store, values=values, errors=errors,
-        masked=_masked(store.secrets) if store else {}, platforms=forms.PLATFORMS,
-        platform_labels=forms.PLATFORM_LABELS, statuses=forms.IMPORT_STATUSES, default_import=forms.DEFAULT_IMPORT,
-        policies=forms.POLICY_LABELS, restock_rules=forms.RESTOCK_LABELS, secret_fields=forms.SECRET_FIELDS,
+        "config/store.html",
+        store=store,
+        values=values,
+        errors=errors,
+        masked=_masked(store.secrets) if store else {},
+        platforms=forms.PLATFORMS,
+        platform_labels=forms.PLATFORM_LABELS,
+        statuses=forms.IMPORT_STATUSES,
+        default_import=forms.DEFAULT_IMPORT,
+        policies=forms.POLICY_LABELS,
+        restock_rules=forms.RESTOCK_LABELS,
+        secret_fields=forms.SECRET_FIELDS,
         address=store_admin.webhook_address(rt(), store) if store else None,
     ), status
 
@@ -153,8 +181,16 @@ def new_store() -> Any:
     if not result.ok:
         return _store_form(None, _posted_values(None), result.errors, 400)
     slug = result.entry["slug"]  # type: ignore[index]
-    audit(rt(), actor(), "store.create", slug, {"platform": result.entry["platform"],  # type: ignore[index]
-                                                 "secrets_set": list(result.changed_secrets)})
+    audit(
+        rt(),
+        actor(),
+        "store.create",
+        slug,
+        {
+            "platform": result.entry["platform"],  # type: ignore[index]
+            "secrets_set": list(result.changed_secrets),
+        },
+    )
     flash(f"Store {slug} added. Next: test the connection and register its webhooks.", "success")
     return redirect(url_for("config.store_page", slug=slug))
 
@@ -172,8 +208,13 @@ def store_page(slug: str) -> Any:
     if not result.ok:
         return _store_form(store, _posted_values(store), result.errors, 400)
     entry, before = result.entry or {}, {"active": store.active, **store.settings}
-    changed = sorted(k for k in set(entry) | set(before) if k not in forms.SECRET_FIELDS[store.platform]
-                     and k not in ("slug", "platform") and entry.get(k) != before.get(k))
+    changed = sorted(
+        k
+        for k in set(entry) | set(before)
+        if k not in forms.SECRET_FIELDS[store.platform]
+        and k not in ("slug", "platform")
+        and entry.get(k) != before.get(k)
+    )
     audit(rt(), actor(), "store.update", slug, {"changed": changed, "secrets_set": list(result.changed_secrets)})
     flash(f"Store {slug} saved.", "success")
     return redirect(url_for("config.store_page", slug=slug))
@@ -205,8 +246,7 @@ def webhooks_page(slug: str) -> Any:
     health = store_admin.webhook_health(rt(), store)
     if health.error:
         health.error = scrub(health.error, secret_values(rt()))
-    return render_template("config/webhooks.html", store=store, health=health,
-                           platform_labels=forms.PLATFORM_LABELS)
+    return render_template("config/webhooks.html", store=store, health=health, platform_labels=forms.PLATFORM_LABELS)
 
 
 @bp.post("/stores/<slug>/webhooks")
@@ -239,8 +279,15 @@ def register_webhooks(slug: str) -> Any:
 
 def _erp_form(values: dict, kind: str | None, errors: dict, status: int = 200) -> Any:
     _, _, secrets = _erp()
-    return render_template("config/erp.html", values=values, kind=kind, errors=errors, masked=_masked(secrets),
-                           fields=forms.ERP_FIELDS, labels=forms.ERP_KIND_LABELS), status
+    return render_template(
+        "config/erp.html",
+        values=values,
+        kind=kind,
+        errors=errors,
+        masked=_masked(secrets),
+        fields=forms.ERP_FIELDS,
+        labels=forms.ERP_KIND_LABELS,
+    ), status
 
 
 @bp.route("/erp", methods=["GET", "POST"])
@@ -253,8 +300,9 @@ def erp_page() -> Any:
         forms.save_erp(rt(), result)
     chosen = request.form.get("kind") or kind or "sql"
     if not result.ok:
-        posted = {f.name: request.form.get(f"{chosen}-{f.name}", "")
-                  for f in forms.ERP_FIELDS.get(chosen, ()) if not f.secret}
+        posted = {
+            f.name: request.form.get(f"{chosen}-{f.name}", "") for f in forms.ERP_FIELDS.get(chosen, ()) if not f.secret
+        }
         return _erp_form(posted, chosen, result.errors, 400)
     audit(rt(), actor(), "erp.update", chosen, {"secrets_set": list(result.changed_secrets)})
     flash("ERP connection saved. Test it below.", "success")
@@ -306,19 +354,41 @@ def save_mapping(kind: str) -> Any:
 def _recent_events() -> list:
     with rt().sessions() as session:
         return session.execute(
-            select(InboxEvent.id, InboxEvent.topic, InboxEvent.order_number, InboxEvent.resource_id,
-                   InboxEvent.received_at, Store.slug)
+            select(
+                InboxEvent.id,
+                InboxEvent.topic,
+                InboxEvent.order_number,
+                InboxEvent.resource_id,
+                InboxEvent.received_at,
+                Store.slug,
+            )
             .join(Store, Store.id == InboxEvent.store_id)
-            .where(InboxEvent.topic.in_(("orders/create", "orders/updated", "orders/paid", "orders/cancelled",
-                                         "order.created", "order.updated", "order.restored")))
-            .order_by(InboxEvent.id.desc()).limit(50)).all()
+            .where(
+                InboxEvent.topic.in_(
+                    (
+                        "orders/create",
+                        "orders/updated",
+                        "orders/paid",
+                        "orders/cancelled",
+                        "order.created",
+                        "order.updated",
+                        "order.restored",
+                    )
+                )
+            )
+            .order_by(InboxEvent.id.desc())
+            .limit(50)
+        ).all()
 
 
 @bp.route("/preview", methods=["GET", "POST"])
 def preview() -> Any:
     stores = _stores()
-    values = {"store": request.values.get("store") or (stores[0].slug if stores else ""),
-              "payload": request.form.get("payload", ""), "event": request.values.get("event", "")}
+    values = {
+        "store": request.values.get("store") or (stores[0].slug if stores else ""),
+        "payload": request.form.get("payload", ""),
+        "event": request.values.get("event", ""),
+    }
     errors: dict[str, str] = {}
     result = None
     source = None
@@ -326,8 +396,11 @@ def preview() -> Any:
     if event_id and (request.method == "GET" or not values["payload"].strip()):
         number = row_id(event_id) or -1
         with rt().sessions() as session:
-            row = session.execute(select(InboxEvent, Store.slug).join(Store, Store.id == InboxEvent.store_id)
-                                  .where(InboxEvent.id == number)).first()
+            row = session.execute(
+                select(InboxEvent, Store.slug)
+                .join(Store, Store.id == InboxEvent.store_id)
+                .where(InboxEvent.id == number)
+            ).first()
         if row is None:
             errors["event"] = f"no event {event_id}"
         else:
@@ -357,5 +430,12 @@ def preview() -> Any:
                     result[key] = scrub(result[key], hidden)
     if errors:
         status = 400
-    return render_template("config/preview.html", stores=stores, values=values, errors=errors, result=result,
-                           source=source, events=_recent_events()), status
+    return render_template(
+        "config/preview.html",
+        stores=stores,
+        values=values,
+        errors=errors,
+        result=result,
+        source=source,
+        events=_recent_events(),
+    ), status

@@ -1,5 +1,6 @@
 """Connecting a store by the platform's own approval: the admin's form and return page on /config, and
 the public callback the store's server calls (connector.woo_connect holds the logic)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -61,8 +62,14 @@ def woo_callback() -> Response:
 
 def _form(values: dict, errors: dict, status: int = 200) -> tuple[str, int]:
     send_forms_to_stores()  # the form's answer sends the browser to the store's approval page
-    return render_template("config/connect.html", values=values, errors=errors, result=None,
-                           callback=woo_connect.callback_url(rt()), scope=woo_connect.SCOPE), status
+    return render_template(
+        "config/connect.html",
+        values=values,
+        errors=errors,
+        result=None,
+        callback=woo_connect.callback_url(rt()),
+        scope=woo_connect.SCOPE,
+    ), status
 
 
 @bp.get("/config/connect/woocommerce")
@@ -97,6 +104,12 @@ def woo_return() -> Any:
     else:  # WooCommerce redirects only after our callback answered 200: it never arrived
         status, state = 200, "missing"
     send_forms_to_stores()  # the page's form starts a connection again
-    return render_template("config/connect.html", values={}, errors={}, result={"state": state, **(found or {})},
-                           callback=woo_connect.callback_url(rt()), scope=woo_connect.SCOPE,
-                           store_url=url_for("config.store_page", slug=found["store_slug"]) if found else None), status
+    return render_template(
+        "config/connect.html",
+        values={},
+        errors={},
+        result={"state": state, **(found or {})},
+        callback=woo_connect.callback_url(rt()),
+        scope=woo_connect.SCOPE,
+        store_url=url_for("config.store_page", slug=found["store_slug"]) if found else None,
+    ), status

@@ -4,6 +4,7 @@ The callback is an admin page like the rest of /config: the browser coming back 
 the admin's session, so a callback link sent to someone else, or forged, connects nothing. Every
 refused callback is audited with its reason.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,26 +35,43 @@ def start() -> Any:
     if request.method == "GET":
         return render_template("config/connect_shopify.html", values=values, error=None, scopes=shopify_connect.SCOPES)
     try:
-        address = shopify_connect.begin(rt(), values["slug"].lower(), values["shop"], values["client_id"],
-                                        request.form.get("client_secret") or "", actor(),
-                                        expiring=request.form.get("expiring") != "off",
-                                        api_base_url=values["api_base_url"] or None)
+        address = shopify_connect.begin(
+            rt(),
+            values["slug"].lower(),
+            values["shop"],
+            values["client_id"],
+            request.form.get("client_secret") or "",
+            actor(),
+            expiring=request.form.get("expiring") != "off",
+            api_base_url=values["api_base_url"] or None,
+        )
     except ValueError as exc:
-        return render_template("config/connect_shopify.html", values=values, error=str(exc),
-                               scopes=shopify_connect.SCOPES), 400
+        return render_template(
+            "config/connect_shopify.html", values=values, error=str(exc), scopes=shopify_connect.SCOPES
+        ), 400
     audit(rt(), actor(), "store.connect_started", values["slug"], {"platform": "shopify", "shop": values["shop"]})
     return redirect(address)
 
 
 @bp.get("/callback")
 def callback() -> Any:
-    params = {k: v for k, v in request.args.items()}
+    params = dict(request.args.items())
     try:
         slug, outcome = shopify_connect.complete(rt(), params)
     except (CallbackRefused, StorefrontError) as exc:
-        audit(rt(), actor(), "store.connect_refused", str(params.get("shop", ""))[:255],
-              {"platform": "shopify", "reason": str(exc), "address": request.remote_addr})
+        audit(
+            rt(),
+            actor(),
+            "store.connect_refused",
+            str(params.get("shop", ""))[:255],
+            {"platform": "shopify", "reason": str(exc), "address": request.remote_addr},
+        )
         return render_template("config/connect_shopify_done.html", slug=None, outcome=None, error=str(exc)), 400
-    audit(rt(), f"{outcome['started_by']} (Shopify install)", "store.connect", slug,
-          {"platform": "shopify", "scopes": outcome["scopes"], "missing_scopes": outcome["missing_scopes"]})
+    audit(
+        rt(),
+        f"{outcome['started_by']} (Shopify install)",
+        "store.connect",
+        slug,
+        {"platform": "shopify", "scopes": outcome["scopes"], "missing_scopes": outcome["missing_scopes"]},
+    )
     return render_template("config/connect_shopify_done.html", slug=slug, outcome=outcome, error=None)

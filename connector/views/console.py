@@ -1,4 +1,5 @@
 """/console — support and admins: dashboard, events, an event's story, retry / bulk retry / skip, audit log."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -55,8 +56,14 @@ def _filter_from(args: Any) -> tuple[operations.EventFilter, dict[str, str], dic
         raw["since"] = time_input(times["since"])
     if times["until"]:
         raw["until"] = time_input(times["until"])
-    flt = operations.EventFilter(store=raw["store"] or None, topic=raw["topic"] or None, status=status,
-                                 order=raw["order"] or None, since=times["since"], until=times["until"])
+    flt = operations.EventFilter(
+        store=raw["store"] or None,
+        topic=raw["topic"] or None,
+        status=status,
+        order=raw["order"] or None,
+        since=times["since"],
+        until=times["until"],
+    )
     return flt, raw, errors
 
 
@@ -79,11 +86,15 @@ def dashboard() -> Any:
     data = operations.dashboard(rt())
     failures, failed_total = operations.list_events(rt(), operations.EventFilter(status="failed"), 1, 8)
     hidden = secret_values(rt()) if failures else []
-    return render_template("console/dashboard.html", data=data, chart=hourly_bars(data["hourly"]),
-                           failures=[(e, slug, scrub(e.last_error, hidden)) for e, slug in failures],
-                           failed_total=failed_total,
-                           processed_24h=sum(h["succeeded"] for h in data["hourly"]),
-                           failed_24h=sum(h["failed"] for h in data["hourly"]))
+    return render_template(
+        "console/dashboard.html",
+        data=data,
+        chart=hourly_bars(data["hourly"]),
+        failures=[(e, slug, scrub(e.last_error, hidden)) for e, slug in failures],
+        failed_total=failed_total,
+        processed_24h=sum(h["succeeded"] for h in data["hourly"]),
+        failed_24h=sum(h["failed"] for h in data["hourly"]),
+    )
 
 
 # ---- events -----------------------------------------------------------------------------------
@@ -104,17 +115,30 @@ def events() -> Any:
     hidden = secret_values(rt()) if rows else []
     stores, topics = _choices()
     return render_template(
-        "console/events.html", rows=[(e, slug, scrub(e.last_error, hidden)) for e, slug in rows], total=total,
-        page=page, pages=pages, per_page=per_page, per_page_choices=PER_PAGE_CHOICES, raw=raw, errors=errors,
-        statuses=operations.STATUSES, stores=stores, topics=topics, retryable=retryable, query=_query(raw),
-        page_url=lambda n: url_for("console.events", **_query(raw, per_page=per_page if per_page != 50 else None,
-                                                              page=n if n > 1 else None)),
+        "console/events.html",
+        rows=[(e, slug, scrub(e.last_error, hidden)) for e, slug in rows],
+        total=total,
+        page=page,
+        pages=pages,
+        per_page=per_page,
+        per_page_choices=PER_PAGE_CHOICES,
+        raw=raw,
+        errors=errors,
+        statuses=operations.STATUSES,
+        stores=stores,
+        topics=topics,
+        retryable=retryable,
+        query=_query(raw),
+        page_url=lambda n: url_for(
+            "console.events", **_query(raw, per_page=per_page if per_page != 50 else None, page=n if n > 1 else None)
+        ),
     ), 400 if errors else 200
 
 
 def _confirm_page(raw: dict, count: int, errors: dict | None = None, status: int = 200) -> Any:
-    return render_template("console/bulk_retry.html", raw=raw, count=count, query=_query(raw),
-                           errors=errors or {}), status
+    return render_template(
+        "console/bulk_retry.html", raw=raw, count=count, query=_query(raw), errors=errors or {}
+    ), status
 
 
 @bp.get("/events/retry")
@@ -136,9 +160,17 @@ def bulk_retry() -> Any:
     except ValueError:
         return _confirm_page(raw, matching, {"expected_count": "confirm the count first"}, 400)
     if matching != expected:
-        return _confirm_page(raw, matching, {"expected_count": (
-            f"The filter now matches {matching} event{'s' if matching != 1 else ''} to retry, not {expected}: "
-            "events changed meanwhile. Nothing was retried; check the new count and confirm again.")}, 409)
+        return _confirm_page(
+            raw,
+            matching,
+            {
+                "expected_count": (
+                    f"The filter now matches {matching} event{'s' if matching != 1 else ''} to retry, not {expected}: "
+                    "events changed meanwhile. Nothing was retried; check the new count and confirm again."
+                )
+            },
+            409,
+        )
     if matching == 0:
         flash("Nothing to retry: no failed, skipped or ignored event matches the filter.", "info")
         return redirect(url_for("console.events", **_query(raw)))
@@ -149,8 +181,9 @@ def bulk_retry() -> Any:
 
 def _canonical_now(event: InboxEvent, slug: str) -> tuple[dict | None, str | None]:
     """For an event that did not record its canonical order: what the payload maps to today."""
-    if (event.platform, event.topic) not in {("shopify", t) for t in SHOPIFY_ORDER_TOPICS} | \
-            {("woocommerce", t) for t in WOO_ORDER_TOPICS}:
+    if (event.platform, event.topic) not in {("shopify", t) for t in SHOPIFY_ORDER_TOPICS} | {
+        ("woocommerce", t) for t in WOO_ORDER_TOPICS
+    }:
         return None, None
     try:
         payload = payloads.read(event.body)
@@ -177,17 +210,32 @@ def _event_page(event_id: int, errors: dict | None = None, reason: str = "", sta
     if canonical is None:
         canonical, canonical_note = _canonical_now(event, detail["store"])
         if canonical is not None:
-            canonical_note = ("Not recorded: the event has not succeeded. This is what the payload maps to now, "
-                              "with today's mapping tables.")
+            canonical_note = (
+                "Not recorded: the event has not succeeded. This is what the payload maps to now, "
+                "with today's mapping tables."
+            )
     hidden = secret_values(rt())
     return render_template(
-        "console/event.html", event=event, store=detail["store"], attempts=detail["attempts"],
-        timeline=detail["timeline"], link=detail["link"], documents=detail["documents"], payload=payload,
-        is_json=is_json, result=result, canonical=canonical, canonical_note=canonical_note,
-        last_error=scrub(event.last_error, hidden), scrub=lambda text: scrub(text, hidden),
+        "console/event.html",
+        event=event,
+        store=detail["store"],
+        attempts=detail["attempts"],
+        timeline=detail["timeline"],
+        link=detail["link"],
+        documents=detail["documents"],
+        payload=payload,
+        is_json=is_json,
+        result=result,
+        canonical=canonical,
+        canonical_note=canonical_note,
+        last_error=scrub(event.last_error, hidden),
+        scrub=lambda text: scrub(text, hidden),
         retryable=event.status in operations.RETRYABLE_STATES,
-        skippable=event.status in ("pending", "failed", "ignored"), errors=errors or {}, reason=reason,
-        headers=operations.shown_headers(event.headers), confirmable=operations.confirmable(event),
+        skippable=event.status in ("pending", "failed", "ignored"),
+        errors=errors or {},
+        reason=reason,
+        headers=operations.shown_headers(event.headers),
+        confirmable=operations.confirmable(event),
     ), status
 
 
@@ -212,7 +260,9 @@ def confirm_one(event_id: int) -> Any:
     if operations.confirm_event(rt(), event_id, actor()):
         flash(f"Event {event_id} confirmed by you: it runs now, and the audit log names you.", "success")
     else:
-        flash(f"Event {event_id} was not confirmed: only a parked shop/redact or app/uninstalled request can be.", "error")
+        flash(
+            f"Event {event_id} was not confirmed: only a parked shop/redact or app/uninstalled request can be.", "error"
+        )
     return redirect(url_for("console.event_page", event_id=event_id))
 
 
@@ -251,6 +301,14 @@ def audit_log() -> Any:
         actors = list(session.scalars(select(AuditEntry.actor).distinct().order_by(AuditEntry.actor)))
     pages = max(1, (total + per_page - 1) // per_page)
     raw = {"action": action, "actor": who}
-    return render_template("console/audit.html", rows=rows, total=total, page=page, pages=pages, raw=raw,
-                           actions=actions, actors=actors,
-                           page_url=lambda n: url_for("console.audit_log", **_query(raw, page=n if n > 1 else None)))
+    return render_template(
+        "console/audit.html",
+        rows=rows,
+        total=total,
+        page=page,
+        pages=pages,
+        raw=raw,
+        actions=actions,
+        actors=actors,
+        page_url=lambda n: url_for("console.audit_log", **_query(raw, page=n if n > 1 else None)),
+    )

@@ -6,6 +6,7 @@ sealing of secrets. The checks here add what a form needs on top: which fields a
 import statuses it knows, and write-only secrets (an empty secret field keeps the stored value; a
 stored secret is never sent back to the browser).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,7 @@ from marshmallow import ValidationError
 from werkzeug.datastructures import MultiDict
 
 from adapters.erp.rest import AUTH_TYPES
-from connector.config_io import (PLATFORM_REQUIRED, ConfigDocument, ConfigError, StoreConfig, StoreSettings,
-                                 load_config)
+from connector.config_io import PLATFORM_REQUIRED, ConfigDocument, ConfigError, StoreConfig, StoreSettings, load_config
 from connector.crypto import mask
 from connector.runtime import Runtime, StoreInfo
 from mappings.merchant import KINDS as MAPPING_KINDS
@@ -38,8 +38,14 @@ SECRET_FIELDS = {
     "shopify": ("access_token", "webhook_secret"),
     "woocommerce": ("consumer_key", "consumer_secret", "webhook_secret"),
 }
-RULE_FIELDS = ("inventory_interval_minutes", "safety_stock", "allocation_share", "customer_policy",
-               "guest_customer_id", "import_statuses")
+RULE_FIELDS = (
+    "inventory_interval_minutes",
+    "safety_stock",
+    "allocation_share",
+    "customer_policy",
+    "guest_customer_id",
+    "import_statuses",
+)
 RESTOCK_LABELS = {
     "never": "never — a person checks returned goods in the ERP (default)",
     "always": "always — refunded units go back into the ERP's stock",
@@ -80,8 +86,13 @@ def store_values(store: StoreInfo | None) -> dict[str, Any]:
     """What the form shows for a stored store (never a secret)."""
     if store is None:
         return {"platform": "shopify", "active": True, "api_version": "2026-01", "customer_policy": "match"}
-    values = {"slug": store.slug, "platform": store.platform, "active": store.active,
-              "customer_policy": "match", **store.settings}
+    values = {
+        "slug": store.slug,
+        "platform": store.platform,
+        "active": store.active,
+        "customer_policy": "match",
+        **store.settings,
+    }
     return values
 
 
@@ -140,8 +151,13 @@ def parse_store(form: MultiDict, existing: StoreInfo | None, existing_slugs: set
             changed.append(name)
         elif existing is not None and existing.secrets.get(name):
             secrets[name] = mask(existing.secrets[name]) or "••••"  # masked: load_config keeps the stored one
-    entry = {"slug": slug, "platform": platform, "active": form.get("active") in ("on", "true", "1", "yes"),
-             **settings, **secrets}
+    entry = {
+        "slug": slug,
+        "platform": platform,
+        "active": form.get("active") in ("on", "true", "1", "yes"),
+        **settings,
+        **secrets,
+    }
     for name in PLATFORM_REQUIRED[platform]:  # StoreConfig checks this only once its fields are valid
         if not entry.get(name):
             errors.setdefault(name, f"required for a {PLATFORM_LABELS[platform]} store")
@@ -179,14 +195,22 @@ class ErpField:
 
 
 CONNECT_FIELD = ErpField("connect_timeout_seconds", "Connect timeout (seconds)", number=float, hint="5 when empty")
-ERP_KIND_LABELS = {"sql": "SQL staging tables", "rest": "REST/JSON API", "files": "File drop (CSV)",
-                   "tryton": "Tryton"}
+ERP_KIND_LABELS = {"sql": "SQL staging tables", "rest": "REST/JSON API", "files": "File drop (CSV)", "tryton": "Tryton"}
 ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
     "sql": (
-        ErpField("url", "Database URL", secret=True, required=True,
-                 hint="postgresql://user:password@host/database, or sqlite:////path/erp.db"),
-        ErpField("lock_timeout_seconds", "Lock timeout (seconds)", number=float, hint="SQLite ERPs: how long to wait "
-                                                                                     "for the ERP's write lock"),
+        ErpField(
+            "url",
+            "Database URL",
+            secret=True,
+            required=True,
+            hint="postgresql://user:password@host/database, or sqlite:////path/erp.db",
+        ),
+        ErpField(
+            "lock_timeout_seconds",
+            "Lock timeout (seconds)",
+            number=float,
+            hint="SQLite ERPs: how long to wait for the ERP's write lock",
+        ),
         CONNECT_FIELD,
         ErpField("timeout_seconds", "Statement timeout (seconds)", number=float, hint="30 when empty"),
     ),
@@ -291,8 +315,7 @@ def parse_erp(form: MultiDict, current_kind: str | None, current_settings: dict,
         for name in REST_AUTH_SECRETS.get(auth_type, ()):
             if not (secrets.get(name) or settings.get(name)):
                 errors.setdefault(name, f"required for {auth_type} authentication")
-    if kind == "sql" and secrets.get("url") and not secrets["url"].startswith("••••") and \
-            "://" not in secrets["url"]:
+    if kind == "sql" and secrets.get("url") and not secrets["url"].startswith("••••") and "://" not in secrets["url"]:
         errors["url"] = "a database URL such as postgresql://user:password@host/database"
     entry = {"kind": kind, **settings, **secrets}
     schema_errors = ConfigDocument().validate({"erp": entry})
@@ -314,26 +337,46 @@ def save_erp(rt: Runtime, result: FormResult) -> dict[str, int]:
 
 MAPPING_INFO = {
     "sku": {
-        "anchor": "skus", "title": "SKU overrides", "save": "Save SKU overrides",
-        "source": "Store SKU", "target": "ERP SKU (item code)",
-        "hint": "A store SKU the ERP knows under another code. Unlisted SKUs go to the ERP as they are."},
+        "anchor": "skus",
+        "title": "SKU overrides",
+        "save": "Save SKU overrides",
+        "source": "Store SKU",
+        "target": "ERP SKU (item code)",
+        "hint": "A store SKU the ERP knows under another code. Unlisted SKUs go to the ERP as they are.",
+    },
     "location": {
-        "anchor": "locations", "title": "Locations ↔ warehouses", "save": "Save locations",
-        "source": "Store location id", "target": "ERP warehouse(s), comma-separated",
-        "hint": "Which ERP warehouse's stock a store location shows, and where its shipments come from."},
+        "anchor": "locations",
+        "title": "Locations ↔ warehouses",
+        "save": "Save locations",
+        "source": "Store location id",
+        "target": "ERP warehouse(s), comma-separated",
+        "hint": "Which ERP warehouse's stock a store location shows, and where its shipments come from.",
+    },
     "payment_method": {
-        "anchor": "payment-methods", "title": "Payment methods", "save": "Save payment methods",
-        "source": "Method or gateway", "target": "ERP payment method",
+        "anchor": "payment-methods",
+        "title": "Payment methods",
+        "save": "Save payment methods",
+        "source": "Method or gateway",
+        "target": "ERP payment method",
         "hint": "Our method (card, paypal, cod, bank_transfer, manual, gift_card, other) or the store's gateway "
-                "name. Cash on delivery is cod: it enters the ERP unpaid."},
+        "name. Cash on delivery is cod: it enters the ERP unpaid.",
+    },
     "shipping_method": {
-        "anchor": "shipping-methods", "title": "Shipping methods", "save": "Save shipping methods",
-        "source": "Shipping code or title", "target": "ERP carrier / service item",
-        "hint": "The store's shipping line code (or its title) → the ERP's carrier or service item."},
+        "anchor": "shipping-methods",
+        "title": "Shipping methods",
+        "save": "Save shipping methods",
+        "source": "Shipping code or title",
+        "target": "ERP carrier / service item",
+        "hint": "The store's shipping line code (or its title) → the ERP's carrier or service item.",
+    },
     "tax": {
-        "anchor": "taxes", "title": "Tax codes", "save": "Save tax codes", "source": "Tax title",
+        "anchor": "taxes",
+        "title": "Tax codes",
+        "save": "Save tax codes",
+        "source": "Tax title",
         "target": "ERP tax code",
-        "hint": "The tax line's title as the store names it (e.g. MA State Tax) → the ERP's tax code."},
+        "hint": "The tax line's title as the store names it (e.g. MA State Tax) → the ERP's tax code.",
+    },
 }
 assert set(MAPPING_INFO) == set(MAPPING_KINDS)
 PAYMENT_METHODS = ("card", "paypal", "cod", "bank_transfer", "manual", "gift_card", "other")

@@ -1,4 +1,5 @@
 """What the attacks need: `connector web` served as in production, on a PostgreSQL database of its own."""
+
 from __future__ import annotations
 
 import os
@@ -33,13 +34,23 @@ def served(request) -> Iterator[Served]:  # type: ignore[no-untyped-def]
     name = f"served_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    env = {**os.environ, "DATABASE_URL": f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}".replace("+psycopg", ""),
-           "REDIS_URL": REDIS_URL, "CONNECTOR_ENCRYPTION_KEY": "served-key", "SECRET_KEY": "served-secret",
-           "WEB_BODY_TIMEOUT": str(BODY_TIMEOUT), **getattr(request, "param", {})}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}".replace("+psycopg", ""),
+        "REDIS_URL": REDIS_URL,
+        "CONNECTOR_ENCRYPTION_KEY": "served-key",
+        "SECRET_KEY": "served-secret",
+        "WEB_BODY_TIMEOUT": str(BODY_TIMEOUT),
+        **getattr(request, "param", {}),
+    }
     connector(env, "db", "upgrade")
     port = free_port()
-    web = subprocess.Popen([str(BIN / "connector"), "web", "--port", str(port), "--workers", "1", "--threads", "2"],
-                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    web = subprocess.Popen(
+        [str(BIN / "connector"), "web", "--port", str(port), "--workers", "1", "--threads", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(f"http://127.0.0.1:{port}/readyz")
         yield Served(f"127.0.0.1:{port}", env)

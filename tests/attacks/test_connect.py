@@ -1,6 +1,7 @@
 """The WooCommerce key callback seen by an attacker: it is public and unsigned (the store's server calls
 it), so forged ids, replays of a real callback, and odd or oversized bodies are sent to `connector web`
 as served in production. Each gets a 4xx with a JSON reason, is audited, and changes no store."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,14 @@ KEY, SECRET = "ck_" + "d4" * 20, "cs_" + "e5" * 20
 
 
 def _body(user_id: str, **changes: object) -> dict:
-    return {"key_id": 3, "user_id": user_id, "consumer_key": KEY, "consumer_secret": SECRET,
-            "key_permissions": "read_write", **changes}
+    return {
+        "key_id": 3,
+        "user_id": user_id,
+        "consumer_key": KEY,
+        "consumer_secret": SECRET,
+        "key_permissions": "read_write",
+        **changes,
+    }
 
 
 def _rows(served, model, *where):  # type: ignore[no-untyped-def]
@@ -33,8 +40,13 @@ def _rows(served, model, *where):  # type: ignore[no-untyped-def]
 
 def _post(served, body: object, **kwargs: object) -> requests.Response:  # type: ignore[no-untyped-def]
     data = body if isinstance(body, (bytes, type(x for x in ()))) else json.dumps(body).encode()
-    return requests.post(served.url(CALLBACK_PATH), data=data, timeout=10,  # type: ignore[arg-type]
-                         headers={"Content-Type": "application/json;charset=UTF-8"}, **kwargs)
+    return requests.post(
+        served.url(CALLBACK_PATH),
+        data=data,
+        timeout=10,  # type: ignore[arg-type]
+        headers={"Content-Type": "application/json;charset=UTF-8"},
+        **kwargs,
+    )
 
 
 def test_forged_and_replayed_callbacks_are_refused_and_audited(served):  # type: ignore[no-untyped-def]

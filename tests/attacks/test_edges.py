@@ -2,6 +2,7 @@
 signed-in person or script get a 4xx that names what is wrong, never a 500. Run on both stacks: PostgreSQL
 refuses what SQLite stores (NUL in text, numbers past int8, years past 9999).
 """
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,6 @@ import re
 from decimal import Decimal
 
 import pytest
-
 from sqlalchemy import select
 
 from connector.config_io import load_config
@@ -53,16 +53,18 @@ def test_nul_in_a_form_field_is_refused_naming_the_field(admin):
     token = {"csrf_token": admin.csrf}
     _refused(admin.post("/console/events/1/skip", data={**token, "reason": f"dup{NUL}"}), "reason")
     _refused(admin.post("/console/events/retry", data={**token, "store": NUL, "expected_count": "0"}), "store")
-    _refused(admin.post("/config/mappings/sku", data={**token, "store": "", "source": f"A{NUL}",
-                                                     "target": "B"}), "source")
+    _refused(
+        admin.post("/config/mappings/sku", data={**token, "store": "", "source": f"A{NUL}", "target": "B"}), "source"
+    )
 
 
 def test_nul_in_a_json_string_is_refused_naming_the_field(admin):
     headers = admin.headers
     _refused(admin.post("/api/v1/events/1/skip", json={"reason": NUL}, headers=headers), "reason")
     _refused(admin.post("/api/v1/events/retry", json={"store": NUL, "expected_count": 0}, headers=headers), "store")
-    _refused(admin.put("/api/v1/mappings/sku", json={"rows": [{"source": "A", "target": NUL}]}, headers=headers),
-             "target")
+    _refused(
+        admin.put("/api/v1/mappings/sku", json={"rows": [{"source": "A", "target": NUL}]}, headers=headers), "target"
+    )
     _refused(admin.post("/api/v1/preview", json={"store": NUL, "payload": {}}, headers=headers), "store")
 
 
@@ -70,8 +72,10 @@ def test_a_blank_skip_reason_or_mapping_cell_is_refused_as_the_document_says(adm
     """Found by schemathesis: "  " passed the documented minLength 1, then was refused (reason) or stored
     empty once stripped (mapping source). The document now says so and the schema refuses it."""
     _refused(admin.post("/api/v1/events/1/skip", json={"reason": "   "}, headers=admin.headers), "reason")
-    _refused(admin.put("/api/v1/mappings/sku", json={"rows": [{"source": " ", "target": "B"}]},
-                       headers=admin.headers), "source")
+    _refused(
+        admin.put("/api/v1/mappings/sku", json={"rows": [{"source": " ", "target": "B"}]}, headers=admin.headers),
+        "source",
+    )
     assert admin.get("/api/v1/mappings/sku").json["rows"] == []
     spec = admin.get("/api/v1/openapi.json").json["components"]["schemas"]
     assert not re.search(spec["SkipBody"]["properties"]["reason"]["pattern"], "   ")
@@ -95,8 +99,9 @@ def test_a_time_outside_the_years_1_to_9999_in_utc_is_refused(admin, when):
     _refused(admin.get(f"/api/v1/events?until={quoted}"), "until")
     _refused(admin.get(f"/console/events?since={quoted}"), "since")
     _refused(admin.get(f"/console/events/retry?until={quoted}"), "until")
-    _refused(admin.post("/api/v1/events/retry", json={"since": when, "expected_count": 0}, headers=admin.headers),
-             "since")
+    _refused(
+        admin.post("/api/v1/events/retry", json={"since": when, "expected_count": 0}, headers=admin.headers), "since"
+    )
 
 
 def test_times_at_the_edges_of_the_range_still_filter(admin):
@@ -126,11 +131,13 @@ def test_a_stock_level_beyond_the_mirror_columns_is_refused(stack):
     auth = {"Authorization": f"Bearer {PUSH_TOKEN}"}
     level = {"sku": "SKU-1", "updated_at": "2026-11-20T15:00:00Z"}
     for on_hand in (4.5e16, "1e20", -4.5e16, 1e300, "NaN", "Infinity"):
-        answer = stack.app.test_client().post("/api/v1/stock", json={"levels": [{**level, "on_hand": on_hand}]},
-                                              headers=auth)
+        answer = stack.app.test_client().post(
+            "/api/v1/stock", json={"levels": [{**level, "on_hand": on_hand}]}, headers=auth
+        )
         _refused(answer, "on_hand")
-    ok = stack.app.test_client().post("/api/v1/stock", json={"levels": [{**level, "on_hand": -99999999999999}]},
-                                      headers=auth)
+    ok = stack.app.test_client().post(
+        "/api/v1/stock", json={"levels": [{**level, "on_hand": -99999999999999}]}, headers=auth
+    )
     assert ok.status_code == 200, ok.get_data(as_text=True)
     with stack.rt.sessions() as session:
         assert session.scalar(select(StockMirror.on_hand)) == Decimal("-99999999999999")
@@ -142,7 +149,7 @@ def test_a_stock_level_beyond_the_mirror_columns_is_refused(stack):
 @pytest.mark.parametrize("depth", [900, 5000])  # 900: Python's parser copes, what comes after may not
 def test_a_deeply_nested_api_body_is_refused_with_its_depth(admin, depth):
     deep = '{"a":' * depth + "1" + "}" * depth
-    body = '{"store": "%s", "payload": %s}' % (STORE, deep)
+    body = f'{{"store": "{STORE}", "payload": {deep}}}'
     answer = admin.post("/api/v1/preview", data=body, headers={**admin.headers, "Content-Type": "application/json"})
     _refused(answer, "nested")
     as_text = admin.post("/api/v1/preview", json={"store": STORE, "payload": deep}, headers=admin.headers)

@@ -3,6 +3,7 @@
 A careless or hostile store sends them signed; the connector must refuse them with the field named,
 and write nothing to the ERP (no customer left behind by an order that then fails).
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -12,17 +13,39 @@ import pytest
 from mappings.currencies import minor_unit
 
 
-def _order(price: str = "19.99", quantity: int = 1, *, name: str = "#1001", sku: str = "MUG-01",
-           phone: str | None = None, currency: str = "USD", total: str | None = None) -> dict:
+def _order(
+    price: str = "19.99",
+    quantity: int = 1,
+    *,
+    name: str = "#1001",
+    sku: str = "MUG-01",
+    phone: str | None = None,
+    currency: str = "USD",
+    total: str | None = None,
+) -> dict:
     gross = str(Decimal(price) * quantity)
     return {
-        "id": 820982911946154508, "name": name, "email": "ann@example.com", "phone": phone,
-        "created_at": "2026-11-20T10:00:00-05:00", "updated_at": "2026-11-20T10:00:00-05:00",
-        "currency": currency, "taxes_included": False, "financial_status": "pending",
-        "total_line_items_price": gross, "total_discounts": "0", "total_tax": "0", "total_price": total or gross,
+        "id": 820982911946154508,
+        "name": name,
+        "email": "ann@example.com",
+        "phone": phone,
+        "created_at": "2026-11-20T10:00:00-05:00",
+        "updated_at": "2026-11-20T10:00:00-05:00",
+        "currency": currency,
+        "taxes_included": False,
+        "financial_status": "pending",
+        "total_line_items_price": gross,
+        "total_discounts": "0",
+        "total_tax": "0",
+        "total_price": total or gross,
         "line_items": [{"id": 1, "title": "Mug", "quantity": quantity, "price": price, "sku": sku}],
-        "customer": {"id": 115310627314723954, "email": "ann@example.com", "first_name": "Ann", "last_name": "Lee",
-                     "phone": phone},
+        "customer": {
+            "id": 115310627314723954,
+            "email": "ann@example.com",
+            "first_name": "Ann",
+            "last_name": "Lee",
+            "phone": phone,
+        },
     }
 
 
@@ -40,9 +63,16 @@ def test_an_amount_finer_than_the_currency_is_refused_with_the_field_named(stack
     assert stack.erp_orders() == [] and stack.erp_customers() == []  # never rounded into the ERP
 
 
-@pytest.mark.parametrize("currency, price, fits", [("JPY", "1000.00", True), ("JPY", "999.5", False),
-                                                   ("KWD", "1.125", True), ("KWD", "1.1255", False),
-                                                   ("USD", "0.10", True)])
+@pytest.mark.parametrize(
+    "currency, price, fits",
+    [
+        ("JPY", "1000.00", True),
+        ("JPY", "999.5", False),
+        ("KWD", "1.125", True),
+        ("KWD", "1.1255", False),
+        ("USD", "0.10", True),
+    ],
+)
 def test_each_currency_keeps_its_own_minor_unit(stack, currency, price, fits) -> None:  # type: ignore[no-untyped-def]
     stack.post_shopify(_order(price, currency=currency))
     stack.run_jobs(include_delayed=True)
@@ -55,11 +85,14 @@ def test_each_currency_keeps_its_own_minor_unit(stack, currency, price, fits) ->
         assert f"has more decimals than {currency}'s {minor_unit(currency)}" in event.last_error
 
 
-@pytest.mark.parametrize("overrides, field, limit", [
-    ({"name": "#" + "9" * 100}, "order number", 64),
-    ({"sku": "S" * 300}, "line 1 SKU", 128),
-    ({"phone": "+1" + "5" * 100}, "customer phone", 64),
-])
+@pytest.mark.parametrize(
+    "overrides, field, limit",
+    [
+        ({"name": "#" + "9" * 100}, "order number", 64),
+        ({"sku": "S" * 300}, "line 1 SKU", 128),
+        ({"phone": "+1" + "5" * 100}, "customer phone", 64),
+    ],
+)
 def test_an_over_long_value_names_its_field_and_writes_nothing(stack, overrides, field, limit) -> None:  # type: ignore[no-untyped-def]
     stack.post_shopify(_order(**overrides))
     reason = _parked_reason(stack)
@@ -100,9 +133,10 @@ def tarpit():  # type: ignore[no-untyped-def]
 def _erp_section(stack, url: str, **timeouts: float) -> None:  # type: ignore[no-untyped-def]
     import json
 
+    from sqlalchemy import select
+
     from connector.config_io import load_config
     from connector.models import ErpConnection
-    from sqlalchemy import select
 
     with stack.rt.sessions() as session:
         kind = session.scalars(select(ErpConnection)).one().kind
@@ -119,8 +153,9 @@ def test_an_erp_that_never_answers_holds_one_event_for_its_timeout_then_the_batc
     from connector.models import InboxEvent
     from tests.test_api import sign_in
 
-    _erp_section(stack, f"postgresql://erp:s3cret-pw@127.0.0.1:{tarpit}/erp", connect_timeout_seconds=2,
-                 timeout_seconds=2)
+    _erp_section(
+        stack, f"postgresql://erp:s3cret-pw@127.0.0.1:{tarpit}/erp", connect_timeout_seconds=2, timeout_seconds=2
+    )
     for n in range(5):
         stack.post_shopify(_order(name=f"#{2001 + n}") | {"id": 9100 + n})
     started = time.monotonic()
@@ -146,7 +181,6 @@ def test_an_erp_that_never_answers_holds_one_event_for_its_timeout_then_the_batc
         session.execute(update(InboxEvent).values(next_attempt_at=None))
     kick(stack.rt, first.store_id)
     stack.run_jobs(include_delayed=True)
-    assert sorted(o.external_ref for o in stack.erp_orders()) == sorted(
-        f"shopify:acme-us:{9100 + n}" for n in range(5))
+    assert sorted(o.external_ref for o in stack.erp_orders()) == sorted(f"shopify:acme-us:{9100 + n}" for n in range(5))
     assert stack.client.get("/readyz").json["erp"] == "ok"
     assert admin.get("/api/v1/dashboard").json["erp_unreachable"] is None

@@ -1,4 +1,5 @@
 """The process itself: it refuses to run on a key that cannot open what it stored."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,8 +12,11 @@ from connector.runtime import Runtime
 
 
 def _env(stack, key: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    return {"DATABASE_URL": str(stack.rt.settings.database_url), "CONNECTOR_ENCRYPTION_KEY": key,
-            "REDIS_URL": "redis://127.0.0.1:6379/15"}
+    return {
+        "DATABASE_URL": str(stack.rt.settings.database_url),
+        "CONNECTOR_ENCRYPTION_KEY": key,
+        "REDIS_URL": "redis://127.0.0.1:6379/15",
+    }
 
 
 @pytest.mark.parametrize("command", [["web"], ["worker", "--burst"], ["scheduler"]])
@@ -25,8 +29,9 @@ def test_a_wrong_encryption_key_refuses_to_start_with_a_clear_message(sqlite_sta
 
 def test_readyz_reports_a_key_that_cannot_open_the_secrets(sqlite_stack):
     assert sqlite_stack.client.get("/readyz").json["checks"]["secrets"] == "ok"
-    wrong = Runtime.from_settings(sqlite_stack.rt.settings.with_(encryption_key="some-other-key"),
-                                  queue=EmbeddedJobQueue())
+    wrong = Runtime.from_settings(
+        sqlite_stack.rt.settings.with_(encryption_key="some-other-key"), queue=EmbeddedJobQueue()
+    )
     try:
         answer = create_app(runtime=wrong).test_client().get("/readyz")
     finally:

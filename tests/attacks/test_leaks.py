@@ -1,4 +1,5 @@
 """Secrets and personal data where they must not go: start-up output, logs, Sentry."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,21 @@ from tests.stack import SECRET
 def test_connector_run_never_prints_a_secret_set_on_config(sqlite_stack, capsys):
     rt = sqlite_stack.rt
     entered = "whsec_entered_on_config_5c4b3a"  # as a merchant types it on /config: write-only
-    load_config(rt, json.dumps({"stores": [{"slug": "acme-us", "platform": "shopify",
-                                            "shop_domain": "acme-us.myshopify.com", "webhook_secret": entered}]}))
+    load_config(
+        rt,
+        json.dumps(
+            {
+                "stores": [
+                    {
+                        "slug": "acme-us",
+                        "platform": "shopify",
+                        "shop_domain": "acme-us.myshopify.com",
+                        "webhook_secret": entered,
+                    }
+                ]
+            }
+        ),
+    )
     _print_instructions(rt, "127.0.0.1", 5000, None, ensure_demo_config(rt))
     out = capsys.readouterr().out
     assert "/webhooks/shopify/acme-us" in out
@@ -56,8 +70,10 @@ def _logged_failure(formatter) -> str:  # type: ignore[no-untyped-def]
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.addHandler(handler)
-    url = ("http://shop.example/wp-json/wc/v3/orders/1?oauth_consumer_key=ck_0123456789abcdef0123&"
-           "oauth_signature=c2lnbmF0dXJlLXNlY3JldA%3D%3D&oauth_nonce=abc")
+    url = (
+        "http://shop.example/wp-json/wc/v3/orders/1?oauth_consumer_key=ck_0123456789abcdef0123&"
+        "oauth_signature=c2lnbmF0dXJlLXNlY3JldA%3D%3D&oauth_nonce=abc"
+    )
     try:
         try:
             raise requests.ConnectionError(f"Max retries exceeded with url: {url}")
@@ -70,11 +86,10 @@ def _logged_failure(formatter) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_woocommerce_oauth_secrets_never_reach_a_log_line_in_any_format():
+    import json
     import logging
 
     from connector.observability import JsonFormatter
-
-    import json
 
     text = _logged_failure(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     lines = [json.loads(line) for line in _logged_failure(JsonFormatter()).splitlines()]

@@ -2,6 +2,7 @@
 served that its OpenAPI document does not say. Bounded and replayable for CI: a fixed seed and a few
 examples per operation and generation mode; bench/schemathesis.py runs the same for longer.
 """
+
 from __future__ import annotations
 
 import os

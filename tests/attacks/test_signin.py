@@ -1,6 +1,7 @@
 """Sign-in against someone who knows an admin's email: slowed, never able to lock the owner out;
 no proxy header believed unless configured; no race past the limit; no timing that tells which
 accounts exist; and a sign-out that ends the session for every copy of its cookie."""
+
 from __future__ import annotations
 
 import re
@@ -20,8 +21,11 @@ WRONG = "wrong password!!"
 
 
 def _try(client, email: str, password: str, address: str = "203.0.113.9"):  # type: ignore[no-untyped-def]
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_of(client)},
-                       environ_base={"REMOTE_ADDR": address})
+    return client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": csrf_of(client)},
+        environ_base={"REMOTE_ADDR": address},
+    )
 
 
 def test_an_attacker_elsewhere_cannot_lock_the_owner_out(sqlite_stack):
@@ -51,8 +55,15 @@ def test_concurrent_tries_check_no_more_passwords_than_the_limit(stack):
     tokens = [csrf_of(c) for c in clients]
 
     def attempt(i: int) -> int:
-        return clients[i].post("/login", data={"email": ADMIN[0], "password": WRONG, "csrf_token": tokens[i]},
-                               environ_base={"REMOTE_ADDR": "198.51.100.7"}).status_code
+        return (
+            clients[i]
+            .post(
+                "/login",
+                data={"email": ADMIN[0], "password": WRONG, "csrf_token": tokens[i]},
+                environ_base={"REMOTE_ADDR": "198.51.100.7"},
+            )
+            .status_code
+        )
 
     with ThreadPoolExecutor(12) as pool:
         codes = list(pool.map(attempt, range(24)))
@@ -96,22 +107,25 @@ def test_a_password_change_ends_a_copied_session(sqlite_stack):
 def _served_login(served: Served, email: str, password: str, forwarded_for: str) -> int:
     browser = requests.Session()
     token = re.search(r'name="csrf-token" content="([^"]+)"', browser.get(served.url("/login")).text).group(1)
-    return browser.post(served.url("/login"), data={"email": email, "password": password, "csrf_token": token},
-                        headers={"X-Forwarded-For": forwarded_for}, allow_redirects=False, timeout=10).status_code
+    return browser.post(
+        served.url("/login"),
+        data={"email": email, "password": password, "csrf_token": token},
+        headers={"X-Forwarded-For": forwarded_for},
+        allow_redirects=False,
+        timeout=10,
+    ).status_code
 
 
 def test_x_forwarded_for_is_not_believed_without_a_configured_proxy(served):
-    codes = [_served_login(served, f"user{n}@example.com", WRONG, f"10.2.0.{n}")
-             for n in range(MAX_ATTEMPTS["ip"] + 2)]
-    assert codes[:MAX_ATTEMPTS["ip"]] == [401] * MAX_ATTEMPTS["ip"]
+    codes = [_served_login(served, f"user{n}@example.com", WRONG, f"10.2.0.{n}") for n in range(MAX_ATTEMPTS["ip"] + 2)]
+    assert codes[: MAX_ATTEMPTS["ip"]] == [401] * MAX_ATTEMPTS["ip"]
     assert codes[-2:] == [429, 429]  # one address (the TCP peer) whatever the header claimed
 
 
 @pytest.mark.parametrize("served", [{"FORWARDED_ALLOW_IPS": "127.0.0.1"}], indirect=True)
 def test_x_forwarded_for_names_the_client_behind_a_configured_proxy(served):
     connector(served.env, "user", "add", ADMIN[0], "--role", "admin", "--password", ADMIN[1])
-    codes = [_served_login(served, f"user{n}@example.com", WRONG, f"10.3.0.{n}")
-             for n in range(MAX_ATTEMPTS["ip"] + 2)]
+    codes = [_served_login(served, f"user{n}@example.com", WRONG, f"10.3.0.{n}") for n in range(MAX_ATTEMPTS["ip"] + 2)]
     assert codes == [401] * (MAX_ATTEMPTS["ip"] + 2)  # each client its own address, as the proxy says
     assert _served_login(served, *ADMIN, "10.3.1.1") == 302
 

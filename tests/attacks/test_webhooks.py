@@ -1,6 +1,7 @@
 """Signed bodies used against us: replayed under another topic, carrying NUL, nested deep, or naming
 someone whose email merely contains another's. Only the body is signed (PLATFORMS.md): every test
 here sends a body whose signature verifies."""
+
 from __future__ import annotations
 
 import json
@@ -60,8 +61,12 @@ def test_a_customers_redact_body_replayed_as_shop_redact_is_refused(stack):
     stack.post_shopify(order)
     stack.run_jobs()
     # A genuine request carries shop_id and shop_domain too: only its extra fields tell it apart.
-    request = {"shop_id": 1, "shop_domain": "acme-us.myshopify.com", "orders_to_redact": [],
-               "customer": {"id": 5, "email": "someone@example.com", "phone": None}}
+    request = {
+        "shop_id": 1,
+        "shop_domain": "acme-us.myshopify.com",
+        "orders_to_redact": [],
+        "customer": {"id": 5, "email": "someone@example.com", "phone": None},
+    }
     stack.post_shopify(request, topic="shop/redact")
     stack.run_jobs()
     replay = stack.events()[-1]
@@ -73,8 +78,13 @@ def test_a_data_request_body_replayed_as_customers_redact_is_refused(sqlite_stac
     order = load_fixture("shopify", "order_guest.json")
     sqlite_stack.post_shopify(order)
     sqlite_stack.run_jobs()
-    request = {"shop_id": 1, "shop_domain": "acme-us.myshopify.com", "orders_requested": [order["id"]],
-               "customer": {"id": 5, "email": order["email"], "phone": None}, "data_request": {"id": 9}}
+    request = {
+        "shop_id": 1,
+        "shop_domain": "acme-us.myshopify.com",
+        "orders_requested": [order["id"]],
+        "customer": {"id": 5, "email": order["email"], "phone": None},
+        "data_request": {"id": 9},
+    }
     sqlite_stack.post_shopify(request, topic="customers/redact")
     sqlite_stack.run_jobs()
     assert sqlite_stack.events()[-1].status == "failed"
@@ -85,8 +95,12 @@ def test_a_privacy_request_for_another_shop_is_refused(sqlite_stack):
     order = load_fixture("shopify", "order_guest.json")
     sqlite_stack.post_shopify(order)
     sqlite_stack.run_jobs()
-    request = {"shop_id": 1, "shop_domain": "other-shop.myshopify.com", "orders_to_redact": [order["id"]],
-               "customer": {"id": 5, "email": order["email"], "phone": None}}
+    request = {
+        "shop_id": 1,
+        "shop_domain": "other-shop.myshopify.com",
+        "orders_to_redact": [order["id"]],
+        "customer": {"id": 5, "email": order["email"], "phone": None},
+    }
     sqlite_stack.post_shopify(request, topic="customers/redact")
     sqlite_stack.run_jobs()
     refused = sqlite_stack.events()[-1]
@@ -129,7 +143,9 @@ def test_shop_redact_while_the_app_is_installed_waits_for_an_admin(sqlite_stack,
     assert sqlite_stack.events()[-1].status == "succeeded"
     assert not _store_active(sqlite_stack) and b"@" not in sqlite_stack.events()[0].body
     with sqlite_stack.rt.sessions() as session:
-        actors = {e.actor for e in session.scalars(select(AuditEntry).where(AuditEntry.action == "privacy.shop_redact"))}
+        actors = {
+            e.actor for e in session.scalars(select(AuditEntry).where(AuditEntry.action == "privacy.shop_redact"))
+        }
     assert actors == {f"admin@example.com (confirmed event {parked.id})"}
 
 
@@ -217,11 +233,17 @@ def test_a_body_nested_1000_deep_is_parked_at_once_and_its_page_renders(stack):
 
 
 def _customer_order(order: dict, order_id: int, email: str) -> dict:
-    return {**order, "id": order_id, "name": f"#{order_id}", "email": email, "contact_email": email,
-            "phone": None, "customer": {**(order.get("customer") or {}), "id": order_id, "email": email,
-                                        "phone": None},
-            "billing_address": {**order["billing_address"], "phone": None},
-            "shipping_address": {**(order.get("shipping_address") or order["billing_address"]), "phone": None}}
+    return {
+        **order,
+        "id": order_id,
+        "name": f"#{order_id}",
+        "email": email,
+        "contact_email": email,
+        "phone": None,
+        "customer": {**(order.get("customer") or {}), "id": order_id, "email": email, "phone": None},
+        "billing_address": {**order["billing_address"], "phone": None},
+        "shipping_address": {**(order.get("shipping_address") or order["billing_address"]), "phone": None},
+    }
 
 
 def test_a_redaction_for_ann_leaves_joann_and_mariann_alone(stack):
@@ -229,15 +251,24 @@ def test_a_redaction_for_ann_leaves_joann_and_mariann_alone(stack):
     for order_id, email in ((101, "ann@example.com"), (102, "joann@example.com"), (103, "mariann@example.com")):
         stack.post_shopify(_customer_order(base, order_id, email))
     stack.run_jobs()
-    export = {"shop_id": 1, "shop_domain": "acme-us.myshopify.com", "orders_requested": [],
-              "customer": {"id": 999, "email": "ANN@example.com ", "phone": None}, "data_request": {"id": 1}}
+    export = {
+        "shop_id": 1,
+        "shop_domain": "acme-us.myshopify.com",
+        "orders_requested": [],
+        "customer": {"id": 999, "email": "ANN@example.com ", "phone": None},
+        "data_request": {"id": 1},
+    }
     stack.post_shopify(export, topic="customers/data_request")
     stack.run_jobs()
     exported = stack.events()[-1].result["export"]["events"]
     assert [e["order"] for e in exported] == ["#101"]
 
-    redact = {"shop_id": 1, "shop_domain": "acme-us.myshopify.com", "orders_to_redact": [],
-              "customer": {"id": 999, "email": "ann@example.com", "phone": None}}
+    redact = {
+        "shop_id": 1,
+        "shop_domain": "acme-us.myshopify.com",
+        "orders_to_redact": [],
+        "customer": {"id": 999, "email": "ann@example.com", "phone": None},
+    }
     stack.post_shopify(redact, topic="customers/redact")
     stack.run_jobs()
     bodies = {e.resource_id: e.body for e in stack.events()}
@@ -256,8 +287,13 @@ def test_a_customer_redaction_empties_the_file_drop_ledger_too(tmp_path):
     from tests.stack import build_stack
 
     harness = FilesHarness(tmp_path)
-    stack = build_stack("sqlite", tmp_path, f"sqlite:///{tmp_path / 'c.db'}", f"sqlite:///{tmp_path / 'e.db'}",
-                        erp_config=harness.config())
+    stack = build_stack(
+        "sqlite",
+        tmp_path,
+        f"sqlite:///{tmp_path / 'c.db'}",
+        f"sqlite:///{tmp_path / 'e.db'}",
+        erp_config=harness.config(),
+    )
     try:
         order = load_fixture("shopify", "order_guest.json")
         stack.post_shopify(order)
@@ -265,8 +301,12 @@ def test_a_customer_redaction_empties_the_file_drop_ledger_too(tmp_path):
         email = order["email"].lower().encode()
         ledger = harness.state / "customers"
         assert any(email in p.read_bytes() for p in ledger.glob("*.json"))
-        redact = {"shop_id": 1, "shop_domain": "acme-us.myshopify.com", "orders_to_redact": [order["id"]],
-                  "customer": {"id": None, "email": order["email"], "phone": None}}
+        redact = {
+            "shop_id": 1,
+            "shop_domain": "acme-us.myshopify.com",
+            "orders_to_redact": [order["id"]],
+            "customer": {"id": None, "email": order["email"], "phone": None},
+        }
         stack.post_shopify(redact, topic="customers/redact")
         stack.run_jobs()
         assert stack.events()[-1].status == "succeeded"
@@ -294,8 +334,12 @@ def test_a_woocommerce_customer_is_erased_by_api_and_by_command(stack):
     url = "/api/v1/stores/acme-eu/erasures"
     assert support.post(url, json={"email": email}, headers={"X-CSRF-Token": support.csrf}).status_code == 403
     assert admin.post(url, json={}, headers={"X-CSRF-Token": admin.csrf}).status_code == 400
-    assert admin.post("/api/v1/stores/nope/erasures", json={"email": email},
-                      headers={"X-CSRF-Token": admin.csrf}).status_code == 404
+    assert (
+        admin.post(
+            "/api/v1/stores/nope/erasures", json={"email": email}, headers={"X-CSRF-Token": admin.csrf}
+        ).status_code
+        == 404
+    )
     answer = admin.post(url, json={"email": email.upper()}, headers={"X-CSRF-Token": admin.csrf})
     assert answer.status_code == 200 and "redacted 1 stored event" in answer.json["note"]
     bodies = {e.resource_id: e.body for e in stack.events()}
@@ -323,8 +367,13 @@ def test_privacy_exports_are_erased_after_their_days(sqlite_stack):
 
     order = load_fixture("shopify", "order_guest.json")
     sqlite_stack.post_shopify(order)
-    request = {"shop_id": 1, "shop_domain": "acme-us.myshopify.com", "orders_requested": [order["id"]],
-               "customer": {"id": 5, "email": order["email"], "phone": None}, "data_request": {"id": 9}}
+    request = {
+        "shop_id": 1,
+        "shop_domain": "acme-us.myshopify.com",
+        "orders_requested": [order["id"]],
+        "customer": {"id": 5, "email": order["email"], "phone": None},
+        "data_request": {"id": 9},
+    }
     sqlite_stack.post_shopify(request, topic="customers/data_request")
     sqlite_stack.run_jobs()
     exported = sqlite_stack.events()[-1]

@@ -4,6 +4,7 @@ Playwright's own browser download (`playwright install`) cannot work here (no in
 registries), so the test drives /usr/bin/chromium from Debian's `chromium` package; scripts/test.sh
 installs it when it is missing.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,8 +18,16 @@ from pathlib import Path
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
@@ -41,7 +50,7 @@ def ensure_chromium() -> tuple[str | None, str]:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log(self, type: str, message: str, *args: object) -> None:  # noqa: A002
+    def log(self, type: str, message: str, *args: object) -> None:
         pass
 
 
@@ -50,8 +59,7 @@ def live_app(stack) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """Serve the stack's app on a free loopback port, with the embedded queue's thread processing jobs
     (as `connector run` does). Yields the base URL."""
     server = make_server("127.0.0.1", 0, stack.app, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-app",
-                              daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-app", daemon=True)
     stack.rt.queue.start()
     thread.start()
     try:
@@ -70,8 +78,14 @@ def chromium_page(user_data_dir: Path, executable: str = CHROMIUM) -> Iterator: 
 
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(user_data_dir), executable_path=executable, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="UTC")
+            str(user_data_dir),
+            executable_path=executable,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+            locale="en-GB",
+            timezone_id="UTC",
+        )
         context.set_default_timeout(15_000)
         try:
             yield context.pages[0] if context.pages else context.new_page()

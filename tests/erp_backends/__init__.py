@@ -3,6 +3,7 @@
 A harness module per back end (sql.py, rest.py, files.py, tryton.py) defines a class with this
 shape; `tests/test_erp_contract.py` runs one suite over all of them, so each behaves the same.
 """
+
 from __future__ import annotations
 
 import contextlib

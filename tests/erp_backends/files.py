@@ -1,4 +1,5 @@
 """The file-drop back end on temporary folders; the harness plays the ERP's side by writing CSVs."""
+
 from __future__ import annotations
 
 import contextlib
@@ -7,7 +8,7 @@ import io
 import os
 import shutil
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,37 +32,56 @@ class FilesHarness:
         for folder in (self.outbound, self.inbound):
             folder.mkdir(parents=True, exist_ok=True)
         self.delimiter, self.encoding = delimiter, encoding
-        self._adapter = FileDropErp(self.outbound, self.inbound, delimiter=delimiter, encoding=encoding,
-                                    lock_timeout=2)
+        self._adapter = FileDropErp(self.outbound, self.inbound, delimiter=delimiter, encoding=encoding, lock_timeout=2)
         self._sequence = 0
 
     def adapter(self) -> FileDropErp:
         return self._adapter
 
     def config(self) -> dict:
-        return {"kind": "files", "outbound": str(self.outbound), "inbound": str(self.inbound),
-                "state": str(self.state), "delimiter": self.delimiter, "encoding": self.encoding}
+        return {
+            "kind": "files",
+            "outbound": str(self.outbound),
+            "inbound": str(self.inbound),
+            "state": str(self.state),
+            "delimiter": self.delimiter,
+            "encoding": self.encoding,
+        }
 
     def add_products(self, skus: list[str]) -> None:
         return None
 
     def seed_stock(self, levels: list[StockLevel]) -> None:
-        now = datetime.now(timezone.utc).isoformat()
-        self.drop_inbound("stock", [STOCK_COLUMNS] + [
-            (level.sku, level.warehouse, format(level.on_hand, "f"), now) for level in levels])
+        now = datetime.now(UTC).isoformat()
+        self.drop_inbound(
+            "stock",
+            [STOCK_COLUMNS] + [(level.sku, level.warehouse, format(level.on_hand, "f"), now) for level in levels],
+        )
 
     def seed_shipment(self, shipment: Shipment) -> None:
-        head = (shipment.ref, shipment.order_ref, shipment.carrier, shipment.tracking_number, shipment.tracking_url,
-                shipment.shipped_at.isoformat(), shipment.warehouse)
-        self.drop_inbound("shipment", [SHIPMENT_COLUMNS] + [
-            (*head, str(n), line.sku, str(line.quantity)) for n, line in enumerate(shipment.lines, start=1)])
+        head = (
+            shipment.ref,
+            shipment.order_ref,
+            shipment.carrier,
+            shipment.tracking_number,
+            shipment.tracking_url,
+            shipment.shipped_at.isoformat(),
+            shipment.warehouse,
+        )
+        self.drop_inbound(
+            "shipment",
+            [SHIPMENT_COLUMNS]
+            + [(*head, str(n), line.sku, str(line.quantity)) for n, line in enumerate(shipment.lines, start=1)],
+        )
 
     def booked(self, order_ref: str) -> dict:
         """The order's money as this ERP holds it (what its import reads), amounts as Decimals."""
         with open(self.outbound / f"order-{safe_name(order_ref)}.csv", encoding=self.encoding, newline="") as f:
             head = next(csv.DictReader(f, delimiter=self.delimiter))
-        return {key: head[key] if key == "presentment_currency" else Decimal(head[key]) if head[key] else None
-                for key in BOOKED}
+        return {
+            key: head[key] if key == "presentment_currency" else Decimal(head[key]) if head[key] else None
+            for key in BOOKED
+        }
 
     def credited(self, refund_ref: str) -> dict:
         """The credit note's money as its CSV says (every row repeats the head), amounts as Decimals."""
@@ -81,7 +101,7 @@ class FilesHarness:
         """Write a CSV the way the ERP must: a dot-prefixed temporary name, then a rename; names sort by time."""
         if name is None:
             self._sequence += 1
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
             name = f"{prefix}-{stamp}-{self._sequence:06d}.csv"
         buffer = io.StringIO()
         csv.writer(buffer, delimiter=self.delimiter, lineterminator="\r\n").writerows(rows)

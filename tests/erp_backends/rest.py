@@ -1,4 +1,5 @@
 """The REST/JSON back end against the fake REST ERP (tests/fakes/rest_erp.py) over real HTTP."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,9 +10,9 @@ from pathlib import Path
 from adapters.erp import build_erp
 from adapters.erp.rest import RestErp
 from mappings.canonical import Shipment, StockLevel
+from tests.fakes.rest_erp import FakeRestErp
 from tests.money_cases import CREDITED_KEYS
 from tests.money_cases import MONEY_KEYS as BOOKED
-from tests.fakes.rest_erp import FakeRestErp
 
 TOKEN = "erp-harness-token"
 
@@ -35,8 +36,16 @@ class RestHarness:
         return self._adapter  # type: ignore[return-value]
 
     def config(self) -> dict:
-        return {"kind": "rest", "base_url": self.fake.url, "auth": {"type": "bearer"}, "token": TOKEN,
-                "timeout_seconds": 2, "max_tries": 2, "retry_base_seconds": 0.05, "max_wait_seconds": 0.5}
+        return {
+            "kind": "rest",
+            "base_url": self.fake.url,
+            "auth": {"type": "bearer"},
+            "token": TOKEN,
+            "timeout_seconds": 2,
+            "max_tries": 2,
+            "retry_base_seconds": 0.05,
+            "max_wait_seconds": 0.5,
+        }
 
     def add_products(self, skus: list[str]) -> None:
         self.fake.add_products(skus)
@@ -55,9 +64,11 @@ class RestHarness:
         """The order's money as this ERP holds it (what its import reads), amounts as Decimals."""
         doc = self.fake.orders[order_ref]
         presentment = doc["presentment"] or {"currency": None, "total": None}
-        return {**{key: Decimal(doc["totals"][key]) for key in BOOKED if key in doc["totals"]},
-                "presentment_currency": presentment["currency"],
-                "presentment_total": presentment["total"] and Decimal(presentment["total"])}
+        return {
+            **{key: Decimal(doc["totals"][key]) for key in BOOKED if key in doc["totals"]},
+            "presentment_currency": presentment["currency"],
+            "presentment_total": presentment["total"] and Decimal(presentment["total"]),
+        }
 
     def credited(self, refund_ref: str) -> dict:
         """The credit note's money as this ERP holds it, amounts as Decimals."""
@@ -68,8 +79,9 @@ class RestHarness:
         return None
 
     def returned_to(self, refund_ref: str) -> dict[str, str | None]:
-        return {line["sku"]: line["warehouse"] for line in self.fake.credit_notes[refund_ref]["lines"]
-                if line["restock"]}
+        return {
+            line["sku"]: line["warehouse"] for line in self.fake.credit_notes[refund_ref]["lines"] if line["restock"]
+        }
 
     @contextlib.contextmanager
     def down(self) -> Iterator[None]:

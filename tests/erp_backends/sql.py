@@ -1,15 +1,23 @@
 """The SQL staging back end on a SQLite file (the PostgreSQL flavour runs in the integration tests)."""
+
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine, select
 
-from adapters.erp.sql import (SqlStagingErp, erp_credit_note_lines, erp_credit_notes, erp_orders, erp_shipment_lines,
-                              erp_shipments, erp_stock)
+from adapters.erp.sql import (
+    SqlStagingErp,
+    erp_credit_note_lines,
+    erp_credit_notes,
+    erp_orders,
+    erp_shipment_lines,
+    erp_shipments,
+    erp_stock,
+)
 from mappings.canonical import Shipment, StockLevel
 from tests.money_cases import CREDITED_KEYS
 from tests.money_cases import MONEY_KEYS as BOOKED
@@ -49,24 +57,40 @@ class SqlHarness:
         return None
 
     def seed_stock(self, levels: list[StockLevel]) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with self._adapter.engine.begin() as conn:
             for level in levels:
-                conn.execute(erp_stock.delete().where(erp_stock.c.sku == level.sku,
-                                                      erp_stock.c.warehouse == level.warehouse))
-                conn.execute(erp_stock.insert().values(sku=level.sku, warehouse=level.warehouse,
-                                                       on_hand=level.on_hand, updated_at=now))
+                conn.execute(
+                    erp_stock.delete().where(erp_stock.c.sku == level.sku, erp_stock.c.warehouse == level.warehouse)
+                )
+                conn.execute(
+                    erp_stock.insert().values(
+                        sku=level.sku, warehouse=level.warehouse, on_hand=level.on_hand, updated_at=now
+                    )
+                )
 
     def seed_shipment(self, shipment: Shipment) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with self._adapter.engine.begin() as conn:
-            conn.execute(erp_shipments.insert().values(
-                shipment_ref=shipment.ref, order_external_ref=shipment.order_ref, warehouse=shipment.warehouse,
-                carrier=shipment.carrier, tracking_number=shipment.tracking_number,
-                tracking_url=shipment.tracking_url, shipped_at=shipment.shipped_at, updated_at=now))
-            conn.execute(erp_shipment_lines.insert(), [
-                {"shipment_ref": shipment.ref, "line_no": n, "sku": line.sku, "quantity": line.quantity}
-                for n, line in enumerate(shipment.lines, start=1)])
+            conn.execute(
+                erp_shipments.insert().values(
+                    shipment_ref=shipment.ref,
+                    order_external_ref=shipment.order_ref,
+                    warehouse=shipment.warehouse,
+                    carrier=shipment.carrier,
+                    tracking_number=shipment.tracking_number,
+                    tracking_url=shipment.tracking_url,
+                    shipped_at=shipment.shipped_at,
+                    updated_at=now,
+                )
+            )
+            conn.execute(
+                erp_shipment_lines.insert(),
+                [
+                    {"shipment_ref": shipment.ref, "line_no": n, "sku": line.sku, "quantity": line.quantity}
+                    for n, line in enumerate(shipment.lines, start=1)
+                ],
+            )
 
     def booked(self, order_ref: str) -> dict:
         """The order's money as this ERP holds it (what its import reads), amounts as Decimals."""
@@ -86,8 +110,11 @@ class SqlHarness:
     def returned_to(self, refund_ref: str) -> dict[str, str | None]:
         lines = erp_credit_note_lines
         with self._adapter.engine.connect() as conn:
-            rows = conn.execute(select(lines.c.sku, lines.c.warehouse)
-                                .where(lines.c.credit_note_ref == refund_ref, lines.c.restock.is_(True))).all()
+            rows = conn.execute(
+                select(lines.c.sku, lines.c.warehouse).where(
+                    lines.c.credit_note_ref == refund_ref, lines.c.restock.is_(True)
+                )
+            ).all()
         return {row.sku: row.warehouse for row in rows}
 
     def down(self) -> contextlib.AbstractContextManager[None]:

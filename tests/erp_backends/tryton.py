@@ -15,6 +15,7 @@ packed and done with the tracking number in its `reference`.
 Set TRYTON_DIR to use another folder than .tryton/. Setup is skipped (the tests skip with the reason)
 only when Tryton cannot be installed from PyPI; any other setup failure fails the tests.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -67,8 +68,9 @@ class _Server:
         result = _script("setup", str(TRYTON_DIR))
         self.setup_output = result.stdout + result.stderr
         if result.returncode == INSTALL_FAILED:
-            self.skip_reason = ("Tryton could not be installed from PyPI (outside our control):\n"
-                                f"{self.setup_output[-2000:]}")
+            self.skip_reason = (
+                f"Tryton could not be installed from PyPI (outside our control):\n{self.setup_output[-2000:]}"
+            )
         elif result.returncode != 0:
             self.error = f"scripts/tryton.py setup {TRYTON_DIR} failed:\n{self.setup_output[-4000:]}"
         else:
@@ -129,24 +131,46 @@ class TrytonHarness:
         return self._adapter  # type: ignore[return-value]
 
     def config(self) -> dict:
-        return {"kind": "tryton", "url": self.server.url, "database": DATABASE, "username": CONNECTOR_LOGIN,
-                "password": self.server.connector_password, "connect_timeout_seconds": 2, "read_timeout_seconds": 30}
+        return {
+            "kind": "tryton",
+            "url": self.server.url,
+            "database": DATABASE,
+            "username": CONNECTOR_LOGIN,
+            "password": self.server.connector_password,
+            "connect_timeout_seconds": 2,
+            "read_timeout_seconds": 30,
+        }
 
     # ---- the ERP side ---------------------------------------------------------------------------
 
     def add_products(self, skus: list[str]) -> None:
         wanted = sorted({sku for sku in skus if sku})
-        known = {r["code"] for r in self.rpc.call("product.product", "search_read", [("code", "in", wanted)], 0, None,
-                                                  None, ["code"])}
+        known = {
+            r["code"]
+            for r in self.rpc.call("product.product", "search_read", [("code", "in", wanted)], 0, None, None, ["code"])
+        }
         missing = [sku for sku in wanted if sku not in known]
         if not missing:
             return
         (category,) = self.rpc.call("product.category", "search", [("name", "=", "Storefront goods")], 0, 1, None)
         unit = self._unit()
-        self.rpc.call("product.template", "create", [
-            {"name": sku, "type": "goods", "salable": True, "default_uom": unit, "sale_uom": unit,
-             "list_price": Decimal("10"), "account_category": category,
-             "products": [["create", [{"suffix_code": sku}]]]} for sku in missing])
+        self.rpc.call(
+            "product.template",
+            "create",
+            [
+                {
+                    "name": sku,
+                    "type": "goods",
+                    "salable": True,
+                    "default_uom": unit,
+                    "sale_uom": unit,
+                    "list_price": Decimal("10"),
+                    "account_category": category,
+                    "products": [["create", [{"suffix_code": sku}]]],
+                }
+                for sku in missing
+            ],
+        )
 
     def booked(self, order_ref: str) -> dict:
         """The sale's money as Tryton holds it: its total and tax, and each fee kind's lines by their product
@@ -160,12 +184,22 @@ class TrytonHarness:
 
     def _money(self, reference: str, sign: Decimal) -> dict:
         """A sale's total, tax and fee kinds; `sign` -1 reads a return sale (negative lines) as positive."""
-        (sale,) = self.rpc.call("sale.sale", "search_read", [("reference", "=", reference)], 0, 1, None,
-                                ["total_amount", "tax_amount", "lines"])
+        (sale,) = self.rpc.call(
+            "sale.sale",
+            "search_read",
+            [("reference", "=", reference)],
+            0,
+            1,
+            None,
+            ["total_amount", "tax_amount", "lines"],
+        )
         lines = self.rpc.call("sale.line", "read", sale["lines"], ["product.code", "quantity", "unit_price"])
         kinds = {"TIP": "tip_total", "DUTY": "duty_total", "ADDITIONAL_FEE": "additional_fee_total"}
-        money = {"total": sign * Decimal(sale["total_amount"]), "tax_total": sign * Decimal(sale["tax_amount"]),
-                 **dict.fromkeys(kinds.values(), Decimal(0))}
+        money = {
+            "total": sign * Decimal(sale["total_amount"]),
+            "tax_total": sign * Decimal(sale["tax_amount"]),
+            **dict.fromkeys(kinds.values(), Decimal(0)),
+        }
         for line in lines:
             kind = kinds.get((line.get("product.") or {}).get("code"))
             if kind:
@@ -182,11 +216,13 @@ class TrytonHarness:
     def returned_to(self, refund_ref: str) -> dict[str, str | None]:
         """{SKU: code of the warehouse whose return shipment takes it back}: the return sale's customer return
         shipments, which Tryton makes for its restocked goods lines in the sale's warehouse."""
-        (sale,) = self.rpc.call("sale.sale", "search_read", [("reference", "=", refund_ref)], 0, 1, None,
-                                ["shipment_returns"])
+        (sale,) = self.rpc.call(
+            "sale.sale", "search_read", [("reference", "=", refund_ref)], 0, 1, None, ["shipment_returns"]
+        )
         returned: dict[str, str | None] = {}
-        for shipment in self.rpc.call("stock.shipment.out.return", "read", sale["shipment_returns"],
-                                      ["warehouse.code", "incoming_moves"]):
+        for shipment in self.rpc.call(
+            "stock.shipment.out.return", "read", sale["shipment_returns"], ["warehouse.code", "incoming_moves"]
+        ):
             for move in self.rpc.call("stock.move", "read", shipment["incoming_moves"], ["product.code"]):
                 returned[move["product."]["code"]] = shipment["warehouse."]["code"]
         return returned
@@ -199,23 +235,28 @@ class TrytonHarness:
     def seed_stock(self, levels: list[StockLevel]) -> None:
         self.add_products([level.sku for level in levels])
         codes = [level.sku for level in levels]
-        products = {r["code"]: r["id"] for r in self.rpc.call(
-            "product.product", "search_read", [("code", "in", codes)], 0, None, None, ["code"])}
+        products = {
+            r["code"]: r["id"]
+            for r in self.rpc.call("product.product", "search_read", [("code", "in", codes)], 0, None, None, ["code"])
+        }
         by_location: dict[int, list[dict]] = {}
         for level in levels:
             location = self._storage(level.warehouse)
-            by_location.setdefault(location, []).append({"product": products[level.sku],
-                                                         "quantity": float(level.on_hand)})
+            by_location.setdefault(location, []).append(
+                {"product": products[level.sku], "quantity": float(level.on_hand)}
+            )
         for location, lines in by_location.items():
-            (inventory,) = self.rpc.call("stock.inventory", "create", [
-                {"location": location, "lines": [["create", lines]]}])
+            (inventory,) = self.rpc.call(
+                "stock.inventory", "create", [{"location": location, "lines": [["create", lines]]}]
+            )
             self.rpc.call("stock.inventory", "confirm", [inventory])
 
     def seed_shipment(self, shipment: Shipment) -> None:
         """Ship these lines of the order's sale: the sale's open customer shipment, picked for exactly
         these quantities (the rest goes to a new shipment when Tryton processes the sale), then done."""
-        (sale,) = self.rpc.call("sale.sale", "search_read", [("reference", "=", shipment.order_ref)], 0, 1, None,
-                                ["shipments"])
+        (sale,) = self.rpc.call(
+            "sale.sale", "search_read", [("reference", "=", shipment.order_ref)], 0, 1, None, ["shipments"]
+        )
         rows = self.rpc.call("stock.shipment.out", "read", sale["shipments"], ["state"])
         open_ = [r for r in rows if r["state"] in ("draft", "waiting", "assigned")]
         assert open_, f"the sale of {shipment.order_ref} has no open shipment to send"

@@ -17,6 +17,7 @@ is what is charged, and the difference is given back, as Shopify does. A query w
 exceeds the single-query limit (1000) fails with MAX_COST_EXCEEDED; one that exceeds what is currently
 available is THROTTLED with `actualQueryCost: null`.
 """
+
 from __future__ import annotations
 
 import base64
@@ -101,8 +102,10 @@ class Field:
         return self.alias or self.name
 
 
-_TOKEN = re.compile(r'(?:\s|,|#[^\n]*)*(\.\.\.|[{}()\[\]:!$@=|&]|"(?:\\.|[^"\\])*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?'
-                    r'|[_A-Za-z][_0-9A-Za-z]*)?')
+_TOKEN = re.compile(
+    r'(?:\s|,|#[^\n]*)*(\.\.\.|[{}()\[\]:!$@=|&]|"(?:\\.|[^"\\])*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?'
+    r"|[_A-Za-z][_0-9A-Za-z]*)?"
+)
 
 
 def _tokens(text: str) -> list[str]:
@@ -114,7 +117,7 @@ def _tokens(text: str) -> list[str]:
         if m.group(1) is None:
             if m.end() >= len(text):
                 break
-            raise GraphQLError(f"Parse error on {text[m.end():m.end() + 10]!r}", "PARSE_ERROR")
+            raise GraphQLError(f"Parse error on {text[m.end() : m.end() + 10]!r}", "PARSE_ERROR")
         out.append(m.group(1))
         pos = m.end()
     return out
@@ -324,8 +327,12 @@ def _connection(f: Field, conn: Conn, meter: Meter) -> dict:
     window = range(start, stop)
     nodes = [conn.view(conn.items[i]) for i in window]
     meter.points += 2
-    page = {"hasNextPage": stop < len(conn.items), "hasPreviousPage": start > 0,
-            "startCursor": cursor(start) if nodes else None, "endCursor": cursor(stop - 1) if nodes else None}
+    page = {
+        "hasNextPage": stop < len(conn.items),
+        "hasPreviousPage": start > 0,
+        "startCursor": cursor(start) if nodes else None,
+        "endCursor": cursor(stop - 1) if nodes else None,
+    }
     out: dict[str, Any] = {}
     for sub in f.selections:
         if sub.name == "nodes":

@@ -12,6 +12,7 @@ everything, with `down_retry_after`), `delay`, `set_status`, `set_stock`, `add_s
 it saw: `hits` (requests by path), `log` (method, path, Idempotency-Key, Authorization),
 `injected` (failures answered) and `max_in_flight` (most requests handled at once).
 """
+
 from __future__ import annotations
 
 import functools
@@ -21,7 +22,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -55,9 +56,8 @@ class _Failure:
     after_processing: bool
 
 
-
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _decimal(value: Any, where: str) -> Decimal:
@@ -79,7 +79,7 @@ def _time(value: Any, where: str) -> datetime:
         raise _ApiError(400, f"{where} must be an ISO-8601 time, got {value!r}") from None
     if parsed.tzinfo is None:
         raise _ApiError(400, f"{where} must carry a time zone, got {value!r}")
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def _required(doc: dict, names: Iterable[str], where: str) -> None:
@@ -137,14 +137,16 @@ class FakeRestErp:
     def stop(self) -> None:
         self._served.stop()
 
-    def fail_next(self, n: int, status: int = 503, retry_after: int | str | None = None,
-                  after_processing: bool = False) -> None:
+    def fail_next(
+        self, n: int, status: int = 503, retry_after: int | str | None = None, after_processing: bool = False
+    ) -> None:
         """The next n requests answer `status` (with Retry-After when given). With after_processing
         the request is carried out first and only its answer is lost, as when a proxy times out."""
         with self._lock:
             for _ in range(n):
-                self._failures.append(_Failure(status, None if retry_after is None else str(retry_after),
-                                               after_processing))
+                self._failures.append(
+                    _Failure(status, None if retry_after is None else str(retry_after), after_processing)
+                )
 
     def fail_randomly(self, rate: float, seed: int = 0) -> None:
         """From now on each request fails with 503 with probability `rate`; half of those failures are
@@ -162,12 +164,18 @@ class FakeRestErp:
             self.orders[order_ref]["status"] = status
             self.orders[order_ref]["updated_at"] = utc_text(_now())
 
-    def set_stock(self, sku: str, warehouse: str, on_hand: Decimal | int | str,
-                  updated_at: datetime | None = None) -> None:
+    def set_stock(
+        self, sku: str, warehouse: str, on_hand: Decimal | int | str, updated_at: datetime | None = None
+    ) -> None:
         with self._lock:
             self._seq += 1
-            self.stock[(sku, warehouse)] = {"sku": sku, "warehouse": warehouse, "on_hand": Decimal(str(on_hand)),
-                                            "updated_at": updated_at or _now(), "seq": self._seq}
+            self.stock[(sku, warehouse)] = {
+                "sku": sku,
+                "warehouse": warehouse,
+                "on_hand": Decimal(str(on_hand)),
+                "updated_at": updated_at or _now(),
+                "seq": self._seq,
+            }
 
     def seed_stock(self, levels: Iterable[StockLevel]) -> None:
         for level in levels:
@@ -177,7 +185,9 @@ class FakeRestErp:
         with self._lock:
             self._seq += 1
             self.shipments_by_ref[shipment.ref] = {
-                "doc": shipment_document(shipment, updated_at or _now()), "seq": self._seq}
+                "doc": shipment_document(shipment, updated_at or _now()),
+                "seq": self._seq,
+            }
 
     def requests_to(self, path: str, method: str | None = None) -> list[Logged]:
         return [entry for entry in self.log if entry.path == path and (method is None or entry.method == method)]
@@ -215,11 +225,11 @@ class FakeRestErp:
                 down, down_retry_after = self.down, self.down_retry_after
                 delay = self.delay
             if down:
-                return self._answer(503, {"message": "the ERP is down for maintenance"},
-                                    retry_after=down_retry_after)
+                return self._answer(503, {"message": "the ERP is down for maintenance"}, retry_after=down_retry_after)
             if failure is not None and not failure.after_processing:
-                return self._answer(failure.status, {"message": f"injected failure {failure.status}"},
-                                    retry_after=failure.retry_after)
+                return self._answer(
+                    failure.status, {"message": f"injected failure {failure.status}"}, retry_after=failure.retry_after
+                )
             if delay:
                 time.sleep(delay)
             if self.token is not None and request.headers.get("Authorization") != f"Bearer {self.token}":
@@ -228,8 +238,9 @@ class FakeRestErp:
                 if key is not None and key in self.idempotent:
                     method, path, status, body = self.idempotent[key]
                     if (method, path) != (request.method, request.path):
-                        return self._answer(422, {"message": f"Idempotency-Key {key} was already used for "
-                                                             f"{method} {path}"})
+                        return self._answer(
+                            422, {"message": f"Idempotency-Key {key} was already used for {method} {path}"}
+                        )
                     response = self._answer(status, body)
                     response.headers["Idempotent-Replayed"] = "true"
                     return response
@@ -246,8 +257,9 @@ class FakeRestErp:
                 if key is not None and 200 <= status < 300 and request.method in ("POST", "PUT"):
                     self.idempotent[key] = (request.method, request.path, status, payload)
             if failure is not None:  # carried out, but the answer is lost
-                return self._answer(failure.status, {"message": f"injected failure {failure.status}"},
-                                    retry_after=failure.retry_after)
+                return self._answer(
+                    failure.status, {"message": f"injected failure {failure.status}"}, retry_after=failure.retry_after
+                )
             return self._answer(status, payload)
 
         return wrapper
@@ -284,21 +296,41 @@ class FakeRestErp:
 
     def _find_customers(self) -> tuple[int, Any]:
         email, phone = request.args.get("email"), request.args.get("phone")
-        found = [c for c in self.customers.values()
-                 if (email and c.get("email") == email) or (phone and c.get("phone") == phone)]
+        found = [
+            c
+            for c in self.customers.values()
+            if (email and c.get("email") == email) or (phone and c.get("phone") == phone)
+        ]
         return 200, {"customers": found}
 
     def _create_customer(self, body: dict) -> tuple[int, Any]:
         if not (body.get("email") or body.get("phone") or body.get("name")):
             raise _ApiError(422, "a customer needs an email, a phone or a name")
-        customer = {"id": self._next_id("C"), "external_ref": body.get("external_ref"), "name": body.get("name") or "",
-                    "email": body.get("email"), "phone": body.get("phone")}
+        customer = {
+            "id": self._next_id("C"),
+            "external_ref": body.get("external_ref"),
+            "name": body.get("name") or "",
+            "email": body.get("email"),
+            "phone": body.get("phone"),
+        }
         self.customers[customer["id"]] = customer
         return 201, {"id": customer["id"]}
 
     def _validated_order(self, body: dict) -> dict:
-        _required(body, ("external_ref", "customer_id", "currency", "source_updated_at", "placed_at", "totals",
-                         "lines", "payment_status"), "order")
+        _required(
+            body,
+            (
+                "external_ref",
+                "customer_id",
+                "currency",
+                "source_updated_at",
+                "placed_at",
+                "totals",
+                "lines",
+                "payment_status",
+            ),
+            "order",
+        )
         if str(body["customer_id"]) not in self.customers:
             raise _ApiError(422, f"unknown customer {body['customer_id']}")
         totals = body["totals"]
@@ -327,8 +359,14 @@ class FakeRestErp:
         if ref in self.orders:
             raise _ApiError(409, f"order {ref} already exists", code="exists", id=self.orders[ref]["id"])
         now = utc_text(_now())
-        self.orders[ref] = {**doc, "id": self._next_id("SO"), "status": "new", "cancel_reason": None,
-                            "created_at": now, "updated_at": now}
+        self.orders[ref] = {
+            **doc,
+            "id": self._next_id("SO"),
+            "status": "new",
+            "cancel_reason": None,
+            "created_at": now,
+            "updated_at": now,
+        }
         return 201, {"id": self.orders[ref]["id"], "status": "new"}
 
     def _order(self, ref: str) -> dict:
@@ -339,10 +377,12 @@ class FakeRestErp:
 
     def _get_order(self, ref: str) -> tuple[int, Any]:
         order = self._order(ref)
-        paid = sum((_decimal(p["amount"], "amount") for p in self.payments.values() if p["order_ref"] == ref),
-                   Decimal(0))
-        credited = sum((_decimal(c["total"], "total") for c in self.credit_notes.values() if c["order_ref"] == ref),
-                       Decimal(0))
+        paid = sum(
+            (_decimal(p["amount"], "amount") for p in self.payments.values() if p["order_ref"] == ref), Decimal(0)
+        )
+        credited = sum(
+            (_decimal(c["total"], "total") for c in self.credit_notes.values() if c["order_ref"] == ref), Decimal(0)
+        )
         return 200, {**order, "paid_total": _text(paid), "credited_total": _text(credited)}
 
     def _put_order(self, ref: str, body: dict) -> tuple[int, Any]:
@@ -351,12 +391,22 @@ class FakeRestErp:
             raise _ApiError(400, f"order.external_ref {body.get('external_ref')!r} does not match the path {ref!r}")
         doc = self._validated_order(body)
         if order["status"] != "new":
-            raise _ApiError(409, f"order {ref} is {order['status']}; it can no longer be changed",
-                            code="not_editable", status=order["status"])
+            raise _ApiError(
+                409,
+                f"order {ref} is {order['status']}; it can no longer be changed",
+                code="not_editable",
+                status=order["status"],
+            )
         if _time(doc["source_updated_at"], "source_updated_at") <= _time(order["source_updated_at"], "stored"):
             raise _ApiError(409, f"order {ref} already has this version or a newer one", code="stale")
-        self.orders[ref] = {**doc, "id": order["id"], "status": order["status"], "cancel_reason": None,
-                            "created_at": order["created_at"], "updated_at": utc_text(_now())}
+        self.orders[ref] = {
+            **doc,
+            "id": order["id"],
+            "status": order["status"],
+            "cancel_reason": None,
+            "created_at": order["created_at"],
+            "updated_at": utc_text(_now()),
+        }
         return 200, {"id": order["id"], "status": order["status"]}
 
     def _payment(self, ref: str, body: dict) -> tuple[int, Any]:
@@ -384,10 +434,14 @@ class FakeRestErp:
     def _credit_note(self, ref: str, body: dict) -> tuple[int, Any]:
         order = self._order(ref)
         _required(body, ("external_ref", "currency", "total", "issued_at", "lines"), "credit_note")
-        parts = [_decimal(body.get(name), f"credit_note.{name}")
-                 for name in ("subtotal", "tax_total", "shipping_total", "fee_total", "adjustment")]
+        parts = [
+            _decimal(body.get(name), f"credit_note.{name}")
+            for name in ("subtotal", "tax_total", "shipping_total", "fee_total", "adjustment")
+        ]
         if sum(parts, Decimal(0)) != _decimal(body.get("total"), "credit_note.total"):
-            raise _ApiError(422, "credit_note.total is not subtotal + tax_total + shipping_total + fee_total + adjustment")
+            raise _ApiError(
+                422, "credit_note.total is not subtotal + tax_total + shipping_total + fee_total + adjustment"
+            )
         for n, line in enumerate(body["lines"]):
             for name in ("quantity", "subtotal", "tax_total"):
                 _decimal(line.get(name), f"credit_note.lines[{n}].{name}")
@@ -395,9 +449,12 @@ class FakeRestErp:
         if existing is not None:
             return 200, {"id": existing["id"], "payment_status": order["payment_status"]}
         line_nos = {line.get("source_line_id"): line.get("line_no") for line in order["lines"]}
-        note = {**body, "order_ref": ref, "id": self._next_id("CN"),
-                "lines": [{**line, "order_line_no": line_nos.get(line.get("source_line_id"))}
-                          for line in body["lines"]]}
+        note = {
+            **body,
+            "order_ref": ref,
+            "id": self._next_id("CN"),
+            "lines": [{**line, "order_line_no": line_nos.get(line.get("source_line_id"))} for line in body["lines"]],
+        }
         self.credit_notes[body["external_ref"]] = note
         credited = sum((Decimal(c["total"]) for c in self.credit_notes.values() if c["order_ref"] == ref), Decimal(0))
         order["payment_status"] = "refunded" if credited >= Decimal(order["totals"]["total"]) else "partially_refunded"
@@ -414,8 +471,15 @@ class FakeRestErp:
     def _stock(self) -> tuple[int, Any]:
         after, limit = self._paging()
         rows = sorted((r for r in self.stock.values() if r["seq"] > after), key=lambda r: r["seq"])[:limit]
-        items = [{"sku": r["sku"], "warehouse": r["warehouse"], "on_hand": _text(r["on_hand"]),
-                  "updated_at": utc_text(r["updated_at"])} for r in rows]
+        items = [
+            {
+                "sku": r["sku"],
+                "warehouse": r["warehouse"],
+                "on_hand": _text(r["on_hand"]),
+                "updated_at": utc_text(r["updated_at"]),
+            }
+            for r in rows
+        ]
         return 200, {"items": items, "next": str(rows[-1]["seq"]) if rows else None}
 
     def _shipments(self) -> tuple[int, Any]:

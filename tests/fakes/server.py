@@ -1,4 +1,5 @@
 """What every fake server shares: a quiet threaded WSGI server on a free loopback port."""
+
 from __future__ import annotations
 
 import threading

@@ -22,6 +22,7 @@ background thread (`url`, `stop()`), like tests/fakes/rest_erp.py. Every path ca
   (per operation), `throttled`, `rest_throttled`, `cost_used`, `idempotent_replays`.
 - `deliver(url, topic, payload, secret)`: a signed webhook with all seven X-Shopify-* headers.
 """
+
 from __future__ import annotations
 
 import base64
@@ -36,7 +37,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import requests
@@ -92,12 +93,18 @@ class FulfillmentOrder:
         return "OPEN"
 
 
-
-
 class FakeShopify:
-    def __init__(self, token: str = "shpat_test", shop_domain: str = "fake-shop.myshopify.com",
-                 max_available: float = 1000, restore_rate: float = 100, rest_bucket: int = 40,
-                 rest_leak_rate: float = 2, throttle_status: int = 200, shop_utc_offset_hours: int = -5):
+    def __init__(
+        self,
+        token: str = "shpat_test",
+        shop_domain: str = "fake-shop.myshopify.com",
+        max_available: float = 1000,
+        restore_rate: float = 100,
+        rest_bucket: int = 40,
+        rest_leak_rate: float = 2,
+        throttle_status: int = 200,
+        shop_utc_offset_hours: int = -5,
+    ):
         self.token, self.shop_domain = token, shop_domain
         self.throttle_status = throttle_status  # THROTTLED answers with 200 or 429: PLATFORMS.md §4 says both happen
         self.single_query_limit = 1000
@@ -131,8 +138,10 @@ class FakeShopify:
         # Shopify takes https addresses only; a browser test's connector on a loopback port has no certificate.
         self.loopback_http = False
         # What the legacy token's custom app was granted (currentAppInstallation.accessScopes).
-        self.legacy_scope = ("read_orders,read_customers,read_products,read_inventory,write_inventory,read_locations,"
-                             "read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders,read_returns")
+        self.legacy_scope = (
+            "read_orders,read_customers,read_products,read_inventory,write_inventory,read_locations,"
+            "read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders,read_returns"
+        )
         self.graphql = ShopifyGraphQL(self)
         self.rest = ShopifyRest(self)
         self.app = self._build_app()
@@ -160,16 +169,25 @@ class FakeShopify:
 
     def fail_next(self, n: int, status: int = 503, retry_after: float | str | None = None) -> None:
         with self._lock:
-            self._failures.extend(Failure(status, None if retry_after is None else str(retry_after))
-                                  for _ in range(n))
+            self._failures.extend(Failure(status, None if retry_after is None else str(retry_after)) for _ in range(n))
 
     def next_id(self, kind: str) -> int:
         # Shopify ids are large int64s; one sequence per kind keeps them distinct and readable.
-        bases = {"product": 7_000_000_000, "variant": 4_000_000_000, "item": 4_500_000_000,
-                 "location": 60_000_000, "order": 5_500_000_000, "line": 13_000_000_000,
-                 "fo": 6_100_000_000, "foline": 6_200_000_000, "fulfillment": 4_100_000_000,
-                 "webhook": 1_100_000_000, "adjustment": 9_000_000, "fulfillment_line": 8_800_000_000,
-                 "transaction": 1_068_000_000}
+        bases = {
+            "product": 7_000_000_000,
+            "variant": 4_000_000_000,
+            "item": 4_500_000_000,
+            "location": 60_000_000,
+            "order": 5_500_000_000,
+            "line": 13_000_000_000,
+            "fo": 6_100_000_000,
+            "foline": 6_200_000_000,
+            "fulfillment": 4_100_000_000,
+            "webhook": 1_100_000_000,
+            "adjustment": 9_000_000,
+            "fulfillment_line": 8_800_000_000,
+            "transaction": 1_068_000_000,
+        }
         self._seq[kind] += 1
         return bases.get(kind, 1) + self._seq[kind]
 
@@ -181,8 +199,13 @@ class FakeShopify:
                 self.levels.setdefault((variant.inventory_item_id, loc.id), 0)
             return loc.id
 
-    def add_variants(self, skus: Iterable[str | None], available: int | dict[int, int] = 0,
-                     per_product: int = 100, locations: Sequence[int] | None = None) -> list[Variant]:
+    def add_variants(
+        self,
+        skus: Iterable[str | None],
+        available: int | dict[int, int] = 0,
+        per_product: int = 100,
+        locations: Sequence[int] | None = None,
+    ) -> list[Variant]:
         """Variants (grouped `per_product` to a product) stocked at `locations` (default: all) with
         `available` each (or {location_id: available})."""
         made: list[Variant] = []
@@ -215,22 +238,50 @@ class FakeShopify:
         with self._lock:
             self.levels[(inventory_item_id, location_id)] = available
 
-    def add_transaction(self, order_id: int, kind: str, gateway: str, amount: str, *, status: str = "success",
-                        authorization: str | None = None, presentment: tuple[str, str] | None = None,
-                        parent_id: int | None = None, processed_at: datetime | None = None) -> dict:
+    def add_transaction(
+        self,
+        order_id: int,
+        kind: str,
+        gateway: str,
+        amount: str,
+        *,
+        status: str = "success",
+        authorization: str | None = None,
+        presentment: tuple[str, str] | None = None,
+        parent_id: int | None = None,
+        processed_at: datetime | None = None,
+    ) -> dict:
         """A transaction of a known order, in shop money; `presentment` = (amount, currency) the buyer paid
         in, which GET transactions.json shows unless asked in_shop_currency=true (as Shopify does)."""
         with self._lock:
             order = self.orders[order_id]
-            when = self.stamp(processed_at or datetime.now(timezone.utc))
-            tx = {"id": self.next_id("transaction"), "order_id": order_id, "kind": kind, "gateway": gateway,
-                  "status": status, "message": None, "created_at": when, "processed_at": when, "test": False,
-                  "authorization": authorization, "location_id": None, "user_id": None, "parent_id": parent_id,
-                  "device_id": None, "error_code": None, "source_name": "web", "receipt": {},
-                  "currency_exchange_adjustment": None, "amount": amount, "currency": order["currency"],
-                  "payment_id": f"{order.get('name', order_id)}.{len(self.transactions.get(order_id, [])) + 1}",
-                  "manual_payment_gateway": False, "amount_rounding": None,
-                  "_presentment": presentment or (amount, order.get("presentment_currency") or order["currency"])}
+            when = self.stamp(processed_at or datetime.now(UTC))
+            tx = {
+                "id": self.next_id("transaction"),
+                "order_id": order_id,
+                "kind": kind,
+                "gateway": gateway,
+                "status": status,
+                "message": None,
+                "created_at": when,
+                "processed_at": when,
+                "test": False,
+                "authorization": authorization,
+                "location_id": None,
+                "user_id": None,
+                "parent_id": parent_id,
+                "device_id": None,
+                "error_code": None,
+                "source_name": "web",
+                "receipt": {},
+                "currency_exchange_adjustment": None,
+                "amount": amount,
+                "currency": order["currency"],
+                "payment_id": f"{order.get('name', order_id)}.{len(self.transactions.get(order_id, [])) + 1}",
+                "manual_payment_gateway": False,
+                "amount_rounding": None,
+                "_presentment": presentment or (amount, order.get("presentment_currency") or order["currency"]),
+            }
             tx["admin_graphql_api_id"] = f"gid://shopify/OrderTransaction/{tx['id']}"
             self.transactions.setdefault(order_id, []).append(tx)
             return tx
@@ -241,63 +292,106 @@ class FakeShopify:
         if order_id in self.transactions:
             return self.transactions[order_id]
         order = self.orders[order_id]
-        kind = {"paid": "sale", "partially_refunded": "sale", "refunded": "sale",
-                "authorized": "authorization"}.get(order.get("financial_status") or "")
+        kind = {"paid": "sale", "partially_refunded": "sale", "refunded": "sale", "authorized": "authorization"}.get(
+            order.get("financial_status") or ""
+        )
         if kind is None:
             return []
         gateway = next(iter(order.get("payment_gateway_names") or []), None) or order.get("gateway") or "bogus"
-        shown = ((order.get("total_price_set") or {}).get("presentment_money") or {})
+        shown = (order.get("total_price_set") or {}).get("presentment_money") or {}
         presentment = (shown["amount"], shown["currency_code"]) if shown else None
-        tx = self.add_transaction(order_id, kind, gateway, order["total_price"], authorization=f"ch_{order_id}",
-                                  presentment=presentment)
+        tx = self.add_transaction(
+            order_id, kind, gateway, order["total_price"], authorization=f"ch_{order_id}", presentment=presentment
+        )
         return [tx]
 
-    def add_order(self, lines: Sequence[tuple[str, int]], locations: Sequence[int] | None = None,
-                  updated_at: datetime | None = None, created_at: datetime | None = None,
-                  status: str = "open", financial_status: str = "paid", email: str = "buyer@example.com") -> int:
+    def add_order(
+        self,
+        lines: Sequence[tuple[str, int]],
+        locations: Sequence[int] | None = None,
+        updated_at: datetime | None = None,
+        created_at: datetime | None = None,
+        status: str = "open",
+        financial_status: str = "paid",
+        email: str = "buyer@example.com",
+    ) -> int:
         """An order of (sku, quantity) lines; `locations[i]` is where line i is fulfilled from (default:
         the first location), one fulfillment order per location. status: open | closed | cancelled."""
         with self._lock:
             order_id = self.next_id("order")
             number = 1000 + len(self.orders) + 1
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             created = created_at or updated_at or now
             line_items: list[dict] = []
             for sku, qty in lines:
                 ids = self.by_sku.get(sku)
                 variant = self.variants[ids[0]] if ids else None
                 price = variant.price if variant else "10.00"
-                line_items.append({
-                    "id": self.next_id("line"), "admin_graphql_api_id": None, "variant_id": variant and variant.id,
-                    "product_id": variant and variant.product_id, "sku": sku, "title": f"Item {sku}",
-                    "variant_title": variant and variant.title, "quantity": qty, "price": price,
-                    "price_set": _money_set(price), "total_discount": "0.00", "total_discount_set": _money_set("0.00"),
-                    "tax_lines": [], "discount_allocations": [], "requires_shipping": True,
-                    "fulfillable_quantity": qty, "fulfillment_status": None,
-                })
+                line_items.append(
+                    {
+                        "id": self.next_id("line"),
+                        "admin_graphql_api_id": None,
+                        "variant_id": variant and variant.id,
+                        "product_id": variant and variant.product_id,
+                        "sku": sku,
+                        "title": f"Item {sku}",
+                        "variant_title": variant and variant.title,
+                        "quantity": qty,
+                        "price": price,
+                        "price_set": _money_set(price),
+                        "total_discount": "0.00",
+                        "total_discount_set": _money_set("0.00"),
+                        "tax_lines": [],
+                        "discount_allocations": [],
+                        "requires_shipping": True,
+                        "fulfillable_quantity": qty,
+                        "fulfillment_status": None,
+                    }
+                )
             for item in line_items:
                 item["admin_graphql_api_id"] = gid("LineItem", item["id"])
             total = f"{sum(float(li['price']) * li['quantity'] for li in line_items):.2f}"
             self.orders[order_id] = {
-                "id": order_id, "admin_graphql_api_id": gid("Order", order_id), "name": f"#{number}",
-                "order_number": number, "email": email, "created_at": self.stamp(created),
-                "updated_at": self.stamp(updated_at or created), "currency": "USD", "presentment_currency": "USD",
-                "total_price": total, "total_price_set": _money_set(total), "subtotal_price": total,
-                "subtotal_price_set": _money_set(total), "total_tax": "0.00", "total_tax_set": _money_set("0.00"),
-                "total_discounts": "0.00", "total_discounts_set": _money_set("0.00"), "total_line_items_price": total,
-                "taxes_included": False, "financial_status": financial_status, "fulfillment_status": None,
+                "id": order_id,
+                "admin_graphql_api_id": gid("Order", order_id),
+                "name": f"#{number}",
+                "order_number": number,
+                "email": email,
+                "created_at": self.stamp(created),
+                "updated_at": self.stamp(updated_at or created),
+                "currency": "USD",
+                "presentment_currency": "USD",
+                "total_price": total,
+                "total_price_set": _money_set(total),
+                "subtotal_price": total,
+                "subtotal_price_set": _money_set(total),
+                "total_tax": "0.00",
+                "total_tax_set": _money_set("0.00"),
+                "total_discounts": "0.00",
+                "total_discounts_set": _money_set("0.00"),
+                "total_line_items_price": total,
+                "taxes_included": False,
+                "financial_status": financial_status,
+                "fulfillment_status": None,
                 "cancelled_at": self.stamp(now) if status == "cancelled" else None,
                 "cancel_reason": "customer" if status == "cancelled" else None,
-                "closed_at": self.stamp(now) if status == "closed" else None, "tags": "", "note_attributes": [],
-                "line_items": line_items, "shipping_lines": [], "discount_codes": [], "refunds": [],
-                "fulfillments": [], "tax_lines": [],
+                "closed_at": self.stamp(now) if status == "closed" else None,
+                "tags": "",
+                "note_attributes": [],
+                "line_items": line_items,
+                "shipping_lines": [],
+                "discount_codes": [],
+                "refunds": [],
+                "fulfillments": [],
+                "tax_lines": [],
             }
             default = next(iter(self.locations)) if self.locations else self.add_location()
             per_location: dict[int, list[FoLine]] = {}
             for n, item in enumerate(line_items):
                 loc = locations[n] if locations is not None else default
                 per_location.setdefault(loc, []).append(
-                    FoLine(self.next_id("foline"), item["id"], item["quantity"], item["quantity"]))
+                    FoLine(self.next_id("foline"), item["id"], item["quantity"], item["quantity"])
+                )
             self.order_fos[order_id] = []
             for loc, fo_lines in per_location.items():
                 fo = FulfillmentOrder(self.next_id("fo"), order_id, loc, fo_lines)
@@ -307,7 +401,7 @@ class FakeShopify:
 
     def touch_order(self, order_id: int, updated_at: datetime | None = None) -> None:
         with self._lock:
-            self.orders[order_id]["updated_at"] = self.stamp(updated_at or datetime.now(timezone.utc))
+            self.orders[order_id]["updated_at"] = self.stamp(updated_at or datetime.now(UTC))
 
     def fulfillment_orders_of(self, order_id: int) -> list[FulfillmentOrder]:
         return [self.fulfillment_orders[i] for i in self.order_fos.get(order_id, [])]
@@ -320,10 +414,21 @@ class FakeShopify:
 
     # ---- webhooks out -----------------------------------------------------------------------
 
-    def deliver(self, url: str, topic: str, payload: dict | bytes, secret: str, *, duplicates: int = 0,
-                event_id: str | None = None, webhook_id: str | None = None, api_version: str = "2026-01",
-                triggered_at: datetime | None = None, bad_signature: bool = False,
-                timeout: float = 5) -> list[requests.Response]:
+    def deliver(
+        self,
+        url: str,
+        topic: str,
+        payload: dict | bytes,
+        secret: str,
+        *,
+        duplicates: int = 0,
+        event_id: str | None = None,
+        webhook_id: str | None = None,
+        api_version: str = "2026-01",
+        triggered_at: datetime | None = None,
+        bad_signature: bool = False,
+        timeout: float = 5,
+    ) -> list[requests.Response]:
         """POST a signed webhook like Shopify does, plus `duplicates` re-sends of the same event (same
         X-Shopify-Event-Id; a new X-Shopify-Webhook-Id each, as a second subscription or a re-delivery
         would have). The HMAC covers exactly the bytes sent; base64, not hex."""
@@ -333,12 +438,15 @@ class FakeShopify:
         if bad_signature:
             signature = base64.b64encode(hashlib.sha256(b"not-" + body).digest()).decode()
         event = event_id or str(uuid.uuid4())
-        when = (triggered_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        when = (triggered_at or datetime.now(UTC)).astimezone(UTC)
         responses = []
         for n in range(duplicates + 1):
             headers = {
-                "Content-Type": "application/json", "X-Shopify-Topic": topic, "X-Shopify-Hmac-Sha256": signature,
-                "X-Shopify-Shop-Domain": self.shop_domain, "X-Shopify-API-Version": api_version,
+                "Content-Type": "application/json",
+                "X-Shopify-Topic": topic,
+                "X-Shopify-Hmac-Sha256": signature,
+                "X-Shopify-Shop-Domain": self.shop_domain,
+                "X-Shopify-API-Version": api_version,
                 "X-Shopify-Webhook-Id": webhook_id if (webhook_id and n == 0) else str(uuid.uuid4()),
                 "X-Shopify-Event-Id": event,
                 "X-Shopify-Triggered-At": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -354,8 +462,12 @@ class FakeShopify:
         routes: list[tuple[str, str, Callable[..., tuple], str]] = [
             ("/orders.json", "GET", self.rest.orders, "GET orders"),
             ("/orders/<int:order_id>.json", "GET", self.rest.order, "GET order"),
-            ("/orders/<int:order_id>/fulfillment_orders.json", "GET", self.rest.fulfillment_orders,
-             "GET fulfillment_orders"),
+            (
+                "/orders/<int:order_id>/fulfillment_orders.json",
+                "GET",
+                self.rest.fulfillment_orders,
+                "GET fulfillment_orders",
+            ),
             ("/orders/<int:order_id>/transactions.json", "GET", self.rest.transactions, "GET transactions"),
             ("/inventory_levels/set.json", "POST", self.rest.set_level, "POST inventory_levels/set"),
             ("/locations.json", "GET", self.rest.locations, "GET locations"),
@@ -367,8 +479,12 @@ class FakeShopify:
             app.add_url_rule(base + path, endpoint=name, view_func=self._rest(view, name), methods=[method])
         app.add_url_rule(base + "/graphql.json", endpoint="graphql", view_func=self._graphql_view, methods=["POST"])
         app.add_url_rule("/admin/oauth/access_token", endpoint="token", view_func=self.oauth.view, methods=["POST"])
-        app.add_url_rule("/admin/oauth/authorize", endpoint="authorize", methods=["GET", "POST"],
-                         view_func=lambda: self.oauth.authorize(self.shop_domain))
+        app.add_url_rule(
+            "/admin/oauth/authorize",
+            endpoint="authorize",
+            methods=["GET", "POST"],
+            view_func=lambda: self.oauth.authorize(self.shop_domain),
+        )
         return app
 
     def _gate(self, version: str) -> Response | None:
@@ -386,8 +502,9 @@ class FakeShopify:
         if given != self.token and not self.oauth.valid(given):
             with self._lock:
                 self.calls["401"] += 1
-            return _json(401, {"errors": "[API] Invalid API key or access token (unrecognized login or wrong "
-                                         "password)"})
+            return _json(
+                401, {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
+            )
         return None
 
     def _rest(self, view: Callable[..., tuple], name: str) -> Callable[..., Response]:
@@ -403,8 +520,13 @@ class FakeShopify:
                 if not bucket.take(1):
                     self.rest_throttled += 1
                     wait = math.ceil(bucket.seconds_until(1) * 100) / 100
-                    response = _json(429, {"errors": "Exceeded 2 calls per second for api client. Reduce request "
-                                                     "rates to resume uninterrupted service."})
+                    response = _json(
+                        429,
+                        {
+                            "errors": "Exceeded 2 calls per second for api client. Reduce request "
+                            "rates to resume uninterrupted service."
+                        },
+                    )
                     response.headers["Retry-After"] = f"{max(wait, 0.01):.2f}"
                 else:
                     try:
@@ -413,8 +535,9 @@ class FakeShopify:
                         response.headers.update(headers[0] if headers else {})
                     except RestError as exc:
                         response = _json(exc.status, {"errors": exc.errors})
-                response.headers["X-Shopify-Shop-Api-Call-Limit"] = \
+                response.headers["X-Shopify-Shop-Api-Call-Limit"] = (
                     f"{math.ceil(bucket.level() - 1e-9)}/{int(bucket.capacity)}"
+                )
             response.headers["X-Shopify-API-Version"] = version
             if response.status_code < 300:
                 with self._lock:
@@ -445,9 +568,17 @@ class FakeShopify:
         return variant.inventory_item_id if variant else None
 
     def webhook_json(self, hook: dict) -> dict:
-        return {"id": hook["id"], "address": hook["address"], "topic": hook["topic"], "format": hook["format"],
-                "created_at": hook["created_at"], "updated_at": hook["created_at"], "fields": [],
-                "metafield_namespaces": [], "api_version": hook["api_version"]}
+        return {
+            "id": hook["id"],
+            "address": hook["address"],
+            "topic": hook["topic"],
+            "format": hook["format"],
+            "created_at": hook["created_at"],
+            "updated_at": hook["created_at"],
+            "fields": [],
+            "metafield_namespaces": [],
+            "api_version": hook["api_version"],
+        }
 
     def add_webhook(self, topic: str, address: str, version: str, fmt: str = "json") -> dict:
         """A subscription, for REST and GraphQL alike (Shopify keeps one list); WebhookRejected(field, text)."""
@@ -458,15 +589,23 @@ class FakeShopify:
             raise WebhookRejected("address", f"protocol {address.split(':', 1)[0]}:// is not supported")
         if any(h["topic"] == topic and h["address"] == address for h in self.webhooks.values()):
             raise WebhookRejected("address", "for this topic has already been taken")
-        hook: dict[str, Any] = {"id": self.next_id("webhook"), "topic": topic, "address": address, "format": fmt,
-                "api_version": version, "created_at": self.stamp(datetime.now(timezone.utc))}
+        hook: dict[str, Any] = {
+            "id": self.next_id("webhook"),
+            "topic": topic,
+            "address": address,
+            "format": fmt,
+            "api_version": version,
+            "created_at": self.stamp(datetime.now(UTC)),
+        }
         self.webhooks[hook["id"]] = hook
         return hook
 
 
 def _money_set(amount: str, currency: str = "USD") -> dict:
-    return {"shop_money": {"amount": amount, "currency_code": currency},
-            "presentment_money": {"amount": amount, "currency_code": currency}}
+    return {
+        "shop_money": {"amount": amount, "currency_code": currency},
+        "presentment_money": {"amount": amount, "currency_code": currency},
+    }
 
 
 def _json(status: int, payload: Any) -> Response:

@@ -11,6 +11,7 @@
   client secret over the sorted query without it (as Shopify documents); a code is good once.
 Every token issued is recorded with when it was issued, so a test can count renewals per expiry.
 """
+
 from __future__ import annotations
 
 import base64
@@ -35,9 +36,14 @@ class Issued:
 
 
 class TokenEndpoint:
-    def __init__(self, client_id: str = "client-id-fake", client_secret: str = "shpss_fake_client_secret",
-                 ttl: float = 86399, scope: str = "read_orders,read_products,write_inventory,read_inventory,"
-                                                  "write_fulfillments,read_locations,read_returns"):
+    def __init__(
+        self,
+        client_id: str = "client-id-fake",
+        client_secret: str = "shpss_fake_client_secret",
+        ttl: float = 86399,
+        scope: str = "read_orders,read_products,write_inventory,read_inventory,"
+        "write_fulfillments,read_locations,read_returns",
+    ):
         self.client_id, self.client_secret, self.ttl, self.scope = client_id, client_secret, ttl, scope
         self.issued: list[Issued] = []
         self.codes: set[str] = set()  # codes the approval page handed out, each good once
@@ -68,13 +74,21 @@ class TokenEndpoint:
             return Response("<h1>Oauth error invalid_request: The client ID is not valid</h1>", 400)
         if request.method == "GET":
             scopes = "".join(f"<li>{html.escape(s)}</li>" for s in (args.get("scope") or "").split(",") if s)
-            hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-                             for k, v in args.items())
-            return Response(f"<!doctype html><title>Install app</title><h1>Install app on {shop_domain}</h1>"
-                            f"<ul id='scopes'>{scopes}</ul><form method='post'>{hidden}"
-                            "<button type='submit' name='decision' value='install'>Install</button></form>")
-        query = {"code": self.new_code(), "host": base64.b64encode(f"{shop_domain}/admin".encode()).decode(),
-                 "shop": shop_domain, "state": args.get("state", ""), "timestamp": str(int(time.time()))}
+            hidden = "".join(
+                f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in args.items()
+            )
+            return Response(
+                f"<!doctype html><title>Install app</title><h1>Install app on {shop_domain}</h1>"
+                f"<ul id='scopes'>{scopes}</ul><form method='post'>{hidden}"
+                "<button type='submit' name='decision' value='install'>Install</button></form>"
+            )
+        query = {
+            "code": self.new_code(),
+            "host": base64.b64encode(f"{shop_domain}/admin".encode()).decode(),
+            "shop": shop_domain,
+            "state": args.get("state", ""),
+            "timestamp": str(int(time.time())),
+        }
         return redirect(f"{args['redirect_uri']}?{urlencode(self.signed_query(query))}")
 
     def view(self) -> Response:

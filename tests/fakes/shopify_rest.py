@@ -7,14 +7,16 @@ Each runs under the shop's lock behind FakeShopify._rest (injected failures, ver
   created_at_min, since_id, financial_status, order ("updated_at asc"; default "id asc"), limit 1..250
   (a larger limit answers 400: a guess, Shopify may clamp), keyset `page_info` cursors in Link rel
   previous/next; with page_info only limit and fields may be sent (else 400).
-- GET orders/<id>.json, orders/<id>/fulfillment_orders.json, orders/<id>/transactions.json, locations.json; POST inventory_levels/set.json;
+- GET orders/<id>.json, orders/<id>/fulfillment_orders.json, orders/<id>/transactions.json, locations.json;
+  POST inventory_levels/set.json;
   GET/POST webhooks.json (422 for a duplicate topic+address or a non-https address), DELETE webhooks/<id>.json.
 """
+
 from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -48,7 +50,7 @@ def _parse_time(value: str, name: str) -> datetime:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise RestError(400, {name: [f"{value!r} is not a valid ISO 8601 time"]}) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class ShopifyRest:
@@ -69,8 +71,19 @@ class ShopifyRest:
             cursor = _unb64(args["page_info"])
             filters, after, direction = cursor["filters"], cursor["key"], cursor["dir"]
         else:
-            filters = {k: args[k] for k in ("status", "updated_at_min", "updated_at_max", "created_at_min",
-                                            "since_id", "order", "financial_status") if k in args}
+            filters = {
+                k: args[k]
+                for k in (
+                    "status",
+                    "updated_at_min",
+                    "updated_at_max",
+                    "created_at_min",
+                    "since_id",
+                    "order",
+                    "financial_status",
+                )
+                if k in args
+            }
             after, direction = None, "next"
         rows = self._filtered_orders(filters)
         sort_field = (filters.get("order") or "id asc").split()[0]
@@ -91,7 +104,7 @@ class ShopifyRest:
         else:  # previous: the page that ends just before `after`
             end = next((i for i, k in enumerate(keys) if k == after or ((k > after) != descending)), len(rows))
             start = max(0, end - limit)
-        page = rows[start:start + limit]
+        page = rows[start : start + limit]
         base = f"{request.host_url.rstrip('/')}{request.path}"
 
         def link(key: list, direction: str) -> str:
@@ -121,7 +134,8 @@ class ShopifyRest:
             if "updated_at_max" in filters and updated > _parse_time(filters["updated_at_max"], "updated_at_max"):
                 continue
             if "created_at_min" in filters and _parse_time(order["created_at"], "created_at") < _parse_time(
-                    filters["created_at_min"], "created_at_min"):
+                filters["created_at_min"], "created_at_min"
+            ):
                 continue
             if "since_id" in filters and order["id"] <= int(filters["since_id"]):
                 continue
@@ -143,17 +157,28 @@ class ShopifyRest:
         items = {li["id"]: li for li in self.shop.orders[order_id]["line_items"]}
         for fo in self.shop.fulfillment_orders_of(order_id):
             location = self.shop.locations[fo.location_id]
-            out.append({
-                "id": fo.id, "order_id": order_id, "assigned_location_id": fo.location_id,
-                "status": fo.status.lower(), "request_status": "unsubmitted",
-                "assigned_location": {"location_id": fo.location_id, "name": location.name},
-                "line_items": [{
-                    "id": line.id, "fulfillment_order_id": fo.id, "line_item_id": line.line_item_id,
-                    "quantity": line.total, "fulfillable_quantity": line.remaining,
-                    "variant_id": items[line.line_item_id]["variant_id"],
-                    "inventory_item_id": self.shop.item_of_line(items[line.line_item_id]),
-                } for line in fo.lines],
-            })
+            out.append(
+                {
+                    "id": fo.id,
+                    "order_id": order_id,
+                    "assigned_location_id": fo.location_id,
+                    "status": fo.status.lower(),
+                    "request_status": "unsubmitted",
+                    "assigned_location": {"location_id": fo.location_id, "name": location.name},
+                    "line_items": [
+                        {
+                            "id": line.id,
+                            "fulfillment_order_id": fo.id,
+                            "line_item_id": line.line_item_id,
+                            "quantity": line.total,
+                            "fulfillable_quantity": line.remaining,
+                            "variant_id": items[line.line_item_id]["variant_id"],
+                            "inventory_item_id": self.shop.item_of_line(items[line.line_item_id]),
+                        }
+                        for line in fo.lines
+                    ],
+                }
+            )
         return 200, {"fulfillment_orders": out}
 
     def transactions(self, version: str, order_id: int) -> tuple[int, Any]:
@@ -181,14 +206,22 @@ class ShopifyRest:
         if loc not in self.shop.locations:
             raise RestError(422, ["Location does not exist"])
         self.shop.levels[(item, loc)] = available  # set.json also connects the item to the location
-        return 200, {"inventory_level": {"inventory_item_id": item, "location_id": loc, "available": available,
-                                         "updated_at": self.shop.stamp(datetime.now(timezone.utc)),
-                                         "admin_graphql_api_id": f"gid://shopify/InventoryLevel/{item}?"
-                                                                 f"inventory_item_id={item}"}}
+        return 200, {
+            "inventory_level": {
+                "inventory_item_id": item,
+                "location_id": loc,
+                "available": available,
+                "updated_at": self.shop.stamp(datetime.now(UTC)),
+                "admin_graphql_api_id": f"gid://shopify/InventoryLevel/{item}?inventory_item_id={item}",
+            }
+        }
 
     def locations(self, version: str) -> tuple[int, Any]:
-        return 200, {"locations": [{"id": loc.id, "name": loc.name, "active": loc.active}
-                                   for loc in self.shop.locations.values()]}
+        return 200, {
+            "locations": [
+                {"id": loc.id, "name": loc.name, "active": loc.active} for loc in self.shop.locations.values()
+            ]
+        }
 
     def webhooks(self, version: str) -> tuple[int, Any]:
         return 200, {"webhooks": [self.shop.webhook_json(h) for h in self.shop.webhooks.values()]}
@@ -196,8 +229,9 @@ class ShopifyRest:
     def create_webhook(self, version: str) -> tuple[int, Any]:
         doc = (request.get_json(silent=True) or {}).get("webhook") or {}
         try:
-            hook = self.shop.add_webhook(str(doc.get("topic", "")), str(doc.get("address", "")), version,
-                                    str(doc.get("format", "json")))
+            hook = self.shop.add_webhook(
+                str(doc.get("topic", "")), str(doc.get("address", "")), version, str(doc.get("format", "json"))
+            )
         except WebhookRejected as exc:
             raise RestError(422, {exc.field: [exc.message]}) from None
         return 201, {"webhook": self.shop.webhook_json(hook)}

@@ -29,6 +29,7 @@
 
 Guesses (unverified): the per-item error codes in batch answers; that a variation batch cannot create.
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,7 +37,7 @@ import hashlib
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from flask import Flask, Response, request
@@ -48,18 +49,33 @@ from tests.fakes.woocommerce_webhooks import WebhookDispatcher
 
 API = "/wp-json/wc/v3"
 BATCH_LIMIT = 100  # filter woocommerce_rest_batch_items_limit
-ORDER_STATUSES = {"pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed", "trash",
-                  "checkout-draft"}
+ORDER_STATUSES = {
+    "pending",
+    "processing",
+    "on-hold",
+    "completed",
+    "cancelled",
+    "refunded",
+    "failed",
+    "trash",
+    "checkout-draft",
+}
 TOPIC_RESOURCES = {"coupon", "customer", "order", "product"}
 TOPIC_EVENTS = {"created", "updated", "deleted", "restored"}
 
 
-
-
 class FakeWooCommerce:
-    def __init__(self, consumer_key: str = "ck_test", consumer_secret: str = "cs_test",
-                 webhook_url: str | None = None, webhook_secret: str = "whsec", webhook_delay: float = 0.0,
-                 verify_oauth_signature: bool = True, site_utc_offset_hours: int = 2, ping_on_create: bool = True):
+    def __init__(
+        self,
+        consumer_key: str = "ck_test",
+        consumer_secret: str = "cs_test",
+        webhook_url: str | None = None,
+        webhook_secret: str = "whsec",
+        webhook_delay: float = 0.0,
+        verify_oauth_signature: bool = True,
+        site_utc_offset_hours: int = 2,
+        ping_on_create: bool = True,
+    ):
         self.consumer_key, self.consumer_secret = consumer_key, consumer_secret
         self.verify_oauth_signature = verify_oauth_signature
         self.site_tz = timezone(timedelta(hours=site_utc_offset_hours))
@@ -84,8 +100,10 @@ class FakeWooCommerce:
         self.dispatcher = WebhookDispatcher(self.webhooks, self._resource, self._lock, self.url, webhook_delay)
         self.deliveries, self.pings = self.dispatcher.deliveries, self.dispatcher.pings
         if webhook_url:
-            self._add_webhook({"name": "echo", "topic": "product.updated", "delivery_url": webhook_url,
-                               "secret": webhook_secret}, ping=False)
+            self._add_webhook(
+                {"name": "echo", "topic": "product.updated", "delivery_url": webhook_url, "secret": webhook_secret},
+                ping=False,
+            )
 
     # ---- test controls ----------------------------------------------------------------------
 
@@ -95,29 +113,49 @@ class FakeWooCommerce:
 
     def fail_next(self, n: int, status: int = 429, retry_after: float | str | None = None) -> None:
         with self._lock:
-            self._failures.extend(Failure(status, None if retry_after is None else str(retry_after))
-                                  for _ in range(n))
+            self._failures.extend(Failure(status, None if retry_after is None else str(retry_after)) for _ in range(n))
 
     def _id(self) -> int:
         self._next_id += 1
         return self._next_id
 
     def _stamps(self, name: str, when: datetime | None = None) -> dict:
-        when = (when or datetime.now(timezone.utc)).replace(microsecond=0)
-        return {name: when.astimezone(self.site_tz).replace(tzinfo=None).isoformat(),
-                f"{name}_gmt": when.astimezone(timezone.utc).replace(tzinfo=None).isoformat()}
+        when = (when or datetime.now(UTC)).replace(microsecond=0)
+        return {
+            name: when.astimezone(self.site_tz).replace(tzinfo=None).isoformat(),
+            f"{name}_gmt": when.astimezone(UTC).replace(tzinfo=None).isoformat(),
+        }
 
-    def add_product(self, sku: str | None, stock: int | None = None, type: str = "simple", price: str = "12.00",
-                    name: str | None = None) -> int:
+    def add_product(
+        self,
+        sku: str | None,
+        stock: int | None = None,
+        type: str = "simple",
+        price: str = "12.00",
+        name: str | None = None,
+    ) -> int:
         """A product; `stock` None means WooCommerce doesn't manage its stock."""
         with self._lock:
             pid = self._id()
             self.products[pid] = {
-                "id": pid, "name": name or f"Product {pid}", "slug": f"product-{pid}", "type": type,
-                "status": "publish", "sku": sku or "", "price": price, "regular_price": price, "sale_price": "",
-                "manage_stock": stock is not None, "stock_quantity": stock, "stock_status": "instock",
-                "backorders": "no", "parent_id": 0, "variations": [], "attributes": [],
-                **self._stamps("date_created"), **self._stamps("date_modified"),
+                "id": pid,
+                "name": name or f"Product {pid}",
+                "slug": f"product-{pid}",
+                "type": type,
+                "status": "publish",
+                "sku": sku or "",
+                "price": price,
+                "regular_price": price,
+                "sale_price": "",
+                "manage_stock": stock is not None,
+                "stock_quantity": stock,
+                "stock_status": "instock",
+                "backorders": "no",
+                "parent_id": 0,
+                "variations": [],
+                "attributes": [],
+                **self._stamps("date_created"),
+                **self._stamps("date_modified"),
             }
             self._derive_status(self.products[pid])
             return pid
@@ -125,8 +163,9 @@ class FakeWooCommerce:
     def add_products(self, skus: Iterable[str], stock: int | None = 0) -> list[int]:
         return [self.add_product(sku, stock) for sku in skus]
 
-    def add_variable(self, sku: str | None, variation_skus: Sequence[str], stock: int | None = 0,
-                     parent_managed: Sequence[str] = ()) -> tuple[int, list[int]]:
+    def add_variable(
+        self, sku: str | None, variation_skus: Sequence[str], stock: int | None = 0, parent_managed: Sequence[str] = ()
+    ) -> tuple[int, list[int]]:
         """A variable product and its variations; SKUs in `parent_managed` report manage_stock "parent"."""
         with self._lock:
             pid = self.add_product(sku, None, type="variable")
@@ -134,28 +173,57 @@ class FakeWooCommerce:
             for n, vsku in enumerate(variation_skus):
                 vid = self._id()
                 self.products[vid] = {
-                    "id": vid, "name": f"Product {pid} - {n}", "type": "variation", "status": "publish",
-                    "parent_id": pid, "sku": vsku, "price": "12.00", "regular_price": "12.00", "sale_price": "",
+                    "id": vid,
+                    "name": f"Product {pid} - {n}",
+                    "type": "variation",
+                    "status": "publish",
+                    "parent_id": pid,
+                    "sku": vsku,
+                    "price": "12.00",
+                    "regular_price": "12.00",
+                    "sale_price": "",
                     "manage_stock": "parent" if vsku in parent_managed else stock is not None,
-                    "stock_quantity": stock, "stock_status": "instock", "backorders": "no",
+                    "stock_quantity": stock,
+                    "stock_status": "instock",
+                    "backorders": "no",
                     "attributes": [{"id": 1, "name": "Size", "option": str(n)}],
-                    **self._stamps("date_created"), **self._stamps("date_modified"),
+                    **self._stamps("date_created"),
+                    **self._stamps("date_modified"),
                 }
                 self._derive_status(self.products[vid])
                 ids.append(vid)
             self.products[pid]["variations"] = ids
             return pid, ids
 
-    def add_order(self, status: str = "processing", lines: Sequence[tuple[str, int]] = (("SKU-1", 1),),
-                  modified: datetime | None = None, doc: dict | None = None) -> int:
+    def add_order(
+        self,
+        status: str = "processing",
+        lines: Sequence[tuple[str, int]] = (("SKU-1", 1),),
+        modified: datetime | None = None,
+        doc: dict | None = None,
+    ) -> int:
         with self._lock:
             oid = int(doc["id"]) if doc and doc.get("id") else self._id()
             order = dict(doc or {})
             order.update({"id": oid, "number": str(order.get("number") or oid), "status": order.get("status", status)})
             order.setdefault("currency", "EUR")
-            order.setdefault("line_items", [{"id": self._id(), "name": f"Item {sku}", "sku": sku, "quantity": qty,
-                                             "product_id": 0, "variation_id": 0, "subtotal": "12.00",
-                                             "total": "12.00", "price": 12} for sku, qty in lines])
+            order.setdefault(
+                "line_items",
+                [
+                    {
+                        "id": self._id(),
+                        "name": f"Item {sku}",
+                        "sku": sku,
+                        "quantity": qty,
+                        "product_id": 0,
+                        "variation_id": 0,
+                        "subtotal": "12.00",
+                        "total": "12.00",
+                        "price": 12,
+                    }
+                    for sku, qty in lines
+                ],
+            )
             order.setdefault("total", "12.00")
             order.setdefault("customer_note", "")
             order.setdefault("date_completed", None)
@@ -170,8 +238,17 @@ class FakeWooCommerce:
     def add_refund(self, order_id: int, amount: str = "5.00", reason: str = "") -> int:
         with self._lock:
             rid = self._id()
-            self.refunds[order_id].append({"id": rid, "reason": reason, "amount": amount, "refunded_by": 1,
-                                           "refunded_payment": False, "line_items": [], **self._stamps("date_created")})
+            self.refunds[order_id].append(
+                {
+                    "id": rid,
+                    "reason": reason,
+                    "amount": amount,
+                    "refunded_by": 1,
+                    "refunded_payment": False,
+                    "line_items": [],
+                    **self._stamps("date_created"),
+                }
+            )
             return rid
 
     def stock_of(self, product_id: int) -> int | None:
@@ -223,8 +300,14 @@ class FakeWooCommerce:
                 self.hits[name] += 1
                 failure = self._failures.popleft() if self._failures else None
             if failure is not None:
-                response = answer(failure.status, {"code": "fake_injected", "message": f"injected {failure.status}",
-                                                    "data": {"status": failure.status}})
+                response = answer(
+                    failure.status,
+                    {
+                        "code": "fake_injected",
+                        "message": f"injected {failure.status}",
+                        "data": {"status": failure.status},
+                    },
+                )
                 if failure.retry_after is not None:
                     response.headers["Retry-After"] = failure.retry_after
                 return response
@@ -232,8 +315,11 @@ class FakeWooCommerce:
             try:
                 key = authenticate(self.keys, self.verify_oauth_signature)
                 if request.method != "GET" and self.key_permissions.get(key) == "read":
-                    raise WooError(401, "woocommerce_rest_authentication_error",
-                                   "The API key provided does not have write permissions.")
+                    raise WooError(
+                        401,
+                        "woocommerce_rest_authentication_error",
+                        "The API key provided does not have write permissions.",
+                    )
                 body = None
                 if request.method in ("POST", "PUT"):
                     body = request.get_json(silent=True)
@@ -241,8 +327,9 @@ class FakeWooCommerce:
                         raise WooError(400, "rest_invalid_json", "Invalid JSON body passed.")
                     body = body or {}
                 with self._lock:
-                    status, payload, *headers = view(**kwargs, **({"body": body} if body is not None else {}),
-                                                     touched=touched)
+                    status, payload, *headers = view(
+                        **kwargs, **({"body": body} if body is not None else {}), touched=touched
+                    )
                     for resource, rid in touched:  # "each resource is sent only once per webhook" per request
                         self.dispatcher.enqueue(f"{resource}.updated", rid)
             except WooError as exc:
@@ -317,12 +404,16 @@ class FakeWooCommerce:
         self._derive_status(product)
         product.update(self._stamps("date_modified"))
 
-    def _batch(self, body: dict, touched: set, lookup: Callable[[Any], dict], create: Callable[[dict], dict],
-               invalid_code: str) -> tuple:
+    def _batch(
+        self, body: dict, touched: set, lookup: Callable[[Any], dict], create: Callable[[dict], dict], invalid_code: str
+    ) -> tuple:
         actions = {name: body.get(name) or [] for name in ("create", "update", "delete") if name in body}
         if sum(len(v) for v in actions.values()) > self.batch_limit:
-            raise WooError(413, "woocommerce_rest_request_entity_too_large",
-                           f"Unable to accept more than {self.batch_limit} items for this request.")
+            raise WooError(
+                413,
+                "woocommerce_rest_request_entity_too_large",
+                f"Unable to accept more than {self.batch_limit} items for this request.",
+            )
         out: dict[str, list] = {}
         for action, entries in actions.items():
             out[action] = []
@@ -389,9 +480,10 @@ class FakeWooCommerce:
         if args.get("modified_after"):
             field = "date_modified_gmt"
             bound = self._time_arg(args["modified_after"], args.get("dates_are_gmt") in ("true", "1"))
-            items = [o for o in items if datetime.fromisoformat(o[field]).replace(tzinfo=timezone.utc) > bound]
+            items = [o for o in items if datetime.fromisoformat(o[field]).replace(tzinfo=UTC) > bound]
         orderby = {"date": "date_created_gmt", "id": "id", "modified": "date_modified_gmt"}.get(
-            args.get("orderby", "date"), "date_created_gmt")
+            args.get("orderby", "date"), "date_created_gmt"
+        )
         items.sort(key=lambda o: (o[orderby], o["id"]), reverse=args.get("order", "desc") == "desc")
         return paged(items)
 
@@ -401,8 +493,8 @@ class FakeWooCommerce:
         except ValueError:
             raise WooError(400, "rest_invalid_param", "Invalid parameter(s): modified_after") from None
         if parsed.tzinfo is None:  # no offset: site time unless dates_are_gmt
-            parsed = parsed.replace(tzinfo=timezone.utc if gmt else self.site_tz)
-        return parsed.astimezone(timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC if gmt else self.site_tz)
+        return parsed.astimezone(UTC)
 
     def _get_order(self, oid: int, touched: set) -> tuple:
         return 200, self._order(oid)
@@ -433,8 +525,13 @@ class FakeWooCommerce:
         self._order(oid)
         if not body.get("note"):
             raise WooError(400, "rest_missing_callback_param", "Missing parameter(s): note", params=["note"])
-        note = {"id": self._id(), "author": "WooCommerce", "note": str(body["note"]),
-                "customer_note": bool(body.get("customer_note", False)), **self._stamps("date_created")}
+        note = {
+            "id": self._id(),
+            "author": "WooCommerce",
+            "note": str(body["note"]),
+            "customer_note": bool(body.get("customer_note", False)),
+            **self._stamps("date_created"),
+        }
         self.notes[oid].append(note)
         return 201, note
 
@@ -460,19 +557,32 @@ class FakeWooCommerce:
         topic = str(body.get("topic", ""))
         resource, _, event = topic.partition(".")
         if not (resource == "action" and event) and not (resource in TOPIC_RESOURCES and event in TOPIC_EVENTS):
-            raise WooError(400, "woocommerce_rest_webhook_invalid_topic", "Webhook topic is required and must be "
-                                                                          "valid.")
+            raise WooError(
+                400, "woocommerce_rest_webhook_invalid_topic", "Webhook topic is required and must be valid."
+            )
         url = str(body.get("delivery_url", ""))
         if not url.startswith(("http://", "https://")):
-            raise WooError(400, "woocommerce_rest_webhook_invalid_delivery_url", "Webhook delivery URL must be a "
-                                                                                 "valid URL starting with http:// "
-                                                                                 "or https://.")
+            raise WooError(
+                400,
+                "woocommerce_rest_webhook_invalid_delivery_url",
+                "Webhook delivery URL must be a valid URL starting with http:// or https://.",
+            )
         with self._lock:
             wid = self._id()
-            hook = {"id": wid, "name": body.get("name") or f"Webhook {wid}", "status": body.get("status", "active"),
-                    "topic": topic, "resource": resource, "event": event, "hooks": [], "delivery_url": url,
-                    "secret": body.get("secret") or hashlib.md5(b"1|admin").hexdigest(),
-                    "failure_count": 0, **self._stamps("date_created"), **self._stamps("date_modified")}
+            hook = {
+                "id": wid,
+                "name": body.get("name") or f"Webhook {wid}",
+                "status": body.get("status", "active"),
+                "topic": topic,
+                "resource": resource,
+                "event": event,
+                "hooks": [],
+                "delivery_url": url,
+                "secret": body.get("secret") or hashlib.md5(b"1|admin").hexdigest(),
+                "failure_count": 0,
+                **self._stamps("date_created"),
+                **self._stamps("date_modified"),
+            }
             self.webhooks[wid] = hook
         if ping and self.ping_on_create and hook["status"] == "active":
             self.dispatcher.ping(hook)

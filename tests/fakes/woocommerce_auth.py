@@ -15,6 +15,7 @@
 Differences (unverified or simplified): the real approve control is a GET link carrying `wc_auth_nonce`,
 and the real callback POST follows redirects (WordPress's default); the fake posts without following.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -59,11 +60,14 @@ class KeyApproval:
         self._nonces: set[str] = set()
         self._key_ids = 0
         routes: list[tuple[str, str, Callable[[], Response]]] = [
-            ("authorize", "GET", self._authorize), ("access_granted", "POST", self._granted),
-            ("access_denied", "POST", self._denied)]
+            ("authorize", "GET", self._authorize),
+            ("access_granted", "POST", self._granted),
+            ("access_denied", "POST", self._denied),
+        ]
         for route, method, view in routes:
-            app.add_url_rule(f"/wc-auth/v1/{route}", endpoint=f"wc-auth {route}", view_func=self._wp_die(view),
-                             methods=[method])
+            app.add_url_rule(
+                f"/wc-auth/v1/{route}", endpoint=f"wc-auth {route}", view_func=self._wp_die(view), methods=[method]
+            )
 
     @staticmethod
     def _wp_die(view: Callable[[], Response]) -> Callable[[], Response]:
@@ -100,12 +104,14 @@ class KeyApproval:
         with self._lock:
             self._nonces.add(nonce)
         hidden = "".join(f'<input type="hidden" name="{k}" value="{escape(v)}">' for k, v in params.items())
-        html = (f"<!doctype html><title>Connect</title><h1>{escape(params['app_name'])} would like to connect to "
-                f"your store</h1><p>This will give it <b>{escape(params['scope'])}</b> access.</p>"
-                f'<p>Logged in as admin</p><form method="post" action="/wc-auth/v1/access_granted">{hidden}'
-                f'<input type="hidden" name="wc_auth_nonce" value="{nonce}">'
-                '<button type="submit">Approve</button>'
-                '<button type="submit" formaction="/wc-auth/v1/access_denied">Deny</button></form>')
+        html = (
+            f"<!doctype html><title>Connect</title><h1>{escape(params['app_name'])} would like to connect to "
+            f"your store</h1><p>This will give it <b>{escape(params['scope'])}</b> access.</p>"
+            f'<p>Logged in as admin</p><form method="post" action="/wc-auth/v1/access_granted">{hidden}'
+            f'<input type="hidden" name="wc_auth_nonce" value="{nonce}">'
+            '<button type="submit">Approve</button>'
+            '<button type="submit" formaction="/wc-auth/v1/access_denied">Deny</button></form>'
+        )
         return Response(html, mimetype="text/html")
 
     def _take_nonce(self) -> None:
@@ -123,17 +129,27 @@ class KeyApproval:
             self._key_ids += 1
             key_id = self._key_ids
             self.keys[key], self.permissions[key] = secret, params["scope"]
-        data = {"key_id": key_id, "user_id": params["user_id"], "consumer_key": key, "consumer_secret": secret,
-                "key_permissions": params["scope"]}
+        data = {
+            "key_id": key_id,
+            "user_id": params["user_id"],
+            "consumer_key": key,
+            "consumer_secret": secret,
+            "key_permissions": params["scope"],
+        }
         try:  # no lock held: the app's callback may call this store's REST API with the new key
-            status: int | str = requests.post(params["callback_url"], data=php_json(data), timeout=60,
-                                              allow_redirects=False,
-                                              headers={"Content-Type": "application/json;charset=UTF-8"}).status_code
+            status: int | str = requests.post(
+                params["callback_url"],
+                data=php_json(data),
+                timeout=60,
+                allow_redirects=False,
+                headers={"Content-Type": "application/json;charset=UTF-8"},
+            ).status_code
         except requests.RequestException as exc:
             status = type(exc).__name__
         with self._lock:
-            self.callbacks.append({"url": params["callback_url"], "user_id": params["user_id"], "key_id": key_id,
-                                   "status": status})
+            self.callbacks.append(
+                {"url": params["callback_url"], "user_id": params["user_id"], "key_id": key_id, "status": status}
+            )
             if status != 200:  # maybe_delete_key()
                 self.keys.pop(key, None)
                 self.permissions.pop(key, None)

@@ -6,6 +6,7 @@ algorithm that library uses (HMAC-SHA256 over the sorted params, key `secret&`) 
 be within 15 minutes; with verify_signature=False only the consumer key is checked. Paging: a page past
 the end answers [] with the headers, and Link leaves out the auth params (both unverified).
 """
+
 from __future__ import annotations
 
 import hmac
@@ -32,8 +33,9 @@ class WooError(Exception):
 def as_int(value: Any, name: str) -> int:
     numeric = isinstance(value, int) or (isinstance(value, str) and value.lstrip("-").isdigit())
     if isinstance(value, bool) or not numeric:
-        raise WooError(400, "rest_invalid_param", f"Invalid parameter(s): {name}", params={name: f"{name} is not of "
-                                                                                                 "type integer."})
+        raise WooError(
+            400, "rest_invalid_param", f"Invalid parameter(s): {name}", params={name: f"{name} is not of type integer."}
+        )
     return int(value)
 
 
@@ -71,13 +73,14 @@ def _check_oauth(keys: Mapping[str, str], verify_signature: bool) -> str:
         raise WooError(401, "woocommerce_rest_authentication_error", "Invalid timestamp.")
     if verify_signature:
         params = OrderedDict((k, v) for k, v in args.items() if k != "oauth_signature")
-        signer = OAuth(request.base_url, consumer_key, keys[consumer_key], version="wc/v3",
-                       method=request.method)
+        signer = OAuth(request.base_url, consumer_key, keys[consumer_key], version="wc/v3", method=request.method)
         expected = signer.generate_oauth_signature(params, request.base_url)
-        if args["oauth_signature_method"] != "HMAC-SHA256" or not hmac.compare_digest(expected,
-                                                                                      args["oauth_signature"]):
-            raise WooError(401, "woocommerce_rest_authentication_error",
-                           "Invalid signature - provided signature does not match.")
+        if args["oauth_signature_method"] != "HMAC-SHA256" or not hmac.compare_digest(
+            expected, args["oauth_signature"]
+        ):
+            raise WooError(
+                401, "woocommerce_rest_authentication_error", "Invalid signature - provided signature does not match."
+            )
     return consumer_key
 
 
@@ -86,11 +89,19 @@ def paged(items: list[dict]) -> tuple[int, list[dict], dict]:
     page = as_int(request.args.get("page", 1), "page")
     per_page = as_int(request.args.get("per_page", 10), "per_page")
     if not 1 <= per_page <= 100:
-        raise WooError(400, "rest_invalid_param", "Invalid parameter(s): per_page",
-                       params={"per_page": "per_page must be between 1 (inclusive) and 100 (inclusive)"})
+        raise WooError(
+            400,
+            "rest_invalid_param",
+            "Invalid parameter(s): per_page",
+            params={"per_page": "per_page must be between 1 (inclusive) and 100 (inclusive)"},
+        )
     if page < 1:
-        raise WooError(400, "rest_invalid_param", "Invalid parameter(s): page",
-                       params={"page": "page must be greater than or equal to 1"})
+        raise WooError(
+            400,
+            "rest_invalid_param",
+            "Invalid parameter(s): page",
+            params={"page": "page must be greater than or equal to 1"},
+        )
     total = len(items)
     pages = (total + per_page - 1) // per_page
     kept = {k: v for k, v in request.args.items() if not k.startswith(("oauth_", "consumer_"))}
@@ -101,7 +112,7 @@ def paged(items: list[dict]) -> tuple[int, list[dict], dict]:
     headers = {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)}
     if links:
         headers["Link"] = ", ".join(links)
-    return 200, items[(page - 1) * per_page: page * per_page], headers
+    return 200, items[(page - 1) * per_page : page * per_page], headers
 
 
 def only_fields(payload: Any) -> Any:

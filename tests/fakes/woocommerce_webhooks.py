@@ -8,6 +8,7 @@ base64 HMAC-SHA256 with the webhook's secret; headers are X-WC-Webhook-Source/-T
 the 7th in a row (the count is already > 5) disables the webhook. A new webhook gets an unsigned,
 form-encoded ping `webhook_id=<id>`.
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,8 +32,14 @@ def php_json(payload: Any) -> bytes:
 
 
 class WebhookDispatcher:
-    def __init__(self, webhooks: dict[int, dict], resource: Callable[[str, int], dict | None],
-                 lock: threading.RLock, source_url: str, delay: float = 0.0):
+    def __init__(
+        self,
+        webhooks: dict[int, dict],
+        resource: Callable[[str, int], dict | None],
+        lock: threading.RLock,
+        source_url: str,
+        delay: float = 0.0,
+    ):
         self.webhooks, self.resource, self.lock = webhooks, resource, lock
         self.source_url, self.delay = source_url, delay
         self.deliveries: list[dict] = []  # what was sent: webhook_id, topic, resource_id, delivery_id, status, body
@@ -79,8 +86,13 @@ class WebhookDispatcher:
 
     def _ping(self, hook: dict) -> None:
         try:  # form-encoded, no X-WC headers, no signature; anything but 200 is an error in WC's admin
-            status: int | str = requests.post(hook["delivery_url"], data={"webhook_id": hook["id"]}, timeout=5,
-                                              allow_redirects=False, headers={"User-Agent": USER_AGENT}).status_code
+            status: int | str = requests.post(
+                hook["delivery_url"],
+                data={"webhook_id": hook["id"]},
+                timeout=5,
+                allow_redirects=False,
+                headers={"User-Agent": USER_AGENT},
+            ).status_code
         except requests.RequestException as exc:
             status = type(exc).__name__
         with self.lock:
@@ -108,19 +120,34 @@ class WebhookDispatcher:
                 secret, url = hook["secret"], hook["delivery_url"]
             signature = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
             resource_name, _, event = topic.partition(".")
-            headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
-                       "X-WC-Webhook-Source": f"{self.source_url}/", "X-WC-Webhook-Topic": topic,
-                       "X-WC-Webhook-Resource": resource_name, "X-WC-Webhook-Event": event,
-                       "X-WC-Webhook-Signature": signature, "X-WC-Webhook-ID": str(wid),
-                       "X-WC-Webhook-Delivery-ID": delivery_id}
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+                "X-WC-Webhook-Source": f"{self.source_url}/",
+                "X-WC-Webhook-Topic": topic,
+                "X-WC-Webhook-Resource": resource_name,
+                "X-WC-Webhook-Event": event,
+                "X-WC-Webhook-Signature": signature,
+                "X-WC-Webhook-ID": str(wid),
+                "X-WC-Webhook-Delivery-ID": delivery_id,
+            }
             try:
-                status: int | str = requests.post(url, data=body, headers=headers, timeout=60,
-                                                  allow_redirects=False).status_code
+                status: int | str = requests.post(
+                    url, data=body, headers=headers, timeout=60, allow_redirects=False
+                ).status_code
             except requests.RequestException as exc:
                 status = type(exc).__name__
             with self.lock:
-                self.deliveries.append({"webhook_id": wid, "topic": topic, "resource_id": resource_id,
-                                        "delivery_id": delivery_id, "status": status, "body": body})
+                self.deliveries.append(
+                    {
+                        "webhook_id": wid,
+                        "topic": topic,
+                        "resource_id": resource_id,
+                        "delivery_id": delivery_id,
+                        "status": status,
+                        "body": body,
+                    }
+                )
                 self._in_flight -= 1
                 if wid in self.webhooks:
                     if isinstance(status, int) and (200 <= status < 300 or status in (300, 301, 302)):

@@ -1,8 +1,9 @@
 """Shopify REST order JSON -> canonical Order (mappings.shopify.order_from_shopify)."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,8 @@ import pytest
 
 from mappings.canonical import Money, Order, TaxLine, order_from_json, order_to_json
 from mappings.errors import MappingError
-from tests.mappings.fuzz import HOSTILE, paths, replaced, survives
 from mappings.shopify import order_from_shopify
+from tests.mappings.fuzz import HOSTILE, paths, replaced, survives
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "shopify"
 ALL_FIXTURES = sorted(p.name for p in FIXTURES.glob("*.json"))
@@ -38,9 +39,17 @@ def error_of(payload: Any) -> str:
 
 
 def test_fixture_set_is_complete() -> None:
-    assert ALL_FIXTURES == ["order_additional_fees.json", "order_discount_multiline.json", "order_duties.json",
-                            "order_guest.json", "order_jpy.json", "order_kwd.json", "order_presentment_currency.json",
-                            "order_tax_included.json", "order_tip.json"]
+    assert ALL_FIXTURES == [
+        "order_additional_fees.json",
+        "order_discount_multiline.json",
+        "order_duties.json",
+        "order_guest.json",
+        "order_jpy.json",
+        "order_kwd.json",
+        "order_presentment_currency.json",
+        "order_tax_included.json",
+        "order_tip.json",
+    ]
 
 
 # ---- every fixture --------------------------------------------------------------------------------
@@ -51,15 +60,19 @@ def test_totals_equal_the_shop_money_totals_to_the_cent(name: str) -> None:
     payload = load(name)
     totals = order_from_shopify(payload, STORE).totals
 
-    tip_lines = sum((Decimal(li["price"]) * li["quantity"] for li in payload["line_items"]
-                     if li.get("tip_payment_gateway")), Decimal(0))
+    tip_lines = sum(
+        (Decimal(li["price"]) * li["quantity"] for li in payload["line_items"] if li.get("tip_payment_gateway")),
+        Decimal(0),
+    )
     assert totals.subtotal.amount == shop(payload, "total_line_items_price_set") - tip_lines
     assert totals.discount_total.amount == shop(payload, "total_discounts_set")
     assert totals.shipping_total.amount == shop(payload, "total_shipping_price_set")
     assert totals.tax_total.amount == shop(payload, "total_tax_set")
     assert totals.total.amount == shop(payload, "total_price_set") == Decimal(payload["total_price"])
-    currencies = {m.currency for m in (totals.subtotal, totals.discount_total, totals.shipping_total,
-                                       totals.tax_total, totals.total)}
+    currencies = {
+        m.currency
+        for m in (totals.subtotal, totals.discount_total, totals.shipping_total, totals.tax_total, totals.total)
+    }
     assert currencies == {payload["currency"]}
 
 
@@ -95,7 +108,7 @@ def test_identity_and_source(name: str) -> None:
     assert order.number == payload["name"]
     assert order.external_ref == f"shopify:{STORE}:{payload['id']}"
     assert order.status == "open"
-    assert order.placed_at.tzinfo == timezone.utc and order.updated_at.tzinfo == timezone.utc
+    assert order.placed_at.tzinfo == UTC and order.updated_at.tzinfo == UTC
 
 
 # ---- order_discount_multiline.json: USD, 10% code over 3 lines, tax on top ---------------------------
@@ -135,12 +148,18 @@ def test_multiline_order_level_fields() -> None:
     assert order.note == "Please leave with the front desk."
     assert order.note_attributes == {"gift_wrap": "yes", "delivery_window": "weekday mornings"}
     assert order.tags == ("vip", "wholesale", "first-order")
-    assert order.placed_at == datetime(2026, 11, 20, 15, 15, tzinfo=timezone.utc)
-    assert order.updated_at == datetime(2026, 11, 20, 15, 16, 12, tzinfo=timezone.utc)
+    assert order.placed_at == datetime(2026, 11, 20, 15, 15, tzinfo=UTC)
+    assert order.updated_at == datetime(2026, 11, 20, 15, 16, 12, tzinfo=UTC)
     address = order.shipping_address
     assert address is not None
-    assert (address.line1, address.line2, address.city, address.region, address.postal_code,
-            address.country_code) == ("200 Clarendon St", "Apt 14B", "Boston", "MA", "02116", "US")
+    assert (address.line1, address.line2, address.city, address.region, address.postal_code, address.country_code) == (
+        "200 Clarendon St",
+        "Apt 14B",
+        "Boston",
+        "MA",
+        "02116",
+        "US",
+    )
     assert address.company == ""  # null in the payload
 
 
@@ -184,7 +203,7 @@ def test_guest_checkout() -> None:
     assert order.customer.phone == "+91 98765 43210"  # kept as given
     assert (order.payment.status, order.payment.method) == ("pending", "cod")
     assert order.payment.gateway == "Cash on Delivery (COD)"
-    assert order.placed_at == datetime(2026, 11, 22, 8, 35, 33, tzinfo=timezone.utc)  # from +05:30
+    assert order.placed_at == datetime(2026, 11, 22, 8, 35, 33, tzinfo=UTC)  # from +05:30
     assert order.tags == () and order.note == "" and order.note_attributes == {}
 
 
@@ -210,10 +229,16 @@ def test_guest_fallbacks_for_email_and_phone() -> None:
 
 def test_shipping_discount_counts_in_discount_total_not_in_shipping_total() -> None:
     payload = load("order_discount_multiline.json")
-    payload["shipping_lines"][0]["discount_allocations"] = [{
-        "amount": "9.95", "discount_application_index": 1,
-        "amount_set": {"shop_money": {"amount": "9.95", "currency_code": "USD"},
-                       "presentment_money": {"amount": "9.95", "currency_code": "USD"}}}]
+    payload["shipping_lines"][0]["discount_allocations"] = [
+        {
+            "amount": "9.95",
+            "discount_application_index": 1,
+            "amount_set": {
+                "shop_money": {"amount": "9.95", "currency_code": "USD"},
+                "presentment_money": {"amount": "9.95", "currency_code": "USD"},
+            },
+        }
+    ]
     for key, amount in (("total_discounts", "30.35"), ("total_price", "195.70")):
         payload[key] = amount
         payload[f"{key}_set"]["shop_money"]["amount"] = amount
@@ -236,10 +261,13 @@ def test_line_total_discount_is_the_fallback_without_allocations() -> None:
     assert [line.discount_total for line in order.lines] == [usd("3.75"), usd("12.90"), usd("3.75")]
 
 
-@pytest.mark.parametrize(("fields", "status"), [
-    ({"cancelled_at": "2026-11-21T09:00:00-05:00", "cancel_reason": "customer"}, "cancelled"),
-    ({"closed_at": "2026-11-25T09:00:00-05:00"}, "closed"),
-])
+@pytest.mark.parametrize(
+    ("fields", "status"),
+    [
+        ({"cancelled_at": "2026-11-21T09:00:00-05:00", "cancel_reason": "customer"}, "cancelled"),
+        ({"closed_at": "2026-11-25T09:00:00-05:00"}, "closed"),
+    ],
+)
 def test_status(fields: dict, status: str) -> None:
     order = order_from_shopify({**load("order_discount_multiline.json"), **fields}, STORE)
     assert order.status == status
@@ -267,13 +295,25 @@ def test_number_falls_back_to_order_number() -> None:
     assert order_from_shopify(payload, STORE).number == "1001"
 
 
-@pytest.mark.parametrize(("gateway", "method"), [
-    ("Cash on Delivery (COD)", "cod"), ("cash_on_delivery", "cod"), ("COD", "cod"),
-    ("shopify_payments", "card"), ("bogus", "card"), ("stripe", "card"), ("paypal", "paypal"),
-    ("PayPal Express Checkout", "paypal"), ("manual", "manual"), ("gift_card", "gift_card"),
-    ("Bank Deposit", "bank_transfer"), ("bank_transfer", "bank_transfer"), ("Klarna", "other"),
-    ("Barcode Pay", "other"),
-])
+@pytest.mark.parametrize(
+    ("gateway", "method"),
+    [
+        ("Cash on Delivery (COD)", "cod"),
+        ("cash_on_delivery", "cod"),
+        ("COD", "cod"),
+        ("shopify_payments", "card"),
+        ("bogus", "card"),
+        ("stripe", "card"),
+        ("paypal", "paypal"),
+        ("PayPal Express Checkout", "paypal"),
+        ("manual", "manual"),
+        ("gift_card", "gift_card"),
+        ("Bank Deposit", "bank_transfer"),
+        ("bank_transfer", "bank_transfer"),
+        ("Klarna", "other"),
+        ("Barcode Pay", "other"),
+    ],
+)
 def test_payment_method_vocabulary(gateway: str, method: str) -> None:
     payload = load("order_guest.json")
     payload["payment_gateway_names"] = [gateway]
@@ -380,10 +420,24 @@ def test_empty_object_names_the_missing_fields() -> None:
 
 # Subtrees the mapping never reads: replacing the subtree itself is still tried, but walking
 # into it would only make the test slower.
-_UNREAD = {"client_details", "discount_applications", "default_address", "email_marketing_consent",
-           "current_shipping_price_set", "current_subtotal_price_set", "current_total_discounts_set",
-           "current_total_price_set", "current_total_tax_set", "subtotal_price_set",
-           "discounted_price_set", "refunds", "fulfillments", "returns", "duties", "properties"}
+_UNREAD = {
+    "client_details",
+    "discount_applications",
+    "default_address",
+    "email_marketing_consent",
+    "current_shipping_price_set",
+    "current_subtotal_price_set",
+    "current_total_discounts_set",
+    "current_total_price_set",
+    "current_total_tax_set",
+    "subtotal_price_set",
+    "discounted_price_set",
+    "refunds",
+    "fulfillments",
+    "returns",
+    "duties",
+    "properties",
+}
 
 
 def _survives(payload: dict) -> str | None:
@@ -394,10 +448,14 @@ def _survives(payload: dict) -> str | None:
 def test_fuzz_top_level_and_line_level_values(name: str) -> None:
     payload = load(name)
     paths = [(key,) for key in payload] + [
-        ("line_items", i, key) for i, item in enumerate(payload["line_items"]) for key in item]
-    failures = [f"{path} <- {value!r}: {problem}"
-                for path in paths for value in (None, "x", [], {})
-                if (problem := _survives(replaced(payload, path, value)))]
+        ("line_items", i, key) for i, item in enumerate(payload["line_items"]) for key in item
+    ]
+    failures = [
+        f"{path} <- {value!r}: {problem}"
+        for path in paths
+        for value in (None, "x", [], {})
+        if (problem := _survives(replaced(payload, path, value)))
+    ]
     assert not failures, "\n".join(failures[:20])
 
 
@@ -405,9 +463,12 @@ def test_fuzz_top_level_and_line_level_values(name: str) -> None:
 @pytest.mark.parametrize("name", ["order_discount_multiline.json", "order_guest.json"])
 def test_fuzz_every_nested_value_with_hostile_input(name: str) -> None:
     payload = load(name)
-    failures = [f"{path} <- {value!r}: {problem}"
-                for path in paths(payload, _UNREAD) for value in HOSTILE
-                if (problem := _survives(replaced(payload, path, value)))]
+    failures = [
+        f"{path} <- {value!r}: {problem}"
+        for path in paths(payload, _UNREAD)
+        for value in HOSTILE
+        if (problem := _survives(replaced(payload, path, value)))
+    ]
     assert not failures, "\n".join(failures[:20])
 
 
@@ -420,10 +481,16 @@ def test_tip_is_a_fee_line_of_its_own_not_goods() -> None:
 
     assert [(line.line_no, line.sku) for line in order.lines] == [(1, "BEANIE-MER-CHR")]
     assert [(f.kind, f.title, f.amount, f.source_line_id) for f in order.fee_lines] == [
-        ("tip", "Tip", usd("7.35"), "15334455667790")]
+        ("tip", "Tip", usd("7.35"), "15334455667790")
+    ]
     t = order.totals
     assert (t.subtotal, t.shipping_total, t.tax_total, t.fees, t.total) == (
-        usd("49.00"), usd("6.00"), usd("4.35"), usd("7.35"), usd("66.70"))
+        usd("49.00"),
+        usd("6.00"),
+        usd("4.35"),
+        usd("7.35"),
+        usd("66.70"),
+    )
     assert order.fees_of("tip") == usd("7.35") and order.fees_of("duty") == usd("0")
     assert usd("49.00") + usd("6.00") + usd("4.35") + usd("7.35") == t.total
 
@@ -448,8 +515,9 @@ def test_a_tip_known_only_from_total_tip_received_is_still_booked() -> None:
 def test_tip_lines_disagreeing_with_total_tip_received_are_parked() -> None:
     payload = load("order_tip.json")
     payload["total_tip_received"] = "7.00"
-    assert "tips do not reconcile: the tip line items add up to 7.35 USD, but total_tip_received is 7.00" in \
-        error_of(payload)
+    assert "tips do not reconcile: the tip line items add up to 7.35 USD, but total_tip_received is 7.00" in error_of(
+        payload
+    )
 
 
 def test_an_order_that_still_does_not_add_up_names_every_part_and_the_difference() -> None:
@@ -457,8 +525,10 @@ def test_an_order_that_still_does_not_add_up_names_every_part_and_the_difference
     payload["total_price"] = "66.75"
     payload["total_price_set"]["shop_money"]["amount"] = "66.75"
     message = error_of(payload)
-    assert ("totals do not reconcile: lines 49.00 − discounts 0.00 + shipping 6.00 + tax 4.35 + tips 7.35 = "
-            "66.70 USD, Shopify total_price_set.shop_money is 66.75 USD (a difference of 0.05)") in message
+    assert (
+        "totals do not reconcile: lines 49.00 − discounts 0.00 + shipping 6.00 + tax 4.35 + tips 7.35 = "
+        "66.70 USD, Shopify total_price_set.shop_money is 66.75 USD (a difference of 0.05)"
+    ) in message
 
 
 def _gbp(amount: str) -> Money:
@@ -470,14 +540,20 @@ def test_duties_are_fee_lines_naming_their_line_and_tariff_code() -> None:
     # duties and shipping (3.00 + 2.25 + 0.54 + 0.38 + 0.60 = 6.77), shipping 12.00
     order = order_from_shopify(load("order_duties.json"), STORE)
 
-    assert [(f.kind, f.title, f.amount, f.source_line_id, [t.amount for t in f.tax_lines])
-            for f in order.fee_lines] == [
+    assert [
+        (f.kind, f.title, f.amount, f.source_line_id, [t.amount for t in f.tax_lines]) for f in order.fee_lines
+    ] == [
         ("duty", "Duty: Lambswool Scarf (HS 611710, origin GB)", _gbp("10.80"), "15334455667791", [_gbp("0.54")]),
         ("duty", "Duty: Leather Gloves (HS 420329, origin GB)", _gbp("7.65"), "15334455667792", [_gbp("0.38")]),
     ]
     t = order.totals
     assert (t.subtotal, t.shipping_total, t.tax_total, t.fees, t.total) == (
-        _gbp("105.00"), _gbp("12.00"), _gbp("6.77"), _gbp("18.45"), _gbp("142.22"))
+        _gbp("105.00"),
+        _gbp("12.00"),
+        _gbp("6.77"),
+        _gbp("18.45"),
+        _gbp("142.22"),
+    )
     assert _gbp("105.00") + _gbp("12.00") + _gbp("6.77") + _gbp("18.45") == t.total
     assert (order.presentment_currency, order.presentment_total) == ("CAD", Money(Decimal("248.89"), "CAD"))
 
@@ -495,7 +571,8 @@ def test_duties_known_only_from_the_order_total_make_one_line() -> None:
     for line in payload["line_items"]:
         line["duties"] = []
     assert [(f.kind, f.title, f.amount) for f in order_from_shopify(payload, STORE).fee_lines] == [
-        ("duty", "Duties", _gbp("18.45"))]
+        ("duty", "Duties", _gbp("18.45"))
+    ]
 
 
 def test_duties_included_in_the_prices_are_not_added_again() -> None:
@@ -510,8 +587,10 @@ def test_duties_included_in_the_prices_are_not_added_again() -> None:
 def test_line_duties_disagreeing_with_the_order_total_are_parked() -> None:
     payload = load("order_duties.json")
     payload["original_total_duties_set"]["shop_money"]["amount"] = "18.40"
-    assert ("duties do not reconcile: line_items[].duties add up to 18.45 GBP, "
-            "but original_total_duties_set.shop_money is 18.40 GBP") in error_of(payload)
+    assert (
+        "duties do not reconcile: line_items[].duties add up to 18.45 GBP, "
+        "but original_total_duties_set.shop_money is 18.40 GBP"
+    ) in error_of(payload)
 
 
 def test_additional_fees_such_as_a_retail_delivery_fee() -> None:

@@ -4,10 +4,11 @@ The fixtures refund lines of tests/fixtures/shopify/order_discount_multiline.jso
 USD). They live in a subfolder because test_shopify.py maps every *.json directly in
 tests/fixtures/shopify/ as an order.
 """
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,9 @@ import pytest
 
 from mappings.canonical import Money, Refund, refund_from_json, refund_to_json
 from mappings.errors import MappingError
-from tests.mappings.fuzz import DELETE, paths, replaced, survives
 from mappings.shopify import order_from_shopify
 from mappings.shopify_refunds import refund_from_shopify
+from tests.mappings.fuzz import DELETE, paths, replaced, survives
 
 SHOPIFY = Path(__file__).resolve().parent.parent / "fixtures" / "shopify"
 FIXTURES = SHOPIFY / "refunds"
@@ -37,8 +38,10 @@ def usd(amount: str) -> Money:
 
 
 def bag(amount: str, currency: str = "USD") -> dict:
-    return {"shop_money": {"amount": amount, "currency_code": currency},
-            "presentment_money": {"amount": amount, "currency_code": currency}}
+    return {
+        "shop_money": {"amount": amount, "currency_code": currency},
+        "presentment_money": {"amount": amount, "currency_code": currency},
+    }
 
 
 def refund(payload: dict) -> Refund:
@@ -65,8 +68,9 @@ def test_fixture_set_is_complete() -> None:
 @pytest.mark.parametrize("name", ALL_FIXTURES)
 def test_total_equals_the_successful_transactions_to_the_cent(name: str) -> None:
     payload = load(name)
-    moved = sum(Decimal(t["amount"]) for t in payload["transactions"]
-                if t["kind"] == "refund" and t["status"] == "success")
+    moved = sum(
+        Decimal(t["amount"]) for t in payload["transactions"] if t["kind"] == "refund" and t["status"] == "success"
+    )
     assert moved > 0
     assert refund(payload).total == usd(str(moved))
 
@@ -74,8 +78,12 @@ def test_total_equals_the_successful_transactions_to_the_cent(name: str) -> None
 @pytest.mark.parametrize("name", ALL_FIXTURES)
 def test_parts_add_up_to_the_total_and_are_positive(name: str) -> None:
     result = refund(load(name))
-    parts = [*(line.subtotal for line in result.lines), *(line.tax for line in result.lines),
-             result.shipping, result.adjustment]
+    parts = [
+        *(line.subtotal for line in result.lines),
+        *(line.tax for line in result.lines),
+        result.shipping,
+        result.adjustment,
+    ]
     assert sum(parts, Money.zero("USD")) == result.total
     assert all(m.amount >= 0 for m in (*parts, result.total)) and result.total.amount > 0
     assert {m.currency for m in (*parts, result.total)} == {result.currency} == {"USD"}
@@ -95,7 +103,7 @@ def test_identity_and_time(name: str) -> None:
     assert (result.source, result.store, result.order_external_id) == ("shopify", STORE, ORDER_ID)
     assert result.external_id == str(payload["id"])
     assert result.external_ref == f"shopify:{STORE}:{ORDER_ID}:refund:{payload['id']}"
-    assert result.created_at.tzinfo == timezone.utc
+    assert result.created_at.tzinfo == UTC
     assert result.created_at == datetime.fromisoformat(payload["processed_at"])
     assert result.reason == payload["note"]
 
@@ -128,7 +136,12 @@ def test_a_refunded_tip_is_a_tip_given_back_not_goods() -> None:
     result = fee_refund("fee_refund_tip.json", "USD")
     [beanie] = result.lines
     assert (beanie.sku, beanie.quantity, beanie.subtotal, beanie.tax, beanie.restock) == (
-        "BEANIE-MER-CHR", 1, usd("24.50"), usd("2.17"), True)
+        "BEANIE-MER-CHR",
+        1,
+        usd("24.50"),
+        usd("2.17"),
+        True,
+    )
     [tip] = result.fees
     assert (tip.kind, tip.amount, tip.tax, tip.source_line_id) == ("tip", usd("7.35"), usd("0"), "15334455667790")
     assert result.fees_of("tip") == result.fee_total == usd("7.35")
@@ -143,14 +156,17 @@ def test_refunded_duties_are_their_own_part_in_shop_money() -> None:
     gbp = lambda amount: Money(Decimal(amount), "GBP")  # noqa: E731
     assert (duty.kind, duty.amount, duty.title) == ("duty", gbp("10.80"), "Duty refunded (duty 9001)")
     assert result.fees_of("duty") == gbp("10.80") and result.total == gbp("73.80")
-    assert [(line.sku, line.subtotal, line.tax) for line in result.lines] == [("SCARF-LMB-GRY", gbp("60.00"),
-                                                                                gbp("3.00"))]
+    assert [(line.sku, line.subtotal, line.tax) for line in result.lines] == [
+        ("SCARF-LMB-GRY", gbp("60.00"), gbp("3.00"))
+    ]
 
 
 def test_refunded_duties_must_add_up_to_their_total() -> None:
     payload = json.loads((FIXTURES / "fee_refund_duties.json").read_text())
     payload["total_duties_set"] = bag("12.00", "GBP")
-    with pytest.raises(MappingError, match="duties\\[\\] add up to 10.80 GBP, but total_duties_set.shop_money is 12.00"):
+    with pytest.raises(
+        MappingError, match="duties\\[\\] add up to 10.80 GBP, but total_duties_set.shop_money is 12.00"
+    ):
         refund_from_shopify(payload, STORE, "GBP")
 
 
@@ -173,9 +189,12 @@ def test_refunded_additional_fees_come_from_their_total() -> None:
 def test_a_tip_given_back_that_the_transactions_do_not_cover_is_refused_naming_it() -> None:
     payload = json.loads((FIXTURES / "fee_refund_tip.json").read_text())
     payload["transactions"][0]["amount"] = "26.67"
-    with pytest.raises(MappingError, match="lines 24.50 \\+ tax 2.17 \\+ shipping 0 \\+ tips 7.35 "
-                                           "\\+ adjustment 0 = 34.02 USD, but its successful refund transactions "
-                                           "add up to 26.67"):
+    with pytest.raises(
+        MappingError,
+        match="lines 24.50 \\+ tax 2.17 \\+ shipping 0 \\+ tips 7.35 "
+        "\\+ adjustment 0 = 34.02 USD, but its successful refund transactions "
+        "add up to 26.67",
+    ):
         refund_from_shopify(payload, STORE, "USD")
 
 
@@ -185,7 +204,7 @@ def test_partial_line_returns_one_sock_to_stock() -> None:
     assert (line.line_external_id, line.sku, line.quantity, line.restock) == (SOCK, "SOCK-MER-M-CHA", 1, True)
     assert (line.subtotal, line.tax) == (usd("11.25"), usd("0.70"))  # 12.50 less its 1.25 discount share
     assert (result.shipping, result.adjustment, result.total) == (usd("0"), usd("0"), usd("11.95"))
-    assert result.created_at == datetime(2026, 11, 27, 14, 41, 5, tzinfo=timezone.utc)
+    assert result.created_at == datetime(2026, 11, 27, 14, 41, 5, tzinfo=UTC)
 
 
 def test_with_shipping_counts_shipping_once_with_its_tax() -> None:
@@ -207,8 +226,9 @@ def test_amount_only_refund_is_a_positive_adjustment() -> None:
 # ---- semantics ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("restock_type", "restock"), [
-    ("return", True), ("cancel", True), ("legacy_restock", True), ("no_restock", False)])
+@pytest.mark.parametrize(
+    ("restock_type", "restock"), [("return", True), ("cancel", True), ("legacy_restock", True), ("no_restock", False)]
+)
 def test_restock_type(restock_type: str, restock: bool) -> None:
     payload = load("refund_partial_line.json")
     payload["refund_line_items"][0]["restock_type"] = restock_type
@@ -234,14 +254,14 @@ def test_created_at_when_there_is_no_processed_at_and_empty_note() -> None:
     payload["processed_at"], payload["note"] = None, None
     payload["created_at"] = "2026-11-27T10:00:00+01:00"
     result = refund(payload)
-    assert result.created_at == datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+    assert result.created_at == datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
     assert result.reason == ""
 
 
 def test_processed_at_wins_over_created_at() -> None:
     payload = load("refund_partial_line.json")
     payload["processed_at"] = "2026-11-01T00:00:00Z"
-    assert refund(payload).created_at == datetime(2026, 11, 1, tzinfo=timezone.utc)
+    assert refund(payload).created_at == datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def test_shipping_from_adjustments_alone() -> None:
@@ -294,8 +314,16 @@ def test_unknown_adjustment_kind() -> None:
 
 def test_refunding_less_than_calculated_is_a_negative_adjustment() -> None:
     payload = load("refund_partial_line.json")
-    payload["order_adjustments"] = [{"id": 1, "amount": "1.95", "tax_amount": "0.00", "kind": "refund_discrepancy",
-                                     "amount_set": bag("1.95"), "tax_amount_set": bag("0.00")}]
+    payload["order_adjustments"] = [
+        {
+            "id": 1,
+            "amount": "1.95",
+            "tax_amount": "0.00",
+            "kind": "refund_discrepancy",
+            "amount_set": bag("1.95"),
+            "tax_amount_set": bag("0.00"),
+        }
+    ]
     set_transaction_total(payload, "10.00")
     result = refund(payload)
     assert (result.adjustment, result.total) == (usd("-1.95"), usd("10.00"))
@@ -408,7 +436,8 @@ def test_plain_amount_disagreeing_with_its_shop_money_twin() -> None:
 
 def test_shop_money_in_another_currency() -> None:
     assert "subtotal_set.shop_money.currency_code is USD, but the shop currency is EUR" in str(
-        pytest.raises(MappingError, refund_from_shopify, load("refund_partial_line.json"), STORE, "EUR").value)
+        pytest.raises(MappingError, refund_from_shopify, load("refund_partial_line.json"), STORE, "EUR").value
+    )
 
 
 def test_line_item_that_is_not_the_refunded_line() -> None:
@@ -453,7 +482,10 @@ def _survives(payload: dict) -> str | None:
 def test_fuzz_every_value(name: str) -> None:
     payload = load(name)
     hostile = [None, "x", [], {}, "", True, -1, 10**30, float("nan"), "1e400", "-0.01", DELETE]
-    failures = [f"{path} <- {value!r}: {problem}"
-                for path in paths(payload) for value in hostile
-                if (problem := _survives(replaced(payload, path, value)))]
+    failures = [
+        f"{path} <- {value!r}: {problem}"
+        for path in paths(payload)
+        for value in hostile
+        if (problem := _survives(replaced(payload, path, value)))
+    ]
     assert not failures, "\n".join(failures[:20])

@@ -1,8 +1,9 @@
 """Shopify order transactions -> canonical Transactions, and which of them brought money in."""
+
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -16,22 +17,43 @@ from tests.conftest import load_fixture
 
 def tx(id: int, kind: str, gateway: str, amount: str, status: str = "success", **extra) -> dict:  # type: ignore[no-untyped-def]
     """A transaction as GET orders/{id}/transactions.json lists it (shopify.dev, Transaction resource)."""
-    return {"id": id, "order_id": 5987654321012, "kind": kind, "gateway": gateway, "status": status,
-            "message": None, "created_at": "2026-11-20T10:15:58-05:00", "test": False,
-            "authorization": extra.pop("authorization", None), "location_id": None, "user_id": None,
-            "parent_id": extra.pop("parent_id", None), "processed_at": "2026-11-20T10:15:58-05:00",
-            "device_id": None, "error_code": None, "source_name": "web", "receipt": {},
-            "currency_exchange_adjustment": None, "amount": amount, "currency": extra.pop("currency", "USD"),
-            "payment_id": "#1001.1", "manual_payment_gateway": False, "amount_rounding": None,
-            "admin_graphql_api_id": f"gid://shopify/OrderTransaction/{id}", **extra}
+    return {
+        "id": id,
+        "order_id": 5987654321012,
+        "kind": kind,
+        "gateway": gateway,
+        "status": status,
+        "message": None,
+        "created_at": "2026-11-20T10:15:58-05:00",
+        "test": False,
+        "authorization": extra.pop("authorization", None),
+        "location_id": None,
+        "user_id": None,
+        "parent_id": extra.pop("parent_id", None),
+        "processed_at": "2026-11-20T10:15:58-05:00",
+        "device_id": None,
+        "error_code": None,
+        "source_name": "web",
+        "receipt": {},
+        "currency_exchange_adjustment": None,
+        "amount": amount,
+        "currency": extra.pop("currency", "USD"),
+        "payment_id": "#1001.1",
+        "manual_payment_gateway": False,
+        "amount_rounding": None,
+        "admin_graphql_api_id": f"gid://shopify/OrderTransaction/{id}",
+        **extra,
+    }
 
 
-SPLIT = {"transactions": [
-    tx(1068278501, "sale", "gift_card", "50.00"),
-    tx(1068278502, "sale", "shopify_payments", "155.65", status="failure", error_code="card_declined"),
-    tx(1068278503, "authorization", "shopify_payments", "155.65", authorization="ch_3QhAuth"),
-    tx(1068278504, "capture", "shopify_payments", "155.65", authorization="ch_3QhAuth", parent_id=1068278503),
-]}
+SPLIT = {
+    "transactions": [
+        tx(1068278501, "sale", "gift_card", "50.00"),
+        tx(1068278502, "sale", "shopify_payments", "155.65", status="failure", error_code="card_declined"),
+        tx(1068278503, "authorization", "shopify_payments", "155.65", authorization="ch_3QhAuth"),
+        tx(1068278504, "capture", "shopify_payments", "155.65", authorization="ch_3QhAuth", parent_id=1068278503),
+    ]
+}
 
 
 def test_a_gift_card_and_a_card_capture_are_the_money_received():
@@ -44,12 +66,13 @@ def test_a_gift_card_and_a_card_capture_are_the_money_received():
     ]
     # 50.00 + 155.65 = 205.65, the order's total_price.
     assert sum(t.amount.amount for t in received) == Decimal("205.65") == order.totals.total.amount
-    assert received[0].processed_at == datetime(2026, 11, 20, 15, 15, 58, tzinfo=timezone.utc)
+    assert received[0].processed_at == datetime(2026, 11, 20, 15, 15, 58, tzinfo=UTC)
 
 
 def test_a_voided_capture_brings_nothing_in():
-    body = {"transactions": [tx(1, "capture", "bogus", "10.00", parent_id=9),
-                             tx(2, "void", "bogus", "0.00", parent_id=1)]}
+    body = {
+        "transactions": [tx(1, "capture", "bogus", "10.00", parent_id=9), tx(2, "void", "bogus", "0.00", parent_id=1)]
+    }
     order = order_from_shopify(load_fixture("shopify", "order_discount_multiline.json"), "acme-us")
     assert dataclasses.replace(order, transactions=transactions_from_shopify(body, "USD", "#1001")).received == ()
 

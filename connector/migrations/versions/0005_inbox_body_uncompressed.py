@@ -7,6 +7,7 @@ are pruned. SQLite has no such setting.
 Revision ID: 0005
 Revises: 0004
 """
+
 from __future__ import annotations
 
 from alembic import op

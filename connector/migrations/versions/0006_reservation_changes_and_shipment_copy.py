@@ -8,6 +8,7 @@ after the ERP cursor has moved past its shipment, so the row keeps a copy of the
 Revision ID: 0006
 Revises: 0005
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

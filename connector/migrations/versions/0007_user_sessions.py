@@ -7,6 +7,7 @@ before this revision name none: their users sign in once more.
 Revision ID: 0007
 Revises: 0006
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

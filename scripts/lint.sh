@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The checks CI runs before the tests (.ci/run): lint and format (ruff, rules in pyproject.toml).
+# Fix most findings with `.venv/bin/ruff check --fix . && .venv/bin/ruff format .`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
