@@ -408,7 +408,7 @@ def _write_erp(rt: Runtime, session: Session, entry: dict) -> None:
 
 def _write_mappings(session: Session, tables: dict[str, list[dict]]) -> int:
     session.flush()  # the document's new stores get their ids
-    store_ids = dict(session.execute(select(Store.slug, Store.id)))
+    store_ids = dict(session.execute(select(Store.slug, Store.id)).all())
     unknown = {
         kind: {
             i: {"store": [f"no store {row['store']!r}"]}
