@@ -438,7 +438,7 @@ def _totals(
                 f"but total_shipping_price_set.shop_money is {declared}"
             )
     # Orders without any allocation (created before Shopify added them) cannot be cross-checked.
-    allocated = money_sum([x.discount_total for x in (*lines, *shipping)], cur)
+    allocated = money_sum([*(x.discount_total for x in lines), *(s.discount_total for s in shipping)], cur)
     if allocated.amount and allocated != discounts:
         raise MappingError(
             f"discounts do not reconcile: allocated to lines and shipping {allocated}, "
