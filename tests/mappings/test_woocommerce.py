@@ -581,6 +581,39 @@ def test_line_with_two_tax_rates() -> None:
     ]
 
 
+def test_tax_entry_of_empty_string_is_a_rate_not_applied() -> None:
+    payload = load("order_cancelled.json")  # GST applied, QST configured but "" (not applied) on the line
+    payload["line_items"][0].update(
+        total_tax="1.50",
+        taxes=[{"id": 1, "total": "1.4975", "subtotal": "1.4975"}, {"id": 2, "total": "", "subtotal": ""}],
+    )
+    payload["tax_lines"] = [
+        {
+            "id": 1,
+            "rate_code": "CA-GST-1",
+            "rate_id": 1,
+            "label": "GST",
+            "compound": False,
+            "tax_total": "1.50",
+            "shipping_tax_total": "0.00",
+            "rate_percent": 5,
+        },
+        {
+            "id": 2,
+            "rate_code": "CA-QC-QST-2",
+            "rate_id": 2,
+            "label": "QST",
+            "compound": False,
+            "tax_total": "0.00",
+            "shipping_tax_total": "0.00",
+            "rate_percent": 9.975,
+        },
+    ]
+    payload.update(cart_tax="1.50", total_tax="1.50", total="31.45")
+    order = order_from_woocommerce(payload, STORE)
+    assert [(t.title, t.amount) for t in order.lines[0].tax_lines] == [("GST", money("CAD")("1.50"))]
+
+
 def test_fields_we_do_not_read_are_not_validated() -> None:
     payload = load("order_processing_coupon.json")
     payload["date_completed"] = "not a date"
