@@ -202,8 +202,9 @@ _SCHEMA = _ShopifyOrder()  # built once: instantiating the nested schemas costs 
 # ---- mapping ---------------------------------------------------------------------------------------
 
 
-def order_from_shopify(payload: dict, store: str) -> Order:
-    """Map one Shopify REST order to the canonical Order, or raise MappingError saying why not."""
+def order_from_shopify(payload: object, store: str) -> Order:
+    """Map one Shopify REST order to the canonical Order, or raise MappingError saying why not (for any JSON
+    value: one that is no object is refused too)."""
     try:
         order = _order(_load(_SCHEMA, payload, "a Shopify order"), store)
         check_minor_units(order)

@@ -196,8 +196,9 @@ _SCHEMA = _WooOrder()
 # ---- orders ------------------------------------------------------------------------------------------
 
 
-def order_from_woocommerce(payload: dict, store: str) -> Order:
-    """Map one wc/v3 order to the canonical Order, or raise MappingError saying why not."""
+def order_from_woocommerce(payload: object, store: str) -> Order:
+    """Map one wc/v3 order to the canonical Order, or raise MappingError saying why not (for any JSON value:
+    one that is no object is refused too)."""
     try:
         order = _order(load(_SCHEMA, payload, "a WooCommerce order"), store)
         check_minor_units(order)
