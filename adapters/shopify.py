@@ -259,7 +259,8 @@ class ShopifyClient:
         self._learned: dict[tuple[str, int], int] = {}  # (operation, size) -> requestedQueryCost seen
         self._lock = threading.Lock()
         self._new_style_inventory = api_version >= "2026-01"  # changeFromQuantity + @idempotent
-        self.tokens, self._token, self._grant = tokens, access_token, None
+        self.tokens, self._token = tokens, access_token
+        self._grant: Grant | None = None
 
     # ---- public methods -----------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ import math
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 
 
 def make_engine(
@@ -25,7 +27,7 @@ def make_engine(
         engine = create_engine(url, connect_args={"timeout": sqlite_timeout}, **kwargs)
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             # WAL lets the web process write while a worker reads; FULL so that a committed
             # inbox row survives a power cut, not only a crash.
             cur = dbapi_conn.cursor()

@@ -10,15 +10,16 @@ from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Api, Blueprint, abort
+from flask_smorest import Api, Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
+from webargs.flaskparser import abort  # the very function flask_smorest.abort re-exports, typed (NoReturn)
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from connector import compliance, operations
 from connector.auth import actor, audit, requires
 from connector.config_io import ConfigError, dump_config, load_config, write_mapping
-from connector.models import AuditEntry, MappingEntry, Store
+from connector.models import AuditEntry, InboxEvent, MappingEntry, Store
 from connector.runtime import Runtime
 from connector.web_input import MAX_PAGE, Text, loads_bounded, to_utc
 from mappings.merchant import KINDS as MAPPING_KINDS
@@ -245,7 +246,7 @@ class Error(Schema):
     errors = fields.Dict(metadata={"description": "by location and field, when the input was invalid"})
 
 
-def _summary(event, slug: str) -> dict:  # type: ignore[no-untyped-def]
+def _summary(event: InboxEvent, slug: str) -> dict:
     return {**{k: getattr(event, k) for k in EventSummary().fields if k != "store"}, "store": slug}
 
 
@@ -260,6 +261,8 @@ def session_info() -> dict:
     from connector.auth import csrf_token, current_user
 
     user = current_user()
+    if user is None:  # the sign-in guard answered 401 before
+        abort(401, message="sign in first")
     return {"email": user.email, "role": user.role, "csrf_token": csrf_token()}
 
 
@@ -550,7 +553,7 @@ class ConnectorApi(Api):
     ERROR_SCHEMA = Error
     MESSAGES = {404: "no such page", 405: "method not allowed here", 500: "internal error; it has been logged"}
 
-    def handle_http_exception(self, error: HTTPException) -> tuple[dict, int, dict]:  # type: ignore[override]
+    def handle_http_exception(self, error: HTTPException) -> tuple[dict, int, dict]:
         data = getattr(error, "data", None) or {}
         code = error.code or 500
         message = data.get("message") or (

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, redirect
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request, Response, jsonify, redirect
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns
 
 from connector import auth, health, web_input
 from connector.headers import install_headers
@@ -39,7 +40,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     waker = Waker(lambda store_id: _wake(runtime, store_id))
     app.extensions["connector.waker"] = waker
     writer = app.extensions["connector.inbox"] = Inbox(runtime.engine, waker.mark)
-    app.wsgi_app = WebhookReceiver(app.wsgi_app, runtime, directory, writer)  # type: ignore[method-assign]
+    # Flask documents replacing wsgi_app to add WSGI middleware; its types declare a method
+    app.wsgi_app = WebhookReceiver(app.wsgi_app, runtime, directory, writer)  # type: ignore[method-assign]  # as documented
     app.session_interface = QuietSessionInterface()
 
     app.register_blueprint(auth.bp)
@@ -56,7 +58,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     install_headers(app)
 
     @app.get("/")
-    def home() -> Response:
+    def home() -> BaseResponse:
         user = auth.current_user()
         return redirect("/config" if user is not None and user.role == "admin" else "/console")
 
@@ -81,7 +83,7 @@ def _wake(rt: Runtime, store_id: int) -> None:
 class QuietSessionInterface(SecureCookieSessionInterface):
     """No session for the health checks: they never sign in (the webhooks never reach Flask)."""
 
-    def open_session(self, app: Flask, request):  # type: ignore[no-untyped-def, override]
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         if request.path.startswith(("/healthz", "/readyz")):
             return self.null_session_class()
         return super().open_session(app, request)

@@ -18,10 +18,11 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from a2wsgi import WSGIMiddleware
+from a2wsgi.asgi_typing import HTTPScope, Receive, ReceiveEvent, Scope, Send
 from flask import Flask
 
 from connector import health, inbox
@@ -29,10 +30,6 @@ from connector.stores import MISS
 from connector.webhooks import BROKEN, PREFIX, UNAVAILABLE, Intake, Reply, reply_body
 
 log = logging.getLogger(__name__)
-
-Scope = dict
-Receive = Callable[[], Awaitable[dict]]
-Send = Callable[[dict], Awaitable[None]]
 
 
 class ClientGone(Exception):
@@ -47,7 +44,8 @@ class Connector:
     """The ASGI app: webhooks and health checks here, pages and API to Flask."""
 
     def __init__(self, flask_app: Flask, threads: int = 4):
-        self.pages = WSGIMiddleware(flask_app, workers=threads)
+        # a2wsgi types the environ as a TypedDict, Flask as the plain dict[str, Any] it is (PEP 3333)
+        self.pages = WSGIMiddleware(flask_app, workers=threads)  # type: ignore[arg-type]  # environ: same dict
         self.intake = Intake(flask_app.extensions["connector.runtime"], flask_app.extensions["connector.stores"])
         self.writer = inbox.AsyncInbox(self.intake.rt.engine, flask_app.extensions["connector.waker"].mark)
         self.body_timeout = self.intake.rt.settings.body_timeout_seconds
@@ -65,7 +63,7 @@ class Connector:
         else:
             await self._page(scope, receive, send)
 
-    async def _webhook(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _webhook(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         try:
             status, message = await self.receive(scope, receive)
         except ClientGone:
@@ -75,7 +73,7 @@ class Connector:
             status, message = BROKEN
         await answer(send, status, reply_body(status, message))
 
-    async def _health(self, scope: Scope, send: Send) -> None:
+    async def _health(self, scope: HTTPScope, send: Send) -> None:
         if scope["path"] == "/healthz":
             document, status = health.LIVE, 200
         else:
@@ -84,7 +82,7 @@ class Connector:
             )
         await answer(send, status, json.dumps(document).encode(), head=scope["method"] == "HEAD")
 
-    async def _page(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _page(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         """The page or API request, handed to Flask's threads only once its whole body is here."""
         if scope["method"] in BODYLESS and not _announces_body(scope["headers"]):
             await self.pages(scope, receive, send)
@@ -108,22 +106,23 @@ class Connector:
             return SLOW_BODY
         return self.intake.too_large() if body is None else body
 
-    async def receive(self, scope: Scope, receive: Receive) -> Reply:
+    async def receive(self, scope: HTTPScope, receive: Receive) -> Reply:
         target = self.intake.target(scope["path"][len(PREFIX) :], scope["method"])
         if isinstance(target[0], int):
-            return target  # type: ignore[return-value]
+            return target
         platform, slug = target
-        store = self.intake.directory.cached(slug)
-        if store is MISS:  # a database read: off the loop, so other deliveries go on meanwhile
-            store = await asyncio.to_thread(self.intake.directory.get, slug)
-        refusal = self.intake.store_refusal(store, platform, slug)  # type: ignore[arg-type]
+        cached = self.intake.directory.cached(slug)
+        # On a MISS, a database read: off the loop, so other deliveries go on meanwhile.
+        store = await asyncio.to_thread(self.intake.directory.get, slug) if cached is MISS else cached
+        refusal = self.intake.store_refusal(store, platform, slug)
         if refusal is not None:
             return refusal
+        assert store is not None  # store_refusal refuses a missing store
         environ = headers_environ(scope["headers"])
         body = await self.read_body(environ, receive)
         if isinstance(body, tuple):
             return body
-        new_row = self.intake.row(platform, store, environ, body)  # type: ignore[arg-type]
+        new_row = self.intake.row(platform, store, environ, body)
         if isinstance(new_row, tuple):
             return new_row
         try:
@@ -157,7 +156,7 @@ async def answer(send: Send, status: int, body: bytes, head: bool = False, close
     await send({"type": "http.response.body", "body": b"" if head else body})
 
 
-def _announces_body(headers: list[tuple[bytes, bytes]]) -> bool:
+def _announces_body(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     for name, value in headers:
         if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"", b"0")):
             return True
@@ -169,7 +168,7 @@ def replay(body: bytes, receive: Receive) -> Receive:
     (a disconnect)."""
     sent = False
 
-    async def again() -> dict:
+    async def again() -> ReceiveEvent:
         nonlocal sent
         if not sent:
             sent = True
@@ -179,7 +178,7 @@ def replay(body: bytes, receive: Receive) -> Receive:
     return again
 
 
-def headers_environ(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+def headers_environ(headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     """ASGI headers as WSGI names them (HTTP_X_SHOPIFY_TOPIC, CONTENT_TYPE), repeats joined by commas."""
     environ: dict[str, str] = {}
     for raw_name, raw_value in headers:
@@ -199,11 +198,14 @@ async def read_body(environ: dict[str, str], receive: Receive, limit: int) -> by
             return None
     except ValueError:
         pass
-    parts, size = [], 0
+    parts: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientGone
+        if message["type"] != "http.request":  # none other comes on an HTTP connection: the body ends here
+            return b"".join(parts)
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

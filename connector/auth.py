@@ -45,6 +45,7 @@ from flask import (
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import case, delete, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns; flask's Response is one
 
 from connector.clock import utcnow
 from connector.models import AuditEntry, LoginFailure, User, UserSession
@@ -132,7 +133,7 @@ def _start_session(rt: Runtime, user: User) -> None:
     sid = secrets.token_urlsafe(32)
     now = utcnow()
     with rt.sessions.begin() as s:
-        s.get(User, user.id).last_login_at = now
+        s.get_one(User, user.id).last_login_at = now
         s.execute(delete(UserSession).where(UserSession.expires_at <= now))  # the expired ones go as others come
         s.add(UserSession(id=_digest(sid), user_id=user.id, created_at=now, expires_at=now + SESSION_LIFETIME))
     session.clear()
@@ -165,7 +166,9 @@ def csrf_token() -> str:
 def _csrf_ok() -> bool:
     expected = session.get("csrf")
     given = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
-    return bool(expected) and hmac.compare_digest(expected.encode(), given.encode())
+    if not expected:
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
 
 
 # ---- the guard --------------------------------------------------------------------------------
@@ -175,7 +178,7 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
-def guard() -> Response | None:
+def guard() -> BaseResponse | None:
     """Runs before every request: default deny."""
     endpoint = request.endpoint or ""
     if endpoint in TOKEN_ENDPOINTS:
@@ -282,7 +285,10 @@ def _decoy_hash() -> str:
 
 
 def _device_signer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.secret_key, salt="connector-device")  # type: ignore[arg-type]
+    key = current_app.secret_key
+    if key is None:  # create_app always sets SECRET_KEY (a development default when unset)
+        raise RuntimeError("the app has no SECRET_KEY")
+    return URLSafeTimedSerializer(key, salt="connector-device")
 
 
 def _device_emails() -> list[str]:
@@ -300,7 +306,7 @@ def _known_device(email: str) -> bool:
     return email in _device_emails()
 
 
-def _remember_device(response: Response, email: str) -> Response:
+def _remember_device(response: BaseResponse, email: str) -> BaseResponse:
     emails = [e for e in _device_emails() if e != email][-4:]
     response.set_cookie(
         DEVICE_COOKIE,
@@ -354,6 +360,6 @@ def login() -> Any:
 
 
 @bp.post("/logout")
-def logout() -> Response:
+def logout() -> BaseResponse:
     _end_session(current_app.extensions["connector.runtime"])
     return redirect(url_for("auth.login"))

@@ -5,20 +5,27 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from connector.settings import Settings
 
+if TYPE_CHECKING:  # the commands import what they use when they run: a quick start for the others
+    from connector.queue import JobQueue, RedisJobQueue
+    from connector.runtime import Runtime
 
-def _runtime(queue=None):  # type: ignore[no-untyped-def]
+
+def _runtime(queue: JobQueue | None = None) -> Runtime:
     from connector.runtime import Runtime, install
 
     return install(Runtime.from_settings(Settings.from_env(), queue=queue))
 
 
-def _serving_runtime():  # type: ignore[no-untyped-def]
+def _serving_runtime() -> Runtime:
     """The runtime of a long-running process (web, worker, scheduler): it refuses to start on a key that
     cannot open the stored secrets, instead of failing every webhook and page later."""
     from connector.crypto import SecretsError
@@ -33,7 +40,7 @@ def _serving_runtime():  # type: ignore[no-untyped-def]
     return rt
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(2)
 
@@ -349,12 +356,11 @@ def worker(burst: bool) -> None:
     from rq import SimpleWorker
 
     rt = _serving_runtime()
-    if rt.settings.embedded_queue:
-        _fail("the worker needs REDIS_URL; without it `connector run` processes jobs in-process")
+    queue = _redis_queue(rt, "the worker needs REDIS_URL; without it `connector run` processes jobs in-process")
     # SimpleWorker: no fork per job. Jobs are batches that reuse the process's pools and ERP client.
     # Maintenance every minute (RQ's default is ten): it is what hands back the concurrency slot of a job
     # whose worker was killed.
-    w = SimpleWorker([rt.queue.queue], connection=rt.queue.redis, maintenance_interval=60)  # type: ignore[attr-defined]
+    w = SimpleWorker([queue.queue], connection=queue.redis, maintenance_interval=60)
     w.work(burst=burst, with_scheduler=True)
 
 
@@ -370,16 +376,24 @@ def scheduler(sweep_every: int) -> None:
     from connector.jobs import schedules
 
     rt = _serving_runtime()
-    if rt.settings.embedded_queue:
-        _fail("the scheduler needs REDIS_URL; `connector run` sweeps in-process")
-    cron = CronScheduler(connection=rt.queue.redis)  # type: ignore[attr-defined]
+    queue = _redis_queue(rt, "the scheduler needs REDIS_URL; `connector run` sweeps in-process")
+    cron = CronScheduler(connection=queue.redis)
     for name, job, args, interval in schedules(rt, sweep_every):
         cron.register(job, rt.settings.queue_name, args=args or None, interval=interval, name=name)
         click.echo(f"scheduled {name} every {interval} s")
     cron.start()
 
 
-def _store_id(rt, slug: str) -> int:  # type: ignore[no-untyped-def]
+def _redis_queue(rt: Runtime, refusal: str) -> RedisJobQueue:
+    """The RQ queue of a process that needs one (worker, scheduler); without REDIS_URL it stops with `refusal`."""
+    from connector.queue import RedisJobQueue
+
+    if rt.settings.embedded_queue or not isinstance(rt.queue, RedisJobQueue):
+        _fail(refusal)
+    return rt.queue
+
+
+def _store_id(rt: Runtime, slug: str) -> int:
     from sqlalchemy import select
 
     from connector.models import Store
@@ -416,7 +430,7 @@ def reconcile(store: str) -> None:
 )
 @click.option("--restart", is_flag=True, help="Start over instead of resuming an interrupted backfill.")
 @click.option("--page-size", type=click.IntRange(1, 250), default=None, help="Orders per store API page.")
-def backfill(store: str, since, restart: bool, page_size: int | None) -> None:  # type: ignore[no-untyped-def]
+def backfill(store: str, since: datetime, restart: bool, page_size: int | None) -> None:
     """Import STORE's orders changed since a date through the inbox; resumable."""
     from datetime import UTC
 
@@ -426,7 +440,7 @@ def backfill(store: str, since, restart: bool, page_size: int | None) -> None:  
     rt = _runtime()
     sid = _store_id(rt, store)
 
-    def bar(orders):  # type: ignore[no-untyped-def]
+    def bar(orders: Iterator[dict]) -> Iterator[dict]:
         with click.progressbar(orders, label=f"{store}: orders", show_pos=True) as shown:
             yield from shown
 

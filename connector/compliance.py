@@ -26,6 +26,7 @@ from sqlalchemy import delete, select
 
 from connector.auth import audit
 from connector.clock import utcnow
+from connector.db import rowcount
 from connector.models import CustomerLink, InboxEvent, Store
 from connector.runtime import Runtime, StoreInfo
 from mappings.customers import normalise_email, normalise_phone
@@ -249,10 +250,12 @@ def shop_redact(rt: Runtime, store: StoreInfo, _payload: dict, event_id: int) ->
             everyone.phones |= named.phones
     redacted = _redact(rt, ids)
     with rt.sessions.begin() as session:
-        unlinked = session.execute(
-            delete(CustomerLink).where(CustomerLink.key.like(f"account:{store.platform}:{store.slug}:%"))
-        ).rowcount
-        session.get(Store, store.id).active = False
+        unlinked = rowcount(
+            session.execute(
+                delete(CustomerLink).where(CustomerLink.key.like(f"account:{store.platform}:{store.slug}:%"))
+            )
+        )
+        session.get_one(Store, store.id).active = False
     unlinked += _unlink(rt, everyone.link_keys(store.platform, store.slug))
     ledger = _forget_in_erp(rt, everyone)
     detail = {"events": redacted, "links": unlinked, "ledger": ledger}
@@ -291,9 +294,9 @@ def _unlink(rt: Runtime, keys: list[str]) -> int:
     removed = 0
     for start in range(0, len(keys), BATCH):
         with rt.sessions.begin() as session:
-            removed += session.execute(
-                delete(CustomerLink).where(CustomerLink.key.in_(keys[start : start + BATCH]))
-            ).rowcount
+            removed += rowcount(
+                session.execute(delete(CustomerLink).where(CustomerLink.key.in_(keys[start : start + BATCH])))
+            )
     return removed
 
 

@@ -295,7 +295,8 @@ class ErpSection(fields.Field):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
         if not isinstance(value, dict):
             raise ValidationError("a mapping such as {kind: sql, url: ...}")
-        schema = ERP_SCHEMAS.get(value.get("kind"))  # type: ignore[arg-type]
+        kind = value.get("kind")
+        schema = ERP_SCHEMAS.get(kind) if isinstance(kind, str) else None  # a list or mapping is no key
         if schema is None:
             raise ValidationError({"kind": [f"one of {', '.join(ERP_KINDS)}"]})
         return schema().load(value)
@@ -310,7 +311,9 @@ class MappingRowConfig(Schema):
     store = Setting(load_default=None, allow_none=True, validate=_at_most(HOST_MAX))  # a slug; none: every store
 
 
-class MappingsConfig(Schema.from_dict({kind: fields.List(fields.Nested(MappingRowConfig)) for kind in MAPPING_KINDS})):  # type: ignore[misc]
+class _SourcesOnce(Schema):
+    """MappingsConfig's check, for its generated subclass (one list field per mapping kind)."""
+
     @validates_schema
     def _each_source_once(self, data: dict, **_: object) -> None:
         errors: dict = {}
@@ -325,6 +328,11 @@ class MappingsConfig(Schema.from_dict({kind: fields.List(fields.Nested(MappingRo
                 seen.add(key)
         if errors:
             raise ValidationError(errors)
+
+
+MappingsConfig = _SourcesOnce.from_dict(
+    {kind: fields.List(fields.Nested(MappingRowConfig)) for kind in MAPPING_KINDS}, name="MappingsConfig"
+)
 
 
 class ConfigDocument(Schema):
@@ -408,7 +416,7 @@ def _write_erp(rt: Runtime, session: Session, entry: dict) -> None:
 
 def _write_mappings(session: Session, tables: dict[str, list[dict]]) -> int:
     session.flush()  # the document's new stores get their ids
-    store_ids = dict(session.execute(select(Store.slug, Store.id)).all())
+    store_ids = dict(session.execute(select(Store.slug, Store.id)).all())  # a Result has keys(): not a mapping
     unknown = {
         kind: {
             i: {"store": [f"no store {row['store']!r}"]}

@@ -128,10 +128,11 @@ def outcome_of(rt: Runtime, platform: str, token: str | None) -> dict | None:
         row = session.get(PendingConnection, _digest(token))
         if row is None or row.platform != platform:
             return None
+        detail = row.detail or {}
         return {
             "used": row.used_at is not None,
             "store_slug": row.store_slug,
             "target": row.target,
             "expired": row.expires_at <= utcnow(),
-            **({"outcome": row.detail["outcome"]} if (row.detail or {}).get("outcome") else {}),
+            **({"outcome": detail["outcome"]} if detail.get("outcome") else {}),
         }

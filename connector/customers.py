@@ -10,6 +10,7 @@ Policies (store setting `customer_policy`):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import delete, select, update
@@ -17,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from adapters.erp import ErpAdapter, RetryableErpError
 from connector.clock import utcnow
+from connector.db import rowcount
 from connector.models import CustomerLink
 from connector.runtime import Runtime, StoreInfo
 from mappings.canonical import Customer, Order
@@ -58,7 +60,7 @@ def resolve_customer(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapte
     )
 
 
-def _linked(rt: Runtime, keys: list[str], create, find) -> str:  # type: ignore[no-untyped-def]
+def _linked(rt: Runtime, keys: list[str], create: Callable[[], str], find: Callable[[], str | None]) -> str:
     """The ERP customer linked to any of `keys`, else found in the ERP, else created once."""
     with rt.sessions() as session:
         links = session.scalars(select(CustomerLink).where(CustomerLink.key.in_(keys))).all()
@@ -108,11 +110,13 @@ def _link(rt: Runtime, keys: list[str], customer_id: str) -> None:
         for key in keys:
             try:
                 with session.begin_nested():
-                    updated = session.execute(
-                        update(CustomerLink)
-                        .where(CustomerLink.key == key, CustomerLink.erp_customer_id.is_(None))
-                        .values(erp_customer_id=customer_id)
-                    ).rowcount
+                    updated = rowcount(
+                        session.execute(
+                            update(CustomerLink)
+                            .where(CustomerLink.key == key, CustomerLink.erp_customer_id.is_(None))
+                            .values(erp_customer_id=customer_id)
+                        )
+                    )
                     if not updated and session.get(CustomerLink, key) is None:
                         session.add(CustomerLink(key=key, erp_customer_id=customer_id))
                         session.flush()

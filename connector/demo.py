@@ -10,11 +10,13 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 from sqlalchemy import select
 
+from adapters.erp.sql import SqlStagingErp
 from connector.config_io import load_config
 from connector.migrate import upgrade
 from connector.models import ErpConnection, Store
@@ -63,8 +65,8 @@ def ensure_demo_config(rt: Runtime) -> str | None:
     if doc:
         load_config(rt, json.dumps(doc))
     erp = rt.erp()
-    if erp.kind == "sql" and str(erp.engine.url).startswith("sqlite"):
-        erp.create_tables()  # type: ignore[attr-defined]
+    if isinstance(erp, SqlStagingErp) and str(erp.engine.url).startswith("sqlite"):
+        erp.create_tables()
     return None if has_store else "demo"
 
 
@@ -86,7 +88,7 @@ def run_demo(settings: Settings, host: str, port: int) -> None:
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
-def _sweep_forever(sweep) -> None:  # type: ignore[no-untyped-def]
+def _sweep_forever(sweep: Callable[[], object]) -> None:
     while True:
         time.sleep(SWEEP_EVERY)
         try:

@@ -37,7 +37,7 @@ def app_uninstalled(rt: Runtime, store: StoreInfo, _payload: dict, event_id: int
 
 def disconnect(rt: Runtime, store_id: int, actor: str) -> None:
     with rt.sessions.begin() as session:
-        row = session.get(Store, store_id, with_for_update=True)
+        row = session.get_one(Store, store_id, with_for_update=True)
         secrets = rt.box.open(row.secrets)
         row.secrets = rt.box.seal({k: v for k, v in secrets.items() if k not in TOKEN_KEYS})
         row.disconnected_at = utcnow()
@@ -51,7 +51,7 @@ def disconnect(rt: Runtime, store_id: int, actor: str) -> None:
 def reconnected(rt: Runtime, store_id: int) -> None:
     """The store is connected again: calls may resume, and the orders of the gap are read back."""
     with rt.sessions.begin() as session:
-        row = session.get(Store, store_id)
+        row = session.get_one(Store, store_id)
         was = row.disconnected_at
         row.disconnected_at = None
     from connector.clients import forget

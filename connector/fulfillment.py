@@ -34,6 +34,7 @@ from sqlalchemy import select, update
 from adapters.storefront import StorefrontError
 from connector.clients import sync_client
 from connector.clock import utcnow
+from connector.db import rowcount
 from connector.lifecycle import merchant_tables
 from connector.locations import LocationMap, store_locations
 from connector.models import Fulfillment, OrderLink, Store
@@ -195,7 +196,7 @@ def _claim(rt: Runtime, fulfillment_id: int) -> Fulfillment | None:
             )
             .values(attempts=row.attempts + 1)
         )
-        if taken.rowcount != 1:
+        if rowcount(taken) != 1:
             return None
         session.refresh(row)
         session.expunge(row)
@@ -232,7 +233,7 @@ def deliver(
             ),
         )
     with rt.sessions.begin() as session:
-        saved = session.get(Fulfillment, fulfillment_id)
+        saved = session.get_one(Fulfillment, fulfillment_id)
         saved.error = error
         if status == "done":
             saved.status, saved.remote_id, saved.done_at = "done", remote, utcnow()
@@ -248,7 +249,7 @@ def deliver(
 def _context(rt: Runtime, store_id: int, context: dict[int, dict[str, Any]]) -> dict[str, Any]:
     if store_id not in context:
         with rt.sessions() as session:
-            info = rt.store_info(session.get(Store, store_id))
+            info = rt.store_info(session.get_one(Store, store_id))
         context[store_id] = {
             "info": info,
             "client": sync_client(info),
@@ -381,6 +382,8 @@ def _all_shipped(rt: Runtime, row: Fulfillment, order: dict, sku_map: dict[str, 
 def retry_failed(rt: Runtime) -> int:
     """Failed fulfillments get a fresh start on the next run."""
     with rt.sessions.begin() as session:
-        return session.execute(
-            update(Fulfillment).where(Fulfillment.status == "failed").values(status="pending", attempts=0)
-        ).rowcount
+        return rowcount(
+            session.execute(
+                update(Fulfillment).where(Fulfillment.status == "failed").values(status="pending", attempts=0)
+            )
+        )

@@ -14,12 +14,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import psycopg
 from psycopg import generators, pq
+from psycopg.pq.abc import PGconn, PGresult
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.sql.dml import ReturningInsert
 
 from connector.clock import utcnow
 from connector.models import InboxEvent
@@ -34,7 +38,7 @@ class InboxUnavailable(Exception):
 
 
 @functools.cache
-def _statement(dialect_name: str):  # type: ignore[no-untyped-def]
+def _statement(dialect_name: str) -> ReturningInsert[int, int, str]:
     # Built once per dialect: the values come as parameters, so SQLAlchemy's compiled cache hits.
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     return (
@@ -143,7 +147,7 @@ def _encoded(row: dict) -> list[bytes | None]:
     return out
 
 
-def _check(result: pq.PGresult, wanted: pq.ExecStatus) -> pq.PGresult:
+def _check(result: PGresult, wanted: pq.ExecStatus) -> PGresult:
     if result.status != wanted:
         raise InboxUnavailable((result.error_message or b"no answer from PostgreSQL").decode(errors="replace").strip())
     return result
@@ -156,17 +160,32 @@ def _batch_values(rows: list[dict]) -> list[bytes | None]:
     return values
 
 
-def _new_ids(result: pq.PGresult, rows: list[dict]) -> list[int | None]:
+def _new_ids(result: PGresult, rows: list[dict]) -> list[int | None]:
     """Each row's new id, None for a duplicate (the same delivery twice in one batch: the first is new)."""
     new = {
-        (int(result.get_value(n, 1)), result.get_value(n, 2).decode()): int(result.get_value(n, 0))
+        (int(_cell(result, n, 1)), _cell(result, n, 2).decode()): int(_cell(result, n, 0))
         for n in range(result.ntuples)
     }
     return [new.pop((r["store_id"], r["dedupe_key"]), None) for r in rows]
 
 
-def _dead(pgconn: pq.PGconn) -> bool:
+def _cell(result: PGresult, row_number: int, column: int) -> bytes:
+    value = result.get_value(row_number, column)
+    if value is None:  # id, store_id and dedupe_key are NOT NULL columns
+        raise InboxUnavailable("PostgreSQL returned NULL for a NOT NULL column")
+    return value
+
+
+def _dead(pgconn: PGconn) -> bool:
     return pgconn.status == pq.ConnStatus.BAD
+
+
+def _psycopg(conn: PoolProxiedConnection) -> psycopg.Connection[Any]:
+    """The psycopg connection under SQLAlchemy's pool proxy (typed Optional: None once invalidated)."""
+    driver = conn.driver_connection
+    if driver is None:
+        raise InboxUnavailable("the database connection was invalidated")
+    return driver
 
 
 def _statement_name(size: int) -> bytes:
@@ -181,7 +200,7 @@ def insert_rows(conn: Connection, rows: list[dict]) -> dict[tuple[int, str], int
     """Insert in one statement; return the new ids by (store_id, dedupe_key) — duplicates are absent."""
     if conn.dialect.name == "postgresql":
         # The receiver's hot path: straight to psycopg, one multi-row statement per batch.
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = _psycopg(conn.connection).cursor()
         with cursor:
             cursor.execute(_pg_sql(len(rows)), _pg_params(rows), prepare=len(rows) <= 4)
             return {(store_id, key): event_id for event_id, store_id, key in cursor.fetchall()}
@@ -189,9 +208,9 @@ def insert_rows(conn: Connection, rows: list[dict]) -> dict[tuple[int, str], int
     return {(r.store_id, r.dedupe_key): r.id for r in result}
 
 
-def record(engine: Engine, **fields: object) -> int | None:
-    """Store one delivery in its own transaction (the CLI, tests and tools use this)."""
-    new_row = row(**fields)  # type: ignore[arg-type]
+def record(engine: Engine, **fields: Any) -> int | None:
+    """Store one delivery in its own transaction (the CLI, tests and tools use this); `fields` as for row()."""
+    new_row = row(**fields)
     with engine.begin() as conn:
         return insert_rows(conn, [new_row]).get((new_row["store_id"], new_row["dedupe_key"]))
 
@@ -227,7 +246,7 @@ class Inbox:
         self._queue: list[_Waiting] = []
         self._lock = threading.Lock()
         self._leading = False  # a thread is committing; while False, the queue is empty
-        self._conn = None  # used by one leader at a time, in autocommit mode
+        self._conn: PoolProxiedConnection | None = None  # used by one leader at a time, in autocommit mode
         self._prepared: set[int] = set()  # batch sizes prepared on that connection
 
     def record(self, new_row: dict) -> int | None:
@@ -301,7 +320,7 @@ class Inbox:
         try:
             self._commit_on_connection(batch)
         except Exception:
-            if not (reused and _dead(self._conn.driver_connection.pgconn)):  # type: ignore[union-attr]
+            if not (reused and self._conn is not None and _dead(_psycopg(self._conn).pgconn)):
                 raise
             # It died since its last use (a PostgreSQL restart, a failover): once more on a new one.
             self._drop_connection()
@@ -312,17 +331,20 @@ class Inbox:
         # here. psycopg's cursor layer cost more Python than the rest of the delivery's path.
         if self._conn is None:
             self._conn = self.engine.raw_connection()
-            self._conn.driver_connection.autocommit = True  # type: ignore[union-attr]
+            _psycopg(self._conn).autocommit = True
             # A stuck insert must not hold every request thread of the process: fail it (503) instead.
-            self._conn.driver_connection.execute(f"SET statement_timeout = {int(self.WAIT_SECONDS * 1000)}")  # type: ignore[union-attr]
+            _psycopg(self._conn).execute(f"SET statement_timeout = {int(self.WAIT_SECONDS * 1000)}")
             self._prepared = set()
-        pgconn = self._conn.driver_connection.pgconn  # type: ignore[union-attr]
+        pgconn = _psycopg(self._conn).pgconn
         rows = [waiting.row for waiting in batch]
         name = _statement_name(len(rows))
         if len(rows) not in self._prepared:
             _check(pgconn.prepare(name, _numbered_sql(len(rows))), pq.ExecStatus.COMMAND_OK)
             self._prepared.add(len(rows))
-        result = _check(pgconn.exec_prepared(name, _batch_values(rows), _FORMATS * len(rows)), pq.ExecStatus.TUPLES_OK)
+        values = _batch_values(rows)
+        # psycopg's exec_prepared sends None as NULL (as exec_params, which is typed so); its signature omits None.
+        sent = pgconn.exec_prepared(name, values, _FORMATS * len(rows))  # type: ignore[arg-type]  # None is NULL
+        result = _check(sent, pq.ExecStatus.TUPLES_OK)
         for waiting, event_id in zip(batch, _new_ids(result, rows), strict=False):
             waiting.event_id = event_id
 

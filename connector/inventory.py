@@ -181,7 +181,7 @@ def sync_inventory(rt: Runtime, store_id: int, full: bool = False, client: Any =
             report.waited = stats.waited - waited_before
             report.write_calls = report.write_calls or report.calls.get(WRITE_OPS[store.platform], 0)
     if report.complete:
-        saved = {"at": started.isoformat(), "fingerprint": fingerprint}
+        saved: dict[str, Any] = {"at": started.isoformat(), "fingerprint": fingerprint}
         if erp_skus:
             saved["locations"] = location_state
         elif "locations" in state and state.get("fingerprint") == fingerprint:  # still valid: keep it

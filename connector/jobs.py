@@ -17,7 +17,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from rq import Retry
 from sqlalchemy import and_, func, or_, select, update
@@ -105,7 +107,7 @@ def retry_event(event_id: int) -> None:
 
 def schedule_retry(rt: Runtime, event_id: int, first_delay: float) -> None:
     with rt.sessions() as session:
-        event = session.get(InboxEvent, event_id)
+        event = session.get_one(InboxEvent, event_id)
         attempts, spent = event.attempts, event.attempts - event.attempts_before_retry
         store_id = event.store_id
     remaining = rt.settings.max_attempts - spent
@@ -272,7 +274,7 @@ def store_job(kind: str, store_id: int) -> None:
         rt.queue.enqueue(_STORE_JOBS[kind], store_id, limit=store_limit(rt, store_id))
 
 
-def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, object, tuple, int]]:
+def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, Callable[..., Any], tuple, int]]:
     """What `connector scheduler` registers with RQ's CronScheduler: (name, job, args, interval seconds).
     Each active store's inventory every `inventory_interval_minutes` (default 15; 0 turns it off), the
     shipments every ERP setting `shipments_interval_minutes` (default 5), the inbox sweep; and each active
@@ -284,7 +286,7 @@ def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, object, tup
             rt.store_info(s) for s in session.scalars(select(Store).where(Store.active.is_(True)).order_by(Store.id))
         ]
         erp = session.scalars(select(ErpConnection).where(ErpConnection.name == "default")).first()
-    found: list[tuple[str, object, tuple, int]] = [("sweep", sweep, (), sweep_every)]
+    found: list[tuple[str, Callable[..., Any], tuple, int]] = [("sweep", sweep, (), sweep_every)]
     for store in stores:
         minutes = _minutes(store.settings.get("inventory_interval_minutes"), DEFAULT_INVENTORY_MINUTES)
         if minutes > 0:
@@ -303,7 +305,9 @@ def _minutes(value: object, default: float) -> float:
     if value in (None, ""):
         return default
     try:
-        return float(value)  # type: ignore[arg-type]
+        if not isinstance(value, (str, int, float)):  # a JSON list or object
+            raise TypeError(type(value).__name__)
+        return float(value)
     except (TypeError, ValueError):
         log.warning("interval %r is not a number of minutes; using %s", value, default)
         return default

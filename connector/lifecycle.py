@@ -176,7 +176,7 @@ def _payments(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapter, even
             "payment",
             f"{ref}:payment:{tx.external_id}",
             event_id,
-            lambda key, tx=tx: erp.record_payment(_transaction_payment(order, tx, key)),
+            _transaction_writer(erp, order, tx),
         )[0]:
             done.append(f"payment recorded: {tx.amount} by {tx.method} via {tx.gateway or 'unknown gateway'}")
     total = money_sum([tx.amount for tx in received], order.currency)
@@ -298,6 +298,11 @@ def _payment(order: Order, key: str) -> PaymentRecord:
         transaction_ref=order.payment.transaction_ref,
         paid_at=order.payment.paid_at or order.updated_at,
     )
+
+
+def _transaction_writer(erp: ErpAdapter, order: Order, tx: Transaction) -> Callable[[str], str]:
+    """Records one received transaction as a payment, under the key _once_keyed gives it."""
+    return lambda key: erp.record_payment(_transaction_payment(order, tx, key))
 
 
 def _transaction_payment(order: Order, tx: Transaction, key: str) -> PaymentRecord:

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, select
+from sqlalchemy.types import TypeEngine
 
 from adapters.storefront import StorefrontError
 from connector.models import MappingEntry, StockMirror
@@ -21,7 +22,14 @@ from connector.runtime import Runtime, StoreInfo
 from connector.variants import WOO_LOCATION
 from mappings.inventory import parse_warehouses
 
-WAREHOUSE_MAX = StockMirror.__table__.c.warehouse.type.length
+
+def _max_length(column_type: TypeEngine[Any]) -> int:
+    if not isinstance(column_type, String) or column_type.length is None:
+        raise TypeError(f"expected a String column of bounded length, got {column_type!r}")
+    return column_type.length
+
+
+WAREHOUSE_MAX = _max_length(StockMirror.__table__.c.warehouse.type)
 
 
 @dataclass

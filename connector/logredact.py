@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from connector.crypto import mask
 
@@ -35,7 +36,7 @@ def redact(text: str) -> str:
 _make_plain = logging.getLogRecordFactory()
 
 
-def _make_record(*args, **kwargs) -> logging.LogRecord:  # type: ignore[no-untyped-def]
+def _make_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
     record = _make_plain(*args, **kwargs)
     try:
         message = record.getMessage()

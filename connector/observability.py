@@ -12,10 +12,15 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from connector.crypto import mask
+
+if TYPE_CHECKING:  # sentry_sdk itself is imported only when a DSN is set
+    from sentry_sdk.types import Event, Hint
+
+_Event = TypeVar("_Event", bound=Mapping[str, Any])
 
 PII_KEYS = re.compile(
     r"(email|phone|address|first_name|last_name|name|zip|postcode|password|token|secret|key|"
@@ -30,8 +35,9 @@ EMAILS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 PHONES = re.compile(r"\+\d[\d \-().]{6,}\d")
 
 
-def scrub(event: dict, secrets: Iterable[str]) -> dict:
-    """Mask known secret values anywhere in a Sentry event; blank personal and credential fields."""
+def scrub(event: _Event, secrets: Iterable[str]) -> _Event:
+    """Mask known secret values anywhere in a Sentry event; blank personal and credential fields.
+    A copy of the same shape comes back (the request's body, cookies and query string dropped)."""
     values = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
 
     def clean(node: Any, key: str = "") -> Any:
@@ -70,7 +76,7 @@ def setup_sentry(
     from sentry_sdk.integrations.flask import FlaskIntegration
     from sentry_sdk.integrations.rq import RqIntegration
 
-    def before_send(event: dict, _hint: object) -> dict:
+    def before_send(event: Event, _hint: Hint) -> Event:
         try:
             known = list(secrets())
         except Exception:  # the database is away: still scrub the fields, mask what we can

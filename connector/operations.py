@@ -5,9 +5,10 @@ Every state-changing action is written to the audit log with who did it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, func, select, update
 
@@ -15,6 +16,7 @@ from connector import erp_health
 from connector.auth import audit
 from connector.clock import utcnow
 from connector.crypto import mask
+from connector.db import rowcount
 from connector.jobs import kick
 from connector.models import ErpDocument, EventAttempt, InboxEvent, OrderLink, Store
 from connector.runtime import Runtime
@@ -92,7 +94,7 @@ def event_detail(rt: Runtime, event_id: int) -> dict | None:
         attempts = session.scalars(
             select(EventAttempt).where(EventAttempt.event_id == event_id).order_by(EventAttempt.number)
         ).all()
-        timeline: list = []
+        timeline: Sequence[Any] = []
         link = documents = None
         if event.resource_id:
             timeline = session.execute(
@@ -200,16 +202,18 @@ def skip_event(rt: Runtime, event_id: int, reason: str, actor: str) -> bool:
     if len(reason) > MAX_SKIP_REASON:
         raise ValueError(f"reason: at most {MAX_SKIP_REASON} characters")
     with rt.sessions.begin() as session:
-        changed = session.execute(
-            update(InboxEvent)
-            .where(InboxEvent.id == event_id, InboxEvent.status.in_(("pending", "failed", "ignored")))
-            .values(
-                status="skipped",
-                last_error=f"skipped by {actor}: {reason}",
-                processed_at=utcnow(),
-                next_attempt_at=None,
+        changed = rowcount(
+            session.execute(
+                update(InboxEvent)
+                .where(InboxEvent.id == event_id, InboxEvent.status.in_(("pending", "failed", "ignored")))
+                .values(
+                    status="skipped",
+                    last_error=f"skipped by {actor}: {reason}",
+                    processed_at=utcnow(),
+                    next_attempt_at=None,
+                )
             )
-        ).rowcount
+        )
     if changed:
         audit(rt, actor, "event.skip", str(event_id), {"reason": reason})
     return bool(changed)
@@ -231,6 +235,8 @@ def dashboard(rt: Runtime) -> dict:
     hours = [(day_ago + timedelta(hours=h + 1)).replace(minute=0, second=0, microsecond=0) for h in range(24)]
     per_hour = {hour: {"succeeded": 0, "failed": 0} for hour in hours}
     for processed_at, status in finished:
+        if processed_at is None:  # the query's `processed_at >= day_ago` leaves none
+            continue
         hour = processed_at.replace(minute=0, second=0, microsecond=0)
         if hour in per_hour:
             per_hour[hour][status] += 1

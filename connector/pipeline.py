@@ -19,6 +19,7 @@ from adapters.storefront import StorefrontError
 from connector import compliance, disconnect, erp_health
 from connector.clients import sync_client
 from connector.clock import utcnow
+from connector.db import rowcount
 from connector.lifecycle import (
     TransactionSource,
     apply_order,
@@ -35,6 +36,7 @@ from connector.locations import restock_warehouses
 from connector.models import EventAttempt, InboxEvent, Store
 from connector.reported import shopify_inventory_level, woo_product_updated
 from connector.runtime import Runtime, StoreInfo
+from connector.settings import Settings
 from connector.tokens import uses_app_credentials
 from mappings import payloads, topics
 from mappings.canonical import Order, Transaction, order_to_json, refund_to_json
@@ -111,7 +113,7 @@ def _claim(rt: Runtime, event_id: int) -> tuple[InboxEvent, StoreInfo] | None:
         ).first()
         if event is None:
             return None
-        store = rt.per_batch(("store", event.store_id), lambda: rt.store_info(session.get(Store, event.store_id)))
+        store = rt.per_batch(("store", event.store_id), lambda: rt.store_info(session.get_one(Store, event.store_id)))
     return event, store
 
 
@@ -283,7 +285,7 @@ def _finish(
             changes["order_number"] = str(result["order"].get("number"))[:64]
         elif result.get("order_number"):  # an event about an order that does not carry it (a return)
             changes["order_number"] = str(result["order_number"])[:64]
-    if status == "retry":
+    if retry_in is not None:  # status is "retry"
         changes.update(status="pending", next_attempt_at=finished + timedelta(seconds=retry_in))
     else:
         changes.update(status=status, next_attempt_at=None, processed_at=finished)
@@ -291,9 +293,13 @@ def _finish(
         # Only while our lease holds: past it, another worker may have claimed the event, and its
         # outcome is the one that counts (the ERP writes of both were idempotent).
         kept = (
-            session.execute(
-                update(InboxEvent).where(InboxEvent.id == event_id, InboxEvent.locked_until == lease).values(**changes)
-            ).rowcount
+            rowcount(
+                session.execute(
+                    update(InboxEvent)
+                    .where(InboxEvent.id == event_id, InboxEvent.locked_until == lease)
+                    .values(**changes)
+                )
+            )
             == 1
         )
         if kept:
@@ -332,7 +338,7 @@ def _finish(
     return Outcome(status, error, retry_in)
 
 
-def backoff(settings, attempts: int) -> float:  # type: ignore[no-untyped-def]
+def backoff(settings: Settings, attempts: int) -> float:
     """Exponential backoff with jitter: base·2^(n−1), capped, drawn from its upper half."""
     ceiling = min(settings.retry_cap_seconds, settings.retry_base_seconds * 2 ** max(attempts - 1, 0))
     return round(random.uniform(ceiling / 2, ceiling), 1)

@@ -23,7 +23,7 @@ def preview_order(rt: Runtime, slug: str, payload: object) -> dict:
     if store is None:
         return {"status": 404, "error": f"no store {slug!r}"}
     try:
-        order = apply_tables(MAPPERS[store.platform](payload, slug), merchant_tables(rt, store.id))  # type: ignore[arg-type]
+        order = apply_tables(MAPPERS[store.platform](payload, slug), merchant_tables(rt, store.id))
     except MappingError as exc:
         return {"error": str(exc)}
     result: dict = {"canonical": order_to_json(order)}

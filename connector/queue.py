@@ -50,7 +50,16 @@ class RedisJobQueue:
         self.redis = redis
         self.queue = Queue(name, connection=redis)
 
-    def enqueue(self, func, *args, job_id=None, retry=None, delay=0, limit=None, timeout=None):  # type: ignore[no-untyped-def]
+    def enqueue(
+        self,
+        func: Callable[..., Any],
+        *args: Any,
+        job_id: str | None = None,
+        retry: Retry | None = None,
+        delay: float = 0,
+        limit: tuple[str, int] | None = None,
+        timeout: int | None = None,
+    ) -> None:
         options: dict[str, Any] = {"retry": retry, "result_ttl": 60, "failure_ttl": 7 * 86400}
         if timeout is not None:
             options["job_timeout"] = timeout
@@ -93,11 +102,28 @@ class EmbeddedJobQueue:
         self._thread: threading.Thread | None = None
         self._stopping = False
 
-    def enqueue(self, func, *args, job_id=None, retry=None, delay=0, limit=None, timeout=None):  # type: ignore[no-untyped-def]
+    def enqueue(
+        self,
+        func: Callable[..., Any],
+        *args: Any,
+        job_id: str | None = None,
+        retry: Retry | None = None,
+        delay: float = 0,
+        limit: tuple[str, int] | None = None,
+        timeout: int | None = None,
+    ) -> None:
         # One thread runs every job here: the concurrency limit and the timeout have nothing to do.
         self._push(time.monotonic() + max(delay, 0), job_id, func, args, retry, 0)
 
-    def _push(self, at, job_id, func, args, retry, tries):  # type: ignore[no-untyped-def]
+    def _push(
+        self,
+        at: float,
+        job_id: str | None,
+        func: Callable[..., Any],
+        args: tuple,
+        retry: Retry | None,
+        tries: int,
+    ) -> None:
         with self._cond:
             if job_id is not None and job_id in self._ids:
                 return

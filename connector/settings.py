@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:
@@ -79,8 +80,8 @@ class Settings:
             body_timeout_seconds=_seconds(env, "WEB_BODY_TIMEOUT", 15.0),
         )
 
-    def with_(self, **changes: object) -> Settings:
-        return replace(self, **changes)  # type: ignore[arg-type]
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
 
     @property
     def embedded_queue(self) -> bool:

@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import and_, or_, select, tuple_
@@ -74,7 +75,7 @@ def upsert_levels(rt: Runtime, levels: Sequence[StockLevel]) -> int:
     rows: list[dict] = []
     with rt.sessions.begin() as session:
         custom_plans(session)
-        known: dict[tuple[str, str], tuple[Decimal, object]] = {}
+        known: dict[tuple[str, str], tuple[Decimal, datetime]] = {}
         for part in chunked(sorted(latest)):
             for r in session.execute(
                 select(StockMirror.sku, StockMirror.warehouse, StockMirror.on_hand, StockMirror.erp_updated_at).where(

@@ -277,7 +277,10 @@ def register_connected(rt: Runtime, slug: str) -> tuple[dict[str, list[str]], st
     """A just-connected store's webhooks: (what was done, None), or ({}, why not). The store stays
     connected either way; its webhooks page registers them again."""
     try:
-        return register_webhooks(rt, store_by_slug(rt, slug)), None  # type: ignore[arg-type]
+        store = store_by_slug(rt, slug)
+        if store is None:  # removed meanwhile
+            raise LookupError(f"no store {slug!r}")
+        return register_webhooks(rt, store), None
     except Exception as exc:
         error = redact(str(exc)) or type(exc).__name__
         log.warning("store %s connected, but registering its webhooks failed: %s", slug, error)

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import enum
 import threading
 import time
+from typing import Final, Literal
 
 from sqlalchemy import select
 
 from connector.models import Store
 from connector.runtime import Runtime, StoreInfo
 
-MISS = object()
+
+class _Miss(enum.Enum):
+    MISS = "miss"
+
+
+MISS: Final = _Miss.MISS  # cached(): the cache does not know the slug (an enum member, so `is MISS` narrows)
 TTL_SECONDS = 5.0  # a store added or edited on /config is seen by every web process within this
 
 
@@ -21,7 +28,7 @@ class StoreDirectory:
         self._cache: dict[str, tuple[float, StoreInfo | None]] = {}
         self._lock = threading.Lock()
 
-    def cached(self, slug: str) -> StoreInfo | None | object:
+    def cached(self, slug: str) -> StoreInfo | None | Literal[_Miss.MISS]:
         """The store if the cache knows it (None: known not to exist), else MISS: no database call."""
         hit = self._cache.get(slug)
         return hit[1] if hit is not None and hit[0] > time.monotonic() else MISS

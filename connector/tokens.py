@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 
 from sqlalchemy import select
 
@@ -48,7 +49,7 @@ class StoreTokens:
         grant = Grant.from_secrets(secrets)
         if grant is not None and grant.fresh(utcnow()):
             return grant.access_token, grant
-        return self._renew(lambda held: held is None or not held.fresh(utcnow()))
+        return self._renew(lambda held: not held.fresh(utcnow()))
 
     def renew(self, refused: str) -> tuple[str, Grant | None]:
         """After Shopify answered 401 to `refused`: a new token, unless another process renewed already."""
@@ -58,14 +59,16 @@ class StoreTokens:
                 "token revoked; reconnect the store on /config",
                 retryable=False,
             )
-        return self._renew(lambda held: held is None or held.access_token == refused)
+        return self._renew(lambda held: held.access_token == refused)
 
-    def _renew(self, still_needed) -> tuple[str, Grant | None]:  # type: ignore[no-untyped-def]
+    def _renew(self, still_needed: Callable[[Grant], bool]) -> tuple[str, Grant | None]:
+        """A new grant from Shopify, unless a stored one no longer `still_needed` replacing (another process
+        renewed it while we waited for the lock)."""
         with _PROCESS_LOCKS[self.store_id], self.rt.sessions.begin() as session:
             store = session.scalars(select(Store).where(Store.id == self.store_id).with_for_update()).one()
             secrets = self.rt.box.open(store.secrets)
             held = Grant.from_secrets(secrets)
-            if not still_needed(held):
+            if held is not None and not still_needed(held):
                 return held.access_token, held  # another process renewed it while we waited for the lock
             grant = self._ask(store, secrets, held)
             store.secrets = self.rt.box.seal({**secrets, **grant.as_secrets()})

@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, text
+from sqlalchemy import FromClause, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 CHUNK = 500  # rows per statement: well under SQLite's bound-parameter limit for our widest table
 
 
-def dialect_insert(session: Session, table: Table) -> Any:
+def dialect_insert(session: Session, table: FromClause) -> Any:
     """An INSERT that knows ON CONFLICT, for the session's database (PostgreSQL or SQLite)."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
@@ -24,7 +24,7 @@ def dialect_insert(session: Session, table: Table) -> Any:
 
 def upsert(
     session: Session,
-    table: Table,
+    table: FromClause,
     rows: Sequence[dict[str, Any]],
     keys: Iterable[str],
     update: Iterable[str],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from flask import Response, jsonify, request
 from marshmallow import fields, validate
@@ -40,6 +40,11 @@ class Text(fields.String):
         super().__init__(validate=[NO_NUL if blank else NOT_BLANK, *extra], **kwargs)
 
 
+class BadInputData(TypedDict):
+    message: str
+    errors: dict[str, list[str]]  # {field: [message]}
+
+
 class BadInput(BadRequest):
     """A 400 that names the field; rendered as JSON for the API and as the error page for people."""
 
@@ -47,7 +52,7 @@ class BadInput(BadRequest):
         text = f"{field!r}: {message}"  # quoted: the page capitalises the first letter of a message
         super().__init__(text)
         self.field = field
-        self.data = {"message": text, "errors": {field: [message]}}
+        self.data: BadInputData = {"message": text, "errors": {field: [message]}}
 
 
 class TooDeep(ValueError):

@@ -226,16 +226,17 @@ class WebhookReceiver:
     def receive(self, environ: dict, rest: str) -> Reply:
         target = self.intake.target(rest, environ.get("REQUEST_METHOD", ""))
         if isinstance(target[0], int):
-            return target  # type: ignore[return-value]
+            return target
         platform, slug = target
         store = self.intake.directory.get(slug)
         refusal = self.intake.store_refusal(store, platform, slug)
         if refusal is not None:
             return refusal
+        assert store is not None  # store_refusal refuses a missing store
         body = _read_body(environ, self.intake.max_bytes)
         if body is None:
             return self.intake.too_large()
-        new_row = self.intake.row(platform, store, environ, body)  # type: ignore[arg-type]
+        new_row = self.intake.row(platform, store, environ, body)
         if isinstance(new_row, tuple):
             return new_row
         try:

@@ -99,7 +99,7 @@ def plaintext_allowed(url: str) -> bool:
 def _check_start(rt: Runtime, slug: str, url: str) -> dict[str, str]:
     # The store form's own rules (StoreConfig): the same slug and address a typed-in store must have.
     problems = StoreConfig().validate({"slug": slug, "platform": PLATFORM, "url": url, "webhook_secret": "-"})
-    errors = {name: str((problems[name] or [""])[0]) for name in ("slug", "url") if name in problems}
+    errors: dict[str, str] = {name: str((problems[name] or [""])[0]) for name in ("slug", "url") if name in problems}
     if not slug:
         errors["slug"] = "required"
     if not url:

@@ -8,9 +8,11 @@ console). Money is always a Decimal with its currency; times are timezone-aware 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
 
@@ -386,7 +388,7 @@ class MoneySchema(Schema):
 class AwareDateTime(fields.DateTime):
     """A datetime that is always timezone-aware UTC once loaded or dumped."""
 
-    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> datetime:
         parsed = super()._deserialize(value, attr, data, **kwargs)
         if parsed.tzinfo is None:
             raise ValidationError("timestamp has no timezone")

@@ -7,7 +7,8 @@ Every mapping describes only the fields it reads, turns marshmallow's nested err
 from __future__ import annotations
 
 import re
-from datetime import UTC
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -39,7 +40,8 @@ class Amount(fields.Decimal):
         number = super()._validated(value)
         # Bounded, so later arithmetic cannot overflow on absurd input such as 1e400.
         low = -(Decimal(10) ** 13) if self.signed else Decimal(0)
-        too_fine = number.as_tuple().exponent < -self.max_places  # type: ignore[operator]
+        exponent = number.as_tuple().exponent  # "n"/"N"/"F" only for NaN/Infinity, which fields.Decimal refused
+        too_fine = not isinstance(exponent, int) or exponent < -self.max_places
         if not low <= number < Decimal(10) ** 13 or too_fine:
             kind = "amount" if self.signed else "non-negative amount"
             raise ValidationError(f"Not a plausible {kind}.")
@@ -54,7 +56,7 @@ class Timestamp(fields.DateTime):
         super().__init__(**kwargs)
         self.naive_is_utc = naive_is_utc
 
-    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> datetime:
         parsed = super()._deserialize(value, attr, data, **kwargs)
         if parsed.utcoffset() is None:
             if not self.naive_is_utc:
@@ -66,7 +68,8 @@ class Timestamp(fields.DateTime):
             raise ValidationError("Timestamp out of range.") from exc
 
 
-def opt(field_cls: type[fields.Field] = fields.String, **kw: Any) -> fields.Field:
+def opt(field_cls: Callable[..., fields.Field] = fields.String, **kw: Any) -> fields.Field:
+    """`field_cls` is a Field class or a factory of one (ident, currency)."""
     return field_cls(allow_none=True, load_default=None, **kw)
 
 

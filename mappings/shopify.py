@@ -202,8 +202,9 @@ _SCHEMA = _ShopifyOrder()  # built once: instantiating the nested schemas costs 
 # ---- mapping ---------------------------------------------------------------------------------------
 
 
-def order_from_shopify(payload: dict, store: str) -> Order:
-    """Map one Shopify REST order to the canonical Order, or raise MappingError saying why not."""
+def order_from_shopify(payload: object, store: str) -> Order:
+    """Map one Shopify REST order to the canonical Order, or raise MappingError saying why not (for any JSON
+    value: one that is no object is refused too)."""
     try:
         order = _order(_load(_SCHEMA, payload, "a Shopify order"), store)
         check_minor_units(order)
@@ -438,7 +439,7 @@ def _totals(
                 f"but total_shipping_price_set.shop_money is {declared}"
             )
     # Orders without any allocation (created before Shopify added them) cannot be cross-checked.
-    allocated = money_sum([x.discount_total for x in (*lines, *shipping)], cur)
+    allocated = money_sum([*(x.discount_total for x in lines), *(s.discount_total for s in shipping)], cur)
     if allocated.amount and allocated != discounts:
         raise MappingError(
             f"discounts do not reconcile: allocated to lines and shipping {allocated}, "

@@ -69,14 +69,14 @@ class ReturnNotice:
 
 def return_from_shopify(payload: dict) -> ReturnNotice:
     """The body has passed mappings.topics' check (an id, a known status, the order named)."""
-    order = payload.get("order") if isinstance(payload.get("order"), dict) else {}
+    order = _obj(payload.get("order"))
     listed = _rows(payload.get("return_line_items"))
     lines = tuple(line for line in map(_line, listed) if line is not None)
     total = payload.get("total_return_line_items")
     exchanges = payload.get("total_exchange_line_items")
     if type(exchanges) is not int or exchanges < 0:
         exchanges = len(_rows(payload.get("exchange_line_items")))
-    decline = payload.get("decline") if isinstance(payload.get("decline"), dict) else {}
+    decline = _obj(payload.get("decline"))
     return ReturnNotice(
         return_id=str(payload["id"]),
         name=_text(payload.get("name")),
@@ -92,8 +92,8 @@ def return_from_shopify(payload: dict) -> ReturnNotice:
 
 
 def _line(raw: dict) -> ReturnedLine | None:
-    fulfilled = raw.get("fulfillment_line_item") if isinstance(raw.get("fulfillment_line_item"), dict) else {}
-    item = fulfilled.get("line_item") if isinstance(fulfilled.get("line_item"), dict) else {}
+    fulfilled = _obj(raw.get("fulfillment_line_item"))
+    item = _obj(fulfilled.get("line_item"))
     quantity = raw.get("quantity")
     if item.get("id") is None or type(quantity) is not int:
         return None  # nothing a person could act on: counted in more_lines instead
@@ -104,6 +104,10 @@ def _line(raw: dict) -> ReturnedLine | None:
         reason=_text(raw.get("return_reason")).lower(),
         note=" / ".join(n for n in notes if n),
     )
+
+
+def _obj(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def _rows(value: Any) -> list[dict]:

@@ -53,14 +53,22 @@ from mappings.currencies import check_minor_units, one_unit
 from mappings.errors import MappingError
 from mappings.fields import MAX_ID, Amount, Base, Timestamp, blank_to_none, currency, ident, list_of, load, opt
 
+_Rates = dict[int, tuple[str, Decimal]]  # the order's tax_lines: rate_id -> (title, rate)
 _FOUR_DP = Decimal("0.0001")  # the finest unit price we book; the exact figure stays in `subtotal`
 
 
 class _TaxEntry(Amount):
-    """A per-rate amount in `taxes[]`: raw, unformatted (string or number), "" when not applied."""
+    """A per-rate amount in `taxes[]`: raw, unformatted (string or number), "" when not applied.
 
-    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
-        return None if value == "" else super()._deserialize(value, attr, data, **kwargs)
+    "" becomes None before loading, so it takes the allow_none path (marshmallow types a field's
+    loaded value as never None, hence no `_deserialize` override)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(pre_load=_blank_is_none, **kwargs)
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if value == "" else value
 
 
 def _signed(**kw: Any) -> Amount:
@@ -188,8 +196,9 @@ _SCHEMA = _WooOrder()
 # ---- orders ------------------------------------------------------------------------------------------
 
 
-def order_from_woocommerce(payload: dict, store: str) -> Order:
-    """Map one wc/v3 order to the canonical Order, or raise MappingError saying why not."""
+def order_from_woocommerce(payload: object, store: str) -> Order:
+    """Map one wc/v3 order to the canonical Order, or raise MappingError saying why not (for any JSON value:
+    one that is no object is refused too)."""
     try:
         order = _order(load(_SCHEMA, payload, "a WooCommerce order"), store)
         check_minor_units(order)
@@ -202,7 +211,7 @@ def _order(data: dict, store: str) -> Order:
     cur = data["currency"]
     if not data["line_items"] and not data["fee_lines"]:
         raise MappingError("line_items: an order needs at least one line item or fee line")
-    rates = {
+    rates: _Rates = {
         t["rate_id"]: (t["label"] or t["rate_code"] or f"rate {t['rate_id']}", t["rate_percent"] / 100)
         for t in data["tax_lines"] or []
     }
@@ -269,7 +278,7 @@ def _order(data: dict, store: str) -> Order:
     )
 
 
-def _line(index: int, raw: dict, cur: str, rates: dict) -> OrderLine:
+def _line(index: int, raw: dict, cur: str, rates: _Rates) -> OrderLine:
     path = f"line_items[{index}]"
     subtotal, total, quantity = raw["subtotal"], raw["total"], raw["quantity"]
     if total > subtotal:
@@ -295,7 +304,7 @@ def _line(index: int, raw: dict, cur: str, rates: dict) -> OrderLine:
     )
 
 
-def _taxes(raw: dict, path: str, cur: str, rates: dict) -> tuple[TaxLine, ...]:
+def _taxes(raw: dict, path: str, cur: str, rates: _Rates) -> tuple[TaxLine, ...]:
     """Per-rate tax of one line, shipping or fee item, adding up to its (rounded) `total_tax`."""
     entries = [t for t in raw["taxes"] or [] if t["total"] is not None]
     for t in entries:
@@ -308,7 +317,7 @@ def _taxes(raw: dict, path: str, cur: str, rates: dict) -> tuple[TaxLine, ...]:
         return ()
     # Entries are raw (unrounded); the single-rate case, by far the commonest, needs no arithmetic.
     # Round each rate to the currency's minor unit (or the finer places the store itself writes).
-    step = min(Decimal(1).scaleb(declared.as_tuple().exponent), one_unit(cur))  # type: ignore[arg-type]
+    step = min(Decimal(1).scaleb(declared.as_tuple().exponent), one_unit(cur))
     amounts = [declared] if len(entries) == 1 else [t["total"].quantize(step) for t in entries]
     slack = declared - sum(amounts, Decimal(0))
     if abs(slack) > one_unit(cur) * len(entries):

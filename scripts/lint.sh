@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The checks CI runs before the tests (.ci/run): lint and format (ruff, rules in pyproject.toml).
-# Fix most findings with `.venv/bin/ruff check --fix . && .venv/bin/ruff format .`.
+# The checks CI runs before the tests (.ci/run): lint and format (ruff), then types (mypy on connector,
+# adapters and mappings); their rules are in pyproject.toml.
+# Fix most style findings with `.venv/bin/ruff check --fix . && .venv/bin/ruff format .`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,3 +9,4 @@ cd "$(dirname "$0")/.."
 .venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/mypy

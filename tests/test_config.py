@@ -270,6 +270,14 @@ def test_the_erp_kind_is_named_when_unknown():
         parse("erp: {kind: oracle, url: x}\n")
 
 
+@pytest.mark.parametrize("kind", ["[sql]", "{sql: 1}"])
+def test_an_erp_kind_that_is_no_name_is_refused_as_unknown(kind):
+    from connector.config_io import parse
+
+    with pytest.raises(ConfigError, match=r"^erp\.kind: one of sql, rest, files, tryton$"):
+        parse(f"erp: {{kind: {kind}, url: x}}\n")
+
+
 # ---- mappings ----------------------------------------------------------------------------------
 
 MAPPINGS = """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from adapters.erp.base import (
     ErpAdapter,
@@ -19,6 +19,16 @@ KINDS = ("sql", "rest", "files", "tryton")
 # that accepts a connection and then says nothing holds an event this long, not a job's whole life.
 CONNECT_TIMEOUT = 5.0
 CALL_TIMEOUT = 30.0
+
+
+class _RestLimits(TypedDict):
+    """RestErp's timeout and retry keywords, as read from the erp settings."""
+
+    timeout_seconds: float
+    connect_timeout_seconds: float
+    max_tries: int
+    retry_base_seconds: float
+    max_wait_seconds: float
 
 
 def _seconds(settings: dict[str, Any], name: str, default: float) -> float:
@@ -114,7 +124,7 @@ def build_erp(kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> E
             return secrets.get(name) or settings.get(name) or None
 
         try:
-            limits = {
+            limits: _RestLimits = {
                 "timeout_seconds": _seconds(settings, "timeout_seconds", 10),
                 "connect_timeout_seconds": _seconds(settings, "connect_timeout_seconds", CONNECT_TIMEOUT),
                 "max_tries": int(settings.get("max_tries", 3)),

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from adapters.erp.base import (
     ErpOrderLineView,
@@ -880,7 +880,7 @@ class _Where:
     def __init__(self, file: str, line: int):
         self.file, self.line = file, line
 
-    def fail(self, problem: str) -> None:
+    def fail(self, problem: str) -> NoReturn:
         raise PermanentErpError(f"inbound file {self.file} line {self.line}: {problem}; fix or replace the file")
 
     def text(self, row: dict[str, str], column: str) -> str:
@@ -895,7 +895,7 @@ class _Where:
             value = None
         if value is None or not value.is_finite():
             self.fail(f"{column} {row[column]!r} is not a number (write it like 12 or 12.5, no thousands separator)")
-        return value  # type: ignore[return-value]
+        return value
 
     def integer(self, row: dict[str, str], column: str) -> int:
         value = self.decimal(row, column)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from types import TracebackType
+from typing import Any, Literal
 
 from sqlalchemy import (
     Boolean,
@@ -29,7 +31,7 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.engine import URL, Connection, CursorResult, Engine, Row
 
 from adapters.erp.base import (
     ErpOrderLineView,
@@ -306,7 +308,7 @@ class SqlStagingErp:
         customer_identity(customer)
         row = _customer_row(customer, external_ref, datetime.now(UTC))
         with self._errors("create the customer"), self.engine.begin() as conn:
-            return str(conn.execute(erp_customers.insert().values(**row)).inserted_primary_key[0])
+            return str(_inserted_id(conn.execute(erp_customers.insert().values(**row))))
 
     def push_order(self, order: Order, customer_id: str) -> OrderResult:
         try:
@@ -323,26 +325,28 @@ class SqlStagingErp:
             existing = conn.execute(select(erp_payments.c.id).where(erp_payments.c.payment_ref == payment.key)).scalar()
             if existing is not None:
                 return str(existing)
-            new_id = conn.execute(
-                erp_payments.insert(),
-                {
-                    "payment_ref": payment.key,
-                    "order_external_ref": payment.order_ref,
-                    "amount": payment.amount.amount,
-                    "currency": payment.amount.currency,
-                    "method": payment.method,
-                    "gateway": payment.gateway[:128],
-                    "transaction_ref": payment.transaction_ref,
-                    "paid_at": _utc(payment.paid_at),
-                    "created_at": now,
-                },
-            ).inserted_primary_key[0]
+            new_id = _inserted_id(
+                conn.execute(
+                    erp_payments.insert(),
+                    {
+                        "payment_ref": payment.key,
+                        "order_external_ref": payment.order_ref,
+                        "amount": payment.amount.amount,
+                        "currency": payment.amount.currency,
+                        "method": payment.method,
+                        "gateway": payment.gateway[:128],
+                        "transaction_ref": payment.transaction_ref,
+                        "paid_at": _utc(payment.paid_at),
+                        "created_at": now,
+                    },
+                )
+            )
             # A split tender arrives as several payments: the order is paid once they cover its total.
             paid = conn.execute(
                 select(func.coalesce(func.sum(erp_payments.c.amount), 0)).where(
                     erp_payments.c.order_external_ref == payment.order_ref
                 )
-            ).scalar()
+            ).scalar_one()
             status = "paid" if Decimal(paid) >= Decimal(order.total) else "partially_paid"
             conn.execute(
                 erp_orders.update()
@@ -383,31 +387,33 @@ class SqlStagingErp:
             )
             subtotal = sum((line.subtotal.amount for line in refund.lines), Decimal(0))
             tax = sum((line.tax.amount for line in refund.lines), Decimal(0))
-            new_id = conn.execute(
-                erp_credit_notes.insert().values(
-                    self._fitted(
-                        conn,
-                        erp_credit_notes,
-                        {
-                            "external_ref": refund.external_ref,
-                            "order_external_ref": order_ref,
-                            "currency": refund.currency,
-                            "subtotal": subtotal,
-                            "tax_total": tax,
-                            "shipping_total": refund.shipping.amount,
-                            "adjustment": refund.adjustment.amount,
-                            "total": refund.total.amount,
-                            "reason": refund.reason[:255],
-                            "issued_at": _utc(refund.created_at),
-                            "created_at": now,
-                            "fee_total": refund.fee_total.amount,
-                            "tip_total": refund.fees_of("tip").amount,
-                            "duty_total": refund.fees_of("duty").amount,
-                            "additional_fee_total": refund.fees_of("additional_fee").amount,
-                        },
+            new_id = _inserted_id(
+                conn.execute(
+                    erp_credit_notes.insert().values(
+                        self._fitted(
+                            conn,
+                            erp_credit_notes,
+                            {
+                                "external_ref": refund.external_ref,
+                                "order_external_ref": order_ref,
+                                "currency": refund.currency,
+                                "subtotal": subtotal,
+                                "tax_total": tax,
+                                "shipping_total": refund.shipping.amount,
+                                "adjustment": refund.adjustment.amount,
+                                "total": refund.total.amount,
+                                "reason": refund.reason[:255],
+                                "issued_at": _utc(refund.created_at),
+                                "created_at": now,
+                                "fee_total": refund.fee_total.amount,
+                                "tip_total": refund.fees_of("tip").amount,
+                                "duty_total": refund.fees_of("duty").amount,
+                                "additional_fee_total": refund.fees_of("additional_fee").amount,
+                            },
+                        )
                     )
                 )
-            ).inserted_primary_key[0]
+            )
             if refund.lines:
                 conn.execute(
                     erp_credit_note_lines.insert(),
@@ -434,7 +440,7 @@ class SqlStagingErp:
                 select(func.coalesce(func.sum(erp_credit_notes.c.total), 0)).where(
                     erp_credit_notes.c.order_external_ref == order_ref
                 )
-            ).scalar()
+            ).scalar_one()
             status = "refunded" if Decimal(credited) >= Decimal(order.total) else "partially_refunded"
             conn.execute(
                 erp_orders.update().where(erp_orders.c.id == order.id).values(payment_status=status, updated_at=now)
@@ -460,12 +466,12 @@ class SqlStagingErp:
                 select(func.coalesce(func.sum(erp_credit_notes.c.total), 0)).where(
                     erp_credit_notes.c.order_external_ref == order_ref
                 )
-            ).scalar()
+            ).scalar_one()
             paid = conn.execute(
                 select(func.coalesce(func.sum(erp_payments.c.amount), 0)).where(
                     erp_payments.c.order_external_ref == order_ref
                 )
-            ).scalar()
+            ).scalar_one()
         return ErpOrderView(
             erp_ref=str(row.id),
             external_ref=order_ref,
@@ -538,7 +544,7 @@ class SqlStagingErp:
 
     # ---- internals --------------------------------------------------------------------------
 
-    def _order_row(self, conn: Connection, order_ref: str):  # type: ignore[no-untyped-def]
+    def _order_row(self, conn: Connection, order_ref: str) -> Row[*tuple[Any, ...]]:
         row = conn.execute(
             select(erp_orders.c.id, erp_orders.c.status, erp_orders.c.total)
             .where(erp_orders.c.external_ref == order_ref)
@@ -560,9 +566,9 @@ class SqlStagingErp:
             header = self._fitted(conn, erp_orders, _header(order, customer_id, now))
             if existing is None:
                 # Values as execute parameters, not .values(): no statement rebuilt and re-keyed per order.
-                new_id = conn.execute(
-                    erp_orders.insert(), {**header, "status": EDITABLE, "created_at": now}
-                ).inserted_primary_key[0]
+                new_id = _inserted_id(
+                    conn.execute(erp_orders.insert(), {**header, "status": EDITABLE, "created_at": now})
+                )
                 conn.execute(erp_order_lines.insert(), _lines(order))
                 return OrderResult(erp_ref=str(new_id), created=True)
             erp_ref = str(existing.id)
@@ -736,6 +742,14 @@ def _silence(detail: str, timeouts: tuple[float, float]) -> str | None:
     return None
 
 
+def _inserted_id(result: CursorResult[*tuple[Any, ...]]) -> Any:
+    """The new row's id; SQLAlchemy types the key as optional only for a statement that is no insert."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the insert returned no primary key")
+    return key[0]
+
+
 class _ErrorTranslation:
     """Turns driver errors into the contract's retryable/permanent split, with a readable reason."""
 
@@ -747,7 +761,9 @@ class _ErrorTranslation:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type, exc_value, _tb) -> bool:  # type: ignore[no-untyped-def]
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc_value: BaseException | None, _tb: TracebackType | None
+    ) -> Literal[False]:  # never swallows: a driver error leaves as the contract's error, any other as it came
         if exc_value is None or not isinstance(exc_value, exc.SQLAlchemyError):
             return False
         if isinstance(exc_value, exc.IntegrityError):

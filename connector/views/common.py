@@ -70,9 +70,10 @@ def when(value: datetime | str | None) -> str:
         return "—"
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value)
+            parsed = datetime.fromisoformat(value)
         except ValueError:
             return value
+        value = parsed
     return _aware(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 

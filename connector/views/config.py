@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -180,14 +181,15 @@ def new_store() -> Any:
         forms.save_store(rt(), result)
     if not result.ok:
         return _store_form(None, _posted_values(None), result.errors, 400)
-    slug = result.entry["slug"]  # type: ignore[index]
+    assert result.entry is not None  # parse_store sets the entry of a form without errors
+    slug = result.entry["slug"]
     audit(
         rt(),
         actor(),
         "store.create",
         slug,
         {
-            "platform": result.entry["platform"],  # type: ignore[index]
+            "platform": result.entry["platform"],
             "secrets_set": list(result.changed_secrets),
         },
     )
@@ -351,7 +353,7 @@ def save_mapping(kind: str) -> Any:
 # ---- mapping preview --------------------------------------------------------------------------
 
 
-def _recent_events() -> list:
+def _recent_events() -> Sequence[Any]:
     with rt().sessions() as session:
         return session.execute(
             select(

@@ -545,40 +545,49 @@ def test_negative_fee_is_a_manual_discount() -> None:
     assert order.fee_lines[0].tax_lines[0].amount == usd("-0.50")
 
 
+def _quebec_tax_lines(gst: str, qst: str) -> list[dict]:
+    """The order's tax_lines of a Quebec store: GST 5% (rate 1) and QST 9.975% (rate 2), with their totals."""
+    rates = (("CA-GST-1", "GST", gst, 5), ("CA-QC-QST-2", "QST", qst, 9.975))
+    return [
+        {
+            "id": n,
+            "rate_code": code,
+            "rate_id": n,
+            "label": label,
+            "compound": False,
+            "tax_total": total,
+            "shipping_tax_total": "0.00",
+            "rate_percent": percent,
+        }
+        for n, (code, label, total, percent) in enumerate(rates, start=1)
+    ]
+
+
 def test_line_with_two_tax_rates() -> None:
     payload = load("order_cancelled.json")  # Quebec: GST 5% and QST 9.975% on 29.95
     payload["line_items"][0].update(
         total_tax="4.48",
         taxes=[{"id": 1, "total": "1.4975", "subtotal": "1.4975"}, {"id": 2, "total": "2.987513", "subtotal": ""}],
     )
-    payload["tax_lines"] = [
-        {
-            "id": 1,
-            "rate_code": "CA-GST-1",
-            "rate_id": 1,
-            "label": "GST",
-            "compound": False,
-            "tax_total": "1.50",
-            "shipping_tax_total": "0.00",
-            "rate_percent": 5,
-        },
-        {
-            "id": 2,
-            "rate_code": "CA-QC-QST-2",
-            "rate_id": 2,
-            "label": "QST",
-            "compound": False,
-            "tax_total": "2.98",
-            "shipping_tax_total": "0.00",
-            "rate_percent": 9.975,
-        },
-    ]
+    payload["tax_lines"] = _quebec_tax_lines(gst="1.50", qst="2.98")
     payload.update(cart_tax="4.48", total_tax="4.48", total="34.43")
     order = order_from_woocommerce(payload, STORE)
     assert [(t.title, t.rate, t.amount) for t in order.lines[0].tax_lines] == [
         ("GST", Decimal("0.05"), money("CAD")("1.50")),
         ("QST", Decimal("0.09975"), money("CAD")("2.98")),
     ]
+
+
+def test_tax_entry_of_empty_string_is_a_rate_not_applied() -> None:
+    payload = load("order_cancelled.json")  # GST applied, QST configured but "" (not applied) on the line
+    payload["line_items"][0].update(
+        total_tax="1.50",
+        taxes=[{"id": 1, "total": "1.4975", "subtotal": "1.4975"}, {"id": 2, "total": "", "subtotal": ""}],
+    )
+    payload["tax_lines"] = _quebec_tax_lines(gst="1.50", qst="0.00")
+    payload.update(cart_tax="1.50", total_tax="1.50", total="31.45")
+    order = order_from_woocommerce(payload, STORE)
+    assert [(t.title, t.amount) for t in order.lines[0].tax_lines] == [("GST", money("CAD")("1.50"))]
 
 
 def test_fields_we_do_not_read_are_not_validated() -> None:
