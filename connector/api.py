@@ -17,8 +17,9 @@ from webargs.flaskparser import abort  # the very function flask_smorest.abort r
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from connector import compliance, operations
-from connector.auth import actor, audit, requires
-from connector.config_io import ConfigError, dump_config, load_config, write_mapping
+from connector.audit import audit
+from connector.auth import actor, requires
+from connector.config_io import ConfigError, dump_config, load_config, replace_mapping
 from connector.models import AuditEntry, InboxEvent, MappingEntry, Store
 from connector.runtime import Runtime
 from connector.web_input import MAX_PAGE, Text, loads_bounded, to_utc
@@ -495,21 +496,6 @@ class MappingResource(MethodView):
 def _check_kind(kind: str) -> None:
     if kind not in MAPPING_KINDS:
         abort(404, message=f"no mapping table {kind!r}; tables: {', '.join(MAPPING_KINDS)}")
-
-
-def replace_mapping(runtime: Runtime, kind: str, rows: list[dict]) -> int:
-    with runtime.sessions.begin() as session:
-        slugs = {s.slug: s.id for s in session.scalars(select(Store))}
-        unknown = sorted({r["store"] for r in rows if r.get("store") and r["store"] not in slugs})
-        if unknown:
-            raise ValidationError({"rows": [f"unknown store {', '.join(unknown)}"]})
-        seen = set()
-        for r in rows:
-            key = (r.get("store"), r["source"].strip())  # stripped as stored: the unique key sees it so
-            if key in seen:
-                raise ValidationError({"rows": [f"{r['source']} is mapped twice"]})
-            seen.add(key)
-        return write_mapping(session, kind, rows, slugs)
 
 
 @bp.route("/preview", methods=["POST"])

@@ -47,8 +47,9 @@ from sqlalchemy import case, delete, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns; flask's Response is one
 
+from connector.audit import audit
 from connector.clock import utcnow
-from connector.models import AuditEntry, LoginFailure, User, UserSession
+from connector.models import LoginFailure, User, UserSession
 from connector.runtime import Runtime
 from connector.upsert import dialect_insert
 
@@ -99,11 +100,6 @@ def add_user(rt: Runtime, email: str, password: str, role: str) -> User:
             s.execute(delete(UserSession).where(UserSession.user_id == user.id))
         user.password_hash = generate_password_hash(password, method="scrypt")
     return user
-
-
-def audit(rt: Runtime, actor: str, action: str, target: str = "", detail: dict | None = None) -> None:
-    with rt.sessions.begin() as s:
-        s.add(AuditEntry(actor=actor, action=action, target=target[:255], detail=detail))
 
 
 def current_user() -> User | None:

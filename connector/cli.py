@@ -91,7 +91,7 @@ def config_load(path: Path) -> None:
     A mapping kind listed under `mappings:` replaces that kind's rows (an empty list clears it); kinds
     not listed are left as they are. Nothing is written when anything in the file is wrong.
     """
-    from connector.auth import audit
+    from connector.audit import audit
     from connector.config_io import ConfigError, load_config
 
     rt = _runtime()
@@ -130,7 +130,8 @@ def user() -> None:
 )
 def user_add(email: str, role: str, password: str | None) -> None:
     """Add a user, or reset an existing user's password and role (signs out their sessions)."""
-    from connector.auth import AccountError, add_user, audit
+    from connector.audit import audit
+    from connector.auth import AccountError, add_user
 
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -245,7 +246,7 @@ def store_connect_shopify(
         outcome = shopify_connect.connect_own_app(rt, slug, shop, client_id, client_secret, api_base_url)
     except (ValueError, StorefrontError) as exc:
         _fail(str(exc))
-    from connector.auth import audit
+    from connector.audit import audit
 
     audit(rt, _cli_actor(), "store.connect", slug, {"platform": "shopify", "scopes": outcome["scopes"]})
     hooks = outcome["webhooks"]

@@ -3,8 +3,8 @@
 A Shopify client learns the shop's GraphQL bucket (size, restore rate, what it has left) from each
 answer and the real cost of each call shape; keeping the client between sync runs keeps that
 knowledge, so only the first call a worker ever makes can meet a throttle. A client is rebuilt when
-the store's connection settings or secrets change. /config's "test connection" uses its own short-
-timeout clients (connector.store_admin).
+the store's connection settings or secrets change. /config's pages use fresh short-timeout clients
+(interactive_client). Every client is made by build_client, or by the Runtime's client_factory (tests).
 """
 
 from __future__ import annotations
@@ -12,14 +12,27 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal, cast
 
+from adapters.shopify import DEFAULT_API_VERSION, ShopifyClient
 from adapters.shopify_auth import ISSUED_KEYS
 from adapters.storefront import StorefrontError
-from connector.runtime import StoreInfo, current
+from adapters.woocommerce import WooClient
+from connector.runtime import Runtime, StoreInfo, current
 from connector.tokens import StoreTokens, uses_app_credentials
 
-_CLIENTS: dict[int, tuple[str, Any]] = {}
+StorefrontClient = ShopifyClient | WooClient
+Purpose = Literal["sync", "interactive"]
+ClientFactory = Callable[[Runtime, StoreInfo, Purpose], StorefrontClient]
+# How long a client waits and how often it retries, by who is waiting: a job can wait out a slow store
+# (the pipeline retries later anyway); a person on /config wants an answer, or the reason, in seconds.
+PATIENCE: dict[str, dict[str, Any]] = {
+    "sync": {"timeout": 30},
+    "interactive": {"timeout": 10, "max_retries": 1, "retry_base": 0.2},
+}
+
+_CLIENTS: dict[int, tuple[str, StorefrontClient]] = {}
 _LOCK = threading.Lock()
 
 
@@ -31,17 +44,34 @@ def _fingerprint(store: StoreInfo) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def sync_client(store: StoreInfo) -> Any:
-    """The ShopifyClient or WooClient for this store (the same object while its settings hold)."""
+def sync_client(store: StoreInfo) -> StorefrontClient:
+    """The ShopifyClient or WooClient for this store's jobs (the same object while its settings hold)."""
     key = _fingerprint(store)
     with _LOCK:
         hit = _CLIENTS.get(store.id)
         if hit is not None and hit[0] == key:
             return hit[1]
-    client = _build(store)
+    rt = current()
+    client = _factory(rt)(rt, store, "sync")
     with _LOCK:
         _CLIENTS[store.id] = (key, client)
     return client
+
+
+def shopify_client(store: StoreInfo) -> ShopifyClient:
+    """sync_client, for code that already knows the store is a Shopify one (a factory's fake passes too)."""
+    return cast(ShopifyClient, sync_client(_expect(store, "shopify")))
+
+
+def woo_client(store: StoreInfo) -> WooClient:
+    """sync_client, for code that already knows the store is a WooCommerce one."""
+    return cast(WooClient, sync_client(_expect(store, "woocommerce")))
+
+
+def _expect(store: StoreInfo, platform: str) -> StoreInfo:
+    if store.platform != platform:
+        raise StorefrontError(f"store {store.slug} is a {store.platform} store, not {platform}", retryable=False)
+    return store
 
 
 def forget(store_id: int | None = None) -> None:
@@ -53,35 +83,54 @@ def forget(store_id: int | None = None) -> None:
             _CLIENTS.pop(store_id, None)
 
 
-def _build(store: StoreInfo) -> Any:
-    from connector.store_admin import refuse_disconnected
-
+def build_client(rt: Runtime, store: StoreInfo, purpose: Purpose = "sync") -> StorefrontClient:
+    """The store's API client: the one place a ShopifyClient or WooClient is made (Runtime.client_factory
+    may stand in for it). A job's client waits and retries; a person's ("interactive", /config) answers
+    within seconds."""
     refuse_disconnected(store)
+    patience = PATIENCE[purpose]
     if store.platform == "shopify":
-        from adapters.shopify import DEFAULT_API_VERSION, ShopifyClient
-
         token = store.secrets.get("access_token", "")
-        tokens = StoreTokens(current(), store.id) if uses_app_credentials(store.settings, store.secrets) else None
+        tokens = StoreTokens(rt, store.id) if uses_app_credentials(store.settings, store.secrets) else None
         if not token and tokens is None:
             raise StorefrontError(
-                f"store {store.slug} has no Admin API access token nor app client ID and secret: add them on /config",
+                f"store {store.slug} has no Admin API access token nor app client ID and secret: add them on its "
+                "settings page, or connect it with “Connect a Shopify store”",
                 retryable=False,
             )
         return ShopifyClient(
             store.settings.get("shop_domain", ""),
             "" if tokens else token,
             str(store.settings.get("api_version") or DEFAULT_API_VERSION),
-            timeout=30,
             api_base_url=store.settings.get("api_base_url") or None,
             tokens=tokens,
+            **patience,
         )
     if store.platform == "woocommerce":
-        from adapters.woocommerce import WooClient
-
         key, secret = store.secrets.get("consumer_key"), store.secrets.get("consumer_secret")
         if not key or not secret or not store.settings.get("url"):
             raise StorefrontError(
-                f"store {store.slug} has no url, consumer key or secret: add them on /config", retryable=False
+                f"store {store.slug} has no url, REST API consumer key or secret: add them on its settings page",
+                retryable=False,
             )
-        return WooClient(store.settings["url"], key, secret, timeout=30)
+        return WooClient(store.settings["url"], key, secret, **patience)
     raise StorefrontError(f"unknown platform {store.platform!r}", retryable=False)
+
+
+def interactive_client(rt: Runtime, store: StoreInfo) -> StorefrontClient:
+    """A fresh client with short timeouts and one retry, for a person waiting on a page."""
+    return _factory(rt)(rt, store, "interactive")
+
+
+def _factory(rt: Runtime) -> ClientFactory:
+    return rt.client_factory or build_client
+
+
+def refuse_disconnected(store: StoreInfo) -> None:
+    if store.disconnected_at is not None:
+        raise StorefrontError(
+            f"store {store.slug} is disconnected: its app was uninstalled on "
+            f"{store.disconnected_at:%Y-%m-%d %H:%M} UTC. Install the app again and connect it "
+            "on /config (Connect a Shopify store)",
+            retryable=False,
+        )

@@ -24,7 +24,7 @@ from datetime import timedelta
 import orjson
 from sqlalchemy import delete, select
 
-from connector.auth import audit
+from connector.audit import audit
 from connector.clock import utcnow
 from connector.db import rowcount
 from connector.models import CustomerLink, InboxEvent, Store
@@ -271,7 +271,7 @@ def uninstalled(store: StoreInfo) -> bool:
     """True when the Admin API refuses our token (the app is gone) or the store was disconnected by an
     uninstall already; False when it answers or we have no credentials to ask with. Network trouble is
     raised (retryable): we never guess on a destructive request."""
-    from connector.clients import sync_client
+    from connector.clients import shopify_client
     from connector.tokens import uses_app_credentials
 
     if store.platform != "shopify":
@@ -280,7 +280,7 @@ def uninstalled(store: StoreInfo) -> bool:
         return True
     if not (store.secrets.get("access_token") or uses_app_credentials(store.settings, store.secrets)):
         return False
-    return not sync_client(store).installed()
+    return not shopify_client(store).installed()
 
 
 def confirmed_by(rt: Runtime, event_id: int) -> str | None:

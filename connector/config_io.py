@@ -431,6 +431,22 @@ def _write_mappings(session: Session, tables: dict[str, list[dict]]) -> int:
     return sum(write_mapping(session, kind, rows, store_ids) for kind, rows in tables.items())
 
 
+def replace_mapping(runtime: Runtime, kind: str, rows: list[dict]) -> int:
+    """Replace one mapping table's rows (the API's and /config's edit); ValidationError names what is wrong."""
+    with runtime.sessions.begin() as session:
+        slugs = {s.slug: s.id for s in session.scalars(select(Store))}
+        unknown = sorted({r["store"] for r in rows if r.get("store") and r["store"] not in slugs})
+        if unknown:
+            raise ValidationError({"rows": [f"unknown store {', '.join(unknown)}"]})
+        seen = set()
+        for r in rows:
+            key = (r.get("store"), r["source"].strip())  # stripped as stored: the unique key sees it so
+            if key in seen:
+                raise ValidationError({"rows": [f"{r['source']} is mapped twice"]})
+            seen.add(key)
+        return write_mapping(session, kind, rows, slugs)
+
+
 def write_mapping(session: Session, kind: str, rows: list[dict], store_ids: dict[str, int]) -> int:
     """Replace one mapping table with validated rows (their stores known), in the caller's transaction."""
     session.query(MappingEntry).filter(MappingEntry.kind == kind).delete()

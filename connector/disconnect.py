@@ -12,7 +12,7 @@ order reconciliation from its cursor, so what happened in between is read back.
 from __future__ import annotations
 
 from adapters.shopify_auth import ISSUED_KEYS
-from connector.auth import audit
+from connector.audit import audit
 from connector.clock import utcnow
 from connector.compliance import NeedsConfirmation, confirmed_by, uninstalled
 from connector.models import Store

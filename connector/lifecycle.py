@@ -24,7 +24,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from adapters.erp import ErpAdapter, PaymentRecord
-from adapters.woocommerce import WooClient
 from connector.clock import utcnow
 from connector.customers import resolve_customer
 from connector.models import ErpDocument, InboxEvent, MappingEntry, OrderLink, Reservation
@@ -240,12 +239,6 @@ def cancel_deleted(rt: Runtime, store: StoreInfo, external_id: str, event_id: in
 def credited(rt: Runtime, store_id: int, order: Order, refund_id: str) -> bool:
     with rt.sessions() as session:
         return _bound(session, store_id, "credit_note", f"{order.external_ref}:refund:{refund_id}") is not None
-
-
-def woo_client(store: StoreInfo) -> WooClient:
-    return WooClient(
-        store.settings["url"], store.secrets.get("consumer_key", ""), store.secrets.get("consumer_secret", "")
-    )
 
 
 def merchant_tables(rt: Runtime, store_id: int) -> MerchantTables:

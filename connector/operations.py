@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 
 from connector import erp_health
-from connector.auth import audit
+from connector.audit import audit
 from connector.clock import utcnow
 from connector.crypto import mask
 from connector.db import rowcount

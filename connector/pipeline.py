@@ -17,7 +17,7 @@ from sqlalchemy import and_, or_, update
 from adapters.erp import ErpError, ErpUnreachable, RetryableErpError
 from adapters.storefront import StorefrontError
 from connector import compliance, disconnect, erp_health
-from connector.clients import sync_client
+from connector.clients import shopify_client, woo_client
 from connector.clock import utcnow
 from connector.db import rowcount
 from connector.lifecycle import (
@@ -30,7 +30,6 @@ from connector.lifecycle import (
     merchant_tables,
     order_as_taken,
     order_currency,
-    woo_client,
 )
 from connector.locations import restock_warehouses
 from connector.models import EventAttempt, InboxEvent, Store
@@ -151,7 +150,7 @@ def shopify_transactions(store: StoreInfo, order: Order) -> TransactionSource | 
 
     def read() -> tuple[Transaction, ...]:
         try:
-            body = sync_client(store).order_transactions(order.external_id)
+            body = shopify_client(store).order_transactions(order.external_id)
         except StorefrontError as exc:
             raise StorefrontError(
                 f"could not read the transactions of order {order.number} from Shopify to book its payments "

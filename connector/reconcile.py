@@ -86,12 +86,11 @@ def feed(rt: Runtime, store: StoreInfo, order: dict) -> bool:
 
 def list_orders(store: StoreInfo, since: datetime, page_size: int | None = None) -> Iterator[dict]:
     """Orders changed since `since`, from the store's API (Shopify: oldest change first; WooCommerce: by id)."""
-    from connector.clients import sync_client
+    from connector.clients import shopify_client, woo_client
 
-    client = sync_client(store)
     if store.platform == "shopify":
-        return client.orders_updated_since(since, limit=page_size or 250)
-    return client.orders_modified_after(since - timedelta(seconds=1))  # modified_after is exclusive
+        return shopify_client(store).orders_updated_since(since, limit=page_size or 250)
+    return woo_client(store).orders_modified_after(since - timedelta(seconds=1))  # modified_after is exclusive
 
 
 # ---- reconciliation -----------------------------------------------------------------------------

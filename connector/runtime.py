@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from redis import Redis
 from sqlalchemy import Engine, select
@@ -58,6 +58,10 @@ class Runtime:
     sessions: sessionmaker[Session]
     box: SecretBox
     queue: JobQueue
+    # What builds the ERP adapter from the stored connection (kind, settings, secrets), and the stores'
+    # API clients (connector.clients.build_client when None): tests and benchmarks pass their own.
+    erp_factory: Callable[[str, dict, dict], ErpAdapter] = build_erp
+    client_factory: Callable[..., Any] | None = None
     _erp: tuple[datetime, ErpAdapter] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -149,7 +153,7 @@ class Runtime:
             if self._erp is None or self._erp[0] != conn.updated_at:
                 if self._erp is not None:
                     self._erp[1].close()
-                adapter = build_erp(conn.kind, dict(conn.settings), self.box.open(conn.secrets))
+                adapter = self.erp_factory(conn.kind, dict(conn.settings), self.box.open(conn.secrets))
                 self._erp = (conn.updated_at, adapter)
             return self._erp[1]
 

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from adapters.storefront import StorefrontError
+from connector.clients import interactive_client
 from connector.logredact import redact
 from connector.models import ErpConnection, InboxEvent, Store
 from connector.runtime import Runtime, StoreInfo
@@ -65,63 +66,13 @@ def _method(client: Any, name: str) -> Any:
     return method
 
 
-# ---- clients ----------------------------------------------------------------------------------
-
-
-def client_for(rt: Runtime, store: StoreInfo) -> Any:
-    refuse_disconnected(store)
-    if store.platform == "shopify":
-        from adapters.shopify import DEFAULT_API_VERSION, ShopifyClient
-        from connector.tokens import StoreTokens, uses_app_credentials
-
-        token = store.secrets.get("access_token")
-        tokens = StoreTokens(rt, store.id) if uses_app_credentials(store.settings, store.secrets) else None
-        if not token and tokens is None:
-            raise StorefrontError(
-                "this store has no Admin API access token nor app client ID and secret: add them "
-                "on its settings page, or connect it with “Connect a Shopify store”",
-                retryable=False,
-            )
-        return ShopifyClient(
-            store.settings.get("shop_domain", ""),
-            "" if tokens else str(token),
-            str(store.settings.get("api_version") or DEFAULT_API_VERSION),
-            timeout=TIMEOUT,
-            api_base_url=store.settings.get("api_base_url") or None,
-            max_retries=1,
-            retry_base=0.2,
-            tokens=tokens,
-        )
-    if store.platform == "woocommerce":
-        from adapters.woocommerce import WooClient
-
-        key, secret = store.secrets.get("consumer_key"), store.secrets.get("consumer_secret")
-        if not key or not secret:
-            raise StorefrontError(
-                "this store has no REST API consumer key and secret: add them on its settings page", retryable=False
-            )
-        return WooClient(store.settings.get("url", ""), key, secret, timeout=TIMEOUT, max_retries=1, retry_base=0.2)
-    raise StorefrontError(f"unknown platform {store.platform!r}", retryable=False)
-
-
-def refuse_disconnected(store: StoreInfo) -> None:
-    if store.disconnected_at is not None:
-        raise StorefrontError(
-            f"store {store.slug} is disconnected: its app was uninstalled on "
-            f"{store.disconnected_at:%Y-%m-%d %H:%M} UTC. Install the app again and connect it "
-            "on /config (Connect a Shopify store)",
-            retryable=False,
-        )
+# ---- connection checks ------------------------------------------------------------------------
 
 
 def test_connection(rt: Runtime, store: StoreInfo) -> str:
     """A cheap authenticated read; returns what a person should see, raises StorefrontError."""
-    client = client_for(rt, store)
+    client = interactive_client(rt, store)
     if store.platform == "shopify":
-        shop = getattr(client, "shop", None)
-        if callable(shop):
-            info = shop() or {}
-            return f"Connected to {info.get('name') or store.settings.get('shop_domain')}."
         locations = _method(client, "locations")()
         names = ", ".join(f"{loc.get('name')} ({_short_id(loc.get('id'))})" for loc in locations[:10])
         more = f" and {len(locations) - 10} more" if len(locations) > 10 else ""
@@ -247,7 +198,7 @@ def webhook_health(rt: Runtime, store: StoreInfo, ask_store: bool = True) -> Web
     if not ask_store:
         return health
     try:
-        client = client_for(rt, store)
+        client = interactive_client(rt, store)
         hooks, ungranted = _hooks(client), _ungranted(client, store)
     except StorefrontError as exc:
         health.error = str(exc)
@@ -290,7 +241,7 @@ def register_connected(rt: Runtime, slug: str) -> tuple[dict[str, list[str]], st
 def register_webhooks(rt: Runtime, store: StoreInfo) -> dict[str, list[str]]:
     """Subscribe our address to every topic the connector handles; replace stale subscriptions of ours
     (an old base URL, or a WooCommerce webhook that was disabled after failed deliveries)."""
-    client = client_for(rt, store)
+    client = interactive_client(rt, store)
     address = webhook_address(rt, store)
     hooks = _hooks(client)
     done: dict[str, list[str]] = {"created": [], "existing": [], "removed": [], "skipped": []}

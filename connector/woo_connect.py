@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from connector import connections, store_admin
-from connector.auth import audit
+from connector.audit import audit
 from connector.config_io import ConfigError, StoreConfig, load_config
 from connector.crypto import mask
 from connector.logredact import redact

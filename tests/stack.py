@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from redis import Redis
 from rq import Queue, SimpleWorker
@@ -169,6 +170,13 @@ class Stack:
             return list(events)
 
     # ---- faults -------------------------------------------------------------------------------
+
+    def wrap_erp(self, wrap: Callable[[Any], Any]) -> None:
+        """From now on the runtime's ERP adapter is wrap(the adapter it would build): a test's ERP that
+        fails when the test says, passed in through Runtime.erp_factory rather than patched into a class."""
+        build = self.rt.erp_factory
+        self.rt.erp_factory = lambda kind, settings, secrets: wrap(build(kind, settings, secrets))
+        self.rt._erp = None  # built again, wrapped, at its next use
 
     @contextlib.contextmanager
     def erp_down(self) -> Iterator[None]:

@@ -14,9 +14,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.serving import make_server
 
 from adapters.erp.sql import erp_shipment_lines, erp_shipments, erp_stock
-from connector.api import replace_mapping
 from connector.clients import forget
-from connector.config_io import load_config
+from connector.config_io import load_config, replace_mapping
 from connector.models import Store
 from tests.fakes.shopify import FakeShopify
 from tests.fakes.woocommerce import FakeWooCommerce

@@ -188,22 +188,27 @@ def test_shopify_create_then_cancelled_cancels_with_the_reason(stack):
 
 
 @pytest.mark.parametrize("document", ["payment", "cancellation"])
-def test_a_document_that_failed_after_its_order_was_written_is_made_on_the_retry(stack, monkeypatch, document):
+def test_a_document_that_failed_after_its_order_was_written_is_made_on_the_retry(stack, document):
     """Found by the chaos test: the order landed, the payment call failed, and the retry saw "this version
     is already there" and stopped, so the payment never reached the ERP."""
     from adapters.erp import RetryableErpError
-    from adapters.erp.sql import SqlStagingErp
 
     method = {"payment": "record_payment", "cancellation": "cancel_order"}[document]
-    real, calls = getattr(SqlStagingErp, method), []
+    calls = []
 
-    def down_once(self, *args):  # type: ignore[no-untyped-def]
-        calls.append(args)
-        if len(calls) == 1:
-            raise RetryableErpError(f"the ERP's {document} service is down")
-        return real(self, *args)
+    def down_once(erp):  # type: ignore[no-untyped-def]
+        real = getattr(erp, method)
 
-    monkeypatch.setattr(SqlStagingErp, method, down_once)
+        def call(*args):  # type: ignore[no-untyped-def]
+            calls.append(args)
+            if len(calls) == 1:
+                raise RetryableErpError(f"the ERP's {document} service is down")
+            return real(*args)
+
+        setattr(erp, method, call)
+        return erp
+
+    stack.wrap_erp(down_once)
     order = load_fixture("shopify", "order_discount_multiline.json")
     if document == "cancellation":
         stack.post_shopify(shopify_version(order, "2026-11-20T10:15:30-05:00", financial_status="pending"))

@@ -69,21 +69,24 @@ def test_a_gift_card_and_a_card_are_two_erp_payments_adding_up_to_the_total(stac
     assert shop.calls["GET transactions"] == 1
 
 
-def test_a_payment_that_failed_midway_books_only_the_missing_one_on_the_retry(
-    stack: Stack, shop: FakeShopify, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+def test_a_payment_that_failed_midway_books_only_the_missing_one_on_the_retry(stack: Stack, shop: FakeShopify) -> None:  # type: ignore[no-untyped-def]
     from adapters.erp import RetryableErpError
-    from adapters.erp.sql import SqlStagingErp
 
-    real, calls = SqlStagingErp.record_payment, []
+    calls = []
 
-    def second_fails_once(self, payment):  # type: ignore[no-untyped-def]
-        calls.append(payment.key)
-        if len(calls) == 2:
-            raise RetryableErpError("the ERP's payment service is down")
-        return real(self, payment)
+    def second_payment_fails_once(erp):  # type: ignore[no-untyped-def]
+        real = erp.record_payment
 
-    monkeypatch.setattr(SqlStagingErp, "record_payment", second_fails_once)
+        def record_payment(payment):  # type: ignore[no-untyped-def]
+            calls.append(payment.key)
+            if len(calls) == 2:
+                raise RetryableErpError("the ERP's payment service is down")
+            return real(payment)
+
+        erp.record_payment = record_payment
+        return erp
+
+    stack.wrap_erp(second_payment_fails_once)
     configure(stack, shop=shop)
     order = split_order(shop)
     stack.post_shopify(order, topic="orders/paid")

@@ -13,8 +13,9 @@ from sqlalchemy import select
 from adapters.erp import ErpError
 from adapters.storefront import StorefrontError
 from connector import store_admin
-from connector.api import replace_mapping
-from connector.auth import actor, audit, requires
+from connector.audit import audit
+from connector.auth import actor, requires
+from connector.config_io import replace_mapping
 from connector.crypto import mask
 from connector.lifecycle import DEFAULT_IMPORT_STATUSES
 from connector.models import ErpConnection, InboxEvent, MappingEntry, Store

@@ -13,7 +13,8 @@ from flask import Blueprint, redirect, render_template, request
 
 from adapters.storefront import StorefrontError
 from connector import shopify_connect
-from connector.auth import actor, audit, requires
+from connector.audit import audit
+from connector.auth import actor, requires
 from connector.headers import send_forms_to_stores
 from connector.shopify_connect import CallbackRefused
 from connector.views.common import rt
