@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -218,4 +217,5 @@ async def read_body(environ: dict[str, str], receive: Receive, limit: int) -> by
 def create_asgi_app() -> Connector:
     from connector.app import create_app
 
-    return Connector(create_app(), threads=int(os.environ.get("WEB_THREADS", "4")))
+    app = create_app()
+    return Connector(app, threads=app.extensions["connector.runtime"].settings.web_threads)

@@ -54,9 +54,7 @@ def main(log_level: str) -> None:
     install_log_redaction()  # before anything logs: every logger, every handler, every format
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    import os
-
-    if os.environ.get("LOG_FORMAT") == "json":
+    if Settings.from_env().log_format == "json":
         from connector.observability import use_json_logs
 
         use_json_logs()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,8 @@ class Settings:
     # A page request's body must arrive within this (a client that announces 100 kB and sends 7 bytes
     # would otherwise hold a page thread): 408 after it.
     body_timeout_seconds: float = 15.0
-    extra: dict[str, str] = field(default_factory=dict)
+    web_threads: int = 4  # threads per `connector web` worker for pages and the API
+    log_format: str = "text"  # "json": one JSON object a log line
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -78,6 +79,8 @@ class Settings:
             store_concurrency=max(1, _int(env, "CONNECTOR_STORE_CONCURRENCY", 2)),
             retention_days=_int(env, "CONNECTOR_RETENTION_DAYS", 30),
             body_timeout_seconds=_seconds(env, "WEB_BODY_TIMEOUT", 15.0),
+            web_threads=max(1, _int(env, "WEB_THREADS", 4)),
+            log_format="json" if env.get("LOG_FORMAT", "").strip().lower() == "json" else "text",
         )
 
     def with_(self, **changes: Any) -> Settings:

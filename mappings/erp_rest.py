@@ -285,15 +285,6 @@ def shipment_from_document(doc: Any, where: str = "shipment") -> Shipment:
 # ---- the ERP side (the test fake, and a reference for ERP teams) ----------------------------
 
 
-def stock_level_document(level: StockLevel) -> dict[str, Any]:
-    return {
-        "sku": level.sku,
-        "warehouse": level.warehouse,
-        "on_hand": decimal_text(level.on_hand),
-        "updated_at": utc_text(level.updated_at),
-    }
-
-
 def shipment_document(shipment: Shipment, updated_at: datetime) -> dict[str, Any]:
     return {
         "ref": shipment.ref,

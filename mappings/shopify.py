@@ -68,23 +68,23 @@ from mappings.fields import opt as _opt
 _MoneyBag = _Base.from_dict(
     {"amount": _Amount(required=True), "currency_code": _currency(required=True)}, name="_MoneyBag"
 )
-_ShopSet = _Base.from_dict({"shop_money": fields.Nested(_MoneyBag, required=True)}, name="_ShopSet")
+ShopSet = _Base.from_dict({"shop_money": fields.Nested(_MoneyBag, required=True)}, name="ShopSet")
 # Only the order total's presentment twin is read (Order.presentment_total).
-_PresentedSet = _ShopSet.from_dict({"presentment_money": _opt(fields.Nested, nested=_MoneyBag)}, name="_PresentedSet")
+_PresentedSet = ShopSet.from_dict({"presentment_money": _opt(fields.Nested, nested=_MoneyBag)}, name="_PresentedSet")
 
 
-def _priced(name: str, twin: type[Schema] = _ShopSet) -> dict[str, fields.Field]:
+def priced(name: str, twin: type[Schema] = ShopSet) -> dict[str, fields.Field]:
     """A plain shop-currency amount and its `*_set` twin: either may be absent, not both."""
     return {name: _opt(_Amount), f"{name}_set": _opt(fields.Nested, nested=twin)}
 
 
 _TaxLine = _Base.from_dict(
-    {"title": fields.String(required=True), "rate": _Amount(required=True), **_priced("price")}, name="_TaxLine"
+    {"title": fields.String(required=True), "rate": _Amount(required=True), **priced("price")}, name="_TaxLine"
 )
-_Allocation = _Base.from_dict(_priced("amount"), name="_Allocation")
+_Allocation = _Base.from_dict(priced("amount"), name="_Allocation")
 _Duty = _Base.from_dict(
     {
-        **_priced("price"),
+        **priced("price"),
         "shop_money": _opt(fields.Nested, nested=_MoneyBag),
         "harmonized_system_code": _opt(),
         "country_code_of_origin": _opt(),
@@ -102,8 +102,8 @@ _LineItem = _Base.from_dict(
         "variant_title": _opt(),
         "quantity": fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10**6)),
         "current_quantity": _opt(fields.Integer, strict=True, validate=validate.Range(min=0, max=10**6)),
-        **_priced("price"),
-        **_priced("total_discount"),
+        **priced("price"),
+        **priced("total_discount"),
         "discount_allocations": _list(_Allocation),
         "tax_lines": _list(_TaxLine),
         "requires_shipping": _opt(fields.Boolean),
@@ -117,7 +117,7 @@ _ShippingLine = _Base.from_dict(
     {
         "code": _opt(),
         "title": fields.String(required=True),
-        **_priced("price"),
+        **priced("price"),
         "discount_allocations": _list(_Allocation),
         "tax_lines": _list(_TaxLine),
     },
@@ -169,13 +169,13 @@ _ShopifyOrder = _Base.from_dict(
         "taxes_included": fields.Boolean(required=True),
         "duties_included": _opt(fields.Boolean),
         "total_tip_received": _opt(_Amount),
-        "original_total_duties_set": _opt(fields.Nested, nested=_ShopSet),
-        "original_total_additional_fees_set": _opt(fields.Nested, nested=_ShopSet),
-        **_priced("total_line_items_price"),
-        **_priced("total_discounts"),
-        **_priced("total_tax"),
-        **_priced("total_price", _PresentedSet),
-        "total_shipping_price_set": _opt(fields.Nested, nested=_ShopSet),
+        "original_total_duties_set": _opt(fields.Nested, nested=ShopSet),
+        "original_total_additional_fees_set": _opt(fields.Nested, nested=ShopSet),
+        **priced("total_line_items_price"),
+        **priced("total_discounts"),
+        **priced("total_tax"),
+        **priced("total_price", _PresentedSet),
+        "total_shipping_price_set": _opt(fields.Nested, nested=ShopSet),
         "line_items": fields.List(
             fields.Nested(_LineItem),
             required=True,
@@ -250,7 +250,7 @@ def _order(data: dict, store: str) -> Order:
     )
 
 
-def _money(obj: dict, name: str, cur: str, path: str, required: bool = True) -> Money:
+def money_at(obj: dict, name: str, cur: str, path: str, required: bool = True) -> Money:
     """The shop-money amount of `name`, preferring its `*_set.shop_money` twin."""
     twin, plain = obj.get(f"{name}_set"), obj.get(name)
     if twin is not None:
@@ -273,27 +273,27 @@ def _source(obj: dict, name: str) -> str:
 
 def _tax_lines(raws: list | None, cur: str, path: str) -> tuple[TaxLine, ...]:
     return tuple(
-        TaxLine(t["title"], t["rate"], _money(t, "price", cur, f"{path}tax_lines[{i}]."))
+        TaxLine(t["title"], t["rate"], money_at(t, "price", cur, f"{path}tax_lines[{i}]."))
         for i, t in enumerate(raws or [])
     )
 
 
 def _allocated(raws: list | None, cur: str, path: str) -> Money:
     return money_sum(
-        [_money(a, "amount", cur, f"{path}discount_allocations[{i}].") for i, a in enumerate(raws or [])], cur
+        [money_at(a, "amount", cur, f"{path}discount_allocations[{i}].") for i, a in enumerate(raws or [])], cur
     )
 
 
 def _line(line_no: int, index: int, raw: dict, cur: str) -> OrderLine:
     path = f"line_items[{index}]."
-    unit_price = _money(raw, "price", cur, path)
+    unit_price = money_at(raw, "price", cur, path)
     gross = unit_price * raw["quantity"]
     # discount_allocations are the per-line truth; the older total_discount is often "0.00" even
     # when allocations exist, so it only stands in when a payload carries no allocations.
     if raw["discount_allocations"]:
         discount = _allocated(raw["discount_allocations"], cur, path)
     else:
-        discount = _money(raw, "total_discount", cur, path, required=False)
+        discount = money_at(raw, "total_discount", cur, path, required=False)
     if discount.amount > gross.amount:
         raise MappingError(f"{path[:-1]}: discounts {discount} exceed quantity × price {gross}")
     current = raw["current_quantity"]
@@ -324,7 +324,7 @@ def _shipping_line(index: int, raw: dict, cur: str) -> ShippingLine:
     return ShippingLine(
         code=raw["code"] or "",
         title=raw["title"],
-        price=_money(raw, "price", cur, path),
+        price=money_at(raw, "price", cur, path),
         discount_total=_allocated(raw["discount_allocations"], cur, path),
         tax_lines=_tax_lines(raw["tax_lines"], cur, path),
     )
@@ -338,7 +338,7 @@ def _tips(data: dict, cur: str) -> tuple[FeeLine, ...]:
     tips = tuple(
         FeeLine(
             title=raw["title"],
-            amount=_money(raw, "price", cur, f"line_items[{i}].") * raw["quantity"],
+            amount=money_at(raw, "price", cur, f"line_items[{i}].") * raw["quantity"],
             kind="tip",
             source_line_id=str(raw["id"]),
         )
@@ -386,7 +386,7 @@ def _duties(data: dict, cur: str) -> tuple[FeeLine, ...]:
                 )
     if data["original_total_duties_set"] is None:
         return tuple(duties)
-    declared = _money(data, "original_total_duties", cur, "")
+    declared = money_at(data, "original_total_duties", cur, "")
     if not duties and declared.amount:  # only the order's total came: one line for all of it
         return (FeeLine(title="Duties", amount=declared, kind="duty"),)
     itemised = money_sum([d.amount for d in duties], cur)
@@ -401,7 +401,7 @@ def _duties(data: dict, cur: str) -> tuple[FeeLine, ...]:
 def _duty_amount(duty: dict, cur: str, path: str) -> Money:
     shop = duty["shop_money"]  # older payloads put the money on the duty itself
     if shop is None:
-        return _money(duty, "price", cur, path)
+        return money_at(duty, "price", cur, path)
     if shop["currency_code"] != cur:
         raise MappingError(f"{path}shop_money.currency_code is {shop['currency_code']}, but the shop currency is {cur}")
     return Money(shop["amount"], cur)
@@ -410,7 +410,7 @@ def _duty_amount(duty: dict, cur: str, path: str) -> Money:
 def _additional_fees(data: dict, cur: str) -> tuple[FeeLine, ...]:
     if data["original_total_additional_fees_set"] is None:
         return ()
-    amount = _money(data, "original_total_additional_fees", cur, "")
+    amount = money_at(data, "original_total_additional_fees", cur, "")
     return (FeeLine(title="Additional fees", amount=amount, kind="additional_fee"),) if amount.amount else ()
 
 
@@ -419,7 +419,7 @@ def _totals(
 ) -> Totals:
     cur = data["currency"]
     subtotal, discounts, tax, total = (
-        _money(data, name, cur, "")
+        money_at(data, name, cur, "")
         for name in ("total_line_items_price", "total_discounts", "total_tax", "total_price")
     )
     gross = money_sum([line.gross for line in lines], cur)
@@ -432,7 +432,7 @@ def _totals(
         )
     shipping_total = money_sum([s.price for s in shipping], cur)
     if data["total_shipping_price_set"] is not None:
-        declared = _money(data, "total_shipping_price", cur, "")
+        declared = money_at(data, "total_shipping_price", cur, "")
         if declared != shipping_total:
             raise MappingError(
                 f"shipping_lines prices add up to {shipping_total}, "

@@ -53,7 +53,7 @@ from mappings.canonical import Money, Refund, RefundFee, RefundLine, money_sum
 from mappings.errors import MappingError
 from mappings.fields import MAX_ID, Amount, Base, Timestamp, blank_to_none, ident, list_of, load, opt
 from mappings.fields import currency as iso_currency
-from mappings.shopify import _money, _priced, _ShopSet, fee_parts
+from mappings.shopify import ShopSet, fee_parts, money_at, priced
 
 _RESTOCKING = frozenset({"return", "cancel", "legacy_restock"})
 _RESTOCK_TYPES = ("no_restock", *sorted(_RESTOCKING))
@@ -77,7 +77,7 @@ _RefundedItem = Base.from_dict(
 )
 # Shopify writes a duty's id as a number here and as a string on the order's line item.
 _RefundDuty = Base.from_dict(
-    {"duty_id": fields.Raw(load_default=None, allow_none=True), "amount_set": fields.Nested(_ShopSet, required=True)},
+    {"duty_id": fields.Raw(load_default=None, allow_none=True), "amount_set": fields.Nested(ShopSet, required=True)},
     name="_RefundDuty",
 )
 _RefundLineItem = Base.from_dict(
@@ -87,8 +87,8 @@ _RefundLineItem = Base.from_dict(
         "quantity": fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10**6)),
         "restock_type": fields.String(required=True, validate=validate.OneOf(_RESTOCK_TYPES)),
         "location_id": opt(ident),
-        **_priced("subtotal"),
-        **_priced("total_tax"),
+        **priced("subtotal"),
+        **priced("total_tax"),
         "line_item": opt(fields.Nested, nested=_RefundedItem),
     },
     name="_RefundLineItem",
@@ -107,8 +107,8 @@ _RefundShippingLine = Base.from_dict(
     {
         "id": opt(ident),
         "shipping_line_id": opt(ident),
-        **_priced("subtotal_amount"),
-        **_priced("tax_amount"),
+        **priced("subtotal_amount"),
+        **priced("tax_amount"),
     },
     name="_RefundShippingLine",
 )
@@ -136,8 +136,8 @@ _ShopifyRefund = Base.from_dict(
         "order_adjustments": list_of(_OrderAdjustment),
         "refund_shipping_lines": list_of(_RefundShippingLine),
         "duties": list_of(_RefundDuty),
-        "total_duties_set": opt(fields.Nested, nested=_ShopSet),
-        "total_additional_fees_set": opt(fields.Nested, nested=_ShopSet),
+        "total_duties_set": opt(fields.Nested, nested=ShopSet),
+        "total_additional_fees_set": opt(fields.Nested, nested=ShopSet),
     },
     name="_ShopifyRefund",
 )
@@ -200,7 +200,7 @@ def _refund(data: dict, store: str, cur: str) -> Refund:
 def _additional_fees(data: dict, cur: str) -> tuple[RefundFee, ...]:
     if data["total_additional_fees_set"] is None:
         return ()
-    amount = _money(data, "total_additional_fees", cur, "")
+    amount = money_at(data, "total_additional_fees", cur, "")
     return (
         (RefundFee(kind="additional_fee", title="Additional fees refunded", amount=amount, tax=Money.zero(cur)),)
         if amount.amount
@@ -219,8 +219,8 @@ def _tip(index: int, raw: dict, cur: str) -> RefundFee:
     return RefundFee(
         kind="tip",
         title=(raw["line_item"] or {}).get("title") or "Tip",
-        amount=_money(raw, "subtotal", cur, path),
-        tax=_money(raw, "total_tax", cur, path),
+        amount=money_at(raw, "subtotal", cur, path),
+        tax=money_at(raw, "total_tax", cur, path),
         source_line_id=str(raw["line_item_id"]),
     )
 
@@ -240,7 +240,7 @@ def _duties(data: dict, cur: str) -> tuple[RefundFee, ...]:
             duties.append(RefundFee(kind="duty", title=title, amount=Money(shop["amount"], cur), tax=Money.zero(cur)))
     if data["total_duties_set"] is None:
         return tuple(duties)
-    declared = _money(data, "total_duties", cur, "")
+    declared = money_at(data, "total_duties", cur, "")
     itemised = money_sum([d.amount for d in duties], cur)
     if not duties and declared.amount:  # only the total came: one line for all of it
         return (RefundFee(kind="duty", title="Duties refunded", amount=declared, tax=Money.zero(cur)),)
@@ -261,8 +261,8 @@ def _line(index: int, raw: dict, cur: str) -> RefundLine:
         line_external_id=str(raw["line_item_id"]),
         sku=blank_to_none(item.get("sku")),
         quantity=raw["quantity"],
-        subtotal=_money(raw, "subtotal", cur, path),
-        tax=_money(raw, "total_tax", cur, path),
+        subtotal=money_at(raw, "subtotal", cur, path),
+        tax=money_at(raw, "total_tax", cur, path),
         restock=raw["restock_type"] in _RESTOCKING,
         location_id=str(raw["location_id"]) if raw["restock_type"] in _RESTOCKING and raw["location_id"] else None,
     )
@@ -271,15 +271,15 @@ def _line(index: int, raw: dict, cur: str) -> RefundLine:
 def _adjustment_total(index: int, raw: dict, cur: str) -> Money:
     """amount + tax_amount of one order adjustment, signed as Shopify writes it."""
     path = f"order_adjustments[{index}]."
-    return _money(raw, "amount", cur, path) + _money(raw, "tax_amount", cur, path, required=False)
+    return money_at(raw, "amount", cur, path) + money_at(raw, "tax_amount", cur, path, required=False)
 
 
 def _shipping(adjustments: list[dict], shipping_lines: list[dict], cur: str) -> Money:
     """Refunded shipping including its tax, positive; see the module docstring for the two shapes."""
     from_lines = [
         (
-            _money(raw, "subtotal_amount", cur, f"refund_shipping_lines[{i}]."),
-            _money(raw, "tax_amount", cur, f"refund_shipping_lines[{i}].", required=False),
+            money_at(raw, "subtotal_amount", cur, f"refund_shipping_lines[{i}]."),
+            money_at(raw, "tax_amount", cur, f"refund_shipping_lines[{i}].", required=False),
         )
         for i, raw in enumerate(shipping_lines)
     ]
@@ -291,13 +291,13 @@ def _shipping(adjustments: list[dict], shipping_lines: list[dict], cur: str) -> 
             continue
         path = f"order_adjustments[{i}]."
         for name in ("amount", "tax_amount"):
-            value = _money(raw, name, cur, path, required=name == "amount")
+            value = money_at(raw, name, cur, path, required=name == "amount")
             if value.amount > 0:
                 raise MappingError(
                     f"{path}{name} is {value.amount}, but a shipping_refund adjustment is "
                     f"negative (the shipping refunded, from the order's point of view)"
                 )
-        before_tax = before_tax - _money(raw, "amount", cur, path)
+        before_tax = before_tax - money_at(raw, "amount", cur, path)
         total = total - _adjustment_total(i, raw, cur)
     if from_lines:
         stated = money_sum([subtotal for subtotal, _ in from_lines], cur)

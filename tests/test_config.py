@@ -377,3 +377,13 @@ def _mapping_rows(rt: Runtime) -> list[tuple]:
 def _store_settings(rt: Runtime, slug: str) -> dict:
     with rt.sessions() as session:
         return session.scalars(select(Store.settings).where(Store.slug == slug)).one()
+
+
+def test_process_settings_are_read_from_the_environment_in_one_place():
+    from connector.settings import Settings
+
+    settings = Settings.from_env({"WEB_THREADS": "8", "LOG_FORMAT": "JSON"})
+    assert (settings.web_threads, settings.log_format) == (8, "json")
+    defaults = Settings.from_env({})
+    assert (defaults.web_threads, defaults.log_format) == (4, "text")
+    assert Settings.from_env({"WEB_THREADS": "0", "LOG_FORMAT": "yaml"}).web_threads == 1

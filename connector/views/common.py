@@ -142,7 +142,3 @@ def config_links(text: str | None, linked: bool = True) -> Markup:
     if not linked:
         return Markup(escaped)
     return Markup(_CONFIG_LINK.sub(lambda m: f'<a href="/config#{m.group(1)}">/config#{m.group(1)}</a>', str(escaped)))
-
-
-def status_badge(status: str) -> Markup:
-    return Markup('<span class="status {0}">{0}</span>').format(status)
