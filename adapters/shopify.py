@@ -1,6 +1,7 @@
 """Shopify Admin API client: GraphQL for variants, stock, fulfilment and webhooks; REST for the order list.
 
-Rate limits are read from the shop's own signals, never guessed with fixed sleeps (PLATFORMS.md §4):
+Rate limits are read from the shop's own signals, never guessed with fixed sleeps
+(docs/platforms.md#shopify-rate-limits):
 - GraphQL: every answer carries `extensions.cost.throttleStatus {maximumAvailable, currentlyAvailable,
   restoreRate}`. Before a call we predict what is available now (last value + restoreRate x elapsed)
   and, if that is less than the call's expected cost, sleep exactly the difference / restoreRate. A
@@ -486,7 +487,8 @@ class ShopifyClient:
 
     def installed(self) -> bool:
         """Whether our token still opens the shop's Admin API. After an uninstall every call gets 401
-        (PLATFORMS.md), so False means the app is gone; any other failure is raised, never guessed."""
+        (docs/platforms.md#shopify-app-credentials), so False means the app is gone; any other failure is
+        raised, never guessed."""
         try:
             self._graphql("shop", SHOP_QUERY, {}, expected_cost=1)
         except AccessRevoked:

@@ -1,7 +1,7 @@
 """Shopify Admin API tokens for apps made in the Dev Dashboard (the only kind a merchant can make since 2026).
 
-Three requests to one endpoint, `POST https://{shop}/admin/oauth/access_token` (PLATFORMS.md, "Shopify
-app credentials in 2026"):
+Three requests to one endpoint, `POST https://{shop}/admin/oauth/access_token`
+(docs/platforms.md#shopify-app-credentials):
 - the client credentials grant (the merchant's own app): client ID and secret → a token of about 24 h;
 - the authorization code grant's exchange (installing from a link): the callback's code → an offline
   token, expiring (with a refresh token) when the app asks for that;

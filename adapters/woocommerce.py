@@ -4,10 +4,11 @@ The library returns raw responses and retries nothing; this wrapper turns them i
 StorefrontError that says whether trying again can help.
 
 `get`/`get_refund` keep their original one-shot behaviour (the job queue retries them). The other
-methods (PLATFORMS.md §10) honour a 429's Retry-After and retry 5xx / connection errors a few times
-with jittered backoff when repeating the request is harmless; they page with `page`/`per_page=100`
-until X-WP-TotalPages, and write stock with products/batch and variations/batch in chunks of at most
-100 (halved on a 413 woocommerce_rest_request_entity_too_large, in case a host lowered the limit).
+methods (docs/platforms.md#woocommerce-rest-api) honour a 429's Retry-After and retry 5xx /
+connection errors a few times with jittered backoff when repeating the request is harmless; they
+page with `page`/`per_page=100` until X-WP-TotalPages, and write stock with products/batch and
+variations/batch in chunks of at most 100 (halved on a 413 woocommerce_rest_request_entity_too_large,
+in case a host lowered the limit).
 """
 
 from __future__ import annotations
@@ -309,7 +310,8 @@ def _route(endpoint: str) -> str:
 
 
 def _retry_after(response: requests.Response) -> float | None:
-    """Retry-After in seconds; hosts and WAFs, not WooCommerce itself, send 429 (PLATFORMS.md §10)."""
+    """Retry-After in seconds; hosts and WAFs, not WooCommerce itself, send 429
+    (docs/platforms.md#woocommerce-rest-api)."""
     value = response.headers.get("Retry-After")
     if value is None:
         return None

@@ -98,7 +98,7 @@ def requested(payload: dict, orders_key: str) -> Person:
 
 
 def named_in(platform: str, topic: str, payload: dict) -> Person:
-    """Who a stored payload names, read from the fields that hold people (PLATFORMS.md §3 and §9)."""
+    """Who a stored payload names, read from the fields that hold people (docs/platforms.md#privacy-requests)."""
     if platform == "shopify" and topic in SHOPIFY_ORDER_TOPICS:
         customer = _dict(payload.get("customer"))
         return Person().add(

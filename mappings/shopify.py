@@ -4,7 +4,7 @@ Pure, no I/O. Marshmallow schemas describe only the fields we read; anything mal
 inconsistent becomes a MappingError naming the field path, because a support person has to find
 the problem in the Shopify admin from that message alone.
 
-Shopify semantics relied on (PLATFORMS.md §3; the discount one is documented but not verified
+Shopify semantics relied on (docs/platforms.md#shopify-orders; the discount one is documented but not verified
 against a live shop with a shipping discount):
 - Plain amounts (`price`, `total_price`, ...) are shop currency and equal their `*_set.shop_money`
   twin. We prefer the twin and insist that the two agree.

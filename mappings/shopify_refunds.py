@@ -5,7 +5,7 @@ read, and anything malformed or inconsistent becomes a MappingError naming the f
 is shop money: every amount comes from its `*_set.shop_money` twin when present (which must be in
 the shop currency the caller passes), else from the plain field, and the two must agree.
 
-Shopify semantics relied on (PLATFORMS.md §2 and the REST Refund resource; the ones marked
+Shopify semantics relied on (docs/platforms.md#shopify-refunds and the REST Refund resource; the ones marked
 UNVERIFIED were not confirmed against a live shop):
 - `refund_line_items[].subtotal(_set)` is what is refunded for that line before tax, i.e. after
   its share of discounts (Shopify's own example: price 199.00, allocation 3.33 -> subtotal 195.67);

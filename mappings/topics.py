@@ -1,12 +1,13 @@
 """What each webhook topic's payload must look like before anything acts on it.
 
 Shopify and WooCommerce sign the body only: the topic header is not covered by the signature, so a
-body captured under one topic verifies under any other (PLATFORMS.md). Each topic's schema asks for
-the fields that tell its payload apart from every other topic's, so that a signed order re-sent as
-`shop/redact` or `order.deleted` is refused with a reason instead of being acted on. The shapes are
-the platforms' documented ones (PLATFORMS.md §2 and §9); unknown fields are let through where the
-platforms add fields over time, and refused where the shape is the whole point (`shop/redact`,
-WooCommerce's `{"id"}` for a deleted resource).
+body captured under one topic verifies under any other (docs/platforms.md#only-the-body-is-signed).
+Each topic's schema asks for the fields that tell its payload apart from every other topic's, so that
+a signed order re-sent as `shop/redact` or `order.deleted` is refused with a reason instead of being
+acted on. The shapes are the platforms' documented ones (docs/platforms.md#shopify-webhook-topics and
+docs/platforms.md#woocommerce-webhook-topics); unknown fields are let through where the platforms add
+fields over time, and refused where the shape is the whole point (`shop/redact`, WooCommerce's
+`{"id"}` for a deleted resource).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Pure, no I/O, in the style of mappings.shopify: schemas describe only the fields we read, and
 anything malformed or inconsistent becomes a MappingError naming the field path.
 
-WooCommerce semantics relied on (PLATFORMS.md §9; the wc/v2 orders and refunds REST controllers
+WooCommerce semantics relied on (docs/platforms.md#woocommerce-orders; the wc/v2 orders and refunds REST controllers
 that wc/v3 inherits; the order's update_taxes/calculate_totals; UNVERIFIED: no source confirmed):
 - Money is a decimal string formatted to the store's decimals, except `line_items[].price`, a JSON
   number the controller computes as line total / quantity (after coupons, unrounded: 25/3 arrives

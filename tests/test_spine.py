@@ -225,7 +225,8 @@ def test_the_receiver_answers_other_methods_paths_and_chunked_bodies_with_json(s
 
 
 def test_the_newer_unprefixed_shopify_headers_are_read_too(sqlite_stack):
-    """Newer deliveries name their headers without the X- (PLATFORMS.md); both styles verify and dedupe."""
+    """Newer deliveries name their headers without the X- (docs/platforms.md#shopify-webhooks); both styles
+    verify and dedupe."""
     body = json.dumps(load_fixture("shopify", "order_guest.json")).encode()
     headers = {
         "Shopify-Topic": "orders/create",

@@ -1,6 +1,6 @@
 """Signed bodies used against us: replayed under another topic, carrying NUL, nested deep, or naming
-someone whose email merely contains another's. Only the body is signed (PLATFORMS.md): every test
-here sends a body whose signature verifies."""
+someone whose email merely contains another's. Only the body is signed
+(docs/platforms.md#only-the-body-is-signed): every test here sends a body whose signature verifies."""
 
 from __future__ import annotations
 

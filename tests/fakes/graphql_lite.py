@@ -4,7 +4,7 @@ Not a GraphQL implementation: it reads one operation (no fragments, no inline fr
 root fields to resolvers (tests/fakes/shopify_graphql.py) and returns only the fields that were
 selected, so a client that asks for a field the fake doesn't know gets `null`, not a silent pass.
 
-Cost model (PLATFORMS.md §4 says "calculated query cost" without the exact rules; this follows
+Cost model (docs/platforms.md#shopify-rate-limits says "calculated query cost" without the exact rules; this follows
 Shopify's published rules of thumb, documented here because the client's estimates must match):
 - a scalar costs 0; an object costs 1 plus its selection; `pageInfo` is free;
 - a connection (a field with `first`/`last`) costs 2 plus `first` times the cost of one node

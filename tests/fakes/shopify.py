@@ -1,4 +1,4 @@
-"""A fake Shopify Admin API (one shop) served over real HTTP on 127.0.0.1, after PLATFORMS.md §1-§7.
+"""A fake Shopify Admin API (one shop) served over real HTTP on 127.0.0.1, after docs/platforms.md#shopify.
 
 `FakeShopify()` serves a Flask app with werkzeug's `make_server` on a free loopback port in a
 background thread (`url`, `stop()`), like tests/fakes/rest_erp.py. Every path carries the API version
@@ -106,7 +106,8 @@ class FakeShopify:
         shop_utc_offset_hours: int = -5,
     ):
         self.token, self.shop_domain = token, shop_domain
-        self.throttle_status = throttle_status  # THROTTLED answers with 200 or 429: PLATFORMS.md §4 says both happen
+        # THROTTLED answers with 200 or 429: both happen (docs/platforms.md#shopify-rate-limits)
+        self.throttle_status = throttle_status
         self.single_query_limit = 1000
         self.tz = timezone(timedelta(hours=shop_utc_offset_hours))  # REST times carry the shop's offset
         self.graphql_bucket = LeakyBucket(max_available, restore_rate)

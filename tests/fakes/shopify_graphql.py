@@ -5,7 +5,7 @@ fulfillmentOrders and fulfillments, fulfillmentOrder(id), webhookSubscriptions, 
 Mutations: inventorySetQuantities (@idempotent(key:)), fulfillmentCreate (and the older
 fulfillmentCreateV2), webhookSubscriptionCreate, webhookSubscriptionDelete.
 
-Version rules (PLATFORMS.md §5): from 2026-01 each quantity must carry the `changeFromQuantity` key
+Version rules (docs/platforms.md#shopify-inventory): from 2026-01 each quantity must carry the `changeFromQuantity` key
 (null skips the check; a wrong value fails the whole call with CHANGE_FROM_QUANTITY_STALE) and the old
 `compareQuantity`/`ignoreCompareQuantity` are gone; before 2026-01 those old fields apply
 (COMPARE_QUANTITY_REQUIRED / COMPARE_QUANTITY_STALE). From 2026-04 `@idempotent` is required. A key
@@ -14,8 +14,8 @@ seen before returns the original result without doing anything.
 Guesses (no source confirmed them): the call is all-or-nothing when any quantity is stale or invalid;
 the exact error texts; that a missing `changeFromQuantity` is a variable-coercion error (top-level,
 `data: null`) rather than a userError; that several tracking numbers in one fulfillment are refused as a
-userError ("one tracking number per fulfillment" is from PLATFORMS.md §6); that all fulfillment orders
-of one fulfillment must share a location.
+userError ("one tracking number per fulfillment" is from docs/platforms.md#shopify-fulfillment); that
+all fulfillment orders of one fulfillment must share a location.
 """
 
 from __future__ import annotations

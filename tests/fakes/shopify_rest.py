@@ -1,4 +1,4 @@
-"""The REST half of the fake Shopify (PLATFORMS.md §3-§6): the handlers behind FakeShopify's REST routes.
+"""The REST half of the fake Shopify (docs/platforms.md#shopify): the handlers behind FakeShopify's REST routes.
 
 Each runs under the shop's lock behind FakeShopify._rest (injected failures, version, token, the
 40-call bucket leaking 2/s, X-Shopify-Shop-Api-Call-Limit, 429 + Retry-After) and returns

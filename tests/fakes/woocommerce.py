@@ -1,4 +1,5 @@
-"""A fake WooCommerce REST API v3 (`/wp-json/wc/v3/...`) served over real HTTP on 127.0.0.1 (PLATFORMS.md §8-§10).
+"""A fake WooCommerce REST API v3 (`/wp-json/wc/v3/...`) served over real HTTP on 127.0.0.1
+(docs/platforms.md#woocommerce).
 
 `FakeWooCommerce()` serves a Flask app with werkzeug's `make_server` in a background thread (`url`,
 `stop()`), like tests/fakes/rest_erp.py.

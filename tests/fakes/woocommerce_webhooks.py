@@ -1,4 +1,4 @@
-"""How the fake WooCommerce sends webhooks (PLATFORMS.md §8), apart from its REST API.
+"""How the fake WooCommerce sends webhooks (docs/platforms.md#woocommerce-webhooks), apart from its REST API.
 
 Like WooCommerce's Action Scheduler: an event queues a delivery after `delay` seconds unless the same
 (webhook, resource) is already pending (so fast writes coalesce); the payload is built when it is sent
