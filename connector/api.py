@@ -18,11 +18,15 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from connector import compliance, operations
 from connector.audit import audit
-from connector.auth import actor, requires
+from connector.auth import actor, csrf_token, current_user, requires
 from connector.config_io import ConfigError, dump_config, load_config, replace_mapping
+from connector.jobs import queue_inventory_sync
 from connector.models import AuditEntry, InboxEvent, MappingEntry, Store
+from connector.preview import preview_order
 from connector.runtime import Runtime
+from connector.stock import upsert_levels
 from connector.web_input import MAX_PAGE, Text, loads_bounded, to_utc
+from mappings.canonical import StockLevel
 from mappings.merchant import KINDS as MAPPING_KINDS
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1", description="Connector operations")
@@ -259,7 +263,6 @@ def _filter(args: dict) -> operations.EventFilter:
 @bp.response(200, Session)
 def session_info() -> dict:
     """Who is signed in, and the CSRF token to send as X-CSRF-Token on state-changing calls."""
-    from connector.auth import csrf_token, current_user
 
     user = current_user()
     if user is None:  # the sign-in guard answered 401 before
@@ -399,9 +402,6 @@ def push_stock(body: dict) -> dict:
 
     Authenticated with `Authorization: Bearer <push_token>` (the ERP connection's secret `push_token`),
     not a session. A level older than the one held is ignored."""
-    from connector.jobs import queue_inventory_sync
-    from connector.stock import upsert_levels
-    from mappings.canonical import StockLevel
 
     levels = [StockLevel(x["sku"], x["warehouse"], x["on_hand"], x["updated_at"]) for x in body["levels"]]
     changed = upsert_levels(rt(), levels)
@@ -504,7 +504,6 @@ def _check_kind(kind: str) -> None:
 @bp.response(200, PreviewResult)
 def preview(body: dict) -> dict:
     """The canonical order and ERP document a payload would produce; nothing is written."""
-    from connector.preview import preview_order
 
     payload = body["payload"]
     if isinstance(payload, str):

@@ -9,11 +9,14 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns
 
 from connector import auth, health, web_input
+from connector.api import init_api
 from connector.headers import install_headers
 from connector.inbox import Inbox
+from connector.jobs import kick
 from connector.runtime import Runtime, install
 from connector.settings import Settings
 from connector.stores import StoreDirectory
+from connector.views import register as register_pages
 from connector.waker import Waker
 from connector.webhooks import WebhookReceiver
 
@@ -45,10 +48,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.session_interface = QuietSessionInterface()
 
     app.register_blueprint(auth.bp)
-    from connector.api import init_api
 
     init_api(app)
-    from connector.views import register as register_pages
 
     register_pages(app)
     app.before_request(auth.guard)
@@ -75,7 +76,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
 
 def _wake(rt: Runtime, store_id: int) -> None:
-    from connector.jobs import kick
 
     kick(rt, store_id)
 

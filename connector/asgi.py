@@ -25,6 +25,7 @@ from a2wsgi.asgi_typing import HTTPScope, Receive, ReceiveEvent, Scope, Send
 from flask import Flask
 
 from connector import health, inbox
+from connector.app import create_app
 from connector.stores import MISS
 from connector.webhooks import BROKEN, PREFIX, UNAVAILABLE, Intake, Reply, reply_body
 
@@ -215,7 +216,6 @@ async def read_body(environ: dict[str, str], receive: Receive, limit: int) -> by
 
 
 def create_asgi_app() -> Connector:
-    from connector.app import create_app
 
     app = create_app()
     return Connector(app, threads=app.extensions["connector.runtime"].settings.web_threads)

@@ -49,7 +49,7 @@ from werkzeug.wrappers import Response as BaseResponse  # what redirect() return
 
 from connector.audit import audit
 from connector.clock import utcnow
-from connector.models import LoginFailure, User, UserSession
+from connector.models import ErpConnection, LoginFailure, User, UserSession
 from connector.runtime import Runtime
 from connector.upsert import dialect_insert
 
@@ -194,7 +194,6 @@ def guard() -> BaseResponse | None:
 
 def _bearer(secret_name: str) -> Response | None:
     """401 unless `Authorization: Bearer <token>` matches the ERP connection's secret (constant time)."""
-    from connector.models import ErpConnection
 
     rt: Runtime = current_app.extensions["connector.runtime"]
     with rt.sessions() as s:

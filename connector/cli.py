@@ -12,7 +12,34 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from adapters.erp import ErpError
+from adapters.storefront import StorefrontError
+from connector import shopify_connect
+from connector.audit import audit
+from connector.auth import AccountError, add_user
+from connector.compliance import erase_customer
+from connector.config_io import ConfigError, dump_config, load_config
+from connector.crypto import SecretsError
+from connector.demo import SAMPLE_ORDER, run_demo
+from connector.fulfillment import retry_failed as reset_failed
+from connector.fulfillment import sync_shipments
+from connector.inventory import sync_inventory
+from connector.jobs import schedules
+from connector.jobs import sweep as run_sweep
+from connector.logredact import install_log_redaction
+from connector.migrate import upgrade
+from connector.models import InboxEvent, Store
+from connector.observability import use_json_logs
+from connector.operations import retry_events
+from connector.queue import RedisJobQueue
+from connector.reconcile import backfill as run_backfill
+from connector.reconcile import prune as run_prune
+from connector.reconcile import reconcile_orders
+from connector.runtime import Runtime, install
 from connector.settings import Settings
+from connector.signatures import sign
+from connector.stock import read_erp_stock
+from connector.woo_connect import ConnectError, begin
 
 if TYPE_CHECKING:  # the commands import what they use when they run: a quick start for the others
     from connector.queue import JobQueue, RedisJobQueue
@@ -20,7 +47,6 @@ if TYPE_CHECKING:  # the commands import what they use when they run: a quick st
 
 
 def _runtime(queue: JobQueue | None = None) -> Runtime:
-    from connector.runtime import Runtime, install
 
     return install(Runtime.from_settings(Settings.from_env(), queue=queue))
 
@@ -28,7 +54,6 @@ def _runtime(queue: JobQueue | None = None) -> Runtime:
 def _serving_runtime() -> Runtime:
     """The runtime of a long-running process (web, worker, scheduler): it refuses to start on a key that
     cannot open the stored secrets, instead of failing every webhook and page later."""
-    from connector.crypto import SecretsError
 
     try:
         rt = _runtime()
@@ -49,14 +74,11 @@ def _fail(message: str) -> NoReturn:
 @click.option("--log-level", default="INFO", show_default=True)
 def main(log_level: str) -> None:
     """Storefront ⇄ back-office connector."""
-    from connector.logredact import install_log_redaction
 
     install_log_redaction()  # before anything logs: every logger, every handler, every format
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     if Settings.from_env().log_format == "json":
-        from connector.observability import use_json_logs
-
         use_json_logs()
 
 
@@ -69,7 +91,6 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply Alembic migrations to DATABASE_URL."""
-    from connector.migrate import upgrade
 
     settings = Settings.from_env()
     upgrade(settings.database_url, revision)
@@ -89,8 +110,6 @@ def config_load(path: Path) -> None:
     A mapping kind listed under `mappings:` replaces that kind's rows (an empty list clears it); kinds
     not listed are left as they are. Nothing is written when anything in the file is wrong.
     """
-    from connector.audit import audit
-    from connector.config_io import ConfigError, load_config
 
     rt = _runtime()
     try:
@@ -107,7 +126,6 @@ def config_load(path: Path) -> None:
 @config.command("dump")
 def config_dump() -> None:
     """Print the configuration (stores, ERP, every mapping table) as YAML, secrets masked."""
-    from connector.config_io import dump_config
 
     click.echo(dump_config(_runtime()), nl=False)
 
@@ -128,8 +146,6 @@ def user() -> None:
 )
 def user_add(email: str, role: str, password: str | None) -> None:
     """Add a user, or reset an existing user's password and role (signs out their sessions)."""
-    from connector.audit import audit
-    from connector.auth import AccountError, add_user
 
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -163,7 +179,6 @@ def customer() -> None:
 def customer_erase(store: str, email: str | None, phone: str | None, account: str | None) -> None:
     """Erase what the connector holds about one customer of STORE: their stored webhooks are redacted,
     their customer links removed, the file-drop ledger forgets them. The ERP's records stay (the merchant's)."""
-    from connector.compliance import erase_customer
 
     try:
         result = erase_customer(_runtime(), store, email=email, phone=phone, account=account, actor=_cli_actor())
@@ -189,7 +204,6 @@ def store() -> None:
 def store_connect_woocommerce(slug: str, url: str) -> None:
     """Print the link that connects the WooCommerce store at URL as SLUG (a new store, or new keys for one):
     open it in a browser signed in to the store's WordPress and approve. It works once, for 30 minutes."""
-    from connector.woo_connect import ConnectError, begin
 
     try:
         link = begin(_runtime(), slug, url, _cli_actor())
@@ -226,8 +240,6 @@ def store_connect_shopify(
     Without --install-link: the client credentials grant (the merchant's own app): the store is saved, a
     first token is asked for, the webhooks are registered. With it: the link an admin opens in a browser
     signed in to /config (the callback is an admin page), valid once, for 30 minutes."""
-    from adapters.storefront import StorefrontError
-    from connector import shopify_connect
 
     rt = _runtime()
     try:
@@ -244,7 +256,6 @@ def store_connect_shopify(
         outcome = shopify_connect.connect_own_app(rt, slug, shop, client_id, client_secret, api_base_url)
     except (ValueError, StorefrontError) as exc:
         _fail(str(exc))
-    from connector.audit import audit
 
     audit(rt, _cli_actor(), "store.connect", slug, {"platform": "shopify", "scopes": outcome["scopes"]})
     hooks = outcome["webhooks"]
@@ -264,7 +275,6 @@ def store_connect_shopify(
 @click.option("--failed", is_flag=True, help="Retry every failed event.")
 def retry(event_ids: tuple[int, ...], failed: bool) -> None:
     """Retry events by id, or every failed one."""
-    from connector.operations import retry_events
 
     if not event_ids and not failed:
         _fail("give event ids or --failed")
@@ -276,7 +286,6 @@ def retry(event_ids: tuple[int, ...], failed: bool) -> None:
 @click.option("--grace", type=float, default=None, help="Seconds an event may wait for its own wake-up.")
 def sweep(grace: float | None) -> None:
     """Re-enqueue due events whose queue entry was lost (e.g. after Redis was flushed)."""
-    from connector.jobs import sweep as run_sweep
 
     _runtime()
     found = run_sweep(grace)
@@ -289,8 +298,6 @@ def sweep(grace: float | None) -> None:
 def events(status: str | None, limit: int) -> None:
     """List the latest inbox events with their state and last error."""
     from sqlalchemy import select
-
-    from connector.models import InboxEvent, Store
 
     rt = _runtime()
     query = select(InboxEvent, Store.slug).join(Store).order_by(InboxEvent.id.desc()).limit(limit)
@@ -321,10 +328,6 @@ def send_sample(url: str, store: str, path: Path | None) -> None:
 
     import requests
     from sqlalchemy import select
-
-    from connector.demo import SAMPLE_ORDER
-    from connector.models import Store
-    from connector.signatures import sign
 
     rt = _runtime()
     with rt.sessions() as session:
@@ -372,8 +375,6 @@ def scheduler(sweep_every: int) -> None:
     Schedules are read at start: restart the scheduler after adding a store or changing an interval."""
     from rq.cron import CronScheduler
 
-    from connector.jobs import schedules
-
     rt = _serving_runtime()
     queue = _redis_queue(rt, "the scheduler needs REDIS_URL; `connector run` sweeps in-process")
     cron = CronScheduler(connection=queue.redis)
@@ -385,7 +386,6 @@ def scheduler(sweep_every: int) -> None:
 
 def _redis_queue(rt: Runtime, refusal: str) -> RedisJobQueue:
     """The RQ queue of a process that needs one (worker, scheduler); without REDIS_URL it stops with `refusal`."""
-    from connector.queue import RedisJobQueue
 
     if rt.settings.embedded_queue or not isinstance(rt.queue, RedisJobQueue):
         _fail(refusal)
@@ -394,8 +394,6 @@ def _redis_queue(rt: Runtime, refusal: str) -> RedisJobQueue:
 
 def _store_id(rt: Runtime, slug: str) -> int:
     from sqlalchemy import select
-
-    from connector.models import Store
 
     with rt.sessions() as session:
         found = session.scalars(select(Store.id).where(Store.slug == slug)).first()
@@ -408,8 +406,6 @@ def _store_id(rt: Runtime, slug: str) -> int:
 @click.argument("store")
 def reconcile(store: str) -> None:
     """Feed STORE's orders changed since the last run into the inbox (missed webhooks), then drain."""
-    from adapters.storefront import StorefrontError
-    from connector.reconcile import reconcile_orders
 
     rt = _runtime()
     try:
@@ -432,9 +428,6 @@ def reconcile(store: str) -> None:
 def backfill(store: str, since: datetime, restart: bool, page_size: int | None) -> None:
     """Import STORE's orders changed since a date through the inbox; resumable."""
     from datetime import UTC
-
-    from adapters.storefront import StorefrontError
-    from connector.reconcile import backfill as run_backfill
 
     rt = _runtime()
     sid = _store_id(rt, store)
@@ -460,7 +453,6 @@ def backfill(store: str, since: datetime, restart: bool, page_size: int | None) 
 )
 def prune(days: int | None) -> None:
     """Delete succeeded, ignored and skipped inbox events older than the retention period."""
-    from connector.reconcile import prune as run_prune
 
     rt = _runtime()
     count = run_prune(rt, days)
@@ -474,12 +466,6 @@ def prune(days: int | None) -> None:
 def sync_inventory_command(store: str, full: bool, no_erp_read: bool) -> None:
     """Read the ERP's stock changes and write what STORE (a slug) may sell; prints the report."""
     from sqlalchemy import select
-
-    from adapters.erp import ErpError
-    from adapters.storefront import StorefrontError
-    from connector.inventory import sync_inventory
-    from connector.models import Store
-    from connector.stock import read_erp_stock
 
     rt = _runtime()
     with rt.sessions() as session:
@@ -504,9 +490,6 @@ def sync_inventory_command(store: str, full: bool, no_erp_read: bool) -> None:
 @click.option("--retry-failed", is_flag=True, help="Give failed fulfillments a fresh start first.")
 def sync_shipments_command(retry_failed: bool) -> None:
     """Read new ERP shipments and tell the stores (fulfillments, notes, completion); prints the report."""
-    from adapters.erp import ErpError
-    from connector.fulfillment import retry_failed as reset_failed
-    from connector.fulfillment import sync_shipments
 
     rt = _runtime()
     if retry_failed:
@@ -589,7 +572,6 @@ def cores() -> int:
 @click.option("--port", default=5000, show_default=True)
 def run(host: str, port: int) -> None:
     """Web and worker in one process on the embedded defaults, with a demo store and ERP."""
-    from connector.demo import run_demo
 
     run_demo(Settings.from_env(), host, port)
 

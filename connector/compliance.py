@@ -25,10 +25,12 @@ import orjson
 from sqlalchemy import delete, select
 
 from connector.audit import audit
+from connector.clients import shopify_client
 from connector.clock import utcnow
 from connector.db import rowcount
 from connector.models import CustomerLink, InboxEvent, Store
 from connector.runtime import Runtime, StoreInfo
+from connector.tokens import uses_app_credentials
 from mappings.customers import normalise_email, normalise_phone
 from mappings.topics import SHOPIFY_ORDER_TOPICS, SHOPIFY_RETURN_TOPICS, WOO_ORDER_TOPICS
 
@@ -271,8 +273,6 @@ def uninstalled(store: StoreInfo) -> bool:
     """True when the Admin API refuses our token (the app is gone) or the store was disconnected by an
     uninstall already; False when it answers or we have no credentials to ask with. Network trouble is
     raised (retryable): we never guess on a destructive request."""
-    from connector.clients import shopify_client
-    from connector.tokens import uses_app_credentials
 
     if store.platform != "shopify":
         return False

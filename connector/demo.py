@@ -17,9 +17,12 @@ import click
 from sqlalchemy import select
 
 from adapters.erp.sql import SqlStagingErp
+from connector.app import create_app
+from connector.auth import add_user
 from connector.config_io import load_config
+from connector.jobs import sweep
 from connector.migrate import upgrade
-from connector.models import ErpConnection, Store
+from connector.models import ErpConnection, Store, User
 from connector.queue import EmbeddedJobQueue
 from connector.runtime import Runtime, install
 from connector.settings import Settings
@@ -31,8 +34,6 @@ DEMO_ADMIN = "admin@demo.local"
 
 def ensure_demo_admin(rt: Runtime) -> str | None:
     """A first admin to sign in with, when nobody can yet; its password is shown once, here."""
-    from connector.auth import add_user
-    from connector.models import User
 
     with rt.sessions() as session:
         if session.scalars(select(User).limit(1)).first() is not None:
@@ -72,9 +73,6 @@ def ensure_demo_config(rt: Runtime) -> str | None:
 
 def run_demo(settings: Settings, host: str, port: int) -> None:
     from werkzeug.serving import run_simple
-
-    from connector.app import create_app
-    from connector.jobs import sweep
 
     upgrade(settings.database_url)
     queue = EmbeddedJobQueue()

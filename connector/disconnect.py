@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from adapters.shopify_auth import ISSUED_KEYS
 from connector.audit import audit
+from connector.clients import forget
 from connector.clock import utcnow
 from connector.compliance import NeedsConfirmation, confirmed_by, uninstalled
 from connector.models import Store
@@ -42,7 +43,6 @@ def disconnect(rt: Runtime, store_id: int, actor: str) -> None:
         row.secrets = rt.box.seal({k: v for k, v in secrets.items() if k not in TOKEN_KEYS})
         row.disconnected_at = utcnow()
         slug = row.slug
-    from connector.clients import forget
 
     forget(store_id)  # a cached client would still hold the old token
     audit(rt, actor, "store.disconnected", slug, {"reason": "app/uninstalled"})
@@ -54,7 +54,6 @@ def reconnected(rt: Runtime, store_id: int) -> None:
         row = session.get_one(Store, store_id)
         was = row.disconnected_at
         row.disconnected_at = None
-    from connector.clients import forget
 
     forget(store_id)
     if was is not None:

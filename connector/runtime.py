@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.erp import ErpAdapter, PermanentErpError, build_erp
-from connector.crypto import SecretBox, secret_box
+from connector.crypto import SecretBox, secret_box, unreadable_secrets
 from connector.db import make_engine, make_sessionmaker
 from connector.logredact import install_log_redaction
 from connector.models import ErpConnection, Store
@@ -136,7 +136,6 @@ class Runtime:
 
     def key_problem(self) -> str | None:
         """Whether this process's encryption key opens every stored secret (None when it does)."""
-        from connector.crypto import unreadable_secrets
 
         return unreadable_secrets(self.box, self._sealed())
 

@@ -13,6 +13,10 @@ from adapters.erp.base import (
     PermanentErpError,
     RetryableErpError,
 )
+from adapters.erp.files import FileDropErp
+from adapters.erp.rest import RestErp
+from adapters.erp.sql import SqlStagingErp
+from adapters.erp.tryton import TrytonErp
 
 KINDS = ("sql", "rest", "files", "tryton")
 # Every back end's defaults, in seconds (erp.connect_timeout_seconds, erp.timeout_seconds): a server
@@ -46,8 +50,6 @@ def _seconds(settings: dict[str, Any], name: str, default: float) -> float:
 
 def build_erp(kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> ErpAdapter:
     if kind == "sql":
-        from adapters.erp.sql import SqlStagingErp
-
         url = secrets.get("url") or settings.get("url")
         if not url:
             raise PermanentErpError("the sql ERP connection has no url: set erp.url in the configuration")
@@ -58,8 +60,6 @@ def build_erp(kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> E
             statement_timeout=_seconds(settings, "timeout_seconds", CALL_TIMEOUT),
         )
     if kind == "tryton":
-        from adapters.erp.tryton import TrytonErp
-
         # `url` counts as a secret in the configuration loader (it may carry credentials): read both.
         url = secrets.get("url") or settings.get("url")
         missing = [
@@ -96,8 +96,6 @@ def build_erp(kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> E
             read_timeout=_seconds(settings, "read_timeout_seconds", CALL_TIMEOUT),
         )
     if kind == "files":
-        from adapters.erp.files import FileDropErp
-
         missing = [key for key in ("outbound", "inbound") if not settings.get(key)]
         if missing:
             raise PermanentErpError(
@@ -112,8 +110,6 @@ def build_erp(kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> E
             encoding=settings.get("encoding", "utf-8"),
         )
     if kind == "rest":
-        from adapters.erp.rest import RestErp
-
         auth = settings.get("auth") or {}
         if isinstance(auth, str):  # `auth: bearer` for short
             auth = {"type": auth}

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from flask import Flask
 
+from connector.logredact import install_log_redaction
 from connector.views import common
+from connector.views.config import bp as config_bp
+from connector.views.connect import bp as connect_bp
+from connector.views.connect_shopify import bp as connect_shopify_bp
+from connector.views.console import bp as console_bp
 from mappings.canonical import FEE_LABELS
 
 
 def register(app: Flask) -> None:
-    from connector.logredact import install_log_redaction
-    from connector.views.config import bp as config_bp
-    from connector.views.connect import bp as connect_bp
-    from connector.views.connect_shopify import bp as connect_shopify_bp
-    from connector.views.console import bp as console_bp
 
     app.register_blueprint(config_bp)
     app.register_blueprint(connect_shopify_bp)

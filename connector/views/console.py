@@ -17,6 +17,7 @@ from connector.views.charts import hourly_bars
 from connector.views.common import error_page, parse_time, pretty_body, rt, scrub, secret_values, time_input
 from connector.web_input import OutOfRange, page_number
 from mappings import payloads
+from mappings.canonical import order_to_json
 from mappings.errors import MappingError
 from mappings.merchant import apply_tables
 
@@ -189,7 +190,6 @@ def _canonical_now(event: InboxEvent, slug: str) -> tuple[dict | None, str | Non
         payload = payloads.read(event.body)
     except payloads.UnreadablePayload as exc:
         return None, str(exc)
-    from mappings.canonical import order_to_json
 
     try:
         order = apply_tables(MAPPERS[event.platform](payload, slug), merchant_tables(rt(), event.store_id))
