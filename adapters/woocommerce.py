@@ -12,7 +12,6 @@ until X-WP-TotalPages, and write stock with products/batch and variations/batch 
 
 from __future__ import annotations
 
-import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -23,6 +22,7 @@ from typing import Any
 import requests
 from woocommerce import API
 
+from adapters.backoff import backoff
 from adapters.storefront import StorefrontError
 
 BATCH_LIMIT = 100  # create + update + delete in one batch request (woocommerce_rest_batch_items_limit)
@@ -279,7 +279,7 @@ class WooClient:
                     raise StorefrontError(
                         f"WooCommerce at {self.url} unreachable for {name}: {type(exc).__name__}", retryable=True
                     ) from exc
-                self._backoff(failures)
+                self._pause(failures)
                 continue
             if response.status_code == 429:
                 self.stats.throttled += 1
@@ -292,13 +292,14 @@ class WooClient:
                 continue
             if response.status_code >= 500 and safe_to_repeat and failures < self.max_retries:
                 failures += 1
-                self._backoff(failures)
+                self._pause(failures)
                 continue
             return response
 
-    def _backoff(self, failures: int) -> None:
+    def _pause(self, failures: int) -> None:
+        """Wait before trying a failed request again, and count the wait."""
         self.stats.retries += 1
-        delay = min(10.0, self.retry_base * 2 ** (failures - 1) * random.uniform(0.5, 1.5))
+        delay = backoff(failures, self.retry_base, cap=10.0, jitter=(0.5, 1.5))
         self.stats.backoff += delay
         self._sleep(delay)
 
