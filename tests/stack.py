@@ -36,6 +36,14 @@ WOO_SECRET = "woo_test_webhook_secret_9876543210"
 WOO_URL = "https://shop.acme.test"
 
 
+class _BurstWorker(SimpleWorker):
+    """RQ's worker without its pubsub channel for commands (stop a job, stop the worker), which no test sends:
+    at teardown redis-py may wait up to 60 s for that channel's thread (RQ 3, redis-py 8)."""
+
+    def subscribe(self) -> None:
+        pass
+
+
 @dataclass
 class Stack:
     kind: str
@@ -146,7 +154,7 @@ class Stack:
         for _ in range(50):
             if queue.count == 0:
                 return
-            SimpleWorker([queue], connection=self.redis).work(burst=True, with_scheduler=False)
+            _BurstWorker([queue], connection=self.redis).work(burst=True, with_scheduler=False)
 
     def lose_queue(self) -> None:
         """Everything queued vanishes (Redis flushed, or the embedded queue's process restarted)."""
