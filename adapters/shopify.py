@@ -23,7 +23,6 @@ remembered and preferred next time, so a real shop's cheaper mutations are not o
 from __future__ import annotations
 
 import json
-import random
 import re
 import threading
 import time
@@ -36,6 +35,7 @@ from typing import Any, Protocol
 
 import requests
 
+from adapters.backoff import backoff
 from adapters.shopify_auth import Grant
 from adapters.storefront import AccessRevoked, StorefrontError
 
@@ -771,7 +771,7 @@ class ShopifyClient:
         if failures > self.max_retries:
             raise StorefrontError(f"Shopify {op}: {what} after {failures} tries", retryable=True)
         self.stats.retries += 1
-        delay = min(10.0, self.retry_base * 2 ** (failures - 1) * random.uniform(0.5, 1.5))
+        delay = backoff(failures, self.retry_base, cap=10.0, jitter=(0.5, 1.5))
         self.stats.backoff += delay
         self._sleep(delay)
         return failures

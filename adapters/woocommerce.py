@@ -13,7 +13,6 @@ in case a host lowered the limit).
 
 from __future__ import annotations
 
-import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +23,7 @@ from typing import Any
 import requests
 from woocommerce import API
 
+from adapters.backoff import backoff
 from adapters.storefront import StorefrontError
 
 BATCH_LIMIT = 100  # create + update + delete in one batch request (woocommerce_rest_batch_items_limit)
@@ -280,7 +280,7 @@ class WooClient:
                     raise StorefrontError(
                         f"WooCommerce at {self.url} unreachable for {name}: {type(exc).__name__}", retryable=True
                     ) from exc
-                self._backoff(failures)
+                self._pause(failures)
                 continue
             if response.status_code == 429:
                 self.stats.throttled += 1
@@ -293,13 +293,14 @@ class WooClient:
                 continue
             if response.status_code >= 500 and safe_to_repeat and failures < self.max_retries:
                 failures += 1
-                self._backoff(failures)
+                self._pause(failures)
                 continue
             return response
 
-    def _backoff(self, failures: int) -> None:
+    def _pause(self, failures: int) -> None:
+        """Wait before trying a failed request again, and count the wait."""
         self.stats.retries += 1
-        delay = min(10.0, self.retry_base * 2 ** (failures - 1) * random.uniform(0.5, 1.5))
+        delay = backoff(failures, self.retry_base, cap=10.0, jitter=(0.5, 1.5))
         self.stats.backoff += delay
         self._sleep(delay)
 

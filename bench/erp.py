@@ -64,10 +64,10 @@ from redis import Redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from adapters.backoff import backoff
 from adapters.erp import PaymentRecord, PermanentErpError, RetryableErpError, build_erp
 from adapters.erp.tryton_rpc import TrytonRpc
 from connector.customers import customer_keys
-from connector.pipeline import backoff
 from mappings.canonical import Order
 from mappings.customers import normalise_email, normalise_phone
 from mappings.shopify import order_from_shopify
@@ -495,7 +495,7 @@ def run_direct(tryton: Tryton, orders: list[Order], concurrency: int, timeout: f
                         if attempt == MAX_ATTEMPTS:
                             failures.append(f"{order.number}: {exc}")
                         else:
-                            time.sleep(backoff(RETRY, attempt))
+                            time.sleep(backoff(attempt, RETRY.retry_base_seconds, RETRY.retry_cap_seconds))
                     except PermanentErpError as exc:
                         failures.append(f"{order.number}: {exc}")
                         break

@@ -2,8 +2,9 @@
 
 - `drain(store_id)`: processes the store's due events in batches, oldest first, one job for many
   events (the receiver schedules at most one drain per store at a time).
-- `retry_event(event_id)`: one event's later attempts, scheduled by RQ's Retry with the jittered
-  backoff the pipeline computed; the database's attempt count decides when to stop.
+- `retry_event(event_id)`: one later attempt of one event, queued for the time the pipeline stored in
+  its next_attempt_at (the one schedule); a retry outcome queues the next attempt the same way, and the
+  database's attempt count decides when to stop.
 - `sweep()`: re-enqueues what the inbox says is due, so a flushed Redis or a killed worker loses
   nothing.
 - `sync_inventory_job(store_id)`: ERP stock changes into the mirror, then the store's figures
@@ -15,18 +16,16 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from rq import Retry
 from sqlalchemy import and_, func, or_, select, update
 
 from connector.clock import utcnow
 from connector.models import InboxEvent, Store
-from connector.pipeline import backoff, process_event
+from connector.pipeline import process_event
 from connector.runtime import Runtime, current
 
 log = logging.getLogger(__name__)
@@ -37,10 +36,6 @@ DRAIN_SECONDS = 20  # a drain hands over to a fresh job after this long, so no j
 # A drain's last event may start just before DRAIN_SECONDS and wait on a slow ERP. Kept short because RQ
 # frees the concurrency slot of a job whose worker was killed only when this (plus 60 s) has passed.
 JOB_TIMEOUT = 120
-
-
-class RetryLater(Exception):
-    """Raised so RQ's Retry schedules the next attempt; the reason is already on the event."""
 
 
 def _flag(rt: Runtime, store_id: int) -> str:
@@ -74,50 +69,53 @@ def drain(store_id: int) -> int:
                 outcome = process_event(rt, event_id)
                 done += outcome.status != "not_claimed"
                 if outcome.status == "retry":
-                    schedule_retry(rt, event_id, outcome.retry_in or 0)
+                    schedule_retry(rt, event_id)
                 if outcome.erp_silent:
                     # Each next event would wait out the same timeout: the batch stops here, and the
                     # rest wait as long as this one (the sweep wakes them), using up no attempt.
-                    defer(rt, ids[position + 1 :], outcome.retry_in or rt.settings.retry_base_seconds)
+                    until = outcome.retry_at or utcnow() + timedelta(seconds=rt.settings.retry_base_seconds)
+                    defer(rt, ids[position + 1 :], until)
                     return done
         if time.monotonic() > deadline:
             kick(rt, store_id)
             return done
 
 
-def defer(rt: Runtime, event_ids: list[int], seconds: float) -> None:
-    """Make pending events due `seconds` from now, leaving their attempts as they are."""
+def defer(rt: Runtime, event_ids: list[int], until: datetime) -> None:
+    """Make pending events due at `until`, leaving their attempts as they are."""
     if not event_ids:
         return
     with rt.sessions.begin() as session:
         session.execute(
             update(InboxEvent)
             .where(InboxEvent.id.in_(event_ids), InboxEvent.status == "pending")
-            .values(next_attempt_at=utcnow() + timedelta(seconds=seconds))
+            .values(next_attempt_at=until)
         )
-    log.info("ERP not answering: %s more event(s) wait %ss", len(event_ids), seconds)
+    log.info("ERP not answering: %s more event(s) wait until %s", len(event_ids), until.isoformat())
 
 
 def retry_event(event_id: int) -> None:
+    """One attempt of an event that is to be retried. A copy run twice, or early, finds the event not
+    claimable and does nothing; a retry outcome queues the next attempt."""
     rt = current()
-    outcome = process_event(rt, event_id)
-    if outcome.status == "retry":
-        raise RetryLater(outcome.error)
+    if process_event(rt, event_id).status == "retry":
+        schedule_retry(rt, event_id)
 
 
-def schedule_retry(rt: Runtime, event_id: int, first_delay: float) -> None:
+def schedule_retry(rt: Runtime, event_id: int) -> None:
+    """Queue the event's next attempt for the time its next_attempt_at holds (now when it holds none): one
+    job per attempt, so the queue's time is always the database's. Should this job be lost (Redis flushed,
+    a worker killed before it queued it), the sweep takes the event from next_attempt_at."""
     with rt.sessions() as session:
-        event = session.get_one(InboxEvent, event_id)
-        attempts, spent = event.attempts, event.attempts - event.attempts_before_retry
-        store_id = event.store_id
-    remaining = rt.settings.max_attempts - spent
-    later = [math.ceil(backoff(rt.settings, n)) for n in range(spent + 1, rt.settings.max_attempts)]
+        event = session.get(InboxEvent, event_id)
+        if event is None or event.status != "pending":
+            return
+        attempts, store_id, at = event.attempts, event.store_id, event.next_attempt_at
     rt.queue.enqueue(
         retry_event,
         event_id,
         job_id=f"retry-event-{event_id}-{attempts}",
-        retry=Retry(max=remaining - 1, interval=later) if remaining > 1 else None,
-        delay=first_delay,
+        at=at,
         limit=store_limit(rt, store_id),
         timeout=JOB_TIMEOUT,
     )

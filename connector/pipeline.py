@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import random
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, update
 
+from adapters.backoff import backoff
 from adapters.erp import ErpError, ErpUnreachable, RetryableErpError
 from adapters.storefront import StorefrontError
 from connector import compliance, disconnect, erp_health
@@ -35,7 +35,6 @@ from connector.locations import restock_warehouses
 from connector.models import EventAttempt, InboxEvent, Store
 from connector.reported import shopify_inventory_level, woo_product_updated
 from connector.runtime import Runtime, StoreInfo
-from connector.settings import Settings
 from connector.tokens import uses_app_credentials
 from mappings import payloads, topics
 from mappings.canonical import Order, Transaction, order_to_json, refund_to_json
@@ -59,7 +58,7 @@ class PayloadError(Exception):
 class Outcome:
     status: str  # succeeded | ignored | retry | failed | not_claimed
     error: str | None = None
-    retry_in: float | None = None
+    retry_at: datetime | None = None  # a retry: when, as stored in the event's next_attempt_at
     erp_silent: bool = False  # the ERP did not answer: the next events would wait for it just the same
 
 
@@ -92,11 +91,15 @@ def process_event(rt: Runtime, event_id: int) -> Outcome:
 
 
 def _claim(rt: Runtime, event_id: int) -> tuple[InboxEvent, StoreInfo] | None:
-    """The event and its store when this worker got the event, else None. The session is let go of
-    before the work starts: no transaction stays open while the ERP is called."""
+    """The event and its store when this worker got the event, else None. A pending event is taken once
+    its next_attempt_at has come (a person's retry clears it). The session is let go of before the work
+    starts: no transaction stays open while the ERP is called."""
     now = utcnow()
     claimable = or_(
-        InboxEvent.status == "pending",
+        and_(
+            InboxEvent.status == "pending",
+            or_(InboxEvent.next_attempt_at.is_(None), InboxEvent.next_attempt_at <= now),
+        ),
         and_(InboxEvent.status == "processing", InboxEvent.locked_until < now),  # its worker died
     )
     with rt.sessions.begin() as session:
@@ -268,11 +271,13 @@ def _finish(
     result: dict | None,
 ) -> Outcome:
     finished = utcnow()
-    retry_in = None
+    retry_at = None
     event_id, lease = event.id, event.locked_until  # the lease our claim set
     spent = event.attempts - event.attempts_before_retry
     if status == "failed" and retryable and spent < rt.settings.max_attempts:
-        status, retry_in = "retry", backoff(rt.settings, spent)
+        status = "retry"
+        wait = backoff(spent, rt.settings.retry_base_seconds, rt.settings.retry_cap_seconds)
+        retry_at = _whole_second_after(finished + timedelta(seconds=wait))
     elif status == "failed" and retryable:
         error = f"gave up after {spent} attempts: {error}. Fix the cause, then retry the event"
     if error is not None:  # a message may quote the payload: PostgreSQL text cannot hold its NULs
@@ -284,8 +289,8 @@ def _finish(
             changes["order_number"] = str(result["order"].get("number"))[:64]
         elif result.get("order_number"):  # an event about an order that does not carry it (a return)
             changes["order_number"] = str(result["order_number"])[:64]
-    if retry_in is not None:  # status is "retry"
-        changes.update(status="pending", next_attempt_at=finished + timedelta(seconds=retry_in))
+    if status == "retry":
+        changes.update(status="pending", next_attempt_at=retry_at)
     else:
         changes.update(status=status, next_attempt_at=None, processed_at=finished)
     with rt.sessions.begin() as session:
@@ -334,10 +339,11 @@ def _finish(
             "order": changes.get("order_number", event.order_number),
         },
     )
-    return Outcome(status, error, retry_in)
+    return Outcome(status, error, retry_at)
 
 
-def backoff(settings: Settings, attempts: int) -> float:
-    """Exponential backoff with jitter: base·2^(n−1), capped, drawn from its upper half."""
-    ceiling = min(settings.retry_cap_seconds, settings.retry_base_seconds * 2 ** max(attempts - 1, 0))
-    return round(random.uniform(ceiling / 2, ceiling), 1)
+def _whole_second_after(moment: datetime) -> datetime:
+    """`moment` rounded up to a whole second: RQ keeps a job's time in whole seconds (cutting off the rest), so
+    the job queued for the stored time then never runs before it, when the event would not be taken yet."""
+    whole = moment.replace(microsecond=0)
+    return whole if whole == moment else whole + timedelta(seconds=1)

@@ -12,13 +12,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 from redis import Redis
-from rq import Queue, Retry
+from rq import Queue
 from rq.exceptions import DuplicateJobError
+from rq.job import Job
 from rq.rate_limit import RateLimit
+
+from connector.clock import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +32,16 @@ class JobQueue(Protocol):
         func: Callable[..., Any],
         *args: Any,
         job_id: str | None = None,
-        retry: Retry | None = None,
-        delay: float = 0,
+        at: datetime | None = None,
         limit: tuple[str, int] | None = None,
         timeout: int | None = None,
     ) -> None:
-        """Queue `func(*args)`. `limit` = (key, n): at most n jobs with that key queued or running at once,
-        across every worker (RQ's RateLimit); `timeout`: seconds the job may run."""
+        """Queue `func(*args)`, to run at once or, given `at`, not before then. `limit` = (key, n): at most
+        n jobs with that key queued or running at once, across every worker (RQ's RateLimit); `timeout`:
+        seconds the job may run."""
+
+    def scheduled(self) -> list[tuple[datetime, str, tuple]]:
+        """The jobs waiting for their time: (when, function's dotted name, args), soonest first."""
 
     def claim_flag(self, key: str, ttl_seconds: int) -> bool:
         """Set `key` unless it is set; True when this caller set it (a cheap "already scheduled?")."""
@@ -55,12 +61,11 @@ class RedisJobQueue:
         func: Callable[..., Any],
         *args: Any,
         job_id: str | None = None,
-        retry: Retry | None = None,
-        delay: float = 0,
+        at: datetime | None = None,
         limit: tuple[str, int] | None = None,
         timeout: int | None = None,
     ) -> None:
-        options: dict[str, Any] = {"retry": retry, "result_ttl": 60, "failure_ttl": 7 * 86400}
+        options: dict[str, Any] = {"result_ttl": 60, "failure_ttl": 7 * 86400}
         if timeout is not None:
             options["job_timeout"] = timeout
         if limit is not None:
@@ -69,12 +74,20 @@ class RedisJobQueue:
         elif job_id:
             options.update(job_id=job_id, unique=True)
         try:
-            if delay > 0:
-                self.queue.enqueue_in(timedelta(seconds=delay), func, *args, **options)
+            if at is not None and at > utcnow():
+                self.queue.enqueue_at(at, func, *args, **options)
             else:
                 self.queue.enqueue(func, *args, **options)
         except DuplicateJobError:
             pass  # the same wake-up is already queued
+
+    def scheduled(self) -> list[tuple[datetime, str, tuple]]:
+        registry = self.queue.scheduled_job_registry
+        jobs = Job.fetch_many(registry.get_job_ids(), connection=self.redis)
+        found = [
+            (registry.get_scheduled_time(job), str(job.func_name), tuple(job.args)) for job in jobs if job is not None
+        ]
+        return sorted(found, key=lambda item: item[0])
 
     def claim_flag(self, key: str, ttl_seconds: int) -> bool:
         return bool(self.redis.set(key, b"1", nx=True, ex=ttl_seconds))
@@ -87,14 +100,14 @@ class RedisJobQueue:
 
 
 class EmbeddedJobQueue:
-    """One background thread running jobs in time order, with RQ's Retry semantics.
+    """One background thread running jobs in time order, on the connector's clock.
 
     For the embedded defaults only (one process, nothing to install). `run_until_idle()` lets
     tests and the demo drain it synchronously instead of starting the thread.
     """
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, str | None, Callable[..., Any], tuple, Retry | None, int]] = []
+        self._heap: list[tuple[datetime, int, str | None, Callable[..., Any], tuple]] = []
         self._ids: set[str] = set()
         self._flags: dict[str, float] = {}
         self._seq = itertools.count()
@@ -107,30 +120,24 @@ class EmbeddedJobQueue:
         func: Callable[..., Any],
         *args: Any,
         job_id: str | None = None,
-        retry: Retry | None = None,
-        delay: float = 0,
+        at: datetime | None = None,
         limit: tuple[str, int] | None = None,
         timeout: int | None = None,
     ) -> None:
         # One thread runs every job here: the concurrency limit and the timeout have nothing to do.
-        self._push(time.monotonic() + max(delay, 0), job_id, func, args, retry, 0)
-
-    def _push(
-        self,
-        at: float,
-        job_id: str | None,
-        func: Callable[..., Any],
-        args: tuple,
-        retry: Retry | None,
-        tries: int,
-    ) -> None:
         with self._cond:
             if job_id is not None and job_id in self._ids:
                 return
             if job_id is not None:
                 self._ids.add(job_id)
-            heapq.heappush(self._heap, (at, next(self._seq), job_id, func, args, retry, tries))
+            heapq.heappush(self._heap, (at or utcnow(), next(self._seq), job_id, func, args))
             self._cond.notify()
+
+    def scheduled(self) -> list[tuple[datetime, str, tuple]]:
+        with self._cond:
+            now = utcnow()
+            waiting = sorted((item for item in self._heap if item[0] > now), key=lambda item: item[:2])
+        return [(at, f"{func.__module__}.{func.__qualname__}", args) for at, _, _, func, args in waiting]
 
     def claim_flag(self, key: str, ttl_seconds: int) -> bool:
         with self._cond:
@@ -159,12 +166,12 @@ class EmbeddedJobQueue:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def run_until_idle(self, include_delayed: bool = False) -> int:
-        """Run every due job (and, if asked, every delayed one now); return how many ran."""
+    def run_until_idle(self) -> int:
+        """Run every due job; return how many ran."""
         ran = 0
         while True:
             with self._cond:
-                if not self._heap or (not include_delayed and self._heap[0][0] > time.monotonic()):
+                if not self._heap or self._heap[0][0] > utcnow():
                     return ran
                 item = heapq.heappop(self._heap)
             self._run(item)
@@ -177,8 +184,8 @@ class EmbeddedJobQueue:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._stopping and (not self._heap or self._heap[0][0] > time.monotonic()):
-                    timeout = self._heap[0][0] - time.monotonic() if self._heap else None
+                while not self._stopping and (not self._heap or self._heap[0][0] > utcnow()):
+                    timeout = (self._heap[0][0] - utcnow()).total_seconds() if self._heap else None
                     self._cond.wait(timeout)
                 if self._stopping:
                     return
@@ -186,15 +193,10 @@ class EmbeddedJobQueue:
             self._run(item)
 
     def _run(self, item: tuple) -> None:
-        _, _, job_id, func, args, retry, tries = item
+        _, _, job_id, func, args = item
         with self._cond:
             self._ids.discard(job_id)
         try:
             func(*args)
         except Exception:
-            if retry is not None and tries < retry.max:
-                delay = Retry.get_interval(tries, retry.intervals)
-                log.info("job %s failed; retry %d/%d in %ss", func.__name__, tries + 1, retry.max, delay)
-                self._push(time.monotonic() + delay, job_id, func, args, retry, tries + 1)
-            else:
-                log.exception("job %s failed", func.__name__)
+            log.exception("job %s failed", func.__name__)

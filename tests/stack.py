@@ -6,6 +6,7 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy import create_engine, select, text
 
 from adapters.erp.sql import erp_customers, erp_order_lines, erp_orders
 from adapters.erp.sql import metadata as erp_metadata
+from connector import clock
 from connector.app import create_app
 from connector.asgi import Connector
 from connector.config_io import load_config
@@ -33,6 +35,14 @@ STORE = "acme-us"
 WOO_STORE = "acme-eu"
 WOO_SECRET = "woo_test_webhook_secret_9876543210"
 WOO_URL = "https://shop.acme.test"
+
+
+class _BurstWorker(SimpleWorker):
+    """RQ's worker without its pubsub channel for commands (stop a job, stop the worker), which no test sends:
+    at teardown redis-py may wait up to 60 s for that channel's thread (RQ 3, redis-py 8)."""
+
+    def subscribe(self) -> None:
+        pass
 
 
 @dataclass
@@ -115,23 +125,37 @@ class Stack:
     # ---- running jobs -------------------------------------------------------------------------
 
     def run_jobs(self, include_delayed: bool = False) -> None:
-        """Run queued jobs to completion; with include_delayed, retries scheduled later run now."""
+        """Run queued jobs to completion; with include_delayed, time passes too (the connector's clock moves on,
+        nobody sleeps) until each job scheduled for later is due, and it runs."""
+        self._run_due_jobs()
+        for _ in range(100):
+            if not include_delayed or self.wait_for_next_job() is None:
+                return
+
+    def wait_for_next_job(self) -> datetime | None:
+        """Let time pass until the soonest job scheduled for later is due, and run what is due then; the time
+        it was scheduled for, or None when nothing waits."""
+        waiting = self.rt.queue.scheduled()
+        if not waiting:
+            return None
+        clock.advance_to(waiting[0][0])
+        self._run_due_jobs()
+        return waiting[0][0]
+
+    def _run_due_jobs(self) -> None:
         if isinstance(self.rt.queue, EmbeddedJobQueue):
-            self.rt.queue.run_until_idle(include_delayed=include_delayed)
+            self.rt.queue.run_until_idle()
             return
         queue: Queue = self.rt.queue.queue  # type: ignore[attr-defined]
+        registry = queue.scheduled_job_registry  # what RQ's scheduler would move, by the connector's clock
+        for job_id in registry.get_jobs_to_schedule(int(clock.utcnow().timestamp())):
+            job = Job.fetch(job_id, connection=self.redis)
+            registry.remove(job)
+            queue.enqueue_job(job)
         for _ in range(50):
-            if include_delayed:
-                registry = queue.scheduled_job_registry
-                for job_id in registry.get_job_ids():
-                    job = Job.fetch(job_id, connection=self.redis)
-                    registry.remove(job)
-                    queue.enqueue_job(job)
             if queue.count == 0:
                 return
-            SimpleWorker([queue], connection=self.redis).work(burst=True, with_scheduler=False)
-            if not include_delayed:
-                return
+            _BurstWorker([queue], connection=self.redis).work(burst=True, with_scheduler=False)
 
     def lose_queue(self) -> None:
         """Everything queued vanishes (Redis flushed, or the embedded queue's process restarted)."""
@@ -204,6 +228,7 @@ class Stack:
         self.rt.close()
         if self.redis is not None:
             self.redis.flushdb()
+        clock.reset()
 
 
 def build_stack(

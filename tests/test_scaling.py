@@ -86,7 +86,7 @@ def test_workers_on_one_store_stay_within_its_concurrency_limit(tmp_path, pg_dat
         with rt.sessions() as session:
             ids = list(session.scalars(select(InboxEvent.id)))
         for event_id in ids:
-            schedule_retry(rt, event_id, 0)
+            schedule_retry(rt, event_id)
         key, _ = store_limit(rt, store_id)
         assert rt.queue.queue.count == limit  # type: ignore[attr-defined]  # the rest wait for a slot
 

@@ -13,7 +13,6 @@ ErpUnreachable at once, which stops the drain's batch instead of making every ev
 
 from __future__ import annotations
 
-import random
 import re
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from urllib.parse import quote
 import requests
 import urllib3
 
+from adapters.backoff import backoff
 from adapters.erp.base import (
     ErpOrderLineView,
     ErpOrderView,
@@ -313,7 +313,7 @@ class RestErp:
                     return self._reply(method, url, action, resp, accept, replayed)
             if attempt == self.max_tries:
                 break
-            delay = retry_after if retry_after is not None else self._backoff(attempt)
+            delay = retry_after if retry_after is not None else backoff(attempt, self.retry_base)
             if waited + delay > self.max_wait:
                 if retry_after is not None:
                     problem += f" and asked to wait {delay:g}s, beyond this call's {self.max_wait:g}s budget"
@@ -331,10 +331,6 @@ class RestErp:
         return ErpUnreachable(
             f"the ERP at {self.base_url} {what} while trying to {action}; the connector will try again later"
         )
-
-    def _backoff(self, attempt: int) -> float:
-        step = self.retry_base * 2 ** (attempt - 1)
-        return step / 2 + random.uniform(0, step / 2)
 
     def _reply(
         self, method: str, url: str, action: str, resp: requests.Response, accept: tuple[int, ...], replayed: bool
