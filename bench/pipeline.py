@@ -137,7 +137,7 @@ def leg(name: str, events: int, enqueue, worker_cmd) -> float:  # type: ignore[n
 def enqueue_drain(env: dict, store_id: int, _events: int) -> None:
     from rq import Queue
 
-    Queue(env["CONNECTOR_QUEUE"], connection=Redis.from_url(REDIS_URL)).enqueue("connector.jobs.drain", store_id)
+    Queue(env["CONNECTOR_QUEUE"], connection=Redis.from_url(REDIS_URL)).enqueue("connector.drains.drain", store_id)
 
 
 def enqueue_per_event(env: dict, _store_id: int, events: int) -> None:
@@ -149,7 +149,7 @@ def enqueue_per_event(env: dict, _store_id: int, events: int) -> None:
         ids = [r[0] for r in conn.execute(text("SELECT id FROM inbox_events ORDER BY id"))]
     engine.dispose()
     for event_id in ids[:events]:
-        queue.enqueue("connector.jobs.retry_event", event_id)
+        queue.enqueue("connector.drains.retry_event", event_id)
 
 
 def main() -> None:

@@ -10,9 +10,9 @@ from werkzeug.wrappers import Response as BaseResponse  # what redirect() return
 
 from connector import auth, health, web_input
 from connector.api import init_api
+from connector.drains import kick
 from connector.headers import install_headers
 from connector.inbox import Inbox
-from connector.jobs import kick
 from connector.runtime import Runtime, install
 from connector.settings import Settings
 from connector.stores import StoreDirectory

@@ -21,11 +21,11 @@ from connector.compliance import erase_customer
 from connector.config_io import ConfigError, dump_config, load_config
 from connector.crypto import SecretsError
 from connector.demo import SAMPLE_ORDER, run_demo
+from connector.drains import sweep as run_sweep
 from connector.fulfillment import retry_failed as reset_failed
 from connector.fulfillment import sync_shipments
 from connector.inventory import sync_inventory
 from connector.jobs import schedules
-from connector.jobs import sweep as run_sweep
 from connector.logredact import install_log_redaction
 from connector.migrate import upgrade
 from connector.models import InboxEvent, Store

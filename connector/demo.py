@@ -20,7 +20,7 @@ from adapters.erp.sql import SqlStagingErp
 from connector.app import create_app
 from connector.auth import add_user
 from connector.config_io import load_config
-from connector.jobs import sweep
+from connector.drains import sweep
 from connector.migrate import upgrade
 from connector.models import ErpConnection, Store, User
 from connector.queue import EmbeddedJobQueue

@@ -17,7 +17,7 @@ from connector.audit import audit
 from connector.clock import utcnow
 from connector.crypto import mask
 from connector.db import rowcount
-from connector.jobs import kick
+from connector.drains import kick
 from connector.models import ErpDocument, EventAttempt, InboxEvent, OrderLink, Store
 from connector.runtime import Runtime
 

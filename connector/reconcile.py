@@ -20,12 +20,17 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
 
+from adapters.storefront import StorefrontError
 from connector import connections, inbox
+from connector.auth import FAILURE_WINDOW
+from connector.clients import shopify_client, woo_client
 from connector.clock import utcnow
 from connector.compliance import EXPORT_DAYS, expire_exports
-from connector.models import EventAttempt, InboxEvent, Store
+from connector.drains import kick
+from connector.models import EventAttempt, InboxEvent, LoginFailure, Store, UserSession
 from connector.runtime import Runtime, StoreInfo
 from connector.stock import load_cursor, load_json_cursor, save_cursor
+from connector.store_admin import register_webhooks, webhook_health
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +91,6 @@ def feed(rt: Runtime, store: StoreInfo, order: dict) -> bool:
 
 def list_orders(store: StoreInfo, since: datetime, page_size: int | None = None) -> Iterator[dict]:
     """Orders changed since `since`, from the store's API (Shopify: oldest change first; WooCommerce: by id)."""
-    from connector.clients import shopify_client, woo_client
 
     if store.platform == "shopify":
         return shopify_client(store).orders_updated_since(since, limit=page_size or 250)
@@ -98,8 +102,6 @@ def list_orders(store: StoreInfo, since: datetime, page_size: int | None = None)
 
 def reconcile_orders(rt: Runtime, store_id: int) -> dict:
     """Feed orders changed since the cursor into the inbox, wake the drain, move the cursor."""
-    from connector.jobs import kick
-
     store = store_info(rt, store_id)
     raw = load_cursor(rt, orders_cursor(store_id))
     since = datetime.fromisoformat(raw) if raw else utcnow() - FIRST_LOOKBACK
@@ -133,8 +135,6 @@ def backfill(
     Shopify lists by updated_at, so the resume time advances; WooCommerce lists by id at a fixed time,
     so ids up to the last one done are skipped. A re-read order is a duplicate at the inbox anyway.
     `progress` may wrap the stream of orders (the CLI's progress bar)."""
-    from connector.jobs import kick
-
     store = store_info(rt, store_id)
     name = backfill_cursor(store_id)
     state = {} if restart else load_json_cursor(rt, name)
@@ -167,8 +167,6 @@ def backfill(
 
 def check_subscriptions(rt: Runtime, store_id: int) -> dict:
     """Re-register the topics whose subscription is missing or disabled; {missing, created, removed, error}."""
-    from adapters.storefront import StorefrontError
-    from connector.store_admin import register_webhooks, webhook_health
 
     store = store_info(rt, store_id)
     health = webhook_health(rt, store)
@@ -220,8 +218,6 @@ def prune(rt: Runtime, days: int | None = None, chunk: int = 500) -> int:
 
 def forget_sign_ins(rt: Runtime) -> None:
     """Sessions past their end and sign-in counts of windows long over (they name addresses)."""
-    from connector.auth import FAILURE_WINDOW
-    from connector.models import LoginFailure, UserSession
 
     now = utcnow()
     with rt.sessions.begin() as session:

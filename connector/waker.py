@@ -1,7 +1,7 @@
 """Wake-ups for the workers, debounced: at most one Redis call per store every few milliseconds.
 
 A request thread only marks its store (no I/O on the hot path); this thread sends the wake-ups
-(`jobs.kick`) for the marked stores, the first at once and then at most every `interval` while
+(`drains.kick`) for the marked stores, the first at once and then at most every `interval` while
 deliveries keep coming. A mark is always followed by a wake-up sent after it, so no committed
 event waits for the sweep.
 """

@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from connector import clock
-from connector.jobs import sweep
+from connector.drains import sweep
 from connector.operations import retry_events
 from connector.pipeline import process_event
 from tests.conftest import load_fixture
 
-RETRY_JOB = "connector.jobs.retry_event"
+RETRY_JOB = "connector.drains.retry_event"
 
 
 def _retry_jobs(stack) -> list:  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from redis import Redis
 from sqlalchemy import create_engine, select, text
 
 from connector import inbox
-from connector.jobs import schedule_retry, store_limit
+from connector.drains import schedule_retry, store_limit
 from connector.models import InboxEvent, Store
 from connector.runtime import Runtime
 from connector.settings import Settings

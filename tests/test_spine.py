@@ -264,7 +264,7 @@ def test_every_shopify_header_is_kept(stack):
 
 
 def test_queue_lost_after_ack_the_sweep_recovers_it_once(stack):
-    from connector.jobs import sweep
+    from connector.drains import sweep
 
     payload = load_fixture("shopify", "order_discount_multiline.json")
     assert stack.post_shopify(payload).status_code == 200

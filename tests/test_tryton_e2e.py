@@ -21,7 +21,7 @@ from decimal import Decimal
 import pytest
 from redis import Redis
 
-from connector.jobs import drain
+from connector.drains import drain
 from connector.operations import retry_events
 from tests.conftest import PG_ADMIN_URL, REDIS_URL, load_fixture
 from tests.erp_backends.tryton import TrytonHarness

@@ -149,7 +149,7 @@ def test_an_erp_that_never_answers_holds_one_event_for_its_timeout_then_the_batc
 
     from sqlalchemy import update
 
-    from connector.jobs import kick
+    from connector.drains import kick
     from connector.models import InboxEvent
     from tests.test_api import sign_in
 
