@@ -76,7 +76,9 @@ class RedisJobQueue:
     def scheduled(self) -> list[tuple[datetime, str, tuple]]:
         registry = self.queue.scheduled_job_registry
         jobs = Job.fetch_many(registry.get_job_ids(), connection=self.redis)
-        found = [(registry.get_scheduled_time(job), job.func_name, tuple(job.args)) for job in jobs if job is not None]
+        found = [
+            (registry.get_scheduled_time(job), str(job.func_name), tuple(job.args)) for job in jobs if job is not None
+        ]
         return sorted(found, key=lambda item: item[0])
 
     def claim_flag(self, key: str, ttl_seconds: int) -> bool:
