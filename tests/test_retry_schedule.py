@@ -54,7 +54,7 @@ def test_an_event_is_not_taken_before_its_next_attempt_at(stack) -> None:  # typ
     assert process_event(stack.rt, event.id).status == "succeeded"
     assert len(stack.erp_orders()) == 1
     stack.run_jobs(include_delayed=True)  # its queued job comes too late to do anything
-    ((done,),) = [stack.events()]
+    (done,) = stack.events()
     assert (done.status, done.attempts) == ("succeeded", 2)
     assert len(stack.erp_orders()) == 1
 
