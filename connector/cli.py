@@ -362,6 +362,7 @@ def worker(burst: bool) -> None:
     # SimpleWorker: no fork per job. Jobs are batches that reuse the process's pools and ERP client.
     # Maintenance every minute (RQ's default is ten): it is what hands back the concurrency slot of a job
     # whose worker was killed.
+    os.register_at_fork(before=rt.release_before_fork)  # RQ forks its scheduler: see release_before_fork
     w = SimpleWorker([queue.queue], connection=queue.redis, maintenance_interval=60)
     w.work(burst=burst, with_scheduler=True)
 

@@ -156,6 +156,19 @@ class Runtime:
                 self._erp = (conn.updated_at, adapter)
             return self._erp[1]
 
+    def release_before_fork(self) -> None:
+        """Close the pooled database connections before this process forks (os.register_at_fork).
+
+        RQ's worker forks its scheduler process, which inherits every open socket. Should the worker then
+        be killed, the child still holds its socket, so PostgreSQL never sees the connection end: the
+        killed attempt's transaction stays open with its row locks, and the next worker waits on them
+        until a timeout. Closed here, the child has nothing to inherit; the parent reconnects on its next
+        query. The worker forks between jobs, when no connection is checked out."""
+        self.engine.dispose()
+        erp_engine = getattr(self._erp[1], "engine", None) if self._erp is not None else None
+        if isinstance(erp_engine, Engine):
+            erp_engine.dispose()
+
     def close(self) -> None:
         if self._erp is not None:
             self._erp[1].close()

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from sqlalchemy import text
+
 from connector import clock
 from connector.drains import sweep
 from connector.operations import retry_events
@@ -107,3 +110,24 @@ def test_a_worker_killed_mid_attempt_is_retried_by_the_sweep_once_its_lease_runs
     assert (event.status, event.attempts) == ("succeeded", 3)  # the lost attempt counts
     assert [a.outcome for a in event.attempt_rows] == ["retry", "succeeded"]
     assert len(stack.erp_orders()) == 1
+
+
+def test_a_worker_closes_its_database_connections_before_forking_its_scheduler(stack):
+    """RQ's worker forks its scheduler, which would inherit the worker's open connections: killed, the
+    worker's transaction would then stay open (with its locks) while the child lives. The worker closes
+    its pooled connections before any fork, so PostgreSQL has no session of it left to inherit."""
+    if stack.kind != "postgres":
+        pytest.skip("SQLite has no server sessions to leave open")
+
+    def alive(pid: int) -> bool:  # seen from another engine (the ERP's database, same server)
+        with stack.erp_engine.connect() as conn:
+            query = text("select count(*) from pg_stat_activity where pid = :pid")
+            return conn.execute(query, {"pid": pid}).scalar() == 1
+
+    with stack.rt.engine.connect() as conn:
+        pid = conn.execute(text("select pg_backend_pid()")).scalar()
+    assert alive(pid) and stack.rt.engine.pool.checkedin() >= 1  # pooled, open: what a fork would inherit
+    stack.rt.release_before_fork()
+    assert not alive(pid) and stack.rt.engine.pool.checkedin() == 0
+    with stack.rt.sessions() as session:  # the worker reconnects on its next query
+        assert session.execute(text("select 1")).scalar() == 1
