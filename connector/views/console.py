@@ -189,7 +189,7 @@ def _canonical_now(event: InboxEvent, slug: str) -> tuple[dict | None, str | Non
         payload = payloads.read(event.body)
     except payloads.UnreadablePayload as exc:
         return None, str(exc)
-    from mappings.canonical import order_to_json
+    from mappings.canonical_json import order_to_json
 
     try:
         order = apply_tables(MAPPERS[event.platform](payload, slug), merchant_tables(rt(), event.store_id))
