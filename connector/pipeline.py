@@ -37,7 +37,8 @@ from connector.reported import shopify_inventory_level, woo_product_updated
 from connector.runtime import Runtime, StoreInfo
 from connector.tokens import uses_app_credentials
 from mappings import payloads, topics
-from mappings.canonical import Order, Transaction, order_to_json, refund_to_json
+from mappings.canonical import Order, Transaction
+from mappings.canonical_json import order_to_json, refund_to_json
 from mappings.errors import MappingError
 from mappings.merchant import apply_tables
 from mappings.shopify import order_edit_summary, order_from_shopify

@@ -8,7 +8,7 @@ from adapters.erp import ErpError
 from connector.lifecycle import merchant_tables
 from connector.models import Store
 from connector.runtime import Runtime
-from mappings.canonical import order_to_json
+from mappings.canonical_json import order_to_json
 from mappings.errors import MappingError
 from mappings.merchant import apply_tables
 from mappings.shopify import order_from_shopify

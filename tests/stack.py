@@ -15,8 +15,8 @@ from rq import Queue, SimpleWorker
 from rq.job import Job
 from sqlalchemy import create_engine, select, text
 
-from adapters.erp.sql import erp_customers, erp_order_lines, erp_orders
-from adapters.erp.sql import metadata as erp_metadata
+from adapters.erp.sql_contract import erp_customers, erp_order_lines, erp_orders
+from adapters.erp.sql_contract import metadata as erp_metadata
 from connector import clock
 from connector.app import create_app
 from connector.asgi import Connector

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.serving import make_server
 
-from adapters.erp.sql import erp_shipment_lines, erp_shipments, erp_stock
+from adapters.erp.sql_contract import erp_shipment_lines, erp_shipments, erp_stock
 from connector.clients import forget
 from connector.config_io import load_config, replace_mapping
 from connector.models import Store

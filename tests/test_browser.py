@@ -16,7 +16,7 @@ import pytest
 import requests
 from sqlalchemy import insert
 
-from adapters.erp.sql import erp_products
+from adapters.erp.sql_contract import erp_products
 from connector.auth import add_user
 from connector.signatures import sign
 from tests.browser.helpers import chromium_page, ensure_chromium, live_app, screenshot

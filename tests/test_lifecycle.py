@@ -11,7 +11,7 @@ import pytest
 import responses
 from sqlalchemy import select
 
-from adapters.erp.sql import erp_credit_note_lines, erp_credit_notes, erp_payments
+from adapters.erp.sql_contract import erp_credit_note_lines, erp_credit_notes, erp_payments
 from connector.models import Reservation, Store
 from tests.conftest import load_fixture
 from tests.stack import WOO_STORE, WOO_URL

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, insert, select, text
 from werkzeug.datastructures import MultiDict
 
-from adapters.erp.sql import erp_products
+from adapters.erp.sql_contract import erp_products
 from connector import store_admin
 from connector.config_io import load_config
 from connector.models import AuditEntry, MappingEntry, Store

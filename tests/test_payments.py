@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 from decimal import Decimal
 
-from adapters.erp.sql import erp_payments
+from adapters.erp.sql_contract import erp_payments
 from tests.conftest import load_fixture
 from tests.fakes.shopify import FakeShopify
 from tests.stack import Stack

@@ -107,7 +107,7 @@ def test_gunicorn_and_an_rq_worker_on_postgres_and_redis(tmp_path, pg_databases)
     )
     assert "1 store(s) created" in connector(env, "config", "load", str(config)).stdout
     with create_engine(erp_url).begin() as conn:
-        from adapters.erp.sql import metadata
+        from adapters.erp.sql_contract import metadata
 
         metadata.create_all(conn)
         conn.execute(text("DELETE FROM erp_order_lines; DELETE FROM erp_orders; DELETE FROM erp_customers"))

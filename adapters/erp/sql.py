@@ -1,9 +1,9 @@
-"""SQL staging tables: the classic way a legacy ERP takes web orders.
+"""The SQL staging ERP: orders, payments and credit notes written into staging tables, stock and
+shipments read from them (the tables themselves: adapters.erp.sql_contract).
 
-We write customers, orders and order lines into tables the ERP imports from; the ERP writes stock
-and shipments into tables we read. The tables are the contract an ERP team implements (README,
-"ERP staging tables"); `create_tables()` builds them for a demo or a test. Works on any database
-SQLAlchemy reaches. Every write is one transaction, idempotent on `erp_orders.external_ref`.
+The classic way a legacy ERP takes web orders. Works on any database SQLAlchemy reaches; every write
+is one transaction, idempotent on `erp_orders.external_ref`. `create_tables()` builds the tables for
+a demo or a test.
 """
 
 from __future__ import annotations
@@ -13,24 +13,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    DateTime,
-    Integer,
-    MetaData,
-    Numeric,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    exc,
-    func,
-    inspect,
-    literal,
-    select,
-    tuple_,
-)
+from sqlalchemy import Table, exc, func, inspect, literal, select, tuple_
 from sqlalchemy.engine import URL, Connection, CursorResult, Engine, Row
 
 from adapters.erp.base import (
@@ -43,186 +26,26 @@ from adapters.erp.base import (
     RetryableErpError,
     customer_identity,
 )
+from adapters.erp.sql_contract import (
+    EDITABLE,
+    OPTIONAL_CREDIT_NOTE_COLUMNS,
+    OPTIONAL_CREDIT_NOTE_LINE_COLUMNS,
+    OPTIONAL_ORDER_COLUMNS,
+    erp_credit_note_lines,
+    erp_credit_notes,
+    erp_customers,
+    erp_order_lines,
+    erp_orders,
+    erp_payments,
+    erp_products,
+    erp_shipment_lines,
+    erp_shipments,
+    erp_stock,
+    metadata,
+)
 from adapters.sqlengine import make_engine
 from mappings.canonical import Customer, Order, Refund, Shipment, ShipmentLine, StockLevel
 from mappings.customers import normalise_email, normalise_phone
-
-AMOUNT = Numeric(18, 4)
-metadata = MetaData()
-
-erp_customers = Table(
-    "erp_customers",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("email", String(255), index=True),  # lower-cased and trimmed
-    Column("name", String(255), nullable=False, default=""),
-    Column("phone", String(64), index=True),  # digits with an optional leading +
-    Column("external_ids", Text, nullable=False, default=""),  # space-separated store refs
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
-erp_orders = Table(
-    "erp_orders",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("external_ref", String(255), nullable=False, unique=True),
-    Column("source", String(20), nullable=False),
-    Column("store", String(64), nullable=False),
-    Column("number", String(64), nullable=False),
-    # new (ours, editable) -> imported (the ERP took it; we no longer edit it) | cancelled
-    Column("status", String(20), nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("customer_id", Integer),
-    Column("customer_email", String(255)),
-    Column("subtotal", AMOUNT, nullable=False),
-    Column("discount_total", AMOUNT, nullable=False),
-    Column("shipping_total", AMOUNT, nullable=False),
-    Column("tax_total", AMOUNT, nullable=False),
-    Column("fee_total", AMOUNT, nullable=False, default=0),  # every fee line, tips and duties included
-    Column("total", AMOUNT, nullable=False),
-    Column("taxes_included", Boolean, nullable=False),
-    Column("payment_status", String(32), nullable=False),
-    Column("payment_method", String(32), nullable=False),
-    Column("shipping_method", String(255), nullable=False, default=""),
-    Column("cancel_reason", String(255)),
-    Column("cancelled_at", DateTime(timezone=True)),
-    Column("placed_at", DateTime(timezone=True), nullable=False),
-    Column("source_updated_at", DateTime(timezone=True), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    # Added to the contract later, so optional: written when the ERP's table has them (OPTIONAL_ORDER_COLUMNS).
-    Column("tip_total", AMOUNT, nullable=False, server_default="0"),  # the part of fee_total that is tips
-    Column("duty_total", AMOUNT, nullable=False, server_default="0"),  # ... import duties
-    Column("additional_fee_total", AMOUNT, nullable=False, server_default="0"),  # ... other charges, e.g. delivery fees
-    Column("presentment_currency", String(3)),  # the currency the buyer paid in (may be the shop's own)
-    Column("presentment_total", AMOUNT),
-)
-OPTIONAL_ORDER_COLUMNS = (
-    "tip_total",
-    "duty_total",
-    "additional_fee_total",
-    "presentment_currency",
-    "presentment_total",
-)
-
-erp_order_lines = Table(
-    "erp_order_lines",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("external_ref", String(255), nullable=False, index=True),
-    Column("line_no", Integer, nullable=False),
-    Column("source_line_id", String(64)),  # the store's line id (refunds name lines by it)
-    Column("sku", String(128)),
-    Column("description", String(512), nullable=False),
-    Column("quantity", Numeric(18, 4), nullable=False),
-    Column("unit_price", AMOUNT, nullable=False),
-    Column("discount_total", AMOUNT, nullable=False),
-    Column("tax_total", AMOUNT, nullable=False),
-    Column("line_total", AMOUNT, nullable=False),
-    UniqueConstraint("external_ref", "line_no", name="uq_erp_order_line"),
-)
-
-erp_payments = Table(
-    "erp_payments",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("payment_ref", String(255), nullable=False, unique=True),
-    Column("order_external_ref", String(255), nullable=False, index=True),
-    Column("amount", AMOUNT, nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("method", String(32), nullable=False),
-    Column("gateway", String(128), nullable=False, default=""),
-    Column("transaction_ref", String(255)),
-    Column("paid_at", DateTime(timezone=True), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
-
-erp_credit_notes = Table(
-    "erp_credit_notes",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("external_ref", String(255), nullable=False, unique=True),
-    Column("order_external_ref", String(255), nullable=False, index=True),
-    Column("currency", String(3), nullable=False),
-    Column("subtotal", AMOUNT, nullable=False),
-    Column("tax_total", AMOUNT, nullable=False),
-    Column("shipping_total", AMOUNT, nullable=False),
-    Column("adjustment", AMOUNT, nullable=False),
-    Column("total", AMOUNT, nullable=False),
-    Column("reason", String(255), nullable=False, default=""),
-    Column("issued_at", DateTime(timezone=True), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    # Added to the contract later, so optional (OPTIONAL_CREDIT_NOTE_COLUMNS): fees given back, tax included;
-    # without them an ERP still reads them as the difference between `total` and the other parts.
-    Column("fee_total", AMOUNT, nullable=False, server_default="0"),  # every fee given back, tips and duties included
-    Column("tip_total", AMOUNT, nullable=False, server_default="0"),  # the part of fee_total that is tips
-    Column("duty_total", AMOUNT, nullable=False, server_default="0"),  # ... import duties
-    Column("additional_fee_total", AMOUNT, nullable=False, server_default="0"),  # ... other charges
-)
-OPTIONAL_CREDIT_NOTE_COLUMNS = ("fee_total", "tip_total", "duty_total", "additional_fee_total")
-
-erp_credit_note_lines = Table(
-    "erp_credit_note_lines",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("credit_note_ref", String(255), nullable=False, index=True),
-    Column("line_no", Integer, nullable=False),
-    Column("order_line_no", Integer),
-    Column("sku", String(128)),
-    Column("quantity", Numeric(18, 4), nullable=False),
-    Column("subtotal", AMOUNT, nullable=False),
-    Column("tax_total", AMOUNT, nullable=False),
-    Column("restock", Boolean, nullable=False),
-    # Optional (added later): the warehouse restocked units go back into, from the store's restock
-    # location and the merchant's location table; NULL means the ERP's own default.
-    Column("warehouse", String(64)),
-    UniqueConstraint("credit_note_ref", "line_no", name="uq_erp_credit_note_line"),
-)
-OPTIONAL_CREDIT_NOTE_LINE_COLUMNS = ("warehouse",)
-
-erp_products = Table(  # optional item master: when it has rows, order lines must use its SKUs
-    "erp_products",
-    metadata,
-    Column("sku", String(128), primary_key=True),
-    Column("description", String(512), nullable=False, default=""),
-)
-
-erp_stock = Table(
-    "erp_stock",
-    metadata,
-    Column("sku", String(128), primary_key=True),
-    Column("warehouse", String(64), primary_key=True),
-    Column("on_hand", Numeric(18, 4), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False, index=True),
-)
-
-erp_shipments = Table(
-    "erp_shipments",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("shipment_ref", String(128), nullable=False, unique=True),
-    Column("order_external_ref", String(255), nullable=False, index=True),
-    Column("warehouse", String(64)),
-    Column("carrier", String(128)),
-    Column("tracking_number", String(128)),
-    Column("tracking_url", String(1024)),
-    Column("shipped_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False, index=True),
-)
-
-erp_shipment_lines = Table(
-    "erp_shipment_lines",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("shipment_ref", String(128), nullable=False, index=True),
-    Column("line_no", Integer, nullable=False),
-    Column("sku", String(128), nullable=False),
-    Column("quantity", Numeric(18, 4), nullable=False),
-    UniqueConstraint("shipment_ref", "line_no", name="uq_erp_shipment_line"),
-)
-
-EDITABLE = "new"
 
 
 def _join_cursor(*parts: str) -> str:

@@ -17,7 +17,7 @@ from connector.views.charts import hourly_bars
 from connector.views.common import error_page, parse_time, pretty_body, rt, scrub, secret_values, time_input
 from connector.web_input import OutOfRange, page_number
 from mappings import payloads
-from mappings.canonical import order_to_json
+from mappings.canonical_json import order_to_json
 from mappings.errors import MappingError
 from mappings.merchant import apply_tables
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, select
 
-from adapters.erp.sql import (
-    SqlStagingErp,
+from adapters.erp.sql import SqlStagingErp
+from adapters.erp.sql_contract import (
     erp_credit_note_lines,
     erp_credit_notes,
     erp_orders,

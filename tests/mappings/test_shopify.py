@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from mappings.canonical import Money, Order, TaxLine, order_from_json, order_to_json
+from mappings.canonical import Money, Order, TaxLine
+from mappings.canonical_json import order_from_json, order_to_json
 from mappings.errors import MappingError
 from mappings.shopify import order_from_shopify
 from tests.mappings.fuzz import HOSTILE, paths, replaced, survives

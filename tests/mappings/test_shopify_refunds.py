@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from mappings.canonical import Money, Refund, refund_from_json, refund_to_json
+from mappings.canonical import Money, Refund
+from mappings.canonical_json import refund_from_json, refund_to_json
 from mappings.errors import MappingError
 from mappings.shopify import order_from_shopify
 from mappings.shopify_refunds import refund_from_shopify

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from mappings.canonical import Money, order_from_json, order_to_json
+from mappings.canonical import Money
+from mappings.canonical_json import order_from_json, order_to_json
 from mappings.errors import MappingError
 from mappings.shopify import order_from_shopify
 from mappings.shopify_transactions import transactions_from_shopify

@@ -11,16 +11,8 @@ from typing import Any
 
 import pytest
 
-from mappings.canonical import (
-    Money,
-    Order,
-    Refund,
-    TaxLine,
-    order_from_json,
-    order_to_json,
-    refund_from_json,
-    refund_to_json,
-)
+from mappings.canonical import Money, Order, Refund, TaxLine
+from mappings.canonical_json import order_from_json, order_to_json, refund_from_json, refund_to_json
 from mappings.errors import MappingError
 from mappings.woocommerce import order_from_woocommerce, refund_from_woocommerce
 from tests.mappings.fuzz import DELETE, HOSTILE, paths, replaced, survives
