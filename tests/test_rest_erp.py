@@ -9,7 +9,6 @@ import base64
 import dataclasses
 import json
 import socket
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -27,6 +26,7 @@ from mappings.erp_rest import credit_note_document, order_document, payment_docu
 from mappings.shopify import order_from_shopify
 from mappings.shopify_refunds import refund_from_shopify
 from tests.erp_backends.rest import RestHarness
+from tests.fakes.clock import FakeClock
 from tests.fakes.rest_erp import FakeRestErp
 
 FIXTURES = Path(__file__).parent / "fixtures" / "shopify"
@@ -51,11 +51,24 @@ def fake() -> Iterator[FakeRestErp]:
 
 
 @pytest.fixture
-def make(fake: FakeRestErp) -> Iterator:  # type: ignore[type-arg]
+def clock() -> FakeClock:
+    """The adapters' waits between tries: recorded, not slept (`clock.slept`)."""
+    return FakeClock()
+
+
+@pytest.fixture
+def make(fake: FakeRestErp, clock: FakeClock) -> Iterator:  # type: ignore[type-arg]
     made: list[RestErp] = []
 
     def build(**overrides) -> RestErp:  # type: ignore[no-untyped-def]
-        options = {"token": TOKEN, "timeout_seconds": 2, "max_tries": 3, "retry_base_seconds": 0.01, **overrides}
+        options = {
+            "token": TOKEN,
+            "timeout_seconds": 2,
+            "max_tries": 3,
+            "retry_base_seconds": 0.01,
+            "sleep": clock.sleep,
+            **overrides,
+        }
         adapter = RestErp(overrides.pop("base_url", fake.url), **{k: v for k, v in options.items() if k != "base_url"})
         made.append(adapter)
         return adapter
@@ -255,21 +268,18 @@ def test_customers_found_by_email_then_phone(fake: FakeRestErp, erp: RestErp) ->
 # ---- retries ---------------------------------------------------------------------------------------
 
 
-def test_503_twice_then_success_honours_retry_after(fake: FakeRestErp, erp: RestErp) -> None:
+def test_503_twice_then_success_honours_retry_after(fake: FakeRestErp, erp: RestErp, clock: FakeClock) -> None:
     fake.fail_next(2, status=503, retry_after=1)
-    started = time.monotonic()
     assert "reachable" in erp.test_connection()
-    elapsed = time.monotonic() - started
-    assert 1.9 <= elapsed < 3.5
+    assert clock.slept == [1, 1]  # the Retry-After each time, no backoff of its own on top
     assert fake.hits["/health"] == 3
 
 
-def test_429_honours_retry_after(fake: FakeRestErp, erp: RestErp) -> None:
+def test_429_honours_retry_after(fake: FakeRestErp, erp: RestErp, clock: FakeClock) -> None:
     order, customer_id = pushed(fake, erp)
     fake.fail_next(1, status=429, retry_after=1)
-    started = time.monotonic()
     assert erp.push_order(order, customer_id).created
-    assert 0.9 <= time.monotonic() - started < 2.5
+    assert clock.slept == [1]
 
 
 def test_retry_after_as_http_date() -> None:
@@ -278,38 +288,46 @@ def test_retry_after_as_http_date() -> None:
     assert _retry_after("7") == 7 and _retry_after("soon") is None and _retry_after(None) is None
 
 
-def test_persistent_503_is_retryable_and_bounded(fake: FakeRestErp, erp: RestErp) -> None:
+def backoff_ranges(base: float, waits: int) -> list[tuple[float, float]]:
+    """Where each jittered wait between tries must fall: half to all of base·2^(n−1)."""
+    return [(base * 2**n / 2, base * 2**n) for n in range(waits)]
+
+
+def within(slept: list[float], ranges: list[tuple[float, float]]) -> bool:
+    return len(slept) == len(ranges) and all(lo <= wait <= hi for wait, (lo, hi) in zip(slept, ranges, strict=True))
+
+
+def test_persistent_503_is_retryable_and_bounded(fake: FakeRestErp, erp: RestErp, clock: FakeClock) -> None:
     fake.down, fake.down_retry_after = True, None  # no Retry-After: short jittered backoff
-    started = time.monotonic()
     with pytest.raises(RetryableErpError, match="HTTP 503") as caught:
         erp.stock_changes(None)
     assert "3 tries" in str(caught.value) and "try again later" in str(caught.value)
-    assert fake.hits["/stock"] == 3 and time.monotonic() - started < 1
+    assert fake.hits["/stock"] == 3
+    assert within(clock.slept, backoff_ranges(0.01, 2)), clock.slept  # a wait between tries, none after the last
 
 
-def test_a_retry_after_beyond_the_budget_is_not_slept(fake: FakeRestErp, erp: RestErp) -> None:
+def test_a_retry_after_beyond_the_budget_is_not_slept(fake: FakeRestErp, erp: RestErp, clock: FakeClock) -> None:
     fake.fail_next(1, status=503, retry_after=120)
-    started = time.monotonic()
     with pytest.raises(RetryableErpError, match="asked to wait 120s"):
         erp.test_connection()
-    assert time.monotonic() - started < 1 and fake.hits["/health"] == 1
+    assert clock.slept == [] and fake.hits["/health"] == 1
 
 
-def test_backoff_without_retry_after_is_short(fake: FakeRestErp, make) -> None:  # type: ignore[no-untyped-def]
+def test_backoff_without_retry_after_is_short(fake: FakeRestErp, make, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
     erp = make(retry_base_seconds=0.05, max_tries=4)
     fake.fail_next(3, status=502)
-    started = time.monotonic()
     erp.test_connection()
-    assert time.monotonic() - started < 1 and fake.hits["/health"] == 4  # ≤ 0.35 s of backoff
+    assert fake.hits["/health"] == 4
+    assert within(clock.slept, backoff_ranges(0.05, 3)), clock.slept  # 0.025–0.05, 0.05–0.1, 0.1–0.2
+    assert clock.waited <= 0.35
 
 
-def test_a_timeout_ends_the_call_at_once_as_unreachable(fake: FakeRestErp, make) -> None:  # type: ignore[no-untyped-def]
+def test_a_timeout_ends_the_call_at_once_as_unreachable(fake: FakeRestErp, make, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
     erp = make(timeout_seconds=0.2, max_tries=3)
     fake.delay = 1.0
-    started = time.monotonic()
     with pytest.raises(ErpUnreachable, match=r"did not answer within 0.2s while trying to read"):
         erp.get_order("shopify:acme-us:1")
-    assert time.monotonic() - started < 0.9  # one wait of 0.2 s: not tried again inside the call
+    assert clock.slept == []  # not tried again inside the call: no wait, one request
     assert sum(fake.hits.values()) == 1
 
 
@@ -458,10 +476,11 @@ def test_harness_builds_from_its_config_and_goes_down() -> None:
         assert erp.push_order(order, customer_id).created
         harness.seed_stock([StockLevel("CAP-01", "main", Decimal(3), datetime.now(UTC))])
         assert [s.sku for s in erp.stock_changes(None)[0]] == ["CAP-01"]
-        started = time.monotonic()
+        clock = FakeClock()
+        erp._sleep = clock.sleep  # built from its config, like the connector builds it: no sleep to pass in
         with harness.down(), pytest.raises(RetryableErpError, match="HTTP 503"):
             erp.get_order(order.external_ref)
-        assert time.monotonic() - started < 1
+        assert clock.slept == []  # down says Retry-After: 1, beyond the harness's 0.5 s budget: not slept
         assert erp.get_order(order.external_ref) is not None
     finally:
         harness.close()

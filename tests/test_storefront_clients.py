@@ -21,6 +21,7 @@ from werkzeug.serving import make_server
 from adapters.shopify import QuantityStaleError, ShopifyClient, numeric_id
 from adapters.storefront import StorefrontError
 from adapters.woocommerce import WooClient
+from tests.fakes.clock import FakeClock
 from tests.fakes.shopify import FakeShopify
 from tests.fakes.woocommerce import FakeWooCommerce
 
@@ -57,8 +58,14 @@ class Receiver:
 
 
 @pytest.fixture
-def shop() -> Iterator[FakeShopify]:
-    fake = FakeShopify(token=TOKEN)
+def clock() -> FakeClock:
+    """Time for the clients' waits and the fake Shopify's buckets: it passes only when a client sleeps."""
+    return FakeClock()
+
+
+@pytest.fixture
+def shop(clock: FakeClock) -> Iterator[FakeShopify]:
+    fake = FakeShopify(token=TOKEN, clock=clock)
     try:
         yield fake
     finally:
@@ -84,7 +91,12 @@ def receiver() -> Iterator[Receiver]:
 
 
 def client(shop: FakeShopify, **options: Any) -> ShopifyClient:
-    return ShopifyClient(shop.shop_domain, TOKEN, api_base_url=shop.url, retry_base=0.01, **options)
+    """A client on the shop's fake clock: what it sleeps is in `shop.clock.slept`, and restores the buckets."""
+    clock = shop.clock
+    assert isinstance(clock, FakeClock)
+    return ShopifyClient(
+        shop.shop_domain, TOKEN, api_base_url=shop.url, retry_base=0.01, sleep=clock.sleep, clock=clock, **options
+    )
 
 
 def graphql(shop: FakeShopify, query: str, variables: dict, version: str = "2026-01") -> requests.Response:
@@ -186,25 +198,26 @@ def test_change_from_quantity_is_mandatory_from_2026_01(shop: FakeShopify) -> No
 
 
 @pytest.mark.parametrize("throttle_status", [200, 429])
-def test_small_graphql_budget_is_waited_for_not_hammered(shop: FakeShopify, throttle_status: int) -> None:
+def test_small_graphql_budget_is_waited_for_not_hammered(
+    shop: FakeShopify, clock: FakeClock, throttle_status: int
+) -> None:
     shop.throttle_status = throttle_status
     loc = shop.add_location()
     variants = shop.add_variants([f"S{n}" for n in range(300)])
     shop.set_budget(maximum=120, restore_rate=200)
     c = client(shop)
-    started = time.monotonic()
     results = c.set_available([(v.inventory_item_id, loc, 1, None) for v in variants], "small-bucket")
-    elapsed = time.monotonic() - started
-    # The first call learns the bucket (one THROTTLED: 260 points > 120); then batches of 110 fit and the
-    # client sleeps for the points it needs: 120/200 + 90/200 = 1.05 s.
+    # The first call learns the bucket (one THROTTLED: 260 points > 120); then batches of 110 (10 + 110 =
+    # 120 points) fit, and before each the client sleeps for exactly the points it lacks: 120/200, then the
+    # last batch of 80 (90 points) 90/200.
     assert [r["count"] for r in results] == [110, 110, 80]
     assert shop.throttled == c.stats.throttled == 1
-    assert 0.3 <= c.stats.waited <= 1.1  # 1.05 s, less when the round trips themselves take time
-    assert elapsed >= c.stats.waited
+    assert clock.slept == pytest.approx([0.6, 0.45])
+    assert c.stats.waited == pytest.approx(1.05)
     assert all(shop.level(v.inventory_item_id, loc) == 1 for v in variants)
 
 
-def test_a_warm_client_is_never_throttled(shop: FakeShopify) -> None:
+def test_a_warm_client_is_never_throttled(shop: FakeShopify, clock: FakeClock) -> None:
     shop.add_location()
     shop.add_variants([f"S{n:03d}" for n in range(600)])
     shop.set_budget(maximum=400, restore_rate=1000)
@@ -213,36 +226,47 @@ def test_a_warm_client_is_never_throttled(shop: FakeShopify) -> None:
     assert len(c.variants_by_sku()) == 600
     assert shop.throttled == 0
     assert c.stats.calls["productVariants"] == 4
-    assert c.stats.waited > 0
+    # It waits before each call for what the call costs: the 3 points locations took, then before each of
+    # the three full pages (2 + 199 × 2 = 400 points) the 400 the one before took: no more, and never less.
+    assert clock.slept == pytest.approx([0.003, 0.4, 0.4, 0.4])
+    assert c.stats.waited == pytest.approx(clock.waited)
 
 
-def test_rest_429_retry_after_then_call_limit_header(shop: FakeShopify) -> None:
+def test_rest_429_retry_after_then_call_limit_header(shop: FakeShopify, clock: FakeClock) -> None:
     since = datetime.now(UTC) - timedelta(hours=1)
     for _ in range(5):
         shop.add_order([("X", 1)])
     shop.fill_rest_bucket()  # other apps used the whole 40-call bucket
     c = client(shop)
-    started = time.monotonic()
     orders = list(c.orders_updated_since(since, limit=2))
     assert len(orders) == 5
     assert shop.rest_throttled == c.stats.throttled == 1  # the one 429; after it the header says 40/40
     assert shop.calls["GET orders"] == 4  # the 429 and three pages
-    # Retry-After (up to 0.5 s), then up to two waits of ~0.5 s while the header shows a full bucket leaking
-    # 2/s (less on a loaded machine, where slow round trips let the bucket drain meanwhile).
-    assert 0.3 <= c.stats.waited <= 1.6
-    assert time.monotonic() - started >= c.stats.waited
+    # Retry-After: 0.5 (one call leaks out of a full bucket at 2/s), then before each of the next two pages
+    # 0.5 s more, because the header of the page before showed the bucket full again.
+    assert clock.slept == pytest.approx([0.5, 0.5, 0.5])
+    assert c.stats.waited == pytest.approx(1.5)
 
 
-def test_5xx_is_retried_then_reported_and_4xx_is_final(shop: FakeShopify) -> None:
+def within_backoff(slept: list[float], base: float) -> bool:
+    """Each wait between tries is base·2^(n−1) jittered by 0.5–1.5 (capped at 10 s)."""
+    return all(base * 2**n * 0.5 <= wait <= min(10.0, base * 2**n * 1.5) for n, wait in enumerate(slept))
+
+
+def test_5xx_is_retried_then_reported_and_4xx_is_final(shop: FakeShopify, clock: FakeClock) -> None:
     shop.add_location()
     c = client(shop, max_retries=3)
     shop.fail_next(2, 503)
     assert len(c.locations()) == 1
     assert c.stats.retries == 2
+    assert len(clock.slept) == 2 and within_backoff(clock.slept, 0.01), clock.slept
+    first = len(clock.slept)
     shop.fail_next(4, 502)
     with pytest.raises(StorefrontError) as caught:
         c.locations()
     assert caught.value.retryable
+    # Four failures with three retries: a wait before each retry, none after the last failure.
+    assert len(clock.slept[first:]) == 3 and within_backoff(clock.slept[first:], 0.01), clock.slept
     with pytest.raises(StorefrontError) as caught:
         ShopifyClient(shop.shop_domain, "wrong", api_base_url=shop.url).locations()
     assert not caught.value.retryable and "access token" in str(caught.value)
@@ -462,18 +486,17 @@ def test_woo_pages_products_and_variations(woo: FakeWooCommerce) -> None:
     assert too_big.status_code == 400
 
 
-def test_woo_429_retry_after_and_auth(woo: FakeWooCommerce) -> None:
+def test_woo_429_retry_after_and_auth(woo: FakeWooCommerce, clock: FakeClock) -> None:
     oid = woo.add_order()
-    c = woo_client(woo)
+    c = woo_client(woo, sleep=clock.sleep)
     woo.fail_next(2, 429, retry_after="0.2")
-    started = time.monotonic()
     assert c.order(oid)["id"] == oid
-    assert c.stats.throttled == 2 and c.stats.waited == pytest.approx(0.4)
-    assert time.monotonic() - started >= 0.4
+    assert c.stats.throttled == 2 and clock.slept == [0.2, 0.2]  # each Retry-After, as asked
+    assert c.stats.waited == pytest.approx(0.4)
     woo.fail_next(1, 429)  # no Retry-After: the job queue decides when
     with pytest.raises(StorefrontError) as caught:
         c.order(oid)
-    assert caught.value.retryable
+    assert caught.value.retryable and clock.slept == [0.2, 0.2]  # nothing slept for it here
     with pytest.raises(StorefrontError) as caught:
         WooClient(woo.url, "ck_test", "not-the-secret").order(oid)  # OAuth signature checked
     assert not caught.value.retryable

@@ -100,6 +100,7 @@ class RestErp:
         retry_base_seconds: float = 0.25,
         max_wait_seconds: float = 30,
         session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         if not base_url or not re.match(r"^https?://", base_url):
             raise PermanentErpError(
@@ -118,6 +119,7 @@ class RestErp:
         self.max_tries = max(1, int(max_tries))
         self.retry_base = float(retry_base_seconds)
         self.max_wait = float(max_wait_seconds)
+        self._sleep = sleep  # how the waits between tries are spent (tests give a fake clock's)
         self.auth_type = (auth_type or "none").lower()
         self.session = session or requests.Session()
         self.session.headers.update({"Accept": "application/json", "User-Agent": "storefront-connector"})
@@ -318,7 +320,7 @@ class RestErp:
                 if retry_after is not None:
                     problem += f" and asked to wait {delay:g}s, beyond this call's {self.max_wait:g}s budget"
                 break
-            time.sleep(delay)
+            self._sleep(delay)
             waited += delay
         raise RetryableErpError(
             f"{problem} while trying to {action} ({attempt} "

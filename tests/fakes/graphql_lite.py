@@ -56,12 +56,12 @@ class LeakyBucket:
     points, rate = restoreRate, and currentlyAvailable = capacity - level.
     """
 
-    def __init__(self, capacity: float, rate: float):
-        self.capacity, self.rate = float(capacity), float(rate)
-        self._level, self._at = 0.0, time.monotonic()
+    def __init__(self, capacity: float, rate: float, clock: Callable[[], float] = time.monotonic):
+        self.capacity, self.rate, self._clock = float(capacity), float(rate), clock
+        self._level, self._at = 0.0, clock()
 
     def level(self) -> float:
-        now = time.monotonic()
+        now = self._clock()
         self._level = max(0.0, self._level - (now - self._at) * self.rate)
         self._at = now
         return self._level

@@ -33,6 +33,7 @@ import json
 import math
 import re
 import threading
+import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
@@ -104,14 +105,18 @@ class FakeShopify:
         rest_leak_rate: float = 2,
         throttle_status: int = 200,
         shop_utc_offset_hours: int = -5,
+        clock: Callable[[], float] = time.monotonic,
     ):
+        """`clock`: the time the rate-limit buckets restore by (a tests.fakes.clock.FakeClock shared with
+        the client under test makes its waits exact)."""
         self.token, self.shop_domain = token, shop_domain
+        self.clock = clock
         # THROTTLED answers with 200 or 429: both happen (docs/platforms.md#shopify-rate-limits)
         self.throttle_status = throttle_status
         self.single_query_limit = 1000
         self.tz = timezone(timedelta(hours=shop_utc_offset_hours))  # REST times carry the shop's offset
-        self.graphql_bucket = LeakyBucket(max_available, restore_rate)
-        self.rest_bucket = LeakyBucket(rest_bucket, rest_leak_rate)
+        self.graphql_bucket = LeakyBucket(max_available, restore_rate, clock)
+        self.rest_bucket = LeakyBucket(rest_bucket, rest_leak_rate, clock)
         self.products: dict[int, dict] = {}
         self.variants: dict[int, Variant] = {}
         self.variant_order: list[int] = []
@@ -157,11 +162,11 @@ class FakeShopify:
     def set_budget(self, maximum: float, restore_rate: float) -> None:
         """A new, full GraphQL bucket."""
         with self._lock:
-            self.graphql_bucket = LeakyBucket(maximum, restore_rate)
+            self.graphql_bucket = LeakyBucket(maximum, restore_rate, self.clock)
 
     def set_rest_bucket(self, size: int, leak_rate: float) -> None:
         with self._lock:
-            self.rest_bucket = LeakyBucket(size, leak_rate)
+            self.rest_bucket = LeakyBucket(size, leak_rate, self.clock)
 
     def fill_rest_bucket(self, level: int | None = None) -> None:
         """As if other apps' requests had just filled the REST bucket (to `level`, default full)."""
