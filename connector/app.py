@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response as BaseResponse  # what redirect() return
 
 from connector import auth, health, web_input
 from connector.headers import install_headers
-from connector.inbox import Inbox
+from connector.inbox_writer import Inbox
 from connector.runtime import Runtime, install
 from connector.settings import Settings
 from connector.stores import StoreDirectory
