@@ -12,7 +12,7 @@ from connector import auth, health, web_input
 from connector.api import init_api
 from connector.drains import kick
 from connector.headers import install_headers
-from connector.inbox import Inbox
+from connector.inbox_writer import Inbox
 from connector.runtime import Runtime, install
 from connector.settings import Settings
 from connector.stores import StoreDirectory

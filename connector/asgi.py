@@ -2,7 +2,7 @@
 `gunicorn --worker-class uvicorn_worker.UvicornWorker 'connector.asgi:create_asgi_app()'`.
 
 Webhook deliveries are served on the event loop: no thread per request, and the inbox's group
-commit waits on PostgreSQL without holding anything else up (connector.inbox.AsyncInbox). The
+commit waits on PostgreSQL without holding anything else up (connector.inbox_writer.AsyncInbox). The
 decisions are the WSGI receiver's own (connector.webhooks.Intake), so both answer alike. Every
 other request (pages, API) goes to the Flask app, run in a pool of threads.
 
@@ -24,7 +24,7 @@ from a2wsgi import WSGIMiddleware
 from a2wsgi.asgi_typing import HTTPScope, Receive, ReceiveEvent, Scope, Send
 from flask import Flask
 
-from connector import health, inbox
+from connector import health, inbox, inbox_writer
 from connector.app import create_app
 from connector.stores import MISS
 from connector.webhooks import BROKEN, PREFIX, UNAVAILABLE, Intake, Reply, reply_body
@@ -47,7 +47,7 @@ class Connector:
         # a2wsgi types the environ as a TypedDict, Flask as the plain dict[str, Any] it is (PEP 3333)
         self.pages = WSGIMiddleware(flask_app, workers=threads)  # type: ignore[arg-type]  # environ: same dict
         self.intake = Intake(flask_app.extensions["connector.runtime"], flask_app.extensions["connector.stores"])
-        self.writer = inbox.AsyncInbox(self.intake.rt.engine, flask_app.extensions["connector.waker"].mark)
+        self.writer = inbox_writer.AsyncInbox(self.intake.rt.engine, flask_app.extensions["connector.waker"].mark)
         self.body_timeout = self.intake.rt.settings.body_timeout_seconds
         self.checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="readyz")
 

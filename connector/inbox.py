@@ -1,24 +1,18 @@
 """The durable inbox: every delivery we accept is a committed row before we answer 200.
 
 INSERT … ON CONFLICT DO NOTHING on (store, dedupe key): a duplicate changes nothing, and the
-request learns it was a duplicate.
+request learns it was a duplicate. Here: the row of one delivery, and storing rows in a
+transaction of the caller's (`insert_rows`) or of their own (`record`). The receivers' group-commit
+writers are in connector.inbox_writer; their libpq encoding in connector.inbox_wire.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
-import logging
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg import generators, pq
-from psycopg.pq.abc import PGconn, PGresult
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -29,7 +23,6 @@ from connector.clock import utcnow
 from connector.models import InboxEvent
 from mappings.payloads import printable
 
-log = logging.getLogger(__name__)
 _INBOX = InboxEvent.__table__
 
 
@@ -82,7 +75,7 @@ def row(
     }
 
 
-_COLUMNS = (
+COLUMNS = (
     "store_id",
     "platform",
     "topic",
@@ -101,11 +94,12 @@ _COLUMNS = (
 
 
 # The body goes as a binary parameter: no hex encoding of 15 kB on either side.
-_PLACEHOLDERS = "(" + ", ".join("%b" if c == "body" else "%s" for c in _COLUMNS) + ")"
+_PLACEHOLDERS = "(" + ", ".join("%b" if c == "body" else "%s" for c in COLUMNS) + ")"
 
 
-_INSERT = (
-    f"INSERT INTO inbox_events ({', '.join(_COLUMNS)}) VALUES {{values}} "
+# The statement for any number of rows: `values` is their placeholders, in COLUMNS order.
+INSERT = (
+    f"INSERT INTO inbox_events ({', '.join(COLUMNS)}) VALUES {{values}} "
     "ON CONFLICT (store_id, dedupe_key) DO NOTHING RETURNING id, store_id, dedupe_key"
 )
 
@@ -113,74 +107,14 @@ _INSERT = (
 @functools.cache
 def _pg_sql(count: int) -> str:
     """psycopg's placeholders (SQLAlchemy connections: `record`, tools)."""
-    return _INSERT.format(values=", ".join([_PLACEHOLDERS] * count))
+    return INSERT.format(values=", ".join([_PLACEHOLDERS] * count))
 
 
-@functools.cache
-def _numbered_sql(count: int) -> bytes:
-    """libpq's numbered placeholders (the receiver's group commit)."""
-    per_row = len(_COLUMNS)
-    values = ", ".join("(" + ", ".join(f"${n * per_row + c + 1}" for c in range(per_row)) + ")" for n in range(count))
-    return _INSERT.format(values=values).encode()
+def _pg_params(rows: list[dict]) -> list:
+    return [json.dumps(r[c]) if c == "headers" else r[c] for r in rows for c in COLUMNS]
 
 
-_FORMATS = [1 if c == "body" else 0 for c in _COLUMNS]  # the body as binary, the rest as text
-
-
-def _encoded(row: dict) -> list[bytes | None]:
-    """A row's parameters in libpq's text format (the body in binary), in _COLUMNS order."""
-    out: list[bytes | None] = []
-    for column in _COLUMNS:
-        value = row[column]
-        if value is None or column == "body":
-            out.append(value)
-            continue
-        if column == "headers":
-            text = json.dumps(value).encode()
-        elif isinstance(value, datetime):
-            text = value.isoformat().encode()
-        else:
-            text = str(value).encode()
-        if b"\x00" in text:  # libpq would cut a text parameter there; PostgreSQL cannot store it anyway
-            raise InboxUnavailable(f"{column} contains a NUL character, which PostgreSQL cannot store")
-        out.append(text)
-    return out
-
-
-def _check(result: PGresult, wanted: pq.ExecStatus) -> PGresult:
-    if result.status != wanted:
-        raise InboxUnavailable((result.error_message or b"no answer from PostgreSQL").decode(errors="replace").strip())
-    return result
-
-
-def _batch_values(rows: list[dict]) -> list[bytes | None]:
-    values: list[bytes | None] = []
-    for new_row in rows:
-        values += _encoded(new_row)
-    return values
-
-
-def _new_ids(result: PGresult, rows: list[dict]) -> list[int | None]:
-    """Each row's new id, None for a duplicate (the same delivery twice in one batch: the first is new)."""
-    new = {
-        (int(_cell(result, n, 1)), _cell(result, n, 2).decode()): int(_cell(result, n, 0))
-        for n in range(result.ntuples)
-    }
-    return [new.pop((r["store_id"], r["dedupe_key"]), None) for r in rows]
-
-
-def _cell(result: PGresult, row_number: int, column: int) -> bytes:
-    value = result.get_value(row_number, column)
-    if value is None:  # id, store_id and dedupe_key are NOT NULL columns
-        raise InboxUnavailable("PostgreSQL returned NULL for a NOT NULL column")
-    return value
-
-
-def _dead(pgconn: PGconn) -> bool:
-    return pgconn.status == pq.ConnStatus.BAD
-
-
-def _psycopg(conn: PoolProxiedConnection) -> psycopg.Connection[Any]:
+def driver_connection(conn: PoolProxiedConnection) -> psycopg.Connection[Any]:
     """The psycopg connection under SQLAlchemy's pool proxy (typed Optional: None once invalidated)."""
     driver = conn.driver_connection
     if driver is None:
@@ -188,19 +122,11 @@ def _psycopg(conn: PoolProxiedConnection) -> psycopg.Connection[Any]:
     return driver
 
 
-def _statement_name(size: int) -> bytes:
-    return b"inbox_insert_%d" % size
-
-
-def _pg_params(rows: list[dict]) -> list:
-    return [json.dumps(r[c]) if c == "headers" else r[c] for r in rows for c in _COLUMNS]
-
-
 def insert_rows(conn: Connection, rows: list[dict]) -> dict[tuple[int, str], int]:
     """Insert in one statement; return the new ids by (store_id, dedupe_key) — duplicates are absent."""
     if conn.dialect.name == "postgresql":
         # The receiver's hot path: straight to psycopg, one multi-row statement per batch.
-        cursor = _psycopg(conn.connection).cursor()
+        cursor = driver_connection(conn.connection).cursor()
         with cursor:
             cursor.execute(_pg_sql(len(rows)), _pg_params(rows), prepare=len(rows) <= 4)
             return {(store_id, key): event_id for event_id, store_id, key in cursor.fetchall()}
@@ -213,269 +139,3 @@ def record(engine: Engine, **fields: Any) -> int | None:
     new_row = row(**fields)
     with engine.begin() as conn:
         return insert_rows(conn, [new_row]).get((new_row["store_id"], new_row["dedupe_key"]))
-
-
-@dataclass(eq=False)
-class _Waiting:
-    """A request thread's row, waiting to be committed (or to be told to commit the waiting rows itself)."""
-
-    row: dict
-    done: threading.Event = field(default_factory=threading.Event)
-    lead: bool = False
-    event_id: int | None = None
-    error: Exception | None = None
-
-
-class Inbox:
-    """The receiver's writer: every delivery is committed before the request answers.
-
-    On PostgreSQL the request threads of a process commit together (group commit): the thread that
-    finds no commit in progress leads, and commits its own row with every row that is waiting in one
-    multi-row INSERT; the threads that arrive meanwhile wait, and the next of them leads the next
-    batch. A lone delivery goes at once in its own thread; under load a row costs PostgreSQL less
-    than half as much in a batch. Each thread still answers only after its own row is durable.
-    """
-
-    MAX_BATCH = 32
-    ROUNDS = 2  # batches a leader commits for others before handing over, so its own answer waits little
-    WAIT_SECONDS = 10.0  # a row not committed by then is refused (503): the store sends it again
-
-    def __init__(self, engine: Engine, on_stored: Callable[[int], None]):
-        self.engine = engine
-        self.on_stored = on_stored  # told each store that got a new pending event (after commit)
-        self._queue: list[_Waiting] = []
-        self._lock = threading.Lock()
-        self._leading = False  # a thread is committing; while False, the queue is empty
-        self._conn: PoolProxiedConnection | None = None  # used by one leader at a time, in autocommit mode
-        self._prepared: set[int] = set()  # batch sizes prepared on that connection
-
-    def record(self, new_row: dict) -> int | None:
-        """Commit the row; its id, or None for a duplicate. InboxUnavailable when it cannot."""
-        try:
-            event_id = self._insert(new_row)
-        except InboxUnavailable:
-            raise
-        except Exception as exc:
-            log.exception("inbox: could not store a delivery; refusing it (503) so the store sends it again")
-            raise InboxUnavailable(str(exc)) from exc
-        if event_id is not None and new_row["status"] == "pending":
-            self.on_stored(new_row["store_id"])
-        return event_id
-
-    def _insert(self, new_row: dict) -> int | None:
-        if self.engine.dialect.name != "postgresql":
-            with self.engine.begin() as conn:
-                return insert_rows(conn, [new_row]).get((new_row["store_id"], new_row["dedupe_key"]))
-        me = _Waiting(new_row)
-        with self._lock:
-            self._queue.append(me)
-            me.lead, self._leading = not self._leading, True
-        if not me.lead and not me.done.wait(self.WAIT_SECONDS):
-            with self._lock:
-                if not me.lead and me in self._queue:  # nobody took it: withdraw it (the store sends it again)
-                    self._queue.remove(me)
-                    raise InboxUnavailable(f"the row was not committed within {self.WAIT_SECONDS:g}s")
-            # Handed the lead just now, or in a batch being committed (bounded by the statement timeout).
-            if not me.lead and not me.done.wait(self.WAIT_SECONDS):
-                raise InboxUnavailable(f"the row was not committed within {2 * self.WAIT_SECONDS:g}s")
-        if me.lead:  # first, or handed the lead while waiting: its row is at the head of the queue
-            self._lead()
-        if me.error is not None:
-            raise me.error
-        return me.event_id
-
-    def _lead(self) -> None:
-        try:
-            for _ in range(self.ROUNDS):
-                with self._lock:
-                    batch, self._queue = self._queue[: self.MAX_BATCH], self._queue[self.MAX_BATCH :]
-                if not batch:
-                    break
-                self._commit_each_once(batch)
-                for waiting in batch:
-                    if not waiting.lead:
-                        waiting.done.set()
-        finally:  # whatever happened, the next waiting thread leads, or nobody is leading
-            with self._lock:
-                if self._queue:
-                    self._queue[0].lead = True
-                    self._queue[0].done.set()
-                else:
-                    self._leading = False
-
-    def _commit_each_once(self, batch: list[_Waiting]) -> None:
-        try:
-            self._commit(batch)
-        except Exception as exc:
-            self._drop_connection()
-            if len(batch) == 1:
-                log.exception("inbox: could not store a delivery; refusing it (503) so the store sends it again")
-                batch[0].error = InboxUnavailable(str(exc))
-                return
-            for waiting in batch:  # one bad row must not cost the others theirs: each alone
-                self._commit_each_once([waiting])
-
-    def _commit(self, batch: list[_Waiting]) -> None:
-        reused = self._conn is not None
-        try:
-            self._commit_on_connection(batch)
-        except Exception:
-            if not (reused and self._conn is not None and _dead(_psycopg(self._conn).pgconn)):
-                raise
-            # It died since its last use (a PostgreSQL restart, a failover): once more on a new one.
-            self._drop_connection()
-            self._commit_on_connection(batch)
-
-    def _commit_on_connection(self, batch: list[_Waiting]) -> None:
-        # Straight to libpq (psycopg.pq): a prepared statement per batch size, the parameters encoded
-        # here. psycopg's cursor layer cost more Python than the rest of the delivery's path.
-        if self._conn is None:
-            self._conn = self.engine.raw_connection()
-            _psycopg(self._conn).autocommit = True
-            # A stuck insert must not hold every request thread of the process: fail it (503) instead.
-            _psycopg(self._conn).execute(f"SET statement_timeout = {int(self.WAIT_SECONDS * 1000)}")
-            self._prepared = set()
-        pgconn = _psycopg(self._conn).pgconn
-        rows = [waiting.row for waiting in batch]
-        name = _statement_name(len(rows))
-        if len(rows) not in self._prepared:
-            _check(pgconn.prepare(name, _numbered_sql(len(rows))), pq.ExecStatus.COMMAND_OK)
-            self._prepared.add(len(rows))
-        values = _batch_values(rows)
-        # psycopg's exec_prepared sends None as NULL (as exec_params, which is typed so); its signature omits None.
-        sent = pgconn.exec_prepared(name, values, _FORMATS * len(rows))  # type: ignore[arg-type]  # None is NULL
-        result = _check(sent, pq.ExecStatus.TUPLES_OK)
-        for waiting, event_id in zip(batch, _new_ids(result, rows), strict=False):
-            waiting.event_id = event_id
-
-    def _drop_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.invalidate()
-            except Exception:
-                pass
-
-
-_Pending = tuple[dict, "asyncio.Future[int | None]"]
-
-
-class AsyncInbox:
-    """The ASGI receiver's writer (connector.asgi): the same group commit, on one event loop.
-
-    Deliveries that arrive while a batch is being committed wait for the next one, which goes as
-    soon as the first is durable: one multi-row INSERT per batch on the process's own connection.
-    The loop stays free meanwhile (psycopg's non-blocking calls). Each request still answers only
-    after its own row is durable. On SQLite (the embedded defaults) rows go one at a time through
-    the thread-based Inbox.
-    """
-
-    MAX_BATCH = Inbox.MAX_BATCH
-    WAIT_SECONDS = Inbox.WAIT_SECONDS
-
-    def __init__(self, engine: Engine, on_stored: Callable[[int], None]):
-        self.engine = engine
-        self.on_stored = on_stored
-        self._queue: list[_Pending] = []
-        self._writing = False  # a task is committing; while False, the queue is empty
-        self._task: asyncio.Task | None = None
-        self._conn: psycopg.AsyncConnection | None = None
-        self._prepared: set[int] = set()
-        self._threaded = Inbox(engine, on_stored) if engine.dialect.name != "postgresql" else None
-
-    async def record(self, new_row: dict) -> int | None:
-        """Commit the row; its id, or None for a duplicate. InboxUnavailable when it cannot."""
-        if self._threaded is not None:
-            return await asyncio.to_thread(self._threaded.record, new_row)
-        loop = asyncio.get_running_loop()
-        item: _Pending = (new_row, loop.create_future())
-        self._queue.append(item)
-        if not self._writing:
-            self._writing = True
-            self._task = loop.create_task(self._write())  # held: the loop keeps only weak references
-        done, _ = await asyncio.wait([item[1]], timeout=self.WAIT_SECONDS)
-        if not done:
-            if item in self._queue:  # nobody took it: withdraw it (the store sends it again)
-                self._queue.remove(item)
-                raise InboxUnavailable(f"the row was not committed within {self.WAIT_SECONDS:g}s")
-            # In the batch being committed: bounded by the statement timeout.
-            done, _ = await asyncio.wait([item[1]], timeout=self.WAIT_SECONDS)
-            if not done:
-                item[1].cancel()  # nobody waits for it any more: not retried alone if the batch fails
-                raise InboxUnavailable(f"the row was not committed within {2 * self.WAIT_SECONDS:g}s")
-        event_id = item[1].result()
-        if event_id is not None and new_row["status"] == "pending":
-            self.on_stored(new_row["store_id"])
-        return event_id
-
-    async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await conn.close()
-
-    async def _write(self) -> None:
-        batch: list[_Pending] = []
-        try:
-            while self._queue:
-                batch, self._queue = self._queue[: self.MAX_BATCH], self._queue[self.MAX_BATCH :]
-                await self._commit_each_once(batch)
-        finally:  # even when cancelled (shutdown): no request waits on a batch nobody commits
-            self._writing = False
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(InboxUnavailable("the web process is stopping"))
-
-    async def _commit_each_once(self, batch: list[_Pending]) -> None:
-        try:
-            ids = await self._commit([new_row for new_row, _ in batch])
-        except Exception as exc:
-            await self._drop_connection()
-            if len(batch) == 1:
-                log.exception("inbox: could not store a delivery; refusing it (503) so the store sends it again")
-                if not batch[0][1].done():
-                    batch[0][1].set_exception(InboxUnavailable(str(exc)))
-                return
-            for item in batch:  # one bad row must not cost the others theirs: each alone
-                if not item[1].done():
-                    await self._commit_each_once([item])
-            return
-        for (_, future), event_id in zip(batch, ids, strict=False):
-            if not future.done():
-                future.set_result(event_id)
-
-    async def _commit(self, rows: list[dict]) -> list[int | None]:
-        reused = self._conn is not None
-        try:
-            return await self._commit_on_connection(rows)
-        except Exception:
-            if not (reused and self._conn is not None and _dead(self._conn.pgconn)):
-                raise
-            # It died since its last use (a PostgreSQL restart, a failover): once more on a new one.
-            await self._drop_connection()
-            return await self._commit_on_connection(rows)
-
-    async def _commit_on_connection(self, rows: list[dict]) -> list[int | None]:
-        if self._conn is None:
-            _, params = self.engine.dialect.create_connect_args(self.engine.url)
-            params.setdefault("connect_timeout", max(1, int(self.WAIT_SECONDS)))  # an unreachable host
-            self._conn = await psycopg.AsyncConnection.connect(**params, autocommit=True)
-            # A stuck insert must not hold the process's deliveries: fail them (503) instead.
-            await self._conn.execute(f"SET statement_timeout = {int(self.WAIT_SECONDS * 1000)}")
-            self._prepared = set()
-        conn, pgconn = self._conn, self._conn.pgconn
-        name = _statement_name(len(rows))
-        if len(rows) not in self._prepared:
-            pgconn.send_prepare(name, _numbered_sql(len(rows)))
-            _check((await conn.wait(generators.execute(pgconn)))[-1], pq.ExecStatus.COMMAND_OK)
-            self._prepared.add(len(rows))
-        pgconn.send_query_prepared(name, _batch_values(rows), _FORMATS * len(rows))
-        result = _check((await conn.wait(generators.execute(pgconn)))[-1], pq.ExecStatus.TUPLES_OK)
-        return _new_ids(result, rows)
-
-    async def _drop_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                await conn.close()
-            except Exception:
-                pass

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from connector import inbox
+from connector import inbox, inbox_writer
 from connector.runtime import Runtime, StoreInfo
 from connector.signatures import verify
 from connector.stores import StoreDirectory
@@ -204,7 +204,7 @@ BROKEN: Reply = (500, "internal error; it has been logged")  # a bug: the store 
 class WebhookReceiver:
     """WSGI middleware: POST /webhooks/<shopify|woocommerce>/<store> here, every other request to `app`."""
 
-    def __init__(self, app: Callable, runtime: Runtime, directory: StoreDirectory, writer: inbox.Inbox):
+    def __init__(self, app: Callable, runtime: Runtime, directory: StoreDirectory, writer: inbox_writer.Inbox):
         self.app, self.writer = app, writer
         self.intake = Intake(runtime, directory)
 

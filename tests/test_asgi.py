@@ -12,7 +12,7 @@ import time
 import pytest
 from sqlalchemy import create_engine, text
 
-from connector import inbox
+from connector import inbox, inbox_writer
 from connector.asgi import Connector
 from connector.signatures import sign
 from tests.asgi_client import AsgiClient
@@ -121,7 +121,7 @@ def _store_id(stack) -> int:  # type: ignore[no-untyped-def]
     return stack.app.extensions["connector.stores"].get(STORE).id
 
 
-async def _outcome(writer: inbox.AsyncInbox, new_row: dict) -> object:
+async def _outcome(writer: inbox_writer.AsyncInbox, new_row: dict) -> object:
     try:
         return await writer.record(new_row)
     except inbox.InboxUnavailable as exc:
@@ -185,7 +185,9 @@ def test_deliveries_stuck_behind_a_locked_table_are_refused_and_the_next_ones_go
 @pytest.mark.parametrize("stack", ["postgres"], indirect=True)
 def test_inbox_database_unreachable_means_503_and_nothing_acknowledged(stack) -> None:  # type: ignore[no-untyped-def]
     door = stack.asgi.app
-    door.writer = inbox.AsyncInbox(create_engine("postgresql+psycopg://postgres@127.0.0.1:9/none"), lambda _s: None)
+    door.writer = inbox_writer.AsyncInbox(
+        create_engine("postgresql+psycopg://postgres@127.0.0.1:9/none"), lambda _s: None
+    )
     answer = stack.asgi.post(PATH, BODY, _signed(BODY, "down-1"))
     assert (answer.status_code, answer.json["status"]) == (503, 503)
     assert stack.events() == []

@@ -10,7 +10,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from connector import inbox
+from connector import inbox, inbox_writer
 from connector.migrate import upgrade
 from connector.models import InboxEvent
 
@@ -42,7 +42,7 @@ def _row(key: str) -> dict:
     )
 
 
-def _recorder(writer: inbox.Inbox, outcomes: dict[str, object]):  # type: ignore[no-untyped-def]
+def _recorder(writer: inbox_writer.Inbox, outcomes: dict[str, object]):  # type: ignore[no-untyped-def]
     """deliver(key): records a row, noting its id (None: duplicate) or the InboxUnavailable refusing it."""
 
     def deliver(key: str) -> None:
@@ -62,7 +62,7 @@ def _stored(engine) -> dict[str, int]:  # type: ignore[no-untyped-def]
 
 
 def test_concurrent_deliveries_and_duplicates_are_each_answered_right(engine) -> None:
-    writer = inbox.Inbox(engine, lambda _store: None)
+    writer = inbox_writer.Inbox(engine, lambda _store: None)
     keys = [f"k{n}" for n in range(120)]
     results: dict[str, list[int | None]] = {key: [] for key in keys}
     lock = threading.Lock()
@@ -87,7 +87,7 @@ def test_concurrent_deliveries_and_duplicates_are_each_answered_right(engine) ->
 
 
 def test_a_row_the_database_refuses_fails_alone(engine) -> None:
-    writer = inbox.Inbox(engine, lambda _store: None)
+    writer = inbox_writer.Inbox(engine, lambda _store: None)
     outcomes: dict[str, object] = {}
     deliver = _recorder(writer, outcomes)
 
@@ -119,7 +119,7 @@ def test_a_row_the_database_refuses_fails_alone(engine) -> None:
 
 
 def test_deliveries_stuck_behind_a_locked_table_are_refused_and_the_next_ones_go_through(engine) -> None:
-    writer = inbox.Inbox(engine, lambda _store: None)
+    writer = inbox_writer.Inbox(engine, lambda _store: None)
     writer.WAIT_SECONDS = 0.3  # also the statement timeout of its connection
     outcomes: dict[str, object] = {}
     deliver = _recorder(writer, outcomes)
@@ -147,7 +147,7 @@ def test_deliveries_stuck_behind_a_locked_table_are_refused_and_the_next_ones_go
 
 
 def test_a_connection_that_died_since_its_last_use_is_replaced_without_refusing_anyone(engine) -> None:
-    writer = inbox.Inbox(engine, lambda _store: None)
+    writer = inbox_writer.Inbox(engine, lambda _store: None)
     assert isinstance(writer.record(_row("before")), int)
     with engine.connect() as admin:  # what a PostgreSQL restart or failover does to it
         admin.execute(
