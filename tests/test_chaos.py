@@ -13,9 +13,10 @@ import pytest
 
 from tests.chaos import Plan, run
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("redis-server") is None, reason="needs redis-server to run a private Redis"
-)
+pytestmark = [
+    pytest.mark.chaos,
+    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server to run a private Redis"),
+]
 
 
 def test_every_order_reaches_the_erp_exactly_once_through_the_faults(tmp_path) -> None:
