@@ -87,6 +87,22 @@ class Report:
     reconciled_new: int = 0
     events: Counter = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    # What the ERP and the inbox hold once it is over (Chaos.tally):
+    paid_orders: int = 0  # placed orders whose last state is paid: one payment each is expected
+    buyers: int = 0  # distinct buyers' emails: one ERP customer each is expected
+    erp_orders: int = 0
+    orders_right: int = 0  # placed orders the ERP holds with their total, tax and exactly their payments
+    erp_payments: int = 0
+    erp_customers: int = 0
+    inbox_from_webhooks: int = 0  # events stored by the receivers (a duplicate stopped at the door adds none)
+    inbox_from_reconciliation: int = 0
+    reordered_right: int = 0  # of the orders whose update arrived before their creation, those right in the ERP
+    undelivered_right: int = 0  # of the orders never sent, those right in the ERP (reconciliation's doing)
+
+    @property
+    def duplicates_stopped(self) -> int:
+        """Deliveries that stored no event: the re-deliveries the receivers recognised."""
+        return self.deliveries - self.inbox_from_webhooks
 
     def lines(self) -> list[str]:
         p = self.plan
@@ -100,6 +116,14 @@ class Report:
             f"faults: {self.worker_kills} workers killed (SIGKILL), Redis restarted {self.redis_restarts}x; "
             f"processes restarted by the supervisor {dict(self.process_restarts)}",
             f"reconciliation fed {self.reconciled_new} new event(s); inbox {dict(self.events)}",
+            f"ERP: {self.orders_right} of {self.orders} orders right (total, tax, payments), "
+            f"{self.erp_orders} orders in all; {self.erp_payments} payments for {self.paid_orders} paid orders; "
+            f"{self.erp_customers} customers for {self.buyers} buyers",
+            f"handled: {self.duplicates_stopped} of {self.duplicates} duplicates stopped at the door "
+            f"({self.inbox_from_webhooks} events stored for {self.deliveries} deliveries); "
+            f"{self.reordered_right} of {self.reordered} out-of-order orders right; "
+            f"{self.undelivered_right} of {self.undelivered} never-sent orders right "
+            f"(reconciliation stored {self.inbox_from_reconciliation} events)",
             "converged in "
             + (
                 f"{self.converge_seconds:.1f} s after the faults stopped"
@@ -226,6 +250,8 @@ class Chaos:
         self.report = Report(plan)
         self.expected: dict[str, Expected] = {}
         self.deliveries: list[Delivery] = []
+        self.reordered_refs: set[str] = set()
+        self.undelivered_refs: set[str] = set()
         self.stores = {
             "chaos-a": FakeShopify(shop_domain="chaos-a.myshopify.com"),
             "chaos-b": FakeShopify(shop_domain="chaos-b.myshopify.com", shop_utc_offset_hours=9),
@@ -239,7 +265,7 @@ class Chaos:
     def _customer(self, k: int) -> tuple[str, str]:
         return f"buyer{k}@chaos.example", f"+1555{k:07d}"
 
-    def _shopify_orders(self, slug: str, shop: FakeShopify, start: datetime) -> list[list[Delivery]]:
+    def _shopify_orders(self, slug: str, shop: FakeShopify, start: datetime) -> list[tuple[str, list[Delivery]]]:
         per_order = []
         for n in range(self.plan.orders_per_store):
             order = _fixture("shopify", SHOPIFY_TEMPLATES[n % len(SHOPIFY_TEMPLATES)])
@@ -265,8 +291,9 @@ class Chaos:
             final = copy.deepcopy(order)
             final["updated_at"] = shop.stamp(placed + timedelta(minutes=5))
             shop.orders[order_id] = final  # what the store's API shows: the latest state
-            self.expected[f"shopify:{slug}:{order_id}"] = Expected(
-                f"shopify:{slug}:{order_id}",
+            ref = f"shopify:{slug}:{order_id}"
+            self.expected[ref] = Expected(
+                ref,
                 Decimal(final["total_price"]),
                 Decimal(final["total_tax"]),
                 final["financial_status"] == "paid",
@@ -279,13 +306,13 @@ class Chaos:
                 sends.append(self._shopify(slug, "orders/updated", final))
             else:
                 sends.append(self._shopify(slug, "orders/create", final))
-            per_order.append(sends)
+            per_order.append((ref, sends))
         return per_order
 
     def _shopify(self, slug: str, topic: str, payload: dict) -> Delivery:
         return Delivery(slug, topic, json.dumps(payload).encode(), str(uuid.uuid4()))
 
-    def _woo_orders(self, slug: str, start: datetime) -> list[list[Delivery]]:
+    def _woo_orders(self, slug: str, start: datetime) -> list[tuple[str, list[Delivery]]]:
         woo = self.stores[slug]
         per_order = []
         for n in range(self.plan.orders_per_store):
@@ -301,9 +328,8 @@ class Chaos:
             final.update(
                 number=str(order_id), **woo._stamps("date_created", placed), **woo._stamps("date_paid", placed)
             )
-            self.expected[f"woocommerce:{slug}:{order_id}"] = Expected(
-                f"woocommerce:{slug}:{order_id}", Decimal(final["total"]), Decimal(final["total_tax"]), True, email
-            )
+            ref = f"woocommerce:{slug}:{order_id}"
+            self.expected[ref] = Expected(ref, Decimal(final["total"]), Decimal(final["total_tax"]), True, email)
             sends = []
             if self.rng.random() < self.plan.update_share:  # awaiting payment, then paid
                 first = {
@@ -317,13 +343,13 @@ class Chaos:
                 sends.append(Delivery(slug, "order.updated", json.dumps(final).encode(), ""))
             else:
                 sends.append(Delivery(slug, "order.created", json.dumps(final).encode(), ""))
-            per_order.append(sends)
+            per_order.append((ref, sends))
         return per_order
 
     def plan_deliveries(self) -> None:
         """Every order's deliveries in a stream: near each other, some swapped, some repeated, some left out."""
         start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-        per_order: list[list[Delivery]] = []
+        per_order: list[tuple[str, list[Delivery]]] = []
         for slug, store in self.stores.items():
             if isinstance(store, FakeShopify):
                 per_order += self._shopify_orders(slug, store, start)
@@ -331,13 +357,15 @@ class Chaos:
                 per_order += self._woo_orders(slug, start)
         self.rng.shuffle(per_order)
         keyed: list[tuple[float, Delivery]] = []
-        for n, sends in enumerate(per_order):
+        for n, (ref, sends) in enumerate(per_order):
             if self.rng.random() < self.plan.undelivered_share:
                 self.report.undelivered += 1
+                self.undelivered_refs.add(ref)
                 continue
             if len(sends) == 2 and self.rng.random() < self.plan.reorder_share / self.plan.update_share:
                 sends = [sends[1], sends[0]]
                 self.report.reordered += 1
+                self.reordered_refs.add(ref)
             for m, delivery in enumerate(sends):
                 at = n + m * self.rng.uniform(1, 15)
                 keyed.append((at, delivery))
@@ -435,32 +463,68 @@ class Chaos:
 
     # ---- the proof --------------------------------------------------------------------------------
 
-    def differences(self) -> list[str]:
-        """What the ERP holds that it should not, or lacks; empty when every order is there exactly once."""
+    def _erp(self) -> tuple[dict[str, dict], list[dict], list[dict]]:
+        """A copy of what the fake ERP holds: orders by ref, payments, customers."""
         with self.erp._lock:
             orders = {ref: copy.deepcopy(doc) for ref, doc in self.erp.orders.items()}
             payments = [dict(p) for p in self.erp.payments.values()]
             customers = [dict(c) for c in self.erp.customers.values()]
-        problems = [f"{ref} is missing" for ref in self.expected if ref not in orders]
-        problems += [f"{ref} is in the ERP but was never placed" for ref in orders if ref not in self.expected]
+        return orders, payments, customers
+
+    def _order_problems(self, orders: dict[str, dict], payments: list[dict]) -> dict[str, list[str]]:
+        """Each placed order's problems in the ERP; none when it is there with its total, tax and payments."""
         paid: dict[str, list[Decimal]] = {}
         for payment in payments:
             paid.setdefault(payment["order_ref"], []).append(Decimal(payment["amount"]))
+        problems: dict[str, list[str]] = {}
         for ref, want in self.expected.items():
             doc = orders.get(ref)
+            problems[ref] = found = [] if doc is not None else [f"{ref} is missing"]
             if doc is None:
                 continue
             total, tax = Decimal(doc["totals"]["total"]), Decimal(doc["totals"]["tax_total"])
             if (total, tax) != (want.total, want.tax):
-                problems.append(f"{ref}: total {total} tax {tax}, expected {want.total} and {want.tax}")
+                found.append(f"{ref}: total {total} tax {tax}, expected {want.total} and {want.tax}")
             got = paid.get(ref, [])
             if want.paid and got != [want.total]:
-                problems.append(f"{ref}: payments {got}, expected one of {want.total}")
+                found.append(f"{ref}: payments {got}, expected one of {want.total}")
             if not want.paid and got:
-                problems.append(f"{ref}: payments {got} on an order not paid")
+                found.append(f"{ref}: payments {got} on an order not paid")
+        return problems
+
+    def differences(self) -> list[str]:
+        """What the ERP holds that it should not, or lacks; empty when every order is there exactly once."""
+        orders, payments, customers = self._erp()
+        by_ref = self._order_problems(orders, payments)
+        problems = [problem for ref in self.expected for problem in by_ref[ref]]
+        problems += [f"{ref} is in the ERP but was never placed" for ref in orders if ref not in self.expected]
         emails = Counter((c.get("email") or "").lower() for c in customers)
         problems += [f"customer {email} exists {n} times" for email, n in emails.items() if n > 1]
         return problems
+
+    def tally(self, engine) -> None:  # type: ignore[no-untyped-def]
+        """The report's figures of the end state: the ERP's orders, payments and customers against what was
+        placed, each kind of fault's orders that ended right, and where the inbox's events came from."""
+        orders, payments, customers = self._erp()
+        wrong = self._order_problems(orders, payments)
+        right = {ref for ref, problems in wrong.items() if not problems}
+        r = self.report
+        r.paid_orders = sum(want.paid for want in self.expected.values())
+        r.buyers = len({want.email.lower() for want in self.expected.values()})
+        r.erp_orders, r.erp_payments, r.erp_customers = len(orders), len(payments), len(customers)
+        r.orders_right = len(right)
+        r.reordered_right = len(self.reordered_refs & right)
+        r.undelivered_right = len(self.undelivered_refs & right)
+        with engine.connect() as conn:
+            sources = dict(
+                conn.execute(
+                    text(
+                        "SELECT coalesce(headers->>'X-Connector-Source', '') = 'reconciliation', count(*) "
+                        "FROM inbox_events GROUP BY 1"
+                    )
+                ).all()
+            )
+        r.inbox_from_webhooks, r.inbox_from_reconciliation = sources.get(False, 0), sources.get(True, 0)
 
     def inbox(self, engine) -> Counter:  # type: ignore[no-untyped-def]
         with engine.connect() as conn:
@@ -487,6 +551,7 @@ class Chaos:
             time.sleep(0.5)
         self.report.events = self.inbox(engine)
         self.report.problems += self.differences()
+        self.tally(engine)
         if self.report.events["failed"]:
             with engine.connect() as conn:
                 reasons = conn.execute(

@@ -2,6 +2,10 @@
 
 Nothing is mocked: the PostgreSQL stack creates its own databases on 127.0.0.1:5432 and uses a
 Redis database of its own; each test starts from empty tables and an empty queue.
+
+Tiers: every test is in exactly one, marked when it is collected (`pytest_collection_modifyitems`
+below), so `-m` selects by tier; pyproject's markers list them and the README's "Tests" section says
+how long each takes.
 """
 
 from __future__ import annotations
@@ -21,6 +25,49 @@ from tests.stack import Stack, build_stack
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+# ---- tiers ------------------------------------------------------------------------------------------
+
+# The most demanding first: a test that could be in several is in the first of them.
+TIERS = ("tryton", "chaos", "browser", "fuzz", "process", "stack", "sqlite", "fast")
+# Tests that use these fixtures (directly or through another fixture) are in their tier unless marked with
+# a more demanding one; the `stack` fixture's parameter decides for its tests (STACK_TIERS).
+FIXTURE_TIERS = {
+    "served": "process",  # tests/attacks/conftest.py: `connector web` in a process of its own
+    "pg_databases": "stack",  # PostgreSQL
+    "sqlite_stack": "sqlite",
+    "canary_stack": "sqlite",  # tests/test_pages.py
+}
+STACK_TIERS = {"postgres": "stack", "sqlite": "sqlite"}
+
+
+def tier_of(item: pytest.Item) -> str:
+    """The test's tier: the one it is marked with (its module's pytestmark, its own decorator, or the mark of
+    a parameter, e.g. the contract suite's Tryton harness), else the one its fixtures put it in (the
+    `stack` fixture's parameter: stack or sqlite), else fast."""
+    marked = {mark.name for mark in item.iter_markers() if mark.name in TIERS}
+    if len(marked) > 1:
+        raise pytest.UsageError(f"{item.nodeid} is marked {' and '.join(sorted(marked))}: a test is in one tier")
+    if marked:
+        return marked.pop()
+    found = {FIXTURE_TIERS[name] for name in getattr(item, "fixturenames", ()) if name in FIXTURE_TIERS}
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("stack") in STACK_TIERS:
+        found.add(STACK_TIERS[callspec.params["stack"]])
+    return next((tier for tier in TIERS if tier in found), "fast")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its tier before `-m` selects (marks added later, inside a fixture, are too late
+    for it); every test outside the fast tier is also `slow`."""
+    for item in items:
+        tier = tier_of(item)
+        if item.get_closest_marker(tier) is None:
+            item.add_marker(tier)
+        if tier != "fast":
+            item.add_marker("slow")
 
 
 def load_fixture(*parts: str) -> dict:

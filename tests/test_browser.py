@@ -23,7 +23,7 @@ from tests.browser.helpers import chromium_page, ensure_chromium, live_app, scre
 from tests.conftest import FIXTURES
 from tests.test_api import ADMIN, SUPPORT
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.browser
 
 SLUG = "browser-shop"
 WEBHOOK_SECRET = "whsec_browser_test_5e6f7a8b9c"

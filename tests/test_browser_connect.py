@@ -22,7 +22,7 @@ from tests.conftest import load_fixture
 from tests.test_api import ADMIN
 from tests.test_browser import chromium, sign_in  # noqa: F401  (chromium: the module fixture)
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.browser
 
 
 def _wait_for_erp_orders(stack, count: int, timeout: float = 20) -> list:  # type: ignore[no-untyped-def]

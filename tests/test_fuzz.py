@@ -228,6 +228,7 @@ def _check_events(stack, after_id: int) -> int:  # type: ignore[no-untyped-def]
 
 
 # On both stacks: PostgreSQL refuses what SQLite takes (NUL in text), and production runs on it.
+@pytest.mark.fuzz
 def test_signed_shopify_deliveries_never_fail_badly(stack):
     state = {"last": 0}
 
@@ -268,6 +269,7 @@ def test_signed_shopify_deliveries_never_fail_badly(stack):
     assert stack.post_shopify(b"{}", signature="AAAA").status_code == 401
 
 
+@pytest.mark.fuzz
 def test_signed_woocommerce_deliveries_never_fail_badly(stack):
     state = {"last": 0}
 

@@ -11,11 +11,14 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 import requests
 from sqlalchemy import create_engine, text
 
 from connector.signatures import sign
 from tests.conftest import REDIS_URL, load_fixture
+
+pytestmark = pytest.mark.process
 
 BIN = Path(sys.executable).parent
 

@@ -24,6 +24,7 @@ from tests.test_processes import BIN, connector
 ORDERS = 9
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("limit", [1, 3])
 def test_workers_on_one_store_stay_within_its_concurrency_limit(tmp_path, pg_databases, limit) -> None:
     db_url, _ = pg_databases

@@ -127,6 +127,7 @@ def _hammer(db_url: str, sid: int, base: str, domain: str, seconds: float, kind:
     out.put((kind, calls, errors))
 
 
+@pytest.mark.process  # four worker processes
 def test_expiring_tokens_under_load_renew_once_per_expiry_across_processes(stack, shop):
     if stack.kind != "postgres":
         pytest.skip("several processes share one store row: PostgreSQL's row lock is what serialises them")

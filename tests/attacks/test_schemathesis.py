@@ -16,6 +16,7 @@ SEED = int(os.environ.get("SCHEMATHESIS_SEED", "20261204"))
 SHRINK = bool(os.environ.get("SCHEMATHESIS_SHRINK"))  # the bench shrinks what it finds to its smallest form
 
 
+@pytest.mark.fuzz
 @pytest.mark.parametrize("stack", ["postgres"], indirect=True)  # production's database: it refuses more
 def test_the_signed_in_api_matches_its_document_and_never_answers_5xx(stack):
     report = fuzz_api(stack, examples=EXAMPLES, seed=SEED, shrink=SHRINK)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select
 
 from connector.models import AuditEntry, CustomerLink, Store
@@ -281,6 +282,7 @@ def test_a_redaction_for_ann_leaves_joann_and_mariann_alone(stack):
 # ---- 12. what privacy requests leave behind -----------------------------------------------------
 
 
+@pytest.mark.sqlite  # builds its stack itself
 def test_a_customer_redaction_empties_the_file_drop_ledger_too(tmp_path):
     from tests.conftest import _sqlite  # noqa: F401  (the same stack, with the file-drop ERP)
     from tests.erp_backends.files import FilesHarness

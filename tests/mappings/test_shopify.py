@@ -460,7 +460,7 @@ def test_fuzz_top_level_and_line_level_values(name: str) -> None:
     assert not failures, "\n".join(failures[:20])
 
 
-@pytest.mark.slow
+@pytest.mark.fuzz
 @pytest.mark.parametrize("name", ["order_discount_multiline.json", "order_guest.json"])
 def test_fuzz_every_nested_value_with_hostile_input(name: str) -> None:
     payload = load(name)

@@ -748,7 +748,7 @@ def test_fuzz_refund_values() -> None:
     assert not failures, "\n".join(failures[:20])
 
 
-@pytest.mark.slow
+@pytest.mark.fuzz
 @pytest.mark.parametrize("name", ["order_processing_coupon.json", "order_cod_guest.json"])
 def test_fuzz_every_nested_value_with_hostile_input(name: str) -> None:
     payload = load(name)
