@@ -30,7 +30,7 @@ from connector import inbox
 from connector.models import InboxEvent
 
 ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/10"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")  # flushed: keep it to itself
 BIN = Path(sys.executable).parent
 ORDER = json.loads((ROOT / "tests/fixtures/shopify/order_discount_multiline.json").read_text())
 
@@ -117,11 +117,11 @@ def leg(name: str, events: int, enqueue, worker_cmd) -> float:  # type: ignore[n
         store_id = prepare(env, events)
         enqueue(env, store_id, events)
         started = time.perf_counter()
-        subprocess.run(worker_cmd(env), env=env, check=True, capture_output=True, text=True, timeout=900)
+        run = subprocess.run(worker_cmd(env), env=env, check=True, capture_output=True, text=True, timeout=900)
         seconds = time.perf_counter() - started
         finished = done_count(env)
         if finished != events:
-            raise SystemExit(f"{name}: {finished} of {events} events succeeded")
+            raise SystemExit(f"{name}: {finished} of {events} events succeeded; the worker said:\n{run.stderr[-3000:]}")
         rate = events / seconds
         print(f"{name:<34} {events:>6} events {seconds:8.2f} s {rate:9.1f} orders/s")
         return rate
