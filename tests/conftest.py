@@ -4,7 +4,7 @@ Nothing is mocked: the PostgreSQL stack creates its own databases on 127.0.0.1:5
 Redis database of its own; each test starts from empty tables and an empty queue.
 
 Tiers: every test is in exactly one, marked when it is collected (`pytest_collection_modifyitems`
-below), so `-m` selects by tier; pyproject's markers list them and the README's "Tests" section says
+below), so `-m` selects by tier; pyproject's markers list them and the README's "Tests in tiers" says
 how long each takes.
 """
 
@@ -64,6 +64,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for it); every test outside the fast tier is also `slow`."""
     for item in items:
         tier = tier_of(item)
+        if tier == "fast" and item.get_closest_marker("slow") is not None:
+            raise pytest.UsageError(
+                f"{item.nodeid} is marked slow: mark it with its tier instead ({', '.join(TIERS[:-1])}); "
+                "every test outside the fast tier is slow"
+            )
         if item.get_closest_marker(tier) is None:
             item.add_marker(tier)
         if tier != "fast":

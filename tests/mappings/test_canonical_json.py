@@ -196,7 +196,7 @@ def test_json_that_is_no_canonical_order_is_refused_with_the_field_named(path: t
     assert refused in json.dumps(messages)
 
 
-@pytest.mark.slow
+@pytest.mark.fuzz
 @pytest.mark.parametrize(
     ("to_json", "from_json", "build"),
     [(order_to_json, order_from_json, _full_order), (refund_to_json, refund_from_json, _full_refund)],
