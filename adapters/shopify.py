@@ -30,12 +30,13 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import requests
 
 from adapters.backoff import backoff
+from adapters.clock import utcnow
 from adapters.shopify_auth import Grant
 from adapters.storefront import AccessRevoked, StorefrontError
 
@@ -781,7 +782,7 @@ class ShopifyClient:
     def _fresh_token(self) -> None:
         """Before a call: a store on app credentials renews a token about to expire."""
         if self.tokens is not None and (
-            not self._token or (self._grant is not None and not self._grant.fresh(datetime.now(UTC)))
+            not self._token or (self._grant is not None and not self._grant.fresh(utcnow()))
         ):
             self._use(*self.tokens.current())
 

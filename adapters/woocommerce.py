@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -25,6 +25,7 @@ from woocommerce import API
 
 from adapters.backoff import backoff
 from adapters.storefront import StorefrontError
+from mappings.utc import as_utc
 
 BATCH_LIMIT = 100  # create + update + delete in one batch request (woocommerce_rest_batch_items_limit)
 PER_PAGE = 100  # WordPress caps per_page at 100
@@ -146,7 +147,7 @@ class WooClient:
         """Orders modified after `ts`, by id so that an order edited while we page doesn't jump pages."""
         if ts.tzinfo is None:
             raise ValueError("orders_modified_after needs a timezone-aware time")
-        gmt = ts.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+        gmt = as_utc(ts).replace(tzinfo=None).isoformat(timespec="seconds")
         yield from self.pages(
             "orders", modified_after=gmt, dates_are_gmt="true", status=status, orderby="id", order="asc"
         )

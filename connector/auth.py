@@ -47,8 +47,8 @@ from sqlalchemy import case, delete, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns; flask's Response is one
 
+from adapters.clock import utcnow
 from connector.audit import audit
-from connector.clock import utcnow
 from connector.models import ErpConnection, LoginFailure, User, UserSession
 from connector.runtime import Runtime
 from connector.upsert import dialect_insert

@@ -24,9 +24,9 @@ from datetime import timedelta
 import orjson
 from sqlalchemy import delete, select
 
+from adapters.clock import utcnow
 from connector.audit import audit
 from connector.clients import shopify_client
-from connector.clock import utcnow
 from connector.db import rowcount
 from connector.models import CustomerLink, InboxEvent, Store
 from connector.runtime import Runtime, StoreInfo

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select, update
 
-from connector.clock import utcnow
+from adapters.clock import utcnow
 from connector.models import PendingConnection
 from connector.runtime import Runtime
 

@@ -16,8 +16,8 @@ from datetime import timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from adapters.clock import utcnow
 from adapters.erp import ErpAdapter, RetryableErpError
-from connector.clock import utcnow
 from connector.db import rowcount
 from connector.models import CustomerLink
 from connector.runtime import Runtime, StoreInfo

@@ -11,10 +11,10 @@ order reconciliation from its cursor, so what happened in between is read back.
 
 from __future__ import annotations
 
+from adapters.clock import utcnow
 from adapters.shopify_auth import ISSUED_KEYS
 from connector.audit import audit
 from connector.clients import forget
-from connector.clock import utcnow
 from connector.compliance import NeedsConfirmation, confirmed_by, uninstalled
 from connector.models import Store
 from connector.runtime import Runtime, StoreInfo

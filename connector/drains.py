@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
 
-from connector.clock import utcnow
+from adapters.clock import utcnow
 from connector.models import InboxEvent
 from connector.pipeline import process_event
 from connector.runtime import Runtime, current

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from connector.clock import utcnow
+from adapters.clock import utcnow
 from connector.runtime import Runtime
 from connector.stock import load_json_cursor, save_cursor
 

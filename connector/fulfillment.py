@@ -31,9 +31,9 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from adapters.clock import utcnow
 from adapters.storefront import StorefrontError
 from connector.clients import sync_client
-from connector.clock import utcnow
 from connector.db import rowcount
 from connector.lifecycle import merchant_tables
 from connector.locations import LocationMap, store_locations

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.dml import ReturningInsert
 
-from connector.clock import utcnow
+from adapters.clock import utcnow
 from connector.models import InboxEvent
 from mappings.payloads import printable
 

@@ -38,11 +38,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from adapters.clock import utcnow
 from adapters.shopify import QuantityStaleError, to_gid
 from adapters.storefront import StorefrontError
 from connector import variants as variant_cache
 from connector.clients import sync_client
-from connector.clock import utcnow
 from connector.lifecycle import merchant_tables
 from connector.locations import LocationMap, location_entries, store_locations
 from connector.models import PushedLevel, Reservation, StockMirror, Store

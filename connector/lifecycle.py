@@ -23,8 +23,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from adapters.clock import utcnow
 from adapters.erp import ErpAdapter, PaymentRecord
-from connector.clock import utcnow
 from connector.customers import resolve_customer
 from connector.models import ErpDocument, InboxEvent, MappingEntry, OrderLink, Reservation
 from connector.runtime import Runtime, StoreInfo

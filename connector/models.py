@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from connector.clock import utcnow
+from adapters.clock import utcnow
 
 # SQLite has no 64-bit autoincrement type of its own; INTEGER PRIMARY KEY is already 64-bit there.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -42,7 +42,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("naive datetime given; use connector.clock.utcnow()")
+            raise ValueError("naive datetime given; use adapters.clock.utcnow()")
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 

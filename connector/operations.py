@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import Select, func, select, update
 
+from adapters.clock import utcnow
 from connector import erp_health
 from connector.audit import audit
-from connector.clock import utcnow
 from connector.crypto import mask
 from connector.db import rowcount
 from connector.drains import kick

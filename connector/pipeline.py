@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, update
 
 from adapters.backoff import backoff
+from adapters.clock import utcnow
 from adapters.erp import ErpError, ErpUnreachable, RetryableErpError
 from adapters.storefront import StorefrontError
 from connector import compliance, disconnect, erp_health
 from connector.clients import shopify_client, woo_client
-from connector.clock import utcnow
 from connector.db import rowcount
 from connector.lifecycle import (
     TransactionSource,

@@ -21,7 +21,7 @@ from rq.exceptions import DuplicateJobError
 from rq.job import Job
 from rq.rate_limit import RateLimit
 
-from connector.clock import utcnow
+from adapters.clock import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -16,21 +16,22 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
 
+from adapters.clock import utcnow
 from adapters.storefront import StorefrontError
 from connector import connections, inbox
 from connector.auth import FAILURE_WINDOW
 from connector.clients import shopify_client, woo_client
-from connector.clock import utcnow
 from connector.compliance import EXPORT_DAYS, expire_exports
 from connector.drains import kick
 from connector.models import EventAttempt, InboxEvent, LoginFailure, Store, UserSession
 from connector.runtime import Runtime, StoreInfo
 from connector.stock import load_cursor, load_json_cursor, save_cursor
 from connector.store_admin import register_webhooks, webhook_health
+from mappings.utc import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,8 @@ def store_info(rt: Runtime, store_id: int) -> StoreInfo:
 def updated_at(store: StoreInfo, order: dict) -> datetime:
     """The order's last change, timezone-aware (Shopify: updated_at with offset; WooCommerce: GMT)."""
     if store.platform == "shopify":
-        return datetime.fromisoformat(str(order["updated_at"])).astimezone(UTC)
-    return datetime.fromisoformat(str(order["date_modified_gmt"])).replace(tzinfo=UTC)
+        return as_utc(datetime.fromisoformat(str(order["updated_at"])))
+    return as_utc(datetime.fromisoformat(str(order["date_modified_gmt"])))  # GMT, naive
 
 
 def dedupe_key(store: StoreInfo, order: dict) -> str:

@@ -25,8 +25,8 @@ import shopify
 from sqlalchemy import select
 
 from adapters import shopify_auth
+from adapters.clock import utcnow
 from connector import connections, disconnect, store_admin
-from connector.clock import utcnow
 from connector.config_io import ConfigError, StoreConfig, load_config
 from connector.connections import ConnectionRefused
 from connector.models import Store

@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from sqlalchemy import and_, or_, select, tuple_
 
-from connector.clock import utcnow
+from adapters.clock import utcnow
 from connector.models import StockMirror, SyncCursor
 from connector.runtime import Runtime
 from connector.upsert import chunked, custom_plans, upsert

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -25,6 +25,7 @@ from connector.logredact import redact
 from connector.models import ErpConnection, InboxEvent, Store
 from connector.runtime import Runtime, StoreInfo
 from mappings.topics import SHOPIFY_RETURN_TOPICS
+from mappings.utc import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -154,12 +155,7 @@ def last_deliveries(rt: Runtime, store_id: int) -> dict[str, datetime]:
             .where(InboxEvent.store_id == store_id)
             .group_by(InboxEvent.topic)
         ).all()
-    return {topic: _aware(at) for topic, at in rows if at is not None}
-
-
-def _aware(at: datetime) -> datetime:
-
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    return {topic: as_utc(at) for topic, at in rows if at is not None}
 
 
 @dataclass

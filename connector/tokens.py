@@ -19,9 +19,9 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from adapters import shopify_auth
+from adapters.clock import utcnow
 from adapters.shopify_auth import Grant
 from adapters.storefront import StorefrontError
-from connector.clock import utcnow
 from connector.models import Store
 from connector.runtime import Runtime
 

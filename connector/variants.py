@@ -20,8 +20,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from adapters.clock import utcnow
 from adapters.shopify import numeric_id
-from connector.clock import utcnow
 from connector.models import PushedLevel, StoreVariant
 from connector.runtime import Runtime, StoreInfo
 from connector.upsert import chunked, custom_plans, upsert

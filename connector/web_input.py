@@ -7,12 +7,14 @@ before it reaches a query that would fail with a 500 (the webhook doors never co
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypedDict
 
 from flask import Response, jsonify, request
 from marshmallow import fields, validate
 from werkzeug.exceptions import BadRequest, NotFound
+
+from mappings.utc import as_utc
 
 MAX_JSON_DEPTH = 64  # an order payload is under 10 levels deep; Python's parser gives up near 1000
 MAX_ID = 2**63 - 1  # BIGINT, the widest id column
@@ -149,9 +151,7 @@ def row_id(raw: str) -> int | None:
 
 def to_utc(value: datetime) -> datetime:
     """The time in UTC; ValueError when that falls outside the years 1–9999 (0001-01-01T00:00+14:00)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
     try:
-        return value.astimezone(UTC)
+        return as_utc(value)
     except OverflowError:
         raise OutOfRange("outside the years 1 to 9999 once converted to UTC") from None

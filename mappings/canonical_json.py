@@ -14,13 +14,14 @@ import functools
 import types
 import typing
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
 from mappings.canonical import FEE_KINDS, FeeLine, Money, Order, Refund, RefundFee
+from mappings.utc import as_utc
 
 
 class AwareDateTime(fields.DateTime):
@@ -30,7 +31,7 @@ class AwareDateTime(fields.DateTime):
         parsed = super()._deserialize(value, attr, data, **kwargs)
         if parsed.tzinfo is None:
             raise ValidationError("timestamp has no timezone")
-        return parsed.astimezone(UTC)
+        return as_utc(parsed)
 
 
 def _iso_4217(value: str) -> None:

@@ -10,12 +10,13 @@ Pure, no I/O. The wire rules an ERP team implements:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from mappings.canonical import Address, Customer, Money, Order, Refund, Shipment, ShipmentLine, StockLevel
 from mappings.customers import normalise_email, normalise_phone
+from mappings.utc import as_utc, utc_text
 
 if TYPE_CHECKING:  # the adapter layer's record; only its attributes are read here
     from adapters.erp.base import PaymentRecord
@@ -33,10 +34,9 @@ def decimal_text(value: Decimal | int) -> str:
     return format(Decimal(value), "f")
 
 
-def utc_text(value: datetime) -> str:
-    if value.tzinfo is None:
-        raise ValueError("a naive datetime cannot be sent: canonical times are timezone-aware")
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+def rest_time(value: datetime) -> str:
+    """A time as the REST contract writes it: ISO-8601 UTC with a `Z`."""
+    return utc_text(value, zulu=True)
 
 
 def _money(value: Money) -> str:
@@ -84,8 +84,8 @@ def order_document(order: Order, customer_id: str) -> dict[str, Any]:
         "customer_email": normalise_email(order.customer.email),
         "currency": order.currency,
         "taxes_included": order.taxes_included,
-        "placed_at": utc_text(order.placed_at),
-        "source_updated_at": utc_text(order.updated_at),
+        "placed_at": rest_time(order.placed_at),
+        "source_updated_at": rest_time(order.updated_at),
         "payment_status": order.payment.status,
         "payment_method": order.payment.method or "other",
         "payment_gateway": order.payment.gateway,
@@ -157,7 +157,7 @@ def payment_document(payment: PaymentRecord) -> dict[str, Any]:
         "method": payment.method,
         "gateway": payment.gateway,
         "transaction_ref": payment.transaction_ref,
-        "paid_at": utc_text(payment.paid_at),
+        "paid_at": rest_time(payment.paid_at),
     }
 
 
@@ -185,7 +185,7 @@ def credit_note_document(refund: Refund, order_ref: str) -> dict[str, Any]:
         "adjustment": _money(refund.adjustment),
         "total": _money(refund.total),
         "reason": refund.reason,
-        "issued_at": utc_text(refund.created_at),
+        "issued_at": rest_time(refund.created_at),
         "lines": [
             {
                 "line_no": n,
@@ -242,7 +242,7 @@ def parse_time(value: Any, where: str) -> datetime:
         raise DocumentError(f"{where} is not an ISO-8601 time: {value!r}") from None
     if parsed.tzinfo is None:
         raise DocumentError(f"{where} has no time zone: {value!r}")
-    return parsed.astimezone(UTC)
+    return as_utc(parsed)
 
 
 def _text(doc: dict, name: str) -> str:
@@ -293,7 +293,7 @@ def shipment_document(shipment: Shipment, updated_at: datetime) -> dict[str, Any
         "carrier": shipment.carrier,
         "tracking_number": shipment.tracking_number,
         "tracking_url": shipment.tracking_url,
-        "shipped_at": utc_text(shipment.shipped_at),
-        "updated_at": utc_text(updated_at),
+        "shipped_at": rest_time(shipment.shipped_at),
+        "updated_at": rest_time(updated_at),
         "lines": [{"sku": line.sku, "quantity": decimal_text(line.quantity)} for line in shipment.lines],
     }

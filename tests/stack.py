@@ -15,9 +15,9 @@ from rq import Queue, SimpleWorker
 from rq.job import Job
 from sqlalchemy import create_engine, select, text
 
+from adapters import clock
 from adapters.erp.sql_contract import erp_customers, erp_order_lines, erp_orders
 from adapters.erp.sql_contract import metadata as erp_metadata
-from connector import clock
 from connector.app import create_app
 from connector.asgi import Connector
 from connector.config_io import load_config

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from adapters.clock import utcnow
 from connector import reconcile
-from connector.clock import utcnow
 from connector.jobs import prune_job, schedules, store_job
 from connector.models import EventAttempt, InboxEvent, SyncCursor
 from connector.reconcile import backfill, check_subscriptions, prune, reconcile_orders

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from connector import clock
+from adapters import clock
 from connector.drains import sweep
 from connector.operations import retry_events
 from connector.pipeline import process_event

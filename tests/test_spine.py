@@ -350,8 +350,8 @@ def test_an_attempt_that_outlived_its_lease_does_not_overwrite_the_worker_that_t
 
     from sqlalchemy import update
 
+    from adapters.clock import utcnow
     from connector import pipeline
-    from connector.clock import utcnow
     from connector.models import EventAttempt, InboxEvent
 
     stack.post_shopify(load_fixture("shopify", "order_guest.json"))

@@ -36,11 +36,12 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, NoReturn
 
+from adapters.clock import utcnow
 from adapters.erp.base import (
     ErpOrderLineView,
     ErpOrderView,
@@ -52,6 +53,7 @@ from adapters.erp.base import (
 )
 from mappings.canonical import Customer, Order, Refund, Shipment, ShipmentLine, StockLevel
 from mappings.customers import normalise_email, normalise_phone
+from mappings.utc import as_utc, utc_text
 
 log = logging.getLogger(__name__)
 
@@ -190,13 +192,8 @@ def _dec(value: Decimal) -> str:
     return format(value, "f")
 
 
-def _utc_iso(value: datetime) -> str:
-    value = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()
-
-
 def _now() -> str:
-    return datetime.now(UTC).isoformat()
+    return utcnow().isoformat()
 
 
 def _explain(which: str, folder: Path, action: str, error: OSError) -> str:
@@ -368,7 +365,7 @@ class FileDropErp:
                 return OrderResult(erp_ref, created=False, note="the ERP already has this version")
             status = self._refresh_status(ledger, action)
             if status != EDITABLE:
-                version = _utc_iso(order.updated_at)
+                version = utc_text(order.updated_at)
                 state = (
                     f"the ERP already picked up {ledger['file']} (status imported)"
                     if status == "imported"
@@ -404,7 +401,7 @@ class FileDropErp:
                 "method": payment.method,
                 "gateway": payment.gateway,
                 "transaction_ref": payment.transaction_ref or "",
-                "paid_at": _utc_iso(payment.paid_at),
+                "paid_at": utc_text(payment.paid_at),
             }
             self._drop(name, self._csv(PAYMENT_COLUMNS, [row], f"payment {payment.key}"), action)
             ledger["payments"][payment.key] = {
@@ -459,7 +456,7 @@ class FileDropErp:
                 "adjustment": _dec(refund.adjustment.amount),
                 "total": _dec(refund.total.amount),
                 "reason": refund.reason,
-                "issued_at": _utc_iso(refund.created_at),
+                "issued_at": utc_text(refund.created_at),
                 "line_count": str(len(refund.lines)),
                 "fee_total": _dec(refund.fee_total.amount),
                 "tip_total": _dec(refund.fees_of("tip").amount),
@@ -534,10 +531,10 @@ class FileDropErp:
         head = {
             "external_ref": order.external_ref,
             "order_number": order.number,
-            "version": _utc_iso(order.updated_at),
+            "version": utc_text(order.updated_at),
             "source": order.source,
             "store": order.store,
-            "placed_at": _utc_iso(order.placed_at),
+            "placed_at": utc_text(order.placed_at),
             "currency": order.currency,
             "customer_id": customer_id,
             "customer_email": normalise_email(order.customer.email) or "",
@@ -633,6 +630,7 @@ class FileDropErp:
                 os.close(dir_fd)
 
     def _sweep_temps(self, folder: Path) -> None:
+        # The file system's clock, not the project's: st_mtime is stamped by the kernel.
         cutoff = time.time() - STALE_TEMP_SECONDS
         with contextlib.suppress(OSError):
             for entry in os.scandir(folder):
@@ -908,7 +906,7 @@ class _Where:
             value = datetime.fromisoformat(self.text(row, column))
         except ValueError:
             self.fail(f"{column} {row[column]!r} is not an ISO-8601 time (like 2026-01-31T14:05:00Z)")
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+        return as_utc(value)
 
 
 def _one_line(value: str) -> str:
@@ -924,7 +922,7 @@ def _order_facts(order: Order, customer_id: str) -> dict[str, Any]:
     """What the ledger keeps of an order version: enough for get_order and the credit notes."""
     return {
         "number": order.number,
-        "version": _utc_iso(order.updated_at),
+        "version": utc_text(order.updated_at),
         "currency": order.currency,
         "total": _dec(order.totals.total.amount),
         "payment_status": order.payment.status,

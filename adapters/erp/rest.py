@@ -17,7 +17,6 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -26,6 +25,7 @@ import requests
 import urllib3
 
 from adapters.backoff import backoff
+from adapters.clock import utcnow
 from adapters.erp.base import (
     ErpOrderLineView,
     ErpOrderView,
@@ -48,10 +48,11 @@ from mappings.erp_rest import (
     parse_decimal,
     parse_time,
     payment_document,
+    rest_time,
     shipment_from_document,
     stock_level_from_document,
-    utc_text,
 )
+from mappings.utc import as_utc
 
 DEFAULT_PATHS = {
     "health": "/health",  # GET
@@ -402,7 +403,7 @@ class RestErp:
         if status != EDITABLE:
             return _not_applied(erp_ref, status)
         reply = self._send(
-            "PUT", "order", action, ref=ref, body=doc, key=f"{ref}:v{utc_text(order.updated_at)}", accept=(409,)
+            "PUT", "order", action, ref=ref, body=doc, key=f"{ref}:v{rest_time(order.updated_at)}", accept=(409,)
         )
         if reply.status == 409:
             data = reply.data if isinstance(reply.data, dict) else {}
@@ -512,9 +513,7 @@ def _retry_after(value: str | None) -> float | None:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (as_utc(when) - utcnow()).total_seconds())
 
 
 def _cut_mid_answer(exc: requests.ConnectionError) -> bool:

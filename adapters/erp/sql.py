@@ -8,7 +8,7 @@ a demo or a test.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal
@@ -16,6 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import Table, exc, func, inspect, literal, select, tuple_
 from sqlalchemy.engine import URL, Connection, CursorResult, Engine, Row
 
+from adapters.clock import utcnow
 from adapters.erp.base import (
     ErpOrderLineView,
     ErpOrderView,
@@ -46,6 +47,7 @@ from adapters.erp.sql_contract import (
 from adapters.sqlengine import make_engine
 from mappings.canonical import Customer, Order, Refund, Shipment, ShipmentLine, StockLevel
 from mappings.customers import normalise_email, normalise_phone
+from mappings.utc import as_utc
 
 
 def _join_cursor(*parts: str) -> str:
@@ -64,14 +66,6 @@ def _parse_time(value: str) -> datetime:
         return datetime.fromisoformat(value)
     except ValueError:
         raise PermanentErpError(f"cursor time {value!r} is not a timestamp; reset the sync cursor") from None
-
-
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
-def _as_aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class SqlStagingErp:
@@ -106,7 +100,7 @@ class SqlStagingErp:
         return f"staging tables reachable on {self.engine.url.render_as_string(hide_password=True)}"
 
     def check_order(self, order: Order) -> None:
-        now = datetime.now(UTC)
+        now = utcnow()
         rows = [
             (erp_customers, "customer", _customer_row(order.customer, order.external_ref, now)),
             (erp_orders, "order", _header(order, 0, now)),
@@ -129,7 +123,7 @@ class SqlStagingErp:
 
     def create_customer(self, customer: Customer, external_ref: str) -> str:
         customer_identity(customer)
-        row = _customer_row(customer, external_ref, datetime.now(UTC))
+        row = _customer_row(customer, external_ref, utcnow())
         with self._errors("create the customer"), self.engine.begin() as conn:
             return str(_inserted_id(conn.execute(erp_customers.insert().values(**row))))
 
@@ -142,7 +136,7 @@ class SqlStagingErp:
             return self._push_order(order, int(customer_id))
 
     def record_payment(self, payment: PaymentRecord) -> str:
-        now = datetime.now(UTC)
+        now = utcnow()
         with self._errors(f"record the payment of {payment.order_ref}"), self.engine.begin() as conn:
             order = self._order_row(conn, payment.order_ref)
             existing = conn.execute(select(erp_payments.c.id).where(erp_payments.c.payment_ref == payment.key)).scalar()
@@ -159,7 +153,7 @@ class SqlStagingErp:
                         "method": payment.method,
                         "gateway": payment.gateway[:128],
                         "transaction_ref": payment.transaction_ref,
-                        "paid_at": _utc(payment.paid_at),
+                        "paid_at": as_utc(payment.paid_at),
                         "created_at": now,
                     },
                 )
@@ -180,7 +174,7 @@ class SqlStagingErp:
             return str(new_id)
 
     def cancel_order(self, order_ref: str, reason: str) -> bool:
-        now = datetime.now(UTC)
+        now = utcnow()
         with self._errors(f"cancel {order_ref}"), self.engine.begin() as conn:
             row = self._order_row(conn, order_ref)
             if row.status == "cancelled":
@@ -193,7 +187,7 @@ class SqlStagingErp:
             return True
 
     def create_credit_note(self, refund: Refund, order_ref: str) -> str:
-        now = datetime.now(UTC)
+        now = utcnow()
         with self._errors(f"create the credit note of {order_ref}"), self.engine.begin() as conn:
             order = self._order_row(conn, order_ref)
             existing = conn.execute(
@@ -226,7 +220,7 @@ class SqlStagingErp:
                                 "adjustment": refund.adjustment.amount,
                                 "total": refund.total.amount,
                                 "reason": refund.reason[:255],
-                                "issued_at": _utc(refund.created_at),
+                                "issued_at": as_utc(refund.created_at),
                                 "created_at": now,
                                 "fee_total": refund.fee_total.amount,
                                 "tip_total": refund.fees_of("tip").amount,
@@ -272,7 +266,7 @@ class SqlStagingErp:
 
     def preview_order(self, order: Order) -> dict:
         """The rows push_order would write (amounts as strings), without touching the database."""
-        header = _header(order, 0, datetime.now(UTC))
+        header = _header(order, 0, utcnow())
         return {"erp_orders": _printable(header), "erp_order_lines": [_printable(line) for line in _lines(order)]}
 
     def get_order(self, order_ref: str) -> ErpOrderView | None:
@@ -319,11 +313,11 @@ class SqlStagingErp:
             query = query.where(tuple_(*key) > tuple_(literal(_parse_time(at)), literal(sku), literal(warehouse)))
         with self._errors("read stock changes"), self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        levels = [StockLevel(r.sku, r.warehouse, Decimal(r.on_hand), _as_aware(r.updated_at)) for r in rows]
+        levels = [StockLevel(r.sku, r.warehouse, Decimal(r.on_hand), as_utc(r.updated_at)) for r in rows]
         if not rows:
             return levels, cursor
         last = rows[-1]
-        return levels, _join_cursor(_as_aware(last.updated_at).isoformat(), last.sku, last.warehouse)
+        return levels, _join_cursor(as_utc(last.updated_at).isoformat(), last.sku, last.warehouse)
 
     def shipments(self, cursor: str | None, limit: int = 500) -> tuple[list[Shipment], str | None]:
         key = (erp_shipments.c.updated_at, erp_shipments.c.id)
@@ -347,7 +341,7 @@ class SqlStagingErp:
                 ref=r.shipment_ref,
                 order_ref=r.order_external_ref,
                 lines=tuple(lines.get(r.shipment_ref, ())),
-                shipped_at=_as_aware(r.shipped_at),
+                shipped_at=as_utc(r.shipped_at),
                 carrier=r.carrier or "",
                 tracking_number=r.tracking_number or "",
                 tracking_url=r.tracking_url or "",
@@ -357,7 +351,7 @@ class SqlStagingErp:
         ]
         if not rows:
             return found, cursor
-        return found, _join_cursor(_as_aware(rows[-1].updated_at).isoformat(), str(rows[-1].id))
+        return found, _join_cursor(as_utc(rows[-1].updated_at).isoformat(), str(rows[-1].id))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -385,7 +379,7 @@ class SqlStagingErp:
                 .with_for_update()
             ).first()
             _check_skus(conn, order)
-            now = datetime.now(UTC)
+            now = utcnow()
             header = self._fitted(conn, erp_orders, _header(order, customer_id, now))
             if existing is None:
                 # Values as execute parameters, not .values(): no statement rebuilt and re-keyed per order.
@@ -395,7 +389,7 @@ class SqlStagingErp:
                 conn.execute(erp_order_lines.insert(), _lines(order))
                 return OrderResult(erp_ref=str(new_id), created=True)
             erp_ref = str(existing.id)
-            if _as_aware(existing.source_updated_at) >= order.updated_at:
+            if as_utc(existing.source_updated_at) >= order.updated_at:
                 return OrderResult(erp_ref, created=False, note="the ERP already has this version")
             if existing.status != EDITABLE:  # imported or cancelled: the ERP owns it now
                 return OrderResult(
@@ -527,8 +521,8 @@ def _header(order: Order, customer_id: int, now: datetime) -> dict:
         "payment_status": order.payment.status,
         "payment_method": order.payment.method or "other",
         "shipping_method": ", ".join(s.title for s in order.shipping_lines)[:255],
-        "placed_at": _utc(order.placed_at),
-        "source_updated_at": _utc(order.updated_at),
+        "placed_at": as_utc(order.placed_at),
+        "source_updated_at": as_utc(order.updated_at),
         "updated_at": now,
         "presentment_currency": order.presentment_total.currency if order.presentment_total else None,
         "presentment_total": order.presentment_total.amount if order.presentment_total else None,

@@ -96,6 +96,7 @@ from decimal import Decimal
 from time import sleep
 from typing import Any
 
+from adapters.clock import utcnow
 from adapters.erp.base import (
     ErpOrderLineView,
     ErpOrderView,
@@ -121,6 +122,7 @@ from mappings.canonical import (
     TaxLine,
 )
 from mappings.customers import normalise_email, normalise_phone
+from mappings.utc import as_utc
 
 TAG = "[storefront-connector]"
 SALE_FIELDS = [
@@ -170,11 +172,6 @@ def _fee_description(fee: FeeLine | RefundFee, skus: dict[str, str | None]) -> s
     return f"{label}: {fee.title}" + (f" ({sku})" if sku else "")
 
 
-def _utc(value: datetime) -> datetime:
-    """Tryton timestamps are naive UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _dec(value: Any) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value or 0))
 
@@ -192,7 +189,7 @@ def _ref_id(value: Any) -> int | None:
 def _split_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         at, last_id = cursor.split("|")
-        return _utc(datetime.fromisoformat(at)), int(last_id)
+        return as_utc(datetime.fromisoformat(at)), int(last_id)
     except ValueError:
         raise PermanentErpError(
             f"cursor {cursor!r} was not made by the tryton ERP back end; reset the sync cursor"
@@ -200,7 +197,7 @@ def _split_cursor(cursor: str) -> tuple[datetime, int]:
 
 
 def _cursor(at: datetime, last_id: int) -> str:
-    return f"{_utc(at).isoformat()}|{last_id}"
+    return f"{as_utc(at).isoformat()}|{last_id}"
 
 
 def parse_tracking(reference: str | None) -> tuple[str, str]:
@@ -388,7 +385,7 @@ class TrytonErp:
         version = meta["version"]
         if version is not None and version >= order.updated_at:
             return OrderResult(erp_ref, created=False, note="the ERP already has this version")
-        age = (datetime.now(UTC) - _utc(sale["create_date"])).total_seconds()
+        age = (utcnow() - as_utc(sale["create_date"])).total_seconds()
         if version is None and not meta["failed"] and age < IMPORT_GRACE_SECONDS:
             raise RetryableErpError(
                 f"another worker is importing order {order.number} into Tryton ({label}, "
@@ -466,7 +463,7 @@ class TrytonErp:
         tx = f" (transaction {payment.transaction_ref})" if payment.transaction_ref else ""
         text = (
             f"Payment of {amount.amount} {amount.currency} by {payment.method}{via}{tx} on "
-            f"{_utc(payment.paid_at):%Y-%m-%d %H:%M} UTC, recorded by the store (not booked in accounting)."
+            f"{as_utc(payment.paid_at):%Y-%m-%d %H:%M} UTC, recorded by the store (not booked in accounting)."
         )
         return str(
             self._note(
@@ -479,7 +476,7 @@ class TrytonErp:
                     "method": payment.method,
                     "gateway": payment.gateway,
                     "transaction": payment.transaction_ref,
-                    "paid_at": _utc(payment.paid_at).isoformat(),
+                    "paid_at": as_utc(payment.paid_at).isoformat(),
                 },
             )
         )
@@ -497,7 +494,7 @@ class TrytonErp:
             self.rpc.call("sale.sale", "cancel", [sale_id], action=f"cancel {label}")
         else:
             self._cancel_processing(sale, label)
-        stamp = f"Cancelled from the store on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {reason or 'no reason given'}"
+        stamp = f"Cancelled from the store on {utcnow():%Y-%m-%d %H:%M} UTC: {reason or 'no reason given'}"
         comment = f"{sale['comment']}\n{stamp}" if sale["comment"] else stamp
         self.rpc.call("sale.sale", "write", [sale_id], {"comment": comment}, action=f"note the cancellation of {label}")
         self._note(sale_id, stamp + ".", {"cancelled": reason})
@@ -525,7 +522,7 @@ class TrytonErp:
             "origin": f"sale.sale,{sale['id']}",
             "description": f"Refund of sale {sale['number'] or sale['id']}",
             "comment": "\n".join(filter(None, (refund.reason, moved))) or None,
-            "sale_date": _utc(refund.created_at).date(),
+            "sale_date": as_utc(refund.created_at).date(),
             "lines": [["create", [line.values() for line in lines]]],
         }
         if warehouse:
@@ -732,7 +729,7 @@ class TrytonErp:
             stamp = max(d for d in (row["create_date"], row["write_date"]) if d is not None)
             if key not in changed or stamp > changed[key]:
                 changed[key] = stamp
-        order = sorted((_utc(stamp), pid) for pid, stamp in changed.items())
+        order = sorted((as_utc(stamp), pid) for pid, stamp in changed.items())
         if after:
             order = [item for item in order if item > after]
         codes = {
@@ -766,7 +763,7 @@ class TrytonErp:
             ["number", "reference", "write_date", "effective_date", "warehouse", "outgoing_moves"],
             order=[("write_date", "ASC"), ("id", "ASC")],
         )
-        rows = [r for r in rows if not after or (_utc(r["write_date"]), r["id"]) > after][:limit]
+        rows = [r for r in rows if not after or (as_utc(r["write_date"]), r["id"]) > after][:limit]
         if not rows:
             return [], cursor
         move_ids = [m for r in rows for m in r["outgoing_moves"]]
@@ -1080,7 +1077,7 @@ class TrytonErp:
             f"{verb} from {order.source} store {order.store}, order {order.number} (payment "
             f"{order.payment.status}, store total {order.totals.total}{shown}).",
             {
-                "version": _utc(order.updated_at).isoformat(),
+                "version": as_utc(order.updated_at).isoformat(),
                 "payment_status": order.payment.status,
                 "note": order.note,
                 "line_taxes": booking.line_taxes,
@@ -1095,7 +1092,7 @@ class TrytonErp:
         for _, data in self._notes(sale_id):
             failed = failed or "failed" in data
             if "version" in data:
-                stamp = _utc(datetime.fromisoformat(data["version"]))
+                stamp = as_utc(datetime.fromisoformat(data["version"]))
                 if version is None or stamp >= version:
                     version, status, note = stamp, data.get("payment_status"), data.get("note")
             if "payment" in data:
@@ -1355,7 +1352,7 @@ class TrytonErp:
 
     @staticmethod
     def _shipped_at(row: dict) -> datetime:
-        written = _utc(row["write_date"])
+        written = as_utc(row["write_date"])
         effective: date | None = row["effective_date"]
         if effective is None or effective == written.date():
             return written

@@ -12,12 +12,13 @@ from flask import Response, current_app, render_template
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
-from connector.clock import utcnow
+from adapters.clock import utcnow
 from connector.crypto import mask
 from connector.models import ErpConnection, Store
 from connector.runtime import Runtime
 from connector.web_input import to_utc
 from mappings import payloads
+from mappings.utc import as_utc
 
 MIN_SCRUB = 6  # shorter "secrets" would mangle ordinary words
 
@@ -61,10 +62,6 @@ def scrub(text: str | None, values: list[str]) -> str:
 # ---- display ----------------------------------------------------------------------------------
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def when(value: datetime | str | None) -> str:
     if value is None or value == "":
         return "—"
@@ -74,7 +71,7 @@ def when(value: datetime | str | None) -> str:
         except ValueError:
             return value
         value = parsed
-    return _aware(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return as_utc(value).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def duration(seconds: float | int | None) -> str:
@@ -93,7 +90,7 @@ def duration(seconds: float | int | None) -> str:
 def ago(value: datetime | None) -> str:
     if value is None:
         return "never"
-    delta = (utcnow() - _aware(value)).total_seconds()
+    delta = (utcnow() - as_utc(value)).total_seconds()
     return "just now" if delta < 5 else f"{duration(delta)} ago"
 
 

@@ -135,7 +135,7 @@ def test_prune_forgets_old_sign_in_counts_and_ended_sessions(sqlite_stack):
 
     from sqlalchemy import func, select, update
 
-    from connector.clock import utcnow
+    from adapters.clock import utcnow
     from connector.models import LoginFailure, UserSession
     from connector.reconcile import prune
 

@@ -363,7 +363,7 @@ def test_a_woocommerce_customer_is_erased_by_api_and_by_command(stack):
 def test_privacy_exports_are_erased_after_their_days(sqlite_stack):
     from datetime import timedelta
 
-    from connector.clock import utcnow
+    from adapters.clock import utcnow
     from connector.compliance import EXPORT_DAYS
     from connector.models import InboxEvent
 

@@ -29,7 +29,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 
 from mappings.canonical import Shipment, StockLevel
-from mappings.erp_rest import shipment_document, utc_text
+from mappings.erp_rest import rest_time, shipment_document
 from tests.fakes.server import Served
 
 PAID_LOCKED = ("partially_refunded", "refunded")
@@ -162,7 +162,7 @@ class FakeRestErp:
         """The ERP side moves the order on (`imported`, `confirmed`): we may no longer edit it."""
         with self._lock:
             self.orders[order_ref]["status"] = status
-            self.orders[order_ref]["updated_at"] = utc_text(_now())
+            self.orders[order_ref]["updated_at"] = rest_time(_now())
 
     def set_stock(
         self, sku: str, warehouse: str, on_hand: Decimal | int | str, updated_at: datetime | None = None
@@ -358,7 +358,7 @@ class FakeRestErp:
         ref = doc["external_ref"]
         if ref in self.orders:
             raise _ApiError(409, f"order {ref} already exists", code="exists", id=self.orders[ref]["id"])
-        now = utc_text(_now())
+        now = rest_time(_now())
         self.orders[ref] = {
             **doc,
             "id": self._next_id("SO"),
@@ -405,7 +405,7 @@ class FakeRestErp:
             "status": order["status"],
             "cancel_reason": None,
             "created_at": order["created_at"],
-            "updated_at": utc_text(_now()),
+            "updated_at": rest_time(_now()),
         }
         return 200, {"id": order["id"], "status": order["status"]}
 
@@ -428,7 +428,7 @@ class FakeRestErp:
         order = self._order(ref)
         if order["status"] == "cancelled":
             return 200, {"cancelled": False, "status": "cancelled"}
-        order.update(status="cancelled", cancel_reason=str(body.get("reason") or ""), updated_at=utc_text(_now()))
+        order.update(status="cancelled", cancel_reason=str(body.get("reason") or ""), updated_at=rest_time(_now()))
         return 200, {"cancelled": True, "status": "cancelled"}
 
     def _credit_note(self, ref: str, body: dict) -> tuple[int, Any]:
@@ -476,7 +476,7 @@ class FakeRestErp:
                 "sku": r["sku"],
                 "warehouse": r["warehouse"],
                 "on_hand": _text(r["on_hand"]),
-                "updated_at": utc_text(r["updated_at"]),
+                "updated_at": rest_time(r["updated_at"]),
             }
             for r in rows
         ]

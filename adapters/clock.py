@@ -1,6 +1,9 @@
-"""The one clock: timezone-aware UTC everywhere.
+"""The one clock: timezone-aware UTC everywhere, for the core and the adapters alike.
 
-Tests let time pass with `advance_to` instead of sleeping; a running connector never moves it.
+Tests let time pass with `advance_to` instead of sleeping; a running connector never moves it. It lives in
+adapters/ (like adapters/backoff.py) because the adapters may not import the core, while the core may
+import adapters: an ERP stamping a cancellation or judging an order's age reads the same clock as the
+pipeline deciding when to retry.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ _ahead = timedelta(0)  # how far this clock runs ahead of the system's (tests on
 
 
 def utcnow() -> datetime:
+    """Now, timezone-aware UTC (ahead of the system's clock only in tests that moved it)."""
     return datetime.now(UTC) + _ahead
 
 
