@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
+from rq import SimpleWorker
 
 from adapters.erp import ErpError
 from adapters.storefront import StorefrontError
@@ -31,7 +32,7 @@ from connector.migrate import upgrade
 from connector.models import InboxEvent, Store
 from connector.observability import use_json_logs
 from connector.operations import retry_events
-from connector.queue import RedisJobQueue
+from connector.queue import BurstWorker, RedisJobQueue
 from connector.reconcile import backfill as run_backfill
 from connector.reconcile import prune as run_prune
 from connector.reconcile import reconcile_orders
@@ -355,15 +356,14 @@ def send_sample(url: str, store: str, path: Path | None) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
     """Run an RQ worker (needs REDIS_URL)."""
-    from rq import SimpleWorker
-
     rt = _serving_runtime()
     queue = _redis_queue(rt, "the worker needs REDIS_URL; without it `connector run` processes jobs in-process")
     # SimpleWorker: no fork per job. Jobs are batches that reuse the process's pools and ERP client.
     # Maintenance every minute (RQ's default is ten): it is what hands back the concurrency slot of a job
     # whose worker was killed.
     os.register_at_fork(before=rt.release_before_fork)  # RQ forks its scheduler: see release_before_fork
-    w = SimpleWorker([queue.queue], connection=queue.redis, maintenance_interval=60)
+    worker_class = BurstWorker if burst else SimpleWorker
+    w = worker_class([queue.queue], connection=queue.redis, maintenance_interval=60)
     w.work(burst=burst, with_scheduler=True)
 
 

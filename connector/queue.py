@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from redis import Redis
-from rq import Queue
+from rq import Queue, SimpleWorker
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
 from rq.rate_limit import RateLimit
@@ -97,6 +97,15 @@ class RedisJobQueue:
 
     def ping(self) -> bool:
         return bool(self.redis.ping())
+
+
+class BurstWorker(SimpleWorker):
+    """RQ's worker without its pubsub channel for commands (stop a job, stop the worker), for a run that
+    ends as soon as the queue is empty, so no command could reach it anyway. The channel's thread is
+    what made such a run wait up to 60 s after its last job before exiting (RQ 3 polls it every 60 s)."""
+
+    def subscribe(self) -> None:
+        pass
 
 
 class EmbeddedJobQueue:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.job import Job
 from sqlalchemy import create_engine, select, text
 
@@ -23,7 +23,7 @@ from connector.asgi import Connector
 from connector.config_io import load_config
 from connector.migrate import upgrade
 from connector.models import Base, InboxEvent
-from connector.queue import EmbeddedJobQueue, RedisJobQueue
+from connector.queue import BurstWorker, EmbeddedJobQueue, RedisJobQueue
 from connector.runtime import Runtime, install
 from connector.settings import Settings
 from connector.signatures import sign
@@ -35,14 +35,6 @@ STORE = "acme-us"
 WOO_STORE = "acme-eu"
 WOO_SECRET = "woo_test_webhook_secret_9876543210"
 WOO_URL = "https://shop.acme.test"
-
-
-class _BurstWorker(SimpleWorker):
-    """RQ's worker without its pubsub channel for commands (stop a job, stop the worker), which no test sends:
-    at teardown redis-py may wait up to 60 s for that channel's thread (RQ 3, redis-py 8)."""
-
-    def subscribe(self) -> None:
-        pass
 
 
 @dataclass
@@ -155,7 +147,7 @@ class Stack:
         for _ in range(50):
             if queue.count == 0:
                 return
-            _BurstWorker([queue], connection=self.redis).work(burst=True, with_scheduler=False)
+            BurstWorker([queue], connection=self.redis).work(burst=True, with_scheduler=False)
 
     def lose_queue(self) -> None:
         """Everything queued vanishes (Redis flushed, or the embedded queue's process restarted)."""

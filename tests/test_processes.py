@@ -136,7 +136,8 @@ def test_gunicorn_and_an_rq_worker_on_postgres_and_redis(tmp_path, pg_databases)
     finally:
         web.terminate()
         web.wait(timeout=10)
-    worked = connector(env, "worker", "--burst")
+    # Under the 60 s that RQ's command channel made a burst worker wait after its last job.
+    worked = connector(env, "worker", "--burst", timeout=45)
     with create_engine(erp_url).connect() as conn:
         rows = conn.execute(text("SELECT external_ref, currency FROM erp_orders")).all()
     assert len(rows) == 1 and rows[0].currency == "USD", worked.stderr[-3000:]
