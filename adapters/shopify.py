@@ -122,6 +122,7 @@ CREATE_WEBHOOK = """mutation CreateWebhook($topic: WebhookSubscriptionTopic!, $s
   }
 }"""
 SHOP_QUERY = "query Shop { shop { myshopifyDomain } }"
+ORDER_RISK_QUERY = "query OrderRisk($id: ID!) { order(id: $id) { risk { recommendation assessments { riskLevel } } } }"
 SCOPES_QUERY = "query Scopes { currentAppInstallation { accessScopes { handle } } }"
 DELETE_WEBHOOK = """mutation DeleteWebhook($id: ID!) {
   webhookSubscriptionDelete(id: $id) {
@@ -485,6 +486,13 @@ class ShopifyClient:
         at most 100 transactions, all in one answer."""
         url = f"{self.base}/orders/{numeric_id(order_id)}/transactions.json"
         return self._rest("GET", url, params={"in_shop_currency": "true"}, op="GET transactions").json()
+
+    def order_risk(self, order_id: int | str) -> dict | None:
+        """The order's risk summary, {recommendation, assessments: [{riskLevel}]} (mappings.approval reads
+        it); None when Shopify has no such order."""
+        data = self._graphql("order.risk", ORDER_RISK_QUERY, {"id": to_gid("Order", order_id)}, expected_cost=3)
+        order = data.get("order")
+        return order.get("risk") if isinstance(order, dict) else None
 
     def installed(self) -> bool:
         """Whether our token still opens the shop's Admin API. After an uninstall every call gets 401

@@ -55,7 +55,7 @@ from connector.upsert import dialect_insert
 
 bp = Blueprint("auth", __name__)
 
-ROLES = ("admin", "support")
+ROLES = ("admin", "support", "approver")  # an approver is support who may also approve held orders
 # The stores' webhooks never reach this guard: connector.webhooks serves them in front of Flask. The
 # WooCommerce key callback does: the store's server calls it, and its one-time id is its check.
 PUBLIC_ENDPOINTS = {"auth.login", "healthz", "readyz", "static", "connect.woo_callback"}
@@ -218,8 +218,8 @@ def _refuse(status: int, message: str) -> Response:
     return Response(render_template("error.html", status=status, message=message), status)
 
 
-def requires(role: str) -> Callable:
-    """Limit a view to a role (admin passes every check)."""
+def requires(*roles: str) -> Callable:
+    """Limit a view to these roles (admin passes every check)."""
 
     def wrap(view: Callable) -> Callable:
         @functools.wraps(view)
@@ -227,8 +227,8 @@ def requires(role: str) -> Callable:
             user = current_user()
             if user is None:
                 abort(401)
-            if user.role != "admin" and user.role != role:
-                return _refuse(403, f"this needs the {role} role; ask an admin")
+            if user.role != "admin" and user.role not in roles:
+                return _refuse(403, f"this needs the {' or '.join(roles)} role; ask an admin")
             return view(*args, **kwargs)
 
         return checked

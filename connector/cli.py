@@ -17,7 +17,7 @@ from adapters.erp import ErpError
 from adapters.storefront import StorefrontError
 from connector import shopify_connect
 from connector.audit import audit
-from connector.auth import AccountError, add_user
+from connector.auth import ROLES, AccountError, add_user
 from connector.compliance import erase_customer
 from connector.config_io import ConfigError, dump_config, load_config
 from connector.crypto import SecretsError
@@ -138,7 +138,7 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("email")
-@click.option("--role", type=click.Choice(["admin", "support"]), default="support", show_default=True)
+@click.option("--role", type=click.Choice(ROLES), default="support", show_default=True)
 @click.option(
     "--password",
     envvar="CONNECTOR_NEW_PASSWORD",

@@ -35,6 +35,7 @@ from connector.customers import POLICIES
 from connector.models import ErpConnection, MappingEntry, Store
 from connector.runtime import Runtime
 from connector.web_input import NO_NUL, Text
+from mappings.approval import RulesError, rules_from_setting, rules_to_setting
 from mappings.merchant import KINDS as MAPPING_KINDS
 from mappings.woocommerce import RESTOCK_RULES
 
@@ -133,6 +134,16 @@ def _known_encoding(name: str) -> None:
 # ---- stores -----------------------------------------------------------------------------------
 
 
+class ApprovalRulesField(fields.Field):
+    """A store's approval rules (mappings.approval): read and written back in their canonical form."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
+        try:
+            return rules_to_setting(rules_from_setting(value))
+        except RulesError as exc:
+            raise ValidationError(str(exc).partition(": ")[2] or str(exc)) from None
+
+
 class StoreSettings(Schema):
     """A store's settings: every key the connector reads, with its limits (the YAML and /config)."""
 
@@ -167,6 +178,7 @@ class StoreSettings(Schema):
     notify_customer = fields.Boolean()
     # WooCommerce's refund says nothing of restocking: the merchant's rule for the ERP credit note.
     restock_refunds = fields.String(validate=validate.OneOf(RESTOCK_RULES))
+    approval = ApprovalRulesField()  # which orders wait for a person before the ERP
 
 
 class StoreConfig(StoreSettings):

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from adapters.clock import utcnow
 from adapters.erp import ErpAdapter, PaymentRecord
 from connector.customers import resolve_customer
+from connector.holds import RiskSource, gate
 from connector.models import ErpDocument, InboxEvent, MappingEntry, OrderLink, Reservation
 from connector.runtime import Runtime, StoreInfo
 from mappings.canonical import Order, Refund, Transaction, money_sum
@@ -50,9 +51,11 @@ def apply_order(
     raw_status: str,
     event_id: int,
     transactions: TransactionSource | None = None,
+    risk: RiskSource | None = None,
 ) -> dict:
     """Bring the ERP in line with this version of the order; return what was done, for the console.
-    `transactions` is called only when the order's payments are due and not yet all in the ERP."""
+    `transactions` is called only when the order's payments are due and not yet all in the ERP; `risk`
+    only when the store's approval rules look at the order's fraud risk."""
     link = _link(rt, store.id, order.external_id)
     if link is not None and order.updated_at < link.source_updated_at:
         return {"erp_ref": link.erp_ref, "note": "stale: the ERP already has a newer version"}
@@ -73,6 +76,9 @@ def apply_order(
         allowed = store.settings.get("import_statuses", DEFAULT_IMPORT_STATUSES.get(store.platform))
         if allowed is not None and raw_status not in allowed and order.status != "cancelled":
             return {"note": f"not imported: status {raw_status} (this store imports {', '.join(allowed)})"}
+        held = gate(rt, store, order, erp, risk)  # the merchant's approval rules, before any ERP write
+        if held is not None:
+            return held
         if order.status == "cancelled":
             return {"note": "cancelled before it reached the ERP: nothing to book"}
     erp.check_order(order)  # before any write: a refused order leaves no customer behind

@@ -355,3 +355,29 @@ class Fulfillment(Base):
     # the shipment as the ERP gave it (lines, carrier, tracking): a retry needs it after the ERP
     # cursor has moved on
     shipment: Mapped[dict | None] = mapped_column(JSON)
+
+
+class Approval(Base):
+    """An order a store's approval rules held before the ERP, and the decision a person took on it."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        UniqueConstraint("store_id", "order_external_id", name="uq_approval"),
+        Index("ix_approvals_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    order_external_id: Mapped[str] = mapped_column(String(64))
+    order_number: Mapped[str] = mapped_column(String(64), default="")
+    customer: Mapped[str] = mapped_column(String(255), default="")  # for the approver's list
+    total: Mapped[str] = mapped_column(String(48), default="")  # "650.00 EUR"
+    reasons: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="awaiting")  # awaiting | approved | rejected
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(255))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    # a rejection cancels the order in the store: pending | done | failed, and why it failed
+    store_cancel: Mapped[str | None] = mapped_column(String(16))
+    store_cancel_error: Mapped[str | None] = mapped_column(Text)

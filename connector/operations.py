@@ -22,7 +22,7 @@ from connector.models import ErpDocument, EventAttempt, InboxEvent, OrderLink, S
 from connector.runtime import Runtime
 
 RETRYABLE_STATES = ("failed", "skipped", "ignored")
-STATUSES = ("pending", "processing", "succeeded", "failed", "ignored", "skipped")
+STATUSES = ("pending", "processing", "held", "succeeded", "failed", "ignored", "skipped")
 MAX_SKIP_REASON = 500  # a note for the audit log, not a document
 
 

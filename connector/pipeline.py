@@ -20,6 +20,7 @@ from adapters.storefront import StorefrontError
 from connector import compliance, disconnect, erp_health
 from connector.clients import shopify_client, woo_client
 from connector.db import rowcount
+from connector.holds import RiskSource
 from connector.lifecycle import (
     TransactionSource,
     apply_order,
@@ -37,6 +38,7 @@ from connector.reported import shopify_inventory_level, woo_product_updated
 from connector.runtime import Runtime, StoreInfo
 from connector.tokens import uses_app_credentials
 from mappings import payloads, topics
+from mappings.approval import risk_level
 from mappings.canonical import Order, Transaction
 from mappings.canonical_json import order_to_json, refund_to_json
 from mappings.errors import MappingError
@@ -57,7 +59,7 @@ class PayloadError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    status: str  # succeeded | ignored | retry | failed | not_claimed
+    status: str  # succeeded | ignored | held | retry | failed | not_claimed
     error: str | None = None
     retry_at: datetime | None = None  # a retry: when, as stored in the event's next_attempt_at
     erp_silent: bool = False  # the ERP did not answer: the next events would wait for it just the same
@@ -133,6 +135,8 @@ def _handle(rt: Runtime, event: InboxEvent, store: StoreInfo) -> tuple[str, dict
     result = handler(rt, store, payload, event.id)
     if result.pop("ignored", False):  # e.g. the echo of our own stock write
         return "ignored", result
+    if result.pop("held", False):  # awaiting a person's approval on the console: out of the queue till then
+        return "held", result
     return "succeeded", result
 
 
@@ -141,15 +145,34 @@ def _shopify_order(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) 
     return {
         "order": order_to_json(order),
         **apply_order(
-            rt, store, order, str(payload.get("financial_status")), event_id, shopify_transactions(store, order)
+            rt,
+            store,
+            order,
+            str(payload.get("financial_status")),
+            event_id,
+            shopify_transactions(store, order),
+            shopify_risk(store, order),
         ),
     }
+
+
+def _admin_api(store: StoreInfo) -> bool:
+    """Whether we hold Admin API credentials for the store (a store may send webhooks without them)."""
+    return bool(store.secrets.get("access_token") or uses_app_credentials(store.settings, store.secrets))
+
+
+def shopify_risk(store: StoreInfo, order: Order) -> RiskSource | None:
+    """How to read the order's fraud risk for the approval rules (its webhook carries none); None for a
+    store without Admin API credentials."""
+    if not _admin_api(store):
+        return None
+    return lambda: risk_level(shopify_client(store).order_risk(order.external_id))
 
 
 def shopify_transactions(store: StoreInfo, order: Order) -> TransactionSource | None:
     """How to read the order's transactions (its webhook carries none); None for a store without Admin
     API credentials, whose orders keep one payment for their total."""
-    if not (store.secrets.get("access_token") or uses_app_credentials(store.settings, store.secrets)):
+    if not _admin_api(store):
         return None
 
     def read() -> tuple[Transaction, ...]:

@@ -13,14 +13,13 @@ import re
 import time
 
 import pytest
-import requests
 from sqlalchemy import insert
 
 from adapters.erp.sql_contract import erp_products
 from connector.auth import add_user
-from connector.signatures import sign
-from tests.browser.helpers import chromium_page, ensure_chromium, live_app, screenshot
+from tests.browser.helpers import chromium_page, deliver_shopify_order, ensure_chromium, live_app, screenshot
 from tests.conftest import FIXTURES
+from tests.stack import SECRET, STORE
 from tests.test_api import ADMIN, SUPPORT
 
 pytestmark = pytest.mark.browser
@@ -99,21 +98,7 @@ def test_admin_fixes_a_failed_order_from_the_browser(sqlite_stack, chromium, tmp
         assert "••••" + WEBHOOK_SECRET[-4:] in page.content()
 
         # Shopify delivers a signed orders/create for that store.
-        delivered = requests.post(
-            f"{base}/webhooks/shopify/{SLUG}",
-            data=body,
-            timeout=10,
-            headers={
-                "Content-Type": "application/json",
-                "X-Shopify-Topic": "orders/create",
-                "X-Shopify-Hmac-Sha256": sign(WEBHOOK_SECRET, body),
-                "X-Shopify-Shop-Domain": f"{SLUG}.myshopify.com",
-                "X-Shopify-Event-Id": "browser-ev-1",
-                "X-Shopify-Webhook-Id": "browser-wh-1",
-                "X-Shopify-API-Version": "2026-01",
-            },
-        )
-        assert delivered.status_code == 200, delivered.text
+        deliver_shopify_order(base, SLUG, WEBHOOK_SECRET, body, "browser-ev-1")
 
         # The console shows it failed, naming the SKU.
         nav(page, "Events").click()
@@ -171,3 +156,49 @@ def test_admin_fixes_a_failed_order_from_the_browser(sqlite_stack, chromium, tmp
         assert refused is not None and refused.status == 403
         assert "admin role" in page.locator("main").inner_text()
         screenshot(page, "config-support-403")
+
+
+def test_an_approver_approves_a_held_order_from_the_browser(sqlite_stack, chromium, tmp_path):
+    """The admin sets a rule on /config; an order it catches waits; an approver approves it on the console."""
+    stack = sqlite_stack
+    approver = ("approver@example.com", "horse staple correct battery")
+    add_user(stack.rt, *ADMIN, "admin")
+    add_user(stack.rt, *approver, "approver")
+    body = (FIXTURES / "shopify" / "order_discount_multiline.json").read_bytes()  # tagged wholesale
+
+    with live_app(stack) as base, chromium_page(tmp_path / "chromium-profile", chromium) as page:
+        sign_in(page, base, ADMIN)
+        page.goto(f"{base}/config/stores/{STORE}")
+        page.get_by_label("Order tags").fill("wholesale")
+        page.get_by_label("Cash on delivery above").fill("not money")
+        page.get_by_role("button", name="Save store").click()
+        assert "amount such as 500" in page.locator("#approval .field-error").inner_text()  # refused, said where
+        page.get_by_label("Cash on delivery above").fill("")
+        page.get_by_role("button", name="Save store").click()
+        assert page.locator(".flash.success").count() == 1
+        page.get_by_role("button", name="Sign out").click()
+
+        deliver_shopify_order(base, STORE, SECRET, body, "browser-ev-2")
+
+        sign_in(page, base, approver)
+        assert nav(page, "Config").count() == 0
+        deadline = time.monotonic() + 20
+        while True:  # the queue thread holds it in the background
+            page.goto(f"{base}/console/approvals")
+            if page.locator("table.approvals tbody tr").count() == 1:
+                break
+            assert time.monotonic() < deadline, [(e.status, e.last_error, e.result) for e in stack.events()]
+            time.sleep(0.2)
+        row = page.locator("table.approvals tbody tr").first
+        assert "#1001" in row.inner_text() and "tagged wholesale" in row.inner_text()
+        screenshot(page, "console-approvals")
+        row.get_by_role("button", name="Approve").click()
+        assert "Approved" in page.locator(".flash.success").inner_text()
+        deadline = time.monotonic() + 20
+        while not stack.erp_orders() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [o.number for o in stack.erp_orders()] == ["#1001"]
+        nav(page, "Audit log").click()
+        entries = page.locator("table.audit tbody tr")
+        assert approver[0] in entries.filter(has_text="order.approve").first.inner_text()
+        assert entries.filter(has_text="order.held").count() == 1

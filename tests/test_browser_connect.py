@@ -16,8 +16,7 @@ import requests
 
 from connector.auth import add_user
 from connector.shopify_connect import ALL_SCOPES
-from connector.signatures import sign
-from tests.browser.helpers import chromium_page, live_app, screenshot
+from tests.browser.helpers import chromium_page, deliver_shopify_order, live_app, screenshot
 from tests.conftest import load_fixture
 from tests.test_api import ADMIN
 from tests.test_browser import chromium, sign_in  # noqa: F401  (chromium: the module fixture)
@@ -70,19 +69,7 @@ def test_admin_connects_a_shopify_store_from_its_install_link(sqlite_stack, shop
         assert shop.oauth.client_secret not in page.content()
 
         body = json.dumps(load_fixture("shopify", "order_discount_multiline.json")).encode()
-        delivered = requests.post(
-            f"{base}/webhooks/shopify/browser-shopify",
-            data=body,
-            timeout=10,
-            headers={
-                "Content-Type": "application/json",
-                "X-Shopify-Topic": "orders/create",
-                "X-Shopify-Event-Id": "b-1",
-                "X-Shopify-Hmac-Sha256": sign(shop.oauth.client_secret, body),
-                "X-Shopify-Shop-Domain": shop.shop_domain,
-            },
-        )
-        assert delivered.status_code == 200
+        deliver_shopify_order(base, "browser-shopify", shop.oauth.client_secret, body, "b-1", shop.shop_domain)
         (order,) = _wait_for_erp_orders(stack, 1)
         assert order.external_ref.startswith("shopify:browser-shopify:")
 

@@ -139,3 +139,22 @@ def config_links(text: str | None, linked: bool = True) -> Markup:
     if not linked:
         return Markup(escaped)
     return Markup(_CONFIG_LINK.sub(lambda m: f'<a href="/config#{m.group(1)}">/config#{m.group(1)}</a>', str(escaped)))
+
+
+def unconfirmed(form: Any, matching: int, what: str) -> tuple[dict[str, str], int] | None:
+    """None when the form's `expected_count` is the `matching` count a bulk action was confirmed for;
+    otherwise the error for its confirm page and the status. `what` names the items, e.g. "event to retry"."""
+    try:
+        expected = int(form.get("expected_count", ""))
+    except ValueError:
+        return {"expected_count": "confirm the count first"}, 400
+    if matching == expected:
+        return None
+    noun, _, rest = what.partition(" ")
+    plural = f"{noun}{'s' if matching != 1 else ''}{' ' + rest if rest else ''}"
+    return {
+        "expected_count": (
+            f"The filter now matches {matching} {plural}, not {expected}: things changed meanwhile. "
+            "Nothing was done; check the new count and confirm again."
+        )
+    }, 409

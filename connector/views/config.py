@@ -167,6 +167,7 @@ def _posted_values(store: StoreInfo | None) -> dict:
     platform = store.platform if store else request.form.get("platform", "shopify")
     values["active"] = request.form.get("active") in ("on", "true", "1", "yes")
     values["import_statuses"] = request.form.getlist(f"import_statuses-{platform}")
+    values["approval"] = forms.posted_approval(request.form)  # as typed, right or wrong
     return values
 
 

@@ -14,7 +14,16 @@ from connector.models import AuditEntry, InboxEvent, Store
 from connector.pipeline import SHOPIFY_ORDER_TOPICS, WOO_ORDER_TOPICS
 from connector.preview import MAPPERS
 from connector.views.charts import hourly_bars
-from connector.views.common import error_page, parse_time, pretty_body, rt, scrub, secret_values, time_input
+from connector.views.common import (
+    error_page,
+    parse_time,
+    pretty_body,
+    rt,
+    scrub,
+    secret_values,
+    time_input,
+    unconfirmed,
+)
 from connector.web_input import OutOfRange, page_number
 from mappings import payloads
 from mappings.canonical_json import order_to_json
@@ -27,7 +36,7 @@ FILTER_KEYS = ("store", "topic", "status", "order", "since", "until")
 
 
 @bp.before_request
-@requires("support")
+@requires("support", "approver")
 def _signed_in_staff() -> None:
     return None
 
@@ -156,22 +165,9 @@ def bulk_retry() -> Any:
     if errors:
         return _confirm_page(raw, 0, errors, 400)
     matching = operations.count_retryable(rt(), flt)
-    try:
-        expected = int(request.form.get("expected_count", ""))
-    except ValueError:
-        return _confirm_page(raw, matching, {"expected_count": "confirm the count first"}, 400)
-    if matching != expected:
-        return _confirm_page(
-            raw,
-            matching,
-            {
-                "expected_count": (
-                    f"The filter now matches {matching} event{'s' if matching != 1 else ''} to retry, not {expected}: "
-                    "events changed meanwhile. Nothing was retried; check the new count and confirm again."
-                )
-            },
-            409,
-        )
+    refused = unconfirmed(request.form, matching, "event to retry")
+    if refused is not None:
+        return _confirm_page(raw, matching, *refused)
     if matching == 0:
         flash("Nothing to retry: no failed, skipped or ignored event matches the filter.", "info")
         return redirect(url_for("console.events", **_query(raw)))

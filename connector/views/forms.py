@@ -134,13 +134,21 @@ def parse_store(form: MultiDict, existing: StoreInfo | None, existing_slugs: set
         errors["import_statuses"] = f"not a {PLATFORM_LABELS[platform]} status: {', '.join(unknown)}"
     if typed.get("customer_policy") != "guest_account" and "guest_customer_id" in typed:
         typed.pop("guest_customer_id")
+    try:
+        approval = StoreSettings().load({"approval": posted_approval(form)}).get("approval")
+    except ValidationError as exc:
+        errors["approval"] = _first(exc.messages)
+        approval = None
 
     settings = dict(existing.settings) if existing is not None else {}
     for name in (*PLATFORM_FIELDS[platform], *RULE_FIELDS):
         settings.pop(name, None)
+    settings.pop("approval", None)
     settings.update(typed)
     if statuses:
         settings["import_statuses"] = statuses
+    if approval:
+        settings["approval"] = approval
 
     secrets: dict[str, str] = {}
     changed = []
@@ -165,6 +173,22 @@ def parse_store(form: MultiDict, existing: StoreInfo | None, existing_slugs: set
     for name, message in _field_errors(schema_errors).items():
         errors.setdefault(name, message)
     return FormResult(errors, entry, tuple(changed))
+
+
+def posted_approval(form: MultiDict) -> dict[str, Any]:
+    """The approval rules the form's `approval_*` fields set (mappings.approval validates them)."""
+    rules: dict[str, Any] = {}
+    for name in ("cod_above", "risk"):
+        value = (form.get(f"approval_{name}") or "").strip()
+        if value:
+            rules[name] = value
+    for name in ("first_order", "countries_differ"):
+        if form.get(f"approval_{name}") in ("on", "true", "1", "yes"):
+            rules[name] = True
+    tags = [t.strip() for t in (form.get("approval_tags") or "").split(",") if t.strip()]
+    if tags:
+        rules["tags"] = tags
+    return rules
 
 
 def save_store(rt: Runtime, result: FormResult) -> dict[str, int]:

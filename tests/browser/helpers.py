@@ -15,7 +15,10 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
+
+from connector.signatures import sign
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -99,3 +102,22 @@ def screenshot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
     page.evaluate("window.scrollTo(0, 0)")  # a full-page shot after a jump to #anchor keeps the header on top
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def deliver_shopify_order(base: str, slug: str, secret: str, body: bytes, event_id: str, shop_domain: str = "") -> None:
+    """Shopify delivers a signed orders/create for the store `slug` to the running app; it answers 200."""
+    delivered = requests.post(
+        f"{base}/webhooks/shopify/{slug}",
+        data=body,
+        timeout=10,
+        headers={
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": "orders/create",
+            "X-Shopify-Hmac-Sha256": sign(secret, body),
+            "X-Shopify-Shop-Domain": shop_domain or f"{slug}.myshopify.com",
+            "X-Shopify-Event-Id": event_id,
+            "X-Shopify-Webhook-Id": f"wh-{event_id}",
+            "X-Shopify-API-Version": "2026-01",
+        },
+    )
+    assert delivered.status_code == 200, delivered.text

@@ -1,0 +1,109 @@
+"""The approver's side of held orders: list them, approve (one, some, or all a filter matches, with the
+count confirmed), or reject with a reason. See connector/holds.py for how an order comes to be held."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, func, select, update
+
+from adapters.clock import utcnow
+from connector.audit import audit
+from connector.drains import kick
+from connector.holds import held_events, settle_held
+from connector.models import Approval, InboxEvent, Store
+from connector.runtime import Runtime
+
+MAX_REASON = 500  # a rejection's reason: a note for the store and the audit log, not a document
+STATUSES = ("awaiting", "approved", "rejected", "withdrawn")
+
+
+@dataclass(frozen=True)
+class ApprovalFilter:
+    store: str | None = None  # slug
+    status: str | None = "awaiting"
+    order: str | None = None  # number or the store's id
+    since: datetime | None = None
+
+    def apply(self, query: Select) -> Select:
+        if self.store:
+            query = query.where(Store.slug == self.store)
+        if self.status:
+            query = query.where(Approval.status == self.status)
+        if self.order:
+            bare = self.order.strip().lstrip("#")
+            query = query.where(Approval.order_number.in_((bare, f"#{bare}")) | (Approval.order_external_id == bare))
+        if self.since:
+            query = query.where(Approval.created_at >= self.since)
+        return query
+
+
+def list_approvals(rt: Runtime, flt: ApprovalFilter, limit: int = 200) -> list[tuple[Approval, str]]:
+    with rt.sessions() as session:
+        rows = session.execute(
+            flt.apply(select(Approval, Store.slug).join(Store, Store.id == Approval.store_id))
+            .order_by(Approval.created_at, Approval.id)
+            .limit(limit)
+        ).all()
+    return [(a, slug) for a, slug in rows]
+
+
+def count_awaiting(rt: Runtime, flt: ApprovalFilter) -> int:
+    flt = ApprovalFilter(store=flt.store, status="awaiting", order=flt.order, since=flt.since)
+    with rt.sessions() as session:
+        query = flt.apply(select(Approval.id).join(Store, Store.id == Approval.store_id))
+        return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
+def approve(rt: Runtime, *, ids: Iterable[int] | None = None, flt: ApprovalFilter | None = None, actor: str) -> int:
+    """Approve the awaiting orders named or matched: their held events go on to the ERP. Returns how many."""
+    query = select(Approval.id, Approval.store_id, Approval.order_external_id, Approval.order_number).join(
+        Store, Store.id == Approval.store_id
+    )
+    if ids is not None:
+        query = query.where(Approval.id.in_(list(ids)), Approval.status == "awaiting")
+    elif flt is not None:
+        query = ApprovalFilter(store=flt.store, status="awaiting", order=flt.order, since=flt.since).apply(query)
+    else:
+        raise ValueError("name the approvals or give a filter")
+    now = utcnow()
+    with rt.sessions.begin() as session:
+        rows = session.execute(query.with_for_update(of=Approval)).all()
+        for row in rows:
+            session.execute(
+                update(Approval)
+                .where(Approval.id == row.id, Approval.status == "awaiting")
+                .values(status="approved", decided_at=now, decided_by=actor)
+            )
+            session.execute(
+                update(InboxEvent)
+                .where(held_events(row.store_id, [row.order_external_id]))
+                .values(status="pending", next_attempt_at=None, attempts_before_retry=InboxEvent.attempts)
+            )
+    for row in rows:
+        audit(rt, actor, "order.approve", f"approval {row.id} order {row.order_number}")
+    for store_id in sorted({r.store_id for r in rows}):
+        kick(rt, store_id)
+    return len(rows)
+
+
+def reject(rt: Runtime, approval_id: int, reason: str, actor: str) -> bool:
+    """Reject an awaiting order with a reason: never sent to the ERP, cancelled in the store by a job."""
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("say why the order is rejected: the store's cancellation and the audit log keep it")
+    now = utcnow()
+    with rt.sessions.begin() as session:
+        row = session.scalars(
+            select(Approval).where(Approval.id == approval_id, Approval.status == "awaiting").with_for_update()
+        ).first()
+        if row is None:
+            return False
+        row.status, row.decided_at, row.decided_by = "rejected", now, actor
+        row.decision_reason, row.store_cancel = reason[:MAX_REASON], "pending"
+        store_id, external_id, number = row.store_id, row.order_external_id, row.order_number
+        settle_held(session, store_id, [external_id], f"rejected by {actor}: {reason[:MAX_REASON]}")
+    audit(rt, actor, "order.reject", f"approval {approval_id} order {number}", {"reason": reason[:MAX_REASON]})
+    return True

@@ -1,0 +1,192 @@
+"""Approval before the ERP: the merchant's rules hold an order, a person approves or rejects it, once."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from adapters.erp.sql_contract import erp_customers
+from connector.models import Approval, AuditEntry, Store
+from tests.conftest import load_fixture
+from tests.stack import STORE, Stack
+from tests.storefronts import configure
+from tests.test_api import SUPPORT, sign_in
+from tests.test_pages import form_post, html
+
+APPROVER = ("approver@example.com", "battery staple horse correct")
+ORDER = load_fixture("shopify", "order_discount_multiline.json")  # tagged "vip, wholesale", paid by card
+
+
+def set_rules(stack: Stack, rules: dict) -> None:
+    with stack.rt.sessions.begin() as session:
+        store = session.scalars(select(Store).where(Store.slug == STORE)).one()
+        store.settings = {**store.settings, "approval": rules}
+
+
+def version(order_id: int, updated_at: str, **changes) -> dict:  # type: ignore[no-untyped-def]
+    payload = copy.deepcopy(ORDER)
+    payload.update(id=order_id, name=f"#{order_id}", order_number=order_id, updated_at=updated_at, **changes)
+    return payload
+
+
+def approvals(stack: Stack) -> list[Approval]:
+    with stack.rt.sessions() as session:
+        found = list(session.scalars(select(Approval).order_by(Approval.id)))
+        session.expunge_all()
+    return found
+
+
+def audit_trail(stack: Stack) -> list[tuple[str, str]]:
+    with stack.rt.sessions() as session:
+        return [(a.actor, a.action) for a in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+
+
+def test_a_held_order_reaches_the_erp_once_an_approver_approves_it(stack: Stack) -> None:
+    set_rules(stack, {"tags": ["Wholesale"], "cod_above": 100})
+    stack.post_shopify(version(7001, "2026-11-20T10:15:30-05:00"))
+    stack.post_shopify(version(7001, "2026-11-20T10:20:00-05:00", note="call before delivery"), topic="orders/updated")
+    stack.run_jobs(include_delayed=True)
+
+    assert stack.erp_orders() == [] and stack.erp_rows(erp_customers) == []  # nothing of it in the ERP yet
+    assert [e.status for e in stack.events()] == ["held", "held"]
+    (held,) = approvals(stack)
+    assert (held.status, held.order_number, held.reasons) == ("awaiting", "#7001", ["tagged wholesale"])
+    assert held.total == f"{ORDER['total_price']} USD"
+
+    support = sign_in(stack, SUPPORT, "support")
+    page = support.get("/console/approvals")
+    assert page.status_code == 200 and "#7001" in html(page) and "tagged wholesale" in html(page)
+    assert "waiting for an approver" in html(page)  # support sees it, may not decide
+    refused = form_post(support, f"/console/approvals/{held.id}/approve", {})
+    assert refused.status_code == 403 and approvals(stack)[0].status == "awaiting"
+
+    approver = sign_in(stack, APPROVER, "approver")
+    done = form_post(approver, f"/console/approvals/{held.id}/approve", {}, follow_redirects=True)
+    assert "Approved" in html(done)
+    again = form_post(approver, f"/console/approvals/{held.id}/approve", {}, follow_redirects=True)
+    assert "was not awaiting a decision" in html(again)
+    stack.run_jobs(include_delayed=True)
+
+    (row,) = stack.erp_orders()
+    assert (row.external_ref, row.total) == (f"shopify:{STORE}:7001", Decimal(ORDER["total_price"]))
+    assert sorted(e.status for e in stack.events()) == ["succeeded", "succeeded"]
+    (decided,) = approvals(stack)
+    assert (decided.status, decided.decided_by) == ("approved", APPROVER[0])
+    trail = audit_trail(stack)
+    assert (f"rules:{STORE}", "order.held") in trail and (APPROVER[0], "order.approve") in trail
+    assert trail.count((APPROVER[0], "order.approve")) == 1
+
+    # The decision is remembered: a later update and a replay go straight through, once.
+    stack.post_shopify(version(7001, "2026-11-20T11:00:00-05:00"), topic="orders/updated")
+    stack.post_shopify(version(7001, "2026-11-20T10:15:30-05:00"), event_id="replayed")
+    stack.run_jobs(include_delayed=True)
+    assert len(stack.erp_orders()) == 1 and len(approvals(stack)) == 1
+
+
+def test_an_order_no_rule_catches_goes_straight_on(stack: Stack) -> None:
+    set_rules(stack, {"tags": ["b2b"], "cod_above": 100, "countries_differ": True})
+    stack.post_shopify(version(7002, "2026-11-20T10:15:30-05:00"))
+    stack.run_jobs()
+    assert len(stack.erp_orders()) == 1 and approvals(stack) == []
+
+
+def test_a_rejected_order_never_reaches_the_erp(stack: Stack) -> None:
+    set_rules(stack, {"tags": ["wholesale"]})
+    stack.post_shopify(version(7003, "2026-11-20T10:15:30-05:00"))
+    stack.run_jobs()
+    (held,) = approvals(stack)
+    approver = sign_in(stack, APPROVER, "approver")
+
+    missing = form_post(approver, f"/console/approvals/{held.id}/reject", {"reason": "  "})
+    assert missing.status_code == 400 and "say why" in html(missing)
+    rejected = form_post(
+        approver, f"/console/approvals/{held.id}/reject", {"reason": "no wholesale terms signed"}, follow_redirects=True
+    )
+    assert "Rejected" in html(rejected)
+    (decided,) = approvals(stack)
+    assert (decided.status, decided.decided_by, decided.decision_reason) == (
+        "rejected",
+        APPROVER[0],
+        "no wholesale terms signed",
+    )
+    assert [e.status for e in stack.events()] == ["ignored"]
+
+    stack.post_shopify(version(7003, "2026-11-20T11:00:00-05:00"), topic="orders/updated")
+    stack.run_jobs(include_delayed=True)
+    assert stack.erp_orders() == []
+    assert [e.status for e in stack.events()] == ["ignored", "ignored"]
+    assert (APPROVER[0], "order.reject") in audit_trail(stack)
+
+
+def test_an_order_cancelled_in_the_store_while_it_waits_is_withdrawn(stack: Stack) -> None:
+    set_rules(stack, {"tags": ["wholesale"]})
+    stack.post_shopify(version(7004, "2026-11-20T10:15:30-05:00"))
+    stack.run_jobs()
+    stack.post_shopify(
+        version(7004, "2026-11-20T12:00:00-05:00", cancelled_at="2026-11-20T12:00:00-05:00", cancel_reason="customer"),
+        topic="orders/cancelled",
+    )
+    stack.run_jobs()
+    (withdrawn,) = approvals(stack)
+    assert withdrawn.status == "withdrawn"
+    assert [e.status for e in stack.events()] == ["ignored", "ignored"]
+    approver = sign_in(stack, APPROVER, "approver")
+    form_post(approver, f"/console/approvals/{withdrawn.id}/approve", {})
+    stack.run_jobs(include_delayed=True)
+    assert stack.erp_orders() == []
+
+
+def test_bulk_approval_confirms_the_count_first(stack: Stack) -> None:
+    set_rules(stack, {"tags": ["wholesale"]})
+    for n in (7011, 7012, 7013):
+        stack.post_shopify(version(n, "2026-11-20T10:15:30-05:00"))
+    stack.run_jobs()
+    approver = sign_in(stack, APPROVER, "approver")
+    confirm = approver.get(f"/console/approvals/approve?store={STORE}")
+    assert confirm.status_code == 200 and "<strong>3</strong>" in html(confirm)
+
+    stack.post_shopify(version(7014, "2026-11-20T10:15:30-05:00"))  # one more arrives meanwhile
+    stack.run_jobs()
+    stale = form_post(approver, "/console/approvals/approve", {"store": STORE, "expected_count": "3"})
+    assert stale.status_code == 409 and "now matches 4" in html(stale)
+    assert stack.erp_orders() == []
+
+    done = form_post(
+        approver, "/console/approvals/approve", {"store": STORE, "expected_count": "4"}, follow_redirects=True
+    )
+    assert "Approved 4 orders" in html(done)
+    stack.run_jobs(include_delayed=True)
+    assert sorted(r.external_ref for r in stack.erp_orders()) == [
+        f"shopify:{STORE}:{n}" for n in (7011, 7012, 7013, 7014)
+    ]
+    assert audit_trail(stack).count((APPROVER[0], "order.approve")) == 4
+
+
+def test_a_first_order_waits_and_the_customers_next_order_does_not(stack: Stack) -> None:
+    set_rules(stack, {"first_order": True})
+    stack.post_shopify(version(7021, "2026-11-20T10:15:30-05:00"))
+    stack.run_jobs()
+    (held,) = approvals(stack)
+    assert held.reasons == ["first order from a new customer (Dana.Whitfield@Example.com)"]
+    approver = sign_in(stack, APPROVER, "approver")
+    form_post(approver, f"/console/approvals/{held.id}/approve", {})
+    stack.run_jobs(include_delayed=True)
+    stack.post_shopify(version(7022, "2026-11-21T10:15:30-05:00"))  # the same buyer, known now
+    stack.run_jobs()
+    assert len(stack.erp_orders()) == 2 and len(approvals(stack)) == 1
+
+
+def test_shopify_fraud_risk_holds_an_order_at_or_above_the_merchants_level(stack: Stack, shop) -> None:  # type: ignore[no-untyped-def]
+    shop.add_variants(["SOCK-MER-M-CHA"])
+    configure(stack, shop=shop, shopify_settings={"approval": {"risk": "medium"}})
+    risky, calm = shop.add_order([("SOCK-MER-M-CHA", 1)]), shop.add_order([("SOCK-MER-M-CHA", 1)])
+    shop.orders[risky]["risk"] = {"recommendation": "INVESTIGATE", "assessments": [{"riskLevel": "MEDIUM"}]}
+    shop.orders[calm]["risk"] = {"recommendation": "ACCEPT", "assessments": [{"riskLevel": "LOW"}]}
+    for order_id in (risky, calm):
+        stack.post_shopify(version(order_id, "2026-11-20T10:15:30-05:00", tags=""))
+    stack.run_jobs(include_delayed=True)
+    assert [r.external_ref for r in stack.erp_orders()] == [f"shopify:{STORE}:{calm}"]
+    (held,) = approvals(stack)
+    assert held.order_external_id == str(risky) and held.reasons == ["the store rates its fraud risk medium"]
