@@ -77,6 +77,7 @@ class Customer:
     phone: str | None = None
     external_id: str | None = None  # None for a guest checkout
     accepts_marketing: bool = False
+    postcode: str = ""  # the billing (else shipping) address's: with the name, what a weak match compares
 
     @property
     def name(self) -> str:

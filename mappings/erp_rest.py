@@ -69,6 +69,7 @@ def customer_document(customer: Customer, external_ref: str) -> dict[str, Any]:
         "email": normalise_email(customer.email),
         "phone": normalise_phone(customer.phone),
         "accepts_marketing": customer.accepts_marketing,
+        "postcode": customer.postcode.strip() or None,
     }
 
 

@@ -501,6 +501,8 @@ def _opt_id(value: int | None) -> str | None:
 
 def _customer(data: dict) -> Customer:
     raw = data["customer"]
+    billing, shipping = data["billing_address"] or {}, data["shipping_address"] or {}
+    postcode = str(billing.get("zip") or shipping.get("zip") or "").strip()
     if raw is not None:
         return Customer(
             email=_blank_to_none(raw["email"]) or _blank_to_none(data["email"]),
@@ -508,9 +510,9 @@ def _customer(data: dict) -> Customer:
             last_name=raw["last_name"] or "",
             phone=_blank_to_none(raw["phone"]),
             external_id=str(raw["id"]),
+            postcode=postcode,
         )
     # Guest checkout: the order and its addresses are all we know about the buyer.
-    billing, shipping = data["billing_address"] or {}, data["shipping_address"] or {}
     named = billing or shipping
     phones = (billing.get("phone"), shipping.get("phone"), data["phone"])
     return Customer(
@@ -519,6 +521,7 @@ def _customer(data: dict) -> Customer:
         last_name=named.get("last_name") or "",
         phone=next((p for p in phones if _blank_to_none(p)), None),
         external_id=None,
+        postcode=postcode,
     )
 
 

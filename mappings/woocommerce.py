@@ -381,8 +381,9 @@ def _customer(data: dict) -> Customer:
         first_name=billing.get("first_name") or "",
         last_name=billing.get("last_name") or "",
         phone=blank_to_none(billing.get("phone")),
-        external_id=str(data["customer_id"]) if data["customer_id"] else None,
-    )  # 0 = guest
+        external_id=str(data["customer_id"]) if data["customer_id"] else None,  # 0 = guest
+        postcode=str(billing.get("postcode") or (data.get("shipping") or {}).get("postcode") or "").strip(),
+    )
 
 
 def _address(raw: dict | None) -> Address | None:

@@ -11,6 +11,7 @@ import pytest
 
 from adapters.erp.base import PaymentRecord, PermanentErpError, RetryableErpError
 from mappings.canonical import Money, Refund, RefundLine, Shipment, ShipmentLine, StockLevel
+from mappings.customers import normalise_name
 from mappings.shopify import order_from_shopify
 from mappings.shopify_refunds import refund_from_shopify
 from tests.conftest import load_fixture
@@ -158,6 +159,20 @@ def test_customers_are_found_by_email_then_phone(harness):
     phone = "".join(ch for ch in (order.customer.phone or "") if ch.isdigit() or ch == "+")
     if phone:
         assert erp.find_customer(None, phone) == created
+
+
+def test_customers_with_the_same_name_at_the_same_postcode_are_found_for_a_person_to_decide(harness):
+    _, order = an_order()
+    push(harness, order)  # Tryton keeps a party's postcode on the addresses an order gives it
+    erp = harness.adapter()
+    name, postcode = order.customer.name, order.customer.postcode
+    assert name and postcode
+    (found,) = erp.similar_customers(f"  {name.upper()} ", postcode.lower().replace(" ", ""))
+    assert (normalise_name(found.name), found.email) == (normalise_name(name), "dana.whitfield@example.com")
+    assert found.id == erp.find_customer("dana.whitfield@example.com", None)
+    assert erp.similar_customers(name, "99999") == []
+    assert erp.similar_customers("Dana Whitfield-Smith", postcode) == []
+    assert erp.similar_customers("", postcode) == [] and erp.similar_customers(name, "") == []
 
 
 def test_payment_cancel_and_credit_note_are_idempotent(harness):

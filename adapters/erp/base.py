@@ -69,6 +69,17 @@ class PaymentRecord:
 
 
 @dataclass(frozen=True)
+class ErpCustomerView:
+    """A customer the ERP holds, as a person deciding "is this the same customer?" needs to see it."""
+
+    id: str
+    name: str
+    email: str | None
+    phone: str | None
+    postcode: str
+
+
+@dataclass(frozen=True)
 class ErpOrderLineView:
     sku: str | None
     quantity: Decimal
@@ -109,6 +120,10 @@ class ErpAdapter(Protocol):
 
     def create_customer(self, customer: Customer, external_ref: str) -> str:
         """Create a customer record (matching policy is the connector's business); return its id."""
+
+    def similar_customers(self, name: str, postcode: str, limit: int = 5) -> list[ErpCustomerView]:
+        """Customers with this name at this postcode (compared as mappings.customers.same_person_maybe
+        does), oldest first: the weak matches a person decides on. [] where the ERP keeps no postcodes."""
 
     def push_order(self, order: Order, customer_id: str) -> OrderResult:
         """Create the order, or update it while the ERP still allows; idempotent on external_ref."""

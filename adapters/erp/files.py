@@ -43,6 +43,7 @@ from typing import Any, NoReturn
 
 from adapters.clock import utcnow
 from adapters.erp.base import (
+    ErpCustomerView,
     ErpOrderLineView,
     ErpOrderView,
     OrderResult,
@@ -52,7 +53,7 @@ from adapters.erp.base import (
     customer_identity,
 )
 from mappings.canonical import Customer, Order, Refund, Shipment, ShipmentLine, StockLevel
-from mappings.customers import normalise_email, normalise_phone
+from mappings.customers import normalise_email, normalise_name, normalise_phone, normalise_postcode
 from mappings.utc import as_utc, utc_text
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ CUSTOMER_COLUMNS = (
     "external_ref",
     "accepts_marketing",
     "created_at",
+    "postcode",  # last: an importer reading the earlier columns by position is not disturbed
 )
 ORDER_COLUMNS = (
     "external_ref",
@@ -192,6 +194,12 @@ def _dec(value: Decimal) -> str:
     return format(value, "f")
 
 
+def _person_key(name: str, postcode: str) -> str | None:
+    """What the person index is keyed by: the normalised name and postcode, None when either is missing."""
+    name, postcode = normalise_name(name), normalise_postcode(postcode)
+    return f"{name}|{postcode}" if name and postcode else None
+
+
 def _now() -> str:
     return utcnow().isoformat()
 
@@ -295,6 +303,7 @@ class FileDropErp:
                 "external_ref": external_ref,
                 "accepts_marketing": _bool(customer.accepts_marketing),
                 "created_at": now,
+                "postcode": customer.postcode.strip(),
             }
             self._drop(
                 name, self._csv(CUSTOMER_COLUMNS, [row], f"customer {customer_id}"), f"write customer {customer_id}"
@@ -307,6 +316,7 @@ class FileDropErp:
                     "email": email,
                     "phone": phone,
                     "name": customer.name,
+                    "postcode": customer.postcode.strip(),
                     "external_refs": [external_ref],
                     "created_at": now,
                 },
@@ -314,7 +324,40 @@ class FileDropErp:
             for kind, value in (("email", email), ("phone", phone)):
                 if value and self._read_json(self._customer_index(kind, value), "index the customer") is None:
                     self._write_json(self._customer_index(kind, value), {kind: value, "customer_id": customer_id})
+            self._index_person(customer.name, customer.postcode, customer_id, add=True)
             return customer_id
+
+    def similar_customers(self, name: str, postcode: str, limit: int = 5) -> list[ErpCustomerView]:
+        """From the customers this connector wrote (the ledger): a file-drop ERP answers no questions."""
+        key = _person_key(name, postcode)
+        if key is None:
+            return []
+        entry = self._read_json(self._customer_index("person", key), "look for similar customers") or {}
+        found = []
+        for customer_id in entry.get("customer_ids", []):
+            ledger = self._read_json(self.state / "customers" / f"{customer_id}.json", "read a similar customer")
+            if ledger and not ledger.get("erased"):
+                found.append(
+                    ErpCustomerView(
+                        customer_id,
+                        ledger.get("name") or "",
+                        ledger.get("email"),
+                        ledger.get("phone"),
+                        ledger.get("postcode") or "",
+                    )
+                )
+        return found[:limit]
+
+    def _index_person(self, name: str, postcode: str, customer_id: str, add: bool) -> None:
+        """Keep `customer_id` in (or take it out of) the index of customers with this name and postcode."""
+        key = _person_key(name, postcode)
+        if key is None:
+            return
+        index = self._customer_index("person", key)
+        ids = [
+            i for i in (self._read_json(index, "index the customer") or {}).get("customer_ids", []) if i != customer_id
+        ]
+        self._write_json(index, {"customer_ids": [*ids, customer_id] if add else ids})
 
     def forget_customers(self, emails: Iterable[str], phones: Iterable[str]) -> int:
         """Erase these people from our ledger (a privacy request): their index entries go, and each customer
@@ -335,6 +378,7 @@ class FileDropErp:
                 path = self.state / "customers" / f"{customer_id}.json"
                 ledger = self._read_json(path, "erase the customer")
                 if ledger is not None:
+                    self._index_person(ledger.get("name") or "", ledger.get("postcode") or "", customer_id, add=False)
                     self._write_json(path, {"customer_id": customer_id, "file": ledger.get("file"), "erased": _now()})
                     erased += 1
         return erased
@@ -642,7 +686,7 @@ class FileDropErp:
 
     def _ensure_state(self) -> None:
         with self._io("state", self.state, "prepare the connector's ledger"):
-            for sub in ("orders", "customers/by-email", "customers/by-phone"):
+            for sub in ("orders", "customers/by-email", "customers/by-phone", "customers/by-person"):
                 (self.state / sub).mkdir(parents=True, exist_ok=True)
 
     @contextlib.contextmanager

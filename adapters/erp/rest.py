@@ -27,6 +27,7 @@ import urllib3
 from adapters.backoff import backoff
 from adapters.clock import utcnow
 from adapters.erp.base import (
+    ErpCustomerView,
     ErpOrderLineView,
     ErpOrderView,
     ErpUnreachable,
@@ -37,7 +38,7 @@ from adapters.erp.base import (
     customer_identity,
 )
 from mappings.canonical import Customer, Order, Refund, Shipment, StockLevel
-from mappings.customers import normalise_email, normalise_phone
+from mappings.customers import normalise_email, normalise_phone, same_person_maybe
 from mappings.erp_rest import (
     DocumentError,
     cancel_document,
@@ -142,14 +143,7 @@ class RestErp:
         if not (email or phone):
             return None
         params = {k: v for k, v in (("email", email), ("phone", phone)) if v}
-        action = "look up the customer"
-        reply = self._send("GET", "customers", action, params=params)
-        found = self._parse(action, lambda: field(reply.data, "customers", "response"))
-        if not isinstance(found, list):
-            raise PermanentErpError(
-                f"the ERP's answer to {action} does not follow the REST contract: "
-                "customers is not a list (see README, ERP over REST/JSON)"
-            )
+        found = self._customers(params, "look up the customer")
         # Match on the field ourselves: an ERP that ignored the query must not hand us a stranger.
         for name, value, norm in (("email", email, normalise_email), ("phone", phone, normalise_phone)):
             if value:
@@ -157,6 +151,37 @@ class RestErp:
                     if isinstance(item, dict) and item.get("id") is not None and norm(item.get(name)) == value:
                         return str(item["id"])
         return None
+
+    def similar_customers(self, name: str, postcode: str, limit: int = 5) -> list[ErpCustomerView]:
+        if not (name.strip() and postcode.strip()):
+            return []
+        found = self._customers({"name": name.strip(), "postcode": postcode.strip()}, "look for similar customers")
+        # Compared ourselves, as find_customer does: an ERP that ignored the query must not hand us strangers.
+        views = [
+            ErpCustomerView(
+                str(item["id"]),
+                str(item.get("name") or ""),
+                normalise_email(item.get("email")),
+                normalise_phone(item.get("phone")),
+                str(item.get("postcode") or ""),
+            )
+            for item in found
+            if isinstance(item, dict)
+            and item.get("id") is not None
+            and same_person_maybe(str(item.get("name") or ""), str(item.get("postcode") or ""), name, postcode)
+        ]
+        return views[:limit]
+
+    def _customers(self, params: dict[str, str], action: str) -> list:
+        """GET /customers with these query parameters: the list the ERP answers."""
+        reply = self._send("GET", "customers", action, params=params)
+        found = self._parse(action, lambda: field(reply.data, "customers", "response"))
+        if not isinstance(found, list):
+            raise PermanentErpError(
+                f"the ERP's answer to {action} does not follow the REST contract: "
+                "customers is not a list (see README, ERP over REST/JSON)"
+            )
+        return found
 
     def create_customer(self, customer: Customer, external_ref: str) -> str:
         customer_identity(customer)

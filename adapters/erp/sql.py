@@ -18,6 +18,7 @@ from sqlalchemy.engine import URL, Connection, CursorResult, Engine, Row
 
 from adapters.clock import utcnow
 from adapters.erp.base import (
+    ErpCustomerView,
     ErpOrderLineView,
     ErpOrderView,
     ErpUnreachable,
@@ -31,6 +32,7 @@ from adapters.erp.sql_contract import (
     EDITABLE,
     OPTIONAL_CREDIT_NOTE_COLUMNS,
     OPTIONAL_CREDIT_NOTE_LINE_COLUMNS,
+    OPTIONAL_CUSTOMER_COLUMNS,
     OPTIONAL_ORDER_COLUMNS,
     erp_credit_note_lines,
     erp_credit_notes,
@@ -46,7 +48,7 @@ from adapters.erp.sql_contract import (
 )
 from adapters.sqlengine import make_engine
 from mappings.canonical import Customer, Order, Refund, Shipment, ShipmentLine, StockLevel
-from mappings.customers import normalise_email, normalise_phone
+from mappings.customers import normalise_email, normalise_name, normalise_phone, normalise_postcode, same_person_maybe
 from mappings.utc import as_utc
 
 
@@ -125,7 +127,31 @@ class SqlStagingErp:
         customer_identity(customer)
         row = _customer_row(customer, external_ref, utcnow())
         with self._errors("create the customer"), self.engine.begin() as conn:
-            return str(_inserted_id(conn.execute(erp_customers.insert().values(**row))))
+            return str(
+                _inserted_id(conn.execute(erp_customers.insert().values(**self._fitted(conn, erp_customers, row))))
+            )
+
+    def similar_customers(self, name: str, postcode: str, limit: int = 5) -> list[ErpCustomerView]:
+        if not (normalise_name(name) and normalise_postcode(postcode)):
+            return []
+        with self._errors("look for customers with this name and postcode"), self.engine.connect() as conn:
+            if "postcode" in self._fitted_absent(conn, erp_customers):
+                return []  # an ERP on the earlier contract keeps no postcodes: nothing to compare
+            c = erp_customers.c
+            # Narrowed in SQL by the name, compared exactly here: spacing and case in either may differ.
+            rows = conn.execute(
+                select(c.id, c.name, c.email, c.phone, c.postcode)
+                .where(func.lower(c.name).contains(normalise_name(name).split()[-1], autoescape=True))
+                .where(c.postcode.is_not(None))
+                .order_by(c.id)
+                .limit(500)
+            ).all()
+        found = [
+            ErpCustomerView(str(r.id), r.name or "", r.email, r.phone, r.postcode or "")
+            for r in rows
+            if same_person_maybe(r.name, r.postcode, name, postcode)
+        ]
+        return found[:limit]
 
     def push_order(self, order: Order, customer_id: str) -> OrderResult:
         try:
@@ -402,18 +428,24 @@ class SqlStagingErp:
             conn.execute(erp_order_lines.insert(), _lines(order))
             return OrderResult(erp_ref, created=False, updated=True)
 
-    def _fitted(self, conn: Connection, table: Table, row: dict) -> dict:
-        """The row without the optional columns this ERP's table lacks (looked up once per table): an ERP
-        that implemented an earlier contract keeps taking orders and credit notes."""
+    def _fitted_absent(self, conn: Connection, table: Table) -> frozenset[str]:
+        """The optional columns this ERP's table lacks (looked up once per table)."""
         absent = self._absent.get(table.name)
         if absent is None:
             present = {c["name"] for c in inspect(conn).get_columns(table.name)}
             optional = {
+                erp_customers.name: OPTIONAL_CUSTOMER_COLUMNS,
                 erp_orders.name: OPTIONAL_ORDER_COLUMNS,
                 erp_credit_notes.name: OPTIONAL_CREDIT_NOTE_COLUMNS,
                 erp_credit_note_lines.name: OPTIONAL_CREDIT_NOTE_LINE_COLUMNS,
             }[table.name]
             absent = self._absent[table.name] = frozenset(optional) - present
+        return absent
+
+    def _fitted(self, conn: Connection, table: Table, row: dict) -> dict:
+        """The row without the optional columns this ERP's table lacks (looked up once per table): an ERP
+        that implemented an earlier contract keeps taking orders and credit notes."""
+        absent = self._fitted_absent(conn, table)
         return {k: v for k, v in row.items() if k not in absent} if absent else row
 
     def _errors(self, action: str) -> _ErrorTranslation:
@@ -467,6 +499,7 @@ def _customer_row(customer: Customer, external_ref: str, now: datetime) -> dict:
         "external_ids": external_ref,
         "created_at": now,
         "updated_at": now,
+        "postcode": customer.postcode.strip()[:32] or None,
     }
 
 

@@ -24,7 +24,9 @@ erp_customers = Table(
     Column("external_ids", Text, nullable=False, default=""),  # space-separated store refs
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("postcode", String(32)),  # optional: with the name, how a possible duplicate is recognised
 )
+OPTIONAL_CUSTOMER_COLUMNS = ("postcode",)
 
 erp_orders = Table(
     "erp_orders",

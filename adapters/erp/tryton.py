@@ -98,6 +98,7 @@ from typing import Any
 
 from adapters.clock import utcnow
 from adapters.erp.base import (
+    ErpCustomerView,
     ErpOrderLineView,
     ErpOrderView,
     OrderResult,
@@ -121,7 +122,7 @@ from mappings.canonical import (
     StockLevel,
     TaxLine,
 )
-from mappings.customers import normalise_email, normalise_phone
+from mappings.customers import normalise_email, normalise_name, normalise_phone, normalise_postcode, same_person_maybe
 from mappings.utc import as_utc
 
 TAG = "[storefront-connector]"
@@ -349,6 +350,47 @@ class TrytonErp:
                     ) from exc
                 sleep(random.uniform(0.05, 0.2) * attempt)  # nothing was created: the whole create is redone
         raise AssertionError("unreachable")
+
+    def similar_customers(self, name: str, postcode: str, limit: int = 5) -> list[ErpCustomerView]:
+        """Active parties with this name and an address at this postcode (compared normalised)."""
+        words = normalise_name(name).split()
+        if not (words and normalise_postcode(postcode)):
+            return []
+        parties = self._search_read(
+            "party.party",
+            [("name", "ilike", f"%{words[-1]}%"), ("active", "=", True)],
+            ["name"],
+            order=[("id", "ASC")],
+            limit=200,
+        )
+        named = {p["id"]: p["name"] for p in parties if normalise_name(p["name"]) == normalise_name(name)}
+        if not named:
+            return []
+        addresses = self._search_read("party.address", [("party", "in", list(named))], ["party", "postal_code"])
+        at: dict[int, str] = {}
+        for address in addresses:
+            if same_person_maybe(named[address["party"]], address["postal_code"], name, postcode):
+                at.setdefault(address["party"], address["postal_code"] or "")
+        if not at:
+            return []
+        contacts = self._search_read(
+            "party.contact_mechanism", [("party", "in", list(at))], ["party", "type", "value"], order=[("id", "ASC")]
+        )
+        reach: dict[int, dict[str, str]] = {}
+        for c in contacts:
+            kind = "email" if c["type"] == "email" else "phone" if c["type"] in ("phone", "mobile") else None
+            if kind:
+                reach.setdefault(c["party"], {}).setdefault(kind, c["value"])
+        return [
+            ErpCustomerView(
+                str(party),
+                named[party],
+                normalise_email(reach.get(party, {}).get("email")),
+                normalise_phone(reach.get(party, {}).get("phone")),
+                at[party],
+            )
+            for party in sorted(at)[:limit]
+        ]
 
     # ---- contract: orders ---------------------------------------------------------------------
 

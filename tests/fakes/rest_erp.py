@@ -296,10 +296,14 @@ class FakeRestErp:
 
     def _find_customers(self) -> tuple[int, Any]:
         email, phone = request.args.get("email"), request.args.get("phone")
+        name, postcode = request.args.get("name"), request.args.get("postcode")
+        # As a real ERP might: names compared loosely (case), postcodes as stored.
         found = [
             c
             for c in self.customers.values()
-            if (email and c.get("email") == email) or (phone and c.get("phone") == phone)
+            if (email and c.get("email") == email)
+            or (phone and c.get("phone") == phone)
+            or (name and postcode and (c.get("name") or "").lower() == name.lower() and c.get("postcode") == postcode)
         ]
         return 200, {"customers": found}
 
@@ -312,6 +316,7 @@ class FakeRestErp:
             "name": body.get("name") or "",
             "email": body.get("email"),
             "phone": body.get("phone"),
+            "postcode": body.get("postcode"),
         }
         self.customers[customer["id"]] = customer
         return 201, {"id": customer["id"]}

@@ -54,7 +54,7 @@ def _full_order() -> Order:
     gst = TaxLine("GST", Decimal("0.05"), usd("0.05"), "GST5")
     return dataclasses.replace(
         order,
-        customer=Customer("ann@example.com", "Ann", "Lee", "+15550100", "77", True),
+        customer=Customer("ann@example.com", "Ann", "Lee", "+15550100", "77", True, "K1A 0B1"),
         billing_address=Address("Ann", "Lee", "Acme", "1 Main St", "Unit 2", "Town", "ON", "K1A 0B1", "CA", "+1555"),
         shipping_address=Address("Zoë", "Lee", "Acme", "2 Main St", "Rear", "Town", "ON", "K1A 0B2", "CA", "+1556"),
         lines=tuple(
