@@ -1,43 +1,26 @@
 """Shopify Admin API client: GraphQL for variants, stock, fulfilment and webhooks; REST for the order list.
 
-Rate limits are read from the shop's own signals, never guessed with fixed sleeps
-(docs/platforms.md#shopify-rate-limits):
-- GraphQL: every answer carries `extensions.cost.throttleStatus {maximumAvailable, currentlyAvailable,
-  restoreRate}`. Before a call we predict what is available now (last value + restoreRate x elapsed)
-  and, if that is less than the call's expected cost, sleep exactly the difference / restoreRate. A
-  THROTTLED answer (HTTP 200 or 429) updates that picture and the same loop waits and retries. Page and
-  batch sizes shrink to fit `maximumAvailable` when the bucket is smaller than a full page.
-- REST: `X-Shopify-Shop-Api-Call-Limit: used/size` is tracked; we wait only when the bucket is full
-  (it leaks size/20 per second: 40 -> 2/s, 80 -> 4/s, 400 -> 20/s, as the published plans do) and a 429
-  is answered by sleeping its `Retry-After`.
-- 5xx and connection errors are retried a few times with jittered exponential backoff, then raised as
-  StorefrontError(retryable=True); other 4xx and GraphQL errors/userErrors as retryable=False.
-  Mutations that are not idempotent (fulfillmentCreate) are never re-sent blindly: a lost answer is
-  raised as retryable and the next attempt's duplicate check decides.
+Each operation builds its query and reads its answer; the calls go out through ShopifyTransport
+(adapters/shopify_transport.py), which waits for the shop's rate limits, retries and turns failures into
+StorefrontError. Page and batch sizes shrink to fit the shop's bucket when it is smaller than a full
+page. Mutations that are not idempotent (fulfillmentCreate) are never re-sent blindly: a lost answer is
+raised as retryable and the next attempt's duplicate check decides.
 
 Expected costs follow the model in tests/fakes/graphql_lite.py (connection = 2 + first x node,
-object = 1, mutation = 10 + 1 per input item); the cost Shopify reports for a call shape is
-remembered and preferred next time, so a real shop's cheaper mutations are not over-waited.
+object = 1, mutation = 10 + 1 per input item); the transport prefers the cost Shopify reported for a
+call shape once it has seen one.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import threading
-import time
 import uuid
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Unpack
 
-import requests
-
-from adapters.backoff import backoff
-from adapters.clock import utcnow
-from adapters.shopify_auth import Grant
+from adapters.shopify_transport import ClientStats, QueryTooExpensive, ShopifyTransport, TransportOptions
 from adapters.storefront import AccessRevoked, StorefrontError
 
 DEFAULT_API_VERSION = "2026-01"
@@ -142,41 +125,6 @@ class QuantityStaleError(StorefrontError):
         self.errors, self.completed = errors, completed
 
 
-class QueryTooExpensive(StorefrontError):
-    """A call asks for more points than the shop's bucket can ever hold."""
-
-    def __init__(self, message: str, maximum: float | None):
-        super().__init__(message, retryable=False)
-        self.maximum = maximum
-
-
-class TokenSource(Protocol):
-    """connector.tokens.StoreTokens: the token to use now, and a new one after a 401."""
-
-    def current(self) -> tuple[str, Grant | None]: ...
-
-    def renew(self, refused: str) -> tuple[str, Grant | None]: ...
-
-
-@dataclass
-class ClientStats:
-    requests: int = 0  # HTTP requests sent, retries included
-    calls: Counter[str] = field(default_factory=Counter)  # per operation (GraphQL root / REST path)
-    throttled: int = 0  # THROTTLED or 429 answers received
-    waited: float = 0.0  # seconds slept for rate limits (bucket predictions and Retry-After)
-    backoff: float = 0.0  # seconds slept after 5xx / connection errors
-    retries: int = 0
-    cost: float = 0.0  # GraphQL actualQueryCost, summed
-
-
-@dataclass
-class _Budget:
-    maximum: float | None = None
-    available: float = 0.0
-    rate: float = 0.0
-    at: float = 0.0
-
-
 def to_gid(kind: str, value: int | str) -> str:
     text = str(value)
     return text if text.startswith("gid://") else f"gid://shopify/{kind}/{int(text)}"
@@ -234,36 +182,26 @@ class ShopifyClient:
         timeout: float = 15,
         *,
         api_base_url: str | None = None,
-        max_retries: int = 3,
-        retry_base: float = 0.25,
-        max_throttle_waits: int = 20,
-        rest_leak_rate: float | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        tokens: TokenSource | None = None,
+        **options: Unpack[TransportOptions],
     ):
-        """`tokens`: where a store on app credentials gets its expiring token (connector.tokens); without it,
-        `access_token` is a legacy token used as it is."""
+        """`api_base_url`: where the Admin API lives when it is not the shop's own domain (a fake in tests);
+        `access_token`, `timeout` and the `options` (retries, waits, `tokens`) are for ShopifyTransport."""
         if api_base_url is None:
             api_base_url = shop_domain if shop_domain.startswith(("http://", "https://")) else f"https://{shop_domain}"
-        self.base = f"{api_base_url.rstrip('/')}/admin/api/{api_version}"
-        self.api_version, self.timeout = api_version, timeout
-        self.max_retries, self.retry_base, self.max_throttle_waits = max_retries, retry_base, max_throttle_waits
-        self.rest_leak_rate = rest_leak_rate
-        self._sleep, self._clock = sleep, clock
-        self.session = requests.Session()
-        self.session.headers.update(
-            {"X-Shopify-Access-Token": access_token, "Accept": "application/json", "Content-Type": "application/json"}
+        self.api_version = api_version
+        self.transport = ShopifyTransport(
+            f"{api_base_url.rstrip('/')}/admin/api/{api_version}",
+            access_token,
+            timeout,
+            **options,
         )
-        self.stats = ClientStats()
         self.duplicate_skus: set[str] = set()  # SKUs carried by more than one variant (the first one wins)
-        self._budget = _Budget()
-        self._rest_limit: tuple[float, float, float] | None = None  # used, size, when
-        self._learned: dict[tuple[str, int], int] = {}  # (operation, size) -> requestedQueryCost seen
-        self._lock = threading.Lock()
         self._new_style_inventory = api_version >= "2026-01"  # changeFromQuantity + @idempotent
-        self.tokens, self._token = tokens, access_token
-        self._grant: Grant | None = None
+
+    @property
+    def stats(self) -> ClientStats:
+        """Requests, throttles and waits so far (a sync reports them)."""
+        return self.transport.stats
 
     # ---- public methods -----------------------------------------------------------------------
 
@@ -350,14 +288,14 @@ class ShopifyClient:
         for group, ignore_compare in groups:
             i = 0
             while i < len(group):
-                size = self._fit(MAX_INPUT_ARRAY, per_item=1, fixed=10)
+                size = self.transport.fit(MAX_INPUT_ARRAY, per_item=1, fixed=10)
                 batch = group[i : i + size]
                 try:
                     results.append(
                         self._set_batch(batch, ignore_compare, idempotency_key, reason, reference_uri, results)
                     )
                 except QueryTooExpensive:
-                    if self._fit(MAX_INPUT_ARRAY, per_item=1, fixed=10) >= size:
+                    if self.transport.fit(MAX_INPUT_ARRAY, per_item=1, fixed=10) >= size:
                         raise
                     continue  # now that the bucket's size is known, cut smaller batches
                 i += len(batch)
@@ -366,7 +304,7 @@ class ShopifyClient:
     def set_batch_size(self) -> int:
         """How many quantities one inventorySetQuantities call carries now: 250, or fewer once the shop's
         bucket is known to be smaller than a full call (so a caller's batches match the calls made)."""
-        return self._fit(MAX_INPUT_ARRAY, per_item=1, fixed=10)
+        return self.transport.fit(MAX_INPUT_ARRAY, per_item=1, fixed=10)
 
     def fulfillment_orders(self, order_id: int | str) -> list[dict]:
         """The order's fulfillment orders: [{id, status, location_id, line_items: [{id, line_item_id, sku,
@@ -374,7 +312,7 @@ class ShopifyClient:
         out = []
         after = None
         while True:
-            data = self._graphql(
+            data = self.transport.graphql(
                 "order.fulfillmentOrders",
                 FULFILLMENT_ORDERS_QUERY,
                 {"id": to_gid("Order", order_id), "after": after},
@@ -443,7 +381,7 @@ class ShopifyClient:
         if company or number or url:
             payload["trackingInfo"] = {k: v for k, v in (("company", company), ("number", number), ("url", url)) if v}
         items = sum(max(1, len(lines)) for _, lines in fulfillment_order_lines)
-        data = self._graphql(
+        data = self.transport.graphql(
             "fulfillmentCreate",
             CREATE_FULFILLMENT,
             {"fulfillment": payload, "message": f"shipment {ref}" if ref else None},
@@ -467,7 +405,7 @@ class ShopifyClient:
         lists only open orders unless told otherwise, hence status=any."""
         if ts.tzinfo is None:
             raise ValueError("orders_updated_since needs a timezone-aware time")
-        url: str | None = f"{self.base}/orders.json"
+        url: str | None = f"{self.transport.base}/orders.json"
         params: dict[str, Any] | None = {
             "updated_at_min": ts.isoformat(),
             "status": status,
@@ -475,7 +413,7 @@ class ShopifyClient:
             "order": "updated_at asc",
         }
         while url:
-            response = self._rest("GET", url, params=params, op="GET orders")
+            response = self.transport.rest("GET", url, params=params, op="GET orders")
             yield from response.json()["orders"]
             url = response.links.get("next", {}).get("url")
             params = None  # the next link carries page_info and limit, and nothing else may be sent with them
@@ -484,13 +422,15 @@ class ShopifyClient:
         """The body of GET orders/{id}/transactions.json, amounts in the shop currency. Multi-currency
         orders answer in the presentment currency unless asked for in_shop_currency=true; an order has
         at most 100 transactions, all in one answer."""
-        url = f"{self.base}/orders/{numeric_id(order_id)}/transactions.json"
-        return self._rest("GET", url, params={"in_shop_currency": "true"}, op="GET transactions").json()
+        url = f"{self.transport.base}/orders/{numeric_id(order_id)}/transactions.json"
+        return self.transport.rest("GET", url, params={"in_shop_currency": "true"}, op="GET transactions").json()
 
     def order_risk(self, order_id: int | str) -> dict | None:
         """The order's risk summary, {recommendation, assessments: [{riskLevel}]} (mappings.approval reads
         it); None when Shopify has no such order."""
-        data = self._graphql("order.risk", ORDER_RISK_QUERY, {"id": to_gid("Order", order_id)}, expected_cost=3)
+        data = self.transport.graphql(
+            "order.risk", ORDER_RISK_QUERY, {"id": to_gid("Order", order_id)}, expected_cost=3
+        )
         order = data.get("order")
         return order.get("risk") if isinstance(order, dict) else None
 
@@ -499,14 +439,14 @@ class ShopifyClient:
         (docs/platforms.md#shopify-app-credentials), so False means the app is gone; any other failure is
         raised, never guessed."""
         try:
-            self._graphql("shop", SHOP_QUERY, {}, expected_cost=1)
+            self.transport.graphql("shop", SHOP_QUERY, {}, expected_cost=1)
         except AccessRevoked:
             return False
         return True
 
     def granted_scopes(self) -> list[str]:
         """The access scopes the store granted our app (or the legacy app whose token we hold)."""
-        data = self._graphql("currentAppInstallation", SCOPES_QUERY, {}, expected_cost=2)
+        data = self.transport.graphql("currentAppInstallation", SCOPES_QUERY, {}, expected_cost=2)
         return [s["handle"] for s in (data.get("currentAppInstallation") or {}).get("accessScopes") or []]
 
     def webhooks(self) -> list[dict]:
@@ -526,7 +466,7 @@ class ShopifyClient:
         """Subscribe `address` to `topic` ('orders/create' or ORDERS_CREATE); an existing identical
         subscription is returned as is (Shopify refuses duplicates)."""
         enum = topic.upper().replace("/", "_")
-        data = self._graphql(
+        data = self.transport.graphql(
             "webhookSubscriptionCreate",
             CREATE_WEBHOOK % self._uri_field,
             {"topic": enum, "sub": {self._uri_field: address, "format": "JSON"}},
@@ -549,7 +489,7 @@ class ShopifyClient:
 
     def delete_webhook(self, webhook_id: int | str) -> bool:
         """False when there was no such subscription (already deleted: the goal is met)."""
-        data = self._graphql(
+        data = self.transport.graphql(
             "webhookSubscriptionDelete", DELETE_WEBHOOK, {"id": to_gid("WebhookSubscription", webhook_id)}, 10
         )
         result = data["webhookSubscriptionDelete"]
@@ -566,30 +506,18 @@ class ShopifyClient:
         # WebhookSubscription.uri replaced callbackUrl in 2025-04 (a guess at the exact version).
         return "uri" if self.api_version >= "2025-04" else "callbackUrl"
 
-    def _fit(self, limit: int, per_item: int, fixed: int) -> int:
-        """How many items fit in one call when the bucket is smaller than a full page or batch."""
-        maximum = self._budget.maximum
-        if maximum is None:
-            return limit
-        size = min(limit, int((maximum - fixed) // per_item))
-        if size < 1:
-            raise QueryTooExpensive(
-                f"Shopify's query budget ({maximum:g} points) is too small for even one item", maximum
-            )
-        return size
-
     def _paged(
         self, op: str, query: str, variables: dict, per_node: int, page_limit: int = MAX_INPUT_ARRAY
     ) -> Iterator[dict]:
         after = None
         while True:
-            first = self._fit(page_limit, per_item=per_node, fixed=2)
+            first = self.transport.fit(page_limit, per_item=per_node, fixed=2)
             try:
-                data = self._graphql(
+                data = self.transport.graphql(
                     op, query, {**variables, "first": first, "after": after}, 2 + first * per_node, units=first
                 )
             except QueryTooExpensive:
-                if self._fit(page_limit, per_item=per_node, fixed=2) >= first:
+                if self.transport.fit(page_limit, per_item=per_node, fixed=2) >= first:
                     raise
                 continue
             page = data[op]
@@ -628,7 +556,7 @@ class ShopifyClient:
             query = SET_QUANTITIES % (", $key: String!", " @idempotent(key: $key)")
         else:
             query = SET_QUANTITIES % ("", "")
-        data = self._graphql(
+        data = self.transport.graphql(
             "inventorySetQuantities",
             query,
             variables,
@@ -656,7 +584,7 @@ class ShopifyClient:
     def _more_fo_lines(self, fo_id: str, after: str | None) -> list[dict]:
         lines: list[dict] = []
         while after:
-            data = self._graphql(
+            data = self.transport.graphql(
                 "fulfillmentOrder.lineItems", FO_LINES_QUERY, {"id": fo_id, "after": after}, 3 + 250 * 2
             )
             page = data["fulfillmentOrder"]["lineItems"]
@@ -665,7 +593,9 @@ class ShopifyClient:
         return lines
 
     def _fulfillment_with_tracking(self, fo_id: str, number: str) -> dict | None:
-        data = self._graphql("fulfillmentOrder.order.fulfillments", EXISTING_FULFILLMENTS_QUERY, {"id": fo_id}, 5)
+        data = self.transport.graphql(
+            "fulfillmentOrder.order.fulfillments", EXISTING_FULFILLMENTS_QUERY, {"id": fo_id}, 5
+        )
         fo = data.get("fulfillmentOrder")
         if fo is None:
             raise StorefrontError(f"Shopify has no fulfillment order {fo_id}", retryable=False)
@@ -680,212 +610,3 @@ class ShopifyClient:
         if errors:
             text = "; ".join(f"{e.get('message')} ({'.'.join(map(str, e.get('field') or []))})" for e in errors[:5])
             raise StorefrontError(f"Shopify refused {op}: {text}", retryable=False)
-
-    def _points_wait(self, cost: float) -> float:
-        with self._lock:
-            b = self._budget
-            if b.maximum is None or b.rate <= 0:
-                return 0.0
-            now_available = min(b.maximum, b.available + b.rate * (self._clock() - b.at))
-            return max(0.0, (cost - now_available) / b.rate)
-
-    def _note_cost(self, op: str, units: int, cost: dict) -> None:
-        status = cost.get("throttleStatus") or {}
-        with self._lock:
-            if "currentlyAvailable" in status:
-                self._budget = _Budget(
-                    float(status["maximumAvailable"]),
-                    float(status["currentlyAvailable"]),
-                    float(status["restoreRate"]),
-                    self._clock(),
-                )
-            if cost.get("requestedQueryCost") is not None:
-                self._learned[(op, units)] = int(cost["requestedQueryCost"])
-            if cost.get("actualQueryCost") is not None:
-                self.stats.cost += float(cost["actualQueryCost"])
-
-    def _graphql(
-        self, op: str, query: str, variables: dict, expected_cost: int, units: int = 0, safe_to_repeat: bool = True
-    ) -> dict:
-        """POST one GraphQL operation; returns `data`. `expected_cost` (our estimate) is replaced by the
-        cost Shopify reported for the same call shape when we have seen one."""
-        url = f"{self.base}/graphql.json"
-        body = {"query": query, "variables": variables}
-        cost = self._learned.get((op, units), expected_cost)
-        maximum = self._budget.maximum
-        if maximum is not None and cost > maximum:
-            raise QueryTooExpensive(f"{op} costs {cost} points; the shop's bucket holds {maximum:g}", maximum)
-        throttles = failures = 0
-        renewed = False
-        while True:
-            self._wait(self._points_wait(cost))
-            self.stats.calls[op] += 1
-            try:
-                response = self._post(url, body)
-            except requests.RequestException as exc:
-                failures = self._failed(op, f"{type(exc).__name__}", failures, safe_to_repeat)
-                continue
-            if self._token_refused(response, renewed):
-                renewed = True  # Shopify refused the request before doing anything: safe to send again
-                continue
-            if response.status_code >= 500:
-                failures = self._failed(op, f"HTTP {response.status_code}", failures, safe_to_repeat)
-                continue
-            try:
-                payload = response.json()
-            except ValueError:
-                payload = {}
-            extensions_cost = (payload.get("extensions") or {}).get("cost") or {}
-            if extensions_cost:
-                self._note_cost(op, units, extensions_cost)
-            errors = payload.get("errors") or []
-            codes = {((e.get("extensions") or {}).get("code")) for e in errors if isinstance(e, dict)}
-            if response.status_code == 429 or "THROTTLED" in codes:
-                self.stats.throttled += 1
-                throttles += 1
-                if throttles > self.max_throttle_waits:
-                    raise StorefrontError(f"Shopify kept throttling {op}", retryable=True)
-                requested = extensions_cost.get("requestedQueryCost") or cost
-                maximum = self._budget.maximum
-                if maximum is not None and requested > maximum:
-                    raise QueryTooExpensive(
-                        f"{op} costs {requested} points; the shop's bucket holds {maximum:g}", maximum
-                    )
-                cost = requested
-                if not extensions_cost:  # a bare 429: only the header tells how long
-                    self._wait(_retry_after(response, 1.0))
-                continue
-            if response.status_code >= 400:
-                raise _http_error(response, f"GraphQL {op}")
-            if "MAX_COST_EXCEEDED" in codes:
-                raise QueryTooExpensive(f"{op}: {errors[0].get('message')}", self._budget.maximum)
-            if errors:
-                text = "; ".join(str(e.get("message") if isinstance(e, dict) else e) for e in errors[:3])
-                if codes & {"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE"}:
-                    failures = self._failed(op, text, failures, safe_to_repeat)
-                    continue
-                raise StorefrontError(f"Shopify GraphQL {op} failed: {text}", retryable=False)
-            return payload.get("data") or {}
-
-    def _post(self, url: str, body: dict) -> requests.Response:
-        self._fresh_token()
-        self.stats.requests += 1
-        return self.session.post(url, data=json.dumps(body), timeout=self.timeout)
-
-    def _failed(self, op: str, what: str, failures: int, safe_to_repeat: bool) -> int:
-        """Count a transport failure; back off and return the new count, or raise when out of tries."""
-        failures += 1
-        if not safe_to_repeat:
-            raise StorefrontError(f"Shopify {op}: {what}; the outcome is unknown, not re-sent", retryable=True)
-        if failures > self.max_retries:
-            raise StorefrontError(f"Shopify {op}: {what} after {failures} tries", retryable=True)
-        self.stats.retries += 1
-        delay = backoff(failures, self.retry_base, cap=10.0, jitter=(0.5, 1.5))
-        self.stats.backoff += delay
-        self._sleep(delay)
-        return failures
-
-    # ---- tokens (stores on app credentials) ----------------------------------------------------
-
-    def _fresh_token(self) -> None:
-        """Before a call: a store on app credentials renews a token about to expire."""
-        if self.tokens is not None and (
-            not self._token or (self._grant is not None and not self._grant.fresh(utcnow()))
-        ):
-            self._use(*self.tokens.current())
-
-    def _token_refused(self, response: requests.Response, renewed: bool) -> bool:
-        """After a 401: True when a new token is in place for one more try (once per call)."""
-        if response.status_code != 401 or self.tokens is None or renewed:
-            return False
-        self._use(*self.tokens.renew(self._token))
-        return True
-
-    def _use(self, token: str, grant: Grant | None) -> None:
-        self._token, self._grant = token, grant
-        self.session.headers["X-Shopify-Access-Token"] = token
-
-    def _wait(self, seconds: float) -> None:
-        if seconds > 0:
-            self.stats.waited += seconds
-            self._sleep(seconds)
-
-    # ---- REST ---------------------------------------------------------------------------------
-
-    def _rest_wait(self) -> float:
-        with self._lock:
-            if self._rest_limit is None:
-                return 0.0
-            used, size, at = self._rest_limit
-            leak = self.rest_leak_rate or size / 20
-            level = max(0.0, used - leak * (self._clock() - at))
-            return max(0.0, (level + 1 - size) / leak)
-
-    def _rest(
-        self, method: str, url: str, params: dict | None = None, json_body: Any = None, op: str = ""
-    ) -> requests.Response:
-        throttles = failures = 0
-        renewed = False
-        while True:
-            self._wait(self._rest_wait())
-            self.stats.calls[op or f"{method} {url}"] += 1
-            self.stats.requests += 1
-            self._fresh_token()
-            try:
-                response = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    timeout=self.timeout,
-                    data=None if json_body is None else json.dumps(json_body),
-                )
-            except requests.RequestException as exc:
-                failures = self._failed(op, type(exc).__name__, failures, method in ("GET", "DELETE"))
-                continue
-            if self._token_refused(response, renewed):
-                renewed = True
-                continue
-            limit = response.headers.get("X-Shopify-Shop-Api-Call-Limit")
-            if limit and "/" in limit:
-                used, size = limit.split("/", 1)
-                with self._lock:
-                    self._rest_limit = (float(used), float(size), self._clock())
-            if response.status_code == 429:
-                self.stats.throttled += 1
-                throttles += 1
-                if throttles > self.max_throttle_waits:
-                    raise StorefrontError(f"Shopify kept answering 429 to {op}", retryable=True)
-                self._wait(_retry_after(response, 2.0))  # Shopify's usual value when the header is missing
-                continue
-            if response.status_code >= 500:
-                failures = self._failed(op, f"HTTP {response.status_code}", failures, method in ("GET", "DELETE"))
-                continue
-            if response.status_code >= 400:
-                raise _http_error(response, op)
-            return response
-
-
-def _retry_after(response: requests.Response, default: float) -> float:
-    try:
-        return max(0.0, float(response.headers.get("Retry-After", "")))
-    except ValueError:
-        return default
-
-
-def _http_error(response: requests.Response, what: str) -> StorefrontError:
-    try:
-        errors = response.json().get("errors")
-    except ValueError:
-        errors = response.text[:200]
-    if response.status_code == 401:
-        return AccessRevoked(
-            f"Shopify refused our access token (401) for {what}: {errors}; the app was "
-            "uninstalled or the token revoked: check the store's credentials on /config"
-        )
-    if response.status_code == 403:
-        return StorefrontError(
-            f"Shopify refused our access token ({response.status_code}) for {what}: {errors}; "
-            "check the store's token and scopes on /config",
-            retryable=False,
-        )
-    return StorefrontError(f"Shopify answered {response.status_code} to {what}: {errors}", retryable=False)

@@ -27,11 +27,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import requests
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from connector import variants
-from connector.clients import forget, sync_client
+from connector.clients import forget, shopify_client, sync_client
 from connector.inventory import sync_inventory
 from connector.models import Store
 from connector.stock import read_erp_stock
@@ -90,7 +92,7 @@ def run(stack, shop: FakeShopify, args: argparse.Namespace) -> int:  # type: ign
 
     shop.set_budget(args.maximum, args.rate)  # small and full
     forget()  # a cold client: it learns the bucket from the shop's answers
-    client = sync_client(store)
+    client = shopify_client(store)
     print(f"bucket now: maximumAvailable {args.maximum:g}, restoreRate {args.rate:g}/s\n")
 
     next_sku = 0
@@ -108,15 +110,14 @@ def run(stack, shop: FakeShopify, args: argparse.Namespace) -> int:  # type: ign
         waited, began = client.stats.waited, time.monotonic()
         changes = 0
         after_first: list[int] = []
-        original = client._post
+        answered = client.transport.session.hooks["response"]  # requests calls these with every answer
 
-        def post(url, body):  # type: ignore[no-untyped-def]  # notes the throttle count once the first call is answered
-            answer = original(url, body)
+        def note_first(answer: requests.Response, *args: object, **kwargs: object) -> None:
+            """Notes the throttle count once the first call is answered."""
             if not after_first and answer.ok and "THROTTLED" not in answer.text[:300]:
                 after_first.append(shop.throttled)
-            return answer
 
-        client._post = post
+        answered.append(note_first)
         for _ in range(rounds):
             change(per_round)
             read_erp_stock(rt)
@@ -124,7 +125,7 @@ def run(stack, shop: FakeShopify, args: argparse.Namespace) -> int:  # type: ign
             assert report.complete and not report.errors, report.summary()
             changes += report.changes
         seconds = time.monotonic() - began
-        client._post = original
+        answered.remove(note_first)
         result = {
             "first_throttled": shop.throttled - (after_first[0] if after_first else shop.throttled),
             "label": label,
