@@ -12,8 +12,8 @@ from sqlalchemy import Select, func, select, update
 from adapters.clock import utcnow
 from connector.audit import audit
 from connector.drains import kick
-from connector.holds import held_events, settle_held
-from connector.models import Approval, InboxEvent, Store
+from connector.holds import release_held, settle_held
+from connector.models import Approval, Store
 from connector.runtime import Runtime
 
 MAX_REASON = 500  # a rejection's reason: a note for the store and the audit log, not a document
@@ -77,11 +77,7 @@ def approve(rt: Runtime, *, ids: Iterable[int] | None = None, flt: ApprovalFilte
                 .where(Approval.id == row.id, Approval.status == "awaiting")
                 .values(status="approved", decided_at=now, decided_by=actor)
             )
-            session.execute(
-                update(InboxEvent)
-                .where(held_events(row.store_id, [row.order_external_id]))
-                .values(status="pending", next_attempt_at=None, attempts_before_retry=InboxEvent.attempts)
-            )
+            release_held(session, row.store_id, [row.order_external_id])
     for row in rows:
         audit(rt, actor, "order.approve", f"approval {row.id} order {row.order_number}")
     for store_id in sorted({r.store_id for r in rows}):

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import orjson
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from adapters.clock import utcnow
 from connector.audit import audit
 from connector.clients import shopify_client
 from connector.db import rowcount
-from connector.models import CustomerLink, InboxEvent, Store
+from connector.models import Approval, CustomerLink, CustomerMatch, InboxEvent, Store
 from connector.runtime import Runtime, StoreInfo
 from connector.tokens import uses_app_credentials
 from mappings.customers import normalise_email, normalise_phone
@@ -224,11 +224,24 @@ def _erase(rt: Runtime, store: StoreInfo, person: Person, actor: str) -> dict:
         person.phones |= named.phones
     unlinked = _unlink(rt, person.link_keys(store.platform, store.slug))
     ledger = _forget_in_erp(rt, person)
+    orders = {o for _, named in matched for o in named.orders} | person.orders
+    _forget_held(rt, store.id, orders)
     note = f"redacted {redacted} stored event(s), removed {unlinked} customer link(s)" + (
         f", erased {ledger} customer(s) from the file-drop ledger" if ledger else ""
     )
     audit(rt, actor, "privacy.erase_customer", store.slug, {"events": redacted, "links": unlinked, "ledger": ledger})
     return {"note": note}
+
+
+def _forget_held(rt: Runtime, store_id: int, orders: set[str] | None) -> None:
+    """What the approval and customer-decision lists keep of these orders' buyers (None: every order of the
+    store) goes; the decisions themselves, with who took them, stay."""
+    with rt.sessions.begin() as session:
+        for model, values in ((Approval, {"customer": ""}), (CustomerMatch, {"buyer": {}, "candidates": []})):
+            query = update(model).where(model.store_id == store_id)
+            if orders is not None:
+                query = query.where(model.order_external_id.in_(sorted(orders)))
+            session.execute(query.values(**values))
 
 
 def shop_redact(rt: Runtime, store: StoreInfo, _payload: dict, event_id: int) -> dict:
@@ -260,6 +273,7 @@ def shop_redact(rt: Runtime, store: StoreInfo, _payload: dict, event_id: int) ->
         session.get_one(Store, store.id).active = False
     unlinked += _unlink(rt, everyone.link_keys(store.platform, store.slug))
     ledger = _forget_in_erp(rt, everyone)
+    _forget_held(rt, store.id, None)
     detail = {"events": redacted, "links": unlinked, "ledger": ledger}
     audit(rt, actor, "privacy.shop_redact", store.slug, detail)
     return {

@@ -2,7 +2,10 @@
 
 Policies (store setting `customer_policy`):
 - `match` (default): one ERP customer per person across guest and account checkouts and across
-  stores: the store account id, then the normalised email, then the normalised phone.
+  stores: the store account id, then the normalised email, then the normalised phone. A buyer none of
+  these finds, but whose name and postcode the ERP has under other contact details, is a possible
+  duplicate: neither merged nor duplicated silently, the order waits (PossibleDuplicate) until a person
+  links it to one of those customers or makes a new one, and that decision is kept for the buyer.
 - `always_new`: a new ERP customer for every order (an ERP that deduplicates on its own).
 - `guest_account`: account holders are matched as above; every guest checkout is booked on one
   shared "web guest" customer (set `guest_customer_id` to use an existing ERP customer).
@@ -18,8 +21,9 @@ from sqlalchemy.exc import IntegrityError
 
 from adapters.clock import utcnow
 from adapters.erp import ErpAdapter, RetryableErpError
+from adapters.erp.base import ErpCustomerView
 from connector.db import rowcount
-from connector.models import CustomerLink
+from connector.models import CustomerLink, CustomerMatch
 from connector.runtime import Runtime, StoreInfo
 from mappings.canonical import Customer, Order
 from mappings.customers import normalise_email, normalise_phone
@@ -55,9 +59,44 @@ def resolve_customer(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapte
     return _linked(
         rt,
         keys,
-        lambda: erp.create_customer(order.customer, keys[0]),
+        lambda: _create_unless_similar(rt, erp, order, keys),
         lambda: erp.find_customer(email, phone),
     )
+
+
+class PossibleDuplicate(Exception):
+    """The ERP has customers with the buyer's name and postcode but other contact details: a person decides."""
+
+    def __init__(self, candidates: list[ErpCustomerView], keys: list[str]) -> None:
+        super().__init__(f"{len(candidates)} ERP customer(s) with the same name and postcode")
+        self.candidates, self.keys = candidates, keys
+
+
+def _create_unless_similar(rt: Runtime, erp: ErpAdapter, order: Order, keys: list[str]) -> str:
+    """A new ERP customer for a buyer the ERP does not know by account, email or phone, unless it has
+    someone of the same name at the same postcode: then the person's decision, or PossibleDuplicate."""
+    decided = decision_for(rt, keys)
+    if decided is not None:
+        status, customer_id = decided
+        if status == "linked" and customer_id:
+            return customer_id
+        return erp.create_customer(order.customer, keys[0])
+    similar = erp.similar_customers(order.customer.name, order.customer.postcode)
+    if similar:
+        raise PossibleDuplicate(similar, keys)
+    return erp.create_customer(order.customer, keys[0])
+
+
+def decision_for(rt: Runtime, keys: list[str]) -> tuple[str, str | None] | None:
+    """What a person decided for a buyer with any of these keys: ("linked", ERP id) or ("created", None)."""
+    with rt.sessions() as session:
+        row = session.execute(
+            select(CustomerMatch.status, CustomerMatch.erp_customer_id)
+            .where(CustomerMatch.customer_key.in_(keys), CustomerMatch.status.in_(("linked", "created")))
+            .order_by(CustomerMatch.decided_at.desc(), CustomerMatch.id.desc())
+            .limit(1)
+        ).first()
+    return (row.status, row.erp_customer_id) if row else None
 
 
 def _linked(rt: Runtime, keys: list[str], create: Callable[[], str], find: Callable[[], str | None]) -> str:

@@ -15,6 +15,7 @@ decision is in the audit log with its actor (`rules:<store>` for a hold).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from sqlalchemy import ColumnElement, and_, func, select, update
@@ -25,8 +26,8 @@ from adapters.clock import utcnow
 from adapters.erp import ErpAdapter
 from adapters.storefront import StorefrontError
 from connector.audit import audit
-from connector.customers import customer_keys
-from connector.models import Approval, CustomerLink, InboxEvent
+from connector.customers import PossibleDuplicate, customer_keys
+from connector.models import Approval, CustomerLink, CustomerMatch, InboxEvent
 from connector.runtime import Runtime, StoreInfo
 from mappings.approval import ApprovalRules, reasons, rules_from_setting
 from mappings.canonical import Order
@@ -80,22 +81,57 @@ def gate(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapter, risk: Ris
     if not why:
         return None
     total = order.totals.total
-    try:
-        with rt.sessions.begin() as session:
-            session.add(
-                Approval(
-                    store_id=store.id,
-                    order_external_id=order.external_id,
-                    order_number=order.number[:64],
-                    customer=(order.customer.name or order.customer.email or order.customer.phone or "")[:255],
-                    total=f"{total.amount} {total.currency}"[:48],
-                    reasons=why,
-                )
-            )
-    except IntegrityError:  # another event of the same order was held first: that row stands
+    held = Approval(
+        store_id=store.id,
+        order_external_id=order.external_id,
+        order_number=order.number[:64],
+        customer=(order.customer.name or order.customer.email or order.customer.phone or "")[:255],
+        total=f"{total.amount} {total.currency}"[:48],
+        reasons=why,
+    )
+    if not _recorded(rt, held):  # another event of the same order was held first: that row stands
         return gate(rt, store, order, erp, risk)
     audit(rt, f"rules:{store.slug}", "order.held", f"{store.slug} {order.number}", {"reasons": why})
     return {"held": True, "note": f"awaiting approval on the console ({'; '.join(why)})"}
+
+
+def ask_about_customer(rt: Runtime, store: StoreInfo, order: Order, asked: PossibleDuplicate) -> dict:
+    """Hold the order until a person says whether its buyer is one of the ERP's similar customers."""
+    buyer = {
+        "name": order.customer.name,
+        "email": order.customer.email or "",
+        "phone": order.customer.phone or "",
+        "postcode": order.customer.postcode,
+    }
+    shown = [dataclasses.asdict(c) for c in asked.candidates]
+    question = CustomerMatch(
+        store_id=store.id,
+        order_external_id=order.external_id,
+        order_number=order.number[:64],
+        customer_key=asked.keys[0],
+        buyer=buyer,
+        candidates=shown,
+    )
+    if _recorded(rt, question):  # else asked already, for an earlier event of this order: that question stands
+        audit(rt, f"rules:{store.slug}", "customer.ask", f"{store.slug} {order.number}", {"candidates": len(shown)})
+    names = ", ".join(f"{c.name} ({c.email or c.phone or 'no email'}, ERP {c.id})" for c in asked.candidates)
+    return {
+        "held": True,
+        "note": (
+            f"possible duplicate customer: {order.customer.name} at {order.customer.postcode} may be {names}; "
+            "link or create on the console's customer decisions"
+        ),
+    }
+
+
+def _recorded(rt: Runtime, row: Approval | CustomerMatch) -> bool:
+    """Insert the row; False when one for the same order exists already (its unique key)."""
+    try:
+        with rt.sessions.begin() as session:
+            session.add(row)
+        return True
+    except IntegrityError:
+        return False
 
 
 def _decision(rt: Runtime, store_id: int, external_id: str) -> tuple[str, str, str] | None:
@@ -144,6 +180,16 @@ def settle_held(session: Session, store_id: int, external_ids: list[str], note: 
         update(InboxEvent)
         .where(held_events(store_id, external_ids))
         .values(status="ignored", result={"note": note}, processed_at=utcnow())
+    )
+
+
+def release_held(session: Session, store_id: int, external_ids: list[str]) -> None:
+    """The orders' held events go back to pending, with a fresh attempt budget (in the caller's transaction;
+    the caller wakes the store's drain once it has committed)."""
+    session.execute(
+        update(InboxEvent)
+        .where(held_events(store_id, external_ids))
+        .values(status="pending", next_attempt_at=None, attempts_before_retry=InboxEvent.attempts)
     )
 
 

@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from adapters.clock import utcnow
 from adapters.erp import ErpAdapter, PaymentRecord
-from connector.customers import resolve_customer
-from connector.holds import RiskSource, gate
+from connector.customers import PossibleDuplicate, resolve_customer
+from connector.holds import RiskSource, ask_about_customer, gate
 from connector.models import ErpDocument, InboxEvent, MappingEntry, OrderLink, Reservation
 from connector.runtime import Runtime, StoreInfo
 from mappings.canonical import Order, Refund, Transaction, money_sum
@@ -82,7 +82,10 @@ def apply_order(
         if order.status == "cancelled":
             return {"note": "cancelled before it reached the ERP: nothing to book"}
     erp.check_order(order)  # before any write: a refused order leaves no customer behind
-    customer_id = resolve_customer(rt, store, order, erp)
+    try:
+        customer_id = resolve_customer(rt, store, order, erp)
+    except PossibleDuplicate as asked:  # neither merged nor duplicated silently: a person decides
+        return ask_about_customer(rt, store, order, asked)
     written = erp.push_order(order, customer_id)
     done.append("created" if written.created else "updated" if written.updated else "unchanged")
     with rt.sessions.begin() as session:  # the binding and the stock it holds, in one commit

@@ -381,3 +381,27 @@ class Approval(Base):
     # a rejection cancels the order in the store: pending | done | failed, and why it failed
     store_cancel: Mapped[str | None] = mapped_column(String(16))
     store_cancel_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CustomerMatch(Base):
+    """An order whose buyer may be a customer the ERP already has (the same name and postcode, other
+    contact details): it waits until a person links it to one of them or makes a new customer."""
+
+    __tablename__ = "customer_matches"
+    __table_args__ = (
+        UniqueConstraint("store_id", "order_external_id", name="uq_customer_match"),
+        Index("ix_customer_matches_key", "customer_key", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    order_external_id: Mapped[str] = mapped_column(String(64))
+    order_number: Mapped[str] = mapped_column(String(64), default="")
+    customer_key: Mapped[str] = mapped_column(String(255))  # the buyer's first customer_links key
+    buyer: Mapped[dict] = mapped_column(JSON, default=dict)  # name, email, phone, postcode as the order gives them
+    candidates: Mapped[list] = mapped_column(JSON, default=list)  # the ERP's similar customers, as shown
+    status: Mapped[str] = mapped_column(String(16), default="awaiting")  # awaiting | linked | created
+    erp_customer_id: Mapped[str | None] = mapped_column(String(64))  # linked: the one chosen
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(255))

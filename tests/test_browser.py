@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import insert
 
-from adapters.erp.sql_contract import erp_products
+from adapters.erp.sql_contract import erp_customers, erp_products
 from connector.auth import add_user
 from tests.browser.helpers import chromium_page, deliver_shopify_order, ensure_chromium, live_app, screenshot
 from tests.conftest import FIXTURES
@@ -202,3 +203,43 @@ def test_an_approver_approves_a_held_order_from_the_browser(sqlite_stack, chromi
         entries = page.locator("table.audit tbody tr")
         assert approver[0] in entries.filter(has_text="order.approve").first.inner_text()
         assert entries.filter(has_text="order.held").count() == 1
+
+
+def test_support_links_a_possible_duplicate_customer_from_the_browser(sqlite_stack, chromium, tmp_path):
+    """An offline customer orders online with a new email: support says it is the same person."""
+    stack = sqlite_stack
+    add_user(stack.rt, *SUPPORT, "support")
+    with stack.erp_engine.begin() as conn:
+        conn.execute(
+            insert(erp_customers).values(
+                email="dana@oldmail.example",
+                name="Dana Whitfield",
+                external_ids="",
+                postcode="02116",
+                created_at=datetime(2024, 3, 1, tzinfo=UTC),
+                updated_at=datetime(2024, 3, 1, tzinfo=UTC),
+            )
+        )
+    body = (FIXTURES / "shopify" / "order_discount_multiline.json").read_bytes()  # Dana Whitfield at 02116
+
+    with live_app(stack) as base, chromium_page(tmp_path / "chromium-profile", chromium) as page:
+        deliver_shopify_order(base, STORE, SECRET, body, "browser-ev-3")
+        sign_in(page, base, SUPPORT)
+        deadline = time.monotonic() + 20
+        while True:  # the queue thread asks in the background
+            page.goto(f"{base}/console/customers")
+            if page.locator("article.match").count() == 1:
+                break
+            assert time.monotonic() < deadline, [(e.status, e.last_error) for e in stack.events()]
+            time.sleep(0.2)
+        match = page.locator("article.match").first
+        assert "dana@oldmail.example" in match.inner_text()
+        screenshot(page, "console-customers")
+        match.get_by_label(re.compile(r"Yes, ERP customer 1:")).check()
+        match.get_by_role("button", name="Decide").click()
+        assert "Linked to ERP customer 1" in page.locator(".flash.success").inner_text()
+        deadline = time.monotonic() + 20
+        while not stack.erp_orders() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [(o.number, o.customer_id) for o in stack.erp_orders()] == [("#1001", 1)]
+        assert len(stack.erp_customers()) == 1

@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import select
 
-from connector.models import CustomerLink, Store
+from connector.models import Approval, CustomerLink, CustomerMatch, Store
 from tests.conftest import load_fixture
 from tests.storefronts import configure
 
@@ -97,3 +97,36 @@ def test_a_customer_redaction_also_erases_their_returns_and_what_the_console_sho
     assert len(returns) == 2
     for event in returns:  # the buyer's own words ("Runs a size small") go with the rest
         assert b"Runs a size small" not in event.body and "return" not in (event.result or {})
+
+
+def test_a_customer_redaction_erases_the_buyer_from_the_approval_and_customer_decision_lists(sqlite_stack):
+    stack = sqlite_stack
+    with stack.rt.sessions.begin() as session:
+        store = session.scalars(select(Store).where(Store.slug == "acme-us")).one()
+        store.settings = {**store.settings, "approval": {"tags": ["wholesale"]}}
+    held = load_fixture("shopify", "order_discount_multiline.json")  # tagged wholesale: held for approval
+    asked = load_fixture("shopify", "order_guest.json")
+    stack.post_shopify(held)
+    stack.run_jobs()
+    with stack.rt.sessions.begin() as session:  # as connector.holds records a possible duplicate
+        session.add(
+            CustomerMatch(
+                store_id=store.id,
+                order_external_id=str(asked["id"]),
+                order_number=asked["name"],
+                customer_key=f"email:{asked['email'].lower()}",
+                buyer={"name": "Guest Buyer", "email": asked["email"]},
+                candidates=[{"id": "7", "name": "Guest Buyer", "email": "other@example.com"}],
+            )
+        )
+    for order in (held, asked):
+        redact = {"shop_id": 1, "shop_domain": "acme-us.myshopify.com", "orders_to_redact": [order["id"]]}
+        stack.post_shopify(
+            {**redact, "customer": {"id": 9, "email": order["email"], "phone": None}}, topic="customers/redact"
+        )
+    stack.run_jobs()
+    with stack.rt.sessions() as session:
+        (approval,) = session.scalars(select(Approval)).all()
+        (match,) = session.scalars(select(CustomerMatch)).all()
+        assert (approval.customer, approval.status) == ("", "awaiting")
+        assert (match.buyer, match.candidates) == ({}, [])

@@ -332,7 +332,10 @@ def test_first_orders_of_new_customers_drained_by_several_workers_at_once_all_la
         payload = copy.deepcopy(base)
         email = f"buyer{n}@example.com"
         payload.update(id=base["id"] + n, name=f"#{2001 + n}", email=email, contact_email=email)
-        payload["customer"].update(id=base["customer"]["id"] + n, email=email, phone=f"+1617555{n:04d}")
+        # Six different people: another name each, or the same name at the same postcode would be asked about
+        payload["customer"].update(
+            id=base["customer"]["id"] + n, email=email, phone=f"+1617555{n:04d}", last_name=f"Whitfield-{n}"
+        )
         payloads.append(payload)
         assert stack.post_shopify(payload).status_code == 200
     store_id = stack.events()[0].store_id

@@ -14,6 +14,7 @@ from connector.views.config import bp as config_bp
 from connector.views.connect import bp as connect_bp
 from connector.views.connect_shopify import bp as connect_shopify_bp
 from connector.views.console import bp as console_bp
+from connector.views.customer_matches import bp as customers_bp
 from mappings.canonical import FEE_LABELS
 
 
@@ -23,6 +24,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(connect_shopify_bp)
     app.register_blueprint(console_bp)
     app.register_blueprint(approvals_bp)
+    app.register_blueprint(customers_bp)
     app.register_blueprint(connect_bp)  # its body limit runs before the guard: registered before it
     app.jinja_env.filters.update(
         when=common.when,
