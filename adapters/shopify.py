@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 import requests
@@ -105,6 +106,19 @@ EXISTING_FULFILLMENTS_QUERY = """query OrderFulfillments($id: ID!) {
 CREATE_FULFILLMENT = """mutation CreateFulfillment($fulfillment: FulfillmentInput!, $message: String) {
   fulfillmentCreate(fulfillment: $fulfillment, message: $message) {
     fulfillment { id name status trackingInfo { company number url } }
+    userErrors { field message }
+  }
+}"""
+ORDER_PAYMENT_QUERY = """query OrderPayment($id: ID!) {
+  order(id: $id) {
+    id name displayFinancialStatus cancelledAt
+    totalOutstandingSet { shopMoney { amount currencyCode } }
+    currentTotalPriceSet { shopMoney { amount currencyCode } }
+  }
+}"""
+MARK_AS_PAID = """mutation MarkAsPaid($input: OrderMarkAsPaidInput!) {
+  orderMarkAsPaid(input: $input) {
+    order { id displayFinancialStatus totalOutstandingSet { shopMoney { amount currencyCode } } }
     userErrors { field message }
   }
 }"""
@@ -459,6 +473,32 @@ class ShopifyClient:
             "tracking": made.get("trackingInfo") or [],
             "created": True,
         }
+
+    def order_payment(self, order_id: int | str) -> dict | None:
+        """What the store says of an order's money, or None when it has no such order: financial status
+        (PAID, PENDING, PARTIALLY_PAID, ...), the outstanding amount and the current total (shop money,
+        as (Decimal, currency)), and whether it is cancelled."""
+        data = self._graphql("order", ORDER_PAYMENT_QUERY, {"id": to_gid("Order", order_id)}, expected_cost=1)
+        order = data.get("order")
+        if order is None:
+            return None
+        return {
+            "financial_status": order["displayFinancialStatus"],
+            "outstanding": _shop_money(order["totalOutstandingSet"]),
+            "total": _shop_money(order["currentTotalPriceSet"]),
+            "cancelled": order.get("cancelledAt") is not None,
+        }
+
+    def mark_as_paid(self, order_id: int | str) -> str:
+        """orderMarkAsPaid: Shopify records a sale of the whole outstanding amount and the order becomes
+        PAID; refused (userErrors, permanent) when it is paid already. Not sent twice after a lost answer:
+        the caller reads order_payment first on its next try. Returns the new financial status."""
+        data = self._graphql(
+            "orderMarkAsPaid", MARK_AS_PAID, {"input": {"id": to_gid("Order", order_id)}}, 10, safe_to_repeat=False
+        )
+        result = data["orderMarkAsPaid"]
+        self._raise_user_errors("orderMarkAsPaid", result["userErrors"])
+        return str(result["order"]["displayFinancialStatus"])
 
     def orders_updated_since(self, ts: datetime, status: str = "any", limit: int = 250) -> Iterator[dict]:
         """Orders (REST JSON) updated at or after `ts`, oldest change first, following Link pages. Shopify
@@ -854,6 +894,11 @@ class ShopifyClient:
             if response.status_code >= 400:
                 raise _http_error(response, op)
             return response
+
+
+def _shop_money(money_set: dict | None) -> tuple[Decimal, str]:
+    shop = (money_set or {}).get("shopMoney") or {}
+    return Decimal(str(shop.get("amount") or "0")), str(shop.get("currencyCode") or "")
 
 
 def _retry_after(response: requests.Response, default: float) -> float:
