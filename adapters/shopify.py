@@ -18,6 +18,7 @@ import re
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Unpack
 
 from adapters.shopify_transport import ClientStats, QueryTooExpensive, ShopifyTransport, TransportOptions
@@ -89,6 +90,19 @@ EXISTING_FULFILLMENTS_QUERY = """query OrderFulfillments($id: ID!) {
 CREATE_FULFILLMENT = """mutation CreateFulfillment($fulfillment: FulfillmentInput!, $message: String) {
   fulfillmentCreate(fulfillment: $fulfillment, message: $message) {
     fulfillment { id name status trackingInfo { company number url } }
+    userErrors { field message }
+  }
+}"""
+ORDER_PAYMENT_QUERY = """query OrderPayment($id: ID!) {
+  order(id: $id) {
+    id name displayFinancialStatus cancelledAt
+    totalOutstandingSet { shopMoney { amount currencyCode } }
+    currentTotalPriceSet { shopMoney { amount currencyCode } }
+  }
+}"""
+MARK_AS_PAID = """mutation MarkAsPaid($input: OrderMarkAsPaidInput!) {
+  orderMarkAsPaid(input: $input) {
+    order { id displayFinancialStatus totalOutstandingSet { shopMoney { amount currencyCode } } }
     userErrors { field message }
   }
 }"""
@@ -167,6 +181,11 @@ def topic_name(enum: str) -> str:
             return f"{resource}/{text[len(resource) + 1 :]}"
     resource, _, action = text.partition("_")
     return f"{resource}/{action}"
+
+
+def _shop_money(money_set: dict | None) -> tuple[Decimal, str]:
+    shop = (money_set or {}).get("shopMoney") or {}
+    return Decimal(str(shop.get("amount") or "0")), str(shop.get("currencyCode") or "")
 
 
 def _sku_term(sku: str) -> str:
@@ -399,6 +418,32 @@ class ShopifyClient:
             "tracking": made.get("trackingInfo") or [],
             "created": True,
         }
+
+    def order_payment(self, order_id: int | str) -> dict | None:
+        """What the store says of an order's money, or None when it has no such order: financial status
+        (PAID, PENDING, PARTIALLY_PAID, ...), the outstanding amount and the current total (shop money,
+        as (Decimal, currency)), and whether it is cancelled."""
+        variables = {"id": to_gid("Order", order_id)}
+        data = self.transport.graphql("order", ORDER_PAYMENT_QUERY, variables, expected_cost=1)
+        order = data.get("order")
+        if order is None:
+            return None
+        return {
+            "financial_status": order["displayFinancialStatus"],
+            "outstanding": _shop_money(order["totalOutstandingSet"]),
+            "total": _shop_money(order["currentTotalPriceSet"]),
+            "cancelled": order.get("cancelledAt") is not None,
+        }
+
+    def mark_as_paid(self, order_id: int | str) -> str:
+        """orderMarkAsPaid: Shopify records a sale of the whole outstanding amount and the order becomes
+        PAID; refused (userErrors, permanent) when it is paid already. Not sent twice after a lost answer:
+        the caller reads order_payment first on its next try. Returns the new financial status."""
+        variables = {"input": {"id": to_gid("Order", order_id)}}
+        data = self.transport.graphql("orderMarkAsPaid", MARK_AS_PAID, variables, 10, safe_to_repeat=False)
+        result = data["orderMarkAsPaid"]
+        self._raise_user_errors("orderMarkAsPaid", result["userErrors"])
+        return str(result["order"]["displayFinancialStatus"])
 
     def orders_updated_since(self, ts: datetime, status: str = "any", limit: int = 250) -> Iterator[dict]:
         """Orders (REST JSON) updated at or after `ts`, oldest change first, following Link pages. Shopify

@@ -174,7 +174,20 @@ class WooClient:
 
     def complete_order(self, order_id: int | str) -> dict:
         """Status completed (WooCommerce emails the customer on the change; repeating it changes nothing)."""
-        return self._json("PUT", f"orders/{order_id}", data={"status": "completed"})
+        return self.set_status(order_id, "completed")
+
+    def set_status(self, order_id: int | str, status: str) -> dict:
+        """A new order status. Reaching processing (or completed) sets `date_paid` when it is unset."""
+        return self._json("PUT", f"orders/{order_id}", data={"status": status})
+
+    def set_paid(self, order_id: int | str, transaction_id: str | None = None) -> dict:
+        """`set_paid: true`: WooCommerce completes the payment (date_paid, status processing, stock reduced),
+        but on an update only for an order that still needs payment (pending or failed, total above zero);
+        any other order is returned unchanged (docs/platforms.md#woocommerce-orders)."""
+        data: dict[str, Any] = {"set_paid": True}
+        if transaction_id:
+            data["transaction_id"] = transaction_id
+        return self._json("PUT", f"orders/{order_id}", data=data)
 
     def add_note(self, order_id: int | str, text: str, customer_note: bool = True, dedupe: bool = True) -> dict:
         """An order note (a customer note is emailed). Unless dedupe=False an identical note already on the

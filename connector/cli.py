@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -23,8 +23,8 @@ from connector.config_io import ConfigError, dump_config, load_config
 from connector.crypto import SecretsError
 from connector.demo import SAMPLE_ORDER, run_demo
 from connector.drains import sweep as run_sweep
+from connector.fulfillment import ShipmentReport, sync_shipments
 from connector.fulfillment import retry_failed as reset_failed
-from connector.fulfillment import sync_shipments
 from connector.inventory import sync_inventory
 from connector.jobs import schedules
 from connector.logredact import install_log_redaction
@@ -33,6 +33,8 @@ from connector.models import InboxEvent, Store
 from connector.observability import use_json_logs
 from connector.operations import retry_events
 from connector.queue import BurstWorker, RedisJobQueue
+from connector.receipts import ReceiptReport, sync_receipts
+from connector.receipts import retry_failed as reset_failed_receipts
 from connector.reconcile import backfill as run_backfill
 from connector.reconcile import prune as run_prune
 from connector.reconcile import reconcile_orders
@@ -371,7 +373,7 @@ def worker(burst: bool) -> None:
 @click.option("--sweep-every", type=int, default=60, show_default=True)
 def scheduler(sweep_every: int) -> None:
     """Run the RQ cron scheduler: the inbox sweep, each store's inventory sync, order reconciliation and
-    webhook check, the shipments sync and the daily prune.
+    webhook check, the shipments and receipts syncs and the daily prune.
 
     Schedules are read at start: restart the scheduler after adding a store or changing an interval."""
     from rq.cron import CronScheduler
@@ -491,14 +493,29 @@ def sync_inventory_command(store: str, full: bool, no_erp_read: bool) -> None:
 @click.option("--retry-failed", is_flag=True, help="Give failed fulfillments a fresh start first.")
 def sync_shipments_command(retry_failed: bool) -> None:
     """Read new ERP shipments and tell the stores (fulfillments, notes, completion); prints the report."""
+    _sync_feed("shipments", "fulfillment(s)", reset_failed if retry_failed else None, sync_shipments)
 
+
+@main.command("sync-receipts")
+@click.option("--retry-failed", is_flag=True, help="Give failed receipts a fresh start first.")
+def sync_receipts_command(retry_failed: bool) -> None:
+    """Read the receipts finance recorded in the ERP and mark the store orders paid; prints the report."""
+    _sync_feed("receipts", "receipt(s)", reset_failed_receipts if retry_failed else None, sync_receipts)
+
+
+def _sync_feed(
+    feed: str,
+    rows: str,
+    reset: Callable[[Runtime], int] | None,
+    sync: Callable[[Runtime], ShipmentReport | ReceiptReport],
+) -> None:
     rt = _runtime()
-    if retry_failed:
-        click.echo(f"{reset_failed(rt)} failed fulfillment(s) will be tried again")
+    if reset is not None:
+        click.echo(f"{reset(rt)} failed {rows} will be tried again")
     try:
-        report = sync_shipments(rt)
+        report = sync(rt)
     except ErpError as exc:
-        _fail(f"could not read shipments from the ERP: {exc}")
+        _fail(f"could not read {feed} from the ERP: {exc}")
     click.echo(report.summary())
 
 

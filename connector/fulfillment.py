@@ -26,8 +26,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 
@@ -37,18 +38,19 @@ from connector.clients import sync_client
 from connector.db import rowcount
 from connector.lifecycle import merchant_tables
 from connector.locations import LocationMap, store_locations
-from connector.models import Fulfillment, OrderLink, Store
+from connector.models import Fulfillment, OrderLink, ReceiptDelivery, Store
 from connector.runtime import Runtime, StoreInfo
-from connector.stock import load_cursor, save_cursor
+from connector.stock import read_pages
 from connector.upsert import chunked, custom_plans, upsert
-from mappings.canonical import Shipment
+from mappings.canonical import Receipt, Shipment
 from mappings.inventory import store_skus
 
 log = logging.getLogger(__name__)
 
+Row = TypeVar("Row", Fulfillment, ReceiptDelivery)
+Item = TypeVar("Item", Shipment, Receipt)
 SHIPMENT_CURSOR = "erp:shipments"
 PAGE = 500
-MAX_PAGES = 10_000
 OPEN_FO = {"OPEN", "IN_PROGRESS"}
 FINAL_WOO_STATUSES = {"completed", "cancelled", "refunded", "failed", "trash"}
 
@@ -58,21 +60,22 @@ class ShipmentProblem(Exception):
 
 
 @dataclass
-class ShipmentReport:
-    read: int = 0  # shipments the ERP gave
-    recorded: int = 0  # new fulfillment rows
-    known: int = 0  # shipments already recorded (a replay)
-    unlinked: list[str] = field(default_factory=list)  # shipments of orders the connector did not make
-    outcomes: Counter[str] = field(default_factory=Counter)  # done | retry | failed
+class FeedReport:
+    """What a run of an ERP feed (shipments, receipts) read, recorded and delivered."""
+
+    read: int = 0  # items the ERP gave
+    recorded: int = 0  # new delivery rows
+    known: int = 0  # items already recorded (a replay)
+    unlinked: list[str] = field(default_factory=list)  # items of orders the connector did not make
+    outcomes: Counter[str] = field(default_factory=Counter)  # done | retry | failed (| partial)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
+    def headline(self) -> str:
+        raise NotImplementedError
+
     def summary(self) -> str:
-        lines = [
-            f"shipments: {self.read} read, {self.recorded} new, {self.known} already known; delivered "
-            f"{self.outcomes['done']}, to retry {self.outcomes['retry']}, failed {self.outcomes['failed']}; "
-            f"{self.seconds:.2f} s"
-        ]
+        lines = [self.headline()]
         if self.unlinked:
             lines.append(
                 f"  not store orders of this connector: {', '.join(self.unlinked[:10])}"
@@ -80,6 +83,16 @@ class ShipmentReport:
             )
         lines += [f"  error: {e}" for e in self.errors]
         return "\n".join(lines)
+
+
+@dataclass
+class ShipmentReport(FeedReport):
+    def headline(self) -> str:
+        return (
+            f"shipments: {self.read} read, {self.recorded} new, {self.known} already known; delivered "
+            f"{self.outcomes['done']}, to retry {self.outcomes['retry']}, failed {self.outcomes['failed']}; "
+            f"{self.seconds:.2f} s"
+        )
 
 
 def sync_shipments(rt: Runtime) -> ShipmentReport:
@@ -95,17 +108,7 @@ def sync_shipments(rt: Runtime) -> ShipmentReport:
 
 
 def read_shipments(rt: Runtime, report: ShipmentReport) -> None:
-    erp = rt.erp()
-    cursor = load_cursor(rt, SHIPMENT_CURSOR)
-    for _ in range(MAX_PAGES):
-        found, following = erp.shipments(cursor, limit=PAGE)
-        if found:
-            _record(rt, found, report)
-        if following is not None and following != cursor:
-            save_cursor(rt, SHIPMENT_CURSOR, following)  # the rows are committed: never ahead of them
-        if not found or following is None or following == cursor:
-            return
-        cursor = following
+    read_pages(rt, SHIPMENT_CURSOR, rt.erp().shipments, lambda found: _record(rt, found, report), PAGE)
 
 
 def shipment_json(s: Shipment) -> dict:
@@ -122,49 +125,68 @@ def shipment_json(s: Shipment) -> dict:
 
 
 def _record(rt: Runtime, shipments: list[Shipment], report: ShipmentReport) -> None:
-    report.read += len(shipments)
-    refs = sorted({s.order_ref for s in shipments})
+    record_new(
+        rt,
+        Fulfillment,
+        "shipment_ref",
+        shipments,
+        lambda s: {"shipment": shipment_json(s)},
+        report,
+    )
+
+
+def record_new(
+    rt: Runtime,
+    model: type[Row],
+    ref_column: str,
+    items: Sequence[Item],
+    values: Callable[[Item], dict],
+    report: FeedReport,
+) -> None:
+    """Record one pending delivery row per (store, item ref) of what the ERP gave (shipments, receipts),
+    committed before any store is called; items already recorded, or of orders the connector did not
+    make, are counted and left alone."""
+    report.read += len(items)
     links: dict[str, tuple[int, str]] = {}
+    ref_col = getattr(model, ref_column)
     with rt.sessions.begin() as session:
         custom_plans(session)
-        for part in chunked(refs):
+        for part in chunked(sorted({i.order_ref for i in items})):
             for link in session.scalars(select(OrderLink).where(OrderLink.external_ref.in_(list(part)))):
                 links[link.external_ref] = (link.store_id, link.external_id)
-        keys = [(links[s.order_ref][0], s.ref) for s in shipments if s.order_ref in links]
-        existing = set()
-        for part in chunked(sorted(set(keys))):
+        existing: set[tuple[int, str]] = set()
+        for part in chunked(sorted({(links[i.order_ref][0], i.ref) for i in items if i.order_ref in links})):
             existing |= {
-                (r.store_id, r.shipment_ref)
+                (r[0], r[1])
                 for r in session.execute(
-                    select(Fulfillment.store_id, Fulfillment.shipment_ref).where(
-                        Fulfillment.store_id.in_({k[0] for k in part}),
-                        Fulfillment.shipment_ref.in_([k[1] for k in part]),
+                    select(model.store_id, ref_col).where(
+                        model.store_id.in_({k[0] for k in part}), ref_col.in_([k[1] for k in part])
                     )
                 )
             }
         rows, now = [], utcnow()
-        for s in shipments:
-            if s.order_ref not in links:
-                report.unlinked.append(f"{s.ref} ({s.order_ref})")
+        for item in items:
+            if item.order_ref not in links:
+                report.unlinked.append(f"{item.ref} ({item.order_ref})")
                 continue
-            store_id, external_id = links[s.order_ref]
-            if (store_id, s.ref) in existing:
+            store_id, external_id = links[item.order_ref]
+            if (store_id, item.ref) in existing:
                 report.known += 1
                 continue
-            existing.add((store_id, s.ref))
+            existing.add((store_id, item.ref))
             rows.append(
                 {
                     "store_id": store_id,
-                    "shipment_ref": s.ref,
+                    ref_column: item.ref,
                     "order_external_id": external_id,
                     "status": "pending",
                     "attempts": 0,
                     "created_at": now,
-                    "shipment": shipment_json(s),
+                    **values(item),
                 }
             )
-        # ON CONFLICT DO NOTHING: a concurrent run recording the same shipment leaves one row.
-        upsert(session, Fulfillment.__table__, rows, ("store_id", "shipment_ref"), ())
+        # ON CONFLICT DO NOTHING: a concurrent run recording the same item leaves one row.
+        upsert(session, model.__table__, rows, ("store_id", ref_column), ())
     report.recorded += len(rows)
 
 
@@ -172,28 +194,35 @@ def _record(rt: Runtime, shipments: list[Shipment], report: ShipmentReport) -> N
 
 
 def deliver_pending(rt: Runtime, report: ShipmentReport) -> None:
+    deliver_all(rt, Fulfillment, deliver, report)
+
+
+def deliver_all(
+    rt: Runtime,
+    model: type[Row],
+    one: Callable[[Runtime, int, dict[int, dict[str, Any]], Any], str | None],
+    report: FeedReport,
+) -> None:
+    """Deliver every pending row, oldest first, counting the outcomes; store clients are made once per run."""
     with rt.sessions() as session:
-        ids = list(
-            session.scalars(select(Fulfillment.id).where(Fulfillment.status == "pending").order_by(Fulfillment.id))
-        )
+        ids = list(session.scalars(select(model.id).where(model.status == "pending").order_by(model.id)))
     context: dict[int, dict[str, Any]] = {}  # per store: client, tables, locations (read once per run)
-    for fulfillment_id in ids:
-        outcome = deliver(rt, fulfillment_id, context, report)
+    for row_id in ids:
+        outcome = one(rt, row_id, context, report)
         if outcome:
             report.outcomes[outcome] += 1
 
 
-def _claim(rt: Runtime, fulfillment_id: int) -> Fulfillment | None:
-    """Take the row for this attempt (attempts + 1, only if nobody else did meanwhile)."""
+def claim(rt: Runtime, model: type[Row], row_id: int) -> Row | None:
+    """Take a pending delivery row (a fulfillment, a receipt) for this attempt: attempts + 1, only if nobody
+    else did meanwhile."""
     with rt.sessions.begin() as session:
-        row = session.get(Fulfillment, fulfillment_id)
+        row = session.get(model, row_id)
         if row is None or row.status != "pending":
             return None
         taken = session.execute(
-            update(Fulfillment)
-            .where(
-                Fulfillment.id == fulfillment_id, Fulfillment.status == "pending", Fulfillment.attempts == row.attempts
-            )
+            update(model)
+            .where(model.id == row_id, model.status == "pending", model.attempts == row.attempts)
             .values(attempts=row.attempts + 1)
         )
         if rowcount(taken) != 1:
@@ -206,13 +235,13 @@ def _claim(rt: Runtime, fulfillment_id: int) -> Fulfillment | None:
 def deliver(
     rt: Runtime, fulfillment_id: int, context: dict[int, dict[str, Any]], report: ShipmentReport | None = None
 ) -> str | None:
-    row = _claim(rt, fulfillment_id)
+    row = claim(rt, Fulfillment, fulfillment_id)
     if row is None:
         return None
     shipment = row.shipment or {}
     status, remote, error = "done", None, None
     try:
-        store = _context(rt, row.store_id, context)
+        store = store_context(rt, row.store_id, context)
         if store["info"].platform == "shopify":
             remote = _to_shopify(store, row, shipment)
         else:
@@ -246,7 +275,8 @@ def deliver(
     return status
 
 
-def _context(rt: Runtime, store_id: int, context: dict[int, dict[str, Any]]) -> dict[str, Any]:
+def store_context(rt: Runtime, store_id: int, context: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """A store's info, API client and SKU table, read once per run."""
     if store_id not in context:
         with rt.sessions() as session:
             info = rt.store_info(session.get_one(Store, store_id))

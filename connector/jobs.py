@@ -2,7 +2,8 @@
 
 - The inbox's own jobs (`drain`, `retry_event`, `sweep`) are in connector.drains.
 - `sync_inventory_job(store_id)`: ERP stock changes into the mirror, then the store's figures
-  (connector.inventory); `sync_shipments_job()`: ERP shipments to the stores (connector.fulfillment).
+  (connector.inventory); `sync_shipments_job()`: ERP shipments to the stores (connector.fulfillment);
+  `sync_receipts_job()`: money finance recorded in the ERP, the store orders marked paid (connector.receipts).
 - `reconcile_job(store_id)`, `subscriptions_job(store_id)`, `prune_job()`: missed orders, missing
   webhook subscriptions and old finished events (connector.reconcile).
 """
@@ -17,9 +18,10 @@ from sqlalchemy import select
 
 from adapters.erp import ErpError
 from connector.drains import JOB_TIMEOUT, drain, retry_event, store_limit, sweep  # noqa: F401 - see below
-from connector.fulfillment import sync_shipments
+from connector.fulfillment import ShipmentReport, sync_shipments
 from connector.inventory import sync_inventory
 from connector.models import ErpConnection, Store
+from connector.receipts import ReceiptReport, sync_receipts
 from connector.reconcile import check_subscriptions, prune, reconcile_orders
 from connector.runtime import Runtime, current
 from connector.stock import read_erp_stock
@@ -34,6 +36,7 @@ INVENTORY_FLAG = "connector:{queue}:inventory-scheduled:{store}"
 INVENTORY_FLAG_TTL = 600  # a lost sync job is re-queued by the next push or schedule after this
 DEFAULT_INVENTORY_MINUTES = 15
 DEFAULT_SHIPMENTS_MINUTES = 5
+DEFAULT_RECEIPTS_MINUTES = 5
 
 
 def _inventory_flag(rt: Runtime, store_id: int) -> str:
@@ -67,7 +70,15 @@ def sync_inventory_job(store_id: int, full: bool = False) -> dict:
 
 def sync_shipments_job() -> dict:
 
-    report = sync_shipments(current())
+    return _feed_result(sync_shipments(current()))
+
+
+def sync_receipts_job() -> dict:
+
+    return _feed_result(sync_receipts(current()))
+
+
+def _feed_result(report: ShipmentReport | ReceiptReport) -> dict:
     return {
         "read": report.read,
         "recorded": report.recorded,
@@ -117,7 +128,8 @@ def store_job(kind: str, store_id: int) -> None:
 def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, Callable[..., Any], tuple, int]]:
     """What `connector scheduler` registers with RQ's CronScheduler: (name, job, args, interval seconds).
     Each active store's inventory every `inventory_interval_minutes` (default 15; 0 turns it off), the
-    shipments every ERP setting `shipments_interval_minutes` (default 5), the inbox sweep; and each active
+    shipments every ERP setting `shipments_interval_minutes` (default 5), the receipts every
+    `receipts_interval_minutes` (default 5; 0 turns either off), the inbox sweep; and each active
     store's order reconciliation (10 min) and webhook subscription check (hourly), the daily prune."""
 
     with rt.sessions() as session:
@@ -136,6 +148,9 @@ def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, Callable[..
         minutes = _minutes((erp.settings or {}).get("shipments_interval_minutes"), DEFAULT_SHIPMENTS_MINUTES)
         if minutes > 0:
             found.append(("shipments", sync_shipments_job, (), max(60, round(minutes * 60))))
+        minutes = _minutes((erp.settings or {}).get("receipts_interval_minutes"), DEFAULT_RECEIPTS_MINUTES)
+        if minutes > 0:
+            found.append(("receipts", sync_receipts_job, (), max(60, round(minutes * 60))))
     found.append(("prune", prune_job, (), PRUNE_SECONDS))
     return found
 

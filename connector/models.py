@@ -405,3 +405,30 @@ class CustomerMatch(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decided_by: Mapped[str | None] = mapped_column(String(255))
+
+
+class ReceiptDelivery(Base):
+    """An ERP receipt (money finance recorded against an order) told to its store: one per (store, receipt),
+    recorded pending before the store is called, so a replay changes nothing."""
+
+    __tablename__ = "receipts"
+    __table_args__ = (
+        UniqueConstraint("store_id", "receipt_ref", name="uq_receipt"),
+        Index("ix_receipts_status", "status"),
+        Index("ix_receipts_order", "store_id", "order_external_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    receipt_ref: Mapped[str] = mapped_column(String(128))
+    order_external_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    currency: Mapped[str] = mapped_column(String(3))
+    # pending | done (the store shows the order paid) | partial (waits for more receipts) | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    note: Mapped[str | None] = mapped_column(Text)  # what was done or why not, for the console
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    receipt: Mapped[dict | None] = mapped_column(JSON)  # as the ERP gave it (method, reference, received_at)

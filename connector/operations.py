@@ -18,7 +18,7 @@ from connector.audit import audit
 from connector.crypto import mask
 from connector.db import rowcount
 from connector.drains import kick
-from connector.models import ErpDocument, EventAttempt, InboxEvent, OrderLink, Store
+from connector.models import ErpDocument, EventAttempt, InboxEvent, OrderLink, ReceiptDelivery, Store
 from connector.runtime import Runtime
 
 RETRYABLE_STATES = ("failed", "skipped", "ignored")
@@ -95,7 +95,7 @@ def event_detail(rt: Runtime, event_id: int) -> dict | None:
             select(EventAttempt).where(EventAttempt.event_id == event_id).order_by(EventAttempt.number)
         ).all()
         timeline: Sequence[Any] = []
-        link = documents = None
+        link = documents = receipts = None
         if event.resource_id:
             timeline = session.execute(
                 select(
@@ -114,6 +114,14 @@ def event_detail(rt: Runtime, event_id: int) -> dict | None:
                 .where(ErpDocument.store_id == event.store_id, ErpDocument.order_external_id == event.resource_id)
                 .order_by(ErpDocument.id)
             ).all()
+            receipts = session.scalars(
+                select(ReceiptDelivery)
+                .where(
+                    ReceiptDelivery.store_id == event.store_id,
+                    ReceiptDelivery.order_external_id == event.resource_id,
+                )
+                .order_by(ReceiptDelivery.id)
+            ).all()
     return {
         "event": event,
         "store": slug,
@@ -121,6 +129,7 @@ def event_detail(rt: Runtime, event_id: int) -> dict | None:
         "timeline": timeline,
         "link": link,
         "documents": documents or [],
+        "receipts": receipts or [],
     }
 
 

@@ -39,6 +39,7 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "returns": ("read_returns",),  # returns/* webhooks: what is on its way back, and why
     "inventory": ("read_products", "read_inventory", "write_inventory", "read_locations"),
     "fulfillment": ("read_merchant_managed_fulfillment_orders", "write_merchant_managed_fulfillment_orders"),
+    "receipts": ("write_orders",),  # orderMarkAsPaid, when finance records COD and bank-transfer money in the ERP
 }
 ALL_SCOPES = tuple(dict.fromkeys(scope for scopes in SCOPES.values() for scope in scopes))
 CALLBACK_PATH = "/config/connect/shopify/callback"

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
 
 from sqlalchemy import and_, or_, select, tuple_
 
@@ -26,6 +27,7 @@ from connector.upsert import chunked, custom_plans, upsert
 from mappings.canonical import StockLevel
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STOCK_CURSOR = "erp:stock"
 PAGE = 1000  # rows asked of the ERP per call
@@ -112,6 +114,28 @@ def upsert_levels(rt: Runtime, levels: Sequence[StockLevel]) -> int:
             ),
         )
     return len(rows)
+
+
+def read_pages(
+    rt: Runtime,
+    name: str,
+    fetch: Callable[[str | None, int], tuple[list[T], str | None]],
+    record: Callable[[list[T]], None],
+    page: int,
+) -> None:
+    """Read one ERP feed (shipments, receipts) from its saved cursor on: each page is recorded, committed,
+    before the cursor moves past it, so a crash in between reads the page again instead of losing it."""
+    cursor = load_cursor(rt, name)
+    for _ in range(MAX_PAGES):
+        found, following = fetch(cursor, page)
+        if found:
+            record(found)
+        if following is not None and following != cursor:
+            save_cursor(rt, name, following)
+        if not found or following is None or following == cursor:
+            return
+        cursor = following
+    log.warning("%s read stopped after %d pages; the rest comes on the next run", name, MAX_PAGES)
 
 
 def load_cursor(rt: Runtime, name: str) -> str | None:

@@ -103,8 +103,10 @@ def needed_scopes(rt: Runtime, store: StoreInfo) -> dict[str, tuple[str, ...]]:
         wanted["inventory"] = SCOPES["inventory"]
     with rt.sessions() as session:
         erp = session.scalars(select(ErpConnection).where(ErpConnection.name == "default")).first()
-    if erp is not None and str((erp.settings or {}).get("shipments_interval_minutes", "")).strip() not in ("0", "0.0"):
-        wanted["fulfillment"] = SCOPES["fulfillment"]
+    settings = (erp.settings or {}) if erp is not None else None
+    for feature, interval in (("fulfillment", "shipments_interval_minutes"), ("receipts", "receipts_interval_minutes")):
+        if settings is not None and str(settings.get(interval, "")).strip() not in ("0", "0.0"):
+            wanted[feature] = SCOPES[feature]
     return wanted
 
 

@@ -362,3 +362,16 @@ class Shipment:
     tracking_number: str = ""
     tracking_url: str = ""
     warehouse: str = ""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Money the back office's finance recorded against a store order (a COD collection, a bank transfer):
+    never one of the payments the connector itself booked from the store."""
+
+    ref: str  # the ERP's receipt id: the idempotency key of telling the store
+    order_ref: str  # the order's external_ref
+    amount: Money
+    received_at: datetime
+    method: str = ""  # cod, bank_transfer, ... as the ERP names it
+    reference: str = ""  # the bank's or carrier's reference, for a person matching it

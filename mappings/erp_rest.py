@@ -14,7 +14,17 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from mappings.canonical import Address, Customer, Money, Order, Refund, Shipment, ShipmentLine, StockLevel
+from mappings.canonical import (
+    Address,
+    Customer,
+    Money,
+    Order,
+    Receipt,
+    Refund,
+    Shipment,
+    ShipmentLine,
+    StockLevel,
+)
 from mappings.customers import normalise_email, normalise_phone
 from mappings.utc import as_utc, utc_text
 
@@ -283,6 +293,20 @@ def shipment_from_document(doc: Any, where: str = "shipment") -> Shipment:
     )
 
 
+def receipt_from_document(doc: Any, where: str = "receipt") -> Receipt:
+    currency = str(field(doc, "currency", where)).strip().upper()
+    if len(currency) != 3:
+        raise DocumentError(f"{where}.currency is not an ISO 4217 code: {currency!r}")
+    return Receipt(
+        ref=str(field(doc, "ref", where)),
+        order_ref=str(field(doc, "order_ref", where)),
+        amount=Money(parse_decimal(field(doc, "amount", where), f"{where}.amount"), currency),
+        received_at=parse_time(field(doc, "received_at", where), f"{where}.received_at"),
+        method=_text(doc, "method"),
+        reference=_text(doc, "reference"),
+    )
+
+
 # ---- the ERP side (the test fake, and a reference for ERP teams) ----------------------------
 
 
@@ -297,4 +321,17 @@ def shipment_document(shipment: Shipment, updated_at: datetime) -> dict[str, Any
         "shipped_at": rest_time(shipment.shipped_at),
         "updated_at": rest_time(updated_at),
         "lines": [{"sku": line.sku, "quantity": decimal_text(line.quantity)} for line in shipment.lines],
+    }
+
+
+def receipt_document(receipt: Receipt, updated_at: datetime) -> dict[str, Any]:
+    return {
+        "ref": receipt.ref,
+        "order_ref": receipt.order_ref,
+        "amount": decimal_text(receipt.amount.amount),
+        "currency": receipt.amount.currency,
+        "method": receipt.method,
+        "reference": receipt.reference,
+        "received_at": utc_text(receipt.received_at),
+        "updated_at": utc_text(updated_at),
     }

@@ -1,5 +1,5 @@
-"""Helpers for the stock and shipment tests: point a test stack's stores at the fake storefronts, and
-write what the ERP would write into its staging tables (erp_stock, erp_shipments)."""
+"""Helpers for the stock, shipment and receipt tests: point a test stack's stores at the fake storefronts,
+and write what the ERP would write into its staging tables (erp_stock, erp_shipments, erp_receipts)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,19 @@ import json
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.serving import make_server
 
-from adapters.erp.sql_contract import erp_shipment_lines, erp_shipments, erp_stock
+from adapters.erp.sql_contract import erp_receipts, erp_shipment_lines, erp_shipments, erp_stock
 from connector.clients import forget
 from connector.config_io import load_config, replace_mapping
 from connector.models import Store
+from mappings.canonical import Money, Receipt
+from tests.erp_backends.sql import receipt_row
 from tests.fakes.shopify import FakeShopify
 from tests.fakes.woocommerce import FakeWooCommerce
 from tests.stack import SECRET, STORE, WOO_SECRET, WOO_STORE, Stack
@@ -125,6 +128,15 @@ def add_shipment(
                 for n, (sku, q) in enumerate(lines, start=1)
             ],
         )
+
+
+def add_receipt(
+    stack: Stack, ref: str, order_ref: str, amount: str, currency: str, *, at: datetime, reference: str = ""
+) -> None:
+    """Finance records money received for the order: a row in erp_receipts, as the ERP writes it."""
+    receipt = Receipt(ref, order_ref, Money(Decimal(amount), currency), at, "cod", reference)
+    with stack.erp_engine.begin() as conn:
+        conn.execute(erp_receipts.insert().values(**receipt_row(receipt, at)))
 
 
 class Served:

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from adapters.erp.base import PaymentRecord, PermanentErpError, RetryableErpError
-from mappings.canonical import Money, Refund, RefundLine, Shipment, ShipmentLine, StockLevel
+from mappings.canonical import Money, Receipt, Refund, RefundLine, Shipment, ShipmentLine, StockLevel
 from mappings.customers import normalise_name
 from mappings.shopify import order_from_shopify
 from mappings.shopify_refunds import refund_from_shopify
@@ -299,6 +299,34 @@ def test_shipments_of_pushed_orders_are_read_with_tracking(harness):
     assert shipment.tracking_number == "1Z999AA10123456784"
     assert [(ln.sku, ln.quantity) for ln in shipment.lines] == [(line.sku, 1)]
     assert erp.shipments(cursor) == ([], cursor)
+
+
+def test_receipts_are_what_finance_recorded_never_the_payments_the_store_made(harness):
+    payload, order = an_order()
+    push(harness, order)
+    erp = harness.adapter()
+    total = Money(Decimal(payload["total_price"]), "USD")
+    # The store's own payment, which the connector books: it must never come back as a receipt.
+    erp.record_payment(
+        PaymentRecord(
+            f"{order.external_ref}:payment",
+            order.external_ref,
+            total,
+            "card",
+            "shopify_payments",
+            None,
+            datetime.now(UTC),
+        )
+    )
+    assert [r for r in erp.receipts(None)[0] if r.order_ref == order.external_ref] == []
+
+    now = datetime.now(UTC)
+    ref = harness.seed_receipt(Receipt("RCPT-1", order.external_ref, total, now, "cod", "COLL-77"))
+    receipts, cursor = erp.receipts(None)
+    (receipt,) = [r for r in receipts if r.order_ref == order.external_ref]
+    assert (receipt.ref, receipt.amount) == (ref, total)
+    assert receipt.received_at.tzinfo is not None and receipt.received_at.date() == now.date()
+    assert erp.receipts(cursor) == ([], cursor)
 
 
 def test_an_unknown_sku_is_a_permanent_error_that_names_it(harness):

@@ -269,6 +269,7 @@ def test_test_connection_names_the_scopes_a_switched_on_feature_lacks(sqlite_sta
         "Missing scopes — returns: read_returns; inventory: write_inventory; "
         "fulfillment: read_merchant_managed_fulfillment_orders"
     ) in text
+    assert "receipts: write_orders" in text  # marking orders paid from the ERP's receipts
     # Shopify refuses returns/* without read_returns: not subscribed, and the webhooks page says what to add.
     assert not any(h["topic"].startswith("returns/") for h in shop.webhooks.values())
     assert any(h["topic"] == "orders/create" for h in shop.webhooks.values())
@@ -279,7 +280,7 @@ def test_test_connection_names_the_scopes_a_switched_on_feature_lacks(sqlite_sta
         store = session.scalars(select(Store).where(Store.slug == SLUG)).one()
         store.settings = {**store.settings, "inventory_interval_minutes": 0}
     shop.oauth.scope += (
-        ",read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders,read_returns"
+        ",read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders,read_returns,write_orders"
     )
     shop.oauth.issued.clear()
     from connector.clients import forget

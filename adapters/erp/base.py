@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from mappings.canonical import Customer, Money, Order, Refund, Shipment, StockLevel
+from mappings.canonical import Customer, Money, Order, Receipt, Refund, Shipment, StockLevel
 from mappings.customers import normalise_email, normalise_phone
 
 
@@ -146,6 +146,10 @@ class ErpAdapter(Protocol):
 
     def shipments(self, cursor: str | None, limit: int = 500) -> tuple[list[Shipment], str | None]:
         """Shipments created or changed after `cursor`, oldest first, with the next cursor."""
+
+    def receipts(self, cursor: str | None, limit: int = 500) -> tuple[list[Receipt], str | None]:
+        """Money finance recorded in the ERP against orders (never the payments the connector wrote from
+        the store), recorded or changed after `cursor`, oldest first, with the next cursor."""
 
     def close(self) -> None:
         """Release connections."""

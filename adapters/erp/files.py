@@ -1,8 +1,9 @@
 """File drop (CSV): for an ERP that imports files from a folder and exports files into another.
 
 We write one CSV per document (customer, order, payment, cancellation, credit note) into the
-`outbound` folder the ERP imports from; the ERP drops stock and shipment CSVs into `inbound` for us
-to read. The layouts are the contract an ERP team implements (README, "ERP by file drop (CSV)").
+`outbound` folder the ERP imports from; the ERP drops stock, shipment and receipt CSVs into `inbound`
+for us to read (receipts: money finance recorded; never the payment files we wrote). The layouts are
+the contract an ERP team implements (README, "ERP by file drop (CSV)").
 
 Rules that make it safe:
 - Every file appears whole or not at all: it is written under a dot-prefixed temporary name in the
@@ -52,7 +53,7 @@ from adapters.erp.base import (
     RetryableErpError,
     customer_identity,
 )
-from mappings.canonical import Customer, Order, Refund, Shipment, ShipmentLine, StockLevel
+from mappings.canonical import Customer, Money, Order, Receipt, Refund, Shipment, ShipmentLine, StockLevel
 from mappings.customers import normalise_email, normalise_name, normalise_phone, normalise_postcode
 from mappings.utc import as_utc, utc_text
 
@@ -166,6 +167,8 @@ SHIPMENT_COLUMNS = (
     "sku",
     "quantity",
 )
+
+RECEIPT_COLUMNS = ("receipt_ref", "order_ref", "amount", "currency", "method", "reference", "received_at")
 
 
 def safe_name(ref: str) -> str:
@@ -564,6 +567,9 @@ class FileDropErp:
     def shipments(self, cursor: str | None, limit: int = 500) -> tuple[list[Shipment], str | None]:
         return self._inbound_files("shipment", cursor, limit, self._parse_shipments)
 
+    def receipts(self, cursor: str | None, limit: int = 500) -> tuple[list[Receipt], str | None]:
+        return self._inbound_files("receipt", cursor, limit, self._parse_receipts)
+
     def close(self) -> None:
         return None
 
@@ -899,6 +905,26 @@ class FileDropErp:
             )
             for ref, (order_ref, carrier, tracking, url, shipped_at, warehouse) in heads.items()
         ]
+
+    def _parse_receipts(self, path: Path) -> list[Receipt]:
+        found: dict[str, Receipt] = {}
+        for line, row in self._rows(path, RECEIPT_COLUMNS):
+            at = _Where(path.name, line)
+            ref = at.text(row, "receipt_ref")
+            if ref in found:
+                at.fail(f"receipt {ref} is in the file twice; one row per receipt")
+            currency = at.text(row, "currency").upper()
+            if len(currency) != 3 or not currency.isalpha():
+                at.fail(f"currency {currency!r} is not an ISO 4217 code such as EUR")
+            found[ref] = Receipt(
+                ref=ref,
+                order_ref=at.text(row, "order_ref"),
+                amount=Money(at.decimal(row, "amount"), currency),
+                received_at=at.time(row, "received_at"),
+                method=row["method"],
+                reference=row["reference"],
+            )
+        return list(found.values())
 
     # ---- errors -----------------------------------------------------------------------------
 

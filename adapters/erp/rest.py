@@ -37,7 +37,7 @@ from adapters.erp.base import (
     RetryableErpError,
     customer_identity,
 )
-from mappings.canonical import Customer, Order, Refund, Shipment, StockLevel
+from mappings.canonical import Customer, Order, Receipt, Refund, Shipment, StockLevel
 from mappings.customers import normalise_email, normalise_phone, same_person_maybe
 from mappings.erp_rest import (
     DocumentError,
@@ -49,6 +49,7 @@ from mappings.erp_rest import (
     parse_decimal,
     parse_time,
     payment_document,
+    receipt_from_document,
     rest_time,
     shipment_from_document,
     stock_level_from_document,
@@ -65,6 +66,7 @@ DEFAULT_PATHS = {
     "credit_notes": "/orders/{ref}/credit-notes",  # POST
     "stock": "/stock",  # GET ?after=&limit=
     "shipments": "/shipments",  # GET ?after=&limit=
+    "receipts": "/receipts",  # GET ?after=&limit=
 }
 NEEDS_REF = {"order", "payments", "cancel", "credit_notes"}
 AUTH_TYPES = ("bearer", "basic", "api_key", "none")
@@ -243,6 +245,9 @@ class RestErp:
 
     def shipments(self, cursor: str | None, limit: int = 500) -> tuple[list[Shipment], str | None]:
         return self._page("shipments", "read shipments", cursor, limit, shipment_from_document)
+
+    def receipts(self, cursor: str | None, limit: int = 500) -> tuple[list[Receipt], str | None]:
+        return self._page("receipts", "read receipts", cursor, limit, receipt_from_document)
 
     def close(self) -> None:
         self.session.close()

@@ -1,5 +1,5 @@
-"""The SQL staging ERP: orders, payments and credit notes written into staging tables, stock and
-shipments read from them (the tables themselves: adapters.erp.sql_contract).
+"""The SQL staging ERP: orders, payments and credit notes written into staging tables, stock,
+shipments and receipts read from them (the tables themselves: adapters.erp.sql_contract).
 
 The classic way a legacy ERP takes web orders. Works on any database SQLAlchemy reaches; every write
 is one transaction, idempotent on `erp_orders.external_ref`. `create_tables()` builds the tables for
@@ -41,13 +41,14 @@ from adapters.erp.sql_contract import (
     erp_orders,
     erp_payments,
     erp_products,
+    erp_receipts,
     erp_shipment_lines,
     erp_shipments,
     erp_stock,
     metadata,
 )
 from adapters.sqlengine import make_engine
-from mappings.canonical import Customer, Order, Refund, Shipment, ShipmentLine, StockLevel
+from mappings.canonical import Customer, Money, Order, Receipt, Refund, Shipment, ShipmentLine, StockLevel
 from mappings.customers import normalise_email, normalise_name, normalise_phone, normalise_postcode, same_person_maybe
 from mappings.utc import as_utc
 
@@ -378,6 +379,37 @@ class SqlStagingErp:
         if not rows:
             return found, cursor
         return found, _join_cursor(as_utc(rows[-1].updated_at).isoformat(), str(rows[-1].id))
+
+    def receipts(self, cursor: str | None, limit: int = 500) -> tuple[list[Receipt], str | None]:
+        key = (erp_receipts.c.updated_at, erp_receipts.c.id)
+        query = select(erp_receipts).order_by(*key).limit(limit)
+        if cursor:
+            at, last_id = _split_cursor(cursor, 2)
+            query = query.where(tuple_(*key) > tuple_(literal(_parse_time(at)), literal(int(last_id))))
+        with self._errors("read receipts"), self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        found = []
+        for r in rows:
+            try:
+                amount = Money(Decimal(r.amount), (r.currency or "").strip().upper())
+            except ValueError:
+                raise PermanentErpError(
+                    f"erp_receipts row {r.receipt_ref}: currency {r.currency!r} is not an ISO 4217 code; "
+                    "have the ERP fix the row"
+                ) from None
+            found.append(
+                Receipt(
+                    ref=r.receipt_ref,
+                    order_ref=r.order_external_ref,
+                    amount=amount,
+                    received_at=_as_aware(r.received_at),
+                    method=r.method or "",
+                    reference=r.reference or "",
+                )
+            )
+        if not rows:
+            return found, cursor
+        return found, _join_cursor(_as_aware(rows[-1].updated_at).isoformat(), str(rows[-1].id))
 
     def close(self) -> None:
         self.engine.dispose()

@@ -1,9 +1,11 @@
-"""The SQL staging contract: the tables a legacy ERP imports web orders from and writes stock and
-shipments into, as an ERP team implements them (README, "ERP staging tables").
+"""The SQL staging contract: the tables a legacy ERP imports web orders from and writes stock,
+shipments and receipts into, as an ERP team implements them (README, "ERP staging tables").
 
-We write customers, orders, order lines, payments and credit notes; the ERP writes stock and
-shipments, which we read. Columns added to the contract later are optional (the OPTIONAL_* lists):
-an ERP that implemented an earlier version keeps working without them. `metadata.create_all()`
+We write customers, orders, order lines, payments and credit notes; the ERP writes stock, shipments
+and receipts (money finance recorded: a COD collection, a bank transfer), which we read. Receipts are a
+table of their own, apart from the erp_payments we write, so what the store paid never comes back to it.
+Columns added to the contract later are optional (the OPTIONAL_* lists): an ERP that implemented an
+earlier version keeps working without them. `metadata.create_all()`
 builds the tables for a demo or a test; adapters.erp.sql is the adapter that reads and writes them.
 """
 
@@ -186,6 +188,20 @@ erp_shipment_lines = Table(
     Column("sku", String(128), nullable=False),
     Column("quantity", Numeric(18, 4), nullable=False),
     UniqueConstraint("shipment_ref", "line_no", name="uq_erp_shipment_line"),
+)
+
+erp_receipts = Table(  # the ERP writes; we never do (our payments from the store are erp_payments)
+    "erp_receipts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("receipt_ref", String(128), nullable=False, unique=True),
+    Column("order_external_ref", String(255), nullable=False, index=True),
+    Column("amount", AMOUNT, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("method", String(32), nullable=False, default=""),  # cod, bank_transfer, ...
+    Column("reference", String(255)),  # the bank's or carrier's reference
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, index=True),
 )
 
 # The erp_orders.status we write: until the ERP sets another, the order is ours to update.

@@ -84,6 +84,12 @@ How the contract maps onto Tryton, and the choices made where Tryton has no dire
 - shipments: done `stock.shipment.out` of sales with a reference, after the cursor "<write_date>|<id>".
   The shipment's `reference` field holds the tracking: "CARRIER:TRACKING" or just "TRACKING" (Tryton
   8.2 has no carrier field without the carrier modules). ref = the shipment number.
+- receipts: customer invoices of the connector's sales that finance has paid (state `paid`: their
+  lines to pay reconciled, through the Pay wizard or a bank statement), after the cursor
+  "<write_date>|<id>". One receipt per invoice for its total (ref "invoice:<number>"), received on the
+  reconciliation date. Since record_payment never books anything in Tryton's accounting, a paid invoice is
+  always finance's own work, never a store payment coming back. Part-payments show once the invoice is
+  paid in full (Tryton's own notion of paid); credit notes (negative invoices) are not receipts.
 """
 
 from __future__ import annotations
@@ -114,7 +120,9 @@ from mappings.canonical import (
     Address,
     Customer,
     FeeLine,
+    Money,
     Order,
+    Receipt,
     Refund,
     RefundFee,
     Shipment,
@@ -843,6 +851,46 @@ class TrytonErp:
                     carrier=carrier,
                     tracking_number=tracking,
                     warehouse=names.get(row["warehouse"], ""),
+                )
+            )
+        return found, _cursor(rows[-1]["write_date"], rows[-1]["id"])
+
+    def receipts(self, cursor: str | None, limit: int = 500) -> tuple[list[Receipt], str | None]:
+        after = _split_cursor(cursor) if cursor else None
+        domain: list = [("type", "=", "out"), ("state", "=", "paid")]
+        if after:
+            domain.append(("write_date", ">=", after[0]))
+        rows = self._search_read(
+            "account.invoice",
+            domain,
+            ["number", "total_amount", "currency.code", "write_date", "reconciled", "sales"],
+            order=[("write_date", "ASC"), ("id", "ASC")],
+        )
+        rows = [r for r in rows if not after or (_utc(r["write_date"]), r["id"]) > after][:limit]
+        if not rows:
+            return [], cursor
+        sale_ids = sorted({sale for r in rows for sale in r["sales"]})
+        refs = {r["id"]: r["reference"] for r in self._read("sale.sale", sale_ids, ["reference"])}
+        found: list[Receipt] = []
+        for row in rows:
+            order_refs = {str(refs.get(sale) or "") for sale in row["sales"]} - {""}
+            total = _dec(row["total_amount"])
+            if len(order_refs) != 1 or total <= 0:
+                continue  # not one sale the connector pushed (or a credit note): no store order to tell
+            (order_ref,) = order_refs
+            if ":refund:" in order_ref:
+                continue
+            reconciled: date | None = row["reconciled"]
+            written = _utc(row["write_date"])
+            found.append(
+                Receipt(
+                    ref=f"invoice:{row['number'] or row['id']}",
+                    order_ref=order_ref,
+                    amount=Money(total, row["currency."]["code"]),
+                    received_at=written
+                    if reconciled is None or reconciled == written.date()
+                    else datetime.combine(reconciled, time(0), tzinfo=UTC),
+                    method="invoice paid",
                 )
             )
         return found, _cursor(rows[-1]["write_date"], rows[-1]["id"])

@@ -219,6 +219,7 @@ def _event_page(event_id: int, errors: dict | None = None, reason: str = "", sta
         timeline=detail["timeline"],
         link=detail["link"],
         documents=detail["documents"],
+        receipts=detail["receipts"],
         payload=payload,
         is_json=is_json,
         result=result,

@@ -216,10 +216,18 @@ class ErpField:
     number: type | None = None
     choices: tuple[str, ...] = ()
     hint: str = ""
+    zero_allowed: bool = False  # 0 means "off" (an interval)
 
 
 CONNECT_FIELD = ErpField("connect_timeout_seconds", "Connect timeout (seconds)", number=float, hint="5 when empty")
 ERP_KIND_LABELS = {"sql": "SQL staging tables", "rest": "REST/JSON API", "files": "File drop (CSV)", "tryton": "Tryton"}
+RECEIPTS_FIELD = ErpField(
+    "receipts_interval_minutes",
+    "Receipts sync (minutes)",
+    number=int,
+    hint="5 when empty: store orders are marked paid when finance records their money in the ERP; 0 turns it off",
+    zero_allowed=True,
+)
 ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
     "sql": (
         ErpField(
@@ -237,6 +245,7 @@ ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
         ),
         CONNECT_FIELD,
         ErpField("timeout_seconds", "Statement timeout (seconds)", number=float, hint="30 when empty"),
+        RECEIPTS_FIELD,
     ),
     "rest": (
         ErpField("base_url", "Base URL", required=True, hint="the API paths are appended to it"),
@@ -249,6 +258,7 @@ ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
         ErpField("timeout_seconds", "Timeout per request (seconds)", number=float),
         CONNECT_FIELD,
         ErpField("max_tries", "Tries per call", number=int),
+        RECEIPTS_FIELD,
     ),
     "files": (
         ErpField("outbound", "Outbound folder (we write)", required=True),
@@ -256,6 +266,7 @@ ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
         ErpField("state", "State folder", hint="optional"),
         ErpField("delimiter", "Delimiter", hint="a comma when empty"),
         ErpField("encoding", "Encoding", hint="utf-8 when empty"),
+        RECEIPTS_FIELD,
     ),
     "tryton": (
         ErpField("url", "Server URL", secret=True, required=True),
@@ -272,6 +283,7 @@ ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
         ErpField("payment_term", "Payment term", hint="optional"),
         CONNECT_FIELD,
         ErpField("read_timeout_seconds", "Timeout per call (seconds)", number=float, hint="30 when empty"),
+        RECEIPTS_FIELD,
     ),
 }
 REST_AUTH_SECRETS = {"bearer": ("token",), "basic": ("username", "password"), "api_key": ("api_key",), "none": ()}
@@ -320,8 +332,8 @@ def parse_erp(form: MultiDict, current_kind: str | None, current_settings: dict,
             except ValueError:
                 errors[f.name] = "a whole number" if f.number is int else "a number"
                 continue
-            if number <= 0:
-                errors[f.name] = "more than 0"
+            if number < 0 or (number == 0 and not f.zero_allowed):
+                errors[f.name] = "0 or more" if f.zero_allowed else "more than 0"
                 continue
             settings[f.name] = number
         elif f.choices and value not in f.choices:

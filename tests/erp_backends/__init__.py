@@ -10,7 +10,7 @@ import contextlib
 from typing import Protocol
 
 from adapters.erp.base import ErpAdapter
-from mappings.canonical import Shipment, StockLevel
+from mappings.canonical import Receipt, Shipment, StockLevel
 
 
 class ErpHarness(Protocol):
@@ -35,6 +35,11 @@ class ErpHarness(Protocol):
 
     def seed_shipment(self, shipment: Shipment) -> None:
         """The ERP side: record a shipment of an order the connector pushed."""
+
+    def seed_receipt(self, receipt: Receipt) -> str:
+        """The ERP side: finance records money received for an order the connector pushed; returns the
+        receipt's ref as the ERP reads it back (Tryton names it after the invoice it pays in full, so the
+        amount there is the invoice's, whatever `receipt` says)."""
 
     def add_warehouse(self, code: str) -> None:
         """Make this warehouse known to the ERP (a no-op for ERPs that keep any warehouse name)."""

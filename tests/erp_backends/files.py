@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from adapters.erp.files import SHIPMENT_COLUMNS, STOCK_COLUMNS, FileDropErp, safe_name
-from mappings.canonical import Shipment, StockLevel
+from adapters.erp.files import RECEIPT_COLUMNS, SHIPMENT_COLUMNS, STOCK_COLUMNS, FileDropErp, safe_name
+from mappings.canonical import Receipt, Shipment, StockLevel
 from tests.money_cases import CREDITED_KEYS
 from tests.money_cases import MONEY_KEYS as BOOKED
 
@@ -73,6 +73,19 @@ class FilesHarness:
             [SHIPMENT_COLUMNS]
             + [(*head, str(n), line.sku, str(line.quantity)) for n, line in enumerate(shipment.lines, start=1)],
         )
+
+    def seed_receipt(self, receipt: Receipt) -> str:
+        row = (
+            receipt.ref,
+            receipt.order_ref,
+            format(receipt.amount.amount, "f"),
+            receipt.amount.currency,
+            receipt.method,
+            receipt.reference,
+            receipt.received_at.isoformat(),
+        )
+        self.drop_inbound("receipt", [RECEIPT_COLUMNS, row])
+        return receipt.ref
 
     def booked(self, order_ref: str) -> dict:
         """The order's money as this ERP holds it (what its import reads), amounts as Decimals."""

@@ -14,11 +14,12 @@ from adapters.erp.sql_contract import (
     erp_credit_note_lines,
     erp_credit_notes,
     erp_orders,
+    erp_receipts,
     erp_shipment_lines,
     erp_shipments,
     erp_stock,
 )
-from mappings.canonical import Shipment, StockLevel
+from mappings.canonical import Receipt, Shipment, StockLevel
 from tests.money_cases import CREDITED_KEYS
 from tests.money_cases import MONEY_KEYS as BOOKED
 
@@ -34,6 +35,20 @@ def sqlite_locked(url: str) -> Iterator[None]:
         finally:
             conn.exec_driver_sql("ROLLBACK")
     locker.dispose()
+
+
+def receipt_row(receipt: Receipt, updated_at: datetime) -> dict:
+    """The erp_receipts row finance's side of the ERP writes for this receipt."""
+    return {
+        "receipt_ref": receipt.ref,
+        "order_external_ref": receipt.order_ref,
+        "amount": receipt.amount.amount,
+        "currency": receipt.amount.currency,
+        "method": receipt.method,
+        "reference": receipt.reference,
+        "received_at": receipt.received_at,
+        "updated_at": updated_at,
+    }
 
 
 class SqlHarness:
@@ -91,6 +106,11 @@ class SqlHarness:
                     for n, line in enumerate(shipment.lines, start=1)
                 ],
             )
+
+    def seed_receipt(self, receipt: Receipt) -> str:
+        with self._adapter.engine.begin() as conn:
+            conn.execute(erp_receipts.insert().values(**receipt_row(receipt, datetime.now(UTC))))
+        return receipt.ref
 
     def booked(self, order_ref: str) -> dict:
         """The order's money as this ERP holds it (what its import reads), amounts as Decimals."""

@@ -3,12 +3,12 @@
 `FakeRestErp()` serves a Flask app with werkzeug's `make_server` on a free 127.0.0.1 port in a
 background thread (`url`, `stop()`). It keeps customers, products (known SKUs; an empty set
 accepts any SKU unless `strict_skus`), orders (`new` until the test marks them `imported`),
-payments, credit notes, stock rows and shipments; it checks the bearer token, replays the stored
+payments, credit notes, stock rows, shipments and receipts; it checks the bearer token, replays the stored
 answer of a successful write whose `Idempotency-Key` it has seen (with `Idempotent-Replayed: true`),
 answers 422 `{"message": "unknown SKU X"}` for an unknown SKU and 400 for an amount sent as a JSON
 number. Test controls: `fail_next(n, status, retry_after, after_processing)`, `fail_randomly(rate)`
 (that share of requests fail with 503, half of them after being carried out), `down` (503 for
-everything, with `down_retry_after`), `delay`, `set_status`, `set_stock`, `add_shipment`; and what
+everything, with `down_retry_after`), `delay`, `set_status`, `set_stock`, `add_shipment`, `add_receipt`; and what
 it saw: `hits` (requests by path), `log` (method, path, Idempotency-Key, Authorization),
 `injected` (failures answered) and `max_in_flight` (most requests handled at once).
 """
@@ -28,8 +28,8 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from mappings.canonical import Shipment, StockLevel
-from mappings.erp_rest import rest_time, shipment_document
+from mappings.canonical import Receipt, Shipment, StockLevel
+from mappings.erp_rest import receipt_document, rest_time, shipment_document
 from tests.fakes.server import Served
 
 PAID_LOCKED = ("partially_refunded", "refunded")
@@ -114,6 +114,7 @@ class FakeRestErp:
         self.credit_notes: dict[str, dict] = {}
         self.stock: dict[tuple[str, str], dict] = {}
         self.shipments_by_ref: dict[str, dict] = {}
+        self.receipts_by_ref: dict[str, dict] = {}
         self.idempotent: dict[str, tuple[str, str, int, Any]] = {}  # key -> method, path, status, body
         self.hits: Counter[str] = Counter()
         self.log: list[Logged] = []
@@ -186,6 +187,15 @@ class FakeRestErp:
             self._seq += 1
             self.shipments_by_ref[shipment.ref] = {
                 "doc": shipment_document(shipment, updated_at or _now()),
+                "seq": self._seq,
+            }
+
+    def add_receipt(self, receipt: Receipt, updated_at: datetime | None = None) -> None:
+        """Finance recorded money against an order (a row of its own, never one of the payments we POSTed)."""
+        with self._lock:
+            self._seq += 1
+            self.receipts_by_ref[receipt.ref] = {
+                "doc": receipt_document(receipt, updated_at or _now()),
                 "seq": self._seq,
             }
 
@@ -287,6 +297,7 @@ class FakeRestErp:
         route("/orders/<path:ref>/credit-notes", methods=["POST"])(e(self._credit_note))
         route("/stock", methods=["GET"])(e(self._stock))
         route("/shipments", methods=["GET"])(e(self._shipments))
+        route("/receipts", methods=["GET"])(e(self._receipts))
         return app
 
     # ---- handlers (called under the lock) ---------------------------------------------------
@@ -488,6 +499,12 @@ class FakeRestErp:
         return 200, {"items": items, "next": str(rows[-1]["seq"]) if rows else None}
 
     def _shipments(self) -> tuple[int, Any]:
+        return self._documents(self.shipments_by_ref)
+
+    def _receipts(self) -> tuple[int, Any]:
+        return self._documents(self.receipts_by_ref)
+
+    def _documents(self, by_ref: dict[str, dict]) -> tuple[int, Any]:
         after, limit = self._paging()
-        rows = sorted((r for r in self.shipments_by_ref.values() if r["seq"] > after), key=lambda r: r["seq"])[:limit]
+        rows = sorted((r for r in by_ref.values() if r["seq"] > after), key=lambda r: r["seq"])[:limit]
         return 200, {"items": [r["doc"] for r in rows], "next": str(rows[-1]["seq"]) if rows else None}

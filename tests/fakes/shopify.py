@@ -6,8 +6,9 @@ background thread (`url`, `stop()`), like tests/fakes/rest_erp.py. Every path ca
 
 - GraphQL `POST /admin/api/<v>/graphql.json`: read by tests/fakes/graphql_lite.py, resolved by
   tests/fakes/shopify_graphql.py (cost model and bucket documented there): productVariants, locations,
-  order { fulfillmentOrders }, fulfillmentOrder, webhookSubscriptions, inventorySetQuantities,
-  fulfillmentCreate, webhookSubscriptionCreate/Delete.
+  order { fulfillmentOrders, displayFinancialStatus, totalOutstandingSet }, fulfillmentOrder,
+  webhookSubscriptions, inventorySetQuantities, fulfillmentCreate, orderMarkAsPaid,
+  webhookSubscriptionCreate/Delete.
 - REST (handlers in tests/fakes/shopify_rest.py; leaky bucket of 40 leaking 2/s,
   `X-Shopify-Shop-Api-Call-Limit`, 429 + `Retry-After`): orders.json (status=open by default,
   Link/page_info keyset pagination), orders/<id>.json, orders/<id>/fulfillment_orders.json,
@@ -18,7 +19,8 @@ background thread (`url`, `stop()`), like tests/fakes/rest_erp.py. Every path ca
   fulfillments with tracking, webhook subscriptions (one store for REST and GraphQL).
 - Test controls: `set_budget`, `set_rest_bucket`, `fill_rest_bucket`, `fail_next`, `throttle_status`
   (200 or 429 for THROTTLED), `add_location`, `add_variants` (10,000 in well under a second),
-  `add_order`, `add_transaction`, `level`/`set_level`, `fulfillments_of`, `fulfillment_orders_of`; counters `calls`
+  `add_order`, `add_transaction`, `level`/`set_level`, `fulfillments_of`, `fulfillment_orders_of`, `outstanding`;
+  `marked_paid`; counters `calls`
   (per operation), `throttled`, `rest_throttled`, `cost_used`, `idempotent_replays`.
 - `deliver(url, topic, payload, secret)`: a signed webhook with all seven X-Shopify-* headers.
 """
@@ -130,6 +132,7 @@ class FakeShopify:
         self.fulfillments: dict[int, dict] = {}
         self.webhooks: dict[int, dict] = {}
         self.transactions: dict[int, list[dict]] = {}  # order id -> set by add_transaction (else derived)
+        self.marked_paid: list[int] = []  # every order orderMarkAsPaid marked, in order
         self.idempotent: dict[str, dict] = {}
         self.calls: Counter[str] = Counter()
         self.answered: Counter[str] = Counter()  # requests answered with data (not refused, throttled or failed)
@@ -404,6 +407,19 @@ class FakeShopify:
                 self.fulfillment_orders[fo.id] = fo
                 self.order_fos[order_id].append(fo.id)
             return order_id
+
+    def outstanding(self, order_id: int) -> str:
+        """What the buyer still owes: the total, less the successful sales and captures (none for a paid order
+        that lists no transactions: its checkout took the money)."""
+        order = self.orders[order_id]
+        if order["financial_status"] in ("paid", "partially_refunded", "refunded", "voided"):
+            return "0.00"
+        taken = sum(
+            float(tx["amount"])
+            for tx in self.transactions.get(order_id, [])
+            if tx["kind"] in ("sale", "capture") and tx["status"] == "success"
+        )
+        return f"{max(0.0, float(order['total_price']) - taken):.2f}"
 
     def touch_order(self, order_id: int, updated_at: datetime | None = None) -> None:
         with self._lock:

@@ -3,7 +3,11 @@
 Queries: productVariants(first, after, query: "sku:A OR sku:\"B C\""), locations, order(id) with
 fulfillmentOrders and fulfillments, fulfillmentOrder(id), webhookSubscriptions, shop.
 Mutations: inventorySetQuantities (@idempotent(key:)), fulfillmentCreate (and the older
-fulfillmentCreateV2), webhookSubscriptionCreate, webhookSubscriptionDelete.
+fulfillmentCreateV2), orderMarkAsPaid, webhookSubscriptionCreate, webhookSubscriptionDelete.
+
+orderMarkAsPaid (Shopify's reference): only an order with a positive outstanding balance whose financial
+status is not PAID can be marked; Shopify records a sale of the whole outstanding amount (gateway
+"manual") and the order becomes PAID. Guessed: the error text, and that a cancelled order is refused.
 
 Version rules (docs/platforms.md#shopify-inventory): from 2026-01 each quantity must carry the `changeFromQuantity` key
 (null skips the check; a wrong value fails the whole call with CHANGE_FROM_QUANTITY_STALE) and the old
@@ -287,11 +291,16 @@ class ShopifyGraphQL:
         shop = self.shop
         order = shop.orders[order_id]
         status = {None: "UNFULFILLED", "partial": "PARTIALLY_FULFILLED", "fulfilled": "FULFILLED"}
+        currency = order["currency"]
         return {
             "id": gid("Order", order_id),
             "legacyResourceId": str(order_id),
             "name": order["name"],
             "updatedAt": order["updated_at"],
+            "cancelledAt": order["cancelled_at"],
+            "displayFinancialStatus": (order.get("financial_status") or "pending").upper(),
+            "totalOutstandingSet": {"shopMoney": {"amount": shop.outstanding(order_id), "currencyCode": currency}},
+            "currentTotalPriceSet": {"shopMoney": {"amount": order["total_price"], "currencyCode": currency}},
             "displayFulfillmentStatus": status[order["fulfillment_status"]],
             "fulfillmentOrders": Conn(shop.fulfillment_orders_of(order_id), self._fo_view),
             "fulfillments": [self._fulfillment_view(f) for f in shop.fulfillments_of(order_id)],
@@ -374,6 +383,8 @@ class ShopifyGraphQL:
             return self._set_quantities(version, root)
         if root.name in ("fulfillmentCreate", "fulfillmentCreateV2"):
             return self._fulfillment_create(root.args.get("fulfillment") or {}, root.args.get("message"))
+        if root.name == "orderMarkAsPaid":
+            return self._mark_as_paid((root.args.get("input") or {}).get("id"))
         if root.name == "webhookSubscriptionCreate":
             return self._webhook_create(version, root.args)
         if root.name == "webhookSubscriptionDelete":
@@ -385,6 +396,21 @@ class ShopifyGraphQL:
                 }
             return {"deletedWebhookSubscriptionId": root.args["id"], "userErrors": []}
         raise GraphQLError(f"Field '{root.name}' doesn't exist on type 'Mutation'", "undefinedField")
+
+    def _mark_as_paid(self, order_gid: Any) -> dict:
+        shop = self.shop
+        order_id = gid_number(order_gid, "Order")
+        if order_id not in shop.orders:
+            return {"order": None, "userErrors": [_user_error(["input", "id"], "Order does not exist")]}
+        order = shop.orders[order_id]
+        outstanding = shop.outstanding(order_id)
+        if order["financial_status"] == "paid" or float(outstanding) <= 0 or order["cancelled_at"]:
+            return {"order": None, "userErrors": [_user_error(["input", "id"], "Order cannot be marked as paid.")]}
+        shop.add_transaction(order_id, "sale", "manual", outstanding)
+        order["financial_status"] = "paid"
+        shop.touch_order(order_id)
+        shop.marked_paid.append(order_id)
+        return {"order": self._order_view(order_id), "userErrors": []}
 
     def _set_quantities(self, version: str, root: Field) -> dict:
         shop = self.shop

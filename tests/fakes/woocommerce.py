@@ -14,7 +14,9 @@
   Link; GET/PUT products/<id>; GET products/<id>/variations; POST products/batch and
   products/<id>/variations/batch (create + update + delete > 100 -> 413
   woocommerce_rest_request_entity_too_large; an unknown id fails only its own entry).
-- Orders: GET (modified_after, status, orderby, order, paging), GET/PUT orders/<id> (status), notes
+- Orders: GET (modified_after, status, orderby, order, paging), GET/PUT orders/<id> (status: reaching
+  processing or completed sets date_paid when unset; set_paid: true completes the payment only of an
+  order that needs it, pending or failed with a total above zero, as WooCommerce's update does), notes
   (POST/GET, customer_note), refunds (GET). Times have no zone suffix (site time; *_gmt is UTC).
 - Webhooks: CRUD (DELETE needs force=true). An API write to a product or order queues `product.updated`
   / `order.updated` for every active webhook of that topic; sending (coalescing, payload built at send
@@ -502,6 +504,7 @@ class FakeWooCommerce:
 
     def _put_order(self, oid: int, body: dict, touched: set) -> tuple:
         order = self._order(oid)
+        needed_payment = order["status"] in ("pending", "failed") and float(order["total"]) > 0
         if "status" in body:
             status = str(body["status"]).removeprefix("wc-")
             if status not in ORDER_STATUSES:
@@ -510,8 +513,15 @@ class FakeWooCommerce:
                 order["status"] = status
                 if status == "completed":
                     order.update(self._stamps("date_completed"))
+                if status in ("processing", "completed") and not order.get("date_paid_gmt"):
+                    order.update(self._stamps("date_paid"))  # WC_Order::maybe_set_date_paid on the transition
         if "customer_note" in body:
             order["customer_note"] = body["customer_note"]
+        if body.get("set_paid") is True and needed_payment:  # an update completes only an order needing payment
+            order["status"] = "processing"
+            order.update(self._stamps("date_paid"))
+            if body.get("transaction_id"):
+                order["transaction_id"] = str(body["transaction_id"])
         order.update(self._stamps("date_modified"))
         touched.add(("order", oid))
         return 200, order
