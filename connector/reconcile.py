@@ -75,16 +75,25 @@ def dedupe_key(store: StoreInfo, order: dict) -> str:
 def feed(rt: Runtime, store: StoreInfo, order: dict) -> bool:
     """Store the order as a webhook would have; True when it was new to the inbox."""
     number = order.get("name") if store.platform == "shopify" else order.get("number")
+    order_number = str(number)[:64] if number is not None else None
+    body, headers = inbox.without_card_data(
+        store,
+        TOPIC[store.platform],
+        order_number,
+        json.dumps(order).encode(),
+        order,
+        {"X-Connector-Source": "reconciliation"},
+    )
     event_id = inbox.record(
         rt.engine,
         store_id=store.id,
         platform=store.platform,
         topic=TOPIC[store.platform],
         dedupe_key=dedupe_key(store, order),
-        headers={"X-Connector-Source": "reconciliation"},
-        body=json.dumps(order).encode(),
+        headers=headers,
+        body=body,
         resource_id=str(order["id"])[:64],
-        order_number=str(number)[:64] if number is not None else None,
+        order_number=order_number,
     )
     return event_id is not None
 
