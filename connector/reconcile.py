@@ -151,6 +151,7 @@ def backfill(
         state = {"start": since.isoformat(), "from": since.isoformat(), "after_id": None}
     resume_from = datetime.fromisoformat(state["from"])
     after_id = state.get("after_id")
+    resumed = bool(after_id) or state["from"] != state["start"]  # before this run moves them
     seen = new = skipped = 0
     try:
         orders = list_orders(store, resume_from, page_size)
@@ -168,7 +169,7 @@ def backfill(
     finally:
         if new:
             kick(rt, store_id)
-    return {"seen": seen, "new": new, "skipped": skipped, "resumed": bool(after_id) or state["from"] != state["start"]}
+    return {"seen": seen, "new": new, "skipped": skipped, "resumed": resumed}
 
 
 # ---- webhook subscriptions ----------------------------------------------------------------------
