@@ -419,35 +419,52 @@ def reconcile(store: str) -> None:
 
 
 @main.command()
-@click.argument("store")
+@click.argument("store", required=False)
+@click.option("--all", "all_stores", is_flag=True, help="Every active store, one after the other (after a restore).")
 @click.option(
     "--since",
     required=True,
-    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
     help="Orders changed at or after this date (UTC).",
 )
 @click.option("--restart", is_flag=True, help="Start over instead of resuming an interrupted backfill.")
 @click.option("--page-size", type=click.IntRange(1, 250), default=None, help="Orders per store API page.")
-def backfill(store: str, since: datetime, restart: bool, page_size: int | None) -> None:
-    """Import STORE's orders changed since a date through the inbox; resumable."""
+def backfill(store: str | None, all_stores: bool, since: datetime, restart: bool, page_size: int | None) -> None:
+    """Import STORE's orders changed since a date through the inbox; resumable. With --all, every active
+    store's: what a restored database needs to close the gap since its dump (README, "Backup and restore")."""
     from datetime import UTC
 
+    from sqlalchemy import select
+
+    if all_stores == (store is not None):
+        _fail("name one STORE, or --all")
     rt = _runtime()
-    sid = _store_id(rt, store)
+    if all_stores:
+        with rt.sessions() as session:
+            slugs = list(session.scalars(select(Store.slug).where(Store.active.is_(True)).order_by(Store.id)))
+    else:
+        slugs = [str(store)]
+    failed = []
+    for slug in slugs:
+        sid = _store_id(rt, slug)
 
-    def bar(orders: Iterator[dict]) -> Iterator[dict]:
-        with click.progressbar(orders, label=f"{store}: orders", show_pos=True) as shown:
-            yield from shown
+        def bar(orders: Iterator[dict], slug: str = slug) -> Iterator[dict]:
+            with click.progressbar(orders, label=f"{slug}: orders", show_pos=True) as shown:
+                yield from shown
 
-    try:
-        found = run_backfill(rt, sid, since.replace(tzinfo=UTC), restart=restart, page_size=page_size, progress=bar)
-    except StorefrontError as exc:
-        _fail(f"{exc} (run again to resume)")
-    click.echo(
-        f"{store}: {found['seen']} order(s) read, {found['new']} new event(s)"
-        + (f", {found['skipped']} already done" if found["skipped"] else "")
-        + ("; resumed an earlier run" if found["resumed"] else "")
-    )
+        try:
+            found = run_backfill(rt, sid, since.replace(tzinfo=UTC), restart=restart, page_size=page_size, progress=bar)
+        except StorefrontError as exc:
+            click.echo(f"error: {slug}: {exc} (run again to resume)", err=True)
+            failed.append(slug)
+            continue
+        click.echo(
+            f"{slug}: {found['seen']} order(s) read, {found['new']} new event(s)"
+            + (f", {found['skipped']} already done" if found["skipped"] else "")
+            + ("; resumed an earlier run" if found["resumed"] else "")
+        )
+    if failed:
+        _fail(f"not finished for {', '.join(failed)}: run the same command again to resume")
 
 
 @main.command()

@@ -1,4 +1,5 @@
-"""Keeping secrets out of logs, in every process (web, worker, scheduler, CLI), for every logger and format.
+"""Keeping secrets and card data out of logs, in every process (web, worker, scheduler, CLI), for every
+logger and format.
 
 Redaction happens where each log record is made (the record factory), not on one logger or one handler:
 RQ formats a failed job's traceback into its message, urllib3 logs request lines, a library may log from
@@ -14,6 +15,7 @@ import re
 from typing import Any
 
 from connector.crypto import mask
+from mappings import cardnumbers
 
 # Over plain http the WooCommerce library signs with OAuth 1.0a in the query string; tokens and secrets
 # may also travel as form or query values, and Shopify's tokens have recognisable prefixes.
@@ -30,7 +32,9 @@ def redact(text: str) -> str:
         text = _QUERY_SECRETS.sub(lambda m: m.group(1) + mask(m.group(2)), text)
     if "_" in text:
         text = _TOKENS.sub(lambda m: mask(m.group(0)), text)
-    return text
+    # A card number or security code in a message (a payload logged while debugging, an ERP's error
+    # quoting a note): the last four digits stay, as on the console.
+    return cardnumbers.mask(text)
 
 
 _make_plain = logging.getLogRecordFactory()

@@ -2,9 +2,10 @@
 
 The runtime calls `setup_sentry` once per process. With SENTRY_DSN set, sentry-sdk starts with its
 Flask and RQ integrations (collecting no personal data by default) and every event passes through
-`scrub`, which masks our stored secrets wherever they appear and drops request bodies, cookies and
-customer fields. LOG_FORMAT=json switches the log lines to one
-JSON object each, carrying `store`, `event` and `order` when the code logs them as `extra`.
+`scrub`, which masks our stored secrets wherever they appear, drops request bodies, cookies and
+customer fields, and masks card numbers and security codes in every string. LOG_FORMAT=json switches
+the log lines to one JSON object each, carrying `store`, `event` and `order` when the code logs them
+as `extra`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from connector.crypto import mask
+from mappings import cardnumbers
 
 if TYPE_CHECKING:  # sentry_sdk itself is imported only when a DSN is set
     from sentry_sdk.types import Event, Hint
@@ -55,7 +57,7 @@ def scrub(event: _Event, secrets: Iterable[str]) -> _Event:
                 node = EMAILS.sub("[email]", node)
             if "+" in node:
                 node = PHONES.sub("[phone]", node)
-            return node
+            return cardnumbers.mask(node)
         return node
 
     event = clean(event)

@@ -37,7 +37,7 @@ from connector.models import EventAttempt, InboxEvent, Store
 from connector.reported import shopify_inventory_level, woo_product_updated
 from connector.runtime import Runtime, StoreInfo
 from connector.tokens import uses_app_credentials
-from mappings import payloads, topics
+from mappings import cardnumbers, payloads, topics
 from mappings.approval import risk_level
 from mappings.canonical import Order, Transaction
 from mappings.canonical_json import order_to_json, refund_to_json
@@ -256,7 +256,8 @@ def _woo_order(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> d
                 continue
             client = client or woo_client(store)
             refund = refund_from_woocommerce(
-                client.get_refund(order.external_id, refund_id),
+                # Read by the worker, not through the inbox: its free text (the reason) is masked here.
+                cardnumbers.mask_payload(client.get_refund(order.external_id, refund_id))[0],
                 payload,
                 store.slug,
                 restock=store.settings.get("restock_refunds") == "always",
@@ -304,8 +305,8 @@ def _finish(
         retry_at = _whole_second_after(finished + timedelta(seconds=wait))
     elif status == "failed" and retryable:
         error = f"gave up after {spent} attempts: {error}. Fix the cause, then retry the event"
-    if error is not None:  # a message may quote the payload: PostgreSQL text cannot hold its NULs
-        error = payloads.printable(error)
+    if error is not None:  # a message may quote the payload or an ERP's text: no NULs, no card numbers
+        error = cardnumbers.mask(payloads.printable(error))
     changes: dict = {"locked_until": None, "last_error": error}  # None once it succeeded: attempts keep the history
     if result is not None:
         changes["result"] = result

@@ -36,9 +36,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from adapters.clock import utcnow
 from adapters.storefront import StorefrontError
 from connector.audit import audit
-from connector.clock import utcnow
 from connector.db import rowcount
 from connector.fulfillment import FeedReport, claim, deliver_all, record_new, store_context
 from connector.models import ErpDocument, ReceiptDelivery, Store

@@ -76,16 +76,25 @@ def dedupe_key(store: StoreInfo, order: dict) -> str:
 def feed(rt: Runtime, store: StoreInfo, order: dict) -> bool:
     """Store the order as a webhook would have; True when it was new to the inbox."""
     number = order.get("name") if store.platform == "shopify" else order.get("number")
+    order_number = str(number)[:64] if number is not None else None
+    body, headers = inbox.without_card_data(
+        store,
+        TOPIC[store.platform],
+        order_number,
+        json.dumps(order).encode(),
+        order,
+        {"X-Connector-Source": "reconciliation"},
+    )
     event_id = inbox.record(
         rt.engine,
         store_id=store.id,
         platform=store.platform,
         topic=TOPIC[store.platform],
         dedupe_key=dedupe_key(store, order),
-        headers={"X-Connector-Source": "reconciliation"},
-        body=json.dumps(order).encode(),
+        headers=headers,
+        body=body,
         resource_id=str(order["id"])[:64],
-        order_number=str(number)[:64] if number is not None else None,
+        order_number=order_number,
     )
     return event_id is not None
 
@@ -143,6 +152,7 @@ def backfill(
         state = {"start": since.isoformat(), "from": since.isoformat(), "after_id": None}
     resume_from = datetime.fromisoformat(state["from"])
     after_id = state.get("after_id")
+    resumed = bool(after_id) or state["from"] != state["start"]  # before this run moves them
     seen = new = skipped = 0
     try:
         orders = list_orders(store, resume_from, page_size)
@@ -160,7 +170,7 @@ def backfill(
     finally:
         if new:
             kick(rt, store_id)
-    return {"seen": seen, "new": new, "skipped": skipped, "resumed": bool(after_id) or state["from"] != state["start"]}
+    return {"seen": seen, "new": new, "skipped": skipped, "resumed": resumed}
 
 
 # ---- webhook subscriptions ----------------------------------------------------------------------

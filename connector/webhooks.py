@@ -175,13 +175,14 @@ class Intake:
         order_number = (
             str(number)[:64] if isinstance(number, (str, int)) and delivery.topic.startswith("order") else None
         )
+        stored, headers = inbox.without_card_data(store, delivery.topic, order_number, body, payload, delivery.headers)
         return inbox.row(
             store_id=store.id,
             platform=platform,
             topic=delivery.topic,
             dedupe_key=delivery.dedupe_key,
-            headers=delivery.headers,
-            body=body,
+            headers=headers,
+            body=stored,
             resource_id=resource_id,
             order_number=order_number,
             status="failed" if problem else "pending",

@@ -332,6 +332,6 @@ def receipt_document(receipt: Receipt, updated_at: datetime) -> dict[str, Any]:
         "currency": receipt.amount.currency,
         "method": receipt.method,
         "reference": receipt.reference,
-        "received_at": utc_text(receipt.received_at),
-        "updated_at": utc_text(updated_at),
+        "received_at": rest_time(receipt.received_at),
+        "updated_at": rest_time(updated_at),
     }

@@ -259,6 +259,9 @@ def test_the_commands_and_the_schedules(sqlite_stack: Stack, shop: FakeShopify, 
         assert result.exit_code == 0 and "pruned 0 event(s) older than 0 day(s)" in result.output, result.output
         result = CliRunner().invoke(main, ["reconcile", "nope"], env=env)
         assert result.exit_code == 2 and "no store 'nope'" in result.output
+        for wrong in ([], [STORE, "--all"]):  # one store, or all of them
+            result = CliRunner().invoke(main, ["backfill", *wrong, "--since", since], env=env)
+            assert result.exit_code == 2 and "name one STORE, or --all" in result.output, result.output
     finally:
         from connector.runtime import install
 

@@ -402,14 +402,14 @@ class SqlStagingErp:
                     ref=r.receipt_ref,
                     order_ref=r.order_external_ref,
                     amount=amount,
-                    received_at=_as_aware(r.received_at),
+                    received_at=as_utc(r.received_at),
                     method=r.method or "",
                     reference=r.reference or "",
                 )
             )
         if not rows:
             return found, cursor
-        return found, _join_cursor(_as_aware(rows[-1].updated_at).isoformat(), str(rows[-1].id))
+        return found, _join_cursor(as_utc(rows[-1].updated_at).isoformat(), str(rows[-1].id))
 
     def close(self) -> None:
         self.engine.dispose()

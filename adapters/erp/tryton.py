@@ -866,7 +866,7 @@ class TrytonErp:
             ["number", "total_amount", "currency.code", "write_date", "reconciled", "sales"],
             order=[("write_date", "ASC"), ("id", "ASC")],
         )
-        rows = [r for r in rows if not after or (_utc(r["write_date"]), r["id"]) > after][:limit]
+        rows = [r for r in rows if not after or (as_utc(r["write_date"]), r["id"]) > after][:limit]
         if not rows:
             return [], cursor
         sale_ids = sorted({sale for r in rows for sale in r["sales"]})
@@ -881,7 +881,7 @@ class TrytonErp:
             if ":refund:" in order_ref:
                 continue
             reconciled: date | None = row["reconciled"]
-            written = _utc(row["write_date"])
+            written = as_utc(row["write_date"])
             found.append(
                 Receipt(
                     ref=f"invoice:{row['number'] or row['id']}",
