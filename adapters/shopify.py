@@ -106,6 +106,14 @@ MARK_AS_PAID = """mutation MarkAsPaid($input: OrderMarkAsPaidInput!) {
     userErrors { field message }
   }
 }"""
+CANCEL_ORDER = """mutation CancelOrder($orderId: ID!, $reason: OrderCancelReason!, $restock: Boolean!,
+    $notifyCustomer: Boolean, $staffNote: String, $refundMethod: OrderCancelRefundMethodInput!) {
+  orderCancel(orderId: $orderId, reason: $reason, restock: $restock, notifyCustomer: $notifyCustomer,
+      staffNote: $staffNote, refundMethod: $refundMethod) {
+    job { id done }
+    orderCancelUserErrors { field message code }
+  }
+}"""
 WEBHOOKS_QUERY = """query Webhooks($first: Int!, $after: String) {
   webhookSubscriptions(first: $first, after: $after) {
     nodes { id topic %s }
@@ -444,6 +452,27 @@ class ShopifyClient:
         result = data["orderMarkAsPaid"]
         self._raise_user_errors("orderMarkAsPaid", result["userErrors"])
         return str(result["order"]["displayFinancialStatus"])
+
+    def cancel_order(self, order_id: int | str, staff_note: str, *, notify: bool = True, reason: str = "OTHER") -> bool:
+        """orderCancel with the units restocked and what was paid refunded to the original payment methods;
+        False when the order is cancelled already (read first: the mutation is not sent twice after a lost
+        answer). Shopify cancels in a job: the order shows cancelled moments later."""
+        state = self.order_payment(order_id)
+        if state is None:
+            raise StorefrontError(f"Shopify has no order {order_id}", retryable=False)
+        if state["cancelled"]:
+            return False
+        variables = {
+            "orderId": to_gid("Order", order_id),
+            "reason": reason,
+            "restock": True,
+            "notifyCustomer": notify,
+            "staffNote": staff_note[:255],
+            "refundMethod": {"originalPaymentMethodsRefund": True},
+        }
+        data = self.transport.graphql("orderCancel", CANCEL_ORDER, variables, 10, safe_to_repeat=False)
+        self._raise_user_errors("orderCancel", data["orderCancel"]["orderCancelUserErrors"])
+        return True
 
     def orders_updated_since(self, ts: datetime, status: str = "any", limit: int = 250) -> Iterator[dict]:
         """Orders (REST JSON) updated at or after `ts`, oldest change first, following Link pages. Shopify

@@ -189,6 +189,16 @@ class WooClient:
             data["transaction_id"] = transaction_id
         return self._json("PUT", f"orders/{order_id}", data=data)
 
+    def cancel_order(self, order_id: int | str, staff_note: str, *, notify: bool = True, reason: str = "OTHER") -> bool:
+        """Status `cancelled`, which puts back the stock the order had taken, after a private note saying
+        why; False when it is cancelled already. WooCommerce emails the customer on its own settings, so
+        `notify` and `reason` (Shopify's) have nothing to set here."""
+        if str(self.order(order_id).get("status")) == "cancelled":
+            return False
+        self.add_note(order_id, staff_note, customer_note=False)
+        self.set_status(order_id, "cancelled")
+        return True
+
     def add_note(self, order_id: int | str, text: str, customer_note: bool = True, dedupe: bool = True) -> dict:
         """An order note (a customer note is emailed). Unless dedupe=False an identical note already on the
         order is returned instead, so a retried shipment doesn't email twice; the POST itself is never

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Select, func, select, update
 
+from adapters.backoff import backoff
 from adapters.clock import utcnow
+from adapters.storefront import StorefrontError
 from connector.audit import audit
+from connector.clients import sync_client
+from connector.db import rowcount
 from connector.drains import kick
 from connector.holds import release_held, settle_held
 from connector.models import Approval, Store
-from connector.runtime import Runtime
+from connector.runtime import Runtime, current
 
 MAX_REASON = 500  # a rejection's reason: a note for the store and the audit log, not a document
 STATUSES = ("awaiting", "approved", "rejected", "withdrawn")
@@ -102,4 +106,58 @@ def reject(rt: Runtime, approval_id: int, reason: str, actor: str) -> bool:
         store_id, external_id, number = row.store_id, row.order_external_id, row.order_number
         settle_held(session, store_id, [external_id], f"rejected by {actor}: {reason[:MAX_REASON]}")
     audit(rt, actor, "order.reject", f"approval {approval_id} order {number}", {"reason": reason[:MAX_REASON]})
+    rt.queue.enqueue(cancel_in_store, approval_id)
     return True
+
+
+def cancel_in_store(approval_id: int) -> None:
+    """Job: cancel a rejected order in its store, once (the clients read the order first: cancelled
+    already is done). A store that does not answer is tried again later with backoff; a refusal is kept
+    on the row with what to do, and the console can queue it again."""
+    rt = current()
+    with rt.sessions() as session:
+        row = session.get(Approval, approval_id)
+        if row is None or row.status != "rejected" or row.store_cancel == "done":
+            return
+        store = rt.store_info(session.get_one(Store, row.store_id))
+        external_id, number, reason = row.order_external_id, row.order_number, row.decision_reason or ""
+        tries = row.store_cancel_tries + 1
+    outcome, error = "done", None
+    try:
+        sync_client(store).cancel_order(
+            external_id,
+            f"Rejected before the ERP by the connector's approvers: {reason}",
+            notify=bool(store.settings.get("notify_customer", True)),
+        )
+    except StorefrontError as exc:
+        if exc.retryable and tries < rt.settings.max_attempts:
+            outcome, error = "pending", f"{exc}; trying again shortly"
+            wait = backoff(tries, rt.settings.retry_base_seconds, rt.settings.retry_cap_seconds)
+            rt.queue.enqueue(cancel_in_store, approval_id, at=utcnow() + timedelta(seconds=wait))
+        else:
+            outcome = "failed"
+            error = f"{exc}. Cancel order {number} in the store by hand, or cancel it again from the approvals page"
+    with rt.sessions.begin() as session:
+        session.execute(
+            update(Approval)
+            .where(Approval.id == approval_id)
+            .values(store_cancel=outcome, store_cancel_error=error, store_cancel_tries=tries)
+        )
+    if outcome != "pending":
+        audit(rt, "system", f"order.store_cancel.{outcome}", f"approval {approval_id} order {number}", {"error": error})
+
+
+def cancel_again(rt: Runtime, approval_id: int, actor: str) -> bool:
+    """Queue the store cancellation of a rejected order whose cancellation failed, with a fresh budget."""
+    with rt.sessions.begin() as session:
+        changed = rowcount(
+            session.execute(
+                update(Approval)
+                .where(Approval.id == approval_id, Approval.status == "rejected", Approval.store_cancel == "failed")
+                .values(store_cancel="pending", store_cancel_error=None, store_cancel_tries=0)
+            )
+        )
+    if changed:
+        audit(rt, actor, "order.store_cancel.retry", f"approval {approval_id}")
+        rt.queue.enqueue(cancel_in_store, approval_id)
+    return bool(changed)

@@ -381,6 +381,7 @@ class Approval(Base):
     # a rejection cancels the order in the store: pending | done | failed, and why it failed
     store_cancel: Mapped[str | None] = mapped_column(String(16))
     store_cancel_error: Mapped[str | None] = mapped_column(Text)
+    store_cancel_tries: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class CustomerMatch(Base):

@@ -190,3 +190,58 @@ def test_shopify_fraud_risk_holds_an_order_at_or_above_the_merchants_level(stack
     assert [r.external_ref for r in stack.erp_orders()] == [f"shopify:{STORE}:{calm}"]
     (held,) = approvals(stack)
     assert held.order_external_id == str(risky) and held.reasons == ["the store rates its fraud risk medium"]
+
+
+def test_a_rejected_shopify_order_is_cancelled_in_the_store_once_restocked_and_refunded(stack: Stack, shop) -> None:  # type: ignore[no-untyped-def]
+    shop.add_variants(["SOCK-MER-M-CHA"])
+    configure(stack, shop=shop, shopify_settings={"approval": {"tags": ["wholesale"]}})
+    order_id = shop.add_order([("SOCK-MER-M-CHA", 2)])
+    stack.post_shopify(version(order_id, "2026-11-20T10:15:30-05:00"))
+    missing = 7999  # an order the store does not have: its cancellation is refused, kept, and can be redone
+    stack.post_shopify(version(missing, "2026-11-20T10:15:30-05:00"))
+    stack.run_jobs()
+    held, lost = approvals(stack)
+    approver = sign_in(stack, APPROVER, "approver")
+    for row in (held, lost):
+        form_post(approver, f"/console/approvals/{row.id}/reject", {"reason": "no wholesale terms signed"})
+    stack.run_jobs(include_delayed=True)
+
+    (cancelled,) = shop.cancelled
+    assert cancelled["order_id"] == order_id and cancelled["restock"] is True
+    assert cancelled["refund_method"] == {"originalPaymentMethodsRefund": True}
+    assert "no wholesale terms signed" in cancelled["staff_note"]
+    held, lost = approvals(stack)
+    assert (held.store_cancel, held.store_cancel_error) == ("done", None)
+    assert lost.store_cancel == "failed" and "by hand" in (lost.store_cancel_error or "")
+
+    # Shopify tells of its cancellation: still nothing for the ERP. Cancelling again finds it done.
+    stack.post_shopify(
+        version(order_id, "2026-11-20T12:00:00-05:00", cancelled_at="2026-11-20T12:00:00-05:00"),
+        topic="orders/cancelled",
+    )
+    assert form_post(approver, f"/console/approvals/{held.id}/cancel-in-store", {}).status_code == 302
+    shop.orders[missing] = {**shop.orders[order_id], "id": missing, "cancelled_at": None}
+    again = form_post(approver, f"/console/approvals/{lost.id}/cancel-in-store", {}, follow_redirects=True)
+    assert "queued again" in html(again)
+    stack.run_jobs(include_delayed=True)
+    assert [c["order_id"] for c in shop.cancelled] == [order_id, missing]
+    assert [a.store_cancel for a in approvals(stack)] == ["done", "done"]
+    assert stack.erp_orders() == []
+    assert (APPROVER[0], "order.store_cancel.retry") in audit_trail(stack)
+
+
+def test_a_rejected_woocommerce_order_is_cancelled_with_a_private_note(stack: Stack, woo) -> None:  # type: ignore[no-untyped-def]
+    configure(stack, woo=woo, woo_settings={"approval": {"cod_above": "10"}})
+    payload = load_fixture("woocommerce", "order_cod_guest.json")
+    oid = woo.add_order(doc=payload)
+    stack.post_woocommerce(payload, topic="order.created")
+    stack.run_jobs()
+    (held,) = approvals(stack)
+    assert held.reasons[0].startswith("cash on delivery of")
+    approver = sign_in(stack, APPROVER, "approver")
+    form_post(approver, f"/console/approvals/{held.id}/reject", {"reason": "address unreachable by our couriers"})
+    stack.run_jobs(include_delayed=True)
+    assert woo.orders[oid]["status"] == "cancelled"
+    (note,) = woo.notes[oid]
+    assert "address unreachable" in note["note"] and note["customer_note"] is False
+    assert approvals(stack)[0].store_cancel == "done" and stack.erp_orders() == []

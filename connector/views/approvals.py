@@ -106,6 +106,16 @@ def reject_one(approval_id: int) -> Any:
     return redirect(url_for("approvals.index", **_query(_filter_from(request.form)[1])))
 
 
+@bp.post("/<int:approval_id>/cancel-in-store")
+@requires("approver")
+def cancel_again(approval_id: int) -> Any:
+    if approvals.cancel_again(rt(), approval_id, actor()):
+        flash(f"The store cancellation of approval {approval_id} is queued again.", "success")
+    else:
+        flash(f"Approval {approval_id} has no failed store cancellation: nothing queued.", "error")
+    return redirect(url_for("approvals.index", **_query(_filter_from(request.form)[1])))
+
+
 def _confirm_page(raw: dict, count: int, errors: dict | None = None, status: int = 200) -> Any:
     return render_template(
         "console/bulk_approve.html", raw=raw, count=count, query=_query(raw), errors=errors or {}

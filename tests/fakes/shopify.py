@@ -133,6 +133,7 @@ class FakeShopify:
         self.webhooks: dict[int, dict] = {}
         self.transactions: dict[int, list[dict]] = {}  # order id -> set by add_transaction (else derived)
         self.marked_paid: list[int] = []  # every order orderMarkAsPaid marked, in order
+        self.cancelled: list[dict] = []  # every orderCancel done: order_id, reason, restock, notify, staff_note
         self.idempotent: dict[str, dict] = {}
         self.calls: Counter[str] = Counter()
         self.answered: Counter[str] = Counter()  # requests answered with data (not refused, throttled or failed)

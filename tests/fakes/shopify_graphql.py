@@ -3,7 +3,7 @@
 Queries: productVariants(first, after, query: "sku:A OR sku:\"B C\""), locations, order(id) with
 fulfillmentOrders and fulfillments, fulfillmentOrder(id), webhookSubscriptions, shop.
 Mutations: inventorySetQuantities (@idempotent(key:)), fulfillmentCreate (and the older
-fulfillmentCreateV2), orderMarkAsPaid, webhookSubscriptionCreate, webhookSubscriptionDelete.
+fulfillmentCreateV2), orderMarkAsPaid, orderCancel, webhookSubscriptionCreate, webhookSubscriptionDelete.
 
 orderMarkAsPaid (Shopify's reference): only an order with a positive outstanding balance whose financial
 status is not PAID can be marked; Shopify records a sale of the whole outstanding amount (gateway
@@ -385,6 +385,8 @@ class ShopifyGraphQL:
             return self._fulfillment_create(root.args.get("fulfillment") or {}, root.args.get("message"))
         if root.name == "orderMarkAsPaid":
             return self._mark_as_paid((root.args.get("input") or {}).get("id"))
+        if root.name == "orderCancel":
+            return self._cancel(root.args)
         if root.name == "webhookSubscriptionCreate":
             return self._webhook_create(version, root.args)
         if root.name == "webhookSubscriptionDelete":
@@ -396,6 +398,37 @@ class ShopifyGraphQL:
                 }
             return {"deletedWebhookSubscriptionId": root.args["id"], "userErrors": []}
         raise GraphQLError(f"Field '{root.name}' doesn't exist on type 'Mutation'", "undefinedField")
+
+    def _cancel(self, args: dict) -> dict:
+        """orderCancel (Shopify's reference): refused for an order cancelled already; otherwise a job that
+        cancels it, restocking when asked. The fake runs the job at once and records what was asked."""
+        shop = self.shop
+        order_id = gid_number(args.get("orderId"), "Order")
+        if "refundMethod" not in args or "restock" not in args or "reason" not in args:
+            raise GraphQLError("orderCancel needs reason, restock and refundMethod", "missingRequiredArguments")
+        if order_id not in shop.orders:
+            return {
+                "job": None,
+                "orderCancelUserErrors": [_user_error(["orderId"], "Order does not exist", "NOT_FOUND")],
+            }
+        order = shop.orders[order_id]
+        if order["cancelled_at"]:
+            error = _user_error(["orderId"], "Order has already been cancelled", "INVALID")
+            return {"job": None, "orderCancelUserErrors": [error]}
+        order["cancelled_at"] = shop.stamp(datetime.now(UTC))
+        order["cancel_reason"] = str(args["reason"]).lower()
+        shop.cancelled.append(
+            {
+                "order_id": order_id,
+                "reason": args["reason"],
+                "restock": args["restock"],
+                "notify": args.get("notifyCustomer"),
+                "staff_note": args.get("staffNote"),
+                "refund_method": args["refundMethod"],
+            }
+        )
+        shop.touch_order(order_id)
+        return {"job": {"id": gid("Job", len(shop.cancelled)), "done": True}, "orderCancelUserErrors": []}
 
     def _mark_as_paid(self, order_gid: Any) -> dict:
         shop = self.shop

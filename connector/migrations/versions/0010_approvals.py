@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("decision_reason", sa.Text(), nullable=True),
         sa.Column("store_cancel", sa.String(length=16), nullable=True),
         sa.Column("store_cancel_error", sa.Text(), nullable=True),
+        sa.Column("store_cancel_tries", sa.Integer(), nullable=False, server_default="0"),
         sa.ForeignKeyConstraint(["store_id"], ["stores.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("store_id", "order_external_id", name="uq_approval"),
