@@ -284,10 +284,18 @@ class Chaos:
                 created_at=shop.stamp(placed),
                 processed_at=shop.stamp(placed),
             )
-            order["customer"] = {**(order.get("customer") or {}), "id": 9_100_000 + k, "email": email, "phone": phone}
+            # Buyers differ by name too: two people of one name at one postcode would be asked about (a
+            # possible duplicate customer), which is for a person, not this run, to decide.
+            order["customer"] = {
+                **(order.get("customer") or {}),
+                "id": 9_100_000 + k,
+                "email": email,
+                "phone": phone,
+                "last_name": f"Buyer{k}",
+            }
             for address in ("billing_address", "shipping_address"):
                 if order.get(address):
-                    order[address]["phone"] = phone
+                    order[address].update(phone=phone, last_name=f"Buyer{k}")
             final = copy.deepcopy(order)
             final["updated_at"] = shop.stamp(placed + timedelta(minutes=5))
             shop.orders[order_id] = final  # what the store's API shows: the latest state
@@ -321,7 +329,7 @@ class Chaos:
             email, phone = self._customer(k)
             doc.pop("id")
             doc.update(customer_id=5_000 + k, refunds=[])
-            doc["billing"].update(email=email, phone=phone)
+            doc["billing"].update(email=email, phone=phone, last_name=f"Buyer{k}")
             placed = start + timedelta(seconds=n)
             order_id = woo.add_order(doc=doc, modified=placed + timedelta(minutes=5))
             final = woo.orders[order_id]

@@ -73,7 +73,8 @@ def test_workers_on_one_store_stay_within_its_concurrency_limit(tmp_path, pg_dat
         order = load_fixture("shopify", "order_discount_multiline.json")
         for n in range(ORDERS):  # orders whose retries all fall due at once, as after an ERP outage
             order.update(id=8_000_000 + n, name=f"#S{n}", email=f"s{n}@example.com", contact_email=f"s{n}@example.com")
-            order["customer"].update(id=9_000_000 + n, email=f"s{n}@example.com", phone=None)
+            # another person each: one name at one postcode under other emails would wait for a person
+            order["customer"].update(id=9_000_000 + n, email=f"s{n}@example.com", phone=None, last_name=f"Scale{n}")
             inbox.record(
                 rt.engine,
                 store_id=store_id,
