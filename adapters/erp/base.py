@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from mappings.attribution import Attribution
 from mappings.canonical import Customer, Money, Order, Refund, Shipment, StockLevel
 from mappings.customers import normalise_email, normalise_phone
 
@@ -90,6 +91,11 @@ class ErpOrderView:
     lines: tuple[ErpOrderLineView, ...]
     credited_total: Decimal  # sum of its credit notes
     paid_total: Decimal  # sum of its recorded payments
+    # Who has the credit for it (mappings.attribution): "" and None for an order written without one.
+    channel: str = ""
+    owner: str | None = None
+    owner_share: Decimal | None = None
+    owner_credit: Decimal | None = None
 
 
 class ErpAdapter(Protocol):
@@ -110,8 +116,12 @@ class ErpAdapter(Protocol):
     def create_customer(self, customer: Customer, external_ref: str) -> str:
         """Create a customer record (matching policy is the connector's business); return its id."""
 
-    def push_order(self, order: Order, customer_id: str) -> OrderResult:
-        """Create the order, or update it while the ERP still allows; idempotent on external_ref."""
+    def customer_owner(self, customer_id: str) -> str | None:
+        """The owner the ERP gives this customer account (a sales rep, agent or region), or None."""
+
+    def push_order(self, order: Order, customer_id: str, attribution: Attribution | None = None) -> OrderResult:
+        """Create the order, or update it while the ERP still allows; idempotent on external_ref. With an
+        attribution, the order carries its channel, owner and the owner's share and credit."""
 
     def record_payment(self, payment: PaymentRecord) -> str:
         """Book a payment against the order; idempotent on payment.key; marks the order paid."""

@@ -31,6 +31,7 @@ from adapters.erp.sql_contract import (
     EDITABLE,
     OPTIONAL_CREDIT_NOTE_COLUMNS,
     OPTIONAL_CREDIT_NOTE_LINE_COLUMNS,
+    OPTIONAL_CUSTOMER_COLUMNS,
     OPTIONAL_ORDER_COLUMNS,
     erp_credit_note_lines,
     erp_credit_notes,
@@ -45,6 +46,7 @@ from adapters.erp.sql_contract import (
     metadata,
 )
 from adapters.sqlengine import make_engine
+from mappings.attribution import Attribution
 from mappings.canonical import Customer, Order, Refund, Shipment, ShipmentLine, StockLevel
 from mappings.customers import normalise_email, normalise_phone
 from mappings.utc import as_utc
@@ -127,13 +129,22 @@ class SqlStagingErp:
         with self._errors("create the customer"), self.engine.begin() as conn:
             return str(_inserted_id(conn.execute(erp_customers.insert().values(**row))))
 
-    def push_order(self, order: Order, customer_id: str) -> OrderResult:
+    def customer_owner(self, customer_id: str) -> str | None:
+        with self._errors("read the customer's owner"), self.engine.connect() as conn:
+            if "owner" in self._absent_columns(conn, erp_customers):
+                return None  # an ERP that implemented the contract before owners: no account has one
+            owner = conn.execute(
+                select(erp_customers.c.owner).where(erp_customers.c.id == int(customer_id))
+            ).scalar_one_or_none()
+        return (owner or "").strip() or None
+
+    def push_order(self, order: Order, customer_id: str, attribution: Attribution | None = None) -> OrderResult:
         try:
-            return self._push_order(order, int(customer_id))
+            return self._push_order(order, int(customer_id), attribution)
         except exc.IntegrityError:
             # Another worker inserted the same external_ref between our read and our insert:
             # the order exists now, so the second pass takes the update path.
-            return self._push_order(order, int(customer_id))
+            return self._push_order(order, int(customer_id), attribution)
 
     def record_payment(self, payment: PaymentRecord) -> str:
         now = utcnow()
@@ -271,7 +282,9 @@ class SqlStagingErp:
 
     def get_order(self, order_ref: str) -> ErpOrderView | None:
         with self._errors(f"read {order_ref}"), self.engine.connect() as conn:
-            row = conn.execute(select(erp_orders).where(erp_orders.c.external_ref == order_ref)).first()
+            absent = self._absent_columns(conn, erp_orders)
+            present = [column for column in erp_orders.c if column.name not in absent]
+            row = conn.execute(select(*present).where(erp_orders.c.external_ref == order_ref)).first()
             if row is None:
                 return None
             lines = conn.execute(
@@ -303,6 +316,10 @@ class SqlStagingErp:
             ),
             credited_total=Decimal(credited),
             paid_total=Decimal(paid),
+            channel=getattr(row, "channel", None) or "",
+            owner=getattr(row, "owner", None),
+            owner_share=_decimal_or_none(getattr(row, "owner_share", None)),
+            owner_credit=_decimal_or_none(getattr(row, "owner_credit", None)),
         )
 
     def stock_changes(self, cursor: str | None, limit: int = 1000) -> tuple[list[StockLevel], str | None]:
@@ -371,7 +388,7 @@ class SqlStagingErp:
             raise PermanentErpError(f"the ERP has no order {order_ref}; import the order first, then retry")
         return row
 
-    def _push_order(self, order: Order, customer_id: int) -> OrderResult:
+    def _push_order(self, order: Order, customer_id: int, attribution: Attribution | None) -> OrderResult:
         with self._errors(f"write order {order.number}"), self.engine.begin() as conn:
             existing = conn.execute(
                 select(erp_orders.c.id, erp_orders.c.status, erp_orders.c.source_updated_at)
@@ -380,7 +397,7 @@ class SqlStagingErp:
             ).first()
             _check_skus(conn, order)
             now = utcnow()
-            header = self._fitted(conn, erp_orders, _header(order, customer_id, now))
+            header = self._fitted(conn, erp_orders, _header(order, customer_id, now, attribution))
             if existing is None:
                 # Values as execute parameters, not .values(): no statement rebuilt and re-keyed per order.
                 new_id = _inserted_id(
@@ -403,18 +420,24 @@ class SqlStagingErp:
             return OrderResult(erp_ref, created=False, updated=True)
 
     def _fitted(self, conn: Connection, table: Table, row: dict) -> dict:
-        """The row without the optional columns this ERP's table lacks (looked up once per table): an ERP
-        that implemented an earlier contract keeps taking orders and credit notes."""
+        """The row without the optional columns this ERP's table lacks: an ERP that implemented an earlier
+        contract keeps taking orders and credit notes."""
+        absent = self._absent_columns(conn, table)
+        return {k: v for k, v in row.items() if k not in absent} if absent else row
+
+    def _absent_columns(self, conn: Connection, table: Table) -> frozenset[str]:
+        """The optional columns this ERP's table lacks (looked up once per table and process)."""
         absent = self._absent.get(table.name)
         if absent is None:
             present = {c["name"] for c in inspect(conn).get_columns(table.name)}
             optional = {
+                erp_customers.name: OPTIONAL_CUSTOMER_COLUMNS,
                 erp_orders.name: OPTIONAL_ORDER_COLUMNS,
                 erp_credit_notes.name: OPTIONAL_CREDIT_NOTE_COLUMNS,
                 erp_credit_note_lines.name: OPTIONAL_CREDIT_NOTE_LINE_COLUMNS,
             }[table.name]
             absent = self._absent[table.name] = frozenset(optional) - present
-        return {k: v for k, v in row.items() if k not in absent} if absent else row
+        return absent
 
     def _errors(self, action: str) -> _ErrorTranslation:
         return _ErrorTranslation(action, self.engine.url, self.timeouts)
@@ -498,9 +521,18 @@ def _check_skus(conn: Connection, order: Order) -> None:
         )
 
 
-def _header(order: Order, customer_id: int, now: datetime) -> dict:
+def _header(order: Order, customer_id: int, now: datetime, attribution: Attribution | None = None) -> dict:
     t = order.totals
+    credit = {}
+    if attribution is not None:  # without one, an update keeps what the order carried
+        credit = {
+            "channel": attribution.channel,
+            "owner": attribution.owner,
+            "owner_share": attribution.owner_share,
+            "owner_credit": attribution.owner_credit(t.total).amount,
+        }
     return {
+        **credit,
         "external_ref": order.external_ref,
         "source": order.source,
         "store": order.store,
@@ -557,6 +589,10 @@ def _silence(detail: str, timeouts: tuple[float, float]) -> str | None:
     if "connection refused" in lowered:
         return "refused the connection"
     return None
+
+
+def _decimal_or_none(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
 
 
 def _inserted_id(result: CursorResult[*tuple[Any, ...]]) -> Any:

@@ -36,6 +36,9 @@ class ErpHarness(Protocol):
     def seed_shipment(self, shipment: Shipment) -> None:
         """The ERP side: record a shipment of an order the connector pushed."""
 
+    def set_owner(self, customer_id: str, owner: str) -> None:
+        """The ERP side: the ERP team gives this customer account an owner (a sales rep, agent or region)."""
+
     def add_warehouse(self, code: str) -> None:
         """Make this warehouse known to the ERP (a no-op for ERPs that keep any warehouse name)."""
 
