@@ -183,6 +183,11 @@ def test_the_report_sums_each_owners_web_orders_in_the_period_and_leaves_out_the
     assert refused.status_code == 400 and "a date such as" in html(refused)
     backwards = support.get("/console/attribution?from=2026-11-30&to=2026-11-01")
     assert backwards.status_code == 400 and "on or after the first day" in html(backwards)
+    widest = support.get("/console/attribution?from=0001-01-01&to=9999-12-29")
+    assert widest.status_code == 200 and table(html(widest), "USD")["total"][0] == "5"  # every order but 8106
+    for hostile in ("to=9999-12-31", "store=%00acme", "from=2026-11-01%00", "from[]=x"):
+        answer = support.get(f"/console/attribution?{hostile}")
+        assert answer.status_code in (200, 400), hostile
 
 
 def table(page: str, currency: str) -> dict[str, list[str]]:

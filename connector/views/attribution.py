@@ -64,9 +64,11 @@ def index() -> Any:
         stores = list(session.scalars(select(Store.slug).order_by(Store.slug)))
     if raw["store"] and raw["store"] not in stores:
         errors["store"] = "no such store"
-    since = datetime.combine(first, time(), tzinfo=UTC)
-    until = datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC)
-    currencies = [] if errors else report(rt(), since, until, raw["store"] or None)
+    currencies = []
+    if not errors:
+        since = datetime.combine(first, time(), tzinfo=UTC)
+        until = datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC)
+        currencies = report(rt(), since, until, raw["store"] or None)
     return render_template(
         "console/attribution.html",
         currencies=currencies,
