@@ -16,10 +16,11 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from adapters.erp import ErpAdapter
-from connector.models import ErpDocument, OrderAttribution, Store
+from connector.models import AuditEntry, ErpDocument, OrderAttribution, Store
 from connector.runtime import Runtime, StoreInfo
 from mappings.attribution import Attribution, AttributionError, attribute, rule_of
 from mappings.canonical import Order
@@ -42,33 +43,59 @@ def decide_attribution(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdap
 
 
 def record_attribution(
-    session: Session, store_id: int, order: Order, attribution: Attribution, customer_id: str
+    session: Session, store: StoreInfo, order: Order, attribution: Attribution, customer_id: str
 ) -> None:
     """Keep the attribution of this version of the order (in the caller's transaction); an older version
-    changes nothing."""
-    row = _row(session, store_id, order.external_id, lock=True)
+    changes nothing. The first one that names an owner is in the audit log, as `order.attributed`."""
+    row = _row(session, store.id, order.external_id, lock=True)
     total = order.totals.total
-    credit = attribution.owner_credit(total).amount
     if row is None:
+        try:
+            with session.begin_nested():
+                _first(session, store, order, attribution, customer_id)
+        except IntegrityError:
+            pass  # a concurrent event of the same order recorded it first: that one stands
+    elif order.updated_at > row.source_updated_at:
+        row.total, row.currency = total.amount, total.currency
+        row.owner_credit = attribution.owner_credit(total).amount
+        row.source_updated_at = order.updated_at
+
+
+def _first(session: Session, store: StoreInfo, order: Order, attribution: Attribution, customer_id: str) -> None:
+    total = order.totals.total
+    credit = attribution.owner_credit(total)
+    session.add(
+        OrderAttribution(
+            store_id=store.id,
+            order_external_id=order.external_id,
+            order_number=order.number[:64],
+            erp_customer_id=customer_id[:255],
+            owner=attribution.owner,
+            rule=attribution.rule,
+            owner_share=attribution.owner_share,
+            currency=total.currency,
+            total=total.amount,
+            owner_credit=credit.amount,
+            placed_at=order.placed_at,
+            source_updated_at=order.updated_at,
+        )
+    )
+    if attribution.owner is not None:
         session.add(
-            OrderAttribution(
-                store_id=store_id,
-                order_external_id=order.external_id,
-                order_number=order.number[:64],
-                erp_customer_id=customer_id[:255],
-                owner=attribution.owner,
-                rule=attribution.rule,
-                owner_share=attribution.owner_share,
-                currency=total.currency,
-                total=total.amount,
-                owner_credit=credit,
-                placed_at=order.placed_at,
-                source_updated_at=order.updated_at,
+            AuditEntry(
+                actor=f"rules:{store.slug}",
+                action="order.attributed",
+                target=f"{store.slug} {order.number}"[:255],
+                detail={
+                    "owner": attribution.owner,
+                    "rule": attribution.rule,
+                    "owner_share": str(attribution.owner_share),
+                    "owner_credit": str(credit),
+                    "erp_customer_id": customer_id,
+                },
             )
         )
-    elif order.updated_at > row.source_updated_at:
-        row.total, row.owner_credit, row.currency = total.amount, credit, total.currency
-        row.source_updated_at = order.updated_at
+    session.flush()  # a concurrent first record fails here, inside the savepoint
 
 
 def _row(session: Session, store_id: int, external_id: str, lock: bool = False) -> OrderAttribution | None:

@@ -89,7 +89,7 @@ def apply_order(
     done.append("created" if written.created else "updated" if written.updated else "unchanged")
     with rt.sessions.begin() as session:  # the binding, its attribution and the stock it holds, in one commit
         _bind_order(session, store.id, order, written.erp_ref, event_id)
-        record_attribution(session, store.id, order, credit, customer_id)
+        record_attribution(session, store, order, credit, customer_id)
         _reserve(session, store.id, order)
         pay, cancel = _missing_documents(session, store.id, order)  # read here, not in a session of their own
     _documents(rt, store, order, erp, event_id, pay, cancel, done, transactions)

@@ -73,6 +73,13 @@ def attributions(stack: Stack) -> list[OrderAttribution]:
     return found
 
 
+def audited(stack: Stack) -> list[AuditEntry]:
+    with stack.rt.sessions() as session:
+        found = list(session.scalars(select(AuditEntry).where(AuditEntry.action == "order.attributed")))
+        session.expunge_all()
+    return found
+
+
 def credit_of(row) -> tuple:  # type: ignore[no-untyped-def]
     return (row.channel, row.owner, row.owner_share, row.owner_credit)
 
@@ -111,6 +118,15 @@ def test_an_existing_accounts_web_order_carries_its_owner_and_the_rules_credit(
     assert credit_of(row) == ("web", "REP-ANNA", Decimal(share), Decimal(owner_credit))
     (kept,) = attributions(stack)
     assert (kept.owner, kept.rule, kept.owner_credit) == ("REP-ANNA", rule, Decimal(owner_credit))
+    (entry,) = audited(stack)
+    assert (entry.actor, entry.target) == (f"rules:{STORE}", f"{STORE} #8001")
+    assert entry.detail == {
+        "owner": "REP-ANNA",
+        "rule": rule,
+        "owner_share": share,
+        "owner_credit": f"{owner_credit} USD",
+        "erp_customer_id": str(account),
+    }
     replay = stack.events()[1]
     assert replay.result["note"] == "repeated: the ERP already has this version" and "attribution" not in replay.result
 
@@ -127,6 +143,7 @@ def test_a_customer_the_connector_creates_for_a_web_order_has_no_owner(stack: St
     assert credit_of(row) == ("web", None, Decimal(0), Decimal(0))
     (event,) = stack.events()
     assert "the account has no owner" in event.result["attribution"]
+    assert audited(stack) == []  # nothing was attributed to anyone
 
 
 def test_the_report_sums_each_owners_web_orders_in_the_period_and_leaves_out_the_rest(stack: Stack) -> None:
