@@ -131,7 +131,7 @@ class SqlStagingErp:
 
     def customer_owner(self, customer_id: str) -> str | None:
         with self._errors("read the customer's owner"), self.engine.connect() as conn:
-            if "owner" in self._absent_columns(conn, erp_customers):
+            if "owner" in self._fitted_absent(conn, erp_customers):
                 return None  # an ERP that implemented the contract before owners: no account has one
             owner = conn.execute(
                 select(erp_customers.c.owner).where(erp_customers.c.id == int(customer_id))
@@ -282,7 +282,7 @@ class SqlStagingErp:
 
     def get_order(self, order_ref: str) -> ErpOrderView | None:
         with self._errors(f"read {order_ref}"), self.engine.connect() as conn:
-            absent = self._absent_columns(conn, erp_orders)
+            absent = self._fitted_absent(conn, erp_orders)
             present = [column for column in erp_orders.c if column.name not in absent]
             row = conn.execute(select(*present).where(erp_orders.c.external_ref == order_ref)).first()
             if row is None:
@@ -419,14 +419,8 @@ class SqlStagingErp:
             conn.execute(erp_order_lines.insert(), _lines(order))
             return OrderResult(erp_ref, created=False, updated=True)
 
-    def _fitted(self, conn: Connection, table: Table, row: dict) -> dict:
-        """The row without the optional columns this ERP's table lacks: an ERP that implemented an earlier
-        contract keeps taking orders and credit notes."""
-        absent = self._absent_columns(conn, table)
-        return {k: v for k, v in row.items() if k not in absent} if absent else row
-
-    def _absent_columns(self, conn: Connection, table: Table) -> frozenset[str]:
-        """The optional columns this ERP's table lacks (looked up once per table and process)."""
+    def _fitted_absent(self, conn: Connection, table: Table) -> frozenset[str]:
+        """The optional columns this ERP's table lacks (looked up once per table)."""
         absent = self._absent.get(table.name)
         if absent is None:
             present = {c["name"] for c in inspect(conn).get_columns(table.name)}
@@ -438,6 +432,12 @@ class SqlStagingErp:
             }[table.name]
             absent = self._absent[table.name] = frozenset(optional) - present
         return absent
+
+    def _fitted(self, conn: Connection, table: Table, row: dict) -> dict:
+        """The row without the optional columns this ERP's table lacks (looked up once per table): an ERP
+        that implemented an earlier contract keeps taking orders and credit notes."""
+        absent = self._fitted_absent(conn, table)
+        return {k: v for k, v in row.items() if k not in absent} if absent else row
 
     def _errors(self, action: str) -> _ErrorTranslation:
         return _ErrorTranslation(action, self.engine.url, self.timeouts)
