@@ -36,6 +36,8 @@ from connector.models import ErpConnection, MappingEntry, Store
 from connector.runtime import Runtime
 from connector.web_input import NO_NUL, Text
 from mappings.approval import RulesError, rules_from_setting, rules_to_setting
+from mappings.attribution import RULES as ATTRIBUTION_RULES
+from mappings.attribution import AttributionError, parse_share, share_text
 from mappings.merchant import KINDS as MAPPING_KINDS
 from mappings.woocommerce import RESTOCK_RULES
 
@@ -144,6 +146,16 @@ class ApprovalRulesField(fields.Field):
             raise ValidationError(str(exc).partition(": ")[2] or str(exc)) from None
 
 
+class ShareField(fields.Field):
+    """The owner's share of a split credit, kept as decimal text ("0.5"): a share is money's business."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        try:
+            return share_text(parse_share(value))
+        except AttributionError as exc:
+            raise ValidationError(str(exc)) from None
+
+
 class StoreSettings(Schema):
     """A store's settings: every key the connector reads, with its limits (the YAML and /config)."""
 
@@ -179,6 +191,9 @@ class StoreSettings(Schema):
     # WooCommerce's refund says nothing of restocking: the merchant's rule for the ERP credit note.
     restock_refunds = fields.String(validate=validate.OneOf(RESTOCK_RULES))
     approval = ApprovalRulesField()  # which orders wait for a person before the ERP
+    # Who has the credit for a web order of an account with an owner (mappings.attribution).
+    attribution = fields.String(validate=validate.OneOf(ATTRIBUTION_RULES))
+    split_owner_share = ShareField()
 
 
 class StoreConfig(StoreSettings):
@@ -205,6 +220,8 @@ class StoreConfig(StoreSettings):
         ]  # an app signs with its secret
         if missing:
             raise ValidationError({k: [f"required for a {data['platform']} store"] for k in missing})
+        if data.get("split_owner_share") and data.get("attribution") != "split":
+            raise ValidationError({"split_owner_share": ["only with attribution: split"]})
         if data.get("restock_refunds") and data.get("platform") != "woocommerce":
             raise ValidationError(
                 {
@@ -290,6 +307,7 @@ class TrytonErpConfig(ErpConfig):
     fee_product = text(ID_MAX)
     payment_term = text(NAME_MAX)
     confirm = fields.Boolean()
+    owner_category = text(NAME_MAX)  # the party category whose sub-categories name the accounts' owners
     connect_timeout_seconds = seconds(600)
     read_timeout_seconds = seconds(600)
 

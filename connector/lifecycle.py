@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from adapters.clock import utcnow
 from adapters.erp import ErpAdapter, PaymentRecord
+from connector.attribution import decide_attribution, record_attribution
 from connector.customers import PossibleDuplicate, resolve_customer
 from connector.holds import RiskSource, ask_about_customer, gate
 from connector.models import ErpDocument, InboxEvent, MappingEntry, OrderLink, Reservation
@@ -86,14 +87,21 @@ def apply_order(
         customer_id = resolve_customer(rt, store, order, erp)
     except PossibleDuplicate as asked:  # neither merged nor duplicated silently: a person decides
         return ask_about_customer(rt, store, order, asked)
-    written = erp.push_order(order, customer_id)
+    credit = decide_attribution(rt, store, order, erp, customer_id)
+    written = erp.push_order(order, customer_id, credit)
     done.append("created" if written.created else "updated" if written.updated else "unchanged")
-    with rt.sessions.begin() as session:  # the binding and the stock it holds, in one commit
+    with rt.sessions.begin() as session:  # the binding, its attribution and the stock it holds, in one commit
         _bind_order(session, store.id, order, written.erp_ref, event_id)
+        record_attribution(session, store, order, credit, customer_id)
         _reserve(session, store.id, order)
         pay, cancel = _missing_documents(session, store.id, order)  # read here, not in a session of their own
     _documents(rt, store, order, erp, event_id, pay, cancel, done, transactions)
-    result = {"erp_ref": written.erp_ref, "done": done, "note": written.note}
+    result = {
+        "erp_ref": written.erp_ref,
+        "done": done,
+        "note": written.note,
+        "attribution": credit.describe(order.totals.total),
+    }
     removed = [f"{line.removed} × {line.sku or line.title}" for line in order.lines if line.removed]
     if removed:
         # The ERP order keeps the units as placed (so its total stays the store's); the store refunds them,

@@ -433,3 +433,29 @@ class ReceiptDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     receipt: Mapped[dict | None] = mapped_column(JSON)  # as the ERP gave it (method, reference, received_at)
+
+
+class OrderAttribution(Base):
+    """Who has the credit for a store order in the ERP (mappings.attribution), decided when the order first
+    reached the ERP and kept for its later versions; the attribution report sums these rows."""
+
+    __tablename__ = "order_attributions"
+    __table_args__ = (
+        UniqueConstraint("store_id", "order_external_id", name="uq_order_attribution"),
+        Index("ix_order_attributions_placed_at", "placed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    order_external_id: Mapped[str] = mapped_column(String(64))
+    order_number: Mapped[str] = mapped_column(String(64), default="")
+    erp_customer_id: Mapped[str] = mapped_column(String(255))
+    owner: Mapped[str | None] = mapped_column(String(255))  # None: the account has no owner
+    rule: Mapped[str] = mapped_column(String(8))  # owner | web | split, the store's rule when first written
+    owner_share: Mapped[Decimal] = mapped_column(Numeric(5, 4))
+    currency: Mapped[str] = mapped_column(String(3))  # the shop currency
+    total: Mapped[Decimal] = mapped_column(Numeric(18, 4))  # the order total the ERP has (latest version)
+    owner_credit: Mapped[Decimal] = mapped_column(Numeric(18, 4))  # the owner's part of it; the rest is web's
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source_updated_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the version these figures are of
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from mappings.attribution import Attribution
 from mappings.canonical import (
     Address,
     Customer,
@@ -83,7 +84,18 @@ def customer_document(customer: Customer, external_ref: str) -> dict[str, Any]:
     }
 
 
-def order_document(order: Order, customer_id: str) -> dict[str, Any]:
+def attribution_document(attribution: Attribution, total: Money) -> dict[str, Any]:
+    """Who has the credit for the order: the channel, the account's owner (null: none), the owner's share
+    of the credit and its amount (the web channel has the rest)."""
+    return {
+        "channel": attribution.channel,
+        "owner": attribution.owner,
+        "owner_share": decimal_text(attribution.owner_share),
+        "owner_credit": _money(attribution.owner_credit(total)),
+    }
+
+
+def order_document(order: Order, customer_id: str, attribution: Attribution | None = None) -> dict[str, Any]:
     """POST /orders (create) and PUT /orders/{ref} (replace while the ERP still allows)."""
     t = order.totals
     return {
@@ -155,6 +167,7 @@ def order_document(order: Order, customer_id: str) -> dict[str, Any]:
         ],
         "billing_address": _address(order.billing_address),
         "shipping_address": _address(order.shipping_address),
+        "attribution": attribution_document(attribution, t.total) if attribution is not None else None,
     }
 
 

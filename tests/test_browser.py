@@ -12,6 +12,7 @@ import json
 import re
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import insert
@@ -205,41 +206,54 @@ def test_an_approver_approves_a_held_order_from_the_browser(sqlite_stack, chromi
         assert entries.filter(has_text="order.held").count() == 1
 
 
-def test_support_links_a_possible_duplicate_customer_from_the_browser(sqlite_stack, chromium, tmp_path):
-    """An offline customer orders online with a new email: support says it is the same person."""
+def test_web_orders_are_credited_to_the_accounts_owner_and_summed_on_the_console(sqlite_stack, chromium, tmp_path):
+    """The admin sets a split rule on /config; an order of an ERP account owned by REP-ANNA reaches the ERP
+    with that owner and half the credit; support reads the totals by owner on the console's attribution page."""
     stack = sqlite_stack
+    add_user(stack.rt, *ADMIN, "admin")
     add_user(stack.rt, *SUPPORT, "support")
-    with stack.erp_engine.begin() as conn:
+    now = datetime.now(UTC)
+    with stack.erp_engine.begin() as conn:  # the ERP's own account, owned by a sales rep
         conn.execute(
             insert(erp_customers).values(
-                email="dana@oldmail.example",
-                name="Dana Whitfield",
-                external_ids="",
-                postcode="02116",
-                created_at=datetime(2024, 3, 1, tzinfo=UTC),
-                updated_at=datetime(2024, 3, 1, tzinfo=UTC),
+                email="dana.whitfield@example.com", name="Dana Whitfield", external_ids="", owner="REP-ANNA",
+                created_at=now, updated_at=now,
             )
-        )
-    body = (FIXTURES / "shopify" / "order_discount_multiline.json").read_bytes()  # Dana Whitfield at 02116
+        )  # fmt: skip
+    body = (FIXTURES / "shopify" / "order_discount_multiline.json").read_bytes()  # 205.65 USD, placed 2026-11-20
 
     with live_app(stack) as base, chromium_page(tmp_path / "chromium-profile", chromium) as page:
-        deliver_shopify_order(base, STORE, SECRET, body, "browser-ev-3")
+        sign_in(page, base, ADMIN)
+        page.goto(f"{base}/config/stores/{STORE}")
+        page.get_by_label("Credit goes to").select_option("split")
+        page.get_by_label("Owner's share of a split").fill("2")
+        page.get_by_role("button", name="Save store").click()
+        assert "less than 1" in page.locator("#attribution-rule .field-error").inner_text()  # refused, said where
+        page.get_by_label("Owner's share of a split").fill("0.5")
+        page.get_by_role("button", name="Save store").click()
+        assert page.locator(".flash.success").count() == 1
+        page.get_by_role("button", name="Sign out").click()
+
+        deliver_shopify_order(base, STORE, SECRET, body, "browser-ev-attr")
+        deadline = time.monotonic() + 20
+        while not stack.erp_orders() and time.monotonic() < deadline:  # the queue thread works in the background
+            time.sleep(0.2)
+        (row,) = stack.erp_orders()
+        assert (row.channel, row.owner, row.owner_credit) == ("web", "REP-ANNA", Decimal("102.83"))
+
         sign_in(page, base, SUPPORT)
-        deadline = time.monotonic() + 20
-        while True:  # the queue thread asks in the background
-            page.goto(f"{base}/console/customers")
-            if page.locator("article.match").count() == 1:
-                break
-            assert time.monotonic() < deadline, [(e.status, e.last_error) for e in stack.events()]
-            time.sleep(0.2)
-        match = page.locator("article.match").first
-        assert "dana@oldmail.example" in match.inner_text()
-        screenshot(page, "console-customers")
-        match.get_by_label(re.compile(r"Yes, ERP customer 1:")).check()
-        match.get_by_role("button", name="Decide").click()
-        assert "Linked to ERP customer 1" in page.locator(".flash.success").inner_text()
-        deadline = time.monotonic() + 20
-        while not stack.erp_orders() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert [(o.number, o.customer_id) for o in stack.erp_orders()] == [("#1001", 1)]
-        assert len(stack.erp_customers()) == 1
+        nav(page, "Attribution").click()
+        page.get_by_label("From", exact=True).fill("2026-11-01")
+        page.get_by_label("To", exact=True).fill("2026-11-30")
+        page.get_by_role("button", name="Show").click()
+        owner = page.locator('table.attribution[data-currency="USD"] tbody tr[data-owner="REP-ANNA"]')
+        assert owner.locator("td").all_inner_texts() == ["1", "205.65 USD", "102.83 USD", "102.82 USD", "split"]
+        screenshot(page, "console-attribution")
+        page.get_by_label("From", exact=True).fill("2026-12-01")
+        page.get_by_label("To", exact=True).fill("2026-12-31")
+        page.get_by_role("button", name="Show").click()
+        assert "No web orders reached the ERP in this period" in page.locator("main").inner_text()
+
+        (event,) = stack.events()
+        page.goto(f"{base}/console/events/{event.id}")
+        assert "attributed to owner REP-ANNA" in page.locator("main").inner_text()

@@ -140,6 +140,10 @@ SHOP = (
         (f", access_token: {'t' * 4097}", "stores.0.access_token: at most 4096 characters"),
         (", notify_customer: maybe", "stores.0.notify_customer"),
         (", restock_refunds: always", "stores.0.restock_refunds: a WooCommerce rule"),
+        (", attribution: rep", "stores.0.attribution: Must be one of: owner, web, split"),
+        (", attribution: split, split_owner_share: 1", "stores.0.split_owner_share: more than 0 and less than 1"),
+        (", attribution: split, split_owner_share: half", "stores.0.split_owner_share: a share such as 0.5"),
+        (", attribution: owner, split_owner_share: 0.5", "stores.0.split_owner_share: only with attribution: split"),
     ],
 )
 def test_store_settings_out_of_range_or_unknown_are_refused_by_path_and_nothing_is_written(stack, extra, message):
@@ -157,7 +161,7 @@ def test_every_store_setting_the_connector_reads_loads_and_comes_back(stack):
             ", api_version: 2026-01, api_base_url: 'http://127.0.0.1:9001', client_id: 1234567890abcdef,"
             " client_secret: shpss_0123456789abcdef, inventory_interval_minutes: 0, safety_stock: 2,"
             " allocation_share: 0.6, customer_policy: guest_account, guest_customer_id: 4711,"
-            " notify_customer: false, import_statuses: [paid]"
+            " notify_customer: false, import_statuses: [paid], attribution: split, split_owner_share: 0.30"
         ),
     )
     settings = _store_settings(stack.rt, "acme-us")
@@ -173,6 +177,8 @@ def test_every_store_setting_the_connector_reads_loads_and_comes_back(stack):
         "guest_customer_id": "4711",
         "notify_customer": False,
         "import_statuses": ["paid"],
+        "attribution": "split",
+        "split_owner_share": "0.3",  # decimal text: a share is money's business, never a float
     }
     assert "client_secret" not in settings
 
@@ -248,6 +254,7 @@ def test_each_erp_kind_loads_with_the_settings_its_adapter_reads(stack):
             "fee_product": "FEE",
             "payment_term": "Net 30",
             "confirm": False,
+            "owner_category": "Sales rep",
             "connect_timeout_seconds": 2,
             "read_timeout_seconds": 30,
         },

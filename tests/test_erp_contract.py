@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
 from adapters.erp.base import PaymentRecord, PermanentErpError, RetryableErpError
+from mappings.attribution import attribute
 from mappings.canonical import Money, Receipt, Refund, RefundLine, Shipment, ShipmentLine, StockLevel
 from mappings.customers import normalise_name
 from mappings.shopify import order_from_shopify
@@ -173,6 +174,39 @@ def test_customers_with_the_same_name_at_the_same_postcode_are_found_for_a_perso
     assert erp.similar_customers(name, "99999") == []
     assert erp.similar_customers("Dana Whitfield-Smith", postcode) == []
     assert erp.similar_customers("", postcode) == [] and erp.similar_customers(name, "") == []
+
+
+def test_an_account_owner_the_erp_gives_is_read_and_a_customer_we_created_has_none(harness):
+    _, order = an_order()
+    erp = harness.adapter()
+    account = erp.create_customer(order.customer, "shopify:acme-us:customer:1")
+    other = erp.create_customer(
+        dataclasses.replace(order.customer, email="lee@example.com", phone=None), "shopify:acme-us:customer:2"
+    )
+    assert erp.customer_owner(account) is None
+    harness.set_owner(account, "REP-ANNA")
+    assert erp.customer_owner(account) == "REP-ANNA"
+    assert erp.customer_owner(other) is None
+
+
+@pytest.mark.parametrize("owner", ["REP-ANNA", None], ids=["owner", "no-owner"])
+def test_the_order_carries_the_web_channel_the_accounts_owner_and_their_credit(harness, owner):
+    payload, order = an_order()
+    harness.add_products([line.sku for line in order.lines if line.sku])
+    erp = harness.adapter()
+    customer_id = erp.create_customer(order.customer, "shopify:acme-us:customer:1")
+    credit = attribute(owner, "split", Decimal("0.5"))
+    assert erp.push_order(order, customer_id, credit).created
+    assert not erp.push_order(order, customer_id, credit).created  # a replay
+    view = erp.get_order(order.external_ref)
+    half = (Decimal(payload["total_price"]) / 2).quantize(CENT, rounding=ROUND_HALF_UP)
+    expected = ("web", "REP-ANNA", Decimal("0.5"), half) if owner else ("web", None, Decimal(0), Decimal(0))
+    assert (view.channel, view.owner, view.owner_share, view.owner_credit) == expected
+    # A later version carries the same attribution (the connector keeps it), its credit of the new total.
+    newer = dataclasses.replace(order, updated_at=order.updated_at + timedelta(hours=1), note="leave at the door")
+    assert erp.push_order(newer, customer_id, credit).updated
+    view = erp.get_order(order.external_ref)
+    assert (view.channel, view.owner, view.owner_share, view.owner_credit) == expected
 
 
 def test_payment_cancel_and_credit_note_are_idempotent(harness):

@@ -29,7 +29,13 @@ ADMIN_PAGES = [
     "/config/erp",
     "/config/preview",
 ]
-CONSOLE_PAGES = ["/console", "/console/events", "/console/audit", "/console/events/retry?status=failed"]
+CONSOLE_PAGES = [
+    "/console",
+    "/console/events",
+    "/console/audit",
+    "/console/events/retry?status=failed",
+    "/console/attribution",
+]
 
 
 def html(response) -> str:  # type: ignore[no-untyped-def]

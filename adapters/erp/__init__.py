@@ -92,6 +92,7 @@ def build_erp(kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> E
             fee_product=settings.get("fee_product"),
             payment_term=settings.get("payment_term"),
             confirm=bool(settings.get("confirm", True)),
+            owner_category=settings.get("owner_category") or "Owner",
             connect_timeout=_seconds(settings, "connect_timeout_seconds", CONNECT_TIMEOUT),
             read_timeout=_seconds(settings, "read_timeout_seconds", CALL_TIMEOUT),
         )

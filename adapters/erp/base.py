@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from mappings.attribution import Attribution
 from mappings.canonical import Customer, Money, Order, Receipt, Refund, Shipment, StockLevel
 from mappings.customers import normalise_email, normalise_phone
 
@@ -101,6 +102,11 @@ class ErpOrderView:
     lines: tuple[ErpOrderLineView, ...]
     credited_total: Decimal  # sum of its credit notes
     paid_total: Decimal  # sum of its recorded payments
+    # Who has the credit for it (mappings.attribution): "" and None for an order written without one.
+    channel: str = ""
+    owner: str | None = None
+    owner_share: Decimal | None = None
+    owner_credit: Decimal | None = None
 
 
 class ErpAdapter(Protocol):
@@ -125,8 +131,12 @@ class ErpAdapter(Protocol):
         """Customers with this name at this postcode (compared as mappings.customers.same_person_maybe
         does), oldest first: the weak matches a person decides on. [] where the ERP keeps no postcodes."""
 
-    def push_order(self, order: Order, customer_id: str) -> OrderResult:
-        """Create the order, or update it while the ERP still allows; idempotent on external_ref."""
+    def customer_owner(self, customer_id: str) -> str | None:
+        """The owner the ERP gives this customer account (a sales rep, agent or region), or None."""
+
+    def push_order(self, order: Order, customer_id: str, attribution: Attribution | None = None) -> OrderResult:
+        """Create the order, or update it while the ERP still allows; idempotent on external_ref. With an
+        attribution, the order carries its channel, owner and the owner's share and credit."""
 
     def record_payment(self, payment: PaymentRecord) -> str:
         """Book a payment against the order; idempotent on payment.key; marks the order paid."""

@@ -53,6 +53,7 @@ from adapters.erp.base import (
     RetryableErpError,
     customer_identity,
 )
+from mappings.attribution import Attribution
 from mappings.canonical import Customer, Money, Order, Receipt, Refund, Shipment, ShipmentLine, StockLevel
 from mappings.customers import normalise_email, normalise_name, normalise_phone, normalise_postcode
 from mappings.utc import as_utc, utc_text
@@ -125,6 +126,11 @@ ORDER_COLUMNS = (
     "additional_fee_total",
     "presentment_currency",
     "presentment_total",
+    # Who has the credit (README, "Channel attribution"): web, the account's owner, its share and amount.
+    "channel",
+    "owner",
+    "owner_share",
+    "owner_credit",
 )
 PAYMENT_COLUMNS = ("payment_key", "order_ref", "amount", "currency", "method", "gateway", "transaction_ref", "paid_at")
 CANCEL_COLUMNS = ("order_ref", "order_number", "reason", "cancelled_at")
@@ -155,6 +161,10 @@ CREDIT_NOTE_COLUMNS = (
     "restock_warehouse",
 )
 STOCK_COLUMNS = ("sku", "warehouse", "on_hand", "updated_at")
+# The ERP's list of the accounts that have an owner, by the customer ids of our customer files: one file it
+# replaces whole (written under a temporary name, then renamed) whenever an owner changes.
+OWNERS_FILE = "customer-owners.csv"
+OWNER_COLUMNS = ("customer_id", "owner")
 SHIPMENT_COLUMNS = (
     "shipment_ref",
     "order_ref",
@@ -386,14 +396,24 @@ class FileDropErp:
                     erased += 1
         return erased
 
-    def push_order(self, order: Order, customer_id: str) -> OrderResult:
+    def customer_owner(self, customer_id: str) -> str | None:
+        path = self.inbound / OWNERS_FILE
+        try:
+            for _, row in self._rows(path, OWNER_COLUMNS):
+                if row["customer_id"] == customer_id:
+                    return row["owner"] or None
+        except FileNotFoundError:
+            return None  # the ERP names no owners (yet)
+        return None
+
+    def push_order(self, order: Order, customer_id: str, attribution: Attribution | None = None) -> OrderResult:
         ref = order.external_ref
         name = f"order-{safe_name(ref)}.csv"
         action = f"write order {order.number}"
         with self._locked():
             ledger = self._read_order(ref, action)
             if ledger is None:
-                self._drop(name, self._order_csv(order, customer_id), action)
+                self._drop(name, self._order_csv(order, customer_id, attribution), action)
                 now = _now()
                 ledger = {
                     "erp_ref": name,
@@ -405,7 +425,8 @@ class FileDropErp:
                     "credit_notes": {},
                     "notes": [],
                 }
-                self._write_order({**ledger, **_order_facts(order, customer_id), "updated_at": now}, action)
+                facts = _order_facts(order, customer_id, attribution)
+                self._write_order({**ledger, **facts, "updated_at": now}, action)
                 return OrderResult(erp_ref=name, created=True)
             erp_ref = ledger["erp_ref"]
             if datetime.fromisoformat(ledger["version"]) >= order.updated_at:
@@ -428,8 +449,9 @@ class FileDropErp:
                     )
                     self._write_order(ledger, action)
                 return OrderResult(erp_ref, created=False, note=note)
-            self._drop(ledger["file"], self._order_csv(order, customer_id), action)
-            self._write_order({**ledger, **_order_facts(order, customer_id), "updated_at": _now()}, action)
+            self._drop(ledger["file"], self._order_csv(order, customer_id, attribution), action)
+            facts = _order_facts(order, customer_id, attribution)
+            self._write_order({**ledger, **facts, "updated_at": _now()}, action)
             return OrderResult(erp_ref, created=False, updated=True)
 
     def record_payment(self, payment: PaymentRecord) -> str:
@@ -559,6 +581,7 @@ class FileDropErp:
             ),
             credited_total=sum((Decimal(c["total"]) for c in ledger["credit_notes"].values()), Decimal(0)),
             paid_total=sum((Decimal(p["amount"]) for p in ledger["payments"].values()), Decimal(0)),
+            **_attribution_view(ledger.get("attribution")),
         )
 
     def stock_changes(self, cursor: str | None, limit: int = 1000) -> tuple[list[StockLevel], str | None]:
@@ -575,10 +598,11 @@ class FileDropErp:
 
     # ---- writing ----------------------------------------------------------------------------
 
-    def _order_csv(self, order: Order, customer_id: str) -> bytes:
+    def _order_csv(self, order: Order, customer_id: str, attribution: Attribution | None) -> bytes:
         t = order.totals
         ship = order.shipping_address
         head = {
+            **{name: value or "" for name, value in _attribution_facts(attribution, order).items()},
             "external_ref": order.external_ref,
             "order_number": order.number,
             "version": utc_text(order.updated_at),
@@ -988,9 +1012,34 @@ def _bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _order_facts(order: Order, customer_id: str) -> dict[str, Any]:
-    """What the ledger keeps of an order version: enough for get_order and the credit notes."""
+def _attribution_facts(attribution: Attribution | None, order: Order) -> dict[str, str | None]:
+    if attribution is None:
+        return {}
     return {
+        "channel": attribution.channel,
+        "owner": attribution.owner,
+        "owner_share": _dec(attribution.owner_share),
+        "owner_credit": _dec(attribution.owner_credit(order.totals.total).amount),
+    }
+
+
+def _attribution_view(facts: Any) -> dict[str, Any]:
+    if not isinstance(facts, dict):
+        return {}
+    return {
+        "channel": facts.get("channel") or "",
+        "owner": facts.get("owner"),
+        "owner_share": Decimal(facts["owner_share"]),
+        "owner_credit": Decimal(facts["owner_credit"]),
+    }
+
+
+def _order_facts(order: Order, customer_id: str, attribution: Attribution | None = None) -> dict[str, Any]:
+    """What the ledger keeps of an order version: enough for get_order and the credit notes (an update
+    without an attribution keeps the one the order had)."""
+    credit = _attribution_facts(attribution, order)
+    return {
+        **({"attribution": credit} if credit else {}),
         "number": order.number,
         "version": utc_text(order.updated_at),
         "currency": order.currency,

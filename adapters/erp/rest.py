@@ -37,6 +37,7 @@ from adapters.erp.base import (
     RetryableErpError,
     customer_identity,
 )
+from mappings.attribution import Attribution
 from mappings.canonical import Customer, Order, Receipt, Refund, Shipment, StockLevel
 from mappings.customers import normalise_email, normalise_phone, same_person_maybe
 from mappings.erp_rest import (
@@ -59,6 +60,7 @@ from mappings.utc import as_utc
 DEFAULT_PATHS = {
     "health": "/health",  # GET
     "customers": "/customers",  # GET ?email=&phone=, POST
+    "customer": "/customers/{ref}",  # GET (the account's owner); {ref} is the ERP's customer id
     "orders": "/orders",  # POST
     "order": "/orders/{ref}",  # GET, PUT
     "payments": "/orders/{ref}/payments",  # POST
@@ -68,7 +70,7 @@ DEFAULT_PATHS = {
     "shipments": "/shipments",  # GET ?after=&limit=
     "receipts": "/receipts",  # GET ?after=&limit=
 }
-NEEDS_REF = {"order", "payments", "cancel", "credit_notes"}
+NEEDS_REF = {"customer", "order", "payments", "cancel", "credit_notes"}
 AUTH_TYPES = ("bearer", "basic", "api_key", "none")
 EDITABLE = "new"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -192,9 +194,23 @@ class RestErp:
         reply = self._send("POST", "customers", action, body=doc, key=f"customer:{external_ref}")
         return self._id(reply, action)
 
-    def push_order(self, order: Order, customer_id: str) -> OrderResult:
+    def customer_owner(self, customer_id: str) -> str | None:
+        action = f"read the owner of customer {customer_id}"
+        # 404/405: an ERP that serves no single customer (an older contract) has no owners to tell.
+        reply = self._send("GET", "customer", action, ref=customer_id, accept=(404, 405))
+        if reply.status in (404, 405):
+            return None
+        owner = reply.data.get("owner") if isinstance(reply.data, dict) else None
+        if owner is not None and not isinstance(owner, str):
+            raise PermanentErpError(
+                f"the ERP's answer to {action} does not follow the REST contract: "
+                "customer.owner is not text or null (see README, ERP over REST/JSON)"
+            )
+        return (owner or "").strip() or None
+
+    def push_order(self, order: Order, customer_id: str, attribution: Attribution | None = None) -> OrderResult:
         ref, action = order.external_ref, f"write order {order.number}"
-        doc = order_document(order, customer_id)
+        doc = order_document(order, customer_id, attribution)
         for _ in range(2):
             existing = self._get_order_doc(ref, action)
             if existing is not None:
@@ -496,7 +512,20 @@ def _order_view(doc: dict, ref: str) -> ErpOrderView:
         ),
         credited_total=dec(doc.get("credited_total", "0"), "order.credited_total"),
         paid_total=dec(doc.get("paid_total", "0"), "order.paid_total"),
+        **_attribution_view(doc.get("attribution")),
     )
+
+
+def _attribution_view(doc: Any) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        return {}
+    share, credit = doc.get("owner_share"), doc.get("owner_credit")
+    return {
+        "channel": str(doc.get("channel") or ""),
+        "owner": doc.get("owner"),
+        "owner_share": None if share is None else parse_decimal(share, "order.attribution.owner_share"),
+        "owner_credit": None if credit is None else parse_decimal(credit, "order.attribution.owner_credit"),
+    }
 
 
 _NOT_JSON = object()

@@ -48,6 +48,7 @@ from adapters.erp.sql_contract import (
     metadata,
 )
 from adapters.sqlengine import make_engine
+from mappings.attribution import Attribution
 from mappings.canonical import Customer, Money, Order, Receipt, Refund, Shipment, ShipmentLine, StockLevel
 from mappings.customers import normalise_email, normalise_name, normalise_phone, normalise_postcode, same_person_maybe
 from mappings.utc import as_utc
@@ -154,13 +155,22 @@ class SqlStagingErp:
         ]
         return found[:limit]
 
-    def push_order(self, order: Order, customer_id: str) -> OrderResult:
+    def customer_owner(self, customer_id: str) -> str | None:
+        with self._errors("read the customer's owner"), self.engine.connect() as conn:
+            if "owner" in self._fitted_absent(conn, erp_customers):
+                return None  # an ERP that implemented the contract before owners: no account has one
+            owner = conn.execute(
+                select(erp_customers.c.owner).where(erp_customers.c.id == int(customer_id))
+            ).scalar_one_or_none()
+        return (owner or "").strip() or None
+
+    def push_order(self, order: Order, customer_id: str, attribution: Attribution | None = None) -> OrderResult:
         try:
-            return self._push_order(order, int(customer_id))
+            return self._push_order(order, int(customer_id), attribution)
         except exc.IntegrityError:
             # Another worker inserted the same external_ref between our read and our insert:
             # the order exists now, so the second pass takes the update path.
-            return self._push_order(order, int(customer_id))
+            return self._push_order(order, int(customer_id), attribution)
 
     def record_payment(self, payment: PaymentRecord) -> str:
         now = utcnow()
@@ -298,7 +308,9 @@ class SqlStagingErp:
 
     def get_order(self, order_ref: str) -> ErpOrderView | None:
         with self._errors(f"read {order_ref}"), self.engine.connect() as conn:
-            row = conn.execute(select(erp_orders).where(erp_orders.c.external_ref == order_ref)).first()
+            absent = self._fitted_absent(conn, erp_orders)
+            present = [column for column in erp_orders.c if column.name not in absent]
+            row = conn.execute(select(*present).where(erp_orders.c.external_ref == order_ref)).first()
             if row is None:
                 return None
             lines = conn.execute(
@@ -330,6 +342,10 @@ class SqlStagingErp:
             ),
             credited_total=Decimal(credited),
             paid_total=Decimal(paid),
+            channel=getattr(row, "channel", None) or "",
+            owner=getattr(row, "owner", None),
+            owner_share=_decimal_or_none(getattr(row, "owner_share", None)),
+            owner_credit=_decimal_or_none(getattr(row, "owner_credit", None)),
         )
 
     def stock_changes(self, cursor: str | None, limit: int = 1000) -> tuple[list[StockLevel], str | None]:
@@ -429,7 +445,7 @@ class SqlStagingErp:
             raise PermanentErpError(f"the ERP has no order {order_ref}; import the order first, then retry")
         return row
 
-    def _push_order(self, order: Order, customer_id: int) -> OrderResult:
+    def _push_order(self, order: Order, customer_id: int, attribution: Attribution | None) -> OrderResult:
         with self._errors(f"write order {order.number}"), self.engine.begin() as conn:
             existing = conn.execute(
                 select(erp_orders.c.id, erp_orders.c.status, erp_orders.c.source_updated_at)
@@ -438,7 +454,7 @@ class SqlStagingErp:
             ).first()
             _check_skus(conn, order)
             now = utcnow()
-            header = self._fitted(conn, erp_orders, _header(order, customer_id, now))
+            header = self._fitted(conn, erp_orders, _header(order, customer_id, now, attribution))
             if existing is None:
                 # Values as execute parameters, not .values(): no statement rebuilt and re-keyed per order.
                 new_id = _inserted_id(
@@ -563,9 +579,18 @@ def _check_skus(conn: Connection, order: Order) -> None:
         )
 
 
-def _header(order: Order, customer_id: int, now: datetime) -> dict:
+def _header(order: Order, customer_id: int, now: datetime, attribution: Attribution | None = None) -> dict:
     t = order.totals
+    credit = {}
+    if attribution is not None:  # without one, an update keeps what the order carried
+        credit = {
+            "channel": attribution.channel,
+            "owner": attribution.owner,
+            "owner_share": attribution.owner_share,
+            "owner_credit": attribution.owner_credit(t.total).amount,
+        }
     return {
+        **credit,
         "external_ref": order.external_ref,
         "source": order.source,
         "store": order.store,
@@ -622,6 +647,10 @@ def _silence(detail: str, timeouts: tuple[float, float]) -> str | None:
     if "connection refused" in lowered:
         return "refused the connection"
     return None
+
+
+def _decimal_or_none(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
 
 
 def _inserted_id(result: CursorResult[*tuple[Any, ...]]) -> Any:

@@ -27,8 +27,11 @@ erp_customers = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("postcode", String(32)),  # optional: with the name, how a possible duplicate is recognised
+    # Optional (OPTIONAL_CUSTOMER_COLUMNS), filled by the ERP team: the account's owner (a sales rep, an
+    # agent, a region). We never write it; web orders of an account with an owner carry it.
+    Column("owner", String(255)),
 )
-OPTIONAL_CUSTOMER_COLUMNS = ("postcode",)
+OPTIONAL_CUSTOMER_COLUMNS = ("postcode", "owner")
 
 erp_orders = Table(
     "erp_orders",
@@ -65,6 +68,11 @@ erp_orders = Table(
     Column("additional_fee_total", AMOUNT, nullable=False, server_default="0"),  # ... other charges, e.g. delivery fees
     Column("presentment_currency", String(3)),  # the currency the buyer paid in (may be the shop's own)
     Column("presentment_total", AMOUNT),
+    # Who has the credit for the order (README, "Channel attribution"); NULL: written without one.
+    Column("channel", String(16)),  # web
+    Column("owner", String(255)),  # erp_customers.owner when the order was first written; NULL: none
+    Column("owner_share", Numeric(5, 4)),  # the owner's part of the credit: 1, 0 or the split share
+    Column("owner_credit", AMOUNT),  # total x owner_share, rounded to the currency; the rest is web's
 )
 OPTIONAL_ORDER_COLUMNS = (
     "tip_total",
@@ -72,6 +80,10 @@ OPTIONAL_ORDER_COLUMNS = (
     "additional_fee_total",
     "presentment_currency",
     "presentment_total",
+    "channel",
+    "owner",
+    "owner_share",
+    "owner_credit",
 )
 
 erp_order_lines = Table(

@@ -81,6 +81,12 @@ How the contract maps onto Tryton, and the choices made where Tryton has no dire
   context {"locations": [warehouse]}. Cursor = "<timestamp>|<product id>". A first call (no cursor) reads
   every move once. On PostgreSQL-backed Tryton a transaction still open while we read can commit
   moves with an earlier timestamp than the cursor; on SQLite writers are serialised.
+- Channel attribution (README, "Channel attribution"): Tryton 8.2's sale and party modules have no sales
+  rep or agent (that is the `commission` module's `agent`, not activated here), so an account's owner is
+  a party category: the party's category whose parent is named `owner_category` (default "Owner"), e.g.
+  "Owner / REP-ANNA" -> REP-ANNA; the lowest id wins when a party has several. The sale carries the
+  channel, owner, the owner's share and credit in its version note (the notes tab: a sentence for people,
+  the figures in the machine line), not in its description, which is copied to the customer's invoice.
 - shipments: done `stock.shipment.out` of sales with a reference, after the cursor "<write_date>|<id>".
   The shipment's `reference` field holds the tracking: "CARRIER:TRACKING" or just "TRACKING" (Tryton
   8.2 has no carrier field without the carrier modules). ref = the shipment number.
@@ -115,6 +121,7 @@ from adapters.erp.base import (
 from adapters.erp.tryton_lines import ONE, PRICE, Booking, SaleLine, balance, booked_fee_taxes, tax_inside
 from adapters.erp.tryton_rpc import TrytonRpc, TrytonUserError
 from adapters.erp.tryton_tax import TrytonTax
+from mappings.attribution import Attribution
 from mappings.canonical import (
     FEE_LABELS,
     Address,
@@ -185,6 +192,17 @@ def _dec(value: Any) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value or 0))
 
 
+def _attribution_view(facts: dict | None) -> dict[str, Any]:
+    if facts is None:
+        return {}
+    return {
+        "channel": facts.get("channel") or "",
+        "owner": facts.get("owner"),
+        "owner_share": _dec(facts.get("owner_share")),
+        "owner_credit": _dec(facts.get("owner_credit")),
+    }
+
+
 def _ref_id(value: Any) -> int | None:
     """A Many2One read as an id, or a Reference "model,id"."""
     if isinstance(value, int):
@@ -238,6 +256,7 @@ class TrytonErp:
         fee_product: str | None = None,
         payment_term: str | None = None,
         confirm: bool = True,
+        owner_category: str = "Owner",
         connect_timeout: float = 5,
         read_timeout: float = 60,
     ):
@@ -250,7 +269,8 @@ class TrytonErp:
         account), fee_product: of plain fees (default none: a line without product, on the default revenue
         account); tax_product: only for refunded tax of sales booked before taxes were Tryton taxes;
         payment_term: a payment term name for parties without their own (default "Upon Receipt");
-        confirm: false leaves new sales as quotations for a person to confirm; timeouts in seconds."""
+        confirm: false leaves new sales as quotations for a person to confirm; owner_category: the name of the
+        party category whose sub-categories name the accounts' owners (default "Owner"); timeouts in seconds."""
         self.rpc = TrytonRpc(url, database, username, password, connect_timeout, read_timeout)
         self.warehouse_code = warehouse or None
         self.warehouse_names = dict(warehouse_names or {})
@@ -264,6 +284,7 @@ class TrytonErp:
         }
         self.payment_term_name = payment_term
         self.confirm = confirm
+        self.owner_category = owner_category or "Owner"
         self._cache: dict[str, Any] = {}
 
     # ---- contract: connection and customers ---------------------------------------------------
@@ -400,9 +421,24 @@ class TrytonErp:
             for party in sorted(at)[:limit]
         ]
 
+    def customer_owner(self, customer_id: str) -> str | None:
+        party = self._party_id(customer_id)
+        rows = self._search_read("party.party", [("id", "=", party)], ["categories"], context={"active_test": False})
+        if not rows or not rows[0]["categories"]:
+            return None
+        owners = self._search_read(
+            "party.category",
+            [("id", "in", rows[0]["categories"]), ("parent.name", "=", self.owner_category)],
+            ["name"],
+            order=[("id", "ASC")],
+            limit=1,
+            context={"active_test": False},
+        )
+        return ((owners[0]["name"] or "").strip() or None) if owners else None
+
     # ---- contract: orders ---------------------------------------------------------------------
 
-    def push_order(self, order: Order, customer_id: str) -> OrderResult:
+    def push_order(self, order: Order, customer_id: str, attribution: Attribution | None = None) -> OrderResult:
         party = self._party_id(customer_id)
         sale = self._find_sale(order.external_ref)
         if sale is None:
@@ -427,7 +463,7 @@ class TrytonErp:
                     f"(sale {same[0]}); trying again shortly"
                 )
             note = self._finish(sale_id, f"order {order.number}", (booking.tax_total, order.totals.total.amount))
-            self._order_note(sale_id, order, "Imported", booking)
+            self._order_note(sale_id, order, "Imported", booking, attribution)
             return OrderResult(erp_ref=str(sale_id), created=True, note=note)
 
         erp_ref, state, label = str(sale["id"]), sale["state"], f"Tryton sale {sale['number'] or sale['id']}"
@@ -452,7 +488,7 @@ class TrytonErp:
             header["lines"] = [["delete", old], ["create", [line.values() for line in lines]]]
             self.rpc.call("sale.sale", "write", [sale["id"]], header, action=f"update {label}")
             note = self._finish(sale["id"], f"order {order.number}", (booking.tax_total, order.totals.total.amount))
-            self._order_note(sale["id"], order, "Updated", booking)
+            self._order_note(sale["id"], order, "Updated", booking, attribution)
             return OrderResult(erp_ref, created=False, updated=True, note=note)
         current = self._search_read(
             "sale.line",
@@ -495,7 +531,7 @@ class TrytonErp:
             self.rpc.call(
                 "sale.sale", "write", [sale["id"]], {"comment": comment}, action=f"update the comment of {label}"
             )
-        self._order_note(sale["id"], order, "Updated", booking)
+        self._order_note(sale["id"], order, "Updated", booking, attribution)
         return OrderResult(
             erp_ref,
             created=False,
@@ -762,6 +798,7 @@ class TrytonErp:
             lines=lines,
             credited_total=credited,
             paid_total=meta["paid"],
+            **_attribution_view(meta["attribution"]),
         )
 
     # ---- contract: stock and shipments --------------------------------------------------------
@@ -1159,14 +1196,30 @@ class TrytonErp:
                         found.append((row["id"], data))
         return found
 
-    def _order_note(self, sale_id: int, order: Order, verb: str, booking: Booking) -> None:
+    def _order_note(
+        self, sale_id: int, order: Order, verb: str, booking: Booking, attribution: Attribution | None = None
+    ) -> None:
         paid = order.presentment_total
         shown = f", buyer paid {paid}" if paid is not None and paid.currency != order.currency else ""
+        total = order.totals.total
+        credit = (
+            {
+                "channel": attribution.channel,
+                "owner": attribution.owner,
+                "owner_share": str(attribution.owner_share),
+                "owner_credit": str(attribution.owner_credit(total).amount),
+            }
+            if attribution is not None
+            else None
+        )
+        sentence = attribution.describe(total) if attribution is not None else ""
+        said = f" {sentence[:1].upper()}{sentence[1:]}." if sentence else ""
         self._note(
             sale_id,
             f"{verb} from {order.source} store {order.store}, order {order.number} (payment "
-            f"{order.payment.status}, store total {order.totals.total}{shown}).",
+            f"{order.payment.status}, store total {total}{shown}).{said}",
             {
+                **({"attribution": credit} if credit else {}),
                 "version": as_utc(order.updated_at).isoformat(),
                 "payment_status": order.payment.status,
                 "note": order.note,
@@ -1179,15 +1232,25 @@ class TrytonErp:
 
     def _meta(self, sale_id: int) -> dict:
         version, status, note, paid, failed = None, None, None, Decimal(0), False
+        attribution = None  # the latest version note's that has one
         for _, data in self._notes(sale_id):
             failed = failed or "failed" in data
+            if isinstance(data.get("attribution"), dict):
+                attribution = data["attribution"]
             if "version" in data:
                 stamp = as_utc(datetime.fromisoformat(data["version"]))
                 if version is None or stamp >= version:
                     version, status, note = stamp, data.get("payment_status"), data.get("note")
             if "payment" in data:
                 paid += Decimal(data.get("amount") or 0)
-        return {"version": version, "payment_status": status, "note": note, "paid": paid, "failed": failed}
+        return {
+            "version": version,
+            "payment_status": status,
+            "note": note,
+            "paid": paid,
+            "failed": failed,
+            "attribution": attribution,
+        }
 
     # ---- master data --------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The two pages people use: /config (admins: stores, ERP, mapping tables, sync rules, preview) and
-/console (support and admins: dashboard, events, retries, skips, approvals, audit). Server-rendered Flask and
-Jinja; the guard in connector.auth signs people in and checks CSRF before any of this runs.
+/console (support and admins: dashboard, events, retries, skips, approvals, attribution, audit).
+Server-rendered Flask and Jinja; the guard in connector.auth signs people in and checks CSRF before any of this runs.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from flask import Flask
 from connector.logredact import install_log_redaction
 from connector.views import common
 from connector.views.approvals import bp as approvals_bp
+from connector.views.attribution import bp as attribution_bp
 from connector.views.config import bp as config_bp
 from connector.views.connect import bp as connect_bp
 from connector.views.connect_shopify import bp as connect_shopify_bp
@@ -25,6 +26,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(console_bp)
     app.register_blueprint(approvals_bp)
     app.register_blueprint(customers_bp)
+    app.register_blueprint(attribution_bp)
     app.register_blueprint(connect_bp)  # its body limit runs before the guard: registered before it
     app.jinja_env.filters.update(
         when=common.when,

@@ -150,6 +150,7 @@ def _store_form(store: StoreInfo | None, values: dict, errors: dict, status: int
         statuses=forms.IMPORT_STATUSES,
         default_import=forms.DEFAULT_IMPORT,
         policies=forms.POLICY_LABELS,
+        attribution_rules=forms.ATTRIBUTION_LABELS,
         restock_rules=forms.RESTOCK_LABELS,
         secret_fields=forms.SECRET_FIELDS,
         address=store_admin.webhook_address(rt(), store) if store else None,

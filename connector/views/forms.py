@@ -44,11 +44,18 @@ RULE_FIELDS = (
     "allocation_share",
     "customer_policy",
     "guest_customer_id",
+    "attribution",
+    "split_owner_share",
     "import_statuses",
 )
 RESTOCK_LABELS = {
     "never": "never — a person checks returned goods in the ERP (default)",
     "always": "always — refunded units go back into the ERP's stock",
+}
+ATTRIBUTION_LABELS = {
+    "web": "web — the web channel has the credit (default)",
+    "owner": "owner — the account's owner has the whole credit",
+    "split": "split — the owner has a share, the web channel the rest",
 }
 POLICY_LABELS = {
     "match": "match — one ERP customer per person (account id, then email, then phone)",
@@ -134,6 +141,8 @@ def parse_store(form: MultiDict, existing: StoreInfo | None, existing_slugs: set
         errors["import_statuses"] = f"not a {PLATFORM_LABELS[platform]} status: {', '.join(unknown)}"
     if typed.get("customer_policy") != "guest_account" and "guest_customer_id" in typed:
         typed.pop("guest_customer_id")
+    if typed.get("attribution") != "split" and "split_owner_share" in typed:
+        typed.pop("split_owner_share")  # the field stays on the page; only a split reads it
     try:
         approval = StoreSettings().load({"approval": posted_approval(form)}).get("approval")
     except ValidationError as exc:
@@ -281,6 +290,7 @@ ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
         ErpField("additional_fee_product", "Additional fee product code", hint="ADDITIONAL_FEE when empty"),
         ErpField("fee_product", "Fee product code", hint="optional: a line without product when empty"),
         ErpField("payment_term", "Payment term", hint="optional"),
+        ErpField("owner_category", "Owner category", hint="Owner when empty: its sub-categories name account owners"),
         CONNECT_FIELD,
         ErpField("read_timeout_seconds", "Timeout per call (seconds)", number=float, hint="30 when empty"),
         RECEIPTS_FIELD,

@@ -41,6 +41,9 @@ class ErpHarness(Protocol):
         receipt's ref as the ERP reads it back (Tryton names it after the invoice it pays in full, so the
         amount there is the invoice's, whatever `receipt` says)."""
 
+    def set_owner(self, customer_id: str, owner: str) -> None:
+        """The ERP side: the ERP team gives this customer account an owner (a sales rep, agent or region)."""
+
     def add_warehouse(self, code: str) -> None:
         """Make this warehouse known to the ERP (a no-op for ERPs that keep any warehouse name)."""
 

@@ -12,7 +12,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from adapters.erp.files import RECEIPT_COLUMNS, SHIPMENT_COLUMNS, STOCK_COLUMNS, FileDropErp, safe_name
+from adapters.erp.files import (
+    OWNER_COLUMNS,
+    OWNERS_FILE,
+    RECEIPT_COLUMNS,
+    SHIPMENT_COLUMNS,
+    STOCK_COLUMNS,
+    FileDropErp,
+    safe_name,
+)
 from mappings.canonical import Receipt, Shipment, StockLevel
 from tests.money_cases import CREDITED_KEYS
 from tests.money_cases import MONEY_KEYS as BOOKED
@@ -34,6 +42,7 @@ class FilesHarness:
         self.delimiter, self.encoding = delimiter, encoding
         self._adapter = FileDropErp(self.outbound, self.inbound, delimiter=delimiter, encoding=encoding, lock_timeout=2)
         self._sequence = 0
+        self.owners: dict[str, str] = {}
 
     def adapter(self) -> FileDropErp:
         return self._adapter
@@ -101,6 +110,11 @@ class FilesHarness:
         with open(self.outbound / f"creditnote-{safe_name(refund_ref)}.csv", encoding=self.encoding, newline="") as f:
             head = next(csv.DictReader(f, delimiter=self.delimiter))
         return {key: Decimal(head[key]) for key in CREDITED_KEYS}
+
+    def set_owner(self, customer_id: str, owner: str) -> None:
+        """The ERP replaces its whole list of owned accounts, as the contract asks."""
+        self.owners[customer_id] = owner
+        self.drop_inbound("", [OWNER_COLUMNS, *sorted(self.owners.items())], name=OWNERS_FILE)
 
     def add_warehouse(self, code: str) -> None:
         return None

@@ -79,6 +79,9 @@ class RestHarness:
         note = self.fake.credit_notes[refund_ref]
         return {key: Decimal(note[key]) for key in CREDITED_KEYS}
 
+    def set_owner(self, customer_id: str, owner: str) -> None:
+        self.fake.set_owner(customer_id, owner)
+
     def add_warehouse(self, code: str) -> None:
         return None
 

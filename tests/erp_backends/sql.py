@@ -13,6 +13,7 @@ from adapters.erp.sql import SqlStagingErp
 from adapters.erp.sql_contract import (
     erp_credit_note_lines,
     erp_credit_notes,
+    erp_customers,
     erp_orders,
     erp_receipts,
     erp_shipment_lines,
@@ -123,6 +124,10 @@ class SqlHarness:
         with self._adapter.engine.connect() as conn:
             row = conn.execute(select(erp_credit_notes).where(erp_credit_notes.c.external_ref == refund_ref)).one()
         return {key: row._mapping[key] for key in CREDITED_KEYS}
+
+    def set_owner(self, customer_id: str, owner: str) -> None:
+        with self._adapter.engine.begin() as conn:
+            conn.execute(erp_customers.update().where(erp_customers.c.id == int(customer_id)).values(owner=owner))
 
     def add_warehouse(self, code: str) -> None:
         return None

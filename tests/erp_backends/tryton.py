@@ -207,6 +207,18 @@ class TrytonHarness:
                 money[kind] += sign * Decimal(str(line["quantity"])) * Decimal(line["unit_price"])
         return money
 
+    def set_owner(self, customer_id: str, owner: str) -> None:
+        """As a Tryton user would: the party gets the category "Owner / <owner>" (made when missing)."""
+        parent = self.rpc.call("party.category", "search", [("name", "=", "Owner"), ("parent", "=", None)], 0, 1, None)
+        if not parent:
+            parent = self.rpc.call("party.category", "create", [{"name": "Owner"}])
+        child = self.rpc.call(
+            "party.category", "search", [("name", "=", owner), ("parent", "=", parent[0])], 0, 1, None
+        )
+        if not child:
+            child = self.rpc.call("party.category", "create", [{"name": owner, "parent": parent[0]}])
+        self.rpc.call("party.party", "write", [int(customer_id)], {"categories": [["add", child]]})
+
     def add_warehouse(self, code: str) -> None:
         """A second warehouse the way a Tryton user makes one: a copy of WH, which copies its input, output
         and storage locations. Add it after pushing orders: with two warehouses Tryton no longer picks a

@@ -165,6 +165,11 @@ class FakeRestErp:
             self.orders[order_ref]["status"] = status
             self.orders[order_ref]["updated_at"] = rest_time(_now())
 
+    def set_owner(self, customer_id: str, owner: str | None) -> None:
+        """The ERP side gives the account an owner (a sales rep, an agent, a region)."""
+        with self._lock:
+            self.customers[customer_id]["owner"] = owner
+
     def set_stock(
         self, sku: str, warehouse: str, on_hand: Decimal | int | str, updated_at: datetime | None = None
     ) -> None:
@@ -289,6 +294,7 @@ class FakeRestErp:
         route("/health", methods=["GET"])(e(self._health))
         route("/customers", methods=["GET"], endpoint="find_customers")(e(self._find_customers))
         route("/customers", methods=["POST"], endpoint="create_customer")(e(self._create_customer))
+        route("/customers/<path:customer_id>", methods=["GET"], endpoint="get_customer")(e(self._get_customer))
         route("/orders", methods=["POST"])(e(self._create_order))
         route("/orders/<path:ref>", methods=["GET"], endpoint="get_order")(e(self._get_order))
         route("/orders/<path:ref>", methods=["PUT"], endpoint="put_order")(e(self._put_order))
@@ -332,6 +338,12 @@ class FakeRestErp:
         self.customers[customer["id"]] = customer
         return 201, {"id": customer["id"]}
 
+    def _get_customer(self, customer_id: str) -> tuple[int, Any]:
+        customer = self.customers.get(customer_id)
+        if customer is None:
+            raise _ApiError(404, f"no customer {customer_id}")
+        return 200, {"owner": None, **customer}
+
     def _validated_order(self, body: dict) -> dict:
         _required(
             body,
@@ -367,6 +379,12 @@ class FakeRestErp:
             sku = line.get("sku")
             if sku is not None and (self.products or self.strict_skus) and sku not in self.products:
                 raise _ApiError(422, f"unknown SKU {sku}")
+        credit = body.get("attribution")
+        if credit is not None:
+            if not isinstance(credit, dict) or credit.get("channel") != "web":
+                raise _ApiError(400, "order.attribution must be an object whose channel is web")
+            for name in ("owner_share", "owner_credit"):
+                _decimal(credit.get(name), f"order.attribution.{name}")
         return body
 
     def _create_order(self, body: dict) -> tuple[int, Any]:
