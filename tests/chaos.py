@@ -14,6 +14,7 @@ run, with figures).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -32,8 +33,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import requests
+from redis.exceptions import RedisError
 from sqlalchemy import create_engine, text
 
+from connector import approvals
+from connector.runtime import Runtime
+from connector.settings import Settings
 from connector.signatures import sign
 from tests.fakes.rest_erp import FakeRestErp
 from tests.fakes.shopify import FakeShopify
@@ -43,6 +48,7 @@ from tests.test_processes import BIN, free_port, wait_for
 FIXTURES = Path(__file__).parent / "fixtures"
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 ERP_TOKEN = "chaos-erp-token"
+REVIEWED_STORE = "chaos-a"  # its approval rule holds orders tagged "review"
 SHOPIFY_TEMPLATES = ("order_discount_multiline.json", "order_tax_included.json", "order_presentment_currency.json")
 
 
@@ -63,6 +69,8 @@ class Plan:
     send_seconds: float = 15.0  # the deliveries are spread over this long; the faults happen meanwhile
     converge_timeout: float = 240.0
     lease_seconds: int = 15  # how soon an event held by a killed worker is reclaimed
+    review_share: float = 0.15  # Shopify orders tagged for review: held by an approval rule until approved
+    approval_rounds: int = 3  # an approver approves what waits this many times while the faults go on
     seed: int = 1
 
 
@@ -97,6 +105,9 @@ class Report:
     inbox_from_webhooks: int = 0  # events stored by the receivers (a duplicate stopped at the door adds none)
     inbox_from_reconciliation: int = 0
     reordered_right: int = 0  # of the orders whose update arrived before their creation, those right in the ERP
+    review_orders: int = 0  # orders an approval rule held
+    approvals: int = 0  # approvals given (each order once: an order approved twice would count twice)
+    held_right: int = 0  # of the held orders, those right in the ERP
     undelivered_right: int = 0  # of the orders never sent, those right in the ERP (reconciliation's doing)
 
     @property
@@ -119,6 +130,8 @@ class Report:
             f"ERP: {self.orders_right} of {self.orders} orders right (total, tax, payments), "
             f"{self.erp_orders} orders in all; {self.erp_payments} payments for {self.paid_orders} paid orders; "
             f"{self.erp_customers} customers for {self.buyers} buyers",
+            f"approvals: {self.approvals} given for {self.review_orders} orders held for review, "
+            f"{self.held_right} of them right in the ERP",
             f"handled: {self.duplicates_stopped} of {self.duplicates} duplicates stopped at the door "
             f"({self.inbox_from_webhooks} events stored for {self.deliveries} deliveries); "
             f"{self.reordered_right} of {self.reordered} out-of-order orders right; "
@@ -252,6 +265,7 @@ class Chaos:
         self.deliveries: list[Delivery] = []
         self.reordered_refs: set[str] = set()
         self.undelivered_refs: set[str] = set()
+        self.review_refs: set[str] = set()
         self.stores = {
             "chaos-a": FakeShopify(shop_domain="chaos-a.myshopify.com"),
             "chaos-b": FakeShopify(shop_domain="chaos-b.myshopify.com", shop_utc_offset_hours=9),
@@ -296,6 +310,9 @@ class Chaos:
             for address in ("billing_address", "shipping_address"):
                 if order.get(address):
                     order[address].update(phone=phone, last_name=f"Buyer{k}")
+            if slug == REVIEWED_STORE and self.rng.random() < self.plan.review_share:
+                order["tags"] = "review"  # the store's approval rule holds it
+                self.review_refs.add(f"shopify:{slug}:{order_id}")
             final = copy.deepcopy(order)
             final["updated_at"] = shop.stamp(placed + timedelta(minutes=5))
             shop.orders[order_id] = final  # what the store's API shows: the latest state
@@ -445,6 +462,13 @@ class Chaos:
 
     # ---- faults -----------------------------------------------------------------------------------
 
+    def approve_waiting(self) -> None:
+        """An approver approves every order that waits, as from the console's bulk approval (in this process,
+        on the connector's database and Redis; a Redis restarted meanwhile only loses the wake-up, which the
+        sweep makes up for)."""
+        with contextlib.suppress(RedisError):  # the approval is committed before the wake-up; the sweep runs it
+            approvals.approve(self.runtime, flt=approvals.ApprovalFilter(), actor="chaos")
+
     def faults(self, supervisor: Supervisor, redis: PrivateRedis) -> None:
         """The fault timeline over the sending time: kills spread out, the outage, the Redis restarts."""
         p = self.plan
@@ -453,6 +477,7 @@ class Chaos:
         ]
         actions.append((0.3, "outage"))
         actions += [((k + 1) / (p.redis_restarts + 1) * 0.8 + 0.1, "redis") for k in range(p.redis_restarts)]
+        actions += [((k + 1) / (p.approval_rounds + 1), "approve") for k in range(p.approval_rounds)]
         started = time.monotonic()
         for share, action in sorted(actions):
             delay = started + share * p.send_seconds - time.monotonic()
@@ -461,6 +486,8 @@ class Chaos:
             if action == "kill":
                 supervisor.kill(f"worker{self.rng.randrange(p.workers)}")
                 self.report.worker_kills += 1
+            elif action == "approve":
+                self.approve_waiting()
             elif action == "outage":
                 self.erp.down = True
                 time.sleep(p.outage_seconds)
@@ -523,6 +550,11 @@ class Chaos:
         r.orders_right = len(right)
         r.reordered_right = len(self.reordered_refs & right)
         r.undelivered_right = len(self.undelivered_refs & right)
+        r.review_orders, r.held_right = len(self.review_refs), len(self.review_refs & right)
+        with engine.connect() as conn:
+            r.approvals = conn.execute(
+                text("SELECT count(*) FROM audit_log WHERE action = 'order.approve'")
+            ).scalar_one()
         with engine.connect() as conn:
             sources = dict(
                 conn.execute(
@@ -551,6 +583,9 @@ class Chaos:
         deadline = stopped + self.plan.converge_timeout
         while time.monotonic() < deadline:
             events = self.inbox(engine)
+            if events["held"]:  # held by the rule since the approver's last round (or by reconciliation)
+                self.approve_waiting()
+                continue
             if not events["pending"] and not events["processing"] and not self.differences():
                 self.report.converge_seconds = time.monotonic() - stopped
                 break
@@ -599,6 +634,7 @@ class Chaos:
         engine = create_engine(db_url)
         try:
             self._configure(env)
+            self.runtime = Runtime.from_settings(Settings.from_env(env))
             supervisor.add("web", "web", "--port", str(port))
             for n in range(p.workers):
                 supervisor.add(f"worker{n}", "worker")
@@ -616,6 +652,8 @@ class Chaos:
             self.report.erp_injected_failures = self.erp.injected
             self.converge(env, engine)
         finally:
+            if hasattr(self, "runtime"):
+                self.runtime.engine.dispose()
             supervisor.stop()
             self.report.process_restarts = supervisor.restarts
             self.report.erp_requests = sum(self.erp.hits.values())
@@ -644,6 +682,7 @@ class Chaos:
                         "access_token": store.token,
                         "api_version": "2026-01",
                         "api_base_url": store.url,
+                        **({"approval": {"tags": ["review"]}} if slug == REVIEWED_STORE else {}),
                     }
                 )
             else:

@@ -49,6 +49,8 @@ def test_every_order_reaches_the_erp_exactly_once_through_the_faults(tmp_path) -
     assert report.orders_right == report.erp_orders == report.orders
     assert report.erp_payments == report.paid_orders > 0
     assert report.erp_customers == report.buyers
+    # Orders an approval rule held reached the ERP once approved, each approved once, through the faults.
+    assert report.review_orders > 0 and report.approvals == report.review_orders == report.held_right
     assert report.problems == []
     assert report.events["failed"] == 0 and set(report.events) <= {"succeeded", "ignored"}
     assert report.converge_seconds is not None and report.converge_seconds < CONVERGE_BOUND
