@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response as BaseResponse  # what redirect() return
 
 from connector import auth, health, web_input
 from connector.api import init_api
+from connector.api_holds import bp as holds_api
 from connector.drains import kick
 from connector.headers import install_headers
 from connector.inbox_writer import Inbox
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app.register_blueprint(auth.bp)
 
-    init_api(app)
+    init_api(app).register_blueprint(holds_api)
 
     register_pages(app)
     app.before_request(auth.guard)

@@ -245,3 +245,31 @@ def test_a_rejected_woocommerce_order_is_cancelled_with_a_private_note(stack: St
     (note,) = woo.notes[oid]
     assert "address unreachable" in note["note"] and note["customer_note"] is False
     assert approvals(stack)[0].store_cancel == "done" and stack.erp_orders() == []
+
+
+def test_the_api_lists_approves_and_rejects_as_the_console_does(stack: Stack) -> None:
+    set_rules(stack, {"tags": ["wholesale"]})
+    for n in (7101, 7102, 7103):
+        stack.post_shopify(version(n, "2026-11-20T10:15:30-05:00"))
+    stack.run_jobs()
+    approver = sign_in(stack, APPROVER, "approver")
+    headers = {"X-CSRF-Token": approver.csrf}
+    listed = approver.get("/api/v1/approvals").json["items"]
+    assert [(a["order_number"], a["reasons"]) for a in listed] == [
+        (f"#{n}", ["tagged wholesale"]) for n in (7101, 7102, 7103)
+    ]
+    first, second, _ = (a["id"] for a in listed)
+    assert approver.post(f"/api/v1/approvals/{first}/approve", headers=headers).json == {"count": 1}
+    assert approver.post(f"/api/v1/approvals/{first}/approve", headers=headers).json == {"count": 0}
+    blank = approver.post(f"/api/v1/approvals/{second}/reject", json={"reason": " "}, headers=headers)
+    assert blank.status_code == 422
+    done = approver.post(f"/api/v1/approvals/{second}/reject", json={"reason": "duplicate order"}, headers=headers)
+    assert done.json == {"count": 1}
+    stale = approver.post("/api/v1/approvals/approve", json={"expected_count": 2}, headers=headers)
+    assert stale.status_code == 409 and "matches 1" in stale.json["message"]
+    assert approver.post("/api/v1/approvals/approve", json={"expected_count": 1}, headers=headers).json == {"count": 1}
+    support = sign_in(stack, SUPPORT, "support")
+    refused = support.post(f"/api/v1/approvals/{first}/approve", headers={"X-CSRF-Token": support.csrf})
+    assert refused.status_code == 403
+    stack.run_jobs(include_delayed=True)
+    assert sorted(r.external_ref for r in stack.erp_orders()) == [f"shopify:{STORE}:7101", f"shopify:{STORE}:7103"]

@@ -114,3 +114,19 @@ def test_the_same_name_elsewhere_is_not_asked_about(stack: Stack) -> None:
     stack.post_shopify(order(8021))
     stack.run_jobs()
     assert len(stack.erp_orders()) == 1 and len(stack.erp_customers()) == 2 and matches(stack) == []
+
+
+def test_the_api_decides_as_the_console_does(stack: Stack) -> None:
+    offline_id = known_offline(stack)
+    stack.post_shopify(order(8031))
+    stack.run_jobs()
+    support = sign_in(stack, SUPPORT, "support")
+    headers = {"X-CSRF-Token": support.csrf}
+    (asked,) = support.get("/api/v1/customer-matches").json["items"]
+    assert [c["id"] for c in asked["candidates"]] == [str(offline_id)]
+    stranger = support.post(f"/api/v1/customer-matches/{asked['id']}", json={"link_to": "42"}, headers=headers)
+    assert stranger.status_code == 422 and "not one of those offered" in stranger.json["message"]
+    linked = support.post(f"/api/v1/customer-matches/{asked['id']}", json={"link_to": str(offline_id)}, headers=headers)
+    assert linked.json == {"count": 1}
+    stack.run_jobs(include_delayed=True)
+    assert [r.customer_id for r in stack.erp_orders()] == [offline_id]
