@@ -13,7 +13,7 @@ from connector.holds import release_held
 from connector.models import CustomerMatch, Store
 from connector.runtime import Runtime
 
-STATUSES = ("awaiting", "linked", "created")
+STATUSES = ("awaiting", "linked", "created", "withdrawn")
 
 
 def list_matches(rt: Runtime, status: str | None = "awaiting", limit: int = 200) -> list[tuple[CustomerMatch, str]]:

@@ -27,6 +27,7 @@ from adapters.erp import ErpAdapter
 from adapters.storefront import StorefrontError
 from connector.audit import audit
 from connector.customers import PossibleDuplicate, customer_keys
+from connector.db import rowcount
 from connector.models import Approval, CustomerLink, CustomerMatch, InboxEvent
 from connector.runtime import Runtime, StoreInfo
 from mappings.approval import ApprovalRules, reasons, rules_from_setting
@@ -69,6 +70,7 @@ def gate(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapter, risk: Ris
             return {"held": True, "note": f"awaiting approval on the console ({said})"}
         return {"ignored": True, "note": f"{status} by {by}: {said}; not sent to the ERP"}
     if order.status == "cancelled":
+        _withdraw_question(rt, store, order)
         return None  # the pipeline books nothing for it anyway
     rules = rules_of(store)
     if not rules.any:
@@ -172,6 +174,25 @@ def _withdraw(rt: Runtime, store: StoreInfo, order: Order) -> dict:
         settle_held(session, store.id, [order.external_id], "withdrawn: the order was cancelled in the store")
     audit(rt, f"store:{store.slug}", "order.withdrawn", f"{store.slug} {order.number}")
     return {"ignored": True, "note": "cancelled in the store while awaiting approval; not sent to the ERP"}
+
+
+def _withdraw_question(rt: Runtime, store: StoreInfo, order: Order) -> None:
+    """An order cancelled in the store while a person was to say who its buyer is: nobody need say."""
+    with rt.sessions.begin() as session:
+        withdrawn = rowcount(
+            session.execute(
+                update(CustomerMatch)
+                .where(
+                    CustomerMatch.store_id == store.id,
+                    CustomerMatch.order_external_id == order.external_id,
+                    CustomerMatch.status == "awaiting",
+                )
+                .values(status="withdrawn", decided_at=utcnow(), decided_by="store")
+            )
+        )
+        settle_held(session, store.id, [order.external_id], "withdrawn: the order was cancelled in the store")
+    if withdrawn:
+        audit(rt, f"store:{store.slug}", "customer.withdrawn", f"{store.slug} {order.number}")
 
 
 def settle_held(session: Session, store_id: int, external_ids: list[str], note: str) -> None:

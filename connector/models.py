@@ -401,7 +401,9 @@ class CustomerMatch(Base):
     customer_key: Mapped[str] = mapped_column(String(255))  # the buyer's first customer_links key
     buyer: Mapped[dict] = mapped_column(JSON, default=dict)  # name, email, phone, postcode as the order gives them
     candidates: Mapped[list] = mapped_column(JSON, default=list)  # the ERP's similar customers, as shown
-    status: Mapped[str] = mapped_column(String(16), default="awaiting")  # awaiting | linked | created
+    status: Mapped[str] = mapped_column(
+        String(16), default="awaiting"
+    )  # awaiting | linked | created | withdrawn
     erp_customer_id: Mapped[str | None] = mapped_column(String(64))  # linked: the one chosen
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -130,3 +130,15 @@ def test_the_api_decides_as_the_console_does(stack: Stack) -> None:
     assert linked.json == {"count": 1}
     stack.run_jobs(include_delayed=True)
     assert [r.customer_id for r in stack.erp_orders()] == [offline_id]
+
+
+def test_an_order_cancelled_in_the_store_while_its_buyer_is_in_question_is_withdrawn(stack: Stack) -> None:
+    known_offline(stack)
+    stack.post_shopify(order(8041))
+    stack.run_jobs()
+    cancelled = {**order(8041), "cancelled_at": "2026-11-20T12:00:00-05:00", "updated_at": "2026-11-20T12:00:00-05:00"}
+    stack.post_shopify(cancelled, topic="orders/cancelled")
+    stack.run_jobs()
+    (withdrawn,) = matches(stack)
+    assert withdrawn.status == "withdrawn" and [e.status for e in stack.events()] == ["ignored", "succeeded"]
+    assert stack.erp_orders() == [] and len(stack.erp_customers()) == 1
