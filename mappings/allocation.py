@@ -55,9 +55,9 @@ def split(claims: Sequence[Claim], offline_priority: int | None = None) -> Split
 
     No unit is given out when the shares add up to more than 1 (stores not splitting, such as two that
     leave allocation_share unset): then each store keeps its rounded-down part alone, as before. With
-    different safety stocks the leftover is counted from the smallest free stock, so the whole never
-    exceeds what the strictest store thinks is free. Ties go to the larger lost fraction, then offline,
-    then the store's name: the same answer for every store that computes it.
+    different safety stocks the leftover is counted from the smallest free stock, so a unit handed out
+    never takes the whole past what the strictest store thinks is free. Ties go to the larger lost
+    fraction, then offline, then the store's name: the same answer for every store that computes it.
     """
     shares = {c.store: min(max(c.share, Decimal(0)), Decimal(1)) for c in claims}
     exact = {c.store: max(c.free, Decimal(0)) * shares[c.store] for c in claims}
