@@ -472,7 +472,7 @@ class MappingResource(MethodView):
 
     @bp.response(200, MappingTable)
     def get(self, kind: str) -> dict:
-        """One mapping table (sku, payment_method, shipping_method, tax, location)."""
+        """One mapping table (sku, payment_method, shipping_method, tax, location, stock_priority)."""
         _check_kind(kind)
         with rt().sessions() as session:
             rows = session.execute(

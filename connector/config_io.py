@@ -34,7 +34,9 @@ from connector.crypto import mask
 from connector.customers import POLICIES
 from connector.models import ErpConnection, MappingEntry, Store
 from connector.runtime import Runtime
+from connector.sharing import PRIORITY_KIND, share_problems
 from connector.web_input import NO_NUL, Text
+from mappings.allocation import order_problems
 from mappings.approval import RulesError, rules_from_setting, rules_to_setting
 from mappings.attribution import RULES as ATTRIBUTION_RULES
 from mappings.attribution import AttributionError, parse_share, share_text
@@ -117,6 +119,14 @@ def minutes() -> Whole:
     )
 
 
+def priority() -> Whole:
+    """A rank for the units rounding leaves when stores share stock (mappings.allocation): lower first."""
+    return Whole(
+        validate=validate.Range(min=0, max=1000, error="a whole number from 0 to 1000 (lower goes first)"),
+        error_messages={"invalid": "a whole number (lower goes first)"},
+    )
+
+
 def seconds(most: float) -> fields.Float:
     return fields.Float(
         validate=validate.Range(
@@ -184,6 +194,7 @@ class StoreSettings(Schema):
         validate=validate.Range(min=0, min_inclusive=False, max=1, error="more than 0 and at most 1 (0.5 = half)"),
         error_messages={"invalid": "a number between 0 and 1, such as 0.5"},
     )
+    stock_priority = priority()  # who gets a unit the shares' rounding leaves; unset: this store takes none
     customer_policy = fields.String(validate=validate.OneOf(POLICIES))
     guest_customer_id = text(ID_MAX)
     import_statuses = fields.List(text(64, validate.Length(min=1)), validate=validate.Length(max=32))
@@ -243,6 +254,7 @@ class ErpConfig(Schema):
     shipments_interval_minutes = minutes()
     receipts_interval_minutes = minutes()  # marking store orders paid from the ERP's receipts; 0 turns it off
     push_token = secret()  # the ERP's bearer token for POST /api/v1/stock
+    offline_stock_priority = priority()  # the ERP's own channels' rank for those units; unset: they keep the rest
 
 
 class SqlErpConfig(ErpConfig):
@@ -419,7 +431,24 @@ def load_config(rt: Runtime, text: str) -> dict[str, int]:
             counts["erp"] = 1
         if doc["mappings"]:
             counts["mappings"] = _write_mappings(session, doc["mappings"])
+        _check_shares(session, doc)
     return counts
+
+
+def _check_shares(session: Session, doc: dict) -> None:
+    """Shares of the stores that sell from a common warehouse add up to at most 1, once the document is in
+    (refused for the stores it names, or for all when it changes the location table)."""
+    if not doc["stores"] and "location" not in doc["mappings"]:
+        return
+    slugs = [s["slug"] for s in doc["stores"]]
+    problems = share_problems(session, None if "location" in doc["mappings"] else set(slugs))
+    if not problems:
+        return
+    named = [i for i, slug in enumerate(slugs) if any(slug in p.stores for p in problems)]
+    messages = [str(p) for p in problems]
+    if named:
+        raise ConfigError({"stores": {named[0]: {"allocation_share": messages}}})
+    raise ConfigError({"mappings": {"location": messages}})
 
 
 def _write_store(rt: Runtime, session: Session, entry: dict) -> bool:
@@ -457,9 +486,25 @@ def _write_mappings(session: Session, tables: dict[str, list[dict]]) -> int:
         for kind, rows in tables.items()
     }
     unknown = {kind: rows for kind, rows in unknown.items() if rows}
+    orders = _order_problems(tables.get(PRIORITY_KIND, []), set(store_ids))
+    if orders:
+        unknown.setdefault(PRIORITY_KIND, {}).update(orders)
     if unknown:
         raise ConfigError({"mappings": unknown})  # raised inside the transaction: nothing is written
     return sum(write_mapping(session, kind, rows, store_ids) for kind, rows in tables.items())
+
+
+def _order_problems(rows: list[dict], slugs: set[str]) -> dict[int, dict[str, list[str]]]:
+    """Per row of the per-SKU priority table: it ranks stores against each other, so it is for every store,
+    and its order names known stores and `offline`."""
+    found: dict[int, dict[str, list[str]]] = {}
+    for i, row in enumerate(rows):
+        if row.get("store"):
+            found.setdefault(i, {})["store"] = ["a priority order ranks every store: leave the store empty"]
+        problems = order_problems(row["target"], slugs)
+        if problems:
+            found.setdefault(i, {})["target"] = problems
+    return found
 
 
 def replace_mapping(runtime: Runtime, kind: str, rows: list[dict]) -> int:
@@ -475,7 +520,22 @@ def replace_mapping(runtime: Runtime, kind: str, rows: list[dict]) -> int:
             if key in seen:
                 raise ValidationError({"rows": [f"{r['source']} is mapped twice"]})
             seen.add(key)
-        return write_mapping(session, kind, rows, slugs)
+        if kind == PRIORITY_KIND:
+            problems = _order_problems(rows, set(slugs))
+            if problems:
+                raise ValidationError(
+                    {
+                        "rows": [
+                            f"{rows[i]['source']}: {m}" for i, p in problems.items() for ms in p.values() for m in ms
+                        ]
+                    }
+                )
+        count = write_mapping(session, kind, rows, slugs)
+        if kind == "location":
+            conflicts = share_problems(session)
+            if conflicts:  # raised inside the transaction: the table stays as it was
+                raise ValidationError({"rows": [str(c) for c in conflicts]})
+        return count
 
 
 def write_mapping(session: Session, kind: str, rows: list[dict], store_ids: dict[str, int]) -> int:

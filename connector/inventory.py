@@ -9,7 +9,9 @@ For one store, a run:
 3. computes per (store SKU, location) the target
        sellable(Σ on hand in the location's warehouses, reserved, safety_stock, allocation_share)
    (mappings.inventory), where `reserved` is every store's unreleased order units of the SKU placed
-   after the ERP last counted it there — the ERP's figure does not include them yet;
+   after the ERP last counted it there — the ERP's figure does not include them yet; plus, where
+   stores split those warehouses, a unit the shares' rounding left over when this store's priority
+   wins it (mappings.allocation, over every sharing store's settings: connector.sharing);
 4. writes only the targets that differ from what the store shows: its last reported figure (a
    webhook, a catalogue read, our own confirmed write) or, when none is known, what we last pushed;
 5. records each written figure (before the call as pending, after it as confirmed), and moves the
@@ -47,10 +49,12 @@ from connector.lifecycle import merchant_tables
 from connector.locations import LocationMap, location_entries, store_locations
 from connector.models import PushedLevel, Reservation, StockMirror, Store
 from connector.runtime import Runtime, StoreInfo
+from connector.sharing import StockRules, stock_rules
 from connector.stock import load_json_cursor, save_cursor
 from connector.upsert import chunked, custom_plans, upsert
 from connector.variants import VariantRef
-from mappings.inventory import StockRow, location_target, store_skus
+from mappings.allocation import Allotment, Claim, ranks, split
+from mappings.inventory import StockRow, location_stock, sellable, store_skus
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +81,16 @@ class Planned:
     reported: int | None  # the store's figure, when known: Shopify's changeFromQuantity
 
 
+@dataclass(frozen=True)
+class Allocation:
+    """What a figure is computed with besides stock: this store's safety stock and share, and every
+    store's sharing rules (who splits which warehouses, and their priorities)."""
+
+    safety: Decimal
+    share: Decimal
+    rules: StockRules
+
+
 @dataclass
 class SyncReport:
     store: str
@@ -98,6 +112,8 @@ class SyncReport:
     seconds: float = 0.0
     complete: bool = True  # False: a retryable failure; the next run redoes this one's SKUs
     splits: int = 0  # calls spent isolating items the store refused
+    last_units: int = 0  # figures that got a unit the shared stock's rounding left over
+    last_unit_examples: list[str] = field(default_factory=list)  # why, for a few of them
 
     def skip(self, reason: str, sku: str, n: int = 1) -> None:
         self.skipped[reason] += n
@@ -113,6 +129,11 @@ class SyncReport:
             f"{self.levels} figure(s); {self.seconds:.2f} s",
             f"  store API calls: {calls}; throttled {self.throttled}; waited {self.waited:.2f} s",
         ]
+        if self.last_units:
+            lines.append(
+                f"  last unit: {self.last_units} figure(s) got a unit the shares' rounding left over, e.g. "
+                + "; ".join(self.last_unit_examples)
+            )
         for reason, n in sorted(self.skipped.items()):
             lines.append(f"  skipped {n}: {reason} (e.g. {', '.join(self.examples.get(reason, []))})")
         lines += [f"  note: {n}" for n in self.notes] + [f"  error: {e}" for e in self.errors]
@@ -135,6 +156,8 @@ class SyncReport:
             "notes": self.notes,
             "seconds": round(self.seconds, 3),
             "complete": self.complete,
+            "last_units": self.last_units,
+            "last_unit_examples": self.last_unit_examples,
         }
 
 
@@ -150,7 +173,8 @@ def sync_inventory(rt: Runtime, store_id: int, full: bool = False, client: Any =
     entries = location_entries(rt, store.id)
     safety = _decimal(store.settings.get("safety_stock"), Decimal(0), "safety_stock", report)
     share = _decimal(store.settings.get("allocation_share"), Decimal(1), "allocation_share", report)
-    fingerprint = _fingerprint(safety, share, sku_map, entries)
+    rules = stock_rules(rt)
+    fingerprint = _fingerprint(safety, share, sku_map, entries, rules)
     state = load_json_cursor(rt, CURSOR.format(id=store.id))
     since = _since(state)
     report.full = full or since is None or state.get("fingerprint") != fingerprint
@@ -164,7 +188,7 @@ def sync_inventory(rt: Runtime, store_id: int, full: bool = False, client: Any =
             locations, location_state = _locations(rt, store, client, entries, state, fingerprint, report.full)
             if locations.note:
                 report.notes.append(locations.note)
-            plan = _plan(rt, store, client, erp_skus, sku_map, locations, safety, share, report)
+            plan = _plan(rt, store, client, erp_skus, sku_map, locations, Allocation(safety, share, rules), report)
             if plan:
                 _record(rt, store.id, plan, confirmed=False)
                 (_push_shopify if store.platform == "shopify" else _push_woo)(rt, store, client, plan, report)
@@ -221,11 +245,23 @@ def _decimal(value: Any, default: Decimal, name: str, report: SyncReport) -> Dec
 
 
 def _fingerprint(
-    safety: Decimal, share: Decimal, sku_map: dict[str, str], entries: tuple[dict[str, str], dict[str, str]]
+    safety: Decimal,
+    share: Decimal,
+    sku_map: dict[str, str],
+    entries: tuple[dict[str, str], dict[str, str]],
+    rules: StockRules,
 ) -> str:
-    """What every figure depends on besides stock and orders: a change of it recomputes every SKU."""
+    """What every figure depends on besides stock and orders: a change of it recomputes every SKU. That
+    includes the other stores' shares and priorities: they decide who gets a unit rounding left over."""
     text = json.dumps(
-        [str(safety), str(share), sorted(sku_map.items()), sorted(entries[0].items()), sorted(entries[1].items())]
+        [
+            str(safety),
+            str(share),
+            sorted(sku_map.items()),
+            sorted(entries[0].items()),
+            sorted(entries[1].items()),
+            rules.fingerprint(),
+        ]
     )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -337,8 +373,7 @@ def _plan(
     erp_skus: set[str],
     sku_map: dict[str, str],
     locations: LocationMap,
-    safety: Decimal,
-    share: Decimal,
+    allocation: Allocation,
     report: SyncReport,
 ) -> list[Planned]:
     ordered = sorted(erp_skus)
@@ -352,7 +387,8 @@ def _plan(
     for erp in ordered:
         rows, reservations = stock.get(erp, []), held.get(erp, [])
         targets = {
-            loc: location_target(rows, whs, reservations, safety, share) for loc, whs in locations.warehouses.items()
+            loc: _allotment(store.slug, erp, whs, location_stock(rows, whs, reservations), allocation)
+            for loc, whs in locations.warehouses.items()
         }
         for sku in selling[erp]:
             variant = found.get(sku)
@@ -362,10 +398,14 @@ def _plan(
             if not variant.manage_stock:
                 report.skip("the store does not manage this item's stock (or its parent product does)", sku)
                 continue
-            for loc, target in targets.items():
-                if target is None:
+            for loc, allotment in targets.items():
+                if allotment is None:
                     report.skip("the ERP has no stock row in the location's warehouses", sku)
                     continue
+                target = allotment.total
+                if allotment.extra:
+                    by_sku = erp in allocation.rules.orders
+                    _explain(report, sku, locations.names.get(loc) or loc, allotment, allocation.share, by_sku)
                 report.levels += 1
                 level = levels.get((sku, loc))
                 if store_figure(level) == target:
@@ -373,6 +413,43 @@ def _plan(
                     continue
                 plan.append(Planned(sku, loc, variant, target, level.reported if level is not None else None))
     return plan
+
+
+def _allotment(
+    slug: str,
+    erp_sku: str,
+    warehouses: frozenset[str] | None,
+    stock: Decimal | None,
+    allocation: Allocation,
+) -> Allotment | None:
+    """This store's figure for stock it may share: its part by share, and a unit rounding left over when the
+    split over every store selling from exactly these warehouses gives it one (the same split whichever
+    store computes it). None when the ERP has no figure there."""
+    if stock is None:
+        return None
+    rules = allocation.rules
+    group = rules.group(warehouses)
+    if not group or slug not in {s.store for s in group}:
+        return Allotment(sellable(stock, Decimal(0), allocation.safety, allocation.share))
+    ranked, offline = ranks(rules.orders.get(erp_sku), {s.store: s.priority for s in group}, rules.offline_priority)
+    claims = [
+        Claim(s.store, stock - s.safety, s.share if s.share is not None else Decimal(1), ranked[s.store]) for s in group
+    ]
+    return split(claims, offline).stores[slug]
+
+
+def _explain(report: SyncReport, sku: str, location: str, allotment: Allotment, share: Decimal, by_sku: bool) -> None:
+    report.last_units += 1
+    if len(report.last_unit_examples) < 5:
+        place = (allotment.priority or 0) + 1
+        rank = f"{_ordinal(place)} in the SKU's own order" if by_sku else f"priority {allotment.priority}"
+        report.last_unit_examples.append(
+            f"{sku} at {location}: {allotment.by_share} by share {share} + 1 left by rounding ({rank})"
+        )
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 # ---- writing --------------------------------------------------------------------------------------

@@ -63,6 +63,20 @@ def location_entries(rt: Runtime, store_id: int) -> tuple[dict[str, str], dict[s
     return _entries(rt, store_id)
 
 
+def planned_warehouses(platform: str, own: dict[str, str], shared: dict[str, str]) -> frozenset[frozenset[str] | None]:
+    """The warehouse sets a store's locations sell from as the location table says, without asking the
+    store: what store_locations resolves, but for entries naming a location the store no longer has.
+    Every store reads the same answer for every other store, whichever syncs first."""
+    if platform != "shopify":
+        target = own.get(WOO_LOCATION, shared.get(WOO_LOCATION))
+        return frozenset({parse_warehouses(target) if target is not None else None})
+    for table in (own, shared):
+        targets = [target for source, target in table.items() if source != WOO_LOCATION]
+        if targets:
+            return frozenset(parse_warehouses(t) for t in targets)
+    return frozenset({None})
+
+
 def restock_warehouses(rt: Runtime, store: StoreInfo, location_ids: Iterable[str]) -> dict[str, str | None]:
     """For each store location, the one ERP warehouse its returns go back into, from the location table
     (read once) by the location's id; None (the ERP's own default) when unmapped, mapped to several

@@ -5,7 +5,7 @@ For one SKU at one store location:
 never below zero. `reserved` is what orders already took that the ERP's figure does not show yet
 (orders placed after the ERP last counted the SKU); `share` is the store's allocation of a
 warehouse that several stores sell from. Rounding down means the shares never add up to more than
-the stock: the last unit goes to nobody rather than to two buyers.
+the stock; who gets the units it leaves over is mappings.allocation's business.
 """
 
 from __future__ import annotations
@@ -47,12 +47,21 @@ def location_target(
     ones are already in the ERP's figure. None when the ERP has no row for these warehouses: then we
     have nothing to say about the SKU there, which is not the same as zero.
     """
+    stock = location_stock(rows, warehouses, reservations)
+    return None if stock is None else sellable(stock, Decimal(0), safety_stock, share)
+
+
+def location_stock(
+    rows: Sequence[StockRow], warehouses: frozenset[str] | None, reservations: Sequence[tuple[int, datetime]]
+) -> Decimal | None:
+    """Σ on hand in these warehouses less what orders took that the ERP's figure does not show yet: what
+    every store selling from them counts before its own safety stock (location_target)."""
     picked = [r for r in rows if warehouses is None or r.warehouse in warehouses]
     if not picked:
         return None
     newest = max(r.updated_at for r in picked)
     reserved = sum((q for q, placed_at in reservations if placed_at > newest), 0)
-    return sellable(sum((r.on_hand for r in picked), Decimal(0)), Decimal(reserved), safety_stock, share)
+    return sum((r.on_hand for r in picked), Decimal(0)) - reserved
 
 
 def store_skus(erp_sku: str, sku_map: Mapping[str, str]) -> list[str]:

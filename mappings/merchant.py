@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from mappings.canonical import Order, TaxLine
 
-KINDS = ("sku", "payment_method", "shipping_method", "tax", "location")
+KINDS = ("sku", "payment_method", "shipping_method", "tax", "location", "stock_priority")
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,8 @@ class MerchantTables:
     shipping_method: dict[str, str] = field(default_factory=dict)  # shipping code or title → ERP carrier/service
     tax: dict[str, str] = field(default_factory=dict)  # tax title → ERP tax code
     location: dict[str, str] = field(default_factory=dict)  # store location id → ERP warehouse(s), comma-separated
+    # ERP SKU → store slugs and `offline`, comma-separated: who gets a unit left by rounding (mappings.allocation)
+    stock_priority: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_rows(cls, rows: list[tuple[str, str, str]]) -> MerchantTables:

@@ -83,6 +83,13 @@ def map_locations(stack: Stack, rows: Sequence[tuple[str | None, str, str]]) -> 
     replace_mapping(stack.rt, "location", [{"store": s, "source": src, "target": tgt} for s, src, tgt in rows])
 
 
+def map_priorities(stack: Stack, rows: Sequence[tuple[str, str]]) -> None:
+    """(ERP SKU, store slugs and offline in the order that gets the units the shares' rounding leaves)."""
+    replace_mapping(
+        stack.rt, "stock_priority", [{"store": None, "source": sku, "target": order} for sku, order in rows]
+    )
+
+
 def set_erp_stock(stack: Stack, rows: Iterable[tuple[str, str, int, datetime]]) -> None:
     """Write (sku, warehouse, on_hand, updated_at) into erp_stock, as the ERP does."""
     rows = [{"sku": s, "warehouse": w, "on_hand": q, "updated_at": t} for s, w, q, t in rows]

@@ -6,9 +6,10 @@ import json
 
 import pytest
 import yaml
+from marshmallow import ValidationError
 from sqlalchemy import select, text
 
-from connector.config_io import ConfigError, dump_config, load_config
+from connector.config_io import ConfigError, dump_config, load_config, replace_mapping
 from connector.crypto import SecretBox, SecretsError
 from connector.models import AuditEntry, ErpConnection, MappingEntry, Store
 from connector.runtime import Runtime
@@ -131,6 +132,8 @@ SHOP = (
         (", allocation_share: 5", "stores.0.allocation_share: more than 0 and at most 1 (0.5 = half)"),
         (", allocation_share: 0", "stores.0.allocation_share: more than 0 and at most 1 (0.5 = half)"),
         (", safety_stock: -3", "stores.0.safety_stock: 0 or more units"),
+        (", stock_priority: -1", "stores.0.stock_priority: a whole number from 0 to 1000 (lower goes first)"),
+        (", stock_priority: first", "stores.0.stock_priority: a whole number (lower goes first)"),
         (", safety_stock: 2.5", "stores.0.safety_stock: a whole number of units"),
         (", inventory_interval_minutes: 1441", "stores.0.inventory_interval_minutes: 0 (off) or up to 1440"),
         (", allocaton_share: 0.5", "stores.0.allocaton_share: Unknown field."),
@@ -206,6 +209,7 @@ def test_every_store_setting_the_connector_reads_loads_and_comes_back(stack):
             "erp.confirm",
         ),
         ({"kind": "sql", "url": "sqlite://", "push_token": "x" * 200_000}, "erp.push_token: at most 4096 characters"),
+        ({"kind": "sql", "url": "sqlite://", "offline_stock_priority": 1.5}, "erp.offline_stock_priority: a whole"),
     ],
 )
 def test_erp_settings_are_checked_per_kind(stack, erp, message):
@@ -319,6 +323,14 @@ def test_a_kind_in_the_document_replaces_its_rows_and_absent_kinds_stay(stack):
         (f"mappings:\n  tax: [{{source: {'s' * 256}, target: B}}]\n", "mappings.tax.0.source: at most 255 characters"),
         ("mappings:\n  tax: [{source: '  ', target: B}]\n", "mappings.tax.0.source: may not be blank"),
         ("mappings:\n  tax: [{source: A}]\n", "mappings.tax.0.target: Missing data"),
+        (
+            "mappings:\n  stock_priority: [{source: A, target: 'offline, acme-xx'}]\n",
+            "mappings.stock_priority.0.target: no store 'acme-xx' (use store slugs and offline)",
+        ),
+        (
+            "mappings:\n  stock_priority: [{source: A, target: acme-ca, store: acme-ca}]\n",
+            "mappings.stock_priority.0.store: a priority order ranks every store: leave the store empty",
+        ),
     ],
 )
 def test_bad_mapping_rows_are_refused_by_path_and_nothing_is_written(stack, document, message):
@@ -328,6 +340,65 @@ def test_bad_mapping_rows_are_refused_by_path_and_nothing_is_written(stack, docu
     assert message in str(raised.value)
     assert len(_mapping_rows(stack.rt)) == 3
     assert "safety_stock" not in _store_settings(stack.rt, "acme-us")  # nor the store of the refused document
+
+
+# ---- shared stock: shares of stores with a common warehouse add up to at most 1 --------------------
+
+SHARED = """
+stores:
+  - {slug: outlet-eu, platform: woocommerce, url: 'https://shop.acme.eu', webhook_secret: w, allocation_share: %s}
+  - {slug: outlet-ca, platform: shopify, shop_domain: outlet-ca.myshopify.com, webhook_secret: s, allocation_share: 0.6,
+     stock_priority: 1}
+"""
+
+
+def test_shares_over_one_for_a_common_warehouse_are_refused_naming_the_stores_and_the_sum(stack):
+    with pytest.raises(ConfigError) as raised:
+        load_config(stack.rt, SHARED % "0.5")
+    assert str(raised.value) == (
+        "stores.0.allocation_share: allocation_share of outlet-ca (0.6), outlet-eu (0.5) adds up to 1.1 for every "
+        "warehouse, which they all sell from: lower them to 1 or less together, or the stores are offered the "
+        "same units twice"
+    )
+    assert "outlet-eu" not in _slugs(stack.rt)  # the whole document refused
+    load_config(stack.rt, SHARED % "0.4")  # 1 in all: fine; stores without a share split nothing
+    assert _store_settings(stack.rt, "outlet-ca")["stock_priority"] == 1
+
+    # Each store sells from its own warehouse: no common one, so their shares are each their own business.
+    own = (
+        "mappings:\n  location: [{source: default, target: EU, store: outlet-eu},"
+        " {source: '1', target: CA, store: outlet-ca}]\n"
+    )
+    load_config(stack.rt, SHARED % "0.9" + own)
+    # A location edit that makes them share CA is refused, through every door, and the table stays.
+    both_ca = [
+        {"store": "outlet-eu", "source": "default", "target": "CA, EU"},
+        {"store": "outlet-ca", "source": "1", "target": "CA"},
+    ]
+    with pytest.raises(ValidationError, match=r"outlet-ca \(0.6\), outlet-eu \(0.9\) adds up to 1.5 for CA,"):
+        replace_mapping(stack.rt, "location", both_ca)
+    with pytest.raises(
+        ConfigError, match=r"mappings.location: allocation_share of outlet-ca \(0.6\), outlet-eu \(0.9\)"
+    ):
+        load_config(stack.rt, "mappings:\n  location: " + json.dumps(both_ca) + "\n")
+    assert ("location", "outlet-eu", "default", "EU") in _mapping_rows(stack.rt)
+    # An inactive store sells nothing: it shares with nobody.
+    load_config(stack.rt, (SHARED % "0.9").replace("allocation_share: 0.9", "allocation_share: 0.9, active: false"))
+    replace_mapping(stack.rt, "location", both_ca)
+
+
+def test_the_per_sku_priority_table_names_known_stores_and_is_for_every_store(stack):
+    load_config(stack.rt, SHARED % "0.4")
+    with pytest.raises(ValidationError) as raised:
+        replace_mapping(
+            stack.rt, "stock_priority", [{"store": None, "source": "A-1", "target": "outlet-eu, outlet-eu"}]
+        )
+    assert raised.value.messages == {"rows": ["A-1: named twice: outlet-eu"]}
+    replace_mapping(stack.rt, "stock_priority", [{"store": None, "source": "A-1", "target": "offline, outlet-eu"}])
+    assert ("stock_priority", None, "A-1", "offline, outlet-eu") in _mapping_rows(stack.rt)
+    assert yaml.safe_load(dump_config(stack.rt))["mappings"]["stock_priority"] == [
+        {"source": "A-1", "target": "offline, outlet-eu"}
+    ]
 
 
 def test_mappings_dump_and_load_back_identically(stack):
@@ -379,6 +450,11 @@ def _mapping_rows(rt: Runtime) -> list[tuple]:
             )
         ).all()
     return sorted((tuple(r) for r in rows), key=lambda r: (r[0], r[1] or "", r[2]))
+
+
+def _slugs(rt: Runtime) -> list[str]:
+    with rt.sessions() as session:
+        return list(session.scalars(select(Store.slug)))
 
 
 def _store_settings(rt: Runtime, slug: str) -> dict:

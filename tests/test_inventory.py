@@ -27,7 +27,7 @@ from tests.conftest import load_fixture
 from tests.fakes.shopify import FakeShopify
 from tests.fakes.woocommerce import FakeWooCommerce
 from tests.stack import STORE, WOO_SECRET, WOO_STORE, Stack
-from tests.storefronts import Served, configure, fake_woo, map_locations, set_erp_stock, store_id
+from tests.storefronts import Served, configure, fake_woo, map_locations, map_priorities, set_erp_stock, store_id
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)  # when the ERP counted: before the fixture orders
 SET = "graphql:inventorySetQuantities"
@@ -244,6 +244,87 @@ def test_two_stores_share_a_warehouse_and_an_order_lowers_the_other(
     )
     result = sync_inventory_job(woo_id)  # reads the ERP's change, then syncs
     assert (result["changes"], result["unchanged"]) == (0, 2) and woo.stock_of(krt_woo) == 2
+
+
+# ---- who gets the last unit ----------------------------------------------------------------------------
+
+
+def test_the_last_unit_goes_by_priority_the_same_whichever_store_syncs_first(
+    stack: Stack, shop: FakeShopify, woo: FakeWooCommerce
+) -> None:
+    main = shop.add_location("Main")
+    krt, dup = shop.add_variants(["KRT-COT-L-IND", "DUP-BLK-01"], available=0)
+    krt_woo, dup_woo = woo.add_product("KRT-COT-L-IND", stock=0), woo.add_product("DUP-BLK-01", stock=0)
+    shares = {"safety_stock": 2, "allocation_share": 0.6}, {"safety_stock": 2, "allocation_share": 0.4}
+
+    def settle(shopify: dict | None = None, woo_settings: dict | None = None, erp: dict | None = None) -> None:
+        configure(
+            stack,
+            shop=shop,
+            woo=woo,
+            shopify_settings={**shares[0], **(shopify or {})},
+            woo_settings={**shares[1], **(woo_settings or {})},
+            erp=erp or {},
+        )
+
+    settle()
+    # KRT: 10 on hand, free 8 -> 4.8 and 3.2. DUP: 7 on hand, free 5 -> 3 and 2 exactly: nothing left over.
+    set_erp_stock(stack, [("KRT-COT-L-IND", "MAIN", 10, T0), ("DUP-BLK-01", "MAIN", 7, T0)])
+    rt = stack.rt
+    shopify_id, woo_id = store_id(stack, STORE), store_id(stack, WOO_STORE)
+    read_erp_stock(rt)
+
+    def figures() -> tuple[int | None, ...]:
+        return (
+            shop.level(krt.inventory_item_id, main),
+            woo.stock_of(krt_woo),
+            shop.level(dup.inventory_item_id, main),
+            woo.stock_of(dup_woo),
+        )
+
+    # By default the 8th free unit is nobody's: it stays for the ERP's own (offline) sales, as before.
+    assert sync_inventory(rt, woo_id).changes == 2 and sync_inventory(rt, shopify_id).changes == 2
+    assert figures() == (4, 3, 3, 2)
+
+    # The merchant ranks the Shopify store first. The WooCommerce store syncs first and keeps its 3; the
+    # Shopify store is offered its 4 by share and the unit left over: 5 + 3 = 8, all of the free stock.
+    settle(shopify={"stock_priority": 1}, woo_settings={"stock_priority": 2})
+    assert sync_inventory(rt, woo_id).changes == 0
+    report = sync_inventory(rt, shopify_id)
+    assert report.full and report.changes == 1 and figures() == (5, 3, 3, 2)
+    assert report.last_units == 1
+    assert report.last_unit_examples == ["KRT-COT-L-IND at Main: 4 by share 0.6 + 1 left by rounding (priority 1)"]
+    assert "last unit: 1 figure(s) got a unit the shares' rounding left over" in report.summary()
+
+    # Run again, as the scheduler would, through the queue and the worker: nothing is written.
+    writes = shop.calls[SET], woo.hits["POST products/batch"]
+    for sid in (shopify_id, woo_id):
+        assert queue_inventory_sync(rt, sid) is True
+    stack.run_jobs()
+    assert sync_inventory(rt, woo_id, full=True).changes == 0
+    assert sync_inventory(rt, shopify_id, full=True).changes == 0
+    assert (shop.calls[SET], woo.hits["POST products/batch"]) == writes and figures() == (5, 3, 3, 2)
+
+    # Offline is ranked ahead of both: the unit goes back to the shop counter. The store is down for the
+    # first run (every try fails): nothing changes and the run is redone; the second run converges.
+    settle(shopify={"stock_priority": 1}, woo_settings={"stock_priority": 2}, erp={"offline_stock_priority": 0})
+    client = sync_client(info(rt, shopify_id))
+    client._sleep = lambda seconds: None  # the client's backoff between its own tries
+    shop.fail_next(4, status=503)
+    failed = sync_inventory(rt, shopify_id, client=client)
+    assert not failed.complete and figures() == (5, 3, 3, 2)
+    assert sync_inventory(rt, shopify_id).changes == 1 and figures() == (4, 3, 3, 2)
+    assert sync_inventory(rt, shopify_id).changes == 0 and sync_inventory(rt, woo_id).changes == 0
+
+    # For this one SKU the WooCommerce store goes first, then offline: 3.2 -> 4, and Shopify back to 4.
+    map_priorities(stack, [("KRT-COT-L-IND", f"{WOO_STORE}, offline")])
+    report = sync_inventory(rt, woo_id)
+    assert report.changes == 1 and figures() == (4, 4, 3, 2)
+    assert report.last_unit_examples == [
+        "KRT-COT-L-IND at default: 3 by share 0.4 + 1 left by rounding (1st in the SKU's own order)"
+    ]
+    assert sync_inventory(rt, shopify_id).changes == 0
+    assert sum(figures()[:2]) <= 8 and sum(figures()[2:]) <= 5  # never more than the free stock
 
 
 # ---- what the stores report: echo suppression ------------------------------------------------------

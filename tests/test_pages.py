@@ -325,6 +325,69 @@ def test_sync_rules_of_a_woocommerce_store(sqlite_stack):
     assert refused.status_code == 400 and field_error(html(refused), "woocommerce-restock_refunds")
 
 
+def test_shares_over_one_are_refused_on_the_store_form_and_stock_rules_are_audited(sqlite_stack):
+    admin = sign_in(sqlite_stack)
+    woo = [("active", "on"), ("url", "https://shop.acme.test"), ("allocation_share", "0.5")]
+    assert form_post(admin, f"/config/stores/{WOO_STORE}", woo).status_code == 302
+    shop = [
+        ("active", "on"),
+        ("shop_domain", "acme-us.myshopify.com"),
+        ("api_version", "2026-01"),
+        ("allocation_share", "0.6"),
+        ("stock_priority", "1"),
+    ]
+    before = audit_actions(sqlite_stack)
+    refused = form_post(admin, f"/config/stores/{STORE}", shop)
+    assert refused.status_code == 400
+    assert field_error(html(refused), "allocation_share").startswith(
+        f"allocation_share of {WOO_STORE} (0.5), {STORE} (0.6) adds up to 1.1 for every warehouse"
+    )
+    assert audit_actions(sqlite_stack) == before
+    with sqlite_stack.rt.sessions() as s:
+        assert "allocation_share" not in s.scalars(select(Store.settings).where(Store.slug == STORE)).one()
+
+    bad = form_post(admin, f"/config/stores/{STORE}", [*shop[:3], ("stock_priority", "first")])
+    assert bad.status_code == 400 and field_error(html(bad), "stock_priority") == "a whole number (lower goes first)"
+
+    saved = form_post(
+        admin, f"/config/stores/{STORE}", [*shop[:3], ("allocation_share", "0.5"), ("stock_priority", "1")]
+    )
+    assert saved.status_code == 302
+    with sqlite_stack.rt.sessions() as s:
+        entry = s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+    assert (entry.action, entry.actor, entry.target) == ("store.update", "admin@example.com", STORE)
+    assert entry.detail["stock"] == {"allocation_share": [None, 0.5], "stock_priority": [None, 1]}
+    page = html(admin.get("/config"))
+    assert "Stock priority" in page and 'id="stock-priority"' in page
+
+    # Offline's rank is the ERP's; and a per-SKU order, edited like every mapping table.
+    erp = form_post(admin, "/config/erp", {"kind": "sql", "offline_stock_priority": "0"})
+    assert erp.status_code == 302
+    with sqlite_stack.rt.sessions() as s:
+        entry = s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+    assert entry.action == "erp.update" and entry.detail["stock"] == {"offline_stock_priority": [None, 0]}
+    assert sqlite_stack.rt.erp().test_connection()  # the stored url was kept
+    wrong = form_post(admin, "/config/mappings/stock_priority", {"source": "KRT", "target": "offline, nobody"})
+    assert wrong.status_code == 400 and "no store &#39;nobody&#39;" in html(wrong)
+    order = form_post(admin, "/config/mappings/stock_priority", {"source": "KRT", "target": f"offline, {STORE}"})
+    assert order.status_code == 302 and order.headers["Location"].endswith("#stock-priority")
+
+    # The JSON API is refused the same: 0.5 + 0.6 once the WooCommerce store's share is raised.
+    headers = {"X-CSRF-Token": admin.csrf}
+    doc = (
+        f"stores: [{{slug: {WOO_STORE}, platform: woocommerce, url: 'https://shop.acme.test', webhook_secret: '••••',"
+        " allocation_share: 0.6}]"
+    )
+    refused = admin.put("/api/v1/config", json={"yaml": doc}, headers=headers)
+    assert refused.status_code == 400 and "adds up to 1.1 for every warehouse" in refused.json["message"]
+    answer = admin.put(
+        "/api/v1/mappings/stock_priority",
+        json={"rows": [{"store": STORE, "source": "KRT", "target": "offline"}]},
+        headers=headers,
+    )
+    assert answer.status_code == 400 and "leave the store empty" in str(answer.json["errors"])
+
+
 def test_the_erp_connection_is_edited_and_tested(sqlite_stack):
     admin = sign_in(sqlite_stack)
     bad = form_post(

@@ -28,6 +28,7 @@ from mappings.merchant import KINDS as MAPPING_KINDS
 
 bp = Blueprint("config", __name__, url_prefix="/config")
 BLANK_MAPPING_ROWS = 1
+STOCK_RULES = ("active", "safety_stock", "allocation_share", "stock_priority")  # what a stock split depends on
 
 
 @bp.before_request
@@ -127,6 +128,7 @@ def _rules(store: StoreInfo) -> list[tuple[str, str]]:
         ("Inventory every", f"{s['inventory_interval_minutes']} min" if s.get("inventory_interval_minutes") else "—"),
         ("Safety stock", str(s.get("safety_stock", "—"))),
         ("Allocation share", f"{float(s['allocation_share']):.0%}" if s.get("allocation_share") is not None else "—"),
+        ("Stock priority", str(s["stock_priority"]) if s.get("stock_priority") is not None else "—"),
     ]
 
 
@@ -220,7 +222,15 @@ def store_page(slug: str) -> Any:
         and k not in ("slug", "platform")
         and entry.get(k) != before.get(k)
     )
-    audit(rt(), actor(), "store.update", slug, {"changed": changed, "secrets_set": list(result.changed_secrets)})
+    # how the stock split changed, value by value: who got the last unit is read from here later
+    stock = {k: [before.get(k), entry.get(k)] for k in changed if k in STOCK_RULES}
+    audit(
+        rt(),
+        actor(),
+        "store.update",
+        slug,
+        {"changed": changed, "secrets_set": list(result.changed_secrets), **({"stock": stock} if stock else {})},
+    )
     flash(f"Store {slug} saved.", "success")
     return redirect(url_for("config.store_page", slug=slug))
 
@@ -308,8 +318,17 @@ def erp_page() -> Any:
         posted = {
             f.name: request.form.get(f"{chosen}-{f.name}", "") for f in forms.ERP_FIELDS.get(chosen, ()) if not f.secret
         }
+        posted["offline_stock_priority"] = request.form.get("offline_stock_priority", "")
         return _erp_form(posted, chosen, result.errors, 400)
-    audit(rt(), actor(), "erp.update", chosen, {"secrets_set": list(result.changed_secrets)})
+    saved = _erp()[1]
+    stock = {k: [settings.get(k), saved.get(k)] for k in ("offline_stock_priority",) if settings.get(k) != saved.get(k)}
+    audit(
+        rt(),
+        actor(),
+        "erp.update",
+        chosen,
+        {"secrets_set": list(result.changed_secrets), **({"stock": stock} if stock else {})},
+    )
     flash("ERP connection saved. Test it below.", "success")
     return redirect(url_for("config.index") + "#erp")
 

@@ -42,6 +42,7 @@ RULE_FIELDS = (
     "inventory_interval_minutes",
     "safety_stock",
     "allocation_share",
+    "stock_priority",
     "customer_policy",
     "guest_customer_id",
     "attribution",
@@ -350,6 +351,10 @@ def parse_erp(form: MultiDict, current_kind: str | None, current_settings: dict,
             errors[f.name] = f"one of {', '.join(f.choices)}"
         else:
             settings[f.name] = value
+    settings.pop("offline_stock_priority", None)  # the ERP's own channels, whatever the kind
+    offline = (form.get("offline_stock_priority") or "").strip()
+    if offline:
+        settings["offline_stock_priority"] = offline  # the schema below checks it; the loader makes it a number
     if kind == "rest":
         auth_type = settings.pop("auth_type", None) or "bearer"
         header = settings.pop("auth_header", None)
@@ -389,6 +394,16 @@ MAPPING_INFO = {
         "source": "Store SKU",
         "target": "ERP SKU (item code)",
         "hint": "A store SKU the ERP knows under another code. Unlisted SKUs go to the ERP as they are.",
+    },
+    "stock_priority": {
+        "anchor": "stock-priority",
+        "title": "Last unit, per SKU",
+        "save": "Save priorities",
+        "source": "ERP SKU",
+        "target": "Store slugs and offline, first goes first",
+        "hint": "Stores sharing a warehouse get their shares rounded down; the units left over go one each, in "
+        "this order, for this SKU (store slugs and offline, comma-separated; leave the store empty). Other "
+        "SKUs follow the stores' stock priority.",
     },
     "location": {
         "anchor": "locations",
