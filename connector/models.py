@@ -366,7 +366,7 @@ class Approval(Base):
         Index("ix_approvals_status", "status"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)  # the API takes ids up to BIGINT
     store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
     order_external_id: Mapped[str] = mapped_column(String(64))
     order_number: Mapped[str] = mapped_column(String(64), default="")
@@ -394,16 +394,14 @@ class CustomerMatch(Base):
         Index("ix_customer_matches_key", "customer_key", "status"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)  # the API takes ids up to BIGINT
     store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
     order_external_id: Mapped[str] = mapped_column(String(64))
     order_number: Mapped[str] = mapped_column(String(64), default="")
     customer_key: Mapped[str] = mapped_column(String(255))  # the buyer's first customer_links key
     buyer: Mapped[dict] = mapped_column(JSON, default=dict)  # name, email, phone, postcode as the order gives them
     candidates: Mapped[list] = mapped_column(JSON, default=list)  # the ERP's similar customers, as shown
-    status: Mapped[str] = mapped_column(
-        String(16), default="awaiting"
-    )  # awaiting | linked | created | withdrawn
+    status: Mapped[str] = mapped_column(String(16), default="awaiting")  # awaiting | linked | created | withdrawn
     erp_customer_id: Mapped[str | None] = mapped_column(String(64))  # linked: the one chosen
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

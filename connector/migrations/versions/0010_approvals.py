@@ -20,7 +20,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "approvals",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("store_id", sa.Integer(), nullable=False),
         sa.Column("order_external_id", sa.String(length=64), nullable=False),
         sa.Column("order_number", sa.String(length=64), nullable=False),
