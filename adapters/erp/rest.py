@@ -37,7 +37,7 @@ from adapters.erp.base import (
     RetryableErpError,
     customer_identity,
 )
-from mappings.canonical import Customer, Order, Receipt, Refund, Shipment, StockLevel
+from mappings.canonical import Customer, Order, Receipt, Refund, Shipment, StockLevel, Undelivered
 from mappings.customers import normalise_email, normalise_phone, same_person_maybe
 from mappings.erp_rest import (
     DocumentError,
@@ -53,6 +53,7 @@ from mappings.erp_rest import (
     rest_time,
     shipment_from_document,
     stock_level_from_document,
+    undelivered_from_document,
 )
 from mappings.utc import as_utc
 
@@ -67,6 +68,7 @@ DEFAULT_PATHS = {
     "stock": "/stock",  # GET ?after=&limit=
     "shipments": "/shipments",  # GET ?after=&limit=
     "receipts": "/receipts",  # GET ?after=&limit=
+    "undelivered": "/undelivered",  # GET ?after=&limit=
 }
 NEEDS_REF = {"order", "payments", "cancel", "credit_notes"}
 AUTH_TYPES = ("bearer", "basic", "api_key", "none")
@@ -248,6 +250,9 @@ class RestErp:
 
     def receipts(self, cursor: str | None, limit: int = 500) -> tuple[list[Receipt], str | None]:
         return self._page("receipts", "read receipts", cursor, limit, receipt_from_document)
+
+    def undelivered(self, cursor: str | None, limit: int = 500) -> tuple[list[Undelivered], str | None]:
+        return self._page("undelivered", "read undelivered parcels", cursor, limit, undelivered_from_document)
 
     def close(self) -> None:
         self.session.close()
