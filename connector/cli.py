@@ -42,6 +42,8 @@ from connector.runtime import Runtime, install
 from connector.settings import Settings
 from connector.signatures import sign
 from connector.stock import read_erp_stock
+from connector.undelivered import UndeliveredReport, sync_undelivered
+from connector.undelivered import retry_failed as reset_failed_undelivered
 from connector.woo_connect import ConnectError, begin
 
 if TYPE_CHECKING:  # the commands import what they use when they run: a quick start for the others
@@ -373,7 +375,7 @@ def worker(burst: bool) -> None:
 @click.option("--sweep-every", type=int, default=60, show_default=True)
 def scheduler(sweep_every: int) -> None:
     """Run the RQ cron scheduler: the inbox sweep, each store's inventory sync, order reconciliation and
-    webhook check, the shipments and receipts syncs and the daily prune.
+    webhook check, the shipments, receipts and undelivered parcels syncs and the daily prune.
 
     Schedules are read at start: restart the scheduler after adding a store or changing an interval."""
     from rq.cron import CronScheduler
@@ -520,11 +522,19 @@ def sync_receipts_command(retry_failed: bool) -> None:
     _sync_feed("receipts", "receipt(s)", reset_failed_receipts if retry_failed else None, sync_receipts)
 
 
+@main.command("sync-undelivered")
+@click.option("--retry-failed", is_flag=True, help="Give failed undelivered parcels a fresh start first.")
+def sync_undelivered_command(retry_failed: bool) -> None:
+    """Read the parcels the ERP recorded as returned undelivered (a COD parcel refused at the door) and
+    cancel their store orders, restocked; prints the report."""
+    _sync_feed("undelivered parcels", "parcel(s)", reset_failed_undelivered if retry_failed else None, sync_undelivered)
+
+
 def _sync_feed(
     feed: str,
     rows: str,
     reset: Callable[[Runtime], int] | None,
-    sync: Callable[[Runtime], ShipmentReport | ReceiptReport],
+    sync: Callable[[Runtime], ShipmentReport | ReceiptReport | UndeliveredReport],
 ) -> None:
     rt = _runtime()
     if reset is not None:

@@ -38,17 +38,17 @@ from connector.clients import sync_client
 from connector.db import rowcount
 from connector.lifecycle import merchant_tables
 from connector.locations import LocationMap, store_locations
-from connector.models import Fulfillment, OrderLink, ReceiptDelivery, Store
+from connector.models import Fulfillment, OrderLink, ReceiptDelivery, Store, UndeliveredParcel
 from connector.runtime import Runtime, StoreInfo
 from connector.stock import read_pages
 from connector.upsert import chunked, custom_plans, upsert
-from mappings.canonical import Receipt, Shipment
+from mappings.canonical import Receipt, Shipment, Undelivered
 from mappings.inventory import store_skus
 
 log = logging.getLogger(__name__)
 
-Row = TypeVar("Row", Fulfillment, ReceiptDelivery)
-Item = TypeVar("Item", Shipment, Receipt)
+Row = TypeVar("Row", Fulfillment, ReceiptDelivery, UndeliveredParcel)
+Item = TypeVar("Item", Shipment, Receipt, Undelivered)
 SHIPMENT_CURSOR = "erp:shipments"
 PAGE = 500
 OPEN_FO = {"OPEN", "IN_PROGRESS"}
@@ -275,6 +275,35 @@ def deliver(
     return status
 
 
+def attempt(
+    rt: Runtime,
+    row: Row,
+    ref: str,
+    command: str,
+    problem: type[Exception],
+    work: Callable[[], tuple[str, str]],
+) -> tuple[str, str, str | None]:
+    """One try at delivering a row: (status, note, error). `problem` is a refusal a person must act on
+    (failed); a store error is retried when it may pass; anything else is a bug, retried and then parked
+    with its name; after CONNECTOR_MAX_ATTEMPTS tries a retryable failure is parked with what to run."""
+    status, note, error = "done", "", None
+    try:
+        status, note = work()
+    except problem as exc:
+        status, error = "failed", str(exc)
+    except StorefrontError as exc:
+        status, error = ("retry" if exc.retryable else "failed"), str(exc)
+    except Exception as exc:
+        log.exception("%s: unexpected error", ref)
+        status, error = "retry", f"internal error {type(exc).__name__}: {exc} (report it to the connector's developers)"
+    if status == "retry" and row.attempts >= rt.settings.max_attempts:
+        status, error = (
+            "failed",
+            f"gave up after {row.attempts} attempts: {error}. Fix the cause, then run `{command} --retry-failed`",
+        )
+    return status, note, error
+
+
 def store_context(rt: Runtime, store_id: int, context: dict[int, dict[str, Any]]) -> dict[str, Any]:
     """A store's info, API client and SKU table, read once per run."""
     if store_id not in context:
@@ -325,7 +354,9 @@ def _to_shopify(store: dict[str, Any], row: Fulfillment, shipment: dict) -> str:
                 shipment.get("tracking_number") or None,
                 shipment.get("tracking_url") or None,
             )
-            made = client.create_fulfillment(picks, tracking, notify_customer=_notify(info), ref=row.shipment_ref)
+            made = client.create_fulfillment(
+                picks, tracking, notify_customer=notify_customer(info), ref=row.shipment_ref
+            )
             return str(made["id"])
     number = shipment.get("tracking_number")
     if number and every_fo:  # a previous attempt whose answer was lost may have made it
@@ -364,7 +395,8 @@ def _allocate(
     return list(picks.items())
 
 
-def _notify(info: StoreInfo) -> bool:
+def notify_customer(info: StoreInfo) -> bool:
+    """The store setting `notify_customer` (default true): whether the store emails the buyer about what we do."""
     value = info.settings.get("notify_customer", True)
     return value.strip().lower() not in ("false", "0", "no", "off") if isinstance(value, str) else bool(value)
 

@@ -459,3 +459,28 @@ class OrderAttribution(Base):
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     source_updated_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the version these figures are of
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UndeliveredParcel(Base):
+    """A parcel the ERP recorded as returned undelivered (a COD parcel refused at the door), its store order
+    cancelled: one per (store, return ref), recorded pending before the store is called, so a replay changes
+    nothing."""
+
+    __tablename__ = "undelivered"
+    __table_args__ = (
+        UniqueConstraint("store_id", "return_ref", name="uq_undelivered"),
+        Index("ix_undelivered_status", "status"),
+        Index("ix_undelivered_order", "store_id", "order_external_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    return_ref: Mapped[str] = mapped_column(String(128))
+    order_external_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done | failed
+    note: Mapped[str | None] = mapped_column(Text)  # what was done or why not, for the console
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    parcel: Mapped[dict | None] = mapped_column(JSON)  # as the ERP gave it (order_ref, reason, returned_at)

@@ -18,7 +18,15 @@ from connector.audit import audit
 from connector.crypto import mask
 from connector.db import rowcount
 from connector.drains import kick
-from connector.models import ErpDocument, EventAttempt, InboxEvent, OrderLink, ReceiptDelivery, Store
+from connector.models import (
+    ErpDocument,
+    EventAttempt,
+    InboxEvent,
+    OrderLink,
+    ReceiptDelivery,
+    Store,
+    UndeliveredParcel,
+)
 from connector.runtime import Runtime
 
 RETRYABLE_STATES = ("failed", "skipped", "ignored")
@@ -95,7 +103,7 @@ def event_detail(rt: Runtime, event_id: int) -> dict | None:
             select(EventAttempt).where(EventAttempt.event_id == event_id).order_by(EventAttempt.number)
         ).all()
         timeline: Sequence[Any] = []
-        link = documents = receipts = None
+        link = documents = receipts = undelivered = None
         if event.resource_id:
             timeline = session.execute(
                 select(
@@ -122,6 +130,14 @@ def event_detail(rt: Runtime, event_id: int) -> dict | None:
                 )
                 .order_by(ReceiptDelivery.id)
             ).all()
+            undelivered = session.scalars(
+                select(UndeliveredParcel)
+                .where(
+                    UndeliveredParcel.store_id == event.store_id,
+                    UndeliveredParcel.order_external_id == event.resource_id,
+                )
+                .order_by(UndeliveredParcel.id)
+            ).all()
     return {
         "event": event,
         "store": slug,
@@ -130,6 +146,7 @@ def event_detail(rt: Runtime, event_id: int) -> dict | None:
         "link": link,
         "documents": documents or [],
         "receipts": receipts or [],
+        "undelivered": undelivered or [],
     }
 
 

@@ -37,10 +37,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from adapters.clock import utcnow
-from adapters.storefront import StorefrontError
 from connector.audit import audit
 from connector.db import rowcount
-from connector.fulfillment import FeedReport, claim, deliver_all, record_new, store_context
+from connector.fulfillment import FeedReport, attempt, claim, deliver_all, record_new, store_context
 from connector.models import ErpDocument, ReceiptDelivery, Store
 from connector.runtime import Runtime
 from connector.stock import read_pages
@@ -117,26 +116,14 @@ def deliver(
     row = claim(rt, ReceiptDelivery, receipt_id)
     if row is None:
         return None
-    status, note, error = "done", "", None
-    try:
+
+    def work() -> tuple[str, str]:
         store = store_context(rt, row.store_id, context)
-        if store["info"].platform == "shopify":
-            status, note = _to_shopify(rt, store, row)
-        else:
-            status, note = _to_woo(rt, store, row)
-    except ReceiptProblem as exc:
-        status, error = "failed", str(exc)
-    except StorefrontError as exc:
-        status, error = ("retry" if exc.retryable else "failed"), str(exc)
-    except Exception as exc:  # a bug or an unforeseen failure: retried, then parked with its name
-        log.exception("receipt %s: unexpected error", row.receipt_ref)
-        status, error = "retry", f"internal error {type(exc).__name__}: {exc} (report it to the connector's developers)"
-    if status == "retry" and row.attempts >= rt.settings.max_attempts:
-        status, error = (
-            "failed",
-            f"gave up after {row.attempts} attempts: {error}. Fix the cause, then run "
-            "`connector sync-receipts --retry-failed`",
-        )
+        return _to_shopify(rt, store, row) if store["info"].platform == "shopify" else _to_woo(rt, store, row)
+
+    status, note, error = attempt(
+        rt, row, f"receipt {row.receipt_ref}", "connector sync-receipts", ReceiptProblem, work
+    )
     _save(rt, row, status, note, error)
     if error and report is not None:
         report.errors.append(f"{row.receipt_ref}: {error}")

@@ -40,6 +40,7 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "inventory": ("read_products", "read_inventory", "write_inventory", "read_locations"),
     "fulfillment": ("read_merchant_managed_fulfillment_orders", "write_merchant_managed_fulfillment_orders"),
     "receipts": ("write_orders",),  # orderMarkAsPaid, when finance records COD and bank-transfer money in the ERP
+    "undelivered": ("write_orders",),  # orderCancel, when the ERP records a parcel returned undelivered
 }
 ALL_SCOPES = tuple(dict.fromkeys(scope for scopes in SCOPES.values() for scope in scopes))
 CALLBACK_PATH = "/config/connect/shopify/callback"

@@ -104,7 +104,12 @@ def needed_scopes(rt: Runtime, store: StoreInfo) -> dict[str, tuple[str, ...]]:
     with rt.sessions() as session:
         erp = session.scalars(select(ErpConnection).where(ErpConnection.name == "default")).first()
     settings = (erp.settings or {}) if erp is not None else None
-    for feature, interval in (("fulfillment", "shipments_interval_minutes"), ("receipts", "receipts_interval_minutes")):
+    features = (
+        ("fulfillment", "shipments_interval_minutes"),
+        ("receipts", "receipts_interval_minutes"),
+        ("undelivered", "undelivered_interval_minutes"),
+    )
+    for feature, interval in features:
         if settings is not None and str(settings.get(interval, "")).strip() not in ("0", "0.0"):
             wanted[feature] = SCOPES[feature]
     return wanted

@@ -375,3 +375,14 @@ class Receipt:
     received_at: datetime
     method: str = ""  # cod, bank_transfer, ... as the ERP names it
     reference: str = ""  # the bank's or carrier's reference, for a person matching it
+
+
+@dataclass(frozen=True)
+class Undelivered:
+    """A parcel the carrier brought back to the back office undelivered (a COD parcel refused at the door):
+    the ERP has taken the goods back and closed its side of the order; the store order is to be cancelled."""
+
+    ref: str  # the ERP's id of the return: the idempotency key of cancelling the store order
+    order_ref: str  # the order's external_ref
+    reason: str  # why, as the warehouse or the carrier recorded it ("refused by the buyer")
+    returned_at: datetime

@@ -25,6 +25,7 @@ from mappings.canonical import (
     Shipment,
     ShipmentLine,
     StockLevel,
+    Undelivered,
 )
 from mappings.customers import normalise_email, normalise_phone
 from mappings.utc import as_utc, utc_text
@@ -320,6 +321,15 @@ def receipt_from_document(doc: Any, where: str = "receipt") -> Receipt:
     )
 
 
+def undelivered_from_document(doc: Any, where: str = "undelivered parcel") -> Undelivered:
+    return Undelivered(
+        ref=str(field(doc, "ref", where)),
+        order_ref=str(field(doc, "order_ref", where)),
+        reason=_text(doc, "reason"),
+        returned_at=parse_time(field(doc, "returned_at", where), f"{where}.returned_at"),
+    )
+
+
 # ---- the ERP side (the test fake, and a reference for ERP teams) ----------------------------
 
 
@@ -346,5 +356,15 @@ def receipt_document(receipt: Receipt, updated_at: datetime) -> dict[str, Any]:
         "method": receipt.method,
         "reference": receipt.reference,
         "received_at": rest_time(receipt.received_at),
+        "updated_at": rest_time(updated_at),
+    }
+
+
+def undelivered_document(parcel: Undelivered, updated_at: datetime) -> dict[str, Any]:
+    return {
+        "ref": parcel.ref,
+        "order_ref": parcel.order_ref,
+        "reason": parcel.reason,
+        "returned_at": rest_time(parcel.returned_at),
         "updated_at": rest_time(updated_at),
     }

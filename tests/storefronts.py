@@ -14,12 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.serving import make_server
 
-from adapters.erp.sql_contract import erp_receipts, erp_shipment_lines, erp_shipments, erp_stock
+from adapters.erp.sql_contract import erp_receipts, erp_shipment_lines, erp_shipments, erp_stock, erp_undelivered
 from connector.clients import forget
 from connector.config_io import load_config, replace_mapping
 from connector.models import Store
-from mappings.canonical import Money, Receipt
-from tests.erp_backends.sql import receipt_row
+from mappings.canonical import Money, Receipt, Undelivered
+from tests.erp_backends.sql import receipt_row, undelivered_row
 from tests.fakes.shopify import FakeShopify
 from tests.fakes.woocommerce import FakeWooCommerce
 from tests.stack import SECRET, STORE, WOO_SECRET, WOO_STORE, Stack
@@ -144,6 +144,13 @@ def add_receipt(
     receipt = Receipt(ref, order_ref, Money(Decimal(amount), currency), at, "cod", reference)
     with stack.erp_engine.begin() as conn:
         conn.execute(erp_receipts.insert().values(**receipt_row(receipt, at)))
+
+
+def add_undelivered(stack: Stack, ref: str, order_ref: str, reason: str, *, at: datetime) -> None:
+    """The warehouse records the order's parcel returned undelivered: a row in erp_undelivered, as the ERP
+    writes it."""
+    with stack.erp_engine.begin() as conn:
+        conn.execute(erp_undelivered.insert().values(**undelivered_row(Undelivered(ref, order_ref, reason, at), at)))
 
 
 class Served:

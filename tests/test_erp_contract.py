@@ -11,7 +11,7 @@ import pytest
 
 from adapters.erp.base import PaymentRecord, PermanentErpError, RetryableErpError
 from mappings.attribution import attribute
-from mappings.canonical import Money, Receipt, Refund, RefundLine, Shipment, ShipmentLine, StockLevel
+from mappings.canonical import Money, Receipt, Refund, RefundLine, Shipment, ShipmentLine, StockLevel, Undelivered
 from mappings.customers import normalise_name
 from mappings.shopify import order_from_shopify
 from mappings.shopify_refunds import refund_from_shopify
@@ -361,6 +361,21 @@ def test_receipts_are_what_finance_recorded_never_the_payments_the_store_made(ha
     assert (receipt.ref, receipt.amount) == (ref, total)
     assert receipt.received_at.tzinfo is not None and receipt.received_at.date() == now.date()
     assert erp.receipts(cursor) == ([], cursor)
+
+
+def test_parcels_returned_undelivered_are_read_with_their_reason(harness):
+    _, order = an_order()
+    push(harness, order)
+    erp = harness.adapter()
+    assert [u for u in erp.undelivered(None)[0] if u.order_ref == order.external_ref] == []
+
+    now = datetime.now(UTC)
+    ref = harness.seed_undelivered(Undelivered("RET-1", order.external_ref, "refused by the buyer", now))
+    found, cursor = erp.undelivered(None)
+    (parcel,) = [u for u in found if u.order_ref == order.external_ref]
+    assert parcel.ref == ref and parcel.reason
+    assert parcel.returned_at.tzinfo is not None and parcel.returned_at.date() == now.date()
+    assert erp.undelivered(cursor) == ([], cursor)
 
 
 def test_an_unknown_sku_is_a_permanent_error_that_names_it(harness):

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from mappings.attribution import Attribution
-from mappings.canonical import Customer, Money, Order, Receipt, Refund, Shipment, StockLevel
+from mappings.canonical import Customer, Money, Order, Receipt, Refund, Shipment, StockLevel, Undelivered
 from mappings.customers import normalise_email, normalise_phone
 
 
@@ -160,6 +160,11 @@ class ErpAdapter(Protocol):
     def receipts(self, cursor: str | None, limit: int = 500) -> tuple[list[Receipt], str | None]:
         """Money finance recorded in the ERP against orders (never the payments the connector wrote from
         the store), recorded or changed after `cursor`, oldest first, with the next cursor."""
+
+    def undelivered(self, cursor: str | None, limit: int = 500) -> tuple[list[Undelivered], str | None]:
+        """Parcels of orders that came back undelivered (a COD parcel refused at the door: the ERP took the
+        goods back and closed its order), recorded or changed after `cursor`, oldest first, with the next
+        cursor."""
 
     def close(self) -> None:
         """Release connections."""

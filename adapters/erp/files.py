@@ -1,8 +1,9 @@
 """File drop (CSV): for an ERP that imports files from a folder and exports files into another.
 
 We write one CSV per document (customer, order, payment, cancellation, credit note) into the
-`outbound` folder the ERP imports from; the ERP drops stock, shipment and receipt CSVs into `inbound`
-for us to read (receipts: money finance recorded; never the payment files we wrote). The layouts are
+`outbound` folder the ERP imports from; the ERP drops stock, shipment, receipt and undelivered CSVs into
+`inbound` for us to read (receipts: money finance recorded, never the payment files we wrote;
+undelivered: parcels that came back, a COD parcel refused at the door). The layouts are
 the contract an ERP team implements (README, "ERP by file drop (CSV)").
 
 Rules that make it safe:
@@ -54,7 +55,7 @@ from adapters.erp.base import (
     customer_identity,
 )
 from mappings.attribution import Attribution
-from mappings.canonical import Customer, Money, Order, Receipt, Refund, Shipment, ShipmentLine, StockLevel
+from mappings.canonical import Customer, Money, Order, Receipt, Refund, Shipment, ShipmentLine, StockLevel, Undelivered
 from mappings.customers import normalise_email, normalise_name, normalise_phone, normalise_postcode
 from mappings.utc import as_utc, utc_text
 
@@ -179,6 +180,8 @@ SHIPMENT_COLUMNS = (
 )
 
 RECEIPT_COLUMNS = ("receipt_ref", "order_ref", "amount", "currency", "method", "reference", "received_at")
+
+UNDELIVERED_COLUMNS = ("return_ref", "order_ref", "reason", "returned_at")
 
 
 def safe_name(ref: str) -> str:
@@ -593,6 +596,9 @@ class FileDropErp:
     def receipts(self, cursor: str | None, limit: int = 500) -> tuple[list[Receipt], str | None]:
         return self._inbound_files("receipt", cursor, limit, self._parse_receipts)
 
+    def undelivered(self, cursor: str | None, limit: int = 500) -> tuple[list[Undelivered], str | None]:
+        return self._inbound_files("undelivered", cursor, limit, self._parse_undelivered)
+
     def close(self) -> None:
         return None
 
@@ -948,6 +954,16 @@ class FileDropErp:
                 method=row["method"],
                 reference=row["reference"],
             )
+        return list(found.values())
+
+    def _parse_undelivered(self, path: Path) -> list[Undelivered]:
+        found: dict[str, Undelivered] = {}
+        for line, row in self._rows(path, UNDELIVERED_COLUMNS):
+            at = _Where(path.name, line)
+            ref = at.text(row, "return_ref")
+            if ref in found:
+                at.fail(f"return {ref} is in the file twice; one row per returned parcel")
+            found[ref] = Undelivered(ref, at.text(row, "order_ref"), row["reason"], at.time(row, "returned_at"))
         return list(found.values())
 
     # ---- errors -----------------------------------------------------------------------------

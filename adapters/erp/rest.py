@@ -38,7 +38,7 @@ from adapters.erp.base import (
     customer_identity,
 )
 from mappings.attribution import Attribution
-from mappings.canonical import Customer, Order, Receipt, Refund, Shipment, StockLevel
+from mappings.canonical import Customer, Order, Receipt, Refund, Shipment, StockLevel, Undelivered
 from mappings.customers import normalise_email, normalise_phone, same_person_maybe
 from mappings.erp_rest import (
     DocumentError,
@@ -54,6 +54,7 @@ from mappings.erp_rest import (
     rest_time,
     shipment_from_document,
     stock_level_from_document,
+    undelivered_from_document,
 )
 from mappings.utc import as_utc
 
@@ -69,6 +70,7 @@ DEFAULT_PATHS = {
     "stock": "/stock",  # GET ?after=&limit=
     "shipments": "/shipments",  # GET ?after=&limit=
     "receipts": "/receipts",  # GET ?after=&limit=
+    "undelivered": "/undelivered",  # GET ?after=&limit=
 }
 NEEDS_REF = {"customer", "order", "payments", "cancel", "credit_notes"}
 AUTH_TYPES = ("bearer", "basic", "api_key", "none")
@@ -264,6 +266,9 @@ class RestErp:
 
     def receipts(self, cursor: str | None, limit: int = 500) -> tuple[list[Receipt], str | None]:
         return self._page("receipts", "read receipts", cursor, limit, receipt_from_document)
+
+    def undelivered(self, cursor: str | None, limit: int = 500) -> tuple[list[Undelivered], str | None]:
+        return self._page("undelivered", "read undelivered parcels", cursor, limit, undelivered_from_document)
 
     def close(self) -> None:
         self.session.close()

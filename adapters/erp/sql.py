@@ -45,11 +45,12 @@ from adapters.erp.sql_contract import (
     erp_shipment_lines,
     erp_shipments,
     erp_stock,
+    erp_undelivered,
     metadata,
 )
 from adapters.sqlengine import make_engine
 from mappings.attribution import Attribution
-from mappings.canonical import Customer, Money, Order, Receipt, Refund, Shipment, ShipmentLine, StockLevel
+from mappings.canonical import Customer, Money, Order, Receipt, Refund, Shipment, ShipmentLine, StockLevel, Undelivered
 from mappings.customers import normalise_email, normalise_name, normalise_phone, normalise_postcode, same_person_maybe
 from mappings.utc import as_utc
 
@@ -397,13 +398,7 @@ class SqlStagingErp:
         return found, _join_cursor(as_utc(rows[-1].updated_at).isoformat(), str(rows[-1].id))
 
     def receipts(self, cursor: str | None, limit: int = 500) -> tuple[list[Receipt], str | None]:
-        key = (erp_receipts.c.updated_at, erp_receipts.c.id)
-        query = select(erp_receipts).order_by(*key).limit(limit)
-        if cursor:
-            at, last_id = _split_cursor(cursor, 2)
-            query = query.where(tuple_(*key) > tuple_(literal(_parse_time(at)), literal(int(last_id))))
-        with self._errors("read receipts"), self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+        rows, after = self._rows_after(erp_receipts, cursor, limit, "read receipts")
         found = []
         for r in rows:
             try:
@@ -423,9 +418,25 @@ class SqlStagingErp:
                     reference=r.reference or "",
                 )
             )
+        return found, after
+
+    def undelivered(self, cursor: str | None, limit: int = 500) -> tuple[list[Undelivered], str | None]:
+        rows, after = self._rows_after(erp_undelivered, cursor, limit, "read undelivered parcels")
+        found = [Undelivered(r.return_ref, r.order_external_ref, r.reason or "", as_utc(r.returned_at)) for r in rows]
+        return found, after
+
+    def _rows_after(self, table: Table, cursor: str | None, limit: int, action: str) -> tuple[list[Row], str | None]:
+        """A page of a table the ERP writes, in (updated_at, id) order after the cursor, and the next cursor."""
+        key = (table.c.updated_at, table.c.id)
+        query = select(table).order_by(*key).limit(limit)
+        if cursor:
+            at, last_id = _split_cursor(cursor, 2)
+            query = query.where(tuple_(*key) > tuple_(literal(_parse_time(at)), literal(int(last_id))))
+        with self._errors(action), self.engine.connect() as conn:
+            rows = list(conn.execute(query).all())
         if not rows:
-            return found, cursor
-        return found, _join_cursor(as_utc(rows[-1].updated_at).isoformat(), str(rows[-1].id))
+            return rows, cursor
+        return rows, _join_cursor(as_utc(rows[-1].updated_at).isoformat(), str(rows[-1].id))
 
     def close(self) -> None:
         self.engine.dispose()

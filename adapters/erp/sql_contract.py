@@ -1,8 +1,9 @@
 """The SQL staging contract: the tables a legacy ERP imports web orders from and writes stock,
 shipments and receipts into, as an ERP team implements them (README, "ERP staging tables").
 
-We write customers, orders, order lines, payments and credit notes; the ERP writes stock, shipments
-and receipts (money finance recorded: a COD collection, a bank transfer), which we read. Receipts are a
+We write customers, orders, order lines, payments and credit notes; the ERP writes stock, shipments,
+receipts (money finance recorded: a COD collection, a bank transfer) and undelivered parcels (a COD
+parcel refused at the door, its order closed in the ERP), which we read. Receipts are a
 table of their own, apart from the erp_payments we write, so what the store paid never comes back to it.
 Columns added to the contract later are optional (the OPTIONAL_* lists): an ERP that implemented an
 earlier version keeps working without them. `metadata.create_all()`
@@ -213,6 +214,17 @@ erp_receipts = Table(  # the ERP writes; we never do (our payments from the stor
     Column("method", String(32), nullable=False, default=""),  # cod, bank_transfer, ...
     Column("reference", String(255)),  # the bank's or carrier's reference
     Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+erp_undelivered = Table(  # the ERP writes; we never do
+    "erp_undelivered",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("return_ref", String(128), nullable=False, unique=True),  # the ERP's id of the returned parcel
+    Column("order_external_ref", String(255), nullable=False, index=True),
+    Column("reason", String(255), nullable=False, default=""),  # "refused by the buyer", as recorded
+    Column("returned_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, index=True),
 )
 

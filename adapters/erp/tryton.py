@@ -96,6 +96,13 @@ How the contract maps onto Tryton, and the choices made where Tryton has no dire
   reconciliation date. Since record_payment never books anything in Tryton's accounting, a paid invoice is
   always finance's own work, never a store payment coming back. Part-payments show once the invoice is
   paid in full (Tryton's own notion of paid); credit notes (negative invoices) are not receipts.
+- undelivered: a parcel that came back is, in Tryton, the sale's customer shipment cancelled after it left
+  the warehouse: a `stock.shipment.out` of a connector's sale in state `cancelled` with an effective date
+  (it was done; cancelling a done shipment in Tryton 8.2 cancels its moves, so the goods are back in
+  stock and the sale shows a shipment exception). After the cursor "<write_date>|<id>"; ref
+  "shipment:<number>", returned on the write date, reason "customer shipment <number> cancelled after it
+  left the warehouse" (Tryton keeps no reason for a cancellation). A shipment cancelled before it left is
+  no refusal and is not read.
 """
 
 from __future__ import annotations
@@ -136,6 +143,7 @@ from mappings.canonical import (
     ShipmentLine,
     StockLevel,
     TaxLine,
+    Undelivered,
 )
 from mappings.customers import normalise_email, normalise_name, normalise_phone, normalise_postcode, same_person_maybe
 from mappings.utc import as_utc
@@ -891,6 +899,51 @@ class TrytonErp:
                 )
             )
         return found, _cursor(rows[-1]["write_date"], rows[-1]["id"])
+
+    def undelivered(self, cursor: str | None, limit: int = 500) -> tuple[list[Undelivered], str | None]:
+        rows = self._changed_after(
+            "stock.shipment.out",
+            [("state", "=", "cancelled"), ("effective_date", "!=", None)],
+            ["number", "write_date", "outgoing_moves"],
+            cursor,
+            limit,
+        )
+        if not rows:
+            return [], cursor
+        moves = self._read("stock.move", [m for r in rows for m in r["outgoing_moves"]], ["origin"])
+        line_of_move = {m["id"]: _ref_id(m["origin"]) for m in moves if (m["origin"] or "").startswith("sale.line,")}
+        sale_of_line = {
+            r["id"]: r["sale"]
+            for r in self._read("sale.line", sorted({i for i in line_of_move.values() if i}), ["sale"])
+        }
+        refs = {
+            r["id"]: r["reference"] for r in self._read("sale.sale", sorted(set(sale_of_line.values())), ["reference"])
+        }
+        found: list[Undelivered] = []
+        for row in rows:
+            order_refs = {
+                str(refs.get(sale_of_line.get(line_of_move.get(m) or 0) or 0) or "") for m in row["outgoing_moves"]
+            } - {""}
+            if len(order_refs) != 1 or ":refund:" in next(iter(order_refs)):
+                continue  # not a shipment of one sale the connector pushed
+            number = row["number"] or str(row["id"])
+            found.append(
+                Undelivered(
+                    ref=f"shipment:{number}",
+                    order_ref=order_refs.pop(),
+                    reason=f"customer shipment {number} cancelled after it left the warehouse",
+                    returned_at=as_utc(row["write_date"]),
+                )
+            )
+        return found, _cursor(rows[-1]["write_date"], rows[-1]["id"])
+
+    def _changed_after(self, model: str, domain: list, fields: list[str], cursor: str | None, limit: int) -> list[dict]:
+        """Records matching the domain written after the cursor "<write_date>|<id>", oldest first."""
+        after = _split_cursor(cursor) if cursor else None
+        if after:
+            domain = [*domain, ("write_date", ">=", after[0])]
+        rows = self._search_read(model, domain, fields, order=[("write_date", "ASC"), ("id", "ASC")])
+        return [r for r in rows if not after or (as_utc(r["write_date"]), r["id"]) > after][:limit]
 
     def receipts(self, cursor: str | None, limit: int = 500) -> tuple[list[Receipt], str | None]:
         after = _split_cursor(cursor) if cursor else None

@@ -238,6 +238,13 @@ RECEIPTS_FIELD = ErpField(
     hint="5 when empty: store orders are marked paid when finance records their money in the ERP; 0 turns it off",
     zero_allowed=True,
 )
+UNDELIVERED_FIELD = ErpField(
+    "undelivered_interval_minutes",
+    "Undelivered parcels sync (minutes)",
+    number=int,
+    hint="5 when empty: a store order is cancelled when the ERP records its parcel returned undelivered; 0 is off",
+    zero_allowed=True,
+)
 ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
     "sql": (
         ErpField(
@@ -256,6 +263,7 @@ ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
         CONNECT_FIELD,
         ErpField("timeout_seconds", "Statement timeout (seconds)", number=float, hint="30 when empty"),
         RECEIPTS_FIELD,
+        UNDELIVERED_FIELD,
     ),
     "rest": (
         ErpField("base_url", "Base URL", required=True, hint="the API paths are appended to it"),
@@ -269,6 +277,7 @@ ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
         CONNECT_FIELD,
         ErpField("max_tries", "Tries per call", number=int),
         RECEIPTS_FIELD,
+        UNDELIVERED_FIELD,
     ),
     "files": (
         ErpField("outbound", "Outbound folder (we write)", required=True),
@@ -277,6 +286,7 @@ ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
         ErpField("delimiter", "Delimiter", hint="a comma when empty"),
         ErpField("encoding", "Encoding", hint="utf-8 when empty"),
         RECEIPTS_FIELD,
+        UNDELIVERED_FIELD,
     ),
     "tryton": (
         ErpField("url", "Server URL", secret=True, required=True),
@@ -295,6 +305,7 @@ ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
         CONNECT_FIELD,
         ErpField("read_timeout_seconds", "Timeout per call (seconds)", number=float, hint="30 when empty"),
         RECEIPTS_FIELD,
+        UNDELIVERED_FIELD,
     ),
 }
 REST_AUTH_SECRETS = {"bearer": ("token",), "basic": ("username", "password"), "api_key": ("api_key",), "none": ()}

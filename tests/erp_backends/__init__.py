@@ -10,7 +10,7 @@ import contextlib
 from typing import Protocol
 
 from adapters.erp.base import ErpAdapter
-from mappings.canonical import Receipt, Shipment, StockLevel
+from mappings.canonical import Receipt, Shipment, StockLevel, Undelivered
 
 
 class ErpHarness(Protocol):
@@ -35,6 +35,10 @@ class ErpHarness(Protocol):
 
     def seed_shipment(self, shipment: Shipment) -> None:
         """The ERP side: record a shipment of an order the connector pushed."""
+
+    def seed_undelivered(self, parcel: Undelivered) -> str:
+        """The ERP side: the warehouse records the order's parcel returned undelivered; returns its ref as the
+        ERP reads it back (Tryton names it after the customer shipment it cancels)."""
 
     def seed_receipt(self, receipt: Receipt) -> str:
         """The ERP side: finance records money received for an order the connector pushed; returns the

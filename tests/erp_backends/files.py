@@ -18,10 +18,11 @@ from adapters.erp.files import (
     RECEIPT_COLUMNS,
     SHIPMENT_COLUMNS,
     STOCK_COLUMNS,
+    UNDELIVERED_COLUMNS,
     FileDropErp,
     safe_name,
 )
-from mappings.canonical import Receipt, Shipment, StockLevel
+from mappings.canonical import Receipt, Shipment, StockLevel, Undelivered
 from tests.money_cases import CREDITED_KEYS
 from tests.money_cases import MONEY_KEYS as BOOKED
 
@@ -95,6 +96,11 @@ class FilesHarness:
         )
         self.drop_inbound("receipt", [RECEIPT_COLUMNS, row])
         return receipt.ref
+
+    def seed_undelivered(self, parcel: Undelivered) -> str:
+        row = (parcel.ref, parcel.order_ref, parcel.reason, parcel.returned_at.isoformat())
+        self.drop_inbound("undelivered", [UNDELIVERED_COLUMNS, row])
+        return parcel.ref
 
     def booked(self, order_ref: str) -> dict:
         """The order's money as this ERP holds it (what its import reads), amounts as Decimals."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from adapters.erp import build_erp
 from adapters.erp.rest import RestErp
-from mappings.canonical import Receipt, Shipment, StockLevel
+from mappings.canonical import Receipt, Shipment, StockLevel, Undelivered
 from tests.fakes.rest_erp import FakeRestErp
 from tests.money_cases import CREDITED_KEYS
 from tests.money_cases import MONEY_KEYS as BOOKED
@@ -59,6 +59,10 @@ class RestHarness:
     def seed_receipt(self, receipt: Receipt) -> str:
         self.fake.add_receipt(receipt)
         return receipt.ref
+
+    def seed_undelivered(self, parcel: Undelivered) -> str:
+        self.fake.add_undelivered(parcel)
+        return parcel.ref
 
     def mark_imported(self, order_ref: str) -> None:
         """The ERP side takes the order: from now on the connector may no longer edit it."""

@@ -19,8 +19,9 @@ from adapters.erp.sql_contract import (
     erp_shipment_lines,
     erp_shipments,
     erp_stock,
+    erp_undelivered,
 )
-from mappings.canonical import Receipt, Shipment, StockLevel
+from mappings.canonical import Receipt, Shipment, StockLevel, Undelivered
 from tests.money_cases import CREDITED_KEYS
 from tests.money_cases import MONEY_KEYS as BOOKED
 
@@ -48,6 +49,17 @@ def receipt_row(receipt: Receipt, updated_at: datetime) -> dict:
         "method": receipt.method,
         "reference": receipt.reference,
         "received_at": receipt.received_at,
+        "updated_at": updated_at,
+    }
+
+
+def undelivered_row(parcel: Undelivered, updated_at: datetime) -> dict:
+    """The erp_undelivered row the warehouse's side of the ERP writes for this returned parcel."""
+    return {
+        "return_ref": parcel.ref,
+        "order_external_ref": parcel.order_ref,
+        "reason": parcel.reason,
+        "returned_at": parcel.returned_at,
         "updated_at": updated_at,
     }
 
@@ -112,6 +124,11 @@ class SqlHarness:
         with self._adapter.engine.begin() as conn:
             conn.execute(erp_receipts.insert().values(**receipt_row(receipt, datetime.now(UTC))))
         return receipt.ref
+
+    def seed_undelivered(self, parcel: Undelivered) -> str:
+        with self._adapter.engine.begin() as conn:
+            conn.execute(erp_undelivered.insert().values(**undelivered_row(parcel, datetime.now(UTC))))
+        return parcel.ref
 
     def booked(self, order_ref: str) -> dict:
         """The order's money as this ERP holds it (what its import reads), amounts as Decimals."""

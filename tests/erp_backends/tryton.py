@@ -36,7 +36,7 @@ import pytest
 from adapters.erp import build_erp
 from adapters.erp.tryton import TrytonErp
 from adapters.erp.tryton_rpc import TrytonRpc
-from mappings.canonical import Receipt, Shipment, StockLevel
+from mappings.canonical import Receipt, Shipment, ShipmentLine, StockLevel, Undelivered
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "tryton.py"
@@ -292,6 +292,21 @@ class TrytonHarness:
         for step in ("assign_force", "pick", "pack", "do"):
             self.rpc.call("stock.shipment.out", step, [ship_id])
         self.rpc.call("sale.sale", "process", [sale["id"]])
+
+    def seed_undelivered(self, parcel: Undelivered) -> str:
+        """The warehouse's way: the sale's whole customer shipment sent (done), then cancelled when the
+        parcel comes back, which puts the goods back in stock."""
+        (sale,) = self.rpc.call(
+            "sale.sale", "search_read", [("reference", "=", parcel.order_ref)], 0, 1, None, ["shipments", "lines"]
+        )
+        lines = self.rpc.call("sale.line", "read", sale["lines"], ["product.code", "quantity"])
+        sent = tuple(ShipmentLine(ln["product."]["code"], int(ln["quantity"])) for ln in lines if ln.get("product."))
+        self.seed_shipment(Shipment(parcel.ref, parcel.order_ref, sent, parcel.returned_at))
+        (sale,) = self.rpc.call("sale.sale", "read", [sale["id"]], ["shipments"])
+        rows = self.rpc.call("stock.shipment.out", "read", sale["shipments"], ["state", "number"])
+        (done,) = [r for r in rows if r["state"] == "done"]
+        self.rpc.call("stock.shipment.out", "cancel", [done["id"]])
+        return f"shipment:{done['number']}"
 
     def seed_receipt(self, receipt: Receipt) -> str:
         """Finance's way: the sale's invoice posted, then paid in full through the Pay wizard (cash payment

@@ -1,0 +1,235 @@
+"""Parcels the ERP recorded as returned undelivered (a COD parcel refused at the door): the store order
+is cancelled, once, with its units restocked and the reason.
+
+A run reads what the ERP recorded or changed after the cursor "erp:undelivered" (adapters.erp:
+`undelivered()`) and records one `undelivered` row per (store, return ref) — pending, with a copy of what
+the ERP gave — before any store is called; the insert does nothing when the row exists, so a replay or a
+reset cursor changes nothing. Then every pending row is delivered:
+
+- The store order is read first. One already cancelled is left alone (`done`, and the note says so); this
+  is also how an attempt whose answer was lost is recognised on its next try.
+- A paid order is no COD refusal: it fails with the reason, for a person to look at (refund it, or find
+  out where the parcel went). Paid means: Shopify's financial status is anything but pending (nothing
+  authorised, nothing captured, which is how a COD order waits for its money); WooCommerce's order has a
+  payment date and is not cash on delivery (WooCommerce's COD gateway moves orders to processing, which
+  sets the payment date without any money received); on either, finance's receipts for the order were
+  told to the store (connector.receipts).
+- Before the store is told, the order's ERP cancellation is bound (`erp_documents`, kind "cancellation",
+  to "ERP returned undelivered <ref>"), so the orders/cancelled webhook that follows the store's change
+  does not cancel in the ERP an order the ERP closed itself (connector.lifecycle reads this binding).
+- The store client's `cancel_order` with "Refused at the door: <reason>": Shopify's orderCancel (reason
+  DECLINED, restock, the store's `notify_customer` setting), WooCommerce a private note then status
+  cancelled (which puts the stock back).
+
+Every outcome is written to the audit log with the actor `erp:warehouse` and shown on the order's console
+page. A failure is kept on the row like a receipt's: retryable ones are tried on the next run up to
+CONNECTOR_MAX_ATTEMPTS, permanent ones wait for `connector sync-undelivered --retry-failed`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from adapters.clock import utcnow
+from connector.audit import audit
+from connector.db import rowcount
+from connector.fulfillment import (
+    FeedReport,
+    attempt,
+    claim,
+    deliver_all,
+    notify_customer,
+    record_new,
+    store_context,
+)
+from connector.models import ErpDocument, ReceiptDelivery, Store, UndeliveredParcel
+from connector.runtime import Runtime
+from connector.stock import read_pages
+from mappings.canonical import Undelivered
+
+log = logging.getLogger(__name__)
+
+UNDELIVERED_CURSOR = "erp:undelivered"
+ACTOR = "erp:warehouse"  # who the audit log says acted: the warehouse, through the ERP
+PAGE = 500
+SHOPIFY_UNPAID = {"PENDING"}
+WOO_GONE = {"refunded", "trash"}
+
+
+class UndeliveredProblem(Exception):
+    """What the store cannot take as it is: a person must act (the message says what)."""
+
+
+@dataclass
+class UndeliveredReport(FeedReport):
+    def headline(self) -> str:
+        return (
+            f"undelivered parcels: {self.read} read, {self.recorded} new, {self.known} already known; store "
+            f"orders cancelled {self.outcomes['done']}, to retry {self.outcomes['retry']}, failed "
+            f"{self.outcomes['failed']}; {self.seconds:.2f} s"
+        )
+
+
+def sync_undelivered(rt: Runtime) -> UndeliveredReport:
+    began = time.monotonic()
+    report = UndeliveredReport()
+    read_pages(rt, UNDELIVERED_CURSOR, rt.erp().undelivered, lambda found: _record(rt, found, report), PAGE)
+    deliver_all(rt, UndeliveredParcel, deliver, report)
+    report.seconds = time.monotonic() - began
+    return report
+
+
+def parcel_json(u: Undelivered) -> dict:
+    return {"ref": u.ref, "order_ref": u.order_ref, "reason": u.reason, "returned_at": u.returned_at.isoformat()}
+
+
+def _record(rt: Runtime, parcels: list[Undelivered], report: UndeliveredReport) -> None:
+    record_new(rt, UndeliveredParcel, "return_ref", parcels, lambda u: {"parcel": parcel_json(u)}, report)
+
+
+def deliver(
+    rt: Runtime, row_id: int, context: dict[int, dict[str, Any]], report: UndeliveredReport | None = None
+) -> str | None:
+    row = claim(rt, UndeliveredParcel, row_id)
+    if row is None:
+        return None
+
+    def work() -> tuple[str, str]:
+        store = store_context(rt, row.store_id, context)
+        return _cancel(rt, store, row)
+
+    command = "connector sync-undelivered"
+    status, note, error = attempt(rt, row, f"undelivered {row.return_ref}", command, UndeliveredProblem, work)
+    _save(rt, row, status, note, error)
+    if error and report is not None:
+        report.errors.append(f"{row.return_ref}: {error}")
+    log.info("undelivered %s to store %s: %s (%s)", row.return_ref, row.store_id, status, error or note)
+    return status
+
+
+def staff_note(row: UndeliveredParcel) -> str:
+    reason = str((row.parcel or {}).get("reason") or "").strip() or "no reason recorded"
+    return f"Refused at the door: {reason} (ERP return {row.return_ref})"
+
+
+def _cancel(rt: Runtime, store: dict[str, Any], row: UndeliveredParcel) -> tuple[str, str]:
+    client, info = store["client"], store["info"]
+    shopify = info.platform == "shopify"
+    if shopify:
+        state = client.order_payment(row.order_external_id)
+        if state is None:
+            raise UndeliveredProblem(f"Shopify has no order {row.order_external_id} any more: nothing to cancel")
+        cancelled, paid = bool(state["cancelled"]), str(state["financial_status"])
+        paid_shown = "" if paid in SHOPIFY_UNPAID else paid.lower().replace("_", " ")
+    else:
+        order = client.order(row.order_external_id)
+        status = str(order.get("status") or "")
+        cancelled = status == "cancelled"
+        if status in WOO_GONE:
+            raise UndeliveredProblem(
+                f"the WooCommerce order {row.order_external_id} is {status}: it is not cancelled; check it by hand"
+            )
+        cod = str(order.get("payment_method") or "") == "cod"
+        paid_shown = "paid" if order.get("date_paid_gmt") and not cod else ""
+    if cancelled:
+        if _bound_by_us(rt, row):
+            return "done", "the store shows the order cancelled: cancelled (an earlier try's answer was lost)"
+        return "done", "the store already shows the order cancelled: nothing to cancel"
+    receipts = _receipts_told(rt, row)
+    if paid_shown or receipts:
+        why = f"the store shows it {paid_shown}" if paid_shown else f"finance's receipts {', '.join(receipts)}"
+        raise UndeliveredProblem(
+            f"the order is paid ({why}), so this is no COD parcel refused at the door: find out what happened to "
+            "the money and the parcel, then refund and cancel the order in the store by hand"
+        )
+    _bind_cancellation(rt, row)
+    note = staff_note(row)
+    if shopify:
+        client.cancel_order(row.order_external_id, note, notify=notify_customer(info), reason="DECLINED")
+        return "done", f"cancelled in Shopify, restocked ({note})"
+    client.cancel_order(row.order_external_id, note)
+    return "done", f"cancelled in WooCommerce, restocked ({note})"
+
+
+def _receipts_told(rt: Runtime, row: UndeliveredParcel) -> list[str]:
+    with rt.sessions() as session:
+        return list(
+            session.scalars(
+                select(ReceiptDelivery.receipt_ref).where(
+                    ReceiptDelivery.store_id == row.store_id,
+                    ReceiptDelivery.order_external_id == row.order_external_id,
+                    ReceiptDelivery.status == "done",
+                )
+            )
+        )
+
+
+def _cancel_key(row: UndeliveredParcel) -> str:
+    return f"{(row.parcel or {}).get('order_ref')}:cancel"
+
+
+def _erp_ref(row: UndeliveredParcel) -> str:
+    return f"ERP returned undelivered {row.return_ref}"[:255]
+
+
+def _bound_by_us(rt: Runtime, row: UndeliveredParcel) -> bool:
+    with rt.sessions() as session:
+        erp_ref = session.scalar(
+            select(ErpDocument.erp_ref).where(
+                ErpDocument.store_id == row.store_id,
+                ErpDocument.kind == "cancellation",
+                ErpDocument.key == _cancel_key(row),
+            )
+        )
+    return erp_ref == _erp_ref(row)
+
+
+def _bind_cancellation(rt: Runtime, row: UndeliveredParcel) -> None:
+    """The ERP closed the order itself (it took the parcel back): the orders/cancelled webhook that follows
+    the store's change must not cancel it there again (connector.lifecycle reads this binding)."""
+    try:
+        with rt.sessions.begin() as session:
+            session.add(
+                ErpDocument(
+                    store_id=row.store_id,
+                    order_external_id=row.order_external_id,
+                    kind="cancellation",
+                    key=_cancel_key(row),
+                    erp_ref=_erp_ref(row),
+                )
+            )
+    except IntegrityError:
+        pass  # bound already: by an earlier try, or the order was cancelled in the ERP before
+
+
+def _save(rt: Runtime, row: UndeliveredParcel, status: str, note: str, error: str | None) -> None:
+    with rt.sessions.begin() as session:
+        saved = session.get_one(UndeliveredParcel, row.id)
+        saved.error = error
+        if status in ("done", "failed"):
+            saved.status, saved.note = status, note or saved.note
+        if status == "done":
+            saved.done_at = utcnow()
+        slug = session.scalar(select(Store.slug).where(Store.id == row.store_id)) or str(row.store_id)
+    if status != "retry":
+        action = {"done": "undelivered.cancelled", "failed": "undelivered.failed"}[status]
+        detail = {"return": row.return_ref, "reason": (row.parcel or {}).get("reason", "")}
+        audit(rt, ACTOR, action, f"{slug} order {row.order_external_id}", {**detail, "note": error or note})
+
+
+def retry_failed(rt: Runtime) -> int:
+    """Failed rows get a fresh start on the next run."""
+    with rt.sessions.begin() as session:
+        return rowcount(
+            session.execute(
+                update(UndeliveredParcel)
+                .where(UndeliveredParcel.status == "failed")
+                .values(status="pending", attempts=0)
+            )
+        )
