@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from mappings.canonical import Customer, Money, Order, Receipt, Refund, Shipment, StockLevel
+from mappings.canonical import Customer, ErpRefund, Money, Order, Receipt, Refund, Shipment, StockLevel
 from mappings.customers import normalise_email, normalise_phone
 
 
@@ -150,6 +150,11 @@ class ErpAdapter(Protocol):
     def receipts(self, cursor: str | None, limit: int = 500) -> tuple[list[Receipt], str | None]:
         """Money finance recorded in the ERP against orders (never the payments the connector wrote from
         the store), recorded or changed after `cursor`, oldest first, with the next cursor."""
+
+    def offline_refunds(self, cursor: str | None, limit: int = 500) -> tuple[list[ErpRefund], str | None]:
+        """Credit notes the ERP made itself against orders (a return taken at the counter, a goodwill
+        refund; never those `create_credit_note` wrote from a store refund), made or changed after
+        `cursor`, oldest first, with the next cursor."""
 
     def close(self) -> None:
         """Release connections."""

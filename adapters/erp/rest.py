@@ -37,13 +37,14 @@ from adapters.erp.base import (
     RetryableErpError,
     customer_identity,
 )
-from mappings.canonical import Customer, Order, Receipt, Refund, Shipment, StockLevel
+from mappings.canonical import Customer, ErpRefund, Order, Receipt, Refund, Shipment, StockLevel
 from mappings.customers import normalise_email, normalise_phone, same_person_maybe
 from mappings.erp_rest import (
     DocumentError,
     cancel_document,
     credit_note_document,
     customer_document,
+    erp_refund_from_document,
     field,
     order_document,
     parse_decimal,
@@ -67,6 +68,7 @@ DEFAULT_PATHS = {
     "stock": "/stock",  # GET ?after=&limit=
     "shipments": "/shipments",  # GET ?after=&limit=
     "receipts": "/receipts",  # GET ?after=&limit=
+    "refunds": "/refunds",  # GET ?after=&limit=: credit notes the ERP made itself
 }
 NEEDS_REF = {"order", "payments", "cancel", "credit_notes"}
 AUTH_TYPES = ("bearer", "basic", "api_key", "none")
@@ -248,6 +250,9 @@ class RestErp:
 
     def receipts(self, cursor: str | None, limit: int = 500) -> tuple[list[Receipt], str | None]:
         return self._page("receipts", "read receipts", cursor, limit, receipt_from_document)
+
+    def offline_refunds(self, cursor: str | None, limit: int = 500) -> tuple[list[ErpRefund], str | None]:
+        return self._page("refunds", "read the ERP's own refunds", cursor, limit, erp_refund_from_document)
 
     def close(self) -> None:
         self.session.close()

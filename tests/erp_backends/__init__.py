@@ -10,7 +10,7 @@ import contextlib
 from typing import Protocol
 
 from adapters.erp.base import ErpAdapter
-from mappings.canonical import Receipt, Shipment, StockLevel
+from mappings.canonical import ErpRefund, Receipt, Shipment, StockLevel
 
 
 class ErpHarness(Protocol):
@@ -40,6 +40,9 @@ class ErpHarness(Protocol):
         """The ERP side: finance records money received for an order the connector pushed; returns the
         receipt's ref as the ERP reads it back (Tryton names it after the invoice it pays in full, so the
         amount there is the invoice's, whatever `receipt` says)."""
+
+    def seed_offline_refund(self, refund: ErpRefund) -> None:
+        """The ERP side: the ERP credits an order the connector pushed itself (a return at the counter)."""
 
     def add_warehouse(self, code: str) -> None:
         """Make this warehouse known to the ERP (a no-op for ERPs that keep any warehouse name)."""

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from adapters.erp.files import RECEIPT_COLUMNS, SHIPMENT_COLUMNS, STOCK_COLUMNS, FileDropErp, safe_name
-from mappings.canonical import Receipt, Shipment, StockLevel
+from adapters.erp.files import RECEIPT_COLUMNS, REFUND_COLUMNS, SHIPMENT_COLUMNS, STOCK_COLUMNS, FileDropErp, safe_name
+from mappings.canonical import ErpRefund, Receipt, Shipment, StockLevel
 from tests.money_cases import CREDITED_KEYS
 from tests.money_cases import MONEY_KEYS as BOOKED
 
@@ -73,6 +73,22 @@ class FilesHarness:
             [SHIPMENT_COLUMNS]
             + [(*head, str(n), line.sku, str(line.quantity)) for n, line in enumerate(shipment.lines, start=1)],
         )
+
+    def seed_offline_refund(self, refund: ErpRefund) -> None:
+        head = (
+            refund.ref,
+            refund.order_ref,
+            refund.total.currency,
+            format(refund.shipping.amount, "f"),
+            format(refund.total.amount, "f"),
+            refund.reason,
+            refund.created_at.isoformat(),
+        )
+        rows = [
+            (*head, str(n), ln.sku, str(ln.quantity), format(ln.amount.amount, "f"), _bool(ln.restock), ln.warehouse)
+            for n, ln in enumerate(refund.lines, start=1)
+        ]
+        self.drop_inbound("refund", [REFUND_COLUMNS, *(rows or [(*head, "", "", "", "", "", "")])])
 
     def seed_receipt(self, receipt: Receipt) -> str:
         row = (
@@ -141,3 +157,7 @@ class FilesHarness:
     def close(self) -> None:
         self._adapter.close()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"

@@ -8,8 +8,8 @@ answer of a successful write whose `Idempotency-Key` it has seen (with `Idempote
 answers 422 `{"message": "unknown SKU X"}` for an unknown SKU and 400 for an amount sent as a JSON
 number. Test controls: `fail_next(n, status, retry_after, after_processing)`, `fail_randomly(rate)`
 (that share of requests fail with 503, half of them after being carried out), `down` (503 for
-everything, with `down_retry_after`), `delay`, `set_status`, `set_stock`, `add_shipment`, `add_receipt`; and what
-it saw: `hits` (requests by path), `log` (method, path, Idempotency-Key, Authorization),
+everything, with `down_retry_after`), `delay`, `set_status`, `set_stock`, `add_shipment`, `add_receipt`,
+`add_refund`; and what it saw: `hits` (requests by path), `log` (method, path, Idempotency-Key, Authorization),
 `injected` (failures answered) and `max_in_flight` (most requests handled at once).
 """
 
@@ -28,8 +28,8 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from mappings.canonical import Receipt, Shipment, StockLevel
-from mappings.erp_rest import receipt_document, rest_time, shipment_document
+from mappings.canonical import ErpRefund, Receipt, Shipment, StockLevel
+from mappings.erp_rest import erp_refund_document, receipt_document, rest_time, shipment_document
 from tests.fakes.server import Served
 
 PAID_LOCKED = ("partially_refunded", "refunded")
@@ -115,6 +115,7 @@ class FakeRestErp:
         self.stock: dict[tuple[str, str], dict] = {}
         self.shipments_by_ref: dict[str, dict] = {}
         self.receipts_by_ref: dict[str, dict] = {}
+        self.refunds_by_ref: dict[str, dict] = {}  # credit notes the ERP made itself (not credit_notes, ours)
         self.idempotent: dict[str, tuple[str, str, int, Any]] = {}  # key -> method, path, status, body
         self.hits: Counter[str] = Counter()
         self.log: list[Logged] = []
@@ -196,6 +197,15 @@ class FakeRestErp:
             self._seq += 1
             self.receipts_by_ref[receipt.ref] = {
                 "doc": receipt_document(receipt, updated_at or _now()),
+                "seq": self._seq,
+            }
+
+    def add_refund(self, refund: ErpRefund, updated_at: datetime | None = None) -> None:
+        """The ERP credits an order itself (a return at the counter): GET /refunds, never POSTed by us."""
+        with self._lock:
+            self._seq += 1
+            self.refunds_by_ref[refund.ref] = {
+                "doc": erp_refund_document(refund, updated_at or _now()),
                 "seq": self._seq,
             }
 
@@ -298,6 +308,7 @@ class FakeRestErp:
         route("/stock", methods=["GET"])(e(self._stock))
         route("/shipments", methods=["GET"])(e(self._shipments))
         route("/receipts", methods=["GET"])(e(self._receipts))
+        route("/refunds", methods=["GET"])(e(self._refunds))
         return app
 
     # ---- handlers (called under the lock) ---------------------------------------------------
@@ -503,6 +514,9 @@ class FakeRestErp:
 
     def _receipts(self) -> tuple[int, Any]:
         return self._documents(self.receipts_by_ref)
+
+    def _refunds(self) -> tuple[int, Any]:
+        return self._documents(self.refunds_by_ref)
 
     def _documents(self, by_ref: dict[str, dict]) -> tuple[int, Any]:
         after, limit = self._paging()
