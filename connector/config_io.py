@@ -225,6 +225,7 @@ class ErpConfig(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(ERP_KINDS))
     shipments_interval_minutes = minutes()
     receipts_interval_minutes = minutes()  # marking store orders paid from the ERP's receipts; 0 turns it off
+    refunds_interval_minutes = minutes()  # refunding in the stores the credit notes the ERP made itself; 0: off
     push_token = secret()  # the ERP's bearer token for POST /api/v1/stock
 
 

@@ -38,17 +38,17 @@ from connector.clients import sync_client
 from connector.db import rowcount
 from connector.lifecycle import merchant_tables
 from connector.locations import LocationMap, store_locations
-from connector.models import Fulfillment, OrderLink, ReceiptDelivery, Store
+from connector.models import Fulfillment, OfflineRefund, OrderLink, ReceiptDelivery, Store
 from connector.runtime import Runtime, StoreInfo
 from connector.stock import read_pages
 from connector.upsert import chunked, custom_plans, upsert
-from mappings.canonical import Receipt, Shipment
+from mappings.canonical import ErpRefund, Receipt, Shipment
 from mappings.inventory import store_skus
 
 log = logging.getLogger(__name__)
 
-Row = TypeVar("Row", Fulfillment, ReceiptDelivery)
-Item = TypeVar("Item", Shipment, Receipt)
+Row = TypeVar("Row", Fulfillment, ReceiptDelivery, OfflineRefund)
+Item = TypeVar("Item", Shipment, Receipt, ErpRefund)
 SHIPMENT_CURSOR = "erp:shipments"
 PAGE = 500
 OPEN_FO = {"OPEN", "IN_PROGRESS"}

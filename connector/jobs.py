@@ -3,7 +3,8 @@
 - The inbox's own jobs (`drain`, `retry_event`, `sweep`) are in connector.drains.
 - `sync_inventory_job(store_id)`: ERP stock changes into the mirror, then the store's figures
   (connector.inventory); `sync_shipments_job()`: ERP shipments to the stores (connector.fulfillment);
-  `sync_receipts_job()`: money finance recorded in the ERP, the store orders marked paid (connector.receipts).
+  `sync_receipts_job()`: money finance recorded in the ERP, the store orders marked paid (connector.receipts);
+  `sync_refunds_job()`: credit notes the ERP made itself, refunded in the stores (connector.erp_refunds).
 - `reconcile_job(store_id)`, `subscriptions_job(store_id)`, `prune_job()`: missed orders, missing
   webhook subscriptions and old finished events (connector.reconcile).
 """
@@ -18,6 +19,7 @@ from sqlalchemy import select
 
 from adapters.erp import ErpError
 from connector.drains import JOB_TIMEOUT, drain, retry_event, store_limit, sweep  # noqa: F401 - see below
+from connector.erp_refunds import RefundReport, sync_refunds
 from connector.fulfillment import ShipmentReport, sync_shipments
 from connector.inventory import sync_inventory
 from connector.models import ErpConnection, Store
@@ -37,6 +39,7 @@ INVENTORY_FLAG_TTL = 600  # a lost sync job is re-queued by the next push or sch
 DEFAULT_INVENTORY_MINUTES = 15
 DEFAULT_SHIPMENTS_MINUTES = 5
 DEFAULT_RECEIPTS_MINUTES = 5
+DEFAULT_REFUNDS_MINUTES = 5
 
 
 def _inventory_flag(rt: Runtime, store_id: int) -> str:
@@ -78,7 +81,12 @@ def sync_receipts_job() -> dict:
     return _feed_result(sync_receipts(current()))
 
 
-def _feed_result(report: ShipmentReport | ReceiptReport) -> dict:
+def sync_refunds_job() -> dict:
+
+    return _feed_result(sync_refunds(current()))
+
+
+def _feed_result(report: ShipmentReport | ReceiptReport | RefundReport) -> dict:
     return {
         "read": report.read,
         "recorded": report.recorded,
@@ -129,7 +137,8 @@ def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, Callable[..
     """What `connector scheduler` registers with RQ's CronScheduler: (name, job, args, interval seconds).
     Each active store's inventory every `inventory_interval_minutes` (default 15; 0 turns it off), the
     shipments every ERP setting `shipments_interval_minutes` (default 5), the receipts every
-    `receipts_interval_minutes` (default 5; 0 turns either off), the inbox sweep; and each active
+    `receipts_interval_minutes` and the ERP's own refunds every `refunds_interval_minutes` (default 5; 0 turns
+    any of them off; not on a Tryton ERP), the inbox sweep; and each active
     store's order reconciliation (10 min) and webhook subscription check (hourly), the daily prune."""
 
     with rt.sessions() as session:
@@ -151,6 +160,9 @@ def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, Callable[..
         minutes = _minutes((erp.settings or {}).get("receipts_interval_minutes"), DEFAULT_RECEIPTS_MINUTES)
         if minutes > 0:
             found.append(("receipts", sync_receipts_job, (), max(60, round(minutes * 60))))
+        minutes = _minutes((erp.settings or {}).get("refunds_interval_minutes"), DEFAULT_REFUNDS_MINUTES)
+        if minutes > 0 and erp.kind != "tryton":  # Tryton's own returns are not read yet (adapters/erp/tryton.py)
+            found.append(("refunds", sync_refunds_job, (), max(60, round(minutes * 60))))
     found.append(("prune", prune_job, (), PRUNE_SECONDS))
     return found
 

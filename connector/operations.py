@@ -18,7 +18,7 @@ from connector.audit import audit
 from connector.crypto import mask
 from connector.db import rowcount
 from connector.drains import kick
-from connector.models import ErpDocument, EventAttempt, InboxEvent, OrderLink, ReceiptDelivery, Store
+from connector.models import ErpDocument, EventAttempt, InboxEvent, OfflineRefund, OrderLink, ReceiptDelivery, Store
 from connector.runtime import Runtime
 
 RETRYABLE_STATES = ("failed", "skipped", "ignored")
@@ -95,7 +95,7 @@ def event_detail(rt: Runtime, event_id: int) -> dict | None:
             select(EventAttempt).where(EventAttempt.event_id == event_id).order_by(EventAttempt.number)
         ).all()
         timeline: Sequence[Any] = []
-        link = documents = receipts = None
+        link = documents = receipts = erp_refunds = None
         if event.resource_id:
             timeline = session.execute(
                 select(
@@ -122,6 +122,11 @@ def event_detail(rt: Runtime, event_id: int) -> dict | None:
                 )
                 .order_by(ReceiptDelivery.id)
             ).all()
+            erp_refunds = session.scalars(
+                select(OfflineRefund)
+                .where(OfflineRefund.store_id == event.store_id, OfflineRefund.order_external_id == event.resource_id)
+                .order_by(OfflineRefund.id)
+            ).all()
     return {
         "event": event,
         "store": slug,
@@ -130,6 +135,7 @@ def event_detail(rt: Runtime, event_id: int) -> dict | None:
         "link": link,
         "documents": documents or [],
         "receipts": receipts or [],
+        "erp_refunds": erp_refunds or [],
     }
 
 

@@ -18,8 +18,8 @@ from adapters.erp.sql_contract import erp_receipts, erp_shipment_lines, erp_ship
 from connector.clients import forget
 from connector.config_io import load_config, replace_mapping
 from connector.models import Store
-from mappings.canonical import Money, Receipt
-from tests.erp_backends.sql import receipt_row
+from mappings.canonical import ErpRefund, Money, Receipt
+from tests.erp_backends.sql import insert_offline_refund, receipt_row
 from tests.fakes.shopify import FakeShopify
 from tests.fakes.woocommerce import FakeWooCommerce
 from tests.stack import SECRET, STORE, WOO_SECRET, WOO_STORE, Stack
@@ -137,6 +137,12 @@ def add_receipt(
     receipt = Receipt(ref, order_ref, Money(Decimal(amount), currency), at, "cod", reference)
     with stack.erp_engine.begin() as conn:
         conn.execute(erp_receipts.insert().values(**receipt_row(receipt, at)))
+
+
+def add_offline_refund(stack: Stack, refund: ErpRefund) -> None:
+    """The ERP credits an order itself (a return at the counter): erp_refunds and its lines, as the ERP writes them."""
+    with stack.erp_engine.begin() as conn:
+        insert_offline_refund(conn, refund, refund.created_at)
 
 
 class Served:

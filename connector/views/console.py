@@ -220,6 +220,7 @@ def _event_page(event_id: int, errors: dict | None = None, reason: str = "", sta
         link=detail["link"],
         documents=detail["documents"],
         receipts=detail["receipts"],
+        erp_refunds=detail["erp_refunds"],
         payload=payload,
         is_json=is_json,
         result=result,

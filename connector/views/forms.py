@@ -228,6 +228,13 @@ RECEIPTS_FIELD = ErpField(
     hint="5 when empty: store orders are marked paid when finance records their money in the ERP; 0 turns it off",
     zero_allowed=True,
 )
+REFUNDS_FIELD = ErpField(
+    "refunds_interval_minutes",
+    "ERP refunds sync (minutes)",
+    number=int,
+    hint="5 when empty: credit notes the ERP makes itself are refunded in the store; 0 turns it off",
+    zero_allowed=True,
+)
 ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
     "sql": (
         ErpField(
@@ -246,6 +253,7 @@ ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
         CONNECT_FIELD,
         ErpField("timeout_seconds", "Statement timeout (seconds)", number=float, hint="30 when empty"),
         RECEIPTS_FIELD,
+        REFUNDS_FIELD,
     ),
     "rest": (
         ErpField("base_url", "Base URL", required=True, hint="the API paths are appended to it"),
@@ -259,6 +267,7 @@ ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
         CONNECT_FIELD,
         ErpField("max_tries", "Tries per call", number=int),
         RECEIPTS_FIELD,
+        REFUNDS_FIELD,
     ),
     "files": (
         ErpField("outbound", "Outbound folder (we write)", required=True),
@@ -267,6 +276,7 @@ ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
         ErpField("delimiter", "Delimiter", hint="a comma when empty"),
         ErpField("encoding", "Encoding", hint="utf-8 when empty"),
         RECEIPTS_FIELD,
+        REFUNDS_FIELD,
     ),
     "tryton": (
         ErpField("url", "Server URL", secret=True, required=True),
