@@ -114,6 +114,20 @@ CANCEL_ORDER = """mutation CancelOrder($orderId: ID!, $reason: OrderCancelReason
     orderCancelUserErrors { field message code }
   }
 }"""
+ORDER_REFUNDS_QUERY = """query OrderRefunds($id: ID!) {
+  order(id: $id) {
+    id currencyCode cancelledAt
+    lineItems(first: 250) { nodes { id sku refundableQuantity } }
+    transactions(first: 100) { id kind status gateway amountSet { shopMoney { amount currencyCode } } }
+    refunds(first: 100) { id note }
+  }
+}"""
+CREATE_REFUND = """mutation CreateRefund($input: RefundInput!) {
+  refundCreate(input: $input) {
+    refund { id note totalRefundedSet { shopMoney { amount currencyCode } } }
+    userErrors { field message }
+  }
+}"""
 WEBHOOKS_QUERY = """query Webhooks($first: Int!, $after: String) {
   webhookSubscriptions(first: $first, after: $after) {
     nodes { id topic %s }
@@ -473,6 +487,50 @@ class ShopifyClient:
         data = self.transport.graphql("orderCancel", CANCEL_ORDER, variables, 10, safe_to_repeat=False)
         self._raise_user_errors("orderCancel", data["orderCancel"]["orderCancelUserErrors"])
         return True
+
+    def order_refunds(self, order_id: int | str) -> dict | None:
+        """What refunding the order needs, or None when Shopify has no such order: its shop currency, lines
+        [{id, sku, refundable}], payment transactions [{id, kind, status, gateway, amount}] (kinds and statuses
+        as Shopify's enums: SALE, CAPTURE, REFUND; SUCCESS) and the refunds made so far [{id, note}]."""
+        data = self.transport.graphql(
+            "order.refunds", ORDER_REFUNDS_QUERY, {"id": to_gid("Order", order_id)}, expected_cost=1 + 252 + 100 + 100
+        )
+        order = data.get("order")
+        if order is None:
+            return None
+        return {
+            "currency": order["currencyCode"],
+            "cancelled": order.get("cancelledAt") is not None,
+            "lines": [
+                {"id": li["id"], "sku": li.get("sku") or "", "refundable": int(li["refundableQuantity"])}
+                for li in order["lineItems"]["nodes"]
+            ],
+            "transactions": [
+                {
+                    "id": tx["id"],
+                    "kind": tx["kind"],
+                    "status": tx["status"],
+                    "gateway": tx["gateway"],
+                    "amount": _shop_money(tx["amountSet"])[0],
+                }
+                for tx in order["transactions"]
+            ],
+            "refunds": [{"id": r["id"], "note": r.get("note") or ""} for r in order["refunds"]],
+        }
+
+    def create_refund(self, order_id: int | str, refund: dict[str, Any]) -> str:
+        """refundCreate with `refund` as its RefundInput (less orderId): refundLineItems with their restockType
+        and locationId, the refund transactions against their parents, shipping, note, notify. Not idempotent
+        and never re-sent blindly: the caller reads order_refunds first and recognises its own by the note.
+        Returns the new refund's id."""
+        variables = {"input": {"orderId": to_gid("Order", order_id), **refund}}
+        items = len(refund.get("refundLineItems") or []) + len(refund.get("transactions") or [])
+        data = self.transport.graphql(
+            "refundCreate", CREATE_REFUND, variables, 10 + items, units=max(1, items), safe_to_repeat=False
+        )
+        result = data["refundCreate"]
+        self._raise_user_errors("refundCreate", result["userErrors"])
+        return str(result["refund"]["id"])
 
     def orders_updated_since(self, ts: datetime, status: str = "any", limit: int = 250) -> Iterator[dict]:
         """Orders (REST JSON) updated at or after `ts`, oldest change first, following Link pages. Shopify

@@ -23,6 +23,8 @@ from connector.config_io import ConfigError, dump_config, load_config
 from connector.crypto import SecretsError
 from connector.demo import SAMPLE_ORDER, run_demo
 from connector.drains import sweep as run_sweep
+from connector.erp_refunds import RefundReport, sync_refunds
+from connector.erp_refunds import retry_failed as reset_failed_refunds
 from connector.fulfillment import ShipmentReport, sync_shipments
 from connector.fulfillment import retry_failed as reset_failed
 from connector.inventory import sync_inventory
@@ -375,7 +377,7 @@ def worker(burst: bool) -> None:
 @click.option("--sweep-every", type=int, default=60, show_default=True)
 def scheduler(sweep_every: int) -> None:
     """Run the RQ cron scheduler: the inbox sweep, each store's inventory sync, order reconciliation and
-    webhook check, the shipments, receipts and undelivered parcels syncs and the daily prune.
+    webhook check, the shipments, receipts, undelivered parcels and refunds syncs and the daily prune.
 
     Schedules are read at start: restart the scheduler after adding a store or changing an interval."""
     from rq.cron import CronScheduler
@@ -530,11 +532,18 @@ def sync_undelivered_command(retry_failed: bool) -> None:
     _sync_feed("undelivered parcels", "parcel(s)", reset_failed_undelivered if retry_failed else None, sync_undelivered)
 
 
+@main.command("sync-refunds")
+@click.option("--retry-failed", is_flag=True, help="Give failed refunds a fresh start first.")
+def sync_refunds_command(retry_failed: bool) -> None:
+    """Read the credit notes the ERP made itself and refund them in the stores; prints the report."""
+    _sync_feed("refunds", "refund(s)", reset_failed_refunds if retry_failed else None, sync_refunds)
+
+
 def _sync_feed(
     feed: str,
     rows: str,
     reset: Callable[[Runtime], int] | None,
-    sync: Callable[[Runtime], ShipmentReport | ReceiptReport | UndeliveredReport],
+    sync: Callable[[Runtime], ShipmentReport | ReceiptReport | UndeliveredReport | RefundReport],
 ) -> None:
     rt = _runtime()
     if reset is not None:

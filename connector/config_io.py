@@ -254,6 +254,7 @@ class ErpConfig(Schema):
     shipments_interval_minutes = minutes()
     receipts_interval_minutes = minutes()  # marking store orders paid from the ERP's receipts; 0 turns it off
     undelivered_interval_minutes = minutes()  # cancelling store orders whose parcel came back; 0 turns it off
+    refunds_interval_minutes = minutes()  # refunding in the stores the credit notes the ERP made itself; 0: off
     push_token = secret()  # the ERP's bearer token for POST /api/v1/stock
     offline_stock_priority = priority()  # the ERP's own channels' rank for those units; unset: they keep the rest
 

@@ -38,17 +38,17 @@ from connector.clients import sync_client
 from connector.db import rowcount
 from connector.lifecycle import merchant_tables
 from connector.locations import LocationMap, store_locations
-from connector.models import Fulfillment, OrderLink, ReceiptDelivery, Store, UndeliveredParcel
+from connector.models import Fulfillment, OfflineRefund, OrderLink, ReceiptDelivery, Store, UndeliveredParcel
 from connector.runtime import Runtime, StoreInfo
 from connector.stock import read_pages
 from connector.upsert import chunked, custom_plans, upsert
-from mappings.canonical import Receipt, Shipment, Undelivered
+from mappings.canonical import ErpRefund, Receipt, Shipment, Undelivered
 from mappings.inventory import store_skus
 
 log = logging.getLogger(__name__)
 
-Row = TypeVar("Row", Fulfillment, ReceiptDelivery, UndeliveredParcel)
-Item = TypeVar("Item", Shipment, Receipt, Undelivered)
+Row = TypeVar("Row", Fulfillment, ReceiptDelivery, UndeliveredParcel, OfflineRefund)
+Item = TypeVar("Item", Shipment, Receipt, Undelivered, ErpRefund)
 SHIPMENT_CURSOR = "erp:shipments"
 PAGE = 500
 OPEN_FO = {"OPEN", "IN_PROGRESS"}

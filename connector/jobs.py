@@ -5,6 +5,7 @@
   (connector.inventory); `sync_shipments_job()`: ERP shipments to the stores (connector.fulfillment);
   `sync_receipts_job()`: money finance recorded in the ERP, the store orders marked paid (connector.receipts);
   `sync_undelivered_job()`: parcels returned undelivered, the store orders cancelled (connector.undelivered).
+  `sync_refunds_job()`: credit notes the ERP made itself, refunded in the stores (connector.erp_refunds).
 - `reconcile_job(store_id)`, `subscriptions_job(store_id)`, `prune_job()`: missed orders, missing
   webhook subscriptions and old finished events (connector.reconcile).
 """
@@ -19,6 +20,7 @@ from sqlalchemy import select
 
 from adapters.erp import ErpError
 from connector.drains import JOB_TIMEOUT, drain, retry_event, store_limit, sweep  # noqa: F401 - see below
+from connector.erp_refunds import RefundReport, sync_refunds
 from connector.fulfillment import ShipmentReport, sync_shipments
 from connector.inventory import sync_inventory
 from connector.models import ErpConnection, Store
@@ -40,6 +42,7 @@ DEFAULT_INVENTORY_MINUTES = 15
 DEFAULT_SHIPMENTS_MINUTES = 5
 DEFAULT_RECEIPTS_MINUTES = 5
 DEFAULT_UNDELIVERED_MINUTES = 5
+DEFAULT_REFUNDS_MINUTES = 5
 
 
 def _inventory_flag(rt: Runtime, store_id: int) -> str:
@@ -86,7 +89,12 @@ def sync_undelivered_job() -> dict:
     return _feed_result(sync_undelivered(current()))
 
 
-def _feed_result(report: ShipmentReport | ReceiptReport | UndeliveredReport) -> dict:
+def sync_refunds_job() -> dict:
+
+    return _feed_result(sync_refunds(current()))
+
+
+def _feed_result(report: ShipmentReport | ReceiptReport | UndeliveredReport | RefundReport) -> dict:
     return {
         "read": report.read,
         "recorded": report.recorded,
@@ -138,7 +146,8 @@ def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, Callable[..
     Each active store's inventory every `inventory_interval_minutes` (default 15; 0 turns it off), the
     shipments every ERP setting `shipments_interval_minutes` (default 5), the receipts every
     `receipts_interval_minutes` (default 5), the undelivered parcels every `undelivered_interval_minutes`
-    (default 5; 0 turns any of the three off), the inbox sweep; and each active
+    (default 5) and the ERP's own refunds every `refunds_interval_minutes` (default 5; not on a Tryton ERP;
+    0 turns any of them off), the inbox sweep; and each active
     store's order reconciliation (10 min) and webhook subscription check (hourly), the daily prune."""
 
     with rt.sessions() as session:
@@ -163,6 +172,9 @@ def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, Callable[..
         minutes = _minutes((erp.settings or {}).get("undelivered_interval_minutes"), DEFAULT_UNDELIVERED_MINUTES)
         if minutes > 0:
             found.append(("undelivered", sync_undelivered_job, (), max(60, round(minutes * 60))))
+        minutes = _minutes((erp.settings or {}).get("refunds_interval_minutes"), DEFAULT_REFUNDS_MINUTES)
+        if minutes > 0 and erp.kind != "tryton":  # Tryton's own returns are not read yet (adapters/erp/tryton.py)
+            found.append(("refunds", sync_refunds_job, (), max(60, round(minutes * 60))))
     found.append(("prune", prune_job, (), PRUNE_SECONDS))
     return found
 

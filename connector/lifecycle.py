@@ -28,10 +28,11 @@ from adapters.erp import ErpAdapter, PaymentRecord
 from connector.attribution import decide_attribution, record_attribution
 from connector.customers import PossibleDuplicate, resolve_customer
 from connector.holds import RiskSource, ask_about_customer, gate
-from connector.models import ErpDocument, InboxEvent, MappingEntry, OrderLink, Reservation
+from connector.models import ErpDocument, InboxEvent, MappingEntry, OfflineRefund, OrderLink, Reservation
 from connector.runtime import Runtime, StoreInfo
 from mappings.canonical import Order, Refund, Transaction, money_sum
 from mappings.merchant import MerchantTables
+from mappings.refund_notes import PREFIX, names_credit_note
 
 PAID = ("paid", "partially_refunded", "refunded")
 DEFAULT_IMPORT_STATUSES = {
@@ -208,6 +209,16 @@ def _payments(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapter, even
 def apply_refund(rt: Runtime, store: StoreInfo, refund: Refund, event_id: int) -> dict:
     erp = rt.erp()
     order_ref = refund.external_ref.split(":refund:")[0]
+    ours = _erp_credit_note(rt, store.id, refund)
+    if ours is not None:
+        # The connector made this store refund from the ERP's own credit note (connector.erp_refunds): the
+        # ERP has it already. Bound here too, for a webhook that overtakes the sync's own binding.
+        _once_keyed(rt, store, refund.order_external_id, "credit_note", refund.external_ref, event_id, lambda _k: ours)
+        return {
+            "credit_note": ours,
+            "done": [],
+            "note": f"the ERP's own credit note {ours}, refunded in the store by the connector: not credited again",
+        }
     made = _once_keyed(
         rt,
         store,
@@ -222,6 +233,19 @@ def apply_refund(rt: Runtime, store: StoreInfo, refund: Refund, event_id: int) -
         "done": ["credit note created"] if made[0] else [],
         "note": "" if made[0] else "this refund was already credited",
     }
+
+
+def _erp_credit_note(rt: Runtime, store_id: int, refund: Refund) -> str | None:
+    """The ERP credit note this store refund was made from, when its note names one of ours."""
+    if not refund.reason.startswith(PREFIX):
+        return None
+    with rt.sessions() as session:
+        refs = session.scalars(
+            select(OfflineRefund.refund_ref).where(
+                OfflineRefund.store_id == store_id, OfflineRefund.order_external_id == refund.order_external_id
+            )
+        ).all()
+    return next((ref for ref in refs if names_credit_note(refund.reason, ref)), None)
 
 
 def cancel_deleted(rt: Runtime, store: StoreInfo, external_id: str, event_id: int) -> dict:

@@ -484,3 +484,30 @@ class UndeliveredParcel(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     parcel: Mapped[dict | None] = mapped_column(JSON)  # as the ERP gave it (order_ref, reason, returned_at)
+
+
+class OfflineRefund(Base):
+    """A credit note the ERP made itself, refunded in its store: one per (store, credit note), recorded pending
+    before the store is called, so a replay changes nothing; `remote_id` is the store's refund once made."""
+
+    __tablename__ = "offline_refunds"
+    __table_args__ = (
+        UniqueConstraint("store_id", "refund_ref", name="uq_offline_refund"),
+        Index("ix_offline_refunds_status", "status"),
+        Index("ix_offline_refunds_order", "store_id", "order_external_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    refund_ref: Mapped[str] = mapped_column(String(128))  # the ERP's credit note number
+    order_external_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal] = mapped_column(Numeric(18, 4))  # what goes back to the customer
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done | failed
+    note: Mapped[str | None] = mapped_column(Text)  # what was done or why not, for the console
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    remote_id: Mapped[str | None] = mapped_column(String(128))  # the store's refund id
+    refund: Mapped[dict | None] = mapped_column(JSON)  # the credit note as the ERP gave it (lines, shipping)

@@ -18,15 +18,7 @@ from connector.audit import audit
 from connector.crypto import mask
 from connector.db import rowcount
 from connector.drains import kick
-from connector.models import (
-    ErpDocument,
-    EventAttempt,
-    InboxEvent,
-    OrderLink,
-    ReceiptDelivery,
-    Store,
-    UndeliveredParcel,
-)
+from connector.models import ErpDocument, EventAttempt, InboxEvent, OfflineRefund, OrderLink, ReceiptDelivery, Store
 from connector.runtime import Runtime
 
 RETRYABLE_STATES = ("failed", "skipped", "ignored")
@@ -103,7 +95,7 @@ def event_detail(rt: Runtime, event_id: int) -> dict | None:
             select(EventAttempt).where(EventAttempt.event_id == event_id).order_by(EventAttempt.number)
         ).all()
         timeline: Sequence[Any] = []
-        link = documents = receipts = undelivered = None
+        link = documents = receipts = undelivered = erp_refunds = None
         if event.resource_id:
             timeline = session.execute(
                 select(
@@ -138,6 +130,11 @@ def event_detail(rt: Runtime, event_id: int) -> dict | None:
                 )
                 .order_by(UndeliveredParcel.id)
             ).all()
+            erp_refunds = session.scalars(
+                select(OfflineRefund)
+                .where(OfflineRefund.store_id == event.store_id, OfflineRefund.order_external_id == event.resource_id)
+                .order_by(OfflineRefund.id)
+            ).all()
     return {
         "event": event,
         "store": slug,
@@ -147,6 +144,7 @@ def event_detail(rt: Runtime, event_id: int) -> dict | None:
         "documents": documents or [],
         "receipts": receipts or [],
         "undelivered": undelivered or [],
+        "erp_refunds": erp_refunds or [],
     }
 
 

@@ -386,3 +386,34 @@ class Undelivered:
     order_ref: str  # the order's external_ref
     reason: str  # why, as the warehouse or the carrier recorded it ("refused by the buyer")
     returned_at: datetime
+
+
+@dataclass(frozen=True)
+class ErpRefundLine:
+    sku: str
+    quantity: int  # units given back (positive); 0 for money only
+    amount: Money  # refunded for these units, tax included
+    restock: bool  # the units came back into stock
+    warehouse: str = ""  # where they came back to ("": the ERP's default)
+
+
+@dataclass(frozen=True)
+class ErpRefund:
+    """A credit note the back office made itself (a return taken at the counter, a goodwill refund): never
+    one the connector wrote from a store refund. The store refunds the customer to match, once."""
+
+    ref: str  # the ERP's credit note number: the idempotency key of refunding in the store
+    order_ref: str  # the order's external_ref
+    lines: tuple[ErpRefundLine, ...]
+    shipping: Money  # shipping given back, tax included
+    total: Money  # what goes back to the customer: the lines and the shipping
+    created_at: datetime
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        summed = money_sum([ln.amount for ln in self.lines] + [self.shipping], self.total.currency)
+        if summed != self.total:
+            raise ValueError(
+                f"credit note {self.ref}: its lines and shipping add up to {summed.amount}, not its total "
+                f"{self.total.amount} {self.total.currency}"
+            )

@@ -18,6 +18,8 @@ from mappings.attribution import Attribution
 from mappings.canonical import (
     Address,
     Customer,
+    ErpRefund,
+    ErpRefundLine,
     Money,
     Order,
     Receipt,
@@ -284,17 +286,23 @@ def stock_level_from_document(doc: Any, where: str = "stock item") -> StockLevel
     )
 
 
-def shipment_from_document(doc: Any, where: str = "shipment") -> Shipment:
+def _lines(doc: Any, where: str) -> list[tuple[str, Any]]:
+    """The document's `lines`, each with where it is ("shipment.lines[2]") for the error messages."""
     lines = field(doc, "lines", where)
     if not isinstance(lines, list):
         raise DocumentError(f"{where}.lines is not a list")
-    parsed_lines = []
-    for n, line in enumerate(lines):
-        at = f"{where}.lines[{n}]"
-        quantity = parse_decimal(field(line, "quantity", at), f"{at}.quantity")
-        if quantity != quantity.to_integral_value():
-            raise DocumentError(f"{at}.quantity is not a whole number: {quantity}")
-        parsed_lines.append(ShipmentLine(str(field(line, "sku", at)), int(quantity)))
+    return [(f"{where}.lines[{n}]", line) for n, line in enumerate(lines)]
+
+
+def _units(line: Any, at: str) -> int:
+    quantity = parse_decimal(field(line, "quantity", at), f"{at}.quantity")
+    if quantity != quantity.to_integral_value():
+        raise DocumentError(f"{at}.quantity is not a whole number: {quantity}")
+    return int(quantity)
+
+
+def shipment_from_document(doc: Any, where: str = "shipment") -> Shipment:
+    parsed_lines = [ShipmentLine(str(field(line, "sku", at)), _units(line, at)) for at, line in _lines(doc, where)]
     return Shipment(
         ref=str(field(doc, "ref", where)),
         order_ref=str(field(doc, "order_ref", where)),
@@ -308,9 +316,7 @@ def shipment_from_document(doc: Any, where: str = "shipment") -> Shipment:
 
 
 def receipt_from_document(doc: Any, where: str = "receipt") -> Receipt:
-    currency = str(field(doc, "currency", where)).strip().upper()
-    if len(currency) != 3:
-        raise DocumentError(f"{where}.currency is not an ISO 4217 code: {currency!r}")
+    currency = _currency(doc, where)
     return Receipt(
         ref=str(field(doc, "ref", where)),
         order_ref=str(field(doc, "order_ref", where)),
@@ -328,6 +334,43 @@ def undelivered_from_document(doc: Any, where: str = "undelivered parcel") -> Un
         reason=_text(doc, "reason"),
         returned_at=parse_time(field(doc, "returned_at", where), f"{where}.returned_at"),
     )
+def _currency(doc: Any, where: str) -> str:
+    currency = str(field(doc, "currency", where)).strip().upper()
+    if len(currency) != 3:
+        raise DocumentError(f"{where}.currency is not an ISO 4217 code: {currency!r}")
+    return currency
+
+
+def erp_refund_from_document(doc: Any, where: str = "refund") -> ErpRefund:
+    """A credit note the ERP made itself (GET /refunds): lines of {sku, quantity, amount (tax included),
+    restock (true/false), warehouse}, shipping and total, all in `currency`."""
+    currency = _currency(doc, where)
+    parsed = []
+    for at, line in _lines(doc, where):
+        quantity = _units(line, at)
+        if quantity < 0:
+            raise DocumentError(f"{at}.quantity is negative: {quantity}")
+        restock = field(line, "restock", at)
+        if not isinstance(restock, bool):
+            raise DocumentError(f"{at}.restock is not true or false: {restock!r}")
+        amount = parse_decimal(field(line, "amount", at), f"{at}.amount")
+        parsed.append(
+            ErpRefundLine(
+                str(field(line, "sku", at)), int(quantity), Money(amount, currency), restock, _text(line, "warehouse")
+            )
+        )
+    try:
+        return ErpRefund(
+            ref=str(field(doc, "ref", where)),
+            order_ref=str(field(doc, "order_ref", where)),
+            lines=tuple(parsed),
+            shipping=Money(parse_decimal(doc.get("shipping") or "0", f"{where}.shipping"), currency),
+            total=Money(parse_decimal(field(doc, "total", where), f"{where}.total"), currency),
+            created_at=parse_time(field(doc, "created_at", where), f"{where}.created_at"),
+            reason=_text(doc, "reason"),
+        )
+    except ValueError as exc:
+        raise DocumentError(str(exc)) from None
 
 
 # ---- the ERP side (the test fake, and a reference for ERP teams) ----------------------------
@@ -366,5 +409,29 @@ def undelivered_document(parcel: Undelivered, updated_at: datetime) -> dict[str,
         "order_ref": parcel.order_ref,
         "reason": parcel.reason,
         "returned_at": rest_time(parcel.returned_at),
+        "updated_at": rest_time(updated_at),
+    }
+
+
+def erp_refund_document(refund: ErpRefund, updated_at: datetime) -> dict[str, Any]:
+    currency = refund.total.currency
+    return {
+        "ref": refund.ref,
+        "order_ref": refund.order_ref,
+        "currency": currency,
+        "lines": [
+            {
+                "sku": ln.sku,
+                "quantity": decimal_text(ln.quantity),
+                "amount": decimal_text(ln.amount.amount),
+                "restock": ln.restock,
+                "warehouse": ln.warehouse,
+            }
+            for ln in refund.lines
+        ],
+        "shipping": decimal_text(refund.shipping.amount),
+        "total": decimal_text(refund.total.amount),
+        "reason": refund.reason,
+        "created_at": rest_time(refund.created_at),
         "updated_at": rest_time(updated_at),
     }

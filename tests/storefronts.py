@@ -18,8 +18,8 @@ from adapters.erp.sql_contract import erp_receipts, erp_shipment_lines, erp_ship
 from connector.clients import forget
 from connector.config_io import load_config, replace_mapping
 from connector.models import Store
-from mappings.canonical import Money, Receipt, Undelivered
-from tests.erp_backends.sql import receipt_row, undelivered_row
+from mappings.canonical import ErpRefund, Money, Receipt, Undelivered
+from tests.erp_backends.sql import insert_offline_refund, receipt_row, undelivered_row
 from tests.fakes.shopify import FakeShopify
 from tests.fakes.woocommerce import FakeWooCommerce
 from tests.stack import SECRET, STORE, WOO_SECRET, WOO_STORE, Stack
@@ -151,6 +151,12 @@ def add_undelivered(stack: Stack, ref: str, order_ref: str, reason: str, *, at: 
     writes it."""
     with stack.erp_engine.begin() as conn:
         conn.execute(erp_undelivered.insert().values(**undelivered_row(Undelivered(ref, order_ref, reason, at), at)))
+
+
+def add_offline_refund(stack: Stack, refund: ErpRefund) -> None:
+    """The ERP credits an order itself (a return at the counter): erp_refunds and its lines, as the ERP writes them."""
+    with stack.erp_engine.begin() as conn:
+        insert_offline_refund(conn, refund, refund.created_at)
 
 
 class Served:

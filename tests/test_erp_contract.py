@@ -378,6 +378,45 @@ def test_parcels_returned_undelivered_are_read_with_their_reason(harness):
     assert erp.undelivered(cursor) == ([], cursor)
 
 
+def test_offline_refunds_are_the_erps_own_credit_notes_never_those_the_connector_wrote(harness):
+    payload, order = an_order()
+    push(harness, order)
+    erp = harness.adapter()
+    line = order.lines[0]
+    # A store refund the connector credits: it must never come back as the ERP's own.
+    usd = Money(Decimal("10.80"), "USD")
+    zero = Money(Decimal(0), "USD")
+    store_line = RefundLine(
+        line.external_id, line.sku, 1, Money(Decimal("10.00"), "USD"), Money(Decimal("0.80"), "USD"), True
+    )
+    ours = Refund(
+        "shopify",
+        "acme-us",
+        order.external_id,
+        "r1",
+        datetime(2026, 11, 22, tzinfo=UTC),
+        "USD",
+        (store_line,),
+        zero,
+        zero,
+        usd,
+    )
+    erp.create_credit_note(ours, order.external_ref)
+    refund = ErpRefund(
+        ref="CN-900",
+        order_ref=order.external_ref,
+        lines=(ErpRefundLine(line.sku or "", 1, Money(Decimal("19.99"), "USD"), True, "LON"),),
+        shipping=Money(Decimal("5.00"), "USD"),
+        total=Money(Decimal("24.99"), "USD"),
+        created_at=datetime(2026, 11, 26, 9, 30, tzinfo=UTC),
+        reason="returned at the counter",
+    )
+    harness.seed_offline_refund(refund)
+    found, cursor = erp.offline_refunds(None)
+    assert [r for r in found if r.order_ref == order.external_ref] == [refund]
+    assert erp.offline_refunds(cursor) == ([], cursor)
+
+
 def test_an_unknown_sku_is_a_permanent_error_that_names_it(harness):
     if not harness.validates_skus:
         pytest.skip(f"the {harness.kind} back end takes any SKU; the ERP checks on import")

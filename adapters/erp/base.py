@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from mappings.attribution import Attribution
-from mappings.canonical import Customer, Money, Order, Receipt, Refund, Shipment, StockLevel, Undelivered
+from mappings.canonical import Customer, ErpRefund, Money, Order, Receipt, Refund, Shipment, StockLevel, Undelivered
 from mappings.customers import normalise_email, normalise_phone
 
 
@@ -165,6 +165,11 @@ class ErpAdapter(Protocol):
         """Parcels of orders that came back undelivered (a COD parcel refused at the door: the ERP took the
         goods back and closed its order), recorded or changed after `cursor`, oldest first, with the next
         cursor."""
+
+    def offline_refunds(self, cursor: str | None, limit: int = 500) -> tuple[list[ErpRefund], str | None]:
+        """Credit notes the ERP made itself against orders (a return taken at the counter, a goodwill
+        refund; never those `create_credit_note` wrote from a store refund), made or changed after
+        `cursor`, oldest first, with the next cursor."""
 
     def close(self) -> None:
         """Release connections."""

@@ -1,9 +1,10 @@
 """File drop (CSV): for an ERP that imports files from a folder and exports files into another.
 
 We write one CSV per document (customer, order, payment, cancellation, credit note) into the
-`outbound` folder the ERP imports from; the ERP drops stock, shipment, receipt and undelivered CSVs into
-`inbound` for us to read (receipts: money finance recorded, never the payment files we wrote;
-undelivered: parcels that came back, a COD parcel refused at the door). The layouts are
+`outbound` folder the ERP imports from; the ERP drops stock, shipment, receipt, undelivered and refund CSVs
+into `inbound` for us to read (receipts: money finance recorded; undelivered: parcels that came back, a
+COD parcel refused at the door; refunds: credit notes the ERP made itself; never the payment and credit
+note files we wrote). The layouts are
 the contract an ERP team implements (README, "ERP by file drop (CSV)").
 
 Rules that make it safe:
@@ -179,6 +180,23 @@ SHIPMENT_COLUMNS = (
     "quantity",
 )
 
+# One row per credit note line, the head repeated on each; a row with no sku carries only the head (a
+# refund of shipping or goodwill alone). restock: true or false.
+REFUND_COLUMNS = (
+    "refund_ref",
+    "order_ref",
+    "currency",
+    "shipping",
+    "total",
+    "reason",
+    "created_at",
+    "line_no",
+    "sku",
+    "quantity",
+    "amount",
+    "restock",
+    "warehouse",
+)
 RECEIPT_COLUMNS = ("receipt_ref", "order_ref", "amount", "currency", "method", "reference", "received_at")
 
 UNDELIVERED_COLUMNS = ("return_ref", "order_ref", "reason", "returned_at")
@@ -599,6 +617,9 @@ class FileDropErp:
     def undelivered(self, cursor: str | None, limit: int = 500) -> tuple[list[Undelivered], str | None]:
         return self._inbound_files("undelivered", cursor, limit, self._parse_undelivered)
 
+    def offline_refunds(self, cursor: str | None, limit: int = 500) -> tuple[list[ErpRefund], str | None]:
+        return self._inbound_files("refund", cursor, limit, self._parse_refunds)
+
     def close(self) -> None:
         return None
 
@@ -936,6 +957,61 @@ class FileDropErp:
             for ref, (order_ref, carrier, tracking, url, shipped_at, warehouse) in heads.items()
         ]
 
+    def _parse_refunds(self, path: Path) -> list[ErpRefund]:
+        heads: dict[str, tuple] = {}
+        first: dict[str, int] = {}
+        lines: dict[str, dict[int, ErpRefundLine]] = {}
+        for line, row in self._rows(path, REFUND_COLUMNS):
+            at = _Where(path.name, line)
+            ref = at.text(row, "refund_ref")
+            currency = at.currency(row)
+            head = (
+                at.text(row, "order_ref"),
+                currency,
+                at.decimal(row, "shipping") if row["shipping"] else Decimal(0),
+                at.decimal(row, "total"),
+                row["reason"],
+                at.time(row, "created_at"),
+            )
+            if heads.setdefault(ref, head) != head:
+                at.fail(f"refund {ref} has rows that disagree on its head; repeat the same values on every line")
+            first.setdefault(ref, line)
+            lines.setdefault(ref, {})
+            if not row["sku"]:
+                continue
+            line_no = at.integer(row, "line_no")
+            if line_no in lines[ref]:
+                at.fail(f"refund {ref} has line_no {line_no} twice")
+            if row["restock"].strip().lower() not in ("true", "false"):
+                at.fail(f"restock {row['restock']!r} is not true or false")
+            quantity = at.decimal(row, "quantity")
+            if quantity != quantity.to_integral_value() or quantity < 0:
+                at.fail(f"quantity {row['quantity']!r} is not a whole number of units")
+            lines[ref][line_no] = ErpRefundLine(
+                sku=row["sku"],
+                quantity=int(quantity),
+                amount=Money(at.decimal(row, "amount"), currency),
+                restock=row["restock"].strip().lower() == "true",
+                warehouse=row["warehouse"],
+            )
+        found = []
+        for ref, (order_ref, currency, shipping, total, reason, created_at) in heads.items():
+            try:
+                found.append(
+                    ErpRefund(
+                        ref=ref,
+                        order_ref=order_ref,
+                        lines=tuple(lines[ref][n] for n in sorted(lines[ref])),
+                        shipping=Money(shipping, currency),
+                        total=Money(total, currency),
+                        created_at=created_at,
+                        reason=reason,
+                    )
+                )
+            except ValueError as exc:
+                _Where(path.name, first[ref]).fail(str(exc))
+        return found
+
     def _parse_receipts(self, path: Path) -> list[Receipt]:
         found: dict[str, Receipt] = {}
         for line, row in self._rows(path, RECEIPT_COLUMNS):
@@ -943,9 +1019,7 @@ class FileDropErp:
             ref = at.text(row, "receipt_ref")
             if ref in found:
                 at.fail(f"receipt {ref} is in the file twice; one row per receipt")
-            currency = at.text(row, "currency").upper()
-            if len(currency) != 3 or not currency.isalpha():
-                at.fail(f"currency {currency!r} is not an ISO 4217 code such as EUR")
+            currency = at.currency(row)
             found[ref] = Receipt(
                 ref=ref,
                 order_ref=at.text(row, "order_ref"),
@@ -1010,6 +1084,12 @@ class _Where:
         if value != value.to_integral_value() or value < 1:
             self.fail(f"{column} {row[column]!r} is not a whole number of at least 1")
         return int(value)
+
+    def currency(self, row: dict[str, str]) -> str:
+        currency = self.text(row, "currency").upper()
+        if len(currency) != 3 or not currency.isalpha():
+            self.fail(f"currency {currency!r} is not an ISO 4217 code such as EUR")
+        return currency
 
     def time(self, row: dict[str, str], column: str) -> datetime:
         try:

@@ -38,13 +38,14 @@ from adapters.erp.base import (
     customer_identity,
 )
 from mappings.attribution import Attribution
-from mappings.canonical import Customer, Order, Receipt, Refund, Shipment, StockLevel, Undelivered
+from mappings.canonical import Customer, ErpRefund, Order, Receipt, Refund, Shipment, StockLevel, Undelivered
 from mappings.customers import normalise_email, normalise_phone, same_person_maybe
 from mappings.erp_rest import (
     DocumentError,
     cancel_document,
     credit_note_document,
     customer_document,
+    erp_refund_from_document,
     field,
     order_document,
     parse_decimal,
@@ -71,6 +72,7 @@ DEFAULT_PATHS = {
     "shipments": "/shipments",  # GET ?after=&limit=
     "receipts": "/receipts",  # GET ?after=&limit=
     "undelivered": "/undelivered",  # GET ?after=&limit=
+    "refunds": "/refunds",  # GET ?after=&limit=: credit notes the ERP made itself
 }
 NEEDS_REF = {"customer", "order", "payments", "cancel", "credit_notes"}
 AUTH_TYPES = ("bearer", "basic", "api_key", "none")
@@ -269,6 +271,9 @@ class RestErp:
 
     def undelivered(self, cursor: str | None, limit: int = 500) -> tuple[list[Undelivered], str | None]:
         return self._page("undelivered", "read undelivered parcels", cursor, limit, undelivered_from_document)
+
+    def offline_refunds(self, cursor: str | None, limit: int = 500) -> tuple[list[ErpRefund], str | None]:
+        return self._page("refunds", "read the ERP's own refunds", cursor, limit, erp_refund_from_document)
 
     def close(self) -> None:
         self.session.close()

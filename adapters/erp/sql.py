@@ -1,5 +1,5 @@
 """The SQL staging ERP: orders, payments and credit notes written into staging tables, stock,
-shipments and receipts read from them (the tables themselves: adapters.erp.sql_contract).
+shipments, receipts and the ERP's own refunds read from them (the tables themselves: adapters.erp.sql_contract).
 
 The classic way a legacy ERP takes web orders. Works on any database SQLAlchemy reaches; every write
 is one transaction, idempotent on `erp_orders.external_ref`. `create_tables()` builds the tables for
@@ -8,12 +8,13 @@ a demo or a test.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal
 
-from sqlalchemy import Table, exc, func, inspect, literal, select, tuple_
+from sqlalchemy import Select, Table, exc, func, inspect, literal, select, tuple_
 from sqlalchemy.engine import URL, Connection, CursorResult, Engine, Row
 
 from adapters.clock import utcnow
@@ -42,6 +43,8 @@ from adapters.erp.sql_contract import (
     erp_payments,
     erp_products,
     erp_receipts,
+    erp_refund_lines,
+    erp_refunds,
     erp_shipment_lines,
     erp_shipments,
     erp_stock,
@@ -57,6 +60,54 @@ from mappings.utc import as_utc
 
 def _join_cursor(*parts: str) -> str:
     return "|".join(parts)
+
+
+def _after(table: Table, cursor: str | None, limit: int) -> Select:
+    """A page of an ERP-written table (shipments, receipts, refunds) after the cursor "<updated_at>|<id>"."""
+    key = (table.c.updated_at, table.c.id)
+    query = select(table).order_by(*key).limit(limit)
+    if cursor:
+        at, last_id = _split_cursor(cursor, 2)
+        query = query.where(tuple_(*key) > tuple_(literal(_parse_time(at)), literal(int(last_id))))
+    return query
+
+
+def _next_cursor(rows: Sequence[Row], cursor: str | None) -> str | None:
+    if not rows:
+        return cursor
+    return _join_cursor(as_utc(rows[-1].updated_at).isoformat(), str(rows[-1].id))
+
+
+def _erp_refund(row: Any, lines: list[Any]) -> ErpRefund:
+    """An erp_refunds row and its lines as the contract's ErpRefund, or a permanent error naming the row."""
+    currency = (row.currency or "").strip().upper()
+    try:
+        return ErpRefund(
+            ref=row.refund_ref,
+            order_ref=row.order_external_ref,
+            lines=tuple(
+                ErpRefundLine(
+                    ln.sku,
+                    _whole(ln.quantity, f"erp_refund_lines row {row.refund_ref}/{ln.line_no}"),
+                    Money(Decimal(ln.amount), currency),
+                    bool(ln.restock),
+                    ln.warehouse or "",
+                )
+                for ln in lines
+            ),
+            shipping=Money(Decimal(row.shipping or 0), currency),
+            total=Money(Decimal(row.total), currency),
+            created_at=as_utc(row.created_at),
+            reason=row.reason or "",
+        )
+    except ValueError as exc:
+        raise PermanentErpError(f"erp_refunds row {row.refund_ref}: {exc}; have the ERP fix the row") from None
+
+
+def _whole(quantity: Decimal, where: str) -> int:
+    if quantity != quantity.to_integral_value() or quantity < 0:
+        raise ValueError(f"{where}: quantity {quantity} is not a whole number of units")
+    return int(quantity)
 
 
 def _split_cursor(cursor: str, parts: int) -> list[str]:
@@ -364,11 +415,7 @@ class SqlStagingErp:
         return levels, _join_cursor(as_utc(last.updated_at).isoformat(), last.sku, last.warehouse)
 
     def shipments(self, cursor: str | None, limit: int = 500) -> tuple[list[Shipment], str | None]:
-        key = (erp_shipments.c.updated_at, erp_shipments.c.id)
-        query = select(erp_shipments).order_by(*key).limit(limit)
-        if cursor:
-            at, last_id = _split_cursor(cursor, 2)
-            query = query.where(tuple_(*key) > tuple_(literal(_parse_time(at)), literal(int(last_id))))
+        query = _after(erp_shipments, cursor, limit)
         with self._errors("read shipments"), self.engine.connect() as conn:
             rows = conn.execute(query).all()
             refs = [r.shipment_ref for r in rows]
@@ -393,9 +440,7 @@ class SqlStagingErp:
             )
             for r in rows
         ]
-        if not rows:
-            return found, cursor
-        return found, _join_cursor(as_utc(rows[-1].updated_at).isoformat(), str(rows[-1].id))
+        return found, _next_cursor(rows, cursor)
 
     def receipts(self, cursor: str | None, limit: int = 500) -> tuple[list[Receipt], str | None]:
         rows, after = self._rows_after(erp_receipts, cursor, limit, "read receipts")
@@ -437,6 +482,21 @@ class SqlStagingErp:
         if not rows:
             return rows, cursor
         return rows, _join_cursor(as_utc(rows[-1].updated_at).isoformat(), str(rows[-1].id))
+
+    def offline_refunds(self, cursor: str | None, limit: int = 500) -> tuple[list[ErpRefund], str | None]:
+        query = _after(erp_refunds, cursor, limit)
+        with self._errors("read the ERP's own refunds"), self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            lines: dict[str, list] = {}
+            if rows:
+                for ln in conn.execute(
+                    select(erp_refund_lines)
+                    .where(erp_refund_lines.c.refund_ref.in_([r.refund_ref for r in rows]))
+                    .order_by(erp_refund_lines.c.refund_ref, erp_refund_lines.c.line_no)
+                ):
+                    lines.setdefault(ln.refund_ref, []).append(ln)
+        found = [_erp_refund(r, lines.get(r.refund_ref, [])) for r in rows]
+        return found, _next_cursor(rows, cursor)
 
     def close(self) -> None:
         self.engine.dispose()

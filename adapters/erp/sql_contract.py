@@ -2,9 +2,10 @@
 shipments and receipts into, as an ERP team implements them (README, "ERP staging tables").
 
 We write customers, orders, order lines, payments and credit notes; the ERP writes stock, shipments,
-receipts (money finance recorded: a COD collection, a bank transfer) and undelivered parcels (a COD
-parcel refused at the door, its order closed in the ERP), which we read. Receipts are a
-table of their own, apart from the erp_payments we write, so what the store paid never comes back to it.
+receipts (money finance recorded: a COD collection, a bank transfer), undelivered parcels (a COD parcel
+refused at the door, its order closed in the ERP) and its own refunds (a return taken at the counter),
+which we read. Receipts and refunds are tables of their own, apart from the erp_payments and
+erp_credit_notes we write, so what the store did never comes back to it.
 Columns added to the contract later are optional (the OPTIONAL_* lists): an ERP that implemented an
 earlier version keeps working without them. `metadata.create_all()`
 builds the tables for a demo or a test; adapters.erp.sql is the adapter that reads and writes them.
@@ -226,6 +227,34 @@ erp_undelivered = Table(  # the ERP writes; we never do
     Column("reason", String(255), nullable=False, default=""),  # "refused by the buyer", as recorded
     Column("returned_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+erp_refunds = Table(  # the ERP writes its own credit notes here; ours from store refunds are erp_credit_notes
+    "erp_refunds",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("refund_ref", String(128), nullable=False, unique=True),  # the ERP's credit note number
+    Column("order_external_ref", String(255), nullable=False, index=True),
+    Column("currency", String(3), nullable=False),
+    Column("shipping", AMOUNT, nullable=False, default=0),  # shipping given back, tax included
+    Column("total", AMOUNT, nullable=False),  # the lines and the shipping
+    Column("reason", String(255)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+erp_refund_lines = Table(
+    "erp_refund_lines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("refund_ref", String(128), nullable=False, index=True),
+    Column("line_no", Integer, nullable=False),
+    Column("sku", String(128), nullable=False),
+    Column("quantity", Numeric(18, 4), nullable=False),
+    Column("amount", AMOUNT, nullable=False),  # tax included
+    Column("restock", Boolean, nullable=False),  # the units came back into stock
+    Column("warehouse", String(64)),  # where they came back to
+    UniqueConstraint("refund_ref", "line_no", name="uq_erp_refund_line"),
 )
 
 # The erp_orders.status we write: until the ERP sets another, the order is ours to update.

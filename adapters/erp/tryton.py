@@ -103,6 +103,9 @@ How the contract maps onto Tryton, and the choices made where Tryton has no dire
   "shipment:<number>", returned on the write date, reason "customer shipment <number> cancelled after it
   left the warehouse" (Tryton keeps no reason for a cancellation). A shipment cancelled before it left is
   no refusal and is not read.
+- offline_refunds: not read yet. Tryton's own returns would be return sales (negative quantities) of a
+  connector sale that do not carry the connector's ":refund:" reference; until that is built, asking
+  is a permanent error that says so, and the refunds sync is not scheduled for a Tryton ERP.
 """
 
 from __future__ import annotations
@@ -133,6 +136,7 @@ from mappings.canonical import (
     FEE_LABELS,
     Address,
     Customer,
+    ErpRefund,
     FeeLine,
     Money,
     Order,
@@ -984,6 +988,12 @@ class TrytonErp:
                 )
             )
         return found, _cursor(rows[-1]["write_date"], rows[-1]["id"])
+
+    def offline_refunds(self, cursor: str | None, limit: int = 500) -> tuple[list[ErpRefund], str | None]:
+        raise PermanentErpError(
+            "the Tryton back end does not read Tryton's own returns yet: refund returns taken in Tryton in the "
+            "store by hand"
+        )
 
     def close(self) -> None:
         self.rpc.close()

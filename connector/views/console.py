@@ -221,6 +221,7 @@ def _event_page(event_id: int, errors: dict | None = None, reason: str = "", sta
         documents=detail["documents"],
         receipts=detail["receipts"],
         undelivered=detail["undelivered"],
+        erp_refunds=detail["erp_refunds"],
         payload=payload,
         is_json=is_json,
         result=result,

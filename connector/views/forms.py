@@ -245,6 +245,13 @@ UNDELIVERED_FIELD = ErpField(
     hint="5 when empty: a store order is cancelled when the ERP records its parcel returned undelivered; 0 is off",
     zero_allowed=True,
 )
+REFUNDS_FIELD = ErpField(
+    "refunds_interval_minutes",
+    "ERP refunds sync (minutes)",
+    number=int,
+    hint="5 when empty: credit notes the ERP makes itself are refunded in the store; 0 turns it off",
+    zero_allowed=True,
+)
 ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
     "sql": (
         ErpField(
@@ -264,6 +271,7 @@ ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
         ErpField("timeout_seconds", "Statement timeout (seconds)", number=float, hint="30 when empty"),
         RECEIPTS_FIELD,
         UNDELIVERED_FIELD,
+        REFUNDS_FIELD,
     ),
     "rest": (
         ErpField("base_url", "Base URL", required=True, hint="the API paths are appended to it"),
@@ -278,6 +286,7 @@ ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
         ErpField("max_tries", "Tries per call", number=int),
         RECEIPTS_FIELD,
         UNDELIVERED_FIELD,
+        REFUNDS_FIELD,
     ),
     "files": (
         ErpField("outbound", "Outbound folder (we write)", required=True),
@@ -287,6 +296,7 @@ ERP_FIELDS: dict[str, tuple[ErpField, ...]] = {
         ErpField("encoding", "Encoding", hint="utf-8 when empty"),
         RECEIPTS_FIELD,
         UNDELIVERED_FIELD,
+        REFUNDS_FIELD,
     ),
     "tryton": (
         ErpField("url", "Server URL", secret=True, required=True),

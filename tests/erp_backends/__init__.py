@@ -10,7 +10,7 @@ import contextlib
 from typing import Protocol
 
 from adapters.erp.base import ErpAdapter
-from mappings.canonical import Receipt, Shipment, StockLevel, Undelivered
+from mappings.canonical import ErpRefund, Receipt, Shipment, StockLevel, Undelivered
 
 
 class ErpHarness(Protocol):
@@ -47,6 +47,9 @@ class ErpHarness(Protocol):
 
     def set_owner(self, customer_id: str, owner: str) -> None:
         """The ERP side: the ERP team gives this customer account an owner (a sales rep, agent or region)."""
+
+    def seed_offline_refund(self, refund: ErpRefund) -> None:
+        """The ERP side: the ERP credits an order the connector pushed itself (a return at the counter)."""
 
     def add_warehouse(self, code: str) -> None:
         """Make this warehouse known to the ERP (a no-op for ERPs that keep any warehouse name)."""

@@ -16,13 +16,14 @@ from adapters.erp.files import (
     OWNER_COLUMNS,
     OWNERS_FILE,
     RECEIPT_COLUMNS,
+    REFUND_COLUMNS,
     SHIPMENT_COLUMNS,
     STOCK_COLUMNS,
     UNDELIVERED_COLUMNS,
     FileDropErp,
     safe_name,
 )
-from mappings.canonical import Receipt, Shipment, StockLevel, Undelivered
+from mappings.canonical import ErpRefund, Receipt, Shipment, StockLevel, Undelivered
 from tests.money_cases import CREDITED_KEYS
 from tests.money_cases import MONEY_KEYS as BOOKED
 
@@ -83,6 +84,22 @@ class FilesHarness:
             [SHIPMENT_COLUMNS]
             + [(*head, str(n), line.sku, str(line.quantity)) for n, line in enumerate(shipment.lines, start=1)],
         )
+
+    def seed_offline_refund(self, refund: ErpRefund) -> None:
+        head = (
+            refund.ref,
+            refund.order_ref,
+            refund.total.currency,
+            format(refund.shipping.amount, "f"),
+            format(refund.total.amount, "f"),
+            refund.reason,
+            refund.created_at.isoformat(),
+        )
+        rows = [
+            (*head, str(n), ln.sku, str(ln.quantity), format(ln.amount.amount, "f"), _bool(ln.restock), ln.warehouse)
+            for n, ln in enumerate(refund.lines, start=1)
+        ]
+        self.drop_inbound("refund", [REFUND_COLUMNS, *(rows or [(*head, "", "", "", "", "", "")])])
 
     def seed_receipt(self, receipt: Receipt) -> str:
         row = (
@@ -161,3 +178,7 @@ class FilesHarness:
     def close(self) -> None:
         self._adapter.close()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"

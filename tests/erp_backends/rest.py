@@ -9,7 +9,7 @@ from pathlib import Path
 
 from adapters.erp import build_erp
 from adapters.erp.rest import RestErp
-from mappings.canonical import Receipt, Shipment, StockLevel, Undelivered
+from mappings.canonical import ErpRefund, Receipt, Shipment, StockLevel, Undelivered
 from tests.fakes.rest_erp import FakeRestErp
 from tests.money_cases import CREDITED_KEYS
 from tests.money_cases import MONEY_KEYS as BOOKED
@@ -55,6 +55,9 @@ class RestHarness:
 
     def seed_shipment(self, shipment: Shipment) -> None:
         self.fake.add_shipment(shipment)
+
+    def seed_offline_refund(self, refund: ErpRefund) -> None:
+        self.fake.add_refund(refund)
 
     def seed_receipt(self, receipt: Receipt) -> str:
         self.fake.add_receipt(receipt)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine, select
+from sqlalchemy.engine import Connection
 
 from adapters.erp.sql import SqlStagingErp
 from adapters.erp.sql_contract import (
@@ -16,12 +17,14 @@ from adapters.erp.sql_contract import (
     erp_customers,
     erp_orders,
     erp_receipts,
+    erp_refund_lines,
+    erp_refunds,
     erp_shipment_lines,
     erp_shipments,
     erp_stock,
     erp_undelivered,
 )
-from mappings.canonical import Receipt, Shipment, StockLevel, Undelivered
+from mappings.canonical import ErpRefund, Receipt, Shipment, StockLevel, Undelivered
 from tests.money_cases import CREDITED_KEYS
 from tests.money_cases import MONEY_KEYS as BOOKED
 
@@ -62,6 +65,34 @@ def undelivered_row(parcel: Undelivered, updated_at: datetime) -> dict:
         "returned_at": parcel.returned_at,
         "updated_at": updated_at,
     }
+
+
+def insert_offline_refund(conn: Connection, refund: ErpRefund, updated_at: datetime) -> None:
+    """The ERP credits an order itself: its erp_refunds row and lines (never erp_credit_notes, ours)."""
+    conn.execute(
+        erp_refunds.insert().values(
+            refund_ref=refund.ref,
+            order_external_ref=refund.order_ref,
+            currency=refund.total.currency,
+            shipping=refund.shipping.amount,
+            total=refund.total.amount,
+            reason=refund.reason,
+            created_at=refund.created_at,
+            updated_at=updated_at,
+        )
+    )
+    for n, ln in enumerate(refund.lines, start=1):
+        conn.execute(
+            erp_refund_lines.insert().values(
+                refund_ref=refund.ref,
+                line_no=n,
+                sku=ln.sku,
+                quantity=ln.quantity,
+                amount=ln.amount.amount,
+                restock=ln.restock,
+                warehouse=ln.warehouse or None,
+            )
+        )
 
 
 class SqlHarness:
@@ -119,6 +150,10 @@ class SqlHarness:
                     for n, line in enumerate(shipment.lines, start=1)
                 ],
             )
+
+    def seed_offline_refund(self, refund: ErpRefund) -> None:
+        with self._adapter.engine.begin() as conn:
+            insert_offline_refund(conn, refund, datetime.now(UTC))
 
     def seed_receipt(self, receipt: Receipt) -> str:
         with self._adapter.engine.begin() as conn:

@@ -3,15 +3,15 @@
 `FakeRestErp()` serves a Flask app with werkzeug's `make_server` on a free 127.0.0.1 port in a
 background thread (`url`, `stop()`). It keeps customers, products (known SKUs; an empty set
 accepts any SKU unless `strict_skus`), orders (`new` until the test marks them `imported`),
-payments, credit notes, stock rows, shipments, receipts and undelivered parcels; it checks the
-bearer token, replays the stored answer of a successful write whose `Idempotency-Key` it has seen
-(with `Idempotent-Replayed: true`), answers 422 `{"message": "unknown SKU X"}` for an unknown SKU
-and 400 for an amount sent as a JSON number. Test controls: `fail_next(n, status, retry_after,
+payments, credit notes, stock rows, shipments, receipts, undelivered parcels and the ERP's own refunds;
+it checks the bearer token, replays the stored answer of a successful write whose `Idempotency-Key` it
+has seen (with `Idempotent-Replayed: true`), answers 422 `{"message": "unknown SKU X"}` for an unknown
+SKU and 400 for an amount sent as a JSON number. Test controls: `fail_next(n, status, retry_after,
 after_processing)`, `fail_randomly(rate)` (that share of requests fail with 503, half of them after
 being carried out), `down` (503 for everything, with `down_retry_after`), `delay`, `set_status`,
-`set_stock`, `add_shipment`, `add_receipt`, `add_undelivered`; and what it saw: `hits` (requests by
-path), `log` (method, path, Idempotency-Key, Authorization), `injected` (failures answered) and
-`max_in_flight` (most requests handled at once).
+`set_stock`, `add_shipment`, `add_receipt`, `add_undelivered`, `add_refund`; and what it saw: `hits`
+(requests by path), `log` (method, path, Idempotency-Key, Authorization), `injected` (failures
+answered) and `max_in_flight` (most requests handled at once).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from mappings.canonical import Receipt, Shipment, StockLevel, Undelivered
-from mappings.erp_rest import receipt_document, rest_time, shipment_document, undelivered_document
+from mappings.canonical import ErpRefund, Receipt, Shipment, StockLevel, Undelivered
+from mappings.erp_rest import erp_refund_document, receipt_document, rest_time, shipment_document, undelivered_document
 from tests.fakes.server import Served
 
 PAID_LOCKED = ("partially_refunded", "refunded")
@@ -117,6 +117,7 @@ class FakeRestErp:
         self.shipments_by_ref: dict[str, dict] = {}
         self.receipts_by_ref: dict[str, dict] = {}
         self.undelivered_by_ref: dict[str, dict] = {}
+        self.refunds_by_ref: dict[str, dict] = {}  # credit notes the ERP made itself (not credit_notes, ours)
         self.idempotent: dict[str, tuple[str, str, int, Any]] = {}  # key -> method, path, status, body
         self.hits: Counter[str] = Counter()
         self.log: list[Logged] = []
@@ -212,6 +213,15 @@ class FakeRestErp:
             self._seq += 1
             doc = undelivered_document(parcel, updated_at or _now())
             self.undelivered_by_ref[parcel.ref] = {"doc": doc, "seq": self._seq}
+
+    def add_refund(self, refund: ErpRefund, updated_at: datetime | None = None) -> None:
+        """The ERP credits an order itself (a return at the counter): GET /refunds, never POSTed by us."""
+        with self._lock:
+            self._seq += 1
+            self.refunds_by_ref[refund.ref] = {
+                "doc": erp_refund_document(refund, updated_at or _now()),
+                "seq": self._seq,
+            }
 
     def requests_to(self, path: str, method: str | None = None) -> list[Logged]:
         return [entry for entry in self.log if entry.path == path and (method is None or entry.method == method)]
@@ -314,6 +324,7 @@ class FakeRestErp:
         route("/shipments", methods=["GET"])(e(self._shipments))
         route("/receipts", methods=["GET"])(e(self._receipts))
         route("/undelivered", methods=["GET"])(e(self._undelivered))
+        route("/refunds", methods=["GET"])(e(self._refunds))
         return app
 
     # ---- handlers (called under the lock) ---------------------------------------------------
@@ -534,6 +545,9 @@ class FakeRestErp:
 
     def _undelivered(self) -> tuple[int, Any]:
         return self._documents(self.undelivered_by_ref)
+
+    def _refunds(self) -> tuple[int, Any]:
+        return self._documents(self.refunds_by_ref)
 
     def _documents(self, by_ref: dict[str, dict]) -> tuple[int, Any]:
         after, limit = self._paging()

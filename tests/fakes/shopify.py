@@ -20,7 +20,7 @@ background thread (`url`, `stop()`), like tests/fakes/rest_erp.py. Every path ca
 - Test controls: `set_budget`, `set_rest_bucket`, `fill_rest_bucket`, `fail_next`, `throttle_status`
   (200 or 429 for THROTTLED), `add_location`, `add_variants` (10,000 in well under a second),
   `add_order`, `add_transaction`, `level`/`set_level`, `fulfillments_of`, `fulfillment_orders_of`, `outstanding`;
-  `marked_paid`; counters `calls`
+  `marked_paid`, `refund_payload(id)` (the refunds/create body of a refund refundCreate made); counters `calls`
   (per operation), `throttled`, `rest_throttled`, `cost_used`, `idempotent_replays`.
 - `deliver(url, topic, payload, secret)`: a signed webhook with all seven X-Shopify-* headers.
 """
@@ -50,6 +50,7 @@ from tests.fakes.graphql_lite import LeakyBucket, gid
 from tests.fakes.server import Failure, Served
 from tests.fakes.shopify_graphql import SUPPORTED_TOPICS, ShopifyGraphQL, WebhookRejected
 from tests.fakes.shopify_oauth import TokenEndpoint
+from tests.fakes.shopify_refunds import refund_payload
 from tests.fakes.shopify_rest import RestError, ShopifyRest
 
 _VERSION = re.compile(r"\d{4}-(01|04|07|10)|unstable")
@@ -197,6 +198,8 @@ class FakeShopify:
             "adjustment": 9_000_000,
             "fulfillment_line": 8_800_000_000,
             "transaction": 1_068_000_000,
+            "refund": 9_100_000_000,
+            "refund_line": 1_200_000_000,
         }
         self._seq[kind] += 1
         return bases.get(kind, 1) + self._seq[kind]
@@ -421,6 +424,9 @@ class FakeShopify:
             if tx["kind"] in ("sale", "capture") and tx["status"] == "success"
         )
         return f"{max(0.0, float(order['total_price']) - taken):.2f}"
+
+    def refund_payload(self, refund_id: int | str) -> dict:
+        return refund_payload(self, refund_id)
 
     def touch_order(self, order_id: int, updated_at: datetime | None = None) -> None:
         with self._lock:

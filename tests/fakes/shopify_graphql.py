@@ -3,7 +3,8 @@
 Queries: productVariants(first, after, query: "sku:A OR sku:\"B C\""), locations, order(id) with
 fulfillmentOrders and fulfillments, fulfillmentOrder(id), webhookSubscriptions, shop.
 Mutations: inventorySetQuantities (@idempotent(key:)), fulfillmentCreate (and the older
-fulfillmentCreateV2), orderMarkAsPaid, orderCancel, webhookSubscriptionCreate, webhookSubscriptionDelete.
+fulfillmentCreateV2), orderMarkAsPaid, orderCancel, refundCreate (tests/fakes/shopify_refunds.py),
+webhookSubscriptionCreate, webhookSubscriptionDelete.
 
 orderMarkAsPaid (Shopify's reference): only an order with a positive outstanding balance whose financial
 status is not PAID can be marked; Shopify records a sale of the whole outstanding amount (gateway
@@ -43,6 +44,7 @@ from tests.fakes.graphql_lite import (
     resolve,
     version_at_least,
 )
+from tests.fakes.shopify_refunds import order_refund_fields, refund_create
 
 if TYPE_CHECKING:
     from tests.fakes.shopify import FakeShopify, FoLine, FulfillmentOrder, Variant
@@ -306,6 +308,7 @@ class ShopifyGraphQL:
             "fulfillments": [self._fulfillment_view(f) for f in shop.fulfillments_of(order_id)],
             # Shopify's own analysis, or an app's: set order["risk"] in a test
             "risk": order.get("risk") or {"recommendation": "NONE", "assessments": []},
+            **order_refund_fields(shop, order_id),
         }
 
     def _fo_view(self, fo: FulfillmentOrder) -> dict:
@@ -387,6 +390,8 @@ class ShopifyGraphQL:
             return self._mark_as_paid((root.args.get("input") or {}).get("id"))
         if root.name == "orderCancel":
             return self._cancel(root.args)
+        if root.name == "refundCreate":
+            return refund_create(self.shop, root.args.get("input") or {})
         if root.name == "webhookSubscriptionCreate":
             return self._webhook_create(version, root.args)
         if root.name == "webhookSubscriptionDelete":
