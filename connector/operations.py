@@ -18,7 +18,16 @@ from connector.audit import audit
 from connector.crypto import mask
 from connector.db import rowcount
 from connector.drains import kick
-from connector.models import ErpDocument, EventAttempt, InboxEvent, OfflineRefund, OrderLink, ReceiptDelivery, Store
+from connector.models import (
+    ErpDocument,
+    EventAttempt,
+    InboxEvent,
+    OfflineRefund,
+    OrderLink,
+    ReceiptDelivery,
+    Store,
+    UndeliveredParcel,
+)
 from connector.runtime import Runtime
 
 RETRYABLE_STATES = ("failed", "skipped", "ignored")

@@ -334,6 +334,8 @@ def undelivered_from_document(doc: Any, where: str = "undelivered parcel") -> Un
         reason=_text(doc, "reason"),
         returned_at=parse_time(field(doc, "returned_at", where), f"{where}.returned_at"),
     )
+
+
 def _currency(doc: Any, where: str) -> str:
     currency = str(field(doc, "currency", where)).strip().upper()
     if len(currency) != 3:

@@ -11,7 +11,18 @@ import pytest
 
 from adapters.erp.base import PaymentRecord, PermanentErpError, RetryableErpError
 from mappings.attribution import attribute
-from mappings.canonical import Money, Receipt, Refund, RefundLine, Shipment, ShipmentLine, StockLevel, Undelivered
+from mappings.canonical import (
+    ErpRefund,
+    ErpRefundLine,
+    Money,
+    Receipt,
+    Refund,
+    RefundLine,
+    Shipment,
+    ShipmentLine,
+    StockLevel,
+    Undelivered,
+)
 from mappings.customers import normalise_name
 from mappings.shopify import order_from_shopify
 from mappings.shopify_refunds import refund_from_shopify

@@ -56,7 +56,19 @@ from adapters.erp.base import (
     customer_identity,
 )
 from mappings.attribution import Attribution
-from mappings.canonical import Customer, Money, Order, Receipt, Refund, Shipment, ShipmentLine, StockLevel, Undelivered
+from mappings.canonical import (
+    Customer,
+    ErpRefund,
+    ErpRefundLine,
+    Money,
+    Order,
+    Receipt,
+    Refund,
+    Shipment,
+    ShipmentLine,
+    StockLevel,
+    Undelivered,
+)
 from mappings.customers import normalise_email, normalise_name, normalise_phone, normalise_postcode
 from mappings.utc import as_utc, utc_text
 

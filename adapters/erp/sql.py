@@ -53,7 +53,19 @@ from adapters.erp.sql_contract import (
 )
 from adapters.sqlengine import make_engine
 from mappings.attribution import Attribution
-from mappings.canonical import Customer, Money, Order, Receipt, Refund, Shipment, ShipmentLine, StockLevel, Undelivered
+from mappings.canonical import (
+    Customer,
+    ErpRefund,
+    ErpRefundLine,
+    Money,
+    Order,
+    Receipt,
+    Refund,
+    Shipment,
+    ShipmentLine,
+    StockLevel,
+    Undelivered,
+)
 from mappings.customers import normalise_email, normalise_name, normalise_phone, normalise_postcode, same_person_maybe
 from mappings.utc import as_utc
 
