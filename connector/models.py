@@ -459,3 +459,20 @@ class OrderAttribution(Base):
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     source_updated_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the version these figures are of
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OrderRouting(Base):
+    """Which ERP warehouse ships a store order, and each line's (mappings.routing): decided once, before the
+    order's first ERP write, and kept for its later versions and for the Shopify fulfillment location."""
+
+    __tablename__ = "order_routings"
+    __table_args__ = (UniqueConstraint("store_id", "order_external_id", name="uq_order_routing"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    order_external_id: Mapped[str] = mapped_column(String(64))
+    warehouse: Mapped[str | None] = mapped_column(String(64))  # None: the ERP's default
+    # [[line external id, sku, warehouse], ...] in the order's line order (a split has several warehouses)
+    lines: Mapped[list] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
