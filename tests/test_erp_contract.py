@@ -178,7 +178,9 @@ def test_an_order_routed_to_a_warehouse_the_erp_does_not_know_is_refused_where_t
     if not harness.knows_warehouses:  # the ERP's import resolves the code it is given
         assert push(harness, routed_to(order, "NOWHERE")).created
         return
-    with pytest.raises(PermanentErpError, match="no warehouse with code or name NOWHERE.*routing rules on /config"):
+    with pytest.raises(
+        PermanentErpError, match="no warehouse with code or name NOWHERE.*create the warehouse in Tryton, then retry"
+    ):
         push(harness, routed_to(order, "NOWHERE"))
     assert harness.adapter().get_order(order.external_ref) is None
 

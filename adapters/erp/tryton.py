@@ -1013,7 +1013,8 @@ class TrytonErp:
         if found is None:
             raise PermanentErpError(
                 f"Tryton has no warehouse with code or name {order.warehouse} (the store's routing rules ship order "
-                f"{order.number} from it): create it in Tryton or fix the routing rules on /config, then retry"
+                f"{order.number} from it, and the order keeps that decision): create the warehouse in Tryton, then "
+                "retry; for later orders, fix the routing rules on /config"
             )
         return found
 
