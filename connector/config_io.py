@@ -41,6 +41,9 @@ from mappings.approval import RulesError, rules_from_setting, rules_to_setting
 from mappings.attribution import RULES as ATTRIBUTION_RULES
 from mappings.attribution import AttributionError, parse_share, share_text
 from mappings.merchant import KINDS as MAPPING_KINDS
+from mappings.routing import RoutingError
+from mappings.routing import rules_from_setting as routing_from_setting
+from mappings.routing import rules_to_setting as routing_to_setting
 from mappings.woocommerce import RESTOCK_RULES
 
 ERP_KINDS = ("sql", "rest", "files", "tryton")
@@ -156,6 +159,16 @@ class ApprovalRulesField(fields.Field):
             raise ValidationError(str(exc).partition(": ")[2] or str(exc)) from None
 
 
+class RoutingRulesField(fields.Field):
+    """A store's routing rules (mappings.routing): read and written back in their canonical form."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
+        try:
+            return routing_to_setting(routing_from_setting(value))
+        except RoutingError as exc:
+            raise ValidationError(str(exc).partition("routing")[2].lstrip(".: ") or str(exc)) from None
+
+
 class ShareField(fields.Field):
     """The owner's share of a split credit, kept as decimal text ("0.5"): a share is money's business."""
 
@@ -202,6 +215,7 @@ class StoreSettings(Schema):
     # WooCommerce's refund says nothing of restocking: the merchant's rule for the ERP credit note.
     restock_refunds = fields.String(validate=validate.OneOf(RESTOCK_RULES))
     approval = ApprovalRulesField()  # which orders wait for a person before the ERP
+    routing = RoutingRulesField()  # which ERP warehouse ships an order (mappings.routing)
     # Who has the credit for a web order of an account with an owner (mappings.attribution).
     attribution = fields.String(validate=validate.OneOf(ATTRIBUTION_RULES))
     split_owner_share = ShareField()

@@ -7,7 +7,8 @@ a reset cursor, the ERP touching it) changes nothing. Then every pending row is 
 
 - Shopify: the order's fulfillment orders are read and the shipment's lines (SKU, quantity) are
   placed on their open line items, preferring the fulfillment orders whose location sells from the
-  shipment's warehouse (the `location` mapping) and keeping to one location, as one fulfillment must.
+  shipment's warehouse (the `location` mapping; a shipment naming none: the warehouse the order was
+  routed to, connector.routing) and keeping to one location, as one fulfillment must.
   One `fulfillmentCreate` per shipment, with its tracking (company, number, url) and `notifyCustomer`
   from the store setting `notify_customer` (default true). fulfillmentCreate has no idempotency key;
   an attempt whose answer was lost is recognised next time by the tracking number.
@@ -39,6 +40,7 @@ from connector.db import rowcount
 from connector.lifecycle import merchant_tables
 from connector.locations import LocationMap, store_locations
 from connector.models import Fulfillment, OfflineRefund, OrderLink, ReceiptDelivery, Store, UndeliveredParcel
+from connector.routing import order_warehouse
 from connector.runtime import Runtime, StoreInfo
 from connector.stock import read_pages
 from connector.upsert import chunked, custom_plans, upsert
@@ -341,11 +343,13 @@ def _to_shopify(store: dict[str, Any], row: Fulfillment, shipment: dict) -> str:
     for fo in fos:
         at.setdefault(_number(fo["location_id"] or ""), []).append(fo)
     preferred: list[str] = []
-    if shipment.get("warehouse") and len(at) > 1:  # only worth asking the store when there is a choice
+    # A shipment naming no warehouse left the one the order was routed to (connector.routing), if any.
+    warehouse = shipment.get("warehouse") or order_warehouse(store["rt"], row.store_id, row.order_external_id, wanted)
+    if warehouse and len(at) > 1:  # only worth asking the store when there is a choice
         if "locations" not in store:
             store["locations"] = store_locations(store["rt"], info, client)
         locations: LocationMap = store["locations"]
-        preferred = [loc for loc in locations.for_warehouse(shipment["warehouse"]) if loc in at]
+        preferred = [loc for loc in locations.for_warehouse(warehouse) if loc in at]
     for loc in preferred + [loc for loc in at if loc not in preferred]:
         picks = _allocate(at[loc], wanted, candidates)
         if picks is not None:

@@ -29,6 +29,7 @@ from connector.attribution import decide_attribution, record_attribution
 from connector.customers import PossibleDuplicate, resolve_customer
 from connector.holds import RiskSource, ask_about_customer, gate
 from connector.models import ErpDocument, InboxEvent, MappingEntry, OfflineRefund, OrderLink, Reservation
+from connector.routing import route_order
 from connector.runtime import Runtime, StoreInfo
 from mappings.canonical import Order, Refund, Transaction, money_sum
 from mappings.merchant import MerchantTables
@@ -88,6 +89,7 @@ def apply_order(
         customer_id = resolve_customer(rt, store, order, erp)
     except PossibleDuplicate as asked:  # neither merged nor duplicated silently: a person decides
         return ask_about_customer(rt, store, order, asked)
+    order, routing = route_order(rt, store, order, first=link is None)  # kept from the first write
     credit = decide_attribution(rt, store, order, erp, customer_id)
     written = erp.push_order(order, customer_id, credit)
     done.append("created" if written.created else "updated" if written.updated else "unchanged")
@@ -102,6 +104,7 @@ def apply_order(
         "done": done,
         "note": written.note,
         "attribution": credit.describe(order.totals.total),
+        **({"routing": routing.describe()} if routing is not None else {}),
     }
     removed = [f"{line.removed} × {line.sku or line.title}" for line in order.lines if line.removed]
     if removed:

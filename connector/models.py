@@ -511,3 +511,20 @@ class OfflineRefund(Base):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     remote_id: Mapped[str | None] = mapped_column(String(128))  # the store's refund id
     refund: Mapped[dict | None] = mapped_column(JSON)  # the credit note as the ERP gave it (lines, shipping)
+
+
+class OrderRouting(Base):
+    """Which ERP warehouse ships a store order, and each line's (mappings.routing): decided once, before the
+    order's first ERP write, and kept for its later versions and for the Shopify fulfillment location."""
+
+    __tablename__ = "order_routings"
+    __table_args__ = (UniqueConstraint("store_id", "order_external_id", name="uq_order_routing"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    order_external_id: Mapped[str] = mapped_column(String(64))
+    warehouse: Mapped[str | None] = mapped_column(String(64))  # None: the ERP's default
+    # [[line external id, sku, warehouse], ...] in the order's line order (a split has several warehouses)
+    lines: Mapped[list] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

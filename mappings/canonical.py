@@ -123,6 +123,9 @@ class OrderLine:
     # Units an order edit took off after placement (Shopify: quantity − current_quantity). They stay in
     # `quantity`, as in the store's totals; their money comes back as the store's refund of them.
     removed: int = 0
+    # The ERP warehouse this line ships from, as the store's routing rules chose it (None: the order's, or
+    # the ERP's default); the connector sets it before the ERP write (mappings.routing).
+    warehouse: str | None = None
 
     @property
     def current_quantity(self) -> int:
@@ -255,6 +258,8 @@ class Order:
     tags: tuple[str, ...] = ()
     # Empty when the store told us none (WooCommerce; a Shopify order as its webhook carries it).
     transactions: tuple[Transaction, ...] = ()
+    # The ERP warehouse that ships the order (mappings.routing; None: the ERP's default).
+    warehouse: str | None = None
 
     @property
     def external_ref(self) -> str:

@@ -145,6 +145,7 @@ def order_document(order: Order, customer_id: str, attribution: Attribution | No
                 "discount_total": _money(line.discount_total),
                 "tax_total": _money(line.tax_total),
                 "line_total": _money(line.line_total),
+                "warehouse": line.warehouse,  # ships from (null: the order's warehouse, or the ERP's default)
             }
             for line in order.lines
         ],
@@ -171,6 +172,7 @@ def order_document(order: Order, customer_id: str, attribution: Attribution | No
         "billing_address": _address(order.billing_address),
         "shipping_address": _address(order.shipping_address),
         "attribution": attribution_document(attribution, t.total) if attribution is not None else None,
+        "warehouse": order.warehouse,  # the ship-from warehouse the routing rules chose (null: the ERP's default)
     }
 
 

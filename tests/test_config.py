@@ -147,6 +147,12 @@ SHOP = (
         (", attribution: split, split_owner_share: 1", "stores.0.split_owner_share: more than 0 and less than 1"),
         (", attribution: split, split_owner_share: half", "stores.0.split_owner_share: a share such as 0.5"),
         (", attribution: owner, split_owner_share: 0.5", "stores.0.split_owner_share: only with attribution: split"),
+        (
+            ", routing: {by_destination: {Germany: BER}}",
+            "stores.0.routing: by_destination: 'Germany' is no destination",
+        ),
+        (", routing: {split: true}", "stores.0.routing: split: only with stock_check: true"),
+        (", routing: {by_region: {}}", "stores.0.routing: unknown rule 'by_region'"),
     ],
 )
 def test_store_settings_out_of_range_or_unknown_are_refused_by_path_and_nothing_is_written(stack, extra, message):
@@ -164,7 +170,8 @@ def test_every_store_setting_the_connector_reads_loads_and_comes_back(stack):
             ", api_version: 2026-01, api_base_url: 'http://127.0.0.1:9001', client_id: 1234567890abcdef,"
             " client_secret: shpss_0123456789abcdef, inventory_interval_minutes: 0, safety_stock: 2,"
             " allocation_share: 0.6, customer_policy: guest_account, guest_customer_id: 4711,"
-            " notify_customer: false, import_statuses: [paid], attribution: split, split_owner_share: 0.30"
+            " notify_customer: false, import_statuses: [paid], attribution: split, split_owner_share: 0.30,"
+            " routing: {by_destination: {de: BER, '*': MAIN}, warehouses: [MAIN], stock_check: true, split: true}"
         ),
     )
     settings = _store_settings(stack.rt, "acme-us")
@@ -182,6 +189,12 @@ def test_every_store_setting_the_connector_reads_loads_and_comes_back(stack):
         "import_statuses": ["paid"],
         "attribution": "split",
         "split_owner_share": "0.3",  # decimal text: a share is money's business, never a float
+        "routing": {
+            "by_destination": {"DE": "BER", "*": "MAIN"},
+            "warehouses": ["MAIN"],
+            "stock_check": True,
+            "split": True,
+        },
     }
     assert "client_secret" not in settings
 

@@ -152,6 +152,50 @@ def test_a_return_the_erp_cannot_take_where_the_refund_says_is_credited_and_says
     assert all(f"{code} ({sku})" in note for sku, code in named.items()), note
 
 
+def routed_to(order, warehouse, **lines):  # type: ignore[no-untyped-def]
+    """The order as the connector's routing sends it: its warehouse, and each line's (by SKU, else the order's)."""
+    return dataclasses.replace(
+        order,
+        warehouse=warehouse,
+        lines=tuple(dataclasses.replace(ln, warehouse=lines.get(ln.sku or "", warehouse)) for ln in order.lines),
+    )
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
+def test_the_routed_warehouse_is_written_read_back_and_kept_by_a_later_version(harness, split):
+    _, order = an_order()
+    shoe = order.lines[1].sku
+    for code in ("BER", "MAIN"):
+        harness.add_warehouse(code)
+    routed = routed_to(order, "BER", **({shoe: "MAIN"} if split else {}))
+    assert push(harness, routed).created
+    assert not push(harness, routed).created  # a replay
+    view = harness.adapter().get_order(order.external_ref)
+    skus = {ln.sku for ln in order.lines if ln.sku}
+    goods = {line.sku: line.warehouse for line in view.lines if line.sku in skus}
+    assert view.warehouse == "BER"
+    if harness.knows_warehouses:  # one warehouse per sale: the split's other lines are told in its comment
+        assert goods == dict.fromkeys(skus, "BER")
+        assert (f"{shoe} from MAIN" in harness.staff_note(order.external_ref)) is split
+    else:
+        assert goods == {line.sku: "MAIN" if split and line.sku == shoe else "BER" for line in routed.lines if line.sku}
+    newer = dataclasses.replace(routed, updated_at=order.updated_at + timedelta(hours=1), note="leave at the door")
+    assert push(harness, newer).updated
+    assert harness.adapter().get_order(order.external_ref).warehouse == "BER"
+
+
+def test_an_order_routed_to_a_warehouse_the_erp_does_not_know_is_refused_where_the_erp_keeps_warehouses(harness):
+    _, order = an_order()
+    if not harness.knows_warehouses:  # the ERP's import resolves the code it is given
+        assert push(harness, routed_to(order, "NOWHERE")).created
+        return
+    with pytest.raises(
+        PermanentErpError, match="no warehouse with code or name NOWHERE.*create the warehouse in Tryton, then retry"
+    ):
+        push(harness, routed_to(order, "NOWHERE"))
+    assert harness.adapter().get_order(order.external_ref) is None
+
+
 def test_a_newer_version_updates_and_an_older_one_changes_nothing(harness):
     _, order = an_order()
     push(harness, order)

@@ -175,6 +175,21 @@ def test_shopify_prefers_the_location_of_the_shipping_warehouse(sqlite_stack: St
     ]
 
 
+def test_shopify_fulfils_from_the_location_of_the_routed_warehouse_when_the_shipment_names_none(
+    sqlite_stack: Stack, shop: FakeShopify
+) -> None:
+    stack = sqlite_stack
+    east, west = shop.add_location("East"), shop.add_location("West")
+    shop.add_variants(["KRT-COT-L-IND"])
+    configure(stack, shop=shop, shopify_settings={"routing": {"by_destination": {"*": "WH-W"}}})
+    map_locations(stack, [(STORE, "East", "WH-E"), (STORE, "West", "WH-W")])
+    order_id, ref = shopify_order(stack, shop, [("KRT-COT-L-IND", 1), ("KRT-COT-L-IND", 1)], locations=[east, west])
+    assert stack.erp_orders()[0].warehouse == "WH-W"
+    add_shipment(stack, "S-1", ref, [("KRT-COT-L-IND", 1)], number="S1", at=SHIPPED)  # the ERP names no warehouse
+    assert sync_shipments(stack.rt).outcomes["done"] == 1
+    assert [(f["tracking_number"], f["location_id"]) for f in shop.fulfillments_of(order_id)] == [("S1", west)]
+
+
 def test_failures_are_kept_retried_and_explained(sqlite_stack: Stack, shop: FakeShopify) -> None:
     stack = sqlite_stack
     shop.add_location("Main")

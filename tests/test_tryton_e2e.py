@@ -26,6 +26,7 @@ from connector.operations import retry_events
 from tests.conftest import PG_ADMIN_URL, REDIS_URL, load_fixture
 from tests.erp_backends.tryton import TrytonHarness
 from tests.stack import STORE, WOO_STORE, Stack, build_stack
+from tests.test_routing import set_rules, stock
 
 pytestmark = pytest.mark.tryton
 CENT = Decimal("0.01")
@@ -361,3 +362,25 @@ def test_first_orders_of_new_customers_drained_by_several_workers_at_once_all_la
     assert all(a.outcome != "failed" for e in events for a in e.attempt_rows)
     for payload in payloads:
         assert_confirmed_sale(tryton, shopify_expected(payload))
+
+
+def test_a_routed_order_becomes_a_sale_of_the_routed_warehouse_and_a_split_is_told_in_its_comment(stack, tryton):
+    payload = load_fixture("shopify", "order_discount_multiline.json")  # ships to Boston, US-MA
+    tryton.add_products(skus(payload))
+    for code in ("BOS", "MAIN"):
+        tryton.add_warehouse(code)
+    set_rules(stack, {"by_destination": {"US": "BOS"}, "warehouses": ["MAIN"], "stock_check": True, "split": True})
+    stock(stack, BOS={"SOCK-MER-M-CHA": 3}, MAIN={"SHOE-TR2-42-SLT": 1})
+
+    assert stack.post_shopify(payload).status_code == 200
+    stack.run_jobs()
+
+    (event,) = stack.events()
+    assert event.status == "succeeded", event.last_error
+    ref = shopify_expected(payload)["ref"]
+    (sale,) = tryton.rpc.call(
+        "sale.sale", "search_read", [("reference", "=", ref)], 0, 1, None, ["warehouse.code", "comment"]
+    )
+    assert sale["warehouse."]["code"] == "BOS"  # a Tryton sale has one warehouse: the first line's
+    assert "SHOE-TR2-42-SLT from MAIN" in sale["comment"]
+    assert tryton.adapter().get_order(ref).warehouse == "BOS"

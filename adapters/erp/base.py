@@ -86,6 +86,7 @@ class ErpOrderLineView:
     quantity: Decimal
     unit_price: Decimal
     line_total: Decimal
+    warehouse: str | None = None  # the warehouse it ships from (None: the order's, or the ERP's default)
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ class ErpOrderView:
     owner: str | None = None
     owner_share: Decimal | None = None
     owner_credit: Decimal | None = None
+    warehouse: str | None = None  # the ship-from warehouse the connector routed it to (None: the ERP's default)
 
 
 class ErpAdapter(Protocol):

@@ -145,6 +145,10 @@ ORDER_COLUMNS = (
     "owner",
     "owner_share",
     "owner_credit",
+    # The ship-from warehouse the routing rules chose (README, "Which warehouse ships"), the order's and this
+    # line's (a split order's lines differ); empty: the ERP's default.
+    "warehouse",
+    "line_warehouse",
 )
 PAYMENT_COLUMNS = ("payment_key", "order_ref", "amount", "currency", "method", "gateway", "transaction_ref", "paid_at")
 CANCEL_COLUMNS = ("order_ref", "order_number", "reason", "cancelled_at")
@@ -608,13 +612,18 @@ class FileDropErp:
             customer_id=str(ledger["customer_id"]),
             lines=tuple(
                 ErpOrderLineView(
-                    line["sku"], Decimal(line["quantity"]), Decimal(line["unit_price"]), Decimal(line["line_total"])
+                    line["sku"],
+                    Decimal(line["quantity"]),
+                    Decimal(line["unit_price"]),
+                    Decimal(line["line_total"]),
+                    line.get("warehouse"),
                 )
                 for line in ledger["lines"]
             ),
             credited_total=sum((Decimal(c["total"]) for c in ledger["credit_notes"].values()), Decimal(0)),
             paid_total=sum((Decimal(p["amount"]) for p in ledger["payments"].values()), Decimal(0)),
             **_attribution_view(ledger.get("attribution")),
+            warehouse=ledger.get("warehouse"),
         )
 
     def stock_changes(self, cursor: str | None, limit: int = 1000) -> tuple[list[StockLevel], str | None]:
@@ -679,6 +688,7 @@ class FileDropErp:
             "additional_fee_total": _dec(order.fees_of("additional_fee").amount),
             "presentment_currency": order.presentment_total.currency if order.presentment_total else "",
             "presentment_total": _dec(order.presentment_total.amount) if order.presentment_total else "",
+            "warehouse": order.warehouse or "",
         }
         rows = [
             {
@@ -692,6 +702,7 @@ class FileDropErp:
                 "line_discount": _dec(line.discount_total.amount),
                 "line_tax": _dec(line.tax_total.amount),
                 "line_total": _dec(line.line_total.amount),
+                "line_warehouse": line.warehouse or "",
             }
             for line in order.lines
         ] or [head]
@@ -1154,6 +1165,7 @@ def _order_facts(order: Order, customer_id: str, attribution: Attribution | None
         "total": _dec(order.totals.total.amount),
         "payment_status": order.payment.status,
         "customer_id": customer_id,
+        "warehouse": order.warehouse,
         "lines": [
             {
                 "line_no": line.line_no,
@@ -1162,6 +1174,7 @@ def _order_facts(order: Order, customer_id: str, attribution: Attribution | None
                 "quantity": str(line.quantity),
                 "unit_price": _dec(line.unit_price.amount),
                 "line_total": _dec(line.line_total.amount),
+                "warehouse": line.warehouse,
             }
             for line in order.lines
         ],

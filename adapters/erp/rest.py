@@ -517,13 +517,21 @@ def _order_view(doc: dict, ref: str) -> ErpOrderView:
                 quantity=dec(field(line, "quantity", f"order.lines[{n}]"), f"order.lines[{n}].quantity"),
                 unit_price=dec(field(line, "unit_price", f"order.lines[{n}]"), f"order.lines[{n}].unit_price"),
                 line_total=dec(field(line, "line_total", f"order.lines[{n}]"), f"order.lines[{n}].line_total"),
+                warehouse=_text_or_none(line.get("warehouse"), f"order.lines[{n}].warehouse"),
             )
             for n, line in enumerate(lines)
         ),
         credited_total=dec(doc.get("credited_total", "0"), "order.credited_total"),
         paid_total=dec(doc.get("paid_total", "0"), "order.paid_total"),
         **_attribution_view(doc.get("attribution")),
+        warehouse=_text_or_none(doc.get("warehouse"), "order.warehouse"),
     )
+
+
+def _text_or_none(value: Any, name: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise DocumentError(f"{name} is not text or null")
+    return value or None
 
 
 def _attribution_view(doc: Any) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from adapters.erp.sql_contract import (
     OPTIONAL_CREDIT_NOTE_LINE_COLUMNS,
     OPTIONAL_CUSTOMER_COLUMNS,
     OPTIONAL_ORDER_COLUMNS,
+    OPTIONAL_ORDER_LINE_COLUMNS,
     erp_credit_note_lines,
     erp_credit_notes,
     erp_customers,
@@ -377,8 +378,9 @@ class SqlStagingErp:
             row = conn.execute(select(*present).where(erp_orders.c.external_ref == order_ref)).first()
             if row is None:
                 return None
+            absent_in_lines = self._fitted_absent(conn, erp_order_lines)
             lines = conn.execute(
-                select(erp_order_lines)
+                select(*(column for column in erp_order_lines.c if column.name not in absent_in_lines))
                 .where(erp_order_lines.c.external_ref == order_ref)
                 .order_by(erp_order_lines.c.line_no)
             ).all()
@@ -401,7 +403,13 @@ class SqlStagingErp:
             payment_status=row.payment_status,
             customer_id=str(row.customer_id),
             lines=tuple(
-                ErpOrderLineView(ln.sku, Decimal(ln.quantity), Decimal(ln.unit_price), Decimal(ln.line_total))
+                ErpOrderLineView(
+                    ln.sku,
+                    Decimal(ln.quantity),
+                    Decimal(ln.unit_price),
+                    Decimal(ln.line_total),
+                    getattr(ln, "warehouse", None),
+                )
                 for ln in lines
             ),
             credited_total=Decimal(credited),
@@ -410,6 +418,7 @@ class SqlStagingErp:
             owner=getattr(row, "owner", None),
             owner_share=_decimal_or_none(getattr(row, "owner_share", None)),
             owner_credit=_decimal_or_none(getattr(row, "owner_credit", None)),
+            warehouse=getattr(row, "warehouse", None),
         )
 
     def stock_changes(self, cursor: str | None, limit: int = 1000) -> tuple[list[StockLevel], str | None]:
@@ -543,7 +552,9 @@ class SqlStagingErp:
                 new_id = _inserted_id(
                     conn.execute(erp_orders.insert(), {**header, "status": EDITABLE, "created_at": now})
                 )
-                conn.execute(erp_order_lines.insert(), _lines(order))
+                conn.execute(
+                    erp_order_lines.insert(), [self._fitted(conn, erp_order_lines, ln) for ln in _lines(order)]
+                )
                 return OrderResult(erp_ref=str(new_id), created=True)
             erp_ref = str(existing.id)
             if as_utc(existing.source_updated_at) >= order.updated_at:
@@ -556,7 +567,7 @@ class SqlStagingErp:
                 )
             conn.execute(erp_orders.update().where(erp_orders.c.id == existing.id), header)
             conn.execute(erp_order_lines.delete().where(erp_order_lines.c.external_ref == order.external_ref))
-            conn.execute(erp_order_lines.insert(), _lines(order))
+            conn.execute(erp_order_lines.insert(), [self._fitted(conn, erp_order_lines, ln) for ln in _lines(order)])
             return OrderResult(erp_ref, created=False, updated=True)
 
     def _fitted_absent(self, conn: Connection, table: Table) -> frozenset[str]:
@@ -567,6 +578,7 @@ class SqlStagingErp:
             optional = {
                 erp_customers.name: OPTIONAL_CUSTOMER_COLUMNS,
                 erp_orders.name: OPTIONAL_ORDER_COLUMNS,
+                erp_order_lines.name: OPTIONAL_ORDER_LINE_COLUMNS,
                 erp_credit_notes.name: OPTIONAL_CREDIT_NOTE_COLUMNS,
                 erp_credit_note_lines.name: OPTIONAL_CREDIT_NOTE_LINE_COLUMNS,
             }[table.name]
@@ -699,6 +711,7 @@ def _header(order: Order, customer_id: int, now: datetime, attribution: Attribut
         "updated_at": now,
         "presentment_currency": order.presentment_total.currency if order.presentment_total else None,
         "presentment_total": order.presentment_total.amount if order.presentment_total else None,
+        "warehouse": order.warehouse,
     }
 
 
@@ -715,6 +728,7 @@ def _lines(order: Order) -> list[dict]:
             "discount_total": line.discount_total.amount,
             "tax_total": line.tax_total.amount,
             "line_total": line.line_total.amount,
+            "warehouse": line.warehouse,
         }
         for line in order.lines
     ]

@@ -75,6 +75,9 @@ erp_orders = Table(
     Column("owner", String(255)),  # erp_customers.owner when the order was first written; NULL: none
     Column("owner_share", Numeric(5, 4)),  # the owner's part of the credit: 1, 0 or the split share
     Column("owner_credit", AMOUNT),  # total x owner_share, rounded to the currency; the rest is web's
+    # The ship-from warehouse the store's routing rules chose (README, "Which warehouse ships"); NULL: the ERP's
+    # default. A split order's lines each name theirs (erp_order_lines.warehouse); this is the first line's.
+    Column("warehouse", String(64)),
 )
 OPTIONAL_ORDER_COLUMNS = (
     "tip_total",
@@ -86,6 +89,7 @@ OPTIONAL_ORDER_COLUMNS = (
     "owner",
     "owner_share",
     "owner_credit",
+    "warehouse",
 )
 
 erp_order_lines = Table(
@@ -102,8 +106,11 @@ erp_order_lines = Table(
     Column("discount_total", AMOUNT, nullable=False),
     Column("tax_total", AMOUNT, nullable=False),
     Column("line_total", AMOUNT, nullable=False),
+    # Optional (OPTIONAL_ORDER_LINE_COLUMNS): the warehouse this line ships from; NULL: the order's, or the default.
+    Column("warehouse", String(64)),
     UniqueConstraint("external_ref", "line_no", name="uq_erp_order_line"),
 )
+OPTIONAL_ORDER_LINE_COLUMNS = ("warehouse",)
 
 erp_payments = Table(
     "erp_payments",

@@ -87,6 +87,10 @@ How the contract maps onto Tryton, and the choices made where Tryton has no dire
   "Owner / REP-ANNA" -> REP-ANNA; the lowest id wins when a party has several. The sale carries the
   channel, owner, the owner's share and credit in its version note (the notes tab: a sentence for people,
   the figures in the machine line), not in its description, which is copied to the customer's invoice.
+- Which warehouse ships (README, "Which warehouse ships"): a routed order's sale gets that warehouse (a
+  stock.location of type warehouse, by code or reported name, as for returns) instead of `warehouse`; a
+  Tryton sale has one warehouse, so a split order's sale has its first line's and the comment says which
+  lines ship from elsewhere. get_order reports the sale's warehouse for the sale and each of its lines.
 - shipments: done `stock.shipment.out` of sales with a reference, after the cursor "<write_date>|<id>".
   The shipment's `reference` field holds the tracking: "CARRIER:TRACKING" or just "TRACKING" (Tryton
   8.2 has no carrier field without the carrier modules). ref = the shipment number.
@@ -213,6 +217,15 @@ def _attribution_view(facts: dict | None) -> dict[str, Any]:
         "owner_share": _dec(facts.get("owner_share")),
         "owner_credit": _dec(facts.get("owner_credit")),
     }
+
+
+def _split_comment(order: Order) -> str:
+    """A Tryton sale has one warehouse (the first line's): where the other lines of a split order ship from."""
+    apart = [line for line in order.lines if line.warehouse and line.warehouse != order.warehouse]
+    if not apart:
+        return ""
+    where = ", ".join(f"{line.sku or line.title} from {line.warehouse}" for line in apart)
+    return f"Split shipment: {where}; the rest from {order.warehouse}."
 
 
 def _ref_id(value: Any) -> int | None:
@@ -775,9 +788,15 @@ class TrytonErp:
             ["product.code", "quantity", "unit_price", "amount"],
             order=[("sequence", "ASC"), ("id", "ASC")],
         )
+        # One warehouse per sale: every line ships from it (a split's other warehouses are in the comment).
+        warehouse = dict(self._warehouses(all_warehouses=True)).get(sale["warehouse"]) if sale["warehouse"] else None
         lines = tuple(
             ErpOrderLineView(
-                (r.get("product.") or {}).get("code"), _dec(r["quantity"]), _dec(r["unit_price"]), _dec(r["amount"])
+                (r.get("product.") or {}).get("code"),
+                _dec(r["quantity"]),
+                _dec(r["unit_price"]),
+                _dec(r["amount"]),
+                warehouse,
             )
             for r in rows
         )
@@ -811,6 +830,7 @@ class TrytonErp:
             credited_total=credited,
             paid_total=meta["paid"],
             **_attribution_view(meta["attribution"]),
+            warehouse=warehouse,
         )
 
     # ---- contract: stock and shipments --------------------------------------------------------
@@ -1044,9 +1064,22 @@ class TrytonErp:
         term = rows[0]["customer_payment_term"] or self._payment_term()
         if term:
             header["payment_term"] = term
-        if self.warehouse_code:
+        if order.warehouse:  # the store's routing rules chose it (README, "Which warehouse ships")
+            header["warehouse"] = self._routed_warehouse(order)
+            header["comment"] = "\n".join(filter(None, (comment, _split_comment(order)))) or None
+        elif self.warehouse_code:
             header["warehouse"] = self._warehouse_id(self.warehouse_code)
         return header, booking
+
+    def _routed_warehouse(self, order: Order) -> int:
+        found = self._find_warehouse(order.warehouse or "")
+        if found is None:
+            raise PermanentErpError(
+                f"Tryton has no warehouse with code or name {order.warehouse} (the store's routing rules ship order "
+                f"{order.number} from it, and the order keeps that decision): create the warehouse in Tryton, then "
+                "retry; for later orders, fix the routing rules on /config"
+            )
+        return found
 
     def _order_booking(self, order: Order) -> Booking:
         """Goods at their net unit price, shipping and fee kinds on their service products, each with the

@@ -171,6 +171,7 @@ def _posted_values(store: StoreInfo | None) -> dict:
     values["active"] = request.form.get("active") in ("on", "true", "1", "yes")
     values["import_statuses"] = request.form.getlist(f"import_statuses-{platform}")
     values["approval"] = forms.posted_approval(request.form)  # as typed, right or wrong
+    values["routing"] = forms.posted_routing(request.form)
     return values
 
 

@@ -149,16 +149,24 @@ def parse_store(form: MultiDict, existing: StoreInfo | None, existing_slugs: set
     except ValidationError as exc:
         errors["approval"] = _first(exc.messages)
         approval = None
+    try:
+        routing = StoreSettings().load({"routing": posted_routing(form)}).get("routing")
+    except ValidationError as exc:
+        errors["routing"] = _first(exc.messages)
+        routing = None
 
     settings = dict(existing.settings) if existing is not None else {}
     for name in (*PLATFORM_FIELDS[platform], *RULE_FIELDS):
         settings.pop(name, None)
     settings.pop("approval", None)
+    settings.pop("routing", None)
     settings.update(typed)
     if statuses:
         settings["import_statuses"] = statuses
     if approval:
         settings["approval"] = approval
+    if routing:
+        settings["routing"] = routing
 
     secrets: dict[str, str] = {}
     changed = []
@@ -198,6 +206,26 @@ def posted_approval(form: MultiDict) -> dict[str, Any]:
     tags = [t.strip() for t in (form.get("approval_tags") or "").split(",") if t.strip()]
     if tags:
         rules["tags"] = tags
+    return rules
+
+
+def posted_routing(form: MultiDict) -> dict[str, Any]:
+    """The routing rules the form's `routing_*` fields set (mappings.routing validates them): destinations as
+    "DE=BER, US-CA=LAX, *=MAIN", warehouses as "MAIN, BER"."""
+    rules: dict[str, Any] = {}
+    pairs = [p.strip() for p in (form.get("routing_by_destination") or "").replace("\n", ",").split(",")]
+    table = {}
+    for pair in filter(None, pairs):
+        destination, _, warehouse = pair.partition("=")
+        table[destination.strip()] = warehouse.strip()
+    if table:
+        rules["by_destination"] = table
+    warehouses = [w.strip() for w in (form.get("routing_warehouses") or "").split(",") if w.strip()]
+    if warehouses:
+        rules["warehouses"] = warehouses
+    for name in ("stock_check", "split"):
+        if form.get(f"routing_{name}") in ("on", "true", "1", "yes"):
+            rules[name] = True
     return rules
 
 

@@ -83,6 +83,11 @@ def _time(value: Any, where: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def _warehouse(value: Any, name: str) -> None:
+    if value is not None and not isinstance(value, str):
+        raise _ApiError(400, f"{name} must be a warehouse code or null")
+
+
 def _required(doc: dict, names: Iterable[str], where: str) -> None:
     for name in names:
         if doc.get(name) is None:
@@ -400,6 +405,8 @@ class FakeRestErp:
             sku = line.get("sku")
             if sku is not None and (self.products or self.strict_skus) and sku not in self.products:
                 raise _ApiError(422, f"unknown SKU {sku}")
+            _warehouse(line.get("warehouse"), f"{where}.warehouse")
+        _warehouse(body.get("warehouse"), "order.warehouse")
         credit = body.get("attribution")
         if credit is not None:
             if not isinstance(credit, dict) or credit.get("channel") != "web":

@@ -67,6 +67,7 @@ def _full_order() -> Order:
                 requires_shipping=False,
                 subtotal=usd("9.999"),
                 removed=1,
+                warehouse="BER",
             )
             for line in order.lines
         ),
@@ -83,6 +84,7 @@ def _full_order() -> Order:
         note_attributes={"gift": "yes", "ü": ""},
         tags=("vip", "wholesale"),
         transactions=(Transaction("1", "sale", "success", "gw", "card", usd("3"), "auth-1", AT, "0"),),
+        warehouse="MAIN",
     )
 
 
