@@ -35,10 +35,9 @@ from sqlalchemy.exc import IntegrityError
 
 from adapters.clock import utcnow
 from adapters.shopify import numeric_id
-from adapters.storefront import StorefrontError
 from connector.audit import audit
 from connector.db import rowcount
-from connector.fulfillment import FeedReport, claim, deliver_all, record_new, store_context
+from connector.fulfillment import FeedReport, attempt, claim, deliver_all, record_new, store_context
 from connector.locations import LocationMap, store_locations
 from connector.models import ErpDocument, OfflineRefund, Store
 from connector.runtime import Runtime
@@ -123,8 +122,9 @@ def deliver(
     row = claim(rt, OfflineRefund, row_id)
     if row is None:
         return None
-    status, note, remote, error = "done", "", None, None
-    try:
+    made: list[str] = []  # the store's refund id, once refundCreate answered
+
+    def work() -> tuple[str, str]:
         store = store_context(rt, row.store_id, context)
         if store["info"].platform != "shopify":
             raise RefundProblem(
@@ -132,19 +132,13 @@ def deliver(
                 f"{row.refund_ref} in the store by hand"
             )
         remote, note = _to_shopify(rt, store, row)
-    except RefundProblem as exc:
-        status, error = "failed", str(exc)
-    except StorefrontError as exc:
-        status, error = ("retry" if exc.retryable else "failed"), str(exc)
-    except Exception as exc:  # a bug or an unforeseen failure: retried, then parked with its name
-        log.exception("ERP refund %s: unexpected error", row.refund_ref)
-        status, error = "retry", f"internal error {type(exc).__name__}: {exc} (report it to the connector's developers)"
-    if status == "retry" and row.attempts >= rt.settings.max_attempts:
-        status, error = (
-            "failed",
-            f"gave up after {row.attempts} attempts: {error}. Fix the cause, then run "
-            "`connector sync-refunds --retry-failed`",
-        )
+        made.append(remote)
+        return "done", note
+
+    status, note, error = attempt(
+        rt, row, f"ERP refund {row.refund_ref}", "connector sync-refunds", RefundProblem, work
+    )
+    remote = made[0] if made else None
     _save(rt, row, status, note, remote, error)
     if error and report is not None:
         report.errors.append(f"{row.refund_ref}: {error}")
