@@ -76,7 +76,8 @@ def _join_cursor(*parts: str) -> str:
 
 
 def _after(table: Table, cursor: str | None, limit: int) -> Select:
-    """A page of an ERP-written table (shipments, receipts, refunds) after the cursor "<updated_at>|<id>"."""
+    """A page of an ERP-written table (shipments, receipts, undelivered parcels, refunds) after the cursor
+    "<updated_at>|<id>"."""
     key = (table.c.updated_at, table.c.id)
     query = select(table).order_by(*key).limit(limit)
     if cursor:
@@ -493,16 +494,9 @@ class SqlStagingErp:
 
     def _rows_after(self, table: Table, cursor: str | None, limit: int, action: str) -> tuple[list[Row], str | None]:
         """A page of a table the ERP writes, in (updated_at, id) order after the cursor, and the next cursor."""
-        key = (table.c.updated_at, table.c.id)
-        query = select(table).order_by(*key).limit(limit)
-        if cursor:
-            at, last_id = _split_cursor(cursor, 2)
-            query = query.where(tuple_(*key) > tuple_(literal(_parse_time(at)), literal(int(last_id))))
         with self._errors(action), self.engine.connect() as conn:
-            rows = list(conn.execute(query).all())
-        if not rows:
-            return rows, cursor
-        return rows, _join_cursor(as_utc(rows[-1].updated_at).isoformat(), str(rows[-1].id))
+            rows = list(conn.execute(_after(table, cursor, limit)).all())
+        return rows, _next_cursor(rows, cursor)
 
     def offline_refunds(self, cursor: str | None, limit: int = 500) -> tuple[list[ErpRefund], str | None]:
         query = _after(erp_refunds, cursor, limit)
