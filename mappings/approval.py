@@ -22,6 +22,7 @@ from typing import Any
 from mappings.canonical import Order
 
 RISK_LEVELS = ("none", "low", "medium", "high")  # Shopify's RiskAssessmentResult, least to most severe
+MAX_AMOUNT = Decimal("99999999999999.9999")  # the largest amount NUMERIC(18, 4) holds
 RULE_NAMES = ("cod_above", "first_order", "countries_differ", "tags", "risk")
 
 
@@ -67,6 +68,9 @@ def rules_from_setting(value: Any) -> ApprovalRules:
             raise RulesError(f"approval.cod_above: an amount such as 500 or 499.99, not {cod_above!r}") from None
         if not cod_above.is_finite() or cod_above < 0:
             raise RulesError("approval.cod_above: an amount of 0 or more")
+        # An order total is NUMERIC(18, 4) wherever it is kept; "1e999999" would be written out as a million digits.
+        if cod_above > MAX_AMOUNT:
+            raise RulesError(f"approval.cod_above: at most {MAX_AMOUNT} (no order total is larger)")
     else:
         cod_above = None
     flags = {}

@@ -75,6 +75,7 @@ def test_risk_at_or_above_the_level():
         ({"cod_above": "lots"}, "an amount such as 500"),
         ({"cod_above": -1}, "0 or more"),
         ({"cod_above": "NaN"}, "0 or more"),
+        ({"cod_above": "1e999999"}, "at most 99999999999999.9999"),
         ({"first_order": "yes"}, "true or false"),
         ({"tags": [1]}, "a list of order tags"),
         ({"risk": "extreme"}, "one of low, medium, high"),
