@@ -6,7 +6,10 @@ sent twice, some out of order, some never sent), the ERP fails a share of its ca
 after carrying them out) and goes down for a while, Redis is restarted empty, and workers are killed
 with SIGKILL (a supervisor starts new ones, as a process manager would). Then the faults stop, each
 store is reconciled once, and the harness waits until the ERP holds every order exactly once with
-the right totals and payments: `converge_seconds` is how long that took.
+the right totals and payments: `converge_seconds` is how long that took. Meanwhile the back office acts
+in the ERP (tests/chaos_feeds.py): finance records cash-on-delivery money and the returns desk credits orders,
+and the receipts and refunds syncs, killed partway now and then, must carry each to its store exactly once;
+one store's approval rule holds orders for an approver, another's routing rule picks their warehouse.
 
 `run(Plan(...))` is used by tests/test_chaos.py (a reduced run in CI) and bench/chaos.py (the full
 run, with figures).
@@ -40,6 +43,7 @@ from connector import approvals
 from connector.runtime import Runtime
 from connector.settings import Settings
 from connector.signatures import sign
+from tests.chaos_feeds import BackOffice, FeedTally, wait_settled
 from tests.fakes.rest_erp import FakeRestErp
 from tests.fakes.shopify import FakeShopify
 from tests.storefronts import WOO_KEY, WOO_KEY_SECRET, fake_woo
@@ -49,6 +53,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 ERP_TOKEN = "chaos-erp-token"
 REVIEWED_STORE = "chaos-a"  # its approval rule holds orders tagged "review"
+ROUTED_STORE = "chaos-b"  # its routing rule ships by destination; some of its orders are cash on delivery
+ROUTES = {"US": "EAST", "*": "EU"}
+COD = "Cash on Delivery (COD)"
 SHOPIFY_TEMPLATES = ("order_discount_multiline.json", "order_tax_included.json", "order_presentment_currency.json")
 
 
@@ -71,6 +78,9 @@ class Plan:
     lease_seconds: int = 15  # how soon an event held by a killed worker is reclaimed
     review_share: float = 0.15  # Shopify orders tagged for review: held by an approval rule until approved
     approval_rounds: int = 3  # an approver approves what waits this many times while the faults go on
+    cod_share: float = 0.25  # the routed store's orders left unpaid (cash on delivery): finance records the money
+    credit_share: float = 0.2  # the reviewed store's paid orders the ERP's returns desk credits itself
+    feed_rounds: int = 3  # the receipts and refunds syncs run this often while the faults go on
     seed: int = 1
 
 
@@ -109,6 +119,7 @@ class Report:
     approvals: int = 0  # approvals given (each order once: an order approved twice would count twice)
     held_right: int = 0  # of the held orders, those right in the ERP
     undelivered_right: int = 0  # of the orders never sent, those right in the ERP (reconciliation's doing)
+    office: FeedTally = field(default_factory=FeedTally)  # receipts, ERP credit notes, routing (tests/chaos_feeds.py)
 
     @property
     def duplicates_stopped(self) -> int:
@@ -132,6 +143,7 @@ class Report:
             f"{self.erp_customers} customers for {self.buyers} buyers",
             f"approvals: {self.approvals} given for {self.review_orders} orders held for review, "
             f"{self.held_right} of them right in the ERP",
+            self.office.line(),
             f"handled: {self.duplicates_stopped} of {self.duplicates} duplicates stopped at the door "
             f"({self.inbox_from_webhooks} events stored for {self.deliveries} deliveries); "
             f"{self.reordered_right} of {self.reordered} out-of-order orders right; "
@@ -273,6 +285,9 @@ class Chaos:
         }
         self.secrets = {slug: f"whsec-{slug}-0123456789" for slug in self.stores}
         self.erp = FakeRestErp(token=ERP_TOKEN)
+        shops = {slug: store for slug, store in self.stores.items() if isinstance(store, FakeShopify)}
+        self.office = BackOffice(self.erp, shops, ROUTES)
+        self.office_rng = random.Random(plan.seed + 1)  # apart, so the orders and deliveries stay as they were
 
     # ---- the orders and their deliveries --------------------------------------------------------
 
@@ -313,10 +328,11 @@ class Chaos:
             if slug == REVIEWED_STORE and self.rng.random() < self.plan.review_share:
                 order["tags"] = "review"  # the store's approval rule holds it
                 self.review_refs.add(f"shopify:{slug}:{order_id}")
+            ref = f"shopify:{slug}:{order_id}"
+            self._back_office(slug, ref, order_id, order)
             final = copy.deepcopy(order)
             final["updated_at"] = shop.stamp(placed + timedelta(minutes=5))
             shop.orders[order_id] = final  # what the store's API shows: the latest state
-            ref = f"shopify:{slug}:{order_id}"
             self.expected[ref] = Expected(
                 ref,
                 Decimal(final["total_price"]),
@@ -333,6 +349,19 @@ class Chaos:
                 sends.append(self._shopify(slug, "orders/create", final))
             per_order.append((ref, sends))
         return per_order
+
+    def _back_office(self, slug: str, ref: str, order_id: int, order: dict) -> None:
+        """The routed store's order is routed by its destination, and may be cash on delivery (unpaid until
+        finance records the money in the ERP); a paid order of the reviewed store may be credited by the ERP."""
+        if slug == ROUTED_STORE:
+            self.office.routed[ref] = (order.get("shipping_address") or {}).get("country_code") or ""
+            if self.office_rng.random() < self.plan.cod_share:
+                order.update(financial_status="pending", gateway=COD, payment_gateway_names=[COD])
+                self.office.cod[ref] = order_id
+        elif slug == REVIEWED_STORE and order["financial_status"] == "paid":
+            if self.office_rng.random() < self.plan.credit_share:
+                self.office.credit[ref] = order_id
+                self.office.skus[ref] = order["line_items"][0]["sku"]
 
     def _shopify(self, slug: str, topic: str, payload: dict) -> Delivery:
         return Delivery(slug, topic, json.dumps(payload).encode(), str(uuid.uuid4()))
@@ -496,6 +525,18 @@ class Chaos:
                 redis.restart()
                 self.report.redis_restarts += 1
 
+    def back_office_rounds(self, env: dict[str, str], logs: Path) -> None:
+        """Finance and the returns desk act, and the syncs carry it to the stores, a few times over the sending
+        time; each round's refunds sync is killed partway (the next round, or the last run, finishes it)."""
+        p = self.plan
+        started = time.monotonic()
+        for k in range(p.feed_rounds):
+            delay = started + (k + 1) / (p.feed_rounds + 1) * p.send_seconds - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self.office.decide()
+            self.office.sync(env, BIN / "connector", logs, kill=self.office_rng.uniform(0.7, 0.95))
+
     # ---- the proof --------------------------------------------------------------------------------
 
     def _erp(self) -> tuple[dict[str, dict], list[dict], list[dict]]:
@@ -593,7 +634,9 @@ class Chaos:
                 break  # parked events will not move by themselves
             time.sleep(0.5)
         self.report.events = self.inbox(engine)
-        self.report.problems += self.differences()
+        wait_settled(self.office, env, BIN / "connector", self.workdir / "logs", 60)
+        self.report.problems += self.differences() + self.office.problems()
+        self.report.office = self.office.tally
         self.tally(engine)
         if self.report.events["failed"]:
             with engine.connect() as conn:
@@ -644,9 +687,12 @@ class Chaos:
             self.plan_deliveries()
             self.erp.fail_randomly(p.erp_failure_rate, seed=p.seed)
             faults = threading.Thread(target=self.faults, args=(supervisor, redis), name="faults")
+            office = threading.Thread(target=self.back_office_rounds, args=(env, logs), name="back-office")
             faults.start()
+            office.start()
             self.send_all(f"http://127.0.0.1:{port}")
             faults.join()
+            office.join()
             self.erp.fail_randomly(0)
             self.report.erp_requests_while_faulty = sum(self.erp.hits.values())
             self.report.erp_injected_failures = self.erp.injected
@@ -683,6 +729,7 @@ class Chaos:
                         "api_version": "2026-01",
                         "api_base_url": store.url,
                         **({"approval": {"tags": ["review"]}} if slug == REVIEWED_STORE else {}),
+                        **({"routing": {"by_destination": ROUTES}} if slug == ROUTED_STORE else {}),
                     }
                 )
             else:

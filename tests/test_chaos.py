@@ -51,6 +51,14 @@ def test_every_order_reaches_the_erp_exactly_once_through_the_faults(tmp_path) -
     assert report.erp_customers == report.buyers
     # Orders an approval rule held reached the ERP once approved, each approved once, through the faults.
     assert report.review_orders > 0 and report.approvals == report.review_orders == report.held_right
+    # The back office through the same faults: every receipt finance recorded marked its order paid once, every
+    # credit note the ERP made refunded once (with a sync killed partway each round), every routed order on the
+    # warehouse its destination names, whatever the retries.
+    office = report.office
+    assert office.receipts > 0 and office.marked_once == office.receipts
+    assert office.credit_notes > 0 and office.refunded_once == office.credit_notes
+    assert office.killed > 0
+    assert office.routed > 0 and office.routed_right == office.routed
     assert report.problems == []
     assert report.events["failed"] == 0 and set(report.events) <= {"succeeded", "ignored"}
     assert report.converge_seconds is not None and report.converge_seconds < CONVERGE_BOUND
