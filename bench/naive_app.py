@@ -12,7 +12,7 @@ from flask import Flask, request
 from redis import Redis
 from rq import Queue
 
-from connector.signatures import verify  # the very same HMAC check the connector runs
+from platforms.signatures import verify  # the very same HMAC check the connector runs
 
 SECRET = os.environ["WEBHOOK_SECRET"]
 queue = Queue("naive-webhooks", connection=Redis.from_url(os.environ["REDIS_URL"]))

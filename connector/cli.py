@@ -42,11 +42,11 @@ from connector.reconcile import prune as run_prune
 from connector.reconcile import reconcile_orders
 from connector.runtime import Runtime, install
 from connector.settings import Settings
-from connector.signatures import sign
 from connector.stock import read_erp_stock
 from connector.undelivered import UndeliveredReport, sync_undelivered
 from connector.undelivered import retry_failed as reset_failed_undelivered
 from connector.woo_connect import ConnectError, begin
+from platforms.signatures import sign
 
 if TYPE_CHECKING:  # the commands import what they use when they run: a quick start for the others
     from connector.queue import JobQueue, RedisJobQueue

@@ -29,6 +29,7 @@ from connector.models import (
     UndeliveredParcel,
 )
 from connector.runtime import Runtime
+from platforms.registry import SECRET_HEADERS
 
 RETRYABLE_STATES = ("failed", "skipped", "ignored")
 STATUSES = ("pending", "processing", "held", "succeeded", "failed", "ignored", "skipped")
@@ -158,7 +159,6 @@ def event_detail(rt: Runtime, event_id: int) -> dict | None:
 
 
 CONFIRMABLE_TOPICS = ("shop/redact", "app/uninstalled")  # destructive: the store's API could not confirm them
-SIGNATURE_HEADERS = ("X-Shopify-Hmac-Sha256", "X-WC-Webhook-Signature")
 
 
 def confirmable(event: InboxEvent) -> bool:
@@ -182,7 +182,7 @@ def confirm_event(rt: Runtime, event_id: int, actor: str) -> bool:
 def shown_headers(headers: dict | None) -> dict:
     """A delivery's headers as pages and the API show them: a signature and the body it signs are all a
     replay needs, so the signature is masked for everyone."""
-    return {k: (mask(v) if k in SIGNATURE_HEADERS else v) for k, v in (headers or {}).items()}
+    return {k: (mask(v) if k in SECRET_HEADERS else v) for k, v in (headers or {}).items()}
 
 
 def retry_events(

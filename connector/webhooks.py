@@ -14,112 +14,20 @@ serves, on an event loop) and `WebhookReceiver` here, WSGI middleware (`connecto
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
-import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import orjson
 
 from connector import inbox, inbox_writer
 from connector.runtime import Runtime, StoreInfo
-from connector.signatures import verify
 from connector.stores import StoreDirectory
+from platforms.registry import RECEIVERS
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/webhooks/"
-SIGNATURE_HEADERS = {"shopify": "X-Shopify-Hmac-Sha256", "woocommerce": "X-WC-Webhook-Signature"}
-
-# Every header Shopify documents, in both delivery styles (the newer one drops the "X-").
-SHOPIFY_HEADERS = (
-    "Topic",
-    "Hmac-Sha256",
-    "Shop-Domain",
-    "API-Version",
-    "Webhook-Id",
-    "Event-Id",
-    "Triggered-At",
-    "Sub-Topic",
-    "Name",
-)
-
-
-@dataclass(frozen=True)
-class Delivery:
-    topic: str
-    dedupe_key: str
-    headers: dict[str, str]
-
-
-def _environ_key(header: str) -> str:
-    return "HTTP_" + header.upper().replace("-", "_")
-
-
-# (environ key, header): the newer unprefixed style first, so the X- one wins when a delivery has both.
-_SHOPIFY_ENVIRON = [
-    (_environ_key(f"{prefix}Shopify-{name}"), f"X-Shopify-{name}") for name in SHOPIFY_HEADERS for prefix in ("", "X-")
-]
-_KEPT_ENVIRON = {"CONTENT_TYPE": "Content-Type", "HTTP_USER_AGENT": "User-Agent"}
-
-
-def _shopify_headers(environ: dict) -> dict[str, str]:
-    return {name: environ[key] for key, name in (*_SHOPIFY_ENVIRON, *_KEPT_ENVIRON.items()) if key in environ}
-
-
-def _shopify_delivery(environ: dict, body: bytes, _payload: object) -> Delivery:
-    headers = _shopify_headers(environ)
-    topic = headers.get("X-Shopify-Topic", "")[:64]  # the column's width; real topics are short
-    # Shopify's docs disagree on the idempotency key: event id first, webhook id as fallback.
-    if headers.get("X-Shopify-Event-Id"):
-        key = f"{topic}|event:{headers['X-Shopify-Event-Id']}"
-    elif headers.get("X-Shopify-Webhook-Id"):
-        key = f"{topic}|webhook:{headers['X-Shopify-Webhook-Id']}"
-    else:
-        key = f"{topic}|sha256:{hashlib.sha256(body).hexdigest()}"
-    return Delivery(topic or "unknown", key, headers)
-
-
-WOO_HEADERS = ("Source", "Topic", "Resource", "Event", "Signature", "ID", "Delivery-ID")
-# Both delivery styles of each platform's signature header, as environ keys.
-_SIGNATURE_ENVIRON = {
-    platform: (_environ_key(header), _environ_key(header[2:])) for platform, header in SIGNATURE_HEADERS.items()
-}
-_WOO_ENVIRON = {_environ_key(f"X-WC-Webhook-{name}"): f"X-WC-Webhook-{name}" for name in WOO_HEADERS}
-
-
-def _woo_delivery(environ: dict, body: bytes, payload: object) -> Delivery:
-    headers = {name: environ[key] for key, name in (*_WOO_ENVIRON.items(), *_KEPT_ENVIRON.items()) if key in environ}
-    topic = headers.get("X-WC-Webhook-Topic", "")[:64]
-    resource = topic.split(".", 1)[0]
-    data = payload if isinstance(payload, dict) else {}
-    # The delivery id changes on every send and the payload is built at delivery time: the same
-    # state of a resource is what repeats, so that is the key (never the delivery id).
-    if "id" in data and data.get("date_modified_gmt"):
-        key = f"{resource}:{data['id']}:{data['date_modified_gmt']}"
-        if resource == "product":  # our stock write and a sale within one second are two states
-            key += f":{data.get('stock_quantity')}"
-    elif "id" in data and topic.endswith(".deleted"):
-        key = f"{topic}:{data['id']}"
-    else:
-        key = f"{topic}|sha256:{hashlib.sha256(body).hexdigest()}"
-    return Delivery(topic or "unknown", key, headers)
-
-
-def _is_woo_ping(environ: dict, body: bytes) -> bool:
-    """WooCommerce's check when a webhook is saved: form-encoded webhook_id=N, no X-WC headers."""
-    return (
-        not any(key.startswith("HTTP_X_WC_WEBHOOK_") for key in environ)
-        and re.fullmatch(rb"webhook_id=\d{1,20}", body.strip()) is not None
-    )
-
-
-_IDENTIFY: dict[str, Callable[[dict, bytes, object], Delivery]] = {
-    "shopify": _shopify_delivery,
-    "woocommerce": _woo_delivery,
-}
 StartResponse = Callable[..., object]
 
 
@@ -137,7 +45,7 @@ class Intake:
     def target(rest: str, method: str) -> tuple[str, str] | Reply:
         """(platform, slug) from the path after /webhooks/, or the refusal."""
         platform, _, slug = rest.partition("/")
-        if platform not in SIGNATURE_HEADERS or not slug or "/" in slug:
+        if platform not in RECEIVERS or not slug or "/" in slug:
             return 404, "no such page"
         if method != "POST":
             return 405, "method not allowed here"
@@ -159,22 +67,19 @@ class Intake:
     def row(self, platform: str, store: StoreInfo, environ: dict, body: bytes) -> dict | Reply:
         """The inbox row for a signed delivery, or the answer for one that must not be stored.
         `environ` holds the request headers the WSGI way (HTTP_X_SHOPIFY_TOPIC, CONTENT_TYPE)."""
-        with_x, without_x = _SIGNATURE_ENVIRON[platform]
-        signature = environ.get(with_x) or environ.get(without_x)
-        if not signature and platform == "woocommerce" and _is_woo_ping(environ, body):
-            return 200, "ping acknowledged"
-        if not verify(store.webhook_secret, body, signature):
+        receiver = RECEIVERS[platform]
+        early = receiver.early_reply(environ, body)
+        if early is not None:
+            return early
+        if not receiver.authentic(store.webhook_secret, environ, body):
             log.warning("%s store %s: rejected a delivery with a bad or missing signature", platform, store.slug)
             return 401, "bad or missing signature"
         payload, problem = _parse(body)
-        delivery = _IDENTIFY[platform](environ, body, payload)
+        delivery = receiver.identify(environ, body, payload)
         data = payload if isinstance(payload, dict) else {}
         resource_id = str(data["id"])[:64] if "id" in data else None
         # Known before processing, so support can find an order's events even when they failed.
-        number = data.get("name") if platform == "shopify" else data.get("number")
-        order_number = (
-            str(number)[:64] if isinstance(number, (str, int)) and delivery.topic.startswith("order") else None
-        )
+        order_number = receiver.order_number(delivery.topic, data)
         stored, headers = inbox.without_card_data(store, delivery.topic, order_number, body, payload, delivery.headers)
         return inbox.row(
             store_id=store.id,
@@ -203,7 +108,7 @@ BROKEN: Reply = (500, "internal error; it has been logged")  # a bug: the store 
 
 
 class WebhookReceiver:
-    """WSGI middleware: POST /webhooks/<shopify|woocommerce>/<store> here, every other request to `app`."""
+    """WSGI middleware: POST /webhooks/<platform>/<store> here, every other request to `app`."""
 
     def __init__(self, app: Callable, runtime: Runtime, directory: StoreDirectory, writer: inbox_writer.Inbox):
         self.app, self.writer = app, writer

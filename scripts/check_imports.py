@@ -1,7 +1,8 @@
 """Check the project's import structure (scripts/lint.sh runs it in CI).
 
-- Layers: `mappings` imports neither `adapters` nor `connector`; `adapters` never imports `connector`
-  (the core depends on its adapters, never the other way).
+- Layers, one way: mappings <- adapters <- platforms <- connector. `mappings` imports none of the others;
+  `adapters` neither `platforms` nor `connector`; `platforms` never `connector` (the core depends on its
+  platforms and adapters, never the other way).
 - No cycle among the modules' top-level imports.
 - An import inside a function is there to break a cycle: one whose module-level import would not close
   a cycle is reported, so it moves to the top of the module.
@@ -17,8 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("connector", "adapters", "mappings")
-FORBIDDEN = {"mappings": ("adapters", "connector"), "adapters": ("connector",)}
+PACKAGES = ("connector", "platforms", "adapters", "mappings")
+FORBIDDEN = {
+    "mappings": ("adapters", "platforms", "connector"),
+    "adapters": ("platforms", "connector"),
+    "platforms": ("connector",),
+}
 
 
 def modules() -> dict[str, Path]:

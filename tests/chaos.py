@@ -42,7 +42,7 @@ from sqlalchemy import create_engine, text
 from connector import approvals
 from connector.runtime import Runtime
 from connector.settings import Settings
-from connector.signatures import sign
+from platforms.signatures import sign
 from tests.chaos_feeds import BackOffice, FeedTally, wait_settled
 from tests.fakes.rest_erp import FakeRestErp
 from tests.fakes.shopify import FakeShopify

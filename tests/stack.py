@@ -26,7 +26,7 @@ from connector.models import Base, InboxEvent
 from connector.queue import BurstWorker, EmbeddedJobQueue, RedisJobQueue
 from connector.runtime import Runtime, install
 from connector.settings import Settings
-from connector.signatures import sign
+from platforms.signatures import sign
 from tests.asgi_client import AsgiClient
 from tests.erp_backends.sql import sqlite_locked
 

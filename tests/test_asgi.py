@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 
 from connector import inbox, inbox_writer
 from connector.asgi import Connector
-from connector.signatures import sign
+from platforms.signatures import sign
 from tests.asgi_client import AsgiClient
 from tests.conftest import load_fixture
 from tests.stack import SECRET, STORE

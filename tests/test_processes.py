@@ -15,7 +15,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from connector.signatures import sign
+from platforms.signatures import sign
 from tests.conftest import REDIS_URL, load_fixture
 
 pytestmark = pytest.mark.process

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from connector.signatures import sign
+from platforms.signatures import sign
 from tests.conftest import load_fixture
 from tests.money_cases import MONEY_CASES, MONEY_KEYS, expected_money
 from tests.stack import SECRET, STORE

@@ -18,7 +18,7 @@ from pathlib import Path
 import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from connector.signatures import sign
+from platforms.signatures import sign
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
