@@ -33,6 +33,18 @@ PRODUCT_FIELDS = "id,sku,type,manage_stock,stock_quantity,variations"
 VARIATION_FIELDS = "id,sku,manage_stock,stock_quantity"
 
 
+# The refund was not made: WooCommerce's answer when wc_create_refund fails (an amount above what is left,
+# the payment gateway cannot or did not refund), and when the amount is below zero.
+REFUSED_REFUND = {"woocommerce_rest_cannot_create_order_refund", "woocommerce_rest_invalid_order_refund"}
+
+
+class RefundRefused(StorefrontError):
+    """WooCommerce did not make the refund and says why; the same request would be refused again."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=False)
+
+
 @dataclass
 class WooStats:
     requests: int = 0  # HTTP requests sent, retries included
@@ -152,6 +164,17 @@ class WooClient:
             "orders", modified_after=gmt, dates_are_gmt="true", status=status, orderby="id", order="asc"
         )
 
+    def find_order(self, order_id: int | str) -> dict | None:
+        """The order, or None when the store has no order of that id (deleted for good)."""
+        response = self._call("GET", f"orders/{order_id}", name="GET orders/<id>")
+        if response.status_code == 404 and _error_code(response) == "woocommerce_rest_shop_order_invalid_id":
+            return None  # (a 404 with another code is a wrong store URL, not a missing order)
+        return _body(response, f"GET orders/{order_id}")
+
+    def order_refunds(self, order_id: int | str) -> list[dict]:
+        """Every refund of the order, newest first, with its reason and refunded lines."""
+        return list(self.pages(f"orders/{order_id}/refunds"))
+
     def webhooks(self) -> list[dict]:
         return list(self.pages("webhooks"))
 
@@ -213,6 +236,18 @@ class WooClient:
             data={"note": text, "customer_note": customer_note},
             safe_to_repeat=False,
         )
+
+    def create_refund(self, order_id: int | str, refund: dict) -> dict:
+        """POST orders/<id>/refunds, never re-sent after a lost answer (the caller looks for the refund by its
+        reason before trying again). WooCommerce answers a refund it could not make (an amount above what is
+        left, a payment gateway that cannot or did not refund: it deletes the refund it had begun) with 500
+        woocommerce_rest_cannot_create_order_refund: RefundRefused, with the store's reason."""
+        response = self._call(
+            "POST", f"orders/{order_id}/refunds", data=refund, name="POST orders/<id>/refunds", safe_to_repeat=False
+        )
+        if response.status_code >= 400 and _error_code(response) in REFUSED_REFUND:
+            raise RefundRefused(f"WooCommerce did not refund order {order_id}: {_error_message(response)}")
+        return _body(response, f"POST orders/{order_id}/refunds")
 
     def create_webhook(self, topic: str, delivery_url: str, secret: str, name: str | None = None) -> dict:
         """An active webhook; an existing active one for the same topic and URL is returned instead."""
@@ -346,6 +381,22 @@ def _retry_after(response: requests.Response) -> float | None:
         return None  # an HTTP date: leave the wait to the job queue
 
 
+def _error_code(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("code") or "") if isinstance(body, dict) else ""
+
+
+def _error_message(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    return str(body.get("message") or "") if isinstance(body, dict) else ""
+
+
 def _body(response: requests.Response, what: str) -> Any:
     if response.status_code == 429 or response.status_code >= 500:
         raise StorefrontError(f"WooCommerce answered {response.status_code} to {what}; will retry", retryable=True)
@@ -356,10 +407,7 @@ def _body(response: requests.Response, what: str) -> Any:
             retryable=False,
         )
     if response.status_code >= 400:
-        try:
-            message = response.json().get("message", "")
-        except ValueError:
-            message = response.text[:200]
+        message = _error_message(response)
         raise StorefrontError(f"WooCommerce answered {response.status_code} to {what}: {message}", retryable=False)
     try:
         return response.json()

@@ -6,16 +6,27 @@ credit note) — pending, with a copy of the credit note — before any store is
 nothing when the row exists, so a replay or a reset cursor changes nothing. Then every pending row is
 delivered:
 
-- The store's refunds of the order are read first: one whose note names the credit note ("ERP credit note
-  CN-1") is ours from an earlier try whose answer was lost, and is not made again.
+- The store's refunds of the order are read first: one whose note (WooCommerce: reason) names the credit
+  note ("ERP credit note CN-1") is ours from an earlier try whose answer was lost, and is not made again.
 - Shopify: one `refundCreate` with the credit note's lines placed on the order's line items by SKU
   (restockType RETURN to the store location that sells from the line's warehouse — the `location`
   mapping — or NO_RESTOCK), the shipping given back, and one REFUND transaction of the credit note's total
   against the order's successful sale or capture (its gateway). notify is false: the ERP told the customer.
+- WooCommerce: one `POST orders/<id>/refunds` (mappings.woo_refund_request): `amount` the credit note's
+  total, the note as `reason`, the lines on the order's line items by SKU and the shipping on its shipping
+  line, each with its tax, and `api_restock` when every returned unit came back into stock (WooCommerce
+  restocks all refunded lines or none). An order deleted, another currency, more units, shipping or money
+  than the order has left: failed, saying what to check. `api_refund` is true: the money goes back through the order's
+  payment gateway, as Shopify's REFUND transaction does. A gateway that cannot refund (cash on delivery,
+  bank transfer) or declines makes WooCommerce refuse and delete the refund; the row fails with what to
+  do: give the money back another way, record it in WooCommerce as a manual refund whose reason is the
+  note, then `connector sync-refunds --retry-failed` finds it by its reason and binds it.
 - Once the store answers, the store refund is bound as the order's credit note (`erp_documents`, kind
-  "credit_note", key "<order ref>:refund:<store refund id>", erp_ref the ERP's credit note), so the
-  refunds/create webhook that follows writes no second credit note in the ERP. connector.lifecycle also
-  recognises the note, for a webhook that overtakes the binding (or a crash before it).
+  "credit_note", key "<order ref>:refund:<store refund id>" — the key connector.lifecycle gives the
+  store's refunds of either platform — erp_ref the ERP's credit note), so the refunds/create webhook
+  (WooCommerce: the order.updated that lists the refund) that follows writes no second credit note in the
+  ERP. connector.lifecycle also recognises the note (Shopify's refund note, WooCommerce's reason), for a
+  webhook that overtakes the binding (or a crash before it).
 
 Every outcome is written to the audit log with the actor `erp:returns` and shown on the order's console
 page. Failures are kept on the row like a receipt's: retryable ones are tried on the next run up to
@@ -35,6 +46,7 @@ from sqlalchemy.exc import IntegrityError
 
 from adapters.clock import utcnow
 from adapters.shopify import numeric_id
+from adapters.woocommerce import RefundRefused, WooClient
 from connector.audit import audit
 from connector.db import rowcount
 from connector.fulfillment import FeedReport, attempt, claim, deliver_all, record_new, store_context
@@ -45,6 +57,7 @@ from connector.stock import read_pages
 from mappings.canonical import ErpRefund
 from mappings.inventory import store_skus
 from mappings.refund_notes import erp_refund_note, names_credit_note
+from mappings.woo_refund_request import Unplaceable, woo_refund
 
 log = logging.getLogger(__name__)
 
@@ -126,12 +139,8 @@ def deliver(
 
     def work() -> tuple[str, str]:
         store = store_context(rt, row.store_id, context)
-        if store["info"].platform != "shopify":
-            raise RefundProblem(
-                f"refunding the ERP's own credit notes in {store['info'].platform} is not built yet: refund "
-                f"{row.refund_ref} in the store by hand"
-            )
-        remote, note = _to_shopify(rt, store, row)
+        to_store = _to_shopify if store["info"].platform == "shopify" else _to_woo
+        remote, note = to_store(rt, store, row)
         made.append(remote)
         return "done", note
 
@@ -287,6 +296,60 @@ def _location(rt: Runtime, store: dict[str, Any], row: OfflineRefund, line: dict
             "`connector sync-refunds --retry-failed`"
         )
     return found[0]
+
+
+def _to_woo(rt: Runtime, store: dict[str, Any], row: OfflineRefund) -> tuple[str, str]:
+    client: WooClient = store["client"]
+    order = client.find_order(row.order_external_id)
+    if order is None:
+        raise RefundProblem(
+            f"WooCommerce has no order {row.order_external_id} any more: credit note {row.refund_ref} stays in the "
+            "ERP; refund the customer another way"
+        )
+    earlier = client.order_refunds(row.order_external_id)
+    for made in earlier:
+        if names_credit_note(str(made.get("reason") or ""), row.refund_ref):
+            _bind(rt, row, str(made["id"]))
+            return str(made["id"]), (
+                f"refunded in WooCommerce already: its refund {made['id']} carries the note (an earlier try's answer "
+                "was lost, or it was refunded by hand)"
+            )
+    currency = str(order.get("currency") or "")
+    if currency != row.currency:
+        raise RefundProblem(
+            f"credit note {row.refund_ref} is in {row.currency}, the WooCommerce order in {currency}: credit it in "
+            f"{currency} in the ERP, or refund the customer in WooCommerce by hand"
+        )
+    credit = row.refund or {}
+    try:
+        wanted = woo_refund(
+            credit, order, earlier, store["sku_map"], erp_refund_note(row.refund_ref, str(credit.get("reason") or ""))
+        )
+    except Unplaceable as exc:
+        raise RefundProblem(
+            f"credit note {row.refund_ref}, WooCommerce order {row.order_external_id}: {exc}; then run "
+            "`connector sync-refunds --retry-failed`"
+        ) from None
+    try:
+        made = client.create_refund(row.order_external_id, wanted.body)
+    except RefundRefused as exc:
+        raise RefundProblem(
+            f"{exc}. Credit note {row.refund_ref} is not refunded: if the order's payment gateway cannot refund "
+            "(cash on delivery, bank transfer) or declined, give the money back another way, record it in "
+            f"WooCommerce as a manual refund with the reason '{erp_refund_note(row.refund_ref)}', then run "
+            "`connector sync-refunds --retry-failed` (the refund is recognised by its reason, not made twice)"
+        ) from None
+    remote = str(made["id"])
+    _bind(rt, row, remote)
+    note = f"refunded in WooCommerce: {wanted.body['amount']} {row.currency}, {wanted.restocked} unit(s) restocked"
+    if wanted.restocked < wanted.units:
+        note += (
+            f"; {wanted.units - wanted.restocked} not restocked in the store (WooCommerce restocks every refunded "
+            "line or none): the ERP's stock reaches it with the next stock sync"
+        )
+    if wanted.unitemised:
+        note += f"; {wanted.unitemised} {row.currency} of shipping refunded in the amount only (no shipping line)"
+    return remote, note
 
 
 def retry_failed(rt: Runtime) -> int:

@@ -517,6 +517,32 @@ def test_woo_orders_complete_notes_and_modified_after(woo: FakeWooCommerce) -> N
     assert c.get_refund(str(old), str(refund))["id"] == refund
 
 
+def test_woo_refunds_restock_refuse_what_is_not_left_and_what_the_gateway_cannot_do(woo: FakeWooCommerce) -> None:
+    mug = woo.add_product("MUG", stock=2)
+    oid = woo.add_order(lines=[("MUG", 2)], doc={"payment_method": "stripe", "total": "24.00"})
+    item = woo.orders[oid]["line_items"][0]
+    item["product_id"] = mug
+    c = woo_client(woo)
+    assert c.find_order(oid)["id"] == oid and c.find_order(999999) is None
+    line = {"id": item["id"], "quantity": 1, "refund_total": "12.00", "refund_tax": []}
+    made = c.create_refund(oid, {"amount": "12.00", "reason": "r1", "line_items": [line], "api_restock": False})
+    assert woo.stock_of(mug) == 2 and made["refunded_payment"] is True
+    assert made["line_items"][0]["quantity"] == -1 and made["line_items"][0]["total"] == "-12.00"
+    c.create_refund(oid, {"amount": "6.00", "reason": "r2", "line_items": [line]})
+    assert woo.stock_of(mug) == 3 and woo.orders[oid]["status"] == "processing"
+    with pytest.raises(StorefrontError) as refused:  # 6.00 left
+        c.create_refund(oid, {"amount": "6.01", "reason": "r3"})
+    assert "Invalid refund amount." in str(refused.value) and not refused.value.retryable
+    woo.orders[oid]["payment_method"] = "cod"
+    with pytest.raises(StorefrontError) as refused:
+        c.create_refund(oid, {"amount": "6.00", "reason": "r4"})
+    assert "does not support automatic refunds" in str(refused.value)
+    assert [r["reason"] for r in c.order_refunds(oid)] == ["r2", "r1"]  # newest first; the refused left nothing
+    c.create_refund(oid, {"amount": "6.00", "reason": "r5", "api_refund": False})  # a manual refund: no gateway
+    assert woo.orders[oid]["status"] == "refunded"
+    assert woo.hits["POST orders/<oid>/refunds"] == 5  # never re-sent
+
+
 def test_woo_webhooks_crud_and_ping(woo: FakeWooCommerce, receiver: Receiver) -> None:
     c = woo_client(woo)
     made = c.create_webhook("order.updated", receiver.url, "s3cret")

@@ -17,7 +17,9 @@
 - Orders: GET (modified_after, status, orderby, order, paging), GET/PUT orders/<id> (status: reaching
   processing or completed sets date_paid when unset; set_paid: true completes the payment only of an
   order that needs it, pending or failed with a total above zero, as WooCommerce's update does), notes
-  (POST/GET, customer_note), refunds (GET). Times have no zone suffix (site time; *_gmt is UTC).
+  (POST/GET, customer_note), refunds (GET; POST in tests/fakes/woocommerce_refunds.py: line items,
+  restock, the gateway's refund and its refusals; `gateways`, `gateway_error`). Times have no zone
+  suffix (site time; *_gmt is UTC).
 - Webhooks: CRUD (DELETE needs force=true). An API write to a product or order queues `product.updated`
   / `order.updated` for every active webhook of that topic; sending (coalescing, payload built at send
   time, signature, headers, ping, disabling) is tests/fakes/woocommerce_webhooks.py.
@@ -48,6 +50,7 @@ from flask import Flask, Response, request
 from tests.fakes.server import Failure, Served
 from tests.fakes.woocommerce_auth import KeyApproval
 from tests.fakes.woocommerce_http import WooError, answer, as_int, authenticate, only_fields, paged
+from tests.fakes.woocommerce_refunds import GATEWAYS, create_refund
 from tests.fakes.woocommerce_webhooks import WebhookDispatcher
 
 API = "/wp-json/wc/v3"
@@ -89,6 +92,8 @@ class FakeWooCommerce:
         self.orders: dict[int, dict] = {}
         self.notes: dict[int, list[dict]] = {}
         self.refunds: dict[int, list[dict]] = {}
+        self.gateways = dict(GATEWAYS)  # payment_method -> whether the gateway can refund
+        self.gateway_error: str | None = None  # set: every gateway refund is declined with this message
         self.webhooks: dict[int, dict] = {}
         self.hits: Counter[str] = Counter()
         self._failures: deque[Failure] = deque()
@@ -238,7 +243,11 @@ class FakeWooCommerce:
             self.refunds.setdefault(oid, [])
             return oid
 
-    def add_refund(self, order_id: int, amount: str = "5.00", reason: str = "") -> int:
+    def add_refund(
+        self, order_id: int, amount: str = "5.00", reason: str = "", modified: datetime | None = None
+    ) -> int:
+        """A manual refund of money only, made in the store's admin; the order lists it and is modified (now, or
+        at `modified`)."""
         with self._lock:
             rid = self._id()
             self.refunds[order_id].append(
@@ -252,6 +261,9 @@ class FakeWooCommerce:
                     **self._stamps("date_created"),
                 }
             )
+            order = self.orders[order_id]
+            order.setdefault("refunds", []).append({"id": rid, "reason": reason, "total": f"-{amount}"})
+            order.update(self._stamps("date_modified", modified))
             return rid
 
     def stock_of(self, product_id: int) -> int | None:
@@ -284,6 +296,7 @@ class FakeWooCommerce:
             ("orders/<int:oid>/notes", "GET", self._list_notes),
             ("orders/<int:oid>/notes", "POST", self._add_note),
             ("orders/<int:oid>/refunds", "GET", self._list_refunds),
+            ("orders/<int:oid>/refunds", "POST", self._create_refund),
             ("orders/<int:oid>/refunds/<int:rid>", "GET", self._get_refund),
             ("webhooks", "GET", self._list_webhooks),
             ("webhooks", "POST", self._create_webhook),
@@ -549,6 +562,9 @@ class FakeWooCommerce:
     def _list_refunds(self, oid: int, touched: set) -> tuple:
         self._order(oid)
         return paged(list(reversed(self.refunds[oid])))
+
+    def _create_refund(self, oid: int, body: dict, touched: set) -> tuple:
+        return create_refund(self, oid, body, touched)
 
     def _get_refund(self, oid: int, rid: int, touched: set) -> tuple:
         self._order(oid)
