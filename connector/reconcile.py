@@ -24,20 +24,19 @@ from adapters.clock import utcnow
 from adapters.storefront import StorefrontError
 from connector import connections, inbox
 from connector.auth import FAILURE_WINDOW
-from connector.clients import shopify_client, woo_client
+from connector.clients import sync_client
 from connector.compliance import EXPORT_DAYS, expire_exports
 from connector.drains import kick
 from connector.models import EventAttempt, InboxEvent, LoginFailure, Store, UserSession
 from connector.runtime import Runtime, StoreInfo
 from connector.stock import load_cursor, load_json_cursor, save_cursor
 from connector.store_admin import register_webhooks, webhook_health
-from mappings.utc import as_utc
+from platforms.registry import platform
 
 log = logging.getLogger(__name__)
 
 OVERLAP = timedelta(minutes=2)  # the cursor lags the newest change seen: late commits at the store are re-read
 FIRST_LOOKBACK = timedelta(days=1)  # the first run of a store looks this far back
-TOPIC = {"shopify": "orders/updated", "woocommerce": "order.updated"}
 FINISHED = ("succeeded", "ignored", "skipped")
 
 
@@ -60,26 +59,13 @@ def store_info(rt: Runtime, store_id: int) -> StoreInfo:
 # ---- one order into the inbox -------------------------------------------------------------------
 
 
-def updated_at(store: StoreInfo, order: dict) -> datetime:
-    """The order's last change, timezone-aware (Shopify: updated_at with offset; WooCommerce: GMT)."""
-    if store.platform == "shopify":
-        return as_utc(datetime.fromisoformat(str(order["updated_at"])))
-    return as_utc(datetime.fromisoformat(str(order["date_modified_gmt"])))  # GMT, naive
-
-
-def dedupe_key(store: StoreInfo, order: dict) -> str:
-    if store.platform == "shopify":
-        return f"orders/updated|reconcile:{order['id']}:{order['updated_at']}"
-    return f"order:{order['id']}:{order['date_modified_gmt']}"  # exactly the receiver's key
-
-
 def feed(rt: Runtime, store: StoreInfo, order: dict) -> bool:
     """Store the order as a webhook would have; True when it was new to the inbox."""
-    number = order.get("name") if store.platform == "shopify" else order.get("number")
-    order_number = str(number)[:64] if number is not None else None
+    listing = platform(store.platform).orders
+    order_number = listing.number(order)
     body, headers = inbox.without_card_data(
         store,
-        TOPIC[store.platform],
+        listing.topic,
         order_number,
         json.dumps(order).encode(),
         order,
@@ -89,8 +75,8 @@ def feed(rt: Runtime, store: StoreInfo, order: dict) -> bool:
         rt.engine,
         store_id=store.id,
         platform=store.platform,
-        topic=TOPIC[store.platform],
-        dedupe_key=dedupe_key(store, order),
+        topic=listing.topic,
+        dedupe_key=listing.dedupe_key(order),
         headers=headers,
         body=body,
         resource_id=str(order["id"])[:64],
@@ -100,11 +86,8 @@ def feed(rt: Runtime, store: StoreInfo, order: dict) -> bool:
 
 
 def list_orders(store: StoreInfo, since: datetime, page_size: int | None = None) -> Iterator[dict]:
-    """Orders changed since `since`, from the store's API (Shopify: oldest change first; WooCommerce: by id)."""
-
-    if store.platform == "shopify":
-        return shopify_client(store).orders_updated_since(since, limit=page_size or 250)
-    return woo_client(store).orders_modified_after(since - timedelta(seconds=1))  # modified_after is exclusive
+    """Orders changed since `since`, from the store's API (in the platform's order: by change, or by id)."""
+    return platform(store.platform).orders.changed_since(sync_client(store), since, page_size)
 
 
 # ---- reconciliation -----------------------------------------------------------------------------
@@ -120,7 +103,7 @@ def reconcile_orders(rt: Runtime, store_id: int) -> dict:
     for order in list_orders(store, since):
         seen += 1
         new += feed(rt, store, order)
-        changed = updated_at(store, order)
+        changed = platform(store.platform).orders.changed_at(order)
         newest = changed if newest is None or changed > newest else newest
     if new:
         kick(rt, store_id)
@@ -142,10 +125,11 @@ def backfill(
 ) -> dict:
     """Like reconcile_orders from `since`, checkpointed after each order in `store:<id>:backfill`, so an
     interrupted run resumes where it stopped. The checkpoint is (start, resume-from time, last id done):
-    Shopify lists by updated_at, so the resume time advances; WooCommerce lists by id at a fixed time,
-    so ids up to the last one done are skipped. A re-read order is a duplicate at the inbox anyway.
+    a platform listing by change time (Shopify) advances the resume time; one listing by id at a fixed
+    time (WooCommerce) skips the ids up to the last one done. A re-read order is a duplicate at the inbox anyway.
     `progress` may wrap the stream of orders (the CLI's progress bar)."""
     store = store_info(rt, store_id)
+    listing = platform(store.platform).orders
     name = backfill_cursor(store_id)
     state = {} if restart else load_json_cursor(rt, name)
     if state.get("start") != since.isoformat():  # another date: a new backfill
@@ -157,15 +141,15 @@ def backfill(
     try:
         orders = list_orders(store, resume_from, page_size)
         for order in progress(orders) if progress is not None else orders:
-            if store.platform == "woocommerce" and after_id is not None and int(order["id"]) <= after_id:
+            if listing.by_id and after_id is not None and int(order["id"]) <= after_id:
                 skipped += 1
                 continue
             seen += 1
             new += feed(rt, store, order)
-            if store.platform == "shopify":
-                state["from"] = updated_at(store, order).isoformat()
-            else:
+            if listing.by_id:
                 state["after_id"] = int(order["id"])
+            else:
+                state["from"] = listing.changed_at(order).isoformat()
             save_cursor(rt, name, json.dumps(state))
     finally:
         if new:
