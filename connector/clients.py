@@ -20,7 +20,8 @@ from adapters.shopify_auth import ISSUED_KEYS
 from adapters.storefront import StorefrontError
 from adapters.woocommerce import WooClient
 from connector.runtime import Runtime, StoreInfo, current
-from connector.tokens import StoreTokens, uses_app_credentials
+from connector.tokens import StoreTokens
+from platforms.shopify.events import uses_app_credentials
 
 StorefrontClient = ShopifyClient | WooClient
 Purpose = Literal["sync", "interactive"]

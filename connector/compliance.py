@@ -30,9 +30,9 @@ from connector.clients import shopify_client
 from connector.db import rowcount
 from connector.models import Approval, CustomerLink, CustomerMatch, InboxEvent, Store
 from connector.runtime import Runtime, StoreInfo
-from connector.tokens import uses_app_credentials
 from mappings.customers import normalise_email, normalise_phone
 from mappings.topics import SHOPIFY_ORDER_TOPICS, SHOPIFY_RETURN_TOPICS, WOO_ORDER_TOPICS
+from platforms.registry import platform
 
 BATCH = 500
 REQUEST_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
@@ -292,7 +292,7 @@ def uninstalled(store: StoreInfo) -> bool:
         return False
     if store.disconnected_at is not None:
         return True
-    if not (store.secrets.get("access_token") or uses_app_credentials(store.settings, store.secrets)):
+    if not platform(store.platform).has_api(store.settings, store.secrets):
         return False
     return not shopify_client(store).installed()
 

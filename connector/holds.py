@@ -16,7 +16,6 @@ decision is in the audit log with its actor (`rules:<store>` for a hold).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 
 from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -34,9 +33,7 @@ from mappings.approval import ApprovalRules, reasons, rules_from_setting
 from mappings.canonical import Order
 from mappings.customers import normalise_email, normalise_phone
 from mappings.errors import MappingError
-
-# Reads the store's fraud risk of the order: none | low | medium | high | pending, None when it has none.
-RiskSource = Callable[[], str | None]
+from platforms.base import RiskSource
 
 
 class RiskPending(StorefrontError):

@@ -27,24 +27,17 @@ from adapters.clock import utcnow
 from adapters.erp import ErpAdapter, PaymentRecord
 from connector.attribution import decide_attribution, record_attribution
 from connector.customers import PossibleDuplicate, resolve_customer
-from connector.holds import RiskSource, ask_about_customer, gate
+from connector.holds import ask_about_customer, gate
 from connector.models import ErpDocument, InboxEvent, MappingEntry, OfflineRefund, OrderLink, Reservation
 from connector.routing import route_order
 from connector.runtime import Runtime, StoreInfo
 from mappings.canonical import Order, Refund, Transaction, money_sum
 from mappings.merchant import MerchantTables
 from mappings.refund_notes import PREFIX, names_credit_note
+from platforms.base import RiskSource, TransactionSource
+from platforms.registry import platform
 
 PAID = ("paid", "partially_refunded", "refunded")
-DEFAULT_IMPORT_STATUSES = {
-    # Shopify creates the order when checkout completes; every order is real.
-    "shopify": None,
-    # WooCommerce creates "pending" orders before payment (abandoned at the gateway) and
-    # "failed" ones: those become ERP orders only once they move on.
-    "woocommerce": ("processing", "on-hold", "completed"),
-}
-# Reads the order's transactions from the store when its payments are due (None: the store tells none).
-TransactionSource = Callable[[], tuple[Transaction, ...]]
 
 
 def apply_order(
@@ -76,7 +69,7 @@ def apply_order(
             "note": "repeated: the ERP already has this version" if not done else "",
         }
     if link is None:
-        allowed = store.settings.get("import_statuses", DEFAULT_IMPORT_STATUSES.get(store.platform))
+        allowed = store.settings.get("import_statuses", platform(store.platform).import_statuses)
         if allowed is not None and raw_status not in allowed and order.status != "cancelled":
             return {"note": f"not imported: status {raw_status} (this store imports {', '.join(allowed)})"}
         held = gate(rt, store, order, erp, risk)  # the merchant's approval rules, before any ERP write

@@ -15,40 +15,16 @@ from sqlalchemy import and_, or_, update
 
 from adapters.backoff import backoff
 from adapters.clock import utcnow
-from adapters.erp import ErpError, ErpUnreachable, RetryableErpError
+from adapters.erp import ErpError, ErpUnreachable
 from adapters.storefront import StorefrontError
-from connector import compliance, disconnect, erp_health
-from connector.clients import shopify_client, woo_client
+from connector import compliance, erp_health
 from connector.db import rowcount
-from connector.holds import RiskSource
-from connector.lifecycle import (
-    TransactionSource,
-    apply_order,
-    apply_refund,
-    cancel_deleted,
-    credited,
-    erp_ref_of,
-    merchant_tables,
-    order_as_taken,
-    order_currency,
-)
-from connector.locations import restock_warehouses
+from connector.event_core import EventCore
 from connector.models import EventAttempt, InboxEvent, Store
-from connector.reported import shopify_inventory_level, woo_product_updated
 from connector.runtime import Runtime, StoreInfo
-from connector.tokens import uses_app_credentials
-from mappings import cardnumbers, payloads, topics
-from mappings.approval import risk_level
-from mappings.canonical import Order, Transaction
-from mappings.canonical_json import order_to_json, refund_to_json
+from mappings import cardnumbers, payloads
 from mappings.errors import MappingError
-from mappings.merchant import apply_tables
-from mappings.shopify import order_edit_summary, order_from_shopify
-from mappings.shopify_refunds import refund_from_shopify
-from mappings.shopify_returns import return_from_shopify
-from mappings.shopify_transactions import transactions_from_shopify
-from mappings.topics import SHOPIFY_ORDER_TOPICS, SHOPIFY_RETURN_TOPICS, WOO_ORDER_TOPICS
-from mappings.woocommerce import order_from_woocommerce, refund_from_woocommerce
+from platforms.registry import platform
 
 log = logging.getLogger(__name__)
 
@@ -123,167 +99,22 @@ def _claim(rt: Runtime, event_id: int) -> tuple[InboxEvent, StoreInfo] | None:
 
 
 def _handle(rt: Runtime, event: InboxEvent, store: StoreInfo) -> tuple[str, dict]:
-    handler = _HANDLERS.get((event.platform, event.topic))
-    if handler is None:
+    served = platform(event.platform)
+    topic = served.topics.get(event.topic)
+    if topic is None:
         return "ignored", {"note": f"no action is defined for {event.platform} topic {event.topic}"}
     try:
         payload = payloads.read(event.body)
     except payloads.UnreadablePayload as exc:
         raise PayloadError(str(exc)) from None
     # Only the body is signed: a body valid for another topic is refused here, before anything acts on it.
-    topics.check(event.platform, event.topic, payload, store.settings.get("shop_domain"))
-    result = handler(rt, store, payload, event.id)
+    served.check(event.topic, payload, store.settings.get("shop_domain"))
+    result = topic.handle(EventCore(rt, store, event.id), payload)
     if result.pop("ignored", False):  # e.g. the echo of our own stock write
         return "ignored", result
     if result.pop("held", False):  # awaiting a person's approval on the console: out of the queue till then
         return "held", result
     return "succeeded", result
-
-
-def _shopify_order(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
-    order = apply_tables(order_from_shopify(payload, store.slug), merchant_tables(rt, store.id))
-    return {
-        "order": order_to_json(order),
-        **apply_order(
-            rt,
-            store,
-            order,
-            str(payload.get("financial_status")),
-            event_id,
-            shopify_transactions(store, order),
-            shopify_risk(store, order),
-        ),
-    }
-
-
-def _admin_api(store: StoreInfo) -> bool:
-    """Whether we hold Admin API credentials for the store (a store may send webhooks without them)."""
-    return bool(store.secrets.get("access_token") or uses_app_credentials(store.settings, store.secrets))
-
-
-def shopify_risk(store: StoreInfo, order: Order) -> RiskSource | None:
-    """How to read the order's fraud risk for the approval rules (its webhook carries none); None for a
-    store without Admin API credentials."""
-    if not _admin_api(store):
-        return None
-    return lambda: risk_level(shopify_client(store).order_risk(order.external_id))
-
-
-def shopify_transactions(store: StoreInfo, order: Order) -> TransactionSource | None:
-    """How to read the order's transactions (its webhook carries none); None for a store without Admin
-    API credentials, whose orders keep one payment for their total."""
-    if not _admin_api(store):
-        return None
-
-    def read() -> tuple[Transaction, ...]:
-        try:
-            body = shopify_client(store).order_transactions(order.external_id)
-        except StorefrontError as exc:
-            raise StorefrontError(
-                f"could not read the transactions of order {order.number} from Shopify to book its payments "
-                f"({exc}); the order is in the ERP, its payments follow once Shopify answers",
-                exc.retryable,
-            ) from None
-        return transactions_from_shopify(body, order.currency, order.number)
-
-    return read
-
-
-def _shopify_refund(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
-    currency = order_currency(rt, store.id, str(payload.get("order_id")))
-    if currency is None:
-        raise RetryableErpError(
-            f"refund of order {payload.get('order_id')} arrived before its order reached the ERP; waiting for the order"
-        )
-    refund = refund_from_shopify(payload, store.slug, currency)
-    locations = {line.location_id for line in refund.lines if line.location_id}
-    if locations:  # the units go back to a store location: which warehouse?
-        warehouse = restock_warehouses(rt, store, locations)
-        refund = dataclasses.replace(
-            refund,
-            lines=tuple(
-                dataclasses.replace(line, warehouse=warehouse.get(line.location_id or "")) for line in refund.lines
-            ),
-        )
-    return {"refund": refund_to_json(refund), **apply_refund(rt, store, refund, event_id)}
-
-
-def _shopify_order_edit(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
-    """Recorded for people to see: Shopify sends the edited order itself as orders/updated with every edit,
-    and that is what the ERP follows (or records, once the ERP has taken the order over)."""
-    order_id, changes = order_edit_summary(payload)
-    return {
-        "erp_ref": erp_ref_of(rt, store.id, order_id),
-        "edits": changes or "no line changes",
-        "note": f"order {order_id} was edited in the store; the ERP follows from the order's own update",
-    }
-
-
-def _shopify_return(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
-    """Recorded against its order for people to see: a return moves no money or stock until it is
-    processed, and that comes as a refund (its credit note, the units restocked where the store says)."""
-    notice = return_from_shopify(payload)
-    erp_ref, order = order_as_taken(rt, store.id, notice.order_id)
-    skus = {
-        str(line.get("external_id")): str(line.get("sku") or line.get("title") or "")
-        for line in order.get("lines") or []
-        if isinstance(line, dict)
-    }
-    after = {
-        "requested": "the ERP is told nothing until the return is processed into a refund",
-        "open": "the goods are on their way back; the credit note follows from the refund",
-        "closed": "done in the store; a refund, if any, reached the ERP as a credit note",
-        "declined": "nothing comes back",
-        "canceled": "nothing comes back",
-    }[notice.status]
-    return {
-        "erp_ref": erp_ref,
-        "order_number": order.get("number") or None,
-        "return": notice.describe(skus),
-        "note": f"order {notice.order_id}: return {notice.status}; {after}",
-    }
-
-
-def _woo_order(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
-    order = apply_tables(order_from_woocommerce(payload, store.slug), merchant_tables(rt, store.id))
-    result = {"order": order_to_json(order), **apply_order(rt, store, order, str(payload.get("status")), event_id)}
-    # WooCommerce tells of refunds only by id and total inside the order: fetch each new one.
-    refund_ids = [str(r.get("id")) for r in payload.get("refunds") or [] if isinstance(r, dict)]
-    if refund_ids and "erp_ref" in result:
-        client = None
-        for refund_id in refund_ids:
-            if credited(rt, store.id, order, refund_id):
-                continue
-            client = client or woo_client(store)
-            refund = refund_from_woocommerce(
-                # Read by the worker, not through the inbox: its free text (the reason) is masked here.
-                cardnumbers.mask_payload(client.get_refund(order.external_id, refund_id))[0],
-                payload,
-                store.slug,
-                restock=store.settings.get("restock_refunds") == "always",
-            )
-            result.setdefault("refunds", []).append(apply_refund(rt, store, refund, event_id))
-    return result
-
-
-def _woo_deleted(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
-    return cancel_deleted(rt, store, str(payload.get("id")), event_id)
-
-
-_HANDLERS = {
-    **{("shopify", topic): _shopify_order for topic in SHOPIFY_ORDER_TOPICS},
-    ("shopify", "refunds/create"): _shopify_refund,
-    ("shopify", "orders/edited"): _shopify_order_edit,
-    **{("shopify", topic): _shopify_return for topic in SHOPIFY_RETURN_TOPICS},
-    ("shopify", "inventory_levels/update"): shopify_inventory_level,
-    **{("woocommerce", topic): _woo_order for topic in WOO_ORDER_TOPICS},
-    ("woocommerce", "order.deleted"): _woo_deleted,
-    ("shopify", "customers/data_request"): compliance.data_request,
-    ("shopify", "customers/redact"): compliance.customers_redact,
-    ("shopify", "shop/redact"): compliance.shop_redact,
-    ("shopify", "app/uninstalled"): disconnect.app_uninstalled,
-    ("woocommerce", "product.updated"): woo_product_updated,
-}
 
 
 def _finish(

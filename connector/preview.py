@@ -11,10 +11,7 @@ from connector.runtime import Runtime
 from mappings.canonical_json import order_to_json
 from mappings.errors import MappingError
 from mappings.merchant import apply_tables
-from mappings.shopify import order_from_shopify
-from mappings.woocommerce import order_from_woocommerce
-
-MAPPERS = {"shopify": order_from_shopify, "woocommerce": order_from_woocommerce}
+from platforms.registry import platform
 
 
 def preview_order(rt: Runtime, slug: str, payload: object) -> dict:
@@ -23,7 +20,7 @@ def preview_order(rt: Runtime, slug: str, payload: object) -> dict:
     if store is None:
         return {"status": 404, "error": f"no store {slug!r}"}
     try:
-        order = apply_tables(MAPPERS[store.platform](payload, slug), merchant_tables(rt, store.id))
+        order = apply_tables(platform(store.platform).to_order(payload, slug), merchant_tables(rt, store.id))
     except MappingError as exc:
         return {"error": str(exc)}
     result: dict = {"canonical": order_to_json(order)}

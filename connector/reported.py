@@ -27,7 +27,7 @@ def _level(rt: Runtime, store_id: int, sku: str, location: str) -> PushedLevel |
         return row
 
 
-def _report(rt: Runtime, store_id: int, sku: str, location: str, quantity: int, event_id: int) -> dict:
+def _report(rt: Runtime, store_id: int, sku: str, location: str, quantity: int) -> dict:
     level = _level(rt, store_id, sku, location)
     if level is not None and level.pushed is not None and quantity == level.pushed:
         return {"ignored": True, "note": f"our own write: {sku} at {location} is {quantity}, what we pushed"}
@@ -48,9 +48,9 @@ def _report(rt: Runtime, store_id: int, sku: str, location: str, quantity: int, 
     }
 
 
-def woo_product_updated(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
-    ident = str(payload.get("id") or "")
-    sku = str(payload.get("sku") or "")
+def product_reported(rt: Runtime, store: StoreInfo, ident: str, sku: str, managed: bool, quantity: object) -> dict:
+    """A product's own stock figure (one per product or variation, as WooCommerce keeps it), with whether the
+    store manages its stock: found by SKU, or by its id when the SKU was edited in the store."""
     with rt.sessions.begin() as session:
         row = None
         if sku:
@@ -70,26 +70,21 @@ def woo_product_updated(rt: Runtime, store: StoreInfo, payload: dict, event_id: 
                 "ignored": True,
                 "note": f"product {ident} ({sku or 'no SKU'}) is not an item the stock sync writes",
             }
-        managed = payload.get("manage_stock") is True
         row.manage_stock = managed  # a merchant may switch stock management on or off
         sku = row.sku
     if not managed:
         return {"ignored": True, "note": f"the store does not manage the stock of {sku}: it is not written"}
-    quantity = payload.get("stock_quantity")
     if not isinstance(quantity, int | float) or isinstance(quantity, bool):
         return {"ignored": True, "note": f"no stock quantity for {sku} in the payload"}
-    return _report(rt, store.id, sku, WOO_LOCATION, int(quantity), event_id)
+    return _report(rt, store.id, sku, WOO_LOCATION, int(quantity))
 
 
-def shopify_inventory_level(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
-    item, location = payload.get("inventory_item_id"), payload.get("location_id")
-    quantity = payload.get("available")
-    if item is None or location is None or not isinstance(quantity, int) or isinstance(quantity, bool):
-        return {"ignored": True, "note": "not an inventory level with an available quantity"}
+def item_reported(rt: Runtime, store: StoreInfo, item_id: str, location: str, quantity: int) -> dict:
+    """A stock item's figure at one store location (as Shopify keeps it: inventory item and location)."""
     with rt.sessions() as session:
         sku = session.scalars(
-            select(StoreVariant.sku).where(StoreVariant.store_id == store.id, StoreVariant.item_id == str(item))
+            select(StoreVariant.sku).where(StoreVariant.store_id == store.id, StoreVariant.item_id == item_id)
         ).first()
     if sku is None:
-        return {"ignored": True, "note": f"inventory item {item} is not an item the stock sync writes"}
-    return _report(rt, store.id, sku, str(location), quantity, event_id)
+        return {"ignored": True, "note": f"inventory item {item_id} is not an item the stock sync writes"}
+    return _report(rt, store.id, sku, location, quantity)

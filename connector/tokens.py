@@ -24,14 +24,10 @@ from adapters.shopify_auth import Grant
 from adapters.storefront import StorefrontError
 from connector.models import Store
 from connector.runtime import Runtime
+from platforms.shopify.events import uses_app_credentials
 
 log = logging.getLogger(__name__)
 _PROCESS_LOCKS: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
-
-
-def uses_app_credentials(settings: dict, secrets: dict[str, str]) -> bool:
-    """A store connected with its app's client ID (a setting) and client secret (a secret)."""
-    return bool(settings.get("client_id") and secrets.get("client_secret"))
 
 
 class StoreTokens:

@@ -1,16 +1,22 @@
 """The platform contract: what a storefront platform gives the core.
 
-It grows one seam at a time (issue 17). Today: how a webhook delivery is checked and identified at the
-door (`Receiver`; a platform that sends no webhooks, its orders polled, has none), and how the orders the
-webhooks may have missed are listed from the store's API (`OrderListing`: reconciliation and backfill).
+It grows one seam at a time (issue 17). Today:
+- how a webhook delivery is checked and identified at the door (`Receiver`; a platform that sends no
+  webhooks, its orders polled, has none);
+- what each topic means and how its payload is handled (`topics`: a kind the core understands and a
+  handler that turns the payload into canonical documents and hands them to the core through `Core`);
+- how an order payload becomes the canonical order (`to_order`), which store statuses make an ERP order;
+- how the orders the webhooks may have missed are listed from the store's API (`OrderListing`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+
+from mappings.canonical import Order, Refund, Transaction
 
 Reply = tuple[int, str]  # an HTTP status and the message the sender sees
 
@@ -65,9 +71,91 @@ class OrderListing(Protocol):
         """The order number the store shows."""
 
 
+# What a topic is to the core (the console, privacy requests): the platform's topics map onto these.
+ORDER = "order"  # a version of an order (created, updated, paid, cancelled...)
+REFUND = "refund"
+ORDER_EDIT = "order_edit"  # what an edit changed (the edited order comes as an ORDER too)
+RETURN = "return"  # a return on its way back (the money comes as a REFUND)
+ORDER_DELETED = "order_deleted"
+STOCK = "stock"  # a stock figure the store reports
+PRIVACY = "privacy"  # a privacy request of the platform's
+UNINSTALL = "uninstall"
+
+# Read from the store only when due: the order's payments (None: the store tells none), its fraud risk
+# (none | low | medium | high | pending; None when it has none).
+TransactionSource = Callable[[], tuple[Transaction, ...]]
+RiskSource = Callable[[], str | None]
+
+
+class Core(Protocol):
+    """What the connector's core does for a platform's event handler, bound to one store and one event."""
+
+    store: str  # the store's slug, as canonical documents name it
+    settings: Mapping[str, Any]  # the store's settings
+    has_api: bool  # the store holds API credentials (a store may send webhooks without them)
+
+    def client(self) -> Any:
+        """The store's API client (built once per process and store settings)."""
+
+    def take_order(
+        self, order: Order, status: str, transactions: TransactionSource | None = None, risk: RiskSource | None = None
+    ) -> dict:
+        """Bring the ERP in line with this version of the order (`status`: the store's own word for it)."""
+
+    def take_refund(self, refund: Refund) -> dict:
+        """The refund's credit note in the ERP, once."""
+
+    def credited(self, order: Order, refund_id: str) -> bool:
+        """Whether the ERP has the credit note of this store refund of the order already."""
+
+    def order_currency(self, order_id: str) -> str | None:
+        """The currency the ERP took the order in (None: it has not taken it yet)."""
+
+    def warehouses_of(self, location_ids: set[str]) -> dict[str, str | None]:
+        """The ERP warehouse each store location restocks into (the `location` mapping; None: the default)."""
+
+    def erp_ref_of(self, order_id: str) -> str | None: ...
+
+    def order_as_taken(self, order_id: str) -> tuple[str | None, dict]:
+        """(the ERP ref, the canonical order as the ERP last took it, as JSON)."""
+
+    def cancel_deleted(self, order_id: str) -> dict:
+        """An order deleted in the store is cancelled in the ERP, if it got there."""
+
+    def stock_of_item(self, item_id: str, location: str, quantity: int) -> dict:
+        """The store reports `quantity` of the stock item (its inventory item id) at `location`."""
+
+    def stock_of_product(self, product_id: str, sku: str, managed: bool, quantity: object) -> dict:
+        """The store reports a product's stock (WooCommerce style: one figure per product, its management
+        switch with it)."""
+
+    def privacy(self, request: str, payload: dict) -> dict:
+        """A privacy request: "data_request", "customers_redact" or "shop_redact"."""
+
+    def uninstalled(self, payload: dict) -> dict: ...
+
+
+Handler = Callable[[Core, dict], dict]
+
+
+@dataclass(frozen=True)
+class Topic:
+    kind: str  # ORDER, REFUND, ...
+    handle: Handler
+
+
 @dataclass(frozen=True)
 class Platform:
     name: str  # as stores.platform and the webhook path name it: /webhooks/<name>/<store>
     label: str  # as merchants know it
     receiver: Receiver | None  # None: the platform sends no webhooks
     orders: OrderListing
+    topics: Mapping[str, Topic]  # every topic the core acts on; any other is recorded as ignored
+    to_order: Callable[[object, str], Order]  # an ORDER topic's payload, for a store (its slug), as canonical
+    import_statuses: tuple[str, ...] | None  # the store statuses that make an ERP order (None: every order)
+    has_api: Callable[[Mapping[str, Any], Mapping[str, str]], bool]  # settings, secrets: API credentials held?
+    check: Callable[[str, dict, str | None], None]  # a topic's payload shape (MappingError); its shop domain
+
+    def kind(self, topic: str) -> str | None:
+        found = self.topics.get(topic)
+        return found.kind if found is not None else None

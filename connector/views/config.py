@@ -17,7 +17,6 @@ from connector.audit import audit
 from connector.auth import actor, requires
 from connector.config_io import replace_mapping
 from connector.crypto import mask
-from connector.lifecycle import DEFAULT_IMPORT_STATUSES
 from connector.models import ErpConnection, InboxEvent, MappingEntry, Store
 from connector.preview import preview_order
 from connector.runtime import StoreInfo
@@ -25,6 +24,7 @@ from connector.views import forms
 from connector.views.common import error_page, pretty_body, rt, scrub, secret_values
 from connector.web_input import loads_bounded, row_id
 from mappings.merchant import KINDS as MAPPING_KINDS
+from platforms.registry import platform
 
 bp = Blueprint("config", __name__, url_prefix="/config")
 BLANK_MAPPING_ROWS = 1
@@ -120,7 +120,7 @@ def _erp_display(kind: str | None, settings: dict) -> list[tuple[str, str]]:
 
 def _rules(store: StoreInfo) -> list[tuple[str, str]]:
     s = store.settings
-    statuses = s.get("import_statuses") or DEFAULT_IMPORT_STATUSES.get(store.platform)
+    statuses = s.get("import_statuses") or platform(store.platform).import_statuses
     return [
         ("Imports", ", ".join(statuses) if statuses else "every order"),
         ("Customers", s.get("customer_policy", "match")),

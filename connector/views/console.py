@@ -11,8 +11,6 @@ from connector import operations
 from connector.auth import actor, requires
 from connector.lifecycle import merchant_tables
 from connector.models import AuditEntry, InboxEvent, Store
-from connector.pipeline import SHOPIFY_ORDER_TOPICS, WOO_ORDER_TOPICS
-from connector.preview import MAPPERS
 from connector.views.charts import hourly_bars
 from connector.views.common import (
     error_page,
@@ -29,6 +27,8 @@ from mappings import payloads
 from mappings.canonical_json import order_to_json
 from mappings.errors import MappingError
 from mappings.merchant import apply_tables
+from platforms.base import ORDER
+from platforms.registry import platform
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 PER_PAGE_CHOICES = (25, 50, 100)
@@ -178,9 +178,8 @@ def bulk_retry() -> Any:
 
 def _canonical_now(event: InboxEvent, slug: str) -> tuple[dict | None, str | None]:
     """For an event that did not record its canonical order: what the payload maps to today."""
-    if (event.platform, event.topic) not in {("shopify", t) for t in SHOPIFY_ORDER_TOPICS} | {
-        ("woocommerce", t) for t in WOO_ORDER_TOPICS
-    }:
+    served = platform(event.platform)
+    if served.kind(event.topic) != ORDER:
         return None, None
     try:
         payload = payloads.read(event.body)
@@ -188,7 +187,7 @@ def _canonical_now(event: InboxEvent, slug: str) -> tuple[dict | None, str | Non
         return None, str(exc)
 
     try:
-        order = apply_tables(MAPPERS[event.platform](payload, slug), merchant_tables(rt(), event.store_id))
+        order = apply_tables(served.to_order(payload, slug), merchant_tables(rt(), event.store_id))
     except (MappingError, KeyError, TypeError, ValueError) as exc:
         return None, f"it does not map: {exc}"
     return order_to_json(order), None

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+from mappings.woocommerce import order_from_woocommerce
 from platforms.base import Platform
+from platforms.woocommerce import events
 from platforms.woocommerce.listing import WooListing
 from platforms.woocommerce.receiver import WooReceiver
 
-PLATFORM = Platform(name="woocommerce", label="WooCommerce", receiver=WooReceiver(), orders=WooListing())
+PLATFORM = Platform(
+    name="woocommerce",
+    label="WooCommerce",
+    receiver=WooReceiver(),
+    orders=WooListing(),
+    topics=events.TOPICS,
+    to_order=order_from_woocommerce,
+    import_statuses=events.IMPORT_STATUSES,
+    has_api=events.has_api,
+    check=events.check,
+)
