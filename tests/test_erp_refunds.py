@@ -4,6 +4,7 @@ webhook that follows credits the ERP no second time. Over real HTTP against the 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from sqlalchemy import delete, select
 
 from adapters.erp.sql_contract import erp_credit_notes
 from connector.clients import sync_client
+from connector.config_io import load_config
 from connector.erp_refunds import sync_refunds
 from connector.jobs import schedules, sync_refunds_job
 from connector.models import AuditEntry, ErpDocument, OfflineRefund, Store, SyncCursor
@@ -181,3 +183,7 @@ def test_the_scheduler_runs_the_refunds_sync_unless_it_is_switched_off(sqlite_st
     assert ("refunds", sync_refunds_job, (), 180) in schedules(stack.rt)
     configure(stack, erp={"refunds_interval_minutes": 0})
     assert "refunds" not in [name for name, *_ in schedules(stack.rt)]
+    # Tryton's returns are read too (adapters/erp/tryton.py): its refunds sync is scheduled like any ERP's.
+    tryton = {"kind": "tryton", "url": "http://127.0.0.1:9", "database": "erp", "username": "connector"}
+    load_config(stack.rt, json.dumps({"erp": {**tryton, "password": "not-used", "refunds_interval_minutes": 3}}))
+    assert ("refunds", sync_refunds_job, (), 180) in schedules(stack.rt)
