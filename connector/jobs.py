@@ -173,7 +173,7 @@ def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, Callable[..
         if minutes > 0:
             found.append(("undelivered", sync_undelivered_job, (), max(60, round(minutes * 60))))
         minutes = _minutes((erp.settings or {}).get("refunds_interval_minutes"), DEFAULT_REFUNDS_MINUTES)
-        if minutes > 0 and erp.kind != "tryton":  # Tryton's own returns are not read yet (adapters/erp/tryton.py)
+        if minutes > 0:
             found.append(("refunds", sync_refunds_job, (), max(60, round(minutes * 60))))
     found.append(("prune", prune_job, (), PRUNE_SECONDS))
     return found

@@ -19,11 +19,11 @@ Standard library only, Python >= 3.11. Layout of DIR:
 
 `setup` is idempotent: an existing venv with the same requirements and an existing snapshot are
 reused, so a second run takes a second or two. The master data (company, chart of accounts, fiscal
-year, currencies with rates (JPY with 0 decimals, KWD with 3), countries, payment term, the taxes of the
-test and demo tax titles, the SHIPPING, TIP, DUTY, ADDITIONAL_FEE and TAX service products, tips and
-duties on accounts of their own, and the non-admin user `connector`) is created in-process with
-Tryton's own test helpers (trytond.modules.*.tests.tools over proteus); they are not public API,
-which is why every Tryton package is pinned to 8.2.
+year, currencies with rates (JPY with 0 decimals, KWD with 3), currency exchange accounts, countries,
+payment term, the taxes of the test and demo tax titles, the SHIPPING, TIP, DUTY, ADDITIONAL_FEE and
+TAX service products, tips and duties on accounts of their own, and the non-admin user `connector`) is
+created in-process with Tryton's own test helpers (trytond.modules.*.tests.tools over proteus); they are
+not public API, which is why every Tryton package is pinned to 8.2.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ REQUIREMENTS = [
     "proteus==8.2.*",
 ]
 MODULES = ["sale", "stock"]  # with --activate-dependencies: account, account_invoice, company, ...
-DATA_VERSION = "4"  # bump when the master data below changes: the next setup rebuilds the database
+DATA_VERSION = "5"  # bump when the master data below changes: the next setup rebuilds the database
 # Exit status when Tryton cannot be installed (PyPI unreachable, no ensurepip...): outside our control,
 # so the test harness skips on it; any other failure is a bug to fix and fails the tests.
 INSTALL_FAILED = 75
@@ -178,6 +178,18 @@ def own_category(name, account_name, code):
     own.save()
     return own
 
+
+# Finance posts invoices in the stores' currencies (INR, EUR...) in a USD company: Tryton books the rounding of
+# their conversion on the currency exchange accounts, and refuses to post without them.
+Configuration = Model.get("account.configuration")
+configuration = Configuration(1)
+if not configuration.currency_exchange_credit_account:
+    revenue = accounts["revenue"]
+    exchange = Account(name="Currency exchange", code="FX", type=revenue.type, parent=revenue.parent)
+    exchange.save()
+    configuration.currency_exchange_credit_account = exchange
+    configuration.currency_exchange_debit_account = exchange
+    configuration.save()
 
 # Service products for the shipping, fee and (older sales' refunded) tax lines (adapters/erp/tryton.py).
 Uom = Model.get("product.uom")

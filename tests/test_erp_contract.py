@@ -466,9 +466,10 @@ def test_offline_refunds_are_the_erps_own_credit_notes_never_those_the_connector
         created_at=datetime(2026, 11, 26, 9, 30, tzinfo=UTC),
         reason="returned at the counter",
     )
-    harness.seed_offline_refund(refund)
+    made = harness.seed_offline_refund(refund)  # with the ERP's own number and time where it gives them
+    assert dataclasses.replace(made, ref=refund.ref, created_at=refund.created_at) == refund
     found, cursor = erp.offline_refunds(None)
-    assert [r for r in found if r.order_ref == order.external_ref] == [refund]
+    assert [r for r in found if r.order_ref == order.external_ref] == [made]
     assert erp.offline_refunds(cursor) == ([], cursor)
 
 

@@ -6,6 +6,7 @@ stores, through the queue."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy import delete, select
 
 from adapters.erp.sql_contract import erp_credit_notes
 from connector.clients import sync_client
+from connector.config_io import load_config
 from connector.erp_refunds import retry_failed, sync_refunds
 from connector.jobs import schedules, sync_refunds_job
 from connector.models import AuditEntry, ErpDocument, OfflineRefund, Store, SyncCursor
@@ -190,6 +192,10 @@ def test_the_scheduler_runs_the_refunds_sync_unless_it_is_switched_off(sqlite_st
     assert ("refunds", sync_refunds_job, (), 180) in schedules(stack.rt)
     configure(stack, erp={"refunds_interval_minutes": 0})
     assert "refunds" not in [name for name, *_ in schedules(stack.rt)]
+    # Tryton's returns are read too (adapters/erp/tryton.py): its refunds sync is scheduled like any ERP's.
+    tryton = {"kind": "tryton", "url": "http://127.0.0.1:9", "database": "erp", "username": "connector"}
+    load_config(stack.rt, json.dumps({"erp": {**tryton, "password": "not-used", "refunds_interval_minutes": 3}}))
+    assert ("refunds", sync_refunds_job, (), 180) in schedules(stack.rt)
 
 
 # ---- WooCommerce ------------------------------------------------------------------------------------

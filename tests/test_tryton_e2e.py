@@ -16,16 +16,25 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from redis import Redis
+from sqlalchemy import select
 
 from connector.drains import drain
+from connector.erp_refunds import sync_refunds
+from connector.jobs import sync_receipts_job, sync_refunds_job
+from connector.models import OfflineRefund, ReceiptDelivery
 from connector.operations import retry_events
+from connector.receipts import sync_receipts
+from mappings.canonical import ErpRefund, ErpRefundLine, Money, Receipt
 from tests.conftest import PG_ADMIN_URL, REDIS_URL, load_fixture
 from tests.erp_backends.tryton import TrytonHarness
+from tests.fakes.shopify import FakeShopify
 from tests.stack import STORE, WOO_STORE, Stack, build_stack
+from tests.storefronts import configure, map_locations
 from tests.test_routing import set_rules, stock
 
 pytestmark = pytest.mark.tryton
@@ -384,3 +393,118 @@ def test_a_routed_order_becomes_a_sale_of_the_routed_warehouse_and_a_split_is_to
     assert sale["warehouse."]["code"] == "BOS"  # a Tryton sale has one warehouse: the first line's
     assert "SHOE-TR2-42-SLT from MAIN" in sale["comment"]
     assert tryton.adapter().get_order(ref).warehouse == "BOS"
+
+
+# ---- the ERP's own side: finance's receipts, the returns desk's returns ------------------------------------
+
+# Only the real pipeline for these (Tryton's steps are slow, and SQLite runs the same code): PostgreSQL, Redis, RQ.
+postgres_only = pytest.mark.parametrize("stack", ["postgres"], indirect=True)
+INDIAN_SKUS = ["KRT-COT-L-IND", "DUP-BLK-01"]
+
+
+def indian_order(stack: Stack, tryton: TrytonHarness, shop: FakeShopify, financial_status: str) -> tuple[int, str]:
+    """order_guest.json (2 x KRT-COT-L-IND, 1 x DUP-BLK-01, shipping, 18% IGST inside the prices: 3146.00 INR)
+    in the fake shop and through the pipeline into a processing Tryton sale; the shop's location Main sells from
+    Tryton's warehouse WH."""
+    tryton.add_products(INDIAN_SKUS)
+    main = shop.add_location("Main")
+    shop.add_variants(INDIAN_SKUS)
+    configure(stack, shop=shop)
+    map_locations(stack, [(STORE, str(main), "WH")])
+    order_id = shop.add_order([("KRT-COT-L-IND", 2), ("DUP-BLK-01", 1)], financial_status=financial_status)
+    payload = load_fixture("shopify", "order_guest.json")
+    payload.update(id=order_id, financial_status=financial_status)
+    shop.orders[order_id].update(currency="INR", total_price=payload["total_price"])
+    assert stack.post_shopify(payload).status_code == 200
+    stack.run_jobs()
+    assert [e.status for e in stack.events()] == ["succeeded"], stack.events()[-1].last_error
+    ref = f"shopify:{STORE}:{order_id}"
+    (sale,) = tryton.rpc.call("sale.sale", "search_read", [("reference", "=", ref)], 0, 1, None, ["state"])
+    assert sale["state"] == "processing"
+    return order_id, ref
+
+
+@postgres_only
+def test_a_cod_order_whose_invoice_finance_pays_in_tryton_is_marked_paid_in_shopify_once(stack, tryton, shop):
+    order_id, ref = indian_order(stack, tryton, shop, "pending")
+    assert tryton.adapter().get_order(ref).paid_total == 0  # the store took no money: the connector booked none
+    # Finance posts the sale's invoice and pays it in full (the Pay wizard), as the courier's cash came in.
+    paid = tryton.seed_receipt(
+        Receipt("COD", ref, Money(Decimal("3146.00"), "INR"), datetime.now(UTC), "cod", "COURIER-77")
+    )
+
+    stack.rt.queue.enqueue(sync_receipts_job)  # the scheduled job, through RQ
+    stack.run_jobs()
+    assert shop.marked_paid == [order_id] and shop.orders[order_id]["financial_status"] == "paid"
+    with stack.rt.sessions() as session:
+        (row,) = session.scalars(select(ReceiptDelivery)).all()
+        assert (row.receipt_ref, row.status, row.amount) == (paid, "done", Decimal("3146.00"))
+
+    # Shopify says the order is paid now: Tryton, whose invoice is paid already, gets no payment note.
+    payload = load_fixture("shopify", "order_guest.json")
+    payload.update(id=order_id, financial_status="paid", updated_at="2026-11-25T11:00:00+00:00")
+    assert stack.post_shopify(payload, topic="orders/paid").status_code == 200
+    stack.run_jobs()
+    assert [e.status for e in stack.events()] == ["succeeded", "succeeded"]
+    assert tryton.adapter().get_order(ref).paid_total == 0
+
+    again = sync_receipts(stack.rt)  # the next run: nothing new, nothing told twice
+    assert (again.read, again.recorded, sum(again.outcomes.values())) == (0, 0, 0)
+    assert shop.calls["graphql:orderMarkAsPaid"] == 1
+
+
+@postgres_only
+def test_a_return_the_desk_makes_in_tryton_is_refunded_in_shopify_once_and_credits_tryton_no_second_time(
+    stack, tryton, shop
+):
+    order_id, ref = indian_order(stack, tryton, shop, "paid")
+    main = next(iter(shop.locations))
+    item = shop.variant_by_sku("KRT-COT-L-IND").inventory_item_id
+    before = shop.level(item, main) or 0
+    # The returns desk: the sale's Return wizard, trimmed to one kurta and the shipping, quoted and confirmed.
+    back = tryton.seed_offline_refund(
+        ErpRefund(
+            ref="",
+            order_ref=ref,
+            lines=(ErpRefundLine("KRT-COT-L-IND", 1, Money(Decimal("1199.00"), "INR"), True, "WH"),),
+            shipping=Money(Decimal("99.00"), "INR"),
+            total=Money(Decimal("1298.00"), "INR"),
+            created_at=datetime.now(UTC),
+            reason="Wrong size, returned at the shop",
+        )
+    )
+
+    stack.rt.queue.enqueue(sync_refunds_job)  # the scheduled job, through RQ
+    stack.run_jobs()
+    (refund,) = shop.orders[order_id]["refunds"]
+    (line,) = refund["refund_line_items"]
+    assert (line["line_item"]["sku"], line["quantity"], line["restock_type"], line["location_id"]) == (
+        "KRT-COT-L-IND",
+        1,
+        "return",
+        main,
+    )
+    assert shop.level(item, main) == before + 1
+    (tx,) = refund["transactions"]
+    assert (tx["kind"], tx["amount"], tx["currency"]) == ("refund", "1298.00", "INR")
+    assert [(a["kind"], a["amount"]) for a in refund["order_adjustments"]][:1] == [("shipping_refund", "-99.00")]
+    assert refund["note"] == f"ERP credit note {back.ref} - Wrong size, returned at the shop"
+    with stack.rt.sessions() as session:
+        (row,) = session.scalars(select(OfflineRefund)).all()
+        assert (row.refund_ref, row.status, row.amount) == (back.ref, "done", Decimal("1298.00"))
+
+    # Shopify's refunds/create webhook for it: Tryton has the return already and gets no second one.
+    assert stack.post_shopify(shop.refund_payload(refund["id"]), topic="refunds/create").status_code == 200
+    stack.run_jobs()
+    assert stack.events()[-1].status == "succeeded" and "not credited again" in str(stack.events()[-1].result)
+    (sale,) = tryton.rpc.call("sale.sale", "search", [("reference", "=", ref)], 0, 1, None)
+    returns = tryton.rpc.call(
+        "sale.sale", "search_read", [("origin", "=", f"sale.sale,{sale}")], 0, None, None, ["reference"]
+    )
+    assert [r["reference"] for r in returns] == [None]  # the desk's own, none written by the connector
+    view = tryton.adapter().get_order(ref)
+    assert (view.payment_status, view.credited_total) == ("partially_refunded", Decimal("1298.00"))
+
+    again = sync_refunds(stack.rt)  # the next run: nothing new, nothing refunded twice
+    assert (again.read, again.recorded, sum(again.outcomes.values())) == (0, 0, 0)
+    assert shop.calls["graphql:refundCreate"] == 1

@@ -107,9 +107,23 @@ How the contract maps onto Tryton, and the choices made where Tryton has no dire
   "shipment:<number>", returned on the write date, reason "customer shipment <number> cancelled after it
   left the warehouse" (Tryton keeps no reason for a cancellation). A shipment cancelled before it left is
   no refusal and is not read.
-- offline_refunds: not read yet. Tryton's own returns would be return sales (negative quantities) of a
-  connector sale that do not carry the connector's ":refund:" reference; until that is built, asking
-  is a permanent error that says so, and the refunds sync is not scheduled for a Tryton ERP.
+- offline_refunds: the returns desk's own returns. In Tryton a return is the `sale.return_sale` wizard on a sale:
+  a copy with `origin` = that sale, no reference and every line's quantity negated (the lines keep product,
+  price and taxes; they have no origin of their own), which the desk trims to what comes back, then quotes and
+  confirms. One is read once Tryton has processed it (state processing or done): that is when Tryton makes its
+  credit note (a customer invoice of negative total) and, for goods, the customer return shipment, and the
+  desk can no longer change its lines. Not when the credit note is posted: Tryton makes invoices as drafts
+  (invoice method "order") and nothing posts them but finance, on its own schedule, so waiting for that would
+  keep the buyer's money back for as long. Returns whose origin is a sale the connector pushed (a
+  reference, not a ":refund:" one), whose own reference is not a ":refund:" one (create_credit_note's return
+  sales have the store refund's) and which give money back (negative total; an exchange that costs the
+  buyer more is no refund), after the cursor "<write_date>|<id>". ref "return:<sale number>" (a draft credit
+  note has no number yet); created on the sale date (set at confirm), at the sale's creation time when that
+  is the same day; reason = the return's description when the desk changed the one copied from the sale.
+  Lines (adapters.erp.tryton_returns): goods given back in whole units by product code, restocked (Tryton
+  takes them back with a return shipment) at the return sale's warehouse; the SHIPPING product's lines are
+  the shipping given back; any other line is money only. Amounts tax included, adding up to the return's
+  total exactly.
 """
 
 from __future__ import annotations
@@ -133,6 +147,7 @@ from adapters.erp.base import (
     RetryableErpError,
 )
 from adapters.erp.tryton_lines import ONE, PRICE, Booking, SaleLine, balance, booked_fee_taxes, tax_inside
+from adapters.erp.tryton_returns import ReturnLine, erp_refund
 from adapters.erp.tryton_rpc import TrytonRpc, TrytonUserError
 from adapters.erp.tryton_tax import TrytonTax
 from mappings.attribution import Attribution
@@ -182,6 +197,9 @@ IMPORT_GRACE_SECONDS = 60
 RATE_TOLERANCE = Decimal("0.000001")
 OPEN_STATES = ("draft", "quotation")
 CONFIRMED_STATES = ("confirmed", "processing", "done")
+# A return sale Tryton has processed: its credit note (a draft customer invoice of negative total) and, for goods,
+# its customer return shipment exist. The moment the returns desk's return is the ERP's credit note.
+RETURNED_STATES = ("processing", "done")
 # Tryton on SQLite reads its party code sequence outside the write lock, so parties created at the same
 # moment can get the same code and all but one are refused ("The code on party must be unique."): nothing
 # was created, so create_customer tries again at once this many times before a RetryableErpError.
@@ -250,6 +268,13 @@ def _split_cursor(cursor: str) -> tuple[datetime, int]:
 
 def _cursor(at: datetime, last_id: int) -> str:
     return f"{as_utc(at).isoformat()}|{last_id}"
+
+
+def _dated(day: date | None, stamp: datetime) -> datetime:
+    """When something happened: Tryton's timestamp of it, unless a person dated it another day (a shipment's
+    effective date, an invoice's reconciliation, a sale's date), then that day at 00:00 UTC."""
+    at = as_utc(stamp)
+    return at if day is None or day == at.date() else datetime.combine(day, time(0), tzinfo=UTC)
 
 
 def parse_tracking(reference: str | None) -> tuple[str, str]:
@@ -916,7 +941,7 @@ class TrytonErp:
                     ref=row["number"] or str(row["id"]),
                     order_ref=order_ref,
                     lines=tuple(ShipmentLine(sku, int(q)) for sku, q in qty.items()),
-                    shipped_at=self._shipped_at(row),
+                    shipped_at=_dated(row["effective_date"], row["write_date"]),
                     carrier=carrier,
                     tracking_number=tracking,
                     warehouse=names.get(row["warehouse"], ""),
@@ -994,26 +1019,86 @@ class TrytonErp:
             (order_ref,) = order_refs
             if ":refund:" in order_ref:
                 continue
-            reconciled: date | None = row["reconciled"]
-            written = as_utc(row["write_date"])
             found.append(
                 Receipt(
                     ref=f"invoice:{row['number'] or row['id']}",
                     order_ref=order_ref,
                     amount=Money(total, row["currency."]["code"]),
-                    received_at=written
-                    if reconciled is None or reconciled == written.date()
-                    else datetime.combine(reconciled, time(0), tzinfo=UTC),
+                    received_at=_dated(row["reconciled"], row["write_date"]),
                     method="invoice paid",
                 )
             )
         return found, _cursor(rows[-1]["write_date"], rows[-1]["id"])
 
     def offline_refunds(self, cursor: str | None, limit: int = 500) -> tuple[list[ErpRefund], str | None]:
-        raise PermanentErpError(
-            "the Tryton back end does not read Tryton's own returns yet: refund returns taken in Tryton in the "
-            "store by hand"
+        rows = self._changed_after(
+            "sale.sale",
+            [("origin", "like", "sale.sale,%"), ("state", "in", list(RETURNED_STATES))],
+            [
+                "number",
+                "reference",
+                "origin",
+                "description",
+                "currency.code",
+                "total_amount",
+                "warehouse",
+                "sale_date",
+                "create_date",
+                "write_date",
+            ],
+            cursor,
+            limit,
         )
+        if not rows:
+            return [], cursor
+        origins = {
+            r["id"]: r
+            for r in self._read(
+                "sale.sale", sorted({_ref_id(r["origin"]) or 0 for r in rows} - {0}), ["reference", "description"]
+            )
+        }
+        lines: dict[int, list[ReturnLine]] = {}
+        for line in self._search_read(
+            "sale.line",
+            [("sale", "in", [r["id"] for r in rows]), ("type", "=", "line")],
+            ["sale", "product.code", "movable", "quantity", "amount", "taxes"],
+            order=[("sequence", "ASC"), ("id", "ASC")],
+        ):
+            lines.setdefault(line["sale"], []).append(
+                ReturnLine(
+                    (line.get("product.") or {}).get("code") or "",
+                    bool(line["movable"]),
+                    _dec(line["quantity"]),
+                    _dec(line["amount"]),
+                    tuple(line["taxes"]),
+                )
+            )
+        names = dict(self._warehouses(all_warehouses=True))
+        found: list[ErpRefund] = []
+        for row in rows:
+            origin = origins.get(_ref_id(row["origin"]) or 0) or {}
+            order_ref = origin.get("reference") or ""
+            total = -_dec(row["total_amount"])
+            if not order_ref or ":refund:" in order_ref or ":refund:" in (row["reference"] or "") or total <= 0:
+                continue  # not a return of a sale the connector pushed, the connector's own, or nothing given back
+            currency = row["currency."]["code"]
+            description = (row["description"] or "").strip()
+            found.append(
+                erp_refund(
+                    f"return:{row['number'] or row['id']}",
+                    order_ref,
+                    currency,
+                    total,
+                    lines.get(row["id"], []),
+                    shipping_code=self.shipping_code,
+                    warehouse=names.get(row["warehouse"], "") if row["warehouse"] else "",
+                    taxes=self._taxes(),
+                    step=self._currency(currency)[1],
+                    created_at=_dated(row["sale_date"], row["create_date"]),
+                    reason="" if description == (origin.get("description") or "").strip() else description,
+                )
+            )
+        return found, _cursor(rows[-1]["write_date"], rows[-1]["id"])
 
     def close(self) -> None:
         self.rpc.close()
@@ -1598,14 +1683,6 @@ class TrytonErp:
                 existing.append({"id": new_id})
             billing = shipping = existing[0]["id"]
         return billing, shipping or billing
-
-    @staticmethod
-    def _shipped_at(row: dict) -> datetime:
-        written = as_utc(row["write_date"])
-        effective: date | None = row["effective_date"]
-        if effective is None or effective == written.date():
-            return written
-        return datetime.combine(effective, time(0), tzinfo=UTC)
 
     # ---- rpc helpers --------------------------------------------------------------------------
 

@@ -48,8 +48,10 @@ class ErpHarness(Protocol):
     def set_owner(self, customer_id: str, owner: str) -> None:
         """The ERP side: the ERP team gives this customer account an owner (a sales rep, agent or region)."""
 
-    def seed_offline_refund(self, refund: ErpRefund) -> None:
-        """The ERP side: the ERP credits an order the connector pushed itself (a return at the counter)."""
+    def seed_offline_refund(self, refund: ErpRefund) -> ErpRefund:
+        """The ERP side: the ERP credits an order the connector pushed itself (a return at the counter); returns
+        the credit note as the ERP reads it back (Tryton names it after the return sale and dates it when the
+        returns desk made it; everything else is `refund`'s)."""
 
     def add_warehouse(self, code: str) -> None:
         """Make this warehouse known to the ERP (a no-op for ERPs that keep any warehouse name)."""

@@ -85,7 +85,7 @@ class FilesHarness:
             + [(*head, str(n), line.sku, str(line.quantity)) for n, line in enumerate(shipment.lines, start=1)],
         )
 
-    def seed_offline_refund(self, refund: ErpRefund) -> None:
+    def seed_offline_refund(self, refund: ErpRefund) -> ErpRefund:
         head = (
             refund.ref,
             refund.order_ref,
@@ -100,6 +100,7 @@ class FilesHarness:
             for n, ln in enumerate(refund.lines, start=1)
         ]
         self.drop_inbound("refund", [REFUND_COLUMNS, *(rows or [(*head, "", "", "", "", "", "")])])
+        return refund
 
     def seed_receipt(self, receipt: Receipt) -> str:
         row = (

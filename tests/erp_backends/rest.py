@@ -56,8 +56,9 @@ class RestHarness:
     def seed_shipment(self, shipment: Shipment) -> None:
         self.fake.add_shipment(shipment)
 
-    def seed_offline_refund(self, refund: ErpRefund) -> None:
+    def seed_offline_refund(self, refund: ErpRefund) -> ErpRefund:
         self.fake.add_refund(refund)
+        return refund
 
     def seed_receipt(self, receipt: Receipt) -> str:
         self.fake.add_receipt(receipt)

@@ -151,9 +151,10 @@ class SqlHarness:
                 ],
             )
 
-    def seed_offline_refund(self, refund: ErpRefund) -> None:
+    def seed_offline_refund(self, refund: ErpRefund) -> ErpRefund:
         with self._adapter.engine.begin() as conn:
             insert_offline_refund(conn, refund, datetime.now(UTC))
+        return refund
 
     def seed_receipt(self, receipt: Receipt) -> str:
         with self._adapter.engine.begin() as conn:

@@ -8,9 +8,10 @@ test starts from the same clean ERP. The server is stopped when the session ends
 The adapter logs in as `connector`, the non-admin user setup makes with only the groups the connector
 needs; the harness's own client (`rpc`) is the admin, playing the merchant's staff.
 
-The ERP side (products, stock, shipments) is done the way a Tryton user would: product templates,
-a stock inventory on the warehouse's storage location, and the sale's own customer shipment picked,
-packed and done with the tracking number in its `reference`.
+The ERP side (products, stock, shipments, receipts, returns) is done the way a Tryton user would: product
+templates, a stock inventory on the warehouse's storage location, the sale's own customer shipment picked,
+packed and done with the tracking number in its `reference`, its invoice posted and paid with the Pay
+wizard, and returns made with the sale's Return wizard.
 
 Set TRYTON_DIR to use another folder than .tryton/. Setup is skipped (the tests skip with the reason)
 only when Tryton cannot be installed from PyPI; any other setup failure fails the tests.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import hashlib
 import os
 import socket
@@ -28,7 +30,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import pytest
@@ -37,6 +39,7 @@ from adapters.erp import build_erp
 from adapters.erp.tryton import TrytonErp
 from adapters.erp.tryton_rpc import TrytonRpc
 from mappings.canonical import ErpRefund, Receipt, Shipment, ShipmentLine, StockLevel, Undelivered
+from mappings.utc import as_utc
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "tryton.py"
@@ -44,6 +47,7 @@ TRYTON_DIR = Path(os.environ.get("TRYTON_DIR") or ROOT / ".tryton")
 INSTALL_FAILED = 75  # scripts/tryton.py's exit status when PyPI cannot deliver Tryton
 DATABASE = "erp"
 CONNECTOR_LOGIN = "connector"  # scripts/tryton.py's user with only the connector's groups
+PRICE = Decimal("0.0001")  # sale.line unit_price digits
 
 
 def _free_port() -> int:
@@ -223,6 +227,8 @@ class TrytonHarness:
         """A second warehouse the way a Tryton user makes one: a copy of WH, which copies its input, output
         and storage locations. Add it after pushing orders: with two warehouses Tryton no longer picks a
         default one for a sale (the connector's erp.warehouse setting does then)."""
+        if self.rpc.call("stock.location", "search", [("code", "=", code)], 0, 1, None):
+            return
         (warehouse,) = self.rpc.call("stock.location", "search", [("code", "=", "WH")], 0, 1, None)
         self.rpc.call("stock.location", "copy", [warehouse], {"name": f"Warehouse {code}", "code": code})
 
@@ -340,8 +346,44 @@ class TrytonHarness:
         self.rpc.wizard("account.invoice.pay", "pay", {"start": start}, "account.invoice", [invoice_id])
         return f"invoice:{invoice['number']}"
 
-    def seed_offline_refund(self, refund: ErpRefund) -> None:
-        pytest.skip("the Tryton back end does not read Tryton's own returns yet (adapters/erp/tryton.py)")
+    def seed_offline_refund(self, refund: ErpRefund) -> ErpRefund:
+        """The returns desk's way: the Return wizard on the order's sale, its copy trimmed to the refund's units
+        (each priced so that with its taxes it comes to the refund's amount) and shipping, described with the
+        reason and taken back into the lines' warehouse (made when missing), then quoted and confirmed. Returns
+        the credit note the way Tryton tells it: ref "return:<number>", made when the return sale was."""
+        (sale,) = self.rpc.call(
+            "sale.sale", "search_read", [("reference", "=", refund.order_ref)], 0, 1, None, ["currency.rounding"]
+        )
+        opened = self.rpc.wizard("sale.return_sale", "return_", {}, "sale.sale", [sale["id"]])
+        (return_id,) = opened["actions"][0][1]["res_id"]  # the action opening the return sale
+        back = {line.sku: (line.quantity, line.amount.amount) for line in refund.lines}
+        if refund.shipping.amount:
+            back["SHIPPING"] = (1, refund.shipping.amount)
+        step = Decimal(str(sale["currency."]["rounding"]))
+        keep, drop = [], []
+        for line in self.rpc.call(
+            "sale.line", "search_read", [("sale", "=", return_id)], 0, None, None, ["product.code", "taxes.rate"]
+        ):
+            code = (line.get("product.") or {}).get("code")
+            if code not in back:
+                drop.append(line["id"])
+                continue
+            units, gross = back[code]
+            rate = sum((Decimal(str(t["rate"])) for t in line["taxes."]), Decimal(0))
+            net = (gross / (1 + rate) / step).quantize(Decimal(1), ROUND_HALF_EVEN) * step
+            keep += [[line["id"]], {"quantity": -float(units), "unit_price": (net / units).quantize(PRICE)}]
+        header: dict = {"description": refund.reason, "lines": [["delete", drop]]}
+        (warehouse,) = {line.warehouse for line in refund.lines if line.restock} or {None}
+        if warehouse:
+            self.add_warehouse(warehouse)
+            (header["warehouse"],) = self.rpc.call("stock.location", "search", [("code", "=", warehouse)], 0, 1, None)
+        self.rpc.call("sale.sale", "write", [return_id], header)
+        self.rpc.call("sale.line", "write", *keep)
+        for button in ("quote", "confirm"):
+            self.rpc.call("sale.sale", button, [return_id])
+        (done,) = self.rpc.call("sale.sale", "read", [return_id], ["number", "state", "create_date"])
+        assert done["state"] == "processing", done
+        return dataclasses.replace(refund, ref=f"return:{done['number']}", created_at=as_utc(done["create_date"]))
 
     @contextlib.contextmanager
     def down(self) -> Iterator[None]:
