@@ -16,20 +16,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from adapters.clock import utcnow
 from adapters.erp import ErpAdapter, RetryableErpError
 from adapters.erp.base import ErpCustomerView
 from connector.db import rowcount
-from connector.models import CustomerLink, CustomerMatch
+from connector.models import CustomerLink, CustomerMatch, InboxEvent
 from connector.runtime import Runtime, StoreInfo
 from mappings.canonical import Customer, Order
 from mappings.customers import normalise_email, normalise_phone
 
 POLICIES = ("match", "always_new", "guest_account")
-CLAIM_SECONDS = 60  # a claim older than this belonged to a worker that died mid-way
+CLAIM_SECONDS = 60  # a claim of no event older than this belonged to a worker that died mid-way
 
 
 def customer_keys(order: Order) -> list[str]:
@@ -43,7 +43,9 @@ def customer_keys(order: Order) -> list[str]:
     return keys
 
 
-def resolve_customer(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapter) -> str:
+def resolve_customer(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapter, event_id: int | None = None) -> str:
+    """The ERP customer of the order's buyer; `event_id` is the event being processed (a claim on the buyer's
+    keys lasts while its lease does)."""
     policy = store.settings.get("customer_policy", "match")
     if policy == "always_new":
         return erp.create_customer(order.customer, f"{order.external_ref}:customer")
@@ -51,7 +53,7 @@ def resolve_customer(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapte
         if store.settings.get("guest_customer_id"):
             return str(store.settings["guest_customer_id"])
         guest = Customer(email=None, first_name="Web", last_name="guest")
-        return _linked(rt, ["guest"], lambda: erp.create_customer(guest, "guest"), lambda: None)
+        return _linked(rt, ["guest"], lambda: erp.create_customer(guest, "guest"), lambda: None, event_id)
     keys = customer_keys(order)
     if not keys:  # nothing to recognise the buyer by: a customer of their own
         return erp.create_customer(order.customer, f"{order.external_ref}:customer")
@@ -61,6 +63,7 @@ def resolve_customer(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapte
         keys,
         lambda: _create_unless_similar(rt, erp, order, keys),
         lambda: erp.find_customer(email, phone),
+        event_id,
     )
 
 
@@ -99,7 +102,9 @@ def decision_for(rt: Runtime, keys: list[str]) -> tuple[str, str | None] | None:
     return (row.status, row.erp_customer_id) if row else None
 
 
-def _linked(rt: Runtime, keys: list[str], create: Callable[[], str], find: Callable[[], str | None]) -> str:
+def _linked(
+    rt: Runtime, keys: list[str], create: Callable[[], str], find: Callable[[], str | None], event_id: int | None
+) -> str:
     """The ERP customer linked to any of `keys`, else found in the ERP, else created once."""
     with rt.sessions() as session:
         links = session.scalars(select(CustomerLink).where(CustomerLink.key.in_(keys))).all()
@@ -110,32 +115,41 @@ def _linked(rt: Runtime, keys: list[str], create: Callable[[], str], find: Calla
         known = next(linked[key] for key in keys if key in linked)
         _link(rt, unlinked, known)
         return known
-    claim = keys[0]
-    if not _claim(rt, claim):
-        raise RetryableErpError(f"customer {claim} is being created by another worker; trying again shortly")
+    # Every key is claimed, not only the first: one buyer's first orders from two stores have different
+    # account keys but the same email, and each alone would find no customer and create one.
+    if not _claim(rt, keys, event_id):
+        raise RetryableErpError(f"customer {keys[0]} is being created by another worker; trying again shortly")
     try:
         customer_id = find() or create()
     except Exception:
         with rt.sessions.begin() as session:
             session.execute(
-                delete(CustomerLink).where(CustomerLink.key == claim, CustomerLink.erp_customer_id.is_(None))
+                delete(CustomerLink).where(CustomerLink.key.in_(keys), CustomerLink.erp_customer_id.is_(None))
             )
         raise
     _link(rt, unlinked, customer_id)
     return customer_id
 
 
-def _claim(rt: Runtime, key: str) -> bool:
-    stale = utcnow() - timedelta(seconds=CLAIM_SECONDS)
-    with rt.sessions.begin() as session:
-        session.execute(
-            delete(CustomerLink).where(
-                CustomerLink.key == key, CustomerLink.erp_customer_id.is_(None), CustomerLink.claimed_at < stale
-            )
-        )
+def _claim(rt: Runtime, keys: list[str], event_id: int | None) -> bool:
+    """All the keys for this worker (a row without a customer yet), or none of them: another worker holds one.
+    A claim left by a worker that died is taken over: its event no longer holds a lease (the sweep hands the
+    event on), an earlier attempt of this very event left it, or, for a claim of no event, CLAIM_SECONDS passed."""
+    now = utcnow()
+    holder_alive = exists().where(
+        InboxEvent.id == CustomerLink.claimed_by, InboxEvent.status == "processing", InboxEvent.locked_until > now
+    )
+    left = or_(
+        and_(CustomerLink.claimed_by.is_(None), CustomerLink.claimed_at < now - timedelta(seconds=CLAIM_SECONDS)),
+        and_(CustomerLink.claimed_by.is_not(None), ~holder_alive),
+        *([CustomerLink.claimed_by == event_id] if event_id is not None else []),
+    )
     try:
         with rt.sessions.begin() as session:
-            session.add(CustomerLink(key=key, erp_customer_id=None))
+            session.execute(
+                delete(CustomerLink).where(CustomerLink.key.in_(keys), CustomerLink.erp_customer_id.is_(None), left)
+            )
+            session.add_all(CustomerLink(key=key, erp_customer_id=None, claimed_by=event_id) for key in keys)
         return True
     except IntegrityError:
         return False

@@ -79,7 +79,7 @@ def apply_order(
             return {"note": "cancelled before it reached the ERP: nothing to book"}
     erp.check_order(order)  # before any write: a refused order leaves no customer behind
     try:
-        customer_id = resolve_customer(rt, store, order, erp)
+        customer_id = resolve_customer(rt, store, order, erp, event_id)
     except PossibleDuplicate as asked:  # neither merged nor duplicated silently: a person decides
         return ask_about_customer(rt, store, order, asked)
     order, routing = route_order(rt, store, order, first=link is None)  # kept from the first write

@@ -175,7 +175,8 @@ class CustomerLink(Base):
     """Which ERP customer a person is: keyed by store account, normalised email or phone.
 
     A row with no erp_customer_id yet is a claim: the worker that inserted it creates the
-    customer; others wait for it, so two first orders of one person never make two customers.
+    customer; others wait for it, so two first orders of one person never make two customers (a worker
+    claims every key of the buyer: account, email and phone).
     """
 
     __tablename__ = "customer_links"
@@ -183,6 +184,9 @@ class CustomerLink(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)  # email:…, phone:…, account:…, guest
     erp_customer_id: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The inbox event whose worker holds the claim: it lasts while that event's lease does (a worker killed
+    # mid-way holds up the buyer's other orders no longer than its lease).
+    claimed_by: Mapped[int | None] = mapped_column(Integer)
 
 
 class User(Base):

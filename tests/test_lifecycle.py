@@ -404,6 +404,23 @@ def test_woocommerce_create_paid_partially_refunded_refunded(stack, woo_api):
     assert len(fetched) == 1
 
 
+def test_woocommerce_two_states_in_one_second_are_two_events_and_the_later_one_is_taken(stack):
+    """WooCommerce keeps date_modified to the second: checkout creates the order pending and the gateway's
+    answer makes it processing within the same second. The second state must not pass for a re-delivery of
+    the first, or the order would never reach the ERP (reconciliation lists it under the same key)."""
+    paid = load_fixture("woocommerce", "order_refunded_partial.json")
+    second = "2026-11-21T02:00:00"
+    pending = woo_version(paid, second, status="pending", date_paid=None, date_paid_gmt=None, refunds=[])
+    processing = woo_version(paid, second, status="processing", refunds=[])
+    stack.post_woocommerce(pending, topic="order.created")
+    stack.post_woocommerce(processing)
+    stack.post_woocommerce(processing)  # the same state sent again: still one event
+    stack.run_jobs()
+    assert [e.status for e in stack.events()] == ["succeeded", "succeeded"]
+    (row,) = stack.erp_orders()
+    assert (row.payment_status, cents(row.total)) == ("paid", Decimal(paid["total"]))
+
+
 @pytest.mark.parametrize("rule, restocked", [(None, False), ("never", False), ("always", True)])
 def test_woocommerce_refunded_units_go_back_into_stock_by_the_stores_rule(stack, woo_api, rule, restocked):
     if rule is not None:
@@ -547,6 +564,84 @@ def test_the_same_person_on_shopify_and_woocommerce_is_one_customer(stack):
     stack.run_jobs()
     assert len(stack.erp_orders()) == 2
     assert len(stack.erp_customers()) == 1
+
+
+def test_the_same_person_ordering_in_two_stores_at_once_is_one_customer(stack, monkeypatch):
+    """Two workers, one buyer's first orders from two stores: each order's account key is its store's own, the
+    email is the same. While the Shopify order's worker looks the buyer up in the ERP, the WooCommerce one runs:
+    it must wait for the first (a retry), not create a second customer."""
+    from sqlalchemy import update
+
+    from connector.models import InboxEvent
+    from connector.pipeline import process_event
+
+    woo = load_fixture("woocommerce", "order_cod_guest.json")
+    woo["customer_id"] = 5077  # an account holder in both stores
+    shop = load_fixture("shopify", "order_guest.json")
+    shop["email"] = shop["contact_email"] = woo["billing"]["email"]
+    shop["customer"] = {"id": 9077, "email": woo["billing"]["email"], "first_name": "A", "last_name": "B"}
+    stack.post_shopify(shop)
+    stack.post_woocommerce(woo, topic="order.created")
+    shop_event, woo_event = stack.events()
+    erp = type(stack.rt.erp())
+    find = erp.find_customer
+    meanwhile: list[str] = []
+
+    def find_while_the_other_worker_runs(self, email, phone):  # type: ignore[no-untyped-def]
+        if not meanwhile:
+            meanwhile.append(process_event(stack.rt, woo_event.id).status)
+        return find(self, email, phone)
+
+    monkeypatch.setattr(erp, "find_customer", find_while_the_other_worker_runs)
+    assert process_event(stack.rt, shop_event.id).status == "succeeded"
+    assert meanwhile == ["retry"]  # the other worker waited for this one's customer
+    monkeypatch.setattr(erp, "find_customer", find)
+    assert process_event(stack.rt, woo_event.id).status == "not_claimed"  # its retry waits a moment
+    with stack.rt.sessions.begin() as session:  # the moment has come
+        session.execute(update(InboxEvent).where(InboxEvent.id == woo_event.id).values(next_attempt_at=None))
+    assert process_event(stack.rt, woo_event.id).status == "succeeded"
+    assert len(stack.erp_orders()) == 2
+    (customer,) = stack.erp_customers()
+    assert {o.customer_id for o in stack.erp_orders()} == {customer.id}
+
+
+def test_a_claim_on_a_buyer_lasts_while_its_workers_lease_does(stack):
+    """A worker killed while creating a buyer's customer leaves its claim behind: the buyer's next order waits
+    while the dead worker's event still holds its lease, and goes ahead as soon as the lease has run out
+    (not a fixed minute later)."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from adapters.clock import utcnow
+    from connector.models import CustomerLink, InboxEvent
+    from connector.pipeline import process_event
+    from mappings.customers import normalise_email
+
+    woo = load_fixture("woocommerce", "order_cod_guest.json")
+    stack.post_woocommerce(woo, topic="order.created")
+    other = woo_version(woo, "2026-11-26T08:00:00", id=woo["id"] + 1, number=str(woo["id"] + 1))
+    stack.post_woocommerce(other, topic="order.created")
+    dead, waiting = stack.events()
+    with stack.rt.sessions.begin() as session:  # the dead worker's attempt: its event, its claim on the email
+        session.execute(
+            update(InboxEvent)
+            .where(InboxEvent.id == dead.id)
+            .values(status="processing", locked_until=utcnow() + timedelta(seconds=30))
+        )
+        email = normalise_email(woo["billing"]["email"])
+        session.add(CustomerLink(key=f"email:{email}", erp_customer_id=None, claimed_by=dead.id))
+    assert process_event(stack.rt, waiting.id).status == "retry"
+    with stack.rt.sessions.begin() as session:  # its lease runs out; the next order need not wait for the sweep
+        session.execute(
+            update(InboxEvent).where(InboxEvent.id.in_([dead.id, waiting.id])).values(next_attempt_at=None)
+        )
+        session.execute(
+            update(InboxEvent).where(InboxEvent.id == dead.id).values(locked_until=utcnow() - timedelta(seconds=1))
+        )
+    assert process_event(stack.rt, waiting.id).status == "succeeded"
+    assert process_event(stack.rt, dead.id).status == "succeeded"  # reclaimed: the same customer, no second one
+    assert len(stack.erp_orders()) == 2 and len(stack.erp_customers()) == 1
 
 
 @pytest.mark.parametrize("policy, expected", [("always_new", 2), ("guest_account", 1)])

@@ -8,6 +8,7 @@ from typing import Any
 
 from adapters.woocommerce import WooClient
 from mappings.utc import as_utc
+from platforms.woocommerce.receiver import state_key
 
 
 class WooListing:
@@ -21,7 +22,7 @@ class WooListing:
         return as_utc(datetime.fromisoformat(str(order["date_modified_gmt"])))  # GMT, naive
 
     def dedupe_key(self, order: Mapping[str, Any]) -> str:
-        return f"order:{order['id']}:{order['date_modified_gmt']}"  # exactly the receiver's key
+        return state_key("order", order)  # exactly the receiver's key
 
     def number(self, order: Mapping[str, Any]) -> str | None:
         return str(order["number"])[:64] if order.get("number") is not None else None

@@ -4,8 +4,10 @@ the state of the resource (WooCommerce builds the payload at delivery time and n
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from platforms.base import Delivery, Reply
 from platforms.environ import environ_key, pick, signature_keys
@@ -15,6 +17,29 @@ SIGNATURE = "X-WC-Webhook-Signature"
 HEADERS = ("Source", "Topic", "Resource", "Event", "Signature", "ID", "Delivery-ID")
 _ENVIRON = {environ_key(f"X-WC-Webhook-{name}"): f"X-WC-Webhook-{name}" for name in HEADERS}
 _SIGNATURE = signature_keys(SIGNATURE)
+
+
+def state_key(resource: str, data: Mapping[str, Any]) -> str:
+    """The inbox key of one state of a resource: its id and modification time, which WooCommerce keeps to
+    the second only, and what changes within one second: a product's stock (our write and a sale), an
+    order's status, payment, total, lines and refunds (checkout then the gateway's "paid" in one request)."""
+    key = f"{resource}:{data['id']}:{data['date_modified_gmt']}"
+    if resource == "product":
+        return f"{key}:{data.get('stock_quantity')}"
+    if resource != "order":
+        return key
+    lines, refunds = data.get("line_items"), data.get("refunds")
+    lines = lines if isinstance(lines, list) else []
+    refunds = refunds if isinstance(refunds, list) else []
+    state = [
+        data.get("status"),
+        data.get("total"),
+        data.get("date_paid_gmt"),
+        sorted(str(r.get("id")) for r in refunds if isinstance(r, dict)),
+        [(ln.get("id"), ln.get("quantity")) for ln in lines if isinstance(ln, dict)],
+    ]
+    digest = hashlib.sha256(json.dumps(state, default=str).encode()).hexdigest()[:16]
+    return f"{key}:{digest}"
 
 
 class WooReceiver:
@@ -45,9 +70,7 @@ class WooReceiver:
         # The delivery id changes on every send and the payload is built at delivery time: the same
         # state of a resource is what repeats, so that is the key (never the delivery id).
         if "id" in data and data.get("date_modified_gmt"):
-            key = f"{resource}:{data['id']}:{data['date_modified_gmt']}"
-            if resource == "product":  # our stock write and a sale within one second are two states
-                key += f":{data.get('stock_quantity')}"
+            key = state_key(resource, data)
         elif "id" in data and topic.endswith(".deleted"):
             key = f"{topic}:{data['id']}"
         else:
