@@ -15,13 +15,12 @@ import threading
 from collections.abc import Callable
 from typing import Any, Literal, cast
 
-from adapters.shopify import DEFAULT_API_VERSION, ShopifyClient
-from adapters.shopify_auth import ISSUED_KEYS
+from adapters.shopify import ShopifyClient
 from adapters.storefront import StorefrontError
 from adapters.woocommerce import WooClient
 from connector.runtime import Runtime, StoreInfo, current
 from connector.tokens import StoreTokens
-from platforms.shopify.events import uses_app_credentials
+from platforms.registry import platform
 
 StorefrontClient = ShopifyClient | WooClient
 Purpose = Literal["sync", "interactive"]
@@ -38,9 +37,10 @@ _LOCK = threading.Lock()
 
 
 def _fingerprint(store: StoreInfo) -> str:
-    relevant = {k: store.settings.get(k) for k in ("shop_domain", "api_version", "api_base_url", "url")}
+    served = platform(store.platform)
+    relevant = {k: store.settings.get(k) for k in served.connection_settings}
     # A renewed token is not a new connection: the client keeps what it learned of the shop's limits.
-    secrets = sorted((k, v) for k, v in store.secrets.items() if k not in ISSUED_KEYS)
+    secrets = sorted((k, v) for k, v in store.secrets.items() if k not in served.issued_secrets)
     text = json.dumps([store.platform, relevant, secrets], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -85,37 +85,18 @@ def forget(store_id: int | None = None) -> None:
 
 
 def build_client(rt: Runtime, store: StoreInfo, purpose: Purpose = "sync") -> StorefrontClient:
-    """The store's API client: the one place a ShopifyClient or WooClient is made (Runtime.client_factory
+    """The store's API client, as its platform builds it: the one place a client is made (Runtime.client_factory
     may stand in for it). A job's client waits and retries; a person's ("interactive", /config) answers
     within seconds."""
     refuse_disconnected(store)
-    patience = PATIENCE[purpose]
-    if store.platform == "shopify":
-        token = store.secrets.get("access_token", "")
-        tokens = StoreTokens(rt, store.id) if uses_app_credentials(store.settings, store.secrets) else None
-        if not token and tokens is None:
-            raise StorefrontError(
-                f"store {store.slug} has no Admin API access token nor app client ID and secret: add them on its "
-                "settings page, or connect it with “Connect a Shopify store”",
-                retryable=False,
-            )
-        return ShopifyClient(
-            store.settings.get("shop_domain", ""),
-            "" if tokens else token,
-            str(store.settings.get("api_version") or DEFAULT_API_VERSION),
-            api_base_url=store.settings.get("api_base_url") or None,
-            tokens=tokens,
-            **patience,
-        )
-    if store.platform == "woocommerce":
-        key, secret = store.secrets.get("consumer_key"), store.secrets.get("consumer_secret")
-        if not key or not secret or not store.settings.get("url"):
-            raise StorefrontError(
-                f"store {store.slug} has no url, REST API consumer key or secret: add them on its settings page",
-                retryable=False,
-            )
-        return WooClient(store.settings["url"], key, secret, **patience)
-    raise StorefrontError(f"unknown platform {store.platform!r}", retryable=False)
+    try:
+        served = platform(store.platform)
+    except KeyError:
+        raise StorefrontError(f"unknown platform {store.platform!r}", retryable=False) from None
+    client: StorefrontClient = served.client(
+        store.slug, store.settings, store.secrets, PATIENCE[purpose], lambda: StoreTokens(rt, store.id)
+    )
+    return client
 
 
 def interactive_client(rt: Runtime, store: StoreInfo) -> StorefrontClient:

@@ -138,6 +138,20 @@ class Core(Protocol):
 Handler = Callable[[Core, dict], dict]
 
 
+class ClientBuilder(Protocol):
+    def __call__(
+        self,
+        slug: str,
+        settings: Mapping[str, Any],
+        secrets: Mapping[str, str],
+        patience: Mapping[str, Any],
+        tokens: Callable[[], Any],
+    ) -> Any:
+        """The store's API client; `patience` its timeout and retries (a job waits, a person does not);
+        `tokens` makes the store's token keeper, for a platform whose tokens expire. StorefrontError
+        (not retryable) when the store lacks what a client needs, saying what to add."""
+
+
 @dataclass(frozen=True)
 class Topic:
     kind: str  # ORDER, REFUND, ...
@@ -155,6 +169,9 @@ class Platform:
     import_statuses: tuple[str, ...] | None  # the store statuses that make an ERP order (None: every order)
     has_api: Callable[[Mapping[str, Any], Mapping[str, str]], bool]  # settings, secrets: API credentials held?
     check: Callable[[str, dict, str | None], None]  # a topic's payload shape (MappingError); its shop domain
+    client: ClientBuilder  # the store's API client
+    connection_settings: tuple[str, ...]  # the settings a client is built from: another value, another client
+    issued_secrets: tuple[str, ...] = ()  # secrets the platform issues and renews (a new one is no new client)
 
     def kind(self, topic: str) -> str | None:
         found = self.topics.get(topic)

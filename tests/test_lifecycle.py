@@ -633,9 +633,7 @@ def test_a_claim_on_a_buyer_lasts_while_its_workers_lease_does(stack):
         session.add(CustomerLink(key=f"email:{email}", erp_customer_id=None, claimed_by=dead.id))
     assert process_event(stack.rt, waiting.id).status == "retry"
     with stack.rt.sessions.begin() as session:  # its lease runs out; the next order need not wait for the sweep
-        session.execute(
-            update(InboxEvent).where(InboxEvent.id.in_([dead.id, waiting.id])).values(next_attempt_at=None)
-        )
+        session.execute(update(InboxEvent).where(InboxEvent.id.in_([dead.id, waiting.id])).values(next_attempt_at=None))
         session.execute(
             update(InboxEvent).where(InboxEvent.id == dead.id).values(locked_until=utcnow() - timedelta(seconds=1))
         )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from adapters.shopify_auth import ISSUED_KEYS
 from mappings.shopify import order_from_shopify
 from platforms.base import Platform
 from platforms.shopify import events
+from platforms.shopify.client import CONNECTION_SETTINGS, build_client
 from platforms.shopify.listing import ShopifyListing
 from platforms.shopify.receiver import ShopifyReceiver
 
@@ -18,4 +20,7 @@ PLATFORM = Platform(
     import_statuses=None,  # Shopify creates the order when checkout completes: every order is real
     has_api=events.has_api,
     check=events.check,
+    client=build_client,
+    connection_settings=CONNECTION_SETTINGS,
+    issued_secrets=ISSUED_KEYS,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from mappings.woocommerce import order_from_woocommerce
 from platforms.base import Platform
 from platforms.woocommerce import events
+from platforms.woocommerce.client import CONNECTION_SETTINGS, build_client
 from platforms.woocommerce.listing import WooListing
 from platforms.woocommerce.receiver import WooReceiver
 
@@ -18,4 +19,6 @@ PLATFORM = Platform(
     import_statuses=events.IMPORT_STATUSES,
     has_api=events.has_api,
     check=events.check,
+    client=build_client,
+    connection_settings=CONNECTION_SETTINGS,
 )
