@@ -16,23 +16,28 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from adapters.erp import ErpAdapter
 from connector.models import AuditEntry, ErpDocument, OrderAttribution, Store
 from connector.runtime import Runtime, StoreInfo
+from connector.upsert import dialect_insert
 from mappings.attribution import Attribution, AttributionError, attribute, rule_of
 from mappings.canonical import Order
 from mappings.errors import MappingError
 
 
-def decide_attribution(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapter, customer_id: str) -> Attribution:
-    """The order's attribution: the one it got when first written, else its account's owner under the rule."""
-    with rt.sessions() as session:
-        kept = _row(session, store.id, order.external_id)
-        if kept is not None:
-            return Attribution(kept.owner, kept.rule, Decimal(kept.owner_share))
+def decide_attribution(
+    rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapter, customer_id: str, first: bool = False
+) -> Attribution:
+    """The order's attribution: the one it got when first written, else its account's owner under the rule.
+    `first`: the ERP has no version of the order yet, so nothing is kept (the row is written in the commit
+    that binds the order) and none is looked for."""
+    if not first:
+        with rt.sessions() as session:
+            kept = _row(session, store.id, order.external_id)
+            if kept is not None:
+                return Attribution(kept.owner, kept.rule, Decimal(kept.owner_share))
     try:
         rule, share = rule_of(store.settings)
     except AttributionError as exc:  # config load and the form refuse it; a row edited by hand may hold it
@@ -43,18 +48,15 @@ def decide_attribution(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdap
 
 
 def record_attribution(
-    session: Session, store: StoreInfo, order: Order, attribution: Attribution, customer_id: str
+    session: Session, store: StoreInfo, order: Order, attribution: Attribution, customer_id: str, first: bool = False
 ) -> None:
     """Keep the attribution of this version of the order (in the caller's transaction); an older version
-    changes nothing. The first one that names an owner is in the audit log, as `order.attributed`."""
-    row = _row(session, store.id, order.external_id, lock=True)
+    changes nothing. The first one that names an owner is in the audit log, as `order.attributed`.
+    `first`: the order's first binding, so there is no row to update (a concurrent one fails the insert)."""
+    row = None if first else _row(session, store.id, order.external_id, lock=True)
     total = order.totals.total
     if row is None:
-        try:
-            with session.begin_nested():
-                _first(session, store, order, attribution, customer_id)
-        except IntegrityError:
-            pass  # a concurrent event of the same order recorded it first: that one stands
+        _first(session, store, order, attribution, customer_id)
     elif order.updated_at > row.source_updated_at:
         row.total, row.currency = total.amount, total.currency
         row.owner_credit = attribution.owner_credit(total).amount
@@ -62,10 +64,13 @@ def record_attribution(
 
 
 def _first(session: Session, store: StoreInfo, order: Order, attribution: Attribution, customer_id: str) -> None:
+    """The order's row, unless a concurrent event of the same order recorded it first: that one stands (an
+    INSERT that does nothing on the conflict, no savepoint: two round trips fewer on every new order)."""
     total = order.totals.total
     credit = attribution.owner_credit(total)
-    session.add(
-        OrderAttribution(
+    made = session.execute(
+        dialect_insert(session, OrderAttribution.__table__)
+        .values(
             store_id=store.id,
             order_external_id=order.external_id,
             order_number=order.number[:64],
@@ -79,8 +84,10 @@ def _first(session: Session, store: StoreInfo, order: Order, attribution: Attrib
             placed_at=order.placed_at,
             source_updated_at=order.updated_at,
         )
-    )
-    if attribution.owner is not None:
+        .on_conflict_do_nothing(index_elements=["store_id", "order_external_id"])
+        .returning(OrderAttribution.id)
+    ).first()
+    if made is not None and attribution.owner is not None:
         session.add(
             AuditEntry(
                 actor=f"rules:{store.slug}",
@@ -95,7 +102,6 @@ def _first(session: Session, store: StoreInfo, order: Order, attribution: Attrib
                 },
             )
         )
-    session.flush()  # a concurrent first record fails here, inside the savepoint
 
 
 def _row(session: Session, store_id: int, external_id: str, lock: bool = False) -> OrderAttribution | None:

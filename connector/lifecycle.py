@@ -83,12 +83,12 @@ def apply_order(
     except PossibleDuplicate as asked:  # neither merged nor duplicated silently: a person decides
         return ask_about_customer(rt, store, order, asked)
     order, routing = route_order(rt, store, order, first=link is None)  # kept from the first write
-    credit = decide_attribution(rt, store, order, erp, customer_id)
+    credit = decide_attribution(rt, store, order, erp, customer_id, first=link is None)
     written = erp.push_order(order, customer_id, credit)
     done.append("created" if written.created else "updated" if written.updated else "unchanged")
     with rt.sessions.begin() as session:  # the binding, its attribution and the stock it holds, in one commit
         _bind_order(session, store.id, order, written.erp_ref, event_id)
-        record_attribution(session, store, order, credit, customer_id)
+        record_attribution(session, store, order, credit, customer_id, first=link is None)
         _reserve(session, store.id, order)
         pay, cancel = _missing_documents(session, store.id, order)  # read here, not in a session of their own
     _documents(rt, store, order, erp, event_id, pay, cancel, done, transactions)
