@@ -17,11 +17,8 @@ For one store, a run:
 5. records each written figure (before the call as pending, after it as confirmed), and moves the
    store's cursor only when the run finished without a retryable error, so a failed run is redone.
 
-Shopify: `inventorySetQuantities` (name "available") in calls of at most 250 quantities, each with
-`changeFromQuantity` = the store's figure when we know it (compare-and-swap; null skips the check)
-and an idempotency key per (store, run, batch). A CHANGE_FROM_QUANTITY_STALE refusal (the store sold
-or was restocked meanwhile) re-reads those levels and retries once. WooCommerce: products/batch and
-variations/batch of at most 100, for items whose stock the store manages.
+How a store holds and takes stock (per location or one figure per item, how items are found, how
+figures are written) is its platform's `StockWriter` (platforms/<name>/stock.py).
 """
 
 from __future__ import annotations
@@ -30,10 +27,9 @@ import hashlib
 import json
 import logging
 import time
-import uuid
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -41,7 +37,6 @@ from typing import Any
 from sqlalchemy import select
 
 from adapters.clock import utcnow
-from adapters.shopify import QuantityStaleError, to_gid
 from adapters.storefront import StorefrontError
 from connector import variants as variant_cache
 from connector.clients import sync_client
@@ -52,9 +47,10 @@ from connector.runtime import Runtime, StoreInfo
 from connector.sharing import StockRules, stock_rules
 from connector.stock import load_json_cursor, save_cursor
 from connector.upsert import chunked, custom_plans, upsert
-from connector.variants import VariantRef
 from mappings.allocation import Allotment, Claim, ranks, split
 from mappings.inventory import StockRow, location_stock, sellable, store_skus
+from platforms.registry import platform
+from platforms.stock import LocationsChanged, Planned
 
 log = logging.getLogger(__name__)
 
@@ -62,23 +58,7 @@ CURSOR = "store:{id}:inventory"
 # Rows committed just before a run started can be invisible to it; looking back this far again
 # recomputes them next time (cheap: unchanged figures are not written).
 OVERLAP = timedelta(seconds=30)
-MAX_SPLITS = 32  # per run: halvings spent finding refused items (one item in 250 takes about 16)
 LOCATIONS_TTL = timedelta(hours=1)  # a store's locations, once resolved, are asked again after this
-WRITE_OPS = {"shopify": "inventorySetQuantities", "woocommerce": "POST products/batch"}
-
-
-class LocationsChanged(StorefrontError):
-    def __init__(self, message: str):
-        super().__init__(message, retryable=True)
-
-
-@dataclass(frozen=True)
-class Planned:
-    sku: str  # the store's SKU
-    location: str  # Shopify location id; WooCommerce "default"
-    variant: VariantRef
-    target: int
-    reported: int | None  # the store's figure, when known: Shopify's changeFromQuantity
 
 
 @dataclass(frozen=True)
@@ -181,6 +161,7 @@ def sync_inventory(rt: Runtime, store_id: int, full: bool = False, client: Any =
     erp_skus = _dirty_skus(rt, None if report.full else since)
     report.skus = len(erp_skus)
     if erp_skus:
+        writer = platform(store.platform).stock
         client = client or sync_client(store)
         stats = client.stats
         calls_before, throttled_before, waited_before = Counter(stats.calls), stats.throttled, stats.waited
@@ -191,7 +172,7 @@ def sync_inventory(rt: Runtime, store_id: int, full: bool = False, client: Any =
             plan = _plan(rt, store, client, erp_skus, sku_map, locations, Allocation(safety, share, rules), report)
             if plan:
                 _record(rt, store.id, plan, confirmed=False)
-                (_push_shopify if store.platform == "shopify" else _push_woo)(rt, store, client, plan, report)
+                writer.write(_Run(rt, store, report), client, plan)
         except StorefrontError as exc:
             report.errors.append(str(exc))
             report.complete = False
@@ -203,7 +184,7 @@ def sync_inventory(rt: Runtime, store_id: int, full: bool = False, client: Any =
             report.calls = Counter(stats.calls) - calls_before
             report.throttled = stats.throttled - throttled_before
             report.waited = stats.waited - waited_before
-            report.write_calls = report.write_calls or report.calls.get(WRITE_OPS[store.platform], 0)
+            report.write_calls = report.write_calls or report.calls.get(writer.write_op, 0)
     if report.complete:
         saved: dict[str, Any] = {"at": started.isoformat(), "fingerprint": fingerprint}
         if erp_skus:
@@ -483,91 +464,10 @@ def _record(rt: Runtime, store_id: int, done: Sequence[Planned], confirmed: bool
         )
 
 
-def _record_reported(rt: Runtime, store_id: int, figures: dict[tuple[str, str], int]) -> None:
+def _record_reported(rt: Runtime, store_id: int, figures: Mapping[tuple[str, str], int]) -> None:
     rows = [{"store_id": store_id, "sku": sku, "location": loc, "reported": qty} for (sku, loc), qty in figures.items()]
     with rt.sessions.begin() as session:
         upsert(session, PushedLevel.__table__, rows, ("store_id", "sku", "location"), ("reported",))
-
-
-def _push_shopify(rt: Runtime, store: StoreInfo, client: Any, plan: list[Planned], report: SyncReport) -> None:
-    run = uuid.uuid4().hex[:12]
-    # Compare-and-swap rows first: an API version before 2026-01 sends them as a group of their own,
-    # and keeping our order equal to the client's lets a partial failure be mapped back to rows.
-    plan = sorted(plan, key=lambda p: p.reported is None)
-    start = n = 0
-    while start < len(plan):
-        # As many as one call can carry: 250, or what the shop's bucket holds once the client knows it.
-        size = client.set_batch_size()
-        _shopify_batch(
-            rt, store, client, plan[start : start + size], f"stock:{store.id}:{run}:{n}", report, stale_retry=True
-        )
-        start, n = start + size, n + 1
-
-
-def _quantities(batch: Sequence[Planned]) -> list[tuple[str, str, int, int | None]]:
-    return [(p.variant.item_id, p.location, p.target, p.reported) for p in batch]
-
-
-def _shopify_batch(
-    rt: Runtime, store: StoreInfo, client: Any, batch: list[Planned], key: str, report: SyncReport, stale_retry: bool
-) -> None:
-    try:
-        client.set_available(
-            _quantities(batch),
-            idempotency_key=key,
-            reason="correction",
-            reference_uri=f"connector://stock-sync/{store.slug}",
-        )
-    except QuantityStaleError as exc:
-        done = sum(r["count"] for r in exc.completed)
-        _confirmed(rt, store.id, batch[:done], report)
-        if stale_retry:
-            _after_stale(rt, store, client, batch[done:], key, report)
-        else:
-            report.errors.append(
-                f"{len(batch) - done} level(s) kept changing in the store while we wrote them; the next run tries again"
-            )
-            report.complete = False
-        return
-    except StorefrontError as exc:
-        if exc.retryable:
-            raise
-        if "INVALID_LOCATION" in str(exc):  # a location was removed since we read them: read them again
-            raise LocationsChanged(f"{exc}; the store's locations are read again on the next run") from exc
-        if len(batch) > 1 and report.splits < MAX_SPLITS:  # one refused item fails the whole call: halve
-            report.splits += 1
-            middle = len(batch) // 2
-            _shopify_batch(rt, store, client, batch[:middle], key + "a", report, stale_retry)
-            _shopify_batch(rt, store, client, batch[middle:], key + "b", report, stale_retry)
-            return
-        for p in batch:  # (past MAX_SPLITS a refused batch is reported whole rather than searched)
-            report.skip(f"refused by the store: {exc}", p.sku)
-        return
-    _confirmed(rt, store.id, batch, report)
-
-
-def _after_stale(
-    rt: Runtime, store: StoreInfo, client: Any, batch: list[Planned], key: str, report: SyncReport
-) -> None:
-    """The store's figures moved since we learned them: read them, write again what still differs."""
-    report.stale_retries += 1
-    now = client.available_by_sku(sorted({p.sku for p in batch}))
-    figures: dict[tuple[str, str], int] = {}
-    retry: list[Planned] = []
-    already: list[Planned] = []
-    for p in batch:
-        current = now.get(p.sku, {}).get(to_gid("Location", p.location))
-        if current is not None:
-            figures[(p.sku, p.location)] = current
-        if current == p.target:
-            already.append(p)  # the store shows our figure already: nothing to write
-        else:
-            retry.append(replace(p, reported=current))
-    _record_reported(rt, store.id, figures)
-    _confirmed(rt, store.id, already, report, written=False)
-    if retry:
-        retry.sort(key=lambda p: p.reported is None)
-        _shopify_batch(rt, store, client, retry, key + ":reread", report, stale_retry=False)
 
 
 def _confirmed(rt: Runtime, store_id: int, done: Sequence[Planned], report: SyncReport, written: bool = True) -> None:
@@ -578,16 +478,55 @@ def _confirmed(rt: Runtime, store_id: int, done: Sequence[Planned], report: Sync
         report.unchanged += len(done)
 
 
-def _push_woo(rt: Runtime, store: StoreInfo, client: Any, plan: list[Planned], report: SyncReport) -> None:
-    by_id = {int(p.variant.variant_id or p.variant.item_id): p for p in plan}  # WordPress post ids are unique
-    result = client.set_stock(
-        [(int(p.variant.item_id), int(p.variant.variant_id) if p.variant.variant_id else None, p.target) for p in plan]
-    )
-    report.write_calls = result.batches
-    _confirmed(rt, store.id, [by_id[i] for i in result.updated if i in by_id], report)
-    for error in result.errors:
-        planned = by_id.get(int(error.get("id") or 0))
-        report.skip(
-            f"refused by the store: {error.get('code')}: {error.get('message')}",
-            planned.sku if planned else str(error.get("id")),
-        )
+@dataclass
+class _Run:
+    """One store's run as its platform's writer reports to it (platforms.stock.StockRun)."""
+
+    rt: Runtime
+    store: StoreInfo
+    report: SyncReport
+
+    @property
+    def store_id(self) -> int:
+        return self.store.id
+
+    @property
+    def slug(self) -> str:
+        return self.store.slug
+
+    @property
+    def splits(self) -> int:
+        return self.report.splits
+
+    @splits.setter
+    def splits(self, value: int) -> None:
+        self.report.splits = value
+
+    @property
+    def stale_retries(self) -> int:
+        return self.report.stale_retries
+
+    @stale_retries.setter
+    def stale_retries(self, value: int) -> None:
+        self.report.stale_retries = value
+
+    @property
+    def write_calls(self) -> int:
+        return self.report.write_calls
+
+    @write_calls.setter
+    def write_calls(self, value: int) -> None:
+        self.report.write_calls = value
+
+    def confirmed(self, done: Sequence[Planned], written: bool = True) -> None:
+        _confirmed(self.rt, self.store.id, done, self.report, written)
+
+    def reported(self, figures: Mapping[tuple[str, str], int]) -> None:
+        _record_reported(self.rt, self.store.id, figures)
+
+    def skip(self, reason: str, sku: str) -> None:
+        self.report.skip(reason, sku)
+
+    def incomplete(self, message: str) -> None:
+        self.report.errors.append(message)
+        self.report.complete = False

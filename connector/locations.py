@@ -1,10 +1,10 @@
 """Store location ↔ ERP warehouses, from the merchant's `location` mapping table.
 
-An entry maps a store location (Shopify: its id, gid or name; WooCommerce: `default`, the store's only
-stock figure) to one or several ERP warehouses, comma-separated (`*`: all of them). Entries made for
-the store win over entries for every store. Without any entry that applies, the store's first active
-location sells from all warehouses (WooCommerce: its one figure does) — the common single-warehouse,
-single-location case needs no setup.
+An entry maps a store location (its id, a Shopify gid, or its name; `default` for a store that keeps one
+stock figure per item, e.g. WooCommerce) to one or several ERP warehouses, comma-separated (`*`: all of
+them). Entries made for the store win over entries for every store. Without any entry that applies, the
+store's first active location sells from all warehouses (a one-figure store's figure does) — the common
+single-warehouse, single-location case needs no setup.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from sqlalchemy.types import TypeEngine
 from adapters.storefront import StorefrontError
 from connector.models import MappingEntry, StockMirror
 from connector.runtime import Runtime, StoreInfo
-from connector.variants import WOO_LOCATION
 from mappings.inventory import parse_warehouses
+from platforms.registry import platform as platform_of
+from platforms.stock import SINGLE_LOCATION
 
 
 def _max_length(column_type: TypeEngine[Any]) -> int:
@@ -34,7 +35,7 @@ WAREHOUSE_MAX = _max_length(StockMirror.__table__.c.warehouse.type)
 
 @dataclass
 class LocationMap:
-    """{store location id: warehouses (None: all)}; Shopify ids are the number of the Location gid."""
+    """{store location id: warehouses (None: all)}, ids as the platform's StockWriter.locations gives them."""
 
     warehouses: dict[str, frozenset[str] | None]
     names: dict[str, str] = field(default_factory=dict)  # location id -> name, when the store was asked
@@ -67,11 +68,12 @@ def planned_warehouses(platform: str, own: dict[str, str], shared: dict[str, str
     """The warehouse sets a store's locations sell from as the location table says, without asking the
     store: what store_locations resolves, but for entries naming a location the store no longer has.
     Every store reads the same answer for every other store, whichever syncs first."""
-    if platform != "shopify":
-        target = own.get(WOO_LOCATION, shared.get(WOO_LOCATION))
+    if not platform_of(platform).stock.per_location:
+        target = own.get(SINGLE_LOCATION, shared.get(SINGLE_LOCATION))
         return frozenset({parse_warehouses(target) if target is not None else None})
     for table in (own, shared):
-        targets = [target for source, target in table.items() if source != WOO_LOCATION]
+        # (an entry for the location of one-figure stores is not one of this store's locations)
+        targets = [target for source, target in table.items() if source != SINGLE_LOCATION]
         if targets:
             return frozenset(parse_warehouses(t) for t in targets)
     return frozenset({None})
@@ -108,20 +110,20 @@ def store_locations(
     rt: Runtime, store: StoreInfo, client: Any, entries: tuple[dict[str, str], dict[str, str]] | None = None
 ) -> LocationMap:
     own, shared = entries if entries is not None else _entries(rt, store.id)
-    if store.platform != "shopify":
-        target = own.get(WOO_LOCATION, shared.get(WOO_LOCATION))
-        return LocationMap({WOO_LOCATION: parse_warehouses(target) if target is not None else None})
+    stock = platform_of(store.platform).stock
+    if not stock.per_location:
+        target = own.get(SINGLE_LOCATION, shared.get(SINGLE_LOCATION))
+        return LocationMap({SINGLE_LOCATION: parse_warehouses(target) if target is not None else None})
     # Asked once per run: a mapping may name a location by name, or one that was since deactivated
     # (writing to it would fail the whole batch).
-    active = [loc for loc in client.locations() if loc.get("active", True)]
-    names = {_numeric(str(loc["id"])) or str(loc["id"]): str(loc.get("name") or "") for loc in active}
+    names = stock.locations(client)
     by_name = {name.strip().lower(): ident for ident, name in names.items() if name}
 
     def resolve(source: str) -> str | None:
-        ident = _numeric(source)
+        ident = _numeric(source)  # an id, or a Shopify gid ending in one
         if ident is not None:
             return ident if ident in names else None
-        return by_name.get(source.strip().lower())
+        return source.strip() if source.strip() in names else by_name.get(source.strip().lower())
 
     for table in (own, shared):  # the store's own entries, else the shared ones
         mapped, unknown = {}, []

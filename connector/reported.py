@@ -16,7 +16,7 @@ from sqlalchemy import or_, select
 from connector.models import PushedLevel, StoreVariant
 from connector.runtime import Runtime, StoreInfo
 from connector.upsert import upsert
-from connector.variants import WOO_LOCATION
+from platforms.stock import SINGLE_LOCATION
 
 
 def _level(rt: Runtime, store_id: int, sku: str, location: str) -> PushedLevel | None:
@@ -76,7 +76,7 @@ def product_reported(rt: Runtime, store: StoreInfo, ident: str, sku: str, manage
         return {"ignored": True, "note": f"the store does not manage the stock of {sku}: it is not written"}
     if not isinstance(quantity, int | float) or isinstance(quantity, bool):
         return {"ignored": True, "note": f"no stock quantity for {sku} in the payload"}
-    return _report(rt, store.id, sku, WOO_LOCATION, int(quantity))
+    return _report(rt, store.id, sku, SINGLE_LOCATION, int(quantity))
 
 
 def item_reported(rt: Runtime, store: StoreInfo, item_id: str, location: str, quantity: int) -> dict:

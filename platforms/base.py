@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from mappings.canonical import Order, Refund, Transaction
+from platforms.stock import StockWriter
 
 Reply = tuple[int, str]  # an HTTP status and the message the sender sees
 
@@ -171,6 +172,7 @@ class Platform:
     check: Callable[[str, dict, str | None], None]  # a topic's payload shape (MappingError); its shop domain
     client: ClientBuilder  # the store's API client
     connection_settings: tuple[str, ...]  # the settings a client is built from: another value, another client
+    stock: StockWriter  # how the store's items are found and their stock written
     issued_secrets: tuple[str, ...] = ()  # secrets the platform issues and renews (a new one is no new client)
 
     def kind(self, topic: str) -> str | None:

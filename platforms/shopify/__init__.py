@@ -9,6 +9,7 @@ from platforms.shopify import events
 from platforms.shopify.client import CONNECTION_SETTINGS, build_client
 from platforms.shopify.listing import ShopifyListing
 from platforms.shopify.receiver import ShopifyReceiver
+from platforms.shopify.stock import ShopifyStock
 
 PLATFORM = Platform(
     name="shopify",
@@ -22,5 +23,6 @@ PLATFORM = Platform(
     check=events.check,
     client=build_client,
     connection_settings=CONNECTION_SETTINGS,
+    stock=ShopifyStock(),
     issued_secrets=ISSUED_KEYS,
 )

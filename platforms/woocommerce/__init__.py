@@ -8,6 +8,7 @@ from platforms.woocommerce import events
 from platforms.woocommerce.client import CONNECTION_SETTINGS, build_client
 from platforms.woocommerce.listing import WooListing
 from platforms.woocommerce.receiver import WooReceiver
+from platforms.woocommerce.stock import WooStock
 
 PLATFORM = Platform(
     name="woocommerce",
@@ -21,4 +22,5 @@ PLATFORM = Platform(
     check=events.check,
     client=build_client,
     connection_settings=CONNECTION_SETTINGS,
+    stock=WooStock(),
 )
