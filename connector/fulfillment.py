@@ -1,20 +1,11 @@
-"""ERP shipments told to the stores, once each: Shopify fulfillments, WooCommerce notes and completion.
+"""ERP shipments told to the stores, once each, the way each store's platform shows a shipment.
 
 A run reads the shipments the ERP made or changed after the cursor "erp:shipments" and records one
 `fulfillments` row per (store, shipment ref) — pending, with a copy of the shipment — before any
 store is called. The insert does nothing when the row exists, so reading a shipment again (a replay,
-a reset cursor, the ERP touching it) changes nothing. Then every pending row is delivered:
-
-- Shopify: the order's fulfillment orders are read and the shipment's lines (SKU, quantity) are
-  placed on their open line items, preferring the fulfillment orders whose location sells from the
-  shipment's warehouse (the `location` mapping; a shipment naming none: the warehouse the order was
-  routed to, connector.routing) and keeping to one location, as one fulfillment must.
-  One `fulfillmentCreate` per shipment, with its tracking (company, number, url) and `notifyCustomer`
-  from the store setting `notify_customer` (default true). fulfillmentCreate has no idempotency key;
-  an attempt whose answer was lost is recognised next time by the tracking number.
-- WooCommerce: a customer note "Shipped N item(s) via CARRIER, tracking NUMBER: URL" for every
-  shipment (an identical note already on the order is not added twice), and status `completed` once
-  the order's shipments together cover every line's quantity.
+a reset cursor, the ERP touching it) changes nothing. Then every pending row is delivered through its
+platform's shipper (platforms/<name>/shipping.py: e.g. a Shopify fulfillment with tracking, a
+WooCommerce note and completion), which recognises an attempt whose answer was lost.
 
 A failure is kept on the row (error, attempts). A retryable one (the store unreachable, 5xx, a
 throttle that did not clear) is tried again on the next run, up to CONNECTOR_MAX_ATTEMPTS; a
@@ -27,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -46,6 +37,8 @@ from connector.stock import read_pages
 from connector.upsert import chunked, custom_plans, upsert
 from mappings.canonical import ErpRefund, Receipt, Shipment, Undelivered
 from mappings.inventory import store_skus
+from platforms.registry import platform
+from platforms.shipping import ShipmentProblem
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +46,6 @@ Row = TypeVar("Row", Fulfillment, ReceiptDelivery, UndeliveredParcel, OfflineRef
 Item = TypeVar("Item", Shipment, Receipt, Undelivered, ErpRefund)
 SHIPMENT_CURSOR = "erp:shipments"
 PAGE = 500
-OPEN_FO = {"OPEN", "IN_PROGRESS"}
-FINAL_WOO_STATUSES = {"completed", "cancelled", "refunded", "failed", "trash"}
-
-
-class ShipmentProblem(Exception):
-    """What the store cannot take as it is: a person must act (the message says what)."""
 
 
 @dataclass
@@ -244,10 +231,8 @@ def deliver(
     status, remote, error = "done", None, None
     try:
         store = store_context(rt, row.store_id, context)
-        if store["info"].platform == "shopify":
-            remote = _to_shopify(store, row, shipment)
-        else:
-            remote = _to_woo(rt, store, row, shipment)
+        ship = platform(store["info"].platform).ship
+        remote = ship(_ShipCore(store, row.store_id), row.order_external_id, row.shipment_ref, shipment)
     except ShipmentProblem as exc:
         status, error = "failed", str(exc)
     except StorefrontError as exc:
@@ -320,129 +305,50 @@ def store_context(rt: Runtime, store_id: int, context: dict[int, dict[str, Any]]
     return context[store_id]
 
 
-def _wanted(shipment: dict) -> dict[str, int]:
-    wanted: dict[str, int] = {}
-    for line in shipment.get("lines") or []:
-        wanted[line["sku"]] = wanted.get(line["sku"], 0) + int(line["quantity"])
-    return {sku: q for sku, q in wanted.items() if q > 0}
+class _ShipCore:
+    """A store's run context as its platform's shipper sees it (platforms.shipping.ShipCore)."""
 
+    def __init__(self, store: dict[str, Any], store_id: int):
+        self._store, self._store_id = store, store_id
+        self.settings = store["info"].settings
+        self.notify_customer = notify_customer(store["info"])
 
-def _number(value: str) -> str:
-    return str(value).rsplit("/", 1)[-1]
+    def client(self) -> Any:
+        return self._store["client"]
 
+    def store_skus(self, erp_sku: str) -> set[str]:
+        return set(store_skus(erp_sku, self._store["sku_map"]))
 
-def _to_shopify(store: dict[str, Any], row: Fulfillment, shipment: dict) -> str:
-    client, info = store["client"], store["info"]
-    wanted = _wanted(shipment)
-    if not wanted:
-        raise ShipmentProblem(f"shipment {row.shipment_ref} has no lines: nothing to fulfil")
-    candidates = {sku: set(store_skus(sku, store["sku_map"])) for sku in wanted}
-    every_fo = client.fulfillment_orders(row.order_external_id)
-    fos = [fo for fo in every_fo if fo["status"] in OPEN_FO]
-    at: dict[str, list[dict]] = {}
-    for fo in fos:
-        at.setdefault(_number(fo["location_id"] or ""), []).append(fo)
-    preferred: list[str] = []
-    # A shipment naming no warehouse left the one the order was routed to (connector.routing), if any.
-    warehouse = shipment.get("warehouse") or order_warehouse(store["rt"], row.store_id, row.order_external_id, wanted)
-    if warehouse and len(at) > 1:  # only worth asking the store when there is a choice
-        if "locations" not in store:
-            store["locations"] = store_locations(store["rt"], info, client)
-        locations: LocationMap = store["locations"]
-        preferred = [loc for loc in locations.for_warehouse(warehouse) if loc in at]
-    for loc in preferred + [loc for loc in at if loc not in preferred]:
-        picks = _allocate(at[loc], wanted, candidates)
-        if picks is not None:
-            tracking = (
-                shipment.get("carrier") or None,
-                shipment.get("tracking_number") or None,
-                shipment.get("tracking_url") or None,
-            )
-            made = client.create_fulfillment(
-                picks, tracking, notify_customer=notify_customer(info), ref=row.shipment_ref
-            )
-            return str(made["id"])
-    number = shipment.get("tracking_number")
-    if number and every_fo:  # a previous attempt whose answer was lost may have made it
-        existing = client.existing_fulfillment(every_fo[0]["id"], number)
-        if existing is not None:
-            return str(existing["id"])
-    open_lines = {li["sku"]: li["remaining"] for fo in fos for li in fo["line_items"] if li["remaining"]}
-    raise ShipmentProblem(
-        f"shipment {row.shipment_ref}: Shopify order {row.order_external_id} has no open fulfillment order at one "
-        f"location holding {', '.join(f'{q} x {s}' for s, q in wanted.items())} (still to fulfil: "
-        f"{', '.join(f'{q} x {s}' for s, q in open_lines.items()) or 'nothing'}). Check the SKU mapping, whether "
-        "the order was fulfilled by hand, or move its fulfillment orders to one location; then run "
-        "`connector sync-shipments --retry-failed`"
-    )
+    def erp_sku(self, store_sku: str) -> str:
+        return str(self._store["sku_map"].get(store_sku, store_sku))
 
+    def routed_warehouse(self, order_id: str, wanted: Mapping[str, int]) -> str | None:
+        return order_warehouse(self._store["rt"], self._store_id, order_id, dict(wanted))
 
-def _allocate(
-    fos: list[dict], wanted: dict[str, int], candidates: dict[str, set[str]]
-) -> list[tuple[str, list[tuple[str, int]]]] | None:
-    """Place every shipment line on these fulfillment orders' open line items, or None if they cannot
-    hold it all."""
-    used: Counter[str] = Counter()
-    picks: dict[str, list[tuple[str, int]]] = {}
-    for sku, quantity in wanted.items():
-        need = quantity
-        for fo in fos:
-            for li in fo["line_items"]:
-                free = li["remaining"] - used[li["id"]]
-                if need and free > 0 and (li.get("sku") or "") in candidates[sku]:
-                    take = min(need, free)
-                    used[li["id"]] += take
-                    picks.setdefault(fo["id"], []).append((li["id"], take))
-                    need -= take
-        if need:
-            return None
-    return list(picks.items())
+    def locations_for(self, warehouse: str) -> list[str]:
+        if "locations" not in self._store:
+            self._store["locations"] = store_locations(self._store["rt"], self._store["info"], self.client())
+        locations: LocationMap = self._store["locations"]
+        return locations.for_warehouse(warehouse)
+
+    def all_shipped(self, order_id: str, ordered: Mapping[str, int]) -> bool:
+        """Every line's quantity is covered by this order's shipments together (in ERP SKUs)."""
+        shipped: Counter[str] = Counter()
+        with self._store["rt"].sessions() as session:
+            for shipment in session.scalars(
+                select(Fulfillment.shipment).where(
+                    Fulfillment.store_id == self._store_id, Fulfillment.order_external_id == order_id
+                )
+            ):
+                for line in (shipment or {}).get("lines") or []:
+                    shipped[line["sku"]] += int(line["quantity"])
+        return bool(ordered) and all(shipped[sku] >= quantity for sku, quantity in ordered.items())
 
 
 def notify_customer(info: StoreInfo) -> bool:
     """The store setting `notify_customer` (default true): whether the store emails the buyer about what we do."""
     value = info.settings.get("notify_customer", True)
     return value.strip().lower() not in ("false", "0", "no", "off") if isinstance(value, str) else bool(value)
-
-
-def note_text(shipment: dict) -> str:
-    count = sum(int(line["quantity"]) for line in shipment.get("lines") or [])
-    text = f"Shipped {count} item(s)"
-    if shipment.get("carrier"):
-        text += f" via {shipment['carrier']}"
-    if shipment.get("tracking_number"):
-        text += f", tracking {shipment['tracking_number']}"
-    if shipment.get("tracking_url"):
-        text += f": {shipment['tracking_url']}"
-    return text + ("" if shipment.get("tracking_url") else ".")
-
-
-def _to_woo(rt: Runtime, store: dict[str, Any], row: Fulfillment, shipment: dict) -> str:
-    client = store["client"]
-    order = client.order(row.order_external_id)  # a deleted order fails here, before any note
-    note = client.add_note(row.order_external_id, note_text(shipment), customer_note=True)
-    if order.get("status") not in FINAL_WOO_STATUSES and _all_shipped(rt, row, order, store["sku_map"]):
-        client.complete_order(row.order_external_id)
-    return str(note.get("id"))
-
-
-def _all_shipped(rt: Runtime, row: Fulfillment, order: dict, sku_map: dict[str, str]) -> bool:
-    """Every order line's quantity is covered by this order's shipments together (in ERP SKUs; lines
-    without a SKU, such as a gift wrap fee entered as a product, do not hold completion back)."""
-    ordered: Counter[str] = Counter()
-    for line in order.get("line_items") or []:
-        if line.get("sku"):
-            ordered[sku_map.get(line["sku"], line["sku"])] += int(line.get("quantity") or 0)
-    shipped: Counter[str] = Counter()
-    with rt.sessions() as session:
-        for shipment in session.scalars(
-            select(Fulfillment.shipment).where(
-                Fulfillment.store_id == row.store_id, Fulfillment.order_external_id == row.order_external_id
-            )
-        ):
-            for line in (shipment or {}).get("lines") or []:
-                shipped[line["sku"]] += int(line["quantity"])
-    return bool(ordered) and all(shipped[sku] >= quantity for sku, quantity in ordered.items())
 
 
 def retry_failed(rt: Runtime) -> int:

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from mappings.canonical import Order, Refund, Transaction
+from platforms.shipping import Shipper
 from platforms.stock import StockWriter
 
 Reply = tuple[int, str]  # an HTTP status and the message the sender sees
@@ -173,6 +174,7 @@ class Platform:
     client: ClientBuilder  # the store's API client
     connection_settings: tuple[str, ...]  # the settings a client is built from: another value, another client
     stock: StockWriter  # how the store's items are found and their stock written
+    ship: Shipper  # how an ERP shipment is shown in the store
     issued_secrets: tuple[str, ...] = ()  # secrets the platform issues and renews (a new one is no new client)
 
     def kind(self, topic: str) -> str | None:

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 
 from connector.clients import shopify_client
-from connector.fulfillment import note_text, retry_failed, sync_shipments
+from connector.fulfillment import retry_failed, sync_shipments
 from connector.jobs import sync_shipments_job
 from connector.models import Fulfillment, Store, SyncCursor
+from platforms.shipping import note_text
 from tests.conftest import load_fixture
 from tests.fakes.shopify import FakeShopify
 from tests.fakes.woocommerce import FakeWooCommerce

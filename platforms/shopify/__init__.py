@@ -5,7 +5,7 @@ from __future__ import annotations
 from adapters.shopify_auth import ISSUED_KEYS
 from mappings.shopify import order_from_shopify
 from platforms.base import Platform
-from platforms.shopify import events
+from platforms.shopify import events, shipping
 from platforms.shopify.client import CONNECTION_SETTINGS, build_client
 from platforms.shopify.listing import ShopifyListing
 from platforms.shopify.receiver import ShopifyReceiver
@@ -23,6 +23,7 @@ PLATFORM = Platform(
     check=events.check,
     client=build_client,
     connection_settings=CONNECTION_SETTINGS,
+    ship=shipping.ship,
     stock=ShopifyStock(),
     issued_secrets=ISSUED_KEYS,
 )

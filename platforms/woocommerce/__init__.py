@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mappings.woocommerce import order_from_woocommerce
 from platforms.base import Platform
-from platforms.woocommerce import events
+from platforms.woocommerce import events, shipping
 from platforms.woocommerce.client import CONNECTION_SETTINGS, build_client
 from platforms.woocommerce.listing import WooListing
 from platforms.woocommerce.receiver import WooReceiver
@@ -22,5 +22,6 @@ PLATFORM = Platform(
     check=events.check,
     client=build_client,
     connection_settings=CONNECTION_SETTINGS,
+    ship=shipping.ship,
     stock=WooStock(),
 )
