@@ -6,21 +6,14 @@ credit note) — pending, with a copy of the credit note — before any store is
 nothing when the row exists, so a replay or a reset cursor changes nothing. Then every pending row is
 delivered:
 
-- The store's refunds of the order are read first: one whose note (WooCommerce: reason) names the credit
-  note ("ERP credit note CN-1") is ours from an earlier try whose answer was lost, and is not made again.
-- Shopify: one `refundCreate` with the credit note's lines placed on the order's line items by SKU
-  (restockType RETURN to the store location that sells from the line's warehouse — the `location`
-  mapping — or NO_RESTOCK), the shipping given back, and one REFUND transaction of the credit note's total
-  against the order's successful sale or capture (its gateway). notify is false: the ERP told the customer.
-- WooCommerce: one `POST orders/<id>/refunds` (mappings.woo_refund_request): `amount` the credit note's
-  total, the note as `reason`, the lines on the order's line items by SKU and the shipping on its shipping
-  line, each with its tax, and `api_restock` when every returned unit came back into stock (WooCommerce
-  restocks all refunded lines or none). An order deleted, another currency, more units, shipping or money
-  than the order has left: failed, saying what to check. `api_refund` is true: the money goes back through the order's
-  payment gateway, as Shopify's REFUND transaction does. A gateway that cannot refund (cash on delivery,
-  bank transfer) or declines makes WooCommerce refuse and delete the refund; the row fails with what to
-  do: give the money back another way, record it in WooCommerce as a manual refund whose reason is the
-  note, then `connector sync-refunds --retry-failed` finds it by its reason and binds it.
+- The store's refunds of the order are read first: one whose note names the credit note ("ERP credit note
+  CN-1") is ours from an earlier try whose answer was lost, and is not made again.
+- Then the store makes one refund of the credit note's lines (placed on the order's line items by SKU,
+  restocked where the credit note says so), its shipping and its total, back through the order's payment:
+  how is the platform's (platforms/<name>/operations.py: Shopify's `refundCreate` with a REFUND
+  transaction, WooCommerce's `POST orders/<id>/refunds` with `api_refund`). An order deleted, another
+  currency, more units, shipping or money than the order has left, a gateway that cannot refund: failed,
+  saying what to check and do.
 - Once the store answers, the store refund is bound as the order's credit note (`erp_documents`, kind
   "credit_note", key "<order ref>:refund:<store refund id>" — the key connector.lifecycle gives the
   store's refunds of either platform — erp_ref the ERP's credit note), so the refunds/create webhook
@@ -38,37 +31,27 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from adapters.clock import utcnow
-from adapters.shopify import numeric_id
-from adapters.woocommerce import RefundRefused, WooClient
 from connector.audit import audit
 from connector.db import rowcount
-from connector.fulfillment import FeedReport, attempt, claim, deliver_all, record_new, store_context
-from connector.locations import LocationMap, store_locations
+from connector.fulfillment import FeedReport, StoreRun, attempt, claim, deliver_all, record_new, store_context
 from connector.models import ErpDocument, OfflineRefund, Store
 from connector.runtime import Runtime
 from connector.stock import read_pages
 from mappings.canonical import ErpRefund
-from mappings.inventory import store_skus
-from mappings.refund_notes import erp_refund_note, names_credit_note
-from mappings.woo_refund_request import Unplaceable, woo_refund
+from platforms.operations import StoreProblem
+from platforms.registry import platform
 
 log = logging.getLogger(__name__)
 
 REFUND_CURSOR = "erp:refunds"
 ACTOR = "erp:returns"  # who the audit log says acted: the ERP's returns desk
 PAGE = 500
-PAID_KINDS = {"SALE", "CAPTURE"}
-
-
-class RefundProblem(Exception):
-    """What the store cannot take as it is: a person must act (the message says what)."""
 
 
 @dataclass
@@ -139,14 +122,11 @@ def deliver(
 
     def work() -> tuple[str, str]:
         store = store_context(rt, row.store_id, context)
-        to_store = _to_shopify if store["info"].platform == "shopify" else _to_woo
-        remote, note = to_store(rt, store, row)
+        remote, note = platform(store["info"].platform).operations.refund(_Credit(store, row))
         made.append(remote)
         return "done", note
 
-    status, note, error = attempt(
-        rt, row, f"ERP refund {row.refund_ref}", "connector sync-refunds", RefundProblem, work
-    )
+    status, note, error = attempt(rt, row, f"ERP refund {row.refund_ref}", "connector sync-refunds", StoreProblem, work)
     remote = made[0] if made else None
     _save(rt, row, status, note, remote, error)
     if error and report is not None:
@@ -188,168 +168,17 @@ def bind_store_refund(rt: Runtime, store_id: int, order_external_id: str, key: s
         pass  # bound already: by an earlier try, or by the webhook that recognised our note
 
 
-def _bind(rt: Runtime, row: OfflineRefund, store_refund_id: str) -> None:
-    order_ref = str((row.refund or {}).get("order_ref"))
-    key = f"{order_ref}:refund:{numeric_id(store_refund_id)}"
-    bind_store_refund(rt, row.store_id, row.order_external_id, key, row.refund_ref)
+class _Credit(StoreRun):
+    """An ERP credit note on its way to its store (platforms.operations.RefundCore)."""
 
+    def __init__(self, store: dict[str, Any], row: OfflineRefund):
+        super().__init__(store, row.store_id, row.order_external_id, row.refund_ref, row.refund or {}, row.currency)
+        self.row = row
 
-def _to_shopify(rt: Runtime, store: dict[str, Any], row: OfflineRefund) -> tuple[str, str]:
-    client, refund = store["client"], row.refund or {}
-    facts = client.order_refunds(row.order_external_id)
-    if facts is None:
-        raise RefundProblem(
-            f"Shopify has no order {row.order_external_id} any more: credit note {row.refund_ref} stays in the ERP; "
-            "refund the customer another way"
-        )
-    for made in facts["refunds"]:
-        if names_credit_note(made["note"], row.refund_ref):
-            _bind(rt, row, made["id"])
-            return str(made["id"]), "refunded in Shopify (an earlier try's answer was lost)"
-    if facts["currency"] != row.currency:
-        raise RefundProblem(
-            f"credit note {row.refund_ref} is in {row.currency}, the Shopify order in {facts['currency']}: credit "
-            f"it in {facts['currency']} in the ERP, or refund the customer in Shopify by hand"
-        )
-    lines = _refund_lines(rt, store, row, refund, facts["lines"])
-    total, shipping = Decimal(refund.get("total") or "0"), Decimal(refund.get("shipping") or "0")
-    wanted: dict[str, Any] = {
-        "note": erp_refund_note(row.refund_ref, str(refund.get("reason") or "")),
-        "notify": False,
-        "refundLineItems": lines,
-    }
-    if shipping > 0:
-        wanted["shipping"] = {"amount": str(shipping)}
-    if total > 0:
-        wanted["transactions"] = [_transaction(row, facts["transactions"], total)]
-    made = client.create_refund(row.order_external_id, wanted)
-    _bind(rt, row, made)
-    restocked = sum(int(li["quantity"]) for li in lines if li["restockType"] != "NO_RESTOCK")
-    return made, f"refunded in Shopify: {total} {row.currency}, {restocked} unit(s) restocked"
-
-
-def _transaction(row: OfflineRefund, transactions: list[dict], total: Decimal) -> dict:
-    paid = [t for t in transactions if t["kind"] in PAID_KINDS and t["status"] == "SUCCESS"]
-    parent = max((t for t in paid if t["amount"] >= total), key=lambda t: t["amount"], default=None)
-    if parent is None:
-        raise RefundProblem(
-            f"credit note {row.refund_ref}: Shopify order {row.order_external_id} has no payment of at least {total} "
-            f"{row.currency} to refund it to; refund the customer in Shopify by hand, then mark it done by "
-            "running `connector sync-refunds --retry-failed` once the store shows the refund with the note "
-            f"'{erp_refund_note(row.refund_ref)}'"
-        )
-    return {
-        "orderId": f"gid://shopify/Order/{row.order_external_id}",
-        "parentId": parent["id"],
-        "gateway": parent["gateway"],
-        "kind": "REFUND",
-        "amount": str(total),
-    }
-
-
-def _refund_lines(
-    rt: Runtime, store: dict[str, Any], row: OfflineRefund, refund: dict, order_lines: list[dict]
-) -> list[dict]:
-    """The credit note's units placed on the order's line items by SKU, restocked at the store location
-    that sells from the line's warehouse."""
-    left = {li["id"]: li["refundable"] for li in order_lines}
-    out: list[dict] = []
-    for line in refund.get("lines") or []:
-        need = int(line["quantity"])
-        if need <= 0:
-            continue  # money only: it travels in the transaction
-        skus = set(store_skus(line["sku"], store["sku_map"]))
-        location = _location(rt, store, row, line) if line.get("restock") else None
-        for li in order_lines:
-            take = min(need, left[li["id"]]) if li["sku"] in skus else 0
-            if take > 0:
-                entry = {
-                    "lineItemId": li["id"],
-                    "quantity": take,
-                    "restockType": "RETURN" if location else "NO_RESTOCK",
-                }
-                if location:
-                    entry["locationId"] = f"gid://shopify/Location/{location}"
-                out.append(entry)
-                left[li["id"]] -= take
-                need -= take
-        if need:
-            raise RefundProblem(
-                f"credit note {row.refund_ref}: {line['quantity']} x {line['sku']} is more than the Shopify order "
-                f"{row.order_external_id} has left to refund of that SKU; check the SKU mapping on /config#skus or "
-                "whether the store refunded it already, then run `connector sync-refunds --retry-failed`"
-            )
-    return out
-
-
-def _location(rt: Runtime, store: dict[str, Any], row: OfflineRefund, line: dict) -> str:
-    if "locations" not in store:
-        store["locations"] = store_locations(store["rt"], store["info"], store["client"])
-    locations: LocationMap = store["locations"]
-    found = (
-        locations.for_warehouse(line.get("warehouse") or "") if line.get("warehouse") else list(locations.warehouses)
-    )
-    if not found:
-        raise RefundProblem(
-            f"credit note {row.refund_ref}: no Shopify location sells from warehouse {line.get('warehouse')!r}, so "
-            "the returned units have nowhere to go: map it on /config#locations, then run "
-            "`connector sync-refunds --retry-failed`"
-        )
-    return found[0]
-
-
-def _to_woo(rt: Runtime, store: dict[str, Any], row: OfflineRefund) -> tuple[str, str]:
-    client: WooClient = store["client"]
-    order = client.find_order(row.order_external_id)
-    if order is None:
-        raise RefundProblem(
-            f"WooCommerce has no order {row.order_external_id} any more: credit note {row.refund_ref} stays in the "
-            "ERP; refund the customer another way"
-        )
-    earlier = client.order_refunds(row.order_external_id)
-    for made in earlier:
-        if names_credit_note(str(made.get("reason") or ""), row.refund_ref):
-            _bind(rt, row, str(made["id"]))
-            return str(made["id"]), (
-                f"refunded in WooCommerce already: its refund {made['id']} carries the note (an earlier try's answer "
-                "was lost, or it was refunded by hand)"
-            )
-    currency = str(order.get("currency") or "")
-    if currency != row.currency:
-        raise RefundProblem(
-            f"credit note {row.refund_ref} is in {row.currency}, the WooCommerce order in {currency}: credit it in "
-            f"{currency} in the ERP, or refund the customer in WooCommerce by hand"
-        )
-    credit = row.refund or {}
-    try:
-        wanted = woo_refund(
-            credit, order, earlier, store["sku_map"], erp_refund_note(row.refund_ref, str(credit.get("reason") or ""))
-        )
-    except Unplaceable as exc:
-        raise RefundProblem(
-            f"credit note {row.refund_ref}, WooCommerce order {row.order_external_id}: {exc}; then run "
-            "`connector sync-refunds --retry-failed`"
-        ) from None
-    try:
-        made = client.create_refund(row.order_external_id, wanted.body)
-    except RefundRefused as exc:
-        raise RefundProblem(
-            f"{exc}. Credit note {row.refund_ref} is not refunded: if the order's payment gateway cannot refund "
-            "(cash on delivery, bank transfer) or declined, give the money back another way, record it in "
-            f"WooCommerce as a manual refund with the reason '{erp_refund_note(row.refund_ref)}', then run "
-            "`connector sync-refunds --retry-failed` (the refund is recognised by its reason, not made twice)"
-        ) from None
-    remote = str(made["id"])
-    _bind(rt, row, remote)
-    note = f"refunded in WooCommerce: {wanted.body['amount']} {row.currency}, {wanted.restocked} unit(s) restocked"
-    if wanted.restocked < wanted.units:
-        note += (
-            f"; {wanted.units - wanted.restocked} not restocked in the store (WooCommerce restocks every refunded "
-            "line or none): the ERP's stock reaches it with the next stock sync"
-        )
-    if wanted.unitemised:
-        note += f"; {wanted.unitemised} {row.currency} of shipping refunded in the amount only (no shipping line)"
-    return remote, note
+    def bind(self, store_refund_id: str) -> None:
+        order_ref = str(self.document.get("order_ref"))
+        key = f"{order_ref}:refund:{store_refund_id}"
+        bind_store_refund(self.rt, self.row.store_id, self.row.order_external_id, key, self.row.refund_ref)
 
 
 def retry_failed(rt: Runtime) -> int:

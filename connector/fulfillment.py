@@ -37,8 +37,8 @@ from connector.stock import read_pages
 from connector.upsert import chunked, custom_plans, upsert
 from mappings.canonical import ErpRefund, Receipt, Shipment, Undelivered
 from mappings.inventory import store_skus
+from platforms.operations import StoreProblem
 from platforms.registry import platform
-from platforms.shipping import ShipmentProblem
 
 log = logging.getLogger(__name__)
 
@@ -232,8 +232,9 @@ def deliver(
     try:
         store = store_context(rt, row.store_id, context)
         ship = platform(store["info"].platform).ship
-        remote = ship(_ShipCore(store, row.store_id), row.order_external_id, row.shipment_ref, shipment)
-    except ShipmentProblem as exc:
+        run = StoreRun(store, row.store_id, row.order_external_id, row.shipment_ref, shipment)
+        remote = ship(run, row.order_external_id, row.shipment_ref, shipment)
+    except StoreProblem as exc:
         status, error = "failed", str(exc)
     except StorefrontError as exc:
         status, error = ("retry" if exc.retryable else "failed"), str(exc)
@@ -305,13 +306,25 @@ def store_context(rt: Runtime, store_id: int, context: dict[int, dict[str, Any]]
     return context[store_id]
 
 
-class _ShipCore:
-    """A store's run context as its platform's shipper sees it (platforms.shipping.ShipCore)."""
+class StoreRun:
+    """One store, read once per run, and one ERP document on its way to it, as a platform's shipper or
+    operations see them (platforms.shipping.ShipCore, platforms.operations.FeedCore)."""
 
-    def __init__(self, store: dict[str, Any], store_id: int):
-        self._store, self._store_id = store, store_id
+    def __init__(
+        self,
+        store: dict[str, Any],
+        store_id: int,
+        order_id: str,
+        ref: str,
+        document: Mapping[str, Any],
+        currency: str = "",
+    ):
+        self._store, self.store_id = store, store_id
+        self.rt: Runtime = store["rt"]
         self.settings = store["info"].settings
         self.notify_customer = notify_customer(store["info"])
+        self.order_id, self.ref, self.document = order_id, ref, document
+        self.currency = currency or str(document.get("currency") or "")
 
     def client(self) -> Any:
         return self._store["client"]
@@ -322,22 +335,26 @@ class _ShipCore:
     def erp_sku(self, store_sku: str) -> str:
         return str(self._store["sku_map"].get(store_sku, store_sku))
 
-    def routed_warehouse(self, order_id: str, wanted: Mapping[str, int]) -> str | None:
-        return order_warehouse(self._store["rt"], self._store_id, order_id, dict(wanted))
+    def sku_map(self) -> Mapping[str, str]:
+        sku_map: Mapping[str, str] = self._store["sku_map"]
+        return sku_map
 
-    def locations_for(self, warehouse: str) -> list[str]:
+    def routed_warehouse(self, order_id: str, wanted: Mapping[str, int]) -> str | None:
+        return order_warehouse(self.rt, self.store_id, order_id, dict(wanted))
+
+    def locations_for(self, warehouse: str | None) -> list[str]:
         if "locations" not in self._store:
-            self._store["locations"] = store_locations(self._store["rt"], self._store["info"], self.client())
+            self._store["locations"] = store_locations(self.rt, self._store["info"], self.client())
         locations: LocationMap = self._store["locations"]
-        return locations.for_warehouse(warehouse)
+        return locations.for_warehouse(warehouse) if warehouse else list(locations.warehouses)
 
     def all_shipped(self, order_id: str, ordered: Mapping[str, int]) -> bool:
         """Every line's quantity is covered by this order's shipments together (in ERP SKUs)."""
         shipped: Counter[str] = Counter()
-        with self._store["rt"].sessions() as session:
+        with self.rt.sessions() as session:
             for shipment in session.scalars(
                 select(Fulfillment.shipment).where(
-                    Fulfillment.store_id == self._store_id, Fulfillment.order_external_id == order_id
+                    Fulfillment.store_id == self.store_id, Fulfillment.order_external_id == order_id
                 )
             ):
                 for line in (shipment or {}).get("lines") or []:

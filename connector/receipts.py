@@ -9,16 +9,15 @@ pending row is delivered:
 - The store's own view of the order's money is read first: an order the store already shows paid is
   not marked again (`done`, and the note says so). This is also how an attempt whose answer was lost is
   recognised on its next try.
-- Shopify's `orderMarkAsPaid` pays the whole outstanding amount, so the order is marked only when the
-  ERP's receipts for it together cover what is outstanding; until then the row is `partial` and waits
-  for the next receipt of the order, which re-weighs them all. WooCommerce has no outstanding amount:
-  the receipts must cover the order total. Receipts in another currency than the store's order are
-  refused with a reason (a person converts them in the ERP or marks the order paid by hand).
+- The order is marked only when the ERP's receipts for it together cover what the store asks (e.g.
+  Shopify's outstanding amount, WooCommerce's order total); until then the row is `partial` and waits
+  for the next receipt of the order, which re-weighs them all. Receipts in another currency than the
+  store's order are refused with a reason (a person converts them in the ERP or marks the order paid by
+  hand).
 - Before the store is told, the order's payments binding (`erp_documents`, kind "payments") is written,
   so the store's orders/paid webhook that follows books no second payment in the ERP for the same money.
-- Shopify: `orderMarkAsPaid`. WooCommerce: a private order note naming the receipt, then `set_paid`
-  (pending or failed orders) or status `processing` (on-hold, e.g. waiting for a bank transfer), both of
-  which set its date_paid; an order already processing or completed keeps its status, with the note.
+- How the store is told is its platform's (platforms/<name>/operations.py): e.g. Shopify's
+  `orderMarkAsPaid`; WooCommerce's private note naming the receipt, then `set_paid` or `processing`.
 
 Every outcome is written to the audit log with the actor `erp:finance`, and shown on the order's console
 page. A failure is kept on the row like a fulfillment's: retryable ones are tried on the next run up to
@@ -39,23 +38,19 @@ from sqlalchemy.exc import IntegrityError
 from adapters.clock import utcnow
 from connector.audit import audit
 from connector.db import rowcount
-from connector.fulfillment import FeedReport, attempt, claim, deliver_all, record_new, store_context
+from connector.fulfillment import FeedReport, StoreRun, attempt, claim, deliver_all, record_new, store_context
 from connector.models import ErpDocument, ReceiptDelivery, Store
 from connector.runtime import Runtime
 from connector.stock import read_pages
 from mappings.canonical import Receipt
+from platforms.operations import StoreProblem
+from platforms.registry import platform
 
 log = logging.getLogger(__name__)
 
 RECEIPT_CURSOR = "erp:receipts"
 ACTOR = "erp:finance"  # who the audit log says acted: finance, through the ERP
 PAGE = 500
-SHOPIFY_PAID = {"PAID", "PARTIALLY_REFUNDED", "REFUNDED"}
-WOO_CLOSED = {"cancelled", "refunded", "trash"}
-
-
-class ReceiptProblem(Exception):
-    """What the store cannot take as it is: a person must act (the message says what)."""
 
 
 @dataclass
@@ -119,11 +114,9 @@ def deliver(
 
     def work() -> tuple[str, str]:
         store = store_context(rt, row.store_id, context)
-        return _to_shopify(rt, store, row) if store["info"].platform == "shopify" else _to_woo(rt, store, row)
+        return platform(store["info"].platform).operations.mark_paid(_Receipt(store, row))
 
-    status, note, error = attempt(
-        rt, row, f"receipt {row.receipt_ref}", "connector sync-receipts", ReceiptProblem, work
-    )
+    status, note, error = attempt(rt, row, f"receipt {row.receipt_ref}", "connector sync-receipts", StoreProblem, work)
     _save(rt, row, status, note, error)
     if error and report is not None:
         report.errors.append(f"{row.receipt_ref}: {error}")
@@ -168,7 +161,7 @@ def _covered(rt: Runtime, row: ReceiptDelivery, currency: str) -> Decimal:
         ).all()
     other = [f.receipt_ref for f in found if f.currency != currency]
     if other:
-        raise ReceiptProblem(
+        raise StoreProblem(
             f"receipt(s) {', '.join(other)} are not in {currency}, the store order's currency: record them in "
             f"{currency} in the ERP, or mark the order paid in the store by hand"
         )
@@ -215,66 +208,21 @@ def _bind_payments(rt: Runtime, row: ReceiptDelivery) -> None:
         pass  # bound already: by an earlier try, or the store's own payments were booked
 
 
-def _to_shopify(rt: Runtime, store: dict[str, Any], row: ReceiptDelivery) -> tuple[str, str]:
-    client = store["client"]
-    state = client.order_payment(row.order_external_id)
-    if state is None:
-        raise ReceiptProblem(
-            f"Shopify has no order {row.order_external_id} any more: the receipt stays in the ERP; nothing to mark"
-        )
-    if state["cancelled"]:
-        raise ReceiptProblem(
-            f"the Shopify order {row.order_external_id} is cancelled: money received for it must be refunded or "
-            "the order re-created in Shopify; then run `connector sync-receipts --retry-failed`"
-        )
-    financial = str(state["financial_status"])
-    outstanding, currency = state["outstanding"]
-    if financial in SHOPIFY_PAID or outstanding <= 0:
-        return _already_paid(rt, row, financial.lower().replace("_", " "))
-    covered = _covered(rt, row, currency)
-    if covered < outstanding:
-        return "partial", (
-            f"the ERP's receipts add up to {covered} {currency} of {outstanding} {currency} outstanding: Shopify can "
-            "only mark the whole amount paid, so the order is marked when the rest is received"
-        )
-    _bind_payments(rt, row)
-    shown = client.mark_as_paid(row.order_external_id)
-    return "done", f"marked paid in Shopify ({shown.lower()}): {covered} {currency} received"
+class _Receipt(StoreRun):
+    """A receipt on its way to its store (platforms.operations.ReceiptCore)."""
 
+    def __init__(self, store: dict[str, Any], row: ReceiptDelivery):
+        super().__init__(store, row.store_id, row.order_external_id, row.receipt_ref, row.receipt or {}, row.currency)
+        self.row = row
 
-def _to_woo(rt: Runtime, store: dict[str, Any], row: ReceiptDelivery) -> tuple[str, str]:
-    client = store["client"]
-    order = client.order(row.order_external_id)
-    if order.get("date_paid_gmt"):
-        return _already_paid(rt, row, "paid")
-    status = str(order.get("status") or "")
-    if status in WOO_CLOSED:
-        raise ReceiptProblem(
-            f"the WooCommerce order {row.order_external_id} is {status}: money received for it must be refunded "
-            "or the order re-opened; then run `connector sync-receipts --retry-failed`"
-        )
-    currency, total = str(order.get("currency") or ""), Decimal(str(order.get("total") or "0"))
-    covered = _covered(rt, row, currency)
-    if covered < total:
-        return "partial", (
-            f"the ERP's receipts add up to {covered} {currency} of the order's {total} {currency}: it is marked paid "
-            "when the rest is received"
-        )
-    _bind_payments(rt, row)
-    receipt = row.receipt or {}
-    text = f"Payment of {covered} {currency} received (ERP receipt {row.receipt_ref}"
-    text += f", reference {receipt['reference']})." if receipt.get("reference") else ")."
-    client.add_note(row.order_external_id, text, customer_note=False)  # an identical note is not added twice
-    if status in ("pending", "failed"):
-        client.set_paid(row.order_external_id)
-        return "done", f"marked paid in WooCommerce (set_paid): {covered} {currency} received"
-    if status == "on-hold":
-        client.set_status(row.order_external_id, "processing")
-        return "done", f"marked paid in WooCommerce (on-hold to processing): {covered} {currency} received"
-    return "done", (
-        f"noted on the WooCommerce order ({status}, whose payment date WooCommerce sets only on the way to "
-        f"processing): {covered} {currency} received"
-    )
+    def covered(self, currency: str) -> Decimal:
+        return _covered(self.rt, self.row, currency)
+
+    def bind(self) -> None:
+        _bind_payments(self.rt, self.row)
+
+    def already_paid(self, shown: str) -> tuple[str, str]:
+        return _already_paid(self.rt, self.row, shown)
 
 
 def retry_failed(rt: Runtime) -> int:

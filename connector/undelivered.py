@@ -9,17 +9,14 @@ reset cursor changes nothing. Then every pending row is delivered:
 - The store order is read first. One already cancelled is left alone (`done`, and the note says so); this
   is also how an attempt whose answer was lost is recognised on its next try.
 - A paid order is no COD refusal: it fails with the reason, for a person to look at (refund it, or find
-  out where the parcel went). Paid means: Shopify's financial status is anything but pending (nothing
-  authorised, nothing captured, which is how a COD order waits for its money); WooCommerce's order has a
-  payment date and is not cash on delivery (WooCommerce's COD gateway moves orders to processing, which
-  sets the payment date without any money received); on either, finance's receipts for the order were
-  told to the store (connector.receipts).
+  out where the parcel went). Paid means: the store shows it paid (its platform's operations say how:
+  platforms/<name>/operations.py), or finance's receipts for the order were told to the store
+  (connector.receipts).
 - Before the store is told, the order's ERP cancellation is bound (`erp_documents`, kind "cancellation",
   to "ERP returned undelivered <ref>"), so the orders/cancelled webhook that follows the store's change
   does not cancel in the ERP an order the ERP closed itself (connector.lifecycle reads this binding).
-- The store client's `cancel_order` with "Refused at the door: <reason>": Shopify's orderCancel (reason
-  DECLINED, restock, the store's `notify_customer` setting), WooCommerce a private note then status
-  cancelled (which puts the stock back).
+- The store cancels the order, restocked, with "Refused at the door: <reason>" (and the store's
+  `notify_customer` setting where the platform notifies).
 
 Every outcome is written to the audit log with the actor `erp:warehouse` and shown on the order's console
 page. A failure is kept on the row like a receipt's: retryable ones are tried on the next run up to
@@ -41,10 +38,10 @@ from connector.audit import audit
 from connector.db import rowcount
 from connector.fulfillment import (
     FeedReport,
+    StoreRun,
     attempt,
     claim,
     deliver_all,
-    notify_customer,
     record_new,
     store_context,
 )
@@ -52,18 +49,14 @@ from connector.models import ErpDocument, ReceiptDelivery, Store, UndeliveredPar
 from connector.runtime import Runtime
 from connector.stock import read_pages
 from mappings.canonical import Undelivered
+from platforms.operations import StoreProblem
+from platforms.registry import platform
 
 log = logging.getLogger(__name__)
 
 UNDELIVERED_CURSOR = "erp:undelivered"
 ACTOR = "erp:warehouse"  # who the audit log says acted: the warehouse, through the ERP
 PAGE = 500
-SHOPIFY_UNPAID = {"PENDING"}
-WOO_GONE = {"refunded", "trash"}
-
-
-class UndeliveredProblem(Exception):
-    """What the store cannot take as it is: a person must act (the message says what)."""
 
 
 @dataclass
@@ -102,10 +95,10 @@ def deliver(
 
     def work() -> tuple[str, str]:
         store = store_context(rt, row.store_id, context)
-        return _cancel(rt, store, row)
+        return platform(store["info"].platform).operations.cancel_refused(_Parcel(store, row))
 
     command = "connector sync-undelivered"
-    status, note, error = attempt(rt, row, f"undelivered {row.return_ref}", command, UndeliveredProblem, work)
+    status, note, error = attempt(rt, row, f"undelivered {row.return_ref}", command, StoreProblem, work)
     _save(rt, row, status, note, error)
     if error and report is not None:
         report.errors.append(f"{row.return_ref}: {error}")
@@ -118,43 +111,22 @@ def staff_note(row: UndeliveredParcel) -> str:
     return f"Refused at the door: {reason} (ERP return {row.return_ref})"
 
 
-def _cancel(rt: Runtime, store: dict[str, Any], row: UndeliveredParcel) -> tuple[str, str]:
-    client, info = store["client"], store["info"]
-    shopify = info.platform == "shopify"
-    if shopify:
-        state = client.order_payment(row.order_external_id)
-        if state is None:
-            raise UndeliveredProblem(f"Shopify has no order {row.order_external_id} any more: nothing to cancel")
-        cancelled, paid = bool(state["cancelled"]), str(state["financial_status"])
-        paid_shown = "" if paid in SHOPIFY_UNPAID else paid.lower().replace("_", " ")
-    else:
-        order = client.order(row.order_external_id)
-        status = str(order.get("status") or "")
-        cancelled = status == "cancelled"
-        if status in WOO_GONE:
-            raise UndeliveredProblem(
-                f"the WooCommerce order {row.order_external_id} is {status}: it is not cancelled; check it by hand"
-            )
-        cod = str(order.get("payment_method") or "") == "cod"
-        paid_shown = "paid" if order.get("date_paid_gmt") and not cod else ""
-    if cancelled:
-        if _bound_by_us(rt, row):
-            return "done", "the store shows the order cancelled: cancelled (an earlier try's answer was lost)"
-        return "done", "the store already shows the order cancelled: nothing to cancel"
-    receipts = _receipts_told(rt, row)
-    if paid_shown or receipts:
-        why = f"the store shows it {paid_shown}" if paid_shown else f"finance's receipts {', '.join(receipts)}"
-        raise UndeliveredProblem(
-            f"the order is paid ({why}), so this is no COD parcel refused at the door: find out what happened to "
-            "the money and the parcel, then refund and cancel the order in the store by hand"
-        )
-    _bind_cancellation(rt, row)
-    note = staff_note(row)
-    if shopify:
-        client.cancel_order(row.order_external_id, note, notify=notify_customer(info), reason="DECLINED")
-        return "done", f"cancelled in Shopify, restocked ({note})"
-    client.cancel_order(row.order_external_id, note)
-    return "done", f"cancelled in WooCommerce, restocked ({note})"
+class _Parcel(StoreRun):
+    """A parcel refused at the door on its way to its store (platforms.operations.ParcelCore)."""
+
+    def __init__(self, store: dict[str, Any], row: UndeliveredParcel):
+        super().__init__(store, row.store_id, row.order_external_id, row.return_ref, row.parcel or {})
+        self.row = row
+        self.note = staff_note(row)
+
+    def receipts_told(self) -> list[str]:
+        return _receipts_told(self.rt, self.row)
+
+    def bound(self) -> bool:
+        return _bound_by_us(self.rt, self.row)
+
+    def bind(self) -> None:
+        _bind_cancellation(self.rt, self.row)
 
 
 def _receipts_told(rt: Runtime, row: UndeliveredParcel) -> list[str]:

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from mappings.canonical import Order, Refund, Transaction
+from platforms.operations import Operations
 from platforms.shipping import Shipper
 from platforms.stock import StockWriter
 
@@ -175,6 +176,7 @@ class Platform:
     connection_settings: tuple[str, ...]  # the settings a client is built from: another value, another client
     stock: StockWriter  # how the store's items are found and their stock written
     ship: Shipper  # how an ERP shipment is shown in the store
+    operations: Operations  # what the back office asks of a store order: mark paid, cancel, refund
     issued_secrets: tuple[str, ...] = ()  # secrets the platform issues and renews (a new one is no new client)
 
     def kind(self, topic: str) -> str | None:

@@ -16,10 +16,6 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 
-class ShipmentProblem(Exception):
-    """What the store cannot take as it is: a person must act (the message says what)."""
-
-
 class ShipCore(Protocol):
     """What the core tells a platform's shipper about the store, the order and the run (read once per run)."""
 
@@ -47,7 +43,7 @@ class ShipCore(Protocol):
 class Shipper(Protocol):
     def __call__(self, core: ShipCore, order_id: str, ref: str, shipment: Mapping[str, Any]) -> str:
         """Make the store show this shipment of its order (`ref`: the ERP's shipment ref); the store's id for
-        it. ShipmentProblem when a person must act; StorefrontError when the store failed."""
+        it. StoreProblem when a person must act; StorefrontError when the store failed."""
 
 
 def wanted(shipment: Mapping[str, Any]) -> dict[str, int]:

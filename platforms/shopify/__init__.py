@@ -8,6 +8,7 @@ from platforms.base import Platform
 from platforms.shopify import events, shipping
 from platforms.shopify.client import CONNECTION_SETTINGS, build_client
 from platforms.shopify.listing import ShopifyListing
+from platforms.shopify.operations import ShopifyOperations
 from platforms.shopify.receiver import ShopifyReceiver
 from platforms.shopify.stock import ShopifyStock
 
@@ -24,6 +25,7 @@ PLATFORM = Platform(
     client=build_client,
     connection_settings=CONNECTION_SETTINGS,
     ship=shipping.ship,
+    operations=ShopifyOperations(),
     stock=ShopifyStock(),
     issued_secrets=ISSUED_KEYS,
 )

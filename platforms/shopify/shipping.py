@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from adapters.shopify import ShopifyClient
-from platforms.shipping import ShipCore, ShipmentProblem, wanted
+from platforms.operations import StoreProblem
+from platforms.shipping import ShipCore, wanted
 
 OPEN_FO = {"OPEN", "IN_PROGRESS"}
 
@@ -24,7 +25,7 @@ def ship(core: ShipCore, order_id: str, ref: str, shipment: Mapping[str, Any]) -
     client: ShopifyClient = core.client()
     units = wanted(shipment)
     if not units:
-        raise ShipmentProblem(f"shipment {ref} has no lines: nothing to fulfil")
+        raise StoreProblem(f"shipment {ref} has no lines: nothing to fulfil")
     candidates = {sku: core.store_skus(sku) for sku in units}
     every_fo = client.fulfillment_orders(order_id)
     fos = [fo for fo in every_fo if fo["status"] in OPEN_FO]
@@ -52,7 +53,7 @@ def ship(core: ShipCore, order_id: str, ref: str, shipment: Mapping[str, Any]) -
         if existing is not None:
             return str(existing["id"])
     open_lines = {li["sku"]: li["remaining"] for fo in fos for li in fo["line_items"] if li["remaining"]}
-    raise ShipmentProblem(
+    raise StoreProblem(
         f"shipment {ref}: Shopify order {order_id} has no open fulfillment order at one "
         f"location holding {', '.join(f'{q} x {s}' for s, q in units.items())} (still to fulfil: "
         f"{', '.join(f'{q} x {s}' for s, q in open_lines.items()) or 'nothing'}). Check the SKU mapping, whether "

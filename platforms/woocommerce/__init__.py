@@ -7,6 +7,7 @@ from platforms.base import Platform
 from platforms.woocommerce import events, shipping
 from platforms.woocommerce.client import CONNECTION_SETTINGS, build_client
 from platforms.woocommerce.listing import WooListing
+from platforms.woocommerce.operations import WooOperations
 from platforms.woocommerce.receiver import WooReceiver
 from platforms.woocommerce.stock import WooStock
 
@@ -23,5 +24,6 @@ PLATFORM = Platform(
     client=build_client,
     connection_settings=CONNECTION_SETTINGS,
     ship=shipping.ship,
+    operations=WooOperations(),
     stock=WooStock(),
 )
