@@ -31,18 +31,10 @@ from connector.config_io import ConfigError, StoreConfig, load_config
 from connector.connections import ConnectionRefused
 from connector.models import Store
 from connector.runtime import Runtime
+from platforms.shopify.webhooks import ALL_SCOPES
 
 SHOP_HOST = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*\.myshopify\.com$")
 # What the connector asks a store for, by what uses it (the README lists them with reasons).
-SCOPES: dict[str, tuple[str, ...]] = {
-    "orders": ("read_orders", "read_customers"),
-    "returns": ("read_returns",),  # returns/* webhooks: what is on its way back, and why
-    "inventory": ("read_products", "read_inventory", "write_inventory", "read_locations"),
-    "fulfillment": ("read_merchant_managed_fulfillment_orders", "write_merchant_managed_fulfillment_orders"),
-    "receipts": ("write_orders",),  # orderMarkAsPaid, when finance records COD and bank-transfer money in the ERP
-    "undelivered": ("write_orders",),  # orderCancel, when the ERP records a parcel returned undelivered
-}
-ALL_SCOPES = tuple(dict.fromkeys(scope for scopes in SCOPES.values() for scope in scopes))
 CALLBACK_PATH = "/config/connect/shopify/callback"
 API_VERSION = "2026-01"  # ShopifyAPI wants one to build a session; the authorize URL does not carry it
 

@@ -1,9 +1,8 @@
 """What /config asks of a store: "test connection", "register webhooks" and the webhooks' health.
 
-Talks to the stores through adapters.shopify.ShopifyClient and adapters.woocommerce.WooClient;
-everything they raise is a StorefrontError whose message is shown to the admin as is. Methods the
-clients may not have yet are looked up defensively, so a missing one is a readable error, not a
-crash of the page.
+Talks to the stores through their platform's `Subscriptions` and `test_connection`
+(platforms/<name>/webhooks.py); everything they raise is a StorefrontError whose message is shown to the
+admin as is. A platform whose orders are polled has no webhooks: its page shows the poll instead.
 
 The subscriptions point at `settings.public_base_url + /webhooks/<platform>/<slug>`. Health per
 topic: is there a subscription for our address (and is it active), and when did we last receive a
@@ -15,7 +14,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
 
@@ -24,26 +22,12 @@ from connector.clients import interactive_client
 from connector.logredact import redact
 from connector.models import ErpConnection, InboxEvent, Store
 from connector.runtime import Runtime, StoreInfo
-from mappings.topics import SHOPIFY_RETURN_TOPICS
 from mappings.utc import as_utc
+from platforms.registry import platform
+from platforms.webhooks import Subscriptions
 
 log = logging.getLogger(__name__)
 
-SHOPIFY_TOPICS = (
-    "orders/create",
-    "orders/updated",
-    "orders/paid",
-    "orders/cancelled",
-    "refunds/create",
-    "orders/edited",  # what an edit changed, for people to see (the order itself comes as an update)
-    *SHOPIFY_RETURN_TOPICS,  # returns on their way back, for people to see (the money comes as a refund)
-    "inventory_levels/update",  # the store's own stock changes: see connector.reported
-    "app/uninstalled",
-)  # the store disconnects: connector.disconnect
-# Topics Shopify lets an app subscribe to only with a scope beyond the orders' own.
-TOPIC_SCOPES = dict.fromkeys(SHOPIFY_RETURN_TOPICS, "read_returns")
-WOO_TOPICS = ("order.created", "order.updated", "order.deleted", "order.restored", "product.updated")
-TOPICS = {"shopify": SHOPIFY_TOPICS, "woocommerce": WOO_TOPICS}
 TIMEOUT = 10  # seconds per request: a person is waiting for the page
 
 
@@ -56,51 +40,27 @@ def _ours(store: StoreInfo, address: str | None) -> bool:
     return bool(address) and str(address).rstrip("/").endswith(f"/webhooks/{store.platform}/{store.slug}")
 
 
-def _method(client: Any, name: str) -> Any:
-    method = getattr(client, name, None)
-    if not callable(method):
-        raise StorefrontError(
-            f"the {type(client).__name__} in this build has no {name}(); the connector cannot "
-            f"do this for the store yet",
-            retryable=False,
-        )
-    return method
-
-
 # ---- connection checks ------------------------------------------------------------------------
 
 
 def test_connection(rt: Runtime, store: StoreInfo) -> str:
     """A cheap authenticated read; returns what a person should see, raises StorefrontError."""
-    client = interactive_client(rt, store)
-    if store.platform == "shopify":
-        locations = _method(client, "locations")()
-        names = ", ".join(f"{loc.get('name')} ({_short_id(loc.get('id'))})" for loc in locations[:10])
-        more = f" and {len(locations) - 10} more" if len(locations) > 10 else ""
-        return (
-            f"Connected to {store.settings.get('shop_domain')}: the token reads "
-            f"{len(locations)} location(s){': ' + names + more if names else ''}."
-            + scope_report(rt, store, _method(client, "granted_scopes")())
-        )
-    _method(client, "get")("orders", per_page=1)
-    return f"Connected to {store.settings.get('url')}: the consumer key reads orders."
+    found = platform(store.platform).test_connection(interactive_client(rt, store), store.settings)
+    return found.message + (scope_report(rt, store, found.granted) if found.granted is not None else "")
 
 
-def _ungranted(client: Any, store: StoreInfo) -> dict[str, str]:
-    """{topic: the scope it needs that the store has not granted}."""
-    if store.platform != "shopify":
-        return {}
-    granted = set(_method(client, "granted_scopes")())
-    return {topic: scope for topic, scope in TOPIC_SCOPES.items() if scope not in granted}
+def _subscriptions(store: StoreInfo) -> Subscriptions | None:
+    return platform(store.platform).subscriptions
 
 
 def needed_scopes(rt: Runtime, store: StoreInfo) -> dict[str, tuple[str, ...]]:
-    """The Shopify scopes of the features switched on for this store, by feature."""
-    from connector.shopify_connect import SCOPES
-
-    wanted = {"orders": SCOPES["orders"], "returns": SCOPES["returns"]}
+    """The scopes of the features switched on for this store, by feature (none: its platform has none)."""
+    scopes = platform(store.platform).scopes or {}
+    if not scopes:
+        return {}
+    wanted = {"orders": scopes["orders"], "returns": scopes["returns"]}
     if str(store.settings.get("inventory_interval_minutes", "")).strip() not in ("0", "0.0"):
-        wanted["inventory"] = SCOPES["inventory"]
+        wanted["inventory"] = scopes["inventory"]
     with rt.sessions() as session:
         erp = session.scalars(select(ErpConnection).where(ErpConnection.name == "default")).first()
     settings = (erp.settings or {}) if erp is not None else None
@@ -111,7 +71,7 @@ def needed_scopes(rt: Runtime, store: StoreInfo) -> dict[str, tuple[str, ...]]:
     )
     for feature, interval in features:
         if settings is not None and str(settings.get(interval, "")).strip() not in ("0", "0.0"):
-            wanted[feature] = SCOPES[feature]
+            wanted[feature] = scopes[feature]
     return wanted
 
 
@@ -128,30 +88,7 @@ def scope_report(rt: Runtime, store: StoreInfo, granted: list[str]) -> str:
     )
 
 
-def _short_id(value: Any) -> str:
-    text = str(value or "")
-    return text.rsplit("/", 1)[-1] if text.startswith("gid://") else text
-
-
 # ---- webhooks ---------------------------------------------------------------------------------
-
-
-def _hooks(client: Any) -> list[dict]:
-    """Every subscription on the store as {id, topic, address, status}; secrets never kept."""
-    found = []
-    for hook in _method(client, "webhooks")() or []:
-        found.append(
-            {
-                "id": hook.get("id"),
-                "topic": hook.get("topic"),
-                "address": hook.get("address")
-                or hook.get("delivery_url")
-                or hook.get("uri")
-                or hook.get("callbackUrl"),
-                "status": str(hook.get("status") or "active").lower(),
-            }
-        )
-    return found
 
 
 def last_deliveries(rt: Runtime, store_id: int) -> dict[str, datetime]:
@@ -173,7 +110,7 @@ class TopicHealth:
     hook_id: str | None = None
     status: str | None = None
     last_delivery: datetime | None = None
-    needs: str | None = None  # the scope the store has not granted, without which Shopify refuses the topic
+    needs: str | None = None  # the scope the store has not granted, without which the store refuses the topic
 
     @property
     def ok(self) -> bool:
@@ -196,13 +133,16 @@ class WebhookHealth:
 def webhook_health(rt: Runtime, store: StoreInfo, ask_store: bool = True) -> WebhookHealth:
     address = webhook_address(rt, store)
     seen = last_deliveries(rt, store.id)
-    topics = [TopicHealth(topic, last_delivery=seen.get(topic)) for topic in TOPICS.get(store.platform, ())]
+    subscriptions = _subscriptions(store)
+    topics = (
+        [TopicHealth(topic, last_delivery=seen.get(topic)) for topic in subscriptions.topics] if subscriptions else []
+    )
     health = WebhookHealth(address, topics)
-    if not ask_store:
+    if not ask_store or subscriptions is None:
         return health
     try:
         client = interactive_client(rt, store)
-        hooks, ungranted = _hooks(client), _ungranted(client, store)
+        hooks, ungranted = subscriptions.hooks(client), subscriptions.ungranted(client)
     except StorefrontError as exc:
         health.error = str(exc)
         return health
@@ -243,27 +183,24 @@ def register_connected(rt: Runtime, slug: str) -> tuple[dict[str, list[str]], st
 
 def register_webhooks(rt: Runtime, store: StoreInfo) -> dict[str, list[str]]:
     """Subscribe our address to every topic the connector handles; replace stale subscriptions of ours
-    (an old base URL, or a WooCommerce webhook that was disabled after failed deliveries)."""
+    (an old base URL, or a webhook the store disabled after failed deliveries)."""
+    done: dict[str, list[str]] = {"created": [], "existing": [], "removed": [], "skipped": []}
+    subscriptions = _subscriptions(store)
+    if subscriptions is None:  # its orders are polled
+        return done
     client = interactive_client(rt, store)
     address = webhook_address(rt, store)
-    hooks = _hooks(client)
-    done: dict[str, list[str]] = {"created": [], "existing": [], "removed": [], "skipped": []}
-    ungranted = _ungranted(client, store)
-    for topic in TOPICS[store.platform]:
-        if topic in ungranted:  # Shopify would refuse it; the webhooks page says which scope to add
+    hooks = subscriptions.hooks(client)
+    ungranted = subscriptions.ungranted(client)
+    for topic in subscriptions.topics:
+        if topic in ungranted:  # the store would refuse it; the webhooks page says which scope to add
             done["skipped"].append(f"{topic} (needs the {ungranted[topic]} scope)")
             continue
         mine = [h for h in hooks if h["topic"] == topic and h["address"] == address]
         if any(h["status"] == "active" for h in mine):
             done["existing"].append(topic)
         else:
-            if store.platform == "shopify":
-                _method(client, "create_webhook")(topic, address)
-            else:
-                secret = store.secrets.get("webhook_secret")
-                if not secret:
-                    raise StorefrontError("the store has no webhook secret: set one first", retryable=False)
-                _method(client, "create_webhook")(topic, address, secret)
+            subscriptions.create(client, topic, address, store.secrets)
             done["created"].append(topic)
         stale = [
             h
@@ -274,7 +211,7 @@ def register_webhooks(rt: Runtime, store: StoreInfo) -> dict[str, list[str]]:
         ]
         for hook in stale:
             try:
-                _method(client, "delete_webhook")(hook["id"])
+                subscriptions.delete(client, hook["id"])
                 done["removed"].append(f"{topic} → {hook['address']}")
             except StorefrontError as exc:  # the new subscription is in place; an old one lingers
                 log.warning("store %s: could not remove a stale %s subscription: %s", store.slug, topic, exc)

@@ -20,6 +20,7 @@ from mappings.canonical import Order, Refund, Transaction
 from platforms.operations import Operations
 from platforms.shipping import Shipper
 from platforms.stock import StockWriter
+from platforms.webhooks import Connection, Subscriptions
 
 Reply = tuple[int, str]  # an HTTP status and the message the sender sees
 
@@ -177,6 +178,9 @@ class Platform:
     stock: StockWriter  # how the store's items are found and their stock written
     ship: Shipper  # how an ERP shipment is shown in the store
     operations: Operations  # what the back office asks of a store order: mark paid, cancel, refund
+    subscriptions: Subscriptions | None  # its webhooks (None: its orders are polled)
+    test_connection: Callable[[Any, Mapping[str, Any]], Connection]  # a cheap authenticated read (client, settings)
+    scopes: Mapping[str, tuple[str, ...]] | None = None  # the access scopes each feature needs (None: no scopes)
     issued_secrets: tuple[str, ...] = ()  # secrets the platform issues and renews (a new one is no new client)
 
     def kind(self, topic: str) -> str | None:

@@ -12,9 +12,9 @@ from sqlalchemy import func, insert, select, text
 from werkzeug.datastructures import MultiDict
 
 from adapters.erp.sql_contract import erp_products
-from connector import store_admin
 from connector.config_io import load_config
 from connector.models import AuditEntry, MappingEntry, Store
+from platforms.registry import platform as platform_of
 from tests.conftest import load_fixture
 from tests.stack import STORE, WOO_STORE, build_stack
 from tests.test_api import SUPPORT, sign_in
@@ -463,7 +463,7 @@ def test_test_connection_and_webhook_registration_against_the_stores(sqlite_stac
             assert "Connected to" in html(done), html(done)
             before = html(admin.get(f"/config/stores/{slug}/webhooks"))
             platform = "shopify" if slug == "fake-shop" else "woocommerce"
-            assert before.count(">missing<") == len(store_admin.TOPICS[platform])
+            assert before.count(">missing<") == len(platform_of(platform).subscriptions.topics)
             registered = admin.post(
                 f"/config/stores/{slug}/webhooks", data={"csrf_token": admin.csrf}, follow_redirects=True
             )
@@ -474,9 +474,11 @@ def test_test_connection_and_webhook_registration_against_the_stores(sqlite_stac
             )
             assert "already there" in html(again)
         assert {h["address"] for h in shop.webhooks.values()} == {f"{BASE}/webhooks/shopify/fake-shop"}
-        assert sorted(h["topic"] for h in shop.webhooks.values()) == sorted(store_admin.SHOPIFY_TOPICS)
+        assert sorted(h["topic"] for h in shop.webhooks.values()) == sorted(platform_of("shopify").subscriptions.topics)
         assert {h["delivery_url"] for h in woo.webhooks.values()} == {f"{BASE}/webhooks/woocommerce/fake-woo"}
-        assert sorted(h["topic"] for h in woo.webhooks.values()) == sorted(store_admin.WOO_TOPICS)
+        assert sorted(h["topic"] for h in woo.webhooks.values()) == sorted(
+            platform_of("woocommerce").subscriptions.topics
+        )
         assert {h["secret"] for h in woo.webhooks.values()} == {"woo_fake_secret_0123456789"}
 
         # Health shows the last delivery we saw per topic.

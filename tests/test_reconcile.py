@@ -17,7 +17,7 @@ from connector import reconcile
 from connector.jobs import prune_job, schedules, store_job
 from connector.models import EventAttempt, InboxEvent, SyncCursor
 from connector.reconcile import backfill, check_subscriptions, prune, reconcile_orders
-from connector.store_admin import SHOPIFY_TOPICS
+from platforms.shopify.webhooks import TOPICS as SHOPIFY_TOPICS
 from tests.conftest import load_fixture
 from tests.fakes.shopify import FakeShopify
 from tests.fakes.woocommerce import FakeWooCommerce

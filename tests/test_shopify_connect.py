@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from connector.models import AuditEntry, Store
 from connector.shopify_connect import ALL_SCOPES
-from connector.store_admin import SHOPIFY_TOPICS
+from platforms.shopify.webhooks import TOPICS as SHOPIFY_TOPICS
 from tests.fakes.shopify_oauth import TokenEndpoint
 from tests.test_api import ADMIN, sign_in
 

@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from connector import connections
 from connector.models import AuditEntry, Store
-from connector.store_admin import WOO_TOPICS
 from connector.woo_connect import CALLBACK_PATH, RETURN_PATH, SCOPE, begin
+from platforms.woocommerce.webhooks import TOPICS as WOO_TOPICS
 from tests.conftest import load_fixture
 from tests.fakes.woocommerce import FakeWooCommerce
 from tests.stack import Stack

@@ -18,6 +18,7 @@ from connector.auth import actor, requires
 from connector.headers import send_forms_to_stores
 from connector.shopify_connect import CallbackRefused
 from connector.views.common import rt
+from platforms.shopify.webhooks import SCOPES
 
 bp = Blueprint("connect_shopify", __name__, url_prefix="/config/connect/shopify")
 FIELDS = ("slug", "shop", "client_id", "api_base_url")
@@ -34,7 +35,7 @@ def _admins_only() -> None:
 def start() -> Any:
     values = {name: (request.form.get(name) or "").strip() for name in FIELDS}
     if request.method == "GET":
-        return render_template("config/connect_shopify.html", values=values, error=None, scopes=shopify_connect.SCOPES)
+        return render_template("config/connect_shopify.html", values=values, error=None, scopes=SCOPES)
     try:
         address = shopify_connect.begin(
             rt(),
@@ -47,9 +48,7 @@ def start() -> Any:
             api_base_url=values["api_base_url"] or None,
         )
     except ValueError as exc:
-        return render_template(
-            "config/connect_shopify.html", values=values, error=str(exc), scopes=shopify_connect.SCOPES
-        ), 400
+        return render_template("config/connect_shopify.html", values=values, error=str(exc), scopes=SCOPES), 400
     audit(rt(), actor(), "store.connect_started", values["slug"], {"platform": "shopify", "shop": values["shop"]})
     return redirect(address)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from adapters.shopify_auth import ISSUED_KEYS
 from mappings.shopify import order_from_shopify
 from platforms.base import Platform
-from platforms.shopify import events, shipping
+from platforms.shopify import events, shipping, webhooks
 from platforms.shopify.client import CONNECTION_SETTINGS, build_client
 from platforms.shopify.listing import ShopifyListing
 from platforms.shopify.operations import ShopifyOperations
@@ -25,6 +25,9 @@ PLATFORM = Platform(
     client=build_client,
     connection_settings=CONNECTION_SETTINGS,
     ship=shipping.ship,
+    subscriptions=webhooks.ShopifySubscriptions(),
+    test_connection=webhooks.test_connection,
+    scopes=webhooks.SCOPES,
     operations=ShopifyOperations(),
     stock=ShopifyStock(),
     issued_secrets=ISSUED_KEYS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mappings.woocommerce import order_from_woocommerce
 from platforms.base import Platform
-from platforms.woocommerce import events, shipping
+from platforms.woocommerce import events, shipping, webhooks
 from platforms.woocommerce.client import CONNECTION_SETTINGS, build_client
 from platforms.woocommerce.listing import WooListing
 from platforms.woocommerce.operations import WooOperations
@@ -24,6 +24,8 @@ PLATFORM = Platform(
     client=build_client,
     connection_settings=CONNECTION_SETTINGS,
     ship=shipping.ship,
+    subscriptions=webhooks.WooSubscriptions(),
+    test_connection=webhooks.test_connection,
     operations=WooOperations(),
     stock=WooStock(),
 )
