@@ -1,8 +1,8 @@
 """Privacy requests: export or erase what we hold about a customer, erase a shop.
 
-Shopify's mandatory webhooks (`customers/data_request`, `customers/redact`, `shop/redact`) and, for
-any store, `erase_customer` (the `connector customer erase` command and its API call): WooCommerce has
-no privacy webhooks, so its merchants erase from here, as its own personal data eraser does.
+A platform's privacy webhooks (e.g. Shopify's mandatory `customers/data_request`, `customers/redact`,
+`shop/redact`) and, for any store, `erase_customer` (the `connector customer erase` command and its API
+call): a platform without privacy webhooks has its merchants erase from here.
 
 What we hold about a person: the order webhooks we stored (raw payloads with names, emails,
 addresses), the canonical orders kept on those events, the customer links (normalised email, phone,
@@ -10,9 +10,10 @@ store account id → ERP customer id) and, with the file-drop ERP, our ledger of
 The ERP's own records are the merchant's system of record and are not ours to erase.
 
 A person is found by the structured fields that hold people (the order's customer id, its emails and
-phones, normalised) and by order id, never by searching the raw body: ann@ must not match joann@.
-`shop/redact` erases a whole store, so it runs only once the store's Admin API confirms the app is
-uninstalled (Shopify sends it 48 h after an uninstall), or once an admin confirms it on the console.
+phones, normalised; which fields is the platform's `named_in`) and by order id, never by searching the
+raw body: ann@ must not match joann@. `shop/redact` erases a whole store, so it runs only once the
+store's API confirms the app is uninstalled (it is sent 48 h after an uninstall), or once an admin
+confirms it on the console.
 """
 
 from __future__ import annotations
@@ -26,18 +27,18 @@ from sqlalchemy import delete, select, update
 
 from adapters.clock import utcnow
 from connector.audit import audit
-from connector.clients import shopify_client
+from connector.clients import sync_client
 from connector.db import rowcount
 from connector.models import Approval, CustomerLink, CustomerMatch, InboxEvent, Store
 from connector.runtime import Runtime, StoreInfo
 from mappings.customers import normalise_email, normalise_phone
-from mappings.topics import SHOPIFY_ORDER_TOPICS, SHOPIFY_RETURN_TOPICS, WOO_ORDER_TOPICS
-from platforms.registry import platform
+from platforms.base import Named
+from platforms.registry import PLATFORMS, RECEIVERS, platform
 
 BATCH = 500
 REQUEST_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
-WEBHOOK_ACTOR = "Shopify webhook (event {event_id})"
-KEPT_HEADERS = ("X-Shopify-Topic", "X-WC-Webhook-Topic")  # what a redacted event keeps of its headers
+# What a redacted event keeps of its headers: the one naming its topic.
+KEPT_HEADERS = frozenset(r.topic_header for r in RECEIVERS.values() if r.topic_header)
 
 
 class NeedsConfirmation(Exception):
@@ -56,13 +57,14 @@ class Person:
     def add(
         self,
         *,
-        account: object = None,
+        accounts: Iterable[object] = (),
         emails: Iterable[object] = (),
         phones: Iterable[object] = (),
         orders: Iterable[object] = (),
     ) -> Person:
-        if isinstance(account, int | str) and not isinstance(account, bool) and str(account) not in ("", "0"):
-            self.accounts.add(str(account))
+        self.accounts |= {
+            str(a) for a in accounts if isinstance(a, int | str) and not isinstance(a, bool) and str(a) not in ("", "0")
+        }
         self.emails |= {e for e in (normalise_email(v) for v in emails if isinstance(v, str)) if e}
         self.phones |= {p for p in (normalise_phone(v) for v in phones if isinstance(v, str)) if p}
         self.orders |= {str(o) for o in orders if isinstance(o, int | str) and not isinstance(o, bool)}
@@ -88,49 +90,19 @@ def _dict(value: object) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def requested(payload: dict, orders_key: str) -> Person:
-    """The person a Shopify privacy request names."""
-    customer = _dict(payload.get("customer"))
-    return Person().add(
-        account=customer.get("id"),
-        emails=[customer.get("email")],
-        phones=[customer.get("phone")],
-        orders=payload.get(orders_key) or [],
-    )
+def webhook_actor(store: StoreInfo, event_id: int) -> str:
+    """Who the audit log says acted on a store's webhook."""
+    return f"{platform(store.platform).label} webhook (event {event_id})"
 
 
-def named_in(platform: str, topic: str, payload: dict) -> Person:
-    """Who a stored payload names, read from the fields that hold people (docs/platforms.md#privacy-requests)."""
-    if platform == "shopify" and topic in SHOPIFY_ORDER_TOPICS:
-        customer = _dict(payload.get("customer"))
-        return Person().add(
-            account=customer.get("id"),
-            orders=[payload.get("id")],
-            emails=[payload.get("email"), payload.get("contact_email"), customer.get("email")],
-            phones=[
-                payload.get("phone"),
-                customer.get("phone"),
-                _dict(payload.get("billing_address")).get("phone"),
-                _dict(payload.get("shipping_address")).get("phone"),
-            ],
-        )
-    if platform == "shopify" and topic == "refunds/create":
-        return Person().add(orders=[payload.get("order_id")])
-    if platform == "shopify" and topic == "orders/edited":
-        return Person().add(orders=[_dict(payload.get("order_edit")).get("order_id")])
-    if platform == "shopify" and topic in SHOPIFY_RETURN_TOPICS:  # the buyer's own words ride on the order
-        return Person().add(orders=[_dict(payload.get("order")).get("id"), payload.get("order_id")])
-    if platform == "woocommerce" and topic in WOO_ORDER_TOPICS:
-        billing = _dict(payload.get("billing"))
-        return Person().add(
-            account=payload.get("customer_id"),
-            orders=[payload.get("id")],
-            emails=[billing.get("email")],
-            phones=[billing.get("phone"), _dict(payload.get("shipping")).get("phone")],
-        )
-    if platform == "woocommerce" and topic == "order.deleted":
-        return Person().add(orders=[payload.get("id")])
-    return Person()
+def person(named: Named) -> Person:
+    return Person().add(accounts=named.accounts, emails=named.emails, phones=named.phones, orders=named.orders)
+
+
+def named_in(platform_name: str, topic: str, payload: dict) -> Person:
+    """Who a stored payload names (docs/platforms.md#privacy-requests)."""
+    found = PLATFORMS.get(platform_name)
+    return person(found.named_in(topic, payload)) if found is not None else Person()
 
 
 def _events(rt: Runtime, store_id: int, skip_requests: bool = True) -> Iterator[tuple[InboxEvent, Person]]:
@@ -153,18 +125,18 @@ def _events(rt: Runtime, store_id: int, skip_requests: bool = True) -> Iterator[
         last = batch[-1].id
 
 
-def data_request(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
+def data_request(rt: Runtime, store: StoreInfo, payload: dict, named: Named, event_id: int) -> dict:
     """Everything we hold about the customer, kept on this event for the merchant to hand over (until the
     daily prune erases exports older than EXPORT_DAYS)."""
-    person = requested(payload, "orders_requested")
-    found = [event for event, named in _events(rt, store.id) if person.shares(named)]
-    keys = person.link_keys(store.platform, store.slug)
+    wanted = person(named)
+    found = [event for event, found_named in _events(rt, store.id) if wanted.shares(found_named)]
+    keys = wanted.link_keys(store.platform, store.slug)
     with rt.sessions() as session:
         links = session.scalars(select(CustomerLink).where(CustomerLink.key.in_(keys))).all()
     _minimise_request(rt, event_id, payload)
     audit(
         rt,
-        WEBHOOK_ACTOR.format(event_id=event_id),
+        webhook_actor(store, event_id),
         "privacy.data_request",
         store.slug,
         {"events": len(found), "links": len(links)},
@@ -187,8 +159,8 @@ def data_request(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) ->
     }
 
 
-def customers_redact(rt: Runtime, store: StoreInfo, payload: dict, event_id: int) -> dict:
-    result = _erase(rt, store, requested(payload, "orders_to_redact"), WEBHOOK_ACTOR.format(event_id=event_id))
+def customers_redact(rt: Runtime, store: StoreInfo, payload: dict, named: Named, event_id: int) -> dict:
+    result = _erase(rt, store, person(named), webhook_actor(store, event_id))
     _minimise_request(rt, event_id, payload)
     return result
 
@@ -204,7 +176,7 @@ def erase_customer(
 ) -> dict:
     """Erase what we hold about one customer of the store `slug` (any platform): ValueError when no valid
     identity is given, LookupError for an unknown store."""
-    person = Person().add(account=account, emails=[email], phones=[phone])
+    person = Person().add(accounts=[account], emails=[email], phones=[phone])
     if not (person.accounts or person.emails or person.phones):
         raise ValueError("name the customer: a valid email, a phone of 6 digits or more, or the store's customer id")
     with rt.sessions() as session:
@@ -244,11 +216,11 @@ def _forget_held(rt: Runtime, store_id: int, orders: set[str] | None) -> None:
             session.execute(query.values(**values))
 
 
-def shop_redact(rt: Runtime, store: StoreInfo, _payload: dict, event_id: int) -> dict:
+def shop_redact(rt: Runtime, store: StoreInfo, _payload: dict, _named: Named, event_id: int) -> dict:
     """48 h after the app was uninstalled: nothing personal of the shop's stays with us."""
     actor = confirmed_by(rt, event_id)
     if actor is None and uninstalled(store):
-        actor = WEBHOOK_ACTOR.format(event_id=event_id)
+        actor = webhook_actor(store, event_id)
     if actor is None:
         raise NeedsConfirmation(
             "shop/redact would erase every stored event of this store and deactivate it, but the store's Admin "
@@ -288,13 +260,14 @@ def uninstalled(store: StoreInfo) -> bool:
     uninstall already; False when it answers or we have no credentials to ask with. Network trouble is
     raised (retryable): we never guess on a destructive request."""
 
-    if store.platform != "shopify":
+    found = platform(store.platform)
+    if found.installed is None:  # its API cannot tell
         return False
     if store.disconnected_at is not None:
         return True
-    if not platform(store.platform).has_api(store.settings, store.secrets):
+    if not found.has_api(store.settings, store.secrets):
         return False
-    return not shopify_client(store).installed()
+    return not found.installed(sync_client(store))
 
 
 def confirmed_by(rt: Runtime, event_id: int) -> str | None:

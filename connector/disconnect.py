@@ -1,4 +1,4 @@
-"""A Shopify store whose app was uninstalled (`app/uninstalled`): disconnected, never silently broken.
+"""A store whose app was uninstalled (e.g. Shopify's `app/uninstalled`): disconnected, never silently broken.
 
 Only the body is signed, and a Shop object is the body of other topics too (`shop/update`): a replayed
 one must not cut a working store off. So the store is disconnected only once the Admin API refuses our
@@ -12,20 +12,20 @@ order reconciliation from its cursor, so what happened in between is read back.
 from __future__ import annotations
 
 from adapters.clock import utcnow
-from adapters.shopify_auth import ISSUED_KEYS
 from connector.audit import audit
 from connector.clients import forget
-from connector.compliance import NeedsConfirmation, confirmed_by, uninstalled
+from connector.compliance import NeedsConfirmation, confirmed_by, uninstalled, webhook_actor
 from connector.models import Store
 from connector.runtime import Runtime, StoreInfo
+from platforms.registry import platform
 
-TOKEN_KEYS = ("access_token", *ISSUED_KEYS)
+TOKEN = "access_token"  # the token a store's API takes (besides what its platform issues and renews)
 
 
 def app_uninstalled(rt: Runtime, store: StoreInfo, _payload: dict, event_id: int) -> dict:
     actor = confirmed_by(rt, event_id)
     if actor is None and uninstalled(store):
-        actor = f"Shopify webhook (event {event_id})"
+        actor = webhook_actor(store, event_id)
     if actor is None:
         raise NeedsConfirmation(
             "app/uninstalled would disconnect this store, but its Admin API still accepts our token, so the app "
@@ -40,7 +40,8 @@ def disconnect(rt: Runtime, store_id: int, actor: str) -> None:
     with rt.sessions.begin() as session:
         row = session.get_one(Store, store_id, with_for_update=True)
         secrets = rt.box.open(row.secrets)
-        row.secrets = rt.box.seal({k: v for k, v in secrets.items() if k not in TOKEN_KEYS})
+        tokens = {TOKEN, *platform(row.platform).issued_secrets}
+        row.secrets = rt.box.seal({k: v for k, v in secrets.items() if k not in tokens})
         row.disconnected_at = utcnow()
         slug = row.slug
 

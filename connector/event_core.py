@@ -13,7 +13,7 @@ from connector.runtime import Runtime, StoreInfo
 from mappings.canonical import Order, Refund
 from mappings.canonical_json import order_to_json
 from mappings.merchant import apply_tables
-from platforms.base import RiskSource, TransactionSource
+from platforms.base import Named, RiskSource, TransactionSource
 from platforms.registry import platform
 
 PRIVACY = {
@@ -67,8 +67,8 @@ class EventCore:
     def stock_of_product(self, product_id: str, sku: str, managed: bool, quantity: object) -> dict:
         return reported.product_reported(self.rt, self.info, product_id, sku, managed, quantity)
 
-    def privacy(self, request: str, payload: dict) -> dict:
-        return PRIVACY[request](self.rt, self.info, payload, self.event_id)
+    def privacy(self, request: str, payload: dict, person: Named) -> dict:
+        return PRIVACY[request](self.rt, self.info, payload, person, self.event_id)
 
     def uninstalled(self, payload: dict) -> dict:
         return disconnect.app_uninstalled(self.rt, self.info, payload, self.event_id)

@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from adapters import shopify_auth
 from adapters.clock import utcnow
+from adapters.shopify_auth import ISSUED_KEYS
 from connector import connections, disconnect, store_admin
 from connector.config_io import ConfigError, StoreConfig, load_config
 from connector.connections import ConnectionRefused
@@ -186,7 +187,7 @@ def _save(
         raise ValueError(f"the store could not be saved: {exc}") from None
     with rt.sessions.begin() as session:
         store = session.scalars(select(Store).where(Store.slug == slug).with_for_update()).one()
-        kept = {k: v for k, v in rt.box.open(store.secrets).items() if k not in disconnect.TOKEN_KEYS}
+        kept = {k: v for k, v in rt.box.open(store.secrets).items() if k not in (disconnect.TOKEN, *ISSUED_KEYS)}
         store.secrets = rt.box.seal({**kept, **grant.as_secrets()})
         return store.id
 

@@ -35,11 +35,23 @@ class Delivery:
     headers: dict[str, str]
 
 
+@dataclass(frozen=True)
+class Named:
+    """The people a payload or a privacy request names, as the store wrote them (the core normalises them):
+    found by the fields that hold people, never by searching the raw body (ann@ must not match joann@)."""
+
+    accounts: tuple[object, ...] = ()  # the store's customer ids
+    emails: tuple[object, ...] = ()
+    phones: tuple[object, ...] = ()
+    orders: tuple[object, ...] = ()  # the store's order ids
+
+
 class Receiver(Protocol):
     """The door's rules for one platform's webhooks. `environ` holds the request headers the WSGI way
     (HTTP_X_SHOPIFY_TOPIC, CONTENT_TYPE), as both front doors give them."""
 
     secret_headers: tuple[str, ...]  # kept headers a replay could use: masked wherever they are shown
+    topic_header: str  # the kept header that names the topic (what a redacted event keeps; "": none)
 
     def early_reply(self, environ: Mapping[str, str], body: bytes) -> Reply | None:
         """An answer for a request that is no delivery and needs no signature (a platform's check that the
@@ -133,8 +145,8 @@ class Core(Protocol):
         """The store reports a product's stock (WooCommerce style: one figure per product, its management
         switch with it)."""
 
-    def privacy(self, request: str, payload: dict) -> dict:
-        """A privacy request: "data_request", "customers_redact" or "shop_redact"."""
+    def privacy(self, request: str, payload: dict, person: Named) -> dict:
+        """A privacy request: "data_request", "customers_redact" (about `person`) or "shop_redact"."""
 
     def uninstalled(self, payload: dict) -> dict: ...
 
@@ -180,6 +192,9 @@ class Platform:
     operations: Operations  # what the back office asks of a store order: mark paid, cancel, refund
     subscriptions: Subscriptions | None  # its webhooks (None: its orders are polled)
     test_connection: Callable[[Any, Mapping[str, Any]], Connection]  # a cheap authenticated read (client, settings)
+    named_in: Callable[[str, dict], Named]  # who a stored payload of this topic names (privacy requests)
+    # Whether our credentials still open the store (False: the app was uninstalled); None: it cannot tell.
+    installed: Callable[[Any], bool] | None = None
     scopes: Mapping[str, tuple[str, ...]] | None = None  # the access scopes each feature needs (None: no scopes)
     issued_secrets: tuple[str, ...] = ()  # secrets the platform issues and renews (a new one is no new client)
 

@@ -26,6 +26,7 @@ from platforms.base import (
     STOCK,
     UNINSTALL,
     Core,
+    Named,
     RiskSource,
     Topic,
     TransactionSource,
@@ -140,8 +141,47 @@ def _inventory_level(core: Core, payload: dict) -> dict:
     return core.stock_of_item(str(item), str(location), quantity)
 
 
-def _privacy(request: str) -> Any:
-    return lambda core, payload: core.privacy(request, payload)
+def _privacy(request: str, orders_key: str) -> Any:
+    return lambda core, payload: core.privacy(request, payload, requested(payload, orders_key))
+
+
+def _dict(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def requested(payload: dict, orders_key: str) -> Named:
+    """The person a privacy request names."""
+    customer = _dict(payload.get("customer"))
+    return Named(
+        accounts=(customer.get("id"),),
+        emails=(customer.get("email"),),
+        phones=(customer.get("phone"),),
+        orders=tuple(payload.get(orders_key) or ()),
+    )
+
+
+def named_in(topic: str, payload: dict) -> Named:
+    """Who a stored payload names, read from the fields that hold people (docs/platforms.md#privacy-requests)."""
+    if topic in SHOPIFY_ORDER_TOPICS:
+        customer = _dict(payload.get("customer"))
+        return Named(
+            accounts=(customer.get("id"),),
+            orders=(payload.get("id"),),
+            emails=(payload.get("email"), payload.get("contact_email"), customer.get("email")),
+            phones=(
+                payload.get("phone"),
+                customer.get("phone"),
+                _dict(payload.get("billing_address")).get("phone"),
+                _dict(payload.get("shipping_address")).get("phone"),
+            ),
+        )
+    if topic == "refunds/create":
+        return Named(orders=(payload.get("order_id"),))
+    if topic == "orders/edited":
+        return Named(orders=(_dict(payload.get("order_edit")).get("order_id"),))
+    if topic in SHOPIFY_RETURN_TOPICS:  # the buyer's own words ride on the order
+        return Named(orders=(_dict(payload.get("order")).get("id"), payload.get("order_id")))
+    return Named()
 
 
 TOPICS: dict[str, Topic] = {
@@ -150,8 +190,8 @@ TOPICS: dict[str, Topic] = {
     "orders/edited": Topic(ORDER_EDIT, _order_edit),
     **{topic: Topic(RETURN, _return) for topic in SHOPIFY_RETURN_TOPICS},
     "inventory_levels/update": Topic(STOCK, _inventory_level),
-    "customers/data_request": Topic(PRIVACY, _privacy("data_request")),
-    "customers/redact": Topic(PRIVACY, _privacy("customers_redact")),
-    "shop/redact": Topic(PRIVACY, _privacy("shop_redact")),
+    "customers/data_request": Topic(PRIVACY, _privacy("data_request", "orders_requested")),
+    "customers/redact": Topic(PRIVACY, _privacy("customers_redact", "orders_to_redact")),
+    "shop/redact": Topic(PRIVACY, _privacy("shop_redact", "")),
     "app/uninstalled": Topic(UNINSTALL, lambda core, payload: core.uninstalled(payload)),
 }

@@ -30,6 +30,7 @@ _SIGNATURE = signature_keys(SIGNATURE)
 
 class ShopifyReceiver:
     secret_headers: tuple[str, ...] = (SIGNATURE,)
+    topic_header = "X-Shopify-Topic"
 
     def early_reply(self, environ: Mapping[str, str], body: bytes) -> Reply | None:
         return None

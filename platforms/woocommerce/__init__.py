@@ -24,6 +24,7 @@ PLATFORM = Platform(
     client=build_client,
     connection_settings=CONNECTION_SETTINGS,
     ship=shipping.ship,
+    named_in=events.named_in,
     subscriptions=webhooks.WooSubscriptions(),
     test_connection=webhooks.test_connection,
     operations=WooOperations(),

@@ -9,7 +9,7 @@ from adapters.woocommerce import WooClient
 from mappings import cardnumbers, topics
 from mappings.topics import WOO_ORDER_TOPICS
 from mappings.woocommerce import order_from_woocommerce, refund_from_woocommerce
-from platforms.base import ORDER, ORDER_DELETED, STOCK, Core, Topic
+from platforms.base import ORDER, ORDER_DELETED, STOCK, Core, Named, Topic
 
 # WooCommerce creates "pending" orders before payment (abandoned at the gateway) and "failed" ones: those
 # become ERP orders only once they move on.
@@ -44,6 +44,25 @@ def _order(core: Core, payload: dict) -> dict:
             )
             result.setdefault("refunds", []).append(core.take_refund(refund))
     return result
+
+
+def _dict(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def named_in(topic: str, payload: dict) -> Named:
+    """Who a stored payload names, read from the fields that hold people."""
+    if topic in WOO_ORDER_TOPICS:
+        billing = _dict(payload.get("billing"))
+        return Named(
+            accounts=(payload.get("customer_id"),),
+            orders=(payload.get("id"),),
+            emails=(billing.get("email"),),
+            phones=(billing.get("phone"), _dict(payload.get("shipping")).get("phone")),
+        )
+    if topic == "order.deleted":
+        return Named(orders=(payload.get("id"),))
+    return Named()
 
 
 def _deleted(core: Core, payload: dict) -> dict:

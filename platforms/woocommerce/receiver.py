@@ -44,6 +44,7 @@ def state_key(resource: str, data: Mapping[str, Any]) -> str:
 
 class WooReceiver:
     secret_headers: tuple[str, ...] = (SIGNATURE,)
+    topic_header = "X-WC-Webhook-Topic"
 
     def _signature(self, environ: Mapping[str, str]) -> str | None:
         with_x, without_x = _SIGNATURE
