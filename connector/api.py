@@ -25,9 +25,10 @@ from connector.models import AuditEntry, InboxEvent, MappingEntry, Store
 from connector.preview import preview_order
 from connector.runtime import Runtime
 from connector.stock import upsert_levels
-from connector.web_input import MAX_PAGE, Text, loads_bounded, to_utc
+from connector.web_input import MAX_PAGE, loads_bounded, to_utc
 from mappings.canonical import StockLevel
 from mappings.merchant import KINDS as MAPPING_KINDS
+from mappings.text_fields import Text
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1", description="Connector operations")
 

@@ -14,7 +14,7 @@ from connector import approvals, customer_matches
 from connector.api import Count, rt
 from connector.auth import actor, requires
 from connector.models import Approval, CustomerMatch
-from connector.web_input import Text
+from mappings.text_fields import Text
 
 bp = Blueprint("holds_api", __name__, url_prefix="/api/v1", description="Orders held before the ERP")
 

@@ -29,13 +29,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adapters.erp.rest import AUTH_TYPES, DEFAULT_PATHS
-from adapters.shopify_auth import ISSUED_KEYS
 from connector.crypto import mask
 from connector.customers import POLICIES
 from connector.models import ErpConnection, MappingEntry, Store
 from connector.runtime import Runtime
 from connector.sharing import PRIORITY_KIND, share_problems
-from connector.web_input import NO_NUL, Text
 from mappings.allocation import order_problems
 from mappings.approval import RulesError, rules_from_setting, rules_to_setting
 from mappings.attribution import RULES as ATTRIBUTION_RULES
@@ -44,16 +42,23 @@ from mappings.merchant import KINDS as MAPPING_KINDS
 from mappings.routing import RoutingError
 from mappings.routing import rules_from_setting as routing_from_setting
 from mappings.routing import rules_to_setting as routing_to_setting
-from mappings.woocommerce import RESTOCK_RULES
+from mappings.text_fields import (
+    HOST_MAX,
+    ID_MAX,
+    NAME_MAX,
+    PATH_MAX,
+    URL_MAX,
+    Setting,
+    at_most,
+    http_url,
+    secret,
+    text,
+)
+from platforms.registry import PLATFORMS
 
 ERP_KINDS = ("sql", "rest", "files", "tryton")
-PLATFORM_REQUIRED = {
-    "shopify": ("shop_domain", "webhook_secret"),
-    "woocommerce": ("url", "webhook_secret"),
-}
-# Lengths: a host name's (RFC 1035), a URL browsers and proxies accept, ids as the stores issue them.
-HOST_MAX, URL_MAX, ID_MAX, NAME_MAX, PATH_MAX, SECRET_MAX = 255, 2048, 64, 255, 4096, 4096
 MAPPING_MAX = 255  # mapping_entries.source/target are String(255)
+ISSUED = frozenset(name for p in PLATFORMS.values() for name in p.issued_secrets)  # renewed by us: never dumped
 MASK = "••••"  # what mask() puts before a secret's last characters
 
 
@@ -74,16 +79,6 @@ def _flatten(messages: Any, prefix: str = "") -> str:
 # ---- field kinds ------------------------------------------------------------------------------
 
 
-class Setting(Text):
-    """A text setting without NUL. A bare YAML number (an id such as 12345) counts as its text, since
-    people do not quote ids."""
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        return super()._deserialize(value, attr, data, **kwargs)
-
-
 class Whole(fields.Integer):
     """A whole number, or its digits as text (a form posts text); 2.5 is refused rather than cut to 2."""
 
@@ -91,28 +86,6 @@ class Whole(fields.Integer):
         if isinstance(value, float) and not value.is_integer():
             raise self.make_error("invalid")
         return super()._validated(value)
-
-
-def _at_most(length: int) -> validate.Length:
-    return validate.Length(max=length, error=f"at most {length} characters")
-
-
-def text(length: int, *rules: Any, **kwargs: Any) -> Setting:
-    return Setting(validate=[_at_most(length), *rules], **kwargs)
-
-
-def secret() -> Setting:
-    """A sealed value: written only when given unmasked, never shown again."""
-    return text(SECRET_MAX, metadata={"secret": True})
-
-
-def http_url() -> fields.Url:
-    return fields.Url(
-        schemes={"http", "https"},
-        require_tld=False,
-        validate=[_at_most(URL_MAX), NO_NUL],
-        error_messages={"invalid": "a web address starting with http:// or https://"},
-    )
 
 
 def minutes() -> Whole:
@@ -185,18 +158,6 @@ class StoreSettings(Schema):
     class Meta:
         unknown = RAISE
 
-    shop_domain = text(
-        HOST_MAX,
-        validate.Regexp(
-            r"^[a-z0-9][a-z0-9.-]*\.[a-z0-9-]{2,}$", error="a host name such as acme-us.myshopify.com (no https://)"
-        ),
-    )
-    api_version = text(
-        16, validate.Regexp(r"^(\d{4}-(01|04|07|10)|unstable)$", error="a Shopify API version such as 2026-01")
-    )
-    api_base_url = http_url()  # where the Admin API lives, when not at the shop's domain
-    url = http_url()  # a WooCommerce store's address
-    client_id = text(ID_MAX)  # a Dev Dashboard app's; its client_secret is a secret
     inventory_interval_minutes = minutes()
     safety_stock = Whole(
         validate=validate.Range(min=0, max=1_000_000, error="0 or more units (at most 1000000)"),
@@ -212,13 +173,18 @@ class StoreSettings(Schema):
     guest_customer_id = text(ID_MAX)
     import_statuses = fields.List(text(64, validate.Length(min=1)), validate=validate.Length(max=32))
     notify_customer = fields.Boolean()
-    # WooCommerce's refund says nothing of restocking: the merchant's rule for the ERP credit note.
-    restock_refunds = fields.String(validate=validate.OneOf(RESTOCK_RULES))
     approval = ApprovalRulesField()  # which orders wait for a person before the ERP
     routing = RoutingRulesField()  # which ERP warehouse ships an order (mappings.routing)
     # Who has the credit for a web order of an account with an owner (mappings.attribution).
     attribution = fields.String(validate=validate.OneOf(ATTRIBUTION_RULES))
     split_owner_share = ShareField()
+
+
+# Each platform's own settings (platforms/<name>/form.py), declared as if written above: a subclass
+# (StoreConfig) inherits them with the rest.
+for _platform in PLATFORMS.values():
+    StoreSettings._declared_fields.update(_platform.form.settings)
+SECRETS = tuple(dict.fromkeys(name for p in PLATFORMS.values() for name in p.form.secrets))
 
 
 class StoreConfig(StoreSettings):
@@ -228,33 +194,30 @@ class StoreConfig(StoreSettings):
             r"^[a-z0-9][a-z0-9-]{0,62}$", error="use lower-case letters, digits and dashes (at most 63)"
         ),
     )
-    platform = fields.String(required=True, validate=validate.OneOf(tuple(PLATFORM_REQUIRED)))
+    platform = fields.String(required=True, validate=validate.OneOf(tuple(PLATFORMS)))
     active = fields.Boolean(load_default=True)
-    access_token = secret()
-    webhook_secret = secret()
-    consumer_key = secret()
-    consumer_secret = secret()
-    client_secret = secret()  # a Shopify app's (Dev Dashboard); it signs the app's webhooks too
 
     @validates_schema
     def _required_per_platform(self, data: dict, **_: object) -> None:
+        found = PLATFORMS.get(data.get("platform", ""))
+        if found is None:
+            return
+        form = found.form
         missing = [
-            k
-            for k in PLATFORM_REQUIRED.get(data.get("platform", ""), ())
-            if not data.get(k) and not (k == "webhook_secret" and data.get("client_secret"))
-        ]  # an app signs with its secret
+            k for k in form.required if not data.get(k) and not (k in form.stands_in and data.get(form.stands_in[k]))
+        ]
         if missing:
             raise ValidationError({k: [f"required for a {data['platform']} store"] for k in missing})
         if data.get("split_owner_share") and data.get("attribution") != "split":
             raise ValidationError({"split_owner_share": ["only with attribution: split"]})
-        if data.get("restock_refunds") and data.get("platform") != "woocommerce":
-            raise ValidationError(
-                {
-                    "restock_refunds": [
-                        "a WooCommerce rule: a Shopify refund says itself which items went back into stock"
-                    ]
-                }
-            )
+        for other in PLATFORMS.values():
+            wrong = {k: [why] for k, why in other.form.only_here.items() if other is not found and data.get(k)}
+            if wrong:
+                raise ValidationError(wrong)
+
+
+for _secret in SECRETS:
+    StoreConfig._declared_fields[_secret] = secret()
 
 
 # ---- the ERP connection: one schema per kind, each with what its adapter reads (adapters/erp) ---
@@ -365,9 +328,9 @@ class ErpSection(fields.Field):
 
 
 class MappingRowConfig(Schema):
-    source = Setting(required=True, blank=False, validate=_at_most(MAPPING_MAX))
-    target = Setting(required=True, blank=False, validate=_at_most(MAPPING_MAX))
-    store = Setting(load_default=None, allow_none=True, validate=_at_most(HOST_MAX))  # a slug; none: every store
+    source = Setting(required=True, blank=False, validate=at_most(MAPPING_MAX))
+    target = Setting(required=True, blank=False, validate=at_most(MAPPING_MAX))
+    store = Setting(load_default=None, allow_none=True, validate=at_most(HOST_MAX))  # a slug; none: every store
 
 
 class _SourcesOnce(Schema):
@@ -574,7 +537,7 @@ def write_mapping(session: Session, kind: str, rows: list[dict], store_ids: dict
 
 def _masked(sealed: str | None, rt: Runtime) -> dict[str, str]:
     # The issued_* tokens are the connector's own (renewed by connector.tokens), not configuration.
-    return {k: mask(v) for k, v in rt.box.open(sealed).items() if k not in ISSUED_KEYS}
+    return {k: mask(v) for k, v in rt.box.open(sealed).items() if k not in ISSUED}
 
 
 def _dump_mappings(session: Session) -> dict[str, list[dict]]:

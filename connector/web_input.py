@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any, TypedDict
 
 from flask import Response, jsonify, request
-from marshmallow import fields, validate
 from werkzeug.exceptions import BadRequest, NotFound
 
 from mappings.utc import as_utc
@@ -24,22 +23,6 @@ NUL = "\x00"
 
 # ---- fields: what PostgreSQL can store, said in the OpenAPI document too ------------------------
 # (shared by the API's schemas and the configuration loader's)
-
-NO_NUL = validate.Regexp(r"^[^\x00]*$", error="may not contain a NUL character (\\u0000)")
-# What str.strip() removes, spelled out: "\s" differs between Python and the ECMA regexes clients use.
-_SPACES = "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x3001)) if c.isspace())
-NOT_BLANK = validate.Regexp(
-    f"^[^\\x00]*[^\\x00{_SPACES}][^\\x00]*$", error="may not be blank or contain a NUL character (\\u0000)"
-)
-
-
-class Text(fields.String):
-    """A string without NUL, which PostgreSQL text cannot hold; with blank=False, also not only spaces
-    (the view strips them). Documented as one pattern, since OpenAPI has one per string."""
-
-    def __init__(self, *, validate: Any = None, blank: bool = True, **kwargs: Any) -> None:
-        extra = [validate] if callable(validate) else list(validate or [])
-        super().__init__(validate=[NO_NUL if blank else NOT_BLANK, *extra], **kwargs)
 
 
 class BadInputData(TypedDict):

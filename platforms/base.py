@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from mappings.canonical import Order, Refund, Transaction
+from platforms.forms import StoreForm
 from platforms.operations import Operations
 from platforms.shipping import Shipper
 from platforms.stock import StockWriter
@@ -192,6 +193,7 @@ class Platform:
     operations: Operations  # what the back office asks of a store order: mark paid, cancel, refund
     subscriptions: Subscriptions | None  # its webhooks (None: its orders are polled)
     test_connection: Callable[[Any, Mapping[str, Any]], Connection]  # a cheap authenticated read (client, settings)
+    form: StoreForm  # its stores' own settings and secrets, and their form on /config
     named_in: Callable[[str, dict], Named]  # who a stored payload of this topic names (privacy requests)
     # Whether our credentials still open the store (False: the app was uninstalled); None: it cannot tell.
     installed: Callable[[Any], bool] | None = None

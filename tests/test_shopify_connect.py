@@ -314,7 +314,7 @@ def test_a_slug_that_is_bad_or_another_platforms_is_refused_before_going_to_shop
 
 
 def test_a_client_secret_one_past_its_limit_is_refused_before_going_to_shopify(sqlite_stack, shop):
-    from connector.config_io import SECRET_MAX
+    from mappings.text_fields import SECRET_MAX
 
     admin = sign_in(sqlite_stack)
     for secret, status in (("s" * (SECRET_MAX + 1), 400), ("s" * SECRET_MAX, 302)):

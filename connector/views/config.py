@@ -124,7 +124,7 @@ def _rules(store: StoreInfo) -> list[tuple[str, str]]:
     return [
         ("Imports", ", ".join(statuses) if statuses else "every order"),
         ("Customers", s.get("customer_policy", "match")),
-        *((("Refunds restock", s.get("restock_refunds", "never")),) if store.platform == "woocommerce" else ()),
+        *((f.brief, str(s.get(f.name, f.default))) for f in platform(store.platform).form.shown if f.brief),
         ("Inventory every", f"{s['inventory_interval_minutes']} min" if s.get("inventory_interval_minutes") else "—"),
         ("Safety stock", str(s.get("safety_stock", "—"))),
         ("Allocation share", f"{float(s['allocation_share']):.0%}" if s.get("allocation_share") is not None else "—"),
@@ -153,7 +153,7 @@ def _store_form(store: StoreInfo | None, values: dict, errors: dict, status: int
         default_import=forms.DEFAULT_IMPORT,
         policies=forms.POLICY_LABELS,
         attribution_rules=forms.ATTRIBUTION_LABELS,
-        restock_rules=forms.RESTOCK_LABELS,
+        forms_of=forms.PLATFORM_FORMS,
         secret_fields=forms.SECRET_FIELDS,
         address=store_admin.webhook_address(rt(), store) if store else None,
     ), status

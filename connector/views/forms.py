@@ -17,27 +17,20 @@ from marshmallow import ValidationError
 from werkzeug.datastructures import MultiDict
 
 from adapters.erp.rest import AUTH_TYPES
-from connector.config_io import PLATFORM_REQUIRED, ConfigDocument, ConfigError, StoreConfig, StoreSettings, load_config
+from connector.config_io import ConfigDocument, ConfigError, StoreConfig, StoreSettings, load_config
 from connector.crypto import mask
 from connector.runtime import Runtime, StoreInfo
 from mappings.merchant import KINDS as MAPPING_KINDS
+from platforms.registry import PLATFORMS as REGISTERED
 
-PLATFORMS = ("shopify", "woocommerce")
-PLATFORM_LABELS = {"shopify": "Shopify", "woocommerce": "WooCommerce"}
-# What apply_order compares import_statuses with: Shopify's financial_status, WooCommerce's status.
-IMPORT_STATUSES = {
-    "shopify": ("pending", "authorized", "partially_paid", "paid", "partially_refunded", "refunded", "voided"),
-    "woocommerce": ("pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed"),
-}
-DEFAULT_IMPORT = {"shopify": "every order", "woocommerce": "processing, on-hold, completed"}
-PLATFORM_FIELDS = {
-    "shopify": ("shop_domain", "api_version", "api_base_url"),
-    "woocommerce": ("url", "restock_refunds"),
-}
-SECRET_FIELDS = {
-    "shopify": ("access_token", "webhook_secret"),
-    "woocommerce": ("consumer_key", "consumer_secret", "webhook_secret"),
-}
+PLATFORMS = tuple(REGISTERED)
+PLATFORM_LABELS = {name: p.label for name, p in REGISTERED.items()}
+# What apply_order compares import_statuses with: the status each platform's stores give their orders.
+IMPORT_STATUSES = {name: p.form.statuses for name, p in REGISTERED.items()}
+DEFAULT_IMPORT = {name: p.form.default_import for name, p in REGISTERED.items()}
+PLATFORM_FIELDS = {name: tuple(f.name for f in p.form.shown if not f.secret) for name, p in REGISTERED.items()}
+PLATFORM_FORMS = {name: p.form for name, p in REGISTERED.items()}
+SECRET_FIELDS = {name: tuple(f.name for f in p.form.shown if f.secret) for name, p in REGISTERED.items()}
 RULE_FIELDS = (
     "inventory_interval_minutes",
     "safety_stock",
@@ -49,10 +42,6 @@ RULE_FIELDS = (
     "split_owner_share",
     "import_statuses",
 )
-RESTOCK_LABELS = {
-    "never": "never — a person checks returned goods in the ERP (default)",
-    "always": "always — refunded units go back into the ERP's stock",
-}
 ATTRIBUTION_LABELS = {
     "web": "web — the web channel has the credit (default)",
     "owner": "owner — the account's owner has the whole credit",
@@ -93,7 +82,9 @@ def _field_errors(messages: Any) -> dict[str, str]:
 def store_values(store: StoreInfo | None) -> dict[str, Any]:
     """What the form shows for a stored store (never a secret)."""
     if store is None:
-        return {"platform": "shopify", "active": True, "api_version": "2026-01", "customer_policy": "match"}
+        first = REGISTERED[PLATFORMS[0]]
+        defaults = {f.name: f.default for f in first.form.shown if f.default}
+        return {"platform": first.name, "active": True, **defaults, "customer_policy": "match"}
     values = {
         "slug": store.slug,
         "platform": store.platform,
@@ -124,12 +115,12 @@ def parse_store(form: MultiDict, existing: StoreInfo | None, existing_slugs: set
     else:
         slug, platform = existing.slug, existing.platform
     if platform not in PLATFORMS:
-        errors["platform"] = "choose Shopify or WooCommerce"
-        platform = "shopify"
+        errors["platform"] = f"choose {' or '.join(PLATFORM_LABELS.values())}"
+        platform = PLATFORMS[0]
 
     raw = {name: _value(form, name, platform) for name in (*PLATFORM_FIELDS[platform], *RULE_FIELDS[:-1])}
-    if "shop_domain" in raw:
-        raw["shop_domain"] = raw["shop_domain"].lower()
+    for name in REGISTERED[platform].form.lower_case:
+        raw[name] = raw[name].lower()
     given = {k: v for k, v in raw.items() if v}
     try:
         typed = StoreSettings().load(given)
@@ -184,7 +175,7 @@ def parse_store(form: MultiDict, existing: StoreInfo | None, existing_slugs: set
         **settings,
         **secrets,
     }
-    for name in PLATFORM_REQUIRED[platform]:  # StoreConfig checks this only once its fields are valid
+    for name in REGISTERED[platform].form.required:  # StoreConfig checks this only once its fields are valid
         if not entry.get(name):
             errors.setdefault(name, f"required for a {PLATFORM_LABELS[platform]} store")
     schema_errors = StoreConfig().validate(entry)

@@ -7,6 +7,7 @@ from mappings.shopify import order_from_shopify
 from platforms.base import Platform
 from platforms.shopify import events, shipping, webhooks
 from platforms.shopify.client import CONNECTION_SETTINGS, build_client
+from platforms.shopify.form import FORM
 from platforms.shopify.listing import ShopifyListing
 from platforms.shopify.operations import ShopifyOperations
 from platforms.shopify.receiver import ShopifyReceiver
@@ -25,6 +26,7 @@ PLATFORM = Platform(
     client=build_client,
     connection_settings=CONNECTION_SETTINGS,
     ship=shipping.ship,
+    form=FORM,
     named_in=events.named_in,
     installed=lambda client: bool(client.installed()),
     subscriptions=webhooks.ShopifySubscriptions(),

@@ -6,6 +6,7 @@ from mappings.woocommerce import order_from_woocommerce
 from platforms.base import Platform
 from platforms.woocommerce import events, shipping, webhooks
 from platforms.woocommerce.client import CONNECTION_SETTINGS, build_client
+from platforms.woocommerce.form import FORM
 from platforms.woocommerce.listing import WooListing
 from platforms.woocommerce.operations import WooOperations
 from platforms.woocommerce.receiver import WooReceiver
@@ -24,6 +25,7 @@ PLATFORM = Platform(
     client=build_client,
     connection_settings=CONNECTION_SETTINGS,
     ship=shipping.ship,
+    form=FORM,
     named_in=events.named_in,
     subscriptions=webhooks.WooSubscriptions(),
     test_connection=webhooks.test_connection,
