@@ -13,72 +13,16 @@ retryable StorefrontError. No token or secret ever goes into a message.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import requests
 
+from adapters.grants import Grant
 from adapters.storefront import AccessRevoked, StorefrontError
 
 
 class CredentialsRefused(AccessRevoked):
     """Shopify refused the client ID, secret, code or refresh token (the app is gone, or they are wrong)."""
-
-
-@dataclass(frozen=True)
-class Grant:
-    access_token: str
-    scope: str
-    issued_at: datetime
-    expires_at: datetime | None  # None: an offline token that does not expire
-    refresh_token: str | None = None
-    refresh_expires_at: datetime | None = None
-
-    def fresh(self, now: datetime) -> bool:
-        """Good for a while yet: a token is renewed a fifth of its life (at most 5 minutes) before it ends,
-        so no call goes out with a token about to expire."""
-        if self.expires_at is None:
-            return True
-        margin = min(timedelta(minutes=5), (self.expires_at - self.issued_at) / 5)
-        return now < self.expires_at - margin
-
-    def as_secrets(self) -> dict[str, str]:
-        """How a store keeps it (sealed with its other secrets)."""
-        return {
-            "issued_token": self.access_token,
-            "issued_scope": self.scope,
-            "issued_at": self.issued_at.isoformat(),
-            "issued_expires_at": self.expires_at.isoformat() if self.expires_at else "",
-            "issued_refresh_token": self.refresh_token or "",
-            "issued_refresh_expires_at": self.refresh_expires_at.isoformat() if self.refresh_expires_at else "",
-        }
-
-    @classmethod
-    def from_secrets(cls, secrets: dict[str, str]) -> Grant | None:
-        if not secrets.get("issued_token"):
-            return None
-        return cls(
-            access_token=secrets["issued_token"],
-            scope=secrets.get("issued_scope", ""),
-            issued_at=datetime.fromisoformat(secrets["issued_at"]),
-            expires_at=_when(secrets.get("issued_expires_at")),
-            refresh_token=secrets.get("issued_refresh_token") or None,
-            refresh_expires_at=_when(secrets.get("issued_refresh_expires_at")),
-        )
-
-
-ISSUED_KEYS = (
-    "issued_token",
-    "issued_scope",
-    "issued_at",
-    "issued_expires_at",
-    "issued_refresh_token",
-    "issued_refresh_expires_at",
-)
-
-
-def _when(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
 
 
 def token_url(shop_domain: str, base_url: str | None = None) -> str:

@@ -34,7 +34,7 @@ import requests
 
 from adapters.backoff import backoff
 from adapters.clock import utcnow
-from adapters.shopify_auth import Grant
+from adapters.grants import Grant
 from adapters.storefront import AccessRevoked, StorefrontError
 
 

@@ -1,8 +1,8 @@
 """Store API clients for the background jobs (stock and shipments), kept per store for the process.
 
-A Shopify client learns the shop's GraphQL bucket (size, restore rate, what it has left) from each
-answer and the real cost of each call shape; keeping the client between sync runs keeps that
-knowledge, so only the first call a worker ever makes can meet a throttle. A client is rebuilt when
+A client may learn the store's rate limits from each answer (e.g. a GraphQL bucket's size, restore
+rate and what it has left, and the real cost of each call shape); keeping the client between sync runs
+keeps that knowledge, so only the first call a worker ever makes can meet a throttle. A client is rebuilt when
 the store's connection settings or secrets change. /config's pages use fresh short-timeout clients
 (interactive_client). Every client is made by build_client, or by the Runtime's client_factory (tests).
 """
@@ -13,16 +13,14 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-from adapters.shopify import ShopifyClient
 from adapters.storefront import StorefrontError
-from adapters.woocommerce import WooClient
 from connector.runtime import Runtime, StoreInfo, current
 from connector.tokens import StoreTokens
 from platforms.registry import platform
 
-StorefrontClient = ShopifyClient | WooClient
+StorefrontClient = Any  # the store's platform's own client (platforms/<name>/client.py builds it)
 Purpose = Literal["sync", "interactive"]
 ClientFactory = Callable[[Runtime, StoreInfo, Purpose], StorefrontClient]
 # How long a client waits and how often it retries, by who is waiting: a job can wait out a slow store
@@ -46,7 +44,7 @@ def _fingerprint(store: StoreInfo) -> str:
 
 
 def sync_client(store: StoreInfo) -> StorefrontClient:
-    """The ShopifyClient or WooClient for this store's jobs (the same object while its settings hold)."""
+    """The API client for this store's jobs (the same object while its settings hold)."""
     key = _fingerprint(store)
     with _LOCK:
         hit = _CLIENTS.get(store.id)
@@ -57,22 +55,6 @@ def sync_client(store: StoreInfo) -> StorefrontClient:
     with _LOCK:
         _CLIENTS[store.id] = (key, client)
     return client
-
-
-def shopify_client(store: StoreInfo) -> ShopifyClient:
-    """sync_client, for code that already knows the store is a Shopify one (a factory's fake passes too)."""
-    return cast(ShopifyClient, sync_client(_expect(store, "shopify")))
-
-
-def woo_client(store: StoreInfo) -> WooClient:
-    """sync_client, for code that already knows the store is a WooCommerce one."""
-    return cast(WooClient, sync_client(_expect(store, "woocommerce")))
-
-
-def _expect(store: StoreInfo, platform: str) -> StoreInfo:
-    if store.platform != platform:
-        raise StorefrontError(f"store {store.slug} is a {store.platform} store, not {platform}", retryable=False)
-    return store
 
 
 def forget(store_id: int | None = None) -> None:
@@ -113,6 +95,6 @@ def refuse_disconnected(store: StoreInfo) -> None:
         raise StorefrontError(
             f"store {store.slug} is disconnected: its app was uninstalled on "
             f"{store.disconnected_at:%Y-%m-%d %H:%M} UTC. Install the app again and connect it "
-            "on /config (Connect a Shopify store)",
+            "on /config",
             retryable=False,
         )

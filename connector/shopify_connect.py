@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from adapters import shopify_auth
 from adapters.clock import utcnow
-from adapters.shopify_auth import ISSUED_KEYS
+from adapters.grants import ISSUED_KEYS, Grant
 from connector import connections, disconnect, store_admin
 from connector.config_io import ConfigError, StoreConfig, load_config
 from connector.connections import ConnectionRefused
@@ -163,7 +163,7 @@ def _scopes(granted: str) -> dict[str, Any]:
 
 
 def _save(
-    rt: Runtime, slug: str, shop: str, client_id: str, secret: str, api_base_url: str | None, grant: shopify_auth.Grant
+    rt: Runtime, slug: str, shop: str, client_id: str, secret: str, api_base_url: str | None, grant: Grant
 ) -> int:
     """Create or update the store on its app's credentials and the token they gave; its id.
     Reconnecting keeps the store's rules and whether it is active: only the connection changes."""

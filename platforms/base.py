@@ -21,6 +21,7 @@ from platforms.forms import StoreForm
 from platforms.operations import Operations
 from platforms.shipping import Shipper
 from platforms.stock import StockWriter
+from platforms.tokens import Tokens
 from platforms.webhooks import Connection, Subscriptions
 
 Reply = tuple[int, str]  # an HTTP status and the message the sender sees
@@ -198,6 +199,7 @@ class Platform:
     # Whether our credentials still open the store (False: the app was uninstalled); None: it cannot tell.
     installed: Callable[[Any], bool] | None = None
     scopes: Mapping[str, tuple[str, ...]] | None = None  # the access scopes each feature needs (None: no scopes)
+    tokens: Tokens | None = None  # issues and renews expiring API tokens (None: a store's token never expires)
     issued_secrets: tuple[str, ...] = ()  # secrets the platform issues and renews (a new one is no new client)
 
     def kind(self, topic: str) -> str | None:

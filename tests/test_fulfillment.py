@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 
-from connector.clients import shopify_client
+from connector.clients import sync_client
 from connector.fulfillment import retry_failed, sync_shipments
 from connector.jobs import sync_shipments_job
 from connector.models import Fulfillment, Store, SyncCursor
@@ -198,7 +198,7 @@ def test_failures_are_kept_retried_and_explained(sqlite_stack: Stack, shop: Fake
     configure(stack, shop=shop, shopify_settings={"notify_customer": False})
     order_id, ref = shopify_order(stack, shop, [("KRT-COT-L-IND", 2), ("DUP-BLK-01", 1)])
     with stack.rt.sessions() as session:
-        client = shopify_client(stack.rt.store_info(session.scalars(select(Store).where(Store.slug == STORE)).one()))
+        client = sync_client(stack.rt.store_info(session.scalars(select(Store).where(Store.slug == STORE)).one()))
     client.transport.sleep = lambda seconds: None  # the client's backoff between its own retries
 
     add_shipment(stack, "S-1", ref, [("KRT-COT-L-IND", 2)], carrier="UPS", number="1Z1", at=SHIPPED)

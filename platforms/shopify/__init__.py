@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.shopify_auth import ISSUED_KEYS
+from adapters.grants import ISSUED_KEYS
 from mappings.shopify import order_from_shopify
 from platforms.base import Platform
 from platforms.shopify import events, shipping, webhooks
@@ -12,6 +12,7 @@ from platforms.shopify.listing import ShopifyListing
 from platforms.shopify.operations import ShopifyOperations
 from platforms.shopify.receiver import ShopifyReceiver
 from platforms.shopify.stock import ShopifyStock
+from platforms.shopify.tokens import ShopifyTokens
 
 PLATFORM = Platform(
     name="shopify",
@@ -35,4 +36,5 @@ PLATFORM = Platform(
     operations=ShopifyOperations(),
     stock=ShopifyStock(),
     issued_secrets=ISSUED_KEYS,
+    tokens=ShopifyTokens(),
 )
