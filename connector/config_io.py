@@ -159,6 +159,11 @@ class StoreSettings(Schema):
         unknown = RAISE
 
     inventory_interval_minutes = minutes()
+    # A store whose platform sends no webhooks: how often its orders are polled.
+    poll_interval_seconds = Whole(
+        validate=validate.Range(min=15, max=3600, error="15 to 3600 seconds"),
+        error_messages={"invalid": "a whole number of seconds"},
+    )
     safety_stock = Whole(
         validate=validate.Range(min=0, max=1_000_000, error="0 or more units (at most 1000000)"),
         error_messages={"invalid": "a whole number of units"},

@@ -26,9 +26,10 @@ from connector.inventory import sync_inventory
 from connector.models import ErpConnection, Store
 from connector.receipts import ReceiptReport, sync_receipts
 from connector.reconcile import check_subscriptions, prune, reconcile_orders
-from connector.runtime import Runtime, current
+from connector.runtime import Runtime, StoreInfo, current
 from connector.stock import read_erp_stock
 from connector.undelivered import UndeliveredReport, sync_undelivered
+from platforms.registry import platform
 
 log = logging.getLogger(__name__)
 # `drain` and `retry_event` are imported here too: jobs queued before they moved to connector.drains
@@ -106,6 +107,8 @@ def _feed_result(report: ShipmentReport | ReceiptReport | UndeliveredReport | Re
 # ---- reconciliation and housekeeping (connector.reconcile) ---------------------------------------
 
 RECONCILE_SECONDS = 600
+DEFAULT_POLL_SECONDS = 60  # a polled store's orders: the delay a merchant sees before the ERP has them
+POLL_MIN = 15  # RQ's cron checks every few seconds; a store's API need not answer more often
 SUBSCRIPTIONS_SECONDS = 3600
 PRUNE_SECONDS = 86400
 
@@ -148,7 +151,9 @@ def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, Callable[..
     `receipts_interval_minutes` (default 5), the undelivered parcels every `undelivered_interval_minutes`
     (default 5) and the ERP's own refunds every `refunds_interval_minutes` (default 5; not on a Tryton ERP;
     0 turns any of them off), the inbox sweep; and each active
-    store's order reconciliation (10 min) and webhook subscription check (hourly), the daily prune."""
+    store's order reconciliation (10 min) and webhook subscription check (hourly), the daily prune. A store
+    whose platform sends no webhooks has its orders polled instead, every `poll_interval_seconds`
+    (default 60): the same listing, cursor and inbox as reconciliation."""
 
     with rt.sessions() as session:
         stores = [
@@ -160,6 +165,9 @@ def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, Callable[..
         minutes = _minutes(store.settings.get("inventory_interval_minutes"), DEFAULT_INVENTORY_MINUTES)
         if minutes > 0:
             found.append((f"inventory:{store.slug}", store_job, ("inventory", store.id), max(60, round(minutes * 60))))
+        if platform(store.platform).receiver is None:  # no webhooks: its orders are polled through the inbox
+            found.append((f"poll:{store.slug}", store_job, ("reconcile", store.id), poll_seconds(store)))
+            continue
         found.append((f"reconcile:{store.slug}", store_job, ("reconcile", store.id), RECONCILE_SECONDS))
         found.append((f"subscriptions:{store.slug}", store_job, ("subscriptions", store.id), SUBSCRIPTIONS_SECONDS))
     if erp is not None:
@@ -177,6 +185,12 @@ def schedules(rt: Runtime, sweep_every: int = 60) -> list[tuple[str, Callable[..
             found.append(("refunds", sync_refunds_job, (), max(60, round(minutes * 60))))
     found.append(("prune", prune_job, (), PRUNE_SECONDS))
     return found
+
+
+def poll_seconds(store: StoreInfo) -> int:
+    """How often a polled store's orders are listed (its `poll_interval_seconds`, at least POLL_MIN)."""
+    seconds = _minutes(store.settings.get("poll_interval_seconds"), DEFAULT_POLL_SECONDS)
+    return max(POLL_MIN, round(seconds))
 
 
 def _minutes(value: object, default: float) -> float:

@@ -1,9 +1,10 @@
 """Never lose an order: reconciliation, subscription checks and pruning.
 
-Webhooks are at-least-once at best (Shopify drops a subscription after repeated failures, WooCommerce
+Webhooks are at-least-once at best (a platform drops a subscription after repeated failures, another
 never redelivers), so each store's orders are also listed by time and fed through the same inbox and
 dedupe as webhooks: an order already delivered is a duplicate at the door, or a stale version that
-the pipeline treats as a no-op.
+the pipeline treats as a no-op. A platform that sends no webhooks is polled the same way, often
+(connector.jobs.schedules): a polled order is an event like any other.
 
 - `reconcile_orders(rt, store_id)`: orders updated since the store's cursor (`store:<id>:orders`).
 - `backfill(rt, store_id, since)`: the same from a date, resumable (`store:<id>:backfill`).
@@ -69,7 +70,7 @@ def feed(rt: Runtime, store: StoreInfo, order: dict) -> bool:
         order_number,
         json.dumps(order).encode(),
         order,
-        {"X-Connector-Source": "reconciliation"},
+        {"X-Connector-Source": "reconciliation" if platform(store.platform).receiver else "poll"},
     )
     event_id = inbox.record(
         rt.engine,
@@ -125,8 +126,8 @@ def backfill(
 ) -> dict:
     """Like reconcile_orders from `since`, checkpointed after each order in `store:<id>:backfill`, so an
     interrupted run resumes where it stopped. The checkpoint is (start, resume-from time, last id done):
-    a platform listing by change time (Shopify) advances the resume time; one listing by id at a fixed
-    time (WooCommerce) skips the ids up to the last one done. A re-read order is a duplicate at the inbox anyway.
+    a platform listing by change time advances the resume time; one listing by id at a fixed time skips
+    the ids up to the last one done. A re-read order is a duplicate at the inbox anyway.
     `progress` may wrap the stream of orders (the CLI's progress bar)."""
     store = store_info(rt, store_id)
     listing = platform(store.platform).orders
