@@ -47,7 +47,7 @@ class QueryTooExpensive(StorefrontError):
 
 
 class TokenSource(Protocol):
-    """connector.tokens.StoreTokens: the token to use now, and a new one after a 401."""
+    """connector.base.tokens.StoreTokens: the token to use now, and a new one after a 401."""
 
     def current(self) -> tuple[str, Grant | None]: ...
 
@@ -103,7 +103,7 @@ class ShopifyTransport:
         clock: Callable[[], float] = time.monotonic,
         tokens: TokenSource | None = None,
     ):
-        """`tokens`: where a store on app credentials gets its expiring token (connector.tokens); without it,
+        """`tokens`: where a store on app credentials gets its expiring token (connector.base.tokens); without it,
         `access_token` is a legacy token used as it is."""
         self.base, self.timeout = base, timeout
         self.max_retries, self.retry_base, self.max_throttle_waits = max_retries, retry_base, max_throttle_waits

@@ -67,7 +67,7 @@ sys.path.insert(0, str(ROOT))
 from adapters.backoff import backoff
 from adapters.erp import PaymentRecord, PermanentErpError, RetryableErpError, build_erp
 from adapters.erp.tryton_rpc import TrytonRpc
-from connector.customers import customer_keys
+from connector.orders.customers import customer_keys
 from mappings.canonical import Order
 from mappings.customers import normalise_email, normalise_phone
 from mappings.shopify import order_from_shopify
@@ -78,7 +78,7 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/11"
 STORE, SECRET = "bench-erp", "shpss_bench_erp_webhook_secret_0123456789"
 DATABASE = "erp"  # scripts/tryton.py's database name
-PAID = ("paid", "partially_refunded", "refunded")  # connector.lifecycle.PAID
+PAID = ("paid", "partially_refunded", "refunded")  # connector.orders.lifecycle.PAID
 RETRY = SimpleNamespace(retry_base_seconds=1, retry_cap_seconds=2)  # both legs back off alike
 MAX_ATTEMPTS = 8
 
@@ -324,7 +324,7 @@ def run_connector(
             "4",
             "--log-level",
             "warning",
-            "connector.wsgi:app",
+            "connector.web.wsgi:app",
         ],
         env,
         tmp / "web.log",
@@ -448,7 +448,7 @@ def drop_database(name: str) -> None:
 
 
 def payment_of(order: Order) -> PaymentRecord:
-    """The payment the connector records for a paid order (connector.lifecycle._payment)."""
+    """The payment the connector records for a paid order (connector.orders.lifecycle._payment)."""
     return PaymentRecord(
         key=f"{order.external_ref}:payment",
         order_ref=order.external_ref,

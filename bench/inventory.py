@@ -32,11 +32,11 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from connector import variants
-from connector.clients import forget, shopify_client, sync_client
-from connector.inventory import sync_inventory
-from connector.models import Store
-from connector.stock import read_erp_stock
+from connector.base.clients import forget, shopify_client, sync_client
+from connector.base.models import Store
+from connector.base.stock import read_erp_stock
+from connector.sync import variants
+from connector.sync.inventory import sync_inventory
 from tests.fakes.shopify import FakeShopify
 from tests.stack import STORE, build_stack
 from tests.storefronts import configure, set_erp_stock, store_id

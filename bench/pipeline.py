@@ -26,8 +26,8 @@ from sqlalchemy import create_engine, func, select, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from connector import inbox
-from connector.models import InboxEvent
+from connector.base.models import InboxEvent
+from connector.intake import inbox
 
 ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")  # flushed: keep it to itself
@@ -137,7 +137,9 @@ def leg(name: str, events: int, enqueue, worker_cmd) -> float:  # type: ignore[n
 def enqueue_drain(env: dict, store_id: int, _events: int) -> None:
     from rq import Queue
 
-    Queue(env["CONNECTOR_QUEUE"], connection=Redis.from_url(REDIS_URL)).enqueue("connector.drains.drain", store_id)
+    Queue(env["CONNECTOR_QUEUE"], connection=Redis.from_url(REDIS_URL)).enqueue(
+        "connector.orders.drains.drain", store_id
+    )
 
 
 def enqueue_per_event(env: dict, _store_id: int, events: int) -> None:
@@ -149,7 +151,7 @@ def enqueue_per_event(env: dict, _store_id: int, events: int) -> None:
         ids = [r[0] for r in conn.execute(text("SELECT id FROM inbox_events ORDER BY id"))]
     engine.dispose()
     for event_id in ids[:events]:
-        queue.enqueue("connector.drains.retry_event", event_id)
+        queue.enqueue("connector.orders.drains.retry_event", event_id)
 
 
 def main() -> None:

@@ -15,42 +15,42 @@ from rq import SimpleWorker
 
 from adapters.erp import ErpError
 from adapters.storefront import StorefrontError
-from connector import shopify_connect
-from connector.audit import audit
-from connector.auth import ROLES, AccountError, add_user
-from connector.compliance import erase_customer
-from connector.config_io import ConfigError, dump_config, load_config
-from connector.crypto import SecretsError
+from connector.base.audit import audit
+from connector.base.crypto import SecretsError
+from connector.base.logredact import install_log_redaction
+from connector.base.migrate import upgrade
+from connector.base.models import InboxEvent, Store
+from connector.base.observability import use_json_logs
+from connector.base.queue import BurstWorker, RedisJobQueue
+from connector.base.runtime import Runtime, install
+from connector.base.settings import Settings
+from connector.base.stock import read_erp_stock
 from connector.demo import SAMPLE_ORDER, run_demo
-from connector.drains import sweep as run_sweep
-from connector.erp_refunds import RefundReport, sync_refunds
-from connector.erp_refunds import retry_failed as reset_failed_refunds
-from connector.fulfillment import ShipmentReport, sync_shipments
-from connector.fulfillment import retry_failed as reset_failed
-from connector.inventory import sync_inventory
 from connector.jobs import schedules
-from connector.logredact import install_log_redaction
-from connector.migrate import upgrade
-from connector.models import InboxEvent, Store
-from connector.observability import use_json_logs
-from connector.operations import retry_events
-from connector.queue import BurstWorker, RedisJobQueue
-from connector.receipts import ReceiptReport, sync_receipts
-from connector.receipts import retry_failed as reset_failed_receipts
-from connector.reconcile import backfill as run_backfill
-from connector.reconcile import prune as run_prune
-from connector.reconcile import reconcile_orders
-from connector.runtime import Runtime, install
-from connector.settings import Settings
-from connector.stock import read_erp_stock
-from connector.undelivered import UndeliveredReport, sync_undelivered
-from connector.undelivered import retry_failed as reset_failed_undelivered
-from connector.woo_connect import ConnectError, begin
+from connector.orders.compliance import erase_customer
+from connector.orders.drains import sweep as run_sweep
+from connector.orders.operations import retry_events
+from connector.setup import shopify_connect
+from connector.setup.config_io import ConfigError, dump_config, load_config
+from connector.setup.woo_connect import ConnectError, begin
+from connector.sync.erp_refunds import RefundReport, sync_refunds
+from connector.sync.erp_refunds import retry_failed as reset_failed_refunds
+from connector.sync.fulfillment import ShipmentReport, sync_shipments
+from connector.sync.fulfillment import retry_failed as reset_failed
+from connector.sync.inventory import sync_inventory
+from connector.sync.receipts import ReceiptReport, sync_receipts
+from connector.sync.receipts import retry_failed as reset_failed_receipts
+from connector.sync.reconcile import backfill as run_backfill
+from connector.sync.reconcile import prune as run_prune
+from connector.sync.reconcile import reconcile_orders
+from connector.sync.undelivered import UndeliveredReport, sync_undelivered
+from connector.sync.undelivered import retry_failed as reset_failed_undelivered
+from connector.web.auth import ROLES, AccountError, add_user
 from platforms.signatures import sign
 
 if TYPE_CHECKING:  # the commands import what they use when they run: a quick start for the others
-    from connector.queue import JobQueue, RedisJobQueue
-    from connector.runtime import Runtime
+    from connector.base.queue import JobQueue, RedisJobQueue
+    from connector.base.runtime import Runtime
 
 
 def _runtime(queue: JobQueue | None = None) -> Runtime:
@@ -585,7 +585,7 @@ def _sync_feed(
 def web(host: str, port: int, workers: int, threads: int, forwarded_allow_ips: str) -> None:
     """Serve the web app with gunicorn (webhooks, pages, API)."""
     _serving_runtime().close()  # checked once here, before gunicorn forks its workers
-    os.environ["WEB_THREADS"] = str(threads)  # read by connector.asgi in each worker
+    os.environ["WEB_THREADS"] = str(threads)  # read by connector.web.asgi in each worker
     # gunicorn's own default believes 127.0.0.1: a proxy-less server would then take any local
     # process's (or a same-host proxy's client's) X-Forwarded-For as the client's address.
     os.execvp(
@@ -609,7 +609,7 @@ def web(host: str, port: int, workers: int, threads: int, forwarded_allow_ips: s
 
 # The web server as `connector web` runs it (bench/intake.py measures the same).
 WEB_WORKER_CLASS = "uvicorn_worker.UvicornWorker"
-WEB_APP = "connector.asgi:create_asgi_app()"
+WEB_APP = "connector.web.asgi:create_asgi_app()"
 
 
 def cores() -> int:

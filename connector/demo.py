@@ -17,15 +17,15 @@ import click
 from sqlalchemy import select
 
 from adapters.erp.sql import SqlStagingErp
-from connector.app import create_app
-from connector.auth import add_user
-from connector.config_io import load_config
-from connector.drains import sweep
-from connector.migrate import upgrade
-from connector.models import ErpConnection, Store, User
-from connector.queue import EmbeddedJobQueue
-from connector.runtime import Runtime, install
-from connector.settings import Settings
+from connector.base.migrate import upgrade
+from connector.base.models import ErpConnection, Store, User
+from connector.base.queue import EmbeddedJobQueue
+from connector.base.runtime import Runtime, install
+from connector.base.settings import Settings
+from connector.orders.drains import sweep
+from connector.setup.config_io import load_config
+from connector.web.app import create_app
+from connector.web.auth import add_user
 
 SAMPLE_ORDER = Path(__file__).parent / "demo_order.json"
 SWEEP_EVERY = 60

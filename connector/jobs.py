@@ -1,13 +1,13 @@
 """Queued jobs. Each receives ids only and can run twice: the inbox row is the truth.
 
-- The inbox's own jobs (`drain`, `retry_event`, `sweep`) are in connector.drains.
+- The inbox's own jobs (`drain`, `retry_event`, `sweep`) are in connector.orders.drains.
 - `sync_inventory_job(store_id)`: ERP stock changes into the mirror, then the store's figures
-  (connector.inventory); `sync_shipments_job()`: ERP shipments to the stores (connector.fulfillment);
-  `sync_receipts_job()`: money finance recorded in the ERP, the store orders marked paid (connector.receipts);
-  `sync_undelivered_job()`: parcels returned undelivered, the store orders cancelled (connector.undelivered).
-  `sync_refunds_job()`: credit notes the ERP made itself, refunded in the stores (connector.erp_refunds).
+  (connector.sync.inventory); `sync_shipments_job()`: ERP shipments to the stores (connector.sync.fulfillment);
+  `sync_receipts_job()`: money finance recorded in the ERP, the store orders marked paid (connector.sync.receipts);
+  `sync_undelivered_job()`: parcels returned undelivered, the store orders cancelled (connector.sync.undelivered).
+  `sync_refunds_job()`: credit notes the ERP made itself, refunded in the stores (connector.sync.erp_refunds).
 - `reconcile_job(store_id)`, `subscriptions_job(store_id)`, `prune_job()`: missed orders, missing
-  webhook subscriptions and old finished events (connector.reconcile).
+  webhook subscriptions and old finished events (connector.sync.reconcile).
 """
 
 from __future__ import annotations
@@ -19,20 +19,21 @@ from typing import Any
 from sqlalchemy import select
 
 from adapters.erp import ErpError
-from connector.drains import JOB_TIMEOUT, drain, retry_event, store_limit, sweep  # noqa: F401 - see below
-from connector.erp_refunds import RefundReport, sync_refunds
-from connector.fulfillment import ShipmentReport, sync_shipments
-from connector.inventory import sync_inventory
-from connector.models import ErpConnection, Store
-from connector.receipts import ReceiptReport, sync_receipts
-from connector.reconcile import check_subscriptions, prune, reconcile_orders
-from connector.runtime import Runtime, StoreInfo, current
-from connector.stock import read_erp_stock
-from connector.undelivered import UndeliveredReport, sync_undelivered
+from connector.base.clients import forget as forget_client
+from connector.base.models import ErpConnection, Store
+from connector.base.runtime import Runtime, StoreInfo, current
+from connector.base.stock import read_erp_stock
+from connector.orders.drains import JOB_TIMEOUT, drain, retry_event, store_limit, sweep  # noqa: F401 - see below
+from connector.sync.erp_refunds import RefundReport, sync_refunds
+from connector.sync.fulfillment import ShipmentReport, sync_shipments
+from connector.sync.inventory import sync_inventory
+from connector.sync.receipts import ReceiptReport, sync_receipts
+from connector.sync.reconcile import check_subscriptions, prune, reconcile_orders
+from connector.sync.undelivered import UndeliveredReport, sync_undelivered
 from platforms.registry import platform
 
 log = logging.getLogger(__name__)
-# `drain` and `retry_event` are imported here too: jobs queued before they moved to connector.drains
+# `drain` and `retry_event` are imported here too: jobs queued before they moved to connector.orders.drains
 # name them as connector.jobs.drain / connector.jobs.retry_event, and must still find them.
 
 # ---- stock and shipments --------------------------------------------------------------------------
@@ -104,7 +105,7 @@ def _feed_result(report: ShipmentReport | ReceiptReport | UndeliveredReport | Re
     }
 
 
-# ---- reconciliation and housekeeping (connector.reconcile) ---------------------------------------
+# ---- reconciliation and housekeeping (connector.sync.reconcile) ---------------------------------------
 
 RECONCILE_SECONDS = 600
 DEFAULT_POLL_SECONDS = 60  # a polled store's orders: the delay a merchant sees before the ERP has them
@@ -203,3 +204,15 @@ def _minutes(value: object, default: float) -> float:
     except (TypeError, ValueError):
         log.warning("interval %r is not a number of minutes; using %s", value, default)
         return default
+
+
+def reconnected(rt: Runtime, store_id: int) -> None:
+    """The store is connected again: calls may resume, and the orders of the gap are read back."""
+    with rt.sessions.begin() as session:
+        row = session.get_one(Store, store_id)
+        was = row.disconnected_at
+        row.disconnected_at = None
+
+    forget_client(store_id)
+    if was is not None:
+        rt.queue.enqueue(reconcile_job, store_id, limit=store_limit(rt, store_id))

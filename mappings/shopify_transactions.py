@@ -1,7 +1,7 @@
 """Shopify REST order transactions (GET orders/{id}/transactions.json?in_shop_currency=true) -> Transactions.
 
 Pure, no I/O, in the style of mappings.shopify. An order webhook carries no transactions, so the
-connector reads them from the Admin API when an order becomes paid (connector.pipeline); a split
+connector reads them from the Admin API when an order becomes paid (connector.orders.pipeline); a split
 tender (a gift card plus a card) is two transactions there, one per gateway.
 
 Shopify semantics relied on (shopify.dev, REST Admin API, Transaction resource, 2026-01):

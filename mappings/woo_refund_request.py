@@ -1,6 +1,6 @@
 """The WooCommerce refund that gives back what a credit note the ERP made itself gave back.
 
-Pure, no I/O: from the credit note (connector.erp_refunds' copy of it), the wc/v3 order and the refunds it
+Pure, no I/O: from the credit note (connector.sync.erp_refunds' copy of it), the wc/v3 order and the refunds it
 has so far, the body of `POST orders/<id>/refunds` (docs/platforms.md#woocommerce-refunds):
 
 - `amount`: the credit note's total. WooCommerce refunds this, whatever the lines add up to, and refuses

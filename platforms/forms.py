@@ -1,7 +1,7 @@
 """The platform contract's settings seam: what a store of the platform is configured with, on /config and in
 `config load/dump`.
 
-The core (connector.config_io, connector.views.forms) owns the settings every store has (customers,
+The core (connector.setup.config_io, connector.web.views.forms) owns the settings every store has (customers,
 stock, rules) and the validation, sealing and audit; a platform declares its own settings with their
 marshmallow fields, its secrets, what a store cannot do without, and how its store form reads.
 """

@@ -1,8 +1,8 @@
 """The platform contract's store-side order operations: what the back office asks a store to do to an order.
 
-Three ERP feeds end in a store call: a receipt marks the order paid (connector.receipts), a parcel refused
-at the door cancels it (connector.undelivered), a credit note the ERP made itself refunds it
-(connector.erp_refunds). The core records each ERP document once, claims it for each attempt and keeps
+Three ERP feeds end in a store call: a receipt marks the order paid (connector.sync.receipts), a parcel refused
+at the door cancels it (connector.sync.undelivered), a credit note the ERP made itself refunds it
+(connector.sync.erp_refunds). The core records each ERP document once, claims it for each attempt and keeps
 the outcome; the platform's `Operations` reads the store's order and acts, through a core object bound to
 one store and one document. Each operation first recognises what an earlier attempt whose answer was lost
 did, so the store acts once; and before the store is told, the core binds what the store will echo back

@@ -1,6 +1,6 @@
 """The platform contract's shipment seam: how an ERP shipment is told to the store, once.
 
-The core (connector.fulfillment) records each shipment per store before any call and claims it for
+The core (connector.sync.fulfillment) records each shipment per store before any call and claims it for
 each attempt; the platform's `Shipper` makes the store show it (a fulfillment with tracking, a note and
 completion, a shipment with tracks) and returns the store's id for what it made. An attempt whose
 answer was lost must be recognised on the next one (by the tracking number, or by the shipment ref the
@@ -31,7 +31,7 @@ class ShipCore(Protocol):
         """The ERP SKU a store SKU sells (the SKU mapping)."""
 
     def routed_warehouse(self, order_id: str, wanted: Mapping[str, int]) -> str | None:
-        """The warehouse the order's lines were routed to (connector.routing), if any."""
+        """The warehouse the order's lines were routed to (connector.orders.routing), if any."""
 
     def locations_for(self, warehouse: str) -> list[str]:
         """The store locations that sell from this warehouse (the `location` mapping), mapped ones first."""

@@ -1,6 +1,6 @@
 """The platform contract's stock seam: how a store's items are found by SKU and how stock figures are written.
 
-The core (connector.inventory) decides *what* each (store SKU, location) should show; a platform's
+The core (connector.sync.inventory) decides *what* each (store SKU, location) should show; a platform's
 `StockWriter` knows how its store holds stock (per location, or one figure per item), how items are
 found, and how figures are written, reporting each outcome back through a `StockRun`.
 """

@@ -1,6 +1,6 @@
 """The platform contract's token seam: a platform whose API tokens expire issues and renews them.
 
-The core (connector.tokens) keeps the issued token sealed with the store's secrets and makes sure one
+The core (connector.base.tokens) keeps the issued token sealed with the store's secrets and makes sure one
 process at a time renews it; the platform says whether a store's token is issued at all (else it is a
 fixed token the merchant gave) and asks its platform for a new one.
 """

@@ -1,7 +1,7 @@
 """The platform contract's webhook seam: which topics the connector subscribes to and how, and what
 "test connection" says.
 
-The core (connector.store_admin) owns the address (`<public base URL>/webhooks/<platform>/<slug>`), the
+The core (connector.sync.store_admin) owns the address (`<public base URL>/webhooks/<platform>/<slug>`), the
 health page and the replace-what-is-stale loop; a platform's `Subscriptions` lists, creates and deletes
 subscriptions on its store. A platform whose orders are polled has none.
 """

@@ -3,6 +3,8 @@
 - Layers, one way: mappings <- adapters <- platforms <- connector. `mappings` imports none of the others;
   `adapters` neither `platforms` nor `connector`; `platforms` never `connector` (the core depends on its
   platforms and adapters, never the other way).
+- Inside the connector, the flow is one way too: base <- intake <- orders <- sync <- jobs <- setup <- web
+  <- the entry points (demo, cli). A part imports only parts before it (and itself), even inside a function.
 - No cycle among the modules' top-level imports.
 - An import inside a function is there to break a cycle: one whose module-level import would not close
   a cycle is reported, so it moves to the top of the module.
@@ -24,6 +26,18 @@ FORBIDDEN = {
     "adapters": ("platforms", "connector"),
     "platforms": ("connector",),
 }
+
+
+# The connector's parts, in the order the flow runs: each may import only those before it.
+CONNECTOR_PARTS = ("base", "intake", "orders", "sync", "jobs", "setup", "web", "demo", "cli")
+
+
+def part(name: str) -> int | None:
+    """Where a connector module's part sits in CONNECTOR_PARTS (None: not a connector module in a part)."""
+    pieces = name.split(".")
+    if pieces[0] != "connector" or len(pieces) < 2:
+        return None
+    return CONNECTOR_PARTS.index(pieces[1]) if pieces[1] in CONNECTOR_PARTS else None
 
 
 def modules() -> dict[str, Path]:
@@ -123,6 +137,12 @@ def check() -> list[str]:
             layer, target_layer = name.split(".")[0], target.split(".")[0]
             if target_layer in FORBIDDEN.get(layer, ()):
                 problems.append(f"{where}: {layer} must not import {target_layer} ({target})")
+            here, there = part(name), part(target)
+            if here is not None and there is not None and there > here:
+                problems.append(
+                    f"{where}: connector.{CONNECTOR_PARTS[here]} must not import connector.{CONNECTOR_PARTS[there]} "
+                    f"({target}): the parts import only those before them ({' <- '.join(CONNECTOR_PARTS)})"
+                )
             if nested:
                 inner.append((name, target, line))
             else:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from connector.config_io import load_config
+from connector.setup.config_io import load_config
 from tests.conftest import load_fixture
 from tests.test_api import sign_in
 

@@ -1,4 +1,4 @@
-"""A synchronous client for the ASGI app (connector.asgi), as tests want one: httpx's ASGI transport
+"""A synchronous client for the ASGI app (connector.web.asgi), as tests want one: httpx's ASGI transport
 on one event loop for the client's life, in a thread of its own, as in a served process; answers
 shaped like Flask's test client's (status_code, json, is_json)."""
 

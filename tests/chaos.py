@@ -39,9 +39,9 @@ import requests
 from redis.exceptions import RedisError
 from sqlalchemy import create_engine, text
 
-from connector import approvals
-from connector.runtime import Runtime
-from connector.settings import Settings
+from connector.base.runtime import Runtime
+from connector.base.settings import Settings
+from connector.orders import approvals
 from platforms.signatures import sign
 from tests.chaos_feeds import BackOffice, FeedTally, wait_settled
 from tests.fakes.rest_erp import FakeRestErp

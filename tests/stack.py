@@ -18,14 +18,14 @@ from sqlalchemy import create_engine, select, text
 from adapters import clock
 from adapters.erp.sql_contract import erp_customers, erp_order_lines, erp_orders
 from adapters.erp.sql_contract import metadata as erp_metadata
-from connector.app import create_app
-from connector.asgi import Connector
-from connector.config_io import load_config
-from connector.migrate import upgrade
-from connector.models import Base, InboxEvent
-from connector.queue import BurstWorker, EmbeddedJobQueue, RedisJobQueue
-from connector.runtime import Runtime, install
-from connector.settings import Settings
+from connector.base.migrate import upgrade
+from connector.base.models import Base, InboxEvent
+from connector.base.queue import BurstWorker, EmbeddedJobQueue, RedisJobQueue
+from connector.base.runtime import Runtime, install
+from connector.base.settings import Settings
+from connector.setup.config_io import load_config
+from connector.web.app import create_app
+from connector.web.asgi import Connector
 from platforms.signatures import sign
 from tests.asgi_client import AsgiClient
 from tests.erp_backends.sql import sqlite_locked

@@ -15,9 +15,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.serving import make_server
 
 from adapters.erp.sql_contract import erp_receipts, erp_shipment_lines, erp_shipments, erp_stock, erp_undelivered
-from connector.clients import forget
-from connector.config_io import load_config, replace_mapping
-from connector.models import Store
+from connector.base.clients import forget
+from connector.base.models import Store
+from connector.setup.config_io import load_config, replace_mapping
 from mappings.canonical import ErpRefund, Money, Receipt, Undelivered
 from tests.erp_backends.sql import insert_offline_refund, receipt_row, undelivered_row
 from tests.fakes.shopify import FakeShopify

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from connector.auth import PUBLIC_ENDPOINTS, add_user
+from connector.web.auth import PUBLIC_ENDPOINTS, add_user
 from tests.conftest import load_fixture
 
 ADMIN = ("admin@example.com", "correct horse battery")

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from adapters.erp.sql_contract import erp_customers
-from connector.models import Approval, AuditEntry, Store
+from connector.base.models import Approval, AuditEntry, Store
 from tests.conftest import load_fixture
 from tests.stack import STORE, Stack
 from tests.storefronts import configure

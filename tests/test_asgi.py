@@ -12,8 +12,8 @@ import time
 import pytest
 from sqlalchemy import create_engine, text
 
-from connector import inbox, inbox_writer
-from connector.asgi import Connector
+from connector.intake import inbox, inbox_writer
+from connector.web.asgi import Connector
 from platforms.signatures import sign
 from tests.asgi_client import AsgiClient
 from tests.conftest import load_fixture

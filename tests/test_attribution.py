@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from adapters.erp import RetryableErpError
 from adapters.erp.sql_contract import erp_customers
-from connector.models import AuditEntry, OrderAttribution, Store
+from connector.base.models import AuditEntry, OrderAttribution, Store
 from mappings.utc import as_utc
 from tests.conftest import load_fixture
 from tests.stack import STORE, Stack

@@ -20,9 +20,9 @@ from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, func, select, text
 
 from adapters.erp.sql_contract import erp_customers, erp_order_lines, erp_orders, erp_payments
+from connector.base.models import ErpDocument, InboxEvent, OrderLink
+from connector.base.runtime import install
 from connector.cli import main
-from connector.models import ErpDocument, InboxEvent, OrderLink
-from connector.runtime import install
 from tests.conftest import PG_ADMIN_URL, REDIS_URL
 from tests.fakes.shopify import FakeShopify
 from tests.fakes.woocommerce import FakeWooCommerce

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import insert
 
 from adapters.erp.sql_contract import erp_customers, erp_products
-from connector.auth import add_user
+from connector.web.auth import add_user
 from tests.browser.helpers import chromium_page, deliver_shopify_order, ensure_chromium, live_app, screenshot
 from tests.conftest import FIXTURES
 from tests.stack import SECRET, STORE

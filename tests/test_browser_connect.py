@@ -14,8 +14,8 @@ import time
 import pytest
 import requests
 
-from connector.auth import add_user
-from connector.shopify_connect import ALL_SCOPES
+from connector.setup.shopify_connect import ALL_SCOPES
+from connector.web.auth import add_user
 from tests.browser.helpers import chromium_page, deliver_shopify_order, live_app, screenshot
 from tests.conftest import load_fixture
 from tests.test_api import ADMIN

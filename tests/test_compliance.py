@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import select
 
-from connector.models import Approval, CustomerLink, CustomerMatch, Store
+from connector.base.models import Approval, CustomerLink, CustomerMatch, Store
 from tests.conftest import load_fixture
 from tests.storefronts import configure
 
@@ -108,7 +108,7 @@ def test_a_customer_redaction_erases_the_buyer_from_the_approval_and_customer_de
     asked = load_fixture("shopify", "order_guest.json")
     stack.post_shopify(held)
     stack.run_jobs()
-    with stack.rt.sessions.begin() as session:  # as connector.holds records a possible duplicate
+    with stack.rt.sessions.begin() as session:  # as connector.orders.holds records a possible duplicate
         session.add(
             CustomerMatch(
                 store_id=store.id,

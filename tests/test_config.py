@@ -9,10 +9,10 @@ import yaml
 from marshmallow import ValidationError
 from sqlalchemy import select, text
 
-from connector.config_io import ConfigError, dump_config, load_config, replace_mapping
-from connector.crypto import SecretBox, SecretsError
-from connector.models import AuditEntry, ErpConnection, MappingEntry, Store
-from connector.runtime import Runtime
+from connector.base.crypto import SecretBox, SecretsError
+from connector.base.models import AuditEntry, ErpConnection, MappingEntry, Store
+from connector.base.runtime import Runtime
+from connector.setup.config_io import ConfigError, dump_config, load_config, replace_mapping
 from mappings.merchant import KINDS as MAPPING_KINDS
 from tests.stack import SECRET
 
@@ -288,7 +288,7 @@ def test_each_erp_kind_loads_with_the_settings_its_adapter_reads(stack):
 
 
 def test_the_erp_kind_is_named_when_unknown():
-    from connector.config_io import parse
+    from connector.setup.config_io import parse
 
     with pytest.raises(ConfigError, match=r"^erp\.kind: one of sql, rest, files, tryton$"):
         parse("erp: {kind: oracle, url: x}\n")
@@ -296,7 +296,7 @@ def test_the_erp_kind_is_named_when_unknown():
 
 @pytest.mark.parametrize("kind", ["[sql]", "{sql: 1}"])
 def test_an_erp_kind_that_is_no_name_is_refused_as_unknown(kind):
-    from connector.config_io import parse
+    from connector.setup.config_io import parse
 
     with pytest.raises(ConfigError, match=r"^erp\.kind: one of sql, rest, files, tryton$"):
         parse(f"erp: {{kind: {kind}, url: x}}\n")
@@ -476,7 +476,7 @@ def _store_settings(rt: Runtime, slug: str) -> dict:
 
 
 def test_process_settings_are_read_from_the_environment_in_one_place():
-    from connector.settings import Settings
+    from connector.base.settings import Settings
 
     settings = Settings.from_env({"WEB_THREADS": "8", "LOG_FORMAT": "JSON"})
     assert (settings.web_threads, settings.log_format) == (8, "json")

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from connector import connections
-from connector.connections import ConnectionRefused
+from connector.base import connections
+from connector.base.connections import ConnectionRefused
 
 
 def test_an_id_is_claimed_once_and_names_its_connection(sqlite_stack):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select
 
 from adapters.erp.sql_contract import erp_customers
-from connector.models import AuditEntry, CustomerMatch
+from connector.base.models import AuditEntry, CustomerMatch
 from tests.conftest import load_fixture
 from tests.stack import Stack
 from tests.test_api import SUPPORT, sign_in

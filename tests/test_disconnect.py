@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from connector.models import AuditEntry, Store
+from connector.base.models import AuditEntry, Store
 from tests.stack import STORE
 from tests.storefronts import store_id
 from tests.test_api import sign_in
@@ -83,7 +83,7 @@ def test_a_disconnected_store_is_connected_again_from_its_install_link_and_its_g
     admin, install_url = _start(sqlite_stack, shop)
     assert admin.get(_local(_approve(install_url))).status_code == 200
     sid = store_id(sqlite_stack, SLUG)
-    from connector.disconnect import disconnect
+    from connector.orders.disconnect import disconnect
 
     disconnect(sqlite_stack.rt, sid, "test")
     with sqlite_stack.rt.sessions.begin() as session:

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import delete, select
 
 from adapters.erp.sql_contract import erp_credit_notes
-from connector.clients import sync_client
-from connector.config_io import load_config
-from connector.erp_refunds import retry_failed, sync_refunds
+from connector.base.clients import sync_client
+from connector.base.models import AuditEntry, ErpDocument, OfflineRefund, Store, SyncCursor
 from connector.jobs import schedules, sync_refunds_job
-from connector.models import AuditEntry, ErpDocument, OfflineRefund, Store, SyncCursor
+from connector.setup.config_io import load_config
+from connector.sync.erp_refunds import retry_failed, sync_refunds
 from mappings.canonical import ErpRefund, ErpRefundLine, Money
 from tests.conftest import load_fixture
 from tests.fakes.shopify import FakeShopify

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 
-from connector.clients import sync_client
-from connector.fulfillment import retry_failed, sync_shipments
+from connector.base.clients import sync_client
+from connector.base.models import Fulfillment, Store, SyncCursor
 from connector.jobs import sync_shipments_job
-from connector.models import Fulfillment, Store, SyncCursor
+from connector.sync.fulfillment import retry_failed, sync_shipments
 from platforms.shipping import note_text
 from tests.conftest import load_fixture
 from tests.fakes.shopify import FakeShopify

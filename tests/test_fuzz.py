@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from connector.models import InboxEvent
+from connector.base.models import InboxEvent
 from tests.conftest import load_fixture
 from tests.stack import SECRET, STORE, WOO_SECRET, WOO_STORE
 from tests.test_api import sign_in

@@ -10,9 +10,9 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from connector import inbox, inbox_writer
-from connector.migrate import upgrade
-from connector.models import InboxEvent
+from connector.base.migrate import upgrade
+from connector.base.models import InboxEvent
+from connector.intake import inbox, inbox_writer
 
 
 @pytest.fixture

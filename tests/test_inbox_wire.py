@@ -1,4 +1,4 @@
-"""The inbox's own libpq calls (connector.inbox_wire) on a real PostgreSQL: a batch bigger than the
+"""The inbox's own libpq calls (connector.intake.inbox_wire) on a real PostgreSQL: a batch bigger than the
 socket's buffers goes whole, a row PostgreSQL refuses comes back as its answer and leaves the
 connection usable, and the ASGI writer replaces a connection that died without refusing anyone."""
 
@@ -13,9 +13,9 @@ import pytest
 from psycopg import pq
 from sqlalchemy import create_engine, text
 
-from connector import inbox, inbox_wire
-from connector.inbox_writer import AsyncInbox
-from connector.migrate import upgrade
+from connector.base.migrate import upgrade
+from connector.intake import inbox, inbox_wire
+from connector.intake.inbox_writer import AsyncInbox
 
 
 @pytest.fixture

@@ -15,13 +15,13 @@ import requests
 from sqlalchemy import delete, select
 
 from adapters.shopify import numeric_id
-from connector import variants
-from connector.clients import sync_client
-from connector.inventory import sync_inventory
+from connector.base.clients import sync_client
+from connector.base.models import InboxEvent, PushedLevel, StockMirror, Store, SyncCursor
+from connector.base.runtime import Runtime
+from connector.base.stock import read_erp_stock
 from connector.jobs import queue_inventory_sync, schedules, store_job, sync_inventory_job, sync_shipments_job
-from connector.models import InboxEvent, PushedLevel, StockMirror, Store, SyncCursor
-from connector.runtime import Runtime
-from connector.stock import read_erp_stock
+from connector.sync import variants
+from connector.sync.inventory import sync_inventory
 from mappings.inventory import StockRow, location_target, parse_warehouses, sellable, store_skus
 from tests.conftest import load_fixture
 from tests.fakes.shopify import FakeShopify
@@ -79,7 +79,7 @@ def test_10000_skus_over_two_locations_3_percent_changed(
     # The sync looks 30 s further back than its last run (rows committed while it started); this test's
     # runs are seconds apart, so without this every SKU of the first run would be recomputed (and found
     # unchanged) — here we want to see the incremental selection itself.
-    monkeypatch.setattr("connector.inventory.OVERLAP", timedelta(0))
+    monkeypatch.setattr("connector.sync.inventory.OVERLAP", timedelta(0))
     shop.set_budget(100_000, 10_000)  # a roomy bucket: this test is about batching (the bench is about the budget)
     east, west = shop.add_location("East"), shop.add_location("West")
     skus = [f"SKU-{n:05d}" for n in range(10_000)]
@@ -559,6 +559,6 @@ def test_the_commands_print_their_reports(sqlite_stack: Stack, shop: FakeShopify
         result = CliRunner().invoke(main, ["sync-shipments", "--retry-failed"], env=env)
         assert result.exit_code == 0 and "shipments: 0 read" in result.output, result.output
     finally:
-        from connector.runtime import install
+        from connector.base.runtime import install
 
         install(stack.rt)

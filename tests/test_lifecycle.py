@@ -12,7 +12,7 @@ import responses
 from sqlalchemy import select
 
 from adapters.erp.sql_contract import erp_credit_note_lines, erp_credit_notes, erp_payments
-from connector.models import Reservation, Store
+from connector.base.models import Reservation, Store
 from tests.conftest import load_fixture
 from tests.stack import WOO_STORE, WOO_URL
 from tests.storefronts import map_locations
@@ -572,8 +572,8 @@ def test_the_same_person_ordering_in_two_stores_at_once_is_one_customer(stack, m
     it must wait for the first (a retry), not create a second customer."""
     from sqlalchemy import update
 
-    from connector.models import InboxEvent
-    from connector.pipeline import process_event
+    from connector.base.models import InboxEvent
+    from connector.orders.pipeline import process_event
 
     woo = load_fixture("woocommerce", "order_cod_guest.json")
     woo["customer_id"] = 5077  # an account holder in both stores
@@ -613,8 +613,8 @@ def test_a_claim_on_a_buyer_lasts_while_its_workers_lease_does(stack):
     from sqlalchemy import update
 
     from adapters.clock import utcnow
-    from connector.models import CustomerLink, InboxEvent
-    from connector.pipeline import process_event
+    from connector.base.models import CustomerLink, InboxEvent
+    from connector.orders.pipeline import process_event
     from mappings.customers import normalise_email
 
     woo = load_fixture("woocommerce", "order_cod_guest.json")
@@ -645,7 +645,7 @@ def test_a_claim_on_a_buyer_lasts_while_its_workers_lease_does(stack):
 def test_customer_policy_is_the_merchants_choice(stack, policy, expected):
     import yaml
 
-    from connector.config_io import dump_config, load_config
+    from connector.setup.config_io import dump_config, load_config
 
     doc = yaml.safe_load(dump_config(stack.rt))
     for store in doc["stores"]:

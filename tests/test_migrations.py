@@ -8,8 +8,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from connector.migrate import upgrade
-from connector.models import Base
+from connector.base.migrate import upgrade
+from connector.base.models import Base
 
 
 def drift(url: str) -> list:

@@ -7,7 +7,7 @@ import logging
 
 import sentry_sdk
 
-from connector.observability import JsonFormatter, scrub, setup_sentry
+from connector.base.observability import JsonFormatter, scrub, setup_sentry
 
 SECRET = "shpss_very_secret_value_123456"
 
@@ -55,7 +55,7 @@ def test_a_reported_error_carries_no_secret():
 
 
 def test_json_logs_carry_the_ids():
-    record = logging.LogRecord("connector.pipeline", logging.INFO, __file__, 1, "event %s succeeded", (7,), None)
+    record = logging.LogRecord("connector.orders.pipeline", logging.INFO, __file__, 1, "event %s succeeded", (7,), None)
     record.store, record.event, record.order = 3, 7, "#1001"
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "event 7 succeeded"

@@ -12,8 +12,8 @@ from sqlalchemy import func, insert, select, text
 from werkzeug.datastructures import MultiDict
 
 from adapters.erp.sql_contract import erp_products
-from connector.config_io import load_config
-from connector.models import AuditEntry, MappingEntry, Store
+from connector.base.models import AuditEntry, MappingEntry, Store
+from connector.setup.config_io import load_config
 from platforms.registry import platform as platform_of
 from tests.conftest import load_fixture
 from tests.stack import STORE, WOO_STORE, build_stack

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import delete, select
 
 from adapters.erp.sql_contract import erp_payments
-from connector.clients import sync_client
+from connector.base.clients import sync_client
+from connector.base.models import AuditEntry, ReceiptDelivery, Store, SyncCursor
 from connector.jobs import schedules, sync_receipts_job
-from connector.models import AuditEntry, ReceiptDelivery, Store, SyncCursor
-from connector.receipts import sync_receipts
+from connector.sync.receipts import sync_receipts
 from tests.conftest import load_fixture
 from tests.fakes.shopify import FakeShopify
 from tests.fakes.woocommerce import FakeWooCommerce

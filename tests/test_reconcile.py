@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import select, update
 
 from adapters.clock import utcnow
-from connector import reconcile
+from connector.base.models import EventAttempt, InboxEvent, SyncCursor
 from connector.jobs import prune_job, schedules, store_job
-from connector.models import EventAttempt, InboxEvent, SyncCursor
-from connector.reconcile import backfill, check_subscriptions, prune, reconcile_orders
+from connector.sync import reconcile
+from connector.sync.reconcile import backfill, check_subscriptions, prune, reconcile_orders
 from platforms.shopify.webhooks import TOPICS as SHOPIFY_TOPICS
 from tests.conftest import load_fixture
 from tests.fakes.shopify import FakeShopify
@@ -263,7 +263,7 @@ def test_the_commands_and_the_schedules(sqlite_stack: Stack, shop: FakeShopify, 
             result = CliRunner().invoke(main, ["backfill", *wrong, "--since", since], env=env)
             assert result.exit_code == 2 and "name one STORE, or --all" in result.output, result.output
     finally:
-        from connector.runtime import install
+        from connector.base.runtime import install
 
         install(stack.rt)
     assert len(stack.events()) == 3

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import text
 
 from adapters import clock
-from connector.drains import sweep
-from connector.operations import retry_events
-from connector.pipeline import process_event
+from connector.orders.drains import sweep
+from connector.orders.operations import retry_events
+from connector.orders.pipeline import process_event
 from tests.conftest import load_fixture
 
-RETRY_JOB = "connector.drains.retry_event"
+RETRY_JOB = "connector.orders.drains.retry_event"
 
 
 def _retry_jobs(stack) -> list:  # type: ignore[no-untyped-def]
@@ -93,7 +93,7 @@ def test_a_retry_whose_job_was_lost_is_taken_by_the_sweep_from_next_attempt_at(s
 
 
 def test_a_worker_killed_mid_attempt_is_retried_by_the_sweep_once_its_lease_runs_out(stack) -> None:  # type: ignore[no-untyped-def]
-    from connector.pipeline import _claim
+    from connector.orders.pipeline import _claim
 
     with stack.erp_down():
         stack.post_shopify(load_fixture("shopify", "order_guest.json"))

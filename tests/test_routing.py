@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from adapters.erp import RetryableErpError
-from connector.models import AuditEntry, OrderRouting, Store
-from connector.stock import upsert_levels
+from connector.base.models import AuditEntry, OrderRouting, Store
+from connector.base.stock import upsert_levels
 from mappings.canonical import StockLevel
 from tests.conftest import load_fixture
 from tests.stack import STORE, Stack

@@ -12,11 +12,11 @@ import pytest
 from redis import Redis
 from sqlalchemy import create_engine, select, text
 
-from connector import inbox
-from connector.drains import schedule_retry, store_limit
-from connector.models import InboxEvent, Store
-from connector.runtime import Runtime
-from connector.settings import Settings
+from connector.base.models import InboxEvent, Store
+from connector.base.runtime import Runtime
+from connector.base.settings import Settings
+from connector.intake import inbox
+from connector.orders.drains import schedule_retry, store_limit
 from tests.conftest import REDIS_URL, load_fixture
 from tests.fakes.rest_erp import FakeRestErp
 from tests.test_processes import BIN, connector

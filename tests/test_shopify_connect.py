@@ -12,8 +12,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from connector.models import AuditEntry, Store
-from connector.shopify_connect import ALL_SCOPES
+from connector.base.models import AuditEntry, Store
+from connector.setup.shopify_connect import ALL_SCOPES
 from platforms.shopify.webhooks import TOPICS as SHOPIFY_TOPICS
 from tests.fakes.shopify_oauth import TokenEndpoint
 from tests.test_api import ADMIN, sign_in
@@ -283,8 +283,8 @@ def test_test_connection_names_the_scopes_a_switched_on_feature_lacks(sqlite_sta
         ",read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders,read_returns,write_orders"
     )
     shop.oauth.issued.clear()
-    from connector.clients import forget
-    from connector.tokens import StoreTokens
+    from connector.base.clients import forget
+    from connector.base.tokens import StoreTokens
 
     forget()
     with sqlite_stack.rt.sessions() as session:

@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from adapters.shopify import ShopifyClient
 from adapters.storefront import StorefrontError
-from connector.clients import forget, sync_client
-from connector.config_io import dump_config, load_config
-from connector.models import Store
-from connector.tokens import StoreTokens
+from connector.base.clients import forget, sync_client
+from connector.base.models import Store
+from connector.base.tokens import StoreTokens
+from connector.setup.config_io import dump_config, load_config
 from tests.stack import SECRET, STORE
 from tests.storefronts import store_id
 
@@ -106,9 +106,9 @@ def test_a_token_is_renewed_before_it_expires(sqlite_stack, shop):
 
 def _hammer(db_url: str, sid: int, base: str, domain: str, seconds: float, kind: str, out) -> None:  # type: ignore[no-untyped-def]
     """One worker process: the same calls a stock sync (GraphQL) or a reconciliation (REST) makes."""
-    from connector.queue import EmbeddedJobQueue
-    from connector.runtime import Runtime, install
-    from connector.settings import Settings
+    from connector.base.queue import EmbeddedJobQueue
+    from connector.base.runtime import Runtime, install
+    from connector.base.settings import Settings
 
     settings = Settings.from_env({}).with_(database_url=db_url, encryption_key="test-encryption-key")
     rt = install(Runtime.from_settings(settings, queue=EmbeddedJobQueue()))

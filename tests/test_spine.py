@@ -264,7 +264,7 @@ def test_every_shopify_header_is_kept(stack):
 
 
 def test_queue_lost_after_ack_the_sweep_recovers_it_once(stack):
-    from connector.drains import sweep
+    from connector.orders.drains import sweep
 
     payload = load_fixture("shopify", "order_discount_multiline.json")
     assert stack.post_shopify(payload).status_code == 200
@@ -309,7 +309,7 @@ def test_erp_down_past_the_limit_parks_the_event_with_a_reason(stack):
     assert event.last_error.startswith(f"gave up after {stack.rt.settings.max_attempts} attempts")
     assert "retry" in event.last_error
     # Support fixes the cause and retries: it lands, once.
-    from connector.operations import retry_events
+    from connector.orders.operations import retry_events
 
     assert retry_events(stack.rt, [event.id]) == 1
     stack.run_jobs(include_delayed=True)
@@ -351,8 +351,8 @@ def test_an_attempt_that_outlived_its_lease_does_not_overwrite_the_worker_that_t
     from sqlalchemy import update
 
     from adapters.clock import utcnow
-    from connector import pipeline
-    from connector.models import EventAttempt, InboxEvent
+    from connector.base.models import EventAttempt, InboxEvent
+    from connector.orders import pipeline
 
     stack.post_shopify(load_fixture("shopify", "order_guest.json"))
     (event,) = stack.events()

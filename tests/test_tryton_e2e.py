@@ -23,12 +23,12 @@ import pytest
 from redis import Redis
 from sqlalchemy import select
 
-from connector.drains import drain
-from connector.erp_refunds import sync_refunds
+from connector.base.models import OfflineRefund, ReceiptDelivery
 from connector.jobs import sync_receipts_job, sync_refunds_job
-from connector.models import OfflineRefund, ReceiptDelivery
-from connector.operations import retry_events
-from connector.receipts import sync_receipts
+from connector.orders.drains import drain
+from connector.orders.operations import retry_events
+from connector.sync.erp_refunds import sync_refunds
+from connector.sync.receipts import sync_receipts
 from mappings.canonical import ErpRefund, ErpRefundLine, Money, Receipt
 from tests.conftest import PG_ADMIN_URL, REDIS_URL, load_fixture
 from tests.erp_backends.tryton import TrytonHarness

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import delete, select
 
 from adapters.erp.sql_contract import erp_orders
-from connector.clients import sync_client
+from connector.base.clients import sync_client
+from connector.base.models import AuditEntry, Store, SyncCursor, UndeliveredParcel
 from connector.jobs import schedules, sync_undelivered_job
-from connector.models import AuditEntry, Store, SyncCursor, UndeliveredParcel
-from connector.receipts import sync_receipts
-from connector.undelivered import sync_undelivered
+from connector.sync.receipts import sync_receipts
+from connector.sync.undelivered import sync_undelivered
 from tests.conftest import load_fixture
 from tests.fakes.shopify import FakeShopify
 from tests.fakes.woocommerce import FakeWooCommerce

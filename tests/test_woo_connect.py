@@ -16,9 +16,9 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from connector import connections
-from connector.models import AuditEntry, Store
-from connector.woo_connect import CALLBACK_PATH, RETURN_PATH, SCOPE, begin
+from connector.base import connections
+from connector.base.models import AuditEntry, Store
+from connector.setup.woo_connect import CALLBACK_PATH, RETURN_PATH, SCOPE, begin
 from platforms.woocommerce.webhooks import TOPICS as WOO_TOPICS
 from tests.conftest import load_fixture
 from tests.fakes.woocommerce import FakeWooCommerce

@@ -17,8 +17,8 @@ TOPICS = (
     "refunds/create",
     "orders/edited",  # what an edit changed, for people to see (the order itself comes as an update)
     *SHOPIFY_RETURN_TOPICS,  # returns on their way back, for people to see (the money comes as a refund)
-    "inventory_levels/update",  # the store's own stock changes: see connector.reported
-    "app/uninstalled",  # the store disconnects: connector.disconnect
+    "inventory_levels/update",  # the store's own stock changes: see connector.orders.reported
+    "app/uninstalled",  # the store disconnects: connector.orders.disconnect
 )
 # Topics Shopify lets an app subscribe to only with a scope beyond the orders' own.
 TOPIC_SCOPES = dict.fromkeys(SHOPIFY_RETURN_TOPICS, "read_returns")

@@ -20,9 +20,9 @@ import sentry_sdk
 from sqlalchemy import MetaData, create_engine
 
 from adapters.erp import RetryableErpError
-from connector.inbox import CARD_DATA_HEADER
-from connector.observability import setup_sentry
-from connector.reconcile import reconcile_orders
+from connector.base.observability import setup_sentry
+from connector.intake.inbox import CARD_DATA_HEADER
+from connector.sync.reconcile import reconcile_orders
 from mappings import cardnumbers
 from tests.conftest import load_fixture
 from tests.fakes.woocommerce import FakeWooCommerce
@@ -151,7 +151,7 @@ def test_card_data_is_never_stored_logged_or_reported(
         raise RetryableErpError(f"ERP timeout saving note 'card {CARDS['amex']}'")
     except RetryableErpError:
         sentry_sdk.capture_exception()
-    logging.getLogger("connector.pipeline").error("the ERP said: card %s, CVV %s", CARDS["visa"], CVV)
+    logging.getLogger("connector.orders.pipeline").error("the ERP said: card %s, CVV %s", CARDS["visa"], CVV)
     sentry_sdk.flush()
 
     # The orders went the whole way, with what they were sold as.

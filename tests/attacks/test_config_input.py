@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from connector.config_io import ConfigError, dump_config, load_config
-from connector.models import AuditEntry, MappingEntry, Store
+from connector.base.models import AuditEntry, MappingEntry, Store
+from connector.setup.config_io import ConfigError, dump_config, load_config
 from tests.stack import STORE, WOO_STORE, build_stack
 from tests.test_api import SUPPORT, sign_in
 from tests.test_pages import field_error, form_post, html

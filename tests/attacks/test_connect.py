@@ -11,8 +11,8 @@ import requests
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from connector.models import AuditEntry, Store
-from connector.woo_connect import CALLBACK_PATH
+from connector.base.models import AuditEntry, Store
+from connector.setup.woo_connect import CALLBACK_PATH
 from tests.test_processes import connector
 
 KEY, SECRET = "ck_" + "d4" * 20, "cs_" + "e5" * 20

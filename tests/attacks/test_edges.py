@@ -12,8 +12,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from connector.config_io import load_config
-from connector.models import StockMirror
+from connector.base.models import StockMirror
+from connector.setup.config_io import load_config
 from tests.conftest import load_fixture
 from tests.stack import STORE
 from tests.test_api import sign_in

@@ -135,8 +135,8 @@ def _erp_section(stack, url: str, **timeouts: float) -> None:  # type: ignore[no
 
     from sqlalchemy import select
 
-    from connector.config_io import load_config
-    from connector.models import ErpConnection
+    from connector.base.models import ErpConnection
+    from connector.setup.config_io import load_config
 
     with stack.rt.sessions() as session:
         kind = session.scalars(select(ErpConnection)).one().kind
@@ -149,8 +149,8 @@ def test_an_erp_that_never_answers_holds_one_event_for_its_timeout_then_the_batc
 
     from sqlalchemy import update
 
-    from connector.drains import kick
-    from connector.models import InboxEvent
+    from connector.base.models import InboxEvent
+    from connector.orders.drains import kick
     from tests.test_api import sign_in
 
     _erp_section(

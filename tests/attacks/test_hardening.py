@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from connector.app import create_app
+from connector.base.queue import EmbeddedJobQueue
+from connector.base.runtime import Runtime
 from connector.cli import main
-from connector.queue import EmbeddedJobQueue
-from connector.runtime import Runtime
+from connector.web.app import create_app
 
 
 def _env(stack, key: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -64,7 +64,7 @@ def test_a_passphrase_key_is_stretched_and_old_seals_still_open():
 
     from cryptography.fernet import Fernet
 
-    from connector.crypto import SecretBox
+    from connector.base.crypto import SecretBox
 
     passphrase = "correct horse battery staple"
     legacy = Fernet(base64.urlsafe_b64encode(hashlib.sha256(passphrase.encode()).digest()))
@@ -81,7 +81,7 @@ def test_a_passphrase_key_is_stretched_and_old_seals_still_open():
 
 
 def test_keygen_prints_a_key_the_connector_takes_as_it_is():
-    from connector.crypto import SecretBox
+    from connector.base.crypto import SecretBox
 
     key = CliRunner().invoke(main, ["keygen"]).output.strip()
     assert SecretBox([key]).open(SecretBox([key]).seal({"a": "b"})) == {"a": "b"} and len(key) == 44

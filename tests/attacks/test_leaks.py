@@ -6,9 +6,9 @@ import json
 
 from sqlalchemy import delete
 
-from connector.config_io import load_config
+from connector.base.models import Store
 from connector.demo import _print_instructions, ensure_demo_config
-from connector.models import Store
+from connector.setup.config_io import load_config
 from tests.stack import SECRET
 
 
@@ -62,7 +62,7 @@ def _logged_failure(formatter) -> str:  # type: ignore[no-untyped-def]
 
     import requests
 
-    from connector.logredact import install_log_redaction
+    from connector.base.logredact import install_log_redaction
 
     install_log_redaction()
     stream = io.StringIO()
@@ -89,7 +89,7 @@ def test_woocommerce_oauth_secrets_never_reach_a_log_line_in_any_format():
     import json
     import logging
 
-    from connector.observability import JsonFormatter
+    from connector.base.observability import JsonFormatter
 
     text = _logged_failure(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     lines = [json.loads(line) for line in _logged_failure(JsonFormatter()).splitlines()]
@@ -103,7 +103,7 @@ def test_woocommerce_oauth_secrets_never_reach_a_log_line_in_any_format():
 def test_a_sentry_event_as_sent_carries_no_personal_data():
     import sentry_sdk
 
-    from connector.observability import setup_sentry
+    from connector.base.observability import setup_sentry
     from tests.test_observability import Capture
 
     # Built at run time: Sentry sends the source lines around each frame, and this file's must not match.

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from connector.auth import MAX_ATTEMPTS, add_user
+from connector.web.auth import MAX_ATTEMPTS, add_user
 from tests.attacks.conftest import Served
 from tests.test_api import ADMIN, csrf_of, sign_in
 from tests.test_processes import connector
@@ -136,8 +136,8 @@ def test_prune_forgets_old_sign_in_counts_and_ended_sessions(sqlite_stack):
     from sqlalchemy import func, select, update
 
     from adapters.clock import utcnow
-    from connector.models import LoginFailure, UserSession
-    from connector.reconcile import prune
+    from connector.base.models import LoginFailure, UserSession
+    from connector.sync.reconcile import prune
 
     client = sign_in(sqlite_stack)
     _try(sqlite_stack.app.test_client(), ADMIN[0], WRONG, "198.51.100.7")

@@ -62,7 +62,7 @@ def test_a_whole_body_still_reaches_the_page(served):
 def test_a_webhook_whose_body_never_finishes_gets_408_and_stores_nothing(sqlite_stack):
     import asyncio
 
-    from connector.asgi import Connector
+    from connector.web.asgi import Connector
 
     door = Connector(sqlite_stack.app)
     door.body_timeout = 0.3

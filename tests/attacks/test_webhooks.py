@@ -9,8 +9,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from connector.models import AuditEntry, CustomerLink, Store
-from connector.reconcile import prune
+from connector.base.models import AuditEntry, CustomerLink, Store
+from connector.sync.reconcile import prune
 from tests.conftest import load_fixture
 from tests.stack import STORE
 from tests.storefronts import configure
@@ -364,8 +364,8 @@ def test_privacy_exports_are_erased_after_their_days(sqlite_stack):
     from datetime import timedelta
 
     from adapters.clock import utcnow
-    from connector.compliance import EXPORT_DAYS
-    from connector.models import InboxEvent
+    from connector.base.models import InboxEvent
+    from connector.orders.compliance import EXPORT_DAYS
 
     order = load_fixture("shopify", "order_guest.json")
     sqlite_stack.post_shopify(order)

@@ -1,0 +1,191 @@
+"""The one place that wires settings to the database, the queue, secrets and the ERP adapter.
+
+The web app and the worker each build a Runtime at start-up and install it; RQ jobs (which only
+receive ids) look it up with `current()`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from redis import Redis
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapters.erp import ErpAdapter, PermanentErpError, build_erp
+from connector.base.crypto import SecretBox, secret_box, unreadable_secrets
+from connector.base.db import make_engine, make_sessionmaker
+from connector.base.logredact import install_log_redaction
+from connector.base.models import ErpConnection, Store
+from connector.base.observability import setup_sentry
+from connector.base.queue import EmbeddedJobQueue, JobQueue, RedisJobQueue
+from connector.base.settings import Settings
+
+T = TypeVar("T")
+# The open batch of this thread or task, if any: its runtime and what it has read so far.
+_batch: ContextVar[tuple[Runtime, dict] | None] = ContextVar("connector_batch", default=None)
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """A store as the hot paths need it, secrets decrypted (kept in memory only)."""
+
+    id: int
+    slug: str
+    platform: str
+    active: bool
+    settings: dict
+    secrets: dict
+    disconnected_at: datetime | None = None  # the app was uninstalled: no calls until it is connected again
+
+    @property
+    def webhook_secret(self) -> str:
+        """What deliveries are signed with: the webhook secret, or for a store on app credentials the app's
+        client secret (a platform may sign an app's webhooks with it)."""
+        return self.secrets.get("webhook_secret") or self.secrets.get("client_secret", "")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    box: SecretBox
+    queue: JobQueue
+    # What builds the ERP adapter from the stored connection (kind, settings, secrets), and the stores'
+    # API clients (connector.base.clients.build_client when None): tests and benchmarks pass their own.
+    erp_factory: Callable[[str, dict, dict], ErpAdapter] = build_erp
+    client_factory: Callable[..., Any] | None = None
+    _erp: tuple[datetime, ErpAdapter] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, queue: JobQueue | None = None) -> Runtime:
+        install_log_redaction()
+        engine = make_engine(settings.database_url)
+        if queue is None:
+            if settings.redis_url:
+                # Short timeouts: a slow Redis must not hold a webhook's answer for long (the sweep catches up).
+                queue = RedisJobQueue(
+                    Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=1), settings.queue_name
+                )
+            else:
+                queue = EmbeddedJobQueue()
+        runtime = cls(settings, engine, make_sessionmaker(engine), secret_box(settings), queue)
+        setup_sentry(settings.sentry_dsn, runtime.known_secrets)
+        return runtime
+
+    def known_secrets(self) -> list[str]:
+        """Every secret we hold, decrypted: what error reports and logs must never show."""
+        found = [self.settings.secret_key, self.settings.encryption_key or ""]
+        for _, sealed in self._sealed():
+            found.extend(str(v) for v in self.box.open(sealed).values())
+        return [s for s in found if s]
+
+    def _sealed(self) -> list[tuple[str, str | None]]:
+        """Every sealed secrets blob we hold, with what it belongs to."""
+        with self.sessions() as session:
+            return [(f"store {slug}", token) for slug, token in session.execute(select(Store.slug, Store.secrets))] + [
+                (f"ERP connection {name}", token)
+                for name, token in session.execute(select(ErpConnection.name, ErpConnection.secrets))
+            ]
+
+    def store_info(self, store: Store) -> StoreInfo:
+        return StoreInfo(
+            store.id,
+            store.slug,
+            store.platform,
+            store.active,
+            dict(store.settings),
+            self.box.open(store.secrets),
+            store.disconnected_at,
+        )
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Inside this block, data read with `per_batch` (store info, mapping tables, the ERP adapter)
+        is read once, then forgotten when the block ends: a drain opens one per batch of events, so an
+        edit on /config reaches the events of the next batch."""
+        token = _batch.set((self, {}))
+        try:
+            yield
+        finally:
+            _batch.reset(token)
+
+    def per_batch(self, key: Hashable, load: Callable[[], T]) -> T:
+        """`load()`, or what it returned earlier in the open batch of this runtime."""
+        scope = _batch.get()
+        if scope is None or scope[0] is not self:
+            return load()
+        cache = scope[1]
+        if key not in cache:
+            cache[key] = load()
+        return cache[key]
+
+    def per_batch_forget(self, key: Hashable) -> None:
+        """Drop what `per_batch` kept under `key`, so the next call reads it again."""
+        scope = _batch.get()
+        if scope is not None and scope[0] is self:
+            scope[1].pop(key, None)
+
+    def key_problem(self) -> str | None:
+        """Whether this process's encryption key opens every stored secret (None when it does)."""
+
+        return unreadable_secrets(self.box, self._sealed())
+
+    def erp(self) -> ErpAdapter:
+        """The configured ERP adapter, rebuilt when its configuration changes (looked up once per batch)."""
+        return self.per_batch("erp", self._erp_adapter)
+
+    def _erp_adapter(self) -> ErpAdapter:
+        with self.sessions() as session:
+            conn = session.scalars(select(ErpConnection).where(ErpConnection.name == "default")).first()
+        if conn is None:
+            raise PermanentErpError("no ERP connection is configured: add one with `connector config load`")
+        with self._lock:
+            if self._erp is None or self._erp[0] != conn.updated_at:
+                if self._erp is not None:
+                    self._erp[1].close()
+                adapter = self.erp_factory(conn.kind, dict(conn.settings), self.box.open(conn.secrets))
+                self._erp = (conn.updated_at, adapter)
+            return self._erp[1]
+
+    def release_before_fork(self) -> None:
+        """Close the pooled database connections before this process forks (os.register_at_fork).
+
+        RQ's worker forks its scheduler process, which inherits every open socket. Should the worker then
+        be killed, the child still holds its socket, so PostgreSQL never sees the connection end: the
+        killed attempt's transaction stays open with its row locks, and the next worker waits on them
+        until a timeout. Closed here, the child has nothing to inherit; the parent reconnects on its next
+        query. The worker forks between jobs, when no connection is checked out."""
+        self.engine.dispose()
+        erp_engine = getattr(self._erp[1], "engine", None) if self._erp is not None else None
+        if isinstance(erp_engine, Engine):
+            erp_engine.dispose()
+
+    def close(self) -> None:
+        if self._erp is not None:
+            self._erp[1].close()
+        self.engine.dispose()
+
+
+_current: Runtime | None = None
+
+
+def install(runtime: Runtime) -> Runtime:
+    global _current
+    _current = runtime
+    return runtime
+
+
+def current() -> Runtime:
+    global _current
+    if _current is None:
+        _current = Runtime.from_settings(Settings.from_env())
+    return _current

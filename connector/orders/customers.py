@@ -1,0 +1,177 @@
+"""Which ERP customer an order belongs to, by the store's policy.
+
+Policies (store setting `customer_policy`):
+- `match` (default): one ERP customer per person across guest and account checkouts and across
+  stores: the store account id, then the normalised email, then the normalised phone. A buyer none of
+  these finds, but whose name and postcode the ERP has under other contact details, is a possible
+  duplicate: neither merged nor duplicated silently, the order waits (PossibleDuplicate) until a person
+  links it to one of those customers or makes a new one, and that decision is kept for the buyer.
+- `always_new`: a new ERP customer for every order (an ERP that deduplicates on its own).
+- `guest_account`: account holders are matched as above; every guest checkout is booked on one
+  shared "web guest" customer (set `guest_customer_id` to use an existing ERP customer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from adapters.clock import utcnow
+from adapters.erp import ErpAdapter, RetryableErpError
+from adapters.erp.base import ErpCustomerView
+from connector.base.db import rowcount
+from connector.base.models import CustomerLink, CustomerMatch, InboxEvent
+from connector.base.runtime import Runtime, StoreInfo
+from mappings.canonical import Customer, Order
+from mappings.customers import normalise_email, normalise_phone
+
+POLICIES = ("match", "always_new", "guest_account")
+CLAIM_SECONDS = 60  # a claim of no event older than this belonged to a worker that died mid-way
+
+
+def customer_keys(order: Order) -> list[str]:
+    keys = []
+    if order.customer.external_id:
+        keys.append(f"account:{order.source}:{order.store}:{order.customer.external_id}")
+    if email := normalise_email(order.customer.email):
+        keys.append(f"email:{email}")
+    if phone := normalise_phone(order.customer.phone):
+        keys.append(f"phone:{phone}")
+    return keys
+
+
+def resolve_customer(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapter, event_id: int | None = None) -> str:
+    """The ERP customer of the order's buyer; `event_id` is the event being processed (a claim on the buyer's
+    keys lasts while its lease does)."""
+    policy = store.settings.get("customer_policy", "match")
+    if policy == "always_new":
+        return erp.create_customer(order.customer, f"{order.external_ref}:customer")
+    if policy == "guest_account" and order.customer.is_guest:
+        if store.settings.get("guest_customer_id"):
+            return str(store.settings["guest_customer_id"])
+        guest = Customer(email=None, first_name="Web", last_name="guest")
+        return _linked(rt, ["guest"], lambda: erp.create_customer(guest, "guest"), lambda: None, event_id)
+    keys = customer_keys(order)
+    if not keys:  # nothing to recognise the buyer by: a customer of their own
+        return erp.create_customer(order.customer, f"{order.external_ref}:customer")
+    email, phone = normalise_email(order.customer.email), normalise_phone(order.customer.phone)
+    return _linked(
+        rt,
+        keys,
+        lambda: _create_unless_similar(rt, erp, order, keys),
+        lambda: erp.find_customer(email, phone),
+        event_id,
+    )
+
+
+class PossibleDuplicate(Exception):
+    """The ERP has customers with the buyer's name and postcode but other contact details: a person decides."""
+
+    def __init__(self, candidates: list[ErpCustomerView], keys: list[str]) -> None:
+        super().__init__(f"{len(candidates)} ERP customer(s) with the same name and postcode")
+        self.candidates, self.keys = candidates, keys
+
+
+def _create_unless_similar(rt: Runtime, erp: ErpAdapter, order: Order, keys: list[str]) -> str:
+    """A new ERP customer for a buyer the ERP does not know by account, email or phone, unless it has
+    someone of the same name at the same postcode: then the person's decision, or PossibleDuplicate."""
+    decided = decision_for(rt, keys)
+    if decided is not None:
+        status, customer_id = decided
+        if status == "linked" and customer_id:
+            return customer_id
+        return erp.create_customer(order.customer, keys[0])
+    similar = erp.similar_customers(order.customer.name, order.customer.postcode)
+    if similar:
+        raise PossibleDuplicate(similar, keys)
+    return erp.create_customer(order.customer, keys[0])
+
+
+def decision_for(rt: Runtime, keys: list[str]) -> tuple[str, str | None] | None:
+    """What a person decided for a buyer with any of these keys: ("linked", ERP id) or ("created", None)."""
+    with rt.sessions() as session:
+        row = session.execute(
+            select(CustomerMatch.status, CustomerMatch.erp_customer_id)
+            .where(CustomerMatch.customer_key.in_(keys), CustomerMatch.status.in_(("linked", "created")))
+            .order_by(CustomerMatch.decided_at.desc(), CustomerMatch.id.desc())
+            .limit(1)
+        ).first()
+    return (row.status, row.erp_customer_id) if row else None
+
+
+def _linked(
+    rt: Runtime, keys: list[str], create: Callable[[], str], find: Callable[[], str | None], event_id: int | None
+) -> str:
+    """The ERP customer linked to any of `keys`, else found in the ERP, else created once."""
+    with rt.sessions() as session:
+        links = session.scalars(select(CustomerLink).where(CustomerLink.key.in_(keys))).all()
+    linked = {link.key: link.erp_customer_id for link in links if link.erp_customer_id}
+    # A key linked already keeps its link (the first link wins): only the others need writing.
+    unlinked = [key for key in keys if key not in linked]
+    if linked:
+        known = next(linked[key] for key in keys if key in linked)
+        _link(rt, unlinked, known)
+        return known
+    # Every key is claimed, not only the first: one buyer's first orders from two stores have different
+    # account keys but the same email, and each alone would find no customer and create one.
+    if not _claim(rt, keys, event_id):
+        raise RetryableErpError(f"customer {keys[0]} is being created by another worker; trying again shortly")
+    try:
+        customer_id = find() or create()
+    except Exception:
+        with rt.sessions.begin() as session:
+            session.execute(
+                delete(CustomerLink).where(CustomerLink.key.in_(keys), CustomerLink.erp_customer_id.is_(None))
+            )
+        raise
+    _link(rt, unlinked, customer_id)
+    return customer_id
+
+
+def _claim(rt: Runtime, keys: list[str], event_id: int | None) -> bool:
+    """All the keys for this worker (a row without a customer yet), or none of them: another worker holds one.
+    A claim left by a worker that died is taken over: its event no longer holds a lease (the sweep hands the
+    event on), an earlier attempt of this very event left it, or, for a claim of no event, CLAIM_SECONDS passed."""
+    now = utcnow()
+    holder_alive = exists().where(
+        InboxEvent.id == CustomerLink.claimed_by, InboxEvent.status == "processing", InboxEvent.locked_until > now
+    )
+    left = or_(
+        and_(CustomerLink.claimed_by.is_(None), CustomerLink.claimed_at < now - timedelta(seconds=CLAIM_SECONDS)),
+        and_(CustomerLink.claimed_by.is_not(None), ~holder_alive),
+        *([CustomerLink.claimed_by == event_id] if event_id is not None else []),
+    )
+    try:
+        with rt.sessions.begin() as session:
+            session.execute(
+                delete(CustomerLink).where(CustomerLink.key.in_(keys), CustomerLink.erp_customer_id.is_(None), left)
+            )
+            session.add_all(CustomerLink(key=key, erp_customer_id=None, claimed_by=event_id) for key in keys)
+        return True
+    except IntegrityError:
+        return False
+
+
+def _link(rt: Runtime, keys: list[str], customer_id: str) -> None:
+    if not keys:
+        return
+    # One transaction, a savepoint per key: a key linked meanwhile by another worker keeps its link.
+    with rt.sessions.begin() as session:
+        for key in keys:
+            try:
+                with session.begin_nested():
+                    updated = rowcount(
+                        session.execute(
+                            update(CustomerLink)
+                            .where(CustomerLink.key == key, CustomerLink.erp_customer_id.is_(None))
+                            .values(erp_customer_id=customer_id)
+                        )
+                    )
+                    if not updated and session.get(CustomerLink, key) is None:
+                        session.add(CustomerLink(key=key, erp_customer_id=customer_id))
+                        session.flush()
+            except IntegrityError:
+                pass  # linked meanwhile by another worker; the first link wins

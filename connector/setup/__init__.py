@@ -1,0 +1,1 @@
+"""Setting stores up: configuration as code, connecting a store, its webhooks and "test connection"."""
