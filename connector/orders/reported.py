@@ -49,8 +49,8 @@ def _report(rt: Runtime, store_id: int, sku: str, location: str, quantity: int) 
 
 
 def product_reported(rt: Runtime, store: StoreInfo, ident: str, sku: str, managed: bool, quantity: object) -> dict:
-    """A product's own stock figure (one per product or variation, for a store that keeps one figure per item), with whether the
-    store manages its stock: found by SKU, or by its id when the SKU was edited in the store."""
+    """A product's own stock figure (one per product or variation, for a store that keeps one figure per item),
+    with whether the store manages its stock: found by SKU, or by its id when the SKU was edited in the store."""
     with rt.sessions.begin() as session:
         row = None
         if sku:
