@@ -16,6 +16,7 @@ from connector.base.audit import audit
 from connector.base.crypto import mask
 from connector.base.models import ErpConnection, InboxEvent, MappingEntry, Store
 from connector.base.runtime import StoreInfo
+from connector.jobs import poll_seconds
 from connector.orders.preview import preview_order
 from connector.setup.config_io import replace_mapping
 from connector.sync import store_admin
@@ -105,6 +106,8 @@ def _overview(
         kind_labels=forms.ERP_KIND_LABELS,
         platform_labels=forms.PLATFORM_LABELS,
         rules=_rules,
+        address_of=_address,
+        polled=_polled,
     )
     return html, status
 
@@ -116,6 +119,17 @@ def _erp_display(kind: str | None, settings: dict) -> list[tuple[str, str]]:
             continue
         shown.append((key, json.dumps(value) if isinstance(value, (dict, list)) else str(value)))
     return shown
+
+
+def _address(store: StoreInfo) -> str:
+    """Where the store is, as its form's first field names it (its domain or its site's address)."""
+    shown = platform(store.platform).form.shown
+    return str(store.settings.get(shown[0].name) or "—") if shown else "—"
+
+
+def _polled(store: StoreInfo) -> int | None:
+    """Seconds between polls of a store whose platform sends no webhooks (None: it sends webhooks)."""
+    return poll_seconds(store) if platform(store.platform).receiver is None else None
 
 
 def _rules(store: StoreInfo) -> list[tuple[str, str]]:
@@ -156,6 +170,7 @@ def _store_form(store: StoreInfo | None, values: dict, errors: dict, status: int
         forms_of=forms.PLATFORM_FORMS,
         secret_fields=forms.SECRET_FIELDS,
         address=store_admin.webhook_address(rt(), store) if store else None,
+        polled=_polled(store) if store else None,
     ), status
 
 
