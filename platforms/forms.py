@@ -37,6 +37,7 @@ class StoreForm:
     statuses: tuple[str, ...]  # the order statuses the store knows (import_statuses chooses among them)
     status_hint: str  # what the status is, as a merchant knows it
     default_import: str  # what is imported when no status is ticked
+    generated: tuple[str, ...] = ()  # secrets the connector makes when none is given (a webhook header's)
     # A required secret another one stands in for (an app's client secret signs its webhooks).
     stands_in: Mapping[str, str] = field(default_factory=dict)
     only_here: Mapping[str, str] = field(default_factory=dict)  # settings other platforms' stores may not have: why

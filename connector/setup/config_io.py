@@ -21,6 +21,7 @@ A document is written in one transaction: when anything in it is wrong, nothing 
 from __future__ import annotations
 
 import codecs
+from secrets import token_urlsafe
 from typing import Any
 
 import yaml
@@ -209,7 +210,11 @@ class StoreConfig(StoreSettings):
             return
         form = found.form
         missing = [
-            k for k in form.required if not data.get(k) and not (k in form.stands_in and data.get(form.stands_in[k]))
+            k
+            for k in form.required
+            if not data.get(k)
+            and k not in form.generated  # made when the store is written
+            and not (k in form.stands_in and data.get(form.stands_in[k]))
         ]
         if missing:
             raise ValidationError({k: [f"required for a {data['platform']} store"] for k in missing})
@@ -444,7 +449,10 @@ def _write_store(rt: Runtime, session: Session, entry: dict) -> bool:
         store = Store(slug=entry["slug"], platform=entry["platform"], secrets=None)
         session.add(store)
     store.platform, store.active, store.settings = entry["platform"], entry["active"], settings
-    store.secrets = rt.box.seal({**rt.box.open(store.secrets), **secrets})
+    merged = {**rt.box.open(store.secrets), **secrets}
+    for name in PLATFORMS[entry["platform"]].form.generated:  # e.g. the secret a webhook header carries
+        merged[name] = merged.get(name) or token_urlsafe(32)
+    store.secrets = rt.box.seal(merged)
     return created
 
 

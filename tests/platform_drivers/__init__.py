@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Protocol
 
 DRIVERS = {
+    "bigcommerce": "tests.platform_drivers.bigcommerce:BigCommerceDriver",
     "shopify": "tests.platform_drivers.shopify:ShopifyDriver",
     "woocommerce": "tests.platform_drivers.woocommerce:WooDriver",
 }

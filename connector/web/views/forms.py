@@ -175,8 +175,9 @@ def parse_store(form: MultiDict, existing: StoreInfo | None, existing_slugs: set
         **settings,
         **secrets,
     }
-    for name in REGISTERED[platform].form.required:  # StoreConfig checks this only once its fields are valid
-        if not entry.get(name):
+    declared = REGISTERED[platform].form
+    for name in declared.required:  # StoreConfig checks this only once its fields are valid
+        if not entry.get(name) and name not in declared.generated:
             errors.setdefault(name, f"required for a {PLATFORM_LABELS[platform]} store")
     schema_errors = StoreConfig().validate(entry)
     for name, message in _field_errors(schema_errors).items():
