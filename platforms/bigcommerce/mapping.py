@@ -17,7 +17,7 @@ order, and a refund (V3 payment_actions/refunds) as the canonical refund. No I/O
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -39,7 +39,7 @@ from mappings.canonical import (
     Totals,
     money_sum,
 )
-from mappings.currencies import check_minor_units
+from mappings.currencies import check_minor_units, one_unit
 from mappings.errors import MappingError
 from mappings.fields import Amount, Base, blank_to_none, currency, ident, list_of, load, opt
 from mappings.utc import as_utc
@@ -424,8 +424,9 @@ def _refund(data: dict, order: dict, store: str, restock: bool) -> Refund:
                 raise MappingError(f"items[{n}]: {quantity} refunded of {product['quantity']} ordered")
             share = Decimal(quantity) / product["quantity"] if product["quantity"] else Decimal(0)
             discount = sum((d["amount"] for d in product["applied_discounts"] or []), Decimal(0))
-            net = ((product["total_ex_tax"] - discount) * share).quantize(Decimal("0.01"))
-            tax = (product["total_tax"] * share).quantize(Decimal("0.01"))
+            unit = one_unit(cur)  # the currency's minor unit: a cent, a yen
+            net = ((product["total_ex_tax"] - discount) * share).quantize(unit, ROUND_HALF_UP)
+            tax = (product["total_tax"] * share).quantize(unit, ROUND_HALF_UP)
             if item["requested_amount"] is not None and not quantity:  # money only for the line
                 net, tax = item["requested_amount"], Decimal(0)
             lines.append(
