@@ -508,3 +508,60 @@ def test_a_return_the_desk_makes_in_tryton_is_refunded_in_shopify_once_and_credi
     again = sync_refunds(stack.rt)  # the next run: nothing new, nothing refunded twice
     assert (again.read, again.recorded, sum(again.outcomes.values())) == (0, 0, 0)
     assert shop.calls["graphql:refundCreate"] == 1
+
+
+# ---- the other storefront platforms ---------------------------------------------------------------------
+
+
+def test_a_bigcommerce_order_becomes_one_confirmed_tryton_sale_to_the_cent(stack, tryton):
+    import json
+
+    from connector.base.clients import forget
+    from connector.setup.config_io import load_config
+    from platforms.bigcommerce.receiver import SECRET_HEADER
+    from tests.fakes.bigcommerce import FakeBigCommerce, Line
+
+    bc = FakeBigCommerce()
+    try:
+        store = {"slug": "bc-store", "platform": "bigcommerce", "store_hash": bc.store_hash, "api_url": bc.url}
+        load_config(stack.rt, json.dumps({"stores": [{**store, "access_token": bc.token, "webhook_secret": "s3cret"}]}))
+        forget()
+        tee = Line("BC-TEE-M", 2, Decimal("20.00"), discount=Decimal("4.00"), tax_rate=Decimal("10"))
+        mug = Line("BC-MUG", 1, Decimal("12.50"), tax_rate=Decimal("10"))
+        oid = bc.add_order(
+            [tee, mug],
+            shipping=Decimal("8.00"),
+            shipping_tax_rate=Decimal("10"),
+            customer_id=42,
+            coupon="SAVE4",
+            tax_name="Sales tax",
+        )
+        tryton.add_products(["BC-TEE-M", "BC-MUG"])
+        body = json.dumps(bc.thin("store/order/created", oid)).encode()
+        for _ in range(2):  # BigCommerce retries the same payload
+            answer = stack.webhooks.post(
+                "/webhooks/bigcommerce/bc-store",
+                data=body,
+                headers={"Content-Type": "application/json", SECRET_HEADER: "s3cret"},
+            )
+            assert answer.status_code == 200
+        stack._sent(answer)
+        stack.run_jobs()
+        order = bc.orders[oid]
+        expected = {
+            "ref": f"bigcommerce:bc-store:{oid}",
+            "email": "buyer@example.com",
+            "currency": "USD",
+            "total": Decimal(order["total_inc_tax"]).quantize(CENT),
+            "tax": Decimal(order["total_tax"]).quantize(CENT),
+            "lines": [
+                ("BC-TEE-M", Decimal(2), Decimal("18.0000"), Decimal("36.00"), ["Sales tax"]),
+                ("BC-MUG", Decimal(1), Decimal("12.5000"), Decimal("12.50"), ["Sales tax"]),
+                ("SHIPPING", Decimal(1), Decimal("8.00"), Decimal("8.00"), ["Sales tax"]),
+            ],
+        }
+        assert expected["total"] == Decimal("62.15")  # 56.50 net + 5.65 tax
+        assert_confirmed_sale(tryton, expected)
+        assert sales_with_reference(tryton, expected["ref"]) == 1
+    finally:
+        bc.stop()

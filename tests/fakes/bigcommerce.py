@@ -129,6 +129,7 @@ class FakeBigCommerce:
         payment_status: str = "captured",
         coupon: str = "",
         modified: datetime | None = None,
+        tax_name: str | None = None,
     ) -> int:
         """An order computed as BigCommerce presents it: each part ex and inc tax, tax on the discounted price."""
         with self._lock:
@@ -192,7 +193,7 @@ class FakeBigCommerce:
                         {
                             "id": self._id(),
                             "order_address_id": address_id,
-                            "name": f"Tax {line.tax_rate}%",
+                            "name": tax_name or f"Tax {line.tax_rate}%",
                             "class": "Default Tax Class",
                             "rate": _s(line.tax_rate),
                             "priority": 0,
@@ -218,7 +219,7 @@ class FakeBigCommerce:
                     {
                         "id": self._id(),
                         "order_address_id": address_id,
-                        "name": f"Tax {shipping_tax_rate}%",
+                        "name": tax_name or f"Tax {shipping_tax_rate}%",
                         "class": "Shipping",
                         "rate": _s(shipping_tax_rate),
                         "priority": 0,
