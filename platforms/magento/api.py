@@ -1,6 +1,6 @@
 """Magento 2 (Open Source and Adobe Commerce) REST client: orders, credit memos, MSI stock and shipments.
 
-What it relies on (PLATFORMS.md, ADOBE COMMERCE / MAGENTO 2; checked against magento/magento2):
+What it relies on (checked against magento/magento2 and its issue tracker):
 - An integration's access token as `Authorization: Bearer`. Since 2.4.4 the store must allow that
   (Stores > Configuration > Services > OAuth > Consumer Settings > "Allow OAuth Access Tokens to be used as
   standalone Bearer tokens"); otherwise the request is treated as a guest's and refused with 401, exactly

@@ -124,9 +124,8 @@ def search(rows: Iterable[dict], args: MultiDict, past_end: str) -> dict:
     ]
     orders = _ordered(tree.get("sortOrders", tree.get("sort_orders", {})))
     for order in reversed(orders):
-        name = order.get("field", "")
-        key: Callable[[dict], Any] = lambda row, name=name: _sort_key(row.get(name))  # noqa: E731
-        found.sort(key=key, reverse=str(order.get("direction", "ASC")).upper() == "DESC")
+        name = str(order.get("field", ""))
+        found.sort(key=_by(name), reverse=str(order.get("direction", "ASC")).upper() == "DESC")
     total = len(found)
     size_text = tree.get("pageSize", tree.get("page_size"))
     page_text = tree.get("currentPage", tree.get("current_page"))
@@ -137,10 +136,14 @@ def search(rows: Iterable[dict], args: MultiDict, past_end: str) -> dict:
         if page > last:
             page = last if past_end == "last" else page
         found = found[(page - 1) * size : page * size]
-    echo = {"filter_groups": [{"filters": g} for g in groups]}
+    echo: dict[str, Any] = {"filter_groups": [{"filters": g} for g in groups]}
     if size:
         echo.update(page_size=size, current_page=page)
     return {"items": found, "search_criteria": echo, "total_count": total}
+
+
+def _by(name: str) -> Callable[[dict], tuple[int, Any]]:
+    return lambda row: _sort_key(row.get(name))
 
 
 def _sort_key(value: object) -> tuple[int, Any]:
@@ -241,8 +244,10 @@ class FakeMagento:
 
     # ---- HTTP ---------------------------------------------------------------------------------
 
-    @Request.application  # type: ignore[arg-type]
-    def _app(self, request: Request) -> Response:
+    def _app(self, environ: dict, start_response: Any) -> Any:
+        return self._answer(Request(environ))(environ, start_response)
+
+    def _answer(self, request: Request) -> Response:
         try:
             with self._lock:
                 if self._failures:
@@ -332,7 +337,7 @@ class FakeMagento:
             for i in order["items"]
             if not i.get("parent_item_id") and not i["is_virtual"]
         ]
-        rows = []
+        rows: list[tuple[dict, int]] = []
         for entry in asked:
             item = items.get(int(entry.get("order_item_id") or 0))
             qty = Decimal(str(entry.get("qty") or 0))
@@ -352,11 +357,11 @@ class FakeMagento:
             rows.append((item, int(qty)))
         shipment_id = next(self._ids) + 9000
         at = self.tick()
-        for item, qty in rows:
-            item["qty_shipped"] += qty
+        for item, count in rows:
+            item["qty_shipped"] += count
             for child in order["items"]:
                 if child.get("parent_item_id") == item["item_id"]:
-                    child["qty_shipped"] += qty
+                    child["qty_shipped"] += count
         self.shipments[shipment_id] = {
             "entity_id": shipment_id,
             "increment_id": f"{shipment_id:09d}",
@@ -421,7 +426,7 @@ class FakeMagento:
         rows = (body or {}).get("sourceItems") if isinstance(body, dict) else None
         if not isinstance(rows, list) or not rows:
             raise MagentoError(400, "Input data is empty")
-        errors = [
+        errors: list[dict[str, Any]] = [
             {"message": 'Source with code "%1" does not exist.', "parameters": [r.get("source_code")]}
             for r in rows
             if r.get("source_code") not in self.sources

@@ -1,5 +1,5 @@
 """Realistic Magento 2 order and credit memo JSON for the fake store, its totals worked out the way Magento's
-collectors do (PLATFORMS.md, ADOBE COMMERCE / MAGENTO 2; platforms/magento/mapping.py's notes).
+collectors do (platforms/magento/mapping.py's notes).
 
 - Prices excluding tax: row_total = price × qty; the discount comes off the row; tax = (row − discount) × rate.
 - Prices including tax (the catalog price is tax-inclusive, the discount is taken off that price): row_total
