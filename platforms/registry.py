@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from platforms import bigcommerce, shopify, woocommerce
+from platforms import bigcommerce, magento, shopify, woocommerce
 from platforms.base import Platform, Receiver
 
-PLATFORMS: dict[str, Platform] = {p.name: p for p in (shopify.PLATFORM, woocommerce.PLATFORM, bigcommerce.PLATFORM)}
+PLATFORMS: dict[str, Platform] = {
+    p.name: p for p in (shopify.PLATFORM, woocommerce.PLATFORM, bigcommerce.PLATFORM, magento.PLATFORM)
+}
 # The platforms that send webhooks, by the name in /webhooks/<name>/<store>.
 RECEIVERS: dict[str, Receiver] = {name: p.receiver for name, p in PLATFORMS.items() if p.receiver is not None}
 

@@ -13,6 +13,7 @@ from typing import Protocol
 
 DRIVERS = {
     "bigcommerce": "tests.platform_drivers.bigcommerce:BigCommerceDriver",
+    "magento": "tests.platform_drivers.magento:MagentoDriver",
     "shopify": "tests.platform_drivers.shopify:ShopifyDriver",
     "woocommerce": "tests.platform_drivers.woocommerce:WooDriver",
 }
