@@ -565,3 +565,53 @@ def test_a_bigcommerce_order_becomes_one_confirmed_tryton_sale_to_the_cent(stack
         assert sales_with_reference(tryton, expected["ref"]) == 1
     finally:
         bc.stop()
+
+
+def test_a_polled_magento_order_becomes_one_confirmed_tryton_sale_to_the_cent(stack, tryton):
+    import json
+    from datetime import UTC, datetime
+
+    from connector.base.clients import forget
+    from connector.setup.config_io import load_config
+    from connector.sync.reconcile import reconcile_orders
+    from tests.fakes.magento import FakeMagento
+    from tests.fakes.magento_orders import Line as MageLine
+    from tests.storefronts import store_id
+
+    mage = FakeMagento(start=datetime.now(UTC))
+    try:
+        store = {"slug": "mage-store", "platform": "magento", "base_url": mage.url, "access_token": mage.token}
+        load_config(stack.rt, json.dumps({"stores": [store]}))
+        forget()
+        order = mage.add_order(
+            [
+                MageLine("MG-TEE", "20.00", qty=2, tax_rate="20", discount_percent="10"),
+                MageLine("MG-MUG", "12.50", tax_rate="20"),
+            ],
+            shipping="5.00",
+            shipping_tax_rate="20",
+            coupon="SAVE10",
+            email="Anna@Example.com",
+            tax_title="FR TVA",
+        )
+        tryton.add_products(["MG-TEE", "MG-MUG"])
+        for _ in range(2):  # polled twice: one event, one sale
+            reconcile_orders(stack.rt, store_id(stack, "mage-store"))
+            stack.run_jobs()
+        expected = {
+            "ref": f"magento:mage-store:{order['entity_id']}",
+            "email": "anna@example.com",
+            "currency": "EUR",
+            "total": Decimal(str(order["base_grand_total"])),
+            "tax": Decimal(str(order["base_tax_amount"])),
+            "lines": [
+                ("MG-TEE", Decimal(2), Decimal("18.0000"), Decimal("36.00"), ["FR TVA"]),
+                ("MG-MUG", Decimal(1), Decimal("12.5000"), Decimal("12.50"), ["FR TVA"]),
+                ("SHIPPING", Decimal(1), Decimal("5.00"), Decimal("5.00"), ["FR TVA"]),
+            ],
+        }
+        assert expected["total"] == Decimal("64.20")  # 53.50 net + 10.70 VAT
+        assert_confirmed_sale(tryton, expected)
+        assert sales_with_reference(tryton, expected["ref"]) == 1
+    finally:
+        mage.stop()

@@ -108,8 +108,9 @@ def build_order(
     rate: str = "1",
     coupon: str | None = None,
     next_item_id: int = 1,
+    tax_title: str | None = None,
 ) -> dict:
-    """One order as GET /V1/orders answers it."""
+    """One order as GET /V1/orders answers it (`tax_title`: the tax rates' title, else "VAT <rate>%")."""
     fx = Decimal(rate)
     items: list[dict] = []
     applied: dict[tuple[str, Decimal], Decimal] = {}
@@ -142,7 +143,7 @@ def build_order(
             items.append(parent)
             item_id += 1
         if s.tax:
-            title = f"VAT {ln.tax_rate}%"
+            title = tax_title or f"VAT {ln.tax_rate}%"
             applied[(title, Decimal(ln.tax_rate))] = applied.get((title, Decimal(ln.tax_rate)), Decimal(0)) + s.tax
             item_taxes.append(_item_tax("product", parent["item_id"], title, Decimal(ln.tax_rate), s.tax, fx))
     virtual = all(ln.virtual for ln in lines)
@@ -155,7 +156,7 @@ def build_order(
         prices_incl_tax,
     )
     if ship.tax:
-        title = f"VAT {ship_rate_pct.normalize()}%"
+        title = tax_title or f"VAT {ship_rate_pct.normalize()}%"
         applied[(title, ship_rate_pct)] = applied.get((title, ship_rate_pct), Decimal(0)) + ship.tax
         item_taxes.append(_item_tax("shipping", None, title, ship_rate_pct, ship.tax, fx))
     tax = sums["tax"] + ship.tax
