@@ -12,8 +12,10 @@ tracking_url, lines: [{sku, quantity}]} (ERP SKUs).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
+
+from platforms.operations import StoreProblem
 
 
 class ShipCore(Protocol):
@@ -52,6 +54,29 @@ def wanted(shipment: Mapping[str, Any]) -> dict[str, int]:
     for line in shipment.get("lines") or []:
         found[line["sku"]] = found.get(line["sku"], 0) + int(line["quantity"])
     return {sku: q for sku, q in found.items() if q > 0}
+
+
+def place(
+    core: ShipCore, ref: str, order_label: str, units: Mapping[str, int], rows: Sequence[tuple[Any, str, int]]
+) -> list[tuple[Any, int]]:
+    """The shipment's units (ERP SKU → quantity) placed on the order's rows (row id, store SKU, units left to
+    ship) by the SKU mapping: [(row id, quantity)]. StoreProblem naming the first SKU the rows cannot hold."""
+    left = {row_id: free for row_id, _, free in rows}
+    picks: list[tuple[Any, int]] = []
+    for sku, quantity in units.items():
+        skus, need = core.store_skus(sku), quantity
+        for row_id, store_sku, _ in rows:
+            take = min(need, left[row_id]) if store_sku in skus else 0
+            if take > 0:
+                picks.append((row_id, take))
+                left[row_id] -= take
+                need -= take
+        if need:
+            raise StoreProblem(
+                f"shipment {ref}: {quantity} x {sku} is more than {order_label} has left to ship of that SKU; check "
+                "the SKU mapping or whether it was shipped by hand, then run `connector sync-shipments --retry-failed`"
+            )
+    return picks
 
 
 def note_text(shipment: Mapping[str, Any]) -> str:

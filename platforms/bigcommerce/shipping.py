@@ -9,7 +9,7 @@ from typing import Any
 
 from platforms.bigcommerce.api import BigCommerceClient
 from platforms.operations import StoreProblem
-from platforms.shipping import ShipCore, wanted
+from platforms.shipping import ShipCore, place, wanted
 
 
 def ship(core: ShipCore, order_id: str, ref: str, shipment: Mapping[str, Any]) -> str:
@@ -25,22 +25,11 @@ def ship(core: ShipCore, order_id: str, ref: str, shipment: Mapping[str, Any]) -
     units = wanted(shipment)
     if not units:
         raise StoreProblem(f"shipment {ref} has no lines: nothing to ship")
-    left = {p["id"]: int(p["quantity"]) - int(p.get("quantity_shipped") or 0) for p in order["products"]}
-    items: list[tuple[int, int]] = []
-    for sku, quantity in units.items():
-        skus, need = core.store_skus(sku), quantity
-        for product in order["products"]:
-            take = min(need, left[product["id"]]) if product.get("sku") in skus else 0
-            if take > 0:
-                items.append((product["id"], take))
-                left[product["id"]] -= take
-                need -= take
-        if need:
-            raise StoreProblem(
-                f"shipment {ref}: {quantity} x {sku} is more than BigCommerce order {order_id} has left to ship of "
-                "that SKU; check the SKU mapping or whether it was shipped by hand, then run "
-                "`connector sync-shipments --retry-failed`"
-            )
+    rows = [
+        (p["id"], str(p.get("sku") or ""), int(p["quantity"]) - int(p.get("quantity_shipped") or 0))
+        for p in order["products"]
+    ]
+    items = place(core, ref, f"BigCommerce order {order_id}", units, rows)
     addresses = order.get("shipping_addresses") or []
     if not addresses:
         raise StoreProblem(f"shipment {ref}: BigCommerce order {order_id} has no shipping address to ship to")

@@ -9,7 +9,7 @@ from typing import Any
 
 from platforms.magento.api import MagentoClient
 from platforms.operations import StoreProblem
-from platforms.shipping import ShipCore, wanted
+from platforms.shipping import ShipCore, place, wanted
 
 
 def ship(core: ShipCore, order_id: str, ref: str, shipment: Mapping[str, Any]) -> str:
@@ -25,30 +25,21 @@ def ship(core: ShipCore, order_id: str, ref: str, shipment: Mapping[str, Any]) -
     if not units:
         raise StoreProblem(f"shipment {ref} has no lines: nothing to ship")
     # The shippable rows: a configurable's parent row carries the child's SKU; its child row is not shipped.
-    rows = [i for i in order.get("items") or [] if not i.get("parent_item_id")]
-    left = {
-        i["item_id"]: int(
-            float(i.get("qty_ordered") or 0) - float(i.get("qty_shipped") or 0) - float(i.get("qty_canceled") or 0)
-        )
-        for i in rows
-    }
-    items: list[tuple[int | str, int]] = []
-    for sku, quantity in units.items():
-        skus, need = core.store_skus(sku), quantity
-        for row in rows:
-            take = min(need, left[row["item_id"]]) if row.get("sku") in skus else 0
-            if take > 0:
-                items.append((row["item_id"], take))
-                left[row["item_id"]] -= take
-                need -= take
-        if need:
-            raise StoreProblem(
-                f"shipment {ref}: {quantity} x {sku} is more than Magento order {order_id} has left to ship of that "
-                "SKU; check the SKU mapping or whether it was shipped by hand, then run "
-                "`connector sync-shipments --retry-failed`"
-            )
+    rows = [
+        (i["item_id"], str(i.get("sku") or ""), _left(i))
+        for i in order.get("items") or []
+        if not i.get("parent_item_id")
+    ]
+    items = place(core, ref, f"Magento order {order_id}", units, rows)
     number = str(shipment.get("tracking_number") or "")
     carrier = str(shipment.get("carrier") or "")
     tracks = [(number, carrier or "Tracking", "custom")] if number else []
     made = client.ship(order_id, items, tracks, comment=mark, notify=core.notify_customer)
     return str(made)
+
+
+def _left(item: Mapping[str, Any]) -> int:
+    """Units of an order row still to ship."""
+    return int(
+        float(item.get("qty_ordered") or 0) - float(item.get("qty_shipped") or 0) - float(item.get("qty_canceled") or 0)
+    )
