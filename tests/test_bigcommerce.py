@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from decimal import Decimal
+from email.utils import format_datetime
 
 import pytest
 
@@ -228,3 +229,22 @@ def test_paging_and_a_revoked_token(bc: FakeBigCommerce) -> None:
     with pytest.raises(AccessRevoked):
         BigCommerceClient(bc.store_hash, "revoked", bc.url).locations()
     assert not BigCommerceClient(bc.store_hash, "revoked", bc.url).installed()
+
+
+def test_an_order_changed_while_the_listing_pages_pushes_no_other_past_it(bc: FakeBigCommerce) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    ids = [bc.add_order([MUG], modified=start + timedelta(seconds=n)) for n in range(5)]
+    touched: list[int] = []
+
+    def change_the_first() -> None:  # after the first page, the first order is edited: it moves to the end
+        if not touched:
+            touched.append(ids[0])
+            order = bc.orders[ids[0]]
+            order["date_modified"] = format_datetime(start + timedelta(minutes=5), usegmt=True)
+
+    bc.after_list = change_the_first
+    client = BigCommerceClient(bc.store_hash, bc.token, bc.url)
+    listed = [o["id"] for o in client.orders_modified_since(start, page_size=2)]
+    assert sorted(set(listed)) == sorted(ids) and len(listed) == len(set(listed))

@@ -84,7 +84,7 @@ def test_a_reloaded_secret_replaces_the_old_one(stack):
             "stores:\n  - slug: Bad Slug\n    platform: shopify\n    shop_domain: x\n    webhook_secret: y\n",
             "stores.0.slug",
         ),
-        ("stores:\n  - slug: ok\n    platform: magento\n", "stores.0.platform"),
+        ("stores:\n  - slug: ok\n    platform: prestashop\n", "stores.0.platform"),
         ("stores:\n  - slug: ok\n    platform: shopify\n", "shop_domain: required for a shopify store"),
         ("erp:\n  kind: oracle\n", "erp.kind"),
         ("stores: [\n", "not valid YAML"),

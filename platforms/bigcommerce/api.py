@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -75,12 +75,31 @@ class BigCommerceClient:
         return order
 
     def orders_modified_since(self, since: datetime, page_size: int | None = None) -> Iterator[dict]:
-        """Orders modified at or after `since`, oldest change first, each read whole (as `order()`)."""
-        params = {"min_date_modified": format_datetime(since, usegmt=True), "sort": "date_modified:asc"}
-        for summary in self._v2_pages("v2/orders", "GET v2/orders", params, page_size or V2_PAGE):
-            full = self.order(summary["id"])
-            if full is not None:
-                yield full
+        """Orders modified at or after `since`, oldest change first, each read whole (as `order()`).
+
+        Paged by time, not page number: an order modified while we page moves to the end of the list and
+        would push an unread one back onto a page already read. So after each full page the listing starts
+        again from its last order's modification second, skipping the orders already given (a page number
+        only moves on when a whole page shares one second)."""
+        limit, floor, page = page_size or V2_PAGE, since, 1
+        given: set[int] = set()
+        while True:
+            params = {"min_date_modified": format_datetime(floor, usegmt=True), "sort": "date_modified:asc"}
+            found = self._json(
+                "GET", "v2/orders", params={**params, "page": page, "limit": limit}, name="GET v2/orders"
+            )
+            found = found or []  # 204: nothing (more)
+            for summary in found:
+                if summary["id"] in given:
+                    continue
+                given.add(summary["id"])
+                full = self.order(summary["id"])
+                if full is not None:
+                    yield full
+            if len(found) < limit:
+                return
+            last = parsedate_to_datetime(str(found[-1]["date_modified"]))
+            floor, page = (floor, page + 1) if last <= floor else (last, 1)
 
     def order_status(self, order_id: int | str) -> dict | None:
         return self._json("GET", f"v2/orders/{order_id}", name="GET v2/orders/<id>", missing_ok=True)

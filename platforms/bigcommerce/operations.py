@@ -37,7 +37,8 @@ class BigCommerceOperations:
             or int(order.get("status_id") or 0) != AWAITING_PAYMENT
         ):
             return core.already_paid(str(order.get("payment_status") or order.get("status") or "paid").lower())
-        currency, total = str(order.get("currency_code") or ""), Decimal(str(order.get("total_inc_tax") or "0"))
+        currency = str(order.get("default_currency_code") or order.get("currency_code") or "")
+        total = Decimal(str(order.get("total_inc_tax") or "0"))
         covered = core.covered(currency)
         if covered < total:
             return "partial", (

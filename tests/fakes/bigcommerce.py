@@ -89,6 +89,7 @@ class FakeBigCommerce:
         self.hooks: dict[int, dict] = {}
         self.calls: Counter[str] = Counter()
         self.adjustments: list[dict] = []
+        self.after_list: Any = None  # called after each page of orders is served (a change mid-listing)
         self._urls = Map(
             [
                 Rule(f"/stores/{store_hash}/<path:path>", endpoint="api", methods=["GET", "POST", "PUT", "DELETE"]),
@@ -282,9 +283,10 @@ class FakeBigCommerce:
                 "refunded_amount": "0.0000",
                 "store_credit_amount": "0.0000",
                 "gift_certificate_amount": "0.0000",
-                "currency_code": currency,
+                "currency_code": currency,  # the display currency
                 "currency_exchange_rate": "1.0000000000",
-                "default_currency_code": currency,
+                "default_currency_code": currency,  # the transactional one: the amounts'
+                "store_default_currency_code": currency,
                 "discount_amount": "0.0000",
                 "coupon_discount": _s(discount),
                 "customer_message": "",
@@ -445,7 +447,10 @@ class FakeBigCommerce:
                 floor = parsedate_to_datetime(since)
                 found = [o for o in found if parsedate_to_datetime(o["date_modified"]) >= floor]
             found.sort(key=lambda o: (parsedate_to_datetime(o["date_modified"]), o["id"]))
-            return self._v2_list(found, args)
+            answer = self._v2_list(found, args)
+            if self.after_list is not None:
+                self.after_list()
+            return answer
         oid = int(rest[0])
         if oid not in self.orders:
             return _json(404, [{"status": 404, "message": "The requested resource was not found."}])
