@@ -70,7 +70,7 @@ from adapters.erp.tryton_rpc import TrytonRpc
 from connector.orders.customers import customer_keys
 from mappings.canonical import Order
 from mappings.customers import normalise_email, normalise_phone
-from mappings.shopify import order_from_shopify
+from platforms.shopify.mapping import order_from_shopify
 
 BIN = Path(sys.executable).parent
 FIXTURE = ROOT / "tests/fixtures/shopify/order_discount_multiline.json"

@@ -155,6 +155,25 @@ def test_a_refund_and_a_cancellation_reach_the_erp_once(stack: Stack, driver: Bi
     ]
 
 
+def test_a_guests_order_with_prices_entered_with_tax_reaches_the_erp_to_the_cent(
+    stack: Stack, driver: BigCommerceDriver
+) -> None:
+    scarf = Line("BC-SCARF", 3, Decimal("24.00"), tax_rate=Decimal("20"))
+    oid = driver.store.add_order(
+        [scarf], shipping=Decimal("4.80"), shipping_tax_rate=Decimal("20"), prices_include_tax=True, currency="GBP"
+    )
+    driver.deliver(str(oid))
+    stack.run_jobs()
+    (row,) = [o for o in stack.erp_orders() if o.external_ref == f"bigcommerce:{SLUG}:{oid}"]
+    assert (row.total, row.tax_total, row.taxes_included, row.currency) == (
+        Decimal("76.80"),
+        Decimal("12.80"),
+        True,
+        "GBP",
+    )
+    assert row.customer_email == "buyer@example.com"  # a guest: no store account, found by e-mail
+
+
 def test_hooks_are_registered_with_the_secret_header_and_replaced_when_deactivated(
     stack: Stack, driver: BigCommerceDriver
 ) -> None:

@@ -24,8 +24,8 @@ from mappings.canonical import (
     Undelivered,
 )
 from mappings.customers import normalise_name
-from mappings.shopify import order_from_shopify
-from mappings.shopify_refunds import refund_from_shopify
+from platforms.shopify.mapping import order_from_shopify
+from platforms.shopify.refunds import refund_from_shopify
 from tests.conftest import load_fixture
 from tests.money_cases import MONEY_CASES, REFUND_CASES, expected_credit, expected_money
 

@@ -21,8 +21,8 @@ from adapters.erp import build_erp
 from adapters.erp.base import PaymentRecord, PermanentErpError, RetryableErpError
 from adapters.erp.files import ORDER_COLUMNS, SHIPMENT_COLUMNS, STOCK_COLUMNS, FileDropErp, safe_name
 from mappings.canonical import Customer, Money, Refund, Shipment, ShipmentLine, StockLevel
-from mappings.shopify import order_from_shopify
-from mappings.shopify_refunds import refund_from_shopify
+from platforms.shopify.mapping import order_from_shopify
+from platforms.shopify.refunds import refund_from_shopify
 from tests.conftest import load_fixture
 from tests.erp_backends.files import FilesHarness
 

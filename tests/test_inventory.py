@@ -14,7 +14,6 @@ import pytest
 import requests
 from sqlalchemy import delete, select
 
-from adapters.shopify import numeric_id
 from connector.base.clients import sync_client
 from connector.base.models import InboxEvent, PushedLevel, StockMirror, Store, SyncCursor
 from connector.base.runtime import Runtime
@@ -23,6 +22,7 @@ from connector.jobs import queue_inventory_sync, schedules, store_job, sync_inve
 from connector.sync import variants
 from connector.sync.inventory import sync_inventory
 from mappings.inventory import StockRow, location_target, parse_warehouses, sellable, store_skus
+from platforms.shopify.api import numeric_id
 from tests.conftest import load_fixture
 from tests.fakes.shopify import FakeShopify
 from tests.fakes.woocommerce import FakeWooCommerce

@@ -211,7 +211,7 @@ def test_backfill_resumes_woocommerce_by_id(
     stack = sqlite_stack
     configure(stack, woo=woo)
     sid = store_id(stack, WOO_STORE)
-    monkeypatch.setattr("adapters.woocommerce.PER_PAGE", 2)
+    monkeypatch.setattr("platforms.woocommerce.api.PER_PAGE", 2)
     start = datetime.now(UTC) - timedelta(days=5)
     ids = [
         woo.add_order(

@@ -23,8 +23,8 @@ from adapters.erp.base import ErpUnreachable, PaymentRecord, PermanentErpError, 
 from adapters.erp.rest import RestErp, _retry_after
 from mappings.canonical import Money, Order, Shipment, ShipmentLine, StockLevel
 from mappings.erp_rest import credit_note_document, order_document, payment_document
-from mappings.shopify import order_from_shopify
-from mappings.shopify_refunds import refund_from_shopify
+from platforms.shopify.mapping import order_from_shopify
+from platforms.shopify.refunds import refund_from_shopify
 from tests.erp_backends.rest import RestHarness
 from tests.fakes.clock import FakeClock
 from tests.fakes.rest_erp import FakeRestErp

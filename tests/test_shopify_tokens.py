@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from adapters.shopify import ShopifyClient
 from adapters.storefront import StorefrontError
 from connector.base.clients import forget, sync_client
 from connector.base.models import Store
 from connector.base.tokens import StoreTokens
 from connector.setup.config_io import dump_config, load_config
+from platforms.shopify.api import ShopifyClient
 from tests.stack import SECRET, STORE
 from tests.storefronts import store_id
 

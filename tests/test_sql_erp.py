@@ -9,8 +9,8 @@ from sqlalchemy import select, text
 
 from adapters.erp.sql import SqlStagingErp
 from adapters.erp.sql_contract import OPTIONAL_CREDIT_NOTE_COLUMNS, OPTIONAL_ORDER_COLUMNS, erp_credit_notes, erp_orders
-from mappings.shopify import order_from_shopify
-from mappings.shopify_refunds import refund_from_shopify
+from platforms.shopify.mapping import order_from_shopify
+from platforms.shopify.refunds import refund_from_shopify
 from tests.conftest import load_fixture
 
 

@@ -18,9 +18,9 @@ import requests
 from flask import Flask, request
 from werkzeug.serving import make_server
 
-from adapters.shopify import QuantityStaleError, ShopifyClient, numeric_id
 from adapters.storefront import StorefrontError
-from adapters.woocommerce import WooClient
+from platforms.shopify.api import QuantityStaleError, ShopifyClient, numeric_id
+from platforms.woocommerce.api import WooClient
 from tests.fakes.clock import FakeClock
 from tests.fakes.shopify import FakeShopify
 from tests.fakes.woocommerce import FakeWooCommerce

@@ -20,9 +20,9 @@ from adapters.erp import build_erp
 from adapters.erp.base import PaymentRecord, PermanentErpError, RetryableErpError
 from adapters.erp.tryton import TrytonErp, parse_tracking
 from mappings.canonical import Money, Order, Refund, RefundLine, Shipment, ShipmentLine, StockLevel
-from mappings.shopify import order_from_shopify
-from mappings.shopify_refunds import refund_from_shopify
-from mappings.woocommerce import order_from_woocommerce, refund_from_woocommerce
+from platforms.shopify.mapping import order_from_shopify
+from platforms.shopify.refunds import refund_from_shopify
+from platforms.woocommerce.mapping import order_from_woocommerce, refund_from_woocommerce
 from tests.conftest import load_fixture
 from tests.erp_backends.tryton import TrytonHarness
 

@@ -615,3 +615,98 @@ def test_a_polled_magento_order_becomes_one_confirmed_tryton_sale_to_the_cent(st
         assert sales_with_reference(tryton, expected["ref"]) == 1
     finally:
         mage.stop()
+
+
+def test_bigcommerce_and_magento_guests_with_prices_entered_with_tax_a_credit_memo_and_a_cancellation(stack, tryton):
+    """Taxes included, guests, a refund and a cancellation, from both platforms that are not webhooks-and-
+    signatures: Tryton holds each store's figures to the cent."""
+    import json
+    from datetime import UTC, datetime
+
+    from connector.base.clients import forget
+    from connector.setup.config_io import load_config
+    from connector.sync.reconcile import reconcile_orders
+    from platforms.bigcommerce.receiver import SECRET_HEADER
+    from tests.fakes.bigcommerce import FakeBigCommerce
+    from tests.fakes.bigcommerce import Line as BcLine
+    from tests.fakes.magento import FakeMagento
+    from tests.fakes.magento_orders import Line as MageLine
+    from tests.storefronts import store_id
+
+    bc, mage = FakeBigCommerce(), FakeMagento(start=datetime.now(UTC))
+    try:
+        stores = [
+            {
+                "slug": "bc-store",
+                "platform": "bigcommerce",
+                "store_hash": bc.store_hash,
+                "api_url": bc.url,
+                "access_token": bc.token,
+                "webhook_secret": "s3cret",
+            },
+            {"slug": "mage-store", "platform": "magento", "base_url": mage.url, "access_token": mage.token},
+        ]
+        load_config(stack.rt, json.dumps({"stores": stores}))
+        forget()
+        tryton.add_products(["BC-SCARF", "MG-SCARF", "MG-HAT"])
+
+        def post_bc(scope: str, oid: int) -> None:
+            answer = stack.webhooks.post(
+                "/webhooks/bigcommerce/bc-store",
+                data=json.dumps(bc.thin(scope, oid)).encode(),
+                headers={"Content-Type": "application/json", SECRET_HEADER: "s3cret"},
+            )
+            assert answer.status_code == 200
+            stack._sent(answer)
+            stack.run_jobs()
+
+        def poll() -> None:
+            reconcile_orders(stack.rt, store_id(stack, "mage-store"))
+            stack.run_jobs()
+
+        scarf = BcLine("BC-SCARF", 3, Decimal("24.00"), tax_rate=Decimal("20"))
+        bc_oid = bc.add_order(
+            [scarf],
+            shipping=Decimal("6.00"),
+            shipping_tax_rate=Decimal("20"),
+            prices_include_tax=True,
+            currency="EUR",
+            tax_name="FR TVA",
+        )
+        post_bc("store/order/created", bc_oid)
+        bc_ref = f"bigcommerce:bc-store:{bc_oid}"
+        assert tryton.booked(bc_ref)["total"] == Decimal("78.00")  # 72.00 + 6.00, tax inside
+        assert (
+            tryton.booked(bc_ref)["tax_total"]
+            == Decimal(bc.orders[bc_oid]["total_tax"]).quantize(CENT)
+            == Decimal("13.00")
+        )
+        bc.touch(bc_oid, status_id=5)
+        post_bc("store/order/statusUpdated", bc_oid)
+        view = tryton.adapter().get_order(bc_ref)
+        assert view is not None and view.status == "cancelled"
+
+        order = mage.add_order(
+            [MageLine("MG-SCARF", "24.00", qty=2, tax_rate="20"), MageLine("MG-HAT", "18.00", tax_rate="20")],
+            shipping="6.00",
+            shipping_tax_rate="20",
+            prices_incl_tax=True,
+            guest=True,
+            email="guest@example.com",
+            tax_title="FR TVA",
+        )
+        poll()
+        mage_ref = f"magento:mage-store:{order['entity_id']}"
+        assert tryton.booked(mage_ref)["total"] == Decimal(str(order["base_grand_total"])) == Decimal("72.00")
+        assert tryton.booked(mage_ref)["tax_total"] == Decimal(str(order["base_tax_amount"]))
+        hat = next(i for i in order["items"] if i["sku"] == "MG-HAT")
+        memo = mage.add_creditmemo(order["entity_id"], {hat["item_id"]: 1})
+        mage.tick()
+        poll()
+        poll()  # polled again: credited once
+        refund_ref = f"{mage_ref}:refund:{memo['entity_id']}"
+        assert tryton.credited(refund_ref)["total"] == Decimal(str(memo["base_grand_total"])) == Decimal("18.00")
+        assert sales_with_reference(tryton, refund_ref) == 1
+    finally:
+        bc.stop()
+        mage.stop()

@@ -96,7 +96,7 @@ def test_a_refunded_fee_finds_its_order_fee_by_store_line_then_by_kind_and_title
 
 def test_the_tax_table_names_the_erp_tax_on_goods_shipping_and_fees():
     from mappings.merchant import MerchantTables, apply_tables
-    from mappings.woocommerce import order_from_woocommerce
+    from platforms.woocommerce.mapping import order_from_woocommerce
     from tests.conftest import load_fixture
 
     order = order_from_woocommerce(load_fixture("woocommerce", "order_processing_coupon.json"), "acme")

@@ -14,7 +14,7 @@ import pytest
 
 from adapters.erp.base import PermanentErpError
 from mappings.canonical import Customer, FeeLine, Money, Order, OrderLine, ShippingLine, TaxLine
-from mappings.shopify import order_from_shopify
+from platforms.shopify.mapping import order_from_shopify
 from tests.conftest import load_fixture
 from tests.test_tryton_adapter import harness, pushed, sale_lines, sale_of, shopify_order, tax_id  # noqa: F401
 

@@ -11,7 +11,7 @@ otherwise), and the store saved with the token sealed beside the app's credentia
 
 From the ShopifyAPI package: the authorize URL (`Session.create_permission_url`) and the callback's
 HMAC and age check (`Session.validate_params`, Shopify's own encoding of the sorted query). Ours: the
-code exchange and refreshes (adapters.shopify_auth), since ShopifyAPI's `request_token` has no timeout,
+code exchange and refreshes (platforms.shopify.auth), since ShopifyAPI's `request_token` has no timeout,
 only https, no expiring tokens and keeps the app's secret in class attributes shared by the process.
 """
 
@@ -24,7 +24,6 @@ from typing import Any
 import shopify
 from sqlalchemy import select
 
-from adapters import shopify_auth
 from adapters.clock import utcnow
 from adapters.grants import ISSUED_KEYS, Grant
 from connector import jobs
@@ -35,6 +34,7 @@ from connector.base.runtime import Runtime
 from connector.orders import disconnect
 from connector.setup.config_io import ConfigError, StoreConfig, load_config
 from connector.sync import store_admin
+from platforms.shopify import auth as shopify_auth
 from platforms.shopify.webhooks import ALL_SCOPES
 
 SHOP_HOST = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*\.myshopify\.com$")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from adapters.grants import ISSUED_KEYS
-from mappings.shopify import order_from_shopify
 from platforms.base import Platform
 from platforms.shopify import events, shipping, webhooks
 from platforms.shopify.client import CONNECTION_SETTINGS, build_client
 from platforms.shopify.form import FORM
 from platforms.shopify.listing import ShopifyListing
+from platforms.shopify.mapping import order_from_shopify
 from platforms.shopify.operations import ShopifyOperations
 from platforms.shopify.receiver import ShopifyReceiver
 from platforms.shopify.stock import ShopifyStock

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from adapters.shopify import DEFAULT_API_VERSION, ShopifyClient
 from adapters.storefront import StorefrontError
+from platforms.shopify.api import DEFAULT_API_VERSION, ShopifyClient
 from platforms.shopify.events import uses_app_credentials
 
 CONNECTION_SETTINGS = ("shop_domain", "api_version", "api_base_url")

@@ -7,16 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from adapters.erp import RetryableErpError
-from adapters.shopify import ShopifyClient
 from adapters.storefront import StorefrontError
-from mappings import topics
 from mappings.approval import risk_level
 from mappings.canonical import Order, Transaction
-from mappings.shopify import order_edit_summary, order_from_shopify
-from mappings.shopify_refunds import refund_from_shopify
-from mappings.shopify_returns import return_from_shopify
-from mappings.shopify_transactions import transactions_from_shopify
-from mappings.topics import SHOPIFY_ORDER_TOPICS, SHOPIFY_RETURN_TOPICS
+from platforms import topics
 from platforms.base import (
     ORDER,
     ORDER_EDIT,
@@ -31,6 +25,12 @@ from platforms.base import (
     Topic,
     TransactionSource,
 )
+from platforms.shopify.api import ShopifyClient
+from platforms.shopify.mapping import order_edit_summary, order_from_shopify
+from platforms.shopify.refunds import refund_from_shopify
+from platforms.shopify.returns import return_from_shopify
+from platforms.shopify.transactions import transactions_from_shopify
+from platforms.topics import SHOPIFY_ORDER_TOPICS, SHOPIFY_RETURN_TOPICS
 
 
 def has_api(settings: Mapping[str, Any], secrets: Mapping[str, str]) -> bool:

@@ -6,8 +6,8 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from adapters.shopify import ShopifyClient
 from mappings.utc import as_utc
+from platforms.shopify.api import ShopifyClient
 
 
 class ShopifyListing:

@@ -16,9 +16,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from adapters.shopify import ShopifyClient, numeric_id
 from mappings.refund_notes import erp_refund_note, names_credit_note
 from platforms.operations import Outcome, ParcelCore, ReceiptCore, RefundCore, StoreProblem, cancelled_already, unpaid
+from platforms.shopify.api import ShopifyClient, numeric_id
 
 PAID = {"PAID", "PARTIALLY_REFUNDED", "REFUNDED"}
 UNPAID = {"PENDING"}

@@ -14,9 +14,9 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from adapters.shopify import ShopifyClient
 from platforms.operations import StoreProblem
 from platforms.shipping import ShipCore, wanted
+from platforms.shopify.api import ShopifyClient
 
 OPEN_FO = {"OPEN", "IN_PROGRESS"}
 

@@ -13,8 +13,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 
-from adapters.shopify import QuantityStaleError, ShopifyClient, numeric_id, to_gid
 from adapters.storefront import StorefrontError
+from platforms.shopify.api import QuantityStaleError, ShopifyClient, numeric_id, to_gid
 from platforms.stock import LocationsChanged, Planned, StockRun, StoreItem, VariantRef
 
 

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from adapters import shopify_auth
 from adapters.grants import Grant
+from platforms.shopify import auth as shopify_auth
 from platforms.shopify.events import uses_app_credentials
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mappings.topics import SHOPIFY_RETURN_TOPICS
+from platforms.topics import SHOPIFY_RETURN_TOPICS
 from platforms.webhooks import Connection, call, short_id
 
 TOPICS = (

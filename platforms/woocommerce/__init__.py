@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from mappings.woocommerce import order_from_woocommerce
 from platforms.base import Platform
 from platforms.woocommerce import events, shipping, webhooks
 from platforms.woocommerce.client import CONNECTION_SETTINGS, build_client
 from platforms.woocommerce.form import FORM
 from platforms.woocommerce.listing import WooListing
+from platforms.woocommerce.mapping import order_from_woocommerce
 from platforms.woocommerce.operations import WooOperations
 from platforms.woocommerce.receiver import WooReceiver
 from platforms.woocommerce.stock import WooStock

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from adapters.storefront import StorefrontError
-from adapters.woocommerce import WooClient
+from platforms.woocommerce.api import WooClient
 
 CONNECTION_SETTINGS = ("url",)
 

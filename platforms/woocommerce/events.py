@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from adapters.woocommerce import WooClient
-from mappings import cardnumbers, topics
-from mappings.topics import WOO_ORDER_TOPICS
-from mappings.woocommerce import order_from_woocommerce, refund_from_woocommerce
+from mappings import cardnumbers
+from platforms import topics
 from platforms.base import ORDER, ORDER_DELETED, STOCK, Core, Named, Topic
+from platforms.topics import WOO_ORDER_TOPICS
+from platforms.woocommerce.api import WooClient
+from platforms.woocommerce.mapping import order_from_woocommerce, refund_from_woocommerce
 
 # WooCommerce creates "pending" orders before payment (abandoned at the gateway) and "failed" ones: those
 # become ERP orders only once they move on.

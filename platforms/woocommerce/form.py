@@ -5,8 +5,8 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from mappings.text_fields import http_url
-from mappings.woocommerce import RESTOCK_RULES
 from platforms.forms import FormField, StoreForm
+from platforms.woocommerce.mapping import RESTOCK_RULES
 
 RESTOCK_LABELS = {
     "never": "never — a person checks returned goods in the ERP (default)",

@@ -6,8 +6,8 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from adapters.woocommerce import WooClient
 from mappings.utc import as_utc
+from platforms.woocommerce.api import WooClient
 from platforms.woocommerce.receiver import state_key
 
 

@@ -8,7 +8,7 @@
   gateway moves orders to processing, which sets the payment date without any money received). A private
   note, then status cancelled, which puts the stock back.
 - Credit note: the order's refunds are read first (one whose reason names the credit note is ours); then
-  one `POST orders/<id>/refunds` (mappings.woo_refund_request) with `api_refund` (the money goes back
+  one `POST orders/<id>/refunds` (platforms.woocommerce.refund_request) with `api_refund` (the money goes back
   through the gateway) and `api_restock` when every returned unit came back into stock (WooCommerce
   restocks every refunded line or none). A gateway that cannot refund makes WooCommerce refuse it.
 """
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from adapters.woocommerce import RefundRefused, WooClient
 from mappings.refund_notes import erp_refund_note, names_credit_note
-from mappings.woo_refund_request import Unplaceable, woo_refund
 from platforms.operations import Outcome, ParcelCore, ReceiptCore, RefundCore, StoreProblem, cancelled_already, unpaid
+from platforms.woocommerce.api import RefundRefused, WooClient
+from platforms.woocommerce.refund_request import Unplaceable, woo_refund
 
 CLOSED = {"cancelled", "refunded", "trash"}  # no payment can be taken for these
 GONE = {"refunded", "trash"}  # no cancelling these

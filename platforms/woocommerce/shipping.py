@@ -11,8 +11,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from adapters.woocommerce import WooClient
 from platforms.shipping import ShipCore, note_text
+from platforms.woocommerce.api import WooClient
 
 FINAL_STATUSES = {"completed", "cancelled", "refunded", "failed", "trash"}
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from adapters.woocommerce import WooClient
 from platforms.stock import SINGLE_LOCATION, Planned, StockRun, StoreItem, VariantRef
+from platforms.woocommerce.api import WooClient
 
 
 class WooStock:

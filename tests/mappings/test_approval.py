@@ -9,7 +9,7 @@ import pytest
 
 from mappings.approval import RulesError, reasons, risk_level, rules_from_setting, rules_to_setting
 from mappings.canonical import Address, Money
-from mappings.shopify import order_from_shopify
+from platforms.shopify.mapping import order_from_shopify
 from tests.conftest import load_fixture
 
 ORDER = order_from_shopify(load_fixture("shopify", "order_discount_multiline.json"), "acme-us")

@@ -36,8 +36,8 @@ from mappings.canonical_json import (
     refund_to_json,
     schema_for,
 )
-from mappings.shopify import order_from_shopify
-from mappings.shopify_refunds import refund_from_shopify
+from platforms.shopify.mapping import order_from_shopify
+from platforms.shopify.refunds import refund_from_shopify
 from tests.mappings.fuzz import HOSTILE, paths, replaced
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "shopify"

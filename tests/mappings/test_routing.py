@@ -9,7 +9,7 @@ import pytest
 
 from mappings.canonical import Address
 from mappings.routing import RoutingError, route, rules_from_setting, rules_to_setting
-from mappings.shopify import order_from_shopify
+from platforms.shopify.mapping import order_from_shopify
 from tests.conftest import load_fixture
 
 # Three lines: 3 x SOCK-MER-M-CHA, 1 x SHOE-TR2-42-SLT, 2 of a line without SKU; ships to Boston, US-MA.

@@ -1,4 +1,4 @@
-"""Shopify REST order JSON -> canonical Order (mappings.shopify.order_from_shopify)."""
+"""Shopify REST order JSON -> canonical Order (platforms.shopify.mapping.order_from_shopify)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from mappings.canonical import Money, Order, TaxLine
 from mappings.canonical_json import order_from_json, order_to_json
 from mappings.errors import MappingError
-from mappings.shopify import order_from_shopify
+from platforms.shopify.mapping import order_from_shopify
 from tests.mappings.fuzz import HOSTILE, paths, replaced, survives
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "shopify"

@@ -1,4 +1,4 @@
-"""Shopify refunds/create JSON -> canonical Refund (mappings.shopify_refunds.refund_from_shopify).
+"""Shopify refunds/create JSON -> canonical Refund (platforms.shopify.refunds.refund_from_shopify).
 
 The fixtures refund lines of tests/fixtures/shopify/order_discount_multiline.json (order #1001,
 USD). They live in a subfolder because test_shopify.py maps every *.json directly in
@@ -18,8 +18,8 @@ import pytest
 from mappings.canonical import Money, Refund
 from mappings.canonical_json import refund_from_json, refund_to_json
 from mappings.errors import MappingError
-from mappings.shopify import order_from_shopify
-from mappings.shopify_refunds import refund_from_shopify
+from platforms.shopify.mapping import order_from_shopify
+from platforms.shopify.refunds import refund_from_shopify
 from tests.mappings.fuzz import DELETE, paths, replaced, survives
 
 SHOPIFY = Path(__file__).resolve().parent.parent / "fixtures" / "shopify"

@@ -1,5 +1,5 @@
-"""Shopify returns/* bodies -> what the console shows (mappings.shopify_returns), and the topic check
-that keeps other bodies out (mappings.topics)."""
+"""Shopify returns/* bodies -> what the console shows (platforms.shopify.returns), and the topic check
+that keeps other bodies out (platforms.topics)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mappings import topics
 from mappings.errors import MappingError
-from mappings.shopify_returns import ReturnNotice, return_from_shopify
+from platforms import topics
+from platforms.shopify.returns import ReturnNotice, return_from_shopify
 from tests.mappings.fuzz import HOSTILE, paths, replaced, survives
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "shopify"

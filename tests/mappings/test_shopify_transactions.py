@@ -11,8 +11,8 @@ import pytest
 from mappings.canonical import Money
 from mappings.canonical_json import order_from_json, order_to_json
 from mappings.errors import MappingError
-from mappings.shopify import order_from_shopify
-from mappings.shopify_transactions import transactions_from_shopify
+from platforms.shopify.mapping import order_from_shopify
+from platforms.shopify.transactions import transactions_from_shopify
 from tests.conftest import load_fixture
 
 

@@ -1,4 +1,4 @@
-"""An ERP credit note as a WooCommerce refund request (mappings.woo_refund_request)."""
+"""An ERP credit note as a WooCommerce refund request (platforms.woocommerce.refund_request)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mappings.woo_refund_request import Unplaceable, woo_refund
+from platforms.woocommerce.refund_request import Unplaceable, woo_refund
 
 ORDER = json.loads(
     (Path(__file__).resolve().parents[1] / "fixtures" / "woocommerce" / "order_cod_guest.json").read_text()

@@ -1,4 +1,4 @@
-"""WooCommerce wc/v3 order and refund JSON -> canonical (mappings.woocommerce)."""
+"""WooCommerce wc/v3 order and refund JSON -> canonical (platforms.woocommerce.mapping)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from mappings.canonical import Money, Order, Refund, TaxLine
 from mappings.canonical_json import order_from_json, order_to_json, refund_from_json, refund_to_json
 from mappings.errors import MappingError
-from mappings.woocommerce import order_from_woocommerce, refund_from_woocommerce
+from platforms.woocommerce.mapping import order_from_woocommerce, refund_from_woocommerce
 from tests.mappings.fuzz import DELETE, HOSTILE, paths, replaced, survives
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "woocommerce"

@@ -15,7 +15,7 @@ from __future__ import annotations
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validates_schema
 
 from mappings.errors import MappingError
-from mappings.shopify_returns import STATUSES as RETURN_STATUSES
+from platforms.shopify.returns import STATUSES as RETURN_STATUSES
 
 
 class _Open(Schema):
@@ -135,7 +135,7 @@ class WooProduct(_Open):  # a product or a variation (product.* fires for both)
     stock_quantity = fields.Raw(required=True, allow_none=True)
 
 
-# Topics whose payload is a return (mappings.shopify_returns); they need the read_returns scope.
+# Topics whose payload is a return (platforms.shopify.returns); they need the read_returns scope.
 SHOPIFY_RETURN_TOPICS = (
     "returns/request",
     "returns/approve",

@@ -1,6 +1,6 @@
 """Shopify REST refund JSON (the refunds/create webhook body) -> canonical Refund.
 
-Pure, no I/O, in the style of mappings.shopify: marshmallow schemas describe only the fields we
+Pure, no I/O, in the style of platforms.shopify.mapping: marshmallow schemas describe only the fields we
 read, and anything malformed or inconsistent becomes a MappingError naming the field path. Money
 is shop money: every amount comes from its `*_set.shop_money` twin when present (which must be in
 the shop currency the caller passes), else from the plain field, and the two must agree.
@@ -53,7 +53,7 @@ from mappings.canonical import Money, Refund, RefundFee, RefundLine, money_sum
 from mappings.errors import MappingError
 from mappings.fields import MAX_ID, Amount, Base, Timestamp, blank_to_none, ident, list_of, load, opt
 from mappings.fields import currency as iso_currency
-from mappings.shopify import ShopSet, fee_parts, money_at, priced
+from platforms.shopify.mapping import ShopSet, fee_parts, money_at, priced
 
 _RESTOCKING = frozenset({"return", "cancel", "legacy_restock"})
 _RESTOCK_TYPES = ("no_restock", *sorted(_RESTOCKING))
@@ -141,7 +141,7 @@ _ShopifyRefund = Base.from_dict(
     },
     name="_ShopifyRefund",
 )
-_SCHEMA = _ShopifyRefund()  # built once, as in mappings.shopify
+_SCHEMA = _ShopifyRefund()  # built once, as in platforms.shopify.mapping
 
 
 # ---- mapping ---------------------------------------------------------------------------------------

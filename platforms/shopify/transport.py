@@ -1,6 +1,6 @@
 """The wire to one shop's Admin API: the session and its token, the rate limits, retries and errors.
 
-ShopifyClient (adapters/shopify.py) says what to ask; this module sends it. Rate limits are read from
+ShopifyClient (platforms/shopify/api.py) says what to ask; this module sends it. Rate limits are read from
 the shop's own signals, never guessed with fixed sleeps (docs/platforms.md#shopify-rate-limits):
 - GraphQL: every answer carries `extensions.cost.throttleStatus {maximumAvailable, currentlyAvailable,
   restoreRate}`. Before a call we predict what is available now (last value + restoreRate x elapsed)

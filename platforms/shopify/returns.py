@@ -2,7 +2,7 @@
 
 A return is the buyer's intent to send goods back; it moves no money and no stock by itself. What the
 ERP books comes later through the refund that processing the return creates (`refunds/create`, its
-lines restocked at a store location, see mappings.shopify_refunds). So a return is recorded against its
+lines restocked at a store location, see platforms.shopify.refunds). So a return is recorded against its
 order and shown, not written to the ERP: the console then answers "is something on its way back, and
 why?" before the credit note exists, and shows a return closed without a refund (an exchange).
 
@@ -68,7 +68,7 @@ class ReturnNotice:
 
 
 def return_from_shopify(payload: dict) -> ReturnNotice:
-    """The body has passed mappings.topics' check (an id, a known status, the order named)."""
+    """The body has passed platforms.topics' check (an id, a known status, the order named)."""
     order = _obj(payload.get("order"))
     listed = _rows(payload.get("return_line_items"))
     lines = tuple(line for line in map(_line, listed) if line is not None)

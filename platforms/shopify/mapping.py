@@ -603,7 +603,7 @@ def _order_ref(payload: Any) -> str:
 
 def order_edit_summary(payload: dict) -> tuple[str, str]:
     """(the order's id, what an orders/edited body says changed, in words). The body has passed
-    mappings.topics' check, so its shape holds."""
+    platforms.topics' check, so its shape holds."""
     edit = payload["order_edit"]
     changes = edit.get("line_items") or {}
     parts = [

@@ -1,6 +1,6 @@
 """Shopify REST order transactions (GET orders/{id}/transactions.json?in_shop_currency=true) -> Transactions.
 
-Pure, no I/O, in the style of mappings.shopify. An order webhook carries no transactions, so the
+Pure, no I/O, in the style of platforms.shopify.mapping. An order webhook carries no transactions, so the
 connector reads them from the Admin API when an order becomes paid (connector.orders.pipeline); a split
 tender (a gift card plus a card) is two transactions there, one per gateway.
 
@@ -34,7 +34,7 @@ from mappings.fields import currency as _currency
 from mappings.fields import ident as _id
 from mappings.fields import load as _load
 from mappings.fields import opt as _opt
-from mappings.shopify import payment_method  # one gateway vocabulary for orders and transactions
+from platforms.shopify.mapping import payment_method  # one gateway vocabulary for orders and transactions
 
 _Transaction = _Base.from_dict(
     {

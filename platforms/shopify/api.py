@@ -1,7 +1,7 @@
 """Shopify Admin API client: GraphQL for variants, stock, fulfilment and webhooks; REST for the order list.
 
 Each operation builds its query and reads its answer; the calls go out through ShopifyTransport
-(adapters/shopify_transport.py), which waits for the shop's rate limits, retries and turns failures into
+(platforms/shopify/transport.py), which waits for the shop's rate limits, retries and turns failures into
 StorefrontError. Page and batch sizes shrink to fit the shop's bucket when it is smaller than a full
 page. Mutations that are not idempotent (fulfillmentCreate) are never re-sent blindly: a lost answer is
 raised as retryable and the next attempt's duplicate check decides.
@@ -21,8 +21,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Unpack
 
-from adapters.shopify_transport import ClientStats, QueryTooExpensive, ShopifyTransport, TransportOptions
 from adapters.storefront import AccessRevoked, StorefrontError
+from platforms.shopify.transport import ClientStats, QueryTooExpensive, ShopifyTransport, TransportOptions
 
 DEFAULT_API_VERSION = "2026-01"
 MAX_INPUT_ARRAY = 250  # Shopify's limit on any input array and on a page

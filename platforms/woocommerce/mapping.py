@@ -1,6 +1,6 @@
 """WooCommerce wc/v3 order and refund JSON (order.created/.updated/.restored webhooks) -> canonical.
 
-Pure, no I/O, in the style of mappings.shopify: schemas describe only the fields we read, and
+Pure, no I/O, in the style of platforms.shopify.mapping: schemas describe only the fields we read, and
 anything malformed or inconsistent becomes a MappingError naming the field path.
 
 WooCommerce semantics relied on (docs/platforms.md#woocommerce-orders; the wc/v2 orders and refunds REST controllers
