@@ -1,12 +1,18 @@
-"""The platform contract: what a storefront platform gives the core.
+"""The platform contract: what a storefront platform gives the core (one `Platform` per folder under
+platforms/, listed in platforms.registry).
 
-It grows one seam at a time (issue 17). Today:
+Here:
 - how a webhook delivery is checked and identified at the door (`Receiver`; a platform that sends no
   webhooks, its orders polled, has none);
 - what each topic means and how its payload is handled (`topics`: a kind the core understands and a
   handler that turns the payload into canonical documents and hands them to the core through `Core`);
 - how an order payload becomes the canonical order (`to_order`), which store statuses make an ERP order;
-- how the orders the webhooks may have missed are listed from the store's API (`OrderListing`).
+- how orders changed since a time are listed from the store's API (`OrderListing`): reconciliation,
+  backfill, and the poll of a platform without webhooks;
+- who a stored payload names (`Named`, for privacy requests).
+Beside it, one module a seam: stock (platforms.stock), shipments (platforms.shipping), the back office's
+requests (platforms.operations), webhook subscriptions and "test connection" (platforms.webhooks), store
+settings and their form (platforms.forms), expiring tokens (platforms.tokens).
 """
 
 from __future__ import annotations
