@@ -29,16 +29,16 @@ from __future__ import annotations
 
 import re
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import requests
 
-from adapters.backoff import backoff
+from adapters.http_retry import HttpStats, RetryingHttp
+from adapters.http_retry import route as route_of
 from adapters.storefront import AccessRevoked, StorefrontError
 from mappings.utc import as_utc
 
@@ -57,13 +57,8 @@ Filter = tuple[str, object, str]  # field, value, condition_type (eq, gt, gteq, 
 
 
 @dataclass
-class MagentoStats:
-    requests: int = 0  # HTTP requests sent, retries included
-    calls: Counter[str] = field(default_factory=Counter)  # per route ("GET orders", "POST order/<id>/ship")
-    throttled: int = 0  # 429 answers
-    waited: float = 0.0  # seconds slept on Retry-After
-    backoff: float = 0.0  # seconds slept after 5xx / connection errors
-    retries: int = 0
+class MagentoStats(HttpStats):
+    """Requests, throttles and waits so far, per route ("GET orders", "POST order/<id>/ship")."""
 
 
 def magento_time(value: datetime) -> str:
@@ -109,7 +104,7 @@ def filled(message: str, parameters: object) -> str:
     return re.sub(r"%(\w+)", lambda m: str(named[m.group(1)]) if m.group(1) in named else m.group(0), message)
 
 
-class MagentoClient:
+class MagentoClient(RetryingHttp):
     def __init__(
         self,
         base_url: str,
@@ -296,7 +291,7 @@ class MagentoClient:
         size = page_size or self.page_size
         page, seen = 1, 0
         while True:
-            body = self._get(path, search_params(groups, sort, size, page), route=f"GET {_route(path)}")
+            body = self._get(path, search_params(groups, sort, size, page), route=f"GET {route_of(path)}")
             items, total = _page(body, f"GET {path}")
             yield from items
             seen += len(items)
@@ -322,44 +317,12 @@ class MagentoClient:
         data: Any = None,
         safe_to_repeat: bool = True,
     ) -> requests.Response:
-        """One request; a 429 waits its Retry-After, 5xx and connection errors back off when repeating is
-        harmless. What is left is returned for `_body` to judge."""
-        throttles = failures = 0
-        while True:
-            self.stats.calls[route] += 1
-            self.stats.requests += 1
-            try:
-                response = self._http.request(
-                    method, f"{self.api}/{path}", params=params, json=data, timeout=self.timeout
-                )
-            except requests.RequestException as exc:
-                failures += 1
-                if not safe_to_repeat or failures > self.max_retries:
-                    raise StorefrontError(
-                        f"Magento at {self.base_url} unreachable for {route}: {type(exc).__name__}", retryable=True
-                    ) from exc
-                self._pause(failures)
-                continue
-            if response.status_code == 429:
-                self.stats.throttled += 1
-                throttles += 1
-                wait = _retry_after(response)
-                if throttles > self.max_throttle_waits or wait is None or wait > self.max_retry_after:
-                    return response
-                self.stats.waited += wait
-                self._sleep(wait)
-                continue
-            if response.status_code >= 500 and safe_to_repeat and failures < self.max_retries:
-                failures += 1
-                self._pause(failures)
-                continue
-            return response
+        """One request, retried as adapters.http_retry allows; what is left is returned for `_body` to judge."""
 
-    def _pause(self, failures: int) -> None:
-        self.stats.retries += 1
-        delay = backoff(failures, self.retry_base, cap=10.0, jitter=(0.5, 1.5))
-        self.stats.backoff += delay
-        self._sleep(delay)
+        def send() -> requests.Response:
+            return self._http.request(method, f"{self.api}/{path}", params=params, json=data, timeout=self.timeout)
+
+        return self._retrying(send, route, safe_to_repeat, f"Magento at {self.base_url} unreachable for {route}")
 
 
 def _number(value: int | Decimal) -> int | float:
@@ -369,23 +332,12 @@ def _number(value: int | Decimal) -> int | float:
     return int(value)
 
 
-def _route(path: str) -> str:
-    return "/".join("<id>" if part.isdigit() else part for part in path.split("/"))
-
-
 def _page(body: Any, what: str) -> tuple[list[dict], int]:
     if not isinstance(body, dict) or not isinstance(body.get("items", []), list):
         raise StorefrontError(f"Magento answered {what} without a list of items", retryable=False)
     items = [item for item in body.get("items") or [] if isinstance(item, dict)]
     total = body.get("total_count")
     return items, int(total) if isinstance(total, int) else len(items)
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    try:
-        return max(0.0, float(response.headers.get("Retry-After", "")))
-    except ValueError:
-        return None
 
 
 def _json_message(response: requests.Response) -> str | None:

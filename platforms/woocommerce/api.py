@@ -14,7 +14,6 @@ in case a host lowered the limit).
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +22,7 @@ from typing import Any
 import requests
 from woocommerce import API
 
-from adapters.backoff import backoff
+from adapters.http_retry import HttpStats, RetryingHttp, route
 from adapters.storefront import StorefrontError
 from mappings.utc import as_utc
 
@@ -46,13 +45,7 @@ class RefundRefused(StorefrontError):
 
 
 @dataclass
-class WooStats:
-    requests: int = 0  # HTTP requests sent, retries included
-    calls: Counter[str] = field(default_factory=Counter)  # per endpoint ("POST products/batch", ...)
-    throttled: int = 0  # 429 answers
-    waited: float = 0.0  # seconds slept on Retry-After
-    backoff: float = 0.0  # seconds slept after 5xx / connection errors
-    retries: int = 0
+class WooStats(HttpStats):
     too_large: int = 0  # 413 answers to a batch
 
 
@@ -63,7 +56,9 @@ class StockResult:
     batches: int = 0
 
 
-class WooClient:
+class WooClient(RetryingHttp):
+    stats: WooStats
+
     def __init__(
         self,
         url: str,
@@ -108,7 +103,7 @@ class WooClient:
         page = 1
         while True:
             response = self._call(
-                "GET", endpoint, params={**params, "page": page, "per_page": PER_PAGE}, name=f"GET {_route(endpoint)}"
+                "GET", endpoint, params={**params, "page": page, "per_page": PER_PAGE}, name=f"GET {route(endpoint)}"
             )
             items = _body(response, f"GET {endpoint}")
             yield from items
@@ -277,7 +272,7 @@ class WooClient:
         while i < len(rows):
             chunk = rows[i : i + self.batch_size]
             update = [{"id": ident, "manage_stock": True, "stock_quantity": int(qty)} for ident, qty in chunk]
-            response = self._call("POST", endpoint, data={"update": update}, name=f"POST {_route(endpoint)}")
+            response = self._call("POST", endpoint, data={"update": update}, name=f"POST {route(endpoint)}")
             if response.status_code == 413 and len(chunk) > 1:
                 self.stats.too_large += 1
                 self.batch_size = max(1, len(chunk) // 2)  # the host's limit is lower than WooCommerce's
@@ -307,7 +302,7 @@ class WooClient:
             endpoint,
             data=data,
             params=params,
-            name=f"{method} {_route(endpoint)}",
+            name=f"{method} {route(endpoint)}",
             safe_to_repeat=safe_to_repeat,
         )
         return _body(response, f"{method} {endpoint}")
@@ -321,64 +316,16 @@ class WooClient:
         name: str = "",
         safe_to_repeat: bool = True,
     ) -> requests.Response:
-        """One request; 429s wait their Retry-After, 5xx and connection errors back off (when repeating is
-        harmless). Whatever is left is returned for `_body` to map."""
-        throttles = failures = 0
-        while True:
-            self.stats.calls[name] += 1
-            self.stats.requests += 1
-            try:
-                kwargs: dict[str, Any] = {"params": dict(params) if params else None}
-                if method in ("POST", "PUT"):
-                    response = getattr(self.api, method.lower())(endpoint, data, **kwargs)
-                else:
-                    response = getattr(self.api, method.lower())(endpoint, **kwargs)
-            except requests.RequestException as exc:
-                failures += 1
-                if not safe_to_repeat or failures > self.max_retries:
-                    raise StorefrontError(
-                        f"WooCommerce at {self.url} unreachable for {name}: {type(exc).__name__}", retryable=True
-                    ) from exc
-                self._pause(failures)
-                continue
-            if response.status_code == 429:
-                self.stats.throttled += 1
-                throttles += 1
-                wait = _retry_after(response)
-                if throttles > self.max_throttle_waits or wait is None or wait > self.max_retry_after:
-                    return response  # `_body` makes it a retryable StorefrontError for the job queue
-                self.stats.waited += wait
-                self._sleep(wait)
-                continue
-            if response.status_code >= 500 and safe_to_repeat and failures < self.max_retries:
-                failures += 1
-                self._pause(failures)
-                continue
-            return response
+        """One request, retried as adapters.http_retry allows; whatever is left is returned for `_body` to map.
+        (Retry-After comes from hosts and WAFs, not WooCommerce itself: docs/platforms.md#woocommerce-rest-api.)"""
+        kwargs: dict[str, Any] = {"params": dict(params) if params else None}
 
-    def _pause(self, failures: int) -> None:
-        """Wait before trying a failed request again, and count the wait."""
-        self.stats.retries += 1
-        delay = backoff(failures, self.retry_base, cap=10.0, jitter=(0.5, 1.5))
-        self.stats.backoff += delay
-        self._sleep(delay)
+        def send() -> requests.Response:
+            if method in ("POST", "PUT"):
+                return getattr(self.api, method.lower())(endpoint, data, **kwargs)
+            return getattr(self.api, method.lower())(endpoint, **kwargs)
 
-
-def _route(endpoint: str) -> str:
-    """products/123/variations/batch -> products/<id>/variations/batch, for per-endpoint counters."""
-    return "/".join("<id>" if part.isdigit() else part for part in endpoint.split("/"))
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    """Retry-After in seconds; hosts and WAFs, not WooCommerce itself, send 429
-    (docs/platforms.md#woocommerce-rest-api)."""
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: leave the wait to the job queue
+        return self._retrying(send, name, safe_to_repeat, f"WooCommerce at {self.url} unreachable for {name}")
 
 
 def _error_code(response: requests.Response) -> str:
