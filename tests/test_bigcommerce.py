@@ -174,6 +174,16 @@ def test_a_guests_order_with_prices_entered_with_tax_reaches_the_erp_to_the_cent
     assert row.customer_email == "buyer@example.com"  # a guest: no store account, found by e-mail
 
 
+def test_an_order_read_with_a_nul_character_is_parked_with_where_it_is(stack: Stack, driver: BigCommerceDriver) -> None:
+    oid, _, _ = driver.new_order()
+    driver.store.orders[int(oid)]["customer_message"] = "leave at\x00the door"  # what the API answers
+    driver.deliver(oid)
+    stack.run_jobs()
+    (event,) = stack.events()
+    assert event.status == "failed" and "customer_message" in event.last_error and "NUL" in event.last_error
+    assert stack.erp_orders() == []
+
+
 def test_hooks_are_registered_with_the_secret_header_and_replaced_when_deactivated(
     stack: Stack, driver: BigCommerceDriver
 ) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from marshmallow import fields
 
+from mappings import payloads
 from mappings.canonical import (
     Address,
     Customer,
@@ -177,8 +178,12 @@ _SCHEMA = _Order()
 
 def order_from_bigcommerce(payload: object, store: str) -> Order:
     """Map one V2 order with its sub-resources read in (BigCommerceClient.order) to the canonical Order, or
-    raise MappingError saying why not."""
+    raise MappingError saying why not. The order is read from the API, not a checked delivery: a value no
+    database can hold (a NUL character) or absurd nesting is refused here with where it is."""
     try:
+        found = payloads.problem(payload)
+        if found:
+            raise MappingError(found)
         order = _order(load(_SCHEMA, payload, "a BigCommerce order"), store)
         check_minor_units(order)
         return order
@@ -405,6 +410,9 @@ def refund_from_bigcommerce(refund: dict, order: dict, store: str, restock: bool
     them (its share of the line's discount off); amounts refunded without items are the adjustment, so the
     parts always add up to the refund's `total_amount`."""
     try:
+        found = payloads.problem(refund)  # read from the API, not a checked delivery
+        if found:
+            raise MappingError(found)
         data = load(_REFUND_SCHEMA, refund, "a BigCommerce refund")
         parent = load(_SCHEMA, order, "a BigCommerce order")
         return _refund(data, parent, store, restock)
