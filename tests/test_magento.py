@@ -144,3 +144,32 @@ def test_the_store_form_adds_a_bigcommerce_and_a_magento_store(stack: Stack) -> 
     )
     page = refused.get_data(as_text=True)
     assert refused.status_code == 400 and "required for a Magento store" in page and "a store view code" in page
+
+
+def test_a_receipt_is_noted_once_on_an_order_shipped_before_it_was_paid(stack: Stack, driver: MagentoDriver) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from connector.base.models import ReceiptDelivery
+    from connector.sync.receipts import sync_receipts
+    from tests.storefronts import add_receipt
+
+    fake = driver.store
+    order = fake.add_order([Line("MG-MUG", "12.50", tax_rate="19")], payment="cashondelivery")
+    _poll(stack)
+    fake.touch(order["entity_id"], state="processing", status="processing")  # shipped, not yet invoiced
+    total = str(order["base_grand_total"])
+    add_receipt(stack, "RC-9", f"magento:{SLUG}:{order['entity_id']}", total, "EUR", at=datetime.now(UTC))
+    first = sync_receipts(stack.rt)
+    assert first.outcomes["done"] == 1, first.summary()
+
+    def noted() -> list[str]:
+        return [h["comment"] for h in fake.orders[order["entity_id"]]["status_histories"] if "RC-9" in h["comment"]]
+
+    assert len(noted()) == 1 and noted()[0].startswith("Payment of 20.83")
+    # The answer was lost: the row is tried again and finds its comment, and adds none.
+    with stack.rt.sessions.begin() as session:
+        session.execute(update(ReceiptDelivery).values(status="pending"))
+    again = sync_receipts(stack.rt)
+    assert again.outcomes["done"] == 1 and len(noted()) == 1

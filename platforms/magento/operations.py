@@ -1,8 +1,9 @@
 """What the back office asks of a Magento order.
 
-- Paid: an order still `new` (cash on delivery, bank transfer, check: Magento invoices them by hand) gets
-  a history comment naming the receipt once the ERP's receipts cover its grand total; the invoice that
-  captures it stays the merchant's to make in Magento (an offline invoice needs no gateway).
+- Paid: an order not yet invoiced (cash on delivery, bank transfer, check: Magento invoices them by hand,
+  and may ship them first) gets a history comment naming the receipt once the ERP's receipts cover its
+  grand total, once (a comment naming the receipt already is an earlier try's); the invoice that captures
+  it stays the merchant's to make in Magento (an offline invoice needs no gateway).
 - Refused parcel: an unpaid order is cancelled (Magento puts the stock back) with the staff note.
 - Credit note: Magento refunds by credit memo against an invoice, online through the gateway or offline;
   the connector does not make credit memos yet. One whose comment names the credit note is recognised.
@@ -28,9 +29,12 @@ class MagentoOperations:
                 f"the Magento order {core.order_id} is {order.get('state')}: money received for it must be refunded; "
                 "then run `connector sync-receipts --retry-failed`"
             )
-        if Decimal(str(order.get("base_total_paid") or 0)) > 0 or order.get("state") != "new":
-            return core.already_paid(str(order.get("state") or "paid"))
         currency, total = str(order.get("base_currency_code") or ""), Decimal(str(order.get("base_grand_total") or 0))
+        if Decimal(str(order.get("base_total_paid") or 0)) >= total > 0:  # invoiced: Magento shows it paid
+            return core.already_paid("invoiced")
+        mark = f"(ERP receipt {core.ref}"
+        if any(mark in str(h.get("comment") or "") for h in order.get("status_histories") or []):
+            return "done", "noted on the Magento order already (an earlier try's answer was lost)"
         covered = core.covered(currency)
         if covered < total:
             return "partial", (
@@ -38,7 +42,8 @@ class MagentoOperations:
                 "when the rest is received"
             )
         core.bind()
-        client.add_comment(core.order_id, f"Payment of {covered} {currency} received (ERP receipt {core.ref}).")
+        # A comment is not idempotent: the next try finds this one by the receipt's ref (above).
+        client.add_comment(core.order_id, f"Payment of {covered} {currency} received {mark}).")
         return "done", f"noted on the Magento order (invoice it there to capture): {covered} {currency} received"
 
     def cancel_refused(self, core: ParcelCore) -> Outcome:
