@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import socket
 import statistics
 import subprocess
@@ -29,19 +28,14 @@ from datetime import UTC
 from pathlib import Path
 
 import requests
-from redis import Redis
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from platforms.signatures import sign
+from pipeline import BIN, ORDER, SECRET, fresh_connector, setup_store  # bench/pipeline.py
 
-ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")  # flushed: keep it to itself
-BIN = Path(sys.executable).parent
-ORDER = json.loads((ROOT / "tests/fixtures/shopify/order_discount_multiline.json").read_text())
-SECRET = "bench-secret"
+from platforms.signatures import sign
 
 
 def _free_port() -> int:
@@ -52,18 +46,6 @@ def _free_port() -> int:
 
 def _engine(url: str):  # type: ignore[no-untyped-def]
     return create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-
-
-def _prepare(env: dict) -> None:
-    subprocess.run([str(BIN / "connector"), "db", "upgrade"], env=env, check=True, capture_output=True)
-    config = Path(env["CONNECTOR_INSTANCE_PATH"]) / "bench.yaml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    store = {"slug": "bench", "platform": "shopify", "shop_domain": "bench.myshopify.com", "webhook_secret": SECRET}
-    config.write_text(json.dumps({"erp": {"kind": "sql", "url": env["ERP_URL"]}, "stores": [store]}))
-    subprocess.run([str(BIN / "connector"), "config", "load", str(config)], env=env, check=True, capture_output=True)
-    from adapters.erp.sql import SqlStagingErp
-
-    SqlStagingErp(env["ERP_URL"]).create_tables()
 
 
 def _wait_ready(url: str, proc: subprocess.Popen, log: Path) -> None:
@@ -169,78 +151,60 @@ def _landed(erp_url: str, refs: set[str], patience: float) -> dict[str, float]:
     return found
 
 
-def run(rate: float, seconds: float, workers: int, senders: int) -> None:
-    suffix = uuid.uuid4().hex[:8]
-    dbs = (f"bench_fresh_{suffix}", f"bench_fresh_erp_{suffix}")
-    admin = create_engine(ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        for db in dbs:
-            conn.execute(text(f'CREATE DATABASE "{db}"'))
-    instance = Path(f"/tmp/bench-freshness-{suffix}")
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{dbs[0]}",
-        "ERP_URL": f"postgresql://postgres@127.0.0.1:5432/{dbs[1]}",
-        "REDIS_URL": REDIS_URL,
-        "CONNECTOR_ENCRYPTION_KEY": "bench-key",
-        "CONNECTOR_QUEUE": f"bench-{suffix}",
-        "CONNECTOR_INSTANCE_PATH": str(instance),
-    }
-    Redis.from_url(REDIS_URL).flushdb()
-    procs: list[subprocess.Popen] = []
-    try:
-        _prepare(env)
-        port = _free_port()
-        log = instance / "web.log"
-        with log.open("w") as out:
-            procs.append(
-                subprocess.Popen(
-                    [str(BIN / "connector"), "web", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
-                )
+def _measure(
+    env: dict, instance: Path, procs: list[subprocess.Popen], rate: float, seconds: float, workers: int, senders: int
+) -> None:
+    port = _free_port()
+    log = instance / "web.log"
+    with log.open("w") as out:
+        procs.append(
+            subprocess.Popen(
+                [str(BIN / "connector"), "web", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
             )
-        url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, procs[0], log)
-        for n in range(workers):
-            with (instance / f"worker{n}.log").open("w") as out:
-                procs.append(
-                    subprocess.Popen([str(BIN / "connector"), "worker"], env=env, stdout=out, stderr=subprocess.STDOUT)
-                )
-        time.sleep(2)  # the workers connect and listen
-        began = time.time()
-        answered, failed = _offer(url, rate, seconds, senders)
-        offered_for = time.time() - began
-        landed = _landed(env["ERP_URL"], set(answered), patience=max(60.0, seconds))
-        latencies = sorted(max(0.0, landed[ref] - at) for ref, at in answered.items() if ref in landed)
-        last = max(landed.values(), default=began)
-        reached = len(landed) / max(last - began, 1e-9)
-        offered = len(answered) + failed
-        print(
-            f"offered   {offered} orders in {offered_for:.1f} s = {offered / offered_for:.1f} orders/s "
-            f"({failed} not 200)"
         )
-        print(
-            f"reached   {len(landed)} of {len(answered)} in the ERP: {reached:.1f} orders/s (first offer to last row)"
-        )
-        if len(latencies) > 1:
-            q = statistics.quantiles(latencies, n=100, method="inclusive")
-            p50, p95, p99, most = (round(x * 1000) for x in (q[49], q[94], q[98], latencies[-1]))
-            print(f"200 -> ERP row   p50 {p50} ms   p95 {p95} ms   p99 {p99} ms   max {most} ms")
-            verdict = "PASS" if q[98] <= 1.0 and len(landed) == len(answered) else "MISS"
-            print(f"target p99 <= 1 s with every order in: {verdict}")
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        Redis.from_url(REDIS_URL).flushdb()
-        with admin.connect() as conn:
-            for db in dbs:
-                conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"))
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{db}"'))
-        admin.dispose()
+    url = f"http://127.0.0.1:{port}"
+    _wait_ready(url, procs[0], log)
+    for n in range(workers):
+        with (instance / f"worker{n}.log").open("w") as out:
+            procs.append(
+                subprocess.Popen([str(BIN / "connector"), "worker"], env=env, stdout=out, stderr=subprocess.STDOUT)
+            )
+    time.sleep(2)  # the workers connect and listen
+    began = time.time()
+    answered, failed = _offer(url, rate, seconds, senders)
+    offered_for = time.time() - began
+    landed = _landed(env["ERP_URL"], set(answered), patience=max(60.0, seconds))
+    latencies = sorted(max(0.0, landed[ref] - at) for ref, at in answered.items() if ref in landed)
+    last = max(landed.values(), default=began)
+    reached = len(landed) / max(last - began, 1e-9)
+    offered = len(answered) + failed
+    print(
+        f"offered   {offered} orders in {offered_for:.1f} s = {offered / offered_for:.1f} orders/s ({failed} not 200)"
+    )
+    print(f"reached   {len(landed)} of {len(answered)} in the ERP: {reached:.1f} orders/s (first offer to last row)")
+    if len(latencies) > 1:
+        q = statistics.quantiles(latencies, n=100, method="inclusive")
+        p50, p95, p99, most = (round(x * 1000) for x in (q[49], q[94], q[98], latencies[-1]))
+        print(f"200 -> ERP row   p50 {p50} ms   p95 {p95} ms   p99 {p99} ms   max {most} ms")
+        verdict = "PASS" if q[98] <= 1.0 and len(landed) == len(answered) else "MISS"
+        print(f"target p99 <= 1 s with every order in: {verdict}")
+
+
+def run(rate: float, seconds: float, workers: int, senders: int) -> None:
+    with fresh_connector("bench_fresh") as env:
+        setup_store(env)
+        instance = Path(env["CONNECTOR_INSTANCE_PATH"])
+        procs: list[subprocess.Popen] = []
+        try:
+            _measure(env, instance, procs, rate, seconds, workers, senders)
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
 
 
 def main() -> None:

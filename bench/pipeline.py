@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from redis import Redis
@@ -33,14 +35,16 @@ ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")  # flushed: keep it to itself
 BIN = Path(sys.executable).parent
 ORDER = json.loads((ROOT / "tests/fixtures/shopify/order_discount_multiline.json").read_text())
+SECRET = "bench-secret"  # the store `bench`'s webhook secret
 
 
 def connector(env: dict, *args: str) -> None:
     subprocess.run([str(BIN / "connector"), *args], env=env, check=True, capture_output=True, text=True)
 
 
-def prepare(env: dict, events: int) -> int:
-    """A fresh store with `events` pending orders/create events; returns the store id."""
+def setup_store(env: dict) -> int:
+    """The connector's tables, the store `bench` (webhook secret SECRET) and the SQL staging ERP's tables;
+    returns the store id."""
     connector(env, "db", "upgrade")
     config = Path(env["CONNECTOR_INSTANCE_PATH"]) / "bench.yaml"
     config.parent.mkdir(parents=True, exist_ok=True)
@@ -53,7 +57,7 @@ def prepare(env: dict, events: int) -> int:
                         "slug": "bench",
                         "platform": "shopify",
                         "shop_domain": "bench.myshopify.com",
-                        "webhook_secret": "bench-secret",
+                        "webhook_secret": SECRET,
                     }
                 ],
             }
@@ -65,7 +69,15 @@ def prepare(env: dict, events: int) -> int:
     SqlStagingErp(env["ERP_URL"]).create_tables()
     engine = create_engine(env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as conn:
-        store_id = conn.execute(text("SELECT id FROM stores WHERE slug = 'bench'")).scalar()
+        store_id = int(conn.execute(text("SELECT id FROM stores WHERE slug = 'bench'")).scalar_one())
+    engine.dispose()
+    return store_id
+
+
+def prepare(env: dict, events: int) -> int:
+    """A fresh store with `events` pending orders/create events; returns the store id."""
+    store_id = setup_store(env)
+    engine = create_engine(env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
     for n in range(events):
         order = copy.deepcopy(ORDER)
         order["id"] = 7_000_000 + n
@@ -95,9 +107,12 @@ def done_count(env: dict) -> int:
     return int(count or 0)
 
 
-def leg(name: str, events: int, enqueue, worker_cmd) -> float:  # type: ignore[no-untyped-def]
+@contextmanager
+def fresh_connector(prefix: str) -> Iterator[dict]:
+    """The environment of a connector of its own: fresh databases (its own and the SQL staging ERP's) and a
+    queue of its own on BENCH_REDIS_URL, all removed at the end."""
     suffix = uuid.uuid4().hex[:8]
-    dbs = (f"bench_pipe_{suffix}", f"bench_pipe_erp_{suffix}")
+    dbs = (f"{prefix}_{suffix}", f"{prefix}_erp_{suffix}")
     admin = create_engine(ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         for db in dbs:
@@ -109,11 +124,23 @@ def leg(name: str, events: int, enqueue, worker_cmd) -> float:  # type: ignore[n
         "REDIS_URL": REDIS_URL,
         "CONNECTOR_ENCRYPTION_KEY": "bench-key",
         "CONNECTOR_QUEUE": f"bench-{suffix}",
-        "CONNECTOR_INSTANCE_PATH": f"/tmp/bench-pipeline-{suffix}",
+        "CONNECTOR_INSTANCE_PATH": f"/tmp/{prefix}-{suffix}",
     }
     redis = Redis.from_url(REDIS_URL)
     redis.flushdb()
     try:
+        yield env
+    finally:
+        redis.flushdb()
+        with admin.connect() as conn:
+            for db in dbs:
+                conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"))
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{db}"'))
+        admin.dispose()
+
+
+def leg(name: str, events: int, enqueue, worker_cmd) -> float:  # type: ignore[no-untyped-def]
+    with fresh_connector("bench_pipe") as env:
         store_id = prepare(env, events)
         enqueue(env, store_id, events)
         started = time.perf_counter()
@@ -125,13 +152,6 @@ def leg(name: str, events: int, enqueue, worker_cmd) -> float:  # type: ignore[n
         rate = events / seconds
         print(f"{name:<34} {events:>6} events {seconds:8.2f} s {rate:9.1f} orders/s")
         return rate
-    finally:
-        redis.flushdb()
-        with admin.connect() as conn:
-            for db in dbs:
-                conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"))
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{db}"'))
-        admin.dispose()
 
 
 def enqueue_drain(env: dict, store_id: int, _events: int) -> None:
