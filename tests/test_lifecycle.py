@@ -604,6 +604,41 @@ def test_the_same_person_ordering_in_two_stores_at_once_is_one_customer(stack, m
     assert {o.customer_id for o in stack.erp_orders()} == {customer.id}
 
 
+def test_two_orders_of_one_buyer_taken_at_once_wait_for_one_customer_without_a_retry(stack, monkeypatch):
+    """Two workers take a repeat buyer's first two orders at the same moment: the second waits the few
+    milliseconds the first takes to create the customer, then books its order on it (no retry seconds later)."""
+    import threading
+    import time
+
+    from connector.orders.pipeline import process_event
+
+    first = load_fixture("shopify", "order_guest.json")
+    second = {**first, "id": first["id"] + 1, "name": "#1002"}
+    stack.post_shopify(first)
+    stack.post_shopify(second)
+    one, two = stack.events()
+    erp = type(stack.rt.erp())
+    find = erp.find_customer
+    looked = threading.Event()
+
+    def slow_find(self, email, phone):  # type: ignore[no-untyped-def]
+        looked.set()
+        time.sleep(0.3)  # the first worker is still asking the ERP when the second arrives
+        return find(self, email, phone)
+
+    monkeypatch.setattr(erp, "find_customer", slow_find)
+    outcomes: dict[int, str] = {}
+    worker = threading.Thread(target=lambda: outcomes.setdefault(one.id, process_event(stack.rt, one.id).status))
+    worker.start()
+    assert looked.wait(5)
+    outcomes[two.id] = process_event(stack.rt, two.id).status
+    worker.join(10)
+    assert outcomes == {one.id: "succeeded", two.id: "succeeded"}
+    assert [e.attempts for e in stack.events()] == [1, 1]
+    (customer,) = stack.erp_customers()
+    assert {o.customer_id for o in stack.erp_orders()} == {customer.id}
+
+
 def test_a_claim_on_a_buyer_lasts_while_its_workers_lease_does(stack):
     """A worker killed while creating a buyer's customer leaves its claim behind: the buyer's next order waits
     while the dead worker's event still holds its lease, and goes ahead as soon as the lease has run out

@@ -159,6 +159,8 @@ class SqlStagingErp:
                 statement_timeout=statement_timeout,
             )
         )
+        # Lookups of one statement on the hot path, outside a transaction: no BEGIN and no ROLLBACK round trip.
+        self._reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.timeouts = (connect_timeout, statement_timeout)
         self._absent: dict[str, frozenset[str]] = {}  # per table, the optional columns this ERP's table lacks
 
@@ -181,7 +183,7 @@ class SqlStagingErp:
             _check_lengths(table, what, row)
 
     def find_customer(self, email: str | None, phone: str | None) -> str | None:
-        with self._errors("look up the customer"), self.engine.connect() as conn:
+        with self._errors("look up the customer"), self._reads.connect() as conn:
             for column, value in ((erp_customers.c.email, email), (erp_customers.c.phone, phone)):
                 if value:
                     found = conn.execute(
@@ -202,7 +204,7 @@ class SqlStagingErp:
     def similar_customers(self, name: str, postcode: str, limit: int = 5) -> list[ErpCustomerView]:
         if not (normalise_name(name) and normalise_postcode(postcode)):
             return []
-        with self._errors("look for customers with this name and postcode"), self.engine.connect() as conn:
+        with self._errors("look for customers with this name and postcode"), self._reads.connect() as conn:
             if "postcode" in self._fitted_absent(conn, erp_customers):
                 return []  # an ERP on the earlier contract keeps no postcodes: nothing to compare
             c = erp_customers.c
@@ -222,7 +224,7 @@ class SqlStagingErp:
         return found[:limit]
 
     def customer_owner(self, customer_id: str) -> str | None:
-        with self._errors("read the customer's owner"), self.engine.connect() as conn:
+        with self._errors("read the customer's owner"), self._reads.connect() as conn:
             if "owner" in self._fitted_absent(conn, erp_customers):
                 return None  # an ERP that implemented the contract before owners: no account has one
             owner = conn.execute(

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.erp import ErpAdapter, PermanentErpError, build_erp
 from connector.base.crypto import SecretBox, secret_box, unreadable_secrets
-from connector.base.db import make_engine, make_sessionmaker
+from connector.base.db import make_autocommit_sessionmaker, make_engine, make_sessionmaker
 from connector.base.logredact import install_log_redaction
 from connector.base.models import ErpConnection, Store
 from connector.base.observability import setup_sentry
@@ -64,6 +64,11 @@ class Runtime:
     client_factory: Callable[..., Any] | None = None
     _erp: tuple[datetime, ErpAdapter] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Sessions where each statement commits on its own (see make_autocommit_sessionmaker).
+    autocommit: sessionmaker[Session] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.autocommit = make_autocommit_sessionmaker(self.engine)
 
     @classmethod
     def from_settings(cls, settings: Settings, queue: JobQueue | None = None) -> Runtime:
@@ -144,7 +149,7 @@ class Runtime:
         return self.per_batch("erp", self._erp_adapter)
 
     def _erp_adapter(self) -> ErpAdapter:
-        with self.sessions() as session:
+        with self.autocommit() as session:
             conn = session.scalars(select(ErpConnection).where(ErpConnection.name == "default")).first()
         if conn is None:
             raise PermanentErpError("no ERP connection is configured: add one with `connector config load`")

@@ -34,7 +34,7 @@ def decide_attribution(
     `first`: the ERP has no version of the order yet, so nothing is kept (the row is written in the commit
     that binds the order) and none is looked for."""
     if not first:
-        with rt.sessions() as session:
+        with rt.autocommit() as session:
             kept = _row(session, store.id, order.external_id)
             if kept is not None:
                 return Attribution(kept.owner, kept.rule, Decimal(kept.owner_share))

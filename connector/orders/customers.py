@@ -13,6 +13,7 @@ Policies (store setting `customer_policy`):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -30,6 +31,7 @@ from mappings.customers import normalise_email, normalise_phone
 
 POLICIES = ("match", "always_new", "guest_account")
 CLAIM_SECONDS = 60  # a claim of no event older than this belonged to a worker that died mid-way
+CLAIM_WAIT_SECONDS = 2.0  # how long an order waits on another worker creating its buyer before it is retried
 
 
 def customer_keys(order: Order) -> list[str]:
@@ -92,7 +94,7 @@ def _create_unless_similar(rt: Runtime, erp: ErpAdapter, order: Order, keys: lis
 
 def decision_for(rt: Runtime, keys: list[str]) -> tuple[str, str | None] | None:
     """What a person decided for a buyer with any of these keys: ("linked", ERP id) or ("created", None)."""
-    with rt.sessions() as session:
+    with rt.autocommit() as session:
         row = session.execute(
             select(CustomerMatch.status, CustomerMatch.erp_customer_id)
             .where(CustomerMatch.customer_key.in_(keys), CustomerMatch.status.in_(("linked", "created")))
@@ -106,19 +108,22 @@ def _linked(
     rt: Runtime, keys: list[str], create: Callable[[], str], find: Callable[[], str | None], event_id: int | None
 ) -> str:
     """The ERP customer linked to any of `keys`, else found in the ERP, else created once."""
-    with rt.sessions() as session:
-        links = session.scalars(select(CustomerLink).where(CustomerLink.key.in_(keys))).all()
-    linked = {link.key: link.erp_customer_id for link in links if link.erp_customer_id}
-    # A key linked already keeps its link (the first link wins): only the others need writing.
-    unlinked = [key for key in keys if key not in linked]
-    if linked:
-        known = next(linked[key] for key in keys if key in linked)
-        _link(rt, unlinked, known)
-        return known
-    # Every key is claimed, not only the first: one buyer's first orders from two stores have different
-    # account keys but the same email, and each alone would find no customer and create one.
-    if not _claim(rt, keys, event_id):
-        raise RetryableErpError(f"customer {keys[0]} is being created by another worker; trying again shortly")
+    give_up, pause = time.monotonic() + CLAIM_WAIT_SECONDS, 0.01
+    while True:
+        known, unlinked = _known(rt, keys)
+        if known is not None:
+            _link(rt, unlinked, known)
+            return known
+        # Every key is claimed, not only the first: one buyer's first orders from two stores have different
+        # account keys but the same email, and each alone would find no customer and create one.
+        if _claim(rt, keys, event_id):
+            break
+        # Another worker is creating this buyer (two of their orders taken at once): it is done in
+        # milliseconds, so look again shortly rather than retry the event seconds later.
+        if time.monotonic() + pause > give_up:
+            raise RetryableErpError(f"customer {keys[0]} is being created by another worker; trying again shortly")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
     try:
         customer_id = find() or create()
     except Exception:
@@ -129,6 +134,16 @@ def _linked(
         raise
     _link(rt, unlinked, customer_id)
     return customer_id
+
+
+def _known(rt: Runtime, keys: list[str]) -> tuple[str | None, list[str]]:
+    """(the ERP customer the first linked key names, or None; the keys not linked yet). A key linked already
+    keeps its link (the first link wins): only the others need writing."""
+    with rt.autocommit() as session:
+        links = session.scalars(select(CustomerLink).where(CustomerLink.key.in_(keys))).all()
+    linked = {link.key: link.erp_customer_id for link in links if link.erp_customer_id}
+    unlinked = [key for key in keys if key not in linked]
+    return next((linked[key] for key in keys if key in linked), None), unlinked
 
 
 def _claim(rt: Runtime, keys: list[str], event_id: int | None) -> bool:

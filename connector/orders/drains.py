@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select
 
 from adapters.clock import utcnow
 from connector.base.models import InboxEvent
-from connector.base.runtime import Runtime, current
-from connector.orders.pipeline import process_event
+from connector.base.runtime import Runtime, StoreInfo, current
+from connector.orders.pipeline import Attempt, Outcome, attempt, claim_batch, process_event, record, release
+from platforms.base import ORDER
+from platforms.registry import platform
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,9 @@ DRAIN_SECONDS = 20  # a drain hands over to a fresh job after this long, so no j
 # A drain's last event may start just before DRAIN_SECONDS and wait on a slow ERP. Kept short because RQ
 # frees the concurrency slot of a job whose worker was killed only when this (plus 60 s) has passed.
 JOB_TIMEOUT = 120
+# Events claimed in one statement: enough to spread the claim's round trips thin, few enough that a second
+# drain of the same store finds work, and that a worker killed mid-run spends an attempt of only a few others.
+CLAIM_RUN = 10
 
 
 def _flag(rt: Runtime, store_id: int) -> str:
@@ -59,37 +64,78 @@ def drain(store_id: int) -> int:
     deadline = time.monotonic() + DRAIN_SECONDS
     done = 0
     while True:
-        ids = due_event_ids(rt, store_id, rt.settings.batch_size)
-        if not ids:
-            return done
         with rt.batch():  # the store, its mapping tables and the ERP adapter: read once per batch
-            for position, event_id in enumerate(ids):
-                outcome = process_event(rt, event_id)
-                done += outcome.status != "not_claimed"
-                if outcome.status == "retry":
-                    schedule_retry(rt, event_id)
-                if outcome.erp_silent:
-                    # Each next event would wait out the same timeout: the batch stops here, and the
-                    # rest wait as long as this one (the sweep wakes them), using up no attempt.
-                    until = outcome.retry_at or utcnow() + timedelta(seconds=rt.settings.retry_base_seconds)
-                    defer(rt, ids[position + 1 :], until)
-                    return done
+            taken, stopped = _drain_batch(rt, store_id)
+        done += taken
+        if stopped:
+            return done
         if time.monotonic() > deadline:
             kick(rt, store_id)
             return done
 
 
-def defer(rt: Runtime, event_ids: list[int], until: datetime) -> None:
-    """Make pending events due at `until`, leaving their attempts as they are."""
-    if not event_ids:
-        return
-    with rt.sessions.begin() as session:
-        session.execute(
-            update(InboxEvent)
-            .where(InboxEvent.id.in_(event_ids), InboxEvent.status == "pending")
-            .values(next_attempt_at=until)
-        )
-    log.info("ERP not answering: %s more event(s) wait until %s", len(event_ids), until.isoformat())
+def _drain_batch(rt: Runtime, store_id: int) -> tuple[int, bool]:
+    """Up to a batch of the store's due events, claimed a run at a time (CLAIM_RUN) and their outcomes written
+    a run at a time; (the events done, whether the drain is to stop: nothing was due, or the ERP is silent)."""
+    done = 0
+    while done < rt.settings.batch_size:
+        claimed = claim_batch(rt, store_id, min(CLAIM_RUN, rt.settings.batch_size - done))
+        if not claimed:
+            return done, True
+        outcomes, silent = _run(rt, claimed)
+        for event_id, outcome in outcomes:
+            done += outcome.status != "not_claimed"
+            if outcome.status == "retry":
+                schedule_retry(rt, event_id)
+        if silent:
+            return done, True
+    return done, False
+
+
+def _run(rt: Runtime, claimed: list[tuple[InboxEvent, StoreInfo]]) -> tuple[list[tuple[int, Outcome]], bool]:
+    """Work through claimed events in order, writing their outcomes in one commit where that is safe; (each
+    event's outcome, whether the ERP went silent). An outcome is written before the next event starts when
+    that event is not a plain order event, or is one of an order already in the run: it may read what the
+    earlier one recorded (an edit reads the order as last taken; a privacy request redacts stored results)."""
+    outcomes: list[tuple[int, Outcome]] = []
+    unwritten: list[Attempt] = []
+    orders: set[str] = set()
+    lease_end = min(event.locked_until for event, _ in claimed if event.locked_until is not None)
+    half_lease = timedelta(seconds=rt.settings.lease_seconds / 2)
+
+    def write() -> None:
+        outcomes.extend(zip([done.event.id for done in unwritten], record(rt, unwritten), strict=True))
+        unwritten.clear()
+        orders.clear()
+
+    for position, (event, store) in enumerate(claimed):
+        if utcnow() > lease_end - half_lease:
+            # A slow ERP: hand the rest back before their leases run out under us (another drain takes them).
+            write()
+            release(rt, [e for e, _ in claimed[position:]], None)
+            return outcomes, False
+        if unwritten and not (_order_event(event) and event.resource_id not in orders):
+            write()
+        done = attempt(rt, event, store)
+        unwritten.append(done)
+        orders.add(event.resource_id or "")
+        if done.erp_silent:
+            # Each next event would wait out the same timeout: the run stops here, and the rest wait as long
+            # as this one (the sweep wakes them), using up no attempt.
+            write()
+            until = done.retry_at or utcnow() + timedelta(seconds=rt.settings.retry_base_seconds)
+            rest = [e for e, _ in claimed[position + 1 :]]
+            release(rt, rest, until)
+            if rest:
+                log.info("ERP not answering: %s more event(s) wait until %s", len(rest), until.isoformat())
+            return outcomes, True
+    write()
+    return outcomes, False
+
+
+def _order_event(event: InboxEvent) -> bool:
+    topic = platform(event.platform).topics.get(event.topic)
+    return topic is not None and topic.kind == ORDER and bool(event.resource_id)
 
 
 def retry_event(event_id: int) -> None:
@@ -104,7 +150,7 @@ def schedule_retry(rt: Runtime, event_id: int) -> None:
     """Queue the event's next attempt for the time its next_attempt_at holds (now when it holds none): one
     job per attempt, so the queue's time is always the database's. Should this job be lost (Redis flushed,
     a worker killed before it queued it), the sweep takes the event from next_attempt_at."""
-    with rt.sessions() as session:
+    with rt.autocommit() as session:
         event = session.get(InboxEvent, event_id)
         if event is None or event.status != "pending":
             return
@@ -117,29 +163,6 @@ def schedule_retry(rt: Runtime, event_id: int) -> None:
         limit=store_limit(rt, store_id),
         timeout=JOB_TIMEOUT,
     )
-
-
-def due_event_ids(rt: Runtime, store_id: int | None, limit: int, grace_seconds: float = 0) -> list[int]:
-    now = utcnow()
-    due_before = now - timedelta(seconds=grace_seconds)
-    query = (
-        select(InboxEvent.id)
-        .where(
-            or_(
-                and_(
-                    InboxEvent.status == "pending",
-                    or_(InboxEvent.next_attempt_at.is_(None), InboxEvent.next_attempt_at <= due_before),
-                ),
-                and_(InboxEvent.status == "processing", InboxEvent.locked_until < now),
-            )
-        )
-        .order_by(InboxEvent.id)
-        .limit(limit)
-    )
-    if store_id is not None:
-        query = query.where(InboxEvent.store_id == store_id)
-    with rt.sessions() as session:
-        return list(session.scalars(query))
 
 
 def sweep(grace_seconds: float | None = None) -> dict[int, int]:
@@ -163,7 +186,7 @@ def sweep(grace_seconds: float | None = None) -> dict[int, int]:
         ),
         and_(InboxEvent.status == "processing", InboxEvent.locked_until < now),
     )
-    with rt.sessions() as session:
+    with rt.autocommit() as session:
         rows = session.execute(
             select(InboxEvent.store_id, func.count()).where(stale).group_by(InboxEvent.store_id)
         ).all()

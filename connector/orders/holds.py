@@ -134,7 +134,7 @@ def _recorded(rt: Runtime, row: Approval | CustomerMatch) -> bool:
 
 
 def _decision(rt: Runtime, store_id: int, external_id: str) -> tuple[str, str, str] | None:
-    with rt.sessions() as session:
+    with rt.autocommit() as session:
         row = session.scalars(
             select(Approval).where(Approval.store_id == store_id, Approval.order_external_id == external_id)
         ).first()
@@ -149,7 +149,7 @@ def _known_customer(rt: Runtime, order: Order, erp: ErpAdapter) -> bool:
     """Whether the customer has ordered before: linked by an earlier order, or already in the ERP."""
     keys = customer_keys(order)
     if keys:
-        with rt.sessions() as session:
+        with rt.autocommit() as session:
             if session.scalar(select(func.count()).select_from(CustomerLink).where(CustomerLink.key.in_(keys))):
                 return True
     email, phone = normalise_email(order.customer.email), normalise_phone(order.customer.phone)

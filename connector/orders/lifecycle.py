@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ from adapters.clock import utcnow
 from adapters.erp import ErpAdapter, PaymentRecord
 from connector.base.models import ErpDocument, InboxEvent, MappingEntry, OfflineRefund, OrderLink, Reservation
 from connector.base.runtime import Runtime, StoreInfo
+from connector.base.upsert import dialect_insert
 from connector.orders.attribution import decide_attribution, record_attribution
 from connector.orders.customers import PossibleDuplicate, resolve_customer
 from connector.orders.holds import ask_about_customer, gate
@@ -60,9 +61,9 @@ def apply_order(
     if link is not None and order.updated_at == link.source_updated_at:
         # This version's order was written, but an attempt may have failed before its payment or
         # cancellation was: make what it still lacks (nothing, for a plain repeat).
-        with rt.sessions() as session:
-            pay, cancel = _missing_documents(session, store.id, order)
-        _documents(rt, store, order, erp, event_id, pay, cancel, done, transactions)
+        with rt.autocommit() as session:
+            bound = _bound_documents(session, store.id, order.external_id)
+        _documents(rt, store, order, erp, event_id, bound, done, transactions)
         return {
             "erp_ref": link.erp_ref,
             "done": done,
@@ -87,11 +88,11 @@ def apply_order(
     written = erp.push_order(order, customer_id, credit)
     done.append("created" if written.created else "updated" if written.updated else "unchanged")
     with rt.sessions.begin() as session:  # the binding, its attribution and the stock it holds, in one commit
-        _bind_order(session, store.id, order, written.erp_ref, event_id)
+        first = _bind_order(session, store.id, order, written.erp_ref, event_id, known=link is not None)
         record_attribution(session, store, order, credit, customer_id, first=link is None)
-        _reserve(session, store.id, order)
-        pay, cancel = _missing_documents(session, store.id, order)  # read here, not in a session of their own
-    _documents(rt, store, order, erp, event_id, pay, cancel, done, transactions)
+        _reserve(session, store.id, order, first)
+        bound = _bound_documents(session, store.id, order.external_id)  # read here, not in a session of its own
+    _documents(rt, store, order, erp, event_id, bound, done, transactions)
     result = {
         "erp_ref": written.erp_ref,
         "done": done,
@@ -110,17 +111,26 @@ def apply_order(
     return result
 
 
-def _missing_documents(session: Session, store_id: int, order: Order) -> tuple[bool, bool]:
+def _bound_documents(session: Session, store_id: int, order_external_id: str) -> dict[tuple[str, str], str]:
+    """The ERP documents bound to the order so far, by (kind, key): one read for all that the order's event
+    asks (its payment, its cancellation)."""
+    rows = session.execute(
+        select(ErpDocument.kind, ErpDocument.key, ErpDocument.erp_ref).where(
+            ErpDocument.store_id == store_id, ErpDocument.order_external_id == order_external_id
+        )
+    )
+    return {(kind, key): erp_ref for kind, key, erp_ref in rows}
+
+
+def _missing_documents(bound: dict[tuple[str, str], str], order: Order) -> tuple[bool, bool]:
     """Whether this version of the order still needs its payment, and its cancellation, in the ERP."""
+    ref = order.external_ref
     pay = (
         order.payment.status in PAID
-        and _bound(session, store_id, "payment", f"{order.external_ref}:payment") is None
-        and _bound(session, store_id, "payments", f"{order.external_ref}:payments") is None
+        and ("payment", f"{ref}:payment") not in bound
+        and ("payments", f"{ref}:payments") not in bound
     )
-    cancel = (
-        order.status == "cancelled"
-        and _bound(session, store_id, "cancellation", f"{order.external_ref}:cancel") is None
-    )
+    cancel = order.status == "cancelled" and ("cancellation", f"{ref}:cancel") not in bound
     return pay, cancel
 
 
@@ -130,76 +140,60 @@ def _documents(
     order: Order,
     erp: ErpAdapter,
     event_id: int,
-    pay: bool,
-    cancel: bool,
+    bound: dict[tuple[str, str], str],
     done: list[str],
     transactions: TransactionSource | None = None,
 ) -> None:
+    """Make the order's payment and cancellation where this version needs them and `bound` (the order's
+    documents as just read) lacks them. A concurrent replay that binds one meanwhile is caught by the
+    binding's unique key, and the ERP write is idempotent on its key."""
+
+    def once(kind: str, key: str, write: Callable[[str], str]) -> bool:
+        if (kind, key) in bound:
+            return False
+        return _make_bound(rt, store, order.external_id, kind, key, event_id, write)[0]
+
+    pay, cancel = _missing_documents(bound, order)
     if pay:
         if transactions is not None and not order.transactions:
             order = dataclasses.replace(order, transactions=transactions())
-        _payments(rt, store, order, erp, event_id, done)
+        _payments(order, erp, bound, once, done)
     if cancel:
         reason = order.cancel_reason or "cancelled in the store"
-        if _make_bound(
-            rt,
-            store,
-            order.external_id,
+        if once(
             "cancellation",
             f"{order.external_ref}:cancel",
-            event_id,
             lambda _key: str(erp.cancel_order(order.external_ref, reason)),
-        )[0]:
+        ):
             done.append(f"cancelled ({reason})")
 
 
-def _payments(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapter, event_id: int, done: list[str]) -> None:
-    """One ERP payment per transaction received, or one for the order total when there are none."""
+def _payments(
+    order: Order,
+    erp: ErpAdapter,
+    bound: dict[tuple[str, str], str],
+    once: Callable[[str, str, Callable[[str], str]], bool],
+    done: list[str],
+) -> None:
+    """One ERP payment per transaction received, or one for the order total when there are none; `once`
+    makes and binds a document unless `bound` has it."""
     ref = order.external_ref
     received = order.received
     if not received:
-        with rt.sessions() as session:
-            # A payment per transaction already booked (the store has since lost them?): never add a lump.
-            split = session.scalars(
-                select(ErpDocument.key).where(
-                    ErpDocument.store_id == store.id,
-                    ErpDocument.kind == "payment",
-                    ErpDocument.key.startswith(f"{ref}:payment:", autoescape=True),
-                )
-            ).first()
-        if (
-            split is None
-            and _once_keyed(
-                rt,
-                store,
-                order.external_id,
-                "payment",
-                f"{ref}:payment",
-                event_id,
-                lambda key: erp.record_payment(_payment(order, key)),
-            )[0]
-        ):
+        # A payment per transaction already booked (the store has since lost them?): never add a lump.
+        split = any(kind == "payment" and key.startswith(f"{ref}:payment:") for kind, key in bound)
+        if not split and once("payment", f"{ref}:payment", lambda key: erp.record_payment(_payment(order, key))):
             done.append("payment recorded")
         return
     for tx in received:
-        if _once_keyed(
-            rt,
-            store,
-            order.external_id,
-            "payment",
-            f"{ref}:payment:{tx.external_id}",
-            event_id,
-            _transaction_writer(erp, order, tx),
-        )[0]:
+        if once("payment", f"{ref}:payment:{tx.external_id}", _transaction_writer(erp, order, tx)):
             done.append(f"payment recorded: {tx.amount} by {tx.method} via {tx.gateway or 'unknown gateway'}")
     total = money_sum([tx.amount for tx in received], order.currency)
     if total != order.totals.total:
         # Booked as received all the same: the ERP must show the money that moved, and a person the gap.
         done.append(f"note: the payments received add up to {total}, the order total is {order.totals.total}")
     # Every transaction payment is in: later events of this order need not read the store again.
-    _once_keyed(
-        rt, store, order.external_id, "payments", f"{ref}:payments", event_id, lambda _key: f"{len(received)} payments"
-    )
+    once("payments", f"{ref}:payments", lambda _key: f"{len(received)} payments")
 
 
 def apply_refund(rt: Runtime, store: StoreInfo, refund: Refund, event_id: int) -> dict:
@@ -235,7 +229,7 @@ def _erp_credit_note(rt: Runtime, store_id: int, refund: Refund) -> str | None:
     """The ERP credit note this store refund was made from, when its note names one of ours."""
     if not refund.reason.startswith(PREFIX):
         return None
-    with rt.sessions() as session:
+    with rt.autocommit() as session:
         refs = session.scalars(
             select(OfflineRefund.refund_ref).where(
                 OfflineRefund.store_id == store_id, OfflineRefund.order_external_id == refund.order_external_id
@@ -274,7 +268,7 @@ def cancel_deleted(rt: Runtime, store: StoreInfo, external_id: str, event_id: in
 
 
 def credited(rt: Runtime, store_id: int, order: Order, refund_id: str) -> bool:
-    with rt.sessions() as session:
+    with rt.autocommit() as session:
         return _bound(session, store_id, "credit_note", f"{order.external_ref}:refund:{refund_id}") is not None
 
 
@@ -285,7 +279,7 @@ def merchant_tables(rt: Runtime, store_id: int) -> MerchantTables:
 
 
 def _read_tables(rt: Runtime, store_id: int) -> MerchantTables:
-    with rt.sessions() as session:
+    with rt.autocommit() as session:
         rows = session.execute(
             select(MappingEntry.kind, MappingEntry.source, MappingEntry.target, MappingEntry.store_id).where(
                 or_(MappingEntry.store_id.is_(None), MappingEntry.store_id == store_id)
@@ -302,7 +296,7 @@ def erp_ref_of(rt: Runtime, store_id: int, external_id: str) -> str | None:
 
 def order_as_taken(rt: Runtime, store_id: int, external_id: str) -> tuple[str | None, dict]:
     """(the ERP ref, the canonical order as the ERP last took it, as JSON: {} when no event holds it)."""
-    with rt.sessions() as session:
+    with rt.autocommit() as session:
         link = session.scalars(
             select(OrderLink).where(OrderLink.store_id == store_id, OrderLink.external_id == external_id)
         ).first()
@@ -348,22 +342,20 @@ def _transaction_payment(order: Order, tx: Transaction, key: str) -> PaymentReco
 
 
 def _link(rt: Runtime, store_id: int, external_id: str) -> OrderLink | None:
-    with rt.sessions() as session:
+    with rt.autocommit() as session:
         return session.scalars(
             select(OrderLink).where(OrderLink.store_id == store_id, OrderLink.external_id == external_id)
         ).first()
 
 
-def _bind_order(session: Session, store_id: int, order: Order, erp_ref: str, event_id: int) -> None:
-    """Record the store order ↔ ERP document link at once, so the ERP id is never lost."""
-    link = session.scalars(
-        select(OrderLink)
-        .where(OrderLink.store_id == store_id, OrderLink.external_id == order.external_id)
-        .with_for_update()
-    ).first()
-    if link is None:
-        session.add(
-            OrderLink(
+def _bind_order(session: Session, store_id: int, order: Order, erp_ref: str, event_id: int, known: bool) -> bool:
+    """Record the store order ↔ ERP document link at once, so the ERP id is never lost; True when this made
+    the order's first binding. `known`: a link was read before the ERP write (else none is looked for: the
+    insert does nothing when a concurrent event of the order bound it first, and that link is updated)."""
+    if not known:
+        made = session.execute(
+            dialect_insert(session, OrderLink.__table__)
+            .values(
                 store_id=store_id,
                 external_id=order.external_id,
                 external_ref=order.external_ref,
@@ -372,27 +364,43 @@ def _bind_order(session: Session, store_id: int, order: Order, erp_ref: str, eve
                 source_updated_at=order.updated_at,
                 last_event_id=event_id,
             )
-        )
-    elif order.updated_at > link.source_updated_at:
+            .on_conflict_do_nothing(index_elements=["store_id", "external_id"])
+            .returning(OrderLink.id)
+        ).first()
+        if made is not None:
+            return True
+    link = session.scalars(
+        select(OrderLink)
+        .where(OrderLink.store_id == store_id, OrderLink.external_id == order.external_id)
+        .with_for_update()
+    ).one()
+    if order.updated_at > link.source_updated_at:
         link.erp_ref, link.source_updated_at, link.last_event_id = erp_ref, order.updated_at, event_id
+    return False
 
 
-def _reserve(session: Session, store_id: int, order: Order) -> None:
-    """Hold the order's units against stock until the ERP's own figure shows them (see inventory)."""
+def _reserve(session: Session, store_id: int, order: Order, first: bool) -> None:
+    """Hold the order's units against stock until the ERP's own figure shows them (see inventory). `first`:
+    the order's first binding, made in this transaction: no unit of it is held yet (only here are units
+    held, in the transaction that binds the order), so none is looked for."""
     wanted: dict[str, int] = {}
     for line in order.lines:
         if line.sku and line.current_quantity:  # units an edit took off are not held
             wanted[line.sku] = wanted.get(line.sku, 0) + line.current_quantity
     released = order.status == "cancelled"
     now = utcnow()  # changed_at tells the inventory sync which SKUs to recompute
-    held = {
-        r.sku: r
-        for r in session.scalars(
-            select(Reservation).where(
-                Reservation.store_id == store_id, Reservation.order_external_id == order.external_id
+    held = (
+        {}
+        if first
+        else {
+            r.sku: r
+            for r in session.scalars(
+                select(Reservation).where(
+                    Reservation.store_id == store_id, Reservation.order_external_id == order.external_id
+                )
             )
-        )
-    }
+        }
+    )
     for sku, quantity in wanted.items():
         row = held.pop(sku, None)
         if row is None:
@@ -433,7 +441,7 @@ def _once_keyed(
     write: Callable[[str], str],
 ) -> tuple[bool, str]:
     """Make an ERP document unless its binding exists; the ERP write itself is idempotent on key."""
-    with rt.sessions() as session:
+    with rt.autocommit() as session:
         existing = _bound(session, store.id, kind, key)
     if existing is not None:
         return False, existing
@@ -452,9 +460,9 @@ def _make_bound(
     """Make the ERP document and commit its binding at once; False when a concurrent replay bound it first."""
     erp_ref = write(key)
     try:
-        with rt.sessions.begin() as session:
-            session.add(
-                ErpDocument(
+        with rt.autocommit() as session:  # one INSERT: it commits on its own
+            session.execute(
+                insert(ErpDocument).values(
                     store_id=store.id,
                     order_external_id=order_external_id,
                     kind=kind,

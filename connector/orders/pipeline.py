@@ -2,7 +2,9 @@
 
 One function, `process_event`, safe to run any number of times and from any number of workers:
 the claim is a conditional UPDATE, so an event is processed by one worker at a time, and the ERP
-write is idempotent on the order's external ref, so a replay after a crash changes nothing.
+write is idempotent on the order's external ref, so a replay after a crash changes nothing. A drain
+does the same in runs: `claim_batch` claims several events in one statement, `attempt` does each one's
+work, and `record` writes a run of outcomes in one commit.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import dataclasses
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from adapters.backoff import backoff
 from adapters.clock import utcnow
@@ -42,11 +46,29 @@ class Outcome:
     erp_silent: bool = False  # the ERP did not answer: the next events would wait for it just the same
 
 
+@dataclasses.dataclass(frozen=True)
+class Attempt:
+    """One attempt of an event, done and worked out, its outcome not yet written (see `record`)."""
+
+    event: InboxEvent
+    started: datetime
+    finished: datetime
+    status: str  # succeeded | ignored | held | retry | failed
+    error: str | None
+    retry_at: datetime | None
+    changes: dict  # the event row's new values
+    erp_silent: bool
+
+
 def process_event(rt: Runtime, event_id: int) -> Outcome:
     claimed = _claim(rt, event_id)
     if claimed is None:
         return Outcome("not_claimed")
-    event, store = claimed
+    return record(rt, [attempt(rt, *claimed)])[0]
+
+
+def attempt(rt: Runtime, event: InboxEvent, store: StoreInfo) -> Attempt:
+    """Do the work of a claimed event (its ERP writes are made and bound here) and work out its outcome."""
     started = utcnow()
     result, silent = None, False
     try:
@@ -58,44 +80,94 @@ def process_event(rt: Runtime, event_id: int) -> Outcome:
         status, error, retryable = "failed", str(exc), exc.retryable
         silent = isinstance(exc, ErpUnreachable)
     except Exception as exc:  # a bug or an unforeseen failure: retry, then park with its name
-        log.exception("event %s: unexpected error", event_id)
+        log.exception("event %s: unexpected error", event.id)
         status, retryable = "failed", True
         error = f"internal error {type(exc).__name__}: {exc} (report it to the connector's developers)"
-    outcome = _finish(rt, event, started, status, error, retryable, result)
-    if silent:
-        erp_health.silent(rt, str(error))
-        return dataclasses.replace(outcome, erp_silent=True)
-    if outcome.status == "succeeded":
-        erp_health.answered(rt)
-    return outcome
+    return _outcome(rt, event, started, status, error, retryable, result, silent)
 
 
-def _claim(rt: Runtime, event_id: int) -> tuple[InboxEvent, StoreInfo] | None:
-    """The event and its store when this worker got the event, else None. A pending event is taken once
-    its next_attempt_at has come (a person's retry clears it). The session is let go of before the work
-    starts: no transaction stays open while the ERP is called."""
+def claim_batch(rt: Runtime, store_id: int, limit: int) -> list[tuple[InboxEvent, StoreInfo]]:
+    """Up to `limit` of the store's due events, oldest first, claimed for this worker in one statement. On
+    PostgreSQL the rows another drain is claiming at the same moment are skipped, not waited for: two drains
+    of one store share its events instead of queueing on the same rows."""
     now = utcnow()
-    claimable = or_(
+    due = (
+        select(InboxEvent.id)
+        .where(InboxEvent.store_id == store_id, _claimable(now))
+        .order_by(InboxEvent.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # SQLite has no row locks (its writers take turns) and gets none
+    )
+    with rt.sessions.begin() as session:
+        # Two statements, not an UPDATE … WHERE id IN (that SELECT): PostgreSQL may run such a subquery more
+        # than once, and with SKIP LOCKED each run can find other rows, so the UPDATE would claim more than asked.
+        ids = list(session.scalars(due))
+        if not ids:
+            return []
+        events = session.scalars(
+            update(InboxEvent)
+            .where(InboxEvent.id.in_(ids), _claimable(now))
+            .values(**_lease(rt, now))
+            .returning(InboxEvent)
+        ).all()
+        if not events:
+            return []
+        store = _store(rt, session, store_id)
+    return [(event, store) for event in sorted(events, key=lambda e: e.id)]
+
+
+def release(rt: Runtime, events: list[InboxEvent], until: datetime | None) -> None:
+    """Hand back claimed events whose work has not started: pending again, due at `until` (at once when None),
+    the attempt their claim counted not spent."""
+    if not events:
+        return
+    with rt.sessions.begin() as session:
+        for event in events:
+            session.execute(
+                update(InboxEvent)
+                .where(InboxEvent.id == event.id, InboxEvent.locked_until == event.locked_until)
+                .values(status="pending", attempts=InboxEvent.attempts - 1, locked_until=None, next_attempt_at=until)
+            )
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    """A pending event is taken once its next_attempt_at has come (a person's retry clears it); one being
+    processed, once its worker's lease ran out (the worker died)."""
+    return or_(
         and_(
             InboxEvent.status == "pending",
             or_(InboxEvent.next_attempt_at.is_(None), InboxEvent.next_attempt_at <= now),
         ),
-        and_(InboxEvent.status == "processing", InboxEvent.locked_until < now),  # its worker died
+        and_(InboxEvent.status == "processing", InboxEvent.locked_until < now),
     )
+
+
+def _lease(rt: Runtime, now: datetime) -> dict:
+    return {
+        "status": "processing",
+        "locked_until": now + timedelta(seconds=rt.settings.lease_seconds),
+        "attempts": InboxEvent.attempts + 1,
+    }
+
+
+def _store(rt: Runtime, session: Session, store_id: int) -> StoreInfo:
+    return rt.per_batch(("store", store_id), lambda: rt.store_info(session.get_one(Store, store_id)))
+
+
+def _claim(rt: Runtime, event_id: int) -> tuple[InboxEvent, StoreInfo] | None:
+    """The event and its store when this worker got the event, else None. The session is let go of before
+    the work starts: no transaction stays open while the ERP is called."""
+    now = utcnow()
     with rt.sessions.begin() as session:
         event = session.scalars(
             update(InboxEvent)
-            .where(InboxEvent.id == event_id, claimable)
-            .values(
-                status="processing",
-                locked_until=now + timedelta(seconds=rt.settings.lease_seconds),
-                attempts=InboxEvent.attempts + 1,
-            )
+            .where(InboxEvent.id == event_id, _claimable(now))
+            .values(**_lease(rt, now))
             .returning(InboxEvent)
         ).first()
         if event is None:
             return None
-        store = rt.per_batch(("store", event.store_id), lambda: rt.store_info(session.get_one(Store, event.store_id)))
+        store = _store(rt, session, event.store_id)
     return event, store
 
 
@@ -118,7 +190,7 @@ def _handle(rt: Runtime, event: InboxEvent, store: StoreInfo) -> tuple[str, dict
     return "succeeded", result
 
 
-def _finish(
+def _outcome(
     rt: Runtime,
     event: InboxEvent,
     started: datetime,
@@ -126,10 +198,10 @@ def _finish(
     error: str | None,
     retryable: bool,
     result: dict | None,
-) -> Outcome:
+    silent: bool,
+) -> Attempt:
     finished = utcnow()
     retry_at = None
-    event_id, lease = event.id, event.locked_until  # the lease our claim set
     spent = event.attempts - event.attempts_before_retry
     if status == "failed" and retryable and spent < rt.settings.max_attempts:
         status = "retry"
@@ -150,53 +222,85 @@ def _finish(
         changes.update(status="pending", next_attempt_at=retry_at)
     else:
         changes.update(status=status, next_attempt_at=None, processed_at=finished)
+    return Attempt(event, started, finished, status, error, retry_at, changes, silent)
+
+
+def record(rt: Runtime, attempts: list[Attempt]) -> list[Outcome]:
+    """Write the attempts' outcomes and their history rows, all in one commit (a drain writes a run of
+    attempts at once). Each is written only while the lease its claim set holds: past it, another worker may
+    have claimed the event, and its outcome is the one that counts (the ERP writes of both were idempotent)."""
+    if len(attempts) > 1:
+        try:
+            return _record(rt, attempts)
+        except SQLAlchemyError:
+            # One outcome the database refuses must not hold the others: each on its own, and that one fails
+            # alone, as it would have outside a run.
+            log.warning("the outcomes of %s events could not be written at once; writing each", len(attempts))
+            return [outcome for done in attempts for outcome in _record(rt, [done])]
+    return _record(rt, attempts)
+
+
+def _record(rt: Runtime, attempts: list[Attempt]) -> list[Outcome]:
     with rt.sessions.begin() as session:
-        # Only while our lease holds: past it, another worker may have claimed the event, and its
-        # outcome is the one that counts (the ERP writes of both were idempotent).
-        kept = (
+        kept = [
             rowcount(
                 session.execute(
                     update(InboxEvent)
-                    .where(InboxEvent.id == event_id, InboxEvent.locked_until == lease)
-                    .values(**changes)
+                    .where(InboxEvent.id == done.event.id, InboxEvent.locked_until == done.event.locked_until)
+                    .values(**done.changes)
                 )
             )
             == 1
-        )
-        if kept:
-            session.add(
-                EventAttempt(
-                    event_id=event_id,
-                    number=event.attempts,
-                    started_at=started,
-                    finished_at=finished,
-                    outcome=status,
-                    error=error,
-                )
+            for done in attempts
+        ]
+        session.add_all(
+            EventAttempt(
+                event_id=done.event.id,
+                number=done.event.attempts,
+                started_at=done.started,
+                finished_at=done.finished,
+                outcome=done.status,
+                error=done.error,
             )
+            for done, ok in zip(attempts, kept, strict=True)
+            if ok
+        )
+    return [_told(rt, done, ok) for done, ok in zip(attempts, kept, strict=True)]
+
+
+def _told(rt: Runtime, done: Attempt, kept: bool) -> Outcome:
+    """The outcome of a written attempt, logged, and the ERP's health as this attempt found it."""
+    event, status = done.event, done.status
     if not kept:
         log.warning(
             "event %s: its lease ran out during this attempt and another worker took it over; "
             "this attempt's outcome (%s) is not recorded",
-            event_id,
+            event.id,
             status,
-            extra={"event": event_id, "store": event.store_id, "topic": event.topic},
+            extra={"event": event.id, "store": event.store_id, "topic": event.topic},
         )
-        return Outcome("not_claimed")
-    log.info(
-        "event %s %s (attempt %s)%s",
-        event_id,
-        status,
-        event.attempts,
-        f": {error}" if error else "",
-        extra={
-            "event": event_id,
-            "store": event.store_id,
-            "topic": event.topic,
-            "order": changes.get("order_number", event.order_number),
-        },
-    )
-    return Outcome(status, error, retry_at)
+        outcome = Outcome("not_claimed")
+    else:
+        log.info(
+            "event %s %s (attempt %s)%s",
+            event.id,
+            status,
+            event.attempts,
+            f": {done.error}" if done.error else "",
+            extra={
+                "event": event.id,
+                "store": event.store_id,
+                "topic": event.topic,
+                "order": done.changes.get("order_number", event.order_number),
+            },
+        )
+        outcome = Outcome(status, done.error, done.retry_at)
+    if done.erp_silent:
+        erp_health.silent(rt, str(done.error))
+        return dataclasses.replace(outcome, erp_silent=True)
+    if outcome.status == "succeeded":
+        erp_health.answered(rt)
+    return outcome
 
 
 def _whole_second_after(moment: datetime) -> datetime:

@@ -32,7 +32,7 @@ from mappings.routing import Routing, RoutingError, RoutingRules, route, rules_f
 def route_order(rt: Runtime, store: StoreInfo, order: Order, first: bool) -> tuple[Order, Routing | None]:
     """The order with its ship-from warehouses set, and the routing (None: the ERP's default, as before
     routing: a store without rules, or an order the ERP had before its store had any)."""
-    with rt.sessions() as session:
+    with rt.autocommit() as session:
         kept = _row(session, store.id, order.external_id)
     if kept is not None:
         return routed(order, _routing(kept)), _routing(kept)
