@@ -35,6 +35,34 @@ def read(body: bytes) -> dict:
 
 def problem(payload: object) -> str | None:
     """Why this payload must not be processed, or None. Walks without recursion, so any depth is safe."""
+    if _clean(payload):
+        return None
+    return _where(payload)
+
+
+def _clean(payload: object) -> bool:
+    """Whether the payload is within MAX_DEPTH and holds no NUL: the walk every event takes, keeping no path
+    (only a payload with a problem is walked again, by `_where`, to say where it is)."""
+    stack: list[tuple[object, int]] = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return False
+        elif isinstance(value, dict | list):
+            if depth >= MAX_DEPTH:
+                return False
+            if isinstance(value, dict):
+                for key in value:
+                    if "\x00" in key:
+                        return False
+                stack.extend((item, depth + 1) for item in value.values())
+            else:
+                stack.extend((item, depth + 1) for item in value)
+    return True
+
+
+def _where(payload: object) -> str | None:
     stack: list[tuple[object, str, int]] = [(payload, "", 1)]
     while stack:
         value, path, depth = stack.pop()

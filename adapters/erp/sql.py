@@ -14,7 +14,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal
 
-from sqlalchemy import Select, Table, exc, func, inspect, literal, select, tuple_
+from sqlalchemy import Select, Table, exc, func, inspect, literal, or_, select, tuple_
 from sqlalchemy.engine import URL, Connection, CursorResult, Engine, Row
 
 from adapters.clock import utcnow
@@ -242,11 +242,26 @@ class SqlStagingErp:
 
     def record_payment(self, payment: PaymentRecord) -> str:
         now = utcnow()
+        p = erp_payments.c
         with self._errors(f"record the payment of {payment.order_ref}"), self.engine.begin() as conn:
-            order = self._order_row(conn, payment.order_ref)
-            existing = conn.execute(select(erp_payments.c.id).where(erp_payments.c.payment_ref == payment.key)).scalar()
-            if existing is not None:
-                return str(existing)
+            # The order (locked: its payments are written one at a time), this payment if it is in already, and
+            # what was paid before it, in one read.
+            order = conn.execute(
+                select(
+                    erp_orders.c.total,
+                    select(p.id).where(p.payment_ref == payment.key).scalar_subquery().label("existing"),
+                    select(func.coalesce(func.sum(p.amount), 0))
+                    .where(p.order_external_ref == payment.order_ref)
+                    .scalar_subquery()
+                    .label("paid"),
+                )
+                .where(erp_orders.c.external_ref == payment.order_ref)
+                .with_for_update()
+            ).first()
+            if order is None:
+                raise PermanentErpError(f"the ERP has no order {payment.order_ref}; import the order first, then retry")
+            if order.existing is not None:
+                return str(order.existing)
             new_id = _inserted_id(
                 conn.execute(
                     erp_payments.insert(),
@@ -264,12 +279,8 @@ class SqlStagingErp:
                 )
             )
             # A split tender arrives as several payments: the order is paid once they cover its total.
-            paid = conn.execute(
-                select(func.coalesce(func.sum(erp_payments.c.amount), 0)).where(
-                    erp_payments.c.order_external_ref == payment.order_ref
-                )
-            ).scalar_one()
-            status = "paid" if Decimal(paid) >= Decimal(order.total) else "partially_paid"
+            paid = Decimal(order.paid) + payment.amount.amount
+            status = "paid" if paid >= Decimal(order.total) else "partially_paid"
             conn.execute(
                 erp_orders.update()
                 .where(erp_orders.c.external_ref == payment.order_ref)
@@ -659,10 +670,16 @@ def _printable(row: dict) -> dict:
 
 def _check_skus(conn: Connection, order: Order) -> None:
     skus = {line.sku for line in order.lines if line.sku}
-    if not skus or conn.execute(select(erp_products.c.sku).limit(1)).first() is None:
+    if not skus:
         return
-    known = set(conn.execute(select(erp_products.c.sku).where(erp_products.c.sku.in_(skus))).scalars())
-    unknown = sorted(skus - known)
+    # One read: the order's SKUs the item master has, and its first SKU, which shows whether it has any at all.
+    sku = erp_products.c.sku
+    found = set(
+        conn.execute(select(sku).where(or_(sku.in_(skus), sku == select(func.min(sku)).scalar_subquery()))).scalars()
+    )
+    if not found:  # no item master: any SKU goes
+        return
+    unknown = sorted(skus - found)
     if unknown:
         raise PermanentErpError(
             f"unknown SKU {', '.join(unknown)}: the ERP's item master (erp_products) has no such item; "
