@@ -14,7 +14,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal
 
-from sqlalchemy import Select, Table, exc, func, inspect, literal, or_, select, tuple_
+from sqlalchemy import Select, Table, case, exc, func, inspect, literal, or_, select, tuple_
 from sqlalchemy.engine import URL, Connection, CursorResult, Engine, Row
 
 from adapters.clock import utcnow
@@ -159,8 +159,8 @@ class SqlStagingErp:
                 statement_timeout=statement_timeout,
             )
         )
-        # Lookups of one statement on the hot path, outside a transaction: no BEGIN and no ROLLBACK round trip.
-        self._reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Lookups and one-statement writes on the hot path, outside a transaction: no BEGIN and no COMMIT/ROLLBACK.
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.timeouts = (connect_timeout, statement_timeout)
         self._absent: dict[str, frozenset[str]] = {}  # per table, the optional columns this ERP's table lacks
 
@@ -183,20 +183,21 @@ class SqlStagingErp:
             _check_lengths(table, what, row)
 
     def find_customer(self, email: str | None, phone: str | None) -> str | None:
-        with self._errors("look up the customer"), self._reads.connect() as conn:
-            for column, value in ((erp_customers.c.email, email), (erp_customers.c.phone, phone)):
-                if value:
-                    found = conn.execute(
-                        select(erp_customers.c.id).where(column == value).order_by(erp_customers.c.id).limit(1)
-                    ).scalar()
-                    if found is not None:
-                        return str(found)
-        return None
+        c = erp_customers.c
+        by = [column == value for column, value in ((c.email, email), (c.phone, phone)) if value]
+        if not by:
+            return None
+        # One read: the first customer with the email, else the first with the phone.
+        with self._errors("look up the customer"), self._autocommit.connect() as conn:
+            found = conn.execute(
+                select(c.id).where(or_(*by)).order_by(case((by[0], 0), else_=1), c.id).limit(1)
+            ).scalar()
+        return str(found) if found is not None else None
 
     def create_customer(self, customer: Customer, external_ref: str) -> str:
         customer_identity(customer)
         row = _customer_row(customer, external_ref, utcnow())
-        with self._errors("create the customer"), self.engine.begin() as conn:
+        with self._errors("create the customer"), self._autocommit.connect() as conn:  # one INSERT
             return str(
                 _inserted_id(conn.execute(erp_customers.insert().values(**self._fitted(conn, erp_customers, row))))
             )
@@ -204,7 +205,7 @@ class SqlStagingErp:
     def similar_customers(self, name: str, postcode: str, limit: int = 5) -> list[ErpCustomerView]:
         if not (normalise_name(name) and normalise_postcode(postcode)):
             return []
-        with self._errors("look for customers with this name and postcode"), self._reads.connect() as conn:
+        with self._errors("look for customers with this name and postcode"), self._autocommit.connect() as conn:
             if "postcode" in self._fitted_absent(conn, erp_customers):
                 return []  # an ERP on the earlier contract keeps no postcodes: nothing to compare
             c = erp_customers.c
@@ -224,7 +225,7 @@ class SqlStagingErp:
         return found[:limit]
 
     def customer_owner(self, customer_id: str) -> str | None:
-        with self._errors("read the customer's owner"), self._reads.connect() as conn:
+        with self._errors("read the customer's owner"), self._autocommit.connect() as conn:
             if "owner" in self._fitted_absent(conn, erp_customers):
                 return None  # an ERP that implemented the contract before owners: no account has one
             owner = conn.execute(

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy import and_, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from adapters.clock import utcnow
@@ -132,7 +132,7 @@ def _linked(
                 delete(CustomerLink).where(CustomerLink.key.in_(keys), CustomerLink.erp_customer_id.is_(None))
             )
         raise
-    _link(rt, unlinked, customer_id)
+    _link_claimed(rt, keys, customer_id)
     return customer_id
 
 
@@ -159,15 +159,38 @@ def _claim(rt: Runtime, keys: list[str], event_id: int | None) -> bool:
         and_(CustomerLink.claimed_by.is_not(None), ~holder_alive),
         *([CustomerLink.claimed_by == event_id] if event_id is not None else []),
     )
-    try:
+    claims = [{"key": key, "erp_customer_id": None, "claimed_by": event_id, "claimed_at": now} for key in keys]
+    try:  # a buyer nobody holds, the usual case: one INSERT of every key, all or nothing on its own
+        with rt.autocommit() as session:
+            session.execute(insert(CustomerLink), claims)
+        return True
+    except IntegrityError:
+        pass
+    try:  # a key is held: by a live worker (this fails again), or left behind (taken over)
         with rt.sessions.begin() as session:
             session.execute(
                 delete(CustomerLink).where(CustomerLink.key.in_(keys), CustomerLink.erp_customer_id.is_(None), left)
             )
-            session.add_all(CustomerLink(key=key, erp_customer_id=None, claimed_by=event_id) for key in keys)
+            session.execute(insert(CustomerLink), claims)
         return True
     except IntegrityError:
         return False
+
+
+def _link_claimed(rt: Runtime, keys: list[str], customer_id: str) -> None:
+    """Link the keys this worker claimed: one UPDATE, unless a claim was taken over meanwhile (then key by key)."""
+    if not keys:
+        return
+    with rt.autocommit() as session:
+        linked = rowcount(
+            session.execute(
+                update(CustomerLink)
+                .where(CustomerLink.key.in_(keys), CustomerLink.erp_customer_id.is_(None))
+                .values(erp_customer_id=customer_id)
+            )
+        )
+    if linked < len(keys):
+        _link(rt, keys, customer_id)
 
 
 def _link(rt: Runtime, keys: list[str], customer_id: str) -> None:
