@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline import BIN, ORDER, SECRET, fresh_connector, setup_store  # bench/pipeline.py
+from pipeline import BIN, ORDER, SECRET, distinct_buyer, fresh_connector, setup_store  # bench/pipeline.py
 
 from platforms.signatures import sign
 
@@ -62,24 +62,6 @@ def _wait_ready(url: str, proc: subprocess.Popen, log: Path) -> None:
     raise SystemExit(f"connector web not ready after 60 s:\n{log.read_text()[-3000:]}")
 
 
-def _buyer(order: dict, n: int) -> None:
-    """A buyer of their own for order n: a flash sale's orders come from many people. (With one buyer, two
-    workers wait on each other's customer claim; with one name and postcode, each new account would be held
-    as a possible duplicate of the first.)"""
-    phone, last = f"+1 617-555-{n % 10000:04d}", f"Buyer{n}"
-    order["email"] = order["contact_email"] = f"buyer{n}@example.com"
-    order["customer"] = {
-        **order["customer"],
-        "id": 8_000_000 + n,
-        "email": order["email"],
-        "phone": phone,
-        "last_name": last,
-    }
-    for key in ("billing_address", "shipping_address"):
-        if order.get(key):
-            order[key] = {**order[key], "phone": phone, "last_name": last, "name": f"Ann {last}"}
-
-
 def _offer(url: str, rate: float, seconds: float, senders: int) -> tuple[dict[str, float], int]:
     """Send the orders on schedule; {ERP external ref: when its 200 came back (epoch s)} and the failures."""
     total = int(rate * seconds)
@@ -104,7 +86,7 @@ def _offer(url: str, rate: float, seconds: float, senders: int) -> tuple[dict[st
             order = copy.deepcopy(ORDER)
             order["id"] = 9_000_000 + n
             order["name"] = f"#F{n}"
-            _buyer(order, n)
+            distinct_buyer(order, n)
             body = json.dumps(order).encode()
             headers = {
                 "Content-Type": "application/json",

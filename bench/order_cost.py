@@ -1,7 +1,7 @@
 """Where a drained order's time goes: one batch drain in this process on PostgreSQL, timed without a profiler,
 then again under cProfile, its time split into mapping, lifecycle, ERP write and bookkeeping.
 
-    .venv/bin/python bench/order_cost.py [--events 400] [--top 0]
+    .venv/bin/python bench/order_cost.py [--events 400] [--top 0] [--distinct-buyers]
 
 The profiled run gives each part's share; the shares are applied to the unprofiled run's time per order (a
 profiler slows Python calls more than waits on the database, so its own milliseconds overstate the Python
@@ -34,7 +34,15 @@ MAPPING = [
 ]
 ERP_WRITE = [
     ("adapters/erp/sql.py", name)
-    for name in ("check_order", "push_order", "record_payment", "customer_owner", "find_customer", "create_customer")
+    for name in (
+        "check_order",
+        "push_order",
+        "record_payment",
+        "customer_owner",
+        "find_customer",
+        "similar_customers",
+        "create_customer",
+    )
 ]
 LIFECYCLE = [("connector/orders/lifecycle.py", "apply_order")]  # less the ERP writes it makes
 BOOKKEEPING = [
@@ -57,10 +65,10 @@ def drained(store_id: int, profile: cProfile.Profile | None) -> tuple[int, float
     return done, time.perf_counter() - started
 
 
-def run(events: int, profile: cProfile.Profile | None) -> float:
+def run(events: int, profile: cProfile.Profile | None, distinct: bool) -> float:
     """Seconds per order of one drain of `events` stored orders."""
     with fresh_connector("bench_prof") as env:
-        store_id = prepare(env, events)
+        store_id = prepare(env, events, distinct)
         os.environ.update(env)
         from connector.base.runtime import Runtime, install
         from connector.base.settings import Settings
@@ -87,11 +95,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=400)
     parser.add_argument("--top", type=int, default=0, help="also print the N functions with the most own time")
+    parser.add_argument(
+        "--distinct-buyers", action="store_true", help="each order from a buyer of their own (a flash sale)"
+    )
     args = parser.parse_args()
     logging.disable(logging.INFO)  # a log line per event is not what is measured here
-    plain = run(args.events, None)
+    plain = run(args.events, None, args.distinct_buyers)
     profile = cProfile.Profile()
-    run(args.events, profile)
+    run(args.events, profile, args.distinct_buyers)
     stats = pstats.Stats(profile)
     total = cumulative(stats, [DRAIN])
     erp = cumulative(stats, ERP_WRITE)
@@ -103,7 +114,10 @@ def main() -> None:
     }
     parts["the rest (topic dispatch, drain loop)"] = total - sum(parts.values())
     ms = plain * 1000
-    print(f"{args.events} orders, one worker, PostgreSQL: {ms:.2f} ms per order ({1 / plain:.0f} orders/s)\n")
+    buyers = "each a new buyer" if args.distinct_buyers else "one repeat buyer"
+    print(
+        f"{args.events} orders ({buyers}), one worker, PostgreSQL: {ms:.2f} ms per order ({1 / plain:.0f} orders/s)\n"
+    )
     print(f"{'part':<62} {'share':>6} {'ms/order':>9}")
     for name, seconds in parts.items():
         print(f"{name:<62} {seconds / total:6.1%} {ms * seconds / total:9.2f}")

@@ -1,7 +1,10 @@
 """Orders/s from the inbox to the ERP staging tables: batch drains in one and in two worker processes, against
 one forking RQ job per event (RQ's default Worker), in the same run, on PostgreSQL + Redis.
 
-    .venv/bin/python bench/pipeline.py [--events 1000] [--forking-events 100]
+    .venv/bin/python bench/pipeline.py [--events 1000] [--forking-events 100] [--distinct-buyers]
+
+By default every order is the fixture's one account holder's (after the first, a known customer); with
+--distinct-buyers each is a new buyer's, as in a flash sale (a customer found or made in the ERP per order).
 
 Both legs process the same kind of stored Shopify orders (distinct ids) into SQL staging tables on
 PostgreSQL; each leg gets a fresh connector database, ERP database and Redis queue. Everything runs
@@ -74,8 +77,27 @@ def setup_store(env: dict) -> int:
     return store_id
 
 
-def prepare(env: dict, events: int) -> int:
-    """A fresh store with `events` pending orders/create events; returns the store id."""
+def distinct_buyer(order: dict, n: int) -> None:
+    """A buyer of their own for order n: a flash sale's orders come from many people. (With one buyer, two
+    workers wait on each other's customer claim; with one name and postcode, each new account would be held
+    as a possible duplicate of the first.)"""
+    phone, last = f"+1 617-555-{n % 10000:04d}", f"Buyer{n}"
+    order["email"] = order["contact_email"] = f"buyer{n}@example.com"
+    order["customer"] = {
+        **order["customer"],
+        "id": 8_000_000 + n,
+        "email": order["email"],
+        "phone": phone,
+        "last_name": last,
+    }
+    for key in ("billing_address", "shipping_address"):
+        if order.get(key):
+            order[key] = {**order[key], "phone": phone, "last_name": last, "name": f"Ann {last}"}
+
+
+def prepare(env: dict, events: int, distinct_buyers: bool = False) -> int:
+    """A fresh store with `events` pending orders/create events, each from a buyer of their own or all from the
+    fixture's one account holder; returns the store id."""
     store_id = setup_store(env)
     engine = create_engine(env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
     for n in range(events):
@@ -83,6 +105,8 @@ def prepare(env: dict, events: int) -> int:
         order["id"] = 7_000_000 + n
         order["name"] = f"#B{n}"
         order["email"] = order["contact_email"] = f"buyer{n}@example.com"
+        if distinct_buyers:
+            distinct_buyer(order, n)
         inbox.record(
             engine,
             store_id=store_id,
@@ -139,9 +163,9 @@ def fresh_connector(prefix: str) -> Iterator[dict]:
         admin.dispose()
 
 
-def leg(name: str, events: int, enqueue, worker_cmd, workers: int = 1) -> float:  # type: ignore[no-untyped-def]
+def leg(name: str, events: int, enqueue, worker_cmd, workers: int = 1, distinct: bool = False) -> float:  # type: ignore[no-untyped-def]
     with fresh_connector("bench_pipe") as env:
-        store_id = prepare(env, events)
+        store_id = prepare(env, events, distinct)
         enqueue(env, store_id, workers)
         started = time.perf_counter()
         procs = [
@@ -183,11 +207,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--forking-events", type=int, default=100)
+    parser.add_argument(
+        "--distinct-buyers", action="store_true", help="each order from a buyer of their own (a flash sale)"
+    )
     args = parser.parse_args()
     worker = lambda env: [str(BIN / "connector"), "worker", "--burst"]  # noqa: E731
     print("leg                                 events    seconds     rate")
-    one = leg("batch drains, 1 worker (no fork)", args.events, enqueue_drain, worker)
-    two = leg("batch drains, 2 workers", args.events, enqueue_drain, worker, workers=2)
+    one = leg("batch drains, 1 worker (no fork)", args.events, enqueue_drain, worker, 1, args.distinct_buyers)
+    two = leg("batch drains, 2 workers", args.events, enqueue_drain, worker, 2, args.distinct_buyers)
     fork = leg(
         "1 forking RQ job per event",
         args.forking_events,

@@ -639,6 +639,35 @@ def test_two_orders_of_one_buyer_taken_at_once_wait_for_one_customer_without_a_r
     assert {o.customer_id for o in stack.erp_orders()} == {customer.id}
 
 
+def test_a_buyer_is_claimed_whole_or_not_at_all(stack):
+    """A worker claims every key of a buyer in one go: when another worker holds one of them, it holds none
+    (a claim of some keys would let a third worker create the buyer again under the others)."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from adapters.clock import utcnow
+    from connector.base.models import CustomerLink, InboxEvent
+    from connector.orders.customers import _claim
+
+    stack.post_shopify(load_fixture("shopify", "order_guest.json"))
+    stack.post_shopify({**load_fixture("shopify", "order_guest.json"), "id": 4242})
+    holder, mine = stack.events()
+    with stack.rt.sessions.begin() as session:  # the holder's worker is alive: its event holds a lease
+        session.execute(
+            update(InboxEvent)
+            .where(InboxEvent.id == holder.id)
+            .values(status="processing", locked_until=utcnow() + timedelta(seconds=30))
+        )
+        session.add(CustomerLink(key="email:held@example.com", erp_customer_id=None, claimed_by=holder.id))
+    keys = ["account:shopify:acme-us:1", "email:held@example.com", "phone:+16175550100"]
+    assert _claim(stack.rt, keys, mine.id) is False
+    with stack.rt.sessions() as session:
+        rows = {link.key: link.claimed_by for link in session.scalars(select(CustomerLink))}
+    assert rows == {"email:held@example.com": holder.id}
+    assert _claim(stack.rt, [keys[0], keys[2]], mine.id) is True  # keys nobody holds: taken together
+
+
 def test_a_claim_on_a_buyer_lasts_while_its_workers_lease_does(stack):
     """A worker killed while creating a buyer's customer leaves its claim behind: the buyer's next order waits
     while the dead worker's event still holds its lease, and goes ahead as soon as the lease has run out

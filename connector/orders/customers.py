@@ -160,9 +160,9 @@ def _claim(rt: Runtime, keys: list[str], event_id: int | None) -> bool:
         *([CustomerLink.claimed_by == event_id] if event_id is not None else []),
     )
     claims = [{"key": key, "erp_customer_id": None, "claimed_by": event_id, "claimed_at": now} for key in keys]
-    try:  # a buyer nobody holds, the usual case: one INSERT of every key, all or nothing on its own
+    try:  # a buyer nobody holds, the usual case: one INSERT of every key (one statement: all or nothing on its own)
         with rt.autocommit() as session:
-            session.execute(insert(CustomerLink), claims)
+            session.execute(insert(CustomerLink).values(claims))
         return True
     except IntegrityError:
         pass
@@ -171,7 +171,7 @@ def _claim(rt: Runtime, keys: list[str], event_id: int | None) -> bool:
             session.execute(
                 delete(CustomerLink).where(CustomerLink.key.in_(keys), CustomerLink.erp_customer_id.is_(None), left)
             )
-            session.execute(insert(CustomerLink), claims)
+            session.execute(insert(CustomerLink).values(claims))
         return True
     except IntegrityError:
         return False
