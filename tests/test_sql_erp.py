@@ -68,3 +68,36 @@ def test_an_erp_without_the_credit_note_fee_columns_still_takes_a_refund_of_a_ti
     assert row.total == Decimal("34.02")
     assert row.total - (row.subtotal + row.tax_total + row.shipping_total + row.adjustment) == Decimal("7.35")
     erp.close()
+
+
+def test_a_possible_duplicate_is_looked_up_by_the_postcode_index_not_a_scan_of_every_customer(pg_databases) -> None:  # type: ignore[no-untyped-def]
+    # A flash sale's every new buyer asks for customers with their name and postcode: a whole-table scan per
+    # order slowed with each customer added (6.6 ms per lookup at 10,000 on PostgreSQL).
+    from datetime import UTC, datetime
+
+    from sqlalchemy import event, insert
+
+    from adapters.erp.sql_contract import erp_customers
+
+    erp = SqlStagingErp(pg_databases[1])
+    erp.create_tables()
+    now = datetime.now(UTC)
+    rows = [
+        {"name": f"Ann Buyer{n}", "postcode": f"{n % 900 + 100} {n:05d}", "created_at": now, "updated_at": now}
+        for n in range(5000)
+    ]
+    rows.append({"name": "Dana Whitfield", "postcode": "sw1a-1aa", "created_at": now, "updated_at": now})
+    with erp.engine.begin() as conn:
+        conn.execute(insert(erp_customers), rows)
+        conn.execute(text("ANALYZE erp_customers"))
+    seen: list[tuple[str, object]] = []
+    event.listen(erp.engine, "before_cursor_execute", lambda _c, _cur, sql, params, *_: seen.append((sql, params)))
+
+    (found,) = erp.similar_customers("dana  WHITFIELD", "SW1A 1AA")
+
+    assert found.name == "Dana Whitfield"
+    sql, params = next((s, p) for s, p in seen if "erp_customers" in s and "lower" in s)
+    with erp.engine.connect() as conn:
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + sql, params))  # type: ignore[arg-type]
+    assert "ix_erp_customers_postcode_key" in plan, plan
+    erp.close()

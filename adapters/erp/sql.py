@@ -209,11 +209,13 @@ class SqlStagingErp:
             if "postcode" in self._fitted_absent(conn, erp_customers):
                 return []  # an ERP on the earlier contract keeps no postcodes: nothing to compare
             c = erp_customers.c
-            # Narrowed in SQL by the name, compared exactly here: spacing and case in either may differ.
+            # Narrowed in SQL by the postcode as spelt without spaces or dashes (the contract's index on it, where
+            # there is one) and by the name, compared exactly here: spacing and case in either may differ.
+            postcode_key = func.upper(func.replace(func.replace(c.postcode, " ", ""), "-", ""))
             rows = conn.execute(
                 select(c.id, c.name, c.email, c.phone, c.postcode)
+                .where(postcode_key == normalise_postcode(postcode))
                 .where(func.lower(c.name).contains(normalise_name(name).split()[-1], autoescape=True))
-                .where(c.postcode.is_not(None))
                 .order_by(c.id)
                 .limit(500)
             ).all()

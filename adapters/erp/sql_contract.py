@@ -13,7 +13,20 @@ builds the tables for a demo or a test; adapters.erp.sql is the adapter that rea
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, Numeric, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    DDL,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    event,
+)
 
 AMOUNT = Numeric(18, 4)
 metadata = MetaData()
@@ -34,6 +47,16 @@ erp_customers = Table(
     Column("owner", String(255)),
 )
 OPTIONAL_CUSTOMER_COLUMNS = ("postcode", "owner")
+# How a possible duplicate is looked up (a new buyer with the name and postcode of a customer the ERP has under
+# other contact details): by the postcode as spelt without spaces or dashes, upper-cased. Without this index each
+# new buyer scans the whole table (6.6 ms at 10,000 customers on PostgreSQL, growing with the table); an ERP that
+# implements the contract by hand adds it: README, "ERP staging tables".
+POSTCODE_KEY_INDEX = (
+    "CREATE INDEX ix_erp_customers_postcode_key ON erp_customers (upper(replace(replace(postcode, ' ', ''), '-', '')))"
+)
+
+for _dialect in ("postgresql", "sqlite"):  # MySQL's syntax for an expression index differs: left out there
+    event.listen(erp_customers, "after_create", DDL(POSTCODE_KEY_INDEX).execute_if(dialect=_dialect))
 
 erp_orders = Table(
     "erp_orders",

@@ -104,6 +104,8 @@ def _run(rt: Runtime, claimed: list[tuple[InboxEvent, StoreInfo]]) -> tuple[list
     half_lease = timedelta(seconds=rt.settings.lease_seconds / 2)
 
     def write() -> None:
+        if not unwritten:
+            return
         outcomes.extend(zip([done.event.id for done in unwritten], record(rt, unwritten), strict=True))
         unwritten.clear()
         orders.clear()
