@@ -18,8 +18,6 @@ Everything runs on 127.0.0.1 and is removed at the end (bench/pipeline.py's fres
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 import logging
 import os
 import subprocess
@@ -33,7 +31,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline import BIN, ORDER, distinct_buyer, enqueue_drain, fresh_connector, setup_store  # bench/pipeline.py
+from pipeline import BIN, delivery, enqueue_drain, fresh_connector, setup_store  # bench/pipeline.py
 
 from connector.intake import inbox
 
@@ -47,26 +45,10 @@ def engine_of(env: dict):  # type: ignore[no-untyped-def]
 
 def store_orders(engine, store_id: int, count: int, first: int) -> None:  # type: ignore[no-untyped-def]
     """`count` orders/create deliveries, each a new buyer's, stored as the receiver stores them (500 a statement)."""
-    rows = []
-    for n in range(first, first + count):
-        order = copy.deepcopy(ORDER)
-        order["id"], order["name"] = 9_000_000 + n, f"#M{n}"
-        distinct_buyer(order, n)
-        rows.append(
-            inbox.row(
-                store_id=store_id,
-                platform="shopify",
-                topic="orders/create",
-                dedupe_key=f"memory-{n}",
-                headers={},
-                body=json.dumps(order).encode(),
-                resource_id=str(order["id"]),
-            )
-        )
-        if len(rows) == 500 or n == first + count - 1:
-            with engine.begin() as conn:
-                inbox.insert_rows(conn, rows)
-            rows = []
+    for start in range(first, first + count, 500):
+        rows = [inbox.row(**delivery(store_id, n, True)) for n in range(start, min(start + 500, first + count))]
+        with engine.begin() as conn:
+            inbox.insert_rows(conn, rows)
 
 
 def rss_kib(pid: int) -> int:

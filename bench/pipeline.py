@@ -95,28 +95,32 @@ def distinct_buyer(order: dict, n: int) -> None:
             order[key] = {**order[key], "phone": phone, "last_name": last, "name": f"Ann {last}"}
 
 
+def delivery(store_id: int, n: int, distinct_buyers: bool) -> dict:
+    """Bench order n as the receiver stores its orders/create delivery (inbox.row's fields): the fixture's
+    order under an id of its own, from a buyer of their own or from the fixture's one account holder."""
+    order = copy.deepcopy(ORDER)
+    order["id"] = 7_000_000 + n
+    order["name"] = f"#B{n}"
+    order["email"] = order["contact_email"] = f"buyer{n}@example.com"
+    if distinct_buyers:
+        distinct_buyer(order, n)
+    return {
+        "store_id": store_id,
+        "platform": "shopify",
+        "topic": "orders/create",
+        "dedupe_key": f"bench-{n}",
+        "headers": {},
+        "body": json.dumps(order).encode(),
+        "resource_id": str(order["id"]),
+    }
+
+
 def prepare(env: dict, events: int, distinct_buyers: bool = False) -> int:
-    """A fresh store with `events` pending orders/create events, each from a buyer of their own or all from the
-    fixture's one account holder; returns the store id."""
+    """A fresh store with `events` pending orders/create events (`delivery`); returns the store id."""
     store_id = setup_store(env)
     engine = create_engine(env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
     for n in range(events):
-        order = copy.deepcopy(ORDER)
-        order["id"] = 7_000_000 + n
-        order["name"] = f"#B{n}"
-        order["email"] = order["contact_email"] = f"buyer{n}@example.com"
-        if distinct_buyers:
-            distinct_buyer(order, n)
-        inbox.record(
-            engine,
-            store_id=store_id,
-            platform="shopify",
-            topic="orders/create",
-            dedupe_key=f"bench-{n}",
-            headers={},
-            body=json.dumps(order).encode(),
-            resource_id=str(order["id"]),
-        )
+        inbox.record(engine, **delivery(store_id, n, distinct_buyers))
     engine.dispose()
     return store_id
 
