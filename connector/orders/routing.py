@@ -32,6 +32,10 @@ from mappings.routing import Routing, RoutingError, RoutingRules, route, rules_f
 def route_order(rt: Runtime, store: StoreInfo, order: Order, first: bool) -> tuple[Order, Routing | None]:
     """The order with its ship-from warehouses set, and the routing (None: the ERP's default, as before
     routing: a store without rules, or an order the ERP had before its store had any)."""
+    if first and store.settings.get("routing") in (None, "", {}):
+        # A new order of a store without rules: the ERP's default warehouse, with no read (a routing an earlier
+        # attempt kept under rules removed since then no longer applies to an order the ERP has not taken).
+        return order, None
     with rt.autocommit() as session:
         kept = _row(session, store.id, order.external_id)
     if kept is not None:
