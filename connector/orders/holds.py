@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -209,6 +209,29 @@ def release_held(session: Session, store_id: int, external_ids: list[str]) -> No
         .where(held_events(store_id, external_ids))
         .values(status="pending", next_attempt_at=None, attempts_before_retry=InboxEvent.attempts)
     )
+
+
+def release_if_answered(rt: Runtime, store_id: int, external_id: str | None) -> bool:
+    """Called once an event's held outcome is committed: when no question about its order still awaits a
+    person, the event goes back to pending (True) to be run again under the decision. A decision made while
+    the event was being worked on found no held event to release: without this, the event would stay held
+    under an approval already given."""
+    if not external_id:
+        return False
+    asked = (Approval.store_id == store_id) & (Approval.order_external_id == external_id)
+    matched = (CustomerMatch.store_id == store_id) & (CustomerMatch.order_external_id == external_id)
+    with rt.autocommit() as session:
+        awaiting = session.scalar(
+            select(
+                exists().where(asked, Approval.status == "awaiting")
+                | exists().where(matched, CustomerMatch.status == "awaiting")
+            )
+        )
+    if awaiting:
+        return False
+    with rt.sessions.begin() as session:
+        release_held(session, store_id, [external_id])
+    return True
 
 
 def held_events(store_id: int, external_ids: list[str]) -> ColumnElement[bool]:

@@ -25,7 +25,7 @@ from connector.base import erp_health
 from connector.base.db import rowcount
 from connector.base.models import EventAttempt, InboxEvent, Store
 from connector.base.runtime import Runtime, StoreInfo
-from connector.orders import compliance
+from connector.orders import compliance, holds
 from connector.orders.event_core import EventCore
 from mappings import cardnumbers, payloads
 from mappings.errors import MappingError
@@ -295,6 +295,8 @@ def _told(rt: Runtime, done: Attempt, kept: bool) -> Outcome:
             },
         )
         outcome = Outcome(status, done.error, done.retry_at)
+        if status == "held" and holds.release_if_answered(rt, event.store_id, event.resource_id):
+            outcome = Outcome("retry")  # answered while it was being worked on: run again at once, under the answer
     if done.erp_silent:
         erp_health.silent(rt, str(done.error))
         return dataclasses.replace(outcome, erp_silent=True)
