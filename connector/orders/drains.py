@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 
 from adapters.clock import utcnow
+from connector.base.db import rowcount
 from connector.base.models import InboxEvent
 from connector.base.runtime import Runtime, StoreInfo, current
 from connector.orders.pipeline import Attempt, Outcome, attempt, claim_batch, process_event, record, release
@@ -36,9 +37,13 @@ DRAIN_SECONDS = 20  # a drain hands over to a fresh job after this long, so no j
 # A drain's last event may start just before DRAIN_SECONDS and wait on a slow ERP. Kept short because RQ
 # frees the concurrency slot of a job whose worker was killed only when this (plus 60 s) has passed.
 JOB_TIMEOUT = 120
-# Events claimed in one statement: enough to spread the claim's round trips thin, few enough that a second
-# drain of the same store finds work, and that a worker killed mid-run spends an attempt of only a few others.
+# Events claimed in one statement at most: enough to spread the claim's round trips thin, few enough that a
+# second drain of the same store finds work, and that a worker killed mid-run spends an attempt of only a few.
 CLAIM_RUN = 10
+# An event that takes longer than this (a store's rate limit, a slow ERP) holds up the others claimed with it:
+# the rest of its run is handed back for another drain, and this drain claims one at a time again, doubling
+# the run while events are quick (the chaos run converged 3-6x slower with fixed runs of ten).
+SLOW_EVENT_SECONDS = 0.25
 
 
 def _flag(rt: Runtime, store_id: int) -> str:
@@ -77,12 +82,13 @@ def drain(store_id: int) -> int:
 def _drain_batch(rt: Runtime, store_id: int) -> tuple[int, bool]:
     """Up to a batch of the store's due events, claimed a run at a time (CLAIM_RUN) and their outcomes written
     a run at a time; (the events done, whether the drain is to stop: nothing was due, or the ERP is silent)."""
-    done = 0
+    done, run = 0, 1
     while done < rt.settings.batch_size:
-        claimed = claim_batch(rt, store_id, min(CLAIM_RUN, rt.settings.batch_size - done))
+        claimed = claim_batch(rt, store_id, min(run, rt.settings.batch_size - done))
         if not claimed:
             return done, True
-        outcomes, silent = _run(rt, claimed)
+        outcomes, silent, slow = _run(rt, claimed)
+        run = 1 if slow else min(CLAIM_RUN, run * 2)
         for event_id, outcome in outcomes:
             done += outcome.status != "not_claimed"
             if outcome.status == "retry":
@@ -92,11 +98,12 @@ def _drain_batch(rt: Runtime, store_id: int) -> tuple[int, bool]:
     return done, False
 
 
-def _run(rt: Runtime, claimed: list[tuple[InboxEvent, StoreInfo]]) -> tuple[list[tuple[int, Outcome]], bool]:
+def _run(rt: Runtime, claimed: list[tuple[InboxEvent, StoreInfo]]) -> tuple[list[tuple[int, Outcome]], bool, bool]:
     """Work through claimed events in order, writing their outcomes in one commit where that is safe; (each
-    event's outcome, whether the ERP went silent). An outcome is written before the next event starts when
-    that event is not a plain order event, or is one of an order already in the run: it may read what the
-    earlier one recorded (an edit reads the order as last taken; a privacy request redacts stored results)."""
+    event's outcome, whether the ERP went silent, whether an event was slow: the rest were handed back). An
+    outcome is written before the next event starts when that event is not a plain order event, or is one of
+    an order already in the run: it may read what the earlier one recorded (an edit reads the order as last
+    taken; a privacy request redacts stored results)."""
     outcomes: list[tuple[int, Outcome]] = []
     unwritten: list[Attempt] = []
     orders: set[str] = set()
@@ -115,7 +122,7 @@ def _run(rt: Runtime, claimed: list[tuple[InboxEvent, StoreInfo]]) -> tuple[list
             # A slow ERP: hand the rest back before their leases run out under us (another drain takes them).
             write()
             release(rt, [e for e, _ in claimed[position:]], None)
-            return outcomes, False
+            return outcomes, False, True
         if unwritten and not (_order_event(event) and event.resource_id not in orders):
             write()
         done = attempt(rt, event, store)
@@ -126,13 +133,32 @@ def _run(rt: Runtime, claimed: list[tuple[InboxEvent, StoreInfo]]) -> tuple[list
             # as this one (the sweep wakes them), using up no attempt.
             write()
             until = done.retry_at or utcnow() + timedelta(seconds=rt.settings.retry_base_seconds)
-            rest = [e for e, _ in claimed[position + 1 :]]
-            release(rt, rest, until)
-            if rest:
-                log.info("ERP not answering: %s more event(s) wait until %s", len(rest), until.isoformat())
-            return outcomes, True
+            release(rt, [e for e, _ in claimed[position + 1 :]], until)
+            waiting = defer(rt, event.store_id, until)
+            log.info("ERP not answering: the store's %s other due event(s) wait until %s", waiting, until.isoformat())
+            return outcomes, True, True
+        if (done.finished - done.started).total_seconds() > SLOW_EVENT_SECONDS:
+            write()
+            release(rt, [e for e, _ in claimed[position + 1 :]], None)  # due at once: for another drain
+            return outcomes, False, True
     write()
-    return outcomes, False
+    return outcomes, False, False
+
+
+def defer(rt: Runtime, store_id: int, until: datetime) -> int:
+    """Make the store's pending events due no sooner than `until`, leaving their attempts as they are; how many."""
+    with rt.sessions.begin() as session:
+        return rowcount(
+            session.execute(
+                update(InboxEvent)
+                .where(
+                    InboxEvent.store_id == store_id,
+                    InboxEvent.status == "pending",
+                    or_(InboxEvent.next_attempt_at.is_(None), InboxEvent.next_attempt_at < until),
+                )
+                .values(next_attempt_at=until)
+            )
+        )
 
 
 def _order_event(event: InboxEvent) -> bool:
