@@ -16,6 +16,7 @@ decision is in the audit log with its actor (`rules:<store>` for a hold).
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -211,23 +212,28 @@ def release_held(session: Session, store_id: int, external_ids: list[str]) -> No
     )
 
 
-def release_if_answered(rt: Runtime, store_id: int, external_id: str | None) -> bool:
-    """Called once an event's held outcome is committed: when no question about its order still awaits a
-    person, the event goes back to pending (True) to be run again under the decision. A decision made while
-    the event was being worked on found no held event to release: without this, the event would stay held
-    under an approval already given."""
+def release_if_answered(rt: Runtime, store_id: int, external_id: str | None, since: datetime) -> bool:
+    """Called once an event's held outcome is committed: when a person answered the question about its order
+    after `since` (the attempt's start) and none still awaits, the event goes back to pending (True) to be run
+    again under the answer. That answer found no held event to release while the event was being worked on:
+    without this, the event would stay held under an approval already given. (An answer from before the
+    attempt releases nothing: the attempt saw it.)"""
     if not external_id:
         return False
     asked = (Approval.store_id == store_id) & (Approval.order_external_id == external_id)
     matched = (CustomerMatch.store_id == store_id) & (CustomerMatch.order_external_id == external_id)
     with rt.autocommit() as session:
-        awaiting = session.scalar(
+        answered = session.scalar(
             select(
-                exists().where(asked, Approval.status == "awaiting")
-                | exists().where(matched, CustomerMatch.status == "awaiting")
+                ~exists().where(asked, Approval.status == "awaiting")
+                & ~exists().where(matched, CustomerMatch.status == "awaiting")
+                & (
+                    exists().where(asked, Approval.decided_at >= since)
+                    | exists().where(matched, CustomerMatch.decided_at >= since)
+                )
             )
         )
-    if awaiting:
+    if not answered:
         return False
     with rt.sessions.begin() as session:
         release_held(session, store_id, [external_id])

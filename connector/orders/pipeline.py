@@ -295,7 +295,7 @@ def _told(rt: Runtime, done: Attempt, kept: bool) -> Outcome:
             },
         )
         outcome = Outcome(status, done.error, done.retry_at)
-        if status == "held" and holds.release_if_answered(rt, event.store_id, event.resource_id):
+        if status == "held" and holds.release_if_answered(rt, event.store_id, event.resource_id, done.started):
             outcome = Outcome("retry")  # answered while it was being worked on: run again at once, under the answer
     if done.erp_silent:
         erp_health.silent(rt, str(done.error))
