@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -31,7 +30,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline import BIN, delivery, enqueue_drain, fresh_connector, setup_store  # bench/pipeline.py
+from pipeline import delivery, enqueue_drain, fresh_connector, setup_store, start_workers  # bench/pipeline.py
 
 from connector.intake import inbox
 
@@ -69,15 +68,7 @@ def backlog(env: dict, store_id: int, events: int, workers: int) -> None:
     store_orders(engine, store_id, events, 0)
     print(f"stored {events} orders in {time.perf_counter() - started:.0f} s")
     enqueue_drain(env, store_id, workers)
-    procs = [
-        subprocess.Popen(
-            [str(BIN / "connector"), "worker", "--burst"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(workers)
-    ]
+    procs = start_workers(env, workers)
     samples: list[tuple[int, list[int]]] = []
     started = time.perf_counter()
     while any(proc.poll() is None for proc in procs):

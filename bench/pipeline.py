@@ -172,18 +172,30 @@ def leg(name: str, events: int, enqueue, worker_cmd, workers: int = 1, distinct:
         store_id = prepare(env, events, distinct)
         enqueue(env, store_id, workers)
         started = time.perf_counter()
-        procs = [
-            subprocess.Popen(worker_cmd(env), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            for _ in range(workers)
-        ]
-        said = [proc.communicate(timeout=900)[1] for proc in procs]
+        procs = start_workers(env, workers, worker_cmd(env))
+        for proc in procs:
+            proc.wait(timeout=900)
         seconds = time.perf_counter() - started
         finished = done_count(env)
         if finished != events or any(proc.returncode for proc in procs):
-            raise SystemExit(f"{name}: {finished} of {events} events succeeded; the workers said:\n{said[0][-3000:]}")
+            said = (Path(env["CONNECTOR_INSTANCE_PATH"]) / "worker0.log").read_text()[-3000:]
+            raise SystemExit(f"{name}: {finished} of {events} events succeeded; the first worker said:\n{said}")
         rate = events / seconds
         print(f"{name:<34} {events:>6} events {seconds:8.2f} s {rate:9.1f} orders/s")
         return rate
+
+
+def start_workers(env: dict, count: int, command: list[str] | None = None) -> list[subprocess.Popen]:
+    """`count` burst workers (`connector worker --burst` unless another command is given), each logging to
+    worker<n>.log in the connector's instance folder (a pipe nobody reads would stall a worker that logs)."""
+    command = command or [str(BIN / "connector"), "worker", "--burst"]
+    logs = Path(env["CONNECTOR_INSTANCE_PATH"])
+    return [
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=(logs / f"worker{n}.log").open("w"), text=True
+        )
+        for n in range(count)
+    ]
 
 
 def enqueue_drain(env: dict, store_id: int, drains: int) -> None:
