@@ -43,7 +43,10 @@ _SEPARATORS = re.compile(r"[ -]")
 # where a card number could be. Names of security-code and card-number fields, in lower case.
 _DIGITISH = bytes(ord("0") if c in b"0123456789 -" else ord(".") for c in range(256))
 _THIRTEEN = b"0" * 13
-_NAMED = re.compile(rb"c(?:v[vcn]|sc|ard.?(?:n[ou]|code|verif)|c.?num)|secur|\"pan\"")
+# Split in three: a pattern that starts with one literal ("c") is searched at C speed, an alternation
+# of several is tried at every byte (ten times slower on a 15 kB body).
+_NAMED = re.compile(rb"c(?:v[vcn]|sc|ard.?(?:n[ou]|code|verif)|c.?num)")
+_NAMED_WORDS = (b"secur", b'"pan"')
 # A security code written out in text ("CVV: 123"): the digits after the word.
 _THREE_DIGITS = re.compile(r"[0-9]{3}")  # the least either needs: a quick way past most text
 _CVV_TEXT = re.compile(r"(?i)\b(?:cvv2?|cvc2?|cvn|csc|security code)\b\W{0,3}(\d{3,4})\b")
@@ -205,13 +208,17 @@ def mask_payload(payload: Any) -> tuple[Any, list[str]]:
 
 
 def _may_hold_card_data(body: bytes) -> bool:
-    if _NAMED.search(body.lower()):
+    lower = body.lower()
+    if _NAMED.search(lower) or any(word in lower for word in _NAMED_WORDS):
         return True
     digitish = body.translate(_DIGITISH)
     start = digitish.find(_THIRTEEN)
     while start != -1:
         end = digitish.find(b".", start)
         end = len(body) if end == -1 else end
+        if len(body[start:end].translate(None, b" -")) < 13:  # indentation, a phone number: too few digits
+            start = digitish.find(_THIRTEEN, end)
+            continue
         # With the two bytes before it and the one after: what the card-number pattern looks behind and ahead.
         # Between `:` and `,` it is a JSON number (an id), which no card number is sent as; after `/`, a gid.
         before, after = body[start - 1 : start], body[end : end + 1]

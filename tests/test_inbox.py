@@ -155,3 +155,22 @@ def test_a_connection_that_died_since_its_last_use_is_replaced_without_refusing_
         )
     assert isinstance(writer.record(_row("after")), int)
     assert sorted(_stored(engine)) == ["after", "before"]
+
+
+def test_bodies_and_results_are_stored_with_lz4(engine):
+    """PostgreSQL's default compression (pglz) cost the database most of an inbox insert's CPU
+    (bench/intake.py); the migrations set LZ4 on the inbox's two large columns."""
+    body = open("tests/fixtures/shopify/order_discount_multiline.json", "rb").read()
+    writer = inbox_writer.Inbox(engine, on_stored=lambda store_id: None)
+    row = {**_row("lz4"), "body": body}
+    event_id = writer.record(row)
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE inbox_events SET result = CAST(:r AS json) WHERE id = :id"),
+            {"r": body.decode(), "id": event_id},
+        )
+        methods = conn.execute(
+            text("SELECT pg_column_compression(body), pg_column_compression(result) FROM inbox_events WHERE id = :id"),
+            {"id": event_id},
+        ).one()
+    assert tuple(methods) == ("lz4", "lz4")
