@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -29,7 +30,7 @@ from connector.demo import SAMPLE_ORDER, run_demo
 from connector.jobs import schedules
 from connector.orders.compliance import erase_customer
 from connector.orders.drains import sweep as run_sweep
-from connector.orders.operations import retry_events
+from connector.orders.operations import RETRYABLE_STATES, STATUSES, retry_events
 from connector.setup import shopify_connect
 from connector.setup.config_io import ConfigError, dump_config, load_config
 from connector.setup.woo_connect import ConnectError, begin
@@ -77,7 +78,38 @@ def _fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
-@click.group()
+class _Commands(click.Group):
+    """The command group: a database that is not there, or not the connector's yet, is one line saying
+    what to do, not a traceback (a newcomer's first `connector events` in another directory)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
+        try:
+            return super().invoke(ctx)
+        except (OperationalError, ProgrammingError) as exc:
+            _fail(_database_problem(exc))
+        except SecretsError as exc:  # e.g. no CONNECTOR_ENCRYPTION_KEY beside a PostgreSQL DATABASE_URL
+            _fail(str(exc))
+
+
+def _database_problem(exc: Exception) -> str:
+    url = Settings.from_env().database_url
+    text = str(getattr(exc, "orig", exc))
+    if "no such table" in text or "does not exist" in text and "relation" in text:
+        return (
+            f"the database {url} has no connector tables yet: run `connector db upgrade` (`connector run` "
+            "does it itself), or point DATABASE_URL at the connector's database"
+            + (
+                ". The embedded one is instance/connector.db in the directory a command runs in"
+                if "sqlite" in url
+                else ""
+            )
+        )
+    return f"cannot use the database {url}: {text.strip().splitlines()[0]}"
+
+
+@click.group(cls=_Commands)
 @click.option("--log-level", default="INFO", show_default=True)
 def main(log_level: str) -> None:
     """Storefront ⇄ back-office connector."""
@@ -109,7 +141,7 @@ def config() -> None:
     """Stores, ERP connection and mappings as YAML."""
 
 
-@config.command("load")
+@config.command("load", short_help="Load stores, ERP and mappings from a YAML file.")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def config_load(path: Path) -> None:
     """Create or update stores, the ERP connection and mapping tables from a YAML file.
@@ -130,7 +162,7 @@ def config_load(path: Path) -> None:
     )
 
 
-@config.command("dump")
+@config.command("dump", short_help="Print the configuration as YAML, secrets masked.")
 def config_dump() -> None:
     """Print the configuration (stores, ERP, every mapping table) as YAML, secrets masked."""
 
@@ -142,7 +174,7 @@ def user() -> None:
     """People who sign in to /config and /console."""
 
 
-@user.command("add")
+@user.command("add", short_help="Add a user, or reset their password and role.")
 @click.argument("email")
 @click.option("--role", type=click.Choice(ROLES), default="support", show_default=True)
 @click.option(
@@ -165,7 +197,7 @@ def user_add(email: str, role: str, password: str | None) -> None:
     click.echo(f"{email.strip().lower()} can sign in as {role}")
 
 
-@main.command()
+@main.command(short_help="Print a new key for CONNECTOR_ENCRYPTION_KEY.")
 def keygen() -> None:
     """Print a new random key for CONNECTOR_ENCRYPTION_KEY (better than a passphrase)."""
     from cryptography.fernet import Fernet
@@ -173,12 +205,12 @@ def keygen() -> None:
     click.echo(Fernet.generate_key().decode())
 
 
-@main.group()
+@main.group(short_help="Privacy requests for a store's customer.")
 def customer() -> None:
     """Privacy requests for a store's customer (WooCommerce has no privacy webhooks)."""
 
 
-@customer.command("erase")
+@customer.command("erase", short_help="Erase what is held about one customer.")
 @click.argument("store")
 @click.option("--email", default=None, help="The customer's email (matched exactly, case and spaces ignored).")
 @click.option("--phone", default=None, help="The customer's phone (matched on its digits).")
@@ -205,7 +237,7 @@ def store() -> None:
     """Connecting stores."""
 
 
-@store.command("connect-woocommerce")
+@store.command("connect-woocommerce", short_help="Print the link that connects a WooCommerce store.")
 @click.argument("slug")
 @click.argument("url")
 def store_connect_woocommerce(slug: str, url: str) -> None:
@@ -222,7 +254,7 @@ def store_connect_woocommerce(slug: str, url: str) -> None:
     click.echo(link)
 
 
-@store.command("connect-shopify")
+@store.command("connect-shopify", short_help="Connect a Shopify store with its app's keys.")
 @click.argument("slug")
 @click.argument("shop")
 @click.option("--client-id", required=True, help="The app's client ID (Dev Dashboard → the app → Settings).")
@@ -285,11 +317,27 @@ def retry(event_ids: tuple[int, ...], failed: bool) -> None:
 
     if not event_ids and not failed:
         _fail("give event ids or --failed")
-    count = retry_events(_runtime(), event_ids or None, failed=failed, actor=_cli_actor())
-    click.echo(f"{count} event(s) queued for retry")
+    rt = _runtime()
+    if event_ids:
+        from sqlalchemy import select
+
+        with rt.sessions() as session:
+            found = dict(
+                session.execute(select(InboxEvent.id, InboxEvent.status).where(InboxEvent.id.in_(event_ids))).all()
+            )
+        unknown = [str(i) for i in event_ids if i not in found]
+        if unknown:  # a mistyped id: nothing is retried, so the person can correct the whole command
+            _fail(f"no event {', '.join(unknown)}: nothing was retried (`connector events` lists the latest)")
+        for event_id, status in found.items():
+            if status not in RETRYABLE_STATES:
+                click.echo(f"event {event_id} is {status}: only {', '.join(RETRYABLE_STATES)} events are retried")
+    count = retry_events(rt, event_ids or None, failed=failed, actor=_cli_actor())
+    click.echo(f"{count} event{'' if count == 1 else 's'} queued for retry")
+    if event_ids and not count:
+        sys.exit(1)
 
 
-@main.command()
+@main.command(short_help="Re-queue due events whose queue entry was lost.")
 @click.option("--grace", type=float, default=None, help="Seconds an event may wait for its own wake-up.")
 def sweep(grace: float | None) -> None:
     """Re-enqueue due events whose queue entry was lost (e.g. after Redis was flushed)."""
@@ -299,8 +347,8 @@ def sweep(grace: float | None) -> None:
     click.echo(f"re-enqueued drains for {len(found)} store(s), {sum(found.values())} event(s)")
 
 
-@main.command()
-@click.option("--status", default=None, help="pending, processing, succeeded, failed, ignored, skipped")
+@main.command(short_help="The latest inbox events: state, order, error.")
+@click.option("--status", type=click.Choice(STATUSES), default=None, help="Only events in this state.")
 @click.option("--limit", default=20, show_default=True)
 def events(status: str | None, limit: int) -> None:
     """List the latest inbox events with their state and last error."""
@@ -314,12 +362,12 @@ def events(status: str | None, limit: int) -> None:
         for event, slug in session.execute(query):
             click.echo(
                 f"{event.id:>8}  {event.received_at:%Y-%m-%d %H:%M:%S}  {slug:<16} {event.topic:<20} "
-                f"{event.status:<10} attempts={event.attempts}"
+                f"{event.order_number or '-':<10} {event.status:<10} attempts={event.attempts}"
                 + (f"  {event.last_error}" if event.last_error and event.status != "succeeded" else "")
             )
 
 
-@main.command("send-sample")
+@main.command("send-sample", short_help="Post a signed sample order to a connector.")
 @click.option("--url", default="http://127.0.0.1:5000", show_default=True)
 @click.option("--store", default="demo", show_default=True)
 @click.option(
@@ -343,18 +391,23 @@ def send_sample(url: str, store: str, path: Path | None) -> None:
             _fail(f"no store {store!r} in {rt.settings.database_url}")
         secret = rt.store_info(row).webhook_secret
     body = (path or SAMPLE_ORDER).read_bytes()
-    response = requests.post(
-        f"{url.rstrip('/')}/webhooks/shopify/{store}",
-        data=body,
-        headers={
-            "Content-Type": "application/json",
-            "X-Shopify-Topic": "orders/create",
-            "X-Shopify-Event-Id": str(uuid.uuid4()),
-            "X-Shopify-Webhook-Id": str(uuid.uuid4()),
-            "X-Shopify-Hmac-Sha256": sign(secret, body),
-        },
-        timeout=10,
-    )
+    try:
+        response = requests.post(
+            f"{url.rstrip('/')}/webhooks/shopify/{store}",
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Shopify-Topic": "orders/create",
+                "X-Shopify-Event-Id": str(uuid.uuid4()),
+                "X-Shopify-Webhook-Id": str(uuid.uuid4()),
+                "X-Shopify-Hmac-Sha256": sign(secret, body),
+            },
+            timeout=10,
+        )
+    except requests.ConnectionError:
+        _fail(f"nothing answers at {url}: start the connector first (`connector run`), or give its address with --url")
+    except requests.Timeout:
+        _fail(f"{url} took more than 10 s to answer: is it the connector, and is it busy?")
     click.echo(f"{response.status_code} {response.text}")
 
 
@@ -373,7 +426,7 @@ def worker(burst: bool) -> None:
     w.work(burst=burst, with_scheduler=True)
 
 
-@main.command()
+@main.command(short_help="Run the scheduler (sweeps, syncs, prune).")
 @click.option("--sweep-every", type=int, default=60, show_default=True)
 def scheduler(sweep_every: int) -> None:
     """Run the RQ cron scheduler: the inbox sweep, each store's inventory sync, order reconciliation and
@@ -409,7 +462,7 @@ def _store_id(rt: Runtime, slug: str) -> int:
     return found
 
 
-@main.command()
+@main.command(short_help="Fetch orders whose webhooks were missed.")
 @click.argument("store")
 def reconcile(store: str) -> None:
     """Feed STORE's orders changed since the last run into the inbox (missed webhooks), then drain."""
@@ -422,7 +475,7 @@ def reconcile(store: str) -> None:
     click.echo(f"{store}: {found['seen']} order(s) seen, {found['new']} new event(s); cursor {found['cursor']}")
 
 
-@main.command()
+@main.command(short_help="Import a store's orders changed since a date.")
 @click.argument("store", required=False)
 @click.option("--all", "all_stores", is_flag=True, help="Every active store, one after the other (after a restore).")
 @click.option(
@@ -471,7 +524,7 @@ def backfill(store: str | None, all_stores: bool, since: datetime, restart: bool
         _fail(f"not finished for {', '.join(failed)}: run the same command again to resume")
 
 
-@main.command()
+@main.command(short_help="Delete old finished inbox events.")
 @click.option(
     "--days", type=click.IntRange(0), default=None, help="Keep this many days (default CONNECTOR_RETENTION_DAYS, 30)."
 )
@@ -483,7 +536,7 @@ def prune(days: int | None) -> None:
     click.echo(f"pruned {count} event(s) older than {rt.settings.retention_days if days is None else days} day(s)")
 
 
-@main.command("sync-inventory")
+@main.command("sync-inventory", short_help="Write what STORE may sell from ERP stock.")
 @click.argument("store")
 @click.option("--full", is_flag=True, help="Recompute every SKU, not only those whose stock or orders changed.")
 @click.option("--no-erp-read", is_flag=True, help="Use the stock mirror as it is; do not read the ERP first.")
@@ -510,21 +563,21 @@ def sync_inventory_command(store: str, full: bool, no_erp_read: bool) -> None:
         sys.exit(1)
 
 
-@main.command("sync-shipments")
+@main.command("sync-shipments", short_help="Tell the stores about new ERP shipments.")
 @click.option("--retry-failed", is_flag=True, help="Give failed fulfillments a fresh start first.")
 def sync_shipments_command(retry_failed: bool) -> None:
     """Read new ERP shipments and tell the stores (fulfillments, notes, completion); prints the report."""
     _sync_feed("shipments", "fulfillment(s)", reset_failed if retry_failed else None, sync_shipments)
 
 
-@main.command("sync-receipts")
+@main.command("sync-receipts", short_help="Mark store orders paid from ERP receipts.")
 @click.option("--retry-failed", is_flag=True, help="Give failed receipts a fresh start first.")
 def sync_receipts_command(retry_failed: bool) -> None:
     """Read the receipts finance recorded in the ERP and mark the store orders paid; prints the report."""
     _sync_feed("receipts", "receipt(s)", reset_failed_receipts if retry_failed else None, sync_receipts)
 
 
-@main.command("sync-undelivered")
+@main.command("sync-undelivered", short_help="Tell the stores about undelivered parcels.")
 @click.option("--retry-failed", is_flag=True, help="Give failed undelivered parcels a fresh start first.")
 def sync_undelivered_command(retry_failed: bool) -> None:
     """Read the parcels the ERP recorded as returned undelivered (a COD parcel refused at the door) and
@@ -532,7 +585,7 @@ def sync_undelivered_command(retry_failed: bool) -> None:
     _sync_feed("undelivered parcels", "parcel(s)", reset_failed_undelivered if retry_failed else None, sync_undelivered)
 
 
-@main.command("sync-refunds")
+@main.command("sync-refunds", short_help="Refund in the stores the ERP's credit notes.")
 @click.option("--retry-failed", is_flag=True, help="Give failed refunds a fresh start first.")
 def sync_refunds_command(retry_failed: bool) -> None:
     """Read the credit notes the ERP made itself and refund them in the stores; prints the report."""
@@ -621,13 +674,33 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-@main.command()
+@main.command(short_help="Try it: web and worker, embedded defaults.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 def run(host: str, port: int) -> None:
     """Web and worker in one process on the embedded defaults, with a demo store and ERP."""
 
+    problem = _port_problem(host, port)
+    if problem:
+        _fail(problem)
     run_demo(Settings.from_env(), host, port)
+
+
+def _port_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port, said before anything is printed or started."""
+    import socket
+
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.create_server((host, port), family=family):  # with SO_REUSEADDR, as the server binds
+            return None
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return (
+                f"port {port} on {host} is in use (another connector?): "
+                f"pick another with `connector run --port {port + 1}`"
+            )
+        return f"cannot listen on {host}:{port} ({exc.strerror or exc}): give another with --host or --port"
 
 
 if __name__ == "__main__":
