@@ -7,7 +7,9 @@ over SQLite with a SQL staging ERP whose item master refuses the fixture's first
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import insert
@@ -56,12 +58,18 @@ def _same_page(page) -> bool:  # type: ignore[no-untyped-def]
     return page.evaluate("window.__stillTheSamePage === true")
 
 
+@contextlib.contextmanager
+def _admin_with_a_failed_event(stack, browser: str, tmp_path) -> Iterator[tuple[str, object, int]]:  # type: ignore[no-untyped-def]
+    """The app served, an admin signed in in Chromium, and one failed order event: (base URL, page, its id)."""
+    add_user(stack.rt, *ADMIN, "admin")
+    with live_app(stack) as base, chromium_page(tmp_path / "profile", browser) as page:
+        sign_in(page, base, ADMIN)
+        yield base, page, _failed_event(stack, base)
+
+
 def test_the_console_follows_a_retried_event_without_a_reload(sqlite_stack, chromium, tmp_path):  # noqa: F811
     stack = sqlite_stack
-    add_user(stack.rt, *ADMIN, "admin")
-    with live_app(stack) as base, chromium_page(tmp_path / "profile", chromium) as page:
-        sign_in(page, base, ADMIN)
-        event_id = _failed_event(stack, base)
+    with _admin_with_a_failed_event(stack, chromium, tmp_path) as (base, page, event_id):
         _add_missing_sku(stack)
 
         # The event page: Retry now, then the status turns succeeded on its own, details with it.
@@ -103,11 +111,7 @@ def _sideways(page) -> int:  # type: ignore[no-untyped-def]
 
 
 def test_console_and_config_fit_a_phone_and_long_texts_wrap(sqlite_stack, chromium, tmp_path):  # noqa: F811
-    stack = sqlite_stack
-    add_user(stack.rt, *ADMIN, "admin")
-    with live_app(stack) as base, chromium_page(tmp_path / "profile", chromium) as page:
-        sign_in(page, base, ADMIN)
-        event_id = _failed_event(stack, base)
+    with _admin_with_a_failed_event(sqlite_stack, chromium, tmp_path) as (base, page, event_id):
         page.goto(f"{base}/console/events/{event_id}")
         page.get_by_label("Reason to skip").fill(LONG_REASON)
         page.get_by_role("button", name="Skip this event").click()
