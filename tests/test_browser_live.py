@@ -131,3 +131,27 @@ def test_console_and_config_fit_a_phone_and_long_texts_wrap(sqlite_stack, chromi
             field = page.get_by_label(label)
             field.fill("2026-11-20T15:00")
             assert field.evaluate("e => e.getBoundingClientRect().width") >= 200, label
+
+
+def test_the_erp_test_result_is_in_view_below_the_sticky_header(sqlite_stack, chromium, tmp_path):  # noqa: F811
+    """Test connection lands on /config#erp: its answer is in the ERP card, on screen, heading not under the header."""
+    add_user(sqlite_stack.rt, *ADMIN, "admin")
+    with live_app(sqlite_stack) as base, chromium_page(tmp_path / "profile", chromium) as page:
+        sign_in(page, base, ADMIN)
+        for size in ({"width": 1280, "height": 900}, PHONE):
+            page.set_viewport_size(size)
+            page.goto(f"{base}/config")
+            page.locator("#erp").get_by_role("button", name="Test connection").click()
+            assert page.url.endswith("/config#erp")
+            result = page.locator("#erp .flash")
+            assert "ERP connection works" in result.inner_text()
+            header = page.locator("header.top").bounding_box()
+            heading = page.locator("#erp h2").bounding_box()
+            box = result.bounding_box()
+            assert header and heading and box
+            assert heading["y"] >= header["y"] + header["height"], (size, heading, header)
+            assert header["y"] + header["height"] <= box["y"] and box["y"] + box["height"] <= size["height"], (
+                size,
+                box,
+            )
+            assert page.locator("main > .flash").count() == 0  # not at the top of the page, out of view

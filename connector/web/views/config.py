@@ -345,7 +345,7 @@ def erp_page() -> Any:
         chosen,
         {"secrets_set": list(result.changed_secrets), **({"stock": stock} if stock else {})},
     )
-    flash("ERP connection saved. Test it below.", "success")
+    flash("ERP connection saved. Test it with the button above.", "erp-success")
     return redirect(url_for("config.index") + "#erp")
 
 
@@ -354,13 +354,13 @@ def test_erp() -> Any:
     hidden = secret_values(rt())
     try:
         message = rt().erp().test_connection()
-        flash(f"ERP connection works: {scrub(message, hidden)}", "success")
+        flash(f"ERP connection works: {scrub(message, hidden)}", "erp-success")
         outcome = "ok"
     except ErpError as exc:
-        flash(f"ERP connection test failed: {scrub(str(exc), hidden)}", "error")
+        flash(f"ERP connection test failed: {scrub(str(exc), hidden)}", "erp-error")
         outcome = "failed"
     except Exception as exc:  # an adapter that cannot even be built (bad settings): say what
-        flash(f"ERP connection test failed: {type(exc).__name__}: {scrub(str(exc), hidden)}", "error")
+        flash(f"ERP connection test failed: {type(exc).__name__}: {scrub(str(exc), hidden)}", "erp-error")
         outcome = "failed"
     audit(rt(), actor(), "erp.test", "", {"outcome": outcome})
     return redirect(url_for("config.index") + "#erp")
