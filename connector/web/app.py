@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Request, Response, jsonify, redirect
+from flask import Flask, Request, Response, jsonify, redirect, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns
 
@@ -64,6 +64,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     def home() -> BaseResponse:
         user = auth.current_user()
         return redirect("/config" if user is not None and user.role == "admin" else "/console")
+
+    @app.get("/favicon.ico")
+    def favicon() -> BaseResponse:  # browsers ask for it on every site, whatever the page links
+        return redirect(url_for("static", filename="favicon.svg"), 301)
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -59,7 +59,7 @@ bp = Blueprint("auth", __name__)
 ROLES = ("admin", "support", "approver")  # an approver is support who may also approve held orders
 # The stores' webhooks never reach this guard: connector.intake.webhooks serves them in front of Flask. The
 # WooCommerce key callback does: the store's server calls it, and its one-time id is its check.
-PUBLIC_ENDPOINTS = {"auth.login", "healthz", "readyz", "static", "connect.woo_callback"}
+PUBLIC_ENDPOINTS = {"auth.login", "healthz", "readyz", "static", "favicon", "connect.woo_callback"}
 # Machine endpoints authenticated by a bearer token instead of a session (no cookie, no CSRF): the
 # endpoint -> the ERP connection secret that holds its token. A signed-in person without the token
 # is refused too.
@@ -325,7 +325,7 @@ def _safe_next(target: str | None) -> str:
 def login() -> Any:
     rt: Runtime = current_app.extensions["connector.runtime"]
     if request.method == "GET":
-        return render_template("login.html", next=_safe_next(request.args.get("next")), error=None)
+        return render_template("login.html", next=_safe_next(request.args.get("next")), error=None, email="")
     email = (request.form.get("email") or "").strip().lower()[:255]
     address = request.remote_addr or "unknown"
     keys = {"pair": f"pair:{email}|{address}", "ip": f"ip:{address}"}
@@ -336,15 +336,19 @@ def login() -> Any:
         return render_template(
             "login.html",
             next=_safe_next(request.form.get("next")),
-            error=f"Too many sign-in attempts. Try again in {wait} minute(s).",
+            error=f"Too many sign-in attempts. Try again in {wait} minute{'' if wait == 1 else 's'}.",
+            email=email,
         ), 429
     with rt.sessions() as s:
         user = s.scalars(select(User).where(User.email == email)).first()
     password = request.form.get("password") or ""
     matches = check_password_hash(user.password_hash if user is not None else _decoy_hash(), password)
     if user is None or not user.active or not matches:
+        # For the admins' audit log (the person is told only "wrong email or password"); never the password.
+        why = "no such user" if user is None else "account disabled" if not user.active else "wrong password"
+        audit(rt, email or "(no email)", "login.failed", "", {"from": address, "why": why})
         return render_template(
-            "login.html", next=_safe_next(request.form.get("next")), error="Wrong email or password."
+            "login.html", next=_safe_next(request.form.get("next")), error="Wrong email or password.", email=email
         ), 401
     _give_back(rt, keys)
     _start_session(rt, user)

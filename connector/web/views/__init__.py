@@ -36,6 +36,7 @@ def register(app: Flask) -> None:
         money=common.money,
         pretty=common.pretty_json,
         config_links=common.config_links,
+        detail_pairs=common.detail_pairs,
     )
     app.jinja_env.globals["fee_labels"] = FEE_LABELS
     install_log_redaction()

@@ -104,6 +104,26 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=False, ensure_ascii=False, default=str)
 
 
+def detail_pairs(detail: Any) -> list[tuple[str, str]]:
+    """An audit entry's detail as (name, value) lines a person reads: `fields: name, email`, `from: 10.0.0.7`;
+    a nested value as compact JSON in plain characters (no `\\u003c` escapes)."""
+    if not isinstance(detail, dict):
+        return [("", _plain(detail))]
+    return [(str(key).replace("_", " "), _plain(value)) for key, value in detail.items()]
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        return ", ".join(map(str, value)) or "none"
+    if isinstance(value, bool | int | float):
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+
+
 def pretty_body(body: bytes) -> tuple[str, bool]:
     """The raw payload as text; pretty-printed when it parses as JSON a handler could take (not nested
     deeper than any order: printing that would recurse as deep)."""

@@ -230,7 +230,8 @@ def store_page(slug: str) -> Any:
         forms.save_store(rt(), result)
     if not result.ok:
         return _store_form(store, _posted_values(store), result.errors, 400)
-    entry, before = result.entry or {}, {"active": store.active, **store.settings}
+    # As the form showed it: a store saved without a customer policy has the default one ("match").
+    entry, before = result.entry or {}, {"active": store.active, "customer_policy": "match", **store.settings}
     changed = sorted(
         k
         for k in set(entry) | set(before)

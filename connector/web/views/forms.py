@@ -10,6 +10,7 @@ stored secret is never sent back to the browser).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +71,25 @@ def _first(messages: Any) -> str:
         return _first(next(iter(messages.values()), ""))
     if isinstance(messages, list):
         return _first(messages[0]) if messages else ""
-    return str(messages)
+    return _humane(str(messages))
+
+
+# marshmallow's stock messages, said the way the rest of the form speaks
+_STOCK_MESSAGES = (
+    (re.compile(r"Longer than maximum length (\d+)\.?"), r"at most \1 characters"),
+    (re.compile(r"Shorter than minimum length (\d+)\.?"), r"at least \1 characters"),
+    (re.compile(r"Not a valid integer\.?"), "a whole number, such as 3"),
+    (re.compile(r"Not a valid number\.?"), "a number, such as 0.5"),
+    (re.compile(r"Missing data for required field\.?"), "required"),
+    (re.compile(r"Field may not be null\.?"), "required"),
+)
+
+
+def _humane(message: str) -> str:
+    for pattern, said in _STOCK_MESSAGES:
+        if pattern.fullmatch(message):
+            return pattern.sub(said, message)
+    return message
 
 
 def _field_errors(messages: Any) -> dict[str, str]:
@@ -126,7 +145,8 @@ def parse_store(form: MultiDict, existing: StoreInfo | None, existing_slugs: set
         typed = StoreSettings().load(given)
     except ValidationError as exc:
         errors.update(_field_errors(exc.messages))
-        typed = {}
+        # The fields that were right stay in the entry: a bad guest ID must not make the shop domain "required".
+        typed = exc.valid_data if isinstance(exc.valid_data, dict) else {}
     statuses = [s for s in form.getlist(f"import_statuses-{platform}") or form.getlist("import_statuses") if s]
     unknown = [s for s in statuses if s not in IMPORT_STATUSES[platform]]
     if unknown:

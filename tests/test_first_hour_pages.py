@@ -1,0 +1,92 @@
+"""The pages as a merchant and support staff first meet them: an error on the field that is wrong, said
+their way; sign-ins audited, failed ones too; an audit log a person can read; counts in good English."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from connector.base.models import AuditEntry
+from connector.orders.operations import skip_event
+from tests.stack import STORE
+from tests.test_api import ADMIN, csrf_of, sign_in
+from tests.test_pages import field_error, form_post, html
+
+
+def _audit(stack, action: str) -> list[AuditEntry]:  # type: ignore[no-untyped-def]
+    with stack.rt.sessions() as s:
+        return list(s.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)))
+
+
+def test_an_over_long_guest_id_is_the_only_field_in_error_and_said_plainly(sqlite_stack):
+    admin = sign_in(sqlite_stack)
+    refused = form_post(
+        admin,
+        "/config/stores/new",
+        {
+            "slug": "shop-guest",
+            "platform": "shopify",
+            "shop_domain": "shop-guest.myshopify.com",
+            "shopify-webhook_secret": "whsec_0123456789abcdef",
+            "customer_policy": "guest_account",
+            "guest_customer_id": "G" * 80,
+        },
+    )
+    page = html(refused)
+    assert refused.status_code == 400
+    assert field_error(page, "guest_customer_id") == "at most 64 characters"
+    assert field_error(page, "shop_domain") is None, "the filled, valid shop domain is not in error"
+    assert "Longer than maximum length" not in page
+
+
+def test_saving_a_store_unchanged_audits_no_change(sqlite_stack):
+    admin = sign_in(sqlite_stack)
+    page = html(admin.get(f"/config/stores/{STORE}"))
+    assert "shop_domain" in page
+    saved = form_post(
+        admin,
+        f"/config/stores/{STORE}",
+        {"active": "on", "shop_domain": f"{STORE}.myshopify.com", "customer_policy": "match"},
+    )
+    assert saved.status_code == 302, html(saved)
+    (entry,) = _audit(sqlite_stack, "store.update")
+    assert "customer_policy" not in entry.detail["changed"]
+
+
+def test_sign_ins_are_audited_and_a_wrong_password_keeps_the_email(sqlite_stack):
+    sign_in(sqlite_stack)  # adds the admin and signs in once
+    client = sqlite_stack.app.test_client()
+    token = csrf_of(client)
+    wrong = client.post("/login", data={"email": ADMIN[0], "password": "not it", "csrf_token": token})
+    page = html(wrong)
+    assert wrong.status_code == 401 and "Wrong email or password" in page
+    assert f'value="{ADMIN[0]}"' in page  # typed once is enough
+    client.post("/login", data={"email": "Nobody@Example.com ", "password": "guess", "csrf_token": token})
+    failed = _audit(sqlite_stack, "login.failed")
+    assert [(e.actor, e.detail["why"]) for e in failed] == [
+        (ADMIN[0], "wrong password"),
+        ("nobody@example.com", "no such user"),
+    ]
+    assert all("not it" not in str(e.detail) and "guess" not in str(e.detail) for e in failed)
+    assert len(_audit(sqlite_stack, "login")) == 1
+
+
+def test_the_audit_log_reads_as_text_and_counts_in_good_english(sqlite_stack):
+    admin = sign_in(sqlite_stack)
+    sqlite_stack.post_shopify({"id": 1, "line_items": [], "currency": "USD"})
+    (event,) = sqlite_stack.events()
+    assert skip_event(sqlite_stack.rt, event.id, "a <test> order & nothing more", ADMIN[0])
+    page = html(admin.get("/console/audit"))
+    assert "\\u003c" not in page and "&#34;" not in page  # no JSON escapes, no quoted JSON
+    assert "<dt>reason</dt><dd>a &lt;test&gt; order &amp; nothing more</dd>" in page
+    assert "2 entries · page" in page  # the sign-in and the skip
+    listed = html(admin.get("/console/events"))
+    assert "1 event · page" in listed and "1 events" not in listed
+
+
+def test_the_favicon_is_served(sqlite_stack):
+    client = sqlite_stack.app.test_client()
+    moved = client.get("/favicon.ico")
+    assert moved.status_code == 301
+    icon = client.get(moved.headers["Location"])
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    assert 'rel="icon"' in html(client.get("/login"))
