@@ -87,7 +87,7 @@ def test_admin_fixes_a_failed_order_from_the_browser(sqlite_stack, chromium, tmp
         assert page.url == f"{base}/config"
         assert page.title() == "Configuration · Storefront connector"
         page.get_by_role("link", name="Add a store").click()
-        page.get_by_label("Slug").fill(SLUG)
+        page.get_by_label("Short name").fill(SLUG)
         page.get_by_label("Platform").select_option("shopify")
         page.get_by_label("Shop domain").fill(f"{SLUG}.myshopify.com")
         page.get_by_label("Admin API address (optional)").fill(shop.url)

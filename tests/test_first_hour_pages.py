@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from connector.base.models import AuditEntry
 from connector.orders.operations import skip_event
+from tests.conftest import load_fixture
 from tests.stack import STORE
 from tests.test_api import ADMIN, csrf_of, sign_in
 from tests.test_pages import field_error, form_post, html
@@ -90,3 +91,17 @@ def test_the_favicon_is_served(sqlite_stack):
     icon = client.get(moved.headers["Location"])
     assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
     assert 'rel="icon"' in html(client.get("/login"))
+
+
+def test_merchant_pages_speak_the_merchants_words(sqlite_stack):
+    admin = sign_in(sqlite_stack)
+    new_store = html(admin.get("/config/stores/new"))
+    assert "Short name" in new_store and ">Slug<" not in new_store
+    assert "`slug` in a YAML config" in new_store  # the technical name, as a hint
+    overview = html(admin.get("/config"))
+    assert ">webhook_secret<" not in overview and "webhook secret" in overview
+    sqlite_stack.post_shopify(load_fixture("shopify", "order_discount_multiline.json"))
+    (event,) = sqlite_stack.events()
+    preview = html(admin.get(f"/config/preview?event={event.id}"))
+    assert "The order as the connector reads it" in preview and ">Canonical order<" not in preview
+    assert "The order <code>erp_orders</code>" in preview
