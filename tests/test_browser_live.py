@@ -155,3 +155,25 @@ def test_the_erp_test_result_is_in_view_below_the_sticky_header(sqlite_stack, ch
                 box,
             )
             assert page.locator("main > .flash").count() == 0  # not at the top of the page, out of view
+
+
+def test_a_form_error_shows_on_its_own_field(sqlite_stack, chromium, tmp_path):  # noqa: F811
+    """An over-long guest customer ID once also marked the valid, filled shop domain as required."""
+    add_user(sqlite_stack.rt, *ADMIN, "admin")
+    with live_app(sqlite_stack) as base, chromium_page(tmp_path / "profile", chromium) as page:
+        sign_in(page, base, ADMIN)
+        page.goto(f"{base}/config/stores/new")
+        page.get_by_label("Short name").fill("guest-shop")
+        page.get_by_label("Platform").select_option("shopify")
+        page.get_by_label("Shop domain").fill("guest-shop.myshopify.com")
+        page.get_by_label("Webhook signing secret").fill("whsec_0123456789abcdef")
+        page.get_by_label("Customer policy").select_option("guest_account")
+        page.get_by_label("Guest customer (ERP id, optional)").fill("G" * 80)
+        page.get_by_role("button", name="Add store").click()
+        guest = page.get_by_label("Guest customer (ERP id, optional)")
+        assert guest.get_attribute("aria-invalid") == "true"
+        note = page.locator("#" + (guest.get_attribute("aria-describedby") or "missing"))
+        assert note.inner_text().lower().startswith("at most 64 characters")
+        assert page.get_by_label("Shop domain").get_attribute("aria-invalid") != "true"
+        assert page.locator(".field-error").count() == 1
+        assert page.get_by_label("Shop domain").input_value() == "guest-shop.myshopify.com"
