@@ -488,7 +488,7 @@ def reconcile(store: str) -> None:
 @click.option("--page-size", type=click.IntRange(1, 250), default=None, help="Orders per store API page.")
 def backfill(store: str | None, all_stores: bool, since: datetime, restart: bool, page_size: int | None) -> None:
     """Import STORE's orders changed since a date through the inbox; resumable. With --all, every active
-    store's: what a restored database needs to close the gap since its dump (README, "Backup and restore")."""
+    store's: what a restored database needs to close the gap since its dump (docs/backup.md, "Backup and restore")."""
     from datetime import UTC
 
     from sqlalchemy import select

@@ -1,4 +1,4 @@
-"""Canonical model <-> the JSON documents of the REST ERP contract (README, "ERP over REST/JSON").
+"""Canonical model <-> the JSON documents of the REST ERP contract (docs/erp-rest.md, "ERP over REST/JSON").
 
 Pure, no I/O. The wire rules an ERP team implements:
 - every amount and quantity is a decimal STRING ("204.00", "3"), never a JSON number, so nothing

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fast tier (README, "Tests in tiers"): every test that runs in-process without PostgreSQL, Redis,
+# The fast tier (docs/testing.md, "Tests in tiers"): every test that runs in-process without PostgreSQL, Redis,
 # another process or a browser, in well under a minute. Nothing is started or installed when the venv
 # scripts/test.sh makes is there (it is made once if not). Arguments are passed on to pytest:
 # `bash scripts/test-fast.sh tests/mappings -x`. The whole suite, which CI runs, is scripts/test.sh.

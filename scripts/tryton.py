@@ -75,7 +75,7 @@ from trytond.modules.company.tests.tools import create_company, get_company
 
 conf_file, database, connector_login = sys.argv[1:4]
 connector_password = os.environ["TRYTON_CONNECTOR_PASSWORD"]  # not on the command line, where `ps` shows it
-# What the connector's Tryton user needs (README, "ERP: Tryton"): sales (create, quote, confirm), the
+# What the connector's Tryton user needs (docs/erp-tryton.md, "ERP: Tryton"): sales (create, quote, confirm), the
 # sales administrator's Process button and exception wizards (cancelling a processing sale), stock (cancel
 # its shipments), accounting (read taxes and the tax rounding, cancel a draft invoice). By the groups'
 # names (ir.model.data cannot be searched over proteus): sale.group_sale, sale.group_sale_admin,

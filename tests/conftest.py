@@ -4,7 +4,7 @@ Nothing is mocked: the PostgreSQL stack creates its own databases on 127.0.0.1:5
 Redis database of its own; each test starts from empty tables and an empty queue.
 
 Tiers: every test is in exactly one, marked when it is collected (`pytest_collection_modifyitems`
-below), so `-m` selects by tier; pyproject's markers list them and the README's "Tests in tiers" says
+below), so `-m` selects by tier; pyproject's markers list them and docs/testing.md's "Tests in tiers" says
 how long each takes.
 """
 

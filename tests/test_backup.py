@@ -1,4 +1,4 @@
-"""The backup and restore drill of the README ("Backup and restore"), for real on PostgreSQL, Redis and RQ.
+"""The backup and restore drill of the docs/backup.md ("Backup and restore"), for real on PostgreSQL, Redis and RQ.
 
 Orders reach the ERP; the connector's database is dumped with `pg_dump -Fc`; more happens (a new order,
 a payment); the database is lost (dropped, Redis flushed too), restored with `pg_restore`, migrated and
@@ -30,7 +30,7 @@ from tests.stack import STORE, WOO_STORE, Stack, build_stack
 from tests.storefronts import configure
 from tests.test_reconcile import shopify_order
 
-MARGIN = timedelta(minutes=10)  # the README's margin before the dump's time
+MARGIN = timedelta(minutes=10)  # docs/backup.md's margin before the dump's time
 
 
 def admin(sql: str) -> None:
@@ -132,7 +132,7 @@ def test_a_restored_database_and_a_backfill_leave_every_order_in_the_erp_once(
     ]
     assert before["payments"] == [(refs[b], total)] and before["customers"] == 1
 
-    # The database is lost, and Redis with it. Restore as the README says: stop everything (here: no
+    # The database is lost, and Redis with it. Restore as docs/backup.md says: stop everything (here: no
     # connection left), recreate the database, restore the dump, migrate, backfill from the dump's time.
     stack.rt.engine.dispose()
     stack.lose_queue()

@@ -1,5 +1,7 @@
-"""The code's (and the README's) citations of docs/platforms.md point at headings that exist, and
-nothing cites the old PLATFORMS.md, a file that was never in the repository."""
+"""The documentation holds together: every relative link in the README and docs/ leads to a file and heading
+that exist, every `connector …` command and option it shows is one the CLI has, every script and bench it
+names is there, and the README stays a page or two. The code's citations of docs/platforms.md point at
+headings that exist, and nothing cites the old PLATFORMS.md, a file that was never in the repository."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "platforms.md"
 CITING = ("connector", "adapters", "mappings", "tests/fakes")
 CITATION = re.compile(r"docs/platforms\.md#([A-Za-z0-9_-]+)")
+
+
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]  # what a reader follows links through
 
 
 def github_slug(heading: str) -> str:
@@ -54,8 +59,7 @@ def test_slugs_follow_github():
 def test_every_cited_anchor_is_a_heading_of_docs_platforms():
     known = anchors(DOC.read_text(encoding="utf-8"))
     cited: dict[str, list[str]] = {}
-    readme = [ROOT / "README.md"] if (ROOT / "README.md").exists() else []
-    for path in [*_python_files(*CITING), *readme]:
+    for path in [*_python_files(*CITING), *PAGES]:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             for anchor in CITATION.findall(line):
                 cited.setdefault(anchor, []).append(f"{path.relative_to(ROOT)}:{number}")
@@ -79,3 +83,119 @@ def test_no_code_cites_platforms_md():
         if old.search(line) and path != Path(__file__).resolve()
     ]
     assert not citing, f"these still cite PLATFORMS.md, which is not in the repository: {citing}"
+
+
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def _prose_and_code(markdown: str) -> tuple[list[str], list[str]]:
+    """(lines outside fenced blocks, pieces of code: each fenced line and each inline `span`)."""
+    prose, code, fenced = [], [], False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            continue
+        if fenced:
+            code.append(line)
+        else:
+            prose.append(line)
+            code.extend(CODE_SPAN.findall(line))
+    return prose, code
+
+
+def broken_links(page: Path) -> list[str]:
+    prose, _ = _prose_and_code(page.read_text(encoding="utf-8"))
+    broken = []
+    for line in prose:
+        for target in LINK.findall(CODE_SPAN.sub("", line)):
+            if re.match(r"[a-z]+:", target):
+                continue  # https:, mailto:
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            if not file.exists():
+                broken.append(f"{page.name}: {target} (no such file)")
+            elif anchor and file.suffix == ".md" and anchor not in anchors(file.read_text(encoding="utf-8")):
+                broken.append(f"{page.name}: {target} (no such heading)")
+    return broken
+
+
+def test_every_relative_link_of_the_readme_and_docs_leads_somewhere():
+    assert len(PAGES) > 10, "the docs/ pages are missing"
+    broken = [problem for page in PAGES for problem in broken_links(page)]
+    assert not broken, broken
+
+
+def test_a_broken_link_is_caught(tmp_path):
+    (tmp_path / "there.md").write_text("# Here\n")
+    page = tmp_path / "page.md"
+    page.write_text("[a](there.md#here) [b](gone.md) [c](there.md#nowhere) [d](https://x.test) `[e](no.md)`\n")
+    assert broken_links(page) == ["page.md: gone.md (no such file)", "page.md: there.md#nowhere (no such heading)"]
+
+
+# A command line that runs the CLI (not `createdb connector`, not the package `connector.web`).
+COMMAND = re.compile(r"^\s*(?:\$\s+)?(?:[\w./-]*/)?connector\s+([a-z][a-z-]*)(?:\s+([a-z][a-z-]*))?")
+
+
+def unknown_commands(code: list[str]) -> list[str]:
+    """Every `connector COMMAND [SUBCOMMAND] [--option…]` shown that the CLI does not have."""
+    import click
+
+    from connector.cli import main
+
+    wrong = []
+    for piece in code:
+        for part in re.split(r"\||&&|;", piece):
+            found = COMMAND.match(part)
+            if found is None:
+                continue
+            name, sub = found.groups()
+            command = main.commands.get(name)
+            if command is None:
+                wrong.append(f"connector {name}")
+                continue
+            if isinstance(command, click.Group):
+                command = command.commands.get(sub or "")
+                if command is None:
+                    wrong.append(f"connector {name} {sub or ''}".strip())
+                    continue
+            known = {o for p in [*command.params, *main.params] for o in p.opts} | {"--help"}
+            wrong += [
+                f"connector {name}: {o}" for o in re.findall(r"--[a-z][a-z-]*", part[found.end() :]) if o not in known
+            ]
+    return wrong
+
+
+def test_every_connector_command_the_docs_show_exists():
+    code = [piece for page in PAGES for piece in _prose_and_code(page.read_text(encoding="utf-8"))[1]]
+    assert any("connector run" in piece for piece in code), "no command found: is COMMAND still right?"
+    assert not unknown_commands(code), unknown_commands(code)
+
+
+def test_a_made_up_command_or_option_is_caught():
+    assert unknown_commands(["connector run --port 5001", ".venv/bin/connector user add X --role admin"]) == []
+    assert unknown_commands(["createdb -O connector connector", "the connector connects"]) == []
+    assert unknown_commands(["connector launch", "connector run --colour red", "connector db downgrade"]) == [
+        "connector launch",
+        "connector run: --colour",
+        "connector db downgrade",
+    ]
+
+
+def test_every_script_and_bench_the_docs_name_exists():
+    named = {
+        path
+        for page in PAGES
+        for piece in _prose_and_code(page.read_text(encoding="utf-8"))[1]
+        for path in re.findall(r"(?<![\w/.])((?:scripts|bench|\.ci)/[\w./-]*\w)", piece)
+    }
+    assert named, "no script named: is the pattern still right?"
+    missing = sorted(p for p in named if not (ROOT / p).exists())
+    assert not missing, missing
+
+
+def test_the_readme_is_a_page_or_two_and_links_every_doc():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme.count("\n") < 300
+    unlinked = [p.name for p in PAGES[1:] if f"](docs/{p.name})" not in readme]
+    assert not unlinked, f"docs/ pages the README does not link: {unlinked}"

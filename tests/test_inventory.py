@@ -49,7 +49,8 @@ def pushed(rt: Runtime, sid: int) -> dict[tuple[str, str], PushedLevel]:
 
 
 def test_the_formula_worked_example():
-    # README's example: 10 on hand, 2 safety stock, 60/40 shares -> 4 and 3; the 10th unit goes to nobody.
+    # docs/stock-and-shipments.md's example: 10 on hand, 2 safety stock, 60/40 shares -> 4 and 3; the 10th unit
+    # goes to nobody.
     assert [sellable(Decimal(10), Decimal(0), Decimal(2), Decimal(s)) for s in ("0.6", "0.4")] == [4, 3]
     rows = [StockRow("MAIN", Decimal(10), T0), StockRow("OUTLET", Decimal(4), T0 + timedelta(hours=1))]
     orders = [(1, T0 + timedelta(minutes=30)), (2, T0 + timedelta(hours=2)), (5, T0 - timedelta(days=1))]

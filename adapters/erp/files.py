@@ -5,7 +5,7 @@ We write one CSV per document (customer, order, payment, cancellation, credit no
 into `inbound` for us to read (receipts: money finance recorded; undelivered: parcels that came back, a
 COD parcel refused at the door; refunds: credit notes the ERP made itself; never the payment and credit
 note files we wrote). The layouts are
-the contract an ERP team implements (README, "ERP by file drop (CSV)").
+the contract an ERP team implements (docs/erp-files.md, "ERP by file drop (CSV)").
 
 Rules that make it safe:
 - Every file appears whole or not at all: it is written under a dot-prefixed temporary name in the
@@ -140,13 +140,13 @@ ORDER_COLUMNS = (
     "additional_fee_total",
     "presentment_currency",
     "presentment_total",
-    # Who has the credit (README, "Channel attribution"): web, the account's owner, its share and amount.
+    # Who has the credit (docs/order-flow.md, "Channel attribution"): web, the account's owner, its share and amount.
     "channel",
     "owner",
     "owner_share",
     "owner_credit",
-    # The ship-from warehouse the routing rules chose (README, "Which warehouse ships"), the order's and this
-    # line's (a split order's lines differ); empty: the ERP's default.
+    # The ship-from warehouse the routing rules chose (docs/order-flow.md, "Which warehouse ships"), the order's
+    # and this line's (a split order's lines differ); empty: the ERP's default.
     "warehouse",
     "line_warehouse",
 )

@@ -1,4 +1,4 @@
-"""An ERP reached over REST/JSON: the contract an ERP team implements is in the README
+"""An ERP reached over REST/JSON: the contract an ERP team implements is in docs/erp-rest.md
 ("ERP over REST/JSON"); the JSON documents are built in `mappings.erp_rest`.
 
 Every write carries an `Idempotency-Key` header (the order's external_ref, the payment key, the
@@ -187,7 +187,7 @@ class RestErp:
         if not isinstance(found, list):
             raise PermanentErpError(
                 f"the ERP's answer to {action} does not follow the REST contract: "
-                "customers is not a list (see README, ERP over REST/JSON)"
+                "customers is not a list (see docs/erp-rest.md)"
             )
         return found
 
@@ -208,7 +208,7 @@ class RestErp:
         if owner is not None and not isinstance(owner, str):
             raise PermanentErpError(
                 f"the ERP's answer to {action} does not follow the REST contract: "
-                "customer.owner is not text or null (see README, ERP over REST/JSON)"
+                "customer.owner is not text or null (see docs/erp-rest.md)"
             )
         return (owner or "").strip() or None
 
@@ -432,8 +432,7 @@ class RestErp:
             return fn()
         except DocumentError as exc:
             raise PermanentErpError(
-                f"the ERP's answer to {action} does not follow the REST contract: {exc} "
-                "(see README, ERP over REST/JSON)"
+                f"the ERP's answer to {action} does not follow the REST contract: {exc} (see docs/erp-rest.md)"
             ) from None
 
     def _get_order_doc(self, ref: str, action: str) -> dict | None:
@@ -443,7 +442,7 @@ class RestErp:
         if not isinstance(reply.data, dict):
             raise PermanentErpError(
                 f"the ERP's answer to {action} does not follow the REST contract: "
-                "the order is not a JSON object (see README, ERP over REST/JSON)"
+                "the order is not a JSON object (see docs/erp-rest.md)"
             )
         return reply.data
 

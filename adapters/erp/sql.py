@@ -796,7 +796,7 @@ class _ErrorTranslation:
         if "no such table" in detail or "does not exist" in detail:
             raise PermanentErpError(
                 f"ERP staging table missing while trying to {self.action}: {detail} "
-                "(create the tables of the contract in the README, then retry)"
+                "(create the tables of the contract in docs/erp-staging.md, then retry)"
             ) from exc_value
         silence = _silence(detail, self.timeouts)
         if silence is not None:
@@ -810,5 +810,5 @@ class _ErrorTranslation:
             raise RetryableErpError(f"ERP database unavailable while trying to {self.action}: {detail}") from exc_value
         raise PermanentErpError(
             f"ERP database refused the write while trying to {self.action}: {detail} "
-            "(check the staging tables match the contract in the README)"
+            "(check the staging tables match the contract in docs/erp-staging.md)"
         ) from exc_value

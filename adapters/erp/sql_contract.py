@@ -1,5 +1,5 @@
 """The SQL staging contract: the tables a legacy ERP imports web orders from and writes stock,
-shipments and receipts into, as an ERP team implements them (README, "ERP staging tables").
+shipments and receipts into, as an ERP team implements them (docs/erp-staging.md).
 
 We write customers, orders, order lines, payments and credit notes; the ERP writes stock, shipments,
 receipts (money finance recorded: a COD collection, a bank transfer), undelivered parcels (a COD parcel
@@ -50,7 +50,7 @@ OPTIONAL_CUSTOMER_COLUMNS = ("postcode", "owner")
 # How a possible duplicate is looked up (a new buyer with the name and postcode of a customer the ERP has under
 # other contact details): by the postcode as spelt without spaces or dashes, upper-cased. Without this index each
 # new buyer scans the whole table (6.6 ms at 10,000 customers on PostgreSQL, growing with the table); an ERP that
-# implements the contract by hand adds it: README, "ERP staging tables".
+# implements the contract by hand adds it: docs/erp-staging.md.
 POSTCODE_KEY_INDEX = (
     "CREATE INDEX ix_erp_customers_postcode_key ON erp_customers (upper(replace(replace(postcode, ' ', ''), '-', '')))"
 )
@@ -93,13 +93,14 @@ erp_orders = Table(
     Column("additional_fee_total", AMOUNT, nullable=False, server_default="0"),  # ... other charges, e.g. delivery fees
     Column("presentment_currency", String(3)),  # the currency the buyer paid in (may be the shop's own)
     Column("presentment_total", AMOUNT),
-    # Who has the credit for the order (README, "Channel attribution"); NULL: written without one.
+    # Who has the credit for the order (docs/order-flow.md, "Channel attribution"); NULL: written without one.
     Column("channel", String(16)),  # web
     Column("owner", String(255)),  # erp_customers.owner when the order was first written; NULL: none
     Column("owner_share", Numeric(5, 4)),  # the owner's part of the credit: 1, 0 or the split share
     Column("owner_credit", AMOUNT),  # total x owner_share, rounded to the currency; the rest is web's
-    # The ship-from warehouse the store's routing rules chose (README, "Which warehouse ships"); NULL: the ERP's
-    # default. A split order's lines each name theirs (erp_order_lines.warehouse); this is the first line's.
+    # The ship-from warehouse the store's routing rules chose (docs/order-flow.md, "Which warehouse ships");
+    # NULL: the ERP's default. A split order's lines each name theirs (erp_order_lines.warehouse); this is the
+    # first line's.
     Column("warehouse", String(64)),
 )
 OPTIONAL_ORDER_COLUMNS = (

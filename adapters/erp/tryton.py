@@ -81,13 +81,13 @@ How the contract maps onto Tryton, and the choices made where Tryton has no dire
   context {"locations": [warehouse]}. Cursor = "<timestamp>|<product id>". A first call (no cursor) reads
   every move once. On PostgreSQL-backed Tryton a transaction still open while we read can commit
   moves with an earlier timestamp than the cursor; on SQLite writers are serialised.
-- Channel attribution (README, "Channel attribution"): Tryton 8.2's sale and party modules have no sales
+- Channel attribution (docs/order-flow.md, "Channel attribution"): Tryton 8.2's sale and party modules have no sales
   rep or agent (that is the `commission` module's `agent`, not activated here), so an account's owner is
   a party category: the party's category whose parent is named `owner_category` (default "Owner"), e.g.
   "Owner / REP-ANNA" -> REP-ANNA; the lowest id wins when a party has several. The sale carries the
   channel, owner, the owner's share and credit in its version note (the notes tab: a sentence for people,
   the figures in the machine line), not in its description, which is copied to the customer's invoice.
-- Which warehouse ships (README, "Which warehouse ships"): a routed order's sale gets that warehouse (a
+- Which warehouse ships (docs/order-flow.md, "Which warehouse ships"): a routed order's sale gets that warehouse (a
   stock.location of type warehouse, by code or reported name, as for returns) instead of `warehouse`; a
   Tryton sale has one warehouse, so a split order's sale has its first line's and the comment says which
   lines ship from elsewhere. get_order reports the sale's warehouse for the sale and each of its lines.
@@ -1149,7 +1149,7 @@ class TrytonErp:
         term = rows[0]["customer_payment_term"] or self._payment_term()
         if term:
             header["payment_term"] = term
-        if order.warehouse:  # the store's routing rules chose it (README, "Which warehouse ships")
+        if order.warehouse:  # the store's routing rules chose it (docs/order-flow.md, "Which warehouse ships")
             header["warehouse"] = self._routed_warehouse(order)
             header["comment"] = "\n".join(filter(None, (comment, _split_comment(order)))) or None
         elif self.warehouse_code:

@@ -85,7 +85,7 @@ def without_card_data(
     store: StoreInfo, topic: str, order_number: str | None, body: bytes, payload: object, headers: dict[str, str]
 ) -> tuple[bytes, dict[str, str]]:
     """The body and headers to store: card numbers and security codes masked before the row is written,
-    so that neither the database nor its backups ever hold one (README, "PCI scope"). The signature was
+    so that neither the database nor its backups ever hold one (docs/security.md, "PCI scope"). The signature was
     checked on the bytes as they came; nothing checks it again, so the stored body need not be them. A
     header and a warning say where, for the merchant to find what writes card data into orders."""
     stored, found = cardnumbers.mask_body(body, payload)

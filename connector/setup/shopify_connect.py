@@ -38,7 +38,7 @@ from platforms.shopify import auth as shopify_auth
 from platforms.shopify.webhooks import ALL_SCOPES
 
 SHOP_HOST = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*\.myshopify\.com$")
-# What the connector asks a store for, by what uses it (the README lists them with reasons).
+# What the connector asks a store for, by what uses it (docs/stores.md lists them with reasons).
 CALLBACK_PATH = "/config/connect/shopify/callback"
 API_VERSION = "2026-01"  # ShopifyAPI wants one to build a session; the authorize URL does not carry it
 

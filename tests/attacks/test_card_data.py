@@ -1,4 +1,4 @@
-"""No card number or security code is ever stored, logged or reported (README, "PCI scope").
+"""No card number or security code is ever stored, logged or reported (docs/security.md, "PCI scope").
 
 The stores send none, but a person or a plugin can put one where free text goes: a checkout field
 (Shopify `note_attributes`), a line item property, the order note, a gateway plugin's `meta_data`. Orders

@@ -1,4 +1,4 @@
-"""A fake REST ERP that implements the README's "ERP over REST/JSON" contract in memory.
+"""A fake REST ERP that implements docs/erp-rest.md's "ERP over REST/JSON" contract in memory.
 
 `FakeRestErp()` serves a Flask app with werkzeug's `make_server` on a free 127.0.0.1 port in a
 background thread (`url`, `stop()`). It keeps customers, products (known SKUs; an empty set
