@@ -1,7 +1,8 @@
 /* Live pages. The parts of a page marked data-live follow the server without a reload: the page is
    fetched again (the same address, rendered by the same template) and each marked part whose HTML
-   changed is swapped in. Every 1.5 s while the part says something is on its way (data-busy), every
-   5 s otherwise, not at all while the tab is hidden. A part a person is using (focus inside, a field
+   changed is swapped in. Every 1.5 s while the part says something is on its way (data-busy), else
+   every data-idle seconds (5 by default; a page whose parts are all settled and large, like an event's
+   with its payload, asks less often), not at all while the tab is hidden. A part a person is using (focus inside, a field
    typed into) is left alone until they are done; open <details> stay open. */
 (function () {
   'use strict';
@@ -49,7 +50,14 @@
       .catch(function () { timer = setTimeout(refresh, IDLE * 2); });  // the server is away: ask less often
   }
 
-  function schedule() { clearTimeout(timer); timer = setTimeout(refresh, busy() ? BUSY : IDLE); }
+  function idle() {
+    var seconds = Array.prototype.map.call(document.querySelectorAll('[data-live]'), function (part) {
+      return parseFloat(part.getAttribute('data-idle')) || IDLE / 1000;
+    });
+    return Math.min.apply(null, seconds) * 1000;
+  }
+
+  function schedule() { clearTimeout(timer); timer = setTimeout(refresh, busy() ? BUSY : idle()); }
 
   document.addEventListener('visibilitychange', function () { if (!document.hidden) refresh(); });
   schedule();
