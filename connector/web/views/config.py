@@ -230,8 +230,8 @@ def store_page(slug: str) -> Any:
         forms.save_store(rt(), result)
     if not result.ok:
         return _store_form(store, _posted_values(store), result.errors, 400)
-    # As the form showed it: a store saved without a customer policy has the default one ("match").
-    entry, before = result.entry or {}, {"active": store.active, "customer_policy": "match", **store.settings}
+    # Compared with the store as its form showed it (its defaults included), not its stored settings alone.
+    entry, before = result.entry or {}, forms.store_values(store)
     changed = sorted(
         k
         for k in set(entry) | set(before)
