@@ -36,4 +36,6 @@ ensure_redis
 ensure_chromium
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
-exec .venv/bin/pytest "$@"
+# Four workers on two cores: most tests wait on PostgreSQL, Redis, a browser or a process of their own
+# (tests/conftest.py gives each worker a Redis database; `-n 0` runs in this process).
+exec .venv/bin/pytest -n "${TEST_WORKERS:-4}" "$@"

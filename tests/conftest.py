@@ -23,7 +23,21 @@ from sqlalchemy import create_engine, text
 from tests.stack import Stack, build_stack
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def _redis_url() -> str:
+    """Redis database 13, or under pytest-xdist one database per worker (gw0: 13, gw1: 12, ...): the stack
+    fixture flushes its database, which must not be another worker's. TEST_REDIS_URL overrides both."""
+    if "TEST_REDIS_URL" in os.environ:
+        return os.environ["TEST_REDIS_URL"]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    number = int(worker.removeprefix("gw") or 0)
+    if number > 8:  # 13 down to 5: 15 is tests/attacks/test_hardening.py's
+        raise pytest.UsageError(f"at most 9 pytest-xdist workers ({worker}): each needs a Redis database of its own")
+    return f"redis://127.0.0.1:6379/{13 - number}"
+
+
+REDIS_URL = _redis_url()
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -40,6 +54,28 @@ FIXTURE_TIERS = {
     "canary_stack": "sqlite",  # tests/test_pages.py
 }
 STACK_TIERS = {"postgres": "stack", "sqlite": "sqlite"}
+# Under pytest-xdist (scripts/test.sh) the Tryton tests run on one worker, one after another: they share one
+# trytond and its .tryton/ folder. The scheduler sees only test ids, so the tier is told by the id
+# (`serial_group`), and collection checks that every Tryton test's id tells it.
+SERIAL_GROUPS = {"tryton": ("tests/test_tryton_", "[tryton")}
+
+
+def serial_group(nodeid: str) -> str | None:
+    """The group a test id runs in, on one worker, or None."""
+    return next((name for name, marks in SERIAL_GROUPS.items() if any(mark in nodeid for mark in marks)), None)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # type: ignore[no-untyped-def]
+    """xdist's load scheduling, each serial group sent to one worker whole (the largest groups first); every
+    other test is a unit of its own. (xdist_group marks cannot do it: pytest 9.2 ignores the id they rewrite.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TierScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return serial_group(nodeid) or nodeid
+
+    return TierScheduling(config, log)
 
 
 def tier_of(item: pytest.Item) -> str:
@@ -71,6 +107,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
         if item.get_closest_marker(tier) is None:
             item.add_marker(tier)
+        if (tier in SERIAL_GROUPS) != (serial_group(item.nodeid) == tier):
+            raise pytest.UsageError(
+                f"{item.nodeid}: a test is in the {', '.join(SERIAL_GROUPS)} tier exactly when its id says so "
+                f"(SERIAL_GROUPS: {SERIAL_GROUPS}); name the file or parameter accordingly"
+            )
         if tier != "fast":
             item.add_marker("slow")
 
