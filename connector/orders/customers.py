@@ -151,6 +151,17 @@ def _claim(rt: Runtime, keys: list[str], event_id: int | None) -> bool:
     A claim left by a worker that died is taken over: its event no longer holds a lease (the sweep hands the
     event on), an earlier attempt of this very event left it, or, for a claim of no event, CLAIM_SECONDS passed."""
     now = utcnow()
+    claims = [{"key": key, "erp_customer_id": None, "claimed_by": event_id, "claimed_at": now} for key in keys]
+    # Rows as parameters, not .values(rows): SQLAlchemy compiles a multi-row .values() afresh on every call (a
+    # millisecond a new buyer). With RETURNING, the rows still go in one statement (its "insertmanyvalues"), so
+    # an autocommit INSERT of every key is still all or nothing.
+    claim = insert(CustomerLink).returning(CustomerLink.key)
+    try:  # a buyer nobody holds, the usual case: one INSERT of every key
+        with rt.autocommit() as session:
+            session.execute(claim, claims).all()
+        return True
+    except IntegrityError:
+        pass
     holder_alive = exists().where(
         InboxEvent.id == CustomerLink.claimed_by, InboxEvent.status == "processing", InboxEvent.locked_until > now
     )
@@ -159,19 +170,12 @@ def _claim(rt: Runtime, keys: list[str], event_id: int | None) -> bool:
         and_(CustomerLink.claimed_by.is_not(None), ~holder_alive),
         *([CustomerLink.claimed_by == event_id] if event_id is not None else []),
     )
-    claims = [{"key": key, "erp_customer_id": None, "claimed_by": event_id, "claimed_at": now} for key in keys]
-    try:  # a buyer nobody holds, the usual case: one INSERT of every key (one statement: all or nothing on its own)
-        with rt.autocommit() as session:
-            session.execute(insert(CustomerLink).values(claims))
-        return True
-    except IntegrityError:
-        pass
     try:  # a key is held: by a live worker (this fails again), or left behind (taken over)
         with rt.sessions.begin() as session:
             session.execute(
                 delete(CustomerLink).where(CustomerLink.key.in_(keys), CustomerLink.erp_customer_id.is_(None), left)
             )
-            session.execute(insert(CustomerLink).values(claims))
+            session.execute(claim, claims).all()
         return True
     except IntegrityError:
         return False
