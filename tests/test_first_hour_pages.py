@@ -3,12 +3,16 @@ their way; sign-ins audited, failed ones too; an audit log a person can read; co
 
 from __future__ import annotations
 
+import dataclasses
+from html.parser import HTMLParser
+
+import pytest
 from sqlalchemy import select
 
 from connector.base.models import AuditEntry
 from connector.orders.operations import skip_event
 from tests.conftest import load_fixture
-from tests.stack import STORE
+from tests.stack import STORE, WOO_STORE
 from tests.test_api import ADMIN, csrf_of, sign_in
 from tests.test_pages import field_error, form_post, html
 
@@ -105,3 +109,82 @@ def test_merchant_pages_speak_the_merchants_words(sqlite_stack):
     preview = html(admin.get(f"/config/preview?event={event.id}"))
     assert "The order as the connector reads it" in preview and ">Canonical order<" not in preview
     assert "The order <code>erp_orders</code>" in preview
+
+
+class _FormFields(HTMLParser):
+    """What a browser posts for the page's store form as it stands: filled inputs, checked boxes and radios,
+    each select's selected option (else its first), textareas; disabled fields and buttons post nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pairs: list[tuple[str, str]] = []
+        self._select: tuple[str, list[tuple[str, bool]]] | None = None
+        self._textarea: str | None = None
+        self._form = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: (v or "") for k, v in attrs}
+        if tag == "form":
+            self._form = a.get("method", "").lower() == "post" and "/test" not in a.get("action", "")
+        if tag == "option" and self._select is not None:
+            self._select[1].append((a.get("value", ""), "selected" in a))
+        if not self._form or "name" not in a or "disabled" in a:
+            return
+        if tag == "input" and a.get("type", "text") not in ("submit", "button", "file"):
+            if a.get("type") in ("checkbox", "radio") and "checked" not in a:
+                return
+            self.pairs.append((a["name"], a.get("value", "on" if a.get("type") == "checkbox" else "")))
+        elif tag == "select":
+            self._select = (a["name"], [])
+        elif tag == "textarea":
+            self._textarea = a["name"]
+            self.pairs.append((a["name"], ""))
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            name, text = self.pairs[-1]
+            self.pairs[-1] = (name, text + data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._form = False
+        elif tag == "select" and self._select is not None:
+            name, options = self._select
+            chosen = [value for value, selected in options if selected] or [value for value, _ in options[:1]]
+            self.pairs.extend((name, value) for value in chosen)
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+
+@pytest.mark.parametrize("slug", [STORE, WOO_STORE])
+def test_a_store_form_posted_as_shown_audits_no_change(sqlite_stack, slug):
+    admin = sign_in(sqlite_stack)
+    fields = _FormFields()
+    fields.feed(html(admin.get(f"/config/stores/{slug}")))
+    posted = [(name, value) for name, value in fields.pairs if name != "csrf_token"]
+    assert any(name.endswith("shop_domain") or name.endswith("url") for name, _ in posted), posted
+    saved = form_post(admin, f"/config/stores/{slug}", posted)
+    assert saved.status_code == 302, html(saved)
+    (entry,) = _audit(sqlite_stack, "store.update")
+    assert entry.detail["changed"] == [], f"{entry.detail} {posted}"
+
+
+def test_what_a_store_save_changed_is_told_apart_from_what_the_form_showed():
+    from connector.base.runtime import StoreInfo
+    from connector.web.views.forms import changed_settings
+
+    woo = StoreInfo(id=1, slug="w", platform="woocommerce", active=True, settings={"url": "https://w.test"}, secrets={})
+    shown = {"slug": "w", "platform": "woocommerce", "active": True, "url": "https://w.test"}
+    assert changed_settings(woo, shown | {"attribution": "web", "restock_refunds": "never"}) == []
+    # unticking every status is the platform's own set: the same as never having chosen
+    assert changed_settings(woo, shown | {"import_statuses": ["completed", "processing", "on-hold"]}) == []
+    assert changed_settings(woo, shown | {"import_statuses": ["completed"]}) == ["import_statuses"]
+    assert changed_settings(woo, shown | {"attribution": "owner", "restock_refunds": "always"}) == [
+        "attribution",
+        "restock_refunds",
+    ]
+    chosen = dataclasses.replace(woo, settings=woo.settings | {"import_statuses": ["processing", "completed"]})
+    assert changed_settings(chosen, shown | {"import_statuses": ["completed", "processing"]}) == []
+    assert changed_settings(chosen, shown) == ["import_statuses"]
+    assert changed_settings(woo, shown | {"active": False}) == ["active"]

@@ -232,13 +232,7 @@ def store_page(slug: str) -> Any:
         return _store_form(store, _posted_values(store), result.errors, 400)
     # Compared with the store as its form showed it (its defaults included), not its stored settings alone.
     entry, before = result.entry or {}, forms.store_values(store)
-    changed = sorted(
-        k
-        for k in set(entry) | set(before)
-        if k not in forms.SECRET_FIELDS[store.platform]
-        and k not in ("slug", "platform")
-        and entry.get(k) != before.get(k)
-    )
+    changed = forms.changed_settings(store, entry)
     # how the stock split changed, value by value: who got the last unit is read from here later
     stock = {k: [before.get(k), entry.get(k)] for k in changed if k in STOCK_RULES}
     audit(

@@ -114,6 +114,36 @@ def store_values(store: StoreInfo | None) -> dict[str, Any]:
     return values
 
 
+def shown_defaults(platform: str) -> dict[str, Any]:
+    """What the store form shows, and a save posts back, for a setting the store does not hold."""
+    return {
+        **{f.name: f.default for f in PLATFORM_FORMS[platform].shown if f.default and not f.secret},
+        "customer_policy": "match",
+        "attribution": "web",
+        # none ticked is the platform's own set (None: every order), as the form's hint says
+        "import_statuses": list(statuses) if (statuses := REGISTERED[platform].import_statuses) else None,
+    }
+
+
+def changed_settings(store: StoreInfo, entry: dict[str, Any]) -> list[str]:
+    """The settings a saved form changed, by name (never a secret): a setting the store did not hold and the
+    form posted back at the value it showed is unchanged, and import statuses are a set (their order is the
+    form's, not the merchant's)."""
+    defaults, before = shown_defaults(store.platform), store_values(store)
+
+    def seen(name: str, value: Any) -> Any:
+        value = defaults.get(name) if value in (None, "", []) else value
+        return sorted(value) if name == "import_statuses" and isinstance(value, list) else value
+
+    return sorted(
+        name
+        for name in set(entry) | set(before)
+        if name not in SECRET_FIELDS[store.platform]
+        and name not in ("slug", "platform")
+        and seen(name, entry.get(name)) != seen(name, before.get(name))
+    )
+
+
 def _value(form: MultiDict, name: str, platform: str) -> str:
     """A field of the chosen platform: `<platform>-<name>` when the page names it so, else `<name>`."""
     for key in (f"{platform}-{name}", name):
