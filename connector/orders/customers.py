@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import and_, delete, exists, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from adapters.clock import utcnow
@@ -32,6 +32,22 @@ from mappings.customers import normalise_email, normalise_phone
 POLICIES = ("match", "always_new", "guest_account")
 CLAIM_SECONDS = 60  # a claim of no event older than this belonged to a worker that died mid-way
 CLAIM_WAIT_SECONDS = 2.0  # how long an order waits on another worker creating its buyer before it is retried
+
+# The statements of every order's buyer, built once: building one costs more Python than sending it (issue 18).
+_KEYS = bindparam("keys", expanding=True)
+_LINKS = select(CustomerLink).where(CustomerLink.key.in_(_KEYS))
+_DECISION = (
+    select(CustomerMatch.status, CustomerMatch.erp_customer_id)
+    .where(CustomerMatch.customer_key.in_(_KEYS), CustomerMatch.status.in_(("linked", "created")))
+    .order_by(CustomerMatch.decided_at.desc(), CustomerMatch.id.desc())
+    .limit(1)
+)
+_CLAIM = insert(CustomerLink).returning(CustomerLink.key)
+_LINK_CLAIMED = (
+    update(CustomerLink)
+    .where(CustomerLink.key.in_(_KEYS), CustomerLink.erp_customer_id.is_(None))
+    .values(erp_customer_id=bindparam("customer_id"))
+)
 
 
 def customer_keys(order: Order) -> list[str]:
@@ -95,12 +111,7 @@ def _create_unless_similar(rt: Runtime, erp: ErpAdapter, order: Order, keys: lis
 def decision_for(rt: Runtime, keys: list[str]) -> tuple[str, str | None] | None:
     """What a person decided for a buyer with any of these keys: ("linked", ERP id) or ("created", None)."""
     with rt.autocommit() as session:
-        row = session.execute(
-            select(CustomerMatch.status, CustomerMatch.erp_customer_id)
-            .where(CustomerMatch.customer_key.in_(keys), CustomerMatch.status.in_(("linked", "created")))
-            .order_by(CustomerMatch.decided_at.desc(), CustomerMatch.id.desc())
-            .limit(1)
-        ).first()
+        row = session.execute(_DECISION, {"keys": keys}).first()
     return (row.status, row.erp_customer_id) if row else None
 
 
@@ -140,7 +151,7 @@ def _known(rt: Runtime, keys: list[str]) -> tuple[str | None, list[str]]:
     """(the ERP customer the first linked key names, or None; the keys not linked yet). A key linked already
     keeps its link (the first link wins): only the others need writing."""
     with rt.autocommit() as session:
-        links = session.scalars(select(CustomerLink).where(CustomerLink.key.in_(keys))).all()
+        links = session.scalars(_LINKS, {"keys": keys}).all()
     linked = {link.key: link.erp_customer_id for link in links if link.erp_customer_id}
     unlinked = [key for key in keys if key not in linked]
     return next((linked[key] for key in keys if key in linked), None), unlinked
@@ -155,7 +166,7 @@ def _claim(rt: Runtime, keys: list[str], event_id: int | None) -> bool:
     # Rows as parameters, not .values(rows): SQLAlchemy compiles a multi-row .values() afresh on every call (a
     # millisecond a new buyer). With RETURNING, the rows still go in one statement (its "insertmanyvalues"), so
     # an autocommit INSERT of every key is still all or nothing.
-    claim = insert(CustomerLink).returning(CustomerLink.key)
+    claim = _CLAIM
     try:  # a buyer nobody holds, the usual case: one INSERT of every key
         with rt.autocommit() as session:
             session.execute(claim, claims).all()
@@ -186,13 +197,7 @@ def _link_claimed(rt: Runtime, keys: list[str], customer_id: str) -> None:
     if not keys:
         return
     with rt.autocommit() as session:
-        linked = rowcount(
-            session.execute(
-                update(CustomerLink)
-                .where(CustomerLink.key.in_(keys), CustomerLink.erp_customer_id.is_(None))
-                .values(erp_customer_id=customer_id)
-            )
-        )
+        linked = rowcount(session.execute(_LINK_CLAIMED, {"keys": keys, "customer_id": customer_id}))
     if linked < len(keys):
         _link(rt, keys, customer_id)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, func, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,6 +46,11 @@ class RiskPending(StorefrontError):
             retryable=True,
         )
 
+
+# Asked before every order's first ERP write: built once (issue 18).
+_APPROVAL = select(Approval).where(
+    Approval.store_id == bindparam("store_id"), Approval.order_external_id == bindparam("external_id")
+)
 
 def rules_of(store: StoreInfo) -> ApprovalRules:
     try:
@@ -136,9 +141,7 @@ def _recorded(rt: Runtime, row: Approval | CustomerMatch) -> bool:
 
 def _decision(rt: Runtime, store_id: int, external_id: str) -> tuple[str, str, str] | None:
     with rt.autocommit() as session:
-        row = session.scalars(
-            select(Approval).where(Approval.store_id == store_id, Approval.order_external_id == external_id)
-        ).first()
+        row = session.scalars(_APPROVAL, {"store_id": store_id, "external_id": external_id}).first()
         if row is None:
             return None
         if row.status == "awaiting":
