@@ -52,6 +52,7 @@ _APPROVAL = select(Approval).where(
     Approval.store_id == bindparam("store_id"), Approval.order_external_id == bindparam("external_id")
 )
 
+
 def rules_of(store: StoreInfo) -> ApprovalRules:
     try:
         return rules_from_setting(store.settings.get("approval"))
