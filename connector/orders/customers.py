@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import and_, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy import BindParameter, and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from adapters.clock import utcnow
@@ -34,7 +34,7 @@ CLAIM_SECONDS = 60  # a claim of no event older than this belonged to a worker t
 CLAIM_WAIT_SECONDS = 2.0  # how long an order waits on another worker creating its buyer before it is retried
 
 # The statements of every order's buyer, built once: building one costs more Python than sending it (issue 18).
-_KEYS = bindparam("keys", expanding=True)
+_KEYS: BindParameter[list[str]] = bindparam("keys", expanding=True)
 _LINKS = select(CustomerLink).where(CustomerLink.key.in_(_KEYS))
 _DECISION = (
     select(CustomerMatch.status, CustomerMatch.erp_customer_id)
