@@ -22,6 +22,23 @@ def dialect_insert(session: Session, table: FromClause) -> Any:
     return dialect.insert(table)
 
 
+_IF_NEW: dict[tuple[str, FromClause, tuple[str, ...], str], Any] = {}
+
+
+def insert_if_new(session: Session, table: FromClause, keys: tuple[str, ...], returning: str) -> Any:
+    """INSERT … ON CONFLICT (`keys`) DO NOTHING RETURNING `returning`, for the session's database, built once per
+    database kind: execute it with the row as parameters (building it per row cost more than sending it)."""
+    cache_key = (session.get_bind().dialect.name, table, keys, returning)
+    statement = _IF_NEW.get(cache_key)
+    if statement is None:
+        statement = _IF_NEW[cache_key] = (
+            dialect_insert(session, table)
+            .on_conflict_do_nothing(index_elements=list(keys))
+            .returning(table.c[returning])
+        )
+    return statement
+
+
 def upsert(
     session: Session,
     table: FromClause,

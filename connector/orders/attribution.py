@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from adapters.erp import ErpAdapter
 from connector.base.models import AuditEntry, ErpDocument, OrderAttribution, Store
 from connector.base.runtime import Runtime, StoreInfo
-from connector.base.upsert import dialect_insert
+from connector.base.upsert import insert_if_new
 from mappings.attribution import Attribution, AttributionError, attribute, rule_of
 from mappings.canonical import Order
 from mappings.errors import MappingError
@@ -69,23 +69,21 @@ def _first(session: Session, store: StoreInfo, order: Order, attribution: Attrib
     total = order.totals.total
     credit = attribution.owner_credit(total)
     made = session.execute(
-        dialect_insert(session, OrderAttribution.__table__)
-        .values(
-            store_id=store.id,
-            order_external_id=order.external_id,
-            order_number=order.number[:64],
-            erp_customer_id=customer_id[:255],
-            owner=attribution.owner,
-            rule=attribution.rule,
-            owner_share=attribution.owner_share,
-            currency=total.currency,
-            total=total.amount,
-            owner_credit=credit.amount,
-            placed_at=order.placed_at,
-            source_updated_at=order.updated_at,
-        )
-        .on_conflict_do_nothing(index_elements=["store_id", "order_external_id"])
-        .returning(OrderAttribution.id)
+        insert_if_new(session, OrderAttribution.__table__, ("store_id", "order_external_id"), "id"),
+        {
+            "store_id": store.id,
+            "order_external_id": order.external_id,
+            "order_number": order.number[:64],
+            "erp_customer_id": customer_id[:255],
+            "owner": attribution.owner,
+            "rule": attribution.rule,
+            "owner_share": attribution.owner_share,
+            "currency": total.currency,
+            "total": total.amount,
+            "owner_credit": credit.amount,
+            "placed_at": order.placed_at,
+            "source_updated_at": order.updated_at,
+        },
     ).first()
     if made is not None and attribution.owner is not None:
         session.add(

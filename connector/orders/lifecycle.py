@@ -27,7 +27,7 @@ from adapters.clock import utcnow
 from adapters.erp import ErpAdapter, PaymentRecord
 from connector.base.models import ErpDocument, InboxEvent, MappingEntry, OfflineRefund, OrderLink, Reservation
 from connector.base.runtime import Runtime, StoreInfo
-from connector.base.upsert import dialect_insert
+from connector.base.upsert import insert_if_new
 from connector.orders.attribution import decide_attribution, record_attribution
 from connector.orders.customers import PossibleDuplicate, resolve_customer
 from connector.orders.holds import ask_about_customer, gate
@@ -360,18 +360,16 @@ def _bind_order(session: Session, store_id: int, order: Order, erp_ref: str, eve
     insert does nothing when a concurrent event of the order bound it first, and that link is updated)."""
     if not known:
         made = session.execute(
-            dialect_insert(session, OrderLink.__table__)
-            .values(
-                store_id=store_id,
-                external_id=order.external_id,
-                external_ref=order.external_ref,
-                erp_ref=erp_ref,
-                currency=order.currency,
-                source_updated_at=order.updated_at,
-                last_event_id=event_id,
-            )
-            .on_conflict_do_nothing(index_elements=["store_id", "external_id"])
-            .returning(OrderLink.id)
+            insert_if_new(session, OrderLink.__table__, ("store_id", "external_id"), "id"),
+            {
+                "store_id": store_id,
+                "external_id": order.external_id,
+                "external_ref": order.external_ref,
+                "erp_ref": erp_ref,
+                "currency": order.currency,
+                "source_updated_at": order.updated_at,
+                "last_event_id": event_id,
+            },
         ).first()
         if made is not None:
             return True

@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -245,9 +246,8 @@ def _record(rt: Runtime, attempts: list[Attempt]) -> list[Outcome]:
         kept = [
             rowcount(
                 session.execute(
-                    update(InboxEvent)
-                    .where(InboxEvent.id == done.event.id, InboxEvent.locked_until == done.event.locked_until)
-                    .values(**done.changes)
+                    _outcome_update(frozenset(done.changes)),
+                    {**done.changes, "event_id": done.event.id, "leased_until": done.event.locked_until},
                 )
             )
             == 1
@@ -266,6 +266,23 @@ def _record(rt: Runtime, attempts: list[Attempt]) -> list[Outcome]:
             if ok
         )
     return [_told(rt, done, ok) for done, ok in zip(attempts, kept, strict=True)]
+
+
+_OUTCOME_UPDATES: dict[frozenset[str], Any] = {}
+
+
+def _outcome_update(columns: frozenset[str]) -> Any:
+    """The UPDATE that writes an outcome setting these columns, while the claim's lease holds; built once per
+    set of columns (an outcome sets one of a few), since building it per event cost more than sending it."""
+    statement = _OUTCOME_UPDATES.get(columns)
+    if statement is None:
+        table = cast(Table, InboxEvent.__table__)  # Core, not an ORM-enabled UPDATE: no session objects to sync
+        statement = _OUTCOME_UPDATES[columns] = (
+            update(table)
+            .where(table.c.id == bindparam("event_id"), table.c.locked_until == bindparam("leased_until"))
+            .values({name: bindparam(name) for name in sorted(columns)})
+        )
+    return statement
 
 
 def _told(rt: Runtime, done: Attempt, kept: bool) -> Outcome:
