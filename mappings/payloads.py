@@ -27,38 +27,44 @@ def read(body: bytes) -> dict:
         raise UnreadablePayload(
             f"the body is JSON but not an object (got {type(payload).__name__}); nothing was imported"
         )
-    found = problem(payload)
+    # JSON can spell a NUL only as the escape \u0000 (a raw control character is not valid JSON): a body
+    # without one holds none, and only the depth is walked for.
+    found = problem(payload, nul_possible=b"\\u0000" in body)
     if found:
         raise UnreadablePayload(found)
     return payload
 
 
-def problem(payload: object) -> str | None:
-    """Why this payload must not be processed, or None. Walks without recursion, so any depth is safe."""
-    if _clean(payload):
+def problem(payload: object, nul_possible: bool = True) -> str | None:
+    """Why this payload must not be processed, or None. Walks without recursion, so any depth is safe.
+    `nul_possible`: False when the body it was read from shows it holds no NUL."""
+    if _clean(payload, nul_possible):
         return None
     return _where(payload)
 
 
-def _clean(payload: object) -> bool:
+def _clean(payload: object, nul_possible: bool) -> bool:
     """Whether the payload is within MAX_DEPTH and holds no NUL: the walk every event takes, keeping no path
-    (only a payload with a problem is walked again, by `_where`, to say where it is)."""
-    stack: list[tuple[object, int]] = [(payload, 1)]
+    (only a payload with a problem is walked again, by `_where`, to say where it is). Only objects and arrays
+    go on the stack; strings are looked at where they are found."""
+    if isinstance(payload, str):
+        return not (nul_possible and "\x00" in payload)
+    stack: list[tuple[object, int]] = [(payload, 1)] if isinstance(payload, dict | list) else []
     while stack:
         value, depth = stack.pop()
-        if isinstance(value, str):
-            if "\x00" in value:
+        if depth >= MAX_DEPTH:
+            return False
+        if isinstance(value, dict):
+            if nul_possible and any("\x00" in key for key in value):
                 return False
-        elif isinstance(value, dict | list):
-            if depth >= MAX_DEPTH:
+            items = value.values()
+        else:
+            items = value  # type: ignore[assignment]
+        for item in items:
+            if isinstance(item, dict | list):
+                stack.append((item, depth + 1))
+            elif nul_possible and isinstance(item, str) and "\x00" in item:
                 return False
-            if isinstance(value, dict):
-                for key in value:
-                    if "\x00" in key:
-                        return False
-                stack.extend((item, depth + 1) for item in value.values())
-            else:
-                stack.extend((item, depth + 1) for item in value)
     return True
 
 
