@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from redis import Redis
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.erp import ErpAdapter, PermanentErpError, build_erp
@@ -66,9 +66,17 @@ class Runtime:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # Sessions where each statement commits on its own (see make_autocommit_sessionmaker).
     autocommit: sessionmaker[Session] = field(init=False)
+    _autocommit_engine: Engine = field(init=False)
 
     def __post_init__(self) -> None:
         self.autocommit = make_autocommit_sessionmaker(self.engine)
+        self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    def autocommit_connection(self) -> Connection:
+        """A Core connection where each statement commits on its own, as in `autocommit` sessions: for the
+        statements every order runs that need no ORM objects. A session costs ~100 µs more per statement (its
+        transaction state, identity map and events), a tenth of an order's CPU over a dozen statements."""
+        return self._autocommit_engine.connect()
 
     @classmethod
     def from_settings(cls, settings: Settings, queue: JobQueue | None = None) -> Runtime:

@@ -35,7 +35,7 @@ CLAIM_WAIT_SECONDS = 2.0  # how long an order waits on another worker creating i
 
 # The statements of every order's buyer, built once: building one costs more Python than sending it (issue 18).
 _KEYS: BindParameter[list[str]] = bindparam("keys", expanding=True)
-_LINKS = select(CustomerLink).where(CustomerLink.key.in_(_KEYS))
+_LINKS = select(CustomerLink.key, CustomerLink.erp_customer_id).where(CustomerLink.key.in_(_KEYS))
 _DECISION = (
     select(CustomerMatch.status, CustomerMatch.erp_customer_id)
     .where(CustomerMatch.customer_key.in_(_KEYS), CustomerMatch.status.in_(("linked", "created")))
@@ -110,8 +110,8 @@ def _create_unless_similar(rt: Runtime, erp: ErpAdapter, order: Order, keys: lis
 
 def decision_for(rt: Runtime, keys: list[str]) -> tuple[str, str | None] | None:
     """What a person decided for a buyer with any of these keys: ("linked", ERP id) or ("created", None)."""
-    with rt.autocommit() as session:
-        row = session.execute(_DECISION, {"keys": keys}).first()
+    with rt.autocommit_connection() as conn:
+        row = conn.execute(_DECISION, {"keys": keys}).first()
     return (row.status, row.erp_customer_id) if row else None
 
 
@@ -150,8 +150,8 @@ def _linked(
 def _known(rt: Runtime, keys: list[str]) -> tuple[str | None, list[str]]:
     """(the ERP customer the first linked key names, or None; the keys not linked yet). A key linked already
     keeps its link (the first link wins): only the others need writing."""
-    with rt.autocommit() as session:
-        links = session.scalars(_LINKS, {"keys": keys}).all()
+    with rt.autocommit_connection() as conn:
+        links = conn.execute(_LINKS, {"keys": keys}).all()
     linked = {link.key: link.erp_customer_id for link in links if link.erp_customer_id}
     unlinked = [key for key in keys if key not in linked]
     return next((linked[key] for key in keys if key in linked), None), unlinked
@@ -168,8 +168,8 @@ def _claim(rt: Runtime, keys: list[str], event_id: int | None) -> bool:
     # an autocommit INSERT of every key is still all or nothing.
     claim = _CLAIM
     try:  # a buyer nobody holds, the usual case: one INSERT of every key
-        with rt.autocommit() as session:
-            session.execute(claim, claims).all()
+        with rt.autocommit_connection() as conn:
+            conn.execute(claim, claims).all()
         return True
     except IntegrityError:
         pass
@@ -196,8 +196,8 @@ def _link_claimed(rt: Runtime, keys: list[str], customer_id: str) -> None:
     """Link the keys this worker claimed: one UPDATE, unless a claim was taken over meanwhile (then key by key)."""
     if not keys:
         return
-    with rt.autocommit() as session:
-        linked = rowcount(session.execute(_LINK_CLAIMED, {"keys": keys, "customer_id": customer_id}))
+    with rt.autocommit_connection() as conn:
+        linked = conn.execute(_LINK_CLAIMED, {"keys": keys, "customer_id": customer_id}).rowcount
     if linked < len(keys):
         _link(rt, keys, customer_id)
 

@@ -48,7 +48,7 @@ class RiskPending(StorefrontError):
 
 
 # Asked before every order's first ERP write: built once (issue 18).
-_APPROVAL = select(Approval).where(
+_APPROVAL = select(Approval.status, Approval.reasons, Approval.decided_by, Approval.decision_reason).where(
     Approval.store_id == bindparam("store_id"), Approval.order_external_id == bindparam("external_id")
 )
 
@@ -141,8 +141,8 @@ def _recorded(rt: Runtime, row: Approval | CustomerMatch) -> bool:
 
 
 def _decision(rt: Runtime, store_id: int, external_id: str) -> tuple[str, str, str] | None:
-    with rt.autocommit() as session:
-        row = session.scalars(_APPROVAL, {"store_id": store_id, "external_id": external_id}).first()
+    with rt.autocommit_connection() as conn:
+        row = conn.execute(_APPROVAL, {"store_id": store_id, "external_id": external_id}).first()
         if row is None:
             return None
         if row.status == "awaiting":

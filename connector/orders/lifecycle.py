@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from datetime import datetime
+from typing import cast
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import Row, Table, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,10 +43,11 @@ from platforms.registry import platform
 PAID = ("paid", "partially_refunded", "refunded")
 
 # The statements every order runs, built once: building one costs more Python than sending it (issue 18).
-_LINK = select(OrderLink).where(
+_LINK = select(OrderLink.external_ref, OrderLink.erp_ref, OrderLink.currency, OrderLink.source_updated_at).where(
     OrderLink.store_id == bindparam("store_id"), OrderLink.external_id == bindparam("external_id")
 )
 _BIND_DOCUMENT = insert(ErpDocument)
+_RESERVE = insert(cast(Table, Reservation.__table__))  # Core: the rows go as one executemany, no ORM bulk path
 
 
 def apply_order(
@@ -349,9 +352,10 @@ def _transaction_payment(order: Order, tx: Transaction, key: str) -> PaymentReco
     )
 
 
-def _link(rt: Runtime, store_id: int, external_id: str) -> OrderLink | None:
-    with rt.autocommit() as session:
-        return session.scalars(_LINK, {"store_id": store_id, "external_id": external_id}).first()
+def _link(rt: Runtime, store_id: int, external_id: str) -> Row[str, str, str | None, datetime] | None:
+    """The order's binding as last written (its external and ERP refs, currency, and source version)."""
+    with rt.autocommit_connection() as conn:
+        return conn.execute(_LINK, {"store_id": store_id, "external_id": external_id}).first()
 
 
 def _bind_order(session: Session, store_id: int, order: Order, erp_ref: str, event_id: int, known: bool) -> bool:
@@ -393,6 +397,13 @@ def _reserve(session: Session, store_id: int, order: Order, first: bool) -> None
             wanted[line.sku] = wanted.get(line.sku, 0) + line.current_quantity
     released = order.status == "cancelled"
     now = utcnow()  # changed_at tells the inventory sync which SKUs to recompute
+    if first and wanted:  # every row is new: one INSERT of them all, no ORM objects to flush
+        each = {"store_id": store_id, "order_external_id": order.external_id, "placed_at": order.placed_at}
+        session.execute(
+            _RESERVE,
+            [{**each, "sku": sku, "quantity": n, "released": released, "changed_at": now} for sku, n in wanted.items()],
+        )
+        return
     held = (
         {}
         if first
@@ -464,8 +475,8 @@ def _make_bound(
     """Make the ERP document and commit its binding at once; False when a concurrent replay bound it first."""
     erp_ref = write(key)
     try:
-        with rt.autocommit() as session:  # one INSERT: it commits on its own
-            session.execute(
+        with rt.autocommit_connection() as conn:  # one INSERT: it commits on its own
+            conn.execute(
                 _BIND_DOCUMENT,
                 {
                     "store_id": store.id,
