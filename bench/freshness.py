@@ -232,7 +232,8 @@ def _existing_buyers(env: dict, count: int) -> None:
             conn.execute(
                 text(
                     "INSERT INTO erp_customers (email, name, phone, external_ids, created_at, updated_at, postcode)"
-                    " SELECT 'earlier' || n || '@example.com', 'Earlier Buyer' || n, '+1212555' || lpad(n::text, 6, '0'),"
+                    " SELECT 'earlier' || n || '@example.com', 'Earlier Buyer' || n,"
+                    " '+1212555' || lpad(n::text, 6, '0'),"
                     " '', now(), now(), lpad((n % 90000 + 10000)::text, 5, '0') FROM generate_series(1, :count) AS n"
                 ),
                 {"count": count},
@@ -241,7 +242,8 @@ def _existing_buyers(env: dict, count: int) -> None:
             conn.execute(
                 text(
                     "INSERT INTO customer_links (key, erp_customer_id, claimed_at)"
-                    " SELECT 'email:earlier' || n || '@example.com', n::text, now() FROM generate_series(1, :count) AS n"
+                    " SELECT 'email:earlier' || n || '@example.com', n::text, now()"
+                    " FROM generate_series(1, :count) AS n"
                 ),
                 {"count": count},
             )
