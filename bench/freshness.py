@@ -34,7 +34,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline import BIN, ORDER, SECRET, distinct_buyer, fresh_connector, setup_store  # bench/pipeline.py
+from pipeline import BIN, ORDER, SECRET, distinct_buyer, fresh_connector, postcode, setup_store  # bench/pipeline.py
 
 from platforms.signatures import sign
 
@@ -70,6 +70,8 @@ def _order_bodies():  # type: ignore[no-untyped-def]
     distinct_buyer(order, 0)
     order["id"], order["name"] = 9_999_999_901, "#F@N@"
     order["customer"]["id"] = 9_999_999_902
+    for key in ("billing_address", "shipping_address"):
+        order[key]["zip"] = "@Z@"
     template = json.dumps(order)
     for marker, was in (("@N@", "Buyer0"), ("@N@", "buyer0@"), ("@P@", "555-0000")):
         template = template.replace(was, was.replace("0", marker, 1) if marker == "@N@" else "555-@P@")
@@ -77,7 +79,8 @@ def _order_bodies():  # type: ignore[no-untyped-def]
 
     def body(n: int) -> bytes:
         text = template.replace("9999999901", str(9_000_000 + n)).replace("9999999902", str(8_000_000 + n))
-        return text.replace("@N@", str(n)).replace("@P@", f"{n % 10000:04d}").encode()
+        text = text.replace("@N@", str(n)).replace("@P@", f"{n % 10000:04d}")
+        return text.replace("@Z@", postcode(n)).encode()
 
     return body
 
