@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -93,6 +94,15 @@ class InboxEvent(Base):
         UniqueConstraint("store_id", "dedupe_key", name="uq_inbox_store_dedupe"),
         Index("ix_inbox_due", "status", "next_attempt_at"),
         Index("ix_inbox_resource", "store_id", "resource_id"),
+        # The open events only, in id order: the drain's claim reads a few entries, not every event done
+        # (the claim's statuses are written into its SQL, so even a prepared generic plan can use it).
+        Index(
+            "ix_inbox_open",
+            "store_id",
+            "id",
+            postgresql_where=text("status IN ('pending', 'processing')"),
+            sqlite_where=text("status IN ('pending', 'processing')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
