@@ -145,9 +145,12 @@ def test_a_claim_reads_the_open_events_not_every_event_done(stack) -> None:  # t
     # The plan a prepared claim settles on (psycopg prepares a statement run five times): a generic one.
     sql = str(due_events(store_id, 10, clock.utcnow()).compile(dialect=postgresql.dialect(paramstyle="numeric_dollar")))
     with stack.rt.engine.connect() as conn:
-        conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-        conn.exec_driver_sql(f"PREPARE claim(int, timestamptz, timestamptz, int) AS {sql}")
-        plan = "\n".join(
-            row[0] for row in conn.exec_driver_sql("EXPLAIN EXECUTE claim(%s, now(), now(), 10)" % store_id)
-        )
+        try:
+            conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+            conn.exec_driver_sql(f"PREPARE claim(int, timestamptz, timestamptz, int) AS {sql}")
+            plan = "\n".join(
+                row[0] for row in conn.exec_driver_sql("EXPLAIN EXECUTE claim(%s, now(), now(), 10)" % store_id)
+            )
+        finally:
+            conn.invalidate()  # the setting and the prepared statement go with this session, not back to the pool
     assert "ix_inbox_open" in plan, plan
