@@ -89,8 +89,8 @@ def _order_bodies():  # type: ignore[no-untyped-def]
     for key in ("billing_address", "shipping_address"):
         order[key]["zip"] = "@Z@"
     template = json.dumps(order)
-    for marker, was in (("@N@", "Buyer0"), ("@N@", "buyer0@"), ("@P@", "555-0000")):
-        template = template.replace(was, was.replace("0", marker, 1) if marker == "@N@" else "555-@P@")
+    for was, marked in (("Buyer0", "Buyer@N@"), ("buyer0@", "buyer@N@@"), ("555-0000", "555-@P@")):
+        template = template.replace(was, marked)
     assert template.count("9999999901") == 1 and "@P@" in template, "the fixture changed: adjust the template"
 
     def body(n: int) -> bytes:
@@ -282,16 +282,18 @@ def _autovacuum(wanted: bool) -> Iterator[None]:
     the buyer lookups while the tables were empty (whole-table scans), and the inbox's dead rows are never
     reclaimed. Prints the state the run had."""
     admin = create_engine(ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        was = conn.execute(text("SHOW autovacuum")).scalar_one()
+    turn_on = wanted and was != "on"
     try:
-        with admin.connect() as conn:
-            was = conn.execute(text("SHOW autovacuum")).scalar_one()
-            if wanted and was != "on":
+        if turn_on:
+            with admin.connect() as conn:
                 conn.execute(text("ALTER SYSTEM SET autovacuum = on"))
                 conn.execute(text("SELECT pg_reload_conf()"))
-        print(f"PostgreSQL autovacuum: {'on (for this run)' if wanted and was != 'on' else was}")
+        print(f"PostgreSQL autovacuum: {'on (for this run)' if turn_on else was}")
         yield
     finally:
-        if wanted and was != "on":
+        if turn_on:
             with admin.connect() as conn:
                 conn.execute(text("ALTER SYSTEM RESET autovacuum"))
                 conn.execute(text("SELECT pg_reload_conf()"))

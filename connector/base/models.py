@@ -86,6 +86,9 @@ class ErpConnection(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+_OPEN_EVENT = text("status IN ('pending', 'processing')")  # ix_inbox_open's events: still to be done
+
+
 class InboxEvent(Base):
     """One delivery as received, kept byte for byte, and its processing state."""
 
@@ -100,8 +103,8 @@ class InboxEvent(Base):
             "ix_inbox_open",
             "store_id",
             "id",
-            postgresql_where=text("status IN ('pending', 'processing')"),
-            sqlite_where=text("status IN ('pending', 'processing')"),
+            postgresql_where=_OPEN_EVENT,
+            sqlite_where=_OPEN_EVENT,
         ),
     )
 
