@@ -13,6 +13,8 @@ from sqlalchemy import FromClause, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from adapters.prepared import Prepared
+
 CHUNK = 500  # rows per statement: well under SQLite's bound-parameter limit for our widest table
 
 
@@ -22,16 +24,17 @@ def dialect_insert(session: Session, table: FromClause) -> Any:
     return dialect.insert(table)
 
 
-_IF_NEW: dict[tuple[str, FromClause, tuple[str, ...], str], Any] = {}
+_IF_NEW: dict[tuple[str, FromClause, tuple[str, ...], str], Prepared] = {}
 
 
-def insert_if_new(session: Session, table: FromClause, keys: tuple[str, ...], returning: str) -> Any:
+def insert_if_new(session: Session, table: FromClause, keys: tuple[str, ...], returning: str) -> Prepared:
     """INSERT … ON CONFLICT (`keys`) DO NOTHING RETURNING `returning`, for the session's database, built once per
-    database kind: execute it with the row as parameters (building it per row cost more than sending it)."""
+    database kind: run it with the row as parameters (building it per row cost more than sending it); its `first`
+    is the new row, or None when the row was there."""
     cache_key = (session.get_bind().dialect.name, table, keys, returning)
     statement = _IF_NEW.get(cache_key)
     if statement is None:
-        statement = _IF_NEW[cache_key] = (
+        statement = _IF_NEW[cache_key] = Prepared(
             dialect_insert(session, table)
             .on_conflict_do_nothing(index_elements=list(keys))
             .returning(table.c[returning])

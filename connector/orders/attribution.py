@@ -68,8 +68,8 @@ def _first(session: Session, store: StoreInfo, order: Order, attribution: Attrib
     INSERT that does nothing on the conflict, no savepoint: two round trips fewer on every new order)."""
     total = order.totals.total
     credit = attribution.owner_credit(total)
-    made = session.execute(
-        insert_if_new(session, OrderAttribution.__table__, ("store_id", "order_external_id"), "id"),
+    made = insert_if_new(session, OrderAttribution.__table__, ("store_id", "order_external_id"), "id").first(
+        session.connection(),
         {
             "store_id": store.id,
             "order_external_id": order.external_id,
@@ -84,7 +84,7 @@ def _first(session: Session, store: StoreInfo, order: Order, attribution: Attrib
             "placed_at": order.placed_at,
             "source_updated_at": order.updated_at,
         },
-    ).first()
+    )
     if made is not None and attribution.owner is not None:
         session.add(
             AuditEntry(

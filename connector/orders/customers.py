@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from adapters.clock import utcnow
 from adapters.erp import ErpAdapter, RetryableErpError
 from adapters.erp.base import ErpCustomerView
+from adapters.prepared import Prepared
 from connector.base.db import rowcount
 from connector.base.models import CustomerLink, CustomerMatch, InboxEvent
 from connector.base.runtime import Runtime, StoreInfo
@@ -33,17 +34,20 @@ POLICIES = ("match", "always_new", "guest_account")
 CLAIM_SECONDS = 60  # a claim of no event older than this belonged to a worker that died mid-way
 CLAIM_WAIT_SECONDS = 2.0  # how long an order waits on another worker creating its buyer before it is retried
 
-# The statements of every order's buyer, built once: building one costs more Python than sending it (issue 18).
+# The statements of every order's buyer, built once (building one costs more Python than sending it) and sent by
+# the driver on PostgreSQL (adapters.prepared; issue 18).
 _KEYS: BindParameter[list[str]] = bindparam("keys", expanding=True)
-_LINKS = select(CustomerLink.key, CustomerLink.erp_customer_id).where(CustomerLink.key.in_(_KEYS))
-_DECISION = (
+_LINKS = Prepared(select(CustomerLink.key, CustomerLink.erp_customer_id).where(CustomerLink.key.in_(_KEYS)))
+_DECISION = Prepared(
     select(CustomerMatch.status, CustomerMatch.erp_customer_id)
     .where(CustomerMatch.customer_key.in_(_KEYS), CustomerMatch.status.in_(("linked", "created")))
     .order_by(CustomerMatch.decided_at.desc(), CustomerMatch.id.desc())
     .limit(1)
 )
+# Through SQLAlchemy: its rows go as one multi-row INSERT ("insertmanyvalues"), all or nothing in autocommit, where
+# the driver's executemany would commit each key on its own.
 _CLAIM = insert(CustomerLink).returning(CustomerLink.key)
-_LINK_CLAIMED = (
+_LINK_CLAIMED = Prepared(
     update(CustomerLink)
     .where(CustomerLink.key.in_(_KEYS), CustomerLink.erp_customer_id.is_(None))
     .values(erp_customer_id=bindparam("customer_id"))
@@ -111,7 +115,7 @@ def _create_unless_similar(rt: Runtime, erp: ErpAdapter, order: Order, keys: lis
 def decision_for(rt: Runtime, keys: list[str]) -> tuple[str, str | None] | None:
     """What a person decided for a buyer with any of these keys: ("linked", ERP id) or ("created", None)."""
     with rt.autocommit_connection() as conn:
-        row = conn.execute(_DECISION, {"keys": keys}).first()
+        row = _DECISION.first(conn, {"keys": keys})
     return (row.status, row.erp_customer_id) if row else None
 
 
@@ -151,7 +155,7 @@ def _known(rt: Runtime, keys: list[str]) -> tuple[str | None, list[str]]:
     """(the ERP customer the first linked key names, or None; the keys not linked yet). A key linked already
     keeps its link (the first link wins): only the others need writing."""
     with rt.autocommit_connection() as conn:
-        links = conn.execute(_LINKS, {"keys": keys}).all()
+        links = _LINKS.all(conn, {"keys": keys})
     linked = {link.key: link.erp_customer_id for link in links if link.erp_customer_id}
     unlinked = [key for key in keys if key not in linked]
     return next((linked[key] for key in keys if key in linked), None), unlinked
@@ -197,7 +201,7 @@ def _link_claimed(rt: Runtime, keys: list[str], customer_id: str) -> None:
     if not keys:
         return
     with rt.autocommit_connection() as conn:
-        linked = conn.execute(_LINK_CLAIMED, {"keys": keys, "customer_id": customer_id}).rowcount
+        linked = _LINK_CLAIMED.run(conn, {"keys": keys, "customer_id": customer_id})
     if linked < len(keys):
         _link(rt, keys, customer_id)
 

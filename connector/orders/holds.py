@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from adapters.clock import utcnow
 from adapters.erp import ErpAdapter
+from adapters.prepared import Prepared
 from adapters.storefront import StorefrontError
 from connector.base.audit import audit
 from connector.base.db import rowcount
@@ -48,8 +49,10 @@ class RiskPending(StorefrontError):
 
 
 # Asked before every order's first ERP write: built once (issue 18).
-_APPROVAL = select(Approval.status, Approval.reasons, Approval.decided_by, Approval.decision_reason).where(
-    Approval.store_id == bindparam("store_id"), Approval.order_external_id == bindparam("external_id")
+_APPROVAL = Prepared(
+    select(Approval.status, Approval.reasons, Approval.decided_by, Approval.decision_reason).where(
+        Approval.store_id == bindparam("store_id"), Approval.order_external_id == bindparam("external_id")
+    )
 )
 
 
@@ -142,7 +145,7 @@ def _recorded(rt: Runtime, row: Approval | CustomerMatch) -> bool:
 
 def _decision(rt: Runtime, store_id: int, external_id: str) -> tuple[str, str, str] | None:
     with rt.autocommit_connection() as conn:
-        row = conn.execute(_APPROVAL, {"store_id": store_id, "external_id": external_id}).first()
+        row = _APPROVAL.first(conn, {"store_id": store_id, "external_id": external_id})
         if row is None:
             return None
         if row.status == "awaiting":

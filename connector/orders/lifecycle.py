@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, insert, or_, select, update
+from sqlalchemy import Table, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from adapters.clock import utcnow
 from adapters.erp import ErpAdapter, PaymentRecord
+from adapters.prepared import Prepared
 from connector.base.models import ErpDocument, InboxEvent, MappingEntry, OfflineRefund, OrderLink, Reservation
 from connector.base.runtime import Runtime, StoreInfo
 from connector.base.upsert import insert_if_new
@@ -42,12 +42,15 @@ from platforms.registry import platform
 
 PAID = ("paid", "partially_refunded", "refunded")
 
-# The statements every order runs, built once: building one costs more Python than sending it (issue 18).
-_LINK = select(OrderLink.external_ref, OrderLink.erp_ref, OrderLink.currency, OrderLink.source_updated_at).where(
-    OrderLink.store_id == bindparam("store_id"), OrderLink.external_id == bindparam("external_id")
+# The statements every order runs, built once (building one costs more Python than sending it) and sent by the
+# driver on PostgreSQL (adapters.prepared; issue 18).
+_LINK = Prepared(
+    select(OrderLink.external_ref, OrderLink.erp_ref, OrderLink.currency, OrderLink.source_updated_at).where(
+        OrderLink.store_id == bindparam("store_id"), OrderLink.external_id == bindparam("external_id")
+    )
 )
-_BIND_DOCUMENT = insert(ErpDocument)
-_RESERVE = insert(cast(Table, Reservation.__table__))  # Core: the rows go as one executemany, no ORM bulk path
+_BIND_DOCUMENT = Prepared(insert(ErpDocument))
+_RESERVE = Prepared(insert(cast(Table, Reservation.__table__)))  # the rows as one executemany, no ORM objects
 
 
 def apply_order(
@@ -352,10 +355,10 @@ def _transaction_payment(order: Order, tx: Transaction, key: str) -> PaymentReco
     )
 
 
-def _link(rt: Runtime, store_id: int, external_id: str) -> Row[str, str, str | None, datetime] | None:
-    """The order's binding as last written (its external and ERP refs, currency, and source version)."""
+def _link(rt: Runtime, store_id: int, external_id: str) -> Any | None:
+    """The order's binding as last written: a row of its external_ref, erp_ref, currency and source_updated_at."""
     with rt.autocommit_connection() as conn:
-        return conn.execute(_LINK, {"store_id": store_id, "external_id": external_id}).first()
+        return _LINK.first(conn, {"store_id": store_id, "external_id": external_id})
 
 
 def _bind_order(session: Session, store_id: int, order: Order, erp_ref: str, event_id: int, known: bool) -> bool:
@@ -363,8 +366,8 @@ def _bind_order(session: Session, store_id: int, order: Order, erp_ref: str, eve
     the order's first binding. `known`: a link was read before the ERP write (else none is looked for: the
     insert does nothing when a concurrent event of the order bound it first, and that link is updated)."""
     if not known:
-        made = session.execute(
-            insert_if_new(session, OrderLink.__table__, ("store_id", "external_id"), "id"),
+        made = insert_if_new(session, OrderLink.__table__, ("store_id", "external_id"), "id").first(
+            session.connection(),
             {
                 "store_id": store_id,
                 "external_id": order.external_id,
@@ -374,7 +377,7 @@ def _bind_order(session: Session, store_id: int, order: Order, erp_ref: str, eve
                 "source_updated_at": order.updated_at,
                 "last_event_id": event_id,
             },
-        ).first()
+        )
         if made is not None:
             return True
     link = session.scalars(
@@ -399,8 +402,8 @@ def _reserve(session: Session, store_id: int, order: Order, first: bool) -> None
     now = utcnow()  # changed_at tells the inventory sync which SKUs to recompute
     if first and wanted:  # every row is new: one INSERT of them all, no ORM objects to flush
         each = {"store_id": store_id, "order_external_id": order.external_id, "placed_at": order.placed_at}
-        session.execute(
-            _RESERVE,
+        _RESERVE.many(
+            session.connection(),
             [{**each, "sku": sku, "quantity": n, "released": released, "changed_at": now} for sku, n in wanted.items()],
         )
         return
@@ -476,8 +479,8 @@ def _make_bound(
     erp_ref = write(key)
     try:
         with rt.autocommit_connection() as conn:  # one INSERT: it commits on its own
-            conn.execute(
-                _BIND_DOCUMENT,
+            _BIND_DOCUMENT.run(
+                conn,
                 {
                     "store_id": store.id,
                     "order_external_id": order_external_id,

@@ -12,18 +12,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, literal_column, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, insert, literal_column, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from adapters.backoff import backoff
 from adapters.clock import utcnow
 from adapters.erp import ErpError, ErpUnreachable
+from adapters.prepared import Prepared
 from adapters.storefront import StorefrontError
 from connector.base import erp_health
-from connector.base.db import rowcount
 from connector.base.models import EventAttempt, InboxEvent, Store
 from connector.base.runtime import Runtime, StoreInfo
 from connector.orders import compliance, holds
@@ -254,41 +254,43 @@ def record(rt: Runtime, attempts: list[Attempt]) -> list[Outcome]:
 
 def _record(rt: Runtime, attempts: list[Attempt]) -> list[Outcome]:
     with rt.sessions.begin() as session:
+        conn = session.connection()
         kept = [
-            rowcount(
-                session.execute(
-                    _outcome_update(frozenset(done.changes)),
-                    {**done.changes, "event_id": done.event.id, "leased_until": done.event.locked_until},
-                )
+            _outcome_update(frozenset(done.changes)).run(
+                conn, {**done.changes, "event_id": done.event.id, "leased_until": done.event.locked_until}
             )
             == 1
             for done in attempts
         ]
-        session.add_all(
-            EventAttempt(
-                event_id=done.event.id,
-                number=done.event.attempts,
-                started_at=done.started,
-                finished_at=done.finished,
-                outcome=done.status,
-                error=done.error,
-            )
-            for done, ok in zip(attempts, kept, strict=True)
-            if ok
+        _HISTORY.many(
+            conn,
+            [
+                {
+                    "event_id": done.event.id,
+                    "number": done.event.attempts,
+                    "started_at": done.started,
+                    "finished_at": done.finished,
+                    "outcome": done.status,
+                    "error": done.error,
+                }
+                for done, ok in zip(attempts, kept, strict=True)
+                if ok
+            ],
         )
     return [_told(rt, done, ok) for done, ok in zip(attempts, kept, strict=True)]
 
 
-_OUTCOME_UPDATES: dict[frozenset[str], Any] = {}
+_HISTORY = Prepared(insert(cast(Table, EventAttempt.__table__)))  # Core rows: no ORM objects to flush
+_OUTCOME_UPDATES: dict[frozenset[str], Prepared] = {}
 
 
-def _outcome_update(columns: frozenset[str]) -> Any:
+def _outcome_update(columns: frozenset[str]) -> Prepared:
     """The UPDATE that writes an outcome setting these columns, while the claim's lease holds; built once per
     set of columns (an outcome sets one of a few), since building it per event cost more than sending it."""
     statement = _OUTCOME_UPDATES.get(columns)
     if statement is None:
         table = cast(Table, InboxEvent.__table__)  # Core, not an ORM-enabled UPDATE: no session objects to sync
-        statement = _OUTCOME_UPDATES[columns] = (
+        statement = _OUTCOME_UPDATES[columns] = Prepared(
             update(table)
             .where(table.c.id == bindparam("event_id"), table.c.locked_until == bindparam("leased_until"))
             .values({name: bindparam(name) for name in sorted(columns)})
