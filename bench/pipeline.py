@@ -1,10 +1,14 @@
 """Orders/s from the inbox to the ERP staging tables: batch drains in one and in two worker processes, against
 one forking RQ job per event (RQ's default Worker), in the same run, on PostgreSQL + Redis.
 
-    .venv/bin/python bench/pipeline.py [--events 1000] [--forking-events 100] [--distinct-buyers]
+    .venv/bin/python bench/pipeline.py [--events 1000] [--forking-events 100] [--distinct-buyers] [--cold]
 
 By default every order is the fixture's one account holder's (after the first, a known customer); with
 --distinct-buyers each is a new buyer's, as in a flash sale (a customer found or made in the ERP per order).
+
+The batch drains run in workers already running when the orders arrive, as in production when a sale starts
+(`warm_leg`); --cold starts burst workers with the clock instead, so a run also pays each process's start (its
+imports, connections and first plans: 1-2 s of CPU per worker, a fifth of a 1,000-order run).
 
 Both legs process the same kind of stored Shopify orders (distinct ids) into SQL staging tables on
 PostgreSQL; each leg gets a fresh connector database, ERP database and Redis queue. Everything runs
@@ -124,11 +128,16 @@ def delivery(store_id: int, n: int, distinct_buyers: bool) -> dict:
 def prepare(env: dict, events: int, distinct_buyers: bool = False) -> int:
     """A fresh store with `events` pending orders/create events (`delivery`); returns the store id."""
     store_id = setup_store(env)
+    record(env, store_id, range(events), distinct_buyers)
+    return store_id
+
+
+def record(env: dict, store_id: int, numbers: range, distinct_buyers: bool = False) -> None:
+    """Store the bench orders numbered `numbers` as pending events, as the receiver stores deliveries."""
     engine = create_engine(env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
-    for n in range(events):
+    for n in numbers:
         inbox.record(engine, **delivery(store_id, n, distinct_buyers))
     engine.dispose()
-    return store_id
 
 
 def done_count(env: dict) -> int:
@@ -191,6 +200,52 @@ def leg(name: str, events: int, enqueue, worker_cmd, workers: int = 1, distinct:
         return rate
 
 
+WARM_EVENTS = 20  # orders each running worker has drained before the timed ones arrive
+
+
+def warm_leg(name: str, events: int, workers: int, distinct: bool) -> float:
+    """Orders/s of drains in `workers` worker processes already running, as when a flash sale starts: the workers
+    are started and drain WARM_EVENTS orders each first (their imports, connections and prepared statements made),
+    then the timed orders are stored and their drains queued; timed until the last one is done."""
+    with fresh_connector("bench_pipe") as env:
+        warm = WARM_EVENTS * workers
+        store_id = prepare(env, warm, distinct)
+        procs = start_workers(env, workers, [str(BIN / "connector"), "worker"])
+        try:
+            enqueue_drain(env, store_id, workers)
+            wait_done(env, warm, procs)
+            record(env, store_id, range(warm, warm + events), distinct)
+            started = time.perf_counter()
+            enqueue_drain(env, store_id, workers)
+            wait_done(env, warm + events, procs)
+            seconds = time.perf_counter() - started
+        finally:
+            for proc in procs:
+                proc.terminate()  # RQ's warm shutdown: the worker is idle
+            for proc in procs:
+                proc.wait(timeout=60)
+        rate = events / seconds
+        print(f"{name:<34} {events:>6} events {seconds:8.2f} s {rate:9.1f} orders/s")
+        return rate
+
+
+def wait_done(env: dict, wanted: int, procs: list[subprocess.Popen], timeout: float = 900) -> None:
+    """Until `wanted` events have succeeded; a worker that exits, or the time running out, ends the bench."""
+    engine = create_engine(env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
+    query = select(func.count()).select_from(InboxEvent).where(InboxEvent.status == "succeeded")
+    give_up = time.monotonic() + timeout
+    try:
+        with engine.connect() as conn:
+            while (done := int(conn.execute(query).scalar() or 0)) < wanted:
+                conn.rollback()
+                if any(proc.poll() is not None for proc in procs) or time.monotonic() > give_up:
+                    said = (Path(env["CONNECTOR_INSTANCE_PATH"]) / "worker0.log").read_text()[-3000:]
+                    raise SystemExit(f"{done} of {wanted} events succeeded; the first worker said:\n{said}")
+                time.sleep(0.02)
+    finally:
+        engine.dispose()
+
+
 def start_workers(env: dict, count: int, command: list[str] | None = None) -> list[subprocess.Popen]:
     """`count` burst workers (`connector worker --burst` unless another command is given), each logging to
     worker<n>.log in the connector's instance folder (a pipe nobody reads would stall a worker that logs)."""
@@ -232,11 +287,20 @@ def main() -> None:
     parser.add_argument(
         "--distinct-buyers", action="store_true", help="each order from a buyer of their own (a flash sale)"
     )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="time the batch drains from their workers' start (imports, connections), as before 2026-12-05",
+    )
     args = parser.parse_args()
     worker = lambda env: [str(BIN / "connector"), "worker", "--burst"]  # noqa: E731
     print("leg                                 events    seconds     rate")
-    one = leg("batch drains, 1 worker (no fork)", args.events, enqueue_drain, worker, 1, args.distinct_buyers)
-    two = leg("batch drains, 2 workers", args.events, enqueue_drain, worker, 2, args.distinct_buyers)
+    if args.cold:
+        one = leg("batch drains, 1 worker (no fork)", args.events, enqueue_drain, worker, 1, args.distinct_buyers)
+        two = leg("batch drains, 2 workers", args.events, enqueue_drain, worker, 2, args.distinct_buyers)
+    else:
+        one = warm_leg("batch drains, 1 running worker", args.events, 1, args.distinct_buyers)
+        two = warm_leg("batch drains, 2 running workers", args.events, 2, args.distinct_buyers)
     fork = leg(
         "1 forking RQ job per event",
         args.forking_events,

@@ -44,9 +44,25 @@ _DECISION = Prepared(
     .order_by(CustomerMatch.decided_at.desc(), CustomerMatch.id.desc())
     .limit(1)
 )
-# Through SQLAlchemy: its rows go as one multi-row INSERT ("insertmanyvalues"), all or nothing in autocommit, where
-# the driver's executemany would commit each key on its own.
-_CLAIM = insert(CustomerLink).returning(CustomerLink.key)
+_CLAIMS: dict[int, Prepared] = {}  # by the number of keys claimed
+
+
+def _claim_of(count: int) -> Prepared:
+    """One INSERT of `count` claims (rows without a customer), all or nothing though each statement commits on its
+    own; built once per count (a buyer has one to three keys). Not an executemany: that is a statement per row."""
+    statement = _CLAIMS.get(count)
+    if statement is None:
+        row: dict[str, object] = {
+            "erp_customer_id": None,
+            "claimed_by": bindparam("claimed_by"),
+            "claimed_at": bindparam("claimed_at"),
+        }
+        statement = _CLAIMS[count] = Prepared(
+            insert(CustomerLink).values([{**row, "key": bindparam(f"key{n}")} for n in range(count)])
+        )
+    return statement
+
+
 _LINK_CLAIMED = Prepared(
     update(CustomerLink)
     .where(CustomerLink.key.in_(_KEYS), CustomerLink.erp_customer_id.is_(None))
@@ -166,14 +182,11 @@ def _claim(rt: Runtime, keys: list[str], event_id: int | None) -> bool:
     A claim left by a worker that died is taken over: its event no longer holds a lease (the sweep hands the
     event on), an earlier attempt of this very event left it, or, for a claim of no event, CLAIM_SECONDS passed."""
     now = utcnow()
-    claims = [{"key": key, "erp_customer_id": None, "claimed_by": event_id, "claimed_at": now} for key in keys]
-    # Rows as parameters, not .values(rows): SQLAlchemy compiles a multi-row .values() afresh on every call (a
-    # millisecond a new buyer). With RETURNING, the rows still go in one statement (its "insertmanyvalues"), so
-    # an autocommit INSERT of every key is still all or nothing.
-    claim = _CLAIM
+    claim = _claim_of(len(keys))
+    claims = {"claimed_by": event_id, "claimed_at": now, **{f"key{n}": key for n, key in enumerate(keys)}}
     try:  # a buyer nobody holds, the usual case: one INSERT of every key
         with rt.autocommit_connection() as conn:
-            conn.execute(claim, claims).all()
+            claim.run(conn, claims)
         return True
     except IntegrityError:
         pass
@@ -190,7 +203,7 @@ def _claim(rt: Runtime, keys: list[str], event_id: int | None) -> bool:
             session.execute(
                 delete(CustomerLink).where(CustomerLink.key.in_(keys), CustomerLink.erp_customer_id.is_(None), left)
             )
-            session.execute(claim, claims).all()
+            claim.run(session.connection(), claims)
         return True
     except IntegrityError:
         return False
