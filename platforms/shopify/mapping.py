@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from mappings.canonical import (
     Address,
@@ -54,6 +54,7 @@ from mappings.errors import MappingError
 from mappings.fields import MAX_ID as _MAX_ID
 from mappings.fields import Amount as _Amount
 from mappings.fields import Base as _Base
+from mappings.fields import MoneySet
 from mappings.fields import Timestamp as _Timestamp
 from mappings.fields import blank_to_none as _blank_to_none
 from mappings.fields import currency as _currency
@@ -68,14 +69,12 @@ from mappings.fields import opt as _opt
 _MoneyBag = _Base.from_dict(
     {"amount": _Amount(required=True), "currency_code": _currency(required=True)}, name="_MoneyBag"
 )
-ShopSet = _Base.from_dict({"shop_money": fields.Nested(_MoneyBag, required=True)}, name="ShopSet")
-# Only the order total's presentment twin is read (Order.presentment_total).
-_PresentedSet = ShopSet.from_dict({"presentment_money": _opt(fields.Nested, nested=_MoneyBag)}, name="_PresentedSet")
 
 
-def priced(name: str, twin: type[Schema] = ShopSet) -> dict[str, fields.Field]:
-    """A plain shop-currency amount and its `*_set` twin: either may be absent, not both."""
-    return {name: _opt(_Amount), f"{name}_set": _opt(fields.Nested, nested=twin)}
+def priced(name: str, presentment: bool = False) -> dict[str, fields.Field]:
+    """A plain shop-currency amount and its `*_set` twin: either may be absent, not both. Only the order total's
+    presentment twin is read (Order.presentment_total)."""
+    return {name: _opt(_Amount), f"{name}_set": _opt(MoneySet, presentment=presentment)}
 
 
 _TaxLine = _Base.from_dict(
@@ -169,13 +168,13 @@ _ShopifyOrder = _Base.from_dict(
         "taxes_included": fields.Boolean(required=True),
         "duties_included": _opt(fields.Boolean),
         "total_tip_received": _opt(_Amount),
-        "original_total_duties_set": _opt(fields.Nested, nested=ShopSet),
-        "original_total_additional_fees_set": _opt(fields.Nested, nested=ShopSet),
+        "original_total_duties_set": _opt(MoneySet),
+        "original_total_additional_fees_set": _opt(MoneySet),
         **priced("total_line_items_price"),
         **priced("total_discounts"),
         **priced("total_tax"),
-        **priced("total_price", _PresentedSet),
-        "total_shipping_price_set": _opt(fields.Nested, nested=ShopSet),
+        **priced("total_price", presentment=True),
+        "total_shipping_price_set": _opt(MoneySet),
         "line_items": fields.List(
             fields.Nested(_LineItem),
             required=True,

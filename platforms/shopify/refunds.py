@@ -51,24 +51,18 @@ from marshmallow import fields, validate
 
 from mappings.canonical import Money, Refund, RefundFee, RefundLine, money_sum
 from mappings.errors import MappingError
-from mappings.fields import MAX_ID, Amount, Base, Timestamp, blank_to_none, ident, list_of, load, opt
+from mappings.fields import MAX_ID, Amount, Base, MoneySet, Timestamp, blank_to_none, ident, list_of, load, opt
 from mappings.fields import currency as iso_currency
-from platforms.shopify.mapping import ShopSet, fee_parts, money_at, priced
+from platforms.shopify.mapping import fee_parts, money_at, priced
 
 _RESTOCKING = frozenset({"return", "cancel", "legacy_restock"})
 _RESTOCK_TYPES = ("no_restock", *sorted(_RESTOCKING))
 _SHIPPING, _DISCREPANCY = "shipping_refund", "refund_discrepancy"
 
 
-_SignedMoneyBag = Base.from_dict(
-    {"amount": Amount(signed=True, required=True), "currency_code": iso_currency(required=True)}, name="_SignedMoneyBag"
-)
-_SignedShopSet = Base.from_dict({"shop_money": fields.Nested(_SignedMoneyBag, required=True)}, name="_SignedShopSet")
-
-
 def _signed(name: str) -> dict[str, fields.Field]:
     """An order adjustment amount ("-5.00") and its `*_set` twin."""
-    return {name: opt(Amount, signed=True), f"{name}_set": opt(fields.Nested, nested=_SignedShopSet)}
+    return {name: opt(Amount, signed=True), f"{name}_set": opt(MoneySet, signed=True)}
 
 
 _RefundedItem = Base.from_dict(
@@ -77,7 +71,7 @@ _RefundedItem = Base.from_dict(
 )
 # Shopify writes a duty's id as a number here and as a string on the order's line item.
 _RefundDuty = Base.from_dict(
-    {"duty_id": fields.Raw(load_default=None, allow_none=True), "amount_set": fields.Nested(ShopSet, required=True)},
+    {"duty_id": fields.Raw(load_default=None, allow_none=True), "amount_set": MoneySet(required=True)},
     name="_RefundDuty",
 )
 _RefundLineItem = Base.from_dict(
@@ -136,8 +130,8 @@ _ShopifyRefund = Base.from_dict(
         "order_adjustments": list_of(_OrderAdjustment),
         "refund_shipping_lines": list_of(_RefundShippingLine),
         "duties": list_of(_RefundDuty),
-        "total_duties_set": opt(fields.Nested, nested=ShopSet),
-        "total_additional_fees_set": opt(fields.Nested, nested=ShopSet),
+        "total_duties_set": opt(MoneySet),
+        "total_additional_fees_set": opt(MoneySet),
     },
     name="_ShopifyRefund",
 )
