@@ -177,7 +177,7 @@ def test_an_approver_approves_a_held_order_from_the_browser(sqlite_stack, chromi
         assert "amount such as 500" in page.locator("#approval .field-error").inner_text()  # refused, said where
         page.get_by_label("Cash on delivery above").fill("")
         page.get_by_role("button", name="Save store").click()
-        assert page.locator(".flash.success").count() == 1
+        saved(page)
         page.get_by_role("button", name="Sign out").click()
 
         deliver_shopify_order(base, STORE, SECRET, body, "browser-ev-2")
@@ -231,7 +231,7 @@ def test_web_orders_are_credited_to_the_accounts_owner_and_summed_on_the_console
         assert "less than 1" in page.locator("#attribution-rule .field-error").inner_text()  # refused, said where
         page.get_by_label("Owner's share of a split").fill("0.5")
         page.get_by_role("button", name="Save store").click()
-        assert page.locator(".flash.success").count() == 1
+        saved(page)
         page.get_by_role("button", name="Sign out").click()
 
         deliver_shopify_order(base, STORE, SECRET, body, "browser-ev-attr")
@@ -257,3 +257,10 @@ def test_web_orders_are_credited_to_the_accounts_owner_and_summed_on_the_console
         (event,) = stack.events()
         page.goto(f"{base}/console/events/{event.id}")
         assert "attributed to owner REP-ANNA" in page.locator("main").inner_text()
+
+
+def saved(page) -> None:  # type: ignore[no-untyped-def]
+    """The page the save led to says it saved: waited for (a click returns before the next page has loaded)."""
+    from playwright.sync_api import expect
+
+    expect(page.locator(".flash.success")).to_have_count(1)

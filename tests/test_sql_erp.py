@@ -113,3 +113,43 @@ def test_a_possible_duplicate_is_looked_up_by_the_postcode_index_not_a_scan_of_e
         plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + execute))
     assert "ix_erp_customers_postcode_key" in plan, plan
     erp.close()
+
+
+def _payment(order, key: str, amount: str):  # type: ignore[no-untyped-def]
+    from adapters.erp.base import PaymentRecord
+    from mappings.canonical import Money
+
+    return PaymentRecord(
+        key, order.external_ref, Money(Decimal(amount), "USD"), "card", "shopify_payments", None, order.placed_at
+    )
+
+
+def test_a_new_order_and_its_payments_are_one_commit_and_a_replay_books_nothing_twice(tmp_path: Path) -> None:
+    from sqlalchemy import event
+
+    from adapters.erp.sql_contract import erp_payments
+
+    erp = SqlStagingErp(f"sqlite:///{tmp_path / 'erp.db'}")
+    erp.create_tables()
+    order = order_from_shopify(load_fixture("shopify", "order_discount_multiline.json"), "acme-us")
+    customer = erp.create_customer(order.customer, "shopify:acme-us:customer:1")
+    ref = order.external_ref
+    gift, card = _payment(order, f"{ref}:payment:1", "50.00"), _payment(order, f"{ref}:payment:2", "155.65")
+    commits: list[object] = []
+    event.listen(erp.engine, "commit", lambda conn: commits.append(conn))
+
+    first = erp.push_order(order, customer, None, [gift])  # the gift card alone: not yet the total
+
+    assert first.created and len(first.payments) == 1 and len(commits) == 1  # order, lines and payment together
+    with erp.engine.connect() as conn:
+        assert conn.execute(select(erp_orders.c.payment_status)).scalar_one() == "partially_paid"
+    again = erp.push_order(order, customer, None, [gift, card])  # a replay of that version, with the card too
+    assert not again.created and again.payments[0] == first.payments[0]
+    with erp.engine.connect() as conn:
+        booked = conn.execute(select(erp_payments.c.payment_ref, erp_payments.c.amount)).all()
+        assert sorted((r, Decimal(a)) for r, a in booked) == [
+            (gift.key, Decimal("50.00")),
+            (card.key, Decimal("155.65")),
+        ]
+        assert conn.execute(select(erp_orders.c.payment_status)).scalar_one() == "paid"
+    erp.close()

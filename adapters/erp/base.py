@@ -6,6 +6,7 @@ in configuration. Every write is idempotent on the order's external_ref.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -56,6 +57,7 @@ class OrderResult:
     created: bool  # False when the order already existed (a replay or an update)
     updated: bool = False
     note: str = ""  # what a person should know, e.g. "ERP already imported it; header not changed"
+    payments: tuple[str, ...] = ()  # the ERP refs of the payments booked with the order (PaysWithOrder)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,21 @@ class ErpOrderView:
     owner_share: Decimal | None = None
     owner_credit: Decimal | None = None
     warehouse: str | None = None  # the ship-from warehouse the connector routed it to (None: the ERP's default)
+
+
+class PaysWithOrder(Protocol):
+    """A back end that books an order's payments in the order's own transaction (the SQL staging tables): it says
+    so with `books_payments_with_order = True`, and its push_order takes them."""
+
+    books_payments_with_order: bool
+
+    def push_order(
+        self,
+        order: Order,
+        customer_id: str,
+        attribution: Attribution | None = None,
+        payments: Sequence[PaymentRecord] = (),
+    ) -> OrderResult: ...
 
 
 class ErpAdapter(Protocol):

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from adapters.clock import utcnow
 from adapters.erp import ErpAdapter, PaymentRecord
+from adapters.erp.base import PaysWithOrder
 from adapters.prepared import Prepared
 from connector.base.models import ErpDocument, InboxEvent, MappingEntry, OfflineRefund, OrderLink, Reservation
 from connector.base.runtime import Runtime, StoreInfo
@@ -97,7 +98,11 @@ def apply_order(
         return ask_about_customer(rt, store, order, asked)
     order, routing = route_order(rt, store, order, first=link is None)  # kept from the first write
     credit = decide_attribution(rt, store, order, erp, customer_id, first=link is None)
-    written = erp.push_order(order, customer_id, credit)
+    paid_with = _payments_with_order(erp, order, transactions) if link is None else []
+    if paid_with:  # the order and its payments in one ERP commit
+        written = cast(PaysWithOrder, erp).push_order(order, customer_id, credit, [p for *_, p in paid_with])
+    else:
+        written = erp.push_order(order, customer_id, credit)
     done.append("created" if written.created else "updated" if written.updated else "unchanged")
     with rt.sessions.begin() as session:  # the binding, its attribution and the stock it holds, in one commit
         first = _bind_order(session, store.id, order, written.erp_ref, event_id, known=link is not None)
@@ -106,6 +111,10 @@ def apply_order(
         # Read here, not in a session of its own; none yet when this made the order's first binding (a payment
         # or cancellation is bound only once its order is).
         bound = {} if first else _bound_documents(session, store.id, order.external_id)
+        for (kind, key, said, _), erp_ref in zip(paid_with, written.payments, strict=True):
+            if _bind_if_new(session, store.id, order.external_id, kind, key, erp_ref, event_id):
+                done.append(said)
+            bound[kind, key] = erp_ref
     _documents(rt, store, order, erp, event_id, bound, done, transactions)
     result = {
         "erp_ref": written.erp_ref,
@@ -123,6 +132,50 @@ def apply_order(
             "credited when the store refunds them"
         )
     return result
+
+
+def _payments_with_order(
+    erp: ErpAdapter, order: Order, transactions: TransactionSource | None
+) -> list[tuple[str, str, str, PaymentRecord]]:
+    """The payments a new order's ERP write can carry, as (kind, key, what was done, payment): those `_payments`
+    would book next, when the back end books them in the order's transaction and the store need not be asked
+    which they are. [] otherwise: then they are booked after the order, as before."""
+    if not getattr(erp, "books_payments_with_order", False) or order.payment.status not in PAID:
+        return []
+    if transactions is not None and not order.transactions:
+        return []  # the store is asked for them once the order is in
+    ref, received = order.external_ref, order.received
+    if not received:
+        return [("payment", f"{ref}:payment", "payment recorded", _payment(order, f"{ref}:payment"))]
+    if money_sum([tx.amount for tx in received], order.currency) != order.totals.total:
+        return []  # the gap is noted by _payments
+    return [
+        (
+            "payment",
+            key := f"{ref}:payment:{tx.external_id}",
+            f"payment recorded: {tx.amount} by {tx.method} via {tx.gateway or 'unknown gateway'}",
+            _transaction_payment(order, tx, key),
+        )
+        for tx in received
+    ]
+
+
+def _bind_if_new(
+    session: Session, store_id: int, order_external_id: str, kind: str, key: str, erp_ref: str, event_id: int
+) -> bool:
+    """Bind an ERP document in the caller's transaction unless a concurrent replay bound it first."""
+    made = insert_if_new(session, ErpDocument.__table__, ("store_id", "kind", "key"), "id").first(
+        session.connection(),
+        {
+            "store_id": store_id,
+            "order_external_id": order_external_id,
+            "kind": kind,
+            "key": key,
+            "erp_ref": erp_ref,
+            "event_id": event_id,
+        },
+    )
+    return made is not None
 
 
 def _bound_documents(session: Session, store_id: int, order_external_id: str) -> dict[tuple[str, str], str]:

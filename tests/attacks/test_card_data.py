@@ -110,11 +110,11 @@ def erp_quoting_the_note_once(erp):  # type: ignore[no-untyped-def]
     """An ERP whose first refusal quotes a card number it holds itself (some echo whole records)."""
     real, calls = erp.push_order, []
 
-    def push_order(order, customer_id, attribution=None):  # type: ignore[no-untyped-def]
+    def push_order(order, *args):  # type: ignore[no-untyped-def]
         calls.append(order.external_ref)
         if len(calls) == 1:
             raise RetryableErpError(f"customer record locked (card on file {CARDS['visa again']}, CVC {CVV})")
-        return real(order, customer_id, attribution)
+        return real(order, *args)
 
     erp.push_order = push_order
     return erp
