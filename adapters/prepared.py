@@ -186,7 +186,7 @@ class Prepared:
         for name, process in compiled.binds.items():
             if name in compiled.expanding:
                 values[name] = [process(v) for v in values[name]]
-            elif values.get(name) is not None:
+            elif name in values:  # None too: a type may write None as something else (JSON's null)
                 values[name] = process(values[name])
         return values
 

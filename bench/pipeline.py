@@ -223,7 +223,11 @@ def warm_leg(name: str, events: int, workers: int, distinct: bool) -> float:
             for proc in procs:
                 proc.terminate()  # RQ's warm shutdown: the worker is idle
             for proc in procs:
-                proc.wait(timeout=60)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:  # seen once: stuck after unsubscribing from its pub/sub channel
+                    proc.kill()
+                    proc.wait()
         rate = events / seconds
         print(f"{name:<34} {events:>6} events {seconds:8.2f} s {rate:9.1f} orders/s")
         return rate

@@ -96,6 +96,9 @@ def test_a_retry_whose_job_was_lost_is_taken_by_the_sweep_from_next_attempt_at(s
 def test_a_worker_killed_mid_attempt_is_retried_by_the_sweep_once_its_lease_runs_out(stack) -> None:  # type: ignore[no-untyped-def]
     from connector.orders.pipeline import _claim
 
+    # A retry due minutes later, not the stack's second: a first drain slowed by a loaded machine (2.6 s in one
+    # CI run) must not find attempt 2 due before this test plays it.
+    stack.rt.settings = stack.rt.settings.with_(retry_base_seconds=600, retry_cap_seconds=600)
     with stack.erp_down():
         stack.post_shopify(load_fixture("shopify", "order_guest.json"))
         stack.run_jobs()
