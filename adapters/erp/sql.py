@@ -37,6 +37,7 @@ from sqlalchemy.engine import URL, Connection, CursorResult, Engine, Row
 from adapters.clock import utcnow
 from adapters.erp.base import (
     ErpCustomerView,
+    ErpError,
     ErpOrderLineView,
     ErpOrderView,
     ErpUnreachable,
@@ -682,8 +683,10 @@ class SqlStagingErp:
             conn = held[autocommit] = engine.connect()
         try:
             yield conn
-        except exc.DBAPIError:
-            raise  # the database refused a statement: the connection is as good as before (or marked invalidated)
+        except (exc.DBAPIError, ErpError):
+            # The database refused a statement, or this adapter refused the write (an unknown SKU; a transaction is
+            # rolled back by then): the connection is as good as before (or marked invalidated).
+            raise
         except BaseException:
             held.pop(autocommit, None)  # interrupted mid-statement: not handed on
             conn.close()

@@ -165,17 +165,21 @@ def _bind_if_new(
 ) -> bool:
     """Bind an ERP document in the caller's transaction unless a concurrent replay bound it first."""
     made = insert_if_new(session, ErpDocument.__table__, ("store_id", "kind", "key"), "id").first(
-        session.connection(),
-        {
-            "store_id": store_id,
-            "order_external_id": order_external_id,
-            "kind": kind,
-            "key": key,
-            "erp_ref": erp_ref,
-            "event_id": event_id,
-        },
+        session.connection(), _document_row(store_id, order_external_id, kind, key, erp_ref, event_id)
     )
     return made is not None
+
+
+def _document_row(store_id: int, order_external_id: str, kind: str, key: str, erp_ref: str, event_id: int) -> dict:
+    """An erp_documents row: the binding of one ERP document to its store order."""
+    return {
+        "store_id": store_id,
+        "order_external_id": order_external_id,
+        "kind": kind,
+        "key": key,
+        "erp_ref": erp_ref,
+        "event_id": event_id,
+    }
 
 
 def _bound_documents(session: Session, store_id: int, order_external_id: str) -> dict[tuple[str, str], str]:
@@ -532,17 +536,7 @@ def _make_bound(
     erp_ref = write(key)
     try:
         with rt.autocommit_connection() as conn:  # one INSERT: it commits on its own
-            _BIND_DOCUMENT.run(
-                conn,
-                {
-                    "store_id": store.id,
-                    "order_external_id": order_external_id,
-                    "kind": kind,
-                    "key": key,
-                    "erp_ref": erp_ref,
-                    "event_id": event_id,
-                },
-            )
+            _BIND_DOCUMENT.run(conn, _document_row(store.id, order_external_id, kind, key, erp_ref, event_id))
     except IntegrityError:
         return False, erp_ref  # bound meanwhile by a concurrent replay of the same write
     return True, erp_ref
