@@ -6,7 +6,7 @@ import math
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -18,10 +18,13 @@ def make_engine(
     *,
     connect_timeout: float | None = None,
     statement_timeout: float | None = None,
+    server_settings: dict[str, str] | None = None,
     **kwargs: object,
 ) -> Engine:
     """The engine for `url`. connect_timeout and statement_timeout (seconds) bound how long a server
-    that accepts a connection and then says nothing can hold a caller (PostgreSQL and MySQL drivers)."""
+    that accepts a connection and then says nothing can hold a caller (PostgreSQL and MySQL drivers).
+    server_settings: PostgreSQL settings each of its connections starts with (sent with the connection
+    request, no round trip of their own); ignored elsewhere."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -42,6 +45,12 @@ def make_engine(
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     connect_args = _timeouts(url, connect_timeout, statement_timeout)
+    if server_settings and url.startswith("postgresql"):
+        # Added to what the URL and the timeouts set: connect_args replace a URL's own options, not add to them.
+        in_url = make_url(url).query.get("options") or ()
+        given = [*([in_url] if isinstance(in_url, str) else in_url), connect_args.get("options")]
+        settings = [f"-c {name}={value}" for name, value in server_settings.items()]
+        connect_args["options"] = " ".join([str(part) for part in given if part] + settings)
     if connect_args:
         kwargs["connect_args"] = connect_args
         kwargs.setdefault("pool_timeout", connect_timeout or statement_timeout)

@@ -107,7 +107,7 @@ def steady(env: dict, store_id: int, rounds: int, per_round: int) -> None:
 
     os.environ.update(env)
     logging.disable(logging.INFO)
-    rt = install(Runtime.from_settings(Settings.from_env()))
+    rt = install(Runtime.from_settings(Settings.from_env(), worker=True))  # as `connector worker` runs it
     engine = engine_of(env)
     vacuum = engine.execution_options(isolation_level="AUTOCOMMIT")
     print(f"{'day':>4} {'kept':>8} {'inbox MiB':>10} {'bytes/kept':>11}")

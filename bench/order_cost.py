@@ -76,7 +76,7 @@ def run(events: int, profile: cProfile.Profile | None, distinct: bool) -> tuple[
         from connector.base.runtime import Runtime, install
         from connector.base.settings import Settings
 
-        rt = install(Runtime.from_settings(Settings.from_env()))
+        rt = install(Runtime.from_settings(Settings.from_env(), worker=True))  # as `connector worker` runs it
         try:
             done, seconds, cpu = drained(store_id, profile)
         finally:

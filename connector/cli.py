@@ -54,17 +54,17 @@ if TYPE_CHECKING:  # the commands import what they use when they run: a quick st
     from connector.base.runtime import Runtime
 
 
-def _runtime(queue: JobQueue | None = None) -> Runtime:
+def _runtime(queue: JobQueue | None = None, *, worker: bool = False) -> Runtime:
 
-    return install(Runtime.from_settings(Settings.from_env(), queue=queue))
+    return install(Runtime.from_settings(Settings.from_env(), queue=queue, worker=worker))
 
 
-def _serving_runtime() -> Runtime:
+def _serving_runtime(*, worker: bool = False) -> Runtime:
     """The runtime of a long-running process (web, worker, scheduler): it refuses to start on a key that
     cannot open the stored secrets, instead of failing every webhook and page later."""
 
     try:
-        rt = _runtime()
+        rt = _runtime(worker=worker)
         problem = rt.key_problem()
     except SecretsError as exc:
         problem = str(exc)
@@ -415,7 +415,7 @@ def send_sample(url: str, store: str, path: Path | None) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
     """Run an RQ worker (needs REDIS_URL)."""
-    rt = _serving_runtime()
+    rt = _serving_runtime(worker=True)
     queue = _redis_queue(rt, "the worker needs REDIS_URL; without it `connector run` processes jobs in-process")
     # SimpleWorker: no fork per job. Jobs are batches that reuse the process's pools and ERP client.
     # Maintenance every minute (RQ's default is ten): it is what hands back the concurrency slot of a job

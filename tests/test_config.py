@@ -483,3 +483,13 @@ def test_process_settings_are_read_from_the_environment_in_one_place():
     defaults = Settings.from_env({})
     assert (defaults.web_threads, defaults.log_format) == (4, "text")
     assert Settings.from_env({"WEB_THREADS": "0", "LOG_FORMAT": "yaml"}).web_threads == 1
+
+
+def test_a_worker_waits_for_the_disk_only_when_told_and_a_typo_stops_the_process():
+    from connector.base.settings import Settings
+
+    assert Settings.from_env({}).worker_synchronous_commit is False
+    assert Settings.from_env({"CONNECTOR_WORKER_SYNCHRONOUS_COMMIT": "On"}).worker_synchronous_commit is True
+    assert Settings.from_env({"CONNECTOR_WORKER_SYNCHRONOUS_COMMIT": "off"}).worker_synchronous_commit is False
+    with pytest.raises(SystemExit, match="CONNECTOR_WORKER_SYNCHRONOUS_COMMIT must be on or off, got 'of'"):
+        Settings.from_env({"CONNECTOR_WORKER_SYNCHRONOUS_COMMIT": "of"})

@@ -31,6 +31,17 @@ def _seconds(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def _on_off(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    if raw in ("off", "false", "0", "no"):
+        return False
+    raise SystemExit(f"{name} must be on or off, got {raw!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     instance_path: Path
@@ -55,6 +66,9 @@ class Settings:
     body_timeout_seconds: float = 15.0
     web_threads: int = 4  # threads per `connector web` worker for pages and the API
     log_format: str = "text"  # "json": one JSON object a log line
+    # A worker's commits to our PostgreSQL return before the WAL is on disk (the door's and the console's do not):
+    # see Runtime.from_settings. CONNECTOR_WORKER_SYNCHRONOUS_COMMIT=on makes them wait like every other.
+    worker_synchronous_commit: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -81,6 +95,7 @@ class Settings:
             body_timeout_seconds=_seconds(env, "WEB_BODY_TIMEOUT", 15.0),
             web_threads=max(1, _int(env, "WEB_THREADS", 4)),
             log_format="json" if env.get("LOG_FORMAT", "").strip().lower() == "json" else "text",
+            worker_synchronous_commit=_on_off(env, "CONNECTOR_WORKER_SYNCHRONOUS_COMMIT", False),
         )
 
     def with_(self, **changes: Any) -> Settings:
