@@ -14,19 +14,25 @@ handle errors as before; a connection the error broke is invalidated, so the poo
 
 Run them in a transaction (`engine.begin()`, a session's connection) or on an AUTOCOMMIT connection: outside
 both, psycopg would open a transaction SQLAlchemy does not know of, which the pool rolls back at check-in.
+
+Statements that must commit together can be sent together: `atomic` (see there) runs a block of them as one
+transaction without a BEGIN and a COMMIT of its own, and without waiting for each statement before sending the
+next (psycopg's pipeline mode); `send` sends a statement whose rows are read later, `send_key` an INSERT whose new
+key is. Reading a result waits for it and for what was sent before it: one round trip for all of them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import psycopg
 from psycopg.rows import namedtuple_row
-from sqlalchemy import Connection, exc
+from sqlalchemy import Connection, Engine, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.dml import Insert, Update
@@ -34,6 +40,30 @@ from sqlalchemy.sql.dml import Insert, Update
 Params = Mapping[str, Any]
 # An expanding IN list as SQLAlchemy leaves it for its own run-time rendering: sent as one array parameter instead.
 _EXPANDING = re.compile(r"(NOT )?IN \(__\[POSTCOMPILE_(\w+)\]\)")
+
+
+class Sent:
+    """A statement sent by `Prepared.send`, its rows read when first wanted: in an `atomic` block on PostgreSQL that
+    waits for them (and for everything sent before them, in one round trip); elsewhere they are in already."""
+
+    __slots__ = ("_read", "_rows")
+
+    def __init__(self, read: Callable[[], list[Any]]) -> None:
+        self._read = read
+        self._rows: list[Any] | None = None
+
+    def all(self) -> list[Any]:
+        if self._rows is None:
+            self._rows = self._read()
+        return self._rows
+
+    def first(self) -> Any | None:
+        rows = self.all()
+        return rows[0] if rows else None
+
+    def scalar(self) -> Any | None:
+        row = self.first()
+        return None if row is None else row[0]
 
 
 @dataclass(frozen=True)
@@ -105,6 +135,8 @@ class Prepared:
             return
         raw = self._driver(conn)
         values = [self._values(compiled, row) for row in rows]
+        if self._dml:
+            _sent_writes(conn)
         try:
             with raw.cursor() as cursor:
                 cursor.executemany(compiled.sql, values)
@@ -122,6 +154,36 @@ class Prepared:
         if self._returning is None:
             raise TypeError("inserted_key runs an INSERT")
         return self._returning.scalar(conn, params)
+
+    def send(self, conn: Connection, params: Params | None = None) -> Sent:
+        """Send the statement; its rows are read from what this returns, when wanted (see `atomic`). A statement
+        without rows (an INSERT or UPDATE without RETURNING) is sent for its effect: its rows are not to be read."""
+        compiled = self._for(conn, params)
+        if compiled is None:
+            result = conn.execute(self.statement, dict(params or {}))
+            rows = list(result) if result.returns_rows else []
+            return Sent(lambda: rows)
+        if self._dml:
+            _sent_writes(conn)
+        cursor = self._send(conn, compiled, params)
+
+        def read() -> list[Any]:
+            try:
+                rows = cursor.fetchall()
+            except psycopg.Error as error:
+                raise self._translated(conn, cursor.connection, compiled, None, error) from error
+            return self._rows(conn, compiled, cursor, rows)
+
+        return Sent(read)
+
+    def send_key(self, conn: Connection, params: Params) -> Sent:
+        """`send` for an INSERT of one row: its scalar() is the new primary key (as `inserted_key`)."""
+        if self._for(conn, params) is None:
+            key = self.inserted_key(conn, params)
+            return Sent(lambda: [(key,)])
+        if self._returning is None:
+            raise TypeError("send_key sends an INSERT")
+        return self._returning.send(conn, params)
 
     def sql(self, conn: Connection, params: Params | None = None) -> str:
         """The SQL psycopg is given on this connection (for a test's EXPLAIN); SQLAlchemy's own elsewhere."""
@@ -231,3 +293,63 @@ class Prepared:
         return exc.DBAPIError.instance(
             compiled.sql, values, error, psycopg.Error, connection_invalidated=broken, dialect=conn.dialect
         )
+
+
+# In Connection.info while an `atomic` block runs on it: whether a write was sent yet.
+_ATOMIC = "prepared.atomic.writes"
+
+
+def _sent_writes(conn: Connection) -> None:
+    if _ATOMIC in conn.info:
+        conn.info[_ATOMIC] = True
+
+
+@contextmanager
+def atomic(
+    engine: Engine,
+    autocommit: Callable[[], AbstractContextManager[Connection]],
+    transaction: Callable[[], AbstractContextManager[Connection]],
+) -> Iterator[Connection]:
+    """A connection on which the block's statements commit together, or not at all.
+
+    On psycopg, `autocommit()`'s connection in pipeline mode: PostgreSQL runs every statement up to the block's end
+    (its Sync) as one transaction and commits it there, so there is no BEGIN and no COMMIT to wait for, and no
+    statement is waited for until a result is read (`Sent`), or the block ends. A database error rolls all of it
+    back and comes out, as SQLAlchemy's exception, where a result is read or at the block's end. Any other exception
+    raised in the block after a write was sent closes the connection instead (the server rolls back what it got):
+    ending the block normally would commit those writes. Only `Prepared` statements belong in the block (SQLAlchemy's
+    own execution reads a result before it has come). Elsewhere (SQLite, MySQL): `transaction()`'s connection."""
+    if engine.dialect.driver != "psycopg":
+        with transaction() as conn:
+            yield conn
+        return
+    with autocommit() as conn:
+        raw = Prepared._driver(conn)
+        if not raw.autocommit:
+            raise RuntimeError("atomic needs an AUTOCOMMIT connection on PostgreSQL")
+        pipeline = raw.pipeline()
+        pipeline.__enter__()
+        conn.info[_ATOMIC] = False
+        try:
+            yield conn
+        except BaseException as error:
+            if conn.info.pop(_ATOMIC, False) or not isinstance(error, Exception):
+                conn.invalidate(error)  # never Sync: that would commit what was sent
+            else:
+                pipeline.__exit__(type(error), error, error.__traceback__)  # nothing written: end the pipeline
+            raise
+        conn.info.pop(_ATOMIC, None)
+        try:
+            pipeline.__exit__(None, None, None)
+        except psycopg.Error as error:
+            broken = raw.broken or raw.closed
+            if broken:
+                conn.invalidate(error)
+            raise exc.DBAPIError.instance(
+                "(statements sent together)",
+                None,
+                error,
+                psycopg.Error,
+                connection_invalidated=broken,
+                dialect=conn.dialect,
+            ) from error

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from adapters.clock import utcnow
-from adapters.prepared import Prepared
+from adapters.prepared import Prepared, atomic
 from connector.base.models import UTCDateTime
 from tests.conftest import PG_ADMIN_URL
 
@@ -167,3 +167,56 @@ def test_a_time_before_now_stays_the_instant_it_was(engine: Engine) -> None:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         (row,) = _BY_KEYS.all(conn, {"keys": ["t"]})
     assert row.created_at == moment and row.created_at.tzinfo == UTC
+
+
+def _atomic(engine: Engine):  # type: ignore[no-untyped-def]
+    return atomic(engine, engine.execution_options(isolation_level="AUTOCOMMIT").connect, engine.begin)
+
+
+def _keys(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(things.c.key).order_by(things.c.key)).scalars())
+
+
+def test_statements_sent_together_commit_together_at_the_blocks_end(engine: Engine) -> None:
+    with _atomic(engine) as conn:
+        made = _INSERT.send_key(conn, {"key": "a", "amount": Decimal("1.50")})
+        _INSERT.many(conn, [{"key": "b"}, {"key": "c"}])
+        found = _BY_KEYS.send(conn, {"keys": ["a", "b", "c"]})
+        assert [r.key for r in found.all()] == ["a", "b", "c"]  # read inside the block: what was sent before it
+        assert isinstance(made.scalar(), int)
+        if engine.dialect.name == "postgresql":
+            assert _keys(engine) == []  # another connection sees none of it before the block ends
+        _RENAME.send(conn, {"old": "c", "new": "c2"})  # a write sent after a read, in the same transaction
+    assert _keys(engine) == ["a", "b", "c2"]
+
+
+def test_a_refused_statement_takes_the_whole_block_back(engine: Engine) -> None:
+    with _atomic(engine) as conn:
+        _INSERT.send(conn, {"key": "a"})
+    with pytest.raises(IntegrityError), _atomic(engine) as conn:
+        _INSERT.send(conn, {"key": "b"})
+        _INSERT.send(conn, {"key": "a"})  # the unique key: refused where the block ends (nothing read before)
+        _INSERT.send(conn, {"key": "c"})
+    assert _keys(engine) == ["a"]
+    with pytest.raises(IntegrityError), _atomic(engine) as conn:
+        _INSERT.send(conn, {"key": "d"})
+        _INSERT.send_key(conn, {"key": "a"}).scalar()  # refused where its result is read
+    assert _keys(engine) == ["a"]
+    with _atomic(engine) as conn:  # the connection the pool hands out next works
+        _INSERT.send(conn, {"key": "e"})
+    assert _keys(engine) == ["a", "e"]
+
+
+def test_an_exception_after_a_write_was_sent_commits_nothing(engine: Engine) -> None:
+    with pytest.raises(LookupError), _atomic(engine) as conn:
+        _INSERT.send(conn, {"key": "a"})
+        raise LookupError("a bug half-way")
+    assert _keys(engine) == []
+    with pytest.raises(LookupError), _atomic(engine) as conn:  # before any write: the connection is kept
+        assert _COUNT.send(conn).scalar() == 0
+        raise LookupError("refused after a read")
+    assert not conn.invalidated
+    with _atomic(engine) as conn:
+        _INSERT.send(conn, {"key": "b"})
+    assert _keys(engine) == ["b"]

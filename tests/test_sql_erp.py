@@ -153,3 +153,56 @@ def test_a_new_order_and_its_payments_are_one_commit_and_a_replay_books_nothing_
         ]
         assert conn.execute(select(erp_orders.c.payment_status)).scalar_one() == "paid"
     erp.close()
+
+
+def test_on_postgresql_a_new_order_is_sent_in_one_go_and_a_refusal_or_a_race_leaves_one_whole_order(  # type: ignore[no-untyped-def]
+    pg_databases, monkeypatch
+) -> None:
+    import dataclasses
+
+    import pytest
+
+    from adapters.erp import PermanentErpError, sql
+    from adapters.erp.sql_contract import erp_order_lines, erp_payments, metadata
+    from adapters.prepared import Sent
+
+    erp = SqlStagingErp(pg_databases[1])
+    erp.create_tables()
+    with erp.engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+
+    def counts() -> tuple[int, int, int]:
+        with erp.engine.connect() as conn:
+            return tuple(  # type: ignore[return-value]
+                conn.execute(select(text("count(*)")).select_from(table)).scalar_one()
+                for table in (erp_orders, erp_order_lines, erp_payments)
+            )
+
+    order = order_from_shopify(load_fixture("shopify", "order_discount_multiline.json"), "acme-us")
+    customer = erp.create_customer(order.customer, "shopify:acme-us:customer:1")
+    ref, lines = order.external_ref, len(order.lines)
+    paid = _payment(order, f"{ref}:payment:1", "205.65")
+
+    # The last line too long for its column: refused where the statements end, and the order sent before it goes too
+    too_long = dataclasses.replace(order.lines[-1], sku="S" * 200)
+    with pytest.raises(PermanentErpError, match="value too long"):
+        erp.push_order(dataclasses.replace(order, lines=(*order.lines[:-1], too_long)), customer, None, [paid])
+    assert counts() == (0, 0, 0)
+
+    # Another worker's write of the same order lands between this one's read and its write: the insert is refused
+    # as a whole, and the second pass finds the order and books nothing twice
+    written = erp.push_order(order, customer, None, [paid])
+    assert written.created and counts() == (1, lines, 1)
+    real, reads = sql._ORDER_VERSION.send, []
+
+    def blind_once(conn, params):  # type: ignore[no-untyped-def]
+        reads.append(params)
+        return Sent(lambda: []) if len(reads) == 1 else real(conn, params)
+
+    monkeypatch.setattr(sql._ORDER_VERSION, "send", blind_once)
+    again = erp.push_order(order, customer, None, [paid])
+    assert len(reads) == 2 and not again.created
+    assert (again.erp_ref, again.payments) == (written.erp_ref, written.payments)
+    assert counts() == (1, lines, 1)
+    erp.close()

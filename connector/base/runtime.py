@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.erp import ErpAdapter, PermanentErpError, build_erp
+from adapters.prepared import atomic
 from connector.base.crypto import SecretBox, secret_box, unreadable_secrets
 from connector.base.db import make_autocommit_sessionmaker, make_engine, make_sessionmaker
 from connector.base.logredact import install_log_redaction
@@ -85,6 +86,12 @@ class Runtime:
         if scope is None or scope[0] is not self:
             return self._autocommit_engine.connect()
         return _Shared(scope[1], _AUTOCOMMIT, self._autocommit_engine)
+
+    def atomic(self) -> AbstractContextManager[Connection]:
+        """A Core connection whose `Prepared` statements commit together at the block's end, sent without a
+        BEGIN or a COMMIT and without waiting for each (adapters.prepared.atomic): on PostgreSQL the batch's shared
+        autocommit connection in pipeline mode, elsewhere a transaction."""
+        return atomic(self.engine, self.autocommit_connection, self.engine.begin)
 
     @classmethod
     def from_settings(cls, settings: Settings, queue: JobQueue | None = None, *, worker: bool = False) -> Runtime:

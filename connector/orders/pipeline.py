@@ -253,15 +253,14 @@ def record(rt: Runtime, attempts: list[Attempt]) -> list[Outcome]:
 
 
 def _record(rt: Runtime, attempts: list[Attempt]) -> list[Outcome]:
-    with rt.sessions.begin() as session:
-        conn = session.connection()
-        kept = [
-            _outcome_update(frozenset(done.changes)).run(
+    with rt.atomic() as conn:  # the run's outcomes sent at once, the history after them: two round trips
+        sent = [
+            _outcome_update(frozenset(done.changes)).send(
                 conn, {**done.changes, "event_id": done.event.id, "leased_until": done.event.locked_until}
             )
-            == 1
             for done in attempts
         ]
+        kept = [written.first() is not None for written in sent]
         _HISTORY.many(
             conn,
             [
@@ -285,8 +284,9 @@ _OUTCOME_UPDATES: dict[frozenset[str], Prepared] = {}
 
 
 def _outcome_update(columns: frozenset[str]) -> Prepared:
-    """The UPDATE that writes an outcome setting these columns, while the claim's lease holds; built once per
-    set of columns (an outcome sets one of a few), since building it per event cost more than sending it."""
+    """The UPDATE that writes an outcome setting these columns, while the claim's lease holds (it returns the
+    event's id when it did); built once per set of columns (an outcome sets one of a few), since building it per
+    event cost more than sending it."""
     statement = _OUTCOME_UPDATES.get(columns)
     if statement is None:
         table = cast(Table, InboxEvent.__table__)  # Core, not an ORM-enabled UPDATE: no session objects to sync
@@ -294,6 +294,7 @@ def _outcome_update(columns: frozenset[str]) -> Prepared:
             update(table)
             .where(table.c.id == bindparam("event_id"), table.c.locked_until == bindparam("leased_until"))
             .values({name: bindparam(name) for name in sorted(columns)})
+            .returning(table.c.id)
         )
     return statement
 
