@@ -162,6 +162,40 @@ def test_shopify_an_edit_that_takes_units_off_holds_no_stock_for_them_and_shows_
     assert "Order edits" in page and f"2 × {sock['sku']}" in page
 
 
+def test_an_order_bound_by_another_event_after_this_one_looked_is_bound_once_at_the_newer_version(
+    stack, monkeypatch
+):
+    from connector.base.models import OrderAttribution, OrderLink
+    from connector.orders import lifecycle
+
+    order = load_fixture("shopify", "order_discount_multiline.json")
+    stack.post_shopify(order)
+    stack.run_jobs()
+    with stack.rt.sessions() as session:
+        held_before = sorted((r.sku, r.quantity) for r in session.scalars(select(Reservation)))
+    # The next version's event looked for the order's binding before the first event's commit made it: it finds
+    # none, writes as for a new order, and its first binding (with the stock that order holds) is refused whole.
+    looked = []
+    real = lifecycle._link
+
+    def not_yet(rt, store_id, external_id):  # type: ignore[no-untyped-def]
+        looked.append(external_id)
+        return None if len(looked) == 1 else real(rt, store_id, external_id)
+
+    monkeypatch.setattr(lifecycle, "_link", not_yet)
+    stack.post_shopify(shopify_version(order, "2026-11-21T09:00:00-05:00"), topic="orders/updated")
+    stack.run_jobs()
+
+    assert looked and all(e.status == "succeeded" for e in stack.events())
+    with stack.rt.sessions() as session:
+        (link,) = session.scalars(select(OrderLink)).all()
+        assert link.source_updated_at.isoformat() == "2026-11-21T14:00:00+00:00"  # moved to the newer version
+        assert len(session.scalars(select(OrderAttribution)).all()) == 1
+        assert sorted((r.sku, r.quantity) for r in session.scalars(select(Reservation))) == held_before
+    (row,) = stack.erp_orders()
+    assert cents(row.total) == Decimal(order["total_price"])
+
+
 def test_shopify_refund_before_its_order_waits_for_it(stack):
     stack.post_shopify(load_fixture("shopify", "refunds", "refund_partial_line.json"), topic="refunds/create")
     stack.run_jobs()

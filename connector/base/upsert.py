@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import FromClause, text
+from sqlalchemy import Connection, FromClause, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -18,26 +18,28 @@ from adapters.prepared import Prepared
 CHUNK = 500  # rows per statement: well under SQLite's bound-parameter limit for our widest table
 
 
-def dialect_insert(session: Session, table: FromClause) -> Any:
-    """An INSERT that knows ON CONFLICT, for the session's database (PostgreSQL or SQLite)."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+def dialect_insert(bind: Session | Connection, table: FromClause) -> Any:
+    """An INSERT that knows ON CONFLICT, for the session's or connection's database (PostgreSQL or SQLite)."""
+    dialect = postgresql if _dialect_name(bind) == "postgresql" else sqlite
     return dialect.insert(table)
+
+
+def _dialect_name(bind: Session | Connection) -> str:
+    return bind.dialect.name if isinstance(bind, Connection) else bind.get_bind().dialect.name
 
 
 _IF_NEW: dict[tuple[str, FromClause, tuple[str, ...], str], Prepared] = {}
 
 
-def insert_if_new(session: Session, table: FromClause, keys: tuple[str, ...], returning: str) -> Prepared:
-    """INSERT … ON CONFLICT (`keys`) DO NOTHING RETURNING `returning`, for the session's database, built once per
-    database kind: run it with the row as parameters (building it per row cost more than sending it); its `first`
-    is the new row, or None when the row was there."""
-    cache_key = (session.get_bind().dialect.name, table, keys, returning)
+def insert_if_new(bind: Session | Connection, table: FromClause, keys: tuple[str, ...], returning: str) -> Prepared:
+    """INSERT … ON CONFLICT (`keys`) DO NOTHING RETURNING `returning`, for the session's (connection's) database,
+    built once per database kind: run it with the row as parameters (building it per row cost more than sending
+    it); its `first` is the new row, or None when the row was there."""
+    cache_key = (_dialect_name(bind), table, keys, returning)
     statement = _IF_NEW.get(cache_key)
     if statement is None:
         statement = _IF_NEW[cache_key] = Prepared(
-            dialect_insert(session, table)
-            .on_conflict_do_nothing(index_elements=list(keys))
-            .returning(table.c[returning])
+            dialect_insert(bind, table).on_conflict_do_nothing(index_elements=list(keys)).returning(table.c[returning])
         )
     return statement
 

@@ -14,11 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Table, insert, select
 from sqlalchemy.orm import Session
 
 from adapters.erp import ErpAdapter
+from adapters.prepared import Prepared
 from connector.base.models import AuditEntry, ErpDocument, OrderAttribution, Store
 from connector.base.runtime import Runtime, StoreInfo
 from connector.base.upsert import insert_if_new
@@ -66,40 +68,62 @@ def record_attribution(
 def _first(session: Session, store: StoreInfo, order: Order, attribution: Attribution, customer_id: str) -> None:
     """The order's row, unless a concurrent event of the same order recorded it first: that one stands (an
     INSERT that does nothing on the conflict, no savepoint: two round trips fewer on every new order)."""
-    total = order.totals.total
-    credit = attribution.owner_credit(total)
-    made = insert_if_new(session, OrderAttribution.__table__, ("store_id", "order_external_id"), "id").first(
-        session.connection(),
-        {
-            "store_id": store.id,
-            "order_external_id": order.external_id,
-            "order_number": order.number[:64],
-            "erp_customer_id": customer_id[:255],
-            "owner": attribution.owner,
-            "rule": attribution.rule,
-            "owner_share": attribution.owner_share,
-            "currency": total.currency,
-            "total": total.amount,
-            "owner_credit": credit.amount,
-            "placed_at": order.placed_at,
-            "source_updated_at": order.updated_at,
-        },
+    made = insert_if_new(session, OrderAttribution.__table__, _KEY, "id").first(
+        session.connection(), _first_row(store, order, attribution, customer_id)
     )
     if made is not None and attribution.owner is not None:
-        session.add(
-            AuditEntry(
-                actor=f"rules:{store.slug}",
-                action="order.attributed",
-                target=f"{store.slug} {order.number}"[:255],
-                detail={
-                    "owner": attribution.owner,
-                    "rule": attribution.rule,
-                    "owner_share": str(attribution.owner_share),
-                    "owner_credit": str(credit),
-                    "erp_customer_id": customer_id,
-                },
-            )
-        )
+        session.add(AuditEntry(**_audit_row(store, order, attribution, customer_id)))
+
+
+def send_first_attribution(
+    conn: Connection, store: StoreInfo, order: Order, attribution: Attribution, customer_id: str
+) -> None:
+    """`record_attribution` of the order's first binding, sent on the caller's `atomic` connection with the rest
+    of that binding: when it names an owner, whether the row was made is read (a round trip) before its audit
+    entry is sent."""
+    made = insert_if_new(conn, OrderAttribution.__table__, _KEY, "id").send(
+        conn, _first_row(store, order, attribution, customer_id)
+    )
+    if attribution.owner is not None and made.first() is not None:
+        _AUDIT.send(conn, _audit_row(store, order, attribution, customer_id))
+
+
+_KEY = ("store_id", "order_external_id")
+_AUDIT = Prepared(insert(cast(Table, AuditEntry.__table__)))
+
+
+def _first_row(store: StoreInfo, order: Order, attribution: Attribution, customer_id: str) -> dict:
+    total = order.totals.total
+    return {
+        "store_id": store.id,
+        "order_external_id": order.external_id,
+        "order_number": order.number[:64],
+        "erp_customer_id": customer_id[:255],
+        "owner": attribution.owner,
+        "rule": attribution.rule,
+        "owner_share": attribution.owner_share,
+        "currency": total.currency,
+        "total": total.amount,
+        "owner_credit": attribution.owner_credit(total).amount,
+        "placed_at": order.placed_at,
+        "source_updated_at": order.updated_at,
+    }
+
+
+def _audit_row(store: StoreInfo, order: Order, attribution: Attribution, customer_id: str) -> dict:
+    """The audit entry of an order's first attribution to an owner (`order.attributed`)."""
+    return {
+        "actor": f"rules:{store.slug}",
+        "action": "order.attributed",
+        "target": f"{store.slug} {order.number}"[:255],
+        "detail": {
+            "owner": attribution.owner,
+            "rule": attribution.rule,
+            "owner_share": str(attribution.owner_share),
+            "owner_credit": str(attribution.owner_credit(order.totals.total)),
+            "erp_customer_id": customer_id,
+        },
+    }
 
 
 def _row(session: Session, store_id: int, external_id: str, lock: bool = False) -> OrderAttribution | None:
