@@ -162,9 +162,7 @@ def test_shopify_an_edit_that_takes_units_off_holds_no_stock_for_them_and_shows_
     assert "Order edits" in page and f"2 × {sock['sku']}" in page
 
 
-def test_an_order_bound_by_another_event_after_this_one_looked_is_bound_once_at_the_newer_version(
-    stack, monkeypatch
-):
+def test_an_order_bound_by_another_event_after_this_one_looked_is_bound_once_at_the_newer_version(stack, monkeypatch):
     from connector.base.models import OrderAttribution, OrderLink
     from connector.orders import lifecycle
 

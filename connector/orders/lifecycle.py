@@ -105,12 +105,9 @@ def apply_order(
     else:
         written = erp.push_order(order, customer_id, credit)
     done.append("created" if written.created else "updated" if written.updated else "unchanged")
-    first = _bind_first(rt, store, order, written, credit, customer_id, event_id, paid_with, done) if not link else None
-    documents = (
-        first
-        if first is not None
-        else _bind(rt, store, order, written, credit, customer_id, event_id, paid_with, done, known=link is not None)
-    )
+    made = _Written(order, written, credit, customer_id, event_id, paid_with)
+    first = _bind_first(rt, store, made, done) if link is None else None
+    documents = first if first is not None else _bind(rt, store, made, done, known=link is not None)
     _documents(rt, store, order, erp, event_id, documents, done, transactions)
     result = {
         "erp_ref": written.erp_ref,
@@ -133,69 +130,68 @@ def apply_order(
 PaidWith = list[tuple[str, str, str, PaymentRecord]]  # (kind, key, what was done, payment): see _payments_with_order
 
 
-def _bind_first(
-    rt: Runtime,
-    store: StoreInfo,
-    order: Order,
-    written: OrderResult,
-    credit: Attribution,
-    customer_id: str,
-    event_id: int,
-    paid_with: PaidWith,
-    done: list[str],
-) -> dict[tuple[str, str], str] | None:
+@dataclasses.dataclass(frozen=True)
+class _Written:
+    """An order version the ERP was just given, and what its binding keeps with it."""
+
+    order: Order
+    result: OrderResult
+    credit: Attribution
+    customer_id: str
+    event_id: int
+    paid_with: PaidWith  # the payments written with the order
+
+    def payments(self) -> list[tuple[str, str, str, str]]:
+        """(kind, key, what was done, ERP ref) of each payment written with the order."""
+        return [
+            (kind, key, said, erp_ref)
+            for (kind, key, said, _), erp_ref in zip(self.paid_with, self.result.payments, strict=True)
+        ]
+
+
+def _bind_first(rt: Runtime, store: StoreInfo, made: _Written, done: list[str]) -> dict[tuple[str, str], str] | None:
     """The order's first binding, its attribution, the stock it holds and the bindings of the payments written with
     it, sent together and committed as one (one round trip on PostgreSQL, where a transaction of them took six); the
     documents now bound. None when a concurrent event of the order bound it first: then nothing of this was
     written but what that event's binding already holds (its insert does nothing on the conflict; stock held twice
     is refused, taking the whole commit back), and the order is bound as a known one (`_bind`)."""
-    bound: dict[tuple[str, str], str] = {}
+    order, bound = made.order, {}
     try:
         with rt.atomic() as conn:
             link = insert_if_new(conn, OrderLink.__table__, ("store_id", "external_id"), "id").send(
-                conn, _link_row(store.id, order, written.erp_ref, event_id)
+                conn, _link_row(store.id, order, made.result.erp_ref, made.event_id)
             )
-            send_first_attribution(conn, store, order, credit, customer_id)
+            send_first_attribution(conn, store, order, made.credit, made.customer_id)
             _RESERVE.many(conn, _reservation_rows(store.id, order))
             documents = insert_if_new(conn, ErpDocument.__table__, ("store_id", "kind", "key"), "id")
-            made = [
-                documents.send(conn, _document_row(store.id, order.external_id, kind, key, erp_ref, event_id))
-                for (kind, key, _, _), erp_ref in zip(paid_with, written.payments, strict=True)
+            sent = [
+                documents.send(conn, _document_row(store.id, order.external_id, kind, key, erp_ref, made.event_id))
+                for kind, key, _, erp_ref in made.payments()
             ]
     except IntegrityError:
         return None
     if link.first() is None:
         return None
-    for (kind, key, said, _), erp_ref, document in zip(paid_with, written.payments, made, strict=True):
+    for (kind, key, said, erp_ref), document in zip(made.payments(), sent, strict=True):
         if document.first() is not None:
             done.append(said)
         bound[kind, key] = erp_ref
     return bound
 
 
-def _bind(
-    rt: Runtime,
-    store: StoreInfo,
-    order: Order,
-    written: OrderResult,
-    credit: Attribution,
-    customer_id: str,
-    event_id: int,
-    paid_with: PaidWith,
-    done: list[str],
-    known: bool,
-) -> dict[tuple[str, str], str]:
+def _bind(rt: Runtime, store: StoreInfo, made: _Written, done: list[str], known: bool) -> dict[tuple[str, str], str]:
     """The order's binding (made, or moved to this version), its attribution, the stock it holds and the payments
     written with it, in one commit; the documents bound to the order. `known`: a link was read before the write."""
+    order = made.order
     with rt.sessions.begin() as session:
-        first = _bind_order(session, store.id, order, written.erp_ref, event_id, known=known)
-        record_attribution(session, store, order, credit, customer_id, first=not known)
+        first = _bind_order(session, store.id, order, made.result.erp_ref, made.event_id, known=known)
+        record_attribution(session, store, order, made.credit, made.customer_id, first=not known)
         _reserve(session, store.id, order, first)
         # Read here, not in a session of its own; none yet when this made the order's first binding (a payment
         # or cancellation is bound only once its order is).
         bound = {} if first else _bound_documents(session, store.id, order.external_id)
-        for (kind, key, said, _), erp_ref in zip(paid_with, written.payments, strict=True):
-            if _bind_if_new(session, store.id, order.external_id, kind, key, erp_ref, event_id):
+        for kind, key, said, erp_ref in made.payments():
+            if _bind_if_new(session, store.id, order.external_id, kind, key, erp_ref, made.event_id):
                 done.append(said)
             bound[kind, key] = erp_ref
     return bound
