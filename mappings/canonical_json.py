@@ -127,8 +127,61 @@ def _schema(model: type) -> Schema:
     return schema_for(model)()
 
 
+def _json_form(hint: Any) -> Callable[[Any], Any]:
+    """How a value of this type is written, as its field in schema_for writes it (format(…, "f") for a Decimal,
+    isoformat for a time, a list for a tuple, None as None), without marshmallow's per-field machinery: the dump
+    of an order was ~180 µs that way, a few percent of a drained order's CPU (issue 18). The test holds the two
+    equal for every fixture."""
+    kind, _ = _without_none(hint)
+    write: Callable[[Any], Any]
+    if kind in (str, bool, int):
+        write = kind
+    elif kind is Decimal:
+        write = _decimal_text
+    elif kind is datetime:
+        write = datetime.isoformat
+    elif isinstance(kind, type) and dataclasses.is_dataclass(kind):
+        write = dumper_for(kind)
+    elif typing.get_origin(kind) is tuple:
+        each = _json_form(typing.get_args(kind)[0])
+        write = functools.partial(_listed, each)
+    elif typing.get_origin(kind) is dict:
+        write = _text_dict
+    else:
+        raise TypeError(f"no JSON form for {hint!r}: teach mappings.canonical_json._json_form the type")
+    return functools.partial(_unless_none, write)
+
+
+def _unless_none(write: Callable[[Any], Any], value: Any) -> Any:
+    return None if value is None else write(value)
+
+
+def _decimal_text(value: Any) -> str:
+    return format(Decimal(str(value)), "f")
+
+
+def _listed(each: Callable[[Any], Any], values: Any) -> list:
+    return [each(value) for value in values]
+
+
+def _text_dict(value: Mapping) -> dict:
+    return {str(k): str(v) for k, v in value.items()}
+
+
+@functools.cache
+def dumper_for(model: type) -> Callable[[Any], dict]:
+    """The JSON of an instance of a canonical dataclass: what its schema's dump gives."""
+    hints = typing.get_type_hints(model)
+    forms = [(spec.name, _json_form(hints[spec.name])) for spec in dataclasses.fields(model)]
+
+    def dump(value: Any) -> dict:
+        return {name: write(getattr(value, name)) for name, write in forms}
+
+    return dump
+
+
 def order_to_json(order: Order) -> dict:
-    return _schema(Order).dump(order)
+    return dumper_for(Order)(order)
 
 
 def order_from_json(data: dict) -> Order:
@@ -136,7 +189,7 @@ def order_from_json(data: dict) -> Order:
 
 
 def refund_to_json(refund: Refund) -> dict:
-    return _schema(Refund).dump(refund)
+    return dumper_for(Refund)(refund)
 
 
 def refund_from_json(data: dict) -> Refund:
