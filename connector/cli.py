@@ -6,6 +6,7 @@ import errno
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -43,7 +44,7 @@ from connector.sync.receipts import ReceiptReport, sync_receipts
 from connector.sync.receipts import retry_failed as reset_failed_receipts
 from connector.sync.reconcile import backfill as run_backfill
 from connector.sync.reconcile import prune as run_prune
-from connector.sync.reconcile import reconcile_orders
+from connector.sync.reconcile import reconcile_orders, throttled
 from connector.sync.undelivered import UndeliveredReport, sync_undelivered
 from connector.sync.undelivered import retry_failed as reset_failed_undelivered
 from connector.web.auth import ROLES, AccountError, add_user
@@ -468,10 +469,19 @@ def reconcile(store: str) -> None:
     """Feed STORE's orders changed since the last run into the inbox (missed webhooks), then drain."""
 
     rt = _runtime()
-    try:
-        found = reconcile_orders(rt, _store_id(rt, store))
-    except StorefrontError as exc:
-        _fail(str(exc))
+    store_id = _store_id(rt, store)
+    attempt = 0
+    while True:
+        try:
+            found = reconcile_orders(rt, store_id)
+            break
+        except StorefrontError as exc:  # a store that kept answering 429 is waited out a few times (jobs do too)
+            pause = throttled(exc, attempt)
+            if pause is None:
+                _fail(str(exc))
+            click.echo(f"{store}: {exc}; listing again in {pause:g} s", err=True)
+            time.sleep(pause)
+            attempt += 1
     click.echo(f"{store}: {found['seen']} order(s) seen, {found['new']} new event(s); cursor {found['cursor']}")
 
 

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 
+from adapters.clock import utcnow
 from adapters.erp import ErpError
+from adapters.storefront import StorefrontError
 from connector.base.clients import forget as forget_client
 from connector.base.models import ErpConnection, Store
 from connector.base.runtime import Runtime, StoreInfo, current
@@ -28,7 +31,7 @@ from connector.sync.erp_refunds import RefundReport, sync_refunds
 from connector.sync.fulfillment import ShipmentReport, sync_shipments
 from connector.sync.inventory import sync_inventory
 from connector.sync.receipts import ReceiptReport, sync_receipts
-from connector.sync.reconcile import check_subscriptions, prune, reconcile_orders
+from connector.sync.reconcile import check_subscriptions, prune, reconcile_orders, throttled
 from connector.sync.undelivered import UndeliveredReport, sync_undelivered
 from platforms.registry import platform
 
@@ -114,8 +117,20 @@ SUBSCRIPTIONS_SECONDS = 3600
 PRUNE_SECONDS = 86400
 
 
-def reconcile_job(store_id: int) -> dict:
-    return reconcile_orders(current(), store_id)
+def reconcile_job(store_id: int, attempt: int = 0) -> dict:
+    """Reconcile the store; when it kept answering 429 (or another failure to wait out), the job queues itself
+    again after a pause (THROTTLED_PAUSES) instead of leaving the missed orders to the next scheduled run."""
+    rt = current()
+    try:
+        return reconcile_orders(rt, store_id)
+    except StorefrontError as exc:
+        pause = throttled(exc, attempt)
+        if pause is None:
+            raise
+        log.warning("reconcile store %s: %s; listing again in %s s", store_id, exc, pause, extra={"store": store_id})
+        at = utcnow() + timedelta(seconds=pause)
+        rt.queue.enqueue(reconcile_job, store_id, attempt + 1, at=at, limit=store_limit(rt, store_id))
+        return {"retry_in": pause, "reason": str(exc)}
 
 
 def subscriptions_job(store_id: int) -> dict:

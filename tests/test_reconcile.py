@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select, update
 
 from adapters.clock import utcnow
+from adapters.storefront import StorefrontError
 from connector.base.models import EventAttempt, InboxEvent, SyncCursor
 from connector.jobs import prune_job, schedules, store_job
 from connector.sync import reconcile
@@ -102,6 +103,65 @@ def test_a_shopify_order_missed_by_webhooks_is_imported_once(stack: Stack, shop:
         cursor = session.get(SyncCursor, f"store:{sid}:orders").cursor
     newest = max(datetime.fromisoformat(shop.orders[i]["updated_at"]) for i in (delivered, missed))
     assert datetime.fromisoformat(cursor) == newest - reconcile.OVERLAP
+
+
+def test_a_reconciliation_the_store_throttles_throughout_lists_again_after_a_pause(
+    stack: Stack, shop: FakeShopify, monkeypatch
+) -> None:
+    from connector.jobs import reconcile_job
+
+    configure(stack, shop=shop)
+    sid = store_id(stack, STORE)
+    missed = shopify_order(shop)
+    shop.fail_next(21, status=429, retry_after=0)  # every answer of the listing a 429, past the client's patience
+    started = utcnow()
+
+    told = reconcile_job(sid)
+
+    assert told["retry_in"] == reconcile.THROTTLED_PAUSES[0] and "429" in told["reason"]
+    (queued,) = [job for job in stack.rt.queue.scheduled() if job[1].endswith("reconcile_job")]
+    at, _, args = queued
+    assert args == (sid, 1) and at >= started + timedelta(seconds=reconcile.THROTTLED_PAUSES[0] - 1)  # RQ: whole s
+    assert stack.events() == []
+    reconcile_job(*args)  # its time come, the store answers: the missed order is fed
+    stack.run_jobs()
+    assert refs(stack) == [f"shopify:{STORE}:{missed}"]
+    # The pauses spent, the failure is the job's (RQ keeps it with its reason), as before.
+    shop.fail_next(21, status=429, retry_after=0)
+    with pytest.raises(StorefrontError, match="429"):
+        reconcile_job(sid, len(reconcile.THROTTLED_PAUSES))
+
+
+def test_the_reconcile_command_waits_out_a_throttled_store(stack: Stack, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from connector import cli
+
+    answers: list[object] = [StorefrontError("Shopify kept answering 429 to orders", retryable=True)]
+    slept: list[float] = []
+
+    def listing(rt, sid):  # type: ignore[no-untyped-def]
+        if answers:
+            raise answers.pop()  # type: ignore[misc]
+        return {"seen": 1, "new": 1, "cursor": "2026-12-05T00:00:00+00:00"}
+
+    monkeypatch.setattr(cli, "reconcile_orders", listing)
+    monkeypatch.setattr(cli.time, "sleep", slept.append)
+    env = {
+        "DATABASE_URL": str(stack.rt.settings.database_url),
+        "CONNECTOR_ENCRYPTION_KEY": "test-encryption-key",
+        "CONNECTOR_INSTANCE_PATH": str(tmp_path / "instance"),
+        "REDIS_URL": "",
+    }
+    try:
+        result = CliRunner().invoke(cli.main, ["reconcile", STORE], env=env)
+    finally:
+        from connector.base.runtime import install
+
+        install(stack.rt)
+    assert result.exit_code == 0, result.output
+    assert "listing again in 30 s" in result.output and f"{STORE}: 1 order(s) seen, 1 new event(s)" in result.output
+    assert slept == [reconcile.THROTTLED_PAUSES[0]]
 
 
 # ---- subscriptions -----------------------------------------------------------------------------------

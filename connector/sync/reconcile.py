@@ -95,6 +95,20 @@ def list_orders(store: StoreInfo, since: datetime, page_size: int | None = None)
 # ---- reconciliation -----------------------------------------------------------------------------
 
 
+# A store that kept answering 429 through a reconciliation's whole listing (its workers had its call bucket full,
+# seen in the chaos run right after an outage) is listed again after these pauses: a reconciliation is nobody's
+# webhook, it can wait its turn, and the next scheduled run is ten minutes away.
+THROTTLED_PAUSES = (30, 60, 120)
+
+
+def throttled(exc: StorefrontError, attempt: int) -> float | None:
+    """The seconds to wait before listing again after `exc` ended attempt `attempt` (0: the first), or None when
+    the failure is not one to wait out, or the pauses are spent."""
+    if not exc.retryable or attempt >= len(THROTTLED_PAUSES):
+        return None
+    return THROTTLED_PAUSES[attempt]
+
+
 def reconcile_orders(rt: Runtime, store_id: int) -> dict:
     """Feed orders changed since the cursor into the inbox, wake the drain, move the cursor."""
     store = store_info(rt, store_id)
