@@ -213,6 +213,15 @@ class Stack:
             with sqlite_locked(self.erp_url):
                 yield
 
+    def cli_env(self, tmp_path: Path) -> dict[str, str]:
+        """The environment of a `connector` command run against this stack's database (no Redis: in-process)."""
+        return {
+            "DATABASE_URL": str(self.rt.settings.database_url),
+            "CONNECTOR_ENCRYPTION_KEY": "test-encryption-key",
+            "CONNECTOR_INSTANCE_PATH": str(tmp_path / "instance"),
+            "REDIS_URL": "",
+        }
+
     def close(self) -> None:
         if self.asgi is not None:
             self.asgi.close()

@@ -543,12 +543,7 @@ def test_the_commands_print_their_reports(sqlite_stack: Stack, shop: FakeShopify
     (mug,) = shop.add_variants(["MUG"], available=0)
     configure(stack, shop=shop)
     set_erp_stock(stack, [("MUG", "MAIN", 4, T0)])
-    env = {
-        "DATABASE_URL": str(stack.rt.settings.database_url),
-        "CONNECTOR_ENCRYPTION_KEY": "test-encryption-key",
-        "CONNECTOR_INSTANCE_PATH": str(tmp_path / "instance"),
-        "REDIS_URL": "",
-    }
+    env = stack.cli_env(tmp_path)
     try:
         result = CliRunner().invoke(main, ["sync-inventory", STORE, "--full"], env=env)
         assert result.exit_code == 0, result.output

@@ -147,12 +147,7 @@ def test_the_reconcile_command_waits_out_a_throttled_store(stack: Stack, monkeyp
 
     monkeypatch.setattr(cli, "reconcile_orders", listing)
     monkeypatch.setattr(cli.time, "sleep", slept.append)
-    env = {
-        "DATABASE_URL": str(stack.rt.settings.database_url),
-        "CONNECTOR_ENCRYPTION_KEY": "test-encryption-key",
-        "CONNECTOR_INSTANCE_PATH": str(tmp_path / "instance"),
-        "REDIS_URL": "",
-    }
+    env = stack.cli_env(tmp_path)
     try:
         result = CliRunner().invoke(cli.main, ["reconcile", STORE], env=env)
     finally:
@@ -300,12 +295,7 @@ def test_the_commands_and_the_schedules(sqlite_stack: Stack, shop: FakeShopify, 
     start = datetime.now(UTC) - timedelta(days=3)
     for n in range(3):
         shopify_order(shop, updated_at=start + timedelta(hours=n))
-    env = {
-        "DATABASE_URL": str(stack.rt.settings.database_url),
-        "CONNECTOR_ENCRYPTION_KEY": "test-encryption-key",
-        "CONNECTOR_INSTANCE_PATH": str(tmp_path / "instance"),
-        "REDIS_URL": "",
-    }
+    env = stack.cli_env(tmp_path)
     try:
         since = start.strftime("%Y-%m-%d")
         result = CliRunner().invoke(main, ["backfill", STORE, "--since", since, "--page-size", "2"], env=env)
