@@ -173,14 +173,16 @@ def test_an_order_bound_by_another_event_after_this_one_looked_is_bound_once_at_
         held_before = sorted((r.sku, r.quantity) for r in session.scalars(select(Reservation)))
     # The next version's event looked for the order's binding before the first event's commit made it: it finds
     # none, writes as for a new order, and its first binding (with the stock that order holds) is refused whole.
+    from adapters.prepared import Sent
+
     looked = []
-    real = lifecycle._link
+    real = lifecycle._LINK.send
 
-    def not_yet(rt, store_id, external_id):  # type: ignore[no-untyped-def]
-        looked.append(external_id)
-        return None if len(looked) == 1 else real(rt, store_id, external_id)
+    def not_yet(conn, params):  # type: ignore[no-untyped-def]
+        looked.append(params["external_id"])
+        return Sent(lambda: []) if len(looked) == 1 else real(conn, params)
 
-    monkeypatch.setattr(lifecycle, "_link", not_yet)
+    monkeypatch.setattr(lifecycle._LINK, "send", not_yet)
     stack.post_shopify(shopify_version(order, "2026-11-21T09:00:00-05:00"), topic="orders/updated")
     stack.run_jobs()
 

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import BindParameter, and_, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy import BindParameter, Connection, and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from adapters.clock import utcnow
 from adapters.erp import ErpAdapter, RetryableErpError
 from adapters.erp.base import ErpCustomerView
-from adapters.prepared import Prepared
+from adapters.prepared import Prepared, Sent
 from connector.base.db import rowcount
 from connector.base.models import CustomerLink, CustomerMatch, InboxEvent
 from connector.base.runtime import Runtime, StoreInfo
@@ -81,9 +83,36 @@ def customer_keys(order: Order) -> list[str]:
     return keys
 
 
-def resolve_customer(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapter, event_id: int | None = None) -> str:
+@dataclass(frozen=True)
+class Ahead:
+    """The buyer's links and a person's decision about them, sent ahead with the order's other first reads
+    (connector.orders.lifecycle): what `resolve_customer` reads first, one round trip for all of them."""
+
+    keys: list[str]
+    links: Sent
+    decision: Sent
+
+
+def send_lookups(conn: Connection, store: StoreInfo, order: Order) -> Ahead | None:
+    """Send the reads `resolve_customer` starts with, under the store's policy; None when it reads none."""
+    if store.settings.get("customer_policy", "match") != "match":
+        return None
+    keys = customer_keys(order)
+    if not keys:
+        return None
+    return Ahead(keys, _LINKS.send(conn, {"keys": keys}), _DECISION.send(conn, {"keys": keys}))
+
+
+def resolve_customer(
+    rt: Runtime,
+    store: StoreInfo,
+    order: Order,
+    erp: ErpAdapter,
+    event_id: int | None = None,
+    ahead: Ahead | None = None,
+) -> str:
     """The ERP customer of the order's buyer; `event_id` is the event being processed (a claim on the buyer's
-    keys lasts while its lease does)."""
+    keys lasts while its lease does); `ahead`: its first reads, sent ahead (`send_lookups`)."""
     policy = store.settings.get("customer_policy", "match")
     if policy == "always_new":
         return erp.create_customer(order.customer, f"{order.external_ref}:customer")
@@ -96,12 +125,15 @@ def resolve_customer(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapte
     if not keys:  # nothing to recognise the buyer by: a customer of their own
         return erp.create_customer(order.customer, f"{order.external_ref}:customer")
     email, phone = normalise_email(order.customer.email), normalise_phone(order.customer.phone)
+    if ahead is not None and ahead.keys != keys:
+        ahead = None  # read for other keys (cannot happen under one policy): read again
     return _linked(
         rt,
         keys,
-        lambda: _create_unless_similar(rt, erp, order, keys),
+        lambda: _create_unless_similar(rt, erp, order, keys, ahead),
         lambda: erp.find_customer(email, phone),
         event_id,
+        ahead,
     )
 
 
@@ -113,10 +145,10 @@ class PossibleDuplicate(Exception):
         self.candidates, self.keys = candidates, keys
 
 
-def _create_unless_similar(rt: Runtime, erp: ErpAdapter, order: Order, keys: list[str]) -> str:
+def _create_unless_similar(rt: Runtime, erp: ErpAdapter, order: Order, keys: list[str], ahead: Ahead | None) -> str:
     """A new ERP customer for a buyer the ERP does not know by account, email or phone, unless it has
     someone of the same name at the same postcode: then the person's decision, or PossibleDuplicate."""
-    decided = decision_for(rt, keys)
+    decided = _decided(ahead.decision.first()) if ahead is not None else decision_for(rt, keys)
     if decided is not None:
         status, customer_id = decided
         if status == "linked" and customer_id:
@@ -131,17 +163,28 @@ def _create_unless_similar(rt: Runtime, erp: ErpAdapter, order: Order, keys: lis
 def decision_for(rt: Runtime, keys: list[str]) -> tuple[str, str | None] | None:
     """What a person decided for a buyer with any of these keys: ("linked", ERP id) or ("created", None)."""
     with rt.autocommit_connection() as conn:
-        row = _DECISION.first(conn, {"keys": keys})
+        return _decided(_DECISION.first(conn, {"keys": keys}))
+
+
+def _decided(row: Any | None) -> tuple[str, str | None] | None:
     return (row.status, row.erp_customer_id) if row else None
 
 
 def _linked(
-    rt: Runtime, keys: list[str], create: Callable[[], str], find: Callable[[], str | None], event_id: int | None
+    rt: Runtime,
+    keys: list[str],
+    create: Callable[[], str],
+    find: Callable[[], str | None],
+    event_id: int | None,
+    ahead: Ahead | None = None,
 ) -> str:
-    """The ERP customer linked to any of `keys`, else found in the ERP, else created once."""
+    """The ERP customer linked to any of `keys`, else found in the ERP, else created once (`ahead`: the links as
+    read ahead, for the first look)."""
     give_up, pause = time.monotonic() + CLAIM_WAIT_SECONDS, 0.01
+    links = ahead.links.all() if ahead is not None else None
     while True:
-        known, unlinked = _known(rt, keys)
+        known, unlinked = _known(rt, keys, links)
+        links = None  # a second look reads again
         if known is not None:
             _link(rt, unlinked, known)
             return known
@@ -167,11 +210,12 @@ def _linked(
     return customer_id
 
 
-def _known(rt: Runtime, keys: list[str]) -> tuple[str | None, list[str]]:
+def _known(rt: Runtime, keys: list[str], links: list[Any] | None = None) -> tuple[str | None, list[str]]:
     """(the ERP customer the first linked key names, or None; the keys not linked yet). A key linked already
-    keeps its link (the first link wins): only the others need writing."""
-    with rt.autocommit_connection() as conn:
-        links = _LINKS.all(conn, {"keys": keys})
+    keeps its link (the first link wins): only the others need writing. `links`: the keys' rows, read already."""
+    if links is None:
+        with rt.autocommit_connection() as conn:
+            links = _LINKS.all(conn, {"keys": keys})
     linked = {link.key: link.erp_customer_id for link in links if link.erp_customer_id}
     unlinked = [key for key in keys if key not in linked]
     return next((linked[key] for key in keys if key in linked), None), unlinked

@@ -18,13 +18,13 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, func, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from adapters.clock import utcnow
 from adapters.erp import ErpAdapter
-from adapters.prepared import Prepared
+from adapters.prepared import Prepared, Sent
 from adapters.storefront import StorefrontError
 from connector.base.audit import audit
 from connector.base.db import rowcount
@@ -63,10 +63,24 @@ def rules_of(store: StoreInfo) -> ApprovalRules:
         raise MappingError(f"{exc}: fix the store's approval rules on /config, then retry") from None
 
 
-def gate(rt: Runtime, store: StoreInfo, order: Order, erp: ErpAdapter, risk: RiskSource | None) -> dict | None:
+def send_approval(conn: Connection, store_id: int, external_id: str) -> Sent:
+    """The order's approval row, sent ahead with the order's other first reads (connector.orders.lifecycle), for
+    `gate`."""
+    return _APPROVAL.send(conn, {"store_id": store_id, "external_id": external_id})
+
+
+def gate(
+    rt: Runtime,
+    store: StoreInfo,
+    order: Order,
+    erp: ErpAdapter,
+    risk: RiskSource | None,
+    approval: Sent | None = None,
+) -> dict | None:
     """None when the order may go on to the ERP; otherwise the event's result: `held` while it awaits a
-    decision, `ignored` once rejected or withdrawn."""
-    decided = _decision(rt, store.id, order.external_id)
+    decision, `ignored` once rejected or withdrawn. `approval`: the order's approval row as read ahead
+    (`send_approval`); read here when not given."""
+    decided = _decision(rt, store.id, order.external_id, approval)
     if decided is not None:
         status, by, said = decided
         if status == "approved":
@@ -143,14 +157,17 @@ def _recorded(rt: Runtime, row: Approval | CustomerMatch) -> bool:
         return False
 
 
-def _decision(rt: Runtime, store_id: int, external_id: str) -> tuple[str, str, str] | None:
-    with rt.autocommit_connection() as conn:
-        row = _APPROVAL.first(conn, {"store_id": store_id, "external_id": external_id})
-        if row is None:
-            return None
-        if row.status == "awaiting":
-            return row.status, "", "; ".join(row.reasons or [])
-        return row.status, row.decided_by or "", row.decision_reason or ""
+def _decision(rt: Runtime, store_id: int, external_id: str, approval: Sent | None) -> tuple[str, str, str] | None:
+    if approval is None:
+        with rt.autocommit_connection() as conn:
+            row = _APPROVAL.first(conn, {"store_id": store_id, "external_id": external_id})
+    else:
+        row = approval.first()
+    if row is None:
+        return None
+    if row.status == "awaiting":
+        return row.status, "", "; ".join(row.reasons or [])
+    return row.status, row.decided_by or "", row.decision_reason or ""
 
 
 def _known_customer(rt: Runtime, order: Order, erp: ErpAdapter) -> bool:
