@@ -327,6 +327,8 @@ def atomic(
         raw = Prepared._driver(conn)
         if not raw.autocommit:
             raise RuntimeError("atomic needs an AUTOCOMMIT connection on PostgreSQL")
+        if _ATOMIC in conn.info:  # the outer block's commit would take the inner one's statements
+            raise RuntimeError("atomic blocks on one connection do not nest")
         pipeline = raw.pipeline()
         pipeline.__enter__()
         conn.info[_ATOMIC] = False

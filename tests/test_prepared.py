@@ -3,6 +3,7 @@ same rows, defaults, type processing and errors, on PostgreSQL and on SQLite (wh
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -220,3 +221,22 @@ def test_an_exception_after_a_write_was_sent_commits_nothing(engine: Engine) -> 
     with _atomic(engine) as conn:
         _INSERT.send(conn, {"key": "b"})
     assert _keys(engine) == ["b"]
+
+
+def test_atomic_blocks_on_one_connection_do_not_nest(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("elsewhere a block is a transaction of its own connection")
+    shared = engine.execution_options(isolation_level="AUTOCOMMIT").connect()
+    try:
+
+        @contextlib.contextmanager
+        def same() -> Iterator:  # type: ignore[type-arg]
+            yield shared
+
+        with atomic(engine, same, engine.begin) as conn:
+            _INSERT.send(conn, {"key": "a"})
+            with pytest.raises(RuntimeError, match="do not nest"), atomic(engine, same, engine.begin):
+                pass
+    finally:
+        shared.close()
+    assert _keys(engine) == ["a"]  # the inner block never started; the outer one committed its own write

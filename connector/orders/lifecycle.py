@@ -67,8 +67,8 @@ def apply_order(
     """Bring the ERP in line with this version of the order; return what was done, for the console.
     `transactions` is called only when the order's payments are due and not yet all in the ERP; `risk`
     only when the store's approval rules look at the order's fraud risk."""
-    # The order's link, its approval and its buyer's links and decision, read together: one round trip where
-    # each took one (issue 18). Only the link is always wanted; the others are cheap index reads.
+    # The order's link, its approval and its buyer's links and decision, read together: one round trip instead of
+    # one each (issue 18). Only the link is always wanted; the others are cheap index reads.
     with rt.atomic() as conn:
         sent = _LINK.send(conn, {"store_id": store.id, "external_id": order.external_id})
         approval = send_approval(conn, store.id, order.external_id)

@@ -158,6 +158,7 @@ def _claimable(now: Any) -> ColumnElement[bool]:
 
 
 _INBOX = cast(Table, InboxEvent.__table__)
+# The claim of a drain's run, as Core statements built once; the lease it sets is `_lease`'s.
 _DUE = Prepared(due_events(bindparam("store_id"), bindparam("limit"), bindparam("now")))
 _TAKE = Prepared(
     update(_INBOX)
