@@ -62,6 +62,14 @@ def done(engine) -> int:  # type: ignore[no-untyped-def]
         return int(conn.execute(text("SELECT count(*) FROM inbox_events WHERE status = 'succeeded'")).scalar_one())
 
 
+def still_open(engine) -> int:  # type: ignore[no-untyped-def]
+    """The events not done yet, read from ix_inbox_open (the open events only): a progress sample every half
+    second that does not count every finished event (50 ms a sample at 100,000, taken from the workers measured)."""
+    query = text("SELECT count(*) FROM inbox_events WHERE status IN ('pending', 'processing')")
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
 def backlog(env: dict, store_id: int, events: int, workers: int) -> None:
     engine = engine_of(env)
     started = time.perf_counter()
@@ -73,7 +81,7 @@ def backlog(env: dict, store_id: int, events: int, workers: int) -> None:
     started = time.perf_counter()
     while any(proc.poll() is None for proc in procs):
         try:
-            samples.append((done(engine), [rss_kib(proc.pid) for proc in procs]))
+            samples.append((events - still_open(engine), [rss_kib(proc.pid) for proc in procs]))
         except (FileNotFoundError, ProcessLookupError):
             pass  # a worker ended between the poll and the read
         time.sleep(0.5)
