@@ -14,9 +14,20 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, insert, literal_column, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from adapters.backoff import backoff
 from adapters.clock import utcnow
@@ -92,25 +103,35 @@ def claim_batch(rt: Runtime, store_id: int, limit: int) -> list[tuple[InboxEvent
     PostgreSQL the rows another drain is claiming at the same moment are skipped, not waited for: two drains
     of one store share its events instead of queueing on the same rows."""
     now = utcnow()
-    until = now + timedelta(seconds=rt.settings.lease_seconds)
     with rt.atomic() as conn:  # one transaction, sent without a BEGIN and a COMMIT (adapters.prepared.atomic)
         # Two statements, not an UPDATE … WHERE id IN (that SELECT): PostgreSQL may run such a subquery more
         # than once, and with SKIP LOCKED each run can find other rows, so the UPDATE would claim more than asked.
         ids = [row.id for row in _DUE.all(conn, {"store_id": store_id, "limit": limit, "now": now})]
         if not ids:
             return []
-        # Core rows made into (detached) InboxEvents: the ORM's UPDATE … RETURNING of entities cost more than the
-        # rest of a claim (issue 18).
-        taken = _TAKE.all(conn, {"ids": ids, "now": now, "until": until})
-    if not taken:
+        events = _take(rt, conn, ids, now)
+    if not events:
         return []
-    store = rt.per_batch(("store", store_id), lambda: _read_store(rt, store_id))
-    return [(InboxEvent(**row._asdict()), store) for row in sorted(taken, key=lambda r: r.id)]
+    store = _store(rt, store_id)
+    return [(event, store) for event in events]
 
 
-def _read_store(rt: Runtime, store_id: int) -> StoreInfo:
-    with rt.sessions() as session:
-        return rt.store_info(session.get_one(Store, store_id))
+def _take(rt: Runtime, conn: Connection, ids: list[int], now: datetime) -> list[InboxEvent]:
+    """The events of `ids` still claimable at `now`, claimed (a lease from now), oldest first: Core rows made into
+    detached InboxEvents, since the ORM's UPDATE … RETURNING of entities cost more than the rest of a claim."""
+    until = now + timedelta(seconds=rt.settings.lease_seconds)
+    taken = _TAKE.all(conn, {"ids": ids, "now": now, "until": until})
+    return [InboxEvent(**row._asdict()) for row in sorted(taken, key=lambda r: r.id)]
+
+
+def _store(rt: Runtime, store_id: int) -> StoreInfo:
+    """The store's info, read once per batch."""
+
+    def read() -> StoreInfo:
+        with rt.sessions() as session:
+            return rt.store_info(session.get_one(Store, store_id))
+
+    return rt.per_batch(("store", store_id), read)
 
 
 def due_events(store_id: Any, limit: Any, now: Any) -> Select[int]:
@@ -158,7 +179,7 @@ def _claimable(now: Any) -> ColumnElement[bool]:
 
 
 _INBOX = cast(Table, InboxEvent.__table__)
-# The claim of a drain's run, as Core statements built once; the lease it sets is `_lease`'s.
+# The claim (of a drain's run, or of one event), as Core statements built once.
 _DUE = Prepared(due_events(bindparam("store_id"), bindparam("limit"), bindparam("now")))
 _TAKE = Prepared(
     update(_INBOX)
@@ -168,33 +189,14 @@ _TAKE = Prepared(
 )
 
 
-def _lease(rt: Runtime, now: datetime) -> dict:
-    return {
-        "status": "processing",
-        "locked_until": now + timedelta(seconds=rt.settings.lease_seconds),
-        "attempts": InboxEvent.attempts + 1,
-    }
-
-
-def _store(rt: Runtime, session: Session, store_id: int) -> StoreInfo:
-    return rt.per_batch(("store", store_id), lambda: rt.store_info(session.get_one(Store, store_id)))
-
-
 def _claim(rt: Runtime, event_id: int) -> tuple[InboxEvent, StoreInfo] | None:
     """The event and its store when this worker got the event, else None. The session is let go of before
     the work starts: no transaction stays open while the ERP is called."""
-    now = utcnow()
-    with rt.sessions.begin() as session:
-        event = session.scalars(
-            update(InboxEvent)
-            .where(InboxEvent.id == event_id, _claimable(now))
-            .values(**_lease(rt, now))
-            .returning(InboxEvent)
-        ).first()
-        if event is None:
-            return None
-        store = _store(rt, session, event.store_id)
-    return event, store
+    with rt.atomic() as conn:
+        taken = _take(rt, conn, [event_id], utcnow())
+    if not taken:
+        return None
+    return taken[0], _store(rt, taken[0].store_id)
 
 
 def _handle(rt: Runtime, event: InboxEvent, store: StoreInfo) -> tuple[str, dict]:
