@@ -9,8 +9,8 @@ inbox row per 200 it answered, and a results table. Needs `wrk` (apt-get install
 Everything talks to 127.0.0.1 only.
 
 Each server runs as it would be deployed: the connector as `connector web` runs it (gunicorn's
-uvicorn worker, one process per core); the two Flask apps under gunicorn's gthread worker, 4
-processes x 4 threads, their best setting on 2 cores.
+uvicorn worker, one process per core, half the cores with PostgreSQL on this machine, as here); the
+two Flask apps under gunicorn's gthread worker, 4 processes x 4 threads, their best setting on 2 cores.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from pathlib import Path
 import psycopg
 from redis import Redis
 
-from connector.cli import WEB_APP, WEB_WORKER_CLASS, cores
+from connector.cli import WEB_APP, WEB_WORKER_CLASS, web_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -240,8 +240,9 @@ def main() -> None:
     parser.add_argument(
         "--connector-workers",
         type=int,
-        default=cores(),
-        help="as `connector web` runs it: one per core (default here: %(default)s)",
+        default=web_processes(PG_ADMIN),
+        help="as `connector web` runs it with this PostgreSQL: one per core, half the cores when it is on this "
+        "machine (default here: %(default)s)",
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 from rq import SimpleWorker
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from adapters.erp import ErpError
 from adapters.storefront import StorefrontError
@@ -625,8 +627,8 @@ def _sync_feed(
     "--workers",
     type=click.IntRange(1),
     envvar="WEB_CONCURRENCY",
-    default=lambda: cores(),
-    show_default="one per core",
+    default=lambda: web_processes(os.environ.get("DATABASE_URL", "")),
+    show_default="one per core; half the cores when the database is on this machine",
     help="gunicorn worker processes (env WEB_CONCURRENCY).",
 )
 @click.option(
@@ -673,6 +675,25 @@ def web(host: str, port: int, workers: int, threads: int, forwarded_allow_ips: s
 # The web server as `connector web` runs it (bench/intake.py measures the same).
 WEB_WORKER_CLASS = "uvicorn_worker.UvicornWorker"
 WEB_APP = "connector.web.asgi:create_asgi_app()"
+
+
+def web_processes(database_url: str) -> int:
+    """How many web processes `connector web` starts: one per core, but half the cores (at least one) when
+    the database is on this machine, or SQLite. A delivery costs PostgreSQL about a third of what it costs
+    the web process, and the web process's inbox commits go together only within a process: on two cores
+    with PostgreSQL on them, one web process took 0.97x bare Flask's deliveries a second and two 0.79x
+    (two leave a fifth of the machine idle, waiting on commits of half the rows; docs/performance.md)."""
+    if not database_url:
+        return max(1, cores() // 2)  # the embedded default: SQLite, on this machine
+    try:
+        url = make_url(database_url)
+    except ArgumentError:  # `connector web` says what is wrong with it before it starts anything
+        return cores()
+    host = url.host or url.query.get("host") or ""
+    if isinstance(host, tuple):  # several hosts (libpq failover): local only if the first is
+        host = host[0] if host else ""
+    local = url.get_backend_name() == "sqlite" or host in ("", "localhost", "127.0.0.1", "::1") or host.startswith("/")
+    return max(1, cores() // 2) if local else cores()
 
 
 def cores() -> int:

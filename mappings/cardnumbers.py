@@ -43,10 +43,19 @@ _SEPARATORS = re.compile(r"[ -]")
 # where a card number could be. Names of security-code and card-number fields, in lower case.
 _DIGITISH = bytes(ord("0") if c in b"0123456789 -" else ord(".") for c in range(256))
 _THIRTEEN = b"0" * 13
+# Before that, one pass at C speed: with spaces and dashes dropped and the digits as "0", is there a run of 13
+# or more digits that the loop would look at, one not after "/" (a gid) and not a JSON number (after ":", "["
+# or ",", and before ",", "}" or "]")? Most bodies have none: their long runs are all ids. The pattern starts
+# with 13 literal "0"s so that the regex engine skips ahead to them; the lookbehinds then see the byte before.
+_SHAPES = bytes(ord("0") if c in b"0123456789" else c if c in b"/:,[]}" else ord(".") for c in range(256))
+_LOOKED_AT = re.compile(
+    _THIRTEEN + rb"(?:(?<![0/:,\[]" + _THIRTEEN + rb")|(?<=[:,\[]" + _THIRTEEN + rb")(?=0*(?:[^0,}\]]|\Z)))"
+)
 # Split in three: a pattern that starts with one literal ("c") is searched at C speed, an alternation
 # of several is tried at every byte (ten times slower on a 15 kB body).
 _NAMED = re.compile(rb"c(?:v[vcn]|sc|ard.?(?:n[ou]|code|verif)|c.?num)")
-_NAMED_WORDS = (b"secur", b'"pan"')
+# The two words as patterns too: a literal pattern's search beats `in` on a 15 kB body (4 us against 6).
+_NAMED_WORDS = (re.compile(rb"secur"), re.compile(rb'"pan"'))
 # A security code written out in text ("CVV: 123"): the digits after the word.
 _THREE_DIGITS = re.compile(r"[0-9]{3}")  # the least either needs: a quick way past most text
 _CVV_TEXT = re.compile(r"(?i)\b(?:cvv2?|cvc2?|cvn|csc|security code)\b\W{0,3}(\d{3,4})\b")
@@ -209,8 +218,13 @@ def mask_payload(payload: Any) -> tuple[Any, list[str]]:
 
 def _may_hold_card_data(body: bytes) -> bool:
     lower = body.lower()
-    if _NAMED.search(lower) or any(word in lower for word in _NAMED_WORDS):
+    if _NAMED.search(lower) or any(word.search(lower) for word in _NAMED_WORDS):
         return True
+    return _LOOKED_AT.search(body.translate(_SHAPES, b" -")) is not None and _runs_hold_card_data(body)
+
+
+def _runs_hold_card_data(body: bytes) -> bool:
+    """A run of 13 or more digits, perhaps with spaces and dashes, that holds a card number (ids and gids aside)."""
     digitish = body.translate(_DIGITISH)
     start = digitish.find(_THIRTEEN)
     while start != -1:

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import update
 
+from connector import cli
 from connector.base.models import InboxEvent
 from connector.cli import main
 from tests.conftest import load_fixture
@@ -112,3 +113,29 @@ def test_a_database_without_the_connector_tables_is_one_line_naming_the_fix(tmp_
     for args in (["events"], ["retry", "1"], ["send-sample"]):
         line = _one_line_error(_cli(*args, env={"DATABASE_URL": url}))
         assert "has no connector tables yet" in line and "connector db upgrade" in line
+
+
+@pytest.mark.parametrize(
+    ("database_url", "processes"),
+    [
+        ("postgresql+psycopg://app@db.internal:5432/connector", 8),  # its own machine: every core for the door
+        ("postgresql+psycopg://app@10.0.0.5/connector", 8),
+        ("postgresql+psycopg://app@127.0.0.1:5432/connector", 4),  # sharing the cores with PostgreSQL
+        ("postgresql+psycopg://app@localhost/connector", 4),
+        ("postgresql+psycopg://app@[::1]/connector", 4),
+        ("postgresql+psycopg://app@/connector?host=/var/run/postgresql", 4),  # a Unix socket
+        ("postgresql+psycopg://app@/connector", 4),
+        ("postgresql+psycopg://app@/connector?host=localhost&host=db.internal", 4),
+        ("sqlite:////srv/connector.db", 4),
+        ("", 4),  # the embedded default, SQLite
+        ("not a url", 8),  # `connector web` refuses it itself, with its reason
+    ],
+)
+def test_web_takes_every_core_unless_the_database_shares_them(monkeypatch, database_url, processes) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(cli, "cores", lambda: 8)
+    assert cli.web_processes(database_url) == processes
+
+
+def test_web_on_one_core_with_a_local_database_still_has_a_process(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(cli, "cores", lambda: 1)
+    assert cli.web_processes("postgresql+psycopg://app@127.0.0.1/connector") == 1

@@ -210,20 +210,32 @@ class AsyncInbox:
         if not self._writing:
             self._writing = True
             self._task = loop.create_task(self._write())  # held: the loop keeps only weak references
-        done, _ = await asyncio.wait([item[1]], timeout=self.WAIT_SECONDS)
-        if not done:
-            if item in self._queue:  # nobody took it: withdraw it (the store sends it again)
-                self._queue.remove(item)
-                raise InboxUnavailable(f"the row was not committed within {self.WAIT_SECONDS:g}s")
-            # In the batch being committed: bounded by the statement timeout.
-            done, _ = await asyncio.wait([item[1]], timeout=self.WAIT_SECONDS)
-            if not done:
-                item[1].cancel()  # nobody waits for it any more: not retried alone if the batch fails
-                raise InboxUnavailable(f"the row was not committed within {2 * self.WAIT_SECONDS:g}s")
-        event_id = item[1].result()
+        # A timer of its own rather than asyncio.wait, which costs a callback, a waiter and a set per
+        # delivery: this runs for every one.
+        timer = loop.call_later(self.WAIT_SECONDS, self._overdue, item)
+        try:
+            event_id = await item[1]
+        finally:
+            timer.cancel()
         if event_id is not None and new_row["status"] == "pending":
             self.on_stored(new_row["store_id"])
         return event_id
+
+    def _overdue(self, item: _Pending) -> None:
+        """A row's first WAIT_SECONDS are up. Still queued: withdrawn (the store sends it again). In the batch
+        being committed: that is bounded by the statement timeout, so it gets as long again."""
+        future = item[1]
+        if future.done():
+            return
+        if item in self._queue:
+            self._queue.remove(item)
+            future.set_exception(InboxUnavailable(f"the row was not committed within {self.WAIT_SECONDS:g}s"))
+        else:
+            asyncio.get_running_loop().call_later(self.WAIT_SECONDS, self._abandon, future)
+
+    def _abandon(self, future: asyncio.Future[int | None]) -> None:
+        if not future.done():  # refused, and done: not retried alone if its batch fails
+            future.set_exception(InboxUnavailable(f"the row was not committed within {2 * self.WAIT_SECONDS:g}s"))
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None

@@ -102,7 +102,9 @@ class Connector:
     async def read_body(self, environ: dict[str, str], receive: Receive) -> bytes | Reply:
         """The body within the time and size limits, or the answer that refuses it."""
         try:
-            body = await asyncio.wait_for(read_body(environ, receive, self.intake.max_bytes), self.body_timeout)
+            # asyncio.timeout, not wait_for: no task of its own for every request's body.
+            async with asyncio.timeout(self.body_timeout):
+                body = await read_body(environ, receive, self.intake.max_bytes)
         except TimeoutError:
             return SLOW_BODY
         return self.intake.too_large() if body is None else body
