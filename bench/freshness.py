@@ -4,8 +4,9 @@ the ERP's staging table, with the connector as production runs it.
     .venv/bin/python bench/freshness.py [--rate 100] [--seconds 60] [--workers 2] [--senders 8]
         [--series 10] [--existing-buyers 20000] [--autovacuum]
 
-`connector web` (one process per core) and `--workers` `connector worker` processes on PostgreSQL (the
-connector's database and the SQL staging ERP's) and Redis, on 127.0.0.1; signed Shopify orders/create
+`connector web` (as it decides: one process per core, half the cores with PostgreSQL on this machine) and
+`--workers` `connector worker` processes on PostgreSQL (the connector's database and the SQL staging ERP's)
+and Redis, on 127.0.0.1; signed Shopify orders/create
 webhooks (distinct orders) are offered at `--rate` a second for `--seconds`, on a schedule (a late send is
 not made up for by a burst). Each order's latency is the ERP row's `created_at` (the connector's clock,
 the same machine's) less the moment its 200 came back. Prints offered vs reached orders/s and the p50, p95

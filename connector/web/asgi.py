@@ -15,6 +15,7 @@ handed to Flask. The health checks never queue behind pages: /healthz is answere
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 from collections.abc import Iterable
@@ -219,6 +220,11 @@ async def read_body(environ: dict[str, str], receive: Receive, limit: int) -> by
 
 
 def create_asgi_app() -> Connector:
-
+    """The app of one gunicorn worker process."""
     app = create_app()
-    return Connector(app, threads=app.extensions["connector.runtime"].settings.web_threads)
+    door = Connector(app, threads=app.extensions["connector.runtime"].settings.web_threads)
+    # What the process holds from here on (Flask, SQLAlchemy, the models: ~140,000 objects) lives as long as
+    # it does: out of the collector's sight, a full collection takes well under a millisecond instead of
+    # ~40-50 ms during which no delivery of the process is answered.
+    gc.freeze()
+    return door
