@@ -36,7 +36,7 @@ from connector.orders.drains import sweep as run_sweep
 from connector.orders.operations import RETRYABLE_STATES, STATUSES, retry_events
 from connector.setup import shopify_connect
 from connector.setup.config_io import ConfigError, dump_config, load_config
-from connector.setup.woo_connect import ConnectError, begin
+from connector.setup.woo_connect import LOCAL_HOSTS, ConnectError, begin
 from connector.sync.erp_refunds import RefundReport, sync_refunds
 from connector.sync.erp_refunds import retry_failed as reset_failed_refunds
 from connector.sync.fulfillment import ShipmentReport, sync_shipments
@@ -683,16 +683,15 @@ def web_processes(database_url: str) -> int:
     the web process, and the web process's inbox commits go together only within a process: on two cores
     with PostgreSQL on them, one web process took 0.97x bare Flask's deliveries a second and two 0.79x
     (two leave a fifth of the machine idle, waiting on commits of half the rows; docs/performance.md)."""
-    if not database_url:
-        return max(1, cores() // 2)  # the embedded default: SQLite, on this machine
     try:
-        url = make_url(database_url)
+        url = make_url(database_url or "sqlite://")  # unset: the embedded default, SQLite
     except ArgumentError:  # `connector web` says what is wrong with it before it starts anything
         return cores()
     host = url.host or url.query.get("host") or ""
     if isinstance(host, tuple):  # several hosts (libpq failover): local only if the first is
         host = host[0] if host else ""
-    local = url.get_backend_name() == "sqlite" or host in ("", "localhost", "127.0.0.1", "::1") or host.startswith("/")
+    # No host, or a socket's directory: a Unix socket, on this machine.
+    local = url.get_backend_name() == "sqlite" or not host or host.startswith("/") or host in LOCAL_HOSTS
     return max(1, cores() // 2) if local else cores()
 
 
